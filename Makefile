@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# memwatch: `make` builds ./memwatch; `make check`, `make demo`, `make bench`.
+# Quiet by default; `make V=1` prints every command.
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+OUTPUT   := .output
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+CC       ?= gcc
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+VMLINUX  := vmlinux/$(ARCH)
+
+CFLAGS   ?= -O2 -g
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE \
+                   -I$(OUTPUT) -Iuser -Ibpf
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+              -I$(OUTPUT) -I$(VMLINUX) -Ibpf -MMD -MP
+# libbpf, libelf and compressors statically: the binary needs only libc on the target host.
+LDLIBS   := -Wl,-Bstatic -lbpf -lelf -lz -lzstd -Wl,-Bdynamic -lpthread
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS     := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+USER_SRCS := $(wildcard user/*.c)
+USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
+LIB_OBJS  := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_OBJS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%.o,$(UNIT_SRCS))
+WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c))
+TOOLS_BIN := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(wildcard tools/*.c))
+
+.PHONY: all deps install demo check unit bench clean workloads
+all: memwatch
+
+deps:
+	$(Q)sh tools/deps.sh
+
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/user $(OUTPUT)/unit $(OUTPUT)/workloads $(OUTPUT)/tools:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c | $(OUTPUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o | $(OUTPUT)
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+$(OUTPUT)/user/%.o: user/%.c | $(OUTPUT)/user $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+memwatch: $(USER_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/unit/%.o: tests/unit/%.c | $(OUTPUT)/unit $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/unit_tests: $(UNIT_OBJS) $(LIB_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# Workloads: plain C programs with known memory behaviour; -O1 keeps their calls.
+$(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
+	$(call msg,CC,$@)
+	$(Q)$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP $< -o $@ -pthread
+
+$(OUTPUT)/tools/%: tools/%.c $(SKELS) | $(OUTPUT)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+
+workloads: $(WORKLOADS)
+unit: $(OUTPUT)/unit_tests
+
+install: memwatch
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX)/bin/memwatch)
+	$(Q)install -D -m 0755 memwatch $(DESTDIR)$(PREFIX)/bin/memwatch
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory memwatch $(OUTPUT)/workloads/arena_demo
+	./memwatch -c -- $(OUTPUT)/workloads/arena_demo 6
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory memwatch unit workloads
+	$(Q)tests/run.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory memwatch workloads $(TOOLS_BIN)
+	$(Q)tools/bench.sh
+
+clean:
+	$(call msg,CLEAN,)
+	$(Q)rm -rf $(OUTPUT) memwatch
+
+-include $(wildcard $(OUTPUT)/*/*.d)

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * memwatch kernel/user ABI: ring-buffer records and map values.
+ * Only __u32/__u64 types here: included by BPF code (after vmlinux.h) and by
+ * user space (after <linux/types.h>). Every record starts with struct mw_hdr,
+ * whose first field is the record type.
+ */
+#ifndef MEMWATCH_H
+#define MEMWATCH_H
+
+#define MW_COMM_LEN 16
+
+/* The six traced syscalls, in the order used by every per-syscall array. */
+enum mw_sys {
+	MW_SYS_BRK = 0,
+	MW_SYS_MMAP,
+	MW_SYS_MUNMAP,
+	MW_SYS_MPROTECT,
+	MW_SYS_MREMAP,
+	MW_SYS_MADVISE,
+	MW_SYS_COUNT,
+};
+
+enum mw_rec_type {
+	MW_REC_SYSCALL = 1,	/* struct mw_syscall_rec */
+	MW_REC_THREAD_NEW,	/* struct mw_task_rec: hdr = creator, child_* = new thread */
+	MW_REC_FORK,		/* struct mw_task_rec: hdr = parent, child_* = new process */
+	MW_REC_EXEC,		/* struct mw_task_rec: hdr = task after exec */
+	MW_REC_EXIT,		/* struct mw_task_rec: a thread exits; group_dead on last */
+	MW_REC_RENAME,		/* struct mw_task_rec: child_comm = new name */
+	MW_REC_EXIT_GROUP,	/* struct mw_task_rec: vm_bytes = VmSize when exit_group began */
+};
+
+struct mw_hdr {
+	__u32 type;		/* enum mw_rec_type */
+	__u32 tgid;
+	__u32 tid;
+	__u32 cpu;
+	__u64 ts_ns;		/* CLOCK_MONOTONIC; for syscalls: time of the exit */
+	char comm[MW_COMM_LEN];	/* thread name at the time of the record */
+};
+
+struct mw_syscall_rec {
+	struct mw_hdr hdr;
+	__u64 args[6];		/* raw syscall arguments, unused ones zero */
+	__s64 ret;		/* raw return: address, 0, or -errno */
+	__u64 dur_ns;		/* exit - enter */
+	__u32 sys;		/* enum mw_sys */
+	__u32 pad;
+};
+
+struct mw_task_rec {
+	struct mw_hdr hdr;
+	__u64 vm_bytes;		/* EXIT_GROUP: mm->total_vm in bytes */
+	__u32 child_tgid;	/* THREAD_NEW/FORK */
+	__u32 child_tid;	/* THREAD_NEW/FORK */
+	__s32 exit_code;	/* EXIT: task->exit_code (wait status form) */
+	__u32 group_dead;	/* EXIT: 1 when the last thread of the process exits */
+	char child_comm[MW_COMM_LEN]; /* THREAD_NEW/FORK: child's name; RENAME: new name */
+};
+
+/* Exact per-thread counters kept in the kernel (map "threads", key = tid). */
+struct mw_thread_counters {
+	__u64 calls[MW_SYS_COUNT];
+	__u64 errors[MW_SYS_COUNT];
+	__u64 dur_ns[MW_SYS_COUNT];
+	__u32 tgid;
+	__u32 pad;
+};
+
+/* Global health counters (per-CPU array "stats", one slot). */
+struct mw_stats {
+	__u64 rb_drops;		/* records lost: ring buffer full */
+	__u64 unpaired;		/* syscall exits without a recorded enter: dropped, never guessed */
+	__u64 inflight_full;	/* enters not recorded: inflight map full */
+	__u64 threads_full;	/* counter updates lost: threads map full */
+	__u64 targets_full;	/* forked children not followed: targets map full */
+	__u64 events;		/* records submitted */
+};
+
+#endif /* MEMWATCH_H */

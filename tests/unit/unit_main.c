@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Runs every registered unit test; prints one line per case and a total. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include "unit.h"
+
+#define MAX_TESTS 1024
+
+static struct {
+	const char *name;
+	unit_fn fn;
+} tests[MAX_TESTS];
+static int n_tests;
+static int cur_failed;
+
+void unit_register(const char *name, unit_fn fn)
+{
+	if (n_tests == MAX_TESTS) {
+		fprintf(stderr, "unit: too many tests\n");
+		exit(2);
+	}
+	tests[n_tests].name = name;
+	tests[n_tests].fn = fn;
+	n_tests++;
+}
+
+void unit_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cur_failed++ == 0)
+		printf("FAIL ");
+	else
+		printf("     ");
+	printf("%s:%d: ", file, line);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+int main(int argc, char **argv)
+{
+	int passed = 0, failed = 0;
+
+	for (int i = 0; i < n_tests; i++) {
+		if (argc > 1 && !strstr(tests[i].name, argv[1]))
+			continue;
+		cur_failed = 0;
+		printf("--- %s\n", tests[i].name);
+		fflush(stdout);
+		tests[i].fn();
+		if (cur_failed) {
+			printf("FAIL unit/%s\n", tests[i].name);
+			failed++;
+		} else {
+			printf("PASS unit/%s\n", tests[i].name);
+			passed++;
+		}
+	}
+	printf("unit: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
