@@ -28,7 +28,7 @@ enum mw_rec_type {
 	MW_REC_EXEC,		/* struct mw_task_rec: hdr = task after exec */
 	MW_REC_EXIT,		/* struct mw_task_rec: a thread exits; group_dead on last */
 	MW_REC_RENAME,		/* struct mw_task_rec: child_comm = new name */
-	MW_REC_EXIT_GROUP,	/* struct mw_task_rec: vm_bytes = VmSize when exit_group began */
+	MW_REC_EXIT_GROUP,	/* struct mw_task_rec: vm_pages = VmSize in pages */
 };
 
 struct mw_hdr {
@@ -51,7 +51,7 @@ struct mw_syscall_rec {
 
 struct mw_task_rec {
 	struct mw_hdr hdr;
-	__u64 vm_bytes;		/* EXIT_GROUP: mm->total_vm in bytes */
+	__u64 vm_pages;		/* EXIT_GROUP: mm->total_vm (pages) when exit_group began */
 	__u32 child_tgid;	/* THREAD_NEW/FORK */
 	__u32 child_tid;	/* THREAD_NEW/FORK */
 	__s32 exit_code;	/* EXIT: task->exit_code (wait status form) */

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * memwatch kernel side: memory-mapping syscalls and task lifecycle of the
+ * traced processes only. It filters by tgid, pairs each syscall's enter with
+ * its exit per thread, keeps exact per-thread counters and emits compact
+ * records. Everything that is policy lives in user space.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "memwatch.h"
+#include "memwatch.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* ---- memory syscalls through the per-syscall tracepoints (need tracefs) ---- */
+
+SEC("tracepoint/syscalls/sys_enter_brk")
+int sys_enter_brk(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_sys_enter(MW_SYS_BRK, ctx->args[0], 0, 0, 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int sys_enter_mmap(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_sys_enter(MW_SYS_MMAP, ctx->args[0], ctx->args[1], ctx->args[2],
+			    ctx->args[3], ctx->args[4], ctx->args[5]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_munmap")
+int sys_enter_munmap(struct trace_event_raw_sys_enter *ctx)
+{
+	/* Only this syscall's arguments are in ctx: reading args[2] fails to load. */
+	return on_sys_enter(MW_SYS_MUNMAP, ctx->args[0], ctx->args[1], 0, 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_mprotect")
+int sys_enter_mprotect(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_sys_enter(MW_SYS_MPROTECT, ctx->args[0], ctx->args[1], ctx->args[2], 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_mremap")
+int sys_enter_mremap(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_sys_enter(MW_SYS_MREMAP, ctx->args[0], ctx->args[1], ctx->args[2],
+			    ctx->args[3], ctx->args[4], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_madvise")
+int sys_enter_madvise(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_sys_enter(MW_SYS_MADVISE, ctx->args[0], ctx->args[1], ctx->args[2], 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_brk")
+int sys_exit_brk(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_sys_exit(MW_SYS_BRK, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_mmap")
+int sys_exit_mmap(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_sys_exit(MW_SYS_MMAP, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_munmap")
+int sys_exit_munmap(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_sys_exit(MW_SYS_MUNMAP, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_mprotect")
+int sys_exit_mprotect(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_sys_exit(MW_SYS_MPROTECT, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_mremap")
+int sys_exit_mremap(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_sys_exit(MW_SYS_MREMAP, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_madvise")
+int sys_exit_madvise(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_sys_exit(MW_SYS_MADVISE, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_exit_group")
+int sys_enter_exit_group(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_exit_group();
+}
+
+/*
+ * ---- fallback when tracefs cannot be mounted: the raw syscall tracepoints ----
+ * They fire for every syscall on the host, so they are only loaded when the
+ * per-syscall tracepoints above cannot be attached.
+ */
+
+static __always_inline int sys_from_nr(long nr)
+{
+#if defined(__TARGET_ARCH_x86)
+	switch (nr) {
+	case 12: return MW_SYS_BRK;
+	case 9: return MW_SYS_MMAP;
+	case 11: return MW_SYS_MUNMAP;
+	case 10: return MW_SYS_MPROTECT;
+	case 25: return MW_SYS_MREMAP;
+	case 28: return MW_SYS_MADVISE;
+	case 231: return MW_SYS_COUNT;	/* exit_group */
+	}
+#endif
+	return -1;
+}
+
+#if defined(__TARGET_ARCH_x86)
+SEC("tp_btf/sys_enter")
+int BPF_PROG(raw_sys_enter, struct pt_regs *regs, long id)
+{
+	int sys = sys_from_nr(id);
+
+	if (sys < 0)
+		return 0;
+	if (sys == MW_SYS_COUNT)
+		return on_exit_group();
+	/* x86-64 syscall ABI: rdi, rsi, rdx, r10, r8, r9. */
+	return on_sys_enter(sys, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si),
+			    BPF_CORE_READ(regs, dx), BPF_CORE_READ(regs, r10),
+			    BPF_CORE_READ(regs, r8), BPF_CORE_READ(regs, r9));
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(raw_sys_exit, struct pt_regs *regs, long ret)
+{
+	int sys = sys_from_nr(BPF_CORE_READ(regs, orig_ax));
+
+	if (sys < 0 || sys == MW_SYS_COUNT)
+		return 0;
+	return on_sys_exit(sys, ret);
+}
+#endif
+
+/* ---- task lifecycle: BTF tracepoints, no tracefs needed ---- */
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	__u32 ctid = BPF_CORE_READ(child, pid);
+	bool thread = ctgid == ptgid;
+
+	if (!is_target(ptgid))
+		return 0;
+	if (!thread) {
+		if (!follow_forks)
+			return 0;
+		/* Added here, before the child runs, so none of its first syscalls is missed. */
+		if (target_add(ctgid))
+			return 0;
+	}
+	emit_task(thread ? MW_REC_THREAD_NEW : MW_REC_FORK, ctgid, ctid, child->comm, 0, 0, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+
+	if (!is_target(tgid))
+		return 0;
+	emit_task(MW_REC_EXEC, tgid, old_pid, NULL, 0, 0, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sched_process_exit, struct task_struct *p)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	__u32 tid = BPF_CORE_READ(p, pid);
+	bool group_dead;
+
+	if (!is_target(tgid))
+		return 0;
+	/* do_exit() decrements signal->live before this tracepoint: 0 means last thread. */
+	group_dead = BPF_CORE_READ(p, signal, live.counter) == 0;
+	bpf_map_delete_elem(&inflight, &tid);
+	emit_task(MW_REC_EXIT, 0, 0, NULL, BPF_CORE_READ(p, exit_code), group_dead, 0);
+	if (group_dead)
+		bpf_map_delete_elem(&targets, &tgid);
+	return 0;
+}
+
+SEC("tp_btf/task_rename")
+int BPF_PROG(task_rename, struct task_struct *task, const char *comm)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+
+	if (!is_target(tgid))
+		return 0;
+	emit_task(MW_REC_RENAME, tgid, BPF_CORE_READ(task, pid), comm, 0, 0, 0);
+	return 0;
+}

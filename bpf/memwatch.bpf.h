@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* memwatch BPF-only helpers and maps: target filter, enter/exit pairing,
+ * exact per-thread counters, record emission. */
+#ifndef MEMWATCH_BPF_H
+#define MEMWATCH_BPF_H
+
+/* Load-time knobs, set by the loader before load. */
+const volatile bool follow_forks = false;
+/* Wake the consumer only when this much data is pending; it also polls on a
+ * short timer. Per-event wake-ups make the tracee 2-4x slower. */
+const volatile __u64 wake_bytes = 256 * 1024;
+
+/* Traced processes (tgid -> 1). Sized by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} targets SEC(".maps");
+
+struct inflight_call {
+	__u64 args[6];
+	__u64 ts_ns;
+	__u32 sys;
+	__u32 pad;
+};
+
+/* A thread is in at most one syscall: tid -> its pending enter. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct inflight_call);
+} inflight SEC(".maps");
+
+/* Exact per-thread counters (tid -> counters): the truth when the ring overflows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct mw_thread_counters);
+} threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mw_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
+static __always_inline struct mw_stats *stats_slot(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&stats, &zero);
+}
+
+static __always_inline bool is_target(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
+}
+
+static __always_inline int target_add(__u32 tgid)
+{
+	__u8 one = 1;
+	struct mw_stats *s;
+
+	if (bpf_map_update_elem(&targets, &tgid, &one, BPF_ANY) == 0)
+		return 0;
+	s = stats_slot();
+	if (s)
+		s->targets_full++;
+	return -1;
+}
+
+static __always_inline __u64 wake_flag(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes ?
+		       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void fill_hdr(struct mw_hdr *h, __u32 type, __u64 id, __u64 ts)
+{
+	h->type = type;
+	h->tgid = id >> 32;
+	h->tid = (__u32)id;
+	h->cpu = bpf_get_smp_processor_id();
+	h->ts_ns = ts;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* Reserve a record or count the drop. */
+static __always_inline void *reserve(__u64 size)
+{
+	void *rec = bpf_ringbuf_reserve(&events, size, 0);
+	struct mw_stats *s = stats_slot();
+
+	if (!s)
+		return rec;
+	if (rec)
+		s->events++;
+	else
+		s->rb_drops++;
+	return rec;
+}
+
+static __always_inline int on_sys_enter(int sys, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
+					__u64 a4, __u64 a5)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct inflight_call call = {};
+	struct mw_stats *s;
+
+	if (!is_target(id >> 32))
+		return 0;
+	call.args[0] = a0;
+	call.args[1] = a1;
+	call.args[2] = a2;
+	call.args[3] = a3;
+	call.args[4] = a4;
+	call.args[5] = a5;
+	call.sys = sys;
+	call.ts_ns = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&inflight, &tid, &call, BPF_ANY)) {
+		s = stats_slot();
+		if (s)
+			s->inflight_full++;
+	}
+	return 0;
+}
+
+static __always_inline struct mw_thread_counters *thread_counters(__u32 tid, __u32 tgid)
+{
+	struct mw_thread_counters *c = bpf_map_lookup_elem(&threads, &tid);
+	struct mw_thread_counters zero = {};
+	struct mw_stats *s;
+
+	if (c)
+		return c;
+	zero.tgid = tgid;
+	bpf_map_update_elem(&threads, &tid, &zero, BPF_NOEXIST);
+	c = bpf_map_lookup_elem(&threads, &tid);
+	if (!c) {
+		s = stats_slot();
+		if (s)
+			s->threads_full++;
+	}
+	return c;
+}
+
+static __always_inline int on_sys_exit(int sys, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct inflight_call *call;
+	struct mw_thread_counters *c;
+	struct mw_syscall_rec *rec;
+	struct mw_stats *s;
+	__u64 now, dur;
+	bool error;
+
+	if (!is_target(id >> 32))
+		return 0;
+	call = bpf_map_lookup_elem(&inflight, &tid);
+	if (!call || call->sys != (__u32)sys) {
+		/* Attached mid-call, or the enter was lost: drop it, never guess. */
+		s = stats_slot();
+		if (s)
+			s->unpaired++;
+		if (call)
+			bpf_map_delete_elem(&inflight, &tid);
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	dur = now - call->ts_ns;
+	/* brk never fails with -errno: it returns the old break. */
+	error = sys != MW_SYS_BRK && ret < 0 && ret >= -4095;
+
+	c = thread_counters(tid, id >> 32);
+	if (c && sys >= 0 && sys < MW_SYS_COUNT) {
+		c->calls[sys]++;
+		c->dur_ns[sys] += dur;
+		if (error)
+			c->errors[sys]++;
+	}
+
+	rec = reserve(sizeof(*rec));
+	if (rec) {
+		fill_hdr(&rec->hdr, MW_REC_SYSCALL, id, now);
+		__builtin_memcpy(rec->args, call->args, sizeof(rec->args));
+		rec->ret = ret;
+		rec->dur_ns = dur;
+		rec->sys = sys;
+		rec->pad = 0;
+		bpf_ringbuf_submit(rec, wake_flag());
+	}
+	bpf_map_delete_elem(&inflight, &tid);
+	return 0;
+}
+
+static __always_inline void emit_task(__u32 type, __u32 child_tgid, __u32 child_tid,
+				      const char *child_comm, __s32 exit_code, bool group_dead,
+				      __u64 vm_pages)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct mw_task_rec *rec = reserve(sizeof(*rec));
+
+	if (!rec)
+		return;
+	fill_hdr(&rec->hdr, type, id, bpf_ktime_get_ns());
+	rec->vm_pages = vm_pages;
+	rec->child_tgid = child_tgid;
+	rec->child_tid = child_tid;
+	rec->exit_code = exit_code;
+	rec->group_dead = group_dead;
+	if (child_comm)
+		bpf_probe_read_kernel_str(rec->child_comm, sizeof(rec->child_comm), child_comm);
+	else
+		rec->child_comm[0] = '\0';
+	/* Lifecycle records are rare and end-of-process ones must not wait for the timer. */
+	bpf_ringbuf_submit(rec, type == MW_REC_EXIT && group_dead ? BPF_RB_FORCE_WAKEUP : wake_flag());
+}
+
+static __always_inline int on_exit_group(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct task_struct *task;
+
+	if (!is_target(id >> 32))
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task_btf();
+	emit_task(MW_REC_EXIT_GROUP, 0, 0, NULL, 0, 0, BPF_CORE_READ(task, mm, total_vm));
+	return 0;
+}
+
+#endif /* MEMWATCH_BPF_H */

@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Command-line parsing, strace habits where meanings overlap. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+#define MW_DEFAULT_RING (4ULL << 20)
+#define MW_MAX_RING (1ULL << 30)
+
+enum { OPT_JSON = 256, OPT_RING_SIZE, OPT_MAPS_AT_EXIT };
+
+static const struct option long_opts[] = {
+	{ "pid", required_argument, NULL, 'p' },
+	{ "follow-forks", no_argument, NULL, 'f' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "summary-only", no_argument, NULL, 'c' },
+	{ "interval", required_argument, NULL, 'i' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "syscall-times", no_argument, NULL, 'T' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "ring-size", required_argument, NULL, OPT_RING_SIZE },
+	{ "maps-at-exit", no_argument, NULL, OPT_MAPS_AT_EXIT },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+void mw_cli_usage(FILE *f)
+{
+	fputs("Usage: memwatch [options] -p PID[,PID...]\n"
+	      "       memwatch [options] [--] COMMAND [ARG...]\n"
+	      "Trace brk, mmap, munmap, mprotect, mremap and madvise of every thread, live,\n"
+	      "with an exact per-thread ledger of address-space growth.\n"
+	      "\n"
+	      "  -p, --pid PID[,PID...]  attach to running processes (all threads)\n"
+	      "  -f, --follow-forks      trace forked children too\n"
+	      "  -o, --output FILE       write output to FILE\n"
+	      "      --json              NDJSON output (one object per line)\n"
+	      "  -c, --summary-only      no event lines: per-thread tables at exit\n"
+	      "  -i, --interval SEC      print the per-thread summary every SEC seconds\n"
+	      "  -d, --duration SEC      stop after SEC seconds\n"
+	      "  -T, --syscall-times     show the time spent in each syscall\n"
+	      "  -v, --verbose           libbpf debug output\n"
+	      "      --ring-size BYTES   ring buffer size (power of two, >= 4096; K/M suffix)\n"
+	      "      --maps-at-exit      print each process's final region map\n"
+	      "  -h, --help              this text\n"
+	      "  -V, --version           print the version\n"
+	      "\n"
+	      "Exit status: 0 ok, 1 runtime error, 2 usage error; when launching a command,\n"
+	      "its exit status (128+N if killed by signal N, 127 not found, 126 not executable).\n",
+	      f);
+}
+
+static int fail(char *err, size_t errsz, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int parse_pids(const char *s, struct mw_config *cfg, char *err, size_t errsz)
+{
+	const char *p = s;
+
+	if (!*p)
+		return fail(err, errsz, "-p: empty process id list");
+	while (*p) {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		if (*p < '0' || *p > '9')
+			return fail(err, errsz, "-p: '%s' is not a process id", s);
+		v = strtoul(p, &end, 10);
+		if (errno || v == 0 || v > INT_MAX || (*end && *end != ','))
+			return fail(err, errsz, "-p: '%s' is not a process id", s);
+		for (size_t i = 0; i < cfg->npids; i++)
+			if (cfg->pids[i] == v)
+				return fail(err, errsz, "-p: process %lu given twice", v);
+		if (cfg->npids == MW_MAX_PIDS)
+			return fail(err, errsz, "-p: more than %d processes", MW_MAX_PIDS);
+		cfg->pids[cfg->npids++] = (uint32_t)v;
+		p = *end ? end + 1 : end;
+		if (*end == ',' && !*p)
+			return fail(err, errsz, "-p: '%s' ends with a comma", s);
+	}
+	return 0;
+}
+
+static int parse_seconds(const char *opt, const char *s, double *out, char *err, size_t errsz)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > 1e9)
+		return fail(err, errsz, "%s: '%s' is not a positive number of seconds", opt, s);
+	*out = v;
+	return 0;
+}
+
+static int parse_ring_size(const char *s, uint64_t *out, char *err, size_t errsz)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (*s < '0' || *s > '9')
+		return fail(err, errsz, "--ring-size: '%s' is not a size", s);
+	v = strtoull(s, &end, 10);
+	if (!errno && (*end == 'K' || *end == 'k'))
+		v <<= 10, end++;
+	else if (!errno && (*end == 'M' || *end == 'm'))
+		v <<= 20, end++;
+	if (errno || *end)
+		return fail(err, errsz, "--ring-size: '%s' is not a size", s);
+	if (v < 4096 || v > MW_MAX_RING || (v & (v - 1)))
+		return fail(err, errsz, "--ring-size: %s must be a power of two between 4096 and 1G", s);
+	*out = v;
+	return 0;
+}
+
+int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t errsz)
+{
+	int c;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->ring_size = MW_DEFAULT_RING;
+	err[0] = '\0';
+	optind = 0;	/* reset getopt: the parser may run more than once (tests) */
+	opterr = 0;
+	/* '+': stop at the first non-option, so the command's own flags are its own. */
+	while ((c = getopt_long(argc, argv, "+:p:fo:ci:d:TvhV", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (parse_pids(optarg, cfg, err, errsz))
+				return -1;
+			break;
+		case 'f': cfg->follow = true; break;
+		case 'o':
+			if (!*optarg)
+				return fail(err, errsz, "-o: empty file name");
+			cfg->out_path = optarg;
+			break;
+		case OPT_JSON: cfg->json = true; break;
+		case 'c': cfg->summary_only = true; break;
+		case 'i':
+			if (parse_seconds("-i", optarg, &cfg->interval_s, err, errsz))
+				return -1;
+			break;
+		case 'd':
+			if (parse_seconds("-d", optarg, &cfg->duration_s, err, errsz))
+				return -1;
+			break;
+		case 'T': cfg->show_dur = true; break;
+		case 'v': cfg->verbose = true; break;
+		case OPT_RING_SIZE:
+			if (parse_ring_size(optarg, &cfg->ring_size, err, errsz))
+				return -1;
+			break;
+		case OPT_MAPS_AT_EXIT: cfg->maps_at_exit = true; break;
+		case 'h': cfg->help = true; return 0;
+		case 'V': cfg->version = true; return 0;
+		case ':':
+			return fail(err, errsz, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			if (optopt && optopt < 256)
+				return fail(err, errsz, "unknown option '-%c'", optopt);
+			return fail(err, errsz, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		cfg->cmd = &argv[optind];
+	if (!cfg->npids && !cfg->cmd)
+		return fail(err, errsz, "nothing to trace: give -p PID or a command");
+	if (cfg->npids && cfg->cmd)
+		return fail(err, errsz, "give either -p PID or a command, not both");
+	return 0;
+}

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Ring-buffer record -> typed event. */
+#include <errno.h>
+#include <string.h>
+#include "decode.h"
+
+_Static_assert(sizeof(struct mw_hdr) == 40, "mw_hdr layout is ABI");
+_Static_assert(sizeof(struct mw_syscall_rec) == 112, "mw_syscall_rec layout is ABI");
+_Static_assert(sizeof(struct mw_task_rec) == 80, "mw_task_rec layout is ABI");
+_Static_assert(sizeof(struct mw_thread_counters) == 152, "mw_thread_counters layout is ABI");
+
+static void copy_comm(char *dst, const char *src)
+{
+	memcpy(dst, src, MW_COMM_LEN);
+	dst[MW_COMM_LEN - 1] = '\0';
+}
+
+int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, struct mw_event *ev)
+{
+	const struct mw_hdr *h = data;
+
+	if (size < sizeof(*h))
+		return -EINVAL;
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = h->type;
+	ev->mono_ns = h->ts_ns;
+	ev->ts_ns = h->ts_ns + ctx->mono_to_epoch_ns;
+	ev->pid = h->tgid;
+	ev->tid = h->tid;
+	ev->cpu = h->cpu;
+	copy_comm(ev->comm, h->comm);
+
+	switch (h->type) {
+	case MW_REC_SYSCALL: {
+		const struct mw_syscall_rec *r = data;
+
+		if (size < sizeof(*r) || r->sys >= MW_SYS_COUNT)
+			return -EINVAL;
+		ev->sc.sys = r->sys;
+		memcpy(ev->sc.args, r->args, sizeof(ev->sc.args));
+		ev->sc.ret = r->ret;
+		ev->sc.dur_ns = r->dur_ns;
+		return 0;
+	}
+	case MW_REC_THREAD_NEW:
+	case MW_REC_FORK:
+	case MW_REC_EXEC:
+	case MW_REC_EXIT:
+	case MW_REC_RENAME:
+	case MW_REC_EXIT_GROUP: {
+		const struct mw_task_rec *r = data;
+
+		if (size < sizeof(*r))
+			return -EINVAL;
+		ev->task.child_pid = r->child_tgid;
+		ev->task.child_tid = r->child_tid;
+		copy_comm(ev->task.child_comm, r->child_comm);
+		ev->task.exit_code = r->exit_code;
+		ev->task.group_dead = r->group_dead;
+		ev->task.vm_bytes = r->vm_pages * ctx->page_size;
+		return 0;
+	}
+	}
+	return -EINVAL;
+}

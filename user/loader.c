@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Loader: privileges and kernel checks, open -> configure -> load -> attach. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "loader.h"
+#include "memwatch.skel.h"
+
+#define TRACEFS "/sys/kernel/tracing"
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+static bool verbose;
+
+static int libbpf_print_fn(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG && !verbose)
+		return 0;
+	if (!verbose)
+		return 0;	/* errors are reported once, by us, as one line */
+	return vfprintf(stderr, fmt, args);
+}
+
+static int fail(char *err, size_t errsz, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errsz, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static bool has_cap(const struct __user_cap_data_struct d[2], int cap)
+{
+	return d[cap / 32].effective & (1U << (cap % 32));
+}
+
+static int check_privileges(char *err, size_t errsz)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = {};
+
+	if (syscall(SYS_capget, &h, d))
+		return fail(err, errsz, -errno, "cannot read capabilities: %s", strerror(errno));
+	if (has_cap(d, CAP_SYS_ADMIN))
+		return 0;
+	if (!has_cap(d, CAP_BPF) || !has_cap(d, CAP_PERFMON))
+		return fail(err, errsz, -EPERM,
+			    "need CAP_BPF and CAP_PERFMON (or root) to load BPF programs: run with sudo");
+	return 0;
+}
+
+static int check_kernel(char *err, size_t errsz)
+{
+	if (access("/sys/kernel/btf/vmlinux", R_OK))
+		return fail(err, errsz, -ENOTSUP,
+			    "kernel has no BTF (/sys/kernel/btf/vmlinux): needs CONFIG_DEBUG_INFO_BTF=y");
+	if (!libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, NULL))
+		return fail(err, errsz, -ENOTSUP,
+			    "kernel refuses BPF tracepoint programs: needs CONFIG_BPF_SYSCALL and CONFIG_BPF_EVENTS");
+	return 0;
+}
+
+/* Syscall tracepoints need tracefs; a fresh boot may not have it mounted. */
+static bool tracefs_ready(void)
+{
+	struct stat st;
+
+	if (stat(TRACEFS "/events/syscalls", &st) == 0)
+		return true;
+	if (mount("nodev", TRACEFS, "tracefs", 0, NULL) && errno != EBUSY)
+		return false;
+	return stat(TRACEFS "/events/syscalls", &st) == 0;
+}
+
+static void choose_programs(struct memwatch_bpf *s, bool raw)
+{
+	struct bpf_program *tp[] = {
+		s->progs.sys_enter_brk, s->progs.sys_enter_mmap, s->progs.sys_enter_munmap,
+		s->progs.sys_enter_mprotect, s->progs.sys_enter_mremap, s->progs.sys_enter_madvise,
+		s->progs.sys_exit_brk, s->progs.sys_exit_mmap, s->progs.sys_exit_munmap,
+		s->progs.sys_exit_mprotect, s->progs.sys_exit_mremap, s->progs.sys_exit_madvise,
+		s->progs.sys_enter_exit_group,
+	};
+
+	for (size_t i = 0; i < sizeof(tp) / sizeof(tp[0]); i++)
+		bpf_program__set_autoload(tp[i], !raw);
+	bpf_program__set_autoload(s->progs.raw_sys_enter, raw);
+	bpf_program__set_autoload(s->progs.raw_sys_exit, raw);
+}
+
+int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_record_fn fn,
+		    void *ctx, char *err, size_t errsz)
+{
+	struct memwatch_bpf *s;
+	int ret;
+
+	memset(l, 0, sizeof(*l));
+	verbose = o->verbose;
+	libbpf_set_print(libbpf_print_fn);
+	ret = check_privileges(err, errsz);
+	if (ret)
+		return ret;
+	ret = check_kernel(err, errsz);
+	if (ret)
+		return ret;
+	l->ncpus = libbpf_num_possible_cpus();
+	if (l->ncpus <= 0)
+		return fail(err, errsz, -EINVAL, "cannot count CPUs");
+	l->raw_syscalls = !tracefs_ready();
+
+	s = memwatch_bpf__open();
+	if (!s)
+		return fail(err, errsz, -errno, "cannot open BPF object: %s", strerror(errno));
+	l->skel = s;
+	s->rodata->follow_forks = o->follow_forks;
+	/* Wake the consumer when a quarter of the ring is pending (timer covers the rest). */
+	s->rodata->wake_bytes = o->ring_size / 4;
+	ret = bpf_map__set_max_entries(s->maps.events, o->ring_size);
+	if (!ret && o->max_threads) {
+		ret = bpf_map__set_max_entries(s->maps.threads, o->max_threads);
+		if (!ret)
+			ret = bpf_map__set_max_entries(s->maps.inflight, o->max_threads);
+	}
+	if (!ret && o->max_targets)
+		ret = bpf_map__set_max_entries(s->maps.targets, o->max_targets);
+	if (ret) {
+		fail(err, errsz, ret, "cannot size BPF maps: %s", strerror(-ret));
+		goto cleanup;
+	}
+	choose_programs(s, l->raw_syscalls);
+
+	ret = memwatch_bpf__load(s);
+	if (ret) {
+		fail(err, errsz, ret, "cannot load BPF programs: %s (run with -v for the verifier log)",
+		     strerror(-ret));
+		goto cleanup;
+	}
+	ret = memwatch_bpf__attach(s);
+	if (ret) {
+		fail(err, errsz, ret, "cannot attach BPF programs: %s (run with -v for details)",
+		     strerror(-ret));
+		goto cleanup;
+	}
+	l->rb = ring_buffer__new(bpf_map__fd(s->maps.events), (ring_buffer_sample_fn)fn, ctx, NULL);
+	if (!l->rb) {
+		ret = -errno;
+		fail(err, errsz, ret, "cannot set up the ring buffer: %s", strerror(-ret));
+		goto cleanup;
+	}
+	return 0;
+
+cleanup:
+	mw_loader_stop(l);
+	return ret;
+}
+
+int mw_loader_add_target(struct mw_loader *l, uint32_t tgid)
+{
+	__u8 one = 1;
+
+	if (bpf_map__update_elem(l->skel->maps.targets, &tgid, sizeof(tgid), &one, sizeof(one),
+				 BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int mw_loader_poll(struct mw_loader *l, int timeout_ms)
+{
+	int ret = ring_buffer__poll(l->rb, timeout_ms);
+
+	if (ret < 0)
+		return ret;
+	/* Records submitted without a wake-up are only seen by consuming. */
+	return ring_buffer__consume(l->rb);
+}
+
+int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, struct mw_thread_counters *c)
+{
+	if (bpf_map__lookup_elem(l->skel->maps.threads, &tid, sizeof(tid), c, sizeof(*c), 0))
+		return -errno;
+	return 0;
+}
+
+void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid)
+{
+	bpf_map__delete_elem(l->skel->maps.threads, &tid, sizeof(tid), 0);
+}
+
+void mw_loader_stats(struct mw_loader *l, struct mw_stats *sum)
+{
+	struct mw_stats per[l->ncpus];
+	__u32 zero = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (bpf_map__lookup_elem(l->skel->maps.stats, &zero, sizeof(zero), per, sizeof(per), 0))
+		return;
+	for (int i = 0; i < l->ncpus; i++) {
+		sum->rb_drops += per[i].rb_drops;
+		sum->unpaired += per[i].unpaired;
+		sum->inflight_full += per[i].inflight_full;
+		sum->threads_full += per[i].threads_full;
+		sum->targets_full += per[i].targets_full;
+		sum->events += per[i].events;
+	}
+}
+
+void mw_loader_stop(struct mw_loader *l)
+{
+	ring_buffer__free(l->rb);
+	memwatch_bpf__destroy(l->skel);
+	l->rb = NULL;
+	l->skel = NULL;
+}

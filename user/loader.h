@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Opening, configuring, loading and attaching the BPF side; reading its maps. */
+#ifndef MW_LOADER_H
+#define MW_LOADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+#include "../bpf/memwatch.h"
+
+struct memwatch_bpf;
+struct ring_buffer;
+
+typedef int (*mw_record_fn)(void *ctx, void *data, size_t size);
+
+struct mw_loader_opts {
+	bool follow_forks;
+	bool verbose;
+	uint64_t ring_size;
+	uint32_t max_threads;
+	uint32_t max_targets;
+};
+
+struct mw_loader {
+	struct memwatch_bpf *skel;
+	struct ring_buffer *rb;
+	bool raw_syscalls;	/* fallback: tp_btf sys_enter/sys_exit (no tracefs) */
+	int ncpus;
+};
+
+/*
+ * Check privileges and kernel support, open, load and attach. On failure
+ * returns a negative errno, writes a one-line reason with what to do into err,
+ * and leaves nothing attached.
+ */
+int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_record_fn fn,
+		    void *ctx, char *err, size_t errsz);
+int mw_loader_add_target(struct mw_loader *l, uint32_t tgid);
+/* Consume what is in the ring (wait at most timeout_ms for a wake-up). */
+int mw_loader_poll(struct mw_loader *l, int timeout_ms);
+/* The kernel's counters for one thread; -ENOENT if none. */
+int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, struct mw_thread_counters *c);
+void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid);
+void mw_loader_stats(struct mw_loader *l, struct mw_stats *sum);
+void mw_loader_stop(struct mw_loader *l);
+
+#endif /* MW_LOADER_H */

@@ -1,0 +1,411 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Process model: applies typed events to per-process region maps and
+ * per-thread ledgers. See model.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "model.h"
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+#ifndef MADV_DONTFORK
+#define MADV_DONTFORK 10
+#define MADV_DOFORK 11
+#endif
+
+#define PROT_RWX (PROT_READ | PROT_WRITE | PROT_EXEC)
+
+void mw_model_init(struct mw_model *m, uint64_t page_size)
+{
+	memset(m, 0, sizeof(*m));
+	m->page_size = page_size ? page_size : 4096;
+}
+
+static void process_free(struct mw_process *p)
+{
+	if (!p)
+		return;
+	mw_regions_free(&p->regions);
+	free(p->threads);
+	free(p);
+}
+
+void mw_model_free(struct mw_model *m)
+{
+	for (size_t i = 0; i < m->nprocs; i++)
+		process_free(m->procs[i]);
+	free(m->procs);
+	memset(m, 0, sizeof(*m));
+}
+
+struct mw_process *mw_model_find(const struct mw_model *m, uint32_t pid)
+{
+	for (size_t i = 0; i < m->nprocs; i++)
+		if (m->procs[i]->pid == pid)
+			return m->procs[i];
+	return NULL;
+}
+
+struct mw_process *mw_model_process(struct mw_model *m, uint32_t pid)
+{
+	struct mw_process *p = mw_model_find(m, pid);
+
+	if (p)
+		return p;
+	if (m->nprocs == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 8;
+		struct mw_process **v = realloc(m->procs, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		m->procs = v;
+		m->cap = cap;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->pid = pid;
+	mw_regions_init(&p->regions);
+	m->procs[m->nprocs++] = p;
+	return p;
+}
+
+void mw_model_forget(struct mw_model *m, uint32_t pid)
+{
+	for (size_t i = 0; i < m->nprocs; i++) {
+		if (m->procs[i]->pid != pid)
+			continue;
+		process_free(m->procs[i]);
+		memmove(&m->procs[i], &m->procs[i + 1], (m->nprocs - i - 1) * sizeof(m->procs[0]));
+		m->nprocs--;
+		return;
+	}
+}
+
+/* Index of the first thread with tid >= key. */
+static size_t thread_lower_bound(const struct mw_process *p, uint32_t tid)
+{
+	size_t lo = 0, hi = p->nthreads;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (p->threads[mid].tid < tid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct mw_thread *mw_process_find_thread(const struct mw_process *p, uint32_t tid)
+{
+	size_t i = thread_lower_bound(p, tid);
+
+	return i < p->nthreads && p->threads[i].tid == tid ? &p->threads[i] : NULL;
+}
+
+struct mw_thread *mw_process_thread(struct mw_process *p, uint32_t tid)
+{
+	size_t i = thread_lower_bound(p, tid);
+
+	if (i < p->nthreads && p->threads[i].tid == tid)
+		return &p->threads[i];
+	if (p->nthreads == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 8;
+		struct mw_thread *v = realloc(p->threads, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		p->threads = v;
+		p->cap = cap;
+	}
+	memmove(&p->threads[i + 1], &p->threads[i], (p->nthreads - i) * sizeof(p->threads[0]));
+	memset(&p->threads[i], 0, sizeof(p->threads[i]));
+	p->threads[i].tid = tid;
+	p->nthreads++;
+	return &p->threads[i];
+}
+
+int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t start_brk,
+		  uint64_t vm_size, uint64_t snap_end_ns)
+{
+	int err = mw_regions_copy(&p->regions, maps, false);
+
+	if (err)
+		return err;
+	p->start_brk = start_brk;
+	p->brk = start_brk;
+	/* The heap vma is [start_brk, PAGE_ALIGN(brk)): its end gives the break to a page. */
+	for (size_t i = 0; i < maps->n; i++) {
+		if (maps->v[i].flags & MW_RF_HEAP) {
+			p->brk = maps->v[i].end;
+			if (!p->start_brk)
+				p->start_brk = maps->v[i].start;
+		}
+	}
+	p->seed_mono_ns = snap_end_ns;
+	p->vm_start = vm_size;
+	p->net = 0;
+	p->needs_seed = false;
+	return 0;
+}
+
+uint64_t mw_thread_dropped(const struct mw_thread *t)
+{
+	uint64_t lost = 0;
+
+	if (!t->have_kernel)
+		return 0;
+	for (int i = 0; i < MW_SYS_COUNT; i++)
+		if (t->kernel.calls[i] > t->seen.calls[i])
+			lost += t->kernel.calls[i] - t->seen.calls[i];
+	return lost;
+}
+
+static inline uint64_t page_up(const struct mw_model *m, uint64_t v)
+{
+	return (v + m->page_size - 1) & ~(m->page_size - 1);
+}
+
+static void copy_comm(char *dst, const char *src)
+{
+	memcpy(dst, src, MW_COMM_LEN);
+	dst[MW_COMM_LEN - 1] = '\0';
+}
+
+static int apply_mmap(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
+		      struct mw_vm_delta *d)
+{
+	const struct mw_syscall_ev *sc = &ev->sc;
+	struct mw_region r = {
+		.start = (uint64_t)sc->ret,
+		.end = (uint64_t)sc->ret + page_up(m, sc->args[1]),
+		.prot = sc->args[2] & PROT_RWX,
+		.tid = ev->tid,
+		.ts_ns = ev->ts_ns,
+	};
+
+	if ((sc->args[3] & MAP_TYPE) != MAP_PRIVATE)
+		r.flags |= MW_RF_SHARED;
+	if (!(sc->args[3] & MAP_ANONYMOUS))
+		r.flags |= MW_RF_FILE;
+	return mw_regions_map(&p->regions, &r, d);
+}
+
+/* The heap is [start_brk, PAGE_ALIGN(brk)); a new break moves its end. Applied
+ * as "set the end", so a break already seen in the snapshot changes nothing. */
+static int apply_brk(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
+		     struct mw_vm_delta *d)
+{
+	uint64_t nbrk = (uint64_t)ev->sc.ret;
+	uint64_t old_end, new_end;
+	int err = 0;
+
+	if (!p->brk || !p->start_brk || nbrk < p->start_brk) {
+		/* First sight of the break (e.g. the baseline had none). */
+		if (!p->start_brk || nbrk < p->start_brk)
+			p->start_brk = nbrk;
+		p->brk = nbrk;
+		return 0;
+	}
+	old_end = page_up(m, p->brk);
+	new_end = page_up(m, nbrk);
+	if (new_end > old_end) {
+		struct mw_region r = {
+			.start = old_end > p->start_brk ? old_end : p->start_brk,
+			.end = new_end,
+			.prot = PROT_READ | PROT_WRITE,
+			.flags = MW_RF_HEAP,
+			.tid = ev->tid,
+			.ts_ns = ev->ts_ns,
+		};
+		const struct mw_region *below = mw_regions_find(&p->regions, r.start - 1);
+
+		/* Grow with the attributes of the heap below so it stays one region. */
+		if (below && (below->flags & MW_RF_HEAP)) {
+			r.prot = below->prot;
+			r.flags = below->flags;
+			r.tid = below->tid;
+			r.ts_ns = below->ts_ns;
+			r.name = below->name;
+		}
+		err = mw_regions_map(&p->regions, &r, d);
+	} else if (new_end < old_end) {
+		err = mw_regions_unmap(&p->regions, new_end, old_end, d);
+	}
+	p->brk = nbrk;
+	return err;
+}
+
+static int apply_mremap(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
+			struct mw_vm_delta *d)
+{
+	const struct mw_syscall_ev *sc = &ev->sc;
+
+	return mw_regions_remap(&p->regions, sc->args[0], page_up(m, sc->args[1]), (uint64_t)sc->ret,
+				page_up(m, sc->args[2]), sc->args[3] & MREMAP_DONTUNMAP, ev->tid,
+				ev->ts_ns, d);
+}
+
+static int apply_madvise(struct mw_model *m, struct mw_process *p, const struct mw_event *ev)
+{
+	const struct mw_syscall_ev *sc = &ev->sc;
+	uint64_t start = sc->args[0], end = start + page_up(m, sc->args[1]);
+
+	switch (sc->args[2]) {
+	case MADV_DONTFORK:
+		return mw_regions_set_flags(&p->regions, start, end, MW_RF_DONTFORK, 0);
+	case MADV_DOFORK:
+		return mw_regions_set_flags(&p->regions, start, end, 0, MW_RF_DONTFORK);
+	}
+	return 0;
+}
+
+static int apply_syscall(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
+			 struct mw_vm_delta *d)
+{
+	const struct mw_syscall_ev *sc = &ev->sc;
+
+	if (sc->sys != MW_SYS_BRK && mw_ret_is_error(sc->ret))
+		return 0;
+	switch (sc->sys) {
+	case MW_SYS_BRK:
+		return apply_brk(m, p, ev, d);
+	case MW_SYS_MMAP:
+		return apply_mmap(m, p, ev, d);
+	case MW_SYS_MUNMAP:
+		return mw_regions_unmap(&p->regions, sc->args[0],
+					sc->args[0] + page_up(m, sc->args[1]), d);
+	case MW_SYS_MPROTECT:
+		return mw_regions_protect(&p->regions, sc->args[0],
+					  sc->args[0] + page_up(m, sc->args[1]),
+					  sc->args[2] & PROT_RWX, d);
+	case MW_SYS_MREMAP:
+		return apply_mremap(m, p, ev, d);
+	case MW_SYS_MADVISE:
+		return apply_madvise(m, p, ev);
+	default:
+		return 0;
+	}
+}
+
+static int on_syscall(struct mw_model *m, struct mw_process *p, struct mw_thread *t,
+		      const struct mw_event *ev, struct mw_apply *out)
+{
+	const struct mw_syscall_ev *sc = &ev->sc;
+	int err;
+
+	if (sc->sys >= MW_SYS_COUNT)
+		return -EINVAL;
+	t->seen.calls[sc->sys]++;
+	t->seen.dur_ns[sc->sys] += sc->dur_ns;
+	if (sc->sys != MW_SYS_BRK && mw_ret_is_error(sc->ret))
+		t->seen.errors[sc->sys]++;
+	out->raced = ev->mono_ns <= p->seed_mono_ns;
+	if (out->raced)
+		p->raced++;
+	err = apply_syscall(m, p, ev, &out->d);
+	out->vm_delta = (int64_t)out->d.mapped - (int64_t)out->d.unmapped;
+	t->mapped += out->d.mapped;
+	t->unmapped += out->d.unmapped;
+	t->accessible += out->d.accessible;
+	t->reserved += out->d.reserved;
+	p->net += out->vm_delta;
+	return err;
+}
+
+static int on_fork(struct mw_model *m, struct mw_process *parent, const struct mw_event *ev,
+		   struct mw_apply *out)
+{
+	struct mw_process *c = mw_model_find(m, ev->task.child_pid);
+	struct mw_thread *ct;
+	int err;
+
+	/* A recycled pid: the old record belongs to a process that is gone. */
+	if (c && c->exited)
+		mw_model_forget(m, ev->task.child_pid);
+	c = mw_model_process(m, ev->task.child_pid);
+	if (!c)
+		return -ENOMEM;
+	out->child = c;
+	c->parent = ev->pid;
+	copy_comm(c->comm, ev->task.child_comm);
+	/* A forked child starts with a copy of its parent's address space. */
+	err = mw_regions_copy(&c->regions, &parent->regions, true);
+	if (err)
+		return err;
+	c->start_brk = parent->start_brk;
+	c->brk = parent->brk;
+	c->vm_start = mw_regions_bytes(&c->regions);
+	c->seed_mono_ns = 0;
+	ct = mw_process_thread(c, ev->task.child_tid);
+	if (!ct)
+		return -ENOMEM;
+	copy_comm(ct->comm, ev->task.child_comm);
+	return 0;
+}
+
+int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_apply *out)
+{
+	struct mw_process *p;
+	struct mw_thread *t;
+
+	memset(out, 0, sizeof(*out));
+	p = mw_model_find(m, ev->pid);
+	if (!p)
+		return 0;	/* not a process we follow (e.g. its exit raced the attach) */
+	out->proc = p;
+	t = mw_process_thread(p, ev->tid);
+	if (!t)
+		return -ENOMEM;
+	out->thread = t;
+	if (ev->kind != MW_EV_RENAME)
+		copy_comm(t->comm, ev->comm);
+	if (ev->tid == ev->pid && ev->kind != MW_EV_RENAME)
+		copy_comm(p->comm, ev->comm);
+
+	switch (ev->kind) {
+	case MW_EV_SYSCALL:
+		return on_syscall(m, p, t, ev, out);
+	case MW_EV_THREAD_NEW:
+		t = mw_process_thread(p, ev->task.child_tid);
+		if (!t)
+			return -ENOMEM;
+		copy_comm(t->comm, ev->task.child_comm);
+		out->thread = mw_process_find_thread(p, ev->tid);
+		return 0;
+	case MW_EV_FORK:
+		return on_fork(m, p, ev, out);
+	case MW_EV_EXEC:
+		/* The address space was replaced without syscalls we see: reseed. */
+		mw_regions_clear(&p->regions);
+		p->start_brk = p->brk = 0;
+		p->needs_seed = true;
+		copy_comm(p->comm, ev->comm);
+		return 0;
+	case MW_EV_EXIT:
+		t->exited = true;
+		if (ev->task.group_dead) {
+			p->exited = true;
+			p->exit_code = ev->task.exit_code;
+			out->proc_exited = true;
+		}
+		return 0;
+	case MW_EV_RENAME:
+		t = mw_process_thread(p, ev->task.child_tid);
+		if (!t)
+			return -ENOMEM;
+		copy_comm(t->comm, ev->task.child_comm);
+		if (t->tid == p->pid)
+			copy_comm(p->comm, ev->task.child_comm);
+		out->thread = t;
+		return 0;
+	case MW_EV_EXIT_GROUP:
+		p->vm_end = ev->task.vm_bytes;
+		return 0;
+	}
+	return 0;
+}

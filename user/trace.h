@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* A tracing session: targets, BPF, event loop, summaries, clean detach. */
+#ifndef MW_TRACE_H
+#define MW_TRACE_H
+
+#include "cli.h"
+
+/* Runs the session described by cfg; returns memwatch's exit status. */
+int mw_trace_run(const struct mw_config *cfg);
+
+#endif /* MW_TRACE_H */
