@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /* A tiny test harness: TEST(name) { ... CHECK(...); } registers a case; the
- * runner prints "PASS name" / "FAIL name: file:line: expr" per case. */
+ * runner prints "  ! file:line: expr" per failed check and then
+ * "PASS unit/name" or "FAIL unit/name" per case. */
 #ifndef MW_UNIT_H
 #define MW_UNIT_H
 

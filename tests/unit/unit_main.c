@@ -28,11 +28,8 @@ void unit_fail(const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (cur_failed++ == 0)
-		printf("FAIL ");
-	else
-		printf("     ");
-	printf("%s:%d: ", file, line);
+	cur_failed++;
+	printf("  ! %s:%d: ", file, line);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
