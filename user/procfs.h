@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Reading /proc: pure parsers over text (unit-tested on recorded samples)
+ * and thin readers that fetch the text and call them. Readers return 0 or a
+ * negative errno; -ENOENT or -ESRCH mean the process or thread is gone. */
+#ifndef MW_PROCFS_H
+#define MW_PROCFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "regions.h"
+
+/* Parse one /proc/PID/maps line (with or without its newline) into r: start,
+ * end, prot, flags (always MW_RF_BASELINE), name interned, tid 0, ts 0.
+ * 0, -EINVAL for a malformed line, -ENOMEM when the name cannot be interned. */
+int mw_maps_parse_line(const char *line, struct mw_region *r);
+/* Parse a whole maps text into out (initialized; cleared first). Entries go
+ * through mw_regions_map, so out obeys the map's invariants (touching equal
+ * entries merge) whatever the text holds. 0 or negative errno. */
+int mw_maps_parse(const char *text, struct mw_regions *out);
+/* Read /proc/PID/maps whole, then parse. */
+int mw_read_maps(uint32_t pid, struct mw_regions *out);
+
+/* "VmSize:   1234 kB" -> bytes; -ENOENT if absent (zombie, kernel thread). */
+int mw_status_vmsize(const char *status_text, uint64_t *bytes);
+int mw_read_vmsize(uint32_t pid, uint64_t *bytes);
+
+/* Field 47 of /proc/PID/stat (start_brk); comm may contain spaces and ')'.
+ * The kernel shows 0 there when the reader may not ptrace the process. */
+int mw_stat_start_brk(const char *stat_text, uint64_t *start_brk);
+int mw_read_start_brk(uint32_t pid, uint64_t *start_brk);
+
+/* Whether the flags field (9) of /proc/PID/stat has PF_KTHREAD. */
+int mw_stat_is_kthread(const char *stat_text, bool *kthread);
+int mw_read_is_kthread(uint32_t pid, bool *kthread);
+
+/* /proc/PID/task/TID/comm without its newline, NUL-terminated. */
+int mw_read_comm(uint32_t pid, uint32_t tid, char comm[16]);
+
+/* The entries of /proc/PID/task, ascending, in a malloc'd array the caller
+ * frees (NULL when *n is 0). */
+int mw_list_tids(uint32_t pid, uint32_t **tids, size_t *n);
+
+#endif /* MW_PROCFS_H */

@@ -1,0 +1,537 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The per-process interval map (see regions.h for the why of the layout).
+ *
+ * Every mutating operation first reserves all the array slots it can need,
+ * then works with helpers that cannot fail; that is what makes a -ENOMEM
+ * leave the map exactly as it was, so the caller can keep going with a model
+ * that is stale by one syscall rather than half-applied. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "regions.h"
+
+/* ---- string pool ---------------------------------------------------- */
+
+/* Open addressing over pointers to individually allocated strings: growing
+ * the table moves pointers, never the strings, so interned pointers stay
+ * valid forever. The pool is global because names are shared by every
+ * process model (a forked child's regions point at its parent's names). */
+static struct {
+	pthread_mutex_t lock;
+	char **slot;
+	size_t cap, n;	/* cap is 0 or a power of two */
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static uint64_t hash_bytes(const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static bool pool_grow(void)
+{
+	size_t ncap = pool.cap ? pool.cap * 2 : 256;
+	char **ns = calloc(ncap, sizeof(*ns));
+
+	if (!ns)
+		return false;
+	for (size_t i = 0; i < pool.cap; i++) {
+		char *s = pool.slot[i];
+		size_t j;
+
+		if (!s)
+			continue;
+		j = hash_bytes(s, strlen(s)) & (ncap - 1);
+		while (ns[j])
+			j = (j + 1) & (ncap - 1);
+		ns[j] = s;
+	}
+	free(pool.slot);
+	pool.slot = ns;
+	pool.cap = ncap;
+	return true;
+}
+
+const char *mw_intern_len(const char *s, size_t len)
+{
+	const char *ret = NULL;
+	uint64_t h;
+	size_t j;
+	char *copy;
+
+	if (!s)
+		return NULL;
+	/* An embedded NUL would make the stored string shorter than its key. */
+	len = strnlen(s, len);
+	h = hash_bytes(s, len);
+	pthread_mutex_lock(&pool.lock);
+	/* Keep the load under one half so probe chains stay short. */
+	if ((pool.n + 1) * 2 > pool.cap && !pool_grow())
+		goto out;
+	j = h & (pool.cap - 1);
+	for (; pool.slot[j]; j = (j + 1) & (pool.cap - 1)) {
+		if (strncmp(pool.slot[j], s, len) == 0 && pool.slot[j][len] == '\0') {
+			ret = pool.slot[j];
+			goto out;
+		}
+	}
+	copy = malloc(len + 1);
+	if (!copy)
+		goto out;
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+	pool.slot[j] = copy;
+	pool.n++;
+	ret = copy;
+out:
+	pthread_mutex_unlock(&pool.lock);
+	return ret;
+}
+
+const char *mw_intern(const char *s)
+{
+	return s ? mw_intern_len(s, strlen(s)) : NULL;
+}
+
+/* ---- array primitives ----------------------------------------------- */
+
+static inline uint64_t rlen(const struct mw_region *g)
+{
+	return g->end - g->start;
+}
+
+void mw_regions_init(struct mw_regions *r)
+{
+	r->v = NULL;
+	r->n = 0;
+	r->cap = 0;
+}
+
+void mw_regions_free(struct mw_regions *r)
+{
+	free(r->v);
+	mw_regions_init(r);
+}
+
+void mw_regions_clear(struct mw_regions *r)
+{
+	r->n = 0;
+}
+
+/* Make room for extra more regions. Geometric growth keeps appends amortized
+ * O(1) while a baseline of thousands of regions is seeded. */
+static int reserve(struct mw_regions *r, size_t extra)
+{
+	size_t need = r->n + extra, ncap;
+	struct mw_region *nv;
+
+	if (need <= r->cap)
+		return 0;
+	ncap = r->cap ? r->cap : 16;
+	while (ncap < need)
+		ncap *= 2;
+	nv = realloc(r->v, ncap * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	r->v = nv;
+	r->cap = ncap;
+	return 0;
+}
+
+/* Index of the first region that ends after addr (n when none): the region
+ * containing addr if any, else the first one above it. */
+static size_t lower_idx(const struct mw_regions *r, uint64_t addr)
+{
+	size_t lo = 0, hi = r->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->v[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Open a gap of k slots at index i. Capacity must be reserved. */
+static void open_gap(struct mw_regions *r, size_t i, size_t k)
+{
+	memmove(&r->v[i + k], &r->v[i], (r->n - i) * sizeof(r->v[0]));
+	r->n += k;
+}
+
+static void close_gap(struct mw_regions *r, size_t i, size_t k)
+{
+	memmove(&r->v[i], &r->v[i + k], (r->n - i - k) * sizeof(r->v[0]));
+	r->n -= k;
+}
+
+/* Make addr a region boundary: split the region strictly containing it.
+ * Needs one reserved slot. */
+static void split_at(struct mw_regions *r, uint64_t addr)
+{
+	size_t i = lower_idx(r, addr);
+
+	if (i == r->n || r->v[i].start >= addr)
+		return;
+	open_gap(r, i + 1, 1);
+	r->v[i + 1] = r->v[i];
+	r->v[i].end = addr;
+	r->v[i + 1].start = addr;
+}
+
+/* Split at both ends of [start, end) and return the index range [*i, *j) of
+ * the regions now lying wholly inside it. Needs two reserved slots. */
+static void isolate(struct mw_regions *r, uint64_t start, uint64_t end, size_t *i, size_t *j)
+{
+	split_at(r, start);
+	split_at(r, end);
+	*i = lower_idx(r, start);
+	*j = lower_idx(r, end);
+}
+
+static bool mergeable(const struct mw_region *a, const struct mw_region *b)
+{
+	return a->end == b->start && a->prot == b->prot && a->flags == b->flags &&
+	       a->tid == b->tid && a->name == b->name;
+}
+
+/* Merge mergeable neighbours among v[lo..hi] (inclusive, clamped). Only the
+ * neighbourhood of what an operation touched can have become mergeable, so
+ * this keeps every operation local. */
+static void merge_range(struct mw_regions *r, size_t lo, size_t hi)
+{
+	struct mw_region *v = r->v;
+	size_t w;
+
+	if (r->n < 2)
+		return;
+	if (hi >= r->n)
+		hi = r->n - 1;
+	if (lo >= hi)
+		return;
+	w = lo;
+	for (size_t i = lo + 1; i <= hi; i++) {
+		if (mergeable(&v[w], &v[i])) {
+			v[w].end = v[i].end;
+			if (v[i].ts_ns < v[w].ts_ns)
+				v[w].ts_ns = v[i].ts_ns;
+		} else {
+			v[++w] = v[i];
+		}
+	}
+	if (w < hi)
+		close_gap(r, w + 1, hi - w);
+}
+
+static void account_add(struct mw_vm_delta *d, uint64_t len, uint32_t prot)
+{
+	d->mapped += len;
+	if (prot)
+		d->accessible += (int64_t)len;
+	else
+		d->reserved += (int64_t)len;
+}
+
+static void account_remove(struct mw_vm_delta *d, uint64_t len, uint32_t prot)
+{
+	d->unmapped += len;
+	if (prot)
+		d->accessible -= (int64_t)len;
+	else
+		d->reserved -= (int64_t)len;
+}
+
+static void add_delta(struct mw_vm_delta *d, const struct mw_vm_delta *t)
+{
+	if (!d)
+		return;
+	d->mapped += t->mapped;
+	d->unmapped += t->unmapped;
+	d->accessible += t->accessible;
+	d->reserved += t->reserved;
+}
+
+/* Remove everything in [start, end). Needs two reserved slots; leaves the
+ * count at most one higher than before (a middle split). */
+static void do_unmap(struct mw_regions *r, uint64_t start, uint64_t end, struct mw_vm_delta *d)
+{
+	size_t i, j;
+
+	isolate(r, start, end, &i, &j);
+	for (size_t k = i; k < j; k++)
+		account_remove(d, rlen(&r->v[k]), r->v[k].prot);
+	close_gap(r, i, j - i);
+	/* Removing leaves a hole, so nothing new can merge. */
+}
+
+/* Insert k regions, sorted and tiling a range that is now empty. Needs k
+ * reserved slots. */
+static void do_insert(struct mw_regions *r, const struct mw_region *p, size_t k,
+		      struct mw_vm_delta *d)
+{
+	size_t i;
+
+	if (!k)
+		return;
+	i = lower_idx(r, p[0].start);
+	open_gap(r, i, k);
+	memcpy(&r->v[i], p, k * sizeof(*p));
+	for (size_t m = 0; m < k; m++)
+		account_add(d, rlen(&p[m]), p[m].prot);
+	merge_range(r, i ? i - 1 : 0, i + k);
+}
+
+/* ---- operations ----------------------------------------------------- */
+
+int mw_regions_copy(struct mw_regions *dst, const struct mw_regions *src, bool for_fork)
+{
+	struct mw_regions t;
+	size_t k = 0;
+
+	mw_regions_init(&t);
+	if (reserve(&t, src->n ? src->n : 1))
+		return -ENOMEM;
+	for (size_t i = 0; i < src->n; i++) {
+		if (for_fork && (src->v[i].flags & MW_RF_DONTFORK))
+			continue;
+		t.v[k++] = src->v[i];
+	}
+	/* Dropping DONTFORK regions only opens holes: no neighbours to merge. */
+	t.n = k;
+	mw_regions_free(dst);
+	*dst = t;
+	return 0;
+}
+
+int mw_regions_map(struct mw_regions *r, const struct mw_region *nr, struct mw_vm_delta *d)
+{
+	struct mw_vm_delta t = {};
+
+	if (nr->start >= nr->end)
+		return 0;
+	if (reserve(r, 3))
+		return -ENOMEM;
+	do_unmap(r, nr->start, nr->end, &t);
+	do_insert(r, nr, 1, &t);
+	add_delta(d, &t);
+	return 0;
+}
+
+int mw_regions_unmap(struct mw_regions *r, uint64_t start, uint64_t end, struct mw_vm_delta *d)
+{
+	struct mw_vm_delta t = {};
+
+	if (start >= end)
+		return 0;
+	if (reserve(r, 2))
+		return -ENOMEM;
+	do_unmap(r, start, end, &t);
+	add_delta(d, &t);
+	return 0;
+}
+
+/* Apply prot and flag changes to the mapped parts of [start, end). */
+static int modify(struct mw_regions *r, uint64_t start, uint64_t end, bool set_prot,
+		  uint32_t prot, uint32_t set, uint32_t clear, struct mw_vm_delta *d)
+{
+	struct mw_vm_delta t = {};
+	size_t i, j;
+
+	if (start >= end)
+		return 0;
+	if (reserve(r, 2))
+		return -ENOMEM;
+	isolate(r, start, end, &i, &j);
+	for (size_t k = i; k < j; k++) {
+		struct mw_region *g = &r->v[k];
+
+		if (set_prot) {
+			/* Only PROT_NONE <-> accessible moves bytes between the two. */
+			if (!g->prot && prot) {
+				t.accessible += (int64_t)rlen(g);
+				t.reserved -= (int64_t)rlen(g);
+			} else if (g->prot && !prot) {
+				t.accessible -= (int64_t)rlen(g);
+				t.reserved += (int64_t)rlen(g);
+			}
+			g->prot = prot;
+		}
+		g->flags = (g->flags & ~clear) | set;
+	}
+	/* Also undoes the splits when nothing changed at an edge. */
+	merge_range(r, i ? i - 1 : 0, j);
+	add_delta(d, &t);
+	return 0;
+}
+
+int mw_regions_protect(struct mw_regions *r, uint64_t start, uint64_t end, uint32_t prot,
+		       struct mw_vm_delta *d)
+{
+	return modify(r, start, end, true, prot, 0, 0, d);
+}
+
+int mw_regions_set_flags(struct mw_regions *r, uint64_t start, uint64_t end, uint32_t set,
+			 uint32_t clear)
+{
+	return modify(r, start, end, false, 0, set, clear, NULL);
+}
+
+/* What bytes with nothing to copy attributes from become (see regions.h). */
+static struct mw_region default_region(uint64_t start, uint64_t end, uint32_t tid, uint64_t ts_ns)
+{
+	return (struct mw_region){
+		.start = start,
+		.end = end,
+		.prot = PROT_READ | PROT_WRITE,
+		.tid = tid,
+		.ts_ns = ts_ns,
+	};
+}
+
+/* The regions that [old, old + n) moves to at new_addr, tiling exactly
+ * [new_addr, new_addr + new_len): source pieces shifted, gaps filled by
+ * stretching the piece before them (the first piece stretches down). *moved
+ * gets the source bytes that land in the destination. Returns the count, or
+ * -ENOMEM; *out is malloc'd. */
+static long move_pieces(const struct mw_regions *r, uint64_t old, uint64_t old_len,
+			uint64_t new_addr, uint64_t new_len, uint32_t tid, uint64_t ts_ns,
+			struct mw_region **out, uint64_t *moved)
+{
+	uint64_t n = old_len < new_len ? old_len : new_len, src_end = old + n;
+	size_t i = lower_idx(r, old), j = i, k = 0;
+	struct mw_region *p;
+
+	while (j < r->n && r->v[j].start < src_end)
+		j++;
+	p = malloc((j > i ? j - i : 1) * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	*moved = 0;
+	for (; i < j; i++) {
+		struct mw_region g = r->v[i];
+
+		if (g.start < old)
+			g.start = old;
+		if (g.end > src_end)
+			g.end = src_end;
+		*moved += rlen(&g);
+		g.start = g.start - old + new_addr;
+		g.end = g.end - old + new_addr;
+		if (k)
+			p[k - 1].end = g.start;	/* fill a hole in the source */
+		p[k++] = g;
+	}
+	if (!k)
+		p[k++] = default_region(new_addr, new_addr + new_len, tid, ts_ns);
+	p[0].start = new_addr;
+	p[k - 1].end = new_addr + new_len;
+	*out = p;
+	return (long)k;
+}
+
+int mw_regions_remap(struct mw_regions *r, uint64_t old, uint64_t old_len, uint64_t new_addr,
+		     uint64_t new_len, bool keep_old, uint32_t tid, uint64_t ts_ns,
+		     struct mw_vm_delta *d)
+{
+	struct mw_vm_delta t = {};
+	struct mw_region *p, nr;
+	const struct mw_region *src;
+	uint64_t moved;
+	long k;
+
+	if (!new_len)
+		return 0;	/* the kernel refuses new_len == 0 */
+	if (!old_len) {
+		/* Duplicate: a second mapping of the same shared object. */
+		src = mw_regions_find(r, old);
+		nr = src ? *src : default_region(0, 0, tid, ts_ns);
+		nr.start = new_addr;
+		nr.end = new_addr + new_len;
+		return mw_regions_map(r, &nr, d);
+	}
+	if (new_addr == old) {
+		if (new_len <= old_len)
+			return mw_regions_unmap(r, old + new_len, old + old_len, d);
+		src = mw_regions_find(r, old + old_len - 1);
+		nr = src ? *src : default_region(0, 0, tid, ts_ns);
+		nr.start = old + old_len;
+		nr.end = old + new_len;
+		/* Equal attributes: the merge makes this one longer region. */
+		return mw_regions_map(r, &nr, d);
+	}
+
+	k = move_pieces(r, old, old_len, new_addr, new_len, tid, ts_ns, &p, &moved);
+	if (k < 0)
+		return (int)k;
+	/* Two unmaps may each leave one extra region behind, plus k inserted. */
+	if (reserve(r, (size_t)k + 4)) {
+		free(p);
+		return -ENOMEM;
+	}
+	do_unmap(r, new_addr, new_addr + new_len, &t);
+	if (!keep_old)
+		do_unmap(r, old, old + old_len, &t);
+	do_insert(r, p, (size_t)k, &t);
+	free(p);
+	if (!keep_old) {
+		/* Moved bytes were neither created nor destroyed. */
+		t.mapped -= moved;
+		t.unmapped -= moved;
+	}
+	add_delta(d, &t);
+	return 0;
+}
+
+const struct mw_region *mw_regions_find(const struct mw_regions *r, uint64_t addr)
+{
+	size_t i = lower_idx(r, addr);
+
+	if (i < r->n && r->v[i].start <= addr)
+		return &r->v[i];
+	return NULL;
+}
+
+uint64_t mw_regions_bytes(const struct mw_regions *r)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < r->n; i++)
+		sum += rlen(&r->v[i]);
+	return sum;
+}
+
+uint64_t mw_regions_accessible_bytes(const struct mw_regions *r)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].prot)
+			sum += rlen(&r->v[i]);
+	return sum;
+}
+
+int mw_regions_coalesced(const struct mw_regions *r, struct mw_regions *out)
+{
+	mw_regions_clear(out);
+	if (reserve(out, r->n))
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n; i++) {
+		struct mw_region *last = out->n ? &out->v[out->n - 1] : NULL;
+
+		if (last && last->end == r->v[i].start && last->prot == r->v[i].prot)
+			last->end = r->v[i].end;
+		else
+			out->v[out->n++] = r->v[i];
+	}
+	return 0;
+}
