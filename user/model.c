@@ -129,6 +129,17 @@ struct mw_thread *mw_process_thread(struct mw_process *p, uint32_t tid)
 	return &p->threads[i];
 }
 
+/* [vsyscall] is shown in maps but is not part of the mm: VmSize leaves it out. */
+static void drop_vsyscall(struct mw_regions *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->v[i].name && !strcmp(r->v[i].name, "[vsyscall]")) {
+			mw_regions_unmap(r, r->v[i].start, r->v[i].end, NULL);
+			return;
+		}
+	}
+}
+
 int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t start_brk,
 		  uint64_t vm_size, uint64_t snap_end_ns)
 {
@@ -136,6 +147,7 @@ int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t 
 
 	if (err)
 		return err;
+	drop_vsyscall(&p->regions);
 	p->start_brk = start_brk;
 	p->brk = start_brk;
 	/* The heap vma is [start_brk, PAGE_ALIGN(brk)): its end gives the break to a page. */
@@ -149,6 +161,7 @@ int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t 
 	p->seed_mono_ns = snap_end_ns;
 	p->vm_start = vm_size;
 	p->net = 0;
+	p->unattributed = 0;
 	p->needs_seed = false;
 	return 0;
 }
@@ -163,6 +176,25 @@ uint64_t mw_thread_dropped(const struct mw_thread *t)
 		if (t->kernel.calls[i] > t->seen.calls[i])
 			lost += t->kernel.calls[i] - t->seen.calls[i];
 	return lost;
+}
+
+int mw_model_resync(struct mw_process *p, const struct mw_regions *maps, uint64_t snap_end_ns)
+{
+	int64_t before = (int64_t)mw_regions_bytes(&p->regions);
+	int64_t diff;
+	int err = mw_regions_copy(&p->regions, maps, false);
+
+	if (err)
+		return err;
+	drop_vsyscall(&p->regions);
+	for (size_t i = 0; i < maps->n; i++)
+		if (maps->v[i].flags & MW_RF_HEAP)
+			p->brk = maps->v[i].end;
+	diff = (int64_t)mw_regions_bytes(&p->regions) - before;
+	p->unattributed += diff;
+	p->net += diff;
+	p->seed_mono_ns = snap_end_ns;
+	return 0;
 }
 
 static inline uint64_t page_up(const struct mw_model *m, uint64_t v)

@@ -52,7 +52,8 @@ struct mw_process {
 	uint64_t seed_mono_ns;	/* events completed before this raced the /proc snapshot */
 	uint64_t vm_start;	/* kernel VmSize at the baseline */
 	uint64_t vm_end;	/* kernel VmSize at the end (0 = not known yet) */
-	int64_t net;		/* sum of vm deltas since the baseline */
+	int64_t net;		/* sum of vm deltas since the baseline, incl. unattributed */
+	int64_t unattributed;	/* part of net found by resyncing with /proc after lost events */
 	uint64_t raced;		/* events reconciled against the snapshot */
 	struct mw_thread *threads;	/* sorted by tid */
 	size_t nthreads, cap;
@@ -94,6 +95,11 @@ struct mw_thread *mw_process_thread(struct mw_process *p, uint32_t tid);
  */
 int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t start_brk,
 		  uint64_t vm_size, uint64_t snap_end_ns);
+/*
+ * After lost events: replace p's regions with a fresh snapshot, keeping its
+ * baseline; the difference goes to net as unattributed bytes.
+ */
+int mw_model_resync(struct mw_process *p, const struct mw_regions *maps, uint64_t snap_end_ns);
 int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_apply *out);
 
 #endif /* MW_MODEL_H */

@@ -333,6 +333,7 @@ static void json_process(struct mw_output *o, uint64_t ts_ns, const struct mw_pr
 	mw_json_uint(&j, "vm_end", p->vm_end);
 	mw_json_uint(&j, "dropped", process_dropped(p));
 	mw_json_uint(&j, "raced", p->raced);
+	mw_json_int(&j, "unattributed", p->unattributed);
 	if (p->parent)
 		mw_json_uint(&j, "parent", p->parent);
 	if (p->exited) {

@@ -191,6 +191,23 @@ static void check_liveness(struct session *s)
 	}
 }
 
+/* Lost records leave the region model behind: bring it back to the kernel's view. */
+static void resync_processes(struct session *s)
+{
+	struct mw_regions maps;
+
+	mw_loader_poll(&s->loader, 0);	/* apply what is queued before the snapshot */
+	mw_regions_init(&maps);
+	for (size_t i = 0; i < s->model.nprocs; i++) {
+		struct mw_process *p = s->model.procs[i];
+
+		if (p->exited || mw_read_maps(p->pid, &maps))
+			continue;
+		mw_model_resync(p, &maps, now_ns(CLOCK_MONOTONIC));
+	}
+	mw_regions_free(&maps);
+}
+
 static void report_lost(struct session *s)
 {
 	struct mw_stats st;
@@ -201,6 +218,7 @@ static void report_lost(struct session *s)
 	if (lost > s->lost_reported) {
 		mw_out_lost(&s->out, now_ns(CLOCK_REALTIME), lost - s->lost_reported);
 		s->lost_reported = lost;
+		resync_processes(s);
 	}
 }
 

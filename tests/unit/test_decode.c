@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Ring-buffer record decoding. */
+#include <errno.h>
+#include "decode.h"
+#include "unit.h"
+
+static const struct mw_decode_ctx ctx = { .mono_to_epoch_ns = 1000, .page_size = 4096 };
+
+TEST(decode_syscall_record)
+{
+	struct mw_syscall_rec r = {
+		.hdr = { .type = MW_REC_SYSCALL, .tgid = 10, .tid = 11, .ts_ns = 5 },
+		.args = { 1, 2, 3, 4, 5, 6 },
+		.ret = -12,
+		.dur_ns = 77,
+		.sys = MW_SYS_MMAP,
+	};
+	struct mw_event ev;
+
+	memcpy(r.hdr.comm, "0123456789abcdef", 16);	/* no NUL: decoded name is cut */
+	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r), &ev), 0);
+	CHECK_EQ_INT(ev.kind, MW_EV_SYSCALL);
+	CHECK_EQ_INT(ev.ts_ns, 1005);
+	CHECK_EQ_INT(ev.mono_ns, 5);
+	CHECK_EQ_INT(ev.pid, 10);
+	CHECK_EQ_INT(ev.tid, 11);
+	CHECK_EQ_STR(ev.comm, "0123456789abcde");
+	CHECK_EQ_INT(ev.sc.sys, MW_SYS_MMAP);
+	CHECK_EQ_INT(ev.sc.args[5], 6);
+	CHECK_EQ_INT(ev.sc.ret, -12);
+	CHECK(mw_ret_is_error(ev.sc.ret));
+	CHECK_EQ_INT(ev.sc.dur_ns, 77);
+}
+
+TEST(decode_task_record_scales_pages)
+{
+	struct mw_task_rec r = {
+		.hdr = { .type = MW_REC_EXIT_GROUP, .tgid = 3, .tid = 3 },
+		.vm_pages = 10,
+	};
+	struct mw_event ev;
+
+	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r), &ev), 0);
+	CHECK_EQ_INT(ev.task.vm_bytes, 40960);
+}
+
+TEST(decode_rejects_short_and_unknown)
+{
+	struct mw_syscall_rec r = { .hdr = { .type = MW_REC_SYSCALL }, .sys = MW_SYS_MMAP };
+	struct mw_event ev;
+
+	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r) - 1, &ev), -EINVAL);
+	CHECK_EQ_INT(mw_decode(&ctx, &r, 4, &ev), -EINVAL);
+	r.sys = MW_SYS_COUNT;
+	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r), &ev), -EINVAL);
+	r.sys = 0;
+	r.hdr.type = 99;
+	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r), &ev), -EINVAL);
+	CHECK(!mw_ret_is_error(-4096));
+	CHECK(mw_ret_is_error(-4095));
+}

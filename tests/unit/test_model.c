@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The process model driven by synthetic event streams. */
+#include <sys/mman.h>
+#include "model.h"
+#include "procfs.h"
+#include "unit.h"
+
+#define PG 4096ULL
+#define PID 100
+
+static const char *baseline_maps =
+	"555555554000-555555556000 r--p 00000000 fe:01 1 /usr/bin/w\n"
+	"555555556000-555555558000 r-xp 00002000 fe:01 1 /usr/bin/w\n"
+	"555555558000-55555555a000 rw-p 00004000 fe:01 1 /usr/bin/w\n"
+	"55555555a000-55555557b000 rw-p 00000000 00:00 0 [heap]\n"
+	"7ffff7fc0000-7ffff7fc2000 r-xp 00000000 00:00 0 [vdso]\n"
+	"7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n"
+	"ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]\n";
+
+static uint64_t ts;
+
+static struct mw_event sc(uint32_t tid, enum mw_sys sys, int64_t ret, uint64_t a0, uint64_t a1,
+			  uint64_t a2, uint64_t a3, uint64_t a4)
+{
+	struct mw_event ev = {
+		.kind = MW_EV_SYSCALL,
+		.mono_ns = ts += 1000,
+		.pid = PID,
+		.tid = tid,
+	};
+
+	snprintf(ev.comm, sizeof(ev.comm), "t%u", tid);
+	ev.sc.sys = sys;
+	ev.sc.ret = ret;
+	ev.sc.args[0] = a0;
+	ev.sc.args[1] = a1;
+	ev.sc.args[2] = a2;
+	ev.sc.args[3] = a3;
+	ev.sc.args[4] = a4;
+	return ev;
+}
+
+static struct mw_process *seeded(struct mw_model *m)
+{
+	struct mw_regions maps;
+	struct mw_process *p;
+
+	mw_model_init(m, PG);
+	mw_regions_init(&maps);
+	CHECK_EQ_INT(mw_maps_parse(baseline_maps, &maps), 0);
+	p = mw_model_process(m, PID);
+	CHECK(p != NULL);
+	ts = 5000;
+	CHECK_EQ_INT(mw_model_seed(p, &maps, 0x55555555a000ULL, mw_regions_bytes(&maps), ts), 0);
+	mw_regions_free(&maps);
+	return p;
+}
+
+static int64_t apply(struct mw_model *m, struct mw_event ev)
+{
+	struct mw_apply a;
+
+	CHECK_EQ_INT(mw_model_apply(m, &ev, &a), 0);
+	CHECK(a.proc != NULL);
+	return a.vm_delta;
+}
+
+TEST(model_seed_takes_break_from_heap)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m);
+
+	CHECK_EQ_HEX(p->start_brk, 0x55555555a000ULL);
+	CHECK_EQ_HEX(p->brk, 0x55555557b000ULL);
+	CHECK_EQ_INT(p->net, 0);
+	/* [vsyscall] is not in the mm (not in VmSize): the model leaves it out. */
+	CHECK(mw_regions_find(&p->regions, 0xffffffffff600000ULL) == NULL);
+	mw_model_free(&m);
+}
+
+TEST(model_mmap_munmap_ledger)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m);
+	uint64_t a = 0x7f0000000000ULL;
+	struct mw_thread *t;
+
+	CHECK_EQ_INT(apply(&m, sc(101, MW_SYS_MMAP, a, 0, 10000, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1)), 3 * PG);
+	/* MAP_FIXED over the middle page: replaced, no growth. */
+	CHECK_EQ_INT(apply(&m, sc(101, MW_SYS_MMAP, a + PG, a + PG, PG, PROT_READ,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1)), 0);
+	/* munmap of a range only half mapped counts the mapped half. */
+	CHECK_EQ_INT(apply(&m, sc(101, MW_SYS_MUNMAP, 0, a + 2 * PG, 2 * PG, 0, 0, 0)), -(int64_t)PG);
+	/* A failed call changes nothing but is counted. */
+	CHECK_EQ_INT(apply(&m, sc(101, MW_SYS_MUNMAP, -22, a + 1, PG, 0, 0, 0)), 0);
+	t = mw_process_find_thread(p, 101);
+	CHECK(t != NULL);
+	CHECK_EQ_INT(t->seen.calls[MW_SYS_MMAP], 2);
+	CHECK_EQ_INT(t->seen.calls[MW_SYS_MUNMAP], 2);
+	CHECK_EQ_INT(t->seen.errors[MW_SYS_MUNMAP], 1);
+	CHECK_EQ_INT(t->mapped, 4 * PG);
+	CHECK_EQ_INT(t->unmapped, 2 * PG);
+	CHECK_EQ_INT(p->net, 2 * PG);
+	mw_model_free(&m);
+}
+
+TEST(model_mprotect_moves_reserved_to_accessible)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m);
+	uint64_t a = 0x7f0000000000ULL;
+	struct mw_thread *t;
+
+	apply(&m, sc(7, MW_SYS_MMAP, a, 0, 64 * PG, PROT_NONE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1));
+	CHECK_EQ_INT(apply(&m, sc(7, MW_SYS_MPROTECT, 0, a, 33 * PG, PROT_READ | PROT_WRITE, 0, 0)), 0);
+	t = mw_process_find_thread(p, 7);
+	CHECK_EQ_INT(t->accessible, 33 * PG);
+	CHECK_EQ_INT(t->reserved, 31 * PG);
+	mw_model_free(&m);
+}
+
+TEST(model_brk_grow_and_trim)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m);
+	uint64_t end = 0x55555557b000ULL;
+
+	CHECK_EQ_INT(apply(&m, sc(PID, MW_SYS_BRK, (int64_t)end, 0, 0, 0, 0, 0)), 0);
+	CHECK_EQ_INT(apply(&m, sc(PID, MW_SYS_BRK, (int64_t)(end + 0x21000), end + 0x21000, 0, 0, 0, 0)),
+		     0x21000);
+	/* Not page aligned: the heap ends at the next page. */
+	CHECK_EQ_INT(apply(&m, sc(PID, MW_SYS_BRK, (int64_t)(end + 0x22010), end + 0x22010, 0, 0, 0, 0)),
+		     0x2000);
+	CHECK_EQ_INT(apply(&m, sc(PID, MW_SYS_BRK, (int64_t)end, end, 0, 0, 0, 0)), -0x23000);
+	/* A refused brk returns the old break: no change. */
+	CHECK_EQ_INT(apply(&m, sc(PID, MW_SYS_BRK, (int64_t)end, end + (1ULL << 40), 0, 0, 0, 0)), 0);
+	CHECK_EQ_INT(p->net, 0);
+	CHECK(mw_regions_find(&p->regions, end - 1) != NULL);
+	CHECK(mw_regions_find(&p->regions, end) == NULL);
+	mw_model_free(&m);
+}
+
+TEST(model_mremap_move_and_grow)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m);
+	uint64_t a = 0x7f0000000000ULL, b = 0x7f1000000000ULL;
+
+	apply(&m, sc(9, MW_SYS_MMAP, a, 0, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1));
+	CHECK_EQ_INT(apply(&m, sc(9, MW_SYS_MREMAP, a, a, 4 * PG, 8 * PG, MREMAP_MAYMOVE, 0)), 4 * PG);
+	CHECK_EQ_INT(apply(&m, sc(9, MW_SYS_MREMAP, b, a, 8 * PG, 2 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, b)),
+		     -6 * (int64_t)PG);
+	CHECK(mw_regions_find(&p->regions, a) == NULL);
+	CHECK(mw_regions_find(&p->regions, b + PG) != NULL);
+	CHECK_EQ_INT(mw_regions_find(&p->regions, b)->prot, PROT_READ | PROT_WRITE);
+	mw_model_free(&m);
+}
+
+TEST(model_fork_copies_address_space_without_dontfork)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m), *c;
+	uint64_t a = 0x7f0000000000ULL;
+	struct mw_event ev = { .kind = MW_EV_FORK, .pid = PID, .tid = PID, .mono_ns = 9999999 };
+	struct mw_apply ap;
+
+	apply(&m, sc(PID, MW_SYS_MMAP, a, 0, 4 * PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1));
+	apply(&m, sc(PID, MW_SYS_MADVISE, 0, a, PG, MADV_DONTFORK, 0, 0));
+	ev.task.child_pid = 200;
+	ev.task.child_tid = 200;
+	strcpy(ev.task.child_comm, "kid");
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &ap), 0);
+	c = mw_model_find(&m, 200);
+	CHECK(c != NULL);
+	CHECK(ap.child == c);
+	CHECK_EQ_INT(mw_regions_bytes(&c->regions), mw_regions_bytes(&p->regions) - PG);
+	CHECK_EQ_INT(c->vm_start, mw_regions_bytes(&c->regions));
+	CHECK_EQ_STR(mw_process_find_thread(c, 200)->comm, "kid");
+	CHECK_EQ_INT(c->parent, PID);
+	mw_model_free(&m);
+}
+
+TEST(model_exec_asks_for_reseed_and_exit_marks_process)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m);
+	struct mw_event ev = { .kind = MW_EV_EXEC, .pid = PID, .tid = PID, .mono_ns = 1 };
+	struct mw_apply a;
+
+	strcpy(ev.comm, "newimage");
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
+	CHECK(p->needs_seed);
+	CHECK_EQ_INT(p->regions.n, 0);
+	CHECK_EQ_STR(p->comm, "newimage");
+	ev.kind = MW_EV_EXIT;
+	ev.task.group_dead = true;
+	ev.task.exit_code = 3 << 8;
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
+	CHECK(a.proc_exited);
+	CHECK(p->exited);
+	CHECK_EQ_INT(p->exit_code, 3 << 8);
+	mw_model_free(&m);
+}
+
+TEST(model_events_for_unknown_processes_are_ignored)
+{
+	struct mw_model m;
+	struct mw_event ev;
+	struct mw_apply a;
+
+	seeded(&m);
+	ev = sc(5, MW_SYS_MMAP, 0x1000, 0, PG, 0, MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	ev.pid = 4242;
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
+	CHECK(a.proc == NULL);
+	mw_model_free(&m);
+}
+
+TEST(model_raced_events_are_idempotent)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m);
+	uint64_t heap_end = 0x55555557b000ULL;
+	struct mw_event ev;
+	struct mw_apply a;
+
+	/* A munmap of the heap's last page that the snapshot already reflects... */
+	ev = sc(PID, MW_SYS_MMAP, 0x555555558000LL, 0x555555558000ULL, 2 * PG, PROT_READ | PROT_WRITE,
+		MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, -1);
+	ev.mono_ns = 10;	/* before the snapshot ended */
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
+	CHECK(a.raced);
+	CHECK_EQ_INT(p->raced, 1);
+	/* ...leaves the same map: replacing a region with itself. */
+	CHECK_EQ_INT(mw_regions_bytes(&p->regions), 0x2000 + 0x2000 + 0x2000 + 0x21000 + 0x2000 + 0x21000);
+	CHECK(mw_regions_find(&p->regions, heap_end - 1) != NULL);
+	mw_model_free(&m);
+}
+
+TEST(model_resync_keeps_baseline_and_books_unattributed)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m);
+	struct mw_regions maps;
+	uint64_t vm0 = p->vm_start;
+
+	mw_regions_init(&maps);
+	CHECK_EQ_INT(mw_regions_copy(&maps, &p->regions, false), 0);
+	{
+		struct mw_region r = { .start = 0x7f0000000000ULL, .end = 0x7f0000010000ULL, .prot = 3 };
+		struct mw_vm_delta d = {0};
+
+		CHECK_EQ_INT(mw_regions_map(&maps, &r, &d), 0);
+	}
+	CHECK_EQ_INT(mw_model_resync(p, &maps, 123456), 0);
+	CHECK_EQ_INT(p->unattributed, 0x10000);
+	CHECK_EQ_INT(p->net, 0x10000);
+	CHECK_EQ_INT(p->vm_start, vm0);
+	mw_regions_free(&maps);
+	mw_model_free(&m);
+}
