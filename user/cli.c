@@ -12,7 +12,7 @@
 #define MW_DEFAULT_RING (4ULL << 20)
 #define MW_MAX_RING (1ULL << 30)
 
-enum { OPT_JSON = 256, OPT_RING_SIZE, OPT_MAPS_AT_EXIT };
+enum { OPT_JSON = 256, OPT_RING_SIZE, OPT_MAPS_AT_EXIT, OPT_RECORD, OPT_REPLAY };
 
 static const struct option long_opts[] = {
 	{ "pid", required_argument, NULL, 'p' },
@@ -26,6 +26,8 @@ static const struct option long_opts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "ring-size", required_argument, NULL, OPT_RING_SIZE },
 	{ "maps-at-exit", no_argument, NULL, OPT_MAPS_AT_EXIT },
+	{ "record", required_argument, NULL, OPT_RECORD },
+	{ "replay", required_argument, NULL, OPT_REPLAY },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -49,6 +51,8 @@ void mw_cli_usage(FILE *f)
 	      "  -v, --verbose           libbpf debug output\n"
 	      "      --ring-size BYTES   ring buffer size (power of two, >= 4096; K/M suffix)\n"
 	      "      --maps-at-exit      print each process's final region map\n"
+	      "      --record FILE       also save everything consumed, for --replay\n"
+	      "      --replay FILE       run the accounting on a recording (no root needed)\n"
 	      "  -h, --help              this text\n"
 	      "  -V, --version           print the version\n"
 	      "\n"
@@ -169,6 +173,16 @@ int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t
 				return -1;
 			break;
 		case OPT_MAPS_AT_EXIT: cfg->maps_at_exit = true; break;
+		case OPT_RECORD:
+			if (!*optarg)
+				return fail(err, errsz, "--record: empty file name");
+			cfg->record_path = optarg;
+			break;
+		case OPT_REPLAY:
+			if (!*optarg)
+				return fail(err, errsz, "--replay: empty file name");
+			cfg->replay_path = optarg;
+			break;
 		case 'h': cfg->help = true; return 0;
 		case 'V': cfg->version = true; return 0;
 		case ':':
@@ -181,6 +195,11 @@ int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t
 	}
 	if (optind < argc)
 		cfg->cmd = &argv[optind];
+	if (cfg->replay_path) {
+		if (cfg->npids || cfg->cmd || cfg->record_path || cfg->follow)
+			return fail(err, errsz, "--replay takes no -p, -f, --record or command");
+		return 0;
+	}
 	if (!cfg->npids && !cfg->cmd)
 		return fail(err, errsz, "nothing to trace: give -p PID or a command");
 	if (cfg->npids && cfg->cmd)

@@ -15,6 +15,8 @@ struct mw_config {
 	size_t npids;
 	char **cmd;		/* launch mode: argv of the command (NULL-terminated), else NULL */
 	const char *out_path;	/* -o */
+	const char *record_path;	/* --record */
+	const char *replay_path;	/* --replay */
 	double interval_s;	/* -i, 0 = off */
 	double duration_s;	/* -d, 0 = until the targets exit or a signal */
 	uint64_t ring_size;	/* --ring-size */

@@ -25,5 +25,7 @@ int main(int argc, char **argv)
 		printf("memwatch %s\n", MW_VERSION);
 		return 0;
 	}
+	if (cfg.replay_path)
+		return mw_replay_run(&cfg);
 	return mw_trace_run(&cfg);
 }

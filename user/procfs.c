@@ -227,6 +227,11 @@ static int read_pid_file(uint32_t pid, const char *file, size_t hint, char **out
 	return read_text(path, hint, out);
 }
 
+int mw_read_maps_text(uint32_t pid, char **text)
+{
+	return read_pid_file(pid, "maps", 256 * 1024, text);
+}
+
 int mw_read_maps(uint32_t pid, struct mw_regions *out)
 {
 	char *text;

@@ -20,6 +20,9 @@ int mw_maps_parse_line(const char *line, struct mw_region *r);
 int mw_maps_parse(const char *text, struct mw_regions *out);
 /* Read /proc/PID/maps whole, then parse. */
 int mw_read_maps(uint32_t pid, struct mw_regions *out);
+/* The raw text of /proc/PID/maps (malloc'd, NUL-terminated; caller frees):
+ * what a recording stores so a replay seeds the same baseline. */
+int mw_read_maps_text(uint32_t pid, char **text);
 
 /* "VmSize:   1234 kB" -> bytes; -ENOENT if absent (zombie, kernel thread). */
 int mw_status_vmsize(const char *status_text, uint64_t *bytes);

@@ -7,5 +7,9 @@
 
 /* Runs the session described by cfg; returns memwatch's exit status. */
 int mw_trace_run(const struct mw_config *cfg);
+/* Replays cfg->replay_path through the same accounting; exit status. */
+int mw_replay_run(const struct mw_config *cfg);
+/* The one error path: "memwatch: <message>" on stderr. */
+void mw_p_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif /* MW_TRACE_H */

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * NDJSON writer. It writes as it goes, so a consumer reading line by line sees
+ * each record whole once "}\n" is out; nothing is buffered here beyond stdio.
+ */
+#include <inttypes.h>
+#include "json.h"
+
+static void put_hex_escape(FILE *f, unsigned char c)
+{
+	static const char hex[] = "0123456789abcdef";
+	char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf] };
+
+	fwrite(esc, 1, sizeof(esc), f);
+}
+
+/*
+ * Length of the valid UTF-8 sequence at s (at most avail bytes, stopping at a
+ * NUL), or 0 when s does not start one. Overlong forms, surrogates and code
+ * points past U+10FFFF are invalid (RFC 3629), so a decoder never sees them.
+ */
+static size_t utf8_len(const unsigned char *s, size_t avail)
+{
+	unsigned char c = s[0];
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t len;
+
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		if (c == 0xe0)
+			lo = 0xa0;	/* overlong */
+		else if (c == 0xed)
+			hi = 0x9f;	/* UTF-16 surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		if (c == 0xf0)
+			lo = 0x90;	/* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f;	/* past U+10FFFF */
+	} else {
+		return 0;
+	}
+	if (len > avail)
+		return 0;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/* Writes the quoted, escaped text of s: up to n bytes or up to a NUL. */
+static void put_string(FILE *f, const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t run = 0;	/* start of the bytes not yet written that need no escape */
+	size_t i = 0;
+
+	fputc('"', f);
+	while (i < n && s[i]) {
+		unsigned char c = s[i];
+		const char *esc = NULL;
+		size_t len;
+
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			i++;
+			continue;
+		}
+		if (c >= 0x80) {
+			len = utf8_len(s + i, n - i);
+			if (len) {
+				i += len;
+				continue;
+			}
+		}
+		fwrite(s + run, 1, i - run, f);
+		switch (c) {
+		case '"': esc = "\\\""; break;
+		case '\\': esc = "\\\\"; break;
+		case '\b': esc = "\\b"; break;
+		case '\f': esc = "\\f"; break;
+		case '\n': esc = "\\n"; break;
+		case '\r': esc = "\\r"; break;
+		case '\t': esc = "\\t"; break;
+		default: break;
+		}
+		if (esc)
+			fputs(esc, f);
+		else
+			put_hex_escape(f, c);
+		i++;
+		run = i;
+	}
+	fwrite(s + run, 1, i - run, f);
+	fputc('"', f);
+}
+
+/* True while writing inside a container that was too deep and became null. */
+static bool dropped(const struct mw_json *j)
+{
+	return j->depth > MW_JSON_MAX_DEPTH;
+}
+
+/* The separator and the key of the next member of the open container. */
+static void member(struct mw_json *j, const char *key)
+{
+	if (j->depth > 0) {
+		if (!j->first[j->depth - 1])
+			fputc(',', j->f);
+		j->first[j->depth - 1] = false;
+	}
+	if (key) {
+		put_string(j->f, key, SIZE_MAX);
+		fputc(':', j->f);
+	}
+}
+
+static void open_container(struct mw_json *j, const char *key, char bracket)
+{
+	if (dropped(j)) {
+		j->depth++;
+		return;
+	}
+	member(j, key);
+	if (j->depth == MW_JSON_MAX_DEPTH) {
+		fputs("null", j->f);
+		j->depth++;
+		return;
+	}
+	fputc(bracket, j->f);
+	j->depth++;
+	j->first[j->depth - 1] = true;
+}
+
+static void close_container(struct mw_json *j, char bracket)
+{
+	if (j->depth <= 0)
+		return;
+	/* Closing a container that was written as null writes nothing. */
+	if (!dropped(j))
+		fputc(bracket, j->f);
+	j->depth--;
+}
+
+void mw_json_begin(struct mw_json *j, FILE *f)
+{
+	j->f = f;
+	j->depth = 0;
+	open_container(j, NULL, '{');
+}
+
+void mw_json_end(struct mw_json *j)
+{
+	/* The record ends here whatever the caller left open: the line has to
+	 * end, and an unbalanced line is a bug the caller's tests will see. */
+	fputs("}\n", j->f);
+	j->depth = 0;
+}
+
+void mw_json_obj_begin(struct mw_json *j, const char *key)
+{
+	open_container(j, key, '{');
+}
+
+void mw_json_obj_end(struct mw_json *j)
+{
+	close_container(j, '}');
+}
+
+void mw_json_arr_begin(struct mw_json *j, const char *key)
+{
+	open_container(j, key, '[');
+}
+
+void mw_json_arr_end(struct mw_json *j)
+{
+	close_container(j, ']');
+}
+
+void mw_json_strn(struct mw_json *j, const char *key, const char *val, size_t n)
+{
+	if (dropped(j))
+		return;
+	member(j, key);
+	if (val)
+		put_string(j->f, val, n);
+	else
+		fputs("null", j->f);
+}
+
+void mw_json_str(struct mw_json *j, const char *key, const char *val)
+{
+	mw_json_strn(j, key, val, SIZE_MAX);
+}
+
+void mw_json_int(struct mw_json *j, const char *key, int64_t v)
+{
+	if (dropped(j))
+		return;
+	member(j, key);
+	fprintf(j->f, "%" PRId64, v);
+}
+
+void mw_json_uint(struct mw_json *j, const char *key, uint64_t v)
+{
+	if (dropped(j))
+		return;
+	member(j, key);
+	fprintf(j->f, "%" PRIu64, v);
+}
+
+void mw_json_addr(struct mw_json *j, const char *key, uint64_t v)
+{
+	if (dropped(j))
+		return;
+	member(j, key);
+	/* Not %#x: it prints 0 as "0", and consumers want one shape. */
+	fprintf(j->f, "\"0x%" PRIx64 "\"", v);
+}
+
+void mw_json_bool(struct mw_json *j, const char *key, bool v)
+{
+	if (dropped(j))
+		return;
+	member(j, key);
+	fputs(v ? "true" : "false", j->f);
+}
+
+void mw_json_null(struct mw_json *j, const char *key)
+{
+	if (dropped(j))
+		return;
+	member(j, key);
+	fputs("null", j->f);
+}

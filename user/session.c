@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Session logic shared by live tracing and replay. See session.h. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include "procfs.h"
+#include "record.h"
+#include "session.h"
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+void mw_session_init(struct mw_session *s, const struct mw_config *cfg, FILE *out,
+		     uint64_t page_size, int64_t mono_to_epoch_ns)
+{
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->out.f = out;
+	s->out.json = cfg->json;
+	s->out.summary_only = cfg->summary_only;
+	s->out.show_dur = cfg->show_dur;
+	mw_model_init(&s->model, page_size);
+	s->dctx.page_size = s->model.page_size;
+	s->dctx.mono_to_epoch_ns = mono_to_epoch_ns;
+}
+
+void mw_session_free(struct mw_session *s)
+{
+	mw_model_free(&s->model);
+}
+
+static void record(struct mw_session *s, uint32_t kind, const void *a, size_t alen, const void *b,
+		   size_t blen)
+{
+	if (s->rec && mw_record_put(s->rec, kind, a, alen, b, blen))
+		s->err = s->err ? s->err : -EIO;
+}
+
+static void collect_counters(struct mw_session *s, struct mw_thread *t, bool forget)
+{
+	struct mw_counters_entry e = { .tid = t->tid };
+
+	if (!s->counters || s->counters(s->src_ctx, t->tid, &e.c, forget))
+		return;
+	memcpy(t->kernel.calls, e.c.calls, sizeof(e.c.calls));
+	memcpy(t->kernel.errors, e.c.errors, sizeof(e.c.errors));
+	memcpy(t->kernel.dur_ns, e.c.dur_ns, sizeof(e.c.dur_ns));
+	t->have_kernel = true;
+	record(s, MW_ENTRY_COUNTERS, &e, sizeof(e), NULL, 0);
+}
+
+static void report_process(struct mw_session *s, struct mw_process *p, bool final)
+{
+	uint64_t ts = realtime_ns();
+
+	for (size_t i = 0; i < p->nthreads; i++)
+		collect_counters(s, &p->threads[i], final);
+	mw_out_process(&s->out, ts, p);
+	if (final && s->cfg->maps_at_exit)
+		mw_out_regions(&s->out, ts, p);
+}
+
+static void finalize(struct mw_session *s, struct mw_process *p)
+{
+	report_process(s, p, true);
+	mw_model_forget(&s->model, p->pid);
+}
+
+int mw_session_record(struct mw_session *s, const void *data, size_t size)
+{
+	struct mw_event ev;
+	struct mw_apply a;
+	int err;
+
+	record(s, MW_ENTRY_RING, data, size, NULL, 0);
+	if (mw_decode(&s->dctx, data, size, &ev)) {
+		s->bad_records++;
+		return 0;
+	}
+	err = mw_model_apply(&s->model, &ev, &a);
+	if (err == -ENOMEM) {
+		s->err = err;
+		return err;
+	}
+	if (a.proc && a.proc->needs_seed && s->reseed && s->reseed(s->src_ctx, a.proc->pid))
+		a.proc->needs_seed = false;	/* gone already; its exit follows */
+	mw_out_event(&s->out, &ev, &a);
+	if (ev.kind == MW_EV_EXIT && a.thread && !a.proc_exited)
+		collect_counters(s, a.thread, true);
+	if (a.proc_exited)
+		finalize(s, a.proc);
+	return s->err;
+}
+
+int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, uint64_t start_brk,
+		    uint64_t vm_size, uint64_t snap_end_ns, bool resync)
+{
+	struct mw_seed_entry e = {
+		.pid = pid,
+		.resync = resync,
+		.start_brk = start_brk,
+		.vm_size = vm_size,
+		.snap_end_ns = snap_end_ns,
+	};
+	struct mw_process *p;
+	struct mw_regions maps;
+	int err;
+
+	p = resync ? mw_model_find(&s->model, pid) : mw_model_process(&s->model, pid);
+	if (!p)
+		return resync ? 0 : -ENOMEM;
+	record(s, MW_ENTRY_SEED, &e, sizeof(e), maps_text, strlen(maps_text));
+	mw_regions_init(&maps);
+	err = mw_maps_parse(maps_text, &maps);
+	if (!err)
+		err = resync ? mw_model_resync(p, &maps, snap_end_ns)
+			     : mw_model_seed(p, &maps, start_brk, vm_size, snap_end_ns);
+	mw_regions_free(&maps);
+	return err;
+}
+
+void mw_session_thread_name(struct mw_session *s, uint32_t pid, uint32_t tid, const char *comm)
+{
+	struct mw_thread_entry e = { .pid = pid, .tid = tid };
+	struct mw_process *p = mw_model_find(&s->model, pid);
+	struct mw_thread *t;
+
+	if (!p)
+		return;
+	strncpy(e.comm, comm, sizeof(e.comm) - 1);
+	record(s, MW_ENTRY_THREAD, &e, sizeof(e), NULL, 0);
+	t = mw_process_thread(p, tid);
+	if (t && !t->comm[0])
+		memcpy(t->comm, e.comm, sizeof(t->comm));
+	if (tid == pid && !p->comm[0])
+		memcpy(p->comm, e.comm, sizeof(p->comm));
+}
+
+void mw_session_vmsize(struct mw_session *s, uint32_t pid, uint64_t vm_size)
+{
+	struct mw_vmsize_entry e = { .pid = pid, .vm_size = vm_size };
+	struct mw_process *p = mw_model_find(&s->model, pid);
+
+	if (!p || p->exited)
+		return;
+	record(s, MW_ENTRY_VMSIZE, &e, sizeof(e), NULL, 0);
+	p->vm_end = vm_size;
+}
+
+void mw_session_lost(struct mw_session *s, uint64_t ts_ns, uint64_t count)
+{
+	__u64 c = count;
+
+	record(s, MW_ENTRY_LOST, &c, sizeof(c), NULL, 0);
+	mw_out_lost(&s->out, ts_ns, count);
+}
+
+void mw_session_gone(struct mw_session *s, uint32_t pid, int status)
+{
+	struct mw_gone_entry e = { .pid = pid, .status = status };
+	struct mw_process *p = mw_model_find(&s->model, pid);
+
+	if (!p || p->exited)
+		return;
+	record(s, MW_ENTRY_GONE, &e, sizeof(e), NULL, 0);
+	p->exited = true;
+	p->exit_code = status < 0 ? 0 : status;
+	finalize(s, p);
+}
+
+void mw_session_report_all(struct mw_session *s, bool final)
+{
+	for (size_t i = 0; i < s->model.nprocs; i++)
+		report_process(s, s->model.procs[i], final);
+	if (final && s->bad_records) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "%llu malformed records skipped",
+			 (unsigned long long)s->bad_records);
+		mw_out_note(&s->out, realtime_ns(), msg);
+	}
+}
+
+size_t mw_session_live(const struct mw_session *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->model.nprocs; i++)
+		n += !s->model.procs[i]->exited;
+	return n;
+}
