@@ -165,7 +165,10 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 		if (target_add(ctgid))
 			return 0;
 	}
-	emit_task(thread ? MW_REC_THREAD_NEW : MW_REC_FORK, ctgid, ctid, child->comm, 0, 0, 0);
+	/* The child's mm is already copied: its exact VmSize/VmStk at birth. */
+	emit_task(thread ? MW_REC_THREAD_NEW : MW_REC_FORK, ctgid, ctid, child->comm, 0, 0,
+		  thread ? 0 : BPF_CORE_READ(child, mm, total_vm),
+		  thread ? 0 : BPF_CORE_READ(child, mm, stack_vm));
 	return 0;
 }
 
@@ -176,7 +179,7 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 
 	if (!is_target(tgid))
 		return 0;
-	emit_task(MW_REC_EXEC, tgid, old_pid, NULL, 0, 0, 0);
+	emit_task(MW_REC_EXEC, tgid, old_pid, NULL, 0, 0, 0, 0);
 	return 0;
 }
 
@@ -192,7 +195,7 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 	/* do_exit() decrements signal->live before this tracepoint: 0 means last thread. */
 	group_dead = BPF_CORE_READ(p, signal, live.counter) == 0;
 	bpf_map_delete_elem(&inflight, &tid);
-	emit_task(MW_REC_EXIT, 0, 0, NULL, BPF_CORE_READ(p, exit_code), group_dead, 0);
+	emit_task(MW_REC_EXIT, 0, 0, NULL, BPF_CORE_READ(p, exit_code), group_dead, 0, 0);
 	if (group_dead)
 		bpf_map_delete_elem(&targets, &tgid);
 	return 0;
@@ -205,6 +208,6 @@ int BPF_PROG(task_rename, struct task_struct *task, const char *comm)
 
 	if (!is_target(tgid))
 		return 0;
-	emit_task(MW_REC_RENAME, tgid, BPF_CORE_READ(task, pid), comm, 0, 0, 0);
+	emit_task(MW_REC_RENAME, tgid, BPF_CORE_READ(task, pid), comm, 0, 0, 0, 0);
 	return 0;
 }

@@ -206,7 +206,7 @@ static __always_inline int on_sys_exit(int sys, long ret)
 
 static __always_inline void emit_task(__u32 type, __u32 child_tgid, __u32 child_tid,
 				      const char *child_comm, __s32 exit_code, bool group_dead,
-				      __u64 vm_pages)
+				      __u64 vm_pages, __u64 stack_pages)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct mw_task_rec *rec = reserve(sizeof(*rec));
@@ -215,6 +215,7 @@ static __always_inline void emit_task(__u32 type, __u32 child_tgid, __u32 child_
 		return;
 	fill_hdr(&rec->hdr, type, id, bpf_ktime_get_ns());
 	rec->vm_pages = vm_pages;
+	rec->stack_pages = stack_pages;
 	rec->child_tgid = child_tgid;
 	rec->child_tid = child_tid;
 	rec->exit_code = exit_code;
@@ -235,7 +236,8 @@ static __always_inline int on_exit_group(void)
 	if (!is_target(id >> 32))
 		return 0;
 	task = (struct task_struct *)bpf_get_current_task_btf();
-	emit_task(MW_REC_EXIT_GROUP, 0, 0, NULL, 0, 0, BPF_CORE_READ(task, mm, total_vm));
+	emit_task(MW_REC_EXIT_GROUP, 0, 0, NULL, 0, 0, BPF_CORE_READ(task, mm, total_vm),
+		  BPF_CORE_READ(task, mm, stack_vm));
 	return 0;
 }
 

@@ -51,7 +51,8 @@ struct mw_syscall_rec {
 
 struct mw_task_rec {
 	struct mw_hdr hdr;
-	__u64 vm_pages;		/* EXIT_GROUP: mm->total_vm (pages) when exit_group began */
+	__u64 vm_pages;		/* EXIT_GROUP, FORK: mm->total_vm (pages) at exit_group / of the child */
+	__u64 stack_pages;	/* same, mm->stack_vm: the stack grows without syscalls */
 	__u32 child_tgid;	/* THREAD_NEW/FORK */
 	__u32 child_tid;	/* THREAD_NEW/FORK */
 	__s32 exit_code;	/* EXIT: task->exit_code (wait status form) */

@@ -6,7 +6,7 @@
 
 _Static_assert(sizeof(struct mw_hdr) == 40, "mw_hdr layout is ABI");
 _Static_assert(sizeof(struct mw_syscall_rec) == 112, "mw_syscall_rec layout is ABI");
-_Static_assert(sizeof(struct mw_task_rec) == 80, "mw_task_rec layout is ABI");
+_Static_assert(sizeof(struct mw_task_rec) == 88, "mw_task_rec layout is ABI");
 _Static_assert(sizeof(struct mw_thread_counters) == 152, "mw_thread_counters layout is ABI");
 
 static void copy_comm(char *dst, const char *src)
@@ -58,6 +58,7 @@ int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, st
 		ev->task.exit_code = r->exit_code;
 		ev->task.group_dead = r->group_dead;
 		ev->task.vm_bytes = r->vm_pages * ctx->page_size;
+		ev->task.stack_bytes = r->stack_pages * ctx->page_size;
 		return 0;
 	}
 	}

@@ -32,7 +32,8 @@ struct mw_task_ev {
 	char child_comm[MW_COMM_LEN];	/* NUL-terminated */
 	int32_t exit_code;
 	bool group_dead;
-	uint64_t vm_bytes;
+	uint64_t vm_bytes;	/* EXIT_GROUP: VmSize */
+	uint64_t stack_bytes;	/* EXIT_GROUP: VmStk */
 };
 
 struct mw_event {

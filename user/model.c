@@ -141,7 +141,7 @@ static void drop_vsyscall(struct mw_regions *r)
 }
 
 int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t start_brk,
-		  uint64_t vm_size, uint64_t snap_end_ns)
+		  uint64_t vm_size, uint64_t stack_size, uint64_t snap_end_ns)
 {
 	int err = mw_regions_copy(&p->regions, maps, false);
 
@@ -160,6 +160,8 @@ int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t 
 	}
 	p->seed_mono_ns = snap_end_ns;
 	p->vm_start = vm_size;
+	p->stack_start = stack_size;
+	p->vm_end = p->stack_end = 0;
 	p->net = 0;
 	p->unattributed = 0;
 	p->needs_seed = false;
@@ -176,6 +178,13 @@ uint64_t mw_thread_dropped(const struct mw_thread *t)
 		if (t->kernel.calls[i] > t->seen.calls[i])
 			lost += t->kernel.calls[i] - t->seen.calls[i];
 	return lost;
+}
+
+int64_t mw_process_stack_delta(const struct mw_process *p)
+{
+	if (!p->stack_start || !p->stack_end)
+		return 0;
+	return (int64_t)p->stack_end - (int64_t)p->stack_start;
 }
 
 int mw_model_resync(struct mw_process *p, const struct mw_regions *maps, uint64_t snap_end_ns)
@@ -371,7 +380,8 @@ static int on_fork(struct mw_model *m, struct mw_process *parent, const struct m
 		return err;
 	c->start_brk = parent->start_brk;
 	c->brk = parent->brk;
-	c->vm_start = mw_regions_bytes(&c->regions);
+	c->vm_start = ev->task.vm_bytes;
+	c->stack_start = ev->task.stack_bytes;
 	c->seed_mono_ns = 0;
 	ct = mw_process_thread(c, ev->task.child_tid);
 	if (!ct)
@@ -437,6 +447,7 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 		return 0;
 	case MW_EV_EXIT_GROUP:
 		p->vm_end = ev->task.vm_bytes;
+		p->stack_end = ev->task.stack_bytes;
 		return 0;
 	}
 	return 0;

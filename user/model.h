@@ -52,6 +52,8 @@ struct mw_process {
 	uint64_t seed_mono_ns;	/* events completed before this raced the /proc snapshot */
 	uint64_t vm_start;	/* kernel VmSize at the baseline */
 	uint64_t vm_end;	/* kernel VmSize at the end (0 = not known yet) */
+	uint64_t stack_start;	/* kernel VmStk at the baseline */
+	uint64_t stack_end;	/* kernel VmStk at the end (0 = not known yet) */
 	int64_t net;		/* sum of vm deltas since the baseline, incl. unattributed */
 	int64_t unattributed;	/* part of net found by resyncing with /proc after lost events */
 	uint64_t raced;		/* events reconciled against the snapshot */
@@ -94,7 +96,9 @@ struct mw_thread *mw_process_thread(struct mw_process *p, uint32_t tid);
  * applied idempotently afterwards. vm_size is the kernel's VmSize then.
  */
 int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t start_brk,
-		  uint64_t vm_size, uint64_t snap_end_ns);
+		  uint64_t vm_size, uint64_t stack_size, uint64_t snap_end_ns);
+/* Growth of the main stack (page faults, no syscall) between baseline and end, when known. */
+int64_t mw_process_stack_delta(const struct mw_process *p);
 /*
  * After lost events: replace p's regions with a fresh snapshot, keeping its
  * baseline; the difference goes to net as unattributed bytes.

@@ -328,12 +328,13 @@ static void json_process(struct mw_output *o, uint64_t ts_ns, const struct mw_pr
 	json_head(&j, "process_summary", ts_ns, p->pid);
 	mw_json_str(&j, "comm", p->comm);
 	mw_json_uint(&j, "threads", p->nthreads);
-	mw_json_int(&j, "net", p->net);
+	mw_json_int(&j, "net", p->net + mw_process_stack_delta(p));
 	mw_json_uint(&j, "vm_start", p->vm_start);
 	mw_json_uint(&j, "vm_end", p->vm_end);
 	mw_json_uint(&j, "dropped", process_dropped(p));
 	mw_json_uint(&j, "raced", p->raced);
 	mw_json_int(&j, "unattributed", p->unattributed);
+	mw_json_int(&j, "stack_delta", mw_process_stack_delta(p));
 	if (p->parent)
 		mw_json_uint(&j, "parent", p->parent);
 	if (p->exited) {
@@ -350,7 +351,7 @@ static void text_process(struct mw_output *o, const struct mw_process *p)
 	char a[32], b[32], c[32], d[32], e[32];
 	FILE *f = o->f;
 
-	mw_fmt_delta(a, sizeof(a), p->net);
+	mw_fmt_delta(a, sizeof(a), p->net + mw_process_stack_delta(p));
 	mw_fmt_size(b, sizeof(b), (int64_t)p->vm_start);
 	mw_fmt_size(c, sizeof(c), (int64_t)p->vm_end);
 	fprintf(f, "\n--- pid %" PRIu32 " (%s): %zu threads, net %s, VmSize %s -> %s",

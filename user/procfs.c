@@ -246,15 +246,16 @@ int mw_read_maps(uint32_t pid, struct mw_regions *out)
 
 /* ---- status and stat -------------------------------------------------- */
 
-int mw_status_vmsize(const char *status_text, uint64_t *bytes)
+int mw_status_kb(const char *status_text, const char *field, uint64_t *bytes)
 {
 	const char *p = status_text;
+	size_t flen = strlen(field);
 	uint64_t kb;
 
 	for (; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-		if (strncmp(p, "VmSize:", 7) != 0)
+		if (strncmp(p, field, flen) != 0 || p[flen] != ':')
 			continue;
-		p += 7;
+		p += flen + 1;
 		while (*p == ' ' || *p == '\t')
 			p++;
 		if (!parse_dec(&p, &kb) || strncmp(p, " kB", 3) != 0 || kb > UINT64_MAX / 1024)
@@ -266,6 +267,11 @@ int mw_status_vmsize(const char *status_text, uint64_t *bytes)
 	return -ENOENT;
 }
 
+int mw_status_vmsize(const char *status_text, uint64_t *bytes)
+{
+	return mw_status_kb(status_text, "VmSize", bytes);
+}
+
 int mw_read_vmsize(uint32_t pid, uint64_t *bytes)
 {
 	char *text;
@@ -274,6 +280,20 @@ int mw_read_vmsize(uint32_t pid, uint64_t *bytes)
 	if (err)
 		return err;
 	err = mw_status_vmsize(text, bytes);
+	free(text);
+	return err;
+}
+
+int mw_read_vm(uint32_t pid, uint64_t *size, uint64_t *stack)
+{
+	char *text;
+	int err = read_pid_file(pid, "status", 4096, &text);
+
+	if (err)
+		return err;
+	err = mw_status_kb(text, "VmSize", size);
+	if (!err)
+		err = mw_status_kb(text, "VmStk", stack);
 	free(text);
 	return err;
 }

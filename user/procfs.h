@@ -26,6 +26,10 @@ int mw_read_maps_text(uint32_t pid, char **text);
 
 /* "VmSize:   1234 kB" -> bytes; -ENOENT if absent (zombie, kernel thread). */
 int mw_status_vmsize(const char *status_text, uint64_t *bytes);
+/* Any "Field:   N kB" line of /proc/PID/status, in bytes; -ENOENT if absent. */
+int mw_status_kb(const char *status_text, const char *field, uint64_t *bytes);
+/* VmSize and VmStk (the main thread's stack, which grows without syscalls). */
+int mw_read_vm(uint32_t pid, uint64_t *size, uint64_t *stack);
 int mw_read_vmsize(uint32_t pid, uint64_t *bytes);
 
 /* Field 47 of /proc/PID/stat (start_brk); comm may contain spaces and ')'.

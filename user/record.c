@@ -5,7 +5,7 @@
 #include "record.h"
 
 _Static_assert(sizeof(struct mw_record_header) == 32, "recording header is a file format");
-_Static_assert(sizeof(struct mw_seed_entry) == 32, "seed entry is a file format");
+_Static_assert(sizeof(struct mw_seed_entry) == 40, "seed entry is a file format");
 _Static_assert(sizeof(struct mw_counters_entry) == 160, "counters entry is a file format");
 _Static_assert(sizeof(struct mw_thread_entry) == 24, "thread entry is a file format");
 

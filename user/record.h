@@ -4,7 +4,7 @@
  * /proc baselines, the kernel's counters, drop notices), in order, so
  * --replay runs the same accounting without root and bugs reproduce from a
  * file. Format (host byte order, x86-64):
- *   header  "MWREC001" u64 page_size  i64 mono_to_epoch_ns  u64 zero
+ *   header  "MWREC002" u64 page_size  i64 mono_to_epoch_ns  u64 zero
  *   entry   u32 kind  u32 len  payload[len]  zero padding to 8 bytes
  */
 #ifndef MW_RECORD_H
@@ -17,7 +17,7 @@
 #include <linux/types.h>
 #include "../bpf/memwatch.h"
 
-#define MW_RECORD_MAGIC "MWREC001"
+#define MW_RECORD_MAGIC "MWREC002"
 
 enum mw_entry_kind {
 	MW_ENTRY_RING = 1,	/* a raw ring-buffer record */
@@ -41,6 +41,7 @@ struct mw_seed_entry {
 	__u32 resync;		/* 1: after lost events (keep the baseline), 0: baseline */
 	__u64 start_brk;
 	__u64 vm_size;
+	__u64 stack_size;
 	__u64 snap_end_ns;
 	/* followed by the maps text */
 };
@@ -66,6 +67,7 @@ struct mw_vmsize_entry {
 	__u32 pid;
 	__u32 pad;
 	__u64 vm_size;
+	__u64 stack_size;
 };
 
 struct mw_entry {

@@ -72,7 +72,7 @@ static int replay_entry(struct mw_session *s, const struct mw_entry *e, uint64_t
 		text = strndup((const char *)(se + 1), e->len - sizeof(*se));
 		if (!text)
 			return -ENOMEM;
-		err = mw_session_seed(s, se->pid, text, se->start_brk, se->vm_size, se->snap_end_ns,
+		err = mw_session_seed(s, se->pid, text, se->start_brk, se->vm_size, se->stack_size, se->snap_end_ns,
 				      se->resync);
 		free(text);
 		return err;
@@ -105,7 +105,7 @@ static int replay_entry(struct mw_session *s, const struct mw_entry *e, uint64_t
 
 		if (e->len != sizeof(*ve))
 			return -EINVAL;
-		mw_session_vmsize(s, ve->pid, ve->vm_size);
+		mw_session_vmsize(s, ve->pid, ve->vm_size, ve->stack_size);
 		return 0;
 	}
 	case MW_ENTRY_COUNTERS:

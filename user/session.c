@@ -98,13 +98,14 @@ int mw_session_record(struct mw_session *s, const void *data, size_t size)
 }
 
 int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, uint64_t start_brk,
-		    uint64_t vm_size, uint64_t snap_end_ns, bool resync)
+		    uint64_t vm_size, uint64_t stack_size, uint64_t snap_end_ns, bool resync)
 {
 	struct mw_seed_entry e = {
 		.pid = pid,
 		.resync = resync,
 		.start_brk = start_brk,
 		.vm_size = vm_size,
+		.stack_size = stack_size,
 		.snap_end_ns = snap_end_ns,
 	};
 	struct mw_process *p;
@@ -119,7 +120,7 @@ int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, u
 	err = mw_maps_parse(maps_text, &maps);
 	if (!err)
 		err = resync ? mw_model_resync(p, &maps, snap_end_ns)
-			     : mw_model_seed(p, &maps, start_brk, vm_size, snap_end_ns);
+			     : mw_model_seed(p, &maps, start_brk, vm_size, stack_size, snap_end_ns);
 	mw_regions_free(&maps);
 	return err;
 }
@@ -141,15 +142,16 @@ void mw_session_thread_name(struct mw_session *s, uint32_t pid, uint32_t tid, co
 		memcpy(p->comm, e.comm, sizeof(p->comm));
 }
 
-void mw_session_vmsize(struct mw_session *s, uint32_t pid, uint64_t vm_size)
+void mw_session_vmsize(struct mw_session *s, uint32_t pid, uint64_t vm_size, uint64_t stack_size)
 {
-	struct mw_vmsize_entry e = { .pid = pid, .vm_size = vm_size };
+	struct mw_vmsize_entry e = { .pid = pid, .vm_size = vm_size, .stack_size = stack_size };
 	struct mw_process *p = mw_model_find(&s->model, pid);
 
 	if (!p || p->exited)
 		return;
 	record(s, MW_ENTRY_VMSIZE, &e, sizeof(e), NULL, 0);
 	p->vm_end = vm_size;
+	p->stack_end = stack_size;
 }
 
 void mw_session_lost(struct mw_session *s, uint64_t ts_ns, uint64_t count)

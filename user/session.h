@@ -42,10 +42,10 @@ void mw_session_free(struct mw_session *s);
 int mw_session_record(struct mw_session *s, const void *data, size_t size);
 /* A baseline (resync false) or a post-drop resync of pid from maps text. */
 int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, uint64_t start_brk,
-		    uint64_t vm_size, uint64_t snap_end_ns, bool resync);
+		    uint64_t vm_size, uint64_t stack_size, uint64_t snap_end_ns, bool resync);
 void mw_session_thread_name(struct mw_session *s, uint32_t pid, uint32_t tid, const char *comm);
 /* The kernel's VmSize of a live process, read now. */
-void mw_session_vmsize(struct mw_session *s, uint32_t pid, uint64_t vm_size);
+void mw_session_vmsize(struct mw_session *s, uint32_t pid, uint64_t vm_size, uint64_t stack_size);
 void mw_session_lost(struct mw_session *s, uint64_t ts_ns, uint64_t count);
 /* A process that is gone without an exit record (status: wait status, or -1). */
 void mw_session_gone(struct mw_session *s, uint32_t pid, int status);

@@ -65,7 +65,7 @@ static uint64_t now_ns(clockid_t clk)
 /* Baseline (or resync) of one process from /proc, taken after it is in the BPF filter. */
 static int seed_from_proc(struct live *l, uint32_t pid, bool resync)
 {
-	uint64_t start_brk = 0, vm = 0;
+	uint64_t start_brk = 0, vm = 0, stack = 0;
 	char *text = NULL, comm[MW_COMM_LEN];
 	uint32_t *tids = NULL;
 	size_t ntids = 0;
@@ -75,9 +75,10 @@ static int seed_from_proc(struct live *l, uint32_t pid, bool resync)
 	if (!err && !resync)
 		err = mw_read_start_brk(pid, &start_brk);
 	if (!err && !resync)
-		err = mw_read_vmsize(pid, &vm);
+		err = mw_read_vm(pid, &vm, &stack);
 	if (!err)
-		err = mw_session_seed(&l->s, pid, text, start_brk, vm, now_ns(CLOCK_MONOTONIC), resync);
+		err = mw_session_seed(&l->s, pid, text, start_brk, vm, stack, now_ns(CLOCK_MONOTONIC),
+				      resync);
 	free(text);
 	if (err || resync)
 		return err;
@@ -117,10 +118,10 @@ static void report_all(struct live *l, bool final)
 {
 	for (size_t i = 0; i < l->s.model.nprocs; i++) {
 		struct mw_process *p = l->s.model.procs[i];
-		uint64_t vm;
+		uint64_t vm, stack;
 
-		if (!p->exited && mw_read_vmsize(p->pid, &vm) == 0)
-			mw_session_vmsize(&l->s, p->pid, vm);
+		if (!p->exited && mw_read_vm(p->pid, &vm, &stack) == 0)
+			mw_session_vmsize(&l->s, p->pid, vm, stack);
 	}
 	mw_session_report_all(&l->s, final);
 }

@@ -51,7 +51,7 @@ static struct mw_process *seeded(struct mw_model *m)
 	p = mw_model_process(m, PID);
 	CHECK(p != NULL);
 	ts = 5000;
-	CHECK_EQ_INT(mw_model_seed(p, &maps, 0x55555555a000ULL, mw_regions_bytes(&maps), ts), 0);
+	CHECK_EQ_INT(mw_model_seed(p, &maps, 0x55555555a000ULL, mw_regions_bytes(&maps), 0x21000, ts), 0);
 	mw_regions_free(&maps);
 	return p;
 }
@@ -169,6 +169,8 @@ TEST(model_fork_copies_address_space_without_dontfork)
 	apply(&m, sc(PID, MW_SYS_MMAP, a, 0, 4 * PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1));
 	apply(&m, sc(PID, MW_SYS_MADVISE, 0, a, PG, MADV_DONTFORK, 0, 0));
 	ev.task.child_pid = 200;
+	ev.task.vm_bytes = 12345 * PG;
+	ev.task.stack_bytes = 33 * PG;
 	ev.task.child_tid = 200;
 	strcpy(ev.task.child_comm, "kid");
 	CHECK_EQ_INT(mw_model_apply(&m, &ev, &ap), 0);
@@ -176,7 +178,8 @@ TEST(model_fork_copies_address_space_without_dontfork)
 	CHECK(c != NULL);
 	CHECK(ap.child == c);
 	CHECK_EQ_INT(mw_regions_bytes(&c->regions), mw_regions_bytes(&p->regions) - PG);
-	CHECK_EQ_INT(c->vm_start, mw_regions_bytes(&c->regions));
+	CHECK_EQ_INT(c->vm_start, 12345 * PG);
+	CHECK_EQ_INT(c->stack_start, 33 * PG);
 	CHECK_EQ_STR(mw_process_find_thread(c, 200)->comm, "kid");
 	CHECK_EQ_INT(c->parent, PID);
 	mw_model_free(&m);
