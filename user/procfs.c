@@ -284,6 +284,34 @@ int mw_read_vmsize(uint32_t pid, uint64_t *bytes)
 	return err;
 }
 
+int mw_status_tgid(const char *status_text, uint32_t *tgid)
+{
+	const char *p = strstr(status_text, "\nTgid:");
+	uint64_t v;
+
+	if (!p)
+		return -ENOENT;
+	p += 6;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!parse_dec(&p, &v) || v == 0 || v > UINT32_MAX)
+		return -EINVAL;
+	*tgid = (uint32_t)v;
+	return 0;
+}
+
+int mw_read_tgid(uint32_t pid, uint32_t *tgid)
+{
+	char *text;
+	int err = read_pid_file(pid, "status", 4096, &text);
+
+	if (err)
+		return err;
+	err = mw_status_tgid(text, tgid);
+	free(text);
+	return err;
+}
+
 int mw_read_vm(uint32_t pid, uint64_t *size, uint64_t *stack)
 {
 	char *text;

@@ -28,6 +28,9 @@ int mw_read_maps_text(uint32_t pid, char **text);
 int mw_status_vmsize(const char *status_text, uint64_t *bytes);
 /* Any "Field:   N kB" line of /proc/PID/status, in bytes; -ENOENT if absent. */
 int mw_status_kb(const char *status_text, const char *field, uint64_t *bytes);
+/* "Tgid:\t1234" -> the process a thread id belongs to. */
+int mw_status_tgid(const char *status_text, uint32_t *tgid);
+int mw_read_tgid(uint32_t pid, uint32_t *tgid);
 /* VmSize and VmStk (the main thread's stack, which grows without syscalls). */
 int mw_read_vm(uint32_t pid, uint64_t *size, uint64_t *stack);
 int mw_read_vmsize(uint32_t pid, uint64_t *bytes);

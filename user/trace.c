@@ -177,6 +177,7 @@ static int check_pid(uint32_t pid)
 	bool kthread = false;
 	char comm[MW_COMM_LEN] = "";
 	int err = mw_read_is_kthread(pid, &kthread);
+	uint32_t tgid;
 
 	if (err == -ENOENT || err == -ESRCH) {
 		mw_p_err("no such process: %u", pid);
@@ -190,6 +191,11 @@ static int check_pid(uint32_t pid)
 		mw_read_comm(pid, pid, comm);
 		mw_p_err("pid %u (%s) is a kernel thread: it has no user address space to trace",
 			 pid, comm);
+		return -1;
+	}
+	if (mw_read_tgid(pid, &tgid) == 0 && tgid != pid) {
+		mw_p_err("%u is a thread of process %u: use -p %u (all its threads are traced)", pid,
+			 tgid, tgid);
 		return -1;
 	}
 	return 0;

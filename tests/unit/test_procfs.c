@@ -431,3 +431,13 @@ TEST(procfs_live_gone_and_zombie)
 	}
 	mw_regions_free(&r);
 }
+
+TEST(procfs_status_tgid_of_a_thread)
+{
+	uint32_t tgid = 0;
+
+	CHECK_EQ_INT(mw_status_tgid("Name:\tw\nUmask:\t0022\nState:\tS\nTgid:\t4242\nNgid:\t0\nPid:\t4250\n",
+				    &tgid), 0);
+	CHECK_EQ_INT(tgid, 4242);
+	CHECK_EQ_INT(mw_status_tgid("Name:\tw\n", &tgid), -ENOENT);
+}
