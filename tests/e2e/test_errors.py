@@ -1,0 +1,114 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Bad input: each case exits with the documented code, prints exactly one stderr line
+starting `memwatch: `, and leaves no BPF program behind."""
+import os
+import stat
+
+import mw
+from mw import check, eq
+
+PF_KTHREAD = 0x00200000
+
+
+def _run_bad(args, want_rc, what, timeout=15, user=None, must_mention=()):
+    before = mw.bpf_progs()
+    argv = [mw.need_memwatch()] + [str(a) for a in args]
+    if user:
+        argv = [mw.need_tool("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups"] + argv
+    p = mw.Proc(argv, name="memwatch", cwd="/")
+    rc = p.wait(timeout, f"memwatch {what}")
+    err = p.text("err")
+    eq(rc, want_rc, f"{what}: exit status (stderr {mw.tail(err)!r})")
+    line = mw.one_error_line(err, what)
+    for word in must_mention:
+        check(word in line, f"{what}: error line does not mention {word}: {line!r}")
+    mw.check_no_leftover(before, what)
+    return line
+
+
+def kernel_thread_pid():
+    """kthreadd (pid 2) where it is visible, else any kernel thread."""
+    cands = [2] + sorted(int(d) for d in os.listdir("/proc") if d.isdigit())
+    for pid in cands:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                flags = int(f.read().rsplit(")", 1)[1].split()[6])
+        except (FileNotFoundError, IndexError, ValueError):
+            continue
+        if flags & PF_KTHREAD:
+            return pid
+    raise mw.Skip("no kernel thread visible in /proc")
+
+
+def test_no_such_pid():
+    _run_bad(["-p", mw.free_pid()], 1, "-p <no such pid>")
+
+
+def test_kernel_thread_pid():
+    _run_bad(["-p", kernel_thread_pid()], 1, "-p <kernel thread>")
+
+
+def test_one_of_two_pids_missing():
+    """-p GOOD,MISSING is an error (nothing silently dropped)."""
+    w = mw.workload("exiter", "-w")
+    _run_bad(["-p", f"{w.pid},{mw.free_pid()}"], 1, "-p <live pid>,<no such pid>")
+
+
+def test_command_not_found():
+    _run_bad(["--", "/nonexistent/mw-no-such-command"], 127, "-- /nonexistent/cmd")
+    _run_bad(["--", "mw-no-such-command-in-path"], 127, "-- <not in PATH>")
+
+
+def test_command_not_executable():
+    path = mw.tmpfile("not-executable")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\nexit 0\n")
+    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH)
+    _run_bad(["--", path], 126, "-- <file without x permission>")
+
+
+def test_not_root():
+    """As nobody (setpriv): exit 1, and the message names the capabilities needed."""
+    _run_bad(["--", "/bin/true"], 1, "as nobody", user="nobody",
+             must_mention=("CAP_BPF", "CAP_PERFMON"))
+
+
+# Usage errors: exit 2. (name, args); "{self}" is replaced by the pid of a live process.
+USAGE_CASES = [
+    ("p_not_a_number", ["-p", "abc"]),
+    ("p_zero", ["-p", "0"]),
+    ("p_negative", ["-p", "-5"]),
+    ("p_empty", ["-p", ""]),
+    ("p_list_with_garbage", ["-p", "{self},abc"]),
+    ("p_trailing_comma", ["-p", "{self},"]),
+    ("p_missing_value", ["-p"]),
+    ("p_and_command", ["-p", "{self}", "--", "/bin/true"]),
+    ("no_target", []),
+    ("only_options", ["--json", "-c"]),
+    ("i_zero", ["-i", "0", "--", "/bin/true"]),
+    ("i_not_a_number", ["-i", "x", "--", "/bin/true"]),
+    ("d_negative", ["-d", "-1", "--", "/bin/true"]),
+    ("d_not_a_number", ["-d", "1s2", "--", "/bin/true"]),
+    ("unknown_long_option", ["--bogus", "--", "/bin/true"]),
+    ("unknown_short_option", ["-X", "--", "/bin/true"]),
+    ("o_missing_value", ["--json", "-o"]),
+    ("ring_size_not_power_of_two", ["--ring-size", "12288", "--", "/bin/true"]),
+    ("ring_size_too_small", ["--ring-size", "2048", "--", "/bin/true"]),
+    ("ring_size_not_a_number", ["--ring-size", "big", "--", "/bin/true"]),
+]
+
+
+def _usage_test(name, args):
+    def t():
+        live = None
+        if any("{self}" in a for a in args):
+            live = mw.workload("exiter", "-w")
+        real = [a.replace("{self}", str(live.pid)) if live else a for a in args]
+        _run_bad(real, 2, "memwatch " + " ".join(repr(a) if not a else a for a in real))
+    t.__name__ = "test_usage_" + name
+    t.__doc__ = f"usage error: memwatch {' '.join(args)} -> exit 2"
+    return t
+
+
+for _name, _args in USAGE_CASES:
+    globals()["test_usage_" + _name] = _usage_test(_name, _args)

@@ -1,0 +1,185 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Exact per-thread numbers on the `ops` workload in launch mode:
+`memwatch --json -o FILE -- .output/workloads/ops` (one run shared by the tests below)."""
+import collections
+
+import expect as X
+import mw
+from mw import check, eq
+
+P = X.P
+
+
+@mw.shared
+def ops_launch():
+    rc, tr, err = mw.launch_json("--", mw.wl("ops"))
+    eq(rc, 0, f"memwatch --json -o F -- ops: exit status (stderr: {mw.tail(err)!r})")
+    pid = tr.thread("mw-mapper")["pid"]
+    return tr, pid
+
+
+def test_ops_thread_summaries():
+    """Each named thread's thread_summary: calls per syscall, errors, mapped/unmapped/net."""
+    tr, pid = ops_launch()
+    for comm in X.OPS_ORDER:
+        ts = tr.thread(comm, pid)
+        mw.check_summary(ts, X.OPS[comm]["summary"], comm)
+        check(ts["tid"] != pid, f"{comm}: tid equals the pid")
+
+
+def test_ops_syscall_deltas():
+    """Each named thread's syscall events, in order: name, vm_delta, errno name, key args."""
+    tr, pid = ops_launch()
+    for comm in X.OPS_ORDER:
+        tid = tr.thread(comm, pid)["tid"]
+        evs = tr.syscalls(tid=tid)
+        mw.check_seq(evs, X.OPS[comm]["seq"], comm)
+        for e in evs:
+            eq(e.get("comm"), comm, f"{comm}: comm of {e.get('name')} event")
+            eq(e.get("pid"), pid, f"{comm}: pid of {e.get('name')} event")
+
+
+def _rets(tr, pid, comm):
+    tid = tr.thread(comm, pid)["tid"]
+    return tr.syscalls(tid=tid)
+
+
+def test_ops_addresses():
+    """Addresses in args and rets relate as the workload did them (MAP_FIXED at r+8p, the
+    half-mapped munmap at b+6p, mremap in place / moved / MREMAP_FIXED, brk offsets)."""
+    tr, pid = ops_launch()
+    A = mw.addr
+    m = _rets(tr, pid, "mw-mapper")
+    a, r = A(m[0]["ret"]), A(m[1]["ret"])
+    eq(A(m[2]["args"]["addr"]), r + 16 * P, "mapper: munmap tail addr")
+    eq(A(m[3]["args"]["addr"]), r + 8 * P, "mapper: MAP_FIXED addr")
+    eq(A(m[3]["ret"]), r + 8 * P, "mapper: MAP_FIXED ret")
+    eq(A(m[4]["ret"]), a, "mapper: MAP_FIXED over a: ret")
+    for i in (5, 6, 7):
+        eq(m[i]["ret"], -1, f"mapper: failing mmap #{i} ret")
+
+    u = _rets(tr, pid, "mw-unmapper")
+    b = A(u[0]["ret"])
+    want = [b, b + 14 * P, b + 6 * P, b + 6 * P, b + 2 * P + 1, b + 2 * P, b, b]
+    eq([A(e["args"]["addr"]) for e in u[1:9]], want, "unmapper: munmap addrs")
+    eq([e["ret"] for e in u[1:9]], [0, 0, 0, 0, -1, -1, 0, 0], "unmapper: munmap rets")
+
+    p = _rets(tr, pid, "mw-protect")
+    c = A(p[0]["ret"])
+    eq([A(e["args"]["addr"]) for e in p[1:7]],
+       [c + 4 * P, c + 6 * P, c + 1, c + 14 * P, c + 14 * P, c], "protect: addrs")
+
+    rm = _rets(tr, pid, "mw-remap")
+    d, f = A(rm[0]["ret"]), A(rm[4]["ret"])
+    eq(A(rm[2]["ret"]), d, "remap: grow in place returns the same address")
+    eq(A(rm[3]["ret"]), d, "remap: shrink returns the same address")
+    eq(A(rm[6]["args"]["old_addr"]), f, "remap: failing grow old_addr")
+    g = A(rm[7]["ret"])
+    check(g != f, f"remap: MREMAP_MAYMOVE grow did not move ({hex(g)})")
+    t = A(rm[8]["ret"])
+    eq(A(rm[9]["args"]["new_addr"]), t, "remap: MREMAP_FIXED new_addr")
+    eq(A(rm[9]["ret"]), t, "remap: MREMAP_FIXED ret")
+    eq(A(rm[10]["ret"]), g, "remap: second MREMAP_FIXED ret")
+
+    br = _rets(tr, pid, "mw-brk")
+    s = A(br[0]["ret"]) - 65536
+    eq([A(e["ret"]) - s for e in br[:5]], [65536, 66536, 32768, 0, 0], "brk: returned breaks - S")
+    eq([A(e["args"]["addr"]) - s for e in br[:5]], [65536, 66536, 32768, 0, 1 << 50],
+       "brk: requested breaks - S")
+    check(all("error" not in e for e in br[:5]), "brk: a refused brk is not an error (strace)")
+
+
+def test_ops_main_and_process():
+    """The whole process: 7 threads, no drops, the sum of thread nets = the sum of all
+    vm_deltas; process net = vm_end - vm_start (VmSize change: it also holds stack growth by
+    page faults, which no syscall shows); per-syscall call totals = event counts."""
+    tr, pid = ops_launch()
+    ps = tr.process(pid)
+    eq(ps.get("threads"), 7, "process_summary threads")
+    eq(ps.get("dropped"), 0, "process_summary dropped")
+    eq(tr.lost(), 0, "lost events")
+    ths = tr.thread_summaries(pid)
+    eq(len(ths), 7, "thread_summary count")
+    total = sum(e["vm_delta"] for e in tr.syscalls(pid=pid))
+    eq(sum(t["net"] for t in ths.values()), total, "sum of thread nets vs sum of vm_deltas")
+    eq(ps.get("net"), ps.get("vm_end", 0) - ps.get("vm_start", 0), "process net vs VmSize change")
+    main = ths.get(pid)
+    check(main is not None, "no thread_summary for the main thread (tid == pid)")
+    eq(main.get("comm"), "ops", "main thread comm")
+    for s in X.SYSCALLS:
+        eq(sum(t["calls"][s] for t in ths.values()), len(tr.syscalls(pid=pid, name=s)),
+           f"sum of {s} calls vs {s} events")
+
+
+def test_ops_lifecycle():
+    """thread_new for each of the 6 threads (creator = main), an exit per thread, the last one
+    group_dead with code 0."""
+    tr, pid = ops_launch()
+    named = {tr.thread(c, pid)["tid"] for c in X.OPS_ORDER}
+    tn = tr.of("thread_new", pid=pid)
+    eq(sorted(e.get("child_tid") for e in tn), sorted(named), "thread_new child_tids")
+    check(all(e.get("tid") == pid for e in tn), f"thread_new creator is not main: {tn}")
+    exits = tr.of("exit", pid=pid)
+    by_tid = collections.Counter(e.get("tid") for e in exits)
+    for tid in named:
+        eq(by_tid[tid], 1, f"exit events of thread {tid}")
+    dead = [e for e in exits if e.get("group_dead")]
+    eq(len(dead), 1, "exit events with group_dead")
+    eq(dead[0].get("code"), 0, "exit code in the group_dead exit event")
+    for e in exits:
+        if e.get("tid") in named:
+            eq(e.get("group_dead"), False, f"group_dead of thread {e.get('tid')}'s exit")
+
+
+def test_exec_event():
+    """A traced process that execs (sh -c 'exec exiter -n 2'): an exec event with the new comm,
+    the same pid, and the new program's calls traced (the model starts over at exec)."""
+    rc, tr, err = mw.launch_json("--", "/bin/sh", "-c", f"exec {mw.wl('exiter')} -n 2")
+    eq(rc, X.EXITER_STATUS, f"exit status (stderr {mw.tail(err)!r})")
+    ts = tr.thread("exiter")
+    pid = ts["pid"]
+    eq(ts["tid"], pid, "exiter runs as the launched process itself")
+    ex = tr.of("exec", pid=pid)
+    eq([e.get("comm") for e in ex], ["exiter"], "exec events")
+    ours = [(e["name"], e["vm_delta"]) for e in tr.syscalls(pid=pid, comm="exiter")
+            if e["args"].get("len") == X.EXITER_LEN]
+    eq(ours, [("mmap", 65536), ("munmap", -65536)] * 2, "exiter's own calls after the exec")
+    eq(tr.process(pid).get("comm"), "exiter", "process_summary comm after exec")
+
+
+def test_launch_from_first_syscall():
+    """Launch mode traces from the first syscall after exec (the loader's mmaps included):
+    the main thread's per-syscall counts equal strace's for a separate launch of the same
+    program (the counts are deterministic; the addresses are not, because of ASLR)."""
+    tr, pid = ops_launch()
+    mw.need_tool("strace")
+    out = mw.tmpfile("strace.txt")
+    rc, _, err = mw.run(["strace", "-f", "-qq", "-e", "trace=" + mw.TRACED, "-o", out,
+                         mw.wl("ops")], timeout=30)
+    eq(rc, 0, f"strace -- ops (stderr {mw.tail(err)!r})")
+    st = mw.parse_strace(out)
+    st_main = st[min(st)]
+    want = {s: sum(1 for c in st_main if c.name == s) for s in X.SYSCALLS}
+    main = tr.thread_summaries(pid).get(pid)
+    check(main is not None, "no thread_summary for the main thread")
+    eq(main["calls"], want, "main thread calls (memwatch) vs strace of a separate launch")
+    got = [(e["name"], e.get("error")) for e in tr.syscalls(tid=pid)]
+    eq(got, [(c.name, c.err) for c in st_main], "main thread syscall names/errors in order")
+
+
+def test_arena_demo_exact():
+    """ALLOCATORS.md section 3 reproduced: each of 6 workers reserves exactly one 64 MiB arena
+    heap (net +64 MiB after the head/tail trims) and grows it with exactly 1001 mprotects
+    (1 x 132 KiB + 1000 x 4 KiB); `-c --json` prints summaries only."""
+    rc, tr, err = mw.launch_json("-c", "--", mw.wl("arena_demo"), "6")
+    eq(rc, 0, f"memwatch -c --json -- arena_demo 6 (stderr {mw.tail(err)!r})")
+    eq(len(tr.syscalls()), 0, "syscall events with -c")
+    for i in range(1, 7):
+        ts = tr.thread(f"worker-{i}")
+        c = ts["calls"]
+        eq(c["mprotect"], 1001, f"worker-{i} mprotect calls")
+        eq(c["madvise"], 1, f"worker-{i} madvise calls (stack at exit)")
+        eq(c["brk"] + c["mremap"], 0, f"worker-{i} brk+mremap calls")
+        check(1 <= c["mmap"] <= 2 and c["munmap"] <= 3, f"worker-{i} mmap/munmap calls: {c}")
+        eq(ts["errors"], 0, f"worker-{i} errors")
+        eq(ts["net"], 64 << 20, f"worker-{i} net (one 64 MiB heap reserved)")

@@ -1,0 +1,51 @@
+#!/bin/bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Runs every test: the unit tests (.output/unit_tests) and the end-to-end tests
+# (tests/e2e/run.py), relays their lines, and ends with one line
+#   N passed, N failed[, N skipped]
+# Exits non-zero when a test failed or a runner crashed (a crash is reported as a FAIL line).
+# Extra arguments are passed to tests/e2e/run.py (e.g. -k NAME, -v).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+
+PYTHON=/usr/bin/python3
+[ -x "$PYTHON" ] || PYTHON=python3
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+crashed=0
+
+# run_runner NAME LOG CMD...: relay CMD's output, keep it in LOG, check its exit status
+# against the FAIL lines it printed.
+run_runner() {
+	local name=$1 log=$2 rc fails
+	shift 2
+	"$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	fails=$(grep -c '^FAIL ' "$log")
+	if [ "$rc" -gt 1 ]; then
+		echo "FAIL $name/runner: crashed (exit status $rc)" | tee -a "$log"
+		crashed=1
+	elif [ "$rc" -ne 0 ] && [ "$fails" -eq 0 ]; then
+		echo "FAIL $name/runner: exited with status $rc without reporting a failed test" | tee -a "$log"
+		crashed=1
+	elif [ "$rc" -eq 0 ] && [ "$fails" -ne 0 ]; then
+		echo "FAIL $name/runner: reported failures but exited with status 0" | tee -a "$log"
+		crashed=1
+	fi
+}
+
+if [ -x .output/unit_tests ]; then
+	run_runner unit "$tmp/unit.log" .output/unit_tests
+else
+	echo "FAIL unit/runner: .output/unit_tests is not built (run make unit)" | tee "$tmp/unit.log"
+	crashed=1
+fi
+run_runner e2e "$tmp/e2e.log" "$PYTHON" tests/e2e/run.py "$@"
+
+passed=$(cat "$tmp"/*.log | grep -c '^PASS ')
+failed=$(cat "$tmp"/*.log | grep -c '^FAIL ')
+skipped=$(cat "$tmp"/*.log | grep -c '^SKIP ')
+summary="$passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
+echo "$summary"
+[ "$failed" -eq 0 ] && [ "$crashed" -eq 0 ]
