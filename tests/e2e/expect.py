@@ -137,6 +137,17 @@ OPS = {
     },
 }
 
+# accessible (not PROT_NONE) and reserved (PROT_NONE) bytes of the mappings each named thread
+# created that are still mapped at its end (ops.c: what each thread keeps).
+OPS_ACCESS = {
+    "mw-mapper": (0, 0),
+    "mw-unmapper": (0, 0),
+    "mw-protect": (10 * P, 4 * P),   # [RW 2p][NONE 2p][RW 2p][R 2p][RW 4p][NONE 2p]
+    "mw-remap": (16 * P, 0),         # t 8p RW (moved over), g 4p RW, f+4p 4p READ
+    "mw-advise": (8 * P, 0),
+    "mw-brk": (0, 0),
+}
+
 STACK_SIZE = 8392704   # glibc default thread stack incl. 4 KiB guard (8 MiB rlimit)
 
 # ops' main thread in the measured phase (with -w).

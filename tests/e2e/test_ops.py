@@ -2,6 +2,7 @@
 """Exact per-thread numbers on the `ops` workload in launch mode:
 `memwatch --json -o FILE -- .output/workloads/ops` (one run shared by the tests below)."""
 import collections
+import time
 
 import expect as X
 import mw
@@ -25,6 +26,89 @@ def test_ops_thread_summaries():
         ts = tr.thread(comm, pid)
         mw.check_summary(ts, X.OPS[comm]["summary"], comm)
         check(ts["tid"] != pid, f"{comm}: tid equals the pid")
+
+
+def test_ops_accessible_reserved():
+    """thread_summary accessible/reserved: the bytes of the thread's still-mapped regions that
+    are accessible / PROT_NONE (every named thread of ops only touches its own mappings)."""
+    tr, pid = ops_launch()
+    for comm in X.OPS_ORDER:
+        ts = tr.thread(comm, pid)
+        eq((ts.get("accessible"), ts.get("reserved")), X.OPS_ACCESS[comm],
+           f"{comm}: (accessible, reserved)")
+
+
+ARGS = {
+    "mmap": ("addr", "len", "prot", "flags", "fd", "offset"),
+    "munmap": ("addr", "len"),
+    "brk": ("addr",),
+    "mprotect": ("addr", "len", "prot"),
+    "mremap": ("old_addr", "old_len", "new_len", "flags", "new_addr"),
+    "madvise": ("addr", "len", "advice"),
+}
+ADDR_KEYS = {"addr", "old_addr", "new_addr"}
+STR_KEYS = {"prot", "flags", "advice"}
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def test_ndjson_schema():
+    """Schema v1 on the whole ops run: common keys and types on every object; syscall args
+    exactly as DESIGN.md lists them (addresses "0x..." strings, sizes/fds/offsets integers,
+    flags strings); ret an address string for mmap/mremap/brk, else an integer; ts_ns Unix
+    epoch ns (now) and non-decreasing per thread; thread_summary/process_summary fields."""
+    tr, pid = ops_launch()
+    now = time.time_ns()
+    last = {}
+    for i, e in enumerate(tr.events):
+        t = e["type"]
+        where = f"object #{i} ({t})"
+        if t in ("syscall", "thread_summary", "process_summary", "thread_new", "fork", "exec",
+                 "exit"):
+            check(_is_int(e.get("ts_ns")) and abs(e["ts_ns"] - now) < 600 * 10**9,
+                  f"{where}: ts_ns {e.get('ts_ns')!r} is not Unix epoch ns of this run")
+            check(_is_int(e.get("pid")), f"{where}: pid {e.get('pid')!r}")
+        if t in ("syscall", "thread_summary"):
+            check(_is_int(e.get("tid")) and isinstance(e.get("comm"), str),
+                  f"{where}: tid/comm {e.get('tid')!r}/{e.get('comm')!r}")
+        if t == "syscall":
+            name = e.get("name")
+            check(name in ARGS, f"{where}: name {name!r}")
+            eq(sorted(e["args"]), sorted(ARGS[name]), f"{where} {name}: args keys")
+            for k, v in e["args"].items():
+                if k in ADDR_KEYS:
+                    mw.addr(v, f"{where} {name} args.{k}")
+                elif k in STR_KEYS:
+                    check(isinstance(v, str), f"{where} {name} args.{k} = {v!r}: not a string")
+                else:
+                    check(_is_int(v), f"{where} {name} args.{k} = {v!r}: not an integer")
+            if e.get("error"):
+                eq(e.get("ret"), -1, f"{where} {name}: ret with error")
+                check(e["error"].startswith("E"), f"{where}: error {e['error']!r}")
+            elif name in ("mmap", "mremap", "brk"):
+                mw.addr(e.get("ret"), f"{where} {name} ret")
+            else:
+                check(_is_int(e.get("ret")), f"{where} {name}: ret {e.get('ret')!r}")
+            for k in ("dur_ns", "vm_delta"):
+                check(_is_int(e.get(k)), f"{where} {name}: {k} {e.get(k)!r}")
+            check(e["ts_ns"] >= last.get(e["tid"], 0), f"{where}: ts_ns went backwards")
+            last[e["tid"]] = e["ts_ns"]
+        elif t == "thread_summary":
+            for k in ("errors", "mapped", "unmapped", "net", "accessible", "reserved"):
+                check(_is_int(e.get(k)), f"{where}: {k} {e.get(k)!r}")
+        elif t == "process_summary":
+            for k in ("threads", "net", "vm_start", "vm_end", "dropped"):
+                check(_is_int(e.get(k)), f"{where}: {k} {e.get(k)!r}")
+            check(isinstance(e.get("comm"), str), f"{where}: comm")
+        elif t == "thread_new":
+            check(_is_int(e.get("child_tid")) and isinstance(e.get("child_comm"), str),
+                  f"{where}: child_tid/child_comm")
+        elif t == "exit":
+            check(isinstance(e.get("group_dead"), bool), f"{where}: group_dead not a bool")
+        elif t == "lost":
+            check(_is_int(e.get("count")), f"{where}: count")
 
 
 def test_ops_syscall_deltas():

@@ -197,7 +197,7 @@ def test_duration():
     w.send()
     eq(m.wait(10, "memwatch -d 1"), 0, "memwatch -d 1 exit status")
     dt = time.monotonic() - t0
-    check(0.7 <= dt <= 2.5, f"memwatch -d 1 stopped {dt:.2f} s after it started tracing")
+    check(0.7 <= dt <= 3.5, f"memwatch -d 1 stopped {dt:.2f} s after it started tracing")
     check(w.alive(), "target died")
     tr = mw.read_ndjson(out)
     tr.process(w.pid)
