@@ -3,6 +3,7 @@
 process whose threads already run."""
 import collections
 import signal
+import time
 
 import expect as X
 import mw
@@ -134,6 +135,76 @@ def test_proc_maps_oracle():
     eq(ps.get("vm_end"), vm1, "process_summary vm_end (VmSize at the end)")
     eq(ps.get("net"), vm1 - vm0, "process net vs VmSize change")
     mw.check_regions(tr, w.pid, maps)
+
+
+def test_proc_maps_oracle_at_exit():
+    """Same as above, but the process exits by itself after /proc was read (it makes no memory
+    syscall after its "done" line): the region map memwatch emits at the process's exit equals
+    the maps read just before, and memwatch exits 0 by itself."""
+    w = mw.workload("ops", "-w", "-W")
+    out = mw.tmpfile("mw.json")
+    m = mw.attach([w.pid], "--json", "--maps-at-exit", out=out)
+    w.send()
+    w.wait_line(r"^done \d+$")
+    maps = mw.proc_maps(w.pid)
+    w.send()
+    eq(w.wait(10, "ops"), 0, "ops exit status")
+    eq(mw.finish(m, 15, "memwatch after its target exited"), 0, "memwatch exit status")
+    mw.check_regions(mw.read_ndjson(out), w.pid, maps)
+
+
+def _spin_checks(tr, pid, comms, max_zero, size=4096):
+    """Loops of mmap(size)+munmap: consistent counts; every mmap/munmap vm_delta +-size (0
+    tolerated only after drops, or max_zero times); net within two iterations."""
+    lost = tr.lost()
+    for comm in comms:
+        ts = tr.thread(comm, pid)
+        c = ts["calls"]
+        check(c["mmap"] > 100 and c["mmap"] - c["munmap"] in (-1, 0, 1), f"{comm}: calls {c}")
+        eq(ts["errors"], 0, f"{comm} errors")
+        evs = [e for e in tr.syscalls(tid=ts["tid"]) if e["name"] in ("mmap", "munmap")]
+        bad = [e["vm_delta"] for e in evs if e["vm_delta"] not in (size, -size)]
+        check(all(d == 0 for d in bad), f"{comm}: vm_deltas other than +-{size} or 0: {bad[:5]}")
+        if lost:
+            continue
+        zeros = [f"#{i} {e['name']} {e['ret'] if e['name'] == 'mmap' else e['args']['addr']}"
+                 for i, e in enumerate(evs) if e["vm_delta"] == 0]
+        check(len(zeros) <= max_zero, f"{comm}: {len(zeros)} of {len(evs)} events have "
+              f"vm_delta 0 without any drop (first: {zeros[:4]})")
+        check(abs(ts["net"]) <= 2 * size, f"{comm}: net {ts['net']} after a balanced loop")
+
+
+def test_attach_busy_process():
+    """-p on a process already busy in mmap/munmap (exiter -s 20: ~20k calls/s; events race
+    the /proc snapshot taken at attach): exit 0 after -d 1, counts consistent (mmap - munmap
+    in {-1, 0, 1}, no errors), every vm_delta +-64 KiB except at most 2 right at the attach."""
+    w = mw.workload("exiter", "-w", "-s", "20")
+    w.send()
+    time.sleep(0.2)
+    out = mw.tmpfile("mw.json")
+    m = mw.attach([w.pid], "--json", "-d", "1", out=out)
+    eq(m.wait(15, "memwatch -d 1"), 0, f"exit status (stderr {mw.tail(m.text('err'))!r})")
+    check(w.alive(), "exiter died")
+    _spin_checks(mw.read_ndjson(out), w.pid, ("exiter",), 2, X.EXITER_LEN)
+
+
+def test_concurrent_threads_exact():
+    """Two threads mmap/munmap 4 KiB concurrently, so each often gets the page the other has
+    just unmapped. The syscall exit events can reach memwatch in the other order (munmap of A
+    after mmap of B returned the same address), but a non-MAP_FIXED mmap never replaces a
+    mapping, so the ledger can still be exact: every vm_delta +-4096, per-thread nets within
+    2 pages."""
+    w = mw.workload("spinner", "-w", "-t", "2", "-n", "100000")
+    out = mw.tmpfile("mw.json")
+    m = mw.attach([w.pid], "--json", out=out)
+    w.send()
+    eq(w.wait(60, "spinner"), 0, "spinner exit status")
+    eq(mw.finish(m, 20), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
+    tr = mw.read_ndjson(out)
+    for comm in ("spin-1", "spin-2"):
+        c = tr.thread(comm, w.pid)["calls"]
+        eq((c["mmap"], c["munmap"]), (100000, 100000), f"{comm}: mmap/munmap calls")
+    _spin_checks(tr, w.pid, ("spin-1", "spin-2"), 0)
 
 
 def test_proc_oracle_brk():

@@ -97,6 +97,22 @@ def test_follow_forks():
     eq(tr.process(ppid).get("threads"), 1, "parent process_summary threads")
 
 
+def test_follow_child_outliving_parent():
+    """-f: the launched shell exits at once, its background child (exiter -n 300) keeps
+    running; memwatch keeps tracing until that child exits too (exactly 300 pairs), then exits
+    with the shell's status 0."""
+    t0 = time.monotonic()
+    rc, tr, err = mw.launch_json("-f", "--", "/bin/sh", "-c",
+                                 f"{mw.wl('exiter')} -n 300 -s 1000 </dev/null >/dev/null & exit 0")
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    check(time.monotonic() - t0 >= 0.3, "memwatch returned before the child could have finished")
+    ts = tr.thread("exiter")
+    ours = [e for e in tr.syscalls(pid=ts["pid"]) if e["args"].get("len") == X.EXITER_LEN]
+    eq(len(ours), 600, "exiter's 64 KiB mmap+munmap events")
+    dead = [e for e in tr.of("exit", pid=ts["pid"]) if e.get("group_dead")]
+    eq([e.get("code") for e in dead], [X.EXITER_STATUS], "exiter's exit code")
+
+
 def test_no_follow_without_f():
     """Without -f the children of `forker 2` are not traced."""
     rc, tr, err = mw.launch_json("--", mw.wl("forker"), "2")
