@@ -161,6 +161,7 @@ int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t 
 	p->seed_mono_ns = snap_end_ns;
 	p->vm_start = vm_size;
 	p->stack_start = stack_size;
+	p->npending = 0;
 	p->vm_end = p->stack_end = 0;
 	p->net = 0;
 	p->unattributed = 0;
@@ -178,6 +179,26 @@ uint64_t mw_thread_dropped(const struct mw_thread *t)
 		if (t->kernel.calls[i] > t->seen.calls[i])
 			lost += t->kernel.calls[i] - t->seen.calls[i];
 	return lost;
+}
+
+/* A pending range that no munmap claimed: its bytes left the model uncharged. */
+static void pending_expire(struct mw_process *p, size_t i)
+{
+	int64_t bytes = (int64_t)(p->pending[i].end - p->pending[i].start);
+
+	p->unattributed -= bytes;
+	p->net -= bytes;
+	p->pending[i] = p->pending[--p->npending];
+}
+
+static void pending_expire_old(struct mw_process *p, uint64_t now_ns)
+{
+	for (size_t i = 0; i < p->npending;) {
+		if (p->pending[i].by_ns + MW_PENDING_TTL_NS < now_ns)
+			pending_expire(p, i);
+		else
+			i++;
+	}
 }
 
 int64_t mw_process_stack_delta(const struct mw_process *p)
@@ -200,6 +221,9 @@ int mw_model_resync(struct mw_process *p, const struct mw_regions *maps, uint64_
 		if (maps->v[i].flags & MW_RF_HEAP)
 			p->brk = maps->v[i].end;
 	diff = (int64_t)mw_regions_bytes(&p->regions) - before;
+	/* The snapshot is the truth now; unclaimed ranges will never be charged. */
+	while (p->npending)
+		pending_expire(p, 0);
 	p->unattributed += diff;
 	p->net += diff;
 	p->seed_mono_ns = snap_end_ns;
@@ -215,6 +239,85 @@ static void copy_comm(char *dst, const char *src)
 {
 	memcpy(dst, src, MW_COMM_LEN);
 	dst[MW_COMM_LEN - 1] = '\0';
+}
+
+static void pending_add(struct mw_process *p, uint64_t start, uint64_t end, uint64_t by_ns,
+			bool accessible)
+{
+	if (p->npending == MW_MAX_PENDING) {
+		size_t oldest = 0;
+
+		for (size_t i = 1; i < p->npending; i++)
+			if (p->pending[i].by_ns < p->pending[oldest].by_ns)
+				oldest = i;
+		pending_expire(p, oldest);
+	}
+	p->pending[p->npending++] = (struct mw_pending_unmap){ start, end, by_ns, accessible };
+}
+
+/* A mapping that cannot replace anything landed on [start, end): whatever the
+ * model still has there was unmapped by a call not seen yet. */
+static int take_over(struct mw_process *p, uint64_t start, uint64_t end, uint64_t now_ns)
+{
+	for (size_t i = 0; i < p->regions.n; i++) {
+		const struct mw_region *r = &p->regions.v[i];
+		uint64_t s = r->start > start ? r->start : start;
+		uint64_t e = r->end < end ? r->end : end;
+
+		if (r->start >= end)
+			break;
+		if (s < e)
+			pending_add(p, s, e, now_ns, r->prot != PROT_NONE);
+	}
+	return mw_regions_unmap(&p->regions, start, end, NULL);
+}
+
+/* munmap: first claim pending ranges this call may have freed (it began
+ * before the mapping that found them ended), then unmap the rest. */
+static int apply_munmap(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
+			struct mw_vm_delta *d)
+{
+	uint64_t start = ev->sc.args[0], end = start + page_up(m, ev->sc.args[1]);
+	uint64_t began = ev->mono_ns - ev->sc.dur_ns, cur = start;
+	int err = 0;
+
+	while (cur < end && !err) {
+		uint64_t next_claim = end, claim_end = end;
+		size_t hit = MW_MAX_PENDING;
+
+		/* The lowest pending range at or after cur that this call may own. */
+		for (size_t i = 0; i < p->npending; i++) {
+			const struct mw_pending_unmap *q = &p->pending[i];
+			uint64_t s = q->start > cur ? q->start : cur;
+
+			if (q->by_ns < began || q->end <= cur || q->start >= end || s >= next_claim)
+				continue;
+			next_claim = s;
+			claim_end = q->end < end ? q->end : end;
+			hit = i;
+		}
+		if (next_claim > cur)
+			err = mw_regions_unmap(&p->regions, cur, next_claim, d);
+		if (hit == MW_MAX_PENDING)
+			break;
+		{
+			struct mw_pending_unmap q = p->pending[hit];
+			int64_t bytes = (int64_t)(claim_end - next_claim);
+
+			d->unmapped += bytes;
+			if (q.accessible)
+				d->accessible -= bytes;
+			else
+				d->reserved -= bytes;
+			p->pending[hit] = p->pending[--p->npending];
+			if (q.start < next_claim)
+				pending_add(p, q.start, next_claim, q.by_ns, q.accessible);
+			if (claim_end < q.end)
+				pending_add(p, claim_end, q.end, q.by_ns, q.accessible);
+		}
+		cur = claim_end;
+	}
+	return err;
 }
 
 static int apply_mmap(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
@@ -233,6 +336,13 @@ static int apply_mmap(struct mw_model *m, struct mw_process *p, const struct mw_
 		r.flags |= MW_RF_SHARED;
 	if (!(sc->args[3] & MAP_ANONYMOUS))
 		r.flags |= MW_RF_FILE;
+	/* Without MAP_FIXED (MAP_FIXED_NOREPLACE included) nothing is replaced. */
+	if (!(sc->args[3] & MAP_FIXED)) {
+		int err = take_over(p, r.start, r.end, ev->mono_ns);
+
+		if (err)
+			return err;
+	}
 	return mw_regions_map(&p->regions, &r, d);
 }
 
@@ -285,7 +395,15 @@ static int apply_mremap(struct mw_model *m, struct mw_process *p, const struct m
 			struct mw_vm_delta *d)
 {
 	const struct mw_syscall_ev *sc = &ev->sc;
+	uint64_t dst = (uint64_t)sc->ret;
 
+	/* A move the kernel chose (no MREMAP_FIXED) lands on free space only. */
+	if (dst != sc->args[0] && !(sc->args[3] & MREMAP_FIXED)) {
+		int err = take_over(p, dst, dst + page_up(m, sc->args[2]), ev->mono_ns);
+
+		if (err)
+			return err;
+	}
 	return mw_regions_remap(&p->regions, sc->args[0], page_up(m, sc->args[1]), (uint64_t)sc->ret,
 				page_up(m, sc->args[2]), sc->args[3] & MREMAP_DONTUNMAP, ev->tid,
 				ev->ts_ns, d);
@@ -318,8 +436,7 @@ static int apply_syscall(struct mw_model *m, struct mw_process *p, const struct 
 	case MW_SYS_MMAP:
 		return apply_mmap(m, p, ev, d);
 	case MW_SYS_MUNMAP:
-		return mw_regions_unmap(&p->regions, sc->args[0],
-					sc->args[0] + page_up(m, sc->args[1]), d);
+		return apply_munmap(m, p, ev, d);
 	case MW_SYS_MPROTECT:
 		return mw_regions_protect(&p->regions, sc->args[0],
 					  sc->args[0] + page_up(m, sc->args[1]),
@@ -345,6 +462,8 @@ static int on_syscall(struct mw_model *m, struct mw_process *p, struct mw_thread
 	t->seen.dur_ns[sc->sys] += sc->dur_ns;
 	if (sc->sys != MW_SYS_BRK && mw_ret_is_error(sc->ret))
 		t->seen.errors[sc->sys]++;
+	if (p->npending)
+		pending_expire_old(p, ev->mono_ns);
 	out->raced = ev->mono_ns <= p->seed_mono_ns;
 	if (out->raced)
 		p->raced++;

@@ -42,6 +42,21 @@ static inline const struct mw_counts *mw_thread_counts(const struct mw_thread *t
 /* Syscall records lost for this thread (kernel count minus records seen). */
 uint64_t mw_thread_dropped(const struct mw_thread *t);
 
+/*
+ * Records from different CPUs can arrive out of order: a thread's mmap may be
+ * seen before another thread's munmap that freed the very range it got. A
+ * non-replacing mapping never overlaps a live one, so the overlap is held here
+ * until that munmap arrives and is charged to it.
+ */
+struct mw_pending_unmap {
+	uint64_t start, end;
+	uint64_t by_ns;		/* exit time of the call that found the range still mapped */
+	bool accessible;	/* the range was not PROT_NONE */
+};
+
+#define MW_MAX_PENDING 64
+#define MW_PENDING_TTL_NS 1000000000ULL
+
 struct mw_process {
 	uint32_t pid;
 	uint32_t parent;	/* traced parent's pid for forked children, else 0 */
@@ -57,6 +72,8 @@ struct mw_process {
 	int64_t net;		/* sum of vm deltas since the baseline, incl. unattributed */
 	int64_t unattributed;	/* part of net found by resyncing with /proc after lost events */
 	uint64_t raced;		/* events reconciled against the snapshot */
+	struct mw_pending_unmap pending[MW_MAX_PENDING];
+	size_t npending;
 	struct mw_thread *threads;	/* sorted by tid */
 	size_t nthreads, cap;
 	int exit_code;		/* wait status of the last thread */

@@ -264,3 +264,51 @@ TEST(model_resync_keeps_baseline_and_books_unattributed)
 	mw_regions_free(&maps);
 	mw_model_free(&m);
 }
+
+TEST(model_out_of_order_munmap_is_charged_to_its_thread)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m);
+	uint64_t x = 0x7f0000000000ULL;
+	struct mw_event unmap;
+
+	apply(&m, sc(1, MW_SYS_MMAP, x, 0, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1));
+	/* Thread 1 unmaps x; thread 2 gets x; thread 2's record arrives first. */
+	unmap = sc(1, MW_SYS_MUNMAP, 0, x, PG, 0, 0, 0);
+	unmap.sc.dur_ns = 5000;		/* it began before thread 2's mmap ended */
+	CHECK_EQ_INT(apply(&m, sc(2, MW_SYS_MMAP, x, 0, PG, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1)), PG);
+	unmap.mono_ns = ts += 1000;
+	CHECK_EQ_INT(apply(&m, unmap), -(int64_t)PG);
+	/* Thread 2's mapping survives the late munmap. */
+	CHECK(mw_regions_find(&p->regions, x) != NULL);
+	CHECK_EQ_INT(mw_process_find_thread(p, 1)->unmapped, PG);
+	CHECK_EQ_INT(mw_process_find_thread(p, 2)->unmapped, 0);
+	CHECK_EQ_INT(p->npending, 0);
+	/* Thread 2's own later munmap began after: it unmaps the live mapping. */
+	CHECK_EQ_INT(apply(&m, sc(2, MW_SYS_MUNMAP, 0, x, PG, 0, 0, 0)), -(int64_t)PG);
+	CHECK(mw_regions_find(&p->regions, x) == NULL);
+	CHECK_EQ_INT(p->net, 0);	/* each thread mapped and unmapped one page */
+	mw_model_free(&m);
+}
+
+TEST(model_unclaimed_takeover_expires_into_unattributed)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m);
+	uint64_t x = 0x7f0000000000ULL;
+	struct mw_event late;
+
+	apply(&m, sc(1, MW_SYS_MMAP, x, 0, 2 * PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1));
+	apply(&m, sc(2, MW_SYS_MMAP, x, 0, 2 * PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1));
+	CHECK_EQ_INT(p->npending, 1);
+	/* The munmap that freed it was lost: a second later it is written off. */
+	late = sc(3, MW_SYS_BRK, 0x55555557b000LL, 0, 0, 0, 0, 0);
+	late.mono_ns += 2 * MW_PENDING_TTL_NS;
+	apply(&m, late);
+	CHECK_EQ_INT(p->npending, 0);
+	CHECK_EQ_INT(p->unattributed, -2 * (int64_t)PG);
+	CHECK_EQ_INT(p->net, 2 * PG);
+	CHECK_EQ_INT(mw_regions_bytes(&p->regions) - 0x4a000, 2 * PG);
+	mw_model_free(&m);
+}
