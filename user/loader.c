@@ -224,6 +224,12 @@ void mw_loader_stats(struct mw_loader *l, struct mw_stats *sum)
 	}
 }
 
+void mw_loader_detach(struct mw_loader *l)
+{
+	if (l->skel)
+		memwatch_bpf__detach(l->skel);
+}
+
 void mw_loader_stop(struct mw_loader *l)
 {
 	ring_buffer__free(l->rb);

@@ -43,6 +43,9 @@ int mw_loader_poll(struct mw_loader *l, int timeout_ms);
 int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, struct mw_thread_counters *c);
 void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid);
 void mw_loader_stats(struct mw_loader *l, struct mw_stats *sum);
+/* Detach every probe, keeping maps and ring: what is queued can still be read
+ * and the counters stop moving, so final summaries are consistent. */
+void mw_loader_detach(struct mw_loader *l);
 void mw_loader_stop(struct mw_loader *l);
 
 #endif /* MW_LOADER_H */

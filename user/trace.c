@@ -318,6 +318,8 @@ static int event_loop(struct live *l)
 		if (!mw_session_live(&l->s) || (deadline && now >= deadline))
 			break;
 	}
+	/* Stop the probes first: then the ring holds every record the counters count. */
+	mw_loader_detach(&l->loader);
 	mw_loader_poll(&l->loader, 0);
 	check_lost(l);
 	report_all(l, true);
