@@ -1,0 +1,337 @@
+#!/bin/sh
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# `make bench`: what memwatch costs the traced process, next to the floor and strace.
+#
+# Workloads
+#   spinner    .output/workloads/spinner -n N: a tight mmap+munmap loop, 2N memory syscalls.
+#   bench_mix  .output/workloads/bench_mix: 4 threads of server-like work where memory
+#              syscalls are a minority (see its header); it prints its own loop time.
+# Configurations: untraced; memwatch --json -o /dev/null (full event stream); memwatch -c
+# -o /dev/null; floor (bpf/floor.bpf.c: same tracepoints and filter, one per-thread counter);
+# strace -f -qq -e trace=memory -o /dev/null. ROUNDS interleaved rounds: each round runs every
+# configuration once per workload, the order rotating by one each round, so drift of the VM
+# (other tenants, frequency, page cache) spreads over all configurations. Min and median.
+#
+# What is timed: the traced program only, never the tool's attach (0.6-1 s for BPF tracepoints)
+# nor its teardown. bench_mix times its own loop (threads created and parked on a barrier
+# before the clock starts). spinner prints nothing, so it runs with -w: it prints "ready PID"
+# once it is running under the tool (memwatch and floor start the command only after attach)
+# and waits for a byte on stdin. The timer starts when that byte is written and stops when the
+# process's pidfd becomes readable (the kernel signals it when the last thread has exited), so
+# the window is exactly the loop plus exit, the same for every configuration. The pidfd is why
+# the driver is Python: a shell can only poll for a pid, which is coarse and steals a CPU.
+#
+# Added cost per traced syscall = (t_config - t_untraced) / syscalls in the timed window:
+# spinner: 2N (from its parameters, checked against memwatch's own count of a run);
+# bench_mix: the calls of its mix-* threads in memwatch's JSON thread_summary of a run.
+# Then the targets of issue 2, as measured values (this prints numbers; it is not a test):
+# memwatch's added cost within 1.3x of the floor's; strace's at least 20x memwatch's; no drops
+# at 200k events/s (bench_mix -r paces mmap+munmap pairs under memwatch --json; "dropped" of
+# process_summary and the "lost" lines); memwatch's peak RSS (VmHWM sampled from /proc while it
+# runs) under 30 MB. Results also go to .output/bench.txt. Exit 0 unless a tool failed to run.
+#
+# Noise: other tracers attached to syscall tracepoints slow down every process on the host, the
+# "untraced" runs included, and other CPU load competes with the tracee on a small VM. Before
+# each run the driver waits (up to 10 s) until `bpftool perf show` lists no foreign sys_enter/
+# sys_exit attachment and the CPUs were idle for 0.2 s, and it reports how many runs started
+# without that. The untraced spread (max - min) is printed as ns per call: added costs below it
+# are noise (expected for bench_mix, where memory syscalls are a small part of the work).
+#
+# Environment: ROUNDS (5), SPIN_N (80000), MIX_N (6000), RATE (200000), RATE_SEC (3),
+# MEMWATCH (./memwatch: another build to compare).
+set -eu
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench: needs root (BPF): run sudo make bench" >&2
+	exit 1
+fi
+for f in ./memwatch .output/tools/floor .output/workloads/spinner .output/workloads/bench_mix; do
+	if [ ! -x "$f" ]; then
+		echo "bench: $f is missing: run make bench" >&2
+		exit 1
+	fi
+done
+command -v strace >/dev/null || { echo "bench: strace is missing: run make deps" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "bench: python3 is missing: run make deps" >&2; exit 1; }
+
+exec python3 - <<'EOF'
+import json, os, select, statistics, subprocess, sys, tempfile, threading, time
+
+ROUNDS = int(os.environ.get("ROUNDS", 5))
+SPIN_N = int(os.environ.get("SPIN_N", 80000))
+MIX_N = int(os.environ.get("MIX_N", 6000))
+RATE = int(os.environ.get("RATE", 200000))
+RATE_SEC = int(os.environ.get("RATE_SEC", 3))
+MEMWATCH = os.environ.get("MEMWATCH", "./memwatch")
+OUT = ".output/bench.txt"
+
+CONFIGS = [
+    ("untraced", []),
+    ("memwatch --json", [MEMWATCH, "--json", "-o", "/dev/null", "--"]),
+    ("memwatch -c", [MEMWATCH, "-c", "-o", "/dev/null", "--"]),
+    ("floor", [".output/tools/floor", "--"]),
+    ("strace", ["strace", "-f", "-qq", "-e", "trace=memory", "-o", "/dev/null"]),
+]
+WORKLOADS = [
+    ("spinner", [".output/workloads/spinner", "-w", "-n", str(SPIN_N)]),
+    ("bench_mix", [".output/workloads/bench_mix", "-n", str(MIX_N)]),
+]
+
+
+class ToolFailed(Exception):
+    pass
+
+
+def fail(what, proc_rc, err):
+    raise ToolFailed(f"{what} exited {proc_rc}: {err.strip()[-400:]}")
+
+
+class Sampler(threading.Thread):
+    """Peak RSS (VmHWM) and CPU time of the tool process, read from /proc until it exits."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.hwm_kb, self.cpu_ticks, self.stop = pid, 0, 0, False
+
+    def run(self):
+        while not self.stop:
+            try:
+                with open(f"/proc/{self.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            self.hwm_kb = max(self.hwm_kb, int(line.split()[1]))
+                with open(f"/proc/{self.pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                    self.cpu_ticks = int(fields[11]) + int(fields[12])  # utime + stime
+            except (OSError, IndexError, ValueError):
+                return
+            time.sleep(0.02)
+
+
+def foreign_probes():
+    """Syscall tracepoint attachments of other processes (none of ours run between runs)."""
+    r = subprocess.run(["bpftool", "-j", "perf", "show"], capture_output=True, text=True)
+    try:
+        return sum(1 for e in json.loads(r.stdout or "[]")
+                   if e.get("tracepoint", "").startswith(("sys_enter", "sys_exit")))
+    except ValueError:
+        return 0
+
+
+def cpu_busy(interval=0.2):
+    """Fraction of all CPUs busy over interval (from /proc/stat)."""
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]  # total, idle + iowait
+    t0, i0 = snap()
+    time.sleep(interval)
+    t1, i1 = snap()
+    return 1 - (i1 - i0) / max(t1 - t0, 1)
+
+
+def settle(limit=10.0):
+    """Wait for a quiet host; False if it did not become quiet within limit seconds."""
+    end = time.time() + limit
+    while time.time() < end:
+        if foreign_probes() == 0 and cpu_busy() < 0.15:
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def run_once(cfg, wl, sample=False):
+    """One run; returns (seconds, tool sampler or None, stderr text)."""
+    argv = cfg[1] + wl[1]
+    if wl[0] == "spinner":
+        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        s = Sampler(p.pid) if sample else None
+        if s:
+            s.start()
+        line = p.stderr.readline().decode()
+        if not line.startswith("ready "):
+            p.kill()
+            rest = p.stderr.read().decode()
+            p.wait()
+            fail(" ".join(argv), p.returncode, line + rest)
+        pidfd = os.pidfd_open(int(line.split()[1]))
+        poll = select.poll()
+        poll.register(pidfd, select.POLLIN)
+        t0 = time.perf_counter()
+        p.stdin.write(b"g")
+        p.stdin.flush()
+        poll.poll()
+        t1 = time.perf_counter()
+        os.close(pidfd)
+        p.stdin.close()
+        err = p.stderr.read().decode()
+        rc = p.wait()
+        secs = t1 - t0
+    else:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        s = Sampler(p.pid) if sample else None
+        if s:
+            s.start()
+        err = p.stderr.read().decode()
+        rc = p.wait()
+        secs = None
+        for l in err.splitlines():
+            if l.startswith("bench_mix: loop_ns "):
+                secs = int(l.split()[2]) / 1e9
+        if secs is None:
+            fail(" ".join(argv), rc, err)
+    if s:
+        s.stop = True
+        s.join()
+    if rc != 0:
+        fail(" ".join(argv), rc, err)
+    return secs, s, err
+
+
+def memwatch_json(wl_argv, feed=False):
+    """memwatch --json into a file: its NDJSON lines (syscall lines skipped)."""
+    with tempfile.NamedTemporaryFile(prefix="bench-", suffix=".json", dir=".output") as tf:
+        argv = [MEMWATCH, "--json", "-o", tf.name, "--"] + wl_argv
+        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        if feed:
+            p.stderr.readline()
+            p.stdin.write(b"g")
+            p.stdin.flush()
+        p.stdin.close()
+        err = p.stderr.read().decode()
+        if p.wait() != 0:
+            fail(" ".join(argv), p.returncode, err)
+        objs, events = [], 0
+        with open(tf.name) as f:
+            for l in f:
+                if l.startswith('{"type":"syscall"'):
+                    events += 1
+                    continue
+                objs.append(json.loads(l))
+        return objs, events, err
+
+
+def calls_of(objs, comm_prefix=""):
+    return sum(sum(o["calls"].values()) for o in objs
+               if o["type"] == "thread_summary" and o["comm"].startswith(comm_prefix))
+
+
+def drops_of(objs):
+    dropped = sum(o.get("dropped", 0) for o in objs if o["type"] == "process_summary")
+    lost = sum(o.get("count", 0) for o in objs if o["type"] == "lost")
+    return dropped, lost
+
+
+def main():
+    lines = []
+
+    def out(s=""):
+        print(s, flush=True)
+        lines.append(s)
+
+    t_start = time.time()
+    print("bench: calibrating (syscall counts from memwatch's own summaries)", flush=True)
+    settle()
+    objs, _, _ = memwatch_json(WORKLOADS[0][1], feed=True)
+    spin_mw_calls = calls_of(objs)
+    objs, _, _ = memwatch_json(WORKLOADS[1][1])
+    mix_calls = calls_of(objs, "mix-")
+    syscalls = {"spinner": 2 * SPIN_N, "bench_mix": mix_calls}
+
+    times = {(w[0], c[0]): [] for w in WORKLOADS for c in CONFIGS}
+    hwm_kb, tool_cpu, disturbed, nruns = 0, {}, 0, 0
+    for r in range(ROUNDS):
+        order = CONFIGS[r % len(CONFIGS):] + CONFIGS[:r % len(CONFIGS)]
+        print(f"bench: round {r + 1}/{ROUNDS}", flush=True)
+        for wl in WORKLOADS:
+            for cfg in order:
+                is_mw = cfg[0].startswith("memwatch")
+                disturbed += not settle()
+                nruns += 1
+                secs, s, _ = run_once(cfg, wl, sample=is_mw)
+                times[(wl[0], cfg[0])].append(secs)
+                if s:
+                    hwm_kb = max(hwm_kb, s.hwm_kb)
+                    tool_cpu.setdefault((wl[0], cfg[0]), []).append(
+                        s.cpu_ticks / os.sysconf("SC_CLK_TCK"))
+
+    # Drops at a steady event rate, and at the spinner's full speed.
+    settle()
+    objs, rate_events, rate_err = memwatch_json(
+        [".output/workloads/bench_mix", "-r", str(RATE), "-d", str(RATE_SEC)])
+    rate_dropped, rate_lost = drops_of(objs)
+    paced = [l.split() for l in rate_err.splitlines() if l.startswith("bench_mix: paced")]
+    rate_real = int(paced[0][3]) / (int(paced[0][5]) / 1e9) if paced else 0
+    objs, spin_events, _ = memwatch_json(WORKLOADS[0][1], feed=True)
+    spin_dropped, spin_lost = drops_of(objs)
+    spin_rate = 2 * SPIN_N / statistics.median(times[("spinner", "memwatch --json")])
+
+    out(f"memwatch bench: {ROUNDS} interleaved rounds, {os.cpu_count()} CPUs, "
+        f"kernel {os.uname().release}, {time.strftime('%Y-%m-%d %H:%M')}")
+    added, spread = {}, {}
+    for wl in WORKLOADS:
+        w = wl[0]
+        base = times[(w, "untraced")]
+        bmin, bmed = min(base), statistics.median(base)
+        n = syscalls[w]
+        spread[w] = (max(base) - bmin) * 1e9 / n
+        out()
+        if w == "spinner":
+            out(f"spinner -n {SPIN_N}: {n} memory syscalls timed "
+                f"(memwatch counted {spin_mw_calls} in the whole run)")
+        else:
+            out(f"bench_mix -n {MIX_N}: {n} memory syscalls in its loop (memwatch's count)")
+        out(f"untraced spread (max - min) {max(base) - bmin:.3f} s = {spread[w]:.0f} ns/call")
+        out(f"{'config':<16}{'min s':>7}{'med s':>7}{'ratio min/med':>17}{'+ns/call min/med':>19}")
+        for cfg in CONFIGS:
+            t = times[(w, cfg[0])]
+            tmin, tmed = min(t), statistics.median(t)
+            amin, amed = (tmin - bmin) * 1e9 / n, (tmed - bmed) * 1e9 / n
+            added[(w, cfg[0])] = (amin, amed)
+            ns = "-" if cfg[0] == "untraced" else f"{amin:.0f} / {amed:.0f}"
+            out(f"{cfg[0]:<16}{tmin:>7.3f}{tmed:>7.3f}"
+                f"{f'{tmin / bmin:.2f}x / {tmed / bmed:.2f}x':>17}{ns:>19}")
+
+    def ratio(a, b):
+        return f"{a / b:.1f}x" if b > 0 else "n/a"
+
+    out()
+    out("targets (issue 2), measured (min / median):")
+    for w in ("spinner", "bench_mix"):
+        f, m = added[(w, "floor")], added[(w, "memwatch --json")]
+        noise = "\n    (not meaningful: {} adds less than the untraced spread)"
+        for mw in ("memwatch --json", "memwatch -c"):
+            a = added[(w, mw)]
+            out(f"  {w}: {mw} added cost per call / floor's (target <= 1.3x): "
+                f"{ratio(a[0], f[0])} / {ratio(a[1], f[1])}"
+                + ("" if f[1] > spread[w] else noise.format("the floor")))
+        st = added[(w, "strace")]
+        out(f"  {w}: strace added cost per call / memwatch --json's (target >= 20x): "
+            f"{ratio(st[0], m[0])} / {ratio(st[1], m[1])}"
+            + ("" if m[1] > spread[w] else noise.format("memwatch")))
+    out(f"  drops at {rate_real / 1000:.0f}k events/s (target 0; memwatch --json, bench_mix -r "
+        f"{RATE}, {rate_events} events): dropped {rate_dropped}, lost {rate_lost}")
+    out(f"  drops at ~{spin_rate / 1000:.0f}k events/s (memwatch --json, spinner at full speed, "
+        f"{spin_events} events): dropped {spin_dropped}, lost {spin_lost}")
+    if disturbed:
+        out(f"  WARNING: {disturbed} of {nruns} runs started while other tracers or CPU load "
+            "were present: numbers are disturbed")
+    out(f"  memwatch peak RSS (VmHWM, all memwatch runs; target < 30 MB): {hwm_kb / 1024:.1f} MB")
+    cpu = ", ".join(f"{w} {c.split()[1]} {statistics.median(v):.2f} s"
+                    for (w, c), v in tool_cpu.items())
+    out(f"  memwatch's own CPU per run (median): {cpu}")
+    with open(OUT, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"\nbench: written to {OUT} ({time.time() - t_start:.0f} s)")
+
+
+try:
+    main()
+except ToolFailed as e:
+    print(f"bench: {e}", file=sys.stderr)
+    sys.exit(1)
+EOF
