@@ -131,6 +131,15 @@ def cpu_busy(interval=0.2):
     return 1 - (i1 - i0) / max(t1 - t0, 1)
 
 
+def bpf_stats_enabled():
+    """Someone's `sysctl kernel.bpf_stats_enabled=1` makes every BPF program slower."""
+    try:
+        with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
+
+
 def settle(limit=10.0):
     """Wait for a quiet host; False if it did not become quiet within limit seconds."""
     end = time.time() + limit
@@ -243,6 +252,7 @@ def main():
     syscalls = {"spinner": 2 * SPIN_N, "bench_mix": mix_calls}
 
     times = {(w[0], c[0]): [] for w in WORKLOADS for c in CONFIGS}
+    stats_on = False
     hwm_kb, tool_cpu, disturbed, nruns = 0, {}, 0, 0
     for r in range(ROUNDS):
         order = CONFIGS[r % len(CONFIGS):] + CONFIGS[:r % len(CONFIGS)]
@@ -251,6 +261,7 @@ def main():
             for cfg in order:
                 is_mw = cfg[0].startswith("memwatch")
                 disturbed += not settle()
+                stats_on |= bpf_stats_enabled()
                 nruns += 1
                 secs, s, _ = run_once(cfg, wl, sample=is_mw)
                 times[(wl[0], cfg[0])].append(secs)
@@ -317,6 +328,9 @@ def main():
         f"{RATE}, {rate_events} events): dropped {rate_dropped}, lost {rate_lost}")
     out(f"  drops at ~{spin_rate / 1000:.0f}k events/s (memwatch --json, spinner at full speed, "
         f"{spin_events} events): dropped {spin_dropped}, lost {spin_lost}")
+    if stats_on:
+        out("  WARNING: kernel.bpf_stats_enabled was 1: every BPF program paid for run-time "
+            "accounting, which narrows memwatch/floor ratios")
     if disturbed:
         out(f"  WARNING: {disturbed} of {nruns} runs started while other tracers or CPU load "
             "were present: numbers are disturbed")
