@@ -34,8 +34,9 @@
 # "untraced" runs included, and other CPU load competes with the tracee on a small VM. Before
 # each run the driver waits (up to 10 s, 60 s in all) until `bpftool perf show` lists no
 # foreign sys_enter/sys_exit attachment and the CPUs were idle for 0.2 s, and it reports how
-# many runs started without that, and whether kernel.bpf_stats_enabled was on. The untraced spread (max - min) is printed as ns per call: added costs below it
-# are noise (expected for bench_mix, where memory syscalls are a small part of the work).
+# many runs started without that, and whether kernel.bpf_stats_enabled was on. The untraced
+# spread (max - min) is printed as ns per call: added costs below it are noise (expected for
+# bench_mix, where memory syscalls are a small part of the work).
 #
 # Environment: ROUNDS (5), SPIN_N (80000), MIX_N (6000), RATE (200000), RATE_SEC (3),
 # MEMWATCH (./memwatch: another build to compare).
