@@ -187,14 +187,12 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(sched_process_exit, struct task_struct *p)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
-	__u32 tid = BPF_CORE_READ(p, pid);
 	bool group_dead;
 
 	if (!is_target(tgid))
 		return 0;
 	/* do_exit() decrements signal->live before this tracepoint: 0 means last thread. */
 	group_dead = BPF_CORE_READ(p, signal, live.counter) == 0;
-	bpf_map_delete_elem(&inflight, &tid);
 	emit_task(MW_REC_EXIT, 0, 0, NULL, BPF_CORE_READ(p, exit_code), group_dead, 0, 0);
 	if (group_dead)
 		bpf_map_delete_elem(&targets, &tgid);

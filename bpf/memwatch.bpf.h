@@ -10,6 +10,13 @@ const volatile bool follow_forks = false;
  * short timer. Per-event wake-ups make the tracee 2-4x slower. */
 const volatile __u64 wake_bytes = 256 * 1024;
 
+/*
+ * Set by user space before it detaches: links go one by one and each takes
+ * an RCU grace period, so without one switch that stops every probe at once
+ * the exit probes of some syscalls would keep counting while others stopped.
+ */
+volatile bool stopping;
+
 /* Traced processes (tgid -> 1). Sized by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -22,14 +29,18 @@ struct inflight_call {
 	__u64 args[6];
 	__u64 ts_ns;
 	__u32 sys;
-	__u32 pad;
+	__u32 pending;		/* an enter is waiting for its exit */
 };
 
-/* A thread is in at most one syscall: tid -> its pending enter. */
+/*
+ * A thread is in at most one syscall: its pending enter lives in the task's
+ * own storage. No hash insert/delete per call (they cost more than the rest
+ * of the probe), and the kernel frees it when the thread exits.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct inflight_call);
 } inflight SEC(".maps");
 
@@ -62,6 +73,8 @@ static __always_inline struct mw_stats *stats_slot(void)
 
 static __always_inline bool is_target(__u32 tgid)
 {
+	if (stopping)
+		return false;
 	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
 }
 
@@ -113,25 +126,28 @@ static __always_inline int on_sys_enter(int sys, __u64 a0, __u64 a1, __u64 a2, _
 					__u64 a4, __u64 a5)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-	struct inflight_call call = {};
+	struct inflight_call *call;
 	struct mw_stats *s;
 
 	if (!is_target(id >> 32))
 		return 0;
-	call.args[0] = a0;
-	call.args[1] = a1;
-	call.args[2] = a2;
-	call.args[3] = a3;
-	call.args[4] = a4;
-	call.args[5] = a5;
-	call.sys = sys;
-	call.ts_ns = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&inflight, &tid, &call, BPF_ANY)) {
+	call = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!call) {
 		s = stats_slot();
 		if (s)
 			s->inflight_full++;
+		return 0;
 	}
+	call->args[0] = a0;
+	call->args[1] = a1;
+	call->args[2] = a2;
+	call->args[3] = a3;
+	call->args[4] = a4;
+	call->args[5] = a5;
+	call->sys = sys;
+	call->ts_ns = bpf_ktime_get_ns();
+	call->pending = 1;
 	return 0;
 }
 
@@ -167,16 +183,17 @@ static __always_inline int on_sys_exit(int sys, long ret)
 
 	if (!is_target(id >> 32))
 		return 0;
-	call = bpf_map_lookup_elem(&inflight, &tid);
-	if (!call || call->sys != (__u32)sys) {
+	call = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
+	if (!call || !call->pending || call->sys != (__u32)sys) {
 		/* Attached mid-call, or the enter was lost: drop it, never guess. */
 		s = stats_slot();
 		if (s)
 			s->unpaired++;
 		if (call)
-			bpf_map_delete_elem(&inflight, &tid);
+			call->pending = 0;
 		return 0;
 	}
+	call->pending = 0;
 	now = bpf_ktime_get_ns();
 	dur = now - call->ts_ns;
 	/* brk never fails with -errno: it returns the old break. */
@@ -200,7 +217,6 @@ static __always_inline int on_sys_exit(int sys, long ret)
 		rec->pad = 0;
 		bpf_ringbuf_submit(rec, wake_flag());
 	}
-	bpf_map_delete_elem(&inflight, &tid);
 	return 0;
 }
 

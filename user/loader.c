@@ -138,8 +138,6 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 	ret = bpf_map__set_max_entries(s->maps.events, o->ring_size);
 	if (!ret && o->max_threads) {
 		ret = bpf_map__set_max_entries(s->maps.threads, o->max_threads);
-		if (!ret)
-			ret = bpf_map__set_max_entries(s->maps.inflight, o->max_threads);
 	}
 	if (!ret && o->max_targets)
 		ret = bpf_map__set_max_entries(s->maps.targets, o->max_targets);
@@ -226,8 +224,11 @@ void mw_loader_stats(struct mw_loader *l, struct mw_stats *sum)
 
 void mw_loader_detach(struct mw_loader *l)
 {
-	if (l->skel)
-		memwatch_bpf__detach(l->skel);
+	if (!l->skel)
+		return;
+	/* One store stops every probe; then the links can go one by one. */
+	__atomic_store_n(&l->skel->bss->stopping, true, __ATOMIC_SEQ_CST);
+	memwatch_bpf__detach(l->skel);
 }
 
 void mw_loader_stop(struct mw_loader *l)

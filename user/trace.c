@@ -323,6 +323,17 @@ static int event_loop(struct live *l)
 	mw_loader_poll(&l->loader, 0);
 	check_lost(l);
 	report_all(l, true);
+	if (cfg->verbose) {
+		struct mw_stats st;
+
+		mw_loader_stats(&l->loader, &st);
+		fprintf(stderr, "memwatch: kernel: %llu records, %llu lost (ring full), %llu unpaired "
+			"exits dropped, %llu enters not recorded (inflight full), %llu counter updates "
+			"lost (threads full), %llu children not followed (targets full)\n",
+			(unsigned long long)st.events, (unsigned long long)st.rb_drops,
+			(unsigned long long)st.unpaired, (unsigned long long)st.inflight_full,
+			(unsigned long long)st.threads_full, (unsigned long long)st.targets_full);
+	}
 	return 0;
 }
 
