@@ -16,79 +16,84 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* ---- memory syscalls through the per-syscall tracepoints (need tracefs) ---- */
 
+/* The user registers saved at syscall entry: they hold the call's arguments. */
+static __always_inline struct pt_regs *current_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+/* Enter probes are loaded only with -T (see "timed"). */
+
 SEC("tracepoint/syscalls/sys_enter_brk")
 int sys_enter_brk(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sys_enter(MW_SYS_BRK, ctx->args[0], 0, 0, 0, 0, 0);
+	return on_sys_enter(MW_SYS_BRK);
 }
 
 SEC("tracepoint/syscalls/sys_enter_mmap")
 int sys_enter_mmap(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sys_enter(MW_SYS_MMAP, ctx->args[0], ctx->args[1], ctx->args[2],
-			    ctx->args[3], ctx->args[4], ctx->args[5]);
+	return on_sys_enter(MW_SYS_MMAP);
 }
 
 SEC("tracepoint/syscalls/sys_enter_munmap")
 int sys_enter_munmap(struct trace_event_raw_sys_enter *ctx)
 {
-	/* Only this syscall's arguments are in ctx: reading args[2] fails to load. */
-	return on_sys_enter(MW_SYS_MUNMAP, ctx->args[0], ctx->args[1], 0, 0, 0, 0);
+	return on_sys_enter(MW_SYS_MUNMAP);
 }
 
 SEC("tracepoint/syscalls/sys_enter_mprotect")
 int sys_enter_mprotect(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sys_enter(MW_SYS_MPROTECT, ctx->args[0], ctx->args[1], ctx->args[2], 0, 0, 0);
+	return on_sys_enter(MW_SYS_MPROTECT);
 }
 
 SEC("tracepoint/syscalls/sys_enter_mremap")
 int sys_enter_mremap(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sys_enter(MW_SYS_MREMAP, ctx->args[0], ctx->args[1], ctx->args[2],
-			    ctx->args[3], ctx->args[4], 0);
+	return on_sys_enter(MW_SYS_MREMAP);
 }
 
 SEC("tracepoint/syscalls/sys_enter_madvise")
 int sys_enter_madvise(struct trace_event_raw_sys_enter *ctx)
 {
-	return on_sys_enter(MW_SYS_MADVISE, ctx->args[0], ctx->args[1], ctx->args[2], 0, 0, 0);
+	return on_sys_enter(MW_SYS_MADVISE);
 }
 
 SEC("tracepoint/syscalls/sys_exit_brk")
 int sys_exit_brk(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_sys_exit(MW_SYS_BRK, ctx->ret);
+	return on_sys_exit(MW_SYS_BRK, ctx->ret, current_regs());
 }
 
 SEC("tracepoint/syscalls/sys_exit_mmap")
 int sys_exit_mmap(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_sys_exit(MW_SYS_MMAP, ctx->ret);
+	return on_sys_exit(MW_SYS_MMAP, ctx->ret, current_regs());
 }
 
 SEC("tracepoint/syscalls/sys_exit_munmap")
 int sys_exit_munmap(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_sys_exit(MW_SYS_MUNMAP, ctx->ret);
+	return on_sys_exit(MW_SYS_MUNMAP, ctx->ret, current_regs());
 }
 
 SEC("tracepoint/syscalls/sys_exit_mprotect")
 int sys_exit_mprotect(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_sys_exit(MW_SYS_MPROTECT, ctx->ret);
+	return on_sys_exit(MW_SYS_MPROTECT, ctx->ret, current_regs());
 }
 
 SEC("tracepoint/syscalls/sys_exit_mremap")
 int sys_exit_mremap(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_sys_exit(MW_SYS_MREMAP, ctx->ret);
+	return on_sys_exit(MW_SYS_MREMAP, ctx->ret, current_regs());
 }
 
 SEC("tracepoint/syscalls/sys_exit_madvise")
 int sys_exit_madvise(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_sys_exit(MW_SYS_MADVISE, ctx->ret);
+	return on_sys_exit(MW_SYS_MADVISE, ctx->ret, current_regs());
 }
 
 SEC("tracepoint/syscalls/sys_enter_exit_group")
@@ -129,10 +134,7 @@ int BPF_PROG(raw_sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	if (sys == MW_SYS_COUNT)
 		return on_exit_group();
-	/* x86-64 syscall ABI: rdi, rsi, rdx, r10, r8, r9. */
-	return on_sys_enter(sys, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si),
-			    BPF_CORE_READ(regs, dx), BPF_CORE_READ(regs, r10),
-			    BPF_CORE_READ(regs, r8), BPF_CORE_READ(regs, r9));
+	return timed ? on_sys_enter(sys) : 0;
 }
 
 SEC("tp_btf/sys_exit")
@@ -142,7 +144,7 @@ int BPF_PROG(raw_sys_exit, struct pt_regs *regs, long ret)
 
 	if (sys < 0 || sys == MW_SYS_COUNT)
 		return 0;
-	return on_sys_exit(sys, ret);
+	return on_sys_exit(sys, ret, regs);
 }
 #endif
 

@@ -6,6 +6,9 @@
 
 /* Load-time knobs, set by the loader before load. */
 const volatile bool follow_forks = false;
+/* Time each call (-T): enter probes record the start. Without it only exit
+ * probes run, reading the arguments from the saved user registers. */
+const volatile bool timed = false;
 /* Wake the consumer only when this much data is pending; it also polls on a
  * short timer. Per-event wake-ups make the tracee 2-4x slower. */
 const volatile __u64 wake_bytes = 256 * 1024;
@@ -26,7 +29,6 @@ struct {
 } targets SEC(".maps");
 
 struct inflight_call {
-	__u64 args[6];
 	__u64 ts_ns;
 	__u32 sys;
 	__u32 pending;		/* an enter is waiting for its exit */
@@ -107,6 +109,19 @@ static __always_inline void fill_hdr(struct mw_hdr *h, __u32 type, __u64 id, __u
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
+/* Syscall records carry no name or CPU: reading them costs more than the
+ * rest of the record; user space knows each thread's name from lifecycle
+ * records and /proc. */
+static __always_inline void fill_sys_hdr(struct mw_hdr *h, __u64 id, __u64 ts)
+{
+	h->type = MW_REC_SYSCALL;
+	h->tgid = id >> 32;
+	h->tid = (__u32)id;
+	h->cpu = 0;
+	h->ts_ns = ts;
+	h->comm[0] = '\0';
+}
+
 /* Reserve a record or count the drop. */
 static __always_inline void *reserve(__u64 size)
 {
@@ -122,8 +137,8 @@ static __always_inline void *reserve(__u64 size)
 	return rec;
 }
 
-static __always_inline int on_sys_enter(int sys, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
-					__u64 a4, __u64 a5)
+/* With -T: remember when the call began, to pair with its exit. */
+static __always_inline int on_sys_enter(int sys)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct inflight_call *call;
@@ -139,16 +154,29 @@ static __always_inline int on_sys_enter(int sys, __u64 a0, __u64 a1, __u64 a2, _
 			s->inflight_full++;
 		return 0;
 	}
-	call->args[0] = a0;
-	call->args[1] = a1;
-	call->args[2] = a2;
-	call->args[3] = a3;
-	call->args[4] = a4;
-	call->args[5] = a5;
 	call->sys = sys;
 	call->ts_ns = bpf_ktime_get_ns();
 	call->pending = 1;
 	return 0;
+}
+
+/*
+ * The six syscalls leave their arguments untouched in the saved user
+ * registers, so the exit sees the same call's arguments and return: a record
+ * is never assembled from two different calls.
+ */
+static __always_inline void syscall_args(struct pt_regs *regs, __u64 *a)
+{
+#if defined(__TARGET_ARCH_x86)
+	a[0] = BPF_CORE_READ(regs, di);
+	a[1] = BPF_CORE_READ(regs, si);
+	a[2] = BPF_CORE_READ(regs, dx);
+	a[3] = BPF_CORE_READ(regs, r10);
+	a[4] = BPF_CORE_READ(regs, r8);
+	a[5] = BPF_CORE_READ(regs, r9);
+#else
+#error "syscall_args: only x86-64 is supported"
+#endif
 }
 
 static __always_inline struct mw_thread_counters *thread_counters(__u32 tid, __u32 tgid)
@@ -170,7 +198,7 @@ static __always_inline struct mw_thread_counters *thread_counters(__u32 tid, __u
 	return c;
 }
 
-static __always_inline int on_sys_exit(int sys, long ret)
+static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
@@ -178,24 +206,26 @@ static __always_inline int on_sys_exit(int sys, long ret)
 	struct mw_thread_counters *c;
 	struct mw_syscall_rec *rec;
 	struct mw_stats *s;
-	__u64 now, dur;
+	__u64 now, dur = 0;
 	bool error;
 
 	if (!is_target(id >> 32))
 		return 0;
-	call = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
-	if (!call || !call->pending || call->sys != (__u32)sys) {
-		/* Attached mid-call, or the enter was lost: drop it, never guess. */
-		s = stats_slot();
-		if (s)
-			s->unpaired++;
-		if (call)
-			call->pending = 0;
-		return 0;
-	}
-	call->pending = 0;
 	now = bpf_ktime_get_ns();
-	dur = now - call->ts_ns;
+	if (timed) {
+		call = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
+		if (!call || !call->pending || call->sys != (__u32)sys) {
+			/* Attached mid-call, or the enter was lost: no duration to give. */
+			s = stats_slot();
+			if (s)
+				s->unpaired++;
+			if (call)
+				call->pending = 0;
+			return 0;
+		}
+		call->pending = 0;
+		dur = now - call->ts_ns;
+	}
 	/* brk never fails with -errno: it returns the old break. */
 	error = sys != MW_SYS_BRK && ret < 0 && ret >= -4095;
 
@@ -209,8 +239,8 @@ static __always_inline int on_sys_exit(int sys, long ret)
 
 	rec = reserve(sizeof(*rec));
 	if (rec) {
-		fill_hdr(&rec->hdr, MW_REC_SYSCALL, id, now);
-		__builtin_memcpy(rec->args, call->args, sizeof(rec->args));
+		fill_sys_hdr(&rec->hdr, id, now);
+		syscall_args(regs, rec->args);
 		rec->ret = ret;
 		rec->dur_ns = dur;
 		rec->sys = sys;

@@ -92,18 +92,24 @@ static bool tracefs_ready(void)
 	return stat(TRACEFS "/events/syscalls", &st) == 0;
 }
 
-static void choose_programs(struct memwatch_bpf *s, bool raw)
+/* Tracepoints or the raw fallback; enter probes only when calls are timed:
+ * without them each call costs one probe, not two. */
+static void choose_programs(struct memwatch_bpf *s, bool raw, bool timed)
 {
-	struct bpf_program *tp[] = {
+	struct bpf_program *enter[] = {
 		s->progs.sys_enter_brk, s->progs.sys_enter_mmap, s->progs.sys_enter_munmap,
 		s->progs.sys_enter_mprotect, s->progs.sys_enter_mremap, s->progs.sys_enter_madvise,
+	};
+	struct bpf_program *always[] = {
 		s->progs.sys_exit_brk, s->progs.sys_exit_mmap, s->progs.sys_exit_munmap,
 		s->progs.sys_exit_mprotect, s->progs.sys_exit_mremap, s->progs.sys_exit_madvise,
 		s->progs.sys_enter_exit_group,
 	};
 
-	for (size_t i = 0; i < sizeof(tp) / sizeof(tp[0]); i++)
-		bpf_program__set_autoload(tp[i], !raw);
+	for (size_t i = 0; i < sizeof(enter) / sizeof(enter[0]); i++)
+		bpf_program__set_autoload(enter[i], !raw && timed);
+	for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
+		bpf_program__set_autoload(always[i], !raw);
 	bpf_program__set_autoload(s->progs.raw_sys_enter, raw);
 	bpf_program__set_autoload(s->progs.raw_sys_exit, raw);
 }
@@ -145,7 +151,8 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 		fail(err, errsz, ret, "cannot size BPF maps: %s", strerror(-ret));
 		goto cleanup;
 	}
-	choose_programs(s, l->raw_syscalls);
+	s->rodata->timed = o->timed;
+	choose_programs(s, l->raw_syscalls, o->timed);
 
 	ret = memwatch_bpf__load(s);
 	if (ret) {

@@ -16,6 +16,7 @@ typedef int (*mw_record_fn)(void *ctx, void *data, size_t size);
 
 struct mw_loader_opts {
 	bool follow_forks;
+	bool timed;		/* -T: enter probes too, for durations */
 	bool verbose;
 	uint64_t ring_size;
 	uint32_t max_threads;

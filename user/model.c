@@ -242,7 +242,7 @@ static void copy_comm(char *dst, const char *src)
 }
 
 static void pending_add(struct mw_process *p, uint64_t start, uint64_t end, uint64_t by_ns,
-			bool accessible)
+			uint32_t by_tid, bool accessible)
 {
 	if (p->npending == MW_MAX_PENDING) {
 		size_t oldest = 0;
@@ -252,12 +252,13 @@ static void pending_add(struct mw_process *p, uint64_t start, uint64_t end, uint
 				oldest = i;
 		pending_expire(p, oldest);
 	}
-	p->pending[p->npending++] = (struct mw_pending_unmap){ start, end, by_ns, accessible };
+	p->pending[p->npending++] = (struct mw_pending_unmap){ start, end, by_ns, by_tid, accessible };
 }
 
 /* A mapping that cannot replace anything landed on [start, end): whatever the
  * model still has there was unmapped by a call not seen yet. */
-static int take_over(struct mw_process *p, uint64_t start, uint64_t end, uint64_t now_ns)
+static int take_over(struct mw_process *p, uint64_t start, uint64_t end, uint64_t now_ns,
+		     uint32_t tid)
 {
 	for (size_t i = 0; i < p->regions.n; i++) {
 		const struct mw_region *r = &p->regions.v[i];
@@ -267,13 +268,15 @@ static int take_over(struct mw_process *p, uint64_t start, uint64_t end, uint64_
 		if (r->start >= end)
 			break;
 		if (s < e)
-			pending_add(p, s, e, now_ns, r->prot != PROT_NONE);
+			pending_add(p, s, e, now_ns, tid, r->prot != PROT_NONE);
 	}
 	return mw_regions_unmap(&p->regions, start, end, NULL);
 }
 
-/* munmap: first claim pending ranges this call may have freed (it began
- * before the mapping that found them ended), then unmap the rest. */
+/* munmap: first claim pending ranges this call may have freed, then unmap
+ * the rest. A thread's records arrive in order, so the thread that found a
+ * range still mapped cannot be the one whose munmap freed it; and when calls
+ * are timed, that munmap began before the mapping call ended. */
 static int apply_munmap(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
 			struct mw_vm_delta *d)
 {
@@ -290,7 +293,8 @@ static int apply_munmap(struct mw_model *m, struct mw_process *p, const struct m
 			const struct mw_pending_unmap *q = &p->pending[i];
 			uint64_t s = q->start > cur ? q->start : cur;
 
-			if (q->by_ns < began || q->end <= cur || q->start >= end || s >= next_claim)
+			if (q->by_tid == ev->tid || (ev->sc.dur_ns && q->by_ns < began) ||
+			    q->end <= cur || q->start >= end || s >= next_claim)
 				continue;
 			next_claim = s;
 			claim_end = q->end < end ? q->end : end;
@@ -311,9 +315,9 @@ static int apply_munmap(struct mw_model *m, struct mw_process *p, const struct m
 				d->reserved -= bytes;
 			p->pending[hit] = p->pending[--p->npending];
 			if (q.start < next_claim)
-				pending_add(p, q.start, next_claim, q.by_ns, q.accessible);
+				pending_add(p, q.start, next_claim, q.by_ns, q.by_tid, q.accessible);
 			if (claim_end < q.end)
-				pending_add(p, claim_end, q.end, q.by_ns, q.accessible);
+				pending_add(p, claim_end, q.end, q.by_ns, q.by_tid, q.accessible);
 		}
 		cur = claim_end;
 	}
@@ -338,7 +342,7 @@ static int apply_mmap(struct mw_model *m, struct mw_process *p, const struct mw_
 		r.flags |= MW_RF_FILE;
 	/* Without MAP_FIXED (MAP_FIXED_NOREPLACE included) nothing is replaced. */
 	if (!(sc->args[3] & MAP_FIXED)) {
-		int err = take_over(p, r.start, r.end, ev->mono_ns);
+		int err = take_over(p, r.start, r.end, ev->mono_ns, ev->tid);
 
 		if (err)
 			return err;
@@ -399,7 +403,7 @@ static int apply_mremap(struct mw_model *m, struct mw_process *p, const struct m
 
 	/* A move the kernel chose (no MREMAP_FIXED) lands on free space only. */
 	if (dst != sc->args[0] && !(sc->args[3] & MREMAP_FIXED)) {
-		int err = take_over(p, dst, dst + page_up(m, sc->args[2]), ev->mono_ns);
+		int err = take_over(p, dst, dst + page_up(m, sc->args[2]), ev->mono_ns, ev->tid);
 
 		if (err)
 			return err;
@@ -523,10 +527,12 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 	if (!t)
 		return -ENOMEM;
 	out->thread = t;
-	if (ev->kind != MW_EV_RENAME)
+	/* Syscall records carry no name: threads keep the one they were given. */
+	if (ev->kind != MW_EV_RENAME && ev->comm[0]) {
 		copy_comm(t->comm, ev->comm);
-	if (ev->tid == ev->pid && ev->kind != MW_EV_RENAME)
-		copy_comm(p->comm, ev->comm);
+		if (ev->tid == ev->pid)
+			copy_comm(p->comm, ev->comm);
+	}
 
 	switch (ev->kind) {
 	case MW_EV_SYSCALL:

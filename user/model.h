@@ -51,6 +51,7 @@ uint64_t mw_thread_dropped(const struct mw_thread *t);
 struct mw_pending_unmap {
 	uint64_t start, end;
 	uint64_t by_ns;		/* exit time of the call that found the range still mapped */
+	uint32_t by_tid;	/* the thread that made it */
 	bool accessible;	/* the range was not PROT_NONE */
 };
 

@@ -171,7 +171,8 @@ static void json_syscall(struct mw_output *o, const struct mw_event *ev, const s
 	} else {
 		mw_json_int(&j, "ret", sc->ret);
 	}
-	mw_json_uint(&j, "dur_ns", sc->dur_ns);
+	if (o->show_dur)
+		mw_json_uint(&j, "dur_ns", sc->dur_ns);
 	mw_json_int(&j, "vm_delta", a->vm_delta);
 	mw_json_end(&j);
 }

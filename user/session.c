@@ -89,6 +89,8 @@ int mw_session_record(struct mw_session *s, const void *data, size_t size)
 	}
 	if (a.proc && a.proc->needs_seed && s->reseed && s->reseed(s->src_ctx, a.proc->pid))
 		a.proc->needs_seed = false;	/* gone already; its exit follows */
+	if (!ev.comm[0] && a.thread)
+		memcpy(ev.comm, a.thread->comm, sizeof(ev.comm));
 	mw_out_event(&s->out, &ev, &a);
 	if (ev.kind == MW_EV_EXIT && a.thread && !a.proc_exited)
 		collect_counters(s, a.thread, true);

@@ -341,6 +341,7 @@ int mw_trace_run(const struct mw_config *cfg)
 {
 	struct mw_loader_opts lo = {
 		.follow_forks = cfg->follow,
+		.timed = cfg->show_dur,
 		.verbose = cfg->verbose,
 		.ring_size = cfg->ring_size,
 	};

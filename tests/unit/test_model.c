@@ -312,3 +312,24 @@ TEST(model_unclaimed_takeover_expires_into_unattributed)
 	CHECK_EQ_INT(mw_regions_bytes(&p->regions) - 0x4a000, 2 * PG);
 	mw_model_free(&m);
 }
+
+TEST(model_out_of_order_munmap_without_durations)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m);
+	uint64_t x = 0x7f0000000000ULL;
+	struct mw_event late;
+
+	apply(&m, sc(1, MW_SYS_MMAP, x, 0, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1));
+	late = sc(1, MW_SYS_MUNMAP, 0, x, PG, 0, 0, 0);	/* dur_ns 0: calls not timed */
+	CHECK_EQ_INT(apply(&m, sc(2, MW_SYS_MMAP, x, 0, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1)), PG);
+	/* Thread 2 cannot have freed what it found mapped: its own munmap unmaps its mapping. */
+	CHECK_EQ_INT(p->npending, 1);
+	late.mono_ns = ts += 1000;
+	CHECK_EQ_INT(apply(&m, late), -(int64_t)PG);
+	CHECK(mw_regions_find(&p->regions, x) != NULL);
+	CHECK_EQ_INT(apply(&m, sc(2, MW_SYS_MUNMAP, 0, x, PG, 0, 0, 0)), -(int64_t)PG);
+	CHECK(mw_regions_find(&p->regions, x) == NULL);
+	CHECK_EQ_INT(p->net, 0);
+	mw_model_free(&m);
+}

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Runs every registered unit test; prints one line per case and a total. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include "unit.h"
 
@@ -39,13 +40,16 @@ void unit_fail(const char *file, int line, const char *fmt, ...)
 int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0;
+	bool verbose = getenv("UNIT_VERBOSE") != NULL;
 
 	for (int i = 0; i < n_tests; i++) {
 		if (argc > 1 && !strstr(tests[i].name, argv[1]))
 			continue;
 		cur_failed = 0;
-		printf("--- %s\n", tests[i].name);
-		fflush(stdout);
+		if (verbose) {
+			printf("--- %s\n", tests[i].name);	/* names the test a crash happened in */
+			fflush(stdout);
+		}
 		tests[i].fn();
 		if (cur_failed) {
 			printf("FAIL unit/%s\n", tests[i].name);
