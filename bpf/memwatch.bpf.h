@@ -168,12 +168,13 @@ static __always_inline int on_sys_enter(int sys)
 static __always_inline void syscall_args(struct pt_regs *regs, __u64 *a)
 {
 #if defined(__TARGET_ARCH_x86)
-	a[0] = BPF_CORE_READ(regs, di);
-	a[1] = BPF_CORE_READ(regs, si);
-	a[2] = BPF_CORE_READ(regs, dx);
-	a[3] = BPF_CORE_READ(regs, r10);
-	a[4] = BPF_CORE_READ(regs, r8);
-	a[5] = BPF_CORE_READ(regs, r9);
+	/* regs is a BTF pointer: plain loads, not one probe_read per field. */
+	a[0] = regs->di;
+	a[1] = regs->si;
+	a[2] = regs->dx;
+	a[3] = regs->r10;
+	a[4] = regs->r8;
+	a[5] = regs->r9;
 #else
 #error "syscall_args: only x86-64 is supported"
 #endif
