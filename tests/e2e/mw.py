@@ -86,11 +86,11 @@ class Proc:
     background threads, so a test can wait for a line while the process runs."""
 
     def __init__(self, argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                 stderr=subprocess.PIPE, cwd=None, name=None):
+                 stderr=subprocess.PIPE, cwd=None, name=None, env=None):
         self.argv = list(argv)
         self.name = name or os.path.basename(self.argv[0])
         self.p = subprocess.Popen(self.argv, stdin=stdin, stdout=stdout, stderr=stderr,
-                                  cwd=cwd or ROOT, start_new_session=True)
+                                  cwd=cwd or ROOT, start_new_session=True, env=env)
         self.pid = self.p.pid
         _procs.append(self)
         self.lines = {"out": [], "err": []}

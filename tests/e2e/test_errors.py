@@ -112,3 +112,19 @@ def _usage_test(name, args):
 
 for _name, _args in USAGE_CASES:
     globals()["test_usage_" + _name] = _usage_test(_name, _args)
+
+
+def test_kernel_without_btf():
+    """A kernel without BTF (simulated: an empty tmpfs over /sys/kernel/btf in a private mount
+    namespace): exit 1 with one line that names BTF and the kernel option."""
+    unshare = mw.need_tool("unshare")
+    before = mw.bpf_progs()
+    p = mw.Proc([unshare, "-m", "sh", "-c",
+                 'mount -t tmpfs none /sys/kernel/btf && exec "$0" -- true', mw.need_memwatch()],
+                name="memwatch", cwd="/")
+    rc = p.wait(15, "memwatch without BTF")
+    err = p.text("err")
+    eq(rc, 1, f"exit status (stderr {mw.tail(err)!r})")
+    line = mw.one_error_line(err, "no BTF")
+    check("BTF" in line and "CONFIG_DEBUG_INFO_BTF" in line, f"error line: {line!r}")
+    mw.check_no_leftover(before, "no BTF")

@@ -2,6 +2,7 @@
 """Exact per-thread numbers on the `ops` workload in launch mode:
 `memwatch --json -o FILE -- .output/workloads/ops` (one run shared by the tests below)."""
 import collections
+import os
 import time
 
 import expect as X
@@ -286,3 +287,41 @@ def test_arena_demo_exact():
         check(1 <= c["mmap"] <= 2 and c["munmap"] <= 3, f"worker-{i} mmap/munmap calls: {c}")
         eq(ts["errors"], 0, f"worker-{i} errors")
         eq(ts["net"], 64 << 20, f"worker-{i} net (one 64 MiB heap reserved)")
+
+
+def test_fresh_boot_without_tracefs():
+    """tracefs unmounted (a private mount namespace without /sys/kernel/tracing and
+    /sys/kernel/debug/tracing, as on a fresh boot): memwatch mounts it and the per-thread
+    numbers are exact."""
+    unshare = mw.need_tool("unshare")
+    out = mw.tmpfile("mw.json")
+    script = ('umount -l /sys/kernel/debug 2>/dev/null; umount -l /sys/kernel/tracing 2>/dev/null; '
+              'test -e /sys/kernel/tracing/events && exit 99; "$0" --json -o "$1" -- "$2" || exit; '
+              'test -e /sys/kernel/tracing/events/syscalls || exit 98')
+    p = mw.Proc([unshare, "-m", "sh", "-c", script, mw.need_memwatch(), out, mw.wl("ops")],
+                name="memwatch")
+    rc = p.wait(30, "memwatch without tracefs")
+    if rc == 99:
+        raise mw.Skip("could not unmount tracefs in a private namespace")
+    check(rc != 98, "memwatch did not mount tracefs (fell back to raw tracepoints)")
+    eq(rc, 0, f"exit status (stderr {mw.tail(p.text('err'))!r})")
+    tr = mw.read_ndjson(out)
+    pid = tr.thread("mw-mapper")["pid"]
+    for comm in X.OPS_ORDER:
+        mw.check_summary(tr.thread(comm, pid), X.OPS[comm]["summary"], comm)
+
+
+def test_raw_syscall_fallback():
+    """MEMWATCH_RAW_SYSCALLS=1 (the path taken when tracefs cannot be mounted: tp_btf
+    sys_enter/sys_exit): the same exact per-thread numbers, with and without -T."""
+    for extra in ((), ("-T",)):
+        out = mw.tmpfile("mw.json")
+        p = mw.Proc([mw.need_memwatch(), "--json", *extra, "-o", out, "--", mw.wl("ops")],
+                    name="memwatch", env=dict(os.environ, MEMWATCH_RAW_SYSCALLS="1"))
+        eq(p.wait(30, "memwatch raw"), 0, f"exit status (stderr {mw.tail(p.text('err'))!r})")
+        tr = mw.read_ndjson(out)
+        pid = tr.thread("mw-mapper")["pid"]
+        for comm in X.OPS_ORDER:
+            mw.check_summary(tr.thread(comm, pid), X.OPS[comm]["summary"], comm)
+        calls = [e for e in tr.events if e["type"] == "syscall"]
+        eq(all("dur_ns" in e for e in calls), bool(extra), f"dur_ns with {extra}")
