@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "errmsg.h"
 
 #define MW_DEFAULT_RING (4ULL << 20)
 #define MW_MAX_RING (1ULL << 30)
@@ -61,41 +62,31 @@ void mw_cli_usage(FILE *f)
 	      f);
 }
 
-static int fail(char *err, size_t errsz, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static int parse_pids(const char *s, struct mw_config *cfg, char *err, size_t errsz)
 {
 	const char *p = s;
 
 	if (!*p)
-		return fail(err, errsz, "-p: empty process id list");
+		return mw_fail(err, errsz, -1, "-p: empty process id list");
 	while (*p) {
 		char *end;
 		unsigned long v;
 
 		errno = 0;
 		if (*p < '0' || *p > '9')
-			return fail(err, errsz, "-p: '%s' is not a process id", s);
+			return mw_fail(err, errsz, -1, "-p: '%s' is not a process id", s);
 		v = strtoul(p, &end, 10);
 		if (errno || v == 0 || v > INT_MAX || (*end && *end != ','))
-			return fail(err, errsz, "-p: '%s' is not a process id", s);
+			return mw_fail(err, errsz, -1, "-p: '%s' is not a process id", s);
 		for (size_t i = 0; i < cfg->npids; i++)
 			if (cfg->pids[i] == v)
-				return fail(err, errsz, "-p: process %lu given twice", v);
+				return mw_fail(err, errsz, -1, "-p: process %lu given twice", v);
 		if (cfg->npids == MW_MAX_PIDS)
-			return fail(err, errsz, "-p: more than %d processes", MW_MAX_PIDS);
+			return mw_fail(err, errsz, -1, "-p: more than %d processes", MW_MAX_PIDS);
 		cfg->pids[cfg->npids++] = (uint32_t)v;
 		p = *end ? end + 1 : end;
 		if (*end == ',' && !*p)
-			return fail(err, errsz, "-p: '%s' ends with a comma", s);
+			return mw_fail(err, errsz, -1, "-p: '%s' ends with a comma", s);
 	}
 	return 0;
 }
@@ -108,7 +99,7 @@ static int parse_seconds(const char *opt, const char *s, double *out, char *err,
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > 1e9)
-		return fail(err, errsz, "%s: '%s' is not a positive number of seconds", opt, s);
+		return mw_fail(err, errsz, -1, "%s: '%s' is not a positive number of seconds", opt, s);
 	*out = v;
 	return 0;
 }
@@ -120,16 +111,16 @@ static int parse_ring_size(const char *s, uint64_t *out, char *err, size_t errsz
 
 	errno = 0;
 	if (*s < '0' || *s > '9')
-		return fail(err, errsz, "--ring-size: '%s' is not a size", s);
+		return mw_fail(err, errsz, -1, "--ring-size: '%s' is not a size", s);
 	v = strtoull(s, &end, 10);
 	if (!errno && (*end == 'K' || *end == 'k'))
 		v <<= 10, end++;
 	else if (!errno && (*end == 'M' || *end == 'm'))
 		v <<= 20, end++;
 	if (errno || *end)
-		return fail(err, errsz, "--ring-size: '%s' is not a size", s);
+		return mw_fail(err, errsz, -1, "--ring-size: '%s' is not a size", s);
 	if (v < 4096 || v > MW_MAX_RING || (v & (v - 1)))
-		return fail(err, errsz, "--ring-size: %s must be a power of two between 4096 and 1G", s);
+		return mw_fail(err, errsz, -1, "--ring-size: %s must be a power of two between 4096 and 1G", s);
 	*out = v;
 	return 0;
 }
@@ -153,7 +144,7 @@ int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t
 		case 'f': cfg->follow = true; break;
 		case 'o':
 			if (!*optarg)
-				return fail(err, errsz, "-o: empty file name");
+				return mw_fail(err, errsz, -1, "-o: empty file name");
 			cfg->out_path = optarg;
 			break;
 		case OPT_JSON: cfg->json = true; break;
@@ -175,34 +166,34 @@ int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t
 		case OPT_MAPS_AT_EXIT: cfg->maps_at_exit = true; break;
 		case OPT_RECORD:
 			if (!*optarg)
-				return fail(err, errsz, "--record: empty file name");
+				return mw_fail(err, errsz, -1, "--record: empty file name");
 			cfg->record_path = optarg;
 			break;
 		case OPT_REPLAY:
 			if (!*optarg)
-				return fail(err, errsz, "--replay: empty file name");
+				return mw_fail(err, errsz, -1, "--replay: empty file name");
 			cfg->replay_path = optarg;
 			break;
 		case 'h': cfg->help = true; return 0;
 		case 'V': cfg->version = true; return 0;
 		case ':':
-			return fail(err, errsz, "option '%s' needs a value", argv[optind - 1]);
+			return mw_fail(err, errsz, -1, "option '%s' needs a value", argv[optind - 1]);
 		default:
 			if (optopt && optopt < 256)
-				return fail(err, errsz, "unknown option '-%c'", optopt);
-			return fail(err, errsz, "unknown option '%s'", argv[optind - 1]);
+				return mw_fail(err, errsz, -1, "unknown option '-%c'", optopt);
+			return mw_fail(err, errsz, -1, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
 		cfg->cmd = &argv[optind];
 	if (cfg->replay_path) {
 		if (cfg->npids || cfg->cmd || cfg->record_path || cfg->follow)
-			return fail(err, errsz, "--replay takes no -p, -f, --record or command");
+			return mw_fail(err, errsz, -1, "--replay takes no -p, -f, --record or command");
 		return 0;
 	}
 	if (!cfg->npids && !cfg->cmd)
-		return fail(err, errsz, "nothing to trace: give -p PID or a command");
+		return mw_fail(err, errsz, -1, "nothing to trace: give -p PID or a command");
 	if (cfg->npids && cfg->cmd)
-		return fail(err, errsz, "give either -p PID or a command, not both");
+		return mw_fail(err, errsz, -1, "give either -p PID or a command, not both");
 	return 0;
 }

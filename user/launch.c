@@ -17,17 +17,8 @@
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include "errmsg.h"
 #include "launch.h"
-
-static int fail(char *err, size_t errsz, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-	return ret;
-}
 
 static int check_file(const char *path)
 {
@@ -47,7 +38,7 @@ int mw_launch_check(char *const cmd[], char *err, size_t errsz)
 	int best = 127;
 
 	if (!*name)
-		return fail(err, errsz, 127, "empty command name");
+		return mw_fail(err, errsz, 127, "empty command name");
 	if (strchr(name, '/')) {
 		best = check_file(name);
 	} else {
@@ -65,9 +56,9 @@ int mw_launch_check(char *const cmd[], char *err, size_t errsz)
 		}
 	}
 	if (best == 127)
-		return fail(err, errsz, 127, "%s: command not found", name);
+		return mw_fail(err, errsz, 127, "%s: command not found", name);
 	if (best == 126)
-		return fail(err, errsz, 126, "%s: not executable (permission denied or a directory)",
+		return mw_fail(err, errsz, 126, "%s: not executable (permission denied or a directory)",
 			    name);
 	return 0;
 }
@@ -79,14 +70,14 @@ int mw_launch_start(char *const cmd[], pid_t *pid, char *err, size_t errsz)
 	pid_t p;
 
 	if (pipe2(fds, O_CLOEXEC))
-		return fail(err, errsz, -errno, "pipe: %s", strerror(errno));
+		return mw_fail(err, errsz, -errno, "pipe: %s", strerror(errno));
 	p = fork();
 	if (p < 0) {
 		int e = errno;
 
 		close(fds[0]);
 		close(fds[1]);
-		return fail(err, errsz, -e, "fork: %s", strerror(e));
+		return mw_fail(err, errsz, -e, "fork: %s", strerror(e));
 	}
 	if (p == 0) {
 		int e;
@@ -107,17 +98,17 @@ int mw_launch_start(char *const cmd[], pid_t *pid, char *err, size_t errsz)
 	while (waitpid(p, &status, 0) < 0) {
 		if (errno != EINTR) {
 			close(fds[0]);
-			return fail(err, errsz, -errno, "waitpid: %s", strerror(errno));
+			return mw_fail(err, errsz, -errno, "waitpid: %s", strerror(errno));
 		}
 	}
 	n = read(fds[0], &child_errno, sizeof(child_errno));
 	close(fds[0]);
 	if (n == sizeof(child_errno))
-		return fail(err, errsz, -child_errno, "%s: %s", cmd[0], strerror(child_errno));
+		return mw_fail(err, errsz, -child_errno, "%s: %s", cmd[0], strerror(child_errno));
 	if (!WIFSTOPPED(status) || WSTOPSIG(status) != SIGTRAP) {
 		kill(p, SIGKILL);
 		waitpid(p, &status, 0);
-		return fail(err, errsz, -ECHILD, "%s: did not stop after exec", cmd[0]);
+		return mw_fail(err, errsz, -ECHILD, "%s: did not stop after exec", cmd[0]);
 	}
 	*pid = p;
 	return 0;

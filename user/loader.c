@@ -12,6 +12,7 @@
 #include <linux/capability.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "errmsg.h"
 #include "loader.h"
 #include "memwatch.skel.h"
 
@@ -35,16 +36,6 @@ static int libbpf_print_fn(enum libbpf_print_level level, const char *fmt, va_li
 	return vfprintf(stderr, fmt, args);
 }
 
-static int fail(char *err, size_t errsz, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errsz, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
 static bool has_cap(const struct __user_cap_data_struct d[2], int cap)
 {
 	return d[cap / 32].effective & (1U << (cap % 32));
@@ -56,11 +47,11 @@ static int check_privileges(char *err, size_t errsz)
 	struct __user_cap_data_struct d[2] = {};
 
 	if (syscall(SYS_capget, &h, d))
-		return fail(err, errsz, -errno, "cannot read capabilities: %s", strerror(errno));
+		return mw_fail(err, errsz, -errno, "cannot read capabilities: %s", strerror(errno));
 	if (has_cap(d, CAP_SYS_ADMIN))
 		return 0;
 	if (!has_cap(d, CAP_BPF) || !has_cap(d, CAP_PERFMON))
-		return fail(err, errsz, -EPERM,
+		return mw_fail(err, errsz, -EPERM,
 			    "need CAP_BPF and CAP_PERFMON (or root) to load BPF programs: run with sudo");
 	return 0;
 }
@@ -68,10 +59,10 @@ static int check_privileges(char *err, size_t errsz)
 static int check_kernel(char *err, size_t errsz)
 {
 	if (access("/sys/kernel/btf/vmlinux", R_OK))
-		return fail(err, errsz, -ENOTSUP,
+		return mw_fail(err, errsz, -ENOTSUP,
 			    "kernel has no BTF (/sys/kernel/btf/vmlinux): needs CONFIG_DEBUG_INFO_BTF=y");
 	if (!libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, NULL))
-		return fail(err, errsz, -ENOTSUP,
+		return mw_fail(err, errsz, -ENOTSUP,
 			    "kernel refuses BPF tracepoint programs: needs CONFIG_BPF_SYSCALL and CONFIG_BPF_EVENTS");
 	return 0;
 }
@@ -131,12 +122,12 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 		return ret;
 	l->ncpus = libbpf_num_possible_cpus();
 	if (l->ncpus <= 0)
-		return fail(err, errsz, -EINVAL, "cannot count CPUs");
+		return mw_fail(err, errsz, -EINVAL, "cannot count CPUs");
 	l->raw_syscalls = !tracefs_ready();
 
 	s = memwatch_bpf__open();
 	if (!s)
-		return fail(err, errsz, -errno, "cannot open BPF object: %s", strerror(errno));
+		return mw_fail(err, errsz, -errno, "cannot open BPF object: %s", strerror(errno));
 	l->skel = s;
 	s->rodata->follow_forks = o->follow_forks;
 	/* Wake the consumer when a quarter of the ring is pending (timer covers the rest). */
@@ -148,7 +139,7 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 	if (!ret && o->max_targets)
 		ret = bpf_map__set_max_entries(s->maps.targets, o->max_targets);
 	if (ret) {
-		fail(err, errsz, ret, "cannot size BPF maps: %s", strerror(-ret));
+		mw_fail(err, errsz, ret, "cannot size BPF maps: %s", strerror(-ret));
 		goto cleanup;
 	}
 	s->rodata->timed = o->timed;
@@ -156,20 +147,20 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 
 	ret = memwatch_bpf__load(s);
 	if (ret) {
-		fail(err, errsz, ret, "cannot load BPF programs: %s (run with -v for the verifier log)",
+		mw_fail(err, errsz, ret, "cannot load BPF programs: %s (run with -v for the verifier log)",
 		     strerror(-ret));
 		goto cleanup;
 	}
 	ret = memwatch_bpf__attach(s);
 	if (ret) {
-		fail(err, errsz, ret, "cannot attach BPF programs: %s (run with -v for details)",
+		mw_fail(err, errsz, ret, "cannot attach BPF programs: %s (run with -v for details)",
 		     strerror(-ret));
 		goto cleanup;
 	}
 	l->rb = ring_buffer__new(bpf_map__fd(s->maps.events), (ring_buffer_sample_fn)fn, ctx, NULL);
 	if (!l->rb) {
 		ret = -errno;
-		fail(err, errsz, ret, "cannot set up the ring buffer: %s", strerror(-ret));
+		mw_fail(err, errsz, ret, "cannot set up the ring buffer: %s", strerror(-ret));
 		goto cleanup;
 	}
 	return 0;
