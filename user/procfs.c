@@ -246,6 +246,64 @@ int mw_read_maps(uint32_t pid, struct mw_regions *out)
 
 /* ---- status and stat -------------------------------------------------- */
 
+int mw_smaps_parse(const char *text, struct mw_rss **v, size_t *n)
+{
+	struct mw_rss *out = NULL, *cur = NULL;
+	size_t cnt = 0, cap = 0;
+	const char *p = text;
+
+	for (; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		uint64_t a, b, kb;
+		const char *q = p;
+
+		if (parse_hex(&q, &a) && *q == '-') {
+			q++;
+			if (!parse_hex(&q, &b) || *q != ' ' || b < a)
+				goto bad;
+			if (cnt == cap) {
+				size_t nc = cap ? cap * 2 : 64;
+				struct mw_rss *nv = realloc(out, nc * sizeof(*nv));
+
+				if (!nv) {
+					free(out);
+					return -ENOMEM;
+				}
+				out = nv;
+				cap = nc;
+			}
+			cur = &out[cnt++];
+			*cur = (struct mw_rss){ .start = a, .end = b };
+			continue;
+		}
+		if (strncmp(p, "Rss:", 4) == 0) {
+			q = p + 4;
+			while (*q == ' ' || *q == '\t')
+				q++;
+			if (!cur || !parse_dec(&q, &kb) || strncmp(q, " kB", 3) != 0)
+				goto bad;
+			cur->rss = kb * 1024;
+		}
+	}
+	*v = out;
+	*n = cnt;
+	return 0;
+bad:
+	free(out);
+	return -EINVAL;
+}
+
+int mw_read_smaps(uint32_t pid, struct mw_rss **v, size_t *n)
+{
+	char *text;
+	int err = read_pid_file(pid, "smaps", 1 << 20, &text);
+
+	if (err)
+		return err;
+	err = mw_smaps_parse(text, v, n);
+	free(text);
+	return err;
+}
+
 int mw_status_kb(const char *status_text, const char *field, uint64_t *bytes)
 {
 	const char *p = status_text;

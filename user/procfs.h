@@ -24,6 +24,16 @@ int mw_read_maps(uint32_t pid, struct mw_regions *out);
  * what a recording stores so a replay seeds the same baseline. */
 int mw_read_maps_text(uint32_t pid, char **text);
 
+/* Resident bytes of one mapping, from /proc/PID/smaps. */
+struct mw_rss {
+	uint64_t start, end;
+	uint64_t rss;
+};
+/* Parse smaps text into a malloc'd array (caller frees *v), one entry per
+ * mapping in file order. 0, -EINVAL (malformed) or -ENOMEM. */
+int mw_smaps_parse(const char *text, struct mw_rss **v, size_t *n);
+int mw_read_smaps(uint32_t pid, struct mw_rss **v, size_t *n);
+
 /* "VmSize:   1234 kB" -> bytes; -ENOENT if absent (zombie, kernel thread). */
 int mw_status_vmsize(const char *status_text, uint64_t *bytes);
 /* Any "Field:   N kB" line of /proc/PID/status, in bytes; -ENOENT if absent. */

@@ -441,3 +441,32 @@ TEST(procfs_status_tgid_of_a_thread)
 	CHECK_EQ_INT(tgid, 4242);
 	CHECK_EQ_INT(mw_status_tgid("Name:\tw\n", &tgid), -ENOENT);
 }
+
+TEST(procfs_smaps_rss_per_mapping)
+{
+	const char *text =
+		"55d0c8a4e000-55d0c8a50000 r--p 00000000 fe:01 1234 /usr/bin/cat\n"
+		"Size:                  8 kB\n"
+		"KernelPageSize:        4 kB\n"
+		"Rss:                   8 kB\n"
+		"Pss:                   8 kB\n"
+		"7f0000000000-7f0004000000 ---p 00000000 00:00 0 \n"
+		"Size:              65536 kB\n"
+		"Rss:                   0 kB\n"
+		"7ffd1e2f0000-7ffd1e311000 rw-p 00000000 00:00 0                          [stack]\n"
+		"Size:                132 kB\n"
+		"Rss:                  20 kB\n"
+		"VmFlags: rd wr mr mw me gd ac\n";
+	struct mw_rss *v = NULL;
+	size_t n = 0;
+
+	CHECK_EQ_INT(mw_smaps_parse(text, &v, &n), 0);
+	CHECK_EQ_INT(n, 3);
+	CHECK_EQ_HEX(v[1].start, 0x7f0000000000ULL);
+	CHECK_EQ_INT(v[0].rss, 8192);
+	CHECK_EQ_INT(v[1].rss, 0);
+	CHECK_EQ_INT(v[2].rss, 20480);
+	free(v);
+	CHECK_EQ_INT(mw_smaps_parse("Rss: 4 kB\n", &v, &n), -EINVAL);
+	CHECK_EQ_INT(mw_read_smaps(1u << 30, &v, &n) < 0, 1);
+}
