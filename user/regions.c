@@ -202,7 +202,8 @@ static void isolate(struct mw_regions *r, uint64_t start, uint64_t end, size_t *
 static bool mergeable(const struct mw_region *a, const struct mw_region *b)
 {
 	return a->end == b->start && a->prot == b->prot && a->flags == b->flags &&
-	       a->tid == b->tid && a->name == b->name;
+	       a->tid == b->tid && a->name == b->name && a->cls == b->cls &&
+	       a->arena == b->arena;
 }
 
 /* Merge mergeable neighbours among v[lo..hi] (inclusive, clamped). Only the
@@ -340,9 +341,18 @@ int mw_regions_unmap(struct mw_regions *r, uint64_t start, uint64_t end, struct 
 	return 0;
 }
 
-/* Apply prot and flag changes to the mapped parts of [start, end). */
-static int modify(struct mw_regions *r, uint64_t start, uint64_t end, bool set_prot,
-		  uint32_t prot, uint32_t set, uint32_t clear, struct mw_vm_delta *d)
+/* What modify() changes: prot when set_prot, flags always (a no-op with
+ * set = clear = 0), the labels when set_label. */
+struct change {
+	bool set_prot, set_label;
+	uint32_t prot, set, clear;
+	uint8_t cls;
+	int16_t arena;
+};
+
+/* Apply prot, flag and label changes to the mapped parts of [start, end). */
+static int modify(struct mw_regions *r, uint64_t start, uint64_t end, const struct change *c,
+		  struct mw_vm_delta *d)
 {
 	struct mw_vm_delta t = {};
 	size_t i, j;
@@ -355,18 +365,22 @@ static int modify(struct mw_regions *r, uint64_t start, uint64_t end, bool set_p
 	for (size_t k = i; k < j; k++) {
 		struct mw_region *g = &r->v[k];
 
-		if (set_prot) {
+		if (c->set_prot) {
 			/* Only PROT_NONE <-> accessible moves bytes between the two. */
-			if (!g->prot && prot) {
+			if (!g->prot && c->prot) {
 				t.accessible += (int64_t)rlen(g);
 				t.reserved -= (int64_t)rlen(g);
-			} else if (g->prot && !prot) {
+			} else if (g->prot && !c->prot) {
 				t.accessible -= (int64_t)rlen(g);
 				t.reserved += (int64_t)rlen(g);
 			}
-			g->prot = prot;
+			g->prot = c->prot;
 		}
-		g->flags = (g->flags & ~clear) | set;
+		g->flags = (g->flags & ~c->clear) | c->set;
+		if (c->set_label) {
+			g->cls = c->cls;
+			g->arena = c->arena;
+		}
 	}
 	/* Also undoes the splits when nothing changed at an edge. */
 	merge_range(r, i ? i - 1 : 0, j);
@@ -377,13 +391,27 @@ static int modify(struct mw_regions *r, uint64_t start, uint64_t end, bool set_p
 int mw_regions_protect(struct mw_regions *r, uint64_t start, uint64_t end, uint32_t prot,
 		       struct mw_vm_delta *d)
 {
-	return modify(r, start, end, true, prot, 0, 0, d);
+	struct change c = { .set_prot = true, .prot = prot };
+
+	return modify(r, start, end, &c, d);
 }
 
 int mw_regions_set_flags(struct mw_regions *r, uint64_t start, uint64_t end, uint32_t set,
 			 uint32_t clear)
 {
-	return modify(r, start, end, false, 0, set, clear, NULL);
+	struct change c = { .set = set, .clear = clear };
+
+	return modify(r, start, end, &c, NULL);
+}
+
+int mw_regions_label(struct mw_regions *r, uint64_t start, uint64_t end, uint8_t cls,
+		     int arena_id)
+{
+	struct change c = { .set_label = true, .cls = cls, .arena = (int16_t)(arena_id + 1) };
+
+	if (arena_id < -1 || arena_id >= INT16_MAX)
+		c.arena = 0;	/* out of the field's range: no arena rather than a wrong one */
+	return modify(r, start, end, &c, NULL);
 }
 
 /* What bytes with nothing to copy attributes from become (see regions.h). */

@@ -13,9 +13,10 @@
  * Invariants after every operation (also after a failed one: an operation
  * that returns -ENOMEM has changed nothing):
  *   - v[i].start < v[i].end, and v[i].end <= v[i + 1].start;
- *   - two touching neighbours never have equal prot, flags, tid and name
- *     (they are merged, keeping the smaller ts_ns), so a glibc arena grown
- *     by hundreds of contiguous mprotects stays one or two entries.
+ *   - two touching neighbours never have equal prot, flags, tid, name, cls
+ *     and arena (they are merged, keeping the smaller ts_ns), so a glibc
+ *     arena grown by hundreds of contiguous mprotects stays one or two
+ *     entries.
  */
 #ifndef MW_REGIONS_H
 #define MW_REGIONS_H
@@ -41,6 +42,13 @@ struct mw_region {
 	uint32_t tid;		/* thread that mapped it; 0 = unknown */
 	uint64_t ts_ns;		/* when it was mapped; 0 = unknown */
 	const char *name;	/* interned (mw_intern), NULL for anonymous */
+	/* What the region is, set by the allocator analysis (alloc.h); both are
+	 * carried by split and remap like the attributes above, and take part in
+	 * merging. Last, so positional initializers of the fields above still work. */
+	uint8_t cls;		/* enum mw_class (alloc.h); 0 = MW_CLASS_ANON */
+	int16_t arena;		/* glibc arena id + 1, so that zero means none: 0 = none,
+				 * 1 = the main arena, 2 = arena 1, ...; read it with
+				 * mw_region_arena() */
 };
 
 struct mw_regions {
@@ -58,6 +66,13 @@ struct mw_vm_delta {
 	int64_t accessible;	/* change in bytes whose prot != PROT_NONE */
 	int64_t reserved;	/* change in bytes whose prot == PROT_NONE */
 };
+
+/* The arena of a region in the ids of alloc.h: -1 none, 0 the main arena,
+ * 1, 2, ... the other arenas in creation order. */
+static inline int mw_region_arena(const struct mw_region *g)
+{
+	return g->arena - 1;
+}
 
 /* Process-wide string pool: equal strings get the same stable pointer, so
  * regions compare names by pointer and never own them. NULL in -> NULL out;
@@ -107,6 +122,12 @@ int mw_regions_set_flags(struct mw_regions *r, uint64_t start, uint64_t end, uin
 int mw_regions_remap(struct mw_regions *r, uint64_t old, uint64_t old_len, uint64_t new_addr,
 		     uint64_t new_len, bool keep_old, uint32_t tid, uint64_t ts_ns,
 		     struct mw_vm_delta *d);
+
+/* Set cls and arena (an id as mw_region_arena() returns it: -1 none, 0
+ * main, ids from 1) on the mapped parts of the range, splitting regions at
+ * its ends and merging what became equal. */
+int mw_regions_label(struct mw_regions *r, uint64_t start, uint64_t end, uint8_t cls,
+		     int arena_id);
 
 /* The region containing addr, or NULL. Valid until the next change. */
 const struct mw_region *mw_regions_find(const struct mw_regions *r, uint64_t addr);

@@ -33,7 +33,8 @@ static void expect_at(const struct mw_regions *r, const struct want *w, size_t n
 			unit_fail(__FILE__, line, "regions %zu and %zu overlap", i - 1, i);
 		if (i && r->v[i - 1].end == g->start && r->v[i - 1].prot == g->prot &&
 		    r->v[i - 1].flags == g->flags && r->v[i - 1].tid == g->tid &&
-		    r->v[i - 1].name == g->name)
+		    r->v[i - 1].name == g->name && r->v[i - 1].cls == g->cls &&
+		    r->v[i - 1].arena == g->arena)
 			unit_fail(__FILE__, line, "regions %zu and %zu not merged", i - 1, i);
 	}
 	if (r->n != n) {
@@ -872,6 +873,119 @@ static bool ref_matches(const struct mw_regions *r, const struct page *pg, int s
 	return ok;
 }
 
+/* ---- labels (cls, arena) ---- */
+
+TEST(regions_label_splits_and_merges)
+{
+	struct mw_regions r;
+
+	mw_regions_init(&r);
+	map(&r, B, B + 16 * PG, NONE, NULL);
+	/* Zero-initialised regions have no arena. */
+	CHECK_EQ_INT(mw_region_arena(&r.v[0]), -1);
+	CHECK_EQ_INT(mw_regions_label(&r, B + 4 * PG, B + 8 * PG, 2, 3), 0);
+	EXPECT(&r, { B, B + 4 * PG, NONE }, { B + 4 * PG, B + 8 * PG, NONE },
+	       { B + 8 * PG, B + 16 * PG, NONE });
+	CHECK_EQ_INT(r.v[1].cls, 2);
+	CHECK_EQ_INT(mw_region_arena(&r.v[1]), 3);
+	CHECK_EQ_INT(r.v[0].cls, 0);
+	CHECK_EQ_INT(r.v[2].cls, 0);
+	/* Labelling the rest the same merges everything back into one region. */
+	CHECK_EQ_INT(mw_regions_label(&r, B, B + 16 * PG, 2, 3), 0);
+	EXPECT(&r, { B, B + 16 * PG, NONE });
+	/* Same cls, other arena: no merge. The main arena is id 0, stored as 1. */
+	CHECK_EQ_INT(mw_regions_label(&r, B + 8 * PG, B + 16 * PG, 2, 0), 0);
+	EXPECT(&r, { B, B + 8 * PG, NONE }, { B + 8 * PG, B + 16 * PG, NONE });
+	CHECK_EQ_INT(r.v[1].arena, 1);
+	CHECK_EQ_INT(mw_region_arena(&r.v[1]), 0);
+	/* Label over a hole: only mapped parts change, nothing appears. */
+	CHECK_EQ_INT(mw_regions_label(&r, B + 12 * PG, B + 40 * PG, 5, -1), 0);
+	EXPECT(&r, { B, B + 8 * PG, NONE }, { B + 8 * PG, B + 12 * PG, NONE },
+	       { B + 12 * PG, B + 16 * PG, NONE });
+	CHECK_EQ_INT(r.v[2].cls, 5);
+	CHECK_EQ_INT(r.v[2].arena, 0);
+	/* Empty range: no-op. */
+	CHECK_EQ_INT(mw_regions_label(&r, B + 4 * PG, B + 4 * PG, 9, 9), 0);
+	CHECK_EQ_INT(r.n, 3);
+	mw_regions_free(&r);
+}
+
+TEST(regions_label_takes_part_in_merging)
+{
+	struct mw_regions r;
+	struct mw_region g = reg(B + 4 * PG, B + 8 * PG, RW);
+
+	mw_regions_init(&r);
+	map(&r, B, B + 4 * PG, RW, NULL);
+	CHECK_EQ_INT(mw_regions_label(&r, B, B + 4 * PG, 1, 0), 0);
+	/* A touching mapping equal in all but cls stays apart... */
+	CHECK_EQ_INT(mw_regions_map(&r, &g, NULL), 0);
+	EXPECT(&r, { B, B + 4 * PG, RW }, { B + 4 * PG, B + 8 * PG, RW });
+	/* ...and one equal in all but arena too. */
+	g = reg(B + 8 * PG, B + 12 * PG, RW);
+	g.cls = 1;
+	g.arena = 3;
+	CHECK_EQ_INT(mw_regions_map(&r, &g, NULL), 0);
+	EXPECT(&r, { B, B + 4 * PG, RW }, { B + 4 * PG, B + 8 * PG, RW },
+	       { B + 8 * PG, B + 12 * PG, RW });
+	/* Fully equal: merges (the brk heap growing with its labels). */
+	g = reg(B + 12 * PG, B + 16 * PG, RW);
+	g.cls = 1;
+	g.arena = 3;
+	CHECK_EQ_INT(mw_regions_map(&r, &g, NULL), 0);
+	EXPECT(&r, { B, B + 4 * PG, RW }, { B + 4 * PG, B + 8 * PG, RW },
+	       { B + 8 * PG, B + 16 * PG, RW });
+	mw_regions_free(&r);
+}
+
+TEST(regions_labels_carried_by_split_protect_and_remap)
+{
+	const uint64_t dst = B + 100 * PG;
+	struct mw_regions r;
+
+	mw_regions_init(&r);
+	map(&r, B, B + 16 * PG, NONE, NULL);
+	CHECK_EQ_INT(mw_regions_label(&r, B, B + 16 * PG, 2, 4), 0);
+	/* An arena heap's first commit: both halves keep the labels. */
+	CHECK_EQ_INT(mw_regions_protect(&r, B, B + 4 * PG, RW, NULL), 0);
+	EXPECT(&r, { B, B + 4 * PG, RW }, { B + 4 * PG, B + 16 * PG, NONE });
+	for (size_t i = 0; i < r.n; i++) {
+		CHECK_EQ_INT(r.v[i].cls, 2);
+		CHECK_EQ_INT(mw_region_arena(&r.v[i]), 4);
+	}
+	/* Middle unmap splits; both pieces keep them. */
+	CHECK_EQ_INT(mw_regions_unmap(&r, B + 8 * PG, B + 10 * PG, NULL), 0);
+	EXPECT(&r, { B, B + 4 * PG, RW }, { B + 4 * PG, B + 8 * PG, NONE },
+	       { B + 10 * PG, B + 16 * PG, NONE });
+	CHECK_EQ_INT(r.v[2].cls, 2);
+	CHECK_EQ_INT(mw_region_arena(&r.v[2]), 4);
+	/* Moved and grown by mremap: labels travel and the growth takes them. */
+	CHECK_EQ_INT(mw_regions_remap(&r, B, 4 * PG, dst, 8 * PG, false, 9, 999, NULL), 0);
+	CHECK_EQ_INT(mw_regions_find(&r, dst + 7 * PG)->cls, 2);
+	CHECK_EQ_INT(mw_region_arena(mw_regions_find(&r, dst + 7 * PG)), 4);
+	/* In-place growth too. */
+	CHECK_EQ_INT(mw_regions_remap(&r, dst, 8 * PG, dst, 12 * PG, false, 9, 999, NULL), 0);
+	EXPECT(&r, { B + 4 * PG, B + 8 * PG, NONE }, { B + 10 * PG, B + 16 * PG, NONE },
+	       { dst, dst + 12 * PG, RW });
+	CHECK_EQ_INT(r.v[2].cls, 2);
+	/* A different prot on a labelled piece and back: splits and re-merges. */
+	CHECK_EQ_INT(mw_regions_protect(&r, dst + 4 * PG, dst + 8 * PG, NONE, NULL), 0);
+	CHECK_EQ_INT(r.n, 5);
+	CHECK_EQ_INT(mw_regions_protect(&r, dst + 4 * PG, dst + 8 * PG, RW, NULL), 0);
+	CHECK_EQ_INT(r.n, 3);
+	/* The fork copy keeps them. */
+	{
+		struct mw_regions c;
+
+		mw_regions_init(&c);
+		CHECK_EQ_INT(mw_regions_copy(&c, &r, true), 0);
+		CHECK_EQ_INT(c.v[2].cls, 2);
+		CHECK_EQ_INT(c.v[2].arena, 5);
+		mw_regions_free(&c);
+	}
+	mw_regions_free(&r);
+}
+
 TEST(regions_random_vs_page_model)
 {
 	static const uint32_t prots[] = { NONE, RO, RW, RX };
@@ -894,7 +1008,8 @@ TEST(regions_random_vs_page_model)
 			uint32_t fi = rnd(3);
 			struct page v = { .m = true, .prot = prots[rnd(4)], .flags = flagset[fi],
 					  .tid = tid, .name = names[fi] };
-			struct mw_region g = { a, b, v.prot, v.flags, v.tid, step, v.name };
+			struct mw_region g = { .start = a, .end = b, .prot = v.prot, .flags = v.flags,
+					       .tid = v.tid, .ts_ns = step, .name = v.name };
 
 			ret = mw_regions_map(&r, &g, &d);
 			for (uint32_t i = s; i < s + len; i++)
