@@ -4,6 +4,8 @@
 
 .DELETE_ON_ERROR:
 .SUFFIXES:
+# Keep the BPF objects: the floor and memwatch skeletons are made from them.
+.SECONDARY:
 
 OUTPUT   := .output
 CLANG    ?= clang
@@ -17,8 +19,10 @@ VMLINUX  := vmlinux/$(ARCH)
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE \
                    -I$(OUTPUT) -Iuser -Ibpf
+# -target bpf drops the multiarch include dir that <linux/errno.h> (via usdt.bpf.h) needs.
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
-              -I$(OUTPUT) -I$(VMLINUX) -Ibpf -MMD -MP
+              -I$(OUTPUT) -I$(VMLINUX) -Ibpf -idirafter /usr/include/$(shell $(CC) -dumpmachine) \
+              -MMD -MP
 # libbpf, libelf and compressors statically: the binary needs only libc on the target host.
 LDLIBS   := -Wl,-Bstatic -lbpf -lelf -lz -lzstd -Wl,-Bdynamic -lpthread
 

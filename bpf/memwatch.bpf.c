@@ -10,6 +10,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "memwatch.h"
+#include <bpf/usdt.bpf.h>
 #include "memwatch.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -210,4 +211,83 @@ int BPF_PROG(task_rename, struct task_struct *task, const char *comm)
 		return 0;
 	emit_task(MW_REC_RENAME, tgid, BPF_CORE_READ(task, pid), comm, 0, 0, 0, 0);
 	return 0;
+}
+
+/*
+ * ---- glibc's malloc probes (USDT, provider "libc"), where the libc has them ----
+ * Attached per target pid by the loader (not auto-attached). They give the
+ * arena lifecycle exactly; the syscall signatures are the fallback.
+ */
+
+static __always_inline int on_usdt(__u32 probe, __u64 a0, __u64 a1)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct mw_usdt_rec *rec;
+
+	if (!is_target(id >> 32))
+		return 0;
+	rec = reserve(sizeof(*rec));
+	if (!rec)
+		return 0;
+	fill_hdr(&rec->hdr, MW_REC_USDT, id, bpf_ktime_get_ns());
+	rec->args[0] = a0;
+	rec->args[1] = a1;
+	rec->probe = probe;
+	rec->pad = 0;
+	bpf_ringbuf_submit(rec, wake_flag());
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(usdt_arena_new, void *arena, __u64 size)
+{
+	return on_usdt(MW_USDT_ARENA_NEW, (__u64)arena, size);
+}
+
+SEC("usdt")
+int BPF_USDT(usdt_arena_reuse, void *arena, void *avoided)
+{
+	return on_usdt(MW_USDT_ARENA_REUSE, (__u64)arena, (__u64)avoided);
+}
+
+SEC("usdt")
+int BPF_USDT(usdt_arena_reuse_free_list, void *arena)
+{
+	return on_usdt(MW_USDT_ARENA_REUSE_FREE_LIST, (__u64)arena, 0);
+}
+
+SEC("usdt")
+int BPF_USDT(usdt_heap_new, void *heap, __u64 size)
+{
+	return on_usdt(MW_USDT_HEAP_NEW, (__u64)heap, size);
+}
+
+SEC("usdt")
+int BPF_USDT(usdt_heap_more, void *heap, __u64 size)
+{
+	return on_usdt(MW_USDT_HEAP_MORE, (__u64)heap, size);
+}
+
+SEC("usdt")
+int BPF_USDT(usdt_heap_less, void *heap, __u64 size)
+{
+	return on_usdt(MW_USDT_HEAP_LESS, (__u64)heap, size);
+}
+
+SEC("usdt")
+int BPF_USDT(usdt_heap_free, void *heap, __u64 size)
+{
+	return on_usdt(MW_USDT_HEAP_FREE, (__u64)heap, size);
+}
+
+SEC("usdt")
+int BPF_USDT(usdt_sbrk_more, void *brk, __u64 size)
+{
+	return on_usdt(MW_USDT_SBRK_MORE, (__u64)brk, size);
+}
+
+SEC("usdt")
+int BPF_USDT(usdt_sbrk_less, void *brk, __u64 size)
+{
+	return on_usdt(MW_USDT_SBRK_LESS, (__u64)brk, size);
 }

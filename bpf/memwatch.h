@@ -29,6 +29,21 @@ enum mw_rec_type {
 	MW_REC_EXIT,		/* struct mw_task_rec: a thread exits; group_dead on last */
 	MW_REC_RENAME,		/* struct mw_task_rec: child_comm = new name */
 	MW_REC_EXIT_GROUP,	/* struct mw_task_rec: vm_pages = VmSize in pages */
+	MW_REC_USDT,		/* struct mw_usdt_rec: a glibc memory_* probe fired */
+};
+
+/* glibc's malloc SDT probes (provider "libc"), in the order of the BPF programs. */
+enum mw_usdt_probe {
+	MW_USDT_ARENA_NEW = 0,		/* (arena, heap size) */
+	MW_USDT_ARENA_REUSE,		/* (arena, avoided arena) */
+	MW_USDT_ARENA_REUSE_FREE_LIST,	/* (arena) */
+	MW_USDT_HEAP_NEW,		/* (heap, size) */
+	MW_USDT_HEAP_MORE,		/* (heap, new size) */
+	MW_USDT_HEAP_LESS,		/* (heap, new size) */
+	MW_USDT_HEAP_FREE,		/* (heap, size) */
+	MW_USDT_SBRK_MORE,		/* (break, size) */
+	MW_USDT_SBRK_LESS,		/* (break, size) */
+	MW_USDT_COUNT,
 };
 
 struct mw_hdr {
@@ -58,6 +73,13 @@ struct mw_task_rec {
 	__s32 exit_code;	/* EXIT: task->exit_code (wait status form) */
 	__u32 group_dead;	/* EXIT: 1 when the last thread of the process exits */
 	char child_comm[MW_COMM_LEN]; /* THREAD_NEW/FORK: child's name; RENAME: new name */
+};
+
+struct mw_usdt_rec {
+	struct mw_hdr hdr;
+	__u64 args[2];
+	__u32 probe;		/* enum mw_usdt_probe */
+	__u32 pad;
 };
 
 /* Exact per-thread counters kept in the kernel (map "threads", key = tid). */

@@ -8,6 +8,7 @@ _Static_assert(sizeof(struct mw_hdr) == 40, "mw_hdr layout is ABI");
 _Static_assert(sizeof(struct mw_syscall_rec) == 112, "mw_syscall_rec layout is ABI");
 _Static_assert(sizeof(struct mw_task_rec) == 88, "mw_task_rec layout is ABI");
 _Static_assert(sizeof(struct mw_thread_counters) == 152, "mw_thread_counters layout is ABI");
+_Static_assert(sizeof(struct mw_usdt_rec) == 64, "mw_usdt_rec layout is ABI");
 
 static void copy_comm(char *dst, const char *src)
 {
@@ -40,6 +41,16 @@ int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, st
 		memcpy(ev->sc.args, r->args, sizeof(ev->sc.args));
 		ev->sc.ret = r->ret;
 		ev->sc.dur_ns = r->dur_ns;
+		return 0;
+	}
+	case MW_REC_USDT: {
+		const struct mw_usdt_rec *r = data;
+
+		if (size < sizeof(*r) || r->probe >= MW_USDT_COUNT)
+			return -EINVAL;
+		ev->usdt.probe = r->probe;
+		ev->usdt.args[0] = r->args[0];
+		ev->usdt.args[1] = r->args[1];
 		return 0;
 	}
 	case MW_REC_THREAD_NEW:

@@ -17,6 +17,12 @@ enum mw_event_kind {
 	MW_EV_EXIT = MW_REC_EXIT,
 	MW_EV_RENAME = MW_REC_RENAME,
 	MW_EV_EXIT_GROUP = MW_REC_EXIT_GROUP,
+	MW_EV_USDT = MW_REC_USDT,
+};
+
+struct mw_usdt_ev {
+	enum mw_usdt_probe probe;
+	uint64_t args[2];
 };
 
 struct mw_syscall_ev {
@@ -47,6 +53,7 @@ struct mw_event {
 	union {
 		struct mw_syscall_ev sc;
 		struct mw_task_ev task;
+		struct mw_usdt_ev usdt;
 	};
 };
 

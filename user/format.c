@@ -581,3 +581,20 @@ int mw_fmt_clock(char *buf, size_t sz, uint64_t ts_ns)
 	sb_printf(&sb, "%02d:%02d:%02d.%06u", tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
 	return sb_ret(&sb);
 }
+
+const char *mw_usdt_name(enum mw_usdt_probe probe)
+{
+	static const char *const names[MW_USDT_COUNT] = {
+		[MW_USDT_ARENA_NEW] = "memory_arena_new",
+		[MW_USDT_ARENA_REUSE] = "memory_arena_reuse",
+		[MW_USDT_ARENA_REUSE_FREE_LIST] = "memory_arena_reuse_free_list",
+		[MW_USDT_HEAP_NEW] = "memory_heap_new",
+		[MW_USDT_HEAP_MORE] = "memory_heap_more",
+		[MW_USDT_HEAP_LESS] = "memory_heap_less",
+		[MW_USDT_HEAP_FREE] = "memory_heap_free",
+		[MW_USDT_SBRK_MORE] = "memory_sbrk_more",
+		[MW_USDT_SBRK_LESS] = "memory_sbrk_less",
+	};
+
+	return probe < MW_USDT_COUNT && names[probe] ? names[probe] : "?";
+}

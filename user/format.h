@@ -23,6 +23,8 @@
 const char *mw_sys_name(enum mw_sys sys);
 /* The inverse of mw_sys_name: an enum mw_sys value, -1 if unknown. */
 int mw_sys_from_name(const char *name);
+/* glibc probe name ("memory_arena_new", ...) or "?" */
+const char *mw_usdt_name(enum mw_usdt_probe probe);
 /* 12 -> "ENOMEM": strace's x86_64 table (1..133 and the kernel-internal 512..530);
  * NULL when strace has no name for it. */
 const char *mw_errno_name(int err);

@@ -220,17 +220,60 @@ void mw_loader_stats(struct mw_loader *l, struct mw_stats *sum)
 	}
 }
 
+int mw_loader_attach_usdt(struct mw_loader *l, uint32_t pid, const char *binary)
+{
+	struct {
+		const char *name;
+		struct bpf_program *prog;
+	} probes[MW_USDT_COUNT] = {
+		[MW_USDT_ARENA_NEW] = { "memory_arena_new", l->skel->progs.usdt_arena_new },
+		[MW_USDT_ARENA_REUSE] = { "memory_arena_reuse", l->skel->progs.usdt_arena_reuse },
+		[MW_USDT_ARENA_REUSE_FREE_LIST] = { "memory_arena_reuse_free_list",
+						    l->skel->progs.usdt_arena_reuse_free_list },
+		[MW_USDT_HEAP_NEW] = { "memory_heap_new", l->skel->progs.usdt_heap_new },
+		[MW_USDT_HEAP_MORE] = { "memory_heap_more", l->skel->progs.usdt_heap_more },
+		[MW_USDT_HEAP_LESS] = { "memory_heap_less", l->skel->progs.usdt_heap_less },
+		[MW_USDT_HEAP_FREE] = { "memory_heap_free", l->skel->progs.usdt_heap_free },
+		[MW_USDT_SBRK_MORE] = { "memory_sbrk_more", l->skel->progs.usdt_sbrk_more },
+		[MW_USDT_SBRK_LESS] = { "memory_sbrk_less", l->skel->progs.usdt_sbrk_less },
+	};
+	int attached = 0;
+
+	for (int i = 0; i < MW_USDT_COUNT; i++) {
+		struct bpf_link *link;
+
+		if (l->nusdt == MW_MAX_USDT_LINKS)
+			return attached ? attached : -ENOSPC;
+		link = bpf_program__attach_usdt(probes[i].prog, (pid_t)pid, binary, "libc",
+						probes[i].name, NULL);
+		if (!link)
+			continue;	/* this libc lacks the probe (Debian's has none) */
+		l->usdt[l->nusdt++] = link;
+		attached++;
+	}
+	return attached;
+}
+
+static void destroy_usdt(struct mw_loader *l)
+{
+	for (size_t i = 0; i < l->nusdt; i++)
+		bpf_link__destroy(l->usdt[i]);
+	l->nusdt = 0;
+}
+
 void mw_loader_detach(struct mw_loader *l)
 {
 	if (!l->skel)
 		return;
 	/* One store stops every probe; then the links can go one by one. */
 	__atomic_store_n(&l->skel->bss->stopping, true, __ATOMIC_SEQ_CST);
+	destroy_usdt(l);
 	memwatch_bpf__detach(l->skel);
 }
 
 void mw_loader_stop(struct mw_loader *l)
 {
+	destroy_usdt(l);
 	ring_buffer__free(l->rb);
 	memwatch_bpf__destroy(l->skel);
 	l->rb = NULL;

@@ -11,6 +11,9 @@
 
 struct memwatch_bpf;
 struct ring_buffer;
+struct bpf_link;
+
+#define MW_MAX_USDT_LINKS 256
 
 typedef int (*mw_record_fn)(void *ctx, void *data, size_t size);
 
@@ -27,6 +30,8 @@ struct mw_loader {
 	struct memwatch_bpf *skel;
 	struct ring_buffer *rb;
 	bool raw_syscalls;	/* fallback: tp_btf sys_enter/sys_exit (no tracefs) */
+	struct bpf_link *usdt[MW_MAX_USDT_LINKS];	/* glibc malloc probes, per pid */
+	size_t nusdt;
 	int ncpus;
 };
 
@@ -43,6 +48,13 @@ int mw_loader_poll(struct mw_loader *l, int timeout_ms);
 /* The kernel's counters for one thread; -ENOENT if none. */
 int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, struct mw_thread_counters *c);
 void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid);
+/*
+ * Attach glibc's malloc probes (provider "libc": memory_arena_new, ...) in
+ * binary (a path valid here, e.g. /proc/PID/root/usr/lib/.../libc.so.6) for
+ * pid only. Returns how many probes were attached (0 when the binary has
+ * none, as Debian's libc), or a negative errno.
+ */
+int mw_loader_attach_usdt(struct mw_loader *l, uint32_t pid, const char *binary);
 void mw_loader_stats(struct mw_loader *l, struct mw_stats *sum);
 /* Detach every probe, keeping maps and ring: what is queued can still be read
  * and the counters stop moving, so final summaries are consistent. */

@@ -570,6 +570,8 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 			copy_comm(p->comm, ev->task.child_comm);
 		out->thread = t;
 		return 0;
+	case MW_EV_USDT:
+		return 0;	/* allocator probes: for the allocator analysis, not the map */
 	case MW_EV_EXIT_GROUP:
 		p->vm_end = ev->task.vm_bytes;
 		p->stack_end = ev->task.stack_bytes;

@@ -73,6 +73,11 @@ static void text_task(struct mw_output *o, const struct mw_event *ev, const stru
 			fprintf(o->f, "+++ thread exited +++\n");
 		}
 		break;
+	case MW_EV_USDT:
+		text_prefix(o, ev);
+		fprintf(o->f, "*** libc:%s(0x%" PRIx64 ", %" PRIu64 ") ***\n",
+			mw_usdt_name(ev->usdt.probe), ev->usdt.args[0], ev->usdt.args[1]);
+		break;
 	case MW_EV_RENAME:
 		text_prefix(o, ev);
 		fprintf(o->f, "--- thread %" PRIu32 " renamed to \"%s\" ---\n", ev->task.child_tid,
@@ -205,6 +210,12 @@ static void json_task(struct mw_output *o, const struct mw_event *ev, const stru
 			else
 				mw_json_int(&j, "code", WEXITSTATUS(ev->task.exit_code));
 		}
+		break;
+	case MW_EV_USDT:
+		json_event_head(&j, "usdt", ev);
+		mw_json_str(&j, "probe", mw_usdt_name(ev->usdt.probe));
+		mw_json_addr(&j, "arg0", ev->usdt.args[0]);
+		mw_json_uint(&j, "arg1", ev->usdt.args[1]);
 		break;
 	case MW_EV_RENAME:
 		json_event_head(&j, "rename", ev);

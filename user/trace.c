@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include "launch.h"
 #include "loader.h"
@@ -91,9 +92,55 @@ static int seed_from_proc(struct live *l, uint32_t pid, bool resync)
 	return 0;
 }
 
+/* glibc's malloc probes, where the target's libc (or a static executable,
+ * which carries libc's probes) has them. */
+static void attach_usdt(struct live *l, uint32_t pid)
+{
+	const struct mw_process *p = mw_model_find(&l->s.model, pid);
+	char path[4096], exe[4096] = "";
+	const char *seen[8];
+	size_t nseen = 0;
+	ssize_t len;
+	int total = 0;
+
+	if (!p)
+		return;
+	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+	len = readlink(path, exe, sizeof(exe) - 1);
+	exe[len > 0 ? len : 0] = '\0';
+	for (size_t i = 0; i < p->regions.n && nseen < 8; i++) {
+		const char *name = p->regions.v[i].name, *base;
+		bool dup = false;
+		int n;
+
+		if (!name || name[0] != '/' || !(p->regions.v[i].prot & PROT_EXEC))
+			continue;
+		base = strrchr(name, '/') + 1;
+		if (strncmp(base, "libc.so", 7) && strncmp(base, "libc-", 5) && strcmp(name, exe))
+			continue;
+		for (size_t k = 0; k < nseen; k++)
+			dup |= seen[k] == name;	/* interned: same pointer, same name */
+		if (dup)
+			continue;
+		seen[nseen++] = name;
+		/* Through the target's root: it may live in another mount namespace. */
+		snprintf(path, sizeof(path), "/proc/%u/root%s", pid, name);
+		n = mw_loader_attach_usdt(&l->loader, pid, path);
+		if (n > 0)
+			total += n;
+	}
+	if (total && l->cfg->verbose)
+		fprintf(stderr, "memwatch: pid %u: %d glibc malloc probes attached\n", pid, total);
+}
+
 static int reseed_after_exec(void *ctx, uint32_t pid)
 {
-	return seed_from_proc(ctx, pid, false);
+	struct live *l = ctx;
+	int err = seed_from_proc(l, pid, false);
+
+	if (!err)
+		attach_usdt(l, pid);
+	return err;
 }
 
 static int kernel_counters(void *ctx, uint32_t tid, struct mw_thread_counters *c, bool forget)
@@ -217,6 +264,8 @@ static int setup_targets(struct live *l)
 		if (!ret)
 			ret = seed_from_proc(l, l->child, false);
 		if (!ret)
+			attach_usdt(l, l->child);
+		if (!ret)
 			ret = mw_launch_release(l->child);
 		if (ret) {
 			mw_p_err("cannot start tracing %s: %s", cfg->cmd[0], strerror(-ret));
@@ -238,6 +287,7 @@ static int setup_targets(struct live *l)
 			mw_p_err("cannot read the address space of pid %u: %s", pid, strerror(-ret));
 			return 1;
 		}
+		attach_usdt(l, pid);
 	}
 	return 0;
 }

@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""glibc's malloc SDT probes (provider "libc", memory_arena_new & co.). Debian's libc has none,
+so `usdt_arena` carries probes with glibc's names in its own executable and fires them around
+the syscalls glibc makes for a new arena: memwatch must find and attach them (launch and -p),
+report every firing with its arguments, and the probe arguments must agree with the syscalls."""
+import mw
+from mw import check, eq
+
+MIB = 1 << 20
+
+
+def _check_usdt_run(tr, n):
+    calls = {}
+    for e in tr.events:
+        if e["type"] in ("syscall", "usdt"):
+            calls.setdefault(e["comm"], []).append(e)
+    for i in range(1, n + 1):
+        comm = f"usdt-{i}"
+        evs = calls.get(comm)
+        check(evs, f"{comm}: no events")
+        probes = [e for e in evs if e["type"] == "usdt"]
+        eq([p["probe"] for p in probes],
+           ["memory_arena_new", "memory_heap_new", "memory_heap_more"], f"{comm}: probes")
+        commit = [e for e in evs if e["type"] == "syscall" and e["name"] == "mprotect"
+                  and e["args"]["len"] == 135168]
+        eq(len(commit), 1, f"{comm}: the heap's first mprotect")
+        heap = int(commit[0]["args"]["addr"], 16)
+        eq(heap % (64 * MIB), 0, f"{comm}: heap alignment")
+        eq((int(probes[0]["arg0"], 16), probes[0]["arg1"]), (heap + 32, 135168),
+           f"{comm}: memory_arena_new args")
+        eq((int(probes[1]["arg0"], 16), probes[1]["arg1"]), (heap, 135168),
+           f"{comm}: memory_heap_new args")
+        eq((int(probes[2]["arg0"], 16), probes[2]["arg1"]), (heap, 139264),
+           f"{comm}: memory_heap_more args")
+        # Each probe fires after the syscall it describes, in the same thread.
+        order = [e.get("probe") or e["name"] for e in evs]
+        check(order.index("memory_arena_new") > order.index("mprotect"), f"{comm}: order {order}")
+
+
+def test_usdt_probes_launch():
+    rc, tr, err = mw.launch_json("--", mw.wl("usdt_arena"), "-n", "3")
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    _check_usdt_run(tr, 3)
+
+
+def test_usdt_probes_attach():
+    """-p: probes attached to the running process only."""
+    w = mw.workload("usdt_arena", "-w", "-n", "2")
+    out = mw.tmpfile("mw.json")
+    m = mw.attach([w.pid], "--json", out=out)
+    w.send()
+    eq(w.wait(30, "usdt_arena"), 0, "usdt_arena exit status")
+    eq(mw.finish(m, 20), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
+    _check_usdt_run(mw.read_ndjson(out), 2)
+
+
+def test_no_usdt_on_debian_libc():
+    """A libc without probes (Debian's): nothing attached, no usdt events, no error."""
+    rc, tr, err = mw.launch_json("--", mw.wl("arena_demo"), "2")
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    eq([e for e in tr.events if e["type"] == "usdt"], [], "usdt events")
