@@ -117,5 +117,8 @@ int mw_alloc_apply(struct mw_alloc *a, struct mw_process *p, const struct mw_eve
 size_t mw_alloc_narenas(const struct mw_alloc *a);
 const struct mw_arena *mw_alloc_arena(const struct mw_alloc *a, size_t i);
 enum mw_allocator mw_alloc_allocator(const struct mw_alloc *a);
+/* Arenas, heaps, threads or events not kept for lack of room (tables are
+ * capped; out too small for what one call implied). */
+uint64_t mw_alloc_dropped(const struct mw_alloc *a);
 
 #endif /* MW_ALLOC_H */
