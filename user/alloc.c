@@ -541,17 +541,23 @@ static enum mw_allocator library_allocator(const char *name, const char **eviden
 }
 
 /* Whether [base, base + HEAP_MAX) is a glibc heap as /proc shows one: anonymous
- * rw-p from base, then ---p to the end (or rw-p throughout). */
-static bool heap_shape(const struct mw_regions *r, uint64_t base, uint64_t *rw_end)
+ * rw-p from base, then ---p to the end (or rw-p throughout). depth bounds the
+ * look at the heaps above a full one. */
+static bool heap_shape(const struct mw_regions *r, uint64_t base, uint64_t *rw_end, int depth)
 {
-	uint64_t cur = base, lim = base + HEAP_MAX;
-	const struct mw_region *g;
+	uint64_t cur = base, lim = base + HEAP_MAX, ignored;
+	const struct mw_region *g = NULL;
 
 	while (cur < lim && (g = mw_regions_find(r, cur)) && is_anon_private(g) && g->prot == RW)
 		cur = g->end < lim ? g->end : lim;
 	if (cur == base)
 		return false;
 	*rw_end = cur;
+	/* rw-p running on past the heap's end is a large mapping that happens to
+	 * be aligned (a big malloc chunk), unless it is the next full heap (equal
+	 * neighbours merge in maps). */
+	if (cur == lim && g && g->end > lim && (depth <= 0 || !heap_shape(r, lim, &ignored, depth - 1)))
+		return false;
 	while (cur < lim) {
 		g = mw_regions_find(r, cur);
 		if (!g || !is_anon_private(g) || g->prot != PROT_NONE)
@@ -627,7 +633,7 @@ int mw_alloc_seed(struct mw_alloc *a, struct mw_regions *r, uint64_t start_brk,
 		/* The rw part starts at the base, unless a full heap just below merged with it. */
 		if (mw_regions_find(r, base)->start != base && base != prev_heap_end)
 			continue;
-		if (!heap_shape(r, base, &rw_end))
+		if (!heap_shape(r, base, &rw_end, 64))
 			continue;
 		ar = arena_new(a, 0, 0);
 		if (!ar || !heap_add(a, ar, base, HEAP_MAX, rw_end - base))
@@ -827,10 +833,18 @@ static void touch_arena(struct call *c, struct mw_arena *ar, const struct mw_are
 static void confirm_heap(struct call *c, uint64_t base, uint64_t rw)
 {
 	struct mw_alloc *a = c->a;
-	struct mw_arena *ar = arena_by_id(a, c->t->arena);
+	struct mw_arena *ar;
+	struct heap_state *hs;
 	struct mw_arena_heap *h;
-	bool created = !ar;
+	bool created;
 
+	/* Already known: an event that raced the baseline snapshot. */
+	if (heap_at(a, base, &ar, &hs)) {
+		label(&c->p->regions, base, base + HEAP_MAX, MW_CLASS_ARENA_HEAP, ar->id);
+		return;
+	}
+	ar = arena_by_id(a, c->t->arena);
+	created = !ar;
 	if (a->allocator == MW_ALLOCATOR_UNKNOWN)
 		set_allocator(c->s, MW_ALLOCATOR_GLIBC, "glibc arena heap signature");
 	if (created) {

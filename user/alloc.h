@@ -104,6 +104,9 @@ struct mw_alloc *mw_alloc_fork(const struct mw_alloc *a);
  * mw_region.cls / .arena); arena heaps are recognised by shape (64 MiB
  * aligned anonymous rw-p followed by ---p in one aligned reservation), with
  * creator 0. Mapped libraries decide the allocator. May emit an ALLOCATOR event.
+ * Starts over: arenas and per-thread state are dropped (the allocator is kept).
+ * Its events have no event to come from: pid, tid and ts_ns are 0, the caller
+ * fills them in.
  */
 int mw_alloc_seed(struct mw_alloc *a, struct mw_regions *r, uint64_t start_brk,
 		  struct mw_alloc_ev *out, int max_out);

@@ -916,3 +916,35 @@ TEST(alloc_event_buffer_too_small_counts)
 	mw_alloc_free(NULL);
 	finish();
 }
+
+TEST(alloc_seed_full_heaps_vs_big_aligned_chunk)
+{
+	static const char *maps =
+		"7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 /lib/libc.so.6\n"
+		/* Two full heaps side by side: one rw-p line in maps. */
+		"7f0010000000-7f0018000000 rw-p 00000000 00:00 0 \n"
+		/* A 100 MiB chunk that happens to start 64 MiB aligned. */
+		"7f0020000000-7f0026400000 rw-p 00000000 00:00 0 \n"
+		/* A full heap, then one with a ---p tail. */
+		"7f0030000000-7f0034021000 rw-p 00000000 00:00 0 \n"
+		"7f0034021000-7f0038000000 ---p 00000000 00:00 0 \n";
+
+	start(maps);
+	CHECK_EQ_INT(mw_alloc_narenas(al), 4);
+	CHECK_EQ_HEX(mw_alloc_arena(al, 0)->heaps[0].base, 0x7f0010000000ULL);
+	CHECK_EQ_HEX(mw_alloc_arena(al, 1)->heaps[0].base, 0x7f0014000000ULL);
+	CHECK_EQ_HEX(mw_alloc_arena(al, 2)->heaps[0].base, 0x7f0030000000ULL);
+	CHECK_EQ_INT(mw_alloc_arena(al, 2)->committed, 64 * MB);
+	CHECK_EQ_HEX(mw_alloc_arena(al, 3)->heaps[0].base, 0x7f0034000000ULL);
+	CHECK_EQ_INT(mw_alloc_arena(al, 3)->committed, 0x21000);
+	CHECK_EQ_INT(at(0x7f0020000000ULL)->cls, MW_CLASS_ANON);
+	CHECK_EQ_INT(mw_region_arena(at(0x7f0014000000ULL)), 2);
+	/* A raced replay of a known heap's creation adds nothing. */
+	CHECK_EQ_INT(mmap_(95, 0x7f0034000000ULL, 0x7f0034000000ULL, 64 * MB, NONE, RESV), 0);
+	CHECK_EQ_INT(mprotect_(95, 0x7f0034000000ULL, 135168, RW), 0);
+	CHECK_EQ_INT(mw_alloc_narenas(al), 4);
+	CHECK_EQ_INT(at(0x7f0034000000ULL)->cls, MW_CLASS_ARENA_HEAP);
+	CHECK_EQ_INT(mw_region_arena(at(0x7f0034000000ULL)), 4);
+	CHECK_EQ_INT(at(0x7f0037fff000ULL)->cls, MW_CLASS_ARENA_HEAP);
+	finish();
+}
