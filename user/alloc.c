@@ -37,6 +37,7 @@
 
 #define HEAP_MAX (64ULL << 20)		/* glibc's HEAP_MAX_SIZE on 64-bit */
 #define CHUNK_MIN (128ULL << 10)	/* glibc's default mmap threshold */
+#define JE_EXTENT (2ULL << 20)		/* jemalloc's smallest mapping */
 #define MAX_ARENAS 4096			/* glibc's own limit is 8 x CPUs */
 #define MAX_ARENA_THREADS 4096
 #define MAX_THREADS 65536		/* per-thread state entries */
@@ -66,6 +67,10 @@ struct mw_alloc {
 	struct thread_state *ts;	/* sorted by tid */
 	size_t nts, tscap;
 	uint64_t main_trimmed;
+	/* jemalloc's extents (RW NORESERVE, 2 MiB multiples), seen while the
+	 * allocator is unknown: two of them name it. */
+	int je_seen;
+	uint64_t je_start, je_end;
 	uint64_t dropped;		/* arenas, threads or events not kept for lack of room */
 };
 
@@ -164,9 +169,12 @@ struct mw_alloc *mw_alloc_fork(const struct mw_alloc *a)
 
 	if (!c || !a)
 		return c;
-	c->allocator = a->allocator;
-	c->main_trimmed = a->main_trimmed;
-	c->dropped = a->dropped;
+	*c = *a;
+	c->arenas = NULL;
+	c->tops = NULL;
+	c->narenas = c->cap = 0;
+	c->ts = NULL;
+	c->nts = c->tscap = 0;
 	if (a->narenas) {
 		c->arenas = calloc(a->narenas, sizeof(*c->arenas));
 		c->tops = calloc(a->narenas, sizeof(*c->tops));
@@ -567,6 +575,43 @@ static bool heap_shape(const struct mw_regions *r, uint64_t base, uint64_t *rw_e
 	return true;
 }
 
+/* The allocator the mapped libraries name. A replacement allocator wins over
+ * the libc that is always mapped too. */
+static enum mw_allocator maps_allocator(const struct mw_regions *r, const char **evidence)
+{
+	enum mw_allocator found = MW_ALLOCATOR_UNKNOWN;
+
+	for (size_t i = 0; i < r->n; i++) {
+		const char *ev = NULL;
+		enum mw_allocator al = library_allocator(r->v[i].name, &ev);
+
+		if (al == MW_ALLOCATOR_UNKNOWN)
+			continue;
+		if (found == MW_ALLOCATOR_UNKNOWN || found == MW_ALLOCATOR_GLIBC) {
+			found = al;
+			*evidence = ev;
+		}
+	}
+	return found;
+}
+
+int mw_alloc_detect(struct mw_alloc *a, const struct mw_regions *maps, struct mw_alloc_ev *out,
+		    int max_out)
+{
+	struct sink s = { .a = a, .out = out, .max = max_out };
+	const char *evidence = NULL;
+	enum mw_allocator found;
+
+	if (!a || !maps)
+		return 0;
+	found = maps_allocator(maps, &evidence);
+	/* Libraries only add up: glibc gives way to a replacement, never back. */
+	if (found == MW_ALLOCATOR_GLIBC && a->allocator != MW_ALLOCATOR_UNKNOWN)
+		return 0;
+	set_allocator(&s, found, evidence);
+	return s.n;
+}
+
 int mw_alloc_seed(struct mw_alloc *a, struct mw_regions *r, uint64_t start_brk,
 		  struct mw_alloc_ev *out, int max_out)
 {
@@ -579,18 +624,7 @@ int mw_alloc_seed(struct mw_alloc *a, struct mw_regions *r, uint64_t start_brk,
 	if (!a || !r)
 		return 0;
 	reset(a);
-	/* A replacement allocator wins over the libc that is always mapped too. */
-	for (size_t i = 0; i < r->n; i++) {
-		const char *ev = NULL;
-		enum mw_allocator al = library_allocator(r->v[i].name, &ev);
-
-		if (al == MW_ALLOCATOR_UNKNOWN)
-			continue;
-		if (found == MW_ALLOCATOR_UNKNOWN || found == MW_ALLOCATOR_GLIBC) {
-			found = al;
-			evidence = ev;
-		}
-	}
+	found = maps_allocator(r, &evidence);
 	set_allocator(&s, found, evidence);
 
 	/* Walk by address: labelling may merge regions and move indices. */
@@ -750,6 +784,17 @@ static void on_mmap(struct call *c)
 		c->t->res_end = end;
 		c->t->res_munmaps = 0;
 		c->keep_res = true;
+	}
+	/* glibc never maps RW with NORESERVE; jemalloc maps all its memory so. */
+	if (c->a->allocator == MW_ALLOCATOR_UNKNOWN && prot == RW && (fl & MAP_NORESERVE) &&
+	    !(fl & MAP_FIXED) && len >= JE_EXTENT && !(len % JE_EXTENT)) {
+		if (++c->a->je_seen >= 2) {
+			set_allocator(c->s, MW_ALLOCATOR_JEMALLOC, "jemalloc extent signature");
+			label(r, c->a->je_start, c->a->je_end, MW_CLASS_JEMALLOC, -1);
+		} else {
+			c->a->je_start = addr;
+			c->a->je_end = end;
+		}
 	}
 	cls = anon_class(c->a);
 	if (cls == MW_CLASS_ANON && c->a->allocator == MW_ALLOCATOR_GLIBC && prot == RW &&

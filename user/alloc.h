@@ -111,6 +111,13 @@ struct mw_alloc *mw_alloc_fork(const struct mw_alloc *a);
 int mw_alloc_seed(struct mw_alloc *a, struct mw_regions *r, uint64_t start_brk,
 		  struct mw_alloc_ev *out, int max_out);
 /*
+ * The allocator from the libraries of a fresh /proc/PID/maps (parsed), without
+ * starting over: for a process seeded at exec, before its libraries were
+ * mapped (syscall events carry no names). Returns the ALLOCATOR events (0-1).
+ */
+int mw_alloc_detect(struct mw_alloc *a, const struct mw_regions *maps, struct mw_alloc_ev *out,
+		    int max_out);
+/*
  * One event of the process, after the model applied it (p->regions is the
  * state after the call). Classifies regions the call created and appends the
  * allocator events it implies to out; returns how many (<= max_out).

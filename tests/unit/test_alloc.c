@@ -948,3 +948,126 @@ TEST(alloc_seed_full_heaps_vs_big_aligned_chunk)
 	CHECK_EQ_INT(at(0x7f0037fff000ULL)->cls, MW_CLASS_ARENA_HEAP);
 	finish();
 }
+
+TEST(alloc_jemalloc_stream_names_it)
+{
+	static const char *exec_maps =
+		"555555554000-555555556000 r--p 00000000 fe:01 1 /usr/bin/j\n"
+		"7ffff7fc3000-7ffff7fc5000 r--p 00000000 fe:01 9 /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2\n"
+		"7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n";
+	const uint64_t x = 0x7f6000000000ULL;
+	uint64_t sizes[] = { 2 * MB + MB / 2, 3 * MB, 3 * MB + MB / 2, 4 * MB, 5 * MB, 24 * MB };
+
+	/* Seeded at exec: no library names yet. */
+	start(exec_maps);
+	CHECK_EQ_INT(nev, 0);
+	/* Start-up probes. */
+	CHECK_EQ_INT(mmap_(10, x, 0, PG, RW, ANON), 0);
+	CHECK_EQ_INT(madvise_(10, x, PG, MADV_DONTNEED), 0);
+	CHECK_EQ_INT(munmap_(10, x, PG), 0);
+	CHECK_EQ_INT(mmap_(10, x, 0, PG, RW, RESV), 0);
+	CHECK_EQ_INT(madvise_(10, x, PG, MADV_FREE), 0);
+	CHECK_EQ_INT(munmap_(10, x, PG), 0);
+	CHECK_EQ_INT(brk_(10, 0x555555560000ULL, 0), 0);
+	CHECK_EQ_INT(mw_alloc_allocator(al), MW_ALLOCATOR_UNKNOWN);
+	/* Two 2 MiB extents for the first arena: the second names jemalloc. */
+	CHECK_EQ_INT(mmap_(10, x + 2 * MB, 0, 2 * MB, RW, RESV), 0);
+	CHECK_EQ_INT(at(x + 2 * MB)->cls, MW_CLASS_ANON);
+	CHECK_EQ_INT(mmap_(10, x + 4 * MB, 0, 2 * MB, RW, RESV), 1);
+	CHECK_EQ_INT(evs[0].kind, MW_AEV_ALLOCATOR);
+	CHECK_EQ_INT(evs[0].allocator, MW_ALLOCATOR_JEMALLOC);
+	CHECK_EQ_STR(evs[0].evidence, "jemalloc extent signature");
+	CHECK_EQ_INT(at(x + 2 * MB)->cls, MW_CLASS_JEMALLOC);
+	CHECK_EQ_INT(at(x + 4 * MB)->cls, MW_CLASS_JEMALLOC);
+	/* The two touching extents are one region. */
+	CHECK_EQ_HEX(at(x + 2 * MB)->end, x + 6 * MB);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint64_t a = x + (uint64_t)(i + 1) * 64 * MB;
+
+		CHECK_EQ_INT(mmap_(11, a, 0, sizes[i], RW, RESV), 0);
+		CHECK_EQ_INT(at(a)->cls, MW_CLASS_JEMALLOC);
+	}
+	/* Objects > 8 MiB released with DONTNEED. */
+	CHECK_EQ_INT(madvise_(11, x + 6 * 64 * MB, 24 * MB, MADV_DONTNEED), 0);
+	CHECK_EQ_INT(mw_alloc_narenas(al), 0);
+	/* The libraries seen later agree; glibc does not take over. */
+	{
+		struct mw_regions r;
+
+		mw_regions_init(&r);
+		CHECK_EQ_INT(mw_maps_parse("7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 "
+					   "/usr/lib/x86_64-linux-gnu/libc.so.6\n", &r), 0);
+		CHECK_EQ_INT(mw_alloc_detect(al, &r, evs, 64), 0);
+		CHECK_EQ_INT(mw_alloc_allocator(al), MW_ALLOCATOR_JEMALLOC);
+		mw_regions_free(&r);
+	}
+	finish();
+}
+
+TEST(alloc_detect_after_exec_baseline)
+{
+	struct mw_regions r;
+
+	start(static_maps);
+	mw_regions_init(&r);
+	CHECK_EQ_INT(mw_maps_parse("7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 "
+				   "/usr/lib/x86_64-linux-gnu/libc.so.6\n", &r), 0);
+	CHECK_EQ_INT(mw_alloc_detect(al, &r, evs, 64), 1);
+	CHECK_EQ_INT(evs[0].allocator, MW_ALLOCATOR_GLIBC);
+	/* Once. */
+	CHECK_EQ_INT(mw_alloc_detect(al, &r, evs, 64), 0);
+	/* LD_PRELOADed tcmalloc seen later replaces glibc. */
+	CHECK_EQ_INT(mw_maps_parse("7ffff7a00000-7ffff7a0a000 r--p 00000000 fe:01 3 "
+				   "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4\n"
+				   "7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 "
+				   "/usr/lib/x86_64-linux-gnu/libc.so.6\n", &r), 0);
+	CHECK_EQ_INT(mw_alloc_detect(al, &r, evs, 64), 1);
+	CHECK_EQ_INT(evs[0].allocator, MW_ALLOCATOR_TCMALLOC);
+	CHECK_EQ_STR(evs[0].evidence, "libtcmalloc_minimal.so.4 mapped");
+	mw_regions_free(&r);
+	finish();
+}
+
+TEST(alloc_tcmalloc_stream)
+{
+	static const char *tc =
+		"555555554000-555555556000 r--p 00000000 fe:01 1 /usr/bin/t\n"
+		"55555555a000-55555555b000 rw-p 00000000 00:00 0 [heap]\n"
+		"7ffff7a00000-7ffff7a0a000 r--p 00000000 fe:01 3 /usr/lib/libtcmalloc_minimal.so.4\n";
+	uint64_t b = 0x55555555b000ULL;
+
+	start(tc);
+	/* brk only: +8 MiB first, then 1 MiB multiples. */
+	CHECK_EQ_INT(brk_(5, b + 8 * MB, b + 8 * MB), 1);
+	CHECK_EQ_INT(evs[0].kind, MW_AEV_MAIN_HEAP_GROW);
+	CHECK_EQ_INT(evs[0].bytes, 8 * MB);
+	CHECK_EQ_INT(evs[0].arena, 0);
+	CHECK_EQ_INT(brk_(5, b + 10 * MB, b + 10 * MB), 1);
+	CHECK_EQ_INT(evs[0].bytes, 2 * MB);
+	CHECK_EQ_INT(evs[0].committed, 10 * MB + PG);
+	/* Releases inside the brk heap: no arena event. */
+	CHECK_EQ_INT(madvise_(5, b + MB, 3 * 8 * KB, MADV_DONTNEED), 0);
+	CHECK_EQ_INT(at(b)->cls, MW_CLASS_MAIN_HEAP);
+	CHECK_EQ_INT(mw_region_arena(at(b)), -1);
+	/* Without sbrk: mmap(N + 4096) then munmap(4096) to align. */
+	CHECK_EQ_INT(mmap_(5, 0x7f6000001000ULL, 0, 1 * MB + PG, RW, ANON), 0);
+	CHECK_EQ_INT(munmap_(5, 0x7f6000001000ULL, PG), 0);
+	CHECK_EQ_INT(at(0x7f6000002000ULL)->cls, MW_CLASS_TCMALLOC);
+	CHECK_EQ_INT(mw_alloc_narenas(al), 0);
+	finish();
+}
+
+TEST(alloc_arena_create_page_multiple_head)
+{
+	/* Older kernels: a head trim of any page multiple. */
+	const uint64_t r = 0x7f09d3ff3000ULL, base = 0x7f09d4000000ULL;
+
+	start(glibc_maps);
+	CHECK_EQ_INT(mmap_(210, r, 0, 128 * MB, NONE, RESV), 0);
+	CHECK_EQ_INT(munmap_(210, r, base - r), 0);
+	CHECK_EQ_INT(munmap_(210, base + 64 * MB, 64 * MB - (base - r)), 0);
+	CHECK_EQ_INT(mprotect_(210, base, 135168, RW), 1);
+	CHECK_ONE(MW_AEV_ARENA_CREATE, 1, 210, base);
+	CHECK_ARENA_STATE(evs[0], 64 * MB, 135168, 0, 1);
+	finish();
+}
