@@ -672,6 +672,10 @@ int mw_alloc_seed(struct mw_alloc *a, struct mw_regions *r, uint64_t start_brk,
 		ar = arena_new(a, 0, 0);
 		if (!ar || !heap_add(a, ar, base, HEAP_MAX, rw_end - base))
 			continue;
+		/* glibc's used top is unknown (it may sit below rw_end after shrinks
+		 * we did not see): any DONTNEED ending in the RW part is a shrink
+		 * until a growth tells where the top is. */
+		a->tops[ar->id - 1][0].top = base;
 		label(r, base, base + HEAP_MAX, MW_CLASS_ARENA_HEAP, ar->id);
 		prev_heap_end = base + HEAP_MAX;
 	}

@@ -841,6 +841,25 @@ TEST(alloc_seed_baseline_classification)
 	CHECK_EQ_INT(evs[0].committed, 0x22000);
 	CHECK_EQ_INT(mprotect_(62, 0x7f0000022000ULL, PG, RW), 2);
 	CHECK_EQ_INT(evs[1].kind, MW_AEV_ARENA_REUSE);
+	/* Arena 2's used top is unknown: a DONTNEED ending below its RW end shrinks. */
+	CHECK_EQ_INT(madvise_(63, 0x7f00040c0000ULL, 0x20000, MADV_DONTNEED), 1);
+	CHECK_ONE(MW_AEV_ARENA_SHRINK, 2, 63, 0x7f0004000000ULL);
+	CHECK_ARENA_STATE(evs[0], 64 * MB, 1 * MB, 0x20000, 1);
+	/* Then the top is known: a DONTNEED up to the RW end shrinks (regrowth is
+	 * silent), one ending below the top does not. */
+	CHECK_EQ_INT(madvise_(63, 0x7f00040f0000ULL, 0x10000, MADV_DONTNEED), 1);
+	CHECK_EQ_INT(madvise_(63, 0x7f0004010000ULL, 0x10000, MADV_DONTNEED), 0);
+	/* exec: a new image, nothing carries over until the caller seeds again. */
+	{
+		struct mw_event ev = { .kind = MW_EV_EXEC, .mono_ns = ts += 1000, .pid = PID,
+				       .tid = PID };
+		struct mw_apply a;
+
+		CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
+		CHECK_EQ_INT(mw_alloc_apply(al, p, &ev, &a, evs, 64), 0);
+		CHECK_EQ_INT(mw_alloc_narenas(al), 0);
+		CHECK_EQ_INT(mw_alloc_allocator(al), MW_ALLOCATOR_UNKNOWN);
+	}
 	finish();
 }
 
