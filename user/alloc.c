@@ -564,7 +564,8 @@ static bool heap_shape(const struct mw_regions *r, uint64_t base, uint64_t *rw_e
 	/* rw-p running on past the heap's end is a large mapping that happens to
 	 * be aligned (a big malloc chunk), unless it is the next full heap (equal
 	 * neighbours merge in maps). */
-	if (cur == lim && g && g->end > lim && (depth <= 0 || !heap_shape(r, lim, &ignored, depth - 1)))
+	if (cur == lim && g && g->end > lim &&
+	    (depth <= 0 || !heap_shape(r, lim, &ignored, depth - 1)))
 		return false;
 	while (cur < lim) {
 		g = mw_regions_find(r, cur);

@@ -96,7 +96,8 @@ static struct mw_event sc(uint32_t tid, enum mw_sys sys, int64_t ret, uint64_t a
 	return ev;
 }
 
-static int mmap_(uint32_t tid, uint64_t ret, uint64_t hint, uint64_t len, uint32_t prot, uint32_t fl)
+static int mmap_(uint32_t tid, uint64_t ret, uint64_t hint, uint64_t len, uint32_t prot,
+		 uint32_t fl)
 {
 	return step(sc(tid, MW_SYS_MMAP, (int64_t)ret, hint, len, prot, fl));
 }
@@ -364,7 +365,9 @@ TEST(alloc_arena_shrink_dontneed)
 	CHECK_EQ_INT(mprotect_(701, base + 135168, 1 * MB, RW), 1);
 	/* Freeing 100 KiB chunks top-down: one DONTNEED each, at the top. */
 	for (int i = 1; i <= 3; i++) {
-		CHECK_EQ_INT(madvise_(701, end - (uint64_t)i * 100 * KB, 100 * KB, MADV_DONTNEED), 1);
+		uint64_t x = end - (uint64_t)i * 100 * KB;
+
+		CHECK_EQ_INT(madvise_(701, x, 100 * KB, MADV_DONTNEED), 1);
 		CHECK_ONE(MW_AEV_ARENA_SHRINK, 1, 701, base);
 		CHECK_EQ_INT(evs[0].bytes, 100 * KB);
 		CHECK(!evs[0].shrink_fixed);
@@ -664,7 +667,8 @@ TEST(alloc_lookalike_go_asan_and_others)
 	CHECK_EQ_INT(mmap_(31, go + 64 * MB, go + 64 * MB, 64 * MB, NONE, ANON), 0);
 	CHECK_EQ_INT(mprotect_(31, go + 64 * MB, 135168, RW), 0);
 	/* ASan: huge fixed NORESERVE shadow maps. */
-	CHECK_EQ_INT(mmap_(32, 0x7fff8000ULL, 0x7fff8000ULL, 0x8fff7000ULL, RW, RESV | MAP_FIXED), 0);
+	CHECK_EQ_INT(mmap_(32, 0x7fff8000ULL, 0x7fff8000ULL, 0x8fff7000ULL, RW,
+			   RESV | MAP_FIXED), 0);
 	CHECK_EQ_INT(mmap_(32, 0x10007fff8000ULL, 0x10007fff8000ULL, 64 * MB, NONE,
 			   RESV | MAP_FIXED), 0);
 	CHECK_EQ_INT(mprotect_(32, 0x10007fff8000ULL, 135168, RW), 0);
@@ -779,8 +783,8 @@ static const char *rich_maps =
 	"7f0040000000-7f0040100000 rw-s 00000000 00:01 7 /dev/shm/ring\n"
 	"7f0040100000-7f0040200000 rw-s 00000000 00:01 8 /SYSV00000000 (deleted)\n"
 	"7f0040200000-7f0040300000 rw-s 00000000 00:01 9 /var/lib/db/data\n"
-	"7ffff7a00000-7ffff7a0a000 r--p 00000000 fe:01 3 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2\n"
-	"7ffff7a0a000-7ffff7a80000 r-xp 0000a000 fe:01 3 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2\n"
+	"7ffff7a00000-7ffff7a0a000 r--p 00000000 fe:01 3 /usr/lib/libjemalloc.so.2\n"
+	"7ffff7a0a000-7ffff7a80000 r-xp 0000a000 fe:01 3 /usr/lib/libjemalloc.so.2\n"
 	"7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
 	"7ffff7da6000-7ffff7efb000 r-xp 00026000 fe:01 2 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
 	"7ffff7fc0000-7ffff7fc2000 r-xp 00000000 00:00 0 [vdso]\n"
@@ -972,7 +976,7 @@ TEST(alloc_jemalloc_stream_names_it)
 {
 	static const char *exec_maps =
 		"555555554000-555555556000 r--p 00000000 fe:01 1 /usr/bin/j\n"
-		"7ffff7fc3000-7ffff7fc5000 r--p 00000000 fe:01 9 /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2\n"
+		"7ffff7fc3000-7ffff7fc5000 r--p 00000000 fe:01 9 /lib64/ld-linux-x86-64.so.2\n"
 		"7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n";
 	const uint64_t x = 0x7f6000000000ULL;
 	uint64_t sizes[] = { 2 * MB + MB / 2, 3 * MB, 3 * MB + MB / 2, 4 * MB, 5 * MB, 24 * MB };
@@ -1052,7 +1056,7 @@ TEST(alloc_tcmalloc_stream)
 	static const char *tc =
 		"555555554000-555555556000 r--p 00000000 fe:01 1 /usr/bin/t\n"
 		"55555555a000-55555555b000 rw-p 00000000 00:00 0 [heap]\n"
-		"7ffff7a00000-7ffff7a0a000 r--p 00000000 fe:01 3 /usr/lib/libtcmalloc_minimal.so.4\n";
+		"7ffff7a00000-7ffff7a0a000 r--p 00000000 fe:01 3 /lib/libtcmalloc_minimal.so.4\n";
 	uint64_t b = 0x55555555b000ULL;
 
 	start(tc);

@@ -1008,8 +1008,9 @@ TEST(regions_random_vs_page_model)
 			uint32_t fi = rnd(3);
 			struct page v = { .m = true, .prot = prots[rnd(4)], .flags = flagset[fi],
 					  .tid = tid, .name = names[fi] };
-			struct mw_region g = { .start = a, .end = b, .prot = v.prot, .flags = v.flags,
-					       .tid = v.tid, .ts_ns = step, .name = v.name };
+			struct mw_region g = { .start = a, .end = b, .prot = v.prot,
+					       .flags = v.flags, .tid = v.tid, .ts_ns = step,
+					       .name = v.name };
 
 			ret = mw_regions_map(&r, &g, &d);
 			for (uint32_t i = s; i < s + len; i++)
