@@ -284,6 +284,21 @@ def test_alloc_arena_limit():
     for e in cr:
         eq(e.get("tid"), tids.get(e.get("comm")), f"arena_create by {e.get('comm')}: tid")
     check_summaries(tr, pid, "arenas -t 20", trimmed=0)
+    # The 5 threads beyond the limit attach to existing arenas with no syscall; one that then
+    # grows an arena it did not create is an arena_reuse (once per arena and thread).
+    raw = raw_heaps(tr, pid)
+    bases = arena_bases(tr, pid)
+    creator = {e["arena"]: e["tid"] for e in cr}
+    want = set()
+    for aid, hs in bases.items():
+        for b in hs:
+            want |= {(aid, t) for t, _ in raw[b]["grows"] if t != creator[aid]}
+    got = [(e.get("arena"), e.get("tid")) for e in tr.of("arena_reuse", pid=pid)]
+    eq(len(got), len(set(got)), f"arenas -t 20: arena_reuse repeated: {sorted(got)}")
+    eq(sorted(got), sorted(want), "arenas -t 20: arena_reuse (arena, tid) vs the threads that "
+                                  "grew an arena they did not create (raw mprotects)")
+    check(want, "arenas -t 20: no thread grew another's arena (the raw syscalls); the test "
+                "needs -t 20 to exceed the limit")
 
 
 test_alloc_arena_limit.timeout = 90
@@ -402,6 +417,63 @@ def test_alloc_second_heap():
 
 
 test_alloc_second_heap.timeout = 90
+
+
+def test_alloc_attach_baseline():
+    """arenas -w -k -t 4 attached with -p once every thread holds its 1 MiB: the 4 arenas
+    existed before attach, so memwatch must recognise them from /proc/PID/maps (64 MiB aligned
+    heaps, 1060864 bytes RW): 4 arena_summary (creator_tid 0: unknown), 1 heap, 64 MiB
+    reserved, committed 1060864 each, == glibc_arenas; no arena_create after attach."""
+    need_arenas()
+    p = mw.workload("arenas", "-w", "-k", "-t", 4)
+    p.send(b"g")
+    p.wait_line(r"^held \d+$")
+    out = mw.tmpfile("attach.ndjson")
+    m = mw.attach([p.pid], "--json", out=out)
+    p.close_stdin()
+    eq(p.wait(30), 0, "arenas -k: exit status")
+    mw.finish(m, 20, "memwatch -p after the target exited")
+    tr = mw.read_ndjson(out)
+    eq(_glibc_arenas(p.text("out"), "arenas -w -k -t 4"), 4, "glibc_arenas")
+    eq(tr.of("arena_create", pid=p.pid), [], "arena_create after attach (all existed before)")
+    sm = summaries(tr, p.pid)
+    eq(len(sm), 4, "arena_summary objects (arenas present at attach)")
+    for aid, s in sm.items():
+        eq((s.get("creator_tid"), s.get("heaps"), s.get("reserved"), s.get("committed"),
+            s.get("trimmed")), (0, 1, HEAP, ARENA_RW_DEFAULT, 0),
+           f"arena {aid}: (creator_tid, heaps, reserved, committed, trimmed)")
+
+
+test_alloc_attach_baseline.timeout = 60
+
+
+def test_alloc_main_heap():
+    """MALLOC_ARENA_MAX=1 arenas -t 4 -s: every thread uses main_arena, so the workers grow and
+    trim brk; one main_heap_grow per raised break and one main_heap_trim per lowered break, by
+    the calling thread, bytes = the change of the break (raw brk syscall objects)."""
+    _need(("main_heap_grow",), "memwatch does not report the main heap yet (no main_heap_grow "
+                               "object for a workload whose main thread grows brk)")
+    tr, out = _arenas("-t", "4", "-s", env={"MALLOC_ARENA_MAX": "1"})
+    pid = _pid_of(tr, "arena-1")
+    eq(_glibc_arenas(out, "MALLOC_ARENA_MAX=1 arenas -t 4 -s"), 0, "glibc_arenas")
+    grows, trims, cur = [], [], None
+    for e in tr.syscalls(pid=pid, name="brk"):
+        if e.get("error"):
+            continue
+        ret = mw.addr(e.get("ret"), "brk ret")
+        if cur is not None and ret != cur:
+            (grows if ret > cur else trims).append((e.get("tid"), abs(ret - cur)))
+        cur = ret
+    tids = set(_tids(tr, pid, "arena-").values())
+    check(any(t in tids for t, _ in grows) and any(t in tids for t, _ in trims),
+          "raw: the arena-* threads did not both grow and trim brk (MALLOC_ARENA_MAX=1 -s)")
+    eq([(e.get("tid"), e.get("bytes")) for e in tr.of("main_heap_grow", pid=pid)], grows,
+       "main_heap_grow (tid, bytes) vs raised breaks")
+    eq([(e.get("tid"), e.get("bytes")) for e in tr.of("main_heap_trim", pid=pid)], trims,
+       "main_heap_trim (tid, bytes) vs lowered breaks")
+
+
+test_alloc_main_heap.timeout = 60
 
 
 # ---------------------------------------------------------------- thread stacks
