@@ -271,8 +271,10 @@ static __always_inline void emit_task(__u32 type, __u32 child_tgid, __u32 child_
 		bpf_probe_read_kernel_str(rec->child_comm, sizeof(rec->child_comm), child_comm);
 	else
 		rec->child_comm[0] = '\0';
-	/* Lifecycle records are rare and end-of-process ones must not wait for the timer. */
-	bpf_ringbuf_submit(rec, type == MW_REC_EXIT && group_dead ? BPF_RB_FORCE_WAKEUP : wake_flag());
+	/* Lifecycle records are rare. A process's end must not wait for the timer,
+	 * nor an exec: its new baseline is read from /proc while it is young. */
+	bpf_ringbuf_submit(rec, (type == MW_REC_EXIT && group_dead) || type == MW_REC_EXEC ?
+					BPF_RB_FORCE_WAKEUP : wake_flag());
 }
 
 static __always_inline int on_exit_group(void)

@@ -665,10 +665,16 @@ int mw_alloc_seed(struct mw_alloc *a, struct mw_regions *r, uint64_t start_brk,
 			continue;
 		}
 		cur = base + HEAP_MAX;
-		/* The rw part starts at the base, unless a full heap just below merged with it. */
-		if (mw_regions_find(r, base)->start != base && base != prev_heap_end)
-			continue;
 		if (!heap_shape(r, base, &rw_end, 64))
+			continue;
+		/*
+		 * maps merges equal neighbours, so the rw part may start below the base:
+		 * a full heap just below, or any anonymous rw mapping that happens to end
+		 * there (memcached's slabs do). Without a PROT_NONE tail ending exactly
+		 * at base + 64 MiB, though, it is just a large aligned mapping.
+		 */
+		if (mw_regions_find(r, base)->start != base && base != prev_heap_end &&
+		    rw_end == base + HEAP_MAX)
 			continue;
 		ar = arena_new(a, 0, 0);
 		if (!ar || !heap_add(a, ar, base, HEAP_MAX, rw_end - base))
@@ -1043,5 +1049,33 @@ int mw_alloc_apply(struct mw_alloc *a, struct mw_process *p, const struct mw_eve
 		c.t->has_res = false;
 	if (c.t && !c.keep_stack)
 		c.t->has_stack = false;
+	return s.n;
+}
+
+int mw_alloc_preload(struct mw_alloc *a, const char *ld_preload, struct mw_alloc_ev *out,
+		     int max_out)
+{
+	struct sink s = { .a = a, .out = out, .max = max_out };
+	const char *p = ld_preload;
+
+	while (a && p && *p) {
+		size_t len = strcspn(p, ": ");
+		char name[512], buf[600];
+		const char *evidence = NULL;
+		enum mw_allocator al;
+
+		if (len && len < sizeof(name)) {
+			memcpy(name, p, len);
+			name[len] = '\0';
+			al = library_allocator(name, &evidence);
+			if (al == MW_ALLOCATOR_JEMALLOC || al == MW_ALLOCATOR_TCMALLOC) {
+				snprintf(buf, sizeof(buf), "LD_PRELOAD=%s", name);
+				set_allocator(&s, al, mw_intern(buf));
+				break;
+			}
+		}
+		p += len;
+		p += *p != '\0';
+	}
 	return s.n;
 }

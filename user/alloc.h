@@ -130,5 +130,12 @@ enum mw_allocator mw_alloc_allocator(const struct mw_alloc *a);
 /* Arenas, heaps, threads or events not kept for lack of room (tables are
  * capped; out too small for what one call implied). */
 uint64_t mw_alloc_dropped(const struct mw_alloc *a);
+/*
+ * The process's LD_PRELOAD (colon or space separated): a preloaded jemalloc or
+ * tcmalloc replaces glibc's malloc before any library shows up in maps (a
+ * short-lived command may be gone before maps is read again).
+ */
+int mw_alloc_preload(struct mw_alloc *a, const char *ld_preload, struct mw_alloc_ev *out,
+		     int max_out);
 
 #endif /* MW_ALLOC_H */

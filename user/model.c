@@ -28,6 +28,7 @@ static void process_free(struct mw_process *p)
 	if (!p)
 		return;
 	mw_regions_free(&p->regions);
+	mw_alloc_free(p->alloc);
 	free(p->threads);
 	free(p);
 }
@@ -503,6 +504,11 @@ static int on_fork(struct mw_model *m, struct mw_process *parent, const struct m
 		return err;
 	c->start_brk = parent->start_brk;
 	c->brk = parent->brk;
+	if (parent->alloc) {
+		c->alloc = mw_alloc_fork(parent->alloc);
+		if (!c->alloc)
+			return -ENOMEM;
+	}
 	c->vm_start = ev->task.vm_bytes;
 	c->stack_start = ev->task.stack_bytes;
 	c->seed_mono_ns = 0;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "event.h"
+#include "alloc.h"
 #include "regions.h"
 
 struct mw_counts {
@@ -73,6 +74,7 @@ struct mw_process {
 	int64_t net;		/* sum of vm deltas since the baseline, incl. unattributed */
 	int64_t unattributed;	/* part of net found by resyncing with /proc after lost events */
 	uint64_t raced;		/* events reconciled against the snapshot */
+	struct mw_alloc *alloc;		/* allocator-aware state (alloc.h), NULL until seeded */
 	struct mw_pending_unmap pending[MW_MAX_PENDING];
 	size_t npending;
 	struct mw_thread *threads;	/* sorted by tid */

@@ -444,3 +444,180 @@ void mw_out_regions(struct mw_output *o, uint64_t ts_ns, const struct mw_process
 	}
 	mw_regions_free(&co);
 }
+
+/* ---------- allocator events ---------- */
+
+static const char *alloc_type(enum mw_alloc_ev_kind k)
+{
+	switch (k) {
+	case MW_AEV_ARENA_CREATE: return "arena_create";
+	case MW_AEV_ARENA_HEAP_NEW: return "arena_heap_new";
+	case MW_AEV_ARENA_GROW: return "arena_grow";
+	case MW_AEV_ARENA_SHRINK: return "arena_shrink";
+	case MW_AEV_ARENA_HEAP_DELETE: return "arena_heap_delete";
+	case MW_AEV_ARENA_REUSE: return "arena_reuse";
+	case MW_AEV_THREAD_STACK: return "thread_stack";
+	case MW_AEV_MAIN_HEAP_GROW: return "main_heap_grow";
+	case MW_AEV_MAIN_HEAP_TRIM: return "main_heap_trim";
+	case MW_AEV_ALLOCATOR: return "allocator";
+	}
+	return "allocator_event";
+}
+
+static void json_alloc(struct mw_output *o, const char *comm, const struct mw_alloc_ev *e)
+{
+	struct mw_json j;
+
+	mw_json_begin(&j, o->f);
+	json_head(&j, alloc_type(e->kind), e->ts_ns, e->pid);
+	if (e->tid) {
+		mw_json_uint(&j, "tid", e->tid);
+		mw_json_str(&j, "comm", comm);
+	}
+	switch (e->kind) {
+	case MW_AEV_ARENA_CREATE:
+	case MW_AEV_ARENA_HEAP_NEW:
+	case MW_AEV_ARENA_HEAP_DELETE:
+		mw_json_int(&j, "arena", e->arena);
+		mw_json_addr(&j, "base", e->base);
+		mw_json_uint(&j, "heaps", e->heaps);
+		mw_json_uint(&j, "reserved", e->reserved);
+		mw_json_uint(&j, "committed", e->committed);
+		break;
+	case MW_AEV_ARENA_GROW:
+		mw_json_int(&j, "arena", e->arena);
+		mw_json_addr(&j, "base", e->base);
+		mw_json_uint(&j, "bytes", e->bytes);
+		mw_json_uint(&j, "committed", e->committed);
+		break;
+	case MW_AEV_ARENA_SHRINK:
+		mw_json_int(&j, "arena", e->arena);
+		mw_json_addr(&j, "base", e->base);
+		mw_json_uint(&j, "bytes", e->bytes);
+		mw_json_str(&j, "form", e->shrink_fixed ? "map_fixed" : "madvise");
+		mw_json_uint(&j, "committed", e->committed);
+		mw_json_uint(&j, "trimmed", e->trimmed);
+		break;
+	case MW_AEV_ARENA_REUSE:
+		mw_json_int(&j, "arena", e->arena);
+		break;
+	case MW_AEV_THREAD_STACK:
+		mw_json_addr(&j, "base", e->base);
+		mw_json_uint(&j, "bytes", e->bytes);
+		mw_json_uint(&j, "guard", e->guard);
+		break;
+	case MW_AEV_MAIN_HEAP_GROW:
+	case MW_AEV_MAIN_HEAP_TRIM:
+		mw_json_addr(&j, "base", e->base);
+		mw_json_uint(&j, "bytes", e->bytes);
+		mw_json_uint(&j, "size", e->committed);
+		break;
+	case MW_AEV_ALLOCATOR:
+		mw_json_str(&j, "allocator", mw_allocator_name(e->allocator));
+		mw_json_str(&j, "evidence", e->evidence ? e->evidence : "");
+		break;
+	}
+	if (e->kind != MW_AEV_ALLOCATOR)
+		mw_json_str(&j, "source", e->source ? e->source : "syscalls");
+	mw_json_end(&j);
+}
+
+static void text_alloc(struct mw_output *o, const char *comm, const struct mw_alloc_ev *e)
+{
+	char clk[32], a[32], b[32], c[32];
+
+	mw_fmt_clock(clk, sizeof(clk), e->ts_ns);
+	if (e->tid)
+		fprintf(o->f, "%s [%" PRIu32 "/%" PRIu32 " %s] *** ", clk, e->pid, e->tid, comm);
+	else
+		fprintf(o->f, "%s [%" PRIu32 " %s] *** ", clk, e->pid, comm);
+	mw_fmt_size(a, sizeof(a), (int64_t)e->reserved);
+	mw_fmt_size(b, sizeof(b), (int64_t)e->committed);
+	mw_fmt_size(c, sizeof(c), (int64_t)e->bytes);
+	switch (e->kind) {
+	case MW_AEV_ARENA_CREATE:
+		fprintf(o->f, "arena %d created at 0x%" PRIx64 ": %s reserved, %s committed", e->arena,
+			e->base, a, b);
+		break;
+	case MW_AEV_ARENA_HEAP_NEW:
+		fprintf(o->f, "arena %d: new heap at 0x%" PRIx64 ", %u heaps, %s reserved", e->arena,
+			e->base, e->heaps, a);
+		break;
+	case MW_AEV_ARENA_GROW:
+		fprintf(o->f, "arena %d grew +%s: %s committed", e->arena, c, b);
+		break;
+	case MW_AEV_ARENA_SHRINK:
+		mw_fmt_size(a, sizeof(a), (int64_t)e->trimmed);
+		fprintf(o->f, "arena %d trimmed %s (%s): %s committed, %s trimmed in all", e->arena, c,
+			e->shrink_fixed ? "MAP_FIXED PROT_NONE" : "MADV_DONTNEED", b, a);
+		break;
+	case MW_AEV_ARENA_HEAP_DELETE:
+		fprintf(o->f, "arena %d: heap at 0x%" PRIx64 " deleted, %u heaps, %s reserved",
+			e->arena, e->base, e->heaps, a);
+		break;
+	case MW_AEV_ARENA_REUSE:
+		fprintf(o->f, "arena %d reused by this thread", e->arena);
+		break;
+	case MW_AEV_THREAD_STACK:
+		mw_fmt_size(a, sizeof(a), (int64_t)e->guard);
+		fprintf(o->f, "thread stack at 0x%" PRIx64 ": %s, guard %s", e->base, c, a);
+		break;
+	case MW_AEV_MAIN_HEAP_GROW:
+	case MW_AEV_MAIN_HEAP_TRIM:
+		fprintf(o->f, "main heap %s%s: %s", e->kind == MW_AEV_MAIN_HEAP_GROW ? "+" : "-", c, b);
+		break;
+	case MW_AEV_ALLOCATOR:
+		fprintf(o->f, "allocator: %s (%s)", mw_allocator_name(e->allocator),
+			e->evidence ? e->evidence : "");
+		break;
+	}
+	fputs(" ***\n", o->f);
+}
+
+void mw_out_alloc(struct mw_output *o, const struct mw_process *p, const struct mw_alloc_ev *e)
+{
+	const struct mw_thread *t = e->tid ? mw_process_find_thread(p, e->tid) : NULL;
+	const char *comm = t ? t->comm : p->comm;
+
+	if (o->summary_only)
+		return;
+	if (o->json)
+		json_alloc(o, comm, e);
+	else
+		text_alloc(o, comm, e);
+}
+
+void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p)
+{
+	size_t n = mw_alloc_narenas(p->alloc);
+	char a[32], b[32], c[32];
+
+	if (!n)
+		return;
+	if (!o->json)
+		fprintf(o->f, "%7s %7s %5s %9s %9s %9s %7s\n", "ARENA", "CREATOR", "HEAPS",
+			"RESERVED", "COMMITTED", "TRIMMED", "THREADS");
+	for (size_t i = 0; i < n; i++) {
+		const struct mw_arena *ar = mw_alloc_arena(p->alloc, i);
+		struct mw_json j;
+
+		if (!o->json) {
+			mw_fmt_size(a, sizeof(a), (int64_t)ar->reserved);
+			mw_fmt_size(b, sizeof(b), (int64_t)ar->committed);
+			mw_fmt_size(c, sizeof(c), (int64_t)ar->trimmed);
+			fprintf(o->f, "%7d %7" PRIu32 " %5zu %9s %9s %9s %7zu\n", ar->id, ar->creator_tid,
+				ar->nheaps, a, b, c, ar->nthreads);
+			continue;
+		}
+		mw_json_begin(&j, o->f);
+		json_head(&j, "arena_summary", ts_ns, p->pid);
+		mw_json_int(&j, "arena", ar->id);
+		mw_json_uint(&j, "creator_tid", ar->creator_tid);
+		mw_json_uint(&j, "heaps", ar->nheaps);
+		mw_json_uint(&j, "reserved", ar->reserved);
+		mw_json_uint(&j, "committed", ar->committed);
+		mw_json_uint(&j, "trimmed", ar->trimmed);
+		mw_json_uint(&j, "threads", ar->nthreads);
+		mw_json_end(&j);
+	}
+}

@@ -22,6 +22,10 @@ void mw_out_process(struct mw_output *o, uint64_t ts_ns, const struct mw_process
 /* The final region map of a process, adjacent equal-prot regions coalesced. */
 void mw_out_regions(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p);
 /* A one-line note in text mode ("memwatch: ..."), a {"type":"note"} object in JSON. */
+/* An allocator event (arena lifecycle, thread stack, main heap, allocator). */
+void mw_out_alloc(struct mw_output *o, const struct mw_process *p, const struct mw_alloc_ev *e);
+/* One arena_summary per arena of p (text: a table). */
+void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p);
 void mw_out_note(struct mw_output *o, uint64_t ts_ns, const char *msg);
 
 #endif /* MW_OUTPUT_H */

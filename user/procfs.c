@@ -370,6 +370,31 @@ int mw_read_tgid(uint32_t pid, uint32_t *tgid)
 	return err;
 }
 
+int mw_read_environ_var(uint32_t pid, const char *var, char **value)
+{
+	char path[64];
+	size_t vlen = strlen(var), len = 0;
+	char *buf = NULL;
+	FILE *f;
+	int err = -ENOENT;
+
+	snprintf(path, sizeof(path), "/proc/%u/environ", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	/* NUL-separated VAR=value entries. */
+	while (getdelim(&buf, &len, '\0', f) > 0) {
+		if (!strncmp(buf, var, vlen) && buf[vlen] == '=') {
+			*value = strdup(buf + vlen + 1);
+			err = *value ? 0 : -ENOMEM;
+			break;
+		}
+	}
+	free(buf);
+	fclose(f);
+	return err;
+}
+
 int mw_read_vm(uint32_t pid, uint64_t *size, uint64_t *stack)
 {
 	char *text;

@@ -27,6 +27,8 @@ enum mw_entry_kind {
 	MW_ENTRY_LOST,		/* __u64: records the ring buffer dropped */
 	MW_ENTRY_GONE,		/* struct mw_gone_entry: exited without an exit record */
 	MW_ENTRY_VMSIZE,	/* struct mw_vmsize_entry: VmSize of a live process */
+	MW_ENTRY_LIBS,		/* __u32 pid, __u32 0, then /proc/PID/maps text: libraries loaded */
+	MW_ENTRY_PRELOAD,	/* __u32 pid, __u32 0, then the process's LD_PRELOAD value */
 };
 
 struct mw_record_header {

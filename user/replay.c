@@ -108,6 +108,22 @@ static int replay_entry(struct mw_session *s, const struct mw_entry *e, uint64_t
 		mw_session_vmsize(s, ve->pid, ve->vm_size, ve->stack_size);
 		return 0;
 	}
+	case MW_ENTRY_LIBS:
+	case MW_ENTRY_PRELOAD: {
+		char *text;
+
+		if (e->len < 8)
+			return -EINVAL;
+		text = strndup((const char *)e->data + 8, e->len - 8);
+		if (!text)
+			return -ENOMEM;
+		if (e->kind == MW_ENTRY_LIBS)
+			mw_session_libs(s, *(const __u32 *)e->data, text);
+		else
+			mw_session_preload(s, *(const __u32 *)e->data, text);
+		free(text);
+		return 0;
+	}
 	case MW_ENTRY_COUNTERS:
 		return 0;	/* collected up front */
 	}

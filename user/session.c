@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include "procfs.h"
 #include "record.h"
 #include "session.h"
@@ -34,6 +35,15 @@ void mw_session_free(struct mw_session *s)
 	mw_model_free(&s->model);
 }
 
+#define MAX_ALLOC_EVENTS 16
+
+static void emit_alloc(struct mw_session *s, const struct mw_process *p, struct mw_alloc_ev *v,
+		       int n)
+{
+	for (int i = 0; i < n; i++)
+		mw_out_alloc(&s->out, p, &v[i]);
+}
+
 static void record(struct mw_session *s, uint32_t kind, const void *a, size_t alen, const void *b,
 		   size_t blen)
 {
@@ -61,6 +71,8 @@ static void report_process(struct mw_session *s, struct mw_process *p, bool fina
 	for (size_t i = 0; i < p->nthreads; i++)
 		collect_counters(s, &p->threads[i], final);
 	mw_out_process(&s->out, ts, p);
+	if (p->alloc)
+		mw_out_arenas(&s->out, ts, p);
 	if (final && s->cfg->maps_at_exit)
 		mw_out_regions(&s->out, ts, p);
 }
@@ -92,11 +104,41 @@ int mw_session_record(struct mw_session *s, const void *data, size_t size)
 	if (!ev.comm[0] && a.thread)
 		memcpy(ev.comm, a.thread->comm, sizeof(ev.comm));
 	mw_out_event(&s->out, &ev, &a);
+	if (a.proc && a.proc->alloc && ev.kind == MW_EV_SYSCALL) {
+		struct mw_alloc_ev v[MAX_ALLOC_EVENTS];
+		int n = mw_alloc_apply(a.proc->alloc, a.proc, &ev, &a, v, MAX_ALLOC_EVENTS);
+
+		emit_alloc(s, a.proc, v, n);
+		/* A library was mapped: it may tell which allocator this is (names come from /proc). */
+		if (ev.sc.sys == MW_SYS_MMAP && !(ev.sc.args[3] & MAP_ANONYMOUS) &&
+		    (ev.sc.args[2] & PROT_EXEC) && !mw_ret_is_error(ev.sc.ret) &&
+		    mw_alloc_allocator(a.proc->alloc) == MW_ALLOCATOR_UNKNOWN && s->libs)
+			s->libs(s->src_ctx, a.proc->pid);
+	}
 	if (ev.kind == MW_EV_EXIT && a.thread && !a.proc_exited)
 		collect_counters(s, a.thread, true);
 	if (a.proc_exited)
 		finalize(s, a.proc);
 	return s->err;
+}
+
+/* A (new) baseline: what the allocator is, and the arenas already there. */
+static int seed_alloc(struct mw_session *s, struct mw_process *p, uint64_t snap_end_ns)
+{
+	struct mw_alloc_ev v[MAX_ALLOC_EVENTS];
+	int n;
+
+	mw_alloc_free(p->alloc);
+	p->alloc = mw_alloc_new();
+	if (!p->alloc)
+		return -ENOMEM;
+	n = mw_alloc_seed(p->alloc, &p->regions, p->start_brk, v, MAX_ALLOC_EVENTS);
+	for (int i = 0; i < n; i++) {
+		v[i].pid = p->pid;
+		v[i].ts_ns = snap_end_ns + s->dctx.mono_to_epoch_ns;
+	}
+	emit_alloc(s, p, v, n);
+	return 0;
 }
 
 int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, uint64_t start_brk,
@@ -124,6 +166,8 @@ int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, u
 		err = resync ? mw_model_resync(p, &maps, snap_end_ns)
 			     : mw_model_seed(p, &maps, start_brk, vm_size, stack_size, snap_end_ns);
 	mw_regions_free(&maps);
+	if (!err && !resync)
+		err = seed_alloc(s, p, snap_end_ns);
 	return err;
 }
 
@@ -142,6 +186,47 @@ void mw_session_thread_name(struct mw_session *s, uint32_t pid, uint32_t tid, co
 		memcpy(t->comm, e.comm, sizeof(t->comm));
 	if (tid == pid && !p->comm[0])
 		memcpy(p->comm, e.comm, sizeof(p->comm));
+}
+
+void mw_session_libs(struct mw_session *s, uint32_t pid, const char *maps_text)
+{
+	struct mw_process *p = mw_model_find(&s->model, pid);
+	__u32 head[2] = { pid, 0 };
+	struct mw_alloc_ev v[MAX_ALLOC_EVENTS];
+	struct mw_regions maps;
+	int n;
+
+	if (!p || !p->alloc)
+		return;
+	record(s, MW_ENTRY_LIBS, head, sizeof(head), maps_text, strlen(maps_text));
+	mw_regions_init(&maps);
+	if (mw_maps_parse(maps_text, &maps) == 0) {
+		n = mw_alloc_detect(p->alloc, &maps, v, MAX_ALLOC_EVENTS);
+		for (int i = 0; i < n; i++) {
+			v[i].pid = pid;
+			v[i].ts_ns = realtime_ns();
+		}
+		emit_alloc(s, p, v, n);
+	}
+	mw_regions_free(&maps);
+}
+
+void mw_session_preload(struct mw_session *s, uint32_t pid, const char *ld_preload)
+{
+	struct mw_process *p = mw_model_find(&s->model, pid);
+	__u32 head[2] = { pid, 0 };
+	struct mw_alloc_ev v[MAX_ALLOC_EVENTS];
+	int n;
+
+	if (!p || !p->alloc)
+		return;
+	record(s, MW_ENTRY_PRELOAD, head, sizeof(head), ld_preload, strlen(ld_preload));
+	n = mw_alloc_preload(p->alloc, ld_preload, v, MAX_ALLOC_EVENTS);
+	for (int i = 0; i < n; i++) {
+		v[i].pid = pid;
+		v[i].ts_ns = realtime_ns();
+	}
+	emit_alloc(s, p, v, n);
 }
 
 void mw_session_vmsize(struct mw_session *s, uint32_t pid, uint64_t vm_size, uint64_t stack_size)

@@ -21,6 +21,9 @@ typedef int (*mw_counters_fn)(void *ctx, uint32_t tid, struct mw_thread_counters
 /* Read a process's baseline again after exec: live sessions read /proc and
  * call mw_session_seed; a replay finds the seed as the next entry. */
 typedef int (*mw_reseed_fn)(void *ctx, uint32_t pid);
+/* Code was mapped while the allocator is unknown: live sessions read /proc
+ * and call mw_session_libs; a replay finds that as the next entry. */
+typedef void (*mw_libs_fn)(void *ctx, uint32_t pid);
 
 struct mw_session {
 	const struct mw_config *cfg;
@@ -30,6 +33,7 @@ struct mw_session {
 	FILE *rec;			/* --record, or NULL */
 	mw_counters_fn counters;	/* may be NULL: counts seen in events only */
 	mw_reseed_fn reseed;		/* may be NULL */
+	mw_libs_fn libs;		/* may be NULL */
 	void *src_ctx;			/* for both */
 	uint64_t bad_records;
 	int err;			/* first fatal error (-ENOMEM) */
@@ -44,6 +48,10 @@ int mw_session_record(struct mw_session *s, const void *data, size_t size);
 int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, uint64_t start_brk,
 		    uint64_t vm_size, uint64_t stack_size, uint64_t snap_end_ns, bool resync);
 void mw_session_thread_name(struct mw_session *s, uint32_t pid, uint32_t tid, const char *comm);
+/* A maps snapshot taken after libraries were loaded: which allocator the process uses. */
+void mw_session_libs(struct mw_session *s, uint32_t pid, const char *maps_text);
+/* The LD_PRELOAD of a process at its baseline (a preloaded allocator). */
+void mw_session_preload(struct mw_session *s, uint32_t pid, const char *ld_preload);
 /* The kernel's VmSize of a live process, read now. */
 void mw_session_vmsize(struct mw_session *s, uint32_t pid, uint64_t vm_size, uint64_t stack_size);
 void mw_session_lost(struct mw_session *s, uint64_t ts_ns, uint64_t count);

@@ -89,7 +89,42 @@ static int seed_from_proc(struct live *l, uint32_t pid, bool resync)
 				mw_session_thread_name(&l->s, pid, tids[i], comm);
 		free(tids);
 	}
+	if (mw_read_environ_var(pid, "LD_PRELOAD", &text) == 0) {
+		mw_session_preload(&l->s, pid, text);
+		free(text);
+	}
 	return 0;
+}
+
+static bool is_libc(const char *name)
+{
+	const char *base = strrchr(name, '/');
+
+	base = base ? base + 1 : name;
+	return !strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5);
+}
+
+static bool nseen_libc(const char *const *seen, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (is_libc(seen[i]))
+			return true;
+	return false;
+}
+
+/* The libc memwatch itself runs on (same mount namespace as a launched command). */
+static const char *own_libc(void)
+{
+	struct mw_regions maps;
+	const char *found = NULL;
+
+	mw_regions_init(&maps);
+	if (mw_read_maps((uint32_t)getpid(), &maps) == 0)
+		for (size_t i = 0; i < maps.n && !found; i++)
+			if (maps.v[i].name && maps.v[i].name[0] == '/' && is_libc(maps.v[i].name))
+				found = maps.v[i].name;	/* interned: outlives maps */
+	mw_regions_free(&maps);
+	return found;
 }
 
 /* glibc's malloc probes, where the target's libc (or a static executable,
@@ -109,14 +144,13 @@ static void attach_usdt(struct live *l, uint32_t pid)
 	len = readlink(path, exe, sizeof(exe) - 1);
 	exe[len > 0 ? len : 0] = '\0';
 	for (size_t i = 0; i < p->regions.n && nseen < 8; i++) {
-		const char *name = p->regions.v[i].name, *base;
+		const char *name = p->regions.v[i].name;
 		bool dup = false;
 		int n;
 
 		if (!name || name[0] != '/' || !(p->regions.v[i].prot & PROT_EXEC))
 			continue;
-		base = strrchr(name, '/') + 1;
-		if (strncmp(base, "libc.so", 7) && strncmp(base, "libc-", 5) && strcmp(name, exe))
+		if (!is_libc(name) && strcmp(name, exe))
 			continue;
 		for (size_t k = 0; k < nseen; k++)
 			dup |= seen[k] == name;	/* interned: same pointer, same name */
@@ -128,6 +162,21 @@ static void attach_usdt(struct live *l, uint32_t pid)
 		n = mw_loader_attach_usdt(&l->loader, pid, path);
 		if (n > 0)
 			total += n;
+	}
+	/*
+	 * Launched commands are seeded before the dynamic loader maps libc. Uprobes
+	 * follow the file, not the mapping: attach to the libc this system's loader
+	 * will map (memwatch's own), and they fire once the command maps it.
+	 */
+	if (!nseen_libc(seen, nseen) && l->child && pid == (uint32_t)l->child) {
+		const char *own = own_libc();
+
+		if (own) {
+			int n = mw_loader_attach_usdt(&l->loader, pid, own);
+
+			if (n > 0)
+				total += n;
+		}
 	}
 	if (total && l->cfg->verbose)
 		fprintf(stderr, "memwatch: pid %u: %d glibc malloc probes attached\n", pid, total);
@@ -141,6 +190,18 @@ static int reseed_after_exec(void *ctx, uint32_t pid)
 	if (!err)
 		attach_usdt(l, pid);
 	return err;
+}
+
+/* After a library was mapped, one look at /proc tells the allocator. */
+static void libs_mapped(void *ctx, uint32_t pid)
+{
+	struct live *l = ctx;
+	char *text;
+
+	if (mw_read_maps_text(pid, &text) == 0) {
+		mw_session_libs(&l->s, pid, text);
+		free(text);
+	}
 }
 
 static int kernel_counters(void *ctx, uint32_t tid, struct mw_thread_counters *c, bool forget)
@@ -419,6 +480,7 @@ int mw_trace_run(const struct mw_config *cfg)
 	l.s.rec = rec;
 	l.s.counters = kernel_counters;
 	l.s.reseed = reseed_after_exec;
+	l.s.libs = libs_mapped;
 	l.s.src_ctx = &l;
 	if (rec && mw_record_begin(rec, l.s.model.page_size, mono_to_epoch)) {
 		mw_p_err("cannot write %s", cfg->record_path);

@@ -1094,3 +1094,28 @@ TEST(alloc_arena_create_page_multiple_head)
 	CHECK_ARENA_STATE(evs[0], 64 * MB, 135168, 0, 1);
 	finish();
 }
+
+/* memcached, as /proc showed it: its slab memory ends exactly where an arena
+ * heap begins, so maps shows one rw-p run across the heap's base. */
+static const char *memcached_maps =
+	"55555555a000-55555557b000 rw-p 00000000 00:00 0 [heap]\n"
+	"7f03329ea000-7f0334000000 rw-p 00000000 00:00 0 \n"
+	"7f0334000000-7f0334021000 rw-p 00000000 00:00 0 \n"
+	"7f0334021000-7f0338000000 ---p 00000000 00:00 0 \n"
+	"7f0338000000-7f0338022000 rw-p 00000000 00:00 0 \n"
+	"7f0338022000-7f033c000000 ---p 00000000 00:00 0 \n"
+	"7f034a195000-7f034c000000 rw-p 00000000 00:00 0 \n"
+	"7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 /usr/lib/x86_64-linux-gnu/libc.so.6\n";
+
+TEST(alloc_seed_heap_below_merged_neighbour)
+{
+	start(memcached_maps);
+	CHECK_EQ_INT(mw_alloc_narenas(al), 2);
+	CHECK_EQ_HEX(mw_alloc_arena(al, 0)->heaps[0].base, 0x7f0334000000ULL);
+	CHECK_EQ_INT(mw_alloc_arena(al, 0)->committed, 0x21000);
+	CHECK_EQ_HEX(mw_alloc_arena(al, 1)->heaps[0].base, 0x7f0338000000ULL);
+	/* The slab memory below keeps its own class; a lone aligned rw run is no heap. */
+	CHECK_EQ_INT(at(0x7f03329ea000ULL)->cls, MW_CLASS_ANON);
+	CHECK_EQ_INT(at(0x7f034a195000ULL)->cls, MW_CLASS_ANON);
+	finish();
+}
