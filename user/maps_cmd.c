@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * `memwatch maps -p PID [--json]`: every mapping of a process (one row per
+ * kernel VMA, as pmap -X shows them) with its class, arena, committed bytes
+ * and RSS, then the arenas and the arena limit in force. Needs no BPF.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "alloc.h"
+#include "format.h"
+#include "json.h"
+#include "maps_cmd.h"
+#include "procfs.h"
+#include "trace.h"
+
+int mw_parse_cpu_list(const char *s)
+{
+	int n = 0;
+
+	while (*s && *s != '\n') {
+		char *end;
+		long a = strtol(s, &end, 10), b = a;
+
+		if (end == s || a < 0)
+			return -EINVAL;
+		if (*end == '-') {
+			s = end + 1;
+			b = strtol(s, &end, 10);
+			if (end == s || b < a)
+				return -EINVAL;
+		}
+		n += (int)(b - a + 1);
+		s = end;
+		if (*s == ',')
+			s++;
+		else if (*s && *s != '\n')
+			return -EINVAL;
+	}
+	return n;
+}
+
+static int positive(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	return end != s && (*end == '\0' || *end == ':') && v > 0 && v < 1 << 20 ? (int)v : 0;
+}
+
+int mw_arena_limit(const char *env, size_t len, int online_cpus, const char **source)
+{
+	int from_env = 0, from_tunable = 0;
+
+	for (size_t off = 0; off < len;) {
+		const char *var = env + off;
+		size_t vlen = strnlen(var, len - off);
+
+		if (vlen > 17 && !strncmp(var, "MALLOC_ARENA_MAX=", 17))
+			from_env = positive(var + 17);
+		else if (vlen > 15 && !strncmp(var, "GLIBC_TUNABLES=", 15)) {
+			const char *t = strstr(var, "glibc.malloc.arena_max=");
+
+			if (t && t < var + vlen)
+				from_tunable = positive(t + 23);
+		}
+		off += vlen + 1;
+	}
+	/* glibc reads the tunable after the environment variable: it wins. */
+	if (from_tunable) {
+		*source = "GLIBC_TUNABLES glibc.malloc.arena_max";
+		return from_tunable;
+	}
+	if (from_env) {
+		*source = "MALLOC_ARENA_MAX";
+		return from_env;
+	}
+	*source = "8 x online CPUs";
+	return 8 * online_cpus;
+}
+
+static int online_cpus(void)
+{
+	char buf[256] = "";
+	FILE *f = fopen("/sys/devices/system/cpu/online", "r");
+	int n;
+
+	if (!f)
+		return 1;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	n = mw_parse_cpu_list(buf);
+	return n > 0 ? n : 1;
+}
+
+static int read_environ(uint32_t pid, char **buf, size_t *len)
+{
+	char path[64];
+	FILE *f;
+	size_t cap = 4096, n = 0;
+	char *b = malloc(cap);
+
+	snprintf(path, sizeof(path), "/proc/%u/environ", pid);
+	f = fopen(path, "r");
+	if (!f || !b) {
+		free(b);
+		if (f)
+			fclose(f);
+		return -errno;
+	}
+	for (;;) {
+		size_t r = fread(b + n, 1, cap - n, f);
+
+		n += r;
+		if (n < cap)
+			break;
+		char *nb = realloc(b, cap * 2);
+
+		if (!nb) {
+			free(b);
+			fclose(f);
+			return -ENOMEM;
+		}
+		b = nb;
+		cap *= 2;
+	}
+	fclose(f);
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+static void perm(char out[5], const struct mw_region *r)
+{
+	out[0] = r->prot & PROT_READ ? 'r' : '-';
+	out[1] = r->prot & PROT_WRITE ? 'w' : '-';
+	out[2] = r->prot & PROT_EXEC ? 'x' : '-';
+	out[3] = r->flags & MW_RF_SHARED ? 's' : 'p';
+	out[4] = '\0';
+}
+
+static uint64_t rss_of(const struct mw_rss *v, size_t n, uint64_t start)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].start == start)
+			return v[i].rss;
+	return 0;
+}
+
+static void print_row(FILE *f, bool json, uint32_t pid, const struct mw_region *vma,
+		      const struct mw_region *cls, uint64_t rss)
+{
+	uint64_t size = vma->end - vma->start, committed = vma->prot ? size : 0;
+	const char *cname = mw_class_name(cls ? cls->cls : MW_CLASS_ANON);
+	int arena = cls ? mw_region_arena(cls) : -1;
+	char p[5], a[32], b[32], c[32];
+	struct mw_json j;
+
+	perm(p, vma);
+	if (!json) {
+		char ar[16] = "-";
+
+		if (arena > 0)
+			snprintf(ar, sizeof(ar), "%d", arena);
+		mw_fmt_size(a, sizeof(a), (int64_t)size);
+		mw_fmt_size(b, sizeof(b), (int64_t)committed);
+		mw_fmt_size(c, sizeof(c), (int64_t)rss);
+		fprintf(f, "%012" PRIx64 " %6s %6s %6s %s %-12s %5s %s\n", vma->start, a, b, c, p,
+			cname, ar, vma->name ? vma->name : "");
+		return;
+	}
+	mw_json_begin(&j, f);
+	mw_json_str(&j, "type", "region");
+	mw_json_uint(&j, "pid", pid);
+	mw_json_addr(&j, "start", vma->start);
+	mw_json_addr(&j, "end", vma->end);
+	mw_json_uint(&j, "size", size);
+	mw_json_uint(&j, "committed", committed);
+	mw_json_uint(&j, "rss", rss);
+	mw_json_str(&j, "perm", p);
+	mw_json_str(&j, "class", cname);
+	if (arena > 0)
+		mw_json_int(&j, "arena", arena);
+	if (vma->name)
+		mw_json_str(&j, "name", vma->name);
+	mw_json_end(&j);
+}
+
+static int maps_of(uint32_t pid, bool json, FILE *f)
+{
+	struct mw_regions merged;
+	struct mw_rss *rss = NULL;
+	struct mw_alloc *al = NULL;
+	struct mw_alloc_ev ev[16];
+	char *text = NULL, *env = NULL, *line, *save = NULL;
+	uint64_t start_brk = 0, total = 0, total_rss = 0;
+	size_t nrss = 0, envlen = 0;
+	const char *limit_src;
+	int err, limit;
+
+	mw_regions_init(&merged);
+	err = mw_read_maps_text(pid, &text);
+	if (!err)
+		err = mw_maps_parse(text, &merged);
+	if (!err)
+		err = mw_read_smaps(pid, &rss, &nrss);
+	if (err) {
+		mw_p_err("cannot read the mappings of pid %u: %s", pid, strerror(-err));
+		goto out;
+	}
+	mw_read_start_brk(pid, &start_brk);
+	al = mw_alloc_new();
+	if (!al) {
+		err = -ENOMEM;
+		mw_p_err("out of memory");
+		goto out;
+	}
+	mw_alloc_seed(al, &merged, start_brk, ev, 16);
+	if (!json)
+		fprintf(f, "%-12s %6s %6s %6s %s %-12s %5s %s\n", "ADDRESS", "SIZE", "COMMIT", "RSS",
+			"PERM", "CLASS", "ARENA", "NAME");
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		struct mw_region vma;
+
+		if (mw_maps_parse_line(line, &vma))
+			continue;
+		if (vma.name && !strcmp(vma.name, "[vsyscall]"))
+			continue;	/* not part of the mm; pmap -X leaves it out too */
+		total += vma.end - vma.start;
+		total_rss += rss_of(rss, nrss, vma.start);
+		print_row(f, json, pid, &vma, mw_regions_find(&merged, vma.start),
+			  rss_of(rss, nrss, vma.start));
+	}
+	limit = 8 * online_cpus();
+	limit_src = "8 x online CPUs";
+	if (read_environ(pid, &env, &envlen) == 0)
+		limit = mw_arena_limit(env, envlen, online_cpus(), &limit_src);
+	if (!json) {
+		char a[32], b[32];
+
+		mw_fmt_size(a, sizeof(a), (int64_t)total);
+		mw_fmt_size(b, sizeof(b), (int64_t)total_rss);
+		fprintf(f, "total %s, RSS %s; allocator %s; %zu arenas besides main, limit %d (%s)\n",
+			a, b, mw_allocator_name(mw_alloc_allocator(al)), mw_alloc_narenas(al), limit,
+			limit_src);
+	} else {
+		struct mw_json j;
+
+		mw_json_begin(&j, f);
+		mw_json_str(&j, "type", "maps_summary");
+		mw_json_uint(&j, "pid", pid);
+		mw_json_uint(&j, "size", total);
+		mw_json_uint(&j, "rss", total_rss);
+		mw_json_str(&j, "allocator", mw_allocator_name(mw_alloc_allocator(al)));
+		mw_json_uint(&j, "arenas", mw_alloc_narenas(al));
+		mw_json_int(&j, "arena_limit", limit);
+		mw_json_str(&j, "arena_limit_source", limit_src);
+		mw_json_end(&j);
+	}
+out:
+	mw_alloc_free(al);
+	mw_regions_free(&merged);
+	free(text);
+	free(rss);
+	free(env);
+	return err ? 1 : 0;
+}
+
+int mw_maps_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	long pid = 0;
+	bool json = false;
+	char *end;
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:p:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			pid = strtol(optarg, &end, 10);
+			if (end == optarg || *end || pid <= 0 || pid > 1 << 30) {
+				mw_p_err("maps: -p: '%s' is not a process id", optarg);
+				return 2;
+			}
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			printf("Usage: memwatch maps -p PID [--json]\n"
+			       "Every mapping with its class, arena, committed bytes and RSS (from\n"
+			       "/proc/PID/smaps), then the allocator and the arena limit in force.\n");
+			return 0;
+		default:
+			mw_p_err("maps: bad option '%s' (see memwatch maps --help)", argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (!pid || optind < argc) {
+		mw_p_err("maps: give exactly -p PID (see memwatch maps --help)");
+		return 2;
+	}
+	return maps_of((uint32_t)pid, json, stdout);
+}
