@@ -15,7 +15,8 @@ def _pmap(pid):
     rows = {}
     for line in out.splitlines():
         f = line.split()
-        if len(f) < 8 or not all(c in "0123456789abcdef" for c in f[0]) or not f[5].isdigit():
+        if (len(f) < 8 or not all(c in "0123456789abcdef" for c in f[0]) or len(f[1]) != 4
+                or not all(c in "rwxsp-" for c in f[1])):
             continue    # the "PID: command" line, the header and the totals
         # Address Perm Offset Device Inode Size Rss ...
         rows[int(f[0], 16)] = (int(f[5]) * 1024, int(f[6]) * 1024, f[1])
