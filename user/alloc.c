@@ -313,6 +313,7 @@ static struct mw_arena *arena_new(struct mw_alloc *a, uint32_t creator, uint64_t
 	ar->id = (int)++a->narenas;
 	ar->creator_tid = creator;
 	ar->created_ns = ts_ns;
+	ar->by_syscalls = true;		/* the USDT path says otherwise when it creates one */
 	return ar;
 }
 
@@ -815,18 +816,23 @@ static void on_mmap(struct call *c)
 }
 
 /* Remove heap j of ar (its reservation was unmapped whole). */
-static void heap_delete(struct call *c, struct mw_arena *ar, size_t j)
+static void heap_delete_at(struct mw_alloc *a, struct mw_arena *ar, size_t j, struct sink *s)
 {
 	size_t i = (size_t)ar->id - 1;
 	struct mw_arena_heap h = ar->heaps[j];
-	struct heap_state *t = c->a->tops[i];
+	struct heap_state *t = a->tops[i];
 
 	ar->reserved -= h.size;
 	ar->committed -= h.rw_end - h.base;
 	memmove(&ar->heaps[j], &ar->heaps[j + 1], (ar->nheaps - j - 1) * sizeof(h));
 	memmove(&t[j], &t[j + 1], (ar->nheaps - j - 1) * sizeof(*t));
 	ar->nheaps--;
-	emit_arena(c->s, MW_AEV_ARENA_HEAP_DELETE, ar, h.base, h.size, false);
+	emit_arena(s, MW_AEV_ARENA_HEAP_DELETE, ar, h.base, h.size, false);
+}
+
+static void heap_delete(struct call *c, struct mw_arena *ar, size_t j)
+{
+	heap_delete_at(c->a, ar, j, c->s);
 }
 
 static void on_munmap(struct call *c)
@@ -1076,6 +1082,121 @@ int mw_alloc_preload(struct mw_alloc *a, const char *ld_preload, struct mw_alloc
 		}
 		p += len;
 		p += *p != '\0';
+	}
+	return s.n;
+}
+
+/* ---- glibc's memory_* probes -------------------------------------- */
+
+/* The arena whose first heap holds the malloc_state at ptr (it sits right
+ * after that heap's heap_info). */
+static struct mw_arena *arena_of_state(struct mw_alloc *a, uint64_t ptr)
+{
+	struct mw_arena *ar;
+	struct heap_state *t;
+	struct mw_arena_heap *h = heap_at(a, ptr, &ar, &t);
+
+	return h && h == &ar->heaps[0] ? ar : NULL;
+}
+
+static void usdt_heap_new(struct sink *s, struct mw_process *p, struct thread_state *t,
+			  uint64_t heap, uint64_t size, bool first)
+{
+	struct mw_alloc *a = s->a;
+	struct mw_arena *ar;
+	struct heap_state *hs;
+	struct mw_arena_heap *h = heap_at(a, heap, &ar, &hs);
+	bool created;
+
+	if (h) {
+		ar->by_usdt = true;	/* the syscalls saw it first: the two agree */
+		return;
+	}
+	ar = first ? NULL : arena_by_id(a, t ? t->arena : 0);
+	if (!ar && !first)
+		return;	/* a heap for an arena we cannot name: arena_new follows */
+	created = !ar;
+	if (created) {
+		ar = arena_new(a, s->ev->tid, s->ev->ts_ns);
+		if (!ar)
+			return;
+		ar->by_syscalls = false;
+		arena_add_thread(a, ar, s->ev->tid);
+		if (t)
+			t->arena = ar->id;
+	}
+	ar->by_usdt = true;
+	if (!heap_add(a, ar, heap, HEAP_MAX, size))
+		return;
+	label(&p->regions, heap, heap + HEAP_MAX, MW_CLASS_ARENA_HEAP, ar->id);
+	emit_arena(s, created ? MW_AEV_ARENA_CREATE : MW_AEV_ARENA_HEAP_NEW, ar, heap, size, false);
+	if (s->n)
+		s->out[s->n - 1].source = "usdt";
+}
+
+int mw_alloc_usdt(struct mw_alloc *a, struct mw_process *p, const struct mw_event *ev,
+		  struct mw_alloc_ev *out, int max_out)
+{
+	struct sink s = { .a = a, .out = out, .max = max_out, .ev = ev };
+	uint64_t ptr, size;
+	struct thread_state *t;
+	struct mw_arena *ar;
+
+	if (!a || !p || !ev || ev->kind != MW_EV_USDT)
+		return 0;
+	ptr = ev->usdt.args[0];
+	size = ev->usdt.args[1];
+	t = thread_get(a, ev->tid);
+	if (a->allocator == MW_ALLOCATOR_UNKNOWN)
+		set_allocator(&s, MW_ALLOCATOR_GLIBC, "glibc memory_* probes fired");
+	switch (ev->usdt.probe) {
+	case MW_USDT_HEAP_NEW:
+		/* glibc: new_heap() fires this before memory_arena_new for a new arena. */
+		if (t && t->arena)
+			usdt_heap_new(&s, p, t, ptr, size, false);
+		break;
+	case MW_USDT_ARENA_NEW:
+		ar = arena_of_state(a, ptr);
+		if (ar) {
+			ar->by_usdt = true;
+			if (t)
+				t->arena = ar->id;
+		} else {
+			usdt_heap_new(&s, p, t, ptr & ~(HEAP_MAX - 1), size, true);
+		}
+		break;
+	case MW_USDT_ARENA_REUSE:
+	case MW_USDT_ARENA_REUSE_FREE_LIST:
+		ar = arena_of_state(a, ptr);
+		if (!ar)
+			break;
+		ar->by_usdt = true;
+		if (t)
+			t->arena = ar->id;
+		if (ev->tid != ar->creator_tid && !arena_has_thread(ar, ev->tid) &&
+		    arena_add_thread(a, ar, ev->tid)) {
+			emit_arena(&s, MW_AEV_ARENA_REUSE, ar, ar->heaps[0].base, 0, false);
+			if (s.n)
+				s.out[s.n - 1].source = "usdt";
+		}
+		break;
+	case MW_USDT_HEAP_FREE: {
+		struct heap_state *hs;
+		struct mw_arena_heap *h = heap_at(a, ptr, &ar, &hs);
+
+		/* Fired before glibc's munmap: the heap goes here, and the munmap finds nothing. */
+		if (h && h != &ar->heaps[0]) {
+			heap_delete_at(a, ar, (size_t)(h - ar->heaps), &s);
+			if (s.n)
+				s.out[s.n - 1].source = "usdt";
+		}
+		break;
+	}
+	default:
+		/* heap_more/less report the used size (h->size), not the committed
+		 * pages: growth and shrink keep coming from the mprotect/madvise/mmap
+		 * the syscall path sees. sbrk_more/less: brk gives the main heap. */
+		break;
 	}
 	return s.n;
 }

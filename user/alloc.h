@@ -91,6 +91,8 @@ struct mw_arena {
 	uint64_t trimmed;		/* bytes given back by shrinks */
 	uint32_t *threads;		/* threads seen growing it, creator first */
 	size_t nthreads;
+	bool by_syscalls;		/* recognised from the syscall signatures */
+	bool by_usdt;			/* reported by glibc's memory_* probes */
 };
 
 struct mw_alloc;	/* per-process state, opaque */
@@ -130,6 +132,13 @@ enum mw_allocator mw_alloc_allocator(const struct mw_alloc *a);
 /* Arenas, heaps, threads or events not kept for lack of room (tables are
  * capped; out too small for what one call implied). */
 uint64_t mw_alloc_dropped(const struct mw_alloc *a);
+/*
+ * One glibc memory_* probe firing (MW_EV_USDT). The probes are exact: an arena
+ * or heap the syscall signatures already found is confirmed (by_usdt), one they
+ * missed is added with source "usdt", and a freed heap is deleted.
+ */
+int mw_alloc_usdt(struct mw_alloc *a, struct mw_process *p, const struct mw_event *ev,
+		  struct mw_alloc_ev *out, int max_out);
 /*
  * The process's LD_PRELOAD (colon or space separated): a preloaded jemalloc or
  * tcmalloc replaces glibc's malloc before any library shows up in maps (a

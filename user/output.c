@@ -618,6 +618,8 @@ void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process 
 		mw_json_uint(&j, "committed", ar->committed);
 		mw_json_uint(&j, "trimmed", ar->trimmed);
 		mw_json_uint(&j, "threads", ar->nthreads);
+		mw_json_str(&j, "source", ar->by_usdt ? (ar->by_syscalls ? "syscalls+usdt" : "usdt")
+						  : "syscalls");
 		mw_json_end(&j);
 	}
 }

@@ -104,13 +104,16 @@ int mw_session_record(struct mw_session *s, const void *data, size_t size)
 	if (!ev.comm[0] && a.thread)
 		memcpy(ev.comm, a.thread->comm, sizeof(ev.comm));
 	mw_out_event(&s->out, &ev, &a);
-	if (a.proc && a.proc->alloc && ev.kind == MW_EV_SYSCALL) {
+	if (a.proc && a.proc->alloc && ev.kind != MW_EV_EXEC) {
 		struct mw_alloc_ev v[MAX_ALLOC_EVENTS];
-		int n = mw_alloc_apply(a.proc->alloc, a.proc, &ev, &a, v, MAX_ALLOC_EVENTS);
+		int n = ev.kind == MW_EV_USDT
+				? mw_alloc_usdt(a.proc->alloc, a.proc, &ev, v, MAX_ALLOC_EVENTS)
+				: mw_alloc_apply(a.proc->alloc, a.proc, &ev, &a, v, MAX_ALLOC_EVENTS);
 
 		emit_alloc(s, a.proc, v, n);
 		/* A library was mapped: it may tell which allocator this is (names come from /proc). */
-		if (ev.sc.sys == MW_SYS_MMAP && !(ev.sc.args[3] & MAP_ANONYMOUS) &&
+		if (ev.kind == MW_EV_SYSCALL && ev.sc.sys == MW_SYS_MMAP &&
+		    !(ev.sc.args[3] & MAP_ANONYMOUS) &&
 		    (ev.sc.args[2] & PROT_EXEC) && !mw_ret_is_error(ev.sc.ret) &&
 		    mw_alloc_allocator(a.proc->alloc) == MW_ALLOCATOR_UNKNOWN && s->libs)
 			s->libs(s->src_ctx, a.proc->pid);

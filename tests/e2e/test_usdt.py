@@ -20,16 +20,16 @@ def _check_usdt_run(tr, n):
         check(evs, f"{comm}: no events")
         probes = [e for e in evs if e["type"] == "usdt"]
         eq([p["probe"] for p in probes],
-           ["memory_arena_new", "memory_heap_new", "memory_heap_more"], f"{comm}: probes")
+           ["memory_heap_new", "memory_arena_new", "memory_heap_more"], f"{comm}: probes")
         commit = [e for e in evs if e["type"] == "syscall" and e["name"] == "mprotect"
                   and e["args"]["len"] == 135168]
         eq(len(commit), 1, f"{comm}: the heap's first mprotect")
         heap = int(commit[0]["args"]["addr"], 16)
         eq(heap % (64 * MIB), 0, f"{comm}: heap alignment")
-        eq((int(probes[0]["arg0"], 16), probes[0]["arg1"]), (heap + 32, 135168),
-           f"{comm}: memory_arena_new args")
-        eq((int(probes[1]["arg0"], 16), probes[1]["arg1"]), (heap, 135168),
+        eq((int(probes[0]["arg0"], 16), probes[0]["arg1"]), (heap, 135168),
            f"{comm}: memory_heap_new args")
+        eq((int(probes[1]["arg0"], 16), probes[1]["arg1"]), (heap + 32, 135168),
+           f"{comm}: memory_arena_new args")
         eq((int(probes[2]["arg0"], 16), probes[2]["arg1"]), (heap, 139264),
            f"{comm}: memory_heap_more args")
         # Each probe fires after the syscall it describes, in the same thread.
@@ -59,3 +59,31 @@ def test_no_usdt_on_debian_libc():
     rc, tr, err = mw.launch_json("--", mw.wl("arena_demo"), "2")
     eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
     eq([e for e in tr.events if e["type"] == "usdt"], [], "usdt events")
+
+
+def test_usdt_and_syscalls_agree():
+    """Where the probes fire around glibc's own syscalls, both sources find the same arenas:
+    one arena_create per thread (the syscalls see the mprotect first), and every
+    arena_summary says "syscalls+usdt"."""
+    rc, tr, err = mw.launch_json("--", mw.wl("usdt_arena"), "-n", "3")
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    created = tr.of("arena_create")
+    eq(sorted(e["comm"] for e in created), ["usdt-1", "usdt-2", "usdt-3"], "arena_create threads")
+    heaps = sorted(int(e["args"]["addr"], 16) for e in tr.events
+                   if e["type"] == "syscall" and e["name"] == "mprotect"
+                   and e["args"]["len"] == 135168)
+    eq(sorted(int(e["base"], 16) for e in created), heaps, "arena bases vs the heaps' mprotects")
+    summ = tr.of("arena_summary")
+    eq(len(summ), 3, "arena_summary objects")
+    eq({s["source"] for s in summ}, {"syscalls+usdt"}, "sources of each arena")
+
+
+def test_usdt_finds_what_syscalls_cannot():
+    """-x: reservations without MAP_NORESERVE are not taken as glibc heaps from the syscalls
+    alone; the probes still name them: arena_create with source "usdt"."""
+    rc, tr, err = mw.launch_json("--", mw.wl("usdt_arena"), "-n", "2", "-x")
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    created = tr.of("arena_create")
+    eq(sorted((e["comm"], e["source"]) for e in created),
+       [("usdt-1", "usdt"), ("usdt-2", "usdt")], "arena_create (thread, source)")
+    eq({s["source"] for s in tr.of("arena_summary")}, {"usdt"}, "arena_summary sources")

@@ -1119,3 +1119,60 @@ TEST(alloc_seed_heap_below_merged_neighbour)
 	CHECK_EQ_INT(at(0x7f034a195000ULL)->cls, MW_CLASS_ANON);
 	finish();
 }
+
+static int usdt_(uint32_t tid, enum mw_usdt_probe probe, uint64_t a0, uint64_t a1)
+{
+	struct mw_event ev = { .kind = MW_EV_USDT, .mono_ns = ts += 1000, .pid = PID, .tid = tid };
+
+	ev.usdt.probe = probe;
+	ev.usdt.args[0] = a0;
+	ev.usdt.args[1] = a1;
+	nev = mw_alloc_usdt(al, p, &ev, evs, 64);
+	return nev;
+}
+
+TEST(alloc_usdt_confirms_syscall_arena)
+{
+	const uint64_t base = 0x7f9fcc000000ULL;
+
+	start(glibc_maps);
+	CHECK_EQ_INT(mmap_(201, base, 0, 134217728, NONE, RESV), 0);
+	CHECK_EQ_INT(munmap_(201, base + 67108864, 67108864), 0);
+	CHECK_EQ_INT(mprotect_(201, base, 135168, RW), 1);
+	CHECK_EQ_INT(usdt_(201, MW_USDT_HEAP_NEW, base, 135168), 0);
+	CHECK_EQ_INT(usdt_(201, MW_USDT_ARENA_NEW, base + 32, 135168), 0);
+	CHECK_EQ_INT(mw_alloc_narenas(al), 1);
+	CHECK(mw_alloc_arena(al, 0)->by_syscalls && mw_alloc_arena(al, 0)->by_usdt);
+	/* Another thread attaching through glibc's free list: reuse, from the probe. */
+	CHECK_EQ_INT(usdt_(202, MW_USDT_ARENA_REUSE_FREE_LIST, base + 32, 0), 1);
+	CHECK_EQ_INT(evs[0].kind, MW_AEV_ARENA_REUSE);
+	CHECK_EQ_STR(evs[0].source, "usdt");
+	finish();
+}
+
+TEST(alloc_usdt_names_an_arena_the_syscalls_missed)
+{
+	const uint64_t base = 0x7f0004000000ULL, heap2 = 0x7f0008000000ULL;
+	const struct mw_arena *ar;
+
+	start(glibc_maps);
+	/* new_heap() fires first, before the thread has an arena: nothing yet. */
+	CHECK_EQ_INT(usdt_(301, MW_USDT_HEAP_NEW, base, 135168), 0);
+	CHECK_EQ_INT(usdt_(301, MW_USDT_ARENA_NEW, base + 32, 135168), 1);
+	CHECK_EQ_INT(evs[0].kind, MW_AEV_ARENA_CREATE);
+	CHECK_EQ_STR(evs[0].source, "usdt");
+	CHECK_EQ_INT(evs[0].arena, 1);
+	CHECK_EQ_HEX(evs[0].base, base);
+	/* A second heap for the thread's arena, then glibc frees it. */
+	CHECK_EQ_INT(usdt_(301, MW_USDT_HEAP_NEW, heap2, 4096), 1);
+	CHECK_EQ_INT(evs[0].kind, MW_AEV_ARENA_HEAP_NEW);
+	CHECK_EQ_INT(evs[0].heaps, 2);
+	CHECK_EQ_INT(usdt_(301, MW_USDT_HEAP_FREE, heap2, 4096), 1);
+	CHECK_EQ_INT(evs[0].kind, MW_AEV_ARENA_HEAP_DELETE);
+	ar = mw_alloc_arena(al, 0);
+	CHECK(!ar->by_syscalls && ar->by_usdt);
+	CHECK_EQ_INT(ar->nheaps, 1);
+	CHECK_EQ_INT(ar->reserved, 67108864);
+	CHECK_EQ_INT(mw_alloc_allocator(al), MW_ALLOCATOR_GLIBC);
+	finish();
+}

@@ -6,13 +6,16 @@
  * so memwatch's USDT path and its syscall-signature path can be checked against each other
  * here. memwatch attaches the probes it finds in the target's libc or executable.
  *
- * usage: usdt_arena [-w] [-n ARENAS]
+ * usage: usdt_arena [-w] [-n ARENAS] [-x]
  * Per arena i (1..N), in a thread named "usdt-i":
  *   mmap(NULL, 128M, PROT_NONE, PRIVATE|ANON|NORESERVE) = R; munmap of the part outside the
- *   64M-aligned heap H inside R; mprotect(H, 135168, RW)      -> probe memory_arena_new(H+32, 135168)
- *                                                                  and memory_heap_new(H, 135168)
+ *   64M-aligned heap H inside R; mprotect(H, 135168, RW)      -> probe memory_heap_new(H, 135168)
+ *                                                                  then memory_arena_new(H+32, 135168)
+ *                                                                  (glibc's order: new_heap() first)
  *   mprotect(H+135168, 4096, RW)                                -> probe memory_heap_more(H, 139264)
  * then munmap(H, 64M) at the end (not a glibc event: tidy exit).
+ * -x: the reservation is made without MAP_NORESERVE, which the syscall signatures do not take
+ *     for a glibc heap: only the probes can tell these arenas.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -21,8 +24,10 @@
 #include <sys/sdt.h>
 #include "common.h"
 
-#define USAGE "usdt_arena [-w] [-n ARENAS]"
+#define USAGE "usdt_arena [-w] [-n ARENAS] [-x]"
 #define HEAP_MAX (64UL << 20)
+
+static bool exotic;
 
 static void *one_arena(void *arg)
 {
@@ -32,7 +37,7 @@ static void *one_arena(void *arg)
 	snprintf(name, sizeof(name), "usdt-%ld", (long)(intptr_t)arg);
 	pthread_setname_np(pthread_self(), name);
 	r = (uintptr_t)mmap(NULL, 2 * HEAP_MAX, PROT_NONE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+			    MAP_PRIVATE | MAP_ANONYMOUS | (exotic ? 0 : MAP_NORESERVE), -1, 0);
 	if ((void *)r == MAP_FAILED)
 		wl_die("mmap");
 	h = (r + HEAP_MAX - 1) & ~(HEAP_MAX - 1);
@@ -43,8 +48,8 @@ static void *one_arena(void *arg)
 	if (mprotect((void *)h, 135168, PROT_READ | PROT_WRITE))
 		wl_die("mprotect");
 	/* glibc: the arena's malloc_state sits right after the heap_info header. */
-	STAP_PROBE2(libc, memory_arena_new, (void *)(h + 32), 135168UL);
 	STAP_PROBE2(libc, memory_heap_new, (void *)h, 135168UL);
+	STAP_PROBE2(libc, memory_arena_new, (void *)(h + 32), 135168UL);
 	if (mprotect((void *)(h + 135168), 4096, PROT_READ | PROT_WRITE))
 		wl_die("mprotect grow");
 	STAP_PROBE2(libc, memory_heap_more, (void *)h, 139264UL);
@@ -59,9 +64,10 @@ int main(int argc, char **argv)
 	pthread_t t;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "wn:")) != -1) {
+	while ((opt = getopt(argc, argv, "wn:x")) != -1) {
 		switch (opt) {
 		case 'w': wait_start = true; break;
+		case 'x': exotic = true; break;
 		case 'n': n = wl_num(optarg, USAGE); break;
 		default: wl_usage(USAGE);
 		}
