@@ -70,6 +70,7 @@ struct mw_alloc {
 	/* jemalloc's extents (RW NORESERVE, 2 MiB multiples), seen while the
 	 * allocator is unknown: two of them name it. */
 	int je_seen;
+	bool weak;			/* glibc only because its loader is mapped: a signature may overrule */
 	uint64_t je_start, je_end;
 	uint64_t dropped;		/* arenas, threads or events not kept for lack of room */
 };
@@ -217,6 +218,11 @@ const struct mw_arena *mw_alloc_arena(const struct mw_alloc *a, size_t i)
 enum mw_allocator mw_alloc_allocator(const struct mw_alloc *a)
 {
 	return a ? a->allocator : MW_ALLOCATOR_UNKNOWN;
+}
+
+uint64_t mw_alloc_main_trimmed(const struct mw_alloc *a)
+{
+	return a ? a->main_trimmed : 0;
 }
 
 uint64_t mw_alloc_dropped(const struct mw_alloc *a)
@@ -433,13 +439,19 @@ static void emit_arena(struct sink *s, enum mw_alloc_ev_kind kind, const struct 
 	e->shrink_fixed = fixed;
 }
 
+#define LOADER_EVIDENCE "glibc's dynamic loader mapped"
+
 static void set_allocator(struct sink *s, enum mw_allocator al, const char *evidence)
 {
 	struct mw_alloc_ev *e;
 
-	if (al == MW_ALLOCATOR_UNKNOWN || al == s->a->allocator)
+	if (al == MW_ALLOCATOR_UNKNOWN || al == s->a->allocator) {
+		if (al == s->a->allocator && evidence && strcmp(evidence, LOADER_EVIDENCE))
+			s->a->weak = false;	/* now on firmer ground */
 		return;
+	}
 	s->a->allocator = al;
+	s->a->weak = evidence && !strcmp(evidence, LOADER_EVIDENCE);
 	e = emit(s, MW_AEV_ALLOCATOR);
 	if (!e)
 		return;
@@ -544,6 +556,13 @@ static enum mw_allocator library_allocator(const char *name, const char **eviden
 	}
 	if (!strcmp(base, "libc.so.6")) {
 		*evidence = "libc.so.6 mapped";
+		return MW_ALLOCATOR_GLIBC;
+	}
+	/* A launched command is seeded before its libraries are mapped: glibc's
+	 * own loader is the evidence then (a preloaded or linked replacement,
+	 * seen later, still wins). */
+	if (name_has_prefix(base, "ld-linux")) {
+		*evidence = LOADER_EVIDENCE;
 		return MW_ALLOCATOR_GLIBC;
 	}
 	return MW_ALLOCATOR_UNKNOWN;
@@ -798,7 +817,8 @@ static void on_mmap(struct call *c)
 		c->keep_res = true;
 	}
 	/* glibc never maps RW with NORESERVE; jemalloc maps all its memory so. */
-	if (c->a->allocator == MW_ALLOCATOR_UNKNOWN && prot == RW && (fl & MAP_NORESERVE) &&
+	if ((c->a->allocator == MW_ALLOCATOR_UNKNOWN || c->a->weak) && prot == RW &&
+	    (fl & MAP_NORESERVE) &&
 	    !(fl & MAP_FIXED) && len >= JE_EXTENT && !(len % JE_EXTENT)) {
 		if (++c->a->je_seen >= 2) {
 			set_allocator(c->s, MW_ALLOCATOR_JEMALLOC, "jemalloc extent signature");

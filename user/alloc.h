@@ -132,6 +132,8 @@ enum mw_allocator mw_alloc_allocator(const struct mw_alloc *a);
 /* Arenas, heaps, threads or events not kept for lack of room (tables are
  * capped; out too small for what one call implied). */
 uint64_t mw_alloc_dropped(const struct mw_alloc *a);
+/* Bytes the main heap gave back (brk down) while traced. */
+uint64_t mw_alloc_main_trimmed(const struct mw_alloc *a);
 /*
  * One glibc memory_* probe firing (MW_EV_USDT). The probes are exact: an arena
  * or heap the syscall signatures already found is confirmed (by_usdt), one they

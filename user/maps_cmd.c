@@ -83,7 +83,7 @@ int mw_arena_limit(const char *env, size_t len, int online_cpus, const char **so
 	return 8 * online_cpus;
 }
 
-static int online_cpus(void)
+int mw_online_cpus(void)
 {
 	char buf[256] = "";
 	FILE *f = fopen("/sys/devices/system/cpu/online", "r");
@@ -98,7 +98,7 @@ static int online_cpus(void)
 	return n > 0 ? n : 1;
 }
 
-static int read_environ(uint32_t pid, char **buf, size_t *len)
+int mw_read_environ(uint32_t pid, char **buf, size_t *len)
 {
 	char path[64];
 	FILE *f;
@@ -236,10 +236,10 @@ static int maps_of(uint32_t pid, bool json, FILE *f)
 		print_row(f, json, pid, &vma, mw_regions_find(&merged, vma.start),
 			  rss_of(rss, nrss, vma.start));
 	}
-	limit = 8 * online_cpus();
+	limit = 8 * mw_online_cpus();
 	limit_src = "8 x online CPUs";
-	if (read_environ(pid, &env, &envlen) == 0)
-		limit = mw_arena_limit(env, envlen, online_cpus(), &limit_src);
+	if (mw_read_environ(pid, &env, &envlen) == 0)
+		limit = mw_arena_limit(env, envlen, mw_online_cpus(), &limit_src);
 	if (!json) {
 		char a[32], b[32];
 

@@ -4,6 +4,7 @@
 #define MW_MAPS_CMD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* glibc's arena limit for a process: MALLOC_ARENA_MAX or
  * GLIBC_TUNABLES=...glibc.malloc.arena_max=N from its environment (NUL-separated,
@@ -11,6 +12,10 @@
 int mw_arena_limit(const char *environ, size_t len, int online_cpus, const char **source);
 /* Count CPUs in a /sys/devices/system/cpu/online list ("0-3,5"). */
 int mw_parse_cpu_list(const char *s);
+/* CPUs online on this host (1 if unknown). */
+int mw_online_cpus(void);
+/* /proc/PID/environ whole (malloc'd, NUL-separated). */
+int mw_read_environ(uint32_t pid, char **buf, size_t *len);
 /* Runs the subcommand (argv[0] == "maps"); returns the exit status. */
 int mw_maps_main(int argc, char **argv);
 

@@ -75,6 +75,7 @@ struct mw_process {
 	int64_t unattributed;	/* part of net found by resyncing with /proc after lost events */
 	uint64_t raced;		/* events reconciled against the snapshot */
 	struct mw_alloc *alloc;		/* allocator-aware state (alloc.h), NULL until seeded */
+	int arena_limit;		/* glibc's arena limit in force, 0 = unknown */
 	struct mw_pending_unmap pending[MW_MAX_PENDING];
 	size_t npending;
 	struct mw_thread *threads;	/* sorted by tid */

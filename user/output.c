@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include "format.h"
 #include "json.h"
+#include "diagnose.h"
 #include "output.h"
 
 #define ARGBUF 512
@@ -622,4 +623,22 @@ void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process 
 						  : "syscalls");
 		mw_json_end(&j);
 	}
+}
+
+void mw_out_diag(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p,
+		 const struct mw_diag *d)
+{
+	struct mw_json j;
+
+	if (!o->json) {
+		fprintf(o->f, "!!! pid %" PRIu32 " %s: %s\n    options: %s\n", p->pid, d->kind,
+			d->message, d->remedy);
+		return;
+	}
+	mw_json_begin(&j, o->f);
+	json_head(&j, "diagnosis", ts_ns, p->pid);
+	mw_json_str(&j, "kind", d->kind);
+	mw_json_str(&j, "message", d->message);
+	mw_json_str(&j, "remedy", d->remedy);
+	mw_json_end(&j);
 }

@@ -26,6 +26,10 @@ void mw_out_regions(struct mw_output *o, uint64_t ts_ns, const struct mw_process
 void mw_out_alloc(struct mw_output *o, const struct mw_process *p, const struct mw_alloc_ev *e);
 /* One arena_summary per arena of p (text: a table). */
 void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p);
+struct mw_diag;
+/* A diagnosis: "!!! ..." lines in text, a {"type":"diagnosis"} object in JSON. */
+void mw_out_diag(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p,
+		 const struct mw_diag *d);
 void mw_out_note(struct mw_output *o, uint64_t ts_ns, const char *msg);
 
 #endif /* MW_OUTPUT_H */

@@ -29,6 +29,7 @@ enum mw_entry_kind {
 	MW_ENTRY_VMSIZE,	/* struct mw_vmsize_entry: VmSize of a live process */
 	MW_ENTRY_LIBS,		/* __u32 pid, __u32 0, then /proc/PID/maps text: libraries loaded */
 	MW_ENTRY_PRELOAD,	/* __u32 pid, __u32 0, then the process's LD_PRELOAD value */
+	MW_ENTRY_ARENA_LIMIT,	/* __u32 pid, __s32 glibc's arena limit for it */
 };
 
 struct mw_record_header {

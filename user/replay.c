@@ -124,6 +124,12 @@ static int replay_entry(struct mw_session *s, const struct mw_entry *e, uint64_t
 		free(text);
 		return 0;
 	}
+	case MW_ENTRY_ARENA_LIMIT:
+		if (e->len != 8)
+			return -EINVAL;
+		mw_session_arena_limit(s, ((const __u32 *)e->data)[0],
+				       (int)((const __u32 *)e->data)[1]);
+		return 0;
 	case MW_ENTRY_COUNTERS:
 		return 0;	/* collected up front */
 	}

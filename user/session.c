@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
+#include "diagnose.h"
 #include "procfs.h"
 #include "record.h"
 #include "session.h"
@@ -73,6 +74,13 @@ static void report_process(struct mw_session *s, struct mw_process *p, bool fina
 	mw_out_process(&s->out, ts, p);
 	if (p->alloc)
 		mw_out_arenas(&s->out, ts, p);
+	if (final) {
+		struct mw_diag d[8];
+		int n = mw_diagnose(p, p->arena_limit, d, 8);
+
+		for (int i = 0; i < n; i++)
+			mw_out_diag(&s->out, ts, p, &d[i]);
+	}
 	if (final && s->cfg->maps_at_exit)
 		mw_out_regions(&s->out, ts, p);
 }
@@ -230,6 +238,17 @@ void mw_session_preload(struct mw_session *s, uint32_t pid, const char *ld_prelo
 		v[i].ts_ns = realtime_ns();
 	}
 	emit_alloc(s, p, v, n);
+}
+
+void mw_session_arena_limit(struct mw_session *s, uint32_t pid, int limit)
+{
+	struct mw_process *p = mw_model_find(&s->model, pid);
+	__u32 head[2] = { pid, (__u32)limit };
+
+	if (!p)
+		return;
+	record(s, MW_ENTRY_ARENA_LIMIT, head, sizeof(head), NULL, 0);
+	p->arena_limit = limit;
 }
 
 void mw_session_vmsize(struct mw_session *s, uint32_t pid, uint64_t vm_size, uint64_t stack_size)

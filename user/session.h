@@ -52,6 +52,8 @@ void mw_session_thread_name(struct mw_session *s, uint32_t pid, uint32_t tid, co
 void mw_session_libs(struct mw_session *s, uint32_t pid, const char *maps_text);
 /* The LD_PRELOAD of a process at its baseline (a preloaded allocator). */
 void mw_session_preload(struct mw_session *s, uint32_t pid, const char *ld_preload);
+/* glibc's arena limit in force for a process (from its environment). */
+void mw_session_arena_limit(struct mw_session *s, uint32_t pid, int limit);
 /* The kernel's VmSize of a live process, read now. */
 void mw_session_vmsize(struct mw_session *s, uint32_t pid, uint64_t vm_size, uint64_t stack_size);
 void mw_session_lost(struct mw_session *s, uint64_t ts_ns, uint64_t count);

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include "launch.h"
 #include "loader.h"
+#include "maps_cmd.h"
 #include "procfs.h"
 #include "record.h"
 #include "session.h"
@@ -63,6 +64,21 @@ static uint64_t now_ns(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* glibc's arena limit for pid, from its environment and the online CPUs. */
+static int process_arena_limit(uint32_t pid)
+{
+	char *env = NULL;
+	size_t len = 0;
+	const char *src;
+	int limit;
+
+	if (mw_read_environ(pid, &env, &len))
+		return 0;
+	limit = mw_arena_limit(env, len, mw_online_cpus(), &src);
+	free(env);
+	return limit;
+}
+
 /* Baseline (or resync) of one process from /proc, taken after it is in the BPF filter. */
 static int seed_from_proc(struct live *l, uint32_t pid, bool resync)
 {
@@ -93,6 +109,7 @@ static int seed_from_proc(struct live *l, uint32_t pid, bool resync)
 		mw_session_preload(&l->s, pid, text);
 		free(text);
 	}
+	mw_session_arena_limit(&l->s, pid, process_arena_limit(pid));
 	return 0;
 }
 

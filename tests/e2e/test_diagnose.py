@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Diagnoses at summary time: only when they apply, each with its numbers and remedies."""
+import os
+
+import mw
+from mw import check, eq
+
+
+def _diags(*cmd, env=None):
+    out = mw.tmpfile("mw.json")
+    argv = [mw.need_memwatch(), "--json", "-o", out, "--"] + [str(c) for c in cmd]
+    if env:
+        argv = ["env"] + [f"{k}={v}" for k, v in env.items()] + argv
+    p = mw.Proc(argv, name="memwatch")
+    eq(p.wait(60, "memwatch"), 0, f"exit status (stderr {mw.tail(p.text('err'))!r})")
+    return {d["kind"]: d for d in mw.read_ndjson(out).of("diagnosis")}
+
+
+def test_diagnose_arena_limit():
+    """20 threads on 2 CPUs: 15 arenas besides main, glibc's limit (8 x 2) reached."""
+    if os.sysconf("SC_NPROCESSORS_ONLN") != 2:
+        raise mw.Skip("the expected 15 arenas assume 2 online CPUs")
+    d = _diags(mw.wl("arenas"), "-t", "20")
+    check("arenas_at_limit" in d, f"diagnoses: {sorted(d)}")
+    check("15 arenas" in d["arenas_at_limit"]["message"] and "16" in d["arenas_at_limit"]["message"],
+          d["arenas_at_limit"]["message"])
+    check("MALLOC_ARENA_MAX" in d["arenas_at_limit"]["remedy"], d["arenas_at_limit"]["remedy"])
+
+
+def test_diagnose_threads_share_one_arena():
+    """MALLOC_ARENA_MAX=1 and 8 threads: all on the main arena."""
+    d = _diags(mw.wl("arenas"), "-t", "8", env={"MALLOC_ARENA_MAX": "1"})
+    check("threads_share_arenas" in d, f"diagnoses: {sorted(d)}")
+    check("share 1 arenas" in d["threads_share_arenas"]["message"],
+          d["threads_share_arenas"]["message"])
+    check("arenas_at_limit" in d and "limit of 1" in d["arenas_at_limit"]["message"],
+          f"diagnoses: {d}")
+
+
+def test_diagnose_growing_arena():
+    """One thread allocating 70 MB in small blocks: its arena needs a second heap."""
+    d = _diags(mw.wl("arenas"), "-t", "1", "-b", "70000000")
+    check("arena_growing" in d, f"diagnoses: {sorted(d)}")
+    check("has 2 heaps" in d["arena_growing"]["message"], d["arena_growing"]["message"])
+
+
+def test_no_diagnosis_when_nothing_applies():
+    eq(_diags(mw.wl("arenas"), "-t", "2"), {}, "diagnoses of a healthy run")
