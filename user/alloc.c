@@ -920,9 +920,22 @@ static void confirm_heap(struct call *c, uint64_t base, uint64_t rw)
 	struct mw_arena_heap *h;
 	bool created;
 
-	/* Already known: an event that raced the baseline snapshot. */
+	/*
+	 * Already known: the call raced the /proc snapshot, which shows its heap
+	 * (after an exec, or at -p attach). It is still a creation we saw happen:
+	 * the arena that heap starts gets its creator and its arena_create.
+	 */
 	if (heap_at(a, base, &ar, &hs)) {
 		label(&c->p->regions, base, base + HEAP_MAX, MW_CLASS_ARENA_HEAP, ar->id);
+		if (!ar->creator_tid && ar->heaps[0].base == base) {
+			ar->creator_tid = c->ev->tid;
+			ar->created_ns = c->ev->ts_ns;
+			if (!arena_has_thread(ar, c->ev->tid))
+				arena_add_thread(a, ar, c->ev->tid);
+			if (c->t)
+				c->t->arena = ar->id;
+			emit_arena(c->s, MW_AEV_ARENA_CREATE, ar, base, ar->committed, false);
+		}
 		return;
 	}
 	ar = arena_by_id(a, c->t->arena);

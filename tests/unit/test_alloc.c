@@ -962,9 +962,13 @@ TEST(alloc_seed_full_heaps_vs_big_aligned_chunk)
 	CHECK_EQ_INT(mw_alloc_arena(al, 3)->committed, 0x21000);
 	CHECK_EQ_INT(at(0x7f0020000000ULL)->cls, MW_CLASS_ANON);
 	CHECK_EQ_INT(mw_region_arena(at(0x7f0014000000ULL)), 2);
-	/* A raced replay of a known heap's creation adds nothing. */
+	/* A creation that raced the snapshot adds no arena, but names the one the
+	 * snapshot showed: its creator and its arena_create. */
 	CHECK_EQ_INT(mmap_(95, 0x7f0034000000ULL, 0x7f0034000000ULL, 64 * MB, NONE, RESV), 0);
-	CHECK_EQ_INT(mprotect_(95, 0x7f0034000000ULL, 135168, RW), 0);
+	CHECK_EQ_INT(mprotect_(95, 0x7f0034000000ULL, 135168, RW), 1);
+	CHECK_EQ_INT(evs[0].kind, MW_AEV_ARENA_CREATE);
+	CHECK_EQ_INT(evs[0].arena, 4);
+	CHECK_EQ_INT(mw_alloc_arena(al, 3)->creator_tid, 95);
 	CHECK_EQ_INT(mw_alloc_narenas(al), 4);
 	CHECK_EQ_INT(at(0x7f0034000000ULL)->cls, MW_CLASS_ARENA_HEAP);
 	CHECK_EQ_INT(mw_region_arena(at(0x7f0034000000ULL)), 4);
