@@ -308,6 +308,21 @@ static uint64_t process_dropped(const struct mw_process *p)
 	return n;
 }
 
+/*
+ * Bytes mapped now that each thread created, by class: every region keeps
+ * its creator and its class, so this is read off the region map.
+ */
+static void thread_classes(const struct mw_process *p, uint32_t tid, uint64_t by[MW_CLASS_COUNT])
+{
+	memset(by, 0, sizeof(uint64_t) * MW_CLASS_COUNT);
+	for (size_t i = 0; i < p->regions.n; i++) {
+		const struct mw_region *r = &p->regions.v[i];
+
+		if (r->tid == tid && r->cls < MW_CLASS_COUNT)
+			by[r->cls] += r->end - r->start;
+	}
+}
+
 static void json_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p,
 			const struct mw_thread *t)
 {
@@ -329,6 +344,16 @@ static void json_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_pro
 	mw_json_int(&j, "accessible", t->accessible);
 	mw_json_int(&j, "reserved", t->reserved);
 	mw_json_uint(&j, "dropped", mw_thread_dropped(t));
+	{
+		uint64_t by[MW_CLASS_COUNT];
+
+		thread_classes(p, t->tid, by);
+		mw_json_obj_begin(&j, "by_class");
+		for (int c = 0; c < MW_CLASS_COUNT; c++)
+			if (by[c])
+				mw_json_uint(&j, mw_class_name(c), by[c]);
+		mw_json_obj_end(&j);
+	}
 	mw_json_bool(&j, "exited", t->exited);
 	mw_json_end(&j);
 }
@@ -357,6 +382,42 @@ static void json_process(struct mw_output *o, uint64_t ts_ns, const struct mw_pr
 			mw_json_int(&j, "code", WEXITSTATUS(p->exit_code));
 	}
 	mw_json_end(&j);
+}
+
+/* Per thread, what it mapped that is still there, by class. */
+static void text_classes(struct mw_output *o, const struct mw_process *p)
+{
+	static const enum mw_class cols[] = {
+		MW_CLASS_MAIN_HEAP, MW_CLASS_ARENA_HEAP, MW_CLASS_MALLOC_CHUNK,
+		MW_CLASS_THREAD_STACK, MW_CLASS_FILE,
+	};
+	bool header = false;
+
+	for (size_t i = 0; i < p->nthreads; i++) {
+		const struct mw_thread *t = &p->threads[i];
+		uint64_t by[MW_CLASS_COUNT], other = 0, total = 0;
+		char s[32];
+
+		thread_classes(p, t->tid, by);
+		for (int c = 0; c < MW_CLASS_COUNT; c++)
+			total += by[c];
+		if (!total)
+			continue;
+		if (!header) {
+			fprintf(o->f, "%7s %-15s %8s %8s %8s %8s %8s %8s\n", "TID", "COMM", "MAINHEAP",
+				"ARENA", "CHUNK", "STACK", "FILE", "OTHER");
+			header = true;
+		}
+		fprintf(o->f, "%7" PRIu32 " %-15s", t->tid, t->comm);
+		for (size_t k = 0; k < sizeof(cols) / sizeof(cols[0]); k++) {
+			mw_fmt_size(s, sizeof(s), (int64_t)by[cols[k]]);
+			fprintf(o->f, " %8s", s);
+			total -= by[cols[k]];
+		}
+		other = total;
+		mw_fmt_size(s, sizeof(s), (int64_t)other);
+		fprintf(o->f, " %8s\n", s);
+	}
 }
 
 static void text_process(struct mw_output *o, const struct mw_process *p)
@@ -398,6 +459,7 @@ static void text_process(struct mw_output *o, const struct mw_process *p)
 		mw_fmt_delta(e, sizeof(e), t->reserved);
 		fprintf(f, "%7" PRIu32 " %-15s %9s %9s %9s %9s %9s\n", t->tid, t->comm, a, b, c, d, e);
 	}
+	text_classes(o, p);
 }
 
 void mw_out_process(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p)

@@ -1,0 +1,25 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Per-thread bytes by class in thread_summary.by_class: what each thread mapped that is still
+mapped, by what it is, checked against the raw syscalls of the same run."""
+import mw
+from mw import check, eq
+
+HEAP = 64 << 20
+
+
+def test_by_class_per_thread():
+    rc, tr, err = mw.launch_json("--", mw.wl("arenas"), "-t", "3")
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    pid = tr.of("arena_create")[0]["pid"]
+    for i in (1, 2, 3):
+        ts = tr.thread(f"arena-{i}", pid)
+        eq(ts["by_class"].get("arena_heap"), HEAP, f"arena-{i}: arena_heap bytes")
+    main = tr.thread("arenas", pid)
+    stacks = [e for e in tr.syscalls(pid=pid, tid=pid, name="mmap")
+              if "MAP_STACK" in e["args"]["flags"]]
+    eq(len(stacks), 3, "stack mmaps by the main thread")
+    # glibc unmaps no cached stack here: all three are still mapped at exit.
+    total = sum(e["args"]["len"] for e in stacks)
+    got = main["by_class"].get("thread_stack", 0) + main["by_class"].get("stack_guard", 0)
+    eq(got, total, "thread_stack + stack_guard bytes of the main thread")
+    check(main["by_class"].get("main_heap", 0) > 0, f"main heap bytes: {main['by_class']}")
