@@ -227,6 +227,62 @@ static int read_pid_file(uint32_t pid, const char *file, size_t hint, char **out
 	return read_text(path, hint, out);
 }
 
+static bool exec_mapped_name(const char *name, const char *exe)
+{
+	const char *base;
+
+	if (!name)
+		return false;
+	if (name[0] == '[')
+		return !strcmp(name, "[stack]") || !strcmp(name, "[vdso]") ||
+		       !strcmp(name, "[vvar]") || !strcmp(name, "[vvar_vclock]") ||
+		       !strcmp(name, "[vsyscall]");
+	if (exe && !strcmp(name, exe))
+		return true;
+	base = strrchr(name, '/');
+	base = base ? base + 1 : name;
+	return !strncmp(base, "ld-", 3) && strstr(base, ".so");
+}
+
+int mw_maps_exec_baseline(const char *text, const char *exe, char **out, uint64_t *bytes)
+{
+	size_t len = strlen(text), off = 0;
+	uint64_t kept_end = 0, total = 0;
+	char *buf = malloc(len + 1);
+	const char *p = text;
+
+	if (!buf)
+		return -ENOMEM;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+		struct mw_region r;
+		char line[4096];
+		bool keep;
+
+		snprintf(line, sizeof(line), "%.*s", (int)(n > sizeof(line) - 1 ? sizeof(line) - 1 : n), p);
+		if (mw_maps_parse_line(line, &r) == 0) {
+			keep = exec_mapped_name(r.name, exe) ||
+			       /* the bss the kernel maps right after the executable or interpreter */
+			       (!r.name && r.start == kept_end && r.prot == (PROT_READ | PROT_WRITE));
+			if (keep) {
+				memcpy(buf + off, p, n);
+				off += n;
+				if (!r.name || strcmp(r.name, "[vsyscall]"))
+					total += r.end - r.start;
+				kept_end = r.name && r.name[0] != '[' ? r.end : 0;
+			} else {
+				kept_end = 0;
+			}
+		}
+		p += n;
+	}
+	buf[off] = '\0';
+	*out = buf;
+	*bytes = total;
+	return 0;
+}
+
 int mw_read_maps_text(uint32_t pid, char **text)
 {
 	return read_pid_file(pid, "maps", 256 * 1024, text);

@@ -18,6 +18,15 @@ int mw_maps_parse_line(const char *line, struct mw_region *r);
  * through mw_regions_map, so out obeys the map's invariants (touching equal
  * entries merge) whatever the text holds. 0 or negative errno. */
 int mw_maps_parse(const char *text, struct mw_regions *out);
+/*
+ * The address space as exec left it, from a maps text read a little later:
+ * only what the kernel maps at exec (the executable named exe, the
+ * interpreter ld-*.so*, the bss right after either, [stack], [vdso], [vvar],
+ * [vvar_vclock], [vsyscall]). Everything else came from syscalls after the
+ * exec, which the trace has. *out is malloc'd; *bytes the kept size without
+ * [vsyscall] (the VmSize then).
+ */
+int mw_maps_exec_baseline(const char *text, const char *exe, char **out, uint64_t *bytes);
 /* Read /proc/PID/maps whole, then parse. */
 int mw_read_maps(uint32_t pid, struct mw_regions *out);
 /* The raw text of /proc/PID/maps (malloc'd, NUL-terminated; caller frees):

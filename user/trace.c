@@ -80,7 +80,7 @@ static int process_arena_limit(uint32_t pid)
 }
 
 /* Baseline (or resync) of one process from /proc, taken after it is in the BPF filter. */
-static int seed_from_proc(struct live *l, uint32_t pid, bool resync)
+static int seed_from_proc(struct live *l, uint32_t pid, bool resync, bool after_exec)
 {
 	uint64_t start_brk = 0, vm = 0, stack = 0;
 	char *text = NULL, comm[MW_COMM_LEN];
@@ -93,9 +93,28 @@ static int seed_from_proc(struct live *l, uint32_t pid, bool resync)
 		err = mw_read_start_brk(pid, &start_brk);
 	if (!err && !resync)
 		err = mw_read_vm(pid, &vm, &stack);
+	/*
+	 * After an exec the image has run on while its record was queued: keep
+	 * only what exec itself mapped, and let the stream's calls (all of them
+	 * after the exec) build the rest, exactly as in launch mode.
+	 */
+	if (!err && after_exec) {
+		char exe[4096], path[64], *base = NULL;
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+		n = readlink(path, exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = '\0';
+		err = mw_maps_exec_baseline(text, exe, &base, &vm);
+		if (!err) {
+			free(text);
+			text = base;
+		}
+	}
 	if (!err)
-		err = mw_session_seed(&l->s, pid, text, start_brk, vm, stack, now_ns(CLOCK_MONOTONIC),
-				      resync);
+		/* After an exec nothing raced: the calls since are all in the stream. */
+		err = mw_session_seed(&l->s, pid, text, start_brk, vm, stack,
+				      after_exec ? 0 : now_ns(CLOCK_MONOTONIC), resync);
 	free(text);
 	if (err || resync)
 		return err;
@@ -202,7 +221,7 @@ static void attach_usdt(struct live *l, uint32_t pid)
 static int reseed_after_exec(void *ctx, uint32_t pid)
 {
 	struct live *l = ctx;
-	int err = seed_from_proc(l, pid, false);
+	int err = seed_from_proc(l, pid, false, true);
 
 	if (!err)
 		attach_usdt(l, pid);
@@ -294,7 +313,7 @@ static void check_lost(struct live *l)
 	mw_loader_poll(&l->loader, 0);	/* apply what is queued before the snapshot */
 	for (size_t i = 0; i < l->s.model.nprocs; i++)
 		if (!l->s.model.procs[i]->exited)
-			seed_from_proc(l, l->s.model.procs[i]->pid, true);
+			seed_from_proc(l, l->s.model.procs[i]->pid, true, false);
 }
 
 static int check_pid(uint32_t pid)
@@ -340,7 +359,7 @@ static int setup_targets(struct live *l)
 		}
 		ret = mw_loader_add_target(&l->loader, l->child);
 		if (!ret)
-			ret = seed_from_proc(l, l->child, false);
+			ret = seed_from_proc(l, l->child, false, false);
 		if (!ret)
 			attach_usdt(l, l->child);
 		if (!ret)
@@ -360,7 +379,7 @@ static int setup_targets(struct live *l)
 			mw_p_err("cannot add pid %u to the BPF filter: %s", pid, strerror(-ret));
 			return 1;
 		}
-		ret = seed_from_proc(l, pid, false);
+		ret = seed_from_proc(l, pid, false, false);
 		if (ret) {
 			mw_p_err("cannot read the address space of pid %u: %s", pid, strerror(-ret));
 			return 1;

@@ -317,3 +317,18 @@ def test_verbose_flag():
     eq(rc, X.EXITER_STATUS, f"exit status (stderr {mw.tail(err)!r})")
     mw.read_ndjson(out).thread("exiter")
     check(os.path.getsize(out) > 0, "empty output")
+
+
+def test_exec_baseline_is_exact():
+    """`memwatch -f -- sh -c 'exec ops'`: the exec'd image's baseline keeps only what exec
+    mapped (its record may be read late), so ops's threads are exact and the process's net
+    equals its VmSize change, as in launch mode."""
+    import expect as X
+    rc, tr, err = mw.launch_json("-f", "--", "sh", "-c", f"exec {mw.wl('ops')}")
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    pid = tr.thread("mw-mapper")["pid"]
+    for comm in X.OPS_ORDER:
+        mw.check_summary(tr.thread(comm, pid), X.OPS[comm]["summary"], comm)
+    ps = [e for e in tr.of("process_summary") if e["pid"] == pid][0]
+    eq(ps["net"], ps["vm_end"] - ps["vm_start"], f"net vs VmSize change: {ps}")
+    eq(ps["raced"], 0, "calls after an exec do not race its baseline")

@@ -470,3 +470,34 @@ TEST(procfs_smaps_rss_per_mapping)
 	CHECK_EQ_INT(mw_smaps_parse("Rss: 4 kB\n", &v, &n), -EINVAL);
 	CHECK_EQ_INT(mw_read_smaps(1u << 30, &v, &n) < 0, 1);
 }
+
+TEST(procfs_exec_baseline_keeps_what_exec_mapped)
+{
+	const char *text =
+		"55555555a000-55555555b000 r--p 00000000 fe:01 7 /usr/bin/w\n"
+		"55555555b000-55555555c000 r-xp 00001000 fe:01 7 /usr/bin/w\n"
+		"55555555c000-55555555d000 rw-p 00002000 fe:01 7 /usr/bin/w\n"
+		"55555555d000-55555555f000 rw-p 00000000 00:00 0 \n"
+		"555555560000-555555581000 rw-p 00000000 00:00 0 [heap]\n"
+		"7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
+		"7ffff7da6000-7ffff7da8000 rw-p 00000000 00:00 0 \n"
+		"7ffff7fc0000-7ffff7fc4000 r--p 00000000 00:00 0 [vvar]\n"
+		"7ffff7fc4000-7ffff7fc6000 r-xp 00000000 00:00 0 [vdso]\n"
+		"7ffff7fc6000-7ffff7fc7000 r--p 00000000 fe:01 9 /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2\n"
+		"7ffff7fc7000-7ffff7fc9000 rw-p 00000000 00:00 0 \n"
+		"7ffff7ff0000-7ffff7ff8000 rw-p 00000000 00:00 0 \n"
+		"7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n"
+		"ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]\n";
+	uint64_t bytes = 0;
+	char *out = NULL;
+
+	CHECK_EQ_INT(mw_maps_exec_baseline(text, "/usr/bin/w", &out, &bytes), 0);
+	/* exe (3 pages) + its bss (2) + vvar (4) + vdso (2) + ld.so (1) + its bss (2) + stack (33) */
+	CHECK_EQ_INT(bytes, (3 + 2 + 4 + 2 + 1 + 2 + 33) * 4096);
+	CHECK(strstr(out, "[heap]") == NULL);
+	CHECK(strstr(out, "libc.so.6") == NULL);
+	CHECK(strstr(out, "7ffff7da6000") == NULL);	/* libc's bss: made by ld.so */
+	CHECK(strstr(out, "7ffff7ff0000") == NULL);	/* a later anonymous mmap */
+	CHECK(strstr(out, "[vsyscall]") != NULL);
+	free(out);
+}
