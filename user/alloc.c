@@ -461,22 +461,6 @@ static void set_allocator(struct sink *s, enum mw_allocator al, const char *evid
 
 /* ---- classification ------------------------------------------------- */
 
-/* Index of the first region ending after addr (n when none). */
-static size_t lower_idx(const struct mw_regions *r, uint64_t addr)
-{
-	size_t lo = 0, hi = r->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (r->v[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 static bool is_anon_private(const struct mw_region *g)
 {
 	return !(g->flags & OTHER_MAPPING) && !g->name;
@@ -650,7 +634,7 @@ int mw_alloc_seed(struct mw_alloc *a, struct mw_regions *r, uint64_t start_brk,
 
 	/* Walk by address: labelling may merge regions and move indices. */
 	for (cur = 0;;) {
-		size_t i = lower_idx(r, cur);
+		size_t i = mw_regions_index(r, cur);
 		struct mw_region g;
 		enum mw_class c;
 
@@ -665,7 +649,7 @@ int mw_alloc_seed(struct mw_alloc *a, struct mw_regions *r, uint64_t start_brk,
 
 	/* Arena heaps by shape: one arena per heap (see the top of this file). */
 	for (cur = 0;;) {
-		size_t i = lower_idx(r, cur);
+		size_t i = mw_regions_index(r, cur);
 		const struct mw_region *g;
 		uint64_t base, rw_end;
 		struct mw_arena *ar;
@@ -1003,7 +987,7 @@ static void on_mprotect(struct call *c)
 	}
 	/* Guard changes inside thread stacks (stack reuse with another guard, JVM zones). */
 	for (uint64_t cur = addr; cur < end;) {
-		size_t i = lower_idx(r, cur);
+		size_t i = mw_regions_index(r, cur);
 		struct mw_region g;
 
 		if (i == r->n || r->v[i].start >= end)

@@ -145,9 +145,7 @@ static int reserve(struct mw_regions *r, size_t extra)
 	return 0;
 }
 
-/* Index of the first region that ends after addr (n when none): the region
- * containing addr if any, else the first one above it. */
-static size_t lower_idx(const struct mw_regions *r, uint64_t addr)
+size_t mw_regions_index(const struct mw_regions *r, uint64_t addr)
 {
 	size_t lo = 0, hi = r->n;
 
@@ -179,7 +177,7 @@ static void close_gap(struct mw_regions *r, size_t i, size_t k)
  * Needs one reserved slot. */
 static void split_at(struct mw_regions *r, uint64_t addr)
 {
-	size_t i = lower_idx(r, addr);
+	size_t i = mw_regions_index(r, addr);
 
 	if (i == r->n || r->v[i].start >= addr)
 		return;
@@ -195,8 +193,8 @@ static void isolate(struct mw_regions *r, uint64_t start, uint64_t end, size_t *
 {
 	split_at(r, start);
 	split_at(r, end);
-	*i = lower_idx(r, start);
-	*j = lower_idx(r, end);
+	*i = mw_regions_index(r, start);
+	*j = mw_regions_index(r, end);
 }
 
 static bool mergeable(const struct mw_region *a, const struct mw_region *b)
@@ -284,7 +282,7 @@ static void do_insert(struct mw_regions *r, const struct mw_region *p, size_t k,
 
 	if (!k)
 		return;
-	i = lower_idx(r, p[0].start);
+	i = mw_regions_index(r, p[0].start);
 	open_gap(r, i, k);
 	memcpy(&r->v[i], p, k * sizeof(*p));
 	for (size_t m = 0; m < k; m++)
@@ -436,7 +434,7 @@ static long move_pieces(const struct mw_regions *r, uint64_t old, uint64_t old_l
 			struct mw_region **out, uint64_t *moved)
 {
 	uint64_t n = old_len < new_len ? old_len : new_len, src_end = old + n;
-	size_t i = lower_idx(r, old), j = i, k = 0;
+	size_t i = mw_regions_index(r, old), j = i, k = 0;
 	struct mw_region *p;
 
 	while (j < r->n && r->v[j].start < src_end)
@@ -522,7 +520,7 @@ int mw_regions_remap(struct mw_regions *r, uint64_t old, uint64_t old_len, uint6
 
 const struct mw_region *mw_regions_find(const struct mw_regions *r, uint64_t addr)
 {
-	size_t i = lower_idx(r, addr);
+	size_t i = mw_regions_index(r, addr);
 
 	if (i < r->n && r->v[i].start <= addr)
 		return &r->v[i];

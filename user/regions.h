@@ -129,6 +129,9 @@ int mw_regions_remap(struct mw_regions *r, uint64_t old, uint64_t old_len, uint6
 int mw_regions_label(struct mw_regions *r, uint64_t start, uint64_t end, uint8_t cls,
 		     int arena_id);
 
+/* Index of the first region that ends after addr (n when none): the region
+ * containing addr if any, else the first one above it. */
+size_t mw_regions_index(const struct mw_regions *r, uint64_t addr);
 /* The region containing addr, or NULL. Valid until the next change. */
 const struct mw_region *mw_regions_find(const struct mw_regions *r, uint64_t addr);
 uint64_t mw_regions_bytes(const struct mw_regions *r);			/* VmSize view */
