@@ -473,29 +473,52 @@ void mw_out_process(struct mw_output *o, uint64_t ts_ns, const struct mw_process
 	json_process(o, ts_ns, p);
 }
 
+/* Text: the model's regions as they are kept, with what each is and who made it. */
+static void text_regions(struct mw_output *o, const struct mw_process *p)
+{
+	fprintf(o->f, "\n--- pid %" PRIu32 " (%s): %zu regions ---\n", p->pid, p->comm,
+		p->regions.n);
+	fprintf(o->f, "%-12s %6s %4s %-12s %5s %7s %s\n", "ADDRESS", "SIZE", "PERM", "CLASS",
+		"ARENA", "TID", "NAME");
+	for (size_t i = 0; i < p->regions.n; i++) {
+		const struct mw_region *r = &p->regions.v[i];
+		char sz[32], ar[16] = "-", tid[16] = "-", perm[5];
+
+		mw_fmt_size(sz, sizeof(sz), (int64_t)(r->end - r->start));
+		if (mw_region_arena(r) > 0)
+			snprintf(ar, sizeof(ar), "%d", mw_region_arena(r));
+		if (r->tid)
+			snprintf(tid, sizeof(tid), "%" PRIu32, r->tid);
+		perm[0] = r->prot & 1 ? 'r' : '-';
+		perm[1] = r->prot & 2 ? 'w' : '-';
+		perm[2] = r->prot & 4 ? 'x' : '-';
+		perm[3] = r->flags & MW_RF_SHARED ? 's' : 'p';
+		perm[4] = '\0';
+		fprintf(o->f, "%012" PRIx64 " %6s %4s %-12s %5s %7s %s\n", r->start, sz, perm,
+			mw_class_name(r->cls), ar, tid, r->name ? r->name : "");
+	}
+}
+
 void mw_out_regions(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p)
 {
 	struct mw_regions co;
-	char prot[64], sz[32];
+	char prot[64];
 
+	if (!o->json) {
+		text_regions(o, p);
+		return;
+	}
+	/* NDJSON: adjacent equal-prot regions merged, the shape /proc/PID/maps is compared in. */
 	mw_regions_init(&co);
 	if (mw_regions_coalesced(&p->regions, &co)) {
 		mw_regions_free(&co);
 		return;
 	}
-	if (!o->json)
-		fprintf(o->f, "\n--- pid %" PRIu32 " (%s): %zu regions ---\n", p->pid, p->comm, co.n);
 	for (size_t i = 0; i < co.n; i++) {
 		const struct mw_region *r = &co.v[i];
 		struct mw_json j;
 
 		mw_fmt_prot(prot, sizeof(prot), r->prot);
-		if (!o->json) {
-			mw_fmt_size(sz, sizeof(sz), (int64_t)(r->end - r->start));
-			fprintf(o->f, "%016" PRIx64 "-%016" PRIx64 " %7s %-36s %s\n", r->start, r->end,
-				sz, prot, r->name ? r->name : "");
-			continue;
-		}
 		mw_json_begin(&j, o->f);
 		json_head(&j, "region", ts_ns, p->pid);
 		mw_json_addr(&j, "start", r->start);

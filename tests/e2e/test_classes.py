@@ -23,3 +23,21 @@ def test_by_class_per_thread():
     got = main["by_class"].get("thread_stack", 0) + main["by_class"].get("stack_guard", 0)
     eq(got, total, "thread_stack + stack_guard bytes of the main thread")
     check(main["by_class"].get("main_heap", 0) > 0, f"main heap bytes: {main['by_class']}")
+
+
+def test_region_table_at_exit():
+    """--maps-at-exit in text: the final region table says what each region is, which arena
+    and which thread made it: two arena heaps, each by its arena-N thread."""
+    rc, text, _, err = mw.launch("-c", "--maps-at-exit", "--", mw.wl("arenas"), "-t", "2")
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    tids = {}
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) >= 2 and f[0].isdigit() and f[1].startswith("arena-"):
+            tids[f[1]] = f[0]
+    eq(sorted(tids), ["arena-1", "arena-2"], "worker threads in the summary")
+    rows = [l.split() for l in text.splitlines() if " arena_heap " in l]
+    eq(len(rows), 4, f"arena_heap rows (rw + PROT_NONE part of 2 heaps): {rows}")
+    eq({r[5] for r in rows}, set(tids.values()),
+       "creator threads of the arena heaps")
+    eq(len({r[4] for r in rows}), 2, "two arena ids")
