@@ -98,43 +98,6 @@ int mw_online_cpus(void)
 	return n > 0 ? n : 1;
 }
 
-int mw_read_environ(uint32_t pid, char **buf, size_t *len)
-{
-	char path[64];
-	FILE *f;
-	size_t cap = 4096, n = 0;
-	char *b = malloc(cap);
-
-	snprintf(path, sizeof(path), "/proc/%u/environ", pid);
-	f = fopen(path, "r");
-	if (!f || !b) {
-		free(b);
-		if (f)
-			fclose(f);
-		return -errno;
-	}
-	for (;;) {
-		size_t r = fread(b + n, 1, cap - n, f);
-
-		n += r;
-		if (n < cap)
-			break;
-		char *nb = realloc(b, cap * 2);
-
-		if (!nb) {
-			free(b);
-			fclose(f);
-			return -ENOMEM;
-		}
-		b = nb;
-		cap *= 2;
-	}
-	fclose(f);
-	*buf = b;
-	*len = n;
-	return 0;
-}
-
 static void perm(char out[5], const struct mw_region *r)
 {
 	out[0] = r->prot & PROT_READ ? 'r' : '-';

@@ -14,8 +14,6 @@ int mw_arena_limit(const char *environ, size_t len, int online_cpus, const char 
 int mw_parse_cpu_list(const char *s);
 /* CPUs online on this host (1 if unknown). */
 int mw_online_cpus(void);
-/* /proc/PID/environ whole (malloc'd, NUL-separated). */
-int mw_read_environ(uint32_t pid, char **buf, size_t *len);
 /* Runs the subcommand (argv[0] == "maps"); returns the exit status. */
 int mw_maps_main(int argc, char **argv);
 

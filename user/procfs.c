@@ -426,29 +426,57 @@ int mw_read_tgid(uint32_t pid, uint32_t *tgid)
 	return err;
 }
 
-int mw_read_environ_var(uint32_t pid, const char *var, char **value)
+int mw_read_environ(uint32_t pid, char **buf, size_t *len)
 {
 	char path[64];
-	size_t vlen = strlen(var), len = 0;
-	char *buf = NULL;
+	size_t cap = 4096, n = 0;
+	char *b = malloc(cap);
 	FILE *f;
-	int err = -ENOENT;
 
+	if (!b)
+		return -ENOMEM;
 	snprintf(path, sizeof(path), "/proc/%u/environ", pid);
 	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	/* NUL-separated VAR=value entries. */
-	while (getdelim(&buf, &len, '\0', f) > 0) {
-		if (!strncmp(buf, var, vlen) && buf[vlen] == '=') {
-			*value = strdup(buf + vlen + 1);
-			err = *value ? 0 : -ENOMEM;
-			break;
-		}
+	if (!f) {
+		int err = -errno;
+
+		free(b);
+		return err;
 	}
-	free(buf);
+	for (;;) {
+		char *nb;
+
+		n += fread(b + n, 1, cap - n - 1, f);
+		if (n < cap - 1)
+			break;
+		nb = realloc(b, cap * 2);
+		if (!nb) {
+			free(b);
+			fclose(f);
+			return -ENOMEM;
+		}
+		b = nb;
+		cap *= 2;
+	}
 	fclose(f);
-	return err;
+	b[n] = '\0';	/* so the last entry ends even if the file did not */
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+const char *mw_environ_get(const char *env, size_t len, const char *var)
+{
+	size_t vlen = strlen(var);
+
+	for (size_t off = 0; off < len;) {
+		const char *e = env + off;
+
+		if (!strncmp(e, var, vlen) && e[vlen] == '=')
+			return e + vlen + 1;
+		off += strnlen(e, len - off) + 1;
+	}
+	return NULL;
 }
 
 int mw_read_vm(uint32_t pid, uint64_t *size, uint64_t *stack)

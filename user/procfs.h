@@ -50,9 +50,11 @@ int mw_status_kb(const char *status_text, const char *field, uint64_t *bytes);
 /* "Tgid:\t1234" -> the process a thread id belongs to. */
 int mw_status_tgid(const char *status_text, uint32_t *tgid);
 int mw_read_tgid(uint32_t pid, uint32_t *tgid);
-/* The value of one variable in /proc/PID/environ (malloc'd; caller frees);
- * -ENOENT when it is not set. */
-int mw_read_environ_var(uint32_t pid, const char *var, char **value);
+/* /proc/PID/environ whole: NUL-separated VAR=value entries, NUL-terminated
+ * (malloc'd; caller frees). */
+int mw_read_environ(uint32_t pid, char **buf, size_t *len);
+/* The value of var in such a buffer, or NULL. */
+const char *mw_environ_get(const char *env, size_t len, const char *var);
 /* VmSize and VmStk (the main thread's stack, which grows without syscalls). */
 int mw_read_vm(uint32_t pid, uint64_t *size, uint64_t *stack);
 int mw_read_vmsize(uint32_t pid, uint64_t *bytes);

@@ -64,28 +64,13 @@ static uint64_t now_ns(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-/* glibc's arena limit for pid, from its environment and the online CPUs. */
-static int process_arena_limit(uint32_t pid)
-{
-	char *env = NULL;
-	size_t len = 0;
-	const char *src;
-	int limit;
-
-	if (mw_read_environ(pid, &env, &len))
-		return 0;
-	limit = mw_arena_limit(env, len, mw_online_cpus(), &src);
-	free(env);
-	return limit;
-}
-
 /* Baseline (or resync) of one process from /proc, taken after it is in the BPF filter. */
 static int seed_from_proc(struct live *l, uint32_t pid, bool resync, bool after_exec)
 {
 	uint64_t start_brk = 0, vm = 0, stack = 0;
 	char *text = NULL, comm[MW_COMM_LEN];
 	uint32_t *tids = NULL;
-	size_t ntids = 0;
+	size_t ntids = 0, envlen = 0;
 	int err;
 
 	err = mw_read_maps_text(pid, &text);
@@ -124,11 +109,17 @@ static int seed_from_proc(struct live *l, uint32_t pid, bool resync, bool after_
 				mw_session_thread_name(&l->s, pid, tids[i], comm);
 		free(tids);
 	}
-	if (mw_read_environ_var(pid, "LD_PRELOAD", &text) == 0) {
-		mw_session_preload(&l->s, pid, text);
+	/* Its environment: a preloaded allocator, and glibc's arena limit. */
+	if (mw_read_environ(pid, &text, &envlen) == 0) {
+		const char *preload = mw_environ_get(text, envlen, "LD_PRELOAD");
+		const char *src;
+
+		if (preload)
+			mw_session_preload(&l->s, pid, preload);
+		mw_session_arena_limit(&l->s, pid,
+				       mw_arena_limit(text, envlen, mw_online_cpus(), &src));
 		free(text);
 	}
-	mw_session_arena_limit(&l->s, pid, process_arena_limit(pid));
 	return 0;
 }
 

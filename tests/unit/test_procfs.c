@@ -501,3 +501,20 @@ TEST(procfs_exec_baseline_keeps_what_exec_mapped)
 	CHECK(strstr(out, "[vsyscall]") != NULL);
 	free(out);
 }
+
+TEST(procfs_environ_lookup)
+{
+	static const char env[] = "HOME=/root\0LD_PRELOAD=/lib/libjemalloc.so.2\0LD=x\0";
+	char *buf = NULL;
+	size_t len = 0;
+
+	CHECK_EQ_STR(mw_environ_get(env, sizeof(env) - 1, "LD_PRELOAD"), "/lib/libjemalloc.so.2");
+	CHECK_EQ_STR(mw_environ_get(env, sizeof(env) - 1, "LD"), "x");
+	CHECK(mw_environ_get(env, sizeof(env) - 1, "PATH") == NULL);
+	/* Our own environment (as exec gave it), from /proc. */
+	CHECK_EQ_INT(mw_read_environ((uint32_t)getpid(), &buf, &len), 0);
+	CHECK(len > 0);
+	CHECK(mw_environ_get(buf, len, "PATH") != NULL || mw_environ_get(buf, len, "HOME") != NULL);
+	free(buf);
+	CHECK(mw_read_environ(1u << 30, &buf, &len) < 0);
+}
