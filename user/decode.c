@@ -10,12 +10,6 @@ _Static_assert(sizeof(struct mw_task_rec) == 88, "mw_task_rec layout is ABI");
 _Static_assert(sizeof(struct mw_thread_counters) == 152, "mw_thread_counters layout is ABI");
 _Static_assert(sizeof(struct mw_usdt_rec) == 64, "mw_usdt_rec layout is ABI");
 
-static void copy_comm(char *dst, const char *src)
-{
-	memcpy(dst, src, MW_COMM_LEN);
-	dst[MW_COMM_LEN - 1] = '\0';
-}
-
 int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, struct mw_event *ev)
 {
 	const struct mw_hdr *h = data;
@@ -29,7 +23,7 @@ int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, st
 	ev->pid = h->tgid;
 	ev->tid = h->tid;
 	ev->cpu = h->cpu;
-	copy_comm(ev->comm, h->comm);
+	mw_copy_comm(ev->comm, h->comm);
 
 	switch (h->type) {
 	case MW_REC_SYSCALL: {
@@ -65,7 +59,7 @@ int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, st
 			return -EINVAL;
 		ev->task.child_pid = r->child_tgid;
 		ev->task.child_tid = r->child_tid;
-		copy_comm(ev->task.child_comm, r->child_comm);
+		mw_copy_comm(ev->task.child_comm, r->child_comm);
 		ev->task.exit_code = r->exit_code;
 		ev->task.group_dead = r->group_dead;
 		ev->task.vm_bytes = r->vm_pages * ctx->page_size;

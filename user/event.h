@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <linux/types.h>
 #include "../bpf/memwatch.h"
 
@@ -56,6 +57,13 @@ struct mw_event {
 		struct mw_usdt_ev usdt;
 	};
 };
+
+/* A thread name from the kernel (16 bytes, maybe without NUL), NUL-terminated. */
+static inline void mw_copy_comm(char *dst, const char *src)
+{
+	memcpy(dst, src, MW_COMM_LEN);
+	dst[MW_COMM_LEN - 1] = '\0';
+}
 
 /* A syscall's raw return is an error when it is in [-4095, -1]. */
 static inline bool mw_ret_is_error(int64_t ret)

@@ -98,15 +98,6 @@ int mw_online_cpus(void)
 	return n > 0 ? n : 1;
 }
 
-static void perm(char out[5], const struct mw_region *r)
-{
-	out[0] = r->prot & PROT_READ ? 'r' : '-';
-	out[1] = r->prot & PROT_WRITE ? 'w' : '-';
-	out[2] = r->prot & PROT_EXEC ? 'x' : '-';
-	out[3] = r->flags & MW_RF_SHARED ? 's' : 'p';
-	out[4] = '\0';
-}
-
 static uint64_t rss_of(const struct mw_rss *v, size_t n, uint64_t start)
 {
 	for (size_t i = 0; i < n; i++)
@@ -124,7 +115,7 @@ static void print_row(FILE *f, bool json, uint32_t pid, const struct mw_region *
 	char p[5], a[32], b[32], c[32];
 	struct mw_json j;
 
-	perm(p, vma);
+	mw_region_perm(vma, p);
 	if (!json) {
 		char ar[16] = "-";
 

@@ -236,12 +236,6 @@ static inline uint64_t page_up(const struct mw_model *m, uint64_t v)
 	return (v + m->page_size - 1) & ~(m->page_size - 1);
 }
 
-static void copy_comm(char *dst, const char *src)
-{
-	memcpy(dst, src, MW_COMM_LEN);
-	dst[MW_COMM_LEN - 1] = '\0';
-}
-
 static void pending_add(struct mw_process *p, uint64_t start, uint64_t end, uint64_t by_ns,
 			uint32_t by_tid, bool accessible)
 {
@@ -497,7 +491,7 @@ static int on_fork(struct mw_model *m, struct mw_process *parent, const struct m
 		return -ENOMEM;
 	out->child = c;
 	c->parent = ev->pid;
-	copy_comm(c->comm, ev->task.child_comm);
+	mw_copy_comm(c->comm, ev->task.child_comm);
 	/* A forked child starts with a copy of its parent's address space. */
 	err = mw_regions_copy(&c->regions, &parent->regions, true);
 	if (err)
@@ -515,7 +509,7 @@ static int on_fork(struct mw_model *m, struct mw_process *parent, const struct m
 	ct = mw_process_thread(c, ev->task.child_tid);
 	if (!ct)
 		return -ENOMEM;
-	copy_comm(ct->comm, ev->task.child_comm);
+	mw_copy_comm(ct->comm, ev->task.child_comm);
 	return 0;
 }
 
@@ -535,9 +529,9 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 	out->thread = t;
 	/* Syscall records carry no name: threads keep the one they were given. */
 	if (ev->kind != MW_EV_RENAME && ev->comm[0]) {
-		copy_comm(t->comm, ev->comm);
+		mw_copy_comm(t->comm, ev->comm);
 		if (ev->tid == ev->pid)
-			copy_comm(p->comm, ev->comm);
+			mw_copy_comm(p->comm, ev->comm);
 	}
 
 	switch (ev->kind) {
@@ -547,7 +541,7 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 		t = mw_process_thread(p, ev->task.child_tid);
 		if (!t)
 			return -ENOMEM;
-		copy_comm(t->comm, ev->task.child_comm);
+		mw_copy_comm(t->comm, ev->task.child_comm);
 		out->thread = mw_process_find_thread(p, ev->tid);
 		return 0;
 	case MW_EV_FORK:
@@ -557,7 +551,7 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 		mw_regions_clear(&p->regions);
 		p->start_brk = p->brk = 0;
 		p->needs_seed = true;
-		copy_comm(p->comm, ev->comm);
+		mw_copy_comm(p->comm, ev->comm);
 		return 0;
 	case MW_EV_EXIT:
 		t->exited = true;
@@ -571,9 +565,9 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 		t = mw_process_thread(p, ev->task.child_tid);
 		if (!t)
 			return -ENOMEM;
-		copy_comm(t->comm, ev->task.child_comm);
+		mw_copy_comm(t->comm, ev->task.child_comm);
 		if (t->tid == p->pid)
-			copy_comm(p->comm, ev->task.child_comm);
+			mw_copy_comm(p->comm, ev->task.child_comm);
 		out->thread = t;
 		return 0;
 	case MW_EV_USDT:

@@ -489,11 +489,7 @@ static void text_regions(struct mw_output *o, const struct mw_process *p)
 			snprintf(ar, sizeof(ar), "%d", mw_region_arena(r));
 		if (r->tid)
 			snprintf(tid, sizeof(tid), "%" PRIu32, r->tid);
-		perm[0] = r->prot & 1 ? 'r' : '-';
-		perm[1] = r->prot & 2 ? 'w' : '-';
-		perm[2] = r->prot & 4 ? 'x' : '-';
-		perm[3] = r->flags & MW_RF_SHARED ? 's' : 'p';
-		perm[4] = '\0';
+		mw_region_perm(r, perm);
 		fprintf(o->f, "%012" PRIx64 " %6s %4s %-12s %5s %7s %s\n", r->start, sz, perm,
 			mw_class_name(r->cls), ar, tid, r->name ? r->name : "");
 	}

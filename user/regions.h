@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 enum mw_region_flag {
 	MW_RF_SHARED   = 1 << 0,	/* MAP_SHARED / 's' in maps */
@@ -122,6 +123,16 @@ int mw_regions_set_flags(struct mw_regions *r, uint64_t start, uint64_t end, uin
 int mw_regions_remap(struct mw_regions *r, uint64_t old, uint64_t old_len, uint64_t new_addr,
 		     uint64_t new_len, bool keep_old, uint32_t tid, uint64_t ts_ns,
 		     struct mw_vm_delta *d);
+
+/* "rw-p" as /proc/PID/maps writes it. */
+static inline void mw_region_perm(const struct mw_region *r, char out[5])
+{
+	out[0] = r->prot & PROT_READ ? 'r' : '-';
+	out[1] = r->prot & PROT_WRITE ? 'w' : '-';
+	out[2] = r->prot & PROT_EXEC ? 'x' : '-';
+	out[3] = r->flags & MW_RF_SHARED ? 's' : 'p';
+	out[4] = '\0';
+}
 
 /* Set cls and arena (an id as mw_region_arena() returns it: -1 none, 0
  * main, ids from 1) on the mapped parts of the range, splitting regions at
