@@ -119,11 +119,11 @@ int mw_session_record(struct mw_session *s, const void *data, size_t size)
 				: mw_alloc_apply(a.proc->alloc, a.proc, &ev, &a, v, MAX_ALLOC_EVENTS);
 
 		emit_alloc(s, a.proc, v, n);
-		/* A library was mapped: it may tell which allocator this is (names come from /proc). */
+		/* Code was mapped: it may tell which allocator this is, or bring a
+		 * libc with malloc probes (names come from /proc: the source decides). */
 		if (ev.kind == MW_EV_SYSCALL && ev.sc.sys == MW_SYS_MMAP &&
 		    !(ev.sc.args[3] & MAP_ANONYMOUS) &&
-		    (ev.sc.args[2] & PROT_EXEC) && !mw_ret_is_error(ev.sc.ret) &&
-		    mw_alloc_allocator(a.proc->alloc) == MW_ALLOCATOR_UNKNOWN && s->libs)
+		    (ev.sc.args[2] & PROT_EXEC) && !mw_ret_is_error(ev.sc.ret) && s->libs)
 			s->libs(s->src_ctx, a.proc->pid);
 	}
 	if (ev.kind == MW_EV_EXIT && a.thread && !a.proc_exited)

@@ -21,8 +21,9 @@ typedef int (*mw_counters_fn)(void *ctx, uint32_t tid, struct mw_thread_counters
 /* Read a process's baseline again after exec: live sessions read /proc and
  * call mw_session_seed; a replay finds the seed as the next entry. */
 typedef int (*mw_reseed_fn)(void *ctx, uint32_t pid);
-/* Code was mapped while the allocator is unknown: live sessions read /proc
- * and call mw_session_libs; a replay finds that as the next entry. */
+/* Code was mapped: live sessions read /proc, call mw_session_libs while the
+ * allocator is unknown and attach a newly mapped libc's probes; a replay finds
+ * the libs snapshot as the next entry. */
 typedef void (*mw_libs_fn)(void *ctx, uint32_t pid);
 
 struct mw_session {

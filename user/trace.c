@@ -25,6 +25,7 @@
 
 #define POLL_MS 50
 #define LIVENESS_NS 1000000000ULL
+#define MAX_USDT_TRIES 4096
 
 static volatile sig_atomic_t exiting;
 
@@ -43,6 +44,11 @@ struct live {
 	int child_status;
 	bool child_reaped;
 	uint64_t lost_reported;
+	struct usdt_try {
+		uint32_t pid;
+		const char *name;	/* interned mapping name */
+	} *tried;		/* code files offered to the USDT attacher */
+	size_t ntried, cap_tried;
 };
 
 void mw_p_err(const char *fmt, ...)
@@ -131,14 +137,6 @@ static bool is_libc(const char *name)
 	return !strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5);
 }
 
-static bool nseen_libc(const char *const *seen, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (is_libc(seen[i]))
-			return true;
-	return false;
-}
-
 /* The libc memwatch itself runs on (same mount namespace as a launched command). */
 static const char *own_libc(void)
 {
@@ -154,36 +152,67 @@ static const char *own_libc(void)
 	return found;
 }
 
-/* glibc's malloc probes, where the target's libc (or a static executable,
- * which carries libc's probes) has them. */
-static void attach_usdt(struct live *l, uint32_t pid)
+/* Was this code file of pid already offered to the USDT attacher? Marks it if not. */
+static bool usdt_tried(struct live *l, uint32_t pid, const char *name)
 {
-	const struct mw_process *p = mw_model_find(&l->s.model, pid);
+	struct usdt_try *t;
+
+	for (size_t i = 0; i < l->ntried; i++)
+		if (l->tried[i].pid == pid && l->tried[i].name == name)
+			return true;	/* interned: same pointer, same name */
+	if (l->ntried == l->cap_tried) {
+		size_t cap = l->cap_tried ? 2 * l->cap_tried : 16;
+
+		/* Bounded: forget processes that are gone before growing. */
+		size_t k = 0;
+		for (size_t i = 0; i < l->ntried; i++) {
+			const struct mw_process *p = mw_model_find(&l->s.model, l->tried[i].pid);
+
+			if (p && !p->exited)
+				l->tried[k++] = l->tried[i];
+		}
+		l->ntried = k;
+		if (k == l->cap_tried) {
+			if (cap > MAX_USDT_TRIES)
+				return true;	/* full: no more attempts */
+			t = realloc(l->tried, cap * sizeof(*t));
+			if (!t)
+				return true;
+			l->tried = t;
+			l->cap_tried = cap;
+		}
+	}
+	l->tried[l->ntried++] = (struct usdt_try){ .pid = pid, .name = name };
+	return false;
+}
+
+/*
+ * glibc's malloc probes, where the target's libc (or a static executable,
+ * which carries libc's probes) has them. maps: the process's mappings now.
+ * Each file is tried once per process: a libc mapped later (a private
+ * loader, a container's libc) is attached when it appears.
+ */
+static void attach_usdt(struct live *l, uint32_t pid, const struct mw_regions *maps)
+{
 	char path[4096], exe[4096] = "";
-	const char *seen[8];
-	size_t nseen = 0;
+	bool have_libc = false;
 	ssize_t len;
 	int total = 0;
 
-	if (!p)
-		return;
 	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
 	len = readlink(path, exe, sizeof(exe) - 1);
 	exe[len > 0 ? len : 0] = '\0';
-	for (size_t i = 0; i < p->regions.n && nseen < 8; i++) {
-		const char *name = p->regions.v[i].name;
-		bool dup = false;
+	for (size_t i = 0; i < maps->n; i++) {
+		const char *name = maps->v[i].name;
 		int n;
 
-		if (!name || name[0] != '/' || !(p->regions.v[i].prot & PROT_EXEC))
+		if (!name || name[0] != '/' || !(maps->v[i].prot & PROT_EXEC))
 			continue;
 		if (!is_libc(name) && strcmp(name, exe))
 			continue;
-		for (size_t k = 0; k < nseen; k++)
-			dup |= seen[k] == name;	/* interned: same pointer, same name */
-		if (dup)
+		have_libc |= is_libc(name);
+		if (usdt_tried(l, pid, name))
 			continue;
-		seen[nseen++] = name;
 		/* Through the target's root: it may live in another mount namespace. */
 		snprintf(path, sizeof(path), "/proc/%u/root%s", pid, name);
 		n = mw_loader_attach_usdt(&l->loader, pid, path);
@@ -195,10 +224,10 @@ static void attach_usdt(struct live *l, uint32_t pid)
 	 * follow the file, not the mapping: attach to the libc this system's loader
 	 * will map (memwatch's own), and they fire once the command maps it.
 	 */
-	if (!nseen_libc(seen, nseen) && l->child && pid == (uint32_t)l->child) {
+	if (!have_libc && l->child && pid == (uint32_t)l->child) {
 		const char *own = own_libc();
 
-		if (own) {
+		if (own && !usdt_tried(l, pid, own)) {
 			int n = mw_loader_attach_usdt(&l->loader, pid, own);
 
 			if (n > 0)
@@ -209,26 +238,42 @@ static void attach_usdt(struct live *l, uint32_t pid)
 		fprintf(stderr, "memwatch: pid %u: %d glibc malloc probes attached\n", pid, total);
 }
 
+static void attach_usdt_now(struct live *l, uint32_t pid)
+{
+	const struct mw_process *p = mw_model_find(&l->s.model, pid);
+
+	if (p)
+		attach_usdt(l, pid, &p->regions);
+}
+
 static int reseed_after_exec(void *ctx, uint32_t pid)
 {
 	struct live *l = ctx;
 	int err = seed_from_proc(l, pid, false, true);
 
 	if (!err)
-		attach_usdt(l, pid);
+		attach_usdt_now(l, pid);
 	return err;
 }
 
-/* After a library was mapped, one look at /proc tells the allocator. */
+/* After code was mapped, one look at /proc tells the allocator (while it is
+ * unknown) and shows a libc that was not there before. */
 static void libs_mapped(void *ctx, uint32_t pid)
 {
 	struct live *l = ctx;
+	const struct mw_process *p = mw_model_find(&l->s.model, pid);
+	struct mw_regions maps;
 	char *text;
 
-	if (mw_read_maps_text(pid, &text) == 0) {
+	if (!p || mw_read_maps_text(pid, &text))
+		return;
+	if (p->alloc && mw_alloc_allocator(p->alloc) == MW_ALLOCATOR_UNKNOWN)
 		mw_session_libs(&l->s, pid, text);
-		free(text);
-	}
+	mw_regions_init(&maps);
+	if (mw_maps_parse(text, &maps) == 0)
+		attach_usdt(l, pid, &maps);
+	mw_regions_free(&maps);
+	free(text);
 }
 
 static int kernel_counters(void *ctx, uint32_t tid, struct mw_thread_counters *c, bool forget)
@@ -352,7 +397,7 @@ static int setup_targets(struct live *l)
 		if (!ret)
 			ret = seed_from_proc(l, l->child, false, false);
 		if (!ret)
-			attach_usdt(l, l->child);
+			attach_usdt_now(l, l->child);
 		if (!ret)
 			ret = mw_launch_release(l->child);
 		if (ret) {
@@ -375,7 +420,7 @@ static int setup_targets(struct live *l)
 			mw_p_err("cannot read the address space of pid %u: %s", pid, strerror(-ret));
 			return 1;
 		}
-		attach_usdt(l, pid);
+		attach_usdt_now(l, pid);
 	}
 	return 0;
 }
@@ -552,5 +597,6 @@ cleanup:
 							  : WEXITSTATUS(l.child_status);
 	}
 	mw_session_free(&l.s);
+	free(l.tried);
 	return ret;
 }

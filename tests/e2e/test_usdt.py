@@ -3,6 +3,8 @@
 so `usdt_arena` carries probes with glibc's names in its own executable and fires them around
 the syscalls glibc makes for a new arena: memwatch must find and attach them (launch and -p),
 report every firing with its arguments, and the probe arguments must agree with the syscalls."""
+import os
+
 import mw
 from mw import check, eq
 
@@ -87,3 +89,38 @@ def test_usdt_finds_what_syscalls_cannot():
     eq(sorted((e["comm"], e["source"]) for e in created),
        [("usdt-1", "usdt"), ("usdt-2", "usdt")], "arena_create (thread, source)")
     eq({s["source"] for s in tr.of("arena_summary")}, {"usdt"}, "arena_summary sources")
+
+
+SDT_LIBC_DIR = os.environ.get("MEMWATCH_SDT_LIBC", "/opt/glibc-sdt/lib")
+
+
+def test_usdt_real_glibc_probes_agree():
+    """A real glibc with its memory_* probes (built by tools/glibc_sdt.sh: Debian's glibc source
+    with --enable-systemtap), run through its own loader: the probes attach once that libc is
+    mapped, and on every arena event the two sources agree (the recorded run of this test is
+    tests/fixtures/glibc_usdt_*.rec, replayed by a unit test everywhere)."""
+    loader = os.path.join(SDT_LIBC_DIR, "ld.so")
+    if not os.access(loader, os.X_OK):
+        raise mw.Skip(f"no probe-enabled glibc in {SDT_LIBC_DIR} (tools/glibc_sdt.sh builds one)")
+    w = mw.Proc([loader, "--library-path", SDT_LIBC_DIR, mw.wl("arenas"), "-w", "-t", "4", "-s",
+                 "-b", "100000"], stdin=mw.subprocess.PIPE, name="arenas")
+    w.wait_line(r"^ready \d+$", "err")
+    out = mw.tmpfile("mw.json")
+    m = mw.attach([w.pid], "--json", out=out)
+    w.send()
+    eq(w.wait(30, "arenas"), 0, "arenas exit status")
+    eq(mw.finish(m, 20), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
+    tr = mw.read_ndjson(out)
+    n = {}
+    for e in tr.events:
+        key = e.get("probe") or e["type"]
+        n[key] = n.get(key, 0) + 1
+    eq(n.get("memory_arena_new"), 4, "memory_arena_new firings")
+    eq(n.get("arena_create"), 4, "arena_create events")
+    eq(n.get("memory_heap_more"), n.get("arena_grow"), "heap_more probes == arena_grow events")
+    eq(n.get("memory_heap_less"), n.get("arena_shrink"), "heap_less probes == arena_shrink")
+    check(n.get("memory_heap_less", 0) > 0, "the -s frees shrink the heaps")
+    sums = [e for e in tr.events if e["type"] == "arena_summary"]
+    eq(sorted(s["source"] for s in sums), ["syscalls+usdt"] * 4, "arena_summary sources")
+    glibc = [l for l in w.lines["out"] if l.startswith("glibc_arenas")]
+    eq(glibc, ["glibc_arenas 4"], "glibc's own arena count")

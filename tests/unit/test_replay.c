@@ -5,6 +5,7 @@
  * through the same session code as a live trace, without root.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include "cli.h"
@@ -68,6 +69,72 @@ TEST(replay_fixture_gives_exact_per_thread_ledger)
 	/* The process's net is its VmSize change, stack growth included. */
 	CHECK(strstr(t, "\"net\":10817536,\"vm_start\":409600,\"vm_end\":11227136,\"dropped\":0,"
 		       "\"raced\":0,\"unattributed\":0,\"stack_delta\":139264,\"code\":0}") != NULL);
+	free(t);
+}
+
+static int count_of(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+/*
+ * Recordings of a real glibc with its memory_* USDT probes: Debian's glibc
+ * 2.36 source built with --enable-systemtap (Debian's own libc6 has none),
+ * the arenas workload run through that libc's loader:
+ *   launch: memwatch --record F -c -- /opt/glibc-sdt/lib/ld.so --library-path
+ *           /opt/glibc-sdt/lib arenas -w -t 4 -s -b 100000
+ *   attach: MALLOC_ARENA_MAX=2 (same loader) arenas -w -t 4 -b 100000, then
+ *           memwatch --record F -c -p PID
+ * The probes attach when the private libc is mapped (launch) or found in the
+ * maps (attach); both sources must tell the same story.
+ */
+TEST(replay_glibc_usdt_probes_agree_with_syscalls)
+{
+	int rc;
+	char *t = replay_json("tests/fixtures/glibc_usdt_launch.rec", &rc);
+
+	CHECK_EQ_INT(rc, 0);
+	CHECK(t != NULL);
+	/* 4 threads, 4 arenas: each seen by both sources. */
+	CHECK_EQ_INT(count_of(t, "\"probe\":\"memory_arena_new\""), 4);
+	CHECK_EQ_INT(count_of(t, "\"probe\":\"memory_heap_new\""), 4);
+	CHECK_EQ_INT(count_of(t, "\"type\":\"arena_create\""), 4);
+	CHECK_EQ_INT(count_of(t, "\"source\":\"syscalls+usdt\""), 4);
+	CHECK_EQ_INT(count_of(t, "\"source\":\"usdt\""), 0);
+	/* Every growth mprotect is a heap_more, every shrink (-s) a heap_less. */
+	CHECK_EQ_INT(count_of(t, "\"probe\":\"memory_heap_more\""), 40);
+	CHECK_EQ_INT(count_of(t, "\"type\":\"arena_grow\""), 40);
+	CHECK_EQ_INT(count_of(t, "\"probe\":\"memory_heap_less\""), 40);
+	CHECK_EQ_INT(count_of(t, "\"type\":\"arena_shrink\""), 40);
+	CHECK_EQ_INT(count_of(t, "\"probe\":\"memory_sbrk_more\""), 1);
+	CHECK_EQ_INT(count_of(t, "\"type\":\"main_heap_grow\""), 1);
+	/* The probe's heap is the arena the syscalls found; the arena struct follows
+	 * the heap header (0x30 bytes into the heap). */
+	CHECK(strstr(t, "\"arena\":1,\"base\":\"0x7f351c000000\"") != NULL);
+	CHECK(strstr(t, "\"probe\":\"memory_heap_new\",\"arg0\":\"0x7f351c000000\",\"arg1\":135168") != NULL);
+	CHECK(strstr(t, "\"probe\":\"memory_arena_new\",\"arg0\":\"0x7f351c000030\"") != NULL);
+	CHECK_EQ_INT(count_of(t, "\"committed\":1130496,\"trimmed\":995328,\"threads\":1,"
+				 "\"source\":\"syscalls+usdt\""), 4);
+	free(t);
+
+	t = replay_json("tests/fixtures/glibc_usdt_attach.rec", &rc);
+	CHECK_EQ_INT(rc, 0);
+	CHECK(t != NULL);
+	/* MALLOC_ARENA_MAX=2: one arena; the other threads reuse it or main_arena,
+	 * with no syscall: only the probes see which. */
+	CHECK_EQ_INT(count_of(t, "\"type\":\"arena_create\""), 1);
+	CHECK_EQ_INT(count_of(t, "\"probe\":\"memory_arena_reuse\""), 3);
+	CHECK_EQ_INT(count_of(t, "\"type\":\"arena_reuse\""), 1);
+	CHECK(strstr(t, "\"comm\":\"arena-3\",\"arena\":1,\"source\":\"usdt\"") != NULL);
+	CHECK_EQ_INT(count_of(t, "\"probe\":\"memory_heap_more\""), 18);
+	CHECK_EQ_INT(count_of(t, "\"type\":\"arena_grow\""), 18);
+	CHECK(strstr(t, "\"arena\":1,\"creator_tid\":16237,\"heaps\":1,\"reserved\":67108864,"
+		       "\"committed\":208896,\"trimmed\":0,\"threads\":2,"
+		       "\"source\":\"syscalls+usdt\"") != NULL);
 	free(t);
 }
 
