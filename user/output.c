@@ -495,36 +495,54 @@ static void text_regions(struct mw_output *o, const struct mw_process *p)
 	}
 }
 
+/* Same kind of region: one NDJSON object may cover both. */
+static bool same_region_kind(const struct mw_region *a, const struct mw_region *b)
+{
+	return a->end == b->start && a->prot == b->prot && a->name == b->name &&
+	       a->cls == b->cls && a->arena == b->arena && a->tid == b->tid;
+}
+
+static void json_region(struct mw_output *o, uint64_t ts_ns, uint32_t pid,
+			const struct mw_region *r, uint64_t end)
+{
+	struct mw_json j;
+	char prot[64];
+	int arena = mw_region_arena(r);
+
+	mw_fmt_prot(prot, sizeof(prot), r->prot);
+	mw_json_begin(&j, o->f);
+	json_head(&j, "region", ts_ns, pid);
+	mw_json_addr(&j, "start", r->start);
+	mw_json_addr(&j, "end", end);
+	mw_json_str(&j, "prot", prot);
+	mw_json_str(&j, "class", mw_class_name(r->cls));
+	if (arena >= 0)
+		mw_json_int(&j, "arena", arena);
+	if (r->tid)
+		mw_json_uint(&j, "tid", r->tid);
+	if (r->name)
+		mw_json_str(&j, "name", r->name);
+	mw_json_end(&j);
+}
+
 void mw_out_regions(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p)
 {
-	struct mw_regions co;
-	char prot[64];
+	const struct mw_regions *rs = &p->regions;
 
 	if (!o->json) {
 		text_regions(o, p);
 		return;
 	}
-	/* NDJSON: adjacent equal-prot regions merged, the shape /proc/PID/maps is compared in. */
-	mw_regions_init(&co);
-	if (mw_regions_coalesced(&p->regions, &co)) {
-		mw_regions_free(&co);
-		return;
-	}
-	for (size_t i = 0; i < co.n; i++) {
-		const struct mw_region *r = &co.v[i];
-		struct mw_json j;
+	/* NDJSON: adjacent pieces of the same kind (prot, name, class, arena,
+	 * creating thread) as one object. */
+	for (size_t i = 0; i < rs->n;) {
+		size_t k = i + 1;
 
-		mw_fmt_prot(prot, sizeof(prot), r->prot);
-		mw_json_begin(&j, o->f);
-		json_head(&j, "region", ts_ns, p->pid);
-		mw_json_addr(&j, "start", r->start);
-		mw_json_addr(&j, "end", r->end);
-		mw_json_str(&j, "prot", prot);
-		if (r->name)
-			mw_json_str(&j, "name", r->name);
-		mw_json_end(&j);
+		while (k < rs->n && same_region_kind(&rs->v[k - 1], &rs->v[k]))
+			k++;
+		json_region(o, ts_ns, p->pid, &rs->v[i], rs->v[k - 1].end);
+		i = k;
 	}
-	mw_regions_free(&co);
 }
 
 /* ---------- allocator events ---------- */

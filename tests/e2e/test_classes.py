@@ -41,3 +41,23 @@ def test_region_table_at_exit():
     eq({r[5] for r in rows}, set(tids.values()),
        "creator threads of the arena heaps")
     eq(len({r[4] for r in rows}), 2, "two arena ids")
+
+
+def test_region_objects_carry_class_and_arena():
+    """--maps-at-exit --json: region objects say class, arena id and creating thread; the
+    arena_heap regions of each arena add up to its 64 MiB heap, made by the arena's creator."""
+    rc, tr, err = mw.launch_json("--maps-at-exit", "--", mw.wl("arenas"), "-t", "3")
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    creates = tr.of("arena_create")
+    eq(len(creates), 3, "arena_create events")
+    pid = creates[0]["pid"]
+    regions = tr.of("region", pid=pid)
+    check(all("class" in r for r in regions), "every region object has a class")
+    for c in creates:
+        mine = [r for r in regions if r.get("arena") == c["arena"]]
+        eq({r["class"] for r in mine}, {"arena_heap"}, f"arena {c['arena']}: classes")
+        eq({r.get("tid") for r in mine}, {c["tid"]}, f"arena {c['arena']}: creating thread")
+        size = sum(mw.addr(r["end"]) - mw.addr(r["start"]) for r in mine)
+        eq(size, HEAP, f"arena {c['arena']}: bytes of its heap")
+    check(any(r["class"] == "main_heap" and r.get("arena") == 0 for r in regions),
+          "the main heap is arena 0")
