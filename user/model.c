@@ -579,3 +579,22 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 	}
 	return 0;
 }
+
+uint64_t (*mw_process_class_bytes(const struct mw_process *p))[MW_CLASS_COUNT]
+{
+	uint64_t (*by)[MW_CLASS_COUNT] = calloc(p->nthreads ? p->nthreads : 1, sizeof(*by));
+
+	if (!by)
+		return NULL;
+	for (size_t i = 0; i < p->regions.n; i++) {
+		const struct mw_region *r = &p->regions.v[i];
+		const struct mw_thread *t;
+
+		if (!r->tid || r->cls >= MW_CLASS_COUNT)
+			continue;
+		t = mw_process_find_thread(p, r->tid);
+		if (t)
+			by[t - p->threads][r->cls] += r->end - r->start;
+	}
+	return by;
+}

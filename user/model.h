@@ -126,5 +126,11 @@ int64_t mw_process_stack_delta(const struct mw_process *p);
  */
 int mw_model_resync(struct mw_process *p, const struct mw_regions *maps, uint64_t snap_end_ns);
 int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_apply *out);
+/*
+ * Bytes mapped now that each thread created, by class, read off the region
+ * map in one pass: row i is p->threads[i]. malloc'd (free() it); NULL when
+ * out of memory.
+ */
+uint64_t (*mw_process_class_bytes(const struct mw_process *p))[MW_CLASS_COUNT];
 
 #endif /* MW_MODEL_H */

@@ -2,6 +2,7 @@
 /* Text and NDJSON sinks. */
 #include <inttypes.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include "format.h"
@@ -308,23 +309,9 @@ static uint64_t process_dropped(const struct mw_process *p)
 	return n;
 }
 
-/*
- * Bytes mapped now that each thread created, by class: every region keeps
- * its creator and its class, so this is read off the region map.
- */
-static void thread_classes(const struct mw_process *p, uint32_t tid, uint64_t by[MW_CLASS_COUNT])
-{
-	memset(by, 0, sizeof(uint64_t) * MW_CLASS_COUNT);
-	for (size_t i = 0; i < p->regions.n; i++) {
-		const struct mw_region *r = &p->regions.v[i];
-
-		if (r->tid == tid && r->cls < MW_CLASS_COUNT)
-			by[r->cls] += r->end - r->start;
-	}
-}
-
+/* by: the thread's bytes by class (mw_process_class_bytes), NULL if unknown. */
 static void json_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p,
-			const struct mw_thread *t)
+			const struct mw_thread *t, const uint64_t *by)
 {
 	const struct mw_counts *c = mw_thread_counts(t);
 	struct mw_json j;
@@ -344,10 +331,7 @@ static void json_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_pro
 	mw_json_int(&j, "accessible", t->accessible);
 	mw_json_int(&j, "reserved", t->reserved);
 	mw_json_uint(&j, "dropped", mw_thread_dropped(t));
-	{
-		uint64_t by[MW_CLASS_COUNT];
-
-		thread_classes(p, t->tid, by);
+	if (by) {
 		mw_json_obj_begin(&j, "by_class");
 		for (int c = 0; c < MW_CLASS_COUNT; c++)
 			if (by[c])
@@ -391,14 +375,15 @@ static void text_classes(struct mw_output *o, const struct mw_process *p)
 		MW_CLASS_MAIN_HEAP, MW_CLASS_ARENA_HEAP, MW_CLASS_MALLOC_CHUNK,
 		MW_CLASS_THREAD_STACK, MW_CLASS_FILE,
 	};
+	uint64_t (*rows)[MW_CLASS_COUNT] = mw_process_class_bytes(p);
 	bool header = false;
 
-	for (size_t i = 0; i < p->nthreads; i++) {
+	for (size_t i = 0; rows && i < p->nthreads; i++) {
 		const struct mw_thread *t = &p->threads[i];
-		uint64_t by[MW_CLASS_COUNT], other = 0, total = 0;
+		const uint64_t *by = rows[i];
+		uint64_t other = 0, total = 0;
 		char s[32];
 
-		thread_classes(p, t->tid, by);
 		for (int c = 0; c < MW_CLASS_COUNT; c++)
 			total += by[c];
 		if (!total)
@@ -418,6 +403,7 @@ static void text_classes(struct mw_output *o, const struct mw_process *p)
 		mw_fmt_size(s, sizeof(s), (int64_t)other);
 		fprintf(o->f, " %8s\n", s);
 	}
+	free(rows);
 }
 
 static void text_process(struct mw_output *o, const struct mw_process *p)
@@ -468,8 +454,11 @@ void mw_out_process(struct mw_output *o, uint64_t ts_ns, const struct mw_process
 		text_process(o, p);
 		return;
 	}
+	uint64_t (*rows)[MW_CLASS_COUNT] = mw_process_class_bytes(p);
+
 	for (size_t i = 0; i < p->nthreads; i++)
-		json_thread(o, ts_ns, p, &p->threads[i]);
+		json_thread(o, ts_ns, p, &p->threads[i], rows ? rows[i] : NULL);
+	free(rows);
 	json_process(o, ts_ns, p);
 }
 

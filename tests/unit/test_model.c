@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The process model driven by synthetic event streams. */
+#include <stdlib.h>
 #include <sys/mman.h>
 #include "model.h"
 #include "procfs.h"
@@ -331,5 +332,36 @@ TEST(model_out_of_order_munmap_without_durations)
 	CHECK_EQ_INT(apply(&m, sc(2, MW_SYS_MUNMAP, 0, x, PG, 0, 0, 0)), -(int64_t)PG);
 	CHECK(mw_regions_find(&p->regions, x) == NULL);
 	CHECK_EQ_INT(p->net, 0);
+	mw_model_free(&m);
+}
+
+TEST(model_class_bytes_per_thread_in_one_pass)
+{
+	struct mw_model m;
+	struct mw_process *p;
+	uint64_t(*by)[MW_CLASS_COUNT];
+	struct mw_region a = { .start = 0x10000, .end = 0x30000, .prot = 3, .tid = 20 };
+	struct mw_region b = { .start = 0x40000, .end = 0x41000, .prot = 3, .tid = 10 };
+	struct mw_region c = { .start = 0x50000, .end = 0x58000, .prot = 0, .tid = 20 };
+	struct mw_region u = { .start = 0x60000, .end = 0x61000, .prot = 3, .tid = 0 };
+
+	mw_model_init(&m, 4096);
+	p = mw_model_process(&m, 10);
+	CHECK(p != NULL);
+	CHECK(mw_process_thread(p, 10) && mw_process_thread(p, 20));
+	CHECK_EQ_INT(mw_regions_map(&p->regions, &a, NULL), 0);
+	CHECK_EQ_INT(mw_regions_map(&p->regions, &b, NULL), 0);
+	CHECK_EQ_INT(mw_regions_map(&p->regions, &c, NULL), 0);
+	CHECK_EQ_INT(mw_regions_map(&p->regions, &u, NULL), 0);
+	CHECK_EQ_INT(mw_regions_label(&p->regions, 0x10000, 0x30000, MW_CLASS_ARENA_HEAP, 1), 0);
+	CHECK_EQ_INT(mw_regions_label(&p->regions, 0x50000, 0x58000, MW_CLASS_THREAD_STACK, -1), 0);
+	by = mw_process_class_bytes(p);
+	CHECK(by != NULL);
+	/* threads are sorted by tid: row 0 is tid 10, row 1 tid 20; unknown creators count nowhere. */
+	CHECK_EQ_INT(by[0][MW_CLASS_ANON], 0x1000);
+	CHECK_EQ_INT(by[1][MW_CLASS_ARENA_HEAP], 0x20000);
+	CHECK_EQ_INT(by[1][MW_CLASS_THREAD_STACK], 0x8000);
+	CHECK_EQ_INT(by[0][MW_CLASS_ARENA_HEAP] + by[1][MW_CLASS_ANON], 0);
+	free(by);
 	mw_model_free(&m);
 }
