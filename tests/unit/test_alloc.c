@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "model.h"
 #include "procfs.h"
+#include "events.h"
 #include "unit.h"
 
 #define PG 4096ULL
@@ -78,22 +79,7 @@ static int step(struct mw_event ev)
 static struct mw_event sc(uint32_t tid, enum mw_sys sys, int64_t ret, uint64_t a0, uint64_t a1,
 			  uint64_t a2, uint64_t a3)
 {
-	struct mw_event ev = {
-		.kind = MW_EV_SYSCALL,
-		.mono_ns = ts += 1000,
-		.ts_ns = ts,
-		.pid = PID,
-		.tid = tid,
-	};
-
-	ev.sc.sys = sys;
-	ev.sc.ret = ret;
-	ev.sc.args[0] = a0;
-	ev.sc.args[1] = a1;
-	ev.sc.args[2] = a2;
-	ev.sc.args[3] = a3;
-	ev.sc.args[4] = (uint64_t)-1;
-	return ev;
+	return ut_syscall(PID, tid, ts += 1000, sys, ret, a0, a1, a2, a3, (uint64_t)-1);
 }
 
 static int mmap_(uint32_t tid, uint64_t ret, uint64_t hint, uint64_t len, uint32_t prot,

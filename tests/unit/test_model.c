@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include "model.h"
 #include "procfs.h"
+#include "events.h"
 #include "unit.h"
 
 #define PG 4096ULL
@@ -23,22 +24,7 @@ static uint64_t ts;
 static struct mw_event sc(uint32_t tid, enum mw_sys sys, int64_t ret, uint64_t a0, uint64_t a1,
 			  uint64_t a2, uint64_t a3, uint64_t a4)
 {
-	struct mw_event ev = {
-		.kind = MW_EV_SYSCALL,
-		.mono_ns = ts += 1000,
-		.pid = PID,
-		.tid = tid,
-	};
-
-	snprintf(ev.comm, sizeof(ev.comm), "t%u", tid);
-	ev.sc.sys = sys;
-	ev.sc.ret = ret;
-	ev.sc.args[0] = a0;
-	ev.sc.args[1] = a1;
-	ev.sc.args[2] = a2;
-	ev.sc.args[3] = a3;
-	ev.sc.args[4] = a4;
-	return ev;
+	return ut_syscall(PID, tid, ts += 1000, sys, ret, a0, a1, a2, a3, a4);
 }
 
 static struct mw_process *seeded(struct mw_model *m)
