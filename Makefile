@@ -24,7 +24,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
               -I$(OUTPUT) -I$(VMLINUX) -Ibpf -idirafter /usr/include/$(shell $(CC) -dumpmachine) \
               -MMD -MP
 # libbpf, libelf and compressors statically: the binary needs only libc on the target host.
-LDLIBS   := -Wl,-Bstatic -lbpf -lelf -lz -lzstd -Wl,-Bdynamic -lpthread
+LDLIBS   := -Wl,-Bstatic -lbpf -lelf -lz -lzstd -Wl,-Bdynamic -lmicrohttpd -lpthread
 
 ifeq ($(V),1)
 Q =
