@@ -378,3 +378,83 @@ def test_fleet_daemonset_manifest():
        [f"{svc[0]['metadata']['name']}.{svc[0]['metadata']['namespace']}.svc.cluster.local"],
        "prometheus.yml discovers the Service's name")
     eq(job["dns_sd_configs"][0]["port"], int(pm.group(1)), "prometheus.yml port")
+
+
+# ---------------------------------------------------------------- soak
+
+SOAK_SECONDS = 120
+SOAK_WARMUP = 20
+RSS_SLACK = 1 << 20
+
+
+def _vmrss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"^VmRSS:\s+(\d+) kB$", f.read(), re.M).group(1)) * 1024
+
+
+def test_metrics_soak():
+    """2 minutes of churn under memwatch -f --prometheus, scraped with curl every second: two
+    worker threads doing ~100k mmap+munmap pairs a second in all, and 20 short-lived children
+    a second with 4 short-lived threads each. Every scrape is answered within 1 s and parses;
+    the parent's counters never go backwards; memwatch's RSS (its own gauge and /proc VmRSS)
+    after a 20 s warm-up and at the end differ by less than 1 MiB; the children come and go
+    (seen, then gone); no counter update is lost (kernel drops all 0) and the workers' final
+    counts equal churn's own (mmap = munmap = worker_pairs, one stack madvise per worker)."""
+    churn = mw.workload("churn", "-w", "-W", "-d", SOAK_SECONDS, "-k", 2, "-b", 100, "-c", 20,
+                        "-t", 4, "-n", 50)
+    m, ep = start([churn.pid], "-f")
+    churn.send()
+    t0 = time.monotonic()
+    scrapes, slowest, last, children = 0, 0.0, {}, set()
+    rss_warm = None
+    while True:
+        text, took = ep.scrape(timeout=5)
+        scrapes += 1
+        slowest = max(slowest, took)
+        check(took < 1.0, f"scrape {scrapes} took {took:.3f} s")
+        s = parse(text)
+        for (n, ls), v in s.items():
+            d = dict(ls)
+            if n.endswith("_total") and d.get("pid") == str(churn.pid):
+                before = last.get((n, ls), 0)
+                check(v >= before, f"{n}{d} went back: {before} -> {v}")
+                last[(n, ls)] = v
+            if n == "memwatch_threads" and d["pid"] != str(churn.pid):
+                children.add(d["pid"])
+        elapsed = time.monotonic() - t0
+        if rss_warm is None and elapsed >= SOAK_WARMUP:
+            rss_warm = (value(s, "process_resident_memory_bytes"), _vmrss(m.pid))
+        if any(re.match(r"^done \d+$", ln) for ln in churn.lines["err"]):
+            break
+        check(elapsed < SOAK_SECONDS + 30, "churn did not finish")
+        time.sleep(max(0.0, 1.0 - took))
+    s = ep.samples()
+    rss_end = (value(s, "process_resident_memory_bytes"), _vmrss(m.pid))
+    out = churn.text("out")
+    pairs = int(re.search(r"^worker_pairs (\d+)$", out, re.M).group(1))
+    nchildren = int(re.search(r"^children (\d+)$", out, re.M).group(1))
+    print(f"  soak: {scrapes} scrapes, slowest {slowest:.3f} s; rss warm {rss_warm} end "
+          f"{rss_end}; worker pairs {pairs}; children {nchildren} ({len(children)} seen); "
+          f"events {value(s, 'memwatch_events_total'):.0f}, lost "
+          f"{value(s, 'memwatch_events_lost_total'):.0f}; memwatch cpu "
+          f"{value(s, 'process_cpu_seconds_total'):.1f} s")
+    check(rss_warm is not None, "no scrape after the warm-up")
+    for what, a, b in (("own gauge", rss_warm[0], rss_end[0]), ("VmRSS", rss_warm[1], rss_end[1])):
+        check(b - a < RSS_SLACK, f"memwatch RSS ({what}) grew {a} -> {b}")
+    check(nchildren >= SOAK_SECONDS * 10, f"only {nchildren} children")
+    check(len(children) >= 10, f"only {len(children)} children seen in the scrapes")
+    eq(value(s, "memwatch_traced_processes"), 1, "traced processes at the end (children gone)")
+    for reason in ("unpaired_exit", "inflight_full", "threads_full", "targets_full"):
+        eq(value(s, "memwatch_kernel_drops_total", reason=reason), 0, f"kernel drops ({reason})")
+    w = dict(pid=churn.pid, thread="churn-w")
+    eq(value(s, "memwatch_syscalls_total", syscall="mmap", **w), pairs, "churn-w mmap")
+    eq(value(s, "memwatch_syscalls_total", syscall="munmap", **w), pairs, "churn-w munmap")
+    eq(value(s, "memwatch_syscalls_total", syscall="madvise", **w), 2, "churn-w madvise")
+    eq(value(s, "memwatch_syscall_errors_total", **w), 0, "churn-w errors")
+    promtool_check(ep.scrape()[0], "the soak's last scrape")
+    churn.send()
+    churn.wait(20)
+    eq(mw.finish(m), 0, "memwatch exit status")
+
+
+test_metrics_soak.timeout = SOAK_SECONDS + 90
