@@ -44,6 +44,7 @@ struct mw_exporter {
 	double start_time_s;
 	uint64_t next_sample_ns;
 	struct mw_growth growth;	/* event loop only */
+	struct mw_thread_names names;	/* event loop only */
 	struct mw_buf scratch;		/* event loop only */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -208,6 +209,7 @@ static void render(struct mw_exporter *e, struct mw_session *s, struct mw_loader
 	struct mw_metrics_in in = {
 		.model = &s->model,
 		.growth = &e->growth,
+		.names = &e->names,
 		.kstats = &st,
 		.probes = probes,
 		.probe_stats = e->stats_fd >= 0,
@@ -217,6 +219,7 @@ static void render(struct mw_exporter *e, struct mw_session *s, struct mw_loader
 	};
 
 	refresh_counters(s, l);
+	mw_thread_names_update(&e->names, &s->model);
 	mw_loader_stats(l, &st);
 	in.nprobes = probe_stats(l, probes, MAX_PROBES);
 	own_usage(&in.cpu_seconds, &in.rss_bytes);
@@ -310,6 +313,7 @@ int mw_exporter_start(struct mw_exporter **out, const struct mw_config *cfg, str
 	clock_gettime(CLOCK_REALTIME, &now);
 	e->start_time_s = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 	mw_growth_init(&e->growth);
+	mw_thread_names_init(&e->names);
 	mw_buf_init(&e->scratch);
 	mw_buf_init(&e->snap);
 	pthread_mutex_init(&e->mu, NULL);
@@ -351,6 +355,7 @@ void mw_exporter_stop(struct mw_exporter *e)
 	if (e->stats_fd >= 0)
 		close(e->stats_fd);
 	mw_growth_free(&e->growth);
+	mw_thread_names_free(&e->names);
 	mw_buf_free(&e->scratch);
 	mw_buf_free(&e->snap);
 	pthread_cond_destroy(&e->cv);

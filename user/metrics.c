@@ -153,6 +153,150 @@ bool mw_growth_rate(const struct mw_growth *g, const struct mw_process *p, doubl
 	return true;
 }
 
+/* ---------- thread names across renames ---------- */
+
+void mw_thread_names_init(struct mw_thread_names *tn)
+{
+	memset(tn, 0, sizeof(*tn));
+}
+
+static void tn_proc_free(struct mw_tn_proc *tp)
+{
+	free(tp->v);
+	free(tp->carry);
+}
+
+void mw_thread_names_free(struct mw_thread_names *tn)
+{
+	for (size_t i = 0; i < tn->n; i++)
+		tn_proc_free(&tn->v[i]);
+	free(tn->v);
+	mw_thread_names_init(tn);
+}
+
+static const char *thread_key(const struct mw_process *p, const struct mw_thread *t)
+{
+	return t->comm[0] ? t->comm : p->comm;
+}
+
+static struct mw_tn_proc *tn_find(const struct mw_thread_names *tn, const struct mw_process *p)
+{
+	for (size_t i = 0; i < tn->n; i++)
+		if (tn->v[i].proc == p && tn->v[i].pid == p->pid)
+			return &tn->v[i];
+	return NULL;
+}
+
+static void counts_of(const struct mw_thread *t, uint64_t out[2][MW_SYS_COUNT])
+{
+	const struct mw_counts *c = mw_thread_counts(t);
+
+	memcpy(out[0], c->calls, sizeof(out[0]));
+	memcpy(out[1], c->errors, sizeof(out[1]));
+}
+
+/* What a renamed thread counted under its old name goes to that name's carry. */
+static int tn_carry(struct mw_tn_proc *tp, const struct mw_tn_thread *old)
+{
+	struct mw_tn_carry *c = NULL;
+
+	for (size_t i = 0; i < tp->ncarry && !c; i++)
+		if (!strcmp(tp->carry[i].name, old->name))
+			c = &tp->carry[i];
+	if (!c) {
+		struct mw_tn_carry *v = realloc(tp->carry, (tp->ncarry + 1) * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		tp->carry = v;
+		c = &v[tp->ncarry++];
+		memset(c, 0, sizeof(*c));
+		memcpy(c->name, old->name, sizeof(c->name));
+	}
+	for (int k = 0; k < 2; k++)
+		for (int s = 0; s < MW_SYS_COUNT; s++)
+			if (old->last[k][s] > old->base[k][s])
+				c->n[k][s] += old->last[k][s] - old->base[k][s];
+	return 0;
+}
+
+static int tn_update_proc(struct mw_tn_proc *tp, const struct mw_process *p)
+{
+	struct mw_tn_thread *v = calloc(p->nthreads ? p->nthreads : 1, sizeof(*v));
+	size_t j = 0;
+
+	if (!v)
+		return -ENOMEM;
+	/* Both arrays are sorted by tid: one merge walk. */
+	for (size_t i = 0; i < p->nthreads; i++) {
+		const struct mw_thread *t = &p->threads[i];
+		const char *key = thread_key(p, t);
+		struct mw_tn_thread *e = &v[i];
+
+		while (j < tp->n && tp->v[j].tid < t->tid)
+			j++;
+		e->tid = t->tid;
+		counts_of(t, e->last);
+		if (j < tp->n && tp->v[j].tid == t->tid) {
+			const struct mw_tn_thread *old = &tp->v[j];
+
+			memcpy(e->base, old->base, sizeof(e->base));
+			if (strncmp(old->name, key, MW_COMM_LEN)) {
+				if (tn_carry(tp, old)) {
+					free(v);
+					return -ENOMEM;
+				}
+				memcpy(e->base, old->last, sizeof(e->base));
+			}
+		}
+		snprintf(e->name, sizeof(e->name), "%s", key);
+	}
+	free(tp->v);
+	tp->v = v;
+	tp->n = p->nthreads;
+	return 0;
+}
+
+int mw_thread_names_update(struct mw_thread_names *tn, const struct mw_model *m)
+{
+	for (size_t i = 0; i < tn->n;) {
+		const struct mw_process *p = mw_model_find(m, tn->v[i].pid);
+
+		if (p && p == tn->v[i].proc && !p->exited) {
+			i++;
+			continue;
+		}
+		tn_proc_free(&tn->v[i]);
+		tn->v[i] = tn->v[--tn->n];
+	}
+	for (size_t i = 0; i < m->nprocs; i++) {
+		const struct mw_process *p = m->procs[i];
+		struct mw_tn_proc *tp;
+
+		if (p->exited)
+			continue;
+		tp = tn_find(tn, p);
+		if (!tp) {
+			if (tn->n == tn->cap) {
+				size_t cap = tn->cap ? tn->cap * 2 : 8;
+				struct mw_tn_proc *v = realloc(tn->v, cap * sizeof(*v));
+
+				if (!v)
+					return -ENOMEM;
+				tn->v = v;
+				tn->cap = cap;
+			}
+			tp = &tn->v[tn->n++];
+			memset(tp, 0, sizeof(*tp));
+			tp->pid = p->pid;
+			tp->proc = p;
+		}
+		if (tn_update_proc(tp, p))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 /* ---------- rendering ---------- */
 
 /* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
@@ -279,63 +423,90 @@ static void render_classes(struct mw_buf *b, const struct mw_model *m)
 	}
 }
 
-static const char *thread_key(const struct mw_process *p, const struct mw_thread *t)
-{
-	return t->comm[0] ? t->comm : p->comm;
-}
+/* One contribution to a thread-name series: a thread (its counts since it
+ * took the name) or a carry (what renamed threads counted under the name). */
+struct calls_item {
+	const char *name;
+	uint32_t tid;
+	uint64_t n[2][MW_SYS_COUNT];
+};
 
-static const struct mw_process *sort_proc;	/* qsort has no context argument */
-
-static int by_thread_name(const void *a, const void *b)
+static int by_name(const void *a, const void *b)
 {
-	const struct mw_thread *x = *(const struct mw_thread *const *)a;
-	const struct mw_thread *y = *(const struct mw_thread *const *)b;
-	int d = strcmp(thread_key(sort_proc, x), thread_key(sort_proc, y));
+	const struct calls_item *x = a, *y = b;
+	int d = strcmp(x->name, y->name);
 
 	return d ? d : (x->tid > y->tid) - (x->tid < y->tid);
 }
 
+/* The items of one process: per thread (minus what it counted under earlier
+ * names), plus the carries; NULL on allocation failure. */
+static struct calls_item *calls_items(const struct mw_process *p, const struct mw_tn_proc *tp,
+				      bool per_tid, size_t *n)
+{
+	size_t ncarry = !per_tid && tp ? tp->ncarry : 0;
+	struct calls_item *v = calloc(p->nthreads + ncarry + 1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < p->nthreads; i++) {
+		const struct mw_thread *t = &p->threads[i];
+		const struct mw_tn_thread *e = NULL;
+
+		if (!per_tid && tp && i < tp->n && tp->v[i].tid == t->tid &&
+		    !strncmp(tp->v[i].name, thread_key(p, t), MW_COMM_LEN))
+			e = &tp->v[i];
+		v[i].name = thread_key(p, t);
+		v[i].tid = t->tid;
+		counts_of(t, v[i].n);
+		/* A reused tid can restart the counts: never below zero. */
+		for (int k = 0; e && k < 2; k++)
+			for (int s = 0; s < MW_SYS_COUNT; s++)
+				v[i].n[k][s] -= v[i].n[k][s] > e->base[k][s] ? e->base[k][s]
+									      : v[i].n[k][s];
+	}
+	for (size_t i = 0; i < ncarry; i++) {
+		v[p->nthreads + i].name = tp->carry[i].name;
+		memcpy(v[p->nthreads + i].n, tp->carry[i].n, sizeof(v[0].n));
+	}
+	*n = p->nthreads + ncarry;
+	return v;
+}
+
 /*
  * One process's syscall counters, by thread name (summed over the threads,
- * live and exited, that share it) or by tid. Exited threads keep their final
- * counts in the model, so no counter drops when a thread exits.
+ * live and exited, that share it, and over what renamed threads counted under
+ * it) or by tid. Exited threads keep their final counts in the model, so no
+ * counter drops when a thread exits.
  */
-static int render_proc_calls(struct mw_buf *b, const struct mw_process *p, bool per_tid,
-			     bool errors)
+static int render_proc_calls(struct mw_buf *b, const struct mw_process *p,
+			     const struct mw_tn_proc *tp, bool per_tid, bool errors)
 {
 	const char *name = errors ? "memwatch_syscall_errors_total" : "memwatch_syscalls_total";
-	const struct mw_thread **v;
+	struct calls_item *v;
+	size_t n;
 
-	if (!p->nthreads)
-		return 0;
-	v = malloc(p->nthreads * sizeof(*v));
+	v = calls_items(p, tp, per_tid, &n);
 	if (!v)
 		return -ENOMEM;
-	for (size_t i = 0; i < p->nthreads; i++)
-		v[i] = &p->threads[i];
-	if (!per_tid) {
-		sort_proc = p;
-		qsort(v, p->nthreads, sizeof(*v), by_thread_name);
-	}
-	for (size_t i = 0; i < p->nthreads;) {
+	if (!per_tid)
+		qsort(v, n, sizeof(*v), by_name);
+	for (size_t i = 0; i < n;) {
 		uint64_t sum[MW_SYS_COUNT] = {0};
 		size_t j = i;
 
 		do {
-			const struct mw_counts *c = mw_thread_counts(v[j]);
-
 			for (int s = 0; s < MW_SYS_COUNT; s++)
-				sum[s] += errors ? c->errors[s] : c->calls[s];
+				sum[s] += v[j].n[errors][s];
 			j++;
-		} while (!per_tid && j < p->nthreads &&
-			 !strcmp(thread_key(p, v[j]), thread_key(p, v[i])));
+		} while (!per_tid && j < n && !strcmp(v[j].name, v[i].name));
 		for (int s = 0; s < MW_SYS_COUNT; s++) {
 			proc_labels(b, name, p);
 			if (per_tid) {
-				mw_buf_printf(b, ",tid=\"%u\"", v[i]->tid);
+				mw_buf_printf(b, ",tid=\"%u\"", v[i].tid);
 			} else {
 				mw_buf_printf(b, ",thread=");
-				put_label_value(b, thread_key(p, v[i]));
+				put_label_value(b, v[i].name);
 			}
 			mw_buf_printf(b, ",syscall=\"%s\"} %llu\n", mw_sys_name(s),
 				      (unsigned long long)sum[s]);
@@ -346,18 +517,24 @@ static int render_proc_calls(struct mw_buf *b, const struct mw_process *p, bool 
 	return 0;
 }
 
-static int render_calls(struct mw_buf *b, const struct mw_model *m, bool per_tid)
+static int render_calls(struct mw_buf *b, const struct mw_model *m,
+			const struct mw_thread_names *tn, bool per_tid)
 {
-	family(b, "memwatch_syscalls_total", "counter",
-	       "Memory syscalls made by the traced threads (the kernel's exact counts).");
-	for (size_t i = 0; i < m->nprocs; i++)
-		if (rendered(m->procs[i]) && render_proc_calls(b, m->procs[i], per_tid, false))
-			return -ENOMEM;
-	family(b, "memwatch_syscall_errors_total", "counter",
-	       "Memory syscalls that returned an error.");
-	for (size_t i = 0; i < m->nprocs; i++)
-		if (rendered(m->procs[i]) && render_proc_calls(b, m->procs[i], per_tid, true))
-			return -ENOMEM;
+	for (int errors = 0; errors < 2; errors++) {
+		if (errors)
+			family(b, "memwatch_syscall_errors_total", "counter",
+			       "Memory syscalls that returned an error.");
+		else
+			family(b, "memwatch_syscalls_total", "counter",
+			       "Memory syscalls made by the traced threads (the kernel's exact counts).");
+		for (size_t i = 0; i < m->nprocs; i++) {
+			const struct mw_process *p = m->procs[i];
+
+			if (rendered(p) && render_proc_calls(b, p, tn ? tn_find(tn, p) : NULL,
+							     per_tid, errors))
+				return -ENOMEM;
+		}
+	}
 	return 0;
 }
 
@@ -471,7 +648,7 @@ static void render_self(struct mw_buf *b, const struct mw_metrics_in *in)
 int mw_metrics_render(struct mw_buf *b, const struct mw_metrics_in *in)
 {
 	render_classes(b, in->model);
-	if (render_calls(b, in->model, in->per_tid)) {
+	if (render_calls(b, in->model, in->names, in->per_tid)) {
 		b->oom = true;
 		return -ENOMEM;
 	}

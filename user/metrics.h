@@ -53,6 +53,46 @@ int mw_growth_sample(struct mw_growth *g, const struct mw_model *m, uint64_t now
  * false while fewer than two samples exist. */
 bool mw_growth_rate(const struct mw_growth *g, const struct mw_process *p, double *rate);
 
+/*
+ * Thread renames and the thread label: a thread's counts are exported under
+ * its current name, so a rename would move them from one series to another
+ * and the old series would drop (a counter reset to Prometheus). This state,
+ * updated before each rendering, keeps what a thread counted under a name
+ * with that name ("carried"), and exports under the new name only what it
+ * counted since. Per process, forgotten with it.
+ */
+struct mw_tn_thread {
+	uint32_t tid;
+	char name[MW_COMM_LEN];		/* the name its series is under */
+	uint64_t base[2][MW_SYS_COUNT];	/* calls/errors made under earlier names */
+	uint64_t last[2][MW_SYS_COUNT];	/* calls/errors at the last update */
+};
+
+struct mw_tn_carry {
+	char name[MW_COMM_LEN];
+	uint64_t n[2][MW_SYS_COUNT];	/* calls/errors renamed threads made under it */
+};
+
+struct mw_tn_proc {
+	uint32_t pid;
+	const struct mw_process *proc;	/* identity: a reused pid is a new process */
+	struct mw_tn_thread *v;		/* the model's threads, same order (by tid) */
+	size_t n;
+	struct mw_tn_carry *carry;
+	size_t ncarry;
+};
+
+struct mw_thread_names {
+	struct mw_tn_proc *v;
+	size_t n, cap;
+};
+
+void mw_thread_names_init(struct mw_thread_names *tn);
+void mw_thread_names_free(struct mw_thread_names *tn);
+/* Follow the model's live processes and threads: new ones, renames, the gone. 0 or -ENOMEM
+ * (then the state is unchanged and the next update tries again). */
+int mw_thread_names_update(struct mw_thread_names *tn, const struct mw_model *m);
+
 /* One BPF program's kernel statistics (bpf_prog_info, with BPF_STATS_RUN_TIME on). */
 struct mw_probe_stat {
 	char name[32];
@@ -63,6 +103,7 @@ struct mw_probe_stat {
 struct mw_metrics_in {
 	const struct mw_model *model;
 	const struct mw_growth *growth;		/* may be NULL: no growth gauge */
+	const struct mw_thread_names *names;	/* may be NULL: counts under current names */
 	const struct mw_stats *kstats;		/* may be NULL: no kernel statistics */
 	const struct mw_probe_stat *probes;	/* nprobes entries */
 	size_t nprobes;

@@ -103,12 +103,13 @@ static struct mw_process *build(struct mw_model *m)
 	return p;
 }
 
-static char *render(const struct mw_model *m, bool per_tid, const struct mw_growth *g)
+static char *render_names(const struct mw_model *m, bool per_tid, const struct mw_growth *g,
+			  const struct mw_thread_names *tn)
 {
 	struct mw_stats st = { .rb_drops = 7, .events = 1234, .threads_full = 2 };
 	struct mw_probe_stat probes[1] = { { "sys_exit_mmap", 42, 1500000000 } };
 	struct mw_metrics_in in = {
-		.model = m, .growth = g, .kstats = &st, .probes = probes, .nprobes = 1,
+		.model = m, .growth = g, .names = tn, .kstats = &st, .probes = probes, .nprobes = 1,
 		.probe_stats = true, .per_tid = per_tid, .cpu_seconds = 1.5, .rss_bytes = 8 << 20,
 		.start_time_s = 1700000000.0,
 	};
@@ -118,6 +119,11 @@ static char *render(const struct mw_model *m, bool per_tid, const struct mw_grow
 	CHECK_EQ_INT(mw_metrics_render(&b, &in), 0);
 	CHECK(b.p != NULL && b.len == strlen(b.p));
 	return b.p;
+}
+
+static char *render(const struct mw_model *m, bool per_tid, const struct mw_growth *g)
+{
+	return render_names(m, per_tid, g, NULL);
 }
 
 /* The value of the one sample line that starts with series (name{labels}). */
@@ -323,6 +329,66 @@ TEST(metrics_growth_rate_over_window)
 	CHECK_EQ_INT(mw_growth_sample(&g, &m, 99000000000ULL), 0);
 	CHECK_EQ_INT(g.n, 0);
 	mw_growth_free(&g);
+	mw_model_free(&m);
+}
+
+static void rename_thread(struct mw_model *m, uint32_t tid, const char *comm)
+{
+	struct mw_event ev = ev_of(MW_EV_RENAME, PID, tid, "");
+
+	ev.task.child_tid = tid;
+	snprintf(ev.task.child_comm, sizeof(ev.task.child_comm), "%s", comm);
+	apply(m, ev);
+}
+
+#define W_MMAP "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=\"worker\",syscall=\"mmap\"}"
+#define A_MMAP "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=\"acceptor\",syscall=\"mmap\"}"
+#define A_ERR "memwatch_syscall_errors_total{pid=\"100\",comm=\"srv\",thread=\"acceptor\",syscall=\"mmap\"}"
+
+TEST(metrics_rename_keeps_counters_monotonic)
+{
+	struct mw_thread_names tn;
+	struct mw_model m;
+	char *t;
+
+	build(&m);
+	mw_thread_names_init(&tn);
+	CHECK_EQ_INT(mw_thread_names_update(&tn, &m), 0);
+	t = render_names(&m, false, NULL, &tn);
+	CHECK_SAMPLE(t, W_MMAP, 4);
+	free(t);
+	/* 101 (2 mmaps as "worker") becomes "acceptor" and maps once more, failing once more. */
+	rename_thread(&m, 101, "acceptor");
+	sys_call(&m, 101, "acceptor", MW_SYS_MMAP, 0x7f0003000000, 0, PG, RW, PA);
+	sys_call(&m, 101, "acceptor", MW_SYS_MMAP, -12, 0, 1ULL << 50, RW, PA);
+	CHECK_EQ_INT(mw_thread_names_update(&tn, &m), 0);
+	t = render_names(&m, false, NULL, &tn);
+	CHECK_SAMPLE(t, W_MMAP, 4);	/* not 2: what 101 did as "worker" stays there */
+	CHECK_SAMPLE(t, A_MMAP, 2);
+	CHECK_SAMPLE(t, A_ERR, 1);
+	free(t);
+	/* Without the state, the counts follow the current name (and "worker" drops). */
+	t = render(&m, false, NULL);
+	CHECK_SAMPLE(t, W_MMAP, 2);
+	CHECK_SAMPLE(t, A_MMAP, 4);
+	free(t);
+	/* Back to "worker": its series gets only what came after, the carry stays with it. */
+	rename_thread(&m, 101, "worker");
+	sys_call(&m, 101, "worker", MW_SYS_MMAP, 0x7f0004000000, 0, PG, RW, PA);
+	CHECK_EQ_INT(mw_thread_names_update(&tn, &m), 0);
+	t = render_names(&m, false, NULL, &tn);
+	CHECK_SAMPLE(t, W_MMAP, 5);
+	CHECK_SAMPLE(t, A_MMAP, 2);
+	free(t);
+	/* --per-tid ignores it: the tid's series is all of the thread's calls. */
+	t = render_names(&m, true, NULL, &tn);
+	CHECK_SAMPLE(t, "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",tid=\"101\",syscall=\"mmap\"}", 5);
+	free(t);
+	/* The process leaves the model: its state goes. */
+	mw_model_forget(&m, PID);
+	CHECK_EQ_INT(mw_thread_names_update(&tn, &m), 0);
+	CHECK_EQ_INT(tn.n, 0);
+	mw_thread_names_free(&tn);
 	mw_model_free(&m);
 }
 
