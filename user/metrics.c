@@ -614,15 +614,18 @@ static void render_kernel(struct mw_buf *b, const struct mw_metrics_in *in)
 			      "memwatch_kernel_drops_total{reason=\"inflight_full\"} %llu\n"
 			      "memwatch_kernel_drops_total{reason=\"threads_full\"} %llu\n"
 			      "memwatch_kernel_drops_total{reason=\"targets_full\"} %llu\n",
-			      (unsigned long long)k->unpaired, (unsigned long long)k->inflight_full,
-			      (unsigned long long)k->threads_full, (unsigned long long)k->targets_full);
+			      (unsigned long long)k->unpaired,
+			      (unsigned long long)k->inflight_full,
+			      (unsigned long long)k->threads_full,
+			      (unsigned long long)k->targets_full);
 	}
 	if (in->nprobes && in->probe_stats) {
 		family(b, "memwatch_probe_hits_total", "counter",
 		       "Runs of each memwatch BPF program (every hit, traced process or not).");
 		for (size_t i = 0; i < in->nprobes; i++)
 			mw_buf_printf(b, "memwatch_probe_hits_total{program=\"%s\"} %llu\n",
-				      in->probes[i].name, (unsigned long long)in->probes[i].run_cnt);
+				      in->probes[i].name,
+				      (unsigned long long)in->probes[i].run_cnt);
 		family(b, "memwatch_probe_seconds_total", "counter",
 		       "Time spent in each memwatch BPF program (kernel BPF run-time statistics).");
 		for (size_t i = 0; i < in->nprobes; i++)
@@ -633,12 +636,14 @@ static void render_kernel(struct mw_buf *b, const struct mw_metrics_in *in)
 
 static void render_self(struct mw_buf *b, const struct mw_metrics_in *in)
 {
-	family(b, "memwatch_scrapes_total", "counter", "Scrapes of this endpoint answered before this one.");
+	family(b, "memwatch_scrapes_total", "counter",
+	       "Scrapes of this endpoint answered before this one.");
 	mw_buf_printf(b, "memwatch_scrapes_total %llu\n", (unsigned long long)in->scrapes);
 	family(b, "process_cpu_seconds_total", "counter",
 	       "Total user and system CPU time spent by memwatch in seconds.");
 	mw_buf_printf(b, "process_cpu_seconds_total %.6f\n", in->cpu_seconds);
-	family(b, "process_resident_memory_bytes", "gauge", "memwatch's resident memory size in bytes.");
+	family(b, "process_resident_memory_bytes", "gauge",
+	       "memwatch's resident memory size in bytes.");
 	mw_buf_printf(b, "process_resident_memory_bytes %llu\n", (unsigned long long)in->rss_bytes);
 	family(b, "process_start_time_seconds", "gauge",
 	       "Start time of memwatch since unix epoch in seconds.");
