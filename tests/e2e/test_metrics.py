@@ -154,6 +154,29 @@ def test_metrics_ops_counts_and_exit():
 test_metrics_ops_counts_and_exit.timeout = 60
 
 
+def test_metrics_rename_keeps_counts():
+    """renamer: a thread does 100 pairs as rn-before, renames itself rn-after and does 200 more.
+    After the rename rn-before still shows its 100 (a counter never drops) and rn-after only the
+    200 made under that name."""
+    rn = mw.workload("renamer", "-w")
+    m, ep = start([rn.pid])
+    rn.send()
+    rn.wait_line(r"^phase1 \d+$")
+    s = ep.samples()
+    b = dict(pid=rn.pid, thread="rn-before")
+    eq(value(s, "memwatch_syscalls_total", syscall="mmap", **b), 100, "rn-before mmap, phase 1")
+    rn.send()
+    rn.wait_line(r"^phase2 \d+$")
+    s = ep.samples()
+    a = dict(pid=rn.pid, thread="rn-after")
+    for sc in ("mmap", "munmap"):
+        eq(value(s, "memwatch_syscalls_total", syscall=sc, **b), 100, f"rn-before {sc}, phase 2")
+        eq(value(s, "memwatch_syscalls_total", syscall=sc, **a), 200, f"rn-after {sc}, phase 2")
+    rn.send()
+    rn.wait(20)
+    eq(mw.finish(m), 0, "memwatch exit status")
+
+
 def _task_tids(pid, comm_rx):
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
