@@ -285,8 +285,8 @@ static int listen_on(const struct mw_listen *a, char *err, size_t errsz)
 	return fd;
 }
 
-int mw_exporter_start(struct mw_exporter **out, const struct mw_config *cfg, struct mw_loader *l,
-		      char *err, size_t errsz)
+int mw_exporter_start(struct mw_exporter **out, const struct mw_config *cfg, char *err,
+		      size_t errsz)
 {
 	struct mw_exporter *e;
 	struct mw_listen a;
@@ -294,7 +294,6 @@ int mw_exporter_start(struct mw_exporter **out, const struct mw_config *cfg, str
 	sigset_t all, old;
 	int fd;
 
-	(void)l;
 	*out = NULL;
 	if (!cfg->prometheus)
 		return 0;
@@ -324,7 +323,8 @@ int mw_exporter_start(struct mw_exporter **out, const struct mw_config *cfg, str
 	 * and SIGTERM stay with the event loop. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	e->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, e,
+	e->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL,
+				    on_request, e,
 				    MHD_OPTION_LISTEN_SOCKET, fd,
 				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
 				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,

@@ -19,8 +19,8 @@ struct mw_exporter;
  * NULL and 0 is returned). On failure a negative errno and a one-line reason
  * in err.
  */
-int mw_exporter_start(struct mw_exporter **out, const struct mw_config *cfg, struct mw_loader *l,
-		      char *err, size_t errsz);
+int mw_exporter_start(struct mw_exporter **out, const struct mw_config *cfg, char *err,
+		      size_t errsz);
 /* From the event loop, at every turn: samples growth once a second and
  * answers pending scrapes with a fresh rendering. NULL does nothing. */
 void mw_exporter_tick(struct mw_exporter *e, struct mw_session *s, struct mw_loader *l);

@@ -528,7 +528,7 @@ int mw_trace_run(const struct mw_config *cfg)
 		ret = 1;
 		goto cleanup;
 	}
-	ret = mw_exporter_start(&l.exp, cfg, &l.loader, err, sizeof(err));
+	ret = mw_exporter_start(&l.exp, cfg, err, sizeof(err));
 	if (ret) {
 		mw_p_err("%s", err);
 		ret = 1;
