@@ -8,11 +8,13 @@
 #include <string.h>
 #include "cli.h"
 #include "errmsg.h"
+#include "listen.h"
 
 #define MW_DEFAULT_RING (4ULL << 20)
 #define MW_MAX_RING (1ULL << 30)
 
-enum { OPT_JSON = 256, OPT_RING_SIZE, OPT_MAPS_AT_EXIT, OPT_RECORD, OPT_REPLAY };
+enum { OPT_JSON = 256, OPT_RING_SIZE, OPT_MAPS_AT_EXIT, OPT_RECORD, OPT_REPLAY,
+       OPT_PROMETHEUS, OPT_PER_TID };
 
 static const struct option long_opts[] = {
 	{ "pid", required_argument, NULL, 'p' },
@@ -28,6 +30,8 @@ static const struct option long_opts[] = {
 	{ "maps-at-exit", no_argument, NULL, OPT_MAPS_AT_EXIT },
 	{ "record", required_argument, NULL, OPT_RECORD },
 	{ "replay", required_argument, NULL, OPT_REPLAY },
+	{ "prometheus", required_argument, NULL, OPT_PROMETHEUS },
+	{ "per-tid", no_argument, NULL, OPT_PER_TID },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -53,6 +57,9 @@ void mw_cli_usage(FILE *f)
 	      "      --maps-at-exit      print each process's final region map\n"
 	      "      --record FILE       also save everything consumed, for --replay\n"
 	      "      --replay FILE       run the accounting on a recording (no root needed)\n"
+	      "      --prometheus [ADDR]:PORT  serve Prometheus metrics on GET /metrics\n"
+	      "                          (ADDR defaults to 127.0.0.1; [::1]:PORT for IPv6)\n"
+	      "      --per-tid           metrics by thread id instead of thread name\n"
 	      "  -h, --help              this text\n"
 	      "  -V, --version           print the version\n"
 	      "\n"
@@ -173,6 +180,15 @@ int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t
 				return mw_fail(err, errsz, -1, "--replay: empty file name");
 			cfg->replay_path = optarg;
 			break;
+		case OPT_PROMETHEUS: {
+			struct mw_listen a;
+
+			if (mw_listen_parse(optarg, &a, err, errsz))
+				return -1;
+			cfg->prometheus = optarg;
+			break;
+		}
+		case OPT_PER_TID: cfg->per_tid = true; break;
 		case 'h': cfg->help = true; return 0;
 		case 'V': cfg->version = true; return 0;
 		case ':':
@@ -185,6 +201,10 @@ int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t
 	}
 	if (optind < argc)
 		cfg->cmd = &argv[optind];
+	if (cfg->per_tid && !cfg->prometheus)
+		return mw_fail(err, errsz, -1, "--per-tid needs --prometheus");
+	if (cfg->replay_path && cfg->prometheus)
+		return mw_fail(err, errsz, -1, "--prometheus serves live sessions only, not --replay");
 	if (cfg->replay_path) {
 		if (cfg->npids || cfg->cmd || cfg->record_path || cfg->follow)
 			return mw_fail(err, errsz, -1, "--replay takes no -p, -f, --record or command");

@@ -20,12 +20,14 @@ struct mw_config {
 	double interval_s;	/* -i, 0 = off */
 	double duration_s;	/* -d, 0 = until the targets exit or a signal */
 	uint64_t ring_size;	/* --ring-size */
+	const char *prometheus;	/* --prometheus ADDR:PORT (checked by mw_listen_parse) */
 	bool follow;		/* -f */
 	bool json;		/* --json */
 	bool summary_only;	/* -c */
 	bool show_dur;		/* -T */
 	bool verbose;		/* -v */
 	bool maps_at_exit;	/* --maps-at-exit */
+	bool per_tid;		/* --per-tid: metrics by tid, not thread name */
 	bool help;		/* -h: print usage, exit 0 */
 	bool version;		/* -V */
 };

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include "exporter.h"
 #include "launch.h"
 #include "loader.h"
 #include "maps_cmd.h"
@@ -40,6 +41,7 @@ struct live {
 	const struct mw_config *cfg;
 	struct mw_loader loader;
 	struct mw_session s;
+	struct mw_exporter *exp;	/* --prometheus, or NULL */
 	pid_t child;		/* launch mode: the command */
 	int child_status;
 	bool child_reaped;
@@ -484,6 +486,7 @@ static int event_loop(struct live *l)
 		}
 		reap_child(l);
 		check_lost(l);
+		mw_exporter_tick(l->exp, &l->s, &l->loader);
 		now = now_ns(CLOCK_MONOTONIC);
 		if (now >= next_liveness || l->child_reaped) {
 			check_liveness(l);
@@ -570,6 +573,12 @@ int mw_trace_run(const struct mw_config *cfg)
 		ret = 1;
 		goto cleanup;
 	}
+	ret = mw_exporter_start(&l.exp, cfg, err, sizeof(err));
+	if (ret) {
+		mw_p_err("%s", err);
+		ret = 1;
+		goto cleanup;
+	}
 	ret = setup_targets(&l);
 	if (ret)
 		goto cleanup;
@@ -581,6 +590,7 @@ int mw_trace_run(const struct mw_config *cfg)
 	}
 
 cleanup:
+	mw_exporter_stop(l.exp);
 	mw_loader_stop(&l.loader);
 	fflush(out);
 	if (out != stderr)
