@@ -20,6 +20,31 @@ const volatile __u64 wake_bytes = 256 * 1024;
  */
 volatile bool stopping;
 
+/*
+ * Target selection in the kernel, switched on by user space: the number of
+ * watched cgroups in "cgroups" (--cgroup), and whether execs of non-targets
+ * are matched against "comms" or reported (--comm).
+ */
+volatile __u32 ncgroups;
+volatile bool comm_watch;
+
+/* Watched cgroup v2 directories (slot -> cgroup fd), descendants included. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, MW_MAX_CGROUPS);
+	__type(key, __u32);
+	__type(value, __u32);
+} cgroups SEC(".maps");
+
+/* Process names user space has matched against --comm (comm -> 1): an exec
+ * with one of them is adopted here, before its first syscall. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, char[MW_COMM_LEN]);
+	__type(value, __u8);
+} comms SEC(".maps");
+
 /* Traced processes (tgid -> 1). Sized by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -91,6 +116,20 @@ static __always_inline int target_add(__u32 tgid)
 	if (s)
 		s->targets_full++;
 	return -1;
+}
+
+/* Is the current task in a watched cgroup (or below one)? */
+static __always_inline bool in_watched_cgroup(void)
+{
+	__u32 n = ncgroups;
+
+	for (__u32 i = 0; i < MW_MAX_CGROUPS; i++) {
+		if (i >= n)
+			break;
+		if (bpf_current_task_under_cgroup(&cgroups, i) == 1)
+			return true;
+	}
+	return false;
 }
 
 static __always_inline __u64 wake_flag(void)
@@ -272,9 +311,23 @@ static __always_inline void emit_task(__u32 type, __u32 child_tgid, __u32 child_
 	else
 		rec->child_comm[0] = '\0';
 	/* Lifecycle records are rare. A process's end must not wait for the timer,
-	 * nor an exec: its new baseline is read from /proc while it is young. */
-	bpf_ringbuf_submit(rec, (type == MW_REC_EXIT && group_dead) || type == MW_REC_EXEC ?
+	 * nor an exec or an adoption: its baseline is read from /proc while it is young. */
+	bpf_ringbuf_submit(rec, (type == MW_REC_EXIT && group_dead) || type == MW_REC_EXEC ||
+					type == MW_REC_ADOPT || type == MW_REC_EXEC_SEEN ?
 					BPF_RB_FORCE_WAKEUP : wake_flag());
+}
+
+/* The kernel makes tgid a target by itself and tells user space how. */
+static __always_inline void adopt(__u32 tgid, __u32 how, const char *comm)
+{
+	struct mw_stats *s;
+
+	if (target_add(tgid))
+		return;
+	s = stats_slot();
+	if (s)
+		s->adopted++;
+	emit_task(MW_REC_ADOPT, tgid, how, comm, 0, 0, 0, 0);
 }
 
 static __always_inline int on_exit_group(void)
