@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
@@ -11,8 +12,14 @@
 
 #define MW_DEFAULT_RING (4ULL << 20)
 #define MW_MAX_RING (1ULL << 30)
+#define MW_DEFAULT_MAX_PROCS 1024
+#define MW_DEFAULT_MAX_THREADS 16384
+#define MW_MAX_MAX_PROCS (1U << 20)
+#define MW_MAX_MAX_THREADS (1U << 22)
 
-enum { OPT_JSON = 256, OPT_RING_SIZE, OPT_MAPS_AT_EXIT, OPT_RECORD, OPT_REPLAY };
+enum { OPT_JSON = 256, OPT_RING_SIZE, OPT_MAPS_AT_EXIT, OPT_RECORD, OPT_REPLAY,
+       OPT_COMM, OPT_CGROUP, OPT_DAEMON, OPT_CONFIG, OPT_ROTATE, OPT_MAX_PROCS,
+       OPT_MAX_THREADS };
 
 static const struct option long_opts[] = {
 	{ "pid", required_argument, NULL, 'p' },
@@ -28,6 +35,13 @@ static const struct option long_opts[] = {
 	{ "maps-at-exit", no_argument, NULL, OPT_MAPS_AT_EXIT },
 	{ "record", required_argument, NULL, OPT_RECORD },
 	{ "replay", required_argument, NULL, OPT_REPLAY },
+	{ "comm", required_argument, NULL, OPT_COMM },
+	{ "cgroup", required_argument, NULL, OPT_CGROUP },
+	{ "daemon", no_argument, NULL, OPT_DAEMON },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "rotate", required_argument, NULL, OPT_ROTATE },
+	{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
+	{ "max-threads", required_argument, NULL, OPT_MAX_THREADS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -36,7 +50,9 @@ static const struct option long_opts[] = {
 void mw_cli_usage(FILE *f)
 {
 	fputs("Usage: memwatch [options] -p PID[,PID...]\n"
+	      "       memwatch [options] --comm REGEX | --cgroup PATH\n"
 	      "       memwatch [options] [--] COMMAND [ARG...]\n"
+	      "       memwatch daemon [--config FILE] [options]\n"
 	      "Trace brk, mmap, munmap, mprotect, mremap and madvise of every thread, live,\n"
 	      "with an exact per-thread ledger of address-space growth.\n"
 	      "\n"
@@ -53,6 +69,16 @@ void mw_cli_usage(FILE *f)
 	      "      --maps-at-exit      print each process's final region map\n"
 	      "      --record FILE       also save everything consumed, for --replay\n"
 	      "      --replay FILE       run the accounting on a recording (no root needed)\n"
+	      "      --comm REGEX        trace processes whose name matches (POSIX extended regex),\n"
+	      "                          running ones and those exec'd later; repeatable\n"
+	      "      --cgroup PATH       trace the processes of a cgroup v2 directory and its\n"
+	      "                          descendants, present and future; repeatable\n"
+	      "      --daemon            no event stream on the terminal; SIGHUP reloads --config\n"
+	      "      --config FILE       options as `key = value` lines (keys: long option names)\n"
+	      "  -o -                    NDJSON on stdout, for a log shipper\n"
+	      "      --rotate SIZE,COUNT rotate -o FILE at SIZE bytes (K/M/G), keep FILE.1..COUNT\n"
+	      "      --max-procs N       traced processes at most (default 1024)\n"
+	      "      --max-threads N     threads with exact kernel counters (default 16384)\n"
 	      "  -h, --help              this text\n"
 	      "  -V, --version           print the version\n"
 	      "\n"
@@ -124,12 +150,129 @@ static int parse_ring_size(const char *s, uint64_t *out, char *err, size_t errsz
 	return 0;
 }
 
+/* A byte count with an optional K/M/G suffix (powers of 1024). */
+static int parse_bytes(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	if (*s < '0' || *s > '9')
+		return -1;
+	v = strtoull(s, &end, 10);
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	}
+	if (errno || *end || v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_rotate(const char *s, struct mw_config *cfg, char *err, size_t errsz)
+{
+	const char *comma = strchr(s, ',');
+	char size[32], *end;
+	unsigned long n;
+
+	if (!comma || (size_t)(comma - s) >= sizeof(size))
+		return mw_fail(err, errsz, -1, "--rotate: '%s' is not SIZE,COUNT", s);
+	memcpy(size, s, comma - s);
+	size[comma - s] = '\0';
+	if (parse_bytes(size, &cfg->rotate_size) || cfg->rotate_size < 4096)
+		return mw_fail(err, errsz, -1, "--rotate: size '%s' is not a size of 4K or more",
+			       size);
+	errno = 0;
+	n = strtoul(comma + 1, &end, 10);
+	if (comma[1] < '0' || comma[1] > '9' || errno || *end || n < 1 || n > 1000)
+		return mw_fail(err, errsz, -1, "--rotate: count '%s' is not between 1 and 1000",
+			       comma + 1);
+	cfg->rotate_count = (uint32_t)n;
+	return 0;
+}
+
+static int parse_count(const char *opt, const char *s, uint32_t max, uint32_t *out, char *err,
+		       size_t errsz)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s < '0' || *s > '9' || errno || *end || v < 1 || v > max)
+		return mw_fail(err, errsz, -1, "%s: '%s' is not a number between 1 and %u", opt, s,
+			       max);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int add_comm(const char *s, struct mw_config *cfg, char *err, size_t errsz)
+{
+	regex_t re;
+	int rc;
+
+	if (!*s)
+		return mw_fail(err, errsz, -1, "--comm: empty regular expression");
+	if (cfg->ncomms == MW_MAX_WATCH)
+		return mw_fail(err, errsz, -1, "--comm: more than %d expressions", MW_MAX_WATCH);
+	rc = regcomp(&re, s, REG_EXTENDED | REG_NOSUB);
+	if (rc) {
+		char why[128];
+
+		regerror(rc, &re, why, sizeof(why));
+		return mw_fail(err, errsz, -1, "--comm: '%s' is not a regular expression: %s", s,
+			       why);
+	}
+	regfree(&re);
+	cfg->comms[cfg->ncomms++] = s;
+	return 0;
+}
+
+static int add_cgroup(const char *s, struct mw_config *cfg, char *err, size_t errsz)
+{
+	if (*s != '/')
+		return mw_fail(err, errsz, -1, "--cgroup: '%s' is not an absolute path", s);
+	for (size_t i = 0; i < cfg->ncgroups; i++)
+		if (!strcmp(cfg->cgroups[i], s))
+			return mw_fail(err, errsz, -1, "--cgroup: %s given twice", s);
+	if (cfg->ncgroups == MW_MAX_WATCH)
+		return mw_fail(err, errsz, -1, "--cgroup: more than %d cgroups", MW_MAX_WATCH);
+	cfg->cgroups[cfg->ncgroups++] = s;
+	return 0;
+}
+
+int mw_cli_option_has_arg(const char *name)
+{
+	for (const struct option *o = long_opts; o->name; o++)
+		if (!strcmp(o->name, name))
+			return o->has_arg != no_argument;
+	return -1;
+}
+
+void mw_cli_defaults(struct mw_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->ring_size = MW_DEFAULT_RING;
+	cfg->max_procs = MW_DEFAULT_MAX_PROCS;
+	cfg->max_threads = MW_DEFAULT_MAX_THREADS;
+}
+
 int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t errsz)
+{
+	mw_cli_defaults(cfg);
+	if (mw_cli_add(argc, argv, cfg, true, err, errsz))
+		return -1;
+	return mw_cli_finish(cfg, err, errsz);
+}
+
+int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, char *err,
+	       size_t errsz)
 {
 	int c;
 
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->ring_size = MW_DEFAULT_RING;
 	err[0] = '\0';
 	optind = 0;	/* reset getopt: the parser may run more than once (tests) */
 	opterr = 0;
@@ -173,6 +316,34 @@ int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t
 				return mw_fail(err, errsz, -1, "--replay: empty file name");
 			cfg->replay_path = optarg;
 			break;
+		case OPT_COMM:
+			if (add_comm(optarg, cfg, err, errsz))
+				return -1;
+			break;
+		case OPT_CGROUP:
+			if (add_cgroup(optarg, cfg, err, errsz))
+				return -1;
+			break;
+		case OPT_DAEMON: cfg->daemon = true; break;
+		case OPT_CONFIG:
+			if (!*optarg)
+				return mw_fail(err, errsz, -1, "--config: empty file name");
+			cfg->config_path = optarg;
+			break;
+		case OPT_ROTATE:
+			if (parse_rotate(optarg, cfg, err, errsz))
+				return -1;
+			break;
+		case OPT_MAX_PROCS:
+			if (parse_count("--max-procs", optarg, MW_MAX_MAX_PROCS, &cfg->max_procs, err,
+					errsz))
+				return -1;
+			break;
+		case OPT_MAX_THREADS:
+			if (parse_count("--max-threads", optarg, MW_MAX_MAX_THREADS,
+					&cfg->max_threads, err, errsz))
+				return -1;
+			break;
 		case 'h': cfg->help = true; return 0;
 		case 'V': cfg->version = true; return 0;
 		case ':':
@@ -183,16 +354,36 @@ int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t
 			return mw_fail(err, errsz, -1, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind < argc)
+	if (optind < argc) {
+		if (!allow_cmd)
+			return mw_fail(err, errsz, -1, "unexpected '%s' (not an option)", argv[optind]);
 		cfg->cmd = &argv[optind];
+	}
+	return 0;
+}
+
+int mw_cli_finish(struct mw_config *cfg, char *err, size_t errsz)
+{
+	bool watch = cfg->ncomms || cfg->ncgroups;
+
+	err[0] = '\0';
+	if (cfg->help || cfg->version)
+		return 0;
+	if (cfg->rotate_size && (!cfg->out_path || !strcmp(cfg->out_path, "-")))
+		return mw_fail(err, errsz, -1, "--rotate needs -o FILE");
 	if (cfg->replay_path) {
 		if (cfg->npids || cfg->cmd || cfg->record_path || cfg->follow)
 			return mw_fail(err, errsz, -1, "--replay takes no -p, -f, --record or command");
 		return 0;
 	}
-	if (!cfg->npids && !cfg->cmd)
-		return mw_fail(err, errsz, -1, "nothing to trace: give -p PID or a command");
-	if (cfg->npids && cfg->cmd)
-		return mw_fail(err, errsz, -1, "give either -p PID or a command, not both");
+	if (cfg->daemon)
+		cfg->json = true;	/* the daemon's sink is NDJSON */
+	if (cfg->daemon && cfg->cmd)
+		return mw_fail(err, errsz, -1, "daemon mode traces -p, --comm or --cgroup, not a command");
+	if (!cfg->npids && !cfg->cmd && !watch)
+		return mw_fail(err, errsz, -1, "nothing to trace: give -p PID, --comm REGEX, "
+			       "--cgroup PATH or a command");
+	if ((cfg->npids || watch) && cfg->cmd)
+		return mw_fail(err, errsz, -1, "give either -p PID/--comm/--cgroup or a command, not both");
 	return 0;
 }

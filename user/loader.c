@@ -254,6 +254,11 @@ void mw_loader_comm_clear(struct mw_loader *l)
 	}
 }
 
+void mw_loader_remove_target(struct mw_loader *l, uint32_t tgid)
+{
+	bpf_map__delete_elem(l->skel->maps.targets, &tgid, sizeof(tgid), 0);
+}
+
 bool mw_loader_is_target(struct mw_loader *l, uint32_t tgid)
 {
 	__u8 v;

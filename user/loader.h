@@ -44,6 +44,7 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 		    void *ctx, char *err, size_t errsz);
 int mw_loader_add_target(struct mw_loader *l, uint32_t tgid);
 bool mw_loader_is_target(struct mw_loader *l, uint32_t tgid);
+void mw_loader_remove_target(struct mw_loader *l, uint32_t tgid);
 /* Watched cgroups (--cgroup): fds of cgroup v2 directories, n <= MW_MAX_CGROUPS;
  * the kernel adopts processes that fork or exec in them. */
 int mw_loader_set_cgroups(struct mw_loader *l, const int *fds, size_t n);

@@ -661,7 +661,7 @@ void mw_out_alloc(struct mw_output *o, const struct mw_process *p, const struct 
 	const struct mw_thread *t = e->tid ? mw_process_find_thread(p, e->tid) : NULL;
 	const char *comm = t ? t->comm : p->comm;
 
-	if (o->summary_only)
+	if (o->summary_only && !o->alloc_always)
 		return;
 	if (o->json)
 		json_alloc(o, comm, e);

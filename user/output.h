@@ -13,6 +13,7 @@ struct mw_output {
 	bool json;
 	bool summary_only;	/* -c: no event lines */
 	bool show_dur;		/* -T */
+	bool alloc_always;	/* daemon mode: allocator events even with -c */
 };
 
 void mw_out_event(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a);
