@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -144,6 +145,13 @@ static void take(struct mw_watch *w, uint32_t pid, bool after_exec, bool by_kern
 	}
 	w->known[w->nknown++] = (struct mw_watched){ .pid = pid, .start = start };
 	w->adopted++;
+	/* strace's "Process N attached"; a daemon's log stays quiet unless -v. */
+	if (!w->cfg->daemon || w->cfg->verbose) {
+		struct mw_process *p = mw_model_find(&w->s->model, pid);
+
+		fprintf(stderr, "memwatch: pid %u (%s) attached%s\n", pid, p ? p->comm : "?",
+			after_exec ? " at exec" : "");
+	}
 }
 
 /* A running process that matches: into the kernel's filter first, then its baseline. */
