@@ -436,3 +436,50 @@ def test_capabilities_suffice():
     eq(p.wait(15), 1, "exit status without CAP_SYS_PTRACE")
     line = mw.one_error_line(p.text("err"), "without CAP_SYS_PTRACE")
     check("missing capability CAP_SYS_PTRACE:" in line, f"error line: {line!r}")
+
+
+# ---------------------------------------------------------------- install
+
+def test_install_and_example_config():
+    """make install DESTDIR=...: binary, systemd unit (paths for PREFIX, accepted by
+    systemd-analyze verify where present) and the example config, which is not replaced on a
+    second install; the example config itself runs (its output redirected to a temp file)."""
+    root = mw.tmpdir()
+    args = ["make", "-s", "--no-print-directory", "-C", mw.ROOT, "install", f"DESTDIR={root}",
+            "PREFIX=/usr"]
+    rc, _, err = mw.run(args, timeout=120)
+    eq(rc, 0, f"make install (stderr {mw.tail(err)!r})")
+    unit = os.path.join(root, "usr/lib/systemd/system/memwatch.service")
+    conf = os.path.join(root, "etc/memwatch/memwatch.conf")
+    for path in (os.path.join(root, "usr/bin/memwatch"), unit, conf):
+        check(os.path.exists(path), f"{path} not installed")
+    with open(unit) as f:
+        text = f.read()
+    check("ExecStart=/usr/bin/memwatch daemon --config /etc/memwatch/memwatch.conf" in text,
+          "unit's ExecStart for PREFIX=/usr")
+    check("ExecReload=/bin/kill -HUP $MAINPID" in text and "Type=simple" in text,
+          "unit's Type and ExecReload")
+    with open(conf, "w") as f:
+        f.write("# the operator's own\n")
+    rc, _, err = mw.run(args, timeout=120)
+    eq(rc, 0, f"second make install (stderr {mw.tail(err)!r})")
+    with open(conf) as f:
+        eq(f.read(), "# the operator's own\n", "config after a second install")
+    if shutil.which("systemd-analyze"):
+        local = os.path.join(mw.tmpdir(), "memwatch.service")
+        with open(local, "w") as f:
+            f.write(text.replace("/usr/bin/memwatch", mw.MEMWATCH))
+        rc, out, err = mw.run(["systemd-analyze", "verify", local], timeout=30)
+        eq(rc, 0, f"systemd-analyze verify: {mw.tail(out + err)!r}")
+    # The example config, as shipped, but writing to a temp file.
+    out = mw.tmpfile("events.ndjson")
+    with open(os.path.join(mw.ROOT, "tools", "memwatch.conf")) as f:
+        example = f.read()
+    check("\noutput = /var/log/memwatch/events.ndjson\n" in example, "example's output line")
+    local = mw.tmpfile("memwatch.conf")
+    with open(local, "w") as f:
+        f.write(example.replace("/var/log/memwatch/events.ndjson", out))
+    rc, _, err = mw.run([mw.need_memwatch(), "daemon", "--config", local, "-d", "1"], timeout=30)
+    eq(rc, 0, f"memwatch daemon with the example config (stderr {mw.tail(err)!r})")
+    st = mw.read_ndjson(out).of("stats")
+    check(st and st[-1]["max_procs"] == 1024, f"final stats object: {st[-1:]}")
