@@ -483,3 +483,65 @@ def test_install_and_example_config():
     eq(rc, 0, f"memwatch daemon with the example config (stderr {mw.tail(err)!r})")
     st = mw.read_ndjson(out).of("stats")
     check(st and st[-1]["max_procs"] == 1024, f"final stats object: {st[-1:]}")
+
+
+# ---------------------------------------------------------------- guards
+
+def _named_copy(wl_name, name):
+    path = os.path.join(mw.tmpdir(), name)
+    shutil.copy(mw.wl(wl_name), path)
+    os.chmod(path, 0o755)
+    return path
+
+
+def test_max_procs_refusals_counted():
+    """--max-procs 2 with four matching processes running: two are traced, two refused, and
+    the refusals are in the stats object; the two traced ones are exact."""
+    name = _name("mwm")
+    path = _named_copy("exiter", name)
+    ws = []
+    for _ in range(4):
+        w = mw.Proc([path, "-w", "-n", "3"], stdin=subprocess.PIPE, name=name)
+        w.wait_line(r"^ready \d+$")
+        ws.append(w)
+    out = mw.tmpfile("guard.json")
+    p = mw.memwatch("--comm", f"^{name}$", "--max-procs", "2", "--json", "-o", out)
+    mw.wait_tracing(p)
+    for w in ws:
+        w.send()
+        eq(w.wait(20), X.EXITER_STATUS, "exiter exit status")
+    time.sleep(0.3)
+    _stop(p)
+    tr = mw.read_ndjson(out)
+    traced = sorted(e["pid"] for e in tr.of("process_summary"))
+    eq(len(traced), 2, f"processes traced with --max-procs 2 ({traced})")
+    for pid in traced:
+        mw.check_summary(tr.thread(name, pid), X.exiter_summary(3), f"traced {pid}")
+    st = tr.of("stats")[-1]
+    eq((st["adopted"], st["refused"], st["max_procs"]), (2, 2, 2), f"stats {st}")
+
+
+def test_short_lived_processes_forgotten():
+    """60 short-lived matching processes, one after another: each is traced from its exec with
+    exact counts and forgotten after its summary (stats: 0 processes left, 60 adopted)."""
+    name = _name("mws")
+    path = _named_copy("exiter", name)
+    out = mw.tmpfile("many.json")
+    p = mw.memwatch("--daemon", "--comm", f"^{name}$", "-o", out)
+    mw.wait_tracing(p)
+    pids = []
+    for i in range(60):
+        q = mw.Proc([path, "-n", str(1 + i % 3)], name=name)
+        eq(q.wait(20), X.EXITER_STATUS, "exiter exit status")
+        pids.append((q.pid, 1 + i % 3))
+    _wait_for_line(out, f'"pid":{pids[-1][0]},', 10)
+    time.sleep(0.3)
+    _stop(p, signal.SIGTERM)
+    tr = mw.read_ndjson(out)
+    for pid, n in pids:
+        ours = [(e["name"], e["vm_delta"]) for e in tr.syscalls(pid=pid)
+                if e["args"].get("len") == X.EXITER_LEN]
+        eq(len(ours), 2 * n, f"pid {pid}: exiter's 64 KiB calls")
+        eq(len(tr.of("process_summary", pid=pid)), 1, f"pid {pid}: one process_summary")
+    st = tr.of("stats")[-1]
+    eq((st["procs"], st["adopted"], st["kernel"]["adopted"]), (0, 60, 60), f"stats {st}")
