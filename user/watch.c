@@ -107,12 +107,14 @@ static void forget_old(struct mw_watch *w, uint32_t pid)
 		known_drop(w, k);
 }
 
-/* Room for one more process (--max-procs), else count the refusal. */
-static bool room(struct mw_watch *w)
+/* Room for one more process (--max-procs), else count the refusal (once per process: the
+ * cgroup rescan finds a refused one again every second). */
+static bool room(struct mw_watch *w, bool count)
 {
 	if (mw_session_live(w->s) < w->cfg->max_procs && w->nknown < w->cfg->max_procs)
 		return true;
-	w->refused++;
+	if (count)
+		w->refused++;
 	return false;
 }
 
@@ -125,7 +127,7 @@ static void take(struct mw_watch *w, uint32_t pid, bool after_exec, bool by_kern
 	uint64_t start = 0;
 
 	forget_old(w, pid);
-	if (!room(w)) {
+	if (!room(w, true)) {
 		mw_loader_remove_target(w->loader, pid);
 		return;
 	}
@@ -154,8 +156,9 @@ static void take(struct mw_watch *w, uint32_t pid, bool after_exec, bool by_kern
 	}
 }
 
-/* A running process that matches: into the kernel's filter first, then its baseline. */
-static void adopt_running(struct mw_watch *w, uint32_t pid)
+/* A running process that matches: into the kernel's filter first, then its baseline.
+ * rescan: found again by the periodic cgroup scan (a refusal was counted already). */
+static void adopt_running(struct mw_watch *w, uint32_t pid, bool rescan)
 {
 	struct mw_process *p = mw_model_find(&w->s->model, pid);
 	struct mw_watched *k = known_find(w, pid);
@@ -174,7 +177,7 @@ static void adopt_running(struct mw_watch *w, uint32_t pid)
 		return;
 	if (mw_read_tgid(pid, &tgid) || tgid != pid)
 		return;
-	if (!room(w))
+	if (!room(w, !rescan))
 		return;
 	if (mw_loader_add_target(w->loader, pid)) {
 		w->refused++;
@@ -191,7 +194,7 @@ void mw_watch_scan(struct mw_watch *w)
 
 	for (size_t i = 0; i < cfg->npids; i++)
 		if (!mw_model_find(&w->s->model, cfg->pids[i]))
-			adopt_running(w, cfg->pids[i]);
+			adopt_running(w, cfg->pids[i], false);
 	for (size_t i = 0; i < cfg->ncgroups; i++)
 		mw_cgroup_pids(cfg->cgroups[i], (size_t)cfg->max_procs * 4, &pids, &n);
 	if (w->comms.n) {
@@ -204,12 +207,12 @@ void mw_watch_scan(struct mw_watch *w)
 				if (mw_read_comm(all[i], all[i], comm) == 0 &&
 				    mw_comm_set_match(&w->comms, comm)) {
 					mw_loader_comm_add(w->loader, comm);
-					adopt_running(w, all[i]);
+					adopt_running(w, all[i], false);
 				}
 		free(all);
 	}
 	for (size_t i = 0; i < n; i++)
-		adopt_running(w, pids[i]);
+		adopt_running(w, pids[i], false);
 	free(pids);
 }
 
@@ -237,7 +240,7 @@ bool mw_watch_record(struct mw_watch *w, const void *data, size_t size)
 			return true;
 		/* The next exec with this name is adopted in the kernel, from its start. */
 		mw_loader_comm_add(w->loader, comm);
-		adopt_running(w, r->hdr.tgid);
+		adopt_running(w, r->hdr.tgid, false);
 		return true;
 	}
 	}
@@ -273,7 +276,7 @@ void mw_watch_tick(struct mw_watch *w, uint64_t now_ns)
 		mw_cgroup_pids(w->cfg->cgroups[i], (size_t)w->cfg->max_procs * 4, &pids, &n);
 	for (size_t i = 0; i < n; i++)
 		if (!mw_model_find(&w->s->model, pids[i]))
-			adopt_running(w, pids[i]);
+			adopt_running(w, pids[i], true);
 	free(pids);
 }
 
