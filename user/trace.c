@@ -467,11 +467,12 @@ static int open_outputs(struct live *l, FILE **out, FILE **rec)
 static void reload_config(struct live *l)
 {
 	struct mw_config *cfg = (struct mw_config *)l->cfg;	/* main's, rebuilt in place */
-	const char *old_out = cfg->out_path;
-	char err[256];
+	char err[256], old_out[4096];
 	bool kept;
 	int ret;
 
+	/* The old strings are freed by the reload. */
+	snprintf(old_out, sizeof(old_out), "%s", cfg->out_path ? cfg->out_path : "");
 	if (mw_daemon_reload_config(cfg, &kept, err, sizeof(err))) {
 		l->watch.reload_errors++;
 		mw_p_err("SIGHUP: %s; keeping the previous configuration", err);
@@ -486,10 +487,9 @@ static void reload_config(struct live *l)
 		if (ret)
 			mw_p_err("SIGHUP: cannot open %s: %s; writing on to the previous file",
 				 cfg->out_path, strerror(-ret));
-	} else if ((cfg->out_path != NULL) != (old_out != NULL) || !l->sink) {
-		if (cfg->out_path)
-			mw_p_err("SIGHUP: -o %s needs a restart (output was not a file)",
-				 cfg->out_path);
+	} else if (strcmp(old_out, cfg->out_path ? cfg->out_path : "")) {
+		mw_p_err("SIGHUP: a new output (%s) needs a restart; writing on to the previous one",
+			 cfg->out_path ? cfg->out_path : "none");
 	}
 	if (mw_watch_reload(&l->watch, err, sizeof(err)))
 		mw_p_err("SIGHUP: %s; keeping the previous targets", err);
