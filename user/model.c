@@ -108,6 +108,16 @@ struct mw_thread *mw_process_find_thread(const struct mw_process *p, uint32_t ti
 	return i < p->nthreads && p->threads[i].tid == tid ? &p->threads[i] : NULL;
 }
 
+void mw_process_forget_thread(struct mw_process *p, uint32_t tid)
+{
+	size_t i = thread_lower_bound(p, tid);
+
+	if (i >= p->nthreads || p->threads[i].tid != tid)
+		return;
+	memmove(&p->threads[i], &p->threads[i + 1], (p->nthreads - i - 1) * sizeof(p->threads[0]));
+	p->nthreads--;
+}
+
 struct mw_thread *mw_process_thread(struct mw_process *p, uint32_t tid)
 {
 	size_t i = thread_lower_bound(p, tid);

@@ -111,6 +111,8 @@ struct mw_process *mw_model_process(struct mw_model *m, uint32_t pid);
 void mw_model_forget(struct mw_model *m, uint32_t pid);
 struct mw_thread *mw_process_find_thread(const struct mw_process *p, uint32_t tid);
 struct mw_thread *mw_process_thread(struct mw_process *p, uint32_t tid);
+/* Drop a thread's record (daemon mode, after its final summary). */
+void mw_process_forget_thread(struct mw_process *p, uint32_t tid);
 /*
  * Seed (or reseed) p's regions from a snapshot taken between snap_start_ns and
  * snap_end_ns (CLOCK_MONOTONIC). Events that completed before snap_end_ns are

@@ -462,6 +462,13 @@ static void text_process(struct mw_output *o, const struct mw_process *p)
 	text_classes(o, p);
 }
 
+void mw_out_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p,
+		   const struct mw_thread *t)
+{
+	if (o->json)
+		json_thread(o, ts_ns, p, t);
+}
+
 void mw_out_process(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p)
 {
 	if (!o->json) {

@@ -126,8 +126,13 @@ int mw_session_record(struct mw_session *s, const void *data, size_t size)
 		    mw_alloc_allocator(a.proc->alloc) == MW_ALLOCATOR_UNKNOWN && s->libs)
 			s->libs(s->src_ctx, a.proc->pid);
 	}
-	if (ev.kind == MW_EV_EXIT && a.thread && !a.proc_exited)
+	if (ev.kind == MW_EV_EXIT && a.thread && !a.proc_exited) {
 		collect_counters(s, a.thread, true);
+		if (s->retire_threads && s->out.json) {
+			mw_out_thread(&s->out, realtime_ns(), a.proc, a.thread);
+			mw_process_forget_thread(a.proc, a.thread->tid);
+		}
+	}
 	if (a.proc_exited)
 		finalize(s, a.proc);
 	return s->err;

@@ -603,6 +603,7 @@ int mw_trace_run(struct mw_config *cfg)
 	l.s.src_ctx = &l;
 	/* Daemon mode: arena lifecycle and diagnoses reach the NDJSON sink even with -c. */
 	l.s.out.alloc_always = cfg->daemon;
+	l.s.retire_threads = cfg->daemon;
 	if (rec && mw_record_begin(rec, l.s.model.page_size, mono_to_epoch)) {
 		mw_p_err("cannot write %s", cfg->record_path);
 		ret = 1;

@@ -545,3 +545,26 @@ def test_short_lived_processes_forgotten():
         eq(len(tr.of("process_summary", pid=pid)), 1, f"pid {pid}: one process_summary")
     st = tr.of("stats")[-1]
     eq((st["procs"], st["adopted"], st["kernel"]["adopted"]), (0, 60, 60), f"stats {st}")
+
+
+def test_daemon_retires_exited_threads():
+    """Daemon mode keeps a bounded thread table: each of ops' six named threads gets its exact
+    thread_summary once, when it exits (before the process ends), and is forgotten, so the
+    process_summary counts only the main thread."""
+    name = _name("mwt")
+    path = _named_ops(name)
+    out = mw.tmpfile("threads.json")
+    p = mw.memwatch("--daemon", "--comm", f"^{name}$", "-o", out)
+    mw.wait_tracing(p)
+    pid = _run_to_end([path])
+    _wait_for_line(out, '"type":"process_summary"', 10)
+    _stop(p, signal.SIGTERM)
+    tr = mw.read_ndjson(out)
+    kinds = [(e["type"], e.get("comm")) for e in tr.events if e.get("pid") == pid
+             and e["type"] in ("thread_summary", "process_summary")]
+    eq([k for k in kinds if k[0] == "thread_summary"][:6],
+       [("thread_summary", c) for c in X.OPS_ORDER], "thread summaries at each thread's exit")
+    eq(len([k for k in kinds if k[0] == "thread_summary"]), 7, "one summary per thread")
+    eq(kinds[-1][0], "process_summary", "the process summary comes last")
+    _check_ops_threads(tr, pid, "daemon")
+    eq(tr.process(pid)["threads"], 1, "threads left in the table at the end")
