@@ -568,3 +568,39 @@ def test_daemon_retires_exited_threads():
     eq(kinds[-1][0], "process_summary", "the process summary comes last")
     _check_ops_threads(tr, pid, "daemon")
     eq(tr.process(pid)["threads"], 1, "threads left in the table at the end")
+
+
+def _rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_daemon_memory_bounded():
+    """A short soak: 400 short-lived processes with 4 threads each (spinner -t 4), traced by
+    name in daemon mode: memwatch's RSS after the last 300 is within 1 MiB of its RSS after the
+    first 100 (processes and threads are forgotten), and all 400 were adopted."""
+    name = _name("mwk")
+    path = _named_copy("spinner", name)
+    out = mw.tmpfile("soak.json")
+    p = mw.memwatch("--daemon", "--comm", f"^{name}$", "-o", out, "--summary-only")
+
+    def burst(n):
+        for _ in range(n):
+            rc = subprocess.run([path, "-t", "4", "-n", "200"], stdin=subprocess.DEVNULL,
+                                timeout=20).returncode
+            eq(rc, 0, "spinner exit status")
+
+    mw.wait_tracing(p)
+    burst(100)
+    time.sleep(0.5)
+    first = _rss_kb(p.pid)
+    burst(300)
+    time.sleep(0.5)
+    last = _rss_kb(p.pid)
+    _stop(p, signal.SIGTERM)
+    st = mw.read_ndjson(out).of("stats")[-1]
+    eq((st["procs"], st["adopted"]), (0, 400), f"stats {st}")
+    check(last - first < 1024, f"memwatch RSS grew from {first} kB to {last} kB")
