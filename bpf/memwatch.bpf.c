@@ -166,8 +166,10 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 		return 0;
 	}
 	if (!thread) {
-		/* Children of a watched cgroup's processes are its processes too. */
-		if (!follow_forks && !(ncgroups && in_watched_cgroup()))
+		/* Children of a watched cgroup's processes are its processes too, and a
+		 * child that keeps a watched name (a server's forked workers). */
+		if (!follow_forks && !(ncgroups && in_watched_cgroup()) &&
+		    !(comm_watch && comm_known(child->comm)))
 			return 0;
 		/* Added here, before the child runs, so none of its first syscalls is missed. */
 		if (target_add(ctgid))

@@ -132,6 +132,15 @@ static __always_inline bool in_watched_cgroup(void)
 	return false;
 }
 
+/* Is this name (a task's comm) one user space matched against --comm? */
+static __always_inline bool comm_known(const char *comm)
+{
+	char key[MW_COMM_LEN] = {};
+
+	bpf_probe_read_kernel(key, sizeof(key), comm);
+	return bpf_map_lookup_elem(&comms, key) != NULL;
+}
+
 static __always_inline __u64 wake_flag(void)
 {
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes ?

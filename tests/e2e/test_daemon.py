@@ -604,3 +604,24 @@ def test_daemon_memory_bounded():
     st = mw.read_ndjson(out).of("stats")[-1]
     eq((st["procs"], st["adopted"]), (0, 400), f"stats {st}")
     check(last - first < 1024, f"memwatch RSS grew from {first} kB to {last} kB")
+
+
+def test_comm_follows_forked_workers():
+    """--comm without -f: children forked by a matched process keep its name (a server's
+    workers) and are traced from their fork (forker 3: each child exact)."""
+    name = _name("mwf")
+    path = _named_copy("forker", name)
+    out = mw.tmpfile("forked.json")
+    p = mw.memwatch("--comm", f"^{name}$", "--json", "-o", out)
+    mw.wait_tracing(p)
+    ppid = _run_to_end([path, "3"])
+    time.sleep(0.3)
+    _stop(p)
+    tr = mw.read_ndjson(out)
+    kids = [f.get("child_pid") for f in tr.of("fork", pid=ppid)]
+    eq(len(kids), 3, "fork events from the parent")
+    for i, kid in enumerate(kids, 1):
+        comm = f"mw-child-{i}"
+        mw.check_summary(tr.thread(comm, kid), X.forker_child(i), comm)
+    tail = [(e["name"], e["vm_delta"]) for e in tr.syscalls(pid=ppid)][-3:]
+    eq(tail, X.FORKER_PARENT_TAIL, "parent's last three calls")
