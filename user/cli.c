@@ -4,18 +4,16 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
-#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "cli_monitor.h"
 #include "errmsg.h"
 
 #define MW_DEFAULT_RING (4ULL << 20)
 #define MW_MAX_RING (1ULL << 30)
 #define MW_DEFAULT_MAX_PROCS 1024
 #define MW_DEFAULT_MAX_THREADS 16384
-#define MW_MAX_MAX_PROCS (1U << 20)
-#define MW_MAX_MAX_THREADS (1U << 22)
 
 enum { OPT_JSON = 256, OPT_RING_SIZE, OPT_MAPS_AT_EXIT, OPT_RECORD, OPT_REPLAY,
        OPT_COMM, OPT_CGROUP, OPT_DAEMON, OPT_CONFIG, OPT_ROTATE, OPT_MAX_PROCS,
@@ -150,100 +148,6 @@ static int parse_ring_size(const char *s, uint64_t *out, char *err, size_t errsz
 	return 0;
 }
 
-/* A byte count with an optional K/M/G suffix (powers of 1024). */
-static int parse_bytes(const char *s, uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
-	int shift = 0;
-
-	errno = 0;
-	if (*s < '0' || *s > '9')
-		return -1;
-	v = strtoull(s, &end, 10);
-	switch (*end) {
-	case 'K': case 'k': shift = 10; end++; break;
-	case 'M': case 'm': shift = 20; end++; break;
-	case 'G': case 'g': shift = 30; end++; break;
-	}
-	if (errno || *end || v > (UINT64_MAX >> shift))
-		return -1;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
-static int parse_rotate(const char *s, struct mw_config *cfg, char *err, size_t errsz)
-{
-	const char *comma = strchr(s, ',');
-	char size[32], *end;
-	unsigned long n;
-
-	if (!comma || (size_t)(comma - s) >= sizeof(size))
-		return mw_fail(err, errsz, -1, "--rotate: '%s' is not SIZE,COUNT", s);
-	memcpy(size, s, comma - s);
-	size[comma - s] = '\0';
-	if (parse_bytes(size, &cfg->rotate_size) || cfg->rotate_size < 4096)
-		return mw_fail(err, errsz, -1, "--rotate: size '%s' is not a size of 4K or more",
-			       size);
-	errno = 0;
-	n = strtoul(comma + 1, &end, 10);
-	if (comma[1] < '0' || comma[1] > '9' || errno || *end || n < 1 || n > 1000)
-		return mw_fail(err, errsz, -1, "--rotate: count '%s' is not between 1 and 1000",
-			       comma + 1);
-	cfg->rotate_count = (uint32_t)n;
-	return 0;
-}
-
-static int parse_count(const char *opt, const char *s, uint32_t max, uint32_t *out, char *err,
-		       size_t errsz)
-{
-	unsigned long v;
-	char *end;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (*s < '0' || *s > '9' || errno || *end || v < 1 || v > max)
-		return mw_fail(err, errsz, -1, "%s: '%s' is not a number between 1 and %u", opt, s,
-			       max);
-	*out = (uint32_t)v;
-	return 0;
-}
-
-static int add_comm(const char *s, struct mw_config *cfg, char *err, size_t errsz)
-{
-	regex_t re;
-	int rc;
-
-	if (!*s)
-		return mw_fail(err, errsz, -1, "--comm: empty regular expression");
-	if (cfg->ncomms == MW_MAX_WATCH)
-		return mw_fail(err, errsz, -1, "--comm: more than %d expressions", MW_MAX_WATCH);
-	rc = regcomp(&re, s, REG_EXTENDED | REG_NOSUB);
-	if (rc) {
-		char why[128];
-
-		regerror(rc, &re, why, sizeof(why));
-		return mw_fail(err, errsz, -1, "--comm: '%s' is not a regular expression: %s", s,
-			       why);
-	}
-	regfree(&re);
-	cfg->comms[cfg->ncomms++] = s;
-	return 0;
-}
-
-static int add_cgroup(const char *s, struct mw_config *cfg, char *err, size_t errsz)
-{
-	if (*s != '/')
-		return mw_fail(err, errsz, -1, "--cgroup: '%s' is not an absolute path", s);
-	for (size_t i = 0; i < cfg->ncgroups; i++)
-		if (!strcmp(cfg->cgroups[i], s))
-			return mw_fail(err, errsz, -1, "--cgroup: %s given twice", s);
-	if (cfg->ncgroups == MW_MAX_WATCH)
-		return mw_fail(err, errsz, -1, "--cgroup: more than %d cgroups", MW_MAX_WATCH);
-	cfg->cgroups[cfg->ncgroups++] = s;
-	return 0;
-}
-
 int mw_cli_option_has_arg(const char *name)
 {
 	for (const struct option *o = long_opts; o->name; o++)
@@ -317,11 +221,11 @@ int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, cha
 			cfg->replay_path = optarg;
 			break;
 		case OPT_COMM:
-			if (add_comm(optarg, cfg, err, errsz))
+			if (mw_opt_comm(optarg, cfg, err, errsz))
 				return -1;
 			break;
 		case OPT_CGROUP:
-			if (add_cgroup(optarg, cfg, err, errsz))
+			if (mw_opt_cgroup(optarg, cfg, err, errsz))
 				return -1;
 			break;
 		case OPT_DAEMON: cfg->daemon = true; break;
@@ -331,17 +235,17 @@ int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, cha
 			cfg->config_path = optarg;
 			break;
 		case OPT_ROTATE:
-			if (parse_rotate(optarg, cfg, err, errsz))
+			if (mw_opt_rotate(optarg, cfg, err, errsz))
 				return -1;
 			break;
 		case OPT_MAX_PROCS:
-			if (parse_count("--max-procs", optarg, MW_MAX_MAX_PROCS, &cfg->max_procs, err,
-					errsz))
+			if (mw_opt_count("--max-procs", optarg, MW_MAX_MAX_PROCS, &cfg->max_procs,
+					 err, errsz))
 				return -1;
 			break;
 		case OPT_MAX_THREADS:
-			if (parse_count("--max-threads", optarg, MW_MAX_MAX_THREADS,
-					&cfg->max_threads, err, errsz))
+			if (mw_opt_count("--max-threads", optarg, MW_MAX_MAX_THREADS,
+					 &cfg->max_threads, err, errsz))
 				return -1;
 			break;
 		case 'h': cfg->help = true; return 0;

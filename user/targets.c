@@ -15,6 +15,17 @@
 
 #define MW_CGROUP_MAX_DEPTH 16
 
+int mw_comm_regex_compile(regex_t *re, const char *s, char *err, size_t errsz)
+{
+	int rc = regcomp(re, s, REG_EXTENDED | REG_NOSUB);
+	char why[128];
+
+	if (!rc)
+		return 0;
+	regerror(rc, re, why, sizeof(why));
+	return mw_fail(err, errsz, -1, "--comm: '%s' is not a regular expression: %s", s, why);
+}
+
 int mw_comm_set_init(struct mw_comm_set *s, const char *const *res, size_t n, char *err,
 		     size_t errsz)
 {
@@ -22,15 +33,9 @@ int mw_comm_set_init(struct mw_comm_set *s, const char *const *res, size_t n, ch
 	if (n > MW_MAX_WATCH)
 		return mw_fail(err, errsz, -1, "more than %d --comm expressions", MW_MAX_WATCH);
 	for (size_t i = 0; i < n; i++) {
-		int rc = regcomp(&s->re[i], res[i], REG_EXTENDED | REG_NOSUB);
-
-		if (rc) {
-			char why[128];
-
-			regerror(rc, &s->re[i], why, sizeof(why));
+		if (mw_comm_regex_compile(&s->re[i], res[i], err, errsz)) {
 			mw_comm_set_free(s);
-			return mw_fail(err, errsz, -1, "--comm: '%s' is not a regular expression: %s",
-				       res[i], why);
+			return -1;
 		}
 		s->n++;
 	}

@@ -18,6 +18,8 @@ struct mw_comm_set {
 	size_t n;
 };
 
+/* Compile one --comm expression (POSIX extended, no sub-matches). 0, or -1 with a reason. */
+int mw_comm_regex_compile(regex_t *re, const char *s, char *err, size_t errsz);
 /* Compile the --comm expressions (POSIX extended). 0, or -1 with a reason. */
 int mw_comm_set_init(struct mw_comm_set *s, const char *const *res, size_t n, char *err,
 		     size_t errsz);
