@@ -46,7 +46,7 @@ static void on_hup(int sig)
 }
 
 struct live {
-	const struct mw_config *cfg;
+	struct mw_config *cfg;		/* main's; daemon mode rebuilds it on SIGHUP */
 	struct mw_loader loader;
 	struct mw_session s;
 	pid_t child;		/* launch mode: the command */
@@ -466,7 +466,7 @@ static int open_outputs(struct live *l, FILE **out, FILE **rec)
 /* SIGHUP: the configuration again; on any error the old one stays in force. */
 static void reload_config(struct live *l)
 {
-	struct mw_config *cfg = (struct mw_config *)l->cfg;	/* main's, rebuilt in place */
+	struct mw_config *cfg = l->cfg;
 	char err[256], old_out[4096];
 	bool kept;
 	int ret;
