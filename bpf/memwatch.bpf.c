@@ -221,6 +221,8 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 		return 0;
 	/* do_exit() decrements signal->live before this tracepoint: 0 means last thread. */
 	group_dead = BPF_CORE_READ(p, signal, live.counter) == 0;
+	/* Before the record: user space reads the final counters when it sees it. */
+	retire_counters(BPF_CORE_READ(p, pid));
 	emit_task(MW_REC_EXIT, 0, 0, NULL, BPF_CORE_READ(p, exit_code), group_dead, 0, 0);
 	if (group_dead)
 		bpf_map_delete_elem(&targets, &tgid);

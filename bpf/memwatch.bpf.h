@@ -79,6 +79,18 @@ struct {
 	__type(value, struct mw_thread_counters);
 } threads SEC(".maps");
 
+/*
+ * Final counters of threads that exited (tid -> counters), until user space
+ * has read them: a tid reused meanwhile (a restarted service gets its old pid
+ * back) starts from zero in "threads" instead of adding to the dead thread's.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct mw_thread_counters);
+} exited SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -245,6 +257,24 @@ static __always_inline struct mw_thread_counters *thread_counters(__u32 tid, __u
 			s->threads_full++;
 	}
 	return c;
+}
+
+/* A thread exits: its counters move to "exited" for user space to read. */
+static __always_inline void retire_counters(__u32 tid)
+{
+	struct mw_thread_counters *c = bpf_map_lookup_elem(&threads, &tid);
+	struct mw_stats *s;
+
+	if (!c)
+		return;
+	if (bpf_map_update_elem(&exited, &tid, c, BPF_ANY)) {
+		/* No room: left in place, as before (a reused tid would add to it). */
+		s = stats_slot();
+		if (s)
+			s->threads_full++;
+		return;
+	}
+	bpf_map_delete_elem(&threads, &tid);
 }
 
 static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)

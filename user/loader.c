@@ -158,6 +158,8 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 	ret = bpf_map__set_max_entries(s->maps.events, o->ring_size);
 	if (!ret && o->max_threads) {
 		ret = bpf_map__set_max_entries(s->maps.threads, o->max_threads);
+		if (!ret)
+			ret = bpf_map__set_max_entries(s->maps.exited, o->max_threads);
 	}
 	if (!ret && o->max_targets)
 		ret = bpf_map__set_max_entries(s->maps.targets, o->max_targets);
@@ -276,8 +278,12 @@ int mw_loader_poll(struct mw_loader *l, int timeout_ms)
 	return ring_buffer__consume(l->rb);
 }
 
-int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, struct mw_thread_counters *c)
+int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, bool gone,
+			      struct mw_thread_counters *c)
 {
+	/* An exited thread's final counters were moved aside at its exit. */
+	if (gone && !bpf_map__lookup_elem(l->skel->maps.exited, &tid, sizeof(tid), c, sizeof(*c), 0))
+		return 0;
 	if (bpf_map__lookup_elem(l->skel->maps.threads, &tid, sizeof(tid), c, sizeof(*c), 0))
 		return -errno;
 	return 0;
@@ -285,7 +291,9 @@ int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, struct mw_threa
 
 void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid)
 {
-	bpf_map__delete_elem(l->skel->maps.threads, &tid, sizeof(tid), 0);
+	/* The exited thread's entry; else (memwatch is ending) the live one's. */
+	if (bpf_map__delete_elem(l->skel->maps.exited, &tid, sizeof(tid), 0))
+		bpf_map__delete_elem(l->skel->maps.threads, &tid, sizeof(tid), 0);
 }
 
 void mw_loader_stats(struct mw_loader *l, struct mw_stats *sum)

@@ -55,8 +55,9 @@ int mw_loader_comm_add(struct mw_loader *l, const char *comm);
 void mw_loader_comm_clear(struct mw_loader *l);
 /* Consume what is in the ring (wait at most timeout_ms for a wake-up). */
 int mw_loader_poll(struct mw_loader *l, int timeout_ms);
-/* The kernel's counters for one thread; -ENOENT if none. */
-int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, struct mw_thread_counters *c);
+/* The kernel's counters for one thread (gone: it exited, its final ones); -ENOENT if none. */
+int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, bool gone,
+			      struct mw_thread_counters *c);
 void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid);
 /*
  * Attach glibc's malloc probes (provider "libc": memory_arena_new, ...) in

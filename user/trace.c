@@ -252,7 +252,7 @@ static void libs_mapped(void *ctx, uint32_t pid)
 static int kernel_counters(void *ctx, uint32_t tid, struct mw_thread_counters *c, bool forget)
 {
 	struct live *l = ctx;
-	int err = mw_loader_thread_counters(&l->loader, tid, c);
+	int err = mw_loader_thread_counters(&l->loader, tid, forget, c);
 
 	if (forget)
 		mw_loader_forget_thread(&l->loader, tid);

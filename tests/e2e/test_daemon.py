@@ -35,13 +35,13 @@ def _named_ops(name):
     return path
 
 
-def _strace_main_calls(argv):
+def _strace_main_calls(argv, rc_want=0):
     """Per-syscall counts of the main thread of a separate launch under strace."""
     mw.need_tool("strace")
     out = mw.tmpfile("strace.txt")
     rc, _, err = mw.run(["strace", "-f", "-qq", "-e", "trace=" + mw.TRACED, "-o", out] + argv,
                         timeout=30)
-    eq(rc, 0, f"strace {argv[0]} (stderr {mw.tail(err)!r})")
+    eq(rc, rc_want, f"strace {argv[0]} (stderr {mw.tail(err)!r})")
     st = mw.parse_strace(out)
     main = st[min(st)]
     return {s: sum(1 for c in main if c.name == s) for s in X.SYSCALLS}
@@ -625,3 +625,56 @@ def test_comm_follows_forked_workers():
         mw.check_summary(tr.thread(comm, kid), X.forker_child(i), comm)
     tail = [(e["name"], e["vm_delta"]) for e in tr.syscalls(pid=ppid)][-3:]
     eq(tail, X.FORKER_PARENT_TAIL, "parent's last three calls")
+
+
+def _spawn_with_pid(argv, pid, tries=50):
+    """Start argv as process `pid` (ns_last_pid, as root); None when other processes on the
+    host kept taking it."""
+    for _ in range(tries):
+        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+            f.write(str(pid - 1))
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        if p.pid == pid:
+            return p
+        p.wait(20)
+    return None
+
+
+def test_pid_reuse_is_a_new_process():
+    """One pid, three processes in turn: a matching one (traced), one with another name (not
+    traced), a matching one again (traced as a new process, not merged with the first)."""
+    if not os.access("/proc/sys/kernel/ns_last_pid", os.W_OK):
+        raise mw.Skip("ns_last_pid not writable")
+    name = _name("mwp")
+    path = _named_copy("exiter", name)
+    other = mw.wl("exiter")
+    out = mw.tmpfile("reuse.json")
+    p = mw.memwatch("--comm", f"^{name}$", "--json", "-o", out)
+    mw.wait_tracing(p)
+    first = subprocess.Popen([path, "-n", "2"], stdin=subprocess.DEVNULL)
+    eq(first.wait(20), X.EXITER_STATUS, "first exit status")
+    pid = first.pid
+    runs = []
+    for argv in ([other, "-n", "5"], [path, "-n", "3"]):
+        q = _spawn_with_pid(argv, pid)
+        if q is None:
+            _stop(p)
+            raise mw.Skip(f"pid {pid} could not be reused (a busy host)")
+        eq(q.wait(20), X.EXITER_STATUS, f"{argv[0]} exit status")
+        runs.append(q.pid)
+    time.sleep(0.3)
+    _stop(p)
+    tr = mw.read_ndjson(out)
+    summaries = tr.of("process_summary", pid=pid)
+    eq(len(summaries), 2, "process summaries for the pid (two matching processes)")
+    pairs = [[(e["name"], e["vm_delta"]) for e in tr.syscalls(pid=pid)
+              if e["args"].get("len") == X.EXITER_LEN]]
+    eq(pairs[0], [("mmap", 65536), ("munmap", -65536)] * (2 + 3),
+       "exiter calls of the two matching processes (none of the other one)")
+    mains = [e for e in tr.of("thread_summary", pid=pid)]
+    eq([m["calls"] for m in mains],
+       [_strace_main_calls([path, "-n", "2"], X.EXITER_STATUS),
+        _strace_main_calls([path, "-n", "3"], X.EXITER_STATUS)],
+       "each matching process's own exact counters (a reused tid starts from zero)")
+    eq([m["dropped"] for m in mains], [0, 0], "dropped")
