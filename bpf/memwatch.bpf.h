@@ -80,14 +80,15 @@ struct {
 } threads SEC(".maps");
 
 /*
- * Final counters of threads that exited (tid -> counters), until user space
- * has read them: a tid reused meanwhile (a restarted service gets its old pid
- * back) starts from zero in "threads" instead of adding to the dead thread's.
+ * Final counters of threads that exited, by lifetime (tid + exit record time),
+ * until user space has read them: a tid reused meanwhile (a restarted service
+ * gets its old pid back) starts from zero in "threads" instead of adding to
+ * the dead thread's. LRU: entries whose exit record was lost age out.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
-	__type(key, __u32);
+	__type(key, struct mw_exit_key);
 	__type(value, struct mw_thread_counters);
 } exited SEC(".maps");
 
@@ -260,14 +261,15 @@ static __always_inline struct mw_thread_counters *thread_counters(__u32 tid, __u
 }
 
 /* A thread exits: its counters move to "exited" for user space to read. */
-static __always_inline void retire_counters(__u32 tid)
+static __always_inline void retire_counters(__u32 tid, __u64 ts)
 {
 	struct mw_thread_counters *c = bpf_map_lookup_elem(&threads, &tid);
+	struct mw_exit_key key = { .ts_ns = ts, .tid = tid };
 	struct mw_stats *s;
 
 	if (!c)
 		return;
-	if (bpf_map_update_elem(&exited, &tid, c, BPF_ANY)) {
+	if (bpf_map_update_elem(&exited, &key, c, BPF_ANY)) {
 		/* No room: left in place, as before (a reused tid would add to it). */
 		s = stats_slot();
 		if (s)
@@ -329,16 +331,16 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 	return 0;
 }
 
-static __always_inline void emit_task(__u32 type, __u32 child_tgid, __u32 child_tid,
-				      const char *child_comm, __s32 exit_code, bool group_dead,
-				      __u64 vm_pages, __u64 stack_pages)
+static __always_inline void emit_task_at(__u64 ts, __u32 type, __u32 child_tgid,
+					 __u32 child_tid, const char *child_comm, __s32 exit_code,
+					 bool group_dead, __u64 vm_pages, __u64 stack_pages)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct mw_task_rec *rec = reserve(sizeof(*rec));
 
 	if (!rec)
 		return;
-	fill_hdr(&rec->hdr, type, id, bpf_ktime_get_ns());
+	fill_hdr(&rec->hdr, type, id, ts);
 	rec->vm_pages = vm_pages;
 	rec->stack_pages = stack_pages;
 	rec->child_tgid = child_tgid;
@@ -354,6 +356,14 @@ static __always_inline void emit_task(__u32 type, __u32 child_tgid, __u32 child_
 	bpf_ringbuf_submit(rec, (type == MW_REC_EXIT && group_dead) || type == MW_REC_EXEC ||
 					type == MW_REC_ADOPT || type == MW_REC_EXEC_SEEN ?
 					BPF_RB_FORCE_WAKEUP : wake_flag());
+}
+
+static __always_inline void emit_task(__u32 type, __u32 child_tgid, __u32 child_tid,
+				      const char *child_comm, __s32 exit_code, bool group_dead,
+				      __u64 vm_pages, __u64 stack_pages)
+{
+	emit_task_at(bpf_ktime_get_ns(), type, child_tgid, child_tid, child_comm, exit_code,
+		     group_dead, vm_pages, stack_pages);
 }
 
 /* The kernel makes tgid a target by itself and tells user space how. */

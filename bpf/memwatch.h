@@ -104,6 +104,14 @@ struct mw_thread_counters {
 	__u32 pad;
 };
 
+/* Key of map "exited": one thread's lifetime. ts_ns is the hdr.ts_ns of its
+ * MW_REC_EXIT record, so a tid reused meanwhile has another key. */
+struct mw_exit_key {
+	__u64 ts_ns;
+	__u32 tid;
+	__u32 pad;
+};
+
 /* Global health counters (per-CPU array "stats", one slot). */
 struct mw_stats {
 	__u64 rb_drops;		/* records lost: ring buffer full */

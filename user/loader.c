@@ -278,22 +278,28 @@ int mw_loader_poll(struct mw_loader *l, int timeout_ms)
 	return ring_buffer__consume(l->rb);
 }
 
-int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, bool gone,
+int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, uint64_t exit_ts,
 			      struct mw_thread_counters *c)
 {
+	struct mw_exit_key key = { .ts_ns = exit_ts, .tid = tid };
+
 	/* An exited thread's final counters were moved aside at its exit. */
-	if (gone && !bpf_map__lookup_elem(l->skel->maps.exited, &tid, sizeof(tid), c, sizeof(*c), 0))
+	if (exit_ts &&
+	    !bpf_map__lookup_elem(l->skel->maps.exited, &key, sizeof(key), c, sizeof(*c), 0))
 		return 0;
 	if (bpf_map__lookup_elem(l->skel->maps.threads, &tid, sizeof(tid), c, sizeof(*c), 0))
 		return -errno;
 	return 0;
 }
 
-void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid)
+void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid, uint64_t exit_ts)
 {
-	/* The exited thread's entry; else (memwatch is ending) the live one's. */
-	if (bpf_map__delete_elem(l->skel->maps.exited, &tid, sizeof(tid), 0))
-		bpf_map__delete_elem(l->skel->maps.threads, &tid, sizeof(tid), 0);
+	struct mw_exit_key key = { .ts_ns = exit_ts, .tid = tid };
+
+	/* Not "threads" then: the tid may be another thread's already. */
+	if (exit_ts && !bpf_map__delete_elem(l->skel->maps.exited, &key, sizeof(key), 0))
+		return;
+	bpf_map__delete_elem(l->skel->maps.threads, &tid, sizeof(tid), 0);
 }
 
 void mw_loader_stats(struct mw_loader *l, struct mw_stats *sum)

@@ -55,10 +55,11 @@ int mw_loader_comm_add(struct mw_loader *l, const char *comm);
 void mw_loader_comm_clear(struct mw_loader *l);
 /* Consume what is in the ring (wait at most timeout_ms for a wake-up). */
 int mw_loader_poll(struct mw_loader *l, int timeout_ms);
-/* The kernel's counters for one thread (gone: it exited, its final ones); -ENOENT if none. */
-int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, bool gone,
+/* The kernel's counters for one thread; exit_ts: the ts_ns of its MW_REC_EXIT record when
+ * it exited (its final counters), else 0. -ENOENT if none. */
+int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, uint64_t exit_ts,
 			      struct mw_thread_counters *c);
-void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid);
+void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid, uint64_t exit_ts);
 /*
  * Attach glibc's malloc probes (provider "libc": memory_arena_new, ...) in
  * binary (a path valid here, e.g. /proc/PID/root/usr/lib/.../libc.so.6) for

@@ -32,6 +32,7 @@ struct mw_thread {
 	int64_t reserved;	/* change in PROT_NONE bytes it caused */
 	bool exited;
 	bool have_kernel;
+	bool kernel_final;	/* the kernel's counters were read at its exit */
 };
 
 /* The exact counts: the kernel's when read, else what the events showed. */

@@ -56,8 +56,12 @@ static void collect_counters(struct mw_session *s, struct mw_thread *t, bool for
 {
 	struct mw_counters_entry e = { .tid = t->tid };
 
+	/* Read at its exit: the tid may name another thread by now. */
+	if (t->kernel_final)
+		return;
 	if (!s->counters || s->counters(s->src_ctx, t->tid, &e.c, forget))
 		return;
+	t->kernel_final = forget && t->exited;
 	memcpy(t->kernel.calls, e.c.calls, sizeof(e.c.calls));
 	memcpy(t->kernel.errors, e.c.errors, sizeof(e.c.errors));
 	memcpy(t->kernel.dur_ns, e.c.dur_ns, sizeof(e.c.dur_ns));

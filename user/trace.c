@@ -53,6 +53,8 @@ struct live {
 	int child_status;
 	bool child_reaped;
 	uint64_t lost_reported;
+	uint32_t exit_tid;	/* the thread whose exit record is being applied, and */
+	uint64_t exit_ts;	/* that record's time: the key of its final counters */
 	struct mw_watch watch;	/* --comm, --cgroup, guards (watch.c) */
 	struct mw_sink *sink;	/* -o FILE in daemon mode or with --rotate (rotate.c) */
 };
@@ -252,10 +254,11 @@ static void libs_mapped(void *ctx, uint32_t pid)
 static int kernel_counters(void *ctx, uint32_t tid, struct mw_thread_counters *c, bool forget)
 {
 	struct live *l = ctx;
-	int err = mw_loader_thread_counters(&l->loader, tid, forget, c);
+	uint64_t exit_ts = tid == l->exit_tid ? l->exit_ts : 0;
+	int err = mw_loader_thread_counters(&l->loader, tid, exit_ts, c);
 
 	if (forget)
-		mw_loader_forget_thread(&l->loader, tid);
+		mw_loader_forget_thread(&l->loader, tid, exit_ts);
 	return err;
 }
 
@@ -263,9 +266,19 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 {
 	struct live *l = ctx;
 
+	const struct mw_hdr *h = data;
+	int ret;
+
 	if (mw_watch_record(&l->watch, data, size))
 		return 0;
-	return mw_session_record(&l->s, data, size);
+	/* A thread's exit: its final counters are kept in the kernel under this record's time. */
+	if (size >= sizeof(*h) && h->type == MW_REC_EXIT) {
+		l->exit_tid = h->tid;
+		l->exit_ts = h->ts_ns;
+	}
+	ret = mw_session_record(&l->s, data, size);
+	l->exit_tid = 0;
+	return ret;
 }
 
 /* Update VmSize of live processes, then print their summaries. */
