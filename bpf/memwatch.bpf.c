@@ -215,16 +215,15 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(sched_process_exit, struct task_struct *p)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
-	__u64 ts = bpf_ktime_get_ns();
 	bool group_dead;
 
 	if (!is_target(tgid))
 		return 0;
 	/* do_exit() decrements signal->live before this tracepoint: 0 means last thread. */
 	group_dead = BPF_CORE_READ(p, signal, live.counter) == 0;
-	/* Before the record, under its time: user space reads them when it sees it. */
-	retire_counters(BPF_CORE_READ(p, pid), ts);
-	emit_task_at(ts, MW_REC_EXIT, 0, 0, NULL, BPF_CORE_READ(p, exit_code), group_dead, 0, 0);
+	/* Its counters move aside under the record's time: user space reads them on it. */
+	emit_task_at(bpf_ktime_get_ns(), true, MW_REC_EXIT, 0, 0, NULL,
+		     BPF_CORE_READ(p, exit_code), group_dead, 0, 0);
 	if (group_dead)
 		bpf_map_delete_elem(&targets, &tgid);
 	return 0;

@@ -331,7 +331,9 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 	return 0;
 }
 
-static __always_inline void emit_task_at(__u64 ts, __u32 type, __u32 child_tgid,
+/* retire (a thread's exit): its counters move to "exited" under the record's
+ * time, only when the record exists; a lost one leaves them where they were. */
+static __always_inline void emit_task_at(__u64 ts, bool retire, __u32 type, __u32 child_tgid,
 					 __u32 child_tid, const char *child_comm, __s32 exit_code,
 					 bool group_dead, __u64 vm_pages, __u64 stack_pages)
 {
@@ -340,6 +342,8 @@ static __always_inline void emit_task_at(__u64 ts, __u32 type, __u32 child_tgid,
 
 	if (!rec)
 		return;
+	if (retire)
+		retire_counters((__u32)id, ts);
 	fill_hdr(&rec->hdr, type, id, ts);
 	rec->vm_pages = vm_pages;
 	rec->stack_pages = stack_pages;
@@ -362,7 +366,7 @@ static __always_inline void emit_task(__u32 type, __u32 child_tgid, __u32 child_
 				      const char *child_comm, __s32 exit_code, bool group_dead,
 				      __u64 vm_pages, __u64 stack_pages)
 {
-	emit_task_at(bpf_ktime_get_ns(), type, child_tgid, child_tid, child_comm, exit_code,
+	emit_task_at(bpf_ktime_get_ns(), false, type, child_tgid, child_tid, child_comm, exit_code,
 		     group_dead, vm_pages, stack_pages);
 }
 
