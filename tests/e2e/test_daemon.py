@@ -678,3 +678,56 @@ def test_pid_reuse_is_a_new_process():
         _strace_main_calls([path, "-n", "3"], X.EXITER_STATUS)],
        "each matching process's own exact counters (a reused tid starts from zero)")
     eq([m["dropped"] for m in mains], [0, 0], "dropped")
+
+
+def test_cgroup_process_moved_in():
+    """A running process moved into the watched cgroup (no fork, no exec) is found by the
+    periodic rescan of cgroup.procs and attached; its calls after that are exact."""
+    cg = Cgroup()
+    try:
+        out = mw.tmpfile("moved.json")
+        p = mw.memwatch("--cgroup", cg.path, "--json", "-o", out)
+        mw.wait_tracing(p)
+        w = mw.workload("exiter", "-w", "-n", "4")
+        with open(os.path.join(cg.path, "cgroup.procs"), "w") as f:
+            f.write(str(w.pid))
+        p.wait_line(rf"^memwatch: pid {w.pid} \(exiter\) attached$", timeout=10)
+        w.send()
+        eq(w.wait(20), X.EXITER_STATUS, "exiter exit status")
+        _wait_for_line(out, f'"type":"process_summary","ts_ns"', 10)
+        _stop(p)
+    finally:
+        cg.remove()
+    tr = mw.read_ndjson(out)
+    mw.check_summary(tr.thread("exiter", w.pid), X.exiter_summary(4), "moved-in exiter")
+
+
+def test_daemon_reopens_output_on_sighup():
+    """logrotate's way: the output file is moved away, SIGHUP, and memwatch writes a new file
+    at the configured path; no line is lost between the two."""
+    name = _name("mwo")
+    path = _named_copy("exiter", name)
+    d = mw.tmpdir()
+    out = os.path.join(d, "events.ndjson")
+    p = mw.memwatch("daemon", "--comm", f"^{name}$", "-o", out)
+    mw.wait_tracing(p)
+    first = _run_to_end_status([path, "-n", "2"])
+    _wait_for_line(out, f'"pid":{first},', 10)
+    os.rename(out, out + ".old")
+    p.signal(signal.SIGHUP)
+    p.wait_line(r"^memwatch: SIGHUP: configuration reloaded$")
+    second = _run_to_end_status([path, "-n", "3"])
+    _wait_for_line(out, f'"pid":{second},', 10)
+    _stop(p, signal.SIGTERM)
+    old, new = mw.read_ndjson(out + ".old"), mw.read_ndjson(out)
+    for tr, pid, n, what in ((old, first, 2, "moved file"), (new, second, 3, "new file")):
+        ours = [(e["name"], e["vm_delta"]) for e in tr.syscalls(pid=pid)
+                if e["args"].get("len") == X.EXITER_LEN]
+        eq(ours, [("mmap", 65536), ("munmap", -65536)] * n, f"{what}: exiter's calls")
+    eq([e for e in old.events if e.get("pid") == second], [], "second process in the old file")
+
+
+def _run_to_end_status(argv, status=X.EXITER_STATUS):
+    p = mw.Proc(argv, name=os.path.basename(argv[0]))
+    eq(p.wait(30), status, f"{argv[0]} exit status")
+    return p.pid
