@@ -132,7 +132,7 @@ int mw_session_record(struct mw_session *s, const void *data, size_t size)
 	}
 	if (ev.kind == MW_EV_EXIT && a.thread && !a.proc_exited) {
 		collect_counters(s, a.thread, true);
-		if (s->retire_threads && s->out.json) {
+		if (s->retire_threads && s->out.json && a.proc->nthreads > s->cfg->max_threads) {
 			mw_out_thread(&s->out, realtime_ns(), a.proc, a.thread);
 			mw_process_forget_thread(a.proc, a.thread->tid);
 		}

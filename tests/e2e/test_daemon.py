@@ -548,13 +548,14 @@ def test_short_lived_processes_forgotten():
 
 
 def test_daemon_retires_exited_threads():
-    """Daemon mode keeps a bounded thread table: each of ops' six named threads gets its exact
-    thread_summary once, when it exits (before the process ends), and is forgotten, so the
-    process_summary counts only the main thread."""
+    """Daemon mode keeps a bounded thread table: with --max-threads 4, ops' threads that exit
+    while the table holds more than 4 (mw-remap, mw-advise, mw-brk) get their exact
+    thread_summary at their exit (before the process ends) and are forgotten; the others are
+    summarised at the end as usual."""
     name = _name("mwt")
     path = _named_ops(name)
     out = mw.tmpfile("threads.json")
-    p = mw.memwatch("--daemon", "--comm", f"^{name}$", "-o", out)
+    p = mw.memwatch("--daemon", "--comm", f"^{name}$", "--max-threads", "4", "-o", out)
     mw.wait_tracing(p)
     pid = _run_to_end([path])
     _wait_for_line(out, '"type":"process_summary"', 10)
@@ -562,12 +563,13 @@ def test_daemon_retires_exited_threads():
     tr = mw.read_ndjson(out)
     kinds = [(e["type"], e.get("comm")) for e in tr.events if e.get("pid") == pid
              and e["type"] in ("thread_summary", "process_summary")]
-    eq([k for k in kinds if k[0] == "thread_summary"][:6],
-       [("thread_summary", c) for c in X.OPS_ORDER], "thread summaries at each thread's exit")
-    eq(len([k for k in kinds if k[0] == "thread_summary"]), 7, "one summary per thread")
+    eq(kinds[:3], [("thread_summary", c) for c in ("mw-remap", "mw-advise", "mw-brk")],
+       "summaries written at the exits of the threads beyond the bound")
+    eq(sorted(c for t, c in kinds[3:] if t == "thread_summary"),
+       sorted([name, "mw-mapper", "mw-unmapper", "mw-protect"]), "summaries at the end")
     eq(kinds[-1][0], "process_summary", "the process summary comes last")
     _check_ops_threads(tr, pid, "daemon")
-    eq(tr.process(pid)["threads"], 1, "threads left in the table at the end")
+    eq(tr.process(pid)["threads"], 4, "threads left in the table at the end")
 
 
 def _rss_kb(pid):
@@ -731,3 +733,25 @@ def _run_to_end_status(argv, status=X.EXITER_STATUS):
     p = mw.Proc(argv, name=os.path.basename(argv[0]))
     eq(p.wait(30), status, f"{argv[0]} exit status")
     return p.pid
+
+
+def test_daemon_summary_only_keeps_arenas_and_diagnoses():
+    """Daemon mode with summary-only: no syscall lines, but arena lifecycle events and
+    diagnoses still reach the NDJSON sink (arenas -t 8 with MALLOC_ARENA_MAX=1: one shared
+    arena diagnosed; -t 4: arenas created)."""
+    name = _name("mwg")
+    path = _named_copy("arenas", name)
+    out = mw.tmpfile("arenas.json")
+    p = mw.memwatch("daemon", "--comm", f"^{name}$", "--summary-only", "-o", out)
+    mw.wait_tracing(p)
+    shared = mw.Proc(["env", "MALLOC_ARENA_MAX=1", path, "-t", "8"], name=name)
+    eq(shared.wait(30), 0, "arenas -t 8 exit status")
+    own = _run_to_end([path, "-t", "4"])
+    _wait_for_line(out, f'"type":"process_summary","ts_ns"', 10)
+    time.sleep(0.5)
+    _stop(p, signal.SIGTERM)
+    tr = mw.read_ndjson(out)
+    eq(tr.syscalls(), [], "syscall lines with summary-only")
+    check(tr.of("arena_create", pid=own), "arena_create events of arenas -t 4")
+    kinds = {d["kind"] for d in tr.of("diagnosis")}
+    check("threads_share_arenas" in kinds, f"diagnoses in daemon mode: {sorted(kinds)}")
