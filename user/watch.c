@@ -2,11 +2,11 @@
 /* Targets by name and cgroup, live. See watch.h. */
 #include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "errmsg.h"
 #include "json.h"
 #include "loader.h"
 #include "procfs.h"
@@ -40,7 +40,7 @@ static int setup(struct mw_watch *w, char *err, size_t errsz)
 	}
 	ret = mw_loader_set_cgroups(w->loader, fds, nfds);
 	if (ret) {
-		snprintf(err, errsz, "cannot watch cgroups in the kernel: %s", strerror(-ret));
+		mw_fail(err, errsz, ret, "cannot watch cgroups in the kernel: %s", strerror(-ret));
 		goto fail;
 	}
 	close_cgroups(w);
@@ -73,10 +73,8 @@ int mw_watch_start(struct mw_watch *w, const struct mw_config *cfg, struct mw_lo
 	w->adopt = adopt;
 	w->ctx = ctx;
 	w->known = calloc(cfg->max_procs, sizeof(*w->known));
-	if (!w->known) {
-		snprintf(err, errsz, "out of memory");
-		return -1;
-	}
+	if (!w->known)
+		return mw_fail(err, errsz, -1, "out of memory");
 	return setup(w, err, errsz);
 }
 
