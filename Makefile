@@ -13,6 +13,7 @@ BPFTOOL  ?= bpftool
 CC       ?= gcc
 PREFIX   ?= /usr/local
 DESTDIR  ?=
+SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
 ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 VMLINUX  := vmlinux/$(ARCH)
 
@@ -94,6 +95,18 @@ unit: $(OUTPUT)/unit_tests
 install: memwatch
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX)/bin/memwatch)
 	$(Q)install -D -m 0755 memwatch $(DESTDIR)$(PREFIX)/bin/memwatch
+	$(call msg,INSTALL,$(DESTDIR)$(SYSTEMDDIR)/memwatch.service)
+	$(Q)install -d $(DESTDIR)$(SYSTEMDDIR)
+	$(Q)sed 's|/usr/local|$(PREFIX)|g' tools/memwatch.service > $(DESTDIR)$(SYSTEMDDIR)/memwatch.service
+	$(Q)chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/memwatch.service
+	$(Q)install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/memwatch/README.md
+	@# The example config, never over the operator's own.
+	$(Q)if [ -e $(DESTDIR)/etc/memwatch/memwatch.conf ]; then \
+		echo "  KEEP     $(DESTDIR)/etc/memwatch/memwatch.conf (exists)"; \
+	else \
+		echo "  INSTALL  $(DESTDIR)/etc/memwatch/memwatch.conf"; \
+		install -D -m 0644 tools/memwatch.conf $(DESTDIR)/etc/memwatch/memwatch.conf; \
+	fi
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory memwatch $(OUTPUT)/workloads/arena_demo

@@ -159,10 +159,17 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 	__u32 ctid = BPF_CORE_READ(child, pid);
 	bool thread = ctgid == ptgid;
 
-	if (!is_target(ptgid))
+	if (!is_target(ptgid)) {
+		/* The child shares the parent's (current) cgroup: adopted before it runs. */
+		if (!thread && !stopping && ncgroups && in_watched_cgroup())
+			adopt(ctgid, MW_ADOPT_FORK, child->comm);
 		return 0;
+	}
 	if (!thread) {
-		if (!follow_forks)
+		/* Children of a watched cgroup's processes are its processes too, and a
+		 * child that keeps a watched name (a server's forked workers). */
+		if (!follow_forks && !(ncgroups && in_watched_cgroup()) &&
+		    !(comm_watch && comm_known(child->comm)))
 			return 0;
 		/* Added here, before the child runs, so none of its first syscalls is missed. */
 		if (target_add(ctgid))
@@ -179,10 +186,28 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
+	char comm[MW_COMM_LEN];
 
-	if (!is_target(tgid))
+	if (is_target(tgid)) {
+		emit_task(MW_REC_EXEC, tgid, old_pid, NULL, 0, 0, 0, 0);
 		return 0;
-	emit_task(MW_REC_EXEC, tgid, old_pid, NULL, 0, 0, 0, 0);
+	}
+	if (stopping)
+		return 0;
+	/* A new image, not yet run: adopted here, none of its syscalls is missed. */
+	if (ncgroups && in_watched_cgroup()) {
+		adopt(tgid, MW_ADOPT_EXEC, NULL);
+		return 0;
+	}
+	if (!comm_watch)
+		return 0;
+	/* comm is the new name already (set by begin_new_exec). A regex cannot run
+	 * here: names user space matched before are adopted at once, others reported. */
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (bpf_map_lookup_elem(&comms, comm))
+		adopt(tgid, MW_ADOPT_EXEC, NULL);
+	else
+		emit_task(MW_REC_EXEC_SEEN, tgid, old_pid, NULL, 0, 0, 0, 0);
 	return 0;
 }
 
@@ -196,7 +221,9 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 		return 0;
 	/* do_exit() decrements signal->live before this tracepoint: 0 means last thread. */
 	group_dead = BPF_CORE_READ(p, signal, live.counter) == 0;
-	emit_task(MW_REC_EXIT, 0, 0, NULL, BPF_CORE_READ(p, exit_code), group_dead, 0, 0);
+	/* Its counters move aside under the record's time: user space reads them on it. */
+	emit_task_at(bpf_ktime_get_ns(), true, MW_REC_EXIT, 0, 0, NULL,
+		     BPF_CORE_READ(p, exit_code), group_dead, 0, 0);
 	if (group_dead)
 		bpf_map_delete_elem(&targets, &tgid);
 	return 0;

@@ -20,6 +20,31 @@ const volatile __u64 wake_bytes = 256 * 1024;
  */
 volatile bool stopping;
 
+/*
+ * Target selection in the kernel, switched on by user space: the number of
+ * watched cgroups in "cgroups" (--cgroup), and whether execs of non-targets
+ * are matched against "comms" or reported (--comm).
+ */
+volatile __u32 ncgroups;
+volatile bool comm_watch;
+
+/* Watched cgroup v2 directories (slot -> cgroup fd), descendants included. */
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, MW_MAX_CGROUPS);
+	__type(key, __u32);
+	__type(value, __u32);
+} cgroups SEC(".maps");
+
+/* Process names user space has matched against --comm (comm -> 1): an exec
+ * with one of them is adopted here, before its first syscall. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, char[MW_COMM_LEN]);
+	__type(value, __u8);
+} comms SEC(".maps");
+
 /* Traced processes (tgid -> 1). Sized by the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -53,6 +78,19 @@ struct {
 	__type(key, __u32);
 	__type(value, struct mw_thread_counters);
 } threads SEC(".maps");
+
+/*
+ * Final counters of threads that exited, by lifetime (tid + exit record time),
+ * until user space has read them: a tid reused meanwhile (a restarted service
+ * gets its old pid back) starts from zero in "threads" instead of adding to
+ * the dead thread's. LRU: entries whose exit record was lost age out.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct mw_exit_key);
+	__type(value, struct mw_thread_counters);
+} exited SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -91,6 +129,29 @@ static __always_inline int target_add(__u32 tgid)
 	if (s)
 		s->targets_full++;
 	return -1;
+}
+
+/* Is the current task in a watched cgroup (or below one)? */
+static __always_inline bool in_watched_cgroup(void)
+{
+	__u32 n = ncgroups;
+
+	for (__u32 i = 0; i < MW_MAX_CGROUPS; i++) {
+		if (i >= n)
+			break;
+		if (bpf_current_task_under_cgroup(&cgroups, i) == 1)
+			return true;
+	}
+	return false;
+}
+
+/* Is this name (a task's comm) one user space matched against --comm? */
+static __always_inline bool comm_known(const char *comm)
+{
+	char key[MW_COMM_LEN] = {};
+
+	bpf_probe_read_kernel(key, sizeof(key), comm);
+	return bpf_map_lookup_elem(&comms, key) != NULL;
 }
 
 static __always_inline __u64 wake_flag(void)
@@ -199,6 +260,25 @@ static __always_inline struct mw_thread_counters *thread_counters(__u32 tid, __u
 	return c;
 }
 
+/* A thread exits: its counters move to "exited" for user space to read. */
+static __always_inline void retire_counters(__u32 tid, __u64 ts)
+{
+	struct mw_thread_counters *c = bpf_map_lookup_elem(&threads, &tid);
+	struct mw_exit_key key = { .ts_ns = ts, .tid = tid };
+	struct mw_stats *s;
+
+	if (!c)
+		return;
+	if (bpf_map_update_elem(&exited, &key, c, BPF_ANY)) {
+		/* No room: left in place, as before (a reused tid would add to it). */
+		s = stats_slot();
+		if (s)
+			s->threads_full++;
+		return;
+	}
+	bpf_map_delete_elem(&threads, &tid);
+}
+
 static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -251,16 +331,20 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 	return 0;
 }
 
-static __always_inline void emit_task(__u32 type, __u32 child_tgid, __u32 child_tid,
-				      const char *child_comm, __s32 exit_code, bool group_dead,
-				      __u64 vm_pages, __u64 stack_pages)
+/* retire (a thread's exit): its counters move to "exited" under the record's
+ * time, only when the record exists; a lost one leaves them where they were. */
+static __always_inline void emit_task_at(__u64 ts, bool retire, __u32 type, __u32 child_tgid,
+					 __u32 child_tid, const char *child_comm, __s32 exit_code,
+					 bool group_dead, __u64 vm_pages, __u64 stack_pages)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct mw_task_rec *rec = reserve(sizeof(*rec));
 
 	if (!rec)
 		return;
-	fill_hdr(&rec->hdr, type, id, bpf_ktime_get_ns());
+	if (retire)
+		retire_counters((__u32)id, ts);
+	fill_hdr(&rec->hdr, type, id, ts);
 	rec->vm_pages = vm_pages;
 	rec->stack_pages = stack_pages;
 	rec->child_tgid = child_tgid;
@@ -272,9 +356,31 @@ static __always_inline void emit_task(__u32 type, __u32 child_tgid, __u32 child_
 	else
 		rec->child_comm[0] = '\0';
 	/* Lifecycle records are rare. A process's end must not wait for the timer,
-	 * nor an exec: its new baseline is read from /proc while it is young. */
-	bpf_ringbuf_submit(rec, (type == MW_REC_EXIT && group_dead) || type == MW_REC_EXEC ?
+	 * nor an exec or an adoption: its baseline is read from /proc while it is young. */
+	bpf_ringbuf_submit(rec, (type == MW_REC_EXIT && group_dead) || type == MW_REC_EXEC ||
+					type == MW_REC_ADOPT || type == MW_REC_EXEC_SEEN ?
 					BPF_RB_FORCE_WAKEUP : wake_flag());
+}
+
+static __always_inline void emit_task(__u32 type, __u32 child_tgid, __u32 child_tid,
+				      const char *child_comm, __s32 exit_code, bool group_dead,
+				      __u64 vm_pages, __u64 stack_pages)
+{
+	emit_task_at(bpf_ktime_get_ns(), false, type, child_tgid, child_tid, child_comm, exit_code,
+		     group_dead, vm_pages, stack_pages);
+}
+
+/* The kernel makes tgid a target by itself and tells user space how. */
+static __always_inline void adopt(__u32 tgid, __u32 how, const char *comm)
+{
+	struct mw_stats *s;
+
+	if (target_add(tgid))
+		return;
+	s = stats_slot();
+	if (s)
+		s->adopted++;
+	emit_task(MW_REC_ADOPT, tgid, how, comm, 0, 0, 0, 0);
 }
 
 static __always_inline int on_exit_group(void)

@@ -30,7 +30,20 @@ enum mw_rec_type {
 	MW_REC_RENAME,		/* struct mw_task_rec: child_comm = new name */
 	MW_REC_EXIT_GROUP,	/* struct mw_task_rec: vm_pages = VmSize in pages */
 	MW_REC_USDT,		/* struct mw_usdt_rec: a glibc memory_* probe fired */
+	MW_REC_ADOPT,		/* struct mw_task_rec: the kernel made child_tgid a target by itself
+				 * (--cgroup, or a --comm name already matched); child_tid = how */
+	MW_REC_EXEC_SEEN,	/* struct mw_task_rec: a non-target exec'd while --comm watches;
+				 * hdr.comm = its new name, for user space to match */
 };
+
+/* How the kernel adopted a process (MW_REC_ADOPT's child_tid). */
+enum mw_adopt_how {
+	MW_ADOPT_EXEC = 1,	/* at its exec: nothing of the new image ran untraced */
+	MW_ADOPT_FORK,		/* forked in a watched cgroup by an untraced parent */
+};
+
+/* Slots of the "cgroups" map (--cgroup). */
+#define MW_MAX_CGROUPS 64
 
 /* glibc's malloc SDT probes (provider "libc"), in the order of the BPF programs. */
 enum mw_usdt_probe {
@@ -91,6 +104,14 @@ struct mw_thread_counters {
 	__u32 pad;
 };
 
+/* Key of map "exited": one thread's lifetime. ts_ns is the hdr.ts_ns of its
+ * MW_REC_EXIT record, so a tid reused meanwhile has another key. */
+struct mw_exit_key {
+	__u64 ts_ns;
+	__u32 tid;
+	__u32 pad;
+};
+
 /* Global health counters (per-CPU array "stats", one slot). */
 struct mw_stats {
 	__u64 rb_drops;		/* records lost: ring buffer full */
@@ -99,6 +120,7 @@ struct mw_stats {
 	__u64 threads_full;	/* counter updates lost: threads map full */
 	__u64 targets_full;	/* forked children not followed: targets map full */
 	__u64 events;		/* records submitted */
+	__u64 adopted;		/* processes made targets by the kernel (--cgroup, --comm) */
 };
 
 #endif /* MEMWATCH_H */

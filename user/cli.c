@@ -7,14 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "cli_monitor.h"
 #include "errmsg.h"
 #include "listen.h"
 
 #define MW_DEFAULT_RING (4ULL << 20)
 #define MW_MAX_RING (1ULL << 30)
+#define MW_DEFAULT_MAX_PROCS 1024
+#define MW_DEFAULT_MAX_THREADS 16384
 
 enum { OPT_JSON = 256, OPT_RING_SIZE, OPT_MAPS_AT_EXIT, OPT_RECORD, OPT_REPLAY,
-       OPT_PROMETHEUS, OPT_PER_TID };
+       OPT_PROMETHEUS, OPT_PER_TID, OPT_COMM, OPT_CGROUP, OPT_DAEMON, OPT_CONFIG,
+       OPT_ROTATE, OPT_MAX_PROCS, OPT_MAX_THREADS };
 
 static const struct option long_opts[] = {
 	{ "pid", required_argument, NULL, 'p' },
@@ -32,6 +36,13 @@ static const struct option long_opts[] = {
 	{ "replay", required_argument, NULL, OPT_REPLAY },
 	{ "prometheus", required_argument, NULL, OPT_PROMETHEUS },
 	{ "per-tid", no_argument, NULL, OPT_PER_TID },
+	{ "comm", required_argument, NULL, OPT_COMM },
+	{ "cgroup", required_argument, NULL, OPT_CGROUP },
+	{ "daemon", no_argument, NULL, OPT_DAEMON },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "rotate", required_argument, NULL, OPT_ROTATE },
+	{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
+	{ "max-threads", required_argument, NULL, OPT_MAX_THREADS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -40,7 +51,9 @@ static const struct option long_opts[] = {
 void mw_cli_usage(FILE *f)
 {
 	fputs("Usage: memwatch [options] -p PID[,PID...]\n"
+	      "       memwatch [options] --comm REGEX | --cgroup PATH\n"
 	      "       memwatch [options] [--] COMMAND [ARG...]\n"
+	      "       memwatch daemon [--config FILE] [options]\n"
 	      "Trace brk, mmap, munmap, mprotect, mremap and madvise of every thread, live,\n"
 	      "with an exact per-thread ledger of address-space growth.\n"
 	      "\n"
@@ -60,6 +73,16 @@ void mw_cli_usage(FILE *f)
 	      "      --prometheus [ADDR]:PORT  serve Prometheus metrics on GET /metrics\n"
 	      "                          (ADDR defaults to 127.0.0.1; [::1]:PORT for IPv6)\n"
 	      "      --per-tid           metrics by thread id instead of thread name\n"
+	      "      --comm REGEX        trace processes whose name matches (POSIX extended),\n"
+	      "                          running ones and those exec'd later; repeatable\n"
+	      "      --cgroup PATH       trace the processes of a cgroup v2 directory and its\n"
+	      "                          descendants, present and future; repeatable\n"
+	      "      --daemon            no event stream on the terminal; SIGHUP reloads\n"
+	      "      --config FILE       options as `key = value` lines (key: a long option)\n"
+	      "  -o -                    NDJSON on stdout, for a log shipper\n"
+	      "      --rotate SIZE,COUNT rotate -o FILE at SIZE (K/M/G), keep FILE.1..COUNT\n"
+	      "      --max-procs N       traced processes at most (default 1024)\n"
+	      "      --max-threads N     threads with exact kernel counters (default 16384)\n"
 	      "  -h, --help              this text\n"
 	      "  -V, --version           print the version\n"
 	      "\n"
@@ -131,12 +154,35 @@ static int parse_ring_size(const char *s, uint64_t *out, char *err, size_t errsz
 	return 0;
 }
 
+int mw_cli_option_has_arg(const char *name)
+{
+	for (const struct option *o = long_opts; o->name; o++)
+		if (!strcmp(o->name, name))
+			return o->has_arg != no_argument;
+	return -1;
+}
+
+void mw_cli_defaults(struct mw_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->ring_size = MW_DEFAULT_RING;
+	cfg->max_procs = MW_DEFAULT_MAX_PROCS;
+	cfg->max_threads = MW_DEFAULT_MAX_THREADS;
+}
+
 int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t errsz)
+{
+	mw_cli_defaults(cfg);
+	if (mw_cli_add(argc, argv, cfg, true, err, errsz))
+		return -1;
+	return mw_cli_finish(cfg, err, errsz);
+}
+
+int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, char *err,
+	       size_t errsz)
 {
 	int c;
 
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->ring_size = MW_DEFAULT_RING;
 	err[0] = '\0';
 	optind = 0;	/* reset getopt: the parser may run more than once (tests) */
 	opterr = 0;
@@ -189,6 +235,34 @@ int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t
 			break;
 		}
 		case OPT_PER_TID: cfg->per_tid = true; break;
+		case OPT_COMM:
+			if (mw_opt_comm(optarg, cfg, err, errsz))
+				return -1;
+			break;
+		case OPT_CGROUP:
+			if (mw_opt_cgroup(optarg, cfg, err, errsz))
+				return -1;
+			break;
+		case OPT_DAEMON: cfg->daemon = true; break;
+		case OPT_CONFIG:
+			if (!*optarg)
+				return mw_fail(err, errsz, -1, "--config: empty file name");
+			cfg->config_path = optarg;
+			break;
+		case OPT_ROTATE:
+			if (mw_opt_rotate(optarg, cfg, err, errsz))
+				return -1;
+			break;
+		case OPT_MAX_PROCS:
+			if (mw_opt_count("--max-procs", optarg, MW_MAX_MAX_PROCS, &cfg->max_procs,
+					 err, errsz))
+				return -1;
+			break;
+		case OPT_MAX_THREADS:
+			if (mw_opt_count("--max-threads", optarg, MW_MAX_MAX_THREADS,
+					 &cfg->max_threads, err, errsz))
+				return -1;
+			break;
 		case 'h': cfg->help = true; return 0;
 		case 'V': cfg->version = true; return 0;
 		case ':':
@@ -199,8 +273,23 @@ int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t
 			return mw_fail(err, errsz, -1, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind < argc)
+	if (optind < argc) {
+		if (!allow_cmd)
+			return mw_fail(err, errsz, -1, "unexpected '%s' (not an option)", argv[optind]);
 		cfg->cmd = &argv[optind];
+	}
+	return 0;
+}
+
+int mw_cli_finish(struct mw_config *cfg, char *err, size_t errsz)
+{
+	bool watch = cfg->ncomms || cfg->ncgroups;
+
+	err[0] = '\0';
+	if (cfg->help || cfg->version)
+		return 0;
+	if (cfg->rotate_size && (!cfg->out_path || !strcmp(cfg->out_path, "-")))
+		return mw_fail(err, errsz, -1, "--rotate needs -o FILE");
 	if (cfg->per_tid && !cfg->prometheus)
 		return mw_fail(err, errsz, -1, "--per-tid needs --prometheus");
 	if (cfg->replay_path && cfg->prometheus)
@@ -210,9 +299,14 @@ int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t
 			return mw_fail(err, errsz, -1, "--replay takes no -p, -f, --record or command");
 		return 0;
 	}
-	if (!cfg->npids && !cfg->cmd)
-		return mw_fail(err, errsz, -1, "nothing to trace: give -p PID or a command");
-	if (cfg->npids && cfg->cmd)
-		return mw_fail(err, errsz, -1, "give either -p PID or a command, not both");
+	if (cfg->daemon)
+		cfg->json = true;	/* the daemon's sink is NDJSON */
+	if (cfg->daemon && cfg->cmd)
+		return mw_fail(err, errsz, -1, "daemon mode traces -p, --comm or --cgroup, not a command");
+	if (!cfg->npids && !cfg->cmd && !watch)
+		return mw_fail(err, errsz, -1, "nothing to trace: give -p PID, --comm REGEX, "
+			       "--cgroup PATH or a command");
+	if ((cfg->npids || watch) && cfg->cmd)
+		return mw_fail(err, errsz, -1, "give either -p PID/--comm/--cgroup or a command, not both");
 	return 0;
 }

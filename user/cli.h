@@ -10,6 +10,9 @@
 
 #define MW_MAX_PIDS 1024
 
+struct mw_config_source;
+#define MW_MAX_WATCH 64		/* --comm and --cgroup, each (the kernel's cgroup slots) */
+
 struct mw_config {
 	uint32_t pids[MW_MAX_PIDS];
 	size_t npids;
@@ -30,10 +33,34 @@ struct mw_config {
 	bool per_tid;		/* --per-tid: metrics by tid, not thread name */
 	bool help;		/* -h: print usage, exit 0 */
 	bool version;		/* -V */
+	/* Continuous monitoring (targets.c, config.c, rotate.c, daemon mode). */
+	const char *comms[MW_MAX_WATCH];	/* --comm REGEX (POSIX extended) */
+	size_t ncomms;
+	const char *cgroups[MW_MAX_WATCH];	/* --cgroup PATH (cgroup v2 directory) */
+	size_t ncgroups;
+	const char *config_path;	/* --config FILE (daemon) */
+	uint64_t rotate_size;	/* --rotate SIZE,COUNT: 0 = no rotation */
+	uint32_t rotate_count;
+	uint32_t max_procs;	/* --max-procs: traced processes, kernel and user side */
+	uint32_t max_threads;	/* --max-threads: threads with kernel counters */
+	bool daemon;		/* --daemon / `memwatch daemon` */
+	struct mw_config_source *source;	/* config.h: to build it again on SIGHUP */
 };
 
 /* 0 on success; -1 on a usage error with a one-line reason in err (no "memwatch: " prefix). */
 int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t errsz);
+/*
+ * The same in steps, for options from several sources (a config file, then
+ * the command line): defaults, then each source's options added (argv[0] is
+ * skipped; no command allowed when allow_cmd is false), then the checks that
+ * need them all.
+ */
+void mw_cli_defaults(struct mw_config *cfg);
+int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, char *err,
+	       size_t errsz);
+int mw_cli_finish(struct mw_config *cfg, char *err, size_t errsz);
+/* Does long option `name` exist, and does it take a value? -1 if unknown. */
+int mw_cli_option_has_arg(const char *name);
 void mw_cli_usage(FILE *f);
 
 #endif /* MW_CLI_H */

@@ -191,7 +191,7 @@ static void refresh_counters(struct mw_session *s, struct mw_loader *l)
 			struct mw_thread *t = &p->threads[k];
 			struct mw_thread_counters c;
 
-			if (t->exited || mw_loader_thread_counters(l, t->tid, &c))
+			if (t->exited || mw_loader_thread_counters(l, t->tid, 0, &c))
 				continue;
 			memcpy(t->kernel.calls, c.calls, sizeof(c.calls));
 			memcpy(t->kernel.errors, c.errors, sizeof(c.errors));

@@ -41,18 +41,41 @@ static bool has_cap(const struct __user_cap_data_struct d[2], int cap)
 	return d[cap / 32].effective & (1U << (cap % 32));
 }
 
+/*
+ * What memwatch needs, as root or as capabilities: loading and attaching BPF
+ * (CAP_BPF and CAP_PERFMON; CAP_SYS_ADMIN also grants both), and reading the
+ * targets' /proc/PID/maps, environ and map_files (CAP_SYS_PTRACE, and
+ * CAP_DAC_READ_SEARCH for /proc and cgroup files of other users).
+ */
 static int check_privileges(char *err, size_t errsz)
 {
+	static const struct {
+		int cap;
+		const char *name;
+		bool admin_grants;	/* CAP_SYS_ADMIN implies it for BPF */
+	} need[] = {
+		{ CAP_BPF, "CAP_BPF", true },
+		{ CAP_PERFMON, "CAP_PERFMON", true },
+		{ CAP_SYS_PTRACE, "CAP_SYS_PTRACE", false },
+		{ CAP_DAC_READ_SEARCH, "CAP_DAC_READ_SEARCH", false },
+	};
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct d[2] = {};
+	char missing[128] = "";
+	size_t off = 0;
 
 	if (syscall(SYS_capget, &h, d))
 		return mw_fail(err, errsz, -errno, "cannot read capabilities: %s", strerror(errno));
-	if (has_cap(d, CAP_SYS_ADMIN))
-		return 0;
-	if (!has_cap(d, CAP_BPF) || !has_cap(d, CAP_PERFMON))
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (has_cap(d, need[i].cap) || (need[i].admin_grants && has_cap(d, CAP_SYS_ADMIN)))
+			continue;
+		off += snprintf(missing + off, sizeof(missing) - off, "%s%s", off ? ", " : "",
+				need[i].name);
+	}
+	if (off)
 		return mw_fail(err, errsz, -EPERM,
-			    "need CAP_BPF and CAP_PERFMON (or root) to load BPF programs: run with sudo");
+			       "missing capability %s: run as root (sudo), or with CAP_BPF, "
+			       "CAP_PERFMON, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH", missing);
 	return 0;
 }
 
@@ -135,6 +158,8 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 	ret = bpf_map__set_max_entries(s->maps.events, o->ring_size);
 	if (!ret && o->max_threads) {
 		ret = bpf_map__set_max_entries(s->maps.threads, o->max_threads);
+		if (!ret)
+			ret = bpf_map__set_max_entries(s->maps.exited, o->max_threads);
 	}
 	if (!ret && o->max_targets)
 		ret = bpf_map__set_max_entries(s->maps.targets, o->max_targets);
@@ -180,6 +205,69 @@ int mw_loader_add_target(struct mw_loader *l, uint32_t tgid)
 	return 0;
 }
 
+int mw_loader_set_cgroups(struct mw_loader *l, const int *fds, size_t n)
+{
+	__u32 i;
+
+	if (n > MW_MAX_CGROUPS)
+		return -E2BIG;
+	/* Shrink the count first: no probe looks at a slot being rewritten. */
+	if (n < l->skel->bss->ncgroups)
+		__atomic_store_n(&l->skel->bss->ncgroups, (__u32)n, __ATOMIC_SEQ_CST);
+	for (i = 0; i < n; i++) {
+		__u32 fd = (__u32)fds[i];
+
+		if (bpf_map__update_elem(l->skel->maps.cgroups, &i, sizeof(i), &fd, sizeof(fd),
+					 BPF_ANY))
+			return -errno;
+	}
+	for (; i < MW_MAX_CGROUPS; i++)
+		bpf_map__delete_elem(l->skel->maps.cgroups, &i, sizeof(i), 0);
+	__atomic_store_n(&l->skel->bss->ncgroups, (__u32)n, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+void mw_loader_comm_watch(struct mw_loader *l, bool on)
+{
+	__atomic_store_n(&l->skel->bss->comm_watch, on, __ATOMIC_SEQ_CST);
+}
+
+int mw_loader_comm_add(struct mw_loader *l, const char *comm)
+{
+	char key[MW_COMM_LEN] = {};
+	__u8 one = 1;
+
+	strncpy(key, comm, sizeof(key) - 1);
+	if (bpf_map__update_elem(l->skel->maps.comms, key, sizeof(key), &one, sizeof(one),
+				 BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+void mw_loader_comm_clear(struct mw_loader *l)
+{
+	char key[MW_COMM_LEN], next[MW_COMM_LEN];
+
+	/* Delete the first key until none is left: deleting while walking skips keys. */
+	while (!bpf_map__get_next_key(l->skel->maps.comms, NULL, next, sizeof(next))) {
+		memcpy(key, next, sizeof(key));
+		if (bpf_map__delete_elem(l->skel->maps.comms, key, sizeof(key), 0))
+			break;
+	}
+}
+
+void mw_loader_remove_target(struct mw_loader *l, uint32_t tgid)
+{
+	bpf_map__delete_elem(l->skel->maps.targets, &tgid, sizeof(tgid), 0);
+}
+
+bool mw_loader_is_target(struct mw_loader *l, uint32_t tgid)
+{
+	__u8 v;
+
+	return !bpf_map__lookup_elem(l->skel->maps.targets, &tgid, sizeof(tgid), &v, sizeof(v), 0);
+}
+
 int mw_loader_poll(struct mw_loader *l, int timeout_ms)
 {
 	int ret = ring_buffer__poll(l->rb, timeout_ms);
@@ -190,15 +278,27 @@ int mw_loader_poll(struct mw_loader *l, int timeout_ms)
 	return ring_buffer__consume(l->rb);
 }
 
-int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, struct mw_thread_counters *c)
+int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, uint64_t exit_ts,
+			      struct mw_thread_counters *c)
 {
+	struct mw_exit_key key = { .ts_ns = exit_ts, .tid = tid };
+
+	/* An exited thread's final counters were moved aside at its exit. */
+	if (exit_ts &&
+	    !bpf_map__lookup_elem(l->skel->maps.exited, &key, sizeof(key), c, sizeof(*c), 0))
+		return 0;
 	if (bpf_map__lookup_elem(l->skel->maps.threads, &tid, sizeof(tid), c, sizeof(*c), 0))
 		return -errno;
 	return 0;
 }
 
-void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid)
+void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid, uint64_t exit_ts)
 {
+	struct mw_exit_key key = { .ts_ns = exit_ts, .tid = tid };
+
+	/* Not "threads" then: the tid may be another thread's already. */
+	if (exit_ts && !bpf_map__delete_elem(l->skel->maps.exited, &key, sizeof(key), 0))
+		return;
 	bpf_map__delete_elem(l->skel->maps.threads, &tid, sizeof(tid), 0);
 }
 
@@ -217,6 +317,7 @@ void mw_loader_stats(struct mw_loader *l, struct mw_stats *sum)
 		sum->threads_full += per[i].threads_full;
 		sum->targets_full += per[i].targets_full;
 		sum->events += per[i].events;
+		sum->adopted += per[i].adopted;
 	}
 }
 

@@ -43,11 +43,23 @@ struct mw_loader {
 int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_record_fn fn,
 		    void *ctx, char *err, size_t errsz);
 int mw_loader_add_target(struct mw_loader *l, uint32_t tgid);
+bool mw_loader_is_target(struct mw_loader *l, uint32_t tgid);
+void mw_loader_remove_target(struct mw_loader *l, uint32_t tgid);
+/* Watched cgroups (--cgroup): fds of cgroup v2 directories, n <= MW_MAX_CGROUPS;
+ * the kernel adopts processes that fork or exec in them. */
+int mw_loader_set_cgroups(struct mw_loader *l, const int *fds, size_t n);
+/* --comm: report execs of non-targets (MW_REC_EXEC_SEEN), and adopt at once
+ * those whose name is in the kernel's table of matched names. */
+void mw_loader_comm_watch(struct mw_loader *l, bool on);
+int mw_loader_comm_add(struct mw_loader *l, const char *comm);
+void mw_loader_comm_clear(struct mw_loader *l);
 /* Consume what is in the ring (wait at most timeout_ms for a wake-up). */
 int mw_loader_poll(struct mw_loader *l, int timeout_ms);
-/* The kernel's counters for one thread; -ENOENT if none. */
-int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, struct mw_thread_counters *c);
-void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid);
+/* The kernel's counters for one thread; exit_ts: the ts_ns of its MW_REC_EXIT record when
+ * it exited (its final counters), else 0. -ENOENT if none. */
+int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, uint64_t exit_ts,
+			      struct mw_thread_counters *c);
+void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid, uint64_t exit_ts);
 /*
  * Attach glibc's malloc probes (provider "libc": memory_arena_new, ...) in
  * binary (a path valid here, e.g. /proc/PID/root/usr/lib/.../libc.so.6) for

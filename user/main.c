@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
+#include "config.h"
 #include "maps_cmd.h"
 #include "trace.h"
 
@@ -13,14 +14,25 @@
 int main(int argc, char **argv)
 {
 	struct mw_config cfg;
+	struct mw_config_source src = { .argc = argc, .argv = argv };
 	char err[256];
+	int ret;
 
 	if (argc > 1 && !strcmp(argv[1], "maps"))
 		return mw_maps_main(argc - 1, argv + 1);
-	if (mw_cli_parse(argc, argv, &cfg, err, sizeof(err))) {
+	if (argc > 1 && !strcmp(argv[1], "daemon")) {
+		/* `memwatch daemon [options]`: the options after the word, as --daemon. */
+		src.argc = argc - 1;
+		src.argv = argv + 1;
+		src.daemon_cmd = true;
+	}
+	if (mw_config_build(src.argc, src.argv, src.daemon_cmd, &cfg, &src.keep, err,
+			    sizeof(err))) {
 		fprintf(stderr, "memwatch: %s (see memwatch --help)\n", err);
+		mw_confbuf_free(&src.keep);
 		return 2;
 	}
+	cfg.source = &src;
 	if (cfg.help) {
 		mw_cli_usage(stdout);
 		return 0;
@@ -30,6 +42,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (cfg.replay_path)
-		return mw_replay_run(&cfg);
-	return mw_trace_run(&cfg);
+		ret = mw_replay_run(&cfg);
+	else
+		ret = mw_trace_run(&cfg);
+	mw_confbuf_free(&src.keep);
+	return ret;
 }

@@ -164,6 +164,7 @@ static void tn_proc_free(struct mw_tn_proc *tp)
 {
 	free(tp->v);
 	free(tp->carry);
+	free(tp->debit);
 }
 
 void mw_thread_names_free(struct mw_thread_names *tn)
@@ -195,28 +196,54 @@ static void counts_of(const struct mw_thread *t, uint64_t out[2][MW_SYS_COUNT])
 	memcpy(out[1], c->errors, sizeof(out[1]));
 }
 
+/* The entry of name in a carry list, added if missing; NULL when out of memory. */
+static struct mw_tn_carry *carry_slot(struct mw_tn_carry **list, size_t *n, const char *name)
+{
+	struct mw_tn_carry *v;
+
+	for (size_t i = 0; i < *n; i++)
+		if (!strncmp((*list)[i].name, name, MW_COMM_LEN))
+			return &(*list)[i];
+	v = realloc(*list, (*n + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	*list = v;
+	v = &v[(*n)++];
+	memset(v, 0, sizeof(*v));
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	return v;
+}
+
 /* What a renamed thread counted under its old name goes to that name's carry. */
 static int tn_carry(struct mw_tn_proc *tp, const struct mw_tn_thread *old)
 {
-	struct mw_tn_carry *c = NULL;
+	struct mw_tn_carry *c = carry_slot(&tp->carry, &tp->ncarry, old->name);
 
-	for (size_t i = 0; i < tp->ncarry && !c; i++)
-		if (!strcmp(tp->carry[i].name, old->name))
-			c = &tp->carry[i];
-	if (!c) {
-		struct mw_tn_carry *v = realloc(tp->carry, (tp->ncarry + 1) * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		tp->carry = v;
-		c = &v[tp->ncarry++];
-		memset(c, 0, sizeof(*c));
-		memcpy(c->name, old->name, sizeof(c->name));
-	}
+	if (!c)
+		return -ENOMEM;
 	for (int k = 0; k < 2; k++)
 		for (int s = 0; s < MW_SYS_COUNT; s++)
 			if (old->last[k][s] > old->base[k][s])
 				c->n[k][s] += old->last[k][s] - old->base[k][s];
+	return 0;
+}
+
+/* A thread the model forgot: its full counts are in p->retired under its
+ * name; the part it carried to earlier names must not count twice. */
+static int tn_retired(struct mw_tn_proc *tp, const struct mw_process *p,
+		      const struct mw_tn_thread *old)
+{
+	const struct mw_retired *r = mw_process_retired(p, old->name);
+	struct mw_tn_carry *d;
+
+	if (!r)
+		return 0;	/* not retired by the model (out of memory there) */
+	d = carry_slot(&tp->debit, &tp->ndebit, r->comm);
+	if (!d)
+		return -ENOMEM;
+	for (int k = 0; k < 2; k++)
+		for (int s = 0; s < MW_SYS_COUNT; s++)
+			d->n[k][s] += old->base[k][s];
 	return 0;
 }
 
@@ -233,13 +260,17 @@ static int tn_update_proc(struct mw_tn_proc *tp, const struct mw_process *p)
 		const char *key = thread_key(p, t);
 		struct mw_tn_thread *e = &v[i];
 
-		while (j < tp->n && tp->v[j].tid < t->tid)
-			j++;
+		for (; j < tp->n && tp->v[j].tid < t->tid; j++)
+			if (tn_retired(tp, p, &tp->v[j])) {
+				free(v);
+				return -ENOMEM;
+			}
 		e->tid = t->tid;
 		counts_of(t, e->last);
 		if (j < tp->n && tp->v[j].tid == t->tid) {
 			const struct mw_tn_thread *old = &tp->v[j];
 
+			j++;	/* matched: not a vanished thread */
 			memcpy(e->base, old->base, sizeof(e->base));
 			if (strncmp(old->name, key, MW_COMM_LEN)) {
 				if (tn_carry(tp, old)) {
@@ -251,6 +282,11 @@ static int tn_update_proc(struct mw_tn_proc *tp, const struct mw_process *p)
 		}
 		snprintf(e->name, sizeof(e->name), "%s", key);
 	}
+	for (; j < tp->n; j++)
+		if (tn_retired(tp, p, &tp->v[j])) {
+			free(v);
+			return -ENOMEM;
+		}
 	free(tp->v);
 	tp->v = v;
 	tp->n = p->nthreads;
@@ -445,7 +481,8 @@ static struct calls_item *calls_items(const struct mw_process *p, const struct m
 				      bool per_tid, size_t *n)
 {
 	size_t ncarry = !per_tid && tp ? tp->ncarry : 0;
-	struct calls_item *v = calloc(p->nthreads + ncarry + 1, sizeof(*v));
+	size_t nretired = !per_tid ? p->nretired : 0;
+	struct calls_item *v = calloc(p->nthreads + ncarry + nretired + 1, sizeof(*v));
 
 	if (!v)
 		return NULL;
@@ -469,7 +506,23 @@ static struct calls_item *calls_items(const struct mw_process *p, const struct m
 		v[p->nthreads + i].name = tp->carry[i].name;
 		memcpy(v[p->nthreads + i].n, tp->carry[i].n, sizeof(v[0].n));
 	}
-	*n = p->nthreads + ncarry;
+	/* Forgotten threads: their final counts, less what they carried to earlier names. */
+	for (size_t i = 0; i < nretired; i++) {
+		struct calls_item *it = &v[p->nthreads + ncarry + i];
+		const struct mw_retired *r = &p->retired[i];
+		const struct mw_tn_carry *d = NULL;
+
+		for (size_t k = 0; tp && k < tp->ndebit && !d; k++)
+			if (!strncmp(tp->debit[k].name, r->comm, MW_COMM_LEN))
+				d = &tp->debit[k];
+		it->name = r->comm;
+		memcpy(it->n[0], r->counts.calls, sizeof(it->n[0]));
+		memcpy(it->n[1], r->counts.errors, sizeof(it->n[1]));
+		for (int k = 0; d && k < 2; k++)
+			for (int s = 0; s < MW_SYS_COUNT; s++)
+				it->n[k][s] -= it->n[k][s] > d->n[k][s] ? d->n[k][s] : it->n[k][s];
+	}
+	*n = p->nthreads + ncarry + nretired;
 	return v;
 }
 

@@ -80,6 +80,10 @@ struct mw_tn_proc {
 	size_t n;
 	struct mw_tn_carry *carry;
 	size_t ncarry;
+	/* Threads the model forgot keep their full counts in p->retired under
+	 * their name; what they had carried to earlier names is taken off here. */
+	struct mw_tn_carry *debit;
+	size_t ndebit;
 };
 
 struct mw_thread_names {

@@ -2,6 +2,7 @@
 /* Process model: applies typed events to per-process region maps and
  * per-thread ledgers. See model.h. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -30,6 +31,7 @@ static void process_free(struct mw_process *p)
 	mw_regions_free(&p->regions);
 	mw_alloc_free(p->alloc);
 	free(p->threads);
+	free(p->retired);
 	free(p);
 }
 
@@ -106,6 +108,53 @@ struct mw_thread *mw_process_find_thread(const struct mw_process *p, uint32_t ti
 	size_t i = thread_lower_bound(p, tid);
 
 	return i < p->nthreads && p->threads[i].tid == tid ? &p->threads[i] : NULL;
+}
+
+const struct mw_retired *mw_process_retired(const struct mw_process *p, const char *comm)
+{
+	for (size_t i = 0; i < p->nretired; i++)
+		if (!strncmp(p->retired[i].comm, comm, MW_COMM_LEN))
+			return &p->retired[i];
+	for (size_t i = 0; p->nretired >= MW_MAX_RETIRED_NAMES && i < p->nretired; i++)
+		if (!strcmp(p->retired[i].comm, MW_RETIRED_OTHER))
+			return &p->retired[i];
+	return NULL;
+}
+
+/* Keep a forgotten thread's final counts under its name. */
+static void retire_counts(struct mw_process *p, const struct mw_thread *t)
+{
+	const char *name = t->comm[0] ? t->comm : p->comm;
+	struct mw_retired *r = (struct mw_retired *)mw_process_retired(p, name);
+	const struct mw_counts *c = mw_thread_counts(t);
+
+	if (!r) {
+		struct mw_retired *v = realloc(p->retired, (p->nretired + 1) * sizeof(*v));
+
+		if (!v)
+			return;	/* out of memory: the name's total can drop */
+		p->retired = v;
+		r = &v[p->nretired++];
+		memset(r, 0, sizeof(*r));
+		snprintf(r->comm, sizeof(r->comm), "%s",
+			 p->nretired >= MW_MAX_RETIRED_NAMES ? MW_RETIRED_OTHER : name);
+	}
+	for (int s = 0; s < MW_SYS_COUNT; s++) {
+		r->counts.calls[s] += c->calls[s];
+		r->counts.errors[s] += c->errors[s];
+		r->counts.dur_ns[s] += c->dur_ns[s];
+	}
+}
+
+void mw_process_forget_thread(struct mw_process *p, uint32_t tid)
+{
+	size_t i = thread_lower_bound(p, tid);
+
+	if (i >= p->nthreads || p->threads[i].tid != tid)
+		return;
+	retire_counts(p, &p->threads[i]);
+	memmove(&p->threads[i], &p->threads[i + 1], (p->nthreads - i - 1) * sizeof(p->threads[0]));
+	p->nthreads--;
 }
 
 struct mw_thread *mw_process_thread(struct mw_process *p, uint32_t tid)

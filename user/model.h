@@ -32,6 +32,7 @@ struct mw_thread {
 	int64_t reserved;	/* change in PROT_NONE bytes it caused */
 	bool exited;
 	bool have_kernel;
+	bool kernel_final;	/* the kernel's counters were read at its exit */
 };
 
 /* The exact counts: the kernel's when read, else what the events showed. */
@@ -58,6 +59,8 @@ struct mw_pending_unmap {
 
 #define MW_MAX_PENDING 64
 #define MW_PENDING_TTL_NS 1000000000ULL
+#define MW_MAX_RETIRED_NAMES 1024
+#define MW_RETIRED_OTHER "(other)"
 
 struct mw_process {
 	uint32_t pid;
@@ -80,6 +83,15 @@ struct mw_process {
 	size_t npending;
 	struct mw_thread *threads;	/* sorted by tid */
 	size_t nthreads, cap;
+	/* Final counts of threads forgotten while the process lives (daemon
+	 * mode's bounded thread table), summed by thread name, so per-name
+	 * totals never go down. At most MW_MAX_RETIRED_NAMES names; the rest
+	 * are summed under MW_RETIRED_OTHER. */
+	struct mw_retired {
+		char comm[MW_COMM_LEN];
+		struct mw_counts counts;
+	} *retired;
+	size_t nretired;
 	int exit_code;		/* wait status of the last thread */
 	bool exited;
 	bool needs_seed;	/* after exec: the caller must seed it from /proc */
@@ -111,6 +123,8 @@ struct mw_process *mw_model_process(struct mw_model *m, uint32_t pid);
 void mw_model_forget(struct mw_model *m, uint32_t pid);
 struct mw_thread *mw_process_find_thread(const struct mw_process *p, uint32_t tid);
 struct mw_thread *mw_process_thread(struct mw_process *p, uint32_t tid);
+/* Drop a thread's record (daemon mode, after its final summary). */
+void mw_process_forget_thread(struct mw_process *p, uint32_t tid);
 /*
  * Seed (or reseed) p's regions from a snapshot taken between snap_start_ns and
  * snap_end_ns (CLOCK_MONOTONIC). Events that completed before snap_end_ns are
@@ -126,6 +140,9 @@ int64_t mw_process_stack_delta(const struct mw_process *p);
  */
 int mw_model_resync(struct mw_process *p, const struct mw_regions *maps, uint64_t snap_end_ns);
 int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_apply *out);
+/* The retired-counts entry a thread named comm folds into (NULL if none yet). */
+const struct mw_retired *mw_process_retired(const struct mw_process *p, const char *comm);
+
 /*
  * Bytes mapped now that each thread created, by class, read off the region
  * map in one pass: row i is p->threads[i]. malloc'd (free() it); NULL when

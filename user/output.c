@@ -448,6 +448,18 @@ static void text_process(struct mw_output *o, const struct mw_process *p)
 	text_classes(o, p);
 }
 
+void mw_out_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p,
+		   const struct mw_thread *t)
+{
+	uint64_t (*rows)[MW_CLASS_COUNT];
+
+	if (!o->json)
+		return;
+	rows = mw_process_class_bytes(p);
+	json_thread(o, ts_ns, p, t, rows ? rows[t - p->threads] : NULL);
+	free(rows);
+}
+
 void mw_out_process(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p)
 {
 	if (!o->json) {
@@ -668,7 +680,7 @@ void mw_out_alloc(struct mw_output *o, const struct mw_process *p, const struct 
 	const struct mw_thread *t = e->tid ? mw_process_find_thread(p, e->tid) : NULL;
 	const char *comm = t ? t->comm : p->comm;
 
-	if (o->summary_only)
+	if (o->summary_only && !o->alloc_always)
 		return;
 	if (o->json)
 		json_alloc(o, comm, e);

@@ -13,12 +13,16 @@ struct mw_output {
 	bool json;
 	bool summary_only;	/* -c: no event lines */
 	bool show_dur;		/* -T */
+	bool alloc_always;	/* daemon mode: allocator events even with -c */
 };
 
 void mw_out_event(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a);
 void mw_out_lost(struct mw_output *o, uint64_t ts_ns, uint64_t count);
 /* Per-thread and per-process summaries of one process (text: two tables). */
 void mw_out_process(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p);
+/* One thread's thread_summary (JSON only): a thread that exited, in daemon mode. */
+void mw_out_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p,
+		   const struct mw_thread *t);
 /* The final region map of a process, adjacent equal-prot regions coalesced. */
 void mw_out_regions(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p);
 /* A one-line note in text mode ("memwatch: ..."), a {"type":"note"} object in JSON. */

@@ -56,8 +56,12 @@ static void collect_counters(struct mw_session *s, struct mw_thread *t, bool for
 {
 	struct mw_counters_entry e = { .tid = t->tid };
 
+	/* Read at its exit: the tid may name another thread by now. */
+	if (t->kernel_final)
+		return;
 	if (!s->counters || s->counters(s->src_ctx, t->tid, &e.c, forget))
 		return;
+	t->kernel_final = forget && t->exited;
 	memcpy(t->kernel.calls, e.c.calls, sizeof(e.c.calls));
 	memcpy(t->kernel.errors, e.c.errors, sizeof(e.c.errors));
 	memcpy(t->kernel.dur_ns, e.c.dur_ns, sizeof(e.c.dur_ns));
@@ -126,8 +130,13 @@ int mw_session_record(struct mw_session *s, const void *data, size_t size)
 		    (ev.sc.args[2] & PROT_EXEC) && !mw_ret_is_error(ev.sc.ret) && s->libs)
 			s->libs(s->src_ctx, a.proc->pid);
 	}
-	if (ev.kind == MW_EV_EXIT && a.thread && !a.proc_exited)
+	if (ev.kind == MW_EV_EXIT && a.thread && !a.proc_exited) {
 		collect_counters(s, a.thread, true);
+		if (s->retire_threads && s->out.json && a.proc->nthreads > s->cfg->max_threads) {
+			mw_out_thread(&s->out, realtime_ns(), a.proc, a.thread);
+			mw_process_forget_thread(a.proc, a.thread->tid);
+		}
+	}
 	if (a.proc_exited)
 		finalize(s, a.proc);
 	return s->err;

@@ -36,6 +36,10 @@ struct mw_session {
 	mw_reseed_fn reseed;		/* may be NULL */
 	mw_libs_fn libs;		/* may be NULL */
 	void *src_ctx;			/* for both */
+	/* Daemon mode: a thread that exits while its process's table holds more than
+	 * cfg->max_threads has its summary written at its exit and is forgotten, so a
+	 * long-lived process that churns threads keeps a bounded table. */
+	bool retire_threads;
 	uint64_t bad_records;
 	int err;			/* first fatal error (-ENOMEM) */
 };

@@ -16,19 +16,23 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include "exporter.h"
+#include "daemon.h"
 #include "launch.h"
 #include "loader.h"
 #include "maps_cmd.h"
 #include "procfs.h"
 #include "record.h"
+#include "rotate.h"
 #include "session.h"
 #include "trace.h"
+#include "watch.h"
 
 #define POLL_MS 50
 #define LIVENESS_NS 1000000000ULL
 #define MAX_USDT_TRIES 4096
 
 static volatile sig_atomic_t exiting;
+static volatile sig_atomic_t reload;	/* daemon mode: SIGHUP */
 
 static void on_signal(int sig)
 {
@@ -37,8 +41,14 @@ static void on_signal(int sig)
 	signal(sig, SIG_DFL);
 }
 
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload = 1;
+}
+
 struct live {
-	const struct mw_config *cfg;
+	struct mw_config *cfg;		/* main's; daemon mode rebuilds it on SIGHUP */
 	struct mw_loader loader;
 	struct mw_session s;
 	struct mw_exporter *exp;	/* --prometheus, or NULL */
@@ -51,6 +61,10 @@ struct live {
 		const char *name;	/* interned mapping name */
 	} *tried;		/* code files offered to the USDT attacher */
 	size_t ntried, cap_tried;
+	uint32_t exit_tid;	/* the thread whose exit record is being applied, and */
+	uint64_t exit_ts;	/* that record's time: the key of its final counters */
+	struct mw_watch watch;	/* --comm, --cgroup, guards (watch.c) */
+	struct mw_sink *sink;	/* -o FILE in daemon mode or with --rotate (rotate.c) */
 };
 
 void mw_p_err(const char *fmt, ...)
@@ -248,14 +262,20 @@ static void attach_usdt_now(struct live *l, uint32_t pid)
 		attach_usdt(l, pid, &p->regions);
 }
 
-static int reseed_after_exec(void *ctx, uint32_t pid)
+/* A process that joins the trace later (exec, --comm, --cgroup): its baseline and probes. */
+static int adopt(void *ctx, uint32_t pid, bool after_exec)
 {
 	struct live *l = ctx;
-	int err = seed_from_proc(l, pid, false, true);
+	int err = seed_from_proc(l, pid, false, after_exec);
 
 	if (!err)
 		attach_usdt_now(l, pid);
 	return err;
+}
+
+static int reseed_after_exec(void *ctx, uint32_t pid)
+{
+	return adopt(ctx, pid, true);
 }
 
 /* After code was mapped, one look at /proc tells the allocator (while it is
@@ -281,10 +301,11 @@ static void libs_mapped(void *ctx, uint32_t pid)
 static int kernel_counters(void *ctx, uint32_t tid, struct mw_thread_counters *c, bool forget)
 {
 	struct live *l = ctx;
-	int err = mw_loader_thread_counters(&l->loader, tid, c);
+	uint64_t exit_ts = tid == l->exit_tid ? l->exit_ts : 0;
+	int err = mw_loader_thread_counters(&l->loader, tid, exit_ts, c);
 
 	if (forget)
-		mw_loader_forget_thread(&l->loader, tid);
+		mw_loader_forget_thread(&l->loader, tid, exit_ts);
 	return err;
 }
 
@@ -292,7 +313,19 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 {
 	struct live *l = ctx;
 
-	return mw_session_record(&l->s, data, size);
+	const struct mw_hdr *h = data;
+	int ret;
+
+	if (mw_watch_record(&l->watch, data, size))
+		return 0;
+	/* A thread's exit: its final counters are kept in the kernel under this record's time. */
+	if (size >= sizeof(*h) && h->type == MW_REC_EXIT) {
+		l->exit_tid = h->tid;
+		l->exit_ts = h->ts_ns;
+	}
+	ret = mw_session_record(&l->s, data, size);
+	l->exit_tid = 0;
+	return ret;
 }
 
 /* Update VmSize of live processes, then print their summaries. */
@@ -424,29 +457,54 @@ static int setup_targets(struct live *l)
 		}
 		attach_usdt_now(l, pid);
 	}
+	mw_watch_scan(&l->watch);
 	return 0;
 }
 
 static void announce(struct live *l)
 {
 	const struct mw_config *cfg = l->cfg;
-	char pids[128] = "";
+	char pids[256] = "";
 	size_t off = 0;
 
 	if (cfg->cmd)
 		return;	/* launch mode: stderr belongs to the command */
 	for (size_t i = 0; i < cfg->npids && off < sizeof(pids) - 16; i++)
 		off += snprintf(pids + off, sizeof(pids) - off, "%s%u", i ? "," : "", cfg->pids[i]);
-	fprintf(stderr, "memwatch: tracing pid %s%s%s; Ctrl-C to stop\n", pids,
+	for (size_t i = 0; i < cfg->ncomms && off < sizeof(pids) - 16; i++)
+		off += snprintf(pids + off, sizeof(pids) - off, "%scomm /%s/", off ? ", " : "",
+				cfg->comms[i]);
+	for (size_t i = 0; i < cfg->ncgroups && off < sizeof(pids) - 16; i++)
+		off += snprintf(pids + off, sizeof(pids) - off, "%scgroup %s", off ? ", " : "",
+				cfg->cgroups[i]);
+	fprintf(stderr, "memwatch: tracing %s%s%s%s; %s\n", cfg->npids ? "pid " : "", pids,
 		cfg->follow ? " and its children" : "",
-		l->loader.raw_syscalls ? " (raw syscall tracepoints: tracefs unavailable)" : "");
+		l->loader.raw_syscalls ? " (raw syscall tracepoints: tracefs unavailable)" : "",
+		cfg->daemon ? "daemon: SIGHUP reloads, SIGTERM stops" : "Ctrl-C to stop");
 }
 
-static int open_outputs(const struct mw_config *cfg, FILE **out, FILE **rec)
+static int open_outputs(struct live *l, FILE **out, FILE **rec)
 {
+	const struct mw_config *cfg = l->cfg;
+
 	*out = stderr;	/* strace habit: the trace goes to stderr unless -o */
 	*rec = NULL;
-	if (cfg->out_path) {
+	if (cfg->out_path && !strcmp(cfg->out_path, "-")) {
+		*out = stdout;	/* -o -: for a log shipper */
+	} else if (cfg->out_path && (cfg->rotate_size || cfg->daemon)) {
+		l->sink = mw_sink_open(cfg->out_path, cfg->rotate_size, cfg->rotate_count,
+				       cfg->daemon, out);
+		if (!l->sink) {
+			mw_p_err("cannot open %s: %s", cfg->out_path, strerror(errno));
+			return -1;
+		}
+	} else if (!cfg->out_path && cfg->daemon) {
+		*out = fopen("/dev/null", "w");	/* no event stream on the terminal */
+		if (!*out) {
+			mw_p_err("cannot open /dev/null: %s", strerror(errno));
+			return -1;
+		}
+	} else if (cfg->out_path) {
 		*out = fopen(cfg->out_path, "w");
 		if (!*out) {
 			mw_p_err("cannot open %s: %s", cfg->out_path, strerror(errno));
@@ -457,12 +515,46 @@ static int open_outputs(const struct mw_config *cfg, FILE **out, FILE **rec)
 		*rec = fopen(cfg->record_path, "wb");
 		if (!*rec) {
 			mw_p_err("cannot open %s: %s", cfg->record_path, strerror(errno));
-			if (*out != stderr)
+			if (*out != stderr && *out != stdout)
 				fclose(*out);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* SIGHUP: the configuration again; on any error the old one stays in force. */
+static void reload_config(struct live *l)
+{
+	struct mw_config *cfg = l->cfg;
+	char err[256], old_out[4096];
+	bool kept;
+	int ret;
+
+	/* The old strings are freed by the reload. */
+	snprintf(old_out, sizeof(old_out), "%s", cfg->out_path ? cfg->out_path : "");
+	if (mw_daemon_reload_config(cfg, &kept, err, sizeof(err))) {
+		l->watch.reload_errors++;
+		mw_p_err("SIGHUP: %s; keeping the previous configuration", err);
+		return;
+	}
+	if (kept)
+		mw_p_err("SIGHUP: options other than targets and output need a restart; "
+			 "kept as they were");
+	if (l->sink && cfg->out_path && strcmp(cfg->out_path, "-")) {
+		/* Reopened even when unchanged: logrotate may have moved it away. */
+		ret = mw_sink_reopen(l->sink, cfg->out_path, cfg->rotate_size, cfg->rotate_count);
+		if (ret)
+			mw_p_err("SIGHUP: cannot open %s: %s; writing on to the previous file",
+				 cfg->out_path, strerror(-ret));
+	} else if (strcmp(old_out, cfg->out_path ? cfg->out_path : "")) {
+		mw_p_err("SIGHUP: a new output (%s) needs a restart; writing on to the previous one",
+			 cfg->out_path ? cfg->out_path : "none");
+	}
+	if (mw_watch_reload(&l->watch, err, sizeof(err)))
+		mw_p_err("SIGHUP: %s; keeping the previous targets", err);
+	else
+		mw_p_err("SIGHUP: configuration reloaded");
 }
 
 static int event_loop(struct live *l)
@@ -488,12 +580,19 @@ static int event_loop(struct live *l)
 		check_lost(l);
 		mw_exporter_tick(l->exp, &l->s, &l->loader);
 		now = now_ns(CLOCK_MONOTONIC);
+		if (reload) {
+			reload = 0;
+			reload_config(l);
+		}
+		mw_watch_tick(&l->watch, now);
 		if (now >= next_liveness || l->child_reaped) {
 			check_liveness(l);
 			next_liveness = now + LIVENESS_NS;
 		}
 		if (next_interval && now >= next_interval) {
 			report_all(l, false);
+			if (mw_watch_active(&l->watch) || cfg->daemon)
+				mw_watch_report(&l->watch, now_ns(CLOCK_REALTIME));
 			next_interval += (uint64_t)(cfg->interval_s * 1e9);
 		}
 		fflush(l->s.out.f);
@@ -501,7 +600,9 @@ static int event_loop(struct live *l)
 			mw_p_err("cannot write output: %s", strerror(errno));
 			return 1;
 		}
-		if (!mw_session_live(&l->s) || (deadline && now >= deadline))
+		/* Watching names or cgroups: new processes may come. */
+		if ((!mw_session_live(&l->s) && !mw_watch_active(&l->watch) && !cfg->daemon) ||
+		    (deadline && now >= deadline))
 			break;
 	}
 	/* Stop the probes first: then the ring holds every record the counters count. */
@@ -509,6 +610,8 @@ static int event_loop(struct live *l)
 	mw_loader_poll(&l->loader, 0);
 	check_lost(l);
 	report_all(l, true);
+	if (mw_watch_active(&l->watch) || cfg->daemon)
+		mw_watch_report(&l->watch, now_ns(CLOCK_REALTIME));
 	if (cfg->verbose) {
 		struct mw_stats st;
 
@@ -523,13 +626,15 @@ static int event_loop(struct live *l)
 	return 0;
 }
 
-int mw_trace_run(const struct mw_config *cfg)
+int mw_trace_run(struct mw_config *cfg)
 {
 	struct mw_loader_opts lo = {
 		.follow_forks = cfg->follow,
 		.timed = cfg->show_dur,
 		.verbose = cfg->verbose,
 		.ring_size = cfg->ring_size,
+		.max_threads = cfg->max_threads,
+		.max_targets = cfg->max_procs,
 	};
 	struct live l = { .cfg = cfg };
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -548,7 +653,7 @@ int mw_trace_run(const struct mw_config *cfg)
 	for (size_t i = 0; i < cfg->npids; i++)
 		if (check_pid(cfg->pids[i]))
 			return 1;
-	if (open_outputs(cfg, &out, &rec))
+	if (open_outputs(&l, &out, &rec))
 		return 1;
 	mono_to_epoch = (int64_t)(now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC));
 	mw_session_init(&l.s, cfg, out, (uint64_t)sysconf(_SC_PAGESIZE), mono_to_epoch);
@@ -557,6 +662,9 @@ int mw_trace_run(const struct mw_config *cfg)
 	l.s.reseed = reseed_after_exec;
 	l.s.libs = libs_mapped;
 	l.s.src_ctx = &l;
+	/* Daemon mode: arena lifecycle and diagnoses reach the NDJSON sink even with -c. */
+	l.s.out.alloc_always = cfg->daemon;
+	l.s.retire_threads = cfg->daemon;
 	if (rec && mw_record_begin(rec, l.s.model.page_size, mono_to_epoch)) {
 		mw_p_err("cannot write %s", cfg->record_path);
 		ret = 1;
@@ -566,6 +674,11 @@ int mw_trace_run(const struct mw_config *cfg)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (cfg->daemon) {
+		struct sigaction hup = { .sa_handler = on_hup };
+
+		sigaction(SIGHUP, &hup, NULL);
+	}
 
 	ret = mw_loader_start(&l.loader, &lo, on_ring_record, &l, err, sizeof(err));
 	if (ret) {
@@ -575,6 +688,11 @@ int mw_trace_run(const struct mw_config *cfg)
 	}
 	ret = mw_exporter_start(&l.exp, cfg, err, sizeof(err));
 	if (ret) {
+		mw_p_err("%s", err);
+		ret = 1;
+		goto cleanup;
+	}
+	if (mw_watch_start(&l.watch, cfg, &l.loader, &l.s, adopt, &l, err, sizeof(err))) {
 		mw_p_err("%s", err);
 		ret = 1;
 		goto cleanup;
@@ -591,10 +709,14 @@ int mw_trace_run(const struct mw_config *cfg)
 
 cleanup:
 	mw_exporter_stop(l.exp);
+	mw_watch_stop(&l.watch);
 	mw_loader_stop(&l.loader);
 	fflush(out);
-	if (out != stderr)
-		fclose(out);
+	if (out != stderr && out != stdout && fclose(out) && l.sink && !ret) {
+		/* The sink writes the last whole lines at close. */
+		mw_p_err("cannot write output: %s", strerror(errno));
+		ret = 1;
+	}
 	if (rec)
 		fclose(rec);
 	if (!ret && l.child) {

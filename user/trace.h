@@ -5,8 +5,9 @@
 
 #include "cli.h"
 
-/* Runs the session described by cfg; returns memwatch's exit status. */
-int mw_trace_run(const struct mw_config *cfg);
+/* Runs the session described by cfg; returns memwatch's exit status. In
+ * daemon mode SIGHUP rebuilds cfg in place (daemon.h). */
+int mw_trace_run(struct mw_config *cfg);
 /* Replays cfg->replay_path through the same accounting; exit status. */
 int mw_replay_run(const struct mw_config *cfg);
 /* The one error path: "memwatch: <message>" on stderr. */

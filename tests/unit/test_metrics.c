@@ -392,6 +392,40 @@ TEST(metrics_rename_keeps_counters_monotonic)
 	mw_model_free(&m);
 }
 
+/* Daemon mode forgets exited threads beyond its bound: their counts must stay in their name's total. */
+TEST(metrics_forgotten_threads_keep_counters_monotonic)
+{
+	struct mw_thread_names tn;
+	struct mw_process *p;
+	struct mw_model m;
+	char *t;
+
+	p = build(&m);
+	mw_thread_names_init(&tn);
+	/* 101 was "worker" (2 mmaps), becomes "acceptor" (1 more), then exits and is forgotten. */
+	CHECK_EQ_INT(mw_thread_names_update(&tn, &m), 0);
+	rename_thread(&m, 101, "acceptor");
+	sys_call(&m, 101, "acceptor", MW_SYS_MMAP, 0x7f0003000000, 0, PG, RW, PA);
+	CHECK_EQ_INT(mw_thread_names_update(&tn, &m), 0);
+	t = render_names(&m, false, NULL, &tn);
+	CHECK_SAMPLE(t, W_MMAP, 4);
+	CHECK_SAMPLE(t, A_MMAP, 1);
+	free(t);
+	/* It maps once more between two scrapes, then is forgotten (with 102, long exited). */
+	sys_call(&m, 101, "acceptor", MW_SYS_MMAP, 0x7f0004000000, 0, PG, RW, PA);
+	thread_exit(&m, 101, "acceptor", false);
+	mw_process_forget_thread(p, 101);
+	mw_process_forget_thread(p, 102);
+	CHECK(mw_process_find_thread(p, 101) == NULL && mw_process_find_thread(p, 102) == NULL);
+	CHECK_EQ_INT(mw_thread_names_update(&tn, &m), 0);
+	t = render_names(&m, false, NULL, &tn);
+	CHECK_SAMPLE(t, W_MMAP, 4);	/* 2 of 101 as "worker" + 2 of 102 */
+	CHECK_SAMPLE(t, A_MMAP, 2);	/* both of 101's as "acceptor", the last one too */
+	free(t);
+	mw_thread_names_free(&tn);
+	mw_model_free(&m);
+}
+
 static bool listen_ok(const char *s, const char *text)
 {
 	struct mw_listen a;

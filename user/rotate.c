@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Size-rotated output between whole lines. See rotate.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include "rotate.h"
+
+/* A line longer than this is written as it comes (ours are far shorter). */
+#define MW_SINK_MAX_LINE (1 << 20)
+#define MW_SINK_BUF (64 << 10)
+
+struct mw_sink {
+	FILE *f;
+	int fd;
+	char *path;
+	uint64_t limit;		/* 0: never rotate */
+	uint32_t count;
+	uint64_t size;		/* bytes in the current file */
+	uint64_t rotations;
+	char *carry;		/* the start of a line whose end has not come yet */
+	size_t ncarry, capcarry;
+};
+
+size_t mw_rotate_take(const char *buf, size_t n, uint64_t cur, uint64_t limit)
+{
+	size_t take = 0;
+
+	while (take < n) {
+		const char *nl = memchr(buf + take, '\n', n - take);
+		size_t end = nl ? (size_t)(nl - buf) + 1 : n;
+
+		if (limit && cur + end > limit) {
+			/* An oversized line goes alone into an empty file. */
+			if (!take && !cur)
+				return end;
+			break;
+		}
+		take = end;
+	}
+	return take;
+}
+
+int mw_rotate_name(char *out, size_t outsz, const char *path, uint32_t i)
+{
+	int n = i ? snprintf(out, outsz, "%s.%u", path, i) : snprintf(out, outsz, "%s", path);
+
+	return n < 0 || (size_t)n >= outsz ? -1 : 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int open_file(const char *path, bool append, uint64_t *size)
+{
+	struct stat st;
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
+
+	if (fd < 0)
+		return -errno;
+	*size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+	return fd;
+}
+
+/* FILE -> FILE.1 -> ... -> FILE.COUNT; a new FILE. */
+static int rotate(struct mw_sink *s)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	int fd;
+
+	for (uint32_t i = s->count; i >= 1; i--) {
+		if (mw_rotate_name(from, sizeof(from), s->path, i - 1) ||
+		    mw_rotate_name(to, sizeof(to), s->path, i))
+			return -ENAMETOOLONG;
+		if (rename(from, to) && errno != ENOENT)
+			return -errno;
+	}
+	fd = open_file(s->path, false, &s->size);
+	if (fd < 0)
+		return fd;
+	close(s->fd);
+	s->fd = fd;
+	s->rotations++;
+	return 0;
+}
+
+/* Whole lines: rotate wherever the next line would not fit. */
+static int put_lines(struct mw_sink *s, const char *p, size_t n)
+{
+	while (n) {
+		size_t take = mw_rotate_take(p, n, s->size, s->limit);
+		int err;
+
+		if (!take) {
+			err = rotate(s);
+			if (err)
+				return err;
+			continue;
+		}
+		err = write_all(s->fd, p, take);
+		if (err)
+			return err;
+		s->size += take;
+		p += take;
+		n -= take;
+	}
+	return 0;
+}
+
+static int carry_add(struct mw_sink *s, const char *p, size_t n)
+{
+	if (s->ncarry + n > s->capcarry) {
+		size_t cap = s->capcarry ? s->capcarry : 4096;
+		char *c;
+
+		while (cap < s->ncarry + n)
+			cap *= 2;
+		c = realloc(s->carry, cap);
+		if (!c)
+			return -ENOMEM;
+		s->carry = c;
+		s->capcarry = cap;
+	}
+	memcpy(s->carry + s->ncarry, p, n);
+	s->ncarry += n;
+	return 0;
+}
+
+static ssize_t sink_write(void *cookie, const char *buf, size_t n)
+{
+	struct mw_sink *s = cookie;
+	const char *last = n ? memrchr(buf, '\n', n) : NULL;
+	size_t whole = last ? (size_t)(last - buf) + 1 : 0, total = n;
+	int err = 0;
+
+	if (!whole) {
+		/* No line ends here: keep it for the next call (a giant line goes as it is). */
+		err = carry_add(s, buf, n);
+		if (!err && s->ncarry > MW_SINK_MAX_LINE) {
+			err = write_all(s->fd, s->carry, s->ncarry);
+			s->size += s->ncarry;
+			s->ncarry = 0;
+		}
+	} else {
+		if (s->ncarry) {
+			/* Complete the pending line, then write it as one. */
+			const char *nl = memchr(buf, '\n', n);
+			size_t head = (size_t)(nl - buf) + 1;
+
+			err = carry_add(s, buf, head);
+			if (!err)
+				err = put_lines(s, s->carry, s->ncarry);
+			s->ncarry = 0;
+			buf += head;
+			n -= head;
+			whole -= head;
+		}
+		if (!err)
+			err = put_lines(s, buf, whole);
+		if (!err)
+			err = carry_add(s, buf + whole, n - whole);
+	}
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	return (ssize_t)total;
+}
+
+static int sink_close(void *cookie)
+{
+	struct mw_sink *s = cookie;
+	int err = 0;
+
+	if (s->ncarry)
+		err = write_all(s->fd, s->carry, s->ncarry);
+	if (close(s->fd) && !err)
+		err = -errno;
+	free(s->carry);
+	free(s->path);
+	free(s);
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	return 0;
+}
+
+struct mw_sink *mw_sink_open(const char *path, uint64_t rotate_size, uint32_t rotate_count,
+			     bool append, FILE **f)
+{
+	cookie_io_functions_t io = { .write = sink_write, .close = sink_close };
+	struct mw_sink *s = calloc(1, sizeof(*s));
+	int err;
+
+	if (!s || !(s->path = strdup(path))) {
+		free(s);
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->limit = rotate_size;
+	s->count = rotate_count;
+	s->fd = open_file(path, append, &s->size);
+	if (s->fd < 0) {
+		err = -s->fd;
+		free(s->path);
+		free(s);
+		errno = err;
+		return NULL;
+	}
+	s->f = fopencookie(s, "w", io);
+	if (!s->f) {
+		err = errno;
+		close(s->fd);
+		free(s->path);
+		free(s);
+		errno = err;
+		return NULL;
+	}
+	setvbuf(s->f, NULL, _IOFBF, MW_SINK_BUF);
+	*f = s->f;
+	return s;
+}
+
+int mw_sink_reopen(struct mw_sink *s, const char *path, uint64_t rotate_size,
+		   uint32_t rotate_count)
+{
+	char *p = strdup(path);
+	uint64_t size;
+	int fd;
+
+	if (!p)
+		return -ENOMEM;
+	fflush(s->f);
+	fd = open_file(path, true, &size);
+	if (fd < 0) {
+		free(p);
+		return fd;
+	}
+	close(s->fd);
+	free(s->path);
+	s->fd = fd;
+	s->path = p;
+	s->size = size;
+	s->limit = rotate_size;
+	s->count = rotate_count;
+	return 0;
+}
+
+uint64_t mw_sink_rotations(const struct mw_sink *s)
+{
+	return s->rotations;
+}
