@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* user/ustack.h: user stacks captured by BPF -> frames -> symbols. */
+#ifndef MW_USTACK_H
+#define MW_USTACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MW_USTACK_NREGS 17	/* x86-64 DWARF numbering: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
+struct mw_ustack_capture {
+	uint32_t pid, tid;
+	uint64_t regs[MW_USTACK_NREGS];	/* user registers at the probe (DWARF order) */
+	const uint8_t *stack;		/* copy of user memory starting at regs[7] (rsp) */
+	uint32_t stack_len;		/* bytes valid in stack */
+};
+struct mw_frame {
+	uint64_t addr;			/* absolute address in the process */
+	const char *module;		/* path of the mapped file, NULL if unknown */
+	const char *func;		/* NULL if unknown */
+	const char *file;		/* NULL if unknown */
+	int line;			/* 0 if unknown */
+	uint64_t offset;		/* addr - func start, when func known */
+};
+struct mw_symbolizer;
+struct mw_symbolizer *mw_sym_new(void);
+void mw_sym_free(struct mw_symbolizer *s);
+/* Return addresses, innermost first (ips[0] = regs[16], the probed pc). Uses the
+ * DWARF CFI (.eh_frame/.debug_frame) of each module via libdwfl, frame pointers
+ * where a module has no CFI. Repeated call paths must be cheap (cache). Returns
+ * the number of frames (>= 1), or a negative errno. */
+int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c,
+		  uint64_t *ips, size_t max);
+/* Symbolize one address of pid (strings owned by s, valid until mw_sym_free). */
+int mw_sym_resolve(struct mw_symbolizer *s, uint32_t pid, uint64_t addr, struct mw_frame *f);
+/* The process's mappings changed (dlopen/exec): drop its per-process state. */
+void mw_sym_invalidate(struct mw_symbolizer *s, uint32_t pid);
+
+#endif /* MW_USTACK_H */
