@@ -25,6 +25,8 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
               -MMD -MP
 # libbpf, libelf and compressors statically: the binary needs only libc on the target host.
 LDLIBS   := -Wl,-Bstatic -lbpf -lelf -lz -lzstd -Wl,-Bdynamic -lpthread
+# log() for the allocator sampler's gaps (mprobe.c).
+LDLIBS   += -lm
 
 ifeq ($(V),1)
 Q =
