@@ -5,7 +5,8 @@
  * the target pids only. Only the outermost allocator call of a thread counts
  * (operator new calls malloc; realloc may call malloc and free): the entry
  * of the outermost call leaves its stack pointer in the task's storage, and
- * a call whose stack pointer is below it runs inside it. At the return, the
+ * a call whose stack pointer is at or below it runs inside it (at: a tail
+ * call, reallocarray -> realloc -> malloc). At the return, the
  * new block enters a bounded outstanding table and one record carries the
  * caller's registers and a copy of its stack, for unwinding in user space.
  * (BPF_KPROBE/BPF_KRETPROBE: libbpf 1.1 has no BPF_UPROBE; same calling convention.)
@@ -23,6 +24,8 @@ const volatile __u32 sample_every;		/* --sample N: every Nth allocation per thre
 const volatile __u64 sample_bytes;		/* --sample-bytes N: mean bytes between samples */
 const volatile __u64 max_rate;			/* --max-probe-rate: hits per second, 0 = off */
 const volatile __u64 wake_bytes = 1 << 20;
+/* Stop a process in exit() until user space has read its records (SIGCONT). */
+const volatile bool stop_at_exit;
 /* Exp(1) quantiles scaled by sample_bytes: gaps of a Poisson process over bytes. */
 const volatile __u64 exp_gap[MW_SAMPLE_TABLE];
 
@@ -31,6 +34,12 @@ __u64 win_start_ns;
 __u64 win_hits;
 volatile __u32 tripped;
 __u64 tripped_rate;
+/*
+ * Bumped by user space whenever it re-attaches: a call whose return was
+ * missed while the probes were away must not look like an outer call still
+ * running (later calls at that depth would be taken for nested ones).
+ */
+volatile __u32 generation;
 
 struct call_state {
 	__u64 outer_sp;		/* rsp at the entry of the outermost allocator call */
@@ -40,7 +49,15 @@ struct call_state {
 	__u64 nth;		/* sampling every Nth: allocations seen */
 	__u32 fn;
 	__u32 active;
+	__u32 gen;		/* generation of the entry */
+	__u32 pad;
 };
+
+/* Inside the outermost call: at or below its entry stack pointer. */
+static __always_inline bool nested(const struct call_state *s, __u64 sp)
+{
+	return s->active && s->gen == generation && sp <= s->outer_sp;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -189,12 +206,13 @@ static __always_inline void enter(struct pt_regs *ctx, __u32 fn, __u64 size, __u
 				 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!s)
 		return;
-	/* Below the outermost call's frame: a call the allocator makes itself. */
-	if (s->active && sp < s->outer_sp)
+	/* A call the allocator makes itself, or a tail call of the outer one. */
+	if (nested(s, sp))
 		return;
 	if (sample_bytes && !s->nth && !s->bytes_until)
 		s->bytes_until = exp_gap[bpf_get_prandom_u32() & (MW_SAMPLE_TABLE - 1)];
 	s->active = 1;
+	s->gen = generation;
 	s->outer_sp = sp;
 	s->fn = fn;
 	s->size = size;
@@ -272,7 +290,7 @@ int BPF_KRETPROBE(alloc_exit, void *ret)
 	s = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, 0);
 	sp = PT_REGS_SP(ctx);
 	/* Only the outermost call's return is above its entry's stack pointer. */
-	if (!s || !s->active || sp <= s->outer_sp)
+	if (!s || !s->active || s->gen != generation || sp <= s->outer_sp)
 		return 0;
 	s->active = 0;
 	fn = s->fn;
@@ -349,11 +367,12 @@ static __always_inline void on_free(struct pt_regs *ctx, __u32 fn, __u64 addr, b
 		return;
 	s = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0,
 				 outer ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
-	if (s && s->active && sp < s->outer_sp)
+	if (s && nested(s, sp))
 		return;	/* inside realloc or operator delete: counted there */
 	if (outer && s) {
 		/* operator delete calls free: mark the frame until it returns */
 		s->active = 1;
+		s->gen = generation;
 		s->outer_sp = sp;
 		s->fn = fn;
 	}
@@ -375,7 +394,7 @@ int BPF_KRETPROBE(delete_exit)
 {
 	struct call_state *s = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, 0);
 
-	if (s && s->active && PT_REGS_SP(ctx) > s->outer_sp)
+	if (s && s->active && s->gen == generation && PT_REGS_SP(ctx) > s->outer_sp)
 		s->active = 0;
 	return 0;
 }
@@ -475,5 +494,34 @@ SEC("uprobe")
 int BPF_KPROBE(delete_array_enter, void *ptr)
 {
 	on_free(ctx, MW_MFN_DELETE_ARRAY, (__u64)ptr, true);
+	return 0;
+}
+
+/*
+ * exit(): the process is about to lose its address space, and with it what
+ * user space needs to unwind the stacks still queued in the ring. Stop it
+ * (SIGSTOP); user space resumes it (SIGCONT) once it has read this record,
+ * the last of the process's records in ring order.
+ */
+SEC("uprobe")
+int BPF_KPROBE(exit_enter, int status)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct mw_mfree_rec r = {
+		.type = MW_MREC_EXIT,
+		.tgid = id >> 32,
+		.tid = (__u32)id,
+		.ts_ns = bpf_ktime_get_ns(),
+	};
+	struct mw_malloc_stats *st;
+
+	if (!stop_at_exit)
+		return 0;
+	if (bpf_ringbuf_output(&mevents, &r, sizeof(r), BPF_RB_FORCE_WAKEUP)) {
+		if ((st = stats()))
+			st->rb_drops++;
+		return 0;	/* nobody would know to resume it */
+	}
+	bpf_send_signal(19 /* SIGSTOP */);
 	return 0;
 }

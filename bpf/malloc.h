@@ -33,6 +33,7 @@ enum mw_mfn {
 enum mw_mrec_type {
 	MW_MREC_ALLOC = 1,	/* struct mw_malloc_rec (+ stack bytes) */
 	MW_MREC_FREE,		/* struct mw_mfree_rec: a tracked allocation was freed */
+	MW_MREC_EXIT,		/* struct mw_mfree_rec (addr, size 0): exit() called, process stopped */
 };
 
 /*

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "cli_malloc.h"
 #include "errmsg.h"
 
 #define MW_DEFAULT_RING (4ULL << 20)
@@ -30,6 +31,7 @@ static const struct option long_opts[] = {
 	{ "replay", required_argument, NULL, OPT_REPLAY },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
+	MW_CLI_MALLOC_OPTS
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -55,7 +57,10 @@ void mw_cli_usage(FILE *f)
 	      "      --replay FILE       run the accounting on a recording (no root needed)\n"
 	      "  -h, --help              this text\n"
 	      "  -V, --version           print the version\n"
-	      "\n"
+	      "\n",
+	      f);
+	mw_cli_malloc_usage(f);
+	fputs("\n"
 	      "Exit status: 0 ok, 1 runtime error, 2 usage error; when launching a command,\n"
 	      "its exit status (128+N if killed by signal N, 127 not found, 126 not executable).\n",
 	      f);
@@ -173,6 +178,10 @@ int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t
 				return mw_fail(err, errsz, -1, "--replay: empty file name");
 			cfg->replay_path = optarg;
 			break;
+		case OPT_MALLOC ... OPT_MALLOC_LAST:
+			if (mw_cli_malloc_opt(c, optarg, cfg, err, errsz))
+				return -1;
+			break;
 		case 'h': cfg->help = true; return 0;
 		case 'V': cfg->version = true; return 0;
 		case ':':
@@ -185,6 +194,8 @@ int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t
 	}
 	if (optind < argc)
 		cfg->cmd = &argv[optind];
+	if (mw_cli_malloc_check(cfg, err, errsz))
+		return -1;
 	if (cfg->replay_path) {
 		if (cfg->npids || cfg->cmd || cfg->record_path || cfg->follow)
 			return mw_fail(err, errsz, -1, "--replay takes no -p, -f, --record or command");

@@ -10,6 +10,20 @@
 
 #define MW_MAX_PIDS 1024
 
+/* --malloc and its options (parsed by cli_malloc.c). */
+struct mw_malloc_config {
+	bool on;		/* --malloc */
+	double min_age_s;	/* --min-age */
+	const char *folded_path;	/* --folded */
+	uint32_t sample_every;	/* --sample, 0 = off */
+	uint64_t sample_bytes;	/* --sample-bytes, 0 = off */
+	double duty_on_s, duty_period_s;	/* --duty, 0 = off */
+	uint64_t max_probe_rate;	/* --max-probe-rate, 0 = off */
+	uint32_t stack_bytes;	/* --stack-bytes */
+	bool stack_bytes_set;
+	uint32_t max_outstanding;	/* --max-outstanding */
+};
+
 struct mw_config {
 	uint32_t pids[MW_MAX_PIDS];
 	size_t npids;
@@ -28,6 +42,7 @@ struct mw_config {
 	bool maps_at_exit;	/* --maps-at-exit */
 	bool help;		/* -h: print usage, exit 0 */
 	bool version;		/* -V */
+	struct mw_malloc_config mal;
 };
 
 /* 0 on success; -1 on a usage error with a one-line reason in err (no "memwatch: " prefix). */

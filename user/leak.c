@@ -240,9 +240,14 @@ long mw_leak_aggregate(const struct mw_leak *l, uint32_t pid, uint64_t max_ts, b
 		out[n].growth = acc[s].bytes - l->stacks[s].prev_bytes;
 		n++;
 	}
-	qsort(out, (size_t)n, sizeof(*out), by_count ? cmp_count : cmp_bytes);
+	mw_leak_aggregate_sort(out, (size_t)n, by_count);
 	*rows = out;
 	return n;
+}
+
+void mw_leak_aggregate_sort(struct mw_leak_row *rows, size_t n, bool by_count)
+{
+	qsort(rows, n, sizeof(*rows), by_count ? cmp_count : cmp_bytes);
 }
 
 void mw_leak_mark(struct mw_leak *l, const struct mw_leak_row *rows, size_t n)

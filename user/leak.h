@@ -77,6 +77,7 @@ void mw_leak_forget_pid(struct mw_leak *l, uint32_t pid);
  */
 long mw_leak_aggregate(const struct mw_leak *l, uint32_t pid, uint64_t max_ts, bool by_count,
 		       struct mw_leak_row **rows);
+void mw_leak_aggregate_sort(struct mw_leak_row *rows, size_t n, bool by_count);
 /* Remember each row's bytes for the growth at the next report. */
 void mw_leak_mark(struct mw_leak *l, const struct mw_leak_row *rows, size_t n);
 /* How a frame is named in text and folded output: "func", "[libx.so]+0x..", or "0x..". */

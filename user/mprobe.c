@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,45 +21,49 @@
 
 enum { P_MALLOC, P_CALLOC, P_REALLOC, P_REALLOCARRAY, P_POSIX_MEMALIGN, P_ALIGNED_ALLOC,
        P_MEMALIGN, P_VALLOC, P_PVALLOC, P_NEW, P_NEW_ARRAY, P_FREE, P_DELETE, P_DELETE_ARRAY,
-       P_ALLOC_EXIT, P_DELETE_EXIT, P_COUNT };
+       P_ALLOC_EXIT, P_DELETE_EXIT, P_EXIT, P_COUNT };
 
-/* The attach table: symbol, entry program, return program, C++ operator (else malloc family). */
+enum kind { K_ALLOC, K_CXX, K_EXIT };
+
+/* The attach table: symbol, entry program, return program, which module has it:
+ * the allocator (malloc family), libstdc++ or the allocator (C++ operators), libc (exit). */
 static const struct {
 	const char *sym;
 	int enter, exit;
-	bool cxx;
+	enum kind kind;
 } points[] = {
-	{ "malloc", P_MALLOC, P_ALLOC_EXIT, false },
-	{ "calloc", P_CALLOC, P_ALLOC_EXIT, false },
-	{ "realloc", P_REALLOC, P_ALLOC_EXIT, false },
-	{ "reallocarray", P_REALLOCARRAY, P_ALLOC_EXIT, false },
-	{ "posix_memalign", P_POSIX_MEMALIGN, P_ALLOC_EXIT, false },
+	{ "malloc", P_MALLOC, P_ALLOC_EXIT, K_ALLOC },
+	{ "calloc", P_CALLOC, P_ALLOC_EXIT, K_ALLOC },
+	{ "realloc", P_REALLOC, P_ALLOC_EXIT, K_ALLOC },
+	{ "reallocarray", P_REALLOCARRAY, P_ALLOC_EXIT, K_ALLOC },
+	{ "posix_memalign", P_POSIX_MEMALIGN, P_ALLOC_EXIT, K_ALLOC },
 	/* glibc 2.36: aligned_alloc is an alias of memalign; one probe per address. */
-	{ "memalign", P_MEMALIGN, P_ALLOC_EXIT, false },
-	{ "aligned_alloc", P_ALIGNED_ALLOC, P_ALLOC_EXIT, false },
-	{ "valloc", P_VALLOC, P_ALLOC_EXIT, false },
-	{ "pvalloc", P_PVALLOC, P_ALLOC_EXIT, false },
-	{ "free", P_FREE, -1, false },
-	{ "_Znwm", P_NEW, P_ALLOC_EXIT, true },
-	{ "_ZnwmRKSt9nothrow_t", P_NEW, P_ALLOC_EXIT, true },
-	{ "_ZnwmSt11align_val_t", P_NEW, P_ALLOC_EXIT, true },
-	{ "_ZnwmSt11align_val_tRKSt9nothrow_t", P_NEW, P_ALLOC_EXIT, true },
-	{ "_Znam", P_NEW_ARRAY, P_ALLOC_EXIT, true },
-	{ "_ZnamRKSt9nothrow_t", P_NEW_ARRAY, P_ALLOC_EXIT, true },
-	{ "_ZnamSt11align_val_t", P_NEW_ARRAY, P_ALLOC_EXIT, true },
-	{ "_ZnamSt11align_val_tRKSt9nothrow_t", P_NEW_ARRAY, P_ALLOC_EXIT, true },
-	{ "_ZdlPv", P_DELETE, P_DELETE_EXIT, true },
-	{ "_ZdlPvm", P_DELETE, P_DELETE_EXIT, true },
-	{ "_ZdlPvRKSt9nothrow_t", P_DELETE, P_DELETE_EXIT, true },
-	{ "_ZdlPvSt11align_val_t", P_DELETE, P_DELETE_EXIT, true },
-	{ "_ZdlPvmSt11align_val_t", P_DELETE, P_DELETE_EXIT, true },
-	{ "_ZdlPvSt11align_val_tRKSt9nothrow_t", P_DELETE, P_DELETE_EXIT, true },
-	{ "_ZdaPv", P_DELETE_ARRAY, P_DELETE_EXIT, true },
-	{ "_ZdaPvm", P_DELETE_ARRAY, P_DELETE_EXIT, true },
-	{ "_ZdaPvRKSt9nothrow_t", P_DELETE_ARRAY, P_DELETE_EXIT, true },
-	{ "_ZdaPvSt11align_val_t", P_DELETE_ARRAY, P_DELETE_EXIT, true },
-	{ "_ZdaPvmSt11align_val_t", P_DELETE_ARRAY, P_DELETE_EXIT, true },
-	{ "_ZdaPvSt11align_val_tRKSt9nothrow_t", P_DELETE_ARRAY, P_DELETE_EXIT, true },
+	{ "memalign", P_MEMALIGN, P_ALLOC_EXIT, K_ALLOC },
+	{ "aligned_alloc", P_ALIGNED_ALLOC, P_ALLOC_EXIT, K_ALLOC },
+	{ "valloc", P_VALLOC, P_ALLOC_EXIT, K_ALLOC },
+	{ "pvalloc", P_PVALLOC, P_ALLOC_EXIT, K_ALLOC },
+	{ "free", P_FREE, -1, K_ALLOC },
+	{ "_Znwm", P_NEW, P_ALLOC_EXIT, K_CXX },
+	{ "_ZnwmRKSt9nothrow_t", P_NEW, P_ALLOC_EXIT, K_CXX },
+	{ "_ZnwmSt11align_val_t", P_NEW, P_ALLOC_EXIT, K_CXX },
+	{ "_ZnwmSt11align_val_tRKSt9nothrow_t", P_NEW, P_ALLOC_EXIT, K_CXX },
+	{ "_Znam", P_NEW_ARRAY, P_ALLOC_EXIT, K_CXX },
+	{ "_ZnamRKSt9nothrow_t", P_NEW_ARRAY, P_ALLOC_EXIT, K_CXX },
+	{ "_ZnamSt11align_val_t", P_NEW_ARRAY, P_ALLOC_EXIT, K_CXX },
+	{ "_ZnamSt11align_val_tRKSt9nothrow_t", P_NEW_ARRAY, P_ALLOC_EXIT, K_CXX },
+	{ "_ZdlPv", P_DELETE, P_DELETE_EXIT, K_CXX },
+	{ "_ZdlPvm", P_DELETE, P_DELETE_EXIT, K_CXX },
+	{ "_ZdlPvRKSt9nothrow_t", P_DELETE, P_DELETE_EXIT, K_CXX },
+	{ "_ZdlPvSt11align_val_t", P_DELETE, P_DELETE_EXIT, K_CXX },
+	{ "_ZdlPvmSt11align_val_t", P_DELETE, P_DELETE_EXIT, K_CXX },
+	{ "_ZdlPvSt11align_val_tRKSt9nothrow_t", P_DELETE, P_DELETE_EXIT, K_CXX },
+	{ "_ZdaPv", P_DELETE_ARRAY, P_DELETE_EXIT, K_CXX },
+	{ "_ZdaPvm", P_DELETE_ARRAY, P_DELETE_EXIT, K_CXX },
+	{ "_ZdaPvRKSt9nothrow_t", P_DELETE_ARRAY, P_DELETE_EXIT, K_CXX },
+	{ "_ZdaPvSt11align_val_t", P_DELETE_ARRAY, P_DELETE_EXIT, K_CXX },
+	{ "_ZdaPvmSt11align_val_t", P_DELETE_ARRAY, P_DELETE_EXIT, K_CXX },
+	{ "_ZdaPvSt11align_val_tRKSt9nothrow_t", P_DELETE_ARRAY, P_DELETE_EXIT, K_CXX },
+	{ "exit", P_EXIT, -1, K_EXIT },
 };
 #define NPOINTS (sizeof(points) / sizeof(points[0]))
 
@@ -89,6 +94,7 @@ static struct bpf_program *prog_of(const struct mw_mprobe *m, int p)
 		[P_NEW_ARRAY] = s->progs.new_array_enter, [P_FREE] = s->progs.free_enter,
 		[P_DELETE] = s->progs.delete_enter, [P_DELETE_ARRAY] = s->progs.delete_array_enter,
 		[P_ALLOC_EXIT] = s->progs.alloc_exit, [P_DELETE_EXIT] = s->progs.delete_exit,
+		[P_EXIT] = s->progs.exit_enter,
 	};
 
 	return progs[p];
@@ -112,6 +118,7 @@ int mw_mprobe_open(struct mw_mprobe *m, const struct mw_mprobe_opts *o, char *er
 	s->rodata->sample_every = o->sample_every;
 	s->rodata->sample_bytes = o->sample_bytes;
 	s->rodata->max_rate = o->max_rate;
+	s->rodata->stop_at_exit = true;
 	/* Gaps between byte samples: quantiles of an exponential with mean sample_bytes. */
 	for (int i = 0; o->sample_bytes && i < MW_SAMPLE_TABLE; i++)
 		s->rodata->exp_gap[i] = (__u64)(-log(1.0 - (i + 0.5) / MW_SAMPLE_TABLE) *
@@ -309,6 +316,7 @@ static int add_module(struct mw_mprobe *m, uint32_t pid, const struct stat *st,
 /* Attach the probes of one module: the malloc family too when it is the allocator. */
 static int attach_module(struct mw_mprobe *m, uint32_t pid, const struct cand *c, bool alloc)
 {
+	bool libc = c->is_libc || (c->is_exe && alloc);
 	uint64_t done[NPOINTS];
 	size_t ndone = 0;
 	int n = 0, err;
@@ -316,7 +324,8 @@ static int attach_module(struct mw_mprobe *m, uint32_t pid, const struct cand *c
 	for (size_t i = 0; i < NPOINTS; i++) {
 		bool dup = false;
 
-		if (!c->off[i] || (!points[i].cxx && !alloc))
+		if (!c->off[i] || (points[i].kind == K_ALLOC && !alloc) ||
+		    (points[i].kind == K_EXIT && !libc))
 			continue;
 		for (size_t k = 0; k < ndone; k++)
 			dup |= done[k] == c->off[i];
@@ -374,7 +383,7 @@ int mw_mprobe_add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char 
 		struct stat st;
 		int k;
 
-		if ((int)i != alloc && !c[i].is_cxx)
+		if ((int)i != alloc && !c[i].is_cxx && !c[i].is_libc)
 			continue;
 		if (stat(c[i].path, &st) || known_module(m, pid, &st))
 			continue;
@@ -394,11 +403,37 @@ int mw_mprobe_add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char 
 	return err ? err : total;
 }
 
+static void *destroy_link(void *link)
+{
+	bpf_link__destroy(link);
+	return NULL;
+}
+
+/*
+ * Removing a uprobe waits for a grace period (about 0.1 s here): one after
+ * the other, 40 probes would hold the event loop for seconds. From threads,
+ * the waits overlap.
+ */
 void mw_mprobe_detach(struct mw_mprobe *m)
 {
-	for (size_t i = 0; i < m->npoints; i++) {
-		bpf_link__destroy(m->points[i].link);
-		m->points[i].link = NULL;
+	enum { BATCH = 64 };
+	pthread_t th[BATCH];
+	bool started[BATCH];
+
+	for (size_t i = 0; i < m->npoints; i += BATCH) {
+		size_t n = m->npoints - i < BATCH ? m->npoints - i : BATCH;
+
+		for (size_t k = 0; k < n; k++) {
+			struct bpf_link *link = m->points[i + k].link;
+
+			m->points[i + k].link = NULL;
+			started[k] = link && !pthread_create(&th[k], NULL, destroy_link, link);
+			if (link && !started[k])
+				bpf_link__destroy(link);
+		}
+		for (size_t k = 0; k < n; k++)
+			if (started[k])
+				pthread_join(th[k], NULL);
 	}
 	m->attached = false;
 }
@@ -407,6 +442,7 @@ int mw_mprobe_reattach(struct mw_mprobe *m)
 {
 	int err = 0;
 
+	__atomic_add_fetch(&m->skel->bss->generation, 1, __ATOMIC_SEQ_CST);
 	for (size_t i = 0; i < m->npoints; i++)
 		if (!m->points[i].link && attach_point(m, &m->points[i]) && !err)
 			err = -errno;	/* a process that exited: its points are gone */

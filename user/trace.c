@@ -18,6 +18,7 @@
 #include "launch.h"
 #include "loader.h"
 #include "maps_cmd.h"
+#include "mtrace.h"
 #include "procfs.h"
 #include "record.h"
 #include "session.h"
@@ -43,6 +44,7 @@ struct live {
 	int child_status;
 	bool child_reaped;
 	uint64_t lost_reported;
+	struct mw_mtrace *m;	/* --malloc, else NULL */
 };
 
 void mw_p_err(const char *fmt, ...)
@@ -216,6 +218,8 @@ static int reseed_after_exec(void *ctx, uint32_t pid)
 
 	if (!err)
 		attach_usdt(l, pid);
+	if (!err && l->m)
+		mw_mtrace_exec(l->m, pid);
 	return err;
 }
 
@@ -259,6 +263,8 @@ static void report_all(struct live *l, bool final)
 			mw_session_vmsize(&l->s, p->pid, vm, stack);
 	}
 	mw_session_report_all(&l->s, final);
+	if (l->m)
+		mw_mtrace_report(l->m, final);
 }
 
 static void reap_child(struct live *l)
@@ -353,6 +359,8 @@ static int setup_targets(struct live *l)
 			ret = seed_from_proc(l, l->child, false, false);
 		if (!ret)
 			attach_usdt(l, l->child);
+		if (!ret && l->m)
+			ret = mw_mtrace_add_pid(l->m, l->child, true);
 		if (!ret)
 			ret = mw_launch_release(l->child);
 		if (ret) {
@@ -376,6 +384,8 @@ static int setup_targets(struct live *l)
 			return 1;
 		}
 		attach_usdt(l, pid);
+		if (l->m && mw_mtrace_add_pid(l->m, pid, false))
+			return 1;
 	}
 	return 0;
 }
@@ -440,6 +450,8 @@ static int event_loop(struct live *l)
 		reap_child(l);
 		check_lost(l);
 		now = now_ns(CLOCK_MONOTONIC);
+		if (l->m)
+			mw_mtrace_tick(l->m, now);
 		if (now >= next_liveness || l->child_reaped) {
 			check_liveness(l);
 			next_liveness = now + LIVENESS_NS;
@@ -457,6 +469,8 @@ static int event_loop(struct live *l)
 			break;
 	}
 	/* Stop the probes first: then the ring holds every record the counters count. */
+	if (l->m)
+		mw_mtrace_detach(l->m);
 	mw_loader_detach(&l->loader);
 	mw_loader_poll(&l->loader, 0);
 	check_lost(l);
@@ -525,6 +539,14 @@ int mw_trace_run(const struct mw_config *cfg)
 		ret = 1;
 		goto cleanup;
 	}
+	if (cfg->mal.on) {
+		l.m = mw_mtrace_new(cfg, &l.s, l.loader.rb, mono_to_epoch, err, sizeof(err));
+		if (!l.m) {
+			mw_p_err("%s", err);
+			ret = 1;
+			goto cleanup;
+		}
+	}
 	ret = setup_targets(&l);
 	if (ret)
 		goto cleanup;
@@ -537,6 +559,7 @@ int mw_trace_run(const struct mw_config *cfg)
 
 cleanup:
 	mw_loader_stop(&l.loader);
+	mw_mtrace_free(l.m);
 	fflush(out);
 	if (out != stderr)
 		fclose(out);
