@@ -27,6 +27,9 @@ _Static_assert(MW_MREGS == MW_USTACK_NREGS, "register sets");
 
 struct mproc {
 	uint32_t pid;
+	bool exiting;		/* stopped in exit(): report, then resume it */
+	bool done;		/* its final report is out */
+	char comm[16];
 	char allocator[256];
 	double est_bytes, est_count;	/* allocated, from the traced ones and their weights */
 };
@@ -44,7 +47,7 @@ struct mw_mtrace {
 	/* duty cycle and rate guard: the probes are attached when neither holds them off */
 	bool duty_off, guard_off;
 	uint64_t next_duty_ns, guard_until_ns, backoff_ns;
-	uint64_t now_mono;
+	FILE *folded;		/* --folded: final reports append their stacks */
 };
 
 static uint64_t mono_now(void)
@@ -150,10 +153,16 @@ static int on_record(void *ctx, void *data, size_t size)
 	case MW_MREC_FREE:
 		mw_leak_release(&t->leak, f->addr, NULL);
 		break;
-	case MW_MREC_EXIT:
-		/* Everything it queued before exit() has been read: let it go. */
-		kill((pid_t)f->tgid, SIGCONT);
+	case MW_MREC_EXIT: {
+		/* Reported at the next tick, when the syscall ring is read up to here too. */
+		struct mproc *p = proc_of(t, f->tgid, false);
+
+		if (p && !p->done)
+			p->exiting = true;
+		else
+			kill((pid_t)f->tgid, SIGCONT);
 		break;
+	}
 	}
 	return 0;
 }
@@ -200,12 +209,30 @@ struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *
 		snprintf(err, errsz, "cannot read the allocator ring: %s", strerror(-ret));
 		goto fail;
 	}
+	if (m->folded_path) {
+		t->folded = fopen(m->folded_path, "w");
+		if (!t->folded) {
+			snprintf(err, errsz, "cannot open %s: %s", m->folded_path, strerror(errno));
+			goto fail;
+		}
+	}
 	if (m->duty_period_s)
 		t->next_duty_ns = mono_now() + (uint64_t)(m->duty_on_s * 1e9);
 	return t;
 fail:
 	mw_mtrace_free(t);
 	return NULL;
+}
+
+static void read_comm(const char *path, char comm[16])
+{
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return;
+	if (fgets(comm, 16, f))
+		comm[strcspn(comm, "\n")] = '\0';
+	fclose(f);
 }
 
 int mw_mtrace_add_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs)
@@ -216,6 +243,9 @@ int mw_mtrace_add_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs)
 
 	if (!p)
 		return -ENOMEM;
+	snprintf(what, sizeof(what), "/proc/%u/comm", pid);
+	read_comm(what, p->comm);
+	*what = '\0';
 	n = mw_mprobe_add_pid(&t->probe, pid, before_libs, what, sizeof(what));
 	if (*what)
 		snprintf(p->allocator, sizeof(p->allocator), "%s", what);
@@ -236,6 +266,10 @@ int mw_mtrace_add_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs)
 
 void mw_mtrace_exec(struct mw_mtrace *t, uint32_t pid)
 {
+	struct mproc *p = proc_of(t, pid, false);
+
+	if (p)
+		p->done = p->exiting = false;
 	mw_leak_forget_pid(&t->leak, pid);
 	mw_sym_invalidate(t->sym, pid);
 	mw_mtrace_add_pid(t, pid, true);
@@ -253,11 +287,29 @@ static void set_attached(struct mw_mtrace *t)
 	}
 }
 
+static void report_proc(struct mw_mtrace *t, struct mproc *mp, uint64_t now, bool final);
+
+/* Processes stopped in exit(): their last report, while their heaps are still there. */
+static void report_exiting(struct mw_mtrace *t, uint64_t now)
+{
+	for (size_t i = 0; i < t->nprocs; i++) {
+		struct mproc *p = &t->procs[i];
+
+		if (!p->exiting || p->done)
+			continue;
+		report_proc(t, p, now, true);
+		p->done = true;
+		p->exiting = false;
+		kill((pid_t)p->pid, SIGCONT);
+	}
+}
+
 void mw_mtrace_tick(struct mw_mtrace *t, uint64_t now)
 {
 	const struct mw_malloc_config *m = &t->cfg->mal;
 	uint64_t rate;
 
+	report_exiting(t, now);
 	if (m->duty_period_s && now >= t->next_duty_ns) {
 		t->duty_off = !t->duty_off;
 		t->next_duty_ns = now + (uint64_t)((t->duty_off ? m->duty_period_s - m->duty_on_s
@@ -306,8 +358,9 @@ static void heap_spans(const struct mw_process *p, struct mw_heap_span **out, si
 	*n = k;
 }
 
-static void report_proc(struct mw_mtrace *t, struct mproc *mp, uint64_t now, FILE *folded)
+static void report_proc(struct mw_mtrace *t, struct mproc *mp, uint64_t now, bool final)
 {
+	FILE *folded = final ? t->folded : NULL;
 	const struct mw_malloc_config *m = &t->cfg->mal;
 	const struct mw_process *p = mw_model_find(&t->s->model, mp->pid);
 	uint64_t ts = (uint64_t)((int64_t)now + t->mono_to_epoch);
@@ -315,7 +368,7 @@ static void report_proc(struct mw_mtrace *t, struct mproc *mp, uint64_t now, FIL
 	struct mw_leak_row *rows = NULL, *all = NULL, *by_count = NULL;
 	struct mw_malloc_sum sum = {
 		.pid = mp->pid,
-		.comm = p ? p->comm : "",
+		.comm = p ? p->comm : mp->comm,
 		.allocator = mp->allocator,
 		.estimated = m->sample_every > 1 || m->sample_bytes,
 		.est_bytes = mp->est_bytes,
@@ -372,25 +425,25 @@ static void report_proc(struct mw_mtrace *t, struct mproc *mp, uint64_t now, FIL
 
 void mw_mtrace_report(struct mw_mtrace *t, bool final)
 {
-	const char *path = t->cfg->mal.folded_path;
 	uint64_t now = mono_now();
-	FILE *folded = NULL;
 
-	if (final && path) {
-		folded = fopen(path, "w");
-		if (!folded)
-			fprintf(stderr, "memwatch: cannot write %s: %s\n", path, strerror(errno));
-	}
+	report_exiting(t, now);
 	for (size_t i = 0; i < t->nprocs; i++)
-		report_proc(t, &t->procs[i], now, folded);
-	if (folded)
-		fclose(folded);
+		if (!t->procs[i].done)
+			report_proc(t, &t->procs[i], now, final);
+	if (t->folded)
+		fflush(t->folded);
 }
 
 void mw_mtrace_free(struct mw_mtrace *t)
 {
 	if (!t)
 		return;
+	for (size_t i = 0; i < t->nprocs; i++)
+		if (t->procs[i].exiting)
+			kill((pid_t)t->procs[i].pid, SIGCONT);
+	if (t->folded)
+		fclose(t->folded);
 	if (t->probe.skel)
 		mw_mprobe_close(&t->probe);
 	mw_leak_destroy(&t->leak);
