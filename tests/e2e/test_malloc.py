@@ -1,0 +1,292 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Allocator probes (--malloc): known leaks (N blocks of S bytes from a named function, never
+freed) must come out as leak objects naming that function and file:line with exactly N and N*S,
+through glibc, jemalloc and tcmalloc (LD_PRELOAD), a static executable, C++ new, a libc in another
+mount namespace (-p through /proc/PID/map_files), and -p on a process with blocks made before the
+attach. Retention of a pinned heap top against glibc's mallinfo2; sampled estimates against the
+exact kernel counts; the rate guard; the folded output."""
+import os
+import re
+import subprocess
+
+import mw
+from mw import check, eq
+
+SRC = os.path.join(mw.ROOT, "tests", "workloads")
+JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
+
+# leaks.c: function -> (N, S)
+LEAKS = {
+    "malloc": (10, 1000),
+    "calloc": (11, 2000),
+    "realloc": (12, 3000),
+    "reallocarray": (13, 7000),
+    "posix_memalign": (14, 4000),
+    "aligned_alloc": (15, 5120),
+    "memalign": (16, 6000),
+    "valloc": (17, 7000),
+}
+
+
+def markers(path):
+    """LEAK(name) marker -> line number in a workload source."""
+    found = {}
+    with open(path) as f:
+        for i, line in enumerate(f, 1):
+            m = re.search(r"LEAK\((\w+)\)", line)
+            if m and "#define" not in line:
+                found[m.group(1)] = i
+    return found
+
+
+def run_mw(args, env=None, timeout=60.0):
+    """memwatch --json -o TMP ARGS (launch mode), env for memwatch and so for the command."""
+    out = mw.tmpfile("mw.json")
+    e = dict(os.environ)
+    e.update(env or {})
+    p = mw.Proc([mw.need_memwatch(), "--json", "-o", out] + [str(a) for a in args], env=e)
+    rc = p.wait(timeout)
+    check(os.path.exists(out), f"memwatch wrote no output (stderr {mw.tail(p.text('err'))!r})")
+    return rc, mw.read_ndjson(out), p.text("err"), p.text("out")
+
+
+def frames_of(leak):
+    return [f.get("func") for f in leak.get("stack", [])]
+
+
+def is_func(name, func):
+    """C names exactly; C++ ones also mangled (_ZL12leak_new_objv)."""
+    return name == func or bool(name and re.fullmatch(rf"_ZL?\d+{func}v", name))
+
+
+def find_leak(tr, func, pid=None):
+    rows = [e for e in tr.of("leak") if any(is_func(f, func) for f in frames_of(e))
+            and (pid is None or e["pid"] == pid)]
+    check(rows, f"no leak object with {func} in its stack; leaks: "
+          f"{[(e['bytes'], e['count'], frames_of(e)[:3]) for e in tr.of('leak')][:12]}")
+    eq(len(rows), 1, f"leak objects with {func}")
+    return rows[0]
+
+
+def check_frame(leak, func, src, line):
+    fr = [f for f in leak["stack"] if is_func(f.get("func"), func)][0]
+    check(fr.get("file", "").endswith(os.path.basename(src)), f"{func}: file {fr.get('file')!r}")
+    eq(fr.get("line"), line, f"{func}: line")
+    check(fr["addr"].startswith("0x"), f"{func}: addr {fr['addr']!r}")
+    check(fr.get("module", "").startswith("/"), f"{func}: module {fr.get('module')!r}")
+
+
+def check_leaks(tr, pid=None, src=os.path.join(SRC, "leaks.c")):
+    lines = markers(src)
+    for name, (n, size) in LEAKS.items():
+        leak = find_leak(tr, f"leak_{name}", pid)
+        eq((leak["count"], leak["bytes"]), (n, n * size), f"leak_{name}: count, bytes")
+        check_frame(leak, f"leak_{name}", src, lines[name])
+        check(leak["oldest_ns"] >= 0 and leak["estimated"] is False, f"leak_{name}: {leak}")
+    # The churn frees all it allocates.
+    check(not [e for e in tr.of("leak") if "churn" in frames_of(e)], "churn left leaks")
+
+
+def summary(tr, pid=None):
+    s = [e for e in tr.of("malloc_summary") if pid is None or e["pid"] == pid]
+    check(s, "no malloc_summary")
+    return s[-1]
+
+
+def test_malloc_leaks_glibc():
+    """Every entry point of glibc's malloc family: exact calls (outermost only: realloc's and
+    reallocarray's inner malloc/free are not counted again) and exact leaks with file:line."""
+    rc, tr, err, _ = run_mw(["--malloc", "--", mw.wl("leaks"), "-r", "500"])
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    check_leaks(tr)
+    s = summary(tr)
+    c = s["calls"]
+    eq((c.get("malloc"), c.get("calloc"), c.get("realloc"), c.get("reallocarray"),
+        c.get("posix_memalign"), c.get("valloc"), c.get("free")),
+       (10 + 12 + 500, 11 + 500, 12 + 500, 13, 14, 17, 2 * 500), "calls")
+    # glibc 2.36: aligned_alloc is an alias of memalign (one function, one probe).
+    eq(c.get("memalign", 0) + c.get("aligned_alloc", 0), 31, "memalign + aligned_alloc calls")
+    eq(s["outstanding_count"], sum(n for n, _ in LEAKS.values()), "outstanding blocks")
+    eq(s["outstanding_bytes"], sum(n * b for n, b in LEAKS.values()), "outstanding bytes")
+    eq((s["unknown_frees"], s["dropped"], s["not_tracked"]), (0, 0, 0), "unknown, dropped, full")
+    check(tr.thread_summaries(), "the syscall view still reports")
+
+
+def _preload(lib):
+    if not os.path.exists(lib):
+        raise mw.Skip(f"{lib} not installed")
+    rc, tr, err, _ = run_mw(["--malloc", "--", mw.wl("leaks"), "-r", "200"],
+                            env={"LD_PRELOAD": lib})
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    eq(summary(tr)["allocator"], lib, "allocator probed")
+    check_leaks(tr)
+
+
+def test_malloc_leaks_jemalloc():
+    _preload(JEMALLOC)
+
+
+def test_malloc_leaks_tcmalloc():
+    _preload(TCMALLOC)
+
+
+def test_malloc_leaks_static():
+    """malloc linked into the executable: probed there (its .symtab)."""
+    exe = mw.tmpfile("leaks_static")
+    rc, _, err = mw.run(["gcc", "-static", "-O1", "-g", "-D_GNU_SOURCE", "-I", SRC,
+                         os.path.join(SRC, "leaks.c"), "-o", exe], timeout=60)
+    if rc != 0:
+        raise mw.Skip(f"gcc -static failed: {mw.tail(err)}")
+    rc, tr, err, _ = run_mw(["--malloc", "--", exe, "-r", "100"])
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    eq(summary(tr)["allocator"], exe, "allocator probed")
+    check_leaks(tr)
+
+
+def test_malloc_leaks_cxx():
+    """operator new/new[] in libstdc++ call malloc: counted once, under new."""
+    src = os.path.join(SRC, "leaks_cxx.cc")
+    exe = mw.tmpfile("leaks_cxx")
+    rc, _, err = mw.run(["g++", "-O1", "-g", src, "-o", exe], timeout=60)
+    if rc != 0:
+        raise mw.Skip(f"g++ failed: {mw.tail(err)}")
+    rc, tr, err, _ = run_mw(["--malloc", "--", exe, "50"])
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    lines = markers(src)
+    for func, key, n, size in (("leak_new_obj", "new", 8, 200),
+                               ("leak_new_array", "new_array", 9, 123)):
+        leak = find_leak(tr, func)
+        eq((leak["count"], leak["bytes"]), (n, n * size), f"{func}: count, bytes")
+        check_frame(leak, func, src, lines[key])
+    c = summary(tr)["calls"]
+    eq((c.get("new"), c.get("new_array"), c.get("delete"), c.get("delete_array")),
+       (8 + 50, 9 + 50, 50, 50), "operator new/delete calls")
+    # libstdc++'s own start-up pool is its only direct malloc; none from operator new.
+    check(c.get("malloc", 0) <= 1 and "free" not in c, f"malloc/free calls {c}")
+
+
+def test_malloc_attach_prealloc():
+    """-p on a process holding blocks made before the attach: they are not leaks, their frees
+    are counted as unknown and ignored."""
+    w = mw.workload("leaks", "-w", "-p", "-r", "100")
+    out = mw.tmpfile("mw.json")
+    m = mw.attach([w.pid], "--json", "--malloc", out=out)
+    w.send()
+    w.wait_line(r"^done ")
+    eq(w.wait(30, "leaks"), 0, "leaks exit status")
+    eq(mw.finish(m, 30), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
+    tr = mw.read_ndjson(out)
+    check_leaks(tr, w.pid)
+    s = summary(tr, w.pid)
+    eq(s["unknown_frees"], 30, "frees of blocks made before the attach")
+    eq(s["outstanding_count"], sum(n for n, _ in LEAKS.values()), "outstanding blocks")
+    check(not [e for e in tr.of("leak") if e["bytes"] % 777 == 0 and e["count"] >= 20],
+          "blocks made before the attach reported as leaks")
+
+
+def test_malloc_other_mount_namespace():
+    """A libc that exists only in the target's mount namespace (a private copy bind-mounted
+    over the system's path): the probes must go through /proc/PID/map_files."""
+    mw.need_tool("unshare")
+    libc = "/usr/lib/x86_64-linux-gnu/libc.so.6"
+    copy = mw.tmpfile("libc.so.6")
+    with open(libc, "rb") as src, open(copy, "wb") as dst:
+        dst.write(src.read())
+    script = f"mount --bind {copy} {libc} && exec {mw.wl('leaks')} -w -r 100"
+    w = mw.Proc(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                stdin=subprocess.PIPE, name="leaks-ns")
+    pid = int(w.wait_line(r"^ready (\d+)$").group(1))
+    st = os.stat(f"/proc/{pid}/map_files/" + [ln.split()[0] for ln in open(f"/proc/{pid}/maps")
+                                               if ln.rstrip().endswith("libc.so.6")][0])
+    check(st.st_ino != os.stat(libc).st_ino, "the target's libc is the host's")
+    out = mw.tmpfile("mw.json")
+    m = mw.attach([pid], "--json", "--malloc", out=out)
+    w.send()
+    eq(w.wait(30, "leaks"), 0, "leaks exit status")
+    eq(mw.finish(m, 30), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
+    tr = mw.read_ndjson(out)
+    check_leaks(tr, pid)
+
+
+def test_malloc_retention_pinned_top():
+    """200 freed blocks under one live block at the top of the main heap: free-but-kept within
+    5% of glibc's mallinfo2 (fordblks), and the pinning block's stack names pin_top."""
+    rc, tr, err, _ = run_mw(["--malloc", "--", mw.wl("pinned_top")])
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    m = re.search(r"mallinfo arena=(\d+) uordblks=(\d+) fordblks=(\d+)", err)
+    check(m, f"no mallinfo line in the workload's stderr {mw.tail(err)!r}")
+    arena, fordblks = int(m.group(1)), int(m.group(3))
+    main = [e for e in tr.of("retention") if e["arena"] == "main"]
+    eq(len(main), 1, "retention objects for the main heap")
+    r = main[0]
+    check(abs(r["free_kept"] - fordblks) <= 0.05 * fordblks,
+          f"free_kept {r['free_kept']} vs glibc's fordblks {fordblks}")
+    check(abs(r["committed"] - arena) <= 0.05 * arena,
+          f"committed {r['committed']} vs glibc's arena {arena}")
+    eq(r["live"] + r["free_kept"], r["committed"], "live + free_kept")
+    check("pinned_by" in r, f"no pinned_by: {r}")
+    src = os.path.join(SRC, "pinned_top.c")
+    line = [i for i, ln in enumerate(open(src), 1) if "/* PIN */" in ln][0]
+    top = r["pinned_by"][0]
+    eq((top.get("func"), top.get("line")), ("pin_top", line), "pinning frame")
+    eq(r["pinned_size"], 100, "pinning block size")
+
+
+def test_malloc_sampled_estimates():
+    """--sample-bytes and --sample: the estimated totals within 10% of the exact counts."""
+    for opt, val in (("--sample-bytes", "16384"), ("--sample", "8")):
+        rc, tr, err, _ = run_mw(["--malloc", opt, val, "--", mw.wl("leaks"), "-r", "40000"],
+                                timeout=120)
+        eq(rc, 0, f"{opt}: exit status (stderr {mw.tail(err)!r})")
+        s = summary(tr)
+        alloc_fns = [k for k in s["calls"] if k not in ("free", "delete", "delete_array")]
+        exact_bytes = sum(s["bytes"][k] for k in alloc_fns)
+        exact_count = sum(s["calls"][k] for k in alloc_fns)
+        check(s["estimated"] is True, f"{opt}: not labelled as estimates")
+        check(0 < s["traced"] < exact_count / 4, f"{opt}: traced {s['traced']} of {exact_count}")
+        est = s["estimated_bytes"] if opt == "--sample-bytes" else s["estimated_count"]
+        exact = exact_bytes if opt == "--sample-bytes" else exact_count
+        check(abs(est - exact) <= 0.10 * exact, f"{opt}: estimate {est} vs exact {exact}")
+        check(all(e["estimated"] for e in tr.of("leak")), f"{opt}: leaks not labelled estimates")
+
+
+def test_malloc_rate_guard():
+    """Above --max-probe-rate the probes detach themselves (a malloc_guard object); the syscall
+    view and the command go on."""
+    rc, tr, err, _ = run_mw(["--malloc", "--max-probe-rate", "2000", "--",
+                             mw.wl("leaks"), "-r", "200000"], timeout=120)
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    g = tr.of("malloc_guard")
+    check(g, "no malloc_guard object")
+    check(g[0]["rate"] > 2000 and g[0]["limit"] == 2000, f"malloc_guard {g[0]}")
+    s = summary(tr)
+    check(s["calls"]["free"] < 2 * 200000, f"probes still counting everything: {s['calls']}")
+    check(tr.thread_summaries(), "no syscall summaries")
+
+
+def test_malloc_folded():
+    """--folded: one collapsed stack per leaking site, outermost first, bytes last."""
+    folded = mw.tmpfile("leaks.folded")
+    rc, tr, err, _ = run_mw(["--malloc", "--folded", folded, "--", mw.wl("leaks"), "-r", "10"])
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    lines = open(folded).read().splitlines()
+    for name, (n, size) in LEAKS.items():
+        rows = [ln for ln in lines if re.search(rf";leak_{name}( |;)", ln)]
+        eq(len(rows), 1, f"folded lines for leak_{name}: {lines}")
+        stack, value = rows[0].rsplit(" ", 1)
+        eq(int(value), n * size, f"leak_{name}: folded bytes")
+        frames = stack.split(";")
+        check("main" in frames and frames.index("main") < frames.index(f"leak_{name}"),
+              f"leak_{name}: not outermost first: {stack}")
+
+
+def test_malloc_usage_errors():
+    for args, what in ((["--sample", "4", "--", "true"], "need --malloc"),
+                       (["--malloc", "--sample", "4", "--sample-bytes", "9", "--", "true"],
+                        "either"),
+                       (["--malloc", "--duty", "5,2", "--", "true"], "longer"),
+                       (["--malloc", "--stack-bytes", "99999", "--", "true"], "out of range")):
+        rc, _, err = mw.run([mw.need_memwatch()] + args)
+        eq(rc, 2, f"{args}: exit status")
+        check(what in mw.one_error_line(err, str(args)), f"{args}: {err!r}")
