@@ -399,101 +399,52 @@ int BPF_KRETPROBE(delete_exit)
 	return 0;
 }
 
+/*
+ * Every allocator entry point, one program: the link's cookie says which
+ * function this is. One uprobe_multi link per program and file: attaching
+ * and detaching cost one grace period each, not one per function.
+ */
 SEC("uprobe")
-int BPF_KPROBE(malloc_enter, __u64 size)
+int alloc_enter(struct pt_regs *ctx)
 {
-	enter(ctx, MW_MFN_MALLOC, size, 0);
-	return 0;
-}
+	__u32 fn = (__u32)bpf_get_attach_cookie(ctx);
+	__u64 a0 = PT_REGS_PARM1(ctx), a1 = PT_REGS_PARM2(ctx), a2 = PT_REGS_PARM3(ctx);
 
-SEC("uprobe")
-int BPF_KPROBE(calloc_enter, __u64 n, __u64 size)
-{
-	enter(ctx, MW_MFN_CALLOC, n * size, 0);
-	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(realloc_enter, void *ptr, __u64 size)
-{
-	enter(ctx, MW_MFN_REALLOC, size, (__u64)ptr);
-	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(reallocarray_enter, void *ptr, __u64 n, __u64 size)
-{
-	enter(ctx, MW_MFN_REALLOCARRAY, n * size, (__u64)ptr);
-	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(posix_memalign_enter, void **memptr, __u64 align, __u64 size)
-{
-	enter(ctx, MW_MFN_POSIX_MEMALIGN, size, (__u64)memptr);
-	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(aligned_alloc_enter, __u64 align, __u64 size)
-{
-	enter(ctx, MW_MFN_ALIGNED_ALLOC, size, 0);
-	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(memalign_enter, __u64 align, __u64 size)
-{
-	enter(ctx, MW_MFN_MEMALIGN, size, 0);
-	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(valloc_enter, __u64 size)
-{
-	enter(ctx, MW_MFN_VALLOC, size, 0);
-	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(pvalloc_enter, __u64 size)
-{
-	enter(ctx, MW_MFN_PVALLOC, size, 0);
-	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(new_enter, __u64 size)
-{
-	enter(ctx, MW_MFN_NEW, size, 0);
-	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(new_array_enter, __u64 size)
-{
-	enter(ctx, MW_MFN_NEW_ARRAY, size, 0);
-	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(free_enter, void *ptr)
-{
-	on_free(ctx, MW_MFN_FREE, (__u64)ptr, false);
-	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(delete_enter, void *ptr)
-{
-	on_free(ctx, MW_MFN_DELETE, (__u64)ptr, true);
-	return 0;
-}
-
-SEC("uprobe")
-int BPF_KPROBE(delete_array_enter, void *ptr)
-{
-	on_free(ctx, MW_MFN_DELETE_ARRAY, (__u64)ptr, true);
+	switch (fn) {
+	case MW_MFN_MALLOC:
+	case MW_MFN_VALLOC:
+	case MW_MFN_PVALLOC:
+	case MW_MFN_NEW:		/* (size[, align][, nothrow]) */
+	case MW_MFN_NEW_ARRAY:
+		enter(ctx, fn, a0, 0);
+		break;
+	case MW_MFN_CALLOC:		/* (n, size) */
+		enter(ctx, fn, a0 * a1, 0);
+		break;
+	case MW_MFN_REALLOC:		/* (ptr, size) */
+		enter(ctx, fn, a1, a0);
+		break;
+	case MW_MFN_REALLOCARRAY:	/* (ptr, n, size) */
+		enter(ctx, fn, a1 * a2, a0);
+		break;
+	case MW_MFN_POSIX_MEMALIGN:	/* (memptr, align, size) */
+		enter(ctx, fn, a2, a0);
+		break;
+	case MW_MFN_ALIGNED_ALLOC:	/* (align, size) */
+	case MW_MFN_MEMALIGN:
+		enter(ctx, fn, a1, 0);
+		break;
+	/* Constants: the verifier must see the counter index bounded. */
+	case MW_MFN_FREE:
+		on_free(ctx, MW_MFN_FREE, a0, false);
+		break;
+	case MW_MFN_DELETE:
+		on_free(ctx, MW_MFN_DELETE, a0, true);
+		break;
+	case MW_MFN_DELETE_ARRAY:
+		on_free(ctx, MW_MFN_DELETE_ARRAY, a0, true);
+		break;
+	}
 	return 0;
 }
 

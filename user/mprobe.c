@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,53 +19,59 @@
 #include "regions.h"
 #include "malloc.skel.h"
 
-enum { P_MALLOC, P_CALLOC, P_REALLOC, P_REALLOCARRAY, P_POSIX_MEMALIGN, P_ALIGNED_ALLOC,
-       P_MEMALIGN, P_VALLOC, P_PVALLOC, P_NEW, P_NEW_ARRAY, P_FREE, P_DELETE, P_DELETE_ARRAY,
-       P_ALLOC_EXIT, P_DELETE_EXIT, P_EXIT, P_COUNT };
+/* uprobe_multi links (Linux 6.6); libbpf 1.1 predates them: the bpf() call by hand. */
+#define MW_TRACE_UPROBE_MULTI 48
+#define MW_UPROBE_MULTI_RETURN 1U
+#define MW_BPF_LINK_CREATE 28
 
 enum kind { K_ALLOC, K_CXX, K_EXIT };
+enum { FN_EXIT = MW_MFN_COUNT };
 
-/* The attach table: symbol, entry program, return program, which module has it:
+/* The attach table: symbol, function (the cookie of its entry probe), which module has it:
  * the allocator (malloc family), libstdc++ or the allocator (C++ operators), libc (exit). */
 static const struct {
 	const char *sym;
-	int enter, exit;
+	int fn;
 	enum kind kind;
 } points[] = {
-	{ "malloc", P_MALLOC, P_ALLOC_EXIT, K_ALLOC },
-	{ "calloc", P_CALLOC, P_ALLOC_EXIT, K_ALLOC },
-	{ "realloc", P_REALLOC, P_ALLOC_EXIT, K_ALLOC },
-	{ "reallocarray", P_REALLOCARRAY, P_ALLOC_EXIT, K_ALLOC },
-	{ "posix_memalign", P_POSIX_MEMALIGN, P_ALLOC_EXIT, K_ALLOC },
+	{ "malloc", MW_MFN_MALLOC, K_ALLOC },
+	{ "calloc", MW_MFN_CALLOC, K_ALLOC },
+	{ "realloc", MW_MFN_REALLOC, K_ALLOC },
+	{ "reallocarray", MW_MFN_REALLOCARRAY, K_ALLOC },
+	{ "posix_memalign", MW_MFN_POSIX_MEMALIGN, K_ALLOC },
 	/* glibc 2.36: aligned_alloc is an alias of memalign; one probe per address. */
-	{ "memalign", P_MEMALIGN, P_ALLOC_EXIT, K_ALLOC },
-	{ "aligned_alloc", P_ALIGNED_ALLOC, P_ALLOC_EXIT, K_ALLOC },
-	{ "valloc", P_VALLOC, P_ALLOC_EXIT, K_ALLOC },
-	{ "pvalloc", P_PVALLOC, P_ALLOC_EXIT, K_ALLOC },
-	{ "free", P_FREE, -1, K_ALLOC },
-	{ "_Znwm", P_NEW, P_ALLOC_EXIT, K_CXX },
-	{ "_ZnwmRKSt9nothrow_t", P_NEW, P_ALLOC_EXIT, K_CXX },
-	{ "_ZnwmSt11align_val_t", P_NEW, P_ALLOC_EXIT, K_CXX },
-	{ "_ZnwmSt11align_val_tRKSt9nothrow_t", P_NEW, P_ALLOC_EXIT, K_CXX },
-	{ "_Znam", P_NEW_ARRAY, P_ALLOC_EXIT, K_CXX },
-	{ "_ZnamRKSt9nothrow_t", P_NEW_ARRAY, P_ALLOC_EXIT, K_CXX },
-	{ "_ZnamSt11align_val_t", P_NEW_ARRAY, P_ALLOC_EXIT, K_CXX },
-	{ "_ZnamSt11align_val_tRKSt9nothrow_t", P_NEW_ARRAY, P_ALLOC_EXIT, K_CXX },
-	{ "_ZdlPv", P_DELETE, P_DELETE_EXIT, K_CXX },
-	{ "_ZdlPvm", P_DELETE, P_DELETE_EXIT, K_CXX },
-	{ "_ZdlPvRKSt9nothrow_t", P_DELETE, P_DELETE_EXIT, K_CXX },
-	{ "_ZdlPvSt11align_val_t", P_DELETE, P_DELETE_EXIT, K_CXX },
-	{ "_ZdlPvmSt11align_val_t", P_DELETE, P_DELETE_EXIT, K_CXX },
-	{ "_ZdlPvSt11align_val_tRKSt9nothrow_t", P_DELETE, P_DELETE_EXIT, K_CXX },
-	{ "_ZdaPv", P_DELETE_ARRAY, P_DELETE_EXIT, K_CXX },
-	{ "_ZdaPvm", P_DELETE_ARRAY, P_DELETE_EXIT, K_CXX },
-	{ "_ZdaPvRKSt9nothrow_t", P_DELETE_ARRAY, P_DELETE_EXIT, K_CXX },
-	{ "_ZdaPvSt11align_val_t", P_DELETE_ARRAY, P_DELETE_EXIT, K_CXX },
-	{ "_ZdaPvmSt11align_val_t", P_DELETE_ARRAY, P_DELETE_EXIT, K_CXX },
-	{ "_ZdaPvSt11align_val_tRKSt9nothrow_t", P_DELETE_ARRAY, P_DELETE_EXIT, K_CXX },
-	{ "exit", P_EXIT, -1, K_EXIT },
+	{ "memalign", MW_MFN_MEMALIGN, K_ALLOC },
+	{ "aligned_alloc", MW_MFN_ALIGNED_ALLOC, K_ALLOC },
+	{ "valloc", MW_MFN_VALLOC, K_ALLOC },
+	{ "pvalloc", MW_MFN_PVALLOC, K_ALLOC },
+	{ "free", MW_MFN_FREE, K_ALLOC },
+	{ "_Znwm", MW_MFN_NEW, K_CXX },
+	{ "_ZnwmRKSt9nothrow_t", MW_MFN_NEW, K_CXX },
+	{ "_ZnwmSt11align_val_t", MW_MFN_NEW, K_CXX },
+	{ "_ZnwmSt11align_val_tRKSt9nothrow_t", MW_MFN_NEW, K_CXX },
+	{ "_Znam", MW_MFN_NEW_ARRAY, K_CXX },
+	{ "_ZnamRKSt9nothrow_t", MW_MFN_NEW_ARRAY, K_CXX },
+	{ "_ZnamSt11align_val_t", MW_MFN_NEW_ARRAY, K_CXX },
+	{ "_ZnamSt11align_val_tRKSt9nothrow_t", MW_MFN_NEW_ARRAY, K_CXX },
+	{ "_ZdlPv", MW_MFN_DELETE, K_CXX },
+	{ "_ZdlPvm", MW_MFN_DELETE, K_CXX },
+	{ "_ZdlPvRKSt9nothrow_t", MW_MFN_DELETE, K_CXX },
+	{ "_ZdlPvSt11align_val_t", MW_MFN_DELETE, K_CXX },
+	{ "_ZdlPvmSt11align_val_t", MW_MFN_DELETE, K_CXX },
+	{ "_ZdlPvSt11align_val_tRKSt9nothrow_t", MW_MFN_DELETE, K_CXX },
+	{ "_ZdaPv", MW_MFN_DELETE_ARRAY, K_CXX },
+	{ "_ZdaPvm", MW_MFN_DELETE_ARRAY, K_CXX },
+	{ "_ZdaPvRKSt9nothrow_t", MW_MFN_DELETE_ARRAY, K_CXX },
+	{ "_ZdaPvSt11align_val_t", MW_MFN_DELETE_ARRAY, K_CXX },
+	{ "_ZdaPvmSt11align_val_t", MW_MFN_DELETE_ARRAY, K_CXX },
+	{ "_ZdaPvSt11align_val_tRKSt9nothrow_t", MW_MFN_DELETE_ARRAY, K_CXX },
+	{ "exit", FN_EXIT, K_EXIT },
 };
 #define NPOINTS (sizeof(points) / sizeof(points[0]))
+_Static_assert(NPOINTS <= sizeof(((struct mw_mpoint *)0)->offs) / sizeof(uint64_t), "link size");
+
+/* The programs; each gets one uprobe_multi link per probed file. */
+enum { L_ENTER, L_ALLOC_RET, L_DELETE_RET, L_EXIT, L_COUNT };
 
 static const char *const fn_names[MW_MFN_COUNT] = {
 	[MW_MFN_MALLOC] = "malloc", [MW_MFN_CALLOC] = "calloc", [MW_MFN_REALLOC] = "realloc",
@@ -81,23 +87,16 @@ const char *mw_mfn_name(uint32_t fn)
 	return fn < MW_MFN_COUNT ? fn_names[fn] : "?";
 }
 
-static struct bpf_program *prog_of(const struct mw_mprobe *m, int p)
+static struct bpf_program *prog_of(const struct mw_mprobe *m, int kind)
 {
 	struct malloc_bpf *s = m->skel;
-	struct bpf_program *progs[P_COUNT] = {
-		[P_MALLOC] = s->progs.malloc_enter, [P_CALLOC] = s->progs.calloc_enter,
-		[P_REALLOC] = s->progs.realloc_enter, [P_REALLOCARRAY] = s->progs.reallocarray_enter,
-		[P_POSIX_MEMALIGN] = s->progs.posix_memalign_enter,
-		[P_ALIGNED_ALLOC] = s->progs.aligned_alloc_enter,
-		[P_MEMALIGN] = s->progs.memalign_enter, [P_VALLOC] = s->progs.valloc_enter,
-		[P_PVALLOC] = s->progs.pvalloc_enter, [P_NEW] = s->progs.new_enter,
-		[P_NEW_ARRAY] = s->progs.new_array_enter, [P_FREE] = s->progs.free_enter,
-		[P_DELETE] = s->progs.delete_enter, [P_DELETE_ARRAY] = s->progs.delete_array_enter,
-		[P_ALLOC_EXIT] = s->progs.alloc_exit, [P_DELETE_EXIT] = s->progs.delete_exit,
-		[P_EXIT] = s->progs.exit_enter,
-	};
 
-	return progs[p];
+	switch (kind) {
+	case L_ENTER: return s->progs.alloc_enter;
+	case L_ALLOC_RET: return s->progs.alloc_exit;
+	case L_DELETE_RET: return s->progs.delete_exit;
+	default: return s->progs.exit_enter;
+	}
 }
 
 int mw_mprobe_open(struct mw_mprobe *m, const struct mw_mprobe_opts *o, char *err, size_t errsz)
@@ -123,6 +122,9 @@ int mw_mprobe_open(struct mw_mprobe *m, const struct mw_mprobe_opts *o, char *er
 	for (int i = 0; o->sample_bytes && i < MW_SAMPLE_TABLE; i++)
 		s->rodata->exp_gap[i] = (__u64)(-log(1.0 - (i + 0.5) / MW_SAMPLE_TABLE) *
 						(double)o->sample_bytes) + 1;
+	for (int k = 0; k < L_COUNT; k++)
+		bpf_program__set_expected_attach_type(prog_of(m, k),
+						      (enum bpf_attach_type)MW_TRACE_UPROBE_MULTI);
 	ret = bpf_map__set_max_entries(s->maps.live, o->max_outstanding);
 	if (ret) {
 		mw_fail(err, errsz, ret, "cannot size the outstanding table: %s", strerror(-ret));
@@ -147,21 +149,40 @@ int mw_mprobe_ring_fd(const struct mw_mprobe *m)
 
 static int attach_point(struct mw_mprobe *m, struct mw_mpoint *p)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = p->ret);
+	union {
+		struct {
+			uint32_t prog_fd, target_fd, attach_type, flags;
+			uint64_t path, offsets, ref_ctr_offsets, cookies;
+			uint32_t cnt, flags2, pid;
+		} lc;
+		uint8_t raw[144];	/* the kernel checks that what it does not know is zero */
+	} attr;
+	int fd;
 
-	p->link = bpf_program__attach_uprobe_opts(prog_of(m, p->prog), (pid_t)p->pid, p->path,
-						  p->offset, &uo);
-	return p->link ? 0 : -errno;
+	memset(&attr, 0, sizeof(attr));
+	attr.lc.prog_fd = (uint32_t)bpf_program__fd(prog_of(m, p->kind));
+	attr.lc.attach_type = MW_TRACE_UPROBE_MULTI;
+	attr.lc.path = (uint64_t)(uintptr_t)p->path;
+	attr.lc.offsets = (uint64_t)(uintptr_t)p->offs;
+	attr.lc.cookies = (uint64_t)(uintptr_t)p->cookies;
+	attr.lc.cnt = p->n;
+	attr.lc.flags2 = p->ret ? MW_UPROBE_MULTI_RETURN : 0;
+	attr.lc.pid = p->pid;
+	fd = (int)syscall(__NR_bpf, MW_BPF_LINK_CREATE, &attr, sizeof(attr));
+	if (fd < 0)
+		return -errno;
+	p->fd = fd;
+	return 0;
 }
 
-static int add_point(struct mw_mprobe *m, uint32_t pid, const char *path, uint64_t off, int prog,
-		     bool ret)
+static int add_point(struct mw_mprobe *m, struct mw_mpoint *p)
 {
-	struct mw_mpoint *p;
 	int err;
 
+	if (!p->n)
+		return 0;
 	if (m->npoints == m->cappoints) {
-		size_t cap = m->cappoints ? 2 * m->cappoints : 64;
+		size_t cap = m->cappoints ? 2 * m->cappoints : 16;
 		void *v = realloc(m->points, cap * sizeof(*m->points));
 
 		if (!v)
@@ -169,15 +190,10 @@ static int add_point(struct mw_mprobe *m, uint32_t pid, const char *path, uint64
 		m->points = v;
 		m->cappoints = cap;
 	}
-	p = &m->points[m->npoints];
-	*p = (struct mw_mpoint){ .pid = pid, .path = mw_intern(path), .offset = off,
-				 .prog = prog, .ret = ret };
-	if (!p->path)
-		return -ENOMEM;
 	err = attach_point(m, p);
 	if (err)
 		return err;
-	m->npoints++;
+	m->points[m->npoints++] = *p;
 	return 0;
 }
 
@@ -317,29 +333,39 @@ static int add_module(struct mw_mprobe *m, uint32_t pid, const struct stat *st,
 static int attach_module(struct mw_mprobe *m, uint32_t pid, const struct cand *c, bool alloc)
 {
 	bool libc = c->is_libc || (c->is_exe && alloc);
-	uint64_t done[NPOINTS];
-	size_t ndone = 0;
-	int n = 0, err;
+	struct mw_mpoint p[L_COUNT];
+	const char *path = mw_intern(c->path);
+	int n = 0, err = 0;
 
+	if (!path)
+		return -ENOMEM;
+	for (int k = 0; k < L_COUNT; k++)
+		p[k] = (struct mw_mpoint){ .pid = pid, .path = path, .kind = k, .fd = -1,
+					   .ret = k == L_ALLOC_RET || k == L_DELETE_RET };
 	for (size_t i = 0; i < NPOINTS; i++) {
+		int fn = points[i].fn, k;
 		bool dup = false;
 
 		if (!c->off[i] || (points[i].kind == K_ALLOC && !alloc) ||
 		    (points[i].kind == K_EXIT && !libc))
 			continue;
-		for (size_t k = 0; k < ndone; k++)
-			dup |= done[k] == c->off[i];
+		k = fn == FN_EXIT ? L_EXIT : L_ENTER;
+		for (uint32_t j = 0; j < p[k].n; j++)
+			dup |= p[k].offs[j] == c->off[i];
 		if (dup)
 			continue;	/* an alias of a function already probed */
-		done[ndone++] = c->off[i];
-		err = add_point(m, pid, c->path, c->off[i], points[i].enter, false);
-		if (!err && points[i].exit >= 0)
-			err = add_point(m, pid, c->path, c->off[i], points[i].exit, true);
-		if (err)
-			return err;
-		n += points[i].exit >= 0 ? 2 : 1;
+		p[k].offs[p[k].n] = c->off[i];
+		p[k].cookies[p[k].n++] = (uint64_t)fn;
+		if (fn == MW_MFN_FREE || fn == FN_EXIT)
+			continue;
+		k = fn == MW_MFN_DELETE || fn == MW_MFN_DELETE_ARRAY ? L_DELETE_RET : L_ALLOC_RET;
+		p[k].offs[p[k].n++] = c->off[i];
 	}
-	return n;
+	for (int k = 0; k < L_COUNT && !err; k++) {
+		err = add_point(m, &p[k]);
+		n += p[k].n;
+	}
+	return err ? err : n;
 }
 
 int mw_mprobe_add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char *what,
@@ -403,37 +429,12 @@ int mw_mprobe_add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char 
 	return err ? err : total;
 }
 
-static void *destroy_link(void *link)
-{
-	bpf_link__destroy(link);
-	return NULL;
-}
-
-/*
- * Removing a uprobe waits for a grace period (about 0.1 s here): one after
- * the other, 40 probes would hold the event loop for seconds. From threads,
- * the waits overlap.
- */
 void mw_mprobe_detach(struct mw_mprobe *m)
 {
-	enum { BATCH = 64 };
-	pthread_t th[BATCH];
-	bool started[BATCH];
-
-	for (size_t i = 0; i < m->npoints; i += BATCH) {
-		size_t n = m->npoints - i < BATCH ? m->npoints - i : BATCH;
-
-		for (size_t k = 0; k < n; k++) {
-			struct bpf_link *link = m->points[i + k].link;
-
-			m->points[i + k].link = NULL;
-			started[k] = link && !pthread_create(&th[k], NULL, destroy_link, link);
-			if (link && !started[k])
-				bpf_link__destroy(link);
-		}
-		for (size_t k = 0; k < n; k++)
-			if (started[k])
-				pthread_join(th[k], NULL);
+	for (size_t i = 0; i < m->npoints; i++) {
+		if (m->points[i].fd >= 0)
+			close(m->points[i].fd);
+		m->points[i].fd = -1;
 	}
 	m->attached = false;
 }
@@ -444,7 +445,7 @@ int mw_mprobe_reattach(struct mw_mprobe *m)
 
 	__atomic_add_fetch(&m->skel->bss->generation, 1, __ATOMIC_SEQ_CST);
 	for (size_t i = 0; i < m->npoints; i++)
-		if (!m->points[i].link && attach_point(m, &m->points[i]) && !err)
+		if (m->points[i].fd < 0 && attach_point(m, &m->points[i]) && !err)
 			err = -errno;	/* a process that exited: its points are gone */
 	m->attached = true;
 	return err;

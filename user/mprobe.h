@@ -36,14 +36,17 @@ struct mw_mmodule {
 	bool alloc;		/* the malloc family (else only operator new/delete) */
 };
 
-/* One uprobe: re-attached as it was after a detach. */
+/* One uprobe_multi link: a program on some functions of one file, for one pid;
+ * re-attached as it was after a detach. */
 struct mw_mpoint {
 	uint32_t pid;
 	const char *path;	/* interned */
-	uint64_t offset;
-	int prog;		/* index in the attach table */
+	int kind;		/* which program */
 	bool ret;
-	struct bpf_link *link;	/* NULL while detached */
+	uint32_t n;
+	uint64_t offs[32];	/* file offsets of the functions */
+	uint64_t cookies[32];	/* enum mw_mfn of each (entry program) */
+	int fd;			/* the link, -1 while detached */
 };
 
 struct mw_mprobe {
