@@ -290,3 +290,16 @@ def test_malloc_usage_errors():
         rc, _, err = mw.run([mw.need_memwatch()] + args)
         eq(rc, 2, f"{args}: exit status")
         check(what in mw.one_error_line(err, str(args)), f"{args}: {err!r}")
+
+
+def test_malloc_duty_cycle():
+    """--duty ON,PERIOD: the probes come and go; the command runs untraced in between (most
+    of its rounds are not counted), the syscall view runs throughout."""
+    rc, tr, err, _ = run_mw(["--malloc", "--duty", "0.2,0.5", "--", mw.wl("leaks"), "-t", "1500"])
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    m = re.search(r"^rounds (\d+)$", err, re.M)
+    check(m, f"no rounds line in {mw.tail(err)!r}")
+    rounds = int(m.group(1))
+    frees = summary(tr)["calls"].get("free", 0)
+    check(0 < frees < 2 * rounds // 3, f"free calls counted {frees} of {2 * rounds}")
+    check(tr.thread_summaries(), "no syscall summaries")

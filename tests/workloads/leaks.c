@@ -6,18 +6,20 @@
  * line of each allocating call carries a LEAK(name) marker for the tests.
  * Churn (malloc/free, realloc chains, calloc/free) leaves nothing behind.
  *
- * usage: leaks [-w] [-p] [-r ROUNDS]
+ * usage: leaks [-w] [-p] [-r ROUNDS] [-t MS]
  *   -w  handshake before the leaks ("ready <pid>", wait for a byte on stdin)
  *   -p  before the handshake, allocate 50 blocks of 777 bytes and keep 20 of
  *       them; free the other 30 after it (blocks made before an attach)
  *   -r  repeat the churn ROUNDS times (default 1000)
+ *   -t  churn for MS milliseconds instead, then print "rounds N" 
  * Also built with -static and into a copied-libc namespace by the tests.
  */
 #include <malloc.h>
+#include <time.h>
 #include <stdlib.h>
 #include "common.h"
 
-#define USAGE "leaks [-w] [-p] [-r ROUNDS]"
+#define USAGE "leaks [-w] [-p] [-r ROUNDS] [-t MS]"
 #define LEAK(name)	/* the tests find the allocating line by this marker */
 
 static void *volatile sink;
@@ -92,17 +94,39 @@ static __attribute__((noinline)) void churn(long rounds)
 	}
 }
 
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Churn in batches of 100 rounds until ms have passed. */
+static long churn_for(long ms)
+{
+	long end = now_ms() + ms, rounds = 0;
+
+	while (now_ms() < end) {
+		churn(100);
+		rounds += 100;
+	}
+	return rounds;
+}
+
 int main(int argc, char **argv)
 {
+	long ms = 0;
 	void *pre[50];
 	long rounds = 1000;
 	int wait = 0, prealloc = 0, c;
 
-	while ((c = getopt(argc, argv, "wpr:")) != -1) {
+	while ((c = getopt(argc, argv, "wpr:t:")) != -1) {
 		switch (c) {
 		case 'w': wait = 1; break;
 		case 'p': prealloc = 1; break;
 		case 'r': rounds = wl_num(optarg, USAGE); break;
+		case 't': ms = wl_num(optarg, USAGE); break;
 		default: wl_usage(USAGE);
 		}
 	}
@@ -122,7 +146,10 @@ int main(int argc, char **argv)
 	leak_aligned_alloc();
 	leak_memalign();
 	leak_valloc();
-	churn(rounds);
+	if (ms)
+		wl_say("rounds %ld\n", churn_for(ms));
+	else
+		churn(rounds);
 	wl_say("done %d\n", (int)getpid());
 	return 0;
 }
