@@ -182,6 +182,35 @@ bool mw_leak_release(struct mw_leak *l, uint64_t addr, struct mw_block *out)
 	return true;
 }
 
+void mw_leak_confirm(struct mw_leak *l, const struct mw_block *kernel)
+{
+	size_t i = slot_of(l, kernel->addr);
+	struct mw_block b = *kernel;
+
+	if (l->blocks[i].addr && l->blocks[i].ts_ns == kernel->ts_ns) {
+		l->blocks[i].seen = 1;
+		return;
+	}
+	b.stack = MW_STACK_NONE;	/* its allocation record was lost */
+	b.seen = 1;
+	mw_leak_alloc(l, &b);
+}
+
+size_t mw_leak_sweep(struct mw_leak *l, uint32_t pid)
+{
+	size_t dropped = 0;
+
+	for (size_t i = 0; i <= l->bmask; i++) {
+		while (l->blocks[i].addr && l->blocks[i].pid == pid && !l->blocks[i].seen) {
+			remove_slot(l, i);
+			dropped++;
+		}
+		if (l->blocks[i].addr && l->blocks[i].pid == pid)
+			l->blocks[i].seen = 0;
+	}
+	return dropped;
+}
+
 void mw_leak_forget_pid(struct mw_leak *l, uint32_t pid)
 {
 	for (size_t i = 0; i <= l->bmask; i++)

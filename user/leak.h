@@ -36,6 +36,7 @@ struct mw_block {
 	uint32_t pid, tid;
 	uint32_t stack;
 	float weight;			/* 1, or the inverse of the sampling probability */
+	uint32_t seen;			/* mw_leak_sweep: confirmed by the kernel's table */
 };
 
 struct mw_leak {
@@ -68,6 +69,14 @@ int mw_leak_alloc(struct mw_leak *l, const struct mw_block *b);
 /* Remove the block at addr; false if it was not there. */
 bool mw_leak_release(struct mw_leak *l, uint64_t addr, struct mw_block *out);
 const struct mw_block *mw_leak_find(const struct mw_leak *l, uint64_t addr);
+/*
+ * After lost records, the kernel's outstanding table is the truth: mark each
+ * block it still has (mw_leak_confirm; a block it has that is missing here is
+ * added with its stack unknown), then mw_leak_sweep drops pid's unmarked
+ * blocks (their frees were lost) and clears the marks. Returns the blocks dropped.
+ */
+void mw_leak_confirm(struct mw_leak *l, const struct mw_block *kernel);
+size_t mw_leak_sweep(struct mw_leak *l, uint32_t pid);
 /* Drop every block of pid (it exited and was reported, or exec'd). */
 void mw_leak_forget_pid(struct mw_leak *l, uint32_t pid);
 /*

@@ -32,6 +32,7 @@ struct mproc {
 	char comm[16];
 	char allocator[256];
 	double est_bytes, est_count;	/* allocated, from the traced ones and their weights */
+	uint64_t synced_drops;	/* ring drops already reconciled with the kernel's table */
 };
 
 struct mw_mtrace {
@@ -359,6 +360,25 @@ static void heap_spans(const struct mw_process *p, struct mw_heap_span **out, si
 	*n = k;
 }
 
+static void confirm(void *ctx, uint64_t addr, const struct mw_live *v)
+{
+	struct mw_mtrace *t = ctx;
+	struct mw_block b = {
+		.addr = addr, .size = v->size, .ts_ns = v->ts_ns, .pid = v->tgid, .tid = v->tid,
+		.weight = (float)weight_of(&t->cfg->mal, v->size),
+	};
+
+	mw_leak_confirm(&t->leak, &b);
+}
+
+/* Records were lost: the kernel's outstanding table says which blocks are live. */
+static void sync_with_kernel(struct mw_mtrace *t, struct mproc *mp, uint64_t drops)
+{
+	mw_mprobe_live(&t->probe, mp->pid, confirm, t);
+	mw_leak_sweep(&t->leak, mp->pid);
+	mp->synced_drops = drops;
+}
+
 static void report_proc(struct mw_mtrace *t, struct mproc *mp, uint64_t now, bool final)
 {
 	FILE *folded = final ? t->folded : NULL;
@@ -379,13 +399,16 @@ static void report_proc(struct mw_mtrace *t, struct mproc *mp, uint64_t now, boo
 	char sampling[48] = "off";
 	long n, nall;
 
+	mw_mprobe_stats(&t->probe, &sum.st);
+	if (sum.st.rb_drops > mp->synced_drops)
+		sync_with_kernel(t, mp, sum.st.rb_drops);
+
 	if (m->sample_every > 1)
 		snprintf(sampling, sizeof(sampling), "every %u", m->sample_every);
 	else if (m->sample_bytes)
 		snprintf(sampling, sizeof(sampling), "bytes %llu", (unsigned long long)m->sample_bytes);
 	sum.sampling = sampling;
 	mw_mprobe_counters(&t->probe, mp->pid, &sum.c);
-	mw_mprobe_stats(&t->probe, &sum.st);
 	nall = mw_leak_aggregate(&t->leak, mp->pid, UINT64_MAX, false, &all);
 	for (long i = 0; i < nall; i++) {
 		sum.out_bytes += all[i].bytes;

@@ -160,3 +160,38 @@ TEST(leak_folded_outermost_first)
 	free(rows);
 	mw_leak_destroy(&l);
 }
+
+TEST(leak_sync_with_kernel_table)
+{
+	struct mw_leak l;
+	struct mw_block b, k;
+
+	CHECK_EQ_INT(mw_leak_init(&l, 100, 10), 0);
+	for (uint64_t i = 1; i <= 5; i++) {
+		b = blk(i * 0x100, 10 * i, i, 3);
+		mw_leak_alloc(&l, &b);
+	}
+	b = blk(0x9000, 1, 1, 3);
+	b.pid = 9;
+	mw_leak_alloc(&l, &b);
+	/* The kernel still has 0x100 and 0x300, a 0x200 made later (same address, new time),
+	 * and 0x700 whose record was lost. */
+	k = blk(0x100, 10, 1, 0);
+	mw_leak_confirm(&l, &k);
+	k = blk(0x300, 30, 3, 0);
+	mw_leak_confirm(&l, &k);
+	k = blk(0x200, 77, 50, 0);
+	mw_leak_confirm(&l, &k);
+	k = blk(0x700, 70, 7, 0);
+	mw_leak_confirm(&l, &k);
+	CHECK_EQ_INT(mw_leak_sweep(&l, 7), 2);	/* 0x400 and 0x500: frees lost */
+	CHECK_EQ_INT(l.nblocks, 5);
+	CHECK_EQ_INT(mw_leak_find(&l, 0x100)->stack, 3);
+	CHECK_EQ_INT(mw_leak_find(&l, 0x200)->size, 77);
+	CHECK_EQ_INT(mw_leak_find(&l, 0x200)->stack, MW_STACK_NONE);
+	CHECK_EQ_INT(mw_leak_find(&l, 0x700)->stack, MW_STACK_NONE);
+	CHECK(!mw_leak_find(&l, 0x400) && mw_leak_find(&l, 0x9000));
+	/* Marks cleared: a sweep with nothing confirmed drops them all. */
+	CHECK_EQ_INT(mw_leak_sweep(&l, 7), 4);
+	mw_leak_destroy(&l);
+}
