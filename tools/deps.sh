@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev \
-      linux-libc-dev strace python3 procps \
+      linux-libc-dev strace python3 procps libdw-dev liblzma-dev libbz2-dev \
       libjemalloc2 libtcmalloc-minimal4 memcached gdb libc6-dbg systemtap-sdt-dev"
 # The last line is for the allocator tests (tests/e2e/test_alloc.py): LD_PRELOAD of Debian's
 # jemalloc/tcmalloc, a real multi-threaded server (memcached; the test speaks its text protocol

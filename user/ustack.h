@@ -32,6 +32,26 @@ int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c,
 		  uint64_t *ips, size_t max);
 /* Symbolize one address of pid (strings owned by s, valid until mw_sym_free). */
 int mw_sym_resolve(struct mw_symbolizer *s, uint32_t pid, uint64_t addr, struct mw_frame *f);
+/* Like mw_sym_resolve, with the caller saying what addr is: is_return != 0 for
+ * a return address (ips[i], i >= 1: addr - 1 is looked up, the call's line),
+ * 0 for an exact pc (ips[0]). mw_sym_resolve guesses: exact when addr is the
+ * first byte of a function, a return address otherwise. */
+int mw_sym_resolve_ip(struct mw_symbolizer *s, uint32_t pid, uint64_t addr, int is_return,
+		      struct mw_frame *f);
+/* Counters for the caches (every one is bounded; evictions are counted). */
+struct mw_sym_stats {
+	uint64_t unwinds;		/* mw_sym_unwind calls */
+	uint64_t full_unwinds;		/* ... that ran libdwfl (cache misses) */
+	uint64_t cache_hits, cache_evictions, cache_entries, cache_bytes;
+	uint64_t resolves, resolve_hits, resolve_evictions;
+	uint64_t procs, proc_evictions;	/* processes with live state */
+	uint64_t modules;		/* distinct ELF files (by build-id) opened */
+	uint64_t module_shared;		/* mappings that reused an opened module */
+	uint64_t module_failed;		/* files that could not be opened or kept */
+};
+void mw_sym_stats(const struct mw_symbolizer *s, struct mw_sym_stats *out);
+/* Turn the unwind cache off (0) or on (default): for measuring what it saves. */
+void mw_sym_cache_enable(struct mw_symbolizer *s, int on);
 /* The process's mappings changed (dlopen/exec): drop its per-process state. */
 void mw_sym_invalidate(struct mw_symbolizer *s, uint32_t pid);
 

@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The unwinder and symbolizer on real stacks: this process's own (registers
+ * read with inline asm at the end of a chain of noinline functions, and from
+ * inside a qsort comparator so the unwind crosses Debian's libc, which has no
+ * frame pointers), truncated copies, the verified cache, and another process
+ * (tests/workloads/ustack_target, stopped in a known chain, read with ptrace
+ * and process_vm_readv). Plus the pure parts: maps -> modules, the cache. */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "ustack.h"
+#include "ustack_cache.h"
+#include "ustack_maps.h"
+#include "unit.h"
+
+#define COPY_LEN 65536
+#define MAXF 32
+
+struct capture {
+	struct mw_ustack_capture c;
+	uint8_t stack[COPY_LEN];
+};
+
+static int line_capture, line_l1, line_l2, line_l3, line_test, line_cmp, line_qsort;
+
+/* Copy up to len bytes of pid's memory at addr; stops at the end of a mapping. */
+static uint32_t read_mem(pid_t pid, uint64_t addr, uint8_t *buf, size_t len)
+{
+	uint32_t got = 0;
+
+	while (got < len) {
+		size_t chunk = 4096 - ((addr + got) & 4095);
+		struct iovec l, r;
+		ssize_t n;
+
+		if (chunk > len - got)
+			chunk = len - got;
+		l.iov_base = buf + got;
+		l.iov_len = chunk;
+		r.iov_base = (void *)(uintptr_t)(addr + got);
+		r.iov_len = chunk;
+		n = process_vm_readv(pid, &l, 1, &r, 1, 0);
+		if (n <= 0)
+			break;
+		got += (uint32_t)n;
+	}
+	return got;
+}
+
+/* The registers at one instruction of this function, then the stack above them. */
+__attribute__((noinline)) static void capture_here(struct capture *k)
+{
+	uint64_t *r = k->c.regs;
+
+	/* r is pinned to rdi (not captured) so every captured register is the real one. */
+	line_capture = __LINE__ + 1;
+	__asm__ volatile("lea 0(%%rip), %%rcx\n\t"
+			 "mov %%rcx, 128(%0)\n\t"	/* regs[16] = rip (of this mov) */
+			 "mov %%rsp, 56(%0)\n\t"	/* regs[7] */
+			 "mov %%rbp, 48(%0)\n\t"	/* regs[6] */
+			 "mov %%rbx, 24(%0)\n\t"	/* regs[3] */
+			 "mov %%r12, 96(%0)\n\t"
+			 "mov %%r13, 104(%0)\n\t"
+			 "mov %%r14, 112(%0)\n\t"
+			 "mov %%r15, 120(%0)\n\t"
+			 : : "D"(r) : "rcx", "memory");
+	k->c.pid = (uint32_t)getpid();
+	k->c.tid = (uint32_t)gettid();
+	k->c.stack = k->stack;
+	k->c.stack_len = read_mem(getpid(), r[7], k->stack, COPY_LEN);
+}
+
+__attribute__((noinline)) static void level3(struct capture *k)
+{
+	capture_here(k); line_l3 = __LINE__;
+	__asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) static void level2(struct capture *k)
+{
+	level3(k); line_l2 = __LINE__;
+	__asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) static void level1(struct capture *k)
+{
+	level2(k); line_l1 = __LINE__;
+	__asm__ volatile("" ::: "memory");
+}
+
+static struct capture *cmp_target;
+
+__attribute__((noinline)) static int by_value(const void *a, const void *b)
+{
+	if (cmp_target) {
+		capture_here(cmp_target); line_cmp = __LINE__;
+		cmp_target = NULL;
+	}
+	__asm__ volatile("" ::: "memory");
+	return *(const int *)a - *(const int *)b;
+}
+
+__attribute__((noinline)) static void through_qsort(struct capture *k)
+{
+	int v[4] = { 3, 1, 2, 0 };
+
+	cmp_target = k;
+	qsort(v, 4, sizeof(v[0]), by_value); line_qsort = __LINE__;
+	__asm__ volatile("" ::: "memory");
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = s ? strlen(s) : 0, b = strlen(suffix);
+
+	return s && a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* Index of the first frame from `from` whose function is name, or -1. */
+static int find_func(struct mw_symbolizer *s, uint32_t pid, const uint64_t *ips, int n, int from,
+		     const char *name, struct mw_frame *f)
+{
+	for (int i = from; i < n; i++) {
+		if (mw_sym_resolve_ip(s, pid, ips[i], i > 0, f) == 0 && f->func &&
+		    !strcmp(f->func, name))
+			return i;
+	}
+	return -1;
+}
+
+static void expect_frame(struct mw_symbolizer *s, uint32_t pid, const uint64_t *ips, int n,
+			 int *at, const char *func, const char *file, int line)
+{
+	struct mw_frame f;
+	int i = find_func(s, pid, ips, n, *at, func, &f);
+
+	if (i < 0) {
+		unit_fail(__FILE__, __LINE__, "no frame %s after frame %d of %d", func, *at, n);
+		return;
+	}
+	if (!ends_with(f.file, file) || f.line != line)
+		unit_fail(__FILE__, __LINE__, "frame %d %s at %s:%d, want %s:%d", i, func,
+			  f.file ? f.file : "?", f.line, file, line);
+	CHECK(f.module != NULL);
+	*at = i + 1;
+}
+
+TEST(ustack_own_chain)
+{
+	struct capture *k = calloc(1, sizeof(*k));
+	struct mw_symbolizer *s = mw_sym_new();
+	uint64_t ips[MAXF];
+	struct mw_frame f;
+	int n, at = 0;
+
+	CHECK(k && s);
+	if (!k || !s)
+		goto out;
+	level1(k); line_test = __LINE__;
+	CHECK(k->c.stack_len > 512);
+	n = mw_sym_unwind(s, &k->c, ips, MAXF);
+	CHECK(n >= 6);
+	CHECK_EQ_HEX(ips[0], k->c.regs[16]);
+	CHECK_EQ_INT(mw_sym_resolve_ip(s, k->c.pid, ips[0], 0, &f), 0);
+	CHECK_EQ_STR(f.func, "capture_here");
+	CHECK(f.offset > 0);
+	CHECK(ends_with(f.module, "/unit_tests"));
+	expect_frame(s, k->c.pid, ips, n, &at, "capture_here", "test_ustack.c", line_capture);
+	expect_frame(s, k->c.pid, ips, n, &at, "level3", "test_ustack.c", line_l3);
+	expect_frame(s, k->c.pid, ips, n, &at, "level2", "test_ustack.c", line_l2);
+	expect_frame(s, k->c.pid, ips, n, &at, "level1", "test_ustack.c", line_l1);
+	expect_frame(s, k->c.pid, ips, n, &at, "ustack_own_chain", "test_ustack.c", line_test);
+	CHECK_EQ_INT(at, 5);	/* consecutive: nothing missing, nothing in between */
+	/* ...and on through the runner's main into libc's start code. */
+	CHECK(find_func(s, k->c.pid, ips, n, at, "main", &f) >= at);
+	CHECK(find_func(s, k->c.pid, ips, n, at, "__libc_start_main", &f) > at);
+out:
+	mw_sym_free(s);
+	free(k);
+}
+
+TEST(ustack_through_libc_qsort)
+{
+	struct capture *k = calloc(1, sizeof(*k));
+	struct mw_symbolizer *s = mw_sym_new();
+	uint64_t ips[MAXF];
+	struct mw_frame f;
+	int n, at = 0, i_cmp, i_qsort;
+
+	CHECK(k && s);
+	if (!k || !s)
+		goto out;
+	through_qsort(k); line_test = __LINE__;
+	n = mw_sym_unwind(s, &k->c, ips, MAXF);
+	expect_frame(s, k->c.pid, ips, n, &at, "capture_here", "test_ustack.c", line_capture);
+	expect_frame(s, k->c.pid, ips, n, &at, "by_value", "test_ustack.c", line_cmp);
+	i_cmp = at - 1;
+	/* Between the comparator and its caller: glibc's sort, no frame pointers. */
+	i_qsort = find_func(s, k->c.pid, ips, n, at, "through_qsort", &f);
+	CHECK(i_qsort > i_cmp + 1);
+	for (int i = i_cmp + 1; i_qsort > 0 && i < i_qsort; i++) {
+		CHECK_EQ_INT(mw_sym_resolve_ip(s, k->c.pid, ips[i], 1, &f), 0);
+		CHECK(f.module && strstr(f.module, "libc.so"));
+		CHECK(f.func != NULL);
+	}
+	expect_frame(s, k->c.pid, ips, n, &at, "through_qsort", "test_ustack.c", line_qsort);
+	expect_frame(s, k->c.pid, ips, n, &at, "ustack_through_libc_qsort", "test_ustack.c",
+		     line_test);
+	/* libc6-dbg's debuginfo (found by build-id) gives glibc's own file:line. */
+	CHECK_EQ_INT(mw_sym_resolve_ip(s, k->c.pid, (uint64_t)(uintptr_t)&qsort, 0, &f), 0);
+	CHECK(f.func && strstr(f.func, "qsort"));
+	CHECK_EQ_INT(f.offset, 0);
+	CHECK(f.file != NULL && f.line > 0);
+out:
+	mw_sym_free(s);
+	free(k);
+}
+
+TEST(ustack_truncated_copy_gives_prefix)
+{
+	struct capture *k = calloc(1, sizeof(*k));
+	struct mw_symbolizer *s = mw_sym_new();
+	uint64_t full[MAXF], part[MAXF];
+	int n, shorter = 0;
+
+	CHECK(k && s);
+	if (!k || !s)
+		goto out;
+	level1(k);
+	n = mw_sym_unwind(s, &k->c, full, MAXF);
+	CHECK(n >= 6);
+	for (uint32_t len = 0; len <= 2048 && len <= k->c.stack_len; len += 24) {
+		struct mw_ustack_capture t = k->c;
+		int m;
+
+		t.stack_len = len;
+		m = mw_sym_unwind(s, &t, part, MAXF);
+		CHECK(m >= 1 && m <= n);
+		for (int i = 0; i < m && i < n; i++)
+			if (part[i] != full[i])
+				unit_fail(__FILE__, __LINE__, "len %u frame %d: %#lx != %#lx", len,
+					  i, (unsigned long)part[i], (unsigned long)full[i]);
+		shorter += m < n;
+	}
+	CHECK(shorter > 0);
+	/* No copy at all: the probed pc only. */
+	{
+		struct mw_ustack_capture t = k->c;
+
+		t.stack_len = 0;
+		CHECK_EQ_INT(mw_sym_unwind(s, &t, part, MAXF), 1);
+		CHECK_EQ_HEX(part[0], k->c.regs[16]);
+	}
+out:
+	mw_sym_free(s);
+	free(k);
+}
+
+TEST(ustack_cache_verified_on_real_stack)
+{
+	struct capture *k = calloc(1, sizeof(*k));
+	struct capture *k2 = calloc(1, sizeof(*k2));
+	struct mw_symbolizer *s = mw_sym_new();
+	uint64_t a[MAXF], b[MAXF], c[MAXF];
+	struct mw_sym_stats st0, st1, st2;
+	int n, m, victim = -1;
+	struct timespec t0, t1;
+	const int rounds = 2000;
+
+	CHECK(k && k2 && s);
+	if (!k || !k2 || !s)
+		goto out;
+	level1(k);
+	/* Uncached, twice in one session and once in a new one (after
+	 * invalidate): the same frames each time. */
+	mw_sym_cache_enable(s, 0);
+	n = mw_sym_unwind(s, &k->c, a, MAXF);
+	CHECK(n >= 6);
+	CHECK_EQ_INT(mw_sym_unwind(s, &k->c, b, MAXF), n);
+	CHECK(!memcmp(a, b, (size_t)n * sizeof(a[0])));
+	mw_sym_invalidate(s, k->c.pid);
+	CHECK_EQ_INT(mw_sym_unwind(s, &k->c, b, MAXF), n);
+	CHECK(!memcmp(a, b, (size_t)n * sizeof(a[0])));
+	mw_sym_cache_enable(s, 1);
+	n = mw_sym_unwind(s, &k->c, a, MAXF);
+	mw_sym_stats(s, &st0);
+	m = mw_sym_unwind(s, &k->c, b, MAXF);
+	mw_sym_stats(s, &st1);
+	CHECK_EQ_INT(m, n);
+	CHECK(!memcmp(a, b, (size_t)n * sizeof(a[0])));
+	CHECK_EQ_INT(st1.full_unwinds, st0.full_unwinds);
+	CHECK_EQ_INT(st1.cache_hits, st0.cache_hits + 1);
+	/* Change the word holding level2's return address (frame 3): a miss,
+	 * and a full unwind of the changed copy that no longer finds level1. */
+	*k2 = *k;
+	k2->c.stack = k2->stack;
+	for (uint32_t off = 0; off + 8 <= k2->c.stack_len; off += 8) {
+		uint64_t w;
+
+		memcpy(&w, k2->stack + off, 8);
+		if (w == a[3]) {
+			victim = (int)off;
+			break;
+		}
+	}
+	CHECK(victim >= 0);
+	if (victim >= 0) {
+		uint64_t w = a[3] + 1;
+
+		memcpy(k2->stack + victim, &w, 8);
+	}
+	m = mw_sym_unwind(s, &k2->c, c, MAXF);
+	mw_sym_stats(s, &st2);
+	CHECK_EQ_INT(st2.full_unwinds, st1.full_unwinds + 1);
+	CHECK(m >= 4);
+	CHECK_EQ_HEX(c[3], a[3] + 1);
+	CHECK_EQ_HEX(c[2], a[2]);
+
+	/* Cost, printed only: cached vs uncached (a fresh cache each time). */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < rounds; i++)
+		mw_sym_unwind(s, &k->c, b, MAXF);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	{
+		double cached = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / rounds;
+		double full;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int i = 0; i < rounds / 10; i++) {
+			mw_sym_invalidate(s, k->c.pid);	/* drops the cache entry too */
+			mw_sym_unwind(s, &k->c, b, MAXF);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		full = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / (rounds / 10);
+		double warm;
+
+		/* The same capture with the cache off: a full libdwfl unwind each time. */
+		mw_sym_cache_enable(s, 0);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int i = 0; i < rounds / 10; i++)
+			CHECK_EQ_INT(mw_sym_unwind(s, &k->c, c, MAXF), n);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		warm = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / (rounds / 10);
+		mw_sym_cache_enable(s, 1);
+		printf("  ustack: %d frames: cached unwind %.0f ns, full libdwfl unwind %.0f ns, "
+		       "full with a new process session %.0f ns\n", n, cached, warm, full);
+	}
+out:
+	mw_sym_free(s);
+	free(k);
+	free(k2);
+}
