@@ -99,9 +99,9 @@ static void symbolize(struct mw_mtrace *t, uint32_t id)
 	if (!f)
 		return;
 	for (uint32_t k = 0; k < s->n; k++) {
-		/* All return addresses (even ips[0]: the probe is at the allocator's
-		 * return): the symbolizer looks up the call before them. */
-		if (mw_sym_resolve(t->sym, s->pid, s->ips[k], &f[k]))
+		/* All return addresses, even ips[0] (the probe is at the allocator's
+		 * return): the line is the call's, just before. */
+		if (mw_sym_resolve_ip(t->sym, s->pid, s->ips[k], 1, &f[k]))
 			memset(&f[k], 0, sizeof(f[k]));
 		f[k].addr = s->ips[k];
 	}
