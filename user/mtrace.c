@@ -33,6 +33,7 @@ struct mproc {
 	char allocator[256];
 	double est_bytes, est_count;	/* allocated, from the traced ones and their weights */
 	uint64_t synced_drops;	/* ring drops already reconciled with the kernel's table */
+	uint64_t maps_read_ns;	/* when its maps were last dropped for being stale */
 };
 
 struct mw_mtrace {
@@ -108,6 +109,25 @@ static void symbolize(struct mw_mtrace *t, uint32_t id)
 	s->frames = f;
 }
 
+/*
+ * The outermost frame lies outside every file the symbolizer knows for the
+ * process: code mapped since it read the maps (dlopen). Drop its view of the
+ * process, at most once a second, so that the next unwind reads them again.
+ */
+static bool stale_maps(struct mw_mtrace *t, struct mproc *p, const uint64_t *ips, int n,
+		       uint64_t ts)
+{
+	struct mw_frame f;
+
+	if (!p || n <= 0 || (p->maps_read_ns && ts < p->maps_read_ns + 1000000000ULL))
+		return false;
+	if (mw_sym_resolve_ip(t->sym, p->pid, ips[n - 1], 1, &f) == 0 && f.module)
+		return false;
+	mw_sym_invalidate(t->sym, p->pid);
+	p->maps_read_ns = ts;
+	return true;
+}
+
 static void on_alloc(struct mw_mtrace *t, const struct mw_malloc_rec *r, size_t size)
 {
 	struct mw_ustack_capture cap = { .pid = r->tgid, .tid = r->tid };
@@ -121,8 +141,12 @@ static void on_alloc(struct mw_mtrace *t, const struct mw_malloc_rec *r, size_t 
 
 	memcpy(cap.regs, r->regs, sizeof(cap.regs));
 	cap.stack = (const uint8_t *)(r + 1);
-	cap.stack_len = r->stack_len <= size - sizeof(*r) ? r->stack_len : (uint32_t)(size - sizeof(*r));
+	cap.stack_len = (uint32_t)(size - sizeof(*r));
+	if (r->stack_len < cap.stack_len)
+		cap.stack_len = r->stack_len;
 	n = mw_sym_unwind(t->sym, &cap, ips, MW_LEAK_MAX_FRAMES);
+	if (stale_maps(t, p, ips, n, r->ts_ns))
+		n = mw_sym_unwind(t->sym, &cap, ips, MW_LEAK_MAX_FRAMES);
 	if (n <= 0) {
 		t->unwind_failed++;
 		n = 0;

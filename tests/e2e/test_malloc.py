@@ -303,3 +303,34 @@ def test_malloc_duty_cycle():
     frees = summary(tr)["calls"].get("free", 0)
     check(0 < frees < 2 * rounds // 3, f"free calls counted {frees} of {2 * rounds}")
     check(tr.thread_summaries(), "no syscall summaries")
+
+
+PLUGIN = """#include <stdlib.h>
+void *volatile plugin_sink;
+__attribute__((noinline)) void plugin_leak(void)
+{
+	for (int i = 0; i < 6; i++)
+		plugin_sink = malloc(4444); /* PLUGIN */
+}
+"""
+
+
+def test_malloc_dlopen():
+    """A library loaded (dlopen) after the process's first allocations: its leak is unwound and
+    symbolized (the maps read at the first allocation do not have it)."""
+    d = mw.tmpdir()
+    src, lib = os.path.join(d, "plugin.c"), os.path.join(d, "plugin.so")
+    with open(src, "w") as f:
+        f.write(PLUGIN)
+    rc, _, err = mw.run(["gcc", "-shared", "-fPIC", "-O1", "-g", src, "-o", lib], timeout=60)
+    eq(rc, 0, f"gcc: {mw.tail(err)}")
+    rc, tr, err, _ = run_mw(["--malloc", "--", mw.wl("dlopen_leak"), lib])
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    before = find_leak(tr, "before_dlopen")
+    eq((before["count"], before["bytes"]), (3, 999), "before_dlopen")
+    leak = find_leak(tr, "plugin_leak")
+    eq((leak["count"], leak["bytes"]), (6, 6 * 4444), "plugin_leak")
+    top = leak["stack"][0]
+    eq((top.get("func"), top.get("line")), ("plugin_leak", 6), "plugin frame")
+    eq(top.get("module"), lib, "plugin module")
+    check("main" in frames_of(leak), f"stack ends early: {frames_of(leak)}")
