@@ -350,3 +350,20 @@ def test_malloc_retention_arenas():
         eq(r["committed"], 135168 + 1000 * 4096, f"arena {r['arena']}: committed")
         eq(r["live"] + r["free_kept"], r["committed"], f"arena {r['arena']}: live + free_kept")
         check(r["free_kept"] < 8192 and "pinned_by" not in r, f"arena {r['arena']}: {r}")
+
+
+def test_malloc_interval_growth_and_min_age():
+    """-i: a leak report per interval; a stack's growth is its bytes since the previous report
+    (the leaks happen first, then only churn); --min-age hides blocks younger than it."""
+    rc, tr, err, _ = run_mw(["--malloc", "-i", "0.3", "--", mw.wl("leaks"), "-t", "1200"])
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    rows = [e for e in tr.of("leak") if "leak_malloc" in frames_of(e)]
+    check(len(rows) >= 3, f"leak_malloc reported {len(rows)} times")
+    eq([(e["bytes"], e["growth"]) for e in rows],
+       [(10000, 10000)] + [(10000, 0)] * (len(rows) - 1), "bytes and growth per report")
+    ages = [e["oldest_ns"] for e in rows]
+    check(ages == sorted(ages), f"ages {ages}")
+    rc, tr, err, _ = run_mw(["--malloc", "--min-age", "600", "--", mw.wl("leaks"), "-r", "10"])
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    eq(tr.of("leak"), [], "leaks younger than --min-age")
+    eq(summary(tr)["outstanding_count"], sum(n for n, _ in LEAKS.values()), "outstanding")
