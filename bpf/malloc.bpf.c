@@ -88,17 +88,11 @@ struct {
 	__type(value, struct mw_malloc_stats);
 } mstats SEC(".maps");
 
+/* An allocation record as reserved in the ring: stack_bytes of it are there. */
 struct alloc_buf {
 	struct mw_malloc_rec rec;
 	__u8 stack[MW_MAX_STACK_BYTES];
 };
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct alloc_buf);
-} scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -234,11 +228,17 @@ static __always_inline bool sampled(struct call_state *s, __u64 size)
 	return true;
 }
 
+/* The record's stack room: a load-time constant, so the ring reservation has a fixed size. */
+static __always_inline __u32 stack_room(void)
+{
+	return stack_bytes > MW_MAX_STACK_BYTES ? MW_MAX_STACK_BYTES : stack_bytes;
+}
+
 static __always_inline void capture(struct pt_regs *ctx, struct alloc_buf *b)
 {
 	struct mw_malloc_stats *st;
 	__u64 sp = PT_REGS_SP(ctx);
-	__u32 len = stack_bytes, n;
+	__u32 len = stack_room(), n;
 
 	b->rec.regs[0] = ctx->ax;
 	b->rec.regs[1] = ctx->dx;
@@ -257,14 +257,12 @@ static __always_inline void capture(struct pt_regs *ctx, struct alloc_buf *b)
 	b->rec.regs[14] = ctx->r14;
 	b->rec.regs[15] = ctx->r15;
 	b->rec.regs[16] = PT_REGS_IP(ctx);
-	if (len > MW_MAX_STACK_BYTES)
-		len = MW_MAX_STACK_BYTES;
 	if (len && bpf_probe_read_user(b->stack, len, (void *)sp)) {
 		/* The stack ends within len (the top of a thread's stack): up to the page end. */
 		n = 4096 - (sp & 4095);
 		if (n > len)
 			n = len;
-		if (n > MW_MAX_STACK_BYTES || bpf_probe_read_user(b->stack, n, (void *)sp))
+		if (bpf_probe_read_user(b->stack, n, (void *)sp))
 			n = 0;
 		len = n;
 		if ((st = stats()))
@@ -277,13 +275,12 @@ SEC("uretprobe")
 int BPF_KRETPROBE(alloc_exit, void *ret)
 {
 	__u64 id = bpf_get_current_pid_tgid(), addr = (__u64)ret, old = 0, size, sp;
-	__u32 tgid = id >> 32, tid = (__u32)id, zero = 0, fn;
+	__u32 tgid = id >> 32, tid = (__u32)id, fn;
 	struct mw_malloc_counters *c;
 	struct mw_malloc_stats *st;
 	struct call_state *s;
 	struct alloc_buf *b;
 	struct mw_live v;
-	__u64 len;
 
 	if (tripped)
 		return 0;
@@ -337,9 +334,13 @@ int BPF_KRETPROBE(alloc_exit, void *ret)
 			emit_free(fn, old, 0);
 		return 0;
 	}
-	b = bpf_map_lookup_elem(&scratch, &zero);
-	if (!b)
+	/* Straight into the ring: the stack is copied once. */
+	b = bpf_ringbuf_reserve(&mevents, sizeof(b->rec) + stack_room(), 0);
+	if (!b) {
+		if ((st = stats()))
+			st->rb_drops++;	/* the block stays in the table, its stack unknown */
 		return 0;
+	}
 	b->rec.type = MW_MREC_ALLOC;
 	b->rec.fn = fn;
 	b->rec.tgid = tgid;
@@ -349,11 +350,7 @@ int BPF_KRETPROBE(alloc_exit, void *ret)
 	b->rec.size = size;
 	b->rec.old_addr = old;
 	capture(ctx, b);
-	len = b->rec.stack_len;
-	if (len > MW_MAX_STACK_BYTES)
-		len = MW_MAX_STACK_BYTES;
-	if (bpf_ringbuf_output(&mevents, b, sizeof(b->rec) + len, wake_flag()) && (st = stats()))
-		st->rb_drops++;
+	bpf_ringbuf_submit(b, wake_flag());
 	return 0;
 }
 
