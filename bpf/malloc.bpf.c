@@ -455,21 +455,26 @@ SEC("uprobe")
 int BPF_KPROBE(exit_enter, int status)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct mw_mfree_rec r = {
-		.type = MW_MREC_EXIT,
-		.tgid = id >> 32,
-		.tid = (__u32)id,
-		.ts_ns = bpf_ktime_get_ns(),
-	};
 	struct mw_malloc_stats *st;
+	struct mw_mfree_rec *r;
 
 	if (!stop_at_exit)
 		return 0;
-	if (bpf_ringbuf_output(&mevents, &r, sizeof(r), BPF_RB_FORCE_WAKEUP)) {
+	r = bpf_ringbuf_reserve(&mevents, sizeof(*r), 0);
+	if (!r) {
 		if ((st = stats()))
 			st->rb_drops++;
 		return 0;	/* nobody would know to resume it */
 	}
+	r->type = MW_MREC_EXIT;
+	r->fn = 0;
+	r->tgid = id >> 32;
+	r->tid = (__u32)id;
+	r->ts_ns = bpf_ktime_get_ns();
+	r->addr = 0;
+	r->size = 0;
+	/* The stop first: a SIGCONT sent after reading the record then always cancels it. */
 	bpf_send_signal(19 /* SIGSTOP */);
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
