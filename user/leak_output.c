@@ -52,6 +52,8 @@ void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_mall
 		mw_json_uint(&j, "not_tracked", m->st.live_full);
 		mw_json_uint(&j, "dropped", m->st.rb_drops);
 		mw_json_uint(&j, "unwind_failed", m->unwind_failed);
+		mw_json_uint(&j, "threads_full", m->st.threads_full);
+		mw_json_uint(&j, "stack_short", m->st.stack_short);
 		mw_json_end(&j);
 		return;
 	}
