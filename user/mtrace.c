@@ -276,8 +276,11 @@ int mw_mtrace_add_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs)
 	if (*what)
 		snprintf(p->allocator, sizeof(p->allocator), "%s", what);
 	if (n < 0) {
-		fprintf(stderr, "memwatch: pid %u: cannot attach allocator probes to %s: %s\n", pid,
-			*what ? what : "its allocator", strerror(-n));
+		bool old_kernel = n == -EINVAL || n == -EOPNOTSUPP || n == -ENOTSUP;
+
+		fprintf(stderr, "memwatch: pid %u: cannot attach allocator probes to %s: %s%s\n", pid,
+			*what ? what : "its allocator", strerror(-n),
+			old_kernel ? " (they need uprobe_multi links: Linux 6.6 or later)" : "");
 		return n;
 	}
 	if (!*what)

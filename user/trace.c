@@ -359,8 +359,10 @@ static int setup_targets(struct live *l)
 			ret = seed_from_proc(l, l->child, false, false);
 		if (!ret)
 			attach_usdt(l, l->child);
-		if (!ret && l->m)
-			ret = mw_mtrace_add_pid(l->m, l->child, true);
+		if (!ret && l->m && mw_mtrace_add_pid(l->m, l->child, true)) {
+			kill(l->child, SIGKILL);	/* the reason is on stderr already */
+			return 1;
+		}
 		if (!ret)
 			ret = mw_launch_release(l->child);
 		if (ret) {
