@@ -367,3 +367,13 @@ def test_malloc_interval_growth_and_min_age():
     eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
     eq(tr.of("leak"), [], "leaks younger than --min-age")
     eq(summary(tr)["outstanding_count"], sum(n for n, _ in LEAKS.values()), "outstanding")
+
+
+def test_malloc_folded_unwritable():
+    """An unwritable --folded file: one line on stderr, exit 1, before the command runs."""
+    marker = mw.tmpfile("ran")
+    rc, _, err = mw.run([mw.need_memwatch(), "--malloc", "--folded", "/nonexistent/x.folded",
+                         "--", "touch", marker])
+    eq(rc, 1, "exit status")
+    check("/nonexistent/x.folded" in mw.one_error_line(err, "--folded"), f"stderr {err!r}")
+    check(not os.path.exists(marker), "the command ran")
