@@ -357,3 +357,188 @@ out:
 	free(k);
 	free(k2);
 }
+
+/* Line of the "ustack-mark: NAME" comment in the workload's source. */
+static int mark_line(const char *src, const char *name)
+{
+	char want[64], buf[512];
+	FILE *f = fopen(src, "r");
+	int line = 0, found = 0;
+
+	if (!f)
+		return 0;
+	snprintf(want, sizeof(want), "ustack-mark: %s */", name);
+	while (fgets(buf, sizeof(buf), f)) {
+		line++;
+		if (strstr(buf, want)) {
+			found = line;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* Another process, a PIE: stopped by its own raise(SIGSTOP) in
+ * main -> outer_fn -> middle_fn -> inner_fn; registers by ptrace, the stack
+ * by process_vm_readv, unwound and symbolized through /proc/PID. */
+TEST(ustack_other_process_pie)
+{
+	static const char wl[] = ".output/workloads/ustack_target";
+	static const char src[] = "tests/workloads/ustack_target.c";
+	static const char *chain[] = { "inner_fn", "middle_fn", "outer_fn", "main" };
+	struct capture *k = calloc(1, sizeof(*k));
+	struct mw_symbolizer *s = mw_sym_new();
+	struct user_regs_struct ur;
+	uint64_t ips[MAXF];
+	struct mw_frame f;
+	int status, n, at = 0;
+	pid_t pid;
+
+	CHECK(k && s);
+	if (!k || !s)
+		goto out;
+	if (access(wl, X_OK)) {
+		unit_fail(__FILE__, __LINE__, "%s is not built (make workloads)", wl);
+		goto out;
+	}
+	pid = fork();
+	if (pid == 0) {
+		ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+		execl(wl, wl, (char *)NULL);
+		_exit(127);
+	}
+	CHECK(pid > 0);
+	if (pid < 0)
+		goto out;
+	/* The exec stop, then the workload's own SIGSTOP. */
+	CHECK(waitpid(pid, &status, 0) == pid && WIFSTOPPED(status) &&
+	      WSTOPSIG(status) == SIGTRAP);
+	ptrace(PTRACE_CONT, pid, NULL, NULL);
+	CHECK(waitpid(pid, &status, 0) == pid && WIFSTOPPED(status) &&
+	      WSTOPSIG(status) == SIGSTOP);
+	CHECK_EQ_INT(ptrace(PTRACE_GETREGS, pid, NULL, &ur), 0);
+	k->c.pid = k->c.tid = (uint32_t)pid;
+	k->c.regs[0] = ur.rax, k->c.regs[1] = ur.rdx, k->c.regs[2] = ur.rcx;
+	k->c.regs[3] = ur.rbx, k->c.regs[4] = ur.rsi, k->c.regs[5] = ur.rdi;
+	k->c.regs[6] = ur.rbp, k->c.regs[7] = ur.rsp;
+	k->c.regs[8] = ur.r8, k->c.regs[9] = ur.r9, k->c.regs[10] = ur.r10;
+	k->c.regs[11] = ur.r11, k->c.regs[12] = ur.r12, k->c.regs[13] = ur.r13;
+	k->c.regs[14] = ur.r14, k->c.regs[15] = ur.r15, k->c.regs[16] = ur.rip;
+	k->c.stack = k->stack;
+	k->c.stack_len = read_mem(pid, ur.rsp, k->stack, 8192);	/* what a probe would copy */
+	CHECK(k->c.stack_len > 0);
+	n = mw_sym_unwind(s, &k->c, ips, MAXF);
+	CHECK(n >= 5);
+	/* The stop is inside libc (raise's syscall), below the workload's chain. */
+	CHECK_EQ_INT(mw_sym_resolve_ip(s, (uint32_t)pid, ips[0], 0, &f), 0);
+	CHECK(f.module && strstr(f.module, "libc.so"));
+	for (size_t i = 0; i < sizeof(chain) / sizeof(chain[0]); i++) {
+		int want = mark_line(src, chain[i]);
+
+		CHECK(want > 0);
+		expect_frame(s, (uint32_t)pid, ips, n, &at, chain[i], "ustack_target.c", want);
+	}
+	/* A PIE: the frames are far above the file's vaddrs, the load bias applied. */
+	CHECK_EQ_INT(mw_sym_resolve_ip(s, (uint32_t)pid, ips[at - 1], 1, &f), 0);
+	CHECK(ends_with(f.module, "/ustack_target"));
+	CHECK(ips[at - 1] > 0x100000000ull);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	/* The process is gone: its state can be dropped, and new work fails cleanly. */
+	mw_sym_invalidate(s, (uint32_t)pid);
+	CHECK_EQ_INT(mw_sym_unwind(s, &k->c, ips, MAXF), -ESRCH);
+	CHECK_EQ_INT(mw_sym_resolve_ip(s, (uint32_t)pid, k->c.regs[16], 0, &f), -ESRCH);
+out:
+	mw_sym_free(s);
+	free(k);
+}
+
+/* ---- pure parts ------------------------------------------------------- */
+
+TEST(ustack_maps_modules)
+{
+	static const char text[] =
+		"55d0a1a00000-55d0a1a01000 r--p 00000000 fe:00 100 /usr/bin/app\n"
+		"55d0a1a01000-55d0a1a02000 r-xp 00001000 fe:00 100 /usr/bin/app\n"
+		"55d0a1a02000-55d0a1a03000 r--p 00002000 fe:00 100 /usr/bin/app\n"
+		"55d0a1a03000-55d0a1a04000 rw-p 00003000 fe:00 100 /usr/bin/app\n"
+		"55d0a2000000-55d0a2021000 rw-p 00000000 00:00 0 [heap]\n"
+		"7f0000000000-7f0000100000 r--p 00000000 fe:00 7 /usr/lib/locale/locale-archive\n"
+		"7f0000200000-7f0000228000 r--p 00000000 fe:00 200 /usr/lib/libc.so.6\n"
+		"7f0000228000-7f00003bd000 r-xp 00028000 fe:00 200 /usr/lib/libc.so.6\n"
+		"7f00003bd000-7f0000415000 r--p 001bd000 fe:00 200 /usr/lib/libc.so.6\n"
+		"7f0000500000-7f0000600000 r--p 00000000 fe:00 200 /usr/lib/libc.so.6\n"
+		"7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]\n"
+		"7ffd000fe000-7ffd00100000 r-xp 00000000 00:00 0 [vdso]\n";
+	struct mw_umods m = { 0 };
+
+	CHECK_EQ_INT(mw_umaps_parse(text, &m), 0);
+	CHECK_EQ_INT(m.n, 2);	/* app and libc; data-only files and the second libc run dropped */
+	if (m.n == 2) {
+		CHECK_EQ_STR(m.m[0].path, "/usr/bin/app");
+		CHECK_EQ_HEX(m.m[0].low, 0x55d0a1a00000ull);
+		CHECK_EQ_HEX(m.m[0].high, 0x55d0a1a04000ull);
+		CHECK_EQ_HEX(m.m[0].first_off, 0);
+		CHECK_EQ_INT(m.m[0].inode, 100);
+		CHECK_EQ_STR(m.m[1].path, "/usr/lib/libc.so.6");
+		CHECK_EQ_HEX(m.m[1].low, 0x7f0000200000ull);
+		CHECK_EQ_HEX(m.m[1].high, 0x7f0000415000ull);
+	}
+	CHECK_EQ_INT(mw_umaps_parse("not a maps line\n", &m), -EINVAL);
+	CHECK_EQ_INT(m.n, 0);
+	CHECK_EQ_INT(mw_umaps_parse("", &m), 0);
+	CHECK_EQ_INT(m.n, 0);
+	mw_umaps_clear(&m);
+}
+
+/* A fake copy: return addresses at offsets 8 and 40. */
+static void fake_copy(uint8_t *buf, size_t len, uint64_t r1, uint64_t r2)
+{
+	memset(buf, 0xab, len);
+	memcpy(buf + 8, &r1, 8);
+	memcpy(buf + 40, &r2, 8);
+}
+
+TEST(ustack_cache_pure)
+{
+	struct mw_ucache c;
+	uint8_t buf[64];
+	uint64_t ips[3] = { 0x1000, 0x2000, 0x3000 }, out[8];
+	uint32_t offs[3] = { 0, 8, 40 };
+
+	mw_ucache_init(&c, 1);	/* one set of MW_UCACHE_WAYS */
+	fake_copy(buf, sizeof(buf), 0x2000, 0x3000);
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 8), 0);
+	mw_ucache_insert(&c, 7, ips, offs, 3, MW_UCACHE_END, sizeof(buf));
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 8), 3);
+	CHECK_EQ_HEX(out[2], 0x3000);
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 2), 2);
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 8, 0x1000, buf, sizeof(buf), out, 8), 0);	/* pid */
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1001, buf, sizeof(buf), out, 8), 0);	/* pc */
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, 44, out, 8), 0);	/* too short */
+	fake_copy(buf, sizeof(buf), 0x2000, 0x3008);
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 8), 0);
+	fake_copy(buf, sizeof(buf), 0x2000, 0x3000);
+	buf[0] = 0;	/* other words do not matter */
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 8), 3);
+	/* Stopped at max 3: no answer for a caller wanting more. */
+	mw_ucache_insert(&c, 9, ips, offs, 3, MW_UCACHE_MAX, sizeof(buf));
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 9, 0x1000, buf, sizeof(buf), out, 8), 0);
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 9, 0x1000, buf, sizeof(buf), out, 3), 3);
+	/* Stopped at the end of a 48-byte copy: fine for copies no longer. */
+	mw_ucache_insert(&c, 10, ips, offs, 3, MW_UCACHE_COPY, 48);
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 10, 0x1000, buf, 48, out, 8), 3);
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 10, 0x1000, buf, 64, out, 8), 0);
+	/* Bounded: a fifth key in a full set evicts the least recently used. */
+	CHECK_EQ_INT(c.st.entries, 3);
+	mw_ucache_insert(&c, 11, ips, offs, 3, MW_UCACHE_END, sizeof(buf));
+	mw_ucache_insert(&c, 12, ips, offs, 3, MW_UCACHE_END, sizeof(buf));
+	CHECK_EQ_INT(c.st.entries, MW_UCACHE_WAYS);
+	CHECK_EQ_INT(c.st.evictions, 1);
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 8), 0);	/* LRU gone */
+	mw_ucache_drop_pid(&c, 12);
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 12, 0x1000, buf, sizeof(buf), out, 8), 0);
+	CHECK_EQ_INT(c.st.entries, MW_UCACHE_WAYS - 1);
+	mw_ucache_free(&c);
+}
