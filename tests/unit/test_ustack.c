@@ -5,6 +5,7 @@
  * frame pointers), truncated copies, the verified cache, and another process
  * (tests/workloads/ustack_target, stopped in a known chain, read with ptrace
  * and process_vm_readv). Plus the pure parts: maps -> modules, the cache. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -379,38 +380,31 @@ static int mark_line(const char *src, const char *name)
 	return found;
 }
 
-/* Another process, a PIE: stopped by its own raise(SIGSTOP) in
- * main -> outer_fn -> middle_fn -> inner_fn; registers by ptrace, the stack
- * by process_vm_readv, unwound and symbolized through /proc/PID. */
-TEST(ustack_other_process_pie)
+static const char target_wl[] = ".output/workloads/ustack_target";
+static const char target_src[] = "tests/workloads/ustack_target.c";
+
+/* Start ustack_target (with arg, or none) traced, wait for its own SIGSTOP and
+ * capture it as a probe would: registers, then 8 KiB of stack at rsp. The pid,
+ * or -1 (after a failed check). */
+static pid_t capture_target_at(const char *wl, const char *arg, struct capture *k)
 {
-	static const char wl[] = ".output/workloads/ustack_target";
-	static const char src[] = "tests/workloads/ustack_target.c";
-	static const char *chain[] = { "inner_fn", "middle_fn", "outer_fn", "main" };
-	struct capture *k = calloc(1, sizeof(*k));
-	struct mw_symbolizer *s = mw_sym_new();
 	struct user_regs_struct ur;
-	uint64_t ips[MAXF];
-	struct mw_frame f;
-	int status, n, at = 0;
+	int status;
 	pid_t pid;
 
-	CHECK(k && s);
-	if (!k || !s)
-		goto out;
 	if (access(wl, X_OK)) {
 		unit_fail(__FILE__, __LINE__, "%s is not built (make workloads)", wl);
-		goto out;
+		return -1;
 	}
 	pid = fork();
 	if (pid == 0) {
 		ptrace(PTRACE_TRACEME, 0, NULL, NULL);
-		execl(wl, wl, (char *)NULL);
+		execl(wl, wl, arg, (char *)NULL);
 		_exit(127);
 	}
 	CHECK(pid > 0);
 	if (pid < 0)
-		goto out;
+		return -1;
 	/* The exec stop, then the workload's own SIGSTOP. */
 	CHECK(waitpid(pid, &status, 0) == pid && WIFSTOPPED(status) &&
 	      WSTOPSIG(status) == SIGTRAP);
@@ -426,15 +420,47 @@ TEST(ustack_other_process_pie)
 	k->c.regs[11] = ur.r11, k->c.regs[12] = ur.r12, k->c.regs[13] = ur.r13;
 	k->c.regs[14] = ur.r14, k->c.regs[15] = ur.r15, k->c.regs[16] = ur.rip;
 	k->c.stack = k->stack;
-	k->c.stack_len = read_mem(pid, ur.rsp, k->stack, 8192);	/* what a probe would copy */
+	k->c.stack_len = read_mem(pid, ur.rsp, k->stack, 8192);
 	CHECK(k->c.stack_len > 0);
+	return pid;
+}
+
+static pid_t capture_target(const char *arg, struct capture *k)
+{
+	return capture_target_at(target_wl, arg, k);
+}
+
+static void end_target(pid_t pid)
+{
+	int status;
+
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+}
+
+/* Another process, a PIE: stopped by its own raise(SIGSTOP) in
+ * main -> outer_fn -> middle_fn -> inner_fn; unwound and symbolized through
+ * /proc/PID, the load bias applied. */
+TEST(ustack_other_process_pie)
+{
+	static const char *chain[] = { "inner_fn", "middle_fn", "outer_fn", "main" };
+	struct capture *k = calloc(1, sizeof(*k));
+	struct mw_symbolizer *s = mw_sym_new();
+	uint64_t ips[MAXF];
+	struct mw_frame f;
+	int n, at = 0;
+	pid_t pid = -1;
+
+	CHECK(k && s);
+	if (!k || !s || (pid = capture_target(NULL, k)) < 0)
+		goto out;
 	n = mw_sym_unwind(s, &k->c, ips, MAXF);
 	CHECK(n >= 5);
 	/* The stop is inside libc (raise's syscall), below the workload's chain. */
 	CHECK_EQ_INT(mw_sym_resolve_ip(s, (uint32_t)pid, ips[0], 0, &f), 0);
 	CHECK(f.module && strstr(f.module, "libc.so"));
 	for (size_t i = 0; i < sizeof(chain) / sizeof(chain[0]); i++) {
-		int want = mark_line(src, chain[i]);
+		int want = mark_line(target_src, chain[i]);
 
 		CHECK(want > 0);
 		expect_frame(s, (uint32_t)pid, ips, n, &at, chain[i], "ustack_target.c", want);
@@ -443,15 +469,133 @@ TEST(ustack_other_process_pie)
 	CHECK_EQ_INT(mw_sym_resolve_ip(s, (uint32_t)pid, ips[at - 1], 1, &f), 0);
 	CHECK(ends_with(f.module, "/ustack_target"));
 	CHECK(ips[at - 1] > 0x100000000ull);
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
+	end_target(pid);
+	pid = -1;
 	/* The process is gone: its state can be dropped, and new work fails cleanly. */
-	mw_sym_invalidate(s, (uint32_t)pid);
+	mw_sym_invalidate(s, k->c.pid);
 	CHECK_EQ_INT(mw_sym_unwind(s, &k->c, ips, MAXF), -ESRCH);
-	CHECK_EQ_INT(mw_sym_resolve_ip(s, (uint32_t)pid, k->c.regs[16], 0, &f), -ESRCH);
+	CHECK_EQ_INT(mw_sym_resolve_ip(s, k->c.pid, k->c.regs[16], 0, &f), -ESRCH);
 out:
+	if (pid > 0)
+		end_target(pid);
 	mw_sym_free(s);
 	free(k);
+}
+
+/* The same chain through fp_tramp, assembly with a frame pointer and no CFI:
+ * libdwfl finds no FDE for its pc and must use the frame pointer. */
+TEST(ustack_frame_pointer_fallback)
+{
+	struct capture *k = calloc(1, sizeof(*k));
+	struct mw_symbolizer *s = mw_sym_new();
+	uint64_t ips[MAXF];
+	struct mw_frame f;
+	int n, at = 0, i_tramp;
+	pid_t pid = -1;
+
+	CHECK(k && s);
+	if (!k || !s || (pid = capture_target("-f", k)) < 0)
+		goto out;
+	n = mw_sym_unwind(s, &k->c, ips, MAXF);
+	expect_frame(s, (uint32_t)pid, ips, n, &at, "inner_fn", "ustack_target.c",
+		     mark_line(target_src, "inner_fn"));
+	/* No line table for hand-written assembly: the name comes from .symtab. */
+	i_tramp = find_func(s, (uint32_t)pid, ips, n, at, "fp_tramp", &f);
+	CHECK_EQ_INT(i_tramp, at);
+	CHECK(f.file == NULL && f.line == 0);
+	at = i_tramp + 1;
+	expect_frame(s, (uint32_t)pid, ips, n, &at, "outer_fn", "ustack_target.c",
+		     mark_line(target_src, "outer_fn"));
+	expect_frame(s, (uint32_t)pid, ips, n, &at, "main", "ustack_target.c",
+		     mark_line(target_src, "main"));
+	CHECK_EQ_INT(at, i_tramp + 3);	/* nothing lost or invented around the trampoline */
+	/* The symbols, without the unwind: fp_tramp from .symtab with its offset. */
+	CHECK_EQ_INT(mw_sym_resolve(s, (uint32_t)pid, ips[i_tramp], &f), 0);
+	CHECK_EQ_STR(f.func, "fp_tramp");
+	CHECK(f.offset > 0 && f.offset < 0x20);
+out:
+	if (pid > 0)
+		end_target(pid);
+	mw_sym_free(s);
+	free(k);
+}
+
+/* A file deleted after it was mapped: no path reaches it any more (as with a
+ * target in another mount namespace), only /proc/PID/map_files, which needs
+ * root (CAP_SYS_ADMIN). */
+TEST(ustack_deleted_file_via_map_files)
+{
+	struct capture *k = calloc(1, sizeof(*k));
+	struct mw_symbolizer *s = mw_sym_new();
+	char dir[] = "/tmp/mw-ustack-XXXXXX", copy[64], cmd[256];
+	uint64_t ips[MAXF];
+	struct mw_frame f;
+	int n, at = 0;
+	pid_t pid = -1;
+
+	CHECK(k && s);
+	if (!k || !s)
+		goto out;
+	if (geteuid() != 0) {
+		printf("  ustack: map_files needs root; deleted-file case not run\n");
+		goto out;
+	}
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(copy, sizeof(copy), "%s/ustack_target", dir);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", target_wl, copy);
+	CHECK_EQ_INT(system(cmd), 0);
+	pid = capture_target_at(copy, NULL, k);
+	unlink(copy);
+	rmdir(dir);
+	if (pid < 0)
+		goto out;
+	n = mw_sym_unwind(s, &k->c, ips, MAXF);
+	expect_frame(s, (uint32_t)pid, ips, n, &at, "inner_fn", "ustack_target.c",
+		     mark_line(target_src, "inner_fn"));
+	expect_frame(s, (uint32_t)pid, ips, n, &at, "middle_fn", "ustack_target.c",
+		     mark_line(target_src, "middle_fn"));
+	CHECK_EQ_INT(mw_sym_resolve_ip(s, (uint32_t)pid, ips[at - 1], 1, &f), 0);
+	CHECK(f.module && strstr(f.module, "(deleted)"));
+out:
+	if (pid > 0)
+		end_target(pid);
+	mw_sym_free(s);
+	free(k);
+}
+
+/* Code mapped after the process state was built (dlopen) is unknown until
+ * mw_sym_invalidate; then it resolves. */
+TEST(ustack_dlopen_then_invalidate)
+{
+	struct mw_symbolizer *s = mw_sym_new();
+	uint32_t me = (uint32_t)getpid();
+	bool was_loaded = dlopen("libz.so.1", RTLD_NOW | RTLD_NOLOAD) != NULL;
+	struct mw_frame f;
+	void *h = NULL, *fn;
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_EQ_INT(mw_sym_resolve_ip(s, me, (uint64_t)(uintptr_t)&level1, 0, &f), 0);
+	CHECK_EQ_STR(f.func, "level1");
+	h = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+	CHECK(h != NULL);
+	fn = h ? dlsym(h, "zlibVersion") : NULL;
+	CHECK(fn != NULL);
+	if (!fn)
+		goto out;
+	CHECK_EQ_INT(mw_sym_resolve_ip(s, me, (uint64_t)(uintptr_t)fn, 0, &f), 0);
+	if (!was_loaded)
+		CHECK(f.module == NULL && f.func == NULL);
+	mw_sym_invalidate(s, me);
+	CHECK_EQ_INT(mw_sym_resolve_ip(s, me, (uint64_t)(uintptr_t)fn, 0, &f), 0);
+	CHECK(f.module && strstr(f.module, "libz.so"));
+	CHECK_EQ_STR(f.func, "zlibVersion");
+	CHECK_EQ_INT(f.offset, 0);
+out:
+	if (h)
+		dlclose(h);
+	mw_sym_free(s);
 }
 
 /* ---- pure parts ------------------------------------------------------- */
