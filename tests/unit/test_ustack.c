@@ -598,6 +598,30 @@ out:
 	mw_sym_free(s);
 }
 
+/* A C function under a C++ mangled name: what the symtab of C++ code holds. */
+__attribute__((noinline)) int mangled_fn(int x) __asm__("_ZN2mw6leaker5allocEi");
+__attribute__((noinline)) int mangled_fn(int x)
+{
+	__asm__ volatile("" ::: "memory");
+	return x + 1;
+}
+
+TEST(ustack_demangles_cxx_names)
+{
+	struct mw_symbolizer *s = mw_sym_new();
+	struct mw_frame f;
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_EQ_INT(mw_sym_resolve(s, (uint32_t)getpid(), (uint64_t)(uintptr_t)&mangled_fn,
+				    &f), 0);
+	CHECK_EQ_STR(f.func, "mw::leaker::alloc(int)");
+	CHECK_EQ_INT(f.offset, 0);
+	CHECK(ends_with(f.file, "test_ustack.c") && f.line > 0);
+	mw_sym_free(s);
+}
+
 /* ---- pure parts ------------------------------------------------------- */
 
 TEST(ustack_maps_modules)
