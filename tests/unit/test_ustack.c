@@ -5,6 +5,7 @@
  * frame pointers), truncated copies, the verified cache, and another process
  * (tests/workloads/ustack_target, stopped in a known chain, read with ptrace
  * and process_vm_readv). Plus the pure parts: maps -> modules, the cache. */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
@@ -53,6 +54,19 @@ static uint32_t read_mem(pid_t pid, uint64_t addr, uint8_t *buf, size_t len)
 		got += (uint32_t)n;
 	}
 	return got;
+}
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
 }
 
 /* The registers at one instruction of this function, then the stack above them. */
@@ -155,8 +169,10 @@ static void expect_frame(struct mw_symbolizer *s, uint32_t pid, const uint64_t *
 
 TEST(ustack_own_chain)
 {
+	int fds0 = open_fds();
 	struct capture *k = calloc(1, sizeof(*k));
 	struct mw_symbolizer *s = mw_sym_new();
+	struct mw_sym_stats st;
 	uint64_t ips[MAXF];
 	struct mw_frame f;
 	int n, at = 0;
@@ -182,9 +198,15 @@ TEST(ustack_own_chain)
 	/* ...and on through the runner's main into libc's start code. */
 	CHECK(find_func(s, k->c.pid, ips, n, at, "main", &f) >= at);
 	CHECK(find_func(s, k->c.pid, ips, n, at, "__libc_start_main", &f) > at);
+	/* One descriptor per module file (and one per debuginfo file found):
+	 * process sessions hold none. */
+	mw_sym_stats(s, &st);
+	CHECK(st.modules >= 2);
+	CHECK(open_fds() - fds0 <= 2 * (int)st.modules);
 out:
 	mw_sym_free(s);
 	free(k);
+	CHECK_EQ_INT(open_fds(), fds0);
 }
 
 TEST(ustack_through_libc_qsort)
