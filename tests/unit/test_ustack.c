@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -458,6 +459,124 @@ static void end_target(pid_t pid)
 
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
+}
+
+static int line_thread;
+
+static void *thread_body(void *arg)
+{
+	level1(arg); line_thread = __LINE__;
+	__asm__ volatile("" ::: "memory");
+	return NULL;
+}
+
+/* A capture on another thread (tid != pid, a glibc thread stack): the chain,
+ * the thread's start routine, then glibc's start_thread. */
+TEST(ustack_other_thread)
+{
+	struct capture *k = calloc(1, sizeof(*k));
+	struct mw_symbolizer *s = mw_sym_new();
+	uint64_t ips[MAXF];
+	struct mw_frame f;
+	pthread_t t;
+	int n, at = 0;
+
+	CHECK(k && s);
+	if (!k || !s || pthread_create(&t, NULL, thread_body, k)) {
+		CHECK(0);
+		goto out;
+	}
+	pthread_join(t, NULL);
+	CHECK(k->c.tid != k->c.pid);
+	n = mw_sym_unwind(s, &k->c, ips, MAXF);
+	expect_frame(s, k->c.pid, ips, n, &at, "level1", "test_ustack.c", line_l1);
+	expect_frame(s, k->c.pid, ips, n, &at, "thread_body", "test_ustack.c", line_thread);
+	CHECK_EQ_INT(find_func(s, k->c.pid, ips, n, at, "start_thread", &f), at);
+out:
+	mw_sym_free(s);
+	free(k);
+}
+
+static int line_entry, line_entry_caller, line_test_entry;
+
+/* What a uprobe at a function's entry sees: pc = the function's first byte,
+ * [rsp] = the return address into its caller. Built here by pushing a return
+ * address, copying the stack while it is there, and never making the call.
+ * len must not run past the stack's end (the caller measures it). */
+__attribute__((noinline, noipa)) static void capture_entry_of(struct capture *k, const void *fn,
+						       uint32_t len)
+{
+	register uint64_t *r __asm__("r8") = k->c.regs;
+	uint8_t *dst = k->stack;
+	uint32_t n = len;
+
+	line_entry = __LINE__ + 1;
+	__asm__ volatile("lea 2f(%%rip), %%rax\n\t"
+			 "push %%rax\n\t"		/* the return address a call would push */
+			 "mov %%rsp, 56(%2)\n\t"
+			 "mov %%rbp, 48(%2)\n\t"
+			 "mov %%rbx, 24(%2)\n\t"
+			 "mov %%r12, 96(%2)\n\t"
+			 "mov %%r13, 104(%2)\n\t"
+			 "mov %%r14, 112(%2)\n\t"
+			 "mov %%r15, 120(%2)\n\t"
+			 "mov %3, 128(%2)\n\t"	/* pc = fn */
+			 "mov %%rsp, %%rsi\n\t"
+			 "rep movsb\n\t"		/* rcx bytes from rsp to rdi */
+			 "pop %%rax\n"
+			 "2:\n\t"
+			 : "+D"(dst), "+c"(n)
+			 : "r"(r), "r"(fn)
+			 : "rax", "rsi", "memory");
+	k->c.pid = (uint32_t)getpid();
+	k->c.tid = (uint32_t)gettid();
+	k->c.stack = k->stack;
+	k->c.stack_len = len;
+}
+
+__attribute__((noinline)) static void entry_caller(struct capture *k, uint32_t len)
+{
+	capture_entry_of(k, (const void *)&malloc, len); line_entry_caller = __LINE__;
+	__asm__ volatile("" ::: "memory");
+}
+
+/* The capture of a uprobe on libc's malloc: frame 0 is malloc itself, then
+ * the caller's line, then on up; mw_sym_resolve tells the entry pc from the
+ * return addresses by itself. */
+TEST(ustack_probe_at_libc_entry)
+{
+	struct capture *k = calloc(1, sizeof(*k));
+	struct mw_symbolizer *s = mw_sym_new();
+	uint64_t ips[MAXF], sp;
+	struct mw_frame f;
+	uint32_t avail;
+	int n, at = 1;
+
+	CHECK(k && s);
+	if (!k || !s)
+		goto out;
+	__asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+	avail = read_mem(getpid(), sp - 4096, k->stack, 16384);	/* what is mapped above */
+	CHECK(avail > 8192);
+	entry_caller(k, avail - 8192 < 4096 ? avail - 8192 : 4096); line_test_entry = __LINE__;
+	n = mw_sym_unwind(s, &k->c, ips, MAXF);
+	CHECK(n >= 5);
+	CHECK_EQ_HEX(ips[0], (uint64_t)(uintptr_t)&malloc);
+	CHECK_EQ_INT(mw_sym_resolve(s, k->c.pid, ips[0], &f), 0);
+	CHECK(f.func && strstr(f.func, "malloc"));
+	CHECK_EQ_INT(f.offset, 0);
+	CHECK(f.module && strstr(f.module, "libc.so"));
+	/* mw_sym_resolve (no hint) and mw_sym_resolve_ip agree on the callers. */
+	CHECK_EQ_INT(mw_sym_resolve(s, k->c.pid, ips[1], &f), 0);
+	CHECK_EQ_STR(f.func, "capture_entry_of");
+	CHECK(ends_with(f.file, "test_ustack.c"));
+	CHECK_EQ_INT(f.line, line_entry);
+	expect_frame(s, k->c.pid, ips, n, &at, "entry_caller", "test_ustack.c", line_entry_caller);
+	expect_frame(s, k->c.pid, ips, n, &at, "ustack_probe_at_libc_entry", "test_ustack.c",
+		     line_test_entry);
+out:
+	mw_sym_free(s);
+	free(k);
 }
 
 /* Another process, a PIE: stopped by its own raise(SIGSTOP) in
