@@ -23,9 +23,9 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE \
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
               -I$(OUTPUT) -I$(VMLINUX) -Ibpf -idirafter /usr/include/$(shell $(CC) -dumpmachine) \
               -MMD -MP
-# libbpf, libdw (user stacks), libelf and compressors statically: the binary needs only libc
-# on the target host.
-LDLIBS   := -Wl,-Bstatic -lbpf -ldw -lelf -lz -lzstd -llzma -lbz2 -Wl,-Bdynamic -lpthread
+# libbpf, libdw (user stacks), libelf, compressors and libsupc++'s C++ demangler statically:
+# the binary needs only libc on the target host.
+LDLIBS   := -Wl,-Bstatic -lbpf -ldw -lelf -lz -lzstd -llzma -lbz2 -lsupc++ -Wl,-Bdynamic -lpthread
 
 ifeq ($(V),1)
 Q =

@@ -9,6 +9,9 @@
 
 #define US_CACHE_SETS 1024	/* x MW_UCACHE_WAYS unwinds */
 
+/* libsupc++'s demangler (linked statically; C has no <cxxabi.h>). */
+char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status);
+
 struct mw_symbolizer *mw_sym_new(void)
 {
 	struct mw_symbolizer *s;
@@ -114,6 +117,35 @@ static struct us_resolved *slot_of(struct mw_symbolizer *s, const struct us_mod 
 	return &s->resolved[(h >> 40) % US_MAX_RESOLVED];
 }
 
+/* The name to show: without a symbol version ("__libc_start_main@@GLIBC_2.34"
+ * in Debian's debug symtabs), C++ names demangled. Owned by s or by the ELF. */
+static const char *nice_name(struct mw_symbolizer *s, const char *name)
+{
+	const char *at = strchr(name, '@'), *orig = name, *out = name;
+	char *plain = NULL, *dem;
+	int status = -1;
+
+	if (at && at != name) {
+		plain = strndup(name, (size_t)(at - name));
+		if (!plain)
+			return orig;
+		name = plain;
+		out = us_intern(s, plain, strlen(plain));
+	}
+	if (name[0] == '_' && name[1] == 'Z') {
+		dem = __cxa_demangle(name, NULL, NULL, &status);
+		if (dem && status == 0) {
+			const char *d = us_intern(s, dem, strlen(dem));
+
+			if (d)
+				out = d;
+		}
+		free(dem);
+	}
+	free(plain);
+	return out ? out : orig;	/* orig: past the string budget */
+}
+
 /* Symbol and line of rel (a file vaddr of m); look is the address looked up. */
 static void lookup(struct mw_symbolizer *s, struct us_mod *m, uint64_t look,
 		   struct us_resolved *r)
@@ -126,9 +158,8 @@ static void lookup(struct mw_symbolizer *s, struct us_mod *m, uint64_t look,
 	name = dwfl_module_addrinfo(m->dm, look, &off, &sym, NULL, NULL, NULL);
 	r->func = name;
 	r->sym_start = name ? look - off : 0;
-	/* Debian's debug symtabs carry versions ("__libc_start_main@@GLIBC_2.34"). */
-	if (name && strchr(name, '@') && strchr(name, '@') != name)
-		r->func = us_intern(s, name, (size_t)(strchr(name, '@') - name));
+	if (name)
+		r->func = nice_name(s, name);
 	r->file = NULL;
 	r->line = 0;
 	line = dwfl_module_getsrc(m->dm, look);

@@ -52,7 +52,10 @@ struct mw_sym_stats {
 void mw_sym_stats(const struct mw_symbolizer *s, struct mw_sym_stats *out);
 /* Turn the unwind cache off (0) or on (default): for measuring what it saves. */
 void mw_sym_cache_enable(struct mw_symbolizer *s, int on);
-/* The process's mappings changed (dlopen/exec): drop its per-process state. */
+/* The process's mappings changed (dlopen/exec): drop its per-process state.
+ * Until then (or until it is the least recently used of 256), the state of a
+ * process that has exited still resolves its addresses; a pid never seen
+ * before that is gone gives -ESRCH. */
 void mw_sym_invalidate(struct mw_symbolizer *s, uint32_t pid);
 
 #endif /* MW_USTACK_H */

@@ -29,7 +29,7 @@ struct us_mod {
 	Dwfl *dwfl;
 	Dwfl_Module *dm;
 	Elf *elf;			/* owned by dwfl */
-	int fd;				/* kept open: per-process sessions open their own Elf */
+	int fd;				/* dwfl's descriptor of the file: sessions dup it */
 	bool is_exec;			/* ET_EXEC: no load bias */
 	struct us_seg {
 		uint64_t vaddr, filesz, off;

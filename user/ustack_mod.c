@@ -153,22 +153,21 @@ struct us_mod *us_mod_get(struct mw_symbolizer *s, uint32_t pid, const struct mw
 	m = calloc(1, sizeof(*m));
 	if (!m || (!bid_len && !(m->key = strdup(key))))
 		goto fail;
-	m->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (m->fd < 0)
-		goto fail;
 	m->bid_len = bid_len;
 	memcpy(m->bid, bid, (size_t)bid_len);
 	m->dwfl = dwfl_begin(&mod_callbacks);
 	if (!m->dwfl)
 		goto fail;
 	dwfl_report_begin(m->dwfl);
-	/* base 0 with add_p_vaddr: the module sits at its own vaddrs (bias 0). The
-	 * session takes fd. um->path names the file for the debuglink search. */
+	/* base 0 with add_p_vaddr: the module sits at its own vaddrs (bias 0).
+	 * um->path names the file for the debuglink search. On success the
+	 * session owns fd (closed by dwfl_end); it stays the module's fd. */
 	m->dm = dwfl_report_elf(m->dwfl, um->path, um->path, fd, 0, true);
-	fd = -1;
 	dwfl_report_end(m->dwfl, NULL, NULL);
 	if (!m->dm)
 		goto fail;
+	m->fd = fd;
+	fd = -1;
 	m->elf = dwfl_module_getelf(m->dm, &bias);
 	if (!m->elf || !gelf_getehdr(m->elf, &eh))
 		goto fail;
@@ -185,8 +184,6 @@ fail:
 	if (m) {
 		if (m->dwfl)
 			dwfl_end(m->dwfl);
-		if (m->fd > 0)
-			close(m->fd);
 		free(m->key);
 		free(m);
 	}
@@ -200,8 +197,7 @@ void us_mod_free_all(struct mw_symbolizer *s)
 		struct us_mod *m = s->mods;
 
 		s->mods = m->next;
-		dwfl_end(m->dwfl);
-		close(m->fd);
+		dwfl_end(m->dwfl);	/* closes m->fd */
 		free(m->key);
 		free(m);
 	}

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 #include <dwarf.h>
 #include "ustack_int.h"
 
@@ -69,20 +70,33 @@ static const Dwfl_Thread_Callbacks thread_callbacks = {
 	.set_initial_registers = set_initial_registers,
 };
 
-/* The per-process session opens its own Elf on the shared module's file (a
- * dup of its descriptor: no path lookup in the target's namespace again).
- * Sharing the Elf itself (elf_begin with a reference) broke unwinding in a
- * later session once an earlier one had ended. */
+/* The per-process session gets its own Elf on the shared module's file (a
+ * dup of its descriptor: no path lookup in the target's namespace again),
+ * mapped whole and then cut from the descriptor, so that sessions hold no
+ * descriptors: 256 processes x 100 libraries would exceed RLIMIT_NOFILE. */
 static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
 		    char **file_name, Elf **elfp)
 {
 	struct us_pmod *pm = *userdata;
+	Elf *elf;
+	int fd;
 
 	(void)mod, (void)modname, (void)base, (void)file_name;
 	*elfp = NULL;
 	if (!pm || !pm->mod)
 		return -1;
-	return fcntl(pm->mod->fd, F_DUPFD_CLOEXEC, 0);
+	fd = fcntl(pm->mod->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	/* FDREAD reads what is not mapped (nothing when mmap worked), then lets go of fd. */
+	if (elf && elf_cntl(elf, ELF_C_FDREAD)) {
+		elf_end(elf);
+		elf = NULL;
+	}
+	close(fd);
+	*elfp = elf;
+	return -1;
 }
 
 /* Unwinding needs the CFI only; .eh_frame is in the file itself, so do not
