@@ -56,8 +56,8 @@ def frames_of(leak):
 
 
 def is_func(name, func):
-    """C names exactly; C++ ones also mangled (_ZL12leak_new_objv)."""
-    return name == func or bool(name and re.fullmatch(rf"_ZL?\d+{func}v", name))
+    """C names exactly; C++ ones demangled (leak_new_obj()) or mangled (_ZL12leak_new_objv)."""
+    return name in (func, f"{func}()") or bool(name and re.fullmatch(rf"_ZL?\d+{func}v", name))
 
 
 def find_leak(tr, func, pid=None):
