@@ -136,9 +136,19 @@ void mw_out_leaks(struct mw_output *o, uint64_t ts_ns, const struct mw_leak *l,
 	struct mw_json j;
 
 	if (o->json) {
-		for (size_t i = 0; i < n && i < MW_LEAK_TOP_JSON; i++) {
-			const struct mw_leak_row *r = &by_bytes[i];
+		/* The top stacks by bytes, then those of the top by count not among them. */
+		for (size_t i = 0; i < 2 * MW_LEAK_TOP_JSON; i++) {
+			bool by_bytes_part = i < MW_LEAK_TOP_JSON, dup = false;
+			size_t at = by_bytes_part ? i : i - MW_LEAK_TOP_JSON;
+			const struct mw_leak_row *r;
 
+			if (at >= n)
+				continue;
+			r = by_bytes_part ? &by_bytes[at] : &by_count[at];
+			for (size_t k = 0; !by_bytes_part && k < MW_LEAK_TOP_JSON && k < n; k++)
+				dup |= by_bytes[k].stack == r->stack;
+			if (dup)
+				continue;
 			mw_json_begin(&j, o->f);
 			mw_json_str(&j, "type", "leak");
 			mw_json_uint(&j, "ts_ns", ts_ns);
