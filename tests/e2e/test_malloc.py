@@ -134,7 +134,7 @@ def test_malloc_leaks_tcmalloc():
 def test_malloc_leaks_static():
     """malloc linked into the executable: probed there (its .symtab)."""
     exe = mw.tmpfile("leaks_static")
-    rc, _, err = mw.run(["gcc", "-static", "-O1", "-g", "-D_GNU_SOURCE", "-I", SRC,
+    rc, _, err = mw.run([mw.need_tool("gcc"), "-static", "-O1", "-g", "-D_GNU_SOURCE", "-I", SRC,
                          os.path.join(SRC, "leaks.c"), "-o", exe], timeout=60)
     if rc != 0:
         raise mw.Skip(f"gcc -static failed: {mw.tail(err)}")
@@ -148,7 +148,7 @@ def test_malloc_leaks_cxx():
     """operator new/new[] in libstdc++ call malloc: counted once, under new."""
     src = os.path.join(SRC, "leaks_cxx.cc")
     exe = mw.tmpfile("leaks_cxx")
-    rc, _, err = mw.run(["g++", "-O1", "-g", src, "-o", exe], timeout=60)
+    rc, _, err = mw.run([mw.need_tool("g++"), "-O1", "-g", src, "-o", exe], timeout=60)
     if rc != 0:
         raise mw.Skip(f"g++ failed: {mw.tail(err)}")
     rc, tr, err, _ = run_mw(["--malloc", "--", exe, "50"])
