@@ -261,7 +261,8 @@ static void read_comm(const char *path, char comm[16])
 	fclose(f);
 }
 
-int mw_mtrace_add_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs)
+/* quiet: an exec seen late, the image may be gone already: say nothing but with -v. */
+static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool quiet)
 {
 	struct mproc *p = proc_of(t, pid, true);
 	char what[256] = "";
@@ -275,6 +276,12 @@ int mw_mtrace_add_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs)
 	n = mw_mprobe_add_pid(&t->probe, pid, before_libs, what, sizeof(what));
 	if (*what)
 		snprintf(p->allocator, sizeof(p->allocator), "%s", what);
+	if (n < 0 && quiet) {
+		if (t->cfg->verbose)
+			fprintf(stderr, "memwatch: pid %u: no allocator probes after exec: %s\n", pid,
+				strerror(-n));
+		return n;
+	}
 	if (n < 0) {
 		bool old_kernel = n == -EINVAL || n == -EOPNOTSUPP || n == -ENOTSUP;
 
@@ -283,7 +290,7 @@ int mw_mtrace_add_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs)
 			old_kernel ? " (they need uprobe_multi links: Linux 6.6 or later)" : "");
 		return n;
 	}
-	if (!*what)
+	if (!*what && !quiet)
 		fprintf(stderr, "memwatch: pid %u: no malloc found in its executable or libraries\n",
 			pid);
 	else if (t->cfg->verbose)
@@ -301,7 +308,12 @@ void mw_mtrace_exec(struct mw_mtrace *t, uint32_t pid)
 		p->done = p->exiting = false;
 	mw_leak_forget_pid(&t->leak, pid);
 	mw_sym_invalidate(t->sym, pid);
-	mw_mtrace_add_pid(t, pid, true);
+	attach_pid(t, pid, true, true);
+}
+
+int mw_mtrace_add_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs)
+{
+	return attach_pid(t, pid, before_libs, false);
 }
 
 static void set_attached(struct mw_mtrace *t)
