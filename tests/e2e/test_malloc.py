@@ -252,16 +252,20 @@ def test_malloc_sampled_estimates():
 
 
 def test_malloc_rate_guard():
-    """Above --max-probe-rate the probes detach themselves (a malloc_guard object); the syscall
-    view and the command go on."""
+    """Above --max-probe-rate the probes stop and detach themselves (a malloc_guard object), come
+    back after 1 s, trip again and stay away 2 s (exponential backoff); the syscall view and the
+    command go on."""
     rc, tr, err, _ = run_mw(["--malloc", "--max-probe-rate", "2000", "--",
-                             mw.wl("leaks"), "-r", "200000"], timeout=120)
+                             mw.wl("leaks"), "-t", "3500"], timeout=120)
     eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
     g = tr.of("malloc_guard")
-    check(g, "no malloc_guard object")
-    check(g[0]["rate"] > 2000 and g[0]["limit"] == 2000, f"malloc_guard {g[0]}")
-    s = summary(tr)
-    check(s["calls"]["free"] < 2 * 200000, f"probes still counting everything: {s['calls']}")
+    check(len(g) >= 2, f"malloc_guard objects: {g}")
+    check(all(e["rate"] > 2000 and e["limit"] == 2000 for e in g), f"malloc_guard {g}")
+    eq([e["off_ns"] for e in g[:2]], [1000000000, 2000000000], "backoff")
+    check(g[1]["ts_ns"] - g[0]["ts_ns"] >= 1000000000, f"re-attached too early: {g}")
+    rounds = int(re.search(r"^rounds (\d+)$", err, re.M).group(1))
+    frees = summary(tr)["calls"]["free"]
+    check(0 < frees < rounds, f"probes still counting everything: {frees} frees, {rounds} rounds")
     check(tr.thread_summaries(), "no syscall summaries")
 
 
