@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dwarf.h>
 #include <gelf.h>
+#include <elfutils/libdw.h>
 #include "ustack_int.h"
 
 #define US_CACHE_SETS 1024	/* x MW_UCACHE_WAYS unwinds */
@@ -146,6 +148,39 @@ static const char *nice_name(struct mw_symbolizer *s, const char *name)
 	return out ? out : orig;	/* orig: past the string budget */
 }
 
+/* The innermost inlined function at look, if look is in inlined code: the
+ * line table gives that function's line, so the name must be its name too
+ * (a leaking helper inlined into main is reported as the helper). */
+static const char *inlined_name(Dwfl_Module *dm, uint64_t look)
+{
+	Dwarf_Die *cu, *scopes = NULL;
+	const char *name = NULL;
+	Dwarf_Addr bias;
+	int n;
+
+	cu = dwfl_module_addrdie(dm, look, &bias);
+	if (!cu)
+		return NULL;
+	n = dwarf_getscopes(cu, look - bias, &scopes);
+	for (int i = 0; i < n; i++) {
+		int tag = dwarf_tag(&scopes[i]);
+
+		if (tag == DW_TAG_inlined_subroutine) {
+			Dwarf_Attribute a;
+
+			name = dwarf_formstring(dwarf_attr_integrate(&scopes[i],
+								     DW_AT_linkage_name, &a));
+			if (!name)
+				name = dwarf_diename(&scopes[i]);
+			break;
+		}
+		if (tag == DW_TAG_subprogram)
+			break;
+	}
+	free(scopes);
+	return name;
+}
+
 /* Symbol and line of rel (a file vaddr of m); look is the address looked up. */
 static void lookup(struct mw_symbolizer *s, struct us_mod *m, uint64_t look,
 		   struct us_resolved *r)
@@ -156,10 +191,13 @@ static void lookup(struct mw_symbolizer *s, struct us_mod *m, uint64_t look,
 	Dwfl_Line *line;
 
 	name = dwfl_module_addrinfo(m->dm, look, &off, &sym, NULL, NULL, NULL);
-	r->func = name;
 	r->sym_start = name ? look - off : 0;
-	if (name)
-		r->func = nice_name(s, name);
+	r->func = NULL;
+	if (name) {
+		const char *inl = inlined_name(m->dm, look);
+
+		r->func = nice_name(s, inl ? inl : name);
+	}
 	r->file = NULL;
 	r->line = 0;
 	line = dwfl_module_getsrc(m->dm, look);

@@ -461,6 +461,43 @@ static void end_target(pid_t pid)
 	waitpid(pid, &status, 0);
 }
 
+static int line_inl, line_inl_outer;
+
+static inline __attribute__((always_inline)) void inlined_step(struct capture *k)
+{
+	capture_here(k); line_inl = __LINE__;
+	__asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) static void has_inlined(struct capture *k)
+{
+	inlined_step(k); line_inl_outer = __LINE__;
+	__asm__ volatile("" ::: "memory");
+}
+
+/* A return address in code inlined into has_inlined: the line table gives
+ * inlined_step's line, and the frame is named inlined_step to match. */
+TEST(ustack_inlined_function_named)
+{
+	struct capture *k = calloc(1, sizeof(*k));
+	struct mw_symbolizer *s = mw_sym_new();
+	uint64_t ips[MAXF];
+	int n, at = 0;
+
+	CHECK(k && s);
+	if (!k || !s)
+		goto out;
+	has_inlined(k);
+	n = mw_sym_unwind(s, &k->c, ips, MAXF);
+	expect_frame(s, k->c.pid, ips, n, &at, "capture_here", "test_ustack.c", line_capture);
+	expect_frame(s, k->c.pid, ips, n, &at, "inlined_step", "test_ustack.c", line_inl);
+	CHECK_EQ_INT(at, 2);
+	CHECK(line_inl_outer > 0);
+out:
+	mw_sym_free(s);
+	free(k);
+}
+
 static int line_thread;
 
 static void *thread_body(void *arg)
