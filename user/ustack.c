@@ -81,16 +81,17 @@ void mw_sym_invalidate(struct mw_symbolizer *s, uint32_t pid)
 int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c,
 		  uint64_t *ips, size_t max)
 {
-	uint64_t tmp_ips[MW_UCACHE_MAXF];
-	uint32_t offs[MW_UCACHE_MAXF];
+	uint32_t offs_here[MW_UCACHE_MAXF], *offs = offs_here;
 	enum mw_ucache_stop stop;
 	struct us_proc *p;
 	bool cacheable;
-	size_t n, lim;
+	size_t n;
 	int err;
 
 	if (!s || !c || !ips || max == 0 || (c->stack_len && !c->stack))
 		return -EINVAL;
+	if (max > US_MAX_FRAMES)
+		max = US_MAX_FRAMES;
 	s->st.unwinds++;
 	n = s->cache_off ? 0 : mw_ucache_lookup(&s->cache, c->pid, c->regs[16], c->stack,
 						    c->stack_len, ips, max);
@@ -101,14 +102,18 @@ int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c,
 		ips[0] = c->regs[16];
 		return err == -ESRCH ? -ESRCH : 1;
 	}
+	if (max > MW_UCACHE_MAXF) {
+		offs = malloc(max * sizeof(*offs));
+		if (!offs)
+			return -ENOMEM;
+	}
 	s->st.full_unwinds++;
-	lim = max < MW_UCACHE_MAXF ? max : MW_UCACHE_MAXF;
-	n = (size_t)us_unwind_full(p, c, tmp_ips, offs, lim, &stop, &cacheable);
-	if (stop == MW_UCACHE_MAX && max > MW_UCACHE_MAXF)
-		cacheable = false;	/* the caller wanted more than one entry holds */
-	memcpy(ips, tmp_ips, n * sizeof(*ips));
-	if (cacheable && !s->cache_off)
-		mw_ucache_insert(&s->cache, c->pid, tmp_ips, offs, n, stop, c->stack_len);
+	n = (size_t)us_unwind_full(p, c, ips, offs, max, &stop, &cacheable);
+	/* Longer unwinds than an entry holds are not cached. */
+	if (cacheable && !s->cache_off && n <= MW_UCACHE_MAXF)
+		mw_ucache_insert(&s->cache, c->pid, ips, offs, n, stop, c->stack_len);
+	if (offs != offs_here)
+		free(offs);
 	return (int)n;
 }
 

@@ -260,6 +260,23 @@ TEST(ustack_truncated_copy_gives_prefix)
 	level1(k);
 	n = mw_sym_unwind(s, &k->c, full, MAXF);
 	CHECK(n >= 6);
+	/* A small max gives a prefix, a max larger than a cache entry the same frames. */
+	CHECK_EQ_INT(mw_sym_unwind(s, &k->c, part, 3), 3);
+	CHECK(!memcmp(part, full, 3 * sizeof(part[0])));
+	{
+		uint64_t *big = calloc(200, sizeof(*big));
+
+		CHECK(big != NULL);
+		if (big) {
+			mw_sym_cache_enable(s, 0);
+			CHECK_EQ_INT(mw_sym_unwind(s, &k->c, big, 200), n);
+			CHECK(!memcmp(big, full, (size_t)n * sizeof(full[0])));
+			mw_sym_cache_enable(s, 1);
+			CHECK_EQ_INT(mw_sym_unwind(s, &k->c, big, 200), n);
+			CHECK(!memcmp(big, full, (size_t)n * sizeof(full[0])));
+			free(big);
+		}
+	}
 	for (uint32_t len = 0; len <= 2048 && len <= k->c.stack_len; len += 24) {
 		struct mw_ustack_capture t = k->c;
 		int m;
