@@ -22,6 +22,7 @@ struct mw_frame {
 	uint64_t offset;		/* addr - func start, when func known (for code
 					 * inlined into func's symbol: from that symbol) */
 };
+/* A symbolizer is not thread-safe: use it from one thread (or under a lock). */
 struct mw_symbolizer;
 struct mw_symbolizer *mw_sym_new(void);
 void mw_sym_free(struct mw_symbolizer *s);

@@ -627,12 +627,16 @@ TEST(ustack_probe_at_libc_entry)
 	CHECK(k && s);
 	if (!k || !s)
 		goto out;
+	/* The copy starts lower, in capture_entry_of: what is mapped above this
+	 * rsp (the main stack may end 3 KiB above it) is safe to copy from there. */
 	__asm__ volatile("mov %%rsp, %0" : "=r"(sp));
-	avail = read_mem(getpid(), sp - 4096, k->stack, 16384);	/* what is mapped above */
-	CHECK(avail > 8192);
-	entry_caller(k, avail - 8192 < 4096 ? avail - 8192 : 4096); line_test_entry = __LINE__;
+	avail = read_mem(getpid(), sp, k->stack, 4096);
+	CHECK(avail >= 512);
+	if (avail < 512)
+		goto out;
+	entry_caller(k, avail); line_test_entry = __LINE__;
 	n = mw_sym_unwind(s, &k->c, ips, MAXF);
-	CHECK(n >= 5);
+	CHECK(n >= 4);
 	CHECK_EQ_HEX(ips[0], (uint64_t)(uintptr_t)&malloc);
 	CHECK_EQ_INT(mw_sym_resolve(s, k->c.pid, ips[0], &f), 0);
 	CHECK(f.func && strstr(f.func, "malloc"));
@@ -846,6 +850,7 @@ TEST(ustack_maps_modules)
 		"55d0a1a03000-55d0a1a04000 rw-p 00003000 fe:00 100 /usr/bin/app\n"
 		"55d0a2000000-55d0a2021000 rw-p 00000000 00:00 0 [heap]\n"
 		"7f0000000000-7f0000100000 r--p 00000000 fe:00 7 /usr/lib/locale/locale-archive\n"
+		"7f00001f0000-7f0000200000 r--p 00000000 fe:00 200 /usr/lib/libc.so.6\n"
 		"7f0000200000-7f0000228000 r--p 00000000 fe:00 200 /usr/lib/libc.so.6\n"
 		"7f0000228000-7f00003bd000 r-xp 00028000 fe:00 200 /usr/lib/libc.so.6\n"
 		"7f00003bd000-7f0000415000 r--p 001bd000 fe:00 200 /usr/lib/libc.so.6\n"
@@ -855,7 +860,9 @@ TEST(ustack_maps_modules)
 	struct mw_umods m = { 0 };
 
 	CHECK_EQ_INT(mw_umaps_parse(text, &m), 0);
-	CHECK_EQ_INT(m.n, 2);	/* app and libc; data-only files and the second libc run dropped */
+	/* app and libc; data-only files and the other libc runs (the file mapped
+	 * whole right below and elsewhere, as libelf does) dropped */
+	CHECK_EQ_INT(m.n, 2);
 	if (m.n == 2) {
 		CHECK_EQ_STR(m.m[0].path, "/usr/bin/app");
 		CHECK_EQ_HEX(m.m[0].low, 0x55d0a1a00000ull);
