@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dwarf.h>
 #include <gelf.h>
+#include <elfutils/libdw.h>
 #include "ustack_int.h"
 
 #define US_CACHE_SETS 1024	/* x MW_UCACHE_WAYS unwinds */
@@ -79,16 +81,17 @@ void mw_sym_invalidate(struct mw_symbolizer *s, uint32_t pid)
 int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c,
 		  uint64_t *ips, size_t max)
 {
-	uint64_t tmp_ips[MW_UCACHE_MAXF];
-	uint32_t offs[MW_UCACHE_MAXF];
+	uint32_t offs_here[MW_UCACHE_MAXF], *offs = offs_here;
 	enum mw_ucache_stop stop;
 	struct us_proc *p;
 	bool cacheable;
-	size_t n, lim;
+	size_t n;
 	int err;
 
 	if (!s || !c || !ips || max == 0 || (c->stack_len && !c->stack))
 		return -EINVAL;
+	if (max > US_MAX_FRAMES)
+		max = US_MAX_FRAMES;
 	s->st.unwinds++;
 	n = s->cache_off ? 0 : mw_ucache_lookup(&s->cache, c->pid, c->regs[16], c->stack,
 						    c->stack_len, ips, max);
@@ -99,14 +102,18 @@ int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c,
 		ips[0] = c->regs[16];
 		return err == -ESRCH ? -ESRCH : 1;
 	}
+	if (max > MW_UCACHE_MAXF) {
+		offs = malloc(max * sizeof(*offs));
+		if (!offs)
+			return -ENOMEM;
+	}
 	s->st.full_unwinds++;
-	lim = max < MW_UCACHE_MAXF ? max : MW_UCACHE_MAXF;
-	n = (size_t)us_unwind_full(p, c, tmp_ips, offs, lim, &stop, &cacheable);
-	if (stop == MW_UCACHE_MAX && max > MW_UCACHE_MAXF)
-		cacheable = false;	/* the caller wanted more than one entry holds */
-	memcpy(ips, tmp_ips, n * sizeof(*ips));
-	if (cacheable && !s->cache_off)
-		mw_ucache_insert(&s->cache, c->pid, tmp_ips, offs, n, stop, c->stack_len);
+	n = (size_t)us_unwind_full(p, c, ips, offs, max, &stop, &cacheable);
+	/* Longer unwinds than an entry holds are not cached. */
+	if (cacheable && !s->cache_off && n <= MW_UCACHE_MAXF)
+		mw_ucache_insert(&s->cache, c->pid, ips, offs, n, stop, c->stack_len);
+	if (offs != offs_here)
+		free(offs);
 	return (int)n;
 }
 
@@ -146,6 +153,39 @@ static const char *nice_name(struct mw_symbolizer *s, const char *name)
 	return out ? out : orig;	/* orig: past the string budget */
 }
 
+/* The innermost inlined function at look, if look is in inlined code: the
+ * line table gives that function's line, so the name must be its name too
+ * (a leaking helper inlined into main is reported as the helper). */
+static const char *inlined_name(Dwfl_Module *dm, uint64_t look)
+{
+	Dwarf_Die *cu, *scopes = NULL;
+	const char *name = NULL;
+	Dwarf_Addr bias;
+	int n;
+
+	cu = dwfl_module_addrdie(dm, look, &bias);
+	if (!cu)
+		return NULL;
+	n = dwarf_getscopes(cu, look - bias, &scopes);
+	for (int i = 0; i < n; i++) {
+		int tag = dwarf_tag(&scopes[i]);
+
+		if (tag == DW_TAG_inlined_subroutine) {
+			Dwarf_Attribute a;
+
+			name = dwarf_formstring(dwarf_attr_integrate(&scopes[i],
+								     DW_AT_linkage_name, &a));
+			if (!name)
+				name = dwarf_diename(&scopes[i]);
+			break;
+		}
+		if (tag == DW_TAG_subprogram)
+			break;
+	}
+	free(scopes);
+	return name;
+}
+
 /* Symbol and line of rel (a file vaddr of m); look is the address looked up. */
 static void lookup(struct mw_symbolizer *s, struct us_mod *m, uint64_t look,
 		   struct us_resolved *r)
@@ -156,10 +196,13 @@ static void lookup(struct mw_symbolizer *s, struct us_mod *m, uint64_t look,
 	Dwfl_Line *line;
 
 	name = dwfl_module_addrinfo(m->dm, look, &off, &sym, NULL, NULL, NULL);
-	r->func = name;
 	r->sym_start = name ? look - off : 0;
-	if (name)
-		r->func = nice_name(s, name);
+	r->func = NULL;
+	if (name) {
+		const char *inl = inlined_name(m->dm, look);
+
+		r->func = nice_name(s, inl ? inl : name);
+	}
 	r->file = NULL;
 	r->line = 0;
 	line = dwfl_module_getsrc(m->dm, look);

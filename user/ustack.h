@@ -19,8 +19,10 @@ struct mw_frame {
 	const char *func;		/* NULL if unknown */
 	const char *file;		/* NULL if unknown */
 	int line;			/* 0 if unknown */
-	uint64_t offset;		/* addr - func start, when func known */
+	uint64_t offset;		/* addr - func start, when func known (for code
+					 * inlined into func's symbol: from that symbol) */
 };
+/* A symbolizer is not thread-safe: use it from one thread (or under a lock). */
 struct mw_symbolizer;
 struct mw_symbolizer *mw_sym_new(void);
 void mw_sym_free(struct mw_symbolizer *s);

@@ -17,6 +17,7 @@
 #define US_MAX_RESOLVED	65536	/* resolved addresses cached (entries) */
 #define US_MAX_STRINGS	(16u << 20)	/* bytes of interned module paths and demangled names */
 #define US_STR_BUCKETS	4096
+#define US_MAX_FRAMES	1024	/* a larger max is taken as this */
 #define US_LOG_MAX	512	/* stack reads remembered during one unwind */
 
 /* One ELF file, whatever process maps it: its build-id (the cache key) and a

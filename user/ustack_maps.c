@@ -56,6 +56,7 @@ int mw_umaps_parse(const char *text, struct mw_umods *out)
 	struct mw_umods all = { 0 };
 	size_t cap = 0;
 	bool *exec = NULL;
+	uint64_t last_off = 0;
 	int err = 0;
 
 	mw_umaps_clear(out);
@@ -76,10 +77,13 @@ int mw_umaps_parse(const char *text, struct mw_umods *out)
 		s = *eol ? eol + 1 : eol;
 		if (l.inode == 0 || l.path_len == 0 || l.path[0] != '/')
 			continue;	/* anonymous, [heap], [vdso]...: no file to read */
-		/* A module is a run of adjacent mappings of one file; the same file
-		 * mapped again elsewhere (libelf reading it, say) is another run. */
-		if (all.n && same_file(&all.m[all.n - 1], &l) && all.m[all.n - 1].high == l.start)
+		/* A module is a run of adjacent mappings of one file at rising file
+		 * offsets; the same file mapped again (libelf reading it, say, which
+		 * maps it whole from offset 0) is another run, even right beside it. */
+		if (all.n && same_file(&all.m[all.n - 1], &l) && all.m[all.n - 1].high == l.start &&
+		    l.off > last_off)
 			m = &all.m[all.n - 1];
+		last_off = l.off;
 		if (m) {
 			m->high = l.end;
 			exec[m - all.m] |= l.exec;

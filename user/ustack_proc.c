@@ -55,6 +55,11 @@ struct us_proc *us_proc_get(struct mw_symbolizer *s, uint32_t pid, int *err)
 	for (pp = &s->procs; (p = *pp); pp = &p->next) {
 		if (p->pid == pid) {
 			p->tick = ++s->tick;
+			if (pp != &s->procs) {	/* to the front: the next call finds it first */
+				*pp = p->next;
+				p->next = s->procs;
+				s->procs = p;
+			}
 			return p;
 		}
 		if (!lru || p->tick < (*lru)->tick)

@@ -260,6 +260,23 @@ TEST(ustack_truncated_copy_gives_prefix)
 	level1(k);
 	n = mw_sym_unwind(s, &k->c, full, MAXF);
 	CHECK(n >= 6);
+	/* A small max gives a prefix, a max larger than a cache entry the same frames. */
+	CHECK_EQ_INT(mw_sym_unwind(s, &k->c, part, 3), 3);
+	CHECK(!memcmp(part, full, 3 * sizeof(part[0])));
+	{
+		uint64_t *big = calloc(200, sizeof(*big));
+
+		CHECK(big != NULL);
+		if (big) {
+			mw_sym_cache_enable(s, 0);
+			CHECK_EQ_INT(mw_sym_unwind(s, &k->c, big, 200), n);
+			CHECK(!memcmp(big, full, (size_t)n * sizeof(full[0])));
+			mw_sym_cache_enable(s, 1);
+			CHECK_EQ_INT(mw_sym_unwind(s, &k->c, big, 200), n);
+			CHECK(!memcmp(big, full, (size_t)n * sizeof(full[0])));
+			free(big);
+		}
+	}
 	for (uint32_t len = 0; len <= 2048 && len <= k->c.stack_len; len += 24) {
 		struct mw_ustack_capture t = k->c;
 		int m;
@@ -373,8 +390,26 @@ TEST(ustack_cache_verified_on_real_stack)
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		warm = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / (rounds / 10);
 		mw_sym_cache_enable(s, 1);
+		double first_res, again_res;
+		struct mw_frame fr;
+
+		/* Symbolizing the frames: first time (loads DWARF and debuginfo), again. */
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int i = 0; i < n; i++)
+			mw_sym_resolve_ip(s, k->c.pid, a[i], i > 0, &fr);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		first_res = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / n;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (int r = 0; r < rounds / 10; r++)
+			for (int i = 0; i < n; i++)
+				mw_sym_resolve_ip(s, k->c.pid, a[i], i > 0, &fr);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		again_res = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) /
+			    ((rounds / 10) * n);
 		printf("  ustack: %d frames: cached unwind %.0f ns, full libdwfl unwind %.0f ns, "
 		       "full with a new process session %.0f ns\n", n, cached, warm, full);
+		printf("  ustack: resolve per frame: first %.0f ns (DWARF, debuginfo loaded), "
+		       "cached %.0f ns\n", first_res, again_res);
 	}
 out:
 	mw_sym_free(s);
@@ -459,6 +494,43 @@ static void end_target(pid_t pid)
 
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
+}
+
+static int line_inl, line_inl_outer;
+
+static inline __attribute__((always_inline)) void inlined_step(struct capture *k)
+{
+	capture_here(k); line_inl = __LINE__;
+	__asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) static void has_inlined(struct capture *k)
+{
+	inlined_step(k); line_inl_outer = __LINE__;
+	__asm__ volatile("" ::: "memory");
+}
+
+/* A return address in code inlined into has_inlined: the line table gives
+ * inlined_step's line, and the frame is named inlined_step to match. */
+TEST(ustack_inlined_function_named)
+{
+	struct capture *k = calloc(1, sizeof(*k));
+	struct mw_symbolizer *s = mw_sym_new();
+	uint64_t ips[MAXF];
+	int n, at = 0;
+
+	CHECK(k && s);
+	if (!k || !s)
+		goto out;
+	has_inlined(k);
+	n = mw_sym_unwind(s, &k->c, ips, MAXF);
+	expect_frame(s, k->c.pid, ips, n, &at, "capture_here", "test_ustack.c", line_capture);
+	expect_frame(s, k->c.pid, ips, n, &at, "inlined_step", "test_ustack.c", line_inl);
+	CHECK_EQ_INT(at, 2);
+	CHECK(line_inl_outer > 0);
+out:
+	mw_sym_free(s);
+	free(k);
 }
 
 static int line_thread;
@@ -555,12 +627,16 @@ TEST(ustack_probe_at_libc_entry)
 	CHECK(k && s);
 	if (!k || !s)
 		goto out;
+	/* The copy starts lower, in capture_entry_of: what is mapped above this
+	 * rsp (the main stack may end 3 KiB above it) is safe to copy from there. */
 	__asm__ volatile("mov %%rsp, %0" : "=r"(sp));
-	avail = read_mem(getpid(), sp - 4096, k->stack, 16384);	/* what is mapped above */
-	CHECK(avail > 8192);
-	entry_caller(k, avail - 8192 < 4096 ? avail - 8192 : 4096); line_test_entry = __LINE__;
+	avail = read_mem(getpid(), sp, k->stack, 4096);
+	CHECK(avail >= 512);
+	if (avail < 512)
+		goto out;
+	entry_caller(k, avail); line_test_entry = __LINE__;
 	n = mw_sym_unwind(s, &k->c, ips, MAXF);
-	CHECK(n >= 5);
+	CHECK(n >= 4);
 	CHECK_EQ_HEX(ips[0], (uint64_t)(uintptr_t)&malloc);
 	CHECK_EQ_INT(mw_sym_resolve(s, k->c.pid, ips[0], &f), 0);
 	CHECK(f.func && strstr(f.func, "malloc"));
@@ -774,6 +850,7 @@ TEST(ustack_maps_modules)
 		"55d0a1a03000-55d0a1a04000 rw-p 00003000 fe:00 100 /usr/bin/app\n"
 		"55d0a2000000-55d0a2021000 rw-p 00000000 00:00 0 [heap]\n"
 		"7f0000000000-7f0000100000 r--p 00000000 fe:00 7 /usr/lib/locale/locale-archive\n"
+		"7f00001f0000-7f0000200000 r--p 00000000 fe:00 200 /usr/lib/libc.so.6\n"
 		"7f0000200000-7f0000228000 r--p 00000000 fe:00 200 /usr/lib/libc.so.6\n"
 		"7f0000228000-7f00003bd000 r-xp 00028000 fe:00 200 /usr/lib/libc.so.6\n"
 		"7f00003bd000-7f0000415000 r--p 001bd000 fe:00 200 /usr/lib/libc.so.6\n"
@@ -783,7 +860,9 @@ TEST(ustack_maps_modules)
 	struct mw_umods m = { 0 };
 
 	CHECK_EQ_INT(mw_umaps_parse(text, &m), 0);
-	CHECK_EQ_INT(m.n, 2);	/* app and libc; data-only files and the second libc run dropped */
+	/* app and libc; data-only files and the other libc runs (the file mapped
+	 * whole right below and elsewhere, as libelf does) dropped */
+	CHECK_EQ_INT(m.n, 2);
 	if (m.n == 2) {
 		CHECK_EQ_STR(m.m[0].path, "/usr/bin/app");
 		CHECK_EQ_HEX(m.m[0].low, 0x55d0a1a00000ull);
