@@ -54,6 +54,7 @@ void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_mall
 		mw_json_uint(&j, "unwind_failed", m->unwind_failed);
 		mw_json_uint(&j, "threads_full", m->st.threads_full);
 		mw_json_uint(&j, "stack_short", m->st.stack_short);
+		mw_json_uint(&j, "stacks_full", m->stacks_full);
 		mw_json_end(&j);
 		return;
 	}

@@ -27,6 +27,7 @@ struct mw_malloc_sum {
 	double est_bytes, est_count;	/* allocated, estimated from the sampled ones */
 	struct mw_malloc_stats st;	/* whole session */
 	uint64_t unwind_failed;
+	uint64_t stacks_full;		/* allocations put under the unknown stack: stack table full */
 };
 
 void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_malloc_sum *m);

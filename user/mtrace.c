@@ -434,6 +434,7 @@ static void report_proc(struct mw_mtrace *t, struct mproc *mp, uint64_t now, boo
 		.est_bytes = mp->est_bytes,
 		.est_count = mp->est_count,
 		.unwind_failed = t->unwind_failed,
+		.stacks_full = t->leak.stacks_full,
 	};
 	char sampling[48] = "off";
 	long n, nall;
