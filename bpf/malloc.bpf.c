@@ -258,12 +258,19 @@ static __always_inline void capture(struct pt_regs *ctx, struct alloc_buf *b)
 	b->rec.regs[15] = ctx->r15;
 	b->rec.regs[16] = PT_REGS_IP(ctx);
 	if (len && bpf_probe_read_user(b->stack, len, (void *)sp)) {
-		/* The stack ends within len (the top of a thread's stack): up to the page end. */
-		n = 4096 - (sp & 4095);
-		if (n > len)
-			n = len;
-		if (bpf_probe_read_user(b->stack, n, (void *)sp))
-			n = 0;
+		/* The stack ends within len (the top of a thread's stack): as many whole
+		 * pages as are there. */
+		n = 0;
+		for (int k = MW_MAX_STACK_BYTES / 4096; k > 0; k--) {
+			__u32 m = k * 4096 - (sp & 4095);
+
+			if (m >= len)
+				continue;
+			if (!bpf_probe_read_user(b->stack, m, (void *)sp)) {
+				n = m;
+				break;
+			}
+		}
 		len = n;
 		if ((st = stats()))
 			st->stack_short++;
