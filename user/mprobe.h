@@ -24,7 +24,6 @@ struct mw_mprobe_opts {
 	uint64_t sample_bytes;		/* 0: off */
 	uint64_t max_rate;		/* probe hits per second; 0: no guard */
 	uint32_t max_outstanding;	/* outstanding table entries */
-	bool verbose;
 };
 
 /* One file whose allocator functions are probed in one process. */

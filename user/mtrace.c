@@ -204,7 +204,6 @@ struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *
 		.sample_bytes = m->sample_bytes,
 		.max_rate = m->max_probe_rate,
 		.max_outstanding = m->max_outstanding,
-		.verbose = cfg->verbose,
 	};
 	struct mw_mtrace *t = calloc(1, sizeof(*t));
 	int ret;
