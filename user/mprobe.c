@@ -315,16 +315,14 @@ static bool known_module(struct mw_mprobe *m, uint32_t pid, const struct stat *s
 	return false;
 }
 
-static int add_module(struct mw_mprobe *m, uint32_t pid, const struct stat *st,
-		      const struct cand *c, bool alloc)
+static int add_module(struct mw_mprobe *m, uint32_t pid, const struct stat *st)
 {
 	void *v = realloc(m->mods, (m->nmods + 1) * sizeof(*m->mods));
 
 	if (!v)
 		return -ENOMEM;
 	m->mods = v;
-	m->mods[m->nmods] = (struct mw_mmodule){ .pid = pid, .dev = st->st_dev, .ino = st->st_ino,
-		.path = strdup(c->path), .name = strdup(c->name), .alloc = alloc };
+	m->mods[m->nmods] = (struct mw_mmodule){ .pid = pid, .dev = st->st_dev, .ino = st->st_ino };
 	m->nmods++;
 	return 0;
 }
@@ -419,7 +417,7 @@ int mw_mprobe_add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char 
 			break;
 		}
 		total += k;
-		err = add_module(m, pid, &st, &c[i], (int)i == alloc);
+		err = add_module(m, pid, &st);
 	}
 	if (what && whatsz)
 		snprintf(what, whatsz, "%s", alloc >= 0 ? c[alloc].name : "");
@@ -523,10 +521,6 @@ void mw_mprobe_live(const struct mw_mprobe *m, uint32_t pid, mw_live_fn fn, void
 void mw_mprobe_close(struct mw_mprobe *m)
 {
 	mw_mprobe_detach(m);
-	for (size_t i = 0; i < m->nmods; i++) {
-		free(m->mods[i].path);
-		free(m->mods[i].name);
-	}
 	free(m->mods);
 	free(m->points);
 	malloc_bpf__destroy(m->skel);

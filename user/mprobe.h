@@ -26,13 +26,10 @@ struct mw_mprobe_opts {
 	uint32_t max_outstanding;	/* outstanding table entries */
 };
 
-/* One file whose allocator functions are probed in one process. */
+/* A file already probed in a process (a second look at its maps skips it). */
 struct mw_mmodule {
 	uint32_t pid;
 	uint64_t dev, ino;
-	char *path;		/* a path valid here (/proc/PID/map_files/..., /proc/PID/root/...) */
-	char *name;		/* the file's name in the target, for messages */
-	bool alloc;		/* the malloc family (else only operator new/delete) */
 };
 
 /* One uprobe_multi link: a program on some functions of one file, for one pid;
