@@ -90,6 +90,12 @@ $(OUTPUT)/tools/%: tools/%.c $(SKELS) | $(OUTPUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
 
+# ustack_demo drives the user-stack library (user/ustack*.c) on a live process.
+USTACK_OBJS := $(filter $(OUTPUT)/user/ustack%.o,$(LIB_OBJS))
+$(OUTPUT)/tools/ustack_demo: tools/ustack_demo.c $(USTACK_OBJS) | $(OUTPUT)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
 workloads: $(WORKLOADS)
 unit: $(OUTPUT)/unit_tests
 
