@@ -24,9 +24,11 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE \
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
               -I$(OUTPUT) -I$(VMLINUX) -Ibpf -idirafter /usr/include/$(shell $(CC) -dumpmachine) \
               -MMD -MP
-# libbpf, libelf and compressors statically; libmicrohttpd (--prometheus) dynamically: the
-# binary needs only libc and libmicrohttpd12 on the target host.
-LDLIBS   := -Wl,-Bstatic -lbpf -lelf -lz -lzstd -Wl,-Bdynamic -lmicrohttpd -lpthread
+# libbpf, libdw (user stacks), libelf, compressors and libsupc++'s C++ demangler statically;
+# libmicrohttpd (--prometheus) dynamically: the binary needs only libc and libmicrohttpd12 on
+# the target host.
+LDLIBS   := -Wl,-Bstatic -lbpf -ldw -lelf -lz -lzstd -llzma -lbz2 -lsupc++ -Wl,-Bdynamic \
+            -lmicrohttpd -lpthread
 
 ifeq ($(V),1)
 Q =
@@ -42,6 +44,8 @@ SKELS     := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 LIB_OBJS  := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
+# libm: the allocator sampler's exponential gaps and weights (mprobe.c, mtrace.c).
+LDLIBS    += -lm
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%.o,$(UNIT_SRCS))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c))
@@ -88,6 +92,12 @@ $(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
 $(OUTPUT)/tools/%: tools/%.c $(SKELS) | $(OUTPUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+
+# ustack_demo drives the user-stack library (user/ustack*.c) on a live process.
+USTACK_OBJS := $(filter $(OUTPUT)/user/ustack%.o,$(LIB_OBJS))
+$(OUTPUT)/tools/ustack_demo: tools/ustack_demo.c $(USTACK_OBJS) | $(OUTPUT)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 workloads: $(WORKLOADS)
 unit: $(OUTPUT)/unit_tests

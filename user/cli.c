@@ -8,6 +8,7 @@
 #include <string.h>
 #include "cli.h"
 #include "cli_monitor.h"
+#include "cli_malloc.h"
 #include "errmsg.h"
 #include "listen.h"
 
@@ -45,6 +46,7 @@ static const struct option long_opts[] = {
 	{ "max-threads", required_argument, NULL, OPT_MAX_THREADS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
+	MW_CLI_MALLOC_OPTS
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -85,7 +87,10 @@ void mw_cli_usage(FILE *f)
 	      "      --max-threads N     threads with exact kernel counters (default 16384)\n"
 	      "  -h, --help              this text\n"
 	      "  -V, --version           print the version\n"
-	      "\n"
+	      "\n",
+	      f);
+	mw_cli_malloc_usage(f);
+	fputs("\n"
 	      "Exit status: 0 ok, 1 runtime error, 2 usage error; when launching a command,\n"
 	      "its exit status (128+N if killed by signal N, 127 not found, 126 not executable).\n",
 	      f);
@@ -263,6 +268,10 @@ int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, cha
 					 &cfg->max_threads, err, errsz))
 				return -1;
 			break;
+		case OPT_MALLOC ... OPT_MALLOC_LAST:
+			if (mw_cli_malloc_opt(c, optarg, cfg, err, errsz))
+				return -1;
+			break;
 		case 'h': cfg->help = true; return 0;
 		case 'V': cfg->version = true; return 0;
 		case ':':
@@ -294,6 +303,8 @@ int mw_cli_finish(struct mw_config *cfg, char *err, size_t errsz)
 		return mw_fail(err, errsz, -1, "--per-tid needs --prometheus");
 	if (cfg->replay_path && cfg->prometheus)
 		return mw_fail(err, errsz, -1, "--prometheus serves live sessions only, not --replay");
+	if (mw_cli_malloc_check(cfg, err, errsz))
+		return -1;
 	if (cfg->replay_path) {
 		if (cfg->npids || cfg->cmd || cfg->record_path || cfg->follow)
 			return mw_fail(err, errsz, -1, "--replay takes no -p, -f, --record or command");

@@ -12,6 +12,19 @@
 
 struct mw_config_source;
 #define MW_MAX_WATCH 64		/* --comm and --cgroup, each (the kernel's cgroup slots) */
+/* --malloc and its options (parsed by cli_malloc.c). */
+struct mw_malloc_config {
+	bool on;		/* --malloc */
+	double min_age_s;	/* --min-age */
+	const char *folded_path;	/* --folded */
+	uint32_t sample_every;	/* --sample, 0 = off */
+	uint64_t sample_bytes;	/* --sample-bytes, 0 = off */
+	double duty_on_s, duty_period_s;	/* --duty, 0 = off */
+	uint64_t max_probe_rate;	/* --max-probe-rate, 0 = off */
+	uint32_t stack_bytes;	/* --stack-bytes */
+	bool stack_bytes_set;
+	uint32_t max_outstanding;	/* --max-outstanding */
+};
 
 struct mw_config {
 	uint32_t pids[MW_MAX_PIDS];
@@ -45,6 +58,7 @@ struct mw_config {
 	uint32_t max_threads;	/* --max-threads: threads with kernel counters */
 	bool daemon;		/* --daemon / `memwatch daemon` */
 	struct mw_config_source *source;	/* config.h: to build it again on SIGHUP */
+	struct mw_malloc_config mal;
 };
 
 /* 0 on success; -1 on a usage error with a one-line reason in err (no "memwatch: " prefix). */

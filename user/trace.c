@@ -20,6 +20,7 @@
 #include "launch.h"
 #include "loader.h"
 #include "maps_cmd.h"
+#include "mtrace.h"
 #include "procfs.h"
 #include "record.h"
 #include "rotate.h"
@@ -65,6 +66,7 @@ struct live {
 	uint64_t exit_ts;	/* that record's time: the key of its final counters */
 	struct mw_watch watch;	/* --comm, --cgroup, guards (watch.c) */
 	struct mw_sink *sink;	/* -o FILE in daemon mode or with --rotate (rotate.c) */
+	struct mw_mtrace *m;	/* --malloc, else NULL */
 };
 
 void mw_p_err(const char *fmt, ...)
@@ -270,6 +272,12 @@ static int adopt(void *ctx, uint32_t pid, bool after_exec)
 
 	if (!err)
 		attach_usdt_now(l, pid);
+	if (!err && l->m) {
+		if (after_exec)
+			mw_mtrace_exec(l->m, pid);
+		else if (mw_mtrace_add_pid(l->m, pid, false))
+			mw_p_err("pid %u: allocator probes not attached", pid);
+	}
 	return err;
 }
 
@@ -339,6 +347,8 @@ static void report_all(struct live *l, bool final)
 			mw_session_vmsize(&l->s, p->pid, vm, stack);
 	}
 	mw_session_report_all(&l->s, final);
+	if (l->m)
+		mw_mtrace_report(l->m, final);
 }
 
 static void reap_child(struct live *l)
@@ -433,6 +443,10 @@ static int setup_targets(struct live *l)
 			ret = seed_from_proc(l, l->child, false, false);
 		if (!ret)
 			attach_usdt_now(l, l->child);
+		if (!ret && l->m && mw_mtrace_add_pid(l->m, l->child, true)) {
+			kill(l->child, SIGKILL);	/* the reason is on stderr already */
+			return 1;
+		}
 		if (!ret)
 			ret = mw_launch_release(l->child);
 		if (ret) {
@@ -456,6 +470,8 @@ static int setup_targets(struct live *l)
 			return 1;
 		}
 		attach_usdt_now(l, pid);
+				if (l->m && mw_mtrace_add_pid(l->m, pid, false))
+			return 1;
 	}
 	mw_watch_scan(&l->watch);
 	return 0;
@@ -585,6 +601,8 @@ static int event_loop(struct live *l)
 			reload_config(l);
 		}
 		mw_watch_tick(&l->watch, now);
+		if (l->m)
+			mw_mtrace_tick(l->m, now);
 		if (now >= next_liveness || l->child_reaped) {
 			check_liveness(l);
 			next_liveness = now + LIVENESS_NS;
@@ -606,6 +624,8 @@ static int event_loop(struct live *l)
 			break;
 	}
 	/* Stop the probes first: then the ring holds every record the counters count. */
+	if (l->m)
+		mw_mtrace_detach(l->m);
 	mw_loader_detach(&l->loader);
 	mw_loader_poll(&l->loader, 0);
 	check_lost(l);
@@ -692,6 +712,15 @@ int mw_trace_run(struct mw_config *cfg)
 		ret = 1;
 		goto cleanup;
 	}
+	/* Before the watch: processes it adopts at start get the allocator probes too. */
+	if (cfg->mal.on) {
+		l.m = mw_mtrace_new(cfg, &l.s, l.loader.rb, mono_to_epoch, err, sizeof(err));
+		if (!l.m) {
+			mw_p_err("%s", err);
+			ret = 1;
+			goto cleanup;
+		}
+	}
 	if (mw_watch_start(&l.watch, cfg, &l.loader, &l.s, adopt, &l, err, sizeof(err))) {
 		mw_p_err("%s", err);
 		ret = 1;
@@ -711,6 +740,7 @@ cleanup:
 	mw_exporter_stop(l.exp);
 	mw_watch_stop(&l.watch);
 	mw_loader_stop(&l.loader);
+	mw_mtrace_free(l.m);
 	fflush(out);
 	if (out != stderr && out != stdout && fclose(out) && l.sink && !ret) {
 		/* The sink writes the last whole lines at close. */

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Retention: live chunks vs committed bytes per arena, and the pinned top. */
+#include "leak.h"
+#include "retention.h"
+#include "unit.h"
+
+#define KB 1024ULL
+
+static void add(struct mw_leak *l, uint64_t addr, uint64_t size, uint32_t stack)
+{
+	struct mw_block b = { .addr = addr, .size = size, .ts_ns = 1, .pid = 5, .tid = 5,
+			      .stack = stack, .weight = 1 };
+
+	mw_leak_alloc(l, &b);
+}
+
+TEST(retention_chunk_sizes)
+{
+	CHECK_EQ_INT(mw_glibc_chunk(0), 32);
+	CHECK_EQ_INT(mw_glibc_chunk(24), 32);
+	CHECK_EQ_INT(mw_glibc_chunk(25), 48);
+	CHECK_EQ_INT(mw_glibc_chunk(4096), 4112);
+}
+
+TEST(retention_pinned_main_and_arena)
+{
+	struct mw_heap_span spans[] = {
+		{ MW_ARENA_MAIN, 0x100000, 0x100000 + 1024 * KB },
+		{ 1, 0x7f0000000000, 0x7f0000000000 + 132 * KB },
+		{ 1, 0x7f0004000000, 0x7f0004000000 + 64 * KB },
+	};
+	struct mw_retention r[3];
+	struct mw_leak l;
+	size_t n;
+
+	mw_leak_init(&l, 100, 10);
+	/* Main heap: one 1000-byte block at 900 KiB, one at the bottom: pinned. */
+	add(&l, 0x100010, 100, 1);
+	add(&l, 0x100010 + 900 * KB, 1000, 2);
+	/* Arena 1: two blocks low in its first heap: not pinned. */
+	add(&l, 0x7f0000000000 + 0x1000, 4096, 3);
+	add(&l, 0x7f0000000000 + 0x3000, 4096, 3);
+	/* Another process's block in the main heap: not counted. */
+	{
+		struct mw_block b = { .addr = 0x100400, .size = 64, .pid = 6, .weight = 1 };
+
+		mw_leak_alloc(&l, &b);
+	}
+	n = mw_retention_compute(&l, 5, spans, 3, MW_TRIM_THRESHOLD, r);
+	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_INT(r[0].arena, MW_ARENA_MAIN);
+	CHECK_EQ_INT(r[0].live, 112 + 1008);
+	CHECK_EQ_INT(r[0].committed, 1024 * KB);
+	CHECK_EQ_INT(r[0].free_kept, 1024 * KB - 1120);
+	CHECK(r[0].pinned);
+	CHECK_EQ_INT(r[0].pinned_stack, 2);
+	CHECK_EQ_INT(r[0].pinned_free_below, 900 * KB - 112);
+	CHECK_EQ_INT(r[1].arena, 1);
+	CHECK_EQ_INT(r[1].committed, 196 * KB);
+	CHECK_EQ_INT(r[1].live, 2 * 4112);
+	CHECK(!r[1].pinned);
+	mw_leak_destroy(&l);
+}

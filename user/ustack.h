@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* user/ustack.h: user stacks captured by BPF -> frames -> symbols. */
+#ifndef MW_USTACK_H
+#define MW_USTACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MW_USTACK_NREGS 17	/* x86-64 DWARF numbering: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
+struct mw_ustack_capture {
+	uint32_t pid, tid;
+	uint64_t regs[MW_USTACK_NREGS];	/* user registers at the probe (DWARF order) */
+	const uint8_t *stack;		/* copy of user memory starting at regs[7] (rsp) */
+	uint32_t stack_len;		/* bytes valid in stack */
+};
+struct mw_frame {
+	uint64_t addr;			/* absolute address in the process */
+	const char *module;		/* path of the mapped file, NULL if unknown */
+	const char *func;		/* NULL if unknown */
+	const char *file;		/* NULL if unknown */
+	int line;			/* 0 if unknown */
+	uint64_t offset;		/* addr - func start, when func known (for code
+					 * inlined into func's symbol: from that symbol) */
+};
+/* A symbolizer is not thread-safe: use it from one thread (or under a lock). */
+struct mw_symbolizer;
+struct mw_symbolizer *mw_sym_new(void);
+void mw_sym_free(struct mw_symbolizer *s);
+/* Return addresses, innermost first (ips[0] = regs[16], the probed pc). Uses the
+ * DWARF CFI (.eh_frame/.debug_frame) of each module via libdwfl, frame pointers
+ * where a module has no CFI. Repeated call paths must be cheap (cache). Returns
+ * the number of frames (>= 1), or a negative errno. */
+int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c,
+		  uint64_t *ips, size_t max);
+/* Symbolize one address of pid (strings owned by s, valid until mw_sym_free). */
+int mw_sym_resolve(struct mw_symbolizer *s, uint32_t pid, uint64_t addr, struct mw_frame *f);
+/* Like mw_sym_resolve, with the caller saying what addr is: is_return != 0 for
+ * a return address (ips[i], i >= 1: addr - 1 is looked up, the call's line),
+ * 0 for an exact pc (ips[0]). mw_sym_resolve guesses: exact when addr is the
+ * first byte of a function, a return address otherwise. */
+int mw_sym_resolve_ip(struct mw_symbolizer *s, uint32_t pid, uint64_t addr, int is_return,
+		      struct mw_frame *f);
+/* Counters for the caches (every one is bounded; evictions are counted). */
+struct mw_sym_stats {
+	uint64_t unwinds;		/* mw_sym_unwind calls */
+	uint64_t full_unwinds;		/* ... that ran libdwfl (cache misses) */
+	uint64_t cache_hits, cache_evictions, cache_entries, cache_bytes;
+	uint64_t resolves, resolve_hits, resolve_evictions;
+	uint64_t procs, proc_evictions;	/* processes with live state */
+	uint64_t modules;		/* distinct ELF files (by build-id) opened */
+	uint64_t module_shared;		/* mappings that reused an opened module */
+	uint64_t module_failed;		/* files that could not be opened or kept */
+};
+void mw_sym_stats(const struct mw_symbolizer *s, struct mw_sym_stats *out);
+/* Turn the unwind cache off (0) or on (default): for measuring what it saves. */
+void mw_sym_cache_enable(struct mw_symbolizer *s, int on);
+/* The process's mappings changed (dlopen/exec): drop its per-process state.
+ * Until then (or until it is the least recently used of 256), the state of a
+ * process that has exited still resolves its addresses; a pid never seen
+ * before that is gone gives -ESRCH. */
+void mw_sym_invalidate(struct mw_symbolizer *s, uint32_t pid);
+
+#endif /* MW_USTACK_H */

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* /proc/PID/maps -> code modules. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "ustack_maps.h"
+
+void mw_umaps_clear(struct mw_umods *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->m[i].path);
+	free(m->m);
+	m->m = NULL;
+	m->n = 0;
+}
+
+struct line {
+	uint64_t start, end, off, inode;
+	unsigned int maj, min;
+	bool exec;
+	const char *path;
+	size_t path_len;
+};
+
+static int parse_line(const char *s, const char *eol, struct line *l)
+{
+	char perms[5];
+	int used = 0;
+
+	if (sscanf(s, "%" SCNx64 "-%" SCNx64 " %4s %" SCNx64 " %x:%x %" SCNu64 "%n", &l->start,
+		   &l->end, perms, &l->off, &l->maj, &l->min, &l->inode, &used) != 7 ||
+	    s + used > eol || l->end <= l->start || strlen(perms) != 4)
+		return -EINVAL;
+	l->exec = perms[2] == 'x';
+	s += used;
+	while (s < eol && *s == ' ')
+		s++;
+	l->path = s;
+	l->path_len = (size_t)(eol - s);
+	return 0;
+}
+
+static bool same_file(const struct mw_umod *m, const struct line *l)
+{
+	return m->inode == l->inode && m->dev_major == l->maj && m->dev_minor == l->min &&
+	       strlen(m->path) == l->path_len && !memcmp(m->path, l->path, l->path_len);
+}
+
+int mw_umaps_parse(const char *text, struct mw_umods *out)
+{
+	struct mw_umods all = { 0 };
+	size_t cap = 0;
+	bool *exec = NULL;
+	uint64_t last_off = 0;
+	int err = 0;
+
+	mw_umaps_clear(out);
+	for (const char *s = text; *s; ) {
+		const char *eol = strchr(s, '\n');
+		struct mw_umod *m = NULL;
+		struct line l;
+
+		if (!eol)
+			eol = s + strlen(s);
+		if (eol == s) {
+			s = *eol ? eol + 1 : eol;
+			continue;
+		}
+		err = parse_line(s, eol, &l);
+		if (err)
+			goto out;
+		s = *eol ? eol + 1 : eol;
+		if (l.inode == 0 || l.path_len == 0 || l.path[0] != '/')
+			continue;	/* anonymous, [heap], [vdso]...: no file to read */
+		/* A module is a run of adjacent mappings of one file at rising file
+		 * offsets; the same file mapped again (libelf reading it, say, which
+		 * maps it whole from offset 0) is another run, even right beside it. */
+		if (all.n && same_file(&all.m[all.n - 1], &l) && all.m[all.n - 1].high == l.start &&
+		    l.off > last_off)
+			m = &all.m[all.n - 1];
+		last_off = l.off;
+		if (m) {
+			m->high = l.end;
+			exec[m - all.m] |= l.exec;
+			continue;
+		}
+		if (all.n == MW_UMAPS_MAX * 2)
+			continue;
+		if (all.n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct mw_umod *nm = realloc(all.m, ncap * sizeof(*nm));
+			bool *nx = realloc(exec, ncap * sizeof(*nx));
+
+			if (nm)
+				all.m = nm;
+			if (nx)
+				exec = nx;
+			if (!nm || !nx) {
+				err = -ENOMEM;
+				goto out;
+			}
+			cap = ncap;
+		}
+		m = &all.m[all.n];
+		memset(m, 0, sizeof(*m));
+		m->path = strndup(l.path, l.path_len);
+		if (!m->path) {
+			err = -ENOMEM;
+			goto out;
+		}
+		all.n++;
+		m->low = m->first_start = l.start;
+		m->high = m->first_end = l.end;
+		m->first_off = l.off;
+		m->inode = l.inode;
+		m->dev_major = l.maj;
+		m->dev_minor = l.min;
+		exec[all.n - 1] = l.exec;
+	}
+	/* Keep the code modules only, in place. */
+	for (size_t i = 0; i < all.n; i++) {
+		if (exec[i] && out->n < MW_UMAPS_MAX) {
+			all.m[out->n++] = all.m[i];
+		} else {
+			free(all.m[i].path);
+		}
+	}
+	out->m = all.m;
+	all.m = NULL;
+	all.n = 0;
+out:
+	free(exec);
+	mw_umaps_clear(&all);
+	return err;
+}
+
+int mw_umaps_read(uint32_t pid, struct mw_umods *out)
+{
+	char path[64];
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/proc/%u/maps", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	for (;;) {
+		ssize_t r;
+
+		if (cap - len < 4096) {
+			char *nb = realloc(buf, cap ? cap * 2 : 65536);
+
+			if (!nb) {
+				err = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+			cap = cap ? cap * 2 : 65536;
+		}
+		r = read(fd, buf + len, cap - len - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			err = errno == ESRCH ? -ESRCH : -errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+	err = len ? mw_umaps_parse(buf, out) : -ESRCH;	/* a zombie has empty maps */
+out:
+	free(buf);
+	close(fd);
+	return err;
+}
