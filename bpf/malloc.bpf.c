@@ -13,6 +13,7 @@
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "malloc.h"
 
@@ -24,8 +25,14 @@ const volatile __u32 sample_every;		/* --sample N: every Nth allocation per thre
 const volatile __u64 sample_bytes;		/* --sample-bytes N: mean bytes between samples */
 const volatile __u64 max_rate;			/* --max-probe-rate: hits per second, 0 = off */
 const volatile __u64 wake_bytes = 1 << 20;
-/* Stop a process in exit() until user space has read its records (SIGCONT). */
-const volatile bool stop_at_exit;
+/*
+ * Stop a process in exit() until user space has read its records (SIGCONT):
+ * MW_HOLD_OFF never; MW_HOLD_CHILDREN only memwatch's own children (launch
+ * mode: they get SIGCONT from the kernel if memwatch dies, PR_SET_PDEATHSIG);
+ * MW_HOLD_ALL every target (--hold-exit).
+ */
+const volatile __u32 hold_exit;
+const volatile __u32 holder_tgid;
 /* Exp(1) quantiles scaled by sample_bytes: gaps of a Poisson process over bytes. */
 const volatile __u64 exp_gap[MW_SAMPLE_TABLE];
 
@@ -465,8 +472,14 @@ int BPF_KPROBE(exit_enter, int status)
 	struct mw_malloc_stats *st;
 	struct mw_mfree_rec *r;
 
-	if (!stop_at_exit)
+	if (hold_exit == MW_HOLD_OFF)
 		return 0;
+	if (hold_exit == MW_HOLD_CHILDREN) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		if (BPF_CORE_READ(task, real_parent, tgid) != holder_tgid)
+			return 0;
+	}
 	r = bpf_ringbuf_reserve(&mevents, sizeof(*r), 0);
 	if (!r) {
 		if ((st = stats()))

@@ -93,4 +93,7 @@ struct mw_malloc_stats {
 	__u64 hits;		/* probe hits */
 };
 
+/* Who is stopped in exit() until memwatch has read its records (malloc.bpf.c). */
+enum mw_hold_exit { MW_HOLD_OFF, MW_HOLD_CHILDREN, MW_HOLD_ALL };
+
 #endif /* MW_MALLOC_H */

@@ -24,6 +24,7 @@ struct mw_malloc_config {
 	uint32_t stack_bytes;	/* --stack-bytes */
 	bool stack_bytes_set;
 	uint32_t max_outstanding;	/* --max-outstanding */
+	bool hold_exit;		/* --hold-exit: stop every target in exit() until read */
 };
 
 struct mw_config {

@@ -21,7 +21,9 @@ void mw_cli_malloc_usage(FILE *f)
 	      "      --duty ON,PERIOD    probes attached ON seconds every PERIOD seconds\n"
 	      "      --max-probe-rate N  detach the probes above N hits per second\n"
 	      "      --stack-bytes N     user stack bytes copied per allocation (4096)\n"
-	      "      --max-outstanding N outstanding allocations tracked (65536)\n",
+	      "      --max-outstanding N outstanding allocations tracked (65536)\n"
+	      "      --hold-exit         stop every traced process in exit() until its last\n"
+	      "                          records are read (default: only a launched command)\n",
 	      f);
 }
 
@@ -71,6 +73,9 @@ int mw_cli_malloc_opt(int opt, const char *arg, struct mw_config *cfg, char *err
 	switch (opt) {
 	case OPT_MALLOC:
 		m->on = true;
+		return 0;
+	case OPT_HOLD_EXIT:
+		m->hold_exit = true;
 		return 0;
 	case OPT_MIN_AGE:
 		return parse_secs("--min-age", arg, true, &m->min_age_s, err, errsz);
@@ -123,7 +128,8 @@ int mw_cli_malloc_check(struct mw_config *cfg, char *err, size_t errsz)
 {
 	struct mw_malloc_config *m = &cfg->mal;
 	bool any = m->min_age_s || m->folded_path || m->sample_every || m->sample_bytes ||
-		   m->duty_period_s || m->max_probe_rate || m->stack_bytes_set || m->max_outstanding;
+		   m->duty_period_s || m->max_probe_rate || m->stack_bytes_set || m->max_outstanding ||
+		   m->hold_exit;
 
 	if (!m->on) {
 		if (any)

@@ -21,7 +21,8 @@ enum {
 	OPT_MAX_PROBE_RATE,
 	OPT_STACK_BYTES,
 	OPT_MAX_OUTSTANDING,
-	OPT_MALLOC_LAST = OPT_MAX_OUTSTANDING,
+	OPT_HOLD_EXIT,
+	OPT_MALLOC_LAST = OPT_HOLD_EXIT,
 };
 
 /* Spliced into cli.c's long option table. */
@@ -34,7 +35,8 @@ enum {
 	{ "duty", required_argument, NULL, OPT_DUTY },                         \
 	{ "max-probe-rate", required_argument, NULL, OPT_MAX_PROBE_RATE },     \
 	{ "stack-bytes", required_argument, NULL, OPT_STACK_BYTES },           \
-	{ "max-outstanding", required_argument, NULL, OPT_MAX_OUTSTANDING },
+	{ "max-outstanding", required_argument, NULL, OPT_MAX_OUTSTANDING },   \
+	{ "hold-exit", no_argument, NULL, OPT_HOLD_EXIT },
 
 /* One of the options above; -1 with a reason in err on a bad value. */
 int mw_cli_malloc_opt(int opt, const char *arg, struct mw_config *cfg, char *err, size_t errsz);

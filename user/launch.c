@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -86,6 +87,12 @@ int mw_launch_start(char *const cmd[], pid_t *pid, char *err, size_t errsz)
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGPIPE, SIG_DFL);
+		/*
+		 * With --malloc the command is stopped in exit() until memwatch has
+		 * read its last records; should memwatch die meanwhile (even by
+		 * SIGKILL), the kernel resumes it.
+		 */
+		prctl(PR_SET_PDEATHSIG, SIGCONT);
 		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) == 0)
 			execvp(cmd[0], cmd);
 		e = errno;

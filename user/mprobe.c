@@ -117,7 +117,8 @@ int mw_mprobe_open(struct mw_mprobe *m, const struct mw_mprobe_opts *o, char *er
 	s->rodata->sample_every = o->sample_every;
 	s->rodata->sample_bytes = o->sample_bytes;
 	s->rodata->max_rate = o->max_rate;
-	s->rodata->stop_at_exit = true;
+	s->rodata->hold_exit = o->hold_exit;
+	s->rodata->holder_tgid = (__u32)getpid();
 	/* Gaps between byte samples: quantiles of an exponential with mean sample_bytes. */
 	for (int i = 0; o->sample_bytes && i < MW_SAMPLE_TABLE; i++)
 		s->rodata->exp_gap[i] = (__u64)(-log(1.0 - (i + 0.5) / MW_SAMPLE_TABLE) *

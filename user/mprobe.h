@@ -24,6 +24,7 @@ struct mw_mprobe_opts {
 	uint64_t sample_bytes;		/* 0: off */
 	uint64_t max_rate;		/* probe hits per second; 0: no guard */
 	uint32_t max_outstanding;	/* outstanding table entries */
+	uint32_t hold_exit;		/* enum mw_hold_exit (malloc.h) */
 };
 
 /* A file already probed in a process (a second look at its maps skips it). */

@@ -204,6 +204,9 @@ struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *
 		.sample_bytes = m->sample_bytes,
 		.max_rate = m->max_probe_rate,
 		.max_outstanding = m->max_outstanding,
+		/* A launched command is memwatch's child: held at exit(), and resumed by the
+		 * kernel if memwatch dies (launch.c). Others only on request (--hold-exit). */
+		.hold_exit = m->hold_exit ? MW_HOLD_ALL : cfg->cmd ? MW_HOLD_CHILDREN : MW_HOLD_OFF,
 	};
 	struct mw_mtrace *t = calloc(1, sizeof(*t));
 	int ret;

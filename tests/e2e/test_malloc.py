@@ -403,3 +403,92 @@ def test_malloc_detach_mid_run():
     check(s["calls"].get("free", 0) > 0, f"nothing traced: {s}")
     # Still churning when memwatch stopped: its last block or so is outstanding.
     check_leaks(tr, w.pid, churn_done=False)
+
+
+def _wait_untraced(p, timeout=30.0):
+    """waitpid(WUNTRACED) on our own child p (a subprocess.Popen): the list of what it
+    reported, ('stopped', sig) entries then ('exited', code); SIGCONT after a stop."""
+    seen, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid, st = os.waitpid(p.pid, os.WUNTRACED | os.WNOHANG)
+        if pid == 0:
+            time.sleep(0.01)
+            continue
+        if os.WIFSTOPPED(st):
+            seen.append(("stopped", os.WSTOPSIG(st)))
+            continue
+        p.returncode = os.waitstatus_to_exitcode(st)
+        seen.append(("exited", p.returncode))
+        return seen
+    p.kill()
+    raise AssertionError(f"leaks did not exit within {timeout:.0f} s: {seen}")
+
+
+def _run_attached(extra):
+    """leaks -w under memwatch -p --malloc EXTRA, waited for by the test itself (its parent)."""
+    p = subprocess.Popen([mw.wl("leaks"), "-w", "-r", "10"], stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        line = p.stderr.readline().decode()
+        check(line.startswith("ready "), f"leaks: {line!r}")
+        out = mw.tmpfile("mw.json")
+        m = mw.attach([p.pid], "--json", "--malloc", *extra, out=out)
+        p.stdin.write(b"g")
+        p.stdin.close()
+        seen = _wait_untraced(p)
+        eq(mw.finish(m, 30), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
+        return seen, mw.read_ndjson(out), p.pid
+    finally:
+        if p.returncode is None:
+            p.kill()
+
+
+def test_malloc_attach_never_stops_target():
+    """-p: a target's exit() is not held: its parent (this test, waiting with WUNTRACED) sees
+    only its exit, never a stop; its leaks are still reported (read while it lived)."""
+    seen, tr, pid = _run_attached([])
+    eq(seen, [("exited", 0)], "what the target's parent saw")
+    check(tr.of("leak"), "no leak objects")
+
+
+def test_malloc_hold_exit_on_request():
+    """-p --hold-exit: the target is stopped in exit() (its parent sees the SIGSTOP) until
+    memwatch has read its records, then resumed and exits normally."""
+    seen, tr, pid = _run_attached(["--hold-exit"])
+    eq(seen, [("stopped", 19), ("exited", 0)], "what the target's parent saw")
+    check_leaks(tr, pid)
+
+
+def _state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+def test_malloc_launch_hold_released_when_memwatch_dies():
+    """Launch mode holds the command in exit() until its records are read; if memwatch is
+    killed (SIGKILL) while it holds it, the kernel resumes the command (PR_SET_PDEATHSIG
+    SIGCONT): nothing is left stopped."""
+    m = mw.memwatch("--malloc", "-c", "-o", os.devnull, "--", mw.wl("leaks"), "-w", "-r", "10",
+                    stdin=subprocess.PIPE)
+    pid = int(m.wait_line(r"^ready (\d+)$", "err", timeout=30).group(1))
+    try:
+        os.kill(m.pid, 19)      # SIGSTOP memwatch: it cannot resume the command now
+        m.send()
+        deadline = time.monotonic() + 10
+        while _state(pid) not in ("t", "T") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        check(_state(pid) in ("t", "T"), f"command not held in exit(): state {_state(pid)}")
+        os.kill(m.pid, 9)
+        deadline = time.monotonic() + 10
+        while _state(pid) in ("t", "T") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        check(_state(pid) not in ("t", "T"), "the command stayed stopped after memwatch died")
+    finally:
+        for sig in (9, 18):     # never leave it behind, stopped or not
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
