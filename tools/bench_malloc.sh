@@ -29,7 +29,7 @@
 # values (this prints numbers; it is not a test): memwatch --malloc full added cost <= 1.3x the
 # floor's; the duty-cycled run < 1.1x the untraced one on the realistic workload, next to what
 # the ON share alone would cost at the full row's and the floor's speed (attach and detach free).
-# Noise: before each run the driver waits (up to 5 s, 30 s in all) for idle CPUs and reports how
+# Noise: before each run the driver waits (up to 5 s, 15 s in all) for idle CPUs and reports how
 # many runs started without them.
 #
 # Environment: ROUNDS (5), PAIRS (50000), WORK_SEC (1: realistic runs other than duty),
@@ -279,7 +279,7 @@ def cpu_busy(interval=0.2):
     return 1 - (i1 - i0) / max(t1 - t0, 1)
 
 
-SETTLE_BUDGET = [30.0]  # seconds of waiting in all, so that a busy host cannot stall the bench
+SETTLE_BUDGET = [15.0]  # seconds of waiting in all, so that a busy host cannot stall the bench
 
 
 def settle(limit=5.0):
