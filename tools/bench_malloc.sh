@@ -186,15 +186,18 @@ def wl_argv(wl, duty=False):
     return [WL, "-k", "1", "-d", str(DUTY_PERIOD if duty else WORK_SEC)]
 
 
-# Configurations: (row name, kind, argv prefix or argv builder, ready regex, stream)
-def attach_cfg(name, argv, ready, stream="err", sig=signal.SIGINT):
+# Configurations. kind "plain": the workload alone; "launch": the tool runs the workload
+# (argv(data file) + workload argv); "attach": the tool attaches to the waiting workload
+# (argv(pid)) and prints a line matching ready on stream once attached; until_exit: it stays
+# until its target has exited (memwatch, the floor), else it runs until interrupted (memleak).
+def attach_cfg(name, argv, ready, stream="err", until_exit=True, duty=False):
     return {"name": name, "kind": "attach", "argv": argv, "ready": ready, "stream": stream,
-            "sig": sig}
+            "until_exit": until_exit, "duty": duty}
 
 
-def mw_cfg(name, extra):
+def mw_cfg(name, extra, duty=False):
     return attach_cfg(name, lambda pid: [MEMWATCH, "--malloc"] + extra +
-                      ["-o", "/dev/null", "-p", str(pid)], r"^memwatch: tracing")
+                      ["-o", "/dev/null", "-p", str(pid)], r"^memwatch: tracing", duty=duty)
 
 
 UNTRACED = {"name": "untraced", "kind": "plain"}
@@ -205,11 +208,11 @@ MW_FULL = mw_cfg("memwatch --malloc", [])
 MW_SAMPLE = mw_cfg(f"memwatch --malloc --sample {SAMPLE}", ["--sample", SAMPLE])
 MW_SAMPLE_BYTES = mw_cfg(f"memwatch --malloc --sample-bytes {SAMPLE_BYTES}",
                          ["--sample-bytes", SAMPLE_BYTES])
-MW_DUTY = mw_cfg(f"memwatch --malloc --duty {DUTY}", ["--duty", DUTY])
-MW_DUTY["duty"] = True
+# The duty row runs the realistic workload for exactly one period.
+MW_DUTY = mw_cfg(f"memwatch --malloc --duty {DUTY}", ["--duty", DUTY], duty=True)
 MEMLEAK = attach_cfg("memleak-bpfcc -p PID",
                      lambda pid: ["memleak-bpfcc", "-p", str(pid)],
-                     r"^Attaching to pid", stream="out")
+                     r"^Attaching to pid", stream="out", until_exit=False)
 HEAPTRACK = {"name": "heaptrack", "kind": "launch",
              "argv": lambda out: ["heaptrack", "-o", out]}
 
@@ -221,7 +224,6 @@ WORKLOADS = {
 
 def run_once(cfg, wl):
     """One run of workload wl under cfg: (ns per pair, pairs, tool's stderr)."""
-    duty = cfg.get("duty", False)
     if cfg["kind"] == "plain":
         w = Proc(wl_argv(wl))
         rc = w.wait(600)
@@ -241,7 +243,7 @@ def run_once(cfg, wl):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     # attach: the workload waits for the go byte until the tool is attached to it.
-    w = Proc(wl_argv(wl, duty) + ["-w"], stdin=subprocess.PIPE)
+    w = Proc(wl_argv(wl, cfg["duty"]) + ["-w"], stdin=subprocess.PIPE)
     try:
         line = w.wait_line(r"^ready \d+", "err", 10)
         if not line:
@@ -253,14 +255,18 @@ def run_once(cfg, wl):
         w.p.stdin.write(b"g")
         w.p.stdin.close()
         rc = w.wait(600)
+        # A tool gone before its target was not tracing all of the run: not a measurement.
+        early = t.p.poll()
         res = parse_result(w.text("err"))
         if rc != 0 or res is None:
             raise ToolFailed(f"{WL} under {cfg['name']} exited {rc}: {reason(w.text('err'))}")
-        # memwatch and the floor end with their target; memleak runs until interrupted.
-        trc = t.wait(EXIT_TIMEOUT if cfg is not MEMLEAK else 0.5)
+        trc = t.wait(EXIT_TIMEOUT if cfg["until_exit"] else 0.5)
         if trc is None:
-            trc = t.stop(cfg["sig"])
-        if trc not in (0, -signal.SIGINT, 128 + signal.SIGINT) and cfg is not MEMLEAK:
+            trc = t.stop()
+        if early is not None:
+            raise ToolFailed(f"{cfg['name']} exited ({early}) before its target: "
+                             f"{reason(t.text('err'))}")
+        if trc != 0 and cfg["until_exit"]:
             raise ToolFailed(f"{cfg['name']} exited {trc}: {reason(t.text('err'))}")
         return res[0], res[1], t.text("err")
     finally:
