@@ -16,7 +16,8 @@
 #   uretprobe on malloc and a uprobe on free, each a tgid filter and a per-CPU counter);
 #   memwatch --malloc (full), --sample N, --sample-bytes N, and on the realistic workload
 #   --duty ON,PERIOD with the workload running exactly one PERIOD (so one ON window whatever
-#   the phase); memleak-bpfcc -p PID; heaptrack (it launches the program under LD_PRELOAD).
+#   the phase, against an untraced run as long); memleak-bpfcc -p PID; heaptrack (it launches
+#   the program under LD_PRELOAD).
 # The BPF tools attach with -p to the workload, which waits (-w) until the tool says it is
 # attached ("malloc_floor: attached", "memwatch: tracing", memleak's "Attaching to pid"), so
 # every traced run traces every pair. The memwatch rows print "n/a (memwatch has no --malloc
@@ -47,7 +48,10 @@ for f in ./memwatch .output/tools/malloc_floor .output/workloads/malloc_bench; d
 		exit 1
 	fi
 done
-command -v python3 >/dev/null || { echo "bench_malloc: python3 is missing: run make deps" >&2; exit 1; }
+if ! command -v python3 >/dev/null; then
+	echo "bench_malloc: python3 is missing: run make deps" >&2
+	exit 1
+fi
 
 exec python3 - <<'EOF'
 import math, os, re, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
@@ -201,6 +205,9 @@ def mw_cfg(name, extra, duty=False):
 
 
 UNTRACED = {"name": "untraced", "kind": "plain"}
+# The duty row's baseline: as long a run, so that both average the host's noise alike.
+UNTRACED_PERIOD = {"name": f"untraced, one period (-d {DUTY_PERIOD})", "kind": "plain",
+                   "duty": True}
 FLOOR = attach_cfg("floor (counters-only uprobes)",
                    lambda pid: [".output/tools/malloc_floor", "-p", str(pid)],
                    r"^malloc_floor: attached")
@@ -218,14 +225,14 @@ HEAPTRACK = {"name": "heaptrack", "kind": "launch",
 
 WORKLOADS = {
     "tight": [UNTRACED, FLOOR, MW_FULL, MW_SAMPLE, MW_SAMPLE_BYTES, MEMLEAK, HEAPTRACK],
-    "realistic": [UNTRACED, FLOOR, MW_FULL, MW_DUTY],
+    "realistic": [UNTRACED, FLOOR, MW_FULL, UNTRACED_PERIOD, MW_DUTY],
 }
 
 
 def run_once(cfg, wl):
     """One run of workload wl under cfg: (ns per pair, pairs, tool's stderr)."""
     if cfg["kind"] == "plain":
-        w = Proc(wl_argv(wl))
+        w = Proc(wl_argv(wl, cfg.get("duty", False)))
         rc = w.wait(600)
         res = parse_result(w.text("err"))
         if rc != 0 or res is None:
@@ -355,6 +362,8 @@ def main():
             unavailable[cfg["name"]] = NO_MALLOC
     if not DUTY_PERIOD:
         unavailable[MW_DUTY["name"]] = f"n/a (DUTY={DUTY} is not ON,PERIOD)"
+    if MW_DUTY["name"] in unavailable:
+        unavailable[UNTRACED_PERIOD["name"]] = "n/a (only run as the duty row's baseline)"
     print("bench_malloc: checking the floor's counts and which tools run here", flush=True)
     settle()
     (fm, fr, ff), wl_pairs = floor_check()
@@ -395,7 +404,7 @@ def main():
     titles = {
         "tight": f"tight: malloc_bench -n {PAIRS} (malloc+free, 16..4096 bytes, nothing between)",
         "realistic": f"realistic: malloc_bench -k 1 -d {WORK_SEC} (each block filled and "
-                     f"checksummed; duty row: -d {DUTY_PERIOD}, one period)",
+                     f"checksummed; the duty row and its baseline: -d {DUTY_PERIOD}, one period)",
     }
     for wl, cfgs in WORKLOADS.items():
         base = times[(wl, "untraced")]
@@ -412,14 +421,18 @@ def main():
                 continue
             t = times[(wl, name)]
             tmin, tmed = min(t), statistics.median(t)
-            a = (tmin - bmin, tmed - bmed)
+            if cfg is MW_DUTY:
+                pb = times[(wl, UNTRACED_PERIOD["name"])]
+                a = (tmin - min(pb), tmed - statistics.median(pb))
+            else:
+                a = (tmin - bmin, tmed - bmed)
             added[(wl, name)] = a
             if cfg is FLOOR:
                 fl = a
             ns = f"{tmin:.0f} / {tmed:.0f}"
-            plus = "-" if cfg is UNTRACED else f"{a[0]:.0f} / {a[1]:.0f}"
+            plus = "-" if cfg["kind"] == "plain" else f"{a[0]:.0f} / {a[1]:.0f}"
             rel = "-"
-            if cfg not in (UNTRACED, FLOOR) and fl and fl[0] > 0 and fl[1] > 0:
+            if cfg["kind"] != "plain" and cfg is not FLOOR and fl and fl[0] > 0 and fl[1] > 0:
                 rel = f"{a[0] / fl[0]:.2f}x / {a[1] / fl[1]:.2f}x"
             out(f"{name:<42}{ns:>14}{plus:>14}{rel:>15}")
             if name in notes:
@@ -444,12 +457,14 @@ def main():
             f"{r[0]:.2f}x / {r[1]:.2f}x: {verdict(r, 1.3, False)}")
     d = times.get(("realistic", MW_DUTY["name"]))
     if not d:
-        out(f"  realistic: memwatch --malloc --duty {DUTY} / untraced (target < 1.1x): "
+        out(f"  realistic: memwatch --malloc --duty {DUTY} / untraced, one period "
+            f"(target < 1.1x): "
             f"{unavailable.get(MW_DUTY['name'], 'n/a')}")
     else:
-        base = times[("realistic", "untraced")]
+        base = times[("realistic", UNTRACED_PERIOD["name"])]
         r = (min(d) / min(base), statistics.median(d) / statistics.median(base))
-        out(f"  realistic: memwatch --malloc --duty {DUTY} / untraced (target < 1.1x): "
+        out(f"  realistic: memwatch --malloc --duty {DUTY} / untraced, one period "
+            f"(target < 1.1x): "
             f"{r[0]:.3f}x / {r[1]:.3f}x: {verdict(r, 1.1, True)}")
         # What the ON window alone costs at a row's median speed, with free attach and detach:
         # a share f of the time at that cost, the rest untraced.
@@ -459,7 +474,7 @@ def main():
         for cfg in (MW_FULL, FLOOR):
             t = times.get(("realistic", cfg["name"]))
             if t:
-                slow = statistics.median(t) / statistics.median(base)
+                slow = statistics.median(t) / statistics.median(times[("realistic", "untraced")])
                 expect.append(f"{1 / ((1 - f) + f / slow):.3f}x at {cfg['name'].split(' (')[0]}'s")
         out(f"    (expected from the ON share alone, {on:g} s of {period:g} s traced at a row's "
             f"median cost, attach free: {', '.join(expect)})")
