@@ -30,10 +30,10 @@
 # values (this prints numbers; it is not a test): memwatch --malloc full added cost <= 1.3x the
 # floor's; the duty-cycled run < 1.1x the untraced one on the realistic workload, next to what
 # the ON share alone would cost at the full row's and the floor's speed (attach and detach free).
-# Noise: before each run the driver waits (up to 5 s, 15 s in all) for idle CPUs and reports how
+# Noise: before each run the driver waits (up to 5 s, 10 s in all) for idle CPUs and reports how
 # many runs started without them.
 #
-# Environment: ROUNDS (5), PAIRS (50000), WORK_SEC (1: realistic runs other than duty),
+# Environment: ROUNDS (5), PAIRS (40000), WORK_SEC (1: realistic runs other than duty),
 # SAMPLE (100), SAMPLE_BYTES (524288, tcmalloc's mean), DUTY (1,10), MEMWATCH (./memwatch).
 set -eu
 cd "$(dirname "$0")/.."
@@ -57,7 +57,7 @@ exec python3 - <<'EOF'
 import math, os, re, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
 
 ROUNDS = int(os.environ.get("ROUNDS", 5))
-PAIRS = int(os.environ.get("PAIRS", 50000))
+PAIRS = int(os.environ.get("PAIRS", 40000))
 WORK_SEC = int(os.environ.get("WORK_SEC", 1))
 SAMPLE = os.environ.get("SAMPLE", "100")
 SAMPLE_BYTES = os.environ.get("SAMPLE_BYTES", "524288")
@@ -292,7 +292,7 @@ def cpu_busy(interval=0.2):
     return 1 - (i1 - i0) / max(t1 - t0, 1)
 
 
-SETTLE_BUDGET = [15.0]  # seconds of waiting in all, so that a busy host cannot stall the bench
+SETTLE_BUDGET = [10.0]  # seconds of waiting in all, so that a busy host cannot stall the bench
 
 
 def settle(limit=5.0):
