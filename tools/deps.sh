@@ -11,6 +11,7 @@ PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev \
 # jemalloc/tcmalloc, a real multi-threaded server (memcached; the test speaks its text protocol
 # from python3, no client package) and gdb + libc6-dbg to read glibc's own arena list.
 # systemtap-sdt-dev: <sys/sdt.h> for usdt_arena, a workload carrying glibc-named malloc probes.
+
 # The malloc benchmark (tools/bench_malloc.sh) compares with bcc's memleak and with heaptrack.
 PKGS="$PKGS bpfcc-tools heaptrack"
 
