@@ -18,6 +18,9 @@ PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev \
 # prometheus (promtool), curl and python3-yaml: the metrics tests scrape it and validate
 # tools/fleet/ (rules, scrape config, DaemonSet manifest).
 
+# The malloc benchmark (tools/bench_malloc.sh) compares with bcc's memleak and with heaptrack.
+PKGS="$PKGS bpfcc-tools heaptrack"
+
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
