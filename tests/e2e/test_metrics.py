@@ -465,7 +465,9 @@ def test_metrics_soak():
     for what, a, b in (("own gauge", rss_warm[0], rss_end[0]), ("VmRSS", rss_warm[1], rss_end[1])):
         check(b - a < RSS_SLACK, f"memwatch RSS ({what}) grew {a} -> {b}")
     check(nchildren >= SOAK_SECONDS * 10, f"only {nchildren} children")
-    check(len(children) >= 10, f"only {len(children)} children seen in the scrapes")
+    # Children live a few ms and scrapes come once a second: which ones a scrape catches alive
+    # is chance (5 to 19 of 2400 in runs here); that followed children appear at all is the point.
+    check(len(children) >= 1, "no child ever seen in the scrapes (-f not followed?)")
     eq(value(s, "memwatch_traced_processes"), 1, "traced processes at the end (children gone)")
     for reason in ("unpaired_exit", "inflight_full", "threads_full", "targets_full"):
         eq(value(s, "memwatch_kernel_drops_total", reason=reason), 0, f"kernel drops ({reason})")
