@@ -7,6 +7,7 @@
 #include <strings.h>
 #include "config.h"
 #include "errmsg.h"
+#include "grow.h"
 
 void mw_confbuf_free(struct mw_confbuf *b)
 {
@@ -20,15 +21,8 @@ static char *keep_str(struct mw_confbuf *b, const char *s, size_t len)
 {
 	char *c;
 
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 16;
-		char **v = realloc(b->strs, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		b->strs = v;
-		b->cap = cap;
-	}
+	if (mw_grow(&b->strs, b->n, &b->cap, sizeof(*b->strs), 16))
+		return NULL;
 	c = strndup(s, len);
 	if (c)
 		b->strs[b->n++] = c;

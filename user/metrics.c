@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "format.h"
+#include "grow.h"
 #include "metrics.h"
 
 void mw_buf_init(struct mw_buf *b)
@@ -111,15 +112,8 @@ int mw_growth_sample(struct mw_growth *g, const struct mw_model *m, uint64_t now
 			continue;
 		w = growth_find(g, p);
 		if (!w) {
-			if (g->n == g->cap) {
-				size_t cap = g->cap ? g->cap * 2 : 8;
-				struct mw_growth_win *v = realloc(g->v, cap * sizeof(*v));
-
-				if (!v)
-					return -ENOMEM;
-				g->v = v;
-				g->cap = cap;
-			}
+			if (mw_grow(&g->v, g->n, &g->cap, sizeof(*g->v), 8))
+				return -ENOMEM;
 			w = &g->v[g->n++];
 			memset(w, 0, sizeof(*w));
 			w->pid = p->pid;
@@ -313,15 +307,8 @@ int mw_thread_names_update(struct mw_thread_names *tn, const struct mw_model *m)
 			continue;
 		tp = tn_find(tn, p);
 		if (!tp) {
-			if (tn->n == tn->cap) {
-				size_t cap = tn->cap ? tn->cap * 2 : 8;
-				struct mw_tn_proc *v = realloc(tn->v, cap * sizeof(*v));
-
-				if (!v)
-					return -ENOMEM;
-				tn->v = v;
-				tn->cap = cap;
-			}
+			if (mw_grow(&tn->v, tn->n, &tn->cap, sizeof(*tn->v), 8))
+				return -ENOMEM;
 			tp = &tn->v[tn->n++];
 			memset(tp, 0, sizeof(*tp));
 			tp->pid = p->pid;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include "grow.h"
 #include "model.h"
 
 #ifndef MREMAP_DONTUNMAP
@@ -57,15 +58,8 @@ struct mw_process *mw_model_process(struct mw_model *m, uint32_t pid)
 
 	if (p)
 		return p;
-	if (m->nprocs == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 8;
-		struct mw_process **v = realloc(m->procs, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		m->procs = v;
-		m->cap = cap;
-	}
+	if (mw_grow(&m->procs, m->nprocs, &m->cap, sizeof(*m->procs), 8))
+		return NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
@@ -163,15 +157,8 @@ struct mw_thread *mw_process_thread(struct mw_process *p, uint32_t tid)
 
 	if (i < p->nthreads && p->threads[i].tid == tid)
 		return &p->threads[i];
-	if (p->nthreads == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 8;
-		struct mw_thread *v = realloc(p->threads, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		p->threads = v;
-		p->cap = cap;
-	}
+	if (mw_grow(&p->threads, p->nthreads, &p->cap, sizeof(*p->threads), 8))
+		return NULL;
 	memmove(&p->threads[i + 1], &p->threads[i], (p->nthreads - i) * sizeof(p->threads[0]));
 	memset(&p->threads[i], 0, sizeof(p->threads[i]));
 	p->threads[i].tid = tid;

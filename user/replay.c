@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include "grow.h"
 #include "record.h"
 #include "session.h"
 #include "trace.h"
@@ -27,15 +28,8 @@ static int collect(const struct mw_replay *in, struct recorded_counters *rc)
 	while ((ret = mw_replay_next(&r, &e)) == 1) {
 		if (e.kind != MW_ENTRY_COUNTERS || e.len != sizeof(struct mw_counters_entry))
 			continue;
-		if (rc->n == rc->cap) {
-			size_t cap = rc->cap ? rc->cap * 2 : 64;
-			void *v = realloc(rc->v, cap * sizeof(*rc->v));
-
-			if (!v)
-				return -ENOMEM;
-			rc->v = v;
-			rc->cap = cap;
-		}
+		if (mw_grow(&rc->v, rc->n, &rc->cap, sizeof(*rc->v), 64))
+			return -ENOMEM;
 		memcpy(&rc->v[rc->n++], e.data, sizeof(*rc->v));
 	}
 	return ret;

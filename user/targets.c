@@ -11,6 +11,7 @@
 #include <sys/vfs.h>
 #include <linux/magic.h>
 #include "errmsg.h"
+#include "grow.h"
 #include "targets.h"
 
 #define MW_CGROUP_MAX_DEPTH 16
@@ -160,15 +161,8 @@ static int push_pid(uint32_t pid, size_t max, uint32_t **pids, size_t *n, size_t
 {
 	if (*n >= max)
 		return -ENOSPC;
-	if (*n == *cap) {
-		size_t c = *cap ? *cap * 2 : 64;
-		uint32_t *v = realloc(*pids, c * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		*pids = v;
-		*cap = c;
-	}
+	if (mw_grow(pids, *n, cap, sizeof(**pids), 64))
+		return -ENOMEM;
 	(*pids)[(*n)++] = pid;
 	return 0;
 }

@@ -1,31 +1,15 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Command-line parsing. */
-#include <stdarg.h>
 #include "cli.h"
+#include "cli_args.h"
 #include "unit.h"
-
-static int parse(struct mw_config *c, char *err, const char *a0, ...)
-{
-	char *argv[32];
-	int argc = 0;
-	va_list ap;
-	const char *s;
-
-	argv[argc++] = "memwatch";
-	va_start(ap, a0);
-	for (s = a0; s; s = va_arg(ap, const char *))
-		argv[argc++] = (char *)s;
-	va_end(ap);
-	argv[argc] = NULL;
-	return mw_cli_parse(argc, argv, c, err, 256);
-}
 
 TEST(cli_pids_list_and_repeat)
 {
 	struct mw_config c;
 	char err[256];
 
-	CHECK_EQ_INT(parse(&c, err, "-p", "12,34", "-p", "56", NULL), 0);
+	CHECK_EQ_INT(ut_parse(&c, err, "-p", "12,34", "-p", "56", NULL), 0);
 	CHECK_EQ_INT(c.npids, 3);
 	CHECK_EQ_INT(c.pids[0], 12);
 	CHECK_EQ_INT(c.pids[2], 56);
@@ -37,15 +21,15 @@ TEST(cli_bad_pids)
 	struct mw_config c;
 	char err[256];
 
-	CHECK_EQ_INT(parse(&c, err, "-p", "abc", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "-p", "abc", NULL), -1);
 	CHECK(strstr(err, "not a process id") != NULL);
-	CHECK_EQ_INT(parse(&c, err, "-p", "0", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "-p", "-5", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "-p", "12,", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "-p", "12,12", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "-p", "0", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "-p", "-5", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "-p", "12,", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "-p", "12,12", NULL), -1);
 	CHECK(strstr(err, "twice") != NULL);
-	CHECK_EQ_INT(parse(&c, err, "-p", "99999999999", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "-p", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "-p", "99999999999", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "-p", NULL), -1);
 	CHECK(strstr(err, "needs a value") != NULL);
 }
 
@@ -54,13 +38,13 @@ TEST(cli_command_keeps_its_own_flags)
 	struct mw_config c;
 	char err[256];
 
-	CHECK_EQ_INT(parse(&c, err, "-f", "--json", "--", "ls", "-l", "-p", NULL), 0);
+	CHECK_EQ_INT(ut_parse(&c, err, "-f", "--json", "--", "ls", "-l", "-p", NULL), 0);
 	CHECK(c.follow && c.json);
 	CHECK_EQ_STR(c.cmd[0], "ls");
 	CHECK_EQ_STR(c.cmd[1], "-l");
 	CHECK_EQ_STR(c.cmd[2], "-p");
 	CHECK(c.cmd[3] == NULL);
-	CHECK_EQ_INT(parse(&c, err, "-c", "true", NULL), 0);
+	CHECK_EQ_INT(ut_parse(&c, err, "-c", "true", NULL), 0);
 	CHECK_EQ_STR(c.cmd[0], "true");
 }
 
@@ -69,13 +53,13 @@ TEST(cli_exclusive_and_missing_targets)
 	struct mw_config c;
 	char err[256];
 
-	CHECK_EQ_INT(parse(&c, err, "-p", "1", "--", "ls", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "-p", "1", "--", "ls", NULL), -1);
 	CHECK(strstr(err, "not both") != NULL);
-	CHECK_EQ_INT(parse(&c, err, "-c", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "-c", NULL), -1);
 	CHECK(strstr(err, "nothing to trace") != NULL);
-	CHECK_EQ_INT(parse(&c, err, "--bogus", "-p", "1", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--bogus", "-p", "1", NULL), -1);
 	CHECK(strstr(err, "unknown option") != NULL);
-	CHECK_EQ_INT(parse(&c, err, "-Z", "-p", "1", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "-Z", "-p", "1", NULL), -1);
 	CHECK(strstr(err, "-Z") != NULL);
 }
 
@@ -84,17 +68,17 @@ TEST(cli_seconds_and_sizes)
 	struct mw_config c;
 	char err[256];
 
-	CHECK_EQ_INT(parse(&c, err, "-i", "0.5", "-d", "3", "-p", "1", NULL), 0);
+	CHECK_EQ_INT(ut_parse(&c, err, "-i", "0.5", "-d", "3", "-p", "1", NULL), 0);
 	CHECK(c.interval_s == 0.5 && c.duration_s == 3);
-	CHECK_EQ_INT(parse(&c, err, "-i", "0", "-p", "1", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "-d", "-1", "-p", "1", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "-d", "nan", "-p", "1", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "-d", "2s", "-p", "1", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "--ring-size", "64K", "-p", "1", NULL), 0);
+	CHECK_EQ_INT(ut_parse(&c, err, "-i", "0", "-p", "1", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "-d", "-1", "-p", "1", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "-d", "nan", "-p", "1", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "-d", "2s", "-p", "1", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--ring-size", "64K", "-p", "1", NULL), 0);
 	CHECK_EQ_INT(c.ring_size, 65536);
-	CHECK_EQ_INT(parse(&c, err, "--ring-size", "5000", "-p", "1", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "--ring-size", "2048", "-p", "1", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "-p", "1", NULL), 0);
+	CHECK_EQ_INT(ut_parse(&c, err, "--ring-size", "5000", "-p", "1", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--ring-size", "2048", "-p", "1", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "-p", "1", NULL), 0);
 	CHECK_EQ_INT(c.ring_size, 4 << 20);
 }
 
@@ -103,8 +87,8 @@ TEST(cli_help_and_version)
 	struct mw_config c;
 	char err[256];
 
-	CHECK_EQ_INT(parse(&c, err, "-h", NULL), 0);
+	CHECK_EQ_INT(ut_parse(&c, err, "-h", NULL), 0);
 	CHECK(c.help);
-	CHECK_EQ_INT(parse(&c, err, "--version", NULL), 0);
+	CHECK_EQ_INT(ut_parse(&c, err, "--version", NULL), 0);
 	CHECK(c.version);
 }

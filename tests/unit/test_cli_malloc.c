@@ -1,38 +1,22 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The allocator-probe options. */
-#include <stdarg.h>
 #include "cli.h"
 #include "cli_malloc.h"
+#include "cli_args.h"
 #include "unit.h"
-
-static int parse(struct mw_config *c, char *err, const char *a0, ...)
-{
-	char *argv[32];
-	int argc = 0;
-	va_list ap;
-	const char *s;
-
-	argv[argc++] = "memwatch";
-	va_start(ap, a0);
-	for (s = a0; s; s = va_arg(ap, const char *))
-		argv[argc++] = (char *)s;
-	va_end(ap);
-	argv[argc] = NULL;
-	return mw_cli_parse(argc, argv, c, err, 256);
-}
 
 TEST(cli_malloc_defaults_and_values)
 {
 	struct mw_config c;
 	char err[256];
 
-	CHECK_EQ_INT(parse(&c, err, "-p", "5", NULL), 0);
+	CHECK_EQ_INT(ut_parse(&c, err, "-p", "5", NULL), 0);
 	CHECK(!c.mal.on);
-	CHECK_EQ_INT(parse(&c, err, "--malloc", "-p", "5", NULL), 0);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "-p", "5", NULL), 0);
 	CHECK(c.mal.on);
 	CHECK_EQ_INT(c.mal.stack_bytes, MW_DEFAULT_STACK_BYTES);
 	CHECK_EQ_INT(c.mal.max_outstanding, MW_DEFAULT_OUTSTANDING);
-	CHECK_EQ_INT(parse(&c, err, "--malloc", "--min-age", "2.5", "--folded", "f.txt",
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--min-age", "2.5", "--folded", "f.txt",
 			   "--sample-bytes", "512K", "--duty", "1,10", "--max-probe-rate", "100000",
 			   "--stack-bytes", "0", "--max-outstanding", "1M", "--", "cmd", NULL), 0);
 	CHECK(c.mal.min_age_s == 2.5);
@@ -43,7 +27,7 @@ TEST(cli_malloc_defaults_and_values)
 	CHECK_EQ_INT(c.mal.stack_bytes, 0);
 	CHECK_EQ_INT(c.mal.max_outstanding, 1 << 20);
 	CHECK(c.cmd != NULL);	/* argv itself was parse()'s local */
-	CHECK_EQ_INT(parse(&c, err, "--malloc", "--sample", "10", "-p", "5", NULL), 0);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--sample", "10", "-p", "5", NULL), 0);
 	CHECK_EQ_INT(c.mal.sample_every, 10);
 }
 
@@ -52,22 +36,22 @@ TEST(cli_malloc_errors)
 	struct mw_config c;
 	char err[256];
 
-	CHECK_EQ_INT(parse(&c, err, "--min-age", "1", "-p", "5", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--min-age", "1", "-p", "5", NULL), -1);
 	CHECK(strstr(err, "need --malloc") != NULL);
-	CHECK_EQ_INT(parse(&c, err, "--malloc", "--sample", "2", "--sample-bytes", "4", "-p", "5",
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--sample", "2", "--sample-bytes", "4", "-p", "5",
 			   NULL), -1);
 	CHECK(strstr(err, "not both") != NULL);
-	CHECK_EQ_INT(parse(&c, err, "--malloc", "--sample", "0", "-p", "5", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "--malloc", "--sample", "x", "-p", "5", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "--malloc", "--duty", "5", "-p", "5", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--sample", "0", "-p", "5", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--sample", "x", "-p", "5", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--duty", "5", "-p", "5", NULL), -1);
 	CHECK(strstr(err, "ON,PERIOD") != NULL);
-	CHECK_EQ_INT(parse(&c, err, "--malloc", "--duty", "5,1", "-p", "5", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "--malloc", "--duty", "0,1", "-p", "5", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "--malloc", "--min-age", "-1", "-p", "5", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "--malloc", "--stack-bytes", "16385", "-p", "5", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--duty", "5,1", "-p", "5", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--duty", "0,1", "-p", "5", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--min-age", "-1", "-p", "5", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--stack-bytes", "16385", "-p", "5", NULL), -1);
 	CHECK(strstr(err, "out of range") != NULL);
-	CHECK_EQ_INT(parse(&c, err, "--malloc", "--max-outstanding", "0", "-p", "5", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "--malloc", "--folded", "", "-p", "5", NULL), -1);
-	CHECK_EQ_INT(parse(&c, err, "--malloc", "--replay", "x.rec", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--max-outstanding", "0", "-p", "5", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--folded", "", "-p", "5", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--replay", "x.rec", NULL), -1);
 	CHECK(strstr(err, "recordings") != NULL);
 }

@@ -3,7 +3,6 @@
  * and the --prometheus address parser. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include "cli.h"
@@ -11,6 +10,7 @@
 #include "metrics.h"
 #include "model.h"
 #include "procfs.h"
+#include "cli_args.h"
 #include "unit.h"
 
 #define PG 4096ULL
@@ -478,32 +478,19 @@ TEST(listen_address_forms)
 	listen_bad("[::g]:9464", "not a numeric IPv6");
 }
 
-static int cli(struct mw_config *c, char *err, int argc, ...)
-{
-	char *argv[16];
-	va_list ap;
-
-	va_start(ap, argc);
-	for (int i = 0; i < argc; i++)
-		argv[i] = va_arg(ap, char *);
-	va_end(ap);
-	argv[argc] = NULL;
-	return mw_cli_parse(argc, argv, c, err, 256);
-}
-
 TEST(cli_prometheus_options)
 {
 	struct mw_config c;
 	char err[256];
 
-	CHECK_EQ_INT(cli(&c, err, 5, "memwatch", "--prometheus", ":9464", "-p", "1"), 0);
+	CHECK_EQ_INT(ut_parse(&c, err, "--prometheus", ":9464", "-p", "1", NULL), 0);
 	CHECK_EQ_STR(c.prometheus, ":9464");
 	CHECK(!c.per_tid);
-	CHECK_EQ_INT(cli(&c, err, 6, "memwatch", "--prometheus", "[::1]:1", "--per-tid", "-p", "1"), 0);
+	CHECK_EQ_INT(ut_parse(&c, err, "--prometheus", "[::1]:1", "--per-tid", "-p", "1", NULL), 0);
 	CHECK(c.per_tid);
-	CHECK_EQ_INT(cli(&c, err, 5, "memwatch", "--prometheus", "x:1", "-p", "1"), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--prometheus", "x:1", "-p", "1", NULL), -1);
 	CHECK(strstr(err, "--prometheus") != NULL);
-	CHECK_EQ_INT(cli(&c, err, 4, "memwatch", "--per-tid", "-p", "1"), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--per-tid", "-p", "1", NULL), -1);
 	CHECK_EQ_STR(err, "--per-tid needs --prometheus");
-	CHECK_EQ_INT(cli(&c, err, 5, "memwatch", "--prometheus", ":1", "--replay", "f"), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--prometheus", ":1", "--replay", "f", NULL), -1);
 }
