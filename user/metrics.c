@@ -414,36 +414,38 @@ static void class_bytes(const struct mw_process *p, uint64_t mapped[MW_CLASS_COU
 
 static void render_classes(struct mw_buf *b, const struct mw_model *m)
 {
-	uint64_t mapped[MW_CLASS_COUNT], committed[MW_CLASS_COUNT];
+	static const struct {
+		const char *name, *help;
+	} fam[2] = {
+		{ "memwatch_mapped_bytes",
+		  "Bytes of the traced process's address space, by region class." },
+		{ "memwatch_committed_bytes",
+		  "Accessible (not PROT_NONE) bytes of the traced process's address space, by region "
+		  "class." },
+	};
+	/* Both families from one pass over each process's regions. */
+	uint64_t(*bytes)[2][MW_CLASS_COUNT] = calloc(m->nprocs ? m->nprocs : 1, sizeof(*bytes));
 
-	family(b, "memwatch_mapped_bytes", "gauge",
-	       "Bytes of the traced process's address space, by region class.");
-	for (size_t i = 0; i < m->nprocs; i++) {
-		const struct mw_process *p = m->procs[i];
-
-		if (!rendered(p))
-			continue;
-		class_bytes(p, mapped, committed);
-		for (int c = 0; c < MW_CLASS_COUNT; c++) {
-			proc_labels(b, "memwatch_mapped_bytes", p);
-			mw_buf_printf(b, ",class=\"%s\"} %llu\n", mw_class_name(c),
-				      (unsigned long long)mapped[c]);
+	if (!bytes) {
+		b->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < m->nprocs; i++)
+		if (rendered(m->procs[i]))
+			class_bytes(m->procs[i], bytes[i][0], bytes[i][1]);
+	for (int k = 0; k < 2; k++) {
+		family(b, fam[k].name, "gauge", fam[k].help);
+		for (size_t i = 0; i < m->nprocs; i++) {
+			if (!rendered(m->procs[i]))
+				continue;
+			for (int c = 0; c < MW_CLASS_COUNT; c++) {
+				proc_labels(b, fam[k].name, m->procs[i]);
+				mw_buf_printf(b, ",class=\"%s\"} %llu\n", mw_class_name(c),
+					      (unsigned long long)bytes[i][k][c]);
+			}
 		}
 	}
-	family(b, "memwatch_committed_bytes", "gauge",
-	       "Accessible (not PROT_NONE) bytes of the traced process's address space, by region class.");
-	for (size_t i = 0; i < m->nprocs; i++) {
-		const struct mw_process *p = m->procs[i];
-
-		if (!rendered(p))
-			continue;
-		class_bytes(p, mapped, committed);
-		for (int c = 0; c < MW_CLASS_COUNT; c++) {
-			proc_labels(b, "memwatch_committed_bytes", p);
-			mw_buf_printf(b, ",class=\"%s\"} %llu\n", mw_class_name(c),
-				      (unsigned long long)committed[c]);
-		}
-	}
+	free(bytes);
 }
 
 /* One contribution to a thread-name series: a thread (its counts since it
