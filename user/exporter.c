@@ -25,11 +25,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <microhttpd.h>
+#include "clock.h"
 #include "errmsg.h"
 #include "exporter.h"
 #include "listen.h"
-#include "metrics.h"
 #include "memwatch.skel.h"
+#include "metrics.h"
 
 #define WAIT_RENDER_NS 2000000000ULL
 #define SAMPLE_NS 1000000000ULL
@@ -54,14 +55,6 @@ struct mw_exporter {
 	uint64_t scrapes;
 	bool stopping;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /* ---------- HTTP side (libmicrohttpd's thread) ---------- */
 
@@ -235,7 +228,7 @@ void mw_exporter_tick(struct mw_exporter *e, struct mw_session *s, struct mw_loa
 
 	if (!e)
 		return;
-	now = mono_ns();
+	now = mw_now_ns(CLOCK_MONOTONIC);
 	if (now >= e->next_sample_ns) {
 		mw_growth_sample(&e->growth, &s->model, now);
 		e->next_sample_ns = now + SAMPLE_NS;

@@ -205,13 +205,6 @@ struct cand {
 	bool is_exe, is_libc, is_cxx;
 };
 
-static const char *base_of(const char *name)
-{
-	const char *b = strrchr(name, '/');
-
-	return b ? b + 1 : name;
-}
-
 /* Where the dynamic loader finds a DT_NEEDED or LD_PRELOAD name (Debian's default paths). */
 static bool resolve_lib(uint32_t pid, const char *lib, char *path, char *name)
 {
@@ -384,9 +377,9 @@ int mw_mprobe_add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char 
 	if (before_libs && n)
 		c[0].is_exe = true;
 	for (size_t i = 0; i < n; i++) {
-		const char *b = base_of(c[i].name);
+		const char *b = mw_path_base(c[i].name);
 
-		c[i].is_libc = !strncmp(b, "libc.so", 7) || !strncmp(b, "libc-", 5);
+		c[i].is_libc = mw_is_libc_path(b);
 		c[i].is_cxx = !strncmp(b, "libstdc++", 9);
 		if (mw_elf_find_funcs(c[i].path, names, NPOINTS, c[i].off) < 0)
 			memset(c[i].off, 0, sizeof(c[i].off));

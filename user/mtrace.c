@@ -10,6 +10,7 @@
 #include <bpf/libbpf.h>
 #include "alloc.h"
 #include "cli.h"
+#include "clock.h"
 #include "leak.h"
 #include "leak_output.h"
 #include "mprobe.h"
@@ -51,14 +52,6 @@ struct mw_mtrace {
 	uint64_t next_duty_ns, guard_until_ns, backoff_ns;
 	FILE *folded;		/* --folded: final reports append their stacks */
 };
-
-static uint64_t mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static struct mproc *proc_of(struct mw_mtrace *t, uint32_t pid, bool add)
 {
@@ -245,7 +238,7 @@ struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *
 		}
 	}
 	if (m->duty_period_s)
-		t->next_duty_ns = mono_now() + (uint64_t)(m->duty_on_s * 1e9);
+		t->next_duty_ns = mw_now_ns(CLOCK_MONOTONIC) + (uint64_t)(m->duty_on_s * 1e9);
 	return t;
 fail:
 	mw_mtrace_free(t);
@@ -491,7 +484,7 @@ static void report_proc(struct mw_mtrace *t, struct mproc *mp, uint64_t now, boo
 
 void mw_mtrace_report(struct mw_mtrace *t, bool final)
 {
-	uint64_t now = mono_now();
+	uint64_t now = mw_now_ns(CLOCK_MONOTONIC);
 
 	report_exiting(t, now);
 	for (size_t i = 0; i < t->nprocs; i++)

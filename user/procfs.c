@@ -239,9 +239,22 @@ static bool exec_mapped_name(const char *name, const char *exe)
 		       !strcmp(name, "[vsyscall]");
 	if (exe && !strcmp(name, exe))
 		return true;
-	base = strrchr(name, '/');
-	base = base ? base + 1 : name;
+	base = mw_path_base(name);
 	return !strncmp(base, "ld-", 3) && strstr(base, ".so");
+}
+
+const char *mw_path_base(const char *path)
+{
+	const char *b = strrchr(path, '/');
+
+	return b ? b + 1 : path;
+}
+
+bool mw_is_libc_path(const char *path)
+{
+	const char *base = mw_path_base(path);
+
+	return !strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5);
 }
 
 int mw_maps_exec_baseline(const char *text, const char *exe, char **out, uint64_t *bytes)

@@ -18,6 +18,10 @@ int mw_maps_parse_line(const char *line, struct mw_region *r);
  * through mw_regions_map, so out obeys the map's invariants (touching equal
  * entries merge) whatever the text holds. 0 or negative errno. */
 int mw_maps_parse(const char *text, struct mw_regions *out);
+/* The file name of a mapping's path ("/usr/lib/x/libc.so.6" -> "libc.so.6"). */
+const char *mw_path_base(const char *path);
+/* glibc's C library by file name (libc.so.6, libc-2.31.so), not libcrypto or libc++. */
+bool mw_is_libc_path(const char *path);
 /*
  * The address space as exec left it, from a maps text read a little later:
  * only what the kernel maps at exec (the executable named exe, the

@@ -4,18 +4,11 @@
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
+#include "clock.h"
 #include "diagnose.h"
 #include "procfs.h"
 #include "record.h"
 #include "session.h"
-
-static uint64_t realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 void mw_session_init(struct mw_session *s, const struct mw_config *cfg, FILE *out,
 		     uint64_t page_size, int64_t mono_to_epoch_ns)
@@ -71,7 +64,7 @@ static void collect_counters(struct mw_session *s, struct mw_thread *t, bool for
 
 static void report_process(struct mw_session *s, struct mw_process *p, bool final)
 {
-	uint64_t ts = realtime_ns();
+	uint64_t ts = mw_now_ns(CLOCK_REALTIME);
 
 	for (size_t i = 0; i < p->nthreads; i++)
 		collect_counters(s, &p->threads[i], final);
@@ -133,7 +126,7 @@ int mw_session_record(struct mw_session *s, const void *data, size_t size)
 	if (ev.kind == MW_EV_EXIT && a.thread && !a.proc_exited) {
 		collect_counters(s, a.thread, true);
 		if (s->retire_threads && s->out.json && a.proc->nthreads > s->cfg->max_threads) {
-			mw_out_thread(&s->out, realtime_ns(), a.proc, a.thread);
+			mw_out_thread(&s->out, mw_now_ns(CLOCK_REALTIME), a.proc, a.thread);
 			mw_process_forget_thread(a.proc, a.thread->tid);
 		}
 	}
@@ -224,7 +217,7 @@ void mw_session_libs(struct mw_session *s, uint32_t pid, const char *maps_text)
 		n = mw_alloc_detect(p->alloc, &maps, v, MAX_ALLOC_EVENTS);
 		for (int i = 0; i < n; i++) {
 			v[i].pid = pid;
-			v[i].ts_ns = realtime_ns();
+			v[i].ts_ns = mw_now_ns(CLOCK_REALTIME);
 		}
 		emit_alloc(s, p, v, n);
 	}
@@ -244,7 +237,7 @@ void mw_session_preload(struct mw_session *s, uint32_t pid, const char *ld_prelo
 	n = mw_alloc_preload(p->alloc, ld_preload, v, MAX_ALLOC_EVENTS);
 	for (int i = 0; i < n; i++) {
 		v[i].pid = pid;
-		v[i].ts_ns = realtime_ns();
+		v[i].ts_ns = mw_now_ns(CLOCK_REALTIME);
 	}
 	emit_alloc(s, p, v, n);
 }
@@ -302,7 +295,7 @@ void mw_session_report_all(struct mw_session *s, bool final)
 
 		snprintf(msg, sizeof(msg), "%llu malformed records skipped",
 			 (unsigned long long)s->bad_records);
-		mw_out_note(&s->out, realtime_ns(), msg);
+		mw_out_note(&s->out, mw_now_ns(CLOCK_REALTIME), msg);
 	}
 }
 

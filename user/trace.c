@@ -15,8 +15,9 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include "exporter.h"
+#include "clock.h"
 #include "daemon.h"
+#include "exporter.h"
 #include "launch.h"
 #include "loader.h"
 #include "maps_cmd.h"
@@ -80,14 +81,6 @@ void mw_p_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static uint64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* Baseline (or resync) of one process from /proc, taken after it is in the BPF filter. */
 static int seed_from_proc(struct live *l, uint32_t pid, bool resync, bool after_exec)
 {
@@ -123,7 +116,7 @@ static int seed_from_proc(struct live *l, uint32_t pid, bool resync, bool after_
 	if (!err)
 		/* After an exec nothing raced: the calls since are all in the stream. */
 		err = mw_session_seed(&l->s, pid, text, start_brk, vm, stack,
-				      after_exec ? 0 : now_ns(CLOCK_MONOTONIC), resync);
+				      after_exec ? 0 : mw_now_ns(CLOCK_MONOTONIC), resync);
 	free(text);
 	if (err || resync)
 		return err;
@@ -147,14 +140,6 @@ static int seed_from_proc(struct live *l, uint32_t pid, bool resync, bool after_
 	return 0;
 }
 
-static bool is_libc(const char *name)
-{
-	const char *base = strrchr(name, '/');
-
-	base = base ? base + 1 : name;
-	return !strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5);
-}
-
 /* The libc memwatch itself runs on (same mount namespace as a launched command). */
 static const char *own_libc(void)
 {
@@ -164,7 +149,7 @@ static const char *own_libc(void)
 	mw_regions_init(&maps);
 	if (mw_read_maps((uint32_t)getpid(), &maps) == 0)
 		for (size_t i = 0; i < maps.n && !found; i++)
-			if (maps.v[i].name && maps.v[i].name[0] == '/' && is_libc(maps.v[i].name))
+			if (maps.v[i].name && maps.v[i].name[0] == '/' && mw_is_libc_path(maps.v[i].name))
 				found = maps.v[i].name;	/* interned: outlives maps */
 	mw_regions_free(&maps);
 	return found;
@@ -226,9 +211,9 @@ static void attach_usdt(struct live *l, uint32_t pid, const struct mw_regions *m
 
 		if (!name || name[0] != '/' || !(maps->v[i].prot & PROT_EXEC))
 			continue;
-		if (!is_libc(name) && strcmp(name, exe))
+		if (!mw_is_libc_path(name) && strcmp(name, exe))
 			continue;
-		have_libc |= is_libc(name);
+		have_libc |= mw_is_libc_path(name);
 		if (usdt_tried(l, pid, name))
 			continue;
 		/* Through the target's root: it may live in another mount namespace. */
@@ -389,7 +374,7 @@ static void check_lost(struct live *l)
 	mw_loader_stats(&l->loader, &st);
 	if (st.rb_drops <= l->lost_reported)
 		return;
-	mw_session_lost(&l->s, now_ns(CLOCK_REALTIME), st.rb_drops - l->lost_reported);
+	mw_session_lost(&l->s, mw_now_ns(CLOCK_REALTIME), st.rb_drops - l->lost_reported);
 	l->lost_reported = st.rb_drops;
 	mw_loader_poll(&l->loader, 0);	/* apply what is queued before the snapshot */
 	for (size_t i = 0; i < l->s.model.nprocs; i++)
@@ -576,7 +561,7 @@ static void reload_config(struct live *l)
 static int event_loop(struct live *l)
 {
 	const struct mw_config *cfg = l->cfg;
-	uint64_t start = now_ns(CLOCK_MONOTONIC), next_interval = 0, deadline = 0;
+	uint64_t start = mw_now_ns(CLOCK_MONOTONIC), next_interval = 0, deadline = 0;
 	uint64_t next_liveness = start + LIVENESS_NS;
 	int ret;
 
@@ -595,7 +580,7 @@ static int event_loop(struct live *l)
 		reap_child(l);
 		check_lost(l);
 		mw_exporter_tick(l->exp, &l->s, &l->loader);
-		now = now_ns(CLOCK_MONOTONIC);
+		now = mw_now_ns(CLOCK_MONOTONIC);
 		if (reload) {
 			reload = 0;
 			reload_config(l);
@@ -610,7 +595,7 @@ static int event_loop(struct live *l)
 		if (next_interval && now >= next_interval) {
 			report_all(l, false);
 			if (mw_watch_active(&l->watch) || cfg->daemon)
-				mw_watch_report(&l->watch, now_ns(CLOCK_REALTIME));
+				mw_watch_report(&l->watch, mw_now_ns(CLOCK_REALTIME));
 			next_interval += (uint64_t)(cfg->interval_s * 1e9);
 		}
 		fflush(l->s.out.f);
@@ -631,7 +616,7 @@ static int event_loop(struct live *l)
 	check_lost(l);
 	report_all(l, true);
 	if (mw_watch_active(&l->watch) || cfg->daemon)
-		mw_watch_report(&l->watch, now_ns(CLOCK_REALTIME));
+		mw_watch_report(&l->watch, mw_now_ns(CLOCK_REALTIME));
 	if (cfg->verbose) {
 		struct mw_stats st;
 
@@ -675,7 +660,7 @@ int mw_trace_run(struct mw_config *cfg)
 			return 1;
 	if (open_outputs(&l, &out, &rec))
 		return 1;
-	mono_to_epoch = (int64_t)(now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC));
+	mono_to_epoch = (int64_t)(mw_now_ns(CLOCK_REALTIME) - mw_now_ns(CLOCK_MONOTONIC));
 	mw_session_init(&l.s, cfg, out, (uint64_t)sysconf(_SC_PAGESIZE), mono_to_epoch);
 	l.s.rec = rec;
 	l.s.counters = kernel_counters;
