@@ -16,36 +16,12 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ptrace.h>
-#include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include "ustack.h"
 
 #define MAXF 64
 #define USAGE "usage: ustack_demo [-n BYTES] PID\n"
-
-static uint32_t read_stack(pid_t pid, uint64_t addr, uint8_t *buf, uint32_t len)
-{
-	uint32_t got = 0;
-
-	while (got < len) {
-		size_t chunk = 4096 - ((addr + got) & 4095);
-		struct iovec l, r;
-		ssize_t n;
-
-		if (chunk > len - got)
-			chunk = len - got;
-		l.iov_base = buf + got;
-		l.iov_len = chunk;
-		r.iov_base = (void *)(uintptr_t)(addr + got);
-		r.iov_len = chunk;
-		n = process_vm_readv(pid, &l, 1, &r, 1, 0);
-		if (n <= 0)
-			break;
-		got += (uint32_t)n;
-	}
-	return got;
-}
 
 /* Stop tid, take registers and stack, let it go. 0 or negative errno. */
 static int capture(pid_t pid, pid_t tid, uint8_t *buf, uint32_t len,
@@ -72,7 +48,7 @@ static int capture(pid_t pid, pid_t tid, uint8_t *buf, uint32_t len,
 	c->regs[12] = ur.r12, c->regs[13] = ur.r13, c->regs[14] = ur.r14;
 	c->regs[15] = ur.r15, c->regs[16] = ur.rip;
 	c->stack = buf;
-	c->stack_len = read_stack(pid, ur.rsp, buf, len);
+	c->stack_len = mw_ustack_read(pid, ur.rsp, buf, len);
 out:
 	ptrace(PTRACE_DETACH, tid, NULL, NULL);
 	return err;

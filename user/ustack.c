@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <dwarf.h>
 #include <gelf.h>
 #include <elfutils/libdw.h>
@@ -296,4 +297,27 @@ void mw_sym_stats(const struct mw_symbolizer *s, struct mw_sym_stats *out)
 	out->modules = s->nmods;
 	out->module_shared = s->st.mod_shared;
 	out->module_failed = s->st.mod_failed + s->st.mod_dropped;
+}
+
+uint32_t mw_ustack_read(uint32_t pid, uint64_t addr, uint8_t *buf, uint32_t len)
+{
+	uint32_t got = 0;
+
+	while (got < len) {
+		size_t chunk = 4096 - ((addr + got) & 4095);
+		struct iovec l, r;
+		ssize_t n;
+
+		if (chunk > len - got)
+			chunk = len - got;
+		l.iov_base = buf + got;
+		l.iov_len = chunk;
+		r.iov_base = (void *)(uintptr_t)(addr + got);
+		r.iov_len = chunk;
+		n = process_vm_readv((pid_t)pid, &l, 1, &r, 1, 0);
+		if (n <= 0)
+			break;
+		got += (uint32_t)n;
+	}
+	return got;
 }

@@ -59,5 +59,9 @@ void mw_sym_cache_enable(struct mw_symbolizer *s, int on);
  * process that has exited still resolves its addresses; a pid never seen
  * before that is gone gives -ESRCH. */
 void mw_sym_invalidate(struct mw_symbolizer *s, uint32_t pid);
+/* Copy up to len bytes of pid's memory at addr (process_vm_readv, a page at a
+ * time): a stack copy taken from user space; stops at the end of a mapping.
+ * Returns the bytes copied. */
+uint32_t mw_ustack_read(uint32_t pid, uint64_t addr, uint8_t *buf, uint32_t len);
 
 #endif /* MW_USTACK_H */

@@ -13,7 +13,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/ptrace.h>
-#include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,30 +31,6 @@ struct capture {
 };
 
 static int line_capture, line_l1, line_l2, line_l3, line_test, line_cmp, line_qsort;
-
-/* Copy up to len bytes of pid's memory at addr; stops at the end of a mapping. */
-static uint32_t read_mem(pid_t pid, uint64_t addr, uint8_t *buf, size_t len)
-{
-	uint32_t got = 0;
-
-	while (got < len) {
-		size_t chunk = 4096 - ((addr + got) & 4095);
-		struct iovec l, r;
-		ssize_t n;
-
-		if (chunk > len - got)
-			chunk = len - got;
-		l.iov_base = buf + got;
-		l.iov_len = chunk;
-		r.iov_base = (void *)(uintptr_t)(addr + got);
-		r.iov_len = chunk;
-		n = process_vm_readv(pid, &l, 1, &r, 1, 0);
-		if (n <= 0)
-			break;
-		got += (uint32_t)n;
-	}
-	return got;
-}
 
 static int open_fds(void)
 {
@@ -90,7 +65,7 @@ __attribute__((noinline)) static void capture_here(struct capture *k)
 	k->c.pid = (uint32_t)getpid();
 	k->c.tid = (uint32_t)gettid();
 	k->c.stack = k->stack;
-	k->c.stack_len = read_mem(getpid(), r[7], k->stack, COPY_LEN);
+	k->c.stack_len = mw_ustack_read(getpid(), r[7], k->stack, COPY_LEN);
 }
 
 __attribute__((noinline)) static void level3(struct capture *k)
@@ -478,7 +453,7 @@ static pid_t capture_target_at(const char *wl, const char *arg, struct capture *
 	k->c.regs[11] = ur.r11, k->c.regs[12] = ur.r12, k->c.regs[13] = ur.r13;
 	k->c.regs[14] = ur.r14, k->c.regs[15] = ur.r15, k->c.regs[16] = ur.rip;
 	k->c.stack = k->stack;
-	k->c.stack_len = read_mem(pid, ur.rsp, k->stack, 8192);
+	k->c.stack_len = mw_ustack_read(pid, ur.rsp, k->stack, 8192);
 	CHECK(k->c.stack_len > 0);
 	return pid;
 }
@@ -630,7 +605,7 @@ TEST(ustack_probe_at_libc_entry)
 	/* The copy starts lower, in capture_entry_of: what is mapped above this
 	 * rsp (the main stack may end 3 KiB above it) is safe to copy from there. */
 	__asm__ volatile("mov %%rsp, %0" : "=r"(sp));
-	avail = read_mem(getpid(), sp, k->stack, 4096);
+	avail = mw_ustack_read(getpid(), sp, k->stack, 4096);
 	CHECK(avail >= 512);
 	if (avail < 512)
 		goto out;
