@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,9 @@
 #include "memwatch.h"
 #include "floor.skel.h"
 
+#define FLOOR_NAME "floor"
+#include "floor_common.h"
+
 #define TRACEFS "/sys/kernel/tracing"
 #define USAGE "usage: floor [-v] -p PID | floor [-v] [--] COMMAND [ARG...]\n"
 
@@ -36,33 +38,6 @@ struct counts {
 static const char *const sys_names[MW_SYS_COUNT] = {
 	"brk", "mmap", "munmap", "mprotect", "mremap", "madvise",
 };
-
-static volatile sig_atomic_t exiting;
-static bool verbose;
-
-static void on_signal(int sig)
-{
-	exiting = sig;
-	signal(sig, SIG_DFL);	/* a second Ctrl-C kills */
-}
-
-static int libbpf_print_fn(enum libbpf_print_level level, const char *fmt, va_list args)
-{
-	if (level == LIBBPF_DEBUG && !verbose)
-		return 0;
-	return vfprintf(stderr, fmt, args);
-}
-
-static void p_err(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("floor: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 /* Syscall tracepoints need tracefs; a fresh boot may not have it mounted. */
 static int tracefs_ready(void)

@@ -14,7 +14,6 @@
  */
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,37 +22,13 @@
 #include <bpf/libbpf.h>
 #include "malloc_floor.skel.h"
 
+#define FLOOR_NAME "malloc_floor"
+#include "floor_common.h"
+
 #define USAGE "usage: malloc_floor [-v] -p PID\n"
 
 /* Counter slots, as enum in bpf/malloc_floor.bpf.c. */
 enum { MF_MALLOC, MF_MALLOC_RET, MF_FREE, MF_COUNT };
-
-static volatile sig_atomic_t exiting;
-static bool verbose;
-
-static void on_signal(int sig)
-{
-	exiting = sig;
-	signal(sig, SIG_DFL);	/* a second Ctrl-C kills */
-}
-
-static int libbpf_print_fn(enum libbpf_print_level level, const char *fmt, va_list args)
-{
-	if (level == LIBBPF_DEBUG && !verbose)
-		return 0;
-	return vfprintf(stderr, fmt, args);
-}
-
-static void p_err(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("malloc_floor: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 /* "libc.so.6", "libc-2.31.so": glibc's C library, not libcrypto or libc++. */
 static bool is_libc(const char *path)
