@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Command-line parsing, strace habits where meanings overlap. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -138,20 +139,38 @@ static int parse_seconds(const char *opt, const char *s, double *out, char *err,
 	return 0;
 }
 
-static int parse_ring_size(const char *s, uint64_t *out, char *err, size_t errsz)
+int mw_parse_size(const char *s, const char *suffixes, uint64_t *out)
 {
-	char *end;
+	static const char units[] = "KMG";
 	unsigned long long v;
+	char *end;
+	int shift = 0;
 
 	errno = 0;
 	if (*s < '0' || *s > '9')
-		return mw_fail(err, errsz, -1, "--ring-size: '%s' is not a size", s);
+		return -1;
 	v = strtoull(s, &end, 10);
-	if (!errno && (*end == 'K' || *end == 'k'))
-		v <<= 10, end++;
-	else if (!errno && (*end == 'M' || *end == 'm'))
-		v <<= 20, end++;
-	if (errno || *end)
+	if (errno)
+		return -1;
+	if (*end) {
+		char c = (char)toupper((unsigned char)*end);
+		const char *u = strchr(units, c);
+
+		if (!u || !strchr(suffixes, c) || end[1])
+			return -1;
+		shift = 10 * (int)(u - units + 1);
+	}
+	if (v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_ring_size(const char *s, uint64_t *out, char *err, size_t errsz)
+{
+	uint64_t v;
+
+	if (mw_parse_size(s, "KM", &v))
 		return mw_fail(err, errsz, -1, "--ring-size: '%s' is not a size", s);
 	if (v < 4096 || v > MW_MAX_RING || (v & (v - 1)))
 		return mw_fail(err, errsz, -1, "--ring-size: %s must be a power of two between 4096 and 1G", s);

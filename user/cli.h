@@ -62,6 +62,13 @@ struct mw_config {
 	struct mw_malloc_config mal;
 };
 
+/*
+ * A count or byte size: decimal digits with an optional suffix, one of the
+ * letters in suffixes (any of "KMG", either case: powers of 1024). 0, or -1
+ * when s is not one (also when it does not fit in 64 bits).
+ */
+int mw_parse_size(const char *s, const char *suffixes, uint64_t *out);
+
 /* 0 on success; -1 on a usage error with a one-line reason in err (no "memwatch: " prefix). */
 int mw_cli_parse(int argc, char **argv, struct mw_config *cfg, char *err, size_t errsz);
 /*

@@ -30,18 +30,9 @@ void mw_cli_malloc_usage(FILE *f)
 static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out,
 		     char *err, size_t errsz)
 {
-	unsigned long long v;
-	char *end;
+	uint64_t v;
 
-	errno = 0;
-	if (*s < '0' || *s > '9')
-		return mw_fail(err, errsz, -1, "%s: '%s' is not a number", opt, s);
-	v = strtoull(s, &end, 10);
-	if (!errno && (*end == 'K' || *end == 'k'))
-		v <<= 10, end++;
-	else if (!errno && (*end == 'M' || *end == 'm'))
-		v <<= 20, end++;
-	if (errno || *end)
+	if (mw_parse_size(s, "KM", &v))
 		return mw_fail(err, errsz, -1, "%s: '%s' is not a number", opt, s);
 	if (v < min || v > max)
 		return mw_fail(err, errsz, -1, "%s: %s is out of range (%llu to %llu)", opt, s,

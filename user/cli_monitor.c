@@ -7,28 +7,6 @@
 #include "errmsg.h"
 #include "targets.h"
 
-/* A byte count with an optional K/M/G suffix (powers of 1024). */
-static int parse_bytes(const char *s, uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
-	int shift = 0;
-
-	errno = 0;
-	if (*s < '0' || *s > '9')
-		return -1;
-	v = strtoull(s, &end, 10);
-	switch (*end) {
-	case 'K': case 'k': shift = 10; end++; break;
-	case 'M': case 'm': shift = 20; end++; break;
-	case 'G': case 'g': shift = 30; end++; break;
-	}
-	if (errno || *end || v > (UINT64_MAX >> shift))
-		return -1;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
 int mw_opt_rotate(const char *s, struct mw_config *cfg, char *err, size_t errsz)
 {
 	const char *comma = strchr(s, ',');
@@ -39,7 +17,7 @@ int mw_opt_rotate(const char *s, struct mw_config *cfg, char *err, size_t errsz)
 		return mw_fail(err, errsz, -1, "--rotate: '%s' is not SIZE,COUNT", s);
 	memcpy(size, s, comma - s);
 	size[comma - s] = '\0';
-	if (parse_bytes(size, &cfg->rotate_size) || cfg->rotate_size < 4096)
+	if (mw_parse_size(size, "KMG", &cfg->rotate_size) || cfg->rotate_size < 4096)
 		return mw_fail(err, errsz, -1, "--rotate: size '%s' is not a size of 4K or more",
 			       size);
 	errno = 0;
