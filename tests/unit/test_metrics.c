@@ -11,6 +11,7 @@
 #include "model.h"
 #include "procfs.h"
 #include "cli_args.h"
+#include "events.h"
 #include "unit.h"
 
 #define PG 4096ULL
@@ -41,15 +42,9 @@ static void apply(struct mw_model *m, struct mw_event ev)
 static void sys_call(struct mw_model *m, uint32_t tid, const char *comm, enum mw_sys sys,
 		     int64_t ret, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
 {
-	struct mw_event ev = ev_of(MW_EV_SYSCALL, PID, tid, comm);
+	struct mw_event ev = ut_syscall(PID, tid, ts += 1000, sys, ret, a0, a1, a2, a3, (uint64_t)-1);
 
-	ev.sc.sys = sys;
-	ev.sc.ret = ret;
-	ev.sc.args[0] = a0;
-	ev.sc.args[1] = a1;
-	ev.sc.args[2] = a2;
-	ev.sc.args[3] = a3;
-	ev.sc.args[4] = (uint64_t)-1;
+	snprintf(ev.comm, sizeof(ev.comm), "%s", comm);
 	apply(m, ev);
 }
 
