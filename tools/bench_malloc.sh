@@ -20,9 +20,8 @@
 #   the program under LD_PRELOAD).
 # The BPF tools attach with -p to the workload, which waits (-w) until the tool says it is
 # attached ("malloc_floor: attached", "memwatch: tracing", memleak's "Attaching to pid"), so
-# every traced run traces every pair. The memwatch rows print "n/a (memwatch has no --malloc
-# yet)" while `memwatch --help` does not list --malloc; a third-party tool that fails here gets
-# its one-line reason in its row instead of a number (memleak-bpfcc needs kernel headers).
+# every traced run traces every pair. A third-party tool that fails here gets its one-line
+# reason in its row instead of a number (memleak-bpfcc needs kernel headers).
 #
 # Per row: ns per pair (min / median), the added ns per pair over untraced, and that as a
 # multiple of the floor's added cost. The floor's counts of one run are checked against the
@@ -65,7 +64,6 @@ DUTY = os.environ.get("DUTY", "1,10")
 MEMWATCH = os.environ.get("MEMWATCH", "./memwatch")
 OUT = ".output/bench.txt"
 WL = ".output/workloads/malloc_bench"
-NO_MALLOC = "n/a (memwatch has no --malloc yet)"
 ATTACH_TIMEOUT = 90.0   # bcc compiles its program at start: tens of seconds on a busy host
 EXIT_TIMEOUT = 20.0
 
@@ -316,14 +314,6 @@ def bpf_stats_enabled():
         return False
 
 
-def memwatch_has_malloc():
-    try:
-        r = subprocess.run([MEMWATCH, "--help"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return "--malloc" in r.stdout + r.stderr
-
-
 def floor_check():
     """One floor run on the tight workload: its counts next to the workload's own."""
     w = Proc([WL, "-w", "-n", str(PAIRS)], stdin=subprocess.PIPE)
@@ -355,11 +345,7 @@ def main():
         lines.append(s)
 
     t_start = time.time()
-    has_malloc = memwatch_has_malloc()
     unavailable = {}   # row name -> the text printed instead of numbers
-    for cfg in (MW_FULL, MW_SAMPLE, MW_SAMPLE_BYTES, MW_DUTY):
-        if not has_malloc:
-            unavailable[cfg["name"]] = NO_MALLOC
     if not DUTY_PERIOD:
         unavailable[MW_DUTY["name"]] = f"n/a (DUTY={DUTY} is not ON,PERIOD)"
     if MW_DUTY["name"] in unavailable:
