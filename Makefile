@@ -41,7 +41,7 @@ endif
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
-USER_SRCS := $(wildcard user/*.c)
+USER_SRCS := $(wildcard user/*.c user/*/*.c)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 LIB_OBJS  := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
 # libm: the allocator sampler's exponential gaps and weights (mprobe.c, mtrace.c).
@@ -51,13 +51,13 @@ UNIT_OBJS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%.o,$(UNIT_SRCS))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c))
 TOOLS_BIN := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(wildcard tools/*.c))
 
-.PHONY: all deps install demo check unit bench clean workloads
+.PHONY: all deps install demo check unit bench clean workloads lint
 all: memwatch
 
 deps:
 	$(Q)sh tools/deps.sh
 
-$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/user $(OUTPUT)/unit $(OUTPUT)/workloads $(OUTPUT)/tools:
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/unit $(OUTPUT)/workloads $(OUTPUT)/tools:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c | $(OUTPUT)/bpf
@@ -68,8 +68,9 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o | $(OUTPUT)
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
-$(OUTPUT)/user/%.o: user/%.c | $(OUTPUT)/user $(SKELS)
+$(OUTPUT)/user/%.o: user/%.c | $(SKELS)
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 memwatch: $(USER_OBJS)
@@ -93,8 +94,8 @@ $(OUTPUT)/tools/%: tools/%.c $(SKELS) | $(OUTPUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
 
-# ustack_demo drives the user-stack library (user/ustack*.c) on a live process.
-USTACK_OBJS := $(filter $(OUTPUT)/user/ustack%.o,$(LIB_OBJS))
+# ustack_demo drives the user-stack library (user/stacks/) on a live process.
+USTACK_OBJS := $(filter $(OUTPUT)/user/stacks/%.o,$(LIB_OBJS))
 $(OUTPUT)/tools/ustack_demo: tools/ustack_demo.c $(USTACK_OBJS) | $(OUTPUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
@@ -122,8 +123,12 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory memwatch $(OUTPUT)/workloads/arena_demo
 	./memwatch -c -- $(OUTPUT)/workloads/arena_demo 6
 
+# The shape of user/ (each folder's "May use" list, no include cycle).
+lint:
+	$(Q)python3 tools/check_layers.py
+
 # The benchmark's floors (tools/) are built too: the e2e tests check that they count exactly.
-check: deps
+check: deps lint
 	$(Q)$(MAKE) --no-print-directory memwatch unit workloads $(TOOLS_BIN)
 	$(Q)tests/run.sh
 
@@ -135,4 +140,4 @@ clean:
 	$(call msg,CLEAN,)
 	$(Q)rm -rf $(OUTPUT) memwatch
 
--include $(wildcard $(OUTPUT)/*/*.d)
+-include $(wildcard $(OUTPUT)/*/*.d $(OUTPUT)/*/*/*.d)

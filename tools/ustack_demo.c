@@ -18,7 +18,7 @@
 #include <sys/ptrace.h>
 #include <sys/user.h>
 #include <sys/wait.h>
-#include "ustack.h"
+#include "stacks/ustack.h"
 
 #define MAXF 64
 #define USAGE "usage: ustack_demo [-n BYTES] PID\n"

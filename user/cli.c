@@ -10,8 +10,9 @@
 #include "cli.h"
 #include "cli_monitor.h"
 #include "cli_malloc.h"
-#include "errmsg.h"
-#include "listen.h"
+#include "base/errmsg.h"
+#include "base/size.h"
+#include "monitor/listen.h"
 
 #define MW_DEFAULT_RING (4ULL << 20)
 #define MW_MAX_RING (1ULL << 30)
@@ -136,33 +137,6 @@ static int parse_seconds(const char *opt, const char *s, double *out, char *err,
 	if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > 1e9)
 		return mw_fail(err, errsz, -1, "%s: '%s' is not a positive number of seconds", opt, s);
 	*out = v;
-	return 0;
-}
-
-int mw_parse_size(const char *s, const char *suffixes, uint64_t *out)
-{
-	static const char units[] = "KMG";
-	unsigned long long v;
-	char *end;
-	int shift = 0;
-
-	errno = 0;
-	if (*s < '0' || *s > '9')
-		return -1;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -1;
-	if (*end) {
-		char c = (char)toupper((unsigned char)*end);
-		const char *u = strchr(units, c);
-
-		if (!u || !strchr(suffixes, c) || end[1])
-			return -1;
-		shift = 10 * (int)(u - units + 1);
-	}
-	if (v > (UINT64_MAX >> shift))
-		return -1;
-	*out = (uint64_t)v << shift;
 	return 0;
 }
 

@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/types.h>
-#include "../bpf/malloc.h"
+#include "malloc.h"
 #include "cli_malloc.h"
-#include "errmsg.h"
+#include "base/errmsg.h"
+#include "base/size.h"
 
 void mw_cli_malloc_usage(FILE *f)
 {

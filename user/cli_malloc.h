@@ -5,7 +5,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
-#include "cli.h"
+#include "base/options.h"
 
 #define MW_DEFAULT_STACK_BYTES 4096
 #define MW_DEFAULT_OUTSTANDING 65536

@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli_monitor.h"
-#include "errmsg.h"
-#include "targets.h"
+#include "base/errmsg.h"
+#include "base/size.h"
+#include "monitor/targets.h"
 
 int mw_opt_rotate(const char *s, struct mw_config *cfg, char *err, size_t errsz)
 {

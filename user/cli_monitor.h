@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "cli.h"
+#include "base/options.h"
 
 #define MW_MAX_MAX_PROCS (1U << 20)
 #define MW_MAX_MAX_THREADS (1U << 22)

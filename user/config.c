@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "cli.h"
 #include "config.h"
-#include "errmsg.h"
-#include "grow.h"
+#include "base/errmsg.h"
+#include "base/grow.h"
 
 void mw_confbuf_free(struct mw_confbuf *b)
 {

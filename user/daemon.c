@@ -3,7 +3,7 @@
 #include <string.h>
 #include "config.h"
 #include "daemon.h"
-#include "errmsg.h"
+#include "base/errmsg.h"
 
 int mw_daemon_reload_config(struct mw_config *cfg, bool *kept, char *err, size_t errsz)
 {

@@ -4,7 +4,7 @@
 #define MW_DAEMON_H
 
 #include <stddef.h>
-#include "cli.h"
+#include "base/options.h"
 
 /*
  * Build cfg again from its source (config file and command line). On success

@@ -17,7 +17,7 @@
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include "errmsg.h"
+#include "base/errmsg.h"
 #include "launch.h"
 
 static int check_file(const char *path)

@@ -5,7 +5,8 @@
 #include "cli.h"
 #include "config.h"
 #include "maps_cmd.h"
-#include "trace.h"
+#include "live.h"
+#include "replay.h"
 
 #ifndef MW_VERSION
 #define MW_VERSION "0.1.0"
@@ -44,7 +45,7 @@ int main(int argc, char **argv)
 	if (cfg.replay_path)
 		ret = mw_replay_run(&cfg);
 	else
-		ret = mw_trace_run(&cfg);
+		ret = mw_live_run(&cfg);
 	mw_confbuf_free(&src.keep);
 	return ret;
 }

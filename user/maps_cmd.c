@@ -11,92 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include "alloc.h"
-#include "format.h"
-#include "json.h"
+#include "alloc/alloc.h"
+#include "ledger/format.h"
+#include "base/json.h"
 #include "maps_cmd.h"
-#include "procfs.h"
-#include "trace.h"
-
-int mw_parse_cpu_list(const char *s)
-{
-	int n = 0;
-
-	while (*s && *s != '\n') {
-		char *end;
-		long a = strtol(s, &end, 10), b = a;
-
-		if (end == s || a < 0)
-			return -EINVAL;
-		if (*end == '-') {
-			s = end + 1;
-			b = strtol(s, &end, 10);
-			if (end == s || b < a)
-				return -EINVAL;
-		}
-		n += (int)(b - a + 1);
-		s = end;
-		if (*s == ',')
-			s++;
-		else if (*s && *s != '\n')
-			return -EINVAL;
-	}
-	return n;
-}
-
-static int positive(const char *s)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	return end != s && (*end == '\0' || *end == ':') && v > 0 && v < 1 << 20 ? (int)v : 0;
-}
-
-int mw_arena_limit(const char *env, size_t len, int online_cpus, const char **source)
-{
-	int from_env = 0, from_tunable = 0;
-
-	for (size_t off = 0; off < len;) {
-		const char *var = env + off;
-		size_t vlen = strnlen(var, len - off);
-
-		if (vlen > 17 && !strncmp(var, "MALLOC_ARENA_MAX=", 17))
-			from_env = positive(var + 17);
-		else if (vlen > 15 && !strncmp(var, "GLIBC_TUNABLES=", 15)) {
-			const char *t = strstr(var, "glibc.malloc.arena_max=");
-
-			if (t && t < var + vlen)
-				from_tunable = positive(t + 23);
-		}
-		off += vlen + 1;
-	}
-	/* glibc reads the tunable after the environment variable: it wins. */
-	if (from_tunable) {
-		*source = "GLIBC_TUNABLES glibc.malloc.arena_max";
-		return from_tunable;
-	}
-	if (from_env) {
-		*source = "MALLOC_ARENA_MAX";
-		return from_env;
-	}
-	*source = "8 x online CPUs";
-	return 8 * online_cpus;
-}
-
-int mw_online_cpus(void)
-{
-	char buf[256] = "";
-	FILE *f = fopen("/sys/devices/system/cpu/online", "r");
-	int n;
-
-	if (!f)
-		return 1;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = '\0';
-	fclose(f);
-	n = mw_parse_cpu_list(buf);
-	return n > 0 ? n : 1;
-}
+#include "ledger/procfs.h"
+#include "alloc/arena_limit.h"
+#include "base/errmsg.h"
 
 static uint64_t rss_of(const struct mw_rss *v, size_t n, uint64_t start)
 {
@@ -190,10 +111,10 @@ static int maps_of(uint32_t pid, bool json, FILE *f)
 		print_row(f, json, pid, &vma, mw_regions_find(&merged, vma.start),
 			  rss_of(rss, nrss, vma.start));
 	}
-	limit = 8 * mw_online_cpus();
+	limit = 8 * mw_read_online_cpus();
 	limit_src = "8 x online CPUs";
 	if (mw_read_environ(pid, &env, &envlen) == 0)
-		limit = mw_arena_limit(env, envlen, mw_online_cpus(), &limit_src);
+		limit = mw_arena_limit(env, envlen, mw_read_online_cpus(), &limit_src);
 	if (!json) {
 		char a[32], b[32];
 

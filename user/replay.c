@@ -7,10 +7,11 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include "grow.h"
-#include "record.h"
-#include "session.h"
-#include "trace.h"
+#include "base/grow.h"
+#include "wire/record.h"
+#include "session/session.h"
+#include "base/errmsg.h"
+#include "replay.h"
 
 struct recorded_counters {
 	struct mw_counters_entry *v;

@@ -4,7 +4,7 @@
 #define MW_TEST_EVENTS_H
 
 #include <stdio.h>
-#include "event.h"
+#include "wire/event.h"
 
 /* A completed syscall of thread tid at time ts (both clocks), named "t<tid>". */
 static inline struct mw_event ut_syscall(uint32_t pid, uint32_t tid, uint64_t ts, enum mw_sys sys,

@@ -4,9 +4,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include "alloc.h"
-#include "model.h"
-#include "procfs.h"
+#include "alloc/alloc.h"
+#include "ledger/model.h"
+#include "ledger/procfs.h"
 #include "events.h"
 #include "unit.h"
 

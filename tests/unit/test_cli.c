@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Command-line parsing. */
+#include "base/size.h"
 #include "cli.h"
 #include "cli_args.h"
 #include "unit.h"

@@ -10,8 +10,8 @@
 #include "cli.h"
 #include "config.h"
 #include "daemon.h"
-#include "rotate.h"
-#include "targets.h"
+#include "monitor/rotate.h"
+#include "monitor/targets.h"
 #include "unit.h"
 
 static int conf(struct mw_config *c, struct mw_confbuf *keep, char *err, const char *text)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Ring-buffer record decoding. */
 #include <errno.h>
-#include "decode.h"
+#include "wire/decode.h"
 #include "unit.h"
 
 static const struct mw_decode_ctx ctx = { .mono_to_epoch_ns = 1000, .page_size = 4096 };

@@ -10,7 +10,7 @@
  */
 #include <stdlib.h>
 #include <time.h>
-#include "format.h"
+#include "ledger/format.h"
 #include "unit.h"
 
 #define NEG(x) ((uint64_t)(int64_t)(x))

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The NDJSON writer, checked by comparing whole lines written to memory. */
 #include <stdlib.h>
-#include "json.h"
+#include "base/json.h"
 #include "unit.h"
 
 /* An in-memory FILE for one test; out() closes it and returns the text. */

@@ -2,7 +2,7 @@
 /* The outstanding-block and stack tables, the leak aggregation and the folded output. */
 #include <errno.h>
 #include <stdlib.h>
-#include "leak.h"
+#include "malloc/leak.h"
 #include "unit.h"
 
 static struct mw_block blk(uint64_t addr, uint64_t size, uint64_t ts, uint32_t stack)

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* NDJSON leak objects: the top stacks by bytes and by count, each once. */
 #include <stdlib.h>
-#include "leak.h"
-#include "leak_output.h"
+#include "malloc/leak.h"
+#include "malloc/leak_output.h"
 #include "unit.h"
 
 TEST(leak_output_top_by_bytes_and_count)

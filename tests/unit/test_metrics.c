@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include "cli.h"
-#include "listen.h"
-#include "metrics.h"
-#include "model.h"
-#include "procfs.h"
+#include "monitor/listen.h"
+#include "monitor/metrics.h"
+#include "ledger/model.h"
+#include "ledger/procfs.h"
 #include "cli_args.h"
 #include "events.h"
 #include "unit.h"

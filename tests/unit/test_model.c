@@ -2,8 +2,8 @@
 /* The process model driven by synthetic event streams. */
 #include <stdlib.h>
 #include <sys/mman.h>
-#include "model.h"
-#include "procfs.h"
+#include "ledger/model.h"
+#include "ledger/procfs.h"
 #include "events.h"
 #include "unit.h"
 

@@ -10,7 +10,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "procfs.h"
+#include "ledger/procfs.h"
 #include "unit.h"
 
 /* cat /proc/PID/maps; VmSize below is this minus [vsyscall], which is not a VMA. */

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include "regions.h"
+#include "ledger/regions.h"
 #include "unit.h"
 
 #define PG 4096ULL

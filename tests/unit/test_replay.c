@@ -9,8 +9,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include "cli.h"
-#include "record.h"
-#include "trace.h"
+#include "wire/record.h"
+#include "replay.h"
 #include "unit.h"
 
 static char *slurp(const char *path)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Retention: live chunks vs committed bytes per arena, and the pinned top. */
-#include "leak.h"
-#include "retention.h"
+#include "malloc/leak.h"
+#include "malloc/retention.h"
 #include "unit.h"
 
 #define KB 1024ULL

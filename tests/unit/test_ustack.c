@@ -17,9 +17,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include "ustack.h"
-#include "ustack_cache.h"
-#include "ustack_maps.h"
+#include "stacks/ustack.h"
+#include "stacks/ustack_cache.h"
+#include "stacks/ustack_maps.h"
 #include "unit.h"
 
 #define COPY_LEN 65536

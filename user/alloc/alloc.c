@@ -1,0 +1,1203 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Allocator-aware analysis (see alloc.h): labels the regions of the process
+ * model with what they are, and follows glibc's arenas through the syscall
+ * signatures measured in shared/ALLOCATORS.md.
+ *
+ * The arena tracker is a small per-thread state machine, because glibc makes
+ * every step of a new heap from the thread that needs it, back to back:
+ *
+ *   reserve   mmap(NULL or hint, 128 or 64 MiB, PROT_NONE, PRIVATE|ANON|NORESERVE)
+ *   trim      0-2 munmaps by that thread, cutting it to one 64 MiB aligned heap
+ *   confirm   mprotect(aligned base, n, RW) by that thread
+ *
+ * Only the confirmation makes an arena (or a new heap of the thread's arena):
+ * a reservation alone is what a lost address hint, an RLIMIT_AS retry, V8,
+ * the JVM or Go also make (ALLOCATORS.md section 7). Any other call by the
+ * thread drops its pending reservation, as does unmapping it.
+ *
+ * Conventions:
+ *   - Arena ids are 1, 2, ... in the order they were seen (baseline heaps
+ *     first, one arena per baseline heap: /proc cannot tell which heaps
+ *     belong to the same arena), 0 is the main arena.
+ *   - committed is the RW part of the live heaps; under the MADV_DONTNEED
+ *     form of shrink it stays a high-water mark and trimmed grows instead.
+ *     trimmed counts the bytes of every shrink, both forms.
+ *   - Main heap events: base = start_brk, bytes = change of the heap
+ *     mapping (whole pages), reserved = committed = the heap mapping's size
+ *     after the call, trimmed = bytes trimmed from it so far.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "alloc.h"
+#include "ledger/model.h"
+
+#define HEAP_MAX (64ULL << 20)		/* glibc's HEAP_MAX_SIZE on 64-bit */
+#define CHUNK_MIN (128ULL << 10)	/* glibc's default mmap threshold */
+#define JE_EXTENT (2ULL << 20)		/* jemalloc's smallest mapping */
+#define MAX_ARENAS 4096			/* glibc's own limit is 8 x CPUs */
+#define MAX_ARENA_THREADS 4096
+#define MAX_THREADS 65536		/* per-thread state entries */
+#define RW (PROT_READ | PROT_WRITE)
+#define OTHER_MAPPING (MW_RF_FILE | MW_RF_SHARED | MW_RF_HEAP | MW_RF_STACK | MW_RF_SPECIAL)
+
+/* glibc's heap_info.size: the top of the used part; DONTNEED shrinks lower it,
+ * growth without a syscall (up to rw_end) raises it unseen. */
+struct heap_state {
+	uint64_t top;
+};
+
+struct thread_state {
+	uint32_t tid;
+	int arena;			/* attached arena id, 0 = none seen */
+	bool has_res, has_stack;
+	uint64_t res_start, res_end;	/* pending reservation, what is left of it */
+	int res_munmaps;
+	uint64_t stack_base, stack_size;	/* pending PROT_NONE MAP_STACK mapping */
+};
+
+struct mw_alloc {
+	enum mw_allocator allocator;
+	struct mw_arena *arenas;
+	struct heap_state **tops;	/* per arena, per heap */
+	size_t narenas, cap;
+	struct thread_state *ts;	/* sorted by tid */
+	size_t nts, tscap;
+	uint64_t main_trimmed;
+	/* jemalloc's extents (RW NORESERVE, 2 MiB multiples), seen while the
+	 * allocator is unknown: two of them name it. */
+	int je_seen;
+	bool weak;			/* glibc only because its loader is mapped: a signature may overrule */
+	uint64_t je_start, je_end;
+	uint64_t dropped;		/* arenas, threads or events not kept for lack of room */
+};
+
+const char *mw_allocator_name(enum mw_allocator a)
+{
+	switch (a) {
+	case MW_ALLOCATOR_GLIBC:
+		return "glibc";
+	case MW_ALLOCATOR_JEMALLOC:
+		return "jemalloc";
+	case MW_ALLOCATOR_TCMALLOC:
+		return "tcmalloc";
+	default:
+		return "unknown";
+	}
+}
+
+/* ---- state ---------------------------------------------------------- */
+
+static void free_arenas(struct mw_alloc *a)
+{
+	for (size_t i = 0; i < a->narenas; i++) {
+		free(a->arenas[i].heaps);
+		free(a->arenas[i].threads);
+		free(a->tops[i]);
+	}
+	free(a->arenas);
+	free(a->tops);
+	a->arenas = NULL;
+	a->tops = NULL;
+	a->narenas = a->cap = 0;
+}
+
+static void reset(struct mw_alloc *a)
+{
+	free_arenas(a);
+	free(a->ts);
+	a->ts = NULL;
+	a->nts = a->tscap = 0;
+	a->main_trimmed = 0;
+}
+
+struct mw_alloc *mw_alloc_new(void)
+{
+	return calloc(1, sizeof(struct mw_alloc));
+}
+
+void mw_alloc_free(struct mw_alloc *a)
+{
+	if (!a)
+		return;
+	reset(a);
+	free(a);
+}
+
+static void *dup_mem(const void *src, size_t n, size_t size, bool *fail)
+{
+	void *p;
+
+	if (!n)
+		return NULL;
+	p = malloc(n * size);
+	if (!p) {
+		*fail = true;
+		return NULL;
+	}
+	memcpy(p, src, n * size);
+	return p;
+}
+
+struct mw_alloc *mw_alloc_fork(const struct mw_alloc *a)
+{
+	struct mw_alloc *c = mw_alloc_new();
+	bool fail = false;
+
+	if (!c || !a)
+		return c;
+	*c = *a;
+	c->arenas = NULL;
+	c->tops = NULL;
+	c->narenas = c->cap = 0;
+	c->ts = NULL;
+	c->nts = c->tscap = 0;
+	if (a->narenas) {
+		c->arenas = calloc(a->narenas, sizeof(*c->arenas));
+		c->tops = calloc(a->narenas, sizeof(*c->tops));
+		if (!c->arenas || !c->tops)
+			goto fail;
+		c->cap = a->narenas;
+		for (size_t i = 0; i < a->narenas; i++) {
+			const struct mw_arena *s = &a->arenas[i];
+			struct mw_arena *d = &c->arenas[i];
+
+			*d = *s;
+			d->heaps = dup_mem(s->heaps, s->nheaps, sizeof(*s->heaps), &fail);
+			d->threads = dup_mem(s->threads, s->nthreads, sizeof(*s->threads), &fail);
+			c->tops[i] = dup_mem(a->tops[i], s->nheaps, sizeof(*a->tops[i]), &fail);
+			c->narenas = i + 1;
+			if (fail)
+				goto fail;
+		}
+	}
+	c->ts = dup_mem(a->ts, a->nts, sizeof(*a->ts), &fail);
+	if (fail)
+		goto fail;
+	c->nts = c->tscap = a->nts;
+	return c;
+fail:
+	mw_alloc_free(c);
+	return NULL;
+}
+
+const struct mw_alloc_ops mw_alloc_model_ops = {
+	.fork = mw_alloc_fork,
+	.free = mw_alloc_free,
+};
+
+size_t mw_alloc_narenas(const struct mw_alloc *a)
+{
+	return a ? a->narenas : 0;
+}
+
+const struct mw_arena *mw_alloc_arena(const struct mw_alloc *a, size_t i)
+{
+	return a && i < a->narenas ? &a->arenas[i] : NULL;
+}
+
+enum mw_allocator mw_alloc_allocator(const struct mw_alloc *a)
+{
+	return a ? a->allocator : MW_ALLOCATOR_UNKNOWN;
+}
+
+uint64_t mw_alloc_main_trimmed(const struct mw_alloc *a)
+{
+	return a ? a->main_trimmed : 0;
+}
+
+uint64_t mw_alloc_dropped(const struct mw_alloc *a)
+{
+	return a ? a->dropped : 0;
+}
+
+static struct thread_state *thread_find(struct mw_alloc *a, uint32_t tid, size_t *pos)
+{
+	size_t lo = 0, hi = a->nts;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (a->ts[mid].tid < tid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*pos = lo;
+	return lo < a->nts && a->ts[lo].tid == tid ? &a->ts[lo] : NULL;
+}
+
+/* Find or add; NULL when out of room (counted). */
+static struct thread_state *thread_get(struct mw_alloc *a, uint32_t tid)
+{
+	size_t i;
+	struct thread_state *t = thread_find(a, tid, &i);
+
+	if (t)
+		return t;
+	if (a->nts == a->tscap) {
+		size_t ncap = a->tscap ? a->tscap * 2 : 16;
+		struct thread_state *v;
+
+		if (a->nts >= MAX_THREADS || !(v = realloc(a->ts, ncap * sizeof(*v)))) {
+			a->dropped++;
+			return NULL;
+		}
+		a->ts = v;
+		a->tscap = ncap;
+	}
+	memmove(&a->ts[i + 1], &a->ts[i], (a->nts - i) * sizeof(a->ts[0]));
+	memset(&a->ts[i], 0, sizeof(a->ts[i]));
+	a->ts[i].tid = tid;
+	a->nts++;
+	return &a->ts[i];
+}
+
+static void thread_forget(struct mw_alloc *a, uint32_t tid)
+{
+	size_t i;
+
+	if (!thread_find(a, tid, &i))
+		return;
+	memmove(&a->ts[i], &a->ts[i + 1], (a->nts - i - 1) * sizeof(a->ts[0]));
+	a->nts--;
+}
+
+static struct mw_arena *arena_by_id(struct mw_alloc *a, int id)
+{
+	return id >= 1 && (size_t)id <= a->narenas ? &a->arenas[id - 1] : NULL;
+}
+
+static struct mw_arena *arena_new(struct mw_alloc *a, uint32_t creator, uint64_t ts_ns)
+{
+	struct mw_arena *ar;
+
+	if (a->narenas >= MAX_ARENAS) {
+		a->dropped++;
+		return NULL;
+	}
+	if (a->narenas == a->cap) {
+		size_t ncap = a->cap ? a->cap * 2 : 8;
+		struct mw_arena *v = realloc(a->arenas, ncap * sizeof(*v));
+		struct heap_state **t;
+
+		if (!v) {
+			a->dropped++;
+			return NULL;
+		}
+		a->arenas = v;
+		t = realloc(a->tops, ncap * sizeof(*t));
+		if (!t) {
+			a->dropped++;
+			return NULL;
+		}
+		a->tops = t;
+		a->cap = ncap;
+	}
+	ar = &a->arenas[a->narenas];
+	memset(ar, 0, sizeof(*ar));
+	a->tops[a->narenas] = NULL;
+	ar->id = (int)++a->narenas;
+	ar->creator_tid = creator;
+	ar->created_ns = ts_ns;
+	ar->by_syscalls = true;		/* the USDT path says otherwise when it creates one */
+	return ar;
+}
+
+/* Append a heap of size bytes at base with its first rw bytes committed. */
+static struct mw_arena_heap *heap_add(struct mw_alloc *a, struct mw_arena *ar, uint64_t base,
+				      uint64_t size, uint64_t rw)
+{
+	size_t i = (size_t)ar->id - 1, n = ar->nheaps;
+	struct mw_arena_heap *h = realloc(ar->heaps, (n + 1) * sizeof(*h));
+	struct heap_state *t;
+
+	if (!h) {
+		a->dropped++;
+		return NULL;
+	}
+	ar->heaps = h;
+	t = realloc(a->tops[i], (n + 1) * sizeof(*t));
+	if (!t) {
+		a->dropped++;
+		return NULL;
+	}
+	a->tops[i] = t;
+	h[n] = (struct mw_arena_heap){ base, size, base + rw, base + rw };
+	t[n].top = base + rw;
+	ar->nheaps = n + 1;
+	ar->reserved += size;
+	ar->committed += rw;
+	return &h[n];
+}
+
+static bool arena_has_thread(const struct mw_arena *ar, uint32_t tid)
+{
+	for (size_t i = 0; i < ar->nthreads; i++)
+		if (ar->threads[i] == tid)
+			return true;
+	return false;
+}
+
+static bool arena_add_thread(struct mw_alloc *a, struct mw_arena *ar, uint32_t tid)
+{
+	uint32_t *v;
+
+	if (ar->nthreads >= MAX_ARENA_THREADS ||
+	    !(v = realloc(ar->threads, (ar->nthreads + 1) * sizeof(*v)))) {
+		a->dropped++;
+		return false;
+	}
+	ar->threads = v;
+	v[ar->nthreads++] = tid;
+	return true;
+}
+
+/* The heap holding addr (within its reservation), or NULL. */
+static struct mw_arena_heap *heap_at(struct mw_alloc *a, uint64_t addr, struct mw_arena **arp,
+				     struct heap_state **tp)
+{
+	for (size_t i = 0; i < a->narenas; i++) {
+		struct mw_arena *ar = &a->arenas[i];
+
+		for (size_t j = 0; j < ar->nheaps; j++) {
+			struct mw_arena_heap *h = &ar->heaps[j];
+
+			if (addr >= h->base && addr < h->base + h->size) {
+				*arp = ar;
+				*tp = &a->tops[i][j];
+				return h;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* ---- events --------------------------------------------------------- */
+
+struct sink {
+	struct mw_alloc *a;
+	struct mw_alloc_ev *out;
+	int max, n;
+	const struct mw_event *ev;	/* NULL at seed time */
+};
+
+static struct mw_alloc_ev *emit(struct sink *s, enum mw_alloc_ev_kind kind)
+{
+	struct mw_alloc_ev *e;
+
+	if (!s->out || s->n >= s->max) {
+		s->a->dropped++;
+		return NULL;
+	}
+	e = &s->out[s->n++];
+	memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	e->arena = -1;
+	e->source = "syscalls";
+	if (s->ev) {
+		e->ts_ns = s->ev->ts_ns;
+		e->pid = s->ev->pid;
+		e->tid = s->ev->tid;
+	}
+	return e;
+}
+
+static void emit_arena(struct sink *s, enum mw_alloc_ev_kind kind, const struct mw_arena *ar,
+		       uint64_t base, uint64_t bytes, bool fixed)
+{
+	struct mw_alloc_ev *e = emit(s, kind);
+
+	if (!e)
+		return;
+	e->arena = ar->id;
+	e->base = base;
+	e->bytes = bytes;
+	e->reserved = ar->reserved;
+	e->committed = ar->committed;
+	e->trimmed = ar->trimmed;
+	e->heaps = (uint32_t)ar->nheaps;
+	e->shrink_fixed = fixed;
+}
+
+#define LOADER_EVIDENCE "glibc's dynamic loader mapped"
+
+static void set_allocator(struct sink *s, enum mw_allocator al, const char *evidence)
+{
+	struct mw_alloc_ev *e;
+
+	if (al == MW_ALLOCATOR_UNKNOWN || al == s->a->allocator) {
+		if (al == s->a->allocator && evidence && strcmp(evidence, LOADER_EVIDENCE))
+			s->a->weak = false;	/* now on firmer ground */
+		return;
+	}
+	s->a->allocator = al;
+	s->a->weak = evidence && !strcmp(evidence, LOADER_EVIDENCE);
+	e = emit(s, MW_AEV_ALLOCATOR);
+	if (!e)
+		return;
+	e->allocator = al;
+	e->evidence = evidence;
+}
+
+/* ---- classification ------------------------------------------------- */
+
+static bool is_anon_private(const struct mw_region *g)
+{
+	return !(g->flags & OTHER_MAPPING) && !g->name;
+}
+
+static int main_heap_arena(const struct mw_alloc *a)
+{
+	return a->allocator == MW_ALLOCATOR_JEMALLOC || a->allocator == MW_ALLOCATOR_TCMALLOC ?
+		       -1 : 0;
+}
+
+/* Anonymous private memory of a process whose allocator owns it. */
+static enum mw_class anon_class(const struct mw_alloc *a)
+{
+	switch (a->allocator) {
+	case MW_ALLOCATOR_JEMALLOC:
+		return MW_CLASS_JEMALLOC;
+	case MW_ALLOCATOR_TCMALLOC:
+		return MW_CLASS_TCMALLOC;
+	default:
+		return MW_CLASS_ANON;
+	}
+}
+
+static bool name_has_prefix(const char *name, const char *prefix)
+{
+	return name && !strncmp(name, prefix, strlen(prefix));
+}
+
+/* A baseline region, from what /proc shows of it. */
+static enum mw_class baseline_class(const struct mw_alloc *a, const struct mw_region *g)
+{
+	if (g->flags & MW_RF_HEAP)
+		return MW_CLASS_MAIN_HEAP;
+	if (g->flags & MW_RF_STACK)
+		return MW_CLASS_STACK;
+	if (g->flags & MW_RF_SPECIAL)
+		return MW_CLASS_ANON;
+	if (g->flags & MW_RF_SHARED) {
+		/* Shared memory objects show up as files in maps. */
+		if (!(g->flags & MW_RF_FILE) || name_has_prefix(g->name, "/SYSV") ||
+		    name_has_prefix(g->name, "/memfd:") || name_has_prefix(g->name, "/dev/shm/") ||
+		    name_has_prefix(g->name, "/dev/zero"))
+			return MW_CLASS_SHM;
+		return MW_CLASS_FILE;
+	}
+	if (g->flags & MW_RF_FILE)
+		return MW_CLASS_FILE;
+	return anon_class(a);
+}
+
+/* Label [start, end) with cls; arena as in mw_region_arena(). */
+static void label(struct mw_regions *r, uint64_t start, uint64_t end, enum mw_class cls, int arena)
+{
+	/* On -ENOMEM the old labels stay: the model itself is still exact. */
+	(void)mw_regions_label(r, start, end, (uint8_t)cls, arena);
+}
+
+/* The allocator a mapped library names, with the evidence. */
+static enum mw_allocator library_allocator(const char *name, const char **evidence)
+{
+	const char *base;
+	char buf[256];
+
+	if (!name || name[0] != '/')
+		return MW_ALLOCATOR_UNKNOWN;
+	base = strrchr(name, '/') + 1;
+	if (name_has_prefix(base, "libjemalloc.so")) {
+		snprintf(buf, sizeof(buf), "%s mapped", base);
+		*evidence = mw_intern(buf);
+		return MW_ALLOCATOR_JEMALLOC;
+	}
+	if (name_has_prefix(base, "libtcmalloc") && strstr(base, ".so")) {
+		snprintf(buf, sizeof(buf), "%s mapped", base);
+		*evidence = mw_intern(buf);
+		return MW_ALLOCATOR_TCMALLOC;
+	}
+	if (!strcmp(base, "libc.so.6")) {
+		*evidence = "libc.so.6 mapped";
+		return MW_ALLOCATOR_GLIBC;
+	}
+	/* A launched command is seeded before its libraries are mapped: glibc's
+	 * own loader is the evidence then (a preloaded or linked replacement,
+	 * seen later, still wins). */
+	if (name_has_prefix(base, "ld-linux")) {
+		*evidence = LOADER_EVIDENCE;
+		return MW_ALLOCATOR_GLIBC;
+	}
+	return MW_ALLOCATOR_UNKNOWN;
+}
+
+/* Whether [base, base + HEAP_MAX) is a glibc heap as /proc shows one: anonymous
+ * rw-p from base, then ---p to the end (or rw-p throughout). depth bounds the
+ * look at the heaps above a full one. */
+static bool heap_shape(const struct mw_regions *r, uint64_t base, uint64_t *rw_end, int depth)
+{
+	uint64_t cur = base, lim = base + HEAP_MAX, ignored;
+	const struct mw_region *g = NULL;
+
+	while (cur < lim && (g = mw_regions_find(r, cur)) && is_anon_private(g) && g->prot == RW)
+		cur = g->end < lim ? g->end : lim;
+	if (cur == base)
+		return false;
+	*rw_end = cur;
+	/* rw-p running on past the heap's end is a large mapping that happens to
+	 * be aligned (a big malloc chunk), unless it is the next full heap (equal
+	 * neighbours merge in maps). */
+	if (cur == lim && g && g->end > lim &&
+	    (depth <= 0 || !heap_shape(r, lim, &ignored, depth - 1)))
+		return false;
+	while (cur < lim) {
+		g = mw_regions_find(r, cur);
+		if (!g || !is_anon_private(g) || g->prot != PROT_NONE)
+			return false;
+		cur = g->end < lim ? g->end : lim;
+	}
+	return true;
+}
+
+/* The allocator the mapped libraries name. A replacement allocator wins over
+ * the libc that is always mapped too. */
+static enum mw_allocator maps_allocator(const struct mw_regions *r, const char **evidence)
+{
+	enum mw_allocator found = MW_ALLOCATOR_UNKNOWN;
+
+	for (size_t i = 0; i < r->n; i++) {
+		const char *ev = NULL;
+		enum mw_allocator al = library_allocator(r->v[i].name, &ev);
+
+		if (al == MW_ALLOCATOR_UNKNOWN)
+			continue;
+		if (found == MW_ALLOCATOR_UNKNOWN || found == MW_ALLOCATOR_GLIBC) {
+			found = al;
+			*evidence = ev;
+		}
+	}
+	return found;
+}
+
+int mw_alloc_detect(struct mw_alloc *a, const struct mw_regions *maps, struct mw_alloc_ev *out,
+		    int max_out)
+{
+	struct sink s = { .a = a, .out = out, .max = max_out };
+	const char *evidence = NULL;
+	enum mw_allocator found;
+
+	if (!a || !maps)
+		return 0;
+	found = maps_allocator(maps, &evidence);
+	/* Libraries only add up: glibc gives way to a replacement, never back. */
+	if (found == MW_ALLOCATOR_GLIBC && a->allocator != MW_ALLOCATOR_UNKNOWN)
+		return 0;
+	set_allocator(&s, found, evidence);
+	return s.n;
+}
+
+int mw_alloc_seed(struct mw_alloc *a, struct mw_regions *r, uint64_t start_brk,
+		  struct mw_alloc_ev *out, int max_out)
+{
+	struct sink s = { .a = a, .out = out, .max = max_out };
+	enum mw_allocator found = MW_ALLOCATOR_UNKNOWN;
+	const char *evidence = NULL;
+	uint64_t cur, prev_heap_end = 0;
+
+	(void)start_brk;	/* the heap is the MW_RF_HEAP region */
+	if (!a || !r)
+		return 0;
+	reset(a);
+	found = maps_allocator(r, &evidence);
+	set_allocator(&s, found, evidence);
+
+	/* Walk by address: labelling may merge regions and move indices. */
+	for (cur = 0;;) {
+		size_t i = mw_regions_index(r, cur);
+		struct mw_region g;
+		enum mw_class c;
+
+		if (i == r->n)
+			break;
+		g = r->v[i];
+		c = baseline_class(a, &g);
+		label(r, g.start > cur ? g.start : cur, g.end, c,
+		      c == MW_CLASS_MAIN_HEAP ? main_heap_arena(a) : -1);
+		cur = g.end;
+	}
+
+	/* Arena heaps by shape: one arena per heap (see the top of this file). */
+	for (cur = 0;;) {
+		size_t i = mw_regions_index(r, cur);
+		const struct mw_region *g;
+		uint64_t base, rw_end;
+		struct mw_arena *ar;
+
+		if (i == r->n)
+			break;
+		g = &r->v[i];
+		if (g->start > cur)
+			cur = g->start;
+		if (!is_anon_private(g) || g->prot != RW) {
+			cur = g->end;
+			continue;
+		}
+		base = (cur + HEAP_MAX - 1) & ~(HEAP_MAX - 1);
+		if (base >= g->end) {
+			cur = g->end;
+			continue;
+		}
+		cur = base + HEAP_MAX;
+		if (!heap_shape(r, base, &rw_end, 64))
+			continue;
+		/*
+		 * maps merges equal neighbours, so the rw part may start below the base:
+		 * a full heap just below, or any anonymous rw mapping that happens to end
+		 * there (memcached's slabs do). Without a PROT_NONE tail ending exactly
+		 * at base + 64 MiB, though, it is just a large aligned mapping.
+		 */
+		if (mw_regions_find(r, base)->start != base && base != prev_heap_end &&
+		    rw_end == base + HEAP_MAX)
+			continue;
+		ar = arena_new(a, 0, 0);
+		if (!ar || !heap_add(a, ar, base, HEAP_MAX, rw_end - base))
+			continue;
+		/* glibc's used top is unknown (it may sit below rw_end after shrinks
+		 * we did not see): any DONTNEED ending in the RW part is a shrink
+		 * until a growth tells where the top is. */
+		a->tops[ar->id - 1][0].top = base;
+		label(r, base, base + HEAP_MAX, MW_CLASS_ARENA_HEAP, ar->id);
+		prev_heap_end = base + HEAP_MAX;
+	}
+	if (a->narenas && a->allocator == MW_ALLOCATOR_UNKNOWN)
+		set_allocator(&s, MW_ALLOCATOR_GLIBC, "glibc arena heap signature");
+	return s.n;
+}
+
+/* ---- the syscall signatures ----------------------------------------- */
+
+struct call {
+	struct mw_alloc *a;
+	struct mw_process *p;
+	const struct mw_event *ev;
+	struct thread_state *t;		/* NULL when the table is full */
+	struct sink *s;
+	bool keep_res, keep_stack;	/* the call continues the thread's sequence */
+};
+
+static uint64_t page_up(uint64_t v)
+{
+	return (v + 4095) & ~4095ULL;
+}
+
+static void on_brk(struct call *c, const struct mw_apply *ap)
+{
+	struct mw_process *p = c->p;
+	struct mw_alloc_ev *e;
+	const struct mw_region *g;
+	uint64_t end = p->start_brk;
+
+	if (!p->start_brk)
+		return;
+	while ((g = mw_regions_find(&p->regions, end)) && (g->flags & MW_RF_HEAP))
+		end = g->end;
+	label(&p->regions, p->start_brk, end, MW_CLASS_MAIN_HEAP, main_heap_arena(c->a));
+	if (!ap->vm_delta)
+		return;
+	if (ap->vm_delta < 0)
+		c->a->main_trimmed += (uint64_t)-ap->vm_delta;
+	e = emit(c->s, ap->vm_delta > 0 ? MW_AEV_MAIN_HEAP_GROW : MW_AEV_MAIN_HEAP_TRIM);
+	if (!e)
+		return;
+	e->arena = 0;
+	e->base = p->start_brk;
+	e->bytes = (uint64_t)(ap->vm_delta > 0 ? ap->vm_delta : -ap->vm_delta);
+	e->reserved = e->committed = end - p->start_brk;
+	e->trimmed = c->a->main_trimmed;
+	e->heaps = end > p->start_brk;
+}
+
+static void on_mmap(struct call *c)
+{
+	const struct mw_syscall_ev *sc = &c->ev->sc;
+	uint64_t addr = (uint64_t)sc->ret, len = page_up(sc->args[1]), end = addr + len;
+	uint32_t prot = sc->args[2] & (PROT_READ | PROT_WRITE | PROT_EXEC), fl = sc->args[3];
+	bool anon = fl & MAP_ANONYMOUS, priv = (fl & MAP_TYPE) == MAP_PRIVATE;
+	struct mw_regions *r = &c->p->regions;
+	struct mw_arena *ar;
+	struct heap_state *hs;
+	struct mw_arena_heap *h;
+	enum mw_class cls;
+
+	if (!anon) {
+		label(r, addr, end, MW_CLASS_FILE, -1);
+		return;
+	}
+	if (!priv) {
+		label(r, addr, end, MW_CLASS_SHM, -1);
+		return;
+	}
+	/* Shrink, overcommit_memory=2 form: fresh PROT_NONE over the heap's top. */
+	h = heap_at(c->a, addr, &ar, &hs);
+	if (h && (fl & MAP_FIXED) && prot == PROT_NONE && addr < h->rw_end &&
+	    end >= h->rw_end && end <= h->base + h->size && addr > h->base) {
+		uint64_t bytes = h->rw_end - addr;
+
+		ar->committed -= bytes;
+		ar->trimmed += bytes;
+		h->rw_end = addr;
+		hs->top = addr;
+		label(r, addr, end, MW_CLASS_ARENA_HEAP, ar->id);
+		emit_arena(c->s, MW_AEV_ARENA_SHRINK, ar, h->base, bytes, true);
+		return;
+	}
+	if (fl & MAP_STACK) {
+		label(r, addr, end, MW_CLASS_THREAD_STACK, -1);
+		if (prot == PROT_NONE && c->t) {
+			c->t->has_stack = true;
+			c->t->stack_base = addr;
+			c->t->stack_size = len;
+			c->keep_stack = true;
+		} else if (prot == RW && !(fl & MAP_FIXED)) {
+			struct mw_alloc_ev *e = emit(c->s, MW_AEV_THREAD_STACK);
+
+			if (e) {
+				e->base = addr;
+				e->bytes = len;
+				e->reserved = len;
+				e->committed = len;
+			}
+		}
+		return;
+	}
+	/* The first step of a new heap. */
+	if (prot == PROT_NONE && (fl & MAP_NORESERVE) && !(fl & MAP_FIXED) &&
+	    (len == HEAP_MAX || len == 2 * HEAP_MAX) && c->t) {
+		c->t->has_res = true;
+		c->t->res_start = addr;
+		c->t->res_end = end;
+		c->t->res_munmaps = 0;
+		c->keep_res = true;
+	}
+	/* glibc never maps RW with NORESERVE; jemalloc maps all its memory so. */
+	if ((c->a->allocator == MW_ALLOCATOR_UNKNOWN || c->a->weak) && prot == RW &&
+	    (fl & MAP_NORESERVE) &&
+	    !(fl & MAP_FIXED) && len >= JE_EXTENT && !(len % JE_EXTENT)) {
+		if (++c->a->je_seen >= 2) {
+			set_allocator(c->s, MW_ALLOCATOR_JEMALLOC, "jemalloc extent signature");
+			label(r, c->a->je_start, c->a->je_end, MW_CLASS_JEMALLOC, -1);
+		} else {
+			c->a->je_start = addr;
+			c->a->je_end = end;
+		}
+	}
+	cls = anon_class(c->a);
+	if (cls == MW_CLASS_ANON && c->a->allocator == MW_ALLOCATOR_GLIBC && prot == RW &&
+	    !(fl & (MAP_NORESERVE | MAP_FIXED)) && len >= CHUNK_MIN)
+		cls = MW_CLASS_MALLOC_CHUNK;
+	label(r, addr, end, cls, -1);
+}
+
+/* Remove heap j of ar (its reservation was unmapped whole). */
+static void heap_delete_at(struct mw_alloc *a, struct mw_arena *ar, size_t j, struct sink *s)
+{
+	size_t i = (size_t)ar->id - 1;
+	struct mw_arena_heap h = ar->heaps[j];
+	struct heap_state *t = a->tops[i];
+
+	ar->reserved -= h.size;
+	ar->committed -= h.rw_end - h.base;
+	memmove(&ar->heaps[j], &ar->heaps[j + 1], (ar->nheaps - j - 1) * sizeof(h));
+	memmove(&t[j], &t[j + 1], (ar->nheaps - j - 1) * sizeof(*t));
+	ar->nheaps--;
+	emit_arena(s, MW_AEV_ARENA_HEAP_DELETE, ar, h.base, h.size, false);
+}
+
+static void heap_delete(struct call *c, struct mw_arena *ar, size_t j)
+{
+	heap_delete_at(c->a, ar, j, c->s);
+}
+
+static void on_munmap(struct call *c)
+{
+	const struct mw_syscall_ev *sc = &c->ev->sc;
+	uint64_t start = sc->args[0], end = start + page_up(sc->args[1]);
+	struct mw_alloc *a = c->a;
+
+	/* Reservations and pending stacks this range touches. */
+	for (size_t i = 0; i < a->nts; i++) {
+		struct thread_state *t = &a->ts[i];
+
+		if (t->has_stack && start < t->stack_base + t->stack_size && end > t->stack_base)
+			t->has_stack = false;
+		if (!t->has_res || start >= t->res_end || end <= t->res_start)
+			continue;
+		if (t != c->t || (start <= t->res_start && end >= t->res_end) ||
+		    (start > t->res_start && end < t->res_end) || ++t->res_munmaps > 2) {
+			t->has_res = false;	/* gone whole, holed, or not glibc's */
+			continue;
+		}
+		if (start <= t->res_start)
+			t->res_start = end;	/* head, up to the 64 MiB boundary */
+		else
+			t->res_end = start;	/* tail */
+		c->keep_res = true;
+	}
+	/* A heap unmapped whole: only non-first heaps are, but any goes. */
+	for (size_t i = 0; i < a->narenas; i++) {
+		struct mw_arena *ar = &a->arenas[i];
+
+		for (size_t j = 0; j < ar->nheaps;) {
+			const struct mw_arena_heap *h = &ar->heaps[j];
+
+			if (start <= h->base && end >= h->base + h->size)
+				heap_delete(c, ar, j);
+			else
+				j++;
+		}
+	}
+}
+
+/* The thread grew or shrank ar: attach it, and report a thread other than the
+ * creator the first time. A baseline arena's first grower is taken as its
+ * owner (its creator is unknown), without a reuse event. */
+static void touch_arena(struct call *c, struct mw_arena *ar, const struct mw_arena_heap *h)
+{
+	uint32_t tid = c->ev->tid;
+	bool owner_unknown = !ar->creator_tid && !ar->nthreads;
+
+	if (c->t)
+		c->t->arena = ar->id;
+	if (tid == ar->creator_tid || arena_has_thread(ar, tid))
+		return;
+	if (!arena_add_thread(c->a, ar, tid) || owner_unknown)
+		return;
+	emit_arena(c->s, MW_AEV_ARENA_REUSE, ar, h->base, 0, false);
+}
+
+static void confirm_heap(struct call *c, uint64_t base, uint64_t rw)
+{
+	struct mw_alloc *a = c->a;
+	struct mw_arena *ar;
+	struct heap_state *hs;
+	struct mw_arena_heap *h;
+	bool created;
+
+	/*
+	 * Already known: the call raced the /proc snapshot, which shows its heap
+	 * (after an exec, or at -p attach). It is still a creation we saw happen:
+	 * the arena that heap starts gets its creator and its arena_create.
+	 */
+	if (heap_at(a, base, &ar, &hs)) {
+		label(&c->p->regions, base, base + HEAP_MAX, MW_CLASS_ARENA_HEAP, ar->id);
+		if (!ar->creator_tid && ar->heaps[0].base == base) {
+			ar->creator_tid = c->ev->tid;
+			ar->created_ns = c->ev->ts_ns;
+			if (!arena_has_thread(ar, c->ev->tid))
+				arena_add_thread(a, ar, c->ev->tid);
+			if (c->t)
+				c->t->arena = ar->id;
+			emit_arena(c->s, MW_AEV_ARENA_CREATE, ar, base, ar->committed, false);
+		}
+		return;
+	}
+	ar = arena_by_id(a, c->t->arena);
+	created = !ar;
+	if (a->allocator == MW_ALLOCATOR_UNKNOWN)
+		set_allocator(c->s, MW_ALLOCATOR_GLIBC, "glibc arena heap signature");
+	if (created) {
+		ar = arena_new(a, c->ev->tid, c->ev->ts_ns);
+		if (!ar)
+			return;
+		arena_add_thread(a, ar, c->ev->tid);
+		c->t->arena = ar->id;
+	}
+	h = heap_add(a, ar, base, HEAP_MAX, rw);
+	if (!h)
+		return;
+	label(&c->p->regions, base, base + HEAP_MAX, MW_CLASS_ARENA_HEAP, ar->id);
+	emit_arena(c->s, created ? MW_AEV_ARENA_CREATE : MW_AEV_ARENA_HEAP_NEW, ar, base, rw,
+		   false);
+}
+
+static void on_mprotect(struct call *c)
+{
+	const struct mw_syscall_ev *sc = &c->ev->sc;
+	uint64_t addr = sc->args[0], len = page_up(sc->args[1]), end = addr + len;
+	uint32_t prot = sc->args[2] & (PROT_READ | PROT_WRITE | PROT_EXEC);
+	struct mw_regions *r = &c->p->regions;
+	struct thread_state *t = c->t;
+	struct mw_arena *ar;
+	struct heap_state *hs;
+	struct mw_arena_heap *h;
+
+	if (t && t->has_res && prot == RW && addr == t->res_start && !(addr & (HEAP_MAX - 1)) &&
+	    t->res_end - t->res_start == HEAP_MAX && len && len <= HEAP_MAX) {
+		t->has_res = false;
+		confirm_heap(c, addr, len);
+		return;
+	}
+	if (t && t->has_stack && prot == RW && addr > t->stack_base &&
+	    end == t->stack_base + t->stack_size) {
+		struct mw_alloc_ev *e = emit(c->s, MW_AEV_THREAD_STACK);
+
+		t->has_stack = false;
+		label(r, t->stack_base, addr, MW_CLASS_STACK_GUARD, -1);
+		label(r, addr, end, MW_CLASS_THREAD_STACK, -1);
+		if (e) {
+			e->base = t->stack_base;
+			e->bytes = t->stack_size;
+			e->guard = addr - t->stack_base;
+			e->reserved = t->stack_size;
+			e->committed = len;
+		}
+		return;
+	}
+	h = heap_at(c->a, addr, &ar, &hs);
+	if (h && prot == RW && addr == h->rw_end && end <= h->base + h->size && len) {
+		h->rw_end = end;
+		if (end > h->rw_high)
+			h->rw_high = end;
+		hs->top = end;
+		ar->committed += len;
+		emit_arena(c->s, MW_AEV_ARENA_GROW, ar, h->base, len, false);
+		touch_arena(c, ar, h);
+		return;
+	}
+	/* Guard changes inside thread stacks (stack reuse with another guard, JVM zones). */
+	for (uint64_t cur = addr; cur < end;) {
+		size_t i = mw_regions_index(r, cur);
+		struct mw_region g;
+
+		if (i == r->n || r->v[i].start >= end)
+			break;
+		g = r->v[i];
+		if (g.cls == MW_CLASS_THREAD_STACK || g.cls == MW_CLASS_STACK_GUARD)
+			label(r, g.start > cur ? g.start : cur, g.end < end ? g.end : end,
+			      g.prot ? MW_CLASS_THREAD_STACK : MW_CLASS_STACK_GUARD, -1);
+		cur = g.end;
+	}
+}
+
+static void on_madvise(struct call *c)
+{
+	const struct mw_syscall_ev *sc = &c->ev->sc;
+	uint64_t addr = sc->args[0], len = page_up(sc->args[1]), end = addr + len;
+	struct mw_arena *ar;
+	struct heap_state *hs;
+	struct mw_arena_heap *h;
+
+	if (sc->args[2] != MADV_DONTNEED || !len)
+		return;
+	/* Shrink, default form: the top of the used part, which may have regrown
+	 * unseen up to rw_end since the last shrink. */
+	h = heap_at(c->a, addr, &ar, &hs);
+	if (!h || addr <= h->base || end > h->rw_end || end < hs->top)
+		return;
+	hs->top = addr;
+	ar->trimmed += len;
+	/* Not an attachment: free() trims the chunk's arena, whichever thread calls it. */
+	emit_arena(c->s, MW_AEV_ARENA_SHRINK, ar, h->base, len, false);
+}
+
+int mw_alloc_apply(struct mw_alloc *a, struct mw_process *p, const struct mw_event *ev,
+		   const struct mw_apply *ap, struct mw_alloc_ev *out, int max_out)
+{
+	struct sink s = { .a = a, .out = out, .max = max_out, .ev = ev };
+	struct call c = { .a = a, .p = p, .ev = ev, .s = &s };
+
+	if (!a || !ev)
+		return 0;
+	switch (ev->kind) {
+	case MW_EV_EXIT:
+		/* Its arena goes on glibc's free list; its pending steps die with it. */
+		thread_forget(a, ev->tid);
+		return 0;
+	case MW_EV_EXEC:
+		/* A new image: the caller seeds again (mw_alloc_seed). */
+		reset(a);
+		a->allocator = MW_ALLOCATOR_UNKNOWN;
+		return 0;
+	case MW_EV_SYSCALL:
+		break;
+	default:
+		return 0;
+	}
+	if (!p || !ap || ev->sc.sys >= MW_SYS_COUNT)
+		return 0;
+	c.t = thread_get(a, ev->tid);
+	if (ev->sc.sys == MW_SYS_BRK) {
+		on_brk(&c, ap);
+	} else if (!mw_ret_is_error(ev->sc.ret)) {
+		switch (ev->sc.sys) {
+		case MW_SYS_MMAP:
+			on_mmap(&c);
+			break;
+		case MW_SYS_MUNMAP:
+			on_munmap(&c);
+			break;
+		case MW_SYS_MPROTECT:
+			on_mprotect(&c);
+			break;
+		case MW_SYS_MADVISE:
+			on_madvise(&c);
+			break;
+		default:
+			break;	/* mremap: the labels move with the regions */
+		}
+	}
+	/* Any other call by the thread ends the sequence it was in. */
+	if (c.t && !c.keep_res)
+		c.t->has_res = false;
+	if (c.t && !c.keep_stack)
+		c.t->has_stack = false;
+	return s.n;
+}
+
+int mw_alloc_preload(struct mw_alloc *a, const char *ld_preload, struct mw_alloc_ev *out,
+		     int max_out)
+{
+	struct sink s = { .a = a, .out = out, .max = max_out };
+	const char *p = ld_preload;
+
+	while (a && p && *p) {
+		size_t len = strcspn(p, ": ");
+		char name[512], buf[600];
+		const char *evidence = NULL;
+		enum mw_allocator al;
+
+		if (len && len < sizeof(name)) {
+			memcpy(name, p, len);
+			name[len] = '\0';
+			al = library_allocator(name, &evidence);
+			if (al == MW_ALLOCATOR_JEMALLOC || al == MW_ALLOCATOR_TCMALLOC) {
+				snprintf(buf, sizeof(buf), "LD_PRELOAD=%s", name);
+				set_allocator(&s, al, mw_intern(buf));
+				break;
+			}
+		}
+		p += len;
+		p += *p != '\0';
+	}
+	return s.n;
+}
+
+/* ---- glibc's memory_* probes -------------------------------------- */
+
+/* The arena whose first heap holds the malloc_state at ptr (it sits right
+ * after that heap's heap_info). */
+static struct mw_arena *arena_of_state(struct mw_alloc *a, uint64_t ptr)
+{
+	struct mw_arena *ar;
+	struct heap_state *t;
+	struct mw_arena_heap *h = heap_at(a, ptr, &ar, &t);
+
+	return h && h == &ar->heaps[0] ? ar : NULL;
+}
+
+static void usdt_heap_new(struct sink *s, struct mw_process *p, struct thread_state *t,
+			  uint64_t heap, uint64_t size, bool first)
+{
+	struct mw_alloc *a = s->a;
+	struct mw_arena *ar;
+	struct heap_state *hs;
+	struct mw_arena_heap *h = heap_at(a, heap, &ar, &hs);
+	bool created;
+
+	if (h) {
+		ar->by_usdt = true;	/* the syscalls saw it first: the two agree */
+		return;
+	}
+	ar = first ? NULL : arena_by_id(a, t ? t->arena : 0);
+	if (!ar && !first)
+		return;	/* a heap for an arena we cannot name: arena_new follows */
+	created = !ar;
+	if (created) {
+		ar = arena_new(a, s->ev->tid, s->ev->ts_ns);
+		if (!ar)
+			return;
+		ar->by_syscalls = false;
+		arena_add_thread(a, ar, s->ev->tid);
+		if (t)
+			t->arena = ar->id;
+	}
+	ar->by_usdt = true;
+	if (!heap_add(a, ar, heap, HEAP_MAX, size))
+		return;
+	label(&p->regions, heap, heap + HEAP_MAX, MW_CLASS_ARENA_HEAP, ar->id);
+	emit_arena(s, created ? MW_AEV_ARENA_CREATE : MW_AEV_ARENA_HEAP_NEW, ar, heap, size, false);
+	if (s->n)
+		s->out[s->n - 1].source = "usdt";
+}
+
+int mw_alloc_usdt(struct mw_alloc *a, struct mw_process *p, const struct mw_event *ev,
+		  struct mw_alloc_ev *out, int max_out)
+{
+	struct sink s = { .a = a, .out = out, .max = max_out, .ev = ev };
+	uint64_t ptr, size;
+	struct thread_state *t;
+	struct mw_arena *ar;
+
+	if (!a || !p || !ev || ev->kind != MW_EV_USDT)
+		return 0;
+	ptr = ev->usdt.args[0];
+	size = ev->usdt.args[1];
+	t = thread_get(a, ev->tid);
+	if (a->allocator == MW_ALLOCATOR_UNKNOWN)
+		set_allocator(&s, MW_ALLOCATOR_GLIBC, "glibc memory_* probes fired");
+	switch (ev->usdt.probe) {
+	case MW_USDT_HEAP_NEW:
+		/* glibc: new_heap() fires this before memory_arena_new for a new arena. */
+		if (t && t->arena)
+			usdt_heap_new(&s, p, t, ptr, size, false);
+		break;
+	case MW_USDT_ARENA_NEW:
+		ar = arena_of_state(a, ptr);
+		if (ar) {
+			ar->by_usdt = true;
+			if (t)
+				t->arena = ar->id;
+		} else {
+			usdt_heap_new(&s, p, t, ptr & ~(HEAP_MAX - 1), size, true);
+		}
+		break;
+	case MW_USDT_ARENA_REUSE:
+	case MW_USDT_ARENA_REUSE_FREE_LIST:
+		ar = arena_of_state(a, ptr);
+		if (!ar)
+			break;
+		ar->by_usdt = true;
+		if (t)
+			t->arena = ar->id;
+		if (ev->tid != ar->creator_tid && !arena_has_thread(ar, ev->tid) &&
+		    arena_add_thread(a, ar, ev->tid)) {
+			emit_arena(&s, MW_AEV_ARENA_REUSE, ar, ar->heaps[0].base, 0, false);
+			if (s.n)
+				s.out[s.n - 1].source = "usdt";
+		}
+		break;
+	case MW_USDT_HEAP_FREE: {
+		struct heap_state *hs;
+		struct mw_arena_heap *h = heap_at(a, ptr, &ar, &hs);
+
+		/* Fired before glibc's munmap: the heap goes here, and the munmap finds nothing. */
+		if (h && h != &ar->heaps[0]) {
+			heap_delete_at(a, ar, (size_t)(h - ar->heaps), &s);
+			if (s.n)
+				s.out[s.n - 1].source = "usdt";
+		}
+		break;
+	}
+	default:
+		/* heap_more/less report the used size (h->size), not the committed
+		 * pages: growth and shrink keep coming from the mprotect/madvise/mmap
+		 * the syscall path sees. sbrk_more/less: brk gives the main heap. */
+		break;
+	}
+	return s.n;
+}

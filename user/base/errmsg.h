@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The two ways memwatch reports an error. Library code writes a one-line
+ * reason into its caller's buffer and returns a code (mw_fail); the caller
+ * that owns the terminal prints it with mw_p_err ("memwatch: <reason>").
+ */
+#ifndef MW_ERRMSG_H
+#define MW_ERRMSG_H
+
+#include <stddef.h>
+
+/* Formats the reason into err and returns ret. */
+int mw_fail(char *err, size_t errsz, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* "memwatch: <message>" on stderr: the one place messages reach the operator. */
+void mw_p_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* MW_ERRMSG_H */

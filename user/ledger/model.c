@@ -1,0 +1,637 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Process model: applies typed events to per-process region maps and
+ * per-thread ledgers. See model.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "base/grow.h"
+#include "model.h"
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+#ifndef MADV_DONTFORK
+#define MADV_DONTFORK 10
+#define MADV_DOFORK 11
+#endif
+
+#define PROT_RWX (PROT_READ | PROT_WRITE | PROT_EXEC)
+
+void mw_model_init(struct mw_model *m, uint64_t page_size)
+{
+	memset(m, 0, sizeof(*m));
+	m->page_size = page_size ? page_size : 4096;
+}
+
+static void process_free(const struct mw_model *m, struct mw_process *p)
+{
+	if (!p)
+		return;
+	mw_regions_free(&p->regions);
+	if (p->alloc)
+		m->alloc_ops.free(p->alloc);
+	free(p->threads);
+	free(p->retired);
+	free(p);
+}
+
+void mw_model_free(struct mw_model *m)
+{
+	for (size_t i = 0; i < m->nprocs; i++)
+		process_free(m, m->procs[i]);
+	free(m->procs);
+	memset(m, 0, sizeof(*m));
+}
+
+struct mw_process *mw_model_find(const struct mw_model *m, uint32_t pid)
+{
+	for (size_t i = 0; i < m->nprocs; i++)
+		if (m->procs[i]->pid == pid)
+			return m->procs[i];
+	return NULL;
+}
+
+struct mw_process *mw_model_process(struct mw_model *m, uint32_t pid)
+{
+	struct mw_process *p = mw_model_find(m, pid);
+
+	if (p)
+		return p;
+	if (mw_grow(&m->procs, m->nprocs, &m->cap, sizeof(*m->procs), 8))
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->pid = pid;
+	mw_regions_init(&p->regions);
+	m->procs[m->nprocs++] = p;
+	return p;
+}
+
+void mw_model_forget(struct mw_model *m, uint32_t pid)
+{
+	for (size_t i = 0; i < m->nprocs; i++) {
+		if (m->procs[i]->pid != pid)
+			continue;
+		process_free(m, m->procs[i]);
+		memmove(&m->procs[i], &m->procs[i + 1], (m->nprocs - i - 1) * sizeof(m->procs[0]));
+		m->nprocs--;
+		return;
+	}
+}
+
+/* Index of the first thread with tid >= key. */
+static size_t thread_lower_bound(const struct mw_process *p, uint32_t tid)
+{
+	size_t lo = 0, hi = p->nthreads;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (p->threads[mid].tid < tid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct mw_thread *mw_process_find_thread(const struct mw_process *p, uint32_t tid)
+{
+	size_t i = thread_lower_bound(p, tid);
+
+	return i < p->nthreads && p->threads[i].tid == tid ? &p->threads[i] : NULL;
+}
+
+const struct mw_retired *mw_process_retired(const struct mw_process *p, const char *comm)
+{
+	for (size_t i = 0; i < p->nretired; i++)
+		if (!strncmp(p->retired[i].comm, comm, MW_COMM_LEN))
+			return &p->retired[i];
+	for (size_t i = 0; p->nretired >= MW_MAX_RETIRED_NAMES && i < p->nretired; i++)
+		if (!strcmp(p->retired[i].comm, MW_RETIRED_OTHER))
+			return &p->retired[i];
+	return NULL;
+}
+
+/* Keep a forgotten thread's final counts under its name. */
+static void retire_counts(struct mw_process *p, const struct mw_thread *t)
+{
+	const char *name = t->comm[0] ? t->comm : p->comm;
+	struct mw_retired *r = (struct mw_retired *)mw_process_retired(p, name);
+	const struct mw_counts *c = mw_thread_counts(t);
+
+	if (!r) {
+		struct mw_retired *v = realloc(p->retired, (p->nretired + 1) * sizeof(*v));
+
+		if (!v)
+			return;	/* out of memory: the name's total can drop */
+		p->retired = v;
+		r = &v[p->nretired++];
+		memset(r, 0, sizeof(*r));
+		snprintf(r->comm, sizeof(r->comm), "%s",
+			 p->nretired >= MW_MAX_RETIRED_NAMES ? MW_RETIRED_OTHER : name);
+	}
+	for (int s = 0; s < MW_SYS_COUNT; s++) {
+		r->counts.calls[s] += c->calls[s];
+		r->counts.errors[s] += c->errors[s];
+		r->counts.dur_ns[s] += c->dur_ns[s];
+	}
+}
+
+void mw_process_forget_thread(struct mw_process *p, uint32_t tid)
+{
+	size_t i = thread_lower_bound(p, tid);
+
+	if (i >= p->nthreads || p->threads[i].tid != tid)
+		return;
+	retire_counts(p, &p->threads[i]);
+	memmove(&p->threads[i], &p->threads[i + 1], (p->nthreads - i - 1) * sizeof(p->threads[0]));
+	p->nthreads--;
+}
+
+struct mw_thread *mw_process_thread(struct mw_process *p, uint32_t tid)
+{
+	size_t i = thread_lower_bound(p, tid);
+
+	if (i < p->nthreads && p->threads[i].tid == tid)
+		return &p->threads[i];
+	if (mw_grow(&p->threads, p->nthreads, &p->cap, sizeof(*p->threads), 8))
+		return NULL;
+	memmove(&p->threads[i + 1], &p->threads[i], (p->nthreads - i) * sizeof(p->threads[0]));
+	memset(&p->threads[i], 0, sizeof(p->threads[i]));
+	p->threads[i].tid = tid;
+	p->nthreads++;
+	return &p->threads[i];
+}
+
+/* [vsyscall] is shown in maps but is not part of the mm: VmSize leaves it out. */
+static void drop_vsyscall(struct mw_regions *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->v[i].name && !strcmp(r->v[i].name, "[vsyscall]")) {
+			mw_regions_unmap(r, r->v[i].start, r->v[i].end, NULL);
+			return;
+		}
+	}
+}
+
+int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t start_brk,
+		  uint64_t vm_size, uint64_t stack_size, uint64_t snap_end_ns)
+{
+	int err = mw_regions_copy(&p->regions, maps, false);
+
+	if (err)
+		return err;
+	drop_vsyscall(&p->regions);
+	p->start_brk = start_brk;
+	p->brk = start_brk;
+	/* The heap vma is [start_brk, PAGE_ALIGN(brk)): its end gives the break to a page. */
+	for (size_t i = 0; i < maps->n; i++) {
+		if (maps->v[i].flags & MW_RF_HEAP) {
+			p->brk = maps->v[i].end;
+			if (!p->start_brk)
+				p->start_brk = maps->v[i].start;
+		}
+	}
+	p->seed_mono_ns = snap_end_ns;
+	p->vm_start = vm_size;
+	p->stack_start = stack_size;
+	p->npending = 0;
+	p->vm_end = p->stack_end = 0;
+	p->net = 0;
+	p->unattributed = 0;
+	p->needs_seed = false;
+	return 0;
+}
+
+uint64_t mw_thread_dropped(const struct mw_thread *t)
+{
+	uint64_t lost = 0;
+
+	if (!t->have_kernel)
+		return 0;
+	for (int i = 0; i < MW_SYS_COUNT; i++)
+		if (t->kernel.calls[i] > t->seen.calls[i])
+			lost += t->kernel.calls[i] - t->seen.calls[i];
+	return lost;
+}
+
+/* A pending range that no munmap claimed: its bytes left the model uncharged. */
+static void pending_expire(struct mw_process *p, size_t i)
+{
+	int64_t bytes = (int64_t)(p->pending[i].end - p->pending[i].start);
+
+	p->unattributed -= bytes;
+	p->net -= bytes;
+	p->pending[i] = p->pending[--p->npending];
+}
+
+static void pending_expire_old(struct mw_process *p, uint64_t now_ns)
+{
+	for (size_t i = 0; i < p->npending;) {
+		if (p->pending[i].by_ns + MW_PENDING_TTL_NS < now_ns)
+			pending_expire(p, i);
+		else
+			i++;
+	}
+}
+
+int64_t mw_process_stack_delta(const struct mw_process *p)
+{
+	if (!p->stack_start || !p->stack_end)
+		return 0;
+	return (int64_t)p->stack_end - (int64_t)p->stack_start;
+}
+
+int mw_model_resync(struct mw_process *p, const struct mw_regions *maps, uint64_t snap_end_ns)
+{
+	int64_t before = (int64_t)mw_regions_bytes(&p->regions);
+	int64_t diff;
+	int err = mw_regions_copy(&p->regions, maps, false);
+
+	if (err)
+		return err;
+	drop_vsyscall(&p->regions);
+	for (size_t i = 0; i < maps->n; i++)
+		if (maps->v[i].flags & MW_RF_HEAP)
+			p->brk = maps->v[i].end;
+	diff = (int64_t)mw_regions_bytes(&p->regions) - before;
+	/* The snapshot is the truth now; unclaimed ranges will never be charged. */
+	while (p->npending)
+		pending_expire(p, 0);
+	p->unattributed += diff;
+	p->net += diff;
+	p->seed_mono_ns = snap_end_ns;
+	return 0;
+}
+
+static inline uint64_t page_up(const struct mw_model *m, uint64_t v)
+{
+	return (v + m->page_size - 1) & ~(m->page_size - 1);
+}
+
+static void pending_add(struct mw_process *p, uint64_t start, uint64_t end, uint64_t by_ns,
+			uint32_t by_tid, bool accessible)
+{
+	if (p->npending == MW_MAX_PENDING) {
+		size_t oldest = 0;
+
+		for (size_t i = 1; i < p->npending; i++)
+			if (p->pending[i].by_ns < p->pending[oldest].by_ns)
+				oldest = i;
+		pending_expire(p, oldest);
+	}
+	p->pending[p->npending++] = (struct mw_pending_unmap){ start, end, by_ns, by_tid, accessible };
+}
+
+/* A mapping that cannot replace anything landed on [start, end): whatever the
+ * model still has there was unmapped by a call not seen yet. */
+static int take_over(struct mw_process *p, uint64_t start, uint64_t end, uint64_t now_ns,
+		     uint32_t tid)
+{
+	for (size_t i = 0; i < p->regions.n; i++) {
+		const struct mw_region *r = &p->regions.v[i];
+		uint64_t s = r->start > start ? r->start : start;
+		uint64_t e = r->end < end ? r->end : end;
+
+		if (r->start >= end)
+			break;
+		if (s < e)
+			pending_add(p, s, e, now_ns, tid, r->prot != PROT_NONE);
+	}
+	return mw_regions_unmap(&p->regions, start, end, NULL);
+}
+
+/* munmap: first claim pending ranges this call may have freed, then unmap
+ * the rest. A thread's records arrive in order, so the thread that found a
+ * range still mapped cannot be the one whose munmap freed it; and when calls
+ * are timed, that munmap began before the mapping call ended. */
+static int apply_munmap(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
+			struct mw_vm_delta *d)
+{
+	uint64_t start = ev->sc.args[0], end = start + page_up(m, ev->sc.args[1]);
+	uint64_t began = ev->mono_ns - ev->sc.dur_ns, cur = start;
+	int err = 0;
+
+	while (cur < end && !err) {
+		uint64_t next_claim = end, claim_end = end;
+		size_t hit = MW_MAX_PENDING;
+
+		/* The lowest pending range at or after cur that this call may own. */
+		for (size_t i = 0; i < p->npending; i++) {
+			const struct mw_pending_unmap *q = &p->pending[i];
+			uint64_t s = q->start > cur ? q->start : cur;
+
+			if (q->by_tid == ev->tid || (ev->sc.dur_ns && q->by_ns < began) ||
+			    q->end <= cur || q->start >= end || s >= next_claim)
+				continue;
+			next_claim = s;
+			claim_end = q->end < end ? q->end : end;
+			hit = i;
+		}
+		if (next_claim > cur)
+			err = mw_regions_unmap(&p->regions, cur, next_claim, d);
+		if (hit == MW_MAX_PENDING)
+			break;
+		{
+			struct mw_pending_unmap q = p->pending[hit];
+			int64_t bytes = (int64_t)(claim_end - next_claim);
+
+			d->unmapped += bytes;
+			if (q.accessible)
+				d->accessible -= bytes;
+			else
+				d->reserved -= bytes;
+			p->pending[hit] = p->pending[--p->npending];
+			if (q.start < next_claim)
+				pending_add(p, q.start, next_claim, q.by_ns, q.by_tid, q.accessible);
+			if (claim_end < q.end)
+				pending_add(p, claim_end, q.end, q.by_ns, q.by_tid, q.accessible);
+		}
+		cur = claim_end;
+	}
+	return err;
+}
+
+static int apply_mmap(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
+		      struct mw_vm_delta *d)
+{
+	const struct mw_syscall_ev *sc = &ev->sc;
+	struct mw_region r = {
+		.start = (uint64_t)sc->ret,
+		.end = (uint64_t)sc->ret + page_up(m, sc->args[1]),
+		.prot = sc->args[2] & PROT_RWX,
+		.tid = ev->tid,
+		.ts_ns = ev->ts_ns,
+	};
+
+	if ((sc->args[3] & MAP_TYPE) != MAP_PRIVATE)
+		r.flags |= MW_RF_SHARED;
+	if (!(sc->args[3] & MAP_ANONYMOUS))
+		r.flags |= MW_RF_FILE;
+	/* Without MAP_FIXED (MAP_FIXED_NOREPLACE included) nothing is replaced. */
+	if (!(sc->args[3] & MAP_FIXED)) {
+		int err = take_over(p, r.start, r.end, ev->mono_ns, ev->tid);
+
+		if (err)
+			return err;
+	}
+	return mw_regions_map(&p->regions, &r, d);
+}
+
+/* The heap is [start_brk, PAGE_ALIGN(brk)); a new break moves its end. Applied
+ * as "set the end", so a break already seen in the snapshot changes nothing. */
+static int apply_brk(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
+		     struct mw_vm_delta *d)
+{
+	uint64_t nbrk = (uint64_t)ev->sc.ret;
+	uint64_t old_end, new_end;
+	int err = 0;
+
+	if (!p->brk || !p->start_brk || nbrk < p->start_brk) {
+		/* First sight of the break (e.g. the baseline had none). */
+		if (!p->start_brk || nbrk < p->start_brk)
+			p->start_brk = nbrk;
+		p->brk = nbrk;
+		return 0;
+	}
+	old_end = page_up(m, p->brk);
+	new_end = page_up(m, nbrk);
+	if (new_end > old_end) {
+		struct mw_region r = {
+			.start = old_end > p->start_brk ? old_end : p->start_brk,
+			.end = new_end,
+			.prot = PROT_READ | PROT_WRITE,
+			.flags = MW_RF_HEAP,
+			.tid = ev->tid,
+			.ts_ns = ev->ts_ns,
+		};
+		const struct mw_region *below = mw_regions_find(&p->regions, r.start - 1);
+
+		/* Grow with the attributes of the heap below so it stays one region. */
+		if (below && (below->flags & MW_RF_HEAP)) {
+			r.prot = below->prot;
+			r.flags = below->flags;
+			r.tid = below->tid;
+			r.ts_ns = below->ts_ns;
+			r.name = below->name;
+		}
+		err = mw_regions_map(&p->regions, &r, d);
+	} else if (new_end < old_end) {
+		err = mw_regions_unmap(&p->regions, new_end, old_end, d);
+	}
+	p->brk = nbrk;
+	return err;
+}
+
+static int apply_mremap(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
+			struct mw_vm_delta *d)
+{
+	const struct mw_syscall_ev *sc = &ev->sc;
+	uint64_t dst = (uint64_t)sc->ret;
+
+	/* A move the kernel chose (no MREMAP_FIXED) lands on free space only. */
+	if (dst != sc->args[0] && !(sc->args[3] & MREMAP_FIXED)) {
+		int err = take_over(p, dst, dst + page_up(m, sc->args[2]), ev->mono_ns, ev->tid);
+
+		if (err)
+			return err;
+	}
+	return mw_regions_remap(&p->regions, sc->args[0], page_up(m, sc->args[1]), (uint64_t)sc->ret,
+				page_up(m, sc->args[2]), sc->args[3] & MREMAP_DONTUNMAP, ev->tid,
+				ev->ts_ns, d);
+}
+
+static int apply_madvise(struct mw_model *m, struct mw_process *p, const struct mw_event *ev)
+{
+	const struct mw_syscall_ev *sc = &ev->sc;
+	uint64_t start = sc->args[0], end = start + page_up(m, sc->args[1]);
+
+	switch (sc->args[2]) {
+	case MADV_DONTFORK:
+		return mw_regions_set_flags(&p->regions, start, end, MW_RF_DONTFORK, 0);
+	case MADV_DOFORK:
+		return mw_regions_set_flags(&p->regions, start, end, 0, MW_RF_DONTFORK);
+	}
+	return 0;
+}
+
+static int apply_syscall(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
+			 struct mw_vm_delta *d)
+{
+	const struct mw_syscall_ev *sc = &ev->sc;
+
+	if (sc->sys != MW_SYS_BRK && mw_ret_is_error(sc->ret))
+		return 0;
+	switch (sc->sys) {
+	case MW_SYS_BRK:
+		return apply_brk(m, p, ev, d);
+	case MW_SYS_MMAP:
+		return apply_mmap(m, p, ev, d);
+	case MW_SYS_MUNMAP:
+		return apply_munmap(m, p, ev, d);
+	case MW_SYS_MPROTECT:
+		return mw_regions_protect(&p->regions, sc->args[0],
+					  sc->args[0] + page_up(m, sc->args[1]),
+					  sc->args[2] & PROT_RWX, d);
+	case MW_SYS_MREMAP:
+		return apply_mremap(m, p, ev, d);
+	case MW_SYS_MADVISE:
+		return apply_madvise(m, p, ev);
+	default:
+		return 0;
+	}
+}
+
+static int on_syscall(struct mw_model *m, struct mw_process *p, struct mw_thread *t,
+		      const struct mw_event *ev, struct mw_apply *out)
+{
+	const struct mw_syscall_ev *sc = &ev->sc;
+	int err;
+
+	if (sc->sys >= MW_SYS_COUNT)
+		return -EINVAL;
+	t->seen.calls[sc->sys]++;
+	t->seen.dur_ns[sc->sys] += sc->dur_ns;
+	if (sc->sys != MW_SYS_BRK && mw_ret_is_error(sc->ret))
+		t->seen.errors[sc->sys]++;
+	if (p->npending)
+		pending_expire_old(p, ev->mono_ns);
+	out->raced = ev->mono_ns <= p->seed_mono_ns;
+	if (out->raced)
+		p->raced++;
+	err = apply_syscall(m, p, ev, &out->d);
+	out->vm_delta = (int64_t)out->d.mapped - (int64_t)out->d.unmapped;
+	t->mapped += out->d.mapped;
+	t->unmapped += out->d.unmapped;
+	t->accessible += out->d.accessible;
+	t->reserved += out->d.reserved;
+	p->net += out->vm_delta;
+	return err;
+}
+
+static int on_fork(struct mw_model *m, struct mw_process *parent, const struct mw_event *ev,
+		   struct mw_apply *out)
+{
+	struct mw_process *c = mw_model_find(m, ev->task.child_pid);
+	struct mw_thread *ct;
+	int err;
+
+	/* A recycled pid: the old record belongs to a process that is gone. */
+	if (c && c->exited)
+		mw_model_forget(m, ev->task.child_pid);
+	c = mw_model_process(m, ev->task.child_pid);
+	if (!c)
+		return -ENOMEM;
+	out->child = c;
+	c->parent = ev->pid;
+	mw_copy_comm(c->comm, ev->task.child_comm);
+	/* A forked child starts with a copy of its parent's address space. */
+	err = mw_regions_copy(&c->regions, &parent->regions, true);
+	if (err)
+		return err;
+	c->start_brk = parent->start_brk;
+	c->brk = parent->brk;
+	if (parent->alloc) {
+		c->alloc = m->alloc_ops.fork(parent->alloc);
+		if (!c->alloc)
+			return -ENOMEM;
+	}
+	c->vm_start = ev->task.vm_bytes;
+	c->stack_start = ev->task.stack_bytes;
+	c->seed_mono_ns = 0;
+	ct = mw_process_thread(c, ev->task.child_tid);
+	if (!ct)
+		return -ENOMEM;
+	mw_copy_comm(ct->comm, ev->task.child_comm);
+	return 0;
+}
+
+int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_apply *out)
+{
+	struct mw_process *p;
+	struct mw_thread *t;
+
+	memset(out, 0, sizeof(*out));
+	p = mw_model_find(m, ev->pid);
+	if (!p)
+		return 0;	/* not a process we follow (e.g. its exit raced the attach) */
+	out->proc = p;
+	t = mw_process_thread(p, ev->tid);
+	if (!t)
+		return -ENOMEM;
+	out->thread = t;
+	/* Syscall records carry no name: threads keep the one they were given. */
+	if (ev->kind != MW_EV_RENAME && ev->comm[0]) {
+		mw_copy_comm(t->comm, ev->comm);
+		if (ev->tid == ev->pid)
+			mw_copy_comm(p->comm, ev->comm);
+	}
+
+	switch (ev->kind) {
+	case MW_EV_SYSCALL:
+		return on_syscall(m, p, t, ev, out);
+	case MW_EV_THREAD_NEW:
+		t = mw_process_thread(p, ev->task.child_tid);
+		if (!t)
+			return -ENOMEM;
+		mw_copy_comm(t->comm, ev->task.child_comm);
+		out->thread = mw_process_find_thread(p, ev->tid);
+		return 0;
+	case MW_EV_FORK:
+		return on_fork(m, p, ev, out);
+	case MW_EV_EXEC:
+		/* The address space was replaced without syscalls we see: reseed. */
+		mw_regions_clear(&p->regions);
+		p->start_brk = p->brk = 0;
+		p->needs_seed = true;
+		mw_copy_comm(p->comm, ev->comm);
+		return 0;
+	case MW_EV_EXIT:
+		t->exited = true;
+		if (ev->task.group_dead) {
+			p->exited = true;
+			p->exit_code = ev->task.exit_code;
+			out->proc_exited = true;
+		}
+		return 0;
+	case MW_EV_RENAME:
+		t = mw_process_thread(p, ev->task.child_tid);
+		if (!t)
+			return -ENOMEM;
+		mw_copy_comm(t->comm, ev->task.child_comm);
+		if (t->tid == p->pid)
+			mw_copy_comm(p->comm, ev->task.child_comm);
+		out->thread = t;
+		return 0;
+	case MW_EV_USDT:
+		return 0;	/* allocator probes: for the allocator analysis, not the map */
+	case MW_EV_EXIT_GROUP:
+		p->vm_end = ev->task.vm_bytes;
+		p->stack_end = ev->task.stack_bytes;
+		return 0;
+	}
+	return 0;
+}
+
+uint64_t (*mw_process_class_bytes(const struct mw_process *p))[MW_CLASS_COUNT]
+{
+	uint64_t (*by)[MW_CLASS_COUNT] = calloc(p->nthreads ? p->nthreads : 1, sizeof(*by));
+
+	if (!by)
+		return NULL;
+	for (size_t i = 0; i < p->regions.n; i++) {
+		const struct mw_region *r = &p->regions.v[i];
+		const struct mw_thread *t;
+
+		if (!r->tid || r->cls >= MW_CLASS_COUNT)
+			continue;
+		t = mw_process_find_thread(p, r->tid);
+		if (t)
+			by[t - p->threads][r->cls] += r->end - r->start;
+	}
+	return by;
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The process model: per traced process, an interval map of its regions, its
+ * brk, and per-thread ledgers. mw_model_apply() turns each typed event into
+ * exact vm deltas. Pure: no I/O; the caller seeds processes from /proc.
+ */
+#ifndef MW_MODEL_H
+#define MW_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "wire/event.h"
+#include "class.h"
+#include "regions.h"
+
+struct mw_counts {
+	uint64_t calls[MW_SYS_COUNT];
+	uint64_t errors[MW_SYS_COUNT];
+	uint64_t dur_ns[MW_SYS_COUNT];
+};
+
+struct mw_thread {
+	uint32_t tid;
+	char comm[MW_COMM_LEN];
+	struct mw_counts seen;		/* from the events received */
+	struct mw_counts kernel;	/* the kernel's exact counters, when have_kernel */
+	/* Ledger from the region model. */
+	uint64_t mapped;	/* bytes of mappings this thread created */
+	uint64_t unmapped;	/* bytes of mappings this thread destroyed */
+	int64_t accessible;	/* change in non-PROT_NONE bytes it caused */
+	int64_t reserved;	/* change in PROT_NONE bytes it caused */
+	bool exited;
+	bool have_kernel;
+	bool kernel_final;	/* the kernel's counters were read at its exit */
+};
+
+/* The exact counts: the kernel's when read, else what the events showed. */
+static inline const struct mw_counts *mw_thread_counts(const struct mw_thread *t)
+{
+	return t->have_kernel ? &t->kernel : &t->seen;
+}
+
+/* Syscall records lost for this thread (kernel count minus records seen). */
+uint64_t mw_thread_dropped(const struct mw_thread *t);
+
+/*
+ * Records from different CPUs can arrive out of order: a thread's mmap may be
+ * seen before another thread's munmap that freed the very range it got. A
+ * non-replacing mapping never overlaps a live one, so the overlap is held here
+ * until that munmap arrives and is charged to it.
+ */
+struct mw_pending_unmap {
+	uint64_t start, end;
+	uint64_t by_ns;		/* exit time of the call that found the range still mapped */
+	uint32_t by_tid;	/* the thread that made it */
+	bool accessible;	/* the range was not PROT_NONE */
+};
+
+#define MW_MAX_PENDING 64
+#define MW_PENDING_TTL_NS 1000000000ULL
+#define MW_MAX_RETIRED_NAMES 1024
+#define MW_RETIRED_OTHER "(other)"
+
+struct mw_process {
+	uint32_t pid;
+	uint32_t parent;	/* traced parent's pid for forked children, else 0 */
+	char comm[MW_COMM_LEN];
+	struct mw_regions regions;
+	uint64_t start_brk;	/* 0 when unknown */
+	uint64_t brk;		/* current break, 0 when unknown */
+	uint64_t seed_mono_ns;	/* events completed before this raced the /proc snapshot */
+	uint64_t vm_start;	/* kernel VmSize at the baseline */
+	uint64_t vm_end;	/* kernel VmSize at the end (0 = not known yet) */
+	uint64_t stack_start;	/* kernel VmStk at the baseline */
+	uint64_t stack_end;	/* kernel VmStk at the end (0 = not known yet) */
+	int64_t net;		/* sum of vm deltas since the baseline, incl. unattributed */
+	int64_t unattributed;	/* part of net found by resyncing with /proc after lost events */
+	uint64_t raced;		/* events reconciled against the snapshot */
+	struct mw_alloc *alloc;		/* the allocator analysis' state (alloc/), NULL until seeded:
+				 * carried, forked and freed here through mw_model.alloc_ops */
+	int arena_limit;		/* glibc's arena limit in force, 0 = unknown */
+	struct mw_pending_unmap pending[MW_MAX_PENDING];
+	size_t npending;
+	struct mw_thread *threads;	/* sorted by tid */
+	size_t nthreads, cap;
+	/* Final counts of threads forgotten while the process lives (daemon
+	 * mode's bounded thread table), summed by thread name, so per-name
+	 * totals never go down. At most MW_MAX_RETIRED_NAMES names; the rest
+	 * are summed under MW_RETIRED_OTHER. */
+	struct mw_retired {
+		char comm[MW_COMM_LEN];
+		struct mw_counts counts;
+	} *retired;
+	size_t nretired;
+	int exit_code;		/* wait status of the last thread */
+	bool exited;
+	bool needs_seed;	/* after exec: the caller must seed it from /proc */
+};
+
+struct mw_alloc;
+
+/* How the model copies and frees the allocator analysis' per-process state:
+ * the analysis sits above the model, which never calls into it directly. */
+struct mw_alloc_ops {
+	struct mw_alloc *(*fork)(const struct mw_alloc *a);	/* NULL when out of memory */
+	void (*free)(struct mw_alloc *a);
+};
+
+struct mw_model {
+	struct mw_process **procs;
+	size_t nprocs, cap;
+	uint64_t page_size;
+	struct mw_alloc_ops alloc_ops;	/* needed once a process has p->alloc */
+};
+
+/* What one event did, for the sinks. */
+struct mw_apply {
+	struct mw_process *proc;	/* NULL if the event was not for a known process */
+	struct mw_thread *thread;
+	struct mw_process *child;	/* FORK: the new process */
+	struct mw_vm_delta d;
+	int64_t vm_delta;		/* mapped - unmapped */
+	bool raced;			/* applied against a snapshot that may already hold it */
+	bool proc_exited;		/* EXIT with group_dead */
+};
+
+void mw_model_init(struct mw_model *m, uint64_t page_size);
+void mw_model_free(struct mw_model *m);
+struct mw_process *mw_model_find(const struct mw_model *m, uint32_t pid);
+/* Find or create; NULL on allocation failure. */
+struct mw_process *mw_model_process(struct mw_model *m, uint32_t pid);
+/* Remove and free an exited process's record. */
+void mw_model_forget(struct mw_model *m, uint32_t pid);
+struct mw_thread *mw_process_find_thread(const struct mw_process *p, uint32_t tid);
+struct mw_thread *mw_process_thread(struct mw_process *p, uint32_t tid);
+/* Drop a thread's record (daemon mode, after its final summary). */
+void mw_process_forget_thread(struct mw_process *p, uint32_t tid);
+/*
+ * Seed (or reseed) p's regions from a snapshot taken between snap_start_ns and
+ * snap_end_ns (CLOCK_MONOTONIC). Events that completed before snap_end_ns are
+ * applied idempotently afterwards. vm_size is the kernel's VmSize then.
+ */
+int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t start_brk,
+		  uint64_t vm_size, uint64_t stack_size, uint64_t snap_end_ns);
+/* Growth of the main stack (page faults, no syscall) between baseline and end, when known. */
+int64_t mw_process_stack_delta(const struct mw_process *p);
+/*
+ * After lost events: replace p's regions with a fresh snapshot, keeping its
+ * baseline; the difference goes to net as unattributed bytes.
+ */
+int mw_model_resync(struct mw_process *p, const struct mw_regions *maps, uint64_t snap_end_ns);
+int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_apply *out);
+/* The retired-counts entry a thread named comm folds into (NULL if none yet). */
+const struct mw_retired *mw_process_retired(const struct mw_process *p, const char *comm);
+
+/*
+ * Bytes mapped now that each thread created, by class, read off the region
+ * map in one pass: row i is p->threads[i]. malloc'd (free() it); NULL when
+ * out of memory.
+ */
+uint64_t (*mw_process_class_bytes(const struct mw_process *p))[MW_CLASS_COUNT];
+
+#endif /* MW_MODEL_H */

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Reading /proc: pure parsers over text (unit-tested on recorded samples)
+ * and thin readers that fetch the text and call them. Readers return 0 or a
+ * negative errno; -ENOENT or -ESRCH mean the process or thread is gone. */
+#ifndef MW_PROCFS_H
+#define MW_PROCFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "regions.h"
+
+/* Parse one /proc/PID/maps line (with or without its newline) into r: start,
+ * end, prot, flags (always MW_RF_BASELINE), name interned, tid 0, ts 0.
+ * 0, -EINVAL for a malformed line, -ENOMEM when the name cannot be interned. */
+int mw_maps_parse_line(const char *line, struct mw_region *r);
+/* Parse a whole maps text into out (initialized; cleared first). Entries go
+ * through mw_regions_map, so out obeys the map's invariants (touching equal
+ * entries merge) whatever the text holds. 0 or negative errno. */
+int mw_maps_parse(const char *text, struct mw_regions *out);
+/* The file name of a mapping's path ("/usr/lib/x/libc.so.6" -> "libc.so.6"). */
+const char *mw_path_base(const char *path);
+/* glibc's C library by file name (libc.so.6, libc-2.31.so), not libcrypto or libc++. */
+bool mw_is_libc_path(const char *path);
+/*
+ * The address space as exec left it, from a maps text read a little later:
+ * only what the kernel maps at exec (the executable named exe, the
+ * interpreter ld-*.so*, the bss right after either, [stack], [vdso], [vvar],
+ * [vvar_vclock], [vsyscall]). Everything else came from syscalls after the
+ * exec, which the trace has. *out is malloc'd; *bytes the kept size without
+ * [vsyscall] (the VmSize then).
+ */
+int mw_maps_exec_baseline(const char *text, const char *exe, char **out, uint64_t *bytes);
+/* Read /proc/PID/maps whole, then parse. */
+int mw_read_maps(uint32_t pid, struct mw_regions *out);
+/* The raw text of /proc/PID/maps (malloc'd, NUL-terminated; caller frees):
+ * what a recording stores so a replay seeds the same baseline. */
+int mw_read_maps_text(uint32_t pid, char **text);
+
+/* Resident bytes of one mapping, from /proc/PID/smaps. */
+struct mw_rss {
+	uint64_t start, end;
+	uint64_t rss;
+};
+/* Parse smaps text into a malloc'd array (caller frees *v), one entry per
+ * mapping in file order. 0, -EINVAL (malformed) or -ENOMEM. */
+int mw_smaps_parse(const char *text, struct mw_rss **v, size_t *n);
+int mw_read_smaps(uint32_t pid, struct mw_rss **v, size_t *n);
+
+/* "VmSize:   1234 kB" -> bytes; -ENOENT if absent (zombie, kernel thread). */
+int mw_status_vmsize(const char *status_text, uint64_t *bytes);
+/* Any "Field:   N kB" line of /proc/PID/status, in bytes; -ENOENT if absent. */
+int mw_status_kb(const char *status_text, const char *field, uint64_t *bytes);
+/* "Tgid:\t1234" -> the process a thread id belongs to. */
+int mw_status_tgid(const char *status_text, uint32_t *tgid);
+int mw_read_tgid(uint32_t pid, uint32_t *tgid);
+/* /proc/PID/environ whole: NUL-separated VAR=value entries, NUL-terminated
+ * (malloc'd; caller frees). */
+int mw_read_environ(uint32_t pid, char **buf, size_t *len);
+/* The value of var in such a buffer, or NULL. */
+const char *mw_environ_get(const char *env, size_t len, const char *var);
+/* VmSize and VmStk (the main thread's stack, which grows without syscalls). */
+int mw_read_vm(uint32_t pid, uint64_t *size, uint64_t *stack);
+int mw_read_vmsize(uint32_t pid, uint64_t *bytes);
+
+/* Field 47 of /proc/PID/stat (start_brk); comm may contain spaces and ')'.
+ * The kernel shows 0 there when the reader may not ptrace the process. */
+int mw_stat_start_brk(const char *stat_text, uint64_t *start_brk);
+int mw_read_start_brk(uint32_t pid, uint64_t *start_brk);
+
+/* Whether the flags field (9) of /proc/PID/stat has PF_KTHREAD. */
+int mw_stat_is_kthread(const char *stat_text, bool *kthread);
+int mw_read_is_kthread(uint32_t pid, bool *kthread);
+
+/* /proc/PID/task/TID/comm without its newline, NUL-terminated. */
+int mw_read_comm(uint32_t pid, uint32_t tid, char comm[16]);
+
+/* The entries of /proc/PID/task, ascending, in a malloc'd array the caller
+ * frees (NULL when *n is 0). */
+int mw_list_tids(uint32_t pid, uint32_t **tids, size_t *n);
+
+/* Count CPUs in a /sys/devices/system/cpu/online list ("0-3,5"); -EINVAL if it is not one. */
+int mw_parse_cpu_list(const char *s);
+/* CPUs online on this host, from /sys/devices/system/cpu/online (1 if unknown). */
+int mw_read_online_cpus(void);
+
+#endif /* MW_PROCFS_H */

@@ -1,0 +1,739 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The live session. Order matters for exactness: BPF is attached and the
+ * targets are in its filter map *before* /proc is read, so no syscall falls
+ * between the baseline and the stream; events that raced the snapshot are
+ * applied idempotently by the model.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include "base/clock.h"
+#include "daemon.h"
+#include "monitor/exporter.h"
+#include "launch.h"
+#include "loader/loader.h"
+#include "alloc/arena_limit.h"
+#include "base/errmsg.h"
+#include "malloc/mtrace.h"
+#include "ledger/procfs.h"
+#include "wire/record.h"
+#include "monitor/rotate.h"
+#include "session/session.h"
+#include "live.h"
+#include "monitor/watch.h"
+
+#define POLL_MS 50
+#define LIVENESS_NS 1000000000ULL
+#define MAX_USDT_TRIES 4096
+
+static volatile sig_atomic_t exiting;
+static volatile sig_atomic_t reload;	/* daemon mode: SIGHUP */
+
+static void on_signal(int sig)
+{
+	exiting = 1;
+	/* A second Ctrl-C kills memwatch at once. */
+	signal(sig, SIG_DFL);
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload = 1;
+}
+
+struct live {
+	struct mw_config *cfg;		/* main's; daemon mode rebuilds it on SIGHUP */
+	struct mw_loader loader;
+	struct mw_session s;
+	struct mw_exporter *exp;	/* --prometheus, or NULL */
+	pid_t child;		/* launch mode: the command */
+	int child_status;
+	bool child_reaped;
+	uint64_t lost_reported;
+	struct usdt_try {
+		uint32_t pid;
+		const char *name;	/* interned mapping name */
+	} *tried;		/* code files offered to the USDT attacher */
+	size_t ntried, cap_tried;
+	uint32_t exit_tid;	/* the thread whose exit record is being applied, and */
+	uint64_t exit_ts;	/* that record's time: the key of its final counters */
+	struct mw_watch watch;	/* --comm, --cgroup, guards (watch.c) */
+	struct mw_sink *sink;	/* -o FILE in daemon mode or with --rotate (rotate.c) */
+	struct mw_mtrace *m;	/* --malloc, else NULL */
+};
+
+/* Baseline (or resync) of one process from /proc, taken after it is in the BPF filter. */
+static int seed_from_proc(struct live *l, uint32_t pid, bool resync, bool after_exec)
+{
+	uint64_t start_brk = 0, vm = 0, stack = 0;
+	char *text = NULL, comm[MW_COMM_LEN];
+	uint32_t *tids = NULL;
+	size_t ntids = 0, envlen = 0;
+	int err;
+
+	err = mw_read_maps_text(pid, &text);
+	if (!err && !resync)
+		err = mw_read_start_brk(pid, &start_brk);
+	if (!err && !resync)
+		err = mw_read_vm(pid, &vm, &stack);
+	/*
+	 * After an exec the image has run on while its record was queued: keep
+	 * only what exec itself mapped, and let the stream's calls (all of them
+	 * after the exec) build the rest, exactly as in launch mode.
+	 */
+	if (!err && after_exec) {
+		char exe[4096], path[64], *base = NULL;
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+		n = readlink(path, exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = '\0';
+		err = mw_maps_exec_baseline(text, exe, &base, &vm);
+		if (!err) {
+			free(text);
+			text = base;
+		}
+	}
+	if (!err)
+		/* After an exec nothing raced: the calls since are all in the stream. */
+		err = mw_session_seed(&l->s, pid, text, start_brk, vm, stack,
+				      after_exec ? 0 : mw_now_ns(CLOCK_MONOTONIC), resync);
+	free(text);
+	if (err || resync)
+		return err;
+	if (mw_list_tids(pid, &tids, &ntids) == 0) {
+		for (size_t i = 0; i < ntids; i++)
+			if (mw_read_comm(pid, tids[i], comm) == 0)
+				mw_session_thread_name(&l->s, pid, tids[i], comm);
+		free(tids);
+	}
+	/* Its environment: a preloaded allocator, and glibc's arena limit. */
+	if (mw_read_environ(pid, &text, &envlen) == 0) {
+		const char *preload = mw_environ_get(text, envlen, "LD_PRELOAD");
+		const char *src;
+
+		if (preload)
+			mw_session_preload(&l->s, pid, preload);
+		mw_session_arena_limit(&l->s, pid,
+				       mw_arena_limit(text, envlen, mw_read_online_cpus(), &src));
+		free(text);
+	}
+	return 0;
+}
+
+/* The libc memwatch itself runs on (same mount namespace as a launched command). */
+static const char *own_libc(void)
+{
+	struct mw_regions maps;
+	const char *found = NULL;
+
+	mw_regions_init(&maps);
+	if (mw_read_maps((uint32_t)getpid(), &maps) == 0)
+		for (size_t i = 0; i < maps.n && !found; i++)
+			if (maps.v[i].name && maps.v[i].name[0] == '/' && mw_is_libc_path(maps.v[i].name))
+				found = maps.v[i].name;	/* interned: outlives maps */
+	mw_regions_free(&maps);
+	return found;
+}
+
+/* Was this code file of pid already offered to the USDT attacher? Marks it if not. */
+static bool usdt_tried(struct live *l, uint32_t pid, const char *name)
+{
+	struct usdt_try *t;
+
+	for (size_t i = 0; i < l->ntried; i++)
+		if (l->tried[i].pid == pid && l->tried[i].name == name)
+			return true;	/* interned: same pointer, same name */
+	if (l->ntried == l->cap_tried) {
+		size_t cap = l->cap_tried ? 2 * l->cap_tried : 16;
+
+		/* Bounded: forget processes that are gone before growing. */
+		size_t k = 0;
+		for (size_t i = 0; i < l->ntried; i++) {
+			const struct mw_process *p = mw_model_find(&l->s.model, l->tried[i].pid);
+
+			if (p && !p->exited)
+				l->tried[k++] = l->tried[i];
+		}
+		l->ntried = k;
+		if (k == l->cap_tried) {
+			if (cap > MAX_USDT_TRIES)
+				return true;	/* full: no more attempts */
+			t = realloc(l->tried, cap * sizeof(*t));
+			if (!t)
+				return true;
+			l->tried = t;
+			l->cap_tried = cap;
+		}
+	}
+	l->tried[l->ntried++] = (struct usdt_try){ .pid = pid, .name = name };
+	return false;
+}
+
+/*
+ * glibc's malloc probes, where the target's libc (or a static executable,
+ * which carries libc's probes) has them. maps: the process's mappings now.
+ * Each file is tried once per process: a libc mapped later (a private
+ * loader, a container's libc) is attached when it appears.
+ */
+static void attach_usdt(struct live *l, uint32_t pid, const struct mw_regions *maps)
+{
+	char path[4096], exe[4096] = "";
+	bool have_libc = false;
+	ssize_t len;
+	int total = 0;
+
+	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+	len = readlink(path, exe, sizeof(exe) - 1);
+	exe[len > 0 ? len : 0] = '\0';
+	for (size_t i = 0; i < maps->n; i++) {
+		const char *name = maps->v[i].name;
+		int n;
+
+		if (!name || name[0] != '/' || !(maps->v[i].prot & PROT_EXEC))
+			continue;
+		if (!mw_is_libc_path(name) && strcmp(name, exe))
+			continue;
+		have_libc |= mw_is_libc_path(name);
+		if (usdt_tried(l, pid, name))
+			continue;
+		/* Through the target's root: it may live in another mount namespace. */
+		snprintf(path, sizeof(path), "/proc/%u/root%s", pid, name);
+		n = mw_loader_attach_usdt(&l->loader, pid, path);
+		if (n > 0)
+			total += n;
+	}
+	/*
+	 * Launched commands are seeded before the dynamic loader maps libc. Uprobes
+	 * follow the file, not the mapping: attach to the libc this system's loader
+	 * will map (memwatch's own), and they fire once the command maps it.
+	 */
+	if (!have_libc && l->child && pid == (uint32_t)l->child) {
+		const char *own = own_libc();
+
+		if (own && !usdt_tried(l, pid, own)) {
+			int n = mw_loader_attach_usdt(&l->loader, pid, own);
+
+			if (n > 0)
+				total += n;
+		}
+	}
+	if (total && l->cfg->verbose)
+		fprintf(stderr, "memwatch: pid %u: %d glibc malloc probes attached\n", pid, total);
+}
+
+static void attach_usdt_now(struct live *l, uint32_t pid)
+{
+	const struct mw_process *p = mw_model_find(&l->s.model, pid);
+
+	if (p)
+		attach_usdt(l, pid, &p->regions);
+}
+
+/* A process that joins the trace later (exec, --comm, --cgroup): its baseline and probes. */
+static int adopt(void *ctx, uint32_t pid, bool after_exec)
+{
+	struct live *l = ctx;
+	int err = seed_from_proc(l, pid, false, after_exec);
+
+	if (!err)
+		attach_usdt_now(l, pid);
+	if (!err && l->m) {
+		if (after_exec)
+			mw_mtrace_exec(l->m, pid);
+		else if (mw_mtrace_add_pid(l->m, pid, false))
+			mw_p_err("pid %u: allocator probes not attached", pid);
+	}
+	return err;
+}
+
+static int reseed_after_exec(void *ctx, uint32_t pid)
+{
+	return adopt(ctx, pid, true);
+}
+
+/* After code was mapped, one look at /proc tells the allocator (while it is
+ * unknown) and shows a libc that was not there before. */
+static void libs_mapped(void *ctx, uint32_t pid)
+{
+	struct live *l = ctx;
+	const struct mw_process *p = mw_model_find(&l->s.model, pid);
+	struct mw_regions maps;
+	char *text;
+
+	if (!p || mw_read_maps_text(pid, &text))
+		return;
+	if (p->alloc && mw_alloc_allocator(p->alloc) == MW_ALLOCATOR_UNKNOWN)
+		mw_session_libs(&l->s, pid, text);
+	mw_regions_init(&maps);
+	if (mw_maps_parse(text, &maps) == 0)
+		attach_usdt(l, pid, &maps);
+	mw_regions_free(&maps);
+	free(text);
+}
+
+static int kernel_counters(void *ctx, uint32_t tid, struct mw_thread_counters *c, bool forget)
+{
+	struct live *l = ctx;
+	uint64_t exit_ts = tid == l->exit_tid ? l->exit_ts : 0;
+	int err = mw_loader_thread_counters(&l->loader, tid, exit_ts, c);
+
+	if (forget)
+		mw_loader_forget_thread(&l->loader, tid, exit_ts);
+	return err;
+}
+
+static int on_ring_record(void *ctx, void *data, size_t size)
+{
+	struct live *l = ctx;
+
+	const struct mw_hdr *h = data;
+	int ret;
+
+	if (mw_watch_record(&l->watch, data, size))
+		return 0;
+	/* A thread's exit: its final counters are kept in the kernel under this record's time. */
+	if (size >= sizeof(*h) && h->type == MW_REC_EXIT) {
+		l->exit_tid = h->tid;
+		l->exit_ts = h->ts_ns;
+	}
+	ret = mw_session_record(&l->s, data, size);
+	l->exit_tid = 0;
+	return ret;
+}
+
+/* Update VmSize of live processes, then print their summaries. */
+static void report_all(struct live *l, bool final)
+{
+	for (size_t i = 0; i < l->s.model.nprocs; i++) {
+		struct mw_process *p = l->s.model.procs[i];
+		uint64_t vm, stack;
+
+		if (!p->exited && mw_read_vm(p->pid, &vm, &stack) == 0)
+			mw_session_vmsize(&l->s, p->pid, vm, stack);
+	}
+	mw_session_report_all(&l->s, final);
+	if (l->m)
+		mw_mtrace_report(l->m, final);
+}
+
+static void reap_child(struct live *l)
+{
+	int status;
+
+	if (!l->child || l->child_reaped)
+		return;
+	if (waitpid(l->child, &status, WNOHANG) == l->child) {
+		l->child_status = status;
+		l->child_reaped = true;
+	}
+}
+
+/* Backstop for a lost exit record: a process that is gone is finalized. */
+static void check_liveness(struct live *l)
+{
+	for (size_t i = 0; i < l->s.model.nprocs; i++) {
+		struct mw_process *p = l->s.model.procs[i];
+		bool is_child = l->child && p->pid == (uint32_t)l->child;
+		uint32_t pid = p->pid;
+
+		if (p->exited)
+			continue;
+		if (is_child ? !l->child_reaped : !(kill((pid_t)pid, 0) && errno == ESRCH))
+			continue;
+		mw_loader_poll(&l->loader, 0);	/* its records may still be queued */
+		mw_session_gone(&l->s, pid, is_child ? l->child_status : -1);
+		return;	/* the array changed: the next round checks the rest */
+	}
+}
+
+/* Lost records leave the region model behind: bring it back to the kernel's view. */
+static void check_lost(struct live *l)
+{
+	struct mw_stats st;
+
+	mw_loader_stats(&l->loader, &st);
+	if (st.rb_drops <= l->lost_reported)
+		return;
+	mw_session_lost(&l->s, mw_now_ns(CLOCK_REALTIME), st.rb_drops - l->lost_reported);
+	l->lost_reported = st.rb_drops;
+	mw_loader_poll(&l->loader, 0);	/* apply what is queued before the snapshot */
+	for (size_t i = 0; i < l->s.model.nprocs; i++)
+		if (!l->s.model.procs[i]->exited)
+			seed_from_proc(l, l->s.model.procs[i]->pid, true, false);
+}
+
+static int check_pid(uint32_t pid)
+{
+	bool kthread = false;
+	char comm[MW_COMM_LEN] = "";
+	int err = mw_read_is_kthread(pid, &kthread);
+	uint32_t tgid;
+
+	if (err == -ENOENT || err == -ESRCH) {
+		mw_p_err("no such process: %u", pid);
+		return -1;
+	}
+	if (err) {
+		mw_p_err("cannot read /proc/%u/stat: %s", pid, strerror(-err));
+		return -1;
+	}
+	if (kthread) {
+		mw_read_comm(pid, pid, comm);
+		mw_p_err("pid %u (%s) is a kernel thread: it has no user address space to trace",
+			 pid, comm);
+		return -1;
+	}
+	if (mw_read_tgid(pid, &tgid) == 0 && tgid != pid) {
+		mw_p_err("%u is a thread of process %u: use -p %u (all its threads are traced)", pid,
+			 tgid, tgid);
+		return -1;
+	}
+	return 0;
+}
+
+static int setup_targets(struct live *l)
+{
+	const struct mw_config *cfg = l->cfg;
+	char err[256];
+	int ret;
+
+	if (cfg->cmd) {
+		ret = mw_launch_start(cfg->cmd, &l->child, err, sizeof(err));
+		if (ret) {
+			mw_p_err("%s", err);
+			return ret == -ENOENT ? 127 : 126;
+		}
+		ret = mw_loader_add_target(&l->loader, l->child);
+		if (!ret)
+			ret = seed_from_proc(l, l->child, false, false);
+		if (!ret)
+			attach_usdt_now(l, l->child);
+		if (!ret && l->m && mw_mtrace_add_pid(l->m, l->child, true)) {
+			kill(l->child, SIGKILL);	/* the reason is on stderr already */
+			return 1;
+		}
+		if (!ret)
+			ret = mw_launch_release(l->child);
+		if (ret) {
+			mw_p_err("cannot start tracing %s: %s", cfg->cmd[0], strerror(-ret));
+			kill(l->child, SIGKILL);
+			return 1;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < cfg->npids; i++) {
+		uint32_t pid = cfg->pids[i];
+
+		ret = mw_loader_add_target(&l->loader, pid);
+		if (ret) {
+			mw_p_err("cannot add pid %u to the BPF filter: %s", pid, strerror(-ret));
+			return 1;
+		}
+		ret = seed_from_proc(l, pid, false, false);
+		if (ret) {
+			mw_p_err("cannot read the address space of pid %u: %s", pid, strerror(-ret));
+			return 1;
+		}
+		attach_usdt_now(l, pid);
+				if (l->m && mw_mtrace_add_pid(l->m, pid, false))
+			return 1;
+	}
+	mw_watch_scan(&l->watch);
+	return 0;
+}
+
+static void announce(struct live *l)
+{
+	const struct mw_config *cfg = l->cfg;
+	char pids[256] = "";
+	size_t off = 0;
+
+	if (cfg->cmd)
+		return;	/* launch mode: stderr belongs to the command */
+	for (size_t i = 0; i < cfg->npids && off < sizeof(pids) - 16; i++)
+		off += snprintf(pids + off, sizeof(pids) - off, "%s%u", i ? "," : "", cfg->pids[i]);
+	for (size_t i = 0; i < cfg->ncomms && off < sizeof(pids) - 16; i++)
+		off += snprintf(pids + off, sizeof(pids) - off, "%scomm /%s/", off ? ", " : "",
+				cfg->comms[i]);
+	for (size_t i = 0; i < cfg->ncgroups && off < sizeof(pids) - 16; i++)
+		off += snprintf(pids + off, sizeof(pids) - off, "%scgroup %s", off ? ", " : "",
+				cfg->cgroups[i]);
+	fprintf(stderr, "memwatch: tracing %s%s%s%s; %s\n", cfg->npids ? "pid " : "", pids,
+		cfg->follow ? " and its children" : "",
+		l->loader.raw_syscalls ? " (raw syscall tracepoints: tracefs unavailable)" : "",
+		cfg->daemon ? "daemon: SIGHUP reloads, SIGTERM stops" : "Ctrl-C to stop");
+}
+
+static int open_outputs(struct live *l, FILE **out, FILE **rec)
+{
+	const struct mw_config *cfg = l->cfg;
+
+	*out = stderr;	/* strace habit: the trace goes to stderr unless -o */
+	*rec = NULL;
+	if (cfg->out_path && !strcmp(cfg->out_path, "-")) {
+		*out = stdout;	/* -o -: for a log shipper */
+	} else if (cfg->out_path && (cfg->rotate_size || cfg->daemon)) {
+		l->sink = mw_sink_open(cfg->out_path, cfg->rotate_size, cfg->rotate_count,
+				       cfg->daemon, out);
+		if (!l->sink) {
+			mw_p_err("cannot open %s: %s", cfg->out_path, strerror(errno));
+			return -1;
+		}
+	} else if (!cfg->out_path && cfg->daemon) {
+		*out = fopen("/dev/null", "w");	/* no event stream on the terminal */
+		if (!*out) {
+			mw_p_err("cannot open /dev/null: %s", strerror(errno));
+			return -1;
+		}
+	} else if (cfg->out_path) {
+		*out = fopen(cfg->out_path, "w");
+		if (!*out) {
+			mw_p_err("cannot open %s: %s", cfg->out_path, strerror(errno));
+			return -1;
+		}
+	}
+	if (cfg->record_path) {
+		*rec = fopen(cfg->record_path, "wb");
+		if (!*rec) {
+			mw_p_err("cannot open %s: %s", cfg->record_path, strerror(errno));
+			if (*out != stderr && *out != stdout)
+				fclose(*out);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* SIGHUP: the configuration again; on any error the old one stays in force. */
+static void reload_config(struct live *l)
+{
+	struct mw_config *cfg = l->cfg;
+	char err[256], old_out[4096];
+	bool kept;
+	int ret;
+
+	/* The old strings are freed by the reload. */
+	snprintf(old_out, sizeof(old_out), "%s", cfg->out_path ? cfg->out_path : "");
+	if (mw_daemon_reload_config(cfg, &kept, err, sizeof(err))) {
+		l->watch.reload_errors++;
+		mw_p_err("SIGHUP: %s; keeping the previous configuration", err);
+		return;
+	}
+	if (kept)
+		mw_p_err("SIGHUP: options other than targets and output need a restart; "
+			 "kept as they were");
+	if (l->sink && cfg->out_path && strcmp(cfg->out_path, "-")) {
+		/* Reopened even when unchanged: logrotate may have moved it away. */
+		ret = mw_sink_reopen(l->sink, cfg->out_path, cfg->rotate_size, cfg->rotate_count);
+		if (ret)
+			mw_p_err("SIGHUP: cannot open %s: %s; writing on to the previous file",
+				 cfg->out_path, strerror(-ret));
+	} else if (strcmp(old_out, cfg->out_path ? cfg->out_path : "")) {
+		mw_p_err("SIGHUP: a new output (%s) needs a restart; writing on to the previous one",
+			 cfg->out_path ? cfg->out_path : "none");
+	}
+	if (mw_watch_reload(&l->watch, err, sizeof(err)))
+		mw_p_err("SIGHUP: %s; keeping the previous targets", err);
+	else
+		mw_p_err("SIGHUP: configuration reloaded");
+}
+
+static int event_loop(struct live *l)
+{
+	const struct mw_config *cfg = l->cfg;
+	uint64_t start = mw_now_ns(CLOCK_MONOTONIC), next_interval = 0, deadline = 0;
+	uint64_t next_liveness = start + LIVENESS_NS;
+	int ret;
+
+	if (cfg->interval_s)
+		next_interval = start + (uint64_t)(cfg->interval_s * 1e9);
+	if (cfg->duration_s)
+		deadline = start + (uint64_t)(cfg->duration_s * 1e9);
+	while (!exiting) {
+		uint64_t now;
+
+		ret = mw_loader_poll(&l->loader, POLL_MS);
+		if (ret < 0 && ret != -EINTR) {
+			mw_p_err("reading events failed: %s", strerror(-ret));
+			return 1;
+		}
+		reap_child(l);
+		check_lost(l);
+		mw_exporter_tick(l->exp, &l->s, &l->loader);
+		now = mw_now_ns(CLOCK_MONOTONIC);
+		if (reload) {
+			reload = 0;
+			reload_config(l);
+		}
+		mw_watch_tick(&l->watch, now);
+		if (l->m)
+			mw_mtrace_tick(l->m, now);
+		if (now >= next_liveness || l->child_reaped) {
+			check_liveness(l);
+			next_liveness = now + LIVENESS_NS;
+		}
+		if (next_interval && now >= next_interval) {
+			report_all(l, false);
+			if (mw_watch_active(&l->watch) || cfg->daemon)
+				mw_watch_report(&l->watch, mw_now_ns(CLOCK_REALTIME));
+			next_interval += (uint64_t)(cfg->interval_s * 1e9);
+		}
+		fflush(l->s.out.f);
+		if (ferror(l->s.out.f) || (l->s.rec && ferror(l->s.rec))) {
+			mw_p_err("cannot write output: %s", strerror(errno));
+			return 1;
+		}
+		/* Watching names or cgroups: new processes may come. */
+		if ((!mw_session_live(&l->s) && !mw_watch_active(&l->watch) && !cfg->daemon) ||
+		    (deadline && now >= deadline))
+			break;
+	}
+	/* Stop the probes first: then the ring holds every record the counters count. */
+	if (l->m)
+		mw_mtrace_detach(l->m);
+	mw_loader_detach(&l->loader);
+	mw_loader_poll(&l->loader, 0);
+	check_lost(l);
+	report_all(l, true);
+	if (mw_watch_active(&l->watch) || cfg->daemon)
+		mw_watch_report(&l->watch, mw_now_ns(CLOCK_REALTIME));
+	if (cfg->verbose) {
+		struct mw_stats st;
+
+		mw_loader_stats(&l->loader, &st);
+		fprintf(stderr, "memwatch: kernel: %llu records, %llu lost (ring full), %llu unpaired "
+			"exits dropped, %llu enters not recorded (inflight full), %llu counter updates "
+			"lost (threads full), %llu children not followed (targets full)\n",
+			(unsigned long long)st.events, (unsigned long long)st.rb_drops,
+			(unsigned long long)st.unpaired, (unsigned long long)st.inflight_full,
+			(unsigned long long)st.threads_full, (unsigned long long)st.targets_full);
+	}
+	return 0;
+}
+
+int mw_live_run(struct mw_config *cfg)
+{
+	struct mw_loader_opts lo = {
+		.follow_forks = cfg->follow,
+		.timed = cfg->show_dur,
+		.verbose = cfg->verbose,
+		.ring_size = cfg->ring_size,
+		.max_threads = cfg->max_threads,
+		.max_targets = cfg->max_procs,
+	};
+	struct live l = { .cfg = cfg };
+	struct sigaction sa = { .sa_handler = on_signal };
+	int64_t mono_to_epoch;
+	FILE *out, *rec;
+	char err[256];
+	int ret;
+
+	if (cfg->cmd) {
+		ret = mw_launch_check(cfg->cmd, err, sizeof(err));
+		if (ret) {
+			mw_p_err("%s", err);
+			return ret;
+		}
+	}
+	for (size_t i = 0; i < cfg->npids; i++)
+		if (check_pid(cfg->pids[i]))
+			return 1;
+	if (open_outputs(&l, &out, &rec))
+		return 1;
+	mono_to_epoch = (int64_t)(mw_now_ns(CLOCK_REALTIME) - mw_now_ns(CLOCK_MONOTONIC));
+	mw_session_init(&l.s, cfg, out, (uint64_t)sysconf(_SC_PAGESIZE), mono_to_epoch);
+	l.s.rec = rec;
+	l.s.counters = kernel_counters;
+	l.s.reseed = reseed_after_exec;
+	l.s.libs = libs_mapped;
+	l.s.src_ctx = &l;
+	/* Daemon mode: arena lifecycle and diagnoses reach the NDJSON sink even with -c. */
+	l.s.out.alloc_always = cfg->daemon;
+	l.s.retire_threads = cfg->daemon;
+	if (rec && mw_record_begin(rec, l.s.model.page_size, mono_to_epoch)) {
+		mw_p_err("cannot write %s", cfg->record_path);
+		ret = 1;
+		goto cleanup;
+	}
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (cfg->daemon) {
+		struct sigaction hup = { .sa_handler = on_hup };
+
+		sigaction(SIGHUP, &hup, NULL);
+	}
+
+	ret = mw_loader_start(&l.loader, &lo, on_ring_record, &l, err, sizeof(err));
+	if (ret) {
+		mw_p_err("%s", err);
+		ret = 1;
+		goto cleanup;
+	}
+	ret = mw_exporter_start(&l.exp, cfg, err, sizeof(err));
+	if (ret) {
+		mw_p_err("%s", err);
+		ret = 1;
+		goto cleanup;
+	}
+	/* Before the watch: processes it adopts at start get the allocator probes too. */
+	if (cfg->mal.on) {
+		l.m = mw_mtrace_new(cfg, &l.s, l.loader.rb, mono_to_epoch, err, sizeof(err));
+		if (!l.m) {
+			mw_p_err("%s", err);
+			ret = 1;
+			goto cleanup;
+		}
+	}
+	if (mw_watch_start(&l.watch, cfg, &l.loader, &l.s, adopt, &l, err, sizeof(err))) {
+		mw_p_err("%s", err);
+		ret = 1;
+		goto cleanup;
+	}
+	ret = setup_targets(&l);
+	if (ret)
+		goto cleanup;
+	announce(&l);
+	ret = event_loop(&l);
+	if (!ret && l.s.err) {
+		mw_p_err("%s", strerror(-l.s.err));
+		ret = 1;
+	}
+
+cleanup:
+	mw_exporter_stop(l.exp);
+	mw_watch_stop(&l.watch);
+	mw_loader_stop(&l.loader);
+	mw_mtrace_free(l.m);
+	fflush(out);
+	if (out != stderr && out != stdout && fclose(out) && l.sink && !ret) {
+		/* The sink writes the last whole lines at close. */
+		mw_p_err("cannot write output: %s", strerror(errno));
+		ret = 1;
+	}
+	if (rec)
+		fclose(rec);
+	if (!ret && l.child) {
+		/* Its exit record comes before it becomes a zombie: wait for that. */
+		if (!l.child_reaped && !mw_session_live(&l.s) &&
+		    waitpid(l.child, &l.child_status, 0) == l.child)
+			l.child_reaped = true;
+		if (l.child_reaped)
+			ret = WIFSIGNALED(l.child_status) ? 128 + WTERMSIG(l.child_status)
+							  : WEXITSTATUS(l.child_status);
+	}
+	mw_session_free(&l.s);
+	free(l.tried);
+	return ret;
+}

@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Loader: privileges and kernel checks, open -> configure -> load -> attach. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "base/errmsg.h"
+#include "loader.h"
+#include "memwatch.skel.h"
+
+#define TRACEFS "/sys/kernel/tracing"
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+static bool verbose;
+
+static int libbpf_print_fn(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG && !verbose)
+		return 0;
+	if (!verbose)
+		return 0;	/* errors are reported once, by us, as one line */
+	return vfprintf(stderr, fmt, args);
+}
+
+static bool has_cap(const struct __user_cap_data_struct d[2], int cap)
+{
+	return d[cap / 32].effective & (1U << (cap % 32));
+}
+
+/*
+ * What memwatch needs, as root or as capabilities: loading and attaching BPF
+ * (CAP_BPF and CAP_PERFMON; CAP_SYS_ADMIN also grants both), and reading the
+ * targets' /proc/PID/maps, environ and map_files (CAP_SYS_PTRACE, and
+ * CAP_DAC_READ_SEARCH for /proc and cgroup files of other users).
+ */
+static int check_privileges(char *err, size_t errsz)
+{
+	static const struct {
+		int cap;
+		const char *name;
+		bool admin_grants;	/* CAP_SYS_ADMIN implies it for BPF */
+	} need[] = {
+		{ CAP_BPF, "CAP_BPF", true },
+		{ CAP_PERFMON, "CAP_PERFMON", true },
+		{ CAP_SYS_PTRACE, "CAP_SYS_PTRACE", false },
+		{ CAP_DAC_READ_SEARCH, "CAP_DAC_READ_SEARCH", false },
+	};
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = {};
+	char missing[128] = "";
+	size_t off = 0;
+
+	if (syscall(SYS_capget, &h, d))
+		return mw_fail(err, errsz, -errno, "cannot read capabilities: %s", strerror(errno));
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (has_cap(d, need[i].cap) || (need[i].admin_grants && has_cap(d, CAP_SYS_ADMIN)))
+			continue;
+		off += snprintf(missing + off, sizeof(missing) - off, "%s%s", off ? ", " : "",
+				need[i].name);
+	}
+	if (off)
+		return mw_fail(err, errsz, -EPERM,
+			       "missing capability %s: run as root (sudo), or with CAP_BPF, "
+			       "CAP_PERFMON, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH", missing);
+	return 0;
+}
+
+static int check_kernel(char *err, size_t errsz)
+{
+	if (access("/sys/kernel/btf/vmlinux", R_OK))
+		return mw_fail(err, errsz, -ENOTSUP,
+			    "kernel has no BTF (/sys/kernel/btf/vmlinux): needs CONFIG_DEBUG_INFO_BTF=y");
+	if (!libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, NULL))
+		return mw_fail(err, errsz, -ENOTSUP,
+			    "kernel refuses BPF tracepoint programs: needs CONFIG_BPF_SYSCALL and CONFIG_BPF_EVENTS");
+	return 0;
+}
+
+/* Syscall tracepoints need tracefs; a fresh boot may not have it mounted.
+ * MEMWATCH_RAW_SYSCALLS=1 forces the fallback (used by the tests). */
+static bool tracefs_ready(void)
+{
+	const char *force = getenv("MEMWATCH_RAW_SYSCALLS");
+	struct stat st;
+
+	if (force && *force == '1')
+		return false;
+	if (stat(TRACEFS "/events/syscalls", &st) == 0)
+		return true;
+	if (mount("nodev", TRACEFS, "tracefs", 0, NULL) && errno != EBUSY)
+		return false;
+	return stat(TRACEFS "/events/syscalls", &st) == 0;
+}
+
+/* Tracepoints or the raw fallback; enter probes only when calls are timed:
+ * without them each call costs one probe, not two. */
+static void choose_programs(struct memwatch_bpf *s, bool raw, bool timed)
+{
+	struct bpf_program *enter[] = {
+		s->progs.sys_enter_brk, s->progs.sys_enter_mmap, s->progs.sys_enter_munmap,
+		s->progs.sys_enter_mprotect, s->progs.sys_enter_mremap, s->progs.sys_enter_madvise,
+	};
+	struct bpf_program *always[] = {
+		s->progs.sys_exit_brk, s->progs.sys_exit_mmap, s->progs.sys_exit_munmap,
+		s->progs.sys_exit_mprotect, s->progs.sys_exit_mremap, s->progs.sys_exit_madvise,
+		s->progs.sys_enter_exit_group,
+	};
+
+	for (size_t i = 0; i < sizeof(enter) / sizeof(enter[0]); i++)
+		bpf_program__set_autoload(enter[i], !raw && timed);
+	for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
+		bpf_program__set_autoload(always[i], !raw);
+	bpf_program__set_autoload(s->progs.raw_sys_enter, raw);
+	bpf_program__set_autoload(s->progs.raw_sys_exit, raw);
+}
+
+int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_record_fn fn,
+		    void *ctx, char *err, size_t errsz)
+{
+	struct memwatch_bpf *s;
+	int ret;
+
+	memset(l, 0, sizeof(*l));
+	verbose = o->verbose;
+	libbpf_set_print(libbpf_print_fn);
+	ret = check_privileges(err, errsz);
+	if (ret)
+		return ret;
+	ret = check_kernel(err, errsz);
+	if (ret)
+		return ret;
+	l->ncpus = libbpf_num_possible_cpus();
+	if (l->ncpus <= 0)
+		return mw_fail(err, errsz, -EINVAL, "cannot count CPUs");
+	l->raw_syscalls = !tracefs_ready();
+
+	s = memwatch_bpf__open();
+	if (!s)
+		return mw_fail(err, errsz, -errno, "cannot open BPF object: %s", strerror(errno));
+	l->skel = s;
+	s->rodata->follow_forks = o->follow_forks;
+	/* Wake the consumer when a quarter of the ring is pending (timer covers the rest). */
+	s->rodata->wake_bytes = o->ring_size / 4;
+	ret = bpf_map__set_max_entries(s->maps.events, o->ring_size);
+	if (!ret && o->max_threads) {
+		ret = bpf_map__set_max_entries(s->maps.threads, o->max_threads);
+		if (!ret)
+			ret = bpf_map__set_max_entries(s->maps.exited, o->max_threads);
+	}
+	if (!ret && o->max_targets)
+		ret = bpf_map__set_max_entries(s->maps.targets, o->max_targets);
+	if (ret) {
+		mw_fail(err, errsz, ret, "cannot size BPF maps: %s", strerror(-ret));
+		goto cleanup;
+	}
+	s->rodata->timed = o->timed;
+	choose_programs(s, l->raw_syscalls, o->timed);
+
+	ret = memwatch_bpf__load(s);
+	if (ret) {
+		mw_fail(err, errsz, ret, "cannot load BPF programs: %s (run with -v for the verifier log)",
+		     strerror(-ret));
+		goto cleanup;
+	}
+	ret = memwatch_bpf__attach(s);
+	if (ret) {
+		mw_fail(err, errsz, ret, "cannot attach BPF programs: %s (run with -v for details)",
+		     strerror(-ret));
+		goto cleanup;
+	}
+	l->rb = ring_buffer__new(bpf_map__fd(s->maps.events), (ring_buffer_sample_fn)fn, ctx, NULL);
+	if (!l->rb) {
+		ret = -errno;
+		mw_fail(err, errsz, ret, "cannot set up the ring buffer: %s", strerror(-ret));
+		goto cleanup;
+	}
+	return 0;
+
+cleanup:
+	mw_loader_stop(l);
+	return ret;
+}
+
+int mw_loader_add_target(struct mw_loader *l, uint32_t tgid)
+{
+	__u8 one = 1;
+
+	if (bpf_map__update_elem(l->skel->maps.targets, &tgid, sizeof(tgid), &one, sizeof(one),
+				 BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int mw_loader_set_cgroups(struct mw_loader *l, const int *fds, size_t n)
+{
+	__u32 i;
+
+	if (n > MW_MAX_CGROUPS)
+		return -E2BIG;
+	/* Shrink the count first: no probe looks at a slot being rewritten. */
+	if (n < l->skel->bss->ncgroups)
+		__atomic_store_n(&l->skel->bss->ncgroups, (__u32)n, __ATOMIC_SEQ_CST);
+	for (i = 0; i < n; i++) {
+		__u32 fd = (__u32)fds[i];
+
+		if (bpf_map__update_elem(l->skel->maps.cgroups, &i, sizeof(i), &fd, sizeof(fd),
+					 BPF_ANY))
+			return -errno;
+	}
+	for (; i < MW_MAX_CGROUPS; i++)
+		bpf_map__delete_elem(l->skel->maps.cgroups, &i, sizeof(i), 0);
+	__atomic_store_n(&l->skel->bss->ncgroups, (__u32)n, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+void mw_loader_comm_watch(struct mw_loader *l, bool on)
+{
+	__atomic_store_n(&l->skel->bss->comm_watch, on, __ATOMIC_SEQ_CST);
+}
+
+int mw_loader_comm_add(struct mw_loader *l, const char *comm)
+{
+	char key[MW_COMM_LEN] = {};
+	__u8 one = 1;
+
+	strncpy(key, comm, sizeof(key) - 1);
+	if (bpf_map__update_elem(l->skel->maps.comms, key, sizeof(key), &one, sizeof(one),
+				 BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+void mw_loader_comm_clear(struct mw_loader *l)
+{
+	char key[MW_COMM_LEN], next[MW_COMM_LEN];
+
+	/* Delete the first key until none is left: deleting while walking skips keys. */
+	while (!bpf_map__get_next_key(l->skel->maps.comms, NULL, next, sizeof(next))) {
+		memcpy(key, next, sizeof(key));
+		if (bpf_map__delete_elem(l->skel->maps.comms, key, sizeof(key), 0))
+			break;
+	}
+}
+
+void mw_loader_remove_target(struct mw_loader *l, uint32_t tgid)
+{
+	bpf_map__delete_elem(l->skel->maps.targets, &tgid, sizeof(tgid), 0);
+}
+
+bool mw_loader_is_target(struct mw_loader *l, uint32_t tgid)
+{
+	__u8 v;
+
+	return !bpf_map__lookup_elem(l->skel->maps.targets, &tgid, sizeof(tgid), &v, sizeof(v), 0);
+}
+
+int mw_loader_poll(struct mw_loader *l, int timeout_ms)
+{
+	int ret = ring_buffer__poll(l->rb, timeout_ms);
+
+	if (ret < 0)
+		return ret;
+	/* Records submitted without a wake-up are only seen by consuming. */
+	return ring_buffer__consume(l->rb);
+}
+
+int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, uint64_t exit_ts,
+			      struct mw_thread_counters *c)
+{
+	struct mw_exit_key key = { .ts_ns = exit_ts, .tid = tid };
+
+	/* An exited thread's final counters were moved aside at its exit. */
+	if (exit_ts &&
+	    !bpf_map__lookup_elem(l->skel->maps.exited, &key, sizeof(key), c, sizeof(*c), 0))
+		return 0;
+	if (bpf_map__lookup_elem(l->skel->maps.threads, &tid, sizeof(tid), c, sizeof(*c), 0))
+		return -errno;
+	return 0;
+}
+
+void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid, uint64_t exit_ts)
+{
+	struct mw_exit_key key = { .ts_ns = exit_ts, .tid = tid };
+
+	/* Not "threads" then: the tid may be another thread's already. */
+	if (exit_ts && !bpf_map__delete_elem(l->skel->maps.exited, &key, sizeof(key), 0))
+		return;
+	bpf_map__delete_elem(l->skel->maps.threads, &tid, sizeof(tid), 0);
+}
+
+void mw_loader_stats(struct mw_loader *l, struct mw_stats *sum)
+{
+	struct mw_stats per[l->ncpus];
+	__u32 zero = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (bpf_map__lookup_elem(l->skel->maps.stats, &zero, sizeof(zero), per, sizeof(per), 0))
+		return;
+	for (int i = 0; i < l->ncpus; i++) {
+		sum->rb_drops += per[i].rb_drops;
+		sum->unpaired += per[i].unpaired;
+		sum->inflight_full += per[i].inflight_full;
+		sum->threads_full += per[i].threads_full;
+		sum->targets_full += per[i].targets_full;
+		sum->events += per[i].events;
+		sum->adopted += per[i].adopted;
+	}
+}
+
+int mw_loader_attach_usdt(struct mw_loader *l, uint32_t pid, const char *binary)
+{
+	struct {
+		const char *name;
+		struct bpf_program *prog;
+	} probes[MW_USDT_COUNT] = {
+		[MW_USDT_ARENA_NEW] = { "memory_arena_new", l->skel->progs.usdt_arena_new },
+		[MW_USDT_ARENA_REUSE] = { "memory_arena_reuse", l->skel->progs.usdt_arena_reuse },
+		[MW_USDT_ARENA_REUSE_FREE_LIST] = { "memory_arena_reuse_free_list",
+						    l->skel->progs.usdt_arena_reuse_free_list },
+		[MW_USDT_HEAP_NEW] = { "memory_heap_new", l->skel->progs.usdt_heap_new },
+		[MW_USDT_HEAP_MORE] = { "memory_heap_more", l->skel->progs.usdt_heap_more },
+		[MW_USDT_HEAP_LESS] = { "memory_heap_less", l->skel->progs.usdt_heap_less },
+		[MW_USDT_HEAP_FREE] = { "memory_heap_free", l->skel->progs.usdt_heap_free },
+		[MW_USDT_SBRK_MORE] = { "memory_sbrk_more", l->skel->progs.usdt_sbrk_more },
+		[MW_USDT_SBRK_LESS] = { "memory_sbrk_less", l->skel->progs.usdt_sbrk_less },
+	};
+	int attached = 0;
+
+	for (int i = 0; i < MW_USDT_COUNT; i++) {
+		struct bpf_link *link;
+
+		if (l->nusdt == MW_MAX_USDT_LINKS)
+			return attached ? attached : -ENOSPC;
+		link = bpf_program__attach_usdt(probes[i].prog, (pid_t)pid, binary, "libc",
+						probes[i].name, NULL);
+		if (!link)
+			continue;	/* this libc lacks the probe (Debian's has none) */
+		l->usdt[l->nusdt++] = link;
+		attached++;
+	}
+	return attached;
+}
+
+static void destroy_usdt(struct mw_loader *l)
+{
+	for (size_t i = 0; i < l->nusdt; i++)
+		bpf_link__destroy(l->usdt[i]);
+	l->nusdt = 0;
+}
+
+void mw_loader_detach(struct mw_loader *l)
+{
+	if (!l->skel)
+		return;
+	/* One store stops every probe; then the links can go one by one. */
+	__atomic_store_n(&l->skel->bss->stopping, true, __ATOMIC_SEQ_CST);
+	destroy_usdt(l);
+	memwatch_bpf__detach(l->skel);
+}
+
+void mw_loader_stop(struct mw_loader *l)
+{
+	destroy_usdt(l);
+	ring_buffer__free(l->rb);
+	memwatch_bpf__destroy(l->skel);
+	l->rb = NULL;
+	l->skel = NULL;
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Outstanding allocations and their call stacks, in user space (pure: no
+ * BPF, no /proc). A bounded table of blocks (address -> size, time, thread,
+ * stack), a bounded table of distinct stacks, and the leak report's
+ * aggregation: per stack, outstanding bytes and count (weighted by the
+ * sampling weight: estimates when sampling), oldest block, growth since the
+ * previous report; collapsed stacks for flame graphs.
+ */
+#ifndef MW_LEAK_H
+#define MW_LEAK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "stacks/ustack.h"
+
+#define MW_LEAK_MAX_FRAMES 64
+#define MW_STACK_NONE 0		/* stack id of blocks whose stack is unknown */
+
+struct mw_stack_ent {
+	uint64_t hash;
+	uint32_t pid;
+	uint32_t n;			/* frames */
+	uint64_t *ips;			/* return addresses, innermost first */
+	struct mw_frame *frames;	/* symbolized (n of them), or NULL */
+	double prev_bytes;		/* outstanding at the previous report */
+	bool reported;
+};
+
+struct mw_block {
+	uint64_t addr;			/* 0: empty slot */
+	uint64_t size;
+	uint64_t ts_ns;
+	uint32_t pid, tid;
+	uint32_t stack;
+	float weight;			/* 1, or the inverse of the sampling probability */
+	uint32_t seen;			/* mw_leak_sweep: confirmed by the kernel's table */
+};
+
+struct mw_leak {
+	struct mw_block *blocks;	/* open addressing, linear probing */
+	size_t bmask, nblocks, max_blocks;
+	struct mw_stack_ent *stacks;	/* stacks[0]: the unknown stack */
+	size_t nstacks, max_stacks;
+	uint32_t *sidx;			/* hash index: stack id, 0 = empty */
+	size_t smask;
+	uint64_t blocks_full;		/* allocations not kept: table full */
+	uint64_t stacks_full;		/* allocations put under the unknown stack: too many stacks */
+};
+
+struct mw_leak_row {
+	uint32_t pid;
+	uint32_t stack;
+	double bytes, count;		/* outstanding (estimates when weights are not 1) */
+	uint64_t oldest_ns;		/* allocation time of the oldest block */
+	double growth;			/* bytes now - bytes at the previous report */
+};
+
+int mw_leak_init(struct mw_leak *l, size_t max_blocks, size_t max_stacks);
+void mw_leak_destroy(struct mw_leak *l);
+/* The id of a stack of pid (added when new; *fresh then true). MW_STACK_NONE when
+ * n is 0 or the table is full. */
+uint32_t mw_leak_stack(struct mw_leak *l, uint32_t pid, const uint64_t *ips, uint32_t n,
+		       bool *fresh);
+/* A new block (replaces a block at the same address). -ENOSPC when full. */
+int mw_leak_alloc(struct mw_leak *l, const struct mw_block *b);
+/* Remove the block at addr; false if it was not there. */
+bool mw_leak_release(struct mw_leak *l, uint64_t addr, struct mw_block *out);
+const struct mw_block *mw_leak_find(const struct mw_leak *l, uint64_t addr);
+/*
+ * After lost records, the kernel's outstanding table is the truth: mark each
+ * block it still has (mw_leak_confirm; a block it has that is missing here is
+ * added with its stack unknown), then mw_leak_sweep drops pid's unmarked
+ * blocks (their frees were lost) and clears the marks. Returns the blocks dropped.
+ */
+void mw_leak_confirm(struct mw_leak *l, const struct mw_block *kernel);
+size_t mw_leak_sweep(struct mw_leak *l, uint32_t pid);
+/* Drop every block of pid (it exited and was reported, or exec'd). */
+void mw_leak_forget_pid(struct mw_leak *l, uint32_t pid);
+/*
+ * Rows per stack for the blocks of pid allocated at or before max_ts, sorted
+ * by bytes (by_count: by count), largest first. *rows is malloc'd. Returns the
+ * number of rows or -ENOMEM.
+ */
+long mw_leak_aggregate(const struct mw_leak *l, uint32_t pid, uint64_t max_ts, bool by_count,
+		       struct mw_leak_row **rows);
+void mw_leak_aggregate_sort(struct mw_leak_row *rows, size_t n, bool by_count);
+/* Remember each row's bytes for the growth at the next report. */
+void mw_leak_mark(struct mw_leak *l, const struct mw_leak_row *rows, size_t n);
+/* How a frame is named in text and folded output: "func", "[libx.so]+0x..", or "0x..". */
+void mw_frame_name(const struct mw_frame *f, uint64_t ip, char *buf, size_t sz);
+/* Collapsed stacks, outermost first: "main;f;g 4096\n" per row (bytes rounded). */
+void mw_leak_folded(FILE *f, const struct mw_leak *l, const struct mw_leak_row *rows, size_t n);
+
+#endif /* MW_LEAK_H */

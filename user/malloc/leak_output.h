@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Output of the allocator probes: per-process call counts, the leak report and
+ * retention, as text tables or NDJSON ("malloc_summary", "leak", "retention",
+ * "malloc_guard"). */
+#ifndef MW_LEAK_OUTPUT_H
+#define MW_LEAK_OUTPUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/types.h>
+#include "malloc.h"
+#include "leak.h"
+#include "session/output.h"
+#include "retention.h"
+
+#define MW_LEAK_TOP_TEXT 10	/* stacks in each text table */
+#define MW_LEAK_TOP_JSON 100	/* leak objects per process and report */
+
+struct mw_malloc_sum {
+	uint32_t pid;
+	const char *comm;
+	const char *allocator;		/* file of the probed allocator */
+	const char *sampling;		/* "off", "every N", "bytes N" */
+	bool estimated;			/* sampling: byte and count figures are estimates */
+	struct mw_malloc_counters c;	/* exact, from the kernel */
+	double out_bytes, out_count;	/* outstanding (tracked) */
+	double est_bytes, est_count;	/* allocated, estimated from the sampled ones */
+	struct mw_malloc_stats st;	/* whole session */
+	uint64_t unwind_failed;
+	uint64_t stacks_full;		/* allocations put under the unknown stack: stack table full */
+};
+
+void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_malloc_sum *m);
+/* The leak report of one process: rows by bytes and by count (same rows, two orders). */
+void mw_out_leaks(struct mw_output *o, uint64_t ts_ns, const struct mw_leak *l,
+		  const struct mw_leak_row *by_bytes, const struct mw_leak_row *by_count, size_t n,
+		  double min_age_s, uint64_t now_mono, bool estimated);
+void mw_out_retention(struct mw_output *o, uint64_t ts_ns, uint32_t pid, const struct mw_leak *l,
+		      const struct mw_retention *r, size_t n, bool estimated);
+/* The rate guard detached the probes (rate: hits/s seen; off_ns: for how long). */
+void mw_out_malloc_guard(struct mw_output *o, uint64_t ts_ns, uint64_t rate, uint64_t limit,
+			 uint64_t off_ns);
+
+#endif /* MW_LEAK_OUTPUT_H */

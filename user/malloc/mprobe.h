@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Allocator probes (--malloc), kernel side: open, size and load malloc.bpf.c;
+ * find the allocator each target really uses and attach the uprobes for that
+ * pid only; detach and re-attach them (duty cycle, rate guard); read the
+ * counters and the outstanding table.
+ */
+#ifndef MW_MPROBE_H
+#define MW_MPROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+#include "malloc.h"
+
+struct malloc_bpf;
+struct ring_buffer;
+struct bpf_link;
+
+struct mw_mprobe_opts {
+	uint32_t stack_bytes;		/* of user stack copied per allocation */
+	uint32_t sample_every;		/* 0/1: every allocation */
+	uint64_t sample_bytes;		/* 0: off */
+	uint64_t max_rate;		/* probe hits per second; 0: no guard */
+	uint32_t max_outstanding;	/* outstanding table entries */
+	uint32_t hold_exit;		/* enum mw_hold_exit (malloc.h) */
+};
+
+/* A file already probed in a process (a second look at its maps skips it). */
+struct mw_mmodule {
+	uint32_t pid;
+	uint64_t dev, ino;
+};
+
+/* One uprobe_multi link: a program on some functions of one file, for one pid;
+ * re-attached as it was after a detach. */
+struct mw_mpoint {
+	uint32_t pid;
+	const char *path;	/* interned */
+	int kind;		/* which program */
+	bool ret;
+	uint32_t n;
+	uint64_t offs[32];	/* file offsets of the functions */
+	uint64_t cookies[32];	/* enum mw_mfn of each (entry program) */
+	int fd;			/* the link, -1 while detached */
+};
+
+struct mw_mprobe {
+	struct malloc_bpf *skel;
+	struct mw_mpoint *points;
+	size_t npoints, cappoints;
+	struct mw_mmodule *mods;
+	size_t nmods;
+	bool attached;		/* links are in place (false while a duty cycle or the guard is off) */
+	int ncpus;
+};
+
+/* Open and load; on failure a negative errno and a one-line reason in err. */
+int mw_mprobe_open(struct mw_mprobe *m, const struct mw_mprobe_opts *o, char *err, size_t errsz);
+/* The malloc ring's fd (for ring_buffer__add). */
+int mw_mprobe_ring_fd(const struct mw_mprobe *m);
+/*
+ * Find the allocator pid uses and attach its probes. before_libs: the process
+ * stopped right after exec, its libraries not mapped yet: resolve them the way
+ * the dynamic loader will (LD_PRELOAD, then the executable's DT_NEEDED).
+ * Returns the number of probes attached (0: no allocator found), or a negative errno;
+ * what (may be NULL) gets the allocator's file name.
+ */
+int mw_mprobe_add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char *what,
+		      size_t whatsz);
+/* Remove every link (the module list stays), and put them back. */
+void mw_mprobe_detach(struct mw_mprobe *m);
+int mw_mprobe_reattach(struct mw_mprobe *m);
+/* The rate guard tripped (and the hits per second that tripped it). */
+bool mw_mprobe_tripped(const struct mw_mprobe *m, uint64_t *rate);
+void mw_mprobe_reset_guard(struct mw_mprobe *m);
+void mw_mprobe_stats(const struct mw_mprobe *m, struct mw_malloc_stats *sum);
+/* Sum of the per-thread counters of process pid (threads that exited included). */
+void mw_mprobe_counters(const struct mw_mprobe *m, uint32_t pid, struct mw_malloc_counters *sum);
+/* Call fn for each outstanding block of pid (the kernel's table: the truth). */
+typedef void (*mw_live_fn)(void *ctx, uint64_t addr, const struct mw_live *v);
+void mw_mprobe_live(const struct mw_mprobe *m, uint32_t pid, mw_live_fn fn, void *ctx);
+void mw_mprobe_close(struct mw_mprobe *m);
+
+/* "malloc", "calloc", ..., "operator new", ... */
+const char *mw_mfn_name(uint32_t fn);
+
+#endif /* MW_MPROBE_H */

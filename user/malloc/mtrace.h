@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The allocator probes in a live session (--malloc): the hooks live.c calls.
+ * Records from the malloc ring are unwound and symbolized as they arrive
+ * (the process and its files are still there), kept in the leak tables, and
+ * reported with the session's summaries.
+ */
+#ifndef MW_MTRACE_H
+#define MW_MTRACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mw_config;
+struct mw_session;
+struct ring_buffer;
+struct mw_mtrace;
+
+/* Load the probes and add the malloc ring to rb. NULL with a reason in err. */
+struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *s,
+				struct ring_buffer *rb, int64_t mono_to_epoch, char *err,
+				size_t errsz);
+/* Attach to pid's allocator (before_libs: stopped right after exec). */
+int mw_mtrace_add_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs);
+/* pid exec'd: its blocks and symbols are gone; attach to the new image. */
+void mw_mtrace_exec(struct mw_mtrace *t, uint32_t pid);
+/* Every turn of the event loop: duty cycle and rate guard. */
+void mw_mtrace_tick(struct mw_mtrace *t, uint64_t now_mono);
+/* Detach every probe (first thing at exit: the ring then holds all records). */
+void mw_mtrace_detach(struct mw_mtrace *t);
+/* Summaries, leak report, retention of every traced process (final: --folded too). */
+void mw_mtrace_report(struct mw_mtrace *t, bool final);
+void mw_mtrace_free(struct mw_mtrace *t);
+
+#endif /* MW_MTRACE_H */

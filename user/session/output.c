@@ -1,0 +1,744 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Text and NDJSON sinks. */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include "ledger/format.h"
+#include "base/json.h"
+#include "alloc/diagnose.h"
+#include "output.h"
+
+#define ARGBUF 512
+
+/* ---------- events ---------- */
+
+static void text_prefix(struct mw_output *o, const struct mw_event *ev)
+{
+	char clk[32];
+
+	mw_fmt_clock(clk, sizeof(clk), ev->ts_ns);
+	fprintf(o->f, "%s [%" PRIu32 "/%" PRIu32 " %s] ", clk, ev->pid, ev->tid, ev->comm);
+}
+
+static void text_syscall(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a)
+{
+	char args[ARGBUF], ret[128], delta[32];
+
+	mw_fmt_syscall_args(args, sizeof(args), &ev->sc);
+	mw_fmt_syscall_ret(ret, sizeof(ret), &ev->sc);
+	text_prefix(o, ev);
+	fprintf(o->f, "%s(%s) = %s", mw_sys_name(ev->sc.sys), args, ret);
+	if (o->show_dur)
+		fprintf(o->f, " <%" PRIu64 ".%06" PRIu64 ">", ev->sc.dur_ns / 1000000000,
+			ev->sc.dur_ns / 1000 % 1000000);
+	if (a->vm_delta) {
+		mw_fmt_delta(delta, sizeof(delta), a->vm_delta);
+		fprintf(o->f, " vm%s", delta);
+	}
+	fputc('\n', o->f);
+}
+
+static void describe_exit(char *buf, size_t sz, int status)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, sz, "killed by %s", sigabbrev_np(WTERMSIG(status)) ?
+			 sigabbrev_np(WTERMSIG(status)) : "signal");
+	else
+		snprintf(buf, sz, "exited with %d", WEXITSTATUS(status));
+}
+
+static void text_task(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a)
+{
+	char what[64];
+
+	switch (ev->kind) {
+	case MW_EV_THREAD_NEW:
+		text_prefix(o, ev);
+		fprintf(o->f, "+++ thread %" PRIu32 " created +++\n", ev->task.child_tid);
+		break;
+	case MW_EV_FORK:
+		text_prefix(o, ev);
+		fprintf(o->f, "+++ forked child %" PRIu32 " +++\n", ev->task.child_pid);
+		break;
+	case MW_EV_EXEC:
+		text_prefix(o, ev);
+		fprintf(o->f, "+++ exec %s +++\n", ev->comm);
+		break;
+	case MW_EV_EXIT:
+		text_prefix(o, ev);
+		if (a->proc_exited) {
+			describe_exit(what, sizeof(what), ev->task.exit_code);
+			fprintf(o->f, "+++ %s +++\n", what);
+		} else {
+			fprintf(o->f, "+++ thread exited +++\n");
+		}
+		break;
+	case MW_EV_USDT:
+		text_prefix(o, ev);
+		fprintf(o->f, "*** libc:%s(0x%" PRIx64 ", %" PRIu64 ") ***\n",
+			mw_usdt_name(ev->usdt.probe), ev->usdt.args[0], ev->usdt.args[1]);
+		break;
+	case MW_EV_RENAME:
+		text_prefix(o, ev);
+		fprintf(o->f, "--- thread %" PRIu32 " renamed to \"%s\" ---\n", ev->task.child_tid,
+			ev->task.child_comm);
+		break;
+	default:
+		break;
+	}
+}
+
+static void json_head(struct mw_json *j, const char *type, uint64_t ts_ns, uint32_t pid)
+{
+	mw_json_str(j, "type", type);
+	mw_json_uint(j, "ts_ns", ts_ns);
+	mw_json_uint(j, "pid", pid);
+}
+
+static void json_event_head(struct mw_json *j, const char *type, const struct mw_event *ev)
+{
+	json_head(j, type, ev->ts_ns, ev->pid);
+	mw_json_uint(j, "tid", ev->tid);
+	mw_json_str(j, "comm", ev->comm);
+}
+
+static void json_args(struct mw_json *j, const struct mw_syscall_ev *sc)
+{
+	char buf[256];
+	const uint64_t *a = sc->args;
+
+	mw_json_obj_begin(j, "args");
+	switch (sc->sys) {
+	case MW_SYS_BRK:
+		mw_json_addr(j, "addr", a[0]);
+		break;
+	case MW_SYS_MMAP:
+		mw_json_addr(j, "addr", a[0]);
+		mw_json_uint(j, "len", a[1]);
+		mw_fmt_prot(buf, sizeof(buf), a[2]);
+		mw_json_str(j, "prot", buf);
+		mw_fmt_mmap_flags(buf, sizeof(buf), a[3]);
+		mw_json_str(j, "flags", buf);
+		mw_json_int(j, "fd", (int32_t)a[4]);
+		mw_json_uint(j, "offset", a[5]);
+		break;
+	case MW_SYS_MUNMAP:
+		mw_json_addr(j, "addr", a[0]);
+		mw_json_uint(j, "len", a[1]);
+		break;
+	case MW_SYS_MPROTECT:
+		mw_json_addr(j, "addr", a[0]);
+		mw_json_uint(j, "len", a[1]);
+		mw_fmt_prot(buf, sizeof(buf), a[2]);
+		mw_json_str(j, "prot", buf);
+		break;
+	case MW_SYS_MREMAP:
+		mw_json_addr(j, "old_addr", a[0]);
+		mw_json_uint(j, "old_len", a[1]);
+		mw_json_uint(j, "new_len", a[2]);
+		mw_fmt_mremap_flags(buf, sizeof(buf), a[3]);
+		mw_json_str(j, "flags", buf);
+		mw_json_addr(j, "new_addr", a[4]);
+		break;
+	case MW_SYS_MADVISE:
+		mw_json_addr(j, "addr", a[0]);
+		mw_json_uint(j, "len", a[1]);
+		mw_fmt_madvise(buf, sizeof(buf), a[2]);
+		mw_json_str(j, "advice", buf);
+		break;
+	default:
+		break;
+	}
+	mw_json_obj_end(j);
+}
+
+static void json_syscall(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a)
+{
+	const struct mw_syscall_ev *sc = &ev->sc;
+	bool addr_ret = sc->sys == MW_SYS_MMAP || sc->sys == MW_SYS_MREMAP || sc->sys == MW_SYS_BRK;
+	bool error = sc->sys != MW_SYS_BRK && mw_ret_is_error(sc->ret);
+	struct mw_json j;
+
+	mw_json_begin(&j, o->f);
+	json_event_head(&j, "syscall", ev);
+	mw_json_str(&j, "name", mw_sys_name(sc->sys));
+	json_args(&j, sc);
+	if (error) {
+		const char *name = mw_errno_name((int)-sc->ret);
+
+		mw_json_int(&j, "ret", -1);
+		if (name)
+			mw_json_str(&j, "error", name);
+		else
+			mw_json_int(&j, "errno", -sc->ret);
+	} else if (addr_ret) {
+		mw_json_addr(&j, "ret", (uint64_t)sc->ret);
+	} else {
+		mw_json_int(&j, "ret", sc->ret);
+	}
+	if (o->show_dur)
+		mw_json_uint(&j, "dur_ns", sc->dur_ns);
+	mw_json_int(&j, "vm_delta", a->vm_delta);
+	mw_json_end(&j);
+}
+
+static void json_task(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a)
+{
+	struct mw_json j;
+
+	mw_json_begin(&j, o->f);
+	switch (ev->kind) {
+	case MW_EV_THREAD_NEW:
+		json_event_head(&j, "thread_new", ev);
+		mw_json_uint(&j, "child_tid", ev->task.child_tid);
+		mw_json_str(&j, "child_comm", ev->task.child_comm);
+		break;
+	case MW_EV_FORK:
+		json_event_head(&j, "fork", ev);
+		mw_json_uint(&j, "child_pid", ev->task.child_pid);
+		mw_json_str(&j, "child_comm", ev->task.child_comm);
+		break;
+	case MW_EV_EXEC:
+		json_event_head(&j, "exec", ev);
+		break;
+	case MW_EV_EXIT:
+		json_event_head(&j, "exit", ev);
+		mw_json_bool(&j, "group_dead", a->proc_exited);
+		if (a->proc_exited) {
+			if (WIFSIGNALED(ev->task.exit_code))
+				mw_json_int(&j, "signal", WTERMSIG(ev->task.exit_code));
+			else
+				mw_json_int(&j, "code", WEXITSTATUS(ev->task.exit_code));
+		}
+		break;
+	case MW_EV_USDT:
+		json_event_head(&j, "usdt", ev);
+		mw_json_str(&j, "probe", mw_usdt_name(ev->usdt.probe));
+		mw_json_addr(&j, "arg0", ev->usdt.args[0]);
+		mw_json_uint(&j, "arg1", ev->usdt.args[1]);
+		break;
+	case MW_EV_RENAME:
+		json_event_head(&j, "rename", ev);
+		mw_json_uint(&j, "target_tid", ev->task.child_tid);
+		mw_json_str(&j, "new_comm", ev->task.child_comm);
+		break;
+	default:
+		break;
+	}
+	mw_json_end(&j);
+}
+
+void mw_out_event(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a)
+{
+	if (o->summary_only || !a->proc || ev->kind == MW_EV_EXIT_GROUP)
+		return;
+	if (ev->kind == MW_EV_SYSCALL) {
+		if (o->json)
+			json_syscall(o, ev, a);
+		else
+			text_syscall(o, ev, a);
+	} else {
+		if (o->json)
+			json_task(o, ev, a);
+		else
+			text_task(o, ev, a);
+	}
+}
+
+void mw_out_lost(struct mw_output *o, uint64_t ts_ns, uint64_t count)
+{
+	struct mw_json j;
+	char clk[32];
+
+	if (o->json) {
+		mw_json_begin(&j, o->f);
+		mw_json_str(&j, "type", "lost");
+		mw_json_uint(&j, "ts_ns", ts_ns);
+		mw_json_uint(&j, "count", count);
+		mw_json_end(&j);
+		return;
+	}
+	mw_fmt_clock(clk, sizeof(clk), ts_ns);
+	fprintf(o->f, "%s !!! %" PRIu64 " events lost (ring buffer full; counters stay exact) !!!\n",
+		clk, count);
+}
+
+void mw_out_note(struct mw_output *o, uint64_t ts_ns, const char *msg)
+{
+	struct mw_json j;
+
+	if (!o->json) {
+		fprintf(o->f, "memwatch: %s\n", msg);
+		return;
+	}
+	mw_json_begin(&j, o->f);
+	mw_json_str(&j, "type", "note");
+	mw_json_uint(&j, "ts_ns", ts_ns);
+	mw_json_str(&j, "message", msg);
+	mw_json_end(&j);
+}
+
+/* ---------- summaries ---------- */
+
+static uint64_t total_errors(const struct mw_counts *c)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < MW_SYS_COUNT; i++)
+		n += c->errors[i];
+	return n;
+}
+
+static uint64_t total_calls(const struct mw_counts *c)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < MW_SYS_COUNT; i++)
+		n += c->calls[i];
+	return n;
+}
+
+static uint64_t process_dropped(const struct mw_process *p)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < p->nthreads; i++)
+		n += mw_thread_dropped(&p->threads[i]);
+	return n;
+}
+
+/* by: the thread's bytes by class (mw_process_class_bytes), NULL if unknown. */
+static void json_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p,
+			const struct mw_thread *t, const uint64_t *by)
+{
+	const struct mw_counts *c = mw_thread_counts(t);
+	struct mw_json j;
+
+	mw_json_begin(&j, o->f);
+	json_head(&j, "thread_summary", ts_ns, p->pid);
+	mw_json_uint(&j, "tid", t->tid);
+	mw_json_str(&j, "comm", t->comm);
+	mw_json_obj_begin(&j, "calls");
+	for (int i = 0; i < MW_SYS_COUNT; i++)
+		mw_json_uint(&j, mw_sys_name(i), c->calls[i]);
+	mw_json_obj_end(&j);
+	mw_json_uint(&j, "errors", total_errors(c));
+	mw_json_uint(&j, "mapped", t->mapped);
+	mw_json_uint(&j, "unmapped", t->unmapped);
+	mw_json_int(&j, "net", (int64_t)t->mapped - (int64_t)t->unmapped);
+	mw_json_int(&j, "accessible", t->accessible);
+	mw_json_int(&j, "reserved", t->reserved);
+	mw_json_uint(&j, "dropped", mw_thread_dropped(t));
+	if (by) {
+		mw_json_obj_begin(&j, "by_class");
+		for (int c = 0; c < MW_CLASS_COUNT; c++)
+			if (by[c])
+				mw_json_uint(&j, mw_class_name(c), by[c]);
+		mw_json_obj_end(&j);
+	}
+	mw_json_bool(&j, "exited", t->exited);
+	mw_json_end(&j);
+}
+
+static void json_process(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p)
+{
+	struct mw_json j;
+
+	mw_json_begin(&j, o->f);
+	json_head(&j, "process_summary", ts_ns, p->pid);
+	mw_json_str(&j, "comm", p->comm);
+	mw_json_uint(&j, "threads", p->nthreads);
+	mw_json_int(&j, "net", p->net + mw_process_stack_delta(p));
+	mw_json_uint(&j, "vm_start", p->vm_start);
+	mw_json_uint(&j, "vm_end", p->vm_end);
+	mw_json_uint(&j, "dropped", process_dropped(p));
+	mw_json_uint(&j, "raced", p->raced);
+	mw_json_int(&j, "unattributed", p->unattributed);
+	mw_json_int(&j, "stack_delta", mw_process_stack_delta(p));
+	if (p->parent)
+		mw_json_uint(&j, "parent", p->parent);
+	if (p->exited) {
+		if (WIFSIGNALED(p->exit_code))
+			mw_json_int(&j, "signal", WTERMSIG(p->exit_code));
+		else
+			mw_json_int(&j, "code", WEXITSTATUS(p->exit_code));
+	}
+	mw_json_end(&j);
+}
+
+/* Per thread, what it mapped that is still there, by class. */
+static void text_classes(struct mw_output *o, const struct mw_process *p)
+{
+	static const enum mw_class cols[] = {
+		MW_CLASS_MAIN_HEAP, MW_CLASS_ARENA_HEAP, MW_CLASS_MALLOC_CHUNK,
+		MW_CLASS_THREAD_STACK, MW_CLASS_FILE,
+	};
+	uint64_t (*rows)[MW_CLASS_COUNT] = mw_process_class_bytes(p);
+	bool header = false;
+
+	for (size_t i = 0; rows && i < p->nthreads; i++) {
+		const struct mw_thread *t = &p->threads[i];
+		const uint64_t *by = rows[i];
+		uint64_t other = 0, total = 0;
+		char s[32];
+
+		for (int c = 0; c < MW_CLASS_COUNT; c++)
+			total += by[c];
+		if (!total)
+			continue;
+		if (!header) {
+			fprintf(o->f, "%7s %-15s %8s %8s %8s %8s %8s %8s\n", "TID", "COMM", "MAINHEAP",
+				"ARENA", "CHUNK", "STACK", "FILE", "OTHER");
+			header = true;
+		}
+		fprintf(o->f, "%7" PRIu32 " %-15s", t->tid, t->comm);
+		for (size_t k = 0; k < sizeof(cols) / sizeof(cols[0]); k++) {
+			mw_fmt_size(s, sizeof(s), (int64_t)by[cols[k]]);
+			fprintf(o->f, " %8s", s);
+			total -= by[cols[k]];
+		}
+		other = total;
+		mw_fmt_size(s, sizeof(s), (int64_t)other);
+		fprintf(o->f, " %8s\n", s);
+	}
+	free(rows);
+}
+
+static void text_process(struct mw_output *o, const struct mw_process *p)
+{
+	char a[32], b[32], c[32], d[32], e[32];
+	FILE *f = o->f;
+
+	mw_fmt_delta(a, sizeof(a), p->net + mw_process_stack_delta(p));
+	mw_fmt_size(b, sizeof(b), (int64_t)p->vm_start);
+	mw_fmt_size(c, sizeof(c), (int64_t)p->vm_end);
+	fprintf(f, "\n--- pid %" PRIu32 " (%s): %zu threads, net %s, VmSize %s -> %s",
+		p->pid, p->comm, p->nthreads, a, b, p->vm_end ? c : "?");
+	if (process_dropped(p))
+		fprintf(f, ", %" PRIu64 " events lost", process_dropped(p));
+	fputs(" ---\n", f);
+
+	fprintf(f, "%7s %-15s %6s %6s %6s %6s %6s %6s %6s\n", "TID", "COMM", "brk", "mmap",
+		"munmap", "mprot", "mremap", "madv", "errors");
+	for (size_t i = 0; i < p->nthreads; i++) {
+		const struct mw_thread *t = &p->threads[i];
+		const struct mw_counts *k = mw_thread_counts(t);
+
+		fprintf(f, "%7" PRIu32 " %-15s", t->tid, t->comm);
+		for (int s = 0; s < MW_SYS_COUNT; s++)
+			fprintf(f, " %6" PRIu64, k->calls[s]);
+		fprintf(f, " %6" PRIu64 "\n", total_errors(k));
+	}
+	fprintf(f, "%7s %-15s %9s %9s %9s %9s %9s\n", "TID", "COMM", "MAPPED", "UNMAPPED", "NET",
+		"ACCESS", "RESERVED");
+	for (size_t i = 0; i < p->nthreads; i++) {
+		const struct mw_thread *t = &p->threads[i];
+
+		if (!t->mapped && !t->unmapped && !total_calls(mw_thread_counts(t)))
+			continue;
+		mw_fmt_size(a, sizeof(a), (int64_t)t->mapped);
+		mw_fmt_size(b, sizeof(b), (int64_t)t->unmapped);
+		mw_fmt_delta(c, sizeof(c), (int64_t)t->mapped - (int64_t)t->unmapped);
+		mw_fmt_delta(d, sizeof(d), t->accessible);
+		mw_fmt_delta(e, sizeof(e), t->reserved);
+		fprintf(f, "%7" PRIu32 " %-15s %9s %9s %9s %9s %9s\n", t->tid, t->comm, a, b, c, d, e);
+	}
+	text_classes(o, p);
+}
+
+void mw_out_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p,
+		   const struct mw_thread *t)
+{
+	uint64_t (*rows)[MW_CLASS_COUNT];
+
+	if (!o->json)
+		return;
+	rows = mw_process_class_bytes(p);
+	json_thread(o, ts_ns, p, t, rows ? rows[t - p->threads] : NULL);
+	free(rows);
+}
+
+void mw_out_process(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p)
+{
+	if (!o->json) {
+		text_process(o, p);
+		return;
+	}
+	uint64_t (*rows)[MW_CLASS_COUNT] = mw_process_class_bytes(p);
+
+	for (size_t i = 0; i < p->nthreads; i++)
+		json_thread(o, ts_ns, p, &p->threads[i], rows ? rows[i] : NULL);
+	free(rows);
+	json_process(o, ts_ns, p);
+}
+
+/* Text: the model's regions as they are kept, with what each is and who made it. */
+static void text_regions(struct mw_output *o, const struct mw_process *p)
+{
+	fprintf(o->f, "\n--- pid %" PRIu32 " (%s): %zu regions ---\n", p->pid, p->comm,
+		p->regions.n);
+	fprintf(o->f, "%-12s %6s %4s %-12s %5s %7s %s\n", "ADDRESS", "SIZE", "PERM", "CLASS",
+		"ARENA", "TID", "NAME");
+	for (size_t i = 0; i < p->regions.n; i++) {
+		const struct mw_region *r = &p->regions.v[i];
+		char sz[32], ar[16] = "-", tid[16] = "-", perm[5];
+
+		mw_fmt_size(sz, sizeof(sz), (int64_t)(r->end - r->start));
+		if (mw_region_arena(r) > 0)
+			snprintf(ar, sizeof(ar), "%d", mw_region_arena(r));
+		if (r->tid)
+			snprintf(tid, sizeof(tid), "%" PRIu32, r->tid);
+		mw_region_perm(r, perm);
+		fprintf(o->f, "%012" PRIx64 " %6s %4s %-12s %5s %7s %s\n", r->start, sz, perm,
+			mw_class_name(r->cls), ar, tid, r->name ? r->name : "");
+	}
+}
+
+/* Same kind of region: one NDJSON object may cover both. */
+static bool same_region_kind(const struct mw_region *a, const struct mw_region *b)
+{
+	return a->end == b->start && a->prot == b->prot && a->name == b->name &&
+	       a->cls == b->cls && a->arena == b->arena && a->tid == b->tid;
+}
+
+static void json_region(struct mw_output *o, uint64_t ts_ns, uint32_t pid,
+			const struct mw_region *r, uint64_t end)
+{
+	struct mw_json j;
+	char prot[64];
+	int arena = mw_region_arena(r);
+
+	mw_fmt_prot(prot, sizeof(prot), r->prot);
+	mw_json_begin(&j, o->f);
+	json_head(&j, "region", ts_ns, pid);
+	mw_json_addr(&j, "start", r->start);
+	mw_json_addr(&j, "end", end);
+	mw_json_str(&j, "prot", prot);
+	mw_json_str(&j, "class", mw_class_name(r->cls));
+	if (arena >= 0)
+		mw_json_int(&j, "arena", arena);
+	if (r->tid)
+		mw_json_uint(&j, "tid", r->tid);
+	if (r->name)
+		mw_json_str(&j, "name", r->name);
+	mw_json_end(&j);
+}
+
+void mw_out_regions(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p)
+{
+	const struct mw_regions *rs = &p->regions;
+
+	if (!o->json) {
+		text_regions(o, p);
+		return;
+	}
+	/* NDJSON: adjacent pieces of the same kind (prot, name, class, arena,
+	 * creating thread) as one object. */
+	for (size_t i = 0; i < rs->n;) {
+		size_t k = i + 1;
+
+		while (k < rs->n && same_region_kind(&rs->v[k - 1], &rs->v[k]))
+			k++;
+		json_region(o, ts_ns, p->pid, &rs->v[i], rs->v[k - 1].end);
+		i = k;
+	}
+}
+
+/* ---------- allocator events ---------- */
+
+static const char *alloc_type(enum mw_alloc_ev_kind k)
+{
+	switch (k) {
+	case MW_AEV_ARENA_CREATE: return "arena_create";
+	case MW_AEV_ARENA_HEAP_NEW: return "arena_heap_new";
+	case MW_AEV_ARENA_GROW: return "arena_grow";
+	case MW_AEV_ARENA_SHRINK: return "arena_shrink";
+	case MW_AEV_ARENA_HEAP_DELETE: return "arena_heap_delete";
+	case MW_AEV_ARENA_REUSE: return "arena_reuse";
+	case MW_AEV_THREAD_STACK: return "thread_stack";
+	case MW_AEV_MAIN_HEAP_GROW: return "main_heap_grow";
+	case MW_AEV_MAIN_HEAP_TRIM: return "main_heap_trim";
+	case MW_AEV_ALLOCATOR: return "allocator";
+	}
+	return "allocator_event";
+}
+
+static void json_alloc(struct mw_output *o, const char *comm, const struct mw_alloc_ev *e)
+{
+	struct mw_json j;
+
+	mw_json_begin(&j, o->f);
+	json_head(&j, alloc_type(e->kind), e->ts_ns, e->pid);
+	if (e->tid) {
+		mw_json_uint(&j, "tid", e->tid);
+		mw_json_str(&j, "comm", comm);
+	}
+	switch (e->kind) {
+	case MW_AEV_ARENA_CREATE:
+	case MW_AEV_ARENA_HEAP_NEW:
+	case MW_AEV_ARENA_HEAP_DELETE:
+		mw_json_int(&j, "arena", e->arena);
+		mw_json_addr(&j, "base", e->base);
+		mw_json_uint(&j, "heaps", e->heaps);
+		mw_json_uint(&j, "reserved", e->reserved);
+		mw_json_uint(&j, "committed", e->committed);
+		break;
+	case MW_AEV_ARENA_GROW:
+		mw_json_int(&j, "arena", e->arena);
+		mw_json_addr(&j, "base", e->base);
+		mw_json_uint(&j, "bytes", e->bytes);
+		mw_json_uint(&j, "committed", e->committed);
+		break;
+	case MW_AEV_ARENA_SHRINK:
+		mw_json_int(&j, "arena", e->arena);
+		mw_json_addr(&j, "base", e->base);
+		mw_json_uint(&j, "bytes", e->bytes);
+		mw_json_str(&j, "form", e->shrink_fixed ? "map_fixed" : "madvise");
+		mw_json_uint(&j, "committed", e->committed);
+		mw_json_uint(&j, "trimmed", e->trimmed);
+		break;
+	case MW_AEV_ARENA_REUSE:
+		mw_json_int(&j, "arena", e->arena);
+		break;
+	case MW_AEV_THREAD_STACK:
+		mw_json_addr(&j, "base", e->base);
+		mw_json_uint(&j, "bytes", e->bytes);
+		mw_json_uint(&j, "guard", e->guard);
+		break;
+	case MW_AEV_MAIN_HEAP_GROW:
+	case MW_AEV_MAIN_HEAP_TRIM:
+		mw_json_addr(&j, "base", e->base);
+		mw_json_uint(&j, "bytes", e->bytes);
+		mw_json_uint(&j, "size", e->committed);
+		break;
+	case MW_AEV_ALLOCATOR:
+		mw_json_str(&j, "allocator", mw_allocator_name(e->allocator));
+		mw_json_str(&j, "evidence", e->evidence ? e->evidence : "");
+		break;
+	}
+	if (e->kind != MW_AEV_ALLOCATOR)
+		mw_json_str(&j, "source", e->source ? e->source : "syscalls");
+	mw_json_end(&j);
+}
+
+static void text_alloc(struct mw_output *o, const char *comm, const struct mw_alloc_ev *e)
+{
+	char clk[32], a[32], b[32], c[32];
+
+	mw_fmt_clock(clk, sizeof(clk), e->ts_ns);
+	if (e->tid)
+		fprintf(o->f, "%s [%" PRIu32 "/%" PRIu32 " %s] *** ", clk, e->pid, e->tid, comm);
+	else
+		fprintf(o->f, "%s [%" PRIu32 " %s] *** ", clk, e->pid, comm);
+	mw_fmt_size(a, sizeof(a), (int64_t)e->reserved);
+	mw_fmt_size(b, sizeof(b), (int64_t)e->committed);
+	mw_fmt_size(c, sizeof(c), (int64_t)e->bytes);
+	switch (e->kind) {
+	case MW_AEV_ARENA_CREATE:
+		fprintf(o->f, "arena %d created at 0x%" PRIx64 ": %s reserved, %s committed", e->arena,
+			e->base, a, b);
+		break;
+	case MW_AEV_ARENA_HEAP_NEW:
+		fprintf(o->f, "arena %d: new heap at 0x%" PRIx64 ", %u heaps, %s reserved", e->arena,
+			e->base, e->heaps, a);
+		break;
+	case MW_AEV_ARENA_GROW:
+		fprintf(o->f, "arena %d grew +%s: %s committed", e->arena, c, b);
+		break;
+	case MW_AEV_ARENA_SHRINK:
+		mw_fmt_size(a, sizeof(a), (int64_t)e->trimmed);
+		fprintf(o->f, "arena %d trimmed %s (%s): %s committed, %s trimmed in all", e->arena, c,
+			e->shrink_fixed ? "MAP_FIXED PROT_NONE" : "MADV_DONTNEED", b, a);
+		break;
+	case MW_AEV_ARENA_HEAP_DELETE:
+		fprintf(o->f, "arena %d: heap at 0x%" PRIx64 " deleted, %u heaps, %s reserved",
+			e->arena, e->base, e->heaps, a);
+		break;
+	case MW_AEV_ARENA_REUSE:
+		fprintf(o->f, "arena %d reused by this thread", e->arena);
+		break;
+	case MW_AEV_THREAD_STACK:
+		mw_fmt_size(a, sizeof(a), (int64_t)e->guard);
+		fprintf(o->f, "thread stack at 0x%" PRIx64 ": %s, guard %s", e->base, c, a);
+		break;
+	case MW_AEV_MAIN_HEAP_GROW:
+	case MW_AEV_MAIN_HEAP_TRIM:
+		fprintf(o->f, "main heap %s%s: %s", e->kind == MW_AEV_MAIN_HEAP_GROW ? "+" : "-", c, b);
+		break;
+	case MW_AEV_ALLOCATOR:
+		fprintf(o->f, "allocator: %s (%s)", mw_allocator_name(e->allocator),
+			e->evidence ? e->evidence : "");
+		break;
+	}
+	fputs(" ***\n", o->f);
+}
+
+void mw_out_alloc(struct mw_output *o, const struct mw_process *p, const struct mw_alloc_ev *e)
+{
+	const struct mw_thread *t = e->tid ? mw_process_find_thread(p, e->tid) : NULL;
+	const char *comm = t ? t->comm : p->comm;
+
+	if (o->summary_only && !o->alloc_always)
+		return;
+	if (o->json)
+		json_alloc(o, comm, e);
+	else
+		text_alloc(o, comm, e);
+}
+
+void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p)
+{
+	size_t n = mw_alloc_narenas(p->alloc);
+	char a[32], b[32], c[32];
+
+	if (!n)
+		return;
+	if (!o->json)
+		fprintf(o->f, "%7s %7s %5s %9s %9s %9s %7s\n", "ARENA", "CREATOR", "HEAPS",
+			"RESERVED", "COMMITTED", "TRIMMED", "THREADS");
+	for (size_t i = 0; i < n; i++) {
+		const struct mw_arena *ar = mw_alloc_arena(p->alloc, i);
+		struct mw_json j;
+
+		if (!o->json) {
+			mw_fmt_size(a, sizeof(a), (int64_t)ar->reserved);
+			mw_fmt_size(b, sizeof(b), (int64_t)ar->committed);
+			mw_fmt_size(c, sizeof(c), (int64_t)ar->trimmed);
+			fprintf(o->f, "%7d %7" PRIu32 " %5zu %9s %9s %9s %7zu\n", ar->id, ar->creator_tid,
+				ar->nheaps, a, b, c, ar->nthreads);
+			continue;
+		}
+		mw_json_begin(&j, o->f);
+		json_head(&j, "arena_summary", ts_ns, p->pid);
+		mw_json_int(&j, "arena", ar->id);
+		mw_json_uint(&j, "creator_tid", ar->creator_tid);
+		mw_json_uint(&j, "heaps", ar->nheaps);
+		mw_json_uint(&j, "reserved", ar->reserved);
+		mw_json_uint(&j, "committed", ar->committed);
+		mw_json_uint(&j, "trimmed", ar->trimmed);
+		mw_json_uint(&j, "threads", ar->nthreads);
+		mw_json_str(&j, "source", ar->by_usdt ? (ar->by_syscalls ? "syscalls+usdt" : "usdt")
+						  : "syscalls");
+		mw_json_end(&j);
+	}
+}
+
+void mw_out_diag(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p,
+		 const struct mw_diag *d)
+{
+	struct mw_json j;
+
+	if (!o->json) {
+		fprintf(o->f, "!!! pid %" PRIu32 " %s: %s\n    options: %s\n", p->pid, d->kind,
+			d->message, d->remedy);
+		return;
+	}
+	mw_json_begin(&j, o->f);
+	json_head(&j, "diagnosis", ts_ns, p->pid);
+	mw_json_str(&j, "kind", d->kind);
+	mw_json_str(&j, "message", d->message);
+	mw_json_str(&j, "remedy", d->remedy);
+	mw_json_end(&j);
+}

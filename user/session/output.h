@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Sinks: strace-like text or NDJSON (schema v1) for events and summaries. */
+#ifndef MW_OUTPUT_H
+#define MW_OUTPUT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include "wire/event.h"
+#include "alloc/alloc.h"
+#include "alloc/diagnose.h"
+#include "ledger/model.h"
+
+struct mw_output {
+	FILE *f;
+	bool json;
+	bool summary_only;	/* -c: no event lines */
+	bool show_dur;		/* -T */
+	bool alloc_always;	/* daemon mode: allocator events even with -c */
+};
+
+void mw_out_event(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a);
+void mw_out_lost(struct mw_output *o, uint64_t ts_ns, uint64_t count);
+/* Per-thread and per-process summaries of one process (text: two tables). */
+void mw_out_process(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p);
+/* One thread's thread_summary (JSON only): a thread that exited, in daemon mode. */
+void mw_out_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p,
+		   const struct mw_thread *t);
+/* The final region map of a process, adjacent equal-prot regions coalesced. */
+void mw_out_regions(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p);
+/* An allocator event (arena lifecycle, thread stack, main heap, allocator). */
+void mw_out_alloc(struct mw_output *o, const struct mw_process *p, const struct mw_alloc_ev *e);
+/* One arena_summary per arena of p (text: a table). */
+void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p);
+/* A diagnosis: "!!! ..." lines in text, a {"type":"diagnosis"} object in JSON. */
+void mw_out_diag(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p,
+		 const struct mw_diag *d);
+/* A one-line note in text mode ("memwatch: ..."), a {"type":"note"} object in JSON. */
+void mw_out_note(struct mw_output *o, uint64_t ts_ns, const char *msg);
+
+#endif /* MW_OUTPUT_H */

@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Session logic shared by live tracing and replay. See session.h. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <sys/mman.h>
+#include "base/clock.h"
+#include "alloc/diagnose.h"
+#include "ledger/procfs.h"
+#include "wire/record.h"
+#include "session.h"
+
+void mw_session_init(struct mw_session *s, const struct mw_config *cfg, FILE *out,
+		     uint64_t page_size, int64_t mono_to_epoch_ns)
+{
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->out.f = out;
+	s->out.json = cfg->json;
+	s->out.summary_only = cfg->summary_only;
+	s->out.show_dur = cfg->show_dur;
+	mw_model_init(&s->model, page_size);
+	s->model.alloc_ops = mw_alloc_model_ops;
+	s->dctx.page_size = s->model.page_size;
+	s->dctx.mono_to_epoch_ns = mono_to_epoch_ns;
+}
+
+void mw_session_free(struct mw_session *s)
+{
+	mw_model_free(&s->model);
+}
+
+#define MAX_ALLOC_EVENTS 16
+
+static void emit_alloc(struct mw_session *s, const struct mw_process *p, struct mw_alloc_ev *v,
+		       int n)
+{
+	for (int i = 0; i < n; i++)
+		mw_out_alloc(&s->out, p, &v[i]);
+}
+
+static void record(struct mw_session *s, uint32_t kind, const void *a, size_t alen, const void *b,
+		   size_t blen)
+{
+	if (s->rec && mw_record_put(s->rec, kind, a, alen, b, blen))
+		s->err = s->err ? s->err : -EIO;
+}
+
+static void collect_counters(struct mw_session *s, struct mw_thread *t, bool forget)
+{
+	struct mw_counters_entry e = { .tid = t->tid };
+
+	/* Read at its exit: the tid may name another thread by now. */
+	if (t->kernel_final)
+		return;
+	if (!s->counters || s->counters(s->src_ctx, t->tid, &e.c, forget))
+		return;
+	t->kernel_final = forget && t->exited;
+	memcpy(t->kernel.calls, e.c.calls, sizeof(e.c.calls));
+	memcpy(t->kernel.errors, e.c.errors, sizeof(e.c.errors));
+	memcpy(t->kernel.dur_ns, e.c.dur_ns, sizeof(e.c.dur_ns));
+	t->have_kernel = true;
+	record(s, MW_ENTRY_COUNTERS, &e, sizeof(e), NULL, 0);
+}
+
+static void report_process(struct mw_session *s, struct mw_process *p, bool final)
+{
+	uint64_t ts = mw_now_ns(CLOCK_REALTIME);
+
+	for (size_t i = 0; i < p->nthreads; i++)
+		collect_counters(s, &p->threads[i], final);
+	mw_out_process(&s->out, ts, p);
+	if (p->alloc)
+		mw_out_arenas(&s->out, ts, p);
+	if (final) {
+		struct mw_diag d[8];
+		int n = mw_diagnose(p, p->arena_limit, d, 8);
+
+		for (int i = 0; i < n; i++)
+			mw_out_diag(&s->out, ts, p, &d[i]);
+	}
+	if (final && s->cfg->maps_at_exit)
+		mw_out_regions(&s->out, ts, p);
+}
+
+static void finalize(struct mw_session *s, struct mw_process *p)
+{
+	report_process(s, p, true);
+	mw_model_forget(&s->model, p->pid);
+}
+
+int mw_session_record(struct mw_session *s, const void *data, size_t size)
+{
+	struct mw_event ev;
+	struct mw_apply a;
+	int err;
+
+	record(s, MW_ENTRY_RING, data, size, NULL, 0);
+	if (mw_decode(&s->dctx, data, size, &ev)) {
+		s->bad_records++;
+		return 0;
+	}
+	err = mw_model_apply(&s->model, &ev, &a);
+	if (err == -ENOMEM) {
+		s->err = err;
+		return err;
+	}
+	if (a.proc && a.proc->needs_seed && s->reseed && s->reseed(s->src_ctx, a.proc->pid))
+		a.proc->needs_seed = false;	/* gone already; its exit follows */
+	if (!ev.comm[0] && a.thread)
+		memcpy(ev.comm, a.thread->comm, sizeof(ev.comm));
+	mw_out_event(&s->out, &ev, &a);
+	if (a.proc && a.proc->alloc && ev.kind != MW_EV_EXEC) {
+		struct mw_alloc_ev v[MAX_ALLOC_EVENTS];
+		int n = ev.kind == MW_EV_USDT
+				? mw_alloc_usdt(a.proc->alloc, a.proc, &ev, v, MAX_ALLOC_EVENTS)
+				: mw_alloc_apply(a.proc->alloc, a.proc, &ev, &a, v, MAX_ALLOC_EVENTS);
+
+		emit_alloc(s, a.proc, v, n);
+		/* Code was mapped: it may tell which allocator this is, or bring a
+		 * libc with malloc probes (names come from /proc: the source decides). */
+		if (ev.kind == MW_EV_SYSCALL && ev.sc.sys == MW_SYS_MMAP &&
+		    !(ev.sc.args[3] & MAP_ANONYMOUS) &&
+		    (ev.sc.args[2] & PROT_EXEC) && !mw_ret_is_error(ev.sc.ret) && s->libs)
+			s->libs(s->src_ctx, a.proc->pid);
+	}
+	if (ev.kind == MW_EV_EXIT && a.thread && !a.proc_exited) {
+		collect_counters(s, a.thread, true);
+		if (s->retire_threads && s->out.json && a.proc->nthreads > s->cfg->max_threads) {
+			mw_out_thread(&s->out, mw_now_ns(CLOCK_REALTIME), a.proc, a.thread);
+			mw_process_forget_thread(a.proc, a.thread->tid);
+		}
+	}
+	if (a.proc_exited)
+		finalize(s, a.proc);
+	return s->err;
+}
+
+/* A (new) baseline: what the allocator is, and the arenas already there. */
+static int seed_alloc(struct mw_session *s, struct mw_process *p, uint64_t snap_end_ns)
+{
+	struct mw_alloc_ev v[MAX_ALLOC_EVENTS];
+	int n;
+
+	mw_alloc_free(p->alloc);
+	p->alloc = mw_alloc_new();
+	if (!p->alloc)
+		return -ENOMEM;
+	n = mw_alloc_seed(p->alloc, &p->regions, p->start_brk, v, MAX_ALLOC_EVENTS);
+	for (int i = 0; i < n; i++) {
+		v[i].pid = p->pid;
+		v[i].ts_ns = snap_end_ns + s->dctx.mono_to_epoch_ns;
+	}
+	emit_alloc(s, p, v, n);
+	return 0;
+}
+
+int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, uint64_t start_brk,
+		    uint64_t vm_size, uint64_t stack_size, uint64_t snap_end_ns, bool resync)
+{
+	struct mw_seed_entry e = {
+		.pid = pid,
+		.resync = resync,
+		.start_brk = start_brk,
+		.vm_size = vm_size,
+		.stack_size = stack_size,
+		.snap_end_ns = snap_end_ns,
+	};
+	struct mw_process *p;
+	struct mw_regions maps;
+	int err;
+
+	p = resync ? mw_model_find(&s->model, pid) : mw_model_process(&s->model, pid);
+	if (!p)
+		return resync ? 0 : -ENOMEM;
+	record(s, MW_ENTRY_SEED, &e, sizeof(e), maps_text, strlen(maps_text));
+	mw_regions_init(&maps);
+	err = mw_maps_parse(maps_text, &maps);
+	if (!err)
+		err = resync ? mw_model_resync(p, &maps, snap_end_ns)
+			     : mw_model_seed(p, &maps, start_brk, vm_size, stack_size, snap_end_ns);
+	mw_regions_free(&maps);
+	if (!err && !resync)
+		err = seed_alloc(s, p, snap_end_ns);
+	return err;
+}
+
+void mw_session_thread_name(struct mw_session *s, uint32_t pid, uint32_t tid, const char *comm)
+{
+	struct mw_thread_entry e = { .pid = pid, .tid = tid };
+	struct mw_process *p = mw_model_find(&s->model, pid);
+	struct mw_thread *t;
+
+	if (!p)
+		return;
+	strncpy(e.comm, comm, sizeof(e.comm) - 1);
+	record(s, MW_ENTRY_THREAD, &e, sizeof(e), NULL, 0);
+	t = mw_process_thread(p, tid);
+	if (t && !t->comm[0])
+		memcpy(t->comm, e.comm, sizeof(t->comm));
+	if (tid == pid && !p->comm[0])
+		memcpy(p->comm, e.comm, sizeof(p->comm));
+}
+
+void mw_session_libs(struct mw_session *s, uint32_t pid, const char *maps_text)
+{
+	struct mw_process *p = mw_model_find(&s->model, pid);
+	__u32 head[2] = { pid, 0 };
+	struct mw_alloc_ev v[MAX_ALLOC_EVENTS];
+	struct mw_regions maps;
+	int n;
+
+	if (!p || !p->alloc)
+		return;
+	record(s, MW_ENTRY_LIBS, head, sizeof(head), maps_text, strlen(maps_text));
+	mw_regions_init(&maps);
+	if (mw_maps_parse(maps_text, &maps) == 0) {
+		n = mw_alloc_detect(p->alloc, &maps, v, MAX_ALLOC_EVENTS);
+		for (int i = 0; i < n; i++) {
+			v[i].pid = pid;
+			v[i].ts_ns = mw_now_ns(CLOCK_REALTIME);
+		}
+		emit_alloc(s, p, v, n);
+	}
+	mw_regions_free(&maps);
+}
+
+void mw_session_preload(struct mw_session *s, uint32_t pid, const char *ld_preload)
+{
+	struct mw_process *p = mw_model_find(&s->model, pid);
+	__u32 head[2] = { pid, 0 };
+	struct mw_alloc_ev v[MAX_ALLOC_EVENTS];
+	int n;
+
+	if (!p || !p->alloc)
+		return;
+	record(s, MW_ENTRY_PRELOAD, head, sizeof(head), ld_preload, strlen(ld_preload));
+	n = mw_alloc_preload(p->alloc, ld_preload, v, MAX_ALLOC_EVENTS);
+	for (int i = 0; i < n; i++) {
+		v[i].pid = pid;
+		v[i].ts_ns = mw_now_ns(CLOCK_REALTIME);
+	}
+	emit_alloc(s, p, v, n);
+}
+
+void mw_session_arena_limit(struct mw_session *s, uint32_t pid, int limit)
+{
+	struct mw_process *p = mw_model_find(&s->model, pid);
+	__u32 head[2] = { pid, (__u32)limit };
+
+	if (!p)
+		return;
+	record(s, MW_ENTRY_ARENA_LIMIT, head, sizeof(head), NULL, 0);
+	p->arena_limit = limit;
+}
+
+void mw_session_vmsize(struct mw_session *s, uint32_t pid, uint64_t vm_size, uint64_t stack_size)
+{
+	struct mw_vmsize_entry e = { .pid = pid, .vm_size = vm_size, .stack_size = stack_size };
+	struct mw_process *p = mw_model_find(&s->model, pid);
+
+	if (!p || p->exited)
+		return;
+	record(s, MW_ENTRY_VMSIZE, &e, sizeof(e), NULL, 0);
+	p->vm_end = vm_size;
+	p->stack_end = stack_size;
+}
+
+void mw_session_lost(struct mw_session *s, uint64_t ts_ns, uint64_t count)
+{
+	__u64 c = count;
+
+	record(s, MW_ENTRY_LOST, &c, sizeof(c), NULL, 0);
+	mw_out_lost(&s->out, ts_ns, count);
+}
+
+void mw_session_gone(struct mw_session *s, uint32_t pid, int status)
+{
+	struct mw_gone_entry e = { .pid = pid, .status = status };
+	struct mw_process *p = mw_model_find(&s->model, pid);
+
+	if (!p || p->exited)
+		return;
+	record(s, MW_ENTRY_GONE, &e, sizeof(e), NULL, 0);
+	p->exited = true;
+	p->exit_code = status < 0 ? 0 : status;
+	finalize(s, p);
+}
+
+void mw_session_report_all(struct mw_session *s, bool final)
+{
+	for (size_t i = 0; i < s->model.nprocs; i++)
+		report_process(s, s->model.procs[i], final);
+	if (final && s->bad_records) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "%llu malformed records skipped",
+			 (unsigned long long)s->bad_records);
+		mw_out_note(&s->out, mw_now_ns(CLOCK_REALTIME), msg);
+	}
+}
+
+size_t mw_session_live(const struct mw_session *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->model.nprocs; i++)
+		n += !s->model.procs[i]->exited;
+	return n;
+}

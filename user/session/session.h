@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What a session does with its inputs, whether they come from the kernel
+ * (live.c) or from a recording (replay.c): decode, apply to the model,
+ * write events and summaries, and record everything it consumed.
+ */
+#ifndef MW_SESSION_H
+#define MW_SESSION_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include "base/options.h"
+#include "wire/decode.h"
+#include "ledger/model.h"
+#include "output.h"
+
+struct mw_thread_counters;
+
+/* Where the kernel's exact counters come from: the BPF map, or a recording. */
+typedef int (*mw_counters_fn)(void *ctx, uint32_t tid, struct mw_thread_counters *c, bool forget);
+/* Read a process's baseline again after exec: live sessions read /proc and
+ * call mw_session_seed; a replay finds the seed as the next entry. */
+typedef int (*mw_reseed_fn)(void *ctx, uint32_t pid);
+/* Code was mapped: live sessions read /proc, call mw_session_libs while the
+ * allocator is unknown and attach a newly mapped libc's probes; a replay finds
+ * the libs snapshot as the next entry. */
+typedef void (*mw_libs_fn)(void *ctx, uint32_t pid);
+
+struct mw_session {
+	const struct mw_config *cfg;
+	struct mw_model model;
+	struct mw_output out;
+	struct mw_decode_ctx dctx;
+	FILE *rec;			/* --record, or NULL */
+	mw_counters_fn counters;	/* may be NULL: counts seen in events only */
+	mw_reseed_fn reseed;		/* may be NULL */
+	mw_libs_fn libs;		/* may be NULL */
+	void *src_ctx;			/* for both */
+	/* Daemon mode: a thread that exits while its process's table holds more than
+	 * cfg->max_threads has its summary written at its exit and is forgotten, so a
+	 * long-lived process that churns threads keeps a bounded table. */
+	bool retire_threads;
+	uint64_t bad_records;
+	int err;			/* first fatal error (-ENOMEM) */
+};
+
+void mw_session_init(struct mw_session *s, const struct mw_config *cfg, FILE *out,
+		     uint64_t page_size, int64_t mono_to_epoch_ns);
+void mw_session_free(struct mw_session *s);
+/* One ring-buffer record. Returns 0, or a negative errno that should stop the session. */
+int mw_session_record(struct mw_session *s, const void *data, size_t size);
+/* A baseline (resync false) or a post-drop resync of pid from maps text. */
+int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, uint64_t start_brk,
+		    uint64_t vm_size, uint64_t stack_size, uint64_t snap_end_ns, bool resync);
+void mw_session_thread_name(struct mw_session *s, uint32_t pid, uint32_t tid, const char *comm);
+/* A maps snapshot taken after libraries were loaded: which allocator the process uses. */
+void mw_session_libs(struct mw_session *s, uint32_t pid, const char *maps_text);
+/* The LD_PRELOAD of a process at its baseline (a preloaded allocator). */
+void mw_session_preload(struct mw_session *s, uint32_t pid, const char *ld_preload);
+/* glibc's arena limit in force for a process (from its environment). */
+void mw_session_arena_limit(struct mw_session *s, uint32_t pid, int limit);
+/* The kernel's VmSize of a live process, read now. */
+void mw_session_vmsize(struct mw_session *s, uint32_t pid, uint64_t vm_size, uint64_t stack_size);
+void mw_session_lost(struct mw_session *s, uint64_t ts_ns, uint64_t count);
+/* A process that is gone without an exit record (status: wait status, or -1). */
+void mw_session_gone(struct mw_session *s, uint32_t pid, int status);
+/* Summaries of every process still known (final: also the region maps). */
+void mw_session_report_all(struct mw_session *s, bool final);
+size_t mw_session_live(const struct mw_session *s);
+
+#endif /* MW_SESSION_H */

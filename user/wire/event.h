@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Typed events: what the decoder produces from a ring-buffer record and what
+ * every analyzer and sink consumes. Pure data, no libbpf. */
+#ifndef MW_EVENT_H
+#define MW_EVENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <linux/types.h>
+#include "memwatch.h"
+
+enum mw_event_kind {
+	MW_EV_SYSCALL = MW_REC_SYSCALL,
+	MW_EV_THREAD_NEW = MW_REC_THREAD_NEW,
+	MW_EV_FORK = MW_REC_FORK,
+	MW_EV_EXEC = MW_REC_EXEC,
+	MW_EV_EXIT = MW_REC_EXIT,
+	MW_EV_RENAME = MW_REC_RENAME,
+	MW_EV_EXIT_GROUP = MW_REC_EXIT_GROUP,
+	MW_EV_USDT = MW_REC_USDT,
+};
+
+struct mw_usdt_ev {
+	enum mw_usdt_probe probe;
+	uint64_t args[2];
+};
+
+struct mw_syscall_ev {
+	enum mw_sys sys;
+	uint64_t args[6];
+	int64_t ret;
+	uint64_t dur_ns;
+};
+
+struct mw_task_ev {
+	uint32_t child_pid;
+	uint32_t child_tid;
+	char child_comm[MW_COMM_LEN];	/* NUL-terminated */
+	int32_t exit_code;
+	bool group_dead;
+	uint64_t vm_bytes;	/* EXIT_GROUP: VmSize */
+	uint64_t stack_bytes;	/* EXIT_GROUP: VmStk */
+};
+
+struct mw_event {
+	enum mw_event_kind kind;
+	uint64_t mono_ns;	/* CLOCK_MONOTONIC, as recorded by the kernel */
+	uint64_t ts_ns;		/* Unix epoch ns (mono_ns + offset) */
+	uint32_t pid;		/* tgid */
+	uint32_t tid;
+	uint32_t cpu;
+	char comm[MW_COMM_LEN];	/* NUL-terminated */
+	union {
+		struct mw_syscall_ev sc;
+		struct mw_task_ev task;
+		struct mw_usdt_ev usdt;
+	};
+};
+
+/* A thread name from the kernel (16 bytes, maybe without NUL), NUL-terminated. */
+static inline void mw_copy_comm(char *dst, const char *src)
+{
+	memcpy(dst, src, MW_COMM_LEN);
+	dst[MW_COMM_LEN - 1] = '\0';
+}
+
+/* A syscall's raw return is an error when it is in [-4095, -1]. */
+static inline bool mw_ret_is_error(int64_t ret)
+{
+	return ret < 0 && ret >= -4095;
+}
+
+#endif /* MW_EVENT_H */
