@@ -30,8 +30,13 @@ enum mw_mfn {
 	MW_MFN_COUNT,
 };
 
+/*
+ * Record types of the malloc ring. Like every record of the syscall ring, a
+ * record starts with its u32 type; the values are disjoint from enum
+ * mw_rec_type so that one decoder (user/wire/decode.c) reads both rings.
+ */
 enum mw_mrec_type {
-	MW_MREC_ALLOC = 1,	/* struct mw_malloc_rec (+ stack bytes) */
+	MW_MREC_ALLOC = 64,	/* struct mw_malloc_rec (+ stack bytes) */
 	MW_MREC_FREE,		/* struct mw_mfree_rec: a tracked allocation was freed */
 	MW_MREC_EXIT,		/* struct mw_mfree_rec (addr, size 0): exit() called, process stopped */
 };

@@ -123,13 +123,19 @@ int mw_cli_malloc_check(struct mw_config *cfg, char *err, size_t errsz)
 		   m->duty_period_s || m->max_probe_rate || m->stack_bytes_set || m->max_outstanding ||
 		   m->hold_exit;
 
+	if (cfg->replay_path) {
+		/* A recording of a --malloc run replays its allocations as they were traced. */
+		if (m->sample_every || m->sample_bytes || m->duty_period_s || m->max_probe_rate ||
+		    m->stack_bytes_set || m->max_outstanding || m->hold_exit)
+			return mw_fail(err, errsz, -1, "--replay: only --min-age and --folded apply; "
+				       "the probes' settings are the recorded run's");
+		return 0;
+	}
 	if (!m->on) {
 		if (any)
 			return mw_fail(err, errsz, -1, "the allocator options need --malloc");
 		return 0;
 	}
-	if (cfg->replay_path)
-		return mw_fail(err, errsz, -1, "--malloc: recordings carry no allocator records");
 	if (m->sample_every && m->sample_bytes)
 		return mw_fail(err, errsz, -1, "give either --sample or --sample-bytes, not both");
 	if (!m->stack_bytes_set)

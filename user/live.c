@@ -22,6 +22,7 @@
 #include "loader/loader.h"
 #include "alloc/arena_limit.h"
 #include "base/errmsg.h"
+#include "base/grow.h"
 #include "malloc/mtrace.h"
 #include "ledger/procfs.h"
 #include "wire/record.h"
@@ -148,16 +149,13 @@ static const char *own_libc(void)
 /* Was this code file of pid already offered to the USDT attacher? Marks it if not. */
 static bool usdt_tried(struct live *l, uint32_t pid, const char *name)
 {
-	struct usdt_try *t;
-
 	for (size_t i = 0; i < l->ntried; i++)
 		if (l->tried[i].pid == pid && l->tried[i].name == name)
 			return true;	/* interned: same pointer, same name */
 	if (l->ntried == l->cap_tried) {
-		size_t cap = l->cap_tried ? 2 * l->cap_tried : 16;
-
 		/* Bounded: forget processes that are gone before growing. */
 		size_t k = 0;
+
 		for (size_t i = 0; i < l->ntried; i++) {
 			const struct mw_process *p = mw_model_find(&l->s.model, l->tried[i].pid);
 
@@ -165,15 +163,9 @@ static bool usdt_tried(struct live *l, uint32_t pid, const char *name)
 				l->tried[k++] = l->tried[i];
 		}
 		l->ntried = k;
-		if (k == l->cap_tried) {
-			if (cap > MAX_USDT_TRIES)
-				return true;	/* full: no more attempts */
-			t = realloc(l->tried, cap * sizeof(*t));
-			if (!t)
-				return true;
-			l->tried = t;
-			l->cap_tried = cap;
-		}
+		if (k >= MAX_USDT_TRIES ||
+		    mw_grow(&l->tried, l->ntried, &l->cap_tried, sizeof(*l->tried), 16))
+			return true;	/* full: no more attempts */
 	}
 	l->tried[l->ntried++] = (struct usdt_try){ .pid = pid, .name = name };
 	return false;
@@ -228,7 +220,7 @@ static void attach_usdt(struct live *l, uint32_t pid, const struct mw_regions *m
 		}
 	}
 	if (total && l->cfg->verbose)
-		fprintf(stderr, "memwatch: pid %u: %d glibc malloc probes attached\n", pid, total);
+		mw_p_err("pid %u: %d glibc malloc probes attached", pid, total);
 }
 
 static void attach_usdt_now(struct live *l, uint32_t pid)
@@ -295,18 +287,19 @@ static int kernel_counters(void *ctx, uint32_t tid, struct mw_thread_counters *c
 static int on_ring_record(void *ctx, void *data, size_t size)
 {
 	struct live *l = ctx;
-
-	const struct mw_hdr *h = data;
+	struct mw_event ev;
 	int ret;
 
-	if (mw_watch_record(&l->watch, data, size))
+	if (mw_decode(&l->s.dctx, data, size, &ev))
+		return mw_session_bad_record(&l->s, data, size);
+	if (mw_watch_event(&l->watch, &ev))
 		return 0;
 	/* A thread's exit: its final counters are kept in the kernel under this record's time. */
-	if (size >= sizeof(*h) && h->type == MW_REC_EXIT) {
-		l->exit_tid = h->tid;
-		l->exit_ts = h->ts_ns;
+	if (ev.kind == MW_EV_EXIT) {
+		l->exit_tid = ev.tid;
+		l->exit_ts = ev.mono_ns;
 	}
-	ret = mw_session_record(&l->s, data, size);
+	ret = mw_session_event(&l->s, &ev, data, size);
 	l->exit_tid = 0;
 	return ret;
 }
@@ -321,7 +314,7 @@ static void report_all(struct live *l, bool final)
 		if (!p->exited && mw_read_vm(p->pid, &vm, &stack) == 0)
 			mw_session_vmsize(&l->s, p->pid, vm, stack);
 	}
-	mw_session_report_all(&l->s, final);
+	mw_session_report_all(&l->s, mw_now_ns(CLOCK_REALTIME), final);
 	if (l->m)
 		mw_mtrace_report(l->m, final);
 }
@@ -351,7 +344,7 @@ static void check_liveness(struct live *l)
 		if (is_child ? !l->child_reaped : !(kill((pid_t)pid, 0) && errno == ESRCH))
 			continue;
 		mw_loader_poll(&l->loader, 0);	/* its records may still be queued */
-		mw_session_gone(&l->s, pid, is_child ? l->child_status : -1);
+		mw_session_gone(&l->s, pid, is_child ? l->child_status : -1, mw_now_ns(CLOCK_REALTIME));
 		return;	/* the array changed: the next round checks the rest */
 	}
 }
@@ -468,7 +461,7 @@ static void announce(struct live *l)
 	for (size_t i = 0; i < cfg->ncgroups && off < sizeof(pids) - 16; i++)
 		off += snprintf(pids + off, sizeof(pids) - off, "%scgroup %s", off ? ", " : "",
 				cfg->cgroups[i]);
-	fprintf(stderr, "memwatch: tracing %s%s%s%s; %s\n", cfg->npids ? "pid " : "", pids,
+	mw_p_err("tracing %s%s%s%s; %s", cfg->npids ? "pid " : "", pids,
 		cfg->follow ? " and its children" : "",
 		l->loader.raw_syscalls ? " (raw syscall tracepoints: tracefs unavailable)" : "",
 		cfg->daemon ? "daemon: SIGHUP reloads, SIGTERM stops" : "Ctrl-C to stop");
@@ -611,9 +604,9 @@ static int event_loop(struct live *l)
 		struct mw_stats st;
 
 		mw_loader_stats(&l->loader, &st);
-		fprintf(stderr, "memwatch: kernel: %llu records, %llu lost (ring full), %llu unpaired "
+		mw_p_err("kernel: %llu records, %llu lost (ring full), %llu unpaired "
 			"exits dropped, %llu enters not recorded (inflight full), %llu counter updates "
-			"lost (threads full), %llu children not followed (targets full)\n",
+			"lost (threads full), %llu children not followed (targets full)",
 			(unsigned long long)st.events, (unsigned long long)st.rb_drops,
 			(unsigned long long)st.unpaired, (unsigned long long)st.inflight_full,
 			(unsigned long long)st.threads_full, (unsigned long long)st.targets_full);
@@ -689,7 +682,7 @@ int mw_live_run(struct mw_config *cfg)
 	}
 	/* Before the watch: processes it adopts at start get the allocator probes too. */
 	if (cfg->mal.on) {
-		l.m = mw_mtrace_new(cfg, &l.s, l.loader.rb, mono_to_epoch, err, sizeof(err));
+		l.m = mw_mtrace_new(cfg, &l.s, l.loader.rb, err, sizeof(err));
 		if (!l.m) {
 			mw_p_err("%s", err);
 			ret = 1;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* --replay: feed a recording through the same session code as a live run. */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include "base/grow.h"
+#include "malloc/mledger.h"
+#include "wire/decode.h"
 #include "wire/record.h"
 #include "session/session.h"
 #include "base/errmsg.h"
@@ -50,13 +53,143 @@ static int recorded_lookup(void *ctx, uint32_t tid, struct mw_thread_counters *c
 	return -ENOENT;
 }
 
-static int replay_entry(struct mw_session *s, const struct mw_entry *e, uint64_t *last_ts)
+struct replay {
+	const struct mw_config *cfg;
+	struct mw_session s;
+	struct mw_mledger ml;	/* the allocation probes' ledger, once the recording has one */
+	bool have_ml;
+	bool reported;		/* the recording holds the live run's final summaries */
+	uint64_t last_ts;
+};
+
+/* The live run's --malloc settings: weights and reports as they were. */
+static int start_mledger(struct replay *r, const struct mw_entry *e)
 {
+	struct mw_malloc_config mc = r->cfg->mal;
+	struct mw_mconfig_entry ce;
+	char err[256];
+
+	if (e->len != sizeof(ce) || r->have_ml)
+		return -EINVAL;
+	memcpy(&ce, e->data, sizeof(ce));
+	mc.sample_bytes = ce.sample_bytes;
+	mc.sample_every = ce.sample_every;
+	if (!r->cfg->mal.min_age_s)
+		mc.min_age_s = ce.min_age_s;
+	if (mw_mledger_init(&r->ml, &r->s, &mc, ce.max_outstanding ? ce.max_outstanding : 1, err,
+			    sizeof(err))) {
+		mw_p_err("%s", err);
+		return -ENOMEM;
+	}
+	r->have_ml = true;
+	return 0;
+}
+
+static int ring_entry(struct replay *r, const struct mw_entry *e)
+{
+	struct mw_event ev;
+
+	if (mw_decode(&r->s.dctx, e->data, e->len, &ev))
+		return mw_session_bad_record(&r->s, e->data, e->len);
+	if (ev.kind == MW_EV_MFREE) {
+		if (r->have_ml)
+			mw_mledger_free(&r->ml, &ev, e->data, e->len);
+		return 0;
+	}
+	if (ev.kind == MW_EV_MALLOC || ev.kind == MW_EV_MEXIT)
+		return 0;	/* live-only: allocations are recorded unwound (MW_ENTRY_MALLOC) */
+	r->last_ts = ev.ts_ns;
+	return mw_session_event(&r->s, &ev, e->data, e->len);
+}
+
+static int malloc_entry(struct replay *r, const struct mw_entry *e)
+{
+	if (e->kind == MW_ENTRY_MCONFIG)
+		return start_mledger(r, e);
+	if (!r->have_ml)
+		return -EINVAL;
+	switch (e->kind) {
+	case MW_ENTRY_MPROC: {
+		const struct mw_mproc_entry *pe = e->data;
+		char comm[MW_COMM_LEN], *alloc;
+
+		if (e->len < sizeof(*pe))
+			return -EINVAL;
+		memcpy(comm, pe->comm, sizeof(comm));
+		comm[sizeof(comm) - 1] = '\0';
+		alloc = strndup((const char *)(pe + 1), e->len - sizeof(*pe));
+		if (!alloc)
+			return -ENOMEM;
+		mw_mledger_proc(&r->ml, pe->pid, comm, alloc);
+		free(alloc);
+		return 0;
+	}
+	case MW_ENTRY_MSTACK:
+		return mw_mledger_stack_entry(&r->ml, e->data, e->len);
+	case MW_ENTRY_MALLOC:
+		return mw_mledger_alloc_entry(&r->ml, e->data, e->len);
+	case MW_ENTRY_MEXEC:
+		if (e->len != 8)
+			return -EINVAL;
+		mw_mledger_exec(&r->ml, *(const __u32 *)e->data);
+		return 0;
+	case MW_ENTRY_MSYNC: {
+		const struct mw_msync_entry *se = e->data;
+
+		if (e->len < sizeof(*se) ||
+		    (e->len - sizeof(*se)) / sizeof(struct mw_msync_block) < se->n)
+			return -EINVAL;
+		mw_mledger_sync(&r->ml, se->pid, (const struct mw_msync_block *)(se + 1), se->n);
+		return 0;
+	}
+	case MW_ENTRY_MREPORT: {
+		struct mw_mreport_entry re;
+
+		if (e->len != sizeof(re))
+			return -EINVAL;
+		memcpy(&re, e->data, sizeof(re));
+		mw_mledger_report(&r->ml, &re);
+		return 0;
+	}
+	case MW_ENTRY_MGUARD: {
+		struct mw_mguard_entry ge;
+
+		if (e->len != sizeof(ge))
+			return -EINVAL;
+		memcpy(&ge, e->data, sizeof(ge));
+		mw_mledger_guard(&r->ml, &ge);
+		return 0;
+	}
+	}
+	return 0;
+}
+
+static int replay_entry(struct replay *r, const struct mw_entry *e)
+{
+	struct mw_session *s = &r->s;
+
 	switch (e->kind) {
 	case MW_ENTRY_RING:
-		if (e->len >= sizeof(struct mw_hdr))
-			*last_ts = ((const struct mw_hdr *)e->data)->ts_ns + s->dctx.mono_to_epoch_ns;
-		return mw_session_record(s, e->data, e->len);
+		return ring_entry(r, e);
+	case MW_ENTRY_REPORT: {
+		struct mw_report_entry re;
+
+		if (e->len != sizeof(re))
+			return -EINVAL;
+		memcpy(&re, e->data, sizeof(re));
+		mw_session_report_all(s, re.ts_ns, re.final);
+		r->reported |= re.final;
+		return 0;
+	}
+	case MW_ENTRY_MCONFIG:
+	case MW_ENTRY_MPROC:
+	case MW_ENTRY_MSTACK:
+	case MW_ENTRY_MALLOC:
+	case MW_ENTRY_MEXEC:
+	case MW_ENTRY_MSYNC:
+	case MW_ENTRY_MREPORT:
+	case MW_ENTRY_MGUARD:
+		return malloc_entry(r, e);
 	case MW_ENTRY_SEED: {
 		const struct mw_seed_entry *se = e->data;
 		char *text;
@@ -85,14 +218,16 @@ static int replay_entry(struct mw_session *s, const struct mw_entry *e, uint64_t
 	case MW_ENTRY_LOST:
 		if (e->len != sizeof(__u64))
 			return -EINVAL;
-		mw_session_lost(s, *last_ts, *(const __u64 *)e->data);
+		mw_session_lost(s, r->last_ts, *(const __u64 *)e->data);
 		return 0;
 	case MW_ENTRY_GONE: {
-		const struct mw_gone_entry *ge = e->data;
+		struct mw_gone_entry ge = { .ts_ns = r->last_ts };
 
-		if (e->len != sizeof(*ge))
+		/* Recordings before MWREC002's gone entries had a time: 8 bytes. */
+		if (e->len != sizeof(ge) && e->len != offsetof(struct mw_gone_entry, ts_ns))
 			return -EINVAL;
-		mw_session_gone(s, ge->pid, ge->status);
+		memcpy(&ge, e->data, e->len);
+		mw_session_gone(s, ge.pid, ge.status, ge.ts_ns);
 		return 0;
 	}
 	case MW_ENTRY_VMSIZE: {
@@ -134,10 +269,9 @@ static int replay_entry(struct mw_session *s, const struct mw_entry *e, uint64_t
 int mw_replay_run(const struct mw_config *cfg)
 {
 	struct recorded_counters rc = {};
-	struct mw_session s;
-	struct mw_replay r;
+	struct replay r = { .cfg = cfg };
+	struct mw_replay in;
 	struct mw_entry e;
-	uint64_t last_ts = 0;
 	void *buf = MAP_FAILED;
 	struct stat st;
 	FILE *out = stderr;
@@ -150,11 +284,11 @@ int mw_replay_run(const struct mw_config *cfg)
 	}
 	if (st.st_size > 0)
 		buf = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (buf == MAP_FAILED || mw_replay_init(&r, buf, (size_t)st.st_size)) {
+	if (buf == MAP_FAILED || mw_replay_init(&in, buf, (size_t)st.st_size)) {
 		mw_p_err("%s is not a memwatch recording", cfg->replay_path);
 		goto out_map;
 	}
-	err = collect(&r, &rc);
+	err = collect(&in, &rc);
 	if (err) {
 		mw_p_err("%s: %s", cfg->replay_path,
 			 err == -ENOMEM ? "out of memory" : "truncated or corrupt recording");
@@ -165,11 +299,13 @@ int mw_replay_run(const struct mw_config *cfg)
 		out = stderr;
 		goto out_map;
 	}
-	mw_session_init(&s, cfg, out, r.hdr.page_size, r.hdr.mono_to_epoch_ns);
-	s.counters = recorded_lookup;
-	s.src_ctx = &rc;
-	while ((err = mw_replay_next(&r, &e)) == 1) {
-		err = replay_entry(&s, &e, &last_ts);
+	mw_session_init(&r.s, cfg, out, in.hdr.page_size, in.hdr.mono_to_epoch_ns);
+	r.s.counters = recorded_lookup;
+	r.s.src_ctx = &rc;
+	while ((err = mw_replay_next(&in, &e)) == 1) {
+		err = replay_entry(&r, &e);
+		if (!err)
+			err = r.s.err;
 		if (err)
 			break;
 	}
@@ -177,10 +313,14 @@ int mw_replay_run(const struct mw_config *cfg)
 		mw_p_err("%s: %s", cfg->replay_path,
 			 err == -ENOMEM ? "out of memory" : "truncated or corrupt recording");
 	} else {
-		mw_session_report_all(&s, true);
+		/* Recordings without report entries: the summaries at their end. */
+		if (!r.reported)
+			mw_session_report_all(&r.s, r.last_ts, true);
 		ret = 0;
 	}
-	mw_session_free(&s);
+	if (r.have_ml)
+		mw_mledger_destroy(&r.ml);
+	mw_session_free(&r.s);
 	fflush(out);
 	if (out != stderr)
 		fclose(out);

@@ -2,6 +2,7 @@
 /* The NDJSON writer, checked by comparing whole lines written to memory. */
 #include <stdlib.h>
 #include "base/json.h"
+#include "base/utf8.h"
 #include "unit.h"
 
 /* An in-memory FILE for one test; out() closes it and returns the text. */
@@ -234,6 +235,27 @@ TEST(json_escape_utf8)
 	CHECK_STR("\xf0\x9f\x90", "\"\\u00f0\\u009f\\u0090\"");
 	/* Invalid then valid. */
 	CHECK_STR("\xc3\xc3\xa9", "\"\\u00c3\xc3\xa9\"");
+}
+
+/* The one validator every escaper uses. */
+TEST(utf8_validator_is_strict)
+{
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"a", 1), 1);
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xc3\xa9", 2), 2);
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xe2\x82\xac", 3), 3);
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xf0\x9f\x98\x80", 4), 4);
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xf4\x8f\xbf\xbf", 4), 4);
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xe2\x82\xac", 2), 0);	/* cut */
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xed\xa0\x80", 3), 0);	/* surrogate */
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xed\xbf\xbf", 3), 0);
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xf4\x90\x80\x80", 4), 0); /* > U+10FFFF */
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xf5\x80\x80\x80", 4), 0);
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xc0\xaf", 2), 0);	/* overlong */
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xe0\x80\xaf", 3), 0);
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xf0\x80\x80\xaf", 4), 0);
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\x80", 1), 0);	/* continuation */
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xc3\x28", 2), 0);
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"", 0), 0);
 }
 
 TEST(json_strn_bounds)

@@ -291,6 +291,14 @@ TEST(metrics_label_values_escaped)
 	t = render(&m, false, NULL);
 	CHECK(strstr(t, "comm=\"a\\\"b\\\\c\\nd\xef\xbf\xbd\"") != NULL);
 	free(t);
+	/* A surrogate, a code point past U+10FFFF, an overlong slash: each byte is
+	 * U+FFFD, or Prometheus refuses the whole scrape. */
+	memcpy(p->comm, "s\xed\xa0\x80p\xf4\x90\x80\x80o\xc0\xaf", 13);
+	p->comm[13] = 0;
+	t = render(&m, false, NULL);
+	CHECK(strstr(t, "comm=\"s\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdp\xef\xbf\xbd\xef\xbf\xbd"
+		       "\xef\xbf\xbd\xef\xbf\xbdo\xef\xbf\xbd\xef\xbf\xbd\"") != NULL);
+	free(t);
 	mw_model_free(&m);
 }
 

@@ -25,11 +25,13 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-/* Replay path to JSON and return the output text (malloc'd). */
-static char *replay_json(const char *path, int *rc)
+/* Replay path to JSON (-c: summary_only) and return the output text (malloc'd). */
+static char *replay_json_c(const char *path, bool summary_only, int *rc)
 {
 	char out[] = "/tmp/mw-unit-replay-XXXXXX";
-	struct mw_config cfg = { .json = true, .replay_path = path, .out_path = out };
+	struct mw_config cfg = {
+		.json = true, .replay_path = path, .out_path = out, .summary_only = summary_only,
+	};
 	int fd = mkstemp(out);
 	char *text;
 
@@ -45,6 +47,11 @@ static char *replay_json(const char *path, int *rc)
 	text = slurp(out);
 	unlink(out);
 	return text;
+}
+
+static char *replay_json(const char *path, int *rc)
+{
+	return replay_json_c(path, false, rc);
 }
 
 TEST(replay_fixture_gives_exact_per_thread_ledger)
@@ -79,6 +86,50 @@ static int count_of(const char *text, const char *needle)
 	for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
 		n++;
 	return n;
+}
+
+/*
+ * A --malloc run replays to the reports the live run wrote: the fixture is
+ *   memwatch --malloc --json -c -o leaks_malloc.ndjson --record leaks_malloc.rec \
+ *            -- .output/workloads/leaks -r 20
+ * (paths rewritten with tools/rec_scrub.py). Its stacks were unwound and named
+ * live: the replay needs neither the process nor its files.
+ */
+TEST(replay_malloc_run_gives_the_live_reports)
+{
+	char *want = slurp("tests/fixtures/leaks_malloc.ndjson");
+	int rc;
+	char *t = replay_json_c("tests/fixtures/leaks_malloc.rec", true, &rc);
+	static const struct {
+		const char *func;
+		int line, count, bytes;
+	} leaks[] = {
+		{ "leak_malloc", 30, 10, 10000 },	  { "leak_calloc", 36, 11, 22000 },
+		{ "leak_realloc", 44, 12, 36000 },	  { "leak_reallocarray", 51, 13, 91000 },
+		{ "leak_posix_memalign", 59, 14, 56000 }, { "leak_aligned_alloc", 68, 15, 76800 },
+		{ "leak_memalign", 74, 16, 96000 },	  { "leak_valloc", 80, 17, 119000 },
+	};
+
+	CHECK_EQ_INT(rc, 0);
+	CHECK(t != NULL && want != NULL && *want);
+	CHECK_EQ_STR(t, want);
+	/* Each leak, with its function and line, exactly N blocks of S bytes. */
+	for (size_t i = 0; i < sizeof(leaks) / sizeof(leaks[0]); i++) {
+		char row[128], frame[128];
+		const char *at;
+
+		snprintf(row, sizeof(row), "\"bytes\":%d,\"count\":%d,", leaks[i].bytes,
+			 leaks[i].count);
+		snprintf(frame, sizeof(frame), "\"func\":\"%s\",\"file\":\"tests/workloads/leaks.c\","
+			 "\"line\":%d", leaks[i].func, leaks[i].line);
+		at = strstr(t, row);
+		CHECK(at != NULL);
+		CHECK(at && strstr(at, frame) && strstr(at, frame) < strstr(at, "\n"));
+	}
+	CHECK(strstr(t, "\"outstanding_bytes\":506800,\"outstanding_count\":108,") != NULL);
+	CHECK_EQ_INT(count_of(t, "\"type\":\"retention\""), 1);
+	free(t);
+	free(want);
 }
 
 /*

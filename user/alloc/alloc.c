@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include "base/grow.h"
 #include "alloc.h"
 #include "ledger/model.h"
 
@@ -63,7 +64,7 @@ struct mw_alloc {
 	enum mw_allocator allocator;
 	struct mw_arena *arenas;
 	struct heap_state **tops;	/* per arena, per heap */
-	size_t narenas, cap;
+	size_t narenas, cap, captops;
 	struct thread_state *ts;	/* sorted by tid */
 	size_t nts, tscap;
 	uint64_t main_trimmed;
@@ -102,7 +103,7 @@ static void free_arenas(struct mw_alloc *a)
 	free(a->tops);
 	a->arenas = NULL;
 	a->tops = NULL;
-	a->narenas = a->cap = 0;
+	a->narenas = a->cap = a->captops = 0;
 }
 
 static void reset(struct mw_alloc *a)
@@ -152,7 +153,7 @@ struct mw_alloc *mw_alloc_fork(const struct mw_alloc *a)
 	*c = *a;
 	c->arenas = NULL;
 	c->tops = NULL;
-	c->narenas = c->cap = 0;
+	c->narenas = c->cap = c->captops = 0;
 	c->ts = NULL;
 	c->nts = c->tscap = 0;
 	if (a->narenas) {
@@ -160,7 +161,7 @@ struct mw_alloc *mw_alloc_fork(const struct mw_alloc *a)
 		c->tops = calloc(a->narenas, sizeof(*c->tops));
 		if (!c->arenas || !c->tops)
 			goto fail;
-		c->cap = a->narenas;
+		c->cap = c->captops = a->narenas;
 		for (size_t i = 0; i < a->narenas; i++) {
 			const struct mw_arena *s = &a->arenas[i];
 			struct mw_arena *d = &c->arenas[i];
@@ -238,16 +239,9 @@ static struct thread_state *thread_get(struct mw_alloc *a, uint32_t tid)
 
 	if (t)
 		return t;
-	if (a->nts == a->tscap) {
-		size_t ncap = a->tscap ? a->tscap * 2 : 16;
-		struct thread_state *v;
-
-		if (a->nts >= MAX_THREADS || !(v = realloc(a->ts, ncap * sizeof(*v)))) {
-			a->dropped++;
-			return NULL;
-		}
-		a->ts = v;
-		a->tscap = ncap;
+	if (a->nts >= MAX_THREADS || mw_grow(&a->ts, a->nts, &a->tscap, sizeof(*a->ts), 16)) {
+		a->dropped++;
+		return NULL;
 	}
 	memmove(&a->ts[i + 1], &a->ts[i], (a->nts - i) * sizeof(a->ts[0]));
 	memset(&a->ts[i], 0, sizeof(a->ts[i]));
@@ -279,23 +273,10 @@ static struct mw_arena *arena_new(struct mw_alloc *a, uint32_t creator, uint64_t
 		a->dropped++;
 		return NULL;
 	}
-	if (a->narenas == a->cap) {
-		size_t ncap = a->cap ? a->cap * 2 : 8;
-		struct mw_arena *v = realloc(a->arenas, ncap * sizeof(*v));
-		struct heap_state **t;
-
-		if (!v) {
-			a->dropped++;
-			return NULL;
-		}
-		a->arenas = v;
-		t = realloc(a->tops, ncap * sizeof(*t));
-		if (!t) {
-			a->dropped++;
-			return NULL;
-		}
-		a->tops = t;
-		a->cap = ncap;
+	if (mw_grow(&a->arenas, a->narenas, &a->cap, sizeof(*a->arenas), 8) ||
+	    mw_grow(&a->tops, a->narenas, &a->captops, sizeof(*a->tops), 8)) {
+		a->dropped++;
+		return NULL;
 	}
 	ar = &a->arenas[a->narenas];
 	memset(ar, 0, sizeof(*ar));

@@ -4,28 +4,39 @@
 #define MW_GROW_H
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 /*
- * Make room for element n of the array *v (capacity *cap elements of elem
- * bytes): doubles it (first allocation: first elements) when full. 0, or
- * -ENOMEM with *v and *cap unchanged.
+ * Make room for need elements in the array *v (capacity *cap elements of
+ * elem bytes): doubles it (first allocation: first elements, > 0) until they
+ * fit. 0, or -ENOMEM with *v and *cap unchanged. mw_grow: room for element n.
  */
-static inline int mw_grow(void *v, size_t n, size_t *cap, size_t elem, size_t first)
+static inline int mw_grow_to(void *v, size_t need, size_t *cap, size_t elem, size_t first)
 {
 	void **pv = v;
 	size_t ncap;
 	void *nv;
 
-	if (n < *cap)
+	if (need <= *cap)
 		return 0;
-	ncap = *cap ? *cap * 2 : first;
+	ncap = *cap ? *cap : first;
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2 / elem)
+			return -ENOMEM;
+		ncap *= 2;
+	}
 	nv = realloc(*pv, ncap * elem);
 	if (!nv)
 		return -ENOMEM;
 	*pv = nv;
 	*cap = ncap;
 	return 0;
+}
+
+static inline int mw_grow(void *v, size_t n, size_t *cap, size_t elem, size_t first)
+{
+	return mw_grow_to(v, n + 1, cap, elem, first);
 }
 
 #endif /* MW_GROW_H */

@@ -5,6 +5,7 @@
  */
 #include <inttypes.h>
 #include "json.h"
+#include "utf8.h"
 
 static void put_hex_escape(FILE *f, unsigned char c)
 {
@@ -12,44 +13,6 @@ static void put_hex_escape(FILE *f, unsigned char c)
 	char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf] };
 
 	fwrite(esc, 1, sizeof(esc), f);
-}
-
-/*
- * Length of the valid UTF-8 sequence at s (at most avail bytes, stopping at a
- * NUL), or 0 when s does not start one. Overlong forms, surrogates and code
- * points past U+10FFFF are invalid (RFC 3629), so a decoder never sees them.
- */
-static size_t utf8_len(const unsigned char *s, size_t avail)
-{
-	unsigned char c = s[0];
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t len;
-
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		if (c == 0xe0)
-			lo = 0xa0;	/* overlong */
-		else if (c == 0xed)
-			hi = 0x9f;	/* UTF-16 surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		if (c == 0xf0)
-			lo = 0x90;	/* overlong */
-		else if (c == 0xf4)
-			hi = 0x8f;	/* past U+10FFFF */
-	} else {
-		return 0;
-	}
-	if (len > avail)
-		return 0;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
 }
 
 /* Writes the quoted, escaped text of s: up to n bytes or up to a NUL. */
@@ -70,7 +33,7 @@ static void put_string(FILE *f, const char *str, size_t n)
 			continue;
 		}
 		if (c >= 0x80) {
-			len = utf8_len(s + i, n - i);
+			len = mw_utf8_len(s + i, n - i);
 			if (len) {
 				i += len;
 				continue;

@@ -124,12 +124,9 @@ static void retire_counts(struct mw_process *p, const struct mw_thread *t)
 	const struct mw_counts *c = mw_thread_counts(t);
 
 	if (!r) {
-		struct mw_retired *v = realloc(p->retired, (p->nretired + 1) * sizeof(*v));
-
-		if (!v)
+		if (mw_grow(&p->retired, p->nretired, &p->capretired, sizeof(*p->retired), 8))
 			return;	/* out of memory: the name's total can drop */
-		p->retired = v;
-		r = &v[p->nretired++];
+		r = &p->retired[p->nretired++];
 		memset(r, 0, sizeof(*r));
 		snprintf(r->comm, sizeof(r->comm), "%s",
 			 p->nretired >= MW_MAX_RETIRED_NAMES ? MW_RETIRED_OTHER : name);
@@ -609,6 +606,12 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 		return 0;
 	case MW_EV_USDT:
 		return 0;	/* allocator probes: for the allocator analysis, not the map */
+	case MW_EV_ADOPT:
+	case MW_EV_EXEC_SEEN:
+	case MW_EV_MALLOC:
+	case MW_EV_MFREE:
+	case MW_EV_MEXIT:
+		return 0;	/* the watcher's and the allocation probes' records */
 	case MW_EV_EXIT_GROUP:
 		p->vm_end = ev->task.vm_bytes;
 		p->stack_end = ev->task.stack_bytes;

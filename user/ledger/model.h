@@ -92,7 +92,7 @@ struct mw_process {
 		char comm[MW_COMM_LEN];
 		struct mw_counts counts;
 	} *retired;
-	size_t nretired;
+	size_t nretired, capretired;
 	int exit_code;		/* wait status of the last thread */
 	bool exited;
 	bool needs_seed;	/* after exec: the caller must seed it from /proc */

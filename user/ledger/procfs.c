@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "base/grow.h"
 #include "procfs.h"
 
 #define PF_KTHREAD 0x00200000	/* include/linux/sched.h; not exported to user space */
@@ -175,7 +176,7 @@ int mw_maps_parse(const char *text, struct mw_regions *out)
 static int read_text(const char *path, size_t hint, char **out)
 {
 	size_t cap = hint, len = 0;
-	char *buf = malloc(cap), *nb;
+	char *buf = malloc(cap);
 	int fd, err = 0;
 
 	if (!buf)
@@ -189,14 +190,9 @@ static int read_text(const char *path, size_t hint, char **out)
 	for (;;) {
 		ssize_t n;
 
-		if (cap - len < 2) {
-			nb = realloc(buf, cap * 2);
-			if (!nb) {
-				err = -ENOMEM;
-				break;
-			}
-			buf = nb;
-			cap *= 2;
+		if (mw_grow_to(&buf, len + 2, &cap, 1, cap)) {
+			err = -ENOMEM;
+			break;
 		}
 		n = read(fd, buf + len, cap - len - 1);
 		if (n < 0 && errno == EINTR)
@@ -329,16 +325,9 @@ int mw_smaps_parse(const char *text, struct mw_rss **v, size_t *n)
 			q++;
 			if (!parse_hex(&q, &b) || *q != ' ' || b < a)
 				goto bad;
-			if (cnt == cap) {
-				size_t nc = cap ? cap * 2 : 64;
-				struct mw_rss *nv = realloc(out, nc * sizeof(*nv));
-
-				if (!nv) {
-					free(out);
-					return -ENOMEM;
-				}
-				out = nv;
-				cap = nc;
+			if (mw_grow(&out, cnt, &cap, sizeof(*out), 64)) {
+				free(out);
+				return -ENOMEM;
 			}
 			cur = &out[cnt++];
 			*cur = (struct mw_rss){ .start = a, .end = b };
@@ -457,19 +446,14 @@ int mw_read_environ(uint32_t pid, char **buf, size_t *len)
 		return err;
 	}
 	for (;;) {
-		char *nb;
-
 		n += fread(b + n, 1, cap - n - 1, f);
 		if (n < cap - 1)
 			break;
-		nb = realloc(b, cap * 2);
-		if (!nb) {
+		if (mw_grow_to(&b, cap + 1, &cap, 1, cap)) {
 			free(b);
 			fclose(f);
 			return -ENOMEM;
 		}
-		b = nb;
-		cap *= 2;
 	}
 	fclose(f);
 	b[n] = '\0';	/* so the last entry ends even if the file did not */
@@ -599,7 +583,7 @@ static int cmp_u32(const void *a, const void *b)
 int mw_list_tids(uint32_t pid, uint32_t **tids, size_t *n)
 {
 	char path[64];
-	uint32_t *v = NULL, *nv;
+	uint32_t *v = NULL;
 	size_t cnt = 0, cap = 0;
 	struct dirent *de;
 	DIR *dir;
@@ -622,14 +606,9 @@ int mw_list_tids(uint32_t pid, uint32_t **tids, size_t *n)
 		p = de->d_name;
 		if (!parse_dec(&p, &tid) || *p || tid > UINT32_MAX)
 			continue;	/* "." and ".." */
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 16;
-			nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				err = -ENOMEM;
-				break;
-			}
-			v = nv;
+		if (mw_grow(&v, cnt, &cap, sizeof(*v), 16)) {
+			err = -ENOMEM;
+			break;
 		}
 		v[cnt++] = (uint32_t)tid;
 	}

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include "base/grow.h"
 #include "regions.h"
 
 /* ---- string pool ---------------------------------------------------- */
@@ -129,20 +130,7 @@ void mw_regions_clear(struct mw_regions *r)
  * O(1) while a baseline of thousands of regions is seeded. */
 static int reserve(struct mw_regions *r, size_t extra)
 {
-	size_t need = r->n + extra, ncap;
-	struct mw_region *nv;
-
-	if (need <= r->cap)
-		return 0;
-	ncap = r->cap ? r->cap : 16;
-	while (ncap < need)
-		ncap *= 2;
-	nv = realloc(r->v, ncap * sizeof(*nv));
-	if (!nv)
-		return -ENOMEM;
-	r->v = nv;
-	r->cap = ncap;
-	return 0;
+	return mw_grow_to(&r->v, r->n + extra, &r->cap, sizeof(*r->v), 16);
 }
 
 size_t mw_regions_index(const struct mw_regions *r, uint64_t addr)

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/grow.h"
 #include "leak.h"
 
 static size_t pow2_at_least(size_t n)
@@ -39,6 +40,7 @@ int mw_leak_init(struct mw_leak *l, size_t max_blocks, size_t max_stacks)
 	l->blocks = calloc(l->bmask + 1, sizeof(*l->blocks));
 	l->sidx = calloc(l->smask + 1, sizeof(*l->sidx));
 	l->stacks = calloc(16, sizeof(*l->stacks));
+	l->capstacks = 16;
 	if (!l->blocks || !l->sidx || !l->stacks) {
 		mw_leak_destroy(l);
 		return -ENOMEM;
@@ -91,13 +93,8 @@ uint32_t mw_leak_stack(struct mw_leak *l, uint32_t pid, const uint64_t *ips, uin
 		l->stacks_full++;
 		return MW_STACK_NONE;
 	}
-	if ((l->nstacks & (l->nstacks - 1)) == 0 && l->nstacks >= 16) {
-		void *v = realloc(l->stacks, 2 * l->nstacks * sizeof(*l->stacks));
-
-		if (!v)
-			return MW_STACK_NONE;
-		l->stacks = v;
-	}
+	if (mw_grow(&l->stacks, l->nstacks, &l->capstacks, sizeof(*l->stacks), 16))
+		return MW_STACK_NONE;
 	struct mw_stack_ent *s = &l->stacks[l->nstacks];
 
 	memset(s, 0, sizeof(*s));

@@ -43,7 +43,7 @@ struct mw_leak {
 	struct mw_block *blocks;	/* open addressing, linear probing */
 	size_t bmask, nblocks, max_blocks;
 	struct mw_stack_ent *stacks;	/* stacks[0]: the unknown stack */
-	size_t nstacks, max_stacks;
+	size_t nstacks, capstacks, max_stacks;
 	uint32_t *sidx;			/* hash index: stack id, 0 = empty */
 	size_t smask;
 	uint64_t blocks_full;		/* allocations not kept: table full */

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "base/grow.h"
 #include "elfsyms.h"
 #include "base/errmsg.h"
 #include "mprobe.h"
@@ -182,15 +183,8 @@ static int add_point(struct mw_mprobe *m, struct mw_mpoint *p)
 
 	if (!p->n)
 		return 0;
-	if (m->npoints == m->cappoints) {
-		size_t cap = m->cappoints ? 2 * m->cappoints : 16;
-		void *v = realloc(m->points, cap * sizeof(*m->points));
-
-		if (!v)
-			return -ENOMEM;
-		m->points = v;
-		m->cappoints = cap;
-	}
+	if (mw_grow(&m->points, m->npoints, &m->cappoints, sizeof(*m->points), 16))
+		return -ENOMEM;
 	err = attach_point(m, p);
 	if (err)
 		return err;
@@ -311,11 +305,8 @@ static bool known_module(struct mw_mprobe *m, uint32_t pid, const struct stat *s
 
 static int add_module(struct mw_mprobe *m, uint32_t pid, const struct stat *st)
 {
-	void *v = realloc(m->mods, (m->nmods + 1) * sizeof(*m->mods));
-
-	if (!v)
+	if (mw_grow(&m->mods, m->nmods, &m->capmods, sizeof(*m->mods), 16))
 		return -ENOMEM;
-	m->mods = v;
 	m->mods[m->nmods] = (struct mw_mmodule){ .pid = pid, .dev = st->st_dev, .ino = st->st_ino };
 	m->nmods++;
 	return 0;

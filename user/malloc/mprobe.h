@@ -51,7 +51,7 @@ struct mw_mprobe {
 	struct mw_mpoint *points;
 	size_t npoints, cappoints;
 	struct mw_mmodule *mods;
-	size_t nmods;
+	size_t nmods, capmods;
 	bool attached;		/* links are in place (false while a duty cycle or the guard is off) */
 	int ncpus;
 };

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The allocator probes in a live session (--malloc): the hooks live.c calls.
- * Records from the malloc ring are unwound and symbolized as they arrive
- * (the process and its files are still there), kept in the leak tables, and
- * reported with the session's summaries.
+ * Records from the malloc ring are decoded, unwound and symbolized as they
+ * arrive (the process and its files are still there) and handed to the
+ * ledger (mledger.h), which a replay feeds the same way; the probes' duty
+ * cycle, rate guard and exit hold are managed here.
  */
 #ifndef MW_MTRACE_H
 #define MW_MTRACE_H
@@ -19,8 +20,7 @@ struct mw_mtrace;
 
 /* Load the probes and add the malloc ring to rb. NULL with a reason in err. */
 struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *s,
-				struct ring_buffer *rb, int64_t mono_to_epoch, char *err,
-				size_t errsz);
+				struct ring_buffer *rb, char *err, size_t errsz);
 /* Attach to pid's allocator (before_libs: stopped right after exec). */
 int mw_mtrace_add_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs);
 /* pid exec'd: its blocks and symbols are gone; attach to the new image. */

@@ -14,6 +14,7 @@
 #include "ledger/format.h"
 #include "base/grow.h"
 #include "metrics.h"
+#include "base/utf8.h"
 
 void mw_buf_init(struct mw_buf *b)
 {
@@ -28,24 +29,11 @@ void mw_buf_free(struct mw_buf *b)
 
 static bool buf_reserve(struct mw_buf *b, size_t more)
 {
-	size_t cap;
-	char *p;
-
 	if (b->oom)
 		return false;
-	if (b->len + more + 1 <= b->cap)
-		return true;
-	cap = b->cap ? b->cap : 4096;
-	while (cap < b->len + more + 1)
-		cap *= 2;
-	p = realloc(b->p, cap);
-	if (!p) {
+	if (mw_grow_to(&b->p, b->len + more + 1, &b->cap, 1, 4096))
 		b->oom = true;
-		return false;
-	}
-	b->p = p;
-	b->cap = cap;
-	return true;
+	return !b->oom;
 }
 
 void mw_buf_printf(struct mw_buf *b, const char *fmt, ...)
@@ -323,29 +311,6 @@ int mw_thread_names_update(struct mw_thread_names *tn, const struct mw_model *m)
 
 /* ---------- rendering ---------- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
 /* A label value: backslash, double quote and newline escaped, as the format
  * requires; bytes that are not UTF-8 (a thread may name itself anything)
  * become U+FFFD, other control characters '?'. */
@@ -356,7 +321,7 @@ static void put_label_value(struct mw_buf *b, const char *v)
 
 	buf_putc(b, '"');
 	for (size_t i = 0; i < n;) {
-		size_t len = utf8_len(s + i, n - i);
+		size_t len = mw_utf8_len(s + i, n - i);
 
 		if (!len) {
 			mw_buf_printf(b, "\xef\xbf\xbd");

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include "base/grow.h"
 #include "rotate.h"
 
 /* A line longer than this is written as it comes (ours are far shorter). */
@@ -125,19 +126,10 @@ static int put_lines(struct mw_sink *s, const char *p, size_t n)
 
 static int carry_add(struct mw_sink *s, const char *p, size_t n)
 {
-	if (s->ncarry + n > s->capcarry) {
-		size_t cap = s->capcarry ? s->capcarry : 4096;
-		char *c;
-
-		while (cap < s->ncarry + n)
-			cap *= 2;
-		c = realloc(s->carry, cap);
-		if (!c)
-			return -ENOMEM;
-		s->carry = c;
-		s->capcarry = cap;
-	}
-	memcpy(s->carry + s->ncarry, p, n);
+	if (mw_grow_to(&s->carry, s->ncarry + n, &s->capcarry, 1, 4096))
+		return -ENOMEM;
+	if (n)
+		memcpy(s->carry + s->ncarry, p, n);
 	s->ncarry += n;
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "base/clock.h"
 #include "base/errmsg.h"
 #include "base/json.h"
 #include "loader/loader.h"
@@ -99,7 +100,7 @@ static void forget_old(struct mw_watch *w, uint32_t pid)
 
 	if (p && !p->exited) {
 		w->reused++;
-		mw_session_gone(w->s, pid, -1);
+		mw_session_gone(w->s, pid, -1, mw_now_ns(CLOCK_REALTIME));
 	}
 	if (k)
 		known_drop(w, k);
@@ -149,7 +150,7 @@ static void take(struct mw_watch *w, uint32_t pid, bool after_exec, bool by_kern
 	if (!w->cfg->daemon || w->cfg->verbose) {
 		struct mw_process *p = mw_model_find(&w->s->model, pid);
 
-		fprintf(stderr, "memwatch: pid %u (%s) attached%s\n", pid, p ? p->comm : "?",
+		mw_p_err("pid %u (%s) attached%s", pid, p ? p->comm : "?",
 			after_exec ? " at exec" : "");
 	}
 }
@@ -214,35 +215,23 @@ void mw_watch_scan(struct mw_watch *w)
 	free(pids);
 }
 
-bool mw_watch_record(struct mw_watch *w, const void *data, size_t size)
+bool mw_watch_event(struct mw_watch *w, const struct mw_event *ev)
 {
-	const struct mw_task_rec *r = data;
-
-	if (size < sizeof(struct mw_hdr))
-		return false;
-	switch (r->hdr.type) {
-	case MW_REC_ADOPT:
-		if (size < sizeof(*r))
-			return true;
-		take(w, r->child_tgid, r->child_tid == MW_ADOPT_EXEC, true);
+	switch (ev->kind) {
+	case MW_EV_ADOPT:
+		take(w, ev->adopt.pid, ev->adopt.how == MW_ADOPT_EXEC, true);
 		return true;
-	case MW_REC_EXEC_SEEN: {
-		char comm[MW_COMM_LEN];
-
-		if (size < sizeof(*r))
-			return true;
-		memcpy(comm, r->hdr.comm, sizeof(comm));
-		comm[sizeof(comm) - 1] = '\0';
+	case MW_EV_EXEC_SEEN:
 		w->notices++;
-		if (!mw_comm_set_match(&w->comms, comm))
+		if (!mw_comm_set_match(&w->comms, ev->comm))
 			return true;
 		/* The next exec with this name is adopted in the kernel, from its start. */
-		mw_loader_comm_add(w->loader, comm);
-		adopt_running(w, r->hdr.tgid, false);
+		mw_loader_comm_add(w->loader, ev->comm);
+		adopt_running(w, ev->pid, false);
 		return true;
+	default:
+		return false;
 	}
-	}
-	return false;
 }
 
 void mw_watch_tick(struct mw_watch *w, uint64_t now_ns)

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include "base/options.h"
 #include "targets.h"
+#include "wire/event.h"
 
 struct mw_loader;
 struct mw_session;
@@ -53,8 +54,8 @@ int mw_watch_start(struct mw_watch *w, const struct mw_config *cfg, struct mw_lo
 /* Adopt the processes that match now (cgroup.procs, /proc comm), and cfg's -p pids not yet
  * traced (after a reload). */
 void mw_watch_scan(struct mw_watch *w);
-/* A ring record: true when it was one of ours (adoption, exec notice), consumed here. */
-bool mw_watch_record(struct mw_watch *w, const void *data, size_t size);
+/* A decoded record: true when it was one of ours (adoption, exec notice), consumed here. */
+bool mw_watch_event(struct mw_watch *w, const struct mw_event *ev);
 /* Once a second: processes moved into a watched cgroup, pids reused. */
 void mw_watch_tick(struct mw_watch *w, uint64_t now_ns);
 /* Watching names or cgroups: the session goes on without live targets. */

@@ -63,10 +63,8 @@ static void collect_counters(struct mw_session *s, struct mw_thread *t, bool for
 	record(s, MW_ENTRY_COUNTERS, &e, sizeof(e), NULL, 0);
 }
 
-static void report_process(struct mw_session *s, struct mw_process *p, bool final)
+static void report_process(struct mw_session *s, struct mw_process *p, uint64_t ts, bool final)
 {
-	uint64_t ts = mw_now_ns(CLOCK_REALTIME);
-
 	for (size_t i = 0; i < p->nthreads; i++)
 		collect_counters(s, &p->threads[i], final);
 	mw_out_process(&s->out, ts, p);
@@ -83,23 +81,36 @@ static void report_process(struct mw_session *s, struct mw_process *p, bool fina
 		mw_out_regions(&s->out, ts, p);
 }
 
-static void finalize(struct mw_session *s, struct mw_process *p)
+static void finalize(struct mw_session *s, struct mw_process *p, uint64_t ts)
 {
-	report_process(s, p, true);
+	report_process(s, p, ts, true);
 	mw_model_forget(&s->model, p->pid);
 }
 
 int mw_session_record(struct mw_session *s, const void *data, size_t size)
 {
 	struct mw_event ev;
+
+	if (mw_decode(&s->dctx, data, size, &ev))
+		return mw_session_bad_record(s, data, size);
+	return mw_session_event(s, &ev, data, size);
+}
+
+int mw_session_bad_record(struct mw_session *s, const void *data, size_t size)
+{
+	record(s, MW_ENTRY_RING, data, size, NULL, 0);
+	s->bad_records++;
+	return 0;
+}
+
+int mw_session_event(struct mw_session *s, const struct mw_event *in, const void *raw,
+		     size_t rawlen)
+{
+	struct mw_event ev = *in;
 	struct mw_apply a;
 	int err;
 
-	record(s, MW_ENTRY_RING, data, size, NULL, 0);
-	if (mw_decode(&s->dctx, data, size, &ev)) {
-		s->bad_records++;
-		return 0;
-	}
+	record(s, MW_ENTRY_RING, raw, rawlen, NULL, 0);
 	err = mw_model_apply(&s->model, &ev, &a);
 	if (err == -ENOMEM) {
 		s->err = err;
@@ -132,7 +143,7 @@ int mw_session_record(struct mw_session *s, const void *data, size_t size)
 		}
 	}
 	if (a.proc_exited)
-		finalize(s, a.proc);
+		finalize(s, a.proc, ev.ts_ns);
 	return s->err;
 }
 
@@ -274,9 +285,9 @@ void mw_session_lost(struct mw_session *s, uint64_t ts_ns, uint64_t count)
 	mw_out_lost(&s->out, ts_ns, count);
 }
 
-void mw_session_gone(struct mw_session *s, uint32_t pid, int status)
+void mw_session_gone(struct mw_session *s, uint32_t pid, int status, uint64_t ts_ns)
 {
-	struct mw_gone_entry e = { .pid = pid, .status = status };
+	struct mw_gone_entry e = { .pid = pid, .status = status, .ts_ns = ts_ns };
 	struct mw_process *p = mw_model_find(&s->model, pid);
 
 	if (!p || p->exited)
@@ -284,19 +295,22 @@ void mw_session_gone(struct mw_session *s, uint32_t pid, int status)
 	record(s, MW_ENTRY_GONE, &e, sizeof(e), NULL, 0);
 	p->exited = true;
 	p->exit_code = status < 0 ? 0 : status;
-	finalize(s, p);
+	finalize(s, p, ts_ns);
 }
 
-void mw_session_report_all(struct mw_session *s, bool final)
+void mw_session_report_all(struct mw_session *s, uint64_t ts_ns, bool final)
 {
+	struct mw_report_entry e = { .ts_ns = ts_ns, .final = final };
+
+	record(s, MW_ENTRY_REPORT, &e, sizeof(e), NULL, 0);
 	for (size_t i = 0; i < s->model.nprocs; i++)
-		report_process(s, s->model.procs[i], final);
+		report_process(s, s->model.procs[i], ts_ns, final);
 	if (final && s->bad_records) {
 		char msg[96];
 
 		snprintf(msg, sizeof(msg), "%llu malformed records skipped",
 			 (unsigned long long)s->bad_records);
-		mw_out_note(&s->out, mw_now_ns(CLOCK_REALTIME), msg);
+		mw_out_note(&s->out, ts_ns, msg);
 	}
 }
 

@@ -47,7 +47,13 @@ struct mw_session {
 void mw_session_init(struct mw_session *s, const struct mw_config *cfg, FILE *out,
 		     uint64_t page_size, int64_t mono_to_epoch_ns);
 void mw_session_free(struct mw_session *s);
-/* One ring-buffer record. Returns 0, or a negative errno that should stop the session. */
+/* One decoded record of a traced process (raw: the record as the kernel wrote it, for
+ * --record). Returns 0, or a negative errno that should stop the session. */
+int mw_session_event(struct mw_session *s, const struct mw_event *ev, const void *raw,
+		     size_t rawlen);
+/* A record the decoder refused: kept in the recording, counted, reported at the end. */
+int mw_session_bad_record(struct mw_session *s, const void *data, size_t size);
+/* The two above for a raw record: decode, then the one or the other. */
 int mw_session_record(struct mw_session *s, const void *data, size_t size);
 /* A baseline (resync false) or a post-drop resync of pid from maps text. */
 int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, uint64_t start_brk,
@@ -62,10 +68,12 @@ void mw_session_arena_limit(struct mw_session *s, uint32_t pid, int limit);
 /* The kernel's VmSize of a live process, read now. */
 void mw_session_vmsize(struct mw_session *s, uint32_t pid, uint64_t vm_size, uint64_t stack_size);
 void mw_session_lost(struct mw_session *s, uint64_t ts_ns, uint64_t count);
-/* A process that is gone without an exit record (status: wait status, or -1). */
-void mw_session_gone(struct mw_session *s, uint32_t pid, int status);
-/* Summaries of every process still known (final: also the region maps). */
-void mw_session_report_all(struct mw_session *s, bool final);
+/* A process that is gone without an exit record (status: wait status, or -1), noticed at
+ * ts_ns (Unix epoch). */
+void mw_session_gone(struct mw_session *s, uint32_t pid, int status, uint64_t ts_ns);
+/* Summaries of every process still known, stamped ts_ns (final: also diagnoses and
+ * the region maps). */
+void mw_session_report_all(struct mw_session *s, uint64_t ts_ns, bool final);
 size_t mw_session_live(const struct mw_session *s);
 
 #endif /* MW_SESSION_H */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "base/grow.h"
 #include "ustack_maps.h"
 
 void mw_umaps_clear(struct mw_umods *m)
@@ -54,7 +55,7 @@ static bool same_file(const struct mw_umod *m, const struct line *l)
 int mw_umaps_parse(const char *text, struct mw_umods *out)
 {
 	struct mw_umods all = { 0 };
-	size_t cap = 0;
+	size_t cap = 0, capx = 0;
 	bool *exec = NULL;
 	uint64_t last_off = 0;
 	int err = 0;
@@ -91,20 +92,10 @@ int mw_umaps_parse(const char *text, struct mw_umods *out)
 		}
 		if (all.n == MW_UMAPS_MAX * 2)
 			continue;
-		if (all.n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			struct mw_umod *nm = realloc(all.m, ncap * sizeof(*nm));
-			bool *nx = realloc(exec, ncap * sizeof(*nx));
-
-			if (nm)
-				all.m = nm;
-			if (nx)
-				exec = nx;
-			if (!nm || !nx) {
-				err = -ENOMEM;
-				goto out;
-			}
-			cap = ncap;
+		if (mw_grow(&all.m, all.n, &cap, sizeof(*all.m), 64) ||
+		    mw_grow(&exec, all.n, &capx, sizeof(*exec), 64)) {
+			err = -ENOMEM;
+			goto out;
 		}
 		m = &all.m[all.n];
 		memset(m, 0, sizeof(*m));
@@ -153,15 +144,9 @@ int mw_umaps_read(uint32_t pid, struct mw_umods *out)
 	for (;;) {
 		ssize_t r;
 
-		if (cap - len < 4096) {
-			char *nb = realloc(buf, cap ? cap * 2 : 65536);
-
-			if (!nb) {
-				err = -ENOMEM;
-				goto out;
-			}
-			buf = nb;
-			cap = cap ? cap * 2 : 65536;
+		if (mw_grow_to(&buf, len + 4096, &cap, 1, 65536)) {
+			err = -ENOMEM;
+			goto out;
 		}
 		r = read(fd, buf + len, cap - len - 1);
 		if (r < 0) {

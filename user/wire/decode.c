@@ -9,11 +9,53 @@ _Static_assert(sizeof(struct mw_syscall_rec) == 112, "mw_syscall_rec layout is A
 _Static_assert(sizeof(struct mw_task_rec) == 88, "mw_task_rec layout is ABI");
 _Static_assert(sizeof(struct mw_thread_counters) == 152, "mw_thread_counters layout is ABI");
 _Static_assert(sizeof(struct mw_usdt_rec) == 64, "mw_usdt_rec layout is ABI");
+_Static_assert(sizeof(struct mw_malloc_rec) == 48 + MW_MREGS * 8 + 8, "mw_malloc_rec layout is ABI");
+_Static_assert(sizeof(struct mw_mfree_rec) == 40, "mw_mfree_rec layout is ABI");
+
+/* The malloc ring's records: a header of their own (no cpu, no comm). */
+static int decode_malloc(const struct mw_decode_ctx *ctx, const void *data, size_t size,
+			 struct mw_event *ev)
+{
+	const struct mw_mfree_rec *f = data;
+
+	if (size < sizeof(*f) || f->fn >= MW_MFN_COUNT)
+		return -EINVAL;
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = f->type;
+	ev->mono_ns = f->ts_ns;
+	ev->ts_ns = f->ts_ns + ctx->mono_to_epoch_ns;
+	ev->pid = f->tgid;
+	ev->tid = f->tid;
+	ev->mal.fn = f->fn;
+	ev->mal.addr = f->addr;
+	ev->mal.size = f->size;
+	if (f->type == MW_MREC_ALLOC) {
+		const struct mw_malloc_rec *r = data;
+
+		if (size < sizeof(*r))
+			return -EINVAL;
+		ev->mal.old_addr = r->old_addr;
+		memcpy(ev->mal.regs, r->regs, sizeof(ev->mal.regs));
+		ev->mal.stack = (const uint8_t *)(r + 1);
+		ev->mal.stack_len = (uint32_t)(size - sizeof(*r));
+		if (r->stack_len < ev->mal.stack_len)
+			ev->mal.stack_len = r->stack_len;
+	}
+	return 0;
+}
 
 int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, struct mw_event *ev)
 {
 	const struct mw_hdr *h = data;
 
+	if (size >= sizeof(__u32)) {
+		switch (*(const __u32 *)data) {
+		case MW_MREC_ALLOC:
+		case MW_MREC_FREE:
+		case MW_MREC_EXIT:
+			return decode_malloc(ctx, data, size, ev);
+		}
+	}
 	if (size < sizeof(*h))
 		return -EINVAL;
 	memset(ev, 0, sizeof(*ev));
@@ -47,6 +89,18 @@ int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, st
 		ev->usdt.args[1] = r->args[1];
 		return 0;
 	}
+	case MW_REC_ADOPT: {
+		const struct mw_task_rec *r = data;
+
+		if (size < sizeof(*r) ||
+		    (r->child_tid != MW_ADOPT_EXEC && r->child_tid != MW_ADOPT_FORK))
+			return -EINVAL;
+		ev->adopt.pid = r->child_tgid;
+		ev->adopt.how = r->child_tid;
+		return 0;
+	}
+	case MW_REC_EXEC_SEEN:
+		return size < sizeof(struct mw_task_rec) ? -EINVAL : 0;
 	case MW_REC_THREAD_NEW:
 	case MW_REC_FORK:
 	case MW_REC_EXEC:

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* Ring-buffer record -> typed event. Pure; validates sizes and types. */
+/* Ring-buffer record (either ring) -> typed event: the one reader of the
+ * record layout. Pure; validates sizes and types. */
 #ifndef MW_DECODE_H
 #define MW_DECODE_H
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <linux/types.h>
 #include "memwatch.h"
+#include "malloc.h"
 
 enum mw_event_kind {
 	MW_EV_SYSCALL = MW_REC_SYSCALL,
@@ -19,6 +20,31 @@ enum mw_event_kind {
 	MW_EV_RENAME = MW_REC_RENAME,
 	MW_EV_EXIT_GROUP = MW_REC_EXIT_GROUP,
 	MW_EV_USDT = MW_REC_USDT,
+	/* Notices for the watcher (--comm, --cgroup), not events of a traced process. */
+	MW_EV_ADOPT = MW_REC_ADOPT,
+	MW_EV_EXEC_SEEN = MW_REC_EXEC_SEEN,
+	/* The allocation probes' ring (--malloc). */
+	MW_EV_MALLOC = MW_MREC_ALLOC,	/* an allocation, with registers and stack bytes */
+	MW_EV_MFREE = MW_MREC_FREE,	/* a tracked block was freed */
+	MW_EV_MEXIT = MW_MREC_EXIT,	/* a process called exit() and is held stopped */
+};
+
+/* The kernel made a process a target by itself (--cgroup, or a --comm name matched). */
+struct mw_adopt_ev {
+	uint32_t pid;
+	enum mw_adopt_how how;
+};
+
+/* An allocation (MALLOC) or a free (MFREE: addr, fn). The stack bytes are the
+ * record's own: valid while the record is (inside the ring callback). */
+struct mw_malloc_ev {
+	enum mw_mfn fn;
+	uint64_t addr;		/* the new block; MFREE: the freed one */
+	uint64_t size;		/* bytes asked for */
+	uint64_t old_addr;	/* realloc: the block it replaced, else 0 */
+	uint64_t regs[MW_MREGS];	/* the caller's registers after the call */
+	const uint8_t *stack;	/* stack_len bytes of the caller's stack from regs[7] */
+	uint32_t stack_len;
 };
 
 struct mw_usdt_ev {
@@ -50,11 +76,13 @@ struct mw_event {
 	uint32_t pid;		/* tgid */
 	uint32_t tid;
 	uint32_t cpu;
-	char comm[MW_COMM_LEN];	/* NUL-terminated */
+	char comm[MW_COMM_LEN];	/* NUL-terminated; EXEC_SEEN: the new name; malloc: empty */
 	union {
 		struct mw_syscall_ev sc;
 		struct mw_task_ev task;
 		struct mw_usdt_ev usdt;
+		struct mw_adopt_ev adopt;
+		struct mw_malloc_ev mal;
 	};
 };
 

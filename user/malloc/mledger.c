@@ -1,0 +1,432 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The allocation probes' ledger. See mledger.h. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "alloc/alloc.h"
+#include "base/errmsg.h"
+#include "base/grow.h"
+#include "leak_output.h"
+#include "mledger.h"
+#include "retention.h"
+
+#define MAX_STACKS 65536
+
+_Static_assert(sizeof(struct mw_mreport_entry) == 24 + sizeof(struct mw_malloc_counters) +
+		       sizeof(struct mw_malloc_stats), "report entry is a file format");
+_Static_assert(sizeof(struct mw_malloc_entry) == 48, "malloc entry is a file format");
+
+static void record(struct mw_mledger *ml, uint32_t kind, const void *a, size_t alen,
+		   const void *b, size_t blen)
+{
+	struct mw_session *s = ml->s;
+
+	if (s->rec && mw_record_put(s->rec, kind, a, alen, b, blen))
+		s->err = s->err ? s->err : -EIO;
+}
+
+int mw_mledger_init(struct mw_mledger *ml, struct mw_session *s, const struct mw_malloc_config *mc,
+		    uint32_t max_outstanding, char *err, size_t errsz)
+{
+	struct mw_mconfig_entry e = {
+		.sample_bytes = mc->sample_bytes,
+		.sample_every = mc->sample_every,
+		.max_outstanding = max_outstanding,
+		.min_age_s = mc->min_age_s,
+	};
+
+	memset(ml, 0, sizeof(*ml));
+	ml->s = s;
+	ml->mc = *mc;
+	if (mw_leak_init(&ml->leak, max_outstanding, MAX_STACKS))
+		return mw_fail(err, errsz, -1, "out of memory for %u outstanding allocations",
+			       max_outstanding);
+	if (mc->folded_path) {
+		ml->folded = fopen(mc->folded_path, "w");
+		if (!ml->folded) {
+			mw_fail(err, errsz, -1, "cannot open %s: %s", mc->folded_path, strerror(errno));
+			mw_leak_destroy(&ml->leak);
+			return -1;
+		}
+	}
+	record(ml, MW_ENTRY_MCONFIG, &e, sizeof(e), NULL, 0);
+	return 0;
+}
+
+void mw_mledger_destroy(struct mw_mledger *ml)
+{
+	if (ml->folded)
+		fclose(ml->folded);
+	mw_leak_destroy(&ml->leak);	/* frees the stacks' frames too */
+	for (size_t i = 0; i < ml->nnames; i++)
+		free(ml->names[i]);
+	free(ml->names);
+	free(ml->procs);
+	memset(ml, 0, sizeof(*ml));
+}
+
+struct mw_mproc *mw_mledger_find(struct mw_mledger *ml, uint32_t pid)
+{
+	for (size_t i = 0; i < ml->nprocs; i++)
+		if (ml->procs[i].pid == pid)
+			return &ml->procs[i];
+	return NULL;
+}
+
+static struct mw_mproc *proc_of(struct mw_mledger *ml, uint32_t pid)
+{
+	struct mw_mproc *p = mw_mledger_find(ml, pid);
+
+	if (p)
+		return p;
+	if (mw_grow(&ml->procs, ml->nprocs, &ml->cap, sizeof(*ml->procs), 8))
+		return NULL;
+	p = &ml->procs[ml->nprocs++];
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	return p;
+}
+
+void mw_mledger_proc(struct mw_mledger *ml, uint32_t pid, const char *comm, const char *allocator)
+{
+	struct mw_mproc_entry e = { .pid = pid };
+	struct mw_mproc *p = proc_of(ml, pid);
+
+	if (!p)
+		return;
+	snprintf(p->comm, sizeof(p->comm), "%s", comm ? comm : "");
+	snprintf(p->allocator, sizeof(p->allocator), "%s", allocator ? allocator : "");
+	memcpy(e.comm, p->comm, sizeof(e.comm));
+	record(ml, MW_ENTRY_MPROC, &e, sizeof(e), p->allocator, strlen(p->allocator));
+}
+
+/* 1 / the probability that an allocation of this size was traced. */
+static double weight_of(const struct mw_malloc_config *m, uint64_t size)
+{
+	if (m->sample_every > 1)
+		return m->sample_every;
+	if (m->sample_bytes) {
+		double p = -expm1(-(double)size / (double)m->sample_bytes);
+
+		return p > 0 ? 1.0 / p : 1.0;
+	}
+	return 1.0;
+}
+
+/* Frames as a recording keeps them: fixed part, then three names ("" = unknown). */
+static size_t frames_size(const struct mw_frame *f, uint32_t n)
+{
+	size_t len = 0;
+
+	for (uint32_t k = 0; k < n; k++)
+		len += sizeof(struct mw_mframe_entry) + strlen(f[k].module ? f[k].module : "") +
+		       strlen(f[k].func ? f[k].func : "") + strlen(f[k].file ? f[k].file : "") + 3;
+	return len;
+}
+
+static void record_stack(struct mw_mledger *ml, const struct mw_stack_ent *st)
+{
+	struct mw_mstack_entry e = { .pid = st->pid, .n = st->n };
+	size_t ilen = st->n * sizeof(uint64_t), flen = st->frames ? frames_size(st->frames, st->n) : 0;
+	char *buf;
+
+	if (!ml->s->rec)
+		return;
+	buf = malloc(ilen + flen + 1);
+	if (!buf) {
+		ml->s->err = ml->s->err ? ml->s->err : -ENOMEM;
+		return;
+	}
+	memcpy(buf, st->ips, ilen);
+	if (!st->frames)
+		e.n = 0x80000000U | st->n;	/* ips only: the frames were not named */
+	for (uint32_t k = 0, off = (uint32_t)ilen; st->frames && k < st->n; k++) {
+		const struct mw_frame *f = &st->frames[k];
+		struct mw_mframe_entry fe = { .addr = f->addr, .offset = f->offset, .line = f->line };
+		const char *names[3] = { f->module, f->func, f->file };
+
+		memcpy(buf + off, &fe, sizeof(fe));
+		off += sizeof(fe);
+		for (int i = 0; i < 3; i++) {
+			size_t len = strlen(names[i] ? names[i] : "") + 1;
+
+			memcpy(buf + off, names[i] ? names[i] : "", len);
+			off += (uint32_t)len;
+		}
+	}
+	record(ml, MW_ENTRY_MSTACK, &e, sizeof(e), buf, ilen + flen);
+	free(buf);
+}
+
+void mw_mledger_alloc(struct mw_mledger *ml, const struct mw_event *ev, const uint64_t *ips,
+		      uint32_t n, mw_name_stack_fn name_stack, void *ctx)
+{
+	struct mw_malloc_entry e = {
+		.mono_ns = ev->mono_ns, .addr = ev->mal.addr, .size = ev->mal.size,
+		.old_addr = ev->mal.old_addr, .pid = ev->pid, .tid = ev->tid, .fn = ev->mal.fn,
+		.nips = n,
+	};
+	struct mw_block b = {
+		.addr = ev->mal.addr, .size = ev->mal.size, .ts_ns = ev->mono_ns, .pid = ev->pid,
+		.tid = ev->tid,
+	};
+	struct mw_mproc *p = proc_of(ml, ev->pid);
+	bool fresh;
+
+	b.stack = mw_leak_stack(&ml->leak, ev->pid, ips, n, &fresh);
+	if (fresh) {
+		struct mw_stack_ent *st = &ml->leak.stacks[b.stack];
+
+		st->frames = name_stack ? calloc(st->n, sizeof(*st->frames)) : NULL;
+		if (st->frames && name_stack(ctx, ev->pid, st->ips, st->n, st->frames))
+			memset(st->frames, 0, st->n * sizeof(*st->frames));
+		record_stack(ml, st);
+	}
+	record(ml, MW_ENTRY_MALLOC, &e, sizeof(e), ips, n * sizeof(*ips));
+	b.weight = (float)weight_of(&ml->mc, ev->mal.size);
+	if (p) {
+		p->est_bytes += (double)ev->mal.size * b.weight;
+		p->est_count += b.weight;
+	}
+	if (ev->mal.old_addr)
+		mw_leak_release(&ml->leak, ev->mal.old_addr, NULL);
+	mw_leak_alloc(&ml->leak, &b);
+}
+
+/* A name read from a recording, kept as long as the ledger ("" stays unknown). */
+static const char *keep_name(struct mw_mledger *ml, const char *s)
+{
+	char *copy;
+
+	if (!*s || mw_grow(&ml->names, ml->nnames, &ml->capnames, sizeof(*ml->names), 64))
+		return NULL;
+	copy = strdup(s);
+	if (copy)
+		ml->names[ml->nnames++] = copy;
+	return copy;
+}
+
+int mw_mledger_stack_entry(struct mw_mledger *ml, const void *data, size_t len)
+{
+	const struct mw_mstack_entry *e = data;
+	const char *end = (const char *)data + len, *q;
+	bool named;
+	uint32_t n, id;
+	uint64_t *ips;
+	bool fresh;
+
+	if (len < sizeof(*e))
+		return -EINVAL;
+	named = !(e->n & 0x80000000U);
+	n = e->n & 0x7fffffffU;
+	if (n > MW_LEAK_MAX_FRAMES || len - sizeof(*e) < n * sizeof(uint64_t))
+		return -EINVAL;
+	ips = malloc((n ? n : 1) * sizeof(*ips));
+	if (!ips)
+		return -ENOMEM;
+	memcpy(ips, e + 1, n * sizeof(*ips));
+	id = mw_leak_stack(&ml->leak, e->pid, ips, n, &fresh);
+	free(ips);
+	if (!fresh || !named)
+		return 0;
+	ml->leak.stacks[id].frames = calloc(n, sizeof(struct mw_frame));
+	if (!ml->leak.stacks[id].frames)
+		return -ENOMEM;
+	q = (const char *)(e + 1) + n * sizeof(uint64_t);
+	for (uint32_t k = 0; k < n; k++) {
+		struct mw_frame *f = &ml->leak.stacks[id].frames[k];
+		struct mw_mframe_entry fe;
+		const char **names[3] = { &f->module, &f->func, &f->file };
+
+		if ((size_t)(end - q) < sizeof(fe))
+			return -EINVAL;
+		memcpy(&fe, q, sizeof(fe));
+		q += sizeof(fe);
+		f->addr = fe.addr;
+		f->offset = fe.offset;
+		f->line = fe.line;
+		for (int i = 0; i < 3; i++) {
+			const char *nul = memchr(q, '\0', (size_t)(end - q));
+
+			if (!nul)
+				return -EINVAL;
+			*names[i] = keep_name(ml, q);
+			q = nul + 1;
+		}
+	}
+	return 0;
+}
+
+int mw_mledger_alloc_entry(struct mw_mledger *ml, const void *data, size_t len)
+{
+	const struct mw_malloc_entry *e = data;
+	struct mw_event ev = { .kind = MW_EV_MALLOC };
+	uint64_t ips[MW_LEAK_MAX_FRAMES];
+
+	if (len < sizeof(*e) || e->nips > MW_LEAK_MAX_FRAMES || e->fn >= MW_MFN_COUNT ||
+	    len - sizeof(*e) < e->nips * sizeof(uint64_t))
+		return -EINVAL;
+	memcpy(ips, e + 1, e->nips * sizeof(uint64_t));
+	ev.mono_ns = e->mono_ns;
+	ev.ts_ns = e->mono_ns + ml->s->dctx.mono_to_epoch_ns;
+	ev.pid = e->pid;
+	ev.tid = e->tid;
+	ev.mal.fn = e->fn;
+	ev.mal.addr = e->addr;
+	ev.mal.size = e->size;
+	ev.mal.old_addr = e->old_addr;
+	mw_mledger_alloc(ml, &ev, ips, e->nips, NULL, NULL);
+	return 0;
+}
+
+void mw_mledger_free(struct mw_mledger *ml, const struct mw_event *ev, const void *raw,
+		     size_t rawlen)
+{
+	record(ml, MW_ENTRY_RING, raw, rawlen, NULL, 0);
+	mw_leak_release(&ml->leak, ev->mal.addr, NULL);
+}
+
+void mw_mledger_exec(struct mw_mledger *ml, uint32_t pid)
+{
+	__u32 e[2] = { pid, 0 };
+	struct mw_mproc *p = mw_mledger_find(ml, pid);
+
+	record(ml, MW_ENTRY_MEXEC, e, sizeof(e), NULL, 0);
+	if (p)
+		p->done = false;
+	mw_leak_forget_pid(&ml->leak, pid);
+}
+
+void mw_mledger_sync(struct mw_mledger *ml, uint32_t pid, const struct mw_msync_block *v, size_t n)
+{
+	struct mw_msync_entry e = { .pid = pid, .n = (uint32_t)n };
+
+	record(ml, MW_ENTRY_MSYNC, &e, sizeof(e), v, n * sizeof(*v));
+	for (size_t i = 0; i < n; i++) {
+		struct mw_block b = {
+			.addr = v[i].addr, .size = v[i].v.size, .ts_ns = v[i].v.ts_ns,
+			.pid = v[i].v.tgid, .tid = v[i].v.tid,
+			.weight = (float)weight_of(&ml->mc, v[i].v.size),
+		};
+
+		mw_leak_confirm(&ml->leak, &b);
+	}
+	mw_leak_sweep(&ml->leak, pid);
+}
+
+/* The committed spans of p's glibc heaps: the brk heap and every arena heap. */
+static void heap_spans(const struct mw_process *p, struct mw_heap_span **out, size_t *n)
+{
+	size_t na = p->alloc ? mw_alloc_narenas(p->alloc) : 0, cap = 1, k = 0;
+	struct mw_heap_span *v;
+
+	for (size_t i = 0; i < na; i++)
+		cap += mw_alloc_arena(p->alloc, i)->nheaps;
+	v = calloc(cap, sizeof(*v));
+	*out = v;
+	*n = 0;
+	if (!v)
+		return;
+	if (p->start_brk && p->brk > p->start_brk)
+		v[k++] = (struct mw_heap_span){ MW_ARENA_MAIN, p->start_brk, p->brk };
+	for (size_t i = 0; i < na; i++) {
+		const struct mw_arena *a = mw_alloc_arena(p->alloc, i);
+
+		for (size_t h = 0; h < a->nheaps; h++)
+			if (a->heaps[h].rw_end > a->heaps[h].base)
+				v[k++] = (struct mw_heap_span){ a->id, a->heaps[h].base,
+								a->heaps[h].rw_end };
+	}
+	*n = k;
+}
+
+static void report_retention(struct mw_mledger *ml, const struct mw_process *p, uint64_t ts,
+			     bool estimated)
+{
+	struct mw_heap_span *spans;
+	struct mw_retention *r;
+	size_t ns, nr;
+
+	if (p->alloc && mw_alloc_allocator(p->alloc) != MW_ALLOCATOR_GLIBC &&
+	    mw_alloc_allocator(p->alloc) != MW_ALLOCATOR_UNKNOWN)
+		return;
+	heap_spans(p, &spans, &ns);
+	r = calloc(ns ? ns : 1, sizeof(*r));
+	if (spans && r && ns) {
+		nr = mw_retention_compute(&ml->leak, p->pid, spans, ns, MW_TRIM_THRESHOLD, r);
+		mw_out_retention(&ml->s->out, ts, p->pid, &ml->leak, r, nr, estimated);
+	}
+	free(r);
+	free(spans);
+}
+
+void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
+{
+	const struct mw_malloc_config *m = &ml->mc;
+	struct mw_mproc *mp = proc_of(ml, in->pid);
+	const struct mw_process *p = mw_model_find(&ml->s->model, in->pid);
+	uint64_t now = in->now_mono_ns;
+	uint64_t ts = (uint64_t)((int64_t)now + ml->s->dctx.mono_to_epoch_ns);
+	uint64_t min_age = (uint64_t)(m->min_age_s * 1e9);
+	struct mw_leak_row *rows = NULL, *all = NULL, *by_count = NULL;
+	struct mw_malloc_sum sum = {
+		.pid = in->pid,
+		.estimated = m->sample_every > 1 || m->sample_bytes,
+		.c = in->c,
+		.st = in->st,
+		.unwind_failed = in->unwind_failed,
+		.stacks_full = ml->leak.stacks_full,
+	};
+	char sampling[48] = "off";
+	long n, nall;
+
+	record(ml, MW_ENTRY_MREPORT, in, sizeof(*in), NULL, 0);
+	if (!mp)
+		return;
+	sum.comm = p ? p->comm : mp->comm;
+	sum.allocator = mp->allocator;
+	sum.est_bytes = mp->est_bytes;
+	sum.est_count = mp->est_count;
+	if (m->sample_every > 1)
+		snprintf(sampling, sizeof(sampling), "every %u", m->sample_every);
+	else if (m->sample_bytes)
+		snprintf(sampling, sizeof(sampling), "bytes %llu", (unsigned long long)m->sample_bytes);
+	sum.sampling = sampling;
+	nall = mw_leak_aggregate(&ml->leak, in->pid, UINT64_MAX, false, &all);
+	for (long i = 0; i < nall; i++) {
+		sum.out_bytes += all[i].bytes;
+		sum.out_count += all[i].count;
+	}
+	mw_out_malloc_sum(&ml->s->out, ts, &sum);
+	n = mw_leak_aggregate(&ml->leak, in->pid, now > min_age ? now - min_age : 0, false, &rows);
+	if (n >= 0 && (by_count = malloc(((size_t)n + 1) * sizeof(*by_count)))) {
+		memcpy(by_count, rows, (size_t)n * sizeof(*rows));
+		mw_leak_aggregate_sort(by_count, (size_t)n, true);
+		mw_out_leaks(&ml->s->out, ts, &ml->leak, rows, by_count, (size_t)n, m->min_age_s, now,
+			     sum.estimated);
+		if (in->final && ml->folded)
+			mw_leak_folded(ml->folded, &ml->leak, rows, (size_t)n);
+	}
+	/* Growth is measured between reports of all blocks, whatever --min-age. */
+	if (nall > 0)
+		mw_leak_mark(&ml->leak, all, (size_t)nall);
+	if (p)
+		report_retention(ml, p, ts, sum.estimated);
+	if (in->final) {
+		mp->done = true;
+		if (ml->folded)
+			fflush(ml->folded);
+	}
+	free(rows);
+	free(all);
+	free(by_count);
+}
+
+void mw_mledger_guard(struct mw_mledger *ml, const struct mw_mguard_entry *g)
+{
+	record(ml, MW_ENTRY_MGUARD, g, sizeof(*g), NULL, 0);
+	mw_out_malloc_guard(&ml->s->out,
+			    (uint64_t)((int64_t)g->now_mono_ns + ml->s->dctx.mono_to_epoch_ns),
+			    g->rate, g->limit, g->off_ns);
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The allocation probes' ledger: what --malloc knows about each traced
+ * process (its allocator, the blocks it holds by call stack, how much it
+ * allocated) and its reports (malloc_summary, leak, retention, --folded).
+ * Pure: fed unwound allocations, frees and the kernel's counters by the live
+ * probes (mtrace.c) or by a recording (replay.c), it records every input into
+ * the session's recording, so a --malloc run replays to the same reports.
+ */
+#ifndef MW_MLEDGER_H
+#define MW_MLEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "base/options.h"
+#include "leak.h"
+#include "session/session.h"
+#include "wire/event.h"
+#include "wire/record.h"
+
+struct mw_mproc {
+	uint32_t pid;
+	bool done;		/* its final report is out (it exited while held) */
+	char comm[MW_COMM_LEN];
+	char allocator[256];	/* the probed allocator's file, "" if none found */
+	double est_bytes, est_count;	/* allocated, from the traced ones and their weights */
+};
+
+struct mw_mledger {
+	struct mw_session *s;		/* the model (names, heaps), output and recording */
+	struct mw_malloc_config mc;	/* sampling (weights), --min-age, --folded */
+	struct mw_leak leak;
+	struct mw_mproc *procs;
+	size_t nprocs, cap;
+	FILE *folded;			/* --folded: final reports append their stacks */
+	char **names;			/* frame names of stacks read from a recording */
+	size_t nnames, capnames;
+};
+
+/* Names the frames of a new stack (ips innermost first); 0, or -errno with frames zeroed. */
+typedef int (*mw_name_stack_fn)(void *ctx, uint32_t pid, const uint64_t *ips, uint32_t n,
+				struct mw_frame *frames);
+
+/* 0, or -1 with a one-line reason in err (out of memory, --folded cannot be opened). */
+int mw_mledger_init(struct mw_mledger *ml, struct mw_session *s, const struct mw_malloc_config *mc,
+		    uint32_t max_outstanding, char *err, size_t errsz);
+void mw_mledger_destroy(struct mw_mledger *ml);
+struct mw_mproc *mw_mledger_find(struct mw_mledger *ml, uint32_t pid);
+/* A traced process and the allocator file found for it. */
+void mw_mledger_proc(struct mw_mledger *ml, uint32_t pid, const char *comm, const char *allocator);
+/*
+ * An allocation (MW_EV_MALLOC) whose stack was unwound to ips (n may be 0:
+ * unknown). A stack seen for the first time is named by name_stack (live: the
+ * symbolizer; NULL: left unnamed).
+ */
+void mw_mledger_alloc(struct mw_mledger *ml, const struct mw_event *ev, const uint64_t *ips,
+		      uint32_t n, mw_name_stack_fn name_stack, void *ctx);
+/* A stack and its frames, read from a recording (MW_ENTRY_MSTACK). */
+int mw_mledger_stack_entry(struct mw_mledger *ml, const void *data, size_t len);
+/* An allocation read from a recording (MW_ENTRY_MALLOC). */
+int mw_mledger_alloc_entry(struct mw_mledger *ml, const void *data, size_t len);
+/* A tracked block was freed (MW_EV_MFREE; raw: the record, for the recording). */
+void mw_mledger_free(struct mw_mledger *ml, const struct mw_event *ev, const void *raw,
+		     size_t rawlen);
+/* pid exec'd: its blocks are gone with its old image. */
+void mw_mledger_exec(struct mw_mledger *ml, uint32_t pid);
+/* Records were lost: the kernel's outstanding table of pid is the truth. */
+void mw_mledger_sync(struct mw_mledger *ml, uint32_t pid, const struct mw_msync_block *v, size_t n);
+/* Write one process's reports (final: --folded too, and it is done). */
+void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in);
+/* The rate guard detached the probes. */
+void mw_mledger_guard(struct mw_mledger *ml, const struct mw_mguard_entry *g);
+
+#endif /* MW_MLEDGER_H */
