@@ -11,7 +11,7 @@ Written against the NDJSON contract of issue 3 (common keys type, ts_ns, pid, ti
   at exit, one arena_summary per arena {pid, arena, creator_tid, heaps, reserved, committed,
   trimmed}: heaps = live heaps, reserved = live heaps x 64 MiB, committed = RW bytes of the live
   heaps (a high-water mark under the MADV_DONTNEED shrink form, lowered by the MAP_FIXED
-  PROT_NONE form), trimmed = bytes given back by shrinks (ALLOCATORS.md section 6).
+  PROT_NONE form), trimmed = bytes given back by shrinks (user/alloc/SIGNATURES.md section 6).
 Every expected number is measured with strace and written in the headers of
 tests/workloads/arenas.c and stacks.c, and recomputed here from memwatch's own raw `syscall`
 objects of the same run (an independent view). glibc's arena count comes from the workload

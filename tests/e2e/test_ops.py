@@ -272,7 +272,7 @@ def test_launch_from_first_syscall():
 
 
 def test_arena_demo_exact():
-    """ALLOCATORS.md section 3 reproduced: each of 6 workers reserves exactly one 64 MiB arena
+    """user/alloc/SIGNATURES.md section 3 reproduced: each of 6 workers reserves exactly one 64 MiB arena
     heap (net +64 MiB after the head/tail trims) and grows it with exactly 1001 mprotects
     (1 x 132 KiB + 1000 x 4 KiB); `-c --json` prints summaries only."""
     rc, tr, err = mw.launch_json("-c", "--", mw.wl("arena_demo"), "6")

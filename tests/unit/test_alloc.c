@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* The allocator analysis driven by the syscall streams of shared/ALLOCATORS.md,
+/* The allocator analysis driven by the syscall streams of user/alloc/SIGNATURES.md,
  * through the process model exactly as a session feeds it. */
 #include <errno.h>
 #include <stdlib.h>
@@ -595,7 +595,7 @@ TEST(alloc_main_heap_grow_and_trim)
 	finish();
 }
 
-/* ---- look-alikes (ALLOCATORS.md section 7) --------------------------- */
+/* ---- look-alikes (user/alloc/SIGNATURES.md section 7) --------------------------- */
 
 TEST(alloc_lookalike_v8)
 {

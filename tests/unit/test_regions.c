@@ -428,7 +428,7 @@ TEST(regions_protect_same_prot_does_not_split)
 	mw_regions_free(&r);
 }
 
-/* ALLOCATORS.md 3 (a): an unaligned arena reservation, trimmed to 64 MiB,
+/* user/alloc/SIGNATURES.md 3 (a): an unaligned arena reservation, trimmed to 64 MiB,
  * then grown by contiguous mprotects. */
 TEST(regions_glibc_arena_sequence)
 {

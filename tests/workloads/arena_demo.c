@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * arena_demo: the per-thread arena growth story of ALLOCATORS.md section 3, for `make demo`.
+ * arena_demo: the per-thread arena growth story of user/alloc/SIGNATURES.md section 3, for `make demo`.
  * N threads named "worker-1".."worker-N" each malloc MiB MiB in 1000-byte blocks (holding every
  * block), wait until all workers are done, and are joined. Takes well under a second untraced.
  *

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * arenas: glibc per-thread arenas (ALLOCATORS.md section 3) with glibc's own count to compare.
+ * arenas: glibc per-thread arenas (user/alloc/SIGNATURES.md section 3) with glibc's own count to compare.
  * THREADS threads named "arena-1".."arena-N" each malloc BYTES in 1000-byte blocks (a linked
  * list through the blocks themselves: no other allocation), then wait until every thread has
  * allocated (so that all are alive at once and none inherits an exited thread's arena); with -s

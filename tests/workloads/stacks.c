@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * stacks: glibc thread stacks (ALLOCATORS.md section 4). Creates N threads named
+ * stacks: glibc thread stacks (user/alloc/SIGNATURES.md section 4). Creates N threads named
  * "stack-1".."stack-N" with an explicit guard size (pthread_attr_setguardsize) and the default
  * stack size (RLIMIT_STACK, 8 MiB here), all alive at once (a barrier), then joins them. With
  * -c it then creates and joins N more threads ("again-1".."again-N") with the same attributes:

@@ -2,7 +2,7 @@
 /*
  * usdt_arena: stands in for a libc that has glibc's malloc SDT probes (Ubuntu, RHEL, Fedora;
  * Debian's has none). The executable carries probes with provider "libc" and glibc's names
- * and fires them around the same syscalls glibc makes for a new arena (ALLOCATORS.md 3(b)),
+ * and fires them around the same syscalls glibc makes for a new arena (user/alloc/SIGNATURES.md 3(b)),
  * so memwatch's USDT path and its syscall-signature path can be checked against each other
  * here. memwatch attaches the probes it finds in the target's libc or executable.
  *

@@ -2,7 +2,7 @@
 /*
  * Allocator-aware analysis (see alloc.h): labels the regions of the process
  * model with what they are, and follows glibc's arenas through the syscall
- * signatures measured in shared/ALLOCATORS.md.
+ * signatures measured in user/alloc/SIGNATURES.md.
  *
  * The arena tracker is a small per-thread state machine, because glibc makes
  * every step of a new heap from the thread that needs it, back to back:
@@ -13,7 +13,7 @@
  *
  * Only the confirmation makes an arena (or a new heap of the thread's arena):
  * a reservation alone is what a lost address hint, an RLIMIT_AS retry, V8,
- * the JVM or Go also make (ALLOCATORS.md section 7). Any other call by the
+ * the JVM or Go also make (user/alloc/SIGNATURES.md section 7). Any other call by the
  * thread drops its pending reservation, as does unmapping it.
  *
  * Conventions:

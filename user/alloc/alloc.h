@@ -2,7 +2,7 @@
 /*
  * Allocator-aware analysis: what each region is (class), who made it, and
  * the glibc arena lifecycle recognised from the syscall signatures measured
- * in shared/ALLOCATORS.md. Pure: fed by the process model, no I/O.
+ * in user/alloc/SIGNATURES.md. Pure: fed by the process model, no I/O.
  */
 #ifndef MW_ALLOC_H
 #define MW_ALLOC_H
