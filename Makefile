@@ -10,6 +10,7 @@
 OUTPUT   := .output
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
+SCDOC    ?= scdoc
 CC       ?= gcc
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -51,7 +52,7 @@ UNIT_OBJS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%.o,$(UNIT_SRCS))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c))
 TOOLS_BIN := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(wildcard tools/*.c))
 
-.PHONY: all deps install demo check unit bench clean workloads lint
+.PHONY: all deps install demo check unit bench clean workloads lint man
 all: memwatch
 
 deps:
@@ -103,7 +104,14 @@ $(OUTPUT)/tools/ustack_demo: tools/ustack_demo.c $(USTACK_OBJS) | $(OUTPUT)/tool
 workloads: $(WORKLOADS)
 unit: $(OUTPUT)/unit_tests
 
-install: memwatch
+# The manual, memwatch(8), from its scdoc source (tools/deps.sh installs scdoc).
+$(OUTPUT)/memwatch.8: user/memwatch.8.scd | $(OUTPUT)
+	$(call msg,SCDOC,$@)
+	$(Q)$(SCDOC) < $< > $@
+
+man: $(OUTPUT)/memwatch.8
+
+install: memwatch $(OUTPUT)/memwatch.8
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX)/bin/memwatch)
 	$(Q)install -D -m 0755 memwatch $(DESTDIR)$(PREFIX)/bin/memwatch
 	$(call msg,INSTALL,$(DESTDIR)$(SYSTEMDDIR)/memwatch.service)
@@ -111,6 +119,8 @@ install: memwatch
 	$(Q)sed 's|/usr/local|$(PREFIX)|g' tools/memwatch.service > $(DESTDIR)$(SYSTEMDDIR)/memwatch.service
 	$(Q)chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/memwatch.service
 	$(Q)install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/memwatch/README.md
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX)/share/man/man8/memwatch.8)
+	$(Q)install -D -m 0644 $(OUTPUT)/memwatch.8 $(DESTDIR)$(PREFIX)/share/man/man8/memwatch.8
 	@# The example config, never over the operator's own.
 	$(Q)if [ -e $(DESTDIR)/etc/memwatch/memwatch.conf ]; then \
 		echo "  KEEP     $(DESTDIR)/etc/memwatch/memwatch.conf (exists)"; \

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# Runs every test: the unit tests (.output/unit_tests) and the end-to-end tests
-# (tests/e2e/run.py), relays their lines, and ends with one line
+# Runs every test: the unit tests (.output/unit_tests), the documentation tests
+# (tests/docs/run.py) and the end-to-end tests (tests/e2e/run.py), relays their lines, and
+# ends with one line
 #   N passed, N failed[, N skipped]
 # Exits non-zero when a test failed or a runner crashed (a crash is reported as a FAIL line).
 # Extra arguments are passed to tests/e2e/run.py (e.g. -k NAME, -v).
@@ -40,6 +41,7 @@ else
 	echo "FAIL unit/runner: .output/unit_tests is not built (run make unit)" | tee "$tmp/unit.log"
 	crashed=1
 fi
+run_runner docs "$tmp/docs.log" "$PYTHON" tests/docs/run.py
 run_runner e2e "$tmp/e2e.log" "$PYTHON" tests/e2e/run.py "$@"
 
 passed=$(cat "$tmp"/*.log | grep -c '^PASS ')

@@ -7,7 +7,7 @@ set -eu
 PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev \
       linux-libc-dev strace python3 procps libdw-dev liblzma-dev libbz2-dev g++ \
       libjemalloc2 libtcmalloc-minimal4 memcached gdb libc6-dbg systemtap-sdt-dev \
-      libmicrohttpd-dev prometheus curl python3-yaml"
+      libmicrohttpd-dev prometheus curl python3-yaml scdoc"
 # The libjemalloc2 line is for the allocator tests (tests/e2e/test_alloc.py): LD_PRELOAD of Debian's
 # jemalloc/tcmalloc, a real multi-threaded server (memcached; the test speaks its text protocol
 # from python3, no client package) and gdb + libc6-dbg to read glibc's own arena list.
@@ -17,6 +17,8 @@ PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev \
 # libmicrohttpd-dev: the --prometheus endpoint (linked dynamically: runtime libmicrohttpd12);
 # prometheus (promtool), curl and python3-yaml: the metrics tests scrape it and validate
 # tools/fleet/ (rules, scrape config, DaemonSet manifest).
+# scdoc: builds the manual, memwatch(8), from user/memwatch.8.scd (make man, make install; the
+# docs tests check that it builds).
 
 # The malloc benchmark (tools/bench_malloc.sh) compares with bcc's memleak and with heaptrack.
 PKGS="$PKGS bpfcc-tools heaptrack"

@@ -441,7 +441,7 @@ def test_capabilities_suffice():
 # ---------------------------------------------------------------- install
 
 def test_install_and_example_config():
-    """make install DESTDIR=...: binary, systemd unit (paths for PREFIX, accepted by
+    """make install DESTDIR=...: binary, manual, systemd unit (paths for PREFIX, accepted by
     systemd-analyze verify where present) and the example config, which is not replaced on a
     second install; the example config itself runs (its output redirected to a temp file)."""
     root = mw.tmpdir()
@@ -451,7 +451,8 @@ def test_install_and_example_config():
     eq(rc, 0, f"make install (stderr {mw.tail(err)!r})")
     unit = os.path.join(root, "usr/lib/systemd/system/memwatch.service")
     conf = os.path.join(root, "etc/memwatch/memwatch.conf")
-    for path in (os.path.join(root, "usr/bin/memwatch"), unit, conf):
+    man = os.path.join(root, "usr/share/man/man8/memwatch.8")
+    for path in (os.path.join(root, "usr/bin/memwatch"), unit, conf, man):
         check(os.path.exists(path), f"{path} not installed")
     with open(unit) as f:
         text = f.read()
