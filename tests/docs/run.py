@@ -24,10 +24,6 @@ README_MAX_LINES = 400
 # Options of other programs that the manual may name in its prose (systemctl enable --now).
 FOREIGN_OPTIONS = {"--now"}
 
-# The only paths under user/ the README may name: the rest of user/ is being reorganised, and
-# its own README describes the layout.
-README_USER_PATHS = {"user/memwatch.8.scd", "user/README.md"}
-
 VERBOSE = "-v" in sys.argv[1:]
 
 
@@ -230,16 +226,13 @@ def readme_paths(text):
 
 
 def check_readme_paths_exist():
-    """Every repository path in the README's backticks exists; under user/ only the manual and
-    user/README.md are named."""
+    """Every repository path in the README's backticks exists."""
     problems = []
     paths = readme_paths(read(README))
     if not paths:
         raise Fail("the README names no repository path: is the pattern broken?")
     for n, p in paths:
-        if p.startswith("user/") and p not in README_USER_PATHS:
-            problems.append(f"line {n}: {p}: name only {sorted(README_USER_PATHS)} under user/")
-        elif not glob.glob(os.path.join(ROOT, p)) and not glob.glob(os.path.join(ROOT, p + ".*")):
+        if not glob.glob(os.path.join(ROOT, p)) and not glob.glob(os.path.join(ROOT, p + ".*")):
             # (a program may be named after its source: tests/workloads/churn for churn.c)
             problems.append(f"line {n}: {p} does not exist")
     if problems:
