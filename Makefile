@@ -133,9 +133,13 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory memwatch $(OUTPUT)/workloads/arena_demo
 	./memwatch -c -- $(OUTPUT)/workloads/arena_demo 6
 
-# The shape of user/ (each folder's "May use" list, no include cycle).
+# The shape of user/ (each folder's "May use" list, no include cycle) and the C style
+# (.clang-format) of every C file but the generated vmlinux.h.
+FORMAT_SRCS := $(shell find user bpf tests tools -name '*.[ch]' -o -name '*.cc')
 lint:
 	$(Q)python3 tools/check_layers.py
+	$(Q)clang-format --style=file --dry-run -Werror $(FORMAT_SRCS)
+	@echo "  LINT     $(words $(FORMAT_SRCS)) C files as .clang-format says"
 
 # The benchmark's floors (tools/) are built too: the e2e tests check that they count exactly.
 check: deps lint

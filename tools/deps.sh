@@ -4,10 +4,11 @@
 # Idempotent: a no-op (no apt call) when everything is already present.
 set -eu
 
-PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev \
+PKGS="make gcc clang llvm clang-format libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev \
       linux-libc-dev strace python3 procps libdw-dev liblzma-dev libbz2-dev g++ \
       libjemalloc2 libtcmalloc-minimal4 memcached gdb libc6-dbg systemtap-sdt-dev \
       libmicrohttpd-dev prometheus curl python3-yaml scdoc"
+# clang-format: make lint checks the C style (.clang-format).
 # The libjemalloc2 line is for the allocator tests (tests/e2e/test_alloc.py): LD_PRELOAD of Debian's
 # jemalloc/tcmalloc, a real multi-threaded server (memcached; the test speaks its text protocol
 # from python3, no client package) and gdb + libc6-dbg to read glibc's own arena list.
