@@ -20,10 +20,10 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Load-time knobs. */
-const volatile __u32 stack_bytes = 4096;	/* <= MW_MAX_STACK_BYTES */
-const volatile __u32 sample_every;		/* --sample N: every Nth allocation per thread */
-const volatile __u64 sample_bytes;		/* --sample-bytes N: mean bytes between samples */
-const volatile __u64 max_rate;			/* --max-probe-rate: hits per second, 0 = off */
+const volatile __u32 stack_bytes = 4096; /* <= MW_MAX_STACK_BYTES */
+const volatile __u32 sample_every;	 /* --sample N: every Nth allocation per thread */
+const volatile __u64 sample_bytes;	 /* --sample-bytes N: mean bytes between samples */
+const volatile __u64 max_rate;		 /* --max-probe-rate: hits per second, 0 = off */
 const volatile __u64 wake_bytes = 1 << 20;
 /*
  * Stop a process in exit() until user space has read its records (SIGCONT):
@@ -49,14 +49,14 @@ __u64 tripped_rate;
 volatile __u32 generation;
 
 struct call_state {
-	__u64 outer_sp;		/* rsp at the entry of the outermost allocator call */
+	__u64 outer_sp; /* rsp at the entry of the outermost allocator call */
 	__u64 size;
-	__u64 arg;		/* realloc: old block; posix_memalign: memptr */
-	__s64 bytes_until;	/* byte sampling: bytes left before the next sample */
-	__u64 nth;		/* sampling every Nth: allocations seen */
+	__u64 arg;	   /* realloc: old block; posix_memalign: memptr */
+	__s64 bytes_until; /* byte sampling: bytes left before the next sample */
+	__u64 nth;	   /* sampling every Nth: allocations seen */
 	__u32 fn;
 	__u32 active;
-	__u32 gen;		/* generation of the entry */
+	__u32 gen; /* generation of the entry */
 	__u32 pad;
 };
 
@@ -127,7 +127,7 @@ static __always_inline bool guard_ok(void)
 		return true;
 	now = bpf_ktime_get_ns();
 	if (now - win_start_ns >= 1000000000ULL) {
-		win_start_ns = now;	/* racy across CPUs: a window may count a few hits twice */
+		win_start_ns = now; /* racy across CPUs: a window may count a few hits twice */
 		win_hits = 0;
 	}
 	hits = __sync_fetch_and_add(&win_hits, 1) + 1;
@@ -157,7 +157,7 @@ static __always_inline struct mw_malloc_counters *counters(__u32 tgid, __u32 tid
 static __always_inline __u64 wake_flag(void)
 {
 	return bpf_ringbuf_query(&mevents, BPF_RB_AVAIL_DATA) >= wake_bytes ? BPF_RB_FORCE_WAKEUP
-									     : BPF_RB_NO_WAKEUP;
+									    : BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline void emit_free(__u32 fn, __u64 addr, __u64 size)
@@ -192,7 +192,7 @@ static __always_inline __u64 untrack(__u64 addr)
 	}
 	size = v->size;
 	if (bpf_map_delete_elem(&live, &addr))
-		return 0;	/* a concurrent free of the same block won */
+		return 0; /* a concurrent free of the same block won */
 	return size;
 }
 
@@ -352,7 +352,7 @@ int BPF_KRETPROBE(alloc_exit, void *ret)
 	b = bpf_ringbuf_reserve(&mevents, sizeof(b->rec) + stack_room(), 0);
 	if (!b) {
 		if ((st = stats()))
-			st->rb_drops++;	/* the block stays in the table, its stack unknown */
+			st->rb_drops++; /* the block stays in the table, its stack unknown */
 		return 0;
 	}
 	b->rec.type = MW_MREC_ALLOC;
@@ -379,7 +379,7 @@ static __always_inline void on_free(struct pt_regs *ctx, __u32 fn, __u64 addr, b
 	s = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0,
 				 outer ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 	if (s && nested(s, sp))
-		return;	/* inside realloc or operator delete: counted there */
+		return; /* inside realloc or operator delete: counted there */
 	if (outer && s) {
 		/* operator delete calls free: mark the frame until it returns */
 		s->active = 1;
@@ -425,36 +425,18 @@ int alloc_enter(struct pt_regs *ctx)
 	case MW_MFN_MALLOC:
 	case MW_MFN_VALLOC:
 	case MW_MFN_PVALLOC:
-	case MW_MFN_NEW:		/* (size[, align][, nothrow]) */
-	case MW_MFN_NEW_ARRAY:
-		enter(ctx, fn, a0, 0);
-		break;
-	case MW_MFN_CALLOC:		/* (n, size) */
-		enter(ctx, fn, a0 * a1, 0);
-		break;
-	case MW_MFN_REALLOC:		/* (ptr, size) */
-		enter(ctx, fn, a1, a0);
-		break;
-	case MW_MFN_REALLOCARRAY:	/* (ptr, n, size) */
-		enter(ctx, fn, a1 * a2, a0);
-		break;
-	case MW_MFN_POSIX_MEMALIGN:	/* (memptr, align, size) */
-		enter(ctx, fn, a2, a0);
-		break;
-	case MW_MFN_ALIGNED_ALLOC:	/* (align, size) */
-	case MW_MFN_MEMALIGN:
-		enter(ctx, fn, a1, 0);
-		break;
+	case MW_MFN_NEW: /* (size[, align][, nothrow]) */
+	case MW_MFN_NEW_ARRAY: enter(ctx, fn, a0, 0); break;
+	case MW_MFN_CALLOC: /* (n, size) */ enter(ctx, fn, a0 * a1, 0); break;
+	case MW_MFN_REALLOC: /* (ptr, size) */ enter(ctx, fn, a1, a0); break;
+	case MW_MFN_REALLOCARRAY: /* (ptr, n, size) */ enter(ctx, fn, a1 * a2, a0); break;
+	case MW_MFN_POSIX_MEMALIGN: /* (memptr, align, size) */ enter(ctx, fn, a2, a0); break;
+	case MW_MFN_ALIGNED_ALLOC: /* (align, size) */
+	case MW_MFN_MEMALIGN: enter(ctx, fn, a1, 0); break;
 	/* Constants: the verifier must see the counter index bounded. */
-	case MW_MFN_FREE:
-		on_free(ctx, MW_MFN_FREE, a0, false);
-		break;
-	case MW_MFN_DELETE:
-		on_free(ctx, MW_MFN_DELETE, a0, true);
-		break;
-	case MW_MFN_DELETE_ARRAY:
-		on_free(ctx, MW_MFN_DELETE_ARRAY, a0, true);
-		break;
+	case MW_MFN_FREE: on_free(ctx, MW_MFN_FREE, a0, false); break;
+	case MW_MFN_DELETE: on_free(ctx, MW_MFN_DELETE, a0, true); break;
+	case MW_MFN_DELETE_ARRAY: on_free(ctx, MW_MFN_DELETE_ARRAY, a0, true); break;
 	}
 	return 0;
 }
@@ -484,7 +466,7 @@ int BPF_KPROBE(exit_enter, int status)
 	if (!r) {
 		if ((st = stats()))
 			st->rb_drops++;
-		return 0;	/* nobody would know to resume it */
+		return 0; /* nobody would know to resume it */
 	}
 	r->type = MW_MREC_EXIT;
 	r->fn = 0;

@@ -7,9 +7,9 @@
 #ifndef MW_MALLOC_H
 #define MW_MALLOC_H
 
-#define MW_MREGS 17		/* x86-64 DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
-#define MW_MAX_STACK_BYTES 16384	/* bound of --stack-bytes (a power of two) */
-#define MW_SAMPLE_TABLE 1024	/* quantiles of Exp(1) for byte sampling (a power of two) */
+#define MW_MREGS 17 /* x86-64 DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
+#define MW_MAX_STACK_BYTES 16384 /* bound of --stack-bytes (a power of two) */
+#define MW_SAMPLE_TABLE 1024	 /* quantiles of Exp(1) for byte sampling (a power of two) */
 
 /* Traced allocator entry points; C++ variants (nothrow, aligned, sized) fold into four. */
 enum mw_mfn {
@@ -22,11 +22,11 @@ enum mw_mfn {
 	MW_MFN_MEMALIGN,
 	MW_MFN_VALLOC,
 	MW_MFN_PVALLOC,
-	MW_MFN_NEW,		/* operator new */
-	MW_MFN_NEW_ARRAY,	/* operator new[] */
+	MW_MFN_NEW,	  /* operator new */
+	MW_MFN_NEW_ARRAY, /* operator new[] */
 	MW_MFN_FREE,
-	MW_MFN_DELETE,		/* operator delete */
-	MW_MFN_DELETE_ARRAY,	/* operator delete[] */
+	MW_MFN_DELETE,	     /* operator delete */
+	MW_MFN_DELETE_ARRAY, /* operator delete[] */
 	MW_MFN_COUNT,
 };
 
@@ -36,9 +36,9 @@ enum mw_mfn {
  * mw_rec_type so that one decoder (user/wire/decode.c) reads both rings.
  */
 enum mw_mrec_type {
-	MW_MREC_ALLOC = 64,	/* struct mw_malloc_rec (+ stack bytes) */
-	MW_MREC_FREE,		/* struct mw_mfree_rec: a tracked allocation was freed */
-	MW_MREC_EXIT,		/* struct mw_mfree_rec (addr, size 0): exit() called, process stopped */
+	MW_MREC_ALLOC = 64, /* struct mw_malloc_rec (+ stack bytes) */
+	MW_MREC_FREE,	    /* struct mw_mfree_rec: a tracked allocation was freed */
+	MW_MREC_EXIT,	    /* struct mw_mfree_rec (addr, size 0): exit() called, process stopped */
 };
 
 /*
@@ -48,21 +48,21 @@ enum mw_mrec_type {
  * bytes of the caller's stack from regs[7] (rsp) follow the struct.
  */
 struct mw_malloc_rec {
-	__u32 type;		/* MW_MREC_ALLOC */
-	__u32 fn;		/* enum mw_mfn */
+	__u32 type; /* MW_MREC_ALLOC */
+	__u32 fn;   /* enum mw_mfn */
 	__u32 tgid;
 	__u32 tid;
-	__u64 ts_ns;		/* CLOCK_MONOTONIC */
-	__u64 addr;		/* the new block */
-	__u64 size;		/* bytes asked for */
-	__u64 old_addr;		/* realloc: the block it replaced (freed), else 0 */
+	__u64 ts_ns;	/* CLOCK_MONOTONIC */
+	__u64 addr;	/* the new block */
+	__u64 size;	/* bytes asked for */
+	__u64 old_addr; /* realloc: the block it replaced (freed), else 0 */
 	__u64 regs[MW_MREGS];
 	__u32 stack_len;
 	__u32 pad;
 };
 
 struct mw_mfree_rec {
-	__u32 type;		/* MW_MREC_FREE */
+	__u32 type; /* MW_MREC_FREE */
 	__u32 fn;
 	__u32 tgid;
 	__u32 tid;
@@ -82,23 +82,27 @@ struct mw_live {
 /* Exact per-thread counters ("mthreads", key = tid): outermost calls only. */
 struct mw_malloc_counters {
 	__u64 calls[MW_MFN_COUNT];
-	__u64 bytes[MW_MFN_COUNT];	/* asked for; for free/delete: bytes of tracked blocks */
-	__u64 sampled;			/* allocations traced (all of them unless sampling) */
+	__u64 bytes[MW_MFN_COUNT]; /* asked for; for free/delete: bytes of tracked blocks */
+	__u64 sampled;		   /* allocations traced (all of them unless sampling) */
 	__u32 tgid;
 	__u32 pad;
 };
 
 /* Global health counters (per-CPU array "mstats"). */
 struct mw_malloc_stats {
-	__u64 rb_drops;		/* records lost: ring full */
-	__u64 live_full;	/* allocations not tracked: outstanding table full */
-	__u64 unknown_frees;	/* frees of blocks not in the table (made before attach, or not sampled) */
-	__u64 threads_full;	/* counter updates lost: mthreads full */
-	__u64 stack_short;	/* stack copies cut at a page boundary */
-	__u64 hits;		/* probe hits */
+	__u64 rb_drops;	     /* records lost: ring full */
+	__u64 live_full;     /* allocations not tracked: outstanding table full */
+	__u64 unknown_frees; /* frees of blocks not in the table (made before attach, or not sampled) */
+	__u64 threads_full; /* counter updates lost: mthreads full */
+	__u64 stack_short;  /* stack copies cut at a page boundary */
+	__u64 hits;	    /* probe hits */
 };
 
 /* Who is stopped in exit() until memwatch has read its records (malloc.bpf.c). */
-enum mw_hold_exit { MW_HOLD_OFF, MW_HOLD_CHILDREN, MW_HOLD_ALL };
+enum mw_hold_exit {
+	MW_HOLD_OFF,
+	MW_HOLD_CHILDREN,
+	MW_HOLD_ALL
+};
 
 #endif /* MW_MALLOC_H */

@@ -12,7 +12,12 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Counter slots; the same order in tools/malloc_floor.c. */
-enum { MF_MALLOC, MF_MALLOC_RET, MF_FREE, MF_COUNT };
+enum {
+	MF_MALLOC,
+	MF_MALLOC_RET,
+	MF_FREE,
+	MF_COUNT
+};
 
 /* Traced processes (tgid -> 1), filled by the loader: memwatch's filter. */
 struct {

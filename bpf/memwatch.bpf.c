@@ -119,7 +119,7 @@ static __always_inline int sys_from_nr(long nr)
 	case 10: return MW_SYS_MPROTECT;
 	case 25: return MW_SYS_MREMAP;
 	case 28: return MW_SYS_MADVISE;
-	case 231: return MW_SYS_COUNT;	/* exit_group */
+	case 231: return MW_SYS_COUNT; /* exit_group */
 	}
 #endif
 	return -1;
@@ -222,8 +222,8 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 	/* do_exit() decrements signal->live before this tracepoint: 0 means last thread. */
 	group_dead = BPF_CORE_READ(p, signal, live.counter) == 0;
 	/* Its counters move aside under the record's time: user space reads them on it. */
-	emit_task_at(bpf_ktime_get_ns(), true, MW_REC_EXIT, 0, 0, NULL,
-		     BPF_CORE_READ(p, exit_code), group_dead, 0, 0);
+	emit_task_at(bpf_ktime_get_ns(), true, MW_REC_EXIT, 0, 0, NULL, BPF_CORE_READ(p, exit_code),
+		     group_dead, 0, 0);
 	if (group_dead)
 		bpf_map_delete_elem(&targets, &tgid);
 	return 0;

@@ -56,7 +56,7 @@ struct {
 struct inflight_call {
 	__u64 ts_ns;
 	__u32 sys;
-	__u32 pending;		/* an enter is waiting for its exit */
+	__u32 pending; /* an enter is waiting for its exit */
 };
 
 /*
@@ -156,8 +156,8 @@ static __always_inline bool comm_known(const char *comm)
 
 static __always_inline __u64 wake_flag(void)
 {
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes ?
-		       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes ? BPF_RB_FORCE_WAKEUP
+									   : BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline void fill_hdr(struct mw_hdr *h, __u32 type, __u64 id, __u64 ts)
@@ -358,8 +358,9 @@ static __always_inline void emit_task_at(__u64 ts, bool retire, __u32 type, __u3
 	/* Lifecycle records are rare. A process's end must not wait for the timer,
 	 * nor an exec or an adoption: its baseline is read from /proc while it is young. */
 	bpf_ringbuf_submit(rec, (type == MW_REC_EXIT && group_dead) || type == MW_REC_EXEC ||
-					type == MW_REC_ADOPT || type == MW_REC_EXEC_SEEN ?
-					BPF_RB_FORCE_WAKEUP : wake_flag());
+						type == MW_REC_ADOPT || type == MW_REC_EXEC_SEEN
+					? BPF_RB_FORCE_WAKEUP
+					: wake_flag());
 }
 
 static __always_inline void emit_task(__u32 type, __u32 child_tgid, __u32 child_tid,

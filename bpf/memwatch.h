@@ -22,24 +22,24 @@ enum mw_sys {
 };
 
 enum mw_rec_type {
-	MW_REC_SYSCALL = 1,	/* struct mw_syscall_rec */
-	MW_REC_THREAD_NEW,	/* struct mw_task_rec: hdr = creator, child_* = new thread */
-	MW_REC_FORK,		/* struct mw_task_rec: hdr = parent, child_* = new process */
-	MW_REC_EXEC,		/* struct mw_task_rec: hdr = task after exec */
-	MW_REC_EXIT,		/* struct mw_task_rec: a thread exits; group_dead on last */
-	MW_REC_RENAME,		/* struct mw_task_rec: child_comm = new name */
-	MW_REC_EXIT_GROUP,	/* struct mw_task_rec: vm_pages = VmSize in pages */
-	MW_REC_USDT,		/* struct mw_usdt_rec: a glibc memory_* probe fired */
-	MW_REC_ADOPT,		/* struct mw_task_rec: the kernel made child_tgid a target by itself
+	MW_REC_SYSCALL = 1, /* struct mw_syscall_rec */
+	MW_REC_THREAD_NEW,  /* struct mw_task_rec: hdr = creator, child_* = new thread */
+	MW_REC_FORK,	    /* struct mw_task_rec: hdr = parent, child_* = new process */
+	MW_REC_EXEC,	    /* struct mw_task_rec: hdr = task after exec */
+	MW_REC_EXIT,	    /* struct mw_task_rec: a thread exits; group_dead on last */
+	MW_REC_RENAME,	    /* struct mw_task_rec: child_comm = new name */
+	MW_REC_EXIT_GROUP,  /* struct mw_task_rec: vm_pages = VmSize in pages */
+	MW_REC_USDT,	    /* struct mw_usdt_rec: a glibc memory_* probe fired */
+	MW_REC_ADOPT,	    /* struct mw_task_rec: the kernel made child_tgid a target by itself
 				 * (--cgroup, or a --comm name already matched); child_tid = how */
-	MW_REC_EXEC_SEEN,	/* struct mw_task_rec: a non-target exec'd while --comm watches;
+	MW_REC_EXEC_SEEN,   /* struct mw_task_rec: a non-target exec'd while --comm watches;
 				 * hdr.comm = its new name, for user space to match */
 };
 
 /* How the kernel adopted a process (MW_REC_ADOPT's child_tid). */
 enum mw_adopt_how {
-	MW_ADOPT_EXEC = 1,	/* at its exec: nothing of the new image ran untraced */
-	MW_ADOPT_FORK,		/* forked in a watched cgroup by an untraced parent */
+	MW_ADOPT_EXEC = 1, /* at its exec: nothing of the new image ran untraced */
+	MW_ADOPT_FORK,	   /* forked in a watched cgroup by an untraced parent */
 };
 
 /* Slots of the "cgroups" map (--cgroup). */
@@ -47,51 +47,51 @@ enum mw_adopt_how {
 
 /* glibc's malloc SDT probes (provider "libc"), in the order of the BPF programs. */
 enum mw_usdt_probe {
-	MW_USDT_ARENA_NEW = 0,		/* (arena, heap size) */
-	MW_USDT_ARENA_REUSE,		/* (arena, avoided arena) */
-	MW_USDT_ARENA_REUSE_FREE_LIST,	/* (arena) */
-	MW_USDT_HEAP_NEW,		/* (heap, size) */
-	MW_USDT_HEAP_MORE,		/* (heap, new size) */
-	MW_USDT_HEAP_LESS,		/* (heap, new size) */
-	MW_USDT_HEAP_FREE,		/* (heap, size) */
-	MW_USDT_SBRK_MORE,		/* (break, size) */
-	MW_USDT_SBRK_LESS,		/* (break, size) */
+	MW_USDT_ARENA_NEW = 0,	       /* (arena, heap size) */
+	MW_USDT_ARENA_REUSE,	       /* (arena, avoided arena) */
+	MW_USDT_ARENA_REUSE_FREE_LIST, /* (arena) */
+	MW_USDT_HEAP_NEW,	       /* (heap, size) */
+	MW_USDT_HEAP_MORE,	       /* (heap, new size) */
+	MW_USDT_HEAP_LESS,	       /* (heap, new size) */
+	MW_USDT_HEAP_FREE,	       /* (heap, size) */
+	MW_USDT_SBRK_MORE,	       /* (break, size) */
+	MW_USDT_SBRK_LESS,	       /* (break, size) */
 	MW_USDT_COUNT,
 };
 
 struct mw_hdr {
-	__u32 type;		/* enum mw_rec_type */
+	__u32 type; /* enum mw_rec_type */
 	__u32 tgid;
 	__u32 tid;
 	__u32 cpu;
 	__u64 ts_ns;		/* CLOCK_MONOTONIC; for syscalls: time of the exit */
-	char comm[MW_COMM_LEN];	/* thread name at the time of the record */
+	char comm[MW_COMM_LEN]; /* thread name at the time of the record */
 };
 
 struct mw_syscall_rec {
 	struct mw_hdr hdr;
-	__u64 args[6];		/* raw syscall arguments, unused ones zero */
-	__s64 ret;		/* raw return: address, 0, or -errno */
-	__u64 dur_ns;		/* exit - enter */
-	__u32 sys;		/* enum mw_sys */
+	__u64 args[6]; /* raw syscall arguments, unused ones zero */
+	__s64 ret;     /* raw return: address, 0, or -errno */
+	__u64 dur_ns;  /* exit - enter */
+	__u32 sys;     /* enum mw_sys */
 	__u32 pad;
 };
 
 struct mw_task_rec {
 	struct mw_hdr hdr;
-	__u64 vm_pages;		/* EXIT_GROUP, FORK: mm->total_vm (pages) at exit_group / of the child */
-	__u64 stack_pages;	/* same, mm->stack_vm: the stack grows without syscalls */
-	__u32 child_tgid;	/* THREAD_NEW/FORK */
-	__u32 child_tid;	/* THREAD_NEW/FORK */
-	__s32 exit_code;	/* EXIT: task->exit_code (wait status form) */
-	__u32 group_dead;	/* EXIT: 1 when the last thread of the process exits */
+	__u64 vm_pages;	   /* EXIT_GROUP, FORK: mm->total_vm (pages) at exit_group / of the child */
+	__u64 stack_pages; /* same, mm->stack_vm: the stack grows without syscalls */
+	__u32 child_tgid;  /* THREAD_NEW/FORK */
+	__u32 child_tid;   /* THREAD_NEW/FORK */
+	__s32 exit_code;   /* EXIT: task->exit_code (wait status form) */
+	__u32 group_dead;  /* EXIT: 1 when the last thread of the process exits */
 	char child_comm[MW_COMM_LEN]; /* THREAD_NEW/FORK: child's name; RENAME: new name */
 };
 
 struct mw_usdt_rec {
 	struct mw_hdr hdr;
 	__u64 args[2];
-	__u32 probe;		/* enum mw_usdt_probe */
+	__u32 probe; /* enum mw_usdt_probe */
 	__u32 pad;
 };
 
@@ -114,13 +114,13 @@ struct mw_exit_key {
 
 /* Global health counters (per-CPU array "stats", one slot). */
 struct mw_stats {
-	__u64 rb_drops;		/* records lost: ring buffer full */
-	__u64 unpaired;		/* syscall exits without a recorded enter: dropped, never guessed */
-	__u64 inflight_full;	/* enters not recorded: inflight map full */
-	__u64 threads_full;	/* counter updates lost: threads map full */
-	__u64 targets_full;	/* forked children not followed: targets map full */
-	__u64 events;		/* records submitted */
-	__u64 adopted;		/* processes made targets by the kernel (--cgroup, --comm) */
+	__u64 rb_drops;	     /* records lost: ring buffer full */
+	__u64 unpaired;	     /* syscall exits without a recorded enter: dropped, never guessed */
+	__u64 inflight_full; /* enters not recorded: inflight map full */
+	__u64 threads_full;  /* counter updates lost: threads map full */
+	__u64 targets_full;  /* forked children not followed: targets map full */
+	__u64 events;	     /* records submitted */
+	__u64 adopted;	     /* processes made targets by the kernel (--cgroup, --comm) */
 };
 
 #endif /* MEMWATCH_H */

@@ -160,15 +160,9 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'v':
-			verbose = true;
-			break;
-		case 'h':
-			fputs(USAGE, stdout);
-			return 0;
-		default:
-			fputs(USAGE, stderr);
-			return 2;
+		case 'v': verbose = true; break;
+		case 'h': fputs(USAGE, stdout); return 0;
+		default: fputs(USAGE, stderr); return 2;
 		}
 	}
 	if (optind < argc)
@@ -238,7 +232,7 @@ int main(int argc, char **argv)
 			p_err("waitpid: %s", strerror(-err));
 			goto cleanup;
 		}
-		child = 0;	/* reaped */
+		child = 0; /* reaped */
 	} else {
 		wait_pid(pid);
 	}
@@ -252,7 +246,7 @@ int main(int argc, char **argv)
 
 cleanup:
 	if (go_fd >= 0)
-		close(go_fd);	/* EOF: a child that was never released exits at once */
+		close(go_fd); /* EOF: a child that was never released exits at once */
 	if (child > 0)
 		waitpid(child, NULL, 0);
 	floor_bpf__destroy(skel);

@@ -18,7 +18,7 @@ static bool verbose;
 static void on_signal(int sig)
 {
 	exiting = sig;
-	signal(sig, SIG_DFL);	/* a second Ctrl-C kills */
+	signal(sig, SIG_DFL); /* a second Ctrl-C kills */
 }
 
 static int libbpf_print_fn(enum libbpf_print_level level, const char *fmt, va_list args)

@@ -28,7 +28,12 @@
 #define USAGE "usage: malloc_floor [-v] -p PID\n"
 
 /* Counter slots, as enum in bpf/malloc_floor.bpf.c. */
-enum { MF_MALLOC, MF_MALLOC_RET, MF_FREE, MF_COUNT };
+enum {
+	MF_MALLOC,
+	MF_MALLOC_RET,
+	MF_FREE,
+	MF_COUNT
+};
 
 /* "libc.so.6", "libc-2.31.so": glibc's C library, not libcrypto or libc++. */
 static bool is_libc(const char *path)
@@ -76,8 +81,8 @@ static struct bpf_link *attach(struct bpf_program *prog, pid_t pid, const char *
 	struct bpf_link *link = bpf_program__attach_uprobe_opts(prog, pid, lib, 0, &opts);
 
 	if (!link)
-		p_err("cannot attach a %s to %s in %s: %s", retprobe ? "uretprobe" : "uprobe",
-		      func, lib, strerror(errno));
+		p_err("cannot attach a %s to %s in %s: %s", retprobe ? "uretprobe" : "uprobe", func,
+		      lib, strerror(errno));
 	return link;
 }
 
@@ -141,15 +146,9 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'v':
-			verbose = true;
-			break;
-		case 'h':
-			fputs(USAGE, stdout);
-			return 0;
-		default:
-			fputs(USAGE, stderr);
-			return 2;
+		case 'v': verbose = true; break;
+		case 'h': fputs(USAGE, stdout); return 0;
+		default: fputs(USAGE, stderr); return 2;
 		}
 	}
 	if (!pid || optind != argc) {

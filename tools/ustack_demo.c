@@ -24,8 +24,7 @@
 #define USAGE "usage: ustack_demo [-n BYTES] PID\n"
 
 /* Stop tid, take registers and stack, let it go. 0 or negative errno. */
-static int capture(pid_t pid, pid_t tid, uint8_t *buf, uint32_t len,
-		   struct mw_ustack_capture *c)
+static int capture(pid_t pid, pid_t tid, uint8_t *buf, uint32_t len, struct mw_ustack_capture *c)
 {
 	struct user_regs_struct ur;
 	int status, err = 0;
@@ -68,7 +67,8 @@ static void print_stack(struct mw_symbolizer *s, const struct mw_ustack_capture 
 		struct mw_frame f;
 
 		mw_sym_resolve_ip(s, c->pid, ips[i], i > 0, &f);
-		printf("  #%-2d 0x%016llx %s", i, (unsigned long long)ips[i], f.func ? f.func : "??");
+		printf("  #%-2d 0x%016llx %s", i, (unsigned long long)ips[i],
+		       f.func ? f.func : "??");
 		if (f.func)
 			printf("+0x%llx", (unsigned long long)f.offset);
 		if (f.file)

@@ -19,9 +19,22 @@
 #define MW_DEFAULT_MAX_PROCS 1024
 #define MW_DEFAULT_MAX_THREADS 16384
 
-enum { OPT_JSON = 256, OPT_RING_SIZE, OPT_MAPS_AT_EXIT, OPT_RECORD, OPT_REPLAY,
-       OPT_PROMETHEUS, OPT_PER_TID, OPT_COMM, OPT_CGROUP, OPT_DAEMON, OPT_CONFIG,
-       OPT_ROTATE, OPT_MAX_PROCS, OPT_MAX_THREADS };
+enum {
+	OPT_JSON = 256,
+	OPT_RING_SIZE,
+	OPT_MAPS_AT_EXIT,
+	OPT_RECORD,
+	OPT_REPLAY,
+	OPT_PROMETHEUS,
+	OPT_PER_TID,
+	OPT_COMM,
+	OPT_CGROUP,
+	OPT_DAEMON,
+	OPT_CONFIG,
+	OPT_ROTATE,
+	OPT_MAX_PROCS,
+	OPT_MAX_THREADS
+};
 
 static const struct option long_opts[] = {
 	{ "pid", required_argument, NULL, 'p' },
@@ -48,8 +61,7 @@ static const struct option long_opts[] = {
 	{ "max-threads", required_argument, NULL, OPT_MAX_THREADS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
-	MW_CLI_MALLOC_OPTS
-	{ NULL, 0, NULL, 0 },
+	MW_CLI_MALLOC_OPTS{ NULL, 0, NULL, 0 },
 };
 
 void mw_cli_usage(FILE *f)
@@ -135,7 +147,8 @@ static int parse_seconds(const char *opt, const char *s, double *out, char *err,
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > 1e9)
-		return mw_fail(err, errsz, -1, "%s: '%s' is not a positive number of seconds", opt, s);
+		return mw_fail(err, errsz, -1, "%s: '%s' is not a positive number of seconds", opt,
+			       s);
 	*out = v;
 	return 0;
 }
@@ -147,7 +160,8 @@ static int parse_ring_size(const char *s, uint64_t *out, char *err, size_t errsz
 	if (mw_parse_size(s, "KM", &v))
 		return mw_fail(err, errsz, -1, "--ring-size: '%s' is not a size", s);
 	if (v < 4096 || v > MW_MAX_RING || (v & (v - 1)))
-		return mw_fail(err, errsz, -1, "--ring-size: %s must be a power of two between 4096 and 1G", s);
+		return mw_fail(err, errsz, -1,
+			       "--ring-size: %s must be a power of two between 4096 and 1G", s);
 	*out = v;
 	return 0;
 }
@@ -182,7 +196,7 @@ int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, cha
 	int c;
 
 	err[0] = '\0';
-	optind = 0;	/* reset getopt: the parser may run more than once (tests) */
+	optind = 0; /* reset getopt: the parser may run more than once (tests) */
 	opterr = 0;
 	/* '+': stop at the first non-option, so the command's own flags are its own. */
 	while ((c = getopt_long(argc, argv, "+:p:fo:ci:d:TvhV", long_opts, NULL)) != -1) {
@@ -268,7 +282,8 @@ int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, cha
 		case 'h': cfg->help = true; return 0;
 		case 'V': cfg->version = true; return 0;
 		case ':':
-			return mw_fail(err, errsz, -1, "option '%s' needs a value", argv[optind - 1]);
+			return mw_fail(err, errsz, -1, "option '%s' needs a value",
+				       argv[optind - 1]);
 		default:
 			if (optopt && optopt < 256)
 				return mw_fail(err, errsz, -1, "unknown option '-%c'", optopt);
@@ -277,7 +292,8 @@ int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, cha
 	}
 	if (optind < argc) {
 		if (!allow_cmd)
-			return mw_fail(err, errsz, -1, "unexpected '%s' (not an option)", argv[optind]);
+			return mw_fail(err, errsz, -1, "unexpected '%s' (not an option)",
+				       argv[optind]);
 		cfg->cmd = &argv[optind];
 	}
 	return 0;
@@ -295,22 +311,27 @@ int mw_cli_finish(struct mw_config *cfg, char *err, size_t errsz)
 	if (cfg->per_tid && !cfg->prometheus)
 		return mw_fail(err, errsz, -1, "--per-tid needs --prometheus");
 	if (cfg->replay_path && cfg->prometheus)
-		return mw_fail(err, errsz, -1, "--prometheus serves live sessions only, not --replay");
+		return mw_fail(err, errsz, -1,
+			       "--prometheus serves live sessions only, not --replay");
 	if (mw_cli_malloc_check(cfg, err, errsz))
 		return -1;
 	if (cfg->replay_path) {
 		if (cfg->npids || cfg->cmd || cfg->record_path || cfg->follow)
-			return mw_fail(err, errsz, -1, "--replay takes no -p, -f, --record or command");
+			return mw_fail(err, errsz, -1,
+				       "--replay takes no -p, -f, --record or command");
 		return 0;
 	}
 	if (cfg->daemon)
-		cfg->json = true;	/* the daemon's sink is NDJSON */
+		cfg->json = true; /* the daemon's sink is NDJSON */
 	if (cfg->daemon && cfg->cmd)
-		return mw_fail(err, errsz, -1, "daemon mode traces -p, --comm or --cgroup, not a command");
+		return mw_fail(err, errsz, -1,
+			       "daemon mode traces -p, --comm or --cgroup, not a command");
 	if (!cfg->npids && !cfg->cmd && !watch)
-		return mw_fail(err, errsz, -1, "nothing to trace: give -p PID, --comm REGEX, "
+		return mw_fail(err, errsz, -1,
+			       "nothing to trace: give -p PID, --comm REGEX, "
 			       "--cgroup PATH or a command");
 	if ((cfg->npids || watch) && cfg->cmd)
-		return mw_fail(err, errsz, -1, "give either -p PID/--comm/--cgroup or a command, not both");
+		return mw_fail(err, errsz, -1,
+			       "give either -p PID/--comm/--cgroup or a command, not both");
 	return 0;
 }

@@ -63,14 +63,9 @@ int mw_cli_malloc_opt(int opt, const char *arg, struct mw_config *cfg, char *err
 	uint64_t v;
 
 	switch (opt) {
-	case OPT_MALLOC:
-		m->on = true;
-		return 0;
-	case OPT_HOLD_EXIT:
-		m->hold_exit = true;
-		return 0;
-	case OPT_MIN_AGE:
-		return parse_secs("--min-age", arg, true, &m->min_age_s, err, errsz);
+	case OPT_MALLOC: m->on = true; return 0;
+	case OPT_HOLD_EXIT: m->hold_exit = true; return 0;
+	case OPT_MIN_AGE: return parse_secs("--min-age", arg, true, &m->min_age_s, err, errsz);
 	case OPT_FOLDED:
 		if (!*arg)
 			return mw_fail(err, errsz, -1, "--folded: empty file name");
@@ -82,13 +77,15 @@ int mw_cli_malloc_opt(int opt, const char *arg, struct mw_config *cfg, char *err
 		m->sample_every = (uint32_t)v;
 		return 0;
 	case OPT_SAMPLE_BYTES:
-		return parse_u64("--sample-bytes", arg, 1, 1ULL << 40, &m->sample_bytes, err, errsz);
+		return parse_u64("--sample-bytes", arg, 1, 1ULL << 40, &m->sample_bytes, err,
+				 errsz);
 	case OPT_DUTY: {
 		char on[64];
 		const char *comma = strchr(arg, ',');
 
 		if (!comma || (size_t)(comma - arg) >= sizeof(on))
-			return mw_fail(err, errsz, -1, "--duty: '%s' is not ON,PERIOD (seconds)", arg);
+			return mw_fail(err, errsz, -1, "--duty: '%s' is not ON,PERIOD (seconds)",
+				       arg);
 		memcpy(on, arg, (size_t)(comma - arg));
 		on[comma - arg] = '\0';
 		if (parse_secs("--duty", on, false, &m->duty_on_s, err, errsz) ||
@@ -120,14 +117,15 @@ int mw_cli_malloc_check(struct mw_config *cfg, char *err, size_t errsz)
 {
 	struct mw_malloc_config *m = &cfg->mal;
 	bool any = m->min_age_s || m->folded_path || m->sample_every || m->sample_bytes ||
-		   m->duty_period_s || m->max_probe_rate || m->stack_bytes_set || m->max_outstanding ||
-		   m->hold_exit;
+		   m->duty_period_s || m->max_probe_rate || m->stack_bytes_set ||
+		   m->max_outstanding || m->hold_exit;
 
 	if (cfg->replay_path) {
 		/* A recording of a --malloc run replays its allocations as they were traced. */
 		if (m->sample_every || m->sample_bytes || m->duty_period_s || m->max_probe_rate ||
 		    m->stack_bytes_set || m->max_outstanding || m->hold_exit)
-			return mw_fail(err, errsz, -1, "--replay: only --min-age and --folded apply; "
+			return mw_fail(err, errsz, -1,
+				       "--replay: only --min-age and --folded apply; "
 				       "the probes' settings are the recorded run's");
 		return 0;
 	}

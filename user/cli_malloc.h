@@ -26,17 +26,17 @@ enum {
 };
 
 /* Spliced into cli.c's long option table. */
-#define MW_CLI_MALLOC_OPTS                                                     \
-	{ "malloc", no_argument, NULL, OPT_MALLOC },                           \
-	{ "min-age", required_argument, NULL, OPT_MIN_AGE },                   \
-	{ "folded", required_argument, NULL, OPT_FOLDED },                     \
-	{ "sample", required_argument, NULL, OPT_SAMPLE },                     \
-	{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },         \
-	{ "duty", required_argument, NULL, OPT_DUTY },                         \
-	{ "max-probe-rate", required_argument, NULL, OPT_MAX_PROBE_RATE },     \
-	{ "stack-bytes", required_argument, NULL, OPT_STACK_BYTES },           \
-	{ "max-outstanding", required_argument, NULL, OPT_MAX_OUTSTANDING },   \
-	{ "hold-exit", no_argument, NULL, OPT_HOLD_EXIT },
+#define MW_CLI_MALLOC_OPTS                                                           \
+	{ "malloc", no_argument, NULL, OPT_MALLOC },                                 \
+		{ "min-age", required_argument, NULL, OPT_MIN_AGE },                 \
+		{ "folded", required_argument, NULL, OPT_FOLDED },                   \
+		{ "sample", required_argument, NULL, OPT_SAMPLE },                   \
+		{ "sample-bytes", required_argument, NULL, OPT_SAMPLE_BYTES },       \
+		{ "duty", required_argument, NULL, OPT_DUTY },                       \
+		{ "max-probe-rate", required_argument, NULL, OPT_MAX_PROBE_RATE },   \
+		{ "stack-bytes", required_argument, NULL, OPT_STACK_BYTES },         \
+		{ "max-outstanding", required_argument, NULL, OPT_MAX_OUTSTANDING }, \
+		{ "hold-exit", no_argument, NULL, OPT_HOLD_EXIT },
 
 /* One of the options above; -1 with a reason in err on a bad value. */
 int mw_cli_malloc_opt(int opt, const char *arg, struct mw_config *cfg, char *err, size_t errsz);

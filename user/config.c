@@ -57,7 +57,8 @@ static int parse_line(const char *name, int lineno, const char *line, size_t len
 	key[2 + (kend - line)] = '\0';
 	for (char *k = key + 2; *k; k++)
 		if (is_blank(*k))
-			return mw_fail(err, errsz, -1, "%s:%d: expected 'key = value'", name, lineno);
+			return mw_fail(err, errsz, -1, "%s:%d: expected 'key = value'", name,
+				       lineno);
 	has_arg = mw_cli_option_has_arg(key + 2);
 	if (has_arg < 0)
 		return mw_fail(err, errsz, -1, "%s:%d: unknown key '%s'", name, lineno, key + 2);
@@ -69,13 +70,16 @@ static int parse_line(const char *name, int lineno, const char *line, size_t len
 	if (!has_arg && v != vend) {
 		size_t n = vend - v;
 
-		if ((n == 5 && !strncasecmp(v, "false", 5)) || (n == 2 && !strncasecmp(v, "no", 2)) ||
-		    (n == 3 && !strncasecmp(v, "off", 3)) || (n == 1 && *v == '0'))
+		if ((n == 5 && !strncasecmp(v, "false", 5)) ||
+		    (n == 2 && !strncasecmp(v, "no", 2)) || (n == 3 && !strncasecmp(v, "off", 3)) ||
+		    (n == 1 && *v == '0'))
 			return 0;
-		if (!((n == 4 && !strncasecmp(v, "true", 4)) || (n == 3 && !strncasecmp(v, "yes", 3)) ||
+		if (!((n == 4 && !strncasecmp(v, "true", 4)) ||
+		      (n == 3 && !strncasecmp(v, "yes", 3)) ||
 		      (n == 2 && !strncasecmp(v, "on", 2)) || (n == 1 && *v == '1')))
-			return mw_fail(err, errsz, -1, "%s:%d: '%s' is a flag: true or false, not '%.*s'",
-				       name, lineno, key + 2, (int)n, v);
+			return mw_fail(err, errsz, -1,
+				       "%s:%d: '%s' is a flag: true or false, not '%.*s'", name,
+				       lineno, key + 2, (int)n, v);
 	}
 	argv[argc] = keep_str(keep, key, strlen(key));
 	if (!argv[argc++])
@@ -108,8 +112,7 @@ int mw_config_parse_text(const char *name, const char *text, struct mw_config *c
 			s++;
 		while (e > s && is_blank(e[-1]))
 			e--;
-		if (s < e && *s != '#' &&
-		    parse_line(name, lineno, s, e - s, cfg, keep, err, errsz))
+		if (s < e && *s != '#' && parse_line(name, lineno, s, e - s, cfg, keep, err, errsz))
 			return -1;
 		p = nl ? nl + 1 : end;
 	}
@@ -137,8 +140,9 @@ int mw_config_load(const char *path, struct mw_config *cfg, struct mw_confbuf *k
 	if (ret || n > MW_CONFIG_MAX_BYTES || memchr(text, '\0', n)) {
 		free(text);
 		return mw_fail(err, errsz, -1, "cannot read config %s: %s", path,
-			       ret ? "read error" : n > MW_CONFIG_MAX_BYTES ? "larger than 1 MiB"
-									  : "not a text file");
+			       ret			 ? "read error"
+			       : n > MW_CONFIG_MAX_BYTES ? "larger than 1 MiB"
+							 : "not a text file");
 	}
 	text[n] = '\0';
 	ret = mw_config_parse_text(path, text, cfg, keep, err, errsz);

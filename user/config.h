@@ -28,7 +28,7 @@ struct mw_config_source {
 	int argc;
 	char **argv;
 	bool daemon_cmd;
-	struct mw_confbuf keep;	/* strings of the config file in force */
+	struct mw_confbuf keep; /* strings of the config file in force */
 };
 
 /* Add the options of a file's text to cfg. 0, or -1 with "NAME:LINE: reason" in err. */

@@ -19,8 +19,11 @@ int mw_daemon_reload_config(struct mw_config *cfg, bool *kept, char *err, size_t
 		return -1;
 	}
 	/* Fixed once the BPF side is loaded and the session set up. */
-#define KEEP(field) do { *kept |= memcmp(&next.field, &cfg->field, sizeof(next.field)) != 0; \
-			 next.field = cfg->field; } while (0)
+#define KEEP(field)                                                                 \
+	do {                                                                        \
+		*kept |= memcmp(&next.field, &cfg->field, sizeof(next.field)) != 0; \
+		next.field = cfg->field;                                            \
+	} while (0)
 	KEEP(follow);
 	KEEP(json);
 	KEEP(summary_only);

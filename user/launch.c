@@ -48,7 +48,8 @@ int mw_launch_check(char *const cmd[], char *err, size_t errsz)
 			const char *end = strchrnul(path, ':');
 			int len = (int)(end - path), r;
 
-			snprintf(buf, sizeof(buf), "%.*s/%s", len ? len : 1, len ? path : ".", name);
+			snprintf(buf, sizeof(buf), "%.*s/%s", len ? len : 1, len ? path : ".",
+				 name);
 			r = check_file(buf);
 			if (r < best)
 				best = r;
@@ -58,8 +59,8 @@ int mw_launch_check(char *const cmd[], char *err, size_t errsz)
 	if (best == 127)
 		return mw_fail(err, errsz, 127, "%s: command not found", name);
 	if (best == 126)
-		return mw_fail(err, errsz, 126, "%s: not executable (permission denied or a directory)",
-			    name);
+		return mw_fail(err, errsz, 126,
+			       "%s: not executable (permission denied or a directory)", name);
 	return 0;
 }
 

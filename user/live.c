@@ -36,7 +36,7 @@
 #define MAX_USDT_TRIES 4096
 
 static volatile sig_atomic_t exiting;
-static volatile sig_atomic_t reload;	/* daemon mode: SIGHUP */
+static volatile sig_atomic_t reload; /* daemon mode: SIGHUP */
 
 static void on_signal(int sig)
 {
@@ -52,24 +52,24 @@ static void on_hup(int sig)
 }
 
 struct live {
-	struct mw_config *cfg;		/* main's; daemon mode rebuilds it on SIGHUP */
+	struct mw_config *cfg; /* main's; daemon mode rebuilds it on SIGHUP */
 	struct mw_loader loader;
 	struct mw_session s;
-	struct mw_exporter *exp;	/* --prometheus, or NULL */
-	pid_t child;		/* launch mode: the command */
+	struct mw_exporter *exp; /* --prometheus, or NULL */
+	pid_t child;		 /* launch mode: the command */
 	int child_status;
 	bool child_reaped;
 	uint64_t lost_reported;
 	struct usdt_try {
 		uint32_t pid;
-		const char *name;	/* interned mapping name */
-	} *tried;		/* code files offered to the USDT attacher */
+		const char *name; /* interned mapping name */
+	} * tried;		  /* code files offered to the USDT attacher */
 	size_t ntried, cap_tried;
-	uint32_t exit_tid;	/* the thread whose exit record is being applied, and */
-	uint64_t exit_ts;	/* that record's time: the key of its final counters */
-	struct mw_watch watch;	/* --comm, --cgroup, guards (watch.c) */
-	struct mw_sink *sink;	/* -o FILE in daemon mode or with --rotate (rotate.c) */
-	struct mw_mtrace *m;	/* --malloc, else NULL */
+	uint32_t exit_tid;     /* the thread whose exit record is being applied, and */
+	uint64_t exit_ts;      /* that record's time: the key of its final counters */
+	struct mw_watch watch; /* --comm, --cgroup, guards (watch.c) */
+	struct mw_sink *sink;  /* -o FILE in daemon mode or with --rotate (rotate.c) */
+	struct mw_mtrace *m;   /* --malloc, else NULL */
 };
 
 /* Baseline (or resync) of one process from /proc, taken after it is in the BPF filter. */
@@ -140,8 +140,9 @@ static const char *own_libc(void)
 	mw_regions_init(&maps);
 	if (mw_read_maps((uint32_t)getpid(), &maps) == 0)
 		for (size_t i = 0; i < maps.n && !found; i++)
-			if (maps.v[i].name && maps.v[i].name[0] == '/' && mw_is_libc_path(maps.v[i].name))
-				found = maps.v[i].name;	/* interned: outlives maps */
+			if (maps.v[i].name && maps.v[i].name[0] == '/' &&
+			    mw_is_libc_path(maps.v[i].name))
+				found = maps.v[i].name; /* interned: outlives maps */
 	mw_regions_free(&maps);
 	return found;
 }
@@ -151,7 +152,7 @@ static bool usdt_tried(struct live *l, uint32_t pid, const char *name)
 {
 	for (size_t i = 0; i < l->ntried; i++)
 		if (l->tried[i].pid == pid && l->tried[i].name == name)
-			return true;	/* interned: same pointer, same name */
+			return true; /* interned: same pointer, same name */
 	if (l->ntried == l->cap_tried) {
 		/* Bounded: forget processes that are gone before growing. */
 		size_t k = 0;
@@ -165,7 +166,7 @@ static bool usdt_tried(struct live *l, uint32_t pid, const char *name)
 		l->ntried = k;
 		if (k >= MAX_USDT_TRIES ||
 		    mw_grow(&l->tried, l->ntried, &l->cap_tried, sizeof(*l->tried), 16))
-			return true;	/* full: no more attempts */
+			return true; /* full: no more attempts */
 	}
 	l->tried[l->ntried++] = (struct usdt_try){ .pid = pid, .name = name };
 	return false;
@@ -343,9 +344,10 @@ static void check_liveness(struct live *l)
 			continue;
 		if (is_child ? !l->child_reaped : !(kill((pid_t)pid, 0) && errno == ESRCH))
 			continue;
-		mw_loader_poll(&l->loader, 0);	/* its records may still be queued */
-		mw_session_gone(&l->s, pid, is_child ? l->child_status : -1, mw_now_ns(CLOCK_REALTIME));
-		return;	/* the array changed: the next round checks the rest */
+		mw_loader_poll(&l->loader, 0); /* its records may still be queued */
+		mw_session_gone(&l->s, pid, is_child ? l->child_status : -1,
+				mw_now_ns(CLOCK_REALTIME));
+		return; /* the array changed: the next round checks the rest */
 	}
 }
 
@@ -359,7 +361,7 @@ static void check_lost(struct live *l)
 		return;
 	mw_session_lost(&l->s, mw_now_ns(CLOCK_REALTIME), st.rb_drops - l->lost_reported);
 	l->lost_reported = st.rb_drops;
-	mw_loader_poll(&l->loader, 0);	/* apply what is queued before the snapshot */
+	mw_loader_poll(&l->loader, 0); /* apply what is queued before the snapshot */
 	for (size_t i = 0; i < l->s.model.nprocs; i++)
 		if (!l->s.model.procs[i]->exited)
 			seed_from_proc(l, l->s.model.procs[i]->pid, true, false);
@@ -387,8 +389,8 @@ static int check_pid(uint32_t pid)
 		return -1;
 	}
 	if (mw_read_tgid(pid, &tgid) == 0 && tgid != pid) {
-		mw_p_err("%u is a thread of process %u: use -p %u (all its threads are traced)", pid,
-			 tgid, tgid);
+		mw_p_err("%u is a thread of process %u: use -p %u (all its threads are traced)",
+			 pid, tgid, tgid);
 		return -1;
 	}
 	return 0;
@@ -412,7 +414,7 @@ static int setup_targets(struct live *l)
 		if (!ret)
 			attach_usdt_now(l, l->child);
 		if (!ret && l->m && mw_mtrace_add_pid(l->m, l->child, true)) {
-			kill(l->child, SIGKILL);	/* the reason is on stderr already */
+			kill(l->child, SIGKILL); /* the reason is on stderr already */
 			return 1;
 		}
 		if (!ret)
@@ -434,11 +436,12 @@ static int setup_targets(struct live *l)
 		}
 		ret = seed_from_proc(l, pid, false, false);
 		if (ret) {
-			mw_p_err("cannot read the address space of pid %u: %s", pid, strerror(-ret));
+			mw_p_err("cannot read the address space of pid %u: %s", pid,
+				 strerror(-ret));
 			return 1;
 		}
 		attach_usdt_now(l, pid);
-				if (l->m && mw_mtrace_add_pid(l->m, pid, false))
+		if (l->m && mw_mtrace_add_pid(l->m, pid, false))
 			return 1;
 	}
 	mw_watch_scan(&l->watch);
@@ -452,7 +455,7 @@ static void announce(struct live *l)
 	size_t off = 0;
 
 	if (cfg->cmd)
-		return;	/* launch mode: stderr belongs to the command */
+		return; /* launch mode: stderr belongs to the command */
 	for (size_t i = 0; i < cfg->npids && off < sizeof(pids) - 16; i++)
 		off += snprintf(pids + off, sizeof(pids) - off, "%s%u", i ? "," : "", cfg->pids[i]);
 	for (size_t i = 0; i < cfg->ncomms && off < sizeof(pids) - 16; i++)
@@ -462,19 +465,19 @@ static void announce(struct live *l)
 		off += snprintf(pids + off, sizeof(pids) - off, "%scgroup %s", off ? ", " : "",
 				cfg->cgroups[i]);
 	mw_p_err("tracing %s%s%s%s; %s", cfg->npids ? "pid " : "", pids,
-		cfg->follow ? " and its children" : "",
-		l->loader.raw_syscalls ? " (raw syscall tracepoints: tracefs unavailable)" : "",
-		cfg->daemon ? "daemon: SIGHUP reloads, SIGTERM stops" : "Ctrl-C to stop");
+		 cfg->follow ? " and its children" : "",
+		 l->loader.raw_syscalls ? " (raw syscall tracepoints: tracefs unavailable)" : "",
+		 cfg->daemon ? "daemon: SIGHUP reloads, SIGTERM stops" : "Ctrl-C to stop");
 }
 
 static int open_outputs(struct live *l, FILE **out, FILE **rec)
 {
 	const struct mw_config *cfg = l->cfg;
 
-	*out = stderr;	/* strace habit: the trace goes to stderr unless -o */
+	*out = stderr; /* strace habit: the trace goes to stderr unless -o */
 	*rec = NULL;
 	if (cfg->out_path && !strcmp(cfg->out_path, "-")) {
-		*out = stdout;	/* -o -: for a log shipper */
+		*out = stdout; /* -o -: for a log shipper */
 	} else if (cfg->out_path && (cfg->rotate_size || cfg->daemon)) {
 		l->sink = mw_sink_open(cfg->out_path, cfg->rotate_size, cfg->rotate_count,
 				       cfg->daemon, out);
@@ -483,7 +486,7 @@ static int open_outputs(struct live *l, FILE **out, FILE **rec)
 			return -1;
 		}
 	} else if (!cfg->out_path && cfg->daemon) {
-		*out = fopen("/dev/null", "w");	/* no event stream on the terminal */
+		*out = fopen("/dev/null", "w"); /* no event stream on the terminal */
 		if (!*out) {
 			mw_p_err("cannot open /dev/null: %s", strerror(errno));
 			return -1;
@@ -532,8 +535,9 @@ static void reload_config(struct live *l)
 			mw_p_err("SIGHUP: cannot open %s: %s; writing on to the previous file",
 				 cfg->out_path, strerror(-ret));
 	} else if (strcmp(old_out, cfg->out_path ? cfg->out_path : "")) {
-		mw_p_err("SIGHUP: a new output (%s) needs a restart; writing on to the previous one",
-			 cfg->out_path ? cfg->out_path : "none");
+		mw_p_err(
+			"SIGHUP: a new output (%s) needs a restart; writing on to the previous one",
+			cfg->out_path ? cfg->out_path : "none");
 	}
 	if (mw_watch_reload(&l->watch, err, sizeof(err)))
 		mw_p_err("SIGHUP: %s; keeping the previous targets", err);
@@ -604,7 +608,8 @@ static int event_loop(struct live *l)
 		struct mw_stats st;
 
 		mw_loader_stats(&l->loader, &st);
-		mw_p_err("kernel: %llu records, %llu lost (ring full), %llu unpaired "
+		mw_p_err(
+			"kernel: %llu records, %llu lost (ring full), %llu unpaired "
 			"exits dropped, %llu enters not recorded (inflight full), %llu counter updates "
 			"lost (threads full), %llu children not followed (targets full)",
 			(unsigned long long)st.events, (unsigned long long)st.rb_drops,

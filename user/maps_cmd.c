@@ -97,15 +97,15 @@ static int maps_of(uint32_t pid, bool json, FILE *f)
 	}
 	mw_alloc_seed(al, &merged, start_brk, ev, 16);
 	if (!json)
-		fprintf(f, "%-12s %6s %6s %6s %s %-12s %5s %s\n", "ADDRESS", "SIZE", "COMMIT", "RSS",
-			"PERM", "CLASS", "ARENA", "NAME");
+		fprintf(f, "%-12s %6s %6s %6s %s %-12s %5s %s\n", "ADDRESS", "SIZE", "COMMIT",
+			"RSS", "PERM", "CLASS", "ARENA", "NAME");
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		struct mw_region vma;
 
 		if (mw_maps_parse_line(line, &vma))
 			continue;
 		if (vma.name && !strcmp(vma.name, "[vsyscall]"))
-			continue;	/* not part of the mm; pmap -X leaves it out too */
+			continue; /* not part of the mm; pmap -X leaves it out too */
 		total += vma.end - vma.start;
 		total_rss += rss_of(rss, nrss, vma.start);
 		print_row(f, json, pid, &vma, mw_regions_find(&merged, vma.start),
@@ -120,9 +120,10 @@ static int maps_of(uint32_t pid, bool json, FILE *f)
 
 		mw_fmt_size(a, sizeof(a), (int64_t)total);
 		mw_fmt_size(b, sizeof(b), (int64_t)total_rss);
-		fprintf(f, "total %s, RSS %s; allocator %s; %zu arenas besides main, limit %d (%s)\n",
-			a, b, mw_allocator_name(mw_alloc_allocator(al)), mw_alloc_narenas(al), limit,
-			limit_src);
+		fprintf(f,
+			"total %s, RSS %s; allocator %s; %zu arenas besides main, limit %d (%s)\n",
+			a, b, mw_allocator_name(mw_alloc_allocator(al)), mw_alloc_narenas(al),
+			limit, limit_src);
 	} else {
 		struct mw_json j;
 
@@ -170,16 +171,15 @@ int mw_maps_main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'j':
-			json = true;
-			break;
+		case 'j': json = true; break;
 		case 'h':
 			printf("Usage: memwatch maps -p PID [--json]\n"
 			       "Every mapping with its class, arena, committed bytes and RSS (from\n"
 			       "/proc/PID/smaps), then the allocator and the arena limit in force.\n");
 			return 0;
 		default:
-			mw_p_err("maps: bad option '%s' (see memwatch maps --help)", argv[optind - 1]);
+			mw_p_err("maps: bad option '%s' (see memwatch maps --help)",
+				 argv[optind - 1]);
 			return 2;
 		}
 	}

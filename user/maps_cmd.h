@@ -3,7 +3,6 @@
 #ifndef MW_MAPS_CMD_H
 #define MW_MAPS_CMD_H
 
-
 /* Runs the subcommand (argv[0] == "maps"); returns the exit status. */
 int mw_maps_main(int argc, char **argv);
 

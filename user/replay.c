@@ -56,9 +56,9 @@ static int recorded_lookup(void *ctx, uint32_t tid, struct mw_thread_counters *c
 struct replay {
 	const struct mw_config *cfg;
 	struct mw_session s;
-	struct mw_mledger ml;	/* the allocation probes' ledger, once the recording has one */
+	struct mw_mledger ml; /* the allocation probes' ledger, once the recording has one */
 	bool have_ml;
-	bool reported;		/* the recording holds the live run's final summaries */
+	bool reported; /* the recording holds the live run's final summaries */
 	uint64_t last_ts;
 };
 
@@ -97,7 +97,7 @@ static int ring_entry(struct replay *r, const struct mw_entry *e)
 		return 0;
 	}
 	if (ev.kind == MW_EV_MALLOC || ev.kind == MW_EV_MEXIT)
-		return 0;	/* live-only: allocations are recorded unwound (MW_ENTRY_MALLOC) */
+		return 0; /* live-only: allocations are recorded unwound (MW_ENTRY_MALLOC) */
 	r->last_ts = ev.ts_ns;
 	return mw_session_event(&r->s, &ev, e->data, e->len);
 }
@@ -124,10 +124,8 @@ static int malloc_entry(struct replay *r, const struct mw_entry *e)
 		free(alloc);
 		return 0;
 	}
-	case MW_ENTRY_MSTACK:
-		return mw_mledger_stack_entry(&r->ml, e->data, e->len);
-	case MW_ENTRY_MALLOC:
-		return mw_mledger_alloc_entry(&r->ml, e->data, e->len);
+	case MW_ENTRY_MSTACK: return mw_mledger_stack_entry(&r->ml, e->data, e->len);
+	case MW_ENTRY_MALLOC: return mw_mledger_alloc_entry(&r->ml, e->data, e->len);
 	case MW_ENTRY_MEXEC:
 		if (e->len != 8)
 			return -EINVAL;
@@ -169,8 +167,7 @@ static int replay_entry(struct replay *r, const struct mw_entry *e)
 	struct mw_session *s = &r->s;
 
 	switch (e->kind) {
-	case MW_ENTRY_RING:
-		return ring_entry(r, e);
+	case MW_ENTRY_RING: return ring_entry(r, e);
 	case MW_ENTRY_REPORT: {
 		struct mw_report_entry re;
 
@@ -188,8 +185,7 @@ static int replay_entry(struct replay *r, const struct mw_entry *e)
 	case MW_ENTRY_MEXEC:
 	case MW_ENTRY_MSYNC:
 	case MW_ENTRY_MREPORT:
-	case MW_ENTRY_MGUARD:
-		return malloc_entry(r, e);
+	case MW_ENTRY_MGUARD: return malloc_entry(r, e);
 	case MW_ENTRY_SEED: {
 		const struct mw_seed_entry *se = e->data;
 		char *text;
@@ -200,8 +196,8 @@ static int replay_entry(struct replay *r, const struct mw_entry *e)
 		text = strndup((const char *)(se + 1), e->len - sizeof(*se));
 		if (!text)
 			return -ENOMEM;
-		err = mw_session_seed(s, se->pid, text, se->start_brk, se->vm_size, se->stack_size, se->snap_end_ns,
-				      se->resync);
+		err = mw_session_seed(s, se->pid, text, se->start_brk, se->vm_size, se->stack_size,
+				      se->snap_end_ns, se->resync);
 		free(text);
 		return err;
 	}
@@ -260,10 +256,9 @@ static int replay_entry(struct replay *r, const struct mw_entry *e)
 		mw_session_arena_limit(s, ((const __u32 *)e->data)[0],
 				       (int)((const __u32 *)e->data)[1]);
 		return 0;
-	case MW_ENTRY_COUNTERS:
-		return 0;	/* collected up front */
+	case MW_ENTRY_COUNTERS: return 0; /* collected up front */
 	}
-	return 0;	/* kinds from newer versions are skipped */
+	return 0; /* kinds from newer versions are skipped */
 }
 
 int mw_replay_run(const struct mw_config *cfg)

@@ -31,10 +31,9 @@ static const char *glibc_maps =
 	"7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n";
 
 /* A static binary: nothing names the allocator. */
-static const char *static_maps =
-	"400000-401000 r--p 00000000 fe:01 1 /usr/bin/s\n"
-	"4c0000-4e1000 rw-p 00000000 00:00 0 [heap]\n"
-	"7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n";
+static const char *static_maps = "400000-401000 r--p 00000000 fe:01 1 /usr/bin/s\n"
+				 "4c0000-4e1000 rw-p 00000000 00:00 0 [heap]\n"
+				 "7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n";
 
 static struct mw_model m;
 static struct mw_process *p;
@@ -124,23 +123,23 @@ static const struct mw_region *at(uint64_t addr)
 }
 
 /* The one event of the last step, checked for kind, arena, tid and base. */
-#define CHECK_ONE(kind_, arena_, tid_, base_)                                       \
-	do {                                                                        \
-		CHECK_EQ_INT(nev, 1);                                               \
-		CHECK_EQ_INT(evs[0].kind, (kind_));                                 \
-		CHECK_EQ_INT(evs[0].arena, (arena_));                               \
-		CHECK_EQ_INT(evs[0].tid, (tid_));                                   \
-		CHECK_EQ_HEX(evs[0].base, (base_));                                 \
-		CHECK_EQ_INT(evs[0].pid, PID);                                      \
-		CHECK_EQ_STR(evs[0].source, "syscalls");                            \
+#define CHECK_ONE(kind_, arena_, tid_, base_)            \
+	do {                                             \
+		CHECK_EQ_INT(nev, 1);                    \
+		CHECK_EQ_INT(evs[0].kind, (kind_));      \
+		CHECK_EQ_INT(evs[0].arena, (arena_));    \
+		CHECK_EQ_INT(evs[0].tid, (tid_));        \
+		CHECK_EQ_HEX(evs[0].base, (base_));      \
+		CHECK_EQ_INT(evs[0].pid, PID);           \
+		CHECK_EQ_STR(evs[0].source, "syscalls"); \
 	} while (0)
 
-#define CHECK_ARENA_STATE(e, res, com, trim, nheaps)                                \
-	do {                                                                        \
-		CHECK_EQ_INT((e).reserved, (res));                                  \
-		CHECK_EQ_INT((e).committed, (com));                                 \
-		CHECK_EQ_INT((e).trimmed, (trim));                                  \
-		CHECK_EQ_INT((e).heaps, (nheaps));                                  \
+#define CHECK_ARENA_STATE(e, res, com, trim, nheaps) \
+	do {                                         \
+		CHECK_EQ_INT((e).reserved, (res));   \
+		CHECK_EQ_INT((e).committed, (com));  \
+		CHECK_EQ_INT((e).trimmed, (trim));   \
+		CHECK_EQ_INT((e).heaps, (nheaps));   \
 	} while (0)
 
 /* Sequence (b): an aligned 128 MiB reservation, tail trimmed, first commit. */
@@ -631,8 +630,8 @@ TEST(alloc_lookalike_jvm)
 	CHECK_EQ_INT(mmap_(20, 0x7f4000000000ULL, 0, 1024 * MB, NONE, RESV), 0);
 	CHECK_EQ_INT(mprotect_(20, 0x7f4000000000ULL, 135168, RW), 0);
 	CHECK_EQ_INT(mmap_(20, 0x7f5000000000ULL, 0, 240 * MB, NONE, RESV), 0);
-	CHECK_EQ_INT(mmap_(20, 0x7f5000000000ULL, 0x7f5000000000ULL, 8 * MB, RW,
-			   ANON | MAP_FIXED), 0);
+	CHECK_EQ_INT(mmap_(20, 0x7f5000000000ULL, 0x7f5000000000ULL, 8 * MB, RW, ANON | MAP_FIXED),
+		     0);
 	/* HotSpot's guard zones in a thread stack. */
 	CHECK_EQ_INT(mmap_(21, 0x7f3000000000ULL, 0, 1 * MB, RW, STK), 1);
 	CHECK_EQ_INT(mprotect_(21, 0x7f3000000000ULL, 16384, NONE), 0);
@@ -653,10 +652,11 @@ TEST(alloc_lookalike_go_asan_and_others)
 	CHECK_EQ_INT(mmap_(31, go + 64 * MB, go + 64 * MB, 64 * MB, NONE, ANON), 0);
 	CHECK_EQ_INT(mprotect_(31, go + 64 * MB, 135168, RW), 0);
 	/* ASan: huge fixed NORESERVE shadow maps. */
-	CHECK_EQ_INT(mmap_(32, 0x7fff8000ULL, 0x7fff8000ULL, 0x8fff7000ULL, RW,
-			   RESV | MAP_FIXED), 0);
+	CHECK_EQ_INT(mmap_(32, 0x7fff8000ULL, 0x7fff8000ULL, 0x8fff7000ULL, RW, RESV | MAP_FIXED),
+		     0);
 	CHECK_EQ_INT(mmap_(32, 0x10007fff8000ULL, 0x10007fff8000ULL, 64 * MB, NONE,
-			   RESV | MAP_FIXED), 0);
+			   RESV | MAP_FIXED),
+		     0);
 	CHECK_EQ_INT(mprotect_(32, 0x10007fff8000ULL, 135168, RW), 0);
 	/* Reservation by one thread, mprotect by another. */
 	CHECK_EQ_INT(mmap_(33, 0x7f2000000000ULL, 0, 64 * MB, NONE, RESV), 0);
@@ -696,14 +696,16 @@ TEST(alloc_classify_new_mappings)
 	CHECK_EQ_INT(mw_region_arena(at(c)), -1);
 	/* realloc moves it: the label travels. */
 	CHECK_EQ_INT(step(sc(40, MW_SYS_MREMAP, (int64_t)(c + 64 * MB), c, 208896, 8392704,
-			     MREMAP_MAYMOVE)), 0);
+			     MREMAP_MAYMOVE)),
+		     0);
 	CHECK_EQ_INT(at(c + 64 * MB)->cls, MW_CLASS_MALLOC_CHUNK);
 	CHECK_EQ_HEX(at(c + 64 * MB)->end, c + 64 * MB + 8392704);
 	/* Small anonymous, file, shared anonymous, NORESERVE. */
 	CHECK_EQ_INT(mmap_(40, c + PG * 100, 0, 64 * KB, RW, ANON), 0);
 	CHECK_EQ_INT(at(c + PG * 100)->cls, MW_CLASS_ANON);
-	CHECK_EQ_INT(step(sc(40, MW_SYS_MMAP, (int64_t)(c + 8 * MB), 0, 1 * MB, PROT_READ,
-			     MAP_PRIVATE)), 0);
+	CHECK_EQ_INT(
+		step(sc(40, MW_SYS_MMAP, (int64_t)(c + 8 * MB), 0, 1 * MB, PROT_READ, MAP_PRIVATE)),
+		0);
 	CHECK_EQ_INT(at(c + 8 * MB)->cls, MW_CLASS_FILE);
 	CHECK_EQ_INT(mmap_(40, c + 16 * MB, 0, 1 * MB, RW, MAP_SHARED | MAP_ANONYMOUS), 0);
 	CHECK_EQ_INT(at(c + 16 * MB)->cls, MW_CLASS_SHM);
@@ -841,8 +843,9 @@ TEST(alloc_seed_baseline_classification)
 	CHECK_EQ_INT(madvise_(63, 0x7f0004010000ULL, 0x10000, MADV_DONTNEED), 0);
 	/* exec: a new image, nothing carries over until the caller seeds again. */
 	{
-		struct mw_event ev = { .kind = MW_EV_EXEC, .mono_ns = ts += 1000, .pid = PID,
-				       .tid = PID };
+		struct mw_event ev = {
+			.kind = MW_EV_EXEC, .mono_ns = ts += 1000, .pid = PID, .tid = PID
+		};
 		struct mw_apply a;
 
 		CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
@@ -855,13 +858,12 @@ TEST(alloc_seed_baseline_classification)
 
 TEST(alloc_seed_glibc_heaps_and_tcmalloc)
 {
-	static const char *tc =
-		"555555554000-555555556000 r--p 00000000 fe:01 1 /usr/bin/t\n"
-		"55555555a000-55555655a000 rw-p 00000000 00:00 0 [heap]\n"
-		"7ffff7a00000-7ffff7a0a000 r--p 00000000 fe:01 3 "
-		"/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4.5.9\n"
-		"7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 "
-		"/usr/lib/x86_64-linux-gnu/libc.so.6\n";
+	static const char *tc = "555555554000-555555556000 r--p 00000000 fe:01 1 /usr/bin/t\n"
+				"55555555a000-55555655a000 rw-p 00000000 00:00 0 [heap]\n"
+				"7ffff7a00000-7ffff7a0a000 r--p 00000000 fe:01 3 "
+				"/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4.5.9\n"
+				"7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 "
+				"/usr/lib/x86_64-linux-gnu/libc.so.6\n";
 
 	start(tc);
 	CHECK_EQ_INT(nev, 1);
@@ -928,15 +930,14 @@ TEST(alloc_event_buffer_too_small_counts)
 
 TEST(alloc_seed_full_heaps_vs_big_aligned_chunk)
 {
-	static const char *maps =
-		"7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 /lib/libc.so.6\n"
-		/* Two full heaps side by side: one rw-p line in maps. */
-		"7f0010000000-7f0018000000 rw-p 00000000 00:00 0 \n"
-		/* A 100 MiB chunk that happens to start 64 MiB aligned. */
-		"7f0020000000-7f0026400000 rw-p 00000000 00:00 0 \n"
-		/* A full heap, then one with a ---p tail. */
-		"7f0030000000-7f0034021000 rw-p 00000000 00:00 0 \n"
-		"7f0034021000-7f0038000000 ---p 00000000 00:00 0 \n";
+	static const char *maps = "7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 /lib/libc.so.6\n"
+				  /* Two full heaps side by side: one rw-p line in maps. */
+				  "7f0010000000-7f0018000000 rw-p 00000000 00:00 0 \n"
+				  /* A 100 MiB chunk that happens to start 64 MiB aligned. */
+				  "7f0020000000-7f0026400000 rw-p 00000000 00:00 0 \n"
+				  /* A full heap, then one with a ---p tail. */
+				  "7f0030000000-7f0034021000 rw-p 00000000 00:00 0 \n"
+				  "7f0034021000-7f0038000000 ---p 00000000 00:00 0 \n";
 
 	start(maps);
 	CHECK_EQ_INT(mw_alloc_narenas(al), 4);
@@ -1011,7 +1012,9 @@ TEST(alloc_jemalloc_stream_names_it)
 
 		mw_regions_init(&r);
 		CHECK_EQ_INT(mw_maps_parse("7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 "
-					   "/usr/lib/x86_64-linux-gnu/libc.so.6\n", &r), 0);
+					   "/usr/lib/x86_64-linux-gnu/libc.so.6\n",
+					   &r),
+			     0);
 		CHECK_EQ_INT(mw_alloc_detect(al, &r, evs, 64), 0);
 		CHECK_EQ_INT(mw_alloc_allocator(al), MW_ALLOCATOR_JEMALLOC);
 		mw_regions_free(&r);
@@ -1026,7 +1029,9 @@ TEST(alloc_detect_after_exec_baseline)
 	start(static_maps);
 	mw_regions_init(&r);
 	CHECK_EQ_INT(mw_maps_parse("7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 "
-				   "/usr/lib/x86_64-linux-gnu/libc.so.6\n", &r), 0);
+				   "/usr/lib/x86_64-linux-gnu/libc.so.6\n",
+				   &r),
+		     0);
 	CHECK_EQ_INT(mw_alloc_detect(al, &r, evs, 64), 1);
 	CHECK_EQ_INT(evs[0].allocator, MW_ALLOCATOR_GLIBC);
 	/* Once. */
@@ -1035,7 +1040,9 @@ TEST(alloc_detect_after_exec_baseline)
 	CHECK_EQ_INT(mw_maps_parse("7ffff7a00000-7ffff7a0a000 r--p 00000000 fe:01 3 "
 				   "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4\n"
 				   "7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 "
-				   "/usr/lib/x86_64-linux-gnu/libc.so.6\n", &r), 0);
+				   "/usr/lib/x86_64-linux-gnu/libc.so.6\n",
+				   &r),
+		     0);
 	CHECK_EQ_INT(mw_alloc_detect(al, &r, evs, 64), 1);
 	CHECK_EQ_INT(evs[0].allocator, MW_ALLOCATOR_TCMALLOC);
 	CHECK_EQ_STR(evs[0].evidence, "libtcmalloc_minimal.so.4 mapped");

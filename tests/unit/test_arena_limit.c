@@ -21,7 +21,9 @@ TEST(arena_limit_from_environment_and_tunables)
 	CHECK_EQ_INT(mw_arena_limit(ENV("A=1\0MALLOC_ARENA_MAX=2\0"), 2, &src), 2);
 	CHECK_EQ_STR(src, "MALLOC_ARENA_MAX");
 	CHECK_EQ_INT(mw_arena_limit(ENV("GLIBC_TUNABLES=glibc.malloc.trim_threshold=1:"
-					"glibc.malloc.arena_max=3\0MALLOC_ARENA_MAX=2\0"), 2, &src), 3);
+					"glibc.malloc.arena_max=3\0MALLOC_ARENA_MAX=2\0"),
+				    2, &src),
+		     3);
 	CHECK_EQ_STR(src, "GLIBC_TUNABLES glibc.malloc.arena_max");
 	/* Nonsense values are ignored, as glibc ignores them. */
 	CHECK_EQ_INT(mw_arena_limit(ENV("MALLOC_ARENA_MAX=zero\0"), 4, &src), 32);

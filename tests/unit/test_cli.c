@@ -104,7 +104,7 @@ TEST(cli_sizes_one_parser)
 	CHECK_EQ_INT(v, 64 << 10);
 	CHECK_EQ_INT(mw_parse_size("2G", "KMG", &v), 0);
 	CHECK(v == 2ULL << 30);
-	CHECK_EQ_INT(mw_parse_size("2G", "KM", &v), -1);	/* a suffix this option does not take */
+	CHECK_EQ_INT(mw_parse_size("2G", "KM", &v), -1); /* a suffix this option does not take */
 	CHECK_EQ_INT(mw_parse_size("5 ", "KMG", &v), -1);
 	CHECK_EQ_INT(mw_parse_size("1KB", "KMG", &v), -1);
 	CHECK_EQ_INT(mw_parse_size("-1", "KMG", &v), -1);

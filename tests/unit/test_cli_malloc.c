@@ -17,8 +17,10 @@ TEST(cli_malloc_defaults_and_values)
 	CHECK_EQ_INT(c.mal.stack_bytes, MW_DEFAULT_STACK_BYTES);
 	CHECK_EQ_INT(c.mal.max_outstanding, MW_DEFAULT_OUTSTANDING);
 	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--min-age", "2.5", "--folded", "f.txt",
-			   "--sample-bytes", "512K", "--duty", "1,10", "--max-probe-rate", "100000",
-			   "--stack-bytes", "0", "--max-outstanding", "1M", "--", "cmd", NULL), 0);
+			      "--sample-bytes", "512K", "--duty", "1,10", "--max-probe-rate",
+			      "100000", "--stack-bytes", "0", "--max-outstanding", "1M", "--",
+			      "cmd", NULL),
+		     0);
 	CHECK(c.mal.min_age_s == 2.5);
 	CHECK_EQ_STR(c.mal.folded_path, "f.txt");
 	CHECK_EQ_INT(c.mal.sample_bytes, 512 * 1024);
@@ -26,7 +28,7 @@ TEST(cli_malloc_defaults_and_values)
 	CHECK_EQ_INT(c.mal.max_probe_rate, 100000);
 	CHECK_EQ_INT(c.mal.stack_bytes, 0);
 	CHECK_EQ_INT(c.mal.max_outstanding, 1 << 20);
-	CHECK(c.cmd != NULL);	/* argv itself was parse()'s local */
+	CHECK(c.cmd != NULL); /* argv itself was parse()'s local */
 	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--sample", "10", "-p", "5", NULL), 0);
 	CHECK_EQ_INT(c.mal.sample_every, 10);
 }
@@ -38,8 +40,9 @@ TEST(cli_malloc_errors)
 
 	CHECK_EQ_INT(ut_parse(&c, err, "--min-age", "1", "-p", "5", NULL), -1);
 	CHECK(strstr(err, "need --malloc") != NULL);
-	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--sample", "2", "--sample-bytes", "4", "-p", "5",
-			   NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--sample", "2", "--sample-bytes", "4", "-p",
+			      "5", NULL),
+		     -1);
 	CHECK(strstr(err, "not both") != NULL);
 	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--sample", "0", "-p", "5", NULL), -1);
 	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--sample", "x", "-p", "5", NULL), -1);
@@ -53,8 +56,10 @@ TEST(cli_malloc_errors)
 	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--max-outstanding", "0", "-p", "5", NULL), -1);
 	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--folded", "", "-p", "5", NULL), -1);
 	/* A replay takes the recorded run's probe settings; only its reports can be asked for. */
-	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--sample", "10", "--replay", "x.rec", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--sample", "10", "--replay", "x.rec", NULL),
+		     -1);
 	CHECK(strstr(err, "recorded run") != NULL);
-	CHECK_EQ_INT(ut_parse(&c, err, "--replay", "x.rec", "--folded", "f", "--min-age", "2", NULL), 0);
+	CHECK_EQ_INT(
+		ut_parse(&c, err, "--replay", "x.rec", "--folded", "f", "--min-age", "2", NULL), 0);
 	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--replay", "x.rec", NULL), 0);
 }

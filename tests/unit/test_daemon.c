@@ -38,10 +38,11 @@ TEST(config_keys_are_long_options)
 			  "summary-only = no\n"
 			  "follow-forks = yes\n"
 			  "max-procs = 50\n"
-			  "pid = 12,34\n"), 0);
+			  "pid = 12,34\n"),
+		     0);
 	CHECK_EQ_INT(c.ncomms, 2);
 	CHECK_EQ_STR(c.comms[0], "^memcached$");
-	CHECK_EQ_STR(c.comms[1], "^a b$");	/* inner spaces kept, outer trimmed */
+	CHECK_EQ_STR(c.comms[1], "^a b$"); /* inner spaces kept, outer trimmed */
 	CHECK_EQ_INT(c.ncgroups, 1);
 	CHECK_EQ_STR(c.cgroups[0], "/sys/fs/cgroup/foo");
 	CHECK_EQ_STR(c.out_path, "/var/log/memwatch/events.ndjson");
@@ -89,8 +90,8 @@ TEST(cli_comm_cgroup_daemon)
 {
 	struct mw_config c;
 	char err[256];
-	char *ok[] = { "memwatch", "--comm", "^a$", "--cgroup", "/sys/fs/cgroup/x", "-p", "5",
-		       "--comm", "b", NULL };
+	char *ok[] = { "memwatch", "--comm", "^a$",    "--cgroup", "/sys/fs/cgroup/x",
+		       "-p",	   "5",	     "--comm", "b",	   NULL };
 	char *nothing[] = { "memwatch", "--json", NULL };
 	char *cmd[] = { "memwatch", "--comm", "x", "ls", NULL };
 	char *dcmd[] = { "memwatch", "--daemon", "--", "ls", NULL };
@@ -114,7 +115,7 @@ TEST(cli_comm_cgroup_daemon)
 	CHECK_EQ_INT(parse(&c, err, 5, rot), -1);
 	CHECK(strstr(err, "--rotate needs -o FILE") != NULL);
 	CHECK_EQ_INT(parse(&c, err, 4, d), 0);
-	CHECK(c.daemon && c.json);	/* the daemon's sink is NDJSON */
+	CHECK(c.daemon && c.json); /* the daemon's sink is NDJSON */
 }
 
 TEST(comm_regex_decision)
@@ -143,7 +144,7 @@ TEST(comm_regex_decision)
 	CHECK(!mw_regex_literal("^memcached", lit, sizeof(lit)));
 	CHECK(!mw_regex_literal("^(a|b)$", lit, sizeof(lit)));
 	CHECK(!mw_regex_literal("^a\\$", lit, sizeof(lit)));
-	CHECK(!mw_regex_literal("^0123456789abcdef$", lit, sizeof(lit)));	/* > 15 bytes */
+	CHECK(!mw_regex_literal("^0123456789abcdef$", lit, sizeof(lit))); /* > 15 bytes */
 	CHECK(!mw_regex_literal("^$", lit, sizeof(lit)));
 }
 
@@ -152,7 +153,9 @@ TEST(stat_starttime)
 	uint64_t t = 0;
 
 	CHECK_EQ_INT(mw_stat_starttime("1234 (a) b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 "
-				       "0 0 20 0 1 0 987654 5000 100 ...", &t), 0);
+				       "0 0 20 0 1 0 987654 5000 100 ...",
+				       &t),
+		     0);
 	CHECK_EQ_INT(t, 987654);
 	CHECK_EQ_INT(mw_stat_starttime("1234 (x) S 1 2 3", &t), -EINVAL);
 	CHECK_EQ_INT(mw_stat_starttime("no comm", &t), -EINVAL);
@@ -162,14 +165,14 @@ TEST(stat_starttime)
 
 TEST(rotate_take_whole_lines)
 {
-	const char *b = "aaaa\nbb\ncccccc\n";	/* 5 + 3 + 7 */
+	const char *b = "aaaa\nbb\ncccccc\n"; /* 5 + 3 + 7 */
 
-	CHECK_EQ_INT(mw_rotate_take(b, 15, 0, 0), 15);		/* no limit */
+	CHECK_EQ_INT(mw_rotate_take(b, 15, 0, 0), 15); /* no limit */
 	CHECK_EQ_INT(mw_rotate_take(b, 15, 0, 100), 15);
-	CHECK_EQ_INT(mw_rotate_take(b, 15, 0, 8), 8);		/* two lines fit exactly */
+	CHECK_EQ_INT(mw_rotate_take(b, 15, 0, 8), 8); /* two lines fit exactly */
 	CHECK_EQ_INT(mw_rotate_take(b, 15, 0, 7), 5);
-	CHECK_EQ_INT(mw_rotate_take(b, 15, 3, 7), 0);		/* rotate first */
-	CHECK_EQ_INT(mw_rotate_take(b, 15, 0, 2), 5);		/* oversized line, empty file */
+	CHECK_EQ_INT(mw_rotate_take(b, 15, 3, 7), 0); /* rotate first */
+	CHECK_EQ_INT(mw_rotate_take(b, 15, 0, 2), 5); /* oversized line, empty file */
 	CHECK_EQ_INT(mw_rotate_take(b + 8, 7, 1, 5), 0);
 }
 
@@ -212,7 +215,7 @@ TEST(sink_rotates_between_lines)
 		fwrite(line, 1, (size_t)n, f);
 		total += (size_t)n;
 		if (i % 97 == 0)
-			fflush(f);	/* cut lines at arbitrary points */
+			fflush(f); /* cut lines at arbitrary points */
 	}
 	CHECK(mw_sink_rotations(s) > 5);
 	CHECK_EQ_INT(fclose(f), 0);
@@ -269,8 +272,7 @@ TEST(reload_keeps_load_time_options)
 	f = fopen(path, "w");
 	fputs("comm = ^a$\nmax-procs = 10\n", f);
 	fclose(f);
-	CHECK_EQ_INT(mw_config_build(src.argc, src.argv, true, &c, &src.keep, err, sizeof(err)),
-		     0);
+	CHECK_EQ_INT(mw_config_build(src.argc, src.argv, true, &c, &src.keep, err, sizeof(err)), 0);
 	c.source = &src;
 	CHECK(c.daemon && c.show_dur);
 	CHECK_EQ_INT(c.max_procs, 10);
@@ -282,14 +284,14 @@ TEST(reload_keeps_load_time_options)
 	CHECK_EQ_INT(c.ncomms, 2);
 	CHECK_EQ_STR(c.comms[1], "^b$");
 	CHECK_EQ_INT(c.ncgroups, 1);
-	CHECK_EQ_INT(c.max_procs, 10);	/* the kernel's maps are sized already */
+	CHECK_EQ_INT(c.max_procs, 10); /* the kernel's maps are sized already */
 	CHECK(c.show_dur);
 	f = fopen(path, "w");
 	fputs("comm = ^c$\nnope = 1\n", f);
 	fclose(f);
 	CHECK_EQ_INT(mw_daemon_reload_config(&c, &kept, err, sizeof(err)), -1);
 	CHECK(strstr(err, "memwatch.conf:2: unknown key 'nope'") != NULL);
-	CHECK_EQ_INT(c.ncomms, 2);	/* the old configuration stays */
+	CHECK_EQ_INT(c.ncomms, 2); /* the old configuration stays */
 	CHECK_EQ_STR(c.comms[0], "^a$");
 	unlink(path);
 	rmdir(dir);

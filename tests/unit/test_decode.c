@@ -17,7 +17,7 @@ TEST(decode_syscall_record)
 	};
 	struct mw_event ev;
 
-	memcpy(r.hdr.comm, "0123456789abcdef", 16);	/* no NUL: decoded name is cut */
+	memcpy(r.hdr.comm, "0123456789abcdef", 16); /* no NUL: decoded name is cut */
 	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r), &ev), 0);
 	CHECK_EQ_INT(ev.kind, MW_EV_SYSCALL);
 	CHECK_EQ_INT(ev.ts_ns, 1005);

@@ -47,7 +47,7 @@ TEST(format_sys_names)
 	CHECK_EQ_STR(mw_sys_name(MW_SYS_MREMAP), "mremap");
 	CHECK_EQ_STR(mw_sys_name(MW_SYS_MADVISE), "madvise");
 	CHECK_EQ_STR(mw_sys_name(MW_SYS_COUNT), "?");
-	CHECK_EQ_STR(mw_sys_name((enum mw_sys)-1), "?");
+	CHECK_EQ_STR(mw_sys_name((enum mw_sys) - 1), "?");
 	for (int i = 0; i < MW_SYS_COUNT; i++)
 		CHECK_EQ_INT(mw_sys_from_name(mw_sys_name(i)), i);
 	CHECK_EQ_INT(mw_sys_from_name("mmap2"), -1);
@@ -172,11 +172,10 @@ TEST(format_mmap_flags)
 		  "MAP_POPULATE|MAP_NONBLOCK|MAP_GROWSDOWN|MAP_DENYWRITE|MAP_EXECUTABLE|"
 		  "MAP_LOCKED|MAP_STACK|MAP_HUGETLB|MAP_SYNC|MAP_FIXED_NOREPLACE|0x3e00600|"
 		  "63<<MAP_HUGE_SHIFT" },
-		{ ~0ull,
-		  "0xf /* MAP_??? */|MAP_FIXED|MAP_ANONYMOUS|MAP_32BIT|MAP_ABOVE4G|"
-		  "MAP_NORESERVE|MAP_POPULATE|MAP_NONBLOCK|MAP_GROWSDOWN|MAP_DENYWRITE|"
-		  "MAP_EXECUTABLE|MAP_LOCKED|MAP_STACK|MAP_HUGETLB|MAP_SYNC|"
-		  "MAP_FIXED_NOREPLACE|0x3e00600|63<<MAP_HUGE_SHIFT" },
+		{ ~0ull, "0xf /* MAP_??? */|MAP_FIXED|MAP_ANONYMOUS|MAP_32BIT|MAP_ABOVE4G|"
+			 "MAP_NORESERVE|MAP_POPULATE|MAP_NONBLOCK|MAP_GROWSDOWN|MAP_DENYWRITE|"
+			 "MAP_EXECUTABLE|MAP_LOCKED|MAP_STACK|MAP_HUGETLB|MAP_SYNC|"
+			 "MAP_FIXED_NOREPLACE|0x3e00600|63<<MAP_HUGE_SHIFT" },
 	};
 	char buf[512];
 
@@ -210,15 +209,17 @@ TEST(format_madvise)
 {
 	/* strace 6.1 for advice 0..30, in order. */
 	static const char *const want[] = {
-		"MADV_NORMAL", "MADV_RANDOM", "MADV_SEQUENTIAL", "MADV_WILLNEED",
-		"MADV_DONTNEED", "0x5 /* MADV_??? */", "0x6 /* MADV_??? */",
-		"0x7 /* MADV_??? */", "MADV_FREE", "MADV_REMOVE", "MADV_DONTFORK",
-		"MADV_DOFORK", "MADV_MERGEABLE", "MADV_UNMERGEABLE", "MADV_HUGEPAGE",
-		"MADV_NOHUGEPAGE", "MADV_DONTDUMP", "MADV_DODUMP", "MADV_WIPEONFORK",
-		"MADV_KEEPONFORK", "MADV_COLD", "MADV_PAGEOUT", "MADV_POPULATE_READ",
-		"MADV_POPULATE_WRITE", "MADV_DONTNEED_LOCKED", "MADV_COLLAPSE",
-		"0x1a /* MADV_??? */", "0x1b /* MADV_??? */", "0x1c /* MADV_??? */",
-		"0x1d /* MADV_??? */", "0x1e /* MADV_??? */",
+		"MADV_NORMAL",		"MADV_RANDOM",	       "MADV_SEQUENTIAL",
+		"MADV_WILLNEED",	"MADV_DONTNEED",       "0x5 /* MADV_??? */",
+		"0x6 /* MADV_??? */",	"0x7 /* MADV_??? */",  "MADV_FREE",
+		"MADV_REMOVE",		"MADV_DONTFORK",       "MADV_DOFORK",
+		"MADV_MERGEABLE",	"MADV_UNMERGEABLE",    "MADV_HUGEPAGE",
+		"MADV_NOHUGEPAGE",	"MADV_DONTDUMP",       "MADV_DODUMP",
+		"MADV_WIPEONFORK",	"MADV_KEEPONFORK",     "MADV_COLD",
+		"MADV_PAGEOUT",		"MADV_POPULATE_READ",  "MADV_POPULATE_WRITE",
+		"MADV_DONTNEED_LOCKED", "MADV_COLLAPSE",       "0x1a /* MADV_??? */",
+		"0x1b /* MADV_??? */",	"0x1c /* MADV_??? */", "0x1d /* MADV_??? */",
+		"0x1e /* MADV_??? */",
 	};
 	char buf[64];
 
@@ -303,8 +304,7 @@ TEST(format_strace_lines_brk_mmap)
 	CHECK_EQ_STR(line(MMAP, 0, 4096, 1, 0x22, 0x100000003ull, 0, 0x7f512f3a1000),
 		     "mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, 3, 0) = "
 		     "0x7f512f3a1000");
-	CHECK_EQ_STR(line(MMAP, 0, 4096, 1, 0x22, NEG(-100), 0xffffffffffff0000ull,
-			  0x7f512f3a0000),
+	CHECK_EQ_STR(line(MMAP, 0, 4096, 1, 0x22, NEG(-100), 0xffffffffffff0000ull, 0x7f512f3a0000),
 		     "mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -100, "
 		     "0xffffffffffff0000) = 0x7f512f3a0000");
 	/* strace -e inject=mmap:retval=0 */
@@ -335,8 +335,7 @@ TEST(format_strace_lines_munmap_mprotect)
 
 TEST(format_strace_lines_mremap)
 {
-	CHECK_EQ_STR(line(MW_SYS_MREMAP, 0x7f512f29f000, 1052672, 8392704, 1, 0, 0,
-			  0x7f51269ff000),
+	CHECK_EQ_STR(line(MW_SYS_MREMAP, 0x7f512f29f000, 1052672, 8392704, 1, 0, 0, 0x7f51269ff000),
 		     "mremap(0x7f512f29f000, 1052672, 8392704, MREMAP_MAYMOVE) = 0x7f51269ff000");
 	CHECK_EQ_STR(line(MW_SYS_MREMAP, 0x7f51269ff000, 8392704, 8392704, 3, 0x7f51259fd000, 0,
 			  0x7f51259fd000),
@@ -513,11 +512,11 @@ TEST(format_size)
 		{ 1536, "1.5K", "+1.5K" },
 		{ 4096, "4.0K", "+4.0K" },
 		{ 10188, "9.9K", "+9.9K" },
-		{ 10189, "10K", "+10K" },	/* 9.95K rounds to 10, no decimal */
+		{ 10189, "10K", "+10K" }, /* 9.95K rounds to 10, no decimal */
 		{ 10240, "10K", "+10K" },
 		{ 135168, "132K", "+132K" },
 		{ 1048063, "1023K", "+1023K" },
-		{ 1048064, "1.0M", "+1.0M" },	/* 1023.5K would be "1024K" */
+		{ 1048064, "1.0M", "+1.0M" }, /* 1023.5K would be "1024K" */
 		{ 8368128, "8.0M", "+8.0M" },
 		{ 52428800, "50M", "+50M" },
 		{ 134217728, "128M", "+128M" },

@@ -51,11 +51,10 @@ TEST(json_empty_and_scalars)
 	mw_json_str(&j, "s", NULL);
 	mw_json_str(&j, "e", "");
 	mw_json_end(&j);
-	CHECK_EQ_STR(mem_out(&m),
-		     "{\"type\":\"syscall\",\"ts_ns\":1700000463123456789,\"neg\":-5,"
-		     "\"min\":-9223372036854775808,\"max\":18446744073709551615,"
-		     "\"a\":\"0x7f09d0e00000\",\"z\":\"0x0\",\"t\":true,\"f\":false,"
-		     "\"n\":null,\"s\":null,\"e\":\"\"}\n");
+	CHECK_EQ_STR(mem_out(&m), "{\"type\":\"syscall\",\"ts_ns\":1700000463123456789,\"neg\":-5,"
+				  "\"min\":-9223372036854775808,\"max\":18446744073709551615,"
+				  "\"a\":\"0x7f09d0e00000\",\"z\":\"0x0\",\"t\":true,\"f\":false,"
+				  "\"n\":null,\"s\":null,\"e\":\"\"}\n");
 	free(m.text);
 }
 
@@ -145,10 +144,9 @@ TEST(json_several_lines)
 		mw_json_int(&j, "count", i);
 		mw_json_end(&j);
 	}
-	CHECK_EQ_STR(mem_out(&m),
-		     "{\"type\":\"lost\",\"count\":0}\n"
-		     "{\"type\":\"lost\",\"count\":1}\n"
-		     "{\"type\":\"lost\",\"count\":2}\n");
+	CHECK_EQ_STR(mem_out(&m), "{\"type\":\"lost\",\"count\":0}\n"
+				  "{\"type\":\"lost\",\"count\":1}\n"
+				  "{\"type\":\"lost\",\"count\":2}\n");
 	free(m.text);
 }
 
@@ -189,11 +187,11 @@ static char *one_string(const char *key, const char *val, size_t n)
 	return m.text;
 }
 
-#define CHECK_STRN(val, n, want)                                              \
-	do {                                                                  \
-		char *_t = one_string("k", (val), (n));                       \
-		CHECK_EQ_STR(_t, "{\"k\":" want "}\n");                       \
-		free(_t);                                                     \
+#define CHECK_STRN(val, n, want)                        \
+	do {                                            \
+		char *_t = one_string("k", (val), (n)); \
+		CHECK_EQ_STR(_t, "{\"k\":" want "}\n"); \
+		free(_t);                               \
 	} while (0)
 
 #define CHECK_STR(val, want) CHECK_STRN((val), SIZE_MAX, want)
@@ -215,7 +213,10 @@ TEST(json_escape_utf8)
 {
 	/* Valid UTF-8 of every length passes through untouched. */
 	CHECK_STR("caf\xc3\xa9", "\"caf\xc3\xa9\"");
-	CHECK_STR("\xe2\x82\xac" "1", "\"\xe2\x82\xac" "1\"");
+	CHECK_STR("\xe2\x82\xac"
+		  "1",
+		  "\"\xe2\x82\xac"
+		  "1\"");
 	CHECK_STR("\xf0\x9f\x90\xa7", "\"\xf0\x9f\x90\xa7\"");
 	CHECK_STR("\xef\xbf\xbf\xf4\x8f\xbf\xbf", "\"\xef\xbf\xbf\xf4\x8f\xbf\xbf\"");
 	/* A lone continuation byte, and bytes that never occur in UTF-8. */
@@ -230,7 +231,9 @@ TEST(json_escape_utf8)
 	CHECK_STR("\xf4\x90\x80\x80", "\"\\u00f4\\u0090\\u0080\\u0080\"");
 	CHECK_STR("\xf5\x80\x80\x80", "\"\\u00f5\\u0080\\u0080\\u0080\"");
 	/* A truncated sequence: the lead byte is escaped, the rest read anew. */
-	CHECK_STR("\xe2\x82" "x", "\"\\u00e2\\u0082x\"");
+	CHECK_STR("\xe2\x82"
+		  "x",
+		  "\"\\u00e2\\u0082x\"");
 	CHECK_STR("\xc3", "\"\\u00c3\"");
 	CHECK_STR("\xf0\x9f\x90", "\"\\u00f0\\u009f\\u0090\"");
 	/* Invalid then valid. */
@@ -245,15 +248,15 @@ TEST(utf8_validator_is_strict)
 	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xe2\x82\xac", 3), 3);
 	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xf0\x9f\x98\x80", 4), 4);
 	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xf4\x8f\xbf\xbf", 4), 4);
-	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xe2\x82\xac", 2), 0);	/* cut */
-	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xed\xa0\x80", 3), 0);	/* surrogate */
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xe2\x82\xac", 2), 0); /* cut */
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xed\xa0\x80", 3), 0); /* surrogate */
 	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xed\xbf\xbf", 3), 0);
 	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xf4\x90\x80\x80", 4), 0); /* > U+10FFFF */
 	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xf5\x80\x80\x80", 4), 0);
-	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xc0\xaf", 2), 0);	/* overlong */
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xc0\xaf", 2), 0); /* overlong */
 	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xe0\x80\xaf", 3), 0);
 	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xf0\x80\x80\xaf", 4), 0);
-	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\x80", 1), 0);	/* continuation */
+	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\x80", 1), 0); /* continuation */
 	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"\xc3\x28", 2), 0);
 	CHECK_EQ_INT(mw_utf8_len((const unsigned char *)"", 0), 0);
 }
@@ -281,8 +284,7 @@ TEST(json_strn_bounds)
 	/* A name cut at 15 bytes mid-character, as the kernel does to comm. */
 	static const char cut[16] = "thread-\xe2\x82\xac\xe2\x82\xac\xe2\x82";
 
-	CHECK_STRN(cut, sizeof(cut),
-		   "\"thread-\xe2\x82\xac\xe2\x82\xac\\u00e2\\u0082\"");
+	CHECK_STRN(cut, sizeof(cut), "\"thread-\xe2\x82\xac\xe2\x82\xac\\u00e2\\u0082\"");
 }
 
 TEST(json_to_fmemopen)

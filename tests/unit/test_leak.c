@@ -7,8 +7,13 @@
 
 static struct mw_block blk(uint64_t addr, uint64_t size, uint64_t ts, uint32_t stack)
 {
-	return (struct mw_block){ .addr = addr, .size = size, .ts_ns = ts, .pid = 7, .tid = 8,
-				  .stack = stack, .weight = 1 };
+	return (struct mw_block){ .addr = addr,
+				  .size = size,
+				  .ts_ns = ts,
+				  .pid = 7,
+				  .tid = 8,
+				  .stack = stack,
+				  .weight = 1 };
 }
 
 TEST(leak_stacks_dedup)
@@ -184,7 +189,7 @@ TEST(leak_sync_with_kernel_table)
 	mw_leak_confirm(&l, &k);
 	k = blk(0x700, 70, 7, 0);
 	mw_leak_confirm(&l, &k);
-	CHECK_EQ_INT(mw_leak_sweep(&l, 7), 2);	/* 0x400 and 0x500: frees lost */
+	CHECK_EQ_INT(mw_leak_sweep(&l, 7), 2); /* 0x400 and 0x500: frees lost */
 	CHECK_EQ_INT(l.nblocks, 5);
 	CHECK_EQ_INT(mw_leak_find(&l, 0x100)->stack, 3);
 	CHECK_EQ_INT(mw_leak_find(&l, 0x200)->size, 77);

@@ -22,8 +22,12 @@ TEST(leak_output_top_by_bytes_and_count)
 		uint32_t s = mw_leak_stack(&l, 7, &ip, 1, &fresh);
 
 		for (uint64_t k = 0; k < i; k++) {
-			struct mw_block b = { .addr = (i << 20) + (k << 4), .size = 3000000 / (i * i),
-					      .ts_ns = 1, .pid = 7, .stack = s, .weight = 1 };
+			struct mw_block b = { .addr = (i << 20) + (k << 4),
+					      .size = 3000000 / (i * i),
+					      .ts_ns = 1,
+					      .pid = 7,
+					      .stack = s,
+					      .weight = 1 };
 
 			mw_leak_alloc(&l, &b);
 		}

@@ -17,10 +17,9 @@
 #define PG 4096ULL
 #define PID 100
 
-static const char *maps_text =
-	"555555554000-555555556000 r--p 00000000 fe:01 1 /usr/bin/srv\n"
-	"55555555a000-55555557b000 rw-p 00000000 00:00 0 [heap]\n"
-	"7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n";
+static const char *maps_text = "555555554000-555555556000 r--p 00000000 fe:01 1 /usr/bin/srv\n"
+			       "55555555a000-55555557b000 rw-p 00000000 00:00 0 [heap]\n"
+			       "7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n";
 
 static uint64_t ts;
 
@@ -42,7 +41,8 @@ static void apply(struct mw_model *m, struct mw_event ev)
 static void sys_call(struct mw_model *m, uint32_t tid, const char *comm, enum mw_sys sys,
 		     int64_t ret, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
 {
-	struct mw_event ev = ut_syscall(PID, tid, ts += 1000, sys, ret, a0, a1, a2, a3, (uint64_t)-1);
+	struct mw_event ev =
+		ut_syscall(PID, tid, ts += 1000, sys, ret, a0, a1, a2, a3, (uint64_t)-1);
 
 	snprintf(ev.comm, sizeof(ev.comm), "%s", comm);
 	apply(m, ev);
@@ -83,7 +83,8 @@ static struct mw_process *build(struct mw_model *m)
 	CHECK(p != NULL);
 	memcpy(p->comm, "srv", 4);
 	ts = 5000;
-	CHECK_EQ_INT(mw_model_seed(p, &maps, 0x55555555a000ULL, mw_regions_bytes(&maps), 0x21000, ts),
+	CHECK_EQ_INT(mw_model_seed(p, &maps, 0x55555555a000ULL, mw_regions_bytes(&maps), 0x21000,
+				   ts),
 		     0);
 	mw_regions_free(&maps);
 	new_thread(m, 101, "worker");
@@ -104,8 +105,16 @@ static char *render_names(const struct mw_model *m, bool per_tid, const struct m
 	struct mw_stats st = { .rb_drops = 7, .events = 1234, .threads_full = 2 };
 	struct mw_probe_stat probes[1] = { { "sys_exit_mmap", 42, 1500000000 } };
 	struct mw_metrics_in in = {
-		.model = m, .growth = g, .names = tn, .kstats = &st, .probes = probes, .nprobes = 1,
-		.probe_stats = true, .per_tid = per_tid, .cpu_seconds = 1.5, .rss_bytes = 8 << 20,
+		.model = m,
+		.growth = g,
+		.names = tn,
+		.kstats = &st,
+		.probes = probes,
+		.nprobes = 1,
+		.probe_stats = true,
+		.per_tid = per_tid,
+		.cpu_seconds = 1.5,
+		.rss_bytes = 8 << 20,
 		.start_time_s = 1700000000.0,
 	};
 	struct mw_buf b;
@@ -135,14 +144,14 @@ static bool sample(const char *text, const char *series, double *v)
 	return false;
 }
 
-#define CHECK_SAMPLE(text, series, want)                                      \
-	do {                                                                  \
-		double _v = -1;                                               \
-		if (!sample(text, series, &_v))                               \
-			unit_fail(__FILE__, __LINE__, "no sample %s", series);  \
-		else if (_v != (double)(want))                                \
-			unit_fail(__FILE__, __LINE__, "%s = %g, want %g", series, \
-				  _v, (double)(want));                        \
+#define CHECK_SAMPLE(text, series, want)                                              \
+	do {                                                                          \
+		double _v = -1;                                                       \
+		if (!sample(text, series, &_v))                                       \
+			unit_fail(__FILE__, __LINE__, "no sample %s", series);        \
+		else if (_v != (double)(want))                                        \
+			unit_fail(__FILE__, __LINE__, "%s = %g, want %g", series, _v, \
+				  (double)(want));                                    \
 	} while (0)
 
 TEST(metrics_calls_by_thread_name_include_exited_threads)
@@ -153,15 +162,28 @@ TEST(metrics_calls_by_thread_name_include_exited_threads)
 	build(&m);
 	t = render(&m, false, NULL);
 	/* 101 (1 ok + 1 failed) + 102 (2, exited): the name's sum must not drop at an exit. */
-	CHECK_SAMPLE(t, "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=\"worker\",syscall=\"mmap\"}", 4);
-	CHECK_SAMPLE(t, "memwatch_syscall_errors_total{pid=\"100\",comm=\"srv\",thread=\"worker\",syscall=\"mmap\"}", 1);
-	CHECK_SAMPLE(t, "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=\"io\",syscall=\"munmap\"}", 1);
-	CHECK_SAMPLE(t, "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=\"io\",syscall=\"mmap\"}", 0);
+	CHECK_SAMPLE(
+		t,
+		"memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=\"worker\",syscall=\"mmap\"}",
+		4);
+	CHECK_SAMPLE(
+		t,
+		"memwatch_syscall_errors_total{pid=\"100\",comm=\"srv\",thread=\"worker\",syscall=\"mmap\"}",
+		1);
+	CHECK_SAMPLE(
+		t,
+		"memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=\"io\",syscall=\"munmap\"}",
+		1);
+	CHECK_SAMPLE(
+		t,
+		"memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=\"io\",syscall=\"mmap\"}",
+		0);
 	/* One series per name: no tid label, "worker" appears once per syscall. */
 	CHECK(strstr(t, "tid=") == NULL);
 	CHECK(strstr(strstr(t, "thread=\"worker\",syscall=\"mmap\"") + 1,
-		     "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=\"worker\",syscall=\"mmap\"}") == NULL);
-	CHECK_SAMPLE(t, "memwatch_threads{pid=\"100\",comm=\"srv\"}", 3);	/* 100, 101, 103 */
+		     "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=\"worker\",syscall=\"mmap\"}") ==
+	      NULL);
+	CHECK_SAMPLE(t, "memwatch_threads{pid=\"100\",comm=\"srv\"}", 3); /* 100, 101, 103 */
 	free(t);
 	mw_model_free(&m);
 }
@@ -173,9 +195,16 @@ TEST(metrics_per_tid)
 
 	build(&m);
 	t = render(&m, true, NULL);
-	CHECK_SAMPLE(t, "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",tid=\"101\",syscall=\"mmap\"}", 2);
-	CHECK_SAMPLE(t, "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",tid=\"102\",syscall=\"mmap\"}", 2);
-	CHECK_SAMPLE(t, "memwatch_syscall_errors_total{pid=\"100\",comm=\"srv\",tid=\"101\",syscall=\"mmap\"}", 1);
+	CHECK_SAMPLE(
+		t, "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",tid=\"101\",syscall=\"mmap\"}",
+		2);
+	CHECK_SAMPLE(
+		t, "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",tid=\"102\",syscall=\"mmap\"}",
+		2);
+	CHECK_SAMPLE(
+		t,
+		"memwatch_syscall_errors_total{pid=\"100\",comm=\"srv\",tid=\"101\",syscall=\"mmap\"}",
+		1);
 	CHECK(strstr(t, "thread=") == NULL);
 	free(t);
 	mw_model_free(&m);
@@ -196,8 +225,14 @@ TEST(metrics_kernel_counts_win_over_events)
 	w->kernel.errors[MW_SYS_MUNMAP] = 3;
 	w->have_kernel = true;
 	t = render(&m, false, NULL);
-	CHECK_SAMPLE(t, "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=\"io\",syscall=\"munmap\"}", 10);
-	CHECK_SAMPLE(t, "memwatch_syscall_errors_total{pid=\"100\",comm=\"srv\",thread=\"io\",syscall=\"munmap\"}", 3);
+	CHECK_SAMPLE(
+		t,
+		"memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=\"io\",syscall=\"munmap\"}",
+		10);
+	CHECK_SAMPLE(
+		t,
+		"memwatch_syscall_errors_total{pid=\"100\",comm=\"srv\",thread=\"io\",syscall=\"munmap\"}",
+		3);
 	free(t);
 	mw_model_free(&m);
 }
@@ -206,22 +241,29 @@ TEST(metrics_bytes_by_class)
 {
 	struct mw_model m;
 	struct mw_process *p;
-	uint64_t base = 0x2000 + 0x21000 + 0x21000;	/* the baseline: exe page pair, heap, stack */
+	uint64_t base = 0x2000 + 0x21000 + 0x21000; /* the baseline: exe page pair, heap, stack */
 	char *t;
 
 	p = build(&m);
 	/* Label 102's PROT_NONE reservation and its RW mapping as a thread stack and its guard. */
 	CHECK_EQ_INT(mw_regions_label(&p->regions, 0x7f0000100000, 0x7f0000100000 + 8 * PG,
-				      MW_CLASS_STACK_GUARD, -1), 0);
+				      MW_CLASS_STACK_GUARD, -1),
+		     0);
 	CHECK_EQ_INT(mw_regions_label(&p->regions, 0x7f0000200000, 0x7f0000200000 + 4 * PG,
-				      MW_CLASS_THREAD_STACK, -1), 0);
+				      MW_CLASS_THREAD_STACK, -1),
+		     0);
 	t = render(&m, false, NULL);
-	CHECK_SAMPLE(t, "memwatch_mapped_bytes{pid=\"100\",comm=\"srv\",class=\"stack_guard\"}", 8 * PG);
-	CHECK_SAMPLE(t, "memwatch_committed_bytes{pid=\"100\",comm=\"srv\",class=\"stack_guard\"}", 0);
-	CHECK_SAMPLE(t, "memwatch_mapped_bytes{pid=\"100\",comm=\"srv\",class=\"thread_stack\"}", 4 * PG);
-	CHECK_SAMPLE(t, "memwatch_committed_bytes{pid=\"100\",comm=\"srv\",class=\"thread_stack\"}", 4 * PG);
+	CHECK_SAMPLE(t, "memwatch_mapped_bytes{pid=\"100\",comm=\"srv\",class=\"stack_guard\"}",
+		     8 * PG);
+	CHECK_SAMPLE(t, "memwatch_committed_bytes{pid=\"100\",comm=\"srv\",class=\"stack_guard\"}",
+		     0);
+	CHECK_SAMPLE(t, "memwatch_mapped_bytes{pid=\"100\",comm=\"srv\",class=\"thread_stack\"}",
+		     4 * PG);
+	CHECK_SAMPLE(t, "memwatch_committed_bytes{pid=\"100\",comm=\"srv\",class=\"thread_stack\"}",
+		     4 * PG);
 	/* The rest is unclassified here (no allocator analysis): the baseline and 101's 12 pages. */
-	CHECK_SAMPLE(t, "memwatch_mapped_bytes{pid=\"100\",comm=\"srv\",class=\"anon\"}", base + 12 * PG);
+	CHECK_SAMPLE(t, "memwatch_mapped_bytes{pid=\"100\",comm=\"srv\",class=\"anon\"}",
+		     base + 12 * PG);
 	CHECK_SAMPLE(t, "memwatch_mapped_bytes{pid=\"100\",comm=\"srv\",class=\"arena_heap\"}", 0);
 	CHECK_SAMPLE(t, "memwatch_arenas{pid=\"100\",comm=\"srv\"}", 0);
 	CHECK_SAMPLE(t, "memwatch_arena_committed_bytes{pid=\"100\",comm=\"srv\"}", 0);
@@ -297,7 +339,7 @@ TEST(metrics_label_values_escaped)
 	p->comm[13] = 0;
 	t = render(&m, false, NULL);
 	CHECK(strstr(t, "comm=\"s\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdp\xef\xbf\xbd\xef\xbf\xbd"
-		       "\xef\xbf\xbd\xef\xbf\xbdo\xef\xbf\xbd\xef\xbf\xbd\"") != NULL);
+			"\xef\xbf\xbd\xef\xbf\xbdo\xef\xbf\xbd\xef\xbf\xbd\"") != NULL);
 	free(t);
 	mw_model_free(&m);
 }
@@ -313,13 +355,14 @@ TEST(metrics_growth_rate_over_window)
 	p = build(&m);
 	mw_growth_init(&g);
 	CHECK_EQ_INT(mw_growth_sample(&g, &m, 1000000000ULL), 0);
-	CHECK(!mw_growth_rate(&g, p, &rate));	/* one sample: no rate yet */
+	CHECK(!mw_growth_rate(&g, p, &rate)); /* one sample: no rate yet */
 	sys_call(&m, 101, "worker", MW_SYS_MMAP, 0x7f0001000000, 0, 256 * PG, RW, PA);
 	CHECK_EQ_INT(mw_growth_sample(&g, &m, 3000000000ULL), 0);
 	CHECK(mw_growth_rate(&g, p, &rate));
 	CHECK(rate == 256 * PG / 2.0);
 	t = render(&m, false, &g);
-	CHECK_SAMPLE(t, "memwatch_vm_growth_bytes_per_second{pid=\"100\",comm=\"srv\"}", 256 * PG / 2.0);
+	CHECK_SAMPLE(t, "memwatch_vm_growth_bytes_per_second{pid=\"100\",comm=\"srv\"}",
+		     256 * PG / 2.0);
 	free(t);
 	/* Flat for longer than the window: the grow falls out of it, the rate is 0. */
 	for (int i = 0; i < MW_GROWTH_SAMPLES; i++)
@@ -344,9 +387,12 @@ static void rename_thread(struct mw_model *m, uint32_t tid, const char *comm)
 	apply(m, ev);
 }
 
-#define W_MMAP "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=\"worker\",syscall=\"mmap\"}"
-#define A_MMAP "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=\"acceptor\",syscall=\"mmap\"}"
-#define A_ERR "memwatch_syscall_errors_total{pid=\"100\",comm=\"srv\",thread=\"acceptor\",syscall=\"mmap\"}"
+#define W_MMAP \
+	"memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=\"worker\",syscall=\"mmap\"}"
+#define A_MMAP \
+	"memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=\"acceptor\",syscall=\"mmap\"}"
+#define A_ERR \
+	"memwatch_syscall_errors_total{pid=\"100\",comm=\"srv\",thread=\"acceptor\",syscall=\"mmap\"}"
 
 TEST(metrics_rename_keeps_counters_monotonic)
 {
@@ -366,7 +412,7 @@ TEST(metrics_rename_keeps_counters_monotonic)
 	sys_call(&m, 101, "acceptor", MW_SYS_MMAP, -12, 0, 1ULL << 50, RW, PA);
 	CHECK_EQ_INT(mw_thread_names_update(&tn, &m), 0);
 	t = render_names(&m, false, NULL, &tn);
-	CHECK_SAMPLE(t, W_MMAP, 4);	/* not 2: what 101 did as "worker" stays there */
+	CHECK_SAMPLE(t, W_MMAP, 4); /* not 2: what 101 did as "worker" stays there */
 	CHECK_SAMPLE(t, A_MMAP, 2);
 	CHECK_SAMPLE(t, A_ERR, 1);
 	free(t);
@@ -385,7 +431,9 @@ TEST(metrics_rename_keeps_counters_monotonic)
 	free(t);
 	/* --per-tid ignores it: the tid's series is all of the thread's calls. */
 	t = render_names(&m, true, NULL, &tn);
-	CHECK_SAMPLE(t, "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",tid=\"101\",syscall=\"mmap\"}", 5);
+	CHECK_SAMPLE(
+		t, "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",tid=\"101\",syscall=\"mmap\"}",
+		5);
 	free(t);
 	/* The process leaves the model: its state goes. */
 	mw_model_forget(&m, PID);
@@ -422,8 +470,8 @@ TEST(metrics_forgotten_threads_keep_counters_monotonic)
 	CHECK(mw_process_find_thread(p, 101) == NULL && mw_process_find_thread(p, 102) == NULL);
 	CHECK_EQ_INT(mw_thread_names_update(&tn, &m), 0);
 	t = render_names(&m, false, NULL, &tn);
-	CHECK_SAMPLE(t, W_MMAP, 4);	/* 2 of 101 as "worker" + 2 of 102 */
-	CHECK_SAMPLE(t, A_MMAP, 2);	/* both of 101's as "acceptor", the last one too */
+	CHECK_SAMPLE(t, W_MMAP, 4); /* 2 of 101 as "worker" + 2 of 102 */
+	CHECK_SAMPLE(t, A_MMAP, 2); /* both of 101's as "acceptor", the last one too */
 	free(t);
 	mw_thread_names_free(&tn);
 	mw_model_free(&m);

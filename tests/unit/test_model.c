@@ -38,7 +38,9 @@ static struct mw_process *seeded(struct mw_model *m)
 	p = mw_model_process(m, PID);
 	CHECK(p != NULL);
 	ts = 5000;
-	CHECK_EQ_INT(mw_model_seed(p, &maps, 0x55555555a000ULL, mw_regions_bytes(&maps), 0x21000, ts), 0);
+	CHECK_EQ_INT(mw_model_seed(p, &maps, 0x55555555a000ULL, mw_regions_bytes(&maps), 0x21000,
+				   ts),
+		     0);
 	mw_regions_free(&maps);
 	return p;
 }
@@ -73,12 +75,15 @@ TEST(model_mmap_munmap_ledger)
 	struct mw_thread *t;
 
 	CHECK_EQ_INT(apply(&m, sc(101, MW_SYS_MMAP, a, 0, 10000, PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS, -1)), 3 * PG);
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1)),
+		     3 * PG);
 	/* MAP_FIXED over the middle page: replaced, no growth. */
 	CHECK_EQ_INT(apply(&m, sc(101, MW_SYS_MMAP, a + PG, a + PG, PG, PROT_READ,
-				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1)), 0);
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1)),
+		     0);
 	/* munmap of a range only half mapped counts the mapped half. */
-	CHECK_EQ_INT(apply(&m, sc(101, MW_SYS_MUNMAP, 0, a + 2 * PG, 2 * PG, 0, 0, 0)), -(int64_t)PG);
+	CHECK_EQ_INT(apply(&m, sc(101, MW_SYS_MUNMAP, 0, a + 2 * PG, 2 * PG, 0, 0, 0)),
+		     -(int64_t)PG);
 	/* A failed call changes nothing but is counted. */
 	CHECK_EQ_INT(apply(&m, sc(101, MW_SYS_MUNMAP, -22, a + 1, PG, 0, 0, 0)), 0);
 	t = mw_process_find_thread(p, 101);
@@ -101,7 +106,8 @@ TEST(model_mprotect_moves_reserved_to_accessible)
 
 	apply(&m, sc(7, MW_SYS_MMAP, a, 0, 64 * PG, PROT_NONE,
 		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1));
-	CHECK_EQ_INT(apply(&m, sc(7, MW_SYS_MPROTECT, 0, a, 33 * PG, PROT_READ | PROT_WRITE, 0, 0)), 0);
+	CHECK_EQ_INT(apply(&m, sc(7, MW_SYS_MPROTECT, 0, a, 33 * PG, PROT_READ | PROT_WRITE, 0, 0)),
+		     0);
 	t = mw_process_find_thread(p, 7);
 	CHECK_EQ_INT(t->accessible, 33 * PG);
 	CHECK_EQ_INT(t->reserved, 31 * PG);
@@ -115,14 +121,17 @@ TEST(model_brk_grow_and_trim)
 	uint64_t end = 0x55555557b000ULL;
 
 	CHECK_EQ_INT(apply(&m, sc(PID, MW_SYS_BRK, (int64_t)end, 0, 0, 0, 0, 0)), 0);
-	CHECK_EQ_INT(apply(&m, sc(PID, MW_SYS_BRK, (int64_t)(end + 0x21000), end + 0x21000, 0, 0, 0, 0)),
-		     0x21000);
+	CHECK_EQ_INT(
+		apply(&m, sc(PID, MW_SYS_BRK, (int64_t)(end + 0x21000), end + 0x21000, 0, 0, 0, 0)),
+		0x21000);
 	/* Not page aligned: the heap ends at the next page. */
-	CHECK_EQ_INT(apply(&m, sc(PID, MW_SYS_BRK, (int64_t)(end + 0x22010), end + 0x22010, 0, 0, 0, 0)),
-		     0x2000);
+	CHECK_EQ_INT(
+		apply(&m, sc(PID, MW_SYS_BRK, (int64_t)(end + 0x22010), end + 0x22010, 0, 0, 0, 0)),
+		0x2000);
 	CHECK_EQ_INT(apply(&m, sc(PID, MW_SYS_BRK, (int64_t)end, end, 0, 0, 0, 0)), -0x23000);
 	/* A refused brk returns the old break: no change. */
-	CHECK_EQ_INT(apply(&m, sc(PID, MW_SYS_BRK, (int64_t)end, end + (1ULL << 40), 0, 0, 0, 0)), 0);
+	CHECK_EQ_INT(apply(&m, sc(PID, MW_SYS_BRK, (int64_t)end, end + (1ULL << 40), 0, 0, 0, 0)),
+		     0);
 	CHECK_EQ_INT(p->net, 0);
 	CHECK(mw_regions_find(&p->regions, end - 1) != NULL);
 	CHECK(mw_regions_find(&p->regions, end) == NULL);
@@ -135,9 +144,12 @@ TEST(model_mremap_move_and_grow)
 	struct mw_process *p = seeded(&m);
 	uint64_t a = 0x7f0000000000ULL, b = 0x7f1000000000ULL;
 
-	apply(&m, sc(9, MW_SYS_MMAP, a, 0, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1));
-	CHECK_EQ_INT(apply(&m, sc(9, MW_SYS_MREMAP, a, a, 4 * PG, 8 * PG, MREMAP_MAYMOVE, 0)), 4 * PG);
-	CHECK_EQ_INT(apply(&m, sc(9, MW_SYS_MREMAP, b, a, 8 * PG, 2 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, b)),
+	apply(&m, sc(9, MW_SYS_MMAP, a, 0, 4 * PG, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1));
+	CHECK_EQ_INT(apply(&m, sc(9, MW_SYS_MREMAP, a, a, 4 * PG, 8 * PG, MREMAP_MAYMOVE, 0)),
+		     4 * PG);
+	CHECK_EQ_INT(apply(&m, sc(9, MW_SYS_MREMAP, b, a, 8 * PG, 2 * PG,
+				  MREMAP_MAYMOVE | MREMAP_FIXED, b)),
 		     -6 * (int64_t)PG);
 	CHECK(mw_regions_find(&p->regions, a) == NULL);
 	CHECK(mw_regions_find(&p->regions, b + PG) != NULL);
@@ -217,14 +229,15 @@ TEST(model_raced_events_are_idempotent)
 	struct mw_apply a;
 
 	/* A munmap of the heap's last page that the snapshot already reflects... */
-	ev = sc(PID, MW_SYS_MMAP, 0x555555558000LL, 0x555555558000ULL, 2 * PG, PROT_READ | PROT_WRITE,
-		MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, -1);
-	ev.mono_ns = 10;	/* before the snapshot ended */
+	ev = sc(PID, MW_SYS_MMAP, 0x555555558000LL, 0x555555558000ULL, 2 * PG,
+		PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, -1);
+	ev.mono_ns = 10; /* before the snapshot ended */
 	CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
 	CHECK(a.raced);
 	CHECK_EQ_INT(p->raced, 1);
 	/* ...leaves the same map: replacing a region with itself. */
-	CHECK_EQ_INT(mw_regions_bytes(&p->regions), 0x2000 + 0x2000 + 0x2000 + 0x21000 + 0x2000 + 0x21000);
+	CHECK_EQ_INT(mw_regions_bytes(&p->regions),
+		     0x2000 + 0x2000 + 0x2000 + 0x21000 + 0x2000 + 0x21000);
 	CHECK(mw_regions_find(&p->regions, heap_end - 1) != NULL);
 	mw_model_free(&m);
 }
@@ -239,8 +252,10 @@ TEST(model_resync_keeps_baseline_and_books_unattributed)
 	mw_regions_init(&maps);
 	CHECK_EQ_INT(mw_regions_copy(&maps, &p->regions, false), 0);
 	{
-		struct mw_region r = { .start = 0x7f0000000000ULL, .end = 0x7f0000010000ULL, .prot = 3 };
-		struct mw_vm_delta d = {0};
+		struct mw_region r = { .start = 0x7f0000000000ULL,
+				       .end = 0x7f0000010000ULL,
+				       .prot = 3 };
+		struct mw_vm_delta d = { 0 };
 
 		CHECK_EQ_INT(mw_regions_map(&maps, &r, &d), 0);
 	}
@@ -259,12 +274,14 @@ TEST(model_out_of_order_munmap_is_charged_to_its_thread)
 	uint64_t x = 0x7f0000000000ULL;
 	struct mw_event unmap;
 
-	apply(&m, sc(1, MW_SYS_MMAP, x, 0, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1));
+	apply(&m, sc(1, MW_SYS_MMAP, x, 0, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		     -1));
 	/* Thread 1 unmaps x; thread 2 gets x; thread 2's record arrives first. */
 	unmap = sc(1, MW_SYS_MUNMAP, 0, x, PG, 0, 0, 0);
-	unmap.sc.dur_ns = 5000;		/* it began before thread 2's mmap ended */
+	unmap.sc.dur_ns = 5000; /* it began before thread 2's mmap ended */
 	CHECK_EQ_INT(apply(&m, sc(2, MW_SYS_MMAP, x, 0, PG, PROT_READ | PROT_WRITE,
-				 MAP_PRIVATE | MAP_ANONYMOUS, -1)), PG);
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1)),
+		     PG);
 	unmap.mono_ns = ts += 1000;
 	CHECK_EQ_INT(apply(&m, unmap), -(int64_t)PG);
 	/* Thread 2's mapping survives the late munmap. */
@@ -275,7 +292,7 @@ TEST(model_out_of_order_munmap_is_charged_to_its_thread)
 	/* Thread 2's own later munmap began after: it unmaps the live mapping. */
 	CHECK_EQ_INT(apply(&m, sc(2, MW_SYS_MUNMAP, 0, x, PG, 0, 0, 0)), -(int64_t)PG);
 	CHECK(mw_regions_find(&p->regions, x) == NULL);
-	CHECK_EQ_INT(p->net, 0);	/* each thread mapped and unmapped one page */
+	CHECK_EQ_INT(p->net, 0); /* each thread mapped and unmapped one page */
 	mw_model_free(&m);
 }
 
@@ -308,8 +325,10 @@ TEST(model_out_of_order_munmap_without_durations)
 	struct mw_event late;
 
 	apply(&m, sc(1, MW_SYS_MMAP, x, 0, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1));
-	late = sc(1, MW_SYS_MUNMAP, 0, x, PG, 0, 0, 0);	/* dur_ns 0: calls not timed */
-	CHECK_EQ_INT(apply(&m, sc(2, MW_SYS_MMAP, x, 0, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1)), PG);
+	late = sc(1, MW_SYS_MUNMAP, 0, x, PG, 0, 0, 0); /* dur_ns 0: calls not timed */
+	CHECK_EQ_INT(
+		apply(&m, sc(2, MW_SYS_MMAP, x, 0, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1)),
+		PG);
 	/* Thread 2 cannot have freed what it found mapped: its own munmap unmaps its mapping. */
 	CHECK_EQ_INT(p->npending, 1);
 	late.mono_ns = ts += 1000;

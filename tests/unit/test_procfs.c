@@ -46,48 +46,45 @@ static const char maps_sample[] =
 	"7fbd6baa2000-7fbd6baa4000 r--p 00031000 fe:00 332383                     /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2\n"
 	"7fbd6baa4000-7fbd6baa6000 rw-p 00033000 fe:00 332383                     /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2\n"
 	"7fff44316000-7fff44337000 rw-p 00000000 00:00 0                          [stack]\n"
-	"ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n"
-	;
+	"ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n";
 
 /* The same process's status, cut after the Vm lines. */
-static const char status_sample[] =
-	"Name:\ta) b (c\n"
-	"Umask:\t0022\n"
-	"State:\tS (sleeping)\n"
-	"Tgid:\t5536\n"
-	"Ngid:\t0\n"
-	"Pid:\t5536\n"
-	"PPid:\t5527\n"
-	"TracerPid:\t0\n"
-	"Uid:\t0\t0\t0\t0\n"
-	"Gid:\t0\t0\t0\t0\n"
-	"FDSize:\t256\n"
-	"Groups:\t \n"
-	"NStgid:\t5536\n"
-	"NSpid:\t5536\n"
-	"NSpgid:\t5527\n"
-	"NSsid:\t2522\n"
-	"Kthread:\t0\n"
-	"VmPeak:\t   11772 kB\n"
-	"VmSize:\t   11736 kB\n"
-	"VmLck:\t       0 kB\n"
-	"VmPin:\t       0 kB\n"
-	"VmHWM:\t    1428 kB\n"
-	"VmRSS:\t    1428 kB\n"
-	"Threads:\t2\n";
+static const char status_sample[] = "Name:\ta) b (c\n"
+				    "Umask:\t0022\n"
+				    "State:\tS (sleeping)\n"
+				    "Tgid:\t5536\n"
+				    "Ngid:\t0\n"
+				    "Pid:\t5536\n"
+				    "PPid:\t5527\n"
+				    "TracerPid:\t0\n"
+				    "Uid:\t0\t0\t0\t0\n"
+				    "Gid:\t0\t0\t0\t0\n"
+				    "FDSize:\t256\n"
+				    "Groups:\t \n"
+				    "NStgid:\t5536\n"
+				    "NSpid:\t5536\n"
+				    "NSpgid:\t5527\n"
+				    "NSsid:\t2522\n"
+				    "Kthread:\t0\n"
+				    "VmPeak:\t   11772 kB\n"
+				    "VmSize:\t   11736 kB\n"
+				    "VmLck:\t       0 kB\n"
+				    "VmPin:\t       0 kB\n"
+				    "VmHWM:\t    1428 kB\n"
+				    "VmRSS:\t    1428 kB\n"
+				    "Threads:\t2\n";
 
 /* kthreadd: no Vm lines at all. */
-static const char status_kthread[] =
-	"Name:\tkthreadd\n"
-	"Umask:\t0022\n"
-	"State:\tS (sleeping)\n"
-	"Tgid:\t2\n"
-	"Ngid:\t0\n"
-	"Pid:\t2\n"
-	"PPid:\t0\n"
-	"TracerPid:\t0\n"
-	"Kthread:\t1\n"
-	"Threads:\t1\n";
+static const char status_kthread[] = "Name:\tkthreadd\n"
+				     "Umask:\t0022\n"
+				     "State:\tS (sleeping)\n"
+				     "Tgid:\t2\n"
+				     "Ngid:\t0\n"
+				     "Pid:\t2\n"
+				     "PPid:\t0\n"
+				     "TracerPid:\t0\n"
+				     "Kthread:\t1\n"
+				     "Threads:\t1\n";
 
 static const char stat_sample[] =
 	"5536 (a) b (c) S 5527 5527 2522 0 -1 4194304 82 0 0 0 0 0 0 0 20 0 2 0 77516 "
@@ -142,7 +139,8 @@ TEST(procfs_line_anonymous)
 	CHECK_EQ_INT(mw_maps_parse_line("7f0000000000-7f0000001000 rw-p 00000000 00:00 0", &r), 0);
 	CHECK(r.name == NULL);
 	CHECK_EQ_INT(r.prot, PROT_READ | PROT_WRITE);
-	CHECK_EQ_INT(mw_maps_parse_line("7f0000000000-7f0000001000 rw-p 00000000 00:00 0\n", &r), 0);
+	CHECK_EQ_INT(mw_maps_parse_line("7f0000000000-7f0000001000 rw-p 00000000 00:00 0\n", &r),
+		     0);
 	CHECK(r.name == NULL);
 }
 
@@ -173,11 +171,15 @@ TEST(procfs_line_pseudo_names)
 	CHECK_EQ_INT(r.flags, MW_RF_BASELINE | MW_RF_SPECIAL);
 	/* Lookalikes are plain names. */
 	CHECK_EQ_INT(mw_maps_parse_line("7f0000000000-7f0000001000 rw-p 00000000 00:00 0 "
-					"     [heapx]", &r), 0);
+					"     [heapx]",
+					&r),
+		     0);
 	CHECK_EQ_INT(r.flags, MW_RF_BASELINE);
 	/* PR_SET_VMA_ANON_NAME (this kernel lacks CONFIG_ANON_VMA_NAME). */
 	CHECK_EQ_INT(mw_maps_parse_line("7f0000000000-7f0000002000 rw-p 00000000 00:00 0 "
-					"     [anon:my pool]", &r), 0);
+					"     [anon:my pool]",
+					&r),
+		     0);
 	CHECK_EQ_STR(r.name, "[anon:my pool]");
 	CHECK_EQ_INT(r.flags, MW_RF_BASELINE);
 }
@@ -203,7 +205,9 @@ TEST(procfs_line_shared_and_deleted)
 	CHECK_EQ_INT(r.prot, PROT_READ | PROT_WRITE);
 	/* An fd mapping whose name is not a path still has an inode. */
 	CHECK_EQ_INT(mw_maps_parse_line("7f0000000000-7f0000009000 rw-s 00000000 00:0f 1059 "
-					"                      anon_inode:[perf_event]", &r), 0);
+					"                      anon_inode:[perf_event]",
+					&r),
+		     0);
 	CHECK_EQ_STR(r.name, "anon_inode:[perf_event]");
 	CHECK_EQ_INT(r.flags, MW_RF_BASELINE | MW_RF_SHARED | MW_RF_FILE);
 }
@@ -215,8 +219,8 @@ TEST(procfs_line_malformed)
 		"\n",
 		"hello",
 		"7f0000000000 7f0000001000 rw-p 00000000 00:00 0",
-		"7f0000001000-7f0000001000 rw-p 00000000 00:00 0",	/* empty */
-		"7f0000002000-7f0000001000 rw-p 00000000 00:00 0",	/* inverted */
+		"7f0000001000-7f0000001000 rw-p 00000000 00:00 0", /* empty */
+		"7f0000002000-7f0000001000 rw-p 00000000 00:00 0", /* inverted */
 		"7f0000000000-7f0000001000 rwzp 00000000 00:00 0",
 		"7f0000000000-7f0000001000 rw-q 00000000 00:00 0",
 		"7f0000000000-7f0000001000 rw- 00000000 00:00 0",
@@ -224,7 +228,7 @@ TEST(procfs_line_malformed)
 		"7f0000000000-7f0000001000 rw-p 00000000 0000 0",
 		"7f0000000000-7f0000001000 rw-p 00000000 00:00 x",
 		"7f0000000000-7f0000001000 rw-p 00000000 00:00 12x /a",
-		"7f0000000000-10000000000000000 rw-p 00000000 00:00 0",	/* 65 bits */
+		"7f0000000000-10000000000000000 rw-p 00000000 00:00 0", /* 65 bits */
 		"-7f0000001000 rw-p 00000000 00:00 0",
 		" 7f0000000000-7f0000001000 rw-p 00000000 00:00 0",
 		"0x7f0000000000-7f0000001000 rw-p 00000000 00:00 0",
@@ -249,12 +253,12 @@ TEST(procfs_maps_parse_sample)
 	 * and RELRO) are one region each in the model. */
 	CHECK_EQ_INT(r.n, 29);
 	CHECK_EQ_INT(mw_regions_bytes(&r), 11740 * 1024);
-	CHECK_EQ_INT(mw_regions_bytes(&r) - 4096, 11736 * 1024);	/* VmSize + [vsyscall] */
+	CHECK_EQ_INT(mw_regions_bytes(&r) - 4096, 11736 * 1024); /* VmSize + [vsyscall] */
 	g = mw_regions_find(&r, 0x7fbd6b777000ULL + 100);
 	CHECK(g && g->prot == PROT_NONE && g->end == 0x7fbd6b877000ULL);
 	g = mw_regions_find(&r, 0x7fbd6ba4a000ULL);
 	CHECK(g && g->start == 0x7fbd6b9f6000ULL && g->end == 0x7fbd6ba4d000ULL);
-	CHECK(mw_regions_find(&r, 0x7fbd6ba5c000ULL) == NULL);	/* a real one-page hole */
+	CHECK(mw_regions_find(&r, 0x7fbd6ba5c000ULL) == NULL); /* a real one-page hole */
 	for (size_t i = 0; i < r.n; i++)
 		CHECK(r.v[i].flags & MW_RF_BASELINE);
 	mw_regions_free(&r);
@@ -273,11 +277,15 @@ TEST(procfs_maps_parse_clears_and_fails_whole)
 	CHECK_EQ_INT(r.n, 1);
 	/* No trailing newline on the last line. */
 	CHECK_EQ_INT(mw_maps_parse("7f0000000000-7f0000001000 rw-p 00000000 00:00 0 \n"
-				   "7f0000001000-7f0000002000 r--p 00000000 00:00 0", &r), 0);
+				   "7f0000001000-7f0000002000 r--p 00000000 00:00 0",
+				   &r),
+		     0);
 	CHECK_EQ_INT(r.n, 2);
 	CHECK_EQ_INT(mw_maps_parse("7f0000000000-7f0000001000 rw-p 00000000 00:00 0 \n"
 				   "garbage\n"
-				   "7f0000001000-7f0000002000 r--p 00000000 00:00 0\n", &r), -EINVAL);
+				   "7f0000001000-7f0000002000 r--p 00000000 00:00 0\n",
+				   &r),
+		     -EINVAL);
 	CHECK_EQ_INT(r.n, 0);
 	mw_regions_free(&r);
 }
@@ -306,7 +314,7 @@ TEST(procfs_stat_start_brk)
 
 	/* comm "a) b (c" prints as "(a) b (c)": only the last ')' ends it. */
 	CHECK_EQ_INT(mw_stat_start_brk(stat_sample, &v), 0);
-	CHECK_EQ_HEX(v, 0x55b7d736d000ULL);	/* the [heap] start in maps_sample */
+	CHECK_EQ_HEX(v, 0x55b7d736d000ULL); /* the [heap] start in maps_sample */
 	CHECK_EQ_INT(mw_stat_start_brk(stat_cat, &v), 0);
 	CHECK_EQ_INT(v, 94512204738560ULL);
 	CHECK_EQ_INT(mw_stat_start_brk(stat_kthread, &v), 0);
@@ -336,8 +344,8 @@ static void *live_thread(void *arg)
 {
 	(void)arg;
 	pthread_setname_np(pthread_self(), "mw live (x)");
-	pthread_barrier_wait(&live_bar);	/* named */
-	pthread_barrier_wait(&live_bar);	/* checked */
+	pthread_barrier_wait(&live_bar); /* named */
+	pthread_barrier_wait(&live_bar); /* checked */
 	return NULL;
 }
 
@@ -380,7 +388,7 @@ TEST(procfs_live_self)
 	pthread_barrier_wait(&live_bar);
 	CHECK_EQ_INT(mw_list_tids((uint32_t)getpid(), &tids, &n), 0);
 	CHECK(n >= 2);
-	CHECK(tids && tids[0] == (uint32_t)getpid());	/* ascending: the leader first */
+	CHECK(tids && tids[0] == (uint32_t)getpid()); /* ascending: the leader first */
 	for (size_t i = 1; i < n; i++) {
 		CHECK(tids[i - 1] < tids[i]);
 		if (tids[i] != (uint32_t)gettid() &&
@@ -388,7 +396,7 @@ TEST(procfs_live_self)
 		    strcmp(comm, "mw live (x)") == 0)
 			want[0] = '!';
 	}
-	CHECK(want[0] == '!');	/* the thread was found by its name */
+	CHECK(want[0] == '!'); /* the thread was found by its name */
 	pthread_barrier_wait(&live_bar);
 	pthread_join(t, NULL);
 	pthread_barrier_destroy(&live_bar);
@@ -398,7 +406,7 @@ TEST(procfs_live_self)
 
 TEST(procfs_live_gone_and_zombie)
 {
-	const uint32_t nopid = 0x7fffffff;	/* above any pid_max */
+	const uint32_t nopid = 0x7fffffff; /* above any pid_max */
 	struct mw_regions r;
 	uint64_t v;
 	uint32_t *tids;
@@ -436,8 +444,11 @@ TEST(procfs_status_tgid_of_a_thread)
 {
 	uint32_t tgid = 0;
 
-	CHECK_EQ_INT(mw_status_tgid("Name:\tw\nUmask:\t0022\nState:\tS\nTgid:\t4242\nNgid:\t0\nPid:\t4250\n",
-				    &tgid), 0);
+	CHECK_EQ_INT(
+		mw_status_tgid(
+			"Name:\tw\nUmask:\t0022\nState:\tS\nTgid:\t4242\nNgid:\t0\nPid:\t4250\n",
+			&tgid),
+		0);
 	CHECK_EQ_INT(tgid, 4242);
 	CHECK_EQ_INT(mw_status_tgid("Name:\tw\n", &tgid), -ENOENT);
 }
@@ -496,8 +507,8 @@ TEST(procfs_exec_baseline_keeps_what_exec_mapped)
 	CHECK_EQ_INT(bytes, (3 + 2 + 4 + 2 + 1 + 2 + 33) * 4096);
 	CHECK(strstr(out, "[heap]") == NULL);
 	CHECK(strstr(out, "libc.so.6") == NULL);
-	CHECK(strstr(out, "7ffff7da6000") == NULL);	/* libc's bss: made by ld.so */
-	CHECK(strstr(out, "7ffff7ff0000") == NULL);	/* a later anonymous mmap */
+	CHECK(strstr(out, "7ffff7da6000") == NULL); /* libc's bss: made by ld.so */
+	CHECK(strstr(out, "7ffff7ff0000") == NULL); /* a later anonymous mmap */
 	CHECK(strstr(out, "[vsyscall]") != NULL);
 	free(out);
 }

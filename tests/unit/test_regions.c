@@ -13,7 +13,7 @@
 #define RO PROT_READ
 #define RX (PROT_READ | PROT_EXEC)
 #define NONE PROT_NONE
-#define B 0x7f0000000000ULL	/* a base address for hand-made layouts */
+#define B 0x7f0000000000ULL /* a base address for hand-made layouts */
 
 struct want {
 	uint64_t start, end;
@@ -52,25 +52,26 @@ static void expect_at(const struct mw_regions *r, const struct want *w, size_t n
 	}
 }
 
-#define EXPECT(r, ...)                                                               \
-	do {                                                                         \
-		const struct want _w[] = { __VA_ARGS__ };                            \
-		expect_at((r), _w, sizeof(_w) / sizeof(_w[0]), __LINE__);            \
+#define EXPECT(r, ...)                                                    \
+	do {                                                              \
+		const struct want _w[] = { __VA_ARGS__ };                 \
+		expect_at((r), _w, sizeof(_w) / sizeof(_w[0]), __LINE__); \
 	} while (0)
 #define EXPECT_EMPTY(r) expect_at((r), NULL, 0, __LINE__)
 
-#define CHECK_DELTA(d, m, u, a, res)                                                 \
-	do {                                                                         \
-		CHECK_EQ_INT((d).mapped, (m));                                        \
-		CHECK_EQ_INT((d).unmapped, (u));                                      \
-		CHECK_EQ_INT((d).accessible, (a));                                    \
-		CHECK_EQ_INT((d).reserved, (res));                                    \
+#define CHECK_DELTA(d, m, u, a, res)               \
+	do {                                       \
+		CHECK_EQ_INT((d).mapped, (m));     \
+		CHECK_EQ_INT((d).unmapped, (u));   \
+		CHECK_EQ_INT((d).accessible, (a)); \
+		CHECK_EQ_INT((d).reserved, (res)); \
 	} while (0)
 
 static struct mw_region reg(uint64_t start, uint64_t end, uint32_t prot)
 {
-	return (struct mw_region){ .start = start, .end = end, .prot = prot, .tid = 7,
-				   .ts_ns = 100 };
+	return (struct mw_region){
+		.start = start, .end = end, .prot = prot, .tid = 7, .ts_ns = 100
+	};
 }
 
 static void map(struct mw_regions *r, uint64_t start, uint64_t end, uint32_t prot,
@@ -99,7 +100,7 @@ TEST(regions_intern)
 
 	CHECK(a && a != buf);
 	CHECK_EQ_STR(a, "/usr/lib/libc.so.6");
-	buf[0] = 'X';	/* the pool owns its copy */
+	buf[0] = 'X'; /* the pool owns its copy */
 	CHECK_EQ_STR(a, "/usr/lib/libc.so.6");
 	b = mw_intern("/usr/lib/libc.so.6");
 	CHECK(a == b);
@@ -243,7 +244,7 @@ TEST(regions_map_merge_policy)
 	g.ts_ns = 70;
 	CHECK_EQ_INT(mw_regions_map(&r, &g, NULL), 0);
 	EXPECT(&r, { B, B + 2 * PG, RW });
-	CHECK_EQ_INT(r.v[0].ts_ns, 50);	/* the older mapping's time wins */
+	CHECK_EQ_INT(r.v[0].ts_ns, 50); /* the older mapping's time wins */
 
 	/* Another thread, another name or other flags: no merge. */
 	g = reg(B + 2 * PG, B + 3 * PG, RW);
@@ -590,8 +591,8 @@ TEST(regions_remap_move_over_destination)
 
 	mw_regions_init(&r);
 	map(&r, B, B + 4 * PG, RW, NULL);
-	map(&r, dst - PG, dst + 2 * PG, NONE, NULL);	/* overlaps the destination head */
-	map(&r, dst + 5 * PG, dst + 6 * PG, RX, NULL);	/* just past it */
+	map(&r, dst - PG, dst + 2 * PG, NONE, NULL);   /* overlaps the destination head */
+	map(&r, dst + 5 * PG, dst + 6 * PG, RX, NULL); /* just past it */
 	CHECK_EQ_INT(mw_regions_remap(&r, B, 4 * PG, dst, 4 * PG, false, 9, 999, &d), 0);
 	EXPECT(&r, { dst - PG, dst, NONE }, { dst, dst + 4 * PG, RW },
 	       { dst + 5 * PG, dst + 6 * PG, RX });
@@ -729,7 +730,7 @@ TEST(regions_coalesced)
 	map(&r, B + 2 * PG, B + 3 * PG, RO, NULL);
 	map(&r, B + 4 * PG, B + 5 * PG, RO, NULL);
 	CHECK_EQ_INT(r.n, 4);
-	map(&c, 0, PG, RX, NULL);	/* cleared first */
+	map(&c, 0, PG, RX, NULL); /* cleared first */
 	CHECK_EQ_INT(mw_regions_coalesced(&r, &c), 0);
 	EXPECT(&c, { B, B + 2 * PG, RW }, { B + 2 * PG, B + 3 * PG, RO },
 	       { B + 4 * PG, B + 5 * PG, RO });
@@ -762,8 +763,7 @@ static uint32_t rnd(uint32_t n)
 
 static bool same_attr(const struct page *a, const struct page *b)
 {
-	return a->prot == b->prot && a->flags == b->flags && a->tid == b->tid &&
-	       a->name == b->name;
+	return a->prot == b->prot && a->flags == b->flags && a->tid == b->tid && a->name == b->name;
 }
 
 static void ref_set(struct page *pg, uint32_t i, const struct page *v, struct mw_vm_delta *d)
@@ -785,8 +785,8 @@ static void ref_set(struct page *pg, uint32_t i, const struct page *v, struct mw
 	pg[i] = *v;
 }
 
-static void ref_remap(struct page *pg, uint32_t o, uint32_t ol, uint32_t na, uint32_t nl,
-		      bool keep, uint32_t tid, struct mw_vm_delta *d)
+static void ref_remap(struct page *pg, uint32_t o, uint32_t ol, uint32_t na, uint32_t nl, bool keep,
+		      uint32_t tid, struct mw_vm_delta *d)
 {
 	struct page dst[NPG], hole = {}, def = { .m = true, .prot = RW, .tid = tid };
 	uint32_t n = ol < nl ? ol : nl, moved = 0;
@@ -853,7 +853,7 @@ static bool ref_matches(const struct mw_regions *r, const struct page *pg, int s
 		if (pg[i].m && (!i || !pg[i - 1].m || !same_attr(&pg[i - 1], &pg[i])))
 			runs++;
 		if (!pg[i].m != !g || (g && (g->prot != pg[i].prot || g->flags != pg[i].flags ||
-					      g->tid != pg[i].tid || g->name != pg[i].name))) {
+					     g->tid != pg[i].tid || g->name != pg[i].name))) {
 			unit_fail(__FILE__, __LINE__, "step %d: page %u differs", step, i);
 			ok = false;
 			break;
@@ -1006,10 +1006,17 @@ TEST(regions_random_vs_page_model)
 
 		if (op < 3) {
 			uint32_t fi = rnd(3);
-			struct page v = { .m = true, .prot = prots[rnd(4)], .flags = flagset[fi],
-					  .tid = tid, .name = names[fi] };
-			struct mw_region g = { .start = a, .end = b, .prot = v.prot,
-					       .flags = v.flags, .tid = v.tid, .ts_ns = step,
+			struct page v = { .m = true,
+					  .prot = prots[rnd(4)],
+					  .flags = flagset[fi],
+					  .tid = tid,
+					  .name = names[fi] };
+			struct mw_region g = { .start = a,
+					       .end = b,
+					       .prot = v.prot,
+					       .flags = v.flags,
+					       .tid = v.tid,
+					       .ts_ns = step,
 					       .name = v.name };
 
 			ret = mw_regions_map(&r, &g, &d);
@@ -1071,10 +1078,11 @@ TEST(regions_random_vs_page_model)
 		CHECK_EQ_INT(ret, 0);
 		if (d.mapped != e.mapped || d.unmapped != e.unmapped ||
 		    d.accessible != e.accessible || d.reserved != e.reserved) {
-			unit_fail(__FILE__, __LINE__, "step %d op %u: delta %" PRIu64 "/%" PRIu64
-				  "/%" PRId64 "/%" PRId64 " want %" PRIu64 "/%" PRIu64 "/%" PRId64
-				  "/%" PRId64, step, op, d.mapped, d.unmapped, d.accessible,
-				  d.reserved, e.mapped, e.unmapped, e.accessible, e.reserved);
+			unit_fail(__FILE__, __LINE__,
+				  "step %d op %u: delta %" PRIu64 "/%" PRIu64 "/%" PRId64
+				  "/%" PRId64 " want %" PRIu64 "/%" PRIu64 "/%" PRId64 "/%" PRId64,
+				  step, op, d.mapped, d.unmapped, d.accessible, d.reserved,
+				  e.mapped, e.unmapped, e.accessible, e.reserved);
 			break;
 		}
 		if (!ref_matches(&r, pg, step))

@@ -30,7 +30,10 @@ static char *replay_json_c(const char *path, bool summary_only, int *rc)
 {
 	char out[] = "/tmp/mw-unit-replay-XXXXXX";
 	struct mw_config cfg = {
-		.json = true, .replay_path = path, .out_path = out, .summary_only = summary_only,
+		.json = true,
+		.replay_path = path,
+		.out_path = out,
+		.summary_only = summary_only,
 	};
 	int fd = mkstemp(out);
 	char *text;
@@ -63,19 +66,22 @@ TEST(replay_fixture_gives_exact_per_thread_ledger)
 	CHECK(t != NULL);
 	/* mw-mapper: 7 mmaps (3 fail), MAP_FIXED replacements count as mapped and unmapped. */
 	CHECK(strstr(t, "\"comm\":\"mw-mapper\",\"calls\":{\"brk\":0,\"mmap\":7,\"munmap\":3,"
-		       "\"mprotect\":0,\"mremap\":0,\"madvise\":1},\"errors\":3,\"mapped\":327680,"
-		       "\"unmapped\":327680,\"net\":0,") != NULL);
+			"\"mprotect\":0,\"mremap\":0,\"madvise\":1},\"errors\":3,\"mapped\":327680,"
+			"\"unmapped\":327680,\"net\":0,") != NULL);
 	/* mw-unmapper: one 16-page mmap, 8 munmaps of which 2 fail; half-mapped ranges count the mapped half. */
 	CHECK(strstr(t, "\"comm\":\"mw-unmapper\",\"calls\":{\"brk\":0,\"mmap\":1,\"munmap\":8,"
-		       "\"mprotect\":0,\"mremap\":0,\"madvise\":1},\"errors\":2,\"mapped\":65536,"
-		       "\"unmapped\":65536,\"net\":0,") != NULL);
-	CHECK(strstr(t, "\"comm\":\"mw-protect\",\"calls\":{\"brk\":0,\"mmap\":1,\"munmap\":1,"
-		       "\"mprotect\":5,\"mremap\":0,\"madvise\":1},\"errors\":2,\"mapped\":65536,"
-		       "\"unmapped\":8192,\"net\":57344,\"accessible\":40960,\"reserved\":16384,") != NULL);
+			"\"mprotect\":0,\"mremap\":0,\"madvise\":1},\"errors\":2,\"mapped\":65536,"
+			"\"unmapped\":65536,\"net\":0,") != NULL);
+	CHECK(strstr(t,
+		     "\"comm\":\"mw-protect\",\"calls\":{\"brk\":0,\"mmap\":1,\"munmap\":1,"
+		     "\"mprotect\":5,\"mremap\":0,\"madvise\":1},\"errors\":2,\"mapped\":65536,"
+		     "\"unmapped\":8192,\"net\":57344,\"accessible\":40960,\"reserved\":16384,") !=
+	      NULL);
 	CHECK(strstr(t, "\"comm\":\"mw-brk\",\"calls\":{\"brk\":5,") != NULL);
 	/* The process's net is its VmSize change, stack growth included. */
-	CHECK(strstr(t, "\"net\":10817536,\"vm_start\":409600,\"vm_end\":11227136,\"dropped\":0,"
-		       "\"raced\":0,\"unattributed\":0,\"stack_delta\":139264,\"code\":0}") != NULL);
+	CHECK(strstr(t,
+		     "\"net\":10817536,\"vm_start\":409600,\"vm_end\":11227136,\"dropped\":0,"
+		     "\"raced\":0,\"unattributed\":0,\"stack_delta\":139264,\"code\":0}") != NULL);
 	free(t);
 }
 
@@ -120,8 +126,10 @@ TEST(replay_malloc_run_gives_the_live_reports)
 
 		snprintf(row, sizeof(row), "\"bytes\":%d,\"count\":%d,", leaks[i].bytes,
 			 leaks[i].count);
-		snprintf(frame, sizeof(frame), "\"func\":\"%s\",\"file\":\"tests/workloads/leaks.c\","
-			 "\"line\":%d", leaks[i].func, leaks[i].line);
+		snprintf(frame, sizeof(frame),
+			 "\"func\":\"%s\",\"file\":\"tests/workloads/leaks.c\","
+			 "\"line\":%d",
+			 leaks[i].func, leaks[i].line);
 		at = strstr(t, row);
 		CHECK(at != NULL);
 		CHECK(at && strstr(at, frame) && strstr(at, frame) < strstr(at, "\n"));
@@ -166,10 +174,13 @@ TEST(replay_glibc_usdt_probes_agree_with_syscalls)
 	/* The probe's heap is the arena the syscalls found; the arena struct follows
 	 * the heap header (0x30 bytes into the heap). */
 	CHECK(strstr(t, "\"arena\":1,\"base\":\"0x7f351c000000\"") != NULL);
-	CHECK(strstr(t, "\"probe\":\"memory_heap_new\",\"arg0\":\"0x7f351c000000\",\"arg1\":135168") != NULL);
+	CHECK(strstr(t,
+		     "\"probe\":\"memory_heap_new\",\"arg0\":\"0x7f351c000000\",\"arg1\":135168") !=
+	      NULL);
 	CHECK(strstr(t, "\"probe\":\"memory_arena_new\",\"arg0\":\"0x7f351c000030\"") != NULL);
 	CHECK_EQ_INT(count_of(t, "\"committed\":1130496,\"trimmed\":995328,\"threads\":1,"
-				 "\"source\":\"syscalls+usdt\""), 4);
+				 "\"source\":\"syscalls+usdt\""),
+		     4);
 	free(t);
 
 	t = replay_json("tests/fixtures/glibc_usdt_attach.rec", &rc);
@@ -184,8 +195,8 @@ TEST(replay_glibc_usdt_probes_agree_with_syscalls)
 	CHECK_EQ_INT(count_of(t, "\"probe\":\"memory_heap_more\""), 18);
 	CHECK_EQ_INT(count_of(t, "\"type\":\"arena_grow\""), 18);
 	CHECK(strstr(t, "\"arena\":1,\"creator_tid\":16237,\"heaps\":1,\"reserved\":67108864,"
-		       "\"committed\":208896,\"trimmed\":0,\"threads\":2,"
-		       "\"source\":\"syscalls+usdt\"") != NULL);
+			"\"committed\":208896,\"trimmed\":0,\"threads\":2,"
+			"\"source\":\"syscalls+usdt\"") != NULL);
 	free(t);
 }
 
@@ -208,7 +219,9 @@ TEST(replay_lost_events_resync_books_unattributed_bytes)
 	const char *maps1 = "7f0000000000-7f0000001000 rw-p 00000000 00:00 0\n"
 			    "7f0000100000-7f0000110000 rw-p 00000000 00:00 0\n"
 			    "7f0000200000-7f0000220000 rw-p 00000000 00:00 0\n";
-	struct mw_seed_entry seed = { .pid = 50, .vm_size = 4096, .stack_size = 0, .snap_end_ns = 10 };
+	struct mw_seed_entry seed = {
+		.pid = 50, .vm_size = 4096, .stack_size = 0, .snap_end_ns = 10
+	};
 	struct mw_task_rec exit_rec = {
 		.hdr = { .type = MW_REC_EXIT, .tgid = 50, .tid = 50, .ts_ns = 900, .comm = "w" },
 		.group_dead = 1,
@@ -220,7 +233,7 @@ TEST(replay_lost_events_resync_books_unattributed_bytes)
 
 	CHECK_EQ_INT(mw_record_begin(f, 4096, 0), 0);
 	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_SEED, &seed, sizeof(seed), maps0, strlen(maps0)), 0);
-	put_ring_mmap(f, 50, 100, 0x7f0000100000ULL, 0x10000);	/* seen: +64K */
+	put_ring_mmap(f, 50, 100, 0x7f0000100000ULL, 0x10000); /* seen: +64K */
 	/* ...a +128K mmap was dropped... */
 	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_LOST, &lost, sizeof(lost), NULL, 0), 0);
 	seed.resync = 1;
@@ -256,7 +269,7 @@ TEST(replay_rejects_garbage_and_truncation)
 	f = fopen(path, "wb");
 	CHECK_EQ_INT(mw_record_begin(f, 4096, 0), 0);
 	{
-		__u32 head[2] = { MW_ENTRY_RING, 1000 };	/* claims more than follows */
+		__u32 head[2] = { MW_ENTRY_RING, 1000 }; /* claims more than follows */
 
 		fwrite(head, sizeof(head), 1, f);
 	}

@@ -8,8 +8,13 @@
 
 static void add(struct mw_leak *l, uint64_t addr, uint64_t size, uint32_t stack)
 {
-	struct mw_block b = { .addr = addr, .size = size, .ts_ns = 1, .pid = 5, .tid = 5,
-			      .stack = stack, .weight = 1 };
+	struct mw_block b = { .addr = addr,
+			      .size = size,
+			      .ts_ns = 1,
+			      .pid = 5,
+			      .tid = 5,
+			      .stack = stack,
+			      .weight = 1 };
 
 	mw_leak_alloc(l, &b);
 }

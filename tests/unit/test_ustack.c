@@ -53,15 +53,17 @@ __attribute__((noinline)) static void capture_here(struct capture *k)
 	/* r is pinned to rdi (not captured) so every captured register is the real one. */
 	line_capture = __LINE__ + 1;
 	__asm__ volatile("lea 0(%%rip), %%rcx\n\t"
-			 "mov %%rcx, 128(%0)\n\t"	/* regs[16] = rip (of this mov) */
-			 "mov %%rsp, 56(%0)\n\t"	/* regs[7] */
-			 "mov %%rbp, 48(%0)\n\t"	/* regs[6] */
-			 "mov %%rbx, 24(%0)\n\t"	/* regs[3] */
+			 "mov %%rcx, 128(%0)\n\t" /* regs[16] = rip (of this mov) */
+			 "mov %%rsp, 56(%0)\n\t"  /* regs[7] */
+			 "mov %%rbp, 48(%0)\n\t"  /* regs[6] */
+			 "mov %%rbx, 24(%0)\n\t"  /* regs[3] */
 			 "mov %%r12, 96(%0)\n\t"
 			 "mov %%r13, 104(%0)\n\t"
 			 "mov %%r14, 112(%0)\n\t"
 			 "mov %%r15, 120(%0)\n\t"
-			 : : "D"(r) : "rcx", "memory");
+			 :
+			 : "D"(r)
+			 : "rcx", "memory");
 	k->c.pid = (uint32_t)getpid();
 	k->c.tid = (uint32_t)gettid();
 	k->c.stack = k->stack;
@@ -70,19 +72,22 @@ __attribute__((noinline)) static void capture_here(struct capture *k)
 
 __attribute__((noinline)) static void level3(struct capture *k)
 {
-	capture_here(k); line_l3 = __LINE__;
+	line_l3 = __LINE__ + 1;
+	capture_here(k);
 	__asm__ volatile("" ::: "memory");
 }
 
 __attribute__((noinline)) static void level2(struct capture *k)
 {
-	level3(k); line_l2 = __LINE__;
+	line_l2 = __LINE__ + 1;
+	level3(k);
 	__asm__ volatile("" ::: "memory");
 }
 
 __attribute__((noinline)) static void level1(struct capture *k)
 {
-	level2(k); line_l1 = __LINE__;
+	line_l1 = __LINE__ + 1;
+	level2(k);
 	__asm__ volatile("" ::: "memory");
 }
 
@@ -91,7 +96,8 @@ static struct capture *cmp_target;
 __attribute__((noinline)) static int by_value(const void *a, const void *b)
 {
 	if (cmp_target) {
-		capture_here(cmp_target); line_cmp = __LINE__;
+		line_cmp = __LINE__ + 1;
+		capture_here(cmp_target);
 		cmp_target = NULL;
 	}
 	__asm__ volatile("" ::: "memory");
@@ -103,7 +109,8 @@ __attribute__((noinline)) static void through_qsort(struct capture *k)
 	int v[4] = { 3, 1, 2, 0 };
 
 	cmp_target = k;
-	qsort(v, 4, sizeof(v[0]), by_value); line_qsort = __LINE__;
+	line_qsort = __LINE__ + 1;
+	qsort(v, 4, sizeof(v[0]), by_value);
 	__asm__ volatile("" ::: "memory");
 }
 
@@ -126,8 +133,8 @@ static int find_func(struct mw_symbolizer *s, uint32_t pid, const uint64_t *ips,
 	return -1;
 }
 
-static void expect_frame(struct mw_symbolizer *s, uint32_t pid, const uint64_t *ips, int n,
-			 int *at, const char *func, const char *file, int line)
+static void expect_frame(struct mw_symbolizer *s, uint32_t pid, const uint64_t *ips, int n, int *at,
+			 const char *func, const char *file, int line)
 {
 	struct mw_frame f;
 	int i = find_func(s, pid, ips, n, *at, func, &f);
@@ -156,7 +163,8 @@ TEST(ustack_own_chain)
 	CHECK(k && s);
 	if (!k || !s)
 		goto out;
-	level1(k); line_test = __LINE__;
+	line_test = __LINE__ + 1;
+	level1(k);
 	CHECK(k->c.stack_len > 512);
 	n = mw_sym_unwind(s, &k->c, ips, MAXF);
 	CHECK(n >= 6);
@@ -170,7 +178,7 @@ TEST(ustack_own_chain)
 	expect_frame(s, k->c.pid, ips, n, &at, "level2", "test_ustack.c", line_l2);
 	expect_frame(s, k->c.pid, ips, n, &at, "level1", "test_ustack.c", line_l1);
 	expect_frame(s, k->c.pid, ips, n, &at, "ustack_own_chain", "test_ustack.c", line_test);
-	CHECK_EQ_INT(at, 5);	/* consecutive: nothing missing, nothing in between */
+	CHECK_EQ_INT(at, 5); /* consecutive: nothing missing, nothing in between */
 	/* ...and on through the runner's main into libc's start code. */
 	CHECK(find_func(s, k->c.pid, ips, n, at, "main", &f) >= at);
 	CHECK(find_func(s, k->c.pid, ips, n, at, "__libc_start_main", &f) > at);
@@ -196,7 +204,8 @@ TEST(ustack_through_libc_qsort)
 	CHECK(k && s);
 	if (!k || !s)
 		goto out;
-	through_qsort(k); line_test = __LINE__;
+	line_test = __LINE__ + 1;
+	through_qsort(k);
 	n = mw_sym_unwind(s, &k->c, ips, MAXF);
 	expect_frame(s, k->c.pid, ips, n, &at, "capture_here", "test_ustack.c", line_capture);
 	expect_frame(s, k->c.pid, ips, n, &at, "by_value", "test_ustack.c", line_cmp);
@@ -345,12 +354,13 @@ TEST(ustack_cache_verified_on_real_stack)
 		mw_sym_unwind(s, &k->c, b, MAXF);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	{
-		double cached = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / rounds;
+		double cached =
+			((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / rounds;
 		double full;
 
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		for (int i = 0; i < rounds / 10; i++) {
-			mw_sym_invalidate(s, k->c.pid);	/* drops the cache entry too */
+			mw_sym_invalidate(s, k->c.pid); /* drops the cache entry too */
 			mw_sym_unwind(s, &k->c, b, MAXF);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -382,9 +392,11 @@ TEST(ustack_cache_verified_on_real_stack)
 		again_res = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) /
 			    ((rounds / 10) * n);
 		printf("  ustack: %d frames: cached unwind %.0f ns, full libdwfl unwind %.0f ns, "
-		       "full with a new process session %.0f ns\n", n, cached, warm, full);
+		       "full with a new process session %.0f ns\n",
+		       n, cached, warm, full);
 		printf("  ustack: resolve per frame: first %.0f ns (DWARF, debuginfo loaded), "
-		       "cached %.0f ns\n", first_res, again_res);
+		       "cached %.0f ns\n",
+		       first_res, again_res);
 	}
 out:
 	mw_sym_free(s);
@@ -439,11 +451,9 @@ static pid_t capture_target_at(const char *wl, const char *arg, struct capture *
 	if (pid < 0)
 		return -1;
 	/* The exec stop, then the workload's own SIGSTOP. */
-	CHECK(waitpid(pid, &status, 0) == pid && WIFSTOPPED(status) &&
-	      WSTOPSIG(status) == SIGTRAP);
+	CHECK(waitpid(pid, &status, 0) == pid && WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP);
 	ptrace(PTRACE_CONT, pid, NULL, NULL);
-	CHECK(waitpid(pid, &status, 0) == pid && WIFSTOPPED(status) &&
-	      WSTOPSIG(status) == SIGSTOP);
+	CHECK(waitpid(pid, &status, 0) == pid && WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP);
 	CHECK_EQ_INT(ptrace(PTRACE_GETREGS, pid, NULL, &ur), 0);
 	k->c.pid = k->c.tid = (uint32_t)pid;
 	k->c.regs[0] = ur.rax, k->c.regs[1] = ur.rdx, k->c.regs[2] = ur.rcx;
@@ -475,13 +485,15 @@ static int line_inl, line_inl_outer;
 
 static inline __attribute__((always_inline)) void inlined_step(struct capture *k)
 {
-	capture_here(k); line_inl = __LINE__;
+	line_inl = __LINE__ + 1;
+	capture_here(k);
 	__asm__ volatile("" ::: "memory");
 }
 
 __attribute__((noinline)) static void has_inlined(struct capture *k)
 {
-	inlined_step(k); line_inl_outer = __LINE__;
+	line_inl_outer = __LINE__ + 1;
+	inlined_step(k);
 	__asm__ volatile("" ::: "memory");
 }
 
@@ -512,7 +524,8 @@ static int line_thread;
 
 static void *thread_body(void *arg)
 {
-	level1(arg); line_thread = __LINE__;
+	line_thread = __LINE__ + 1;
+	level1(arg);
 	__asm__ volatile("" ::: "memory");
 	return NULL;
 }
@@ -551,7 +564,7 @@ static int line_entry, line_entry_caller, line_test_entry;
  * address, copying the stack while it is there, and never making the call.
  * len must not run past the stack's end (the caller measures it). */
 __attribute__((noinline, noipa)) static void capture_entry_of(struct capture *k, const void *fn,
-						       uint32_t len)
+							      uint32_t len)
 {
 	register uint64_t *r __asm__("r8") = k->c.regs;
 	uint8_t *dst = k->stack;
@@ -559,7 +572,7 @@ __attribute__((noinline, noipa)) static void capture_entry_of(struct capture *k,
 
 	line_entry = __LINE__ + 1;
 	__asm__ volatile("lea 2f(%%rip), %%rax\n\t"
-			 "push %%rax\n\t"		/* the return address a call would push */
+			 "push %%rax\n\t" /* the return address a call would push */
 			 "mov %%rsp, 56(%2)\n\t"
 			 "mov %%rbp, 48(%2)\n\t"
 			 "mov %%rbx, 24(%2)\n\t"
@@ -567,9 +580,9 @@ __attribute__((noinline, noipa)) static void capture_entry_of(struct capture *k,
 			 "mov %%r13, 104(%2)\n\t"
 			 "mov %%r14, 112(%2)\n\t"
 			 "mov %%r15, 120(%2)\n\t"
-			 "mov %3, 128(%2)\n\t"	/* pc = fn */
+			 "mov %3, 128(%2)\n\t" /* pc = fn */
 			 "mov %%rsp, %%rsi\n\t"
-			 "rep movsb\n\t"		/* rcx bytes from rsp to rdi */
+			 "rep movsb\n\t" /* rcx bytes from rsp to rdi */
 			 "pop %%rax\n"
 			 "2:\n\t"
 			 : "+D"(dst), "+c"(n)
@@ -583,7 +596,8 @@ __attribute__((noinline, noipa)) static void capture_entry_of(struct capture *k,
 
 __attribute__((noinline)) static void entry_caller(struct capture *k, uint32_t len)
 {
-	capture_entry_of(k, (const void *)&malloc, len); line_entry_caller = __LINE__;
+	line_entry_caller = __LINE__ + 1;
+	capture_entry_of(k, (const void *)&malloc, len);
 	__asm__ volatile("" ::: "memory");
 }
 
@@ -609,7 +623,8 @@ TEST(ustack_probe_at_libc_entry)
 	CHECK(avail >= 512);
 	if (avail < 512)
 		goto out;
-	entry_caller(k, avail); line_test_entry = __LINE__;
+	line_test_entry = __LINE__ + 1;
+	entry_caller(k, avail);
 	n = mw_sym_unwind(s, &k->c, ips, MAXF);
 	CHECK(n >= 4);
 	CHECK_EQ_HEX(ips[0], (uint64_t)(uintptr_t)&malloc);
@@ -700,7 +715,7 @@ TEST(ustack_frame_pointer_fallback)
 		     mark_line(target_src, "outer_fn"));
 	expect_frame(s, (uint32_t)pid, ips, n, &at, "main", "ustack_target.c",
 		     mark_line(target_src, "main"));
-	CHECK_EQ_INT(at, i_tramp + 3);	/* nothing lost or invented around the trampoline */
+	CHECK_EQ_INT(at, i_tramp + 3); /* nothing lost or invented around the trampoline */
 	/* The symbols, without the unwind: fp_tramp from .symtab with its offset. */
 	CHECK_EQ_INT(mw_sym_resolve(s, (uint32_t)pid, ips[i_tramp], &f), 0);
 	CHECK_EQ_STR(f.func, "fp_tramp");
@@ -806,8 +821,8 @@ TEST(ustack_demangles_cxx_names)
 	CHECK(s != NULL);
 	if (!s)
 		return;
-	CHECK_EQ_INT(mw_sym_resolve(s, (uint32_t)getpid(), (uint64_t)(uintptr_t)&mangled_fn,
-				    &f), 0);
+	CHECK_EQ_INT(mw_sym_resolve(s, (uint32_t)getpid(), (uint64_t)(uintptr_t)&mangled_fn, &f),
+		     0);
 	CHECK_EQ_STR(f.func, "mw::leaker::alloc(int)");
 	CHECK_EQ_INT(f.offset, 0);
 	CHECK(ends_with(f.file, "test_ustack.c") && f.line > 0);
@@ -870,20 +885,20 @@ TEST(ustack_cache_pure)
 	uint64_t ips[3] = { 0x1000, 0x2000, 0x3000 }, out[8];
 	uint32_t offs[3] = { 0, 8, 40 };
 
-	mw_ucache_init(&c, 1);	/* one set of MW_UCACHE_WAYS */
+	mw_ucache_init(&c, 1); /* one set of MW_UCACHE_WAYS */
 	fake_copy(buf, sizeof(buf), 0x2000, 0x3000);
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 8), 0);
 	mw_ucache_insert(&c, 7, ips, offs, 3, MW_UCACHE_END, sizeof(buf));
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 8), 3);
 	CHECK_EQ_HEX(out[2], 0x3000);
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 2), 2);
-	CHECK_EQ_INT(mw_ucache_lookup(&c, 8, 0x1000, buf, sizeof(buf), out, 8), 0);	/* pid */
-	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1001, buf, sizeof(buf), out, 8), 0);	/* pc */
-	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, 44, out, 8), 0);	/* too short */
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 8, 0x1000, buf, sizeof(buf), out, 8), 0); /* pid */
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1001, buf, sizeof(buf), out, 8), 0); /* pc */
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, 44, out, 8), 0);	    /* too short */
 	fake_copy(buf, sizeof(buf), 0x2000, 0x3008);
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 8), 0);
 	fake_copy(buf, sizeof(buf), 0x2000, 0x3000);
-	buf[0] = 0;	/* other words do not matter */
+	buf[0] = 0; /* other words do not matter */
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 8), 3);
 	/* Stopped at max 3: no answer for a caller wanting more. */
 	mw_ucache_insert(&c, 9, ips, offs, 3, MW_UCACHE_MAX, sizeof(buf));
@@ -899,7 +914,7 @@ TEST(ustack_cache_pure)
 	mw_ucache_insert(&c, 12, ips, offs, 3, MW_UCACHE_END, sizeof(buf));
 	CHECK_EQ_INT(c.st.entries, MW_UCACHE_WAYS);
 	CHECK_EQ_INT(c.st.evictions, 1);
-	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 8), 0);	/* LRU gone */
+	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 8), 0); /* LRU gone */
 	mw_ucache_drop_pid(&c, 12);
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 12, 0x1000, buf, sizeof(buf), out, 8), 0);
 	CHECK_EQ_INT(c.st.entries, MW_UCACHE_WAYS - 1);

@@ -47,7 +47,7 @@ int main(int argc, char **argv)
 			continue;
 		cur_failed = 0;
 		if (verbose) {
-			printf("--- %s\n", tests[i].name);	/* names the test a crash happened in */
+			printf("--- %s\n", tests[i].name); /* names the test a crash happened in */
 			fflush(stdout);
 		}
 		tests[i].fn();

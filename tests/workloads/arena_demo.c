@@ -44,7 +44,7 @@ static void *worker(void *arg)
 
 		if (!p)
 			wl_die("malloc");
-		p[0] = (char)i;		/* held on purpose: never freed */
+		p[0] = (char)i; /* held on purpose: never freed */
 		sink += p[0];
 	}
 	(void)sink;

@@ -57,7 +57,7 @@
 #define USAGE "arenas [-w] [-k] [-s] [-t THREADS] [-b BYTES]"
 #define BLOCK 1000
 #define MAX_THREADS 64
-#define BIG (100 * 1024)	/* below the 128 KiB mmap threshold, above tcache's 1032 bytes */
+#define BIG (100 * 1024) /* below the 128 KiB mmap threshold, above tcache's 1032 bytes */
 #define NBIG 10
 
 static long nbytes = 1024 * 1024;
@@ -79,7 +79,7 @@ static void *worker(void *arg)
 
 		if (!p)
 			wl_die("malloc");
-		*p = top;	/* each block points to the one allocated before it */
+		*p = top; /* each block points to the one allocated before it */
 		top = p;
 	}
 	if (shrink) {
@@ -97,7 +97,7 @@ static void *worker(void *arg)
 		/* The 1000-byte blocks: the 7 newest go to tcache, the rest coalesce below them
 		 * without reaching the top chunk; the heap shrinks once, when the thread's tcache
 		 * is flushed at exit. */
-		while (top) {	/* newest first: top-down */
+		while (top) { /* newest first: top-down */
 			void **next = *top;
 
 			free(top);

@@ -207,8 +207,8 @@ static int run_paced(long rate, long seconds)
 		uint64_t due = (now - t0) * (uint64_t)rate / 1000000000ULL;
 
 		for (; done + 2 <= due; done += 2) {
-			void *p = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-				       -1, 0);
+			void *p = mmap(NULL, PG, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 			if (p == MAP_FAILED)
 				wl_die("mmap");

@@ -51,7 +51,7 @@ int main(int argc, char **argv)
 		wl_usage(USAGE);
 	wl_check_page_size();
 	wl_prefault_stack();
-	s = sbrk(0);	/* glibc caches the break: no syscall */
+	s = sbrk(0); /* glibc caches the break: no syscall */
 	if (((uintptr_t)s & (PG - 1)) != 0)
 		wl_die("initial break %p not page aligned", (void *)s);
 	if (wait_start)

@@ -33,7 +33,8 @@
 #include <time.h>
 #include "common.h"
 
-#define USAGE "churn [-w] [-W] [-d SECONDS] [-k WORKERS] [-b BURST] [-c CHILDREN] [-t THREADS] [-n PAIRS]"
+#define USAGE \
+	"churn [-w] [-W] [-d SECONDS] [-k WORKERS] [-b BURST] [-c CHILDREN] [-t THREADS] [-n PAIRS]"
 #define MAX_THREADS 64
 
 static long seconds = 10, workers = 2, burst = 500, children = 20, threads = 4, pairs = 50;

@@ -104,11 +104,11 @@ static inline void wl_check_page_size(void)
 	}
 }
 
-#define wl_die(...)                                                                           \
-	do {                                                                                  \
-		wl_say("workload: " __VA_ARGS__);                                              \
-		wl_say(" (line %d, errno %d)\n", __LINE__, errno);                            \
-		_exit(1);                                                                     \
+#define wl_die(...)                                                \
+	do {                                                       \
+		wl_say("workload: " __VA_ARGS__);                  \
+		wl_say(" (line %d, errno %d)\n", __LINE__, errno); \
+		_exit(1);                                          \
 	} while (0)
 
 #endif /* MW_WORKLOAD_COMMON_H */

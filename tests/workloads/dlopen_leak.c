@@ -12,7 +12,7 @@
 #include "common.h"
 
 static void *volatile sink;
-static volatile int nbefore = 3;	/* volatile: one call site, not an unrolled three */
+static volatile int nbefore = 3; /* volatile: one call site, not an unrolled three */
 
 static __attribute__((noinline)) void before_dlopen(void)
 {

@@ -44,7 +44,8 @@ int main(int argc, char **argv)
 		wl_handshake("ready");
 
 	for (long i = 0; n < 0 || i < n; i++) {
-		void *p = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *p =
+			mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		if (p == MAP_FAILED)
 			wl_die("mmap");

@@ -39,7 +39,8 @@ static void child(long idx)
 	if (prctl(PR_SET_NAME, name))
 		wl_die("prctl");
 	for (long i = 0; i < idx; i++) {
-		void *p = mmap(NULL, CLEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *p = mmap(NULL, CLEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			       0);
 
 		if (p == MAP_FAILED)
 			wl_die("mmap");

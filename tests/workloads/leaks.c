@@ -20,20 +20,22 @@
 #include "common.h"
 
 #define USAGE "leaks [-w] [-p] [-r ROUNDS] [-t MS]"
-#define LEAK(name)	/* the tests find the allocating line by this marker */
+#define LEAK(name) /* the tests find the allocating line by this marker */
 
 static void *volatile sink;
 
 static __attribute__((noinline)) void leak_malloc(void)
 {
 	for (int i = 0; i < 10; i++)
-		sink = malloc(1000); LEAK(malloc)
+		sink = malloc(1000);
+	LEAK(malloc)
 }
 
 static __attribute__((noinline)) void leak_calloc(void)
 {
 	for (int i = 0; i < 11; i++)
-		sink = calloc(4, 500); LEAK(calloc)
+		sink = calloc(4, 500);
+	LEAK(calloc)
 }
 
 static __attribute__((noinline)) void leak_realloc(void)
@@ -41,14 +43,16 @@ static __attribute__((noinline)) void leak_realloc(void)
 	for (int i = 0; i < 12; i++) {
 		void *p = malloc(100);
 
-		sink = realloc(p, 3000); LEAK(realloc)
+		sink = realloc(p, 3000);
+		LEAK(realloc)
 	}
 }
 
 static __attribute__((noinline)) void leak_reallocarray(void)
 {
 	for (int i = 0; i < 13; i++)
-		sink = reallocarray(NULL, 7, 1000); LEAK(reallocarray)
+		sink = reallocarray(NULL, 7, 1000);
+	LEAK(reallocarray)
 }
 
 static __attribute__((noinline)) void leak_posix_memalign(void)
@@ -56,8 +60,9 @@ static __attribute__((noinline)) void leak_posix_memalign(void)
 	for (int i = 0; i < 14; i++) {
 		void *p;
 
-		if (posix_memalign(&p, 64, 4000)) LEAK(posix_memalign)
-			wl_die("posix_memalign");
+		if (posix_memalign(&p, 64, 4000))
+			LEAK(posix_memalign)
+		wl_die("posix_memalign");
 		sink = p;
 	}
 }
@@ -65,19 +70,22 @@ static __attribute__((noinline)) void leak_posix_memalign(void)
 static __attribute__((noinline)) void leak_aligned_alloc(void)
 {
 	for (int i = 0; i < 15; i++)
-		sink = aligned_alloc(256, 5120); LEAK(aligned_alloc)
+		sink = aligned_alloc(256, 5120);
+	LEAK(aligned_alloc)
 }
 
 static __attribute__((noinline)) void leak_memalign(void)
 {
 	for (int i = 0; i < 16; i++)
-		sink = memalign(128, 6000); LEAK(memalign)
+		sink = memalign(128, 6000);
+	LEAK(memalign)
 }
 
 static __attribute__((noinline)) void leak_valloc(void)
 {
 	for (int i = 0; i < 17; i++)
-		sink = valloc(7000); LEAK(valloc)
+		sink = valloc(7000);
+	LEAK(valloc)
 }
 
 /* Nothing of this stays. */
@@ -86,7 +94,7 @@ static __attribute__((noinline)) void churn(long rounds)
 	for (long i = 0; i < rounds; i++) {
 		char *a = malloc(64 + i % 512), *b = calloc(3, 100);
 
-		sink = b;	/* used: the compiler may not drop the pair */
+		sink = b; /* used: the compiler may not drop the pair */
 
 		a = realloc(a, 2000);
 		free(b);

@@ -161,8 +161,9 @@ int main(int argc, char **argv)
 	/* Tenths in integers: printf's floating point may call malloc, which would be counted. */
 	per10 = (t1 - t0) * 10 * (uint64_t)(threads ? threads : 1) / (uint64_t)(total ? total : 1);
 	wl_say("malloc_bench: pairs %ld mallocs %ld frees %ld threads %ld loop_ns %llu "
-	       "ns_per_pair %llu.%llu checksum %llx\n", total, total, total, threads,
-	       (unsigned long long)(t1 - t0), (unsigned long long)(per10 / 10),
-	       (unsigned long long)(per10 % 10), (unsigned long long)sum);
+	       "ns_per_pair %llu.%llu checksum %llx\n",
+	       total, total, total, threads, (unsigned long long)(t1 - t0),
+	       (unsigned long long)(per10 / 10), (unsigned long long)(per10 % 10),
+	       (unsigned long long)sum);
 	return 0;
 }

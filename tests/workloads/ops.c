@@ -222,7 +222,7 @@ static void *brker(void *arg)
 	char *s;
 
 	(void)arg;
-	s = sbrk(0);	/* no syscall: glibc caches the break */
+	s = sbrk(0); /* no syscall: glibc caches the break */
 	if (((uintptr_t)s & (PG - 1)) != 0)
 		wl_die("break %p not page aligned", (void *)s);
 	if (sbrk(65536) != s)
@@ -244,12 +244,8 @@ static const struct step {
 	const char *name;
 	void *(*fn)(void *);
 } steps[] = {
-	{ "mw-mapper", mapper },
-	{ "mw-unmapper", unmapper },
-	{ "mw-protect", protect },
-	{ "mw-remap", remap },
-	{ "mw-advise", advise },
-	{ "mw-brk", brker },
+	{ "mw-mapper", mapper }, { "mw-unmapper", unmapper }, { "mw-protect", protect },
+	{ "mw-remap", remap },	 { "mw-advise", advise },     { "mw-brk", brker },
 };
 #define N_STEPS (sizeof(steps) / sizeof(steps[0]))
 
@@ -290,7 +286,7 @@ int main(int argc, char **argv)
 	wl_prefault_stack();
 	/* Set up the main arena now: pthread_create callocs the DTV, which must not brk later. */
 	{
-		void *volatile p = malloc(1);	/* volatile: keep gcc from eliding the pair */
+		void *volatile p = malloc(1); /* volatile: keep gcc from eliding the pair */
 
 		free(p);
 	}

@@ -18,7 +18,7 @@ static void *volatile keep;
 
 static __attribute__((noinline)) void *pin_top(void)
 {
-	return malloc(100);	/* PIN */
+	return malloc(100); /* PIN */
 }
 
 int main(void)
@@ -32,7 +32,7 @@ int main(void)
 	for (int i = 0; i < NBLOCKS; i++)
 		free(blocks[i]);
 	mi = mallinfo2();
-	wl_say("mallinfo arena=%zu uordblks=%zu fordblks=%zu keepcost=%zu\n", mi.arena,
-	       mi.uordblks, mi.fordblks, mi.keepcost);
+	wl_say("mallinfo arena=%zu uordblks=%zu fordblks=%zu keepcost=%zu\n", mi.arena, mi.uordblks,
+	       mi.fordblks, mi.keepcost);
 	return 0;
 }

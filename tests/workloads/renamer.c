@@ -24,7 +24,8 @@ static long pairs = 100;
 static void do_pairs(long n)
 {
 	for (long i = 0; i < n; i++) {
-		void *p = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *p =
+			mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		if (p == MAP_FAILED)
 			wl_die("mmap");

@@ -30,7 +30,8 @@ static pthread_barrier_t start;
 static void spin(void)
 {
 	for (long i = 0; i < iters; i++) {
-		void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			       0);
 
 		if (p == MAP_FAILED)
 			wl_die("mmap");

@@ -16,7 +16,7 @@
 
 __attribute__((noinline)) int inner_fn(int x)
 {
-	int r = raise(SIGSTOP);	/* ustack-mark: inner_fn */
+	int r = raise(SIGSTOP); /* ustack-mark: inner_fn */
 
 	__asm__ volatile("" ::: "memory");
 	return r + x;
@@ -24,7 +24,7 @@ __attribute__((noinline)) int inner_fn(int x)
 
 __attribute__((noinline)) static int middle_fn(int x)
 {
-	int r = inner_fn(x + 1);	/* ustack-mark: middle_fn */
+	int r = inner_fn(x + 1); /* ustack-mark: middle_fn */
 
 	__asm__ volatile("" ::: "memory");
 	return r + 1;
@@ -47,7 +47,7 @@ __asm__(".text\n"
 
 __attribute__((noinline)) static int outer_fn(int x, int fp)
 {
-	int r = fp ? fp_tramp(x * 2) : middle_fn(x * 2);	/* ustack-mark: outer_fn */
+	int r = fp ? fp_tramp(x * 2) : middle_fn(x * 2); /* ustack-mark: outer_fn */
 
 	__asm__ volatile("" ::: "memory");
 	return r + 2;
@@ -56,7 +56,7 @@ __attribute__((noinline)) static int outer_fn(int x, int fp)
 int main(int argc, char **argv)
 {
 	int fp = argc > 1 && !strcmp(argv[1], "-f");
-	int r = outer_fn(argc, fp);	/* ustack-mark: main */
+	int r = outer_fn(argc, fp); /* ustack-mark: main */
 
 	__asm__ volatile("" ::: "memory");
 	return r == argc * 2 + 4 ? 0 : 1;

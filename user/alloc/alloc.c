@@ -36,12 +36,12 @@
 #include "alloc.h"
 #include "ledger/model.h"
 
-#define HEAP_MAX (64ULL << 20)		/* glibc's HEAP_MAX_SIZE on 64-bit */
-#define CHUNK_MIN (128ULL << 10)	/* glibc's default mmap threshold */
-#define JE_EXTENT (2ULL << 20)		/* jemalloc's smallest mapping */
-#define MAX_ARENAS 4096			/* glibc's own limit is 8 x CPUs */
+#define HEAP_MAX (64ULL << 20)	 /* glibc's HEAP_MAX_SIZE on 64-bit */
+#define CHUNK_MIN (128ULL << 10) /* glibc's default mmap threshold */
+#define JE_EXTENT (2ULL << 20)	 /* jemalloc's smallest mapping */
+#define MAX_ARENAS 4096		 /* glibc's own limit is 8 x CPUs */
 #define MAX_ARENA_THREADS 4096
-#define MAX_THREADS 65536		/* per-thread state entries */
+#define MAX_THREADS 65536 /* per-thread state entries */
 #define RW (PROT_READ | PROT_WRITE)
 #define OTHER_MAPPING (MW_RF_FILE | MW_RF_SHARED | MW_RF_HEAP | MW_RF_STACK | MW_RF_SPECIAL)
 
@@ -53,40 +53,36 @@ struct heap_state {
 
 struct thread_state {
 	uint32_t tid;
-	int arena;			/* attached arena id, 0 = none seen */
+	int arena; /* attached arena id, 0 = none seen */
 	bool has_res, has_stack;
-	uint64_t res_start, res_end;	/* pending reservation, what is left of it */
+	uint64_t res_start, res_end; /* pending reservation, what is left of it */
 	int res_munmaps;
-	uint64_t stack_base, stack_size;	/* pending PROT_NONE MAP_STACK mapping */
+	uint64_t stack_base, stack_size; /* pending PROT_NONE MAP_STACK mapping */
 };
 
 struct mw_alloc {
 	enum mw_allocator allocator;
 	struct mw_arena *arenas;
-	struct heap_state **tops;	/* per arena, per heap */
+	struct heap_state **tops; /* per arena, per heap */
 	size_t narenas, cap, captops;
-	struct thread_state *ts;	/* sorted by tid */
+	struct thread_state *ts; /* sorted by tid */
 	size_t nts, tscap;
 	uint64_t main_trimmed;
 	/* jemalloc's extents (RW NORESERVE, 2 MiB multiples), seen while the
 	 * allocator is unknown: two of them name it. */
 	int je_seen;
-	bool weak;			/* glibc only because its loader is mapped: a signature may overrule */
+	bool weak; /* glibc only because its loader is mapped: a signature may overrule */
 	uint64_t je_start, je_end;
-	uint64_t dropped;		/* arenas, threads or events not kept for lack of room */
+	uint64_t dropped; /* arenas, threads or events not kept for lack of room */
 };
 
 const char *mw_allocator_name(enum mw_allocator a)
 {
 	switch (a) {
-	case MW_ALLOCATOR_GLIBC:
-		return "glibc";
-	case MW_ALLOCATOR_JEMALLOC:
-		return "jemalloc";
-	case MW_ALLOCATOR_TCMALLOC:
-		return "tcmalloc";
-	default:
-		return "unknown";
+	case MW_ALLOCATOR_GLIBC: return "glibc";
+	case MW_ALLOCATOR_JEMALLOC: return "jemalloc";
+	case MW_ALLOCATOR_TCMALLOC: return "tcmalloc";
+	default: return "unknown";
 	}
 }
 
@@ -284,7 +280,7 @@ static struct mw_arena *arena_new(struct mw_alloc *a, uint32_t creator, uint64_t
 	ar->id = (int)++a->narenas;
 	ar->creator_tid = creator;
 	ar->created_ns = ts_ns;
-	ar->by_syscalls = true;		/* the USDT path says otherwise when it creates one */
+	ar->by_syscalls = true; /* the USDT path says otherwise when it creates one */
 	return ar;
 }
 
@@ -363,7 +359,7 @@ struct sink {
 	struct mw_alloc *a;
 	struct mw_alloc_ev *out;
 	int max, n;
-	const struct mw_event *ev;	/* NULL at seed time */
+	const struct mw_event *ev; /* NULL at seed time */
 };
 
 static struct mw_alloc_ev *emit(struct sink *s, enum mw_alloc_ev_kind kind)
@@ -412,7 +408,7 @@ static void set_allocator(struct sink *s, enum mw_allocator al, const char *evid
 
 	if (al == MW_ALLOCATOR_UNKNOWN || al == s->a->allocator) {
 		if (al == s->a->allocator && evidence && strcmp(evidence, LOADER_EVIDENCE))
-			s->a->weak = false;	/* now on firmer ground */
+			s->a->weak = false; /* now on firmer ground */
 		return;
 	}
 	s->a->allocator = al;
@@ -433,20 +429,17 @@ static bool is_anon_private(const struct mw_region *g)
 
 static int main_heap_arena(const struct mw_alloc *a)
 {
-	return a->allocator == MW_ALLOCATOR_JEMALLOC || a->allocator == MW_ALLOCATOR_TCMALLOC ?
-		       -1 : 0;
+	return a->allocator == MW_ALLOCATOR_JEMALLOC || a->allocator == MW_ALLOCATOR_TCMALLOC ? -1
+											      : 0;
 }
 
 /* Anonymous private memory of a process whose allocator owns it. */
 static enum mw_class anon_class(const struct mw_alloc *a)
 {
 	switch (a->allocator) {
-	case MW_ALLOCATOR_JEMALLOC:
-		return MW_CLASS_JEMALLOC;
-	case MW_ALLOCATOR_TCMALLOC:
-		return MW_CLASS_TCMALLOC;
-	default:
-		return MW_CLASS_ANON;
+	case MW_ALLOCATOR_JEMALLOC: return MW_CLASS_JEMALLOC;
+	case MW_ALLOCATOR_TCMALLOC: return MW_CLASS_TCMALLOC;
+	default: return MW_CLASS_ANON;
 	}
 }
 
@@ -590,7 +583,7 @@ int mw_alloc_seed(struct mw_alloc *a, struct mw_regions *r, uint64_t start_brk,
 	const char *evidence = NULL;
 	uint64_t cur, prev_heap_end = 0;
 
-	(void)start_brk;	/* the heap is the MW_RF_HEAP region */
+	(void)start_brk; /* the heap is the MW_RF_HEAP region */
 	if (!a || !r)
 		return 0;
 	reset(a);
@@ -666,9 +659,9 @@ struct call {
 	struct mw_alloc *a;
 	struct mw_process *p;
 	const struct mw_event *ev;
-	struct thread_state *t;		/* NULL when the table is full */
+	struct thread_state *t; /* NULL when the table is full */
 	struct sink *s;
-	bool keep_res, keep_stack;	/* the call continues the thread's sequence */
+	bool keep_res, keep_stack; /* the call continues the thread's sequence */
 };
 
 static uint64_t page_up(uint64_t v)
@@ -725,8 +718,8 @@ static void on_mmap(struct call *c)
 	}
 	/* Shrink, overcommit_memory=2 form: fresh PROT_NONE over the heap's top. */
 	h = heap_at(c->a, addr, &ar, &hs);
-	if (h && (fl & MAP_FIXED) && prot == PROT_NONE && addr < h->rw_end &&
-	    end >= h->rw_end && end <= h->base + h->size && addr > h->base) {
+	if (h && (fl & MAP_FIXED) && prot == PROT_NONE && addr < h->rw_end && end >= h->rw_end &&
+	    end <= h->base + h->size && addr > h->base) {
 		uint64_t bytes = h->rw_end - addr;
 
 		ar->committed -= bytes;
@@ -767,8 +760,7 @@ static void on_mmap(struct call *c)
 	}
 	/* glibc never maps RW with NORESERVE; jemalloc maps all its memory so. */
 	if ((c->a->allocator == MW_ALLOCATOR_UNKNOWN || c->a->weak) && prot == RW &&
-	    (fl & MAP_NORESERVE) &&
-	    !(fl & MAP_FIXED) && len >= JE_EXTENT && !(len % JE_EXTENT)) {
+	    (fl & MAP_NORESERVE) && !(fl & MAP_FIXED) && len >= JE_EXTENT && !(len % JE_EXTENT)) {
 		if (++c->a->je_seen >= 2) {
 			set_allocator(c->s, MW_ALLOCATOR_JEMALLOC, "jemalloc extent signature");
 			label(r, c->a->je_start, c->a->je_end, MW_CLASS_JEMALLOC, -1);
@@ -820,13 +812,13 @@ static void on_munmap(struct call *c)
 			continue;
 		if (t != c->t || (start <= t->res_start && end >= t->res_end) ||
 		    (start > t->res_start && end < t->res_end) || ++t->res_munmaps > 2) {
-			t->has_res = false;	/* gone whole, holed, or not glibc's */
+			t->has_res = false; /* gone whole, holed, or not glibc's */
 			continue;
 		}
 		if (start <= t->res_start)
-			t->res_start = end;	/* head, up to the 64 MiB boundary */
+			t->res_start = end; /* head, up to the 64 MiB boundary */
 		else
-			t->res_end = start;	/* tail */
+			t->res_end = start; /* tail */
 		c->keep_res = true;
 	}
 	/* A heap unmapped whole: only non-first heaps are, but any goes. */
@@ -1004,10 +996,8 @@ int mw_alloc_apply(struct mw_alloc *a, struct mw_process *p, const struct mw_eve
 		reset(a);
 		a->allocator = MW_ALLOCATOR_UNKNOWN;
 		return 0;
-	case MW_EV_SYSCALL:
-		break;
-	default:
-		return 0;
+	case MW_EV_SYSCALL: break;
+	default: return 0;
 	}
 	if (!p || !ap || ev->sc.sys >= MW_SYS_COUNT)
 		return 0;
@@ -1016,20 +1006,11 @@ int mw_alloc_apply(struct mw_alloc *a, struct mw_process *p, const struct mw_eve
 		on_brk(&c, ap);
 	} else if (!mw_ret_is_error(ev->sc.ret)) {
 		switch (ev->sc.sys) {
-		case MW_SYS_MMAP:
-			on_mmap(&c);
-			break;
-		case MW_SYS_MUNMAP:
-			on_munmap(&c);
-			break;
-		case MW_SYS_MPROTECT:
-			on_mprotect(&c);
-			break;
-		case MW_SYS_MADVISE:
-			on_madvise(&c);
-			break;
-		default:
-			break;	/* mremap: the labels move with the regions */
+		case MW_SYS_MMAP: on_mmap(&c); break;
+		case MW_SYS_MUNMAP: on_munmap(&c); break;
+		case MW_SYS_MPROTECT: on_mprotect(&c); break;
+		case MW_SYS_MADVISE: on_madvise(&c); break;
+		default: break; /* mremap: the labels move with the regions */
 		}
 	}
 	/* Any other call by the thread ends the sequence it was in. */
@@ -1091,12 +1072,12 @@ static void usdt_heap_new(struct sink *s, struct mw_process *p, struct thread_st
 	bool created;
 
 	if (h) {
-		ar->by_usdt = true;	/* the syscalls saw it first: the two agree */
+		ar->by_usdt = true; /* the syscalls saw it first: the two agree */
 		return;
 	}
 	ar = first ? NULL : arena_by_id(a, t ? t->arena : 0);
 	if (!ar && !first)
-		return;	/* a heap for an arena we cannot name: arena_new follows */
+		return; /* a heap for an arena we cannot name: arena_new follows */
 	created = !ar;
 	if (created) {
 		ar = arena_new(a, s->ev->tid, s->ev->ts_ns);

@@ -17,7 +17,6 @@
 struct mw_process;
 struct mw_apply;
 
-
 enum mw_allocator {
 	MW_ALLOCATOR_UNKNOWN = 0,
 	MW_ALLOCATOR_GLIBC,
@@ -25,62 +24,62 @@ enum mw_allocator {
 	MW_ALLOCATOR_TCMALLOC,
 };
 
-const char *mw_allocator_name(enum mw_allocator a);	/* "glibc", "jemalloc", "tcmalloc", "unknown" */
+const char *mw_allocator_name(enum mw_allocator a); /* "glibc", "jemalloc", "tcmalloc", "unknown" */
 
 enum mw_alloc_ev_kind {
-	MW_AEV_ARENA_CREATE = 1,	/* a thread reserved and committed a new arena's first heap */
-	MW_AEV_ARENA_HEAP_NEW,		/* an arena got another heap */
-	MW_AEV_ARENA_GROW,		/* committed more of a heap (mprotect RW at its end) */
-	MW_AEV_ARENA_SHRINK,		/* trimmed a heap (MADV_DONTNEED, or MAP_FIXED PROT_NONE) */
-	MW_AEV_ARENA_HEAP_DELETE,	/* munmap of a whole non-first heap */
-	MW_AEV_ARENA_REUSE,		/* a thread other than the creator grew the arena (first time) */
-	MW_AEV_THREAD_STACK,		/* a thread stack was mapped (and its guard set) */
-	MW_AEV_MAIN_HEAP_GROW,		/* brk up */
-	MW_AEV_MAIN_HEAP_TRIM,		/* brk down */
-	MW_AEV_ALLOCATOR,		/* the process's allocator became known */
+	MW_AEV_ARENA_CREATE = 1,  /* a thread reserved and committed a new arena's first heap */
+	MW_AEV_ARENA_HEAP_NEW,	  /* an arena got another heap */
+	MW_AEV_ARENA_GROW,	  /* committed more of a heap (mprotect RW at its end) */
+	MW_AEV_ARENA_SHRINK,	  /* trimmed a heap (MADV_DONTNEED, or MAP_FIXED PROT_NONE) */
+	MW_AEV_ARENA_HEAP_DELETE, /* munmap of a whole non-first heap */
+	MW_AEV_ARENA_REUSE,	  /* a thread other than the creator grew the arena (first time) */
+	MW_AEV_THREAD_STACK,	  /* a thread stack was mapped (and its guard set) */
+	MW_AEV_MAIN_HEAP_GROW,	  /* brk up */
+	MW_AEV_MAIN_HEAP_TRIM,	  /* brk down */
+	MW_AEV_ALLOCATOR,	  /* the process's allocator became known */
 };
 
 struct mw_alloc_ev {
 	enum mw_alloc_ev_kind kind;
 	uint64_t ts_ns;
-	uint32_t pid, tid;		/* tid: the thread whose call it was */
-	int arena;			/* arena id (1, 2, ...), 0 for the main arena, -1 n/a */
-	uint64_t base;			/* arena: the heap's base; stack: its base; main heap: start */
-	uint64_t bytes;			/* grow/shrink/trim amount, stack size, main heap size */
-	uint64_t reserved;		/* arena state after the event */
+	uint32_t pid, tid; /* tid: the thread whose call it was */
+	int arena;	   /* arena id (1, 2, ...), 0 for the main arena, -1 n/a */
+	uint64_t base;	   /* arena: the heap's base; stack: its base; main heap: start */
+	uint64_t bytes;	   /* grow/shrink/trim amount, stack size, main heap size */
+	uint64_t reserved; /* arena state after the event */
 	uint64_t committed;
 	uint64_t trimmed;
 	uint32_t heaps;
-	uint64_t guard;			/* thread_stack: guard bytes at its low end */
-	bool shrink_fixed;		/* arena_shrink: the MAP_FIXED PROT_NONE form */
-	const char *source;		/* "syscalls" or "usdt" */
-	enum mw_allocator allocator;	/* MW_AEV_ALLOCATOR */
-	const char *evidence;		/* MW_AEV_ALLOCATOR: why (static string or interned) */
+	uint64_t guard;		     /* thread_stack: guard bytes at its low end */
+	bool shrink_fixed;	     /* arena_shrink: the MAP_FIXED PROT_NONE form */
+	const char *source;	     /* "syscalls" or "usdt" */
+	enum mw_allocator allocator; /* MW_AEV_ALLOCATOR */
+	const char *evidence;	     /* MW_AEV_ALLOCATOR: why (static string or interned) */
 };
 
 struct mw_arena_heap {
-	uint64_t base;			/* 64 MiB aligned */
-	uint64_t size;			/* the reservation, normally 64 MiB */
-	uint64_t rw_end;		/* end of the committed (RW) part */
-	uint64_t rw_high;		/* high-water mark of rw_end */
+	uint64_t base;	  /* 64 MiB aligned */
+	uint64_t size;	  /* the reservation, normally 64 MiB */
+	uint64_t rw_end;  /* end of the committed (RW) part */
+	uint64_t rw_high; /* high-water mark of rw_end */
 };
 
 struct mw_arena {
 	int id;
-	uint32_t creator_tid;		/* 0: existed before attach */
+	uint32_t creator_tid; /* 0: existed before attach */
 	uint64_t created_ns;
-	struct mw_arena_heap *heaps;	/* first heap first */
+	struct mw_arena_heap *heaps; /* first heap first */
 	size_t nheaps;
-	uint64_t reserved;		/* live heaps x their size */
-	uint64_t committed;		/* RW bytes (high-water under the DONTNEED form) */
-	uint64_t trimmed;		/* bytes given back by shrinks */
-	uint32_t *threads;		/* threads seen growing it, creator first */
+	uint64_t reserved;  /* live heaps x their size */
+	uint64_t committed; /* RW bytes (high-water under the DONTNEED form) */
+	uint64_t trimmed;   /* bytes given back by shrinks */
+	uint32_t *threads;  /* threads seen growing it, creator first */
 	size_t nthreads;
-	bool by_syscalls;		/* recognised from the syscall signatures */
-	bool by_usdt;			/* reported by glibc's memory_* probes */
+	bool by_syscalls; /* recognised from the syscall signatures */
+	bool by_usdt;	  /* reported by glibc's memory_* probes */
 };
 
-struct mw_alloc;	/* per-process state, opaque */
+struct mw_alloc; /* per-process state, opaque */
 
 struct mw_alloc *mw_alloc_new(void);
 void mw_alloc_free(struct mw_alloc *a);

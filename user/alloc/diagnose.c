@@ -48,7 +48,8 @@ int mw_diagnose(const struct mw_process *p, int arena_limit, struct mw_diag *out
 	    (d = add(out, max, &n, "arenas_at_limit"))) {
 		snprintf(d->message, sizeof(d->message),
 			 "%zu arenas besides main: glibc's limit of %d arenas is reached; "
-			 "new threads now share existing arenas", narenas, arena_limit);
+			 "new threads now share existing arenas",
+			 narenas, arena_limit);
 		snprintf(d->remedy, sizeof(d->remedy),
 			 "if memory, not lock contention, is the problem: a lower MALLOC_ARENA_MAX "
 			 "(or GLIBC_TUNABLES=glibc.malloc.arena_max), or jemalloc/tcmalloc");
@@ -57,9 +58,10 @@ int mw_diagnose(const struct mw_process *p, int arena_limit, struct mw_diag *out
 	    (d = add(out, max, &n, "threads_share_arenas"))) {
 		snprintf(d->message, sizeof(d->message),
 			 "%zu threads share %zu arenas (main included)", p->nthreads, narenas + 1);
-		snprintf(d->remedy, sizeof(d->remedy),
-			 "expected at the arena limit; if malloc-heavy threads contend, a higher "
-			 "MALLOC_ARENA_MAX, or an allocator with per-thread caches (jemalloc, tcmalloc)");
+		snprintf(
+			d->remedy, sizeof(d->remedy),
+			"expected at the arena limit; if malloc-heavy threads contend, a higher "
+			"MALLOC_ARENA_MAX, or an allocator with per-thread caches (jemalloc, tcmalloc)");
 	}
 	for (size_t i = 0; i < narenas; i++) {
 		const struct mw_arena *ar = mw_alloc_arena(p->alloc, i);
@@ -72,19 +74,23 @@ int mw_diagnose(const struct mw_process *p, int arena_limit, struct mw_diag *out
 		mw_fmt_size(a, sizeof(a), (int64_t)ar->committed);
 		mw_fmt_size(b, sizeof(b), (int64_t)ar->reserved);
 		snprintf(d->message, sizeof(d->message),
-			 "arena %d (created by thread %" PRIu32 ") has %zu heaps, %s committed of %s "
-			 "reserved, %s trimmed", ar->id, ar->creator_tid, ar->nheaps, a, b,
+			 "arena %d (created by thread %" PRIu32
+			 ") has %zu heaps, %s committed of %s "
+			 "reserved, %s trimmed",
+			 ar->id, ar->creator_tid, ar->nheaps, a, b,
 			 ar->trimmed ? "some" : "nothing");
-		snprintf(d->remedy, sizeof(d->remedy),
-			 "find what its threads keep allocating; MALLOC_ARENA_MAX bounds the number "
-			 "of such arenas, jemalloc/tcmalloc return memory more readily");
+		snprintf(
+			d->remedy, sizeof(d->remedy),
+			"find what its threads keep allocating; MALLOC_ARENA_MAX bounds the number "
+			"of such arenas, jemalloc/tcmalloc return memory more readily");
 	}
 	if (main_heap_bytes(p) >= MAIN_HEAP_BIG && !mw_alloc_main_trimmed(p->alloc) &&
 	    (d = add(out, max, &n, "main_heap_not_trimmed"))) {
 		mw_fmt_size(a, sizeof(a), (int64_t)main_heap_bytes(p));
 		snprintf(d->message, sizeof(d->message),
 			 "the main heap (brk) is %s and was not trimmed back while traced: its top "
-			 "may be pinned by a live block (allocator probes would show which)", a);
+			 "may be pinned by a live block (allocator probes would show which)",
+			 a);
 		snprintf(d->remedy, sizeof(d->remedy),
 			 "a lower M_TRIM_THRESHOLD_ (MALLOC_TRIM_THRESHOLD_), malloc_trim(0) after "
 			 "large frees, or another allocator");

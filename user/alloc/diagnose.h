@@ -7,9 +7,9 @@
 #include "ledger/model.h"
 
 struct mw_diag {
-	const char *kind;	/* "arenas_at_limit", "threads_share_arenas", ... */
-	char message[256];	/* what was seen, with numbers */
-	char remedy[256];	/* options, not orders */
+	const char *kind;  /* "arenas_at_limit", "threads_share_arenas", ... */
+	char message[256]; /* what was seen, with numbers */
+	char remedy[256];  /* options, not orders */
 };
 
 /* arena_limit: glibc's limit for the process (0 = unknown). Returns how many were written. */

@@ -19,7 +19,7 @@ static void put_hex_escape(FILE *f, unsigned char c)
 static void put_string(FILE *f, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
-	size_t run = 0;	/* start of the bytes not yet written that need no escape */
+	size_t run = 0; /* start of the bytes not yet written that need no escape */
 	size_t i = 0;
 
 	fputc('"', f);

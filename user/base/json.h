@@ -38,12 +38,12 @@ struct mw_json {
 	bool first[MW_JSON_MAX_DEPTH];
 };
 
-void mw_json_begin(struct mw_json *j, FILE *f);			/* "{" */
-void mw_json_end(struct mw_json *j);				/* "}\n" */
-void mw_json_obj_begin(struct mw_json *j, const char *key);	/* "key":{ */
-void mw_json_obj_end(struct mw_json *j);			/* } */
-void mw_json_arr_begin(struct mw_json *j, const char *key);	/* "key":[ */
-void mw_json_arr_end(struct mw_json *j);			/* ] */
+void mw_json_begin(struct mw_json *j, FILE *f);		    /* "{" */
+void mw_json_end(struct mw_json *j);			    /* "}\n" */
+void mw_json_obj_begin(struct mw_json *j, const char *key); /* "key":{ */
+void mw_json_obj_end(struct mw_json *j);		    /* } */
+void mw_json_arr_begin(struct mw_json *j, const char *key); /* "key":[ */
+void mw_json_arr_end(struct mw_json *j);		    /* ] */
 /* An escaped string; a NULL val writes null. */
 void mw_json_str(struct mw_json *j, const char *key, const char *val);
 /* Up to n bytes of val or up to its NUL, whichever comes first (comm[16]). */

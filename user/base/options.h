@@ -13,54 +13,54 @@
 #define MW_MAX_PIDS 1024
 
 struct mw_config_source;
-#define MW_MAX_WATCH 64		/* --comm and --cgroup, each (the kernel's cgroup slots) */
+#define MW_MAX_WATCH 64 /* --comm and --cgroup, each (the kernel's cgroup slots) */
 /* --malloc and its options (parsed by cli_malloc.c). */
 struct mw_malloc_config {
-	bool on;		/* --malloc */
-	double min_age_s;	/* --min-age */
-	const char *folded_path;	/* --folded */
-	uint32_t sample_every;	/* --sample, 0 = off */
-	uint64_t sample_bytes;	/* --sample-bytes, 0 = off */
-	double duty_on_s, duty_period_s;	/* --duty, 0 = off */
-	uint64_t max_probe_rate;	/* --max-probe-rate, 0 = off */
-	uint32_t stack_bytes;	/* --stack-bytes */
+	bool on;			 /* --malloc */
+	double min_age_s;		 /* --min-age */
+	const char *folded_path;	 /* --folded */
+	uint32_t sample_every;		 /* --sample, 0 = off */
+	uint64_t sample_bytes;		 /* --sample-bytes, 0 = off */
+	double duty_on_s, duty_period_s; /* --duty, 0 = off */
+	uint64_t max_probe_rate;	 /* --max-probe-rate, 0 = off */
+	uint32_t stack_bytes;		 /* --stack-bytes */
 	bool stack_bytes_set;
-	uint32_t max_outstanding;	/* --max-outstanding */
-	bool hold_exit;		/* --hold-exit: stop every target in exit() until read */
+	uint32_t max_outstanding; /* --max-outstanding */
+	bool hold_exit;		  /* --hold-exit: stop every target in exit() until read */
 };
 
 struct mw_config {
 	uint32_t pids[MW_MAX_PIDS];
 	size_t npids;
-	char **cmd;		/* launch mode: argv of the command (NULL-terminated), else NULL */
-	const char *out_path;	/* -o */
-	const char *record_path;	/* --record */
-	const char *replay_path;	/* --replay */
-	double interval_s;	/* -i, 0 = off */
-	double duration_s;	/* -d, 0 = until the targets exit or a signal */
-	uint64_t ring_size;	/* --ring-size */
-	const char *prometheus;	/* --prometheus ADDR:PORT (checked by mw_listen_parse) */
-	bool follow;		/* -f */
-	bool json;		/* --json */
-	bool summary_only;	/* -c */
-	bool show_dur;		/* -T */
-	bool verbose;		/* -v */
-	bool maps_at_exit;	/* --maps-at-exit */
-	bool per_tid;		/* --per-tid: metrics by tid, not thread name */
-	bool help;		/* -h: print usage, exit 0 */
-	bool version;		/* -V */
+	char **cmd;		 /* launch mode: argv of the command (NULL-terminated), else NULL */
+	const char *out_path;	 /* -o */
+	const char *record_path; /* --record */
+	const char *replay_path; /* --replay */
+	double interval_s;	 /* -i, 0 = off */
+	double duration_s;	 /* -d, 0 = until the targets exit or a signal */
+	uint64_t ring_size;	 /* --ring-size */
+	const char *prometheus;	 /* --prometheus ADDR:PORT (checked by mw_listen_parse) */
+	bool follow;		 /* -f */
+	bool json;		 /* --json */
+	bool summary_only;	 /* -c */
+	bool show_dur;		 /* -T */
+	bool verbose;		 /* -v */
+	bool maps_at_exit;	 /* --maps-at-exit */
+	bool per_tid;		 /* --per-tid: metrics by tid, not thread name */
+	bool help;		 /* -h: print usage, exit 0 */
+	bool version;		 /* -V */
 	/* Continuous monitoring (targets.c, config.c, rotate.c, daemon mode). */
-	const char *comms[MW_MAX_WATCH];	/* --comm REGEX (POSIX extended) */
+	const char *comms[MW_MAX_WATCH]; /* --comm REGEX (POSIX extended) */
 	size_t ncomms;
-	const char *cgroups[MW_MAX_WATCH];	/* --cgroup PATH (cgroup v2 directory) */
+	const char *cgroups[MW_MAX_WATCH]; /* --cgroup PATH (cgroup v2 directory) */
 	size_t ncgroups;
-	const char *config_path;	/* --config FILE (daemon) */
-	uint64_t rotate_size;	/* --rotate SIZE,COUNT: 0 = no rotation */
+	const char *config_path; /* --config FILE (daemon) */
+	uint64_t rotate_size;	 /* --rotate SIZE,COUNT: 0 = no rotation */
 	uint32_t rotate_count;
-	uint32_t max_procs;	/* --max-procs: traced processes, kernel and user side */
-	uint32_t max_threads;	/* --max-threads: threads with kernel counters */
-	bool daemon;		/* --daemon / `memwatch daemon` */
-	struct mw_config_source *source;	/* config.h: to build it again on SIGHUP */
+	uint32_t max_procs;		 /* --max-procs: traced processes, kernel and user side */
+	uint32_t max_threads;		 /* --max-threads: threads with kernel counters */
+	bool daemon;			 /* --daemon / `memwatch daemon` */
+	struct mw_config_source *source; /* config.h: to build it again on SIGHUP */
 	struct mw_malloc_config mal;
 };
 

@@ -17,17 +17,17 @@ size_t mw_utf8_len(const unsigned char *s, size_t avail)
 	} else if (c >= 0xe0 && c <= 0xef) {
 		len = 3;
 		if (c == 0xe0)
-			lo = 0xa0;	/* overlong */
+			lo = 0xa0; /* overlong */
 		else if (c == 0xed)
-			hi = 0x9f;	/* UTF-16 surrogates */
+			hi = 0x9f; /* UTF-16 surrogates */
 	} else if (c >= 0xf0 && c <= 0xf4) {
 		len = 4;
 		if (c == 0xf0)
-			lo = 0x90;	/* overlong */
+			lo = 0x90; /* overlong */
 		else if (c == 0xf4)
-			hi = 0x8f;	/* past U+10FFFF */
+			hi = 0x8f; /* past U+10FFFF */
 	} else {
-		return 0;	/* a continuation byte, an overlong lead (c0, c1), or past f4 */
+		return 0; /* a continuation byte, an overlong lead (c0, c1), or past f4 */
 	}
 	if (len > avail || s[1] < lo || s[1] > hi)
 		return 0;

@@ -8,17 +8,17 @@
 #define MW_CLASS_H
 
 enum mw_class {
-	MW_CLASS_ANON = 0,	/* anything else */
-	MW_CLASS_MAIN_HEAP,	/* the brk heap */
-	MW_CLASS_ARENA_HEAP,	/* a glibc non-main arena heap (64 MiB aligned reservation) */
-	MW_CLASS_MALLOC_CHUNK,	/* a glibc mmapped large allocation */
-	MW_CLASS_THREAD_STACK,	/* a thread stack (MAP_STACK) */
-	MW_CLASS_STACK_GUARD,	/* its PROT_NONE guard */
-	MW_CLASS_FILE,		/* file-backed */
-	MW_CLASS_SHM,		/* shared (MAP_SHARED anonymous, SysV, memfd) */
-	MW_CLASS_JEMALLOC,	/* jemalloc extent */
-	MW_CLASS_TCMALLOC,	/* tcmalloc span memory */
-	MW_CLASS_STACK,		/* the main thread's [stack] */
+	MW_CLASS_ANON = 0,     /* anything else */
+	MW_CLASS_MAIN_HEAP,    /* the brk heap */
+	MW_CLASS_ARENA_HEAP,   /* a glibc non-main arena heap (64 MiB aligned reservation) */
+	MW_CLASS_MALLOC_CHUNK, /* a glibc mmapped large allocation */
+	MW_CLASS_THREAD_STACK, /* a thread stack (MAP_STACK) */
+	MW_CLASS_STACK_GUARD,  /* its PROT_NONE guard */
+	MW_CLASS_FILE,	       /* file-backed */
+	MW_CLASS_SHM,	       /* shared (MAP_SHARED anonymous, SysV, memfd) */
+	MW_CLASS_JEMALLOC,     /* jemalloc extent */
+	MW_CLASS_TCMALLOC,     /* tcmalloc span memory */
+	MW_CLASS_STACK,	       /* the main thread's [stack] */
 	MW_CLASS_COUNT,
 };
 

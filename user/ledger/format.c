@@ -44,8 +44,7 @@ static void sb_puts(struct sbuf *sb, const char *s)
 	sb->len += n;
 }
 
-__attribute__((format(printf, 2, 3)))
-static void sb_printf(struct sbuf *sb, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *sb, const char *fmt, ...)
 {
 	char tmp[64];
 	va_list ap;
@@ -69,12 +68,8 @@ struct xlat {
 };
 
 static const char *const sys_names[MW_SYS_COUNT] = {
-	[MW_SYS_BRK] = "brk",
-	[MW_SYS_MMAP] = "mmap",
-	[MW_SYS_MUNMAP] = "munmap",
-	[MW_SYS_MPROTECT] = "mprotect",
-	[MW_SYS_MREMAP] = "mremap",
-	[MW_SYS_MADVISE] = "madvise",
+	[MW_SYS_BRK] = "brk",		[MW_SYS_MMAP] = "mmap",	    [MW_SYS_MUNMAP] = "munmap",
+	[MW_SYS_MPROTECT] = "mprotect", [MW_SYS_MREMAP] = "mremap", [MW_SYS_MADVISE] = "madvise",
 };
 
 const char *mw_sys_name(enum mw_sys sys)
@@ -99,6 +94,8 @@ int mw_sys_from_name(const char *name)
  * hole, EDEADLOCK 58 too) and the codes strace leaves out (ENOPARAM 519,
  * ENOGRACE 531) stay unnamed so that the error text matches strace's.
  */
+/* A table: several names a line. */
+/* clang-format off */
 static const char *const errno_names[] = {
 	[1] = "EPERM", [2] = "ENOENT", [3] = "ESRCH", [4] = "EINTR", [5] = "EIO",
 	[6] = "ENXIO", [7] = "E2BIG", [8] = "ENOEXEC", [9] = "EBADF", [10] = "ECHILD",
@@ -143,6 +140,7 @@ static const char *const errno_names[] = {
 	[526] = "ESERVERFAULT", [527] = "EBADTYPE", [528] = "EJUKEBOX",
 	[529] = "EIOCBQUEUED", [530] = "ERECALLCONFLICT",
 };
+/* clang-format on */
 
 const char *mw_errno_name(int err)
 {
@@ -153,12 +151,8 @@ const char *mw_errno_name(int err)
 
 /* x86_64 values, in the order of strace's src/xlat/mmap_prot.in. */
 static const struct xlat prot_xlat[] = {
-	{ 0x0, "PROT_NONE" },
-	{ 0x1, "PROT_READ" },
-	{ 0x2, "PROT_WRITE" },
-	{ 0x4, "PROT_EXEC" },
-	{ 0x8, "PROT_SEM" },
-	{ 0x01000000, "PROT_GROWSDOWN" },
+	{ 0x0, "PROT_NONE" },		{ 0x1, "PROT_READ" }, { 0x2, "PROT_WRITE" },
+	{ 0x4, "PROT_EXEC" },		{ 0x8, "PROT_SEM" },  { 0x01000000, "PROT_GROWSDOWN" },
 	{ 0x02000000, "PROT_GROWSUP" },
 };
 
@@ -172,10 +166,8 @@ static const struct xlat prot_xlat[] = {
  * current strace.
  */
 static const struct xlat map_type_xlat[] = {
-	{ 0x0, "MAP_FILE" },
-	{ 0x1, "MAP_SHARED" },
-	{ 0x2, "MAP_PRIVATE" },
-	{ 0x3, "MAP_SHARED_VALIDATE" },
+	{ 0x0, "MAP_FILE" },	  { 0x1, "MAP_SHARED" },
+	{ 0x2, "MAP_PRIVATE" },	  { 0x3, "MAP_SHARED_VALIDATE" },
 	{ 0x8, "MAP_DROPPABLE" },
 };
 
@@ -215,32 +207,19 @@ static const struct xlat mremap_xlat[] = {
 
 /* include/uapi/asm-generic/mman-common.h as of Linux 6.18 (x86_64 values). */
 static const struct xlat madv_xlat[] = {
-	{ 0, "MADV_NORMAL" },
-	{ 1, "MADV_RANDOM" },
-	{ 2, "MADV_SEQUENTIAL" },
-	{ 3, "MADV_WILLNEED" },
-	{ 4, "MADV_DONTNEED" },
-	{ 8, "MADV_FREE" },
-	{ 9, "MADV_REMOVE" },
-	{ 10, "MADV_DONTFORK" },
-	{ 11, "MADV_DOFORK" },
-	{ 12, "MADV_MERGEABLE" },
-	{ 13, "MADV_UNMERGEABLE" },
-	{ 14, "MADV_HUGEPAGE" },
-	{ 15, "MADV_NOHUGEPAGE" },
-	{ 16, "MADV_DONTDUMP" },
-	{ 17, "MADV_DODUMP" },
-	{ 18, "MADV_WIPEONFORK" },
-	{ 19, "MADV_KEEPONFORK" },
-	{ 20, "MADV_COLD" },
-	{ 21, "MADV_PAGEOUT" },
-	{ 22, "MADV_POPULATE_READ" },
-	{ 23, "MADV_POPULATE_WRITE" },
-	{ 24, "MADV_DONTNEED_LOCKED" },
-	{ 25, "MADV_COLLAPSE" },
-	{ 100, "MADV_HWPOISON" },
-	{ 101, "MADV_SOFT_OFFLINE" },
-	{ 102, "MADV_GUARD_INSTALL" },
+	{ 0, "MADV_NORMAL" },	       { 1, "MADV_RANDOM" },
+	{ 2, "MADV_SEQUENTIAL" },      { 3, "MADV_WILLNEED" },
+	{ 4, "MADV_DONTNEED" },	       { 8, "MADV_FREE" },
+	{ 9, "MADV_REMOVE" },	       { 10, "MADV_DONTFORK" },
+	{ 11, "MADV_DOFORK" },	       { 12, "MADV_MERGEABLE" },
+	{ 13, "MADV_UNMERGEABLE" },    { 14, "MADV_HUGEPAGE" },
+	{ 15, "MADV_NOHUGEPAGE" },     { 16, "MADV_DONTDUMP" },
+	{ 17, "MADV_DODUMP" },	       { 18, "MADV_WIPEONFORK" },
+	{ 19, "MADV_KEEPONFORK" },     { 20, "MADV_COLD" },
+	{ 21, "MADV_PAGEOUT" },	       { 22, "MADV_POPULATE_READ" },
+	{ 23, "MADV_POPULATE_WRITE" }, { 24, "MADV_DONTNEED_LOCKED" },
+	{ 25, "MADV_COLLAPSE" },       { 100, "MADV_HWPOISON" },
+	{ 101, "MADV_SOFT_OFFLINE" },  { 102, "MADV_GUARD_INSTALL" },
 	{ 103, "MADV_GUARD_REMOVE" },
 };
 
@@ -255,8 +234,7 @@ static const char *xlat_find(const struct xlat *x, size_t n, uint64_t val)
 }
 
 /* strace's printxval: the name, or the value in hex and a comment naming dflt. */
-static void sb_xval(struct sbuf *sb, const struct xlat *x, size_t n, uint64_t val,
-		    const char *dflt)
+static void sb_xval(struct sbuf *sb, const struct xlat *x, size_t n, uint64_t val, const char *dflt)
 {
 	const char *name = xlat_find(x, n, val);
 
@@ -398,9 +376,7 @@ int mw_fmt_syscall_args(char *buf, size_t sz, const struct mw_syscall_ev *sc)
 
 	sb_init(&sb, buf, sz);
 	switch (sc->sys) {
-	case MW_SYS_BRK:
-		sb_addr(&sb, a[0]);
-		break;
+	case MW_SYS_BRK: sb_addr(&sb, a[0]); break;
 	case MW_SYS_MMAP:
 		sb_addr(&sb, a[0]);
 		sb_printf(&sb, ", %" PRIu64 ", ", a[1]);
@@ -437,8 +413,7 @@ int mw_fmt_syscall_args(char *buf, size_t sz, const struct mw_syscall_ev *sc)
 		sb_printf(&sb, ", %" PRIu64 ", ", a[1]);
 		sb_madvise(&sb, a[2]);
 		break;
-	default:
-		break;
+	default: break;
 	}
 	return sb_ret(&sb);
 }
@@ -472,15 +447,9 @@ int mw_fmt_syscall_ret(char *buf, size_t sz, const struct mw_syscall_ev *sc)
 		case 512:
 			sb_puts(&sb, "? ERESTARTSYS (To be restarted if SA_RESTART is set)");
 			break;
-		case 513:
-			sb_puts(&sb, "? ERESTARTNOINTR (To be restarted)");
-			break;
-		case 514:
-			sb_puts(&sb, "? ERESTARTNOHAND (To be restarted if no handler)");
-			break;
-		case 516:
-			sb_puts(&sb, "? ERESTART_RESTARTBLOCK (Interrupted by signal)");
-			break;
+		case 513: sb_puts(&sb, "? ERESTARTNOINTR (To be restarted)"); break;
+		case 514: sb_puts(&sb, "? ERESTARTNOHAND (To be restarted if no handler)"); break;
+		case 516: sb_puts(&sb, "? ERESTART_RESTARTBLOCK (Interrupted by signal)"); break;
 		default:
 			if (name) {
 				sb_printf(&sb, "-1 %s (", name);
@@ -496,12 +465,8 @@ int mw_fmt_syscall_ret(char *buf, size_t sz, const struct mw_syscall_ev *sc)
 	switch (sc->sys) {
 	case MW_SYS_BRK:
 	case MW_SYS_MMAP:
-	case MW_SYS_MREMAP:
-		sb_printf(&sb, "%#" PRIx64, (uint64_t)sc->ret);
-		break;
-	default:
-		sb_printf(&sb, "%" PRId64, sc->ret);
-		break;
+	case MW_SYS_MREMAP: sb_printf(&sb, "%#" PRIx64, (uint64_t)sc->ret); break;
+	default: sb_printf(&sb, "%" PRId64, sc->ret); break;
 	}
 	return sb_ret(&sb);
 }

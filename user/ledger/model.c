@@ -125,7 +125,7 @@ static void retire_counts(struct mw_process *p, const struct mw_thread *t)
 
 	if (!r) {
 		if (mw_grow(&p->retired, p->nretired, &p->capretired, sizeof(*p->retired), 8))
-			return;	/* out of memory: the name's total can drop */
+			return; /* out of memory: the name's total can drop */
 		r = &p->retired[p->nretired++];
 		memset(r, 0, sizeof(*r));
 		snprintf(r->comm, sizeof(r->comm), "%s",
@@ -281,7 +281,8 @@ static void pending_add(struct mw_process *p, uint64_t start, uint64_t end, uint
 				oldest = i;
 		pending_expire(p, oldest);
 	}
-	p->pending[p->npending++] = (struct mw_pending_unmap){ start, end, by_ns, by_tid, accessible };
+	p->pending[p->npending++] =
+		(struct mw_pending_unmap){ start, end, by_ns, by_tid, accessible };
 }
 
 /* A mapping that cannot replace anything landed on [start, end): whatever the
@@ -344,7 +345,8 @@ static int apply_munmap(struct mw_model *m, struct mw_process *p, const struct m
 				d->reserved -= bytes;
 			p->pending[hit] = p->pending[--p->npending];
 			if (q.start < next_claim)
-				pending_add(p, q.start, next_claim, q.by_ns, q.by_tid, q.accessible);
+				pending_add(p, q.start, next_claim, q.by_ns, q.by_tid,
+					    q.accessible);
 			if (claim_end < q.end)
 				pending_add(p, claim_end, q.end, q.by_ns, q.by_tid, q.accessible);
 		}
@@ -437,9 +439,9 @@ static int apply_mremap(struct mw_model *m, struct mw_process *p, const struct m
 		if (err)
 			return err;
 	}
-	return mw_regions_remap(&p->regions, sc->args[0], page_up(m, sc->args[1]), (uint64_t)sc->ret,
-				page_up(m, sc->args[2]), sc->args[3] & MREMAP_DONTUNMAP, ev->tid,
-				ev->ts_ns, d);
+	return mw_regions_remap(&p->regions, sc->args[0], page_up(m, sc->args[1]),
+				(uint64_t)sc->ret, page_up(m, sc->args[2]),
+				sc->args[3] & MREMAP_DONTUNMAP, ev->tid, ev->ts_ns, d);
 }
 
 static int apply_madvise(struct mw_model *m, struct mw_process *p, const struct mw_event *ev)
@@ -448,10 +450,8 @@ static int apply_madvise(struct mw_model *m, struct mw_process *p, const struct 
 	uint64_t start = sc->args[0], end = start + page_up(m, sc->args[1]);
 
 	switch (sc->args[2]) {
-	case MADV_DONTFORK:
-		return mw_regions_set_flags(&p->regions, start, end, MW_RF_DONTFORK, 0);
-	case MADV_DOFORK:
-		return mw_regions_set_flags(&p->regions, start, end, 0, MW_RF_DONTFORK);
+	case MADV_DONTFORK: return mw_regions_set_flags(&p->regions, start, end, MW_RF_DONTFORK, 0);
+	case MADV_DOFORK: return mw_regions_set_flags(&p->regions, start, end, 0, MW_RF_DONTFORK);
 	}
 	return 0;
 }
@@ -464,22 +464,16 @@ static int apply_syscall(struct mw_model *m, struct mw_process *p, const struct 
 	if (sc->sys != MW_SYS_BRK && mw_ret_is_error(sc->ret))
 		return 0;
 	switch (sc->sys) {
-	case MW_SYS_BRK:
-		return apply_brk(m, p, ev, d);
-	case MW_SYS_MMAP:
-		return apply_mmap(m, p, ev, d);
-	case MW_SYS_MUNMAP:
-		return apply_munmap(m, p, ev, d);
+	case MW_SYS_BRK: return apply_brk(m, p, ev, d);
+	case MW_SYS_MMAP: return apply_mmap(m, p, ev, d);
+	case MW_SYS_MUNMAP: return apply_munmap(m, p, ev, d);
 	case MW_SYS_MPROTECT:
 		return mw_regions_protect(&p->regions, sc->args[0],
 					  sc->args[0] + page_up(m, sc->args[1]),
 					  sc->args[2] & PROT_RWX, d);
-	case MW_SYS_MREMAP:
-		return apply_mremap(m, p, ev, d);
-	case MW_SYS_MADVISE:
-		return apply_madvise(m, p, ev);
-	default:
-		return 0;
+	case MW_SYS_MREMAP: return apply_mremap(m, p, ev, d);
+	case MW_SYS_MADVISE: return apply_madvise(m, p, ev);
+	default: return 0;
 	}
 }
 
@@ -555,7 +549,7 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 	memset(out, 0, sizeof(*out));
 	p = mw_model_find(m, ev->pid);
 	if (!p)
-		return 0;	/* not a process we follow (e.g. its exit raced the attach) */
+		return 0; /* not a process we follow (e.g. its exit raced the attach) */
 	out->proc = p;
 	t = mw_process_thread(p, ev->tid);
 	if (!t)
@@ -569,8 +563,7 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 	}
 
 	switch (ev->kind) {
-	case MW_EV_SYSCALL:
-		return on_syscall(m, p, t, ev, out);
+	case MW_EV_SYSCALL: return on_syscall(m, p, t, ev, out);
 	case MW_EV_THREAD_NEW:
 		t = mw_process_thread(p, ev->task.child_tid);
 		if (!t)
@@ -578,8 +571,7 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 		mw_copy_comm(t->comm, ev->task.child_comm);
 		out->thread = mw_process_find_thread(p, ev->tid);
 		return 0;
-	case MW_EV_FORK:
-		return on_fork(m, p, ev, out);
+	case MW_EV_FORK: return on_fork(m, p, ev, out);
 	case MW_EV_EXEC:
 		/* The address space was replaced without syscalls we see: reseed. */
 		mw_regions_clear(&p->regions);
@@ -604,14 +596,12 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 			mw_copy_comm(p->comm, ev->task.child_comm);
 		out->thread = t;
 		return 0;
-	case MW_EV_USDT:
-		return 0;	/* allocator probes: for the allocator analysis, not the map */
+	case MW_EV_USDT: return 0; /* allocator probes: for the allocator analysis, not the map */
 	case MW_EV_ADOPT:
 	case MW_EV_EXEC_SEEN:
 	case MW_EV_MALLOC:
 	case MW_EV_MFREE:
-	case MW_EV_MEXIT:
-		return 0;	/* the watcher's and the allocation probes' records */
+	case MW_EV_MEXIT: return 0; /* the watcher's and the allocation probes' records */
 	case MW_EV_EXIT_GROUP:
 		p->vm_end = ev->task.vm_bytes;
 		p->stack_end = ev->task.stack_bytes;
@@ -622,7 +612,7 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 
 uint64_t (*mw_process_class_bytes(const struct mw_process *p))[MW_CLASS_COUNT]
 {
-	uint64_t (*by)[MW_CLASS_COUNT] = calloc(p->nthreads ? p->nthreads : 1, sizeof(*by));
+	uint64_t(*by)[MW_CLASS_COUNT] = calloc(p->nthreads ? p->nthreads : 1, sizeof(*by));
 
 	if (!by)
 		return NULL;

@@ -23,16 +23,16 @@ struct mw_counts {
 struct mw_thread {
 	uint32_t tid;
 	char comm[MW_COMM_LEN];
-	struct mw_counts seen;		/* from the events received */
-	struct mw_counts kernel;	/* the kernel's exact counters, when have_kernel */
+	struct mw_counts seen;	 /* from the events received */
+	struct mw_counts kernel; /* the kernel's exact counters, when have_kernel */
 	/* Ledger from the region model. */
-	uint64_t mapped;	/* bytes of mappings this thread created */
-	uint64_t unmapped;	/* bytes of mappings this thread destroyed */
-	int64_t accessible;	/* change in non-PROT_NONE bytes it caused */
-	int64_t reserved;	/* change in PROT_NONE bytes it caused */
+	uint64_t mapped;    /* bytes of mappings this thread created */
+	uint64_t unmapped;  /* bytes of mappings this thread destroyed */
+	int64_t accessible; /* change in non-PROT_NONE bytes it caused */
+	int64_t reserved;   /* change in PROT_NONE bytes it caused */
 	bool exited;
 	bool have_kernel;
-	bool kernel_final;	/* the kernel's counters were read at its exit */
+	bool kernel_final; /* the kernel's counters were read at its exit */
 };
 
 /* The exact counts: the kernel's when read, else what the events showed. */
@@ -52,9 +52,9 @@ uint64_t mw_thread_dropped(const struct mw_thread *t);
  */
 struct mw_pending_unmap {
 	uint64_t start, end;
-	uint64_t by_ns;		/* exit time of the call that found the range still mapped */
-	uint32_t by_tid;	/* the thread that made it */
-	bool accessible;	/* the range was not PROT_NONE */
+	uint64_t by_ns;	 /* exit time of the call that found the range still mapped */
+	uint32_t by_tid; /* the thread that made it */
+	bool accessible; /* the range was not PROT_NONE */
 };
 
 #define MW_MAX_PENDING 64
@@ -64,7 +64,7 @@ struct mw_pending_unmap {
 
 struct mw_process {
 	uint32_t pid;
-	uint32_t parent;	/* traced parent's pid for forked children, else 0 */
+	uint32_t parent; /* traced parent's pid for forked children, else 0 */
 	char comm[MW_COMM_LEN];
 	struct mw_regions regions;
 	uint64_t start_brk;	/* 0 when unknown */
@@ -77,12 +77,12 @@ struct mw_process {
 	int64_t net;		/* sum of vm deltas since the baseline, incl. unattributed */
 	int64_t unattributed;	/* part of net found by resyncing with /proc after lost events */
 	uint64_t raced;		/* events reconciled against the snapshot */
-	struct mw_alloc *alloc;		/* the allocator analysis' state (alloc/), NULL until seeded:
+	struct mw_alloc *alloc; /* the allocator analysis' state (alloc/), NULL until seeded:
 				 * carried, forked and freed here through mw_model.alloc_ops */
-	int arena_limit;		/* glibc's arena limit in force, 0 = unknown */
+	int arena_limit;	/* glibc's arena limit in force, 0 = unknown */
 	struct mw_pending_unmap pending[MW_MAX_PENDING];
 	size_t npending;
-	struct mw_thread *threads;	/* sorted by tid */
+	struct mw_thread *threads; /* sorted by tid */
 	size_t nthreads, cap;
 	/* Final counts of threads forgotten while the process lives (daemon
 	 * mode's bounded thread table), summed by thread name, so per-name
@@ -91,11 +91,11 @@ struct mw_process {
 	struct mw_retired {
 		char comm[MW_COMM_LEN];
 		struct mw_counts counts;
-	} *retired;
+	} * retired;
 	size_t nretired, capretired;
-	int exit_code;		/* wait status of the last thread */
+	int exit_code; /* wait status of the last thread */
 	bool exited;
-	bool needs_seed;	/* after exec: the caller must seed it from /proc */
+	bool needs_seed; /* after exec: the caller must seed it from /proc */
 };
 
 struct mw_alloc;
@@ -103,7 +103,7 @@ struct mw_alloc;
 /* How the model copies and frees the allocator analysis' per-process state:
  * the analysis sits above the model, which never calls into it directly. */
 struct mw_alloc_ops {
-	struct mw_alloc *(*fork)(const struct mw_alloc *a);	/* NULL when out of memory */
+	struct mw_alloc *(*fork)(const struct mw_alloc *a); /* NULL when out of memory */
 	void (*free)(struct mw_alloc *a);
 };
 
@@ -111,18 +111,18 @@ struct mw_model {
 	struct mw_process **procs;
 	size_t nprocs, cap;
 	uint64_t page_size;
-	struct mw_alloc_ops alloc_ops;	/* needed once a process has p->alloc */
+	struct mw_alloc_ops alloc_ops; /* needed once a process has p->alloc */
 };
 
 /* What one event did, for the sinks. */
 struct mw_apply {
-	struct mw_process *proc;	/* NULL if the event was not for a known process */
+	struct mw_process *proc; /* NULL if the event was not for a known process */
 	struct mw_thread *thread;
-	struct mw_process *child;	/* FORK: the new process */
+	struct mw_process *child; /* FORK: the new process */
 	struct mw_vm_delta d;
-	int64_t vm_delta;		/* mapped - unmapped */
-	bool raced;			/* applied against a snapshot that may already hold it */
-	bool proc_exited;		/* EXIT with group_dead */
+	int64_t vm_delta; /* mapped - unmapped */
+	bool raced;	  /* applied against a snapshot that may already hold it */
+	bool proc_exited; /* EXIT with group_dead */
 };
 
 void mw_model_init(struct mw_model *m, uint64_t page_size);

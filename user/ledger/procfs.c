@@ -13,7 +13,7 @@
 #include "base/grow.h"
 #include "procfs.h"
 
-#define PF_KTHREAD 0x00200000	/* include/linux/sched.h; not exported to user space */
+#define PF_KTHREAD 0x00200000 /* include/linux/sched.h; not exported to user space */
 
 /* ---- small strict number parsers ------------------------------------ */
 
@@ -80,7 +80,7 @@ static uint32_t name_flags(const char *name, size_t len)
 
 #define IS(lit) (len == sizeof(lit) - 1 && memcmp(name, lit, len) == 0)
 	if (len && name[0] == '/')
-		return MW_RF_FILE;	/* also /memfd:..., /SYSV..., /dev/zero (deleted) */
+		return MW_RF_FILE; /* also /memfd:..., /SYSV..., /dev/zero (deleted) */
 	if (IS("[heap]"))
 		return MW_RF_HEAP;
 	if (IS("[stack]"))
@@ -269,11 +269,13 @@ int mw_maps_exec_baseline(const char *text, const char *exe, char **out, uint64_
 		char line[4096];
 		bool keep;
 
-		snprintf(line, sizeof(line), "%.*s", (int)(n > sizeof(line) - 1 ? sizeof(line) - 1 : n), p);
+		snprintf(line, sizeof(line), "%.*s",
+			 (int)(n > sizeof(line) - 1 ? sizeof(line) - 1 : n), p);
 		if (mw_maps_parse_line(line, &r) == 0) {
 			keep = exec_mapped_name(r.name, exe) ||
 			       /* the bss the kernel maps right after the executable or interpreter */
-			       (!r.name && r.start == kept_end && r.prot == (PROT_READ | PROT_WRITE));
+			       (!r.name && r.start == kept_end &&
+				r.prot == (PROT_READ | PROT_WRITE));
 			if (keep) {
 				memcpy(buf + off, p, n);
 				off += n;
@@ -456,7 +458,7 @@ int mw_read_environ(uint32_t pid, char **buf, size_t *len)
 		}
 	}
 	fclose(f);
-	b[n] = '\0';	/* so the last entry ends even if the file did not */
+	b[n] = '\0'; /* so the last entry ends even if the file did not */
 	*buf = b;
 	*len = n;
 	return 0;
@@ -499,7 +501,7 @@ static int stat_field(const char *text, int field, uint64_t *v)
 
 	if (!p || p[1] != ' ')
 		return -EINVAL;
-	p += 2;	/* field 3, the state */
+	p += 2; /* field 3, the state */
 	for (int f = 3; f < field; f++) {
 		while (*p && *p != ' ' && *p != '\n')
 			p++;
@@ -600,12 +602,12 @@ int mw_list_tids(uint32_t pid, uint32_t **tids, size_t *n)
 		errno = 0;
 		de = readdir(dir);
 		if (!de) {
-			err = -errno;	/* 0 at the end */
+			err = -errno; /* 0 at the end */
 			break;
 		}
 		p = de->d_name;
 		if (!parse_dec(&p, &tid) || *p || tid > UINT32_MAX)
-			continue;	/* "." and ".." */
+			continue; /* "." and ".." */
 		if (mw_grow(&v, cnt, &cap, sizeof(*v), 16)) {
 			err = -ENOMEM;
 			break;

@@ -22,12 +22,12 @@
 static struct {
 	pthread_mutex_t lock;
 	char **slot;
-	size_t cap, n;	/* cap is 0 or a power of two */
+	size_t cap, n; /* cap is 0 or a power of two */
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static uint64_t hash_bytes(const char *s, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
 
 	for (size_t i = 0; i < len; i++) {
 		h ^= (unsigned char)s[i];
@@ -188,8 +188,7 @@ static void isolate(struct mw_regions *r, uint64_t start, uint64_t end, size_t *
 static bool mergeable(const struct mw_region *a, const struct mw_region *b)
 {
 	return a->end == b->start && a->prot == b->prot && a->flags == b->flags &&
-	       a->tid == b->tid && a->name == b->name && a->cls == b->cls &&
-	       a->arena == b->arena;
+	       a->tid == b->tid && a->name == b->name && a->cls == b->cls && a->arena == b->arena;
 }
 
 /* Merge mergeable neighbours among v[lo..hi] (inclusive, clamped). Only the
@@ -390,13 +389,12 @@ int mw_regions_set_flags(struct mw_regions *r, uint64_t start, uint64_t end, uin
 	return modify(r, start, end, &c, NULL);
 }
 
-int mw_regions_label(struct mw_regions *r, uint64_t start, uint64_t end, uint8_t cls,
-		     int arena_id)
+int mw_regions_label(struct mw_regions *r, uint64_t start, uint64_t end, uint8_t cls, int arena_id)
 {
 	struct change c = { .set_label = true, .cls = cls, .arena = (int16_t)(arena_id + 1) };
 
 	if (arena_id < -1 || arena_id >= INT16_MAX)
-		c.arena = 0;	/* out of the field's range: no arena rather than a wrong one */
+		c.arena = 0; /* out of the field's range: no arena rather than a wrong one */
 	return modify(r, start, end, &c, NULL);
 }
 
@@ -442,7 +440,7 @@ static long move_pieces(const struct mw_regions *r, uint64_t old, uint64_t old_l
 		g.start = g.start - old + new_addr;
 		g.end = g.end - old + new_addr;
 		if (k)
-			p[k - 1].end = g.start;	/* fill a hole in the source */
+			p[k - 1].end = g.start; /* fill a hole in the source */
 		p[k++] = g;
 	}
 	if (!k)
@@ -464,7 +462,7 @@ int mw_regions_remap(struct mw_regions *r, uint64_t old, uint64_t old_len, uint6
 	long k;
 
 	if (!new_len)
-		return 0;	/* the kernel refuses new_len == 0 */
+		return 0; /* the kernel refuses new_len == 0 */
 	if (!old_len) {
 		/* Duplicate: a second mapping of the same shared object. */
 		src = mw_regions_find(r, old);

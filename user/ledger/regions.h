@@ -27,27 +27,27 @@
 #include <sys/mman.h>
 
 enum mw_region_flag {
-	MW_RF_SHARED   = 1 << 0,	/* MAP_SHARED / 's' in maps */
-	MW_RF_FILE     = 1 << 1,	/* file-backed */
-	MW_RF_DONTFORK = 1 << 2,	/* MADV_DONTFORK: not copied into a forked child */
-	MW_RF_HEAP     = 1 << 3,	/* the brk heap */
-	MW_RF_STACK    = 1 << 4,	/* [stack] of the main thread */
-	MW_RF_SPECIAL  = 1 << 5,	/* [vdso] [vvar] [vvar_vclock] [vsyscall] */
-	MW_RF_BASELINE = 1 << 6,	/* seeded from /proc, creator unknown */
+	MW_RF_SHARED = 1 << 0,	 /* MAP_SHARED / 's' in maps */
+	MW_RF_FILE = 1 << 1,	 /* file-backed */
+	MW_RF_DONTFORK = 1 << 2, /* MADV_DONTFORK: not copied into a forked child */
+	MW_RF_HEAP = 1 << 3,	 /* the brk heap */
+	MW_RF_STACK = 1 << 4,	 /* [stack] of the main thread */
+	MW_RF_SPECIAL = 1 << 5,	 /* [vdso] [vvar] [vvar_vclock] [vsyscall] */
+	MW_RF_BASELINE = 1 << 6, /* seeded from /proc, creator unknown */
 };
 
 struct mw_region {
-	uint64_t start, end;	/* [start, end), page aligned */
-	uint32_t prot;		/* PROT_READ|PROT_WRITE|PROT_EXEC (sys/mman.h); 0 = PROT_NONE */
-	uint32_t flags;		/* enum mw_region_flag */
-	uint32_t tid;		/* thread that mapped it; 0 = unknown */
-	uint64_t ts_ns;		/* when it was mapped; 0 = unknown */
-	const char *name;	/* interned (mw_intern), NULL for anonymous */
+	uint64_t start, end; /* [start, end), page aligned */
+	uint32_t prot;	     /* PROT_READ|PROT_WRITE|PROT_EXEC (sys/mman.h); 0 = PROT_NONE */
+	uint32_t flags;	     /* enum mw_region_flag */
+	uint32_t tid;	     /* thread that mapped it; 0 = unknown */
+	uint64_t ts_ns;	     /* when it was mapped; 0 = unknown */
+	const char *name;    /* interned (mw_intern), NULL for anonymous */
 	/* What the region is, set by the allocator analysis (alloc/); both are
 	 * carried by split and remap like the attributes above, and take part in
 	 * merging. Last, so positional initializers of the fields above still work. */
-	uint8_t cls;		/* enum mw_class (class.h); 0 = MW_CLASS_ANON */
-	int16_t arena;		/* glibc arena id + 1, so that zero means none: 0 = none,
+	uint8_t cls;   /* enum mw_class (class.h); 0 = MW_CLASS_ANON */
+	int16_t arena; /* glibc arena id + 1, so that zero means none: 0 = none,
 				 * 1 = the main arena, 2 = arena 1, ...; read it with
 				 * mw_region_arena() */
 };
@@ -62,10 +62,10 @@ struct mw_regions {
  * mapped - unmapped == change of mw_regions_bytes(). A pointer to a delta may
  * be NULL when the caller does not want it. */
 struct mw_vm_delta {
-	uint64_t mapped;	/* bytes of new mapping created */
-	uint64_t unmapped;	/* bytes of existing mapping destroyed */
-	int64_t accessible;	/* change in bytes whose prot != PROT_NONE */
-	int64_t reserved;	/* change in bytes whose prot == PROT_NONE */
+	uint64_t mapped;    /* bytes of new mapping created */
+	uint64_t unmapped;  /* bytes of existing mapping destroyed */
+	int64_t accessible; /* change in bytes whose prot != PROT_NONE */
+	int64_t reserved;   /* change in bytes whose prot == PROT_NONE */
 };
 
 /* The arena of a region in the ids of alloc.h: -1 none, 0 the main arena,
@@ -85,7 +85,7 @@ const char *mw_intern_len(const char *s, size_t len);
 
 void mw_regions_init(struct mw_regions *r);
 void mw_regions_free(struct mw_regions *r);
-void mw_regions_clear(struct mw_regions *r);	/* empty, keeps the memory */
+void mw_regions_clear(struct mw_regions *r); /* empty, keeps the memory */
 /* Replace dst's content with a copy of src; for_fork skips MW_RF_DONTFORK
  * regions, as fork() does. dst must be initialized; 0 or -ENOMEM (then dst
  * is unchanged). */
@@ -137,16 +137,15 @@ static inline void mw_region_perm(const struct mw_region *r, char out[5])
 /* Set cls and arena (an id as mw_region_arena() returns it: -1 none, 0
  * main, ids from 1) on the mapped parts of the range, splitting regions at
  * its ends and merging what became equal. */
-int mw_regions_label(struct mw_regions *r, uint64_t start, uint64_t end, uint8_t cls,
-		     int arena_id);
+int mw_regions_label(struct mw_regions *r, uint64_t start, uint64_t end, uint8_t cls, int arena_id);
 
 /* Index of the first region that ends after addr (n when none): the region
  * containing addr if any, else the first one above it. */
 size_t mw_regions_index(const struct mw_regions *r, uint64_t addr);
 /* The region containing addr, or NULL. Valid until the next change. */
 const struct mw_region *mw_regions_find(const struct mw_regions *r, uint64_t addr);
-uint64_t mw_regions_bytes(const struct mw_regions *r);			/* VmSize view */
-uint64_t mw_regions_accessible_bytes(const struct mw_regions *r);	/* prot != PROT_NONE */
+uint64_t mw_regions_bytes(const struct mw_regions *r);		  /* VmSize view */
+uint64_t mw_regions_accessible_bytes(const struct mw_regions *r); /* prot != PROT_NONE */
 /* Coalesce touching regions with equal prot (ignoring other attributes; the
  * first one's are kept) into out (initialized, cleared first, not r): the
  * shape used to compare with /proc/PID/maps. 0 or -ENOMEM. */

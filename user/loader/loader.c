@@ -32,7 +32,7 @@ static int libbpf_print_fn(enum libbpf_print_level level, const char *fmt, va_li
 	if (level == LIBBPF_DEBUG && !verbose)
 		return 0;
 	if (!verbose)
-		return 0;	/* errors are reported once, by us, as one line */
+		return 0; /* errors are reported once, by us, as one line */
 	return vfprintf(stderr, fmt, args);
 }
 
@@ -52,7 +52,7 @@ static int check_privileges(char *err, size_t errsz)
 	static const struct {
 		int cap;
 		const char *name;
-		bool admin_grants;	/* CAP_SYS_ADMIN implies it for BPF */
+		bool admin_grants; /* CAP_SYS_ADMIN implies it for BPF */
 	} need[] = {
 		{ CAP_BPF, "CAP_BPF", true },
 		{ CAP_PERFMON, "CAP_PERFMON", true },
@@ -75,18 +75,21 @@ static int check_privileges(char *err, size_t errsz)
 	if (off)
 		return mw_fail(err, errsz, -EPERM,
 			       "missing capability %s: run as root (sudo), or with CAP_BPF, "
-			       "CAP_PERFMON, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH", missing);
+			       "CAP_PERFMON, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH",
+			       missing);
 	return 0;
 }
 
 static int check_kernel(char *err, size_t errsz)
 {
 	if (access("/sys/kernel/btf/vmlinux", R_OK))
-		return mw_fail(err, errsz, -ENOTSUP,
-			    "kernel has no BTF (/sys/kernel/btf/vmlinux): needs CONFIG_DEBUG_INFO_BTF=y");
+		return mw_fail(
+			err, errsz, -ENOTSUP,
+			"kernel has no BTF (/sys/kernel/btf/vmlinux): needs CONFIG_DEBUG_INFO_BTF=y");
 	if (!libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, NULL))
-		return mw_fail(err, errsz, -ENOTSUP,
-			    "kernel refuses BPF tracepoint programs: needs CONFIG_BPF_SYSCALL and CONFIG_BPF_EVENTS");
+		return mw_fail(
+			err, errsz, -ENOTSUP,
+			"kernel refuses BPF tracepoint programs: needs CONFIG_BPF_SYSCALL and CONFIG_BPF_EVENTS");
 	return 0;
 }
 
@@ -111,12 +114,12 @@ static bool tracefs_ready(void)
 static void choose_programs(struct memwatch_bpf *s, bool raw, bool timed)
 {
 	struct bpf_program *enter[] = {
-		s->progs.sys_enter_brk, s->progs.sys_enter_mmap, s->progs.sys_enter_munmap,
+		s->progs.sys_enter_brk,	     s->progs.sys_enter_mmap,	s->progs.sys_enter_munmap,
 		s->progs.sys_enter_mprotect, s->progs.sys_enter_mremap, s->progs.sys_enter_madvise,
 	};
 	struct bpf_program *always[] = {
-		s->progs.sys_exit_brk, s->progs.sys_exit_mmap, s->progs.sys_exit_munmap,
-		s->progs.sys_exit_mprotect, s->progs.sys_exit_mremap, s->progs.sys_exit_madvise,
+		s->progs.sys_exit_brk,	       s->progs.sys_exit_mmap,	 s->progs.sys_exit_munmap,
+		s->progs.sys_exit_mprotect,    s->progs.sys_exit_mremap, s->progs.sys_exit_madvise,
 		s->progs.sys_enter_exit_group,
 	};
 
@@ -128,8 +131,8 @@ static void choose_programs(struct memwatch_bpf *s, bool raw, bool timed)
 	bpf_program__set_autoload(s->progs.raw_sys_exit, raw);
 }
 
-int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_record_fn fn,
-		    void *ctx, char *err, size_t errsz)
+int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_record_fn fn, void *ctx,
+		    char *err, size_t errsz)
 {
 	struct memwatch_bpf *s;
 	int ret;
@@ -172,14 +175,15 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 
 	ret = memwatch_bpf__load(s);
 	if (ret) {
-		mw_fail(err, errsz, ret, "cannot load BPF programs: %s (run with -v for the verifier log)",
-		     strerror(-ret));
+		mw_fail(err, errsz, ret,
+			"cannot load BPF programs: %s (run with -v for the verifier log)",
+			strerror(-ret));
 		goto cleanup;
 	}
 	ret = memwatch_bpf__attach(s);
 	if (ret) {
 		mw_fail(err, errsz, ret, "cannot attach BPF programs: %s (run with -v for details)",
-		     strerror(-ret));
+			strerror(-ret));
 		goto cleanup;
 	}
 	l->rb = ring_buffer__new(bpf_map__fd(s->maps.events), (ring_buffer_sample_fn)fn, ctx, NULL);
@@ -238,8 +242,7 @@ int mw_loader_comm_add(struct mw_loader *l, const char *comm)
 	__u8 one = 1;
 
 	strncpy(key, comm, sizeof(key) - 1);
-	if (bpf_map__update_elem(l->skel->maps.comms, key, sizeof(key), &one, sizeof(one),
-				 BPF_ANY))
+	if (bpf_map__update_elem(l->skel->maps.comms, key, sizeof(key), &one, sizeof(one), BPF_ANY))
 		return -errno;
 	return 0;
 }
@@ -348,7 +351,7 @@ int mw_loader_attach_usdt(struct mw_loader *l, uint32_t pid, const char *binary)
 		link = bpf_program__attach_usdt(probes[i].prog, (pid_t)pid, binary, "libc",
 						probes[i].name, NULL);
 		if (!link)
-			continue;	/* this libc lacks the probe (Debian's has none) */
+			continue; /* this libc lacks the probe (Debian's has none) */
 		l->usdt[l->nusdt++] = link;
 		attached++;
 	}

@@ -19,7 +19,7 @@ typedef int (*mw_record_fn)(void *ctx, void *data, size_t size);
 
 struct mw_loader_opts {
 	bool follow_forks;
-	bool timed;		/* -T: enter probes too, for durations */
+	bool timed; /* -T: enter probes too, for durations */
 	bool verbose;
 	uint64_t ring_size;
 	uint32_t max_threads;
@@ -29,8 +29,8 @@ struct mw_loader_opts {
 struct mw_loader {
 	struct memwatch_bpf *skel;
 	struct ring_buffer *rb;
-	bool raw_syscalls;	/* fallback: tp_btf sys_enter/sys_exit (no tracefs) */
-	struct bpf_link *usdt[MW_MAX_USDT_LINKS];	/* glibc malloc probes, per pid */
+	bool raw_syscalls; /* fallback: tp_btf sys_enter/sys_exit (no tracefs) */
+	struct bpf_link *usdt[MW_MAX_USDT_LINKS]; /* glibc malloc probes, per pid */
 	size_t nusdt;
 	int ncpus;
 };
@@ -40,8 +40,8 @@ struct mw_loader {
  * returns a negative errno, writes a one-line reason with what to do into err,
  * and leaves nothing attached.
  */
-int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_record_fn fn,
-		    void *ctx, char *err, size_t errsz);
+int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_record_fn fn, void *ctx,
+		    char *err, size_t errsz);
 int mw_loader_add_target(struct mw_loader *l, uint32_t tgid);
 bool mw_loader_is_target(struct mw_loader *l, uint32_t tgid);
 void mw_loader_remove_target(struct mw_loader *l, uint32_t tgid);

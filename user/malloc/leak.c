@@ -45,7 +45,7 @@ int mw_leak_init(struct mw_leak *l, size_t max_blocks, size_t max_stacks)
 		mw_leak_destroy(l);
 		return -ENOMEM;
 	}
-	l->nstacks = 1;	/* id 0: the unknown stack */
+	l->nstacks = 1; /* id 0: the unknown stack */
 	return 0;
 }
 
@@ -188,7 +188,7 @@ void mw_leak_confirm(struct mw_leak *l, const struct mw_block *kernel)
 		l->blocks[i].seen = 1;
 		return;
 	}
-	b.stack = MW_STACK_NONE;	/* its allocation record was lost */
+	b.stack = MW_STACK_NONE; /* its allocation record was lost */
 	b.seen = 1;
 	mw_leak_alloc(l, &b);
 }
@@ -212,7 +212,7 @@ void mw_leak_forget_pid(struct mw_leak *l, uint32_t pid)
 {
 	for (size_t i = 0; i <= l->bmask; i++)
 		while (l->blocks[i].addr && l->blocks[i].pid == pid)
-			remove_slot(l, i);	/* the shift may bring another block into i */
+			remove_slot(l, i); /* the shift may bring another block into i */
 }
 
 static int cmp_bytes(const void *a, const void *b)
@@ -314,7 +314,8 @@ void mw_leak_folded(FILE *f, const struct mw_leak *l, const struct mw_leak_row *
 		for (uint32_t k = s->n; k-- > 0;) {
 			char *p;
 
-			mw_frame_name(s->frames ? &s->frames[k] : NULL, s->ips[k], name, sizeof(name));
+			mw_frame_name(s->frames ? &s->frames[k] : NULL, s->ips[k], name,
+				      sizeof(name));
 			/* ';' separates frames and ' ' ends the stack in the folded format. */
 			for (p = name; *p; p++)
 				if (*p == ';' || *p == ' ')

@@ -17,45 +17,45 @@
 #include "stacks/ustack.h"
 
 #define MW_LEAK_MAX_FRAMES 64
-#define MW_STACK_NONE 0		/* stack id of blocks whose stack is unknown */
+#define MW_STACK_NONE 0 /* stack id of blocks whose stack is unknown */
 
 struct mw_stack_ent {
 	uint64_t hash;
 	uint32_t pid;
-	uint32_t n;			/* frames */
-	uint64_t *ips;			/* return addresses, innermost first */
-	struct mw_frame *frames;	/* symbolized (n of them), or NULL */
-	double prev_bytes;		/* outstanding at the previous report */
+	uint32_t n;		 /* frames */
+	uint64_t *ips;		 /* return addresses, innermost first */
+	struct mw_frame *frames; /* symbolized (n of them), or NULL */
+	double prev_bytes;	 /* outstanding at the previous report */
 	bool reported;
 };
 
 struct mw_block {
-	uint64_t addr;			/* 0: empty slot */
+	uint64_t addr; /* 0: empty slot */
 	uint64_t size;
 	uint64_t ts_ns;
 	uint32_t pid, tid;
 	uint32_t stack;
-	float weight;			/* 1, or the inverse of the sampling probability */
-	uint32_t seen;			/* mw_leak_sweep: confirmed by the kernel's table */
+	float weight;  /* 1, or the inverse of the sampling probability */
+	uint32_t seen; /* mw_leak_sweep: confirmed by the kernel's table */
 };
 
 struct mw_leak {
-	struct mw_block *blocks;	/* open addressing, linear probing */
+	struct mw_block *blocks; /* open addressing, linear probing */
 	size_t bmask, nblocks, max_blocks;
-	struct mw_stack_ent *stacks;	/* stacks[0]: the unknown stack */
+	struct mw_stack_ent *stacks; /* stacks[0]: the unknown stack */
 	size_t nstacks, capstacks, max_stacks;
-	uint32_t *sidx;			/* hash index: stack id, 0 = empty */
+	uint32_t *sidx; /* hash index: stack id, 0 = empty */
 	size_t smask;
-	uint64_t blocks_full;		/* allocations not kept: table full */
-	uint64_t stacks_full;		/* allocations put under the unknown stack: too many stacks */
+	uint64_t blocks_full; /* allocations not kept: table full */
+	uint64_t stacks_full; /* allocations put under the unknown stack: too many stacks */
 };
 
 struct mw_leak_row {
 	uint32_t pid;
 	uint32_t stack;
-	double bytes, count;		/* outstanding (estimates when weights are not 1) */
-	uint64_t oldest_ns;		/* allocation time of the oldest block */
-	double growth;			/* bytes now - bytes at the previous report */
+	double bytes, count; /* outstanding (estimates when weights are not 1) */
+	uint64_t oldest_ns;  /* allocation time of the oldest block */
+	double growth;	     /* bytes now - bytes at the previous report */
 };
 
 int mw_leak_init(struct mw_leak *l, size_t max_blocks, size_t max_stacks);

@@ -12,8 +12,9 @@
 static const char *json_fn_key(int fn)
 {
 	static const char *const keys[MW_MFN_COUNT] = {
-		"malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
-		"memalign", "valloc", "pvalloc", "new", "new_array", "free", "delete", "delete_array",
+		"malloc",	 "calloc",   "realloc", "reallocarray", "posix_memalign",
+		"aligned_alloc", "memalign", "valloc",	"pvalloc",	"new",
+		"new_array",	 "free",     "delete",	"delete_array",
 	};
 
 	return keys[fn];
@@ -64,17 +65,20 @@ void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_mall
 	for (int i = 0; i < MW_MFN_COUNT; i++)
 		if (m->c.calls[i])
 			fprintf(o->f, "  %-18s %12llu %14llu\n", mw_mfn_name(i),
-				(unsigned long long)m->c.calls[i], (unsigned long long)m->c.bytes[i]);
+				(unsigned long long)m->c.calls[i],
+				(unsigned long long)m->c.bytes[i]);
 	mw_fmt_size(b1, sizeof(b1), (int64_t)llround(m->out_bytes));
-	fprintf(o->f, "  outstanding: %s%.0f blocks, %s", m->estimated ? "~" : "", m->out_count, b1);
+	fprintf(o->f, "  outstanding: %s%.0f blocks, %s", m->estimated ? "~" : "", m->out_count,
+		b1);
 	fprintf(o->f, "; unknown frees %llu, not tracked %llu, dropped %llu\n",
 		(unsigned long long)m->st.unknown_frees, (unsigned long long)m->st.live_full,
 		(unsigned long long)m->st.rb_drops);
 	if (m->estimated) {
 		mw_fmt_size(b2, sizeof(b2), (int64_t)llround(m->est_bytes));
-		fprintf(o->f, "  sampling %s: %llu traced; estimated total %.0f allocations, "
-			"%s (estimates)\n", m->sampling, (unsigned long long)m->c.sampled,
-			m->est_count, b2);
+		fprintf(o->f,
+			"  sampling %s: %llu traced; estimated total %.0f allocations, "
+			"%s (estimates)\n",
+			m->sampling, (unsigned long long)m->c.sampled, m->est_count, b2);
 	}
 }
 
@@ -168,7 +172,8 @@ void mw_out_leaks(struct mw_output *o, uint64_t ts_ns, const struct mw_leak *l,
 		fprintf(o->f, "  no outstanding allocations older than %g s\n", min_age_s);
 		return;
 	}
-	fprintf(o->f, "  top call stacks by outstanding bytes (blocks older than %g s):\n", min_age_s);
+	fprintf(o->f, "  top call stacks by outstanding bytes (blocks older than %g s):\n",
+		min_age_s);
 	for (size_t i = 0; i < n && i < MW_LEAK_TOP_TEXT; i++) {
 		text_row(o->f, (int)i + 1, &by_bytes[i], now_mono, estimated);
 		text_stack(o->f, &l->stacks[by_bytes[i].stack], 8);
@@ -215,9 +220,10 @@ void mw_out_retention(struct mw_output *o, uint64_t ts_ns, uint32_t pid, const s
 			continue;
 		}
 		if (i == 0)
-			fprintf(o->f, "  retention (glibc heaps: live chunks vs committed bytes):\n"
-				"  %-8s %12s %12s %12s %6s\n", "ARENA", "LIVE", "COMMITTED",
-				"FREE KEPT", "RATIO");
+			fprintf(o->f,
+				"  retention (glibc heaps: live chunks vs committed bytes):\n"
+				"  %-8s %12s %12s %12s %6s\n",
+				"ARENA", "LIVE", "COMMITTED", "FREE KEPT", "RATIO");
 		if (x->arena == MW_ARENA_MAIN)
 			snprintf(arena, sizeof(arena), "main");
 		else
@@ -228,9 +234,10 @@ void mw_out_retention(struct mw_output *o, uint64_t ts_ns, uint32_t pid, const s
 		fprintf(o->f, "  %-8s %12s %12s %12s %5.0f%%\n", arena, a, b, c, ratio * 100);
 		if (x->pinned) {
 			mw_fmt_size(a, sizeof(a), (int64_t)x->pinned_free_below);
-			fprintf(o->f, "    top pinned: %" PRIu64 "-byte block at 0x%" PRIx64
-				" keeps %s below it untrimmable; allocated at:\n", x->pinned_size,
-				x->pinned_addr, a);
+			fprintf(o->f,
+				"    top pinned: %" PRIu64 "-byte block at 0x%" PRIx64
+				" keeps %s below it untrimmable; allocated at:\n",
+				x->pinned_size, x->pinned_addr, a);
 			text_stack(o->f, &l->stacks[x->pinned_stack], 8);
 		}
 	}
@@ -242,9 +249,11 @@ void mw_out_malloc_guard(struct mw_output *o, uint64_t ts_ns, uint64_t rate, uin
 	struct mw_json j;
 
 	if (!o->json) {
-		fprintf(o->f, "memwatch: allocator probes hit %" PRIu64 " times in a second (limit %"
-			PRIu64 "): detached for %.1f s; the syscall view continues\n", rate, limit,
-			(double)off_ns / 1e9);
+		fprintf(o->f,
+			"memwatch: allocator probes hit %" PRIu64
+			" times in a second (limit %" PRIu64
+			"): detached for %.1f s; the syscall view continues\n",
+			rate, limit, (double)off_ns / 1e9);
 		return;
 	}
 	mw_json_begin(&j, o->f);

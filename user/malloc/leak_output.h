@@ -13,21 +13,21 @@
 #include "session/output.h"
 #include "retention.h"
 
-#define MW_LEAK_TOP_TEXT 10	/* stacks in each text table */
-#define MW_LEAK_TOP_JSON 100	/* leak objects per process and report */
+#define MW_LEAK_TOP_TEXT 10  /* stacks in each text table */
+#define MW_LEAK_TOP_JSON 100 /* leak objects per process and report */
 
 struct mw_malloc_sum {
 	uint32_t pid;
 	const char *comm;
-	const char *allocator;		/* file of the probed allocator */
-	const char *sampling;		/* "off", "every N", "bytes N" */
-	bool estimated;			/* sampling: byte and count figures are estimates */
-	struct mw_malloc_counters c;	/* exact, from the kernel */
-	double out_bytes, out_count;	/* outstanding (tracked) */
-	double est_bytes, est_count;	/* allocated, estimated from the sampled ones */
-	struct mw_malloc_stats st;	/* whole session */
+	const char *allocator;	     /* file of the probed allocator */
+	const char *sampling;	     /* "off", "every N", "bytes N" */
+	bool estimated;		     /* sampling: byte and count figures are estimates */
+	struct mw_malloc_counters c; /* exact, from the kernel */
+	double out_bytes, out_count; /* outstanding (tracked) */
+	double est_bytes, est_count; /* allocated, estimated from the sampled ones */
+	struct mw_malloc_stats st;   /* whole session */
 	uint64_t unwind_failed;
-	uint64_t stacks_full;		/* allocations put under the unknown stack: stack table full */
+	uint64_t stacks_full; /* allocations put under the unknown stack: stack table full */
 };
 
 void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_malloc_sum *m);

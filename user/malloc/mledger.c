@@ -13,12 +13,13 @@
 
 #define MAX_STACKS 65536
 
-_Static_assert(sizeof(struct mw_mreport_entry) == 24 + sizeof(struct mw_malloc_counters) +
-		       sizeof(struct mw_malloc_stats), "report entry is a file format");
+_Static_assert(sizeof(struct mw_mreport_entry) ==
+		       24 + sizeof(struct mw_malloc_counters) + sizeof(struct mw_malloc_stats),
+	       "report entry is a file format");
 _Static_assert(sizeof(struct mw_malloc_entry) == 48, "malloc entry is a file format");
 
-static void record(struct mw_mledger *ml, uint32_t kind, const void *a, size_t alen,
-		   const void *b, size_t blen)
+static void record(struct mw_mledger *ml, uint32_t kind, const void *a, size_t alen, const void *b,
+		   size_t blen)
 {
 	struct mw_session *s = ml->s;
 
@@ -45,7 +46,8 @@ int mw_mledger_init(struct mw_mledger *ml, struct mw_session *s, const struct mw
 	if (mc->folded_path) {
 		ml->folded = fopen(mc->folded_path, "w");
 		if (!ml->folded) {
-			mw_fail(err, errsz, -1, "cannot open %s: %s", mc->folded_path, strerror(errno));
+			mw_fail(err, errsz, -1, "cannot open %s: %s", mc->folded_path,
+				strerror(errno));
 			mw_leak_destroy(&ml->leak);
 			return -1;
 		}
@@ -58,7 +60,7 @@ void mw_mledger_destroy(struct mw_mledger *ml)
 {
 	if (ml->folded)
 		fclose(ml->folded);
-	mw_leak_destroy(&ml->leak);	/* frees the stacks' frames too */
+	mw_leak_destroy(&ml->leak); /* frees the stacks' frames too */
 	for (size_t i = 0; i < ml->nnames; i++)
 		free(ml->names[i]);
 	free(ml->names);
@@ -128,7 +130,8 @@ static size_t frames_size(const struct mw_frame *f, uint32_t n)
 static void record_stack(struct mw_mledger *ml, const struct mw_stack_ent *st)
 {
 	struct mw_mstack_entry e = { .pid = st->pid, .n = st->n };
-	size_t ilen = st->n * sizeof(uint64_t), flen = st->frames ? frames_size(st->frames, st->n) : 0;
+	size_t ilen = st->n * sizeof(uint64_t),
+	       flen = st->frames ? frames_size(st->frames, st->n) : 0;
 	char *buf;
 
 	if (!ml->s->rec)
@@ -140,10 +143,12 @@ static void record_stack(struct mw_mledger *ml, const struct mw_stack_ent *st)
 	}
 	memcpy(buf, st->ips, ilen);
 	if (!st->frames)
-		e.n = 0x80000000U | st->n;	/* ips only: the frames were not named */
+		e.n = 0x80000000U | st->n; /* ips only: the frames were not named */
 	for (uint32_t k = 0, off = (uint32_t)ilen; st->frames && k < st->n; k++) {
 		const struct mw_frame *f = &st->frames[k];
-		struct mw_mframe_entry fe = { .addr = f->addr, .offset = f->offset, .line = f->line };
+		struct mw_mframe_entry fe = { .addr = f->addr,
+					      .offset = f->offset,
+					      .line = f->line };
 		const char *names[3] = { f->module, f->func, f->file };
 
 		memcpy(buf + off, &fe, sizeof(fe));
@@ -163,12 +168,20 @@ void mw_mledger_alloc(struct mw_mledger *ml, const struct mw_event *ev, const ui
 		      uint32_t n, mw_name_stack_fn name_stack, void *ctx)
 {
 	struct mw_malloc_entry e = {
-		.mono_ns = ev->mono_ns, .addr = ev->mal.addr, .size = ev->mal.size,
-		.old_addr = ev->mal.old_addr, .pid = ev->pid, .tid = ev->tid, .fn = ev->mal.fn,
+		.mono_ns = ev->mono_ns,
+		.addr = ev->mal.addr,
+		.size = ev->mal.size,
+		.old_addr = ev->mal.old_addr,
+		.pid = ev->pid,
+		.tid = ev->tid,
+		.fn = ev->mal.fn,
 		.nips = n,
 	};
 	struct mw_block b = {
-		.addr = ev->mal.addr, .size = ev->mal.size, .ts_ns = ev->mono_ns, .pid = ev->pid,
+		.addr = ev->mal.addr,
+		.size = ev->mal.size,
+		.ts_ns = ev->mono_ns,
+		.pid = ev->pid,
 		.tid = ev->tid,
 	};
 	struct mw_mproc *p = proc_of(ml, ev->pid);
@@ -305,8 +318,11 @@ void mw_mledger_sync(struct mw_mledger *ml, uint32_t pid, const struct mw_msync_
 	record(ml, MW_ENTRY_MSYNC, &e, sizeof(e), v, n * sizeof(*v));
 	for (size_t i = 0; i < n; i++) {
 		struct mw_block b = {
-			.addr = v[i].addr, .size = v[i].v.size, .ts_ns = v[i].v.ts_ns,
-			.pid = v[i].v.tgid, .tid = v[i].v.tid,
+			.addr = v[i].addr,
+			.size = v[i].v.size,
+			.ts_ns = v[i].v.ts_ns,
+			.pid = v[i].v.tgid,
+			.tid = v[i].v.tid,
 			.weight = (float)weight_of(&ml->mc, v[i].v.size),
 		};
 
@@ -391,7 +407,8 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	if (m->sample_every > 1)
 		snprintf(sampling, sizeof(sampling), "every %u", m->sample_every);
 	else if (m->sample_bytes)
-		snprintf(sampling, sizeof(sampling), "bytes %llu", (unsigned long long)m->sample_bytes);
+		snprintf(sampling, sizeof(sampling), "bytes %llu",
+			 (unsigned long long)m->sample_bytes);
 	sum.sampling = sampling;
 	nall = mw_leak_aggregate(&ml->leak, in->pid, UINT64_MAX, false, &all);
 	for (long i = 0; i < nall; i++) {
@@ -403,8 +420,8 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	if (n >= 0 && (by_count = malloc(((size_t)n + 1) * sizeof(*by_count)))) {
 		memcpy(by_count, rows, (size_t)n * sizeof(*rows));
 		mw_leak_aggregate_sort(by_count, (size_t)n, true);
-		mw_out_leaks(&ml->s->out, ts, &ml->leak, rows, by_count, (size_t)n, m->min_age_s, now,
-			     sum.estimated);
+		mw_out_leaks(&ml->s->out, ts, &ml->leak, rows, by_count, (size_t)n, m->min_age_s,
+			     now, sum.estimated);
 		if (in->final && ml->folded)
 			mw_leak_folded(ml->folded, &ml->leak, rows, (size_t)n);
 	}

@@ -22,20 +22,20 @@
 
 struct mw_mproc {
 	uint32_t pid;
-	bool done;		/* its final report is out (it exited while held) */
+	bool done; /* its final report is out (it exited while held) */
 	char comm[MW_COMM_LEN];
-	char allocator[256];	/* the probed allocator's file, "" if none found */
-	double est_bytes, est_count;	/* allocated, from the traced ones and their weights */
+	char allocator[256];	     /* the probed allocator's file, "" if none found */
+	double est_bytes, est_count; /* allocated, from the traced ones and their weights */
 };
 
 struct mw_mledger {
-	struct mw_session *s;		/* the model (names, heaps), output and recording */
-	struct mw_malloc_config mc;	/* sampling (weights), --min-age, --folded */
+	struct mw_session *s;	    /* the model (names, heaps), output and recording */
+	struct mw_malloc_config mc; /* sampling (weights), --min-age, --folded */
 	struct mw_leak leak;
 	struct mw_mproc *procs;
 	size_t nprocs, cap;
-	FILE *folded;			/* --folded: final reports append their stacks */
-	char **names;			/* frame names of stacks read from a recording */
+	FILE *folded; /* --folded: final reports append their stacks */
+	char **names; /* frame names of stacks read from a recording */
 	size_t nnames, capnames;
 };
 

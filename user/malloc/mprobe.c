@@ -25,8 +25,14 @@
 #define MW_UPROBE_MULTI_RETURN 1U
 #define MW_BPF_LINK_CREATE 28
 
-enum kind { K_ALLOC, K_CXX, K_EXIT };
-enum { FN_EXIT = MW_MFN_COUNT };
+enum kind {
+	K_ALLOC,
+	K_CXX,
+	K_EXIT
+};
+enum {
+	FN_EXIT = MW_MFN_COUNT
+};
 
 /* The attach table: symbol, function (the cookie of its entry probe), which module has it:
  * the allocator (malloc family), libstdc++ or the allocator (C++ operators), libc (exit). */
@@ -72,15 +78,29 @@ static const struct {
 _Static_assert(NPOINTS <= sizeof(((struct mw_mpoint *)0)->offs) / sizeof(uint64_t), "link size");
 
 /* The programs; each gets one uprobe_multi link per probed file. */
-enum { L_ENTER, L_ALLOC_RET, L_DELETE_RET, L_EXIT, L_COUNT };
+enum {
+	L_ENTER,
+	L_ALLOC_RET,
+	L_DELETE_RET,
+	L_EXIT,
+	L_COUNT
+};
 
 static const char *const fn_names[MW_MFN_COUNT] = {
-	[MW_MFN_MALLOC] = "malloc", [MW_MFN_CALLOC] = "calloc", [MW_MFN_REALLOC] = "realloc",
-	[MW_MFN_REALLOCARRAY] = "reallocarray", [MW_MFN_POSIX_MEMALIGN] = "posix_memalign",
-	[MW_MFN_ALIGNED_ALLOC] = "aligned_alloc", [MW_MFN_MEMALIGN] = "memalign",
-	[MW_MFN_VALLOC] = "valloc", [MW_MFN_PVALLOC] = "pvalloc", [MW_MFN_NEW] = "operator new",
-	[MW_MFN_NEW_ARRAY] = "operator new[]", [MW_MFN_FREE] = "free",
-	[MW_MFN_DELETE] = "operator delete", [MW_MFN_DELETE_ARRAY] = "operator delete[]",
+	[MW_MFN_MALLOC] = "malloc",
+	[MW_MFN_CALLOC] = "calloc",
+	[MW_MFN_REALLOC] = "realloc",
+	[MW_MFN_REALLOCARRAY] = "reallocarray",
+	[MW_MFN_POSIX_MEMALIGN] = "posix_memalign",
+	[MW_MFN_ALIGNED_ALLOC] = "aligned_alloc",
+	[MW_MFN_MEMALIGN] = "memalign",
+	[MW_MFN_VALLOC] = "valloc",
+	[MW_MFN_PVALLOC] = "pvalloc",
+	[MW_MFN_NEW] = "operator new",
+	[MW_MFN_NEW_ARRAY] = "operator new[]",
+	[MW_MFN_FREE] = "free",
+	[MW_MFN_DELETE] = "operator delete",
+	[MW_MFN_DELETE_ARRAY] = "operator delete[]",
 };
 
 const char *mw_mfn_name(uint32_t fn)
@@ -122,8 +142,9 @@ int mw_mprobe_open(struct mw_mprobe *m, const struct mw_mprobe_opts *o, char *er
 	s->rodata->holder_tgid = (__u32)getpid();
 	/* Gaps between byte samples: quantiles of an exponential with mean sample_bytes. */
 	for (int i = 0; o->sample_bytes && i < MW_SAMPLE_TABLE; i++)
-		s->rodata->exp_gap[i] = (__u64)(-log(1.0 - (i + 0.5) / MW_SAMPLE_TABLE) *
-						(double)o->sample_bytes) + 1;
+		s->rodata->exp_gap[i] =
+			(__u64)(-log(1.0 - (i + 0.5) / MW_SAMPLE_TABLE) * (double)o->sample_bytes) +
+			1;
 	for (int k = 0; k < L_COUNT; k++)
 		bpf_program__set_expected_attach_type(prog_of(m, k),
 						      (enum bpf_attach_type)MW_TRACE_UPROBE_MULTI);
@@ -134,8 +155,10 @@ int mw_mprobe_open(struct mw_mprobe *m, const struct mw_mprobe_opts *o, char *er
 	}
 	ret = malloc_bpf__load(s);
 	if (ret) {
-		mw_fail(err, errsz, ret, "cannot load the allocator BPF programs: %s (run with -v "
-			"for the verifier log)", strerror(-ret));
+		mw_fail(err, errsz, ret,
+			"cannot load the allocator BPF programs: %s (run with -v "
+			"for the verifier log)",
+			strerror(-ret));
 		goto fail;
 	}
 	return 0;
@@ -157,7 +180,7 @@ static int attach_point(struct mw_mprobe *m, struct mw_mpoint *p)
 			uint64_t path, offsets, ref_ctr_offsets, cookies;
 			uint32_t cnt, flags2, pid;
 		} lc;
-		uint8_t raw[144];	/* the kernel checks that what it does not know is zero */
+		uint8_t raw[144]; /* the kernel checks that what it does not know is zero */
 	} attr;
 	int fd;
 
@@ -193,8 +216,8 @@ static int add_point(struct mw_mprobe *m, struct mw_mpoint *p)
 }
 
 struct cand {
-	char path[PATH_MAX];	/* valid here */
-	char name[PATH_MAX];	/* in the target */
+	char path[PATH_MAX]; /* valid here */
+	char name[PATH_MAX]; /* in the target */
 	uint64_t off[NPOINTS];
 	bool is_exe, is_libc, is_cxx;
 };
@@ -203,8 +226,13 @@ struct cand {
 static bool resolve_lib(uint32_t pid, const char *lib, char *path, char *name)
 {
 	static const char *const dirs[] = {
-		"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64",
-		"/lib", "/usr/lib", "/usr/local/lib",
+		"/lib/x86_64-linux-gnu",
+		"/usr/lib/x86_64-linux-gnu",
+		"/lib64",
+		"/usr/lib64",
+		"/lib",
+		"/usr/lib",
+		"/usr/local/lib",
 	};
 
 	if (strchr(lib, '/')) {
@@ -323,7 +351,10 @@ static int attach_module(struct mw_mprobe *m, uint32_t pid, const struct cand *c
 	if (!path)
 		return -ENOMEM;
 	for (int k = 0; k < L_COUNT; k++)
-		p[k] = (struct mw_mpoint){ .pid = pid, .path = path, .kind = k, .fd = -1,
+		p[k] = (struct mw_mpoint){ .pid = pid,
+					   .path = path,
+					   .kind = k,
+					   .fd = -1,
 					   .ret = k == L_ALLOC_RET || k == L_DELETE_RET };
 	for (size_t i = 0; i < NPOINTS; i++) {
 		int fn = points[i].fn, k;
@@ -336,7 +367,7 @@ static int attach_module(struct mw_mprobe *m, uint32_t pid, const struct cand *c
 		for (uint32_t j = 0; j < p[k].n; j++)
 			dup |= p[k].offs[j] == c->off[i];
 		if (dup)
-			continue;	/* an alias of a function already probed */
+			continue; /* an alias of a function already probed */
 		p[k].offs[p[k].n] = c->off[i];
 		p[k].cookies[p[k].n++] = (uint64_t)fn;
 		if (fn == MW_MFN_FREE || fn == FN_EXIT)
@@ -354,7 +385,9 @@ static int attach_module(struct mw_mprobe *m, uint32_t pid, const struct cand *c
 int mw_mprobe_add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char *what,
 		      size_t whatsz)
 {
-	enum { MAXC = 64 };
+	enum {
+		MAXC = 64
+	};
 	const char *names[NPOINTS];
 	struct cand *c = calloc(MAXC, sizeof(*c));
 	size_t n;
@@ -429,7 +462,7 @@ int mw_mprobe_reattach(struct mw_mprobe *m)
 	__atomic_add_fetch(&m->skel->bss->generation, 1, __ATOMIC_SEQ_CST);
 	for (size_t i = 0; i < m->npoints; i++)
 		if (m->points[i].fd < 0 && attach_point(m, &m->points[i]) && !err)
-			err = -errno;	/* a process that exited: its points are gone */
+			err = -errno; /* a process that exited: its points are gone */
 	m->attached = true;
 	return err;
 }

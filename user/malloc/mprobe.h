@@ -19,12 +19,12 @@ struct ring_buffer;
 struct bpf_link;
 
 struct mw_mprobe_opts {
-	uint32_t stack_bytes;		/* of user stack copied per allocation */
-	uint32_t sample_every;		/* 0/1: every allocation */
-	uint64_t sample_bytes;		/* 0: off */
-	uint64_t max_rate;		/* probe hits per second; 0: no guard */
-	uint32_t max_outstanding;	/* outstanding table entries */
-	uint32_t hold_exit;		/* enum mw_hold_exit (malloc.h) */
+	uint32_t stack_bytes;	  /* of user stack copied per allocation */
+	uint32_t sample_every;	  /* 0/1: every allocation */
+	uint64_t sample_bytes;	  /* 0: off */
+	uint64_t max_rate;	  /* probe hits per second; 0: no guard */
+	uint32_t max_outstanding; /* outstanding table entries */
+	uint32_t hold_exit;	  /* enum mw_hold_exit (malloc.h) */
 };
 
 /* A file already probed in a process (a second look at its maps skips it). */
@@ -37,13 +37,13 @@ struct mw_mmodule {
  * re-attached as it was after a detach. */
 struct mw_mpoint {
 	uint32_t pid;
-	const char *path;	/* interned */
-	int kind;		/* which program */
+	const char *path; /* interned */
+	int kind;	  /* which program */
 	bool ret;
 	uint32_t n;
-	uint64_t offs[32];	/* file offsets of the functions */
-	uint64_t cookies[32];	/* enum mw_mfn of each (entry program) */
-	int fd;			/* the link, -1 while detached */
+	uint64_t offs[32];    /* file offsets of the functions */
+	uint64_t cookies[32]; /* enum mw_mfn of each (entry program) */
+	int fd;		      /* the link, -1 while detached */
 };
 
 struct mw_mprobe {
@@ -52,7 +52,7 @@ struct mw_mprobe {
 	size_t npoints, cappoints;
 	struct mw_mmodule *mods;
 	size_t nmods, capmods;
-	bool attached;		/* links are in place (false while a duty cycle or the guard is off) */
+	bool attached; /* links are in place (false while a duty cycle or the guard is off) */
 	int ncpus;
 };
 

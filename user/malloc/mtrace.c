@@ -26,9 +26,9 @@ _Static_assert(MW_MREGS == MW_USTACK_NREGS, "register sets");
 /* What only the live side knows of a process. */
 struct mlive {
 	uint32_t pid;
-	bool exiting;		/* stopped in exit(): report, then resume it */
-	uint64_t synced_drops;	/* ring drops already reconciled with the kernel's table */
-	uint64_t maps_read_ns;	/* when its maps were last dropped for being stale */
+	bool exiting;	       /* stopped in exit(): report, then resume it */
+	uint64_t synced_drops; /* ring drops already reconciled with the kernel's table */
+	uint64_t maps_read_ns; /* when its maps were last dropped for being stale */
 };
 
 struct mw_mtrace {
@@ -62,8 +62,7 @@ static struct mlive *live_of(struct mw_mtrace *t, uint32_t pid, bool add)
 }
 
 /* Name every frame of a new stack now, while the process and its files exist. */
-static int name_stack(void *ctx, uint32_t pid, const uint64_t *ips, uint32_t n,
-		      struct mw_frame *f)
+static int name_stack(void *ctx, uint32_t pid, const uint64_t *ips, uint32_t n, struct mw_frame *f)
 {
 	struct mw_mtrace *t = ctx;
 
@@ -124,12 +123,8 @@ static int on_record(void *ctx, void *data, size_t size)
 	if (mw_decode(&t->s->dctx, data, size, &ev))
 		return mw_session_bad_record(t->s, data, size);
 	switch (ev.kind) {
-	case MW_EV_MALLOC:
-		on_alloc(t, &ev);
-		break;
-	case MW_EV_MFREE:
-		mw_mledger_free(&t->ml, &ev, data, size);
-		break;
+	case MW_EV_MALLOC: on_alloc(t, &ev); break;
+	case MW_EV_MFREE: mw_mledger_free(&t->ml, &ev, data, size); break;
 	case MW_EV_MEXIT: {
 		/* Reported at the next tick, when the syscall ring is read up to here too. */
 		struct mw_mproc *mp = mw_mledger_find(&t->ml, ev.pid);
@@ -141,8 +136,7 @@ static int on_record(void *ctx, void *data, size_t size)
 			kill((pid_t)ev.pid, SIGCONT);
 		break;
 	}
-	default:
-		break;	/* not a record of this ring */
+	default: break; /* not a record of this ring */
 	}
 	return 0;
 }
@@ -159,7 +153,9 @@ struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *
 		.max_outstanding = m->max_outstanding,
 		/* A launched command is memwatch's child: held at exit(), and resumed by the
 		 * kernel if memwatch dies (launch.c). Others only on request (--hold-exit). */
-		.hold_exit = m->hold_exit ? MW_HOLD_ALL : cfg->cmd ? MW_HOLD_CHILDREN : MW_HOLD_OFF,
+		.hold_exit = m->hold_exit ? MW_HOLD_ALL
+			     : cfg->cmd	  ? MW_HOLD_CHILDREN
+					  : MW_HOLD_OFF,
 	};
 	struct mw_mtrace *t = calloc(1, sizeof(*t));
 	int ret;
@@ -277,7 +273,10 @@ static void collect_live(void *ctx, uint64_t addr, const struct mw_live *v)
 static void report_proc(struct mw_mtrace *t, uint32_t pid, uint64_t now, bool final)
 {
 	struct mw_mreport_entry in = {
-		.now_mono_ns = now, .pid = pid, .final = final, .unwind_failed = t->unwind_failed,
+		.now_mono_ns = now,
+		.pid = pid,
+		.final = final,
+		.unwind_failed = t->unwind_failed,
 	};
 	struct mlive *p = live_of(t, pid, true);
 
@@ -318,11 +317,14 @@ void mw_mtrace_tick(struct mw_mtrace *t, uint64_t now)
 	if (m->duty_period_s && now >= t->next_duty_ns) {
 		t->duty_off = !t->duty_off;
 		t->next_duty_ns = now + (uint64_t)((t->duty_off ? m->duty_period_s - m->duty_on_s
-								: m->duty_on_s) * 1e9);
+								: m->duty_on_s) *
+						   1e9);
 	}
 	if (!t->guard_off && mw_mprobe_tripped(&t->probe, &rate)) {
 		struct mw_mguard_entry g = {
-			.now_mono_ns = now, .rate = rate, .limit = m->max_probe_rate,
+			.now_mono_ns = now,
+			.rate = rate,
+			.limit = m->max_probe_rate,
 			.off_ns = t->backoff_ns,
 		};
 

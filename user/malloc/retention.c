@@ -63,7 +63,8 @@ size_t mw_retention_compute(const struct mw_leak *l, uint32_t pid, const struct 
 		/* Free below the top chunk: what trimming cannot give back while it lives. */
 		below = acc[k].top_addr - 16 - spans[k].start;
 		below -= acc[k].live - mw_glibc_chunk(acc[k].top_size) < below
-				 ? acc[k].live - mw_glibc_chunk(acc[k].top_size) : below;
+				 ? acc[k].live - mw_glibc_chunk(acc[k].top_size)
+				 : below;
 		if (below > trim_threshold && below > r->pinned_free_below) {
 			r->pinned = true;
 			r->pinned_addr = acc[k].top_addr;
@@ -73,7 +74,8 @@ size_t mw_retention_compute(const struct mw_leak *l, uint32_t pid, const struct 
 		}
 	}
 	for (size_t j = 0; j < rows; j++)
-		out[j].free_kept = out[j].committed > out[j].live ? out[j].committed - out[j].live : 0;
+		out[j].free_kept = out[j].committed > out[j].live ? out[j].committed - out[j].live
+								  : 0;
 	free(acc);
 	return rows;
 }

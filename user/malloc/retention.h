@@ -12,21 +12,21 @@
 #include <stdint.h>
 #include "leak.h"
 
-#define MW_TRIM_THRESHOLD (128 * 1024)	/* glibc's M_TRIM_THRESHOLD default */
+#define MW_TRIM_THRESHOLD (128 * 1024) /* glibc's M_TRIM_THRESHOLD default */
 #define MW_ARENA_MAIN (-1)
 
 struct mw_heap_span {
-	int arena;		/* MW_ARENA_MAIN, or the arena id (1, 2, ...) */
-	uint64_t start, end;	/* committed bytes [start, end) */
+	int arena;	     /* MW_ARENA_MAIN, or the arena id (1, 2, ...) */
+	uint64_t start, end; /* committed bytes [start, end) */
 };
 
 struct mw_retention {
 	int arena;
-	uint64_t live;		/* bytes of live chunks (glibc chunk sizes, headers included) */
+	uint64_t live; /* bytes of live chunks (glibc chunk sizes, headers included) */
 	uint64_t committed;
-	uint64_t free_kept;	/* committed - live */
+	uint64_t free_kept; /* committed - live */
 	uint32_t blocks;
-	bool pinned;		/* free space below the highest live chunk exceeds the trim threshold */
+	bool pinned; /* free space below the highest live chunk exceeds the trim threshold */
 	uint64_t pinned_addr, pinned_size, pinned_free_below;
 	uint32_t pinned_stack;
 };

@@ -40,17 +40,17 @@
 struct mw_exporter {
 	struct MHD_Daemon *httpd;
 	int listen_fd;
-	int stats_fd;			/* BPF_STATS_RUN_TIME while held; -1 when refused */
+	int stats_fd; /* BPF_STATS_RUN_TIME while held; -1 when refused */
 	bool per_tid;
 	double start_time_s;
 	uint64_t next_sample_ns;
-	struct mw_growth growth;	/* event loop only */
-	struct mw_thread_names names;	/* event loop only */
-	struct mw_buf scratch;		/* event loop only */
+	struct mw_growth growth;      /* event loop only */
+	struct mw_thread_names names; /* event loop only */
+	struct mw_buf scratch;	      /* event loop only */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	/* under mu: */
-	struct mw_buf snap;		/* the last rendering */
+	struct mw_buf snap; /* the last rendering */
 	uint64_t req_seq, done_seq;
 	uint64_t scrapes;
 	bool stopping;
@@ -112,7 +112,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	(void)version;
 	(void)upload;
 	if (*upload_size)
-		return MHD_NO;	/* no request bodies */
+		return MHD_NO; /* no request bodies */
 	(void)con_cls;
 	if (strcmp(url, "/metrics"))
 		return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", not_found, sizeof(not_found) - 1);
@@ -150,7 +150,8 @@ static size_t probe_stats(struct mw_loader *l, struct mw_probe_stat *v, size_t m
 
 	if (!l->skel)
 		return 0;
-	bpf_object__for_each_program(prog, l->skel->obj) {
+	bpf_object__for_each_program(prog, l->skel->obj)
+	{
 		struct bpf_prog_info info;
 		__u32 len = sizeof(info);
 		int fd = bpf_program__fd(prog);
@@ -238,7 +239,7 @@ void mw_exporter_tick(struct mw_exporter *e, struct mw_session *s, struct mw_loa
 	scrapes = e->scrapes;
 	pthread_mutex_unlock(&e->mu);
 	if (ticket == e->done_seq)
-		return;	/* done_seq is written only by this thread */
+		return; /* done_seq is written only by this thread */
 	render(e, s, l, scrapes);
 	pthread_mutex_lock(&e->mu);
 	if (!e->scratch.oom) {
@@ -260,7 +261,7 @@ static int listen_on(const struct mw_listen *a, char *err, size_t errsz)
 	fd = socket(a->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return mw_fail(err, errsz, -errno, "--prometheus %s: socket: %s", a->text,
-			    strerror(errno));
+			       strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (a->addr.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
@@ -270,10 +271,10 @@ static int listen_on(const struct mw_listen *a, char *err, size_t errsz)
 		close(fd);
 		if (e == EADDRINUSE)
 			return mw_fail(err, errsz, -e,
-				    "--prometheus %s: address already in use: pick another port",
-				    a->text);
+				       "--prometheus %s: address already in use: pick another port",
+				       a->text);
 		return mw_fail(err, errsz, -e, "--prometheus %s: cannot listen: %s", a->text,
-			    strerror(e));
+			       strerror(e));
 	}
 	return fd;
 }
@@ -291,7 +292,7 @@ int mw_exporter_start(struct mw_exporter **out, const struct mw_config *cfg, cha
 	if (!cfg->prometheus)
 		return 0;
 	if (mw_listen_parse(cfg->prometheus, &a, err, errsz))
-		return -EINVAL;	/* the CLI checked it already */
+		return -EINVAL; /* the CLI checked it already */
 	fd = listen_on(&a, err, errsz);
 	if (fd < 0)
 		return fd;
@@ -317,18 +318,16 @@ int mw_exporter_start(struct mw_exporter **out, const struct mw_config *cfg, cha
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	e->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL,
-				    on_request, e,
-				    MHD_OPTION_LISTEN_SOCKET, fd,
+				    on_request, e, MHD_OPTION_LISTEN_SOCKET, fd,
 				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
-				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-				    MHD_OPTION_END);
+				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!e->httpd) {
 		mw_exporter_stop(e);
 		return mw_fail(err, errsz, -EIO, "--prometheus %s: cannot start the HTTP server",
-			    a.text);
+			       a.text);
 	}
-	e->listen_fd = -1;	/* MHD_stop_daemon closes it */
+	e->listen_fd = -1; /* MHD_stop_daemon closes it */
 	*out = e;
 	return 0;
 }

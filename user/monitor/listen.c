@@ -32,13 +32,13 @@ int mw_listen_parse(const char *s, struct mw_listen *out, char *err, size_t errs
 
 	memset(out, 0, sizeof(*out));
 	if (!*s)
-		return mw_fail(err, errsz, -1, "--prometheus: empty address (ADDR:PORT, e.g. :9464)");
+		return mw_fail(err, errsz, -1,
+			       "--prometheus: empty address (ADDR:PORT, e.g. :9464)");
 	if (*s == '[') {
 		const char *close = strchr(s, ']');
 
 		if (!close || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(host))
-			return mw_fail(err, errsz, -1,
-				    "--prometheus: '%s' is not [IPV6]:PORT", s);
+			return mw_fail(err, errsz, -1, "--prometheus: '%s' is not [IPV6]:PORT", s);
 		memcpy(host, s + 1, (size_t)(close - s - 1));
 		host[close - s - 1] = '\0';
 		port_s = close + 2;
@@ -47,12 +47,14 @@ int mw_listen_parse(const char *s, struct mw_listen *out, char *err, size_t errs
 
 		if (colon) {
 			if (strchr(s, ':') != colon)
-				return mw_fail(err, errsz, -1,
-					    "--prometheus: '%s': write an IPv6 address as [ADDR]:PORT", s);
+				return mw_fail(
+					err, errsz, -1,
+					"--prometheus: '%s': write an IPv6 address as [ADDR]:PORT",
+					s);
 			if (colon != s) {
 				if ((size_t)(colon - s) >= sizeof(host))
 					return mw_fail(err, errsz, -1,
-						    "--prometheus: '%s' is not ADDR:PORT", s);
+						       "--prometheus: '%s' is not ADDR:PORT", s);
 				memcpy(host, s, (size_t)(colon - s));
 				host[colon - s] = '\0';
 			}
@@ -66,7 +68,7 @@ int mw_listen_parse(const char *s, struct mw_listen *out, char *err, size_t errs
 
 		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
 			return mw_fail(err, errsz, -1,
-				    "--prometheus: '%s' is not a numeric IPv6 address", host);
+				       "--prometheus: '%s' is not a numeric IPv6 address", host);
 		a->sin6_family = AF_INET6;
 		a->sin6_port = htons((uint16_t)port);
 		out->len = sizeof(*a);
@@ -76,7 +78,7 @@ int mw_listen_parse(const char *s, struct mw_listen *out, char *err, size_t errs
 
 		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
 			return mw_fail(err, errsz, -1,
-				    "--prometheus: '%s' is not a numeric IPv4 address", host);
+				       "--prometheus: '%s' is not a numeric IPv4 address", host);
 		a->sin_family = AF_INET;
 		a->sin_port = htons((uint16_t)port);
 		out->len = sizeof(*a);

@@ -7,9 +7,9 @@
 #include <sys/socket.h>
 
 struct mw_listen {
-	struct sockaddr_storage addr;	/* sockaddr_in or sockaddr_in6, port set */
+	struct sockaddr_storage addr; /* sockaddr_in or sockaddr_in6, port set */
 	socklen_t len;
-	char text[80];			/* "127.0.0.1:9464", "[::1]:9464" */
+	char text[80]; /* "127.0.0.1:9464", "[::1]:9464" */
 };
 
 /*

@@ -220,7 +220,7 @@ static int tn_retired(struct mw_tn_proc *tp, const struct mw_process *p,
 	struct mw_tn_carry *d;
 
 	if (!r)
-		return 0;	/* not retired by the model (out of memory there) */
+		return 0; /* not retired by the model (out of memory there) */
 	d = carry_slot(&tp->debit, &tp->ndebit, r->comm);
 	if (!d)
 		return -ENOMEM;
@@ -253,7 +253,7 @@ static int tn_update_proc(struct mw_tn_proc *tp, const struct mw_process *p)
 		if (j < tp->n && tp->v[j].tid == t->tid) {
 			const struct mw_tn_thread *old = &tp->v[j];
 
-			j++;	/* matched: not a vanished thread */
+			j++; /* matched: not a vanished thread */
 			memcpy(e->base, old->base, sizeof(e->base));
 			if (strncmp(old->name, key, MW_COMM_LEN)) {
 				if (tn_carry(tp, old)) {
@@ -455,7 +455,7 @@ static struct calls_item *calls_items(const struct mw_process *p, const struct m
 		for (int k = 0; e && k < 2; k++)
 			for (int s = 0; s < MW_SYS_COUNT; s++)
 				v[i].n[k][s] -= v[i].n[k][s] > e->base[k][s] ? e->base[k][s]
-									      : v[i].n[k][s];
+									     : v[i].n[k][s];
 	}
 	for (size_t i = 0; i < ncarry; i++) {
 		v[p->nthreads + i].name = tp->carry[i].name;
@@ -500,7 +500,7 @@ static int render_proc_calls(struct mw_buf *b, const struct mw_process *p,
 	if (!per_tid)
 		qsort(v, n, sizeof(*v), by_name);
 	for (size_t i = 0; i < n;) {
-		uint64_t sum[MW_SYS_COUNT] = {0};
+		uint64_t sum[MW_SYS_COUNT] = { 0 };
 		size_t j = i;
 
 		do {
@@ -538,8 +538,8 @@ static int render_calls(struct mw_buf *b, const struct mw_model *m,
 		for (size_t i = 0; i < m->nprocs; i++) {
 			const struct mw_process *p = m->procs[i];
 
-			if (rendered(p) && render_proc_calls(b, p, tn ? tn_find(tn, p) : NULL,
-							     per_tid, errors))
+			if (rendered(p) &&
+			    render_proc_calls(b, p, tn ? tn_find(tn, p) : NULL, per_tid, errors))
 				return -ENOMEM;
 		}
 	}
@@ -618,12 +618,12 @@ static void render_kernel(struct mw_buf *b, const struct mw_metrics_in *in)
 		mw_buf_printf(b, "memwatch_events_total %llu\n", (unsigned long long)k->events);
 		family(b, "memwatch_kernel_drops_total", "counter",
 		       "Updates the kernel side could not make, by reason (full tables).");
-		mw_buf_printf(b, "memwatch_kernel_drops_total{reason=\"unpaired_exit\"} %llu\n"
+		mw_buf_printf(b,
+			      "memwatch_kernel_drops_total{reason=\"unpaired_exit\"} %llu\n"
 			      "memwatch_kernel_drops_total{reason=\"inflight_full\"} %llu\n"
 			      "memwatch_kernel_drops_total{reason=\"threads_full\"} %llu\n"
 			      "memwatch_kernel_drops_total{reason=\"targets_full\"} %llu\n",
-			      (unsigned long long)k->unpaired,
-			      (unsigned long long)k->inflight_full,
+			      (unsigned long long)k->unpaired, (unsigned long long)k->inflight_full,
 			      (unsigned long long)k->threads_full,
 			      (unsigned long long)k->targets_full);
 	}

@@ -30,14 +30,14 @@ void mw_buf_printf(struct mw_buf *b, const char *fmt, ...) __attribute__((format
  * a second), at most MW_GROWTH_SAMPLES kept per process. A process that left
  * the model loses its window at the next sample.
  */
-#define MW_GROWTH_SAMPLES 61	/* 60 s of 1 s samples */
+#define MW_GROWTH_SAMPLES 61 /* 60 s of 1 s samples */
 
 struct mw_growth_win {
 	uint32_t pid;
-	const struct mw_process *proc;	/* identity: a reused pid is a new process */
+	const struct mw_process *proc; /* identity: a reused pid is a new process */
 	uint64_t t_ns[MW_GROWTH_SAMPLES];
 	uint64_t bytes[MW_GROWTH_SAMPLES];
-	size_t head, n;		/* ring: newest at (head + n - 1) % SAMPLES */
+	size_t head, n; /* ring: newest at (head + n - 1) % SAMPLES */
 };
 
 struct mw_growth {
@@ -64,19 +64,19 @@ bool mw_growth_rate(const struct mw_growth *g, const struct mw_process *p, doubl
 struct mw_tn_thread {
 	uint32_t tid;
 	char name[MW_COMM_LEN];		/* the name its series is under */
-	uint64_t base[2][MW_SYS_COUNT];	/* calls/errors made under earlier names */
-	uint64_t last[2][MW_SYS_COUNT];	/* calls/errors at the last update */
+	uint64_t base[2][MW_SYS_COUNT]; /* calls/errors made under earlier names */
+	uint64_t last[2][MW_SYS_COUNT]; /* calls/errors at the last update */
 };
 
 struct mw_tn_carry {
 	char name[MW_COMM_LEN];
-	uint64_t n[2][MW_SYS_COUNT];	/* calls/errors renamed threads made under it */
+	uint64_t n[2][MW_SYS_COUNT]; /* calls/errors renamed threads made under it */
 };
 
 struct mw_tn_proc {
 	uint32_t pid;
-	const struct mw_process *proc;	/* identity: a reused pid is a new process */
-	struct mw_tn_thread *v;		/* the model's threads, same order (by tid) */
+	const struct mw_process *proc; /* identity: a reused pid is a new process */
+	struct mw_tn_thread *v;	       /* the model's threads, same order (by tid) */
 	size_t n;
 	struct mw_tn_carry *carry;
 	size_t ncarry;
@@ -106,17 +106,17 @@ struct mw_probe_stat {
 
 struct mw_metrics_in {
 	const struct mw_model *model;
-	const struct mw_growth *growth;		/* may be NULL: no growth gauge */
-	const struct mw_thread_names *names;	/* may be NULL: counts under current names */
-	const struct mw_stats *kstats;		/* may be NULL: no kernel statistics */
-	const struct mw_probe_stat *probes;	/* nprobes entries */
+	const struct mw_growth *growth;	     /* may be NULL: no growth gauge */
+	const struct mw_thread_names *names; /* may be NULL: counts under current names */
+	const struct mw_stats *kstats;	     /* may be NULL: no kernel statistics */
+	const struct mw_probe_stat *probes;  /* nprobes entries */
 	size_t nprobes;
-	bool probe_stats;	/* run_cnt/run_time_ns are counted (BPF stats enabled) */
-	bool per_tid;		/* thread dimension: tid label instead of the thread name */
-	double cpu_seconds;	/* memwatch's own user + system CPU time */
-	uint64_t rss_bytes;	/* memwatch's own resident set */
-	double start_time_s;	/* memwatch's start, Unix epoch seconds */
-	uint64_t scrapes;	/* scrapes answered before this one */
+	bool probe_stats;    /* run_cnt/run_time_ns are counted (BPF stats enabled) */
+	bool per_tid;	     /* thread dimension: tid label instead of the thread name */
+	double cpu_seconds;  /* memwatch's own user + system CPU time */
+	uint64_t rss_bytes;  /* memwatch's own resident set */
+	double start_time_s; /* memwatch's start, Unix epoch seconds */
+	uint64_t scrapes;    /* scrapes answered before this one */
 };
 
 /* Render everything into b (appended). 0, or -ENOMEM (b->oom). */

@@ -18,11 +18,11 @@ struct mw_sink {
 	FILE *f;
 	int fd;
 	char *path;
-	uint64_t limit;		/* 0: never rotate */
+	uint64_t limit; /* 0: never rotate */
 	uint32_t count;
-	uint64_t size;		/* bytes in the current file */
+	uint64_t size; /* bytes in the current file */
 	uint64_t rotations;
-	char *carry;		/* the start of a line whose end has not come yet */
+	char *carry; /* the start of a line whose end has not come yet */
 	size_t ncarry, capcarry;
 };
 
@@ -230,8 +230,7 @@ struct mw_sink *mw_sink_open(const char *path, uint64_t rotate_size, uint32_t ro
 	return s;
 }
 
-int mw_sink_reopen(struct mw_sink *s, const char *path, uint64_t rotate_size,
-		   uint32_t rotate_count)
+int mw_sink_reopen(struct mw_sink *s, const char *path, uint64_t rotate_size, uint32_t rotate_count)
 {
 	char *p = strdup(path);
 	uint64_t size;

@@ -71,7 +71,7 @@ bool mw_regex_literal(const char *re, char *out, size_t outsz)
 		if (c == '\\') {
 			c = re[++i];
 			if (!c || !strchr(meta, c))
-				return false;	/* \w, \b ...: not a plain character */
+				return false; /* \w, \b ...: not a plain character */
 		} else if (strchr(meta, c)) {
 			return false;
 		}
@@ -179,7 +179,7 @@ static int cgroup_walk(const char *dir, int depth, size_t max, uint32_t **pids, 
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
 	f = fopen(path, "re");
 	if (!f)
-		return errno == ENOENT && depth ? 0 : -errno;	/* removed meanwhile */
+		return errno == ENOENT && depth ? 0 : -errno; /* removed meanwhile */
 	while (!err && fgets(line, sizeof(line), f)) {
 		unsigned long v = strtoul(line, NULL, 10);
 

@@ -151,7 +151,7 @@ static void take(struct mw_watch *w, uint32_t pid, bool after_exec, bool by_kern
 		struct mw_process *p = mw_model_find(&w->s->model, pid);
 
 		mw_p_err("pid %u (%s) attached%s", pid, p ? p->comm : "?",
-			after_exec ? " at exec" : "");
+			 after_exec ? " at exec" : "");
 	}
 }
 
@@ -218,9 +218,7 @@ void mw_watch_scan(struct mw_watch *w)
 bool mw_watch_event(struct mw_watch *w, const struct mw_event *ev)
 {
 	switch (ev->kind) {
-	case MW_EV_ADOPT:
-		take(w, ev->adopt.pid, ev->adopt.how == MW_ADOPT_EXEC, true);
-		return true;
+	case MW_EV_ADOPT: take(w, ev->adopt.pid, ev->adopt.how == MW_ADOPT_EXEC, true); return true;
 	case MW_EV_EXEC_SEEN:
 		w->notices++;
 		if (!mw_comm_set_match(&w->comms, ev->comm))
@@ -229,8 +227,7 @@ bool mw_watch_event(struct mw_watch *w, const struct mw_event *ev)
 		mw_loader_comm_add(w->loader, ev->comm);
 		adopt_running(w, ev->pid, false);
 		return true;
-	default:
-		return false;
+	default: return false;
 	}
 }
 
@@ -291,7 +288,8 @@ void mw_watch_report(struct mw_watch *w, uint64_t ts_ns)
 
 	mw_loader_stats(w->loader, &st);
 	if (!o->json) {
-		fprintf(o->f, "memwatch: stats: %zu processes (max %u), %" PRIu64 " adopted, %" PRIu64
+		fprintf(o->f,
+			"memwatch: stats: %zu processes (max %u), %" PRIu64 " adopted, %" PRIu64
 			" refused, %" PRIu64 " records, %" PRIu64 " lost, %" PRIu64
 			" targets full, %" PRIu64 " threads full\n",
 			mw_session_live(w->s), w->cfg->max_procs, w->adopted, w->refused,

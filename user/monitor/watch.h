@@ -25,7 +25,7 @@ typedef int (*mw_adopt_fn)(void *ctx, uint32_t pid, bool after_exec);
 
 struct mw_watched {
 	uint32_t pid;
-	uint64_t start;		/* /proc/PID/stat start time: a reused pid differs */
+	uint64_t start; /* /proc/PID/stat start time: a reused pid differs */
 };
 
 struct mw_watch {
@@ -37,14 +37,14 @@ struct mw_watch {
 	struct mw_comm_set comms;
 	int cgfds[MW_MAX_WATCH];
 	size_t ncg;
-	struct mw_watched *known;	/* adopted processes, at most cfg->max_procs */
+	struct mw_watched *known; /* adopted processes, at most cfg->max_procs */
 	size_t nknown;
 	uint64_t next_tick_ns;
 	/* health */
-	uint64_t adopted;	/* processes adopted (all ways) */
-	uint64_t refused;	/* not adopted: --max-procs reached */
-	uint64_t notices;	/* exec notices matched against --comm */
-	uint64_t reused;	/* pids found reused by another process */
+	uint64_t adopted; /* processes adopted (all ways) */
+	uint64_t refused; /* not adopted: --max-procs reached */
+	uint64_t notices; /* exec notices matched against --comm */
+	uint64_t reused;  /* pids found reused by another process */
 	uint64_t reloads, reload_errors;
 };
 

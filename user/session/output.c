@@ -43,8 +43,9 @@ static void text_syscall(struct mw_output *o, const struct mw_event *ev, const s
 static void describe_exit(char *buf, size_t sz, int status)
 {
 	if (WIFSIGNALED(status))
-		snprintf(buf, sz, "killed by %s", sigabbrev_np(WTERMSIG(status)) ?
-			 sigabbrev_np(WTERMSIG(status)) : "signal");
+		snprintf(buf, sz, "killed by %s",
+			 sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status))
+							: "signal");
 	else
 		snprintf(buf, sz, "exited with %d", WEXITSTATUS(status));
 }
@@ -85,8 +86,7 @@ static void text_task(struct mw_output *o, const struct mw_event *ev, const stru
 		fprintf(o->f, "--- thread %" PRIu32 " renamed to \"%s\" ---\n", ev->task.child_tid,
 			ev->task.child_comm);
 		break;
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -111,9 +111,7 @@ static void json_args(struct mw_json *j, const struct mw_syscall_ev *sc)
 
 	mw_json_obj_begin(j, "args");
 	switch (sc->sys) {
-	case MW_SYS_BRK:
-		mw_json_addr(j, "addr", a[0]);
-		break;
+	case MW_SYS_BRK: mw_json_addr(j, "addr", a[0]); break;
 	case MW_SYS_MMAP:
 		mw_json_addr(j, "addr", a[0]);
 		mw_json_uint(j, "len", a[1]);
@@ -148,8 +146,7 @@ static void json_args(struct mw_json *j, const struct mw_syscall_ev *sc)
 		mw_fmt_madvise(buf, sizeof(buf), a[2]);
 		mw_json_str(j, "advice", buf);
 		break;
-	default:
-		break;
+	default: break;
 	}
 	mw_json_obj_end(j);
 }
@@ -200,9 +197,7 @@ static void json_task(struct mw_output *o, const struct mw_event *ev, const stru
 		mw_json_uint(&j, "child_pid", ev->task.child_pid);
 		mw_json_str(&j, "child_comm", ev->task.child_comm);
 		break;
-	case MW_EV_EXEC:
-		json_event_head(&j, "exec", ev);
-		break;
+	case MW_EV_EXEC: json_event_head(&j, "exec", ev); break;
 	case MW_EV_EXIT:
 		json_event_head(&j, "exit", ev);
 		mw_json_bool(&j, "group_dead", a->proc_exited);
@@ -224,8 +219,7 @@ static void json_task(struct mw_output *o, const struct mw_event *ev, const stru
 		mw_json_uint(&j, "target_tid", ev->task.child_tid);
 		mw_json_str(&j, "new_comm", ev->task.child_comm);
 		break;
-	default:
-		break;
+	default: break;
 	}
 	mw_json_end(&j);
 }
@@ -261,8 +255,9 @@ void mw_out_lost(struct mw_output *o, uint64_t ts_ns, uint64_t count)
 		return;
 	}
 	mw_fmt_clock(clk, sizeof(clk), ts_ns);
-	fprintf(o->f, "%s !!! %" PRIu64 " events lost (ring buffer full; counters stay exact) !!!\n",
-		clk, count);
+	fprintf(o->f,
+		"%s !!! %" PRIu64 " events lost (ring buffer full; counters stay exact) !!!\n", clk,
+		count);
 }
 
 void mw_out_note(struct mw_output *o, uint64_t ts_ns, const char *msg)
@@ -372,10 +367,10 @@ static void json_process(struct mw_output *o, uint64_t ts_ns, const struct mw_pr
 static void text_classes(struct mw_output *o, const struct mw_process *p)
 {
 	static const enum mw_class cols[] = {
-		MW_CLASS_MAIN_HEAP, MW_CLASS_ARENA_HEAP, MW_CLASS_MALLOC_CHUNK,
+		MW_CLASS_MAIN_HEAP,    MW_CLASS_ARENA_HEAP, MW_CLASS_MALLOC_CHUNK,
 		MW_CLASS_THREAD_STACK, MW_CLASS_FILE,
 	};
-	uint64_t (*rows)[MW_CLASS_COUNT] = mw_process_class_bytes(p);
+	uint64_t(*rows)[MW_CLASS_COUNT] = mw_process_class_bytes(p);
 	bool header = false;
 
 	for (size_t i = 0; rows && i < p->nthreads; i++) {
@@ -389,8 +384,8 @@ static void text_classes(struct mw_output *o, const struct mw_process *p)
 		if (!total)
 			continue;
 		if (!header) {
-			fprintf(o->f, "%7s %-15s %8s %8s %8s %8s %8s %8s\n", "TID", "COMM", "MAINHEAP",
-				"ARENA", "CHUNK", "STACK", "FILE", "OTHER");
+			fprintf(o->f, "%7s %-15s %8s %8s %8s %8s %8s %8s\n", "TID", "COMM",
+				"MAINHEAP", "ARENA", "CHUNK", "STACK", "FILE", "OTHER");
 			header = true;
 		}
 		fprintf(o->f, "%7" PRIu32 " %-15s", t->tid, t->comm);
@@ -414,8 +409,8 @@ static void text_process(struct mw_output *o, const struct mw_process *p)
 	mw_fmt_delta(a, sizeof(a), p->net + mw_process_stack_delta(p));
 	mw_fmt_size(b, sizeof(b), (int64_t)p->vm_start);
 	mw_fmt_size(c, sizeof(c), (int64_t)p->vm_end);
-	fprintf(f, "\n--- pid %" PRIu32 " (%s): %zu threads, net %s, VmSize %s -> %s",
-		p->pid, p->comm, p->nthreads, a, b, p->vm_end ? c : "?");
+	fprintf(f, "\n--- pid %" PRIu32 " (%s): %zu threads, net %s, VmSize %s -> %s", p->pid,
+		p->comm, p->nthreads, a, b, p->vm_end ? c : "?");
 	if (process_dropped(p))
 		fprintf(f, ", %" PRIu64 " events lost", process_dropped(p));
 	fputs(" ---\n", f);
@@ -443,7 +438,8 @@ static void text_process(struct mw_output *o, const struct mw_process *p)
 		mw_fmt_delta(c, sizeof(c), (int64_t)t->mapped - (int64_t)t->unmapped);
 		mw_fmt_delta(d, sizeof(d), t->accessible);
 		mw_fmt_delta(e, sizeof(e), t->reserved);
-		fprintf(f, "%7" PRIu32 " %-15s %9s %9s %9s %9s %9s\n", t->tid, t->comm, a, b, c, d, e);
+		fprintf(f, "%7" PRIu32 " %-15s %9s %9s %9s %9s %9s\n", t->tid, t->comm, a, b, c, d,
+			e);
 	}
 	text_classes(o, p);
 }
@@ -451,7 +447,7 @@ static void text_process(struct mw_output *o, const struct mw_process *p)
 void mw_out_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p,
 		   const struct mw_thread *t)
 {
-	uint64_t (*rows)[MW_CLASS_COUNT];
+	uint64_t(*rows)[MW_CLASS_COUNT];
 
 	if (!o->json)
 		return;
@@ -466,7 +462,7 @@ void mw_out_process(struct mw_output *o, uint64_t ts_ns, const struct mw_process
 		text_process(o, p);
 		return;
 	}
-	uint64_t (*rows)[MW_CLASS_COUNT] = mw_process_class_bytes(p);
+	uint64_t(*rows)[MW_CLASS_COUNT] = mw_process_class_bytes(p);
 
 	for (size_t i = 0; i < p->nthreads; i++)
 		json_thread(o, ts_ns, p, &p->threads[i], rows ? rows[i] : NULL);
@@ -499,8 +495,8 @@ static void text_regions(struct mw_output *o, const struct mw_process *p)
 /* Same kind of region: one NDJSON object may cover both. */
 static bool same_region_kind(const struct mw_region *a, const struct mw_region *b)
 {
-	return a->end == b->start && a->prot == b->prot && a->name == b->name &&
-	       a->cls == b->cls && a->arena == b->arena && a->tid == b->tid;
+	return a->end == b->start && a->prot == b->prot && a->name == b->name && a->cls == b->cls &&
+	       a->arena == b->arena && a->tid == b->tid;
 }
 
 static void json_region(struct mw_output *o, uint64_t ts_ns, uint32_t pid,
@@ -599,9 +595,7 @@ static void json_alloc(struct mw_output *o, const char *comm, const struct mw_al
 		mw_json_uint(&j, "committed", e->committed);
 		mw_json_uint(&j, "trimmed", e->trimmed);
 		break;
-	case MW_AEV_ARENA_REUSE:
-		mw_json_int(&j, "arena", e->arena);
-		break;
+	case MW_AEV_ARENA_REUSE: mw_json_int(&j, "arena", e->arena); break;
 	case MW_AEV_THREAD_STACK:
 		mw_json_addr(&j, "base", e->base);
 		mw_json_uint(&j, "bytes", e->bytes);
@@ -637,35 +631,34 @@ static void text_alloc(struct mw_output *o, const char *comm, const struct mw_al
 	mw_fmt_size(c, sizeof(c), (int64_t)e->bytes);
 	switch (e->kind) {
 	case MW_AEV_ARENA_CREATE:
-		fprintf(o->f, "arena %d created at 0x%" PRIx64 ": %s reserved, %s committed", e->arena,
-			e->base, a, b);
+		fprintf(o->f, "arena %d created at 0x%" PRIx64 ": %s reserved, %s committed",
+			e->arena, e->base, a, b);
 		break;
 	case MW_AEV_ARENA_HEAP_NEW:
-		fprintf(o->f, "arena %d: new heap at 0x%" PRIx64 ", %u heaps, %s reserved", e->arena,
-			e->base, e->heaps, a);
+		fprintf(o->f, "arena %d: new heap at 0x%" PRIx64 ", %u heaps, %s reserved",
+			e->arena, e->base, e->heaps, a);
 		break;
 	case MW_AEV_ARENA_GROW:
 		fprintf(o->f, "arena %d grew +%s: %s committed", e->arena, c, b);
 		break;
 	case MW_AEV_ARENA_SHRINK:
 		mw_fmt_size(a, sizeof(a), (int64_t)e->trimmed);
-		fprintf(o->f, "arena %d trimmed %s (%s): %s committed, %s trimmed in all", e->arena, c,
-			e->shrink_fixed ? "MAP_FIXED PROT_NONE" : "MADV_DONTNEED", b, a);
+		fprintf(o->f, "arena %d trimmed %s (%s): %s committed, %s trimmed in all", e->arena,
+			c, e->shrink_fixed ? "MAP_FIXED PROT_NONE" : "MADV_DONTNEED", b, a);
 		break;
 	case MW_AEV_ARENA_HEAP_DELETE:
 		fprintf(o->f, "arena %d: heap at 0x%" PRIx64 " deleted, %u heaps, %s reserved",
 			e->arena, e->base, e->heaps, a);
 		break;
-	case MW_AEV_ARENA_REUSE:
-		fprintf(o->f, "arena %d reused by this thread", e->arena);
-		break;
+	case MW_AEV_ARENA_REUSE: fprintf(o->f, "arena %d reused by this thread", e->arena); break;
 	case MW_AEV_THREAD_STACK:
 		mw_fmt_size(a, sizeof(a), (int64_t)e->guard);
 		fprintf(o->f, "thread stack at 0x%" PRIx64 ": %s, guard %s", e->base, c, a);
 		break;
 	case MW_AEV_MAIN_HEAP_GROW:
 	case MW_AEV_MAIN_HEAP_TRIM:
-		fprintf(o->f, "main heap %s%s: %s", e->kind == MW_AEV_MAIN_HEAP_GROW ? "+" : "-", c, b);
+		fprintf(o->f, "main heap %s%s: %s", e->kind == MW_AEV_MAIN_HEAP_GROW ? "+" : "-", c,
+			b);
 		break;
 	case MW_AEV_ALLOCATOR:
 		fprintf(o->f, "allocator: %s (%s)", mw_allocator_name(e->allocator),
@@ -706,8 +699,8 @@ void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process 
 			mw_fmt_size(a, sizeof(a), (int64_t)ar->reserved);
 			mw_fmt_size(b, sizeof(b), (int64_t)ar->committed);
 			mw_fmt_size(c, sizeof(c), (int64_t)ar->trimmed);
-			fprintf(o->f, "%7d %7" PRIu32 " %5zu %9s %9s %9s %7zu\n", ar->id, ar->creator_tid,
-				ar->nheaps, a, b, c, ar->nthreads);
+			fprintf(o->f, "%7d %7" PRIu32 " %5zu %9s %9s %9s %7zu\n", ar->id,
+				ar->creator_tid, ar->nheaps, a, b, c, ar->nthreads);
 			continue;
 		}
 		mw_json_begin(&j, o->f);
@@ -719,8 +712,9 @@ void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process 
 		mw_json_uint(&j, "committed", ar->committed);
 		mw_json_uint(&j, "trimmed", ar->trimmed);
 		mw_json_uint(&j, "threads", ar->nthreads);
-		mw_json_str(&j, "source", ar->by_usdt ? (ar->by_syscalls ? "syscalls+usdt" : "usdt")
-						  : "syscalls");
+		mw_json_str(&j, "source",
+			    ar->by_usdt ? (ar->by_syscalls ? "syscalls+usdt" : "usdt")
+					: "syscalls");
 		mw_json_end(&j);
 	}
 }

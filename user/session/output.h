@@ -13,9 +13,9 @@
 struct mw_output {
 	FILE *f;
 	bool json;
-	bool summary_only;	/* -c: no event lines */
-	bool show_dur;		/* -T */
-	bool alloc_always;	/* daemon mode: allocator events even with -c */
+	bool summary_only; /* -c: no event lines */
+	bool show_dur;	   /* -T */
+	bool alloc_always; /* daemon mode: allocator events even with -c */
 };
 
 void mw_out_event(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a);

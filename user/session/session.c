@@ -117,7 +117,7 @@ int mw_session_event(struct mw_session *s, const struct mw_event *in, const void
 		return err;
 	}
 	if (a.proc && a.proc->needs_seed && s->reseed && s->reseed(s->src_ctx, a.proc->pid))
-		a.proc->needs_seed = false;	/* gone already; its exit follows */
+		a.proc->needs_seed = false; /* gone already; its exit follows */
 	if (!ev.comm[0] && a.thread)
 		memcpy(ev.comm, a.thread->comm, sizeof(ev.comm));
 	mw_out_event(&s->out, &ev, &a);
@@ -125,14 +125,15 @@ int mw_session_event(struct mw_session *s, const struct mw_event *in, const void
 		struct mw_alloc_ev v[MAX_ALLOC_EVENTS];
 		int n = ev.kind == MW_EV_USDT
 				? mw_alloc_usdt(a.proc->alloc, a.proc, &ev, v, MAX_ALLOC_EVENTS)
-				: mw_alloc_apply(a.proc->alloc, a.proc, &ev, &a, v, MAX_ALLOC_EVENTS);
+				: mw_alloc_apply(a.proc->alloc, a.proc, &ev, &a, v,
+						 MAX_ALLOC_EVENTS);
 
 		emit_alloc(s, a.proc, v, n);
 		/* Code was mapped: it may tell which allocator this is, or bring a
 		 * libc with malloc probes (names come from /proc: the source decides). */
 		if (ev.kind == MW_EV_SYSCALL && ev.sc.sys == MW_SYS_MMAP &&
-		    !(ev.sc.args[3] & MAP_ANONYMOUS) &&
-		    (ev.sc.args[2] & PROT_EXEC) && !mw_ret_is_error(ev.sc.ret) && s->libs)
+		    !(ev.sc.args[3] & MAP_ANONYMOUS) && (ev.sc.args[2] & PROT_EXEC) &&
+		    !mw_ret_is_error(ev.sc.ret) && s->libs)
 			s->libs(s->src_ctx, a.proc->pid);
 	}
 	if (ev.kind == MW_EV_EXIT && a.thread && !a.proc_exited) {

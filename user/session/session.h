@@ -31,17 +31,17 @@ struct mw_session {
 	struct mw_model model;
 	struct mw_output out;
 	struct mw_decode_ctx dctx;
-	FILE *rec;			/* --record, or NULL */
-	mw_counters_fn counters;	/* may be NULL: counts seen in events only */
-	mw_reseed_fn reseed;		/* may be NULL */
-	mw_libs_fn libs;		/* may be NULL */
-	void *src_ctx;			/* for both */
+	FILE *rec;		 /* --record, or NULL */
+	mw_counters_fn counters; /* may be NULL: counts seen in events only */
+	mw_reseed_fn reseed;	 /* may be NULL */
+	mw_libs_fn libs;	 /* may be NULL */
+	void *src_ctx;		 /* for both */
 	/* Daemon mode: a thread that exits while its process's table holds more than
 	 * cfg->max_threads has its summary written at its exit and is forgotten, so a
 	 * long-lived process that churns threads keeps a bounded table. */
 	bool retire_threads;
 	uint64_t bad_records;
-	int err;			/* first fatal error (-ENOMEM) */
+	int err; /* first fatal error (-ENOMEM) */
 };
 
 void mw_session_init(struct mw_session *s, const struct mw_config *cfg, FILE *out,

@@ -10,7 +10,7 @@
 #include <elfutils/libdw.h>
 #include "ustack_int.h"
 
-#define US_CACHE_SETS 1024	/* x MW_UCACHE_WAYS unwinds */
+#define US_CACHE_SETS 1024 /* x MW_UCACHE_WAYS unwinds */
 
 /* libsupc++'s demangler (linked statically; C has no <cxxabi.h>). */
 char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status);
@@ -79,8 +79,8 @@ void mw_sym_invalidate(struct mw_symbolizer *s, uint32_t pid)
 	mw_ucache_drop_pid(&s->cache, pid);
 }
 
-int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c,
-		  uint64_t *ips, size_t max)
+int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c, uint64_t *ips,
+		  size_t max)
 {
 	uint32_t offs_here[MW_UCACHE_MAXF], *offs = offs_here;
 	enum mw_ucache_stop stop;
@@ -94,8 +94,9 @@ int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c,
 	if (max > US_MAX_FRAMES)
 		max = US_MAX_FRAMES;
 	s->st.unwinds++;
-	n = s->cache_off ? 0 : mw_ucache_lookup(&s->cache, c->pid, c->regs[16], c->stack,
-						    c->stack_len, ips, max);
+	n = s->cache_off ? 0
+			 : mw_ucache_lookup(&s->cache, c->pid, c->regs[16], c->stack, c->stack_len,
+					    ips, max);
 	if (n)
 		return (int)n;
 	p = us_proc_get(s, c->pid, &err);
@@ -151,7 +152,7 @@ static const char *nice_name(struct mw_symbolizer *s, const char *name)
 		free(dem);
 	}
 	free(plain);
-	return out ? out : orig;	/* orig: past the string budget */
+	return out ? out : orig; /* orig: past the string budget */
 }
 
 /* The innermost inlined function at look, if look is in inlined code: the
@@ -174,8 +175,8 @@ static const char *inlined_name(Dwfl_Module *dm, uint64_t look)
 		if (tag == DW_TAG_inlined_subroutine) {
 			Dwarf_Attribute a;
 
-			name = dwarf_formstring(dwarf_attr_integrate(&scopes[i],
-								     DW_AT_linkage_name, &a));
+			name = dwarf_formstring(
+				dwarf_attr_integrate(&scopes[i], DW_AT_linkage_name, &a));
 			if (!name)
 				name = dwarf_diename(&scopes[i]);
 			break;
@@ -188,8 +189,7 @@ static const char *inlined_name(Dwfl_Module *dm, uint64_t look)
 }
 
 /* Symbol and line of rel (a file vaddr of m); look is the address looked up. */
-static void lookup(struct mw_symbolizer *s, struct us_mod *m, uint64_t look,
-		   struct us_resolved *r)
+static void lookup(struct mw_symbolizer *s, struct us_mod *m, uint64_t look, struct us_resolved *r)
 {
 	GElf_Off off = 0;
 	GElf_Sym sym;

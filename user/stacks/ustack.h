@@ -6,20 +6,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MW_USTACK_NREGS 17	/* x86-64 DWARF numbering: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
+#define MW_USTACK_NREGS 17 /* x86-64 DWARF numbering: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
 struct mw_ustack_capture {
 	uint32_t pid, tid;
-	uint64_t regs[MW_USTACK_NREGS];	/* user registers at the probe (DWARF order) */
+	uint64_t regs[MW_USTACK_NREGS]; /* user registers at the probe (DWARF order) */
 	const uint8_t *stack;		/* copy of user memory starting at regs[7] (rsp) */
 	uint32_t stack_len;		/* bytes valid in stack */
 };
 struct mw_frame {
-	uint64_t addr;			/* absolute address in the process */
-	const char *module;		/* path of the mapped file, NULL if unknown */
-	const char *func;		/* NULL if unknown */
-	const char *file;		/* NULL if unknown */
-	int line;			/* 0 if unknown */
-	uint64_t offset;		/* addr - func start, when func known (for code
+	uint64_t addr;	    /* absolute address in the process */
+	const char *module; /* path of the mapped file, NULL if unknown */
+	const char *func;   /* NULL if unknown */
+	const char *file;   /* NULL if unknown */
+	int line;	    /* 0 if unknown */
+	uint64_t offset;    /* addr - func start, when func known (for code
 					 * inlined into func's symbol: from that symbol) */
 };
 /* A symbolizer is not thread-safe: use it from one thread (or under a lock). */
@@ -30,8 +30,8 @@ void mw_sym_free(struct mw_symbolizer *s);
  * DWARF CFI (.eh_frame/.debug_frame) of each module via libdwfl, frame pointers
  * where a module has no CFI. Repeated call paths must be cheap (cache). Returns
  * the number of frames (>= 1), or a negative errno. */
-int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c,
-		  uint64_t *ips, size_t max);
+int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c, uint64_t *ips,
+		  size_t max);
 /* Symbolize one address of pid (strings owned by s, valid until mw_sym_free). */
 int mw_sym_resolve(struct mw_symbolizer *s, uint32_t pid, uint64_t addr, struct mw_frame *f);
 /* Like mw_sym_resolve, with the caller saying what addr is: is_return != 0 for
@@ -42,11 +42,11 @@ int mw_sym_resolve_ip(struct mw_symbolizer *s, uint32_t pid, uint64_t addr, int 
 		      struct mw_frame *f);
 /* Counters for the caches (every one is bounded; evictions are counted). */
 struct mw_sym_stats {
-	uint64_t unwinds;		/* mw_sym_unwind calls */
-	uint64_t full_unwinds;		/* ... that ran libdwfl (cache misses) */
+	uint64_t unwinds;      /* mw_sym_unwind calls */
+	uint64_t full_unwinds; /* ... that ran libdwfl (cache misses) */
 	uint64_t cache_hits, cache_evictions, cache_entries, cache_bytes;
 	uint64_t resolves, resolve_hits, resolve_evictions;
-	uint64_t procs, proc_evictions;	/* processes with live state */
+	uint64_t procs, proc_evictions; /* processes with live state */
 	uint64_t modules;		/* distinct ELF files (by build-id) opened */
 	uint64_t module_shared;		/* mappings that reused an opened module */
 	uint64_t module_failed;		/* files that could not be opened or kept */

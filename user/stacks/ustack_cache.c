@@ -19,7 +19,7 @@ void mw_ucache_free(struct mw_ucache *c)
 	free(c->e);
 	c->e = NULL;
 	c->st.entries = 0;
-	c->st.bytes = 0;	/* bytes: the table, allocated whole on first insert */
+	c->st.bytes = 0; /* bytes: the table, allocated whole on first insert */
 }
 
 static uint32_t set_of(const struct mw_ucache *c, uint32_t pid, uint64_t pc)
@@ -48,11 +48,9 @@ static int verified(const struct mw_ucache_entry *e, const uint8_t *stack, uint3
 static int complete_for(const struct mw_ucache_entry *e, uint32_t stack_len, size_t max)
 {
 	switch (e->stop) {
-	case MW_UCACHE_END:
-		return 1;
-	case MW_UCACHE_MAX:
-		return max <= e->n;
-	default:	/* a longer copy might have let the unwinder go further */
+	case MW_UCACHE_END: return 1;
+	case MW_UCACHE_MAX: return max <= e->n;
+	default: /* a longer copy might have let the unwinder go further */
 		return stack_len <= e->copy_len || max <= e->n;
 	}
 }
@@ -84,8 +82,8 @@ size_t mw_ucache_lookup(struct mw_ucache *c, uint32_t pid, uint64_t pc, const ui
 	return 0;
 }
 
-void mw_ucache_insert(struct mw_ucache *c, uint32_t pid, const uint64_t *ips,
-		      const uint32_t *offs, size_t n, enum mw_ucache_stop stop, uint32_t copy_len)
+void mw_ucache_insert(struct mw_ucache *c, uint32_t pid, const uint64_t *ips, const uint32_t *offs,
+		      size_t n, enum mw_ucache_stop stop, uint32_t copy_len)
 {
 	struct mw_ucache_entry *set, *victim;
 

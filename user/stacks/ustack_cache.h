@@ -11,23 +11,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MW_UCACHE_MAXF 64	/* longer unwinds are not cached */
+#define MW_UCACHE_MAXF 64 /* longer unwinds are not cached */
 
 enum mw_ucache_stop {
-	MW_UCACHE_END,		/* the unwinder reached the outermost frame */
-	MW_UCACHE_MAX,		/* stopped at the caller's max frames */
-	MW_UCACHE_COPY,		/* stopped where the stack copy (or CFI) ran out */
+	MW_UCACHE_END,	/* the unwinder reached the outermost frame */
+	MW_UCACHE_MAX,	/* stopped at the caller's max frames */
+	MW_UCACHE_COPY, /* stopped where the stack copy (or CFI) ran out */
 };
 
 struct mw_ucache_entry {
 	uint64_t pc;
-	uint64_t tick;			/* last use; 0 = free */
+	uint64_t tick; /* last use; 0 = free */
 	uint32_t pid;
-	uint32_t copy_len;		/* stack_len of the capture that made it */
-	uint16_t n;			/* frames in ips */
-	uint16_t stop;			/* enum mw_ucache_stop */
+	uint32_t copy_len; /* stack_len of the capture that made it */
+	uint16_t n;	   /* frames in ips */
+	uint16_t stop;	   /* enum mw_ucache_stop */
 	uint64_t ips[MW_UCACHE_MAXF];
-	uint32_t offs[MW_UCACHE_MAXF];	/* offs[i], i >= 1: where ips[i] lies in the copy */
+	uint32_t offs[MW_UCACHE_MAXF]; /* offs[i], i >= 1: where ips[i] lies in the copy */
 };
 
 struct mw_ucache_stats {
@@ -35,7 +35,7 @@ struct mw_ucache_stats {
 };
 
 struct mw_ucache {
-	struct mw_ucache_entry *e;	/* nsets * MW_UCACHE_WAYS, allocated on first insert */
+	struct mw_ucache_entry *e; /* nsets * MW_UCACHE_WAYS, allocated on first insert */
 	uint32_t nsets;
 	uint64_t tick;
 	struct mw_ucache_stats st;
@@ -52,8 +52,8 @@ size_t mw_ucache_lookup(struct mw_ucache *c, uint32_t pid, uint64_t pc, const ui
 			uint32_t stack_len, uint64_t *ips, size_t max);
 /* Remember an unwind: ips[0] = pc, offs[i] for i >= 1. n must be 1..MW_UCACHE_MAXF
  * (others are ignored). Replaces the least recently used way of the set. */
-void mw_ucache_insert(struct mw_ucache *c, uint32_t pid, const uint64_t *ips,
-		      const uint32_t *offs, size_t n, enum mw_ucache_stop stop, uint32_t copy_len);
+void mw_ucache_insert(struct mw_ucache *c, uint32_t pid, const uint64_t *ips, const uint32_t *offs,
+		      size_t n, enum mw_ucache_stop stop, uint32_t copy_len);
 /* Forget every entry of pid (its mappings changed). */
 void mw_ucache_drop_pid(struct mw_ucache *c, uint32_t pid);
 

@@ -11,27 +11,27 @@
 #include "ustack_cache.h"
 #include "ustack_maps.h"
 
-#define US_MAX_MODS	1024	/* distinct build-ids kept (never evicted: frames point into them) */
-#define US_MAX_PROCS	256	/* processes with live state; the least recently used goes */
-#define US_MAX_SEGS	16	/* read-only PT_LOADs kept per module for memory reads */
-#define US_MAX_RESOLVED	65536	/* resolved addresses cached (entries) */
-#define US_MAX_STRINGS	(16u << 20)	/* bytes of interned module paths and demangled names */
-#define US_STR_BUCKETS	4096
-#define US_MAX_FRAMES	1024	/* a larger max is taken as this */
-#define US_LOG_MAX	512	/* stack reads remembered during one unwind */
+#define US_MAX_MODS 1024      /* distinct build-ids kept (never evicted: frames point into them) */
+#define US_MAX_PROCS 256      /* processes with live state; the least recently used goes */
+#define US_MAX_SEGS 16	      /* read-only PT_LOADs kept per module for memory reads */
+#define US_MAX_RESOLVED 65536 /* resolved addresses cached (entries) */
+#define US_MAX_STRINGS (16u << 20) /* bytes of interned module paths and demangled names */
+#define US_STR_BUCKETS 4096
+#define US_MAX_FRAMES 1024 /* a larger max is taken as this */
+#define US_LOG_MAX 512	   /* stack reads remembered during one unwind */
 
 /* One ELF file, whatever process maps it: its build-id (the cache key) and a
  * libdwfl session holding only it at bias 0, for symbols and lines. */
 struct us_mod {
 	struct us_mod *next;
 	uint8_t bid[64];
-	int bid_len;			/* 0: no build-id; keyed by dev:inode:path then */
-	char *key;			/* "dev:inode:path" when bid_len == 0 */
+	int bid_len; /* 0: no build-id; keyed by dev:inode:path then */
+	char *key;   /* "dev:inode:path" when bid_len == 0 */
 	Dwfl *dwfl;
 	Dwfl_Module *dm;
-	Elf *elf;			/* owned by dwfl */
-	int fd;				/* dwfl's descriptor of the file: sessions dup it */
-	bool is_exec;			/* ET_EXEC: no load bias */
+	Elf *elf;     /* owned by dwfl */
+	int fd;	      /* dwfl's descriptor of the file: sessions dup it */
+	bool is_exec; /* ET_EXEC: no load bias */
 	struct us_seg {
 		uint64_t vaddr, filesz, off;
 	} segs[US_MAX_SEGS];
@@ -43,8 +43,8 @@ struct us_mod {
 /* A module as one process maps it. */
 struct us_pmod {
 	uint64_t low, high, bias;
-	const char *path;		/* interned */
-	struct us_mod *mod;		/* NULL: the file could not be opened */
+	const char *path;   /* interned */
+	struct us_mod *mod; /* NULL: the file could not be opened */
 };
 
 struct us_read {
@@ -58,7 +58,7 @@ struct us_proc {
 	uint64_t tick;
 	struct us_pmod *mods;
 	size_t nmods;
-	Dwfl *dwfl;			/* unwinding session; NULL until first needed */
+	Dwfl *dwfl; /* unwinding session; NULL until first needed */
 	bool attached;
 	/* The unwind in progress. */
 	const struct mw_ustack_capture *cap;
@@ -71,11 +71,11 @@ struct us_proc {
 };
 
 struct us_resolved {
-	struct us_mod *mod;		/* NULL: free slot */
-	uint64_t rel;			/* address in the file's vaddr space, | 1 << 63 for a return */
+	struct us_mod *mod; /* NULL: free slot */
+	uint64_t rel;	    /* address in the file's vaddr space, | 1 << 63 for a return */
 	const char *func, *file;
 	int line;
-	uint64_t sym_start;		/* rel of the function start */
+	uint64_t sym_start; /* rel of the function start */
 };
 
 struct us_str {
@@ -91,8 +91,8 @@ struct mw_symbolizer {
 	uint64_t tick;
 	struct mw_ucache cache;
 	bool cache_off;
-	struct us_resolved *resolved;	/* US_MAX_RESOLVED slots, direct-mapped */
-	struct us_str *strs[US_STR_BUCKETS];	/* interned strings, hashed */
+	struct us_resolved *resolved;	     /* US_MAX_RESOLVED slots, direct-mapped */
+	struct us_str *strs[US_STR_BUCKETS]; /* interned strings, hashed */
 	size_t str_bytes;
 	struct mw_sym_stats_int {
 		uint64_t unwinds, full_unwinds, resolves, resolve_hits, resolve_evictions;

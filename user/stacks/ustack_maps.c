@@ -61,7 +61,7 @@ int mw_umaps_parse(const char *text, struct mw_umods *out)
 	int err = 0;
 
 	mw_umaps_clear(out);
-	for (const char *s = text; *s; ) {
+	for (const char *s = text; *s;) {
 		const char *eol = strchr(s, '\n');
 		struct mw_umod *m = NULL;
 		struct line l;
@@ -77,7 +77,7 @@ int mw_umaps_parse(const char *text, struct mw_umods *out)
 			goto out;
 		s = *eol ? eol + 1 : eol;
 		if (l.inode == 0 || l.path_len == 0 || l.path[0] != '/')
-			continue;	/* anonymous, [heap], [vdso]...: no file to read */
+			continue; /* anonymous, [heap], [vdso]...: no file to read */
 		/* A module is a run of adjacent mappings of one file at rising file
 		 * offsets; the same file mapped again (libelf reading it, say, which
 		 * maps it whole from offset 0) is another run, even right beside it. */
@@ -160,7 +160,7 @@ int mw_umaps_read(uint32_t pid, struct mw_umods *out)
 		len += (size_t)r;
 	}
 	buf[len] = '\0';
-	err = len ? mw_umaps_parse(buf, out) : -ESRCH;	/* a zombie has empty maps */
+	err = len ? mw_umaps_parse(buf, out) : -ESRCH; /* a zombie has empty maps */
 out:
 	free(buf);
 	close(fd);

@@ -9,15 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MW_UMAPS_MAX 4096	/* modules kept per process */
+#define MW_UMAPS_MAX 4096 /* modules kept per process */
 
 struct mw_umod {
-	uint64_t low, high;		/* span of the file's mappings */
+	uint64_t low, high;		 /* span of the file's mappings */
 	uint64_t first_start, first_end; /* the mapping at low: opened via map_files */
-	uint64_t first_off;		/* its file offset */
+	uint64_t first_off;		 /* its file offset */
 	uint64_t inode;
 	uint32_t dev_major, dev_minor;
-	char *path;			/* as in maps, owned */
+	char *path; /* as in maps, owned */
 };
 
 struct mw_umods {

@@ -136,8 +136,8 @@ struct us_mod *us_mod_get(struct mw_symbolizer *s, uint32_t pid, const struct mw
 	if (bid_len)
 		memcpy(bid, bidp, (size_t)bid_len);
 	elf_end(elf);
-	snprintf(key, sizeof(key), "%u:%u:%" PRIu64 ":%s", um->dev_major, um->dev_minor,
-		 um->inode, um->path);
+	snprintf(key, sizeof(key), "%u:%u:%" PRIu64 ":%s", um->dev_major, um->dev_minor, um->inode,
+		 um->path);
 	for (m = s->mods; m; m = m->next) {
 		if (same_key(m, bid, bid_len, key)) {
 			close(fd);
@@ -197,7 +197,7 @@ void us_mod_free_all(struct mw_symbolizer *s)
 		struct us_mod *m = s->mods;
 
 		s->mods = m->next;
-		dwfl_end(m->dwfl);	/* closes m->fd */
+		dwfl_end(m->dwfl); /* closes m->fd */
 		free(m->key);
 		free(m);
 	}

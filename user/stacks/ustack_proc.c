@@ -40,7 +40,8 @@ static struct us_proc *proc_new(struct mw_symbolizer *s, uint32_t pid, int *err)
 		pm->high = um.m[i].high;
 		pm->path = us_intern(s, um.m[i].path, strlen(um.m[i].path));
 		pm->mod = us_mod_get(s, pid, &um.m[i]);
-		pm->bias = pm->mod ? us_mod_bias(pm->mod, um.m[i].first_start, um.m[i].first_off) : 0;
+		pm->bias = pm->mod ? us_mod_bias(pm->mod, um.m[i].first_start, um.m[i].first_off)
+				   : 0;
 		p->nmods++;
 	}
 	mw_umaps_clear(&um);
@@ -55,7 +56,7 @@ struct us_proc *us_proc_get(struct mw_symbolizer *s, uint32_t pid, int *err)
 	for (pp = &s->procs; (p = *pp); pp = &p->next) {
 		if (p->pid == pid) {
 			p->tick = ++s->tick;
-			if (pp != &s->procs) {	/* to the front: the next call finds it first */
+			if (pp != &s->procs) { /* to the front: the next call finds it first */
 				*pp = p->next;
 				p->next = s->procs;
 				s->procs = p;

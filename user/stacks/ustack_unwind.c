@@ -131,7 +131,8 @@ static int attach(struct us_proc *p)
 
 			if (!pm->mod)
 				continue;
-			dm = dwfl_report_module(p->dwfl, pm->path ? pm->path : "?", pm->low, pm->high);
+			dm = dwfl_report_module(p->dwfl, pm->path ? pm->path : "?", pm->low,
+						pm->high);
 			if (dm && dwfl_module_info(dm, &ud, NULL, NULL, NULL, NULL, NULL, NULL))
 				*ud = pm;
 		}
@@ -150,7 +151,7 @@ static int frame_cb(Dwfl_Frame *frame, void *arg)
 	bool activation;
 
 	if (p->n > 0 && p->read_failed)
-		return DWARF_CB_ABORT;	/* this frame came from a guess past the copy */
+		return DWARF_CB_ABORT; /* this frame came from a guess past the copy */
 	if (!dwfl_frame_pc(frame, &pc, &activation))
 		return DWARF_CB_ABORT;
 	if (p->n == 0) {
@@ -200,7 +201,7 @@ int us_unwind_full(struct us_proc *p, const struct mw_ustack_capture *c, uint64_
 	} else {
 		*stop = MW_UCACHE_COPY;
 	}
-	if (p->n == 0) {	/* no module, no session: the probed pc is still known */
+	if (p->n == 0) { /* no module, no session: the probed pc is still known */
 		ips[0] = c->regs[16];
 		offs[0] = 0;
 		p->n = 1;

@@ -9,7 +9,8 @@ _Static_assert(sizeof(struct mw_syscall_rec) == 112, "mw_syscall_rec layout is A
 _Static_assert(sizeof(struct mw_task_rec) == 88, "mw_task_rec layout is ABI");
 _Static_assert(sizeof(struct mw_thread_counters) == 152, "mw_thread_counters layout is ABI");
 _Static_assert(sizeof(struct mw_usdt_rec) == 64, "mw_usdt_rec layout is ABI");
-_Static_assert(sizeof(struct mw_malloc_rec) == 48 + MW_MREGS * 8 + 8, "mw_malloc_rec layout is ABI");
+_Static_assert(sizeof(struct mw_malloc_rec) == 48 + MW_MREGS * 8 + 8,
+	       "mw_malloc_rec layout is ABI");
 _Static_assert(sizeof(struct mw_mfree_rec) == 40, "mw_mfree_rec layout is ABI");
 
 /* The malloc ring's records: a header of their own (no cpu, no comm). */
@@ -52,8 +53,7 @@ int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, st
 		switch (*(const __u32 *)data) {
 		case MW_MREC_ALLOC:
 		case MW_MREC_FREE:
-		case MW_MREC_EXIT:
-			return decode_malloc(ctx, data, size, ev);
+		case MW_MREC_EXIT: return decode_malloc(ctx, data, size, ev);
 		}
 	}
 	if (size < sizeof(*h))
@@ -99,8 +99,7 @@ int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, st
 		ev->adopt.how = r->child_tid;
 		return 0;
 	}
-	case MW_REC_EXEC_SEEN:
-		return size < sizeof(struct mw_task_rec) ? -EINVAL : 0;
+	case MW_REC_EXEC_SEEN: return size < sizeof(struct mw_task_rec) ? -EINVAL : 0;
 	case MW_REC_THREAD_NEW:
 	case MW_REC_FORK:
 	case MW_REC_EXEC:

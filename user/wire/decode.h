@@ -8,7 +8,7 @@
 #include "event.h"
 
 struct mw_decode_ctx {
-	int64_t mono_to_epoch_ns;	/* add to CLOCK_MONOTONIC to get Unix epoch ns */
+	int64_t mono_to_epoch_ns; /* add to CLOCK_MONOTONIC to get Unix epoch ns */
 	uint64_t page_size;
 };
 

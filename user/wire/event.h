@@ -24,9 +24,9 @@ enum mw_event_kind {
 	MW_EV_ADOPT = MW_REC_ADOPT,
 	MW_EV_EXEC_SEEN = MW_REC_EXEC_SEEN,
 	/* The allocation probes' ring (--malloc). */
-	MW_EV_MALLOC = MW_MREC_ALLOC,	/* an allocation, with registers and stack bytes */
-	MW_EV_MFREE = MW_MREC_FREE,	/* a tracked block was freed */
-	MW_EV_MEXIT = MW_MREC_EXIT,	/* a process called exit() and is held stopped */
+	MW_EV_MALLOC = MW_MREC_ALLOC, /* an allocation, with registers and stack bytes */
+	MW_EV_MFREE = MW_MREC_FREE,   /* a tracked block was freed */
+	MW_EV_MEXIT = MW_MREC_EXIT,   /* a process called exit() and is held stopped */
 };
 
 /* The kernel made a process a target by itself (--cgroup, or a --comm name matched). */
@@ -39,11 +39,11 @@ struct mw_adopt_ev {
  * record's own: valid while the record is (inside the ring callback). */
 struct mw_malloc_ev {
 	enum mw_mfn fn;
-	uint64_t addr;		/* the new block; MFREE: the freed one */
-	uint64_t size;		/* bytes asked for */
-	uint64_t old_addr;	/* realloc: the block it replaced, else 0 */
-	uint64_t regs[MW_MREGS];	/* the caller's registers after the call */
-	const uint8_t *stack;	/* stack_len bytes of the caller's stack from regs[7] */
+	uint64_t addr;		 /* the new block; MFREE: the freed one */
+	uint64_t size;		 /* bytes asked for */
+	uint64_t old_addr;	 /* realloc: the block it replaced, else 0 */
+	uint64_t regs[MW_MREGS]; /* the caller's registers after the call */
+	const uint8_t *stack;	 /* stack_len bytes of the caller's stack from regs[7] */
 	uint32_t stack_len;
 };
 
@@ -62,21 +62,21 @@ struct mw_syscall_ev {
 struct mw_task_ev {
 	uint32_t child_pid;
 	uint32_t child_tid;
-	char child_comm[MW_COMM_LEN];	/* NUL-terminated */
+	char child_comm[MW_COMM_LEN]; /* NUL-terminated */
 	int32_t exit_code;
 	bool group_dead;
-	uint64_t vm_bytes;	/* EXIT_GROUP: VmSize */
-	uint64_t stack_bytes;	/* EXIT_GROUP: VmStk */
+	uint64_t vm_bytes;    /* EXIT_GROUP: VmSize */
+	uint64_t stack_bytes; /* EXIT_GROUP: VmStk */
 };
 
 struct mw_event {
 	enum mw_event_kind kind;
-	uint64_t mono_ns;	/* CLOCK_MONOTONIC, as recorded by the kernel */
-	uint64_t ts_ns;		/* Unix epoch ns (mono_ns + offset) */
-	uint32_t pid;		/* tgid */
+	uint64_t mono_ns; /* CLOCK_MONOTONIC, as recorded by the kernel */
+	uint64_t ts_ns;	  /* Unix epoch ns (mono_ns + offset) */
+	uint32_t pid;	  /* tgid */
 	uint32_t tid;
 	uint32_t cpu;
-	char comm[MW_COMM_LEN];	/* NUL-terminated; EXEC_SEEN: the new name; malloc: empty */
+	char comm[MW_COMM_LEN]; /* NUL-terminated; EXEC_SEEN: the new name; malloc: empty */
 	union {
 		struct mw_syscall_ev sc;
 		struct mw_task_ev task;

@@ -30,8 +30,7 @@ int mw_record_put(FILE *f, uint32_t kind, const void *a, size_t alen, const void
 
 	if (len > MAX_ENTRY)
 		return -E2BIG;
-	if (fwrite(head, sizeof(head), 1, f) != 1 ||
-	    (alen && fwrite(a, alen, 1, f) != 1) ||
+	if (fwrite(head, sizeof(head), 1, f) != 1 || (alen && fwrite(a, alen, 1, f) != 1) ||
 	    (blen && fwrite(b, blen, 1, f) != 1) ||
 	    ((len & 7) && fwrite(zeros, 8 - (len & 7), 1, f) != 1))
 		return -EIO;

@@ -22,28 +22,28 @@
 
 /* Entry kinds are a file format: numbers never change, new kinds come last. */
 enum mw_entry_kind {
-	MW_ENTRY_RING = 1,	/* a raw ring-buffer record */
-	MW_ENTRY_SEED = 2,		/* struct mw_seed_entry + /proc/PID/maps text */
-	MW_ENTRY_COUNTERS = 3,	/* struct mw_counters_entry */
-	MW_ENTRY_THREAD = 4,	/* struct mw_thread_entry: a thread found in /proc */
-	MW_ENTRY_LOST = 5,		/* __u64: records the ring buffer dropped */
-	MW_ENTRY_GONE = 6,		/* struct mw_gone_entry: exited without an exit record */
-	MW_ENTRY_VMSIZE = 7,	/* struct mw_vmsize_entry: VmSize of a live process */
-	MW_ENTRY_LIBS = 8,		/* __u32 pid, __u32 0, then /proc/PID/maps text: libraries loaded */
-	MW_ENTRY_PRELOAD = 9,	/* __u32 pid, __u32 0, then the process's LD_PRELOAD value */
-	MW_ENTRY_ARENA_LIMIT = 10,	/* __u32 pid, __s32 glibc's arena limit for it */
-	MW_ENTRY_REPORT = 11,	/* struct mw_report_entry: the session wrote its summaries */
+	MW_ENTRY_RING = 1,     /* a raw ring-buffer record */
+	MW_ENTRY_SEED = 2,     /* struct mw_seed_entry + /proc/PID/maps text */
+	MW_ENTRY_COUNTERS = 3, /* struct mw_counters_entry */
+	MW_ENTRY_THREAD = 4,   /* struct mw_thread_entry: a thread found in /proc */
+	MW_ENTRY_LOST = 5,     /* __u64: records the ring buffer dropped */
+	MW_ENTRY_GONE = 6,     /* struct mw_gone_entry: exited without an exit record */
+	MW_ENTRY_VMSIZE = 7,   /* struct mw_vmsize_entry: VmSize of a live process */
+	MW_ENTRY_LIBS = 8,     /* __u32 pid, __u32 0, then /proc/PID/maps text: libraries loaded */
+	MW_ENTRY_PRELOAD = 9,  /* __u32 pid, __u32 0, then the process's LD_PRELOAD value */
+	MW_ENTRY_ARENA_LIMIT = 10, /* __u32 pid, __s32 glibc's arena limit for it */
+	MW_ENTRY_REPORT = 11,	   /* struct mw_report_entry: the session wrote its summaries */
 	/* The allocation probes (--malloc): what their ledger (malloc/mledger.c) consumed.
 	 * Allocations are kept unwound, their stacks named once each, so a replay needs
 	 * neither the process nor its files. Frees are MW_ENTRY_RING records. */
-	MW_ENTRY_MCONFIG = 12,	/* struct mw_mconfig_entry: sampling and report options */
-	MW_ENTRY_MPROC = 13,		/* struct mw_mproc_entry + allocator file name */
-	MW_ENTRY_MSTACK = 14,	/* struct mw_mstack_entry + ips + named frames (mledger.c) */
-	MW_ENTRY_MALLOC = 15,	/* struct mw_malloc_entry + __u64 ips[nips] */
-	MW_ENTRY_MEXEC = 16,		/* __u32 pid, __u32 0: its blocks are gone */
-	MW_ENTRY_MSYNC = 17,		/* struct mw_msync_entry + n x struct mw_msync_block */
-	MW_ENTRY_MREPORT = 18,	/* struct mw_mreport_entry: a report, with the kernel's counters */
-	MW_ENTRY_MGUARD = 19,	/* struct mw_mguard_entry: the rate guard detached the probes */
+	MW_ENTRY_MCONFIG = 12, /* struct mw_mconfig_entry: sampling and report options */
+	MW_ENTRY_MPROC = 13,   /* struct mw_mproc_entry + allocator file name */
+	MW_ENTRY_MSTACK = 14,  /* struct mw_mstack_entry + ips + named frames (mledger.c) */
+	MW_ENTRY_MALLOC = 15,  /* struct mw_malloc_entry + __u64 ips[nips] */
+	MW_ENTRY_MEXEC = 16,   /* __u32 pid, __u32 0: its blocks are gone */
+	MW_ENTRY_MSYNC = 17,   /* struct mw_msync_entry + n x struct mw_msync_block */
+	MW_ENTRY_MREPORT = 18, /* struct mw_mreport_entry: a report, with the kernel's counters */
+	MW_ENTRY_MGUARD = 19,  /* struct mw_mguard_entry: the rate guard detached the probes */
 };
 
 struct mw_record_header {
@@ -55,7 +55,7 @@ struct mw_record_header {
 
 struct mw_seed_entry {
 	__u32 pid;
-	__u32 resync;		/* 1: after lost events (keep the baseline), 0: baseline */
+	__u32 resync; /* 1: after lost events (keep the baseline), 0: baseline */
 	__u64 start_brk;
 	__u64 vm_size;
 	__u64 stack_size;
@@ -78,7 +78,7 @@ struct mw_thread_entry {
 struct mw_gone_entry {
 	__u32 pid;
 	__s32 status;
-	__u64 ts_ns;		/* Unix epoch; absent (8-byte entry) in older recordings */
+	__u64 ts_ns; /* Unix epoch; absent (8-byte entry) in older recordings */
 };
 
 struct mw_vmsize_entry {
@@ -89,7 +89,7 @@ struct mw_vmsize_entry {
 };
 
 struct mw_report_entry {
-	__u64 ts_ns;		/* Unix epoch */
+	__u64 ts_ns; /* Unix epoch */
 	__u32 final;
 	__u32 pad;
 };
@@ -110,8 +110,8 @@ struct mw_mproc_entry {
 
 struct mw_mstack_entry {
 	__u32 pid;
-	__u32 n;		/* frames */
-	/* followed by __u64 ips[n], then n frames: struct mw_mframe_entry and the
+	__u32 n; /* frames */
+		 /* followed by __u64 ips[n], then n frames: struct mw_mframe_entry and the
 	 * module, function and file names, each NUL-terminated ("" = unknown) */
 };
 
