@@ -3,7 +3,7 @@
  * Known leaks for the allocator probes: each leak_* function makes N blocks
  * of S bytes through one allocator entry point and never frees them, with N
  * and S different per function so that each report row is recognisable. The
- * line of each allocating call carries a LEAK(name) marker for the tests.
+ * line of each allocating call carries a LEAK(name) comment: the tests find it by that.
  * Churn (malloc/free, realloc chains, calloc/free) leaves nothing behind.
  *
  * usage: leaks [-w] [-p] [-r ROUNDS] [-t MS]
@@ -20,22 +20,20 @@
 #include "common.h"
 
 #define USAGE "leaks [-w] [-p] [-r ROUNDS] [-t MS]"
-#define LEAK(name) /* the tests find the allocating line by this marker */
+/* The tests find each allocating line by the marker comment at its end. */
 
 static void *volatile sink;
 
 static __attribute__((noinline)) void leak_malloc(void)
 {
 	for (int i = 0; i < 10; i++)
-		sink = malloc(1000);
-	LEAK(malloc)
+		sink = malloc(1000); /* LEAK(malloc) */
 }
 
 static __attribute__((noinline)) void leak_calloc(void)
 {
 	for (int i = 0; i < 11; i++)
-		sink = calloc(4, 500);
-	LEAK(calloc)
+		sink = calloc(4, 500); /* LEAK(calloc) */
 }
 
 static __attribute__((noinline)) void leak_realloc(void)
@@ -43,16 +41,14 @@ static __attribute__((noinline)) void leak_realloc(void)
 	for (int i = 0; i < 12; i++) {
 		void *p = malloc(100);
 
-		sink = realloc(p, 3000);
-		LEAK(realloc)
+		sink = realloc(p, 3000); /* LEAK(realloc) */
 	}
 }
 
 static __attribute__((noinline)) void leak_reallocarray(void)
 {
 	for (int i = 0; i < 13; i++)
-		sink = reallocarray(NULL, 7, 1000);
-	LEAK(reallocarray)
+		sink = reallocarray(NULL, 7, 1000); /* LEAK(reallocarray) */
 }
 
 static __attribute__((noinline)) void leak_posix_memalign(void)
@@ -60,9 +56,8 @@ static __attribute__((noinline)) void leak_posix_memalign(void)
 	for (int i = 0; i < 14; i++) {
 		void *p;
 
-		if (posix_memalign(&p, 64, 4000))
-			LEAK(posix_memalign)
-		wl_die("posix_memalign");
+		if (posix_memalign(&p, 64, 4000)) /* LEAK(posix_memalign) */
+			wl_die("posix_memalign");
 		sink = p;
 	}
 }
@@ -70,22 +65,19 @@ static __attribute__((noinline)) void leak_posix_memalign(void)
 static __attribute__((noinline)) void leak_aligned_alloc(void)
 {
 	for (int i = 0; i < 15; i++)
-		sink = aligned_alloc(256, 5120);
-	LEAK(aligned_alloc)
+		sink = aligned_alloc(256, 5120); /* LEAK(aligned_alloc) */
 }
 
 static __attribute__((noinline)) void leak_memalign(void)
 {
 	for (int i = 0; i < 16; i++)
-		sink = memalign(128, 6000);
-	LEAK(memalign)
+		sink = memalign(128, 6000); /* LEAK(memalign) */
 }
 
 static __attribute__((noinline)) void leak_valloc(void)
 {
 	for (int i = 0; i < 17; i++)
-		sink = valloc(7000);
-	LEAK(valloc)
+		sink = valloc(7000); /* LEAK(valloc) */
 }
 
 /* Nothing of this stays. */
