@@ -20,7 +20,7 @@ VMLINUX  := vmlinux/$(ARCH)
 
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE \
-                   -I$(OUTPUT) -Iuser -Ibpf
+                   -I$(OUTPUT) -I$(OUTPUT)/pb -Iuser -Ibpf
 # -target bpf drops the multiarch include dir that <linux/errno.h> (via usdt.bpf.h) needs.
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
               -I$(OUTPUT) -I$(VMLINUX) -Ibpf -idirafter /usr/include/$(shell $(CC) -dumpmachine) \
@@ -28,8 +28,10 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 # libbpf, libdw (user stacks), libelf, compressors and libsupc++'s C++ demangler statically;
 # libmicrohttpd (--prometheus) dynamically: the binary needs only libc and libmicrohttpd12 on
 # the target host.
-LDLIBS   := -Wl,-Bstatic -lbpf -ldw -lelf -lz -lzstd -llzma -lbz2 -lsupc++ -Wl,-Bdynamic \
-            -lmicrohttpd -lpthread
+# protobuf-c (pprof and Perfetto encoding), json-c (memwatch report reads NDJSON) and ncurses
+# (memwatch top) statically too: the terminal database is the host's own.
+LDLIBS   := -Wl,-Bstatic -lbpf -ldw -lelf -lz -lzstd -llzma -lbz2 -lsupc++ -lprotobuf-c -ljson-c \
+            -lncursesw -ltinfo -Wl,-Bdynamic -lmicrohttpd -lpthread
 
 ifeq ($(V),1)
 Q =
@@ -43,7 +45,12 @@ BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 USER_SRCS := $(wildcard user/*.c user/*/*.c)
-USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
+# Protocol buffers (pprof's profile.proto, Perfetto's trace packets): C from protoc-c, built here.
+PROTOS    := $(wildcard user/*/*.proto)
+PB_SRCS   := $(patsubst %.proto,$(OUTPUT)/pb/%.pb-c.c,$(notdir $(PROTOS)))
+PB_HDRS   := $(PB_SRCS:.c=.h)
+PB_OBJS   := $(PB_SRCS:.c=.o)
+USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS)) $(PB_OBJS)
 LIB_OBJS  := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
 # libm: the allocator sampler's exponential gaps and weights (mprobe.c, mtrace.c).
 LDLIBS    += -lm
@@ -69,7 +76,19 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o | $(OUTPUT)
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
-$(OUTPUT)/user/%.o: user/%.c | $(SKELS)
+$(OUTPUT)/pb:
+	$(Q)mkdir -p $@
+
+vpath %.proto $(sort $(dir $(PROTOS)))
+$(OUTPUT)/pb/%.pb-c.c $(OUTPUT)/pb/%.pb-c.h: %.proto | $(OUTPUT)/pb
+	$(call msg,PROTOC-C,$@)
+	$(Q)protoc-c --proto_path=$(dir $<) --c_out=$(OUTPUT)/pb $<
+
+$(OUTPUT)/pb/%.pb-c.o: $(OUTPUT)/pb/%.pb-c.c $(PB_HDRS)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/user/%.o: user/%.c | $(SKELS) $(PB_HDRS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
@@ -78,7 +97,7 @@ memwatch: $(USER_OBJS)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/unit/%.o: tests/unit/%.c | $(OUTPUT)/unit $(SKELS)
+$(OUTPUT)/unit/%.o: tests/unit/%.c | $(OUTPUT)/unit $(SKELS) $(PB_HDRS)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 

@@ -7,7 +7,8 @@ set -eu
 PKGS="make gcc clang llvm clang-format libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev \
       linux-libc-dev strace python3 procps libdw-dev liblzma-dev libbz2-dev g++ \
       libjemalloc2 libtcmalloc-minimal4 memcached gdb libc6-dbg systemtap-sdt-dev \
-      libmicrohttpd-dev prometheus curl python3-yaml scdoc"
+      libmicrohttpd-dev prometheus curl python3-yaml scdoc \
+      libprotobuf-c-dev protobuf-c-compiler libjson-c-dev libncurses-dev tmux golang-go chromium"
 # clang-format: make lint checks the C style (.clang-format).
 # The libjemalloc2 line is for the allocator tests (tests/e2e/test_alloc.py): LD_PRELOAD of Debian's
 # jemalloc/tcmalloc, a real multi-threaded server (memcached; the test speaks its text protocol
@@ -20,6 +21,11 @@ PKGS="make gcc clang llvm clang-format libbpf-dev bpftool libelf-dev zlib1g-dev 
 # tools/fleet/ (rules, scrape config, DaemonSet manifest).
 # scdoc: builds the manual, memwatch(8), from user/memwatch.8.scd (make man, make install; the
 # docs tests check that it builds).
+# libprotobuf-c-dev, protobuf-c-compiler: pprof profiles (--pprof, /debug/pprof/heap) and
+# Perfetto traces (--perfetto) are protocol buffers, generated from user/profile/profile.proto
+# and user/trace/perfetto_trace.proto. libjson-c-dev: memwatch report reads NDJSON.
+# libncurses-dev: memwatch top. The tests of these use independent readers: tmux drives top,
+# golang-go's `go tool pprof` reads the profiles, chromium (headless) renders the HTML report.
 
 # The malloc benchmark (tools/bench_malloc.sh) compares with bcc's memleak and with heaptrack.
 PKGS="$PKGS bpfcc-tools heaptrack"

@@ -33,7 +33,9 @@ enum {
 	OPT_CONFIG,
 	OPT_ROTATE,
 	OPT_MAX_PROCS,
-	OPT_MAX_THREADS
+	OPT_MAX_THREADS,
+	OPT_PPROF,
+	OPT_PERFETTO
 };
 
 static const struct option long_opts[] = {
@@ -59,6 +61,8 @@ static const struct option long_opts[] = {
 	{ "rotate", required_argument, NULL, OPT_ROTATE },
 	{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
 	{ "max-threads", required_argument, NULL, OPT_MAX_THREADS },
+	{ "pprof", required_argument, NULL, OPT_PPROF },
+	{ "perfetto", required_argument, NULL, OPT_PERFETTO },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	MW_CLI_MALLOC_OPTS{ NULL, 0, NULL, 0 },
@@ -70,6 +74,8 @@ void mw_cli_usage(FILE *f)
 	      "       memwatch [options] --comm REGEX | --cgroup PATH\n"
 	      "       memwatch [options] [--] COMMAND [ARG...]\n"
 	      "       memwatch daemon [--config FILE] [options]\n"
+	      "       memwatch top [options] [-p PID | --comm REGEX | --cgroup PATH | COMMAND]\n"
+	      "       memwatch report IN -o OUT.html\n"
 	      "Trace brk, mmap, munmap, mprotect, mremap and madvise of every thread, live,\n"
 	      "with an exact per-thread ledger of address-space growth.\n"
 	      "\n"
@@ -99,6 +105,10 @@ void mw_cli_usage(FILE *f)
 	      "      --rotate SIZE,COUNT rotate -o FILE at SIZE (K/M/G), keep FILE.1..COUNT\n"
 	      "      --max-procs N       traced processes at most (default 1024)\n"
 	      "      --max-threads N     threads with exact kernel counters (default 16384)\n"
+	      "      --pprof FILE        --malloc's heap profile in pprof format, rewritten at\n"
+	      "                          each report and at the end (also GET /debug/pprof/heap)\n"
+	      "      --perfetto FILE     a Perfetto trace: counter tracks per process and thread,\n"
+	      "                          arena tracks, arena and large-mapping events\n"
 	      "  -h, --help              this text\n"
 	      "  -V, --version           print the version\n"
 	      "\n",
@@ -275,6 +285,13 @@ int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, cha
 					 &cfg->max_threads, err, errsz))
 				return -1;
 			break;
+		case OPT_PPROF:
+		case OPT_PERFETTO:
+			if (!*optarg)
+				return mw_fail(err, errsz, -1, "%s: empty file name",
+					       c == OPT_PPROF ? "--pprof" : "--perfetto");
+			*(c == OPT_PPROF ? &cfg->pprof_path : &cfg->perfetto_path) = optarg;
+			break;
 		case OPT_MALLOC ... OPT_MALLOC_LAST:
 			if (mw_cli_malloc_opt(c, optarg, cfg, err, errsz))
 				return -1;
@@ -315,6 +332,11 @@ int mw_cli_finish(struct mw_config *cfg, char *err, size_t errsz)
 			       "--prometheus serves live sessions only, not --replay");
 	if (mw_cli_malloc_check(cfg, err, errsz))
 		return -1;
+	if (cfg->pprof_path && !cfg->mal.on && !cfg->replay_path)
+		return mw_fail(err, errsz, -1,
+			       "--pprof needs --malloc (the heap profile is the allocation probes')");
+	if (cfg->top && (cfg->replay_path || cfg->daemon))
+		return mw_fail(err, errsz, -1, "memwatch top is live: no --replay or daemon mode");
 	if (cfg->replay_path) {
 		if (cfg->npids || cfg->cmd || cfg->record_path || cfg->follow)
 			return mw_fail(err, errsz, -1,
@@ -326,7 +348,7 @@ int mw_cli_finish(struct mw_config *cfg, char *err, size_t errsz)
 	if (cfg->daemon && cfg->cmd)
 		return mw_fail(err, errsz, -1,
 			       "daemon mode traces -p, --comm or --cgroup, not a command");
-	if (!cfg->npids && !cfg->cmd && !watch)
+	if (!cfg->npids && !cfg->cmd && !watch && !cfg->top)
 		return mw_fail(err, errsz, -1,
 			       "nothing to trace: give -p PID, --comm REGEX, "
 			       "--cgroup PATH or a command");

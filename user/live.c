@@ -30,6 +30,7 @@
 #include "session/session.h"
 #include "live.h"
 #include "monitor/watch.h"
+#include "profile/profiles.h"
 
 #define POLL_MS 50
 #define LIVENESS_NS 1000000000ULL
@@ -70,6 +71,9 @@ struct live {
 	struct mw_watch watch; /* --comm, --cgroup, guards (watch.c) */
 	struct mw_sink *sink;  /* -o FILE in daemon mode or with --rotate (rotate.c) */
 	struct mw_mtrace *m;   /* --malloc, else NULL */
+	struct mw_profiles prof; /* --pprof, /debug/pprof/NAME */
+	bool prof_failed;	 /* a --pprof write failed: said once */
+	uint64_t prof_reports;	 /* the ledger's reports when --pprof was last written */
 };
 
 /* Baseline (or resync) of one process from /proc, taken after it is in the BPF filter. */
@@ -305,6 +309,34 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 	return ret;
 }
 
+/* --pprof: the heap profile as of this report; a failure is said once, the run goes on. */
+static void write_pprof(struct live *l)
+{
+	char err[300];
+
+	if (l->prof.heap)
+		l->prof_reports = l->prof.heap->reports;
+	if (mw_profiles_write(&l->prof, mw_now_ns(CLOCK_REALTIME), err, sizeof(err)) &&
+	    !l->prof_failed) {
+		mw_p_err("%s", err);
+		l->prof_failed = true;
+	}
+}
+
+/* GET /debug/pprof/NAME (the exporter's callback, run by the event loop). */
+static int serve_profile(void *ctx, const char *name, void **body, size_t *len, char *why,
+			 size_t whysz)
+{
+	struct live *l = ctx;
+	int kind = mw_prof_kind(name);
+
+	if (kind < 0)
+		return mw_fail(why, whysz, -ENOENT,
+			       "no profile '%s': /debug/pprof/heap, mapped or resident", name);
+	return mw_profiles_render(&l->prof, kind, mw_now_ns(CLOCK_REALTIME), body, len, why,
+				  whysz);
+}
+
 /* Update VmSize of live processes, then print their summaries. */
 static void report_all(struct live *l, bool final)
 {
@@ -318,6 +350,7 @@ static void report_all(struct live *l, bool final)
 	mw_session_report_all(&l->s, mw_now_ns(CLOCK_REALTIME), final);
 	if (l->m)
 		mw_mtrace_report(l->m, final);
+	write_pprof(l);
 }
 
 static void reap_child(struct live *l)
@@ -575,6 +608,9 @@ static int event_loop(struct live *l)
 		mw_watch_tick(&l->watch, now);
 		if (l->m)
 			mw_mtrace_tick(l->m, now);
+		/* A process held in exit() was just reported: its profile, while it is there. */
+		if (l->prof.heap && l->prof.heap->reports != l->prof_reports)
+			write_pprof(l);
 		if (now >= next_liveness || l->child_reaped) {
 			check_liveness(l);
 			next_liveness = now + LIVENESS_NS;
@@ -693,7 +729,18 @@ int mw_live_run(struct mw_config *cfg)
 			ret = 1;
 			goto cleanup;
 		}
+		l.prof.heap = mw_mtrace_ledger(l.m);
 	}
+	l.prof.path = cfg->pprof_path;
+	l.prof.mods = mw_modules_new();
+	/* An unwritable --pprof FILE is said now, not after the run. */
+	if (cfg->pprof_path &&
+	    mw_profiles_write(&l.prof, mw_now_ns(CLOCK_REALTIME), err, sizeof(err))) {
+		mw_p_err("%s", err);
+		ret = 1;
+		goto cleanup;
+	}
+	mw_exporter_profiles(l.exp, serve_profile, &l);
 	if (mw_watch_start(&l.watch, cfg, &l.loader, &l.s, adopt, &l, err, sizeof(err))) {
 		mw_p_err("%s", err);
 		ret = 1;
@@ -714,6 +761,7 @@ cleanup:
 	mw_watch_stop(&l.watch);
 	mw_loader_stop(&l.loader);
 	mw_mtrace_free(l.m);
+	mw_modules_free(l.prof.mods);
 	fflush(out);
 	if (out != stderr && out != stdout && fclose(out) && l.sink && !ret) {
 		/* The sink writes the last whole lines at close. */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
+#include "cli_monitor.h"
 #include "config.h"
 #include "maps_cmd.h"
 #include "live.h"
@@ -11,6 +12,31 @@
 #ifndef MW_VERSION
 #define MW_VERSION "0.1.0"
 #endif
+
+/*
+ * `memwatch top [options]`: a live session whose view is the full screen. With no target it
+ * watches every process (as --comm '.' would), up to --max-procs.
+ */
+static int top_main(int argc, char **argv)
+{
+	struct mw_config cfg;
+	char err[256];
+
+	mw_cli_defaults(&cfg);
+	cfg.top = true;
+	if (mw_cli_add(argc, argv, &cfg, true, err, sizeof(err)) ||
+	    (!cfg.npids && !cfg.cmd && !cfg.ncomms && !cfg.ncgroups && !cfg.help &&
+	     mw_opt_comm(".", &cfg, err, sizeof(err))) ||
+	    mw_cli_finish(&cfg, err, sizeof(err))) {
+		fprintf(stderr, "memwatch: %s (see memwatch --help)\n", err);
+		return 2;
+	}
+	if (cfg.help) {
+		mw_cli_usage(stdout);
+		return 0;
+	}
+	return mw_live_run(&cfg);
+}
 
 int main(int argc, char **argv)
 {
@@ -21,6 +47,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "maps"))
 		return mw_maps_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "top"))
+		return top_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "daemon")) {
 		/* `memwatch daemon [options]`: the options after the word, as --daemon. */
 		src.argc = argc - 1;

@@ -60,6 +60,9 @@ struct mw_config {
 	uint32_t max_procs;		 /* --max-procs: traced processes, kernel and user side */
 	uint32_t max_threads;		 /* --max-threads: threads with kernel counters */
 	bool daemon;			 /* --daemon / `memwatch daemon` */
+	bool top;			 /* `memwatch top`: the live full-screen view */
+	const char *pprof_path;		 /* --pprof FILE: the heap profile, rewritten whole */
+	const char *perfetto_path;	 /* --perfetto FILE: a Perfetto trace */
 	struct mw_config_source *source; /* config.h: to build it again on SIGHUP */
 	struct mw_malloc_config mal;
 };

@@ -13,6 +13,7 @@
 #include "wire/event.h"
 #include "class.h"
 #include "regions.h"
+#include "resident.h"
 
 struct mw_counts {
 	uint64_t calls[MW_SYS_COUNT];
@@ -80,6 +81,7 @@ struct mw_process {
 	struct mw_alloc *alloc; /* the allocator analysis' state (alloc/), NULL until seeded:
 				 * carried, forked and freed here through mw_model.alloc_ops */
 	int arena_limit;	/* glibc's arena limit in force, 0 = unknown */
+	struct mw_resident resident; /* the kernel's resident counters, when read */
 	struct mw_pending_unmap pending[MW_MAX_PENDING];
 	size_t npending;
 	struct mw_thread *threads; /* sorted by tid */

@@ -26,6 +26,8 @@ struct mw_stack_ent {
 	uint64_t *ips;		 /* return addresses, innermost first */
 	struct mw_frame *frames; /* symbolized (n of them), or NULL */
 	double prev_bytes;	 /* outstanding at the previous report */
+	double alloc_bytes;	 /* allocated from here since traced (weighted), for pprof */
+	double alloc_count;
 	bool reported;
 };
 

@@ -198,6 +198,9 @@ void mw_mledger_alloc(struct mw_mledger *ml, const struct mw_event *ev, const ui
 	}
 	record(ml, MW_ENTRY_MALLOC, &e, sizeof(e), ips, n * sizeof(*ips));
 	b.weight = (float)weight_of(&ml->mc, ev->mal.size);
+	/* Per stack, all it allocated: pprof's alloc_space (the unknown stack's is shared). */
+	ml->leak.stacks[b.stack].alloc_bytes += (double)ev->mal.size * b.weight;
+	ml->leak.stacks[b.stack].alloc_count += b.weight;
 	if (p) {
 		p->est_bytes += (double)ev->mal.size * b.weight;
 		p->est_count += b.weight;
@@ -398,6 +401,7 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	long n, nall;
 
 	record(ml, MW_ENTRY_MREPORT, in, sizeof(*in), NULL, 0);
+	ml->reports++;
 	if (!mp)
 		return;
 	sum.comm = p ? p->comm : mp->comm;

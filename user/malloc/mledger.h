@@ -37,6 +37,7 @@ struct mw_mledger {
 	FILE *folded; /* --folded: final reports append their stacks */
 	char **names; /* frame names of stacks read from a recording */
 	size_t nnames, capnames;
+	uint64_t reports; /* reports written: a heap profile taken after each is current */
 };
 
 /* Names the frames of a new stack (ips innermost first); 0, or -errno with frames zeroed. */

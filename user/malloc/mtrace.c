@@ -370,3 +370,8 @@ void mw_mtrace_free(struct mw_mtrace *t)
 	free(t->procs);
 	free(t);
 }
+
+const struct mw_mledger *mw_mtrace_ledger(const struct mw_mtrace *t)
+{
+	return &t->ml;
+}

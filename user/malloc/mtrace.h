@@ -32,5 +32,7 @@ void mw_mtrace_detach(struct mw_mtrace *t);
 /* Summaries, leak report, retention of every traced process (final: --folded too). */
 void mw_mtrace_report(struct mw_mtrace *t, bool final);
 void mw_mtrace_free(struct mw_mtrace *t);
+/* Its ledger (the heap profile's source). */
+const struct mw_mledger *mw_mtrace_ledger(const struct mw_mtrace *t);
 
 #endif /* MW_MTRACE_H */

@@ -49,11 +49,20 @@ struct mw_exporter {
 	struct mw_buf scratch;	      /* event loop only */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	mw_exporter_profile_fn prof_fn; /* set before the first request; run by the loop */
+	void *prof_ctx;
 	/* under mu: */
 	struct mw_buf snap; /* the last rendering */
 	uint64_t req_seq, done_seq;
 	uint64_t scrapes;
 	bool stopping;
+	/* one /debug/pprof request at a time (under mu): name asked, the loop's answer */
+	char prof_name[16];
+	uint64_t prof_req, prof_done;
+	void *prof_body;
+	size_t prof_len;
+	int prof_ret;
+	char prof_why[160];
 };
 
 /* ---------- HTTP side (libmicrohttpd's thread) ---------- */
@@ -101,6 +110,61 @@ static enum MHD_Result serve_metrics(struct mw_exporter *e, struct MHD_Connectio
 	return ret;
 }
 
+static bool wait_until(struct mw_exporter *e, const struct timespec *until, uint64_t ticket)
+{
+	while (e->prof_done < ticket && !e->stopping)
+		if (pthread_cond_timedwait(&e->cv, &e->mu, until) == ETIMEDOUT)
+			return false;
+	return e->prof_done >= ticket;
+}
+
+/* GET /debug/pprof/NAME: asked of the event loop, like /metrics, one request at a time. */
+static enum MHD_Result serve_profile(struct mw_exporter *e, struct MHD_Connection *c,
+				     const char *name)
+{
+	static const char busy[] = "memwatch: the profile was not rendered in time\n";
+	struct MHD_Response *r;
+	struct timespec until;
+	enum MHD_Result ret;
+	uint64_t ticket, ns;
+	char msg[200];
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	ns = (uint64_t)until.tv_nsec + 2 * WAIT_RENDER_NS;
+	until.tv_sec += (time_t)(ns / 1000000000ULL);
+	until.tv_nsec = (long)(ns % 1000000000ULL);
+	pthread_mutex_lock(&e->mu);
+	/* A request still pending (its client gave up): the loop answers it first. */
+	if (!wait_until(e, &until, e->prof_req)) {
+		pthread_mutex_unlock(&e->mu);
+		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", busy, sizeof(busy) - 1);
+	}
+	snprintf(e->prof_name, sizeof(e->prof_name), "%s", name);
+	ticket = ++e->prof_req;
+	if (!wait_until(e, &until, ticket)) {
+		pthread_mutex_unlock(&e->mu);
+		return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", busy, sizeof(busy) - 1);
+	}
+	if (e->prof_ret) {
+		snprintf(msg, sizeof(msg), "memwatch: %s\n",
+			 e->prof_ret == -ENOENT ? e->prof_why : strerror(-e->prof_ret));
+		pthread_mutex_unlock(&e->mu);
+		return reply(c, e->prof_ret == -ENOENT ? MHD_HTTP_NOT_FOUND
+						      : MHD_HTTP_INTERNAL_SERVER_ERROR,
+			     "text/plain", msg, strlen(msg));
+	}
+	r = MHD_create_response_from_buffer(e->prof_len, e->prof_body, MHD_RESPMEM_MUST_COPY);
+	pthread_mutex_unlock(&e->mu);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+	snprintf(msg, sizeof(msg), "attachment; filename=\"%s\"", name);
+	MHD_add_response_header(r, "Content-Disposition", msg);
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
@@ -114,6 +178,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (*upload_size)
 		return MHD_NO; /* no request bodies */
 	(void)con_cls;
+	if (!strncmp(url, "/debug/pprof/", 13) && e->prof_fn) {
+		if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+			return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", not_allowed,
+				     sizeof(not_allowed) - 1);
+		return serve_profile(e, c, url + 13);
+	}
 	if (strcmp(url, "/metrics"))
 		return reply(c, MHD_HTTP_NOT_FOUND, "text/plain", not_found, sizeof(not_found) - 1);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
@@ -222,6 +292,41 @@ static void render(struct mw_exporter *e, struct mw_session *s, struct mw_loader
 	mw_metrics_render(&e->scratch, &in);
 }
 
+/* A pending /debug/pprof request: rendered here, the thread that owns the session. */
+static void answer_profile(struct mw_exporter *e)
+{
+	char name[sizeof(e->prof_name)], why[sizeof(e->prof_why)] = "";
+	uint64_t ticket;
+	void *body = NULL;
+	size_t len = 0;
+	int ret;
+
+	pthread_mutex_lock(&e->mu);
+	ticket = e->prof_req;
+	memcpy(name, e->prof_name, sizeof(name));
+	pthread_mutex_unlock(&e->mu);
+	if (ticket == e->prof_done) /* prof_done is written only by this thread */
+		return;
+	ret = e->prof_fn(e->prof_ctx, name, &body, &len, why, sizeof(why));
+	pthread_mutex_lock(&e->mu);
+	free(e->prof_body);
+	e->prof_body = ret ? NULL : body;
+	e->prof_len = ret ? 0 : len;
+	e->prof_ret = ret;
+	memcpy(e->prof_why, why, sizeof(why));
+	e->prof_done = ticket;
+	pthread_cond_broadcast(&e->cv);
+	pthread_mutex_unlock(&e->mu);
+}
+
+void mw_exporter_profiles(struct mw_exporter *e, mw_exporter_profile_fn fn, void *ctx)
+{
+	if (!e)
+		return;
+	e->prof_fn = fn;
+	e->prof_ctx = ctx;
+}
+
 void mw_exporter_tick(struct mw_exporter *e, struct mw_session *s, struct mw_loader *l)
 {
 	uint64_t now, ticket, scrapes;
@@ -229,6 +334,8 @@ void mw_exporter_tick(struct mw_exporter *e, struct mw_session *s, struct mw_loa
 
 	if (!e)
 		return;
+	if (e->prof_fn)
+		answer_profile(e);
 	now = mw_now_ns(CLOCK_MONOTONIC);
 	if (now >= e->next_sample_ns) {
 		mw_growth_sample(&e->growth, &s->model, now);
@@ -350,6 +457,7 @@ void mw_exporter_stop(struct mw_exporter *e)
 	mw_thread_names_free(&e->names);
 	mw_buf_free(&e->scratch);
 	mw_buf_free(&e->snap);
+	free(e->prof_body);
 	pthread_cond_destroy(&e->cv);
 	pthread_mutex_destroy(&e->mu);
 	free(e);

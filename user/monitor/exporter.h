@@ -24,6 +24,15 @@ int mw_exporter_start(struct mw_exporter **out, const struct mw_config *cfg, cha
 /* From the event loop, at every turn: samples growth once a second and
  * answers pending scrapes with a fresh rendering. NULL does nothing. */
 void mw_exporter_tick(struct mw_exporter *e, struct mw_session *s, struct mw_loader *l);
+/*
+ * GET /debug/pprof/NAME: the event loop renders the profile through fn (the
+ * session's profiles: the exporter knows none of them) when asked. fn returns
+ * 0 with a malloc'd gzip'd profile in *body, -ENOENT with a one-line reason in
+ * why when the run does not collect it (served as 404), or another -errno.
+ */
+typedef int (*mw_exporter_profile_fn)(void *ctx, const char *name, void **body, size_t *len,
+				      char *why, size_t whysz);
+void mw_exporter_profiles(struct mw_exporter *e, mw_exporter_profile_fn fn, void *ctx);
 /* Stop serving and free; NULL does nothing. */
 void mw_exporter_stop(struct mw_exporter *e);
 

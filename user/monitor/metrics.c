@@ -12,6 +12,7 @@
 #include <string.h>
 #include "alloc/alloc.h"
 #include "ledger/format.h"
+#include "ledger/totals.h"
 #include "base/grow.h"
 #include "metrics.h"
 #include "base/utf8.h"
@@ -366,16 +367,11 @@ static bool rendered(const struct mw_process *p)
 static void class_bytes(const struct mw_process *p, uint64_t mapped[MW_CLASS_COUNT],
 			uint64_t committed[MW_CLASS_COUNT])
 {
-	memset(mapped, 0, MW_CLASS_COUNT * sizeof(mapped[0]));
-	memset(committed, 0, MW_CLASS_COUNT * sizeof(committed[0]));
-	for (size_t i = 0; i < p->regions.n; i++) {
-		const struct mw_region *r = &p->regions.v[i];
-		unsigned c = r->cls < MW_CLASS_COUNT ? r->cls : MW_CLASS_ANON;
+	struct mw_totals t;
 
-		mapped[c] += r->end - r->start;
-		if (r->prot)
-			committed[c] += r->end - r->start;
-	}
+	mw_process_totals(p, &t);
+	memcpy(mapped, t.mapped_by, sizeof(t.mapped_by));
+	memcpy(committed, t.committed_by, sizeof(t.committed_by));
 }
 
 static void render_classes(struct mw_buf *b, const struct mw_model *m)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include "ledger/format.h"
+#include "ledger/totals.h"
 #include "base/json.h"
 #include "alloc/diagnose.h"
 #include "output.h"
@@ -339,6 +340,7 @@ static void json_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_pro
 
 static void json_process(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p)
 {
+	struct mw_totals tot;
 	struct mw_json j;
 
 	mw_json_begin(&j, o->f);
@@ -348,6 +350,9 @@ static void json_process(struct mw_output *o, uint64_t ts_ns, const struct mw_pr
 	mw_json_int(&j, "net", p->net + mw_process_stack_delta(p));
 	mw_json_uint(&j, "vm_start", p->vm_start);
 	mw_json_uint(&j, "vm_end", p->vm_end);
+	mw_process_totals(p, &tot);
+	mw_json_uint(&j, "mapped", tot.mapped);
+	mw_json_uint(&j, "committed", tot.committed);
 	mw_json_uint(&j, "dropped", process_dropped(p));
 	mw_json_uint(&j, "raced", p->raced);
 	mw_json_int(&j, "unattributed", p->unattributed);

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Resident memory of a traced process, as the kernel counts it (VmRSS =
+ * anon + file + shmem). The syscall ledger cannot know it: whatever reads the
+ * kernel's resident counters fills struct mw_process.resident (known, the
+ * parts, when), and every view (memwatch top, --perfetto) shows it from then
+ * on; until then they say "unknown", never a number.
+ */
+#ifndef MW_RESIDENT_H
+#define MW_RESIDENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct mw_resident {
+	bool known;		  /* set by the reader of the kernel's counters */
+	uint64_t anon, file, shmem; /* bytes */
+	uint64_t ts_ns;		  /* when they were read (Unix epoch) */
+};
+
+static inline uint64_t mw_resident_bytes(const struct mw_resident *r)
+{
+	return r->anon + r->file + r->shmem;
+}
+
+#endif /* MW_RESIDENT_H */
