@@ -333,8 +333,9 @@ int mw_cli_finish(struct mw_config *cfg, char *err, size_t errsz)
 	if (mw_cli_malloc_check(cfg, err, errsz))
 		return -1;
 	if (cfg->pprof_path && !cfg->mal.on && !cfg->replay_path)
-		return mw_fail(err, errsz, -1,
-			       "--pprof needs --malloc (the heap profile is the allocation probes')");
+		return mw_fail(
+			err, errsz, -1,
+			"--pprof needs --malloc (the heap profile is the allocation probes')");
 	if (cfg->top && (cfg->replay_path || cfg->daemon))
 		return mw_fail(err, errsz, -1, "memwatch top is live: no --replay or daemon mode");
 	if (cfg->replay_path) {

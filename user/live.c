@@ -66,11 +66,11 @@ struct live {
 		const char *name; /* interned mapping name */
 	} * tried;		  /* code files offered to the USDT attacher */
 	size_t ntried, cap_tried;
-	uint32_t exit_tid;     /* the thread whose exit record is being applied, and */
-	uint64_t exit_ts;      /* that record's time: the key of its final counters */
-	struct mw_watch watch; /* --comm, --cgroup, guards (watch.c) */
-	struct mw_sink *sink;  /* -o FILE in daemon mode or with --rotate (rotate.c) */
-	struct mw_mtrace *m;   /* --malloc, else NULL */
+	uint32_t exit_tid;	 /* the thread whose exit record is being applied, and */
+	uint64_t exit_ts;	 /* that record's time: the key of its final counters */
+	struct mw_watch watch;	 /* --comm, --cgroup, guards (watch.c) */
+	struct mw_sink *sink;	 /* -o FILE in daemon mode or with --rotate (rotate.c) */
+	struct mw_mtrace *m;	 /* --malloc, else NULL */
 	struct mw_profiles prof; /* --pprof, /debug/pprof/NAME */
 	bool prof_failed;	 /* a --pprof write failed: said once */
 	uint64_t prof_reports;	 /* the ledger's reports when --pprof was last written */
@@ -333,8 +333,7 @@ static int serve_profile(void *ctx, const char *name, void **body, size_t *len, 
 	if (kind < 0)
 		return mw_fail(why, whysz, -ENOENT,
 			       "no profile '%s': /debug/pprof/heap, mapped or resident", name);
-	return mw_profiles_render(&l->prof, kind, mw_now_ns(CLOCK_REALTIME), body, len, why,
-				  whysz);
+	return mw_profiles_render(&l->prof, kind, mw_now_ns(CLOCK_REALTIME), body, len, why, whysz);
 }
 
 /* Update VmSize of live processes, then print their summaries. */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include "base/grow.h"
 #include "malloc/mledger.h"
+#include "profile/profiles.h"
 #include "wire/decode.h"
 #include "wire/record.h"
 #include "session/session.h"
@@ -261,6 +262,20 @@ static int replay_entry(struct replay *r, const struct mw_entry *e)
 	return 0; /* kinds from newer versions are skipped */
 }
 
+/* --pprof: the heap profile at the recording's end. No build-ids or ranges: the files may
+ * have changed since, and a made-up mapping is worse than none. */
+static int write_pprof(struct replay *r)
+{
+	struct mw_profiles pr = { .heap = r->have_ml ? &r->ml : NULL, .path = r->cfg->pprof_path };
+	char err[300];
+
+	if (mw_profiles_write(&pr, r->last_ts, err, sizeof(err))) {
+		mw_p_err("%s", err);
+		return 1;
+	}
+	return 0;
+}
+
 int mw_replay_run(const struct mw_config *cfg)
 {
 	struct recorded_counters rc = {};
@@ -311,7 +326,7 @@ int mw_replay_run(const struct mw_config *cfg)
 		/* Recordings without report entries: the summaries at their end. */
 		if (!r.reported)
 			mw_session_report_all(&r.s, r.last_ts, true);
-		ret = 0;
+		ret = write_pprof(&r);
 	}
 	if (r.have_ml)
 		mw_mledger_destroy(&r.ml);

@@ -149,8 +149,9 @@ static enum MHD_Result serve_profile(struct mw_exporter *e, struct MHD_Connectio
 		snprintf(msg, sizeof(msg), "memwatch: %s\n",
 			 e->prof_ret == -ENOENT ? e->prof_why : strerror(-e->prof_ret));
 		pthread_mutex_unlock(&e->mu);
-		return reply(c, e->prof_ret == -ENOENT ? MHD_HTTP_NOT_FOUND
-						      : MHD_HTTP_INTERNAL_SERVER_ERROR,
+		return reply(c,
+			     e->prof_ret == -ENOENT ? MHD_HTTP_NOT_FOUND
+						    : MHD_HTTP_INTERNAL_SERVER_ERROR,
 			     "text/plain", msg, strlen(msg));
 	}
 	r = MHD_create_response_from_buffer(e->prof_len, e->prof_body, MHD_RESPMEM_MUST_COPY);

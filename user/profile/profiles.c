@@ -35,11 +35,11 @@ void mw_profiles_source(struct mw_profiles *pr, enum mw_prof_kind kind, mw_prof_
 	pr->src[kind].ctx = ctx;
 }
 
-int mw_profiles_render(struct mw_profiles *pr, enum mw_prof_kind kind, uint64_t time_ns,
-		       void **out, size_t *len, char *why, size_t whysz)
+int mw_profiles_render(struct mw_profiles *pr, enum mw_prof_kind kind, uint64_t time_ns, void **out,
+		       size_t *len, char *why, size_t whysz)
 {
-	const struct mw_pprof_type *types =
-		kind == MW_PROF_MAPPED ? mw_prof_mapped_types : mw_prof_resident_types;
+	const struct mw_pprof_type *types = kind == MW_PROF_MAPPED ? mw_prof_mapped_types
+								   : mw_prof_resident_types;
 	mw_prof_module_fn mod = pr->mods ? mw_modules_lookup : NULL;
 	struct mw_pprof *b;
 	int ret;

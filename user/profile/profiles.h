@@ -16,8 +16,8 @@
 #include "pprof.h"
 
 enum mw_prof_kind {
-	MW_PROF_HEAP,	  /* inuse_objects, inuse_space, alloc_objects, alloc_space */
-	MW_PROF_MAPPED,	  /* mapped_space, committed_space: bytes a call stack mapped, still there */
+	MW_PROF_HEAP,	/* inuse_objects, inuse_space, alloc_objects, alloc_space */
+	MW_PROF_MAPPED, /* mapped_space, committed_space: bytes a call stack mapped, still there */
 	MW_PROF_RESIDENT, /* faulted_space, faults: bytes a call stack made resident */
 	MW_PROF_NKINDS,
 };
@@ -46,8 +46,8 @@ void mw_profiles_source(struct mw_profiles *pr, enum mw_prof_kind kind, mw_prof_
 			void *ctx);
 /* One profile, gzip'd profile.proto (*out malloc'd). 0; -ENOENT when this run does not collect
  * it (why: the option that would); -ENOMEM. */
-int mw_profiles_render(struct mw_profiles *pr, enum mw_prof_kind kind, uint64_t time_ns,
-		       void **out, size_t *len, char *why, size_t whysz);
+int mw_profiles_render(struct mw_profiles *pr, enum mw_prof_kind kind, uint64_t time_ns, void **out,
+		       size_t *len, char *why, size_t whysz);
 /* --pprof: the heap profile written to pr->path whole (nothing when there is no path). 0, or -1
  * with a one-line reason. */
 int mw_profiles_write(struct mw_profiles *pr, uint64_t time_ns, char *err, size_t errsz);
