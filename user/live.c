@@ -31,6 +31,7 @@
 #include "live.h"
 #include "monitor/watch.h"
 #include "profile/profiles.h"
+#include "view/top.h"
 
 #define POLL_MS 50
 #define LIVENESS_NS 1000000000ULL
@@ -74,6 +75,7 @@ struct live {
 	struct mw_profiles prof; /* --pprof, /debug/pprof/NAME */
 	bool prof_failed;	 /* a --pprof write failed: said once */
 	uint64_t prof_reports;	 /* the ledger's reports when --pprof was last written */
+	struct mw_top *top;	 /* memwatch top, else NULL */
 };
 
 /* Baseline (or resync) of one process from /proc, taken after it is in the BPF filter. */
@@ -486,8 +488,8 @@ static void announce(struct live *l)
 	char pids[256] = "";
 	size_t off = 0;
 
-	if (cfg->cmd)
-		return; /* launch mode: stderr belongs to the command */
+	if (cfg->cmd || cfg->top)
+		return; /* launch mode: stderr belongs to the command; top: to the screen */
 	for (size_t i = 0; i < cfg->npids && off < sizeof(pids) - 16; i++)
 		off += snprintf(pids + off, sizeof(pids) - off, "%s%u", i ? "," : "", cfg->pids[i]);
 	for (size_t i = 0; i < cfg->ncomms && off < sizeof(pids) - 16; i++)
@@ -517,7 +519,7 @@ static int open_outputs(struct live *l, FILE **out, FILE **rec)
 			mw_p_err("cannot open %s: %s", cfg->out_path, strerror(errno));
 			return -1;
 		}
-	} else if (!cfg->out_path && cfg->daemon) {
+	} else if (!cfg->out_path && (cfg->daemon || cfg->top)) {
 		*out = fopen("/dev/null", "w"); /* no event stream on the terminal */
 		if (!*out) {
 			mw_p_err("cannot open /dev/null: %s", strerror(errno));
@@ -607,6 +609,8 @@ static int event_loop(struct live *l)
 		mw_watch_tick(&l->watch, now);
 		if (l->m)
 			mw_mtrace_tick(l->m, now);
+		if (l->top && mw_top_tick(l->top, &l->s, l->prof.heap, mw_now_ns(CLOCK_MONOTONIC)))
+			break; /* q */
 		/* A process held in exit() was just reported: its profile, while it is there. */
 		if (l->prof.heap && l->prof.heap->reports != l->prof_reports)
 			write_pprof(l);
@@ -625,8 +629,9 @@ static int event_loop(struct live *l)
 			mw_p_err("cannot write output: %s", strerror(errno));
 			return 1;
 		}
-		/* Watching names or cgroups: new processes may come. */
-		if ((!mw_session_live(&l->s) && !mw_watch_active(&l->watch) && !cfg->daemon) ||
+		/* Watching names or cgroups: new processes may come; top runs until q. */
+		if ((!mw_session_live(&l->s) && !mw_watch_active(&l->watch) && !cfg->daemon &&
+		     !cfg->top) ||
 		    (deadline && now >= deadline))
 			break;
 	}
@@ -745,6 +750,12 @@ int mw_live_run(struct mw_config *cfg)
 		ret = 1;
 		goto cleanup;
 	}
+	/* Before the targets: the notices of adopting them go to top's status line. */
+	if (cfg->top && !(l.top = mw_top_start(err, sizeof(err)))) {
+		mw_p_err("%s", err);
+		ret = 1;
+		goto cleanup;
+	}
 	ret = setup_targets(&l);
 	if (ret)
 		goto cleanup;
@@ -756,6 +767,7 @@ int mw_live_run(struct mw_config *cfg)
 	}
 
 cleanup:
+	mw_top_stop(l.top); /* the terminal first: what follows may print */
 	mw_exporter_stop(l.exp);
 	mw_watch_stop(&l.watch);
 	mw_loader_stop(&l.loader);

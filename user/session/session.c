@@ -323,3 +323,23 @@ size_t mw_session_live(const struct mw_session *s)
 		n += !s->model.procs[i]->exited;
 	return n;
 }
+
+void mw_session_counters_now(struct mw_session *s)
+{
+	for (size_t i = 0; s->counters && i < s->model.nprocs; i++) {
+		struct mw_process *p = s->model.procs[i];
+
+		for (size_t k = 0; !p->exited && k < p->nthreads; k++) {
+			struct mw_thread *t = &p->threads[k];
+			struct mw_thread_counters c;
+
+			if (t->exited || t->kernel_final ||
+			    s->counters(s->src_ctx, t->tid, &c, false))
+				continue;
+			memcpy(t->kernel.calls, c.calls, sizeof(c.calls));
+			memcpy(t->kernel.errors, c.errors, sizeof(c.errors));
+			memcpy(t->kernel.dur_ns, c.dur_ns, sizeof(c.dur_ns));
+			t->have_kernel = true;
+		}
+	}
+}

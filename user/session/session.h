@@ -75,5 +75,8 @@ void mw_session_gone(struct mw_session *s, uint32_t pid, int status, uint64_t ts
  * the region maps). */
 void mw_session_report_all(struct mw_session *s, uint64_t ts_ns, bool final);
 size_t mw_session_live(const struct mw_session *s);
+/* The kernel's counters of every live thread, read now through s->counters (a view that shows
+ * them between reports: memwatch top). Not recorded: reports read them again. */
+void mw_session_counters_now(struct mw_session *s);
 
 #endif /* MW_SESSION_H */
