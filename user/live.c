@@ -32,6 +32,7 @@
 #include "monitor/watch.h"
 #include "profile/profiles.h"
 #include "view/top.h"
+#include "trace/perfetto.h"
 
 #define POLL_MS 50
 #define LIVENESS_NS 1000000000ULL
@@ -67,15 +68,16 @@ struct live {
 		const char *name; /* interned mapping name */
 	} * tried;		  /* code files offered to the USDT attacher */
 	size_t ntried, cap_tried;
-	uint32_t exit_tid;	 /* the thread whose exit record is being applied, and */
-	uint64_t exit_ts;	 /* that record's time: the key of its final counters */
-	struct mw_watch watch;	 /* --comm, --cgroup, guards (watch.c) */
-	struct mw_sink *sink;	 /* -o FILE in daemon mode or with --rotate (rotate.c) */
-	struct mw_mtrace *m;	 /* --malloc, else NULL */
-	struct mw_profiles prof; /* --pprof, /debug/pprof/NAME */
-	bool prof_failed;	 /* a --pprof write failed: said once */
-	uint64_t prof_reports;	 /* the ledger's reports when --pprof was last written */
-	struct mw_top *top;	 /* memwatch top, else NULL */
+	uint32_t exit_tid;	   /* the thread whose exit record is being applied, and */
+	uint64_t exit_ts;	   /* that record's time: the key of its final counters */
+	struct mw_watch watch;	   /* --comm, --cgroup, guards (watch.c) */
+	struct mw_sink *sink;	   /* -o FILE in daemon mode or with --rotate (rotate.c) */
+	struct mw_mtrace *m;	   /* --malloc, else NULL */
+	struct mw_profiles prof;   /* --pprof, /debug/pprof/NAME */
+	bool prof_failed;	   /* a --pprof write failed: said once */
+	uint64_t prof_reports;	   /* the ledger's reports when --pprof was last written */
+	struct mw_top *top;	   /* memwatch top, else NULL */
+	struct mw_perfetto *trace; /* --perfetto, else NULL */
 };
 
 /* Baseline (or resync) of one process from /proc, taken after it is in the BPF filter. */
@@ -698,6 +700,16 @@ int mw_live_run(struct mw_config *cfg)
 	/* Daemon mode: arena lifecycle and diagnoses reach the NDJSON sink even with -c. */
 	l.s.out.alloc_always = cfg->daemon;
 	l.s.retire_threads = cfg->daemon;
+	if (cfg->perfetto_path) {
+		l.trace = mw_perfetto_open(cfg->perfetto_path, err, sizeof(err));
+		if (!l.trace) {
+			mw_p_err("%s", err);
+			ret = 1;
+			goto cleanup;
+		}
+		l.s.hooks = &mw_perfetto_hooks;
+		l.s.hooks_ctx = l.trace;
+	}
 	if (rec && mw_record_begin(rec, l.s.model.page_size, mono_to_epoch)) {
 		mw_p_err("cannot write %s", cfg->record_path);
 		ret = 1;
@@ -768,6 +780,12 @@ int mw_live_run(struct mw_config *cfg)
 
 cleanup:
 	mw_top_stop(l.top); /* the terminal first: what follows may print */
+	if (l.trace && !ret && mw_perfetto_close(l.trace, err, sizeof(err))) {
+		mw_p_err("%s", err);
+		ret = 1;
+	} else if (l.trace && ret) {
+		mw_perfetto_abort(l.trace);
+	}
 	mw_exporter_stop(l.exp);
 	mw_watch_stop(&l.watch);
 	mw_loader_stop(&l.loader);

@@ -11,6 +11,7 @@
 #include "base/grow.h"
 #include "malloc/mledger.h"
 #include "profile/profiles.h"
+#include "trace/perfetto.h"
 #include "wire/decode.h"
 #include "wire/record.h"
 #include "session/session.h"
@@ -279,6 +280,7 @@ static int write_pprof(struct replay *r)
 int mw_replay_run(const struct mw_config *cfg)
 {
 	struct recorded_counters rc = {};
+	struct mw_perfetto *trace = NULL;
 	struct replay r = { .cfg = cfg };
 	struct mw_replay in;
 	struct mw_entry e;
@@ -312,6 +314,17 @@ int mw_replay_run(const struct mw_config *cfg)
 	mw_session_init(&r.s, cfg, out, in.hdr.page_size, in.hdr.mono_to_epoch_ns);
 	r.s.counters = recorded_lookup;
 	r.s.src_ctx = &rc;
+	if (cfg->perfetto_path) {
+		char why[300];
+
+		trace = mw_perfetto_open(cfg->perfetto_path, why, sizeof(why));
+		if (!trace) {
+			mw_p_err("%s", why);
+			goto out_session;
+		}
+		r.s.hooks = &mw_perfetto_hooks;
+		r.s.hooks_ctx = trace;
+	}
 	while ((err = mw_replay_next(&in, &e)) == 1) {
 		err = replay_entry(&r, &e);
 		if (!err)
@@ -328,6 +341,17 @@ int mw_replay_run(const struct mw_config *cfg)
 			mw_session_report_all(&r.s, r.last_ts, true);
 		ret = write_pprof(&r);
 	}
+	if (trace && !ret) {
+		char why[300];
+
+		if (mw_perfetto_close(trace, why, sizeof(why))) {
+			mw_p_err("%s", why);
+			ret = 1;
+		}
+	} else if (trace) {
+		mw_perfetto_abort(trace);
+	}
+out_session:
 	if (r.have_ml)
 		mw_mledger_destroy(&r.ml);
 	mw_session_free(&r.s);

@@ -35,8 +35,11 @@ void mw_session_free(struct mw_session *s)
 static void emit_alloc(struct mw_session *s, const struct mw_process *p, struct mw_alloc_ev *v,
 		       int n)
 {
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		mw_out_alloc(&s->out, p, &v[i]);
+		if (s->hooks && s->hooks->alloc)
+			s->hooks->alloc(s->hooks_ctx, p, &v[i]);
+	}
 }
 
 static void record(struct mw_session *s, uint32_t kind, const void *a, size_t alen, const void *b,
@@ -70,6 +73,8 @@ static void report_process(struct mw_session *s, struct mw_process *p, uint64_t 
 	mw_out_process(&s->out, ts, p);
 	if (p->alloc)
 		mw_out_arenas(&s->out, ts, p);
+	if (s->hooks && s->hooks->report)
+		s->hooks->report(s->hooks_ctx, ts, p, final);
 	if (final) {
 		struct mw_diag d[8];
 		int n = mw_diagnose(p, p->arena_limit, d, 8);
@@ -121,6 +126,8 @@ int mw_session_event(struct mw_session *s, const struct mw_event *in, const void
 	if (!ev.comm[0] && a.thread)
 		memcpy(ev.comm, a.thread->comm, sizeof(ev.comm));
 	mw_out_event(&s->out, &ev, &a);
+	if (s->hooks && s->hooks->event)
+		s->hooks->event(s->hooks_ctx, &ev, &a);
 	if (a.proc && a.proc->alloc && ev.kind != MW_EV_EXEC) {
 		struct mw_alloc_ev v[MAX_ALLOC_EVENTS];
 		int n = ev.kind == MW_EV_USDT

@@ -26,16 +26,26 @@ typedef int (*mw_reseed_fn)(void *ctx, uint32_t pid);
  * the libs snapshot as the next entry. */
 typedef void (*mw_libs_fn)(void *ctx, uint32_t pid);
 
+/* Watchers of what the session applied (--perfetto): each event after the model and the
+ * outputs saw it, each allocator event, each process's report (final: before it is forgotten). */
+struct mw_session_hooks {
+	void (*event)(void *ctx, const struct mw_event *ev, const struct mw_apply *a);
+	void (*alloc)(void *ctx, const struct mw_process *p, const struct mw_alloc_ev *e);
+	void (*report)(void *ctx, uint64_t ts_ns, const struct mw_process *p, bool final);
+};
+
 struct mw_session {
 	const struct mw_config *cfg;
 	struct mw_model model;
 	struct mw_output out;
 	struct mw_decode_ctx dctx;
-	FILE *rec;		 /* --record, or NULL */
-	mw_counters_fn counters; /* may be NULL: counts seen in events only */
-	mw_reseed_fn reseed;	 /* may be NULL */
-	mw_libs_fn libs;	 /* may be NULL */
-	void *src_ctx;		 /* for both */
+	FILE *rec;			      /* --record, or NULL */
+	mw_counters_fn counters;	      /* may be NULL: counts seen in events only */
+	mw_reseed_fn reseed;		      /* may be NULL */
+	mw_libs_fn libs;		      /* may be NULL */
+	void *src_ctx;			      /* for both */
+	const struct mw_session_hooks *hooks; /* may be NULL */
+	void *hooks_ctx;
 	/* Daemon mode: a thread that exits while its process's table holds more than
 	 * cfg->max_threads has its summary written at its exit and is forgotten, so a
 	 * long-lived process that churns threads keeps a bounded table. */
