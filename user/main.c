@@ -8,6 +8,7 @@
 #include "maps_cmd.h"
 #include "live.h"
 #include "replay.h"
+#include "report_cmd.h"
 
 #ifndef MW_VERSION
 #define MW_VERSION "0.1.0"
@@ -47,6 +48,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "maps"))
 		return mw_maps_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "report"))
+		return mw_report_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "top"))
 		return top_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "daemon")) {

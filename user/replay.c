@@ -279,6 +279,11 @@ static int write_pprof(struct replay *r)
 
 int mw_replay_run(const struct mw_config *cfg)
 {
+	return mw_replay_to(cfg, NULL);
+}
+
+int mw_replay_to(const struct mw_config *cfg, FILE *to)
+{
 	struct recorded_counters rc = {};
 	struct mw_perfetto *trace = NULL;
 	struct replay r = { .cfg = cfg };
@@ -306,7 +311,9 @@ int mw_replay_run(const struct mw_config *cfg)
 			 err == -ENOMEM ? "out of memory" : "truncated or corrupt recording");
 		goto out_map;
 	}
-	if (cfg->out_path && !(out = fopen(cfg->out_path, "w"))) {
+	if (to)
+		out = to;
+	else if (cfg->out_path && !(out = fopen(cfg->out_path, "w"))) {
 		mw_p_err("cannot open %s: %s", cfg->out_path, strerror(errno));
 		out = stderr;
 		goto out_map;
@@ -356,7 +363,7 @@ out_session:
 		mw_mledger_destroy(&r.ml);
 	mw_session_free(&r.s);
 	fflush(out);
-	if (out != stderr)
+	if (out != stderr && out != to)
 		fclose(out);
 out_map:
 	if (buf != MAP_FAILED)
