@@ -779,7 +779,7 @@ int mw_live_run(struct mw_config *cfg)
 	}
 
 cleanup:
-	mw_top_stop(l.top); /* the terminal first: what follows may print */
+	mw_top_stop(l.top, ret != 0); /* the terminal first: what follows may print */
 	if (l.trace && !ret && mw_perfetto_close(l.trace, err, sizeof(err))) {
 		mw_p_err("%s", err);
 		ret = 1;

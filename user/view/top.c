@@ -86,14 +86,22 @@ static void read_stderr(struct mw_top *t)
 	}
 }
 
-static void release_stderr(struct mw_top *t)
+/* The terminal's stderr again; after a failure, the line that says why goes there too. */
+static void release_stderr(struct mw_top *t, bool failed)
 {
 	if (t->saved_err < 0)
 		return;
 	fflush(stderr);
+	read_stderr(t);
 	dup2(t->saved_err, STDERR_FILENO);
 	close(t->saved_err);
 	close(t->err_pipe);
+	if (failed && t->err_len) {
+		t->last_err[t->err_len] = '\0';
+		fprintf(stderr, "%s\n", t->last_err);
+	} else if (failed && t->last_err[0]) {
+		fprintf(stderr, "%s\n", t->last_err);
+	}
 }
 
 struct mw_top *mw_top_start(char *err, size_t errsz)
@@ -140,12 +148,12 @@ struct mw_top *mw_top_start(char *err, size_t errsz)
 	return t;
 }
 
-void mw_top_stop(struct mw_top *t)
+void mw_top_stop(struct mw_top *t, bool failed)
 {
 	if (!t)
 		return;
 	endwin();
-	release_stderr(t);
+	release_stderr(t, failed);
 	mw_top_data_free(&t->d);
 	free(t);
 }

@@ -25,7 +25,8 @@ struct mw_top *mw_top_start(char *err, size_t errsz);
 /* One turn: keys, and a redraw when due. ml: --malloc's ledger or NULL. True: q was pressed. */
 bool mw_top_tick(struct mw_top *t, struct mw_session *s, const struct mw_mledger *ml,
 		 uint64_t now_ns);
-/* Give the terminal back as it was; NULL does nothing. */
-void mw_top_stop(struct mw_top *t);
+/* Give the terminal back as it was (failed: memwatch's last notice, the reason, is printed
+ * again on it); NULL does nothing. */
+void mw_top_stop(struct mw_top *t, bool failed);
 
 #endif /* MW_TOP_H */
