@@ -75,7 +75,6 @@ struct live {
 	struct mw_mtrace *m;	   /* --malloc, else NULL */
 	struct mw_profiles prof;   /* --pprof, /debug/pprof/NAME */
 	bool prof_failed;	   /* a --pprof write failed: said once */
-	uint64_t prof_reports;	   /* the ledger's reports when --pprof was last written */
 	struct mw_top *top;	   /* memwatch top, else NULL */
 	struct mw_perfetto *trace; /* --perfetto, else NULL */
 };
@@ -318,13 +317,19 @@ static void write_pprof(struct live *l)
 {
 	char err[300];
 
-	if (l->prof.heap)
-		l->prof_reports = l->prof.heap->reports;
 	if (mw_profiles_write(&l->prof, mw_now_ns(CLOCK_REALTIME), err, sizeof(err)) &&
 	    !l->prof_failed) {
 		mw_p_err("%s", err);
 		l->prof_failed = true;
 	}
+}
+
+/* A process held in exit() was just reported: the profile now, while its mappings can be
+ * read (it is resumed right after). Interval and final reports write it in report_all. */
+static void pprof_after_report(void *ctx, uint32_t pid, bool final)
+{
+	if (final && kill((pid_t)pid, 0) == 0)
+		write_pprof(ctx);
 }
 
 /* GET /debug/pprof/NAME (the exporter's callback, run by the event loop). */
@@ -613,9 +618,6 @@ static int event_loop(struct live *l)
 			mw_mtrace_tick(l->m, now);
 		if (l->top && mw_top_tick(l->top, &l->s, l->prof.heap, mw_now_ns(CLOCK_MONOTONIC)))
 			break; /* q */
-		/* A process held in exit() was just reported: its profile, while it is there. */
-		if (l->prof.heap && l->prof.heap->reports != l->prof_reports)
-			write_pprof(l);
 		if (now >= next_liveness || l->child_reaped) {
 			check_liveness(l);
 			next_liveness = now + LIVENESS_NS;
@@ -746,8 +748,15 @@ int mw_live_run(struct mw_config *cfg)
 			goto cleanup;
 		}
 		l.prof.heap = mw_mtrace_ledger(l.m);
+		if (cfg->pprof_path)
+			mw_mtrace_after_report(l.m, pprof_after_report, &l);
 	}
-	l.prof.path = cfg->pprof_path;
+	/* A copy: a daemon's SIGHUP frees the strings of the configuration it replaces. */
+	if (cfg->pprof_path && !(l.prof.path = strdup(cfg->pprof_path))) {
+		mw_p_err("out of memory");
+		ret = 1;
+		goto cleanup;
+	}
 	l.prof.mods = mw_modules_new();
 	/* An unwritable --pprof FILE is said now, not after the run. */
 	if (cfg->pprof_path &&
@@ -791,6 +800,7 @@ cleanup:
 	mw_loader_stop(&l.loader);
 	mw_mtrace_free(l.m);
 	mw_modules_free(l.prof.mods);
+	free((char *)l.prof.path);
 	fflush(out);
 	if (out != stderr && out != stdout && fclose(out) && l.sink && !ret) {
 		/* The sink writes the last whole lines at close. */

@@ -401,7 +401,6 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	long n, nall;
 
 	record(ml, MW_ENTRY_MREPORT, in, sizeof(*in), NULL, 0);
-	ml->reports++;
 	if (!mp)
 		return;
 	sum.comm = p ? p->comm : mp->comm;
@@ -442,6 +441,8 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	free(rows);
 	free(all);
 	free(by_count);
+	if (ml->after_report)
+		ml->after_report(ml->after_report_ctx, in->pid, in->final);
 }
 
 void mw_mledger_guard(struct mw_mledger *ml, const struct mw_mguard_entry *g)

@@ -37,7 +37,10 @@ struct mw_mledger {
 	FILE *folded; /* --folded: final reports append their stacks */
 	char **names; /* frame names of stacks read from a recording */
 	size_t nnames, capnames;
-	uint64_t reports; /* reports written: a heap profile taken after each is current */
+	/* Called after each process's report, while a process held in exit() still is (live:
+	 * --pprof is rewritten then, when its mappings can still be read). NULL: none. */
+	void (*after_report)(void *ctx, uint32_t pid, bool final);
+	void *after_report_ctx;
 };
 
 /* Names the frames of a new stack (ips innermost first); 0, or -errno with frames zeroed. */

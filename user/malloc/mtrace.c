@@ -375,3 +375,9 @@ const struct mw_mledger *mw_mtrace_ledger(const struct mw_mtrace *t)
 {
 	return &t->ml;
 }
+
+void mw_mtrace_after_report(struct mw_mtrace *t, void (*fn)(void *, uint32_t, bool), void *ctx)
+{
+	t->ml.after_report = fn;
+	t->ml.after_report_ctx = ctx;
+}

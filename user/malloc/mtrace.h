@@ -34,5 +34,7 @@ void mw_mtrace_report(struct mw_mtrace *t, bool final);
 void mw_mtrace_free(struct mw_mtrace *t);
 /* Its ledger (the heap profile's source). */
 const struct mw_mledger *mw_mtrace_ledger(const struct mw_mtrace *t);
+/* fn(ctx, pid, final) after each process's report (mledger.h: after_report). */
+void mw_mtrace_after_report(struct mw_mtrace *t, void (*fn)(void *, uint32_t, bool), void *ctx);
 
 #endif /* MW_MTRACE_H */
