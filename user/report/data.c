@@ -34,8 +34,10 @@ void mw_rep_free(struct mw_rep *r)
 		for (int k = 0; k < MW_REP_NSTACKS; k++)
 			free(p->stacks[k].v);
 	}
-	for (size_t i = 0; i < r->nthreads; i++)
+	for (size_t i = 0; i < r->nthreads; i++) {
 		series_free(&r->threads[i].net);
+		series_free(&r->threads[i].acc);
+	}
 	free(r->procs);
 	free(r->threads);
 	free(r->tidx);
@@ -203,7 +205,8 @@ int mw_rep_begin_pass2(struct mw_rep *r)
 		p->cur = p->first_mapped - p->delta_before;
 	}
 	for (size_t i = 0; i < r->nthreads; i++)
-		if (series_init(&r->threads[i].net, MW_REP_TBUCKETS))
+		if (series_init(&r->threads[i].net, MW_REP_TBUCKETS) ||
+		    series_init(&r->threads[i].acc, MW_REP_TBUCKETS))
 			return -ENOMEM;
 	r->pass = 2;
 	return 0;
@@ -359,6 +362,10 @@ static void thread_summary(struct mw_rep *r, struct mw_rep_thread *t, struct jso
 	if (t->cur > t->peak)
 		t->peak = t->cur;
 	series_put(r, &t->net, ts, t->cur);
+	if (mw_j_has(o, "accessible")) {
+		series_put(r, &t->acc, ts, mw_j_int(o, "accessible", 0));
+		t->have_acc = true;
+	}
 	memset(t->by_class, 0, sizeof(t->by_class));
 	for (int c = 0; by && c < MW_CLASS_COUNT; c++)
 		t->by_class[c] = (uint64_t)mw_j_int(by, mw_class_name(c), 0);

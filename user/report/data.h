@@ -56,6 +56,8 @@ struct mw_rep_thread {
 	int64_t cur, peak; /* net mapped now, and its largest */
 	bool anchored;	   /* a thread_summary has set cur */
 	struct mw_rep_series net;
+	struct mw_rep_series acc; /* its net committed (thread_summary.accessible), at reports */
+	bool have_acc;
 	uint64_t by_class[MW_CLASS_COUNT]; /* its last thread_summary's */
 	uint32_t arenas_created;
 };

@@ -199,8 +199,14 @@ static void chart_sizes(FILE *f, const struct mw_rep *r, const struct mw_rep_pro
 	fputs("</svg>\n", f);
 }
 
-/* Threads stacked: each one's net mapped (its own calls' sum; below zero drawn as zero). */
-static void chart_threads(FILE *f, const struct mw_rep *r, const size_t *idx, size_t n)
+static const struct mw_rep_series *thread_series(const struct mw_rep_thread *t, bool acc)
+{
+	return acc ? &t->acc : &t->net;
+}
+
+/* Threads stacked: each one's net mapped (its own calls' sum) or net committed (at each
+ * report); below zero drawn as zero. */
+static void chart_threads(FILE *f, const struct mw_rep *r, const size_t *idx, size_t n, bool acc)
 {
 	size_t nb = MW_REP_TBUCKETS, shown = n < MW_REP_MAX_THREADS ? n : MW_REP_MAX_THREADS;
 	double *sum = calloc(nb, sizeof(double)), *v = calloc(nb, sizeof(double));
@@ -212,15 +218,17 @@ static void chart_threads(FILE *f, const struct mw_rep *r, const size_t *idx, si
 	if (!sum || !v || !base || !k)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		carried(&r->threads[idx[i]].net, v, k);
+		carried(thread_series(&r->threads[idx[i]], acc), v, k);
 		for (size_t b = 0; b < nb; b++)
 			sum[b] += v[b] > 0 ? v[b] : 0;
 	}
 	for (size_t b = 0; b < nb; b++)
 		ymax = sum[b] > ymax ? sum[b] : ymax;
 	chart_begin(&c, f, r,
-		    "Per thread: what each thread mapped, less what it unmapped (stacked)", 0, ymax,
-		    nb);
+		    acc ? "Per thread: the accessible bytes each thread's calls added (stacked, at "
+			  "each report)"
+			: "Per thread: what each thread mapped, less what it unmapped (stacked)",
+		    0, ymax, nb);
 	for (size_t i = 0; i <= shown && i < n + 1; i++) {
 		bool other = i == shown;
 
@@ -232,7 +240,7 @@ static void chart_threads(FILE *f, const struct mw_rep *r, const size_t *idx, si
 
 			if (!t)
 				goto out;
-			carried(&r->threads[idx[j]].net, t, k);
+			carried(thread_series(&r->threads[idx[j]], acc), t, k);
 			for (size_t b = 0; b < nb; b++)
 				v[b] += t[b] > 0 ? t[b] : 0;
 			free(t);
@@ -577,6 +585,15 @@ static void class_bars(FILE *f, const struct mw_rep *r, const size_t *idx, size_
 	fputs("</svg>\n", f);
 }
 
+static size_t reports_of(const struct mw_rep_series *s)
+{
+	size_t n = 0;
+
+	for (size_t b = 0; b < s->nb; b++)
+		n += s->set[b];
+	return n;
+}
+
 static void proc_section(FILE *f, const struct mw_rep *r, const struct mw_rep_proc *p, int *fid)
 {
 	static const char *const stack_titles[MW_REP_NSTACKS] = {
@@ -591,7 +608,10 @@ static void proc_section(FILE *f, const struct mw_rep *r, const struct mw_rep_pr
 	fprintf(f, "</h2>\n");
 	chart_sizes(f, r, p);
 	if (idx && n)
-		chart_threads(f, r, idx, n);
+		chart_threads(f, r, idx, n, false);
+	/* Committed per thread is known at reports only: drawn when there are several. */
+	if (idx && n && reports_of(&r->threads[idx[0]].acc) > 1)
+		chart_threads(f, r, idx, n, true);
 	if (p->naev)
 		chart_arenas(f, r, p);
 	if (idx)
