@@ -160,7 +160,9 @@ static __always_inline __u64 wake_flag(void)
 									    : BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline void emit_free(__u32 fn, __u64 addr, __u64 size)
+/* c: the thread's counters (NULL when mthreads is full), for the per-process share. */
+static __always_inline void emit_free(__u32 fn, __u64 addr, __u64 size,
+				      struct mw_malloc_counters *c)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct mw_mfree_rec r = {
@@ -174,12 +176,16 @@ static __always_inline void emit_free(__u32 fn, __u64 addr, __u64 size)
 	};
 	struct mw_malloc_stats *st;
 
-	if (bpf_ringbuf_output(&mevents, &r, sizeof(r), wake_flag()) && (st = stats()))
+	if (!bpf_ringbuf_output(&mevents, &r, sizeof(r), wake_flag()))
+		return;
+	if ((st = stats()))
 		st->rb_drops++;
+	if (c)
+		c->rb_drops++;
 }
 
 /* Drop a block from the table; its size, or 0 when it was not tracked. */
-static __always_inline __u64 untrack(__u64 addr)
+static __always_inline __u64 untrack(__u64 addr, struct mw_malloc_counters *c)
 {
 	struct mw_live *v = bpf_map_lookup_elem(&live, &addr);
 	struct mw_malloc_stats *st;
@@ -188,6 +194,8 @@ static __always_inline __u64 untrack(__u64 addr)
 	if (!v) {
 		if ((st = stats()))
 			st->unknown_frees++;
+		if (c)
+			c->unknown_frees++;
 		return 0;
 	}
 	size = v->size;
@@ -241,7 +249,8 @@ static __always_inline __u32 stack_room(void)
 	return stack_bytes > MW_MAX_STACK_BYTES ? MW_MAX_STACK_BYTES : stack_bytes;
 }
 
-static __always_inline void capture(struct pt_regs *ctx, struct alloc_buf *b)
+static __always_inline void capture(struct pt_regs *ctx, struct alloc_buf *b,
+				    struct mw_malloc_counters *c)
 {
 	struct mw_malloc_stats *st;
 	__u64 sp = PT_REGS_SP(ctx);
@@ -281,6 +290,8 @@ static __always_inline void capture(struct pt_regs *ctx, struct alloc_buf *b)
 		len = n;
 		if ((st = stats()))
 			st->stack_short++;
+		if (c)
+			c->stack_short++;
 	}
 	b->rec.stack_len = len;
 }
@@ -320,19 +331,19 @@ int BPF_KRETPROBE(alloc_exit, void *ret)
 	if (fn == MW_MFN_REALLOC || fn == MW_MFN_REALLOCARRAY) {
 		/* Success (or realloc(p, 0), which frees p): the old block is gone. */
 		if (s->arg && (addr || !size)) {
-			__u64 freed = untrack(s->arg);
+			__u64 freed = untrack(s->arg, c);
 
 			if (freed)
 				old = s->arg;
 			if (!addr && freed)
-				emit_free(fn, old, freed);
+				emit_free(fn, old, freed, c);
 		}
 	}
 	if (!addr)
 		return 0;
 	if (!sampled(s, size)) {
 		if (old)
-			emit_free(fn, old, 0);
+			emit_free(fn, old, 0, c);
 		return 0;
 	}
 	if (c)
@@ -344,8 +355,10 @@ int BPF_KRETPROBE(alloc_exit, void *ret)
 	if (bpf_map_update_elem(&live, &addr, &v, BPF_ANY)) {
 		if ((st = stats()))
 			st->live_full++;
+		if (c)
+			c->live_full++;
 		if (old)
-			emit_free(fn, old, 0);
+			emit_free(fn, old, 0, c);
 		return 0;
 	}
 	/* Straight into the ring: the stack is copied once. */
@@ -353,6 +366,8 @@ int BPF_KRETPROBE(alloc_exit, void *ret)
 	if (!b) {
 		if ((st = stats()))
 			st->rb_drops++; /* the block stays in the table, its stack unknown */
+		if (c)
+			c->rb_drops++;
 		return 0;
 	}
 	b->rec.type = MW_MREC_ALLOC;
@@ -363,7 +378,7 @@ int BPF_KRETPROBE(alloc_exit, void *ret)
 	b->rec.addr = addr;
 	b->rec.size = size;
 	b->rec.old_addr = old;
-	capture(ctx, b);
+	capture(ctx, b, c);
 	bpf_ringbuf_submit(b, wake_flag());
 	return 0;
 }
@@ -392,12 +407,12 @@ static __always_inline void on_free(struct pt_regs *ctx, __u32 fn, __u64 addr, b
 		c->calls[fn & 15]++;
 	if (!addr)
 		return;
-	size = untrack(addr);
+	size = untrack(addr, c);
 	if (!size)
 		return;
 	if (c)
 		c->bytes[fn & 15] += size;
-	emit_free(fn, addr, size);
+	emit_free(fn, addr, size, c);
 }
 
 SEC("uretprobe")
@@ -464,8 +479,13 @@ int BPF_KPROBE(exit_enter, int status)
 	}
 	r = bpf_ringbuf_reserve(&mevents, sizeof(*r), 0);
 	if (!r) {
+		__u32 tid = (__u32)id;
+		struct mw_malloc_counters *c = bpf_map_lookup_elem(&mthreads, &tid);
+
 		if ((st = stats()))
 			st->rb_drops++;
+		if (c)
+			c->rb_drops++;
 		return 0; /* nobody would know to resume it */
 	}
 	r->type = MW_MREC_EXIT;

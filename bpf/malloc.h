@@ -79,13 +79,22 @@ struct mw_live {
 	__u32 tid;
 };
 
-/* Exact per-thread counters ("mthreads", key = tid): outermost calls only. */
+/*
+ * Exact per-thread counters ("mthreads", key = tid): outermost calls only.
+ * The last four are mw_malloc_stats's per-process shares, so that a report
+ * of one process says what happened in it (new fields are appended: user
+ * space sums them per tgid).
+ */
 struct mw_malloc_counters {
 	__u64 calls[MW_MFN_COUNT];
 	__u64 bytes[MW_MFN_COUNT]; /* asked for; for free/delete: bytes of tracked blocks */
 	__u64 sampled;		   /* allocations traced (all of them unless sampling) */
 	__u32 tgid;
 	__u32 pad;
+	__u64 unknown_frees; /* frees of blocks not in the table */
+	__u64 live_full;     /* allocations not tracked: outstanding table full */
+	__u64 rb_drops;	     /* records lost: ring full */
+	__u64 stack_short;   /* stack copies cut at a page boundary */
 };
 
 /* Global health counters (per-CPU array "mstats"). */

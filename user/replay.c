@@ -142,15 +142,7 @@ static int malloc_entry(struct replay *r, const struct mw_entry *e)
 		mw_mledger_sync(&r->ml, se->pid, (const struct mw_msync_block *)(se + 1), se->n);
 		return 0;
 	}
-	case MW_ENTRY_MREPORT: {
-		struct mw_mreport_entry re;
-
-		if (e->len != sizeof(re))
-			return -EINVAL;
-		memcpy(&re, e->data, sizeof(re));
-		mw_mledger_report(&r->ml, &re);
-		return 0;
-	}
+	case MW_ENTRY_MREPORT: return mw_mledger_report_entry(&r->ml, e->data, e->len);
 	case MW_ENTRY_MGUARD: {
 		struct mw_mguard_entry ge;
 

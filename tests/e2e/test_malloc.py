@@ -187,6 +187,34 @@ def test_malloc_attach_prealloc():
           "blocks made before the attach reported as leaks")
 
 
+FREEING = ("free", "delete", "delete_array", "realloc", "reallocarray")
+
+
+def test_malloc_counters_per_process():
+    """Two processes traced at once (-p A,B), sampled (--sample 2: the frees of untraced blocks
+    are unknown): each malloc_summary shows that process's own unknown frees, never more than
+    the frees it made; the busy one's are not shown for the quiet one."""
+    busy = mw.workload("leaks", "-w", "-t", "1500")
+    quiet = mw.workload("leaks", "-w", "-r", "5")
+    out = mw.tmpfile("mw.json")
+    m = mw.attach([busy.pid, quiet.pid], "--json", "--malloc", "--sample", "2", out=out)
+    busy.send()
+    quiet.send()
+    eq(quiet.wait(30, "quiet leaks"), 0, "quiet leaks exit status")
+    eq(busy.wait(30, "busy leaks"), 0, "busy leaks exit status")
+    eq(mw.finish(m, 30), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
+    tr = mw.read_ndjson(out)
+    last = {s["pid"]: s for s in tr.of("malloc_summary")}
+    check(busy.pid in last and quiet.pid in last, f"summaries: {list(last.values())}")
+    for s in last.values():
+        frees = sum(s["calls"].get(k, 0) for k in FREEING)
+        check(s["unknown_frees"] <= frees,
+              f"pid {s['pid']}: {s['unknown_frees']} unknown frees of {frees} frees")
+    b, q = last[busy.pid]["unknown_frees"], last[quiet.pid]["unknown_frees"]
+    check(b > 1000, f"busy: unknown frees {b}")
+    check(q < 100, f"quiet: unknown frees {q} (busy {b})")
+
+
 def test_malloc_other_mount_namespace():
     """A libc that exists only in the target's mount namespace (a private copy bind-mounted
     over the system's path): the probes must go through /proc/PID/map_files."""

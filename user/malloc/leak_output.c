@@ -49,12 +49,12 @@ void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_mall
 		mw_json_uint(&j, "estimated_count", (uint64_t)llround(m->est_count));
 		mw_json_uint(&j, "outstanding_bytes", (uint64_t)llround(m->out_bytes));
 		mw_json_uint(&j, "outstanding_count", (uint64_t)llround(m->out_count));
-		mw_json_uint(&j, "unknown_frees", m->st.unknown_frees);
-		mw_json_uint(&j, "not_tracked", m->st.live_full);
-		mw_json_uint(&j, "dropped", m->st.rb_drops);
+		mw_json_uint(&j, "unknown_frees", m->c.unknown_frees);
+		mw_json_uint(&j, "not_tracked", m->c.live_full);
+		mw_json_uint(&j, "dropped", m->c.rb_drops);
 		mw_json_uint(&j, "unwind_failed", m->unwind_failed);
 		mw_json_uint(&j, "threads_full", m->st.threads_full);
-		mw_json_uint(&j, "stack_short", m->st.stack_short);
+		mw_json_uint(&j, "stack_short", m->c.stack_short);
 		mw_json_uint(&j, "stacks_full", m->stacks_full);
 		mw_json_end(&j);
 		return;
@@ -71,8 +71,8 @@ void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_mall
 	fprintf(o->f, "  outstanding: %s%.0f blocks, %s", m->estimated ? "~" : "", m->out_count,
 		b1);
 	fprintf(o->f, "; unknown frees %llu, not tracked %llu, dropped %llu\n",
-		(unsigned long long)m->st.unknown_frees, (unsigned long long)m->st.live_full,
-		(unsigned long long)m->st.rb_drops);
+		(unsigned long long)m->c.unknown_frees, (unsigned long long)m->c.live_full,
+		(unsigned long long)m->c.rb_drops);
 	if (m->estimated) {
 		mw_fmt_size(b2, sizeof(b2), (int64_t)llround(m->est_bytes));
 		fprintf(o->f,

@@ -22,12 +22,12 @@ struct mw_malloc_sum {
 	const char *allocator;	     /* file of the probed allocator */
 	const char *sampling;	     /* "off", "every N", "bytes N" */
 	bool estimated;		     /* sampling: byte and count figures are estimates */
-	struct mw_malloc_counters c; /* exact, from the kernel */
+	struct mw_malloc_counters c; /* exact, from the kernel, this process's */
 	double out_bytes, out_count; /* outstanding (tracked) */
 	double est_bytes, est_count; /* allocated, estimated from the sampled ones */
-	struct mw_malloc_stats st;   /* whole session */
-	uint64_t unwind_failed;
-	uint64_t stacks_full; /* allocations put under the unknown stack: stack table full */
+	struct mw_malloc_stats st;   /* whole session: only threads_full is shown */
+	uint64_t unwind_failed;	     /* this process's */
+	uint64_t stacks_full; /* its allocations put under the unknown stack: stack table full */
 };
 
 void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_malloc_sum *m);

@@ -17,6 +17,8 @@ _Static_assert(sizeof(struct mw_mreport_entry) ==
 		       24 + sizeof(struct mw_malloc_counters) + sizeof(struct mw_malloc_stats),
 	       "report entry is a file format");
 _Static_assert(sizeof(struct mw_malloc_entry) == 48, "malloc entry is a file format");
+_Static_assert(offsetof(struct mw_malloc_counters, unknown_frees) == MW_MREPORT_V1_COUNTERS,
+	       "older recordings' counters are a prefix");
 
 static void record(struct mw_mledger *ml, uint32_t kind, const void *a, size_t alen, const void *b,
 		   size_t blen)
@@ -185,9 +187,12 @@ void mw_mledger_alloc(struct mw_mledger *ml, const struct mw_event *ev, const ui
 		.tid = ev->tid,
 	};
 	struct mw_mproc *p = proc_of(ml, ev->pid);
+	uint64_t full = ml->leak.stacks_full;
 	bool fresh;
 
 	b.stack = mw_leak_stack(&ml->leak, ev->pid, ips, n, &fresh);
+	if (p && ml->leak.stacks_full != full)
+		p->stacks_full++;
 	if (fresh) {
 		struct mw_stack_ent *st = &ml->leak.stacks[b.stack];
 
@@ -395,7 +400,6 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 		.c = in->c,
 		.st = in->st,
 		.unwind_failed = in->unwind_failed,
-		.stacks_full = ml->leak.stacks_full,
 	};
 	char sampling[48] = "off";
 	long n, nall;
@@ -407,6 +411,7 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	sum.allocator = mp->allocator;
 	sum.est_bytes = mp->est_bytes;
 	sum.est_count = mp->est_count;
+	sum.stacks_full = mp->stacks_full;
 	if (m->sample_every > 1)
 		snprintf(sampling, sizeof(sampling), "every %u", m->sample_every);
 	else if (m->sample_bytes)
@@ -443,6 +448,29 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	free(by_count);
 	if (ml->after_report)
 		ml->after_report(ml->after_report_ctx, in->pid, in->final);
+}
+
+int mw_mledger_report_entry(struct mw_mledger *ml, const void *data, size_t len)
+{
+	struct mw_mreport_entry re;
+
+	if (len == MW_MREPORT_V1_LEN) {
+		/* Counters without their per-process health counters: the session's, as
+		 * those recordings' reports showed them. */
+		memset(&re, 0, sizeof(re));
+		memcpy(&re, data, 24 + MW_MREPORT_V1_COUNTERS);
+		memcpy(&re.st, (const char *)data + 24 + MW_MREPORT_V1_COUNTERS, sizeof(re.st));
+		re.c.unknown_frees = re.st.unknown_frees;
+		re.c.live_full = re.st.live_full;
+		re.c.rb_drops = re.st.rb_drops;
+		re.c.stack_short = re.st.stack_short;
+	} else if (len == sizeof(re)) {
+		memcpy(&re, data, sizeof(re));
+	} else {
+		return -EINVAL;
+	}
+	mw_mledger_report(ml, &re);
+	return 0;
 }
 
 void mw_mledger_guard(struct mw_mledger *ml, const struct mw_mguard_entry *g)

@@ -26,6 +26,7 @@ struct mw_mproc {
 	char comm[MW_COMM_LEN];
 	char allocator[256];	     /* the probed allocator's file, "" if none found */
 	double est_bytes, est_count; /* allocated, from the traced ones and their weights */
+	uint64_t stacks_full;	     /* its allocations filed under the unknown stack */
 };
 
 struct mw_mledger {
@@ -74,6 +75,8 @@ void mw_mledger_exec(struct mw_mledger *ml, uint32_t pid);
 void mw_mledger_sync(struct mw_mledger *ml, uint32_t pid, const struct mw_msync_block *v, size_t n);
 /* Write one process's reports (final: --folded too, and it is done). */
 void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in);
+/* A report read from a recording (MW_ENTRY_MREPORT, either layout). */
+int mw_mledger_report_entry(struct mw_mledger *ml, const void *data, size_t len);
 /* The rate guard detached the probes. */
 void mw_mledger_guard(struct mw_mledger *ml, const struct mw_mguard_entry *g);
 

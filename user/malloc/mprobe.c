@@ -519,6 +519,10 @@ void mw_mprobe_counters(const struct mw_mprobe *m, uint32_t pid, struct mw_mallo
 			sum->bytes[i] += c.bytes[i];
 		}
 		sum->sampled += c.sampled;
+		sum->unknown_frees += c.unknown_frees;
+		sum->live_full += c.live_full;
+		sum->rb_drops += c.rb_drops;
+		sum->stack_short += c.stack_short;
 	}
 }
 

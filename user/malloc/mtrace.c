@@ -29,6 +29,7 @@ struct mlive {
 	bool exiting;	       /* stopped in exit(): report, then resume it */
 	uint64_t synced_drops; /* ring drops already reconciled with the kernel's table */
 	uint64_t maps_read_ns; /* when its maps were last dropped for being stale */
+	uint64_t unwind_failed;
 };
 
 struct mw_mtrace {
@@ -40,7 +41,6 @@ struct mw_mtrace {
 	bool ml_ready;
 	struct mlive *procs;
 	size_t nprocs, cap;
-	uint64_t unwind_failed;
 	/* duty cycle and rate guard: the probes are attached when neither holds them off */
 	bool duty_off, guard_off;
 	uint64_t next_duty_ns, guard_until_ns, backoff_ns;
@@ -109,7 +109,8 @@ static void on_alloc(struct mw_mtrace *t, const struct mw_event *ev)
 	if (stale_maps(t, p, ips, n, ev->mono_ns))
 		n = mw_sym_unwind(t->sym, &cap, ips, MW_LEAK_MAX_FRAMES);
 	if (n <= 0) {
-		t->unwind_failed++;
+		if (p)
+			p->unwind_failed++;
 		n = 0;
 	}
 	mw_mledger_alloc(&t->ml, ev, ips, (uint32_t)n, name_stack, t);
@@ -276,11 +277,12 @@ static void report_proc(struct mw_mtrace *t, uint32_t pid, uint64_t now, bool fi
 		.now_mono_ns = now,
 		.pid = pid,
 		.final = final,
-		.unwind_failed = t->unwind_failed,
 	};
 	struct mlive *p = live_of(t, pid, true);
 
 	mw_mprobe_stats(&t->probe, &in.st);
+	if (p)
+		in.unwind_failed = p->unwind_failed;
 	if (p && in.st.rb_drops > p->synced_drops) {
 		struct sync_buf b = {};
 

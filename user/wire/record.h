@@ -147,10 +147,16 @@ struct mw_mreport_entry {
 	__u64 now_mono_ns;
 	__u32 pid;
 	__u32 final;
-	__u64 unwind_failed;
+	__u64 unwind_failed; /* of this process (the whole session's in older recordings) */
 	struct mw_malloc_counters c;
 	struct mw_malloc_stats st;
 };
+/*
+ * Older recordings' report entry: struct mw_malloc_counters without its
+ * per-process health counters (they end at pad); they read as the session's.
+ */
+#define MW_MREPORT_V1_COUNTERS 240
+#define MW_MREPORT_V1_LEN (24 + MW_MREPORT_V1_COUNTERS + sizeof(struct mw_malloc_stats))
 
 struct mw_mguard_entry {
 	__u64 now_mono_ns;
