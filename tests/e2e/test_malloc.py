@@ -7,6 +7,7 @@ attach. Retention of a pinned heap top against glibc's mallinfo2; sampled estima
 exact kernel counts; the rate guard; the folded output."""
 import os
 import re
+import shutil
 import subprocess
 import time
 
@@ -261,6 +262,161 @@ def test_malloc_retention_pinned_top():
     top = r["pinned_by"][0]
     eq((top.get("func"), top.get("line")), ("pin_top", line), "pinning frame")
     eq(r["pinned_size"], 100, "pinning block size")
+
+
+def _build_id(path):
+    rc, out, _ = mw.run([mw.need_tool("readelf"), "-n", path])
+    m = re.search(r"Build ID: ([0-9a-f]+)", out)
+    check(rc == 0 and m, f"no build-id in {path}")
+    return m.group(1)
+
+
+def test_malloc_stripped_module_offsets():
+    """A stripped executable: its leak frames have no names, so each is its module and the
+    address in that file (module_addr, the ELF address addr2line -e takes) with the file's
+    build-id; addr2line on the unstripped copy names each leak's file:line. The folded stacks
+    use the same [file]+0x.. form, never the absolute (per-run) address."""
+    addr2line = mw.need_tool("addr2line")
+    d = mw.tmpdir()
+    full, exe = os.path.join(d, "leaks_full"), os.path.join(d, "leaks_stripped")
+    rc, _, err = mw.run([mw.need_tool("gcc"), "-O1", "-g", "-D_GNU_SOURCE", "-I", SRC,
+                         os.path.join(SRC, "leaks.c"), "-o", full], timeout=60)
+    eq(rc, 0, f"gcc: {mw.tail(err)}")
+    rc, _, err = mw.run([mw.need_tool("objcopy"), "--strip-all", full, exe])
+    eq(rc, 0, f"objcopy: {mw.tail(err)}")
+    folded = os.path.join(d, "leaks.folded")
+    rc, tr, err, _ = run_mw(["--malloc", "--folded", folded, "--", exe, "-r", "10"])
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    bid = _build_id(exe)
+    lines = markers(os.path.join(SRC, "leaks.c"))
+    for name, (n, size) in LEAKS.items():
+        rows = [e for e in tr.of("leak") if (e["count"], e["bytes"]) == (n, n * size)]
+        eq(len(rows), 1, f"leak_{name}: rows of {n} x {size}")
+        top = rows[0]["stack"][0]
+        check("func" not in top, f"leak_{name}: a stripped frame has a name: {top}")
+        eq((top.get("module"), top.get("build_id")), (exe, bid), f"leak_{name}: module")
+        rel = mw.addr(top.get("module_addr"), f"leak_{name}: module_addr")
+        check(rel != mw.addr(top["addr"]), f"leak_{name}: module_addr is the absolute address")
+        # A return address: the call is the byte before it.
+        rc, out, _ = mw.run([addr2line, "-e", full, hex(rel - 1)])
+        where = out.strip().split(" ")[0]
+        eq((os.path.basename(where.rsplit(":", 1)[0]), where.rsplit(":", 1)[-1]),
+           ("leaks.c", str(lines[name])), f"leak_{name}: addr2line {hex(rel - 1)}")
+        want = f"[leaks_stripped]+{hex(rel)}"
+        check(any(ln.split(" ")[0].endswith(";" + want) for ln in open(folded)),
+              f"leak_{name}: no folded stack ending in {want}: {open(folded).read()[:600]!r}")
+
+
+JIT_JS = """const keep = [];
+function leakyNative(n) {
+  for (let i = 0; i < n; i++) keep.push(Buffer.allocUnsafeSlow(3001));
+}
+const rl = require('readline').createInterface({ input: process.stdin });
+console.error('ready ' + process.pid);
+rl.once('line', () => {
+  for (let r = 0; r < 200; r++) leakyNative(50);
+  console.error('done ' + keep.length);
+  rl.once('line', () => process.exit(0));
+});
+"""
+
+
+def test_malloc_jit_frames_named():
+    """node --perf-basic-prof writes /tmp/perf-PID.map: the frames of its JIT-compiled code
+    (outside every file) are named from it. A hot JS function keeping 10000 Buffers of 3001
+    bytes (malloc'd by node) shows up in their stacks, marked jit."""
+    node = shutil.which("node") or shutil.which("nodejs")
+    if not node:
+        raise mw.Skip("node not installed")
+    js = mw.tmpfile("jit.js")
+    with open(js, "w") as f:
+        f.write(JIT_JS)
+    # --perf-basic-prof also writes an isolate-*-v8.log into the working directory.
+    w = mw.Proc([node, "--perf-basic-prof", js], stdin=subprocess.PIPE, name="node",
+                cwd=os.path.dirname(js))
+    pid = int(w.wait_line(r"^ready (\d+)$", timeout=30).group(1))
+    perfmap = f"/tmp/perf-{pid}.map"
+    try:
+        out = mw.tmpfile("mw.json")
+        m = mw.attach([pid], "--json", "--malloc", out=out)
+        w.send(b"go\n")
+        w.wait_line(r"^done 10000$", timeout=120)
+        eq(mw.interrupt(m, timeout=60), 0,
+           f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
+        w.send(b"x\n")
+        w.wait(30, "node")
+    finally:
+        if os.path.exists(perfmap):
+            os.unlink(perfmap)
+    tr = mw.read_ndjson(out)
+    rows = [e for e in tr.of("leak") if e["bytes"] == 3001 * e["count"] and
+            any(f.get("jit") and "leakyNative" in f.get("func", "") for f in e["stack"])]
+    check(rows, "no leak with a JIT frame named leakyNative; leaks: "
+          f"{[(e['count'], frames_of(e)[:8]) for e in tr.of('leak')][:6]}")
+    for e in rows:
+        for f in e["stack"]:
+            if f.get("jit"):
+                check("module" not in f and f.get("func", "").startswith("JS:"), f"frame {f}")
+            # node has symbols: every frame in it is named, the builtins it maps a second
+            # time elsewhere (at an offset inside its text segment) too.
+            if f.get("module") == os.path.realpath(node):
+                check(f.get("func"), f"unnamed frame in node: {f}")
+
+
+JIT_JAVA = """import java.lang.reflect.Field;
+import sun.misc.Unsafe;
+public class Jit {
+  static long[] keep = new long[2000];
+  static void leakyNative(Unsafe u, int i) { keep[i] = u.allocateMemory(3001); }
+  public static void main(String[] a) throws Exception {
+    Field f = Unsafe.class.getDeclaredField("theUnsafe");
+    f.setAccessible(true);
+    Unsafe u = (Unsafe) f.get(null);
+    Thread.sleep(3000); // memwatch catches up with the JVM's start
+    for (int i = 0; i < 2000; i++) { leakyNative(u, i); if (i % 100 == 99) Thread.sleep(50); }
+    Thread.sleep(3000); // reports while the map has no line for them
+    System.err.println("done " + keep.length);
+  }
+}
+"""
+
+
+def test_malloc_jit_frames_named_at_exit():
+    """Java writes its perf map only at exit (-XX:+DumpPerfMapAtExit), after the stacks were
+    first named: the report names them again then (the command is held in exit()). Blocks
+    from Unsafe.allocateMemory (malloc in the JVM) carry Java frames named from the map."""
+    javac, java = shutil.which("javac"), shutil.which("java")
+    if not javac or not java:
+        raise mw.Skip("OpenJDK (javac, java) not installed")
+    d = mw.tmpdir()
+    with open(os.path.join(d, "Jit.java"), "w") as f:
+        f.write(JIT_JAVA)
+    rc, _, err = mw.run([javac, "-nowarn", "-d", d, os.path.join(d, "Jit.java")], timeout=120)
+    eq(rc, 0, f"javac: {mw.tail(err)}")
+    out = mw.tmpfile("mw.json")
+    before = set(os.listdir("/tmp"))
+    p = mw.Proc([mw.need_memwatch(), "--json", "-c", "-i", "0.5", "-o", out, "--malloc", "--", java,
+                 "-XX:+UnlockDiagnosticVMOptions", "-XX:+DumpPerfMapAtExit", "-cp", d, "Jit"])
+    rc = p.wait(240, "memwatch -- java")
+    tr = mw.read_ndjson(out)
+    for s in tr.of("malloc_summary"):   # the map Java left behind
+        f = f"perf-{s['pid']}.map"
+        if f not in before and os.path.exists(os.path.join("/tmp", f)):
+            os.unlink(os.path.join("/tmp", f))
+    eq(rc, 0, f"exit status (stderr {mw.tail(p.text('err'))!r})")
+    final = max(e["ts_ns"] for e in tr.of("leak"))
+    rows = [e for e in tr.of("leak") if e["count"] >= 10 and e["ts_ns"] == final and
+            any(f.get("jit") and "allocateMemory" in f.get("func", "") for f in e["stack"])]
+    check(rows, "no leak with a JIT frame naming allocateMemory; leaks: "
+          f"{[(e['count'], frames_of(e)[:6]) for e in tr.of('leak')][:6]}")
+    # os::malloc's own header aside, each block is the 3001 bytes asked for.
+    check(all(3001 <= e["bytes"] / e["count"] < 3100 for e in rows), f"rows {rows}")
+    # The same frames, unnamed in a report before the exit: named again at the end.
+    jit = {f["addr"] for e in rows for f in e["stack"] if f.get("jit")}
+    early = [f for e in tr.of("leak") if e["ts_ns"] < final for f in e["stack"]
+             if f["addr"] in jit]
+    check(early and not any(f.get("func") for f in early),
+          f"the JIT frames before the exit: {early[:4]}")
 
 
 def test_malloc_sampled_estimates():

@@ -137,7 +137,7 @@ TEST(leak_folded_outermost_first)
 {
 	struct mw_leak l;
 	struct mw_leak_row *rows;
-	uint64_t ips[] = { 0x401000, 0x402000, 0x403000 };
+	uint64_t ips[] = { 0x401000, 0x7f0000402000, 0x403000, 0x7f0000801234, 0x7e0000001000 };
 	struct mw_frame *fr;
 	struct mw_block b;
 	char buf[512] = "";
@@ -147,11 +147,20 @@ TEST(leak_folded_outermost_first)
 	long n;
 
 	CHECK_EQ_INT(mw_leak_init(&l, 10, 10), 0);
-	s = mw_leak_stack(&l, 7, ips, 3, &fresh);
-	fr = calloc(3, sizeof(*fr));
+	s = mw_leak_stack(&l, 7, ips, 5, &fresh);
+	fr = calloc(5, sizeof(*fr));
 	fr[0] = (struct mw_frame){ .addr = 0x401000, .func = "leak one" };
-	fr[1] = (struct mw_frame){ .addr = 0x402000, .module = "/usr/lib/libfoo.so" };
+	/* Unsymbolized: the module-relative address, never the absolute one. */
+	fr[1] = (struct mw_frame){ .addr = 0x7f0000402000,
+				   .module = "/usr/lib/libfoo.so",
+				   .rel = 0x2000,
+				   .rel_kind = MW_REL_VADDR };
 	fr[2] = (struct mw_frame){ .addr = 0x403000, .func = "main" };
+	fr[3] = (struct mw_frame){ .addr = 0x7f0000801234,
+				   .module = "/gone/libbar.so",
+				   .rel = 0x1234,
+				   .rel_kind = MW_REL_FILE };
+	fr[4] = (struct mw_frame){ .addr = 0x7e0000001000, .func = "JS:*run x.js:1", .jit = 1 };
 	l.stacks[s].frames = fr;
 	b = blk(0x1000, 4096, 1, s);
 	mw_leak_alloc(&l, &b);
@@ -161,7 +170,9 @@ TEST(leak_folded_outermost_first)
 	f = fmemopen(buf, sizeof(buf), "w");
 	mw_leak_folded(f, &l, rows, (size_t)n);
 	fclose(f);
-	CHECK_EQ_STR(buf, "main;[libfoo.so]+0x402000;leak_one 4096\n[unknown] 8\n");
+	CHECK_EQ_STR(buf,
+		     "JS:*run_x.js:1;[libbar.so]@0x1234;main;[libfoo.so]+0x2000;leak_one 4096\n"
+		     "[unknown] 8\n");
 	free(rows);
 	mw_leak_destroy(&l);
 }

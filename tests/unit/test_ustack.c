@@ -20,6 +20,7 @@
 #include "stacks/ustack.h"
 #include "stacks/ustack_cache.h"
 #include "stacks/ustack_maps.h"
+#include "stacks/ustack_perfmap.h"
 #include "unit.h"
 
 #define COPY_LEN 65536
@@ -859,15 +860,52 @@ TEST(ustack_maps_modules)
 		CHECK_EQ_HEX(m.m[0].high, 0x55d0a1a04000ull);
 		CHECK_EQ_HEX(m.m[0].first_off, 0);
 		CHECK_EQ_INT(m.m[0].inode, 100);
+		/* The executable mapping: a frame's file offset when the file cannot be read. */
+		CHECK_EQ_HEX(m.m[0].exec_start, 0x55d0a1a01000ull);
+		CHECK_EQ_HEX(m.m[0].exec_off, 0x1000);
 		CHECK_EQ_STR(m.m[1].path, "/usr/lib/libc.so.6");
 		CHECK_EQ_HEX(m.m[1].low, 0x7f0000200000ull);
 		CHECK_EQ_HEX(m.m[1].high, 0x7f0000415000ull);
+		CHECK_EQ_HEX(m.m[1].exec_start, 0x7f0000228000ull);
+		CHECK_EQ_HEX(m.m[1].exec_end, 0x7f00003bd000ull);
+		CHECK_EQ_HEX(m.m[1].exec_off, 0x28000);
 	}
 	CHECK_EQ_INT(mw_umaps_parse("not a maps line\n", &m), -EINVAL);
 	CHECK_EQ_INT(m.n, 0);
 	CHECK_EQ_INT(mw_umaps_parse("", &m), 0);
 	CHECK_EQ_INT(m.n, 0);
 	mw_umaps_clear(&m);
+}
+
+/* The perf map convention: "START SIZE NAME", hex with or without 0x, later lines win. */
+TEST(ustack_perfmap_parse_and_lookup)
+{
+	static const char text[] = "7f0000001000 100 JS:*hot /app/x.js:3:1\n"
+				   "0x7f0000002000 0x40 LazyCompile:~cold x.js:9\n"
+				   "not a line\n"
+				   "7f0000003000 0 empty\n"
+				   "7f0000003000 zz bad size\n"
+				   "7f0000001000 80 JS:*hot (recompiled)\n"
+				   "7f0000004000 10 half-written";
+	struct mw_perfmap m;
+
+	CHECK_EQ_INT(mw_perfmap_parse(text, sizeof(text) - 1, &m), 0);
+	CHECK_EQ_INT(m.n, 3);
+	CHECK(mw_perfmap_lookup(&m, 0x7f0000000fffull) == NULL);
+	/* Both lines cover it: the later one names it. */
+	CHECK_EQ_STR(mw_perfmap_lookup(&m, 0x7f0000001000ull), "JS:*hot (recompiled)");
+	CHECK_EQ_STR(mw_perfmap_lookup(&m, 0x7f000000107full), "JS:*hot (recompiled)");
+	/* Past the later one's end, within the first one's. */
+	CHECK_EQ_STR(mw_perfmap_lookup(&m, 0x7f0000001080ull), "JS:*hot /app/x.js:3:1");
+	CHECK(mw_perfmap_lookup(&m, 0x7f0000001100ull) == NULL);
+	CHECK_EQ_STR(mw_perfmap_lookup(&m, 0x7f000000203full), "LazyCompile:~cold x.js:9");
+	CHECK(mw_perfmap_lookup(&m, 0x7f0000002040ull) == NULL);
+	/* A last line without its newline is still being written. */
+	CHECK(mw_perfmap_lookup(&m, 0x7f0000004000ull) == NULL);
+	mw_perfmap_clear(&m);
+	CHECK_EQ_INT(mw_perfmap_parse("", 0, &m), 0);
+	CHECK(mw_perfmap_lookup(&m, 0x1000) == NULL);
+	mw_perfmap_clear(&m);
 }
 
 /* A fake copy: return addresses at offsets 8 and 40. */

@@ -294,9 +294,12 @@ void mw_frame_name(const struct mw_frame *f, uint64_t ip, char *buf, size_t sz)
 		snprintf(buf, sz, "%s", f->func);
 		return;
 	}
-	if (f && f->module) {
+	/* Where in its file, so that two runs (other load addresses) name it alike
+	 * and addr2line -e FILE takes the number; an absolute address otherwise. */
+	if (f && f->module && f->rel_kind) {
 		base = strrchr(f->module, '/');
-		snprintf(buf, sz, "[%s]+0x%" PRIx64, base ? base + 1 : f->module, ip);
+		snprintf(buf, sz, "[%s]%s0x%" PRIx64, base ? base + 1 : f->module,
+			 f->rel_kind == MW_REL_VADDR ? "+" : "@", f->rel);
 		return;
 	}
 	snprintf(buf, sz, "0x%" PRIx64, ip);

@@ -91,7 +91,12 @@ long mw_leak_aggregate(const struct mw_leak *l, uint32_t pid, uint64_t max_ts, b
 void mw_leak_aggregate_sort(struct mw_leak_row *rows, size_t n, bool by_count);
 /* Remember each row's bytes for the growth at the next report. */
 void mw_leak_mark(struct mw_leak *l, const struct mw_leak_row *rows, size_t n);
-/* How a frame is named in text and folded output: "func", "[libx.so]+0x..", or "0x..". */
+/*
+ * How a frame is named in text and folded output: "func"; "[libx.so]+0x.." (the
+ * address in the file's ELF address space, as addr2line -e takes it);
+ * "[libx.so]@0x.." (a file offset: the file could not be read); or "0x.." (an
+ * absolute address: no file, or a recording older than module offsets).
+ */
 void mw_frame_name(const struct mw_frame *f, uint64_t ip, char *buf, size_t sz);
 /* Collapsed stacks, outermost first: "main;f;g 4096\n" per row (bytes rounded). */
 void mw_leak_folded(FILE *f, const struct mw_leak *l, const struct mw_leak_row *rows, size_t n);

@@ -98,6 +98,14 @@ static void json_stack(struct mw_json *j, const char *key, const struct mw_stack
 			mw_json_int(j, "line", f->line);
 		if (f && f->module)
 			mw_json_str(j, "module", f->module);
+		if (f && f->rel_kind == MW_REL_VADDR)
+			mw_json_addr(j, "module_addr", f->rel);
+		else if (f && f->rel_kind == MW_REL_FILE)
+			mw_json_addr(j, "module_offset", f->rel);
+		if (f && f->build_id)
+			mw_json_str(j, "build_id", f->build_id);
+		if (f && f->jit)
+			mw_json_bool(j, "jit", true);
 		mw_json_obj_end(j);
 	}
 	mw_json_arr_end(j);

@@ -118,20 +118,26 @@ static double weight_of(const struct mw_malloc_config *m, uint64_t size)
 	return 1.0;
 }
 
-/* Frames as a recording keeps them: fixed part, then three names ("" = unknown). */
+static const char *or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+/* Frames as a recording keeps them: fixed part, then four names ("" = unknown). */
 static size_t frames_size(const struct mw_frame *f, uint32_t n)
 {
 	size_t len = 0;
 
 	for (uint32_t k = 0; k < n; k++)
-		len += sizeof(struct mw_mframe_entry) + strlen(f[k].module ? f[k].module : "") +
-		       strlen(f[k].func ? f[k].func : "") + strlen(f[k].file ? f[k].file : "") + 3;
+		len += sizeof(struct mw_mframe2_entry) + strlen(or_empty(f[k].module)) +
+		       strlen(or_empty(f[k].func)) + strlen(or_empty(f[k].file)) +
+		       strlen(or_empty(f[k].build_id)) + 4;
 	return len;
 }
 
 static void record_stack(struct mw_mledger *ml, const struct mw_stack_ent *st)
 {
-	struct mw_mstack_entry e = { .pid = st->pid, .n = st->n };
+	struct mw_mstack_entry e = { .pid = st->pid, .n = st->n | MW_MSTACK_FRAMES2 };
 	size_t ilen = st->n * sizeof(uint64_t),
 	       flen = st->frames ? frames_size(st->frames, st->n) : 0;
 	char *buf;
@@ -145,20 +151,25 @@ static void record_stack(struct mw_mledger *ml, const struct mw_stack_ent *st)
 	}
 	memcpy(buf, st->ips, ilen);
 	if (!st->frames)
-		e.n = 0x80000000U | st->n; /* ips only: the frames were not named */
+		e.n = MW_MSTACK_IPS_ONLY | st->n;
 	for (uint32_t k = 0, off = (uint32_t)ilen; st->frames && k < st->n; k++) {
 		const struct mw_frame *f = &st->frames[k];
-		struct mw_mframe_entry fe = { .addr = f->addr,
-					      .offset = f->offset,
-					      .line = f->line };
-		const char *names[3] = { f->module, f->func, f->file };
+		struct mw_mframe2_entry fe = {
+			.addr = f->addr,
+			.offset = f->offset,
+			.rel = f->rel,
+			.line = f->line,
+			.rel_kind = (__u8)f->rel_kind,
+			.jit = (__u8) !!f->jit,
+		};
+		const char *names[4] = { f->module, f->func, f->file, f->build_id };
 
 		memcpy(buf + off, &fe, sizeof(fe));
 		off += sizeof(fe);
-		for (int i = 0; i < 3; i++) {
-			size_t len = strlen(names[i] ? names[i] : "") + 1;
+		for (int i = 0; i < 4; i++) {
+			size_t len = strlen(or_empty(names[i])) + 1;
 
-			memcpy(buf + off, names[i] ? names[i] : "", len);
+			memcpy(buf + off, or_empty(names[i]), len);
 			off += (uint32_t)len;
 		}
 	}
@@ -215,6 +226,42 @@ void mw_mledger_alloc(struct mw_mledger *ml, const struct mw_event *ev, const ui
 	mw_leak_alloc(&ml->leak, &b);
 }
 
+static bool unnamed_code(const struct mw_frame *f)
+{
+	return !f->module && !f->func;
+}
+
+void mw_mledger_rename(struct mw_mledger *ml, uint32_t pid, mw_name_stack_fn name_stack, void *ctx)
+{
+	for (size_t i = 1; i < ml->leak.nstacks; i++) {
+		struct mw_stack_ent *st = &ml->leak.stacks[i];
+		struct mw_frame *f;
+		bool gained = false;
+
+		if (st->pid != pid || !st->frames)
+			continue;
+		for (uint32_t k = 0; k < st->n && !gained; k++)
+			gained = unnamed_code(&st->frames[k]);
+		if (!gained)
+			continue;
+		f = calloc(st->n, sizeof(*f));
+		if (!f || name_stack(ctx, pid, st->ips, st->n, f)) {
+			free(f);
+			continue;
+		}
+		gained = false;
+		for (uint32_t k = 0; k < st->n; k++)
+			gained |= unnamed_code(&st->frames[k]) && !unnamed_code(&f[k]);
+		if (!gained) {
+			free(f);
+			continue;
+		}
+		free(st->frames);
+		st->frames = f;
+		record_stack(ml, st);
+	}
+}
+
 /* A name read from a recording, kept as long as the ledger ("" stays unknown). */
 static const char *keep_name(struct mw_mledger *ml, const char *s)
 {
@@ -228,19 +275,60 @@ static const char *keep_name(struct mw_mledger *ml, const char *s)
 	return copy;
 }
 
+/* One recorded frame at *q (either layout); advances *q. 0 or -EINVAL. */
+static int read_frame(struct mw_mledger *ml, const char **q, const char *end, bool v2,
+		      struct mw_frame *f)
+{
+	const char **names[4] = { &f->module, &f->func, &f->file, &f->build_id };
+
+	if (v2) {
+		struct mw_mframe2_entry fe;
+
+		if ((size_t)(end - *q) < sizeof(fe))
+			return -EINVAL;
+		memcpy(&fe, *q, sizeof(fe));
+		*q += sizeof(fe);
+		*f = (struct mw_frame){ .addr = fe.addr,
+					.offset = fe.offset,
+					.line = fe.line,
+					.rel = fe.rel,
+					.rel_kind = fe.rel_kind,
+					.jit = fe.jit };
+	} else {
+		struct mw_mframe_entry fe;
+
+		if ((size_t)(end - *q) < sizeof(fe))
+			return -EINVAL;
+		memcpy(&fe, *q, sizeof(fe));
+		*q += sizeof(fe);
+		*f = (struct mw_frame){ .addr = fe.addr, .offset = fe.offset, .line = fe.line };
+	}
+	for (int i = 0; i < (v2 ? 4 : 3); i++) {
+		const char *nul = memchr(*q, '\0', (size_t)(end - *q));
+
+		if (!nul)
+			return -EINVAL;
+		*names[i] = keep_name(ml, *q);
+		*q = nul + 1;
+	}
+	return 0;
+}
+
 int mw_mledger_stack_entry(struct mw_mledger *ml, const void *data, size_t len)
 {
 	const struct mw_mstack_entry *e = data;
 	const char *end = (const char *)data + len, *q;
-	bool named;
+	struct mw_stack_ent *st;
+	struct mw_frame *frames;
+	bool named, v2, fresh;
 	uint32_t n, id;
 	uint64_t *ips;
-	bool fresh;
 
 	if (len < sizeof(*e))
 		return -EINVAL;
-	named = !(e->n & 0x80000000U);
-	n = e->n & 0x7fffffffU;
+	named = !(e->n & MW_MSTACK_IPS_ONLY);
+	v2 = e->n & MW_MSTACK_FRAMES2;
+	n = e->n & MW_MSTACK_COUNT;
 	if (n > MW_LEAK_MAX_FRAMES || len - sizeof(*e) < n * sizeof(uint64_t))
 		return -EINVAL;
 	ips = malloc((n ? n : 1) * sizeof(*ips));
@@ -249,33 +337,22 @@ int mw_mledger_stack_entry(struct mw_mledger *ml, const void *data, size_t len)
 	memcpy(ips, e + 1, n * sizeof(*ips));
 	id = mw_leak_stack(&ml->leak, e->pid, ips, n, &fresh);
 	free(ips);
-	if (!fresh || !named)
+	if (!named || id == MW_STACK_NONE)
 		return 0;
-	ml->leak.stacks[id].frames = calloc(n, sizeof(struct mw_frame));
-	if (!ml->leak.stacks[id].frames)
+	frames = calloc(n, sizeof(*frames));
+	if (!frames)
 		return -ENOMEM;
 	q = (const char *)(e + 1) + n * sizeof(uint64_t);
 	for (uint32_t k = 0; k < n; k++) {
-		struct mw_frame *f = &ml->leak.stacks[id].frames[k];
-		struct mw_mframe_entry fe;
-		const char **names[3] = { &f->module, &f->func, &f->file };
-
-		if ((size_t)(end - q) < sizeof(fe))
+		if (read_frame(ml, &q, end, v2, &frames[k])) {
+			free(frames);
 			return -EINVAL;
-		memcpy(&fe, q, sizeof(fe));
-		q += sizeof(fe);
-		f->addr = fe.addr;
-		f->offset = fe.offset;
-		f->line = fe.line;
-		for (int i = 0; i < 3; i++) {
-			const char *nul = memchr(q, '\0', (size_t)(end - q));
-
-			if (!nul)
-				return -EINVAL;
-			*names[i] = keep_name(ml, q);
-			q = nul + 1;
 		}
 	}
+	/* Known already: named again (JIT code the perf map named later). */
+	st = &ml->leak.stacks[id];
+	free(st->frames);
+	st->frames = frames;
 	return 0;
 }
 

@@ -62,7 +62,13 @@ void mw_mledger_proc(struct mw_mledger *ml, uint32_t pid, const char *comm, cons
  */
 void mw_mledger_alloc(struct mw_mledger *ml, const struct mw_event *ev, const uint64_t *ips,
 		      uint32_t n, mw_name_stack_fn name_stack, void *ctx);
-/* A stack and its frames, read from a recording (MW_ENTRY_MSTACK). */
+/*
+ * Name again the frames of pid's stacks that lie outside every file and have
+ * no name: JIT code whose perf map had no line for them yet (Java writes it at
+ * exit). A stack that gains a name is recorded again.
+ */
+void mw_mledger_rename(struct mw_mledger *ml, uint32_t pid, mw_name_stack_fn name_stack, void *ctx);
+/* A stack and its frames, read from a recording (MW_ENTRY_MSTACK; again: renamed). */
 int mw_mledger_stack_entry(struct mw_mledger *ml, const void *data, size_t len);
 /* An allocation read from a recording (MW_ENTRY_MALLOC). */
 int mw_mledger_alloc_entry(struct mw_mledger *ml, const void *data, size_t len);

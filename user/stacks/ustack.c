@@ -236,12 +236,25 @@ static int resolve(struct mw_symbolizer *s, uint32_t pid, uint64_t addr, int is_
 	if (!p)
 		return err;
 	pm = us_proc_module(p, addr);
-	if (!pm)
+	if (!pm) {
+		/* Outside every file: JIT-compiled code, named by the runtime's perf map. */
+		f->func = us_proc_jit_name(s, p, addr);
+		f->jit = f->func != NULL;
 		return 0;
+	}
 	f->module = pm->path;
-	if (!pm->mod)
+	if (!pm->mod) {
+		/* The file is not readable: its offset is what the maps say. */
+		if (addr >= pm->exec_start && addr < pm->exec_end) {
+			f->rel = addr - pm->exec_start + pm->exec_off;
+			f->rel_kind = MW_REL_FILE;
+		}
 		return 0;
+	}
 	rel = addr - pm->bias;
+	f->rel = rel;
+	f->rel_kind = MW_REL_VADDR;
+	f->build_id = pm->mod->bid_hex;
 	key = rel | (is_return ? 1ull << 63 : 0);
 	r = slot_of(s, pm->mod, key);
 	if (r->mod == pm->mod && r->rel == key) {

@@ -13,14 +13,24 @@ struct mw_ustack_capture {
 	const uint8_t *stack;		/* copy of user memory starting at regs[7] (rsp) */
 	uint32_t stack_len;		/* bytes valid in stack */
 };
+/* What mw_frame.rel is. */
+enum mw_rel_kind {
+	MW_REL_NONE = 0,  /* no module */
+	MW_REL_VADDR = 1, /* the address in the file's own ELF address space (addr2line -e FILE) */
+	MW_REL_FILE = 2,  /* a file offset: the file could not be read for its program headers */
+};
 struct mw_frame {
-	uint64_t addr;	    /* absolute address in the process */
-	const char *module; /* path of the mapped file, NULL if unknown */
-	const char *func;   /* NULL if unknown */
-	const char *file;   /* NULL if unknown */
-	int line;	    /* 0 if unknown */
-	uint64_t offset;    /* addr - func start, when func known (for code
+	uint64_t addr;	      /* absolute address in the process */
+	const char *module;   /* path of the mapped file, NULL if unknown */
+	const char *func;     /* NULL if unknown */
+	const char *file;     /* NULL if unknown */
+	int line;	      /* 0 if unknown */
+	uint64_t offset;      /* addr - func start, when func known (for code
 					 * inlined into func's symbol: from that symbol) */
+	uint64_t rel;	      /* addr within module, as rel_kind says: the same in every run */
+	int rel_kind;	      /* enum mw_rel_kind */
+	const char *build_id; /* the module's GNU build-id in hex, NULL if unknown */
+	int jit;	      /* func is from the process's perf map (JIT-compiled code) */
 };
 /* A symbolizer is not thread-safe: use it from one thread (or under a lock). */
 struct mw_symbolizer;

@@ -10,6 +10,7 @@
 #include "ustack.h"
 #include "ustack_cache.h"
 #include "ustack_maps.h"
+#include "ustack_perfmap.h"
 
 #define US_MAX_MODS 1024      /* distinct build-ids kept (never evicted: frames point into them) */
 #define US_MAX_PROCS 256      /* processes with live state; the least recently used goes */
@@ -25,8 +26,9 @@
 struct us_mod {
 	struct us_mod *next;
 	uint8_t bid[64];
-	int bid_len; /* 0: no build-id; keyed by dev:inode:path then */
-	char *key;   /* "dev:inode:path" when bid_len == 0 */
+	int bid_len;	     /* 0: no build-id; keyed by dev:inode:path then */
+	char *key;	     /* "dev:inode:path" when bid_len == 0 */
+	const char *bid_hex; /* interned; NULL when bid_len == 0 */
 	Dwfl *dwfl;
 	Dwfl_Module *dm;
 	Elf *elf;     /* owned by dwfl */
@@ -37,14 +39,24 @@ struct us_mod {
 	} segs[US_MAX_SEGS];
 	int nsegs;
 	uint64_t page_vaddr[US_MAX_SEGS], page_off[US_MAX_SEGS]; /* every PT_LOAD, page-aligned */
+	uint64_t page_len[US_MAX_SEGS];				 /* file bytes from page_off */
 	int nload;
 };
 
 /* A module as one process maps it. */
 struct us_pmod {
 	uint64_t low, high, bias;
-	const char *path;   /* interned */
-	struct us_mod *mod; /* NULL: the file could not be opened */
+	uint64_t exec_start, exec_end, exec_off; /* its first executable mapping */
+	const char *path;			 /* interned */
+	struct us_mod *mod;			 /* NULL: the file could not be opened */
+};
+
+/* The process's perf map (JIT code names), read again when the file changed. */
+struct us_jit {
+	struct mw_perfmap map;
+	bool tried;		 /* looked for the file at least once */
+	uint64_t size, mtime_ns; /* of the file when read */
+	uint64_t checked_ns;	 /* last look at the file (CLOCK_MONOTONIC) */
 };
 
 struct us_read {
@@ -60,6 +72,7 @@ struct us_proc {
 	size_t nmods;
 	Dwfl *dwfl; /* unwinding session; NULL until first needed */
 	bool attached;
+	struct us_jit jit;
 	/* The unwind in progress. */
 	const struct mw_ustack_capture *cap;
 	uint64_t *ips;
@@ -114,6 +127,8 @@ const char *us_intern(struct mw_symbolizer *s, const char *str, size_t len);
 struct us_proc *us_proc_get(struct mw_symbolizer *s, uint32_t pid, int *err);
 void us_proc_free(struct us_proc *p);
 const struct us_pmod *us_proc_module(const struct us_proc *p, uint64_t addr);
+/* The perf map's name for addr (code outside every file), or NULL; interned. */
+const char *us_proc_jit_name(struct mw_symbolizer *s, struct us_proc *p, uint64_t addr);
 
 /* ustack_unwind.c */
 int us_unwind_full(struct us_proc *p, const struct mw_ustack_capture *c, uint64_t *ips,

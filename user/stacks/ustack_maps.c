@@ -87,6 +87,11 @@ int mw_umaps_parse(const char *text, struct mw_umods *out)
 		last_off = l.off;
 		if (m) {
 			m->high = l.end;
+			if (l.exec && !exec[m - all.m]) {
+				m->exec_start = l.start;
+				m->exec_end = l.end;
+				m->exec_off = l.off;
+			}
 			exec[m - all.m] |= l.exec;
 			continue;
 		}
@@ -111,6 +116,11 @@ int mw_umaps_parse(const char *text, struct mw_umods *out)
 		m->inode = l.inode;
 		m->dev_major = l.maj;
 		m->dev_minor = l.min;
+		if (l.exec) {
+			m->exec_start = l.start;
+			m->exec_end = l.end;
+			m->exec_off = l.off;
+		}
 		exec[all.n - 1] = l.exec;
 	}
 	/* Keep the code modules only, in place. */

@@ -15,6 +15,8 @@ struct mw_umod {
 	uint64_t low, high;		 /* span of the file's mappings */
 	uint64_t first_start, first_end; /* the mapping at low: opened via map_files */
 	uint64_t first_off;		 /* its file offset */
+	uint64_t exec_start, exec_end;	 /* its first executable mapping */
+	uint64_t exec_off;		 /* and that mapping's file offset */
 	uint64_t inode;
 	uint32_t dev_major, dev_minor;
 	char *path; /* as in maps, owned */

@@ -88,6 +88,7 @@ static void load_segments(struct us_mod *m)
 		if (m->nload < US_MAX_SEGS) {
 			m->page_vaddr[m->nload] = ph.p_vaddr & PAGE_MASK_4K;
 			m->page_off[m->nload] = ph.p_offset & PAGE_MASK_4K;
+			m->page_len[m->nload] = ph.p_offset + ph.p_filesz - m->page_off[m->nload];
 			m->nload++;
 		}
 		/* Writable data differs at run time from the file: never read it. */
@@ -155,6 +156,13 @@ struct us_mod *us_mod_get(struct mw_symbolizer *s, uint32_t pid, const struct mw
 		goto fail;
 	m->bid_len = bid_len;
 	memcpy(m->bid, bid, (size_t)bid_len);
+	if (bid_len) {
+		char hex[2 * sizeof(bid) + 1];
+
+		for (int i = 0; i < bid_len; i++)
+			snprintf(hex + 2 * i, 3, "%02x", bid[i]);
+		m->bid_hex = us_intern(s, hex, (size_t)bid_len * 2);
+	}
 	m->dwfl = dwfl_begin(&mod_callbacks);
 	if (!m->dwfl)
 		goto fail;
@@ -204,13 +212,22 @@ void us_mod_free_all(struct mw_symbolizer *s)
 	s->nmods = 0;
 }
 
+/*
+ * The loader maps each PT_LOAD at its vaddr plus the bias. A file mapped
+ * otherwise (node remaps part of its own text elsewhere, at an offset inside a
+ * segment) has the bias that puts that offset at the vaddr it has in the file;
+ * that holds for a non-PIE executable too.
+ */
 uint64_t us_mod_bias(const struct us_mod *m, uint64_t start, uint64_t off)
 {
-	if (m->is_exec)
-		return 0;
 	for (int i = 0; i < m->nload; i++)
 		if (m->page_off[i] == (off & PAGE_MASK_4K))
 			return start - m->page_vaddr[i];
+	for (int i = 0; i < m->nload; i++)
+		if (off >= m->page_off[i] && off - m->page_off[i] < m->page_len[i])
+			return start - (m->page_vaddr[i] + (off - m->page_off[i]));
+	if (m->is_exec)
+		return 0;
 	return start - (m->nload ? m->page_vaddr[0] : 0);
 }
 

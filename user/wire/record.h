@@ -38,7 +38,8 @@ enum mw_entry_kind {
 	 * neither the process nor its files. Frees are MW_ENTRY_RING records. */
 	MW_ENTRY_MCONFIG = 12, /* struct mw_mconfig_entry: sampling and report options */
 	MW_ENTRY_MPROC = 13,   /* struct mw_mproc_entry + allocator file name */
-	MW_ENTRY_MSTACK = 14,  /* struct mw_mstack_entry + ips + named frames (mledger.c) */
+	MW_ENTRY_MSTACK = 14,  /* struct mw_mstack_entry + ips + named frames (mledger.c); a
+				* stack named again (JIT code named later) replaces its frames */
 	MW_ENTRY_MALLOC = 15,  /* struct mw_malloc_entry + __u64 ips[nips] */
 	MW_ENTRY_MEXEC = 16,   /* __u32 pid, __u32 0: its blocks are gone */
 	MW_ENTRY_MSYNC = 17,   /* struct mw_msync_entry + n x struct mw_msync_block */
@@ -108,18 +109,35 @@ struct mw_mproc_entry {
 	/* followed by the allocator's file name */
 };
 
+/*
+ * A stack: __u64 ips[n], then (unless MW_MSTACK_IPS_ONLY) n frames, each a
+ * struct mw_mframe2_entry and the module, function, file and build-id names
+ * (MW_MSTACK_FRAMES2), or in older recordings a struct mw_mframe_entry and
+ * the module, function and file names; names NUL-terminated ("" = unknown).
+ */
 struct mw_mstack_entry {
 	__u32 pid;
-	__u32 n; /* frames */
-		 /* followed by __u64 ips[n], then n frames: struct mw_mframe_entry and the
-	 * module, function and file names, each NUL-terminated ("" = unknown) */
+	__u32 n; /* frames, | the flags below */
 };
+#define MW_MSTACK_IPS_ONLY 0x80000000U /* the frames were not named */
+#define MW_MSTACK_FRAMES2 0x40000000U  /* frames in the second layout */
+#define MW_MSTACK_COUNT 0x3fffffffU
 
 struct mw_mframe_entry {
 	__u64 addr;
 	__u64 offset;
 	__s32 line;
 	__u32 pad;
+};
+
+struct mw_mframe2_entry {
+	__u64 addr;
+	__u64 offset;
+	__u64 rel; /* position in the module: see rel_kind (enum mw_rel_kind) */
+	__s32 line;
+	__u8 rel_kind;
+	__u8 jit; /* the function name is from the process's perf map */
+	__u16 pad;
 };
 
 struct mw_malloc_entry {
