@@ -22,15 +22,18 @@ FIXED = {SEED: 40, LIBS: 8, PRELOAD: 8, MPROC: 24}
 
 def scrub_stack(data, old, new):
     pid, n = struct.unpack_from("<II", data)
-    named, n = not (n & 0x80000000), n & 0x7FFFFFFF
+    # Frames in the second layout (0x40000000): 32 fixed bytes and four names (the
+    # last a build-id); else 24 bytes and three.
+    named, v2, n = not (n & 0x80000000), bool(n & 0x40000000), n & 0x3FFFFFFF
+    fixed, names = (32, 4) if v2 else (24, 3)
     head = 8 + 8 * n
     if not named:
         return data
     out, off = bytearray(data[:head]), head
     for _ in range(n):
-        out += data[off:off + 24]
-        off += 24
-        for _ in range(3):
+        out += data[off:off + fixed]
+        off += fixed
+        for _ in range(names):
             end = data.index(b"\0", off)
             out += data[off:end].replace(old, new) + b"\0"
             off = end + 1

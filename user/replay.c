@@ -71,11 +71,14 @@ static int start_mledger(struct replay *r, const struct mw_entry *e)
 	struct mw_mconfig_entry ce;
 	char err[256];
 
-	if (e->len != sizeof(ce) || r->have_ml)
+	if ((e->len != sizeof(ce) && e->len != MW_MCONFIG_V1_LEN) || r->have_ml)
 		return -EINVAL;
-	memcpy(&ce, e->data, sizeof(ce));
+	memset(&ce, 0, sizeof(ce));
+	memcpy(&ce, e->data, e->len);
 	mc.sample_bytes = ce.sample_bytes;
 	mc.sample_every = ce.sample_every;
+	/* Whether the probes came and went, not this replay's options. */
+	mc.duty_period_s = ce.flags & MW_MCONFIG_DUTY ? 1 : 0;
 	if (!r->cfg->mal.min_age_s)
 		mc.min_age_s = ce.min_age_s;
 	if (mw_mledger_init(&r->ml, &r->s, &mc, ce.max_outstanding ? ce.max_outstanding : 1, err,
@@ -122,7 +125,7 @@ static int malloc_entry(struct replay *r, const struct mw_entry *e)
 		alloc = strndup((const char *)(pe + 1), e->len - sizeof(*pe));
 		if (!alloc)
 			return -ENOMEM;
-		mw_mledger_proc(&r->ml, pe->pid, comm, alloc);
+		mw_mledger_proc(&r->ml, pe->pid, comm, alloc, pe->flags);
 		free(alloc);
 		return 0;
 	}
@@ -143,6 +146,7 @@ static int malloc_entry(struct replay *r, const struct mw_entry *e)
 		return 0;
 	}
 	case MW_ENTRY_MREPORT: return mw_mledger_report_entry(&r->ml, e->data, e->len);
+	case MW_ENTRY_MHEAP: return mw_mledger_heapwalk_entry(&r->ml, e->data, e->len);
 	case MW_ENTRY_MGUARD: {
 		struct mw_mguard_entry ge;
 
@@ -179,6 +183,7 @@ static int replay_entry(struct replay *r, const struct mw_entry *e)
 	case MW_ENTRY_MEXEC:
 	case MW_ENTRY_MSYNC:
 	case MW_ENTRY_MREPORT:
+	case MW_ENTRY_MHEAP:
 	case MW_ENTRY_MGUARD: return malloc_entry(r, e);
 	case MW_ENTRY_SEED: {
 		const struct mw_seed_entry *se = e->data;

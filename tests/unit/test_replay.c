@@ -100,8 +100,10 @@ static int count_of(const char *text, const char *needle)
  * A --malloc run replays to the reports the live run wrote: the fixture is
  *   memwatch --malloc --json -c -o leaks_malloc.ndjson --record leaks_malloc.rec \
  *            -- .output/workloads/leaks -r 20
- * (paths rewritten with tools/rec_scrub.py). Its stacks were unwound and named
- * live: the replay needs neither the process nor its files.
+ * (paths rewritten with tools/rec_scrub.py; made again whenever the output
+ * changes: last for the frames' module_addr and build_id, retention's
+ * complete and overhead, malloc_summary's found_*). Its stacks were unwound
+ * and named live: the replay needs neither the process nor its files.
  */
 TEST(replay_malloc_run_gives_the_live_reports)
 {
@@ -138,6 +140,55 @@ TEST(replay_malloc_run_gives_the_live_reports)
 	}
 	CHECK(strstr(t, "\"outstanding_bytes\":506800,\"outstanding_count\":108,") != NULL);
 	CHECK_EQ_INT(count_of(t, "\"type\":\"retention\""), 1);
+	free(t);
+	free(want);
+}
+
+/*
+ * A recording made before module offsets, per-process counters and the heap
+ * walk (frames of the first layout, the shorter report and config entries):
+ * it still replays, as those runs reported, complete since launched.
+ */
+TEST(replay_malloc_older_recording)
+{
+	int rc;
+	char *t = replay_json_c("tests/fixtures/leaks_malloc_v1.rec", true, &rc);
+
+	CHECK_EQ_INT(rc, 0);
+	CHECK(t != NULL);
+	CHECK(strstr(t, "\"outstanding_bytes\":506800,\"outstanding_count\":108,") != NULL);
+	CHECK(strstr(t, "\"func\":\"leak_valloc\",\"file\":\"tests/workloads/leaks.c\","
+			"\"line\":80") != NULL);
+	CHECK(strstr(t, "\"module_addr\"") == NULL);
+	CHECK(strstr(t, "\"free_kept\":163632,\"ratio_pct\":24,\"blocks\":108,\"estimated\":false,"
+			"\"complete\":true}") != NULL);
+	free(t);
+}
+
+/*
+ * -p on a process whose heaps were fragmented before the attach: the heap walk
+ * (MW_ENTRY_MHEAP) replays to the same retention. The fixture is
+ *   frag -n 2000 -t (a workload), then
+ *   memwatch --malloc --json -c -o frag_attach.ndjson --record frag_attach.rec -p PID
+ * and SIGINT after 2 s (paths rewritten with tools/rec_scrub.py).
+ */
+TEST(replay_malloc_heap_walk)
+{
+	char *want = slurp("tests/fixtures/frag_attach.ndjson");
+	int rc;
+	char *t = replay_json_c("tests/fixtures/frag_attach.rec", true, &rc);
+
+	CHECK_EQ_INT(rc, 0);
+	CHECK(t != NULL && want != NULL && *want);
+	CHECK_EQ_STR(t, want);
+	/* The 1000 blocks kept in each heap, and glibc's and the workload's own: found. */
+	CHECK(strstr(t, "\"found_bytes\":1945592,\"found_count\":2005,") != NULL);
+	CHECK_EQ_INT(count_of(t, "\"complete\":true"), 2);
+	CHECK(strstr(t, "\"arena\":\"main\",\"live\":980960,\"committed\":1892352,\"overhead\":0,"
+			"\"free_kept\":911392,") != NULL);
+	CHECK(strstr(t, "\"arena\":1,\"live\":980672,\"committed\":1843200,\"overhead\":2256,"
+			"\"free_kept\":860272,") != NULL);
+	CHECK_EQ_INT(count_of(t, "\"type\":\"leak\""), 0);
 	free(t);
 	free(want);
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Retention: live chunks vs committed bytes per arena, and the pinned top. */
+#include <stdlib.h>
 #include "malloc/leak.h"
 #include "malloc/retention.h"
 #include "unit.h"
@@ -30,9 +31,10 @@ TEST(retention_chunk_sizes)
 TEST(retention_pinned_main_and_arena)
 {
 	struct mw_heap_span spans[] = {
-		{ MW_ARENA_MAIN, 0x100000, 0x100000 + 1024 * KB },
-		{ 1, 0x7f0000000000, 0x7f0000000000 + 132 * KB },
-		{ 1, 0x7f0004000000, 0x7f0004000000 + 64 * KB },
+		{ MW_ARENA_MAIN, 0x100000, 0x100000 + 1024 * KB, NULL, 0 },
+		{ 1, 0x7f0000000000, 0x7f0000000000 + 132 * KB, NULL, MW_GLIBC_ARENA_HEAD },
+		/* One heap of arena 1 not known whole: the arena is not complete. */
+		{ 1, 0x7f0004000000, 0x7f0004000000 + 64 * KB, "bound_bytes", MW_GLIBC_HEAP_HEAD },
 	};
 	struct mw_retention r[3];
 	struct mw_leak l;
@@ -60,9 +62,43 @@ TEST(retention_pinned_main_and_arena)
 	CHECK(r[0].pinned);
 	CHECK_EQ_INT(r[0].pinned_stack, 2);
 	CHECK_EQ_INT(r[0].pinned_free_below, 900 * KB - 112);
+	CHECK(r[0].incomplete == NULL);
 	CHECK_EQ_INT(r[1].arena, 1);
 	CHECK_EQ_INT(r[1].committed, 196 * KB);
 	CHECK_EQ_INT(r[1].live, 2 * 4112);
+	/* glibc's own headers are neither live nor free. */
+	CHECK_EQ_INT(r[1].overhead, MW_GLIBC_ARENA_HEAD + MW_GLIBC_HEAP_HEAD);
+	CHECK_EQ_INT(r[1].free_kept,
+		     196 * KB - 2 * 4112 - MW_GLIBC_ARENA_HEAD - MW_GLIBC_HEAP_HEAD);
 	CHECK(!r[1].pinned);
+	CHECK_EQ_STR(r[1].incomplete, "bound_bytes");
+	mw_leak_destroy(&l);
+}
+
+/* A block found by the heap walk: live in retention (its chunk exactly), no leak row. */
+TEST(retention_counts_found_blocks_leaks_do_not)
+{
+	struct mw_heap_span span = { MW_ARENA_MAIN, 0x100000, 0x100000 + 64 * KB, NULL, 0 };
+	struct mw_block b = {
+		.addr = 0x100010, .size = 1024 - 8, .pid = 5, .weight = 1, .found = 1
+	};
+	struct mw_leak_row *rows;
+	struct mw_retention r;
+	uint64_t count, bytes;
+	struct mw_leak l;
+
+	mw_leak_init(&l, 100, 10);
+	mw_leak_alloc(&l, &b);
+	add(&l, 0x100410, 100, 1);
+	CHECK_EQ_INT(mw_retention_compute(&l, 5, &span, 1, MW_TRIM_THRESHOLD, &r), 1);
+	CHECK_EQ_INT(r.live, 1024 + 112);
+	CHECK_EQ_INT(r.blocks, 2);
+	CHECK_EQ_INT(mw_leak_aggregate(&l, 5, UINT64_MAX, false, &rows), 1);
+	CHECK_EQ_INT(rows[0].count, 1);
+	CHECK_EQ_INT(rows[0].bytes, 100);
+	free(rows);
+	mw_leak_found(&l, 5, &count, &bytes);
+	CHECK_EQ_INT(count, 1);
+	CHECK_EQ_INT(bytes, 1016);
 	mw_leak_destroy(&l);
 }

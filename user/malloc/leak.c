@@ -248,7 +248,7 @@ long mw_leak_aggregate(const struct mw_leak *l, uint32_t pid, uint64_t max_ts, b
 		const struct mw_block *b = &l->blocks[i];
 		struct mw_leak_row *r;
 
-		if (!b->addr || b->pid != pid || b->ts_ns > max_ts)
+		if (!b->addr || b->pid != pid || b->ts_ns > max_ts || b->found)
 			continue;
 		r = &acc[b->stack < l->nstacks ? b->stack : MW_STACK_NONE];
 		r->bytes += (double)b->size * b->weight;
@@ -269,6 +269,19 @@ long mw_leak_aggregate(const struct mw_leak *l, uint32_t pid, uint64_t max_ts, b
 	mw_leak_aggregate_sort(out, (size_t)n, by_count);
 	*rows = out;
 	return n;
+}
+
+void mw_leak_found(const struct mw_leak *l, uint32_t pid, uint64_t *count, uint64_t *bytes)
+{
+	*count = *bytes = 0;
+	for (size_t i = 0; i <= l->bmask; i++) {
+		const struct mw_block *b = &l->blocks[i];
+
+		if (b->addr && b->pid == pid && b->found) {
+			(*count)++;
+			*bytes += b->size;
+		}
+	}
 }
 
 void mw_leak_aggregate_sort(struct mw_leak_row *rows, size_t n, bool by_count)

@@ -37,8 +37,10 @@ struct mw_block {
 	uint64_t ts_ns;
 	uint32_t pid, tid;
 	uint32_t stack;
-	float weight;  /* 1, or the inverse of the sampling probability */
-	uint32_t seen; /* mw_leak_sweep: confirmed by the kernel's table */
+	float weight;	/* 1, or the inverse of the sampling probability */
+	uint16_t seen;	/* mw_leak_sweep: confirmed by the kernel's table */
+	uint16_t found; /* made before the attach, found by the heap walk: size is the
+			 * chunk's usable size; in retention, never in leak rows */
 };
 
 struct mw_leak {
@@ -83,12 +85,14 @@ size_t mw_leak_sweep(struct mw_leak *l, uint32_t pid);
 void mw_leak_forget_pid(struct mw_leak *l, uint32_t pid);
 /*
  * Rows per stack for the blocks of pid allocated at or before max_ts, sorted
- * by bytes (by_count: by count), largest first. *rows is malloc'd. Returns the
- * number of rows or -ENOMEM.
+ * by bytes (by_count: by count), largest first; blocks found by the heap walk
+ * are not in them. *rows is malloc'd. Returns the number of rows or -ENOMEM.
  */
 long mw_leak_aggregate(const struct mw_leak *l, uint32_t pid, uint64_t max_ts, bool by_count,
 		       struct mw_leak_row **rows);
 void mw_leak_aggregate_sort(struct mw_leak_row *rows, size_t n, bool by_count);
+/* The blocks of pid found by the heap walk and still live, and their bytes. */
+void mw_leak_found(const struct mw_leak *l, uint32_t pid, uint64_t *count, uint64_t *bytes);
 /* Remember each row's bytes for the growth at the next report. */
 void mw_leak_mark(struct mw_leak *l, const struct mw_leak_row *rows, size_t n);
 /*

@@ -49,6 +49,8 @@ void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_mall
 		mw_json_uint(&j, "estimated_count", (uint64_t)llround(m->est_count));
 		mw_json_uint(&j, "outstanding_bytes", (uint64_t)llround(m->out_bytes));
 		mw_json_uint(&j, "outstanding_count", (uint64_t)llround(m->out_count));
+		mw_json_uint(&j, "found_bytes", m->found_bytes);
+		mw_json_uint(&j, "found_count", m->found_count);
 		mw_json_uint(&j, "unknown_frees", m->c.unknown_frees);
 		mw_json_uint(&j, "not_tracked", m->c.live_full);
 		mw_json_uint(&j, "dropped", m->c.rb_drops);
@@ -70,6 +72,11 @@ void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_mall
 	mw_fmt_size(b1, sizeof(b1), (int64_t)llround(m->out_bytes));
 	fprintf(o->f, "  outstanding: %s%.0f blocks, %s", m->estimated ? "~" : "", m->out_count,
 		b1);
+	if (m->found_count) {
+		mw_fmt_size(b2, sizeof(b2), (int64_t)m->found_bytes);
+		fprintf(o->f, " (and %" PRIu64 " blocks, %s, made before the attach)",
+			m->found_count, b2);
+	}
 	fprintf(o->f, "; unknown frees %llu, not tracked %llu, dropped %llu\n",
 		(unsigned long long)m->c.unknown_frees, (unsigned long long)m->c.live_full,
 		(unsigned long long)m->c.rb_drops);
@@ -214,11 +221,18 @@ void mw_out_retention(struct mw_output *o, uint64_t ts_ns, uint32_t pid, const s
 				mw_json_int(&j, "arena", x->arena);
 			mw_json_uint(&j, "live", x->live);
 			mw_json_uint(&j, "committed", x->committed);
-			mw_json_uint(&j, "free_kept", x->free_kept);
-			mw_json_uint(&j, "ratio_pct", (uint64_t)llround(ratio * 100));
+			mw_json_uint(&j, "overhead", x->overhead);
+			/* Not every live block known: the free space is not. */
+			if (!x->incomplete) {
+				mw_json_uint(&j, "free_kept", x->free_kept);
+				mw_json_uint(&j, "ratio_pct", (uint64_t)llround(ratio * 100));
+			}
 			mw_json_uint(&j, "blocks", x->blocks);
 			mw_json_bool(&j, "estimated", estimated);
-			if (x->pinned) {
+			mw_json_bool(&j, "complete", !x->incomplete);
+			if (x->incomplete)
+				mw_json_str(&j, "incomplete", x->incomplete);
+			if (x->pinned && !x->incomplete) {
 				mw_json_addr(&j, "pinned_addr", x->pinned_addr);
 				mw_json_uint(&j, "pinned_size", x->pinned_size);
 				mw_json_uint(&j, "pinned_free_below", x->pinned_free_below);
@@ -239,8 +253,13 @@ void mw_out_retention(struct mw_output *o, uint64_t ts_ns, uint32_t pid, const s
 		mw_fmt_size(a, sizeof(a), (int64_t)x->live);
 		mw_fmt_size(b, sizeof(b), (int64_t)x->committed);
 		mw_fmt_size(c, sizeof(c), (int64_t)x->free_kept);
-		fprintf(o->f, "  %-8s %12s %12s %12s %5.0f%%\n", arena, a, b, c, ratio * 100);
-		if (x->pinned) {
+		if (x->incomplete)
+			fprintf(o->f, "  %-8s %12s %12s %12s %6s  (not complete: %s)\n", arena, a,
+				b, "?", "?", x->incomplete);
+		else
+			fprintf(o->f, "  %-8s %12s %12s %12s %5.0f%%\n", arena, a, b, c,
+				ratio * 100);
+		if (x->pinned && !x->incomplete) {
 			mw_fmt_size(a, sizeof(a), (int64_t)x->pinned_free_below);
 			fprintf(o->f,
 				"    top pinned: %" PRIu64 "-byte block at 0x%" PRIx64

@@ -19,14 +19,15 @@
 struct mw_malloc_sum {
 	uint32_t pid;
 	const char *comm;
-	const char *allocator;	     /* file of the probed allocator */
-	const char *sampling;	     /* "off", "every N", "bytes N" */
-	bool estimated;		     /* sampling: byte and count figures are estimates */
-	struct mw_malloc_counters c; /* exact, from the kernel, this process's */
-	double out_bytes, out_count; /* outstanding (tracked) */
-	double est_bytes, est_count; /* allocated, estimated from the sampled ones */
-	struct mw_malloc_stats st;   /* whole session: only threads_full is shown */
-	uint64_t unwind_failed;	     /* this process's */
+	const char *allocator;		   /* file of the probed allocator */
+	const char *sampling;		   /* "off", "every N", "bytes N" */
+	bool estimated;			   /* sampling: byte and count figures are estimates */
+	struct mw_malloc_counters c;	   /* exact, from the kernel, this process's */
+	double out_bytes, out_count;	   /* outstanding (tracked) */
+	uint64_t found_count, found_bytes; /* made before the attach, found by the heap walk */
+	double est_bytes, est_count;	   /* allocated, estimated from the sampled ones */
+	struct mw_malloc_stats st;	   /* whole session: only threads_full is shown */
+	uint64_t unwind_failed;		   /* this process's */
 	uint64_t stacks_full; /* its allocations put under the unknown stack: stack table full */
 };
 

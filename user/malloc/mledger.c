@@ -7,6 +7,7 @@
 #include "alloc/alloc.h"
 #include "base/errmsg.h"
 #include "base/grow.h"
+#include "heapwalk.h"
 #include "leak_output.h"
 #include "mledger.h"
 #include "retention.h"
@@ -37,11 +38,13 @@ int mw_mledger_init(struct mw_mledger *ml, struct mw_session *s, const struct mw
 		.sample_every = mc->sample_every,
 		.max_outstanding = max_outstanding,
 		.min_age_s = mc->min_age_s,
+		.flags = mc->duty_period_s ? MW_MCONFIG_DUTY : 0,
 	};
 
 	memset(ml, 0, sizeof(*ml));
 	ml->s = s;
 	ml->mc = *mc;
+	ml->probes_off = mc->duty_period_s > 0;
 	if (mw_leak_init(&ml->leak, max_outstanding, MAX_STACKS))
 		return mw_fail(err, errsz, -1, "out of memory for %u outstanding allocations",
 			       max_outstanding);
@@ -66,6 +69,8 @@ void mw_mledger_destroy(struct mw_mledger *ml)
 	for (size_t i = 0; i < ml->nnames; i++)
 		free(ml->names[i]);
 	free(ml->names);
+	for (size_t i = 0; i < ml->nprocs; i++)
+		free(ml->procs[i].wspans);
 	free(ml->procs);
 	memset(ml, 0, sizeof(*ml));
 }
@@ -92,13 +97,21 @@ static struct mw_mproc *proc_of(struct mw_mledger *ml, uint32_t pid)
 	return p;
 }
 
-void mw_mledger_proc(struct mw_mledger *ml, uint32_t pid, const char *comm, const char *allocator)
+void mw_mledger_proc(struct mw_mledger *ml, uint32_t pid, const char *comm, const char *allocator,
+		     uint32_t flags)
 {
-	struct mw_mproc_entry e = { .pid = pid };
+	struct mw_mproc_entry e = { .pid = pid, .flags = flags };
 	struct mw_mproc *p = proc_of(ml, pid);
 
 	if (!p)
 		return;
+	/* A new image (exec) or a new attach: what was known of its heaps is not. */
+	p->midlife = flags & MW_MPROC_MIDLIFE;
+	p->walked = false;
+	p->walk_status = MW_HEAPWALK_OK;
+	free(p->wspans);
+	p->wspans = NULL;
+	p->nwspans = 0;
 	snprintf(p->comm, sizeof(p->comm), "%s", comm ? comm : "");
 	snprintf(p->allocator, sizeof(p->allocator), "%s", allocator ? allocator : "");
 	memcpy(e.comm, p->comm, sizeof(e.comm));
@@ -396,6 +409,76 @@ void mw_mledger_exec(struct mw_mledger *ml, uint32_t pid)
 	mw_leak_forget_pid(&ml->leak, pid);
 }
 
+void mw_mledger_heapwalk(struct mw_mledger *ml, const struct mw_mheap_entry *e,
+			 const struct mw_mheap_span *spans, const struct mw_mheap_block *blocks)
+{
+	struct mw_mproc *p = proc_of(ml, e->pid);
+	size_t slen = e->nspans * sizeof(*spans), blen = e->nblocks * sizeof(*blocks);
+	char *both = malloc(slen + blen + 1);
+
+	if (both) {
+		memcpy(both, spans, slen);
+		memcpy(both + slen, blocks, blen);
+		record(ml, MW_ENTRY_MHEAP, e, sizeof(*e), both, slen + blen);
+		free(both);
+	}
+	if (!p)
+		return;
+	p->walked = true;
+	p->walk_status = e->status;
+	free(p->wspans);
+	p->nwspans = 0;
+	p->wspans = malloc((e->nspans ? e->nspans : 1) * sizeof(*spans));
+	if (p->wspans) {
+		memcpy(p->wspans, spans, slen);
+		p->nwspans = e->nspans;
+	} else {
+		p->walk_status = MW_HEAPWALK_TABLE_FULL;
+	}
+	for (uint32_t i = 0; i < e->nblocks; i++) {
+		/* Blocks the probes reported meanwhile are known better (their stack). */
+		struct mw_block b = {
+			.addr = blocks[i].addr,
+			.size = blocks[i].size -
+				8, /* usable: mw_glibc_chunk() gives the chunk back */
+			.ts_ns = e->now_mono_ns,
+			.pid = e->pid,
+			.stack = MW_STACK_NONE,
+			.weight = 1,
+			.found = 1,
+		};
+
+		if (blocks[i].size >= 32 && !mw_leak_find(&ml->leak, b.addr))
+			mw_leak_alloc(&ml->leak, &b);
+	}
+}
+
+int mw_mledger_heapwalk_entry(struct mw_mledger *ml, const void *data, size_t len)
+{
+	const struct mw_mheap_entry *e = data;
+	const struct mw_mheap_span *spans;
+	const struct mw_mheap_block *blocks;
+	struct mw_mheap_entry h;
+	void *copy;
+
+	if (len < sizeof(*e))
+		return -EINVAL;
+	memcpy(&h, e, sizeof(h));
+	if ((len - sizeof(h)) / sizeof(*spans) < h.nspans ||
+	    (len - sizeof(h) - h.nspans * sizeof(*spans)) / sizeof(*blocks) < h.nblocks)
+		return -EINVAL;
+	/* Aligned copies: the entry's payload is only 8-byte aligned by luck. */
+	copy = malloc(len - sizeof(h) + 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, e + 1, len - sizeof(h));
+	spans = copy;
+	blocks = (const struct mw_mheap_block *)(spans + h.nspans);
+	mw_mledger_heapwalk(ml, &h, spans, blocks);
+	free(copy);
+	return 0;
+}
+
 void mw_mledger_sync(struct mw_mledger *ml, uint32_t pid, const struct mw_msync_block *v, size_t n)
 {
 	struct mw_msync_entry e = { .pid = pid, .n = (uint32_t)n };
@@ -409,41 +492,94 @@ void mw_mledger_sync(struct mw_mledger *ml, uint32_t pid, const struct mw_msync_
 			.pid = v[i].v.tgid,
 			.tid = v[i].v.tid,
 			.weight = (float)weight_of(&ml->mc, v[i].v.size),
+			.found = v[i].v.tid == 0, /* the heap walk put it there */
 		};
 
+		if (b.found)
+			b.weight = 1;
 		mw_leak_confirm(&ml->leak, &b);
 	}
 	mw_leak_sweep(&ml->leak, pid);
 }
 
-/* The committed spans of p's glibc heaps: the brk heap and every arena heap. */
-static void heap_spans(const struct mw_process *p, struct mw_heap_span **out, size_t *n)
+/*
+ * Why the live blocks of [start, end) (an arena heap that existed at the
+ * attach when existed) are not all known, or NULL: attached mid-life, a heap
+ * is known whole when the walk found it whole; one the walk did not see came
+ * later (or, for an arena heap there at the attach, is not glibc's).
+ */
+static const char *span_gap(const struct mw_mledger *ml, const struct mw_mproc *mp, uint64_t start,
+			    uint64_t end, bool existed)
 {
+	bool seen = false;
+
+	if (ml->probes_off)
+		return "probes_off";
+	if (!mp || !mp->midlife)
+		return NULL;
+	if (!mp->walked)
+		return "not_walked";
+	if (mp->walk_status)
+		return mw_heapwalk_reason(mp->walk_status);
+	for (size_t i = 0; i < mp->nwspans; i++) {
+		const struct mw_mheap_span *w = &mp->wspans[i];
+
+		if (w->start >= end || (w->end <= start && w->end > w->start) ||
+		    (w->end == w->start && (w->start < start || w->start >= end)))
+			continue;
+		if (w->status)
+			return mw_heapwalk_reason(w->status);
+		seen = true;
+	}
+	return !seen && existed ? "not_found" : NULL;
+}
+
+/* The committed spans of p's glibc heaps: the brk heap and every arena heap. */
+static void heap_spans(const struct mw_mledger *ml, const struct mw_process *p,
+		       struct mw_heap_span **out, size_t *n)
+{
+	const struct mw_mproc *mp = NULL;
+
 	size_t na = p->alloc ? mw_alloc_narenas(p->alloc) : 0, cap = 1, k = 0;
 	struct mw_heap_span *v;
 
 	for (size_t i = 0; i < na; i++)
 		cap += mw_alloc_arena(p->alloc, i)->nheaps;
+	for (size_t i = 0; i < ml->nprocs; i++)
+		if (ml->procs[i].pid == p->pid)
+			mp = &ml->procs[i];
 	v = calloc(cap, sizeof(*v));
 	*out = v;
 	*n = 0;
 	if (!v)
 		return;
 	if (p->start_brk && p->brk > p->start_brk)
-		v[k++] = (struct mw_heap_span){ MW_ARENA_MAIN, p->start_brk, p->brk };
+		v[k++] = (struct mw_heap_span){
+			MW_ARENA_MAIN,
+			p->start_brk,
+			p->brk,
+			span_gap(ml, mp, p->start_brk, p->brk, false),
+			0,
+		};
 	for (size_t i = 0; i < na; i++) {
 		const struct mw_arena *a = mw_alloc_arena(p->alloc, i);
 
 		for (size_t h = 0; h < a->nheaps; h++)
 			if (a->heaps[h].rw_end > a->heaps[h].base)
-				v[k++] = (struct mw_heap_span){ a->id, a->heaps[h].base,
-								a->heaps[h].rw_end };
+				v[k++] = (struct mw_heap_span){
+					a->id,
+					a->heaps[h].base,
+					a->heaps[h].rw_end,
+					span_gap(ml, mp, a->heaps[h].base, a->heaps[h].rw_end,
+						 a->creator_tid == 0),
+					h ? MW_GLIBC_HEAP_HEAD : MW_GLIBC_ARENA_HEAD,
+				};
 	}
 	*n = k;
 }
 
 static void report_retention(struct mw_mledger *ml, const struct mw_process *p, uint64_t ts,
-			     bool estimated)
+			     bool estimated, const char *gap)
 {
 	struct mw_heap_span *spans;
 	struct mw_retention *r;
@@ -452,7 +588,9 @@ static void report_retention(struct mw_mledger *ml, const struct mw_process *p, 
 	if (p->alloc && mw_alloc_allocator(p->alloc) != MW_ALLOCATOR_GLIBC &&
 	    mw_alloc_allocator(p->alloc) != MW_ALLOCATOR_UNKNOWN)
 		return;
-	heap_spans(p, &spans, &ns);
+	heap_spans(ml, p, &spans, &ns);
+	for (size_t i = 0; spans && gap && i < ns; i++)
+		spans[i].incomplete = gap;
 	r = calloc(ns ? ns : 1, sizeof(*r));
 	if (spans && r && ns) {
 		nr = mw_retention_compute(&ml->leak, p->pid, spans, ns, MW_TRIM_THRESHOLD, r);
@@ -500,6 +638,7 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 		sum.out_bytes += all[i].bytes;
 		sum.out_count += all[i].count;
 	}
+	mw_leak_found(&ml->leak, in->pid, &sum.found_count, &sum.found_bytes);
 	mw_out_malloc_sum(&ml->s->out, ts, &sum);
 	n = mw_leak_aggregate(&ml->leak, in->pid, now > min_age ? now - min_age : 0, false, &rows);
 	if (n >= 0 && (by_count = malloc(((size_t)n + 1) * sizeof(*by_count)))) {
@@ -513,8 +652,10 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	/* Growth is measured between reports of all blocks, whatever --min-age. */
 	if (nall > 0)
 		mw_leak_mark(&ml->leak, all, (size_t)nall);
+	/* Blocks the tables had no room for: no heap is known whole. */
 	if (p)
-		report_retention(ml, p, ts, sum.estimated);
+		report_retention(ml, p, ts, sum.estimated,
+				 in->c.live_full || ml->leak.blocks_full ? "not_tracked" : NULL);
 	if (in->final) {
 		mp->done = true;
 		if (ml->folded)
@@ -553,6 +694,7 @@ int mw_mledger_report_entry(struct mw_mledger *ml, const void *data, size_t len)
 void mw_mledger_guard(struct mw_mledger *ml, const struct mw_mguard_entry *g)
 {
 	record(ml, MW_ENTRY_MGUARD, g, sizeof(*g), NULL, 0);
+	ml->probes_off = true; /* blocks made while it is away stay unknown */
 	mw_out_malloc_guard(&ml->s->out,
 			    (uint64_t)((int64_t)g->now_mono_ns + ml->s->dctx.mono_to_epoch_ns),
 			    g->rate, g->limit, g->off_ns);

@@ -22,7 +22,12 @@
 
 struct mw_mproc {
 	uint32_t pid;
-	bool done; /* its final report is out (it exited while held) */
+	bool done;    /* its final report is out (it exited while held) */
+	bool midlife; /* attached while it ran: blocks made before are unknown... */
+	bool walked;  /* ...but for what its heap walk found (spans, status) */
+	uint32_t walk_status;
+	struct mw_mheap_span *wspans;
+	size_t nwspans;
 	char comm[MW_COMM_LEN];
 	char allocator[256];	     /* the probed allocator's file, "" if none found */
 	double est_bytes, est_count; /* allocated, from the traced ones and their weights */
@@ -35,8 +40,9 @@ struct mw_mledger {
 	struct mw_leak leak;
 	struct mw_mproc *procs;
 	size_t nprocs, cap;
-	FILE *folded; /* --folded: final reports append their stacks */
-	char **names; /* frame names of stacks read from a recording */
+	FILE *folded;	 /* --folded: final reports append their stacks */
+	bool probes_off; /* the probes were away for a while (--duty, the rate guard) */
+	char **names;	 /* frame names of stacks read from a recording */
 	size_t nnames, capnames;
 	/* Called after each process's report, while a process held in exit() still is (live:
 	 * --pprof is rewritten then, when its mappings can still be read). NULL: none. */
@@ -53,8 +59,17 @@ int mw_mledger_init(struct mw_mledger *ml, struct mw_session *s, const struct mw
 		    uint32_t max_outstanding, char *err, size_t errsz);
 void mw_mledger_destroy(struct mw_mledger *ml);
 struct mw_mproc *mw_mledger_find(struct mw_mledger *ml, uint32_t pid);
-/* A traced process and the allocator file found for it. */
-void mw_mledger_proc(struct mw_mledger *ml, uint32_t pid, const char *comm, const char *allocator);
+/* A traced process and the allocator file found for it; flags: MW_MPROC_*. */
+void mw_mledger_proc(struct mw_mledger *ml, uint32_t pid, const char *comm, const char *allocator,
+		     uint32_t flags);
+/*
+ * The walk of pid's glibc heaps after the attach (MW_ENTRY_MHEAP): its blocks
+ * in use enter the tables (stack unknown) unless known already; its spans say
+ * which heaps are known whole.
+ */
+void mw_mledger_heapwalk(struct mw_mledger *ml, const struct mw_mheap_entry *e,
+			 const struct mw_mheap_span *spans, const struct mw_mheap_block *blocks);
+int mw_mledger_heapwalk_entry(struct mw_mledger *ml, const void *data, size_t len);
 /*
  * An allocation (MW_EV_MALLOC) whose stack was unwound to ips (n may be 0:
  * unknown). A stack seen for the first time is named by name_stack (live: the

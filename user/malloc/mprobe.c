@@ -526,6 +526,17 @@ void mw_mprobe_counters(const struct mw_mprobe *m, uint32_t pid, struct mw_mallo
 	}
 }
 
+int mw_mprobe_track(const struct mw_mprobe *m, uint32_t pid, uint64_t addr, uint64_t size,
+		    uint64_t ts_ns)
+{
+	struct mw_live v = { .size = size, .ts_ns = ts_ns, .tgid = pid, .tid = 0 };
+	__u64 key = addr;
+
+	if (bpf_map_update_elem(bpf_map__fd(m->skel->maps.live), &key, &v, BPF_NOEXIST))
+		return -errno;
+	return 0;
+}
+
 void mw_mprobe_live(const struct mw_mprobe *m, uint32_t pid, mw_live_fn fn, void *ctx)
 {
 	int fd = bpf_map__fd(m->skel->maps.live);

@@ -78,6 +78,13 @@ void mw_mprobe_reset_guard(struct mw_mprobe *m);
 void mw_mprobe_stats(const struct mw_mprobe *m, struct mw_malloc_stats *sum);
 /* Sum of the per-thread counters of process pid (threads that exited included). */
 void mw_mprobe_counters(const struct mw_mprobe *m, uint32_t pid, struct mw_malloc_counters *sum);
+/*
+ * Put a block made before the attach (found by the heap walk) into the
+ * kernel's outstanding table, so that its free is seen: tid 0 marks it. 0,
+ * -EEXIST (the probes have it already) or another negative errno (full).
+ */
+int mw_mprobe_track(const struct mw_mprobe *m, uint32_t pid, uint64_t addr, uint64_t size,
+		    uint64_t ts_ns);
 /* Call fn for each outstanding block of pid (the kernel's table: the truth). */
 typedef void (*mw_live_fn)(void *ctx, uint64_t addr, const struct mw_live *v);
 void mw_mprobe_live(const struct mw_mprobe *m, uint32_t pid, mw_live_fn fn, void *ctx);

@@ -16,6 +16,7 @@
 #include "mledger.h"
 #include "mprobe.h"
 #include "mtrace.h"
+#include "mwalk.h"
 #include "session/session.h"
 #include "stacks/ustack.h"
 
@@ -39,6 +40,7 @@ struct mw_mtrace {
 	struct mw_symbolizer *sym;
 	struct mw_mledger ml;
 	bool ml_ready;
+	struct mw_mwalk *walk; /* blocks made before an attach */
 	struct mlive *procs;
 	size_t nprocs, cap;
 	/* duty cycle and rate guard: the probes are attached when neither holds them off */
@@ -173,8 +175,10 @@ struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *
 		return NULL;
 	}
 	t->ml_ready = true;
+	/* Half the outstanding table at most: room stays for what is allocated next. */
+	t->walk = mw_mwalk_new(m->max_outstanding / 2);
 	t->sym = mw_sym_new();
-	if (!t->sym) {
+	if (!t->sym || !t->walk) {
 		mw_fail(err, errsz, -1, "cannot set up the stack unwinder");
 		goto fail;
 	}
@@ -193,17 +197,22 @@ fail:
 	return NULL;
 }
 
-/* quiet: an exec seen late, the image may be gone already: say nothing but with -v. */
+/*
+ * quiet: an exec seen late, the image may be gone already: say nothing but
+ * with -v. Only a launched command is stopped before its first allocation;
+ * any other process is walked for the blocks it made before.
+ */
 static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool quiet)
 {
 	char what[256] = "", comm[MW_COMM_LEN] = "";
+	bool midlife = !before_libs || quiet;
 	int n;
 
 	if (!live_of(t, pid, true))
 		return -ENOMEM;
 	mw_read_comm(pid, pid, comm);
 	n = mw_mprobe_add_pid(&t->probe, pid, before_libs, what, sizeof(what));
-	mw_mledger_proc(&t->ml, pid, comm, what);
+	mw_mledger_proc(&t->ml, pid, comm, what, midlife ? MW_MPROC_MIDLIFE : 0);
 	if (n < 0 && quiet) {
 		if (t->cfg->verbose)
 			mw_p_err("pid %u: no allocator probes after exec: %s", pid, strerror(-n));
@@ -221,6 +230,8 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 		mw_p_err("pid %u: no malloc found in its executable or libraries", pid);
 	else if (t->cfg->verbose)
 		mw_p_err("pid %u: %d allocator probes on %s", pid, n, what);
+	if (n > 0 && midlife)
+		mw_mwalk_pid(t->walk, &t->probe, &t->ml, pid, what, t->cfg->verbose);
 	if (t->duty_off || t->guard_off)
 		mw_mprobe_detach(&t->probe);
 	return 0;
@@ -370,6 +381,7 @@ void mw_mtrace_free(struct mw_mtrace *t)
 		mw_mledger_destroy(&t->ml);
 	if (t->sym)
 		mw_sym_free(t->sym);
+	mw_mwalk_free(t->walk);
 	free(t->procs);
 	free(t);
 }

@@ -57,11 +57,15 @@ size_t mw_retention_compute(const struct mw_leak *l, uint32_t pid, const struct 
 		}
 		r->live += acc[k].live;
 		r->committed += committed;
+		r->overhead += spans[k].overhead;
 		r->blocks += acc[k].blocks;
+		if (!r->incomplete)
+			r->incomplete = spans[k].incomplete;
 		if (!acc[k].blocks)
 			continue;
 		/* Free below the top chunk: what trimming cannot give back while it lives. */
 		below = acc[k].top_addr - 16 - spans[k].start;
+		below -= spans[k].overhead < below ? spans[k].overhead : below;
 		below -= acc[k].live - mw_glibc_chunk(acc[k].top_size) < below
 				 ? acc[k].live - mw_glibc_chunk(acc[k].top_size)
 				 : below;
@@ -74,8 +78,9 @@ size_t mw_retention_compute(const struct mw_leak *l, uint32_t pid, const struct 
 		}
 	}
 	for (size_t j = 0; j < rows; j++)
-		out[j].free_kept = out[j].committed > out[j].live ? out[j].committed - out[j].live
-								  : 0;
+		out[j].free_kept = out[j].committed > out[j].live + out[j].overhead
+					   ? out[j].committed - out[j].live - out[j].overhead
+					   : 0;
 	free(acc);
 	return rows;
 }

@@ -45,6 +45,7 @@ enum mw_entry_kind {
 	MW_ENTRY_MSYNC = 17,   /* struct mw_msync_entry + n x struct mw_msync_block */
 	MW_ENTRY_MREPORT = 18, /* struct mw_mreport_entry: a report, with the kernel's counters */
 	MW_ENTRY_MGUARD = 19,  /* struct mw_mguard_entry: the rate guard detached the probes */
+	MW_ENTRY_MHEAP = 20,   /* struct mw_mheap_entry + spans + blocks: a walk of glibc's heaps */
 };
 
 struct mw_record_header {
@@ -100,14 +101,21 @@ struct mw_mconfig_entry {
 	__u32 sample_every;
 	__u32 max_outstanding;
 	double min_age_s;
+	__u32 flags; /* MW_MCONFIG_*; absent (a 24-byte entry) in older recordings */
+	__u32 pad;
 };
+#define MW_MCONFIG_V1_LEN 24
+#define MW_MCONFIG_DUTY 1U /* a --duty cycle: the probes are away part of the time */
 
 struct mw_mproc_entry {
 	__u32 pid;
-	__u32 pad;
+	__u32 flags; /* MW_MPROC_* (0 in older recordings) */
 	char comm[MW_COMM_LEN];
 	/* followed by the allocator's file name */
 };
+/* Attached to a running process (not stopped before its first allocation): blocks made
+ * before are unknown but for what a heap walk (MW_ENTRY_MHEAP) finds. */
+#define MW_MPROC_MIDLIFE 1U
 
 /*
  * A stack: __u64 ips[n], then (unless MW_MSTACK_IPS_ONLY) n frames, each a
@@ -175,6 +183,46 @@ struct mw_mreport_entry {
  */
 #define MW_MREPORT_V1_COUNTERS 240
 #define MW_MREPORT_V1_LEN (24 + MW_MREPORT_V1_COUNTERS + sizeof(struct mw_malloc_stats))
+
+/*
+ * A walk of a process's glibc heaps right after the probes were attached: the
+ * in-use chunks it found (blocks made before the attach), and for each heap
+ * the span walked and whether every in-use chunk of it was found.
+ */
+enum mw_heapwalk_status {
+	MW_HEAPWALK_OK = 0,
+	MW_HEAPWALK_NO_DEBUGINFO,  /* glibc's layout and symbols unknown (no libc6-dbg) */
+	MW_HEAPWALK_NO_LIBC,	   /* the allocator is not a libc.so that can be read */
+	MW_HEAPWALK_UNREADABLE,	   /* the process's memory could not be read */
+	MW_HEAPWALK_BYTES,	   /* the heap is larger than the walk's byte bound */
+	MW_HEAPWALK_TIME,	   /* the walk ran out of its time bound */
+	MW_HEAPWALK_CHANGED,	   /* a chunk header made no sense: the heap changed under it */
+	MW_HEAPWALK_TABLE_FULL,	   /* more blocks than the outstanding tables have room for */
+	MW_HEAPWALK_FREE_LISTS,	   /* a fastbin list could not be followed */
+	MW_HEAPWALK_NONCONTIGUOUS, /* the main heap is not one brk range */
+	MW_HEAPWALK_COUNT,
+};
+
+struct mw_mheap_entry {
+	__u32 pid;
+	__u32 status; /* enum mw_heapwalk_status: the whole walk (OK: see each span) */
+	__u32 nspans;
+	__u32 nblocks;
+	__u64 now_mono_ns; /* when it ran: the time the blocks are given */
+	/* followed by nspans x struct mw_mheap_span, then nblocks x struct mw_mheap_block */
+};
+
+struct mw_mheap_span {
+	__u64 start, end; /* the heap's first chunk (main: glibc's sbrk_base) and end */
+	__u32 status;	  /* enum mw_heapwalk_status */
+	__u32 flags;	  /* MW_MHEAP_* */
+};
+#define MW_MHEAP_MAIN 1U /* the main arena's heap (start == end: not set up yet) */
+
+struct mw_mheap_block {
+	__u64 addr; /* the block (chunk + 16) */
+	__u64 size; /* glibc's chunk size, header included */
+};
 
 struct mw_mguard_entry {
 	__u64 now_mono_ns;
