@@ -534,19 +534,26 @@ public class Jit {
     Field f = Unsafe.class.getDeclaredField("theUnsafe");
     f.setAccessible(true);
     Unsafe u = (Unsafe) f.get(null);
-    Thread.sleep(3000); // memwatch catches up with the JVM's start
-    for (int i = 0; i < 2000; i++) { leakyNative(u, i); if (i % 100 == 99) Thread.sleep(50); }
-    Thread.sleep(3000); // reports while the map has no line for them
+    for (int i = 0; i < 2000; i++) { leakyNative(u, i); if (i % 100 == 99) Thread.sleep(20); }
     System.err.println("done " + keep.length);
+    System.in.read();
   }
 }
 """
 
 
+def _leaks_so_far(path):
+    """The leak objects of the complete lines memwatch has written to path so far."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = f.read().split("\n")[:-1]
+    return [o for o in mw.parse_ndjson("\n".join(lines)) if o["type"] == "leak"]
+
+
 def test_malloc_jit_frames_named_at_exit():
     """Java writes its perf map only at exit (-XX:+DumpPerfMapAtExit), after the stacks were
     first named: the report names them again then (the command is held in exit()). Blocks
-    from Unsafe.allocateMemory (malloc in the JVM) carry Java frames named from the map."""
+    from Unsafe.allocateMemory (malloc in the JVM) are reported with their Java frames unnamed
+    while it runs, named in the final report."""
     javac, java = shutil.which("javac"), shutil.which("java")
     if not javac or not java:
         raise mw.Skip("OpenJDK (javac, java) not installed")
@@ -557,14 +564,25 @@ def test_malloc_jit_frames_named_at_exit():
     eq(rc, 0, f"javac: {mw.tail(err)}")
     out = mw.tmpfile("mw.json")
     before = set(os.listdir("/tmp"))
-    p = mw.Proc([mw.need_memwatch(), "--json", "-c", "-i", "0.5", "-o", out, "--malloc", "--", java,
-                 "-XX:+UnlockDiagnosticVMOptions", "-XX:+DumpPerfMapAtExit", "-cp", d, "Jit"])
-    rc = p.wait(240, "memwatch -- java")
-    tr = mw.read_ndjson(out)
-    for s in tr.of("malloc_summary"):   # the map Java left behind
-        f = f"perf-{s['pid']}.map"
-        if f not in before and os.path.exists(os.path.join("/tmp", f)):
-            os.unlink(os.path.join("/tmp", f))
+    p = mw.memwatch("--json", "-c", "-i", "0.5", "-o", out, "--malloc", "--", java,
+                    "-XX:+UnlockDiagnosticVMOptions", "-XX:+DumpPerfMapAtExit", "-cp", d, "Jit",
+                    stdin=subprocess.PIPE)
+    try:
+        p.wait_line(r"^done 2000$", timeout=180)
+        # Until memwatch has reported those blocks (it unwinds the JVM's start first).
+        deadline = time.monotonic() + 120
+        while not [e for e in _leaks_so_far(out) if e["count"] >= 10 and
+                   "Unsafe_AllocateMemory0" in frames_of(e)]:
+            check(time.monotonic() < deadline, "no report of the blocks while Java ran")
+            time.sleep(0.2)
+        p.send(b"x\n")
+        rc = p.wait(120, "memwatch -- java")
+    finally:
+        tr = mw.read_ndjson(out) if os.path.exists(out) else None
+        for s in tr.of("malloc_summary") if tr else []:   # the map Java left behind
+            f = os.path.join("/tmp", f"perf-{s['pid']}.map")
+            if f"perf-{s['pid']}.map" not in before and os.path.exists(f):
+                os.unlink(f)
     eq(rc, 0, f"exit status (stderr {mw.tail(p.text('err'))!r})")
     final = max(e["ts_ns"] for e in tr.of("leak"))
     rows = [e for e in tr.of("leak") if e["count"] >= 10 and e["ts_ns"] == final and
@@ -579,6 +597,9 @@ def test_malloc_jit_frames_named_at_exit():
              if f["addr"] in jit]
     check(early and not any(f.get("func") for f in early),
           f"the JIT frames before the exit: {early[:4]}")
+
+
+test_malloc_jit_frames_named_at_exit.timeout = 300
 
 
 def test_malloc_sampled_estimates():
