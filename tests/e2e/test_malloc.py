@@ -310,14 +310,15 @@ test_malloc_retention_after_attach_memcached.timeout = 120
 
 PY_FRAG = """import ctypes, os, sys
 class MI(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in
-                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena ordblks smblks hblks hblkhd usmblks "
+                                                 "fsmblks uordblks fordblks keepcost").split()]
 libc = ctypes.CDLL(None)
 libc.mallinfo2.restype = MI
 keep = [bytes(1000 + (i % 9) * 400) for i in range(40000)]   # above pymalloc's 512: malloc
 del keep[::2]
 mi = libc.mallinfo2()
-sys.stderr.write("mallinfo arena=%d fordblks=%d\\nready %d\\n" % (mi.arena, mi.fordblks, os.getpid()))
+sys.stderr.write("mallinfo arena=%d fordblks=%d\\n" % (mi.arena, mi.fordblks))
+sys.stderr.write("ready %d\\n" % os.getpid())
 sys.stderr.flush()
 sys.stdin.read(1)
 """
