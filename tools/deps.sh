@@ -27,6 +27,9 @@ PKGS="make gcc clang llvm clang-format libbpf-dev bpftool libelf-dev zlib1g-dev 
 # libncurses-dev: memwatch top. The tests of these use independent readers: tmux drives top,
 # golang-go's `go tool pprof` reads the profiles, chromium (headless) renders the HTML report.
 
+# nodejs: --malloc names JIT-compiled frames from perf maps; a test runs node --perf-basic-prof.
+PKGS="$PKGS nodejs"
+
 # The malloc benchmark (tools/bench_malloc.sh) compares with bcc's memleak and with heaptrack.
 PKGS="$PKGS bpfcc-tools heaptrack"
 
