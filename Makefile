@@ -44,7 +44,8 @@ endif
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
-USER_SRCS := $(wildcard user/*.c user/*/*.c)
+# user/sampler/ is a library of its own (libmemwatch-sampler.so), not part of the binary.
+USER_SRCS := $(filter-out user/sampler/%,$(wildcard user/*.c user/*/*.c))
 # Protocol buffers (pprof's profile.proto, Perfetto's trace packets): C from protoc-c, built here.
 PROTOS    := $(wildcard user/*/*.proto)
 PB_SRCS   := $(patsubst %.proto,$(OUTPUT)/pb/%.pb-c.c,$(notdir $(PROTOS)))
@@ -59,8 +60,8 @@ UNIT_OBJS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%.o,$(UNIT_SRCS))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c))
 TOOLS_BIN := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(wildcard tools/*.c))
 
-.PHONY: all deps install demo check unit bench clean workloads lint man
-all: memwatch
+.PHONY: all deps install demo check unit bench clean workloads lint man sampler
+all: memwatch sampler
 
 deps:
 	$(Q)sh tools/deps.sh
@@ -123,6 +124,18 @@ $(OUTPUT)/tools/ustack_demo: tools/ustack_demo.c $(USTACK_OBJS) | $(OUTPUT)/tool
 workloads: $(WORKLOADS)
 unit: $(OUTPUT)/unit_tests
 
+# The in-process allocation sampler (user/sampler/), preloaded into the processes it profiles:
+# position-independent, its own symbols hidden but the malloc family's, its thread state in
+# static TLS (initial-exec: no allocation on a thread's first access). libm: the gaps' logarithm.
+SAMPLER := $(OUTPUT)/libmemwatch-sampler.so
+SAMPLER_CFLAGS := -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+		  -fno-omit-frame-pointer -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP
+$(SAMPLER): user/sampler/sampler.c | $(OUTPUT)
+	$(call msg,LIB,$@)
+	$(Q)$(CC) $(SAMPLER_CFLAGS) -shared -Wl,-z,now -Wl,-soname,libmemwatch-sampler.so \
+		$< -o $@ -lm
+sampler: $(SAMPLER)
+
 # The manual, memwatch(8), from its scdoc source (tools/deps.sh installs scdoc).
 $(OUTPUT)/memwatch.8: user/memwatch.8.scd | $(OUTPUT)
 	$(call msg,SCDOC,$@)
@@ -130,9 +143,15 @@ $(OUTPUT)/memwatch.8: user/memwatch.8.scd | $(OUTPUT)
 
 man: $(OUTPUT)/memwatch.8
 
-install: memwatch $(OUTPUT)/memwatch.8
+install: memwatch $(SAMPLER) $(OUTPUT)/memwatch.8
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX)/bin/memwatch)
 	$(Q)install -D -m 0755 memwatch $(DESTDIR)$(PREFIX)/bin/memwatch
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX)/lib/memwatch/libmemwatch-sampler.so)
+	$(Q)install -D -m 0644 $(SAMPLER) $(DESTDIR)$(PREFIX)/lib/memwatch/libmemwatch-sampler.so
+	@# The drop-in that preloads it into a service: an example, with this PREFIX.
+	$(Q)install -d $(DESTDIR)$(PREFIX)/share/doc/memwatch
+	$(Q)sed 's|/usr/local|$(PREFIX)|g' tools/memwatch-sampler.conf \
+		> $(DESTDIR)$(PREFIX)/share/doc/memwatch/memwatch-sampler.conf
 	$(call msg,INSTALL,$(DESTDIR)$(SYSTEMDDIR)/memwatch.service)
 	$(Q)install -d $(DESTDIR)$(SYSTEMDDIR)
 	$(Q)sed 's|/usr/local|$(PREFIX)|g' tools/memwatch.service > $(DESTDIR)$(SYSTEMDDIR)/memwatch.service
@@ -162,11 +181,11 @@ lint:
 
 # The benchmark's floors (tools/) are built too: the e2e tests check that they count exactly.
 check: deps lint
-	$(Q)$(MAKE) --no-print-directory memwatch unit workloads $(TOOLS_BIN)
+	$(Q)$(MAKE) --no-print-directory memwatch sampler unit workloads $(TOOLS_BIN)
 	$(Q)tests/run.sh
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory memwatch workloads $(TOOLS_BIN)
+	$(Q)$(MAKE) --no-print-directory memwatch sampler workloads $(TOOLS_BIN)
 	$(Q)tools/bench.sh
 
 clean:

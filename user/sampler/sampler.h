@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The in-process allocation sampler (libmemwatch-sampler.so, sampler.c): the
+ * parts that are pure, shared with memwatch (which attaches to its probes and
+ * must read its settings the same way) and with the unit tests. Header only,
+ * C11 and <stdatomic.h>: it may include nothing of memwatch.
+ *
+ * Sampling: a Poisson process over the bytes a thread allocates, of mean
+ * MEMWATCH_SAMPLE_BYTES. An allocation of n bytes holds at least one of its
+ * points with probability p(n) = 1 - exp(-n / mean); a sampled allocation
+ * stands for n / p(n) bytes (its weight) and 1 / p(n) allocations, which
+ * makes every sum of weights an unbiased estimate of the bytes allocated.
+ */
+#ifndef MW_SAMPLER_H
+#define MW_SAMPLER_H
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MWS_ENV_BYTES "MEMWATCH_SAMPLE_BYTES"
+#define MWS_DEFAULT_BYTES (512 * 1024) /* tcmalloc's mean */
+#define MWS_MAX_BYTES (1ULL << 40)
+#define MWS_LIB_PREFIX "libmemwatch-sampler" /* the file name memwatch looks for in maps */
+#define MWS_PROVIDER "mwsampler"	     /* USDT: mwsampler:alloc(ptr, size, weight) */
+#define MWS_PROBE_ALLOC "alloc"		     /* and mwsampler:free(ptr) */
+#define MWS_PROBE_FREE "free"
+
+/*
+ * MEMWATCH_SAMPLE_BYTES: a decimal number of bytes, with an optional K, M or G
+ * (binary units), from 1 to 2^40. 0 for anything else (the caller says so and
+ * keeps the default).
+ */
+static inline uint64_t mws_parse_bytes(const char *s)
+{
+	uint64_t v = 0, mul = 1;
+
+	if (!s || *s < '0' || *s > '9')
+		return 0;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > MWS_MAX_BYTES)
+			return 0;
+	}
+	switch (*s) {
+	case 'k':
+	case 'K':
+		mul = 1ULL << 10;
+		s++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1ULL << 20;
+		s++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1ULL << 30;
+		s++;
+		break;
+	}
+	if (*s || !v || v > MWS_MAX_BYTES / mul)
+		return 0;
+	return v * mul;
+}
+
+/* The bytes a sampled allocation of n bytes stands for: n / p(n), at least n. */
+static inline double mws_weight(uint64_t n, uint64_t mean)
+{
+	double p;
+
+	if (!n || !mean)
+		return (double)n;
+	p = -expm1(-(double)n / (double)mean);
+	return p > 0 ? (double)n / p : (double)n;
+}
+
+/*
+ * A gap of the Poisson process: -mean * ln(1 - u), u uniform in [0, 1) from
+ * the top 53 bits of r; at least 1 byte, and bounded so that a countdown of
+ * int64_t cannot overflow.
+ */
+static inline int64_t mws_gap(uint64_t r, uint64_t mean)
+{
+	double u = (double)(r >> 11) * 0x1.0p-53, g = -log1p(-u) * (double)mean;
+
+	if (g < 1)
+		return 1;
+	if (g > 0x1.0p60)
+		return INT64_C(1) << 60;
+	return (int64_t)g;
+}
+
+/* xorshift64*: the per-thread random numbers (state never 0). */
+static inline uint64_t mws_rand(uint64_t *s)
+{
+	uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ULL;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545f4914f6cdd1dULL;
+}
+
+/*
+ * The table of sampled blocks still allocated, so that their free fires the
+ * free probe: MWS_BUCKETS buckets of 8 slots, each bucket one cache line.
+ * Lock-free (compare-and-swap on a slot), so it is thread-safe, fork-safe and
+ * async-signal-safe; a block whose bucket is full is not kept (the caller
+ * counts it). A free that finds the table empty reads one shared counter and
+ * nothing else; otherwise it reads one cache line.
+ */
+#define MWS_SLOTS 8
+#define MWS_BUCKETS 2048 /* 16384 blocks, 128 KiB */
+
+struct mws_bucket {
+	_Atomic uintptr_t slot[MWS_SLOTS];
+} __attribute__((aligned(64)));
+
+struct mws_table {
+	struct mws_bucket b[MWS_BUCKETS];
+	_Atomic long used;     /* blocks in the table */
+	_Atomic long overflow; /* blocks not kept: their bucket was full */
+};
+
+static inline struct mws_bucket *mws_bucket_of(struct mws_table *t, uintptr_t p)
+{
+	uint64_t h = (uint64_t)p * 0x9e3779b97f4a7c15ULL;
+
+	return &t->b[(h >> 32) & (MWS_BUCKETS - 1)];
+}
+
+/* Keep p; false when its bucket is full (counted in overflow). */
+static inline bool mws_table_add(struct mws_table *t, void *ptr)
+{
+	struct mws_bucket *b = mws_bucket_of(t, (uintptr_t)ptr);
+
+	for (int i = 0; i < MWS_SLOTS; i++) {
+		uintptr_t zero = 0;
+
+		if (atomic_load_explicit(&b->slot[i], memory_order_relaxed))
+			continue;
+		if (atomic_compare_exchange_strong(&b->slot[i], &zero, (uintptr_t)ptr)) {
+			atomic_fetch_add(&t->used, 1);
+			return true;
+		}
+	}
+	atomic_fetch_add_explicit(&t->overflow, 1, memory_order_relaxed);
+	return false;
+}
+
+/* Drop p; true when it was there (a sampled block: its free is reported). */
+static inline bool mws_table_del(struct mws_table *t, void *ptr)
+{
+	struct mws_bucket *b;
+
+	if (!ptr || !atomic_load_explicit(&t->used, memory_order_relaxed))
+		return false;
+	b = mws_bucket_of(t, (uintptr_t)ptr);
+	for (int i = 0; i < MWS_SLOTS; i++) {
+		uintptr_t want = (uintptr_t)ptr;
+
+		if (atomic_load_explicit(&b->slot[i], memory_order_relaxed) != want)
+			continue;
+		if (atomic_compare_exchange_strong(&b->slot[i], &want, 0)) {
+			atomic_fetch_sub(&t->used, 1);
+			return true;
+		}
+	}
+	return false;
+}
+
+#endif /* MW_SAMPLER_H */
