@@ -15,6 +15,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/usdt.bpf.h>
 #include "malloc.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -378,6 +379,7 @@ int BPF_KRETPROBE(alloc_exit, void *ret)
 	b->rec.addr = addr;
 	b->rec.size = size;
 	b->rec.old_addr = old;
+	b->rec.weight = 0;
 	capture(ctx, b, c);
 	bpf_ringbuf_submit(b, wake_flag());
 	return 0;
@@ -498,5 +500,87 @@ int BPF_KPROBE(exit_enter, int status)
 	/* The stop first: a SIGCONT sent after reading the record then always cancels it. */
 	bpf_send_signal(19 /* SIGSTOP */);
 	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
+/*
+ * The in-process sampler (libmemwatch-sampler.so, user/sampler/): it decides
+ * in the process which allocations are sampled and fires its USDT probes for
+ * those only, so a probe hit is paid per sample, not per call. The records are
+ * those of the uprobes (the outstanding table, the ring, the stack copy),
+ * taken at the probe inside the sampler; calls are not counted (the kernel
+ * sees samples only). Attached by libbpf's USDT support (mprobe.c).
+ */
+SEC("usdt")
+int BPF_USDT(sampler_alloc, void *ptr, __u64 size, __u64 weight)
+{
+	__u64 id = bpf_get_current_pid_tgid(), addr = (__u64)ptr;
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct mw_malloc_counters *c;
+	struct mw_malloc_stats *st;
+	struct alloc_buf *b;
+	struct mw_live v;
+
+	if (!guard_ok())
+		return 0;
+	if (!weight)
+		weight = size ? size : 1;
+	c = counters(tgid, tid);
+	if (c) {
+		/*
+		 * The estimates, summed here so that records lost to a full ring do not
+		 * bias them (calls are not known under the sampler: these two slots carry
+		 * the estimated bytes, and the estimated count in 1/65536ths).
+		 */
+		c->sampled++;
+		c->bytes[MW_MFN_MALLOC] += weight;
+		c->calls[MW_MFN_MALLOC] += size ? (weight << 16) / size : 1 << 16;
+	}
+	v.size = size;
+	v.ts_ns = bpf_ktime_get_ns();
+	v.tgid = tgid;
+	v.tid = tid;
+	/* Not kept (the sampler's table or this one full): still an estimate's sample. */
+	if (!addr || bpf_map_update_elem(&live, &addr, &v, BPF_ANY)) {
+		if ((st = stats()))
+			st->live_full++;
+		if (c)
+			c->live_full++;
+		addr = 0;
+	}
+	b = bpf_ringbuf_reserve(&mevents, sizeof(b->rec) + stack_room(), 0);
+	if (!b) {
+		if ((st = stats()))
+			st->rb_drops++;
+		if (c)
+			c->rb_drops++;
+		return 0;
+	}
+	b->rec.type = MW_MREC_ALLOC;
+	b->rec.fn = MW_MFN_MALLOC;
+	b->rec.tgid = tgid;
+	b->rec.tid = tid;
+	b->rec.ts_ns = v.ts_ns;
+	b->rec.addr = addr;
+	b->rec.size = size;
+	b->rec.old_addr = 0;
+	b->rec.weight = weight;
+	capture(ctx, b, c);
+	bpf_ringbuf_submit(b, wake_flag());
+	return 0;
+}
+
+SEC("usdt")
+int BPF_USDT(sampler_free, void *ptr)
+{
+	__u64 id = bpf_get_current_pid_tgid(), addr = (__u64)ptr, size;
+	struct mw_malloc_counters *c;
+
+	if (!guard_ok() || !addr)
+		return 0;
+	c = counters(id >> 32, (__u32)id);
+	size = untrack(addr, c);
+	if (size)
+		emit_free(MW_MFN_FREE, addr, size, c);
 	return 0;
 }

@@ -45,7 +45,10 @@ enum mw_mrec_type {
  * One traced allocation, taken at the allocator's return: regs are the
  * caller's registers right after the call (rip = the return address), so
  * the unwind starts in the function that called the allocator. stack_len
- * bytes of the caller's stack from regs[7] (rsp) follow the struct.
+ * bytes of the caller's stack from regs[7] (rsp) follow the struct. From the
+ * in-process sampler's probe (mwsampler:alloc), regs are those at the probe,
+ * inside the sampler: the unwind starts there, and addr may be 0 (a sample
+ * the sampler could not keep: its free will not be seen).
  */
 struct mw_malloc_rec {
 	__u32 type; /* MW_MREC_ALLOC */
@@ -56,6 +59,7 @@ struct mw_malloc_rec {
 	__u64 addr;	/* the new block */
 	__u64 size;	/* bytes asked for */
 	__u64 old_addr; /* realloc: the block it replaced (freed), else 0 */
+	__u64 weight;	/* the in-process sampler's: bytes this sample stands for; else 0 */
 	__u64 regs[MW_MREGS];
 	__u32 stack_len;
 	__u32 pad;

@@ -24,7 +24,11 @@ void mw_cli_malloc_usage(FILE *f)
 	      "      --stack-bytes N     user stack bytes copied per allocation (4096)\n"
 	      "      --max-outstanding N outstanding allocations tracked (65536)\n"
 	      "      --hold-exit         stop every traced process in exit() until its last\n"
-	      "                          records are read (default: only a launched command)\n",
+	      "                          records are read (default: only a launched command)\n"
+	      "      --sampler           the in-process sampler (libmemwatch-sampler.so) only:\n"
+	      "                          preload it into the command; with -p, --comm,\n"
+	      "                          --cgroup only processes that have it are probed\n"
+	      "                          (without --sampler they use it when they have it)\n",
 	      f);
 }
 
@@ -65,6 +69,7 @@ int mw_cli_malloc_opt(int opt, const char *arg, struct mw_config *cfg, char *err
 	switch (opt) {
 	case OPT_MALLOC: m->on = true; return 0;
 	case OPT_HOLD_EXIT: m->hold_exit = true; return 0;
+	case OPT_SAMPLER: m->sampler = true; return 0;
 	case OPT_MIN_AGE: return parse_secs("--min-age", arg, true, &m->min_age_s, err, errsz);
 	case OPT_FOLDED:
 		if (!*arg)
@@ -118,12 +123,12 @@ int mw_cli_malloc_check(struct mw_config *cfg, char *err, size_t errsz)
 	struct mw_malloc_config *m = &cfg->mal;
 	bool any = m->min_age_s || m->folded_path || m->sample_every || m->sample_bytes ||
 		   m->duty_period_s || m->max_probe_rate || m->stack_bytes_set ||
-		   m->max_outstanding || m->hold_exit;
+		   m->max_outstanding || m->hold_exit || m->sampler;
 
 	if (cfg->replay_path) {
 		/* A recording of a --malloc run replays its allocations as they were traced. */
 		if (m->sample_every || m->sample_bytes || m->duty_period_s || m->max_probe_rate ||
-		    m->stack_bytes_set || m->max_outstanding || m->hold_exit)
+		    m->stack_bytes_set || m->max_outstanding || m->hold_exit || m->sampler)
 			return mw_fail(err, errsz, -1,
 				       "--replay: only --min-age and --folded apply; "
 				       "the probes' settings are the recorded run's");
@@ -136,6 +141,10 @@ int mw_cli_malloc_check(struct mw_config *cfg, char *err, size_t errsz)
 	}
 	if (m->sample_every && m->sample_bytes)
 		return mw_fail(err, errsz, -1, "give either --sample or --sample-bytes, not both");
+	if (m->sampler && (m->sample_every || m->sample_bytes))
+		return mw_fail(err, errsz, -1,
+			       "--sampler samples in the process (MEMWATCH_SAMPLE_BYTES): "
+			       "--sample and --sample-bytes do not apply");
 	if (!m->stack_bytes_set)
 		m->stack_bytes = MW_DEFAULT_STACK_BYTES;
 	if (!m->max_outstanding)

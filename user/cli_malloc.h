@@ -22,7 +22,8 @@ enum {
 	OPT_STACK_BYTES,
 	OPT_MAX_OUTSTANDING,
 	OPT_HOLD_EXIT,
-	OPT_MALLOC_LAST = OPT_HOLD_EXIT,
+	OPT_SAMPLER,
+	OPT_MALLOC_LAST = OPT_SAMPLER,
 };
 
 /* Spliced into cli.c's long option table. */
@@ -36,7 +37,8 @@ enum {
 		{ "max-probe-rate", required_argument, NULL, OPT_MAX_PROBE_RATE },   \
 		{ "stack-bytes", required_argument, NULL, OPT_STACK_BYTES },         \
 		{ "max-outstanding", required_argument, NULL, OPT_MAX_OUTSTANDING }, \
-		{ "hold-exit", no_argument, NULL, OPT_HOLD_EXIT },
+		{ "hold-exit", no_argument, NULL, OPT_HOLD_EXIT },                   \
+		{ "sampler", no_argument, NULL, OPT_SAMPLER },
 
 /* One of the options above; -1 with a reason in err on a bad value. */
 int mw_cli_malloc_opt(int opt, const char *arg, struct mw_config *cfg, char *err, size_t errsz);

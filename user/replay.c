@@ -147,6 +147,15 @@ static int malloc_entry(struct replay *r, const struct mw_entry *e)
 	}
 	case MW_ENTRY_MREPORT: return mw_mledger_report_entry(&r->ml, e->data, e->len);
 	case MW_ENTRY_MHEAP: return mw_mledger_heapwalk_entry(&r->ml, e->data, e->len);
+	case MW_ENTRY_MSAMPLER: {
+		struct mw_msampler_entry se;
+
+		if (e->len != sizeof(se))
+			return -EINVAL;
+		memcpy(&se, e->data, sizeof(se));
+		mw_mledger_sampler(&r->ml, se.pid, se.mean);
+		return 0;
+	}
 	case MW_ENTRY_MGUARD: {
 		struct mw_mguard_entry ge;
 
@@ -184,6 +193,7 @@ static int replay_entry(struct replay *r, const struct mw_entry *e)
 	case MW_ENTRY_MSYNC:
 	case MW_ENTRY_MREPORT:
 	case MW_ENTRY_MHEAP:
+	case MW_ENTRY_MSAMPLER:
 	case MW_ENTRY_MGUARD: return malloc_entry(r, e);
 	case MW_ENTRY_SEED: {
 		const struct mw_seed_entry *se = e->data;

@@ -27,6 +27,7 @@ struct mw_malloc_config {
 	bool stack_bytes_set;
 	uint32_t max_outstanding; /* --max-outstanding */
 	bool hold_exit;		  /* --hold-exit: stop every target in exit() until read */
+	bool sampler;		  /* --sampler: the in-process sampler only (launch: preloaded) */
 };
 
 struct mw_config {

@@ -32,16 +32,22 @@ void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_mall
 		mw_json_uint(&j, "pid", m->pid);
 		mw_json_strn(&j, "comm", m->comm, 16);
 		mw_json_str(&j, "allocator", m->allocator);
-		mw_json_obj_begin(&j, "calls");
-		for (int i = 0; i < MW_MFN_COUNT; i++)
-			if (m->c.calls[i])
-				mw_json_uint(&j, json_fn_key(i), m->c.calls[i]);
-		mw_json_obj_end(&j);
-		mw_json_obj_begin(&j, "bytes");
-		for (int i = 0; i < MW_MFN_COUNT; i++)
-			if (m->c.calls[i])
-				mw_json_uint(&j, json_fn_key(i), m->c.bytes[i]);
-		mw_json_obj_end(&j);
+		if (m->sampler) {
+			/* The in-process sampler reports samples only: calls are not known. */
+			mw_json_null(&j, "calls");
+			mw_json_null(&j, "bytes");
+		} else {
+			mw_json_obj_begin(&j, "calls");
+			for (int i = 0; i < MW_MFN_COUNT; i++)
+				if (m->c.calls[i])
+					mw_json_uint(&j, json_fn_key(i), m->c.calls[i]);
+			mw_json_obj_end(&j);
+			mw_json_obj_begin(&j, "bytes");
+			for (int i = 0; i < MW_MFN_COUNT; i++)
+				if (m->c.calls[i])
+					mw_json_uint(&j, json_fn_key(i), m->c.bytes[i]);
+			mw_json_obj_end(&j);
+		}
 		mw_json_str(&j, "sampling", m->sampling);
 		mw_json_uint(&j, "traced", m->c.sampled);
 		mw_json_bool(&j, "estimated", m->estimated);
@@ -63,8 +69,11 @@ void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_mall
 	}
 	fprintf(o->f, "\nallocations of pid %u (%.16s), allocator %s\n", m->pid, m->comm,
 		m->allocator && *m->allocator ? m->allocator : "(none found)");
-	fprintf(o->f, "  %-18s %12s %14s\n", "FUNCTION", "CALLS", "BYTES");
-	for (int i = 0; i < MW_MFN_COUNT; i++)
+	if (m->sampler)
+		fprintf(o->f, "  calls not counted: the in-process sampler reports samples only\n");
+	else
+		fprintf(o->f, "  %-18s %12s %14s\n", "FUNCTION", "CALLS", "BYTES");
+	for (int i = 0; i < MW_MFN_COUNT && !m->sampler; i++)
 		if (m->c.calls[i])
 			fprintf(o->f, "  %-18s %12llu %14llu\n", mw_mfn_name(i),
 				(unsigned long long)m->c.calls[i],

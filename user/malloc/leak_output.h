@@ -19,11 +19,12 @@
 struct mw_malloc_sum {
 	uint32_t pid;
 	const char *comm;
-	const char *allocator;		   /* file of the probed allocator */
-	const char *sampling;		   /* "off", "every N", "bytes N" */
-	bool estimated;			   /* sampling: byte and count figures are estimates */
-	struct mw_malloc_counters c;	   /* exact, from the kernel, this process's */
-	double out_bytes, out_count;	   /* outstanding (tracked) */
+	const char *allocator;	     /* file of the probed allocator */
+	const char *sampling;	     /* "off", "every N", "bytes N" */
+	bool estimated;		     /* sampling: byte and count figures are estimates */
+	bool sampler;		     /* the in-process sampler: calls not counted, samples only */
+	struct mw_malloc_counters c; /* exact, from the kernel, this process's */
+	double out_bytes, out_count; /* outstanding (tracked) */
 	uint64_t found_count, found_bytes; /* made before the attach, found by the heap walk */
 	double est_bytes, est_count;	   /* allocated, estimated from the sampled ones */
 	struct mw_malloc_stats st;	   /* whole session: only threads_full is shown */

@@ -11,6 +11,7 @@
 #include "leak_output.h"
 #include "mledger.h"
 #include "retention.h"
+#include "sampler/sampler.h"
 
 #define MAX_STACKS 65536
 
@@ -118,9 +119,11 @@ void mw_mledger_proc(struct mw_mledger *ml, uint32_t pid, const char *comm, cons
 	record(ml, MW_ENTRY_MPROC, &e, sizeof(e), p->allocator, strlen(p->allocator));
 }
 
-/* 1 / the probability that an allocation of this size was traced. */
-static double weight_of(const struct mw_malloc_config *m, uint64_t size)
+/* 1 / the probability that an allocation of this size was traced (p: its process, or NULL). */
+static double weight_of(const struct mw_malloc_config *m, const struct mw_mproc *p, uint64_t size)
 {
+	if (p && p->sampler_mean)
+		return size ? mws_weight(size, p->sampler_mean) / (double)size : 1.0;
 	if (m->sample_every > 1)
 		return m->sample_every;
 	if (m->sample_bytes) {
@@ -225,8 +228,21 @@ void mw_mledger_alloc(struct mw_mledger *ml, const struct mw_event *ev, const ui
 			memset(st->frames, 0, st->n * sizeof(*st->frames));
 		record_stack(ml, st);
 	}
-	record(ml, MW_ENTRY_MALLOC, &e, sizeof(e), ips, n * sizeof(*ips));
-	b.weight = (float)weight_of(&ml->mc, ev->mal.size);
+	if (ev->mal.weight) {
+		/* The sampler's sample: its weight (bytes it stands for) follows the ips. */
+		uint64_t buf[MW_LEAK_MAX_FRAMES + 1];
+		uint32_t k = n < MW_LEAK_MAX_FRAMES ? n : MW_LEAK_MAX_FRAMES;
+
+		memcpy(buf, ips, k * sizeof(*ips));
+		buf[k] = ev->mal.weight;
+		e.nips = k;
+		record(ml, MW_ENTRY_MALLOC, &e, sizeof(e), buf, (k + 1) * sizeof(*buf));
+		b.weight = ev->mal.size ? (float)((double)ev->mal.weight / (double)ev->mal.size)
+					: 1.0f;
+	} else {
+		record(ml, MW_ENTRY_MALLOC, &e, sizeof(e), ips, n * sizeof(*ips));
+		b.weight = (float)weight_of(&ml->mc, p, ev->mal.size);
+	}
 	/* Per stack, all it allocated: pprof's alloc_space (the unknown stack's is shared). */
 	ml->leak.stacks[b.stack].alloc_bytes += (double)ev->mal.size * b.weight;
 	ml->leak.stacks[b.stack].alloc_count += b.weight;
@@ -387,6 +403,8 @@ int mw_mledger_alloc_entry(struct mw_mledger *ml, const void *data, size_t len)
 	ev.mal.addr = e->addr;
 	ev.mal.size = e->size;
 	ev.mal.old_addr = e->old_addr;
+	if (len - sizeof(*e) >= (e->nips + 1) * sizeof(uint64_t))
+		memcpy(&ev.mal.weight, (const uint64_t *)(e + 1) + e->nips, sizeof(uint64_t));
 	mw_mledger_alloc(ml, &ev, ips, e->nips, NULL, NULL);
 	return 0;
 }
@@ -491,7 +509,7 @@ void mw_mledger_sync(struct mw_mledger *ml, uint32_t pid, const struct mw_msync_
 			.ts_ns = v[i].v.ts_ns,
 			.pid = v[i].v.tgid,
 			.tid = v[i].v.tid,
-			.weight = (float)weight_of(&ml->mc, v[i].v.size),
+			.weight = (float)weight_of(&ml->mc, mw_mledger_find(ml, pid), v[i].v.size),
 			.found = v[i].v.tid == 0, /* the heap walk put it there */
 		};
 
@@ -611,7 +629,8 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	struct mw_leak_row *rows = NULL, *all = NULL, *by_count = NULL;
 	struct mw_malloc_sum sum = {
 		.pid = in->pid,
-		.estimated = m->sample_every > 1 || m->sample_bytes,
+		.estimated = m->sample_every > 1 || m->sample_bytes || (mp && mp->sampler_mean),
+		.sampler = mp && mp->sampler_mean,
 		.c = in->c,
 		.st = in->st,
 		.unwind_failed = in->unwind_failed,
@@ -627,7 +646,10 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	sum.est_bytes = mp->est_bytes;
 	sum.est_count = mp->est_count;
 	sum.stacks_full = mp->stacks_full;
-	if (m->sample_every > 1)
+	if (mp->sampler_mean)
+		snprintf(sampling, sizeof(sampling), "sampler bytes %llu",
+			 (unsigned long long)mp->sampler_mean);
+	else if (m->sample_every > 1)
 		snprintf(sampling, sizeof(sampling), "every %u", m->sample_every);
 	else if (m->sample_bytes)
 		snprintf(sampling, sizeof(sampling), "bytes %llu",
@@ -698,4 +720,14 @@ void mw_mledger_guard(struct mw_mledger *ml, const struct mw_mguard_entry *g)
 	mw_out_malloc_guard(&ml->s->out,
 			    (uint64_t)((int64_t)g->now_mono_ns + ml->s->dctx.mono_to_epoch_ns),
 			    g->rate, g->limit, g->off_ns);
+}
+
+void mw_mledger_sampler(struct mw_mledger *ml, uint32_t pid, uint64_t mean)
+{
+	struct mw_msampler_entry e = { .pid = pid, .mean = mean };
+	struct mw_mproc *p = proc_of(ml, pid);
+
+	record(ml, MW_ENTRY_MSAMPLER, &e, sizeof(e), NULL, 0);
+	if (p)
+		p->sampler_mean = mean;
 }

@@ -32,6 +32,7 @@ struct mw_mproc {
 	char allocator[256];	     /* the probed allocator's file, "" if none found */
 	double est_bytes, est_count; /* allocated, from the traced ones and their weights */
 	uint64_t stacks_full;	     /* its allocations filed under the unknown stack */
+	uint64_t sampler_mean;	     /* the in-process sampler reports its samples; 0: not */
 };
 
 struct mw_mledger {
@@ -98,6 +99,8 @@ void mw_mledger_sync(struct mw_mledger *ml, uint32_t pid, const struct mw_msync_
 void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in);
 /* A report read from a recording (MW_ENTRY_MREPORT, either layout). */
 int mw_mledger_report_entry(struct mw_mledger *ml, const void *data, size_t len);
+/* pid's allocations come from the in-process sampler, of this mean (MW_ENTRY_MSAMPLER). */
+void mw_mledger_sampler(struct mw_mledger *ml, uint32_t pid, uint64_t mean);
 /* The rate guard detached the probes. */
 void mw_mledger_guard(struct mw_mledger *ml, const struct mw_mguard_entry *g);
 

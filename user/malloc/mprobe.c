@@ -340,8 +340,10 @@ static int add_module(struct mw_mprobe *m, uint32_t pid, const struct stat *st)
 	return 0;
 }
 
-/* Attach the probes of one module: the malloc family too when it is the allocator. */
-static int attach_module(struct mw_mprobe *m, uint32_t pid, const struct cand *c, bool alloc)
+/* Attach the probes of one module (those of the kinds in mask): the malloc family too when it
+ * is the allocator. */
+static int attach_module(struct mw_mprobe *m, uint32_t pid, const struct cand *c, bool alloc,
+			 unsigned int mask)
 {
 	bool libc = c->is_libc || (c->is_exe && alloc);
 	struct mw_mpoint p[L_COUNT];
@@ -360,8 +362,8 @@ static int attach_module(struct mw_mprobe *m, uint32_t pid, const struct cand *c
 		int fn = points[i].fn, k;
 		bool dup = false;
 
-		if (!c->off[i] || (points[i].kind == K_ALLOC && !alloc) ||
-		    (points[i].kind == K_EXIT && !libc))
+		if (!c->off[i] || !(mask & (1U << points[i].kind)) ||
+		    (points[i].kind == K_ALLOC && !alloc) || (points[i].kind == K_EXIT && !libc))
 			continue;
 		k = fn == FN_EXIT ? L_EXIT : L_ENTER;
 		for (uint32_t j = 0; j < p[k].n; j++)
@@ -382,8 +384,8 @@ static int attach_module(struct mw_mprobe *m, uint32_t pid, const struct cand *c
 	return err ? err : n;
 }
 
-int mw_mprobe_add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char *what,
-		      size_t whatsz)
+static int add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char *what, size_t whatsz,
+		   unsigned int mask)
 {
 	enum {
 		MAXC = 64
@@ -429,7 +431,7 @@ int mw_mprobe_add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char 
 			continue;
 		if (stat(c[i].path, &st) || known_module(m, pid, &st))
 			continue;
-		k = attach_module(m, pid, &c[i], (int)i == alloc);
+		k = attach_module(m, pid, &c[i], (int)i == alloc, mask);
 		if (k < 0) {
 			err = k;
 			break;
@@ -445,12 +447,74 @@ int mw_mprobe_add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char 
 	return err ? err : total;
 }
 
+int mw_mprobe_add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char *what,
+		      size_t whatsz)
+{
+	return add_pid(m, pid, before_libs, what, whatsz,
+		       (1U << K_ALLOC) | (1U << K_CXX) | (1U << K_EXIT));
+}
+
+int mw_mprobe_add_exit(struct mw_mprobe *m, uint32_t pid, bool before_libs)
+{
+	return add_pid(m, pid, before_libs, NULL, 0, 1U << K_EXIT);
+}
+
+/* Both USDT links of one sampler (libbpf finds the probes, their semaphores raise). */
+static int attach_usdt(struct mw_mprobe *m, struct mw_musdt *u)
+{
+	u->alloc = bpf_program__attach_usdt(m->skel->progs.sampler_alloc, (pid_t)u->pid, u->path,
+					    "mwsampler", "alloc", NULL);
+	if (!u->alloc)
+		return -errno;
+	u->free = bpf_program__attach_usdt(m->skel->progs.sampler_free, (pid_t)u->pid, u->path,
+					   "mwsampler", "free", NULL);
+	if (!u->free) {
+		int err = -errno;
+
+		bpf_link__destroy(u->alloc);
+		u->alloc = NULL;
+		return err;
+	}
+	return 0;
+}
+
+int mw_mprobe_add_sampler(struct mw_mprobe *m, uint32_t pid, const char *path)
+{
+	struct mw_musdt u = { .pid = pid };
+	struct stat st;
+	int err;
+
+	if (stat(path, &st))
+		return -errno;
+	for (size_t i = 0; i < m->nusdt; i++)
+		if (m->usdt[i].pid == pid && m->usdt[i].dev == st.st_dev &&
+		    m->usdt[i].ino == st.st_ino)
+			return 0;
+	u.path = mw_intern(path);
+	u.dev = st.st_dev;
+	u.ino = st.st_ino;
+	if (!u.path || mw_grow(&m->usdt, m->nusdt, &m->capusdt, sizeof(*m->usdt), 8))
+		return -ENOMEM;
+	err = attach_usdt(m, &u);
+	if (err)
+		return err;
+	m->usdt[m->nusdt++] = u;
+	m->attached = true;
+	return 0;
+}
+
 void mw_mprobe_detach(struct mw_mprobe *m)
 {
 	for (size_t i = 0; i < m->npoints; i++) {
 		if (m->points[i].fd >= 0)
 			close(m->points[i].fd);
 		m->points[i].fd = -1;
+	}
+	/* The semaphores fall with the links: the samplers stop reporting. */
+	for (size_t i = 0; i < m->nusdt; i++) {
+		bpf_link__destroy(m->usdt[i].alloc);
+		bpf_link__destroy(m->usdt[i].free);
+		m->usdt[i].alloc = m->usdt[i].free = NULL;
 	}
 	m->attached = false;
 }
@@ -463,6 +527,9 @@ int mw_mprobe_reattach(struct mw_mprobe *m)
 	for (size_t i = 0; i < m->npoints; i++)
 		if (m->points[i].fd < 0 && attach_point(m, &m->points[i]) && !err)
 			err = -errno; /* a process that exited: its points are gone */
+	for (size_t i = 0; i < m->nusdt; i++)
+		if (!m->usdt[i].alloc && attach_usdt(m, &m->usdt[i]) && !err)
+			err = -ESRCH;
 	m->attached = true;
 	return err;
 }
@@ -556,6 +623,7 @@ void mw_mprobe_close(struct mw_mprobe *m)
 	mw_mprobe_detach(m);
 	free(m->mods);
 	free(m->points);
+	free(m->usdt);
 	malloc_bpf__destroy(m->skel);
 	memset(m, 0, sizeof(*m));
 }

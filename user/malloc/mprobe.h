@@ -46,10 +46,21 @@ struct mw_mpoint {
 	int fd;		      /* the link, -1 while detached */
 };
 
+/* The in-process sampler's USDT probes in one file of one process (both links, or none
+ * while detached). */
+struct mw_musdt {
+	uint32_t pid;
+	const char *path; /* interned */
+	uint64_t dev, ino;
+	struct bpf_link *alloc, *free;
+};
+
 struct mw_mprobe {
 	struct malloc_bpf *skel;
 	struct mw_mpoint *points;
 	size_t npoints, cappoints;
+	struct mw_musdt *usdt;
+	size_t nusdt, capusdt;
 	struct mw_mmodule *mods;
 	size_t nmods, capmods;
 	bool attached; /* links are in place (false while a duty cycle or the guard is off) */
@@ -69,6 +80,18 @@ int mw_mprobe_ring_fd(const struct mw_mprobe *m);
  */
 int mw_mprobe_add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char *what,
 		      size_t whatsz);
+/*
+ * Only the exit() probe of pid (the hold at exit), for a process whose
+ * allocations the in-process sampler reports. Returns the probes attached.
+ */
+int mw_mprobe_add_exit(struct mw_mprobe *m, uint32_t pid, bool before_libs);
+/*
+ * The in-process sampler's probes (mwsampler:alloc, mwsampler:free) in the
+ * library at path (valid here: through /proc/PID/root) for pid; dev and ino
+ * name the file, so a second call for it (an exec of the same image) is a
+ * no-op. 0, or a negative errno.
+ */
+int mw_mprobe_add_sampler(struct mw_mprobe *m, uint32_t pid, const char *path);
 /* Remove every link (the module list stays), and put them back. */
 void mw_mprobe_detach(struct mw_mprobe *m);
 int mw_mprobe_reattach(struct mw_mprobe *m);

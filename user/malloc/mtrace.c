@@ -15,6 +15,7 @@
 #include "ledger/procfs.h"
 #include "mledger.h"
 #include "mprobe.h"
+#include "msampler.h"
 #include "mtrace.h"
 #include "mwalk.h"
 #include "session/session.h"
@@ -110,6 +111,8 @@ static void on_alloc(struct mw_mtrace *t, const struct mw_event *ev)
 	n = mw_sym_unwind(t->sym, &cap, ips, MW_LEAK_MAX_FRAMES);
 	if (stale_maps(t, p, ips, n, ev->mono_ns))
 		n = mw_sym_unwind(t->sym, &cap, ips, MW_LEAK_MAX_FRAMES);
+	if (n > 0 && ev->mal.weight) /* taken in the sampler: from its caller on */
+		n = (int)mw_msampler_trim(t->sym, ev->pid, ips, (uint32_t)n);
 	if (n <= 0) {
 		if (p)
 			p->unwind_failed++;
@@ -160,9 +163,13 @@ struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *
 			     : cfg->cmd	  ? MW_HOLD_CHILDREN
 					  : MW_HOLD_OFF,
 	};
-	struct mw_mtrace *t = calloc(1, sizeof(*t));
+	struct mw_mtrace *t;
 	int ret;
 
+	/* Before the command starts: it is launched with the sampler preloaded. */
+	if (m->sampler && cfg->cmd && mw_msampler_preload(err, errsz))
+		return NULL;
+	t = calloc(1, sizeof(*t));
 	if (!t) {
 		mw_fail(err, errsz, -1, "out of memory");
 		return NULL;
@@ -197,10 +204,17 @@ fail:
 	return NULL;
 }
 
+/* Launch mode: the command itself must be probed (an error stops the run). */
+static bool cfg_launch(const struct mw_mtrace *t)
+{
+	return t->cfg->cmd != NULL;
+}
+
 /*
  * quiet: an exec seen late, the image may be gone already: say nothing but
  * with -v. Only a launched command is stopped before its first allocation;
- * any other process is walked for the blocks it made before.
+ * any other process is walked for the blocks it made before (not one whose
+ * in-process sampler reports: it reports the frees of its samples only).
  */
 static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool quiet)
 {
@@ -211,6 +225,32 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 	if (!live_of(t, pid, true))
 		return -ENOMEM;
 	mw_read_comm(pid, pid, comm);
+	/* The in-process sampler where it interposes malloc: a probe hit per sample. */
+	n = mw_msampler_attach(&t->probe, &t->ml, pid, comm, before_libs, what, sizeof(what));
+	if (n != MW_MSAMPLER_NONE && n != MW_MSAMPLER_BYPASSED) {
+		if (n < 0 && !quiet)
+			mw_p_err("pid %u: %s", pid, what);
+		else if (n > 0 && t->cfg->verbose)
+			mw_p_err("pid %u: allocations sampled in the process", pid);
+		if (t->duty_off || t->guard_off)
+			mw_mprobe_detach(&t->probe);
+		return n < 0 ? n : 0;
+	}
+	if (t->cfg->mal.sampler) {
+		/* --sampler: uprobes on nobody. */
+		if (!quiet)
+			mw_p_err("pid %u: %s: no allocation probes (--sampler)", pid,
+				 n == MW_MSAMPLER_BYPASSED
+					 ? "libmemwatch-sampler.so is mapped but another malloc "
+					   "comes first in LD_PRELOAD"
+					 : "libmemwatch-sampler.so is not loaded");
+		return cfg_launch(t) ? -ENOENT : 0;
+	}
+	if (n == MW_MSAMPLER_BYPASSED && !quiet)
+		mw_p_err("pid %u: libmemwatch-sampler.so comes after another malloc in LD_PRELOAD "
+			 "and sees no call: uprobes instead",
+			 pid);
+	*what = '\0';
 	n = mw_mprobe_add_pid(&t->probe, pid, before_libs, what, sizeof(what));
 	mw_mledger_proc(&t->ml, pid, comm, what, midlife ? MW_MPROC_MIDLIFE : 0);
 	if (n < 0 && quiet) {

@@ -9,7 +9,7 @@ _Static_assert(sizeof(struct mw_syscall_rec) == 112, "mw_syscall_rec layout is A
 _Static_assert(sizeof(struct mw_task_rec) == 88, "mw_task_rec layout is ABI");
 _Static_assert(sizeof(struct mw_thread_counters) == 152, "mw_thread_counters layout is ABI");
 _Static_assert(sizeof(struct mw_usdt_rec) == 64, "mw_usdt_rec layout is ABI");
-_Static_assert(sizeof(struct mw_malloc_rec) == 48 + MW_MREGS * 8 + 8,
+_Static_assert(sizeof(struct mw_malloc_rec) == 56 + MW_MREGS * 8 + 8,
 	       "mw_malloc_rec layout is ABI");
 _Static_assert(sizeof(struct mw_mfree_rec) == 40, "mw_mfree_rec layout is ABI");
 
@@ -36,6 +36,7 @@ static int decode_malloc(const struct mw_decode_ctx *ctx, const void *data, size
 		if (size < sizeof(*r))
 			return -EINVAL;
 		ev->mal.old_addr = r->old_addr;
+		ev->mal.weight = r->weight;
 		memcpy(ev->mal.regs, r->regs, sizeof(ev->mal.regs));
 		ev->mal.stack = (const uint8_t *)(r + 1);
 		ev->mal.stack_len = (uint32_t)(size - sizeof(*r));

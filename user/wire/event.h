@@ -42,6 +42,7 @@ struct mw_malloc_ev {
 	uint64_t addr;		 /* the new block; MFREE: the freed one */
 	uint64_t size;		 /* bytes asked for */
 	uint64_t old_addr;	 /* realloc: the block it replaced, else 0 */
+	uint64_t weight;	 /* the in-process sampler's: bytes it stands for; else 0 */
 	uint64_t regs[MW_MREGS]; /* the caller's registers after the call */
 	const uint8_t *stack;	 /* stack_len bytes of the caller's stack from regs[7] */
 	uint32_t stack_len;

@@ -40,12 +40,14 @@ enum mw_entry_kind {
 	MW_ENTRY_MPROC = 13,   /* struct mw_mproc_entry + allocator file name */
 	MW_ENTRY_MSTACK = 14,  /* struct mw_mstack_entry + ips + named frames (mledger.c); a
 				* stack named again (JIT code named later) replaces its frames */
-	MW_ENTRY_MALLOC = 15,  /* struct mw_malloc_entry + __u64 ips[nips] */
+	MW_ENTRY_MALLOC = 15,  /* struct mw_malloc_entry + __u64 ips[nips] (+ weight: see there) */
 	MW_ENTRY_MEXEC = 16,   /* __u32 pid, __u32 0: its blocks are gone */
 	MW_ENTRY_MSYNC = 17,   /* struct mw_msync_entry + n x struct mw_msync_block */
 	MW_ENTRY_MREPORT = 18, /* struct mw_mreport_entry: a report, with the kernel's counters */
 	MW_ENTRY_MGUARD = 19,  /* struct mw_mguard_entry: the rate guard detached the probes */
 	MW_ENTRY_MHEAP = 20,   /* struct mw_mheap_entry + spans + blocks: a walk of glibc's heaps */
+	/* A process whose allocations the in-process sampler reports (libmemwatch-sampler.so). */
+	MW_ENTRY_MSAMPLER = 21, /* struct mw_msampler_entry */
 };
 
 struct mw_record_header {
@@ -148,6 +150,8 @@ struct mw_mframe2_entry {
 	__u16 pad;
 };
 
+/* Followed by __u64 ips[nips], then, for a sample of the in-process sampler only, its
+ * __u64 weight (the bytes it stands for). */
 struct mw_malloc_entry {
 	__u64 mono_ns;
 	__u64 addr;
@@ -157,6 +161,12 @@ struct mw_malloc_entry {
 	__u32 tid;
 	__u32 fn;
 	__u32 nips;
+};
+
+struct mw_msampler_entry {
+	__u32 pid;
+	__u32 pad;
+	__u64 mean; /* MEMWATCH_SAMPLE_BYTES in its environment */
 };
 
 struct mw_msync_entry {
