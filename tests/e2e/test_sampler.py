@@ -1,0 +1,290 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""The in-process sampler (libmemwatch-sampler.so) under memwatch --malloc: known leaks found
+and named with their function and line through its probes (a small MEMWATCH_SAMPLE_BYTES, so
+every block of the leaks is sampled and the counts are exact), estimates against a workload's
+exact counts on a long run, Debian's jemalloc and tcmalloc preloaded after it, C++ new, a
+forking program, malloc from a signal handler (on a lock-free allocator, since glibc's is not
+async-signal-safe), -p on a service started with the systemd drop-in's environment, a
+recording replayed to the same report, and the usage errors."""
+import os
+import re
+import subprocess
+
+import mw
+from mw import check, eq
+from test_malloc import (JEMALLOC, LEAKS, SRC, TCMALLOC, find_leak, frames_of, markers,
+                         run_mw, summary)
+
+SAMPLER = os.path.join(mw.ROOT, ".output", "libmemwatch-sampler.so")
+SMALL = "64"  # bytes: every block of leaks.c (1000 bytes and more) is sampled: p > 1 - 1e-6
+
+
+def need_sampler():
+    check(os.access(SAMPLER, os.R_OK), f"{SAMPLER} not built (run make sampler)")
+    return SAMPLER
+
+
+def check_sampled_leaks(tr, pid=None, src=os.path.join(SRC, "leaks.c")):
+    """leaks.c's eight leaks, exact (every block sampled), named with function and line, and
+    labelled as estimates; no probe of the sampler's own in any stack."""
+    lines = markers(src)
+    for name, (n, size) in LEAKS.items():
+        leak = find_leak(tr, f"leak_{name}", pid)
+        eq((leak["count"], leak["bytes"]), (n, n * size), f"leak_{name}: count, bytes")
+        top = leak["stack"][0]
+        eq((top.get("func"), top.get("line")), (f"leak_{name}", lines[name]),
+           f"leak_{name}: first frame")
+        check(top.get("file", "").endswith("leaks.c"), f"leak_{name}: file {top.get('file')!r}")
+        check(leak["estimated"] is True, f"leak_{name}: not labelled as an estimate")
+    for e in tr.of("leak"):
+        mods = [f.get("module", "") for f in e["stack"]]
+        check(not any("libmemwatch-sampler" in m for m in mods), f"sampler frames in {mods}")
+
+
+def sampler_summary(tr, pid=None, mean=SMALL):
+    s = summary(tr, pid)
+    check(s["allocator"].endswith("libmemwatch-sampler.so"), f"allocator {s['allocator']!r}")
+    eq(s["sampling"], f"sampler bytes {mean}", "sampling")
+    check(s["calls"] is None and s["bytes"] is None, f"calls counted: {s['calls']}")
+    eq(s["estimated"], True, "estimated")
+    return s
+
+
+def test_sampler_leaks_glibc():
+    """--sampler preloads it: leaks.c's leaks found through its probes, exact, with file:line;
+    every allocation of the churn sampled too (weights ~1), none left outstanding."""
+    need_sampler()
+    rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--", mw.wl("leaks"), "-r", "300"],
+                            env={"MEMWATCH_SAMPLE_BYTES": SMALL})
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    check_sampled_leaks(tr)
+    s = sampler_summary(tr)
+    eq(s["outstanding_count"], sum(n for n, _ in LEAKS.values()), "outstanding blocks")
+    eq(s["outstanding_bytes"], sum(n * b for n, b in LEAKS.values()), "outstanding bytes")
+    eq((s["unknown_frees"], s["dropped"], s["not_tracked"]), (0, 0, 0), "unknown, dropped, full")
+    check(not [e for e in tr.of("leak") if "churn" in frames_of(e)], "churn left leaks")
+
+
+def _preloaded(lib, name):
+    if not os.path.exists(lib):
+        raise mw.Skip(f"{lib} not installed")
+    need_sampler()
+    rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--", mw.wl("leaks"), "-r", "200"],
+                            env={"MEMWATCH_SAMPLE_BYTES": SMALL, "LD_PRELOAD": lib})
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    check_sampled_leaks(tr)
+    pid = sampler_summary(tr)["pid"]
+    # The blocks came from the allocator preloaded after the sampler, not from glibc's.
+    al = tr.of("allocator", pid=pid)
+    check(al and al[-1].get("allocator") == name, f"allocator objects {al}")
+    eq(tr.of("arena_create", pid=pid), [], "glibc arenas")
+
+
+def test_sampler_jemalloc():
+    """LD_PRELOAD=jemalloc: --sampler puts itself first and forwards to jemalloc."""
+    _preloaded(JEMALLOC, "jemalloc")
+
+
+def test_sampler_tcmalloc():
+    """LD_PRELOAD=tcmalloc: --sampler puts itself first and forwards to tcmalloc."""
+    _preloaded(TCMALLOC, "tcmalloc")
+
+
+def test_sampler_cxx():
+    """C++ new and new[] reach the sampler through libstdc++'s operator new: the leaks are
+    named by the user's function and line (the sampler's and operator new's frames dropped)."""
+    need_sampler()
+    src = os.path.join(SRC, "leaks_cxx.cc")
+    exe = mw.tmpfile("leaks_cxx")
+    rc, _, err = mw.run([mw.need_tool("g++"), "-O1", "-g", src, "-o", exe], timeout=60)
+    if rc != 0:
+        raise mw.Skip(f"g++ failed: {mw.tail(err)}")
+    rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--", exe, "50"],
+                            env={"MEMWATCH_SAMPLE_BYTES": "16"})
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    lines = markers(src)
+    for func, key, n, size in (("leak_new_obj", "new", 8, 200),
+                               ("leak_new_array", "new_array", 9, 123)):
+        leak = find_leak(tr, func)
+        eq((leak["count"], leak["bytes"]), (n, n * size), f"{func}: count, bytes")
+        top = leak["stack"][0]
+        check(top.get("func", "").startswith(func), f"{func}: first frame {top}")
+        eq(top.get("line"), lines[key], f"{func}: line")
+    sampler_summary(tr, mean="16")
+
+
+def test_sampler_fork():
+    """A program that forks: the children inherit the sampler's table and countdowns, free the
+    parent's sampled blocks in their copy, allocate and exit; they run correctly and nothing of
+    theirs reaches the parent's report (15 x 4000 outstanding, named)."""
+    need_sampler()
+    rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--", mw.wl("fork_leaks"), "-k", "6"],
+                            env={"MEMWATCH_SAMPLE_BYTES": SMALL})
+    eq(rc, 0, f"exit status (children checked by the workload; stderr {mw.tail(err)!r})")
+    check("fork_leaks: children 6 ok" in err, f"workload: {mw.tail(err)!r}")
+    parent = [s for s in tr.of("malloc_summary") if s["comm"] == "fork_leaks"]
+    eq(len({s["pid"] for s in parent}), 1, "processes with allocation reports")
+    pid = parent[0]["pid"]
+    leak = find_leak(tr, "leak_parent", pid)
+    line = markers(os.path.join(SRC, "fork_leaks.c"))["parent"]
+    eq((leak["count"], leak["bytes"], leak["stack"][0].get("line")), (15, 60000, line),
+       "leak_parent: count, bytes, line")
+    check(not [e for e in tr.of("leak") if "child_leak" in frames_of(e)],
+          "a child's leak in the report")
+
+
+def test_sampler_signal_handler():
+    """malloc and free from a signal handler that interrupts the main thread anywhere in its
+    malloc+free loop (the sampler's countdown, table and probe included), every allocation
+    sampled, on a lock-free allocator preloaded after the sampler: no crash, no hang, and
+    both leaks exact (the handler's kept blocks, counted by the program)."""
+    need_sampler()
+    so = mw.tmpfile("bump_alloc.so")
+    rc, _, err = mw.run([mw.need_tool("gcc"), "-shared", "-fPIC", "-O2",
+                         os.path.join(SRC, "lib", "bump_alloc.c"), "-o", so], timeout=60)
+    eq(rc, 0, f"gcc bump_alloc.so: {mw.tail(err)}")
+    rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--", mw.wl("sig_malloc"), "-t", "1500"],
+                            env={"MEMWATCH_SAMPLE_BYTES": "1", "LD_PRELOAD": so}, timeout=60)
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    m = re.search(r"sig_malloc: signals (\d+) kept (\d+) pairs (\d+)", err)
+    check(m, f"no result line: {mw.tail(err)!r}")
+    nsig, kept = int(m.group(1)), int(m.group(2))
+    check(nsig >= 100 and kept >= 10, f"too few signals to mean anything: {m.group(0)}")
+    lines = markers(os.path.join(SRC, "sig_malloc.c"))
+    # One stack per place the signal interrupted: the handler's blocks add up over them.
+    rows = [e for e in tr.of("leak") if e["stack"] and e["stack"][0].get("func") == "handler_alloc"]
+    eq((sum(e["count"] for e in rows), sum(e["bytes"] for e in rows)), (kept, kept * 1500),
+       "handler_alloc: count, bytes")
+    eq({e["stack"][0].get("line") for e in rows}, {lines["handler"]}, "handler_alloc: line")
+    check(all("on_usr1" in frames_of(e) for e in rows), "the handler's frame")
+    m2 = find_leak(tr, "leak_main")
+    eq((m2["count"], m2["bytes"]), (100, 300000), "leak_main: count, bytes")
+    s = sampler_summary(tr, mean="1")
+    eq((s["dropped"], s["not_tracked"]), (0, 0), "dropped, not tracked")
+
+
+def _mix_exact(err):
+    exact = {}
+    for m in re.finditer(r"^sampled_mix: (\w+) bytes (\d+) count (\d+)$", err, re.M):
+        exact[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    check(len(exact) == 5, f"sampled_mix printed {exact}")
+    return exact
+
+
+def test_sampler_estimates():
+    """A long run (800 MB allocated, 60 MB kept from four call sites of 48 B to 1 MiB blocks)
+    sampled at a mean of 8 KiB: each site's estimated outstanding bytes and the estimated bytes
+    allocated within 10% of the workload's exact numbers; only a small share traced."""
+    need_sampler()
+    rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--", mw.wl("sampled_mix")],
+                            env={"MEMWATCH_SAMPLE_BYTES": "8K"}, timeout=120)
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    exact = _mix_exact(err)
+    s = sampler_summary(tr, mean="8192")
+    total_b, total_n = exact.pop("allocated")
+    check(abs(s["estimated_bytes"] - total_b) <= 0.10 * total_b,
+          f"estimated_bytes {s['estimated_bytes']} vs exact {total_b}")
+    # About one sample per 8 KiB: a fraction of the 730k allocations.
+    check(0 < s["traced"] < total_n / 4, f"traced {s['traced']} of {total_n}")
+    for site, (b, n) in exact.items():
+        rows = [e for e in tr.of("leak") if site in frames_of(e)]
+        eq(len(rows), 1, f"{site}: leak objects")
+        got = rows[0]["bytes"]
+        check(abs(got - b) <= 0.10 * b, f"{site}: estimated {got} vs exact {b} bytes")
+        check(rows[0]["estimated"] is True, f"{site}: not labelled")
+
+
+test_sampler_estimates.timeout = 150
+
+
+def test_sampler_attach_service():
+    """-p, without --sampler, on a process started as the systemd drop-in starts a service
+    (its Environment= lines, from a make install into a DESTDIR): memwatch finds the sampler
+    mapped and uses its probes; the leaks made after the attach are exact."""
+    need_sampler()
+    dest = mw.tmpdir()
+    rc, out, err = mw.run(["make", "-s", "install", f"DESTDIR={dest}", "PREFIX=/usr/local"],
+                          timeout=120)
+    eq(rc, 0, f"make install: {mw.tail(out + err)}")
+    dropin = os.path.join(dest, "usr/local/share/doc/memwatch/memwatch-sampler.conf")
+    env = dict(os.environ)
+    for line in open(dropin):
+        m = re.match(r"Environment=(\w+)=(.*)$", line.strip())
+        if m:
+            env[m.group(1)] = m.group(2)
+    lib = env.get("LD_PRELOAD", "")
+    check(lib == "/usr/local/lib/memwatch/libmemwatch-sampler.so", f"drop-in LD_PRELOAD {lib!r}")
+    env["LD_PRELOAD"] = dest + lib  # installed into DESTDIR, not the system
+    check(os.path.exists(env["LD_PRELOAD"]), "the library was not installed")
+    env["MEMWATCH_SAMPLE_BYTES"] = SMALL
+    w = mw.Proc([mw.wl("leaks"), "-w", "-r", "100"], stdin=subprocess.PIPE, env=env,
+                name="leaks")
+    w.wait_line(r"^ready (\d+)$")
+    out = mw.tmpfile("mw.json")
+    m = mw.attach([w.pid], "--json", "--malloc", out=out)
+    w.send()
+    w.wait_line(r"^done ")
+    eq(w.wait(30, "leaks"), 0, "leaks exit status")
+    eq(mw.finish(m, 30), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
+    tr = mw.read_ndjson(out)
+    check_sampled_leaks(tr, w.pid)
+    s = sampler_summary(tr, w.pid)
+    check(s["allocator"].startswith(dest) or s["allocator"] == env["LD_PRELOAD"],
+          f"allocator {s['allocator']!r}")
+
+
+def test_sampler_replay():
+    """--record of a sampler run replays (no root, no process) to the same leaks and
+    estimates: the weights are in the recording."""
+    need_sampler()
+    rec = mw.tmpfile("run.rec")
+    rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--record", rec, "--",
+                             mw.wl("sampled_mix"), "-s", "1"],
+                            env={"MEMWATCH_SAMPLE_BYTES": "64K"}, timeout=120)
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    out = mw.tmpfile("replay.json")
+    rc, _, err = mw.run([mw.need_memwatch(), "--json", "-o", out, "--replay", rec])
+    eq(rc, 0, f"replay: {mw.tail(err)}")
+    rt = mw.read_ndjson(out)
+
+    def key(t):
+        return sorted((e["pid"], e["bytes"], e["count"], tuple(frames_of(e)))
+                      for e in t.of("leak"))
+    eq(key(rt), key(tr), "leaks of the replay")
+    a, b = summary(tr), summary(rt)
+    eq((b["estimated_bytes"], b["sampling"], b["calls"]),
+       (a["estimated_bytes"], a["sampling"], None), "summary of the replay")
+
+
+test_sampler_replay.timeout = 150
+
+
+def test_sampler_errors():
+    """Usage: --sampler needs --malloc, excludes memwatch's own sampling, cannot replay; a
+    library that is not there is one line and no run; -p --sampler on a process without it
+    says so and leaves it without allocation probes."""
+    need_sampler()
+    mwb = mw.need_memwatch()
+    for args, want in ((["--sampler", "--", "true"], "need --malloc"),
+                       (["--malloc", "--sampler", "--sample-bytes", "4096", "--", "true"],
+                        "--sample-bytes"),
+                       (["--sampler", "--replay", "/dev/null"], "--replay")):
+        rc, _, err = mw.run([mwb] + args)
+        check(rc != 0, f"{args}: exit status 0")
+        line = mw.one_error_line(err, str(args))
+        check(want in line, f"{args}: {line!r}")
+    p = mw.Proc([mwb, "--malloc", "--sampler", "--", "true"],
+                env=dict(os.environ, MEMWATCH_SAMPLER="/nonexistent/libmemwatch-sampler.so"))
+    rc = p.wait(30)
+    check(rc != 0, "a missing library: exit status 0")
+    line = mw.one_error_line(p.text("err"), "missing library")
+    check("libmemwatch-sampler.so not found" in line, line)
+    w = mw.workload("leaks", "-w", "-r", "10")
+    out = mw.tmpfile("mw.json")
+    m = mw.attach([w.pid], "--json", "--malloc", "--sampler", out=out)
+    w.send()
+    eq(w.wait(30, "leaks"), 0, "leaks exit status")
+    eq(mw.finish(m, 30), 0, "memwatch exit status")
+    check("libmemwatch-sampler.so is not loaded" in m.text("err"), mw.tail(m.text("err")))
+    tr = mw.read_ndjson(out)
+    check(not tr.of("leak") and tr.process(w.pid), "allocation probes without the sampler")

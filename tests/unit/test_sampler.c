@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The in-process sampler's pure parts (user/sampler/sampler.h: settings,
+ * gaps, weights, the table of sampled blocks) and memwatch's side of it
+ * (malloc/msampler.c: LD_PRELOAD, its own frames; the ledger's weights and
+ * their recording). The sampling is checked as a whole: a thread's countdown
+ * over a known stream of sizes, as the library runs it, must estimate the
+ * bytes and the count within 2%.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include "base/options.h"
+#include "malloc/mledger.h"
+#include "malloc/msampler.h"
+#include "sampler/sampler.h"
+#include "session/session.h"
+#include "wire/record.h"
+#include "unit.h"
+
+TEST(sampler_parse_bytes)
+{
+	CHECK_EQ_INT(mws_parse_bytes("524288"), 524288);
+	CHECK_EQ_INT(mws_parse_bytes("64"), 64);
+	CHECK_EQ_INT(mws_parse_bytes("512K"), 512 * 1024);
+	CHECK_EQ_INT(mws_parse_bytes("4m"), 4 << 20);
+	CHECK_EQ_INT(mws_parse_bytes("1G"), 1 << 30);
+	CHECK_EQ_INT(mws_parse_bytes("1024G"), 1ULL << 40);
+	CHECK_EQ_INT(mws_parse_bytes("1025G"), 0);
+	CHECK_EQ_INT(mws_parse_bytes("0"), 0);
+	CHECK_EQ_INT(mws_parse_bytes(""), 0);
+	CHECK_EQ_INT(mws_parse_bytes("-5"), 0);
+	CHECK_EQ_INT(mws_parse_bytes("12KB"), 0);
+	CHECK_EQ_INT(mws_parse_bytes("1.5M"), 0);
+	CHECK_EQ_INT(mws_parse_bytes(NULL), 0);
+	CHECK_EQ_INT(mws_parse_bytes("99999999999999999999999"), 0);
+}
+
+TEST(sampler_weight)
+{
+	/* Far above the mean: always sampled, stands for itself. */
+	CHECK(fabs(mws_weight(1 << 30, 4096) - (1 << 30)) < 1);
+	/* Far below: p ~ n / mean, stands for about the mean. */
+	CHECK(fabs(mws_weight(16, 1 << 20) - (1 << 20)) < 16);
+	/* n = mean: n / (1 - 1/e). */
+	CHECK(fabs(mws_weight(1000, 1000) - 1000 / (1 - exp(-1))) < 1e-6);
+	CHECK(mws_weight(0, 1000) == 0);
+}
+
+TEST(sampler_gaps_mean)
+{
+	uint64_t s = 12345;
+	double sum = 0;
+	int64_t lo = INT64_MAX;
+
+	for (int i = 0; i < 200000; i++) {
+		int64_t g = mws_gap(mws_rand(&s), 10000);
+
+		sum += (double)g;
+		lo = g < lo ? g : lo;
+	}
+	CHECK(fabs(sum / 200000 - 10000) < 100); /* the mean within 1% */
+	CHECK(lo >= 1);
+	CHECK_EQ_INT(mws_gap(0, 10000), 1);
+	CHECK(mws_gap(UINT64_MAX, 1ULL << 40) <= INT64_C(1) << 60);
+}
+
+/* The library's countdown (sampler.c: account, sample) over a stream of sizes. */
+static void simulate(uint64_t mean, double *est_bytes, double *est_count, double *bytes,
+		     double *count, int *samples)
+{
+	uint64_t rng = 0x1234567, x = 99;
+	int64_t left = 0;
+	bool seeded = false;
+
+	*est_bytes = *est_count = *bytes = *count = 0;
+	*samples = 0;
+	for (int i = 0; i < 400000; i++) {
+		uint64_t n = 16 + (mws_rand(&x) % 4096);
+
+		if (i % 100 == 0)
+			n = 100000; /* some large ones */
+		*bytes += (double)n;
+		*count += 1;
+		left -= (int64_t)n;
+		if (left > 0)
+			continue;
+		if (!seeded) {
+			seeded = true;
+			left += mws_gap(mws_rand(&rng), mean);
+			if (left > 0)
+				continue;
+		}
+		left = mws_gap(mws_rand(&rng), mean);
+		*est_bytes += mws_weight(n, mean);
+		*est_count += mws_weight(n, mean) / (double)n;
+		(*samples)++;
+	}
+}
+
+TEST(sampler_estimates_unbiased)
+{
+	double eb, ec, b, c;
+	int k;
+
+	simulate(65536, &eb, &ec, &b, &c, &k);
+	CHECK(k > 1000 && k < 100000);
+	CHECK(fabs(eb - b) < 0.02 * b);
+	CHECK(fabs(ec - c) < 0.02 * c);
+}
+
+TEST(sampler_table)
+{
+	static struct mws_table t;
+	int kept = 0, tries = 0;
+
+	CHECK(!mws_table_del(&t, (void *)0x1000)); /* empty: nothing read */
+	CHECK(mws_table_add(&t, (void *)0x1000));
+	CHECK(mws_table_add(&t, (void *)0x2000));
+	CHECK_EQ_INT(t.used, 2);
+	CHECK(!mws_table_del(&t, (void *)0x3000));
+	CHECK(mws_table_del(&t, (void *)0x1000));
+	CHECK(!mws_table_del(&t, (void *)0x1000)); /* a second free is not reported again */
+	CHECK(!mws_table_del(&t, NULL));
+	CHECK_EQ_INT(t.used, 1);
+	/* One bucket holds 8: the ninth block of the same bucket is counted, not kept. */
+	for (uintptr_t p = 16; tries < MWS_SLOTS && p < (1 << 26); p += 16) {
+		if (mws_bucket_of(&t, p) != mws_bucket_of(&t, 0x2000) || p == 0x2000)
+			continue;
+		tries++;
+		kept += mws_table_add(&t, (void *)p);
+	}
+	CHECK_EQ_INT(tries, MWS_SLOTS);
+	CHECK_EQ_INT(kept, MWS_SLOTS - 1);
+	CHECK_EQ_INT(t.overflow, 1);
+	CHECK(mws_table_del(&t, (void *)0x2000)); /* still found in its full bucket */
+}
+
+TEST(msampler_preload)
+{
+	char e[256];
+
+	CHECK_EQ_INT(mw_msampler_in_preload("/x/libmemwatch-sampler.so", e, sizeof(e)), 0);
+	CHECK_EQ_STR(e, "/x/libmemwatch-sampler.so");
+	CHECK_EQ_INT(mw_msampler_in_preload("libjemalloc.so.2: /o/libmemwatch-sampler.so", e,
+					    sizeof(e)),
+		     1);
+	CHECK_EQ_STR(e, "/o/libmemwatch-sampler.so");
+	CHECK_EQ_INT(
+		mw_msampler_in_preload("::libmemwatch-sampler.so:libtcmalloc.so", e, sizeof(e)), 0);
+	CHECK_EQ_INT(mw_msampler_in_preload("/lib/libfoo.so", e, sizeof(e)), -1);
+	CHECK_EQ_INT(mw_msampler_in_preload("", e, sizeof(e)), -1);
+}
+
+TEST(msampler_mean_from_environ)
+{
+	const char env[] = "A=1\0MEMWATCH_SAMPLE_BYTES=64K\0B=2";
+	const char bad[] = "MEMWATCH_SAMPLE_BYTES=lots";
+
+	CHECK_EQ_INT(mw_msampler_mean_of(env, sizeof(env)), 65536);
+	CHECK_EQ_INT(mw_msampler_mean_of(bad, sizeof(bad)), MWS_DEFAULT_BYTES);
+	CHECK_EQ_INT(mw_msampler_mean_of("A=1", 4), MWS_DEFAULT_BYTES);
+}
+
+TEST(msampler_skips_its_frames)
+{
+	struct mw_frame f[] = {
+		{ .module = "/usr/lib/memwatch/libmemwatch-sampler.so", .func = "sample" },
+		{ .module = "/usr/lib/memwatch/libmemwatch-sampler.so", .func = "malloc" },
+		{ .module = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6",
+		  .func = "operator new(unsigned long)" },
+		{ .module = "/app", .func = "make_obj" },
+		{ .module = "/app", .func = "main" },
+	};
+	struct mw_frame plain[] = { { .module = "/app", .func = "leak" } };
+	struct mw_frame lib[] = {
+		{ .module = "/x/libmemwatch-sampler.so", .func = "malloc" },
+		{ .module = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6",
+		  .func = "__cxa_allocate_exception" },
+	};
+
+	CHECK_EQ_INT(mw_msampler_skip(f, 5), 3);
+	CHECK_EQ_INT(mw_msampler_skip(f, 2), 2);
+	CHECK_EQ_INT(mw_msampler_skip(plain, 1), 0);
+	/* libstdc++ below the sampler is skipped only as operator new. */
+	CHECK_EQ_INT(mw_msampler_skip(lib, 2), 1);
+	/* operator new not under the sampler: a uprobe-era stack, kept whole. */
+	CHECK_EQ_INT(mw_msampler_skip(f + 2, 3), 0);
+}
+
+/* The ledger takes each sample's weight and a recording keeps it: a replay of the
+ * recorded entries reports the same estimates. */
+static void feed(struct mw_mledger *ml, uint64_t addr, uint64_t size, uint64_t weight, uint64_t ip)
+{
+	struct mw_event ev = { .kind = MW_EV_MALLOC, .mono_ns = 1000, .pid = 42, .tid = 42 };
+
+	ev.mal.fn = MW_MFN_MALLOC;
+	ev.mal.addr = addr;
+	ev.mal.size = size;
+	ev.mal.weight = weight;
+	mw_mledger_alloc(ml, &ev, &ip, 1, NULL, NULL);
+}
+
+static void run_ledger(FILE *rec, const void *replay, size_t len, char **json, size_t *jlen)
+{
+	struct mw_config cfg = { .json = true };
+	struct mw_mreport_entry in = { .now_mono_ns = 2000, .pid = 42, .final = 1 };
+	struct mw_session s;
+	struct mw_mledger ml;
+	char err[128];
+	FILE *out = open_memstream(json, jlen);
+
+	cfg.mal.on = true;
+	mw_session_init(&s, &cfg, out, 4096, 0);
+	s.rec = rec;
+	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &cfg.mal, 1000, err, sizeof(err)), 0);
+	if (!replay) {
+		mw_mledger_proc(&ml, 42, "app", "/x/libmemwatch-sampler.so");
+		mw_mledger_sampler(&ml, 42, 4096);
+		feed(&ml, 0x1000, 100, 4096, 0x401000); /* stands for ~41 blocks */
+		feed(&ml, 0x2000, 100, 4096, 0x401000);
+		feed(&ml, 0x3000, 1 << 20, 1 << 20, 0x402000); /* itself */
+		feed(&ml, 0, 64, 4096, 0x403000);	       /* sampled, not kept */
+	} else {
+		struct mw_replay r;
+		struct mw_entry e;
+
+		CHECK_EQ_INT(mw_replay_init(&r, replay, len), 0);
+		while (mw_replay_next(&r, &e) == 1) {
+			if (e.kind == MW_ENTRY_MPROC)
+				mw_mledger_proc(&ml, 42, "app", "/x/libmemwatch-sampler.so");
+			else if (e.kind == MW_ENTRY_MSAMPLER)
+				mw_mledger_sampler(
+					&ml, 42, ((const struct mw_msampler_entry *)e.data)->mean);
+			else if (e.kind == MW_ENTRY_MALLOC)
+				CHECK_EQ_INT(mw_mledger_alloc_entry(&ml, e.data, e.len), 0);
+		}
+	}
+	mw_mledger_report(&ml, &in);
+	mw_mledger_destroy(&ml);
+	mw_session_free(&s);
+	fclose(out);
+}
+
+TEST(mledger_sampler_weights_recorded)
+{
+	char *rec = NULL, *a = NULL, *b = NULL;
+	size_t rlen = 0, alen = 0, blen = 0;
+	FILE *rf = open_memstream(&rec, &rlen);
+
+	CHECK_EQ_INT(mw_record_begin(rf, 4096, 0), 0);
+	run_ledger(rf, NULL, 0, &a, &alen);
+	fclose(rf);
+	CHECK(strstr(a, "\"sampling\":\"sampler bytes 4096\""));
+	CHECK(strstr(a, "\"calls\":null"));
+	CHECK(strstr(a, "\"estimated\":true"));
+	/* 2 x 4096 bytes for the small stack, in ~82 blocks; the large block alone. */
+	CHECK(strstr(a, "\"bytes\":8192,\"count\":82"));
+	CHECK(strstr(a, "\"bytes\":1048576,\"count\":1"));
+	/* The unkept sample counts in the allocated estimate, not in the outstanding. */
+	CHECK(strstr(a, "\"estimated_bytes\":1060864"));
+	CHECK(strstr(a, "\"outstanding_bytes\":1056768"));
+	run_ledger(NULL, rec, rlen, &b, &blen);
+	CHECK(strstr(b, "\"bytes\":8192,\"count\":82"));
+	CHECK(strstr(b, "\"estimated_bytes\":1060864"));
+	CHECK(strstr(b, "\"sampling\":\"sampler bytes 4096\""));
+	free(rec);
+	free(a);
+	free(b);
+}
