@@ -357,5 +357,7 @@ except ToolFailed as e:
     print(f"bench: {e}", file=sys.stderr)
     sys.exit(1)
 EOF
-# The allocator part (issue 4) appends its own section to .output/bench.txt.
-exec tools/bench_malloc.sh
+# The allocator part (issue 4) and the in-process sampler's (issue 16) append their own
+# sections to .output/bench.txt.
+tools/bench_malloc.sh
+exec tools/bench_sampler.sh

@@ -32,6 +32,9 @@ PKGS="$PKGS nodejs"
 
 # The malloc benchmark (tools/bench_malloc.sh) compares with bcc's memleak and with heaptrack.
 PKGS="$PKGS bpfcc-tools heaptrack"
+# The in-process sampler: a real server started with it (tests/e2e/test_sampler.py: redis-server
+# writes its title over its environment) and redis-benchmark's load (tools/bench_sampler.sh).
+PKGS="$PKGS redis-server redis-tools"
 
 missing=""
 for p in $PKGS; do

@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The in-process sampler from memwatch's side. See msampler.h. */
 #include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/mman.h>
 #include "base/errmsg.h"
 #include "elfsyms.h"
 #include "ledger/procfs.h"
-#include "ledger/regions.h"
 #include "mledger.h"
 #include "mprobe.h"
 #include "msampler.h"
@@ -125,19 +126,72 @@ static bool interposes(uint32_t pid, const char *preload, int idx)
 	return true;
 }
 
-/* The sampler's file as mapped in pid (its name there), or "" when it is not mapped. */
-static void mapped_sampler(uint32_t pid, char *name, size_t sz)
+/*
+ * The sampler's file as mapped in pid (its name there, "" when it is not
+ * mapped) and where its first page is (the mapping of file offset 0).
+ */
+static void mapped_sampler(uint32_t pid, char *name, size_t sz, uint64_t *base)
 {
-	struct mw_regions maps;
+	char path[64], line[PATH_MAX + 128], file[PATH_MAX];
+	unsigned long long start, off;
+	FILE *f;
 
 	*name = '\0';
-	mw_regions_init(&maps);
-	if (mw_read_maps(pid, &maps) == 0)
-		for (size_t i = 0; i < maps.n && !*name; i++)
-			if (maps.v[i].name && maps.v[i].name[0] == '/' &&
-			    (maps.v[i].prot & PROT_EXEC) && is_sampler_name(maps.v[i].name))
-				snprintf(name, sz, "%s", maps.v[i].name);
-	mw_regions_free(&maps);
+	*base = 0;
+	snprintf(path, sizeof(path), "/proc/%u/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (!*base && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx-%*x %*s %llx %*s %*s %4095s", &start, &off, file) == 3 &&
+		    file[0] == '/' && !off && is_sampler_name(file)) {
+			snprintf(name, sz, "%s", file);
+			*base = start;
+		}
+	fclose(f);
+}
+
+/* The address of a defined dynamic symbol of a shared object, relative to its load base. */
+static uint64_t dynsym_value(const char *path, const char *want)
+{
+	Elf_Scn *scn = NULL;
+	uint64_t v = 0;
+	Elf *e;
+	int fd;
+
+	if (elf_version(EV_CURRENT) == EV_NONE || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	while (e && !v && (scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM || !sh.sh_entsize ||
+		    !(d = elf_getdata(scn, NULL)))
+			continue;
+		for (size_t k = 0; k < sh.sh_size / sh.sh_entsize && !v; k++) {
+			GElf_Sym sym;
+			const char *n;
+
+			if (gelf_getsym(d, (int)k, &sym) && sym.st_shndx != SHN_UNDEF &&
+			    (n = elf_strptr(e, sh.sh_link, sym.st_name)) && !strcmp(n, want))
+				v = sym.st_value;
+		}
+	}
+	if (e)
+		elf_end(e);
+	close(fd);
+	return v;
+}
+
+/* What the running sampler says of itself (sampler.h); false before its constructor ran. */
+static bool read_info(uint32_t pid, const char *path, uint64_t base, struct mws_info *info)
+{
+	uint64_t v = dynsym_value(path, MWS_INFO_SYM);
+
+	return v && base &&
+	       mw_ustack_read(pid, base + v, (uint8_t *)info, sizeof(*info)) == sizeof(*info) &&
+	       info->magic == MWS_INFO_MAGIC;
 }
 
 int mw_msampler_attach(struct mw_mprobe *m, struct mw_mledger *ml, uint32_t pid, const char *comm,
@@ -145,8 +199,10 @@ int mw_msampler_attach(struct mw_mprobe *m, struct mw_mledger *ml, uint32_t pid,
 {
 	char name[PATH_MAX], entry[PATH_MAX], path[PATH_MAX + 32], *env = NULL;
 	const char *preload = NULL;
+	struct mws_info info;
 	size_t envlen = 0;
-	uint64_t mean;
+	uint64_t mean, base = 0;
+	bool first;
 	int idx = -1, ret;
 
 	*name = '\0';
@@ -158,19 +214,24 @@ int mw_msampler_attach(struct mw_mprobe *m, struct mw_mledger *ml, uint32_t pid,
 		if (idx < 0 || !lib_name(pid, entry, name, sizeof(name)))
 			*name = '\0';
 	} else {
-		mapped_sampler(pid, name, sizeof(name));
+		mapped_sampler(pid, name, sizeof(name), &base);
 	}
-	if (!*name) {
-		free(env);
-		return MW_MSAMPLER_NONE;
-	}
-	if (idx < 0 || !interposes(pid, preload, idx)) {
-		free(env);
-		return MW_MSAMPLER_BYPASSED;
-	}
-	mean = mw_msampler_mean_of(env, envlen);
-	free(env);
 	snprintf(path, sizeof(path), "/proc/%u/root%s", pid, name);
+	if (!*name) {
+		first = false;
+	} else if (!before_libs && read_info(pid, path, base, &info)) {
+		/* Running: it says itself (the environment may have been written over). */
+		first = info.interposes;
+		mean = info.mean;
+	} else {
+		first = idx >= 0 && interposes(pid, preload, idx);
+		mean = mw_msampler_mean_of(env, envlen);
+	}
+	free(env);
+	if (!*name)
+		return MW_MSAMPLER_NONE;
+	if (!first)
+		return MW_MSAMPLER_BYPASSED;
 	ret = mw_mprobe_add_sampler(m, pid, path);
 	if (ret)
 		return mw_fail(err, errsz, ret, "cannot attach to the sampler's probes in %s: %s",

@@ -56,6 +56,7 @@ static void *(*next_valloc)(size_t);
 static void *(*next_pvalloc)(size_t);
 
 static uint64_t mean = MWS_DEFAULT_BYTES;
+EXPORT struct mws_info mwsampler_info; /* for memwatch (sampler.h) */
 static _Atomic int resolved;
 static struct mws_table table;
 
@@ -133,15 +134,9 @@ static __attribute__((noinline, cold)) void resolve(void)
 	LOOKUP(pvalloc);
 	resolving = 0;
 	env = getenv(MWS_ENV_BYTES);
-	if (env && *env) {
-		uint64_t v = mws_parse_bytes(env);
-
-		if (v)
-			mean = v;
-		else
-			say("memwatch-sampler: " MWS_ENV_BYTES "=", env,
-			    " is not a size (1 to 1T, K/M/G): sampling every 512K\n");
-	}
+	/* Not a size: the default (memwatch says so; the host's stderr is not ours). */
+	if (env && *env && mws_parse_bytes(env))
+		mean = mws_parse_bytes(env);
 	if (!next_malloc || !next_free)
 		say("memwatch-sampler: no next malloc/free (RTLD_NEXT): allocations fail\n", NULL,
 		    NULL);
@@ -204,12 +199,15 @@ static inline void forget(void *p)
 		sampled_free(p);
 }
 
-EXPORT void *malloc(size_t n)
+/* Under a name of its own too: the constructor compares it with the malloc the process uses. */
+static void *hook_malloc(size_t n)
 {
 	if (unlikely(!ready()))
 		return boot_alloc(n, 16);
 	return account(next_malloc(n), n);
 }
+
+EXPORT void *malloc(size_t n) __attribute__((alias("hook_malloc")));
 
 EXPORT void free(void *p)
 {
@@ -326,4 +324,8 @@ static __attribute__((constructor)) void init(void)
 		mean = v;
 	left = 0;
 	rng = 0;
+	mwsampler_info.mean = mean;
+	mwsampler_info.interposes = dlsym(RTLD_DEFAULT, "malloc") == (void *)hook_malloc;
+	atomic_thread_fence(memory_order_release);
+	mwsampler_info.magic = MWS_INFO_MAGIC;
 }

@@ -29,6 +29,23 @@
 #define MWS_PROBE_FREE "free"
 
 /*
+ * What the sampler says of itself, in its memory (the exported symbol
+ * mwsampler_info, set before main): whether its malloc is the one the process
+ * calls (a malloc found earlier in symbol order, in the executable or an
+ * LD_PRELOAD entry before it, leaves it without a call), and its mean.
+ * memwatch reads it when it attaches: the environment a process started with
+ * may be overwritten by then (servers write their status over it).
+ */
+#define MWS_INFO_SYM "mwsampler_info"
+#define MWS_INFO_MAGIC 0x3153574dU /* "MWS1" */
+
+struct mws_info {
+	uint32_t magic;	     /* MWS_INFO_MAGIC once set */
+	uint32_t interposes; /* 1: the process's malloc is the sampler's */
+	uint64_t mean;
+};
+
+/*
  * MEMWATCH_SAMPLE_BYTES: a decimal number of bytes, with an optional K, M or G
  * (binary units), from 1 to 2^40. 0 for anything else (the caller says so and
  * keeps the default).
