@@ -239,16 +239,19 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 	if (t->cfg->mal.sampler) {
 		/* --sampler: uprobes on nobody. */
 		if (!quiet)
-			mw_p_err("pid %u: %s: no allocation probes (--sampler)", pid,
-				 n == MW_MSAMPLER_BYPASSED
-					 ? "libmemwatch-sampler.so is mapped but another malloc "
-					   "comes first in LD_PRELOAD"
-					 : "libmemwatch-sampler.so is not loaded");
+			mw_p_err(
+				"pid %u: %s: no allocation probes (--sampler)", pid,
+				n == MW_MSAMPLER_BYPASSED
+					? "libmemwatch-sampler.so is mapped but another malloc "
+					  "comes first (the executable's, or an earlier LD_PRELOAD "
+					  "entry)"
+					: "libmemwatch-sampler.so is not loaded");
 		return cfg_launch(t) ? -ENOENT : 0;
 	}
 	if (n == MW_MSAMPLER_BYPASSED && !quiet)
-		mw_p_err("pid %u: libmemwatch-sampler.so comes after another malloc in LD_PRELOAD "
-			 "and sees no call: uprobes instead",
+		mw_p_err("pid %u: libmemwatch-sampler.so comes after another malloc (the "
+			 "executable's, or an earlier LD_PRELOAD entry) and sees no call: uprobes "
+			 "instead",
 			 pid);
 	*what = '\0';
 	n = mw_mprobe_add_pid(&t->probe, pid, before_libs, what, sizeof(what));
