@@ -357,3 +357,24 @@ def test_sampler_bypassed():
     s = summary(tr, w.pid)
     eq((s["allocator"], s["sampling"]), (JEMALLOC, "off"), "allocator, sampling")
     eq(s["calls"].get("valloc"), 17, "valloc calls (exact: uprobes)")
+
+
+def test_sampler_duty_cycle():
+    """--duty detaches and re-attaches the sampler's probes (its semaphores fall and rise):
+    the run goes on, samples come only while attached, the leaks (made in the first window) are
+    exact and the churn leaves no false leak behind."""
+    need_sampler()
+    rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--duty", "0.5,1", "--",
+                             mw.wl("leaks"), "-t", "3000"],
+                            env={"MEMWATCH_SAMPLE_BYTES": SMALL}, timeout=60)
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    rounds = int(re.search(r"rounds (\d+)", err).group(1))
+    check_sampled_leaks(tr)
+    s = sampler_summary(tr)
+    eq(s["outstanding_count"], sum(n for n, _ in LEAKS.values()), "outstanding blocks")
+    # Every churn round allocates: far fewer samples than allocations when detached half the time.
+    check(0 < s["traced"] < rounds, f"traced {s['traced']} of more than {rounds} allocations")
+    check(not [e for e in tr.of("leak") if "churn" in frames_of(e)], "churn left leaks")
+
+
+test_sampler_duty_cycle.timeout = 90

@@ -459,20 +459,26 @@ int mw_mprobe_add_exit(struct mw_mprobe *m, uint32_t pid, bool before_libs)
 	return add_pid(m, pid, before_libs, NULL, 0, 1U << K_EXIT);
 }
 
-/* Both USDT links of one sampler (libbpf finds the probes, their semaphores raise). */
+/*
+ * Both USDT links of one sampler (libbpf finds the probes, their semaphores
+ * raise). The free probe first, and gone last (mw_mprobe_detach): a block is
+ * reported only while its free will be seen. (A semaphore rises before its
+ * program runs: blocks kept meanwhile are not reported, and their frees count
+ * as unknown.)
+ */
 static int attach_usdt(struct mw_mprobe *m, struct mw_musdt *u)
 {
-	u->alloc = bpf_program__attach_usdt(m->skel->progs.sampler_alloc, (pid_t)u->pid, u->path,
-					    "mwsampler", "alloc", NULL);
-	if (!u->alloc)
-		return -errno;
 	u->free = bpf_program__attach_usdt(m->skel->progs.sampler_free, (pid_t)u->pid, u->path,
 					   "mwsampler", "free", NULL);
-	if (!u->free) {
+	if (!u->free)
+		return -errno;
+	u->alloc = bpf_program__attach_usdt(m->skel->progs.sampler_alloc, (pid_t)u->pid, u->path,
+					    "mwsampler", "alloc", NULL);
+	if (!u->alloc) {
 		int err = -errno;
 
-		bpf_link__destroy(u->alloc);
-		u->alloc = NULL;
+		bpf_link__destroy(u->free);
+		u->free = NULL;
 		return err;
 	}
 	return 0;
