@@ -204,6 +204,13 @@ static void run_ledger(FILE *rec, const void *replay, size_t len, char **json, s
 {
 	struct mw_config cfg = { .json = true };
 	struct mw_mreport_entry in = { .now_mono_ns = 2000, .pid = 42, .final = 1 };
+	/* The kernel's sums of the four samples' weights (malloc.bpf.c: sampler_alloc). */
+	uint64_t w[4][2] = { { 4096, 100 }, { 4096, 100 }, { 1 << 20, 1 << 20 }, { 4096, 64 } };
+
+	for (int i = 0; i < 4; i++) {
+		in.c.bytes[MW_MFN_MALLOC] += w[i][0];
+		in.c.calls[MW_MFN_MALLOC] += (w[i][0] << 16) / w[i][1];
+	}
 	struct mw_session s;
 	struct mw_mledger ml;
 	char err[128];
@@ -256,8 +263,10 @@ TEST(mledger_sampler_weights_recorded)
 	/* 2 x 4096 bytes for the small stack, in ~82 blocks; the large block alone. */
 	CHECK(strstr(a, "\"bytes\":8192,\"count\":82"));
 	CHECK(strstr(a, "\"bytes\":1048576,\"count\":1"));
-	/* The unkept sample counts in the allocated estimate, not in the outstanding. */
+	/* The allocated estimate is the kernel's sum (records lost or not), with the unkept
+	 * sample: 41 + 41 + 1 + 64 allocations; the outstanding bytes are the records'. */
 	CHECK(strstr(a, "\"estimated_bytes\":1060864"));
+	CHECK(strstr(a, "\"estimated_count\":147"));
 	CHECK(strstr(a, "\"outstanding_bytes\":1056768"));
 	run_ledger(NULL, rec, rlen, &b, &blen);
 	CHECK(strstr(b, "\"bytes\":8192,\"count\":82"));

@@ -646,6 +646,13 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	sum.est_bytes = mp->est_bytes;
 	sum.est_count = mp->est_count;
 	sum.stacks_full = mp->stacks_full;
+	if (mp->sampler_mean) {
+		/* The kernel's sums of the sampler's weights (malloc.bpf.c): lost records or not. */
+		sum.est_bytes = (double)in->c.bytes[MW_MFN_MALLOC];
+		sum.est_count = (double)in->c.calls[MW_MFN_MALLOC] / 65536.0;
+		memset(sum.c.calls, 0, sizeof(sum.c.calls));
+		memset(sum.c.bytes, 0, sizeof(sum.c.bytes));
+	}
 	if (mp->sampler_mean)
 		snprintf(sampling, sizeof(sampling), "sampler bytes %llu",
 			 (unsigned long long)mp->sampler_mean);
