@@ -221,7 +221,7 @@ static void run_ledger(FILE *rec, const void *replay, size_t len, char **json, s
 	s.rec = rec;
 	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &cfg.mal, 1000, err, sizeof(err)), 0);
 	if (!replay) {
-		mw_mledger_proc(&ml, 42, "app", "/x/libmemwatch-sampler.so");
+		mw_mledger_proc(&ml, 42, "app", "/x/libmemwatch-sampler.so", 0);
 		mw_mledger_sampler(&ml, 42, 4096);
 		feed(&ml, 0x1000, 100, 4096, 0x401000); /* stands for ~41 blocks */
 		feed(&ml, 0x2000, 100, 4096, 0x401000);
@@ -234,7 +234,7 @@ static void run_ledger(FILE *rec, const void *replay, size_t len, char **json, s
 		CHECK_EQ_INT(mw_replay_init(&r, replay, len), 0);
 		while (mw_replay_next(&r, &e) == 1) {
 			if (e.kind == MW_ENTRY_MPROC)
-				mw_mledger_proc(&ml, 42, "app", "/x/libmemwatch-sampler.so");
+				mw_mledger_proc(&ml, 42, "app", "/x/libmemwatch-sampler.so", 0);
 			else if (e.kind == MW_ENTRY_MSAMPLER)
 				mw_mledger_sampler(
 					&ml, 42, ((const struct mw_msampler_entry *)e.data)->mean);
