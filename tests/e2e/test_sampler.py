@@ -385,3 +385,24 @@ def test_sampler_duty_cycle():
 
 
 test_sampler_duty_cycle.timeout = 90
+
+
+def test_sampler_pprof():
+    """--pprof through the sampler, read by go tool pprof: each leak's inuse_space is its
+    weighted estimate (exact here: every block sampled), and the profile's comments say the
+    values are the sampler's estimates."""
+    need_sampler()
+    from test_pprof import check_leak_rows, go_pprof
+    prof = mw.tmpfile("heap.pb.gz")
+    rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--pprof", prof, "--", mw.wl("leaks"),
+                             "-r", "50"], env={"MEMWATCH_SAMPLE_BYTES": SMALL})
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    check_leak_rows(go_pprof("-top", "-unit=B", "-sample_index=inuse_space", prof),
+                    "inuse_space")
+    comments = go_pprof("-comments", prof)
+    pid = sampler_summary(tr)["pid"]
+    check(f"pid {pid}: estimates: in-process sampler, one sample per {SMALL} bytes" in comments,
+          f"comments: {comments!r}")
+
+
+test_sampler_pprof.timeout = 150

@@ -2,6 +2,7 @@
 /* The heap profile from the --malloc ledger. See heap.h. */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "heap.h"
@@ -31,6 +32,25 @@ static int heap_proc(const struct mw_mledger *ml, const struct mw_mproc *mp, str
 
 	if (!inuse)
 		return -ENOMEM;
+	if (mp->sampler_mean || ml->mc.sample_bytes || ml->mc.sample_every > 1) {
+		/* Sampled: every value of this process is an estimate, and says so. */
+		char c[160];
+
+		if (mp->sampler_mean)
+			snprintf(c, sizeof(c),
+				 "pid %u: estimates: in-process sampler, one sample per %llu bytes",
+				 mp->pid, (unsigned long long)mp->sampler_mean);
+		else if (ml->mc.sample_bytes)
+			snprintf(c, sizeof(c), "pid %u: estimates: --sample-bytes %llu", mp->pid,
+				 (unsigned long long)ml->mc.sample_bytes);
+		else
+			snprintf(c, sizeof(c), "pid %u: estimates: --sample %u", mp->pid,
+				 ml->mc.sample_every);
+		if (mw_pprof_comment(b, c)) {
+			free(inuse);
+			return -ENOMEM;
+		}
+	}
 	n = mw_leak_aggregate(l, mp->pid, UINT64_MAX, false, &rows);
 	if (n < 0) {
 		free(inuse);

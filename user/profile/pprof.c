@@ -62,6 +62,8 @@ struct mw_pprof {
 	size_t nlocs, caplocs;
 	struct sample_ent *samples;
 	size_t nsamples, capsamples;
+	int64_t comments[MW_PROF_MAX_COMMENTS]; /* string table indices */
+	size_t ncomments;
 };
 
 static uint64_t mix(uint64_t h, uint64_t v)
@@ -168,6 +170,19 @@ struct mw_pprof *mw_pprof_new(const struct mw_pprof_type *types, int ntypes, int
 		return NULL;
 	}
 	return b;
+}
+
+int mw_pprof_comment(struct mw_pprof *b, const char *text)
+{
+	int64_t ix;
+
+	if (b->ncomments == MW_PROF_MAX_COMMENTS)
+		return 0; /* the first ones say it already */
+	ix = intern(b, text);
+	if (ix < 0)
+		return -ENOMEM;
+	b->comments[b->ncomments++] = ix;
+	return 0;
 }
 
 void mw_pprof_free(struct mw_pprof *b)
@@ -553,6 +568,8 @@ int mw_pprof_encode(struct mw_pprof *b, uint64_t time_ns, void **out, size_t *le
 	p.n_string_table = b->nstrs;
 	p.string_table = b->strs;
 	p.time_nanos = (int64_t)time_ns;
+	p.n_comment = b->ncomments;
+	p.comment = b->comments;
 	p.default_sample_type = e.vt[b->default_type].type;
 	rawlen = perftools__profiles__profile__get_packed_size(&p);
 	raw = malloc(rawlen + 1);

@@ -16,6 +16,7 @@
 #include "stacks/ustack.h"
 
 #define MW_PROF_MAX_TYPES 4
+#define MW_PROF_MAX_COMMENTS 16
 
 /* One call stack of one process and its values (one per sample type). */
 struct mw_prof_stack {
@@ -48,6 +49,9 @@ struct mw_pprof *mw_pprof_new(const struct mw_pprof_type *types, int ntypes, int
 void mw_pprof_free(struct mw_pprof *b);
 /* Add one stack; a stack whose values are all zero is left out. 0 or -ENOMEM. */
 int mw_pprof_add(struct mw_pprof *b, const struct mw_prof_stack *s);
+/* A comment of the profile (pprof -comments shows them): which values are estimates. At
+ * most MW_PROF_MAX_COMMENTS are kept. 0 or -ENOMEM. */
+int mw_pprof_comment(struct mw_pprof *b, const char *text);
 /* How many samples were added. */
 size_t mw_pprof_samples(const struct mw_pprof *b);
 /* The gzip-compressed profile, taken at time_ns (Unix epoch): *out is malloc'd. 0 or -ENOMEM. */
