@@ -19,6 +19,7 @@
 #include "ledger/procfs.h"
 #include "ledger/regions.h"
 #include "malloc.skel.h"
+#include "sampler/sampler.h"
 
 /* uprobe_multi links (Linux 6.6); libbpf 1.1 predates them: the bpf() call by hand. */
 #define MW_TRACE_UPROBE_MULTI 48
@@ -407,7 +408,10 @@ static int add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char *wh
 
 		c[i].is_libc = mw_is_libc_path(b);
 		c[i].is_cxx = !strncmp(b, "libstdc++", 9);
-		if (mw_elf_find_funcs(c[i].path, names, NPOINTS, c[i].off) < 0)
+		/* The in-process sampler is never the allocator: here it sees no call (another
+		 * malloc comes first) or the process is not probed with uprobes at all. */
+		if (!strncmp(b, MWS_LIB_PREFIX, strlen(MWS_LIB_PREFIX)) ||
+		    mw_elf_find_funcs(c[i].path, names, NPOINTS, c[i].off) < 0)
 			memset(c[i].off, 0, sizeof(c[i].off));
 	}
 	/*
