@@ -406,3 +406,32 @@ def test_sampler_pprof():
 
 
 test_sampler_pprof.timeout = 150
+
+
+def test_sampler_comm():
+    """--comm (as the daemon follows services): a process started later with the sampler is
+    adopted at its exec and gets the sampler's probes, found through its LD_PRELOAD (its
+    libraries are not mapped yet); the blocks it keeps once memwatch has said so are reported
+    while it waits."""
+    need_sampler()
+    exe = mw.tmpfile("mwsmix")  # a name of its own: other runs may match sampled_mix
+    with open(mw.wl("sampled_mix"), "rb") as src, open(exe, "wb") as dst:
+        dst.write(src.read())
+    os.chmod(exe, 0o755)
+    out = mw.tmpfile("mw.json")
+    m = mw.memwatch("--json", "--malloc", "-o", out, "--comm", "^mwsmix$")
+    mw.wait_tracing(m)
+    env = dict(os.environ, LD_PRELOAD=SAMPLER, MEMWATCH_SAMPLE_BYTES="4K")
+    w = mw.Proc([exe, "-w", "-W", "-c", "0"], stdin=subprocess.PIPE, env=env, name="mwsmix")
+    w.wait_line(r"^ready (\d+)$")
+    m.wait_line(rf"pid {w.pid} \(mwsmix\) attached", timeout=30)
+    w.send()
+    w.wait_line(r"^done (\d+)$", timeout=60)
+    mw.interrupt(m)
+    w.send()
+    eq(w.wait(30, "mwsmix"), 0, "exit status")
+    tr = mw.read_ndjson(out)
+    s = sampler_summary(tr, w.pid, mean="4096")
+    check(s["traced"] > 0, f"no sample: {s}")
+    huge = [e for e in tr.of("leak", pid=w.pid) if "keep_huge" in frames_of(e)]
+    eq([(e["count"], e["bytes"]) for e in huge], [(8, 8 << 20)], "keep_huge's blocks")
