@@ -8,7 +8,8 @@ PKGS="make gcc clang llvm clang-format libbpf-dev bpftool libelf-dev zlib1g-dev 
       linux-libc-dev strace python3 procps libdw-dev liblzma-dev libbz2-dev g++ \
       libjemalloc2 libtcmalloc-minimal4 memcached gdb libc6-dbg systemtap-sdt-dev \
       libmicrohttpd-dev prometheus curl python3-yaml scdoc \
-      libprotobuf-c-dev protobuf-c-compiler libjson-c-dev libncurses-dev tmux golang-go chromium"
+      libprotobuf-c-dev protobuf-c-compiler libjson-c-dev libncurses-dev tmux golang-go chromium \
+      default-jdk redis-server"
 # clang-format: make lint checks the C style (.clang-format).
 # The libjemalloc2 line is for the allocator tests (tests/e2e/test_alloc.py): LD_PRELOAD of Debian's
 # jemalloc/tcmalloc, a real multi-threaded server (memcached; the test speaks its text protocol
@@ -19,6 +20,10 @@ PKGS="make gcc clang llvm clang-format libbpf-dev bpftool libelf-dev zlib1g-dev 
 # libmicrohttpd-dev: the --prometheus endpoint (linked dynamically: runtime libmicrohttpd12);
 # prometheus (promtool), curl and python3-yaml: the metrics tests scrape it and validate
 # tools/fleet/ (rules, scrape config, DaemonSet manifest).
+# golang-go (also for pprof, below), default-jdk, redis-server: real services for the
+# attach-time classification tests (tests/e2e/test_alloc_services.py): a cgo Go HTTP server and
+# a Java program, whose own heaps must not be taken for glibc arenas, and redis (jemalloc),
+# whose thread stacks and guards must not be taken for jemalloc memory.
 # scdoc: builds the manual, memwatch(8), from user/memwatch.8.scd (make man, make install; the
 # docs tests check that it builds).
 # libprotobuf-c-dev, protobuf-c-compiler: pprof profiles (--pprof, /debug/pprof/heap) and

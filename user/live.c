@@ -79,6 +79,33 @@ struct live {
 	struct mw_perfetto *trace; /* --perfetto, else NULL */
 };
 
+/* What the process's memory and libc say about its allocator, for the seed that
+ * follows (glibc's arena list, its chunks, the threads' stacks). */
+static int read_facts(struct live *l, uint32_t pid, const char *maps_text)
+{
+	struct mw_alloc_facts f;
+	struct mw_regions maps;
+	char *env = NULL;
+	size_t envlen = 0;
+	int err;
+
+	mw_regions_init(&maps);
+	err = mw_maps_parse(maps_text, &maps);
+	if (err) {
+		mw_regions_free(&maps);
+		return err;
+	}
+	if (mw_read_environ(pid, &env, &envlen))
+		env = NULL;
+	err = mw_alloc_read_facts(pid, maps_text, &maps, env, envlen, &f);
+	if (!err)
+		mw_session_facts(&l->s, pid, &f);
+	mw_alloc_facts_free(&f);
+	free(env);
+	mw_regions_free(&maps);
+	return err;
+}
+
 /* Baseline (or resync) of one process from /proc, taken after it is in the BPF filter. */
 static int seed_from_proc(struct live *l, uint32_t pid, bool resync, bool after_exec)
 {
@@ -111,6 +138,8 @@ static int seed_from_proc(struct live *l, uint32_t pid, bool resync, bool after_
 			text = base;
 		}
 	}
+	if (!err && !resync)
+		err = read_facts(l, pid, text);
 	if (!err)
 		/* After an exec nothing raced: the calls since are all in the stream. */
 		err = mw_session_seed(&l->s, pid, text, start_brk, vm, stack,
@@ -698,6 +727,7 @@ int mw_live_run(struct mw_config *cfg)
 	l.s.counters = kernel_counters;
 	l.s.reseed = reseed_after_exec;
 	l.s.libs = libs_mapped;
+	l.s.peek = mw_mem_read_pid;
 	l.s.src_ctx = &l;
 	/* Daemon mode: arena lifecycle and diagnoses reach the NDJSON sink even with -c. */
 	l.s.out.alloc_always = cfg->daemon;

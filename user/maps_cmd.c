@@ -66,6 +66,47 @@ static void print_row(FILE *f, bool json, uint32_t pid, const struct mw_region *
 	mw_json_end(&j);
 }
 
+/* The allocator, and for glibc's the arenas and the limit in force (another
+ * allocator has no glibc arenas, and glibc's limit does not apply to it). */
+static void print_summary(FILE *f, bool json, uint32_t pid, const struct mw_alloc *al,
+			  uint64_t total, uint64_t total_rss, int limit, const char *limit_src)
+{
+	enum mw_allocator alloc = mw_alloc_allocator(al);
+	bool glibc = alloc == MW_ALLOCATOR_GLIBC, known = mw_alloc_arenas_known(al);
+	struct mw_json j;
+	char a[32], b[32];
+
+	if (!json) {
+		mw_fmt_size(a, sizeof(a), (int64_t)total);
+		mw_fmt_size(b, sizeof(b), (int64_t)total_rss);
+		fprintf(f, "total %s, RSS %s; allocator %s", a, b, mw_allocator_name(alloc));
+		if (glibc && known)
+			fprintf(f, "; %zu arenas besides main (%s), limit %d (%s)",
+				mw_alloc_narenas(al), mw_alloc_arenas_why(al), limit, limit_src);
+		else if (glibc)
+			fprintf(f, "; arenas unknown (%s), limit %d (%s)", mw_alloc_arenas_why(al),
+				limit, limit_src);
+		fputc('\n', f);
+		return;
+	}
+	mw_json_begin(&j, f);
+	mw_json_str(&j, "type", "maps_summary");
+	mw_json_uint(&j, "pid", pid);
+	mw_json_uint(&j, "size", total);
+	mw_json_uint(&j, "rss", total_rss);
+	mw_json_str(&j, "allocator", mw_allocator_name(alloc));
+	if (glibc) {
+		if (known)
+			mw_json_uint(&j, "arenas", mw_alloc_narenas(al));
+		else
+			mw_json_null(&j, "arenas");
+		mw_json_str(&j, "arenas_source", mw_alloc_arenas_why(al));
+		mw_json_int(&j, "arena_limit", limit);
+		mw_json_str(&j, "arena_limit_source", limit_src);
+	}
+	mw_json_end(&j);
+}
+
 static int maps_of(uint32_t pid, bool json, FILE *f)
 {
 	struct mw_regions merged;
@@ -73,6 +114,7 @@ static int maps_of(uint32_t pid, bool json, FILE *f)
 	struct mw_alloc *al = NULL;
 	struct mw_alloc_ev ev[16];
 	char *text = NULL, *env = NULL, *line, *save = NULL;
+	struct mw_alloc_facts facts = {};
 	uint64_t start_brk = 0, total = 0, total_rss = 0;
 	size_t nrss = 0, envlen = 0;
 	const char *limit_src;
@@ -89,13 +131,15 @@ static int maps_of(uint32_t pid, bool json, FILE *f)
 		goto out;
 	}
 	mw_read_start_brk(pid, &start_brk);
+	if (mw_read_environ(pid, &env, &envlen))
+		env = NULL;
 	al = mw_alloc_new();
-	if (!al) {
+	if (!al || mw_alloc_read_facts(pid, text, &merged, env, envlen, &facts)) {
 		err = -ENOMEM;
 		mw_p_err("out of memory");
 		goto out;
 	}
-	mw_alloc_seed(al, &merged, start_brk, ev, 16);
+	mw_alloc_seed(al, &merged, start_brk, &facts, ev, 16);
 	if (!json)
 		fprintf(f, "%-12s %6s %6s %6s %s %-12s %5s %s\n", "ADDRESS", "SIZE", "COMMIT",
 			"RSS", "PERM", "CLASS", "ARENA", "NAME");
@@ -113,32 +157,11 @@ static int maps_of(uint32_t pid, bool json, FILE *f)
 	}
 	limit = 8 * mw_read_online_cpus();
 	limit_src = "8 x online CPUs";
-	if (mw_read_environ(pid, &env, &envlen) == 0)
+	if (env)
 		limit = mw_arena_limit(env, envlen, mw_read_online_cpus(), &limit_src);
-	if (!json) {
-		char a[32], b[32];
-
-		mw_fmt_size(a, sizeof(a), (int64_t)total);
-		mw_fmt_size(b, sizeof(b), (int64_t)total_rss);
-		fprintf(f,
-			"total %s, RSS %s; allocator %s; %zu arenas besides main, limit %d (%s)\n",
-			a, b, mw_allocator_name(mw_alloc_allocator(al)), mw_alloc_narenas(al),
-			limit, limit_src);
-	} else {
-		struct mw_json j;
-
-		mw_json_begin(&j, f);
-		mw_json_str(&j, "type", "maps_summary");
-		mw_json_uint(&j, "pid", pid);
-		mw_json_uint(&j, "size", total);
-		mw_json_uint(&j, "rss", total_rss);
-		mw_json_str(&j, "allocator", mw_allocator_name(mw_alloc_allocator(al)));
-		mw_json_uint(&j, "arenas", mw_alloc_narenas(al));
-		mw_json_int(&j, "arena_limit", limit);
-		mw_json_str(&j, "arena_limit_source", limit_src);
-		mw_json_end(&j);
-	}
+	print_summary(f, json, pid, al, total, total_rss, limit, limit_src);
 out:
+	mw_alloc_facts_free(&facts);
 	mw_alloc_free(al);
 	mw_regions_free(&merged);
 	free(text);

@@ -58,6 +58,7 @@ static int recorded_lookup(void *ctx, uint32_t tid, struct mw_thread_counters *c
 struct replay {
 	const struct mw_config *cfg;
 	struct mw_session s;
+	struct mw_replay *in; /* the recording, for what the live run read as it went */
 	struct mw_mledger ml; /* the allocation probes' ledger, once the recording has one */
 	bool have_ml;
 	bool reported; /* the recording holds the live run's final summaries */
@@ -169,6 +170,27 @@ static int malloc_entry(struct replay *r, const struct mw_entry *e)
 	return 0;
 }
 
+/* The live run read the process's memory here: its bytes are the next entry. A
+ * recording without it (older, or another read) has nothing to give. */
+static int replay_peek(void *ctx, uint32_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct replay *r = ctx;
+	struct mw_replay ahead = *r->in;
+	struct mw_peek_entry pe;
+	struct mw_entry e;
+
+	if (mw_replay_next(&ahead, &e) != 1 || e.kind != MW_ENTRY_PEEK || e.len < sizeof(pe))
+		return -ENODATA;
+	memcpy(&pe, e.data, sizeof(pe));
+	if (pe.pid != pid || pe.addr != addr || pe.len != len ||
+	    e.len != sizeof(pe) + (pe.err ? 0 : len))
+		return -ENODATA;
+	*r->in = ahead;
+	if (!pe.err)
+		memcpy(buf, (const unsigned char *)e.data + sizeof(pe), len);
+	return pe.err;
+}
+
 static int replay_entry(struct replay *r, const struct mw_entry *e)
 {
 	struct mw_session *s = &r->s;
@@ -266,6 +288,8 @@ static int replay_entry(struct replay *r, const struct mw_entry *e)
 				       (int)((const __u32 *)e->data)[1]);
 		return 0;
 	case MW_ENTRY_COUNTERS: return 0; /* collected up front */
+	case MW_ENTRY_ALLOC_FACTS: return mw_session_facts_entry(s, e->data, e->len);
+	case MW_ENTRY_PEEK: return 0; /* one nothing asked for again: skipped */
 	}
 	return 0; /* kinds from newer versions are skipped */
 }
@@ -328,6 +352,9 @@ int mw_replay_to(const struct mw_config *cfg, FILE *to)
 	mw_session_init(&r.s, cfg, out, in.hdr.page_size, in.hdr.mono_to_epoch_ns);
 	r.s.counters = recorded_lookup;
 	r.s.src_ctx = &rc;
+	r.s.peek = replay_peek;
+	r.s.peek_ctx = &r;
+	r.in = &in;
 	if (cfg->perfetto_path) {
 		char why[300];
 

@@ -3,6 +3,7 @@
  * through the process model exactly as a session feeds it. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include "alloc/alloc.h"
 #include "ledger/model.h"
@@ -35,6 +36,65 @@ static const char *static_maps = "400000-401000 r--p 00000000 fe:01 1 /usr/bin/s
 				 "4c0000-4e1000 rw-p 00000000 00:00 0 [heap]\n"
 				 "7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n";
 
+/* A made-up memory image: words at addresses, for what the analysis reads. */
+#define MAX_WORDS 4096
+static struct {
+	uint64_t addr, val;
+} words[MAX_WORDS];
+static size_t nwords;
+static bool mem_off; /* reads fail: nothing to read the process with */
+
+static void poke(uint64_t addr, uint64_t val)
+{
+	for (size_t i = 0; i < nwords; i++)
+		if (words[i].addr == addr) {
+			words[i].val = val;
+			return;
+		}
+	CHECK(nwords < MAX_WORDS);
+	if (nwords < MAX_WORDS)
+		words[nwords++].addr = addr, words[nwords - 1].val = val;
+}
+
+/* Unwritten words read as 0, like untouched anonymous memory. */
+static int fake_read(void *ctx, uint32_t pid, uint64_t addr, void *buf, size_t len)
+{
+	(void)ctx, (void)pid;
+	if (mem_off)
+		return -EFAULT;
+	memset(buf, 0, len);
+	for (size_t i = 0; i < nwords; i++)
+		if (words[i].addr >= addr && words[i].addr + 8 <= addr + len)
+			memcpy((char *)buf + (words[i].addr - addr), &words[i].val, 8);
+	return 0;
+}
+
+static const struct mw_mem fake_mem = { .read = fake_read };
+
+/* What glibc writes at the start of a chunk it mapped for one malloc. */
+static void chunk_hdr(uint64_t addr, uint64_t len)
+{
+	poke(addr, 0);
+	poke(addr + 8, len | 2);
+}
+
+/* glibc 2.36's heap_info and malloc_state fields (alloc/glibc.c). */
+static void fake_heap(uint64_t base, uint64_t ar, uint64_t prev, uint64_t size, uint64_t rw)
+{
+	poke(base, ar);
+	poke(base + 8, prev);
+	poke(base + 16, size);
+	poke(base + 24, rw);
+	poke(base + 32, 4096);
+}
+
+static void fake_state(uint64_t a, uint64_t top, uint64_t next, uint64_t system_mem)
+{
+	poke(a + 96, top);
+	poke(a + 2160, next);
+	poke(a + 2184, system_mem);
+}
+
 static struct mw_model m;
 static struct mw_process *p;
 static struct mw_alloc *al;
@@ -42,7 +102,8 @@ static struct mw_alloc_ev evs[64];
 static int nev;
 static uint64_t ts;
 
-static void start(const char *maps)
+/* Seed from maps and what reading the process told (facts, or NULL). */
+static void start_facts(const char *maps, const struct mw_alloc_facts *facts)
 {
 	struct mw_regions r;
 
@@ -56,11 +117,19 @@ static void start(const char *maps)
 	mw_regions_free(&r);
 	al = mw_alloc_new();
 	CHECK(al != NULL);
-	nev = mw_alloc_seed(al, &p->regions, p->start_brk, evs, 64);
+	mw_alloc_set_mem(al, &fake_mem);
+	nev = mw_alloc_seed(al, &p->regions, p->start_brk, facts, evs, 64);
+}
+
+static void start(const char *maps)
+{
+	start_facts(maps, NULL);
 }
 
 static void finish(void)
 {
+	nwords = 0;
+	mem_off = false;
 	mw_alloc_free(al);
 	al = NULL;
 	mw_model_free(&m);
@@ -303,7 +372,7 @@ TEST(alloc_arena_128m_fails_d_and_rlimit_storm)
 
 /* ---- growth and shrink ---------------------------------------------- */
 
-TEST(alloc_arena_growth_222_mprotects)
+TEST(alloc_arena_growth_226_mprotects)
 {
 	const uint64_t base = 0x7f9fcc000000ULL;
 	uint64_t end = base + 135168;
@@ -311,16 +380,17 @@ TEST(alloc_arena_growth_222_mprotects)
 
 	start(glibc_maps);
 	create_aligned(601, base);
-	for (int i = 0; i < 222; i++) {
+	/* arenas -b 1048576: 1 MiB of 1000-byte blocks, 226 growths (arenas.c). */
+	for (int i = 0; i < 226; i++) {
 		CHECK_EQ_INT(mprotect_(601, end, PG, RW), 1);
 		CHECK_EQ_INT(evs[0].kind, MW_AEV_ARENA_GROW);
 		CHECK_EQ_INT(evs[0].bytes, PG);
 		end += PG;
 	}
-	CHECK_EQ_INT(evs[0].committed, 135168 + 222 * PG);
+	CHECK_EQ_INT(evs[0].committed, 135168 + 226 * PG);
 	CHECK_EQ_INT(evs[0].reserved, 64 * MB);
 	ar = mw_alloc_arena(al, 0);
-	CHECK_EQ_INT(ar->committed, 135168 + 222 * PG);
+	CHECK_EQ_INT(ar->committed, 135168 + 226 * PG);
 	CHECK_EQ_HEX(ar->heaps[0].rw_end, end);
 	CHECK_EQ_HEX(ar->heaps[0].rw_high, end);
 	/* The creator growing is no reuse. */
@@ -330,7 +400,7 @@ TEST(alloc_arena_growth_222_mprotects)
 	CHECK_EQ_HEX(at(end)->end, base + 64 * MB);
 	/* A multi-page growth (a 16 MiB malloc after the threshold rose). */
 	CHECK_EQ_INT(mprotect_(601, end, 16 * MB, RW), 1);
-	CHECK_EQ_INT(evs[0].committed, 135168 + 222 * PG + 16 * MB);
+	CHECK_EQ_INT(evs[0].committed, 135168 + 226 * PG + 16 * MB);
 	/* Not at the RW end, or not RW: no growth. */
 	CHECK_EQ_INT(mprotect_(601, base + 32 * MB, PG, RW), 0);
 	CHECK_EQ_INT(mprotect_(601, end + 16 * MB, PG, PROT_READ), 0);
@@ -359,12 +429,16 @@ TEST(alloc_arena_shrink_dontneed)
 		/* RW stays a high-water mark. */
 		CHECK_ARENA_STATE(evs[0], 64 * MB, 135168 + 1 * MB, (uint64_t)i * 100 * KB, 1);
 	}
-	/* Below the top (a hole in the used part): not a shrink. */
-	CHECK_EQ_INT(madvise_(701, base + 64 * KB, 8 * KB, MADV_DONTNEED), 0);
+	/* Below the top: a hole malloc_trim gave back. Trimmed, the top stays. */
+	CHECK_EQ_INT(madvise_(701, base + 64 * KB, 8 * KB, MADV_DONTNEED), 1);
+	CHECK_ONE(MW_AEV_ARENA_SHRINK, 1, 701, base);
+	CHECK(evs[0].hole);
+	CHECK_ARENA_STATE(evs[0], 64 * MB, 135168 + 1 * MB, 308 * KB, 1);
 	/* Regrowth up to the old RW end makes no syscalls; the next shrink may end
 	 * anywhere up to it. */
 	CHECK_EQ_INT(madvise_(701, end - 200 * KB, 148 * KB, MADV_DONTNEED), 1);
-	CHECK_ARENA_STATE(evs[0], 64 * MB, 135168 + 1 * MB, 448 * KB, 1);
+	CHECK(!evs[0].hole);
+	CHECK_ARENA_STATE(evs[0], 64 * MB, 135168 + 1 * MB, 456 * KB, 1);
 	/* Other advice: nothing. */
 	CHECK_EQ_INT(madvise_(701, end - 400 * KB, 100 * KB, MADV_FREE), 0);
 	/* Another thread's free shrinks it too (free goes to the chunk's arena),
@@ -373,7 +447,7 @@ TEST(alloc_arena_shrink_dontneed)
 	CHECK_ONE(MW_AEV_ARENA_SHRINK, 1, 702, base);
 	ar = mw_alloc_arena(al, 0);
 	CHECK_EQ_INT(ar->committed, 135168 + 1 * MB);
-	CHECK_EQ_INT(ar->trimmed, 548 * KB);
+	CHECK_EQ_INT(ar->trimmed, 556 * KB);
 	CHECK_EQ_INT(ar->nthreads, 1);
 	CHECK_EQ_HEX(ar->heaps[0].rw_end, end);
 	CHECK_EQ_INT(at(end - PG)->prot, RW);
@@ -412,41 +486,58 @@ TEST(alloc_arena_shrink_map_fixed)
 
 /* ---- threads and arenas --------------------------------------------- */
 
-TEST(alloc_arena_reuse_by_another_thread)
+TEST(alloc_arena_grown_by_another_thread_is_no_reuse)
 {
 	const uint64_t base = 0x7f9fcc000000ULL, next = 0x7f9fd0000000ULL;
+	const uint64_t base2 = 0x7f8fcc000000ULL;
 	uint64_t end = base + 135168;
 	const struct mw_arena *ar;
 
 	start(glibc_maps);
 	create_aligned(901, base);
-	/* 902 attached with no syscall; visible when it grows the arena. */
-	CHECK_EQ_INT(mprotect_(902, end, PG, RW), 2);
-	CHECK_EQ_INT(evs[0].kind, MW_AEV_ARENA_GROW);
-	CHECK_EQ_INT(evs[1].kind, MW_AEV_ARENA_REUSE);
-	CHECK_EQ_INT(evs[1].arena, 1);
-	CHECK_EQ_INT(evs[1].tid, 902);
-	CHECK_EQ_HEX(evs[1].base, base);
-	end += PG;
-	/* Once only. */
+	/* 902 grows arena 1: it may allocate from it (glibc attached it silently),
+	 * or realloc a block of it (glibc grows the chunk's arena, whoever calls):
+	 * the syscalls cannot tell, so no reuse is reported and 902 is not attached. */
 	CHECK_EQ_INT(mprotect_(902, end, PG, RW), 1);
-	CHECK_EQ_INT(evs[0].kind, MW_AEV_ARENA_GROW);
+	CHECK_ONE(MW_AEV_ARENA_GROW, 1, 902, base);
+	end += PG;
+	/* The main thread's realloc of a block from arena 1, measured:
+	 * mprotect(B+0x21000+..., 69632) by the main thread. */
+	CHECK_EQ_INT(mprotect_(PID, end, 69632, RW), 1);
+	CHECK_ONE(MW_AEV_ARENA_GROW, 1, PID, base);
+	end += 69632;
 	ar = mw_alloc_arena(al, 0);
-	CHECK_EQ_INT(ar->nthreads, 2);
+	CHECK_EQ_INT(ar->creator_tid, 901);
+	/* Seen growing it, creator first. */
+	CHECK_EQ_INT(ar->nthreads, 3);
 	CHECK_EQ_INT(ar->threads[0], 901);
 	CHECK_EQ_INT(ar->threads[1], 902);
-	CHECK_EQ_INT(ar->creator_tid, 901);
-	/* 902 is attached now: its new heap belongs to arena 1. */
+	CHECK_EQ_INT(ar->threads[2], PID);
+	/* 903 owns arena 2 and reallocs a block of arena 1 (it grows arena 1); its
+	 * next heap is still arena 2's: growth attaches no one. */
+	create_aligned(903, base2);
+	CHECK_EQ_INT(mprotect_(903, end, PG, RW), 1);
+	CHECK_ONE(MW_AEV_ARENA_GROW, 1, 903, base);
+	CHECK_EQ_INT(mmap_(903, base2 + 64 * MB, base2 + 64 * MB, 64 * MB, NONE, RESV), 0);
+	CHECK_EQ_INT(mprotect_(903, base2 + 64 * MB, 135168, RW), 1);
+	CHECK_ONE(MW_AEV_ARENA_HEAP_NEW, 2, 903, base2 + 64 * MB);
+	/* The heap's own heap_info decides where it can be read: 902 (never
+	 * attached) makes a heap whose ar_ptr is arena 1: arena 1's second heap. */
+	fake_heap(next, base + 48, base, 135168, 135168);
 	CHECK_EQ_INT(mmap_(902, next, next, 64 * MB, NONE, RESV), 0);
 	CHECK_EQ_INT(mprotect_(902, next, 135168, RW), 1);
 	CHECK_ONE(MW_AEV_ARENA_HEAP_NEW, 1, 902, next);
-	/* The creator exits; its arena goes to the free list and a new thread
-	 * takes it silently: seen as reuse when it grows it. */
+	/* ...and a heap whose heap_info opens an arena is a new arena, whoever
+	 * makes it (903 already owns arena 2). */
+	fake_heap(0x7f7000000000ULL, 0x7f7000000000ULL + 48, 0, 135168, 135168);
+	CHECK_EQ_INT(mmap_(903, 0x7f7000000000ULL, 0x7f7000000000ULL, 64 * MB, NONE, RESV), 0);
+	CHECK_EQ_INT(mprotect_(903, 0x7f7000000000ULL, 135168, RW), 1);
+	CHECK_ONE(MW_AEV_ARENA_CREATE, 3, 903, 0x7f7000000000ULL);
+	/* The creator exits; a thread that grows its arena later is seen growing it. */
 	exit_(901);
-	CHECK_EQ_INT(mprotect_(903, end + PG, PG, RW), 2);
-	CHECK_EQ_INT(evs[1].kind, MW_AEV_ARENA_REUSE);
-	CHECK_EQ_INT(evs[1].tid, 903);
-	CHECK_EQ_INT(mw_alloc_narenas(al), 1);
+	CHECK_EQ_INT(mprotect_(904, end + PG, PG, RW), 1);
+	CHECK_EQ_INT(evs[0].kind, MW_AEV_ARENA_GROW);
+	CHECK_EQ_INT(mw_alloc_narenas(al), 3);
 	finish();
 }
 
@@ -480,13 +571,14 @@ TEST(alloc_twenty_threads_fifteen_arenas)
 		CHECK_EQ_INT(evs[0].tid, 2000 + i);
 		CHECK_EQ_HEX(evs[0].base, base);
 	}
-	/* The other 5 reuse arenas silently, seen when they grow them. */
+	/* The other 5 reuse arenas silently, seen growing them (no reuse: the
+	 * syscalls cannot tell that from a realloc). */
 	for (uint32_t i = 15; i < 20; i++) {
 		uint64_t base = top - (uint64_t)(i - 14) * 128 * MB;
 
-		CHECK_EQ_INT(mprotect_(2000 + i, base + 135168, PG, RW), 2);
-		CHECK_EQ_INT(evs[1].kind, MW_AEV_ARENA_REUSE);
-		CHECK_EQ_INT(evs[1].arena, (int)i - 14);
+		CHECK_EQ_INT(mprotect_(2000 + i, base + 135168, PG, RW), 1);
+		CHECK_EQ_INT(evs[0].kind, MW_AEV_ARENA_GROW);
+		CHECK_EQ_INT(evs[0].arena, (int)i - 14);
 	}
 	CHECK_EQ_INT(mw_alloc_narenas(al), 15);
 	for (size_t i = 0; i < 15; i++) {
@@ -577,8 +669,11 @@ TEST(alloc_main_heap_grow_and_trim)
 		CHECK_EQ_INT(evs[0].reserved, end - s);
 		CHECK_EQ_INT(evs[0].committed, end - s);
 	}
-	/* The heap stays one region, labelled. */
-	CHECK_EQ_HEX(at(s)->end, end);
+	/* The heap at attach, then what this thread grew (its bytes: by_class), labelled. */
+	CHECK_EQ_HEX(at(s)->end, HEAP_END);
+	CHECK_EQ_INT(at(s)->tid, 0);
+	CHECK_EQ_HEX(at(HEAP_END)->end, end);
+	CHECK_EQ_INT(at(HEAP_END)->tid, PID);
 	CHECK_EQ_INT(at(end - PG)->cls, MW_CLASS_MAIN_HEAP);
 	CHECK_EQ_INT(mw_region_arena(at(s)), 0);
 	/* Free all: one negative brk keeping the pad. */
@@ -587,10 +682,26 @@ TEST(alloc_main_heap_grow_and_trim)
 	CHECK_EQ_INT(evs[0].bytes, end - (s + 0x22000));
 	CHECK_EQ_INT(evs[0].committed, 0x22000);
 	CHECK_EQ_INT(evs[0].trimmed, end - (s + 0x22000));
-	/* A failed brk returns the old break: nothing. */
+	/* malloc_trim's DONTNEED inside the main heap: trimmed, the break stays. */
+	CHECK_EQ_INT(madvise_(PID, s + 0x2000, 0x10000, MADV_DONTNEED), 1);
+	CHECK_ONE(MW_AEV_MAIN_HEAP_TRIM, 0, PID, s);
+	CHECK(evs[0].hole);
+	CHECK_EQ_INT(evs[0].bytes, 0x10000);
+	CHECK_EQ_INT(evs[0].committed, 0x22000);
+	CHECK_EQ_INT(evs[0].trimmed, end - (s + 0x22000) + 0x10000);
+	CHECK_EQ_INT(mw_alloc_main_trimmed(al), end - (s + 0x22000) + 0x10000);
+	/* Outside the heap, or past its end: not the heap's. */
+	CHECK_EQ_INT(madvise_(PID, s + 0x20000, 0x10000, MADV_DONTNEED), 0);
+	/* A failed brk returns the old break: nothing... */
 	CHECK_EQ_INT(brk_(PID, s + 0x22000, s + (1ULL << 40)), 0);
-	/* malloc_trim's DONTNEED inside the main heap is no arena event. */
-	CHECK_EQ_INT(madvise_(PID, s + 0x2000, 0x10000, MADV_DONTNEED), 0);
+	/* ...but the main arena maps a 1 MiB segment instead (MMAP_AS_MORECORE_SIZE):
+	 * main arena memory, no chunk. */
+	CHECK_EQ_INT(mmap_(PID, 0x7f7000000000ULL, 0, 1 * MB, RW, ANON), 0);
+	CHECK_EQ_INT(at(0x7f7000000000ULL)->cls, MW_CLASS_MAIN_HEAP);
+	CHECK_EQ_INT(mw_region_arena(at(0x7f7000000000ULL)), 0);
+	/* Only right after the refusal. */
+	CHECK_EQ_INT(mmap_(PID, 0x7f7100000000ULL, 0, 1 * MB, RW, ANON), 0);
+	CHECK_EQ_INT(at(0x7f7100000000ULL)->cls, MW_CLASS_ANON);
 	finish();
 }
 
@@ -632,11 +743,26 @@ TEST(alloc_lookalike_jvm)
 	CHECK_EQ_INT(mmap_(20, 0x7f5000000000ULL, 0, 240 * MB, NONE, RESV), 0);
 	CHECK_EQ_INT(mmap_(20, 0x7f5000000000ULL, 0x7f5000000000ULL, 8 * MB, RW, ANON | MAP_FIXED),
 		     0);
-	/* HotSpot's guard zones in a thread stack. */
+	/* HotSpot's guard zones in a thread stack, as measured: the thread maps
+	 * fresh pages over the low end of its stack (MAP_FIXED, no MAP_STACK), then
+	 * makes them PROT_NONE. A guard-0 stack (the primordial Java thread)... */
 	CHECK_EQ_INT(mmap_(21, 0x7f3000000000ULL, 0, 1 * MB, RW, STK), 1);
-	CHECK_EQ_INT(mprotect_(21, 0x7f3000000000ULL, 16384, NONE), 0);
+	CHECK_EQ_INT(mmap_(22, 0x7f3000000000ULL, 0x7f3000000000ULL, 16384, RW, ANON | MAP_FIXED),
+		     0);
+	CHECK_EQ_INT(at(0x7f3000000000ULL)->cls, MW_CLASS_THREAD_STACK);
+	CHECK_EQ_INT(mprotect_(22, 0x7f3000000000ULL, 16384, NONE), 0);
 	CHECK_EQ_INT(at(0x7f3000000000ULL)->cls, MW_CLASS_STACK_GUARD);
 	CHECK_EQ_INT(at(0x7f3000000000ULL + 16384)->cls, MW_CLASS_THREAD_STACK);
+	/* ...and an nptl stack with its 4 KiB guard, the zone right above it. */
+	CHECK_EQ_INT(mmap_(21, 0x7f3100000000ULL, 0, 1 * MB + PG, NONE, STK), 0);
+	CHECK_EQ_INT(mprotect_(21, 0x7f3100000000ULL + PG, 1 * MB, RW), 1);
+	CHECK_EQ_INT(mmap_(23, 0x7f3100001000ULL, 0x7f3100001000ULL, 16384, RW, ANON | MAP_FIXED),
+		     0);
+	CHECK_EQ_INT(mprotect_(23, 0x7f3100001000ULL, 16384, NONE), 0);
+	CHECK_EQ_INT(at(0x7f3100000000ULL)->cls, MW_CLASS_STACK_GUARD);
+	CHECK_EQ_INT(at(0x7f3100001000ULL)->cls, MW_CLASS_STACK_GUARD);
+	CHECK_EQ_HEX(at(0x7f3100001000ULL)->end, 0x7f3100005000ULL);
+	CHECK_EQ_INT(at(0x7f3100005000ULL)->cls, MW_CLASS_THREAD_STACK);
 	CHECK_EQ_INT(mw_alloc_narenas(al), 0);
 	finish();
 }
@@ -691,6 +817,7 @@ TEST(alloc_classify_new_mappings)
 	const uint64_t c = 0x7f7000000000ULL;
 
 	start(glibc_maps);
+	chunk_hdr(c, 208896);
 	CHECK_EQ_INT(mmap_(40, c, 0, 208896, RW, ANON), 0);
 	CHECK_EQ_INT(at(c)->cls, MW_CLASS_MALLOC_CHUNK);
 	CHECK_EQ_INT(mw_region_arena(at(c)), -1);
@@ -712,9 +839,40 @@ TEST(alloc_classify_new_mappings)
 	CHECK_EQ_INT(mmap_(40, c + 24 * MB, 0, 1 * MB, RW, RESV), 0);
 	CHECK_EQ_INT(at(c + 24 * MB)->cls, MW_CLASS_ANON);
 	/* Two equal chunks side by side merge into one region. */
+	chunk_hdr(c + 32 * MB, 256 * KB);
+	chunk_hdr(c + 32 * MB + 256 * KB, 256 * KB);
 	CHECK_EQ_INT(mmap_(40, c + 32 * MB, 0, 256 * KB, RW, ANON), 0);
 	CHECK_EQ_INT(mmap_(40, c + 32 * MB + 256 * KB, 0, 256 * KB, RW, ANON), 0);
 	CHECK_EQ_HEX(at(c + 32 * MB)->end, c + 32 * MB + 512 * KB);
+	CHECK_EQ_INT(at(c + 32 * MB)->cls, MW_CLASS_MALLOC_CHUNK);
+	finish();
+}
+
+TEST(alloc_chunk_only_with_glibcs_header)
+{
+	const uint64_t c = 0x7f7000000000ULL;
+
+	start(glibc_maps);
+	/* Python's object arenas: mmap(NULL, 1 MiB, RW) by Python itself, no header. */
+	CHECK_EQ_INT(mmap_(41, c, 0, 1 * MB, RW, ANON), 0);
+	CHECK_EQ_INT(at(c)->cls, MW_CLASS_ANON);
+	/* Another writer's words where glibc's header would be. */
+	poke(c + 4 * MB, 0x55aa00001000ULL);
+	poke(c + 4 * MB + 8, 0x7f7000400010ULL);
+	CHECK_EQ_INT(mmap_(41, c + 4 * MB, 0, 1 * MB, RW, ANON), 0);
+	CHECK_EQ_INT(at(c + 4 * MB)->cls, MW_CLASS_ANON);
+	/* A chunk of 1 MiB by glibc: its header. */
+	chunk_hdr(c + 8 * MB, 1 * MB);
+	CHECK_EQ_INT(mmap_(41, c + 8 * MB, 0, 1 * MB, RW, ANON), 0);
+	CHECK_EQ_INT(at(c + 8 * MB)->cls, MW_CLASS_MALLOC_CHUNK);
+	/* Go's own mappings: lengths glibc never asks for (not whole pages), even
+	 * where nothing can be read. */
+	mem_off = true;
+	CHECK_EQ_INT(mmap_(42, c + 16 * MB, 0, 262144 + 8, RW, ANON), 0);
+	CHECK_EQ_INT(at(c + 16 * MB)->cls, MW_CLASS_ANON);
+	/* Nothing to read (a replay of an older recording): the shape decides. */
+	CHECK_EQ_INT(mmap_(42, c + 24 * MB, 0, 1 * MB, RW, ANON), 0);
+	CHECK_EQ_INT(at(c + 24 * MB)->cls, MW_CLASS_MALLOC_CHUNK);
 	finish();
 }
 
@@ -773,48 +931,44 @@ static const char *rich_maps =
 	"7f0040200000-7f0040300000 rw-s 00000000 00:01 9 /var/lib/db/data\n"
 	"7ffff7a00000-7ffff7a0a000 r--p 00000000 fe:01 3 /usr/lib/libjemalloc.so.2\n"
 	"7ffff7a0a000-7ffff7a80000 r-xp 0000a000 fe:01 3 /usr/lib/libjemalloc.so.2\n"
+	"7ffff7a80000-7ffff7a84000 rw-p 00080000 fe:01 3 /usr/lib/libjemalloc.so.2\n"
+	/* The library's .bss, right after its data. */
+	"7ffff7a84000-7ffff7ca0000 rw-p 00000000 00:00 0 \n"
 	"7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
 	"7ffff7da6000-7ffff7efb000 r-xp 00026000 fe:01 2 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
 	"7ffff7fc0000-7ffff7fc2000 r-xp 00000000 00:00 0 [vdso]\n"
+	"7ffff7ff0000-7ffff7ff1000 r-xp 00000000 00:00 0 [uprobes]\n"
 	"7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n";
 
 TEST(alloc_seed_baseline_classification)
 {
-	const struct mw_arena *ar;
+	/* A thread blocked at attach: its stack pointer is in 7f0030001000-7f0030801000. */
+	struct mw_stack_range stk = { 0x7f0030000000ULL, 0x7f0030001000ULL, 0x7f0030801000ULL };
+	struct mw_alloc_facts f = { .stacks = &stk, .nstacks = 1 };
 
 	start(rich_maps);
-	/* jemalloc wins over the libc that is always there. */
+	/* jemalloc wins over the libc that is always there; glibc's arenas are not
+	 * its business (no glibc_arenas event). */
 	CHECK_EQ_INT(nev, 1);
 	CHECK_EQ_INT(evs[0].kind, MW_AEV_ALLOCATOR);
 	CHECK_EQ_INT(evs[0].allocator, MW_ALLOCATOR_JEMALLOC);
 	CHECK_EQ_STR(evs[0].evidence, "libjemalloc.so.2 mapped");
 	CHECK_EQ_STR(mw_allocator_name(MW_ALLOCATOR_JEMALLOC), "jemalloc");
-	/* Three heaps by shape, one arena each, creator unknown. */
-	CHECK_EQ_INT(mw_alloc_narenas(al), 3);
-	ar = mw_alloc_arena(al, 0);
-	CHECK_EQ_INT(ar->id, 1);
-	CHECK_EQ_INT(ar->creator_tid, 0);
-	CHECK_EQ_INT(ar->nheaps, 1);
-	CHECK_EQ_HEX(ar->heaps[0].base, 0x7f0000000000ULL);
-	CHECK_EQ_HEX(ar->heaps[0].rw_end, 0x7f0000021000ULL);
-	CHECK_EQ_INT(ar->reserved, 64 * MB);
-	CHECK_EQ_INT(ar->committed, 0x21000);
-	ar = mw_alloc_arena(al, 1);
-	CHECK_EQ_HEX(ar->heaps[0].base, 0x7f0004000000ULL);
-	CHECK_EQ_INT(ar->committed, 1 * MB);
-	ar = mw_alloc_arena(al, 2);
-	CHECK_EQ_HEX(ar->heaps[0].base, 0x7f0010000000ULL);
-	CHECK_EQ_INT(ar->committed, 64 * MB);
-	CHECK_EQ_INT(at(0x7f0000000000ULL)->cls, MW_CLASS_ARENA_HEAP);
-	CHECK_EQ_INT(mw_region_arena(at(0x7f0000000000ULL)), 1);
-	CHECK_EQ_INT(at(0x7f0000021000ULL)->cls, MW_CLASS_ARENA_HEAP);
-	CHECK_EQ_INT(mw_region_arena(at(0x7f0007fff000ULL)), 2);
-	CHECK_EQ_INT(mw_region_arena(at(0x7f0010000000ULL)), 3);
-	/* The look-alike shapes are the allocator's anonymous memory. */
+	CHECK_EQ_INT(mw_alloc_narenas(al), 0);
+	/* Its memory: read-write anonymous mappings where the kernel put them. */
+	CHECK_EQ_INT(at(0x7f0000000000ULL)->cls, MW_CLASS_JEMALLOC);
+	CHECK_EQ_INT(at(0x7f0010000000ULL)->cls, MW_CLASS_JEMALLOC);
 	CHECK_EQ_INT(at(0x7f0020200000ULL)->cls, MW_CLASS_JEMALLOC);
-	CHECK_EQ_INT(at(0x7f0028000000ULL)->cls, MW_CLASS_JEMALLOC);
 	CHECK_EQ_INT(mw_region_arena(at(0x7f0028000000ULL)), -1);
-	CHECK_EQ_INT(at(0x7f0030000000ULL)->cls, MW_CLASS_JEMALLOC);
+	/* Not its memory: PROT_NONE (jemalloc never maps any), read-write right above
+	 * PROT_NONE (a stack over its guard), a library's .bss, special mappings. */
+	CHECK_EQ_INT(at(0x7f0000021000ULL)->cls, MW_CLASS_ANON);
+	CHECK_EQ_INT(at(0x7f0004000000ULL)->cls, MW_CLASS_ANON);
+	CHECK_EQ_INT(at(0x7f0030000000ULL)->cls, MW_CLASS_ANON);
+	CHECK_EQ_INT(at(0x7f0030001000ULL)->cls, MW_CLASS_ANON);
+	CHECK_EQ_INT(at(0x7ffff7a84000ULL)->cls, MW_CLASS_ANON);
+	CHECK_EQ_INT(at(0x7ffff7ff0000ULL)->cls, MW_CLASS_ANON);
+	CHECK_EQ_INT(at(0x7ffff7fc0000ULL)->cls, MW_CLASS_ANON);
 	CHECK_EQ_INT(at(0x55555555a000ULL)->cls, MW_CLASS_MAIN_HEAP);
 	CHECK_EQ_INT(mw_region_arena(at(0x55555555a000ULL)), -1);
 	CHECK_EQ_INT(at(0x7ffffffde000ULL)->cls, MW_CLASS_STACK);
@@ -823,24 +977,25 @@ TEST(alloc_seed_baseline_classification)
 	CHECK_EQ_INT(at(0x7f0040000000ULL)->cls, MW_CLASS_SHM);
 	CHECK_EQ_INT(at(0x7f0040100000ULL)->cls, MW_CLASS_SHM);
 	CHECK_EQ_INT(at(0x7f0040200000ULL)->cls, MW_CLASS_FILE);
-	CHECK_EQ_INT(at(0x7ffff7fc0000ULL)->cls, MW_CLASS_ANON);
-	/* New anonymous memory is jemalloc's extents. */
+	/* New memory: read-write where the kernel chose is jemalloc's extents; the
+	 * loader's MAP_FIXED .bss, PROT_NONE and MAP_STACK are not. */
 	CHECK_EQ_INT(mmap_(60, 0x7f5000000000ULL, 0, 2 * MB, RW, RESV), 0);
 	CHECK_EQ_INT(at(0x7f5000000000ULL)->cls, MW_CLASS_JEMALLOC);
-	/* A baseline arena's first grower is taken as its owner: no reuse event. */
-	CHECK_EQ_INT(mprotect_(61, 0x7f0000021000ULL, PG, RW), 1);
-	CHECK_ONE(MW_AEV_ARENA_GROW, 1, 61, 0x7f0000000000ULL);
-	CHECK_EQ_INT(evs[0].committed, 0x22000);
-	CHECK_EQ_INT(mprotect_(62, 0x7f0000022000ULL, PG, RW), 2);
-	CHECK_EQ_INT(evs[1].kind, MW_AEV_ARENA_REUSE);
-	/* Arena 2's used top is unknown: a DONTNEED ending below its RW end shrinks. */
-	CHECK_EQ_INT(madvise_(63, 0x7f00040c0000ULL, 0x20000, MADV_DONTNEED), 1);
-	CHECK_ONE(MW_AEV_ARENA_SHRINK, 2, 63, 0x7f0004000000ULL);
-	CHECK_ARENA_STATE(evs[0], 64 * MB, 1 * MB, 0x20000, 1);
-	/* Then the top is known: a DONTNEED up to the RW end shrinks (regrowth is
-	 * silent), one ending below the top does not. */
-	CHECK_EQ_INT(madvise_(63, 0x7f00040f0000ULL, 0x10000, MADV_DONTNEED), 1);
-	CHECK_EQ_INT(madvise_(63, 0x7f0004010000ULL, 0x10000, MADV_DONTNEED), 0);
+	CHECK_EQ_INT(mmap_(60, 0x7f5100000000ULL, 0x7f5100000000ULL, 2 * MB, RW, ANON | MAP_FIXED),
+		     0);
+	CHECK_EQ_INT(at(0x7f5100000000ULL)->cls, MW_CLASS_ANON);
+	CHECK_EQ_INT(mmap_(60, 0x7f5200000000ULL, 0, 2 * MB, NONE, ANON), 0);
+	CHECK_EQ_INT(at(0x7f5200000000ULL)->cls, MW_CLASS_ANON);
+	CHECK_EQ_INT(mmap_(60, 0x7f5300000000ULL, 0, 8 * MB + PG, NONE, STK), 0);
+	CHECK_EQ_INT(mprotect_(60, 0x7f5300000000ULL + PG, 8 * MB, RW), 1);
+	CHECK_EQ_INT(at(0x7f5300001000ULL)->cls, MW_CLASS_THREAD_STACK);
+	CHECK_EQ_INT(at(0x7f5300000000ULL)->cls, MW_CLASS_STACK_GUARD);
+	finish();
+	/* With the blocked thread's stack: thread_stack over its stack_guard. */
+	start_facts(rich_maps, &f);
+	CHECK_EQ_INT(at(0x7f0030000000ULL)->cls, MW_CLASS_STACK_GUARD);
+	CHECK_EQ_INT(at(0x7f0030001000ULL)->cls, MW_CLASS_THREAD_STACK);
+	CHECK_EQ_HEX(at(0x7f0030001000ULL)->end, 0x7f0030801000ULL);
 	/* exec: a new image, nothing carries over until the caller seeds again. */
 	{
 		struct mw_event ev = {
@@ -853,6 +1008,250 @@ TEST(alloc_seed_baseline_classification)
 		CHECK_EQ_INT(mw_alloc_narenas(al), 0);
 		CHECK_EQ_INT(mw_alloc_allocator(al), MW_ALLOCATOR_UNKNOWN);
 	}
+	finish();
+}
+
+/* glibc's structures behind list_maps: main_arena in libc's data; arena A (the
+ * older) with two heaps, arena B with one full heap; Go's heap, aligned too. */
+#define MAIN_ARENA 0x7ffff7f03c60ULL
+#define HEAP_A1 0x7f0000000000ULL
+#define HEAP_A2 0x7f0004000000ULL
+#define HEAP_B 0x7f0010000000ULL
+#define GO_HEAP 0xc000000000ULL
+
+static const char *list_maps =
+	"555555554000-555555556000 r--p 00000000 fe:01 1 /usr/sbin/server\n"
+	"55555555a000-5555555bb000 rw-p 00000000 00:00 0 [heap]\n"
+	"c000000000-c000400000 rw-p 00000000 00:00 0 \n"
+	"c000400000-c004000000 ---p 00000000 00:00 0 \n"
+	"7f0000000000-7f0000021000 rw-p 00000000 00:00 0 \n"
+	"7f0000021000-7f0004000000 ---p 00000000 00:00 0 \n"
+	"7f0004000000-7f0004100000 rw-p 00000000 00:00 0 \n"
+	"7f0004100000-7f0008000000 ---p 00000000 00:00 0 \n"
+	"7f0010000000-7f0014000000 rw-p 00000000 00:00 0 \n"
+	/* A glibc chunk of 1 MiB, then a Python object arena right above it. */
+	"7f0020000000-7f0020100000 rw-p 00000000 00:00 0 \n"
+	"7f0020100000-7f0020200000 rw-p 00000000 00:00 0 \n"
+	/* A thread stack over its guard. */
+	"7f0030000000-7f0030001000 ---p 00000000 00:00 0 \n"
+	"7f0030001000-7f0030801000 rw-p 00000000 00:00 0 \n"
+	"7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
+	"7ffff7da6000-7ffff7efb000 r-xp 00026000 fe:01 2 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
+	"7ffff7f00000-7ffff7f04000 rw-p 001cf000 fe:01 2 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
+	"7ffff7f04000-7ffff7f10000 rw-p 00000000 00:00 0 \n"
+	"7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n";
+
+static void fake_glibc(void)
+{
+	const uint64_t a = HEAP_A1 + 48, b = HEAP_B + 48;
+
+	/* glibc links the newest arena first: main -> B -> A -> main. */
+	fake_state(MAIN_ARENA, 0x55555557a000ULL, b, 0x61000);
+	fake_state(b, HEAP_B + 64 * MB - 0x100, a, 64 * MB);
+	fake_heap(HEAP_B, b, 0, 64 * MB, 64 * MB);
+	fake_state(a, HEAP_A2 + 0x80000, MAIN_ARENA, 0x21000 + 0x100000);
+	fake_heap(HEAP_A1, a, 0, 0x21000, 0x21000);
+	fake_heap(HEAP_A2, a, HEAP_A1, 0x100000, 0x100000);
+	/* Go's heap starts with Go's own words. */
+	poke(GO_HEAP, 0xc000001000ULL);
+	poke(GO_HEAP + 8, 0x2a);
+	chunk_hdr(0x7f0020000000ULL, 1 * MB);
+}
+
+static void read_list(uint64_t main_arena, struct mw_glibc_arenas *g)
+{
+	struct mw_regions r;
+
+	mw_regions_init(&r);
+	CHECK_EQ_INT(mw_maps_parse(list_maps, &r), 0);
+	mw_glibc_arenas_read(&fake_mem, PID, &r, main_arena, 0, g);
+	mw_regions_free(&r);
+}
+
+TEST(alloc_glibc_arena_list_walk)
+{
+	struct mw_glibc_arenas g;
+
+	fake_glibc();
+	/* From main_arena (libc's symbols): glibc's word, oldest arena first. */
+	read_list(MAIN_ARENA, &g);
+	CHECK_EQ_INT(g.how, MW_ARENAS_MAIN_ARENA);
+	CHECK_EQ_INT(g.narenas, 2);
+	CHECK_EQ_INT(g.nheaps, 3);
+	CHECK_EQ_HEX(g.heaps[0].base, HEAP_A1);
+	CHECK_EQ_INT(g.heaps[0].arena, 0);
+	CHECK_EQ_HEX(g.heaps[1].base, HEAP_A2);
+	CHECK_EQ_INT(g.heaps[1].arena, 0);
+	CHECK_EQ_INT(g.heaps[1].rw, 0x100000);
+	CHECK_EQ_HEX(g.heaps[2].base, HEAP_B);
+	CHECK_EQ_INT(g.heaps[2].arena, 1);
+	CHECK_EQ_INT(g.heap_max, 64 * MB);
+	mw_glibc_arenas_free(&g);
+	/* Without symbols: from a heap that opens an arena, the next pointers lead into
+	 * libc's data; every field checked, the same list. */
+	read_list(0, &g);
+	CHECK_EQ_INT(g.how, MW_ARENAS_LAYOUT);
+	CHECK_EQ_HEX(g.main_arena, MAIN_ARENA);
+	CHECK_EQ_INT(g.narenas, 2);
+	CHECK_EQ_INT(g.nheaps, 3);
+	mw_glibc_arenas_free(&g);
+	/* A heap whose mprotect_size is not its read-write part in maps: not
+	 * verified, so the count is unknown (glibc's own list still says). */
+	poke(HEAP_A1 + 24, 0x22000);
+	read_list(0, &g);
+	CHECK_EQ_INT(g.how, MW_ARENAS_UNKNOWN);
+	CHECK_EQ_INT(g.nheaps, 0);
+	mw_glibc_arenas_free(&g);
+	read_list(MAIN_ARENA, &g);
+	CHECK_EQ_INT(g.how, MW_ARENAS_MAIN_ARENA);
+	mw_glibc_arenas_free(&g);
+	poke(HEAP_A1 + 24, 0x21000);
+	/* system_mem must be the sum of the heaps' sizes (a torn read is not). */
+	poke(HEAP_A1 + 48 + 2184, 0x21000);
+	read_list(MAIN_ARENA, &g);
+	CHECK_EQ_INT(g.how, MW_ARENAS_UNKNOWN);
+	CHECK(g.why != NULL);
+	mw_glibc_arenas_free(&g);
+	poke(HEAP_A1 + 48 + 2184, 0x121000);
+	/* A list that does not lead back to main_arena. */
+	poke(HEAP_A1 + 48 + 2160, HEAP_B + 48);
+	read_list(MAIN_ARENA, &g);
+	CHECK_EQ_INT(g.how, MW_ARENAS_UNKNOWN);
+	mw_glibc_arenas_free(&g);
+	/* No arena at all: main_arena's next is itself. Without symbols, Go's heap
+	 * verifies as nothing: unknown, not zero. */
+	poke(MAIN_ARENA + 2160, MAIN_ARENA);
+	read_list(MAIN_ARENA, &g);
+	CHECK_EQ_INT(g.how, MW_ARENAS_MAIN_ARENA);
+	CHECK_EQ_INT(g.narenas, 0);
+	mw_glibc_arenas_free(&g);
+	nwords = 0;
+	read_list(0, &g);
+	CHECK_EQ_INT(g.how, MW_ARENAS_UNKNOWN);
+	mw_glibc_arenas_free(&g);
+	/* Nothing to read it with. */
+	mem_off = true;
+	fake_glibc();
+	read_list(MAIN_ARENA, &g);
+	CHECK_EQ_INT(g.how, MW_ARENAS_UNKNOWN);
+	mw_glibc_arenas_free(&g);
+	mem_off = false;
+	/* No heap-shaped mapping: none, whatever memory says. */
+	{
+		struct mw_regions r;
+
+		mw_regions_init(&r);
+		CHECK_EQ_INT(mw_maps_parse(glibc_maps, &r), 0);
+		mw_glibc_arenas_read(&fake_mem, PID, &r, 0, 0, &g);
+		CHECK_EQ_INT(g.how, MW_ARENAS_NONE);
+		mw_regions_free(&r);
+	}
+	/* A chunk header: prev_size 0, size with IS_MMAPPED only. */
+	CHECK(mw_glibc_is_chunk_header((const uint64_t[]){ 0, 208896 | 2 }, 208896));
+	CHECK(!mw_glibc_is_chunk_header((const uint64_t[]){ 0, 208896 | 3 }, 208896));
+	CHECK(!mw_glibc_is_chunk_header((const uint64_t[]){ 16, 208896 | 2 }, 208896));
+	CHECK(!mw_glibc_is_chunk_header((const uint64_t[]){ 0, 204800 | 2 }, 208896));
+	finish();
+}
+
+TEST(alloc_seed_glibc_list)
+{
+	struct mw_stack_range stk = { 0x7f0030000000ULL, 0x7f0030001000ULL, 0x7f0030801000ULL };
+	struct mw_alloc_facts f = { .stacks = &stk, .nstacks = 1 };
+	struct mw_regions r;
+	const struct mw_arena *ar;
+
+	fake_glibc();
+	read_list(MAIN_ARENA, &f.arenas);
+	start_facts(list_maps, &f);
+	mw_glibc_arenas_free(&f.arenas);
+	CHECK_EQ_INT(nev, 2);
+	CHECK_EQ_INT(evs[0].kind, MW_AEV_ALLOCATOR);
+	CHECK_EQ_INT(evs[1].kind, MW_AEV_ARENAS);
+	CHECK_EQ_INT(evs[1].arena, 2);
+	CHECK_EQ_INT(evs[1].heaps, 3);
+	CHECK_EQ_INT(evs[1].how, MW_ARENAS_MAIN_ARENA);
+	CHECK(mw_alloc_arenas_known(al));
+	/* glibc's own list: arena 1 has two heaps, the oldest arena first. */
+	CHECK_EQ_INT(mw_alloc_narenas(al), 2);
+	ar = mw_alloc_arena(al, 0);
+	CHECK_EQ_INT(ar->creator_tid, 0);
+	CHECK_EQ_INT(ar->nheaps, 2);
+	CHECK_EQ_HEX(ar->heaps[1].base, HEAP_A2);
+	CHECK_EQ_INT(ar->reserved, 128 * MB);
+	CHECK_EQ_INT(ar->committed, 0x21000 + 0x100000);
+	CHECK_EQ_INT(mw_alloc_arena(al, 1)->committed, 64 * MB);
+	CHECK_EQ_INT(at(HEAP_A2)->cls, MW_CLASS_ARENA_HEAP);
+	CHECK_EQ_INT(mw_region_arena(at(HEAP_A2 + 0x100000)), 1);
+	CHECK_EQ_INT(mw_region_arena(at(HEAP_B)), 2);
+	/* Go's heap has a glibc heap's shape and is no arena. */
+	CHECK_EQ_INT(at(GO_HEAP)->cls, MW_CLASS_ANON);
+	/* The blocked thread's stack. */
+	CHECK_EQ_INT(at(0x7f0030001000ULL)->cls, MW_CLASS_THREAD_STACK);
+	CHECK_EQ_INT(at(0x7f0030000000ULL)->cls, MW_CLASS_STACK_GUARD);
+	/* Growth by any thread: no reuse, only a thread seen growing it. */
+	CHECK_EQ_INT(mprotect_(61, HEAP_A2 + 0x100000, PG, RW), 1);
+	CHECK_ONE(MW_AEV_ARENA_GROW, 1, 61, HEAP_A2);
+	CHECK_EQ_INT(evs[0].committed, 0x21000 + 0x101000);
+	CHECK_EQ_INT(mprotect_(62, HEAP_A2 + 0x101000, PG, RW), 1);
+	CHECK_EQ_INT(mw_alloc_arena(al, 0)->nthreads, 2);
+	/* Arena 2's used top is unknown: a DONTNEED ending below its RW end shrinks. */
+	CHECK_EQ_INT(madvise_(63, HEAP_B + 32 * MB, 0x20000, MADV_DONTNEED), 1);
+	CHECK_ONE(MW_AEV_ARENA_SHRINK, 2, 63, HEAP_B);
+	CHECK(!evs[0].hole);
+	CHECK_ARENA_STATE(evs[0], 64 * MB, 64 * MB, 0x20000, 1);
+	/* Then the top is known: one ending below it is a hole malloc_trim gave back,
+	 * trimmed too, the top stays. */
+	CHECK_EQ_INT(madvise_(63, HEAP_B + 0x10000, 0x10000, MADV_DONTNEED), 1);
+	CHECK(evs[0].hole);
+	CHECK_EQ_INT(evs[0].trimmed, 0x30000);
+	CHECK_EQ_INT(madvise_(63, HEAP_B + 32 * MB + 0x10000, 0x10000, MADV_DONTNEED), 1);
+	CHECK(!evs[0].hole);
+	finish();
+	/* Chunks glibc mapped, read off their headers at attach: header after header
+	 * in each anonymous read-write mapping, up to the first that is none. */
+	fake_glibc();
+	mw_regions_init(&r);
+	CHECK_EQ_INT(mw_maps_parse(list_maps, &r), 0);
+	CHECK_EQ_INT(mw_glibc_find_chunks(&fake_mem, PID, &r, &f.chunks, &f.nchunks, 100), 0);
+	mw_regions_free(&r);
+	CHECK_EQ_INT(f.nchunks, 1);
+	CHECK_EQ_HEX(f.chunks[0].start, 0x7f0020000000ULL);
+	CHECK_EQ_INT(f.chunks[0].len, 1 * MB);
+	read_list(MAIN_ARENA, &f.arenas);
+	start_facts(list_maps, &f);
+	mw_glibc_arenas_free(&f.arenas);
+	free(f.chunks);
+	CHECK_EQ_INT(at(0x7f0020000000ULL)->cls, MW_CLASS_MALLOC_CHUNK);
+	CHECK_EQ_HEX(at(0x7f0020000000ULL)->end, 0x7f0020100000ULL);
+	CHECK_EQ_INT(at(0x7f0020100000ULL)->cls, MW_CLASS_ANON);
+	finish();
+}
+
+TEST(alloc_seed_unknown_arenas)
+{
+	const uint64_t base = 0x7f9fcc000000ULL;
+
+	/* No list (nothing read, or it would not verify), heap-shaped memory: the
+	 * count is unknown, never taken from shape. */
+	start(list_maps);
+	CHECK_EQ_INT(nev, 2);
+	CHECK_EQ_INT(evs[1].kind, MW_AEV_ARENAS);
+	CHECK_EQ_INT(evs[1].arena, -1);
+	CHECK_EQ_INT(evs[1].how, MW_ARENAS_UNKNOWN);
+	CHECK(!mw_alloc_arenas_known(al));
+	CHECK_EQ_INT(mw_alloc_narenas(al), 0);
+	CHECK_EQ_INT(at(HEAP_A1)->cls, MW_CLASS_ANON);
+	CHECK_EQ_INT(at(GO_HEAP)->cls, MW_CLASS_ANON);
+	/* Arenas created since are still seen. */
+	create_aligned(70, base);
+	CHECK_EQ_INT(mw_alloc_narenas(al), 1);
+	CHECK(!mw_alloc_arenas_known(al));
+	finish();
+	/* Nothing heap-shaped: none, and nothing to say. */
+	start(glibc_maps);
+	CHECK_EQ_INT(nev, 1);
+	CHECK(mw_alloc_arenas_known(al));
 	finish();
 }
 
@@ -888,7 +1287,7 @@ TEST(alloc_fork_is_a_deep_copy)
 
 	start(glibc_maps);
 	create_aligned(80, base);
-	CHECK_EQ_INT(mprotect_(81, base + 135168, PG, RW), 2);
+	CHECK_EQ_INT(mprotect_(81, base + 135168, PG, RW), 1);
 	c = mw_alloc_fork(al);
 	CHECK(c != NULL);
 	/* Change the parent: the copy keeps its own state. */
@@ -938,8 +1337,20 @@ TEST(alloc_seed_full_heaps_vs_big_aligned_chunk)
 				  /* A full heap, then one with a ---p tail. */
 				  "7f0030000000-7f0034021000 rw-p 00000000 00:00 0 \n"
 				  "7f0034021000-7f0038000000 ---p 00000000 00:00 0 \n";
+	/* glibc's list names the heaps; the aligned chunk is not among them. */
+	struct mw_glibc_heap heaps[] = {
+		{ 0x7f0010000000ULL, 64 * MB, 0 },
+		{ 0x7f0014000000ULL, 64 * MB, 1 },
+		{ 0x7f0030000000ULL, 64 * MB, 2 },
+		{ 0x7f0034000000ULL, 0x21000, 3 },
+	};
+	struct mw_alloc_facts f = { .arenas = { .how = MW_ARENAS_MAIN_ARENA,
+						.heap_max = 64 * MB,
+						.narenas = 4,
+						.heaps = heaps,
+						.nheaps = 4 } };
 
-	start(maps);
+	start_facts(maps, &f);
 	CHECK_EQ_INT(mw_alloc_narenas(al), 4);
 	CHECK_EQ_HEX(mw_alloc_arena(al, 0)->heaps[0].base, 0x7f0010000000ULL);
 	CHECK_EQ_HEX(mw_alloc_arena(al, 1)->heaps[0].base, 0x7f0014000000ULL);
@@ -1067,8 +1478,11 @@ TEST(alloc_tcmalloc_stream)
 	CHECK_EQ_INT(brk_(5, b + 10 * MB, b + 10 * MB), 1);
 	CHECK_EQ_INT(evs[0].bytes, 2 * MB);
 	CHECK_EQ_INT(evs[0].committed, 10 * MB + PG);
-	/* Releases inside the brk heap: no arena event. */
-	CHECK_EQ_INT(madvise_(5, b + MB, 3 * 8 * KB, MADV_DONTNEED), 0);
+	/* Releases inside the brk heap: trimmed from the main heap, no arena event. */
+	CHECK_EQ_INT(madvise_(5, b + MB, 3 * 8 * KB, MADV_DONTNEED), 1);
+	CHECK_EQ_INT(evs[0].kind, MW_AEV_MAIN_HEAP_TRIM);
+	CHECK(evs[0].hole);
+	CHECK_EQ_INT(mw_alloc_main_trimmed(al), 3 * 8 * KB);
 	CHECK_EQ_INT(at(b)->cls, MW_CLASS_MAIN_HEAP);
 	CHECK_EQ_INT(mw_region_arena(at(b)), -1);
 	/* Without sbrk: mmap(N + 4096) then munmap(4096) to align. */
@@ -1108,9 +1522,18 @@ static const char *memcached_maps =
 
 TEST(alloc_seed_heap_below_merged_neighbour)
 {
-	start(memcached_maps);
+	struct mw_glibc_heap heaps[] = {
+		{ 0x7f0334000000ULL, 0x21000, 0 },
+		{ 0x7f0338000000ULL, 0x22000, 1 },
+	};
+	struct mw_alloc_facts f = {
+		.arenas = { .how = MW_ARENAS_LAYOUT, .narenas = 2, .heaps = heaps, .nheaps = 2 }
+	};
+
+	start_facts(memcached_maps, &f);
 	CHECK_EQ_INT(mw_alloc_narenas(al), 2);
 	CHECK_EQ_HEX(mw_alloc_arena(al, 0)->heaps[0].base, 0x7f0334000000ULL);
+	/* The read-write part from the base, though maps merged it with the slabs. */
 	CHECK_EQ_INT(mw_alloc_arena(al, 0)->committed, 0x21000);
 	CHECK_EQ_HEX(mw_alloc_arena(al, 1)->heaps[0].base, 0x7f0338000000ULL);
 	/* The slab memory below keeps its own class; a lone aligned rw run is no heap. */
@@ -1173,5 +1596,74 @@ TEST(alloc_usdt_names_an_arena_the_syscalls_missed)
 	CHECK_EQ_INT(ar->nheaps, 1);
 	CHECK_EQ_INT(ar->reserved, 67108864);
 	CHECK_EQ_INT(mw_alloc_allocator(al), MW_ALLOCATOR_GLIBC);
+	finish();
+}
+
+/* ---- allocator evidence, glibc.malloc.hugetlb=2 --------------------------------- */
+
+TEST(alloc_libc_evidence_not_overwritten_by_loader)
+{
+	/* maps lists glibc's loader after libc.so.6. */
+	static const char *maps =
+		"555555554000-555555556000 r--p 00000000 fe:01 1 /usr/bin/w\n"
+		"7ffff7d80000-7ffff7da6000 r--p 00000000 fe:01 2 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
+		"7ffff7fc3000-7ffff7fc5000 r--p 00000000 fe:01 9 "
+		"/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2\n"
+		"7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n";
+
+	start(maps);
+	CHECK_EQ_INT(nev, 1);
+	CHECK_EQ_STR(evs[0].evidence, "libc.so.6 mapped");
+	/* So the jemalloc extent rule is not armed in a glibc process. */
+	CHECK_EQ_INT(mmap_(10, 0x7f6000000000ULL, 0, 2 * MB, RW, RESV), 0);
+	CHECK_EQ_INT(mmap_(10, 0x7f6000200000ULL, 0, 2 * MB, RW, RESV), 0);
+	CHECK_EQ_INT(mw_alloc_allocator(al), MW_ALLOCATOR_GLIBC);
+	finish();
+	/* Seeded at exec, the loader's word first; libc mapped later firms it up. */
+	start("7ffff7fc3000-7ffff7fc5000 r--p 00000000 fe:01 9 /lib64/ld-linux-x86-64.so.2\n");
+	CHECK_EQ_STR(evs[0].evidence, "glibc's dynamic loader mapped");
+	{
+		struct mw_regions r;
+
+		mw_regions_init(&r);
+		CHECK_EQ_INT(mw_maps_parse(maps, &r), 0);
+		CHECK_EQ_INT(mw_alloc_detect(al, &r, evs, 64), 0);
+		mw_regions_free(&r);
+	}
+	CHECK_EQ_INT(mmap_(10, 0x7f6000000000ULL, 0, 2 * MB, RW, RESV), 0);
+	CHECK_EQ_INT(mmap_(10, 0x7f6000200000ULL, 0, 2 * MB, RW, RESV), 0);
+	CHECK_EQ_INT(mw_alloc_allocator(al), MW_ALLOCATOR_GLIBC);
+	finish();
+}
+
+TEST(alloc_hugetlb_2_heaps_and_main_segments)
+{
+	/* glibc.malloc.hugetlb=2, no huge pages reserved (measured): heaps of 4 x
+	 * 2 MiB, from a 16 MiB reservation, first commit 2 MiB. */
+	struct mw_alloc_facts f = { .arenas = { .how = MW_ARENAS_NONE, .heap_max = 8 * MB } };
+	const uint64_t r = 0x7f0000300000ULL, base = 0x7f0000800000ULL, c = 0x7f7000000000ULL;
+
+	start_facts(glibc_maps, &f);
+	CHECK_EQ_INT(mmap_(11, r, 0, 16 * MB, NONE, RESV), 0);
+	CHECK_EQ_INT(munmap_(11, r, base - r), 0);
+	CHECK_EQ_INT(munmap_(11, base + 8 * MB, r + 16 * MB - base - 8 * MB), 0);
+	CHECK_EQ_INT(mprotect_(11, base, 2 * MB, RW), 1);
+	CHECK_ONE(MW_AEV_ARENA_CREATE, 1, 11, base);
+	CHECK_ARENA_STATE(evs[0], 8 * MB, 2 * MB, 0, 1);
+	CHECK_EQ_INT(at(base + 4 * MB)->cls, MW_CLASS_ARENA_HEAP);
+	/* The main arena: a MAP_HUGETLB try fails, then a 1 MiB segment (no chunk
+	 * header: the top chunk's) is main arena memory... */
+	CHECK_EQ_INT(step(sc(PID, MW_SYS_MMAP, -ENOMEM, 0, 2 * MB, RW, ANON | MAP_HUGETLB)), 0);
+	CHECK_EQ_INT(mmap_(PID, c, 0, 1 * MB, RW, ANON), 0);
+	CHECK_EQ_INT(at(c)->cls, MW_CLASS_MAIN_HEAP);
+	CHECK_EQ_INT(mw_region_arena(at(c)), 0);
+	/* ...and a chunk after the same failed try carries glibc's chunk header. */
+	chunk_hdr(c + 4 * MB, 1 * MB);
+	CHECK_EQ_INT(step(sc(PID, MW_SYS_MMAP, -ENOMEM, 0, 2 * MB, RW, ANON | MAP_HUGETLB)), 0);
+	CHECK_EQ_INT(mmap_(PID, c + 4 * MB, 0, 1 * MB, RW, ANON), 0);
+	CHECK_EQ_INT(at(c + 4 * MB)->cls, MW_CLASS_MALLOC_CHUNK);
+	/* 64 MiB reservations are not heaps here. */
+	CHECK_EQ_INT(mmap_(12, 0x7f1000000000ULL, 0, 64 * MB, NONE, RESV), 0);
+	CHECK_EQ_INT(mprotect_(12, 0x7f1000000000ULL, 135168, RW), 0);
 	finish();
 }

@@ -38,3 +38,15 @@ TEST(cpu_list_parsing)
 	CHECK(mw_parse_cpu_list("3-1") < 0);
 	CHECK(mw_parse_cpu_list("x") < 0);
 }
+
+TEST(glibc_hugetlb_tunable)
+{
+	CHECK_EQ_INT(mw_glibc_hugetlb(ENV("HOME=/root\0")), 0);
+	CHECK_EQ_INT(mw_glibc_hugetlb(ENV("GLIBC_TUNABLES=glibc.malloc.hugetlb=1\0")), 1);
+	CHECK_EQ_INT(mw_glibc_hugetlb(ENV("A=1\0GLIBC_TUNABLES=glibc.malloc.arena_max=2:"
+					  "glibc.malloc.hugetlb=2\0")),
+		     2);
+	CHECK_EQ_INT(mw_glibc_hugetlb(ENV("GLIBC_TUNABLES=glibc.malloc.hugetlb=1073741824\0")),
+		     1073741824);
+	CHECK_EQ_INT(mw_glibc_hugetlb(ENV("GLIBC_TUNABLES=glibc.malloc.hugetlb=x\0")), 0);
+}

@@ -35,11 +35,13 @@
 #include "base/grow.h"
 #include "alloc.h"
 #include "ledger/model.h"
+#include "glibc.h"
 
-#define HEAP_MAX (64ULL << 20)	 /* glibc's HEAP_MAX_SIZE on 64-bit */
-#define CHUNK_MIN (128ULL << 10) /* glibc's default mmap threshold */
-#define JE_EXTENT (2ULL << 20)	 /* jemalloc's smallest mapping */
-#define MAX_ARENAS 4096		 /* glibc's own limit is 8 x CPUs */
+#define CHUNK_MIN (128ULL << 10)    /* glibc's default mmap threshold */
+#define MORECORE_MIN (1ULL << 20)   /* glibc's MMAP_AS_MORECORE_SIZE */
+#define STACK_ZONE_MAX (1ULL << 20) /* HotSpot's guard zones are 16-20 KiB */
+#define JE_EXTENT (2ULL << 20)	    /* jemalloc's smallest mapping */
+#define MAX_ARENAS 4096		    /* glibc's own limit is 8 x CPUs */
 #define MAX_ARENA_THREADS 4096
 #define MAX_THREADS 65536 /* per-thread state entries */
 #define RW (PROT_READ | PROT_WRITE)
@@ -51,10 +53,18 @@ struct heap_state {
 	uint64_t top;
 };
 
+/* What the thread's last call tells about its next: glibc falls back on an mmap. */
+enum fallback {
+	FB_NONE = 0,
+	FB_HUGETLB, /* a MAP_HUGETLB mmap failed: the same request without it follows */
+	FB_BRK,	    /* brk was refused: the main arena maps a segment instead */
+};
+
 struct thread_state {
 	uint32_t tid;
-	int arena; /* attached arena id, 0 = none seen */
+	int arena; /* the arena it created (or glibc's probes attached it to), 0 = none */
 	bool has_res, has_stack;
+	enum fallback fallback;
 	uint64_t res_start, res_end; /* pending reservation, what is left of it */
 	int res_munmaps;
 	uint64_t stack_base, stack_size; /* pending PROT_NONE MAP_STACK mapping */
@@ -62,6 +72,11 @@ struct thread_state {
 
 struct mw_alloc {
 	enum mw_allocator allocator;
+	uint64_t heap_max; /* glibc's heap size: 64 MiB, 4 huge pages under hugetlb=2 */
+	enum mw_arenas_how arenas_how;
+	const char *arenas_why;
+	const struct mw_mem *mem; /* the process's memory, or NULL */
+	bool overcommit_never;	  /* jemalloc maps without MAP_NORESERVE */
 	struct mw_arena *arenas;
 	struct heap_state **tops; /* per arena, per heap */
 	size_t narenas, cap, captops;
@@ -109,11 +124,26 @@ static void reset(struct mw_alloc *a)
 	a->ts = NULL;
 	a->nts = a->tscap = 0;
 	a->main_trimmed = 0;
+	a->heap_max = MW_GLIBC_HEAP_MAX;
+	a->arenas_how = MW_ARENAS_NONE;
+	a->arenas_why = NULL;
 }
 
 struct mw_alloc *mw_alloc_new(void)
 {
-	return calloc(1, sizeof(struct mw_alloc));
+	struct mw_alloc *a = calloc(1, sizeof(struct mw_alloc));
+
+	if (a) {
+		a->heap_max = MW_GLIBC_HEAP_MAX;
+		a->arenas_how = MW_ARENAS_NONE; /* nothing yet: a launched command */
+	}
+	return a;
+}
+
+void mw_alloc_set_mem(struct mw_alloc *a, const struct mw_mem *mem)
+{
+	if (a)
+		a->mem = mem;
 }
 
 void mw_alloc_free(struct mw_alloc *a)
@@ -189,6 +219,28 @@ const struct mw_alloc_ops mw_alloc_model_ops = {
 size_t mw_alloc_narenas(const struct mw_alloc *a)
 {
 	return a ? a->narenas : 0;
+}
+
+bool mw_alloc_arenas_known(const struct mw_alloc *a)
+{
+	return !a || a->arenas_how != MW_ARENAS_UNKNOWN;
+}
+
+const char *mw_alloc_arenas_why(const struct mw_alloc *a)
+{
+	return a && a->arenas_why ? a->arenas_why : "";
+}
+
+void mw_alloc_facts_free(struct mw_alloc_facts *f)
+{
+	if (!f)
+		return;
+	mw_glibc_arenas_free(&f->arenas);
+	free(f->chunks);
+	free(f->stacks);
+	free(f->noreserve);
+	free(f->foreign);
+	memset(f, 0, sizeof(*f));
 }
 
 const struct mw_arena *mw_alloc_arena(const struct mw_alloc *a, size_t i)
@@ -449,7 +501,7 @@ static bool name_has_prefix(const char *name, const char *prefix)
 }
 
 /* A baseline region, from what /proc shows of it. */
-static enum mw_class baseline_class(const struct mw_alloc *a, const struct mw_region *g)
+static enum mw_class baseline_class(const struct mw_region *g)
 {
 	if (g->flags & MW_RF_HEAP)
 		return MW_CLASS_MAIN_HEAP;
@@ -467,7 +519,7 @@ static enum mw_class baseline_class(const struct mw_alloc *a, const struct mw_re
 	}
 	if (g->flags & MW_RF_FILE)
 		return MW_CLASS_FILE;
-	return anon_class(a);
+	return MW_CLASS_ANON; /* anonymous private: seed_anon_class */
 }
 
 /* Label [start, end) with cls; arena as in mw_region_arena(). */
@@ -510,36 +562,10 @@ static enum mw_allocator library_allocator(const char *name, const char **eviden
 	return MW_ALLOCATOR_UNKNOWN;
 }
 
-/* Whether [base, base + HEAP_MAX) is a glibc heap as /proc shows one: anonymous
- * rw-p from base, then ---p to the end (or rw-p throughout). depth bounds the
- * look at the heaps above a full one. */
-static bool heap_shape(const struct mw_regions *r, uint64_t base, uint64_t *rw_end, int depth)
-{
-	uint64_t cur = base, lim = base + HEAP_MAX, ignored;
-	const struct mw_region *g = NULL;
-
-	while (cur < lim && (g = mw_regions_find(r, cur)) && is_anon_private(g) && g->prot == RW)
-		cur = g->end < lim ? g->end : lim;
-	if (cur == base)
-		return false;
-	*rw_end = cur;
-	/* rw-p running on past the heap's end is a large mapping that happens to
-	 * be aligned (a big malloc chunk), unless it is the next full heap (equal
-	 * neighbours merge in maps). */
-	if (cur == lim && g && g->end > lim &&
-	    (depth <= 0 || !heap_shape(r, lim, &ignored, depth - 1)))
-		return false;
-	while (cur < lim) {
-		g = mw_regions_find(r, cur);
-		if (!g || !is_anon_private(g) || g->prot != PROT_NONE)
-			return false;
-		cur = g->end < lim ? g->end : lim;
-	}
-	return true;
-}
-
 /* The allocator the mapped libraries name. A replacement allocator wins over
- * the libc that is always mapped too. */
+ * the libc that is always mapped too; libc.so.6 is firmer evidence than glibc's
+ * loader, which maps listed after it (a later glibc library must not overwrite
+ * libc's evidence with the loader's). */
 static enum mw_allocator maps_allocator(const struct mw_regions *r, const char **evidence)
 {
 	enum mw_allocator found = MW_ALLOCATOR_UNKNOWN;
@@ -550,7 +576,9 @@ static enum mw_allocator maps_allocator(const struct mw_regions *r, const char *
 
 		if (al == MW_ALLOCATOR_UNKNOWN)
 			continue;
-		if (found == MW_ALLOCATOR_UNKNOWN || found == MW_ALLOCATOR_GLIBC) {
+		if (found == MW_ALLOCATOR_UNKNOWN ||
+		    (found == MW_ALLOCATOR_GLIBC &&
+		     (al != MW_ALLOCATOR_GLIBC || !strcmp(*evidence, LOADER_EVIDENCE)))) {
 			found = al;
 			*evidence = ev;
 		}
@@ -568,30 +596,49 @@ int mw_alloc_detect(struct mw_alloc *a, const struct mw_regions *maps, struct mw
 	if (!a || !maps)
 		return 0;
 	found = maps_allocator(maps, &evidence);
-	/* Libraries only add up: glibc gives way to a replacement, never back. */
-	if (found == MW_ALLOCATOR_GLIBC && a->allocator != MW_ALLOCATOR_UNKNOWN)
+	/* Libraries only add up: glibc gives way to a replacement, never back (it
+	 * only firms up glibc's evidence, from the loader to libc itself). */
+	if (found == MW_ALLOCATOR_GLIBC && a->allocator != MW_ALLOCATOR_UNKNOWN &&
+	    !(a->allocator == MW_ALLOCATOR_GLIBC && a->weak))
 		return 0;
 	set_allocator(&s, found, evidence);
 	return s.n;
 }
 
-int mw_alloc_seed(struct mw_alloc *a, struct mw_regions *r, uint64_t start_brk,
-		  struct mw_alloc_ev *out, int max_out)
+static bool is_replacement(const struct mw_alloc *a)
 {
-	struct sink s = { .a = a, .out = out, .max = max_out };
-	enum mw_allocator found = MW_ALLOCATOR_UNKNOWN;
-	const char *evidence = NULL;
-	uint64_t cur, prev_heap_end = 0;
+	return a->allocator == MW_ALLOCATOR_JEMALLOC || a->allocator == MW_ALLOCATOR_TCMALLOC;
+}
 
-	(void)start_brk; /* the heap is the MW_RF_HEAP region */
-	if (!a || !r)
-		return 0;
-	reset(a);
-	found = maps_allocator(r, &evidence);
-	set_allocator(&s, found, evidence);
+/*
+ * A baseline anonymous region of a process whose allocator is jemalloc or
+ * tcmalloc: theirs unless something says otherwise. They never map PROT_NONE;
+ * read-write memory right above a PROT_NONE mapping is a thread stack over its
+ * guard (or another runtime's reservation); right after a library's writable
+ * data it is that library's .bss. Those are anon: not claimed for anyone.
+ */
+static enum mw_class seed_anon_class(const struct mw_alloc *a, const struct mw_regions *r,
+				     const struct mw_region *g)
+{
+	const struct mw_region *below;
 
-	/* Walk by address: labelling may merge regions and move indices. */
-	for (cur = 0;;) {
+	if (!is_replacement(a) || g->prot != RW)
+		return MW_CLASS_ANON;
+	below = g->start ? mw_regions_find(r, g->start - 1) : NULL;
+	if (below && below->end == g->start &&
+	    ((is_anon_private(below) && below->prot == PROT_NONE) ||
+	     ((below->flags & MW_RF_FILE) && !(below->flags & MW_RF_SHARED) &&
+	      (below->prot & PROT_WRITE))))
+		return MW_CLASS_ANON;
+	return anon_class(a);
+}
+
+/* The class of every baseline region, by what /proc shows (anonymous memory is
+ * left anon when facts will say whose it is). Walks by address: labelling may
+ * merge regions and move indices. */
+static void seed_classes(struct mw_alloc *a, struct mw_regions *r, bool facts)
+{
+	for (uint64_t cur = 0;;) {
 		size_t i = mw_regions_index(r, cur);
 		struct mw_region g;
 		enum mw_class c;
@@ -599,57 +646,189 @@ int mw_alloc_seed(struct mw_alloc *a, struct mw_regions *r, uint64_t start_brk,
 		if (i == r->n)
 			break;
 		g = r->v[i];
-		c = baseline_class(a, &g);
+		if (!is_anon_private(&g))
+			c = baseline_class(&g);
+		else
+			c = facts ? MW_CLASS_ANON : seed_anon_class(a, r, &g);
 		label(r, g.start > cur ? g.start : cur, g.end, c,
 		      c == MW_CLASS_MAIN_HEAP ? main_heap_arena(a) : -1);
 		cur = g.end;
 	}
+}
 
-	/* Arena heaps by shape: one arena per heap (see the top of this file). */
-	for (cur = 0;;) {
+/* Only where the region is still plain anonymous (or the allocator's) memory. */
+static void label_if_anon(struct mw_alloc *a, struct mw_regions *r, uint64_t start, uint64_t end,
+			  enum mw_class cls)
+{
+	for (uint64_t cur = start; cur < end;) {
 		size_t i = mw_regions_index(r, cur);
-		const struct mw_region *g;
-		uint64_t base, rw_end;
-		struct mw_arena *ar;
+		struct mw_region g;
+
+		if (i == r->n || r->v[i].start >= end)
+			break;
+		g = r->v[i];
+		if (is_anon_private(&g) && (g.cls == MW_CLASS_ANON || g.cls == anon_class(a)))
+			label(r, g.start > cur ? g.start : cur, g.end < end ? g.end : end, cls, -1);
+		cur = g.end;
+	}
+}
+
+/* Every anonymous private read-write region gets cls. */
+static void label_anon_rw(struct mw_regions *r, enum mw_class cls)
+{
+	for (uint64_t cur = 0;;) {
+		size_t i = mw_regions_index(r, cur);
+		struct mw_region g;
 
 		if (i == r->n)
 			break;
-		g = &r->v[i];
-		if (g->start > cur)
-			cur = g->start;
-		if (!is_anon_private(g) || g->prot != RW) {
-			cur = g->end;
-			continue;
-		}
-		base = (cur + HEAP_MAX - 1) & ~(HEAP_MAX - 1);
-		if (base >= g->end) {
-			cur = g->end;
-			continue;
-		}
-		cur = base + HEAP_MAX;
-		if (!heap_shape(r, base, &rw_end, 64))
-			continue;
-		/*
-		 * maps merges equal neighbours, so the rw part may start below the base:
-		 * a full heap just below, or any anonymous rw mapping that happens to end
-		 * there (memcached's slabs do). Without a PROT_NONE tail ending exactly
-		 * at base + 64 MiB, though, it is just a large aligned mapping.
-		 */
-		if (mw_regions_find(r, base)->start != base && base != prev_heap_end &&
-		    rw_end == base + HEAP_MAX)
-			continue;
-		ar = arena_new(a, 0, 0);
-		if (!ar || !heap_add(a, ar, base, HEAP_MAX, rw_end - base))
-			continue;
-		/* glibc's used top is unknown (it may sit below rw_end after shrinks
-		 * we did not see): any DONTNEED ending in the RW part is a shrink
-		 * until a growth tells where the top is. */
-		a->tops[ar->id - 1][0].top = base;
-		label(r, base, base + HEAP_MAX, MW_CLASS_ARENA_HEAP, ar->id);
-		prev_heap_end = base + HEAP_MAX;
+		g = r->v[i];
+		if (is_anon_private(&g) && g.prot == RW && g.cls == MW_CLASS_ANON)
+			label(r, g.start > cur ? g.start : cur, g.end, cls, -1);
+		cur = g.end;
 	}
+}
+
+/*
+ * jemalloc's and tcmalloc's memory at attach, by the kernel's mappings: for
+ * jemalloc exactly its MAP_NORESERVE ones where smaps said which (and it uses
+ * the flag: not under overcommit 2); otherwise every anonymous read-write
+ * mapping but those foreign by position.
+ */
+static void seed_replacement(struct mw_alloc *a, struct mw_regions *r,
+			     const struct mw_alloc_facts *f)
+{
+	if (a->allocator == MW_ALLOCATOR_JEMALLOC && f->vmflags && !f->overcommit_never) {
+		for (size_t i = 0; i < f->nnoreserve; i++)
+			label_if_anon(a, r, f->noreserve[i].start,
+				      f->noreserve[i].start + f->noreserve[i].len,
+				      MW_CLASS_JEMALLOC);
+		return;
+	}
+	label_anon_rw(r, anon_class(a));
+	for (size_t i = 0; i < f->nforeign; i++) {
+		uint64_t s = f->foreign[i].start, e = s + f->foreign[i].len;
+
+		for (uint64_t cur = s; cur < e;) {
+			size_t k = mw_regions_index(r, cur);
+			struct mw_region g;
+
+			if (k == r->n || r->v[k].start >= e)
+				break;
+			g = r->v[k];
+			if (g.cls == anon_class(a))
+				label(r, g.start > cur ? g.start : cur, g.end < e ? g.end : e,
+				      MW_CLASS_ANON, -1);
+			cur = g.end;
+		}
+	}
+}
+
+/* Thread stacks (their blocked threads' stack pointers) and glibc's chunks. */
+static void seed_facts(struct mw_alloc *a, struct mw_regions *r, const struct mw_alloc_facts *f)
+{
+	if (is_replacement(a))
+		seed_replacement(a, r, f);
+
+	for (size_t i = 0; i < f->nstacks; i++) {
+		const struct mw_stack_range *k = &f->stacks[i];
+
+		label_if_anon(a, r, k->guard, k->start, MW_CLASS_STACK_GUARD);
+		label_if_anon(a, r, k->start, k->end, MW_CLASS_THREAD_STACK);
+	}
+	if (a->allocator != MW_ALLOCATOR_GLIBC)
+		return;
+	for (size_t i = 0; i < f->nchunks; i++)
+		label_if_anon(a, r, f->chunks[i].start, f->chunks[i].start + f->chunks[i].len,
+			      MW_CLASS_MALLOC_CHUNK);
+}
+
+/* The read-write part of [base, base + heap_max) in the snapshot. */
+static uint64_t rw_part(const struct mw_regions *r, uint64_t base, uint64_t heap_max)
+{
+	uint64_t cur = base, lim = base + heap_max;
+	const struct mw_region *g;
+
+	while (cur < lim && (g = mw_regions_find(r, cur)) && is_anon_private(g) && g->prot == RW)
+		cur = g->end < lim ? g->end : lim;
+	return cur - base;
+}
+
+/* The arenas glibc's own list names, oldest first, ids 1, 2, ... */
+static void seed_list(struct mw_alloc *a, struct mw_regions *r, const struct mw_glibc_arenas *g)
+{
+	struct mw_arena *ar = NULL;
+	uint32_t cur = UINT32_MAX;
+
+	for (size_t i = 0; i < g->nheaps; i++) {
+		const struct mw_glibc_heap *h = &g->heaps[i];
+		uint64_t rw = rw_part(r, h->base, a->heap_max);
+
+		if (h->arena != cur) {
+			cur = h->arena;
+			ar = arena_new(a, 0, 0);
+		}
+		/* A heap made since the snapshot: the memory's word for its size. */
+		if (!ar || !heap_add(a, ar, h->base, a->heap_max, rw ? rw : h->rw))
+			continue;
+		/* glibc's used top is not read: any DONTNEED ending in the RW part is
+		 * a shrink until a growth tells where the top is. */
+		a->tops[ar->id - 1][ar->nheaps - 1].top = h->base;
+		label(r, h->base, h->base + a->heap_max, MW_CLASS_ARENA_HEAP, ar->id);
+	}
+}
+
+static void seed_arenas(struct mw_alloc *a, struct mw_regions *r, const struct mw_alloc_facts *f,
+			struct sink *s)
+{
+	struct mw_alloc_ev *e;
+
+	a->arenas_how = f ? f->arenas.how : MW_ARENAS_UNKNOWN;
+	a->arenas_why = f ? f->arenas.why : "glibc's arena list was not read";
+	/* Shape is necessary, never sufficient: with no heap-shaped memory at all
+	 * there is nothing to verify. */
+	if (a->arenas_how == MW_ARENAS_UNKNOWN && !mw_glibc_any_candidate(r, a->heap_max)) {
+		a->arenas_how = MW_ARENAS_NONE;
+		a->arenas_why = "no mapping has a glibc heap's shape";
+	}
+	if (a->arenas_how == MW_ARENAS_MAIN_ARENA || a->arenas_how == MW_ARENAS_LAYOUT)
+		seed_list(a, r, &f->arenas);
 	if (a->narenas && a->allocator == MW_ALLOCATOR_UNKNOWN)
-		set_allocator(&s, MW_ALLOCATOR_GLIBC, "glibc arena heap signature");
+		set_allocator(s, MW_ALLOCATOR_GLIBC, "glibc's arena list");
+	/* Nothing to say where nothing could be there, or glibc's malloc is not used. */
+	if (a->arenas_how == MW_ARENAS_NONE || is_replacement(a))
+		return;
+	e = emit(s, MW_AEV_ARENAS);
+	if (!e)
+		return;
+	e->arena = a->arenas_how == MW_ARENAS_UNKNOWN ? -1 : (int)a->narenas;
+	e->how = a->arenas_how;
+	e->evidence = a->arenas_why;
+	e->heaps = 0;
+	for (size_t i = 0; i < a->narenas; i++)
+		e->heaps += (uint32_t)a->arenas[i].nheaps;
+}
+
+int mw_alloc_seed(struct mw_alloc *a, struct mw_regions *r, uint64_t start_brk,
+		  const struct mw_alloc_facts *f, struct mw_alloc_ev *out, int max_out)
+{
+	struct sink s = { .a = a, .out = out, .max = max_out };
+	enum mw_allocator found = MW_ALLOCATOR_UNKNOWN;
+	const char *evidence = NULL;
+
+	(void)start_brk; /* the heap is the MW_RF_HEAP region */
+	if (!a || !r)
+		return 0;
+	reset(a);
+	if (f && f->arenas.heap_max)
+		a->heap_max = f->arenas.heap_max;
+	a->overcommit_never = f && f->overcommit_never;
+	found = maps_allocator(r, &evidence);
+	set_allocator(&s, found, evidence);
+	seed_classes(a, r, f != NULL);
+	if (f)
+		seed_facts(a, r, f);
+	seed_arenas(a, r, f, &s);
 	return s.n;
 }
 
@@ -662,6 +841,7 @@ struct call {
 	struct thread_state *t; /* NULL when the table is full */
 	struct sink *s;
 	bool keep_res, keep_stack; /* the call continues the thread's sequence */
+	enum fallback fallback;	   /* what this call tells about the next (FB_NONE: nothing) */
 };
 
 static uint64_t page_up(uint64_t v)
@@ -669,31 +849,172 @@ static uint64_t page_up(uint64_t v)
 	return (v + 4095) & ~4095ULL;
 }
 
-static void on_brk(struct call *c, const struct mw_apply *ap)
+/* Read the process's memory; false when there is nothing to read it with, or it
+ * is gone (a replay without the recorded bytes, a mapping already unmapped). */
+static bool peek(const struct call *c, uint64_t addr, void *buf, size_t len)
+{
+	const struct mw_mem *m = c->a->mem;
+
+	return m && m->read && !m->read(m->ctx, c->p->pid, addr, buf, len);
+}
+
+static void emit_main_heap(struct call *c, enum mw_alloc_ev_kind kind, uint64_t bytes, uint64_t end,
+			   bool hole)
 {
 	struct mw_process *p = c->p;
-	struct mw_alloc_ev *e;
+	struct mw_alloc_ev *e = emit(c->s, kind);
+
+	if (!e)
+		return;
+	e->arena = 0;
+	e->base = p->start_brk;
+	e->bytes = bytes;
+	e->reserved = e->committed = end - p->start_brk;
+	e->trimmed = c->a->main_trimmed;
+	e->heaps = end > p->start_brk;
+	e->hole = hole;
+}
+
+/* The end of the brk heap as the model has it now. */
+static uint64_t heap_end(const struct mw_process *p)
+{
 	const struct mw_region *g;
 	uint64_t end = p->start_brk;
 
-	if (!p->start_brk)
-		return;
 	while ((g = mw_regions_find(&p->regions, end)) && (g->flags & MW_RF_HEAP))
 		end = g->end;
+	return end;
+}
+
+static void on_brk(struct call *c, const struct mw_apply *ap)
+{
+	struct mw_process *p = c->p;
+	uint64_t want = c->ev->sc.args[0], end;
+
+	/* Refused (the old break comes back): glibc's main arena maps a segment next. */
+	if (want && (uint64_t)c->ev->sc.ret < want)
+		c->fallback = FB_BRK;
+	if (!p->start_brk)
+		return;
+	end = heap_end(p);
 	label(&p->regions, p->start_brk, end, MW_CLASS_MAIN_HEAP, main_heap_arena(c->a));
 	if (!ap->vm_delta)
 		return;
 	if (ap->vm_delta < 0)
 		c->a->main_trimmed += (uint64_t)-ap->vm_delta;
-	e = emit(c->s, ap->vm_delta > 0 ? MW_AEV_MAIN_HEAP_GROW : MW_AEV_MAIN_HEAP_TRIM);
-	if (!e)
-		return;
-	e->arena = 0;
-	e->base = p->start_brk;
-	e->bytes = (uint64_t)(ap->vm_delta > 0 ? ap->vm_delta : -ap->vm_delta);
-	e->reserved = e->committed = end - p->start_brk;
-	e->trimmed = c->a->main_trimmed;
-	e->heaps = end > p->start_brk;
+	emit_main_heap(c, ap->vm_delta > 0 ? MW_AEV_MAIN_HEAP_GROW : MW_AEV_MAIN_HEAP_TRIM,
+		       (uint64_t)(ap->vm_delta > 0 ? ap->vm_delta : -ap->vm_delta), end, false);
+}
+
+/*
+ * A new anonymous private read-write mapping of a glibc process: a chunk glibc
+ * mapped for one malloc only if its header says so (glibc writes prev_size 0 and
+ * size | IS_MMAPPED at once; Python's object arenas, Go's and the JVM's own
+ * mappings carry no such header). glibc asks for whole pages, at least the mmap
+ * threshold (128 KiB, or more once it rose). After a refused brk, or a failed
+ * MAP_HUGETLB try whose result is no chunk, it is a segment of the main arena.
+ */
+static enum mw_class glibc_anon_class(struct call *c, uint64_t addr, uint64_t raw_len, int *arena)
+{
+	uint64_t words[2];
+	enum fallback fb = c->t ? c->t->fallback : FB_NONE;
+	bool shape = raw_len >= CHUNK_MIN && !(raw_len & 4095);
+
+	if (fb == FB_BRK && raw_len >= MORECORE_MIN) {
+		*arena = 0;
+		return MW_CLASS_MAIN_HEAP;
+	}
+	if (!shape)
+		return MW_CLASS_ANON;
+	if (!peek(c, addr, words, sizeof(words)))
+		return MW_CLASS_MALLOC_CHUNK; /* the shape only: nothing to read it with */
+	if (mw_glibc_is_chunk_header(words, raw_len))
+		return MW_CLASS_MALLOC_CHUNK;
+	if (fb == FB_HUGETLB && raw_len >= MORECORE_MIN) {
+		*arena = 0;
+		return MW_CLASS_MAIN_HEAP;
+	}
+	return MW_CLASS_ANON;
+}
+
+/* The class of a new anonymous private mapping that is not a heap's or a stack's. */
+static enum mw_class new_anon_class(struct call *c, uint64_t addr, uint32_t prot, uint32_t fl,
+				    int *arena)
+{
+	uint64_t raw_len = c->ev->sc.args[1];
+
+	*arena = -1;
+	/* The allocators map read-write memory where the kernel chooses: a MAP_FIXED
+	 * or PROT_NONE mapping is someone else's (the loader's .bss, a runtime's
+	 * reservation). */
+	if (prot != RW || (fl & MAP_FIXED))
+		return MW_CLASS_ANON;
+	switch (c->a->allocator) {
+	case MW_ALLOCATOR_JEMALLOC:
+		/* All its memory is MAP_NORESERVE, but under overcommit 2. */
+		return (fl & MAP_NORESERVE) || c->a->overcommit_never ? MW_CLASS_JEMALLOC
+								      : MW_CLASS_ANON;
+	case MW_ALLOCATOR_TCMALLOC: return MW_CLASS_TCMALLOC;
+	case MW_ALLOCATOR_GLIBC:
+		if (fl & MAP_NORESERVE)
+			return MW_CLASS_ANON;
+		return glibc_anon_class(c, addr, raw_len, arena);
+	default: return MW_CLASS_ANON;
+	}
+}
+
+/* Shrink, overcommit_memory=2 form: fresh PROT_NONE over the heap's top. */
+static bool fixed_shrink(struct call *c, uint64_t addr, uint64_t end, uint32_t prot, uint32_t fl)
+{
+	struct mw_arena *ar;
+	struct heap_state *hs;
+	struct mw_arena_heap *h = heap_at(c->a, addr, &ar, &hs);
+	uint64_t bytes;
+
+	if (!h || !(fl & MAP_FIXED) || prot != PROT_NONE || addr >= h->rw_end || end < h->rw_end ||
+	    end > h->base + h->size || addr <= h->base)
+		return false;
+	bytes = h->rw_end - addr;
+	ar->committed -= bytes;
+	ar->trimmed += bytes;
+	h->rw_end = addr;
+	hs->top = addr;
+	label(&c->p->regions, addr, end, MW_CLASS_ARENA_HEAP, ar->id);
+	emit_arena(c->s, MW_AEV_ARENA_SHRINK, ar, h->base, bytes, true);
+	return true;
+}
+
+static void on_stack_mmap(struct call *c, uint64_t addr, uint64_t len, uint32_t prot, uint32_t fl)
+{
+	label(&c->p->regions, addr, addr + len, MW_CLASS_THREAD_STACK, -1);
+	if (prot == PROT_NONE && c->t) {
+		c->t->has_stack = true;
+		c->t->stack_base = addr;
+		c->t->stack_size = len;
+		c->keep_stack = true;
+	} else if (prot == RW && !(fl & MAP_FIXED)) {
+		struct mw_alloc_ev *e = emit(c->s, MW_AEV_THREAD_STACK);
+
+		if (e) {
+			e->base = addr;
+			e->bytes = len;
+			e->reserved = len;
+			e->committed = len;
+		}
+	}
+}
+
+/* HotSpot's guard zone: each Java thread maps fresh pages (MAP_FIXED, no
+ * MAP_STACK) over the low end of its own stack, then makes them PROT_NONE. */
+static bool stack_zone(struct call *c, uint64_t addr, uint64_t end, uint32_t prot, uint32_t fl)
+{
+	const struct mw_region *above = mw_regions_find(&c->p->regions, end);
+
+	if (!(fl & MAP_FIXED) || end - addr > STACK_ZONE_MAX || !above || above->start != end ||
+	    above->cls != MW_CLASS_THREAD_STACK)
+		return false;
+	label(&c->p->regions, addr, end, prot ? MW_CLASS_THREAD_STACK : MW_CLASS_STACK_GUARD, -1);
+	return true;
 }
 
 static void on_mmap(struct call *c)
@@ -703,10 +1024,8 @@ static void on_mmap(struct call *c)
 	uint32_t prot = sc->args[2] & (PROT_READ | PROT_WRITE | PROT_EXEC), fl = sc->args[3];
 	bool anon = fl & MAP_ANONYMOUS, priv = (fl & MAP_TYPE) == MAP_PRIVATE;
 	struct mw_regions *r = &c->p->regions;
-	struct mw_arena *ar;
-	struct heap_state *hs;
-	struct mw_arena_heap *h;
 	enum mw_class cls;
+	int arena;
 
 	if (!anon) {
 		label(r, addr, end, MW_CLASS_FILE, -1);
@@ -716,42 +1035,17 @@ static void on_mmap(struct call *c)
 		label(r, addr, end, MW_CLASS_SHM, -1);
 		return;
 	}
-	/* Shrink, overcommit_memory=2 form: fresh PROT_NONE over the heap's top. */
-	h = heap_at(c->a, addr, &ar, &hs);
-	if (h && (fl & MAP_FIXED) && prot == PROT_NONE && addr < h->rw_end && end >= h->rw_end &&
-	    end <= h->base + h->size && addr > h->base) {
-		uint64_t bytes = h->rw_end - addr;
-
-		ar->committed -= bytes;
-		ar->trimmed += bytes;
-		h->rw_end = addr;
-		hs->top = addr;
-		label(r, addr, end, MW_CLASS_ARENA_HEAP, ar->id);
-		emit_arena(c->s, MW_AEV_ARENA_SHRINK, ar, h->base, bytes, true);
+	if (fixed_shrink(c, addr, end, prot, fl))
 		return;
-	}
 	if (fl & MAP_STACK) {
-		label(r, addr, end, MW_CLASS_THREAD_STACK, -1);
-		if (prot == PROT_NONE && c->t) {
-			c->t->has_stack = true;
-			c->t->stack_base = addr;
-			c->t->stack_size = len;
-			c->keep_stack = true;
-		} else if (prot == RW && !(fl & MAP_FIXED)) {
-			struct mw_alloc_ev *e = emit(c->s, MW_AEV_THREAD_STACK);
-
-			if (e) {
-				e->base = addr;
-				e->bytes = len;
-				e->reserved = len;
-				e->committed = len;
-			}
-		}
+		on_stack_mmap(c, addr, len, prot, fl);
 		return;
 	}
+	if (stack_zone(c, addr, end, prot, fl))
+		return;
 	/* The first step of a new heap. */
 	if (prot == PROT_NONE && (fl & MAP_NORESERVE) && !(fl & MAP_FIXED) &&
-	    (len == HEAP_MAX || len == 2 * HEAP_MAX) && c->t) {
+	    (len == c->a->heap_max || len == 2 * c->a->heap_max) && c->t) {
 		c->t->has_res = true;
 		c->t->res_start = addr;
 		c->t->res_end = end;
@@ -769,11 +1063,8 @@ static void on_mmap(struct call *c)
 			c->a->je_end = end;
 		}
 	}
-	cls = anon_class(c->a);
-	if (cls == MW_CLASS_ANON && c->a->allocator == MW_ALLOCATOR_GLIBC && prot == RW &&
-	    !(fl & (MAP_NORESERVE | MAP_FIXED)) && len >= CHUNK_MIN)
-		cls = MW_CLASS_MALLOC_CHUNK;
-	label(r, addr, end, cls, -1);
+	cls = new_anon_class(c, addr, prot, fl, &arena);
+	label(r, addr, end, cls, cls == MW_CLASS_MAIN_HEAP ? main_heap_arena(c->a) : arena);
 }
 
 /* Remove heap j of ar (its reservation was unmapped whole). */
@@ -836,21 +1127,46 @@ static void on_munmap(struct call *c)
 	}
 }
 
-/* The thread grew or shrank ar: attach it, and report a thread other than the
- * creator the first time. A baseline arena's first grower is taken as its
- * owner (its creator is unknown), without a reuse event. */
-static void touch_arena(struct call *c, struct mw_arena *ar, const struct mw_arena_heap *h)
+/*
+ * The thread grew ar. What the syscalls can tell stops there: a thread grows
+ * the arena it allocates from, but also the arena of a block it reallocs (glibc
+ * grows the chunk's own arena, whichever thread calls). So it is noted among the
+ * threads seen growing ar, and neither attached to it nor reported as reuse:
+ * glibc's memory_arena_reuse probes say that exactly where they exist.
+ */
+static void touch_arena(struct call *c, struct mw_arena *ar)
 {
 	uint32_t tid = c->ev->tid;
-	bool owner_unknown = !ar->creator_tid && !ar->nthreads;
 
-	if (c->t)
-		c->t->arena = ar->id;
-	if (tid == ar->creator_tid || arena_has_thread(ar, tid))
-		return;
-	if (!arena_add_thread(c->a, ar, tid) || owner_unknown)
-		return;
-	emit_arena(c->s, MW_AEV_ARENA_REUSE, ar, h->base, 0, false);
+	if (tid != ar->creator_tid && !arena_has_thread(ar, tid))
+		arena_add_thread(c->a, ar, tid);
+}
+
+static struct mw_arena *arena_of_first_heap(struct mw_alloc *a, uint64_t base)
+{
+	for (size_t i = 0; i < a->narenas; i++)
+		if (a->arenas[i].nheaps && a->arenas[i].heaps[0].base == base)
+			return &a->arenas[i];
+	return NULL;
+}
+
+/*
+ * Whose heap the one just committed at base is, from its heap_info (glibc
+ * fills ar_ptr and prev right after the mprotect): 1, a new arena (it opens
+ * the heap); 0, another heap of *arp; -1, unknown (nothing to read it with), and
+ * then the thread's own arena decides, as the syscalls alone can.
+ */
+static int heap_owner(const struct call *c, uint64_t base, struct mw_arena **arp)
+{
+	uint64_t hi[2];
+
+	*arp = NULL;
+	if (!peek(c, base, hi, sizeof(hi)))
+		return -1;
+	if (mw_glibc_first_heap(base, hi[0], hi[1]))
+		return 1;
+	*arp = arena_of_first_heap(c->a, mw_glibc_heap_of_arena(hi[0], c->a->heap_max));
+	return *arp ? 0 : -1;
 }
 
 static void confirm_heap(struct call *c, uint64_t base, uint64_t rw)
@@ -860,6 +1176,7 @@ static void confirm_heap(struct call *c, uint64_t base, uint64_t rw)
 	struct heap_state *hs;
 	struct mw_arena_heap *h;
 	bool created;
+	int owner;
 
 	/*
 	 * Already known: the call raced the /proc snapshot, which shows its heap
@@ -867,7 +1184,7 @@ static void confirm_heap(struct call *c, uint64_t base, uint64_t rw)
 	 * the arena that heap starts gets its creator and its arena_create.
 	 */
 	if (heap_at(a, base, &ar, &hs)) {
-		label(&c->p->regions, base, base + HEAP_MAX, MW_CLASS_ARENA_HEAP, ar->id);
+		label(&c->p->regions, base, base + a->heap_max, MW_CLASS_ARENA_HEAP, ar->id);
 		if (!ar->creator_tid && ar->heaps[0].base == base) {
 			ar->creator_tid = c->ev->tid;
 			ar->created_ns = c->ev->ts_ns;
@@ -879,8 +1196,10 @@ static void confirm_heap(struct call *c, uint64_t base, uint64_t rw)
 		}
 		return;
 	}
-	ar = arena_by_id(a, c->t->arena);
-	created = !ar;
+	owner = heap_owner(c, base, &ar);
+	if (owner < 0)
+		ar = arena_by_id(a, c->t->arena);
+	created = owner == 1 || !ar;
 	if (a->allocator == MW_ALLOCATOR_UNKNOWN)
 		set_allocator(c->s, MW_ALLOCATOR_GLIBC, "glibc arena heap signature");
 	if (created) {
@@ -890,12 +1209,14 @@ static void confirm_heap(struct call *c, uint64_t base, uint64_t rw)
 		arena_add_thread(a, ar, c->ev->tid);
 		c->t->arena = ar->id;
 	}
-	h = heap_add(a, ar, base, HEAP_MAX, rw);
+	h = heap_add(a, ar, base, a->heap_max, rw);
 	if (!h)
 		return;
-	label(&c->p->regions, base, base + HEAP_MAX, MW_CLASS_ARENA_HEAP, ar->id);
+	label(&c->p->regions, base, base + a->heap_max, MW_CLASS_ARENA_HEAP, ar->id);
 	emit_arena(c->s, created ? MW_AEV_ARENA_CREATE : MW_AEV_ARENA_HEAP_NEW, ar, base, rw,
 		   false);
+	if (!created)
+		touch_arena(c, ar);
 }
 
 static void on_mprotect(struct call *c)
@@ -909,8 +1230,9 @@ static void on_mprotect(struct call *c)
 	struct heap_state *hs;
 	struct mw_arena_heap *h;
 
-	if (t && t->has_res && prot == RW && addr == t->res_start && !(addr & (HEAP_MAX - 1)) &&
-	    t->res_end - t->res_start == HEAP_MAX && len && len <= HEAP_MAX) {
+	if (t && t->has_res && prot == RW && addr == t->res_start &&
+	    !(addr & (c->a->heap_max - 1)) && t->res_end - t->res_start == c->a->heap_max && len &&
+	    len <= c->a->heap_max) {
 		t->has_res = false;
 		confirm_heap(c, addr, len);
 		return;
@@ -939,7 +1261,7 @@ static void on_mprotect(struct call *c)
 		hs->top = end;
 		ar->committed += len;
 		emit_arena(c->s, MW_AEV_ARENA_GROW, ar, h->base, len, false);
-		touch_arena(c, ar, h);
+		touch_arena(c, ar);
 		return;
 	}
 	/* Guard changes inside thread stacks (stack reuse with another guard, JVM zones). */
@@ -957,6 +1279,21 @@ static void on_mprotect(struct call *c)
 	}
 }
 
+/*
+ * Pages given back inside the brk heap: malloc_trim's DONTNEEDs over free
+ * chunks (tcmalloc releases so too). The break does not move.
+ */
+static void main_heap_dontneed(struct call *c, uint64_t addr, uint64_t end)
+{
+	const struct mw_process *p = c->p;
+	uint64_t top = p->start_brk ? heap_end(p) : 0;
+
+	if (!top || addr < p->start_brk || end > top)
+		return;
+	c->a->main_trimmed += end - addr;
+	emit_main_heap(c, MW_AEV_MAIN_HEAP_TRIM, end - addr, top, true);
+}
+
 static void on_madvise(struct call *c)
 {
 	const struct mw_syscall_ev *sc = &c->ev->sc;
@@ -964,18 +1301,28 @@ static void on_madvise(struct call *c)
 	struct mw_arena *ar;
 	struct heap_state *hs;
 	struct mw_arena_heap *h;
+	bool hole;
 
 	if (sc->args[2] != MADV_DONTNEED || !len)
 		return;
-	/* Shrink, default form: the top of the used part, which may have regrown
-	 * unseen up to rw_end since the last shrink. */
 	h = heap_at(c->a, addr, &ar, &hs);
-	if (!h || addr <= h->base || end > h->rw_end || end < hs->top)
+	if (!h) {
+		main_heap_dontneed(c, addr, end);
 		return;
-	hs->top = addr;
+	}
+	if (addr <= h->base || end > h->rw_end)
+		return;
+	/* Shrink, default form: the top of the used part, which may have regrown
+	 * unseen up to rw_end since the last shrink. Below the top: a hole
+	 * malloc_trim gave back; trimmed too, the top stays. */
+	hole = end < hs->top;
+	if (!hole)
+		hs->top = addr;
 	ar->trimmed += len;
 	/* Not an attachment: free() trims the chunk's arena, whichever thread calls it. */
 	emit_arena(c->s, MW_AEV_ARENA_SHRINK, ar, h->base, len, false);
+	if (c->s->n && c->s->out[c->s->n - 1].kind == MW_AEV_ARENA_SHRINK)
+		c->s->out[c->s->n - 1].hole = hole;
 }
 
 int mw_alloc_apply(struct mw_alloc *a, struct mw_process *p, const struct mw_event *ev,
@@ -1012,12 +1359,18 @@ int mw_alloc_apply(struct mw_alloc *a, struct mw_process *p, const struct mw_eve
 		case MW_SYS_MADVISE: on_madvise(&c); break;
 		default: break; /* mremap: the labels move with the regions */
 		}
+	} else if (ev->sc.sys == MW_SYS_MMAP && (ev->sc.args[3] & MAP_HUGETLB) &&
+		   (ev->sc.args[3] & MAP_ANONYMOUS)) {
+		/* glibc.malloc.hugetlb=2 without huge pages: glibc asks again without. */
+		c.fallback = FB_HUGETLB;
 	}
 	/* Any other call by the thread ends the sequence it was in. */
 	if (c.t && !c.keep_res)
 		c.t->has_res = false;
 	if (c.t && !c.keep_stack)
 		c.t->has_stack = false;
+	if (c.t)
+		c.t->fallback = c.fallback;
 	return s.n;
 }
 
@@ -1089,9 +1442,9 @@ static void usdt_heap_new(struct sink *s, struct mw_process *p, struct thread_st
 			t->arena = ar->id;
 	}
 	ar->by_usdt = true;
-	if (!heap_add(a, ar, heap, HEAP_MAX, size))
+	if (!heap_add(a, ar, heap, a->heap_max, size))
 		return;
-	label(&p->regions, heap, heap + HEAP_MAX, MW_CLASS_ARENA_HEAP, ar->id);
+	label(&p->regions, heap, heap + a->heap_max, MW_CLASS_ARENA_HEAP, ar->id);
 	emit_arena(s, created ? MW_AEV_ARENA_CREATE : MW_AEV_ARENA_HEAP_NEW, ar, heap, size, false);
 	if (s->n)
 		s->out[s->n - 1].source = "usdt";
@@ -1125,7 +1478,7 @@ int mw_alloc_usdt(struct mw_alloc *a, struct mw_process *p, const struct mw_even
 			if (t)
 				t->arena = ar->id;
 		} else {
-			usdt_heap_new(&s, p, t, ptr & ~(HEAP_MAX - 1), size, true);
+			usdt_heap_new(&s, p, t, ptr & ~(a->heap_max - 1), size, true);
 		}
 		break;
 	case MW_USDT_ARENA_REUSE:

@@ -43,3 +43,26 @@ int mw_arena_limit(const char *env, size_t len, int online_cpus, const char **so
 	*source = "8 x online CPUs";
 	return 8 * online_cpus;
 }
+
+unsigned long mw_glibc_hugetlb(const char *env, size_t len)
+{
+	unsigned long v = 0;
+
+	for (size_t off = 0; off < len;) {
+		const char *var = env + off;
+		size_t vlen = strnlen(var, len - off);
+
+		if (vlen > 15 && !strncmp(var, "GLIBC_TUNABLES=", 15)) {
+			const char *t = strstr(var, "glibc.malloc.hugetlb=");
+			char *end;
+
+			if (t && t < var + vlen) {
+				v = strtoul(t + 21, &end, 0);
+				if (end == t + 21 || (*end && *end != ':'))
+					v = 0;
+			}
+		}
+		off += vlen + 1;
+	}
+	return v;
+}

@@ -13,5 +13,10 @@
  * GLIBC_TUNABLES=...glibc.malloc.arena_max=N from its environment (NUL-separated,
  * as /proc/PID/environ), else 8 x online CPUs. *source says which. */
 int mw_arena_limit(const char *environ, size_t len, int online_cpus, const char **source);
+/* GLIBC_TUNABLES=...glibc.malloc.hugetlb=N from the same environment: 0 (absent), 1
+ * (transparent huge pages: heaps unchanged), 2 (the default huge page size), or a
+ * huge page size in bytes. With 2 or a size, glibc's heaps are 4 huge pages and its
+ * main arena maps segments instead of moving brk. */
+unsigned long mw_glibc_hugetlb(const char *environ, size_t len);
 
 #endif /* MW_ARENA_LIMIT_H */

@@ -37,14 +37,16 @@ int mw_diagnose(const struct mw_process *p, int arena_limit, struct mw_diag *out
 {
 	size_t narenas = p->alloc ? mw_alloc_narenas(p->alloc) : 0;
 	enum mw_allocator al = p->alloc ? mw_alloc_allocator(p->alloc) : MW_ALLOCATOR_UNKNOWN;
+	bool known = mw_alloc_arenas_known(p->alloc);
 	struct mw_diag *d;
 	char a[32], b[32];
 	int n = 0;
 
 	if (al != MW_ALLOCATOR_GLIBC)
 		return 0;
-	/* glibc's limit counts the main arena too. */
-	if (arena_limit > 0 && narenas + 1 >= (size_t)arena_limit &&
+	/* glibc's limit counts the main arena too. Only with every arena known:
+	 * arenas at attach that could not be verified are not counted as none. */
+	if (arena_limit > 0 && known && narenas + 1 >= (size_t)arena_limit &&
 	    (d = add(out, max, &n, "arenas_at_limit"))) {
 		snprintf(d->message, sizeof(d->message),
 			 "%zu arenas besides main: glibc's limit of %d arenas is reached; "
@@ -54,7 +56,7 @@ int mw_diagnose(const struct mw_process *p, int arena_limit, struct mw_diag *out
 			 "if memory, not lock contention, is the problem: a lower MALLOC_ARENA_MAX "
 			 "(or GLIBC_TUNABLES=glibc.malloc.arena_max), or jemalloc/tcmalloc");
 	}
-	if (p->nthreads >= THREADS_PER_ARENA * (narenas + 1) &&
+	if (known && p->nthreads >= THREADS_PER_ARENA * (narenas + 1) &&
 	    (d = add(out, max, &n, "threads_share_arenas"))) {
 		snprintf(d->message, sizeof(d->message),
 			 "%zu threads share %zu arenas (main included)", p->nthreads, narenas + 1);

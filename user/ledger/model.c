@@ -410,13 +410,16 @@ static int apply_brk(struct mw_model *m, struct mw_process *p, const struct mw_e
 		};
 		const struct mw_region *below = mw_regions_find(&p->regions, r.start - 1);
 
-		/* Grow with the attributes of the heap below so it stays one region. */
+		/* Grow with the attributes of the heap below, but as the calling
+		 * thread's bytes: a heap that existed at attach (tid 0) or that a
+		 * forked child inherited is still grown by this thread. One region per
+		 * run of growth by one thread. */
 		if (below && (below->flags & MW_RF_HEAP)) {
 			r.prot = below->prot;
-			r.flags = below->flags;
-			r.tid = below->tid;
-			r.ts_ns = below->ts_ns;
+			r.flags = below->flags & ~MW_RF_BASELINE;
 			r.name = below->name;
+			r.cls = below->cls;
+			r.arena = below->arena;
 		}
 		err = mw_regions_map(&p->regions, &r, d);
 	} else if (new_end < old_end) {

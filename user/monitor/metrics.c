@@ -557,11 +557,13 @@ static void render_procs(struct mw_buf *b, const struct mw_model *m, const struc
 		mw_buf_printf(b, "} %zu\n", live);
 	}
 	family(b, "memwatch_arenas", "gauge",
-	       "glibc arenas of the traced process besides the main arena.");
+	       "glibc arenas of the traced process besides the main arena (absent when those "
+	       "present at attach could not be verified).");
 	for (size_t i = 0; i < m->nprocs; i++) {
 		const struct mw_process *p = m->procs[i];
 
-		if (!rendered(p))
+		/* Arenas present at attach that could not be verified: no number. */
+		if (!rendered(p) || !mw_alloc_arenas_known(p->alloc))
 			continue;
 		proc_labels(b, "memwatch_arenas", p);
 		mw_buf_printf(b, "} %zu\n", p->alloc ? mw_alloc_narenas(p->alloc) : 0);
@@ -572,7 +574,7 @@ static void render_procs(struct mw_buf *b, const struct mw_model *m, const struc
 		const struct mw_process *p = m->procs[i];
 		uint64_t sum = 0;
 
-		if (!rendered(p))
+		if (!rendered(p) || !mw_alloc_arenas_known(p->alloc))
 			continue;
 		for (size_t k = 0; p->alloc && k < mw_alloc_narenas(p->alloc); k++)
 			sum += mw_alloc_arena(p->alloc, k)->committed;

@@ -562,8 +562,20 @@ static const char *alloc_type(enum mw_alloc_ev_kind k)
 	case MW_AEV_MAIN_HEAP_GROW: return "main_heap_grow";
 	case MW_AEV_MAIN_HEAP_TRIM: return "main_heap_trim";
 	case MW_AEV_ALLOCATOR: return "allocator";
+	case MW_AEV_ARENAS: return "glibc_arenas";
 	}
 	return "allocator_event";
+}
+
+static const char *arenas_how(enum mw_arenas_how h)
+{
+	switch (h) {
+	case MW_ARENAS_NONE: return "none";
+	case MW_ARENAS_MAIN_ARENA: return "main_arena";
+	case MW_ARENAS_LAYOUT: return "layout";
+	case MW_ARENAS_UNKNOWN: break;
+	}
+	return "unknown";
 }
 
 static void json_alloc(struct mw_output *o, const char *comm, const struct mw_alloc_ev *e)
@@ -597,6 +609,7 @@ static void json_alloc(struct mw_output *o, const char *comm, const struct mw_al
 		mw_json_addr(&j, "base", e->base);
 		mw_json_uint(&j, "bytes", e->bytes);
 		mw_json_str(&j, "form", e->shrink_fixed ? "map_fixed" : "madvise");
+		mw_json_bool(&j, "hole", e->hole);
 		mw_json_uint(&j, "committed", e->committed);
 		mw_json_uint(&j, "trimmed", e->trimmed);
 		break;
@@ -611,13 +624,24 @@ static void json_alloc(struct mw_output *o, const char *comm, const struct mw_al
 		mw_json_addr(&j, "base", e->base);
 		mw_json_uint(&j, "bytes", e->bytes);
 		mw_json_uint(&j, "size", e->committed);
+		if (e->kind == MW_AEV_MAIN_HEAP_TRIM)
+			mw_json_str(&j, "form", e->hole ? "madvise" : "brk");
 		break;
 	case MW_AEV_ALLOCATOR:
 		mw_json_str(&j, "allocator", mw_allocator_name(e->allocator));
 		mw_json_str(&j, "evidence", e->evidence ? e->evidence : "");
 		break;
+	case MW_AEV_ARENAS:
+		if (e->arena >= 0)
+			mw_json_int(&j, "arenas", e->arena);
+		else
+			mw_json_null(&j, "arenas");
+		mw_json_uint(&j, "heaps", e->heaps);
+		mw_json_str(&j, "how", arenas_how(e->how));
+		mw_json_str(&j, "evidence", e->evidence ? e->evidence : "");
+		break;
 	}
-	if (e->kind != MW_AEV_ALLOCATOR)
+	if (e->kind != MW_AEV_ALLOCATOR && e->kind != MW_AEV_ARENAS)
 		mw_json_str(&j, "source", e->source ? e->source : "syscalls");
 	mw_json_end(&j);
 }
@@ -648,8 +672,9 @@ static void text_alloc(struct mw_output *o, const char *comm, const struct mw_al
 		break;
 	case MW_AEV_ARENA_SHRINK:
 		mw_fmt_size(a, sizeof(a), (int64_t)e->trimmed);
-		fprintf(o->f, "arena %d trimmed %s (%s): %s committed, %s trimmed in all", e->arena,
-			c, e->shrink_fixed ? "MAP_FIXED PROT_NONE" : "MADV_DONTNEED", b, a);
+		fprintf(o->f, "arena %d trimmed %s (%s%s): %s committed, %s trimmed in all",
+			e->arena, c, e->shrink_fixed ? "MAP_FIXED PROT_NONE" : "MADV_DONTNEED",
+			e->hole ? ", below the top" : "", b, a);
 		break;
 	case MW_AEV_ARENA_HEAP_DELETE:
 		fprintf(o->f, "arena %d: heap at 0x%" PRIx64 " deleted, %u heaps, %s reserved",
@@ -662,12 +687,20 @@ static void text_alloc(struct mw_output *o, const char *comm, const struct mw_al
 		break;
 	case MW_AEV_MAIN_HEAP_GROW:
 	case MW_AEV_MAIN_HEAP_TRIM:
-		fprintf(o->f, "main heap %s%s: %s", e->kind == MW_AEV_MAIN_HEAP_GROW ? "+" : "-", c,
-			b);
+		fprintf(o->f, "main heap %s%s%s: %s", e->kind == MW_AEV_MAIN_HEAP_GROW ? "+" : "-",
+			c, e->hole ? " (MADV_DONTNEED)" : "", b);
 		break;
 	case MW_AEV_ALLOCATOR:
 		fprintf(o->f, "allocator: %s (%s)", mw_allocator_name(e->allocator),
 			e->evidence ? e->evidence : "");
+		break;
+	case MW_AEV_ARENAS:
+		if (e->arena >= 0)
+			fprintf(o->f, "glibc arenas at attach: %d besides main, %u heaps (%s)",
+				e->arena, e->heaps, e->evidence ? e->evidence : "");
+		else
+			fprintf(o->f, "glibc arenas at attach: unknown (%s)",
+				e->evidence ? e->evidence : "");
 		break;
 	}
 	fputs(" ***\n", o->f);
@@ -691,6 +724,9 @@ void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process 
 	size_t n = mw_alloc_narenas(p->alloc);
 	char a[32], b[32], c[32];
 
+	if (!o->json && !mw_alloc_arenas_known(p->alloc))
+		fprintf(o->f, "glibc arenas present at attach: unknown (%s); %zu seen since\n",
+			mw_alloc_arenas_why(p->alloc), n);
 	if (!n)
 		return;
 	if (!o->json)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Session logic shared by live tracing and replay. See session.h. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
@@ -10,10 +11,34 @@
 #include "wire/record.h"
 #include "session.h"
 
+static void record(struct mw_session *s, uint32_t kind, const void *a, size_t alen, const void *b,
+		   size_t blen);
+
+#define MAX_PEEK 4096
+
+_Static_assert(sizeof(struct mw_range) == 16, "recorded as two __u64");
+_Static_assert(sizeof(struct mw_stack_range) == 24, "recorded as three __u64");
+
+/* The allocator analysis reads the process: through the source, and recorded so a
+ * replay reads the same bytes. */
+static int session_read(void *ctx, uint32_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct mw_session *s = ctx;
+	struct mw_peek_entry e = { .pid = pid, .addr = addr, .len = (__u32)len };
+
+	if (!s->peek || len > MAX_PEEK)
+		return -ENOSYS;
+	e.err = s->peek(s->peek_ctx, pid, addr, buf, len);
+	record(s, MW_ENTRY_PEEK, &e, sizeof(e), e.err ? NULL : buf, e.err ? 0 : len);
+	return e.err;
+}
+
 void mw_session_init(struct mw_session *s, const struct mw_config *cfg, FILE *out,
 		     uint64_t page_size, int64_t mono_to_epoch_ns)
 {
 	memset(s, 0, sizeof(*s));
+	s->mem.read = session_read;
+	s->mem.ctx = s;
 	s->cfg = cfg;
 	s->out.f = out;
 	s->out.json = cfg->json;
@@ -28,6 +53,7 @@ void mw_session_init(struct mw_session *s, const struct mw_config *cfg, FILE *ou
 void mw_session_free(struct mw_session *s)
 {
 	mw_model_free(&s->model);
+	mw_alloc_facts_free(&s->facts);
 }
 
 #define MAX_ALLOC_EVENTS 16
@@ -165,7 +191,13 @@ static int seed_alloc(struct mw_session *s, struct mw_process *p, uint64_t snap_
 	p->alloc = mw_alloc_new();
 	if (!p->alloc)
 		return -ENOMEM;
-	n = mw_alloc_seed(p->alloc, &p->regions, p->start_brk, v, MAX_ALLOC_EVENTS);
+	mw_alloc_set_mem(p->alloc, &s->mem);
+	n = mw_alloc_seed(p->alloc, &p->regions, p->start_brk,
+			  s->facts_pid == p->pid ? &s->facts : NULL, v, MAX_ALLOC_EVENTS);
+	if (s->facts_pid == p->pid) {
+		mw_alloc_facts_free(&s->facts);
+		s->facts_pid = 0;
+	}
 	for (int i = 0; i < n; i++) {
 		v[i].pid = p->pid;
 		v[i].ts_ns = snap_end_ns + s->dctx.mono_to_epoch_ns;
@@ -202,6 +234,93 @@ int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, u
 	if (!err && !resync)
 		err = seed_alloc(s, p, snap_end_ns);
 	return err;
+}
+
+void mw_session_facts(struct mw_session *s, uint32_t pid, struct mw_alloc_facts *f)
+{
+	const char *why = f->arenas.why ? f->arenas.why : "";
+	struct mw_facts_entry e = {
+		.pid = pid,
+		.how = f->arenas.how,
+		.heap_max = f->arenas.heap_max,
+		.main_arena = f->arenas.main_arena,
+		.narenas = f->arenas.narenas,
+		.nheaps = (__u32)f->arenas.nheaps,
+		.nchunks = (__u32)f->nchunks,
+		.nstacks = (__u32)f->nstacks,
+		.why_len = (__u32)strlen(why),
+	};
+	size_t len = e.nheaps * sizeof(struct mw_facts_heap) + e.nchunks * 16 + e.nstacks * 24 +
+		     e.why_len;
+	unsigned char *buf = malloc(len ? len : 1), *q = buf;
+
+	if (buf) {
+		for (size_t i = 0; i < e.nheaps; i++, q += sizeof(struct mw_facts_heap)) {
+			struct mw_facts_heap h = { .base = f->arenas.heaps[i].base,
+						   .rw = f->arenas.heaps[i].rw,
+						   .arena = f->arenas.heaps[i].arena };
+
+			memcpy(q, &h, sizeof(h));
+		}
+		memcpy(q, f->chunks, e.nchunks * 16);
+		q += e.nchunks * 16;
+		memcpy(q, f->stacks, e.nstacks * 24);
+		q += e.nstacks * 24;
+		memcpy(q, why, e.why_len);
+		record(s, MW_ENTRY_ALLOC_FACTS, &e, sizeof(e), buf, len);
+		free(buf);
+	} else {
+		s->err = s->err ? s->err : -ENOMEM;
+	}
+	mw_alloc_facts_free(&s->facts);
+	s->facts = *f;
+	s->facts_pid = pid;
+	memset(f, 0, sizeof(*f));
+}
+
+int mw_session_facts_entry(struct mw_session *s, const void *data, size_t len)
+{
+	const unsigned char *q = (const unsigned char *)data + sizeof(struct mw_facts_entry);
+	struct mw_alloc_facts f = {};
+	struct mw_facts_entry e;
+	char *why;
+
+	if (len < sizeof(e))
+		return -EINVAL;
+	memcpy(&e, data, sizeof(e));
+	if (len != sizeof(e) + (size_t)e.nheaps * sizeof(struct mw_facts_heap) +
+			    (size_t)e.nchunks * 16 + (size_t)e.nstacks * 24 + e.why_len ||
+	    e.how > MW_ARENAS_LAYOUT)
+		return -EINVAL;
+	f.arenas.how = e.how;
+	f.arenas.heap_max = e.heap_max;
+	f.arenas.main_arena = e.main_arena;
+	f.arenas.narenas = e.narenas;
+	f.arenas.nheaps = e.nheaps;
+	f.nchunks = e.nchunks;
+	f.nstacks = e.nstacks;
+	f.arenas.heaps = calloc(e.nheaps ? e.nheaps : 1, sizeof(*f.arenas.heaps));
+	f.chunks = calloc(e.nchunks ? e.nchunks : 1, sizeof(*f.chunks));
+	f.stacks = calloc(e.nstacks ? e.nstacks : 1, sizeof(*f.stacks));
+	why = strndup((const char *)q + len - sizeof(e) - e.why_len, e.why_len);
+	if (!f.arenas.heaps || !f.chunks || !f.stacks || !why) {
+		free(why);
+		mw_alloc_facts_free(&f);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < e.nheaps; i++, q += sizeof(struct mw_facts_heap)) {
+		struct mw_facts_heap h;
+
+		memcpy(&h, q, sizeof(h));
+		f.arenas.heaps[i] = (struct mw_glibc_heap){ h.base, h.rw, h.arena };
+	}
+	memcpy(f.chunks, q, e.nchunks * 16);
+	q += e.nchunks * 16;
+	memcpy(f.stacks, q, e.nstacks * 24);
+	f.arenas.why = mw_intern(why);
+	free(why);
+	mw_session_facts(s, e.pid, &f);
+	return 0;
 }
 
 void mw_session_thread_name(struct mw_session *s, uint32_t pid, uint32_t tid, const char *comm)

@@ -12,6 +12,7 @@
 #include "base/options.h"
 #include "wire/decode.h"
 #include "ledger/model.h"
+#include "alloc/alloc.h"
 #include "output.h"
 
 struct mw_thread_counters;
@@ -25,6 +26,9 @@ typedef int (*mw_reseed_fn)(void *ctx, uint32_t pid);
  * allocator is unknown and attach a newly mapped libc's probes; a replay finds
  * the libs snapshot as the next entry. */
 typedef void (*mw_libs_fn)(void *ctx, uint32_t pid);
+/* Copy len bytes of pid's memory at addr (live: process_vm_readv; a replay: the
+ * bytes recorded then, as the next entry). 0 or a negative errno. */
+typedef int (*mw_peek_fn)(void *ctx, uint32_t pid, uint64_t addr, void *buf, size_t len);
 
 /* Watchers of what the session applied (--perfetto): each event after the model and the
  * outputs saw it, each allocator event, each process's report (final: before it is forgotten). */
@@ -46,6 +50,13 @@ struct mw_session {
 	void *src_ctx;			      /* for both */
 	const struct mw_session_hooks *hooks; /* may be NULL */
 	void *hooks_ctx;
+	mw_peek_fn peek; /* may be NULL: the allocator analysis reads no memory */
+	void *peek_ctx;
+	struct mw_mem mem; /* the allocator analysis's reader: peek, recorded */
+	/* What reading the process told at its baseline (mw_session_facts), for the
+	 * mw_session_seed that follows. */
+	struct mw_alloc_facts facts;
+	uint32_t facts_pid; /* 0: none pending */
 	/* Daemon mode: a thread that exits while its process's table holds more than
 	 * cfg->max_threads has its summary written at its exit and is forgotten, so a
 	 * long-lived process that churns threads keeps a bounded table. */
@@ -68,6 +79,11 @@ int mw_session_record(struct mw_session *s, const void *data, size_t size);
 /* A baseline (resync false) or a post-drop resync of pid from maps text. */
 int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, uint64_t start_brk,
 		    uint64_t vm_size, uint64_t stack_size, uint64_t snap_end_ns, bool resync);
+/* What reading pid told at its baseline (live: mw_alloc_read_facts): recorded, and
+ * used by the next mw_session_seed of pid. Takes f's arrays (f is emptied). */
+void mw_session_facts(struct mw_session *s, uint32_t pid, struct mw_alloc_facts *f);
+/* The same from a recorded MW_ENTRY_ALLOC_FACTS; -EINVAL when it is malformed. */
+int mw_session_facts_entry(struct mw_session *s, const void *data, size_t len);
 void mw_session_thread_name(struct mw_session *s, uint32_t pid, uint32_t tid, const char *comm);
 /* A maps snapshot taken after libraries were loaded: which allocator the process uses. */
 void mw_session_libs(struct mw_session *s, uint32_t pid, const char *maps_text);

@@ -48,6 +48,10 @@ enum mw_entry_kind {
 	MW_ENTRY_MHEAP = 20,   /* struct mw_mheap_entry + spans + blocks: a walk of glibc's heaps */
 	/* A process whose allocations the in-process sampler reports (libmemwatch-sampler.so). */
 	MW_ENTRY_MSAMPLER = 21, /* struct mw_msampler_entry */
+	/* What the allocator analysis read from a process's memory: at its baseline
+	 * (before the MW_ENTRY_SEED it goes with), and while its calls are applied. */
+	MW_ENTRY_ALLOC_FACTS = 22, /* struct mw_facts_entry + its arrays and text */
+	MW_ENTRY_PEEK = 23,	   /* struct mw_peek_entry + the bytes read (none on error) */
 };
 
 struct mw_record_header {
@@ -71,6 +75,35 @@ struct mw_counters_entry {
 	__u32 tid;
 	__u32 pad;
 	struct mw_thread_counters c;
+};
+
+/* glibc's arena list, its mapped chunks and the threads' stacks at a baseline. */
+struct mw_facts_entry {
+	__u32 pid;
+	__u32 how; /* enum mw_arenas_how */
+	__u64 heap_max;
+	__u64 main_arena;
+	__u32 narenas;
+	__u32 nheaps;  /* then nheaps x struct mw_facts_heap */
+	__u32 nchunks; /* then nchunks x { __u64 start, len } */
+	__u32 nstacks; /* then nstacks x { __u64 guard, start, end } */
+	__u32 why_len; /* then the text saying where the list came from, or why not */
+	__u32 pad;
+};
+
+struct mw_facts_heap {
+	__u64 base;
+	__u64 rw;
+	__u32 arena;
+	__u32 pad;
+};
+
+struct mw_peek_entry {
+	__u32 pid;
+	__s32 err; /* 0, or the negative errno of the read */
+	__u64 addr;
+	__u32 len;
+	__u32 pad;
 };
 
 struct mw_thread_entry {
