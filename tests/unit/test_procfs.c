@@ -169,6 +169,12 @@ TEST(procfs_line_pseudo_names)
 	CHECK_EQ_HEX(r.end, 0xffffffffff601000ULL);
 	CHECK_EQ_INT(r.prot, PROT_EXEC);
 	CHECK_EQ_INT(r.flags, MW_RF_BASELINE | MW_RF_SPECIAL);
+	/* The kernel's uprobes page: special, no one's memory. */
+	CHECK_EQ_INT(mw_maps_parse_line("7fffff7fe000-7fffff7ff000 r-xp 00000000 00:00 0 "
+					"     [uprobes]",
+					&r),
+		     0);
+	CHECK_EQ_INT(r.flags, MW_RF_BASELINE | MW_RF_SPECIAL);
 	/* Lookalikes are plain names. */
 	CHECK_EQ_INT(mw_maps_parse_line("7f0000000000-7f0000001000 rw-p 00000000 00:00 0 "
 					"     [heapx]",

@@ -76,7 +76,10 @@ static bool at_eol(char c)
 
 static uint32_t name_flags(const char *name, size_t len)
 {
-	static const char *const special[] = { "[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]" };
+	/* [uprobes]: the kernel's page for stepping over uprobes, mapped without a
+	 * syscall the first time one fires in the process. */
+	static const char *const special[] = { "[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]",
+					       "[uprobes]" };
 
 #define IS(lit) (len == sizeof(lit) - 1 && memcmp(name, lit, len) == 0)
 	if (len && name[0] == '/')

@@ -32,7 +32,7 @@ enum mw_region_flag {
 	MW_RF_DONTFORK = 1 << 2, /* MADV_DONTFORK: not copied into a forked child */
 	MW_RF_HEAP = 1 << 3,	 /* the brk heap */
 	MW_RF_STACK = 1 << 4,	 /* [stack] of the main thread */
-	MW_RF_SPECIAL = 1 << 5,	 /* [vdso] [vvar] [vvar_vclock] [vsyscall] */
+	MW_RF_SPECIAL = 1 << 5,	 /* [vdso] [vvar] [vvar_vclock] [vsyscall] [uprobes] */
 	MW_RF_BASELINE = 1 << 6, /* seeded from /proc, creator unknown */
 };
 
