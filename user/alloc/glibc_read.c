@@ -28,17 +28,43 @@
 #define MAX_STACK (256ULL << 20) /* a thread stack, at most */
 #define MAX_GUARD (1ULL << 20)	 /* its guard (nptl's page, HotSpot's zone) */
 
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAPPED (1ULL << 62)
+
+/*
+ * Reading must not change the process: a page never touched would be faulted
+ * in by process_vm_readv (and counted in its RSS). /proc/PID/pagemap says which
+ * pages are there: one never touched reads as the zeros it holds; one swapped
+ * out is not read (-EAGAIN).
+ */
 int mw_mem_read_pid(void *ctx, uint32_t pid, uint64_t addr, void *buf, size_t len)
 {
-	struct iovec l = { .iov_base = buf, .iov_len = len };
-	struct iovec r = { .iov_base = (void *)(uintptr_t)addr, .iov_len = len };
-	ssize_t n;
+	char path[64];
+	int fd, err = 0;
 
 	(void)ctx;
-	n = process_vm_readv((pid_t)pid, &l, 1, &r, 1, 0);
-	if (n < 0)
+	snprintf(path, sizeof(path), "/proc/%u/pagemap", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
-	return (size_t)n == len ? 0 : -EFAULT;
+	for (uint64_t cur = addr; cur < addr + len && !err;) {
+		uint64_t next = (cur | 4095) + 1, pm = 0,
+			 n = (next < addr + len ? next : addr + len) - cur;
+		struct iovec l = { .iov_base = (char *)buf + (cur - addr), .iov_len = n };
+		struct iovec r = { .iov_base = (void *)(uintptr_t)cur, .iov_len = n };
+
+		if (pread(fd, &pm, sizeof(pm), (off_t)(cur / 4096 * sizeof(pm))) != sizeof(pm))
+			err = -EFAULT;
+		else if (pm & PM_SWAPPED)
+			err = -EAGAIN;
+		else if (!(pm & PM_PRESENT))
+			memset(l.iov_base, 0, n);
+		else if (process_vm_readv((pid_t)pid, &l, 1, &r, 1, 0) != (ssize_t)n)
+			err = -EFAULT;
+		cur = next;
+	}
+	close(fd);
+	return err;
 }
 
 static const struct mw_mem live_mem = { .read = mw_mem_read_pid };
