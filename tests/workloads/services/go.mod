@@ -1,0 +1,3 @@
+module cgoserver
+
+go 1.19
