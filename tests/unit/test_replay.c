@@ -306,6 +306,91 @@ TEST(replay_lost_events_resync_books_unattributed_bytes)
 	free(t);
 }
 
+/* A -p attach as live.c records it: what reading the process said (glibc's list with one
+ * arena of one heap, no chunks, no stacks), the seed, then two 256 KiB mmaps, the first
+ * followed by the bytes read at its start (glibc's chunk header), the second by a read of a
+ * mapping without one. */
+static void put_facts_run(FILE *f, bool peeks)
+{
+	static const char maps[] =
+		"7f0000000000-7f0000001000 r--p 00000000 fe:01 2 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
+		"7f1000000000-7f1000021000 rw-p 00000000 00:00 0\n"
+		"7f1000021000-7f1004000000 ---p 00000000 00:00 0\n";
+	const char why[] = "glibc's main_arena list (libc's symbols)";
+	struct mw_facts_entry fe = {
+		.pid = 60,
+		.how = 2,
+		.heap_max = 64 << 20,
+		.main_arena = 0x7f0000000c60ULL,
+		.narenas = 1,
+		.nheaps = 1,
+		.why_len = sizeof(why) - 1,
+	};
+	struct mw_facts_heap h = { .base = 0x7f1000000000ULL, .rw = 0x21000 };
+	unsigned char body[sizeof(h) + sizeof(why) - 1];
+	struct mw_seed_entry seed = { .pid = 60, .vm_size = 0x4000000 + 0x1000, .snap_end_ns = 10 };
+	struct mw_peek_entry pe = { .pid = 60, .addr = 0x7f2000000000ULL, .len = 16 };
+	__u64 hdr[2] = { 0, 262144 | 2 }, other[2] = { 0x55aa, 0x1234 };
+	struct mw_task_rec exit_rec = {
+		.hdr = { .type = MW_REC_EXIT, .tgid = 60, .tid = 60, .ts_ns = 900, .comm = "w" },
+		.group_dead = 1,
+	};
+
+	memcpy(body, &h, sizeof(h));
+	memcpy(body + sizeof(h), why, sizeof(why) - 1);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_ALLOC_FACTS, &fe, sizeof(fe), body, sizeof(body)),
+		     0);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_SEED, &seed, sizeof(seed), maps, strlen(maps)), 0);
+	put_ring_mmap(f, 60, 100, 0x7f2000000000ULL, 262144);
+	if (peeks)
+		CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_PEEK, &pe, sizeof(pe), hdr, sizeof(hdr)), 0);
+	put_ring_mmap(f, 60, 200, 0x7f3000000000ULL, 262144);
+	pe.addr = 0x7f3000000000ULL;
+	if (peeks)
+		CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_PEEK, &pe, sizeof(pe), other, sizeof(other)),
+			     0);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_RING, &exit_rec, sizeof(exit_rec), NULL, 0), 0);
+}
+
+TEST(replay_alloc_facts_and_peeks)
+{
+	struct mw_config cfg = { .json = true, .maps_at_exit = true };
+	char *t;
+
+	for (int peeks = 1; peeks >= 0; peeks--) {
+		char path[] = "/tmp/mw-unit-rec-XXXXXX", out[] = "/tmp/mw-unit-replay-XXXXXX";
+		int fd = mkstemp(path), ofd = mkstemp(out), rc;
+		FILE *f = fdopen(fd, "wb");
+
+		close(ofd);
+		CHECK_EQ_INT(mw_record_begin(f, 4096, 0), 0);
+		put_facts_run(f, peeks);
+		fclose(f);
+		cfg.replay_path = path;
+		cfg.out_path = out;
+		rc = mw_replay_run(&cfg);
+		t = slurp(out);
+		unlink(path);
+		unlink(out);
+		CHECK_EQ_INT(rc, 0);
+		/* glibc's list at attach, as read then. */
+		CHECK(strstr(t, "\"type\":\"glibc_arenas\"") != NULL);
+		CHECK(strstr(t, "\"arenas\":1,\"heaps\":1,\"how\":\"main_arena\"") != NULL);
+		CHECK(strstr(t, "\"type\":\"arena_summary\"") != NULL);
+		CHECK(strstr(t,
+			     "\"start\":\"0x7f1000000000\",\"end\":\"0x7f1000021000\",\"prot\":\"PROT_READ|PROT_WRITE\",\"class\":\"arena_heap\",\"arena\":1") !=
+		      NULL);
+		/* The bytes read then decide as they did live; without them, the shape. */
+		CHECK(strstr(t, "\"start\":\"0x7f2000000000\",\"end\":\"0x7f2000040000\",\"prot\":"
+				"\"PROT_READ|PROT_WRITE\",\"class\":\"malloc_chunk\"") != NULL);
+		CHECK(strstr(t, "\"start\":\"0x7f3000000000\",\"end\":\"0x7f3000040000\",\"prot\":"
+				"\"PROT_READ|PROT_WRITE\",\"class\":\"") != NULL);
+		CHECK((strstr(t, "\"start\":\"0x7f3000000000\",\"end\":\"0x7f3000040000\",\"prot\":"
+				 "\"PROT_READ|PROT_WRITE\",\"class\":\"anon\"") != NULL) == peeks);
+		free(t);
+	}
+}
+
 TEST(replay_rejects_garbage_and_truncation)
 {
 	char path[] = "/tmp/mw-unit-rec-XXXXXX";
