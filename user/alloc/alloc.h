@@ -126,7 +126,8 @@ struct mw_alloc_facts {
 int mw_alloc_read_facts(uint32_t pid, const char *maps_text, const struct mw_regions *maps,
 			const char *env, size_t envlen, struct mw_alloc_facts *f);
 void mw_alloc_facts_free(struct mw_alloc_facts *f);
-/* A process's memory through process_vm_readv (an mw_mem_read_fn; ctx unused). */
+/* A process's memory through process_vm_readv, pages it never touched read as zeros
+ * rather than faulted in (an mw_mem_read_fn; ctx NULL: pagemap opened per call). */
 int mw_mem_read_pid(void *ctx, uint32_t pid, uint64_t addr, void *buf, size_t len);
 
 struct mw_alloc *mw_alloc_new(void);

@@ -28,6 +28,12 @@
 #define MAX_STACK (256ULL << 20) /* a thread stack, at most */
 #define MAX_GUARD (1ULL << 20)	 /* its guard (nptl's page, HotSpot's zone) */
 
+/* A pagemap kept open across the many reads of one attach. */
+struct pagemap {
+	uint32_t pid;
+	int fd;
+};
+
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAPPED (1ULL << 62)
 
@@ -39,14 +45,24 @@
  */
 int mw_mem_read_pid(void *ctx, uint32_t pid, uint64_t addr, void *buf, size_t len)
 {
+	struct pagemap *pm_fd = ctx;
 	char path[64];
 	int fd, err = 0;
 
-	(void)ctx;
-	snprintf(path, sizeof(path), "/proc/%u/pagemap", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	if (pm_fd && pm_fd->fd >= 0 && pm_fd->pid == pid) {
+		fd = pm_fd->fd;
+	} else {
+		snprintf(path, sizeof(path), "/proc/%u/pagemap", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (pm_fd) {
+			if (pm_fd->fd >= 0)
+				close(pm_fd->fd);
+			pm_fd->fd = fd;
+			pm_fd->pid = pid;
+		}
+	}
 	for (uint64_t cur = addr; cur < addr + len && !err;) {
 		uint64_t next = (cur | 4095) + 1, pm = 0,
 			 n = (next < addr + len ? next : addr + len) - cur;
@@ -63,11 +79,10 @@ int mw_mem_read_pid(void *ctx, uint32_t pid, uint64_t addr, void *buf, size_t le
 			err = -EFAULT;
 		cur = next;
 	}
-	close(fd);
+	if (!pm_fd)
+		close(fd);
 	return err;
 }
-
-static const struct mw_mem live_mem = { .read = mw_mem_read_pid };
 
 /* libc's mapping at file offset 0: start, end and path, from maps text. */
 static bool find_libc(const char *maps, uint64_t *start, uint64_t *end, char *path, size_t size)
@@ -427,11 +442,14 @@ static void thread_stacks(uint32_t pid, const struct mw_region *v, size_t nv,
 int mw_alloc_read_facts(uint32_t pid, const char *maps_text, const struct mw_regions *maps,
 			const char *env, size_t envlen, struct mw_alloc_facts *f)
 {
+	struct pagemap pm = { .fd = -1 };
+	const struct mw_mem live_mem = { .read = mw_mem_read_pid, .ctx = &pm };
 	unsigned long hugetlb = env ? mw_glibc_hugetlb(env, envlen) : 0;
 	uint64_t heap_max = 0, hp = 0, mp_hp;
 	struct mw_region *v = NULL;
 	struct syms sy;
 	size_t nv;
+	int err;
 
 	memset(f, 0, sizeof(*f));
 	if (hugetlb >= 2)
@@ -447,8 +465,11 @@ int mw_alloc_read_facts(uint32_t pid, const char *maps_text, const struct mw_reg
 	/* A list that kept changing under the walk: the heaps' own layout may still do. */
 	if (f->arenas.how == MW_ARENAS_UNKNOWN && sy.main_arena)
 		mw_glibc_arenas_read(&live_mem, pid, maps, 0, heap_max, &f->arenas);
-	if (mw_glibc_find_chunks(&live_mem, pid, maps, &f->chunks, &f->nchunks, MAX_CHUNKS))
-		return -ENOMEM;
+	err = mw_glibc_find_chunks(&live_mem, pid, maps, &f->chunks, &f->nchunks, MAX_CHUNKS);
+	if (pm.fd >= 0)
+		close(pm.fd);
+	if (err)
+		return err;
 	nv = vmas_of(maps_text, &v);
 	thread_stacks(pid, v, nv, f);
 	foreign_vmas(v, nv, f);
