@@ -1253,6 +1253,12 @@ TEST(alloc_seed_unknown_arenas)
 	CHECK_EQ_INT(nev, 1);
 	CHECK(mw_alloc_arenas_known(al));
 	finish();
+	/* No glibc mapped (Go without cgo): unknown, but no glibc_arenas event. */
+	start("c000000000-c000400000 rw-p 00000000 00:00 0 \n"
+	      "c000400000-c004000000 ---p 00000000 00:00 0 \n");
+	CHECK_EQ_INT(nev, 0);
+	CHECK(!mw_alloc_arenas_known(al));
+	finish();
 }
 
 TEST(alloc_seed_glibc_heaps_and_tcmalloc)

@@ -795,8 +795,9 @@ static void seed_arenas(struct mw_alloc *a, struct mw_regions *r, const struct m
 		seed_list(a, r, &f->arenas);
 	if (a->narenas && a->allocator == MW_ALLOCATOR_UNKNOWN)
 		set_allocator(s, MW_ALLOCATOR_GLIBC, "glibc's arena list");
-	/* Nothing to say where nothing could be there, or glibc's malloc is not used. */
-	if (a->arenas_how == MW_ARENAS_NONE || is_replacement(a))
+	/* Nothing to say where nothing could be there, or glibc's malloc is not known
+	 * to be used (jemalloc, tcmalloc; Go without cgo has no glibc at all). */
+	if (a->arenas_how == MW_ARENAS_NONE || a->allocator != MW_ALLOCATOR_GLIBC)
 		return;
 	e = emit(s, MW_AEV_ARENAS);
 	if (!e)
