@@ -11,15 +11,19 @@
  *   trim      0-2 munmaps by that thread, cutting it to one 64 MiB aligned heap
  *   confirm   mprotect(aligned base, n, RW) by that thread
  *
- * Only the confirmation makes an arena (or a new heap of the thread's arena):
- * a reservation alone is what a lost address hint, an RLIMIT_AS retry, V8,
- * the JVM or Go also make (user/alloc/SIGNATURES.md section 7). Any other call by the
- * thread drops its pending reservation, as does unmapping it.
+ * Only the confirmation makes an arena (or a new heap of the arena its
+ * heap_info names, else of the thread's own): a reservation alone is what a
+ * lost address hint, an RLIMIT_AS retry, V8, the JVM or Go also make
+ * (user/alloc/SIGNATURES.md section 7). Any other call by the thread drops its
+ * pending reservation, as does unmapping it.
+ *
+ * Arenas that exist at attach are never taken from shape (Go's and the JVM's
+ * heaps have it too): glibc's own list, read from the process by glibc_read.c
+ * and handed in as facts, names them; without it their number is unknown.
  *
  * Conventions:
- *   - Arena ids are 1, 2, ... in the order they were seen (baseline heaps
- *     first, one arena per baseline heap: /proc cannot tell which heaps
- *     belong to the same arena), 0 is the main arena.
+ *   - Arena ids are 1, 2, ... in the order they were seen (glibc's list at
+ *     attach first, oldest first), 0 is the main arena.
  *   - committed is the RW part of the live heaps; under the MADV_DONTNEED
  *     form of shrink it stays a high-water mark and trimmed grows instead.
  *     trimmed counts the bytes of every shrink, both forms.
