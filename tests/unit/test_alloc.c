@@ -944,9 +944,18 @@ TEST(alloc_seed_baseline_classification)
 {
 	/* A thread blocked at attach: its stack pointer is in 7f0030001000-7f0030801000. */
 	struct mw_stack_range stk = { 0x7f0030000000ULL, 0x7f0030001000ULL, 0x7f0030801000ULL };
-	struct mw_alloc_facts f = { .stacks = &stk, .nstacks = 1 };
+	/* glibc's list is empty; by the kernel's mappings, these are no allocator's: right
+	 * above PROT_NONE (two), right after the library's data (its .bss). */
+	struct mw_range foreign[] = {
+		{ 0x7f0004000000ULL, 0x100000 },
+		{ 0x7f0030001000ULL, 0x800000 },
+		{ 0x7ffff7a84000ULL, 0x21c000 },
+	};
+	struct mw_alloc_facts f = { .arenas = { .how = MW_ARENAS_MAIN_ARENA },
+				    .foreign = foreign,
+				    .nforeign = 3 };
 
-	start(rich_maps);
+	start_facts(rich_maps, &f);
 	/* jemalloc wins over the libc that is always there; glibc's arenas are not
 	 * its business (no glibc_arenas event). */
 	CHECK_EQ_INT(nev, 1);
@@ -991,7 +1000,14 @@ TEST(alloc_seed_baseline_classification)
 	CHECK_EQ_INT(at(0x7f5300001000ULL)->cls, MW_CLASS_THREAD_STACK);
 	CHECK_EQ_INT(at(0x7f5300000000ULL)->cls, MW_CLASS_STACK_GUARD);
 	finish();
+	/* Without what the process says (nothing read), the same by maps' own neighbours. */
+	start_facts(rich_maps, &(struct mw_alloc_facts){ .arenas = { .how = MW_ARENAS_UNKNOWN } });
+	CHECK_EQ_INT(at(0x7f0000000000ULL)->cls, MW_CLASS_JEMALLOC);
+	CHECK_EQ_INT(at(0x7f0004000000ULL)->cls, MW_CLASS_JEMALLOC);
+	finish();
 	/* With the blocked thread's stack: thread_stack over its stack_guard. */
+	f.stacks = &stk;
+	f.nstacks = 1;
 	start_facts(rich_maps, &f);
 	CHECK_EQ_INT(at(0x7f0030000000ULL)->cls, MW_CLASS_STACK_GUARD);
 	CHECK_EQ_INT(at(0x7f0030001000ULL)->cls, MW_CLASS_THREAD_STACK);
@@ -1231,14 +1247,17 @@ TEST(alloc_seed_glibc_list)
 TEST(alloc_seed_unknown_arenas)
 {
 	const uint64_t base = 0x7f9fcc000000ULL;
+	struct mw_alloc_facts unread = { .arenas = { .how = MW_ARENAS_UNKNOWN,
+						     .why = "no symbols, nothing verified" } };
 
-	/* No list (nothing read, or it would not verify), heap-shaped memory: the
-	 * count is unknown, never taken from shape. */
-	start(list_maps);
+	/* No list (it would not verify), heap-shaped memory: the count is unknown,
+	 * never taken from shape. */
+	start_facts(list_maps, &unread);
 	CHECK_EQ_INT(nev, 2);
 	CHECK_EQ_INT(evs[1].kind, MW_AEV_ARENAS);
 	CHECK_EQ_INT(evs[1].arena, -1);
 	CHECK_EQ_INT(evs[1].how, MW_ARENAS_UNKNOWN);
+	CHECK_EQ_STR(evs[1].evidence, "no symbols, nothing verified");
 	CHECK(!mw_alloc_arenas_known(al));
 	CHECK_EQ_INT(mw_alloc_narenas(al), 0);
 	CHECK_EQ_INT(at(HEAP_A1)->cls, MW_CLASS_ANON);
@@ -1249,15 +1268,23 @@ TEST(alloc_seed_unknown_arenas)
 	CHECK(!mw_alloc_arenas_known(al));
 	finish();
 	/* Nothing heap-shaped: none, and nothing to say. */
-	start(glibc_maps);
+	start_facts(glibc_maps, &unread);
 	CHECK_EQ_INT(nev, 1);
 	CHECK(mw_alloc_arenas_known(al));
 	finish();
 	/* No glibc mapped (Go without cgo): unknown, but no glibc_arenas event. */
-	start("c000000000-c000400000 rw-p 00000000 00:00 0 \n"
-	      "c000400000-c004000000 ---p 00000000 00:00 0 \n");
+	start_facts("c000000000-c000400000 rw-p 00000000 00:00 0 \n"
+		    "c000400000-c004000000 ---p 00000000 00:00 0 \n",
+		    &unread);
 	CHECK_EQ_INT(nev, 0);
 	CHECK(!mw_alloc_arenas_known(al));
+	finish();
+	/* A recording made before glibc's list was read (no facts at all) replays as it
+	 * was made: by shape (Go's heap included), no glibc_arenas event. */
+	start(list_maps);
+	CHECK_EQ_INT(nev, 1);
+	CHECK_EQ_INT(mw_alloc_narenas(al), 4);
+	CHECK(mw_alloc_arenas_known(al));
 	finish();
 }
 

@@ -782,13 +782,97 @@ static void seed_list(struct mw_alloc *a, struct mw_regions *r, const struct mw_
 	}
 }
 
+/* Whether [base, base + heap_max) is a glibc heap as /proc shows one: anonymous
+ * rw-p from base, then ---p to the end (or rw-p throughout). depth bounds the
+ * look at the heaps above a full one. The shape rule of recordings made before
+ * glibc's list was read (seed_by_shape). */
+static bool heap_shape(const struct mw_alloc *a, const struct mw_regions *r, uint64_t base,
+		       uint64_t *rw_end, int depth)
+{
+	uint64_t cur = base, lim = base + a->heap_max, ignored;
+	const struct mw_region *g = NULL;
+
+	while (cur < lim && (g = mw_regions_find(r, cur)) && is_anon_private(g) && g->prot == RW)
+		cur = g->end < lim ? g->end : lim;
+	if (cur == base)
+		return false;
+	*rw_end = cur;
+	/* rw-p running on past the heap's end is a large mapping that happens to
+	 * be aligned (a big malloc chunk), unless it is the next full heap (equal
+	 * neighbours merge in maps). */
+	if (cur == lim && g && g->end > lim &&
+	    (depth <= 0 || !heap_shape(a, r, lim, &ignored, depth - 1)))
+		return false;
+	while (cur < lim) {
+		g = mw_regions_find(r, cur);
+		if (!g || !is_anon_private(g) || g->prot != PROT_NONE)
+			return false;
+		cur = g->end < lim ? g->end : lim;
+	}
+	return true;
+}
+
+/*
+ * A recording made before memwatch read glibc's list (no MW_ENTRY_ALLOC_FACTS)
+ * replays as it was made: one arena per heap-shaped mapping, as that run
+ * reported. Never used on a live process, where the list is always read.
+ */
+static void seed_by_shape(struct mw_alloc *a, struct mw_regions *r)
+{
+	uint64_t cur, prev_heap_end = 0;
+
+	for (cur = 0;;) {
+		size_t i = mw_regions_index(r, cur);
+		const struct mw_region *g;
+		uint64_t base, rw_end;
+		struct mw_arena *ar;
+
+		if (i == r->n)
+			break;
+		g = &r->v[i];
+		if (g->start > cur)
+			cur = g->start;
+		if (!is_anon_private(g) || g->prot != RW) {
+			cur = g->end;
+			continue;
+		}
+		base = (cur + a->heap_max - 1) & ~(a->heap_max - 1);
+		if (base >= g->end) {
+			cur = g->end;
+			continue;
+		}
+		cur = base + a->heap_max;
+		if (!heap_shape(a, r, base, &rw_end, 64))
+			continue;
+		/* maps merges equal neighbours: without a PROT_NONE tail, an rw part
+		 * that starts below the base is just a large aligned mapping. */
+		if (mw_regions_find(r, base)->start != base && base != prev_heap_end &&
+		    rw_end == base + a->heap_max)
+			continue;
+		ar = arena_new(a, 0, 0);
+		if (!ar || !heap_add(a, ar, base, a->heap_max, rw_end - base))
+			continue;
+		a->tops[ar->id - 1][0].top = base;
+		label(r, base, base + a->heap_max, MW_CLASS_ARENA_HEAP, ar->id);
+		prev_heap_end = base + a->heap_max;
+	}
+}
+
 static void seed_arenas(struct mw_alloc *a, struct mw_regions *r, const struct mw_alloc_facts *f,
 			struct sink *s)
 {
 	struct mw_alloc_ev *e;
 
-	a->arenas_how = f ? f->arenas.how : MW_ARENAS_UNKNOWN;
-	a->arenas_why = f ? f->arenas.why : "glibc's arena list was not read";
+	if (!f) {
+		seed_by_shape(a, r);
+		a->arenas_how = MW_ARENAS_SHAPE;
+		a->arenas_why = "by shape (a recording made before glibc's list was read)";
+		if (a->narenas && a->allocator == MW_ALLOCATOR_UNKNOWN)
+			set_allocator(s, MW_ALLOCATOR_GLIBC, "glibc arena heap signature");
+		return;
+	}
+	a->arenas_how = f->arenas.how;
+	a->arenas_why = f->arenas.why;
 	/* Shape is necessary, never sufficient: with no heap-shaped memory at all
 	 * there is nothing to verify. */
 	if (a->arenas_how == MW_ARENAS_UNKNOWN && !mw_glibc_any_candidate(r, a->heap_max)) {

@@ -36,6 +36,8 @@ enum mw_arenas_how {
 	MW_ARENAS_MAIN_ARENA,  /* glibc's list, from main_arena found in libc's symbols */
 	MW_ARENAS_LAYOUT,      /* glibc's list, found through heap_info/malloc_state checked
 				* field by field */
+	MW_ARENAS_SHAPE,       /* by shape alone: only in replays of recordings made before
+				* the list was read, as those runs reported */
 };
 
 struct mw_glibc_heap {

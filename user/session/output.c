@@ -573,6 +573,7 @@ static const char *arenas_how(enum mw_arenas_how h)
 	case MW_ARENAS_NONE: return "none";
 	case MW_ARENAS_MAIN_ARENA: return "main_arena";
 	case MW_ARENAS_LAYOUT: return "layout";
+	case MW_ARENAS_SHAPE: return "shape";
 	case MW_ARENAS_UNKNOWN: break;
 	}
 	return "unknown";
