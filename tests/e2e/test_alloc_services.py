@@ -469,10 +469,19 @@ def test_alloc_redis_jemalloc():
                              f"{summ!r}")
     rc, text, err = mw.run([mw.need_memwatch(), "maps", "-p", str(srv.pid)], timeout=60)
     check("limit" not in text.splitlines()[-1], f"redis: text summary: {text.splitlines()[-1]!r}")
-    tr = attach_json(srv.pid, "-c")
+    rec = mw.tmpfile("redis.rec")
+    tr = attach_json(srv.pid, "-c", "--maps-at-exit", "--record", rec)
     eq(tr.of("glibc_arenas", pid=srv.pid), [], "redis: glibc_arenas")
     eq([d for d in tr.of("diagnosis", pid=srv.pid) if "arena" in d.get("kind", "")], [],
        "redis: arena diagnoses")
+    live = [(r["start"], r["class"]) for r in tr.of("region", pid=srv.pid)]
+    check(("0x%x" % min(je), "jemalloc") in live, f"redis -p: jemalloc memory: {live}")
+    out = mw.tmpfile("replay.ndjson")
+    rc, _, err = mw.run([mw.need_memwatch(), "--replay", rec, "--json", "-c", "--maps-at-exit",
+                         "-o", out], timeout=60)
+    eq(rc, 0, f"memwatch --replay: {mw.tail(err)!r}")
+    eq([(r["start"], r["class"]) for r in mw.read_ndjson(out).of("region", pid=srv.pid)], live,
+       "redis: region classes, replayed vs live (what reading the process said is recorded)")
     srv.signal(signal.SIGTERM)
     srv.wait(15)
 

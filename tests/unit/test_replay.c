@@ -8,7 +8,9 @@
 #include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <errno.h>
 #include "cli.h"
+#include "session/session.h"
 #include "wire/record.h"
 #include "replay.h"
 #include "unit.h"
@@ -389,6 +391,87 @@ TEST(replay_alloc_facts_and_peeks)
 				 "\"PROT_READ|PROT_WRITE\",\"class\":\"anon\"") != NULL) == peeks);
 		free(t);
 	}
+}
+
+/* What reading a process said at attach is recorded whole and read back the same. */
+TEST(replay_alloc_facts_round_trip)
+{
+	struct mw_glibc_heap heaps[] = { { 0x7f1000000000ULL, 0x21000, 0 },
+					 { 0x7f1004000000ULL, 0x400000, 0 },
+					 { 0x7f2000000000ULL, 0x22000, 1 } };
+	struct mw_range chunks[] = { { 0x7f3000000000ULL, 0x40000 } };
+	struct mw_stack_range stacks[] = { { 0x7f4000000000ULL, 0x7f4000001000ULL,
+					     0x7f4000801000ULL } };
+	struct mw_range nr[] = { { 0x7f5000000000ULL, 0x200000 }, { 0x7f5100000000ULL, 0x800000 } };
+	struct mw_range foreign[] = { { 0x7f6000000000ULL, 0x1000 } };
+	struct mw_config cfg = { .json = true };
+	struct mw_alloc_facts f = {}, *g;
+	struct mw_session s, t;
+	struct mw_replay in;
+	struct mw_entry e;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *rec = open_memstream(&buf, &len);
+
+	f.arenas = (struct mw_glibc_arenas){ .how = MW_ARENAS_LAYOUT,
+					     .heap_max = 8 << 20,
+					     .main_arena = 0x7f0000001c60ULL,
+					     .narenas = 2,
+					     .why = "glibc's arena list (checked)" };
+	f.arenas.heaps = malloc(sizeof(heaps));
+	f.chunks = malloc(sizeof(chunks));
+	f.stacks = malloc(sizeof(stacks));
+	f.noreserve = malloc(sizeof(nr));
+	f.foreign = malloc(sizeof(foreign));
+	memcpy(f.arenas.heaps, heaps, sizeof(heaps));
+	memcpy(f.chunks, chunks, sizeof(chunks));
+	memcpy(f.stacks, stacks, sizeof(stacks));
+	memcpy(f.noreserve, nr, sizeof(nr));
+	memcpy(f.foreign, foreign, sizeof(foreign));
+	f.arenas.nheaps = 3;
+	f.nchunks = f.nstacks = f.nforeign = 1;
+	f.nnoreserve = 2;
+	f.vmflags = true;
+	f.overcommit_never = true;
+	mw_session_init(&s, &cfg, stdout, 4096, 0);
+	s.rec = rec;
+	CHECK_EQ_INT(mw_record_begin(rec, 4096, 0), 0);
+	mw_session_facts(&s, 70, &f);
+	fflush(rec);
+	CHECK_EQ_INT(mw_replay_init(&in, buf, len), 0);
+	CHECK_EQ_INT(mw_replay_next(&in, &e), 1);
+	CHECK_EQ_INT(e.kind, MW_ENTRY_ALLOC_FACTS);
+	mw_session_init(&t, &cfg, stdout, 4096, 0);
+	CHECK_EQ_INT(mw_session_facts_entry(&t, e.data, e.len), 0);
+	CHECK_EQ_INT(mw_session_facts_entry(&t, e.data, e.len - 1), -EINVAL);
+	g = &t.facts;
+	CHECK_EQ_INT(t.facts_pid, 70);
+	CHECK_EQ_INT(g->arenas.how, MW_ARENAS_LAYOUT);
+	CHECK_EQ_INT(g->arenas.heap_max, 8 << 20);
+	CHECK_EQ_HEX(g->arenas.main_arena, 0x7f0000001c60ULL);
+	CHECK_EQ_INT(g->arenas.narenas, 2);
+	CHECK_EQ_STR(g->arenas.why, "glibc's arena list (checked)");
+	CHECK_EQ_INT(g->arenas.nheaps, 3);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ_HEX(g->arenas.heaps[i].base, heaps[i].base);
+		CHECK_EQ_INT(g->arenas.heaps[i].rw, heaps[i].rw);
+		CHECK_EQ_INT(g->arenas.heaps[i].arena, heaps[i].arena);
+	}
+	CHECK_EQ_INT(g->nchunks, 1);
+	CHECK(!memcmp(g->chunks, chunks, sizeof(chunks)));
+	CHECK_EQ_INT(g->nstacks, 1);
+	CHECK(!memcmp(g->stacks, stacks, sizeof(stacks)));
+	CHECK_EQ_INT(g->nnoreserve, 2);
+	CHECK(!memcmp(g->noreserve, nr, sizeof(nr)));
+	CHECK_EQ_INT(g->nforeign, 1);
+	CHECK(!memcmp(g->foreign, foreign, sizeof(foreign)));
+	CHECK(g->vmflags);
+	CHECK(g->overcommit_never);
+	mw_session_free(&t);
+	s.rec = NULL;
+	mw_session_free(&s);
+	fclose(rec);
+	free(buf);
 }
 
 TEST(replay_rejects_garbage_and_truncation)

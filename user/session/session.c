@@ -236,6 +236,13 @@ int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, u
 	return err;
 }
 
+static unsigned char *put(unsigned char *q, const void *v, size_t n)
+{
+	if (n)
+		memcpy(q, v, n);
+	return q + n;
+}
+
 void mw_session_facts(struct mw_session *s, uint32_t pid, struct mw_alloc_facts *f)
 {
 	const char *why = f->arenas.why ? f->arenas.why : "";
@@ -248,25 +255,30 @@ void mw_session_facts(struct mw_session *s, uint32_t pid, struct mw_alloc_facts 
 		.nheaps = (__u32)f->arenas.nheaps,
 		.nchunks = (__u32)f->nchunks,
 		.nstacks = (__u32)f->nstacks,
+		.nnoreserve = (__u32)f->nnoreserve,
+		.nforeign = (__u32)f->nforeign,
+		.flags = (f->vmflags ? MW_FACTS_VMFLAGS : 0) |
+			 (f->overcommit_never ? MW_FACTS_OVERCOMMIT_NEVER : 0),
 		.why_len = (__u32)strlen(why),
 	};
-	size_t len = e.nheaps * sizeof(struct mw_facts_heap) + e.nchunks * 16 + e.nstacks * 24 +
-		     e.why_len;
+	size_t len = e.nheaps * sizeof(struct mw_facts_heap) +
+		     (e.nchunks + e.nnoreserve + e.nforeign) * sizeof(struct mw_range) +
+		     e.nstacks * sizeof(struct mw_stack_range) + e.why_len;
 	unsigned char *buf = malloc(len ? len : 1), *q = buf;
 
 	if (buf) {
-		for (size_t i = 0; i < e.nheaps; i++, q += sizeof(struct mw_facts_heap)) {
+		for (size_t i = 0; i < e.nheaps; i++) {
 			struct mw_facts_heap h = { .base = f->arenas.heaps[i].base,
 						   .rw = f->arenas.heaps[i].rw,
 						   .arena = f->arenas.heaps[i].arena };
 
-			memcpy(q, &h, sizeof(h));
+			q = put(q, &h, sizeof(h));
 		}
-		memcpy(q, f->chunks, e.nchunks * 16);
-		q += e.nchunks * 16;
-		memcpy(q, f->stacks, e.nstacks * 24);
-		q += e.nstacks * 24;
-		memcpy(q, why, e.why_len);
+		q = put(q, f->chunks, e.nchunks * sizeof(struct mw_range));
+		q = put(q, f->stacks, e.nstacks * sizeof(struct mw_stack_range));
+		q = put(q, f->noreserve, e.nnoreserve * sizeof(struct mw_range));
+		q = put(q, f->foreign, e.nforeign * sizeof(struct mw_range));
+		put(q, why, e.why_len);
 		record(s, MW_ENTRY_ALLOC_FACTS, &e, sizeof(e), buf, len);
 		free(buf);
 	} else {
@@ -276,6 +288,17 @@ void mw_session_facts(struct mw_session *s, uint32_t pid, struct mw_alloc_facts 
 	s->facts = *f;
 	s->facts_pid = pid;
 	memset(f, 0, sizeof(*f));
+}
+
+/* n elements of size bytes from *q (malloc'd, at least one), or NULL. */
+static void *take(const unsigned char **q, size_t n, size_t size)
+{
+	void *v = calloc(n ? n : 1, size);
+
+	if (v && n)
+		memcpy(v, *q, n * size);
+	*q += n * size;
+	return v;
 }
 
 int mw_session_facts_entry(struct mw_session *s, const void *data, size_t len)
@@ -289,34 +312,39 @@ int mw_session_facts_entry(struct mw_session *s, const void *data, size_t len)
 		return -EINVAL;
 	memcpy(&e, data, sizeof(e));
 	if (len != sizeof(e) + (size_t)e.nheaps * sizeof(struct mw_facts_heap) +
-			    (size_t)e.nchunks * 16 + (size_t)e.nstacks * 24 + e.why_len ||
+			    ((size_t)e.nchunks + e.nnoreserve + e.nforeign) *
+				    sizeof(struct mw_range) +
+			    (size_t)e.nstacks * sizeof(struct mw_stack_range) + e.why_len ||
 	    e.how > MW_ARENAS_LAYOUT)
 		return -EINVAL;
-	f.arenas.how = e.how;
-	f.arenas.heap_max = e.heap_max;
-	f.arenas.main_arena = e.main_arena;
-	f.arenas.narenas = e.narenas;
-	f.arenas.nheaps = e.nheaps;
-	f.nchunks = e.nchunks;
-	f.nstacks = e.nstacks;
+	f.arenas = (struct mw_glibc_arenas){ .how = e.how,
+					     .heap_max = e.heap_max,
+					     .main_arena = e.main_arena,
+					     .narenas = e.narenas,
+					     .nheaps = e.nheaps };
 	f.arenas.heaps = calloc(e.nheaps ? e.nheaps : 1, sizeof(*f.arenas.heaps));
-	f.chunks = calloc(e.nchunks ? e.nchunks : 1, sizeof(*f.chunks));
-	f.stacks = calloc(e.nstacks ? e.nstacks : 1, sizeof(*f.stacks));
-	why = strndup((const char *)q + len - sizeof(e) - e.why_len, e.why_len);
-	if (!f.arenas.heaps || !f.chunks || !f.stacks || !why) {
-		free(why);
-		mw_alloc_facts_free(&f);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < e.nheaps; i++, q += sizeof(struct mw_facts_heap)) {
+	for (size_t i = 0; f.arenas.heaps && i < e.nheaps; i++, q += sizeof(struct mw_facts_heap)) {
 		struct mw_facts_heap h;
 
 		memcpy(&h, q, sizeof(h));
 		f.arenas.heaps[i] = (struct mw_glibc_heap){ h.base, h.rw, h.arena };
 	}
-	memcpy(f.chunks, q, e.nchunks * 16);
-	q += e.nchunks * 16;
-	memcpy(f.stacks, q, e.nstacks * 24);
+	f.nchunks = e.nchunks;
+	f.chunks = take(&q, e.nchunks, sizeof(*f.chunks));
+	f.nstacks = e.nstacks;
+	f.stacks = take(&q, e.nstacks, sizeof(*f.stacks));
+	f.nnoreserve = e.nnoreserve;
+	f.noreserve = take(&q, e.nnoreserve, sizeof(*f.noreserve));
+	f.nforeign = e.nforeign;
+	f.foreign = take(&q, e.nforeign, sizeof(*f.foreign));
+	f.vmflags = e.flags & MW_FACTS_VMFLAGS;
+	f.overcommit_never = e.flags & MW_FACTS_OVERCOMMIT_NEVER;
+	why = strndup((const char *)q, e.why_len);
+	if (!f.arenas.heaps || !f.chunks || !f.stacks || !f.noreserve || !f.foreign || !why) {
+		free(why);
+		mw_alloc_facts_free(&f);
+		return -ENOMEM;
+	}
 	f.arenas.why = mw_intern(why);
 	free(why);
 	mw_session_facts(s, e.pid, &f);

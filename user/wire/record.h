@@ -84,12 +84,17 @@ struct mw_facts_entry {
 	__u64 heap_max;
 	__u64 main_arena;
 	__u32 narenas;
-	__u32 nheaps;  /* then nheaps x struct mw_facts_heap */
-	__u32 nchunks; /* then nchunks x { __u64 start, len } */
-	__u32 nstacks; /* then nstacks x { __u64 guard, start, end } */
-	__u32 why_len; /* then the text saying where the list came from, or why not */
-	__u32 pad;
+	__u32 nheaps;	  /* then nheaps x struct mw_facts_heap */
+	__u32 nchunks;	  /* then nchunks x { __u64 start, len } */
+	__u32 nstacks;	  /* then nstacks x { __u64 guard, start, end } */
+	__u32 nnoreserve; /* then nnoreserve x { __u64 start, len } */
+	__u32 nforeign;	  /* then nforeign x { __u64 start, len } */
+	__u32 flags;	  /* MW_FACTS_VMFLAGS, MW_FACTS_OVERCOMMIT_NEVER */
+	__u32 why_len;	  /* then the text saying where the list came from, or why not */
 };
+
+#define MW_FACTS_VMFLAGS 1	    /* smaps was read: the noreserve list is exact */
+#define MW_FACTS_OVERCOMMIT_NEVER 2 /* vm.overcommit_memory was 2 */
 
 struct mw_facts_heap {
 	__u64 base;
