@@ -45,7 +45,9 @@ __u64 tripped_rate;
 /*
  * Bumped by user space whenever it re-attaches: a call whose return was
  * missed while the probes were away must not look like an outer call still
- * running (later calls at that depth would be taken for nested ones).
+ * running (later calls at that depth would be taken for nested ones). A
+ * process's own gen (mbudget) is added: the overhead budget re-attaches one
+ * process at a time, and calls in flight in the others must not be dropped.
  */
 volatile __u32 generation;
 
@@ -62,9 +64,9 @@ struct call_state {
 };
 
 /* Inside the outermost call: at or below its entry stack pointer. */
-static __always_inline bool nested(const struct call_state *s, __u64 sp)
+static __always_inline bool nested(const struct call_state *s, __u64 sp, __u32 gen)
 {
-	return s->active && s->gen == generation && sp <= s->outer_sp;
+	return s->active && s->gen == gen && sp <= s->outer_sp;
 }
 
 struct {
@@ -95,6 +97,36 @@ struct {
 	__type(key, __u32);
 	__type(value, struct mw_malloc_stats);
 } mstats SEC(".maps");
+
+/* The probes' cost per traced process (--max-overhead); entries made by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct mw_mbudget_ctr);
+} mbudget SEC(".maps");
+
+static __always_inline struct mw_mbudget_ctr *budget_of(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&mbudget, &tgid);
+}
+
+static __always_inline __u32 gen_of(const struct mw_mbudget_ctr *b)
+{
+	return generation + (b ? b->gen : 0);
+}
+
+/* One program run of the process: counted, and the time since t0 added. */
+static __always_inline void charge(struct mw_mbudget_ctr *b, bool ret, __u64 t0)
+{
+	if (!b)
+		return;
+	if (ret)
+		__sync_fetch_and_add(&b->ret_hits, 1);
+	else
+		__sync_fetch_and_add(&b->enter_hits, 1);
+	__sync_fetch_and_add(&b->body_ns, bpf_ktime_get_ns() - t0);
+}
 
 /* An allocation record as reserved in the ring: stack_bytes of it are there. */
 struct alloc_buf {
@@ -205,7 +237,7 @@ static __always_inline __u64 untrack(__u64 addr, struct mw_malloc_counters *c)
 	return size;
 }
 
-static __always_inline void enter(struct pt_regs *ctx, __u32 fn, __u64 size, __u64 arg)
+static __always_inline void enter(struct pt_regs *ctx, __u32 fn, __u64 size, __u64 arg, __u32 gen)
 {
 	struct call_state *s;
 	__u64 sp = PT_REGS_SP(ctx);
@@ -217,12 +249,12 @@ static __always_inline void enter(struct pt_regs *ctx, __u32 fn, __u64 size, __u
 	if (!s)
 		return;
 	/* A call the allocator makes itself, or a tail call of the outer one. */
-	if (nested(s, sp))
+	if (nested(s, sp, gen))
 		return;
 	if (sample_bytes && !s->nth && !s->bytes_until)
 		s->bytes_until = exp_gap[bpf_get_prandom_u32() & (MW_SAMPLE_TABLE - 1)];
 	s->active = 1;
-	s->gen = generation;
+	s->gen = gen;
 	s->outer_sp = sp;
 	s->fn = fn;
 	s->size = size;
@@ -297,8 +329,7 @@ static __always_inline void capture(struct pt_regs *ctx, struct alloc_buf *b,
 	b->rec.stack_len = len;
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(alloc_exit, void *ret)
+static __always_inline void alloc_ret(struct pt_regs *ctx, void *ret, __u32 gen)
 {
 	__u64 id = bpf_get_current_pid_tgid(), addr = (__u64)ret, old = 0, size, sp;
 	__u32 tgid = id >> 32, tid = (__u32)id, fn;
@@ -309,12 +340,12 @@ int BPF_KRETPROBE(alloc_exit, void *ret)
 	struct mw_live v;
 
 	if (tripped)
-		return 0;
+		return;
 	s = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, 0);
 	sp = PT_REGS_SP(ctx);
 	/* Only the outermost call's return is above its entry's stack pointer. */
-	if (!s || !s->active || s->gen != generation || sp <= s->outer_sp)
-		return 0;
+	if (!s || !s->active || s->gen != gen || sp <= s->outer_sp)
+		return;
 	s->active = 0;
 	fn = s->fn;
 	size = s->size;
@@ -341,11 +372,11 @@ int BPF_KRETPROBE(alloc_exit, void *ret)
 		}
 	}
 	if (!addr)
-		return 0;
+		return;
 	if (!sampled(s, size)) {
 		if (old)
 			emit_free(fn, old, 0, c);
-		return 0;
+		return;
 	}
 	if (c)
 		c->sampled++;
@@ -360,7 +391,7 @@ int BPF_KRETPROBE(alloc_exit, void *ret)
 			c->live_full++;
 		if (old)
 			emit_free(fn, old, 0, c);
-		return 0;
+		return;
 	}
 	/* Straight into the ring: the stack is copied once. */
 	b = bpf_ringbuf_reserve(&mevents, sizeof(b->rec) + stack_room(), 0);
@@ -369,7 +400,7 @@ int BPF_KRETPROBE(alloc_exit, void *ret)
 			st->rb_drops++; /* the block stays in the table, its stack unknown */
 		if (c)
 			c->rb_drops++;
-		return 0;
+		return;
 	}
 	b->rec.type = MW_MREC_ALLOC;
 	b->rec.fn = fn;
@@ -382,10 +413,25 @@ int BPF_KRETPROBE(alloc_exit, void *ret)
 	b->rec.weight = 0;
 	capture(ctx, b, c);
 	bpf_ringbuf_submit(b, wake_flag());
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_exit, void *ret)
+{
+	__u64 t0 = bpf_ktime_get_ns();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct mw_mbudget_ctr *b;
+
+	if (tgid == holder_tgid)
+		return 0; /* memwatch itself: the calibration of the trap's cost (mprobe.c) */
+	b = budget_of(tgid);
+	alloc_ret(ctx, ret, gen_of(b));
+	charge(b, true, t0);
 	return 0;
 }
 
-static __always_inline void on_free(struct pt_regs *ctx, __u32 fn, __u64 addr, bool outer)
+static __always_inline void on_free(struct pt_regs *ctx, __u32 fn, __u64 addr, bool outer,
+				    __u32 gen)
 {
 	__u64 id = bpf_get_current_pid_tgid(), sp = PT_REGS_SP(ctx), size;
 	struct mw_malloc_counters *c;
@@ -395,12 +441,12 @@ static __always_inline void on_free(struct pt_regs *ctx, __u32 fn, __u64 addr, b
 		return;
 	s = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0,
 				 outer ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
-	if (s && nested(s, sp))
+	if (s && nested(s, sp, gen))
 		return; /* inside realloc or operator delete: counted there */
 	if (outer && s) {
 		/* operator delete calls free: mark the frame until it returns */
 		s->active = 1;
-		s->gen = generation;
+		s->gen = gen;
 		s->outer_sp = sp;
 		s->fn = fn;
 	}
@@ -420,10 +466,18 @@ static __always_inline void on_free(struct pt_regs *ctx, __u32 fn, __u64 addr, b
 SEC("uretprobe")
 int BPF_KRETPROBE(delete_exit)
 {
-	struct call_state *s = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, 0);
+	__u64 t0 = bpf_ktime_get_ns();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct mw_mbudget_ctr *b;
+	struct call_state *s;
 
-	if (s && s->active && s->gen == generation && PT_REGS_SP(ctx) > s->outer_sp)
+	if (tgid == holder_tgid)
+		return 0;
+	b = budget_of(tgid);
+	s = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, 0);
+	if (s && s->active && s->gen == gen_of(b) && PT_REGS_SP(ctx) > s->outer_sp)
 		s->active = 0;
+	charge(b, true, t0);
 	return 0;
 }
 
@@ -435,26 +489,33 @@ int BPF_KRETPROBE(delete_exit)
 SEC("uprobe")
 int alloc_enter(struct pt_regs *ctx)
 {
-	__u32 fn = (__u32)bpf_get_attach_cookie(ctx);
+	__u64 t0 = bpf_ktime_get_ns();
+	__u32 fn = (__u32)bpf_get_attach_cookie(ctx), tgid = bpf_get_current_pid_tgid() >> 32, gen;
 	__u64 a0 = PT_REGS_PARM1(ctx), a1 = PT_REGS_PARM2(ctx), a2 = PT_REGS_PARM3(ctx);
+	struct mw_mbudget_ctr *b;
 
+	if (tgid == holder_tgid)
+		return 0; /* memwatch itself: the calibration of the trap's cost (mprobe.c) */
+	b = budget_of(tgid);
+	gen = gen_of(b);
 	switch (fn) {
 	case MW_MFN_MALLOC:
 	case MW_MFN_VALLOC:
 	case MW_MFN_PVALLOC:
 	case MW_MFN_NEW: /* (size[, align][, nothrow]) */
-	case MW_MFN_NEW_ARRAY: enter(ctx, fn, a0, 0); break;
-	case MW_MFN_CALLOC: /* (n, size) */ enter(ctx, fn, a0 * a1, 0); break;
-	case MW_MFN_REALLOC: /* (ptr, size) */ enter(ctx, fn, a1, a0); break;
-	case MW_MFN_REALLOCARRAY: /* (ptr, n, size) */ enter(ctx, fn, a1 * a2, a0); break;
-	case MW_MFN_POSIX_MEMALIGN: /* (memptr, align, size) */ enter(ctx, fn, a2, a0); break;
+	case MW_MFN_NEW_ARRAY: enter(ctx, fn, a0, 0, gen); break;
+	case MW_MFN_CALLOC: /* (n, size) */ enter(ctx, fn, a0 * a1, 0, gen); break;
+	case MW_MFN_REALLOC: /* (ptr, size) */ enter(ctx, fn, a1, a0, gen); break;
+	case MW_MFN_REALLOCARRAY: /* (ptr, n, size) */ enter(ctx, fn, a1 * a2, a0, gen); break;
+	case MW_MFN_POSIX_MEMALIGN: /* (memptr, align, size) */ enter(ctx, fn, a2, a0, gen); break;
 	case MW_MFN_ALIGNED_ALLOC: /* (align, size) */
-	case MW_MFN_MEMALIGN: enter(ctx, fn, a1, 0); break;
+	case MW_MFN_MEMALIGN: enter(ctx, fn, a1, 0, gen); break;
 	/* Constants: the verifier must see the counter index bounded. */
-	case MW_MFN_FREE: on_free(ctx, MW_MFN_FREE, a0, false); break;
-	case MW_MFN_DELETE: on_free(ctx, MW_MFN_DELETE, a0, true); break;
-	case MW_MFN_DELETE_ARRAY: on_free(ctx, MW_MFN_DELETE_ARRAY, a0, true); break;
+	case MW_MFN_FREE: on_free(ctx, MW_MFN_FREE, a0, false, gen); break;
+	case MW_MFN_DELETE: on_free(ctx, MW_MFN_DELETE, a0, true, gen); break;
+	case MW_MFN_DELETE_ARRAY: on_free(ctx, MW_MFN_DELETE_ARRAY, a0, true, gen); break;
 	}
+	charge(b, false, t0);
 	return 0;
 }
 

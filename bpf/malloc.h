@@ -111,6 +111,20 @@ struct mw_malloc_stats {
 	__u64 hits;	    /* probe hits */
 };
 
+/*
+ * Per-process cost of the probes ("mbudget", key = tgid; an entry exists only for
+ * traced processes, made by user space at attach): every program run counted and
+ * timed, for the overhead budget (--max-overhead). gen is bumped by user space
+ * when it re-attaches that process's probes (see generation in malloc.bpf.c).
+ */
+struct mw_mbudget_ctr {
+	__u64 enter_hits; /* entry probes run (malloc family, free, operator new/delete) */
+	__u64 ret_hits;	  /* return probes run */
+	__u64 body_ns;	  /* time inside the programs (bpf_ktime_get_ns) */
+	__u32 gen;
+	__u32 pad;
+};
+
 /* Who is stopped in exit() until memwatch has read its records (malloc.bpf.c). */
 enum mw_hold_exit {
 	MW_HOLD_OFF,

@@ -53,7 +53,7 @@ if ! command -v python3 >/dev/null; then
 fi
 
 exec python3 - <<'EOF'
-import math, os, re, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
+import json, math, os, re, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
 
 ROUNDS = int(os.environ.get("ROUNDS", 5))
 PAIRS = int(os.environ.get("PAIRS", 40000))
@@ -475,14 +475,192 @@ def main():
     print(f"\nbench_malloc: appended to {OUT} ({time.time() - t_start:.0f} s)")
 
 
+# ---------------------------------------------------------------- redis part (issue 13)
+# A real server under its own benchmark: Debian's redis-server (jemalloc) under
+# `redis-benchmark -n REDIS_N -t set,get -d 256 -r 100000000` (random keys: every SET adds a key
+# that is never deleted, so the server holds memory in a known way), a fresh server per run,
+# memwatch attached with -p before the benchmark starts. Rows, in REDIS_ROUNDS interleaved
+# rounds (min / median): untraced; memwatch --malloc -p at its defaults (the overhead budget);
+# --max-overhead for each of REDIS_BUDGETS; then one run with --max-overhead 0 (every call
+# traced: slow, the reference for the stacks). Targets: at defaults >= 0.9x the untraced
+# requests/s; the stacks holding more than 5% of the full run's outstanding bytes are named at
+# defaults with estimated bytes within 20% of the full run's (held objects, or leak objects when
+# the probes were never detached). Stacks are compared by their innermost 6 frames' function
+# names (a frame without one by its module), since addresses move between servers.
+REDIS_N = int(os.environ.get("REDIS_N", 50000))
+REDIS_ROUNDS = int(os.environ.get("REDIS_ROUNDS", 3))
+REDIS_BUDGETS = [b for b in os.environ.get("REDIS_BUDGETS", "2,10").split(",") if b]
+
+
+def free_port():
+    import socket
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
+def redis_once(extra, json_path):
+    """requests/s of SET and GET with memwatch --malloc extra attached (extra None: untraced)."""
+    tmp = tempfile.mkdtemp(prefix="bench-redis-", dir=".output")
+    port = free_port()
+    srv = Proc(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", tmp, "--loglevel", "notice"])
+    t = None
+    try:
+        if not srv.wait_line(r"Ready to accept connections", "out", 20):
+            raise ToolFailed(f"redis-server did not start: {reason(srv.text('out'))}")
+        if extra is not None:
+            t = Proc([MEMWATCH, "--malloc"] + extra + ["--json", "-o", json_path, "-p",
+                                                       str(srv.pid)])
+            if not t.wait_line(r"^memwatch: tracing", "err", ATTACH_TIMEOUT):
+                raise ToolFailed(f"memwatch: {reason(t.text('err'))}")
+        b = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-n",
+                            str(REDIS_N), "-t", "set,get", "-d", "256", "-r", "100000000",
+                            "--csv"], capture_output=True, text=True, timeout=600)
+        rps = {}
+        for line in b.stdout.splitlines():
+            f = [x.strip('"') for x in line.split(",")]
+            if len(f) > 1 and f[0] in ("SET", "GET"):
+                rps[f[0]] = float(f[1])
+        if b.returncode != 0 or len(rps) != 2:
+            raise ToolFailed(f"redis-benchmark: {reason(b.stderr + b.stdout)}")
+        if t is not None:
+            rc = t.stop(signal.SIGINT)
+            if rc != 0:
+                raise ToolFailed(f"memwatch exited {rc}: {reason(t.text('err'))}")
+        return rps["SET"], rps["GET"]
+    finally:
+        if t is not None:
+            t.kill()
+        srv.stop(signal.SIGTERM)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def stack_key(stack):
+    names = []
+    for f in stack[:6]:
+        names.append(f.get("func") or os.path.basename(f.get("module", "?")))
+    return ";".join(names)
+
+
+def stacks_of(json_path):
+    """(bytes by stack key, "held" or "leak", the malloc_budget object or None) of the last
+    report: held objects when there are (the probes were detached), else leak objects."""
+    objs = [json.loads(l) for l in open(json_path) if l.startswith("{")]
+    kinds = {o["type"] for o in objs}
+    kind = "held" if "held" in kinds else "leak"
+    last = max((o["ts_ns"] for o in objs if o["type"] == kind), default=None)
+    by = {}
+    for o in objs:
+        if o["type"] == kind and o["ts_ns"] == last:
+            b = o["estimated_bytes"] if kind == "held" else o["bytes"]
+            by[stack_key(o["stack"])] = by.get(stack_key(o["stack"]), 0) + b
+    budget = [o for o in objs if o["type"] == "malloc_budget"]
+    return by, kind, budget[-1] if budget else None
+
+
+def redis_part():
+    lines = []
+
+    def out(s=""):
+        print(s, flush=True)
+        lines.append(s)
+
+    t_start = time.time()
+    for tool in ("redis-server", "redis-benchmark"):
+        if not shutil.which(tool):
+            print(f"bench_malloc: {tool} is missing: run make deps", file=sys.stderr)
+            return
+    tmp = tempfile.mkdtemp(prefix="bench-redis-json-", dir=".output")
+    rows = [("untraced", None), ("memwatch --malloc -p (defaults)", [])]
+    rows += [(f"memwatch --malloc --max-overhead {b}", ["--max-overhead", b])
+             for b in REDIS_BUDGETS]
+    res = {name: [] for name, _ in rows}
+    default_json = []
+    disturbed = 0
+    try:
+        for r in range(REDIS_ROUNDS):
+            print(f"bench_malloc: redis round {r + 1}/{REDIS_ROUNDS}", flush=True)
+            order = rows[r % len(rows):] + rows[:r % len(rows)]
+            for name, extra in order:
+                disturbed += not settle()
+                jp = os.path.join(tmp, f"{len(res[name])}-{abs(hash(name))}.json")
+                res[name].append(redis_once(extra, jp))
+                if extra == []:
+                    default_json.append(jp)
+        print("bench_malloc: redis, every call traced (the reference)", flush=True)
+        full_json = os.path.join(tmp, "full.json")
+        full = redis_once(["--max-overhead", "0"], full_json)
+
+        out()
+        out(f"redis part: redis-server (Debian, jemalloc) under redis-benchmark -n {REDIS_N} "
+            f"-t set,get -d 256 -r 100000000, {REDIS_ROUNDS} interleaved rounds, "
+            f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}")
+        out("cells: requests/s min / median; ratio: to untraced (min / median)")
+        out(f"{'config':<42}{'SET req/s':>18}{'GET req/s':>18}{'ratio SET':>15}{'ratio GET':>15}")
+        base = res["untraced"]
+        bs = [x[0] for x in base]
+        bg = [x[1] for x in base]
+
+        def cell(v):
+            return f"{min(v):.0f} / {statistics.median(v):.0f}"
+
+        def ratio(v, b):
+            return f"{min(v) / min(b):.2f} / {statistics.median(v) / statistics.median(b):.2f}"
+
+        for name, _ in rows + [("memwatch --malloc --max-overhead 0 (1 run)", 0)]:
+            v = res.get(name) or [full]
+            s_, g_ = [x[0] for x in v], [x[1] for x in v]
+            rs = ratio(s_, bs) if name != "untraced" else "-"
+            rg = ratio(g_, bg) if name != "untraced" else "-"
+            out(f"{name:<42}{cell(s_):>18}{cell(g_):>18}{rs:>15}{rg:>15}")
+        d = res["memwatch --malloc -p (defaults)"]
+        worst = min(min(x[0] for x in d) / min(bs), min(x[1] for x in d) / min(bg))
+        med = min(statistics.median([x[0] for x in d]) / statistics.median(bs),
+                  statistics.median([x[1] for x in d]) / statistics.median(bg))
+        out(f"  target: defaults keep >= 0.9x the untraced requests/s: {worst:.2f}x (min) / "
+            f"{med:.2f}x (median): {'met' if med >= 0.9 else 'not met'} (median)")
+
+        ref, _, _ = stacks_of(full_json)
+        total = sum(ref.values())
+        top = sorted(((b, k) for k, b in ref.items() if b > 0.05 * total), reverse=True)
+        out(f"  stacks above 5% of the full run's {total / 1e6:.1f} MB outstanding: {len(top)}")
+        for i, jp in enumerate(default_json):
+            got, kind, bud = stacks_of(jp)
+            errs = []
+            for b, k in top:
+                errs.append(got.get(k, 0) / b - 1)
+            worst_err = max((abs(e) for e in errs), default=0)
+            bl = (f"share {bud['share_pct']:.1f}% of budget {bud['budget_pct']:g}%, attached "
+                  f"{bud['duty_pct']:.0f}% of the time, seen {bud['seen_pct']:.1f}%"
+                  if bud else "no budget object")
+            out(f"  defaults run {i + 1} ({kind} objects; {bl}): per stack "
+                + ", ".join(f"{e * 100:+.0f}%" for e in errs)
+                + f": {'met' if worst_err <= 0.2 else 'not met'} (within 20%)")
+        for b, k in top:
+            out(f"    {b / 1e6:8.2f} MB  {k}")
+        out("  retention: redis uses jemalloc; retention is reported for glibc heaps only")
+        if disturbed:
+            out(f"  WARNING: {disturbed} runs started while the CPUs were busy with other work")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    with open(OUT, "a") as fo:
+        fo.write("\n".join(lines) + "\n")
+    print(f"\nbench_malloc: redis part appended to {OUT} ({time.time() - t_start:.0f} s)")
+
+
 def on_signal(sig, frame):
     raise SystemExit(128 + sig)
 
 
 for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
     signal.signal(s, on_signal)
+PARTS = os.environ.get("PARTS", "malloc redis").split()
 try:
-    main()
+    if "malloc" in PARTS:
+        main()
+    if "redis" in PARTS:
+        redis_part()
 except ToolFailed as e:
     print(f"bench_malloc: {e}", file=sys.stderr)
     sys.exit(1)

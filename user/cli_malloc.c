@@ -21,6 +21,9 @@ void mw_cli_malloc_usage(FILE *f)
 	      "      --sample-bytes N    sample about one per N bytes allocated\n"
 	      "      --duty ON,PERIOD    probes attached ON seconds every PERIOD seconds\n"
 	      "      --max-probe-rate N  detach the probes above N hits per second\n"
+	      "      --max-overhead PCT  keep the probes' CPU time under PCT% of the target's\n"
+	      "                          own (duty cycle; 0 = unlimited; default 5 with -p,\n"
+	      "                          --comm, --cgroup and the daemon, 0 for a command)\n"
 	      "      --stack-bytes N     user stack bytes copied per allocation (4096)\n"
 	      "      --max-outstanding N outstanding allocations tracked (65536)\n"
 	      "      --hold-exit         stop every traced process in exit() until its last\n"
@@ -103,6 +106,19 @@ int mw_cli_malloc_opt(int opt, const char *arg, struct mw_config *cfg, char *err
 	case OPT_MAX_PROBE_RATE:
 		return parse_u64("--max-probe-rate", arg, 1, 1ULL << 40, &m->max_probe_rate, err,
 				 errsz);
+	case OPT_MAX_OVERHEAD: {
+		char *end;
+
+		errno = 0;
+		m->max_overhead_pct = strtod(arg, &end);
+		if (errno || end == arg || (*end && strcmp(end, "%")) ||
+		    !isfinite(m->max_overhead_pct) || m->max_overhead_pct < 0 ||
+		    m->max_overhead_pct > 1000)
+			return mw_fail(err, errsz, -1,
+				       "--max-overhead: '%s' is not a percentage (0 to 1000)", arg);
+		m->max_overhead_set = true;
+		return 0;
+	}
 	case OPT_STACK_BYTES:
 		if (parse_u64("--stack-bytes", arg, 0, MW_MAX_STACK_BYTES, &v, err, errsz))
 			return -1;
@@ -123,12 +139,14 @@ int mw_cli_malloc_check(struct mw_config *cfg, char *err, size_t errsz)
 	struct mw_malloc_config *m = &cfg->mal;
 	bool any = m->min_age_s || m->folded_path || m->sample_every || m->sample_bytes ||
 		   m->duty_period_s || m->max_probe_rate || m->stack_bytes_set ||
-		   m->max_outstanding || m->hold_exit || m->sampler;
+		   m->max_outstanding || m->hold_exit || m->sampler ||
+		   m->max_overhead_set;
 
 	if (cfg->replay_path) {
 		/* A recording of a --malloc run replays its allocations as they were traced. */
 		if (m->sample_every || m->sample_bytes || m->duty_period_s || m->max_probe_rate ||
-		    m->stack_bytes_set || m->max_outstanding || m->hold_exit || m->sampler)
+		    m->stack_bytes_set || m->max_outstanding || m->hold_exit || m->sampler ||
+		    m->max_overhead_set)
 			return mw_fail(err, errsz, -1,
 				       "--replay: only --min-age and --folded apply; "
 				       "the probes' settings are the recorded run's");
@@ -149,5 +167,9 @@ int mw_cli_malloc_check(struct mw_config *cfg, char *err, size_t errsz)
 		m->stack_bytes = MW_DEFAULT_STACK_BYTES;
 	if (!m->max_outstanding)
 		m->max_outstanding = MW_DEFAULT_OUTSTANDING;
+	/* A process already running (and serving) gets a budget by default; a command
+	 * launched to be examined is traced in full unless asked. */
+	if (!m->max_overhead_set)
+		m->max_overhead_pct = cfg->cmd ? 0 : MW_DEFAULT_MAX_OVERHEAD_PCT;
 	return 0;
 }

@@ -10,6 +10,12 @@
 #define MW_DEFAULT_STACK_BYTES 4096
 #define MW_DEFAULT_OUTSTANDING 65536
 #define MW_MAX_OUTSTANDING (16U << 20)
+/*
+ * --max-overhead when a running process is traced (-p, --comm, --cgroup, the
+ * daemon): the probes' CPU time at most this share of the target's own. Chosen
+ * by measurement (tools/bench_malloc.sh, redis part): see the manual.
+ */
+#define MW_DEFAULT_MAX_OVERHEAD_PCT 5.0
 
 enum {
 	OPT_MALLOC = 512,
@@ -23,7 +29,8 @@ enum {
 	OPT_MAX_OUTSTANDING,
 	OPT_HOLD_EXIT,
 	OPT_SAMPLER,
-	OPT_MALLOC_LAST = OPT_SAMPLER,
+	OPT_MAX_OVERHEAD,
+	OPT_MALLOC_LAST = OPT_MAX_OVERHEAD,
 };
 
 /* Spliced into cli.c's long option table. */
@@ -38,7 +45,8 @@ enum {
 		{ "stack-bytes", required_argument, NULL, OPT_STACK_BYTES },         \
 		{ "max-outstanding", required_argument, NULL, OPT_MAX_OUTSTANDING }, \
 		{ "hold-exit", no_argument, NULL, OPT_HOLD_EXIT },                   \
-		{ "sampler", no_argument, NULL, OPT_SAMPLER },
+		{ "sampler", no_argument, NULL, OPT_SAMPLER },                       \
+		{ "max-overhead", required_argument, NULL, OPT_MAX_OVERHEAD },
 
 /* One of the options above; -1 with a reason in err on a bad value. */
 int mw_cli_malloc_opt(int opt, const char *arg, struct mw_config *cfg, char *err, size_t errsz);

@@ -166,6 +166,15 @@ static int malloc_entry(struct replay *r, const struct mw_entry *e)
 		mw_mledger_guard(&r->ml, &ge);
 		return 0;
 	}
+	case MW_ENTRY_MBUDGET: {
+		struct mw_mbudget_entry be;
+
+		if (e->len != sizeof(be))
+			return -EINVAL;
+		memcpy(&be, e->data, sizeof(be));
+		mw_mledger_budget(&r->ml, &be);
+		return 0;
+	}
 	}
 	return 0;
 }
@@ -216,7 +225,8 @@ static int replay_entry(struct replay *r, const struct mw_entry *e)
 	case MW_ENTRY_MREPORT:
 	case MW_ENTRY_MHEAP:
 	case MW_ENTRY_MSAMPLER:
-	case MW_ENTRY_MGUARD: return malloc_entry(r, e);
+	case MW_ENTRY_MGUARD:
+	case MW_ENTRY_MBUDGET: return malloc_entry(r, e);
 	case MW_ENTRY_SEED: {
 		const struct mw_seed_entry *se = e->data;
 		char *text;

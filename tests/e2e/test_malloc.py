@@ -19,6 +19,9 @@ SRC = os.path.join(mw.ROOT, "tests", "workloads")
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
 
+# -p gets an overhead budget by default: the tests that count every call trace in full.
+FULL = ("--max-overhead", "0")
+
 # leaks.c: function -> (N, S)
 LEAKS = {
     "malloc": (10, 1000),
@@ -175,7 +178,7 @@ def test_malloc_attach_prealloc():
     stack unknown), so their frees are known frees; they are never leaks."""
     w = mw.workload("leaks", "-w", "-p", "-r", "100")
     out = mw.tmpfile("mw.json")
-    m = mw.attach([w.pid], "--json", "--malloc", out=out)
+    m = mw.attach([w.pid], "--json", "--malloc", *FULL, out=out)
     w.send()
     w.wait_line(r"^done ")
     eq(w.wait(30, "leaks"), 0, "leaks exit status")
@@ -395,7 +398,7 @@ def test_malloc_other_mount_namespace():
                                                if ln.rstrip().endswith("libc.so.6")][0])
     check(st.st_ino != os.stat(libc).st_ino, "the target's libc is the host's")
     out = mw.tmpfile("mw.json")
-    m = mw.attach([pid], "--json", "--malloc", out=out)
+    m = mw.attach([pid], "--json", "--malloc", *FULL, out=out)
     w.send()
     eq(w.wait(30, "leaks"), 0, "leaks exit status")
     eq(mw.finish(m, 30), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
@@ -660,7 +663,10 @@ def test_malloc_usage_errors():
                        (["--malloc", "--sample", "4", "--sample-bytes", "9", "--", "true"],
                         "either"),
                        (["--malloc", "--duty", "5,2", "--", "true"], "longer"),
-                       (["--malloc", "--stack-bytes", "99999", "--", "true"], "out of range")):
+                       (["--malloc", "--stack-bytes", "99999", "--", "true"], "out of range"),
+                       (["--malloc", "--max-overhead", "x", "--", "true"], "percentage"),
+                       (["--malloc", "--max-overhead", "-1", "--", "true"], "percentage"),
+                       (["--max-overhead", "5", "--", "true"], "need --malloc")):
         rc, _, err = mw.run([mw.need_memwatch()] + args)
         eq(rc, 2, f"{args}: exit status")
         check(what in mw.one_error_line(err, str(args)), f"{args}: {err!r}")
@@ -677,6 +683,87 @@ def test_malloc_duty_cycle():
     frees = summary(tr)["calls"].get("free", 0)
     check(0 < frees < 2 * rounds // 3, f"free calls counted {frees} of {2 * rounds}")
     check(tr.thread_summaries(), "no syscall summaries")
+
+
+def _budget_run(*extra):
+    """budget_phases -w under memwatch -p --malloc EXTRA: its trace, pid and stderr."""
+    w = mw.workload("budget_phases", "-w")
+    out = mw.tmpfile("mw.json")
+    m = mw.attach([w.pid], "--json", "--malloc", *extra, out=out)
+    w.send()
+    w.wait_line(r"^done ", timeout=60)
+    eq(w.wait(30, "budget_phases"), 0, "budget_phases exit status")
+    eq(mw.finish(m, 30), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
+    return mw.read_ndjson(out), w.pid
+
+
+def _by_func(objs, pid):
+    """Objects of pid by the budget_phases function in their stack."""
+    found = {}
+    for o in objs:
+        names = [n for n in frames_of(o) if n in ("keep_before", "free_before", "churn",
+                                                  "leak_after", "free_after")]
+        if o["pid"] == pid:
+            found.setdefault(names[0] if names else None, []).append(o)
+    return found
+
+
+def test_malloc_budget():
+    """--max-overhead 5 on a process that turns malloc-bound: by memwatch's own account
+    (malloc_budget) the probes' cost stays at or below 5% of the target's own CPU time, through
+    a duty cycle it reports (windows, duty_pct); the probes come back when the target stops
+    allocating. Blocks allocated before a detached window have an unknown fate: exactly the 20
+    blocks that leaked then are reported as fate_unknown, never as leaks; the 30 freed while
+    detached are not leaks either; the leaks are exactly the 12 blocks leaked after the probes
+    came back. The same workload traced in full (--max-overhead 0) reports both leaks."""
+    tr, pid = _budget_run("--max-overhead", "5")
+    lines = markers(os.path.join(SRC, "budget_phases.c"))
+    b = tr.of("malloc_budget", pid=pid)
+    check(b, "no malloc_budget object")
+    b = b[-1]
+    eq(b["budget_pct"], 5, "budget")
+    check(b["enter_hits"] > 0 and b["probe_ns"] > 0 and b["own_ns"] > 0, f"no account: {b}")
+    check(abs(b["share_pct"] - 100 * b["probe_ns"] / b["own_ns"]) < 0.01, f"share: {b}")
+    check(b["share_pct"] <= 5, f"the probes cost more than the budget: {b}")
+    check(b["windows"] >= 2 and 0 < b["duty_pct"] < 100, f"no duty cycle: {b}")
+    check(b["attached"], f"the probes did not come back: {b}")
+    check(b["calibrated"] and b["enter_cost_ns"] > 0, f"cost not measured: {b}")
+    leaks = _by_func(tr.of("leak"), pid)
+    eq(sorted(k for k in leaks if k), ["leak_after"], "leaking stacks")
+    eq(len(leaks.get(None, [])), 0, f"leaks of other stacks: {leaks.get(None)}")
+    la = leaks["leak_after"][0]
+    eq((la["count"], la["bytes"]), (12, 12 * 3333), "leak_after: count, bytes")
+    check_frame(la, "leak_after", os.path.join(SRC, "budget_phases.c"), lines["leak_after"])
+    fu = _by_func(tr.of("fate_unknown"), pid)
+    check("keep_before" in fu, f"keep_before not of unknown fate: {list(fu)}")
+    kb = fu["keep_before"][0]
+    eq((kb["count"], kb["bytes"]), (20, 20 * 1111), "keep_before: count, bytes")
+    check(set(fu) <= {"keep_before", "free_before", "churn"}, f"unknown fate: {list(fu)}")
+    # A detach between a churn malloc and its free leaves that one block of unknown fate.
+    check(sum(o["count"] for o in fu.get("churn", [])) <= b["windows"], f"churn: {fu.get('churn')}")
+    eq(b["fate_unknown_count"], sum(o["count"] for v in fu.values() for o in v),
+       "fate_unknown_count")
+    s = summary(tr, pid)
+    eq(s["outstanding_count"], 12, "outstanding (known fate)")
+
+    full, pid = _budget_run("--max-overhead", "0")
+    check(not full.of("malloc_budget") and not full.of("fate_unknown"), "detached in full")
+    leaks = _by_func(full.of("leak"), pid)
+    eq(sorted(k for k in leaks if k), ["keep_before", "leak_after"], "leaking stacks, in full")
+    eq((leaks["keep_before"][0]["count"], leaks["keep_before"][0]["bytes"]), (20, 20 * 1111),
+       "keep_before in full")
+
+
+test_malloc_budget.timeout = 120
+
+
+def test_malloc_budget_launch_unlimited():
+    """A launched command is traced in full unless asked: no budget, every call counted."""
+    rc, tr, err, _ = run_mw(["--malloc", "--", mw.wl("budget_phases"), "-c", "300", "-s", "100"])
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    check(not tr.of("malloc_budget"), "a budget in launch mode")
+    pairs = int(re.search(r"^churn (\d+)$", err, re.M).group(1))
+    eq(summary(tr)["calls"]["free"], pairs + 30 + 40, "every free counted")
 
 
 PLUGIN = """#include <stdlib.h>
@@ -760,7 +847,7 @@ def test_malloc_detach_mid_run():
     the target runs on untouched (never left stopped) and exits normally."""
     w = mw.workload("leaks", "-w", "-t", "1500")
     out = mw.tmpfile("mw.json")
-    m = mw.attach([w.pid], "--json", "--malloc", out=out)
+    m = mw.attach([w.pid], "--json", "--malloc", *FULL, out=out)
     w.send()
     time.sleep(0.5)	# into the churn: the leaks are made first
     eq(mw.interrupt(m), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
@@ -802,7 +889,7 @@ def _run_attached(extra):
         line = p.stderr.readline().decode()
         check(line.startswith("ready "), f"leaks: {line!r}")
         out = mw.tmpfile("mw.json")
-        m = mw.attach([p.pid], "--json", "--malloc", *extra, out=out)
+        m = mw.attach([p.pid], "--json", "--malloc", *FULL, *extra, out=out)
         p.stdin.write(b"g")
         p.stdin.close()
         seen = _wait_untraced(p)

@@ -33,6 +33,35 @@ TEST(cli_malloc_defaults_and_values)
 	CHECK_EQ_INT(c.mal.sample_every, 10);
 }
 
+TEST(cli_malloc_max_overhead)
+{
+	struct mw_config c;
+	char err[256];
+
+	/* A running process (-p, --comm, --cgroup, the daemon) gets a budget by default... */
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "-p", "5", NULL), 0);
+	CHECK(c.mal.max_overhead_pct == MW_DEFAULT_MAX_OVERHEAD_PCT);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--comm", "^x$", NULL), 0);
+	CHECK(c.mal.max_overhead_pct == MW_DEFAULT_MAX_OVERHEAD_PCT);
+	/* ...a launched command none, unless asked. */
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--", "cmd", NULL), 0);
+	CHECK(c.mal.max_overhead_pct == 0);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--max-overhead", "2.5", "--", "cmd", NULL), 0);
+	CHECK(c.mal.max_overhead_pct == 2.5);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--max-overhead", "0", "-p", "5", NULL), 0);
+	CHECK(c.mal.max_overhead_pct == 0);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--max-overhead", "10%", "-p", "5", NULL), 0);
+	CHECK(c.mal.max_overhead_pct == 10);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--max-overhead", "x", "-p", "5", NULL), -1);
+	CHECK(strstr(err, "percentage") != NULL);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--max-overhead", "-1", "-p", "5", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--max-overhead", "1001", "-p", "5", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--max-overhead", "nan", "-p", "5", NULL), -1);
+	CHECK_EQ_INT(ut_parse(&c, err, "--max-overhead", "5", "-p", "5", NULL), -1);
+	CHECK(strstr(err, "need --malloc") != NULL);
+	CHECK_EQ_INT(ut_parse(&c, err, "--max-overhead", "5", "--replay", "x.rec", NULL), -1);
+}
+
 TEST(cli_malloc_errors)
 {
 	struct mw_config c;

@@ -535,3 +535,24 @@ TEST(procfs_environ_lookup)
 	free(buf);
 	CHECK(mw_read_environ(1u << 30, &buf, &len) < 0);
 }
+
+TEST(procfs_stat_cpu_ticks)
+{
+	uint64_t ut = 0, st = 0;
+
+	CHECK_EQ_INT(mw_stat_cpu_ticks("1234 (redis-server) S 1 1234 1234 0 -1 4194560 1508 0 0 0 "
+				       "731 402 0 0 20 0 5 0 1000 0 0\n",
+				       &ut, &st),
+		     0);
+	CHECK_EQ_INT(ut, 731);
+	CHECK_EQ_INT(st, 402);
+	/* A name may hold ") " and spaces: the last ")" ends it. */
+	CHECK_EQ_INT(mw_stat_cpu_ticks("9 (a) b ) 7 8) R 1 9 9 0 -1 0 0 0 0 0 12 34 0 0\n", &ut,
+				       &st),
+		     0);
+	CHECK_EQ_INT(ut, 12);
+	CHECK_EQ_INT(st, 34);
+	CHECK_EQ_INT(mw_stat_cpu_ticks("9 (x) R 1 9 9 0 -1 0 0 0", &ut, &st), -EINVAL);
+	CHECK_EQ_INT(mw_stat_cpu_ticks("9 x R 1 9 9 0 -1 0 0 0 0 0 12 34", &ut, &st), -EINVAL);
+	CHECK_EQ_INT(mw_stat_cpu_ticks("9 (x) R 1 9 9 0 -1 0 0 0 0 0 -12 34", &ut, &st), -EINVAL);
+}

@@ -4,6 +4,7 @@
  * each record whole once "}\n" is out; nothing is buffered here beyond stdio.
  */
 #include <inttypes.h>
+#include <math.h>
 #include "json.h"
 #include "utf8.h"
 
@@ -198,4 +199,15 @@ void mw_json_null(struct mw_json *j, const char *key)
 		return;
 	member(j, key);
 	fputs("null", j->f);
+}
+
+void mw_json_double(struct mw_json *j, const char *key, double v)
+{
+	if (dropped(j))
+		return;
+	member(j, key);
+	if (isfinite(v))
+		fprintf(j->f, "%.6g", v);
+	else
+		fputs("null", j->f);
 }

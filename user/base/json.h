@@ -54,5 +54,7 @@ void mw_json_uint(struct mw_json *j, const char *key, uint64_t v);
 void mw_json_addr(struct mw_json *j, const char *key, uint64_t v);
 void mw_json_bool(struct mw_json *j, const char *key, bool v);
 void mw_json_null(struct mw_json *j, const char *key);
+/* A number with 6 significant digits; NaN and infinities (not JSON) as null. */
+void mw_json_double(struct mw_json *j, const char *key, double v);
 
 #endif /* MW_JSON_H */

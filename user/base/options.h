@@ -23,7 +23,9 @@ struct mw_malloc_config {
 	uint64_t sample_bytes;		 /* --sample-bytes, 0 = off */
 	double duty_on_s, duty_period_s; /* --duty, 0 = off */
 	uint64_t max_probe_rate;	 /* --max-probe-rate, 0 = off */
-	uint32_t stack_bytes;		 /* --stack-bytes */
+	double max_overhead_pct; /* --max-overhead: probes' share of the target's CPU, 0 = off */
+	bool max_overhead_set;
+	uint32_t stack_bytes; /* --stack-bytes */
 	bool stack_bytes_set;
 	uint32_t max_outstanding; /* --max-outstanding */
 	bool hold_exit;		  /* --hold-exit: stop every target in exit() until read */

@@ -433,6 +433,58 @@ int mw_read_tgid(uint32_t pid, uint32_t *tgid)
 	return err;
 }
 
+int mw_stat_cpu_ticks(const char *stat_text, uint64_t *utime, uint64_t *stime)
+{
+	const char *p = strrchr(stat_text, ')');
+	uint64_t v[2];
+
+	if (!p)
+		return -EINVAL;
+	p++;
+	/* After the name: field 3 (state) on; utime and stime are fields 14 and 15. */
+	for (int field = 3; field <= 15; field++) {
+		while (*p == ' ')
+			p++;
+		if (field >= 14) {
+			if (!parse_dec(&p, &v[field - 14]))
+				return -EINVAL;
+			continue;
+		}
+		if (!*p)
+			return -EINVAL;
+		while (*p && *p != ' ')
+			p++;
+	}
+	*utime = v[0];
+	*stime = v[1];
+	return 0;
+}
+
+int mw_read_cpu_ns(uint32_t pid, uint64_t *ns)
+{
+	static long hz;
+	uint64_t ut, st, tick;
+	char *text;
+	int err;
+
+	if (!hz)
+		hz = sysconf(_SC_CLK_TCK);
+	if (hz <= 0)
+		return -EINVAL;
+	err = read_pid_file(pid, "stat", 4096, &text);
+	if (err)
+		return err;
+	err = mw_stat_cpu_ticks(text, &ut, &st);
+	free(text);
+	tick = 1000000000ULL / (uint64_t)hz;
+	if (err)
+		return err;
+	if (ut > UINT64_MAX / tick - st)
+		return -EINVAL;
+	*ns = (ut + st) * tick;
+	return 0;
+}
+
 int mw_read_environ(uint32_t pid, char **buf, size_t *len)
 {
 	char path[64];

@@ -54,6 +54,11 @@ int mw_status_kb(const char *status_text, const char *field, uint64_t *bytes);
 /* "Tgid:\t1234" -> the process a thread id belongs to. */
 int mw_status_tgid(const char *status_text, uint32_t *tgid);
 int mw_read_tgid(uint32_t pid, uint32_t *tgid);
+/* utime and stime of /proc/PID/stat (fields 14 and 15, clock ticks: all its threads,
+ * exited ones included). The name in parentheses may hold anything, ")" too. */
+int mw_stat_cpu_ticks(const char *stat_text, uint64_t *utime, uint64_t *stime);
+/* That CPU time in ns, user and system together. */
+int mw_read_cpu_ns(uint32_t pid, uint64_t *ns);
 /* /proc/PID/environ whole: NUL-separated VAR=value entries, NUL-terminated
  * (malloc'd; caller frees). */
 int mw_read_environ(uint32_t pid, char **buf, size_t *len);

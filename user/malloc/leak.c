@@ -238,6 +238,12 @@ static int cmp_count(const void *a, const void *b)
 long mw_leak_aggregate(const struct mw_leak *l, uint32_t pid, uint64_t max_ts, bool by_count,
 		       struct mw_leak_row **rows)
 {
+	return mw_leak_aggregate_range(l, pid, 0, max_ts, by_count, rows);
+}
+
+long mw_leak_aggregate_range(const struct mw_leak *l, uint32_t pid, uint64_t min_ts,
+			     uint64_t max_ts, bool by_count, struct mw_leak_row **rows)
+{
 	struct mw_leak_row *acc = calloc(l->nstacks, sizeof(*acc)), *out;
 	long n = 0;
 
@@ -248,7 +254,7 @@ long mw_leak_aggregate(const struct mw_leak *l, uint32_t pid, uint64_t max_ts, b
 		const struct mw_block *b = &l->blocks[i];
 		struct mw_leak_row *r;
 
-		if (!b->addr || b->pid != pid || b->ts_ns > max_ts || b->found)
+		if (!b->addr || b->pid != pid || b->ts_ns > max_ts || b->ts_ns < min_ts || b->found)
 			continue;
 		r = &acc[b->stack < l->nstacks ? b->stack : MW_STACK_NONE];
 		r->bytes += (double)b->size * b->weight;

@@ -29,6 +29,9 @@ struct mw_stack_ent {
 	double alloc_bytes;	 /* allocated from here since traced (weighted), for pprof */
 	double alloc_count;
 	bool reported;
+	/* Frees seen of its blocks whose fate had become unknown (a detached window
+	 * came between allocation and free): what estimates the frees not seen. */
+	double late_bytes, late_count;
 };
 
 struct mw_block {
@@ -90,6 +93,9 @@ void mw_leak_forget_pid(struct mw_leak *l, uint32_t pid);
  */
 long mw_leak_aggregate(const struct mw_leak *l, uint32_t pid, uint64_t max_ts, bool by_count,
 		       struct mw_leak_row **rows);
+/* The same for the blocks allocated in [min_ts, max_ts]. */
+long mw_leak_aggregate_range(const struct mw_leak *l, uint32_t pid, uint64_t min_ts,
+			     uint64_t max_ts, bool by_count, struct mw_leak_row **rows);
 void mw_leak_aggregate_sort(struct mw_leak_row *rows, size_t n, bool by_count);
 /* The blocks of pid found by the heap walk and still live, and their bytes. */
 void mw_leak_found(const struct mw_leak *l, uint32_t pid, uint64_t *count, uint64_t *bytes);

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "ledger/format.h"
 #include "base/json.h"
@@ -299,4 +300,91 @@ void mw_out_malloc_guard(struct mw_output *o, uint64_t ts_ns, uint64_t rate, uin
 	mw_json_uint(&j, "limit", limit);
 	mw_json_uint(&j, "off_ns", off_ns);
 	mw_json_end(&j);
+}
+
+void mw_out_malloc_budget(struct mw_output *o, uint64_t ts_ns, const struct mw_budget_out *b)
+{
+	const struct mw_mbudget_entry *e = b->e;
+	double own = (double)e->cpu_ns - e->probe_ns, share, duty;
+	char u[32];
+	struct mw_json j;
+
+	own = own > 0 ? own : 0;
+	share = own > 0 ? 100 * e->probe_ns / own : 0;
+	duty = e->wall_ns ? 100.0 * (double)e->attached_ns / (double)e->wall_ns : 100;
+	if (o->json) {
+		mw_json_begin(&j, o->f);
+		mw_json_str(&j, "type", "malloc_budget");
+		mw_json_uint(&j, "ts_ns", ts_ns);
+		mw_json_uint(&j, "pid", e->pid);
+		mw_json_double(&j, "budget_pct", e->budget_pct);
+		mw_json_double(&j, "share_pct", share);
+		mw_json_double(&j, "duty_pct", duty);
+		mw_json_bool(&j, "attached", e->attached);
+		mw_json_uint(&j, "windows", e->windows);
+		mw_json_uint(&j, "wall_ns", e->wall_ns);
+		mw_json_uint(&j, "attached_ns", e->attached_ns);
+		mw_json_uint(&j, "cpu_ns", e->cpu_ns);
+		mw_json_uint(&j, "own_ns", (uint64_t)llround(own));
+		mw_json_uint(&j, "probe_ns", (uint64_t)llround(e->probe_ns));
+		mw_json_uint(&j, "enter_hits", e->enter_hits);
+		mw_json_uint(&j, "ret_hits", e->ret_hits);
+		mw_json_uint(&j, "body_ns", e->body_ns);
+		mw_json_double(&j, "enter_cost_ns", e->enter_cost_ns);
+		mw_json_double(&j, "ret_cost_ns", e->ret_cost_ns);
+		mw_json_bool(&j, "calibrated", e->calibrated);
+		mw_json_uint(&j, "fate_unknown_bytes", (uint64_t)llround(b->unknown_bytes));
+		mw_json_uint(&j, "fate_unknown_count", (uint64_t)llround(b->unknown_count));
+		mw_json_uint(&j, "late_free_bytes", (uint64_t)llround(b->late_bytes));
+		mw_json_end(&j);
+		return;
+	}
+	mw_fmt_size(u, sizeof(u), (int64_t)llround(b->unknown_bytes));
+	if (e->budget_pct > 0)
+		fprintf(o->f, "  overhead budget %g%%: the probes cost %.1f%% of its own CPU time",
+			e->budget_pct, share);
+	else
+		fprintf(o->f, "  overhead (no budget): the probes cost %.1f%% of its own CPU time",
+			share);
+	fprintf(o->f, " (%.3f of %.3f s, %s costs); attached %.1f%% of the time, %u windows\n",
+		e->probe_ns / 1e9, own / 1e9, e->calibrated ? "measured" : "default", duty,
+		e->windows);
+	if (e->dark_ns)
+		fprintf(o->f,
+			"  allocations and frees made while detached were not seen: %.0f blocks (%s) "
+			"allocated before a detached window have an unknown fate (not leaks)\n",
+			b->unknown_count, u);
+}
+
+void mw_out_fate_unknown(struct mw_output *o, uint64_t ts_ns, const struct mw_leak *l,
+			 const struct mw_leak_row *rows, size_t n, uint64_t now_mono,
+			 bool estimated)
+{
+	struct mw_json j;
+
+	for (size_t i = 0; i < n && i < (o->json ? MW_LEAK_TOP_JSON : MW_LEAK_TOP_TEXT); i++) {
+		const struct mw_leak_row *r = &rows[i];
+		const struct mw_stack_ent *s = &l->stacks[r->stack];
+
+		if (o->json) {
+			mw_json_begin(&j, o->f);
+			mw_json_str(&j, "type", "fate_unknown");
+			mw_json_uint(&j, "ts_ns", ts_ns);
+			mw_json_uint(&j, "pid", r->pid);
+			mw_json_uint(&j, "bytes", (uint64_t)llround(r->bytes));
+			mw_json_uint(&j, "count", (uint64_t)llround(r->count));
+			mw_json_uint(&j, "oldest_ns", now_mono - r->oldest_ns);
+			mw_json_uint(&j, "late_free_bytes", (uint64_t)llround(s->late_bytes));
+			mw_json_uint(&j, "late_free_count", (uint64_t)llround(s->late_count));
+			mw_json_bool(&j, "estimated", estimated);
+			json_stack(&j, "stack", s);
+			mw_json_end(&j);
+			continue;
+		}
+		if (i == 0)
+			fprintf(o->f, "  blocks of unknown fate by call stack (allocated before a "
+				      "detached window, no free seen; not leaks):\n");
+		text_row(o->f, (int)i + 1, r, now_mono, estimated);
+		text_stack(o->f, s, 8);
+	}
 }

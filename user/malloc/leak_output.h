@@ -12,6 +12,7 @@
 #include "leak.h"
 #include "session/output.h"
 #include "retention.h"
+#include "wire/record.h"
 
 #define MW_LEAK_TOP_TEXT 10  /* stacks in each text table */
 #define MW_LEAK_TOP_JSON 100 /* leak objects per process and report */
@@ -39,6 +40,22 @@ void mw_out_leaks(struct mw_output *o, uint64_t ts_ns, const struct mw_leak *l,
 		  double min_age_s, uint64_t now_mono, bool estimated);
 void mw_out_retention(struct mw_output *o, uint64_t ts_ns, uint32_t pid, const struct mw_leak *l,
 		      const struct mw_retention *r, size_t n, bool estimated);
+/* The overhead budget of one process (--max-overhead) at a report. */
+struct mw_budget_out {
+	const struct mw_mbudget_entry *e;
+	double unknown_bytes, unknown_count; /* blocks of unknown fate */
+	double late_bytes;		     /* frees seen of blocks whose fate had been unknown */
+};
+void mw_out_malloc_budget(struct mw_output *o, uint64_t ts_ns, const struct mw_budget_out *b);
+
+/*
+ * Blocks of unknown fate by stack (rows by bytes): allocated before a detached
+ * window, no free seen. Not leaks: some were freed while the probes were away.
+ */
+void mw_out_fate_unknown(struct mw_output *o, uint64_t ts_ns, const struct mw_leak *l,
+			 const struct mw_leak_row *rows, size_t n, uint64_t now_mono,
+			 bool estimated);
+
 /* The rate guard detached the probes (rate: hits/s seen; off_ns: for how long). */
 void mw_out_malloc_guard(struct mw_output *o, uint64_t ts_ns, uint64_t rate, uint64_t limit,
 			 uint64_t off_ns);

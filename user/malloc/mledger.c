@@ -139,6 +139,28 @@ static const char *or_empty(const char *s)
 	return s ? s : "";
 }
 
+/*
+ * A block's free was seen. When a detached window began between its allocation
+ * and this free, it is a late free: its block had an unknown fate, and the late
+ * frees of a stack say how often such blocks turn out freed. The last two windows
+ * are known: a free read after the next window began still finds its own.
+ */
+static void release(struct mw_mledger *ml, uint32_t pid, uint64_t addr, uint64_t ts)
+{
+	struct mw_mproc *p = mw_mledger_find(ml, pid);
+	struct mw_block b;
+	bool late;
+
+	if (!mw_leak_release(&ml->leak, addr, &b) || !p || b.stack >= ml->leak.nstacks)
+		return;
+	late = (p->dark_ns && b.ts_ns < p->dark_ns && ts > p->dark_ns) ||
+	       (p->dark_prev_ns && b.ts_ns < p->dark_prev_ns && ts > p->dark_prev_ns);
+	if (late) {
+		ml->leak.stacks[b.stack].late_bytes += (double)b.size * b.weight;
+		ml->leak.stacks[b.stack].late_count += b.weight;
+	}
+}
+
 /* Frames as a recording keeps them: fixed part, then four names ("" = unknown). */
 static size_t frames_size(const struct mw_frame *f, uint32_t n)
 {
@@ -251,7 +273,7 @@ void mw_mledger_alloc(struct mw_mledger *ml, const struct mw_event *ev, const ui
 		p->est_count += b.weight;
 	}
 	if (ev->mal.old_addr)
-		mw_leak_release(&ml->leak, ev->mal.old_addr, NULL);
+		release(ml, ev->pid, ev->mal.old_addr, ev->mono_ns);
 	mw_leak_alloc(&ml->leak, &b);
 }
 
@@ -413,7 +435,7 @@ void mw_mledger_free(struct mw_mledger *ml, const struct mw_event *ev, const voi
 		     size_t rawlen)
 {
 	record(ml, MW_ENTRY_RING, raw, rawlen, NULL, 0);
-	mw_leak_release(&ml->leak, ev->mal.addr, NULL);
+	release(ml, ev->pid, ev->mal.addr, ev->mono_ns);
 }
 
 void mw_mledger_exec(struct mw_mledger *ml, uint32_t pid)
@@ -626,7 +648,7 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	uint64_t now = in->now_mono_ns;
 	uint64_t ts = (uint64_t)((int64_t)now + ml->s->dctx.mono_to_epoch_ns);
 	uint64_t min_age = (uint64_t)(m->min_age_s * 1e9);
-	struct mw_leak_row *rows = NULL, *all = NULL, *by_count = NULL;
+	struct mw_leak_row *rows = NULL, *all = NULL, *by_count = NULL, *known = NULL;
 	struct mw_malloc_sum sum = {
 		.pid = in->pid,
 		.estimated = m->sample_every > 1 || m->sample_bytes || (mp && mp->sampler_mean),
@@ -636,11 +658,13 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 		.unwind_failed = in->unwind_failed,
 	};
 	char sampling[48] = "off";
-	long n, nall;
+	long n, nall, nknown;
+	struct mw_budget_out bo = {};
 
 	record(ml, MW_ENTRY_MREPORT, in, sizeof(*in), NULL, 0);
 	if (!mp)
 		return;
+	bo.e = &mp->budget;
 	sum.comm = p ? p->comm : mp->comm;
 	sum.allocator = mp->allocator;
 	sum.est_bytes = mp->est_bytes;
@@ -663,13 +687,32 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 			 (unsigned long long)m->sample_bytes);
 	sum.sampling = sampling;
 	nall = mw_leak_aggregate(&ml->leak, in->pid, UINT64_MAX, false, &all);
-	for (long i = 0; i < nall; i++) {
-		sum.out_bytes += all[i].bytes;
-		sum.out_count += all[i].count;
+	/*
+	 * Detached windows (the budget, --duty, the rate guard): frees made then were not
+	 * seen, so a block allocated before the last one and not seen freed has an unknown
+	 * fate: counted apart, never a leak. Outstanding and leaks are the blocks of known
+	 * fate (all of them when never detached).
+	 */
+	nknown =
+		mw_leak_aggregate_range(&ml->leak, in->pid, mp->dark_ns, UINT64_MAX, false, &known);
+	for (long i = 0; i < nknown; i++) {
+		sum.out_bytes += known[i].bytes;
+		sum.out_count += known[i].count;
 	}
+	for (long i = 0; i < nall; i++) {
+		bo.unknown_bytes += all[i].bytes;
+		bo.unknown_count += all[i].count;
+		bo.late_bytes += ml->leak.stacks[all[i].stack].late_bytes;
+	}
+	bo.unknown_bytes -= sum.out_bytes;
+	bo.unknown_count -= sum.out_count;
 	mw_leak_found(&ml->leak, in->pid, &sum.found_count, &sum.found_bytes);
 	mw_out_malloc_sum(&ml->s->out, ts, &sum);
-	n = mw_leak_aggregate(&ml->leak, in->pid, now > min_age ? now - min_age : 0, false, &rows);
+	if (mp->has_budget)
+		mw_out_malloc_budget(&ml->s->out, ts, &bo);
+	/* A leak is a block of known fate: allocated after the last detached window. */
+	n = mw_leak_aggregate_range(&ml->leak, in->pid, mp->dark_ns,
+				    now > min_age ? now - min_age : 0, false, &rows);
 	if (n >= 0 && (by_count = malloc(((size_t)n + 1) * sizeof(*by_count)))) {
 		memcpy(by_count, rows, (size_t)n * sizeof(*rows));
 		mw_leak_aggregate_sort(by_count, (size_t)n, true);
@@ -678,6 +721,16 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 		if (in->final && ml->folded)
 			mw_leak_folded(ml->folded, &ml->leak, rows, (size_t)n);
 	}
+	if (mp->dark_ns) {
+		struct mw_leak_row *unknown = NULL;
+		long nu = mw_leak_aggregate_range(&ml->leak, in->pid, 0, mp->dark_ns - 1, false,
+						  &unknown);
+
+		if (nu >= 0)
+			mw_out_fate_unknown(&ml->s->out, ts, &ml->leak, unknown, (size_t)nu, now,
+					    sum.estimated);
+		free(unknown);
+	}
 	/* Growth is measured between reports of all blocks, whatever --min-age. */
 	if (nall > 0)
 		mw_leak_mark(&ml->leak, all, (size_t)nall);
@@ -685,6 +738,7 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	if (p)
 		report_retention(ml, p, ts, sum.estimated,
 				 in->c.live_full || ml->leak.blocks_full ? "not_tracked" : NULL);
+	free(known);
 	if (in->final) {
 		mp->done = true;
 		if (ml->folded)
@@ -718,6 +772,21 @@ int mw_mledger_report_entry(struct mw_mledger *ml, const void *data, size_t len)
 	}
 	mw_mledger_report(ml, &re);
 	return 0;
+}
+
+void mw_mledger_budget(struct mw_mledger *ml, const struct mw_mbudget_entry *e)
+{
+	struct mw_mproc *p = proc_of(ml, e->pid);
+
+	record(ml, MW_ENTRY_MBUDGET, e, sizeof(*e), NULL, 0);
+	if (!p)
+		return;
+	if (e->dark_ns && e->dark_ns != p->dark_ns) {
+		p->dark_prev_ns = p->dark_ns;
+		p->dark_ns = e->dark_ns;
+	}
+	p->budget = *e;
+	p->has_budget = true;
 }
 
 void mw_mledger_guard(struct mw_mledger *ml, const struct mw_mguard_entry *g)

@@ -33,6 +33,12 @@ struct mw_mproc {
 	double est_bytes, est_count; /* allocated, from the traced ones and their weights */
 	uint64_t stacks_full;	     /* its allocations filed under the unknown stack */
 	uint64_t sampler_mean;	     /* the in-process sampler reports its samples; 0: not */
+	/* The overhead budget (--max-overhead): its latest state, and the starts of the
+	 * last two detached windows (0: none); blocks allocated before dark_ns with no
+	 * free seen have an unknown fate: not leaks (fate_unknown). */
+	bool has_budget;
+	struct mw_mbudget_entry budget;
+	uint64_t dark_ns, dark_prev_ns;
 };
 
 struct mw_mledger {
@@ -103,5 +109,7 @@ int mw_mledger_report_entry(struct mw_mledger *ml, const void *data, size_t len)
 void mw_mledger_sampler(struct mw_mledger *ml, uint32_t pid, uint64_t mean);
 /* The rate guard detached the probes. */
 void mw_mledger_guard(struct mw_mledger *ml, const struct mw_mguard_entry *g);
+/* A process's overhead budget: its probes detached (dark_ns), or its state before a report. */
+void mw_mledger_budget(struct mw_mledger *ml, const struct mw_mbudget_entry *e);
 
 #endif /* MW_MLEDGER_H */

@@ -3,8 +3,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <sys/syscall.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -392,12 +395,17 @@ static int add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char *wh
 		MAXC = 64
 	};
 	const char *names[NPOINTS];
+	struct mw_mbudget_ctr zero = {};
 	struct cand *c = calloc(MAXC, sizeof(*c));
 	size_t n;
 	int alloc = -1, total = 0, err = 0;
 
 	if (!c)
 		return -ENOMEM;
+	/* The budget's counters of this process, before its first probe can hit (BPF counts
+	 * only what has an entry; kept across an exec). */
+	bpf_map__update_elem(m->skel->maps.mbudget, &pid, sizeof(pid), &zero, sizeof(zero),
+			     BPF_NOEXIST);
 	for (size_t i = 0; i < NPOINTS; i++)
 		names[i] = points[i].sym;
 	n = before_libs ? cands_before_libs(pid, c, MAXC) : cands_mapped(pid, c, MAXC);
@@ -446,6 +454,7 @@ static int add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char *wh
 	if (what && whatsz)
 		snprintf(what, whatsz, "%s", alloc >= 0 ? c[alloc].name : "");
 	free(c);
+
 	if (!err && total)
 		m->attached = true;
 	return err ? err : total;
@@ -542,6 +551,184 @@ int mw_mprobe_reattach(struct mw_mprobe *m)
 			err = -ESRCH;
 	m->attached = true;
 	return err;
+}
+
+static void *close_fd(void *arg)
+{
+	close((int)(intptr_t)arg);
+	return NULL;
+}
+
+/*
+ * All of the process's links at once. Closing a link removes its breakpoints at
+ * once, then waits for a grace period (tens of ms, 100 ms and more on a busy
+ * host): one after the other, the links still there would trap all that time
+ * (and a return probe left without its entry probe traps at every entry with no
+ * program to count it). Each but the last is closed by a thread of its own.
+ */
+void mw_mprobe_detach_pid(struct mw_mprobe *m, uint32_t pid)
+{
+	pthread_t th[16];
+	int n = 0, last = -1;
+
+	for (size_t i = 0; i < m->npoints; i++) {
+		struct mw_mpoint *p = &m->points[i];
+
+		if (p->pid != pid || p->kind == L_EXIT || p->fd < 0)
+			continue;
+		if (last >= 0 &&
+		    (n == 16 || pthread_create(&th[n], NULL, close_fd, (void *)(intptr_t)last)))
+			close(last); /* no thread: in turn */
+		else if (last >= 0)
+			n++;
+		last = p->fd;
+		p->fd = -1;
+	}
+	if (last >= 0)
+		close(last);
+	for (int k = 0; k < n; k++)
+		pthread_join(th[k], NULL);
+}
+
+int mw_mprobe_reattach_pid(struct mw_mprobe *m, uint32_t pid)
+{
+	struct mw_mbudget_ctr b;
+	int err = 0;
+
+	/* Calls of pid still "running" from before the detach are stale now (gen). Only
+	 * user space writes gen, and the process's probes are away: no update is lost. */
+	if (!bpf_map__lookup_elem(m->skel->maps.mbudget, &pid, sizeof(pid), &b, sizeof(b), 0)) {
+		b.gen++;
+		bpf_map__update_elem(m->skel->maps.mbudget, &pid, sizeof(pid), &b, sizeof(b),
+				     BPF_EXIST);
+	}
+	for (size_t i = 0; i < m->npoints; i++) {
+		struct mw_mpoint *p = &m->points[i];
+		int ret;
+
+		if (p->pid != pid || p->fd >= 0)
+			continue;
+		ret = attach_point(m, p);
+		if (ret && !err)
+			err = ret; /* the process exited: its points are gone */
+	}
+	return err;
+}
+
+bool mw_mprobe_attached_pid(const struct mw_mprobe *m, uint32_t pid)
+{
+	for (size_t i = 0; i < m->npoints; i++)
+		if (m->points[i].pid == pid && m->points[i].kind != L_EXIT && m->points[i].fd >= 0)
+			return true;
+	return false;
+}
+
+bool mw_mprobe_budget(const struct mw_mprobe *m, uint32_t pid, struct mw_mbudget_ctr *out)
+{
+	return !bpf_map__lookup_elem(m->skel->maps.mbudget, &pid, sizeof(pid), out, sizeof(*out),
+				     0);
+}
+
+void mw_mprobe_budget_drop(struct mw_mprobe *m, uint32_t pid)
+{
+	bpf_map__delete_elem(m->skel->maps.mbudget, &pid, sizeof(pid), 0);
+}
+
+/* malloc and free as memwatch calls them, through pointers the compiler cannot see through. */
+static void *(*volatile calib_malloc)(size_t) = malloc;
+static void (*volatile calib_free)(void *) = free;
+
+/* CPU time of this thread per malloc+free pair, over n pairs. */
+static double pair_ns(int n)
+{
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+	for (int i = 0; i < n; i++)
+		calib_free(calib_malloc(64));
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+	return ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / n;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The file holding the function at addr, as mapped in memwatch. */
+static const char *file_of(const struct mw_regions *maps, uintptr_t addr)
+{
+	for (size_t i = 0; i < maps->n; i++)
+		if (addr >= maps->v[i].start && addr < maps->v[i].end)
+			return maps->v[i].name;
+	return NULL;
+}
+
+int mw_mprobe_calibrate(struct mw_mprobe *m, struct mw_mcost *c)
+{
+	enum {
+		ROUNDS = 5,
+		PAIRS = 300
+	};
+	static const char *const names[2] = { "malloc", "free" };
+	struct mw_mpoint e = { .pid = (uint32_t)getpid(), .kind = L_ENTER, .fd = -1 };
+	struct mw_mpoint r = { .pid = (uint32_t)getpid(), .kind = L_ALLOC_RET, .ret = true };
+	double de[ROUNDS], dr[ROUNDS];
+	struct mw_regions maps;
+	const char *path = NULL;
+	uint64_t off[2] = { 0, 0 };
+	int err = 0;
+
+	mw_regions_init(&maps);
+	if (mw_read_maps((uint32_t)getpid(), &maps) == 0)
+		path = file_of(&maps, (uintptr_t)calib_malloc);
+	/* Both in the one file that defines them (libc, or an allocator memwatch was preloaded
+	 * with): one link each, as a target's. */
+	if (!path || path != file_of(&maps, (uintptr_t)calib_free) ||
+	    mw_elf_find_funcs(path, names, 2, off) < 0 || !off[0] || !off[1]) {
+		mw_regions_free(&maps);
+		return -ENOENT;
+	}
+	e.path = r.path = path; /* interned: outlives maps */
+	e.n = 2;
+	e.offs[0] = r.offs[0] = off[0];
+	e.offs[1] = off[1];
+	e.cookies[0] = MW_MFN_MALLOC;
+	e.cookies[1] = MW_MFN_FREE;
+	r.n = 1;
+	mw_regions_free(&maps);
+	pair_ns(PAIRS); /* warm */
+	for (int k = 0; k < ROUNDS && !err; k++) {
+		double base = pair_ns(PAIRS), one;
+
+		err = attach_point(m, &e);
+		if (err)
+			break;
+		pair_ns(16); /* the breakpoints' first hits (page copies) */
+		one = pair_ns(PAIRS);
+		err = attach_point(m, &r);
+		if (!err) {
+			pair_ns(16);
+			dr[k] = pair_ns(PAIRS) - one;
+			close(r.fd);
+		}
+		de[k] = (one - base) / 2; /* two entry hits per pair */
+		close(e.fd);
+	}
+	if (err)
+		return err;
+	qsort(de, ROUNDS, sizeof(de[0]), cmp_double);
+	qsort(dr, ROUNDS, sizeof(dr[0]), cmp_double);
+	c->enter_ns = de[ROUNDS / 2];
+	c->ret_ns = dr[ROUNDS / 2];
+	/* No measurable difference: the probes did not fire (malloc is not the one probed). */
+	if (c->enter_ns < 20)
+		return -ENOENT;
+	if (c->ret_ns < 0)
+		c->ret_ns = 0; /* noise around a cheap return probe */
+	return 0;
 }
 
 bool mw_mprobe_tripped(const struct mw_mprobe *m, uint64_t *rate)

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/types.h>
+#include "budget.h"
 #include "malloc.h"
 
 struct malloc_bpf;
@@ -95,6 +96,25 @@ int mw_mprobe_add_sampler(struct mw_mprobe *m, uint32_t pid, const char *path);
 /* Remove every link (the module list stays), and put them back. */
 void mw_mprobe_detach(struct mw_mprobe *m);
 int mw_mprobe_reattach(struct mw_mprobe *m);
+/*
+ * The same for one process (the overhead budget): its exit() probe stays, so a
+ * held process is still held. attached_pid: its allocator links are in place.
+ */
+void mw_mprobe_detach_pid(struct mw_mprobe *m, uint32_t pid);
+int mw_mprobe_reattach_pid(struct mw_mprobe *m, uint32_t pid);
+bool mw_mprobe_attached_pid(const struct mw_mprobe *m, uint32_t pid);
+/* pid's probe runs and their time so far (false: not counted, e.g. the table is full). */
+bool mw_mprobe_budget(const struct mw_mprobe *m, uint32_t pid, struct mw_mbudget_ctr *out);
+/* pid is gone: its counters are dropped. */
+void mw_mprobe_budget_drop(struct mw_mprobe *m, uint32_t pid);
+
+/*
+ * What one probe hit costs the probed thread besides the program's own run
+ * time: the trap into the kernel and back, measured on memwatch's own malloc
+ * and free (the programs return at once for memwatch's pid). 0, or a negative
+ * errno when it could not be measured (no libc with malloc mapped, attach failed).
+ */
+int mw_mprobe_calibrate(struct mw_mprobe *m, struct mw_mcost *c);
 /* The rate guard tripped (and the hits per second that tripped it). */
 bool mw_mprobe_tripped(const struct mw_mprobe *m, uint64_t *rate);
 void mw_mprobe_reset_guard(struct mw_mprobe *m);

@@ -2,6 +2,7 @@
 /* The allocator probes in a live session: records -> stacks -> leak tables -> reports. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "base/errmsg.h"
 #include "base/grow.h"
 #include "base/options.h"
+#include "budget.h"
 #include "ledger/procfs.h"
 #include "mledger.h"
 #include "mprobe.h"
@@ -22,6 +24,12 @@
 #include "stacks/ustack.h"
 
 #define MAX_BACKOFF_NS (64 * 1000000000ULL)
+/* The budget's samples: at most this often, and the horizon of each decision (the
+ * event loop's period). */
+#define BUDGET_TICK_NS (20 * 1000000ULL)
+/* Costs assumed when they cannot be measured here (said so: "calibrated": false). */
+#define DEFAULT_ENTER_NS 3000.0
+#define DEFAULT_RET_NS 3000.0
 
 _Static_assert(MW_MREGS == MW_USTACK_NREGS, "register sets");
 
@@ -32,6 +40,15 @@ struct mlive {
 	uint64_t synced_drops; /* ring drops already reconciled with the kernel's table */
 	uint64_t maps_read_ns; /* when its maps were last dropped for being stale */
 	uint64_t unwind_failed;
+	/* Its allocator probes and their overhead budget (accounting: see mw_mtrace). */
+	bool probed;	  /* probes were attached to it */
+	bool gone;	  /* /proc has it no more: accounting stopped */
+	bool want;	  /* the budget wants its probes attached */
+	bool attached;	  /* its probes are attached */
+	bool to_ledger;	  /* detached: the ledger has not been told yet */
+	uint64_t dark_ns; /* when its probes were last detached, 0 = never */
+	uint64_t next_sample_ns;
+	struct mw_budget bud;
 };
 
 struct mw_mtrace {
@@ -44,9 +61,29 @@ struct mw_mtrace {
 	struct mw_mwalk *walk; /* blocks made before an attach */
 	struct mlive *procs;
 	size_t nprocs, cap;
-	/* duty cycle and rate guard: the probes are attached when neither holds them off */
+	/* duty cycle and rate guard: the probes are attached when neither holds them off,
+	 * nor the process's overhead budget */
 	bool duty_off, guard_off;
 	uint64_t next_duty_ns, guard_until_ns, backoff_ns;
+	/* Cost accounting: with a budget, --duty or --max-probe-rate (something detaches). */
+	bool accounting, calibrated;
+	bool global_on; /* neither --duty nor the guard holds the probes off */
+	struct mw_mcost cost;
+	/*
+	 * The probes' duty cycle, guard and budgets run in their own thread, every 50
+	 * ms whatever the event loop is doing: unwinding the records of a busy target
+	 * (or loading a module's debuginfo) may keep it away for longer than a budget
+	 * allows. mu guards the probes (mprobe), procs and their budgets; what the
+	 * ledger must learn (detached windows, guard trips) waits in them until the
+	 * event loop's thread, which alone owns the ledger, takes it (flush_pending).
+	 */
+	pthread_mutex_t mu;
+	pthread_t thread;
+	bool thread_on;
+	bool stop;	    /* atomic: the thread ends */
+	bool pending;	    /* atomic: something for the ledger */
+	bool guard_pending; /* g below */
+	struct mw_mguard_entry guard;
 };
 
 static struct mlive *live_of(struct mw_mtrace *t, uint32_t pid, bool add)
@@ -102,9 +139,12 @@ static void on_alloc(struct mw_mtrace *t, const struct mw_event *ev)
 {
 	struct mw_ustack_capture cap = { .pid = ev->pid, .tid = ev->tid };
 	uint64_t ips[MW_LEAK_MAX_FRAMES];
-	struct mlive *p = live_of(t, ev->pid, true);
+	struct mlive *p;
 	int n;
 
+	pthread_mutex_lock(&t->mu); /* procs may grow; only this thread moves them */
+	p = live_of(t, ev->pid, true);
+	pthread_mutex_unlock(&t->mu);
 	memcpy(cap.regs, ev->mal.regs, sizeof(cap.regs));
 	cap.stack = ev->mal.stack;
 	cap.stack_len = ev->mal.stack_len;
@@ -121,10 +161,16 @@ static void on_alloc(struct mw_mtrace *t, const struct mw_event *ev)
 	mw_mledger_alloc(&t->ml, ev, ips, (uint32_t)n, name_stack, t);
 }
 
+static void flush_pending(struct mw_mtrace *t, uint64_t now);
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct mw_mtrace *t = ctx;
 	struct mw_event ev;
+
+	/* A detached window is known to the ledger before the frees read after it. */
+	if (__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE))
+		flush_pending(t, mw_now_ns(CLOCK_MONOTONIC));
 
 	if (mw_decode(&t->s->dctx, data, size, &ev))
 		return mw_session_bad_record(t->s, data, size);
@@ -134,7 +180,7 @@ static int on_record(void *ctx, void *data, size_t size)
 	case MW_EV_MEXIT: {
 		/* Reported at the next tick, when the syscall ring is read up to here too. */
 		struct mw_mproc *mp = mw_mledger_find(&t->ml, ev.pid);
-		struct mlive *p = live_of(t, ev.pid, false);
+		struct mlive *p = live_of(t, ev.pid, false); /* only this thread adds */
 
 		if (mp && p && !mp->done)
 			p->exiting = true;
@@ -145,6 +191,45 @@ static int on_record(void *ctx, void *data, size_t size)
 	default: break; /* not a record of this ring */
 	}
 	return 0;
+}
+
+static void probes_tick(struct mw_mtrace *t, uint64_t now);
+
+static void *budget_thread(void *arg)
+{
+	struct mw_mtrace *t = arg;
+	const struct timespec tick = { 0, (long)BUDGET_TICK_NS };
+
+	while (!__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE)) {
+		nanosleep(&tick, NULL);
+		pthread_mutex_lock(&t->mu);
+		probes_tick(t, mw_now_ns(CLOCK_MONOTONIC));
+		pthread_mutex_unlock(&t->mu);
+	}
+	return NULL;
+}
+
+/* Signals stay with the event loop: the thread starts with all of them blocked. */
+static int start_thread(struct mw_mtrace *t)
+{
+	sigset_t all, old;
+	int err;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&t->thread, NULL, budget_thread, t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	t->thread_on = !err;
+	return err;
+}
+
+static void stop_thread(struct mw_mtrace *t)
+{
+	if (!t->thread_on)
+		return;
+	__atomic_store_n(&t->stop, true, __ATOMIC_RELEASE);
+	pthread_join(t->thread, NULL);
+	t->thread_on = false;
 }
 
 struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *s,
@@ -177,6 +262,8 @@ struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *
 	t->cfg = cfg;
 	t->s = s;
 	t->backoff_ns = 1000000000ULL;
+	t->global_on = true;
+	pthread_mutex_init(&t->mu, NULL);
 	if (mw_mledger_init(&t->ml, s, m, m->max_outstanding, err, errsz)) {
 		free(t);
 		return NULL;
@@ -191,6 +278,22 @@ struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *
 	}
 	if (mw_mprobe_open(&t->probe, &o, err, errsz))
 		goto fail;
+	/* Something may detach the probes: their cost is accounted, from measured costs. */
+	t->accounting = m->max_overhead_pct > 0 || m->duty_period_s || m->max_probe_rate;
+	if (t->accounting) {
+		ret = mw_mprobe_calibrate(&t->probe, &t->cost);
+		t->calibrated = !ret;
+		if (ret) {
+			t->cost = (struct mw_mcost){ DEFAULT_ENTER_NS, DEFAULT_RET_NS };
+			if (cfg->verbose)
+				mw_p_err("cannot measure what a probe hit costs here (%s): "
+					 "assuming %.0f ns per entry and return",
+					 strerror(-ret), DEFAULT_ENTER_NS);
+		} else if (cfg->verbose) {
+			mw_p_err("a probe hit costs %.0f ns at entry, %.0f ns at return",
+				 t->cost.enter_ns, t->cost.ret_ns);
+		}
+	}
 	ret = ring_buffer__add(rb, mw_mprobe_ring_fd(&t->probe), on_record, t);
 	if (ret) {
 		mw_fail(err, errsz, -1, "cannot read the allocator ring: %s", strerror(-ret));
@@ -198,6 +301,10 @@ struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *
 	}
 	if (m->duty_period_s)
 		t->next_duty_ns = mw_now_ns(CLOCK_MONOTONIC) + (uint64_t)(m->duty_on_s * 1e9);
+	if (t->accounting && start_thread(t)) {
+		mw_fail(err, errsz, -1, "cannot start the probes' budget thread");
+		goto fail;
+	}
 	return t;
 fail:
 	mw_mtrace_free(t);
@@ -211,6 +318,33 @@ static bool cfg_launch(const struct mw_mtrace *t)
 }
 
 /*
+ * A process whose in-process sampler reports its samples: a probe hit per sample,
+ * a cost the sampler bounds itself, so no budget (its hits are not counted), but
+ * --duty and the rate guard take its probes away as any other's.
+ */
+static void sampler_pid(struct mw_mtrace *t, uint32_t pid, uint64_t now, uint64_t cpu)
+{
+	struct mw_mbudget_ctr zero = {};
+	struct mlive *p;
+
+	pthread_mutex_lock(&t->mu);
+	p = live_of(t, pid, true);
+	if (p && !p->probed) {
+		p->probed = true;
+		p->attached = true;
+		mw_budget_init(&p->bud, 0, &t->cost, BUDGET_TICK_NS);
+		p->want = mw_budget_sample(&p->bud, now, cpu, &zero, true, false);
+		p->bud.windows = 1;
+		p->next_sample_ns = now + BUDGET_TICK_NS;
+	}
+	if (p && p->probed && (!p->attached || t->duty_off || t->guard_off)) {
+		mw_mprobe_detach_pid(&t->probe, pid);
+		p->attached = false;
+	}
+	pthread_mutex_unlock(&t->mu);
+}
+
+/*
  * quiet: an exec seen late, the image may be gone already: say nothing but
  * with -v. Only a launched command is stopped before its first allocation;
  * any other process is walked for the blocks it made before (not one whose
@@ -220,20 +354,24 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 {
 	char what[256] = "", comm[MW_COMM_LEN] = "";
 	bool midlife = !before_libs || quiet;
+	uint64_t cpu = 0, now = mw_now_ns(CLOCK_MONOTONIC);
+	struct mlive *p;
 	int n;
 
-	if (!live_of(t, pid, true))
-		return -ENOMEM;
 	mw_read_comm(pid, pid, comm);
+	/* The budget's account opens before the first hit can happen. */
+	mw_read_cpu_ns(pid, &cpu);
 	/* The in-process sampler where it interposes malloc: a probe hit per sample. */
+	pthread_mutex_lock(&t->mu); /* its links join the probes' tables */
 	n = mw_msampler_attach(&t->probe, &t->ml, pid, comm, before_libs, what, sizeof(what));
+	pthread_mutex_unlock(&t->mu);
 	if (n != MW_MSAMPLER_NONE && n != MW_MSAMPLER_BYPASSED) {
 		if (n < 0 && !quiet)
 			mw_p_err("pid %u: %s", pid, what);
 		else if (n > 0 && t->cfg->verbose)
 			mw_p_err("pid %u: allocations sampled in the process", pid);
-		if (t->duty_off || t->guard_off)
-			mw_mprobe_detach(&t->probe);
+		if (n > 0)
+			sampler_pid(t, pid, now, cpu);
 		return n < 0 ? n : 0;
 	}
 	if (t->cfg->mal.sampler) {
@@ -254,7 +392,27 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 			 "instead",
 			 pid);
 	*what = '\0';
-	n = mw_mprobe_add_pid(&t->probe, pid, before_libs, what, sizeof(what));
+	pthread_mutex_lock(&t->mu);
+	p = live_of(t, pid, true);
+	n = p ? mw_mprobe_add_pid(&t->probe, pid, before_libs, what, sizeof(what)) : -ENOMEM;
+	if (n > 0 && !p->probed) {
+		struct mw_mbudget_ctr zero = {};
+
+		p->probed = true;
+		p->attached = true;
+		mw_budget_init(&p->bud, t->cfg->mal.max_overhead_pct, &t->cost, BUDGET_TICK_NS);
+		p->want = mw_budget_sample(&p->bud, now, cpu, &zero, true, false);
+		p->bud.windows = 1;
+		p->next_sample_ns = now + BUDGET_TICK_NS;
+	}
+	/* New links (an exec) are attached: not while its probes are held off. */
+	if (n >= 0 && p->probed && (!p->attached || t->duty_off || t->guard_off)) {
+		mw_mprobe_detach_pid(&t->probe, pid);
+		p->attached = false;
+	}
+	pthread_mutex_unlock(&t->mu);
+	if (!p)
+		return -ENOMEM;
 	mw_mledger_proc(&t->ml, pid, comm, what, midlife ? MW_MPROC_MIDLIFE : 0);
 	if (n < 0 && quiet) {
 		if (t->cfg->verbose)
@@ -275,14 +433,12 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 		mw_p_err("pid %u: %d allocator probes on %s", pid, n, what);
 	if (n > 0 && midlife)
 		mw_mwalk_pid(t->walk, &t->probe, &t->ml, pid, what, t->cfg->verbose);
-	if (t->duty_off || t->guard_off)
-		mw_mprobe_detach(&t->probe);
 	return 0;
 }
 
 void mw_mtrace_exec(struct mw_mtrace *t, uint32_t pid)
 {
-	struct mlive *p = live_of(t, pid, false);
+	struct mlive *p = live_of(t, pid, false); /* the fields this thread owns */
 
 	if (p)
 		p->exiting = false;
@@ -296,16 +452,99 @@ int mw_mtrace_add_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs)
 	return attach_pid(t, pid, before_libs, false);
 }
 
-static void set_attached(struct mw_mtrace *t)
+/* The budget's state of p for the ledger (and the recording). */
+static void budget_entry(struct mw_mtrace *t, const struct mlive *p, uint64_t now)
 {
-	bool want = !t->duty_off && !t->guard_off;
+	const struct mw_budget *b = &p->bud;
+	struct mw_mbudget_entry e = {
+		.now_mono_ns = now,
+		.dark_ns = p->dark_ns,
+		.wall_ns = b->last_ns - b->start_ns,
+		.attached_ns = b->attached_ns,
+		.cpu_ns = b->cpu_ns - b->cpu0_ns,
+		.enter_hits = b->c.enter_hits - b->c0.enter_hits,
+		.ret_hits = b->c.ret_hits - b->c0.ret_hits,
+		.body_ns = b->c.body_ns - b->c0.body_ns,
+		.probe_ns = b->probe_ns,
+		.enter_cost_ns = t->cost.enter_ns,
+		.ret_cost_ns = t->cost.ret_ns,
+		.budget_pct = b->pct,
+		.pid = p->pid,
+		.windows = b->windows,
+		.attached = p->attached,
+		.calibrated = t->calibrated,
+	};
 
-	if (want && !t->probe.attached) {
-		mw_mprobe_reset_guard(&t->probe);
-		mw_mprobe_reattach(&t->probe);
-	} else if (!want && t->probe.attached) {
-		mw_mprobe_detach(&t->probe);
+	mw_mledger_budget(&t->ml, &e);
+}
+
+/* The process's CPU time and its probes' counters now. */
+static void budget_sample(struct mw_mtrace *t, struct mlive *p, uint64_t now, bool tick)
+{
+	struct mw_mbudget_ctr c;
+	uint64_t cpu;
+
+	if (mw_read_cpu_ns(p->pid, &cpu)) {
+		p->gone = true;
+		mw_mprobe_budget_drop(&t->probe, p->pid);
+		return;
 	}
+	if (!mw_mprobe_budget(&t->probe, p->pid, &c))
+		memset(&c, 0, sizeof(c));
+	p->want = mw_budget_sample(&p->bud, now, cpu, &c, p->attached, tick);
+	p->next_sample_ns = now + BUDGET_TICK_NS;
+}
+
+/* Attach or detach p's probes as its budget, --duty and the rate guard want them. */
+static void apply(struct mw_mtrace *t, struct mlive *p, bool global_on)
+{
+	bool want = global_on && (p->want || !t->accounting);
+
+	if (want == p->attached || p->gone)
+		return;
+	/*
+	 * A sample when the change is done, its interval counted as detached: the
+	 * breakpoints come and go at the start of a change and most of its time is the
+	 * grace periods the links wait for, while the target runs free. (What the
+	 * probes cost meanwhile is counted all the same.)
+	 */
+	if (want) {
+		if (mw_mprobe_reattach_pid(&t->probe, p->pid)) {
+			mw_mprobe_detach_pid(&t->probe, p->pid); /* it exited */
+			return;
+		}
+		if (t->accounting)
+			budget_sample(t, p, mw_now_ns(CLOCK_MONOTONIC), false);
+		p->attached = true;
+		p->bud.windows++;
+		return;
+	}
+	mw_mprobe_detach_pid(&t->probe, p->pid);
+	/* After the links are gone: a free from here on may be missed. */
+	p->dark_ns = mw_now_ns(CLOCK_MONOTONIC);
+	p->attached = false;
+	if (t->accounting)
+		budget_sample(t, p, p->dark_ns, false);
+	p->to_ledger = true;
+	__atomic_store_n(&t->pending, true, __ATOMIC_RELEASE);
+}
+
+/* The event loop's thread: tell the ledger what the budget thread did. */
+static void flush_pending(struct mw_mtrace *t, uint64_t now)
+{
+	pthread_mutex_lock(&t->mu);
+	__atomic_store_n(&t->pending, false, __ATOMIC_RELEASE);
+	for (size_t i = 0; i < t->nprocs; i++) {
+		if (!t->procs[i].to_ledger)
+			continue;
+		t->procs[i].to_ledger = false;
+		budget_entry(t, &t->procs[i], now);
+	}
+	if (t->guard_pending) {
+		t->guard_pending = false;
+		mw_mledger_guard(&t->ml, &t->guard);
+	}
+	pthread_mutex_unlock(&t->mu);
 }
 
 struct sync_buf {
@@ -332,8 +571,17 @@ static void report_proc(struct mw_mtrace *t, uint32_t pid, uint64_t now, bool fi
 		.pid = pid,
 		.final = final,
 	};
-	struct mlive *p = live_of(t, pid, true);
+	struct mlive *p;
 
+	pthread_mutex_lock(&t->mu);
+	p = live_of(t, pid, true);
+	if (p && p->probed && t->accounting) {
+		if (!p->gone)
+			budget_sample(t, p, now, false);
+		p->to_ledger = false; /* this entry has its latest state */
+		budget_entry(t, p, now);
+	}
+	pthread_mutex_unlock(&t->mu);
 	mw_mprobe_stats(&t->probe, &in.st);
 	if (p)
 		in.unwind_failed = p->unwind_failed;
@@ -365,12 +613,13 @@ static void report_exiting(struct mw_mtrace *t, uint64_t now)
 	}
 }
 
-void mw_mtrace_tick(struct mw_mtrace *t, uint64_t now)
+/* Duty cycle, rate guard and budgets: attach or detach each process's probes. */
+static void probes_tick(struct mw_mtrace *t, uint64_t now)
 {
 	const struct mw_malloc_config *m = &t->cfg->mal;
 	uint64_t rate;
+	bool global_on;
 
-	report_exiting(t, now);
 	if (m->duty_period_s && now >= t->next_duty_ns) {
 		t->duty_off = !t->duty_off;
 		t->next_duty_ns = now + (uint64_t)((t->duty_off ? m->duty_period_s - m->duty_on_s
@@ -378,26 +627,51 @@ void mw_mtrace_tick(struct mw_mtrace *t, uint64_t now)
 						   1e9);
 	}
 	if (!t->guard_off && mw_mprobe_tripped(&t->probe, &rate)) {
-		struct mw_mguard_entry g = {
+		t->guard = (struct mw_mguard_entry){
 			.now_mono_ns = now,
 			.rate = rate,
 			.limit = m->max_probe_rate,
 			.off_ns = t->backoff_ns,
 		};
-
 		t->guard_off = true;
 		t->guard_until_ns = now + t->backoff_ns;
-		mw_mledger_guard(&t->ml, &g);
+		t->guard_pending = true;
+		__atomic_store_n(&t->pending, true, __ATOMIC_RELEASE);
 		if (t->backoff_ns < MAX_BACKOFF_NS)
 			t->backoff_ns *= 2;
 	} else if (t->guard_off && now >= t->guard_until_ns) {
 		t->guard_off = false;
 	}
-	set_attached(t);
+	global_on = !t->duty_off && !t->guard_off;
+	if (global_on && !t->global_on)
+		mw_mprobe_reset_guard(&t->probe);
+	t->global_on = global_on;
+	for (size_t i = 0; i < t->nprocs; i++) {
+		struct mlive *p = &t->procs[i];
+
+		if (!p->probed || p->gone)
+			continue;
+		if (t->accounting && now >= p->next_sample_ns)
+			budget_sample(t, p, now, true);
+		apply(t, p, global_on);
+	}
+}
+
+void mw_mtrace_tick(struct mw_mtrace *t, uint64_t now)
+{
+	report_exiting(t, now);
+	if (!t->thread_on) {
+		pthread_mutex_lock(&t->mu);
+		probes_tick(t, now);
+		pthread_mutex_unlock(&t->mu);
+	}
+	flush_pending(t, now);
 }
 
 void mw_mtrace_detach(struct mw_mtrace *t)
 {
+	stop_thread(t);
+	flush_pending(t, mw_now_ns(CLOCK_MONOTONIC));
 	mw_mprobe_detach(&t->probe);
 }
 
@@ -415,6 +689,7 @@ void mw_mtrace_free(struct mw_mtrace *t)
 {
 	if (!t)
 		return;
+	stop_thread(t);
 	for (size_t i = 0; i < t->nprocs; i++)
 		if (t->procs[i].exiting)
 			kill((pid_t)t->procs[i].pid, SIGCONT);
@@ -426,6 +701,7 @@ void mw_mtrace_free(struct mw_mtrace *t)
 		mw_sym_free(t->sym);
 	mw_mwalk_free(t->walk);
 	free(t->procs);
+	pthread_mutex_destroy(&t->mu);
 	free(t);
 }
 

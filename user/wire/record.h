@@ -52,6 +52,7 @@ enum mw_entry_kind {
 	 * (before the MW_ENTRY_SEED it goes with), and while its calls are applied. */
 	MW_ENTRY_ALLOC_FACTS = 22, /* struct mw_facts_entry + its arrays and text */
 	MW_ENTRY_PEEK = 23,	   /* struct mw_peek_entry + the bytes read (none on error) */
+	MW_ENTRY_MBUDGET = 24, /* struct mw_mbudget_entry: a process's overhead budget */
 };
 
 struct mw_record_header {
@@ -277,6 +278,29 @@ struct mw_mguard_entry {
 	__u64 rate;
 	__u64 limit;
 	__u64 off_ns;
+};
+
+/*
+ * The overhead budget of one process (--max-overhead), written when its probes
+ * detach and before each report. dark_ns: when its probes were last detached
+ * (0: never): a block allocated before it with no free seen has an unknown fate.
+ */
+struct mw_mbudget_entry {
+	__u64 now_mono_ns;
+	__u64 dark_ns;
+	__u64 wall_ns;	   /* traced since */
+	__u64 attached_ns; /* of which the probes were attached */
+	__u64 cpu_ns;	   /* the target's CPU time (utime+stime), probes included */
+	__u64 enter_hits;
+	__u64 ret_hits;
+	__u64 body_ns;	 /* the programs' own run time */
+	double probe_ns; /* the probes' cost: hits x calibrated costs + body_ns */
+	double enter_cost_ns, ret_cost_ns;
+	double budget_pct; /* 0: unlimited */
+	__u32 pid;
+	__u32 windows;	  /* times the budget attached them */
+	__u32 attached;	  /* now */
+	__u32 calibrated; /* the costs were measured here (else defaults) */
 };
 
 struct mw_entry {
