@@ -715,8 +715,10 @@ def test_malloc_budget():
     allocating. Blocks allocated before a detached window have an unknown fate: exactly the 20
     blocks that leaked then are reported as fate_unknown, never as leaks; the 30 freed while
     detached are not leaks either; the leaks are exactly the 12 blocks leaked after the probes
-    came back. The same workload traced in full (--max-overhead 0) reports both leaks."""
-    tr, pid = _budget_run("--max-overhead", "5")
+    came back. A replay of the run's recording splits the blocks the same way. The same workload
+    traced in full (--max-overhead 0) reports both leaks."""
+    rec = mw.tmpfile("budget.rec")
+    tr, pid = _budget_run("--max-overhead", "5", "--record", rec)
     lines = markers(os.path.join(SRC, "budget_phases.c"))
     b = tr.of("malloc_budget", pid=pid)
     check(b, "no malloc_budget object")
@@ -745,6 +747,12 @@ def test_malloc_budget():
        "fate_unknown_count")
     s = summary(tr, pid)
     eq(s["outstanding_count"], 12, "outstanding (known fate)")
+    out = mw.tmpfile("replay.json")
+    rc, _, err = mw.run([mw.need_memwatch(), "--replay", rec, "--json", "-o", out])
+    eq(rc, 0, f"replay exit status ({err!r})")
+    again = mw.read_ndjson(out)
+    for kind in ("leak", "fate_unknown", "malloc_budget", "malloc_summary"):
+        eq(again.of(kind, pid=pid), tr.of(kind, pid=pid), f"{kind} objects in the replay")
 
     full, pid = _budget_run("--max-overhead", "0")
     check(not full.of("malloc_budget") and not full.of("fate_unknown"), "detached in full")
