@@ -219,7 +219,7 @@ def test_malloc_retention_after_attach():
     heaps = _malloc_info(w.text("err"))
     eq(len(heaps), 2, f"malloc_info heaps in {mw.tail(w.text('err'))!r}")
     out = mw.tmpfile("mw.json")
-    m = mw.attach([w.pid], "--json", "--malloc", out=out)
+    m = mw.attach([w.pid], "--json", "--malloc", *FULL, out=out)
     time.sleep(0.5)
     eq(mw.interrupt(m), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
     w.send()
@@ -247,7 +247,7 @@ def test_malloc_retention_walk_bound():
     retention says it is not complete and claims no free_kept."""
     w = mw.workload("frag", "-n", "2400", "-b", "120000")
     out = mw.tmpfile("mw.json")
-    m = mw.attach([w.pid], "--json", "--malloc", out=out)
+    m = mw.attach([w.pid], "--json", "--malloc", *FULL, out=out)
     eq(mw.interrupt(m), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
     w.send()
     eq(w.wait(30, "frag"), 0, "frag exit status")
@@ -286,7 +286,7 @@ def test_malloc_retention_after_attach_memcached():
     _mc_load(port)
     _bufs.clear()
     out = mw.tmpfile("mw.json")
-    m = mw.attach([srv.pid], "--json", "--malloc", out=out)
+    m = mw.attach([srv.pid], "--json", "--malloc", *FULL, out=out)
     time.sleep(0.5)
     eq(mw.interrupt(m), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
     rc, gout, gerr = mw.run([gdb, "-p", str(srv.pid), "-batch", "-nx", "-ex",
@@ -341,7 +341,7 @@ def test_malloc_retention_after_attach_python():
     w.wait_line(r"^ready \d+$", timeout=30)
     mi = re.search(r"mallinfo arena=(\d+) fordblks=(\d+)", w.text("err"))
     out = mw.tmpfile("mw.json")
-    m = mw.attach([w.pid], "--json", "--malloc", out=out)
+    m = mw.attach([w.pid], "--json", "--malloc", *FULL, out=out)
     time.sleep(0.5)
     eq(mw.interrupt(m), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
     w.send()
@@ -364,7 +364,7 @@ def test_malloc_counters_per_process():
     busy = mw.workload("leaks", "-w", "-t", "1500")
     quiet = mw.workload("leaks", "-w", "-r", "5")
     out = mw.tmpfile("mw.json")
-    m = mw.attach([busy.pid, quiet.pid], "--json", "--malloc", "--sample", "2", out=out)
+    m = mw.attach([busy.pid, quiet.pid], "--json", "--malloc", *FULL, "--sample", "2", out=out)
     busy.send()
     quiet.send()
     eq(quiet.wait(30, "quiet leaks"), 0, "quiet leaks exit status")
@@ -504,7 +504,7 @@ def test_malloc_jit_frames_named():
     perfmap = f"/tmp/perf-{pid}.map"
     try:
         out = mw.tmpfile("mw.json")
-        m = mw.attach([pid], "--json", "--malloc", out=out)
+        m = mw.attach([pid], "--json", "--malloc", *FULL, out=out)
         w.send(b"go\n")
         w.wait_line(r"^done 10000$", timeout=120)
         eq(mw.interrupt(m, timeout=60), 0,

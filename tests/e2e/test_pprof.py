@@ -102,8 +102,9 @@ def test_pprof_live_url():
     still runs, at the path tools/fleet/parca.yaml scrapes; /debug/pprof/mapped says in one line that this run collects no such stacks."""
     w = mw.workload("leaks", "-w", "-t", "4000")
     port = free_port()
-    m = mw.attach([w.pid], "--malloc", "-c", "--prometheus", f"127.0.0.1:{port}",
-                  out=os.devnull)
+    # Every call traced (-p gets an overhead budget by default): the bytes are compared exactly.
+    m = mw.attach([w.pid], "--malloc", "--max-overhead", "0", "-c", "--prometheus",
+                  f"127.0.0.1:{port}", out=os.devnull)
     w.send()
     time.sleep(1.0)  # the leaks come first, then the churn
     check(w.alive(), "leaks ended before the profile was fetched")
