@@ -789,6 +789,14 @@ void mw_mledger_budget(struct mw_mledger *ml, const struct mw_mbudget_entry *e)
 	p->has_budget = true;
 }
 
+uint64_t mw_mledger_known_from(const struct mw_mledger *ml, uint32_t pid)
+{
+	for (size_t i = 0; i < ml->nprocs; i++)
+		if (ml->procs[i].pid == pid)
+			return ml->procs[i].dark_ns;
+	return 0;
+}
+
 void mw_mledger_guard(struct mw_mledger *ml, const struct mw_mguard_entry *g)
 {
 	record(ml, MW_ENTRY_MGUARD, g, sizeof(*g), NULL, 0);

@@ -111,5 +111,12 @@ void mw_mledger_sampler(struct mw_mledger *ml, uint32_t pid, uint64_t mean);
 void mw_mledger_guard(struct mw_mledger *ml, const struct mw_mguard_entry *g);
 /* A process's overhead budget: its probes detached (dark_ns), or its state before a report. */
 void mw_mledger_budget(struct mw_mledger *ml, const struct mw_mbudget_entry *e);
+/*
+ * The first allocation time of pid's blocks of known fate: the end of its
+ * probes' last detached window (0: never detached, every block). The blocks
+ * before it may have been freed unseen: views of what a process holds take
+ * them apart (mw_leak_aggregate_range from here).
+ */
+uint64_t mw_mledger_known_from(const struct mw_mledger *ml, uint32_t pid);
 
 #endif /* MW_MLEDGER_H */

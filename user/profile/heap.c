@@ -51,7 +51,9 @@ static int heap_proc(const struct mw_mledger *ml, const struct mw_mproc *mp, str
 			return -ENOMEM;
 		}
 	}
-	n = mw_leak_aggregate(l, mp->pid, UINT64_MAX, false, &rows);
+	/* In use: the blocks of known fate (none freed while the probes were away). */
+	n = mw_leak_aggregate_range(l, mp->pid, mw_mledger_known_from(ml, mp->pid), UINT64_MAX,
+				    false, &rows);
 	if (n < 0) {
 		free(inuse);
 		return -ENOMEM;
