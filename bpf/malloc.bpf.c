@@ -42,14 +42,6 @@ __u64 win_start_ns;
 __u64 win_hits;
 volatile __u32 tripped;
 __u64 tripped_rate;
-/*
- * Bumped by user space whenever it re-attaches: a call whose return was
- * missed while the probes were away must not look like an outer call still
- * running (later calls at that depth would be taken for nested ones). A
- * process's own gen (mbudget) is added: the overhead budget re-attaches one
- * process at a time, and calls in flight in the others must not be dropped.
- */
-volatile __u32 generation;
 
 struct call_state {
 	__u64 outer_sp; /* rsp at the entry of the outermost allocator call */
@@ -111,9 +103,15 @@ static __always_inline struct mw_mbudget_ctr *budget_of(__u32 tgid)
 	return bpf_map_lookup_elem(&mbudget, &tgid);
 }
 
+/*
+ * A process's generation, bumped by user space whenever it re-attaches the
+ * process's probes: a call whose return was missed while they were away must
+ * not look like an outer call still running (later calls at that depth would be
+ * taken for nested ones).
+ */
 static __always_inline __u32 gen_of(const struct mw_mbudget_ctr *b)
 {
-	return generation + (b ? b->gen : 0);
+	return b ? b->gen : 0;
 }
 
 /* One program run of the process: counted, and the time since t0 added. */

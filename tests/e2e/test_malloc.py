@@ -687,7 +687,9 @@ def test_malloc_duty_cycle():
 
 def _budget_run(*extra):
     """budget_phases -w under memwatch -p --malloc EXTRA: its trace, pid and stderr."""
-    w = mw.workload("budget_phases", "-w")
+    # 6 s without an allocation: the credit (5% of its own CPU time) pays for a window again
+    # even when the host gives it a quarter of a CPU.
+    w = mw.workload("budget_phases", "-w", "-s", "6000")
     out = mw.tmpfile("mw.json")
     m = mw.attach([w.pid], "--json", "--malloc", *extra, out=out)
     w.send()

@@ -538,21 +538,6 @@ void mw_mprobe_detach(struct mw_mprobe *m)
 	m->attached = false;
 }
 
-int mw_mprobe_reattach(struct mw_mprobe *m)
-{
-	int err = 0;
-
-	__atomic_add_fetch(&m->skel->bss->generation, 1, __ATOMIC_SEQ_CST);
-	for (size_t i = 0; i < m->npoints; i++)
-		if (m->points[i].fd < 0 && attach_point(m, &m->points[i]) && !err)
-			err = -errno; /* a process that exited: its points are gone */
-	for (size_t i = 0; i < m->nusdt; i++)
-		if (!m->usdt[i].alloc && attach_usdt(m, &m->usdt[i]) && !err)
-			err = -ESRCH;
-	m->attached = true;
-	return err;
-}
-
 static void *close_fd(void *arg)
 {
 	close((int)(intptr_t)arg);

@@ -93,9 +93,8 @@ int mw_mprobe_add_exit(struct mw_mprobe *m, uint32_t pid, bool before_libs);
  * no-op. 0, or a negative errno.
  */
 int mw_mprobe_add_sampler(struct mw_mprobe *m, uint32_t pid, const char *path);
-/* Remove every link (the module list stays), and put them back. */
+/* Remove every link (the module list stays). */
 void mw_mprobe_detach(struct mw_mprobe *m);
-int mw_mprobe_reattach(struct mw_mprobe *m);
 /*
  * The same for one process (the overhead budget): its exit() probe stays, so a
  * held process is still held. attached_pid: its allocator links are in place.
