@@ -35,7 +35,7 @@
 # Environment: ROUNDS (5), PAIRS (40000), WORK_SEC (1: realistic runs other than duty),
 # SAMPLE (100), SAMPLE_BYTES (524288, tcmalloc's mean), DUTY (1,10), MEMWATCH (./memwatch);
 # PARTS ("malloc redis": this part, then the redis part below; PARTS=redis runs only that, in
-# about 2.5 minutes), REDIS_N (30000), REDIS_ROUNDS (3), REDIS_BUDGETS (2,10: --max-overhead rows
+# about 2.5 minutes), REDIS_N (30000), REDIS_ROUNDS (3), REDIS_BUDGETS (5,10: --max-overhead rows
 # besides the default's).
 set -eu
 cd "$(dirname "$0")/.."
@@ -495,7 +495,7 @@ def main():
 # Alone: sudo PARTS=redis tools/bench_malloc.sh (after make bench built everything).
 REDIS_N = int(os.environ.get("REDIS_N", 30000))
 REDIS_ROUNDS = int(os.environ.get("REDIS_ROUNDS", 3))
-REDIS_BUDGETS = [b for b in os.environ.get("REDIS_BUDGETS", "2,10").split(",") if b]
+REDIS_BUDGETS = [b for b in os.environ.get("REDIS_BUDGETS", "5,10").split(",") if b]
 
 
 def free_port():

@@ -22,7 +22,7 @@ void mw_cli_malloc_usage(FILE *f)
 	      "      --duty ON,PERIOD    probes attached ON seconds every PERIOD seconds\n"
 	      "      --max-probe-rate N  detach the probes above N hits per second\n"
 	      "      --max-overhead PCT  keep the probes' CPU time under PCT% of the target's\n"
-	      "                          own (duty cycle; 0 = unlimited; default 5 with -p,\n"
+	      "                          own (duty cycle; 0 = unlimited; default 2 with -p,\n"
 	      "                          --comm, --cgroup and the daemon, 0 for a command)\n"
 	      "      --stack-bytes N     user stack bytes copied per allocation (4096)\n"
 	      "      --max-outstanding N outstanding allocations tracked (65536)\n"

@@ -15,7 +15,7 @@
  * daemon): the probes' CPU time at most this share of the target's own. Chosen
  * by measurement (tools/bench_malloc.sh, redis part): see the manual.
  */
-#define MW_DEFAULT_MAX_OVERHEAD_PCT 5.0
+#define MW_DEFAULT_MAX_OVERHEAD_PCT 2.0
 
 enum {
 	OPT_MALLOC = 512,
