@@ -139,8 +139,7 @@ int mw_cli_malloc_check(struct mw_config *cfg, char *err, size_t errsz)
 	struct mw_malloc_config *m = &cfg->mal;
 	bool any = m->min_age_s || m->folded_path || m->sample_every || m->sample_bytes ||
 		   m->duty_period_s || m->max_probe_rate || m->stack_bytes_set ||
-		   m->max_outstanding || m->hold_exit || m->sampler ||
-		   m->max_overhead_set;
+		   m->max_outstanding || m->hold_exit || m->sampler || m->max_overhead_set;
 
 	if (cfg->replay_path) {
 		/* A recording of a --malloc run replays its allocations as they were traced. */

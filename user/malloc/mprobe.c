@@ -573,6 +573,14 @@ void mw_mprobe_detach_pid(struct mw_mprobe *m, uint32_t pid)
 		close(last);
 	for (int k = 0; k < n; k++)
 		pthread_join(th[k], NULL);
+	/* The in-process sampler's: its semaphores fall with the links, it stops reporting. */
+	for (size_t i = 0; i < m->nusdt; i++) {
+		if (m->usdt[i].pid != pid)
+			continue;
+		bpf_link__destroy(m->usdt[i].alloc);
+		bpf_link__destroy(m->usdt[i].free);
+		m->usdt[i].alloc = m->usdt[i].free = NULL;
+	}
 }
 
 int mw_mprobe_reattach_pid(struct mw_mprobe *m, uint32_t pid)
@@ -597,15 +605,11 @@ int mw_mprobe_reattach_pid(struct mw_mprobe *m, uint32_t pid)
 		if (ret && !err)
 			err = ret; /* the process exited: its points are gone */
 	}
+	for (size_t i = 0; i < m->nusdt; i++)
+		if (m->usdt[i].pid == pid && !m->usdt[i].alloc && attach_usdt(m, &m->usdt[i]) &&
+		    !err)
+			err = -ESRCH;
 	return err;
-}
-
-bool mw_mprobe_attached_pid(const struct mw_mprobe *m, uint32_t pid)
-{
-	for (size_t i = 0; i < m->npoints; i++)
-		if (m->points[i].pid == pid && m->points[i].kind != L_EXIT && m->points[i].fd >= 0)
-			return true;
-	return false;
 }
 
 bool mw_mprobe_budget(const struct mw_mprobe *m, uint32_t pid, struct mw_mbudget_ctr *out)

@@ -97,11 +97,10 @@ int mw_mprobe_add_sampler(struct mw_mprobe *m, uint32_t pid, const char *path);
 void mw_mprobe_detach(struct mw_mprobe *m);
 /*
  * The same for one process (the overhead budget): its exit() probe stays, so a
- * held process is still held. attached_pid: its allocator links are in place.
+ * held process is still held; the in-process sampler's links go and come too.
  */
 void mw_mprobe_detach_pid(struct mw_mprobe *m, uint32_t pid);
 int mw_mprobe_reattach_pid(struct mw_mprobe *m, uint32_t pid);
-bool mw_mprobe_attached_pid(const struct mw_mprobe *m, uint32_t pid);
 /* pid's probe runs and their time so far (false: not counted, e.g. the table is full). */
 bool mw_mprobe_budget(const struct mw_mprobe *m, uint32_t pid, struct mw_mbudget_ctr *out);
 /* pid is gone: its counters are dropped. */

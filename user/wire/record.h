@@ -52,7 +52,7 @@ enum mw_entry_kind {
 	 * (before the MW_ENTRY_SEED it goes with), and while its calls are applied. */
 	MW_ENTRY_ALLOC_FACTS = 22, /* struct mw_facts_entry + its arrays and text */
 	MW_ENTRY_PEEK = 23,	   /* struct mw_peek_entry + the bytes read (none on error) */
-	MW_ENTRY_MBUDGET = 24, /* struct mw_mbudget_entry: a process's overhead budget */
+	MW_ENTRY_MBUDGET = 24,	   /* struct mw_mbudget_entry: a process's overhead budget */
 };
 
 struct mw_record_header {
