@@ -38,7 +38,8 @@ PKGS="$PKGS nodejs"
 # The malloc benchmark (tools/bench_malloc.sh) compares with bcc's memleak and with heaptrack.
 PKGS="$PKGS bpfcc-tools heaptrack"
 # The in-process sampler: a real server started with it (tests/e2e/test_sampler.py: redis-server
-# writes its title over its environment) and redis-benchmark's load (tools/bench_sampler.sh).
+# writes its title over its environment) and redis-benchmark's load (tools/bench_sampler.sh);
+# bench_malloc.sh's redis part (PARTS=redis) runs the same server under the overhead budget.
 PKGS="$PKGS redis-server redis-tools"
 
 missing=""
