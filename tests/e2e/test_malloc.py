@@ -687,9 +687,10 @@ def test_malloc_duty_cycle():
 
 def _budget_run(*extra):
     """budget_phases -w under memwatch -p --malloc EXTRA: its trace, pid and stderr."""
-    # 6 s without an allocation: the credit (5% of its own CPU time) pays for a window again
-    # even when the host gives it a quarter of a CPU.
-    w = mw.workload("budget_phases", "-w", "-s", "6000")
+    # 9 s without an allocation: the credit (5% of its own CPU time) pays for a window again
+    # (a window costs a tick and a detach, 50 ms and more on a busy host) even when the host
+    # gives the workload a quarter of a CPU.
+    w = mw.workload("budget_phases", "-w", "-s", "9000")
     out = mw.tmpfile("mw.json")
     m = mw.attach([w.pid], "--json", "--malloc", *extra, out=out)
     w.send()
