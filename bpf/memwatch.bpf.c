@@ -61,6 +61,26 @@ int sys_enter_madvise(struct trace_event_raw_sys_enter *ctx)
 	return on_sys_enter(MW_SYS_MADVISE);
 }
 
+SEC("tracepoint/syscalls/sys_enter_shmat")
+int sys_enter_shmat(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_sys_enter(MW_SYS_SHMAT);
+}
+
+/* Always loaded: it finds the size of the segment the call will detach. */
+SEC("tracepoint/syscalls/sys_enter_shmdt")
+int sys_enter_shmdt(struct trace_event_raw_sys_enter *ctx)
+{
+	on_shmdt_enter(ctx->args[0]);
+	return timed ? on_sys_enter(MW_SYS_SHMDT) : 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_pkey_mprotect")
+int sys_enter_pkey_mprotect(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_sys_enter(MW_SYS_PKEY_MPROTECT);
+}
+
 SEC("tracepoint/syscalls/sys_exit_brk")
 int sys_exit_brk(struct trace_event_raw_sys_exit *ctx)
 {
@@ -97,6 +117,24 @@ int sys_exit_madvise(struct trace_event_raw_sys_exit *ctx)
 	return on_sys_exit(MW_SYS_MADVISE, ctx->ret, current_regs());
 }
 
+SEC("tracepoint/syscalls/sys_exit_shmat")
+int sys_exit_shmat(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_sys_exit(MW_SYS_SHMAT, ctx->ret, current_regs());
+}
+
+SEC("tracepoint/syscalls/sys_exit_shmdt")
+int sys_exit_shmdt(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_sys_exit(MW_SYS_SHMDT, ctx->ret, current_regs());
+}
+
+SEC("tracepoint/syscalls/sys_exit_pkey_mprotect")
+int sys_exit_pkey_mprotect(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_sys_exit(MW_SYS_PKEY_MPROTECT, ctx->ret, current_regs());
+}
+
 SEC("tracepoint/syscalls/sys_enter_exit_group")
 int sys_enter_exit_group(struct trace_event_raw_sys_enter *ctx)
 {
@@ -119,6 +157,9 @@ static __always_inline int sys_from_nr(long nr)
 	case 10: return MW_SYS_MPROTECT;
 	case 25: return MW_SYS_MREMAP;
 	case 28: return MW_SYS_MADVISE;
+	case 30: return MW_SYS_SHMAT;
+	case 67: return MW_SYS_SHMDT;
+	case 329: return MW_SYS_PKEY_MPROTECT;
 	case 231: return MW_SYS_COUNT; /* exit_group */
 	}
 #endif
@@ -135,6 +176,8 @@ int BPF_PROG(raw_sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	if (sys == MW_SYS_COUNT)
 		return on_exit_group();
+	if (sys == MW_SYS_SHMDT)
+		on_shmdt_enter(BPF_CORE_READ(regs, di));
 	return timed ? on_sys_enter(sys) : 0;
 }
 
@@ -189,7 +232,10 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	char comm[MW_COMM_LEN];
 
 	if (is_target(tgid)) {
-		emit_task(MW_REC_EXEC, tgid, old_pid, NULL, 0, 0, 0, 0);
+		/* The new image as exec mapped it, before it ran: the baseline even when
+		 * the process is gone before user space can read /proc. */
+		emit_task(MW_REC_EXEC, tgid, old_pid, NULL, 0, 0, BPF_CORE_READ(p, mm, total_vm),
+			  BPF_CORE_READ(p, mm, stack_vm));
 		return 0;
 	}
 	if (stopping)

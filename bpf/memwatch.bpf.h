@@ -56,7 +56,8 @@ struct {
 struct inflight_call {
 	__u64 ts_ns;
 	__u32 sys;
-	__u32 pending; /* an enter is waiting for its exit */
+	__u32 pending;	 /* an enter is waiting for its exit */
+	__u64 shm_pages; /* shmdt: the segment's pages, found at its enter (0 = unknown) */
 };
 
 /*
@@ -221,8 +222,82 @@ static __always_inline int on_sys_enter(int sys)
 	return 0;
 }
 
+#if defined(__TARGET_ARCH_x86)
+#define MW_PAGE_SHIFT 12
+#endif
+
+/* What a shmat made or a shmdt will remove: found through the vma at addr. */
+struct vma_find {
+	__u64 addr;
+	__u64 pages;
+	bool by_file; /* the segment's size (i_size: what shmdt removes), not the vma's */
+};
+
+static long vma_pages_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct vma_find *f = data;
+	struct file *file;
+
+	if (vma->vm_start != f->addr)
+		return 0;
+	if (!f->by_file) {
+		f->pages = (vma->vm_end - vma->vm_start) >> MW_PAGE_SHIFT;
+		return 0;
+	}
+	file = vma->vm_file;
+	if (file)
+		f->pages =
+			((__u64)BPF_CORE_READ(file, f_inode, i_size) + (1 << MW_PAGE_SHIFT) - 1) >>
+			MW_PAGE_SHIFT;
+	return 0;
+}
+
+/* 0 when the mm is busy (the lookup only try-locks it) or nothing starts at addr:
+ * user space then finds the size itself. */
+static __always_inline __u64 vma_pages(__u64 addr, bool by_file)
+{
+	struct vma_find f = { .addr = addr, .by_file = by_file };
+
+	/* Linux 5.17 and later; before, the verifier never sees the call. */
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_find_vma))
+		bpf_find_vma(bpf_get_current_task_btf(), addr, vma_pages_cb, &f, 0);
+	return f.pages;
+}
+
+/* shmdt's exit cannot see the segment any more: its size is taken at the enter. */
+static __always_inline int on_shmdt_enter(__u64 addr)
+{
+	struct inflight_call *call;
+
+	if (!is_target(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	call = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (call)
+		call->shm_pages = vma_pages(addr, true);
+	return 0;
+}
+
+/* The pages a successful shmat mapped, or a shmdt removes. */
+static __always_inline __u32 shm_pages(int sys, long ret)
+{
+	struct inflight_call *call;
+	__u64 pages = 0;
+
+	if (sys == MW_SYS_SHMAT && ret > 0) {
+		pages = vma_pages(ret, false);
+	} else if (sys == MW_SYS_SHMDT) {
+		call = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
+		if (call) {
+			pages = call->shm_pages;
+			call->shm_pages = 0;
+		}
+	}
+	return pages > 0xffffffffULL ? 0 : (__u32)pages;
+}
+
 /*
- * The six syscalls leave their arguments untouched in the saved user
+ * The syscalls leave their arguments untouched in the saved user
  * registers, so the exit sees the same call's arguments and return: a record
  * is never assembled from two different calls.
  */
@@ -325,7 +400,7 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 		rec->ret = ret;
 		rec->dur_ns = dur;
 		rec->sys = sys;
-		rec->pad = 0;
+		rec->pages = sys == MW_SYS_SHMAT || sys == MW_SYS_SHMDT ? shm_pages(sys, ret) : 0;
 		bpf_ringbuf_submit(rec, wake_flag());
 	}
 	return 0;

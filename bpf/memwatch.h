@@ -10,7 +10,9 @@
 
 #define MW_COMM_LEN 16
 
-/* The six traced syscalls, in the order used by every per-syscall array. */
+/* The traced syscalls, in the order used by every per-syscall array. The
+ * order is a recording format: new calls come last (recordings made with six
+ * calls are converted when read, wire/record.c). */
 enum mw_sys {
 	MW_SYS_BRK = 0,
 	MW_SYS_MMAP,
@@ -18,8 +20,14 @@ enum mw_sys {
 	MW_SYS_MPROTECT,
 	MW_SYS_MREMAP,
 	MW_SYS_MADVISE,
+	MW_SYS_SHMAT,	      /* SysV shared memory: VmSize changes like an mmap */
+	MW_SYS_SHMDT,	      /* ... and like a munmap */
+	MW_SYS_PKEY_MPROTECT, /* mprotect with a protection key */
 	MW_SYS_COUNT,
 };
+
+/* Calls traced by recordings of format MWREC002 (the first six above). */
+#define MW_SYS_COUNT_V2 6
 
 enum mw_rec_type {
 	MW_REC_SYSCALL = 1, /* struct mw_syscall_rec */
@@ -74,12 +82,14 @@ struct mw_syscall_rec {
 	__s64 ret;     /* raw return: address, 0, or -errno */
 	__u64 dur_ns;  /* exit - enter */
 	__u32 sys;     /* enum mw_sys */
-	__u32 pad;
+	__u32 pages;   /* SHMAT: pages of the mapping it made; SHMDT: pages of the segment
+			* it detached (the kernel's i_size); 0 = unknown or another call */
 };
 
 struct mw_task_rec {
 	struct mw_hdr hdr;
-	__u64 vm_pages;	   /* EXIT_GROUP, FORK: mm->total_vm (pages) at exit_group / of the child */
+	__u64 vm_pages;	   /* EXIT_GROUP, FORK, EXEC: mm->total_vm (pages) at exit_group, of
+			    * the child, of the new image (what exec mapped); 0 = unknown */
 	__u64 stack_pages; /* same, mm->stack_vm: the stack grows without syscalls */
 	__u32 child_tgid;  /* THREAD_NEW/FORK */
 	__u32 child_tid;   /* THREAD_NEW/FORK */

@@ -36,7 +36,7 @@ struct counts {
 };
 
 static const char *const sys_names[MW_SYS_COUNT] = {
-	"brk", "mmap", "munmap", "mprotect", "mremap", "madvise",
+	"brk", "mmap", "munmap", "mprotect", "mremap", "madvise", "shmat", "shmdt", "pkey_mprotect",
 };
 
 /* Syscall tracepoints need tracefs; a fresh boot may not have it mounted. */

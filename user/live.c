@@ -106,19 +106,58 @@ static int read_facts(struct live *l, uint32_t pid, const char *maps_text)
 	return err;
 }
 
+/*
+ * VmSize at the baseline's instant. The calls that completed before *end (the
+ * raced ones) precede the baseline; VmSize must show their changes and no
+ * other: *end is taken just before a read of statm (its first number is
+ * VmSize), so only a call whose exit was still on its way back when VmSize
+ * was read can fall on the wrong side. Read twice, and again while VmSize
+ * moved in between; settling the baseline books what is left (see
+ * mw_model_settle).
+ */
+static int read_baseline_vm(uint32_t pid, uint64_t page_size, uint64_t *vm, uint64_t *stack,
+			    uint64_t *end)
+{
+	uint64_t vm2, t0, t1;
+	int fd, err = mw_read_vm(pid, vm, stack); /* VmStk moves only by faults: read once */
+
+	if (err)
+		return err;
+	fd = mw_open_statm(pid);
+	if (fd < 0)
+		return fd;
+	for (int i = 0; i < 16; i++) {
+		err = mw_read_statm(fd, page_size, vm, end, &t1);
+		if (!err)
+			err = mw_read_statm(fd, page_size, &vm2, &t0, &t1);
+		if (err || vm2 == *vm)
+			break;
+	}
+	close(fd);
+	return err;
+}
+
 /* Baseline (or resync) of one process from /proc, taken after it is in the BPF filter. */
 static int seed_from_proc(struct live *l, uint32_t pid, bool resync, bool after_exec)
 {
-	uint64_t start_brk = 0, vm = 0, stack = 0;
+	uint64_t start_brk = 0, vm = 0, stack = 0, snap_end = 0;
+	struct mw_maps_piece *pieces = NULL;
 	char *text = NULL, comm[MW_COMM_LEN];
 	uint32_t *tids = NULL;
-	size_t ntids = 0, envlen = 0;
-	int err;
+	size_t ntids = 0, envlen = 0, npieces = 0;
+	int err = 0;
 
-	err = mw_read_maps_text(pid, &text);
-	if (!err && !resync)
+	if (!resync)
 		err = mw_read_start_brk(pid, &start_brk);
-	if (!err && !resync)
+	/* After an exec nothing raced: the calls since are all in the stream. */
+	if (!err)
+		err = after_exec ? mw_read_maps_text(pid, &text)
+				 : mw_read_maps_timed(pid, &text, &pieces, &npieces);
+	if (!err && !after_exec && !resync)
+		err = read_baseline_vm(pid, l->s.model.page_size, &vm, &stack, &snap_end);
+	else if (!err && resync)
+		snap_end = mw_now_ns(CLOCK_MONOTONIC);
+	else if (!err)
 		err = mw_read_vm(pid, &vm, &stack);
 	/*
 	 * After an exec the image has run on while its record was queued: keep
@@ -138,12 +177,13 @@ static int seed_from_proc(struct live *l, uint32_t pid, bool resync, bool after_
 			text = base;
 		}
 	}
+	if (!err && npieces)
+		err = mw_session_pieces(&l->s, pid, pieces, npieces);
 	if (!err && !resync)
 		err = read_facts(l, pid, text);
 	if (!err)
-		/* After an exec nothing raced: the calls since are all in the stream. */
-		err = mw_session_seed(&l->s, pid, text, start_brk, vm, stack,
-				      after_exec ? 0 : mw_now_ns(CLOCK_MONOTONIC), resync);
+		err = mw_session_seed(&l->s, pid, text, start_brk, vm, stack, snap_end, resync);
+	free(pieces);
 	free(text);
 	if (err || resync)
 		return err;
@@ -321,14 +361,41 @@ static int kernel_counters(void *ctx, uint32_t tid, struct mw_thread_counters *c
 	return err;
 }
 
+/* The pages of the mapping that starts at addr in pid, from /proc (0 if none). */
+static uint32_t mapping_pages(struct live *l, uint32_t pid, uint64_t addr)
+{
+	const struct mw_region *r;
+	struct mw_regions maps;
+	uint32_t pages = 0;
+
+	mw_regions_init(&maps);
+	if (mw_read_maps(pid, &maps) == 0 && (r = mw_regions_find(&maps, addr)) && r->start == addr)
+		pages = (uint32_t)((r->end - r->start) / l->s.model.page_size);
+	mw_regions_free(&maps);
+	return pages;
+}
+
 static int on_ring_record(void *ctx, void *data, size_t size)
 {
 	struct live *l = ctx;
+	struct mw_syscall_rec fixed;
 	struct mw_event ev;
 	int ret;
 
 	if (mw_decode(&l->s.dctx, data, size, &ev))
 		return mw_session_bad_record(&l->s, data, size);
+	/*
+	 * The kernel could not size a shmat's mapping (its mm was busy, or a kernel
+	 * before 5.17): read it from /proc now, and record the record as if the
+	 * kernel had, so a replay sees the same.
+	 */
+	if (ev.kind == MW_EV_SYSCALL && ev.sc.sys == MW_SYS_SHMAT && !ev.sc.pages &&
+	    !mw_ret_is_error(ev.sc.ret) && size == sizeof(fixed)) {
+		memcpy(&fixed, data, sizeof(fixed));
+		fixed.pages = mapping_pages(l, ev.pid, (uint64_t)ev.sc.ret);
+		ev.sc.pages = fixed.pages;
+		data = &fixed;
+	}
 	if (mw_watch_event(&l->watch, &ev))
 		return 0;
 	/* A thread's exit: its final counters are kept in the kernel under this record's time. */

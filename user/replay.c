@@ -300,6 +300,14 @@ static int replay_entry(struct replay *r, const struct mw_entry *e)
 	case MW_ENTRY_COUNTERS: return 0; /* collected up front */
 	case MW_ENTRY_ALLOC_FACTS: return mw_session_facts_entry(s, e->data, e->len);
 	case MW_ENTRY_PEEK: return 0; /* one nothing asked for again: skipped */
+	case MW_ENTRY_PIECES: {
+		const struct mw_pieces_entry *pe = e->data;
+
+		if (e->len < sizeof(*pe) ||
+		    (e->len - sizeof(*pe)) / sizeof(struct mw_piece_entry) != pe->n)
+			return -EINVAL;
+		return mw_session_pieces(s, pe->pid, (const struct mw_maps_piece *)(pe + 1), pe->n);
+	}
 	}
 	return 0; /* kinds from newer versions are skipped */
 }
@@ -354,6 +362,8 @@ int mw_replay_to(const struct mw_config *cfg, FILE *to)
 	}
 	if (to)
 		out = to;
+	else if (cfg->out_path && !strcmp(cfg->out_path, "-"))
+		out = stdout; /* as in a live session */
 	else if (cfg->out_path && !(out = fopen(cfg->out_path, "w"))) {
 		mw_p_err("cannot open %s: %s", cfg->out_path, strerror(errno));
 		out = stderr;
@@ -407,7 +417,7 @@ out_session:
 		mw_mledger_destroy(&r.ml);
 	mw_session_free(&r.s);
 	fflush(out);
-	if (out != stderr && out != to)
+	if (out != stderr && out != stdout && out != to)
 		fclose(out);
 out_map:
 	if (buf != MAP_FAILED)

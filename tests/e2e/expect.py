@@ -15,14 +15,15 @@ A refused brk returns the old break and is not an error (strace shows none).
 P = 4096
 RW = "PROT_READ|PROT_WRITE"
 PA = "MAP_PRIVATE|MAP_ANONYMOUS"
-SYSCALLS = ("brk", "mmap", "munmap", "mprotect", "mremap", "madvise")
+SYSCALLS = ("brk", "mmap", "munmap", "mprotect", "mremap", "madvise", "shmat", "shmdt",
+            "pkey_mprotect")
 
 # Every thread ends with glibc's madvise(stack, ~8M, MADV_DONTNEED) when it exits.
 STACK_MADVISE = ("madvise", 0, None, {"advice": "MADV_DONTNEED"})
 
 
 def calls(**kw):
-    """All six keys, zero unless given."""
+    """All the call keys, zero unless given."""
     c = {s: 0 for s in SYSCALLS}
     c.update(kw)
     return c

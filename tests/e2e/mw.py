@@ -19,7 +19,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MEMWATCH = os.path.join(ROOT, "memwatch")
 WL_DIR = os.path.join(ROOT, ".output", "workloads")
-TRACED = "brk,mmap,munmap,mprotect,mremap,madvise"
+TRACED = "brk,mmap,munmap,mprotect,mremap,madvise,shmat,shmdt,pkey_mprotect"
 ATTACH_TIMEOUT = 15.0
 
 _procs = []
@@ -336,7 +336,7 @@ class Trace:
 
 
 def check_summary(ts, want, what):
-    """thread_summary: all six call keys present and exact; errors/mapped/unmapped/net exact."""
+    """thread_summary: every call key present and exact; errors/mapped/unmapped/net exact."""
     calls = ts.get("calls")
     check(isinstance(calls, dict), f"{what}: thread_summary has no calls object: {ts}")
     eq(sorted(calls), sorted(want["calls"]), f"{what}: calls keys")
@@ -389,7 +389,7 @@ def diff_lists(got, exp):
 # ---------------------------------------------------------------- strace
 
 def strace_attach(pid, outfile):
-    """strace -f -qq -e trace=<the six> -o outfile -p pid; returns once every thread of pid
+    """strace -f -qq -e trace=<the traced calls> -o outfile -p pid; returns once every thread of pid
     has a tracer."""
     need_tool("strace")
     st = Proc(["strace", "-f", "-qq", "-e", "trace=" + TRACED, "-o", outfile, "-p", str(pid)],
@@ -433,7 +433,7 @@ class SCall:
     def ret_text(self):
         if self.err:
             return f"-1 {self.err}"
-        return hex(self.ret) if self.name in ("mmap", "mremap", "brk") else str(self.ret)
+        return hex(self.ret) if self.name in ("mmap", "mremap", "brk", "shmat") else str(self.ret)
 
     def __repr__(self):
         return self.text()
@@ -501,7 +501,7 @@ def mw_calls(trace, pid=None):
 # ---------------------------------------------------------------- memwatch text mode
 
 _TEXT = re.compile(r"^(\d\d:\d\d:\d\d\.\d{6}) \[(\d+)/(\d+) ([^\]]*)\] "
-                   r"(brk|mmap|munmap|mprotect|mremap|madvise)\((.*)\)\s+= (.*)$")
+                   r"(brk|mmap|munmap|mprotect|mremap|madvise|shmat|shmdt|pkey_mprotect)\((.*)\)\s+= (.*)$")
 _TAIL = re.compile(r"^(?P<ret>.*?)(?: <(?P<dur>\d+\.\d+)>)?(?: (?P<vm>vm[+-]?\S+))?$")
 
 
@@ -673,10 +673,11 @@ def shared(fn):
     return wrapper
 
 
-def check_regions(trace, pid, maps, what="regions"):
+def check_regions(trace, pid, maps, what="regions", ignore=()):
     """memwatch's final region map (--maps-at-exit `region` objects of pid) against
-    /proc/PID/maps, both coalesced by prot, ignoring [stack], [vvar], [vdso] and the like."""
-    ignored = [(s, e) for s, e, _, n in maps if n in IGNORED]
+    /proc/PID/maps, both coalesced by prot, ignoring [stack], [vvar], [vdso] and the like, and
+    the (start, end) ranges in ignore."""
+    ignored = [(s, e) for s, e, _, n in maps if n in IGNORED] + list(ignore)
     mine = []
     for r in trace.of("region", pid=pid):
         s, e = addr(r.get("start"), "region start"), addr(r.get("end"), "region end")
@@ -685,7 +686,8 @@ def check_regions(trace, pid, maps, what="regions"):
         mine.append((s, e, norm_prot(r.get("prot"))))
     check(mine, f"{what}: no region objects for pid {pid}")
     got = coalesce(mine)
-    want = coalesce([(s, e, p) for s, e, p, n in maps if n not in IGNORED])
+    want = coalesce([(s, e, p) for s, e, p, n in maps if n not in IGNORED
+                     and not any(s < ie and is_ < e for is_, ie in ignore)])
     if got != want:
         extra = [fmt_region(x) for x in got if x not in want][:4]
         missing = [fmt_region(x) for x in want if x not in got][:4]

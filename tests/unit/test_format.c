@@ -46,6 +46,9 @@ TEST(format_sys_names)
 	CHECK_EQ_STR(mw_sys_name(MW_SYS_MPROTECT), "mprotect");
 	CHECK_EQ_STR(mw_sys_name(MW_SYS_MREMAP), "mremap");
 	CHECK_EQ_STR(mw_sys_name(MW_SYS_MADVISE), "madvise");
+	CHECK_EQ_STR(mw_sys_name(MW_SYS_SHMAT), "shmat");
+	CHECK_EQ_STR(mw_sys_name(MW_SYS_SHMDT), "shmdt");
+	CHECK_EQ_STR(mw_sys_name(MW_SYS_PKEY_MPROTECT), "pkey_mprotect");
 	CHECK_EQ_STR(mw_sys_name(MW_SYS_COUNT), "?");
 	CHECK_EQ_STR(mw_sys_name((enum mw_sys) - 1), "?");
 	for (int i = 0; i < MW_SYS_COUNT; i++)
@@ -330,6 +333,31 @@ TEST(format_strace_lines_munmap_mprotect)
 		     "(Invalid argument)");
 	CHECK_EQ_STR(line(MW_SYS_MPROTECT, 0x7f5127200000, 4096, 0x10, 0, 0, 0, EINVAL_RET),
 		     "mprotect(0x7f5127200000, 4096, 0x10 /* PROT_??? */) = -1 EINVAL "
+		     "(Invalid argument)");
+}
+
+/* Lines strace 6.1 printed for tests/workloads/sysv and calls with odd flags. */
+TEST(format_strace_lines_shm_pkey)
+{
+	CHECK_EQ_STR(line(MW_SYS_SHMAT, 4, 0, 0, 0, 0, 0, 0x7fd1ad8b2000),
+		     "shmat(4, NULL, 0)                       = 0x7fd1ad8b2000");
+	CHECK_EQ_STR(line(MW_SYS_SHMAT, 4, 0, 010000, 0, 0, 0, 0x7fd1ad8ae000),
+		     "shmat(4, NULL, SHM_RDONLY)              = 0x7fd1ad8ae000");
+	CHECK_EQ_STR(line(MW_SYS_SHMAT, 9, 0x7fa6fea99000, 040000, 0, 0, 0, 0x7fa6fea99000),
+		     "shmat(9, 0x7fa6fea99000, SHM_REMAP)     = 0x7fa6fea99000");
+	CHECK_EQ_STR(line(MW_SYS_SHMAT, 99999, 0, 020000 | 0100000 | 1, 0, 0, 0, EINVAL_RET),
+		     "shmat(99999, NULL, SHM_RND|SHM_EXEC|0x1) = -1 EINVAL (Invalid argument)");
+	/* The id is an int: the upper half of the register is not the kernel's. */
+	CHECK_EQ_STR(line(MW_SYS_SHMAT, 0xffffffffffffffffULL, 0, 0, 0, 0, 0, EINVAL_RET),
+		     "shmat(-1, NULL, 0)                      = -1 EINVAL (Invalid argument)");
+	CHECK_EQ_STR(line(MW_SYS_SHMDT, 0x7fd1ad8b2000, 0, 0, 0, 0, 0, 0),
+		     "shmdt(0x7fd1ad8b2000)                   = 0");
+	CHECK_EQ_STR(line(MW_SYS_SHMDT, 0x1000, 0, 0, 0, 0, 0, EINVAL_RET),
+		     "shmdt(0x1000)                           = -1 EINVAL (Invalid argument)");
+	CHECK_EQ_STR(line(MW_SYS_PKEY_MPROTECT, 0x7fe6ca500000, 4096, 1, 0xffffffff, 0, 0, 0),
+		     "pkey_mprotect(0x7fe6ca500000, 4096, PROT_READ, -1) = 0");
+	CHECK_EQ_STR(line(MW_SYS_PKEY_MPROTECT, 0x7fd1ad8b4000, 4096, 1, 5, 0, 0, EINVAL_RET),
+		     "pkey_mprotect(0x7fd1ad8b4000, 4096, PROT_READ, 5) = -1 EINVAL "
 		     "(Invalid argument)");
 }
 

@@ -201,10 +201,10 @@ TEST(procfs_line_shared_and_deleted)
 	CHECK_EQ_STR(r.name, "/tmp/mw/del me (x) (deleted)");
 	CHECK_EQ_INT(r.flags, MW_RF_BASELINE | MW_RF_FILE);
 	CHECK_EQ_INT(r.prot, PROT_READ);
-	/* SysV shm shows inode 0 but is a file. */
+	/* SysV shm shows inode 0 but is a file, and a segment shmdt can remove. */
 	CHECK_EQ_INT(mw_maps_parse_line(line_of(maps_sample, 19), &r), 0);
 	CHECK_EQ_STR(r.name, "/SYSV00000000 (deleted)");
-	CHECK_EQ_INT(r.flags, MW_RF_BASELINE | MW_RF_SHARED | MW_RF_FILE);
+	CHECK_EQ_INT(r.flags, MW_RF_BASELINE | MW_RF_SHARED | MW_RF_FILE | MW_RF_SHM);
 	CHECK_EQ_INT(mw_maps_parse_line(line_of(maps_sample, 20), &r), 0);
 	CHECK_EQ_STR(r.name, "/memfd:ring buf (deleted)");
 	CHECK_EQ_INT(r.flags, MW_RF_BASELINE | MW_RF_SHARED | MW_RF_FILE);
@@ -555,4 +555,57 @@ TEST(procfs_stat_cpu_ticks)
 	CHECK_EQ_INT(mw_stat_cpu_ticks("9 (x) R 1 9 9 0 -1 0 0 0", &ut, &st), -EINVAL);
 	CHECK_EQ_INT(mw_stat_cpu_ticks("9 x R 1 9 9 0 -1 0 0 0 0 0 12 34", &ut, &st), -EINVAL);
 	CHECK_EQ_INT(mw_stat_cpu_ticks("9 (x) R 1 9 9 0 -1 0 0 0 0 0 -12 34", &ut, &st), -EINVAL);
+}
+
+TEST(procfs_statm_is_vmsize)
+{
+	uint64_t b = 0, vm = 0, stack, t0, t1;
+	int fd;
+
+	CHECK_EQ_INT(mw_statm_size("1234 56 7 8 0 9 0\n", 4096, &b), 0);
+	CHECK_EQ_INT(b, 1234 * 4096);
+	CHECK_EQ_INT(mw_statm_size("x 1\n", 4096, &b), -EINVAL);
+	/* Our own, against status's VmSize (nothing maps in between). */
+	fd = mw_open_statm((uint32_t)getpid());
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(mw_read_statm(fd, 4096, &b, &t0, &t1), 0);
+	CHECK_EQ_INT(mw_read_vm((uint32_t)getpid(), &vm, &stack), 0);
+	CHECK_EQ_INT(b, vm);
+	CHECK(t0 <= t1 && t0 > 0);
+	/* The same fd reads it again. */
+	CHECK_EQ_INT(mw_read_statm(fd, 4096, &b, &t0, &t1), 0);
+	CHECK_EQ_INT(b, vm);
+	close(fd);
+}
+
+/* Our own maps made long enough for several reads: the pieces tile the address space in
+ * order, each read's time after the last one's, and the text is the plain reader's. */
+TEST(procfs_maps_pieces_tile_the_text)
+{
+	enum {
+		N = 300
+	};
+	void *v[N];
+	struct mw_maps_piece *pc = NULL;
+	char *text = NULL;
+	size_t n = 0, lines = 0;
+
+	for (int i = 0; i < N; i++)
+		v[i] = mmap(NULL, 4096, i % 2 ? PROT_READ : PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK_EQ_INT(mw_read_maps_timed((uint32_t)getpid(), &text, &pc, &n), 0);
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		lines++;
+	CHECK(lines > N);
+	CHECK(n >= 2); /* 300 lines of ~70 bytes: more than a page */
+	CHECK_EQ_INT(pc[0].lo, 0);
+	for (size_t i = 1; i < n; i++) {
+		CHECK(pc[i].lo > pc[i - 1].lo);
+		CHECK(pc[i].t_before >= pc[i - 1].t_after);
+		CHECK(pc[i].t_after >= pc[i].t_before);
+	}
+	free(pc);
+	free(text);
+	for (int i = 0; i < N; i++)
+		munmap(v[i], 4096);
 }

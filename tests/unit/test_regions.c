@@ -998,7 +998,7 @@ TEST(regions_random_vs_page_model)
 	mw_regions_init(&r);
 	mw_regions_init(&c);
 	for (step = 0; step < 5000; step++) {
-		struct mw_vm_delta d = { 11, 22, 33, 44 }, e = { 11, 22, 33, 44 };
+		struct mw_vm_delta d = { 11, 22, 33, 44, 55 }, e = { 11, 22, 33, 44, 55 };
 		uint32_t s = rnd(NPG), len = 1 + rnd(s + 40 < NPG ? 40 : NPG - s);
 		uint32_t op = rnd(10), tid = 1 + rnd(2);
 		uint64_t a = WIN + s * PG, b = a + len * PG;

@@ -68,15 +68,18 @@ TEST(replay_fixture_gives_exact_per_thread_ledger)
 	CHECK(t != NULL);
 	/* mw-mapper: 7 mmaps (3 fail), MAP_FIXED replacements count as mapped and unmapped. */
 	CHECK(strstr(t, "\"comm\":\"mw-mapper\",\"calls\":{\"brk\":0,\"mmap\":7,\"munmap\":3,"
-			"\"mprotect\":0,\"mremap\":0,\"madvise\":1},\"errors\":3,\"mapped\":327680,"
+			"\"mprotect\":0,\"mremap\":0,\"madvise\":1,\"shmat\":0,\"shmdt\":0,"
+			"\"pkey_mprotect\":0},\"errors\":3,\"mapped\":327680,"
 			"\"unmapped\":327680,\"net\":0,") != NULL);
 	/* mw-unmapper: one 16-page mmap, 8 munmaps of which 2 fail; half-mapped ranges count the mapped half. */
 	CHECK(strstr(t, "\"comm\":\"mw-unmapper\",\"calls\":{\"brk\":0,\"mmap\":1,\"munmap\":8,"
-			"\"mprotect\":0,\"mremap\":0,\"madvise\":1},\"errors\":2,\"mapped\":65536,"
+			"\"mprotect\":0,\"mremap\":0,\"madvise\":1,\"shmat\":0,\"shmdt\":0,"
+			"\"pkey_mprotect\":0},\"errors\":2,\"mapped\":65536,"
 			"\"unmapped\":65536,\"net\":0,") != NULL);
 	CHECK(strstr(t,
 		     "\"comm\":\"mw-protect\",\"calls\":{\"brk\":0,\"mmap\":1,\"munmap\":1,"
-		     "\"mprotect\":5,\"mremap\":0,\"madvise\":1},\"errors\":2,\"mapped\":65536,"
+		     "\"mprotect\":5,\"mremap\":0,\"madvise\":1,\"shmat\":0,\"shmdt\":0,"
+		     "\"pkey_mprotect\":0},\"errors\":2,\"mapped\":65536,"
 		     "\"unmapped\":8192,\"net\":57344,\"accessible\":40960,\"reserved\":16384,") !=
 	      NULL);
 	CHECK(strstr(t, "\"comm\":\"mw-brk\",\"calls\":{\"brk\":5,") != NULL);
@@ -499,4 +502,44 @@ TEST(replay_rejects_garbage_and_truncation)
 	CHECK_EQ_INT(rc, 1);
 	free(t);
 	unlink(path);
+}
+
+/* A recording of the six-call format (MWREC002): its counters entries are 160 bytes and are
+ * converted when read, the calls added since counting zero. */
+TEST(replay_reads_mwrec002_counters)
+{
+	char path[] = "/tmp/mw-unit-rec-XXXXXX";
+	const char *maps0 = "7f0000000000-7f0000001000 rw-p 00000000 00:00 0\n";
+	struct mw_seed_entry seed = { .pid = 60, .vm_size = 4096, .snap_end_ns = 10 };
+	struct mw_counters_entry_v2 old = { .tid = 60, .tgid = 60 };
+	struct mw_task_rec exit_rec = {
+		.hdr = { .type = MW_REC_EXIT, .tgid = 60, .tid = 60, .ts_ns = 900, .comm = "w" },
+		.group_dead = 1,
+	};
+	int fd = mkstemp(path), rc;
+	FILE *f = fdopen(fd, "wb");
+	char *t;
+
+	old.calls[MW_SYS_MMAP] = 7; /* the kernel's count: more than the one record seen */
+	old.errors[MW_SYS_MMAP] = 2;
+	old.calls[MW_SYS_MADVISE] = 5;
+	CHECK_EQ_INT(mw_record_begin(f, 4096, 0), 0);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_SEED, &seed, sizeof(seed), maps0, strlen(maps0)), 0);
+	put_ring_mmap(f, 60, 100, 0x7f0000100000ULL, 0x10000);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_RING, &exit_rec, sizeof(exit_rec), NULL, 0), 0);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_COUNTERS, &old, sizeof(old), NULL, 0), 0);
+	fclose(f);
+	/* The header as the six-call format wrote it. */
+	f = fopen(path, "r+b");
+	fwrite(MW_RECORD_MAGIC_V2, 8, 1, f);
+	fclose(f);
+
+	t = replay_json(path, &rc);
+	unlink(path);
+	CHECK_EQ_INT(rc, 0);
+	CHECK(t &&
+	      strstr(t, "\"calls\":{\"brk\":0,\"mmap\":7,\"munmap\":0,\"mprotect\":0,\"mremap\":0,"
+			"\"madvise\":5,\"shmat\":0,\"shmdt\":0,\"pkey_mprotect\":0},"
+			"\"errors\":2,") != NULL);
+	free(t);
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * strace-compatible decoding of the six memory syscalls. The tables and the
+ * strace-compatible decoding of the traced memory syscalls. The tables and the
  * order in which flags are printed follow strace's xlat files for x86_64, not
  * bit order, because the point is that a line here and a line from strace for
  * the same call are byte for byte equal (tests/unit/test_format.c holds lines
@@ -68,8 +68,15 @@ struct xlat {
 };
 
 static const char *const sys_names[MW_SYS_COUNT] = {
-	[MW_SYS_BRK] = "brk",		[MW_SYS_MMAP] = "mmap",	    [MW_SYS_MUNMAP] = "munmap",
-	[MW_SYS_MPROTECT] = "mprotect", [MW_SYS_MREMAP] = "mremap", [MW_SYS_MADVISE] = "madvise",
+	[MW_SYS_BRK] = "brk",
+	[MW_SYS_MMAP] = "mmap",
+	[MW_SYS_MUNMAP] = "munmap",
+	[MW_SYS_MPROTECT] = "mprotect",
+	[MW_SYS_MREMAP] = "mremap",
+	[MW_SYS_MADVISE] = "madvise",
+	[MW_SYS_SHMAT] = "shmat",
+	[MW_SYS_SHMDT] = "shmdt",
+	[MW_SYS_PKEY_MPROTECT] = "pkey_mprotect",
 };
 
 const char *mw_sys_name(enum mw_sys sys)
@@ -193,6 +200,14 @@ static const struct xlat map_flag_xlat[] = {
 	{ 0x40000, "MAP_HUGETLB" },
 	{ 0x80000, "MAP_SYNC" },
 	{ 0x100000, "MAP_FIXED_NOREPLACE" },
+};
+
+/* strace's src/xlat/shm_flags.in (x86_64 values, octal in the kernel headers). */
+static const struct xlat shm_xlat[] = {
+	{ 010000, "SHM_RDONLY" },
+	{ 020000, "SHM_RND" },
+	{ 040000, "SHM_REMAP" },
+	{ 0100000, "SHM_EXEC" },
 };
 
 static const struct xlat mremap_xlat[] = {
@@ -324,6 +339,21 @@ static void sb_madvise(struct sbuf *sb, uint64_t advice)
 	sb_xval(sb, madv_xlat, ARRAY_LEN(madv_xlat), (uint32_t)advice, "MADV_???");
 }
 
+static void sb_shm_flags(struct sbuf *sb, uint64_t flags)
+{
+	/* shmflg is an int: strace prints its 32 bits. */
+	sb_flags(sb, shm_xlat, ARRAY_LEN(shm_xlat), (uint32_t)flags, "SHM_???");
+}
+
+int mw_fmt_shm_flags(char *buf, size_t sz, uint64_t flags)
+{
+	struct sbuf sb;
+
+	sb_init(&sb, buf, sz);
+	sb_shm_flags(&sb, flags);
+	return sb_ret(&sb);
+}
+
 int mw_fmt_prot(char *buf, size_t sz, uint64_t prot)
 {
 	struct sbuf sb;
@@ -391,10 +421,22 @@ int mw_fmt_syscall_args(char *buf, size_t sz, const struct mw_syscall_ev *sc)
 		sb_printf(&sb, ", %" PRIu64, a[1]);
 		break;
 	case MW_SYS_MPROTECT:
+	case MW_SYS_PKEY_MPROTECT:
 		sb_addr(&sb, a[0]);
 		sb_printf(&sb, ", %" PRIu64 ", ", a[1]);
 		sb_prot(&sb, a[2]);
+		/* The key is an int (-1: none, as plain mprotect). */
+		if (sc->sys == MW_SYS_PKEY_MPROTECT)
+			sb_printf(&sb, ", %d", (int)(uint32_t)a[3]);
 		break;
+	case MW_SYS_SHMAT:
+		/* The id is an int. */
+		sb_printf(&sb, "%d, ", (int)(uint32_t)a[0]);
+		sb_addr(&sb, a[1]);
+		sb_puts(&sb, ", ");
+		sb_shm_flags(&sb, a[2]);
+		break;
+	case MW_SYS_SHMDT: sb_addr(&sb, a[0]); break;
 	case MW_SYS_MREMAP:
 		sb_addr(&sb, a[0]);
 		sb_printf(&sb, ", %" PRIu64 ", %" PRIu64 ", ", a[1], a[2]);
@@ -465,7 +507,8 @@ int mw_fmt_syscall_ret(char *buf, size_t sz, const struct mw_syscall_ev *sc)
 	switch (sc->sys) {
 	case MW_SYS_BRK:
 	case MW_SYS_MMAP:
-	case MW_SYS_MREMAP: sb_printf(&sb, "%#" PRIx64, (uint64_t)sc->ret); break;
+	case MW_SYS_MREMAP:
+	case MW_SYS_SHMAT: sb_printf(&sb, "%#" PRIx64, (uint64_t)sc->ret); break;
 	default: sb_printf(&sb, "%" PRId64, sc->ret); break;
 	}
 	return sb_ret(&sb);

@@ -19,7 +19,8 @@
 #include <stdint.h>
 #include "wire/event.h"
 
-/* "brk", "mmap", "munmap", "mprotect", "mremap", "madvise"; "?" otherwise. */
+/* "brk", "mmap", "munmap", "mprotect", "mremap", "madvise", "shmat", "shmdt",
+ * "pkey_mprotect"; "?" otherwise. */
 const char *mw_sys_name(enum mw_sys sys);
 /* The inverse of mw_sys_name: an enum mw_sys value, -1 if unknown. */
 int mw_sys_from_name(const char *name);
@@ -41,6 +42,8 @@ int mw_fmt_mremap_flags(char *buf, size_t sz, uint64_t flags);
 /* "MADV_DONTNEED"; unknown: "0x3e7" and strace's comment naming MADV_???. The kernel
  * takes an int, so only the low 32 bits count. */
 int mw_fmt_madvise(char *buf, size_t sz, uint64_t advice);
+/* "SHM_RDONLY|SHM_EXEC", "0" when none; unknown bits as one hex value. */
+int mw_fmt_shm_flags(char *buf, size_t sz, uint64_t flags);
 /* "NULL" for 0, else "0x7f09d0e00000". */
 int mw_fmt_addr(char *buf, size_t sz, uint64_t addr);
 
@@ -53,11 +56,13 @@ int mw_fmt_addr(char *buf, size_t sz, uint64_t addr);
  *            when MREMAP_MAYMOVE is set with MREMAP_FIXED or MREMAP_DONTUNMAP
  *  madvise:  "0x7f.., 8368128, MADV_DONTNEED"
  *  brk:      "NULL" or "0x55d0c8a4e000"
+ *  shmat:    "3, NULL, SHM_RDONLY"; shmdt: "0x7f.."
+ *  pkey_mprotect: "0x7f.., 4096, PROT_READ, -1"
  * An unknown syscall gives "".
  */
 int mw_fmt_syscall_args(char *buf, size_t sz, const struct mw_syscall_ev *sc);
 /*
- * The return value as strace prints it after "= ": mmap/mremap/brk in hex
+ * The return value as strace prints it after "= ": mmap/mremap/brk/shmat in hex
  * ("0x7f.."), the others in decimal ("0"); an error (ret in [-4095, -1]) as
  * "-1 ENOMEM (Cannot allocate memory)", "-1 (errno 999)" without a name, and the
  * four restart codes as "? ERESTARTSYS (To be restarted if SA_RESTART is set)".

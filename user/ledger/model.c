@@ -30,6 +30,8 @@ static void process_free(const struct mw_model *m, struct mw_process *p)
 	if (!p)
 		return;
 	mw_regions_free(&p->regions);
+	free(p->pieces);
+	free(p->boundary);
 	if (p->alloc)
 		m->alloc_ops.free(p->alloc);
 	free(p->threads);
@@ -175,6 +177,21 @@ static void drop_vsyscall(struct mw_regions *r)
 	}
 }
 
+/* After an exec the map is read later than the exec's numbers: the main stack
+ * may have grown by then. Cut it back to what exec made (VmStk then). */
+static int trim_exec_stack(struct mw_process *p)
+{
+	for (size_t i = 0; i < p->regions.n; i++) {
+		const struct mw_region *r = &p->regions.v[i];
+
+		if ((r->flags & MW_RF_STACK) && r->end - r->start > p->stack_start &&
+		    p->stack_start)
+			return mw_regions_unmap(&p->regions, r->start, r->end - p->stack_start,
+						NULL);
+	}
+	return 0;
+}
+
 int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t start_brk,
 		  uint64_t vm_size, uint64_t stack_size, uint64_t snap_end_ns)
 {
@@ -194,14 +211,124 @@ int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t 
 		}
 	}
 	p->seed_mono_ns = snap_end_ns;
-	p->vm_start = vm_size;
-	p->stack_start = stack_size;
+	if (p->exec_vm) {
+		/* The exec record's numbers are the baseline; this map came later. */
+		err = trim_exec_stack(p);
+		if (err)
+			return err;
+	} else {
+		p->vm_start = vm_size;
+		p->stack_start = stack_size;
+	}
+	p->exec_vm = false;
 	p->npending = 0;
 	p->vm_end = p->stack_end = 0;
 	p->net = 0;
 	p->unattributed = 0;
+	p->stack_calls = 0;
 	p->needs_seed = false;
+	free(p->pieces);
+	p->pieces = NULL;
+	p->npieces = 0;
+	p->nboundary = 0;
+	p->settle_pending = true;
+	/* Nothing can race a snapshot taken when nothing ran (after an exec, launch mode). */
+	if (!snap_end_ns)
+		mw_model_settle(p);
 	return 0;
+}
+
+int mw_model_set_pieces(struct mw_process *p, const struct mw_maps_piece *v, size_t n)
+{
+	struct mw_maps_piece *c = n ? malloc(n * sizeof(*c)) : NULL;
+
+	if (n && !c)
+		return -ENOMEM;
+	if (n)
+		memcpy(c, v, n * sizeof(*c));
+	free(p->pieces);
+	p->pieces = c;
+	p->npieces = n;
+	return 0;
+}
+
+static int64_t delta_net(const struct mw_vm_delta *d)
+{
+	return (int64_t)d->mapped - (int64_t)d->unmapped;
+}
+
+/* A call counted after the baseline that VmSize showed already: out of the ledgers. */
+static void move_before_baseline(struct mw_process *p, const struct mw_boundary_call *b)
+{
+	struct mw_thread *t = mw_process_find_thread(p, b->tid);
+
+	if (t) {
+		t->mapped -= b->d.mapped;
+		t->unmapped -= b->d.unmapped;
+		t->accessible -= b->d.accessible;
+		t->reserved -= b->d.reserved;
+	}
+	p->net -= delta_net(&b->d);
+	p->stack_calls -= b->d.stack;
+	p->raced++;
+}
+
+/* Which of the calls just after the snapshot VmSize already showed: the first k
+ * (calls arrive about in the order they completed), else one, else two of them,
+ * whose changes are exactly want. Moves them; false when none fit. */
+static bool explain_by_boundary(struct mw_process *p, int64_t want)
+{
+	const struct mw_boundary_call *b = p->boundary;
+	size_t n = p->nboundary;
+	int64_t sum = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		sum += delta_net(&b[k].d);
+		if (sum != want)
+			continue;
+		for (size_t i = 0; i <= k; i++)
+			move_before_baseline(p, &b[i]);
+		return true;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (delta_net(&b[i].d) == want) {
+			move_before_baseline(p, &b[i]);
+			return true;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = i + 1; j < n; j++) {
+			if (delta_net(&b[i].d) + delta_net(&b[j].d) == want) {
+				move_before_baseline(p, &b[i]);
+				move_before_baseline(p, &b[j]);
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+void mw_model_settle(struct mw_process *p)
+{
+	int64_t have = (int64_t)mw_regions_bytes(&p->regions), diff;
+
+	if (!p->settle_pending)
+		return;
+	p->settle_pending = false;
+	/* Ranges held for a munmap not seen yet are still mapped in the kernel. */
+	for (size_t i = 0; i < p->npending; i++)
+		have += (int64_t)(p->pending[i].end - p->pending[i].start);
+	diff = have - ((int64_t)p->vm_start + p->net);
+	if (diff && explain_by_boundary(p, -diff))
+		diff = 0;
+	p->unattributed += diff;
+	p->net += diff;
+	free(p->pieces);
+	p->pieces = NULL;
+	p->npieces = 0;
+	free(p->boundary);
+	p->boundary = NULL;
+	p->nboundary = 0;
 }
 
 uint64_t mw_thread_dropped(const struct mw_thread *t)
@@ -240,7 +367,8 @@ int64_t mw_process_stack_delta(const struct mw_process *p)
 {
 	if (!p->stack_start || !p->stack_end)
 		return 0;
-	return (int64_t)p->stack_end - (int64_t)p->stack_start;
+	/* A MAP_GROWSDOWN mapping is in VmStk as well as in the calls' net. */
+	return (int64_t)p->stack_end - (int64_t)p->stack_start - p->stack_calls;
 }
 
 int mw_model_resync(struct mw_process *p, const struct mw_regions *maps, uint64_t snap_end_ns)
@@ -262,6 +390,12 @@ int mw_model_resync(struct mw_process *p, const struct mw_regions *maps, uint64_
 	p->unattributed += diff;
 	p->net += diff;
 	p->seed_mono_ns = snap_end_ns;
+	/* Calls that raced this snapshot repair it: settled again once they are in. */
+	free(p->pieces);
+	p->pieces = NULL;
+	p->npieces = 0;
+	p->nboundary = 0;
+	p->settle_pending = true;
 	return 0;
 }
 
@@ -371,6 +505,8 @@ static int apply_mmap(struct mw_model *m, struct mw_process *p, const struct mw_
 		r.flags |= MW_RF_SHARED;
 	if (!(sc->args[3] & MAP_ANONYMOUS))
 		r.flags |= MW_RF_FILE;
+	if (sc->args[3] & MAP_GROWSDOWN)
+		r.flags |= MW_RF_GROWSDOWN;
 	/* Without MAP_FIXED (MAP_FIXED_NOREPLACE included) nothing is replaced. */
 	if (!(sc->args[3] & MAP_FIXED)) {
 		int err = take_over(p, r.start, r.end, ev->mono_ns, ev->tid);
@@ -459,6 +595,83 @@ static int apply_madvise(struct mw_model *m, struct mw_process *p, const struct 
 	return 0;
 }
 
+#ifndef SHM_RDONLY
+#define SHM_RDONLY 010000
+#define SHM_REMAP 040000
+#define SHM_EXEC 0100000
+#endif
+
+/* shmat maps the whole segment, shared, at the address it returns; the record
+ * carries the mapping's size (0 when even user space could not find it). */
+static int apply_shmat(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
+		       struct mw_vm_delta *d)
+{
+	const struct mw_syscall_ev *sc = &ev->sc;
+	struct mw_region r = {
+		.start = (uint64_t)sc->ret,
+		.end = (uint64_t)sc->ret + sc->pages * m->page_size,
+		.prot = sc->args[2] & SHM_RDONLY ? PROT_READ : PROT_READ | PROT_WRITE,
+		.flags = MW_RF_SHARED | MW_RF_FILE | MW_RF_SHM,
+		.tid = ev->tid,
+		.ts_ns = ev->ts_ns,
+		.cls = MW_CLASS_SHM,
+	};
+
+	if (sc->args[2] & SHM_EXEC)
+		r.prot |= PROT_EXEC;
+	/* Without SHM_REMAP an overlap is refused (EINVAL): nothing is replaced. */
+	if (!(sc->args[2] & SHM_REMAP)) {
+		int err = take_over(p, r.start, r.end, ev->mono_ns, ev->tid);
+
+		if (err)
+			return err;
+	}
+	return mw_regions_map(&p->regions, &r, d);
+}
+
+/* The end of the run of segment mappings at addr (shmdt without a known size). */
+static uint64_t shm_run_end(const struct mw_process *p, uint64_t addr)
+{
+	size_t i = mw_regions_index(&p->regions, addr);
+	uint64_t end = addr;
+
+	for (; i < p->regions.n; i++) {
+		const struct mw_region *r = &p->regions.v[i];
+
+		if (r->start != end || !(r->flags & MW_RF_SHM) ||
+		    (end != addr && r->name != p->regions.v[i - 1].name))
+			break;
+		end = r->end;
+	}
+	return end;
+}
+
+/* shmdt removes the segment's mappings in [addr, addr + its size), nothing else. */
+static int apply_shmdt(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
+		       struct mw_vm_delta *d)
+{
+	uint64_t start = ev->sc.args[0];
+	uint64_t end = ev->sc.pages ? start + ev->sc.pages * m->page_size : shm_run_end(p, start);
+	int err = 0;
+
+	while (!err) {
+		size_t i = mw_regions_index(&p->regions, start);
+		const struct mw_region *r;
+
+		while (i < p->regions.n && p->regions.v[i].start < end &&
+		       !(p->regions.v[i].flags & MW_RF_SHM))
+			i++;
+		if (i == p->regions.n || p->regions.v[i].start >= end)
+			break;
+		r = &p->regions.v[i];
+		start = r->end < end ? r->end : end;
+		err = mw_regions_unmap(&p->regions,
+				       r->start > ev->sc.args[0] ? r->start : ev->sc.args[0], start,
+				       d);
+	}
+	return err;
+}
+
 static int apply_syscall(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
 			 struct mw_vm_delta *d)
 {
@@ -471,13 +684,142 @@ static int apply_syscall(struct mw_model *m, struct mw_process *p, const struct 
 	case MW_SYS_MMAP: return apply_mmap(m, p, ev, d);
 	case MW_SYS_MUNMAP: return apply_munmap(m, p, ev, d);
 	case MW_SYS_MPROTECT:
+	case MW_SYS_PKEY_MPROTECT:
 		return mw_regions_protect(&p->regions, sc->args[0],
 					  sc->args[0] + page_up(m, sc->args[1]),
 					  sc->args[2] & PROT_RWX, d);
 	case MW_SYS_MREMAP: return apply_mremap(m, p, ev, d);
 	case MW_SYS_MADVISE: return apply_madvise(m, p, ev);
+	case MW_SYS_SHMAT: return apply_shmat(m, p, ev, d);
+	case MW_SYS_SHMDT: return apply_shmdt(m, p, ev, d);
 	default: return 0;
 	}
+}
+
+/* The range a call changed (for a move, from the lowest to the highest byte). */
+static void call_range(const struct mw_model *m, const struct mw_process *p,
+		       const struct mw_syscall_ev *sc, uint64_t *start, uint64_t *end)
+{
+	uint64_t a = sc->args[0], r = (uint64_t)sc->ret;
+
+	*start = *end = 0;
+	switch (sc->sys) {
+	case MW_SYS_MMAP: *start = r, *end = r + page_up(m, sc->args[1]); break;
+	case MW_SYS_MUNMAP:
+	case MW_SYS_MPROTECT:
+	case MW_SYS_PKEY_MPROTECT:
+	case MW_SYS_MADVISE: *start = a, *end = a + page_up(m, sc->args[1]); break;
+	case MW_SYS_MREMAP:
+		*start = a < r ? a : r;
+		*end = a + page_up(m, sc->args[1]);
+		if (r + page_up(m, sc->args[2]) > *end)
+			*end = r + page_up(m, sc->args[2]);
+		break;
+	case MW_SYS_BRK:
+		*start = page_up(m, p->brk < r ? p->brk : r);
+		*end = page_up(m, p->brk < r ? r : p->brk);
+		break;
+	case MW_SYS_SHMAT: *start = r, *end = r + sc->pages * m->page_size; break;
+	case MW_SYS_SHMDT: *start = a, *end = a + (sc->pages ? sc->pages : 1) * m->page_size; break;
+	default: break;
+	}
+}
+
+static size_t piece_of(const struct mw_process *p, uint64_t addr)
+{
+	size_t lo = 0, hi = p->npieces;
+
+	/* The last piece whose range starts at or below addr. */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (p->pieces[mid].lo <= addr)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Every byte of [start, end) is mapped as the snapshot showed it, prot included (prot
+ * of -1: any). */
+static bool shown_by_snapshot(const struct mw_process *p, uint64_t start, uint64_t end,
+			      int64_t prot)
+{
+	size_t i = mw_regions_index(&p->regions, start);
+	uint64_t at = start;
+
+	for (; at < end && i < p->regions.n; i++) {
+		const struct mw_region *r = &p->regions.v[i];
+
+		if (r->start > at || !(r->flags & MW_RF_BASELINE) || (prot >= 0 && r->prot != prot))
+			return false;
+		at = r->end;
+	}
+	return at >= end;
+}
+
+/*
+ * A call that completed before the snapshot ended: does the snapshot show its
+ * effect already? Yes when it completed before the piece showing its range was
+ * read: applying it again could undo a later call the snapshot shows too, so it
+ * is skipped. A mapping call that completed while that piece was being read is
+ * skipped when the map already shows its mapping as read from /proc. Others are
+ * applied: the snapshot was read before they ran.
+ */
+static bool raced_in_snapshot(const struct mw_model *m, const struct mw_process *p,
+			      const struct mw_event *ev)
+{
+	const struct mw_syscall_ev *sc = &ev->sc;
+	uint64_t start, end, before = UINT64_MAX, after = 0;
+	int64_t prot = -1;
+
+	call_range(m, p, sc, &start, &end);
+	if (start >= end)
+		return false;
+	for (size_t k = p->npieces ? piece_of(p, start) : 0; k < p->npieces; k++) {
+		if (k > 0 && p->pieces[k].lo >= end)
+			break;
+		if (p->pieces[k].t_before < before)
+			before = p->pieces[k].t_before;
+		if (p->pieces[k].t_after > after)
+			after = p->pieces[k].t_after;
+	}
+	if (p->npieces && ev->mono_ns < before)
+		return true;
+	if (p->npieces && ev->mono_ns > after)
+		return false;
+	switch (sc->sys) {
+	case MW_SYS_MMAP:
+		if (sc->args[3] & MAP_FIXED)
+			return false;
+		prot = (int64_t)(sc->args[2] & PROT_RWX);
+		break;
+	case MW_SYS_SHMAT:
+		if (sc->args[2] & SHM_REMAP)
+			return false;
+		break;
+	case MW_SYS_MREMAP:
+		if (sc->args[0] == (uint64_t)sc->ret || (sc->args[3] & MREMAP_FIXED))
+			return false;
+		start = (uint64_t)sc->ret;
+		end = start + page_up(m, sc->args[2]);
+		break;
+	default: return false;
+	}
+	return shown_by_snapshot(p, start, end, prot);
+}
+
+static void remember_boundary(struct mw_process *p, uint32_t tid, const struct mw_vm_delta *d)
+{
+	if (p->nboundary == MW_MAX_BOUNDARY)
+		return;
+	if (!p->boundary) {
+		p->boundary = malloc(MW_MAX_BOUNDARY * sizeof(*p->boundary));
+		if (!p->boundary)
+			return;
+	}
+	p->boundary[p->nboundary++] = (struct mw_boundary_call){ .tid = tid, .d = *d };
 }
 
 static int on_syscall(struct mw_model *m, struct mw_process *p, struct mw_thread *t,
@@ -492,18 +834,31 @@ static int on_syscall(struct mw_model *m, struct mw_process *p, struct mw_thread
 	t->seen.dur_ns[sc->sys] += sc->dur_ns;
 	if (sc->sys != MW_SYS_BRK && mw_ret_is_error(sc->ret))
 		t->seen.errors[sc->sys]++;
+	if (p->settle_pending && ev->mono_ns > p->seed_mono_ns + MW_SETTLE_NS)
+		mw_model_settle(p);
 	if (p->npending)
 		pending_expire_old(p, ev->mono_ns);
 	out->raced = ev->mono_ns <= p->seed_mono_ns;
-	if (out->raced)
+	if (out->raced) {
 		p->raced++;
+		if (sc->sys == MW_SYS_BRK || !mw_ret_is_error(sc->ret))
+			if (raced_in_snapshot(m, p, ev))
+				return 0;
+	}
 	err = apply_syscall(m, p, ev, &out->d);
 	out->vm_delta = (int64_t)out->d.mapped - (int64_t)out->d.unmapped;
+	/* Before the baseline: it brought the map up to it, it grew nothing. */
+	if (out->raced)
+		return err;
 	t->mapped += out->d.mapped;
 	t->unmapped += out->d.unmapped;
 	t->accessible += out->d.accessible;
 	t->reserved += out->d.reserved;
 	p->net += out->vm_delta;
+	p->stack_calls += out->d.stack;
+	if (p->settle_pending && p->seed_mono_ns && out->vm_delta &&
+	    ev->mono_ns <= p->seed_mono_ns + MW_BOUNDARY_NS)
+		remember_boundary(p, ev->tid, &out->d);
 	return err;
 }
 
@@ -544,6 +899,30 @@ static int on_fork(struct mw_model *m, struct mw_process *parent, const struct m
 	return 0;
 }
 
+/*
+ * A new image: a new baseline. The kernel's record says how big exec made it
+ * (recordings before it say 0: the seed then gives the baseline), so the
+ * ledger holds even when the process is gone before /proc can be read. Every
+ * call after the exec is in the stream: none raced.
+ */
+static void on_exec(struct mw_process *p, const struct mw_event *ev)
+{
+	p->exec_vm = ev->task.vm_bytes != 0;
+	if (p->exec_vm) {
+		p->vm_start = ev->task.vm_bytes;
+		p->stack_start = ev->task.stack_bytes;
+	}
+	p->vm_end = p->stack_end = 0;
+	p->net = p->unattributed = p->stack_calls = 0;
+	p->npending = 0;
+	p->seed_mono_ns = 0;
+	p->settle_pending = false;
+	p->nboundary = 0;
+	free(p->pieces);
+	p->pieces = NULL;
+	p->npieces = 0;
+}
+
 int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_apply *out)
 {
 	struct mw_process *p;
@@ -581,6 +960,7 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 		p->start_brk = p->brk = 0;
 		p->needs_seed = true;
 		mw_copy_comm(p->comm, ev->comm);
+		on_exec(p, ev);
 		return 0;
 	case MW_EV_EXIT:
 		t->exited = true;

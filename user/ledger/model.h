@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include "wire/event.h"
 #include "class.h"
+#include "procfs.h"
 #include "regions.h"
 #include "resident.h"
 
@@ -60,6 +61,18 @@ struct mw_pending_unmap {
 
 #define MW_MAX_PENDING 64
 #define MW_PENDING_TTL_NS 1000000000ULL
+/* Records of calls that completed before a snapshot ended are in the ring by this
+ * long after it: the baseline is settled then (mw_model_settle). */
+#define MW_SETTLE_NS 50000000ULL
+/* Calls that completed this soon after a snapshot may have changed VmSize before it was
+ * read: remembered (at most MW_MAX_BOUNDARY) until the baseline settles. */
+#define MW_BOUNDARY_NS 2000000ULL
+#define MW_MAX_BOUNDARY 64
+
+struct mw_boundary_call {
+	uint32_t tid;
+	struct mw_vm_delta d;
+};
 #define MW_MAX_RETIRED_NAMES 1024
 #define MW_RETIRED_OTHER "(other)"
 
@@ -68,15 +81,24 @@ struct mw_process {
 	uint32_t parent; /* traced parent's pid for forked children, else 0 */
 	char comm[MW_COMM_LEN];
 	struct mw_regions regions;
-	uint64_t start_brk;	/* 0 when unknown */
-	uint64_t brk;		/* current break, 0 when unknown */
-	uint64_t seed_mono_ns;	/* events completed before this raced the /proc snapshot */
+	uint64_t start_brk;	      /* 0 when unknown */
+	uint64_t brk;		      /* current break, 0 when unknown */
+	uint64_t seed_mono_ns;	      /* events completed before this raced the /proc snapshot */
+	struct mw_maps_piece *pieces; /* when each part of that snapshot was read, until settled */
+	size_t npieces;
+	bool settle_pending; /* the raced events are still coming: see mw_model_settle */
+	struct mw_boundary_call *boundary; /* calls just after the snapshot, until settled */
+	size_t nboundary;
+	bool exec_vm;		/* vm_start and stack_start are the exec record's */
 	uint64_t vm_start;	/* kernel VmSize at the baseline */
 	uint64_t vm_end;	/* kernel VmSize at the end (0 = not known yet) */
 	uint64_t stack_start;	/* kernel VmStk at the baseline */
 	uint64_t stack_end;	/* kernel VmStk at the end (0 = not known yet) */
 	int64_t net;		/* sum of vm deltas since the baseline, incl. unattributed */
-	int64_t unattributed;	/* part of net found by resyncing with /proc after lost events */
+	int64_t unattributed;	/* part of net the calls do not explain: found by resyncing with
+				 * /proc after lost events, or when the baseline settled */
+	int64_t stack_calls;	/* MW_RF_STACKLIKE bytes mapped minus unmapped by calls: the kernel
+				 * counts them in VmStk too, so stack growth leaves them out */
 	uint64_t raced;		/* events reconciled against the snapshot */
 	struct mw_alloc *alloc; /* the allocator analysis' state (alloc/), NULL until seeded:
 				 * carried, forked and freed here through mw_model.alloc_ops */
@@ -139,13 +161,32 @@ struct mw_thread *mw_process_thread(struct mw_process *p, uint32_t tid);
 /* Drop a thread's record (daemon mode, after its final summary). */
 void mw_process_forget_thread(struct mw_process *p, uint32_t tid);
 /*
- * Seed (or reseed) p's regions from a snapshot taken between snap_start_ns and
- * snap_end_ns (CLOCK_MONOTONIC). Events that completed before snap_end_ns are
- * applied idempotently afterwards. vm_size is the kernel's VmSize then.
+ * Seed (or reseed) p's regions from a snapshot whose reading ended at
+ * snap_end_ns (CLOCK_MONOTONIC; 0: nothing raced it, as after an exec).
+ * vm_size and stack_size are the kernel's VmSize and VmStk then: the baseline.
+ * Calls that completed before snap_end_ns ("raced") come after the seed; they
+ * preceded the baseline, so they repair the map without counting as growth:
+ * one the snapshot already shows (by the time of the piece that shows its
+ * range, mw_model_set_pieces) is skipped, one it cannot show yet is applied.
+ * After an exec record that carried the new image's size, the exec's numbers
+ * stay the baseline and vm_size/stack_size are ignored.
  */
 int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t start_brk,
 		  uint64_t vm_size, uint64_t stack_size, uint64_t snap_end_ns);
-/* Growth of the main stack (page faults, no syscall) between baseline and end, when known. */
+/* When each piece of the last snapshot of p was read (copied; sorted by lo). 0 or -ENOMEM. */
+int mw_model_set_pieces(struct mw_process *p, const struct mw_maps_piece *v, size_t n);
+/*
+ * Once the raced calls are in (the first call MW_SETTLE_NS after the snapshot,
+ * or a report): the map's size must be vm_start + net. A call that completed
+ * just after the snapshot may have changed VmSize before it was read (its exit
+ * was on its way): when the first of those calls, or one or two of them,
+ * account for the difference exactly, they are moved before the baseline
+ * (counted as raced, out of the ledgers). What no such call explains goes to
+ * unattributed. Idempotent.
+ */
+void mw_model_settle(struct mw_process *p);
+/* Growth of the stack (page faults, no syscall: VmStk's change less the stack-like
+ * mappings calls made) between baseline and end, when known. */
 int64_t mw_process_stack_delta(const struct mw_process *p);
 /*
  * After lost events: replace p's regions with a fresh snapshot, keeping its

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "base/clock.h"
 #include "base/grow.h"
+#include "base/readfile.h"
 #include "procfs.h"
 
 #define PF_KTHREAD 0x00200000 /* include/linux/sched.h; not exported to user space */
@@ -82,8 +84,11 @@ static uint32_t name_flags(const char *name, size_t len)
 					       "[uprobes]" };
 
 #define IS(lit) (len == sizeof(lit) - 1 && memcmp(name, lit, len) == 0)
+	/* The kernel names a SysV segment "SYSV<key>" on its internal mount. */
+	if (len > 5 && !memcmp(name, "/SYSV", 5))
+		return MW_RF_FILE | MW_RF_SHM;
 	if (len && name[0] == '/')
-		return MW_RF_FILE; /* also /memfd:..., /SYSV..., /dev/zero (deleted) */
+		return MW_RF_FILE; /* also /memfd:..., /dev/zero (deleted) */
 	if (IS("[heap]"))
 		return MW_RF_HEAP;
 	if (IS("[stack]"))
@@ -173,49 +178,10 @@ int mw_maps_parse(const char *text, struct mw_regions *out)
 
 /* ---- reading files ---------------------------------------------------- */
 
-/* Read a whole /proc file into a malloc'd NUL-terminated buffer. The first
- * read is large because seq_file renders at most a buffer per read() and a
- * maps file read in small pieces can tear between pieces. */
+/* Read a whole /proc file into a malloc'd NUL-terminated buffer. */
 static int read_text(const char *path, size_t hint, char **out)
 {
-	size_t cap = hint, len = 0;
-	char *buf = malloc(cap);
-	int fd, err = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		free(buf);
-		return err;
-	}
-	for (;;) {
-		ssize_t n;
-
-		if (mw_grow_to(&buf, len + 2, &cap, 1, cap)) {
-			err = -ENOMEM;
-			break;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (err) {
-		free(buf);
-		return err;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	return 0;
+	return mw_read_file(path, hint, out, NULL, NULL, NULL);
 }
 
 static int read_pid_file(uint32_t pid, const char *file, size_t hint, char **out)
@@ -300,6 +266,56 @@ int mw_maps_exec_baseline(const char *text, const char *exe, char **out, uint64_
 int mw_read_maps_text(uint32_t pid, char **text)
 {
 	return read_pid_file(pid, "maps", 256 * 1024, text);
+}
+
+struct pieces {
+	struct mw_maps_piece *v;
+	size_t n, cap;
+	uint64_t lo; /* the end of the last mapping shown so far */
+};
+
+/* After each read(): the addresses it covered, from the end of the last mapping the
+ * previous read showed to the end of the last one this read showed. */
+static int on_piece(void *ctx, const char *text, size_t len, size_t prev, uint64_t t0, uint64_t t1)
+{
+	struct pieces *ps = ctx;
+	size_t end = len, line;
+	uint64_t start, stop;
+	const char *p;
+
+	while (end > prev && text[end - 1] != '\n')
+		end--;
+	if (end == prev)
+		return 0; /* no whole line yet (it never happens with a large buffer) */
+	line = end - 1;
+	while (line > 0 && text[line - 1] != '\n')
+		line--;
+	/* Only "start-end" is needed (the line goes on to a newline: no overrun). */
+	p = text + line;
+	if (!parse_hex(&p, &start) || *p++ != '-' || !parse_hex(&p, &stop))
+		return 0;
+	if (mw_grow(&ps->v, ps->n, &ps->cap, sizeof(*ps->v), 64))
+		return -ENOMEM;
+	ps->v[ps->n++] = (struct mw_maps_piece){ .lo = ps->lo, .t_before = t0, .t_after = t1 };
+	ps->lo = stop;
+	return 0;
+}
+
+int mw_read_maps_timed(uint32_t pid, char **text, struct mw_maps_piece **pieces, size_t *n)
+{
+	struct pieces ps = { 0 };
+	char path[64];
+	int err;
+
+	snprintf(path, sizeof(path), "/proc/%u/maps", pid);
+	err = mw_read_file(path, 256 * 1024, text, NULL, on_piece, &ps);
+	if (err) {
+		free(ps.v);
+		return err;
+	}
+	*pieces = ps.v;
+	*n = ps.n;
+	return 0;
 }
 
 int mw_read_maps(uint32_t pid, struct mw_regions *out)
@@ -403,6 +419,43 @@ int mw_read_vmsize(uint32_t pid, uint64_t *bytes)
 	err = mw_status_vmsize(text, bytes);
 	free(text);
 	return err;
+}
+
+int mw_statm_size(const char *statm_text, uint64_t page_size, uint64_t *bytes)
+{
+	const char *p = statm_text;
+	uint64_t pages;
+
+	if (!parse_dec(&p, &pages) || (*p != ' ' && !at_eol(*p)) || pages > UINT64_MAX / page_size)
+		return -EINVAL;
+	*bytes = pages * page_size;
+	return 0;
+}
+
+int mw_open_statm(uint32_t pid)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/statm", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int mw_read_statm(int fd, uint64_t page_size, uint64_t *bytes, uint64_t *t_before,
+		  uint64_t *t_after)
+{
+	char buf[256];
+	ssize_t n;
+
+	*t_before = mw_now_ns(CLOCK_MONOTONIC);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	*t_after = mw_now_ns(CLOCK_MONOTONIC);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	/* A process that is exiting has no mm: all zeros. */
+	return mw_statm_size(buf, page_size, bytes);
 }
 
 int mw_status_tgid(const char *status_text, uint32_t *tgid)

@@ -31,6 +31,19 @@ bool mw_is_libc_path(const char *path);
  * [vsyscall] (the VmSize then).
  */
 int mw_maps_exec_baseline(const char *text, const char *exe, char **out, uint64_t *bytes);
+/*
+ * One read() of /proc/PID/maps: the kernel renders a page of it per call, so
+ * each piece shows the mappings at its own moment. Piece k covers addresses
+ * from lo (the end of the last mapping the previous piece showed; 0 for the
+ * first) up to the next piece's lo, rendered between t_before and t_after
+ * (CLOCK_MONOTONIC, the clock of the kernel's records).
+ */
+struct mw_maps_piece {
+	uint64_t lo;
+	uint64_t t_before, t_after;
+};
+/* mw_read_maps_text with the time of each piece (*pieces malloc'd, sorted by lo). */
+int mw_read_maps_timed(uint32_t pid, char **text, struct mw_maps_piece **pieces, size_t *n);
 /* Read /proc/PID/maps whole, then parse. */
 int mw_read_maps(uint32_t pid, struct mw_regions *out);
 /* The raw text of /proc/PID/maps (malloc'd, NUL-terminated; caller frees):
@@ -64,6 +77,16 @@ int mw_read_cpu_ns(uint32_t pid, uint64_t *ns);
 int mw_read_environ(uint32_t pid, char **buf, size_t *len);
 /* The value of var in such a buffer, or NULL. */
 const char *mw_environ_get(const char *env, size_t len, const char *var);
+/* "1234 ..." (/proc/PID/statm: sizes in pages, total first) -> bytes of the address space. */
+int mw_statm_size(const char *statm_text, uint64_t page_size, uint64_t *bytes);
+/*
+ * VmSize as close to an instant as /proc allows: /proc/PID/statm (one short
+ * line, computed first) through an fd opened once (mw_open_statm), read again
+ * for each call; *t_before and *t_after bracket the read (CLOCK_MONOTONIC).
+ */
+int mw_open_statm(uint32_t pid);
+int mw_read_statm(int fd, uint64_t page_size, uint64_t *bytes, uint64_t *t_before,
+		  uint64_t *t_after);
 /* VmSize and VmStk (the main thread's stack, which grows without syscalls). */
 int mw_read_vm(uint32_t pid, uint64_t *size, uint64_t *stack);
 int mw_read_vmsize(uint32_t pid, uint64_t *bytes);

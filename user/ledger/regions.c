@@ -219,22 +219,30 @@ static void merge_range(struct mw_regions *r, size_t lo, size_t hi)
 		close_gap(r, w + 1, hi - w);
 }
 
-static void account_add(struct mw_vm_delta *d, uint64_t len, uint32_t prot)
+static void account_add(struct mw_vm_delta *d, const struct mw_region *g)
 {
+	uint64_t len = rlen(g);
+
 	d->mapped += len;
-	if (prot)
+	if (g->prot)
 		d->accessible += (int64_t)len;
 	else
 		d->reserved += (int64_t)len;
+	if (g->flags & MW_RF_STACKLIKE)
+		d->stack += (int64_t)len;
 }
 
-static void account_remove(struct mw_vm_delta *d, uint64_t len, uint32_t prot)
+static void account_remove(struct mw_vm_delta *d, const struct mw_region *g)
 {
+	uint64_t len = rlen(g);
+
 	d->unmapped += len;
-	if (prot)
+	if (g->prot)
 		d->accessible -= (int64_t)len;
 	else
 		d->reserved -= (int64_t)len;
+	if (g->flags & MW_RF_STACKLIKE)
+		d->stack -= (int64_t)len;
 }
 
 static void add_delta(struct mw_vm_delta *d, const struct mw_vm_delta *t)
@@ -245,6 +253,7 @@ static void add_delta(struct mw_vm_delta *d, const struct mw_vm_delta *t)
 	d->unmapped += t->unmapped;
 	d->accessible += t->accessible;
 	d->reserved += t->reserved;
+	d->stack += t->stack;
 }
 
 /* Remove everything in [start, end). Needs two reserved slots; leaves the
@@ -255,7 +264,7 @@ static void do_unmap(struct mw_regions *r, uint64_t start, uint64_t end, struct 
 
 	isolate(r, start, end, &i, &j);
 	for (size_t k = i; k < j; k++)
-		account_remove(d, rlen(&r->v[k]), r->v[k].prot);
+		account_remove(d, &r->v[k]);
 	close_gap(r, i, j - i);
 	/* Removing leaves a hole, so nothing new can merge. */
 }
@@ -273,7 +282,7 @@ static void do_insert(struct mw_regions *r, const struct mw_region *p, size_t k,
 	open_gap(r, i, k);
 	memcpy(&r->v[i], p, k * sizeof(*p));
 	for (size_t m = 0; m < k; m++)
-		account_add(d, rlen(&p[m]), p[m].prot);
+		account_add(d, &p[m]);
 	merge_range(r, i ? i - 1 : 0, i + k);
 }
 

@@ -27,14 +27,19 @@
 #include <sys/mman.h>
 
 enum mw_region_flag {
-	MW_RF_SHARED = 1 << 0,	 /* MAP_SHARED / 's' in maps */
-	MW_RF_FILE = 1 << 1,	 /* file-backed */
-	MW_RF_DONTFORK = 1 << 2, /* MADV_DONTFORK: not copied into a forked child */
-	MW_RF_HEAP = 1 << 3,	 /* the brk heap */
-	MW_RF_STACK = 1 << 4,	 /* [stack] of the main thread */
-	MW_RF_SPECIAL = 1 << 5,	 /* [vdso] [vvar] [vvar_vclock] [vsyscall] [uprobes] */
-	MW_RF_BASELINE = 1 << 6, /* seeded from /proc, creator unknown */
+	MW_RF_SHARED = 1 << 0,	  /* MAP_SHARED / 's' in maps */
+	MW_RF_FILE = 1 << 1,	  /* file-backed */
+	MW_RF_DONTFORK = 1 << 2,  /* MADV_DONTFORK: not copied into a forked child */
+	MW_RF_HEAP = 1 << 3,	  /* the brk heap */
+	MW_RF_STACK = 1 << 4,	  /* [stack] of the main thread */
+	MW_RF_SPECIAL = 1 << 5,	  /* [vdso] [vvar] [vvar_vclock] [vsyscall] [uprobes] */
+	MW_RF_BASELINE = 1 << 6,  /* seeded from /proc, creator unknown */
+	MW_RF_SHM = 1 << 7,	  /* a SysV shared memory segment (shmat, /SYSV... in maps) */
+	MW_RF_GROWSDOWN = 1 << 8, /* MAP_GROWSDOWN: the kernel counts it as stack (VmStk) */
 };
+
+/* Regions whose bytes the kernel counts in VmStk too (mm->stack_vm). */
+#define MW_RF_STACKLIKE (MW_RF_STACK | MW_RF_GROWSDOWN)
 
 struct mw_region {
 	uint64_t start, end; /* [start, end), page aligned */
@@ -66,6 +71,7 @@ struct mw_vm_delta {
 	uint64_t unmapped;  /* bytes of existing mapping destroyed */
 	int64_t accessible; /* change in bytes whose prot != PROT_NONE */
 	int64_t reserved;   /* change in bytes whose prot == PROT_NONE */
+	int64_t stack;	    /* change in bytes of MW_RF_STACKLIKE regions */
 };
 
 /* The arena of a region in the ids of alloc.h: -1 none, 0 the main arena,

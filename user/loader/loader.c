@@ -114,12 +114,18 @@ static bool tracefs_ready(void)
 static void choose_programs(struct memwatch_bpf *s, bool raw, bool timed)
 {
 	struct bpf_program *enter[] = {
-		s->progs.sys_enter_brk,	     s->progs.sys_enter_mmap,	s->progs.sys_enter_munmap,
-		s->progs.sys_enter_mprotect, s->progs.sys_enter_mremap, s->progs.sys_enter_madvise,
+		s->progs.sys_enter_brk,	   s->progs.sys_enter_mmap,
+		s->progs.sys_enter_munmap, s->progs.sys_enter_mprotect,
+		s->progs.sys_enter_mremap, s->progs.sys_enter_madvise,
+		s->progs.sys_enter_shmat,  s->progs.sys_enter_pkey_mprotect,
 	};
+	/* shmdt's enter finds the size of the segment it detaches: loaded untimed too. */
 	struct bpf_program *always[] = {
-		s->progs.sys_exit_brk,	       s->progs.sys_exit_mmap,	 s->progs.sys_exit_munmap,
-		s->progs.sys_exit_mprotect,    s->progs.sys_exit_mremap, s->progs.sys_exit_madvise,
+		s->progs.sys_exit_brk,		 s->progs.sys_exit_mmap,
+		s->progs.sys_exit_munmap,	 s->progs.sys_exit_mprotect,
+		s->progs.sys_exit_mremap,	 s->progs.sys_exit_madvise,
+		s->progs.sys_exit_shmat,	 s->progs.sys_exit_shmdt,
+		s->progs.sys_exit_pkey_mprotect, s->progs.sys_enter_shmdt,
 		s->progs.sys_enter_exit_group,
 	};
 

@@ -128,11 +128,21 @@ static void json_args(struct mw_json *j, const struct mw_syscall_ev *sc)
 		mw_json_uint(j, "len", a[1]);
 		break;
 	case MW_SYS_MPROTECT:
+	case MW_SYS_PKEY_MPROTECT:
 		mw_json_addr(j, "addr", a[0]);
 		mw_json_uint(j, "len", a[1]);
 		mw_fmt_prot(buf, sizeof(buf), a[2]);
 		mw_json_str(j, "prot", buf);
+		if (sc->sys == MW_SYS_PKEY_MPROTECT)
+			mw_json_int(j, "pkey", (int32_t)a[3]);
 		break;
+	case MW_SYS_SHMAT:
+		mw_json_int(j, "shmid", (int32_t)a[0]);
+		mw_json_addr(j, "addr", a[1]);
+		mw_fmt_shm_flags(buf, sizeof(buf), a[2]);
+		mw_json_str(j, "flags", buf);
+		break;
+	case MW_SYS_SHMDT: mw_json_addr(j, "addr", a[0]); break;
 	case MW_SYS_MREMAP:
 		mw_json_addr(j, "old_addr", a[0]);
 		mw_json_uint(j, "old_len", a[1]);
@@ -155,7 +165,8 @@ static void json_args(struct mw_json *j, const struct mw_syscall_ev *sc)
 static void json_syscall(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a)
 {
 	const struct mw_syscall_ev *sc = &ev->sc;
-	bool addr_ret = sc->sys == MW_SYS_MMAP || sc->sys == MW_SYS_MREMAP || sc->sys == MW_SYS_BRK;
+	bool addr_ret = sc->sys == MW_SYS_MMAP || sc->sys == MW_SYS_MREMAP ||
+			sc->sys == MW_SYS_BRK || sc->sys == MW_SYS_SHMAT;
 	bool error = sc->sys != MW_SYS_BRK && mw_ret_is_error(sc->ret);
 	struct mw_json j;
 
@@ -406,6 +417,46 @@ static void text_classes(struct mw_output *o, const struct mw_process *p)
 	free(rows);
 }
 
+/*
+ * Calls per thread. The SysV and protection-key columns only when a thread of
+ * the process made such a call; threads that made no call at all share one
+ * line (a pool of 1000 idle workers is one line, not 1000 rows of zeros).
+ */
+static void text_calls(struct mw_output *o, const struct mw_process *p)
+{
+	static const char *const head[MW_SYS_COUNT] = {
+		"brk", "mmap", "munmap", "mprot", "mremap", "madv", "shmat", "shmdt", "pkeymp",
+	};
+	int ncols = MW_SYS_MADVISE + 1;
+	size_t idle = 0;
+	FILE *f = o->f;
+
+	for (size_t i = 0; i < p->nthreads && ncols < MW_SYS_COUNT; i++)
+		for (int s = ncols; s < MW_SYS_COUNT; s++)
+			if (mw_thread_counts(&p->threads[i])->calls[s])
+				ncols = MW_SYS_COUNT;
+	fprintf(f, "%7s %-15s", "TID", "COMM");
+	for (int s = 0; s < ncols; s++)
+		fprintf(f, " %6s", head[s]);
+	fprintf(f, " %6s\n", "errors");
+	for (size_t i = 0; i < p->nthreads; i++) {
+		const struct mw_thread *t = &p->threads[i];
+		const struct mw_counts *k = mw_thread_counts(t);
+
+		if (!total_calls(k)) {
+			idle++;
+			continue;
+		}
+		fprintf(f, "%7" PRIu32 " %-15s", t->tid, t->comm);
+		for (int s = 0; s < ncols; s++)
+			fprintf(f, " %6" PRIu64, k->calls[s]);
+		fprintf(f, " %6" PRIu64 "\n", total_errors(k));
+	}
+	if (idle)
+		fprintf(f, "%7s (%zu thread%s with no memory calls)\n", "", idle,
+			idle == 1 ? "" : "s");
+}
+
 static void text_process(struct mw_output *o, const struct mw_process *p)
 {
 	char a[32], b[32], c[32], d[32], e[32];
@@ -420,17 +471,7 @@ static void text_process(struct mw_output *o, const struct mw_process *p)
 		fprintf(f, ", %" PRIu64 " events lost", process_dropped(p));
 	fputs(" ---\n", f);
 
-	fprintf(f, "%7s %-15s %6s %6s %6s %6s %6s %6s %6s\n", "TID", "COMM", "brk", "mmap",
-		"munmap", "mprot", "mremap", "madv", "errors");
-	for (size_t i = 0; i < p->nthreads; i++) {
-		const struct mw_thread *t = &p->threads[i];
-		const struct mw_counts *k = mw_thread_counts(t);
-
-		fprintf(f, "%7" PRIu32 " %-15s", t->tid, t->comm);
-		for (int s = 0; s < MW_SYS_COUNT; s++)
-			fprintf(f, " %6" PRIu64, k->calls[s]);
-		fprintf(f, " %6" PRIu64 "\n", total_errors(k));
-	}
+	text_calls(o, p);
 	fprintf(f, "%7s %-15s %9s %9s %9s %9s %9s\n", "TID", "COMM", "MAPPED", "UNMAPPED", "NET",
 		"ACCESS", "RESERVED");
 	for (size_t i = 0; i < p->nthreads; i++) {

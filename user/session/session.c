@@ -54,6 +54,7 @@ void mw_session_free(struct mw_session *s)
 {
 	mw_model_free(&s->model);
 	mw_alloc_facts_free(&s->facts);
+	free(s->pieces);
 }
 
 #define MAX_ALLOC_EVENTS 16
@@ -94,6 +95,8 @@ static void collect_counters(struct mw_session *s, struct mw_thread *t, bool for
 
 static void report_process(struct mw_session *s, struct mw_process *p, uint64_t ts, bool final)
 {
+	/* Whatever raced its snapshot has come by now. */
+	mw_model_settle(p);
 	for (size_t i = 0; i < p->nthreads; i++)
 		collect_counters(s, &p->threads[i], final);
 	mw_out_process(&s->out, ts, p);
@@ -154,6 +157,17 @@ int mw_session_event(struct mw_session *s, const struct mw_event *in, const void
 	mw_out_event(&s->out, &ev, &a);
 	if (s->hooks && s->hooks->event)
 		s->hooks->event(s->hooks_ctx, &ev, &a);
+	if (a.proc && ev.kind == MW_EV_SYSCALL && ev.sc.sys == MW_SYS_SHMAT && !ev.sc.pages &&
+	    !mw_ret_is_error(ev.sc.ret)) {
+		char msg[160];
+
+		/* Neither the kernel nor /proc could size it: say so, do not guess. */
+		snprintf(
+			msg, sizeof(msg),
+			"pid %u: the size of shmat's mapping at %#llx is unknown: its net misses it",
+			ev.pid, (unsigned long long)ev.sc.ret);
+		mw_out_note(&s->out, ev.ts_ns, msg);
+	}
 	if (a.proc && a.proc->alloc && ev.kind != MW_EV_EXEC) {
 		struct mw_alloc_ev v[MAX_ALLOC_EVENTS];
 		int n = ev.kind == MW_EV_USDT
@@ -206,6 +220,25 @@ static int seed_alloc(struct mw_session *s, struct mw_process *p, uint64_t snap_
 	return 0;
 }
 
+int mw_session_pieces(struct mw_session *s, uint32_t pid, const struct mw_maps_piece *v, size_t n)
+{
+	struct mw_pieces_entry e = { .pid = pid, .n = (__u32)n };
+	struct mw_maps_piece *c = n ? malloc(n * sizeof(*c)) : NULL;
+
+	_Static_assert(sizeof(struct mw_piece_entry) == sizeof(struct mw_maps_piece),
+		       "a piece is recorded as it is");
+	if (n && !c)
+		return -ENOMEM;
+	if (n)
+		memcpy(c, v, n * sizeof(*c));
+	record(s, MW_ENTRY_PIECES, &e, sizeof(e), v, n * sizeof(*v));
+	free(s->pieces);
+	s->pieces = c;
+	s->npieces = n;
+	s->pieces_pid = pid;
+	return 0;
+}
+
 int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, uint64_t start_brk,
 		    uint64_t vm_size, uint64_t stack_size, uint64_t snap_end_ns, bool resync)
 {
@@ -231,6 +264,11 @@ int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, u
 		err = resync ? mw_model_resync(p, &maps, snap_end_ns)
 			     : mw_model_seed(p, &maps, start_brk, vm_size, stack_size, snap_end_ns);
 	mw_regions_free(&maps);
+	if (!err && s->pieces && s->pieces_pid == pid)
+		err = mw_model_set_pieces(p, s->pieces, s->npieces);
+	free(s->pieces);
+	s->pieces = NULL;
+	s->npieces = 0;
 	if (!err && !resync)
 		err = seed_alloc(s, p, snap_end_ns);
 	return err;

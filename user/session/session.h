@@ -61,6 +61,9 @@ struct mw_session {
 	 * cfg->max_threads has its summary written at its exit and is forgotten, so a
 	 * long-lived process that churns threads keeps a bounded table. */
 	bool retire_threads;
+	struct mw_maps_piece *pieces; /* mw_session_pieces' for the next seed of pieces_pid */
+	size_t npieces;
+	uint32_t pieces_pid;
 	uint64_t bad_records;
 	int err; /* first fatal error (-ENOMEM) */
 };
@@ -76,6 +79,8 @@ int mw_session_event(struct mw_session *s, const struct mw_event *ev, const void
 int mw_session_bad_record(struct mw_session *s, const void *data, size_t size);
 /* The two above for a raw record: decode, then the one or the other. */
 int mw_session_record(struct mw_session *s, const void *data, size_t size);
+/* When each piece of the maps text of pid's next seed was read (mw_read_maps_timed). */
+int mw_session_pieces(struct mw_session *s, uint32_t pid, const struct mw_maps_piece *v, size_t n);
 /* A baseline (resync false) or a post-drop resync of pid from maps text. */
 int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, uint64_t start_brk,
 		    uint64_t vm_size, uint64_t stack_size, uint64_t snap_end_ns, bool resync);

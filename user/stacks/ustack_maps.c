@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "base/grow.h"
+#include "base/readfile.h"
 #include "ustack_maps.h"
 
 void mw_umaps_clear(struct mw_umods *m)
@@ -142,37 +143,15 @@ out:
 
 int mw_umaps_read(uint32_t pid, struct mw_umods *out)
 {
-	char path[64];
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int fd, err;
+	char path[64], *buf;
+	size_t len;
+	int err;
 
 	snprintf(path, sizeof(path), "/proc/%u/maps", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	for (;;) {
-		ssize_t r;
-
-		if (mw_grow_to(&buf, len + 4096, &cap, 1, 65536)) {
-			err = -ENOMEM;
-			goto out;
-		}
-		r = read(fd, buf + len, cap - len - 1);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			err = errno == ESRCH ? -ESRCH : -errno;
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	buf[len] = '\0';
+	err = mw_read_file(path, 65536, &buf, &len, NULL, NULL);
+	if (err)
+		return err == -ENOENT ? -ESRCH : err;
 	err = len ? mw_umaps_parse(buf, out) : -ESRCH; /* a zombie has empty maps */
-out:
 	free(buf);
-	close(fd);
 	return err;
 }

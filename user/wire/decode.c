@@ -7,7 +7,9 @@
 _Static_assert(sizeof(struct mw_hdr) == 40, "mw_hdr layout is ABI");
 _Static_assert(sizeof(struct mw_syscall_rec) == 112, "mw_syscall_rec layout is ABI");
 _Static_assert(sizeof(struct mw_task_rec) == 88, "mw_task_rec layout is ABI");
-_Static_assert(sizeof(struct mw_thread_counters) == 152, "mw_thread_counters layout is ABI");
+_Static_assert(sizeof(struct mw_thread_counters) == 3 * 8 * MW_SYS_COUNT + 8,
+	       "mw_thread_counters layout is ABI");
+_Static_assert(MW_SYS_COUNT == 9, "a new call changes the recording format (wire/record.h)");
 _Static_assert(sizeof(struct mw_usdt_rec) == 64, "mw_usdt_rec layout is ABI");
 _Static_assert(sizeof(struct mw_malloc_rec) == 56 + MW_MREGS * 8 + 8,
 	       "mw_malloc_rec layout is ABI");
@@ -78,6 +80,7 @@ int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, st
 		memcpy(ev->sc.args, r->args, sizeof(ev->sc.args));
 		ev->sc.ret = r->ret;
 		ev->sc.dur_ns = r->dur_ns;
+		ev->sc.pages = r->pages;
 		return 0;
 	}
 	case MW_REC_USDT: {

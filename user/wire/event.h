@@ -58,6 +58,7 @@ struct mw_syscall_ev {
 	uint64_t args[6];
 	int64_t ret;
 	uint64_t dur_ns;
+	uint32_t pages; /* shmat: pages it mapped; shmdt: pages of the segment; 0 = unknown */
 };
 
 struct mw_task_ev {
@@ -66,8 +67,8 @@ struct mw_task_ev {
 	char child_comm[MW_COMM_LEN]; /* NUL-terminated */
 	int32_t exit_code;
 	bool group_dead;
-	uint64_t vm_bytes;    /* EXIT_GROUP: VmSize */
-	uint64_t stack_bytes; /* EXIT_GROUP: VmStk */
+	uint64_t vm_bytes;    /* EXIT_GROUP, FORK, EXEC: VmSize (0 = unknown) */
+	uint64_t stack_bytes; /* the same, VmStk */
 };
 
 struct mw_event {

@@ -6,7 +6,8 @@
 
 _Static_assert(sizeof(struct mw_record_header) == 32, "recording header is a file format");
 _Static_assert(sizeof(struct mw_seed_entry) == 40, "seed entry is a file format");
-_Static_assert(sizeof(struct mw_counters_entry) == 160, "counters entry is a file format");
+_Static_assert(sizeof(struct mw_counters_entry) == 232, "counters entry is a file format");
+_Static_assert(sizeof(struct mw_counters_entry_v2) == 160, "MWREC002 counters entry");
 _Static_assert(sizeof(struct mw_thread_entry) == 24, "thread entry is a file format");
 
 #define MAX_ENTRY (64U << 20)
@@ -43,13 +44,36 @@ int mw_replay_init(struct mw_replay *r, const void *buf, size_t len)
 	if (len < sizeof(r->hdr))
 		return -EINVAL;
 	memcpy(&r->hdr, buf, sizeof(r->hdr));
-	if (memcmp(r->hdr.magic, MW_RECORD_MAGIC, sizeof(r->hdr.magic)) || !r->hdr.page_size ||
-	    (r->hdr.page_size & (r->hdr.page_size - 1)))
+	if (!memcmp(r->hdr.magic, MW_RECORD_MAGIC, sizeof(r->hdr.magic)))
+		r->version = 3;
+	else if (!memcmp(r->hdr.magic, MW_RECORD_MAGIC_V2, sizeof(r->hdr.magic)))
+		r->version = 2;
+	if (!r->version || !r->hdr.page_size || (r->hdr.page_size & (r->hdr.page_size - 1)))
 		return -EINVAL;
 	r->buf = buf;
 	r->len = len;
 	r->off = sizeof(r->hdr);
 	return 0;
+}
+
+/* Six calls' counters into the current layout; the calls added since are zero. */
+static int convert_counters_v2(struct mw_replay *r, struct mw_entry *e)
+{
+	struct mw_counters_entry_v2 old;
+	struct mw_counters_entry *c = &r->conv;
+
+	if (e->len != sizeof(old))
+		return -EINVAL;
+	memcpy(&old, e->data, sizeof(old));
+	memset(c, 0, sizeof(*c));
+	c->tid = old.tid;
+	c->c.tgid = old.tgid;
+	memcpy(c->c.calls, old.calls, sizeof(old.calls));
+	memcpy(c->c.errors, old.errors, sizeof(old.errors));
+	memcpy(c->c.dur_ns, old.dur_ns, sizeof(old.dur_ns));
+	e->len = sizeof(*c);
+	e->data = c;
+	return 1;
 }
 
 int mw_replay_next(struct mw_replay *r, struct mw_entry *e)
@@ -69,5 +93,7 @@ int mw_replay_next(struct mw_replay *r, struct mw_entry *e)
 	e->len = head[1];
 	e->data = r->buf + r->off + sizeof(head);
 	r->off += sizeof(head) + padded;
+	if (r->version == 2 && e->kind == MW_ENTRY_COUNTERS)
+		return convert_counters_v2(r, e);
 	return 1;
 }

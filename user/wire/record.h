@@ -4,8 +4,10 @@
  * /proc baselines, the kernel's counters, drop notices), in order, so
  * --replay runs the same accounting without root and bugs reproduce from a
  * file. Format (host byte order, x86-64):
- *   header  "MWREC002" u64 page_size  i64 mono_to_epoch_ns  u64 zero
+ *   header  "MWREC003" u64 page_size  i64 mono_to_epoch_ns  u64 zero
  *   entry   u32 kind  u32 len  payload[len]  zero padding to 8 bytes
+ * MWREC002 (six traced calls: struct mw_counters_entry was 160 bytes) is still
+ * read: its counters entries are converted to the current layout.
  */
 #ifndef MW_RECORD_H
 #define MW_RECORD_H
@@ -18,7 +20,8 @@
 #include "memwatch.h"
 #include "malloc.h"
 
-#define MW_RECORD_MAGIC "MWREC002"
+#define MW_RECORD_MAGIC "MWREC003"
+#define MW_RECORD_MAGIC_V2 "MWREC002"
 
 /* Entry kinds are a file format: numbers never change, new kinds come last. */
 enum mw_entry_kind {
@@ -53,6 +56,8 @@ enum mw_entry_kind {
 	MW_ENTRY_ALLOC_FACTS = 22, /* struct mw_facts_entry + its arrays and text */
 	MW_ENTRY_PEEK = 23,	   /* struct mw_peek_entry + the bytes read (none on error) */
 	MW_ENTRY_MBUDGET = 24,	   /* struct mw_mbudget_entry: a process's overhead budget */
+	MW_ENTRY_PIECES = 25,	   /* struct mw_pieces_entry + n x struct mw_piece_entry: when
+				    * each piece of the next seed's maps text was read */
 };
 
 struct mw_record_header {
@@ -70,6 +75,16 @@ struct mw_seed_entry {
 	__u64 stack_size;
 	__u64 snap_end_ns;
 	/* followed by the maps text */
+};
+
+struct mw_pieces_entry {
+	__u32 pid;
+	__u32 n;
+};
+
+struct mw_piece_entry {
+	__u64 lo;
+	__u64 t_before, t_after;
 };
 
 struct mw_counters_entry {
@@ -110,6 +125,17 @@ struct mw_peek_entry {
 	__u64 addr;
 	__u32 len;
 	__u32 pad;
+};
+
+/* The same in MWREC002: counters of the first six calls. */
+struct mw_counters_entry_v2 {
+	__u32 tid;
+	__u32 pad;
+	__u64 calls[MW_SYS_COUNT_V2];
+	__u64 errors[MW_SYS_COUNT_V2];
+	__u64 dur_ns[MW_SYS_COUNT_V2];
+	__u32 tgid;
+	__u32 pad2;
 };
 
 struct mw_thread_entry {
@@ -318,10 +344,13 @@ struct mw_replay {
 	const unsigned char *buf;
 	size_t len, off;
 	struct mw_record_header hdr;
+	int version;		       /* 2 or 3 */
+	struct mw_counters_entry conv; /* a converted MWREC002 counters entry */
 };
 /* 0, or -EINVAL for a file that is not a recording. */
 int mw_replay_init(struct mw_replay *r, const void *buf, size_t len);
-/* 1 with an entry, 0 at the end, -EINVAL for a truncated or corrupt entry. */
+/* 1 with an entry, 0 at the end, -EINVAL for a truncated or corrupt entry. Entries of
+ * older versions come in the current layout (e->data may point into r). */
 int mw_replay_next(struct mw_replay *r, struct mw_entry *e);
 
 #endif /* MW_RECORD_H */
