@@ -39,13 +39,17 @@
 #define MAX_USDT_TRIES 4096
 
 static volatile sig_atomic_t exiting;
-static volatile sig_atomic_t reload; /* daemon mode: SIGHUP */
+static volatile sig_atomic_t reload;  /* daemon mode: SIGHUP */
+static volatile sig_atomic_t forward; /* a signal sent to memwatch alone, for the command */
 
-static void on_signal(int sig)
+static void on_signal(int sig, siginfo_t *si, void *uc)
 {
+	(void)uc;
 	exiting = 1;
-	/* A second Ctrl-C kills memwatch at once. */
-	signal(sig, SIG_DFL);
+	/* Ctrl-C reached the command too (its process group); kill(1) did not. */
+	if (si && (si->si_code == SI_USER || si->si_code == SI_QUEUE))
+		forward = sig;
+	/* A second Ctrl-C kills memwatch at once (SA_RESETHAND). */
 }
 
 static void on_hup(int sig)
@@ -60,6 +64,7 @@ struct live {
 	struct mw_session s;
 	struct mw_exporter *exp; /* --prometheus, or NULL */
 	pid_t child;		 /* launch mode: the command */
+	bool child_killed;	 /* by memwatch, which could not start tracing it */
 	int child_status;
 	bool child_reaped;
 	uint64_t lost_reported;
@@ -71,12 +76,19 @@ struct live {
 	uint32_t exit_tid;	   /* the thread whose exit record is being applied, and */
 	uint64_t exit_ts;	   /* that record's time: the key of its final counters */
 	struct mw_watch watch;	   /* --comm, --cgroup, guards (watch.c) */
-	struct mw_sink *sink;	   /* -o FILE in daemon mode or with --rotate (rotate.c) */
+	struct mw_sink *sink;	   /* the trace's output (rotate.c), NULL for /dev/null */
+	const char *out_name;	   /* its name for messages */
 	struct mw_mtrace *m;	   /* --malloc, else NULL */
 	struct mw_profiles prof;   /* --pprof, /debug/pprof/NAME */
 	bool prof_failed;	   /* a --pprof write failed: said once */
 	struct mw_top *top;	   /* memwatch top, else NULL */
 	struct mw_perfetto *trace; /* --perfetto, else NULL */
+	/* Output that cannot be written is counted, logged once a second at most, and
+	 * writing goes on when it can: tracing never stops for it. */
+	struct mw_p_limiter out_log, lost_log;
+	uint64_t out_seen, out_recovered, rec_seen;
+	uint64_t lost_pending; /* records lost, not yet reported (once a second at most) */
+	uint64_t lost_next_ns;
 };
 
 /* What the process's memory and libc say about its allocator, for the seed that
@@ -489,19 +501,32 @@ static void check_liveness(struct live *l)
 }
 
 /* Lost records leave the region model behind: bring it back to the kernel's view. */
-static void check_lost(struct live *l)
+static void report_lost(struct live *l, bool now)
+{
+	uint64_t t = mw_now_ns(CLOCK_MONOTONIC);
+
+	/* A small ring drops all the time: one notice a second, with the sum. */
+	if (!l->lost_pending || (!now && t < l->lost_next_ns))
+		return;
+	mw_session_lost(&l->s, mw_now_ns(CLOCK_REALTIME), l->lost_pending);
+	l->lost_pending = 0;
+	l->lost_next_ns = t + MW_RATELIMIT_NS;
+}
+
+static void check_lost(struct live *l, bool final)
 {
 	struct mw_stats st;
 
 	mw_loader_stats(&l->loader, &st);
-	if (st.rb_drops <= l->lost_reported)
-		return;
-	mw_session_lost(&l->s, mw_now_ns(CLOCK_REALTIME), st.rb_drops - l->lost_reported);
-	l->lost_reported = st.rb_drops;
-	mw_loader_poll(&l->loader, 0); /* apply what is queued before the snapshot */
-	for (size_t i = 0; i < l->s.model.nprocs; i++)
-		if (!l->s.model.procs[i]->exited)
-			seed_from_proc(l, l->s.model.procs[i]->pid, true, false);
+	if (st.rb_drops > l->lost_reported) {
+		l->lost_pending += st.rb_drops - l->lost_reported;
+		l->lost_reported = st.rb_drops;
+		mw_loader_poll(&l->loader, 0); /* apply what is queued before the snapshot */
+		for (size_t i = 0; i < l->s.model.nprocs; i++)
+			if (!l->s.model.procs[i]->exited)
+				seed_from_proc(l, l->s.model.procs[i]->pid, true, false);
+	}
+	report_lost(l, final);
 }
 
 static int check_pid(uint32_t pid)
@@ -552,6 +577,7 @@ static int setup_targets(struct live *l)
 			attach_usdt_now(l, l->child);
 		if (!ret && l->m && mw_mtrace_add_pid(l->m, l->child, true)) {
 			kill(l->child, SIGKILL); /* the reason is on stderr already */
+			l->child_killed = true;
 			return 1;
 		}
 		if (!ret)
@@ -559,6 +585,7 @@ static int setup_targets(struct live *l)
 		if (ret) {
 			mw_p_err("cannot start tracing %s: %s", cfg->cmd[0], strerror(-ret));
 			kill(l->child, SIGKILL);
+			l->child_killed = true;
 			return 1;
 		}
 		return 0;
@@ -611,40 +638,68 @@ static int open_outputs(struct live *l, FILE **out, FILE **rec)
 {
 	const struct mw_config *cfg = l->cfg;
 
-	*out = stderr; /* strace habit: the trace goes to stderr unless -o */
+	*out = NULL;
 	*rec = NULL;
-	if (cfg->out_path && !strcmp(cfg->out_path, "-")) {
-		*out = stdout; /* -o -: for a log shipper */
-	} else if (cfg->out_path && (cfg->rotate_size || cfg->daemon)) {
-		l->sink = mw_sink_open(cfg->out_path, cfg->rotate_size, cfg->rotate_count,
-				       cfg->daemon, out);
-		if (!l->sink) {
-			mw_p_err("cannot open %s: %s", cfg->out_path, strerror(errno));
-			return -1;
-		}
-	} else if (!cfg->out_path && (cfg->daemon || cfg->top)) {
+	if (!cfg->out_path && (cfg->daemon || cfg->top)) {
 		*out = fopen("/dev/null", "w"); /* no event stream on the terminal */
 		if (!*out) {
 			mw_p_err("cannot open /dev/null: %s", strerror(errno));
 			return -1;
 		}
-	} else if (cfg->out_path) {
-		*out = fopen(cfg->out_path, "w");
-		if (!*out) {
-			mw_p_err("cannot open %s: %s", cfg->out_path, strerror(errno));
-			return -1;
-		}
+	} else if (!cfg->out_path || !strcmp(cfg->out_path, "-")) {
+		/* strace habit: the trace goes to stderr unless -o; -o -: for a log shipper. */
+		l->out_name = cfg->out_path ? "standard output" : "standard error";
+		l->sink = mw_sink_fd(cfg->out_path ? STDOUT_FILENO : STDERR_FILENO, out);
+	} else {
+		/* The daemon appends, and rotates with --rotate. */
+		l->out_name = cfg->out_path;
+		l->sink = mw_sink_open(cfg->out_path, cfg->rotate_size, cfg->rotate_count,
+				       cfg->daemon, out);
+	}
+	if (!*out) {
+		mw_p_err("cannot open %s: %s", l->out_name, strerror(errno));
+		return -1;
 	}
 	if (cfg->record_path) {
 		*rec = fopen(cfg->record_path, "wb");
 		if (!*rec) {
 			mw_p_err("cannot open %s: %s", cfg->record_path, strerror(errno));
-			if (*out != stderr && *out != stdout)
-				fclose(*out);
+			fclose(*out);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/*
+ * Lines that could not be written (a full disk, a closed pipe) are lost and
+ * counted; tracing, the summaries and the metrics endpoint go on, and writing
+ * resumes when the file has room again (or is reopened on SIGHUP).
+ */
+static void check_output(struct live *l)
+{
+	struct mw_sink_health h = { 0 };
+
+	if (l->sink)
+		mw_sink_health(l->sink, &h);
+	if (h.errors > l->out_seen) {
+		l->out_seen = h.errors;
+		mw_p_limited(
+			&l->out_log,
+			"cannot write %s: %s; tracing goes on, %llu bytes of output lost so far",
+			l->out_name, strerror(h.last_err), (unsigned long long)h.lost_bytes);
+	}
+	if (h.recoveries > l->out_recovered) {
+		l->out_recovered = h.recoveries;
+		mw_p_limited(&l->out_log, "writing %s again (%llu bytes of output lost)",
+			     l->out_name, (unsigned long long)h.lost_bytes);
+	}
+	if (l->s.rec_errors > l->rec_seen) {
+		l->rec_seen = l->s.rec_errors;
+		mw_p_err("cannot write %s: %s; recording stopped, tracing goes on",
+			 l->cfg->record_path, strerror(l->s.rec_err));
+	}
+	l->s.out_errors = h.errors + l->s.rec_errors;
 }
 
 /* SIGHUP: the configuration again; on any error the old one stays in force. */
@@ -702,7 +757,7 @@ static int event_loop(struct live *l)
 			return 1;
 		}
 		reap_child(l);
-		check_lost(l);
+		check_lost(l, false);
 		mw_exporter_tick(l->exp, &l->s, &l->loader);
 		now = mw_now_ns(CLOCK_MONOTONIC);
 		if (reload) {
@@ -725,10 +780,7 @@ static int event_loop(struct live *l)
 			next_interval += (uint64_t)(cfg->interval_s * 1e9);
 		}
 		fflush(l->s.out.f);
-		if (ferror(l->s.out.f) || (l->s.rec && ferror(l->s.rec))) {
-			mw_p_err("cannot write output: %s", strerror(errno));
-			return 1;
-		}
+		check_output(l);
 		/* Watching names or cgroups: new processes may come; top runs until q. */
 		if ((!mw_session_live(&l->s) && !mw_watch_active(&l->watch) && !cfg->daemon &&
 		     !cfg->top) ||
@@ -740,10 +792,12 @@ static int event_loop(struct live *l)
 		mw_mtrace_detach(l->m);
 	mw_loader_detach(&l->loader);
 	mw_loader_poll(&l->loader, 0);
-	check_lost(l);
+	check_lost(l, true);
 	report_all(l, true);
 	if (mw_watch_active(&l->watch) || cfg->daemon)
 		mw_watch_report(&l->watch, mw_now_ns(CLOCK_REALTIME));
+	fflush(l->s.out.f);
+	check_output(l);
 	if (cfg->verbose) {
 		struct mw_stats st;
 
@@ -759,6 +813,23 @@ static int event_loop(struct live *l)
 	return 0;
 }
 
+/* The last lines, and what output was lost in all. */
+static void finish_output(struct live *l, FILE **out, int ret)
+{
+	if (!*out)
+		return;
+	fflush(*out);
+	check_output(l);
+	/* The sink writes a last partial line at close: no more to tell then. */
+	if (fclose(*out) && l->sink && !ret)
+		l->s.out_errors++;
+	*out = NULL;
+	mw_p_flush(&l->out_log);
+	if (l->s.out_errors)
+		mw_p_err("%llu writes of output failed: %s is missing what they held",
+			 (unsigned long long)l->s.out_errors, l->out_name ? l->out_name : "it");
+}
+
 int mw_live_run(struct mw_config *cfg)
 {
 	struct mw_loader_opts lo = {
@@ -770,7 +841,7 @@ int mw_live_run(struct mw_config *cfg)
 		.max_targets = cfg->max_procs,
 	};
 	struct live l = { .cfg = cfg };
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = { .sa_sigaction = on_signal, .sa_flags = SA_SIGINFO | SA_RESETHAND };
 	int64_t mono_to_epoch;
 	FILE *out, *rec;
 	char err[256];
@@ -898,23 +969,26 @@ cleanup:
 	mw_mtrace_free(l.m);
 	mw_modules_free(l.prof.mods);
 	free((char *)l.prof.path);
-	fflush(out);
-	if (out != stderr && out != stdout && fclose(out) && l.sink && !ret) {
-		/* The sink writes the last whole lines at close. */
-		mw_p_err("cannot write output: %s", strerror(errno));
-		ret = 1;
-	}
+	finish_output(&l, &out, ret);
 	if (rec)
 		fclose(rec);
-	if (!ret && l.child) {
-		/* Its exit record comes before it becomes a zombie: wait for that. */
-		if (!l.child_reaped && !mw_session_live(&l.s) &&
-		    waitpid(l.child, &l.child_status, 0) == l.child)
-			l.child_reaped = true;
-		if (l.child_reaped)
-			ret = WIFSIGNALED(l.child_status) ? 128 + WTERMSIG(l.child_status)
-							  : WEXITSTATUS(l.child_status);
+	if (l.child && !l.child_reaped) {
+		/*
+		 * The command is never left behind: a signal sent to memwatch alone goes
+		 * on to it (Ctrl-C reached it already), and memwatch waits for its end
+		 * whatever stopped the trace.
+		 */
+		if (forward)
+			kill(l.child, forward);
+		while (waitpid(l.child, &l.child_status, 0) < 0 && errno == EINTR)
+			;
+		l.child_reaped = true;
 	}
+	if (l.child && l.child_reaped && !l.child_killed)
+		ret = WIFSIGNALED(l.child_status) ? 128 + WTERMSIG(l.child_status)
+						  : WEXITSTATUS(l.child_status);
+	else if (!ret && l.s.out_errors && !cfg->daemon)
+		ret = 1; /* the trace asked for is not all there */
 	mw_session_free(&l.s);
 	free(l.tried);
 	return ret;

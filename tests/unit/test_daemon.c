@@ -4,9 +4,11 @@
  * sink on a temp directory), the start-time parser, config reload rules. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include "base/ratelimit.h"
 #include "cli.h"
 #include "config.h"
 #include "daemon.h"
@@ -255,6 +257,89 @@ TEST(sink_rotates_between_lines)
 		CHECK_EQ_INT(seq, 2000);
 	}
 	free(all);
+}
+
+/* At most one message a second; the ones held back are counted for the next. */
+TEST(ratelimit_once_a_second_with_counts)
+{
+	struct mw_ratelimit r = { 0 };
+	uint64_t held = 99, s = 1000000000ULL;
+
+	CHECK(mw_ratelimit_pass(&r, 5 * s, &held));
+	CHECK_EQ_INT(held, 0);
+	for (int i = 1; i <= 40; i++)
+		CHECK(!mw_ratelimit_pass(&r, 5 * s + (uint64_t)i * s / 50, &held));
+	CHECK(mw_ratelimit_pass(&r, 6 * s, &held));
+	CHECK_EQ_INT(held, 40);
+	CHECK(mw_ratelimit_pass(&r, 9 * s, &held));
+	CHECK_EQ_INT(held, 0);
+}
+
+/* A full disk (/dev/full): every write fails, the stream never does, and what was lost is
+ * counted. */
+TEST(sink_counts_failed_writes_and_stays_usable)
+{
+	struct mw_sink_health h;
+	struct mw_sink *s;
+	FILE *f;
+
+	s = mw_sink_open("/dev/full", 0, 0, false, &f);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	for (int i = 0; i < 100; i++)
+		fprintf(f, "{\"seq\":%d}\n", i);
+	CHECK_EQ_INT(fflush(f), 0);
+	CHECK(!ferror(f));
+	mw_sink_health(s, &h);
+	CHECK(h.errors >= 1);
+	CHECK(h.failing);
+	CHECK_EQ_INT(h.last_err, ENOSPC);
+	CHECK_EQ_INT(h.lost_bytes, 10 * 10 + 90 * 11);
+	CHECK_EQ_INT(h.recoveries, 0);
+	/* The last write failed: close says so. */
+	fprintf(f, "{\"seq\":100}\n");
+	CHECK(fclose(f) != 0);
+}
+
+/* A pipe whose reader is slow: writes that cannot go in (EAGAIN) are lost, counted, and
+ * once the reader has caught up writing resumes. */
+TEST(sink_resumes_when_writing_works_again)
+{
+	struct mw_sink_health h;
+	struct mw_sink *s;
+	int fds[2];
+	char buf[4096];
+	FILE *f;
+	ssize_t n;
+
+	CHECK_EQ_INT(pipe2(fds, O_NONBLOCK), 0);
+	s = mw_sink_fd(fds[1], &f);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	/* 2 MB into a 64 KiB pipe: most of it is lost. */
+	for (int i = 0; i < 20000; i++)
+		fprintf(f, "{\"seq\":%05d,\"pad\":\"%080d\"}\n", i, 0);
+	fflush(f);
+	mw_sink_health(s, &h);
+	CHECK(h.errors > 0 && h.failing && h.last_err == EAGAIN);
+	while (read(fds[0], buf, sizeof(buf)) > 0)
+		; /* the reader catches up (a pipe may hold a line cut short: nothing to take back) */
+	fprintf(f, "{\"seq\":\"after\"}\n");
+	fflush(f);
+	mw_sink_health(s, &h);
+	CHECK(!h.failing);
+	CHECK_EQ_INT(h.recoveries, 1);
+	n = read(fds[0], buf, sizeof(buf) - 1);
+	CHECK(n > 0);
+	buf[n > 0 ? n : 0] = '\0';
+	CHECK_EQ_STR(buf, "{\"seq\":\"after\"}\n");
+	CHECK(!ferror(f));
+	fclose(f); /* not the fd's owner: the pipe stays open */
+	CHECK(write(fds[1], "x", 1) == 1);
+	close(fds[0]);
+	close(fds[1]);
 }
 
 /* SIGHUP: targets and output change; what BPF was loaded with stays. */

@@ -116,6 +116,7 @@ static char *render_names(const struct mw_model *m, bool per_tid, const struct m
 		.cpu_seconds = 1.5,
 		.rss_bytes = 8 << 20,
 		.start_time_s = 1700000000.0,
+		.output_errors = 5,
 	};
 	struct mw_buf b;
 
@@ -301,6 +302,7 @@ TEST(metrics_kernel_self_and_probe_families)
 	CHECK_SAMPLE(t, "memwatch_probe_seconds_total{program=\"sys_exit_mmap\"}", 1.5);
 	CHECK_SAMPLE(t, "process_cpu_seconds_total", 1.5);
 	CHECK_SAMPLE(t, "process_resident_memory_bytes", 8 << 20);
+	CHECK_SAMPLE(t, "memwatch_output_errors_total", 5);
 	/* Every family has its HELP and TYPE, and counters end in _total. */
 	for (const char *l = t; *l; l = strchr(l, '\n') + 1) {
 		char name[128], help[160], type[160];

@@ -281,6 +281,7 @@ static void render(struct mw_exporter *e, struct mw_session *s, struct mw_loader
 		.per_tid = e->per_tid,
 		.start_time_s = e->start_time_s,
 		.scrapes = scrapes,
+		.output_errors = s->out_errors,
 	};
 
 	refresh_counters(s, l);

@@ -645,6 +645,11 @@ static void render_self(struct mw_buf *b, const struct mw_metrics_in *in)
 	family(b, "memwatch_scrapes_total", "counter",
 	       "Scrapes of this endpoint answered before this one.");
 	mw_buf_printf(b, "memwatch_scrapes_total %llu\n", (unsigned long long)in->scrapes);
+	family(b, "memwatch_output_errors_total", "counter",
+	       "Writes of the trace or the recording that failed (a full disk, a closed pipe): "
+	       "their lines are lost, tracing goes on.");
+	mw_buf_printf(b, "memwatch_output_errors_total %llu\n",
+		      (unsigned long long)in->output_errors);
 	family(b, "process_cpu_seconds_total", "counter",
 	       "Total user and system CPU time spent by memwatch in seconds.");
 	mw_buf_printf(b, "process_cpu_seconds_total %.6f\n", in->cpu_seconds);

@@ -17,13 +17,14 @@
 struct mw_sink {
 	FILE *f;
 	int fd;
-	char *path;
+	char *path;	/* NULL: an fd given (standard output or error), never rotated */
 	uint64_t limit; /* 0: never rotate */
 	uint32_t count;
 	uint64_t size; /* bytes in the current file */
 	uint64_t rotations;
 	char *carry; /* the start of a line whose end has not come yet */
 	size_t ncarry, capcarry;
+	struct mw_sink_health h;
 };
 
 size_t mw_rotate_take(const char *buf, size_t n, uint64_t cur, uint64_t limit)
@@ -68,6 +69,43 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/*
+ * Whole lines, or nothing: n bytes of them could not be written (a full disk,
+ * a closed pipe). They are lost and counted; in a file of our own, the part of
+ * them that did go in is taken back, so the next line starts a line. Writing
+ * goes on with the next lines: when the disk has room again, they go in.
+ */
+static void lose(struct mw_sink *s, int err, size_t n, off_t size_before)
+{
+	struct stat st;
+
+	s->h.errors++;
+	s->h.lost_bytes += n;
+	s->h.last_err = -err;
+	s->h.failing = true;
+	if (s->path && size_before >= 0 && !fstat(s->fd, &st) && st.st_size > size_before &&
+	    ftruncate(s->fd, size_before) == 0 && lseek(s->fd, 0, SEEK_END) < 0)
+		s->h.last_err = errno;
+}
+
+/* Write n bytes of whole lines, counting a failure instead of returning it. */
+static void put_counted(struct mw_sink *s, const char *p, size_t n)
+{
+	struct stat st;
+	off_t before = s->path && !fstat(s->fd, &st) && S_ISREG(st.st_mode) ? st.st_size : -1;
+	int err = write_all(s->fd, p, n);
+
+	if (err) {
+		lose(s, err, n, before);
+		return;
+	}
+	s->size += n;
+	if (s->h.failing) {
+		s->h.failing = false;
+		s->h.recoveries++;
+	}
+}
+
 static int open_file(const char *path, bool append, uint64_t *size)
 {
 	struct stat st;
@@ -102,7 +140,7 @@ static int rotate(struct mw_sink *s)
 }
 
 /* Whole lines: rotate wherever the next line would not fit. */
-static int put_lines(struct mw_sink *s, const char *p, size_t n)
+static void put_lines(struct mw_sink *s, const char *p, size_t n)
 {
 	while (n) {
 		size_t take = mw_rotate_take(p, n, s->size, s->limit);
@@ -110,18 +148,17 @@ static int put_lines(struct mw_sink *s, const char *p, size_t n)
 
 		if (!take) {
 			err = rotate(s);
-			if (err)
-				return err;
-			continue;
+			if (!err)
+				continue;
+			/* Cannot rotate: the lines go on into the file we have. */
+			s->h.errors++;
+			s->h.last_err = -err;
+			take = mw_rotate_take(p, n, 0, s->limit);
 		}
-		err = write_all(s->fd, p, take);
-		if (err)
-			return err;
-		s->size += take;
+		put_counted(s, p, take);
 		p += take;
 		n -= take;
 	}
-	return 0;
 }
 
 static int carry_add(struct mw_sink *s, const char *p, size_t n)
@@ -145,8 +182,7 @@ static ssize_t sink_write(void *cookie, const char *buf, size_t n)
 		/* No line ends here: keep it for the next call (a giant line goes as it is). */
 		err = carry_add(s, buf, n);
 		if (!err && s->ncarry > MW_SINK_MAX_LINE) {
-			err = write_all(s->fd, s->carry, s->ncarry);
-			s->size += s->ncarry;
+			put_counted(s, s->carry, s->ncarry);
 			s->ncarry = 0;
 		}
 	} else {
@@ -157,17 +193,19 @@ static ssize_t sink_write(void *cookie, const char *buf, size_t n)
 
 			err = carry_add(s, buf, head);
 			if (!err)
-				err = put_lines(s, s->carry, s->ncarry);
+				put_lines(s, s->carry, s->ncarry);
 			s->ncarry = 0;
 			buf += head;
 			n -= head;
 			whole -= head;
 		}
 		if (!err)
-			err = put_lines(s, buf, whole);
+			put_lines(s, buf, whole);
 		if (!err)
 			err = carry_add(s, buf + whole, n - whole);
 	}
+	/* Only running out of memory is stdio's business: write errors are counted here,
+	 * and the stream stays usable for when writing works again. */
 	if (err) {
 		errno = -err;
 		return -1;
@@ -181,9 +219,12 @@ static int sink_close(void *cookie)
 	int err = 0;
 
 	if (s->ncarry)
-		err = write_all(s->fd, s->carry, s->ncarry);
-	if (close(s->fd) && !err)
+		put_counted(s, s->carry, s->ncarry);
+	/* The last lines did not go out: the caller is told, once. */
+	if (s->path && close(s->fd))
 		err = -errno;
+	else if (s->h.failing)
+		err = -s->h.last_err;
 	free(s->carry);
 	free(s->path);
 	free(s);
@@ -194,10 +235,36 @@ static int sink_close(void *cookie)
 	return 0;
 }
 
+static FILE *sink_stream(struct mw_sink *s)
+{
+	cookie_io_functions_t io = { .write = sink_write, .close = sink_close };
+
+	s->f = fopencookie(s, "w", io);
+	if (s->f)
+		setvbuf(s->f, NULL, _IOFBF, MW_SINK_BUF);
+	return s->f;
+}
+
+struct mw_sink *mw_sink_fd(int fd, FILE **f)
+{
+	struct mw_sink *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->fd = fd;
+	if (!sink_stream(s)) {
+		free(s);
+		return NULL;
+	}
+	*f = s->f;
+	return s;
+}
+
 struct mw_sink *mw_sink_open(const char *path, uint64_t rotate_size, uint32_t rotate_count,
 			     bool append, FILE **f)
 {
-	cookie_io_functions_t io = { .write = sink_write, .close = sink_close };
 	struct mw_sink *s = calloc(1, sizeof(*s));
 	int err;
 
@@ -216,8 +283,7 @@ struct mw_sink *mw_sink_open(const char *path, uint64_t rotate_size, uint32_t ro
 		errno = err;
 		return NULL;
 	}
-	s->f = fopencookie(s, "w", io);
-	if (!s->f) {
+	if (!sink_stream(s)) {
 		err = errno;
 		close(s->fd);
 		free(s->path);
@@ -225,7 +291,6 @@ struct mw_sink *mw_sink_open(const char *path, uint64_t rotate_size, uint32_t ro
 		errno = err;
 		return NULL;
 	}
-	setvbuf(s->f, NULL, _IOFBF, MW_SINK_BUF);
 	*f = s->f;
 	return s;
 }
@@ -238,6 +303,10 @@ int mw_sink_reopen(struct mw_sink *s, const char *path, uint64_t rotate_size, ui
 
 	if (!p)
 		return -ENOMEM;
+	if (!s->path) {
+		free(p);
+		return -EINVAL; /* standard output or error: nothing to reopen */
+	}
 	fflush(s->f);
 	fd = open_file(path, true, &size);
 	if (fd < 0) {
@@ -257,4 +326,9 @@ int mw_sink_reopen(struct mw_sink *s, const char *path, uint64_t rotate_size, ui
 uint64_t mw_sink_rotations(const struct mw_sink *s)
 {
 	return s->rotations;
+}
+
+void mw_sink_health(const struct mw_sink *s, struct mw_sink_health *h)
+{
+	*h = s->h;
 }

@@ -291,10 +291,10 @@ void mw_watch_report(struct mw_watch *w, uint64_t ts_ns)
 		fprintf(o->f,
 			"memwatch: stats: %zu processes (max %u), %" PRIu64 " adopted, %" PRIu64
 			" refused, %" PRIu64 " records, %" PRIu64 " lost, %" PRIu64
-			" targets full, %" PRIu64 " threads full\n",
+			" targets full, %" PRIu64 " threads full, %" PRIu64 " output errors\n",
 			mw_session_live(w->s), w->cfg->max_procs, w->adopted, w->refused,
 			(uint64_t)st.events, (uint64_t)st.rb_drops, (uint64_t)st.targets_full,
-			(uint64_t)st.threads_full);
+			(uint64_t)st.threads_full, w->s->out_errors);
 		return;
 	}
 	mw_json_begin(&j, o->f);
@@ -309,6 +309,7 @@ void mw_watch_report(struct mw_watch *w, uint64_t ts_ns)
 	mw_json_uint(&j, "pids_reused", w->reused);
 	mw_json_uint(&j, "reloads", w->reloads);
 	mw_json_uint(&j, "reload_errors", w->reload_errors);
+	mw_json_uint(&j, "output_errors", w->s->out_errors);
 	mw_json_obj_begin(&j, "kernel");
 	mw_json_uint(&j, "records", st.events);
 	mw_json_uint(&j, "lost", st.rb_drops);

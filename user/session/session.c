@@ -72,8 +72,18 @@ static void emit_alloc(struct mw_session *s, const struct mw_process *p, struct 
 static void record(struct mw_session *s, uint32_t kind, const void *a, size_t alen, const void *b,
 		   size_t blen)
 {
-	if (s->rec && mw_record_put(s->rec, kind, a, alen, b, blen))
-		s->err = s->err ? s->err : -EIO;
+	int err;
+
+	/* A recording with a hole would replay wrong: it stops at the first failed write
+	 * (stdio's, when its buffer goes out), and the trace goes on. */
+	if (!s->rec || s->rec_errors)
+		return;
+	errno = 0;
+	err = mw_record_put(s->rec, kind, a, alen, b, blen);
+	if (err) {
+		s->rec_errors++;
+		s->rec_err = err == -EIO ? (errno ? errno : EIO) : -err;
+	}
 }
 
 static void collect_counters(struct mw_session *s, struct mw_thread *t, bool forget)

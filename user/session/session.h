@@ -65,6 +65,11 @@ struct mw_session {
 	size_t npieces;
 	uint32_t pieces_pid;
 	uint64_t bad_records;
+	/* Output that could not be written: the trace's writes that failed (set by the live
+	 * session), and the recording's (it stops at the first: rec_err is why). */
+	uint64_t out_errors;
+	uint64_t rec_errors;
+	int rec_err;
 	int err; /* first fatal error (-ENOMEM) */
 };
 
