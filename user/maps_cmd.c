@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include "alloc/alloc.h"
+#include "base/clock.h"
 #include "ledger/format.h"
 #include "base/json.h"
 #include "maps_cmd.h"
@@ -27,7 +28,7 @@ static uint64_t rss_of(const struct mw_rss *v, size_t n, uint64_t start)
 	return 0;
 }
 
-static void print_row(FILE *f, bool json, uint32_t pid, const struct mw_region *vma,
+static void print_row(FILE *f, bool json, uint32_t pid, uint64_t ts_ns, const struct mw_region *vma,
 		      const struct mw_region *cls, uint64_t rss)
 {
 	uint64_t size = vma->end - vma->start, committed = vma->prot ? size : 0;
@@ -51,6 +52,7 @@ static void print_row(FILE *f, bool json, uint32_t pid, const struct mw_region *
 	}
 	mw_json_begin(&j, f);
 	mw_json_str(&j, "type", "region");
+	mw_json_uint(&j, "ts_ns", ts_ns);
 	mw_json_uint(&j, "pid", pid);
 	mw_json_addr(&j, "start", vma->start);
 	mw_json_addr(&j, "end", vma->end);
@@ -68,7 +70,7 @@ static void print_row(FILE *f, bool json, uint32_t pid, const struct mw_region *
 
 /* The allocator, and for glibc's the arenas and the limit in force (another
  * allocator has no glibc arenas, and glibc's limit does not apply to it). */
-static void print_summary(FILE *f, bool json, uint32_t pid, const struct mw_alloc *al,
+static void print_summary(FILE *f, bool json, uint32_t pid, uint64_t ts_ns, const struct mw_alloc *al,
 			  uint64_t total, uint64_t total_rss, int limit, const char *limit_src)
 {
 	enum mw_allocator alloc = mw_alloc_allocator(al);
@@ -91,6 +93,7 @@ static void print_summary(FILE *f, bool json, uint32_t pid, const struct mw_allo
 	}
 	mw_json_begin(&j, f);
 	mw_json_str(&j, "type", "maps_summary");
+	mw_json_uint(&j, "ts_ns", ts_ns);
 	mw_json_uint(&j, "pid", pid);
 	mw_json_uint(&j, "size", total);
 	mw_json_uint(&j, "rss", total_rss);
@@ -116,6 +119,8 @@ static int maps_of(uint32_t pid, bool json, FILE *f)
 	char *text = NULL, *env = NULL, *line, *save = NULL;
 	struct mw_alloc_facts facts = {};
 	uint64_t start_brk = 0, total = 0, total_rss = 0;
+	/* Every object of one look has its time, as every NDJSON object of memwatch has. */
+	uint64_t ts_ns = mw_now_ns(CLOCK_REALTIME);
 	size_t nrss = 0, envlen = 0;
 	const char *limit_src;
 	int err, limit;
@@ -152,14 +157,14 @@ static int maps_of(uint32_t pid, bool json, FILE *f)
 			continue; /* not part of the mm; pmap -X leaves it out too */
 		total += vma.end - vma.start;
 		total_rss += rss_of(rss, nrss, vma.start);
-		print_row(f, json, pid, &vma, mw_regions_find(&merged, vma.start),
+		print_row(f, json, pid, ts_ns, &vma, mw_regions_find(&merged, vma.start),
 			  rss_of(rss, nrss, vma.start));
 	}
 	limit = 8 * mw_read_online_cpus();
 	limit_src = "8 x online CPUs";
 	if (env)
 		limit = mw_arena_limit(env, envlen, mw_read_online_cpus(), &limit_src);
-	print_summary(f, json, pid, al, total, total_rss, limit, limit_src);
+	print_summary(f, json, pid, ts_ns, al, total, total_rss, limit, limit_src);
 out:
 	mw_alloc_facts_free(&facts);
 	mw_alloc_free(al);

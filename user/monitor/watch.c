@@ -146,12 +146,17 @@ static void take(struct mw_watch *w, uint32_t pid, bool after_exec, bool by_kern
 	}
 	w->known[w->nknown++] = (struct mw_watched){ .pid = pid, .start = start };
 	w->adopted++;
-	/* strace's "Process N attached"; a daemon's log stays quiet unless -v. */
-	if (!w->cfg->daemon || w->cfg->verbose) {
+	/* strace's "Process N attached", in a daemon's log too; a service that forks
+	 * hundreds of workers a second makes one line a second of it, unless -v. */
+	{
 		struct mw_process *p = mw_model_find(&w->s->model, pid);
 
-		mw_p_err("pid %u (%s) attached%s", pid, p ? p->comm : "?",
-			 after_exec ? " at exec" : "");
+		if (w->cfg->verbose)
+			mw_p_err("pid %u (%s) attached%s", pid, p ? p->comm : "?",
+				 after_exec ? " at exec" : "");
+		else
+			mw_p_limited(&w->attach_log, "pid %u (%s) attached%s", pid,
+				     p ? p->comm : "?", after_exec ? " at exec" : "");
 	}
 }
 
@@ -324,6 +329,7 @@ void mw_watch_report(struct mw_watch *w, uint64_t ts_ns)
 
 void mw_watch_stop(struct mw_watch *w)
 {
+	mw_p_flush(&w->attach_log);
 	close_cgroups(w);
 	mw_comm_set_free(&w->comms);
 	free(w->known);

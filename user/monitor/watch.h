@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "base/errmsg.h"
 #include "base/options.h"
 #include "targets.h"
 #include "wire/event.h"
@@ -46,6 +47,7 @@ struct mw_watch {
 	uint64_t notices; /* exec notices matched against --comm */
 	uint64_t reused;  /* pids found reused by another process */
 	uint64_t reloads, reload_errors;
+	struct mw_p_limiter attach_log; /* "pid N attached": once a second at most, without -v */
 };
 
 /* Set up the kernel side for cfg's --comm and --cgroup. 0, or -1 with a reason. */
