@@ -85,7 +85,7 @@ struct live {
 	struct mw_perfetto *trace; /* --perfetto, else NULL */
 	/* Output that cannot be written is counted, logged once a second at most, and
 	 * writing goes on when it can: tracing never stops for it. */
-	struct mw_p_limiter out_log, lost_log;
+	struct mw_p_limiter out_log, back_log;
 	uint64_t out_seen, out_recovered, rec_seen;
 	uint64_t lost_pending; /* records lost, not yet reported (once a second at most) */
 	uint64_t lost_next_ns;
@@ -691,7 +691,7 @@ static void check_output(struct live *l)
 	}
 	if (h.recoveries > l->out_recovered) {
 		l->out_recovered = h.recoveries;
-		mw_p_limited(&l->out_log, "writing %s again (%llu bytes of output lost)",
+		mw_p_limited(&l->back_log, "writing %s again (%llu bytes of output lost)",
 			     l->out_name, (unsigned long long)h.lost_bytes);
 	}
 	if (l->s.rec_errors > l->rec_seen) {
@@ -816,15 +816,21 @@ static int event_loop(struct live *l)
 /* The last lines, and what output was lost in all. */
 static void finish_output(struct live *l, FILE **out, int ret)
 {
+	struct mw_sink_health h = { 0 };
+
 	if (!*out)
 		return;
 	fflush(*out);
 	check_output(l);
-	/* The sink writes a last partial line at close: no more to tell then. */
-	if (fclose(*out) && l->sink && !ret)
+	if (l->sink)
+		mw_sink_health(l->sink, &h);
+	/* A last partial line goes out at close: a failure then is one more (the sink
+	 * also says so when writing was failing already: counted before). */
+	if (fclose(*out) && l->sink && !ret && !h.failing)
 		l->s.out_errors++;
 	*out = NULL;
 	mw_p_flush(&l->out_log);
+	mw_p_flush(&l->back_log);
 	if (l->s.out_errors)
 		mw_p_err("%llu writes of output failed: %s is missing what they held",
 			 (unsigned long long)l->s.out_errors, l->out_name ? l->out_name : "it");
