@@ -157,32 +157,40 @@ static int seed_from_proc(struct live *l, uint32_t pid, bool resync, bool after_
 	char *text = NULL, comm[MW_COMM_LEN];
 	uint32_t *tids = NULL;
 	size_t ntids = 0, envlen = 0, npieces = 0;
+	char exe[4096] = "", path[64];
+	ssize_t n;
 	int err = 0;
 
-	if (!resync)
-		err = mw_read_start_brk(pid, &start_brk);
-	/* After an exec nothing raced: the calls since are all in the stream. */
-	if (!err)
-		err = after_exec ? mw_read_maps_text(pid, &text)
-				 : mw_read_maps_timed(pid, &text, &pieces, &npieces);
+	/* The executable's name before its maps: a process that exits meanwhile has no
+	 * name any more, and its mappings would not be known as the executable's. */
+	if (after_exec) {
+		snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+		n = readlink(path, exe, sizeof(exe) - 1);
+		if (n <= 0)
+			return n ? -errno : -ESRCH;
+		exe[n] = '\0';
+	}
+	/* After an exec nothing raced: the calls since are all in the stream. The maps
+	 * first, right after the process joined the filter: the fewer calls complete
+	 * before it is read, the fewer the snapshot shows already. */
+	err = after_exec ? mw_read_maps_text(pid, &text)
+			 : mw_read_maps_timed(pid, &text, &pieces, &npieces);
 	if (!err && !after_exec && !resync)
 		err = read_baseline_vm(pid, l->s.model.page_size, &vm, &stack, &snap_end);
 	else if (!err && resync)
 		snap_end = mw_now_ns(CLOCK_MONOTONIC);
 	else if (!err)
 		err = mw_read_vm(pid, &vm, &stack);
+	if (!err && !resync)
+		err = mw_read_start_brk(pid, &start_brk);
 	/*
 	 * After an exec the image has run on while its record was queued: keep
 	 * only what exec itself mapped, and let the stream's calls (all of them
 	 * after the exec) build the rest, exactly as in launch mode.
 	 */
 	if (!err && after_exec) {
-		char exe[4096], path[64], *base = NULL;
-		ssize_t n;
+		char *base = NULL;
 
-		snprintf(path, sizeof(path), "/proc/%u/exe", pid);
-		n = readlink(path, exe, sizeof(exe) - 1);
-		exe[n > 0 ? n : 0] = '\0';
 		err = mw_maps_exec_baseline(text, exe, &base, &vm);
 		if (!err) {
 			free(text);

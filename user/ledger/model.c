@@ -196,6 +196,7 @@ int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t 
 		  uint64_t vm_size, uint64_t stack_size, uint64_t snap_end_ns)
 {
 	int err = mw_regions_copy(&p->regions, maps, false);
+	bool exec_vm = p->exec_vm;
 
 	if (err)
 		return err;
@@ -211,7 +212,7 @@ int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t 
 		}
 	}
 	p->seed_mono_ns = snap_end_ns;
-	if (p->exec_vm) {
+	if (exec_vm) {
 		/* The exec record's numbers are the baseline; this map came later. */
 		err = trim_exec_stack(p);
 		if (err)
@@ -231,8 +232,12 @@ int mw_model_seed(struct mw_process *p, const struct mw_regions *maps, uint64_t 
 	p->pieces = NULL;
 	p->npieces = 0;
 	p->nboundary = 0;
-	p->settle_pending = true;
-	/* Nothing can race a snapshot taken when nothing ran (after an exec, launch mode). */
+	/*
+	 * After an exec the kernel's numbers and the calls since are the ledger, the
+	 * map read later only the picture: nothing to settle. Nothing can race a
+	 * snapshot taken when nothing ran (launch mode): settled at once.
+	 */
+	p->settle_pending = !exec_vm;
 	if (!snap_end_ns)
 		mw_model_settle(p);
 	return 0;
