@@ -70,8 +70,9 @@ static void print_row(FILE *f, bool json, uint32_t pid, uint64_t ts_ns, const st
 
 /* The allocator, and for glibc's the arenas and the limit in force (another
  * allocator has no glibc arenas, and glibc's limit does not apply to it). */
-static void print_summary(FILE *f, bool json, uint32_t pid, uint64_t ts_ns, const struct mw_alloc *al,
-			  uint64_t total, uint64_t total_rss, int limit, const char *limit_src)
+static void print_summary(FILE *f, bool json, uint32_t pid, uint64_t ts_ns,
+			  const struct mw_alloc *al, uint64_t total, uint64_t total_rss, int limit,
+			  const char *limit_src)
 {
 	enum mw_allocator alloc = mw_alloc_allocator(al);
 	bool glibc = alloc == MW_ALLOCATOR_GLIBC, known = mw_alloc_arenas_known(al);

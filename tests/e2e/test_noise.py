@@ -99,6 +99,8 @@ def manual_schema():
 
 
 def json_type(v):
+    if v is None:
+        return "null"
     if isinstance(v, bool):
         return "bool"
     if isinstance(v, int):
