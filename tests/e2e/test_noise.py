@@ -105,6 +105,8 @@ def json_type(v):
         return "bool"
     if isinstance(v, int):
         return "int"
+    if isinstance(v, float):
+        return "num"
     if isinstance(v, str):
         return "addr" if re.fullmatch(r"0x[0-9a-f]+", v) else "str"
     if isinstance(v, dict):
@@ -124,7 +126,8 @@ def check_object(schema, path, obj, common, problems):
         got = json_type(v)
         if want is None:
             problems.add(f"{path}.{k}: not in the manual's table")
-        elif got not in want and not (got == "addr" and "str" in want):
+        elif got not in want and not (got == "addr" and "str" in want) \
+                and not (got == "int" and "num" in want):
             problems.add(f"{path}.{k}: {got}, the manual says {'|'.join(sorted(want))}")
         elif got == "obj":
             check_object(schema, f"{path}.{k}", v, {}, problems)
