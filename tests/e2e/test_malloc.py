@@ -121,8 +121,7 @@ def test_malloc_leaks_glibc():
 
 
 def _preload(lib):
-    if not os.path.exists(lib):
-        raise mw.Skip(f"{lib} not installed")
+    check(os.path.exists(lib), f"{lib} not installed (tools/deps.sh installs it: make deps)")
     rc, tr, err, _ = run_mw(["--malloc", "--", mw.wl("leaks"), "-r", "200"],
                             env={"LD_PRELOAD": lib})
     eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
@@ -143,8 +142,7 @@ def test_malloc_leaks_static():
     exe = mw.tmpfile("leaks_static")
     rc, _, err = mw.run([mw.need_tool("gcc"), "-static", "-O1", "-g", "-D_GNU_SOURCE", "-I", SRC,
                          os.path.join(SRC, "leaks.c"), "-o", exe], timeout=60)
-    if rc != 0:
-        raise mw.Skip(f"gcc -static failed: {mw.tail(err)}")
+    eq(rc, 0, f"gcc -static leaks.c (stderr {mw.tail(err)!r})")
     rc, tr, err, _ = run_mw(["--malloc", "--", exe, "-r", "100"])
     eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
     eq(summary(tr)["allocator"], exe, "allocator probed")
@@ -156,8 +154,7 @@ def test_malloc_leaks_cxx():
     src = os.path.join(SRC, "leaks_cxx.cc")
     exe = mw.tmpfile("leaks_cxx")
     rc, _, err = mw.run([mw.need_tool("g++"), "-O1", "-g", src, "-o", exe], timeout=60)
-    if rc != 0:
-        raise mw.Skip(f"g++ failed: {mw.tail(err)}")
+    eq(rc, 0, f"g++ leaks_cxx.cc (stderr {mw.tail(err)!r})")
     rc, tr, err, _ = run_mw(["--malloc", "--", exe, "50"])
     eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
     lines = markers(src)
