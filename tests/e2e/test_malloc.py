@@ -403,28 +403,51 @@ def test_malloc_other_mount_namespace():
     check_leaks(tr, pid)
 
 
+def _mallinfo(err, what):
+    """pinned_top's two mallinfo2 lines: {key: int} of the start one (uordblks) and the end
+    one (arena, uordblks, fordblks, keepcost), each key suffixed _start or _end."""
+    m0 = re.search(r"^mallinfo_start uordblks=(\d+)$", err, re.M)
+    m1 = re.search(r"^mallinfo arena=(\d+) uordblks=(\d+) fordblks=(\d+) keepcost=(\d+)$",
+                   err, re.M)
+    check(m0 and m1, f"{what}: no mallinfo lines in the workload's stderr {mw.tail(err)!r}")
+    return dict(uordblks_start=int(m0.group(1)), arena=int(m1.group(1)),
+                uordblks=int(m1.group(2)), fordblks=int(m1.group(3)), keepcost=int(m1.group(4)))
+
+
 def test_malloc_retention_pinned_top():
-    """200 freed blocks under one live block at the top of the main heap: free-but-kept within
-    5% of glibc's mallinfo2 (fordblks), and the pinning block's stack names pin_top."""
-    rc, tr, err, _ = run_mw(["--malloc", "--", mw.wl("pinned_top")])
-    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
-    m = re.search(r"mallinfo arena=(\d+) uordblks=(\d+) fordblks=(\d+)", err)
-    check(m, f"no mallinfo line in the workload's stderr {mw.tail(err)!r}")
-    arena, fordblks = int(m.group(1)), int(m.group(3))
-    main = [e for e in tr.of("retention") if e["arena"] == "main"]
-    eq(len(main), 1, "retention objects for the main heap")
-    r = main[0]
-    check(abs(r["free_kept"] - fordblks) <= 0.05 * fordblks,
-          f"free_kept {r['free_kept']} vs glibc's fordblks {fordblks}")
-    check(abs(r["committed"] - arena) <= 0.05 * arena,
-          f"committed {r['committed']} vs glibc's arena {arena}")
-    eq(r["live"] + r["overhead"] + r["free_kept"], r["committed"], "live + overhead + free_kept")
-    check("pinned_by" in r, f"no pinned_by: {r}")
+    """pinned_top (200 blocks of 8000 bytes freed under one live 100-byte block at the top of
+    the main heap) and pinned_top -k 10 (every 10th block kept): against glibc's own mallinfo2,
+    read by the workload: live == uordblks less what glibc held before the first block (its
+    per-thread cache, allocated inside malloc where no probe sees it), committed == arena,
+    free_kept == fordblks plus that cache, the free space pinned below the top block == fordblks
+    less the top chunk (keepcost) plus that cache, all exact; the pinning block's stack names
+    pin_top."""
     src = os.path.join(SRC, "pinned_top.c")
     line = [i for i, ln in enumerate(open(src), 1) if "/* PIN */" in ln][0]
-    top = r["pinned_by"][0]
-    eq((top.get("func"), top.get("line")), ("pin_top", line), "pinning frame")
-    eq(r["pinned_size"], 100, "pinning block size")
+    for args, kept in (((), 0), (("-k", "10"), 20)):
+        what = " ".join(("pinned_top",) + args)
+        rc, tr, err, _ = run_mw(["--malloc", "--", mw.wl("pinned_top"), *args])
+        eq(rc, 0, f"{what}: exit status (stderr {mw.tail(err)!r})")
+        g = _mallinfo(err, what)
+        main = [e for e in tr.of("retention") if e["arena"] == "main"]
+        eq(len(main), 1, f"{what}: retention objects for the main heap")
+        r = main[0]
+        cache = g["uordblks_start"]
+        check(0 < cache < 4096, f"{what}: glibc's own bytes before the first block: {cache}")
+        eq(r["live"], g["uordblks"] - cache, f"{what}: live vs glibc's uordblks - {cache}")
+        eq(r["blocks"], kept + 1, f"{what}: live blocks")
+        eq(r["committed"], g["arena"], f"{what}: committed vs glibc's arena (system_mem)")
+        eq(r["overhead"], 0, f"{what}: glibc's own bytes in the main heap (main_arena is in "
+                             f"libc's data)")
+        eq(r["free_kept"], g["fordblks"] + cache, f"{what}: free_kept vs glibc's fordblks")
+        eq(r["live"] + r["overhead"] + r["free_kept"], r["committed"],
+           f"{what}: live + overhead + free_kept")
+        check("pinned_by" in r, f"{what}: no pinned_by: {r}")
+        eq(r["pinned_free_below"], g["fordblks"] - g["keepcost"] + cache,
+           f"{what}: pinned_free_below vs glibc's free bytes below its top chunk")
+        top = r["pinned_by"][0]
+        eq((top.get("func"), top.get("line")), ("pin_top", line), f"{what}: pinning frame")
+        eq(r["pinned_size"], 100, f"{what}: pinning block size")
 
 
 def _build_id(path):
