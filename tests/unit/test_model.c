@@ -206,6 +206,45 @@ TEST(model_mremap_dontunmap_keeps_the_source)
 	mw_model_free(&m);
 }
 
+TEST(model_mmap_shared_and_file_flags)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m);
+	uint64_t a = 0x7f0000000000ULL, b = 0x7f0000100000ULL, c = 0x7f0000200000ULL;
+	const struct mw_region *g;
+
+	apply(&m, sc(9, MW_SYS_MMAP, a, 0, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1));
+	apply(&m, sc(9, MW_SYS_MMAP, b, 0, PG, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1));
+	apply(&m, sc(9, MW_SYS_MMAP, c, 0, PG, PROT_READ, MAP_PRIVATE, 3));
+	g = mw_regions_find(&p->regions, a);
+	CHECK(g && !(g->flags & (MW_RF_SHARED | MW_RF_FILE)));
+	g = mw_regions_find(&p->regions, b);
+	CHECK(g && (g->flags & MW_RF_SHARED) && !(g->flags & MW_RF_FILE));
+	g = mw_regions_find(&p->regions, c);
+	CHECK(g && !(g->flags & MW_RF_SHARED) && (g->flags & MW_RF_FILE));
+	mw_model_free(&m);
+}
+
+/* dropped: per syscall, the kernel's count less the records seen, never below zero (a record
+ * can arrive after the counters were read). */
+TEST(model_thread_dropped_from_kernel_counters)
+{
+	struct mw_thread t = { .tid = 5 };
+
+	t.seen.calls[MW_SYS_MMAP] = 7;
+	t.kernel.calls[MW_SYS_MMAP] = 10;
+	CHECK_EQ_INT(mw_thread_dropped(&t), 0); /* no kernel counters yet */
+	t.have_kernel = true;
+	CHECK_EQ_INT(mw_thread_dropped(&t), 3);
+	t.seen.calls[MW_SYS_MUNMAP] = 5;
+	t.kernel.calls[MW_SYS_MUNMAP] = 5;
+	t.seen.calls[MW_SYS_BRK] = 2;
+	t.kernel.calls[MW_SYS_BRK] = 1;
+	CHECK_EQ_INT(mw_thread_dropped(&t), 3);
+	t.kernel.calls[MW_SYS_MADVISE] = 4;
+	CHECK_EQ_INT(mw_thread_dropped(&t), 7);
+}
+
 TEST(model_fork_copies_address_space_without_dontfork)
 {
 	struct mw_model m;
