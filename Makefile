@@ -190,8 +190,9 @@ check: deps lint
 mutants: unit
 	$(Q)python3 tests/mutants/run.py $(MUTANTS_FLAGS)
 
+# Writes .output/bench.txt and tools/bench-results.md (kept in the tree; tools/BENCH.md).
 bench: deps
-	$(Q)$(MAKE) --no-print-directory memwatch sampler workloads $(TOOLS_BIN)
+	$(Q)$(MAKE) --no-print-directory memwatch sampler unit workloads $(TOOLS_BIN)
 	$(Q)tools/bench.sh
 
 clean:
