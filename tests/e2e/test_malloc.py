@@ -626,6 +626,31 @@ def test_malloc_jit_frames_named_at_exit():
 test_malloc_jit_frames_named_at_exit.timeout = 300
 
 
+def test_malloc_retention_with_busy_cpus():
+    """The same exact retention (pinned_top -k 10 against mallinfo2) with every CPU busy (one
+    spinning shell more than there are CPUs): memwatch is then behind, and reads the process's
+    exit record in the same pass as the allocations before it, after its last brk records
+    came in; the report must still see the whole heap (3 runs: a stale heap top was reported in
+    half of such runs or more before memwatch read the syscall ring again at the exit)."""
+    hogs = [mw.Proc(["/bin/sh", "-c", "while :; do :; done"], name="hog")
+            for _ in range(mw.online_cpus() + 1)]
+    try:
+        for i in range(3):
+            rc, tr, err, _ = run_mw(["--malloc", "--", mw.wl("pinned_top"), "-k", "10"])
+            eq(rc, 0, f"run {i}: exit status (stderr {mw.tail(err)!r})")
+            g = _mallinfo(err, f"run {i}")
+            r = [e for e in tr.of("retention") if e["arena"] == "main"]
+            eq([(x["live"], x["committed"]) for x in r],
+               [(g["uordblks"] - g["uordblks_start"], g["arena"])],
+               f"run {i}: main heap (live, committed) vs glibc's (uordblks less its cache, arena)")
+    finally:
+        for h in hogs:
+            h.kill_group()
+
+
+test_malloc_retention_with_busy_cpus.timeout = 90
+
+
 def test_malloc_sampled_estimates():
     """--sample-bytes and --sample: the estimated totals within 10% of the exact counts."""
     for opt, val in (("--sample-bytes", "16384"), ("--sample", "8")):
