@@ -108,8 +108,8 @@ TEST(retention_counts_found_blocks_leaks_do_not)
 TEST(retention_pinned_only_past_the_trim_threshold)
 {
 	struct mw_heap_span spans[] = {
-		{ MW_ARENA_MAIN, 0x100000, 0x100000 + 1024 * KB },
-		{ 1, 0x7f0000000000, 0x7f0000000000 + 1024 * KB },
+		{ .arena = MW_ARENA_MAIN, .start = 0x100000, .end = 0x100000 + 1024 * KB },
+		{ .arena = 1, .start = 0x7f0000000000, .end = 0x7f0000000000 + 1024 * KB },
 	};
 	struct mw_retention r[2];
 	struct mw_leak l;
