@@ -292,8 +292,7 @@ def test_malloc_retention_after_attach_memcached():
     while "</malloc>" not in srv.text("err") and time.monotonic() < deadline:
         time.sleep(0.05)
     heaps = _malloc_info(srv.text("err"))
-    if not heaps:
-        raise mw.Skip(f"gdb could not call malloc_info: {mw.tail(gout + gerr, 200)!r}")
+    check(heaps, f"gdb could not call malloc_info: {mw.tail(gout + gerr, 200)!r}")
     rows = mw.read_ndjson(out).of("retention")
     check(rows and all(r["complete"] for r in rows), f"retention not complete: {rows}")
     main = [r for r in rows if r["arena"] == "main"]
@@ -329,8 +328,7 @@ def test_malloc_retention_after_attach_python():
     the attach: the main arena's free_kept within 5% of glibc's mallinfo2 (which the script
     printed; its only arena)."""
     py = "/usr/bin/python3"
-    if not os.access(py, os.X_OK):
-        raise mw.Skip("Debian's python3 not installed")
+    check(os.access(py, os.X_OK), "Debian's python3 not installed (tools/deps.sh installs it)")
     script = mw.tmpfile("frag.py")
     with open(script, "w") as f:
         f.write(PY_FRAG)
@@ -512,8 +510,7 @@ def test_malloc_jit_frames_named():
     (outside every file) are named from it. A hot JS function keeping 10000 Buffers of 3001
     bytes (malloc'd by node) shows up in their stacks, marked jit."""
     node = shutil.which("node") or shutil.which("nodejs")
-    if not node:
-        raise mw.Skip("node not installed")
+    check(node, "node not installed (tools/deps.sh installs nodejs)")
     js = mw.tmpfile("jit.js")
     with open(js, "w") as f:
         f.write(JIT_JS)
@@ -578,9 +575,7 @@ def test_malloc_jit_frames_named_at_exit():
     first named: the report names them again then (the command is held in exit()). Blocks
     from Unsafe.allocateMemory (malloc in the JVM) are reported with their Java frames unnamed
     while it runs, named in the final report."""
-    javac, java = shutil.which("javac"), shutil.which("java")
-    if not javac or not java:
-        raise mw.Skip("OpenJDK (javac, java) not installed")
+    javac, java = mw.need_tool("javac"), mw.need_tool("java")
     d = mw.tmpdir()
     with open(os.path.join(d, "Jit.java"), "w") as f:
         f.write(JIT_JAVA)

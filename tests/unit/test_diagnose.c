@@ -44,7 +44,7 @@ static void start(void)
 	mw_regions_free(&r);
 	p->alloc = mw_alloc_new(); /* freed with the model */
 	CHECK(p->alloc != NULL);
-	mw_alloc_seed(p->alloc, &p->regions, p->start_brk, evs, 8);
+	mw_alloc_seed(p->alloc, &p->regions, p->start_brk, NULL, evs, 8);
 	mw_process_thread(p, PID);
 }
 
