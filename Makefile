@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-# memwatch: `make` builds ./memwatch; `make check`, `make demo`, `make bench`.
+# memwatch: `make` builds ./memwatch; `make check`, `make demo`, `make bench`, `make mutants`.
 # Quiet by default; `make V=1` prints every command.
 
 .DELETE_ON_ERROR:
@@ -60,7 +60,7 @@ UNIT_OBJS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%.o,$(UNIT_SRCS))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c))
 TOOLS_BIN := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(wildcard tools/*.c))
 
-.PHONY: all deps install demo check unit bench clean workloads lint man sampler
+.PHONY: all deps install demo check unit bench clean workloads lint man sampler mutants
 all: memwatch sampler
 
 deps:
@@ -184,8 +184,15 @@ check: deps lint
 	$(Q)$(MAKE) --no-print-directory memwatch sampler unit workloads $(TOOLS_BIN)
 	$(Q)tests/run.sh
 
+# Mutation testing of the pure core: every planted bug in tests/mutants/list.txt must make a unit
+# test fail (tests/mutants/run.py, on a scratch copy: the tree is never modified). A rebuild per
+# mutant takes minutes, so it is not part of check; MUTANTS_FLAGS=-j2 runs two at a time.
+mutants: unit
+	$(Q)python3 tests/mutants/run.py $(MUTANTS_FLAGS)
+
+# Writes .output/bench.txt and tools/bench-results.md (kept in the tree; tools/BENCH.md).
 bench: deps
-	$(Q)$(MAKE) --no-print-directory memwatch sampler workloads $(TOOLS_BIN)
+	$(Q)$(MAKE) --no-print-directory memwatch sampler unit workloads $(TOOLS_BIN)
 	$(Q)tools/bench.sh
 
 clean:

@@ -28,7 +28,11 @@
 # memwatch's added cost within 1.3x of the floor's; strace's at least 20x memwatch's; no drops
 # at 200k events/s (bench_mix -r paces mmap+munmap pairs under memwatch --json; "dropped" of
 # process_summary and the "lost" lines); memwatch's peak RSS (VmHWM sampled from /proc while it
-# runs) under 30 MB. Results also go to .output/bench.txt. Exit 0 unless a tool failed to run.
+# runs) under 30 MB. The tables go to .output/bench.txt and into the syscalls section of
+# tools/bench-results.md, kept in the tree with the date, kernel, CPU count, tree and knobs
+# (tools/bench_results.py), which tools/BENCH.md reads; the user-stack costs measured by the
+# unit test ustack_cache_verified go into its ustack section, and tools/bench_malloc.sh, run
+# next, writes the malloc section. Exit 0 unless a tool failed to run.
 #
 # Noise: other tracers attached to syscall tracepoints slow down every process on the host, the
 # "untraced" runs included, and other CPU load competes with the tracee on a small VM. Before
@@ -47,7 +51,8 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "bench: needs root (BPF): run sudo make bench" >&2
 	exit 1
 fi
-for f in ./memwatch .output/tools/floor .output/workloads/spinner .output/workloads/bench_mix; do
+for f in ./memwatch .output/tools/floor .output/workloads/spinner .output/workloads/bench_mix \
+	.output/unit_tests; do
 	if [ ! -x "$f" ]; then
 		echo "bench: $f is missing: run make bench" >&2
 		exit 1
@@ -348,6 +353,13 @@ def main():
     out(f"  memwatch's own CPU per run (median): {cpu}")
     with open(OUT, "w") as f:
         f.write("\n".join(lines) + "\n")
+    knobs = [f"ROUNDS={ROUNDS}", f"SPIN_N={SPIN_N}", f"MIX_N={MIX_N}", f"RATE={RATE}",
+             f"RATE_SEC={RATE_SEC}"] + ([f"MEMWATCH={MEMWATCH}"] if MEMWATCH != "./memwatch"
+                                       else [])
+    r = subprocess.run(["python3", "tools/bench_results.py", "syscalls"] + knobs,
+                       input="\n".join(lines) + "\n", text=True)
+    if r.returncode != 0:
+        raise ToolFailed(f"tools/bench_results.py exited {r.returncode}")
     print(f"\nbench: written to {OUT} ({time.time() - t_start:.0f} s)")
 
 
@@ -357,7 +369,15 @@ except ToolFailed as e:
     print(f"bench: {e}", file=sys.stderr)
     sys.exit(1)
 EOF
+# The user-stack costs, from the unit test that measures them on its own stack.
+.output/unit_tests ustack_cache_verified >.output/bench-ustack.txt || {
+	echo "bench: .output/unit_tests ustack_cache_verified failed" >&2
+	exit 1
+}
+sed -n 's/^  ustack: //p' .output/bench-ustack.txt | tee -a .output/bench.txt |
+	python3 tools/bench_results.py ustack
+
 # The allocator part (issue 4) and the in-process sampler's (issue 16) append their own
-# sections to .output/bench.txt.
+# sections to .output/bench.txt and write theirs in tools/bench-results.md.
 tools/bench_malloc.sh
 exec tools/bench_sampler.sh

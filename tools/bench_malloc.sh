@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # The allocator part of `make bench` (issue 4): what a malloc+free pair costs the traced process
 # under memwatch --malloc, next to a counters-only floor, bcc's memleak and heaptrack. Called by
-# tools/bench.sh after the syscall part; appends its section to .output/bench.txt (runs alone
-# too, as root, after `make bench` built everything).
+# tools/bench.sh after the syscall part; appends its section to .output/bench.txt and writes the
+# malloc section of tools/bench-results.md (tools/bench_results.py: with the date, kernel, CPU
+# count, tree and knobs), the file tools/BENCH.md reads its numbers from. Runs alone too, as
+# root, after `make bench` built everything: the other sections stay as they were.
 #
 # Workloads (.output/workloads/malloc_bench; it times its own loop with CLOCK_MONOTONIC and
 # prints the pairs it made, so the harness times nothing itself):
@@ -32,6 +34,7 @@
 # Noise: before each run the driver waits (up to 5 s, 10 s in all) for idle CPUs and reports how
 # many runs started without them.
 #
+# The redis part writes the budget section of tools/bench-results.md.
 # Environment: ROUNDS (5), PAIRS (40000), WORK_SEC (1: realistic runs other than duty),
 # SAMPLE (100), SAMPLE_BYTES (524288, tcmalloc's mean), DUTY (1,10), MEMWATCH (./memwatch);
 # PARTS ("malloc redis": this part, then the redis part below; PARTS=redis runs only that, in
@@ -475,6 +478,14 @@ def main():
             "work: numbers are disturbed")
     with open(OUT, "a") as fo:
         fo.write("\n".join(lines) + "\n")
+    knobs = [f"ROUNDS={ROUNDS}", f"PAIRS={PAIRS}", f"WORK_SEC={WORK_SEC}", f"SAMPLE={SAMPLE}",
+             f"SAMPLE_BYTES={SAMPLE_BYTES}", f"DUTY={DUTY}"] + \
+        ([f"MEMWATCH={MEMWATCH}"] if MEMWATCH != "./memwatch" else [])
+    body = "\n".join(lines).strip("\n") + "\n"
+    r = subprocess.run(["python3", "tools/bench_results.py", "malloc"] + knobs, input=body,
+                       text=True)
+    if r.returncode != 0:
+        raise ToolFailed(f"tools/bench_results.py exited {r.returncode}")
     print(f"\nbench_malloc: appended to {OUT} ({time.time() - t_start:.0f} s)")
 
 
@@ -667,6 +678,14 @@ def redis_part():
         shutil.rmtree(tmp, ignore_errors=True)
     with open(OUT, "a") as fo:
         fo.write("\n".join(lines) + "\n")
+    knobs = [f"REDIS_N={REDIS_N}", f"REDIS_ROUNDS={REDIS_ROUNDS}",
+             f"REDIS_BUDGETS={','.join(REDIS_BUDGETS)}"] + \
+        ([f"MEMWATCH={MEMWATCH}"] if MEMWATCH != "./memwatch" else [])
+    body = "\n".join(lines).strip("\n") + "\n"
+    r = subprocess.run(["python3", "tools/bench_results.py", "budget"] + knobs, input=body,
+                       text=True)
+    if r.returncode != 0:
+        raise ToolFailed(f"tools/bench_results.py exited {r.returncode}")
     print(f"\nbench_malloc: redis part appended to {OUT} ({time.time() - t_start:.0f} s)")
 
 

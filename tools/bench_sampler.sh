@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # The in-process sampler's part of `make bench` (issue 16): what allocation profiling costs when
 # the process decides what to sample (libmemwatch-sampler.so) next to uprobes and heaptrack.
-# Appends its section to .output/bench.txt; runs alone too (as root, after make bench built it).
+# Appends its section to .output/bench.txt and writes the sampler section of
+# tools/bench-results.md (tools/bench_results.py); runs alone too (as root, after make bench
+# built it), leaving the other sections as they are.
 #
 # 1. Tight loop: .output/workloads/malloc_bench -n PAIRS (malloc+free, 16..4096 bytes; it times
 #    its own loop, so a tool's start-up is not counted) under: untraced; the sampler preloaded
@@ -195,6 +197,13 @@ def main():
         + f"; worst stack error {100 * worst:.1f}% (<= 10%)")
     with open(".output/bench.txt", "a") as f:
         f.write("\n".join(lines) + "\n")
+    knobs = [f"ROUNDS={ROUNDS}", f"PAIRS={PAIRS}", f"UPAIRS={UPAIRS}", f"REDIS_N={REDIS_N}",
+             f"MEAN={MEAN}", f"ACC_MEAN={ACC_MEAN}"] + \
+        ([f"MEMWATCH={MW}"] if MW != "./memwatch" else [])
+    body = "\n".join(lines).strip("\n") + "\n"
+    if subprocess.run(["python3", "tools/bench_results.py", "sampler"] + knobs, input=body,
+                      text=True).returncode:
+        raise SystemExit("bench_sampler: tools/bench_results.py failed")
     print(f"bench_sampler: appended to .output/bench.txt ({time.time() - t0:.0f} s)")
 
 

@@ -3,8 +3,10 @@
 output and memwatch's text lines; read /proc; check BPF programs. Python 3 stdlib only.
 
 A test is a function `test_*` in tests/e2e/test_*.py. It fails by raising AssertionError (use
-check/eq), skips by raising Skip. Every process started here is killed after the test (its own
-process group, by id) by cleanup(), which the runner calls.
+check/eq). It may skip only for a reason on the allow-list (skips.py), through skip_no_sdt_glibc()
+or skip_kernel_lacks(); whatever else keeps it from running is a failure with its reason. Every
+process started here is killed after the test (its own process group, by id) by cleanup(), which
+the runner calls.
 """
 import json
 import os
@@ -15,6 +17,8 @@ import subprocess
 import tempfile
 import threading
 import time
+
+import skips
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MEMWATCH = os.path.join(ROOT, "memwatch")
@@ -27,7 +31,41 @@ _tmpdirs = []
 
 
 class Skip(Exception):
-    """Raised by a test that cannot run here; the message is the reason."""
+    """Raised (through the helpers below) by a test that cannot run here for a reason on the
+    allow-list: `reason` is its key in skips.ALLOWED, the message says what exactly."""
+
+    def __init__(self, reason, detail):
+        if reason not in skips.ALLOWED:
+            raise ValueError(f"skip reason {reason!r} is not on the allow-list (skips.py)")
+        super().__init__(detail)
+        self.reason = reason
+
+
+def skip_no_sdt_glibc(detail):
+    """The probe-enabled glibc that tools/glibc_sdt.sh builds is not there."""
+    raise Skip("glibc_sdt", detail)
+
+
+def kernel_release():
+    """(major, minor) of the running kernel."""
+    m = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    check(m, f"cannot parse the kernel release {os.uname().release!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def skip_kernel_lacks(feature, detail=""):
+    """Skip: the kernel under test lacks `feature` (a key of skips.KERNEL_FEATURES). Refused,
+    as a failure, on a kernel at or past the release that brought the feature: there the
+    feature is missing because something is broken, and a skip would hide it."""
+    if feature not in skips.KERNEL_FEATURES:
+        raise ValueError(f"kernel feature {feature!r} is not on the list in skips.py "
+                         f"({', '.join(sorted(skips.KERNEL_FEATURES))})")
+    since, what = skips.KERNEL_FEATURES[feature]
+    have = kernel_release()
+    check(have < since, f"{feature} ({what}) is missing on Linux {have[0]}.{have[1]}, which "
+                        f"has it since {since[0]}.{since[1]}: {detail or 'not a skip'}")
+    raise Skip("kernel_lacks", f"Linux {have[0]}.{have[1]} lacks {feature} ({what}, since "
+                               f"{since[0]}.{since[1]})" + (f": {detail}" if detail else ""))
 
 
 # ---------------------------------------------------------------- assertions
@@ -43,9 +81,10 @@ def eq(actual, expected, what):
 
 
 def need_tool(name):
+    """The path of a tool the test needs. tools/deps.sh (make check) installs every one, so a
+    missing one is a failure, not a skip."""
     path = shutil.which(name)
-    if not path:
-        raise Skip(f"{name} not installed")
+    check(path, f"{name} not installed (tools/deps.sh installs it: make deps)")
     return path
 
 
@@ -636,6 +675,26 @@ def check_no_leftover(before, what, owned=()):
             names = sorted(f"{n}#{i}" for i, n in left.items())
             raise AssertionError(f"{what}: BPF programs left behind: {', '.join(names)}")
         time.sleep(0.1)
+
+
+def online_cpus():
+    """The machine's online CPUs, as /sys/devices/system/cpu/online lists them (what glibc's
+    arena limit, 8 per CPU, and memwatch's copy of it count)."""
+    with open("/sys/devices/system/cpu/online") as f:
+        text = f.read().strip()
+    n = 0
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        n += int(hi or lo) - int(lo) + 1
+    check(n >= 1, f"cannot parse /sys/devices/system/cpu/online: {text!r}")
+    return n
+
+
+def arena_limit_run():
+    """(threads, arenas besides main) for a run of tests/workloads/arenas that exceeds glibc's
+    default arena limit here: 8 x online CPUs arenas counting main, and 4 threads too many."""
+    limit = 8 * online_cpus()
+    return limit + 4, limit - 1
 
 
 def free_pid():

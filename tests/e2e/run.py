@@ -4,7 +4,12 @@
 order), runs each with a timeout and prints exactly one line per test:
     PASS e2e/<name>        FAIL e2e/<name>: <reason>        SKIP e2e/<name>: <reason>
 (with -v, failure details follow on lines starting with two spaces). Exits 1 when a test failed.
-Tests need root and BPF; without them every test is skipped with the reason.
+
+A test may SKIP only for a reason on the allow-list (skips.py); anything else that keeps it from
+running is a FAIL with its reason. Tests need root, BTF and bpf(): without them every test FAILS
+with the reason (a suite that cannot run must not read as green). With CI=true in the
+environment, or as root, a run in which no test executed (all skipped, or none selected) fails
+too, with the line `FAIL e2e/runner: ...`.
 
 usage: run.py [-v] [-k SUBSTRING] [-t SECONDS] [-l]
 """
@@ -21,6 +26,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import mw  # noqa: E402
+import skips  # noqa: E402
 
 DEFAULT_TIMEOUT = 45
 
@@ -68,6 +74,12 @@ def bpf_unavailable():
     return None
 
 
+def strict_mode():
+    """CI=true in the environment, or running as root (sudo make check): an e2e run that
+    executed no test is a failure."""
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes") or os.geteuid() == 0
+
+
 def one_line(s, limit=600):
     s = " | ".join(x.strip() for x in str(s).splitlines() if x.strip())
     return s if len(s) <= limit else s[: limit - 3] + "..."
@@ -86,13 +98,14 @@ def main():
         for n, _ in tests:
             print(n)
         return 0
-    skip_all = bpf_unavailable()
+    cannot_run = bpf_unavailable()
     signal.signal(signal.SIGALRM, _alarm)
-    failed = 0
+    failed = executed = 0
     t0 = time.monotonic()
     for name, fn in tests:
-        if skip_all:
-            print(f"SKIP e2e/{name}: {skip_all}", flush=True)
+        if cannot_run:
+            failed += 1
+            print(f"FAIL e2e/{name}: cannot run: {cannot_run}", flush=True)
             continue
         limit = getattr(fn, "timeout", opts.t)
         detail = None
@@ -105,7 +118,12 @@ def main():
                 signal.setitimer(signal.ITIMER_REAL, 0)
             line = f"PASS e2e/{name}"
         except mw.Skip as e:
-            line = f"SKIP e2e/{name}: {one_line(e)}"
+            if getattr(e, "reason", None) in skips.ALLOWED:
+                line = f"SKIP e2e/{name}: [{e.reason}] {one_line(e)}"
+            else:  # not through mw's helpers: never a silent pass
+                failed += 1
+                line = f"FAIL e2e/{name}: skipped for a reason not on the allow-list " \
+                       f"(tests/e2e/skips.py): {one_line(e)}"
         except Timeout:
             failed += 1
             line = f"FAIL e2e/{name}: timed out after {limit:.0f} s"
@@ -123,12 +141,20 @@ def main():
                 mw.cleanup()
             except Exception as e:
                 print(f"  cleanup after {name} failed: {e}", flush=True)
+        if not line.startswith("SKIP "):
+            executed += 1
         if opts.v:
             line += f"  ({time.monotonic() - start:.1f} s)"
         print(line, flush=True)
         if opts.v and detail:
             for d in detail.rstrip().splitlines():
                 print("  " + d, flush=True)
+    if not executed and not cannot_run and strict_mode():
+        failed += 1
+        why = f"all {len(tests)} selected tests skipped" if tests else \
+            f"no test matches -k {opts.k!r}"
+        print(f"FAIL e2e/runner: no test executed ({why}); with CI=true or as root that is a "
+              f"failure", flush=True)
     if opts.v:
         print(f"  e2e: {time.monotonic() - t0:.1f} s", flush=True)
     return 1 if failed else 0

@@ -17,8 +17,9 @@ tests/workloads/arenas.c and stacks.c, and recomputed here from memwatch's own r
 objects of the same run (an independent view). glibc's arena count comes from the workload
 (malloc_info) or, for memcached, from gdb walking main_arena.next.
 
-While memwatch does not emit a type at all (a workload that certainly creates arenas yields no
-arena_create), the tests that need it SKIP with the reason; they never pass vacuously.
+When memwatch does not emit a type at all (a workload that certainly creates arenas yields no
+arena_create), the tests that need it FAIL with that reason first: a total regression must not
+read as "not implemented".
 """
 import collections
 import glob
@@ -82,25 +83,25 @@ def _probe():
 
 
 def _need(types, why):
-    """Skip unless the probe run (which certainly has them) shows one of these types."""
+    """Fail with `why` unless the probe run (which certainly has them) shows one of these
+    types."""
     tr, _ = _probe()
-    if not any(tr.of(t) for t in types):
-        raise mw.Skip(why)
+    check(any(tr.of(t) for t in types), why)
 
 
 def need_arenas():
-    _need(("arena_create",), "memwatch does not report arenas yet (no arena_create object "
-                             "for a workload whose 4 threads create 4 glibc arenas)")
+    _need(("arena_create",), "memwatch reports no arena (no arena_create object for a "
+                             "workload whose 4 threads create 4 glibc arenas)")
 
 
 def need_stacks():
-    _need(("thread_stack",), "memwatch does not report thread stacks yet (no thread_stack "
-                             "object for a workload that maps 4 thread stacks)")
+    _need(("thread_stack",), "memwatch reports no thread stack (no thread_stack object for a "
+                             "workload that maps 4 thread stacks)")
 
 
 def need_allocator():
-    _need(("allocator",), "memwatch does not report the allocator yet (no allocator object "
-                          "for a glibc malloc workload)")
+    _need(("allocator",), "memwatch reports no allocator (no allocator object for a glibc "
+                          "malloc workload)")
 
 
 def _pid_of(tr, comm):
@@ -269,21 +270,23 @@ test_alloc_arena_per_thread.timeout = 90
 
 
 def test_alloc_arena_limit():
-    """arenas -t 20 on 2 CPUs: glibc's limit is 8 x 2 = 16 arenas counting main, so exactly 15
-    arena_create (each by a distinct named thread) == glibc_arenas; per-arena committed equals
-    the raw RW mprotects of its heap whichever threads grew it."""
+    """arenas -t 8N+4 on N online CPUs (N read from the machine; -t 20 on 2): glibc's limit is
+    8 x N arenas counting main, so exactly 8N-1 arena_create (each by a distinct named thread)
+    == glibc_arenas; per-arena committed equals the raw RW mprotects of its heap whichever
+    threads grew it."""
     need_arenas()
-    eq(os.sysconf("SC_NPROCESSORS_ONLN"), 2, "online CPUs (the expected 15 assumes 2)")
-    tr, out = _arenas("-t", "20")
+    nthreads, narenas = mw.arena_limit_run()
+    what = f"arenas -t {nthreads} ({mw.online_cpus()} online CPUs)"
+    tr, out = _arenas("-t", nthreads)
     pid = _pid_of(tr, "arena-1")
-    eq(_glibc_arenas(out, "arenas -t 20"), 15, "glibc_arenas (malloc_info) of arenas -t 20")
-    cr = check_creates(tr, pid, 15, "arenas -t 20")
+    eq(_glibc_arenas(out, what), narenas, f"glibc_arenas (malloc_info) of {what}")
+    cr = check_creates(tr, pid, narenas, what)
     tids = _tids(tr, pid, "arena-")
-    eq(len(tids), 20, "named threads")
-    eq(len({e.get("tid") for e in cr}), 15, "distinct creating threads")
+    eq(len(tids), nthreads, "named threads")
+    eq(len({e.get("tid") for e in cr}), narenas, "distinct creating threads")
     for e in cr:
         eq(e.get("tid"), tids.get(e.get("comm")), f"arena_create by {e.get('comm')}: tid")
-    check_summaries(tr, pid, "arenas -t 20", trimmed=0)
+    check_summaries(tr, pid, what, trimmed=0)
     # The 5 threads beyond the limit attach to existing arenas with no syscall; one that then
     # grows an arena it did not create is seen growing it: arena_grow by that thread, and among
     # the arena's threads. It is no arena_reuse: a thread also grows the arena of a block it
@@ -295,17 +298,17 @@ def test_alloc_arena_limit():
     for aid, hs in bases.items():
         for b in hs:
             want |= {(aid, t) for t, _ in raw[b]["grows"] if t != creator[aid]}
-    check(want, "arenas -t 20: no thread grew another's arena (the raw syscalls); the test "
-                "needs -t 20 to exceed the limit")
+    check(want, f"{what}: no thread grew another's arena (the raw syscalls); the test needs "
+                f"more threads than the limit")
     got = {(e.get("arena"), e.get("tid")) for e in tr.of("arena_grow", pid=pid)
            if e.get("tid") != creator.get(e.get("arena"))}
-    eq(sorted(got), sorted(want), "arenas -t 20: (arena, tid) of arena_grow by a thread other "
-                                  "than the creator vs the raw mprotects")
-    eq(tr.of("arena_reuse", pid=pid), [], "arenas -t 20: arena_reuse from the syscalls alone")
+    eq(sorted(got), sorted(want), f"{what}: (arena, tid) of arena_grow by a thread other than "
+                                  f"the creator vs the raw mprotects")
+    eq(tr.of("arena_reuse", pid=pid), [], f"{what}: arena_reuse from the syscalls alone")
     sm = summaries(tr, pid)
     for aid in sm:
         eq(sm[aid].get("threads"), 1 + len({t for a, t in want if a == aid}),
-           f"arenas -t 20: arena {aid} threads (creator + threads seen growing it)")
+           f"{what}: arena {aid} threads (creator + threads seen growing it)")
 
 
 test_alloc_arena_limit.timeout = 90
@@ -371,9 +374,9 @@ def test_alloc_shrink_fixed():
     shutil.copy(mw.wl("arenas"), exe)
     os.chown(exe, 0, 0)
     os.chmod(exe, 0o4755)
-    st = os.statvfs(d)
-    if st.f_flag & os.ST_NOSUID:
-        raise mw.Skip(f"{d} is mounted nosuid: no setuid run for the MAP_FIXED shrink form")
+    check(not os.statvfs(d).f_flag & os.ST_NOSUID,
+          f"{d} is mounted nosuid: no setuid run for the MAP_FIXED shrink form (TMPDIR on a "
+          f"file system without nosuid lets it run)")
     tr, out, _ = _launch([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
                           exe, "-t", "1", "-s"])
     pid = _pid_of(tr, "arena-1")
@@ -458,7 +461,7 @@ def test_alloc_main_heap():
     """MALLOC_ARENA_MAX=1 arenas -t 4 -s: every thread uses main_arena, so the workers grow and
     trim brk; one main_heap_grow per raised break and one main_heap_trim per lowered break, by
     the calling thread, bytes = the change of the break (raw brk syscall objects)."""
-    _need(("main_heap_grow",), "memwatch does not report the main heap yet (no main_heap_grow "
+    _need(("main_heap_grow",), "memwatch reports no main heap growth (no main_heap_grow "
                                "object for a workload whose main thread grows brk)")
     tr, out = _arenas("-t", "4", "-s", env={"MALLOC_ARENA_MAX": "1"})
     pid = _pid_of(tr, "arena-1")
@@ -533,8 +536,7 @@ test_alloc_thread_stacks.timeout = 90
 
 def _lib(name, pkg):
     found = sorted(glob.glob(f"/usr/lib/*/{name}")) + sorted(glob.glob(f"/usr/lib/{name}"))
-    if not found:
-        raise mw.Skip(f"{name} not found (install {pkg}: make deps)")
+    check(found, f"{name} not found (tools/deps.sh installs {pkg}: make deps)")
     return found[0]
 
 
@@ -602,18 +604,16 @@ end
 
 def gdb_arenas(pid):
     """glibc's own count of non-main arenas of pid: gdb walks main_arena.next (needs
-    libc6-dbg). Returns (count, None) or (None, why not)."""
-    if not shutil.which("gdb"):
-        return None, "gdb not installed (make deps)"
+    libc6-dbg, which tools/deps.sh installs). Fails when gdb cannot."""
+    mw.need_tool("gdb")
     script = mw.tmpfile("arenas.gdb")
     with open(script, "w") as f:
         f.write(GDB_ARENAS)
     rc, out, err = mw.run(["gdb", "-p", str(pid), "-batch", "-nx", "-x", script], timeout=60)
     m = re.search(r"^gdb_arenas (\d+)$", out, re.M)
-    if not m:
-        return None, (f"gdb could not walk main_arena.next (libc6-dbg installed?): "
-                      f"{mw.tail(out + err, 200)!r}")
-    return int(m.group(1)), None
+    check(m, f"gdb could not walk main_arena.next (libc6-dbg installed?): "
+             f"{mw.tail(out + err, 200)!r}")
+    return int(m.group(1))
 
 
 def _free_port():
@@ -700,7 +700,7 @@ def test_alloc_memcached():
     _bufs.clear()
     _mc_load(port, conns=8, rounds=30)               # traced
     _bufs.clear()
-    want, why = gdb_arenas(srv.pid)
+    want = gdb_arenas(srv.pid)
     mw.interrupt(m, signal.SIGINT)
     tr = mw.read_ndjson(out)
     sm = summaries(tr, srv.pid)
@@ -712,9 +712,6 @@ def test_alloc_memcached():
         eq(s.get("reserved"), HEAP * s.get("heaps", 0), f"memcached arena {aid}: reserved")
         check(isinstance(s.get("committed"), int) and s["committed"] >= FIRST_RW,
               f"memcached arena {aid}: committed {s.get('committed')!r}")
-    if want is None:
-        raise mw.Skip(f"arena_summary count {len(sm)} >= 4 checked; glibc's count not "
-                      f"compared: {why}")
     eq(len(sm), want, "memcached: arenas reported by memwatch vs glibc's (gdb, main_arena.next)")
 
 

@@ -12,7 +12,6 @@ jemalloc maps all its memory MAP_NORESERVE); each blocked thread's stack pointer
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -59,8 +58,8 @@ def gdb_list(pid):
         f.write(GDB_HEAPS)
     rc, out, err = mw.run(["gdb", "-p", str(pid), "-batch", "-nx", "-x", script], timeout=90)
     m = re.search(r"^gdb_arenas (\d+)$", out, re.M)
-    if not m and 'No symbol "main_arena"' in out + err:
-        raise mw.Skip("gdb has no main_arena: libc6-dbg not installed (tools/deps.sh)")
+    check(m or 'No symbol "main_arena"' not in out + err,
+          "gdb has no main_arena: libc6-dbg not installed (tools/deps.sh installs it)")
     check(m, f"gdb could not walk main_arena.next: {mw.tail(out + err, 300)!r}")
     heaps = {int(a): int(b) for a, b in re.findall(r"^gdb_heap (\d+) (\d+)$", out, re.M)}
     return int(m.group(1)), heaps
@@ -107,8 +106,8 @@ def hidden_debuginfo(argv):
     debuginfo is not at hand, for the target and for a memwatch nsenter'ed there."""
     mw.need_tool("unshare")
     mw.need_tool("nsenter")
-    if not os.path.isdir("/usr/lib/debug"):
-        raise mw.Skip("/usr/lib/debug does not exist")
+    check(os.path.isdir("/usr/lib/debug"),
+          "/usr/lib/debug does not exist (libc6-dbg, which tools/deps.sh installs, makes it)")
     return ["unshare", "-m", "--propagation", "private", "sh", "-c",
             'mount -t tmpfs none /usr/lib/debug && exec "$@"', "sh"] + [str(a) for a in argv]
 
@@ -133,9 +132,7 @@ def newer(target, *sources):
 
 @mw.shared
 def _go_binary():
-    go = shutil.which("go")
-    if not go:
-        raise mw.Skip("go not installed (golang-go, tools/deps.sh)")
+    go = mw.need_tool("go")
     exe = os.path.join(BUILD, "cgo_server")
     src = os.path.join(SERVICES, "cgo_server.go")
     if newer(exe, src):
@@ -240,9 +237,8 @@ test_alloc_go_own_mappings_not_chunks.timeout = 300
 
 @mw.shared
 def _java_classes():
-    javac = shutil.which("javac")
-    if not javac or not shutil.which("java"):
-        raise mw.Skip("java/javac not installed (default-jdk, tools/deps.sh)")
+    javac = mw.need_tool("javac")
+    mw.need_tool("java")
     src = os.path.join(SERVICES, "Churn.java")
     cls = os.path.join(BUILD, "Churn.class")
     if not newer(cls, src):
@@ -494,8 +490,7 @@ def test_alloc_tcmalloc_preloaded():
     allocator tcmalloc, no glibc arena limit; the blocked threads' stacks are thread_stack over
     stack_guard, nothing PROT_NONE or named is tcmalloc's; the brk heap is main_heap."""
     lib = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
-    if not os.path.exists(lib):
-        raise mw.Skip("libtcmalloc-minimal4 not installed")
+    check(os.path.exists(lib), "libtcmalloc-minimal4 not installed (tools/deps.sh installs it)")
     w = mw.Proc(["env", f"LD_PRELOAD={lib}", mw.wl("arenas"), "-t", "4", "-k"],
                 stdin=subprocess.PIPE, name="arenas")
     w.wait_line(r"^held", "err", 15)
@@ -674,8 +669,9 @@ def test_alloc_hugetlb_2():
     2 arenas (glibc's mp_.hp_pagesize)."""
     with open("/proc/meminfo") as f:
         mi = f.read()
-    if int(re.search(r"HugePages_Total:\s+(\d+)", mi).group(1)):
-        raise mw.Skip("huge pages are reserved here: glibc would use them")
+    check(not int(re.search(r"HugePages_Total:\s+(\d+)", mi).group(1)),
+          "huge pages are reserved here (HugePages_Total in /proc/meminfo): glibc would use "
+          "them, and the expected heap layout does not hold; run on a host without them")
     hp = int(re.search(r"Hugepagesize:\s+(\d+) kB", mi).group(1)) * 1024
     out = mw.tmpfile("huge.ndjson")
     env = dict(os.environ, GLIBC_TUNABLES="glibc.malloc.hugetlb=2")

@@ -24,19 +24,53 @@ def ops_launch():
     return ops_run()
 
 
+def check_durations(tr, what):
+    """Every syscall object has dur_ns, and the call fits in its thread's timeline: it began
+    (ts_ns - dur_ns; ts_ns is its exit) no earlier than the previous event of the same thread
+    (its previous call, its rename, or the thread_new that created it) and ended no later than
+    the thread's exit event. Returns the number of calls checked against a previous event."""
+    prev, checked = {}, 0
+    calls = [e for e in tr.events if e["type"] == "syscall"]
+    check(calls, f"{what}: no syscall objects")
+    for e in tr.events:
+        t = e["type"]
+        if t == "thread_new":
+            prev[e.get("child_tid")] = ("thread_new", e["ts_ns"])
+            continue
+        if t not in ("syscall", "rename", "exit") or not _is_int(e.get("tid")):
+            continue
+        tid, ts = e["tid"], e["ts_ns"]
+        if t == "syscall":
+            dur = e.get("dur_ns")
+            check(_is_int(dur) and 0 <= dur < 10**9, f"{what}: {e['name']}: dur_ns {dur!r}")
+            if tid in prev:
+                kind, when = prev[tid]
+                check(ts - dur >= when,
+                      f"{what}: thread {tid}: {e['name']} began {when - (ts - dur)} ns before "
+                      f"its previous event ({kind}) ended (dur_ns {dur}, ts_ns {ts})")
+                checked += 1
+            prev[tid] = (e["name"], ts)
+        else:
+            if tid in prev:
+                check(ts >= prev[tid][1], f"{what}: thread {tid}: {t} at {ts} before its "
+                                          f"previous event ({prev[tid][0]}) at {prev[tid][1]}")
+            prev[tid] = (t, ts)
+    check(any(e["dur_ns"] > 0 for e in calls), f"{what}: every dur_ns is 0")
+    return checked
+
+
 def test_durations_with_T():
     """-T --json: every syscall object has dur_ns (enter probes pair with exits; an exit
     without its enter would be dropped, never guessed), the same per-thread counts as without
-    -T, and durations that fit between consecutive events of a thread."""
+    -T, and durations that fit between the previous event of the same thread and the call's
+    own exit timestamp (check_durations)."""
     tr, pid = ops_run("-T")
     for comm in X.OPS_ORDER:
         mw.check_summary(tr.thread(comm, pid), X.OPS[comm]["summary"], comm)
-    calls = [e for e in tr.events if e["type"] == "syscall"]
-    check(calls, "no syscall objects")
-    for e in calls:
-        check(_is_int(e.get("dur_ns")) and 0 <= e["dur_ns"] < 10**9,
-              f"{e['name']}: dur_ns {e.get('dur_ns')!r}")
-    check(any(e["dur_ns"] > 0 for e in calls), "every dur_ns is 0")
+    n = check_durations(tr, "ops -T")
+    calls = len(tr.syscalls(pid=pid))
+    # All but the main thread's first call have a previous event of their own thread.
+    eq(n, calls - 1, "ops -T: calls checked against the previous event of their thread")
 
 
 def test_ops_thread_summaries():
@@ -301,8 +335,7 @@ def test_fresh_boot_without_tracefs():
     p = mw.Proc([unshare, "-m", "sh", "-c", script, mw.need_memwatch(), out, mw.wl("ops")],
                 name="memwatch")
     rc = p.wait(30, "memwatch without tracefs")
-    if rc == 99:
-        raise mw.Skip("could not unmount tracefs in a private namespace")
+    check(rc != 99, "could not unmount tracefs in a private mount namespace")
     check(rc != 98, "memwatch did not mount tracefs (fell back to raw tracepoints)")
     eq(rc, 0, f"exit status (stderr {mw.tail(p.text('err'))!r})")
     tr = mw.read_ndjson(out)
@@ -325,3 +358,5 @@ def test_raw_syscall_fallback():
             mw.check_summary(tr.thread(comm, pid), X.OPS[comm]["summary"], comm)
         calls = [e for e in tr.events if e["type"] == "syscall"]
         eq(all("dur_ns" in e for e in calls), bool(extra), f"dur_ns with {extra}")
+        if extra:
+            check_durations(tr, "MEMWATCH_RAW_SYSCALLS=1 -T ops")

@@ -242,3 +242,60 @@ def test_proc_oracle_brk():
     eq((ps.get("vm_start"), ps.get("vm_end"), ps.get("net")), (vm0, vm1, 0),
        "process_summary (vm_start, vm_end, net)")
     mw.check_regions(tr, w.pid, maps)
+
+
+P = 4096
+# tests/workloads/dontunmap.c: (name, flags, vm_delta) of its measured phase.
+DONTUNMAP_SEQ = [
+    ("mmap", None, 16 * P),
+    ("mremap", "MREMAP_MAYMOVE|MREMAP_DONTUNMAP", 16 * P),
+    ("mprotect", None, 0),
+    ("mmap", None, 32 * P),
+    ("mremap", "MREMAP_MAYMOVE|MREMAP_FIXED|MREMAP_DONTUNMAP", 0),
+    ("munmap", None, -16 * P),
+]
+
+
+def test_mremap_dontunmap_oracles():
+    """`dontunmap -w -W` (mremap with MREMAP_DONTUNMAP: the pages move, the source stays
+    mapped; then once more with MREMAP_FIXED over part of another mapping) under strace -p and
+    memwatch --maps-at-exit -p: the calls, returned addresses and errors equal strace's; the
+    vm_deltas are the known ones (the source still counted, and unmapped at the end); the
+    thread's mapped/unmapped/net are exact; net = the VmSize change; memwatch's region map
+    equals /proc/PID/maps while the process waits at the end."""
+    w = mw.workload("dontunmap", "-w", "-W")
+    st_out, out = mw.tmpfile("strace.txt"), mw.tmpfile("mw.json")
+    st = mw.strace_attach(w.pid, st_out)
+    m = mw.attach([w.pid], "--json", "--maps-at-exit", out=out)
+    vm0 = mw.vmsize(w.pid)
+    w.send()
+    w.wait_line(r"^done \d+$")
+    maps, vm1 = mw.proc_maps(w.pid), mw.vmsize(w.pid)
+    eq(mw.interrupt(m, signal.SIGINT), 0, "memwatch exit status after SIGINT")
+    w.send()
+    eq(w.wait(10, "dontunmap"), 0, f"dontunmap exit status (stderr {mw.tail(w.text('err'))!r})")
+    st.wait(10, "strace")
+    tr = mw.read_ndjson(out)
+    calls = mw.parse_strace(st_out)
+    eq(sorted(calls), [w.pid], "threads with memory syscalls in strace")
+    got = [c.key() for c in mw.mw_calls(tr, w.pid).get(w.pid, [])]
+    want = [c.key() for c in calls[w.pid]]
+    check(got == want, f"(name, ret, errno) memwatch vs strace: {mw.diff_lists(got, want)}")
+    evs = tr.syscalls(tid=w.pid)
+    eq([(e["name"], e["vm_delta"]) for e in evs], [(n, d) for n, _, d in DONTUNMAP_SEQ],
+       "(name, vm_delta) of the measured phase")
+    for e, (name, flags, _) in zip(evs, DONTUNMAP_SEQ):
+        if flags:
+            eq(e["args"].get("flags"), flags, f"{name} flags")
+    a, b = mw.addr(evs[0]["ret"]), mw.addr(evs[1]["ret"])
+    check(a != b, "MREMAP_DONTUNMAP did not move")
+    eq(mw.addr(evs[2]["args"]["addr"]), a, "mprotect of the source")
+    eq(mw.addr(evs[5]["args"]["addr"]), a, "munmap of the source")
+    ts = tr.thread("dontunmap", w.pid)
+    eq((ts["mapped"], ts["unmapped"], ts["net"]), (72 * P, 24 * P, 48 * P),
+       "thread_summary (mapped, unmapped, net)")
+    ps = tr.process(w.pid)
+    eq((ps.get("vm_start"), ps.get("vm_end"), ps.get("net")), (vm0, vm1, vm1 - vm0),
+       "process_summary (vm_start, vm_end, net) vs VmSize")
+    eq(vm1 - vm0, 48 * P, "VmSize change (workload sanity)")
+    mw.check_regions(tr, w.pid, maps)

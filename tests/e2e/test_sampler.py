@@ -68,8 +68,7 @@ def test_sampler_leaks_glibc():
 
 
 def _preloaded(lib, name):
-    if not os.path.exists(lib):
-        raise mw.Skip(f"{lib} not installed")
+    check(os.path.exists(lib), f"{lib} not installed (tools/deps.sh installs it)")
     need_sampler()
     rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--", mw.wl("leaks"), "-r", "200"],
                             env={"MEMWATCH_SAMPLE_BYTES": SMALL, "LD_PRELOAD": lib})
@@ -99,8 +98,7 @@ def test_sampler_cxx():
     src = os.path.join(SRC, "leaks_cxx.cc")
     exe = mw.tmpfile("leaks_cxx")
     rc, _, err = mw.run([mw.need_tool("g++"), "-O1", "-g", src, "-o", exe], timeout=60)
-    if rc != 0:
-        raise mw.Skip(f"g++ failed: {mw.tail(err)}")
+    eq(rc, 0, f"g++ leaks_cxx.cc (stderr {mw.tail(err)!r})")
     rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--", exe, "50"],
                             env={"MEMWATCH_SAMPLE_BYTES": "16"})
     eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
@@ -348,8 +346,7 @@ def test_sampler_bypassed():
     """The sampler preloaded after another malloc (jemalloc first in LD_PRELOAD) never sees a
     call: memwatch -p says so and uses the uprobes on jemalloc, whose counts are exact."""
     need_sampler()
-    if not os.path.exists(JEMALLOC):
-        raise mw.Skip(f"{JEMALLOC} not installed")
+    check(os.path.exists(JEMALLOC), f"{JEMALLOC} not installed (tools/deps.sh installs it)")
     env = dict(os.environ, LD_PRELOAD=f"{JEMALLOC}:{SAMPLER}")
     w = mw.Proc([mw.wl("leaks"), "-w", "-r", "100"], stdin=subprocess.PIPE, env=env,
                 name="leaks")

@@ -101,7 +101,8 @@ def test_usdt_real_glibc_probes_agree():
     tests/fixtures/glibc_usdt_*.rec, replayed by a unit test everywhere)."""
     loader = os.path.join(SDT_LIBC_DIR, "ld.so")
     if not os.access(loader, os.X_OK):
-        raise mw.Skip(f"no probe-enabled glibc in {SDT_LIBC_DIR} (tools/glibc_sdt.sh builds one)")
+        mw.skip_no_sdt_glibc(f"no probe-enabled glibc in {SDT_LIBC_DIR} (tools/glibc_sdt.sh "
+                             f"builds one)")
     w = mw.Proc([loader, "--library-path", SDT_LIBC_DIR, mw.wl("arenas"), "-w", "-t", "4", "-s",
                  "-b", "100000"], stdin=mw.subprocess.PIPE, name="arenas")
     w.wait_line(r"^ready \d+$", "err")

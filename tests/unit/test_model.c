@@ -158,6 +158,94 @@ TEST(model_mremap_move_and_grow)
 	mw_model_free(&m);
 }
 
+/* The prot of the region holding addr, -1 when nothing is mapped there. */
+static int prot_at(const struct mw_process *p, uint64_t addr)
+{
+	const struct mw_region *g = mw_regions_find(&p->regions, addr);
+
+	return g ? (int)g->prot : -1;
+}
+
+/* tests/workloads/dontunmap.c's sequence: the pages move, the source stays mapped (and is
+ * charged when unmapped later); with MREMAP_FIXED the destination's overlap is replaced. */
+TEST(model_mremap_dontunmap_keeps_the_source)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m);
+	uint64_t a = 0x7f0000000000ULL, b = 0x7f0000100000ULL, c = 0x7f0000200000ULL;
+	struct mw_thread *t;
+
+	apply(&m, sc(9, MW_SYS_MMAP, a, 0, 16 * PG, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1));
+	CHECK_EQ_INT(apply(&m, sc(9, MW_SYS_MREMAP, b, a, 16 * PG, 16 * PG,
+				  MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0)),
+		     16 * PG);
+	CHECK_EQ_INT(prot_at(p, a), PROT_READ | PROT_WRITE);
+	CHECK_EQ_INT(prot_at(p, a + 15 * PG), PROT_READ | PROT_WRITE);
+	CHECK_EQ_INT(prot_at(p, b), PROT_READ | PROT_WRITE);
+	CHECK_EQ_INT(prot_at(p, b + 15 * PG), PROT_READ | PROT_WRITE);
+	CHECK_EQ_INT(apply(&m, sc(9, MW_SYS_MPROTECT, 0, a, 4 * PG, PROT_READ, 0, 0)), 0);
+	CHECK_EQ_INT(prot_at(p, a), PROT_READ);
+	apply(&m, sc(9, MW_SYS_MMAP, c, 0, 32 * PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1));
+	CHECK_EQ_INT(apply(&m, sc(9, MW_SYS_MREMAP, c + 8 * PG, b + 8 * PG, 8 * PG, 8 * PG,
+				  MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, c + 8 * PG)),
+		     0);
+	CHECK_EQ_INT(prot_at(p, b + 8 * PG), PROT_READ | PROT_WRITE);
+	CHECK_EQ_INT(prot_at(p, c + 7 * PG), PROT_READ);
+	CHECK_EQ_INT(prot_at(p, c + 8 * PG), PROT_READ | PROT_WRITE);
+	CHECK_EQ_INT(prot_at(p, c + 15 * PG), PROT_READ | PROT_WRITE);
+	CHECK_EQ_INT(prot_at(p, c + 16 * PG), PROT_READ);
+	CHECK_EQ_INT(apply(&m, sc(9, MW_SYS_MUNMAP, 0, a, 16 * PG, 0, 0, 0)), -16 * (int64_t)PG);
+	CHECK_EQ_INT(prot_at(p, a), -1);
+	t = mw_process_find_thread(p, 9);
+	CHECK(t != NULL);
+	if (t) {
+		CHECK_EQ_INT(t->mapped, 72 * PG);
+		CHECK_EQ_INT(t->unmapped, 24 * PG);
+	}
+	CHECK_EQ_INT(p->net, 48 * PG);
+	mw_model_free(&m);
+}
+
+TEST(model_mmap_shared_and_file_flags)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m);
+	uint64_t a = 0x7f0000000000ULL, b = 0x7f0000100000ULL, c = 0x7f0000200000ULL;
+	const struct mw_region *g;
+
+	apply(&m, sc(9, MW_SYS_MMAP, a, 0, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1));
+	apply(&m, sc(9, MW_SYS_MMAP, b, 0, PG, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1));
+	apply(&m, sc(9, MW_SYS_MMAP, c, 0, PG, PROT_READ, MAP_PRIVATE, 3));
+	g = mw_regions_find(&p->regions, a);
+	CHECK(g && !(g->flags & (MW_RF_SHARED | MW_RF_FILE)));
+	g = mw_regions_find(&p->regions, b);
+	CHECK(g && (g->flags & MW_RF_SHARED) && !(g->flags & MW_RF_FILE));
+	g = mw_regions_find(&p->regions, c);
+	CHECK(g && !(g->flags & MW_RF_SHARED) && (g->flags & MW_RF_FILE));
+	mw_model_free(&m);
+}
+
+/* dropped: per syscall, the kernel's count less the records seen, never below zero (a record
+ * can arrive after the counters were read). */
+TEST(model_thread_dropped_from_kernel_counters)
+{
+	struct mw_thread t = { .tid = 5 };
+
+	t.seen.calls[MW_SYS_MMAP] = 7;
+	t.kernel.calls[MW_SYS_MMAP] = 10;
+	CHECK_EQ_INT(mw_thread_dropped(&t), 0); /* no kernel counters yet */
+	t.have_kernel = true;
+	CHECK_EQ_INT(mw_thread_dropped(&t), 3);
+	t.seen.calls[MW_SYS_MUNMAP] = 5;
+	t.kernel.calls[MW_SYS_MUNMAP] = 5;
+	t.seen.calls[MW_SYS_BRK] = 2;
+	t.kernel.calls[MW_SYS_BRK] = 1;
+	CHECK_EQ_INT(mw_thread_dropped(&t), 3);
+	t.kernel.calls[MW_SYS_MADVISE] = 4;
+	CHECK_EQ_INT(mw_thread_dropped(&t), 7);
+}
+
 TEST(model_fork_copies_address_space_without_dontfork)
 {
 	struct mw_model m;

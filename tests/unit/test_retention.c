@@ -102,3 +102,27 @@ TEST(retention_counts_found_blocks_leaks_do_not)
 	CHECK_EQ_INT(bytes, 1016);
 	mw_leak_destroy(&l);
 }
+
+/* Pinned only when the free space below the top block exceeds glibc's trim threshold: below
+ * it glibc would not trim anyway. */
+TEST(retention_pinned_only_past_the_trim_threshold)
+{
+	struct mw_heap_span spans[] = {
+		{ .arena = MW_ARENA_MAIN, .start = 0x100000, .end = 0x100000 + 1024 * KB },
+		{ .arena = 1, .start = 0x7f0000000000, .end = 0x7f0000000000 + 1024 * KB },
+	};
+	struct mw_retention r[2];
+	struct mw_leak l;
+
+	mw_leak_init(&l, 100, 10);
+	/* 120 KiB free below the only block of the main heap; 200 KiB in arena 1. */
+	add(&l, 0x100000 + 120 * KB + 16, 100, 1);
+	add(&l, 0x7f0000000000 + 200 * KB + 16, 100, 2);
+	CHECK_EQ_INT(mw_retention_compute(&l, 5, spans, 2, MW_TRIM_THRESHOLD, r), 2);
+	CHECK(!r[0].pinned);
+	CHECK_EQ_INT(r[0].pinned_free_below, 0);
+	CHECK(r[1].pinned);
+	CHECK_EQ_INT(r[1].pinned_free_below, 200 * KB);
+	CHECK_EQ_INT(r[1].pinned_stack, 2);
+	mw_leak_destroy(&l);
+}

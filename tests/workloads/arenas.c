@@ -10,7 +10,7 @@
  *                           number of <heap nr="..."> elements minus one (nr="0" is main_arena)
  *     threads T
  *
- * usage: arenas [-w] [-k] [-s] [-t THREADS] [-b BYTES]   (THREADS 1..64, default 4;
+ * usage: arenas [-w] [-k] [-s] [-t THREADS] [-b BYTES]   (THREADS 1..1024, default 4;
  *                                                          BYTES 1000..1 GiB, default 1 MiB)
  *   -w  print "ready <pid>" on stderr, wait for a byte on stdin before creating the threads
  *   -k  once every thread has allocated, print "held <pid>" on stderr and keep the threads alive
@@ -56,7 +56,7 @@
 
 #define USAGE "arenas [-w] [-k] [-s] [-t THREADS] [-b BYTES]"
 #define BLOCK 1000
-#define MAX_THREADS 64
+#define MAX_THREADS 1024 /* past glibc's default limit (8 per CPU) on 127 CPUs */
 #define BIG (100 * 1024) /* below the 128 KiB mmap threshold, above tcache's 1032 bytes */
 #define NBIG 10
 
