@@ -116,7 +116,8 @@ $(OUTPUT)/tools/%: tools/%.c $(SKELS) | $(OUTPUT)/tools
 	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
 
 # ustack_demo drives the user-stack library (user/stacks/) on a live process.
-USTACK_OBJS := $(filter $(OUTPUT)/user/stacks/%.o,$(LIB_OBJS))
+# stacks/ may use base/ (its README): both go in.
+USTACK_OBJS := $(filter $(OUTPUT)/user/stacks/%.o $(OUTPUT)/user/base/%.o,$(LIB_OBJS))
 $(OUTPUT)/tools/ustack_demo: tools/ustack_demo.c $(USTACK_OBJS) | $(OUTPUT)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
