@@ -555,6 +555,8 @@ public class Jit {
     Field f = Unsafe.class.getDeclaredField("theUnsafe");
     f.setAccessible(true);
     Unsafe u = (Unsafe) f.get(null);
+    System.err.println("ready");
+    System.in.read();
     for (int i = 0; i < 2000; i++) { leakyNative(u, i); if (i % 100 == 99) Thread.sleep(20); }
     System.err.println("done " + keep.length);
     System.in.read();
@@ -576,16 +578,19 @@ def test_malloc_jit_frames_named_at_exit():
     from Unsafe.allocateMemory (malloc in the JVM) are reported with their Java frames unnamed
     while it runs, named in the final report.
 
-    On a heavily loaded host the JVM's start-up can overflow the allocation ring and the
-    blocks then end under the unknown stack (counted as dropped); the run is tried a second
-    time before failing. Every check applies in full to the run that is judged."""
-    try:
-        _jit_frames_named_at_exit()
-    except AssertionError:
-        _jit_frames_named_at_exit()
+    The JVM's start-up is the heaviest stretch to unwind: the blocks are made once memwatch
+    has reported it. Should a loaded host still overflow the allocation ring (records lost,
+    counted as dropped, the blocks then under the unknown stack), the run is tried again, up
+    to three times; a run without drops is judged at once. Every check applies in full to
+    the run that is judged."""
+    for attempt in range(3):
+        dropped = _jit_frames_named_at_exit(last=attempt == 2)
+        if not dropped:
+            return
 
 
-def _jit_frames_named_at_exit():
+def _jit_frames_named_at_exit(last):
+    """One run; returns the records it lost, where its checks could not be judged."""
     javac, java = mw.need_tool("javac"), mw.need_tool("java")
     d = mw.tmpdir()
     with open(os.path.join(d, "Jit.java"), "w") as f:
@@ -598,8 +603,16 @@ def _jit_frames_named_at_exit():
                     "-XX:+UnlockDiagnosticVMOptions", "-XX:+DumpPerfMapAtExit", "-cp", d, "Jit",
                     stdin=subprocess.PIPE)
     try:
+        p.wait_line(r"^ready$", timeout=180)
+        # memwatch has unwound the start-up once it reports leaks from it (up to a minute:
+        # should the ring have lost those records, the drops are seen below).
+        deadline = time.monotonic() + 60
+        while (time.monotonic() < deadline and
+               not [e for e in _leaks_so_far(out) if "universe_init()" in frames_of(e)]):
+            time.sleep(0.2)
+        p.send(b"go\n")
         p.wait_line(r"^done 2000$", timeout=180)
-        # Until memwatch has reported those blocks (it unwinds the JVM's start first).
+        # Until memwatch has reported those blocks.
         deadline = time.monotonic() + 120
         while not [e for e in _leaks_so_far(out) if e["count"] >= 10 and
                    "Unsafe_AllocateMemory0" in frames_of(e)]:
@@ -614,11 +627,16 @@ def _jit_frames_named_at_exit():
             if f"perf-{s['pid']}.map" not in before and os.path.exists(f):
                 os.unlink(f)
     eq(rc, 0, f"exit status (stderr {mw.tail(p.text('err'))!r})")
+    dropped = max((s["dropped"] for s in tr.of("malloc_summary")), default=0)
     final = max(e["ts_ns"] for e in tr.of("leak"))
     rows = [e for e in tr.of("leak") if e["count"] >= 10 and e["ts_ns"] == final and
             any(f.get("jit") and "allocateMemory" in f.get("func", "") for f in e["stack"])]
-    check(rows, "no leak with a JIT frame naming allocateMemory; leaks: "
-          f"{[(e['count'], frames_of(e)[:6]) for e in tr.of('leak')][:6]}")
+    if not rows and dropped and not last:
+        return dropped
+    finals = [e for e in tr.of("leak") if e["ts_ns"] == final]
+    check(rows, f"no leak with a JIT frame naming allocateMemory ({dropped} records dropped); "
+          f"final leaks: {[(e['count'], frames_of(e)[:6]) for e in finals][:6]}; JIT frames "
+          f"in them: {[f for e in finals for f in e['stack'] if f.get('jit') or not f.get('module')][:6]}")
     # os::malloc's own header aside, each block is the 3001 bytes asked for.
     check(all(3001 <= e["bytes"] / e["count"] < 3100 for e in rows), f"rows {rows}")
     # The same frames, unnamed in a report before the exit: named again at the end.
@@ -627,6 +645,7 @@ def _jit_frames_named_at_exit():
              if f["addr"] in jit]
     check(early and not any(f.get("func") for f in early),
           f"the JIT frames before the exit: {early[:4]}")
+    return 0
 
 
 test_malloc_jit_frames_named_at_exit.timeout = 300

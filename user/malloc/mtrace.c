@@ -597,6 +597,7 @@ static void report_proc(struct mw_mtrace *t, uint32_t pid, uint64_t now, bool fi
 		p->synced_drops = in.st.rb_drops;
 	}
 	mw_mprobe_counters(&t->probe, pid, &in.c);
+	mw_sym_jit_recheck(t->sym, pid);
 	mw_mledger_rename(&t->ml, pid, name_stack, t);
 	mw_mledger_report(&t->ml, &in);
 }

@@ -64,6 +64,13 @@ void mw_sym_cache_enable(struct mw_symbolizer *s, int on)
 		s->cache_off = !on;
 }
 
+void mw_sym_jit_recheck(struct mw_symbolizer *s, uint32_t pid)
+{
+	for (struct us_proc *p = s ? s->procs : NULL; p; p = p->next)
+		if (p->pid == pid)
+			p->jit.tried = false;
+}
+
 void mw_sym_invalidate(struct mw_symbolizer *s, uint32_t pid)
 {
 	struct us_proc **pp, *p;

@@ -69,6 +69,10 @@ void mw_sym_cache_enable(struct mw_symbolizer *s, int on);
  * process that has exited still resolves its addresses; a pid never seen
  * before that is gone gives -ESRCH. */
 void mw_sym_invalidate(struct mw_symbolizer *s, uint32_t pid);
+/* The next JIT-code miss in pid looks at its perf map again at once, however
+ * recently it looked (a report is about to name its stacks again: a runtime
+ * may have just written its map, as Java does at exit). */
+void mw_sym_jit_recheck(struct mw_symbolizer *s, uint32_t pid);
 /* Copy up to len bytes of pid's memory at addr (process_vm_readv, a page at a
  * time): a stack copy taken from user space; stops at the end of a mapping.
  * Returns the bytes copied. */
