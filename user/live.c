@@ -23,6 +23,7 @@
 #include "alloc/arena_limit.h"
 #include "base/errmsg.h"
 #include "base/grow.h"
+#include "base/text.h"
 #include "malloc/mtrace.h"
 #include "ledger/procfs.h"
 #include "wire/record.h"
@@ -553,9 +554,11 @@ static int check_pid(uint32_t pid)
 		return -1;
 	}
 	if (kthread) {
+		char q[MW_TEXT_ROOM(MW_COMM_LEN)];
+
 		mw_read_comm(pid, pid, comm);
 		mw_p_err("pid %u (%s) is a kernel thread: it has no user address space to trace",
-			 pid, comm);
+			 pid, mw_text_quote(q, sizeof(q), comm, sizeof(comm)));
 		return -1;
 	}
 	if (mw_read_tgid(pid, &tgid) == 0 && tgid != pid) {

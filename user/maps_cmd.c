@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "ledger/format.h"
 #include "base/json.h"
+#include "base/text.h"
 #include "maps_cmd.h"
 #include "ledger/procfs.h"
 #include "alloc/arena_limit.h"
@@ -39,6 +40,7 @@ static void print_row(FILE *f, bool json, uint32_t pid, uint64_t ts_ns, const st
 
 	mw_region_perm(vma, p);
 	if (!json) {
+		static char name[MW_TEXT_ROOM(MW_TEXT_NAME_MAX)];
 		char ar[16] = "-";
 
 		if (arena > 0)
@@ -46,8 +48,11 @@ static void print_row(FILE *f, bool json, uint32_t pid, uint64_t ts_ns, const st
 		mw_fmt_size(a, sizeof(a), (int64_t)size);
 		mw_fmt_size(b, sizeof(b), (int64_t)committed);
 		mw_fmt_size(c, sizeof(c), (int64_t)rss);
+		/* A file or memfd name is the target's choice: escaped as strace would. */
 		fprintf(f, "%012" PRIx64 " %6s %6s %6s %s %-12s %5s %s\n", vma->start, a, b, c, p,
-			cname, ar, vma->name ? vma->name : "");
+			cname, ar,
+			vma->name ? mw_text_quote(name, sizeof(name), vma->name, MW_TEXT_NAME_MAX)
+				  : "");
 		return;
 	}
 	mw_json_begin(&j, f);

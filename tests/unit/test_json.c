@@ -238,6 +238,13 @@ TEST(json_escape_utf8)
 	CHECK_STR("\xf0\x9f\x90", "\"\\u00f0\\u009f\\u0090\"");
 	/* Invalid then valid. */
 	CHECK_STR("\xc3\xc3\xa9", "\"\\u00c3\xc3\xa9\"");
+	/* Valid characters a terminal acts on: escaped as the same character. */
+	CHECK_STR("\xc2\x9b"
+		  "2J",
+		  "\"\\u009b2J\"");
+	CHECK_STR("a\xe2\x80\xae"
+		  "b\xe2\x80\xa8",
+		  "\"a\\u202eb\\u2028\"");
 }
 
 /* The one validator every escaper uses. */

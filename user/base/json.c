@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include "json.h"
+#include "text.h"
 #include "utf8.h"
 
 static void put_hex_escape(FILE *f, unsigned char c)
@@ -35,8 +36,21 @@ static void put_string(FILE *f, const char *str, size_t n)
 		}
 		if (c >= 0x80) {
 			len = mw_utf8_len(s + i, n - i);
-			if (len) {
+			if (len && mw_text_char_len(s + i, n - i)) {
 				i += len;
+				continue;
+			}
+			if (len) {
+				/* Valid but a terminal control (C1, bidi, line separators): the
+				 * same character as an escape, so a line shown raw stays tame. */
+				char esc[8];
+
+				fwrite(s + run, 1, i - run, f);
+				snprintf(esc, sizeof(esc), "\\u%04x",
+					 (unsigned)mw_utf8_cp(s + i, len));
+				fputs(esc, f);
+				i += len;
+				run = i;
 				continue;
 			}
 		}

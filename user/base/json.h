@@ -13,8 +13,10 @@
  *	mw_json_end(&j);			// }\n
  *
  * Strings are escaped so that every line is valid JSON whatever the bytes:
- * '"', '\\' and control characters get JSON escapes, and bytes that are not
- * part of valid UTF-8 are written as \u00XX of the byte.
+ * '"', '\\' and control characters get JSON escapes, bytes that are not
+ * part of valid UTF-8 are written as \u00XX of the byte, and the characters
+ * a terminal acts on (C1 controls, bidirectional controls, U+2028/U+2029;
+ * base/text.h) as \uXXXX of the character.
  */
 #ifndef MW_JSON_H
 #define MW_JSON_H

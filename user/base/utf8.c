@@ -36,3 +36,16 @@ size_t mw_utf8_len(const unsigned char *s, size_t avail)
 			return 0;
 	return len;
 }
+
+uint32_t mw_utf8_cp(const unsigned char *s, size_t len)
+{
+	static const unsigned char lead_mask[5] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
+	uint32_t cp;
+
+	if (!len || len > 4)
+		return 0;
+	cp = s[0] & lead_mask[len];
+	for (size_t i = 1; i < len; i++)
+		cp = cp << 6 | (s[i] & 0x3f);
+	return cp;
+}

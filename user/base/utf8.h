@@ -7,6 +7,7 @@
 #define MW_UTF8_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Length of the valid UTF-8 character at s (at most avail bytes): 1 for an
@@ -16,5 +17,7 @@
  * consumer (a JSON parser, Prometheus) ever refuses what memwatch writes.
  */
 size_t mw_utf8_len(const unsigned char *s, size_t avail);
+/* The code point of the valid character of len bytes at s (len from mw_utf8_len). */
+uint32_t mw_utf8_cp(const unsigned char *s, size_t len);
 
 #endif /* MW_UTF8_H */

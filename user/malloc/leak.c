@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/grow.h"
+#include "base/text.h"
 #include "leak.h"
 
 static size_t pow2_at_least(size_t n)
@@ -326,7 +327,7 @@ void mw_frame_name(const struct mw_frame *f, uint64_t ip, char *buf, size_t sz)
 
 void mw_leak_folded(FILE *f, const struct mw_leak *l, const struct mw_leak_row *rows, size_t n)
 {
-	char name[256];
+	char name[256], esc[MW_TEXT_ROOM(256)];
 
 	for (size_t i = 0; i < n; i++) {
 		const struct mw_stack_ent *s = &l->stacks[rows[i].stack];
@@ -334,15 +335,13 @@ void mw_leak_folded(FILE *f, const struct mw_leak *l, const struct mw_leak_row *
 		if (!s->n)
 			fputs("[unknown]", f);
 		for (uint32_t k = s->n; k-- > 0;) {
-			char *p;
-
 			mw_frame_name(s->frames ? &s->frames[k] : NULL, s->ips[k], name,
 				      sizeof(name));
-			/* ';' separates frames and ' ' ends the stack in the folded format. */
-			for (p = name; *p; p++)
-				if (*p == ';' || *p == ' ')
-					*p = '_';
-			fprintf(f, "%s%s", k + 1 == s->n ? "" : ";", name);
+			/* ';' separates frames, ' ' ends the stack and a newline the record in the
+			 * folded format: the first two become '_', what is not printable is
+			 * escaped as in the text output. */
+			mw_text_esc_folded(esc, sizeof(esc), name, sizeof(name));
+			fprintf(f, "%s%s", k + 1 == s->n ? "" : ";", esc);
 		}
 		fprintf(f, " %.0f\n", llround(rows[i].bytes) > 0 ? rows[i].bytes : 1.0);
 	}

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "ledger/format.h"
 #include "base/json.h"
+#include "base/text.h"
 #include "leak_output.h"
 #include "mprobe.h"
 
@@ -23,7 +24,7 @@ static const char *json_fn_key(int fn)
 
 void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_malloc_sum *m)
 {
-	char b1[32], b2[32];
+	char b1[32], b2[32], qcomm[MW_TEXT_ROOM(MW_COMM_LEN)], qalloc[MW_TEXT_ROOM(1024)];
 	struct mw_json j;
 
 	if (o->json) {
@@ -68,8 +69,12 @@ void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_mall
 		mw_json_end(&j);
 		return;
 	}
-	fprintf(o->f, "\nallocations of pid %u (%.16s), allocator %s\n", m->pid, m->comm,
-		m->allocator && *m->allocator ? m->allocator : "(none found)");
+	/* The comm and the allocator's file name are the target's choice: escaped. */
+	fprintf(o->f, "\nallocations of pid %u (%s), allocator %s\n", m->pid,
+		mw_text_quote(qcomm, sizeof(qcomm), m->comm, sizeof(m->comm)),
+		m->allocator && *m->allocator
+			? mw_text_quote(qalloc, sizeof(qalloc), m->allocator, 1024)
+			: "(none found)");
 	if (m->sampler)
 		fprintf(o->f, "  calls not counted: the in-process sampler reports samples only\n");
 	else
@@ -130,18 +135,21 @@ static void json_stack(struct mw_json *j, const char *key, const struct mw_stack
 
 static void text_stack(FILE *f, const struct mw_stack_ent *s, int max)
 {
-	char name[256];
+	char name[256], qname[MW_TEXT_ROOM(256)], qfile[MW_TEXT_ROOM(1024)];
 
 	if (!s->n)
 		fprintf(f, "        [stack unknown]\n");
 	for (uint32_t k = 0; k < s->n && (int)k < max; k++) {
 		const struct mw_frame *fr = s->frames ? &s->frames[k] : NULL;
 
+		/* Symbol and file names come from the target's own files: escaped. */
 		mw_frame_name(fr, s->ips[k], name, sizeof(name));
+		mw_text_quote(qname, sizeof(qname), name, sizeof(name));
 		if (fr && fr->file && fr->line > 0)
-			fprintf(f, "        %s  %s:%d\n", name, fr->file, fr->line);
+			fprintf(f, "        %s  %s:%d\n", qname,
+				mw_text_quote(qfile, sizeof(qfile), fr->file, 1024), fr->line);
 		else
-			fprintf(f, "        %s\n", name);
+			fprintf(f, "        %s\n", qname);
 	}
 	if (s->n > (uint32_t)max)
 		fprintf(f, "        ... %u more frames\n", s->n - (uint32_t)max);

@@ -14,6 +14,7 @@
 #include "base/grow.h"
 #include "base/options.h"
 #include "budget.h"
+#include "base/text.h"
 #include "ledger/procfs.h"
 #include "mledger.h"
 #include "mprobe.h"
@@ -354,7 +355,7 @@ static void sampler_pid(struct mw_mtrace *t, uint32_t pid, uint64_t now, uint64_
  */
 static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool quiet)
 {
-	char what[256] = "", comm[MW_COMM_LEN] = "";
+	char what[256] = "", comm[MW_COMM_LEN] = "", qwhat[MW_TEXT_ROOM(256)];
 	bool midlife = !before_libs || quiet;
 	uint64_t cpu = 0, now = mw_now_ns(CLOCK_MONOTONIC);
 	struct mlive *p;
@@ -425,14 +426,17 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 		bool old_kernel = n == -EINVAL || n == -EOPNOTSUPP || n == -ENOTSUP;
 
 		mw_p_err("pid %u: cannot attach allocator probes to %s: %s%s", pid,
-			 *what ? what : "its allocator", strerror(-n),
+			 *what ? mw_text_quote(qwhat, sizeof(qwhat), what, sizeof(what))
+			       : "its allocator",
+			 strerror(-n),
 			 old_kernel ? " (they need uprobe_multi links: Linux 6.6 or later)" : "");
 		return n;
 	}
 	if (!*what && !quiet)
 		mw_p_err("pid %u: no malloc found in its executable or libraries", pid);
 	else if (t->cfg->verbose)
-		mw_p_err("pid %u: %d allocator probes on %s", pid, n, what);
+		mw_p_err("pid %u: %d allocator probes on %s", pid, n,
+			 mw_text_quote(qwhat, sizeof(qwhat), what, sizeof(what)));
 	if (n > 0 && midlife)
 		mw_mwalk_pid(t->walk, &t->probe, &t->ml, pid, what, t->cfg->verbose);
 	return 0;

@@ -9,6 +9,7 @@
 #include "base/clock.h"
 #include "base/errmsg.h"
 #include "base/json.h"
+#include "base/text.h"
 #include "loader/loader.h"
 #include "ledger/procfs.h"
 #include "session/session.h"
@@ -150,13 +151,17 @@ static void take(struct mw_watch *w, uint32_t pid, bool after_exec, bool by_kern
 	 * hundreds of workers a second makes one line a second of it, unless -v. */
 	{
 		struct mw_process *p = mw_model_find(&w->s->model, pid);
+		char comm[MW_TEXT_ROOM(MW_COMM_LEN)];
 
 		if (w->cfg->verbose)
-			mw_p_err("pid %u (%s) attached%s", pid, p ? p->comm : "?",
+			mw_p_err("pid %u (%s) attached%s", pid,
+				 p ? mw_text_quote(comm, sizeof(comm), p->comm, MW_COMM_LEN) : "?",
 				 after_exec ? " at exec" : "");
 		else
 			mw_p_limited(&w->attach_log, "pid %u (%s) attached%s", pid,
-				     p ? p->comm : "?", after_exec ? " at exec" : "");
+				     p ? mw_text_quote(comm, sizeof(comm), p->comm, MW_COMM_LEN)
+				       : "?",
+				     after_exec ? " at exec" : "");
 	}
 }
 

@@ -8,19 +8,33 @@
 #include "ledger/format.h"
 #include "ledger/totals.h"
 #include "base/json.h"
+#include "base/text.h"
 #include "alloc/diagnose.h"
 #include "output.h"
 
 #define ARGBUF 512
+
+/* A name a traced process chose, as the text output prints it (base/text.h): quoted and
+ * escaped unless every character is printable, so no name forges a line. */
+struct qname {
+	char s[MW_TEXT_ROOM(MW_COMM_LEN)];
+};
+
+static const char *qcomm(struct qname *q, const char *comm)
+{
+	return mw_text_quote(q->s, sizeof(q->s), comm, MW_COMM_LEN);
+}
 
 /* ---------- events ---------- */
 
 static void text_prefix(struct mw_output *o, const struct mw_event *ev)
 {
 	char clk[32];
+	struct qname q;
 
 	mw_fmt_clock(clk, sizeof(clk), ev->ts_ns);
-	fprintf(o->f, "%s [%" PRIu32 "/%" PRIu32 " %s] ", clk, ev->pid, ev->tid, ev->comm);
+	fprintf(o->f, "%s [%" PRIu32 "/%" PRIu32 " %s] ", clk, ev->pid, ev->tid,
+		qcomm(&q, ev->comm));
 }
 
 static void text_syscall(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a)
@@ -54,6 +68,7 @@ static void describe_exit(char *buf, size_t sz, int status)
 static void text_task(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a)
 {
 	char what[64];
+	struct qname q;
 
 	switch (ev->kind) {
 	case MW_EV_THREAD_NEW:
@@ -66,7 +81,7 @@ static void text_task(struct mw_output *o, const struct mw_event *ev, const stru
 		break;
 	case MW_EV_EXEC:
 		text_prefix(o, ev);
-		fprintf(o->f, "+++ exec %s +++\n", ev->comm);
+		fprintf(o->f, "+++ exec %s +++\n", qcomm(&q, ev->comm));
 		break;
 	case MW_EV_EXIT:
 		text_prefix(o, ev);
@@ -84,8 +99,13 @@ static void text_task(struct mw_output *o, const struct mw_event *ev, const stru
 		break;
 	case MW_EV_RENAME:
 		text_prefix(o, ev);
-		fprintf(o->f, "--- thread %" PRIu32 " renamed to \"%s\" ---\n", ev->task.child_tid,
-			ev->task.child_comm);
+		/* Always quoted, as before: plain names get quotes here. */
+		if (mw_text_plain(ev->task.child_comm, MW_COMM_LEN))
+			fprintf(o->f, "--- thread %" PRIu32 " renamed to \"%.16s\" ---\n",
+				ev->task.child_tid, ev->task.child_comm);
+		else
+			fprintf(o->f, "--- thread %" PRIu32 " renamed to %s ---\n",
+				ev->task.child_tid, qcomm(&q, ev->task.child_comm));
 		break;
 	default: break;
 	}
@@ -388,6 +408,7 @@ static void text_classes(struct mw_output *o, const struct mw_process *p)
 	};
 	uint64_t(*rows)[MW_CLASS_COUNT] = mw_process_class_bytes(p);
 	bool header = false;
+	struct qname q;
 
 	for (size_t i = 0; rows && i < p->nthreads; i++) {
 		const struct mw_thread *t = &p->threads[i];
@@ -404,7 +425,7 @@ static void text_classes(struct mw_output *o, const struct mw_process *p)
 				"MAINHEAP", "ARENA", "CHUNK", "STACK", "FILE", "OTHER");
 			header = true;
 		}
-		fprintf(o->f, "%7" PRIu32 " %-15s", t->tid, t->comm);
+		fprintf(o->f, "%7" PRIu32 " %-15s", t->tid, qcomm(&q, t->comm));
 		for (size_t k = 0; k < sizeof(cols) / sizeof(cols[0]); k++) {
 			mw_fmt_size(s, sizeof(s), (int64_t)by[cols[k]]);
 			fprintf(o->f, " %8s", s);
@@ -430,6 +451,7 @@ static void text_calls(struct mw_output *o, const struct mw_process *p)
 	int ncols = MW_SYS_MADVISE + 1;
 	size_t idle = 0;
 	FILE *f = o->f;
+	struct qname q;
 
 	for (size_t i = 0; i < p->nthreads && ncols < MW_SYS_COUNT; i++)
 		for (int s = ncols; s < MW_SYS_COUNT; s++)
@@ -447,7 +469,7 @@ static void text_calls(struct mw_output *o, const struct mw_process *p)
 			idle++;
 			continue;
 		}
-		fprintf(f, "%7" PRIu32 " %-15s", t->tid, t->comm);
+		fprintf(f, "%7" PRIu32 " %-15s", t->tid, qcomm(&q, t->comm));
 		for (int s = 0; s < ncols; s++)
 			fprintf(f, " %6" PRIu64, k->calls[s]);
 		fprintf(f, " %6" PRIu64 "\n", total_errors(k));
@@ -461,12 +483,13 @@ static void text_process(struct mw_output *o, const struct mw_process *p)
 {
 	char a[32], b[32], c[32], d[32], e[32];
 	FILE *f = o->f;
+	struct qname q;
 
 	mw_fmt_delta(a, sizeof(a), p->net + mw_process_stack_delta(p));
 	mw_fmt_size(b, sizeof(b), (int64_t)p->vm_start);
 	mw_fmt_size(c, sizeof(c), (int64_t)p->vm_end);
 	fprintf(f, "\n--- pid %" PRIu32 " (%s): %zu threads, net %s, VmSize %s -> %s", p->pid,
-		p->comm, p->nthreads, a, b, p->vm_end ? c : "?");
+		qcomm(&q, p->comm), p->nthreads, a, b, p->vm_end ? c : "?");
 	if (process_dropped(p))
 		fprintf(f, ", %" PRIu64 " events lost", process_dropped(p));
 	fputs(" ---\n", f);
@@ -484,8 +507,8 @@ static void text_process(struct mw_output *o, const struct mw_process *p)
 		mw_fmt_delta(c, sizeof(c), (int64_t)t->mapped - (int64_t)t->unmapped);
 		mw_fmt_delta(d, sizeof(d), t->accessible);
 		mw_fmt_delta(e, sizeof(e), t->reserved);
-		fprintf(f, "%7" PRIu32 " %-15s %9s %9s %9s %9s %9s\n", t->tid, t->comm, a, b, c, d,
-			e);
+		fprintf(f, "%7" PRIu32 " %-15s %9s %9s %9s %9s %9s\n", t->tid, qcomm(&q, t->comm),
+			a, b, c, d, e);
 	}
 	text_classes(o, p);
 }
@@ -519,7 +542,12 @@ void mw_out_process(struct mw_output *o, uint64_t ts_ns, const struct mw_process
 /* Text: the model's regions as they are kept, with what each is and who made it. */
 static void text_regions(struct mw_output *o, const struct mw_process *p)
 {
-	fprintf(o->f, "\n--- pid %" PRIu32 " (%s): %zu regions ---\n", p->pid, p->comm,
+	struct qname q;
+	char *name = malloc(MW_TEXT_ROOM(MW_TEXT_NAME_MAX));
+
+	if (!name)
+		return;
+	fprintf(o->f, "\n--- pid %" PRIu32 " (%s): %zu regions ---\n", p->pid, qcomm(&q, p->comm),
 		p->regions.n);
 	fprintf(o->f, "%-12s %6s %4s %-12s %5s %7s %s\n", "ADDRESS", "SIZE", "PERM", "CLASS",
 		"ARENA", "TID", "NAME");
@@ -534,8 +562,12 @@ static void text_regions(struct mw_output *o, const struct mw_process *p)
 			snprintf(tid, sizeof(tid), "%" PRIu32, r->tid);
 		mw_region_perm(r, perm);
 		fprintf(o->f, "%012" PRIx64 " %6s %4s %-12s %5s %7s %s\n", r->start, sz, perm,
-			mw_class_name(r->cls), ar, tid, r->name ? r->name : "");
+			mw_class_name(r->cls), ar, tid,
+			r->name ? mw_text_quote(name, MW_TEXT_ROOM(MW_TEXT_NAME_MAX), r->name,
+						MW_TEXT_NAME_MAX)
+				: "");
 	}
+	free(name);
 }
 
 /* Same kind of region: one NDJSON object may cover both. */
@@ -690,13 +722,15 @@ static void json_alloc(struct mw_output *o, const char *comm, const struct mw_al
 
 static void text_alloc(struct mw_output *o, const char *comm, const struct mw_alloc_ev *e)
 {
-	char clk[32], a[32], b[32], c[32];
+	char clk[32], a[32], b[32], c[32], ev[MW_TEXT_ROOM(256)];
+	struct qname q;
 
 	mw_fmt_clock(clk, sizeof(clk), e->ts_ns);
 	if (e->tid)
-		fprintf(o->f, "%s [%" PRIu32 "/%" PRIu32 " %s] *** ", clk, e->pid, e->tid, comm);
+		fprintf(o->f, "%s [%" PRIu32 "/%" PRIu32 " %s] *** ", clk, e->pid, e->tid,
+			qcomm(&q, comm));
 	else
-		fprintf(o->f, "%s [%" PRIu32 " %s] *** ", clk, e->pid, comm);
+		fprintf(o->f, "%s [%" PRIu32 " %s] *** ", clk, e->pid, qcomm(&q, comm));
 	mw_fmt_size(a, sizeof(a), (int64_t)e->reserved);
 	mw_fmt_size(b, sizeof(b), (int64_t)e->committed);
 	mw_fmt_size(c, sizeof(c), (int64_t)e->bytes);
@@ -733,16 +767,18 @@ static void text_alloc(struct mw_output *o, const char *comm, const struct mw_al
 			c, e->hole ? " (MADV_DONTNEED)" : "", b);
 		break;
 	case MW_AEV_ALLOCATOR:
+		/* The evidence names a library file: a name the target chose. */
 		fprintf(o->f, "allocator: %s (%s)", mw_allocator_name(e->allocator),
-			e->evidence ? e->evidence : "");
+			mw_text_quote(ev, sizeof(ev), e->evidence ? e->evidence : "", 256));
 		break;
 	case MW_AEV_ARENAS:
+		/* The evidence may name files of the target: escaped. */
+		mw_text_quote(ev, sizeof(ev), e->evidence ? e->evidence : "", 256);
 		if (e->arena >= 0)
 			fprintf(o->f, "glibc arenas at attach: %d besides main, %u heaps (%s)",
-				e->arena, e->heaps, e->evidence ? e->evidence : "");
+				e->arena, e->heaps, ev);
 		else
-			fprintf(o->f, "glibc arenas at attach: unknown (%s)",
-				e->evidence ? e->evidence : "");
+			fprintf(o->f, "glibc arenas at attach: unknown (%s)", ev);
 		break;
 	}
 	fputs(" ***\n", o->f);
@@ -766,9 +802,12 @@ void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process 
 	size_t n = mw_alloc_narenas(p->alloc);
 	char a[32], b[32], c[32];
 
-	if (!o->json && !mw_alloc_arenas_known(p->alloc))
+	if (!o->json && !mw_alloc_arenas_known(p->alloc)) {
+		char why[MW_TEXT_ROOM(256)];
+
 		fprintf(o->f, "glibc arenas present at attach: unknown (%s); %zu seen since\n",
-			mw_alloc_arenas_why(p->alloc), n);
+			mw_text_quote(why, sizeof(why), mw_alloc_arenas_why(p->alloc), 256), n);
+	}
 	if (!n)
 		return;
 	if (!o->json)
