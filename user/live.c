@@ -762,7 +762,7 @@ static int event_loop(struct live *l)
 	while (!exiting) {
 		uint64_t now;
 
-		ret = mw_loader_poll(&l->loader, POLL_MS);
+		ret = mw_loader_poll(&l->loader, mw_exporter_wait_ms(l->exp, POLL_MS));
 		if (ret < 0 && ret != -EINTR) {
 			mw_p_err("reading events failed: %s", strerror(-ret));
 			return 1;
@@ -924,6 +924,8 @@ int mw_live_run(struct mw_config *cfg)
 		ret = 1;
 		goto cleanup;
 	}
+	/* A scrape wakes the loop at once rather than at its next tick. */
+	l.loader.wake_fd = mw_exporter_wake_fd(l.exp);
 	/* Before the watch: processes it adopts at start get the allocator probes too. */
 	if (cfg->mal.on) {
 		l.m = mw_mtrace_new(cfg, &l.s, l.loader.rb, err, sizeof(err));

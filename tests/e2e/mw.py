@@ -21,7 +21,8 @@ import time
 import skips
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-MEMWATCH = os.path.join(ROOT, "memwatch")
+# MEMWATCH_BIN: another build of memwatch to test (make check-asan sets it to the sanitized one).
+MEMWATCH = os.environ.get("MEMWATCH_BIN") or os.path.join(ROOT, "memwatch")
 WL_DIR = os.path.join(ROOT, ".output", "workloads")
 TRACED = "brk,mmap,munmap,mprotect,mremap,madvise,shmat,shmdt,pkey_mprotect"
 ATTACH_TIMEOUT = 15.0

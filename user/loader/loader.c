@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <unistd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -144,6 +145,7 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 	int ret;
 
 	memset(l, 0, sizeof(*l));
+	l->wake_fd = -1;
 	verbose = o->verbose;
 	libbpf_set_print(libbpf_print_fn);
 	ret = check_privileges(err, errsz);
@@ -279,8 +281,24 @@ bool mw_loader_is_target(struct mw_loader *l, uint32_t tgid)
 
 int mw_loader_poll(struct mw_loader *l, int timeout_ms)
 {
-	int ret = ring_buffer__poll(l->rb, timeout_ms);
+	int ret;
 
+	if (l->wake_fd >= 0) {
+		/* The ring's epoll fd and the wake-up: whichever comes first. */
+		struct pollfd p[2] = {
+			{ .fd = ring_buffer__epoll_fd(l->rb), .events = POLLIN },
+			{ .fd = l->wake_fd, .events = POLLIN },
+		};
+		uint64_t n;
+
+		ret = poll(p, 2, timeout_ms);
+		if (ret < 0)
+			return -errno;
+		if (p[1].revents & POLLIN)
+			(void)!read(l->wake_fd, &n, sizeof(n));
+		return ring_buffer__consume(l->rb);
+	}
+	ret = ring_buffer__poll(l->rb, timeout_ms);
 	if (ret < 0)
 		return ret;
 	/* Records submitted without a wake-up are only seen by consuming. */

@@ -33,6 +33,7 @@ struct mw_loader {
 	struct bpf_link *usdt[MW_MAX_USDT_LINKS]; /* glibc malloc probes, per pid */
 	size_t nusdt;
 	int ncpus;
+	int wake_fd; /* an eventfd whose counter ends a poll at once (a scrape), or -1 */
 };
 
 /*
@@ -53,7 +54,8 @@ int mw_loader_set_cgroups(struct mw_loader *l, const int *fds, size_t n);
 void mw_loader_comm_watch(struct mw_loader *l, bool on);
 int mw_loader_comm_add(struct mw_loader *l, const char *comm);
 void mw_loader_comm_clear(struct mw_loader *l);
-/* Consume what is in the ring (wait at most timeout_ms for a wake-up). */
+/* Consume what is in the ring (wait at most timeout_ms for a wake-up of the ring, or for
+ * wake_fd to become readable: its counter is then read back to zero). */
 int mw_loader_poll(struct mw_loader *l, int timeout_ms);
 /* The kernel's counters for one thread; exit_ts: the ts_ns of its MW_REC_EXIT record when
  * it exited (its final counters), else 0. -ENOENT if none. */

@@ -2,7 +2,9 @@
 /*
  * The --prometheus endpoint of a live session: libmicrohttpd serves GET
  * /metrics on its own thread; the text is rendered by the event loop (the
- * only thread that touches the model) when a scrape asks for it.
+ * only thread that touches the model) when a scrape asks for it, woken
+ * through mw_exporter_wake_fd. Connections are limited in number (in all and
+ * per address) and in time (to send a request, to take a response).
  */
 #ifndef MW_EXPORTER_H
 #define MW_EXPORTER_H
@@ -24,6 +26,11 @@ int mw_exporter_start(struct mw_exporter **out, const struct mw_config *cfg, cha
 /* From the event loop, at every turn: samples growth once a second and
  * answers pending scrapes with a fresh rendering. NULL does nothing. */
 void mw_exporter_tick(struct mw_exporter *e, struct mw_session *s, struct mw_loader *l);
+/* How long the event loop may wait for its next turn (at most max_ms): less while a scrape
+ * waits for a rendering. */
+int mw_exporter_wait_ms(const struct mw_exporter *e, int max_ms);
+/* Readable when a scrape waits: the event loop polls it with the ring (-1 for NULL). */
+int mw_exporter_wake_fd(const struct mw_exporter *e);
 /*
  * GET /debug/pprof/NAME: the event loop renders the profile through fn (the
  * session's profiles: the exporter knows none of them) when asked. fn returns
