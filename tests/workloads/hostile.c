@@ -31,24 +31,28 @@
 
 /* Thread names (at most 15 bytes: the kernel keeps 16 with the NUL). */
 static const char *const thread_names[] = {
-	"nl\n] +++ x",		       /* forges a line of the text trace */
-	"\x1b[2J\x1b[31mred",	       /* clears the screen, turns it red */
-	"q\"}{\\,x=\"1",	       /* quotes and a backslash for JSON and Prometheus */
-	"s\xed\xa0\x80",	       /* a UTF-16 surrogate, UTF-8 encoded */
-	"b\xf4\x90\x80\x80",	       /* past U+10FFFF */
-	"o\xc0\xaf\xff",	       /* an overlong '/', a byte UTF-8 never has */
+	"nl\n] +++ x",	      /* forges a line of the text trace */
+	"\x1b[2J\x1b[31mred", /* clears the screen, turns it red */
+	"q\"}{\\,x=\"1",      /* quotes and a backslash for JSON and Prometheus */
+	"s\xed\xa0\x80",      /* a UTF-16 surrogate, UTF-8 encoded */
+	"b\xf4\x90\x80\x80",  /* past U+10FFFF */
+	"o\xc0\xaf\xff",      /* an overlong '/', a byte UTF-8 never has */
 	"c1\xc2\x9b"
-	"31m",			       /* C1 CSI (valid UTF-8) */
+	"31m", /* C1 CSI (valid UTF-8) */
 	"bidi\xe2\x80\xae"
-	"x",			       /* RIGHT-TO-LEFT OVERRIDE */
+	"x", /* RIGHT-TO-LEFT OVERRIDE */
 };
 #define NTHREADS (sizeof(thread_names) / sizeof(thread_names[0]))
 static const char main_name[] = "main\n\"\x1b";
 
 /* Mapping names: memfd names (the kernel shows "/memfd:NAME (deleted)") and file names. */
 static const char *const map_names[] = {
-	"map\n+++ fake +++",	  "esc\x1b]0;title\x07",   "quote\"back\\slash",
-	"sur\xed\xa0\x80gate",	  "big\xf4\x90\x80\x80",   "over\xc0\xaflong\xff",
+	"map\n+++ fake +++",
+	"esc\x1b]0;title\x07",
+	"quote\"back\\slash",
+	"sur\xed\xa0\x80gate",
+	"big\xf4\x90\x80\x80",
+	"over\xc0\xaflong\xff",
 	"csi\xc2\x9b"
 	"2J",
 	"rlo\xe2\x80\xae"
