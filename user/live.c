@@ -23,6 +23,7 @@
 #include "alloc/arena_limit.h"
 #include "base/errmsg.h"
 #include "base/grow.h"
+#include "base/outfile.h"
 #include "base/text.h"
 #include "malloc/mtrace.h"
 #include "ledger/procfs.h"
@@ -668,13 +669,13 @@ static int open_outputs(struct live *l, FILE **out, FILE **rec)
 				       cfg->daemon, out);
 	}
 	if (!*out) {
-		mw_p_err("cannot open %s: %s", l->out_name, strerror(errno));
+		mw_p_err("cannot open %s: %s", l->out_name, mw_out_strerror(errno));
 		return -1;
 	}
 	if (cfg->record_path) {
-		*rec = fopen(cfg->record_path, "wb");
+		*rec = mw_out_fopen(cfg->record_path, MW_OUT_TRUNC);
 		if (!*rec) {
-			mw_p_err("cannot open %s: %s", cfg->record_path, strerror(errno));
+			mw_p_err("cannot open %s: %s", cfg->record_path, mw_out_strerror(errno));
 			fclose(*out);
 			return -1;
 		}
@@ -736,7 +737,7 @@ static void reload_config(struct live *l)
 		ret = mw_sink_reopen(l->sink, cfg->out_path, cfg->rotate_size, cfg->rotate_count);
 		if (ret)
 			mw_p_err("SIGHUP: cannot open %s: %s; writing on to the previous file",
-				 cfg->out_path, strerror(-ret));
+				 cfg->out_path, mw_out_strerror(ret));
 	} else if (strcmp(old_out, cfg->out_path ? cfg->out_path : "")) {
 		mw_p_err(
 			"SIGHUP: a new output (%s) needs a restart; writing on to the previous one",

@@ -16,6 +16,7 @@
 #include "wire/record.h"
 #include "session/session.h"
 #include "base/errmsg.h"
+#include "base/outfile.h"
 #include "replay.h"
 
 struct recorded_counters {
@@ -364,8 +365,8 @@ int mw_replay_to(const struct mw_config *cfg, FILE *to)
 		out = to;
 	else if (cfg->out_path && !strcmp(cfg->out_path, "-"))
 		out = stdout; /* as in a live session */
-	else if (cfg->out_path && !(out = fopen(cfg->out_path, "w"))) {
-		mw_p_err("cannot open %s: %s", cfg->out_path, strerror(errno));
+	else if (cfg->out_path && !(out = mw_out_fopen(cfg->out_path, MW_OUT_TRUNC))) {
+		mw_p_err("cannot open %s: %s", cfg->out_path, mw_out_strerror(errno));
 		out = stderr;
 		goto out_map;
 	}

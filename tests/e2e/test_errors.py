@@ -128,3 +128,32 @@ def test_kernel_without_btf():
     line = mw.one_error_line(err, "no BTF")
     check("BTF" in line and "CONFIG_DEBUG_INFO_BTF" in line, f"error line: {line!r}")
     mw.check_no_leftover(before, "no BTF")
+
+
+def _victim(d):
+    path = os.path.join(d, "victim")
+    with open(path, "w") as f:
+        f.write("precious\n")
+    return path
+
+
+def test_output_through_a_link_refused():
+    """-o, --record and the daemon's output to a symbolic link (whoever writes the log
+    directory could point it at /etc/shadow) or to a file with another hard link: one line,
+    exit 1, the other file untouched."""
+    d = mw.tmpdir()
+    victim = _victim(d)
+    link = os.path.join(d, "out.log")
+    os.symlink(victim, link)
+    w = mw.workload("exiter", "-w")
+    for args, what in ((["-o", link, "-p", w.pid], "-o LINK"),
+                       (["-o", os.devnull, "--record", link, "-p", w.pid], "--record LINK"),
+                       (["-o", link, "--rotate", "1M,2", "-p", w.pid], "-o LINK --rotate"),
+                       (["--daemon", "-o", link, "--comm", "^mw-none$"], "--daemon -o LINK")):
+        line = _run_bad(args, 1, what, must_mention=(link, "symbolic link"))
+        check("memwatch does not write through one" in line, f"{what}: {line!r}")
+    hard = os.path.join(d, "hard.log")
+    os.link(victim, hard)
+    _run_bad(["-o", hard, "-p", w.pid], 1, "-o HARDLINK", must_mention=(hard, "hard links"))
+    with open(victim) as f:
+        eq(f.read(), "precious\n", "the file the links point at")

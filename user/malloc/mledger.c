@@ -8,6 +8,7 @@
 #include "base/errmsg.h"
 #include "base/grow.h"
 #include "heapwalk.h"
+#include "base/outfile.h"
 #include "leak_output.h"
 #include "mledger.h"
 #include "retention.h"
@@ -50,10 +51,10 @@ int mw_mledger_init(struct mw_mledger *ml, struct mw_session *s, const struct mw
 		return mw_fail(err, errsz, -1, "out of memory for %u outstanding allocations",
 			       max_outstanding);
 	if (mc->folded_path) {
-		ml->folded = fopen(mc->folded_path, "w");
+		ml->folded = mw_out_fopen(mc->folded_path, MW_OUT_TRUNC);
 		if (!ml->folded) {
 			mw_fail(err, errsz, -1, "cannot open %s: %s", mc->folded_path,
-				strerror(errno));
+				mw_out_strerror(errno));
 			mw_leak_destroy(&ml->leak);
 			return -1;
 		}

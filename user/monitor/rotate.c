@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include "base/grow.h"
+#include "base/outfile.h"
 #include "rotate.h"
 
 /* A line longer than this is written as it comes (ours are far shorter). */
@@ -106,18 +107,24 @@ static void put_counted(struct mw_sink *s, const char *p, size_t n)
 	}
 }
 
-static int open_file(const char *path, bool append, uint64_t *size)
+/* base/outfile.h: no symbolic link followed, no file with other links written. */
+static int open_file(const char *path, enum mw_out_mode mode, uint64_t *size)
 {
 	struct stat st;
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
+	int fd = mw_out_open(path, mode);
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	*size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 	return fd;
 }
 
-/* FILE -> FILE.1 -> ... -> FILE.COUNT; a new FILE. */
+/*
+ * FILE -> FILE.1 -> ... -> FILE.COUNT; a new FILE. rename() moves links
+ * themselves, and the new FILE is created (O_EXCL), never reopened: whatever
+ * someone put at FILE after the move (a link to another file) is removed, not
+ * written through.
+ */
 static int rotate(struct mw_sink *s)
 {
 	char from[PATH_MAX], to[PATH_MAX];
@@ -130,7 +137,11 @@ static int rotate(struct mw_sink *s)
 		if (rename(from, to) && errno != ENOENT)
 			return -errno;
 	}
-	fd = open_file(s->path, false, &s->size);
+	if (!s->count && unlink(s->path) && errno != ENOENT)
+		return -errno; /* no old files kept: the full one goes */
+	fd = open_file(s->path, MW_OUT_NEW, &s->size);
+	if (fd == -EEXIST && !unlink(s->path))
+		fd = open_file(s->path, MW_OUT_NEW, &s->size);
 	if (fd < 0)
 		return fd;
 	close(s->fd);
@@ -275,7 +286,7 @@ struct mw_sink *mw_sink_open(const char *path, uint64_t rotate_size, uint32_t ro
 	}
 	s->limit = rotate_size;
 	s->count = rotate_count;
-	s->fd = open_file(path, append, &s->size);
+	s->fd = open_file(path, append ? MW_OUT_APPEND : MW_OUT_TRUNC, &s->size);
 	if (s->fd < 0) {
 		err = -s->fd;
 		free(s->path);
@@ -308,7 +319,7 @@ int mw_sink_reopen(struct mw_sink *s, const char *path, uint64_t rotate_size, ui
 		return -EINVAL; /* standard output or error: nothing to reopen */
 	}
 	fflush(s->f);
-	fd = open_file(path, true, &size);
+	fd = open_file(path, MW_OUT_APPEND, &size);
 	if (fd < 0) {
 		free(p);
 		return fd;
