@@ -6,6 +6,7 @@
  * applied idempotently by the model.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,7 +92,20 @@ struct live {
 	uint64_t out_seen, out_recovered, rec_seen;
 	uint64_t lost_pending; /* records lost, not yet reported (once a second at most) */
 	uint64_t lost_next_ns;
+	/* Code mapped where map_files could not name it: a whole /proc/PID/maps read, at most
+	 * so often that it costs LIBS_SHARE of the time (a process with 60k mappings made
+	 * that read cost 26 ms per code mapping). */
+	struct libs_state {
+		uint32_t pid;
+		bool pending;	  /* a read is due once next_ns has come */
+		uint64_t next_ns; /* the earliest time for the next read */
+	} * libs;
+	size_t nlibs, caplibs;
 };
+
+/* A whole-maps read every LIBS_SHARE times its own duration at most (2%). */
+#define LIBS_SHARE 50
+#define LIBS_MAX_GAP_NS 2000000000ULL
 
 /* What the process's memory and libc say about its allocator, for the seed that
  * follows (glibc's arena list, its chunks, the threads' stacks). */
@@ -272,11 +286,12 @@ static bool usdt_tried(struct live *l, uint32_t pid, const char *name)
 
 /*
  * glibc's malloc probes, where the target's libc (or a static executable,
- * which carries libc's probes) has them. maps: the process's mappings now.
- * Each file is tried once per process: a libc mapped later (a private
- * loader, a container's libc) is attached when it appears.
+ * which carries libc's probes) has them. maps: the process's mappings now, or
+ * those just mapped. Each file is tried once per process: a libc mapped later
+ * (a private loader, a container's libc) is attached when it appears. at_seed:
+ * the process's baseline, when a launched command has no libc mapped yet.
  */
-static void attach_usdt(struct live *l, uint32_t pid, const struct mw_regions *maps)
+static void attach_usdt(struct live *l, uint32_t pid, const struct mw_regions *maps, bool at_seed)
 {
 	char path[4096], exe[4096] = "";
 	bool have_libc = false;
@@ -308,7 +323,7 @@ static void attach_usdt(struct live *l, uint32_t pid, const struct mw_regions *m
 	 * follow the file, not the mapping: attach to the libc this system's loader
 	 * will map (memwatch's own), and they fire once the command maps it.
 	 */
-	if (!have_libc && l->child && pid == (uint32_t)l->child) {
+	if (at_seed && !have_libc && l->child && pid == (uint32_t)l->child) {
 		const char *own = own_libc();
 
 		if (own && !usdt_tried(l, pid, own)) {
@@ -327,7 +342,7 @@ static void attach_usdt_now(struct live *l, uint32_t pid)
 	const struct mw_process *p = mw_model_find(&l->s.model, pid);
 
 	if (p)
-		attach_usdt(l, pid, &p->regions);
+		attach_usdt(l, pid, &p->regions, true);
 }
 
 /* A process that joins the trace later (exec, --comm, --cgroup): its baseline and probes. */
@@ -352,24 +367,119 @@ static int reseed_after_exec(void *ctx, uint32_t pid)
 	return adopt(ctx, pid, true);
 }
 
-/* After code was mapped, one look at /proc tells the allocator (while it is
- * unknown) and shows a libc that was not there before. */
-static void libs_mapped(void *ctx, uint32_t pid)
+/* All of /proc/PID/maps: the allocator (while it is unknown) and a libc that was not there. */
+static void libs_full_read(struct live *l, uint32_t pid)
 {
-	struct live *l = ctx;
 	const struct mw_process *p = mw_model_find(&l->s.model, pid);
 	struct mw_regions maps;
 	char *text;
 
-	if (!p || mw_read_maps_text(pid, &text))
+	if (!p || p->exited || mw_read_maps_text(pid, &text))
 		return;
 	if (p->alloc && mw_alloc_allocator(p->alloc) == MW_ALLOCATOR_UNKNOWN)
 		mw_session_libs(&l->s, pid, text);
 	mw_regions_init(&maps);
 	if (mw_maps_parse(text, &maps) == 0)
-		attach_usdt(l, pid, &maps);
+		attach_usdt(l, pid, &maps, false);
 	mw_regions_free(&maps);
 	free(text);
+}
+
+static struct libs_state *libs_state(struct live *l, uint32_t pid)
+{
+	for (size_t i = 0; i < l->nlibs; i++)
+		if (l->libs[i].pid == pid)
+			return &l->libs[i];
+	if (l->nlibs == l->caplibs) {
+		/* Bounded by the live processes: forget those gone before growing. */
+		size_t k = 0;
+
+		for (size_t i = 0; i < l->nlibs; i++) {
+			const struct mw_process *p = mw_model_find(&l->s.model, l->libs[i].pid);
+
+			if (p && !p->exited)
+				l->libs[k++] = l->libs[i];
+		}
+		l->nlibs = k;
+		if (mw_grow(&l->libs, l->nlibs, &l->caplibs, sizeof(*l->libs), 16))
+			return NULL;
+	}
+	l->libs[l->nlibs] = (struct libs_state){ .pid = pid };
+	return &l->libs[l->nlibs++];
+}
+
+/* A whole read now if its share of time allows, else once it does (libs_tick). */
+static void libs_full(struct live *l, uint32_t pid)
+{
+	struct libs_state *st = libs_state(l, pid);
+	uint64_t now = mw_now_ns(CLOCK_MONOTONIC), took;
+
+	if (st && now < st->next_ns) {
+		st->pending = true;
+		return;
+	}
+	libs_full_read(l, pid);
+	took = mw_now_ns(CLOCK_MONOTONIC) - now;
+	if (st) {
+		st->pending = false;
+		st->next_ns = now + (took * LIBS_SHARE < LIBS_MAX_GAP_NS ? took * LIBS_SHARE
+									 : LIBS_MAX_GAP_NS);
+	}
+}
+
+static void libs_tick(struct live *l, uint64_t now)
+{
+	for (size_t i = 0; i < l->nlibs; i++)
+		if (l->libs[i].pending && now >= l->libs[i].next_ns)
+			libs_full(l, l->libs[i].pid);
+}
+
+/*
+ * Code was mapped at [start, end): which file it is, from one readlink of
+ * /proc/PID/map_files/START-END (the kernel looks up that one mapping), so
+ * the cost does not grow with the process's mappings. That file alone can
+ * name the allocator (while it is unknown) or be a libc with malloc probes:
+ * every file mapped before was looked at when it was mapped, or at the
+ * baseline. Only when the mapping is no longer there as it was mapped (or
+ * map_files is refused) is all of /proc/PID/maps read, within LIBS_SHARE.
+ */
+static void libs_mapped(void *ctx, uint32_t pid, uint64_t start, uint64_t end)
+{
+	struct live *l = ctx;
+	const struct mw_process *p = mw_model_find(&l->s.model, pid);
+	char path[96], file[4096], line[4096 * 4 + 96];
+	struct mw_regions maps;
+	size_t o;
+	ssize_t n;
+
+	if (!p || p->exited)
+		return;
+	snprintf(path, sizeof(path), "/proc/%u/map_files/%" PRIx64 "-%" PRIx64, pid, start, end);
+	n = readlink(path, file, sizeof(file) - 1);
+	if (n <= 0) {
+		libs_full(l, pid);
+		return;
+	}
+	file[n] = '\0';
+	/* The line /proc/PID/maps shows for it (a newline in a name is \012 there). */
+	o = (size_t)snprintf(line, sizeof(line), "%" PRIx64 "-%" PRIx64 " r-xp 00000000 00:00 1 ",
+			     start, end);
+	for (ssize_t i = 0; i < n && o + 5 < sizeof(line); i++) {
+		if (file[i] == '\n') {
+			memcpy(line + o, "\\012", 4);
+			o += 4;
+		} else {
+			line[o++] = file[i];
+		}
+	}
+	line[o++] = '\n';
+	line[o] = '\0';
+	if (p->alloc && mw_alloc_allocator(p->alloc) == MW_ALLOCATOR_UNKNOWN)
+		mw_session_libs(&l->s, pid, line);
+	mw_regions_init(&maps);
+	if (mw_maps_parse(line, &maps) == 0)
+		attach_usdt(l, pid, &maps, false);
+	mw_regions_free(&maps);
 }
 
 static int kernel_counters(void *ctx, uint32_t tid, struct mw_thread_counters *c, bool forget)
@@ -777,6 +887,7 @@ static int event_loop(struct live *l)
 			reload_config(l);
 		}
 		mw_watch_tick(&l->watch, now);
+		libs_tick(l, now);
 		if (l->m)
 			mw_mtrace_tick(l->m, now);
 		if (l->top && mw_top_tick(l->top, &l->s, l->prof.heap, mw_now_ns(CLOCK_MONOTONIC)))
@@ -1011,5 +1122,6 @@ cleanup:
 		ret = 1; /* the trace asked for is not all there */
 	mw_session_free(&l.s);
 	free(l.tried);
+	free(l.libs);
 	return ret;
 }

@@ -190,8 +190,12 @@ int mw_session_event(struct mw_session *s, const struct mw_event *in, const void
 		 * libc with malloc probes (names come from /proc: the source decides). */
 		if (ev.kind == MW_EV_SYSCALL && ev.sc.sys == MW_SYS_MMAP &&
 		    !(ev.sc.args[3] & MAP_ANONYMOUS) && (ev.sc.args[2] & PROT_EXEC) &&
-		    !mw_ret_is_error(ev.sc.ret) && s->libs)
-			s->libs(s->src_ctx, a.proc->pid);
+		    !mw_ret_is_error(ev.sc.ret) && s->libs) {
+			uint64_t start = (uint64_t)ev.sc.ret, ps = s->model.page_size;
+
+			s->libs(s->src_ctx, a.proc->pid, start,
+				start + ((ev.sc.args[1] + ps - 1) & ~(ps - 1)));
+		}
 	}
 	if (ev.kind == MW_EV_EXIT && a.thread && !a.proc_exited) {
 		collect_counters(s, a.thread, true);

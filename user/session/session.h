@@ -22,10 +22,10 @@ typedef int (*mw_counters_fn)(void *ctx, uint32_t tid, struct mw_thread_counters
 /* Read a process's baseline again after exec: live sessions read /proc and
  * call mw_session_seed; a replay finds the seed as the next entry. */
 typedef int (*mw_reseed_fn)(void *ctx, uint32_t pid);
-/* Code was mapped: live sessions read /proc, call mw_session_libs while the
- * allocator is unknown and attach a newly mapped libc's probes; a replay finds
- * the libs snapshot as the next entry. */
-typedef void (*mw_libs_fn)(void *ctx, uint32_t pid);
+/* Code was mapped at [start, end): live sessions find out which file it is,
+ * call mw_session_libs while the allocator is unknown and attach a newly
+ * mapped libc's probes; a replay finds the libs snapshot as the next entry. */
+typedef void (*mw_libs_fn)(void *ctx, uint32_t pid, uint64_t start, uint64_t end);
 /* Copy len bytes of pid's memory at addr (live: process_vm_readv; a replay: the
  * bytes recorded then, as the next entry). 0 or a negative errno. */
 typedef int (*mw_peek_fn)(void *ctx, uint32_t pid, uint64_t addr, void *buf, size_t len);
@@ -95,7 +95,8 @@ void mw_session_facts(struct mw_session *s, uint32_t pid, struct mw_alloc_facts 
 /* The same from a recorded MW_ENTRY_ALLOC_FACTS; -EINVAL when it is malformed. */
 int mw_session_facts_entry(struct mw_session *s, const void *data, size_t len);
 void mw_session_thread_name(struct mw_session *s, uint32_t pid, uint32_t tid, const char *comm);
-/* A maps snapshot taken after libraries were loaded: which allocator the process uses. */
+/* A maps snapshot taken after libraries were loaded (all of /proc/PID/maps, or the lines of the
+ * new mappings): which allocator the process uses. */
 void mw_session_libs(struct mw_session *s, uint32_t pid, const char *maps_text);
 /* The LD_PRELOAD of a process at its baseline (a preloaded allocator). */
 void mw_session_preload(struct mw_session *s, uint32_t pid, const char *ld_preload);
