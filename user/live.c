@@ -101,7 +101,12 @@ struct live {
 		uint64_t next_ns; /* the earliest time for the next read */
 	} * libs;
 	size_t nlibs, caplibs;
+	size_t names_kept; /* names left by the last sweep of the pool */
 };
+
+/* Mapping names are swept when the pool has grown past twice what the last sweep kept (and
+ * by NAMES_SLACK): the names of processes that are gone go, at O(1) amortized per name. */
+#define NAMES_SLACK 4096
 
 /* A whole-maps read every LIBS_SHARE times its own duration at most (2%). */
 #define LIBS_SHARE 50
@@ -480,6 +485,29 @@ static void libs_mapped(void *ctx, uint32_t pid, uint64_t start, uint64_t end)
 	if (mw_maps_parse(line, &maps) == 0)
 		attach_usdt(l, pid, &maps, false);
 	mw_regions_free(&maps);
+}
+
+/*
+ * The mapping-name pool (regions.h) keeps the names of every process memwatch
+ * ever saw until it is swept: mark what is still held (the model's regions,
+ * the files offered to the USDT attacher) and let the rest go.
+ */
+static void sweep_names(struct live *l)
+{
+	size_t count, bytes;
+
+	mw_intern_stats(&count, &bytes);
+	if (count < 2 * l->names_kept + NAMES_SLACK)
+		return;
+	for (size_t i = 0; i < l->s.model.nprocs; i++) {
+		const struct mw_regions *r = &l->s.model.procs[i]->regions;
+
+		for (size_t k = 0; k < r->n; k++)
+			mw_intern_mark(r->v[k].name);
+	}
+	for (size_t i = 0; i < l->ntried; i++)
+		mw_intern_mark(l->tried[i].name);
+	l->names_kept = mw_intern_sweep();
 }
 
 static int kernel_counters(void *ctx, uint32_t tid, struct mw_thread_counters *c, bool forget)
@@ -888,6 +916,7 @@ static int event_loop(struct live *l)
 		}
 		mw_watch_tick(&l->watch, now);
 		libs_tick(l, now);
+		sweep_names(l);
 		if (l->m)
 			mw_mtrace_tick(l->m, now);
 		if (l->top && mw_top_tick(l->top, &l->s, l->prof.heap, mw_now_ns(CLOCK_MONOTONIC)))

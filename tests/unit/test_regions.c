@@ -2,6 +2,7 @@
 /* The interval map: every operation on small hand-checked layouts, the
  * glibc arena sequence, and a randomized run against a page-by-page model. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include "ledger/regions.h"
@@ -127,6 +128,55 @@ TEST(regions_intern_many_stay_stable)
 		CHECK(mw_intern(buf) == first[i]);
 		CHECK_EQ_STR(first[i], buf);
 	}
+}
+
+/* A process with 60k mapping names exits: a sweep frees its names (the pool does not grow with
+ * every process memwatch ever saw); marked and pinned names stay, at the same address. */
+TEST(regions_intern_sweep_reclaims)
+{
+	struct mw_regions r;
+	const char *kept, *pinned;
+	size_t before, after, bytes_before, bytes_after;
+	char buf[160];
+
+	mw_intern_sweep(); /* nothing held across tests: start from the pinned names */
+	kept = mw_intern("/usr/lib/x86_64-linux-gnu/libc.so.6");
+	pinned = mw_intern_pin("/proc/1/map_files/1000-2000");
+	mw_regions_init(&r);
+	for (uint64_t i = 0; i < 60000; i++) {
+		struct mw_region g = { .start = B + 2 * i * PG, .end = B + (2 * i + 1) * PG };
+
+		snprintf(buf, sizeof(buf), "/memfd:mf-%" PRIu64 "-%0100d (deleted)", i, 0);
+		g.name = mw_intern(buf);
+		CHECK(g.name != NULL);
+		CHECK_EQ_INT(mw_regions_map(&r, &g, NULL), 0);
+	}
+	mw_intern_stats(&before, &bytes_before);
+	CHECK(before >= 60002);
+	/* While the regions hold them, marking keeps every one. */
+	for (size_t i = 0; i < r.n; i++)
+		mw_intern_mark(r.v[i].name);
+	mw_intern_mark(kept);
+	CHECK(mw_intern_sweep() >= 60002);
+	CHECK_EQ_STR(r.v[59999].name, "/memfd:mf-59999-0000000000000000000000000000000000000000000"
+				      "000000000000000000000000000000000000000000000000000000000 "
+				      "(deleted)");
+	/* The process is gone: its names go, the others stay where they were. */
+	mw_regions_free(&r);
+	mw_intern_mark(kept);
+	after = mw_intern_sweep();
+	mw_intern_stats(&after, &bytes_after);
+	CHECK(after < 100);
+	CHECK(bytes_after < bytes_before / 50);
+	CHECK(mw_intern("/usr/lib/x86_64-linux-gnu/libc.so.6") == kept);
+	CHECK(mw_intern_pin("/proc/1/map_files/1000-2000") == pinned);
+	CHECK_EQ_STR(kept, "/usr/lib/x86_64-linux-gnu/libc.so.6");
+	/* Unmarked now: the next sweep frees it, the pinned one stays. */
+	mw_intern_sweep();
+	mw_intern_stats(&after, &bytes_after);
+	CHECK(mw_intern_pin("/proc/1/map_files/1000-2000") == pinned);
+	CHECK_EQ_STR(mw_intern("/usr/lib/x86_64-linux-gnu/libc.so.6"),
+		     "/usr/lib/x86_64-linux-gnu/libc.so.6");
 }
 
 /* ---- map ---- */

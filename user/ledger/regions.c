@@ -17,12 +17,17 @@
 
 /* Open addressing over pointers to individually allocated strings: growing
  * the table moves pointers, never the strings, so interned pointers stay
- * valid forever. The pool is global because names are shared by every
- * process model (a forked child's regions point at its parent's names). */
+ * valid until a sweep frees them. The pool is global because names are
+ * shared by every process model (a forked child's regions point at its
+ * parent's names). Each string is preceded by one byte of flags. */
+#define NAME_PINNED 1
+#define NAME_MARKED 2
+
 static struct {
 	pthread_mutex_t lock;
 	char **slot;
 	size_t cap, n; /* cap is 0 or a power of two */
+	size_t bytes;  /* of the strings, flags and NULs included */
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static uint64_t hash_bytes(const char *s, size_t len)
@@ -36,15 +41,20 @@ static uint64_t hash_bytes(const char *s, size_t len)
 	return h;
 }
 
-static bool pool_grow(void)
+static unsigned char *flags_of(const char *s)
 {
-	size_t ncap = pool.cap ? pool.cap * 2 : 256;
+	return (unsigned char *)s - 1;
+}
+
+/* A table of ncap slots holding the strings of old (which keeps its own slots). */
+static char **rehash(char **old, size_t oldcap, size_t ncap)
+{
 	char **ns = calloc(ncap, sizeof(*ns));
 
 	if (!ns)
-		return false;
-	for (size_t i = 0; i < pool.cap; i++) {
-		char *s = pool.slot[i];
+		return NULL;
+	for (size_t i = 0; i < oldcap; i++) {
+		char *s = old[i];
 		size_t j;
 
 		if (!s)
@@ -54,13 +64,23 @@ static bool pool_grow(void)
 			j = (j + 1) & (ncap - 1);
 		ns[j] = s;
 	}
+	return ns;
+}
+
+static bool pool_grow(void)
+{
+	size_t ncap = pool.cap ? pool.cap * 2 : 256;
+	char **ns = rehash(pool.slot, pool.cap, ncap);
+
+	if (!ns)
+		return false;
 	free(pool.slot);
 	pool.slot = ns;
 	pool.cap = ncap;
 	return true;
 }
 
-const char *mw_intern_len(const char *s, size_t len)
+static const char *intern(const char *s, size_t len, bool pin)
 {
 	const char *ret = NULL;
 	uint64_t h;
@@ -80,25 +100,95 @@ const char *mw_intern_len(const char *s, size_t len)
 	for (; pool.slot[j]; j = (j + 1) & (pool.cap - 1)) {
 		if (strncmp(pool.slot[j], s, len) == 0 && pool.slot[j][len] == '\0') {
 			ret = pool.slot[j];
+			if (pin)
+				*flags_of(ret) |= NAME_PINNED;
 			goto out;
 		}
 	}
-	copy = malloc(len + 1);
+	copy = malloc(len + 2);
 	if (!copy)
 		goto out;
-	memcpy(copy, s, len);
-	copy[len] = '\0';
-	pool.slot[j] = copy;
+	copy[0] = pin ? NAME_PINNED : 0;
+	memcpy(copy + 1, s, len);
+	copy[len + 1] = '\0';
+	pool.slot[j] = copy + 1;
 	pool.n++;
-	ret = copy;
+	pool.bytes += len + 2;
+	ret = copy + 1;
 out:
 	pthread_mutex_unlock(&pool.lock);
 	return ret;
 }
 
+const char *mw_intern_len(const char *s, size_t len)
+{
+	return intern(s, len, false);
+}
+
 const char *mw_intern(const char *s)
 {
-	return s ? mw_intern_len(s, strlen(s)) : NULL;
+	return s ? intern(s, strlen(s), false) : NULL;
+}
+
+const char *mw_intern_pin(const char *s)
+{
+	return s ? intern(s, strlen(s), true) : NULL;
+}
+
+void mw_intern_mark(const char *s)
+{
+	if (s)
+		*flags_of(s) |= NAME_MARKED;
+}
+
+size_t mw_intern_sweep(void)
+{
+	size_t kept = 0, ncap = 256;
+	char **ns;
+
+	pthread_mutex_lock(&pool.lock);
+	for (size_t i = 0; i < pool.cap; i++)
+		kept += pool.slot[i] && (*flags_of(pool.slot[i]) & (NAME_PINNED | NAME_MARKED));
+	/* A table sized for what stays (the load under one half), so it shrinks too; out of
+	 * memory, nothing is freed (a hole would break a probe chain). */
+	while (ncap < kept * 2 + 2)
+		ncap *= 2;
+	ns = calloc(ncap, sizeof(*ns));
+	if (!ns) {
+		pthread_mutex_unlock(&pool.lock);
+		return pool.n;
+	}
+	for (size_t i = 0; i < pool.cap; i++) {
+		char *s = pool.slot[i];
+		size_t j;
+
+		if (!s)
+			continue;
+		if (!(*flags_of(s) & (NAME_PINNED | NAME_MARKED))) {
+			pool.bytes -= strlen(s) + 2;
+			free(flags_of(s));
+			continue;
+		}
+		*flags_of(s) &= (unsigned char)~NAME_MARKED;
+		j = hash_bytes(s, strlen(s)) & (ncap - 1);
+		while (ns[j])
+			j = (j + 1) & (ncap - 1);
+		ns[j] = s;
+	}
+	free(pool.slot);
+	pool.slot = ns;
+	pool.cap = ncap;
+	pool.n = kept;
+	pthread_mutex_unlock(&pool.lock);
+	return kept;
+}
+
+void mw_intern_stats(size_t *count, size_t *bytes)
+{
+	pthread_mutex_lock(&pool.lock);
+	*count = pool.n;
+	*bytes = pool.bytes + pool.cap * sizeof(*pool.slot);
+	pthread_mutex_unlock(&pool.lock);
 }
 
 /* ---- array primitives ----------------------------------------------- */

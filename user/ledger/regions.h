@@ -84,10 +84,24 @@ static inline int mw_region_arena(const struct mw_region *g)
 /* Process-wide string pool: equal strings get the same stable pointer, so
  * regions compare names by pointer and never own them. NULL in -> NULL out;
  * also NULL when out of memory (callers that must tell the two apart check
- * their input). Thread safe; strings live until the process exits. */
+ * their input). Thread safe.
+ *
+ * Names come from traced processes, which can make any number of them, so
+ * they do not live for ever: a long session sweeps now and then. Whoever
+ * keeps a name across a sweep marks it (mw_intern_mark) before it; the
+ * regions of the process models are the only keepers but for pinned names. */
 const char *mw_intern(const char *s);
 /* The same for the first len bytes of s (which need not be NUL-terminated). */
 const char *mw_intern_len(const char *s, size_t len);
+/* A name never swept (a path a probe link keeps for re-attaching). */
+const char *mw_intern_pin(const char *s);
+/* Keep s (interned, or NULL) through the next sweep. From the sweeping thread. */
+void mw_intern_mark(const char *s);
+/* Free every name neither marked since the last sweep nor pinned; clear the marks. Returns
+ * how many names stay. No pointer to a freed name may be used afterwards. */
+size_t mw_intern_sweep(void);
+/* Names in the pool and the bytes they and the table take. */
+void mw_intern_stats(size_t *count, size_t *bytes);
 
 void mw_regions_init(struct mw_regions *r);
 void mw_regions_free(struct mw_regions *r);

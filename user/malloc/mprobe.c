@@ -351,7 +351,7 @@ static int attach_module(struct mw_mprobe *m, uint32_t pid, const struct cand *c
 {
 	bool libc = c->is_libc || (c->is_exe && alloc);
 	struct mw_mpoint p[L_COUNT];
-	const char *path = mw_intern(c->path);
+	const char *path = mw_intern_pin(c->path); /* kept by the link for re-attaching */
 	int n = 0, err = 0;
 
 	if (!path)
