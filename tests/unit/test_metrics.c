@@ -479,6 +479,72 @@ TEST(metrics_forgotten_threads_keep_counters_monotonic)
 	mw_model_free(&m);
 }
 
+/* Lines of a rendering that start with prefix, and the sum of their values. */
+static size_t count_series(const char *text, const char *prefix, double *sum)
+{
+	size_t n = 0, len = strlen(prefix);
+
+	*sum = 0;
+	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		if (strncmp(l, prefix, len))
+			continue;
+		n++;
+		*sum += strtod(strchr(l, '}') + 2, NULL);
+	}
+	return n;
+}
+
+/*
+ * A thread that renames itself before every scrape (issue: 12 more permanent series per
+ * scrape, 1200 -> 4800 over 800 scrapes): the series stop growing at MW_TN_MAX_NAMES names
+ * plus "(other)", every call is counted exactly once, and no series ever goes down.
+ */
+TEST(metrics_renames_cannot_multiply_series)
+{
+	static const char mmaps[] = "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread=";
+	struct mw_thread_names tn;
+	struct mw_model m;
+	size_t series = 0, last_series = 0;
+	double sum, other_last = 0;
+	char name[16], *t = NULL;
+
+	build(&m);
+	mw_thread_names_init(&tn);
+	for (int i = 0; i < 800; i++) {
+		snprintf(name, sizeof(name), "w-%d", i);
+		rename_thread(&m, 103, name);
+		sys_call(&m, 103, name, MW_SYS_MMAP, 0x7f0010000000 + (uint64_t)i * PG, 0, PG, RW,
+			 PA);
+		CHECK_EQ_INT(mw_thread_names_update(&tn, &m), 0);
+		free(t);
+		t = render_names(&m, false, NULL, &tn);
+		last_series = series;
+		series = count_series(t, mmaps, &sum);
+		CHECK(series >= last_series);
+		/* build(): 4 mmaps and 1 munmap; then one mmap per rename. */
+		if (sum != 4 + 1 + 1 + i + 0.0) {
+			unit_fail(__FILE__, __LINE__, "scrape %d: %g calls counted", i, sum);
+			break;
+		}
+		if (i > MW_TN_MAX_NAMES) {
+			double other;
+
+			CHECK(sample(t,
+				     "memwatch_syscalls_total{pid=\"100\",comm=\"srv\",thread="
+				     "\"(other)\",syscall=\"mmap\"}",
+				     &other));
+			CHECK(other >= other_last);
+			other_last = other;
+		}
+	}
+	/* 6 syscalls per name: MW_TN_MAX_NAMES names and "(other)". */
+	CHECK(series <= (MW_TN_MAX_NAMES + 1) * MW_SYS_COUNT);
+	CHECK(series > 100 * MW_SYS_COUNT);
+	free(t);
+	mw_thread_names_free(&tn);
+	mw_model_free(&m);
+}
+
 static bool listen_ok(const char *s, const char *text)
 {
 	struct mw_listen a;

@@ -149,6 +149,47 @@ static void tn_proc_free(struct mw_tn_proc *tp)
 	free(tp->v);
 	free(tp->carry);
 	free(tp->debit);
+	free(tp->names);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strncmp(a, b, MW_COMM_LEN);
+}
+
+static bool tn_admitted(const struct mw_tn_proc *tp, const char *name)
+{
+	char key[MW_COMM_LEN] = "";
+
+	snprintf(key, sizeof(key), "%s", name);
+	return tp->nnames && bsearch(key, tp->names, tp->nnames, sizeof(*tp->names), name_cmp);
+}
+
+/* The series a name counts under: its own once admitted, else MW_TN_OTHER. */
+static const char *tn_label(const struct mw_tn_proc *tp, const char *name)
+{
+	return !tp || tn_admitted(tp, name) ? name : MW_TN_OTHER;
+}
+
+/* Admit a live thread's name while there is room. 0 or -ENOMEM. */
+static int tn_admit(struct mw_tn_proc *tp, const char *name)
+{
+	char(*v)[MW_COMM_LEN];
+	size_t i = 0;
+
+	if (tp->nnames >= MW_TN_MAX_NAMES || tn_admitted(tp, name))
+		return 0;
+	v = realloc(tp->names, (tp->nnames + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	tp->names = v;
+	while (i < tp->nnames && strncmp(v[i], name, MW_COMM_LEN) < 0)
+		i++;
+	memmove(&v[i + 1], &v[i], (tp->nnames - i) * sizeof(*v));
+	memset(v[i], 0, sizeof(v[i]));
+	snprintf(v[i], sizeof(v[i]), "%s", name);
+	tp->nnames++;
+	return 0;
 }
 
 void mw_thread_names_free(struct mw_thread_names *tn)
@@ -198,10 +239,11 @@ static struct mw_tn_carry *carry_slot(struct mw_tn_carry **list, size_t *n, cons
 	return v;
 }
 
-/* What a renamed thread counted under its old name goes to that name's carry. */
+/* What a renamed thread counted under its old name goes to that name's carry (or to
+ * MW_TN_OTHER's: the carry list is bounded like the names). */
 static int tn_carry(struct mw_tn_proc *tp, const struct mw_tn_thread *old)
 {
-	struct mw_tn_carry *c = carry_slot(&tp->carry, &tp->ncarry, old->name);
+	struct mw_tn_carry *c = carry_slot(&tp->carry, &tp->ncarry, tn_label(tp, old->name));
 
 	if (!c)
 		return -ENOMEM;
@@ -249,6 +291,10 @@ static int tn_update_proc(struct mw_tn_proc *tp, const struct mw_process *p)
 				free(v);
 				return -ENOMEM;
 			}
+		if (tn_admit(tp, key)) {
+			free(v);
+			return -ENOMEM;
+		}
 		e->tid = t->tid;
 		counts_of(t, e->last);
 		if (j < tp->n && tp->v[j].tid == t->tid) {
@@ -444,7 +490,7 @@ static struct calls_item *calls_items(const struct mw_process *p, const struct m
 		if (!per_tid && tp && i < tp->n && tp->v[i].tid == t->tid &&
 		    !strncmp(tp->v[i].name, thread_key(p, t), MW_COMM_LEN))
 			e = &tp->v[i];
-		v[i].name = thread_key(p, t);
+		v[i].name = per_tid ? thread_key(p, t) : tn_label(tp, thread_key(p, t));
 		v[i].tid = t->tid;
 		counts_of(t, v[i].n);
 		/* A reused tid can restart the counts: never below zero. */
@@ -466,7 +512,7 @@ static struct calls_item *calls_items(const struct mw_process *p, const struct m
 		for (size_t k = 0; tp && k < tp->ndebit && !d; k++)
 			if (!strncmp(tp->debit[k].name, r->comm, MW_COMM_LEN))
 				d = &tp->debit[k];
-		it->name = r->comm;
+		it->name = tn_label(tp, r->comm);
 		memcpy(it->n[0], r->counts.calls, sizeof(it->n[0]));
 		memcpy(it->n[1], r->counts.errors, sizeof(it->n[1]));
 		for (int k = 0; d && k < 2; k++)

@@ -73,10 +73,22 @@ struct mw_tn_carry {
 	uint64_t n[2][MW_SYS_COUNT]; /* calls/errors renamed threads made under it */
 };
 
+/*
+ * A process names at most MW_TN_MAX_NAMES thread series: the first names seen
+ * keep theirs for the process's life; threads, carries and retired threads
+ * under any other name are summed under MW_TN_OTHER. Admission never ends,
+ * so a counter never moves from one series to another, and a thread that
+ * renames itself at every scrape cannot multiply the series.
+ */
+#define MW_TN_MAX_NAMES 256
+#define MW_TN_OTHER "(other)"
+
 struct mw_tn_proc {
 	uint32_t pid;
 	const struct mw_process *proc; /* identity: a reused pid is a new process */
-	struct mw_tn_thread *v;	       /* the model's threads, same order (by tid) */
+	char (*names)[MW_COMM_LEN];    /* admitted names, sorted (strncmp) */
+	size_t nnames;
+	struct mw_tn_thread *v; /* the model's threads, same order (by tid) */
 	size_t n;
 	struct mw_tn_carry *carry;
 	size_t ncarry;
