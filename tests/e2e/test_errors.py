@@ -157,3 +157,19 @@ def test_output_through_a_link_refused():
     _run_bad(["-o", hard, "-p", w.pid], 1, "-o HARDLINK", must_mention=(hard, "hard links"))
     with open(victim) as f:
         eq(f.read(), "precious\n", "the file the links point at")
+
+
+def test_comm_regex_blowup_refused():
+    """--comm '(ab)++++++++++++++++++++++' made glibc's regcomp take 17 s and 4.1 GB: a usage
+    error at once (exit 2, one line), on the command line and in a daemon's config file."""
+    import time
+    t0 = time.monotonic()
+    _run_bad(["--comm", "(ab)++++++++++++++++++++++", "-d", "1"], 2, "--comm <blow-up>",
+             must_mention=("repeats too much",))
+    conf = os.path.join(mw.tmpdir(), "memwatch.conf")
+    with open(conf, "w") as f:
+        f.write("comm = a{1,100}{1,100}\n")
+    line = _run_bad(["daemon", "--config", conf], 2, "config comm <blow-up>",
+                    must_mention=("repeats too much",))
+    check(conf in line, f"the config's error names the file: {line!r}")
+    check(time.monotonic() - t0 < 5, "refusals took more than 5 s")

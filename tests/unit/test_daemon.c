@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include "base/ratelimit.h"
@@ -148,6 +149,49 @@ TEST(comm_regex_decision)
 	CHECK(!mw_regex_literal("^a\\$", lit, sizeof(lit)));
 	CHECK(!mw_regex_literal("^0123456789abcdef$", lit, sizeof(lit))); /* > 15 bytes */
 	CHECK(!mw_regex_literal("^$", lit, sizeof(lit)));
+}
+
+/* --comm '(ab)++++++++++++++++++++++' took 17 s and 4.1 GB in regcomp(): refused at once. */
+TEST(comm_regex_compile_is_bounded)
+{
+	const char *ok[] = {
+		"^memcached$",	   "^(nginx|php-fpm|worker-[0-9]+)$",
+		"[a-z]{1,15}",	   "java",
+		"^a[[:digit:]]+b", "(a|b|c)*x?",
+		"^[]a-]{2,3}$",
+	};
+	const char *bad[] = {
+		"(ab)++++++++++++++++++++++",
+		"a{1,100}{1,100}",
+		"((((a+)+)+)+){200}",
+		"(x{1,32767}){1,32767}",
+	};
+	struct timespec a, b;
+	char err[512], big[400];
+	regex_t re;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		CHECK(mw_comm_regex_cost(ok[i]) < 100);
+		CHECK_EQ_INT(mw_comm_regex_compile(&re, ok[i], err, sizeof(err)), 0);
+		regfree(&re);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(mw_comm_regex_cost(bad[i]) > MW_COMM_REGEX_COST);
+		CHECK_EQ_INT(mw_comm_regex_compile(&re, bad[i], err, sizeof(err)), -1);
+		CHECK(strstr(err, "repeats too much") != NULL);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	CHECK(b.tv_sec - a.tv_sec < 1);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CHECK_EQ_INT(mw_comm_regex_compile(&re, big, err, sizeof(err)), -1);
+	CHECK(strstr(err, "characters long") != NULL);
+	/* Malformed ones still reach regcomp, which says what is wrong. */
+	CHECK_EQ_INT(mw_comm_regex_compile(&re, "(ab", err, sizeof(err)), -1);
+	CHECK(strstr(err, "is not a regular expression") != NULL);
+	CHECK_EQ_INT(mw_comm_regex_compile(&re, "a{2", err, sizeof(err)), -1);
+	CHECK_EQ_INT(mw_comm_regex_compile(&re, "[a", err, sizeof(err)), -1);
 }
 
 TEST(stat_starttime)

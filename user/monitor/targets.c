@@ -16,11 +16,160 @@
 
 #define MW_CGROUP_MAX_DEPTH 16
 
+/*
+ * A cost model of glibc's regcomp(): it copies a repeated subexpression for
+ * each bound (a+ is aa*, a{1,9} nine copies), so nested repetition multiplies,
+ * and (ab)++++++++++++++++++++++ took 17 s and 4.1 GB. The cost is what the
+ * copies add up to; repetition counts are taken as written (up to 0x7fff).
+ */
+struct re_cost {
+	const char *p;
+	bool bad; /* unbalanced: regcomp will say why */
+};
+
+static uint64_t cost_mul(uint64_t a, uint64_t b)
+{
+	return a && b > MW_COMM_REGEX_COST / a ? MW_COMM_REGEX_COST + 1 : a * b;
+}
+
+static uint64_t cost_alt(struct re_cost *c);
+
+/* A bracket expression, after its '[': to its ']' (one atom). */
+static void skip_bracket(struct re_cost *c)
+{
+	if (*c->p == '^')
+		c->p++;
+	if (*c->p == ']')
+		c->p++;
+	while (*c->p && *c->p != ']') {
+		if (c->p[0] == '[' && (c->p[1] == ':' || c->p[1] == '.' || c->p[1] == '=')) {
+			const char *end = strstr(c->p + 2, (char[]){ c->p[1], ']', '\0' });
+
+			c->p = end ? end + 2 : c->p + strlen(c->p);
+			continue;
+		}
+		c->p++;
+	}
+	if (*c->p)
+		c->p++;
+	else
+		c->bad = true;
+}
+
+static uint64_t cost_atom(struct re_cost *c)
+{
+	uint64_t n;
+
+	switch (*c->p) {
+	case '(':
+		c->p++;
+		n = cost_alt(c) + 1;
+		if (*c->p == ')')
+			c->p++;
+		else
+			c->bad = true;
+		return n;
+	case '[':
+		c->p++;
+		skip_bracket(c);
+		return 1;
+	case '\\': c->p += c->p[1] ? 2 : 1; return 1;
+	default: c->p++; return 1;
+	}
+}
+
+/* "{m}", "{m,}", "{m,n}", "{,n}" after its '{': the largest count. */
+static uint64_t bound_count(struct re_cost *c)
+{
+	uint64_t m = 0, n = 0;
+	bool comma = false, digits = false;
+
+	for (; *c->p && *c->p != '}'; c->p++) {
+		uint64_t *v = comma ? &n : &m;
+
+		if (*c->p == ',' && !comma) {
+			comma = true;
+		} else if (*c->p >= '0' && *c->p <= '9') {
+			*v = *v * 10 + (uint64_t)(*c->p - '0');
+			if (*v > 0x7fff)
+				*v = 0x7fff;
+			digits = true;
+		} else {
+			c->bad = true;
+		}
+	}
+	if (*c->p)
+		c->p++;
+	if (!digits)
+		c->bad = true;
+	return comma ? (n ? n : m + 1) : m;
+}
+
+static uint64_t cost_piece(struct re_cost *c)
+{
+	uint64_t n = cost_atom(c);
+
+	for (;;) {
+		switch (*c->p) {
+		case '*':
+		case '?': n = n + 1; break;
+		case '+': n = cost_mul(n, 2) + 1; break;
+		case '{':
+			c->p++;
+			n = cost_mul(n, bound_count(c) + 1);
+			continue;
+		default: return n;
+		}
+		c->p++;
+	}
+}
+
+static uint64_t cost_alt(struct re_cost *c)
+{
+	uint64_t sum = 0;
+
+	while (*c->p && *c->p != ')') {
+		if (*c->p == '|') {
+			c->p++;
+			continue;
+		}
+		sum += cost_piece(c);
+		if (sum > MW_COMM_REGEX_COST)
+			return MW_COMM_REGEX_COST + 1;
+	}
+	return sum;
+}
+
+uint64_t mw_comm_regex_cost(const char *s)
+{
+	struct re_cost c = { .p = s };
+	uint64_t n = 0;
+
+	while (*c.p && n <= MW_COMM_REGEX_COST) {
+		n += cost_alt(&c);
+		if (*c.p == ')')
+			c.p++; /* unbalanced: regcomp refuses it */
+	}
+	return n;
+}
+
 int mw_comm_regex_compile(regex_t *re, const char *s, char *err, size_t errsz)
 {
-	int rc = regcomp(re, s, REG_EXTENDED | REG_NOSUB);
 	char why[128];
+	int rc;
 
+	/* Checked before regcomp(), whose time and memory grow with the copies. */
+	if (strlen(s) > MW_COMM_REGEX_MAX)
+		return mw_fail(err, errsz, -1,
+			       "--comm: the regular expression is %zu characters long; at most %d "
+			       "(a process name has 15)",
+			       strlen(s), MW_COMM_REGEX_MAX);
+	if (mw_comm_regex_cost(s) > MW_COMM_REGEX_COST)
+		return mw_fail(err, errsz, -1,
+			       "--comm: '%s' repeats too much to compile (nested +, * or {m,n}: "
+			       "glibc copies each repetition); simplify it",
+			       s);
+	rc = regcomp(re, s, REG_EXTENDED | REG_NOSUB);
 	if (!rc)
 		return 0;
 	regerror(rc, re, why, sizeof(why));

@@ -18,6 +18,13 @@ struct mw_comm_set {
 	size_t n;
 };
 
+/* A --comm expression is refused before regcomp() when longer than this, or when glibc
+ * would make more than MW_COMM_REGEX_COST copies of its parts (mw_comm_regex_cost). */
+#define MW_COMM_REGEX_MAX 256
+#define MW_COMM_REGEX_COST 4096
+/* What regcomp() will build, in copies of atoms: repetition multiplies (saturates past the
+ * limit). */
+uint64_t mw_comm_regex_cost(const char *s);
 /* Compile one --comm expression (POSIX extended, no sub-matches). 0, or -1 with a reason. */
 int mw_comm_regex_compile(regex_t *re, const char *s, char *err, size_t errsz);
 /* Compile the --comm expressions (POSIX extended). 0, or -1 with a reason. */
