@@ -30,6 +30,11 @@ static char *keep_str(struct mw_confbuf *b, const char *s, size_t len)
 	return c;
 }
 
+const char *mw_confbuf_dup(struct mw_confbuf *b, const char *s)
+{
+	return keep_str(b, s, strlen(s));
+}
+
 static bool is_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r';

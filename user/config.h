@@ -22,6 +22,8 @@ struct mw_confbuf {
 };
 
 void mw_confbuf_free(struct mw_confbuf *b);
+/* A copy of s that lives as long as b; NULL when out of memory. */
+const char *mw_confbuf_dup(struct mw_confbuf *b, const char *s);
 
 /* Where a configuration came from, so that SIGHUP can build it again. */
 struct mw_config_source {

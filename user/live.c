@@ -856,20 +856,22 @@ static void check_output(struct live *l)
 static void reload_config(struct live *l)
 {
 	struct mw_config *cfg = l->cfg;
-	char err[256], old_out[4096];
-	bool kept;
+	char err[256], old_out[4096], kept[512];
 	int ret;
 
 	/* The old strings are freed by the reload. */
 	snprintf(old_out, sizeof(old_out), "%s", cfg->out_path ? cfg->out_path : "");
-	if (mw_daemon_reload_config(cfg, &kept, err, sizeof(err))) {
+	if (mw_daemon_reload_config(cfg, kept, sizeof(kept), err, sizeof(err))) {
 		l->watch.reload_errors++;
 		mw_p_err("SIGHUP: %s; keeping the previous configuration", err);
 		return;
 	}
-	if (kept)
-		mw_p_err("SIGHUP: options other than targets and output need a restart; "
-			 "kept as they were");
+	/* Say which: a changed --sample would otherwise look applied while the probes
+	 * sample as before. */
+	if (*kept)
+		mw_p_err("SIGHUP: %s changed: only targets and output change without a "
+			 "restart; kept as they were",
+			 kept);
 	if (l->sink && cfg->out_path && strcmp(cfg->out_path, "-")) {
 		/* Reopened even when unchanged: logrotate may have moved it away. */
 		ret = mw_sink_reopen(l->sink, cfg->out_path, cfg->rotate_size, cfg->rotate_count);

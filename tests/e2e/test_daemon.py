@@ -367,6 +367,40 @@ def test_daemon_sighup_sigterm():
     eq(_links_of(owned), [], "BPF links of the daemon after SIGTERM")
 
 
+def test_daemon_sighup_keeps_malloc_sampling():
+    """A SIGHUP that changes --malloc sampling (sample = 8 -> 100, a new max-probe-rate): the
+    daemon says which options it kept, and a workload run after the reload is estimated at the
+    rate its probes really sample (8), within 10% of the exact counts. Before, the user side
+    weighed samples by 100 while the kernel kept sampling 1 in 8 (12.5x off)."""
+    d = mw.tmpdir()
+    conf, out = os.path.join(d, "memwatch.conf"), os.path.join(d, "events.ndjson")
+    _write(conf, f"comm = ^leaks$\nmalloc\nsample = 8\noutput = {out}\n")
+    p = mw.memwatch("daemon", "--config", conf)
+    mw.wait_tracing(p)
+    _write(conf, f"comm = ^leaks$\nmalloc\nsample = 100\nmax-probe-rate = 10000000\n"
+           f"output = {out}\n")
+    p.signal(signal.SIGHUP)
+    m = p.wait_line(r"^memwatch: SIGHUP: (.*) changed: .*kept as they were$")
+    eq(m.group(1), "--sample, --max-probe-rate", "options named as kept")
+    p.wait_line(r"^memwatch: SIGHUP: configuration reloaded$")
+    w = mw.Proc([mw.wl("leaks"), "-r", "40000"], name="leaks")
+    eq(w.wait(120), 0, "leaks exit status")
+    time.sleep(1)
+    _stop(p, signal.SIGTERM)
+    tr = mw.read_ndjson(out)
+    s = [e for e in tr.of("malloc_summary") if e["pid"] == w.pid]
+    check(s, f"no malloc_summary for leaks (pid {w.pid})")
+    s = s[-1]
+    exact = sum(n for k, n in s["calls"].items() if k not in ("free", "delete", "delete_array"))
+    check("8" in s["sampling"] and "100" not in s["sampling"],
+          f"sampling reported as {s['sampling']!r}, not as loaded (1 in 8)")
+    check(abs(s["estimated_count"] - exact) <= 0.10 * exact,
+          f"estimated {s['estimated_count']} allocations, exactly {exact}")
+
+
+test_daemon_sighup_keeps_malloc_sampling.timeout = 150
+
+
 def test_daemon_bad_config():
     """An unknown key or a bad value: one line naming FILE:LINE, exit 2."""
     d = mw.tmpdir()

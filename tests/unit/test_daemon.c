@@ -393,7 +393,7 @@ TEST(reload_keeps_load_time_options)
 	char *argv[] = { "memwatch", "--config", path, "-T", NULL };
 	struct mw_config_source src = { .argc = 4, .argv = argv, .daemon_cmd = true };
 	struct mw_config c;
-	bool kept;
+	char kept[256];
 	FILE *f;
 
 	CHECK(mkdtemp(dir) != NULL);
@@ -408,8 +408,8 @@ TEST(reload_keeps_load_time_options)
 	f = fopen(path, "w");
 	fputs("comm = ^a$\ncomm = ^b$\ncgroup = /x\nmax-procs = 20\n", f);
 	fclose(f);
-	CHECK_EQ_INT(mw_daemon_reload_config(&c, &kept, err, sizeof(err)), 0);
-	CHECK(kept);
+	CHECK_EQ_INT(mw_daemon_reload_config(&c, kept, sizeof(kept), err, sizeof(err)), 0);
+	CHECK_EQ_STR(kept, "--max-procs");
 	CHECK_EQ_INT(c.ncomms, 2);
 	CHECK_EQ_STR(c.comms[1], "^b$");
 	CHECK_EQ_INT(c.ncgroups, 1);
@@ -418,10 +418,47 @@ TEST(reload_keeps_load_time_options)
 	f = fopen(path, "w");
 	fputs("comm = ^c$\nnope = 1\n", f);
 	fclose(f);
-	CHECK_EQ_INT(mw_daemon_reload_config(&c, &kept, err, sizeof(err)), -1);
+	CHECK_EQ_INT(mw_daemon_reload_config(&c, kept, sizeof(kept), err, sizeof(err)), -1);
 	CHECK(strstr(err, "memwatch.conf:2: unknown key 'nope'") != NULL);
 	CHECK_EQ_INT(c.ncomms, 2); /* the old configuration stays */
 	CHECK_EQ_STR(c.comms[0], "^a$");
+	mw_confbuf_free(&src.keep);
+	/*
+	 * --malloc sampling changed on SIGHUP: the probes keep sampling as they were loaded, so
+	 * the user side must keep weighing by the same options (it used to take the new ones
+	 * silently), and the reload says which options it kept.
+	 */
+	f = fopen(path, "w");
+	fputs("comm = ^a$\nmalloc\nsample = 8\nfolded = /tmp/one.folded\n"
+	      "prometheus = 127.0.0.1:9464\n",
+	      f);
+	fclose(f);
+	CHECK_EQ_INT(mw_config_build(src.argc, src.argv, true, &c, &src.keep, err, sizeof(err)), 0);
+	c.source = &src;
+	CHECK(c.mal.on && c.mal.sample_every == 8);
+	f = fopen(path, "w");
+	fputs("comm = ^b$\nmalloc\nsample = 100\nmax-probe-rate = 5000\n"
+	      "folded = /tmp/two.folded\nprometheus = 127.0.0.1:9465\n",
+	      f);
+	fclose(f);
+	CHECK_EQ_INT(mw_daemon_reload_config(&c, kept, sizeof(kept), err, sizeof(err)), 0);
+	CHECK_EQ_STR(kept, "--prometheus, --folded, --sample, --max-probe-rate");
+	CHECK_EQ_STR(c.comms[0], "^b$");
+	CHECK_EQ_INT(c.mal.sample_every, 8);
+	CHECK_EQ_INT(c.mal.max_probe_rate, 0);
+	CHECK_EQ_STR(c.mal.folded_path, "/tmp/one.folded"); /* alive: the old file's strings went */
+	CHECK_EQ_STR(c.prometheus, "127.0.0.1:9464");
+	/* The file still differs from what runs: said again. */
+	CHECK_EQ_INT(mw_daemon_reload_config(&c, kept, sizeof(kept), err, sizeof(err)), 0);
+	CHECK_EQ_STR(kept, "--prometheus, --folded, --sample, --max-probe-rate");
+	f = fopen(path, "w");
+	fputs("comm = ^c$\nmalloc\nsample = 8\nfolded = /tmp/one.folded\n"
+	      "prometheus = 127.0.0.1:9464\n",
+	      f);
+	fclose(f);
+	CHECK_EQ_INT(mw_daemon_reload_config(&c, kept, sizeof(kept), err, sizeof(err)), 0);
+	CHECK_EQ_STR(kept, "");
+	CHECK_EQ_STR(c.comms[0], "^c$");
 	unlink(path);
 	rmdir(dir);
 	mw_confbuf_free(&src.keep);
