@@ -17,22 +17,40 @@
 #define MW_CGROUP_MAX_DEPTH 16
 
 /*
- * A cost model of glibc's regcomp(): it copies a repeated subexpression for
- * each bound (a+ is aa*, a{1,9} nine copies), so nested repetition multiplies,
- * and (ab)++++++++++++++++++++++ took 17 s and 4.1 GB. The cost is what the
- * copies add up to; repetition counts are taken as written (up to 0x7fff).
+ * A cost model of glibc's regcomp(). It copies a repeated subexpression for
+ * each count (a+ is aa*, a{1,9} nine copies), so nested repetition multiplies
+ * the copies: (ab)++++++++++++++++++++++ took 17 s and 4.1 GB. And every
+ * optional copy (under ?, *, or past m in {m,n}) adds epsilon transitions
+ * whose closures glibc computes for every node, which grows with copies x
+ * optional copies: a?{0,2000} takes 4 s with only 4000 copies. Both are
+ * counted here (saturating), and an expression over either limit is refused:
+ * measured, what passes compiles in under 0.1 s.
  */
-struct re_cost {
-	const char *p;
-	bool bad; /* unbalanced: regcomp will say why */
+struct re_size {
+	uint64_t copies, optional;
 };
 
-static uint64_t cost_mul(uint64_t a, uint64_t b)
+struct re_cost {
+	const char *p;
+};
+
+static uint64_t sat(uint64_t v)
 {
-	return a && b > MW_COMM_REGEX_COST / a ? MW_COMM_REGEX_COST + 1 : a * b;
+	return v > MW_COMM_REGEX_COST * MW_COMM_REGEX_COST ? MW_COMM_REGEX_COST * MW_COMM_REGEX_COST
+							   : v;
 }
 
-static uint64_t cost_alt(struct re_cost *c);
+static uint64_t mul(uint64_t a, uint64_t b)
+{
+	return a && b > (UINT64_MAX / 4) / a ? sat(UINT64_MAX) : sat(a * b);
+}
+
+static struct re_size add(struct re_size a, struct re_size b)
+{
+	return (struct re_size){ sat(a.copies + b.copies), sat(a.optional + b.optional) };
+}
+
+static struct re_size cost_alt(struct re_cost *c);
 
 /* A bracket expression, after its '[': to its ']' (one atom). */
 static void skip_bracket(struct re_cost *c)
@@ -52,90 +70,93 @@ static void skip_bracket(struct re_cost *c)
 	}
 	if (*c->p)
 		c->p++;
-	else
-		c->bad = true;
 }
 
-static uint64_t cost_atom(struct re_cost *c)
+static struct re_size cost_atom(struct re_cost *c)
 {
-	uint64_t n;
+	struct re_size n = { 1, 0 };
 
 	switch (*c->p) {
 	case '(':
 		c->p++;
-		n = cost_alt(c) + 1;
+		n = add(cost_alt(c), n);
 		if (*c->p == ')')
 			c->p++;
-		else
-			c->bad = true;
 		return n;
 	case '[':
 		c->p++;
 		skip_bracket(c);
-		return 1;
-	case '\\': c->p += c->p[1] ? 2 : 1; return 1;
-	default: c->p++; return 1;
+		return n;
+	case '\\': c->p += c->p[1] ? 2 : 1; return n;
+	default: c->p++; return n;
 	}
 }
 
-/* "{m}", "{m,}", "{m,n}", "{,n}" after its '{': the largest count. */
-static uint64_t bound_count(struct re_cost *c)
+/* "{m}", "{m,}", "{m,n}", "{,n}" after its '{' (counts as written, at most 0x7fff). */
+static void bound(struct re_cost *c, uint64_t *m, uint64_t *n, bool *open)
 {
-	uint64_t m = 0, n = 0;
-	bool comma = false, digits = false;
+	bool comma = false;
 
+	*m = *n = 0;
 	for (; *c->p && *c->p != '}'; c->p++) {
-		uint64_t *v = comma ? &n : &m;
+		uint64_t *v = comma ? n : m;
 
-		if (*c->p == ',' && !comma) {
+		if (*c->p == ',')
 			comma = true;
-		} else if (*c->p >= '0' && *c->p <= '9') {
+		else if (*c->p >= '0' && *c->p <= '9' && *v < 0x7fff)
 			*v = *v * 10 + (uint64_t)(*c->p - '0');
-			if (*v > 0x7fff)
-				*v = 0x7fff;
-			digits = true;
-		} else {
-			c->bad = true;
-		}
 	}
 	if (*c->p)
 		c->p++;
-	if (!digits)
-		c->bad = true;
-	return comma ? (n ? n : m + 1) : m;
+	*open = comma && !*n;
+	if (!comma || *n < *m)
+		*n = *m;
 }
 
-static uint64_t cost_piece(struct re_cost *c)
+static struct re_size cost_piece(struct re_cost *c)
 {
-	uint64_t n = cost_atom(c);
+	struct re_size s = cost_atom(c), t;
+	uint64_t m, n;
+	bool open;
 
 	for (;;) {
 		switch (*c->p) {
 		case '*':
-		case '?': n = n + 1; break;
-		case '+': n = cost_mul(n, 2) + 1; break;
+		case '?': /* the whole of it optional, once more */
+			s.copies = sat(s.copies + 1);
+			s.optional = s.copies;
+			c->p++;
+			continue;
+		case '+': /* s s*: a copy that is optional */
+			t.copies = sat(2 * s.copies + 1);
+			t.optional = sat(2 * s.optional + s.copies + 1);
+			s = t;
+			c->p++;
+			continue;
 		case '{':
 			c->p++;
-			n = cost_mul(n, bound_count(c) + 1);
+			bound(c, &m, &n, &open);
+			if (open) /* {m,}: m copies and a starred one */
+				n = m + 1;
+			t.copies = mul(s.copies, n ? n : 1);
+			t.optional = sat(mul(s.optional, m) + mul(s.copies, n - m));
+			s = t;
 			continue;
-		default: return n;
+		default: return s;
 		}
-		c->p++;
 	}
 }
 
-static uint64_t cost_alt(struct re_cost *c)
+static struct re_size cost_alt(struct re_cost *c)
 {
-	uint64_t sum = 0;
+	struct re_size sum = { 0, 0 };
 
 	while (*c->p && *c->p != ')') {
 		if (*c->p == '|') {
 			c->p++;
 			continue;
 		}
-		sum += cost_piece(c);
-		if (sum > MW_COMM_REGEX_COST)
-			return MW_COMM_REGEX_COST + 1;
+		sum = add(sum, cost_piece(c));
 	}
 	return sum;
 }
@@ -143,14 +164,19 @@ static uint64_t cost_alt(struct re_cost *c)
 uint64_t mw_comm_regex_cost(const char *s)
 {
 	struct re_cost c = { .p = s };
-	uint64_t n = 0;
+	struct re_size n = { 0, 0 };
+	uint64_t epsilon;
 
-	while (*c.p && n <= MW_COMM_REGEX_COST) {
-		n += cost_alt(&c);
+	while (*c.p) {
+		n = add(n, cost_alt(&c));
 		if (*c.p == ')')
 			c.p++; /* unbalanced: regcomp refuses it */
 	}
-	return n;
+	/* One number for both limits: the copies, or what the closures cost in the same
+	 * unit (copies x optional copies, scaled so that MW_COMM_REGEX_EPSILON maps to
+	 * MW_COMM_REGEX_COST). */
+	epsilon = mul(n.copies, n.optional) / (MW_COMM_REGEX_EPSILON / MW_COMM_REGEX_COST);
+	return n.copies > epsilon ? n.copies : epsilon;
 }
 
 int mw_comm_regex_compile(regex_t *re, const char *s, char *err, size_t errsz)

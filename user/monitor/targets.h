@@ -19,11 +19,12 @@ struct mw_comm_set {
 };
 
 /* A --comm expression is refused before regcomp() when longer than this, or when glibc
- * would make more than MW_COMM_REGEX_COST copies of its parts (mw_comm_regex_cost). */
+ * would make more than MW_COMM_REGEX_COST copies of its parts, or copies x optional copies
+ * over MW_COMM_REGEX_EPSILON (mw_comm_regex_cost). */
 #define MW_COMM_REGEX_MAX 256
 #define MW_COMM_REGEX_COST 4096
-/* What regcomp() will build, in copies of atoms: repetition multiplies (saturates past the
- * limit). */
+#define MW_COMM_REGEX_EPSILON (64 * MW_COMM_REGEX_COST)
+/* What regcomp() will do, as a number compared with MW_COMM_REGEX_COST (see targets.c). */
 uint64_t mw_comm_regex_cost(const char *s);
 /* Compile one --comm expression (POSIX extended, no sub-matches). 0, or -1 with a reason. */
 int mw_comm_regex_compile(regex_t *re, const char *s, char *err, size_t errsz);
