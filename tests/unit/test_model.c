@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The process model driven by synthetic event streams. */
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include "ledger/model.h"
 #include "ledger/procfs.h"
@@ -271,6 +272,61 @@ TEST(model_fork_copies_address_space_without_dontfork)
 	CHECK_EQ_STR(mw_process_find_thread(c, 200)->comm, "kid");
 	CHECK_EQ_INT(c->parent, PID);
 	mw_model_free(&m);
+}
+
+/* Counts the allocator states made and freed through the model's ops. */
+static int alloc_live;
+
+static struct mw_alloc *count_fork(const struct mw_alloc *a)
+{
+	(void)a;
+	alloc_live++;
+	return malloc(1);
+}
+
+static void count_free(struct mw_alloc *a)
+{
+	alloc_live--;
+	free(a);
+}
+
+/*
+ * A fork record for a pid the model still has live (its exit record lost, or a crafted
+ * recording): the old record goes whole (its allocator state leaked, and its threads stayed),
+ * and a process "forking itself" is ignored.
+ */
+TEST(model_fork_over_a_live_pid_replaces_it)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m), *c;
+	struct mw_event ev = { .kind = MW_EV_FORK, .pid = PID, .tid = PID, .mono_ns = 9999999 };
+	struct mw_apply ap;
+
+	m.alloc_ops = (struct mw_alloc_ops){ .fork = count_fork, .free = count_free };
+	p->alloc = malloc(1);
+	alloc_live = 1;
+	ev.task.child_pid = 200;
+	ev.task.child_tid = 200;
+	strcpy(ev.task.child_comm, "kid");
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &ap), 0);
+	c = mw_model_find(&m, 200);
+	CHECK(c && mw_process_thread(c, 201)); /* a second thread in the first child */
+	CHECK_EQ_INT(alloc_live, 2);
+	/* Pid 200 again, while the model has it live. */
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &ap), 0);
+	c = mw_model_find(&m, 200);
+	CHECK(c != NULL && ap.child == c);
+	CHECK_EQ_INT(alloc_live, 2); /* the first child's state was freed */
+	CHECK_EQ_INT(c->nthreads, 1);
+	CHECK(mw_process_find_thread(c, 201) == NULL);
+	CHECK_EQ_INT(m.nprocs, 2);
+	/* A process cannot be its own child. */
+	ev.task.child_pid = PID;
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &ap), 0);
+	CHECK(ap.child == NULL && mw_model_find(&m, PID) == p);
+	CHECK_EQ_INT(alloc_live, 2);
+	mw_model_free(&m);
+	CHECK_EQ_INT(alloc_live, 0);
 }
 
 TEST(model_exec_asks_for_reseed_and_exit_marks_process)

@@ -609,3 +609,22 @@ TEST(procfs_maps_pieces_tile_the_text)
 	for (int i = 0; i < N; i++)
 		munmap(v[i], 4096);
 }
+
+/* /sys/devices/system/cpu/online: a range up to LONG_MAX once overflowed the count (UBSan);
+ * every such list is refused, the real ones are counted. */
+TEST(procfs_cpu_list_bounds)
+{
+	CHECK_EQ_INT(mw_parse_cpu_list("0-3\n"), 4);
+	CHECK_EQ_INT(mw_parse_cpu_list("0-3,8,10-11"), 7);
+	CHECK_EQ_INT(mw_parse_cpu_list("0"), 1);
+	CHECK_EQ_INT(mw_parse_cpu_list(""), 0);
+	CHECK_EQ_INT(mw_parse_cpu_list("0-9223372036854775807"), -EINVAL);
+	CHECK_EQ_INT(mw_parse_cpu_list("9223372036854775807-9223372036854775807"), 1);
+	CHECK_EQ_INT(mw_parse_cpu_list("99999999999999999999"), -EINVAL); /* past LONG_MAX */
+	CHECK_EQ_INT(mw_parse_cpu_list("0-1048575,1048576"), -EINVAL);
+	CHECK_EQ_INT(mw_parse_cpu_list("0-1048575"), 1 << 20);
+	CHECK_EQ_INT(mw_parse_cpu_list("3-1"), -EINVAL);
+	CHECK_EQ_INT(mw_parse_cpu_list("-1"), -EINVAL);
+	CHECK_EQ_INT(mw_parse_cpu_list("1,,2"), -EINVAL);
+	CHECK_EQ_INT(mw_parse_cpu_list("1-"), -EINVAL);
+}

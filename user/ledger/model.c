@@ -353,8 +353,8 @@ static void pending_expire(struct mw_process *p, size_t i)
 {
 	int64_t bytes = (int64_t)(p->pending[i].end - p->pending[i].start);
 
-	p->unattributed -= bytes;
-	p->net -= bytes;
+	p->unattributed = mw_i64_sub(p->unattributed, bytes);
+	p->net = mw_i64_sub(p->net, bytes);
 	p->pending[i] = p->pending[--p->npending];
 }
 
@@ -373,7 +373,8 @@ int64_t mw_process_stack_delta(const struct mw_process *p)
 	if (!p->stack_start || !p->stack_end)
 		return 0;
 	/* A MAP_GROWSDOWN mapping is in VmStk as well as in the calls' net. */
-	return (int64_t)p->stack_end - (int64_t)p->stack_start - p->stack_calls;
+	return mw_i64_sub(mw_i64_sub((int64_t)p->stack_end, (int64_t)p->stack_start),
+			  p->stack_calls);
 }
 
 int mw_model_resync(struct mw_process *p, const struct mw_regions *maps, uint64_t snap_end_ns)
@@ -388,12 +389,12 @@ int mw_model_resync(struct mw_process *p, const struct mw_regions *maps, uint64_
 	for (size_t i = 0; i < maps->n; i++)
 		if (maps->v[i].flags & MW_RF_HEAP)
 			p->brk = maps->v[i].end;
-	diff = (int64_t)mw_regions_bytes(&p->regions) - before;
+	diff = mw_i64_sub((int64_t)mw_regions_bytes(&p->regions), before);
 	/* The snapshot is the truth now; unclaimed ranges will never be charged. */
 	while (p->npending)
 		pending_expire(p, 0);
-	p->unattributed += diff;
-	p->net += diff;
+	p->unattributed = mw_i64_add(p->unattributed, diff);
+	p->net = mw_i64_add(p->net, diff);
 	p->seed_mono_ns = snap_end_ns;
 	/* Calls that raced this snapshot repair it: settled again once they are in. */
 	free(p->pieces);
@@ -479,9 +480,9 @@ static int apply_munmap(struct mw_model *m, struct mw_process *p, const struct m
 
 			d->unmapped += bytes;
 			if (q.accessible)
-				d->accessible -= bytes;
+				d->accessible = mw_i64_sub(d->accessible, bytes);
 			else
-				d->reserved -= bytes;
+				d->reserved = mw_i64_sub(d->reserved, bytes);
 			p->pending[hit] = p->pending[--p->npending];
 			if (q.start < next_claim)
 				pending_add(p, q.start, next_claim, q.by_ns, q.by_tid,
@@ -677,6 +678,42 @@ static int apply_shmdt(struct mw_model *m, struct mw_process *p, const struct mw
 	return err;
 }
 
+/* [start, start + len) page aligned and inside [0, MW_MAX_RANGE) (so it cannot wrap). */
+static bool range_ok(const struct mw_model *m, uint64_t start, uint64_t len)
+{
+	return !(start & (m->page_size - 1)) && start <= MW_MAX_RANGE && len <= MW_MAX_RANGE &&
+	       start + page_up(m, len) <= MW_MAX_RANGE;
+}
+
+/*
+ * What the kernel can have done: a call that succeeded had page-aligned
+ * ranges inside the address space (x86-64 user space ends below 2^57 even
+ * with 5-level paging; [vsyscall] sits just above and is never an argument).
+ * Anything else comes from a corrupt or crafted recording and is not applied:
+ * its ranges could wrap around 2^64.
+ */
+static bool call_ok(const struct mw_model *m, const struct mw_syscall_ev *sc)
+{
+	const uint64_t *a = sc->args;
+
+	switch (sc->sys) {
+	case MW_SYS_BRK: return (uint64_t)sc->ret <= MW_MAX_RANGE;
+	case MW_SYS_MMAP: return range_ok(m, (uint64_t)sc->ret, a[1]);
+	case MW_SYS_MUNMAP:
+	case MW_SYS_MPROTECT:
+	case MW_SYS_PKEY_MPROTECT:
+	case MW_SYS_MADVISE: return range_ok(m, a[0], a[1]);
+	case MW_SYS_MREMAP: return range_ok(m, a[0], a[1]) && range_ok(m, (uint64_t)sc->ret, a[2]);
+	case MW_SYS_SHMAT:
+		return sc->pages <= MW_MAX_RANGE / m->page_size &&
+		       range_ok(m, (uint64_t)sc->ret, sc->pages * m->page_size);
+	case MW_SYS_SHMDT:
+		return sc->pages <= MW_MAX_RANGE / m->page_size &&
+		       range_ok(m, a[0], sc->pages * m->page_size);
+	default: return true; /* a call the model does not apply */
+	}
+}
+
 static int apply_syscall(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
 			 struct mw_vm_delta *d)
 {
@@ -684,6 +721,10 @@ static int apply_syscall(struct mw_model *m, struct mw_process *p, const struct 
 
 	if (sc->sys != MW_SYS_BRK && mw_ret_is_error(sc->ret))
 		return 0;
+	if (!call_ok(m, sc)) {
+		p->bad_calls++;
+		return 0;
+	}
 	switch (sc->sys) {
 	case MW_SYS_BRK: return apply_brk(m, p, ev, d);
 	case MW_SYS_MMAP: return apply_mmap(m, p, ev, d);
@@ -851,16 +892,16 @@ static int on_syscall(struct mw_model *m, struct mw_process *p, struct mw_thread
 				return 0;
 	}
 	err = apply_syscall(m, p, ev, &out->d);
-	out->vm_delta = (int64_t)out->d.mapped - (int64_t)out->d.unmapped;
+	out->vm_delta = mw_i64_sub((int64_t)out->d.mapped, (int64_t)out->d.unmapped);
 	/* Before the baseline: it brought the map up to it, it grew nothing. */
 	if (out->raced)
 		return err;
 	t->mapped += out->d.mapped;
 	t->unmapped += out->d.unmapped;
-	t->accessible += out->d.accessible;
-	t->reserved += out->d.reserved;
-	p->net += out->vm_delta;
-	p->stack_calls += out->d.stack;
+	t->accessible = mw_i64_add(t->accessible, out->d.accessible);
+	t->reserved = mw_i64_add(t->reserved, out->d.reserved);
+	p->net = mw_i64_add(p->net, out->vm_delta);
+	p->stack_calls = mw_i64_add(p->stack_calls, out->d.stack);
 	if (p->settle_pending && p->seed_mono_ns && out->vm_delta &&
 	    ev->mono_ns <= p->seed_mono_ns + MW_BOUNDARY_NS)
 		remember_boundary(p, ev->tid, &out->d);
@@ -874,8 +915,16 @@ static int on_fork(struct mw_model *m, struct mw_process *parent, const struct m
 	struct mw_thread *ct;
 	int err;
 
-	/* A recycled pid: the old record belongs to a process that is gone. */
-	if (c && c->exited)
+	/* A process cannot fork itself: a corrupt record (a crafted recording). */
+	if (ev->task.child_pid == parent->pid)
+		return 0;
+	/*
+	 * The child is born here: a record already under its pid belongs to a process
+	 * that is gone (a recycled pid, its exit lost, or a crafted recording). Its
+	 * state goes with it; keeping it would mix two processes, and replacing only
+	 * parts of it leaked its allocator state.
+	 */
+	if (c)
 		mw_model_forget(m, ev->task.child_pid);
 	c = mw_model_process(m, ev->task.child_pid);
 	if (!c)

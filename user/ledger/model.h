@@ -73,6 +73,9 @@ struct mw_boundary_call {
 	uint32_t tid;
 	struct mw_vm_delta d;
 };
+/* Above any user address space (x86-64: 2^47, or 2^56 with 5-level paging): a call whose
+ * range reaches past it is not one the kernel made. */
+#define MW_MAX_RANGE (1ULL << 57)
 #define MW_MAX_RETIRED_NAMES 1024
 #define MW_RETIRED_OTHER "(other)"
 
@@ -89,20 +92,21 @@ struct mw_process {
 	bool settle_pending; /* the raced events are still coming: see mw_model_settle */
 	struct mw_boundary_call *boundary; /* calls just after the snapshot, until settled */
 	size_t nboundary;
-	bool exec_vm;		/* vm_start and stack_start are the exec record's */
-	uint64_t vm_start;	/* kernel VmSize at the baseline */
-	uint64_t vm_end;	/* kernel VmSize at the end (0 = not known yet) */
-	uint64_t stack_start;	/* kernel VmStk at the baseline */
-	uint64_t stack_end;	/* kernel VmStk at the end (0 = not known yet) */
-	int64_t net;		/* sum of vm deltas since the baseline, incl. unattributed */
-	int64_t unattributed;	/* part of net the calls do not explain: found by resyncing with
+	bool exec_vm;	      /* vm_start and stack_start are the exec record's */
+	uint64_t vm_start;    /* kernel VmSize at the baseline */
+	uint64_t vm_end;      /* kernel VmSize at the end (0 = not known yet) */
+	uint64_t stack_start; /* kernel VmStk at the baseline */
+	uint64_t stack_end;   /* kernel VmStk at the end (0 = not known yet) */
+	int64_t net;	      /* sum of vm deltas since the baseline, incl. unattributed */
+	int64_t unattributed; /* part of net the calls do not explain: found by resyncing with
 				 * /proc after lost events, or when the baseline settled */
-	int64_t stack_calls;	/* MW_RF_STACKLIKE bytes mapped minus unmapped by calls: the kernel
+	int64_t stack_calls;  /* MW_RF_STACKLIKE bytes mapped minus unmapped by calls: the kernel
 				 * counts them in VmStk too, so stack growth leaves them out */
-	uint64_t raced;		/* events reconciled against the snapshot */
-	struct mw_alloc *alloc; /* the allocator analysis' state (alloc/), NULL until seeded:
+	uint64_t raced;	      /* events reconciled against the snapshot */
+	uint64_t bad_calls;   /* successful calls no kernel makes (a corrupt recording): skipped */
+	struct mw_alloc *alloc;	     /* the allocator analysis' state (alloc/), NULL until seeded:
 				 * carried, forked and freed here through mw_model.alloc_ops */
-	int arena_limit;	/* glibc's arena limit in force, 0 = unknown */
+	int arena_limit;	     /* glibc's arena limit in force, 0 = unknown */
 	struct mw_resident resident; /* the kernel's resident counters, when read */
 	struct mw_pending_unmap pending[MW_MAX_PENDING];
 	size_t npending;

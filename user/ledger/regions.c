@@ -315,11 +315,11 @@ static void account_add(struct mw_vm_delta *d, const struct mw_region *g)
 
 	d->mapped += len;
 	if (g->prot)
-		d->accessible += (int64_t)len;
+		d->accessible = mw_i64_add(d->accessible, (int64_t)len);
 	else
-		d->reserved += (int64_t)len;
+		d->reserved = mw_i64_add(d->reserved, (int64_t)len);
 	if (g->flags & MW_RF_STACKLIKE)
-		d->stack += (int64_t)len;
+		d->stack = mw_i64_add(d->stack, (int64_t)len);
 }
 
 static void account_remove(struct mw_vm_delta *d, const struct mw_region *g)
@@ -328,11 +328,11 @@ static void account_remove(struct mw_vm_delta *d, const struct mw_region *g)
 
 	d->unmapped += len;
 	if (g->prot)
-		d->accessible -= (int64_t)len;
+		d->accessible = mw_i64_sub(d->accessible, (int64_t)len);
 	else
-		d->reserved -= (int64_t)len;
+		d->reserved = mw_i64_sub(d->reserved, (int64_t)len);
 	if (g->flags & MW_RF_STACKLIKE)
-		d->stack -= (int64_t)len;
+		d->stack = mw_i64_sub(d->stack, (int64_t)len);
 }
 
 static void add_delta(struct mw_vm_delta *d, const struct mw_vm_delta *t)
@@ -341,9 +341,9 @@ static void add_delta(struct mw_vm_delta *d, const struct mw_vm_delta *t)
 		return;
 	d->mapped += t->mapped;
 	d->unmapped += t->unmapped;
-	d->accessible += t->accessible;
-	d->reserved += t->reserved;
-	d->stack += t->stack;
+	d->accessible = mw_i64_add(d->accessible, t->accessible);
+	d->reserved = mw_i64_add(d->reserved, t->reserved);
+	d->stack = mw_i64_add(d->stack, t->stack);
 }
 
 /* Remove everything in [start, end). Needs two reserved slots; leaves the
@@ -452,11 +452,11 @@ static int modify(struct mw_regions *r, uint64_t start, uint64_t end, const stru
 		if (c->set_prot) {
 			/* Only PROT_NONE <-> accessible moves bytes between the two. */
 			if (!g->prot && c->prot) {
-				t.accessible += (int64_t)rlen(g);
-				t.reserved -= (int64_t)rlen(g);
+				t.accessible = mw_i64_add(t.accessible, (int64_t)rlen(g));
+				t.reserved = mw_i64_sub(t.reserved, (int64_t)rlen(g));
 			} else if (g->prot && !c->prot) {
-				t.accessible -= (int64_t)rlen(g);
-				t.reserved += (int64_t)rlen(g);
+				t.accessible = mw_i64_sub(t.accessible, (int64_t)rlen(g));
+				t.reserved = mw_i64_add(t.reserved, (int64_t)rlen(g));
 			}
 			g->prot = c->prot;
 		}
@@ -562,6 +562,9 @@ int mw_regions_remap(struct mw_regions *r, uint64_t old, uint64_t old_len, uint6
 
 	if (!new_len)
 		return 0; /* the kernel refuses new_len == 0 */
+	/* Ranges that wrap around 2^64 come from no kernel: nothing to do. */
+	if (old + old_len < old || new_addr + new_len < new_addr)
+		return 0;
 	if (!old_len) {
 		/* Duplicate: a second mapping of the same shared object. */
 		src = mw_regions_find(r, old);

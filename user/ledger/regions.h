@@ -74,6 +74,22 @@ struct mw_vm_delta {
 	int64_t stack;	    /* change in bytes of MW_RF_STACKLIKE regions */
 };
 
+/*
+ * Signed byte counts summed over a session (deltas, net, unattributed). A real
+ * address space is below 2^57 bytes and never gets near 2^63, but a crafted
+ * recording can say anything: these wrap (defined) where += would overflow
+ * (undefined behaviour).
+ */
+static inline int64_t mw_i64_add(int64_t a, int64_t b)
+{
+	return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+
+static inline int64_t mw_i64_sub(int64_t a, int64_t b)
+{
+	return (int64_t)((uint64_t)a - (uint64_t)b);
+}
+
 /* The arena of a region in the ids of alloc.h: -1 none, 0 the main arena,
  * 1, 2, ... the other arenas in creation order. */
 static inline int mw_region_arena(const struct mw_region *g)

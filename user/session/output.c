@@ -354,7 +354,7 @@ static void json_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_pro
 	mw_json_uint(&j, "errors", total_errors(c));
 	mw_json_uint(&j, "mapped", t->mapped);
 	mw_json_uint(&j, "unmapped", t->unmapped);
-	mw_json_int(&j, "net", (int64_t)t->mapped - (int64_t)t->unmapped);
+	mw_json_int(&j, "net", mw_i64_sub((int64_t)t->mapped, (int64_t)t->unmapped));
 	mw_json_int(&j, "accessible", t->accessible);
 	mw_json_int(&j, "reserved", t->reserved);
 	mw_json_uint(&j, "dropped", mw_thread_dropped(t));
@@ -378,7 +378,7 @@ static void json_process(struct mw_output *o, uint64_t ts_ns, const struct mw_pr
 	json_head(&j, "process_summary", ts_ns, p->pid);
 	mw_json_str(&j, "comm", p->comm);
 	mw_json_uint(&j, "threads", p->nthreads);
-	mw_json_int(&j, "net", p->net + mw_process_stack_delta(p));
+	mw_json_int(&j, "net", mw_i64_add(p->net, mw_process_stack_delta(p)));
 	mw_json_uint(&j, "vm_start", p->vm_start);
 	mw_json_uint(&j, "vm_end", p->vm_end);
 	mw_process_totals(p, &tot);
@@ -485,7 +485,7 @@ static void text_process(struct mw_output *o, const struct mw_process *p)
 	FILE *f = o->f;
 	struct qname q;
 
-	mw_fmt_delta(a, sizeof(a), p->net + mw_process_stack_delta(p));
+	mw_fmt_delta(a, sizeof(a), mw_i64_add(p->net, mw_process_stack_delta(p)));
 	mw_fmt_size(b, sizeof(b), (int64_t)p->vm_start);
 	mw_fmt_size(c, sizeof(c), (int64_t)p->vm_end);
 	fprintf(f, "\n--- pid %" PRIu32 " (%s): %zu threads, net %s, VmSize %s -> %s", p->pid,
@@ -504,7 +504,7 @@ static void text_process(struct mw_output *o, const struct mw_process *p)
 			continue;
 		mw_fmt_size(a, sizeof(a), (int64_t)t->mapped);
 		mw_fmt_size(b, sizeof(b), (int64_t)t->unmapped);
-		mw_fmt_delta(c, sizeof(c), (int64_t)t->mapped - (int64_t)t->unmapped);
+		mw_fmt_delta(c, sizeof(c), mw_i64_sub((int64_t)t->mapped, (int64_t)t->unmapped));
 		mw_fmt_delta(d, sizeof(d), t->accessible);
 		mw_fmt_delta(e, sizeof(e), t->reserved);
 		fprintf(f, "%7" PRIu32 " %-15s %9s %9s %9s %9s %9s\n", t->tid, qcomm(&q, t->comm),

@@ -127,6 +127,8 @@ static void report_process(struct mw_session *s, struct mw_process *p, uint64_t 
 
 static void finalize(struct mw_session *s, struct mw_process *p, uint64_t ts)
 {
+	/* Calls the model refused (no kernel makes them) are malformed records too. */
+	s->bad_records += p->bad_calls;
 	report_process(s, p, ts, true);
 	mw_model_forget(&s->model, p->pid);
 }
@@ -512,6 +514,8 @@ void mw_session_report_all(struct mw_session *s, uint64_t ts_ns, bool final)
 	record(s, MW_ENTRY_REPORT, &e, sizeof(e), NULL, 0);
 	for (size_t i = 0; i < s->model.nprocs; i++)
 		report_process(s, s->model.procs[i], ts_ns, final);
+	for (size_t i = 0; final && i < s->model.nprocs; i++)
+		s->bad_records += s->model.procs[i]->bad_calls;
 	if (final && s->bad_records) {
 		char msg[96];
 
