@@ -848,6 +848,10 @@ static void seed_by_shape(struct mw_alloc *a, struct mw_regions *r)
 			cur = g->end;
 			continue;
 		}
+		/* No heap ends past 2^64 (crafted maps can put mappings up there; the
+		 * arithmetic below must not wrap back). */
+		if (cur > UINT64_MAX - 2 * a->heap_max)
+			break;
 		base = (cur + a->heap_max - 1) & ~(a->heap_max - 1);
 		if (base >= g->end) {
 			cur = g->end;

@@ -715,14 +715,16 @@ static bool call_ok(const struct mw_model *m, const struct mw_syscall_ev *sc)
 }
 
 static int apply_syscall(struct mw_model *m, struct mw_process *p, const struct mw_event *ev,
-			 struct mw_vm_delta *d)
+			 struct mw_apply *out)
 {
 	const struct mw_syscall_ev *sc = &ev->sc;
+	struct mw_vm_delta *d = &out->d;
 
 	if (sc->sys != MW_SYS_BRK && mw_ret_is_error(sc->ret))
 		return 0;
 	if (!call_ok(m, sc)) {
 		p->bad_calls++;
+		out->refused = true;
 		return 0;
 	}
 	switch (sc->sys) {
@@ -891,7 +893,7 @@ static int on_syscall(struct mw_model *m, struct mw_process *p, struct mw_thread
 			if (raced_in_snapshot(m, p, ev))
 				return 0;
 	}
-	err = apply_syscall(m, p, ev, &out->d);
+	err = apply_syscall(m, p, ev, out);
 	out->vm_delta = mw_i64_sub((int64_t)out->d.mapped, (int64_t)out->d.unmapped);
 	/* Before the baseline: it brought the map up to it, it grew nothing. */
 	if (out->raced)

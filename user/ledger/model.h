@@ -151,6 +151,7 @@ struct mw_apply {
 	int64_t vm_delta; /* mapped - unmapped */
 	bool raced;	  /* applied against a snapshot that may already hold it */
 	bool proc_exited; /* EXIT with group_dead */
+	bool refused;	  /* a call no kernel makes (counted in bad_calls), not applied */
 };
 
 void mw_model_init(struct mw_model *m, uint64_t page_size);

@@ -180,7 +180,8 @@ int mw_session_event(struct mw_session *s, const struct mw_event *in, const void
 			ev.pid, (unsigned long long)ev.sc.ret);
 		mw_out_note(&s->out, ev.ts_ns, msg);
 	}
-	if (a.proc && a.proc->alloc && ev.kind != MW_EV_EXEC) {
+	/* A call the model refused (no kernel makes it) is no allocator's either. */
+	if (a.proc && a.proc->alloc && ev.kind != MW_EV_EXEC && !a.refused) {
 		struct mw_alloc_ev v[MAX_ALLOC_EVENTS];
 		int n = ev.kind == MW_EV_USDT
 				? mw_alloc_usdt(a.proc->alloc, a.proc, &ev, v, MAX_ALLOC_EVENTS)
