@@ -60,7 +60,8 @@ UNIT_OBJS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%.o,$(UNIT_SRCS))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c))
 TOOLS_BIN := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(wildcard tools/*.c))
 
-.PHONY: all deps install demo check unit bench clean workloads lint man sampler mutants
+.PHONY: all deps install demo check unit bench clean workloads lint man sampler mutants asan \
+	check-asan fuzz fuzz-build fuzz-regress
 all: memwatch sampler
 
 deps:
@@ -180,10 +181,95 @@ lint:
 	$(Q)clang-format --style=file --dry-run -Werror $(FORMAT_SRCS)
 	@echo "  LINT     $(words $(FORMAT_SRCS)) C files as .clang-format says"
 
+# ---- sanitizers and fuzzing: their own build directories, never .output ----
+# .output-asan: memwatch and the unit tests built with ASan and UBSan (the normal compiler:
+# the user-stack tests rely on its frames; every UB fatal, leaks reported). .output-fuzz:
+# libFuzzer harnesses (tests/fuzz/, clang) over the parsers and escapers, with ASan and UBSan
+# too. The BPF skeletons come from the normal build.
+SAN_CC    ?= $(CC)
+FUZZ_CC   ?= clang
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN      := .output-asan
+FUZZ      := .output-fuzz
+ASAN_OBJS := $(patsubst user/%.c,$(ASAN)/user/%.o,$(USER_SRCS)) \
+	     $(patsubst $(OUTPUT)/pb/%.c,$(ASAN)/pb/%.o,$(PB_SRCS))
+ASAN_UNIT := $(patsubst tests/unit/%.c,$(ASAN)/unit/%.o,$(UNIT_SRCS))
+FUZZ_LIB  := $(filter-out $(FUZZ)/user/main.o,$(patsubst user/%.c,$(FUZZ)/user/%.o,$(USER_SRCS))) \
+	     $(patsubst $(OUTPUT)/pb/%.c,$(FUZZ)/pb/%.o,$(PB_SRCS))
+FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
+FUZZERS   := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(FUZZ_SRCS))
+FUZZ_SECONDS ?= 60
+# ASan's options for every sanitized run: any report fails it.
+export ASAN_OPTIONS ?= abort_on_error=1:detect_leaks=1:strict_string_checks=1
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+
+$(ASAN)/user/%.o: user/%.c | $(SKELS) $(PB_HDRS)
+	$(call msg,ASAN-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(SAN_CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(ASAN)/pb/%.o: $(OUTPUT)/pb/%.c $(PB_HDRS)
+	$(call msg,ASAN-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(SAN_CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(ASAN)/unit/%.o: tests/unit/%.c | $(SKELS) $(PB_HDRS)
+	$(call msg,ASAN-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(SAN_CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(ASAN)/memwatch: $(ASAN_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(SAN_CC) $(CFLAGS) $(SAN_FLAGS) $^ $(LDLIBS) -o $@
+
+$(ASAN)/unit_tests: $(ASAN_UNIT) $(filter-out $(ASAN)/user/main.o,$(ASAN_OBJS))
+	$(call msg,BINARY,$@)
+	$(Q)$(SAN_CC) $(CFLAGS) $(SAN_FLAGS) $^ $(LDLIBS) -o $@
+
+asan: $(ASAN)/memwatch $(ASAN)/unit_tests
+
+$(FUZZ)/pb/%.o: $(OUTPUT)/pb/%.c $(PB_HDRS)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(CFLAGS) $(SAN_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ)/user/%.o: user/%.c | $(SKELS) $(PB_HDRS)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(CFLAGS) $(SAN_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ)/harness/%.o: tests/fuzz/%.c | $(SKELS) $(PB_HDRS)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(CFLAGS) $(SAN_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ)/%: $(FUZZ)/harness/%.o $(FUZZ_LIB)
+	$(call msg,FUZZER,$@)
+	$(Q)$(FUZZ_CC) $(SAN_FLAGS) -fsanitize=fuzzer $(filter %.o,$^) $(LDLIBS) -o $@
+
+fuzz-build: $(FUZZERS)
+
+# Every harness for FUZZ_SECONDS on its corpus (tests/fuzz/corpus/NAME, read only; what it
+# finds goes to $(FUZZ)/corpus/NAME), crashers to $(FUZZ)/crashes/.
+fuzz: fuzz-build
+	$(Q)tests/fuzz/run.sh fuzz $(FUZZ) $(FUZZ_SECONDS) $(notdir $(FUZZERS))
+
+# Each harness once over its corpus and its regression files (what crashed it before).
+fuzz-regress: fuzz-build
+	$(Q)tests/fuzz/run.sh regress $(FUZZ) 0 $(notdir $(FUZZERS))
+
 # The benchmark's floors (tools/) are built too: the e2e tests check that they count exactly.
+# The unit tests run a second time built with ASan and UBSan, and every fuzzer runs briefly.
 check: deps lint
-	$(Q)$(MAKE) --no-print-directory memwatch sampler unit workloads $(TOOLS_BIN)
-	$(Q)tests/run.sh
+	$(Q)$(MAKE) --no-print-directory memwatch sampler unit workloads $(TOOLS_BIN) \
+		$(ASAN)/unit_tests fuzz-build
+	$(Q)MW_CHECK_FUZZ_SECONDS=$${MW_CHECK_FUZZ_SECONDS:-4} tests/run.sh
+
+# The unit and end-to-end suites against the ASan+UBSan build of memwatch (tests that cannot
+# run sanitized skip with the reason "asan").
+check-asan: deps
+	$(Q)$(MAKE) --no-print-directory memwatch sampler workloads $(TOOLS_BIN) asan
+	$(Q)MW_ASAN=1 MEMWATCH_BIN=$(CURDIR)/$(ASAN)/memwatch tests/run.sh --asan
 
 # Mutation testing of the pure core: every planted bug in tests/mutants/list.txt must make a unit
 # test fail (tests/mutants/run.py, on a scratch copy: the tree is never modified). A rebuild per
@@ -198,6 +284,7 @@ bench: deps
 
 clean:
 	$(call msg,CLEAN,)
-	$(Q)rm -rf $(OUTPUT) memwatch
+	$(Q)rm -rf $(OUTPUT) $(ASAN) $(FUZZ) memwatch
 
--include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/*/*.d $(OUTPUT)/*/*/*.d)
+-include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/*/*.d $(OUTPUT)/*/*/*.d $(ASAN)/*/*.d \
+	$(ASAN)/*/*/*.d $(FUZZ)/*.d $(FUZZ)/*/*.d $(FUZZ)/*/*/*.d)

@@ -6,6 +6,11 @@
 #   N passed, N failed[, N skipped]
 # Exits non-zero when a test failed or a runner crashed (a crash is reported as a FAIL line).
 # Extra arguments are passed to tests/e2e/run.py (e.g. -k NAME, -v).
+# When the sanitized unit tests are built (.output-asan/unit_tests, make check builds them) they
+# run too, as the suite unit-asan; with MW_CHECK_FUZZ_SECONDS=N every libFuzzer harness built in
+# .output-fuzz runs over its regression files and then N seconds (suite fuzz).
+# --asan (make check-asan): the sanitized unit tests and the e2e suite against MEMWATCH_BIN (the
+# sanitized memwatch), instead of the normal ones.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
@@ -35,13 +40,36 @@ run_runner() {
 	fi
 }
 
-if [ -x .output/unit_tests ]; then
-	run_runner unit "$tmp/unit.log" .output/unit_tests
-else
-	echo "FAIL unit/runner: .output/unit_tests is not built (run make unit)" | tee "$tmp/unit.log"
+asan=0
+if [ "${1:-}" = "--asan" ]; then
+	asan=1
+	shift
+fi
+# Any sanitizer report fails the run (the Makefile exports the same).
+export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:strict_string_checks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+if [ "$asan" -eq 0 ]; then
+	if [ -x .output/unit_tests ]; then
+		run_runner unit "$tmp/unit.log" .output/unit_tests
+	else
+		echo "FAIL unit/runner: .output/unit_tests is not built (run make unit)" |
+			tee "$tmp/unit.log"
+		crashed=1
+	fi
+fi
+if [ -x .output-asan/unit_tests ]; then
+	run_runner unit-asan "$tmp/unit-asan.log" env UNIT_SUITE=unit-asan .output-asan/unit_tests
+elif [ "$asan" -eq 1 ]; then
+	echo "FAIL unit-asan/runner: .output-asan/unit_tests is not built (run make asan)" |
+		tee "$tmp/unit-asan.log"
 	crashed=1
 fi
-run_runner docs "$tmp/docs.log" "$PYTHON" tests/docs/run.py
+if [ -n "${MW_CHECK_FUZZ_SECONDS:-}" ] && [ "$asan" -eq 0 ]; then
+	run_runner fuzz "$tmp/fuzz.log" tests/fuzz/run.sh check .output-fuzz \
+		"$MW_CHECK_FUZZ_SECONDS" $(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')
+fi
+[ "$asan" -eq 0 ] && run_runner docs "$tmp/docs.log" "$PYTHON" tests/docs/run.py
 run_runner e2e "$tmp/e2e.log" "$PYTHON" tests/e2e/run.py "$@"
 
 passed=$(cat "$tmp"/*.log | grep -c '^PASS ')

@@ -9,7 +9,7 @@ PKGS="make gcc clang llvm clang-format libbpf-dev bpftool libelf-dev zlib1g-dev 
       libjemalloc2 libtcmalloc-minimal4 memcached gdb libc6-dbg systemtap-sdt-dev \
       libmicrohttpd-dev prometheus curl python3-yaml scdoc \
       libprotobuf-c-dev protobuf-c-compiler libjson-c-dev libncurses-dev tmux golang-go chromium \
-      default-jdk redis-server"
+      default-jdk redis-server libclang-rt-14-dev"
 # clang-format: make lint checks the C style (.clang-format).
 # The libjemalloc2 line is for the allocator tests (tests/e2e/test_alloc.py): LD_PRELOAD of Debian's
 # jemalloc/tcmalloc, a real multi-threaded server (memcached; the test speaks its text protocol
@@ -34,6 +34,9 @@ PKGS="make gcc clang llvm clang-format libbpf-dev bpftool libelf-dev zlib1g-dev 
 
 # nodejs: --malloc names JIT-compiled frames from perf maps; a test runs node --perf-basic-prof.
 PKGS="$PKGS nodejs"
+
+# libclang-rt-14-dev: libFuzzer and clang's sanitizer runtimes for the fuzz harnesses (make fuzz,
+# tests/fuzz/); libasan8 and libubsan1 come with gcc for make check-asan.
 
 # The malloc benchmark (tools/bench_malloc.sh) compares with bcc's memleak and with heaptrack.
 PKGS="$PKGS bpfcc-tools heaptrack"

@@ -23,6 +23,16 @@
 #include "stacks/ustack_perfmap.h"
 #include "unit.h"
 
+/* Built with ASan (make check-asan), qsort and malloc are its interceptors: their frames are
+ * in its runtime, the library the unwind has to cross then. */
+#if defined(__SANITIZE_ADDRESS__)
+#define LIBC_MODULE "libasan.so"
+#define SANITIZED 1
+#else
+#define LIBC_MODULE "libc.so"
+#define SANITIZED 0
+#endif
+
 #define COPY_LEN 65536
 #define MAXF 32
 
@@ -216,7 +226,7 @@ TEST(ustack_through_libc_qsort)
 	CHECK(i_qsort > i_cmp + 1);
 	for (int i = i_cmp + 1; i_qsort > 0 && i < i_qsort; i++) {
 		CHECK_EQ_INT(mw_sym_resolve_ip(s, k->c.pid, ips[i], 1, &f), 0);
-		CHECK(f.module && strstr(f.module, "libc.so"));
+		CHECK(f.module && strstr(f.module, LIBC_MODULE));
 		CHECK(f.func != NULL);
 	}
 	expect_frame(s, k->c.pid, ips, n, &at, "through_qsort", "test_ustack.c", line_qsort);
@@ -226,7 +236,7 @@ TEST(ustack_through_libc_qsort)
 	CHECK_EQ_INT(mw_sym_resolve_ip(s, k->c.pid, (uint64_t)(uintptr_t)&qsort, 0, &f), 0);
 	CHECK(f.func && strstr(f.func, "qsort"));
 	CHECK_EQ_INT(f.offset, 0);
-	CHECK(f.file != NULL && f.line > 0);
+	CHECK(SANITIZED || (f.file != NULL && f.line > 0)); /* ASan's runtime has no debuginfo */
 out:
 	mw_sym_free(s);
 	free(k);
@@ -632,7 +642,7 @@ TEST(ustack_probe_at_libc_entry)
 	CHECK_EQ_INT(mw_sym_resolve(s, k->c.pid, ips[0], &f), 0);
 	CHECK(f.func && strstr(f.func, "malloc"));
 	CHECK_EQ_INT(f.offset, 0);
-	CHECK(f.module && strstr(f.module, "libc.so"));
+	CHECK(f.module && strstr(f.module, LIBC_MODULE));
 	/* mw_sym_resolve (no hint) and mw_sym_resolve_ip agree on the callers. */
 	CHECK_EQ_INT(mw_sym_resolve(s, k->c.pid, ips[1], &f), 0);
 	CHECK_EQ_STR(f.func, "capture_entry_of");

@@ -41,6 +41,8 @@ int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0;
 	bool verbose = getenv("UNIT_VERBOSE") != NULL;
+	/* The sanitized build runs as its own suite (tests/run.sh sets UNIT_SUITE=unit-asan). */
+	const char *suite = getenv("UNIT_SUITE") ? getenv("UNIT_SUITE") : "unit";
 
 	for (int i = 0; i < n_tests; i++) {
 		if (argc > 1 && !strstr(tests[i].name, argv[1]))
@@ -52,13 +54,13 @@ int main(int argc, char **argv)
 		}
 		tests[i].fn();
 		if (cur_failed) {
-			printf("FAIL unit/%s\n", tests[i].name);
+			printf("FAIL %s/%s\n", suite, tests[i].name);
 			failed++;
 		} else {
-			printf("PASS unit/%s\n", tests[i].name);
+			printf("PASS %s/%s\n", suite, tests[i].name);
 			passed++;
 		}
 	}
-	printf("unit: %d passed, %d failed\n", passed, failed);
+	printf("%s: %d passed, %d failed\n", suite, passed, failed);
 	return failed ? 1 : 0;
 }
