@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The outstanding-block and stack tables, the leak aggregation and the folded output. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include "malloc/leak.h"
 #include "unit.h"
@@ -64,6 +65,40 @@ TEST(leak_blocks_bounded_and_deleted)
 	for (uint64_t i = 3; i <= 1000; i += 2)
 		CHECK(mw_leak_find(&l, i * 16) && mw_leak_find(&l, i * 16)->size == i);
 	CHECK(!mw_leak_find(&l, 0));
+	mw_leak_destroy(&l);
+}
+
+/* The block table takes memory in proportion to what is outstanding, not to
+ * --max-outstanding (it doubled memwatch's RSS with --malloc on 10k threads). */
+TEST(leak_block_table_grows_with_use)
+{
+	struct mw_leak l;
+	struct mw_block b;
+
+	CHECK_EQ_INT(mw_leak_init(&l, 65536, 10), 0);
+	CHECK_EQ_INT(l.bmask + 1, 4096);
+	for (uint64_t i = 1; i <= 20000; i++) {
+		b = blk(i * 16, i, i, 0);
+		CHECK_EQ_INT(mw_leak_alloc(&l, &b), 0);
+		CHECK(l.nblocks * 2 <= l.bmask + 1);
+	}
+	CHECK_EQ_INT(l.bmask + 1, 65536);
+	for (uint64_t i = 1; i <= 20000; i++)
+		if (!mw_leak_find(&l, i * 16) || mw_leak_find(&l, i * 16)->size != i) {
+			unit_fail(__FILE__, __LINE__, "block %" PRIu64 " lost in a doubling", i);
+			break;
+		}
+	for (uint64_t i = 20001; i <= 65536; i++) {
+		b = blk(i * 16, i, i, 0);
+		CHECK_EQ_INT(mw_leak_alloc(&l, &b), 0);
+	}
+	CHECK_EQ_INT(l.bmask + 1, 131072); /* what max_blocks needs, no more */
+	b = blk(0xfffffff0, 1, 1, 0);
+	CHECK_EQ_INT(mw_leak_alloc(&l, &b), -ENOSPC);
+	mw_leak_destroy(&l);
+	/* A small maximum starts at its size. */
+	CHECK_EQ_INT(mw_leak_init(&l, 100, 10), 0);
+	CHECK_EQ_INT(l.bmask + 1, 256);
 	mw_leak_destroy(&l);
 }
 

@@ -9,6 +9,9 @@
 #include "base/text.h"
 #include "leak.h"
 
+/* Slots of the block table at first (it doubles from there). */
+#define LEAK_FIRST_SLOTS 4096
+
 static size_t pow2_at_least(size_t n)
 {
 	size_t p = 16;
@@ -35,8 +38,11 @@ int mw_leak_init(struct mw_leak *l, size_t max_blocks, size_t max_stacks)
 		return -EINVAL;
 	l->max_blocks = max_blocks;
 	l->max_stacks = max_stacks + 1;
-	/* At most half full: short probe sequences. */
-	l->bmask = pow2_at_least(2 * max_blocks) - 1;
+	/* At most half full: short probe sequences. The block table starts small and
+	 * doubles as blocks come (mw_leak_alloc), up to what max_blocks needs: memory in
+	 * proportion to what is outstanding, not to --max-outstanding. */
+	l->bmask_max = pow2_at_least(2 * max_blocks) - 1;
+	l->bmask = (l->bmask_max < LEAK_FIRST_SLOTS ? l->bmask_max + 1 : LEAK_FIRST_SLOTS) - 1;
 	l->smask = pow2_at_least(2 * l->max_stacks) - 1;
 	l->blocks = calloc(l->bmask + 1, sizeof(*l->blocks));
 	l->sidx = calloc(l->smask + 1, sizeof(*l->sidx));
@@ -121,16 +127,48 @@ static size_t slot_of(const struct mw_leak *l, uint64_t addr)
 	return i;
 }
 
+/* Double the block table (rehashing every block); false when out of memory or at its most. */
+static bool grow_blocks(struct mw_leak *l)
+{
+	size_t nmask = l->bmask * 2 + 1;
+	struct mw_block *nb;
+
+	if (l->bmask >= l->bmask_max || !(nb = calloc(nmask + 1, sizeof(*nb))))
+		return false;
+	for (size_t i = 0; i <= l->bmask; i++) {
+		size_t j;
+
+		if (!l->blocks[i].addr)
+			continue;
+		for (j = mix(l->blocks[i].addr) & nmask; nb[j].addr; j = (j + 1) & nmask)
+			;
+		nb[j] = l->blocks[i];
+	}
+	free(l->blocks);
+	l->blocks = nb;
+	l->bmask = nmask;
+	return true;
+}
+
 int mw_leak_alloc(struct mw_leak *l, const struct mw_block *b)
 {
-	size_t i = slot_of(l, b->addr);
+	size_t i;
 
 	if (!b->addr)
 		return -EINVAL;
+	i = slot_of(l, b->addr);
 	if (!l->blocks[i].addr) {
 		if (l->nblocks == l->max_blocks) {
 			l->blocks_full++;
 			return -ENOSPC;
+		}
+		/* Keep it at most half full (never full: slot_of needs an empty slot). */
+		if ((l->nblocks + 1) * 2 > l->bmask + 1) {
+			if (!grow_blocks(l) && l->nblocks + 1 > l->bmask) {
+				l->blocks_full++;
+				return -ENOSPC;
+			}
+			i = slot_of(l, b->addr);
 		}
 		l->nblocks++;
 	}

@@ -49,6 +49,7 @@ struct mw_block {
 struct mw_leak {
 	struct mw_block *blocks; /* open addressing, linear probing */
 	size_t bmask, nblocks, max_blocks;
+	size_t bmask_max; /* the table doubles up to this (max_blocks at most half full) */
 	struct mw_stack_ent *stacks; /* stacks[0]: the unknown stack */
 	size_t nstacks, capstacks, max_stacks;
 	uint32_t *sidx; /* hash index: stack id, 0 = empty */

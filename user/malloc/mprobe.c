@@ -153,6 +153,12 @@ int mw_mprobe_open(struct mw_mprobe *m, const struct mw_mprobe_opts *o, char *er
 		bpf_program__set_expected_attach_type(prog_of(m, k),
 						      (enum bpf_attach_type)MW_TRACE_UPROBE_MULTI);
 	ret = bpf_map__set_max_entries(s->maps.live, o->max_outstanding);
+	/* The ring is mapped twice into memwatch (libbpf, for records that wrap): 8 MiB is
+	 * 16 MiB of memwatch's RSS, 16 MiB was 32 MiB. A wake-up comes at 1 MiB pending;
+	 * 4 MiB lost records of a launch's first burst while the first unwind loaded libc's
+	 * debug information (tests/e2e/test_malloc.py, malloc_leaks_glibc). */
+	if (!ret)
+		ret = bpf_map__set_max_entries(s->maps.mevents, MW_MALLOC_RING);
 	if (ret) {
 		mw_fail(err, errsz, ret, "cannot size the outstanding table: %s", strerror(-ret));
 		goto fail;

@@ -19,6 +19,9 @@ struct malloc_bpf;
 struct ring_buffer;
 struct bpf_link;
 
+/* The allocation records' ring buffer (bytes; see mw_mprobe_open). */
+#define MW_MALLOC_RING (8u << 20)
+
 struct mw_mprobe_opts {
 	uint32_t stack_bytes;	  /* of user stack copied per allocation */
 	uint32_t sample_every;	  /* 0/1: every allocation */
