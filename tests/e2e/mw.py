@@ -69,6 +69,17 @@ def skip_kernel_lacks(feature, detail=""):
                                f"{since[0]}.{since[1]})" + (f": {detail}" if detail else ""))
 
 
+# make check-asan: MEMWATCH_BIN is memwatch built with ASan and UBSan.
+ASAN = bool(os.environ.get("MW_ASAN"))
+
+
+def skip_under_asan(detail):
+    """The test measures what a sanitized build changes (memwatch's own CPU time, memory or
+    speed): skipped in make check-asan, with the reason "asan" and what it measures."""
+    if ASAN:
+        raise Skip(f"asan: {detail}")
+
+
 # ---------------------------------------------------------------- assertions
 
 def check(cond, msg):

@@ -15,6 +15,7 @@
 #include "ledger/totals.h"
 #include "base/grow.h"
 #include "metrics.h"
+#include "base/text.h"
 #include "base/utf8.h"
 
 void mw_buf_init(struct mw_buf *b)
@@ -360,7 +361,8 @@ int mw_thread_names_update(struct mw_thread_names *tn, const struct mw_model *m)
 
 /* A label value: backslash, double quote and newline escaped, as the format
  * requires; bytes that are not UTF-8 (a thread may name itself anything)
- * become U+FFFD, other control characters '?'. */
+ * become U+FFFD, other control characters '?', as do the characters a terminal
+ * acts on (C1, bidirectional controls: base/text.h) for whoever curls it. */
 static void put_label_value(struct mw_buf *b, const char *v)
 {
 	const unsigned char *s = (const unsigned char *)v;
@@ -384,6 +386,8 @@ static void put_label_value(struct mw_buf *b, const char *v)
 			} else {
 				buf_putc(b, s[i] < 0x20 || s[i] == 0x7f ? '?' : (char)s[i]);
 			}
+		} else if (!mw_text_char_len(s + i, n - i)) {
+			buf_putc(b, '?'); /* valid, but a terminal acts on it (base/text.h) */
 		} else {
 			for (size_t k = 0; k < len; k++)
 				buf_putc(b, (char)s[i + k]);
