@@ -74,10 +74,11 @@ ASAN = bool(os.environ.get("MW_ASAN"))
 
 
 def skip_under_asan(detail):
-    """The test measures what a sanitized build changes (memwatch's own CPU time, memory or
-    speed): skipped in make check-asan, with the reason "asan" and what it measures."""
+    """The test cannot run against the sanitized memwatch of make check-asan (skips.py, "asan"):
+    it measures what sanitizers change (memwatch's own CPU time or memory), or preloads another
+    allocator into memwatch. Runs everywhere else."""
     if ASAN:
-        raise Skip(f"asan: {detail}")
+        raise Skip("asan", detail)
 
 
 # ---------------------------------------------------------------- assertions

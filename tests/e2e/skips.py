@@ -21,6 +21,11 @@ ALLOWED = {
     # not have cannot run there. Only the features below, and only on a kernel older than the
     # release that brought the feature: on a newer one the skip is refused (a FAIL).
     "kernel_lacks": "a kernel feature the kernel under test lacks",
+    # make check-asan runs the suite against memwatch built with ASan and UBSan
+    # (MW_ASAN=1): a test of memwatch's own CPU time or memory measures the sanitizers there
+    # (ASan keeps freed memory in quarantine), and a command's LD_PRELOAD of another allocator
+    # reaches memwatch too, where ASan must be the first library. Never skipped otherwise.
+    "asan": "memwatch is the sanitized build (make check-asan)",
 }
 
 # kernel_lacks: feature -> (the mainline release that brought it, what it is).

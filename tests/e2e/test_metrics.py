@@ -287,7 +287,10 @@ def _slow_sockets(port, n):
     socks = []
     for _ in range(n):
         s = socket.create_connection(("127.0.0.1", port), timeout=2)
-        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        try:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        except OSError:
+            pass  # refused over the limit: closed at once
         socks.append(s)
     stop = threading.Event()
 
@@ -308,22 +311,23 @@ def _slow_sockets(port, n):
 
 
 def test_metrics_slow_clients_cannot_deny_scrapes():
-    """40 connections from the scraper's own address that trickle header lines (before the
-    fix, 16 of them denied every scrape): each scrape still answers within 2 s, from the
-    first one on, and after 12 s the slow ones have been closed (a request must arrive
+    """100 connections from the scraper's own address that trickle header lines, more than the
+    64 one address may hold (before the fix, 16 of them denied every scrape): once they have
+    been at it for 5 s, each scrape answers within 2 s (a new connection takes the place of
+    the oldest slow one), and after 12 s all of them have been closed (a request must arrive
     within 10 s)."""
     sp = mw.workload("spinner", "-w", "-n", "10")
     m, ep = start([sp.pid])
     ep.scrape()
-    socks, stop = _slow_sockets(int(ep.url.split(":")[2].split("/")[0]), 40)
+    socks, stop = _slow_sockets(int(ep.url.split(":")[2].split("/")[0]), 100)
     try:
-        time.sleep(1.2)  # old enough to be made room for
+        time.sleep(5.5)  # old enough to be made room for
         for i in range(5):
             body, took = ep.scrape(timeout=5)
-            check(took < 2.0, f"scrape {i} with 40 slow sockets took {took:.2f} s")
+            check(took < 2.0, f"scrape {i} with 100 slow sockets took {took:.2f} s")
             check("memwatch_traced_processes 1" in body, f"scrape {i}: not a full rendering")
             time.sleep(0.5)
-        time.sleep(10)
+        time.sleep(5)
         closed = 0
         for s in socks:
             s.settimeout(0.2)
@@ -574,8 +578,9 @@ def test_metrics_soak():
           f"{value(s, 'memwatch_events_lost_total'):.0f}; memwatch cpu "
           f"{value(s, 'process_cpu_seconds_total'):.1f} s")
     check(rss_warm is not None, "no scrape after the warm-up")
+    # Sanitized (make check-asan), freed memory waits in ASan's quarantine: RSS says nothing.
     for what, a, b in (("own gauge", rss_warm[0], rss_end[0]), ("VmRSS", rss_warm[1], rss_end[1])):
-        check(b - a < RSS_SLACK, f"memwatch RSS ({what}) grew {a} -> {b}")
+        check(mw.ASAN or b - a < RSS_SLACK, f"memwatch RSS ({what}) grew {a} -> {b}")
     check(nchildren >= SOAK_SECONDS * 10, f"only {nchildren} children")
     # Children live a few ms and scrapes come once a second: whether a scrape catches one alive
     # is chance (0 to 19 of 2400 in runs here). That -f followed every child is in the event
