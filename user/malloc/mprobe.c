@@ -515,7 +515,7 @@ int mw_mprobe_add_sampler(struct mw_mprobe *m, uint32_t pid, const char *path)
 		if (m->usdt[i].pid == pid && m->usdt[i].dev == st.st_dev &&
 		    m->usdt[i].ino == st.st_ino)
 			return 0;
-	u.path = mw_intern(path);
+	u.path = mw_intern_pin(path); /* kept by the link for re-attaching */
 	u.dev = st.st_dev;
 	u.ino = st.st_ino;
 	if (!u.path || mw_grow(&m->usdt, m->nusdt, &m->capusdt, sizeof(*m->usdt), 8))

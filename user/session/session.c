@@ -400,7 +400,7 @@ int mw_session_facts_entry(struct mw_session *s, const void *data, size_t len)
 		mw_alloc_facts_free(&f);
 		return -ENOMEM;
 	}
-	f.arenas.why = mw_intern(why);
+	f.arenas.why = mw_intern_pin(why); /* kept by the process's allocator state */
 	free(why);
 	mw_session_facts(s, e.pid, &f);
 	return 0;
