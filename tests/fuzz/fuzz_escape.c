@@ -100,9 +100,23 @@ out:
 	free(f);
 }
 
+/* The input as a C string: strndup would do, but under strict_string_checks ASan reads the
+ * source up to its NUL, past the fuzzer's buffer. */
+static char *dup_n(const char *s, size_t n)
+{
+	size_t len = strnlen(s, n);
+	char *d = malloc(len + 1);
+
+	if (d) {
+		memcpy(d, s, len);
+		d[len] = 0;
+	}
+	return d;
+}
+
 static void json(const char *s, size_t n)
 {
-	char *buf = NULL, *key = strndup(s, n);
+	char *buf = NULL, *key = dup_n(s, n);
 	size_t len = 0;
 	struct mw_json j;
 	FILE *f = open_memstream(&buf, &len);

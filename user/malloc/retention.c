@@ -11,6 +11,15 @@ uint64_t mw_glibc_chunk(uint64_t request)
 	return c < 32 ? 32 : c;
 }
 
+/* The bytes a block stands for (its chunk times its sampling weight), saturated: a weight
+ * from a crafted recording must not make the conversion undefined. */
+static uint64_t weighted_chunk(uint64_t size, float weight)
+{
+	double v = (double)mw_glibc_chunk(size) * weight;
+
+	return v >= 18446744073709551615.0 ? UINT64_MAX : v > 0 ? (uint64_t)v : 0;
+}
+
 struct span_acc {
 	uint64_t live, top_addr, top_size;
 	uint32_t blocks, top_stack;
@@ -33,7 +42,7 @@ size_t mw_retention_compute(const struct mw_leak *l, uint32_t pid, const struct 
 			/* The chunk header sits 16 bytes below the block. */
 			if (b->addr - 16 < spans[k].start || b->addr >= spans[k].end)
 				continue;
-			acc[k].live += (uint64_t)(mw_glibc_chunk(b->size) * b->weight);
+			acc[k].live += weighted_chunk(b->size, b->weight);
 			acc[k].blocks++;
 			if (b->addr > acc[k].top_addr) {
 				acc[k].top_addr = b->addr;
