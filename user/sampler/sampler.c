@@ -8,7 +8,9 @@
  *                                       bucket was full, so its free will not
  *                                       be reported); weight = the bytes it
  *                                       stands for (sampler.h)
- *   mwsampler:free(ptr)                 a sampled block was freed
+ *   mwsampler:free(ptr)                 a sampled block was freed (memwatch
+ *                                       does not attach it: it reads the
+ *                                       table of sampled blocks instead)
  *
  * Every call is forwarded to the next allocator in symbol order (RTLD_NEXT:
  * glibc, or a jemalloc/tcmalloc preloaded after this library); C++ new and
@@ -65,6 +67,8 @@ static uint64_t mean = MWS_DEFAULT_BYTES;
 EXPORT struct mws_info mwsampler_info; /* for memwatch (sampler.h) */
 static _Atomic int resolved;
 static struct mws_table table;
+/* The table for memwatch (sampler.h); the library itself uses the local name, no GOT. */
+EXPORT extern struct mws_table mwsampler_table __attribute__((alias("table")));
 
 /* Per thread: bytes left before the next sample point, and the random state. */
 static TLS int64_t left;
@@ -183,6 +187,7 @@ static __attribute__((noinline, cold)) void sample(void *p, size_t n)
 	if (!mws_table_add(&table, p))
 		p = NULL;
 	STAP_PROBE3(mwsampler, alloc, p, n, (uint64_t)mws_weight(n, mean));
+	atomic_fetch_add_explicit(&mwsampler_info.alloc_fired, 1, memory_order_relaxed);
 }
 
 static inline void *account(void *p, size_t n)
@@ -195,8 +200,10 @@ static inline void *account(void *p, size_t n)
 
 static __attribute__((noinline, cold)) void sampled_free(void *p)
 {
-	if (mwsampler_free_semaphore)
-		STAP_PROBE1(mwsampler, free, p);
+	if (!mwsampler_free_semaphore)
+		return;
+	STAP_PROBE1(mwsampler, free, p);
+	atomic_fetch_add_explicit(&mwsampler_info.free_fired, 1, memory_order_relaxed);
 }
 
 static inline void forget(void *p)

@@ -43,7 +43,16 @@ struct mws_info {
 	uint32_t magic;	     /* MWS_INFO_MAGIC once set */
 	uint32_t interposes; /* 1: the process's malloc is the sampler's */
 	uint64_t mean;
+	/*
+	 * The probes fired with a tracer on them (their semaphore up), i.e. the
+	 * traps they cost: counted after the magic's prefix, which is all memwatch
+	 * reads (MWS_INFO_HEAD), so a sampler without them reads the same.
+	 */
+	_Atomic uint64_t alloc_fired, free_fired;
 };
+
+#define MWS_INFO_HEAD 16 /* the bytes of struct mws_info before alloc_fired */
+_Static_assert(offsetof(struct mws_info, alloc_fired) == MWS_INFO_HEAD, "mws_info's head");
 
 /*
  * MEMWATCH_SAMPLE_BYTES: a decimal number of bytes, with an optional K, M or G
@@ -123,8 +132,13 @@ static inline uint64_t mws_rand(uint64_t *s)
 }
 
 /*
- * The table of sampled blocks still allocated, so that their free fires the
- * free probe: MWS_BUCKETS buckets of 8 slots, each bucket one cache line.
+ * The table of sampled blocks still allocated: MWS_BUCKETS buckets of 8 slots,
+ * each bucket one cache line. Exported (MWS_TABLE_SYM, of the size of struct
+ * mws_table: that size is its geometry), so that memwatch reads which of the
+ * samples it has seen are still allocated from the process's memory, and a
+ * sample costs one probe hit (mwsampler:alloc), not two: a free of a sampled
+ * block only empties its slot, and fires mwsampler:free only for a tracer that
+ * attached to it (an older memwatch, a bpftrace script).
  * Lock-free (compare-and-swap on a slot), so it is thread-safe, fork-safe and
  * async-signal-safe; a block whose bucket is full is not kept (the caller
  * counts it). A free that finds the table empty reads one shared counter and
@@ -132,15 +146,18 @@ static inline uint64_t mws_rand(uint64_t *s)
  */
 #define MWS_SLOTS 8
 #define MWS_BUCKETS 2048 /* 16384 blocks, 128 KiB */
+#define MWS_TABLE_BLOCKS (MWS_SLOTS * MWS_BUCKETS)
 
 struct mws_bucket {
 	_Atomic uintptr_t slot[MWS_SLOTS];
 } __attribute__((aligned(64)));
 
+#define MWS_TABLE_SYM "mwsampler_table"
+
 struct mws_table {
-	struct mws_bucket b[MWS_BUCKETS];
-	_Atomic long used;     /* blocks in the table */
-	_Atomic long overflow; /* blocks not kept: their bucket was full */
+	struct mws_bucket b[MWS_BUCKETS]; /* first: memwatch reads them alone */
+	_Atomic long used;		  /* blocks in the table */
+	_Atomic long overflow;		  /* blocks not kept: their bucket was full */
 };
 
 static inline struct mws_bucket *mws_bucket_of(struct mws_table *t, uintptr_t p)
