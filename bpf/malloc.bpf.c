@@ -568,7 +568,10 @@ int BPF_KPROBE(exit_enter, int status)
  * those only, so a probe hit is paid per sample, not per call. The records are
  * those of the uprobes (the outstanding table, the ring, the stack copy),
  * taken at the probe inside the sampler; calls are not counted (the kernel
- * sees samples only). Attached by libbpf's USDT support (mprobe.c).
+ * sees samples only). Attached by libbpf's USDT support (mprobe.c), with the
+ * cookie MW_USDT_TABLE where memwatch reads the sampler's own table of sampled
+ * blocks for their frees (no free probe): then this table is not used, since
+ * no free would empty it before the next read (it would fill between reports).
  */
 SEC("usdt")
 int BPF_USDT(sampler_alloc, void *ptr, __u64 size, __u64 weight)
@@ -600,7 +603,8 @@ int BPF_USDT(sampler_alloc, void *ptr, __u64 size, __u64 weight)
 	v.tgid = tgid;
 	v.tid = tid;
 	/* Not kept (the sampler's table or this one full): still an estimate's sample. */
-	if (!addr || bpf_map_update_elem(&live, &addr, &v, BPF_ANY)) {
+	if (!addr || (!(bpf_usdt_cookie(ctx) & MW_USDT_TABLE) &&
+		      bpf_map_update_elem(&live, &addr, &v, BPF_ANY))) {
 		if ((st = stats()))
 			st->live_full++;
 		if (c)

@@ -125,6 +125,13 @@ struct mw_mbudget_ctr {
 	__u32 pad;
 };
 
+/*
+ * The cookie of the sampler's alloc probe (mwsampler:alloc): memwatch reads the
+ * sampler's table for the frees of its samples (no free probe), so the
+ * outstanding table of the kernel does not keep them.
+ */
+#define MW_USDT_TABLE 1ULL
+
 /* Who is stopped in exit() until memwatch has read its records (malloc.bpf.c). */
 enum mw_hold_exit {
 	MW_HOLD_OFF,

@@ -147,6 +147,7 @@ static int malloc_entry(struct replay *r, const struct mw_entry *e)
 		mw_mledger_sync(&r->ml, se->pid, (const struct mw_msync_block *)(se + 1), se->n);
 		return 0;
 	}
+	case MW_ENTRY_MFREED: return mw_mledger_freed_entry(&r->ml, e->data, e->len);
 	case MW_ENTRY_MREPORT: return mw_mledger_report_entry(&r->ml, e->data, e->len);
 	case MW_ENTRY_MHEAP: return mw_mledger_heapwalk_entry(&r->ml, e->data, e->len);
 	case MW_ENTRY_MSAMPLER: {
@@ -223,6 +224,7 @@ static int replay_entry(struct replay *r, const struct mw_entry *e)
 	case MW_ENTRY_MALLOC:
 	case MW_ENTRY_MEXEC:
 	case MW_ENTRY_MSYNC:
+	case MW_ENTRY_MFREED:
 	case MW_ENTRY_MREPORT:
 	case MW_ENTRY_MHEAP:
 	case MW_ENTRY_MSAMPLER:

@@ -276,3 +276,127 @@ TEST(mledger_sampler_weights_recorded)
 	free(a);
 	free(b);
 }
+
+TEST(msampler_slots)
+{
+	uint64_t slots[8] = { 0, 0x3000, 0, 0x1000, 0x2000, 0, 0, 0x10 }, out[8];
+
+	CHECK_EQ_INT(mw_msampler_slots(slots, 8, out), 4);
+	CHECK_EQ_INT(out[0], 0x10);
+	CHECK_EQ_INT(out[1], 0x1000);
+	CHECK_EQ_INT(out[2], 0x2000);
+	CHECK_EQ_INT(out[3], 0x3000);
+	/* In place, as memwatch reads it; an empty table has nothing. */
+	CHECK_EQ_INT(mw_msampler_slots(slots, 8, slots), 4);
+	CHECK_EQ_INT(slots[3], 0x3000);
+	memset(slots, 0, sizeof(slots));
+	CHECK_EQ_INT(mw_msampler_slots(slots, 8, out), 0);
+}
+
+/*
+ * The sampler's frees read from its table (no free probe): the blocks of the process the
+ * table no longer has are freed, the others and other processes' stay; a sample at an address
+ * already live replaces the old block (freed, its slot reused); a table that cannot be read
+ * makes every block's fate unknown, none a leak. A recording replays to the same report.
+ */
+static void table_ledger(FILE *rec, const void *replay, size_t len, char **json, size_t *jlen)
+{
+	struct mw_config cfg = { .json = true };
+	struct mw_mreport_entry in = { .now_mono_ns = 5000, .pid = 42, .final = 1 };
+	const uint64_t live[] = { 0x1000, 0x3000, 0x9000 }; /* 0x9000: sampled before, unseen */
+	struct mw_session s;
+	struct mw_mledger ml;
+	char err[128];
+	FILE *out = open_memstream(json, jlen);
+
+	cfg.mal.on = true;
+	mw_session_init(&s, &cfg, out, 4096, 0);
+	s.rec = rec;
+	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &cfg.mal, 1000, err, sizeof(err)), 0);
+	mw_mledger_proc(&ml, 42, "app", "/x/libmemwatch-sampler.so", 0);
+	mw_mledger_sampler(&ml, 42, 64);
+	if (!replay) {
+		feed(&ml, 0x1000, 100, 100, 0x401000);
+		feed(&ml, 0x2000, 200, 200, 0x401000);
+		feed(&ml, 0x3000, 300, 300, 0x402000);
+		feed(&ml, 0x4000, 400, 400, 0x402000);
+		CHECK_EQ_INT(mw_mledger_sampler_sync(&ml, 42, 2000, live, 3, true), 2);
+		CHECK(mw_leak_find(&ml.leak, 0x1000) && mw_leak_find(&ml.leak, 0x3000));
+		CHECK(!mw_leak_find(&ml.leak, 0x2000) && !mw_leak_find(&ml.leak, 0x4000));
+		/* Read again, unchanged: nothing freed, nothing recorded. */
+		CHECK_EQ_INT(mw_mledger_sampler_sync(&ml, 42, 2500, live, 3, true), 0);
+		/* 0x3000 freed and sampled again before the next read: one block, the new one. */
+		feed(&ml, 0x3000, 3000, 3000, 0x403000);
+		CHECK_EQ_INT(ml.leak.nblocks, 2);
+		CHECK_EQ_INT(mw_leak_find(&ml.leak, 0x3000)->size, 3000);
+	} else {
+		struct mw_replay r;
+		struct mw_entry e;
+
+		CHECK_EQ_INT(mw_replay_init(&r, replay, len), 0);
+		while (mw_replay_next(&r, &e) == 1) {
+			if (e.kind == MW_ENTRY_MALLOC)
+				CHECK_EQ_INT(mw_mledger_alloc_entry(&ml, e.data, e.len), 0);
+			else if (e.kind == MW_ENTRY_MFREED)
+				CHECK_EQ_INT(mw_mledger_freed_entry(&ml, e.data, e.len), 0);
+		}
+	}
+	mw_mledger_report(&ml, &in);
+	mw_mledger_destroy(&ml);
+	mw_session_free(&s);
+	fclose(out);
+}
+
+TEST(mledger_sampler_frees_from_table)
+{
+	char *rec = NULL, *a = NULL, *b = NULL;
+	size_t rlen = 0, alen = 0, blen = 0;
+	FILE *rf = open_memstream(&rec, &rlen);
+
+	CHECK_EQ_INT(mw_record_begin(rf, 4096, 0), 0);
+	table_ledger(rf, NULL, 0, &a, &alen);
+	fclose(rf);
+	/* Left: 0x1000 (100 bytes) and the new 0x3000 (3000 bytes), each its own stack. */
+	CHECK(strstr(a, "\"outstanding_bytes\":3100,\"outstanding_count\":2"));
+	CHECK(strstr(a, "\"bytes\":3000,\"count\":1"));
+	CHECK(strstr(a, "\"bytes\":100,\"count\":1"));
+	CHECK(!strstr(a, "\"bytes\":300,") && !strstr(a, "\"bytes\":200,"));
+	table_ledger(NULL, rec, rlen, &b, &blen);
+	CHECK_EQ_INT(blen, alen);
+	CHECK(blen == alen && !memcmp(a, b, alen));
+	free(rec);
+	free(a);
+	free(b);
+}
+
+/* The table could not be read (the process is gone): every block's fate is unknown. */
+TEST(mledger_sampler_table_lost)
+{
+	struct mw_config cfg = { .json = true };
+	struct mw_mreport_entry in = { .now_mono_ns = 5000, .pid = 42, .final = 1 };
+	struct mw_session s;
+	struct mw_mledger ml;
+	char err[128], *json = NULL;
+	size_t jlen = 0;
+	FILE *out = open_memstream(&json, &jlen);
+
+	cfg.mal.on = true;
+	mw_session_init(&s, &cfg, out, 4096, 0);
+	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &cfg.mal, 1000, err, sizeof(err)), 0);
+	mw_mledger_proc(&ml, 42, "app", "/x/libmemwatch-sampler.so", 0);
+	mw_mledger_sampler(&ml, 42, 64);
+	/* No block: nothing to say. */
+	CHECK_EQ_INT(mw_mledger_sampler_sync(&ml, 42, 1500, NULL, 0, false), 0);
+	feed(&ml, 0x1000, 100, 100, 0x401000);
+	feed(&ml, 0x2000, 200, 200, 0x402000);
+	CHECK_EQ_INT(mw_mledger_sampler_sync(&ml, 42, 2000, NULL, 0, false), 2);
+	CHECK_EQ_INT(ml.leak.nblocks, 2);
+	mw_mledger_report(&ml, &in);
+	mw_mledger_destroy(&ml);
+	mw_session_free(&s);
+	fclose(out);
+	CHECK(strstr(json, "\"type\":\"fate_unknown\""));
+	CHECK(!strstr(json, "\"type\":\"leak\""));
+	CHECK(strstr(json, "\"outstanding_bytes\":0,\"outstanding_count\":0"));
+	free(json);
+}

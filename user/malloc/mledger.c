@@ -543,6 +543,86 @@ void mw_mledger_sync(struct mw_mledger *ml, uint32_t pid, const struct mw_msync_
 	mw_leak_sweep(&ml->leak, pid);
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The blocks of e->pid at addrs were freed, at e's time; or every block's fate is unknown. */
+static void freed_apply(struct mw_mledger *ml, const struct mw_mfreed_entry *e,
+			const uint64_t *addrs)
+{
+	struct mw_mproc *p = proc_of(ml, e->pid);
+
+	for (uint32_t i = 0; i < e->n; i++)
+		release(ml, e->pid, addrs[i], e->now_mono_ns);
+	/* As after a detached window that began now: nothing allocated before is a leak. */
+	if (p && (e->flags & MW_MFREED_UNKNOWN) && e->now_mono_ns != p->dark_ns) {
+		p->dark_prev_ns = p->dark_ns;
+		p->dark_ns = e->now_mono_ns;
+	}
+}
+
+size_t mw_mledger_sampler_sync(struct mw_mledger *ml, uint32_t pid, uint64_t now,
+			       const uint64_t *live, size_t n, bool read_ok)
+{
+	struct mw_mfreed_entry e = {
+		.pid = pid,
+		.now_mono_ns = now,
+		.flags = read_ok ? 0 : MW_MFREED_UNKNOWN,
+	};
+	uint64_t *gone = NULL;
+	size_t k = 0, cap = 0, blocks = 0;
+
+	for (size_t i = 0; i <= ml->leak.bmask; i++) {
+		const struct mw_block *b = &ml->leak.blocks[i];
+
+		if (!b->addr || b->pid != pid || b->found)
+			continue;
+		blocks++;
+		if (!read_ok || (n && bsearch(&b->addr, live, n, sizeof(*live), u64_cmp)))
+			continue;
+		if (mw_grow(&gone, k, &cap, sizeof(*gone), 256)) {
+			free(gone); /* the next read says it again */
+			return 0;
+		}
+		gone[k++] = b->addr;
+	}
+	/* Nothing changed: nothing to record. */
+	if (!blocks || (read_ok && !k)) {
+		free(gone);
+		return 0;
+	}
+	e.n = (uint32_t)k;
+	record(ml, MW_ENTRY_MFREED, &e, sizeof(e), gone, k * sizeof(*gone));
+	freed_apply(ml, &e, gone);
+	free(gone);
+	return read_ok ? k : blocks;
+}
+
+int mw_mledger_freed_entry(struct mw_mledger *ml, const void *data, size_t len)
+{
+	struct mw_mfreed_entry e;
+	uint64_t *addrs;
+
+	if (len < sizeof(e))
+		return -EINVAL;
+	memcpy(&e, data, sizeof(e));
+	if ((len - sizeof(e)) / sizeof(*addrs) < e.n)
+		return -EINVAL;
+	/* An aligned copy: the entry's payload is only 8-byte aligned by luck. */
+	addrs = malloc((e.n ? e.n : 1) * sizeof(*addrs));
+	if (!addrs)
+		return -ENOMEM;
+	memcpy(addrs, (const char *)data + sizeof(e), e.n * sizeof(*addrs));
+	record(ml, MW_ENTRY_MFREED, &e, sizeof(e), addrs, e.n * sizeof(*addrs));
+	freed_apply(ml, &e, addrs);
+	free(addrs);
+	return 0;
+}
+
 /*
  * Why the live blocks of [start, end) (an arena heap that existed at the
  * attach when existed) are not all known, or NULL: attached mid-life, a heap

@@ -101,6 +101,17 @@ void mw_mledger_free(struct mw_mledger *ml, const struct mw_event *ev, const voi
 void mw_mledger_exec(struct mw_mledger *ml, uint32_t pid);
 /* Records were lost: the kernel's outstanding table of pid is the truth. */
 void mw_mledger_sync(struct mw_mledger *ml, uint32_t pid, const struct mw_msync_block *v, size_t n);
+/*
+ * The in-process sampler's table of pid read at now (live: its n addresses,
+ * sorted): pid's blocks it no longer has were freed, at now as far as is
+ * known (no free probe fires). read_ok false: it could not be read (the
+ * process is gone): every block of pid has an unknown fate from now on, none
+ * is a leak. Returns the blocks released (read_ok) or of unknown fate now.
+ */
+size_t mw_mledger_sampler_sync(struct mw_mledger *ml, uint32_t pid, uint64_t now,
+			       const uint64_t *live, size_t n, bool read_ok);
+/* The same read from a recording (MW_ENTRY_MFREED). */
+int mw_mledger_freed_entry(struct mw_mledger *ml, const void *data, size_t len);
 /* Write one process's reports (final: --folded too, and it is done). */
 void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in);
 /* A report read from a recording (MW_ENTRY_MREPORT, either layout). */

@@ -479,20 +479,25 @@ int mw_mprobe_add_exit(struct mw_mprobe *m, uint32_t pid, bool before_libs)
 }
 
 /*
- * Both USDT links of one sampler (libbpf finds the probes, their semaphores
- * raise). The free probe first, and gone last (mw_mprobe_detach): a block is
+ * The USDT links of one sampler (libbpf finds the probes, their semaphores
+ * raise): its alloc probe, and, for a sampler whose table memwatch does not
+ * read, its free probe first and gone last (mw_mprobe_detach): a block is
  * reported only while its free will be seen. (A semaphore rises before its
  * program runs: blocks kept meanwhile are not reported, and their frees count
  * as unknown.)
  */
 static int attach_usdt(struct mw_mprobe *m, struct mw_musdt *u)
 {
-	u->free = bpf_program__attach_usdt(m->skel->progs.sampler_free, (pid_t)u->pid, u->path,
-					   "mwsampler", "free", NULL);
-	if (!u->free)
-		return -errno;
+	LIBBPF_OPTS(bpf_usdt_opts, o, .usdt_cookie = u->frees ? 0 : MW_USDT_TABLE);
+
+	if (u->frees) {
+		u->free = bpf_program__attach_usdt(m->skel->progs.sampler_free, (pid_t)u->pid,
+						   u->path, "mwsampler", "free", NULL);
+		if (!u->free)
+			return -errno;
+	}
 	u->alloc = bpf_program__attach_usdt(m->skel->progs.sampler_alloc, (pid_t)u->pid, u->path,
-					    "mwsampler", "alloc", NULL);
+					    "mwsampler", "alloc", &o);
 	if (!u->alloc) {
 		int err = -errno;
 
@@ -503,9 +508,9 @@ static int attach_usdt(struct mw_mprobe *m, struct mw_musdt *u)
 	return 0;
 }
 
-int mw_mprobe_add_sampler(struct mw_mprobe *m, uint32_t pid, const char *path)
+int mw_mprobe_add_sampler(struct mw_mprobe *m, uint32_t pid, const char *path, bool frees)
 {
-	struct mw_musdt u = { .pid = pid };
+	struct mw_musdt u = { .pid = pid, .frees = frees };
 	struct stat st;
 	int err;
 

@@ -50,12 +50,13 @@ struct mw_mpoint {
 	int fd;		      /* the link, -1 while detached */
 };
 
-/* The in-process sampler's USDT probes in one file of one process (both links, or none
+/* The in-process sampler's USDT probes in one file of one process (its links, or none
  * while detached). */
 struct mw_musdt {
 	uint32_t pid;
 	const char *path; /* interned */
 	uint64_t dev, ino;
+	bool frees; /* its free probe too (a sampler whose table memwatch cannot read) */
 	struct bpf_link *alloc, *free;
 };
 
@@ -90,12 +91,13 @@ int mw_mprobe_add_pid(struct mw_mprobe *m, uint32_t pid, bool before_libs, char 
  */
 int mw_mprobe_add_exit(struct mw_mprobe *m, uint32_t pid, bool before_libs);
 /*
- * The in-process sampler's probes (mwsampler:alloc, mwsampler:free) in the
- * library at path (valid here: through /proc/PID/root) for pid; dev and ino
- * name the file, so a second call for it (an exec of the same image) is a
- * no-op. 0, or a negative errno.
+ * The in-process sampler's probes in the library at path (valid here: through
+ * /proc/PID/root) for pid: mwsampler:alloc, and mwsampler:free if frees (else
+ * its frees are read from its table: mw_msampler_table); dev and ino name the
+ * file, so a second call for it (an exec of the same image) is a no-op. 0, or
+ * a negative errno.
  */
-int mw_mprobe_add_sampler(struct mw_mprobe *m, uint32_t pid, const char *path);
+int mw_mprobe_add_sampler(struct mw_mprobe *m, uint32_t pid, const char *path, bool frees);
 /* Remove every link (the module list stays). */
 void mw_mprobe_detach(struct mw_mprobe *m);
 /*

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "base/errmsg.h"
 #include "elfsyms.h"
@@ -151,8 +152,11 @@ static void mapped_sampler(uint32_t pid, char *name, size_t sz, uint64_t *base)
 	fclose(f);
 }
 
-/* The address of a defined dynamic symbol of a shared object, relative to its load base. */
-static uint64_t dynsym_value(const char *path, const char *want)
+/*
+ * The address of a defined dynamic symbol of a shared object, relative to its
+ * load base (0: none), and its size (size may be NULL).
+ */
+static uint64_t dynsym_value(const char *path, const char *want, uint64_t *size)
 {
 	Elf_Scn *scn = NULL;
 	uint64_t v = 0;
@@ -174,8 +178,11 @@ static uint64_t dynsym_value(const char *path, const char *want)
 			const char *n;
 
 			if (gelf_getsym(d, (int)k, &sym) && sym.st_shndx != SHN_UNDEF &&
-			    (n = elf_strptr(e, sh.sh_link, sym.st_name)) && !strcmp(n, want))
+			    (n = elf_strptr(e, sh.sh_link, sym.st_name)) && !strcmp(n, want)) {
 				v = sym.st_value;
+				if (size)
+					*size = sym.st_size;
+			}
 		}
 	}
 	if (e)
@@ -187,15 +194,28 @@ static uint64_t dynsym_value(const char *path, const char *want)
 /* What the running sampler says of itself (sampler.h); false before its constructor ran. */
 static bool read_info(uint32_t pid, const char *path, uint64_t base, struct mws_info *info)
 {
-	uint64_t v = dynsym_value(path, MWS_INFO_SYM);
+	uint64_t v = dynsym_value(path, MWS_INFO_SYM, NULL);
 
+	/* Its head only: what every sampler has (its counters come after). */
 	return v && base &&
-	       mw_ustack_read(pid, base + v, (uint8_t *)info, sizeof(*info)) == sizeof(*info) &&
+	       mw_ustack_read(pid, base + v, (uint8_t *)info, MWS_INFO_HEAD) == MWS_INFO_HEAD &&
 	       info->magic == MWS_INFO_MAGIC;
 }
 
+/*
+ * Where the library at path keeps its table of sampled blocks (relative to
+ * its load base), or 0: a sampler that does not export it, or of another
+ * geometry (its size says).
+ */
+static uint64_t table_of(const char *path)
+{
+	uint64_t size = 0, v = dynsym_value(path, MWS_TABLE_SYM, &size);
+
+	return size == sizeof(struct mws_table) ? v : 0;
+}
+
 int mw_msampler_attach(struct mw_mprobe *m, struct mw_mledger *ml, uint32_t pid, const char *comm,
-		       bool before_libs, char *err, size_t errsz)
+		       bool before_libs, uint64_t *table_off, char *err, size_t errsz)
 {
 	char name[PATH_MAX], entry[PATH_MAX], path[PATH_MAX + 32], *env = NULL;
 	const char *preload = NULL;
@@ -228,11 +248,14 @@ int mw_msampler_attach(struct mw_mprobe *m, struct mw_mledger *ml, uint32_t pid,
 		mean = mw_msampler_mean_of(env, envlen);
 	}
 	free(env);
+	*table_off = 0;
 	if (!*name)
 		return MW_MSAMPLER_NONE;
 	if (!first)
 		return MW_MSAMPLER_BYPASSED;
-	ret = mw_mprobe_add_sampler(m, pid, path);
+	/* Its frees are read from its table; a sampler without one fires its free probe. */
+	*table_off = table_of(path);
+	ret = mw_mprobe_add_sampler(m, pid, path, !*table_off);
 	if (ret)
 		return mw_fail(err, errsz, ret, "cannot attach to the sampler's probes in %s: %s",
 			       name, strerror(-ret));
@@ -309,4 +332,54 @@ uint32_t mw_msampler_trim(struct mw_symbolizer *sym, uint32_t pid, uint64_t *ips
 	k = mw_msampler_skip(f, m);
 	memmove(ips, ips + k, (n - k) * sizeof(*ips));
 	return n - k;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+size_t mw_msampler_slots(const uint64_t *slots, size_t nslots, uint64_t *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < nslots; i++)
+		if (slots[i])
+			out[n++] = slots[i];
+	qsort(out, n, sizeof(*out), u64_cmp);
+	return n;
+}
+
+int mw_msampler_table(uint32_t pid, uint64_t table_off, uint64_t **addrs, size_t *n)
+{
+	const size_t len = sizeof(((struct mws_table *)0)->b);
+	char name[PATH_MAX];
+	uint64_t base, *slots;
+	struct iovec local, remote;
+	ssize_t got;
+
+	*addrs = NULL;
+	*n = 0;
+	mapped_sampler(pid, name, sizeof(name), &base);
+	if (!*name)
+		return -ENOENT; /* not mapped (yet, or no more: an exec, an exit) */
+	slots = malloc(len);
+	if (!slots)
+		return -ENOMEM;
+	local = (struct iovec){ slots, len };
+	remote = (struct iovec){ (void *)(uintptr_t)(base + table_off), len };
+	/* One copy, while the process runs: a slot read is a slot's value, whole (aligned
+	 * words), before or after a change; one that changes meanwhile is being freed. */
+	got = process_vm_readv((pid_t)pid, &local, 1, &remote, 1, 0);
+	if (got != (ssize_t)len) {
+		int err = got < 0 ? -errno : -EIO;
+
+		free(slots);
+		return err;
+	}
+	*n = mw_msampler_slots(slots, len / sizeof(*slots), slots);
+	*addrs = slots;
+	return 0;
 }

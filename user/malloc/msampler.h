@@ -44,11 +44,23 @@ enum mw_msampler_use {
  * Attach the sampler's probes to pid when it interposes malloc there
  * (before_libs: stopped right after exec, found in LD_PRELOAD), with the
  * exit() hold of the uprobes, and tell the ledger (comm, the library, the
- * mean). Returns an enum mw_msampler_use, or a negative errno with a one-line
- * reason in err.
+ * mean). Only its alloc probe when the library exports its table of sampled
+ * blocks (*table_off: where, from its load base; the frees are read there,
+ * mw_msampler_table); both probes for a sampler without it (*table_off 0).
+ * Returns an enum mw_msampler_use, or a negative errno with a one-line reason
+ * in err.
  */
 int mw_msampler_attach(struct mw_mprobe *m, struct mw_mledger *ml, uint32_t pid, const char *comm,
-		       bool before_libs, char *err, size_t errsz);
+		       bool before_libs, uint64_t *table_off, char *err, size_t errsz);
+/*
+ * The blocks in the sampler's table of pid now, read from its memory: the
+ * sampled blocks still allocated. *addrs (malloc'd, sorted, *n of them).
+ * 0, -ENOENT when the library is not mapped (not yet, or no more), or another
+ * negative errno (the process is gone).
+ */
+int mw_msampler_table(uint32_t pid, uint64_t table_off, uint64_t **addrs, size_t *n);
+/* The non-empty slots of a copy of the table, sorted, into out (may be slots). Pure. */
+size_t mw_msampler_slots(const uint64_t *slots, size_t nslots, uint64_t *out);
 /*
  * --sampler in launch mode: LD_PRELOAD for the command gets the sampler first
  * ($MEMWATCH_SAMPLER, else next to memwatch: ../lib/memwatch/ installed,

@@ -21,6 +21,7 @@
 #include "msampler.h"
 #include "mtrace.h"
 #include "mwalk.h"
+#include "sampler/sampler.h"
 #include "session/session.h"
 #include "stacks/ustack.h"
 
@@ -41,6 +42,11 @@ struct mlive {
 	uint64_t synced_drops; /* ring drops already reconciled with the kernel's table */
 	uint64_t maps_read_ns; /* when its maps were last dropped for being stale */
 	uint64_t unwind_failed;
+	/* The in-process sampler's table of sampled blocks, from its load base (0: none, or
+	 * its free probe is attached); table_lost: it could not be read, said once. */
+	uint64_t table_off;
+	uint64_t unsynced; /* samples since it was last read */
+	bool table_lost;
 	/* Its allocator probes and their overhead budget (accounting: see mw_mtrace). */
 	bool probed;	  /* probes were attached to it */
 	bool gone;	  /* /proc has it no more: accounting stopped */
@@ -137,6 +143,8 @@ static bool stale_maps(struct mw_mtrace *t, struct mlive *p, const uint64_t *ips
 	return true;
 }
 
+static void sampler_frees(struct mw_mtrace *t, struct mlive *p, uint64_t now);
+
 static void on_alloc(struct mw_mtrace *t, const struct mw_event *ev)
 {
 	struct mw_ustack_capture cap = { .pid = ev->pid, .tid = ev->tid };
@@ -161,6 +169,13 @@ static void on_alloc(struct mw_mtrace *t, const struct mw_event *ev)
 		n = 0;
 	}
 	mw_mledger_alloc(&t->ml, ev, ips, (uint32_t)n, name_stack, t);
+	/*
+	 * The sampler's table holds at most MWS_TABLE_BLOCKS live samples: after as many
+	 * samples, the ledger holds mostly freed ones. Read it now, not only at the next
+	 * report, so that they do not crowd the live ones out of the ledger.
+	 */
+	if (p && p->table_off && ++p->unsynced >= MWS_TABLE_BLOCKS)
+		sampler_frees(t, p, mw_now_ns(CLOCK_MONOTONIC));
 }
 
 static void flush_pending(struct mw_mtrace *t, uint64_t now);
@@ -357,7 +372,7 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 {
 	char what[256] = "", comm[MW_COMM_LEN] = "", qwhat[MW_TEXT_ROOM(256)];
 	bool midlife = !before_libs || quiet;
-	uint64_t cpu = 0, now = mw_now_ns(CLOCK_MONOTONIC);
+	uint64_t cpu = 0, now = mw_now_ns(CLOCK_MONOTONIC), table_off = 0;
 	struct mlive *p;
 	int n;
 
@@ -366,7 +381,13 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 	mw_read_cpu_ns(pid, &cpu);
 	/* The in-process sampler where it interposes malloc: a probe hit per sample. */
 	pthread_mutex_lock(&t->mu); /* its links join the probes' tables */
-	n = mw_msampler_attach(&t->probe, &t->ml, pid, comm, before_libs, what, sizeof(what));
+	n = mw_msampler_attach(&t->probe, &t->ml, pid, comm, before_libs, &table_off, what,
+			       sizeof(what));
+	p = live_of(t, pid, true);
+	if (p) {
+		p->table_off = n == MW_MSAMPLER_ATTACHED ? table_off : 0;
+		p->table_lost = false;
+	}
 	pthread_mutex_unlock(&t->mu);
 	if (n != MW_MSAMPLER_NONE && n != MW_MSAMPLER_BYPASSED) {
 		if (n < 0 && !quiet)
@@ -568,8 +589,32 @@ static void collect_live(void *ctx, uint64_t addr, const struct mw_live *v)
 	b->v[b->n++] = (struct mw_msync_block){ .addr = addr, .v = *v };
 }
 
+/*
+ * The in-process sampler's frees: no probe fires for them (a probe hit per
+ * sample, not two), and the kernel's outstanding table does not keep its
+ * samples (malloc.bpf.c); its own table of sampled blocks says which are still
+ * allocated. Every record read so far is in the ledger, each block in the
+ * sampler's table before its probe fired: one that is there no more was freed.
+ */
+static void sampler_frees(struct mw_mtrace *t, struct mlive *p, uint64_t now)
+{
+	uint64_t *live = NULL;
+	size_t n = 0;
+	int ret = mw_msampler_table(p->pid, p->table_off, &live, &n);
+
+	p->unsynced = 0;
+	if (ret == -ENOMEM)
+		return; /* the next report reads it again */
+	/* Not readable: gone (or its library not mapped yet, when it has no sample either). */
+	if (!ret)
+		mw_mledger_sampler_sync(&t->ml, p->pid, now, live, n, true);
+	else if (!p->table_lost)
+		p->table_lost = mw_mledger_sampler_sync(&t->ml, p->pid, now, NULL, 0, false) > 0;
+	free(live);
+}
+
 /* One process's report, with the kernel's counters; first, after lost records, the
- * kernel's outstanding table says which blocks are live. */
+ * kernel's outstanding table says which blocks are live (the sampler's table, under it). */
 static void report_proc(struct mw_mtrace *t, uint32_t pid, uint64_t now, bool final)
 {
 	struct mw_mreport_entry in = {
@@ -591,7 +636,10 @@ static void report_proc(struct mw_mtrace *t, uint32_t pid, uint64_t now, bool fi
 	mw_mprobe_stats(&t->probe, &in.st);
 	if (p)
 		in.unwind_failed = p->unwind_failed;
-	if (p && in.st.rb_drops > p->synced_drops) {
+	/* The sampler's samples are not in the kernel's table: its own says which are live. */
+	if (p && p->table_off) {
+		sampler_frees(t, p, now);
+	} else if (p && in.st.rb_drops > p->synced_drops) {
 		struct sync_buf b = {};
 
 		mw_mprobe_live(&t->probe, pid, collect_live, &b);

@@ -58,6 +58,8 @@ enum mw_entry_kind {
 	MW_ENTRY_MBUDGET = 24,	   /* struct mw_mbudget_entry: a process's overhead budget */
 	MW_ENTRY_PIECES = 25,	   /* struct mw_pieces_entry + n x struct mw_piece_entry: when
 				    * each piece of the next seed's maps text was read */
+	/* Blocks the in-process sampler's table says were freed (no free probe). */
+	MW_ENTRY_MFREED = 26, /* struct mw_mfreed_entry + n x __u64 addresses */
 };
 
 struct mw_record_header {
@@ -232,6 +234,22 @@ struct mw_msampler_entry {
 	__u32 pid;
 	__u32 pad;
 	__u64 mean; /* MEMWATCH_SAMPLE_BYTES in its environment */
+};
+
+/*
+ * What a read of the sampler's table of sampled blocks changed, before a
+ * report (now_mono_ns): the n blocks of pid it no longer has were freed, at
+ * that time as far as anyone knows; flags MW_MFREED_UNKNOWN: the table could
+ * not be read (the process is gone): the fate of every block of pid is
+ * unknown from now on.
+ */
+#define MW_MFREED_UNKNOWN 1u
+struct mw_mfreed_entry {
+	__u32 pid;
+	__u32 n;
+	__u64 now_mono_ns;
+	__u32 flags;
+	__u32 pad;
 };
 
 struct mw_msync_entry {
