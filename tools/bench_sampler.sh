@@ -10,7 +10,8 @@
 #    its own loop, so a tool's start-up is not counted) under: untraced; the sampler preloaded
 #    with nothing attached; the sampler attached by memwatch --malloc --sampler; memwatch --malloc
 #    (uprobes; UPAIRS pairs, it is slow); heaptrack. ns per pair and the added ns per pair.
-#    Target: the sampler attached adds <= 15 ns per pair.
+#    Target: the sampler attached adds <= 15 ns per pair. With it attached, the probe hits per
+#    pair too (malloc_bench prints the sampler's count of its probes fired: alloc, free).
 # 2. redis-server (Debian's, on jemalloc) under redis-benchmark -t set,get -n REDIS_N -d 256
 #    -c 16 -P 8 on a loopback port, the same five configurations (memwatch attaches with -p once
 #    the server answers; heaptrack launches it). Requests per second (SET and GET summed) and
@@ -44,6 +45,7 @@ LIB = os.path.abspath(".output/libmemwatch-sampler.so")
 WL = ".output/workloads/"
 TMP = tempfile.mkdtemp(prefix="bench-sampler-", dir=".output")
 PRE = dict(os.environ, LD_PRELOAD=LIB, MEMWATCH_SAMPLE_BYTES=MEAN)
+HITS = []  # (alloc, free) probe hits per pair, each run of the sampler attached
 CONFIGS = ["untraced", "sampler preloaded, nothing attached", "sampler attached by memwatch",
            "memwatch --malloc (uprobes)", "heaptrack"]
 
@@ -78,6 +80,9 @@ def tight(cfg):
     m = re.search(r"malloc_bench: pairs (\d+) .* loop_ns (\d+)", err)
     if not m:
         raise SystemExit(f"bench_sampler: {cfg}: no result: {err[-300:]}")
+    h = re.search(r"malloc_bench: sampler probes fired alloc (\d+) free (\d+)", err)
+    if h and cfg == "sampler attached by memwatch":
+        HITS.append((int(h.group(1)) / int(m.group(1)), int(h.group(2)) / int(m.group(1))))
     return int(m.group(2)) / int(m.group(1))
 
 
@@ -169,6 +174,9 @@ def main():
     for c in cfgs:
         a, b = mm(t[c])
         out(f"  {c:38} {a:9.1f} / {b:7.1f} {a - base[0]:8.1f} / {b - base[1]:7.1f}")
+    if HITS:
+        out("  probe hits per pair, sampler attached (each run): " + ", ".join(
+            f"alloc {a:.5f} + free {f:.5f}" for a, f in HITS))
     if have_redis:
         out(f"{'redis-benchmark set+get':40} {'req/s min / med':>20} {'x untraced min / med':>22}")
         rb = mm(r["untraced"])

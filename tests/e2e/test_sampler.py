@@ -67,6 +67,71 @@ def test_sampler_leaks_glibc():
     check(not [e for e in tr.of("leak") if "churn" in frames_of(e)], "churn left leaks")
 
 
+def test_sampler_frees_from_table():
+    """A sample costs one probe hit: memwatch attaches mwsampler:alloc only and reads the frees
+    of sampled blocks from the sampler's table before each report. The sampler's own count of
+    its probes fired with a tracer on them: every block's alloc probe (as many as memwatch
+    traced), no free probe at all; blocks freed between two reports are outstanding in the
+    report before and gone from every report after (no leak), the kept ones are the leaks."""
+    need_sampler()
+    n, size = 50, 4096
+    rc, tr, err, _ = run_mw(["--malloc", "--sampler", "-i", "1", "--", mw.wl("sampler_frees"),
+                             "-n", n, "-s", size, "-p", 2000],
+                            env={"MEMWATCH_SAMPLE_BYTES": SMALL}, timeout=60)
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    m = re.search(r"sampler_frees: kept \d+ dropped \d+ alloc_fired (-?\d+) free_fired (-?\d+)",
+                  err)
+    check(m, f"no counts from the workload: {mw.tail(err)!r}")
+    fired_alloc, fired_free = int(m.group(1)), int(m.group(2))
+    s = sampler_summary(tr)
+    eq(fired_free, 0, "free probe hits")
+    eq((fired_alloc, s["traced"]), (2 * n, 2 * n), "alloc probe hits, traced by memwatch")
+    reports = sorted({e["ts_ns"] for e in tr.of("malloc_summary")})
+    check(len(reports) >= 3, f"{len(reports)} reports, want one before the frees and two after")
+
+    def rows(ts, func):
+        return [(e["count"], e["bytes"]) for e in tr.of("leak")
+                if e["ts_ns"] == ts and func in frames_of(e)]
+    before = [ts for ts in reports if rows(ts, "drop_blocks")]
+    check(before, "drop_blocks never outstanding: the test saw no report before its frees")
+    eq(rows(before[0], "drop_blocks"), [(n, n * size)], "drop_blocks before its frees")
+    after = [ts for ts in reports if ts > before[-1]]
+    check(after, "no report after the frees")
+    for ts in after:
+        eq(rows(ts, "drop_blocks"), [], f"drop_blocks after its frees (report {ts})")
+        eq(rows(ts, "keep_blocks"), [(n, n * size)], f"keep_blocks (report {ts})")
+    eq(find_leak(mw.Trace([e for e in tr.of("leak") if e["ts_ns"] == reports[-1]]),
+                 "keep_blocks")["count"], n, "leaks at exit")
+    eq((s["outstanding_count"], s["outstanding_bytes"]), (n, n * size), "outstanding at exit")
+    eq((s["unknown_frees"], s["dropped"], s["not_tracked"]), (0, 0, 0), "unknown, dropped, full")
+
+
+test_sampler_frees_from_table.timeout = 60
+
+
+def test_sampler_without_table():
+    """A sampler that does not export its table (an older build; here a copy of the library with
+    the symbol renamed): memwatch cannot read its frees, so it attaches the free probe too, as
+    before: a probe hit at each sampled block's free, and the leaks exact all the same."""
+    need_sampler()
+    data = open(SAMPLER, "rb").read()
+    check(data.count(b"mwsampler_table\0") >= 1, "the library exports no mwsampler_table")
+    lib = mw.tmpfile("libmemwatch-sampler.so")
+    with open(lib, "wb") as f:
+        f.write(data.replace(b"mwsampler_table\0", b"mwsampler_tablX\0"))
+    n = 50
+    rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--", mw.wl("sampler_frees"), "-n", n,
+                             "-p", 0],
+                            env={"MEMWATCH_SAMPLE_BYTES": SMALL, "MEMWATCH_SAMPLER": lib},
+                            timeout=60)
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    m = re.search(r"alloc_fired (\d+) free_fired (\d+)", err)
+    check(m, f"no counts from the workload: {mw.tail(err)!r}")
+    eq((int(m.group(1)), int(m.group(2))), (2 * n, n), "alloc and free probe hits")
+    eq(find_leak(tr, "keep_blocks")["count"], n, "keep_blocks leaks")
+    check(not [e for e in tr.of("leak") if "drop_blocks" in frames_of(e)], "freed blocks leaked")
+
+
 def _preloaded(lib, name):
     check(os.path.exists(lib), f"{lib} not installed (tools/deps.sh installs it)")
     need_sampler()
@@ -207,7 +272,10 @@ test_sampler_estimates.timeout = 150
 def test_sampler_attach_service():
     """-p, without --sampler, on a process started as the systemd drop-in starts a service
     (its Environment= lines, from a make install into a DESTDIR): memwatch finds the sampler
-    mapped and uses its probes; the leaks made after the attach are exact."""
+    mapped and uses its probes; with --hold-exit the leaks made after the attach are exact (the
+    sampler's table read at the exit() hold). Without the hold the process is gone when its
+    last report reads the table: the frees since the previous read are unknown, so the same
+    blocks are reported as of unknown fate, none as a leak."""
     need_sampler()
     dest = mw.tmpdir()
     rc, out, err = mw.run(["make", "-s", "install", f"DESTDIR={dest}", "PREFIX=/usr/local"],
@@ -224,20 +292,29 @@ def test_sampler_attach_service():
     env["LD_PRELOAD"] = dest + lib  # installed into DESTDIR, not the system
     check(os.path.exists(env["LD_PRELOAD"]), "the library was not installed")
     env["MEMWATCH_SAMPLE_BYTES"] = SMALL
-    w = mw.Proc([mw.wl("leaks"), "-w", "-r", "100"], stdin=subprocess.PIPE, env=env,
-                name="leaks")
-    w.wait_line(r"^ready (\d+)$")
-    out = mw.tmpfile("mw.json")
-    m = mw.attach([w.pid], "--json", "--malloc", out=out)
-    w.send()
-    w.wait_line(r"^done ")
-    eq(w.wait(30, "leaks"), 0, "leaks exit status")
-    eq(mw.finish(m, 30), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
-    tr = mw.read_ndjson(out)
-    check_sampled_leaks(tr, w.pid)
-    s = sampler_summary(tr, w.pid)
-    check(s["allocator"].startswith(dest) or s["allocator"] == env["LD_PRELOAD"],
-          f"allocator {s['allocator']!r}")
+    for hold in (True, False):
+        w = mw.Proc([mw.wl("leaks"), "-w", "-r", "100"], stdin=subprocess.PIPE, env=env,
+                    name="leaks")
+        w.wait_line(r"^ready (\d+)$")
+        out = mw.tmpfile("mw.json")
+        m = mw.attach([w.pid], "--json", "--malloc", *(["--hold-exit"] if hold else []),
+                      out=out)
+        w.send()
+        w.wait_line(r"^done ")
+        eq(w.wait(30, "leaks"), 0, "leaks exit status")
+        eq(mw.finish(m, 30), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
+        tr = mw.read_ndjson(out)
+        if hold:
+            check_sampled_leaks(tr, w.pid)
+        else:
+            check(not [e for e in tr.of("leak") if any(f.startswith("leak_")
+                                                        for f in frames_of(e) if f)],
+                  "leaks reported from a table that could not be read")
+            check_sampled_leaks(mw.Trace([dict(e, type="leak") for e in tr.of("fate_unknown")]),
+                                w.pid)
+        s = sampler_summary(tr, w.pid)
+        check(s["allocator"].startswith(dest) or s["allocator"] == env["LD_PRELOAD"],
+              f"allocator {s['allocator']!r}")
 
 
 def test_sampler_replay():

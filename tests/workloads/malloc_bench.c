@@ -22,7 +22,9 @@
  *   malloc_bench: pairs N mallocs N frees N threads T loop_ns L ns_per_pair X checksum C
  * N: pairs of all looping threads; L: wall time from the barrier (or the go byte) until every
  * loop has ended, from CLOCK_MONOTONIC; X = L / (N / max(T, 1)), the wall time of one pair of
- * one thread (with T > CPUs, threads also wait for a CPU). Exits 0.
+ * one thread (with T > CPUs, threads also wait for a CPU). Under libmemwatch-sampler.so also
+ *   malloc_bench: sampler probes fired alloc A free F
+ * its count of the probes it fired with a tracer on them (each a probe hit: a trap). Exits 0.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -35,6 +37,16 @@
 #define MAX_SIZE 4096
 /* In -d mode the clock is read once per this many pairs (a power of two). */
 #define CLOCK_EVERY 64
+
+/* The head of libmemwatch-sampler.so's struct mws_info (user/sampler/sampler.h). */
+struct sampler_info {
+	uint32_t magic, interposes;
+	uint64_t mean;
+	uint64_t alloc_fired, free_fired;
+};
+
+/* Weak: resolved to the sampler's when it is loaded, NULL otherwise (no dlsym: no malloc). */
+extern struct sampler_info mwsampler_info __attribute__((weak));
 
 struct looper {
 	pthread_t th;
@@ -165,5 +177,11 @@ int main(int argc, char **argv)
 	       total, total, total, threads, (unsigned long long)(t1 - t0),
 	       (unsigned long long)(per10 / 10), (unsigned long long)(per10 % 10),
 	       (unsigned long long)sum);
+	if (&mwsampler_info)
+		wl_say("malloc_bench: sampler probes fired alloc %llu free %llu\n",
+		       (unsigned long long)__atomic_load_n(&mwsampler_info.alloc_fired,
+							   __ATOMIC_RELAXED),
+		       (unsigned long long)__atomic_load_n(&mwsampler_info.free_fired,
+							   __ATOMIC_RELAXED));
 	return 0;
 }
