@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* --replay: feed a recording through the same session code as a live run. */
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -77,6 +78,9 @@ static int start_mledger(struct replay *r, const struct mw_entry *e)
 		return -EINVAL;
 	memset(&ce, 0, sizeof(ce));
 	memcpy(&ce, e->data, e->len);
+	/* What --min-age accepts, no more: a crafted age must not reach the arithmetic. */
+	if (!isfinite(ce.min_age_s) || ce.min_age_s < 0 || ce.min_age_s > 1e9)
+		return -EINVAL;
 	mc.sample_bytes = ce.sample_bytes;
 	mc.sample_every = ce.sample_every;
 	/* Whether the probes came and went, not this replay's options. */

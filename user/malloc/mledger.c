@@ -727,7 +727,7 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	struct mw_mproc *mp = proc_of(ml, in->pid);
 	const struct mw_process *p = mw_model_find(&ml->s->model, in->pid);
 	uint64_t now = in->now_mono_ns;
-	uint64_t ts = (uint64_t)((int64_t)now + ml->s->dctx.mono_to_epoch_ns);
+	uint64_t ts = now + (uint64_t)ml->s->dctx.mono_to_epoch_ns; /* wraps, defined */
 	uint64_t min_age = (uint64_t)(m->min_age_s * 1e9);
 	struct mw_leak_row *rows = NULL, *all = NULL, *by_count = NULL, *known = NULL;
 	struct mw_malloc_sum sum = {
