@@ -209,12 +209,18 @@ def test_sampler_signal_handler():
                          os.path.join(SRC, "lib", "bump_alloc.c"), "-o", so], timeout=60)
     eq(rc, 0, f"gcc bump_alloc.so: {mw.tail(err)}")
     # Every allocation sampled: a short run and a short stack copy (the frames wanted are the
-    # innermost ones) fit in the ring even if memwatch falls behind on a busy machine.
-    rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--stack-bytes", "1024", "--",
-                             mw.wl("sig_malloc"), "-t", "600"],
-                            env={"MEMWATCH_SAMPLE_BYTES": "1", "LD_PRELOAD": so}, timeout=60)
-    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
-    s = sampler_summary(tr, mean="1")
+    # innermost ones) fit in the ring unless memwatch falls far behind on a busy machine; a
+    # run that lost records (counted as dropped) cannot be exact and is tried again, up to
+    # three times.
+    for attempt in range(3):
+        rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--stack-bytes", "1024", "--",
+                                 mw.wl("sig_malloc"), "-t", "600"],
+                                env={"MEMWATCH_SAMPLE_BYTES": "1", "LD_PRELOAD": so},
+                                timeout=60)
+        eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+        s = sampler_summary(tr, mean="1")
+        if not s["dropped"]:
+            break
     eq((s["dropped"], s["not_tracked"]), (0, 0), "dropped, not tracked")
     m = re.search(r"sig_malloc: signals (\d+) kept (\d+) pairs (\d+)", err)
     check(m, f"no result line: {mw.tail(err)!r}")
