@@ -588,7 +588,10 @@ def test_alloc_malloc_trim_counted():
               if e["args"].get("advice") == "MADV_DONTNEED")
     check(raw > 1 * MiB, f"raw DONTNEED bytes {raw}")
     pages = int(re.search(r"^trimmed_pages (\d+)$", out, re.M).group(1))
-    check(abs(raw // 4096 - pages) <= 64, f"raw DONTNEED pages {raw // 4096} vs RSS drop {pages}")
+    # The RSS drop is the oracle of the order of magnitude only: pages of the range that the
+    # kernel reclaimed meanwhile (DAMON's kdamond runs here) were not resident to drop.
+    check(abs(raw // 4096 - pages) <= max(64, raw // 4096 // 10),
+          f"raw DONTNEED pages {raw // 4096} vs RSS drop {pages}")
     tm = [e for e in tr.of("main_heap_trim", pid=pid) if e.get("form") == "madvise"]
     eq(sum(e.get("bytes", 0) for e in tm), raw, "main_heap_trim (madvise) bytes")
 
