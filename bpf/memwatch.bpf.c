@@ -268,6 +268,10 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 	/* do_exit() decrements signal->live before this tracepoint: 0 means last thread. */
 	group_dead = BPF_CORE_READ(p, signal, live.counter) == 0;
 	/* Its counters move aside under the record's time: user space reads them on it. */
+	/* Linux 6.16 and later trace this before the mm is let go: its resident
+	 * counters as the last thread leaves, whatever ended it (a signal too). */
+	if (group_dead)
+		emit_rss(BPF_CORE_READ(p, mm));
 	emit_task_at(bpf_ktime_get_ns(), true, MW_REC_EXIT, 0, 0, NULL, BPF_CORE_READ(p, exit_code),
 		     group_dead, 0, 0);
 	if (group_dead)
@@ -285,6 +289,36 @@ int BPF_PROG(task_rename, struct task_struct *task, const char *comm)
 	emit_task(MW_REC_RENAME, tgid, BPF_CORE_READ(task, pid), comm, 0, 0, 0, 0);
 	return 0;
 }
+
+/*
+ * ---- page faults in user mode (x86's exceptions:page_fault_user) ----
+ * Counted per thread of the targets only; every process's faults pass the
+ * target filter, a hash lookup. A fault that finds no page present maps one
+ * (a 4 KiB page; a transparent huge page or file fault-around maps more, a read
+ * of never-written anonymous memory maps the shared zero page, which is not
+ * resident memory of the process); one on a present page (X86_PF_PROT) is a
+ * write to a shared or read-only page: copy-on-write, counted in faults only.
+ */
+#if defined(__TARGET_ARCH_x86)
+#define MW_PF_PROT 1UL /* X86_PF_PROT: the page was present */
+
+SEC("tp_btf/page_fault_user")
+int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsigned long error_code)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct mw_thread_counters *c;
+
+	if (!is_target(id >> 32))
+		return 0;
+	c = thread_counters((__u32)id, id >> 32);
+	if (!c)
+		return 0;
+	c->faults++;
+	if (!(error_code & MW_PF_PROT))
+		c->faulted_pages++;
+	return 0;
+}
+#endif
 
 /*
  * ---- glibc's malloc probes (USDT, provider "libc"), where the libc has them ----

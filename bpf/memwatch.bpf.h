@@ -28,6 +28,12 @@ volatile bool stopping;
 volatile __u32 ncgroups;
 volatile bool comm_watch;
 
+/* Set by user space once the page-fault probe is attached: threads' fault counters
+ * say from then on that they count (MW_TC_FAULTS). */
+volatile bool faults_on;
+/* Possible CPUs: the bound on the kernel's per-CPU resident counters (set by the loader). */
+const volatile __u32 nr_cpus = 1;
+
 /* Watched cgroup v2 directories (slot -> cgroup fd), descendants included. */
 struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
@@ -325,6 +331,8 @@ static __always_inline struct mw_thread_counters *thread_counters(__u32 tid, __u
 	if (c)
 		return c;
 	zero.tgid = tgid;
+	/* Counting from before its first fault: the thread's fault counts are whole. */
+	zero.flags = faults_on ? MW_TC_FAULTS : 0;
 	bpf_map_update_elem(&threads, &tid, &zero, BPF_NOEXIST);
 	c = bpf_map_lookup_elem(&threads, &tid);
 	if (!c) {
@@ -459,6 +467,67 @@ static __always_inline void adopt(__u32 tgid, __u32 how, const char *comm)
 	emit_task(MW_REC_ADOPT, tgid, how, comm, 0, 0, 0, 0);
 }
 
+/*
+ * ---- resident memory: the kernel's own counters (mm->rss_stat) ----
+ * Since Linux 6.2 each is a percpu_counter: a shared count plus a delta per
+ * CPU, each smaller than the batch (max(32, 2 x CPUs) pages). The per-CPU
+ * parts cannot be found from here (data symbols are not in every kernel's
+ * kallsyms, and BTF does not mark per-CPU pointers): the shared counts are
+ * read, and the record says how far off they can be. Before 6.2 they were
+ * plain atomics, exact.
+ */
+struct mm_rss_stat___pre62 {
+	atomic_long_t count[4];
+} __attribute__((preserve_access_index));
+
+struct mm_struct___pre62 {
+	struct mm_rss_stat___pre62 rss_stat;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 rss_pages(struct mm_struct *mm, int member)
+{
+	__s64 n;
+
+	if (bpf_core_type_exists(struct mm_rss_stat___pre62)) {
+		struct mm_struct___pre62 *old = (void *)mm;
+
+		n = BPF_CORE_READ(old, rss_stat.count[member].counter);
+	} else {
+		n = BPF_CORE_READ(mm, rss_stat[member].count);
+	}
+	return n > 0 ? n : 0;
+}
+
+/* Pages the three resident counters together can be off by: each CPU's part of each. */
+static __always_inline __u64 rss_slack(void)
+{
+	__u64 batch = 2 * (__u64)nr_cpus > 32 ? 2 * (__u64)nr_cpus : 32;
+
+	if (bpf_core_type_exists(struct mm_rss_stat___pre62))
+		return 0;
+	return 3 * (__u64)nr_cpus * (batch - 1);
+}
+
+/* The resident counters of mm, as the process ends (NULL mm: gone already). */
+static __always_inline void emit_rss(struct mm_struct *mm)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct mw_rss_rec *rec;
+
+	if (!mm)
+		return;
+	rec = reserve(sizeof(*rec));
+	if (!rec)
+		return;
+	fill_hdr(&rec->hdr, MW_REC_RSS, id, bpf_ktime_get_ns());
+	rec->file = rss_pages(mm, MM_FILEPAGES);
+	rec->anon = rss_pages(mm, MM_ANONPAGES);
+	rec->swap = rss_pages(mm, MM_SWAPENTS);
+	rec->shmem = rss_pages(mm, MM_SHMEMPAGES);
+	rec->slack = rss_slack();
+	bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
+}
+
 static __always_inline int on_exit_group(void)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -467,6 +536,7 @@ static __always_inline int on_exit_group(void)
 	if (!is_target(id >> 32))
 		return 0;
 	task = (struct task_struct *)bpf_get_current_task_btf();
+	emit_rss(BPF_CORE_READ(task, mm));
 	emit_task(MW_REC_EXIT_GROUP, 0, 0, NULL, 0, 0, BPF_CORE_READ(task, mm, total_vm),
 		  BPF_CORE_READ(task, mm, stack_vm));
 	return 0;

@@ -42,6 +42,7 @@ enum mw_rec_type {
 				 * (--cgroup, or a --comm name already matched); child_tid = how */
 	MW_REC_EXEC_SEEN,   /* struct mw_task_rec: a non-target exec'd while --comm watches;
 				 * hdr.comm = its new name, for user space to match */
+	MW_REC_RSS,	    /* struct mw_rss_rec: the kernel's resident counters at the end */
 };
 
 /* How the kernel adopted a process (MW_REC_ADOPT's child_tid). */
@@ -98,6 +99,17 @@ struct mw_task_rec {
 	char child_comm[MW_COMM_LEN]; /* THREAD_NEW/FORK: child's name; RENAME: new name */
 };
 
+/*
+ * A process's resident memory as the kernel counts it (mm->rss_stat, the
+ * numbers of /proc/PID/status), read as it ends: at exit_group and, where the
+ * kernel still has its mm there, when its last thread exits (the later wins).
+ */
+struct mw_rss_rec {
+	struct mw_hdr hdr;
+	__u64 file, anon, swap, shmem; /* pages: the counters' shared counts */
+	__u64 slack; /* pages their sum can be off by: the per-CPU parts not read (0: exact) */
+};
+
 struct mw_usdt_rec {
 	struct mw_hdr hdr;
 	__u64 args[2];
@@ -111,8 +123,13 @@ struct mw_thread_counters {
 	__u64 errors[MW_SYS_COUNT];
 	__u64 dur_ns[MW_SYS_COUNT];
 	__u32 tgid;
-	__u32 pad;
+	__u32 flags;	     /* MW_TC_FAULTS: the fault counters below were counting */
+	__u64 faults;	     /* page faults in user mode */
+	__u64 faulted_pages; /* those that found no page present (each maps one or more) */
 };
+
+/* mw_thread_counters.flags */
+#define MW_TC_FAULTS 1U
 
 /* Key of map "exited": one thread's lifetime. ts_ns is the hdr.ts_ns of its
  * MW_REC_EXIT record, so a tid reused meanwhile has another key. */

@@ -170,6 +170,16 @@ static int read_baseline_vm(uint32_t pid, uint64_t page_size, uint64_t *vm, uint
 	return err;
 }
 
+/* Resident memory now, from the kernel's counters as /proc/PID/status shows them (a process
+ * gone or without an mm keeps its last reading, or none). */
+static void read_resident(struct live *l, uint32_t pid, bool start)
+{
+	struct mw_resident r;
+
+	if (mw_read_resident(pid, &r) == 0)
+		mw_session_resident(&l->s, pid, &r, start);
+}
+
 /* Baseline (or resync) of one process from /proc, taken after it is in the BPF filter. */
 static int seed_from_proc(struct live *l, uint32_t pid, bool resync, bool after_exec)
 {
@@ -228,6 +238,7 @@ static int seed_from_proc(struct live *l, uint32_t pid, bool resync, bool after_
 	free(text);
 	if (err || resync)
 		return err;
+	read_resident(l, pid, true);
 	if (mw_list_tids(pid, &tids, &ntids) == 0) {
 		for (size_t i = 0; i < ntids; i++)
 			if (mw_read_comm(pid, tids[i], comm) == 0)
@@ -610,6 +621,8 @@ static void report_all(struct live *l, bool final)
 
 		if (!p->exited && mw_read_vm(p->pid, &vm, &stack) == 0)
 			mw_session_vmsize(&l->s, p->pid, vm, stack);
+		if (!p->exited)
+			read_resident(l, p->pid, false);
 	}
 	mw_session_report_all(&l->s, mw_now_ns(CLOCK_REALTIME), final);
 	if (l->m)

@@ -282,6 +282,21 @@ static int replay_entry(struct replay *r, const struct mw_entry *e)
 		mw_session_vmsize(s, ve->pid, ve->vm_size, ve->stack_size);
 		return 0;
 	}
+	case MW_ENTRY_RESIDENT: {
+		struct mw_resident_entry re;
+
+		if (e->len != sizeof(re))
+			return -EINVAL;
+		memcpy(&re, e->data, sizeof(re));
+		mw_session_resident(s, re.pid,
+				    &(struct mw_resident){ .known = true,
+							   .anon = re.anon,
+							   .file = re.file,
+							   .shmem = re.shmem,
+							   .ts_ns = re.ts_ns },
+				    re.start);
+		return 0;
+	}
 	case MW_ENTRY_LIBS:
 	case MW_ENTRY_PRELOAD: {
 		char *text;

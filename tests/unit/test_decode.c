@@ -44,6 +44,28 @@ TEST(decode_task_record_scales_pages)
 	CHECK_EQ_INT(ev.task.vm_bytes, 40960);
 }
 
+TEST(decode_rss_record_scales_pages)
+{
+	struct mw_rss_rec r = {
+		.hdr = { .type = MW_REC_RSS, .tgid = 3, .tid = 4 },
+		.file = 1,
+		.anon = 2,
+		.swap = 3,
+		.shmem = 4,
+		.slack = 5,
+	};
+	struct mw_event ev;
+
+	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r), &ev), 0);
+	CHECK_EQ_INT(ev.kind, MW_EV_RSS);
+	CHECK_EQ_INT(ev.rss.file, 4096);
+	CHECK_EQ_INT(ev.rss.anon, 8192);
+	CHECK_EQ_INT(ev.rss.swap, 3 * 4096);
+	CHECK_EQ_INT(ev.rss.shmem, 4 * 4096);
+	CHECK_EQ_INT(ev.rss.slack, 5 * 4096);
+	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r) - 1, &ev), -EINVAL);
+}
+
 TEST(decode_rejects_short_and_unknown)
 {
 	struct mw_syscall_rec r = { .hdr = { .type = MW_REC_SYSCALL }, .sys = MW_SYS_MMAP };

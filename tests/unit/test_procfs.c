@@ -298,6 +298,29 @@ TEST(procfs_maps_parse_clears_and_fails_whole)
 
 /* ---- status and stat ---- */
 
+TEST(procfs_status_resident)
+{
+	struct mw_resident r = { .ts_ns = 5 };
+	const char *st = "VmRSS:\t    1428 kB\n"
+			 "RssAnon:\t     100 kB\n"
+			 "RssFile:\t    1320 kB\n"
+			 "RssShmem:\t       8 kB\n";
+
+	CHECK_EQ_INT(mw_status_resident(st, &r), 0);
+	CHECK(r.known);
+	CHECK_EQ_INT(r.anon, 100 * 1024);
+	CHECK_EQ_INT(r.file, 1320 * 1024);
+	CHECK_EQ_INT(r.shmem, 8 * 1024);
+	CHECK_EQ_INT(mw_resident_bytes(&r), 1428 * 1024);
+	CHECK_EQ_INT(r.ts_ns, 5);
+	/* No mm (a kernel thread, a zombie): unknown, r untouched. */
+	r.known = false;
+	CHECK_EQ_INT(mw_status_resident(status_kthread, &r), -ENOENT);
+	CHECK(!r.known);
+	CHECK_EQ_INT(mw_status_resident("RssAnon:\t1 kB\nRssFile:\tx kB\nRssShmem:\t0 kB\n", &r),
+		     -EINVAL);
+}
+
 TEST(procfs_status_vmsize)
 {
 	uint64_t b = 1;

@@ -543,3 +543,65 @@ TEST(replay_reads_mwrec002_counters)
 			"\"errors\":2,") != NULL);
 	free(t);
 }
+
+/* A recording with the resident counters: the baseline's reading from /proc (rss_start), the
+ * kernel's at the end (rss_end, its parts and slack), and a thread's fault counts. */
+static char *replay_resident(bool v3_counters, int *rc)
+{
+	char path[] = "/tmp/mw-unit-rec-XXXXXX";
+	const char *maps0 = "7f0000000000-7f0000001000 rw-p 00000000 00:00 0\n";
+	struct mw_seed_entry seed = { .pid = 61, .vm_size = 4096, .snap_end_ns = 10 };
+	struct mw_resident_entry res = { .pid = 61, .start = 1, .anon = 8192, .file = 4096 };
+	struct mw_counters_entry c = { .tid = 61, .c = { .tgid = 61, .flags = MW_TC_FAULTS } };
+	struct mw_rss_rec rss = {
+		.hdr = { .type = MW_REC_RSS, .tgid = 61, .tid = 61, .ts_ns = 890, .comm = "w" },
+		.file = 3,
+		.anon = 20,
+		.shmem = 1,
+		.swap = 5,
+		.slack = 2,
+	};
+	struct mw_task_rec exit_rec = {
+		.hdr = { .type = MW_REC_EXIT, .tgid = 61, .tid = 61, .ts_ns = 900, .comm = "w" },
+		.group_dead = 1,
+	};
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "wb");
+	char *t;
+
+	c.c.calls[MW_SYS_MMAP] = 1;
+	c.c.faults = 19;
+	c.c.faulted_pages = 16;
+	CHECK_EQ_INT(mw_record_begin(f, 4096, 0), 0);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_SEED, &seed, sizeof(seed), maps0, strlen(maps0)), 0);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_RESIDENT, &res, sizeof(res), NULL, 0), 0);
+	put_ring_mmap(f, 61, 100, 0x7f0000100000ULL, 0x10000);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_RING, &rss, sizeof(rss), NULL, 0), 0);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_RING, &exit_rec, sizeof(exit_rec), NULL, 0), 0);
+	/* Before the fault counters an entry stopped at the thread's tgid and flags. */
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_COUNTERS, &c,
+				   v3_counters ? MW_COUNTERS_ENTRY_V3_LEN : sizeof(c), NULL, 0),
+		     0);
+	fclose(f);
+	t = replay_json(path, rc);
+	unlink(path);
+	return t;
+}
+
+TEST(replay_resident_and_faults)
+{
+	int rc;
+	char *t = replay_resident(false, &rc);
+
+	CHECK_EQ_INT(rc, 0);
+	CHECK(t && strstr(t, "\"dropped\":0,\"faults\":19,\"faulted\":65536,") != NULL);
+	CHECK(t && strstr(t, "\"rss_start\":12288,\"rss_end\":98304,\"rss_anon\":81920,"
+			     "\"rss_file\":12288,\"rss_shmem\":4096,\"rss_slack\":8192") != NULL);
+	free(t);
+	/* An older entry: the calls as they were, the faults unknown (absent, not 0). */
+	t = replay_resident(true, &rc);
+	CHECK_EQ_INT(rc, 0);
+	CHECK(t && strstr(t, "\"mmap\":1,") != NULL);
+	CHECK(t && strstr(t, "\"faults\"") == NULL && strstr(t, "\"faulted\"") == NULL);
+	free(t);
+}

@@ -969,6 +969,7 @@ static void on_exec(struct mw_process *p, const struct mw_event *ev)
 		p->stack_start = ev->task.stack_bytes;
 	}
 	p->vm_end = p->stack_end = 0;
+	p->resident_start.known = p->resident.known = false; /* the old image's */
 	p->net = p->unattributed = p->stack_calls = 0;
 	p->npending = 0;
 	p->seed_mono_ns = 0;
@@ -1041,12 +1042,41 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 	case MW_EV_MALLOC:
 	case MW_EV_MFREE:
 	case MW_EV_MEXIT: return 0; /* the watcher's and the allocation probes' records */
+	case MW_EV_RSS:
+		mw_process_set_resident(p,
+					&(struct mw_resident){ .known = true,
+							       .anon = ev->rss.anon,
+							       .file = ev->rss.file,
+							       .shmem = ev->rss.shmem,
+							       .ts_ns = ev->ts_ns,
+							       .slack = ev->rss.slack },
+					false);
+		return 0;
 	case MW_EV_EXIT_GROUP:
 		p->vm_end = ev->task.vm_bytes;
 		p->stack_end = ev->task.stack_bytes;
 		return 0;
 	}
 	return 0;
+}
+
+void mw_process_set_resident(struct mw_process *p, const struct mw_resident *r, bool start)
+{
+	if (start)
+		p->resident_start = *r;
+	p->resident = *r;
+}
+
+void mw_thread_set_kernel(struct mw_thread *t, const struct mw_thread_counters *c,
+			  uint64_t page_size)
+{
+	memcpy(t->kernel.calls, c->calls, sizeof(c->calls));
+	memcpy(t->kernel.errors, c->errors, sizeof(c->errors));
+	memcpy(t->kernel.dur_ns, c->dur_ns, sizeof(c->dur_ns));
+	t->have_kernel = true;
+	t->have_faults = c->flags & MW_TC_FAULTS;
+	t->faults = t->have_faults ? c->faults : 0;
+	t->faulted = t->have_faults ? c->faulted_pages * page_size : 0;
 }
 
 uint64_t (*mw_process_class_bytes(const struct mw_process *p))[MW_CLASS_COUNT]

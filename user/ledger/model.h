@@ -32,10 +32,18 @@ struct mw_thread {
 	uint64_t unmapped;  /* bytes of mappings this thread destroyed */
 	int64_t accessible; /* change in non-PROT_NONE bytes it caused */
 	int64_t reserved;   /* change in PROT_NONE bytes it caused */
+	/* Page faults the kernel counted for it since it was traced (have_faults). */
+	uint64_t faults;  /* all user-mode faults */
+	uint64_t faulted; /* bytes: page size x the faults that found no page present */
 	bool exited;
 	bool have_kernel;
 	bool kernel_final; /* the kernel's counters were read at its exit */
+	bool have_faults;  /* the fault probe counted them */
 };
+
+/* A thread's counters from the kernel: calls, errors, durations and faults. */
+void mw_thread_set_kernel(struct mw_thread *t, const struct mw_thread_counters *c,
+			  uint64_t page_size);
 
 /* The exact counts: the kernel's when read, else what the events showed. */
 static inline const struct mw_counts *mw_thread_counts(const struct mw_thread *t)
@@ -108,6 +116,7 @@ struct mw_process {
 				 * carried, forked and freed here through mw_model.alloc_ops */
 	int arena_limit;	     /* glibc's arena limit in force, 0 = unknown */
 	struct mw_resident resident; /* the kernel's resident counters, when read */
+	struct mw_resident resident_start; /* the reading at the baseline */
 	struct mw_pending_unmap pending[MW_MAX_PENDING];
 	size_t npending;
 	struct mw_thread *threads; /* sorted by tid */
@@ -199,6 +208,8 @@ int64_t mw_process_stack_delta(const struct mw_process *p);
  */
 int mw_model_resync(struct mw_process *p, const struct mw_regions *maps, uint64_t snap_end_ns);
 int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_apply *out);
+/* A reading of the kernel's resident counters; start: the one at the baseline. */
+void mw_process_set_resident(struct mw_process *p, const struct mw_resident *r, bool start);
 /* The retired-counts entry a thread named comm folds into (NULL if none yet). */
 const struct mw_retired *mw_process_retired(const struct mw_process *p, const char *comm);
 

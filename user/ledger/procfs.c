@@ -600,6 +600,35 @@ int mw_read_vm(uint32_t pid, uint64_t *size, uint64_t *stack)
 	return err;
 }
 
+int mw_status_resident(const char *status_text, struct mw_resident *r)
+{
+	struct mw_resident v = { .known = true };
+	int err = mw_status_kb(status_text, "RssAnon", &v.anon);
+
+	if (!err)
+		err = mw_status_kb(status_text, "RssFile", &v.file);
+	if (!err)
+		err = mw_status_kb(status_text, "RssShmem", &v.shmem);
+	if (err)
+		return err;
+	v.ts_ns = r->ts_ns;
+	*r = v;
+	return 0;
+}
+
+int mw_read_resident(uint32_t pid, struct mw_resident *r)
+{
+	char *text;
+	int err = read_pid_file(pid, "status", 4096, &text);
+
+	if (err)
+		return err;
+	r->ts_ns = mw_now_ns(CLOCK_REALTIME);
+	err = mw_status_resident(text, r);
+	free(text);
+	return err;
+}
+
 /* Numeric field `field` (1-based, as in proc(5); >= 4) of a stat line. comm
  * (field 2) can hold spaces and parentheses, but nothing after it can hold
  * ')', so fields are counted from the last one. */

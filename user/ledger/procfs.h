@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "regions.h"
+#include "resident.h"
 
 /* Parse one /proc/PID/maps line (with or without its newline) into r: start,
  * end, prot, flags (always MW_RF_BASELINE), name interned, tid 0, ts 0.
@@ -89,6 +90,11 @@ int mw_read_statm(int fd, uint64_t page_size, uint64_t *bytes, uint64_t *t_befor
 		  uint64_t *t_after);
 /* VmSize and VmStk (the main thread's stack, which grows without syscalls). */
 int mw_read_vm(uint32_t pid, uint64_t *size, uint64_t *stack);
+/* RssAnon, RssFile and RssShmem of a status text (VmRSS is their sum): r->known set,
+ * r->ts_ns left alone. -ENOENT without them (no mm: a zombie), -EINVAL if malformed. */
+int mw_status_resident(const char *status_text, struct mw_resident *r);
+/* The same from /proc/PID/status now; ts_ns = when it was read (Unix epoch). */
+int mw_read_resident(uint32_t pid, struct mw_resident *r);
 int mw_read_vmsize(uint32_t pid, uint64_t *bytes);
 
 /* Field 47 of /proc/PID/stat (start_brk); comm may contain spaces and ')'.

@@ -16,6 +16,7 @@ struct mw_resident {
 	bool known;		    /* set by the reader of the kernel's counters */
 	uint64_t anon, file, shmem; /* bytes */
 	uint64_t ts_ns;		    /* when they were read (Unix epoch) */
+	uint64_t slack;		    /* bytes their sum can be off by; 0 = exact, as /proc shows */
 };
 
 static inline uint64_t mw_resident_bytes(const struct mw_resident *r)

@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <linux/capability.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "base/errmsg.h"
 #include "loader.h"
@@ -138,6 +139,19 @@ static void choose_programs(struct memwatch_bpf *s, bool raw, bool timed)
 	bpf_program__set_autoload(s->progs.raw_sys_exit, raw);
 }
 
+/* x86's page_fault_user tracepoint, where the kernel has it (BTF names its tp_btf type). */
+static bool have_fault_tracepoint(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	bool have;
+
+	if (!vmlinux)
+		return false;
+	have = btf__find_by_name_kind(vmlinux, "btf_trace_page_fault_user", BTF_KIND_TYPEDEF) > 0;
+	btf__free(vmlinux);
+	return have;
+}
+
 int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_record_fn fn, void *ctx,
 		    char *err, size_t errsz)
 {
@@ -179,7 +193,12 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 		goto cleanup;
 	}
 	s->rodata->timed = o->timed;
+	s->rodata->nr_cpus = (__u32)l->ncpus;
 	choose_programs(s, l->raw_syscalls, o->timed);
+	/* Without the fault probe the threads' fault counts say they are unknown. */
+	l->faults = have_fault_tracepoint();
+	bpf_program__set_autoload(s->progs.page_fault_user, l->faults);
+	s->bss->faults_on = l->faults;
 
 	ret = memwatch_bpf__load(s);
 	if (ret) {

@@ -30,6 +30,7 @@ struct mw_loader {
 	struct memwatch_bpf *skel;
 	struct ring_buffer *rb;
 	bool raw_syscalls; /* fallback: tp_btf sys_enter/sys_exit (no tracefs) */
+	bool faults;	   /* the page-fault probe counts the threads' faults */
 	struct bpf_link *usdt[MW_MAX_USDT_LINKS]; /* glibc malloc probes, per pid */
 	size_t nusdt;
 	int ncpus;

@@ -550,10 +550,7 @@ static void refresh_counters(struct mw_session *s, struct mw_loader *l)
 
 			if (t->exited || mw_loader_thread_counters(l, t->tid, 0, &c))
 				continue;
-			memcpy(t->kernel.calls, c.calls, sizeof(c.calls));
-			memcpy(t->kernel.errors, c.errors, sizeof(c.errors));
-			memcpy(t->kernel.dur_ns, c.dur_ns, sizeof(c.dur_ns));
-			t->have_kernel = true;
+			mw_thread_set_kernel(t, &c, s->model.page_size);
 		}
 	}
 }

@@ -258,7 +258,7 @@ static void json_task(struct mw_output *o, const struct mw_event *ev, const stru
 
 void mw_out_event(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a)
 {
-	if (o->summary_only || !a->proc || ev->kind == MW_EV_EXIT_GROUP)
+	if (o->summary_only || !a->proc || ev->kind == MW_EV_EXIT_GROUP || ev->kind == MW_EV_RSS)
 		return;
 	if (ev->kind == MW_EV_SYSCALL) {
 		if (o->json)
@@ -358,6 +358,10 @@ static void json_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_pro
 	mw_json_int(&j, "accessible", t->accessible);
 	mw_json_int(&j, "reserved", t->reserved);
 	mw_json_uint(&j, "dropped", mw_thread_dropped(t));
+	if (t->have_faults) {
+		mw_json_uint(&j, "faults", t->faults);
+		mw_json_uint(&j, "faulted", t->faulted);
+	}
 	if (by) {
 		mw_json_obj_begin(&j, "by_class");
 		for (int c = 0; c < MW_CLASS_COUNT; c++)
@@ -367,6 +371,21 @@ static void json_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_pro
 	}
 	mw_json_bool(&j, "exited", t->exited);
 	mw_json_end(&j);
+}
+
+/* Resident memory where the kernel's counters were read; absent where they were not. */
+static void json_resident(struct mw_json *j, const struct mw_process *p)
+{
+	if (p->resident_start.known)
+		mw_json_uint(j, "rss_start", mw_resident_bytes(&p->resident_start));
+	if (!p->resident.known)
+		return;
+	mw_json_uint(j, "rss_end", mw_resident_bytes(&p->resident));
+	mw_json_uint(j, "rss_anon", p->resident.anon);
+	mw_json_uint(j, "rss_file", p->resident.file);
+	mw_json_uint(j, "rss_shmem", p->resident.shmem);
+	if (p->resident.slack)
+		mw_json_uint(j, "rss_slack", p->resident.slack);
 }
 
 static void json_process(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p)
@@ -388,6 +407,7 @@ static void json_process(struct mw_output *o, uint64_t ts_ns, const struct mw_pr
 	mw_json_uint(&j, "raced", p->raced);
 	mw_json_int(&j, "unattributed", p->unattributed);
 	mw_json_int(&j, "stack_delta", mw_process_stack_delta(p));
+	json_resident(&j, p);
 	if (p->parent)
 		mw_json_uint(&j, "parent", p->parent);
 	if (p->exited) {
@@ -482,6 +502,7 @@ static void text_calls(struct mw_output *o, const struct mw_process *p)
 static void text_process(struct mw_output *o, const struct mw_process *p)
 {
 	char a[32], b[32], c[32], d[32], e[32];
+	bool faults = false;
 	FILE *f = o->f;
 	struct qname q;
 
@@ -490,25 +511,38 @@ static void text_process(struct mw_output *o, const struct mw_process *p)
 	mw_fmt_size(c, sizeof(c), (int64_t)p->vm_end);
 	fprintf(f, "\n--- pid %" PRIu32 " (%s): %zu threads, net %s, VmSize %s -> %s", p->pid,
 		qcomm(&q, p->comm), p->nthreads, a, b, p->vm_end ? c : "?");
+	if (p->resident.known) {
+		mw_fmt_size(b, sizeof(b), (int64_t)mw_resident_bytes(&p->resident_start));
+		mw_fmt_size(c, sizeof(c), (int64_t)mw_resident_bytes(&p->resident));
+		fprintf(f, ", RSS %s -> %s", p->resident_start.known ? b : "?", c);
+	}
 	if (process_dropped(p))
 		fprintf(f, ", %" PRIu64 " events lost", process_dropped(p));
 	fputs(" ---\n", f);
 
 	text_calls(o, p);
-	fprintf(f, "%7s %-15s %9s %9s %9s %9s %9s\n", "TID", "COMM", "MAPPED", "UNMAPPED", "NET",
+	for (size_t i = 0; i < p->nthreads; i++)
+		faults |= p->threads[i].have_faults;
+	fprintf(f, "%7s %-15s %9s %9s %9s %9s %9s", "TID", "COMM", "MAPPED", "UNMAPPED", "NET",
 		"ACCESS", "RESERVED");
+	fputs(faults ? "   FAULTED\n" : "\n", f);
 	for (size_t i = 0; i < p->nthreads; i++) {
 		const struct mw_thread *t = &p->threads[i];
 
-		if (!t->mapped && !t->unmapped && !total_calls(mw_thread_counts(t)))
+		if (!t->mapped && !t->unmapped && !total_calls(mw_thread_counts(t)) && !t->faulted)
 			continue;
 		mw_fmt_size(a, sizeof(a), (int64_t)t->mapped);
 		mw_fmt_size(b, sizeof(b), (int64_t)t->unmapped);
 		mw_fmt_delta(c, sizeof(c), mw_i64_sub((int64_t)t->mapped, (int64_t)t->unmapped));
 		mw_fmt_delta(d, sizeof(d), t->accessible);
 		mw_fmt_delta(e, sizeof(e), t->reserved);
-		fprintf(f, "%7" PRIu32 " %-15s %9s %9s %9s %9s %9s\n", t->tid, qcomm(&q, t->comm),
-			a, b, c, d, e);
+		fprintf(f, "%7" PRIu32 " %-15s %9s %9s %9s %9s %9s", t->tid, qcomm(&q, t->comm), a,
+			b, c, d, e);
+		/* A thread whose faults were not counted says so, never 0. */
+		mw_fmt_size(a, sizeof(a), (int64_t)t->faulted);
+		if (faults)
+			fprintf(f, " %9s", t->have_faults ? a : "?");
+		fputc('\n', f);
 	}
 	text_classes(o, p);
 }

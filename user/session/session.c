@@ -96,10 +96,7 @@ static void collect_counters(struct mw_session *s, struct mw_thread *t, bool for
 	if (!s->counters || s->counters(s->src_ctx, t->tid, &e.c, forget))
 		return;
 	t->kernel_final = forget && t->exited;
-	memcpy(t->kernel.calls, e.c.calls, sizeof(e.c.calls));
-	memcpy(t->kernel.errors, e.c.errors, sizeof(e.c.errors));
-	memcpy(t->kernel.dur_ns, e.c.dur_ns, sizeof(e.c.dur_ns));
-	t->have_kernel = true;
+	mw_thread_set_kernel(t, &e.c, s->model.page_size);
 	record(s, MW_ENTRY_COUNTERS, &e, sizeof(e), NULL, 0);
 }
 
@@ -487,6 +484,23 @@ void mw_session_vmsize(struct mw_session *s, uint32_t pid, uint64_t vm_size, uin
 	p->stack_end = stack_size;
 }
 
+void mw_session_resident(struct mw_session *s, uint32_t pid, const struct mw_resident *r,
+			 bool start)
+{
+	struct mw_resident_entry e = { .pid = pid,
+				       .start = start,
+				       .anon = r->anon,
+				       .file = r->file,
+				       .shmem = r->shmem,
+				       .ts_ns = r->ts_ns };
+	struct mw_process *p = mw_model_find(&s->model, pid);
+
+	if (!p || p->exited)
+		return;
+	record(s, MW_ENTRY_RESIDENT, &e, sizeof(e), NULL, 0);
+	mw_process_set_resident(p, r, start);
+}
+
 void mw_session_lost(struct mw_session *s, uint64_t ts_ns, uint64_t count)
 {
 	__u64 c = count;
@@ -547,10 +561,7 @@ void mw_session_counters_now(struct mw_session *s)
 			if (t->exited || t->kernel_final ||
 			    s->counters(s->src_ctx, t->tid, &c, false))
 				continue;
-			memcpy(t->kernel.calls, c.calls, sizeof(c.calls));
-			memcpy(t->kernel.errors, c.errors, sizeof(c.errors));
-			memcpy(t->kernel.dur_ns, c.dur_ns, sizeof(c.dur_ns));
-			t->have_kernel = true;
+			mw_thread_set_kernel(t, &c, s->model.page_size);
 		}
 	}
 }

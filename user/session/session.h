@@ -104,6 +104,10 @@ void mw_session_preload(struct mw_session *s, uint32_t pid, const char *ld_prelo
 void mw_session_arena_limit(struct mw_session *s, uint32_t pid, int limit);
 /* The kernel's VmSize of a live process, read now. */
 void mw_session_vmsize(struct mw_session *s, uint32_t pid, uint64_t vm_size, uint64_t stack_size);
+/* The kernel's resident counters of a live process, read now from /proc/PID/status;
+ * start: at its baseline (rss_start). */
+void mw_session_resident(struct mw_session *s, uint32_t pid, const struct mw_resident *r,
+			 bool start);
 void mw_session_lost(struct mw_session *s, uint64_t ts_ns, uint64_t count);
 /* A process that is gone without an exit record (status: wait status, or -1), noticed at
  * ts_ns (Unix epoch). */

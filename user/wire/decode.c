@@ -7,10 +7,11 @@
 _Static_assert(sizeof(struct mw_hdr) == 40, "mw_hdr layout is ABI");
 _Static_assert(sizeof(struct mw_syscall_rec) == 112, "mw_syscall_rec layout is ABI");
 _Static_assert(sizeof(struct mw_task_rec) == 88, "mw_task_rec layout is ABI");
-_Static_assert(sizeof(struct mw_thread_counters) == 3 * 8 * MW_SYS_COUNT + 8,
+_Static_assert(sizeof(struct mw_thread_counters) == 3 * 8 * MW_SYS_COUNT + 8 + 16,
 	       "mw_thread_counters layout is ABI");
 _Static_assert(MW_SYS_COUNT == 9, "a new call changes the recording format (wire/record.h)");
 _Static_assert(sizeof(struct mw_usdt_rec) == 64, "mw_usdt_rec layout is ABI");
+_Static_assert(sizeof(struct mw_rss_rec) == 80, "mw_rss_rec layout is ABI");
 _Static_assert(sizeof(struct mw_malloc_rec) == 56 + MW_MREGS * 8 + 8,
 	       "mw_malloc_rec layout is ABI");
 _Static_assert(sizeof(struct mw_mfree_rec) == 40, "mw_mfree_rec layout is ABI");
@@ -104,6 +105,18 @@ int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, st
 		return 0;
 	}
 	case MW_REC_EXEC_SEEN: return size < sizeof(struct mw_task_rec) ? -EINVAL : 0;
+	case MW_REC_RSS: {
+		const struct mw_rss_rec *r = data;
+
+		if (size < sizeof(*r))
+			return -EINVAL;
+		ev->rss.anon = r->anon * ctx->page_size;
+		ev->rss.file = r->file * ctx->page_size;
+		ev->rss.shmem = r->shmem * ctx->page_size;
+		ev->rss.swap = r->swap * ctx->page_size;
+		ev->rss.slack = r->slack * ctx->page_size;
+		return 0;
+	}
 	case MW_REC_THREAD_NEW:
 	case MW_REC_FORK:
 	case MW_REC_EXEC:

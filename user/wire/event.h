@@ -23,6 +23,7 @@ enum mw_event_kind {
 	/* Notices for the watcher (--comm, --cgroup), not events of a traced process. */
 	MW_EV_ADOPT = MW_REC_ADOPT,
 	MW_EV_EXEC_SEEN = MW_REC_EXEC_SEEN,
+	MW_EV_RSS = MW_REC_RSS, /* a process's resident counters as it ends */
 	/* The allocation probes' ring (--malloc). */
 	MW_EV_MALLOC = MW_MREC_ALLOC, /* an allocation, with registers and stack bytes */
 	MW_EV_MFREE = MW_MREC_FREE,   /* a tracked block was freed */
@@ -46,6 +47,12 @@ struct mw_malloc_ev {
 	uint64_t regs[MW_MREGS]; /* the caller's registers after the call */
 	const uint8_t *stack;	 /* stack_len bytes of the caller's stack from regs[7] */
 	uint32_t stack_len;
+};
+
+/* The kernel's resident counters of a process (bytes), as /proc/PID/status shows them. */
+struct mw_rss_ev {
+	uint64_t anon, file, shmem, swap;
+	uint64_t slack; /* how far off their sum can be (the per-CPU parts not read); 0: exact */
 };
 
 struct mw_usdt_ev {
@@ -85,6 +92,7 @@ struct mw_event {
 		struct mw_usdt_ev usdt;
 		struct mw_adopt_ev adopt;
 		struct mw_malloc_ev mal;
+		struct mw_rss_ev rss;
 	};
 };
 

@@ -6,7 +6,8 @@
 
 _Static_assert(sizeof(struct mw_record_header) == 32, "recording header is a file format");
 _Static_assert(sizeof(struct mw_seed_entry) == 40, "seed entry is a file format");
-_Static_assert(sizeof(struct mw_counters_entry) == 232, "counters entry is a file format");
+_Static_assert(sizeof(struct mw_counters_entry) == 248, "counters entry is a file format");
+_Static_assert(sizeof(struct mw_resident_entry) == 40, "resident entry is a file format");
 _Static_assert(sizeof(struct mw_counters_entry_v2) == 160, "MWREC002 counters entry");
 _Static_assert(sizeof(struct mw_thread_entry) == 24, "thread entry is a file format");
 
@@ -76,6 +77,17 @@ static int convert_counters_v2(struct mw_replay *r, struct mw_entry *e)
 	return 1;
 }
 
+/* A counters entry from before the fault counters: theirs are unknown (flags 0). */
+static int convert_counters_v3(struct mw_replay *r, struct mw_entry *e)
+{
+	memset(&r->conv, 0, sizeof(r->conv));
+	memcpy(&r->conv, e->data, MW_COUNTERS_ENTRY_V3_LEN);
+	r->conv.c.flags = 0;
+	e->len = sizeof(r->conv);
+	e->data = &r->conv;
+	return 1;
+}
+
 int mw_replay_next(struct mw_replay *r, struct mw_entry *e)
 {
 	__u32 head[2];
@@ -95,5 +107,7 @@ int mw_replay_next(struct mw_replay *r, struct mw_entry *e)
 	r->off += sizeof(head) + padded;
 	if (r->version == 2 && e->kind == MW_ENTRY_COUNTERS)
 		return convert_counters_v2(r, e);
+	if (e->kind == MW_ENTRY_COUNTERS && e->len == MW_COUNTERS_ENTRY_V3_LEN)
+		return convert_counters_v3(r, e);
 	return 1;
 }

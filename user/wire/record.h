@@ -59,7 +59,8 @@ enum mw_entry_kind {
 	MW_ENTRY_PIECES = 25,	   /* struct mw_pieces_entry + n x struct mw_piece_entry: when
 				    * each piece of the next seed's maps text was read */
 	/* Blocks the in-process sampler's table says were freed (no free probe). */
-	MW_ENTRY_MFREED = 26, /* struct mw_mfreed_entry + n x __u64 addresses */
+	MW_ENTRY_MFREED = 26,	/* struct mw_mfreed_entry + n x __u64 addresses */
+	MW_ENTRY_RESIDENT = 27, /* struct mw_resident_entry: /proc/PID/status's Rss* lines */
 };
 
 struct mw_record_header {
@@ -127,6 +128,17 @@ struct mw_peek_entry {
 	__u64 addr;
 	__u32 len;
 	__u32 pad;
+};
+
+/* Before the fault counters (mw_thread_counters.faults), a counters entry was this
+ * long: read with the fault counts unknown. */
+#define MW_COUNTERS_ENTRY_V3_LEN 232
+
+struct mw_resident_entry {
+	__u32 pid;
+	__u32 start;		 /* 1: the reading at the baseline (rss_start) */
+	__u64 anon, file, shmem; /* bytes */
+	__u64 ts_ns;		 /* when they were read (Unix epoch) */
 };
 
 /* The same in MWREC002: counters of the first six calls. */
