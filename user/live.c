@@ -180,6 +180,12 @@ static void read_resident(struct live *l, uint32_t pid, bool start)
 		mw_session_resident(&l->s, pid, &r, start);
 }
 
+static int resident_now(void *ctx, uint32_t pid, struct mw_resident *r)
+{
+	(void)ctx;
+	return mw_read_resident(pid, r);
+}
+
 /* Baseline (or resync) of one process from /proc, taken after it is in the BPF filter. */
 static int seed_from_proc(struct live *l, uint32_t pid, bool resync, bool after_exec)
 {
@@ -1036,6 +1042,7 @@ int mw_live_run(struct mw_config *cfg)
 	mw_session_init(&l.s, cfg, out, (uint64_t)sysconf(_SC_PAGESIZE), mono_to_epoch);
 	l.s.rec = rec;
 	l.s.counters = kernel_counters;
+	l.s.resident = resident_now;
 	l.s.reseed = reseed_after_exec;
 	l.s.libs = libs_mapped;
 	l.s.peek = mw_mem_read_pid;

@@ -4,7 +4,7 @@ format and Perfetto's field numbers) and checked against the NDJSON of the same 
 process and thread tracks with their names, every value of the process's mapped counter
 against the syscalls' vm_delta, the final values of every counter against the summaries,
 an arena-created instant on the creating thread for each arena_create, a large-mapping
-instant for each mmap of 1 MiB or more; no resident track (nothing reads it yet). A replay of
+instant for each mmap of 1 MiB or more; a resident track ending at rss_end. A replay of
 the run's recording writes the same trace."""
 import os
 import socket
@@ -48,8 +48,8 @@ def test_perfetto_arena_demo():
     eq(mapped[-1][1], ps["mapped"], "final mapped against process_summary")
     eq(values(events, by_name(tracks, puuid, "committed"))[-1][1], ps["committed"],
        "final committed against process_summary")
-    check(not [t for t in tracks.values() if t["name"] == "resident"],
-          "a resident track without resident counters")
+    eq(values(events, by_name(tracks, puuid, "resident"))[-1][1], ps["rss_end"],
+       "final resident against process_summary's rss_end")
     # Threads: named tracks under the process, their own ledger as NDJSON's net/accessible.
     threads = {t["tid"]: t for t in tracks.values() if t.get("thread_name") is not None}
     for tid, ts in tr.thread_summaries(pid).items():

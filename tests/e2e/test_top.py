@@ -58,8 +58,8 @@ class Tmux:
 
 
 def test_top_tmux():
-    """top -p on `arenas -t 3 -k`: the list shows the process (name, and resident "unknown":
-    nothing reads resident memory yet); Enter shows its threads arena-1..3 with their exact
+    """top -p on `arenas -t 3 -k`: the list shows the process (name, and its resident bytes,
+    read from the kernel's counters); Enter shows its threads arena-1..3 with their exact
     syscall counts and the exact mapped/committed bytes, equal to the NDJSON of the same run;
     the sort and filter keys work; on an 8-colour TERM too; q exits 0."""
     w = mw.workload("arenas", "-w", "-k", "-t", "3")
@@ -70,7 +70,7 @@ def test_top_tmux():
         w.send()
         w.wait_line(r"^held \d+$")
         time.sleep(2.5)  # two samples after the threads allocated: the list is settled
-        m, text = t.wait_screen(rf"^\s*{w.pid} arenas\s+\S+\s+\S+\s+unknown\s+\S+\s+3\s")
+        m, text = t.wait_screen(rf"^\s*{w.pid} arenas\s+\S+\s+\S+\s+[\d.]+[KMG]\s+\S+\s+3\s")
         t.keys("c")
         t.wait_screen(r"sorted by committed")
         t.keys("/", "z", "z", "z", "Enter")
@@ -78,10 +78,11 @@ def test_top_tmux():
         t.keys("/", "BSpace", "BSpace", "BSpace", "Enter")
         t.wait_screen(rf"^\s*{w.pid} arenas")
         t.keys("Enter")
-        m, text = t.wait_screen(r"^mapped (\d+) B  committed (\d+) B  resident unknown  "
+        m, text = t.wait_screen(r"^mapped (\d+) B  committed (\d+) B  resident (\d+) B  "
                                 r"threads (\d+)  arenas (\d+)")
         screen_mapped, screen_committed = int(m.group(1)), int(m.group(2))
-        eq((int(m.group(3)), int(m.group(4))), (4, 3), "threads and arenas on the detail view")
+        screen_resident = int(m.group(3))
+        eq((int(m.group(4)), int(m.group(5))), (4, 3), "threads and arenas on the detail view")
         rows = {}
         for line in text.splitlines():
             r = re.match(r"^\s*(\d+) (arena-\d)\s+((?:\d+\s+){7})", line)
@@ -100,6 +101,9 @@ def test_top_tmux():
     ps = tr.process(w.pid)
     eq((screen_mapped, screen_committed), (ps["mapped"], ps["committed"]),
        "mapped, committed: screen against the NDJSON process_summary")
+    # Held idle meanwhile: the final reading of its counters is the screen's, near enough.
+    check(abs(screen_resident - ps["rss_end"]) <= ps["rss_end"] // 20,
+          f"resident on the screen {screen_resident} against rss_end {ps['rss_end']}")
     for name, calls in rows.items():
         ts = tr.thread(name, w.pid)
         want = [ts["calls"][k] for k in ("brk", "mmap", "munmap", "mprotect", "mremap",

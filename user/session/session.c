@@ -551,6 +551,13 @@ size_t mw_session_live(const struct mw_session *s)
 
 void mw_session_counters_now(struct mw_session *s)
 {
+	for (size_t i = 0; s->resident && i < s->model.nprocs; i++) {
+		struct mw_process *p = s->model.procs[i];
+		struct mw_resident r;
+
+		if (!p->exited && !s->resident(s->src_ctx, p->pid, &r))
+			mw_session_resident(s, p->pid, &r, false);
+	}
 	for (size_t i = 0; s->counters && i < s->model.nprocs; i++) {
 		struct mw_process *p = s->model.procs[i];
 

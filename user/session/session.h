@@ -29,6 +29,8 @@ typedef void (*mw_libs_fn)(void *ctx, uint32_t pid, uint64_t start, uint64_t end
 /* Copy len bytes of pid's memory at addr (live: process_vm_readv; a replay: the
  * bytes recorded then, as the next entry). 0 or a negative errno. */
 typedef int (*mw_peek_fn)(void *ctx, uint32_t pid, uint64_t addr, void *buf, size_t len);
+/* Read a live process's resident counters now (live: /proc/PID/status). 0 or a negative errno. */
+typedef int (*mw_resident_fn)(void *ctx, uint32_t pid, struct mw_resident *r);
 
 /* Watchers of what the session applied (--perfetto): each event after the model and the
  * outputs saw it, each allocator event, each process's report (final: before it is forgotten). */
@@ -47,6 +49,7 @@ struct mw_session {
 	mw_counters_fn counters;	      /* may be NULL: counts seen in events only */
 	mw_reseed_fn reseed;		      /* may be NULL */
 	mw_libs_fn libs;		      /* may be NULL */
+	mw_resident_fn resident;	      /* may be NULL: for mw_session_counters_now */
 	void *src_ctx;			      /* for both */
 	const struct mw_session_hooks *hooks; /* may be NULL */
 	void *hooks_ctx;
@@ -117,7 +120,8 @@ void mw_session_gone(struct mw_session *s, uint32_t pid, int status, uint64_t ts
 void mw_session_report_all(struct mw_session *s, uint64_t ts_ns, bool final);
 size_t mw_session_live(const struct mw_session *s);
 /* The kernel's counters of every live thread, read now through s->counters (a view that shows
- * them between reports: memwatch top). Not recorded: reports read them again. */
+ * them between reports: memwatch top). Not recorded: reports read them again. The resident
+ * counters of every live process too, through s->resident (recorded, as at reports). */
 void mw_session_counters_now(struct mw_session *s);
 
 #endif /* MW_SESSION_H */
