@@ -177,6 +177,36 @@ def test_metrics_rename_keeps_counts():
     eq(mw.finish(m), 0, "memwatch exit status")
 
 
+def test_metrics_resident_and_faulted():
+    """toucher -w -W (threads touch-i write every page of i x 8 MiB): after its phase,
+    memwatch_faulted_bytes_total of each touch-i is within 10% of i x 8 MiB, and
+    memwatch_resident_bytes{kind="anon"} equals the RssAnon the process read itself (idle since);
+    promtool accepts the scrape."""
+    w = mw.workload("toucher", "-w", "-W", "-n", 2, "-m", 8)
+    m, ep = start([w.pid])
+    try:
+        w.send()
+        w.wait_line(r"^done \d+$")
+        st = re.search(r"^status (\d+) (\d+) (\d+) (\d+)$", w.text("err"), re.M)
+        check(st, f"toucher printed no status line: {mw.tail(w.text('err'))!r}")
+        text, _ = ep.scrape()
+        promtool_check(text, "a scrape with resident and faulted bytes")
+        s = parse(text)
+        eq(value(s, "memwatch_resident_bytes", pid=w.pid, kind="anon"), int(st.group(2)),
+           "memwatch_resident_bytes anon against RssAnon")
+        eq(sum(value(s, "memwatch_resident_bytes", pid=w.pid, kind=k)
+               for k in ("anon", "file", "shmem")), int(st.group(1)),
+           "memwatch_resident_bytes summed against VmRSS")
+        for i in (1, 2):
+            got = value(s, "memwatch_faulted_bytes_total", pid=w.pid, thread=f"touch-{i}")
+            want = i * 8 << 20
+            check(abs(got - want) <= want / 10, f"touch-{i}: faulted {got} against {want}")
+    finally:
+        w.send()
+        w.wait(20)
+    eq(mw.finish(m), 0, "memwatch exit status")
+
+
 def _task_tids(pid, comm_rx):
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):

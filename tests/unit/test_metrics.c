@@ -445,6 +445,66 @@ TEST(metrics_rename_keeps_counters_monotonic)
 	mw_model_free(&m);
 }
 
+/* The kernel's fault counts of a thread, as the counters map gives them. */
+static void faults_of(struct mw_model *m, uint32_t tid, uint64_t pages)
+{
+	struct mw_thread_counters c = { .tgid = PID,
+					.flags = MW_TC_FAULTS,
+					.faulted_pages = pages };
+	struct mw_thread *t = mw_process_find_thread(mw_model_find(m, PID), tid);
+
+	CHECK(t != NULL);
+	mw_thread_set_kernel(t, &c, PG);
+}
+
+#define W_FAULTED "memwatch_faulted_bytes_total{pid=\"100\",comm=\"srv\",thread=\"worker\"}"
+#define A_FAULTED "memwatch_faulted_bytes_total{pid=\"100\",comm=\"srv\",thread=\"acceptor\"}"
+
+TEST(metrics_resident_and_faulted)
+{
+	struct mw_thread_names tn;
+	struct mw_model m;
+	struct mw_process *p = build(&m);
+	char *t;
+
+	/* Nothing read yet: no series, not zeros. */
+	t = render(&m, false, NULL);
+	CHECK(strstr(t, "memwatch_resident_bytes{") == NULL);
+	CHECK(strstr(t, "memwatch_faulted_bytes_total{") == NULL);
+	free(t);
+	mw_process_set_resident(
+		p,
+		&(struct mw_resident){ .known = true, .anon = 5 * PG, .file = 3 * PG, .shmem = PG },
+		true);
+	faults_of(&m, 101, 10);
+	faults_of(&m, 102, 6); /* exited: its final counts stay in the name's total */
+	faults_of(&m, 103, 1);
+	mw_thread_names_init(&tn);
+	CHECK_EQ_INT(mw_thread_names_update(&tn, &m), 0);
+	t = render_names(&m, false, NULL, &tn);
+	CHECK_SAMPLE(t, "memwatch_resident_bytes{pid=\"100\",comm=\"srv\",kind=\"anon\"}", 5 * PG);
+	CHECK_SAMPLE(t, "memwatch_resident_bytes{pid=\"100\",comm=\"srv\",kind=\"file\"}", 3 * PG);
+	CHECK_SAMPLE(t, "memwatch_resident_bytes{pid=\"100\",comm=\"srv\",kind=\"shmem\"}", PG);
+	CHECK_SAMPLE(t, W_FAULTED, 16 * PG);
+	CHECK_SAMPLE(t, "memwatch_faulted_bytes_total{pid=\"100\",comm=\"srv\",thread=\"io\"}", PG);
+	CHECK(strstr(t, "# TYPE memwatch_faulted_bytes_total counter") != NULL);
+	free(t);
+	/* 101 becomes "acceptor" and faults 4 pages more: "worker" keeps what it counted. */
+	rename_thread(&m, 101, "acceptor");
+	faults_of(&m, 101, 14);
+	CHECK_EQ_INT(mw_thread_names_update(&tn, &m), 0);
+	t = render_names(&m, false, NULL, &tn);
+	CHECK_SAMPLE(t, W_FAULTED, 16 * PG);
+	CHECK_SAMPLE(t, A_FAULTED, 4 * PG);
+	free(t);
+	t = render_names(&m, true, NULL, &tn);
+	CHECK_SAMPLE(t, "memwatch_faulted_bytes_total{pid=\"100\",comm=\"srv\",tid=\"101\"}",
+		     14 * PG);
+	free(t);
+	mw_thread_names_free(&tn);
+	mw_model_free(&m);
+}
+
 /* Daemon mode forgets exited threads beyond its bound: their counts must stay in their name's total. */
 TEST(metrics_forgotten_threads_keep_counters_monotonic)
 {

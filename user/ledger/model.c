@@ -138,6 +138,7 @@ static void retire_counts(struct mw_process *p, const struct mw_thread *t)
 		r->counts.errors[s] += c->errors[s];
 		r->counts.dur_ns[s] += c->dur_ns[s];
 	}
+	r->faulted += t->faulted;
 }
 
 void mw_process_forget_thread(struct mw_process *p, uint32_t tid)

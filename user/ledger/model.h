@@ -128,6 +128,7 @@ struct mw_process {
 	struct mw_retired {
 		char comm[MW_COMM_LEN];
 		struct mw_counts counts;
+		uint64_t faulted; /* bytes, of the threads whose faults were counted */
 	} * retired;
 	size_t nretired, capretired;
 	int exit_code; /* wait status of the last thread */

@@ -535,15 +535,19 @@ static size_t probe_stats(struct mw_loader *l, struct mw_probe_stat *v, size_t m
 /*
  * The kernel's exact counters of every live thread, read now: between a
  * thread's start and its exit record the model only knows what the events
- * showed. Exited threads keep the final counts read at their exit.
+ * showed. Exited threads keep the final counts read at their exit. Resident memory of
+ * every live process too (s->resident: /proc/PID/status, recorded).
  */
 static void refresh_counters(struct mw_session *s, struct mw_loader *l)
 {
 	for (size_t i = 0; i < s->model.nprocs; i++) {
 		struct mw_process *p = s->model.procs[i];
+		struct mw_resident r;
 
 		if (p->exited)
 			continue;
+		if (s->resident && !s->resident(s->src_ctx, p->pid, &r))
+			mw_session_resident(s, p->pid, &r, false);
 		for (size_t k = 0; k < p->nthreads; k++) {
 			struct mw_thread *t = &p->threads[k];
 			struct mw_thread_counters c;

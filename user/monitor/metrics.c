@@ -214,12 +214,14 @@ static struct mw_tn_proc *tn_find(const struct mw_thread_names *tn, const struct
 	return NULL;
 }
 
-static void counts_of(const struct mw_thread *t, uint64_t out[2][MW_SYS_COUNT])
+static void counts_of(const struct mw_thread *t, uint64_t out[MW_TN_ROWS][MW_SYS_COUNT])
 {
 	const struct mw_counts *c = mw_thread_counts(t);
 
 	memcpy(out[0], c->calls, sizeof(out[0]));
 	memcpy(out[1], c->errors, sizeof(out[1]));
+	memset(out[MW_TN_FAULTED], 0, sizeof(out[MW_TN_FAULTED]));
+	out[MW_TN_FAULTED][0] = t->faulted;
 }
 
 /* The entry of name in a carry list, added if missing; NULL when out of memory. */
@@ -248,7 +250,7 @@ static int tn_carry(struct mw_tn_proc *tp, const struct mw_tn_thread *old)
 
 	if (!c)
 		return -ENOMEM;
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < MW_TN_ROWS; k++)
 		for (int s = 0; s < MW_SYS_COUNT; s++)
 			if (old->last[k][s] > old->base[k][s])
 				c->n[k][s] += old->last[k][s] - old->base[k][s];
@@ -268,7 +270,7 @@ static int tn_retired(struct mw_tn_proc *tp, const struct mw_process *p,
 	d = carry_slot(&tp->debit, &tp->ndebit, r->comm);
 	if (!d)
 		return -ENOMEM;
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < MW_TN_ROWS; k++)
 		for (int s = 0; s < MW_SYS_COUNT; s++)
 			d->n[k][s] += old->base[k][s];
 	return 0;
@@ -465,7 +467,7 @@ static void render_classes(struct mw_buf *b, const struct mw_model *m)
 struct calls_item {
 	const char *name;
 	uint32_t tid;
-	uint64_t n[2][MW_SYS_COUNT];
+	uint64_t n[MW_TN_ROWS][MW_SYS_COUNT];
 };
 
 static int by_name(const void *a, const void *b)
@@ -498,7 +500,7 @@ static struct calls_item *calls_items(const struct mw_process *p, const struct m
 		v[i].tid = t->tid;
 		counts_of(t, v[i].n);
 		/* A reused tid can restart the counts: never below zero. */
-		for (int k = 0; e && k < 2; k++)
+		for (int k = 0; e && k < MW_TN_ROWS; k++)
 			for (int s = 0; s < MW_SYS_COUNT; s++)
 				v[i].n[k][s] -= v[i].n[k][s] > e->base[k][s] ? e->base[k][s]
 									     : v[i].n[k][s];
@@ -519,7 +521,8 @@ static struct calls_item *calls_items(const struct mw_process *p, const struct m
 		it->name = tn_label(tp, r->comm);
 		memcpy(it->n[0], r->counts.calls, sizeof(it->n[0]));
 		memcpy(it->n[1], r->counts.errors, sizeof(it->n[1]));
-		for (int k = 0; d && k < 2; k++)
+		it->n[MW_TN_FAULTED][0] = r->faulted;
+		for (int k = 0; d && k < MW_TN_ROWS; k++)
 			for (int s = 0; s < MW_SYS_COUNT; s++)
 				it->n[k][s] -= it->n[k][s] > d->n[k][s] ? d->n[k][s] : it->n[k][s];
 	}
@@ -534,9 +537,15 @@ static struct calls_item *calls_items(const struct mw_process *p, const struct m
  * counter drops when a thread exits.
  */
 static int render_proc_calls(struct mw_buf *b, const struct mw_process *p,
-			     const struct mw_tn_proc *tp, bool per_tid, bool errors)
+			     const struct mw_tn_proc *tp, bool per_tid, int row)
 {
-	const char *name = errors ? "memwatch_syscall_errors_total" : "memwatch_syscalls_total";
+	static const char *const names[MW_TN_ROWS] = {
+		"memwatch_syscalls_total",
+		"memwatch_syscall_errors_total",
+		"memwatch_faulted_bytes_total",
+	};
+	const char *name = names[row];
+	int ncols = row == MW_TN_FAULTED ? 1 : MW_SYS_COUNT;
 	struct calls_item *v;
 	size_t n;
 
@@ -550,11 +559,11 @@ static int render_proc_calls(struct mw_buf *b, const struct mw_process *p,
 		size_t j = i;
 
 		do {
-			for (int s = 0; s < MW_SYS_COUNT; s++)
-				sum[s] += v[j].n[errors][s];
+			for (int s = 0; s < ncols; s++)
+				sum[s] += v[j].n[row][s];
 			j++;
 		} while (!per_tid && j < n && !strcmp(v[j].name, v[i].name));
-		for (int s = 0; s < MW_SYS_COUNT; s++) {
+		for (int s = 0; s < ncols; s++) {
 			proc_labels(b, name, p);
 			if (per_tid) {
 				mw_buf_printf(b, ",tid=\"%u\"", v[i].tid);
@@ -562,8 +571,11 @@ static int render_proc_calls(struct mw_buf *b, const struct mw_process *p,
 				mw_buf_printf(b, ",thread=");
 				put_label_value(b, v[i].name);
 			}
-			mw_buf_printf(b, ",syscall=\"%s\"} %llu\n", mw_sys_name(s),
-				      (unsigned long long)sum[s]);
+			if (row == MW_TN_FAULTED)
+				mw_buf_printf(b, "} %llu\n", (unsigned long long)sum[s]);
+			else
+				mw_buf_printf(b, ",syscall=\"%s\"} %llu\n", mw_sys_name(s),
+					      (unsigned long long)sum[s]);
 		}
 		i = j;
 	}
@@ -571,25 +583,65 @@ static int render_proc_calls(struct mw_buf *b, const struct mw_process *p,
 	return 0;
 }
 
+/* The kernel counted the process's faults (a thread of it says so). */
+static bool faults_known(const struct mw_process *p)
+{
+	for (size_t k = 0; k < p->nthreads; k++)
+		if (p->threads[k].have_faults)
+			return true;
+	return false;
+}
+
 static int render_calls(struct mw_buf *b, const struct mw_model *m,
 			const struct mw_thread_names *tn, bool per_tid)
 {
-	for (int errors = 0; errors < 2; errors++) {
-		if (errors)
+	for (int row = 0; row < MW_TN_ROWS; row++) {
+		if (row == 1)
 			family(b, "memwatch_syscall_errors_total", "counter",
 			       "Memory syscalls that returned an error.");
-		else
+		else if (row == 0)
 			family(b, "memwatch_syscalls_total", "counter",
 			       "Memory syscalls made by the traced threads (the kernel's exact counts).");
+		else
+			family(b, "memwatch_faulted_bytes_total", "counter",
+			       "Bytes the traced threads faulted in: a page per user-mode page fault "
+			       "that found no page present (counted in the kernel per thread).");
 		for (size_t i = 0; i < m->nprocs; i++) {
 			const struct mw_process *p = m->procs[i];
 
+			if (row == MW_TN_FAULTED && !faults_known(p))
+				continue;
 			if (rendered(p) &&
-			    render_proc_calls(b, p, tn ? tn_find(tn, p) : NULL, per_tid, errors))
+			    render_proc_calls(b, p, tn ? tn_find(tn, p) : NULL, per_tid, row))
 				return -ENOMEM;
 		}
 	}
 	return 0;
+}
+
+/* Resident memory by kind, where the kernel's counters were read. */
+static void render_resident(struct mw_buf *b, const struct mw_model *m)
+{
+	family(b, "memwatch_resident_bytes", "gauge",
+	       "Resident memory of the traced process by kind, as the kernel counts it "
+	       "(/proc/PID/status RssAnon, RssFile, RssShmem).");
+	for (size_t i = 0; i < m->nprocs; i++) {
+		const struct mw_process *p = m->procs[i];
+		const struct {
+			const char *kind;
+			uint64_t v;
+		} k[3] = { { "anon", p->resident.anon },
+			   { "file", p->resident.file },
+			   { "shmem", p->resident.shmem } };
+
+		if (!rendered(p) || !p->resident.known)
+			continue;
+		for (int j = 0; j < 3; j++) {
+			proc_labels(b, "memwatch_resident_bytes", p);
+			mw_buf_printf(b, ",kind=\"%s\"} %llu\n", k[j].kind,
+				      (unsigned long long)k[j].v);
+		}
+	}
 }
 
 static void render_procs(struct mw_buf *b, const struct mw_model *m, const struct mw_growth *g)
@@ -714,6 +766,7 @@ static void render_self(struct mw_buf *b, const struct mw_metrics_in *in)
 int mw_metrics_render(struct mw_buf *b, const struct mw_metrics_in *in)
 {
 	render_classes(b, in->model);
+	render_resident(b, in->model);
 	if (render_calls(b, in->model, in->names, in->per_tid)) {
 		b->oom = true;
 		return -ENOMEM;

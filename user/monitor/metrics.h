@@ -61,16 +61,20 @@ bool mw_growth_rate(const struct mw_growth *g, const struct mw_process *p, doubl
  * with that name ("carried"), and exports under the new name only what it
  * counted since. Per process, forgotten with it.
  */
+/* The counted rows: calls and errors per syscall, and the bytes faulted in ([2][0]). */
+#define MW_TN_ROWS 3
+#define MW_TN_FAULTED 2
+
 struct mw_tn_thread {
 	uint32_t tid;
-	char name[MW_COMM_LEN];		/* the name its series is under */
-	uint64_t base[2][MW_SYS_COUNT]; /* calls/errors made under earlier names */
-	uint64_t last[2][MW_SYS_COUNT]; /* calls/errors at the last update */
+	char name[MW_COMM_LEN];			 /* the name its series is under */
+	uint64_t base[MW_TN_ROWS][MW_SYS_COUNT]; /* counts made under earlier names */
+	uint64_t last[MW_TN_ROWS][MW_SYS_COUNT]; /* counts at the last update */
 };
 
 struct mw_tn_carry {
 	char name[MW_COMM_LEN];
-	uint64_t n[2][MW_SYS_COUNT]; /* calls/errors renamed threads made under it */
+	uint64_t n[MW_TN_ROWS][MW_SYS_COUNT]; /* counts renamed threads made under it */
 };
 
 /*
