@@ -31,6 +31,8 @@ volatile bool comm_watch;
 /* Set by user space once the page-fault probe is attached: threads' fault counters
  * say from then on that they count (MW_TC_FAULTS). */
 volatile bool faults_on;
+/* --stacks: each syscall record carries the caller's user registers and stack. */
+const volatile bool want_stacks = false;
 /* Possible CPUs: the bound on the kernel's per-CPU resident counters (set by the loader). */
 const volatile __u32 nr_cpus = 1;
 
@@ -362,6 +364,48 @@ static __always_inline void retire_counters(__u32 tid, __u64 ts)
 	bpf_map_delete_elem(&threads, &tid);
 }
 
+/* The user registers (DWARF order) and up to MW_SYS_STACK_BYTES of the stack, for the
+ * unwinder in user space; a stack whose top is not resident is copied shorter. */
+static __always_inline void capture_stack(struct mw_syscall_stack_rec *r, struct pt_regs *regs)
+{
+	__u64 sp = regs->sp;
+	__u32 len = MW_SYS_STACK_BYTES;
+
+	r->regs[0] = regs->ax;
+	r->regs[1] = regs->dx;
+	r->regs[2] = regs->cx;
+	r->regs[3] = regs->bx;
+	r->regs[4] = regs->si;
+	r->regs[5] = regs->di;
+	r->regs[6] = regs->bp;
+	r->regs[7] = sp;
+	r->regs[8] = regs->r8;
+	r->regs[9] = regs->r9;
+	r->regs[10] = regs->r10;
+	r->regs[11] = regs->r11;
+	r->regs[12] = regs->r12;
+	r->regs[13] = regs->r13;
+	r->regs[14] = regs->r14;
+	r->regs[15] = regs->r15;
+	r->regs[16] = regs->ip;
+	if (bpf_probe_read_user((void *)(r + 1), MW_SYS_STACK_BYTES, (void *)sp)) {
+		/* Up to the end of its page, then one page less each time. */
+		len = 0;
+		for (int k = MW_SYS_STACK_BYTES / 4096; k > 0; k--) {
+			__u32 m = (k - 1) * 4096 + (4096 - (sp & 4095));
+
+			if (m > MW_SYS_STACK_BYTES)
+				continue;
+			if (!bpf_probe_read_user((void *)(r + 1), m, (void *)sp)) {
+				len = m;
+				break;
+			}
+		}
+	}
+	r->stack_len = len;
+	r->pad = 0;
+}
+
 static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -401,6 +445,23 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 			c->errors[sys]++;
 	}
 
+	if (want_stacks) {
+		struct mw_syscall_stack_rec *sr = reserve(sizeof(*sr) + MW_SYS_STACK_BYTES);
+
+		if (!sr)
+			return 0;
+		rec = &sr->sc;
+		fill_sys_hdr(&rec->hdr, id, now);
+		rec->hdr.type = MW_REC_SYSCALL_STACK;
+		syscall_args(regs, rec->args);
+		rec->ret = ret;
+		rec->dur_ns = dur;
+		rec->sys = sys;
+		rec->pages = sys == MW_SYS_SHMAT || sys == MW_SYS_SHMDT ? shm_pages(sys, ret) : 0;
+		capture_stack(sr, regs);
+		bpf_ringbuf_submit(sr, wake_flag());
+		return 0;
+	}
 	rec = reserve(sizeof(*rec));
 	if (rec) {
 		fill_sys_hdr(&rec->hdr, id, now);

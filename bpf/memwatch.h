@@ -30,20 +30,25 @@ enum mw_sys {
 #define MW_SYS_COUNT_V2 6
 
 enum mw_rec_type {
-	MW_REC_SYSCALL = 1, /* struct mw_syscall_rec */
-	MW_REC_THREAD_NEW,  /* struct mw_task_rec: hdr = creator, child_* = new thread */
-	MW_REC_FORK,	    /* struct mw_task_rec: hdr = parent, child_* = new process */
-	MW_REC_EXEC,	    /* struct mw_task_rec: hdr = task after exec */
-	MW_REC_EXIT,	    /* struct mw_task_rec: a thread exits; group_dead on last */
-	MW_REC_RENAME,	    /* struct mw_task_rec: child_comm = new name */
-	MW_REC_EXIT_GROUP,  /* struct mw_task_rec: vm_pages = VmSize in pages */
-	MW_REC_USDT,	    /* struct mw_usdt_rec: a glibc memory_* probe fired */
-	MW_REC_ADOPT,	    /* struct mw_task_rec: the kernel made child_tgid a target by itself
+	MW_REC_SYSCALL = 1,   /* struct mw_syscall_rec */
+	MW_REC_THREAD_NEW,    /* struct mw_task_rec: hdr = creator, child_* = new thread */
+	MW_REC_FORK,	      /* struct mw_task_rec: hdr = parent, child_* = new process */
+	MW_REC_EXEC,	      /* struct mw_task_rec: hdr = task after exec */
+	MW_REC_EXIT,	      /* struct mw_task_rec: a thread exits; group_dead on last */
+	MW_REC_RENAME,	      /* struct mw_task_rec: child_comm = new name */
+	MW_REC_EXIT_GROUP,    /* struct mw_task_rec: vm_pages = VmSize in pages */
+	MW_REC_USDT,	      /* struct mw_usdt_rec: a glibc memory_* probe fired */
+	MW_REC_ADOPT,	      /* struct mw_task_rec: the kernel made child_tgid a target by itself
 				 * (--cgroup, or a --comm name already matched); child_tid = how */
-	MW_REC_EXEC_SEEN,   /* struct mw_task_rec: a non-target exec'd while --comm watches;
+	MW_REC_EXEC_SEEN,     /* struct mw_task_rec: a non-target exec'd while --comm watches;
 				 * hdr.comm = its new name, for user space to match */
-	MW_REC_RSS,	    /* struct mw_rss_rec: the kernel's resident counters at the end */
+	MW_REC_RSS,	      /* struct mw_rss_rec: the kernel's resident counters at the end */
+	MW_REC_SYSCALL_STACK, /* struct mw_syscall_stack_rec + stack bytes (--stacks) */
 };
+
+/* --stacks: user stack bytes copied per memory syscall (the syscall ring's records). */
+#define MW_SYS_STACK_BYTES 8192
+#define MW_SYS_NREGS 17 /* x86-64 DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
 
 /* How the kernel adopted a process (MW_REC_ADOPT's child_tid). */
 enum mw_adopt_how {
@@ -85,6 +90,19 @@ struct mw_syscall_rec {
 	__u32 sys;     /* enum mw_sys */
 	__u32 pages;   /* SHMAT: pages of the mapping it made; SHMDT: pages of the segment
 			* it detached (the kernel's i_size); 0 = unknown or another call */
+};
+
+/*
+ * A syscall with the caller's user stack (--stacks): the user registers as the
+ * call returns (rip: after the syscall instruction, inside the libc wrapper)
+ * and stack_len bytes of its stack from regs[7] (rsp), which follow. hdr.type
+ * is MW_REC_SYSCALL_STACK; the rest of sc is as in a plain syscall record.
+ */
+struct mw_syscall_stack_rec {
+	struct mw_syscall_rec sc;
+	__u64 regs[MW_SYS_NREGS];
+	__u32 stack_len;
+	__u32 pad;
 };
 
 struct mw_task_rec {

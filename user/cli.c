@@ -15,6 +15,7 @@
 #include "monitor/listen.h"
 
 #define MW_DEFAULT_RING (4ULL << 20)
+#define MW_STACKS_RING (64ULL << 20) /* --stacks without --ring-size */
 #define MW_MAX_RING (1ULL << 30)
 #define MW_DEFAULT_MAX_PROCS 1024
 #define MW_DEFAULT_MAX_THREADS 16384
@@ -27,6 +28,7 @@ enum {
 	OPT_REPLAY,
 	OPT_PROMETHEUS,
 	OPT_PER_TID,
+	OPT_STACKS,
 	OPT_COMM,
 	OPT_CGROUP,
 	OPT_DAEMON,
@@ -54,6 +56,7 @@ static const struct option long_opts[] = {
 	{ "replay", required_argument, NULL, OPT_REPLAY },
 	{ "prometheus", required_argument, NULL, OPT_PROMETHEUS },
 	{ "per-tid", no_argument, NULL, OPT_PER_TID },
+	{ "stacks", no_argument, NULL, OPT_STACKS },
 	{ "comm", required_argument, NULL, OPT_COMM },
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "daemon", no_argument, NULL, OPT_DAEMON },
@@ -90,6 +93,7 @@ void mw_cli_usage(FILE *f)
 	      "  -v, --verbose           libbpf debug output\n"
 	      "      --ring-size BYTES   ring buffer size (power of two, >= 4096; K/M suffix)\n"
 	      "      --maps-at-exit      print each process's final region map\n"
+	      "      --stacks            the user stack of every traced memory syscall\n"
 	      "      --record FILE       also save everything consumed, for --replay\n"
 	      "      --replay FILE       run the accounting on a recording (no root needed)\n"
 	      "      --prometheus [ADDR]:PORT  serve Prometheus metrics on GET /metrics\n"
@@ -234,6 +238,7 @@ int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, cha
 		case 'T': cfg->show_dur = true; break;
 		case 'v': cfg->verbose = true; break;
 		case OPT_RING_SIZE:
+			cfg->ring_size_set = true;
 			if (parse_ring_size(optarg, &cfg->ring_size, err, errsz))
 				return -1;
 			break;
@@ -257,6 +262,7 @@ int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, cha
 			break;
 		}
 		case OPT_PER_TID: cfg->per_tid = true; break;
+		case OPT_STACKS: cfg->stacks = true; break;
 		case OPT_COMM:
 			if (mw_opt_comm(optarg, cfg, err, errsz))
 				return -1;
@@ -327,6 +333,12 @@ int mw_cli_finish(struct mw_config *cfg, char *err, size_t errsz)
 		return mw_fail(err, errsz, -1, "--rotate needs -o FILE");
 	if (cfg->per_tid && !cfg->prometheus)
 		return mw_fail(err, errsz, -1, "--per-tid needs --prometheus");
+	if (cfg->stacks && cfg->replay_path)
+		return mw_fail(err, errsz, -1,
+			       "--stacks is for live sessions: a replay shows the stacks recorded");
+	/* A record with a stack is 8 KiB larger: room for as many calls in a burst. */
+	if (cfg->stacks && !cfg->ring_size_set)
+		cfg->ring_size = MW_STACKS_RING;
 	if (cfg->replay_path && cfg->prometheus)
 		return mw_fail(err, errsz, -1,
 			       "--prometheus serves live sessions only, not --replay");

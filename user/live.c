@@ -36,6 +36,7 @@
 #include "profile/profiles.h"
 #include "view/top.h"
 #include "trace/perfetto.h"
+#include "stacks/ustack.h"
 
 #define POLL_MS 50
 #define LIVENESS_NS 1000000000ULL
@@ -86,6 +87,7 @@ struct live {
 	bool prof_failed;	   /* a --pprof write failed: said once */
 	struct mw_top *top;	   /* memwatch top, else NULL */
 	struct mw_perfetto *trace; /* --perfetto, else NULL */
+	struct mw_symbolizer *sym; /* --stacks, else NULL */
 	/* Output that cannot be written is counted, logged once a second at most, and
 	 * writing goes on when it can: tracing never stops for it. */
 	struct mw_p_limiter out_log, back_log;
@@ -178,6 +180,49 @@ static void read_resident(struct live *l, uint32_t pid, bool start)
 
 	if (mw_read_resident(pid, &r) == 0)
 		mw_session_resident(&l->s, pid, &r, start);
+}
+
+/* Unwind and name one syscall's frames; where a frame's module is not known yet (the call
+ * was just after a dlopen or an exec), once more with the process's mappings read again. */
+static int unwind_named(struct mw_symbolizer *sym, const struct mw_ustack_capture *c,
+			struct mw_sframe *f, size_t max, bool *stale)
+{
+	uint64_t ips[MW_SSTACK_MAX];
+	int n = mw_sym_unwind(sym, c, ips, max < MW_SSTACK_MAX ? max : MW_SSTACK_MAX);
+
+	*stale = false;
+	for (int i = 0; i < n; i++) {
+		struct mw_frame fr;
+
+		f[i] = (struct mw_sframe){ .addr = ips[i] };
+		if (mw_sym_resolve_ip(sym, c->pid, ips[i], i > 0, &fr) || !fr.module) {
+			*stale = true;
+			continue;
+		}
+		f[i].module = fr.module;
+		f[i].func = fr.func;
+		f[i].offset = fr.func ? fr.offset : 0;
+	}
+	return n;
+}
+
+static int name_syscall_stack(void *ctx, const struct mw_event *ev, struct mw_sframe *f, size_t max)
+{
+	struct live *l = ctx;
+	struct mw_ustack_capture c = { .pid = ev->pid, .tid = ev->tid };
+	bool stale;
+	int n;
+
+	_Static_assert(MW_SYS_NREGS == MW_USTACK_NREGS, "one register order");
+	memcpy(c.regs, ev->sc.regs, sizeof(c.regs));
+	c.stack = ev->sc.stack;
+	c.stack_len = ev->sc.stack_len;
+	n = unwind_named(l->sym, &c, f, max, &stale);
+	if (stale) {
+		mw_sym_invalidate(l->sym, ev->pid);
+		n = unwind_named(l->sym, &c, f, max, &stale);
+	}
+	return n;
 }
 
 static int resident_now(void *ctx, uint32_t pid, struct mw_resident *r)
@@ -1014,6 +1059,7 @@ int mw_live_run(struct mw_config *cfg)
 	struct mw_loader_opts lo = {
 		.follow_forks = cfg->follow,
 		.timed = cfg->show_dur,
+		.stacks = cfg->stacks,
 		.verbose = cfg->verbose,
 		.ring_size = cfg->ring_size,
 		.max_threads = cfg->max_threads,
@@ -1047,6 +1093,15 @@ int mw_live_run(struct mw_config *cfg)
 	l.s.libs = libs_mapped;
 	l.s.peek = mw_mem_read_pid;
 	l.s.src_ctx = &l;
+	if (cfg->stacks) {
+		l.sym = mw_sym_new();
+		if (!l.sym) {
+			mw_p_err("cannot set up the stack unwinder: %s", strerror(ENOMEM));
+			return 1;
+		}
+		l.s.stack = name_syscall_stack;
+		l.s.stack_ctx = &l;
+	}
 	/* Daemon mode: arena lifecycle and diagnoses reach the NDJSON sink even with -c. */
 	l.s.out.alloc_always = cfg->daemon;
 	l.s.retire_threads = cfg->daemon;
@@ -1172,6 +1227,7 @@ cleanup:
 	else if (!ret && l.s.out_errors && !cfg->daemon)
 		ret = 1; /* the trace asked for is not all there */
 	mw_session_free(&l.s);
+	mw_sym_free(l.sym);
 	free(l.tried);
 	free(l.libs);
 	return ret;

@@ -185,6 +185,44 @@ static int malloc_entry(struct replay *r, const struct mw_entry *e)
 	return 0;
 }
 
+/* --stacks: the frames the live run named for this syscall are the next entry; a
+ * recording without them (made without --stacks' names) has none to give. */
+static int replay_stack(void *ctx, const struct mw_event *ev, struct mw_sframe *f, size_t max)
+{
+	struct replay *r = ctx;
+	struct mw_replay ahead = *r->in;
+	const struct mw_sframe_entry *fe;
+	struct mw_sstack_entry se;
+	const char *names, *end;
+	struct mw_entry e;
+
+	if (mw_replay_next(&ahead, &e) != 1 || e.kind != MW_ENTRY_SSTACK || e.len < sizeof(se))
+		return -ENODATA;
+	memcpy(&se, e.data, sizeof(se));
+	if (se.tid != ev->tid || se.n > max || e.len < sizeof(se) + se.n * sizeof(*fe))
+		return -ENODATA;
+	*r->in = ahead;
+	fe = (const void *)((const char *)e.data + sizeof(se));
+	names = (const char *)(fe + se.n);
+	end = (const char *)e.data + e.len;
+	for (__u32 i = 0; i < se.n; i++) {
+		const char *v[2];
+
+		for (int k = 0; k < 2; k++) {
+			const char *nul = memchr(names, '\0', (size_t)(end - names));
+
+			if (!nul)
+				return -EINVAL;
+			v[k] = *names ? names : NULL;
+			names = nul + 1;
+		}
+		f[i] = (struct mw_sframe){
+			.addr = fe[i].addr, .offset = fe[i].offset, .module = v[0], .func = v[1]
+		};
+	}
+	return (int)se.n;
+}
+
 /* The live run read the process's memory here: its bytes are the next entry. A
  * recording without it (older, or another read) has nothing to give. */
 static int replay_peek(void *ctx, uint32_t pid, uint64_t addr, void *buf, size_t len)
@@ -321,7 +359,8 @@ static int replay_entry(struct replay *r, const struct mw_entry *e)
 		return 0;
 	case MW_ENTRY_COUNTERS: return 0; /* collected up front */
 	case MW_ENTRY_ALLOC_FACTS: return mw_session_facts_entry(s, e->data, e->len);
-	case MW_ENTRY_PEEK: return 0; /* one nothing asked for again: skipped */
+	case MW_ENTRY_PEEK: return 0;	/* one nothing asked for again: skipped */
+	case MW_ENTRY_SSTACK: return 0; /* likewise */
 	case MW_ENTRY_PIECES: {
 		const struct mw_pieces_entry *pe = e->data;
 
@@ -395,6 +434,8 @@ int mw_replay_to(const struct mw_config *cfg, FILE *to)
 	r.s.counters = recorded_lookup;
 	r.s.src_ctx = &rc;
 	r.s.peek = replay_peek;
+	r.s.stack = replay_stack;
+	r.s.stack_ctx = &r;
 	r.s.peek_ctx = &r;
 	r.in = &in;
 	if (cfg->perfetto_path) {

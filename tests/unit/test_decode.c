@@ -66,6 +66,34 @@ TEST(decode_rss_record_scales_pages)
 	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r) - 1, &ev), -EINVAL);
 }
 
+TEST(decode_syscall_stack_record)
+{
+	struct {
+		struct mw_syscall_stack_rec r;
+		uint8_t stack[64];
+	} b = { .r = { .sc = { .hdr = { .type = MW_REC_SYSCALL_STACK, .tgid = 3, .tid = 4 },
+			       .ret = 0x1000,
+			       .sys = MW_SYS_BRK },
+		       .stack_len = 64 } };
+	struct mw_event ev;
+
+	b.r.regs[16] = 0x401000;
+	b.stack[0] = 0xab;
+	CHECK_EQ_INT(mw_decode(&ctx, &b, sizeof(b), &ev), 0);
+	CHECK_EQ_INT(ev.kind, MW_EV_SYSCALL); /* a syscall to everything downstream */
+	CHECK_EQ_INT(ev.sc.sys, MW_SYS_BRK);
+	CHECK_EQ_INT(ev.sc.ret, 0x1000);
+	CHECK(ev.sc.regs != NULL && ev.sc.regs[16] == 0x401000);
+	CHECK(ev.sc.stack == b.stack && ev.sc.stack_len == 64);
+	/* Stack bytes claimed beyond the record: refused. */
+	CHECK_EQ_INT(mw_decode(&ctx, &b, sizeof(b) - 1, &ev), -EINVAL);
+	CHECK_EQ_INT(mw_decode(&ctx, &b, sizeof(b.r) - 1, &ev), -EINVAL);
+	/* A plain record has none. */
+	b.r.sc.hdr.type = MW_REC_SYSCALL;
+	CHECK_EQ_INT(mw_decode(&ctx, &b.r.sc, sizeof(b.r.sc), &ev), 0);
+	CHECK(ev.sc.regs == NULL && ev.sc.stack == NULL && ev.sc.stack_len == 0);
+}
+
 TEST(decode_rejects_short_and_unknown)
 {
 	struct mw_syscall_rec r = { .hdr = { .type = MW_REC_SYSCALL }, .sys = MW_SYS_MMAP };

@@ -605,3 +605,67 @@ TEST(replay_resident_and_faults)
 	CHECK(t && strstr(t, "\"faults\"") == NULL && strstr(t, "\"faulted\"") == NULL);
 	free(t);
 }
+
+/* --stacks: a syscall record with its stack, and the frames the live run named for it (the
+ * next entry), replay as the syscall's and its main_heap_grow's "stack"; without the names
+ * entry the call has none. */
+static char *replay_stack_rec(bool named, int *rc)
+{
+	char path[] = "/tmp/mw-unit-rec-XXXXXX";
+	const char *maps0 = "555555554000-555555556000 r--p 00000000 fe:01 1 /usr/bin/w\n";
+	struct mw_seed_entry seed = {
+		.pid = 62, .vm_size = 8192, .snap_end_ns = 10, .start_brk = 0x555555560000ULL
+	};
+	struct {
+		struct mw_syscall_stack_rec r;
+		uint8_t stack[16];
+	} b = { .r = { .sc = { .hdr = { .type = MW_REC_SYSCALL_STACK,
+					.tgid = 62,
+					.tid = 62,
+					.ts_ns = 100 },
+			       .args = { 0x555555581000ULL },
+			       .ret = 0x555555581000LL,
+			       .sys = MW_SYS_BRK },
+		       .stack_len = 16 } };
+	struct mw_sstack_entry se = { .tid = 62, .n = 2 };
+	struct mw_sframe_entry fe[2] = { { 0x7f0000001007ULL, 7 }, { 0x555555554123ULL, 0x23 } };
+	const char names[] = "/lib/libc.so.6\0brk\0/usr/bin/w\0grow\0";
+	unsigned char buf[sizeof(fe) + sizeof(names)];
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "wb");
+	char *t;
+
+	memcpy(buf, fe, sizeof(fe));
+	memcpy(buf + sizeof(fe), names, sizeof(names));
+	CHECK_EQ_INT(mw_record_begin(f, 4096, 0), 0);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_SEED, &seed, sizeof(seed), maps0, strlen(maps0)), 0);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_RING, &b, sizeof(b), NULL, 0), 0);
+	if (named)
+		CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_SSTACK, &se, sizeof(se), buf, sizeof(buf)),
+			     0);
+	fclose(f);
+	t = replay_json(path, rc);
+	unlink(path);
+	return t;
+}
+
+TEST(replay_syscall_stacks)
+{
+	const char *want = "\"stack\":[{\"addr\":\"0x7f0000001007\",\"func\":\"brk\",\"offset\":7,"
+			   "\"module\":\"/lib/libc.so.6\"},{\"addr\":\"0x555555554123\",\"func\":"
+			   "\"grow\",\"offset\":35,\"module\":\"/usr/bin/w\"}]";
+	int rc;
+	char *t = replay_stack_rec(true, &rc);
+	const char *sc, *mhg;
+
+	CHECK_EQ_INT(rc, 0);
+	sc = t ? strstr(t, "\"type\":\"syscall\"") : NULL;
+	CHECK(sc && strstr(sc, want) != NULL);
+	mhg = t ? strstr(t, "\"type\":\"main_heap_grow\"") : NULL;
+	CHECK(mhg && strstr(mhg, want) != NULL);
+	free(t);
+	t = replay_stack_rec(false, &rc);
+	CHECK_EQ_INT(rc, 0);
+	CHECK(t && strstr(t, "\"type\":\"syscall\"") && !strstr(t, "\"stack\""));
+	free(t);
+}

@@ -42,6 +42,7 @@ struct mw_config {
 	double interval_s;	 /* -i, 0 = off */
 	double duration_s;	 /* -d, 0 = until the targets exit or a signal */
 	uint64_t ring_size;	 /* --ring-size */
+	bool ring_size_set;	 /* given on the command line */
 	const char *prometheus;	 /* --prometheus ADDR:PORT (checked by mw_listen_parse) */
 	bool follow;		 /* -f */
 	bool json;		 /* --json */
@@ -50,6 +51,7 @@ struct mw_config {
 	bool verbose;		 /* -v */
 	bool maps_at_exit;	 /* --maps-at-exit */
 	bool per_tid;		 /* --per-tid: metrics by tid, not thread name */
+	bool stacks;		 /* --stacks: a user stack on every memory syscall */
 	bool help;		 /* -h: print usage, exit 0 */
 	bool version;		 /* -V */
 	/* Continuous monitoring (targets.c, config.c, rotate.c, daemon mode). */

@@ -194,6 +194,7 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 	}
 	s->rodata->timed = o->timed;
 	s->rodata->nr_cpus = (__u32)l->ncpus;
+	s->rodata->want_stacks = o->stacks;
 	choose_programs(s, l->raw_syscalls, o->timed);
 	/* Without the fault probe the threads' fault counts say they are unknown. */
 	l->faults = have_fault_tracepoint();

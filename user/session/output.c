@@ -37,6 +37,40 @@ static void text_prefix(struct mw_output *o, const struct mw_event *ev)
 		qcomm(&q, ev->comm));
 }
 
+/* As strace -k prints a stack: innermost first. */
+static void text_stack(struct mw_output *o)
+{
+	for (size_t i = 0; i < o->nframes; i++) {
+		const struct mw_sframe *f = &o->frames[i];
+
+		fprintf(o->f, " > %s(", f->module ? f->module : "?");
+		if (f->func)
+			fprintf(o->f, "%s+%#" PRIx64, f->func, f->offset);
+		fprintf(o->f, ") [%#" PRIx64 "]\n", f->addr);
+	}
+}
+
+static void json_stack(struct mw_json *j, const struct mw_output *o)
+{
+	if (!o->nframes)
+		return;
+	mw_json_arr_begin(j, "stack");
+	for (size_t i = 0; i < o->nframes; i++) {
+		const struct mw_sframe *f = &o->frames[i];
+
+		mw_json_obj_begin(j, NULL);
+		mw_json_addr(j, "addr", f->addr);
+		if (f->func) {
+			mw_json_str(j, "func", f->func);
+			mw_json_uint(j, "offset", f->offset);
+		}
+		if (f->module)
+			mw_json_str(j, "module", f->module);
+		mw_json_obj_end(j);
+	}
+	mw_json_arr_end(j);
+}
+
 static void text_syscall(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a)
 {
 	char args[ARGBUF], ret[128], delta[32];
@@ -53,6 +87,7 @@ static void text_syscall(struct mw_output *o, const struct mw_event *ev, const s
 		fprintf(o->f, " vm%s", delta);
 	}
 	fputc('\n', o->f);
+	text_stack(o);
 }
 
 static void describe_exit(char *buf, size_t sz, int status)
@@ -210,6 +245,7 @@ static void json_syscall(struct mw_output *o, const struct mw_event *ev, const s
 	if (o->show_dur)
 		mw_json_uint(&j, "dur_ns", sc->dur_ns);
 	mw_json_int(&j, "vm_delta", a->vm_delta);
+	json_stack(&j, o);
 	mw_json_end(&j);
 }
 
@@ -751,6 +787,7 @@ static void json_alloc(struct mw_output *o, const char *comm, const struct mw_al
 	}
 	if (e->kind != MW_AEV_ALLOCATOR && e->kind != MW_AEV_ARENAS)
 		mw_json_str(&j, "source", e->source ? e->source : "syscalls");
+	json_stack(&j, o); /* the syscall's that made it (--stacks) */
 	mw_json_end(&j);
 }
 

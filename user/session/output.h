@@ -10,12 +10,25 @@
 #include "alloc/diagnose.h"
 #include "ledger/model.h"
 
+/* A named frame of a memory syscall's user stack (--stacks); strings NULL when unknown. */
+struct mw_sframe {
+	uint64_t addr;
+	uint64_t offset; /* from the start of func */
+	const char *module, *func;
+};
+
+#define MW_SSTACK_MAX 32
+
 struct mw_output {
 	FILE *f;
 	bool json;
 	bool summary_only; /* -c: no event lines */
 	bool show_dur;	   /* -T */
 	bool alloc_always; /* daemon mode: allocator events even with -c */
+	/* --stacks: the stack of the syscall being written, and of the allocator events it
+	 * caused (nframes 0: none, or it could not be unwound). */
+	const struct mw_sframe *frames;
+	size_t nframes;
 };
 
 void mw_out_event(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a);

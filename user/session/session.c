@@ -146,6 +146,43 @@ int mw_session_bad_record(struct mw_session *s, const void *data, size_t size)
 	return 0;
 }
 
+/* --stacks: the syscall's frames for the outputs, recorded right after its ring record. */
+static void name_stack(struct mw_session *s, const struct mw_event *ev)
+{
+	struct mw_sstack_entry e = { .tid = ev->tid };
+	struct mw_sframe_entry fe[MW_SSTACK_MAX];
+	char names[MW_SSTACK_MAX * 2 * 256];
+	size_t len = 0;
+	int n = s->stack(s->stack_ctx, ev, s->frames, MW_SSTACK_MAX);
+
+	e.n = n > 0 ? (__u32)n : 0;
+	s->out.frames = s->frames;
+	s->out.nframes = e.n;
+	for (__u32 i = 0; i < e.n; i++) {
+		const char *v[2] = { s->frames[i].module, s->frames[i].func };
+
+		fe[i] = (struct mw_sframe_entry){ s->frames[i].addr, s->frames[i].offset };
+		for (int k = 0; k < 2; k++) {
+			int w = snprintf(names + len, sizeof(names) - len, "%.*s", 255,
+					 v[k] ? v[k] : "");
+
+			len += (size_t)w + 1; /* the NUL too */
+		}
+	}
+	if (s->rec) {
+		unsigned char *buf = malloc(e.n * sizeof(*fe) + len + 1);
+
+		if (!buf) {
+			s->err = s->err ? s->err : -ENOMEM;
+			return;
+		}
+		memcpy(buf, fe, e.n * sizeof(*fe));
+		memcpy(buf + e.n * sizeof(*fe), names, len);
+		record(s, MW_ENTRY_SSTACK, &e, sizeof(e), buf, e.n * sizeof(*fe) + len);
+		free(buf);
+	}
+}
+
 int mw_session_event(struct mw_session *s, const struct mw_event *in, const void *raw,
 		     size_t rawlen)
 {
@@ -154,6 +191,12 @@ int mw_session_event(struct mw_session *s, const struct mw_event *in, const void
 	int err;
 
 	record(s, MW_ENTRY_RING, raw, rawlen, NULL, 0);
+	s->out.frames = NULL;
+	s->out.nframes = 0;
+	/* Named only where they are written or recorded (-c writes no calls). */
+	if (ev.kind == MW_EV_SYSCALL && ev.sc.regs && s->stack &&
+	    (!s->out.summary_only || s->out.alloc_always || s->rec))
+		name_stack(s, &ev);
 	err = mw_model_apply(&s->model, &ev, &a);
 	if (err == -ENOMEM) {
 		s->err = err;
@@ -204,6 +247,8 @@ int mw_session_event(struct mw_session *s, const struct mw_event *in, const void
 			mw_process_forget_thread(a.proc, a.thread->tid);
 		}
 	}
+	s->out.frames = NULL;
+	s->out.nframes = 0;
 	if (a.proc_exited)
 		finalize(s, a.proc, ev.ts_ns);
 	return s->err;

@@ -29,6 +29,10 @@ typedef void (*mw_libs_fn)(void *ctx, uint32_t pid, uint64_t start, uint64_t end
 /* Copy len bytes of pid's memory at addr (live: process_vm_readv; a replay: the
  * bytes recorded then, as the next entry). 0 or a negative errno. */
 typedef int (*mw_peek_fn)(void *ctx, uint32_t pid, uint64_t addr, void *buf, size_t len);
+/* --stacks: name the frames of a syscall's user stack (ev->sc.regs set): live, unwound and
+ * symbolized; a replay, the frames recorded then, the next entry. The count, or a negative
+ * errno (not unwound). Strings stay valid while the source lives. */
+typedef int (*mw_stack_fn)(void *ctx, const struct mw_event *ev, struct mw_sframe *f, size_t max);
 /* Read a live process's resident counters now (live: /proc/PID/status). 0 or a negative errno. */
 typedef int (*mw_resident_fn)(void *ctx, uint32_t pid, struct mw_resident *r);
 
@@ -45,13 +49,16 @@ struct mw_session {
 	struct mw_model model;
 	struct mw_output out;
 	struct mw_decode_ctx dctx;
-	FILE *rec;			      /* --record, or NULL */
-	mw_counters_fn counters;	      /* may be NULL: counts seen in events only */
-	mw_reseed_fn reseed;		      /* may be NULL */
-	mw_libs_fn libs;		      /* may be NULL */
-	mw_resident_fn resident;	      /* may be NULL: for mw_session_counters_now */
-	void *src_ctx;			      /* for both */
-	const struct mw_session_hooks *hooks; /* may be NULL */
+	FILE *rec;		 /* --record, or NULL */
+	mw_counters_fn counters; /* may be NULL: counts seen in events only */
+	mw_reseed_fn reseed;	 /* may be NULL */
+	mw_libs_fn libs;	 /* may be NULL */
+	mw_resident_fn resident; /* may be NULL: for mw_session_counters_now */
+	mw_stack_fn stack;	 /* may be NULL: syscall stacks are not named */
+	void *stack_ctx;
+	struct mw_sframe frames[MW_SSTACK_MAX]; /* the current syscall's (s->out.frames) */
+	void *src_ctx;				/* for both */
+	const struct mw_session_hooks *hooks;	/* may be NULL */
 	void *hooks_ctx;
 	mw_peek_fn peek; /* may be NULL: the allocator analysis reads no memory */
 	void *peek_ctx;

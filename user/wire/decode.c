@@ -12,6 +12,8 @@ _Static_assert(sizeof(struct mw_thread_counters) == 3 * 8 * MW_SYS_COUNT + 8 + 1
 _Static_assert(MW_SYS_COUNT == 9, "a new call changes the recording format (wire/record.h)");
 _Static_assert(sizeof(struct mw_usdt_rec) == 64, "mw_usdt_rec layout is ABI");
 _Static_assert(sizeof(struct mw_rss_rec) == 80, "mw_rss_rec layout is ABI");
+_Static_assert(sizeof(struct mw_syscall_stack_rec) == 112 + MW_SYS_NREGS * 8 + 8,
+	       "mw_syscall_stack_rec layout is ABI");
 _Static_assert(sizeof(struct mw_malloc_rec) == 56 + MW_MREGS * 8 + 8,
 	       "mw_malloc_rec layout is ABI");
 _Static_assert(sizeof(struct mw_mfree_rec) == 40, "mw_mfree_rec layout is ABI");
@@ -49,6 +51,21 @@ static int decode_malloc(const struct mw_decode_ctx *ctx, const void *data, size
 	return 0;
 }
 
+/* The call of a syscall record (plain, or with a stack: the same at the start). */
+static int decode_syscall(const void *data, size_t size, struct mw_event *ev)
+{
+	const struct mw_syscall_rec *r = data;
+
+	if (size < sizeof(*r) || r->sys >= MW_SYS_COUNT)
+		return -EINVAL;
+	ev->sc.sys = r->sys;
+	memcpy(ev->sc.args, r->args, sizeof(ev->sc.args));
+	ev->sc.ret = r->ret;
+	ev->sc.dur_ns = r->dur_ns;
+	ev->sc.pages = r->pages;
+	return 0;
+}
+
 int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, struct mw_event *ev)
 {
 	const struct mw_hdr *h = data;
@@ -72,18 +89,18 @@ int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, st
 	mw_copy_comm(ev->comm, h->comm);
 
 	switch (h->type) {
-	case MW_REC_SYSCALL: {
-		const struct mw_syscall_rec *r = data;
+	case MW_REC_SYSCALL_STACK: {
+		const struct mw_syscall_stack_rec *s = data;
 
-		if (size < sizeof(*r) || r->sys >= MW_SYS_COUNT)
+		if (size < sizeof(*s) || s->stack_len > size - sizeof(*s))
 			return -EINVAL;
-		ev->sc.sys = r->sys;
-		memcpy(ev->sc.args, r->args, sizeof(ev->sc.args));
-		ev->sc.ret = r->ret;
-		ev->sc.dur_ns = r->dur_ns;
-		ev->sc.pages = r->pages;
-		return 0;
+		ev->kind = MW_EV_SYSCALL;
+		ev->sc.regs = s->regs;
+		ev->sc.stack = (const uint8_t *)(s + 1);
+		ev->sc.stack_len = s->stack_len;
+		return decode_syscall(data, size, ev);
 	}
+	case MW_REC_SYSCALL: return decode_syscall(data, size, ev);
 	case MW_REC_USDT: {
 		const struct mw_usdt_rec *r = data;
 

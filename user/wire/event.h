@@ -66,6 +66,11 @@ struct mw_syscall_ev {
 	int64_t ret;
 	uint64_t dur_ns;
 	uint32_t pages; /* shmat: pages it mapped; shmdt: pages of the segment; 0 = unknown */
+	/* --stacks: the caller's user registers (MW_SYS_NREGS, DWARF order) and stack_len
+	 * bytes of its stack from regs[7]: the record's own, valid while it is; else NULL. */
+	const __u64 *regs;
+	const uint8_t *stack;
+	uint32_t stack_len;
 };
 
 struct mw_task_ev {

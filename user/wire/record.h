@@ -61,6 +61,8 @@ enum mw_entry_kind {
 	/* Blocks the in-process sampler's table says were freed (no free probe). */
 	MW_ENTRY_MFREED = 26,	/* struct mw_mfreed_entry + n x __u64 addresses */
 	MW_ENTRY_RESIDENT = 27, /* struct mw_resident_entry: /proc/PID/status's Rss* lines */
+	MW_ENTRY_SSTACK = 28,	/* struct mw_sstack_entry + frames: the named stack of the
+			       * syscall record just before it (--stacks) */
 };
 
 struct mw_record_header {
@@ -139,6 +141,18 @@ struct mw_resident_entry {
 	__u32 start;		 /* 1: the reading at the baseline (rss_start) */
 	__u64 anon, file, shmem; /* bytes */
 	__u64 ts_ns;		 /* when they were read (Unix epoch) */
+};
+
+/* Then n x struct mw_sframe_entry, then per frame its module and function names,
+ * NUL-terminated ("" = unknown). n = 0: the stack could not be unwound. */
+struct mw_sstack_entry {
+	__u32 tid;
+	__u32 n;
+};
+
+struct mw_sframe_entry {
+	__u64 addr;
+	__u64 offset;
 };
 
 /* The same in MWREC002: counters of the first six calls. */

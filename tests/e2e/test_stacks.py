@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""--stacks: the user stack of each memory syscall, unwound with DWARF through glibc, against
+strace -k on the same program (stackcalls: main's grow_main_heap() grows the main heap by brk
+through malloc, a thread's make_arena() creates a glibc arena). The frames in the program's own
+executable (function and offset: the same in every run) are strace's for the same calls;
+main_heap_grow and arena_create carry the stack of the call that made them."""
+import re
+import time
+
+import mw
+import test_noise
+from mw import check, eq
+
+EXE = "stackcalls"
+
+
+def exe_frames(frames):
+    """(func, offset) of the frames in the workload's executable, innermost first."""
+    return [(f.get("func"), f.get("offset")) for f in frames
+            if f.get("module", "").endswith("/" + EXE)]
+
+
+def strace_stacks(path):
+    """strace -f -k output -> [(call line, [(func, offset) in the executable])]."""
+    out, cur = [], None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith(" > "):
+                m = re.search(rf"/{EXE}\((\w+)\+0x([0-9a-f]+)\)", line)
+                if m and cur is not None:
+                    cur[1].append((m.group(1), int(m.group(2), 16)))
+                continue
+            cur = (line.strip(), [])
+            out.append(cur)
+    return out
+
+
+def memwatch_run():
+    out = mw.tmpfile("stacks.ndjson")
+    w = mw.Proc([mw.need_memwatch(), "--stacks", "--json", "-o", out, "--", mw.wl(EXE), "-W"],
+                stdin=mw.subprocess.PIPE, name="memwatch")
+    w.wait_line(r"^done \d+$")
+    time.sleep(1.0)  # the ring is read on a short timer: every record is named by now
+    w.send()
+    eq(w.wait(20, "memwatch --stacks"), 0, "memwatch exit status")
+    return mw.read_ndjson(out)
+
+
+def test_stacks_against_strace_k():
+    tr = memwatch_run()
+    st_file = mw.tmpfile("strace.txt")
+    # The same program with the same argument: its call sites are the same code.
+    rc, _, err = mw.run([mw.need_tool("strace"), "-f", "-k", "-e", "trace=brk,mmap", "-o",
+                         st_file, mw.wl(EXE), "-W"], input=b"x")
+    eq(rc, 0, f"strace -k exit status ({mw.tail(err)!r})")
+    st = strace_stacks(st_file)
+
+    # Main heap growth: every brk that moved the break, named as strace names it.
+    grows = [e for e in tr.syscalls(name="brk") if mw.addr(e["args"]["addr"]) != 0]
+    check(grows, "no brk that grows the heap")
+    st_grows = [fr for line, fr in st if re.search(r"\bbrk\(0x[0-9a-f]+\)", line)]
+    eq(len(grows), len(st_grows), "brk calls that grow the heap: memwatch against strace")
+    for e, want in zip(grows, st_grows):
+        got = exe_frames(e.get("stack", []))
+        check(got and got[0][0] == "grow_main_heap",
+              f"brk {e['args']['addr']}: innermost frame in {EXE} is not grow_main_heap: "
+              f"{e.get('stack')}")
+        eq(got, want, f"brk {e['args']['addr']}: frames in {EXE} against strace -k")
+    mhg = tr.of("main_heap_grow")
+    eq(len(mhg), len(grows), "main_heap_grow objects")
+    for g, e in zip(mhg, grows):
+        eq(g.get("stack"), e.get("stack"), "main_heap_grow: the stack of its brk")
+
+    # The arena: its heap's mmap by the thread, and arena_create.
+    heap = [e for e in tr.syscalls(name="mmap") if e["comm"] == "arena-maker"
+            and e["args"]["prot"] == "PROT_NONE"]
+    eq(len(heap), 1, "arena-maker's PROT_NONE heap mmap")
+    st_heap = [fr for line, fr in st if "PROT_NONE" in line and "MAP_NORESERVE" in line]
+    eq(len(st_heap), 1, "strace: the arena heap's mmap")
+    got = exe_frames(heap[0].get("stack", []))
+    check(got and got[0][0] == "make_arena", f"heap mmap: innermost frame {got}")
+    eq(got, st_heap[0], "arena heap mmap: frames against strace -k")
+    ac = tr.of("arena_create")
+    eq(len(ac), 1, "arena_create objects")
+    eq(exe_frames(ac[0].get("stack", []))[0][0], "make_arena",
+       "arena_create: the function whose malloc created the arena")
+    # Every key as the manual's table says.
+    schema, problems = test_noise.manual_schema(), set()
+    for o in tr.events:
+        test_noise.check_object(schema, o["type"], {k: v for k, v in o.items() if k != "type"},
+                                schema["(every)"], problems)
+    check(not problems, f"keys differ from the manual: {sorted(problems)[:8]}")
+
+
+def test_stacks_replay_same():
+    """A recording made with --stacks replays with the same named stacks (no process needed)."""
+    rec = mw.tmpfile("stacks.rec")
+    out = mw.tmpfile("live.ndjson")
+    w = mw.Proc([mw.need_memwatch(), "--stacks", "--json", "-o", out, "--record", rec, "--",
+                 mw.wl(EXE), "-W"], stdin=mw.subprocess.PIPE, name="memwatch")
+    w.wait_line(r"^done \d+$")
+    time.sleep(1.0)
+    w.send()
+    eq(w.wait(20, "memwatch --stacks --record"), 0, "memwatch exit status")
+    live = mw.read_ndjson(out)
+    rout = mw.tmpfile("replay.ndjson")
+    rc, _, err = mw.run([mw.need_memwatch(), "--json", "-o", rout, "--replay", rec])
+    eq(rc, 0, f"replay exit status ({mw.tail(err)!r})")
+    rep = mw.read_ndjson(rout)
+    want = [e.get("stack") for e in live.syscalls()]
+    check(sum(1 for s in want if s) >= 20, f"the live run named {sum(1 for s in want if s)} "
+          f"stacks of {len(want)} syscalls")
+    got = [e.get("stack") for e in rep.syscalls()]
+    eq(len(got), len(want), "replayed syscalls")
+    for i, (g, w) in enumerate(zip(got, want)):
+        check(g == w, f"syscall {i}: replayed stack {g} is not the live run's {w}")
