@@ -42,6 +42,7 @@ static void maps(const char *text)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mw_rss *rss = NULL;
+	struct mw_resident res = { 0 };
 	const char *src;
 	uint64_t v;
 	uint32_t tgid;
@@ -67,6 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mw_status_vmsize(text, &v);
 		mw_status_kb(text, "VmStk", &v);
 		mw_status_tgid(text, &tgid);
+		mw_status_resident(text, &res);
 		break;
 	case 3:
 		mw_stat_start_brk(text, &v);
