@@ -29,6 +29,7 @@ enum {
 	OPT_PROMETHEUS,
 	OPT_PER_TID,
 	OPT_STACKS,
+	OPT_NO_FAULTS,
 	OPT_COMM,
 	OPT_CGROUP,
 	OPT_DAEMON,
@@ -57,6 +58,7 @@ static const struct option long_opts[] = {
 	{ "prometheus", required_argument, NULL, OPT_PROMETHEUS },
 	{ "per-tid", no_argument, NULL, OPT_PER_TID },
 	{ "stacks", no_argument, NULL, OPT_STACKS },
+	{ "no-faults", no_argument, NULL, OPT_NO_FAULTS },
 	{ "comm", required_argument, NULL, OPT_COMM },
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "daemon", no_argument, NULL, OPT_DAEMON },
@@ -94,6 +96,7 @@ void mw_cli_usage(FILE *f)
 	      "      --ring-size BYTES   ring buffer size (power of two, >= 4096; K/M suffix)\n"
 	      "      --maps-at-exit      print each process's final region map\n"
 	      "      --stacks            the user stack of every traced memory syscall\n"
+	      "      --no-faults         do not count page faults (no probe on every fault)\n"
 	      "      --record FILE       also save everything consumed, for --replay\n"
 	      "      --replay FILE       run the accounting on a recording (no root needed)\n"
 	      "      --prometheus [ADDR]:PORT  serve Prometheus metrics on GET /metrics\n"
@@ -263,6 +266,7 @@ int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, cha
 		}
 		case OPT_PER_TID: cfg->per_tid = true; break;
 		case OPT_STACKS: cfg->stacks = true; break;
+		case OPT_NO_FAULTS: cfg->no_faults = true; break;
 		case OPT_COMM:
 			if (mw_opt_comm(optarg, cfg, err, errsz))
 				return -1;

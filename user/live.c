@@ -1060,6 +1060,7 @@ int mw_live_run(struct mw_config *cfg)
 		.follow_forks = cfg->follow,
 		.timed = cfg->show_dur,
 		.stacks = cfg->stacks,
+		.no_faults = cfg->no_faults,
 		.verbose = cfg->verbose,
 		.ring_size = cfg->ring_size,
 		.max_threads = cfg->max_threads,

@@ -94,3 +94,17 @@ def test_resident_text_columns():
         check(row, f"no row for touch-{i}")
         eq(row.group(1), f"{i * MIB}M" if i * MIB >= 10 else f"{i * MIB}.0M",
            f"touch-{i}: FAULTED column")
+
+
+def test_resident_no_faults_says_unknown():
+    """--no-faults: no fault probe, so no faults or faulted keys (unknown, not 0) and no FAULTED
+    column; resident memory is still read."""
+    rc, trace, err = mw.launch_json("--no-faults", "--", mw.wl("toucher"), "-n", 1, "-m", 1)
+    eq(rc, 0, f"memwatch exit status (stderr {mw.tail(err)!r})")
+    for t in trace.thread_summaries().values():
+        check("faults" not in t and "faulted" not in t, f"fault keys without the probe: {t}")
+    p = trace.of("process_summary")[-1]
+    check(p.get("rss_end", 0) > 0, f"resident memory is still read: {p}")
+    rc, text, _, err = mw.launch("-c", "--no-faults", "--", mw.wl("toucher"), "-n", 1, "-m", 1)
+    eq(rc, 0, f"memwatch -c exit status (stderr {mw.tail(err)!r})")
+    check("FAULTED" not in text and "MAPPED" in text, f"a FAULTED column: {text[:600]!r}")

@@ -52,6 +52,7 @@ struct mw_config {
 	bool maps_at_exit;	 /* --maps-at-exit */
 	bool per_tid;		 /* --per-tid: metrics by tid, not thread name */
 	bool stacks;		 /* --stacks: a user stack on every memory syscall */
+	bool no_faults;		 /* --no-faults: no page-fault probe */
 	bool help;		 /* -h: print usage, exit 0 */
 	bool version;		 /* -V */
 	/* Continuous monitoring (targets.c, config.c, rotate.c, daemon mode). */

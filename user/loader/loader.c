@@ -197,7 +197,7 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 	s->rodata->want_stacks = o->stacks;
 	choose_programs(s, l->raw_syscalls, o->timed);
 	/* Without the fault probe the threads' fault counts say they are unknown. */
-	l->faults = have_fault_tracepoint();
+	l->faults = !o->no_faults && have_fault_tracepoint();
 	bpf_program__set_autoload(s->progs.page_fault_user, l->faults);
 	s->bss->faults_on = l->faults;
 

@@ -19,8 +19,9 @@ typedef int (*mw_record_fn)(void *ctx, void *data, size_t size);
 
 struct mw_loader_opts {
 	bool follow_forks;
-	bool timed;  /* -T: enter probes too, for durations */
-	bool stacks; /* --stacks: each syscall record carries the user stack */
+	bool timed;	/* -T: enter probes too, for durations */
+	bool stacks;	/* --stacks: each syscall record carries the user stack */
+	bool no_faults; /* --no-faults: the page-fault probe is not loaded */
 	bool verbose;
 	uint64_t ring_size;
 	uint32_t max_threads;
