@@ -5,6 +5,7 @@ the process reads its /proc/self/status just before it exits (or waits, still al
 thread's faulted bytes are within 10% of what it touched; rss_end is within 5% of the VmRSS it
 read (equal to /proc at the same moment while it lives); rss_start is the baseline's."""
 import re
+import time
 
 import mw
 from mw import check, eq
@@ -64,6 +65,7 @@ def test_resident_attached_equals_proc():
         w.send()
         w.wait_line(r"^done \d+$")
         st = status_line(w.text("err"))
+        time.sleep(1.2)  # an interval report or two while it waits
         # Idle now, waiting on its stdin: the final summary reads /proc as it stands.
         mw.interrupt(m)
         trace = mw.read_ndjson(out)
