@@ -192,18 +192,21 @@ static __always_inline void fill_sys_hdr(struct mw_hdr *h, __u64 id, __u64 ts)
 	h->comm[0] = '\0';
 }
 
-/* Reserve a record or count the drop. */
+/* Reserve a record or count the drop. The record is tested for NULL on one path only: a
+ * verifier before 6.2 cannot tell that a second test of a ring buffer record already known
+ * to be there is never taken, and refuses the program (an unreleased reference). */
 static __always_inline void *reserve(__u64 size)
 {
 	void *rec = bpf_ringbuf_reserve(&events, size, 0);
 	struct mw_stats *s = stats_slot();
 
-	if (!s)
-		return rec;
-	if (rec)
+	if (!rec) {
+		if (s)
+			s->rb_drops++;
+		return NULL;
+	}
+	if (s)
 		s->events++;
-	else
-		s->rb_drops++;
 	return rec;
 }
 
