@@ -257,16 +257,10 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(sched_process_exit, struct task_struct *p)
+static __always_inline int on_process_exit(struct task_struct *p, bool group_dead)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
-	bool group_dead;
 
-	if (!is_target(tgid))
-		return 0;
-	/* do_exit() decrements signal->live before this tracepoint: 0 means last thread. */
-	group_dead = BPF_CORE_READ(p, signal, live.counter) == 0;
 	/* Its counters move aside under the record's time: user space reads them on it. */
 	/* Linux 6.16 and later trace this before the mm is let go: its resident
 	 * counters as the last thread leaves, whatever ended it (a signal too). */
@@ -277,6 +271,36 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 	if (group_dead)
 		bpf_map_delete_elem(&targets, &tgid);
 	return 0;
+}
+
+/* Where the tracepoint says whether the exiting thread is its process's last (the loader
+ * chooses by the tracepoint's BTF prototype): exact. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sched_process_exit_gd, struct task_struct *p, bool group_dead)
+{
+	if (!is_target(BPF_CORE_READ(p, tgid)))
+		return 0;
+	return on_process_exit(p, group_dead);
+}
+
+/*
+ * Where it does not: do_exit() decrements signal->live before this tracepoint, but another
+ * thread's decrement may come between the two, so live == 0 alone would also take a thread
+ * that ended as its process exited (one joined just before exit_group) for the last one.
+ * The last thread is the leader, or comes after the leader is a zombie (a leader that
+ * ended first stays one until the others are gone).
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sched_process_exit, struct task_struct *p)
+{
+	struct task_struct *leader = BPF_CORE_READ(p, group_leader);
+	bool group_dead;
+
+	if (!is_target(BPF_CORE_READ(p, tgid)))
+		return 0;
+	group_dead = BPF_CORE_READ(p, signal, live.counter) == 0 &&
+		     (leader == p || BPF_CORE_READ(leader, exit_state) != 0);
+	return on_process_exit(p, group_dead);
 }
 
 SEC("tp_btf/task_rename")

@@ -111,6 +111,31 @@ static bool tracefs_ready(void)
 	return stat(TRACEFS "/events/syscalls", &st) == 0;
 }
 
+/*
+ * Whether the kernel's sched_process_exit tracepoint passes group_dead (the exiting thread
+ * is its process's last): its BTF prototype (void *ctx, task, group_dead) has three
+ * parameters then, two before. The kernel's own answer, not a guess from its version.
+ */
+static bool exit_has_group_dead(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	bool has = false;
+	int id;
+
+	if (!btf)
+		return false;
+	id = btf__find_by_name_kind(btf, "btf_trace_sched_process_exit", BTF_KIND_TYPEDEF);
+	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	if (t)
+		t = btf__type_by_id(btf, t->type); /* the pointer */
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type);
+	has = t && btf_is_func_proto(t) && btf_vlen(t) >= 3;
+	btf__free(btf);
+	return has;
+}
+
 /* Tracepoints or the raw fallback; enter probes only when calls are timed:
  * without them each call costs one probe, not two. */
 static void choose_programs(struct memwatch_bpf *s, bool raw, bool timed)
@@ -150,6 +175,19 @@ static bool have_fault_tracepoint(void)
 	have = btf__find_by_name_kind(vmlinux, "btf_trace_page_fault_user", BTF_KIND_TYPEDEF) > 0;
 	btf__free(vmlinux);
 	return have;
+}
+
+/* One of the two exit programs; the line that says what a kernel without the exact one
+ * costs, once. */
+static void choose_exit_program(struct memwatch_bpf *s)
+{
+	bool gd = exit_has_group_dead();
+
+	bpf_program__set_autoload(s->progs.sched_process_exit_gd, gd);
+	bpf_program__set_autoload(s->progs.sched_process_exit, !gd);
+	if (!gd)
+		mw_p_err("kernel lacks sched_process_exit's group_dead: a thread that ends as its "
+			 "process exits may be taken for the process's end");
 }
 
 int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_record_fn fn, void *ctx,
@@ -200,6 +238,7 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 	l->faults = !o->no_faults && have_fault_tracepoint();
 	bpf_program__set_autoload(s->progs.page_fault_user, l->faults);
 	s->bss->faults_on = l->faults;
+	choose_exit_program(s);
 
 	ret = memwatch_bpf__load(s);
 	if (ret) {
