@@ -13,6 +13,7 @@ import subprocess
 import time
 
 import mw
+import skips
 from mw import check, eq
 
 SRC = os.path.join(mw.ROOT, "tests", "workloads")
@@ -1032,3 +1033,29 @@ def test_malloc_launch_hold_released_when_memwatch_dies():
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
+
+
+LACKS_MULTI = "memwatch: kernel lacks uprobe_multi links"
+
+
+def test_malloc_kernel_features():
+    """--malloc without uprobe_multi links (Linux before 6.6; MEMWATCH_NO_UPROBE_MULTI=1
+    elsewhere): one perf-event uprobe per function, the same exact calls and leaks, and one
+    line saying so. Without the variable the line appears exactly where the kernel lacks them:
+    the probe, not a version number, chose, and it must agree with the release."""
+    rc, tr, err, _ = run_mw(["--malloc", "-v", "--", mw.wl("leaks"), "-r", "200"],
+                            env={"MEMWATCH_NO_UPROBE_MULTI": "1"})
+    eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
+    eq(len([ln for ln in err.splitlines() if ln.startswith(LACKS_MULTI)]), 1,
+       f"lines saying the kernel lacks uprobe_multi (stderr {mw.tail(err)!r})")
+    m = re.search(r"allocator probes on \S+ \(perf-event uprobes, attached in ([\d.]+) ms\)", err)
+    check(m, f"no attach line naming perf-event uprobes (stderr {mw.tail(err)!r})")
+    check_leaks(tr)
+    c = summary(tr)["calls"]
+    eq((c.get("malloc"), c.get("calloc"), c.get("realloc"), c.get("free")),
+       (10 + 12 + 200, 11 + 200, 12 + 200, 2 * 200), "calls through perf-event uprobes")
+    rc, tr, err, _ = run_mw(["--malloc", "--", mw.wl("leaks"), "-r", "10"])
+    eq(rc, 0, f"exit status without the variable (stderr {mw.tail(err)!r})")
+    lacks = any(ln.startswith(LACKS_MULTI) for ln in err.splitlines())
+    eq(lacks, mw.kernel_release() < skips.KERNEL_FEATURES["uprobe_multi"][0],
+       f"'kernel lacks uprobe_multi' said on Linux {os.uname().release}")

@@ -149,7 +149,9 @@ int mw_mprobe_open(struct mw_mprobe *m, const struct mw_mprobe_opts *o, char *er
 		s->rodata->exp_gap[i] =
 			(__u64)(-log(1.0 - (i + 0.5) / MW_SAMPLE_TABLE) * (double)o->sample_bytes) +
 			1;
-	for (int k = 0; k < L_COUNT; k++)
+	/* A program loaded for uprobe_multi links cannot be attached through perf events. */
+	m->multi = mw_mprobe_has_multi();
+	for (int k = 0; k < L_COUNT && m->multi; k++)
 		bpf_program__set_expected_attach_type(prog_of(m, k),
 						      (enum bpf_attach_type)MW_TRACE_UPROBE_MULTI);
 	ret = bpf_map__set_max_entries(s->maps.live, o->max_outstanding);
@@ -182,7 +184,7 @@ int mw_mprobe_ring_fd(const struct mw_mprobe *m)
 	return bpf_map__fd(m->skel->maps.mevents);
 }
 
-static int attach_point(struct mw_mprobe *m, struct mw_mpoint *p)
+static int link_multi(struct mw_mpoint *p, int prog_fd)
 {
 	union {
 		struct {
@@ -195,7 +197,7 @@ static int attach_point(struct mw_mprobe *m, struct mw_mpoint *p)
 	int fd;
 
 	memset(&attr, 0, sizeof(attr));
-	attr.lc.prog_fd = (uint32_t)bpf_program__fd(prog_of(m, p->kind));
+	attr.lc.prog_fd = (uint32_t)prog_fd;
 	attr.lc.attach_type = MW_TRACE_UPROBE_MULTI;
 	attr.lc.path = (uint64_t)(uintptr_t)p->path;
 	attr.lc.offsets = (uint64_t)(uintptr_t)p->offs;
@@ -208,6 +210,77 @@ static int attach_point(struct mw_mprobe *m, struct mw_mpoint *p)
 		return -errno;
 	p->fd = fd;
 	return 0;
+}
+
+static bool point_on(const struct mw_mpoint *p)
+{
+	return p->fd >= 0 || p->links[0];
+}
+
+static void point_off(struct mw_mpoint *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	for (uint32_t i = 0; i < p->n && p->links[i]; i++) {
+		bpf_link__destroy(p->links[i]);
+		p->links[i] = NULL;
+	}
+}
+
+/* Without uprobe_multi: a perf-event uprobe per function, each with its cookie. All of them
+ * or none. */
+static int link_each(struct mw_mprobe *m, struct mw_mpoint *p)
+{
+	struct bpf_program *prog = prog_of(m, p->kind);
+
+	p->fd = -1;
+	for (uint32_t i = 0; i < p->n; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = p->cookies[i], .retprobe = p->ret);
+
+		p->links[i] = bpf_program__attach_uprobe_opts(prog, (pid_t)p->pid, p->path,
+							      p->offs[i], &uo);
+		if (!p->links[i]) {
+			int err = -errno;
+
+			point_off(p);
+			return err ? err : -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int attach_point(struct mw_mprobe *m, struct mw_mpoint *p)
+{
+	if (!m->multi)
+		return link_each(m, p);
+	return link_multi(p, bpf_program__fd(prog_of(m, p->kind)));
+}
+
+bool mw_mprobe_has_multi(void)
+{
+	/* r0 = 0; exit */
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, po,
+		    .expected_attach_type = (enum bpf_attach_type)MW_TRACE_UPROBE_MULTI);
+	const char *force = getenv("MEMWATCH_NO_UPROBE_MULTI");
+	struct mw_mpoint p = { .path = "/", .n = 1, .fd = -1 };
+	int prog, ret;
+
+	if (force && *force == '1')
+		return false;
+	/* A kernel that does not know the attach type may refuse the program already. */
+	prog = bpf_prog_load(BPF_PROG_TYPE_KPROBE, NULL, "GPL", insns, 2, &po);
+	if (prog < 0)
+		return false;
+	ret = link_multi(&p, prog);
+	if (!ret)
+		close(p.fd);
+	close(prog);
+	return ret == -EBADF;
 }
 
 static int add_point(struct mw_mprobe *m, struct mw_mpoint *p)
@@ -535,11 +608,8 @@ int mw_mprobe_add_sampler(struct mw_mprobe *m, uint32_t pid, const char *path, b
 
 void mw_mprobe_detach(struct mw_mprobe *m)
 {
-	for (size_t i = 0; i < m->npoints; i++) {
-		if (m->points[i].fd >= 0)
-			close(m->points[i].fd);
-		m->points[i].fd = -1;
-	}
+	for (size_t i = 0; i < m->npoints; i++)
+		point_off(&m->points[i]);
 	/* The semaphores fall with the links: the samplers stop reporting. */
 	for (size_t i = 0; i < m->nusdt; i++) {
 		bpf_link__destroy(m->usdt[i].alloc);
@@ -549,9 +619,9 @@ void mw_mprobe_detach(struct mw_mprobe *m)
 	m->attached = false;
 }
 
-static void *close_fd(void *arg)
+static void *close_point(void *arg)
 {
-	close((int)(intptr_t)arg);
+	point_off(arg);
 	return NULL;
 }
 
@@ -564,24 +634,23 @@ static void *close_fd(void *arg)
  */
 void mw_mprobe_detach_pid(struct mw_mprobe *m, uint32_t pid)
 {
+	struct mw_mpoint *last = NULL;
 	pthread_t th[16];
-	int n = 0, last = -1;
+	int n = 0;
 
 	for (size_t i = 0; i < m->npoints; i++) {
 		struct mw_mpoint *p = &m->points[i];
 
-		if (p->pid != pid || p->kind == L_EXIT || p->fd < 0)
+		if (p->pid != pid || p->kind == L_EXIT || !point_on(p))
 			continue;
-		if (last >= 0 &&
-		    (n == 16 || pthread_create(&th[n], NULL, close_fd, (void *)(intptr_t)last)))
-			close(last); /* no thread: in turn */
-		else if (last >= 0)
+		if (last && (n == 16 || pthread_create(&th[n], NULL, close_point, last)))
+			point_off(last); /* no thread: in turn */
+		else if (last)
 			n++;
-		last = p->fd;
-		p->fd = -1;
+		last = p;
 	}
-	if (last >= 0)
-		close(last);
+	if (last)
+		point_off(last);
 	for (int k = 0; k < n; k++)
 		pthread_join(th[k], NULL);
 	/* The in-process sampler's: its semaphores fall with the links, it stops reporting. */
@@ -610,7 +679,7 @@ int mw_mprobe_reattach_pid(struct mw_mprobe *m, uint32_t pid)
 		struct mw_mpoint *p = &m->points[i];
 		int ret;
 
-		if (p->pid != pid || p->fd >= 0)
+		if (p->pid != pid || point_on(p))
 			continue;
 		ret = attach_point(m, p);
 		if (ret && !err)
@@ -674,7 +743,9 @@ int mw_mprobe_calibrate(struct mw_mprobe *m, struct mw_mcost *c)
 	};
 	static const char *const names[2] = { "malloc", "free" };
 	struct mw_mpoint e = { .pid = (uint32_t)getpid(), .kind = L_ENTER, .fd = -1 };
-	struct mw_mpoint r = { .pid = (uint32_t)getpid(), .kind = L_ALLOC_RET, .ret = true };
+	struct mw_mpoint r = {
+		.pid = (uint32_t)getpid(), .kind = L_ALLOC_RET, .ret = true, .fd = -1
+	};
 	double de[ROUNDS], dr[ROUNDS];
 	struct mw_regions maps;
 	const char *path = NULL;
@@ -712,10 +783,10 @@ int mw_mprobe_calibrate(struct mw_mprobe *m, struct mw_mcost *c)
 		if (!err) {
 			pair_ns(16);
 			dr[k] = pair_ns(PAIRS) - one;
-			close(r.fd);
+			point_off(&r);
 		}
 		de[k] = (one - base) / 2; /* two entry hits per pair */
-		close(e.fd);
+		point_off(&e);
 	}
 	if (err)
 		return err;

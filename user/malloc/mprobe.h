@@ -37,17 +37,19 @@ struct mw_mmodule {
 	uint64_t dev, ino;
 };
 
-/* One uprobe_multi link: a program on some functions of one file, for one pid;
- * re-attached as it was after a detach. */
+/* One program on some functions of one file, for one pid, re-attached as it was after a
+ * detach: one uprobe_multi link (fd), or, on a kernel without them, one perf-event uprobe
+ * per function (links; fd stays -1). */
 struct mw_mpoint {
 	uint32_t pid;
 	const char *path; /* interned */
 	int kind;	  /* which program */
 	bool ret;
 	uint32_t n;
-	uint64_t offs[32];    /* file offsets of the functions */
-	uint64_t cookies[32]; /* enum mw_mfn of each (entry program) */
-	int fd;		      /* the link, -1 while detached */
+	uint64_t offs[32];	    /* file offsets of the functions */
+	uint64_t cookies[32];	    /* enum mw_mfn of each (entry program) */
+	int fd;			    /* the uprobe_multi link, -1 while detached */
+	struct bpf_link *links[32]; /* the perf-event uprobes, NULL while detached */
 };
 
 /* The in-process sampler's USDT probes in one file of one process (its links, or none
@@ -69,10 +71,18 @@ struct mw_mprobe {
 	struct mw_mmodule *mods;
 	size_t nmods, capmods;
 	bool attached; /* links are in place (false while a duty cycle or the guard is off) */
+	bool multi;    /* the kernel has uprobe_multi links (else: a uprobe per function) */
 	int ncpus;
 };
 
-/* Open and load; on failure a negative errno and a one-line reason in err. */
+/*
+ * Whether this kernel has uprobe_multi links (Linux 6.6), probed as libbpf does: a link
+ * on "/" is refused with EBADF where they exist. MEMWATCH_NO_UPROBE_MULTI=1 says no (the
+ * tests of the fallback on a kernel that has them).
+ */
+bool mw_mprobe_has_multi(void);
+/* Open and load; on failure a negative errno and a one-line reason in err. m->multi says
+ * which attach path the kernel allows. */
 int mw_mprobe_open(struct mw_mprobe *m, const struct mw_mprobe_opts *o, char *err, size_t errsz);
 /* The malloc ring's fd (for ring_buffer__add). */
 int mw_mprobe_ring_fd(const struct mw_mprobe *m);

@@ -295,6 +295,9 @@ struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *
 	}
 	if (mw_mprobe_open(&t->probe, &o, err, errsz))
 		goto fail;
+	if (!t->probe.multi)
+		mw_p_err("kernel lacks uprobe_multi links: --malloc attaches one perf-event uprobe "
+			 "per function instead (slower to attach and detach)");
 	/* Something may detach the probes: their cost is accounted, from measured costs. */
 	t->accounting = m->max_overhead_pct > 0 || m->duty_period_s || m->max_probe_rate;
 	if (t->accounting) {
@@ -372,7 +375,7 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 {
 	char what[256] = "", comm[MW_COMM_LEN] = "", qwhat[MW_TEXT_ROOM(256)];
 	bool midlife = !before_libs || quiet;
-	uint64_t cpu = 0, now = mw_now_ns(CLOCK_MONOTONIC), table_off = 0;
+	uint64_t cpu = 0, now = mw_now_ns(CLOCK_MONOTONIC), table_off = 0, t0, attach_ns;
 	struct mlive *p;
 	int n;
 
@@ -418,7 +421,9 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 	*what = '\0';
 	pthread_mutex_lock(&t->mu);
 	p = live_of(t, pid, true);
+	t0 = mw_now_ns(CLOCK_MONOTONIC);
 	n = p ? mw_mprobe_add_pid(&t->probe, pid, before_libs, what, sizeof(what)) : -ENOMEM;
+	attach_ns = mw_now_ns(CLOCK_MONOTONIC) - t0;
 	if (n > 0 && !p->probed) {
 		struct mw_mbudget_ctr zero = {};
 
@@ -444,20 +449,19 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 		return n;
 	}
 	if (n < 0) {
-		bool old_kernel = n == -EINVAL || n == -EOPNOTSUPP || n == -ENOTSUP;
-
-		mw_p_err("pid %u: cannot attach allocator probes to %s: %s%s", pid,
+		mw_p_err("pid %u: cannot attach allocator probes to %s: %s", pid,
 			 *what ? mw_text_quote(qwhat, sizeof(qwhat), what, sizeof(what))
 			       : "its allocator",
-			 strerror(-n),
-			 old_kernel ? " (they need uprobe_multi links: Linux 6.6 or later)" : "");
+			 strerror(-n));
 		return n;
 	}
 	if (!*what && !quiet)
 		mw_p_err("pid %u: no malloc found in its executable or libraries", pid);
 	else if (t->cfg->verbose)
-		mw_p_err("pid %u: %d allocator probes on %s", pid, n,
-			 mw_text_quote(qwhat, sizeof(qwhat), what, sizeof(what)));
+		mw_p_err("pid %u: %d allocator probes on %s (%s, attached in %.1f ms)", pid, n,
+			 mw_text_quote(qwhat, sizeof(qwhat), what, sizeof(what)),
+			 t->probe.multi ? "uprobe_multi links" : "perf-event uprobes",
+			 (double)attach_ns / 1e6);
 	if (n > 0 && midlife)
 		mw_mwalk_pid(t->walk, &t->probe, &t->ml, pid, what, t->cfg->verbose);
 	return 0;
