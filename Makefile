@@ -61,7 +61,7 @@ WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tes
 TOOLS_BIN := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(wildcard tools/*.c))
 
 .PHONY: all deps install demo check unit bench clean workloads lint man sampler mutants asan \
-	check-asan fuzz fuzz-build fuzz-regress
+	check-asan fuzz fuzz-build fuzz-regress check-kernels
 all: memwatch sampler
 
 deps:
@@ -270,6 +270,15 @@ check: deps lint
 check-asan: deps
 	$(Q)$(MAKE) --no-print-directory memwatch sampler workloads $(TOOLS_BIN) asan
 	$(Q)MW_ASAN=1 MEMWATCH_BIN=$(CURDIR)/$(ASAN)/memwatch tests/run.sh --asan
+
+# The end-to-end tests' kernel subset on Debian's packaged kernels, each booted in QEMU (TCG)
+# on this root file system (tools/vm/check_kernels.py): KERNELS="6.1 6.12" by default; a few
+# minutes per kernel, so not part of check.
+KERNELS ?= 6.1 6.12
+check-kernels:
+	$(Q)sh tools/deps.sh vm
+	$(Q)$(MAKE) --no-print-directory memwatch sampler workloads $(TOOLS_BIN)
+	$(Q)python3 tools/vm/check_kernels.py $(KERNELS)
 
 # Mutation testing of the pure core: every planted bug in tests/mutants/list.txt must make a unit
 # test fail (tests/mutants/run.py, on a scratch copy: the tree is never modified). A rebuild per

@@ -45,6 +45,13 @@ PKGS="$PKGS bpfcc-tools heaptrack"
 # bench_malloc.sh's redis part (PARTS=redis) runs the same server under the overhead budget.
 PKGS="$PKGS redis-server redis-tools"
 
+# `tools/deps.sh vm` (make check-kernels): QEMU boots Debian's packaged kernels (TCG) with an
+# initramfs made of busybox-static; the kernels themselves are downloaded by
+# tools/vm/check_kernels.py with apt-get download, never installed. Not for make check.
+if [ "${1:-}" = vm ]; then
+	PKGS="$PKGS qemu-system-x86 busybox-static"
+fi
+
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

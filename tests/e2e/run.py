@@ -11,7 +11,7 @@ with the reason (a suite that cannot run must not read as green). With CI=true i
 environment, or as root, a run in which no test executed (all skipped, or none selected) fails
 too, with the line `FAIL e2e/runner: ...`.
 
-usage: run.py [-v] [-k SUBSTRING] [-t SECONDS] [-l]
+usage: run.py [-v] [-k SUBSTRING]... [-t SECONDS] [-l]   (-k again: a test matching any of them)
 """
 import argparse
 import ctypes
@@ -88,12 +88,13 @@ def one_line(s, limit=600):
 def main():
     ap = argparse.ArgumentParser(description="memwatch end-to-end tests")
     ap.add_argument("-v", action="store_true", help="print failure details")
-    ap.add_argument("-k", default="", help="run only tests whose name contains this")
+    ap.add_argument("-k", action="append", default=[],
+                    help="run only tests whose name contains this (repeatable: any of them)")
     ap.add_argument("-t", type=float, default=DEFAULT_TIMEOUT, help="default per-test timeout")
     ap.add_argument("-l", action="store_true", help="list the tests")
     opts = ap.parse_args()
 
-    tests = [(n, f) for n, f in discover() if opts.k in n]
+    tests = [(n, f) for n, f in discover() if not opts.k or any(k in n for k in opts.k)]
     if opts.l:
         for n, _ in tests:
             print(n)
@@ -152,7 +153,7 @@ def main():
     if not executed and not cannot_run and strict_mode():
         failed += 1
         why = f"all {len(tests)} selected tests skipped" if tests else \
-            f"no test matches -k {opts.k!r}"
+            f"no test matches -k {' -k '.join(opts.k)!r}"
         print(f"FAIL e2e/runner: no test executed ({why}); with CI=true or as root that is a "
               f"failure", flush=True)
     if opts.v:
