@@ -29,11 +29,16 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CACHE = os.path.join(ROOT, ".output", "kernels")
 
-# The syscall ledger against its oracles, the raw-syscall fallback, the exit probes' timing
-# (task storage), an exec, threads, and --malloc (uprobe_multi or its per-function fallback).
+# The syscall ledger against its oracles (brk, mmap/munmap, mremap, shm, threads, attach),
+# the raw-syscall fallback and a boot without tracefs, the exit probes' timing (task storage),
+# exec, forks, ends and kill -9, and --malloc (uprobe_multi links or a uprobe per function):
+# exact leaks, an attach mid-life, detach and re-attach (duty cycle), detach mid-run.
 DEFAULT_K = ("strace_oracle proc_maps_oracle proc_oracle_brk concurrent_threads_exact "
              "attach_running_threads ops_syscall_deltas ops_lifecycle raw_syscall_fallback "
-             "durations_with_T exec_event malloc_leaks_glibc malloc_kernel_features")
+             "durations_with_T exec_event malloc_leaks_glibc malloc_kernel_features "
+             "sysv_shm_pkey_text_matches_strace mremap_dontunmap_oracles "
+             "fresh_boot_without_tracefs follow_forks sigkill_leaves_nothing "
+             "malloc_attach_prealloc malloc_duty_cycle malloc_detach_mid_run")
 # What the initramfs loads: the host root over virtio 9p, under an overlay.
 MODULES = ["virtio_pci", "9pnet_virtio", "9p", "overlay"]
 BOOT_TIMEOUT = int(os.environ.get("VM_TIMEOUT", "900"))
