@@ -1041,7 +1041,7 @@ LACKS_MULTI = "memwatch: kernel lacks uprobe_multi links"
 def test_malloc_kernel_features():
     """--malloc without uprobe_multi links (Linux before 6.6; MEMWATCH_NO_UPROBE_MULTI=1
     elsewhere): one perf-event uprobe per function, the same exact calls and leaks, and one
-    line saying so. Without the variable the line appears exactly where the kernel lacks them:
+    line saying so; under --duty, -v says what each detach and re-attach took. Without the variable the line appears exactly where the kernel lacks them:
     the probe, not a version number, chose, and it must agree with the release."""
     rc, tr, err, _ = run_mw(["--malloc", "-v", "--", mw.wl("leaks"), "-r", "200"],
                             env={"MEMWATCH_NO_UPROBE_MULTI": "1"})
@@ -1054,6 +1054,15 @@ def test_malloc_kernel_features():
     c = summary(tr)["calls"]
     eq((c.get("malloc"), c.get("calloc"), c.get("realloc"), c.get("free")),
        (10 + 12 + 200, 11 + 200, 12 + 200, 2 * 200), "calls through perf-event uprobes")
+    # Detached and attached again (--duty): what each took, and the probes count again.
+    # (A perf-event uprobe's detach waits for a grace period: about a second here.)
+    rc, tr, err, _ = run_mw(["--malloc", "-v", "--duty", "0.2,0.5", "--", mw.wl("leaks"),
+                             "-t", "4000"], env={"MEMWATCH_NO_UPROBE_MULTI": "1"})
+    eq(rc, 0, f"exit status under --duty (stderr {mw.tail(err)!r})")
+    for what in ("detached in", "attached again in"):
+        check(re.search(rf"allocator probes {what} [\d.]+ ms$", err, re.M),
+              f"no 'allocator probes {what} N ms' line (stderr {mw.tail(err)!r})")
+    check(summary(tr)["calls"].get("free", 0) > 0, "no free counted under --duty")
     rc, tr, err, _ = run_mw(["--malloc", "--", mw.wl("leaks"), "-r", "10"])
     eq(rc, 0, f"exit status without the variable (stderr {mw.tail(err)!r})")
     lacks = any(ln.startswith(LACKS_MULTI) for ln in err.splitlines())

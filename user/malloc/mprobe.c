@@ -214,7 +214,10 @@ static int link_multi(struct mw_mpoint *p, int prog_fd)
 
 static bool point_on(const struct mw_mpoint *p)
 {
-	return p->fd >= 0 || p->links[0];
+	for (uint32_t i = 0; i < p->n; i++)
+		if (p->links[i])
+			return true;
+	return p->fd >= 0;
 }
 
 static void point_off(struct mw_mpoint *p)
@@ -222,8 +225,8 @@ static void point_off(struct mw_mpoint *p)
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
-	for (uint32_t i = 0; i < p->n && p->links[i]; i++) {
-		bpf_link__destroy(p->links[i]);
+	for (uint32_t i = 0; i < p->n; i++) {
+		bpf_link__destroy(p->links[i]); /* NULL: nothing */
 		p->links[i] = NULL;
 	}
 }
@@ -630,7 +633,9 @@ static void *close_point(void *arg)
  * once, then waits for a grace period (tens of ms, 100 ms and more on a busy
  * host): one after the other, the links still there would trap all that time
  * (and a return probe left without its entry probe traps at every entry with no
- * program to count it). Each but the last is closed by a thread of its own.
+ * program to count it). Each but the last is closed by a thread of its own. (Perf-event
+ * uprobes take 0.7 to 0.95 s here however they are closed, each on a thread of its own
+ * included: that is their detach cost, against 15 to 90 ms for uprobe_multi links.)
  */
 void mw_mprobe_detach_pid(struct mw_mprobe *m, uint32_t pid)
 {

@@ -530,9 +530,11 @@ static void budget_sample(struct mw_mtrace *t, struct mlive *p, uint64_t now, bo
 static void apply(struct mw_mtrace *t, struct mlive *p, bool global_on)
 {
 	bool want = global_on && (p->want || !t->accounting);
+	uint64_t t0;
 
 	if (want == p->attached || p->gone)
 		return;
+	t0 = mw_now_ns(CLOCK_MONOTONIC);
 	/*
 	 * A sample when the change is done, its interval counted as detached: the
 	 * breakpoints come and go at the start of a change and most of its time is the
@@ -546,6 +548,9 @@ static void apply(struct mw_mtrace *t, struct mlive *p, bool global_on)
 		}
 		if (t->accounting)
 			budget_sample(t, p, mw_now_ns(CLOCK_MONOTONIC), false);
+		if (t->cfg->verbose)
+			mw_p_err("pid %u: allocator probes attached again in %.1f ms", p->pid,
+				 (double)(mw_now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
 		p->attached = true;
 		p->bud.windows++;
 		return;
@@ -553,6 +558,9 @@ static void apply(struct mw_mtrace *t, struct mlive *p, bool global_on)
 	mw_mprobe_detach_pid(&t->probe, p->pid);
 	/* After the links are gone: a free from here on may be missed. */
 	p->dark_ns = mw_now_ns(CLOCK_MONOTONIC);
+	if (t->cfg->verbose)
+		mw_p_err("pid %u: allocator probes detached in %.1f ms", p->pid,
+			 (double)(p->dark_ns - t0) / 1e6);
 	p->attached = false;
 	if (t->accounting)
 		budget_sample(t, p, p->dark_ns, false);
