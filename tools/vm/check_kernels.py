@@ -188,7 +188,7 @@ def boot(series, release, kdir, initrd, ks):
     cmd = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "2048",
            "-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot",
            "-kernel", vmlinuz, "-initrd", initrd,
-           "-append", "console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off",
+           "-append", "console=ttyS0 loglevel=4 panic=-1 oops=panic mitigations=off",
            "-virtfs", "local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap",
            "-virtfs", f"local,path={out},mount_tag=vmout,security_model=none"]
     t0 = time.monotonic()
@@ -231,7 +231,8 @@ def boot(series, release, kdir, initrd, ks):
     if timed_out:
         lines.append(f"FAIL vm/{series}: still running after {BOOT_TIMEOUT} s (VM_TIMEOUT)")
     elif not os.path.exists(os.path.join(out, "e2e.rc")):
-        lines.append(f"FAIL vm/{series}: the tests did not run (see {out}/console.log)")
+        lines.append(f"FAIL vm/{series}: the VM stopped before the tests ended (QEMU exit "
+                     f"status {p.returncode}; see {out}/console.log)")
     return lines, secs
 
 
