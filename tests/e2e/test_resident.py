@@ -74,7 +74,10 @@ def test_resident_attached_equals_proc():
         w.wait(10, "toucher")
     p = trace.process(w.pid)
     check_parts(p, "attached")
-    eq(p.get("rss_anon"), st["anon"], "rss_anon against RssAnon read by the process")
+    # Read at two moments: after its own read the process prints and waits, which may touch
+    # a page or two more (its stdio buffers).
+    check(abs(p.get("rss_anon", 0) - st["anon"]) <= 4 * 4096,
+          f"rss_anon {p.get('rss_anon')} against RssAnon {st['anon']} read by the process")
     within(p.get("rss_end"), st["rss"], 0.05, "rss_end against VmRSS read by the process")
     check("rss_slack" not in p, f"read from /proc, exact: {p}")
     check(p.get("rss_start", 1 << 62) < st["anon"] // 4,
