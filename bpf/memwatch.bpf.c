@@ -345,6 +345,38 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 #endif
 
 /*
+ * The OOM killer chose its victim (SIGKILL is queued, its memory not yet
+ * reaped): the record reaches user space before the victim's exit, so its
+ * ledger can be written while the model still holds it. The victim is not the
+ * current task: its header is filled from the task chosen. Loaded only where
+ * the tracepoint passes the task (BTF says; see loader.c).
+ */
+SEC("tp_btf/mark_victim")
+int BPF_PROG(mark_victim, struct task_struct *task)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct mw_task_rec *rec;
+
+	if (!is_target(tgid))
+		return 0;
+	rec = reserve(sizeof(*rec));
+	if (!rec)
+		return 0;
+	fill_hdr(&rec->hdr, MW_REC_OOM, ((__u64)tgid << 32) | BPF_CORE_READ(task, pid),
+		 bpf_ktime_get_ns());
+	BPF_CORE_READ_STR_INTO(&rec->hdr.comm, task, comm);
+	rec->vm_pages = BPF_CORE_READ(task, mm, total_vm);
+	rec->stack_pages = BPF_CORE_READ(task, mm, stack_vm);
+	rec->child_tgid = bpf_get_current_pid_tgid() >> 32;
+	rec->child_tid = 0;
+	rec->exit_code = 0;
+	rec->group_dead = 0;
+	rec->child_comm[0] = '\0';
+	bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
+/*
  * ---- glibc's malloc probes (USDT, provider "libc"), where the libc has them ----
  * Attached per target pid by the loader (not auto-attached). They give the
  * arena lifecycle exactly; the syscall signatures are the fallback.

@@ -44,6 +44,9 @@ enum mw_rec_type {
 				 * hdr.comm = its new name, for user space to match */
 	MW_REC_RSS,	      /* struct mw_rss_rec: the kernel's resident counters at the end */
 	MW_REC_SYSCALL_STACK, /* struct mw_syscall_stack_rec + stack bytes (--stacks) */
+	MW_REC_OOM,	      /* struct mw_task_rec: the OOM killer chose a traced process;
+				 * hdr = the victim (tid: the task chosen), child_tgid = the
+				 * process whose allocation ran out, vm_pages = victim's VmSize */
 };
 
 /* --stacks: user stack bytes copied per memory syscall (the syscall ring's records). */

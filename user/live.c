@@ -572,6 +572,15 @@ static void sweep_names(struct live *l)
 	l->names_kept = mw_intern_sweep();
 }
 
+/* An OOM victim's ledger was written: the stacks that hold its heap, while it is there. */
+static void oom_victim(void *ctx, uint32_t pid)
+{
+	struct live *l = ctx;
+
+	if (l->m)
+		mw_mtrace_report_pid(l->m, pid);
+}
+
 static int kernel_counters(void *ctx, uint32_t tid, struct mw_thread_counters *c, bool forget)
 {
 	struct live *l = ctx;
@@ -1092,6 +1101,7 @@ int mw_live_run(struct mw_config *cfg)
 	l.s.resident = resident_now;
 	l.s.reseed = reseed_after_exec;
 	l.s.libs = libs_mapped;
+	l.s.oom = oom_victim;
 	l.s.peek = mw_mem_read_pid;
 	l.s.src_ctx = &l;
 	if (cfg->stacks) {

@@ -131,6 +131,10 @@ struct mw_process {
 		uint64_t faulted; /* bytes, of the threads whose faults were counted */
 	} * retired;
 	size_t nretired, capretired;
+	/* Sizes at the last report (the baseline before the first): the growth an OOM
+	 * record and the triggers show is what came since. */
+	uint64_t report_ns; /* Unix epoch ns of that report */
+	uint64_t report_mapped, report_committed;
 	int exit_code; /* wait status of the last thread */
 	bool exited;
 	bool needs_seed; /* after exec: the caller must seed it from /proc */

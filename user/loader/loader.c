@@ -190,6 +190,38 @@ static void choose_exit_program(struct memwatch_bpf *s)
 			 "process exits may be taken for the process's end");
 }
 
+/*
+ * Does the kernel's oom:mark_victim pass the victim's task? It has since 6.8
+ * (task, uid); before, only a pid, which the program cannot read as a task:
+ * the verifier would refuse the whole object. BTF's typedef of the traced
+ * function says which.
+ */
+static bool oom_tracepoint_has_task(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	const struct btf_param *args;
+	bool ok = false;
+	int id;
+
+	if (!btf)
+		return false;
+	id = btf__find_by_name_kind(btf, "btf_trace_mark_victim", BTF_KIND_TYPEDEF);
+	t = id > 0 ? btf__type_by_id(btf, btf__type_by_id(btf, id)->type) : NULL;
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type);
+	if (t && btf_is_func_proto(t) && btf_vlen(t) >= 2) {
+		args = btf_params(t);
+		t = btf__type_by_id(btf, args[1].type); /* args[0]: the tracepoint's data */
+		if (t && btf_is_ptr(t))
+			t = btf__type_by_id(btf, t->type);
+		ok = t && btf_is_struct(t) &&
+		     !strcmp(btf__name_by_offset(btf, t->name_off), "task_struct");
+	}
+	btf__free(btf);
+	return ok;
+}
+
 int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_record_fn fn, void *ctx,
 		    char *err, size_t errsz)
 {
@@ -239,6 +271,8 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 	bpf_program__set_autoload(s->progs.page_fault_user, l->faults);
 	s->bss->faults_on = l->faults;
 	choose_exit_program(s);
+	l->oom_probe = oom_tracepoint_has_task();
+	bpf_program__set_autoload(s->progs.mark_victim, l->oom_probe);
 
 	ret = memwatch_bpf__load(s);
 	if (ret) {

@@ -768,6 +768,11 @@ void mw_mtrace_report(struct mw_mtrace *t, bool final)
 			report_proc(t, t->ml.procs[i].pid, now, final);
 }
 
+void mw_mtrace_report_pid(struct mw_mtrace *t, uint32_t pid)
+{
+	report_proc(t, pid, mw_now_ns(CLOCK_MONOTONIC), false);
+}
+
 void mw_mtrace_free(struct mw_mtrace *t)
 {
 	if (!t)

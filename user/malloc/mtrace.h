@@ -31,6 +31,8 @@ void mw_mtrace_tick(struct mw_mtrace *t, uint64_t now_mono);
 void mw_mtrace_detach(struct mw_mtrace *t);
 /* Summaries, leak report, retention of every traced process (final: --folded too). */
 void mw_mtrace_report(struct mw_mtrace *t, bool final);
+/* One process's report now, between intervals (an OOM victim's, an escalation's end). */
+void mw_mtrace_report_pid(struct mw_mtrace *t, uint32_t pid);
 void mw_mtrace_free(struct mw_mtrace *t);
 /* Its ledger (the heap profile's source). */
 const struct mw_mledger *mw_mtrace_ledger(const struct mw_mtrace *t);

@@ -575,6 +575,7 @@ static void render(struct mw_exporter *e, struct mw_session *s, struct mw_loader
 		.start_time_s = e->start_time_s,
 		.scrapes = scrapes,
 		.output_errors = s->out_errors,
+		.oom_kills = s->oom_kills,
 	};
 
 	refresh_counters(s, l);

@@ -752,6 +752,9 @@ static void render_self(struct mw_buf *b, const struct mw_metrics_in *in)
 	       "their lines are lost, tracing goes on.");
 	mw_buf_printf(b, "memwatch_output_errors_total %llu\n",
 		      (unsigned long long)in->output_errors);
+	family(b, "memwatch_oom_kills_total", "counter",
+	       "Traced processes the kernel's OOM killer chose (each wrote an oom record).");
+	mw_buf_printf(b, "memwatch_oom_kills_total %llu\n", (unsigned long long)in->oom_kills);
 	family(b, "process_cpu_seconds_total", "counter",
 	       "Total user and system CPU time spent by memwatch in seconds.");
 	mw_buf_printf(b, "process_cpu_seconds_total %.6f\n", in->cpu_seconds);

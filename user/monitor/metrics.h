@@ -134,6 +134,7 @@ struct mw_metrics_in {
 	double start_time_s;	/* memwatch's start, Unix epoch seconds */
 	uint64_t scrapes;	/* scrapes answered before this one */
 	uint64_t output_errors; /* writes of the trace or the recording that failed */
+	uint64_t oom_kills;	/* traced processes the OOM killer chose */
 };
 
 /* Render everything into b (appended). 0, or -ENOMEM (b->oom). */

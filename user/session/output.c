@@ -294,7 +294,8 @@ static void json_task(struct mw_output *o, const struct mw_event *ev, const stru
 
 void mw_out_event(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a)
 {
-	if (o->summary_only || !a->proc || ev->kind == MW_EV_EXIT_GROUP || ev->kind == MW_EV_RSS)
+	if (o->summary_only || !a->proc || ev->kind == MW_EV_EXIT_GROUP || ev->kind == MW_EV_RSS ||
+	    ev->kind == MW_EV_OOM)
 		return;
 	if (ev->kind == MW_EV_SYSCALL) {
 		if (o->json)
@@ -928,4 +929,166 @@ void mw_out_diag(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p
 	mw_json_str(&j, "message", d->message);
 	mw_json_str(&j, "remedy", d->remedy);
 	mw_json_end(&j);
+}
+
+/* ---------- the OOM killer's victim ---------- */
+
+/* The thread whose mappings hold the most bytes now, and the class most committed bytes are in. */
+static void oom_biggest(const struct mw_process *p, const uint64_t (*rows)[MW_CLASS_COUNT],
+			const struct mw_totals *tot, size_t *thread, uint64_t *thread_bytes,
+			int *cls)
+{
+	*thread = p->nthreads;
+	*thread_bytes = 0;
+	*cls = -1;
+	for (size_t i = 0; rows && i < p->nthreads; i++) {
+		uint64_t sum = 0;
+
+		for (int c = 0; c < MW_CLASS_COUNT; c++)
+			sum += rows[i][c];
+		if (sum > *thread_bytes) {
+			*thread_bytes = sum;
+			*thread = i;
+		}
+	}
+	/* By committed bytes: an arena's reservation is mostly PROT_NONE and costs nothing. */
+	for (int c = 0; c < MW_CLASS_COUNT; c++)
+		if (tot->committed_by[c] &&
+		    (*cls < 0 || tot->committed_by[c] > tot->committed_by[*cls]))
+			*cls = c;
+}
+
+static void text_oom(struct mw_output *o, const struct mw_process *p, const struct mw_event *ev,
+		     const struct mw_totals *tot, const struct mw_thread *big, uint64_t big_bytes,
+		     int cls)
+{
+	char m[32], c[32], g[32], b[32];
+
+	mw_fmt_size(m, sizeof(m), (int64_t)tot->mapped);
+	mw_fmt_size(c, sizeof(c), (int64_t)tot->committed);
+	mw_fmt_size(g, sizeof(g), (int64_t)(tot->mapped - p->report_mapped));
+	fprintf(o->f,
+		"!!! pid %" PRIu32 " (%s) chosen by the OOM killer: %s mapped, %s committed, "
+		"%s since the last report\n",
+		p->pid, p->comm, m, c, g);
+	if (big) {
+		mw_fmt_size(b, sizeof(b), (int64_t)big_bytes);
+		fprintf(o->f, "    biggest thread: %" PRIu32 " (%s), %s mapped\n", big->tid,
+			big->comm, b);
+	}
+	if (cls >= 0) {
+		mw_fmt_size(b, sizeof(b), (int64_t)tot->committed_by[cls]);
+		fprintf(o->f, "    biggest class: %s, %s committed\n", mw_class_name(cls), b);
+	}
+	(void)ev;
+}
+
+static void json_oom_threads(struct mw_json *j, const struct mw_process *p,
+			     const uint64_t (*rows)[MW_CLASS_COUNT])
+{
+	mw_json_arr_begin(j, "threads");
+	for (size_t i = 0; i < p->nthreads; i++) {
+		const struct mw_thread *t = &p->threads[i];
+
+		mw_json_obj_begin(j, NULL);
+		mw_json_uint(j, "tid", t->tid);
+		mw_json_str(j, "comm", t->comm);
+		mw_json_uint(j, "mapped", t->mapped);
+		mw_json_uint(j, "unmapped", t->unmapped);
+		mw_json_int(j, "net", (int64_t)t->mapped - (int64_t)t->unmapped);
+		mw_json_int(j, "accessible", t->accessible);
+		if (rows) {
+			mw_json_obj_begin(j, "by_class");
+			for (int c = 0; c < MW_CLASS_COUNT; c++)
+				if (rows[i][c])
+					mw_json_uint(j, mw_class_name(c), rows[i][c]);
+			mw_json_obj_end(j);
+		}
+		mw_json_bool(j, "exited", t->exited);
+		mw_json_obj_end(j);
+	}
+	mw_json_arr_end(j);
+}
+
+static void json_oom_arenas(struct mw_json *j, const struct mw_process *p)
+{
+	size_t n = p->alloc ? mw_alloc_narenas(p->alloc) : 0;
+
+	/* Arenas present at attach that could not be verified: no number. */
+	if (p->alloc && mw_alloc_arenas_known(p->alloc))
+		mw_json_uint(j, "arenas", n);
+	else
+		mw_json_null(j, "arenas");
+	if (p->arena_limit > 0)
+		mw_json_int(j, "arena_limit", p->arena_limit);
+	mw_json_arr_begin(j, "arena_table");
+	for (size_t i = 0; i < n; i++) {
+		const struct mw_arena *ar = mw_alloc_arena(p->alloc, i);
+
+		mw_json_obj_begin(j, NULL);
+		mw_json_int(j, "arena", ar->id);
+		mw_json_uint(j, "creator_tid", ar->creator_tid);
+		mw_json_uint(j, "reserved", ar->reserved);
+		mw_json_uint(j, "committed", ar->committed);
+		mw_json_obj_end(j);
+	}
+	mw_json_arr_end(j);
+}
+
+void mw_out_oom(struct mw_output *o, const struct mw_process *p, const struct mw_event *ev)
+{
+	uint64_t(*rows)[MW_CLASS_COUNT] = mw_process_class_bytes(p);
+	const struct mw_thread *big = NULL;
+	uint64_t big_bytes;
+	struct mw_totals tot;
+	struct mw_json j;
+	size_t bi;
+	int cls;
+
+	mw_process_totals(p, &tot);
+	oom_biggest(p, (const uint64_t(*)[MW_CLASS_COUNT])rows, &tot, &bi, &big_bytes, &cls);
+	if (bi < p->nthreads)
+		big = &p->threads[bi];
+	if (!o->json) {
+		text_oom(o, p, ev, &tot, big, big_bytes, cls);
+		free(rows);
+		return;
+	}
+	mw_json_begin(&j, o->f);
+	json_head(&j, "oom", ev->ts_ns, p->pid);
+	mw_json_uint(&j, "tid", ev->tid);
+	mw_json_str(&j, "comm", p->comm);
+	mw_json_uint(&j, "oom_pid", ev->task.child_pid);
+	if (ev->task.vm_bytes)
+		mw_json_uint(&j, "vm_size", ev->task.vm_bytes);
+	mw_json_uint(&j, "mapped", tot.mapped);
+	mw_json_uint(&j, "committed", tot.committed);
+	mw_json_obj_begin(&j, "growth");
+	mw_json_uint(&j, "since_ns", p->report_ns);
+	mw_json_int(&j, "mapped", (int64_t)(tot.mapped - p->report_mapped));
+	mw_json_int(&j, "committed", (int64_t)(tot.committed - p->report_committed));
+	mw_json_obj_end(&j);
+	mw_json_obj_begin(&j, "mapped_by_class");
+	for (int c = 0; c < MW_CLASS_COUNT; c++)
+		if (tot.mapped_by[c])
+			mw_json_uint(&j, mw_class_name(c), tot.mapped_by[c]);
+	mw_json_obj_end(&j);
+	mw_json_obj_begin(&j, "committed_by_class");
+	for (int c = 0; c < MW_CLASS_COUNT; c++)
+		if (tot.committed_by[c])
+			mw_json_uint(&j, mw_class_name(c), tot.committed_by[c]);
+	mw_json_obj_end(&j);
+	if (cls >= 0)
+		mw_json_str(&j, "top_class", mw_class_name(cls));
+	if (big) {
+		mw_json_obj_begin(&j, "top_thread");
+		mw_json_uint(&j, "tid", big->tid);
+		mw_json_str(&j, "comm", big->comm);
+		mw_json_uint(&j, "bytes", big_bytes);
+		mw_json_obj_end(&j);
+	}
+	json_oom_arenas(&j, p);
+	json_oom_threads(&j, p, (const uint64_t(*)[MW_CLASS_COUNT])rows);
+	mw_json_end(&j);
+	free(rows);
 }

@@ -47,6 +47,9 @@ void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process 
 /* A diagnosis: "!!! ..." lines in text, a {"type":"diagnosis"} object in JSON. */
 void mw_out_diag(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p,
 		 const struct mw_diag *d);
+/* The OOM killer chose p (ev: its MW_EV_OOM): the victim's ledger as it stands, one
+ * {"type":"oom"} object (text: a "!!!" block). */
+void mw_out_oom(struct mw_output *o, const struct mw_process *p, const struct mw_event *ev);
 /* A one-line note in text mode ("memwatch: ..."), a {"type":"note"} object in JSON. */
 void mw_out_note(struct mw_output *o, uint64_t ts_ns, const char *msg);
 

@@ -8,6 +8,7 @@
 #include "base/clock.h"
 #include "alloc/diagnose.h"
 #include "ledger/procfs.h"
+#include "ledger/totals.h"
 #include "wire/record.h"
 #include "session.h"
 
@@ -100,6 +101,17 @@ static void collect_counters(struct mw_session *s, struct mw_thread *t, bool for
 	record(s, MW_ENTRY_COUNTERS, &e, sizeof(e), NULL, 0);
 }
 
+/* The sizes later growth is measured from (an OOM record's, the triggers'). */
+static void mark_report(struct mw_process *p, uint64_t ts)
+{
+	struct mw_totals tot;
+
+	mw_process_totals(p, &tot);
+	p->report_ns = ts;
+	p->report_mapped = tot.mapped;
+	p->report_committed = tot.committed;
+}
+
 static void report_process(struct mw_session *s, struct mw_process *p, uint64_t ts, bool final)
 {
 	/* Whatever raced its snapshot has come by now. */
@@ -107,6 +119,7 @@ static void report_process(struct mw_session *s, struct mw_process *p, uint64_t 
 	for (size_t i = 0; i < p->nthreads; i++)
 		collect_counters(s, &p->threads[i], final);
 	mw_out_process(&s->out, ts, p);
+	mark_report(p, ts);
 	if (p->alloc)
 		mw_out_arenas(&s->out, ts, p);
 	if (s->hooks && s->hooks->report)
@@ -249,6 +262,14 @@ int mw_session_event(struct mw_session *s, const struct mw_event *in, const void
 	}
 	s->out.frames = NULL;
 	s->out.nframes = 0;
+	/* The OOM killer chose it: its ledger now, before its exit takes it away. */
+	if (ev.kind == MW_EV_OOM && a.proc) {
+		s->oom_kills++;
+		mw_model_settle(a.proc);
+		mw_out_oom(&s->out, a.proc, &ev);
+		if (s->oom)
+			s->oom(s->src_ctx, a.proc->pid);
+	}
 	if (a.proc_exited)
 		finalize(s, a.proc, ev.ts_ns);
 	return s->err;
@@ -330,6 +351,8 @@ int mw_session_seed(struct mw_session *s, uint32_t pid, const char *maps_text, u
 	s->npieces = 0;
 	if (!err && !resync)
 		err = seed_alloc(s, p, snap_end_ns);
+	if (!err && !resync)
+		mark_report(p, snap_end_ns + s->dctx.mono_to_epoch_ns);
 	return err;
 }
 

@@ -57,8 +57,11 @@ struct mw_session {
 	mw_stack_fn stack;	 /* may be NULL: syscall stacks are not named */
 	void *stack_ctx;
 	struct mw_sframe frames[MW_SSTACK_MAX]; /* the current syscall's (s->out.frames) */
-	void *src_ctx;				/* for both */
-	const struct mw_session_hooks *hooks;	/* may be NULL */
+	/* After an OOM victim's ledger was written: what only the source has (the
+	 * allocation probes' stacks). May be NULL. */
+	void (*oom)(void *ctx, uint32_t pid);
+	void *src_ctx;			      /* for both */
+	const struct mw_session_hooks *hooks; /* may be NULL */
 	void *hooks_ctx;
 	mw_peek_fn peek; /* may be NULL: the allocator analysis reads no memory */
 	void *peek_ctx;
@@ -75,6 +78,7 @@ struct mw_session {
 	size_t npieces;
 	uint32_t pieces_pid;
 	uint64_t bad_records;
+	uint64_t oom_kills; /* traced processes the OOM killer chose (MW_EV_OOM) */
 	/* Output that could not be written: the trace's writes that failed (set by the live
 	 * session), and the recording's (it stops at the first: rec_err is why). */
 	uint64_t out_errors;

@@ -139,7 +139,8 @@ int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, st
 	case MW_REC_EXEC:
 	case MW_REC_EXIT:
 	case MW_REC_RENAME:
-	case MW_REC_EXIT_GROUP: {
+	case MW_REC_EXIT_GROUP:
+	case MW_REC_OOM: {
 		const struct mw_task_rec *r = data;
 
 		if (size < sizeof(*r))

@@ -24,6 +24,9 @@ enum mw_event_kind {
 	MW_EV_ADOPT = MW_REC_ADOPT,
 	MW_EV_EXEC_SEEN = MW_REC_EXEC_SEEN,
 	MW_EV_RSS = MW_REC_RSS, /* a process's resident counters as it ends */
+	/* The OOM killer chose this process (task: child_pid = whose allocation failed,
+	 * vm_bytes/stack_bytes = the victim's VmSize/VmStk then). */
+	MW_EV_OOM = MW_REC_OOM,
 	/* The allocation probes' ring (--malloc). */
 	MW_EV_MALLOC = MW_MREC_ALLOC, /* an allocation, with registers and stack bytes */
 	MW_EV_MFREE = MW_MREC_FREE,   /* a tracked block was freed */

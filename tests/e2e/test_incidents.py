@@ -1,0 +1,178 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Incidents answered while nobody watches (issue 14): the OOM killer's victim among the traced
+processes gets its final ledger written at once (an `oom` object, memwatch_oom_kills_total).
+
+The victim is the `grower` workload in a memory cgroup of its own with a 64 MiB limit and no
+swap (cgroup v2's memory.max where the v2 hierarchy has the memory controller, else v1's
+memory.limit_in_bytes): its thread "leaker" maps 1 MiB malloc chunks until the kernel kills it.
+grower stops by itself at 512 MiB, so a limit that did not apply never starves the host."""
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import mw
+from mw import check, eq
+from test_metrics import Endpoint, free_port, value
+from test_noise import check_object, manual_schema
+
+LIMIT = 64 << 20
+
+
+class MemCgroup:
+    """A fresh memory cgroup limited to `limit` bytes without swap: v2 when the v2 hierarchy
+    has the memory controller, else the v1 memory hierarchy."""
+
+    def __init__(self, limit):
+        name = "memwatch-e2e-oom-" + uuid.uuid4().hex[:8]
+        v2 = self._v2_root()
+        if v2:
+            self.path = os.path.join(v2, name)
+            os.mkdir(self.path)
+            self._write("memory.max", str(limit))
+            if os.path.exists(os.path.join(self.path, "memory.swap.max")):
+                self._write("memory.swap.max", "0")
+            return
+        v1 = self._v1_root()
+        check(v1, "no memory cgroup: neither cgroup v2 with the memory controller nor a v1 "
+              "memory hierarchy is mounted")
+        self.path = os.path.join(v1, name)
+        os.mkdir(self.path)
+        self._write("memory.limit_in_bytes", str(limit))
+        if os.path.exists(os.path.join(self.path, "memory.memsw.limit_in_bytes")):
+            self._write("memory.memsw.limit_in_bytes", str(limit))
+
+    @staticmethod
+    def _mounts(fstype):
+        with open("/proc/mounts") as f:
+            return [(l.split()[1], l.split()[3]) for l in f if l.split()[2] == fstype]
+
+    def _v2_root(self):
+        for d, _ in self._mounts("cgroup2"):
+            try:
+                with open(os.path.join(d, "cgroup.subtree_control")) as f:
+                    if "memory" in f.read().split():
+                        return d
+            except OSError:
+                pass
+        return None
+
+    def _v1_root(self):
+        for d, opts in self._mounts("cgroup"):
+            if "memory" in opts.split(","):
+                return d
+        return None
+
+    def _write(self, name, text):
+        with open(os.path.join(self.path, name), "w") as f:
+            f.write(text)
+
+    def argv(self, argv):
+        """sh moves itself into the cgroup, then execs argv."""
+        return ["/bin/sh", "-c", f"echo $$ > {self.path}/cgroup.procs && exec " + " ".join(argv)]
+
+    def remove(self):
+        try:
+            with open(os.path.join(self.path, "cgroup.procs")) as f:
+                for pid in f.read().split():
+                    os.kill(int(pid), signal.SIGKILL)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                os.rmdir(self.path)
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+
+def test_oom_last_word():
+    """grower in a 64 MiB cgroup is OOM-killed: the `oom` object names its pid, its biggest
+    thread (grower, not the main thread) and class (malloc_chunk) with the bytes it held; the
+    Prometheus endpoint counts it; an idle process traced beside it has no `oom` object."""
+    out = mw.tmpfile("oom.json")
+    cg = MemCgroup(LIMIT)
+    try:
+        g = mw.Proc(cg.argv([mw.wl("grower"), "-w", "-m", "512"]), stdin=subprocess.PIPE,
+                    name="grower")
+        g.wait_line(r"^ready \d+$")
+        idle = mw.Proc([mw.wl("grower"), "-m", "0", "-W"], stdin=subprocess.PIPE, name="idle")
+        idle.wait_line(r"^done \d+$")
+        port = free_port()
+        m = mw.attach([g.pid, idle.pid], "--json", "--prometheus", f"127.0.0.1:{port}", out=out)
+        g.send()
+        rc = g.wait(30)
+        eq(rc, -signal.SIGKILL, f"grower's end (stderr {mw.tail(g.text('err'))!r})")
+        ep = Endpoint(port)
+        deadline = time.monotonic() + 5
+        while value(ep.samples(), "memwatch_oom_kills_total") < 1:
+            check(time.monotonic() < deadline, "memwatch_oom_kills_total stayed 0")
+            time.sleep(0.1)
+        eq(value(ep.samples(), "memwatch_oom_kills_total"), 1, "memwatch_oom_kills_total")
+        idle.close_stdin()
+        eq(mw.finish(m), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
+    finally:
+        cg.remove()
+    tr = mw.read_ndjson(out)
+    ooms = tr.of("oom")
+    eq([o["pid"] for o in ooms], [g.pid], "the oom objects' pids")
+    o = ooms[0]
+    schema, problems = manual_schema(), set()
+    check_object(schema, "oom", {k: v for k, v in o.items() if k != "type"}, schema["(every)"],
+                 problems)
+    check(not problems, f"oom keys differ from the manual: {sorted(problems)}")
+    big = o.get("top_thread", {})
+    check(big.get("comm") == "leaker" and big.get("tid") != g.pid,
+          f"the biggest thread is grower's, not main's: {big}")
+    eq(o.get("top_class"), "malloc_chunk",
+       f"the biggest class (committed_by_class {o.get('committed_by_class')})")
+    held = o["committed_by_class"]["malloc_chunk"]
+    check(LIMIT // 2 <= held <= 2 * LIMIT,
+          f"malloc_chunk bytes held at the kill: {held}, limit {LIMIT}")
+    check(o["mapped"] >= held and o["growth"]["mapped"] >= held,
+          f"mapped and growth hold the chunks: {o['mapped']}, {o['growth']}")
+    row = [t for t in o["threads"] if t["tid"] == big["tid"]]
+    check(row and row[0]["by_class"].get("malloc_chunk") == held,
+          f"leaker's row in threads holds the chunks: {row}")
+    ps = [p for p in tr.of("process_summary") if p["pid"] == g.pid]
+    check(ps and ps[-1].get("signal") == signal.SIGKILL, f"grower's final summary: {ps[-1:]}")
+    # The oom object comes before the victim's final summary: written before its exit.
+    lines = [e for e in tr.events if e.get("pid") == g.pid and e["type"] in
+             ("oom", "process_summary")]
+    eq(lines[0]["type"], "oom", "the first of grower's oom/summary objects")
+
+
+def test_oom_last_word_stacks():
+    """With --malloc, the OOM victim's leak report comes with its `oom` object, before its exit:
+    the top stack holding its heap is grow_leak's."""
+    out = mw.tmpfile("oom_malloc.json")
+    cg = MemCgroup(LIMIT)
+    try:
+        g = mw.Proc(cg.argv([mw.wl("grower"), "-w", "-m", "512"]), stdin=subprocess.PIPE,
+                    name="grower")
+        g.wait_line(r"^ready \d+$")
+        m = mw.attach([g.pid], "--json", "--malloc", out=out)
+        g.send()
+        eq(g.wait(30), -signal.SIGKILL, f"grower's end (stderr {mw.tail(g.text('err'))!r})")
+        eq(mw.finish(m), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
+    finally:
+        cg.remove()
+    tr = mw.read_ndjson(out)
+    seq = [e for e in tr.events if e.get("pid") == g.pid and e["type"] in
+           ("oom", "leak", "process_summary")]
+    types = [e["type"] for e in seq]
+    check("oom" in types, f"no oom object: {types}")
+    at = types.index("oom")
+    leaks = [e for e in seq[at + 1:] if e["type"] == "leak"]
+    check(leaks and types.index("process_summary", at) > at + 1,
+          f"leak objects between the oom object and the final summary: {types}")
+    top = max(leaks, key=lambda e: e["bytes"])
+    funcs = [f.get("func") for f in top.get("stack", [])]
+    check("grow_leak" in funcs, f"the top leak's stack names grow_leak: {funcs}")
+    check(top["bytes"] >= LIMIT // 4, f"the top leak holds the chunks: {top['bytes']}")
