@@ -38,7 +38,8 @@ enum {
 	OPT_MAX_PROCS,
 	OPT_MAX_THREADS,
 	OPT_PPROF,
-	OPT_PERFETTO
+	OPT_PERFETTO,
+	OPT_TRIGGER
 };
 
 static const struct option long_opts[] = {
@@ -68,6 +69,7 @@ static const struct option long_opts[] = {
 	{ "max-threads", required_argument, NULL, OPT_MAX_THREADS },
 	{ "pprof", required_argument, NULL, OPT_PPROF },
 	{ "perfetto", required_argument, NULL, OPT_PERFETTO },
+	{ "trigger", required_argument, NULL, OPT_TRIGGER },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	MW_CLI_MALLOC_OPTS{ NULL, 0, NULL, 0 },
@@ -116,6 +118,9 @@ void mw_cli_usage(FILE *f)
 	      "                          each report and at the end (also GET /debug/pprof/heap)\n"
 	      "      --perfetto FILE     a Perfetto trace: counter tracks per process and thread,\n"
 	      "                          arena tracks, arena and large-mapping events\n"
+	      "      --trigger SPEC      an incident when a process grows: mapped+SIZE/WINDOW,\n"
+	      "                          committed+.., resident+.., mapped>=SIZE, arenas>=limit,\n"
+	      "                          cgroup>=PCT%, diagnosis[=KIND]; repeatable\n"
 	      "  -h, --help              this text\n"
 	      "  -V, --version           print the version\n"
 	      "\n",
@@ -302,6 +307,10 @@ int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, cha
 					       c == OPT_PPROF ? "--pprof" : "--perfetto");
 			*(c == OPT_PPROF ? &cfg->pprof_path : &cfg->perfetto_path) = optarg;
 			break;
+		case OPT_TRIGGER:
+			if (mw_opt_trigger(optarg, cfg, err, errsz))
+				return -1;
+			break;
 		case OPT_MALLOC ... OPT_MALLOC_LAST:
 			if (mw_cli_malloc_opt(c, optarg, cfg, err, errsz))
 				return -1;
@@ -354,6 +363,9 @@ int mw_cli_finish(struct mw_config *cfg, char *err, size_t errsz)
 			"--pprof needs --malloc (the heap profile is the allocation probes')");
 	if (cfg->top && (cfg->replay_path || cfg->daemon))
 		return mw_fail(err, errsz, -1, "memwatch top is live: no --replay or daemon mode");
+	if (cfg->replay_path && cfg->ntriggers)
+		return mw_fail(err, errsz, -1,
+			       "--trigger acts on live sessions only, not --replay");
 	if (cfg->replay_path) {
 		if (cfg->npids || cfg->cmd || cfg->record_path || cfg->follow)
 			return mw_fail(err, errsz, -1,

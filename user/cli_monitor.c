@@ -7,6 +7,7 @@
 #include "base/errmsg.h"
 #include "base/size.h"
 #include "monitor/targets.h"
+#include "trigger/trigger.h"
 
 int mw_opt_rotate(const char *s, struct mw_config *cfg, char *err, size_t errsz)
 {
@@ -70,5 +71,18 @@ int mw_opt_cgroup(const char *s, struct mw_config *cfg, char *err, size_t errsz)
 	if (cfg->ncgroups == MW_MAX_WATCH)
 		return mw_fail(err, errsz, -1, "--cgroup: more than %d cgroups", MW_MAX_WATCH);
 	cfg->cgroups[cfg->ncgroups++] = s;
+	return 0;
+}
+
+int mw_opt_trigger(const char *s, struct mw_config *cfg, char *err, size_t errsz)
+{
+	struct mw_trigger t;
+
+	_Static_assert(MW_MAX_TRIGGERS == MW_TRIG_MAX, "one limit");
+	if (cfg->ntriggers == MW_MAX_TRIGGERS)
+		return mw_fail(err, errsz, -1, "--trigger: more than %d triggers", MW_MAX_TRIGGERS);
+	if (mw_trigger_parse(s, &t, err, errsz))
+		return -1;
+	cfg->triggers[cfg->ntriggers++] = s;
 	return 0;
 }

@@ -15,6 +15,8 @@
 int mw_opt_comm(const char *s, struct mw_config *cfg, char *err, size_t errsz);
 /* An absolute path, not given twice (that it is a cgroup v2 directory is checked at start). */
 int mw_opt_cgroup(const char *s, struct mw_config *cfg, char *err, size_t errsz);
+/* A trigger specification (trigger/trigger.h), at most MW_MAX_TRIGGERS. */
+int mw_opt_trigger(const char *s, struct mw_config *cfg, char *err, size_t errsz);
 /* SIZE,COUNT: SIZE >= 4K with a K/M/G suffix, COUNT 1..1000. */
 int mw_opt_rotate(const char *s, struct mw_config *cfg, char *err, size_t errsz);
 /* A number 1..max. */

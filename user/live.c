@@ -33,6 +33,7 @@
 #include "session/session.h"
 #include "live.h"
 #include "monitor/watch.h"
+#include "monitor/incident.h"
 #include "profile/profiles.h"
 #include "view/top.h"
 #include "trace/perfetto.h"
@@ -88,6 +89,7 @@ struct live {
 	struct mw_top *top;	   /* memwatch top, else NULL */
 	struct mw_perfetto *trace; /* --perfetto, else NULL */
 	struct mw_symbolizer *sym; /* --stacks, else NULL */
+	struct mw_incident *inc;   /* --trigger, else NULL */
 	/* Output that cannot be written is counted, logged once a second at most, and
 	 * writing goes on when it can: tracing never stops for it. */
 	struct mw_p_limiter out_log, back_log;
@@ -956,6 +958,11 @@ static void reload_config(struct live *l)
 			"SIGHUP: a new output (%s) needs a restart; writing on to the previous one",
 			cfg->out_path ? cfg->out_path : "none");
 	}
+	/* Triggers follow the new configuration (they were checked when it was read). */
+	if (!l->inc && cfg->ntriggers)
+		l->inc = mw_incident_new(cfg, err, sizeof(err));
+	else if (l->inc && mw_incident_config(l->inc, cfg, err, sizeof(err)))
+		mw_p_err("SIGHUP: %s; keeping the previous triggers", err);
 	if (mw_watch_reload(&l->watch, err, sizeof(err)))
 		mw_p_err("SIGHUP: %s; keeping the previous targets", err);
 	else
@@ -992,6 +999,7 @@ static int event_loop(struct live *l)
 		mw_watch_tick(&l->watch, now);
 		libs_tick(l, now);
 		sweep_names(l);
+		mw_incident_tick(l->inc, &l->s, now);
 		if (l->m)
 			mw_mtrace_tick(l->m, now);
 		if (l->top && mw_top_tick(l->top, &l->s, l->prof.heap, mw_now_ns(CLOCK_MONOTONIC)))
@@ -1182,6 +1190,12 @@ int mw_live_run(struct mw_config *cfg)
 		goto cleanup;
 	}
 	mw_exporter_profiles(l.exp, serve_profile, &l);
+	l.inc = mw_incident_new(cfg, err, sizeof(err));
+	if (!l.inc && err[0]) {
+		mw_p_err("%s", err);
+		ret = 1;
+		goto cleanup;
+	}
 	if (mw_watch_start(&l.watch, cfg, &l.loader, &l.s, adopt, &l, err, sizeof(err))) {
 		mw_p_err("%s", err);
 		ret = 1;
@@ -1213,6 +1227,7 @@ cleanup:
 	}
 	mw_exporter_stop(l.exp);
 	mw_watch_stop(&l.watch);
+	mw_incident_free(l.inc);
 	mw_loader_stop(&l.loader);
 	mw_mtrace_free(l.m);
 	mw_modules_free(l.prof.mods);

@@ -93,19 +93,21 @@ class MemCgroup:
 
 
 def test_oom_last_word():
-    """grower in a 64 MiB cgroup is OOM-killed: the `oom` object names its pid, its biggest
+    """grower in a 64 MiB cgroup is OOM-killed; `--trigger cgroup>=50%` fired before; the
+    `oom` object names its pid, its biggest
     thread (grower, not the main thread) and class (malloc_chunk) with the bytes it held; the
     Prometheus endpoint counts it; an idle process traced beside it has no `oom` object."""
     out = mw.tmpfile("oom.json")
     cg = MemCgroup(LIMIT)
     try:
-        g = mw.Proc(cg.argv([mw.wl("grower"), "-w", "-m", "512"]), stdin=subprocess.PIPE,
-                    name="grower")
+        g = mw.Proc(cg.argv([mw.wl("grower"), "-w", "-d", "40", "-m", "512"]),
+                    stdin=subprocess.PIPE, name="grower")
         g.wait_line(r"^ready \d+$")
         idle = mw.Proc([mw.wl("grower"), "-m", "0", "-W"], stdin=subprocess.PIPE, name="idle")
         idle.wait_line(r"^done \d+$")
         port = free_port()
-        m = mw.attach([g.pid, idle.pid], "--json", "--prometheus", f"127.0.0.1:{port}", out=out)
+        m = mw.attach([g.pid, idle.pid], "--json", "--prometheus", f"127.0.0.1:{port}",
+                      "--trigger", "cgroup>=50%", out=out)
         g.send()
         rc = g.wait(30)
         eq(rc, -signal.SIGKILL, f"grower's end (stderr {mw.tail(g.text('err'))!r})")
@@ -140,6 +142,13 @@ def test_oom_last_word():
     row = [t for t in o["threads"] if t["tid"] == big["tid"]]
     check(row and row[0]["by_class"].get("malloc_chunk") == held,
           f"leaker's row in threads holds the chunks: {row}")
+    # Growing 1 MiB per 40 ms, from half the limit to the kill takes over a second: the
+    # cgroup trigger (evaluated once a second) fired first, with the cgroup's own numbers.
+    cgt = [e for e in tr.of("trigger") if e["pid"] == g.pid]
+    eq([(e["trigger"], e["kind"], e["limit"]) for e in cgt], [("cgroup>=50%", "cgroup", LIMIT)],
+       "grower's cgroup trigger")
+    check(LIMIT // 2 <= cgt[0]["value"] <= LIMIT and cgt[0]["ts_ns"] < o["ts_ns"],
+          f"the cgroup's use when it fired, before the kill: {cgt[0]}")
     ps = [p for p in tr.of("process_summary") if p["pid"] == g.pid]
     check(ps and ps[-1].get("signal") == signal.SIGKILL, f"grower's final summary: {ps[-1:]}")
     # The oom object comes before the victim's final summary: written before its exit.
@@ -176,3 +185,90 @@ def test_oom_last_word_stacks():
     funcs = [f.get("func") for f in top.get("stack", [])]
     check("grow_leak" in funcs, f"the top leak's stack names grow_leak: {funcs}")
     check(top["bytes"] >= LIMIT // 4, f"the top leak holds the chunks: {top['bytes']}")
+
+
+# ---------------------------------------------------------------- triggers
+
+def _wait_for(fn, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        r = fn()
+        if r:
+            return r
+        check(time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def test_trigger_fires_on_growth():
+    """--trigger committed+32M/5s on grower (quiet 2 s, then 48 MiB of chunks) and an idle
+    process: one `trigger` object for grower, after its quiet phase, with 32 MiB or more of
+    growth from before it (once: the next would need 32 MiB more than the first firing's
+    value); none for the idle one; memwatch_triggers_fired_total counts it. (Mapped bytes
+    would also count the 64 MiB reservation of leaker's arena.)"""
+    out = mw.tmpfile("trigger.json")
+    g = mw.Proc([mw.wl("grower"), "-w", "-q", "2000", "-m", "48", "-W"], stdin=subprocess.PIPE,
+                name="grower")
+    g.wait_line(r"^ready \d+$")
+    idle = mw.Proc([mw.wl("grower"), "-m", "0", "-W"], stdin=subprocess.PIPE, name="idle")
+    idle.wait_line(r"^done \d+$")
+    port = free_port()
+    m = mw.attach([g.pid, idle.pid], "--json", "-c", "--trigger", "committed+32M/5s",
+                  "--prometheus", f"127.0.0.1:{port}", out=out)
+    t_go = time.time_ns()
+    g.send()
+    g.wait_line(r"^done \d+$")
+    ep = Endpoint(port)
+    _wait_for(lambda: value(ep.samples(), "memwatch_triggers_fired_total") >= 1, 5,
+              "memwatch_triggers_fired_total")
+    time.sleep(1.2)  # one more evaluation: a process that stopped growing does not fire again
+    eq(value(ep.samples(), "memwatch_triggers_fired_total"), 1, "memwatch_triggers_fired_total")
+    g.close_stdin()
+    idle.close_stdin()
+    eq(mw.finish(m), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
+    tr = mw.read_ndjson(out)
+    fired = tr.of("trigger")
+    eq([(f["pid"], f["trigger"]) for f in fired], [(g.pid, "committed+32M/5s")], "trigger objects")
+    f = fired[0]
+    check(f["ts_ns"] >= t_go + 2 * 10**9 - 10**8,
+          f"fired {(f['ts_ns'] - t_go) / 1e9:.2f} s after the go: in grower's quiet phase")
+    check(f["value"] - f["from"] >= 32 << 20 and f["since_ns"] <= f["ts_ns"],
+          f"growth of 32 MiB or more: {f}")
+    eq((f["kind"], f["metric"]), ("growth", "committed"), "kind and metric")
+    schema, problems = manual_schema(), set()
+    check_object(schema, "trigger", {k: v for k, v in f.items() if k != "type"}, schema["(every)"],
+                 problems)
+    check(not problems, f"trigger keys differ from the manual: {sorted(problems)}")
+
+
+def test_trigger_sighup_changes_it():
+    """memwatch daemon --config FILE with `trigger = mapped>=1G` on grower, grown to 48 MiB:
+    nothing fires; the file says `trigger = mapped>=32M` and SIGHUP: it fires, once."""
+    out = mw.tmpfile("trigger_hup.json")
+    conf = mw.tmpfile("trigger.conf")
+    g = mw.Proc([mw.wl("grower"), "-m", "48", "-W"], stdin=subprocess.PIPE, name="grower")
+    g.wait_line(r"^done \d+$")
+
+    def write(trigger):
+        with open(conf, "w") as f:
+            f.write(f"pid = {g.pid}\noutput = {out}\ntrigger = {trigger}\n")
+
+    write("mapped>=1G")
+    p = mw.memwatch("daemon", "--config", conf)
+    mw.wait_tracing(p)
+    time.sleep(2.2)  # two evaluations at least
+    write("mapped>=32M")
+    p.signal(signal.SIGHUP)
+    p.wait_line(r"^memwatch: SIGHUP: configuration reloaded$")
+
+    def fired():
+        try:
+            return [e for e in mw.read_ndjson(out).of("trigger")]
+        except (OSError, AssertionError):
+            return []
+
+    _wait_for(fired, 5, "a trigger object after SIGHUP")
+    time.sleep(1.2)
+    eq(mw.interrupt(p, signal.SIGTERM, timeout=20), 0, "daemon exit status")
+    g.close_stdin()
+    eq([(f["pid"], f["trigger"]) for f in fired()], [(g.pid, "mapped>=32M")], "trigger objects")
+    check(fired()[0]["value"] >= 48 << 20, f"the level's value: {fired()[0]}")

@@ -13,7 +13,8 @@
 #define MW_MAX_PIDS 1024
 
 struct mw_config_source;
-#define MW_MAX_WATCH 64 /* --comm and --cgroup, each (the kernel's cgroup slots) */
+#define MW_MAX_WATCH 64	   /* --comm and --cgroup, each (the kernel's cgroup slots) */
+#define MW_MAX_TRIGGERS 16 /* --trigger (trigger.h's MW_TRIG_MAX) */
 /* --malloc and its options (parsed by cli_malloc.c). */
 struct mw_malloc_config {
 	bool on;			 /* --malloc */
@@ -60,8 +61,10 @@ struct mw_config {
 	size_t ncomms;
 	const char *cgroups[MW_MAX_WATCH]; /* --cgroup PATH (cgroup v2 directory) */
 	size_t ncgroups;
-	const char *config_path; /* --config FILE (daemon) */
-	uint64_t rotate_size;	 /* --rotate SIZE,COUNT: 0 = no rotation */
+	const char *config_path;	       /* --config FILE (daemon) */
+	const char *triggers[MW_MAX_TRIGGERS]; /* --trigger SPEC (trigger/trigger.h) */
+	size_t ntriggers;
+	uint64_t rotate_size; /* --rotate SIZE,COUNT: 0 = no rotation */
 	uint32_t rotate_count;
 	uint32_t max_procs;		 /* --max-procs: traced processes, kernel and user side */
 	uint32_t max_threads;		 /* --max-threads: threads with kernel counters */

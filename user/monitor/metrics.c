@@ -755,6 +755,10 @@ static void render_self(struct mw_buf *b, const struct mw_metrics_in *in)
 	family(b, "memwatch_oom_kills_total", "counter",
 	       "Traced processes the kernel's OOM killer chose (each wrote an oom record).");
 	mw_buf_printf(b, "memwatch_oom_kills_total %llu\n", (unsigned long long)in->oom_kills);
+	family(b, "memwatch_triggers_fired_total", "counter",
+	       "Firings of the --trigger conditions (each wrote a trigger record).");
+	mw_buf_printf(b, "memwatch_triggers_fired_total %llu\n",
+		      (unsigned long long)in->triggers_fired);
 	family(b, "process_cpu_seconds_total", "counter",
 	       "Total user and system CPU time spent by memwatch in seconds.");
 	mw_buf_printf(b, "process_cpu_seconds_total %.6f\n", in->cpu_seconds);

@@ -127,14 +127,15 @@ struct mw_metrics_in {
 	const struct mw_stats *kstats;	     /* may be NULL: no kernel statistics */
 	const struct mw_probe_stat *probes;  /* nprobes entries */
 	size_t nprobes;
-	bool probe_stats;	/* run_cnt/run_time_ns are counted (BPF stats enabled) */
-	bool per_tid;		/* thread dimension: tid label instead of the thread name */
-	double cpu_seconds;	/* memwatch's own user + system CPU time */
-	uint64_t rss_bytes;	/* memwatch's own resident set */
-	double start_time_s;	/* memwatch's start, Unix epoch seconds */
-	uint64_t scrapes;	/* scrapes answered before this one */
-	uint64_t output_errors; /* writes of the trace or the recording that failed */
-	uint64_t oom_kills;	/* traced processes the OOM killer chose */
+	bool probe_stats;	 /* run_cnt/run_time_ns are counted (BPF stats enabled) */
+	bool per_tid;		 /* thread dimension: tid label instead of the thread name */
+	double cpu_seconds;	 /* memwatch's own user + system CPU time */
+	uint64_t rss_bytes;	 /* memwatch's own resident set */
+	double start_time_s;	 /* memwatch's start, Unix epoch seconds */
+	uint64_t scrapes;	 /* scrapes answered before this one */
+	uint64_t output_errors;	 /* writes of the trace or the recording that failed */
+	uint64_t oom_kills;	 /* traced processes the OOM killer chose */
+	uint64_t triggers_fired; /* --trigger firings */
 };
 
 /* Render everything into b (appended). 0, or -ENOMEM (b->oom). */
