@@ -9,6 +9,7 @@
 #include <string.h>
 #include "cli.h"
 #include "cli_monitor.h"
+#include "trigger/trigger.h"
 #include "cli_malloc.h"
 #include "base/errmsg.h"
 #include "base/size.h"
@@ -39,7 +40,9 @@ enum {
 	OPT_MAX_THREADS,
 	OPT_PPROF,
 	OPT_PERFETTO,
-	OPT_TRIGGER
+	OPT_TRIGGER,
+	OPT_ESCALATE_FOR,
+	OPT_INCIDENT_DIR
 };
 
 static const struct option long_opts[] = {
@@ -70,6 +73,8 @@ static const struct option long_opts[] = {
 	{ "pprof", required_argument, NULL, OPT_PPROF },
 	{ "perfetto", required_argument, NULL, OPT_PERFETTO },
 	{ "trigger", required_argument, NULL, OPT_TRIGGER },
+	{ "escalate-for", required_argument, NULL, OPT_ESCALATE_FOR },
+	{ "incident-dir", required_argument, NULL, OPT_INCIDENT_DIR },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	MW_CLI_MALLOC_OPTS{ NULL, 0, NULL, 0 },
@@ -121,6 +126,10 @@ void mw_cli_usage(FILE *f)
 	      "      --trigger SPEC      an incident when a process grows: mapped+SIZE/WINDOW,\n"
 	      "                          committed+.., resident+.., mapped>=SIZE, arenas>=limit,\n"
 	      "                          cgroup>=PCT%, diagnosis[=KIND]; repeatable\n"
+	      "      --escalate-for DURATION  when a trigger fires, the allocation probes on\n"
+	      "                          that process for DURATION (10s, 5m), within\n"
+	      "                          --max-overhead; then a bundle in --incident-dir\n"
+	      "      --incident-dir DIR  where escalations write their bundles\n"
 	      "  -h, --help              this text\n"
 	      "  -V, --version           print the version\n"
 	      "\n",
@@ -311,6 +320,19 @@ int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, cha
 			if (mw_opt_trigger(optarg, cfg, err, errsz))
 				return -1;
 			break;
+		case OPT_ESCALATE_FOR:
+			if (mw_trig_parse_duration(optarg, &cfg->escalate_ns))
+				return mw_fail(
+					err, errsz, -1,
+					"--escalate-for: '%s' is not a duration (10s, 5m, 1h)",
+					optarg);
+			break;
+		case OPT_INCIDENT_DIR:
+			if (!*optarg)
+				return mw_fail(err, errsz, -1,
+					       "--incident-dir: empty directory name");
+			cfg->incident_dir = optarg;
+			break;
 		case OPT_MALLOC ... OPT_MALLOC_LAST:
 			if (mw_cli_malloc_opt(c, optarg, cfg, err, errsz))
 				return -1;
@@ -355,6 +377,20 @@ int mw_cli_finish(struct mw_config *cfg, char *err, size_t errsz)
 	if (cfg->replay_path && cfg->prometheus)
 		return mw_fail(err, errsz, -1,
 			       "--prometheus serves live sessions only, not --replay");
+	if (cfg->escalate_ns) {
+		if (!cfg->ntriggers)
+			return mw_fail(err, errsz, -1, "--escalate-for needs --trigger");
+		if (!cfg->incident_dir)
+			return mw_fail(err, errsz, -1,
+				       "--escalate-for needs --incident-dir DIR (its bundles)");
+		if (cfg->mal.on)
+			return mw_fail(err, errsz, -1,
+				       "--escalate-for switches the probes on per process: not "
+				       "with --malloc, which has them on everywhere");
+		cfg->mal.escalate = true;
+	} else if (cfg->incident_dir) {
+		return mw_fail(err, errsz, -1, "--incident-dir needs --escalate-for");
+	}
 	if (mw_cli_malloc_check(cfg, err, errsz))
 		return -1;
 	if (cfg->pprof_path && !cfg->mal.on && !cfg->replay_path)

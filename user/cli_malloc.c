@@ -151,7 +151,7 @@ int mw_cli_malloc_check(struct mw_config *cfg, char *err, size_t errsz)
 				       "the probes' settings are the recorded run's");
 		return 0;
 	}
-	if (!m->on) {
+	if (!m->on && !m->escalate) {
 		if (any)
 			return mw_fail(err, errsz, -1, "the allocator options need --malloc");
 		return 0;

@@ -67,6 +67,9 @@ int mw_daemon_reload_config(struct mw_config *cfg, char *kept, size_t keptsz, ch
 	KEEP(per_tid, "--per-tid");
 	KEEP_STR(prometheus, "--prometheus");
 	KEEP_STR(record_path, "--record");
+	/* The probes are loaded at start for escalation, or not; its bundles' place stays. */
+	KEEP(escalate_ns, "--escalate-for");
+	KEEP_STR(incident_dir, "--incident-dir");
 	/*
 	 * --malloc: the kernel side samples with the options it was loaded with, and the user
 	 * side weighs each sample by them; taking new ones here would weigh samples at a rate

@@ -34,6 +34,7 @@
 #include "live.h"
 #include "monitor/watch.h"
 #include "monitor/incident.h"
+#include "escalate.h"
 #include "profile/profiles.h"
 #include "view/top.h"
 #include "trace/perfetto.h"
@@ -90,6 +91,7 @@ struct live {
 	struct mw_perfetto *trace; /* --perfetto, else NULL */
 	struct mw_symbolizer *sym; /* --stacks, else NULL */
 	struct mw_incident *inc;   /* --trigger, else NULL */
+	struct mw_escalation *esc; /* --escalate-for, else NULL */
 	/* Output that cannot be written is counted, logged once a second at most, and
 	 * writing goes on when it can: tracing never stops for it. */
 	struct mw_p_limiter out_log, back_log;
@@ -422,7 +424,7 @@ static int adopt(void *ctx, uint32_t pid, bool after_exec)
 
 	if (!err)
 		attach_usdt_now(l, pid);
-	if (!err && l->m) {
+	if (!err && l->m && !l->cfg->mal.escalate) {
 		if (after_exec)
 			mw_mtrace_exec(l->m, pid);
 		else if (mw_mtrace_add_pid(l->m, pid, false))
@@ -661,6 +663,20 @@ static void pprof_after_report(void *ctx, uint32_t pid, bool final)
 		write_pprof(ctx);
 }
 
+/* An escalation's bundle: the heap profile of what its probes saw, beside the NDJSON. */
+static void bundle_pprof(void *ctx, const char *dir)
+{
+	struct live *l = ctx;
+	const char *path = l->prof.path;
+	char file[4200], err[300];
+
+	snprintf(file, sizeof(file), "%s/heap.pb.gz", dir);
+	l->prof.path = file;
+	if (mw_profiles_write(&l->prof, mw_now_ns(CLOCK_REALTIME), err, sizeof(err)))
+		mw_p_err("%s", err);
+	l->prof.path = path;
+}
+
 /* GET /debug/pprof/NAME (the exporter's callback, run by the event loop). */
 static int serve_profile(void *ctx, const char *name, void **body, size_t *len, char *why,
 			 size_t whysz)
@@ -800,7 +816,7 @@ static int setup_targets(struct live *l)
 			ret = seed_from_proc(l, l->child, false, false);
 		if (!ret)
 			attach_usdt_now(l, l->child);
-		if (!ret && l->m && mw_mtrace_add_pid(l->m, l->child, true)) {
+		if (!ret && l->m && !cfg->mal.escalate && mw_mtrace_add_pid(l->m, l->child, true)) {
 			kill(l->child, SIGKILL); /* the reason is on stderr already */
 			l->child_killed = true;
 			return 1;
@@ -830,7 +846,7 @@ static int setup_targets(struct live *l)
 			return 1;
 		}
 		attach_usdt_now(l, pid);
-		if (l->m && mw_mtrace_add_pid(l->m, pid, false))
+		if (l->m && !cfg->mal.escalate && mw_mtrace_add_pid(l->m, pid, false))
 			return 1;
 	}
 	mw_watch_scan(&l->watch);
@@ -959,9 +975,11 @@ static void reload_config(struct live *l)
 			cfg->out_path ? cfg->out_path : "none");
 	}
 	/* Triggers follow the new configuration (they were checked when it was read). */
-	if (!l->inc && cfg->ntriggers)
+	if (!l->inc && cfg->ntriggers) {
 		l->inc = mw_incident_new(cfg, err, sizeof(err));
-	else if (l->inc && mw_incident_config(l->inc, cfg, err, sizeof(err)))
+		if (l->inc && l->esc)
+			mw_incident_on_fire(l->inc, mw_escalation_fire, l->esc);
+	} else if (l->inc && mw_incident_config(l->inc, cfg, err, sizeof(err)))
 		mw_p_err("SIGHUP: %s; keeping the previous triggers", err);
 	if (mw_watch_reload(&l->watch, err, sizeof(err)))
 		mw_p_err("SIGHUP: %s; keeping the previous targets", err);
@@ -1000,6 +1018,7 @@ static int event_loop(struct live *l)
 		libs_tick(l, now);
 		sweep_names(l);
 		mw_incident_tick(l->inc, &l->s, now);
+		mw_escalation_tick(l->esc, now);
 		if (l->m)
 			mw_mtrace_tick(l->m, now);
 		if (l->top && mw_top_tick(l->top, &l->s, l->prof.heap, mw_now_ns(CLOCK_MONOTONIC)))
@@ -1022,6 +1041,8 @@ static int event_loop(struct live *l)
 		    (deadline && now >= deadline))
 			break;
 	}
+	/* Escalations still on end with their bundles, while the probes are attached. */
+	mw_escalation_end_all(l->esc);
 	/* Stop the probes first: then the ring holds every record the counters count. */
 	if (l->m)
 		mw_mtrace_detach(l->m);
@@ -1164,7 +1185,7 @@ int mw_live_run(struct mw_config *cfg)
 	/* A scrape wakes the loop at once rather than at its next tick. */
 	l.loader.wake_fd = mw_exporter_wake_fd(l.exp);
 	/* Before the watch: processes it adopts at start get the allocator probes too. */
-	if (cfg->mal.on) {
+	if (cfg->mal.on || cfg->mal.escalate) {
 		l.m = mw_mtrace_new(cfg, &l.s, l.loader.rb, err, sizeof(err));
 		if (!l.m) {
 			mw_p_err("%s", err);
@@ -1196,6 +1217,14 @@ int mw_live_run(struct mw_config *cfg)
 		ret = 1;
 		goto cleanup;
 	}
+	l.esc = mw_escalation_new(cfg, &l.s, l.m, bundle_pprof, &l, err, sizeof(err));
+	if (!l.esc && err[0]) {
+		mw_p_err("%s", err);
+		ret = 1;
+		goto cleanup;
+	}
+	if (l.esc)
+		mw_incident_on_fire(l.inc, mw_escalation_fire, l.esc);
 	if (mw_watch_start(&l.watch, cfg, &l.loader, &l.s, adopt, &l, err, sizeof(err))) {
 		mw_p_err("%s", err);
 		ret = 1;
@@ -1228,6 +1257,7 @@ cleanup:
 	mw_exporter_stop(l.exp);
 	mw_watch_stop(&l.watch);
 	mw_incident_free(l.inc);
+	mw_escalation_free(l.esc);
 	mw_loader_stop(&l.loader);
 	mw_mtrace_free(l.m);
 	mw_modules_free(l.prof.mods);

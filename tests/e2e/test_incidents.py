@@ -272,3 +272,79 @@ def test_trigger_sighup_changes_it():
     g.close_stdin()
     eq([(f["pid"], f["trigger"]) for f in fired()], [(g.pid, "mapped>=32M")], "trigger objects")
     check(fired()[0]["value"] >= 48 << 20, f"the level's value: {fired()[0]}")
+
+
+# ---------------------------------------------------------------- escalation
+
+def test_escalation_bundle_names_leak():
+    """--trigger committed+8M/5s --escalate-for 2s on grower (quiet 2 s, then 256 KiB chunks
+    every 20 ms up to 64 MiB) and an idle process: one escalation, for grower only, after its
+    quiet phase; its bundle (summary.txt, incident.ndjson, heap.pb.gz) names grow_leak as the
+    top stack and leaker as the top thread; the probes are off after it (the process's later
+    mallocs are not seen); memwatch_escalations_total is 1; later firings are refused
+    (one escalation per process an hour)."""
+    out = mw.tmpfile("escalate.json")
+    inc = os.path.join(mw.tmpdir(), "incidents")
+    g = mw.Proc([mw.wl("grower"), "-w", "-q", "2000", "-k", "256", "-d", "20", "-m", "64", "-W"],
+                stdin=subprocess.PIPE, name="grower")
+    g.wait_line(r"^ready \d+$")
+    idle = mw.Proc([mw.wl("grower"), "-m", "0", "-W"], stdin=subprocess.PIPE, name="idle")
+    idle.wait_line(r"^done \d+$")
+    port = free_port()
+    m = mw.attach([g.pid, idle.pid], "--json", "-c", "--trigger", "committed+8M/5s",
+                  "--escalate-for", "2s", "--incident-dir", inc,
+                  "--prometheus", f"127.0.0.1:{port}", out=out)
+    t_go = time.time_ns()
+    g.send()
+    g.wait_line(r"^done \d+$", timeout=20)
+    ep = Endpoint(port)
+
+    def ended():
+        try:
+            return [e for e in mw.read_ndjson(out).of("escalation") if e["state"] == "end"]
+        except (OSError, AssertionError):
+            return []
+
+    _wait_for(ended, 8, "the escalation's end")
+    eq(value(ep.samples(), "memwatch_escalations_total"), 1, "memwatch_escalations_total")
+    g.close_stdin()
+    idle.close_stdin()
+    eq(mw.finish(m), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
+    tr = mw.read_ndjson(out)
+    esc = tr.of("escalation")
+    eq(sorted({e["pid"] for e in esc}), [g.pid], "escalated processes")
+    states = [e["state"] for e in esc]
+    eq(states[:2], ["start", "end"], f"escalation states {states}")
+    check(all(s == "refused" for s in states[2:]) and
+          all(e.get("reason") == "process_limit" for e in esc[2:]),
+          f"later firings refused by the per-process limit: {esc[2:]}")
+    start, end = esc[0], esc[1]
+    check(start["ts_ns"] >= t_go + 2 * 10**9 - 10**8,
+          f"escalated {(start['ts_ns'] - t_go) / 1e9:.2f} s after the go: in the quiet phase")
+    check(1.9e9 <= end["ts_ns"] - start["ts_ns"] <= 4e9,
+          f"it lasted {(end['ts_ns'] - start['ts_ns']) / 1e9:.2f} s, not about 2 s")
+    check("grow_leak" in end.get("top_stack", ""), f"the end names grow_leak: {end}")
+    eq(end.get("top_thread", {}).get("comm"), "leaker", f"the top thread: {end}")
+    bundle = end["bundle"]
+    check(os.path.dirname(bundle) == inc, f"the bundle {bundle} is under {inc}")
+    with open(os.path.join(bundle, "summary.txt")) as f:
+        summary = f.read()
+    check(summary.count("\n") == 1 and "top stack: grow_leak" in summary and "(leaker)" in summary,
+          f"summary.txt: {summary!r}")
+    check(os.path.getsize(os.path.join(bundle, "heap.pb.gz")) > 0, "heap.pb.gz is empty")
+    slice_ = mw.read_ndjson(os.path.join(bundle, "incident.ndjson"))
+    rows = [e for e in slice_.of("leak") + slice_.of("fate_unknown")
+            if any(fr.get("func") == "grow_leak" for fr in e["stack"])]
+    check(rows, f"incident.ndjson has no block of grow_leak: {[e['type'] for e in slice_.events]}")
+    check(slice_.of("process_summary") and slice_.of("thread_summary"),
+          "incident.ndjson holds the process's ledger")
+    # Off after the end: grower went on to 64 MiB (256 mallocs), the probes saw few more.
+    during = slice_.of("malloc_summary")[0]["calls"]["malloc"]
+    final = [e for e in tr.of("malloc_summary") if e["pid"] == g.pid][-1]["calls"]["malloc"]
+    check(8 <= during and final - during <= 10,
+          f"mallocs seen: {during} during the escalation, {final} in all (of 256)")
+    schema, problems = manual_schema(), set()
+    for e in esc:
+        check_object(schema, "escalation", {k: v for k, v in e.items() if k != "type"},
+                     schema["(every)"], problems)
+    check(not problems, f"escalation keys differ from the manual: {sorted(problems)}")

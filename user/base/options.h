@@ -31,6 +31,7 @@ struct mw_malloc_config {
 	uint32_t max_outstanding; /* --max-outstanding */
 	bool hold_exit;		  /* --hold-exit: stop every target in exit() until read */
 	bool sampler;		  /* --sampler: the in-process sampler only (launch: preloaded) */
+	bool escalate; /* --escalate-for: the probes only for processes a trigger escalates */
 };
 
 struct mw_config {
@@ -64,7 +65,9 @@ struct mw_config {
 	const char *config_path;	       /* --config FILE (daemon) */
 	const char *triggers[MW_MAX_TRIGGERS]; /* --trigger SPEC (trigger/trigger.h) */
 	size_t ntriggers;
-	uint64_t rotate_size; /* --rotate SIZE,COUNT: 0 = no rotation */
+	uint64_t escalate_ns;	  /* --escalate-for DURATION, 0 = no escalation */
+	const char *incident_dir; /* --incident-dir DIR: escalations' bundles */
+	uint64_t rotate_size;	  /* --rotate SIZE,COUNT: 0 = no rotation */
 	uint32_t rotate_count;
 	uint32_t max_procs;		 /* --max-procs: traced processes, kernel and user side */
 	uint32_t max_threads;		 /* --max-threads: threads with kernel counters */

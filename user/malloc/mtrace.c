@@ -53,6 +53,7 @@ struct mlive {
 	bool want;	  /* the budget wants its probes attached */
 	bool attached;	  /* its probes are attached */
 	bool to_ledger;	  /* detached: the ledger has not been told yet */
+	bool ended;	  /* its escalation ended: detached whatever the budget wants */
 	uint64_t dark_ns; /* when its probes were last detached, 0 = never */
 	uint64_t next_sample_ns;
 	struct mw_budget bud;
@@ -529,7 +530,7 @@ static void budget_sample(struct mw_mtrace *t, struct mlive *p, uint64_t now, bo
 /* Attach or detach p's probes as its budget, --duty and the rate guard want them. */
 static void apply(struct mw_mtrace *t, struct mlive *p, bool global_on)
 {
-	bool want = global_on && (p->want || !t->accounting);
+	bool want = global_on && !p->ended && (p->want || !t->accounting);
 	uint64_t t0;
 
 	if (want == p->attached || p->gone)
@@ -766,6 +767,63 @@ void mw_mtrace_report(struct mw_mtrace *t, bool final)
 	for (size_t i = 0; i < t->ml.nprocs; i++)
 		if (!t->ml.procs[i].done)
 			report_proc(t, t->ml.procs[i].pid, now, final);
+}
+
+int mw_mtrace_escalate(struct mw_mtrace *t, uint32_t pid)
+{
+	struct mlive *p;
+	bool again;
+
+	pthread_mutex_lock(&t->mu);
+	p = live_of(t, pid, false);
+	again = p && p->probed;
+	if (again)
+		p->ended = false; /* the next tick attaches them, as the budget allows */
+	pthread_mutex_unlock(&t->mu);
+	return again ? 0 : attach_pid(t, pid, false, false);
+}
+
+void mw_mtrace_deescalate(struct mw_mtrace *t, uint32_t pid)
+{
+	struct mlive *p;
+
+	pthread_mutex_lock(&t->mu);
+	p = live_of(t, pid, false);
+	if (p && p->probed) {
+		p->ended = true;
+		apply(t, p, false); /* detached now: the window is closed */
+	}
+	pthread_mutex_unlock(&t->mu);
+	flush_pending(t, mw_now_ns(CLOCK_MONOTONIC));
+}
+
+/* The stack holding the most outstanding bytes of pid: its first frames' names, innermost
+ * first, " < " between. 0, or -ENOENT when there is none. */
+int mw_mtrace_top_stack(struct mw_mtrace *t, uint32_t pid, char *buf, size_t sz, double *bytes,
+			double *count)
+{
+	struct mw_leak_row *rows = NULL;
+	long n = mw_leak_aggregate(&t->ml.leak, pid, UINT64_MAX, false, &rows);
+	const struct mw_stack_ent *st;
+	size_t off = 0;
+
+	if (n <= 0) {
+		free(rows);
+		return -ENOENT;
+	}
+	mw_leak_aggregate_sort(rows, (size_t)n, false);
+	st = &t->ml.leak.stacks[rows[0].stack];
+	*bytes = rows[0].bytes;
+	*count = rows[0].count;
+	buf[0] = '\0';
+	for (uint32_t i = 0; i < st->n && i < 4 && off < sz; i++) {
+		char name[128];
+
+		mw_frame_name(st->frames ? &st->frames[i] : NULL, st->ips[i], name, sizeof(name));
+		off += (size_t)snprintf(buf + off, sz - off, "%s%s", i ? " < " : "", name);
+	}
+	free(rows);
+	return 0;
 }
 
 void mw_mtrace_report_pid(struct mw_mtrace *t, uint32_t pid)

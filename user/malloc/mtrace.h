@@ -31,6 +31,14 @@ void mw_mtrace_tick(struct mw_mtrace *t, uint64_t now_mono);
 void mw_mtrace_detach(struct mw_mtrace *t);
 /* Summaries, leak report, retention of every traced process (final: --folded too). */
 void mw_mtrace_report(struct mw_mtrace *t, bool final);
+/* --escalate-for: the probes on pid (attached, or attached again), under its budget. */
+int mw_mtrace_escalate(struct mw_mtrace *t, uint32_t pid);
+/* ... and off again: detached until the next mw_mtrace_escalate. */
+void mw_mtrace_deescalate(struct mw_mtrace *t, uint32_t pid);
+/* The stack holding the most outstanding bytes of pid (its first frames, innermost first,
+ * " < " between). 0, or -ENOENT. */
+int mw_mtrace_top_stack(struct mw_mtrace *t, uint32_t pid, char *buf, size_t sz, double *bytes,
+			double *count);
 /* One process's report now, between intervals (an OOM victim's, an escalation's end). */
 void mw_mtrace_report_pid(struct mw_mtrace *t, uint32_t pid);
 void mw_mtrace_free(struct mw_mtrace *t);

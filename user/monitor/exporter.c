@@ -577,6 +577,7 @@ static void render(struct mw_exporter *e, struct mw_session *s, struct mw_loader
 		.output_errors = s->out_errors,
 		.oom_kills = s->oom_kills,
 		.triggers_fired = s->triggers_fired,
+		.escalations = s->escalations,
 	};
 
 	refresh_counters(s, l);

@@ -759,6 +759,9 @@ static void render_self(struct mw_buf *b, const struct mw_metrics_in *in)
 	       "Firings of the --trigger conditions (each wrote a trigger record).");
 	mw_buf_printf(b, "memwatch_triggers_fired_total %llu\n",
 		      (unsigned long long)in->triggers_fired);
+	family(b, "memwatch_escalations_total", "counter",
+	       "Escalations started: a trigger switched the allocation probes on for a process.");
+	mw_buf_printf(b, "memwatch_escalations_total %llu\n", (unsigned long long)in->escalations);
 	family(b, "process_cpu_seconds_total", "counter",
 	       "Total user and system CPU time spent by memwatch in seconds.");
 	mw_buf_printf(b, "process_cpu_seconds_total %.6f\n", in->cpu_seconds);

@@ -136,6 +136,7 @@ struct mw_metrics_in {
 	uint64_t output_errors;	 /* writes of the trace or the recording that failed */
 	uint64_t oom_kills;	 /* traced processes the OOM killer chose */
 	uint64_t triggers_fired; /* --trigger firings */
+	uint64_t escalations;	 /* --escalate-for escalations started */
 };
 
 /* Render everything into b (appended). 0, or -ENOMEM (b->oom). */

@@ -80,6 +80,7 @@ struct mw_session {
 	uint64_t bad_records;
 	uint64_t oom_kills;	 /* traced processes the OOM killer chose (MW_EV_OOM) */
 	uint64_t triggers_fired; /* --trigger firings (monitor/incident.c) */
+	uint64_t escalations;	 /* --escalate-for escalations started (escalate.c) */
 	/* Output that could not be written: the trace's writes that failed (set by the live
 	 * session), and the recording's (it stops at the first: rec_err is why). */
 	uint64_t out_errors;

@@ -15,8 +15,7 @@ const char *mw_trig_metric_name(enum mw_trig_metric m)
 	return m < MW_TM_COUNT ? metric_names[m] : "?";
 }
 
-/* "10m", "30s", "500ms", "2h", "45" (seconds): 0, or -1. */
-static int parse_window(const char *s, uint64_t *ns)
+int mw_trig_parse_duration(const char *s, uint64_t *ns)
 {
 	static const struct {
 		const char *unit;
@@ -68,7 +67,7 @@ static int parse_metric(const char *s, const char *rest, struct mw_trigger *t, c
 		if (mw_parse_size(size, "KMG", &t->bytes) || !t->bytes)
 			return mw_fail(err, errsz, -1, "--trigger: '%s': '%s' is not a size", s,
 				       size);
-		if (parse_window(slash + 1, &t->window_ns))
+		if (mw_trig_parse_duration(slash + 1, &t->window_ns))
 			return mw_fail(err, errsz, -1,
 				       "--trigger: '%s': '%s' is not a window (e.g. 30s, 10m, 1h)",
 				       s, slash + 1);

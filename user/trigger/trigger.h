@@ -60,6 +60,8 @@ struct mw_trigger {
 	char spec[MW_TRIG_SPEC_LEN];
 };
 
+/* "10m", "30s", "500ms", "2h", "45" (seconds), a millisecond to 31 years: 0, or -1. */
+int mw_trig_parse_duration(const char *s, uint64_t *ns);
 /* Parse one specification. 0, or -1 with one line in err (naming --trigger). */
 int mw_trigger_parse(const char *s, struct mw_trigger *t, char *err, size_t errsz);
 
