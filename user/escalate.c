@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/errmsg.h"
 #include "base/json.h"
+#include "base/text.h"
 #include "escalate.h"
 #include "ledger/format.h"
 #include "session/output.h"
@@ -82,6 +83,16 @@ struct mw_escalation *mw_escalation_new(const struct mw_config *cfg, struct mw_s
 	return e;
 }
 
+/* A name the process chose, for a text line (quoted when not all printable). */
+struct qname {
+	char s[MW_TEXT_ROOM(MW_COMM_LEN)];
+};
+
+static const char *qc(struct qname *q, const char *comm)
+{
+	return mw_text_quote(q->s, sizeof(q->s), comm, MW_COMM_LEN);
+}
+
 static void json_head(struct mw_json *j, FILE *f, uint64_t ts, uint32_t pid, const char *comm,
 		      const char *spec, const char *state)
 {
@@ -109,6 +120,7 @@ void mw_escalation_fire(void *ctx, uint32_t pid, const char *spec, uint64_t now_
 	enum mw_esc_verdict v;
 	struct esc_run *r;
 	struct mw_json j;
+	struct qname q;
 
 	if (!p)
 		return;
@@ -123,7 +135,7 @@ void mw_escalation_fire(void *ctx, uint32_t pid, const char *spec, uint64_t now_
 			mw_json_end(&j);
 		} else {
 			fprintf(e->s->out.f, "!!! pid %u (%s): no escalation for %s: %s\n", pid,
-				p->comm, spec,
+				qc(&q, p->comm), spec,
 				v == MW_ESC_START ? "probes" : mw_esc_verdict_name(v));
 		}
 		if (v == MW_ESC_START) /* the probes failed: it ends at the next tick */
@@ -149,7 +161,7 @@ void mw_escalation_fire(void *ctx, uint32_t pid, const char *spec, uint64_t now_
 		mw_json_end(&j);
 	} else {
 		fprintf(e->s->out.f, "!!! pid %u (%s): %s: allocation probes on for %.0f s\n", pid,
-			p->comm, spec, (double)e->pol.dur_ns / 1e9);
+			qc(&q, p->comm), spec, (double)e->pol.dur_ns / 1e9);
 	}
 }
 
@@ -235,6 +247,7 @@ static void end_run(struct mw_escalation *e, struct esc_run *r, uint64_t now_mon
 	uint64_t ts = now_mono + e->s->dctx.mono_to_epoch_ns;
 	struct mw_process *p = live_proc(e, r->pid);
 	char dir[4096], path[4200], stack[512] = "", bstr[32], tstr[32];
+	struct qname q, q2;
 	const struct mw_thread *big;
 	double bytes = 0, count = 0;
 	bool have_stack;
@@ -255,7 +268,7 @@ static void end_run(struct mw_escalation *e, struct esc_run *r, uint64_t now_mon
 	snprintf(path, sizeof(path), "%s/summary.txt", dir);
 	if (!err && (f = fopen(path, "w"))) {
 		fprintf(f, "pid %u (%s): trigger %s; allocation probes on for %.0f s; top stack: ",
-			r->pid, r->comm, r->spec, (double)e->pol.dur_ns / 1e9);
+			r->pid, qc(&q, r->comm), r->spec, (double)e->pol.dur_ns / 1e9);
 		if (have_stack)
 			fprintf(f, "%s (%s in %.0f blocks seen allocated, not seen freed)", stack,
 				bstr, count);
@@ -263,7 +276,7 @@ static void end_run(struct mw_escalation *e, struct esc_run *r, uint64_t now_mon
 			fprintf(f, "none (no allocation seen outstanding)");
 		if (big)
 			fprintf(f, "; top thread: %u (%s), %s mapped since the start\n", big->tid,
-				big->comm, tstr);
+				qc(&q2, big->comm), tstr);
 		else
 			fprintf(f, "; top thread: none grew\n");
 		if (fclose(f))
@@ -295,8 +308,9 @@ static void end_run(struct mw_escalation *e, struct esc_run *r, uint64_t now_mon
 		}
 		mw_json_end(&j);
 	} else {
-		fprintf(e->s->out.f, "!!! pid %u (%s): escalation ended: %s%s\n", r->pid, r->comm,
-			err ? "no bundle: " : "bundle ", err ? strerror(-err) : dir);
+		fprintf(e->s->out.f, "!!! pid %u (%s): escalation ended: %s%s\n", r->pid,
+			qc(&q, r->comm), err ? "no bundle: " : "bundle ",
+			err ? strerror(-err) : dir);
 	}
 	if (err)
 		mw_p_err("pid %u: incident bundle %s: %s", r->pid, dir, strerror(-err));

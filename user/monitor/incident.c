@@ -12,6 +12,7 @@
 #include "base/grow.h"
 #include "base/json.h"
 #include "base/readfile.h"
+#include "base/text.h"
 #include "alloc/alloc.h"
 #include "alloc/diagnose.h"
 #include "ledger/totals.h"
@@ -241,9 +242,12 @@ static void write_fire(struct mw_session *s, const struct mw_process *p, const s
 	struct mw_json j;
 
 	if (!s->out.json) {
+		char q[MW_TEXT_ROOM(MW_COMM_LEN)];
+
 		fprintf(s->out.f,
 			"!!! pid %u (%s): trigger %s fired (%" PRIu64 " from %" PRIu64 ")\n",
-			p->pid, p->comm, t->spec, f->value, f->from);
+			p->pid, mw_text_quote(q, sizeof(q), p->comm, MW_COMM_LEN), t->spec,
+			f->value, f->from);
 		return;
 	}
 	mw_json_begin(&j, s->out.f);

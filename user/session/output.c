@@ -963,6 +963,7 @@ static void text_oom(struct mw_output *o, const struct mw_process *p, const stru
 		     int cls)
 {
 	char m[32], c[32], g[32], b[32];
+	struct qname q;
 
 	mw_fmt_size(m, sizeof(m), (int64_t)tot->mapped);
 	mw_fmt_size(c, sizeof(c), (int64_t)tot->committed);
@@ -970,11 +971,11 @@ static void text_oom(struct mw_output *o, const struct mw_process *p, const stru
 	fprintf(o->f,
 		"!!! pid %" PRIu32 " (%s) chosen by the OOM killer: %s mapped, %s committed, "
 		"%s since the last report\n",
-		p->pid, p->comm, m, c, g);
+		p->pid, qcomm(&q, p->comm), m, c, g);
 	if (big) {
 		mw_fmt_size(b, sizeof(b), (int64_t)big_bytes);
 		fprintf(o->f, "    biggest thread: %" PRIu32 " (%s), %s mapped\n", big->tid,
-			big->comm, b);
+			qcomm(&q, big->comm), b);
 	}
 	if (cls >= 0) {
 		mw_fmt_size(b, sizeof(b), (int64_t)tot->committed_by[cls]);
