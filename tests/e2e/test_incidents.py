@@ -200,11 +200,12 @@ def _wait_for(fn, timeout, what):
 
 
 def test_trigger_fires_on_growth():
-    """--trigger committed+32M/5s on grower (quiet 2 s, then 48 MiB of chunks) and an idle
-    process: one `trigger` object for grower, after its quiet phase, with 32 MiB or more of
-    growth from before it (once: the next would need 32 MiB more than the first firing's
-    value); none for the idle one; memwatch_triggers_fired_total counts it. (Mapped bytes
-    would also count the 64 MiB reservation of leaker's arena.)"""
+    """--trigger committed+32M/5s and resident+32M/5s on grower (quiet 2 s, then 48 MiB of
+    chunks, every page touched) and an idle process: one `trigger` object of each for grower,
+    after its quiet phase, with 32 MiB or more of growth from before it (once: the next would
+    need 32 MiB more than the first firing's value); none for the idle one;
+    memwatch_triggers_fired_total counts them. (Mapped bytes would also count the 64 MiB
+    reservation of leaker's arena.)"""
     out = mw.tmpfile("trigger.json")
     g = mw.Proc([mw.wl("grower"), "-w", "-q", "2000", "-m", "48", "-W"], stdin=subprocess.PIPE,
                 name="grower")
@@ -213,30 +214,32 @@ def test_trigger_fires_on_growth():
     idle.wait_line(r"^done \d+$")
     port = free_port()
     m = mw.attach([g.pid, idle.pid], "--json", "-c", "--trigger", "committed+32M/5s",
+                  "--trigger", "resident+32M/5s",
                   "--prometheus", f"127.0.0.1:{port}", out=out)
     t_go = time.time_ns()
     g.send()
     g.wait_line(r"^done \d+$")
     ep = Endpoint(port)
-    _wait_for(lambda: value(ep.samples(), "memwatch_triggers_fired_total") >= 1, 5,
+    _wait_for(lambda: value(ep.samples(), "memwatch_triggers_fired_total") >= 2, 5,
               "memwatch_triggers_fired_total")
     time.sleep(1.2)  # one more evaluation: a process that stopped growing does not fire again
-    eq(value(ep.samples(), "memwatch_triggers_fired_total"), 1, "memwatch_triggers_fired_total")
+    eq(value(ep.samples(), "memwatch_triggers_fired_total"), 2, "memwatch_triggers_fired_total")
     g.close_stdin()
     idle.close_stdin()
     eq(mw.finish(m), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
     tr = mw.read_ndjson(out)
     fired = tr.of("trigger")
-    eq([(f["pid"], f["trigger"]) for f in fired], [(g.pid, "committed+32M/5s")], "trigger objects")
-    f = fired[0]
-    check(f["ts_ns"] >= t_go + 2 * 10**9 - 10**8,
-          f"fired {(f['ts_ns'] - t_go) / 1e9:.2f} s after the go: in grower's quiet phase")
-    check(f["value"] - f["from"] >= 32 << 20 and f["since_ns"] <= f["ts_ns"],
-          f"growth of 32 MiB or more: {f}")
-    eq((f["kind"], f["metric"]), ("growth", "committed"), "kind and metric")
+    eq(sorted((f["pid"], f["trigger"]) for f in fired),
+       [(g.pid, "committed+32M/5s"), (g.pid, "resident+32M/5s")], "trigger objects")
     schema, problems = manual_schema(), set()
-    check_object(schema, "trigger", {k: v for k, v in f.items() if k != "type"}, schema["(every)"],
-                 problems)
+    for f in fired:
+        check(f["ts_ns"] >= t_go + 2 * 10**9 - 10**8,
+              f"fired {(f['ts_ns'] - t_go) / 1e9:.2f} s after the go: in grower's quiet phase")
+        check(f["value"] - f["from"] >= 32 << 20 and f["since_ns"] <= f["ts_ns"],
+              f"growth of 32 MiB or more: {f}")
+        eq((f["kind"], f["metric"]), ("growth", f["trigger"].split("+")[0]), "kind and metric")
+        check_object(schema, "trigger", {k: v for k, v in f.items() if k != "type"},
+                     schema["(every)"], problems)
     check(not problems, f"trigger keys differ from the manual: {sorted(problems)}")
 
 
