@@ -98,6 +98,7 @@ def test_oom_last_word():
     thread (grower, not the main thread) and class (malloc_chunk) with the bytes it held; the
     Prometheus endpoint counts it; an idle process traced beside it has no `oom` object."""
     out = mw.tmpfile("oom.json")
+    rec = mw.tmpfile("oom.rec")
     cg = MemCgroup(LIMIT)
     try:
         g = mw.Proc(cg.argv([mw.wl("grower"), "-w", "-d", "40", "-m", "512"]),
@@ -107,7 +108,7 @@ def test_oom_last_word():
         idle.wait_line(r"^done \d+$")
         port = free_port()
         m = mw.attach([g.pid, idle.pid], "--json", "--prometheus", f"127.0.0.1:{port}",
-                      "--trigger", "cgroup>=50%", out=out)
+                      "--trigger", "cgroup>=50%", "--record", rec, out=out)
         g.send()
         rc = g.wait(30)
         eq(rc, -signal.SIGKILL, f"grower's end (stderr {mw.tail(g.text('err'))!r})")
@@ -155,6 +156,10 @@ def test_oom_last_word():
     lines = [e for e in tr.events if e.get("pid") == g.pid and e["type"] in
              ("oom", "process_summary")]
     eq(lines[0]["type"], "oom", "the first of grower's oom/summary objects")
+    # The recording holds the kernel's record: a replay writes the same oom object.
+    rc, text, err = mw.run([mw.need_memwatch(), "--replay", rec, "--json", "-c", "-o", "-"])
+    eq(rc, 0, f"--replay exit status (stderr {mw.tail(err)!r})")
+    eq([e for e in mw.parse_ndjson(text) if e["type"] == "oom"], ooms, "the replay's oom objects")
 
 
 def test_oom_last_word_stacks():
