@@ -163,6 +163,9 @@ void mw_escalation_fire(void *ctx, uint32_t pid, const char *spec, uint64_t now_
 		fprintf(e->s->out.f, "!!! pid %u (%s): %s: allocation probes on for %.0f s\n", pid,
 			qc(&q, p->comm), spec, (double)e->pol.dur_ns / 1e9);
 	}
+	/* Logged too: the daemon's log, memwatch top's status line. */
+	mw_p_err("pid %u (%s): trigger %s: allocation probes on for %.0f s", pid, qc(&q, p->comm),
+		 spec, (double)e->pol.dur_ns / 1e9);
 }
 
 /* The thread whose net mapped bytes grew most since the start (NULL: none grew). */
@@ -314,6 +317,9 @@ static void end_run(struct mw_escalation *e, struct esc_run *r, uint64_t now_mon
 	}
 	if (err)
 		mw_p_err("pid %u: incident bundle %s: %s", r->pid, dir, strerror(-err));
+	else
+		mw_p_err("pid %u (%s): escalation ended, bundle %s; top stack: %s", r->pid,
+			 qc(&q, r->comm), dir, have_stack ? stack : "none");
 	free(r->threads);
 	r->threads = NULL;
 }

@@ -290,7 +290,8 @@ def test_escalation_bundle_names_leak():
     quiet phase; its bundle (summary.txt, incident.ndjson, heap.pb.gz) names grow_leak as the
     top stack and leaker as the top thread; the probes are off after it (the process's later
     mallocs are not seen); memwatch_escalations_total is 1; later firings are refused
-    (one escalation per process an hour)."""
+    (one escalation per process an hour); the start and the end are logged on stderr (the
+    daemon's log, memwatch top's status line)."""
     out = mw.tmpfile("escalate.json")
     inc = os.path.join(mw.tmpdir(), "incidents")
     g = mw.Proc([mw.wl("grower"), "-w", "-q", "2000", "-k", "256", "-d", "20", "-m", "64", "-W"],
@@ -356,3 +357,7 @@ def test_escalation_bundle_names_leak():
         check_object(schema, "escalation", {k: v for k, v in e.items() if k != "type"},
                      schema["(every)"], problems)
     check(not problems, f"escalation keys differ from the manual: {sorted(problems)}")
+    err = m.text("err")
+    check(f"memwatch: pid {g.pid} (grower): trigger committed+8M/5s: allocation probes on for 2 s"
+          in err and f"memwatch: pid {g.pid} (grower): escalation ended, bundle {bundle}; "
+          f"top stack: grow_leak" in err, f"the log's escalation lines: {mw.tail(err)!r}")
