@@ -129,7 +129,7 @@ void mw_cli_usage(FILE *f)
 	      "      --escalate-for DURATION  when a trigger fires, the allocation probes on\n"
 	      "                          that process for DURATION (10s, 5m), within\n"
 	      "                          --max-overhead; then a bundle in --incident-dir\n"
-	      "      --incident-dir DIR  where escalations write their bundles\n"
+	      "      --incident-dir DIR  where escalations and OOM victims write bundles\n"
 	      "  -h, --help              this text\n"
 	      "  -V, --version           print the version\n"
 	      "\n",
@@ -388,8 +388,6 @@ int mw_cli_finish(struct mw_config *cfg, char *err, size_t errsz)
 				       "--escalate-for switches the probes on per process: not "
 				       "with --malloc, which has them on everywhere");
 		cfg->mal.escalate = true;
-	} else if (cfg->incident_dir) {
-		return mw_fail(err, errsz, -1, "--incident-dir needs --escalate-for");
 	}
 	if (mw_cli_malloc_check(cfg, err, errsz))
 		return -1;

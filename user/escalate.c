@@ -56,7 +56,7 @@ struct mw_escalation *mw_escalation_new(const struct mw_config *cfg, struct mw_s
 	struct mw_escalation *e;
 
 	err[0] = '\0';
-	if (!cfg->escalate_ns || !m)
+	if (!cfg->incident_dir)
 		return NULL;
 	if (mkdir(cfg->incident_dir, 0750) && errno != EEXIST) {
 		mw_fail(err, errsz, -errno, "--incident-dir %s: %s", cfg->incident_dir,
@@ -322,6 +322,59 @@ static void end_run(struct mw_escalation *e, struct esc_run *r, uint64_t now_mon
 			 qc(&q, r->comm), dir, have_stack ? stack : "none");
 	free(r->threads);
 	r->threads = NULL;
+}
+
+void mw_escalation_oom(struct mw_escalation *e, const struct mw_event *ev, struct mw_process *p)
+{
+	struct mw_output saved;
+	struct esc_run r = { .pid = p->pid, .start_ns = ev->ts_ns };
+	char dir[4096], path[4200];
+	struct mw_diag d[MAX_DIAGS];
+	FILE *f = NULL, *g = NULL;
+	int n, err;
+
+	if (!e)
+		return;
+	memcpy(r.comm, p->comm, sizeof(r.comm));
+	bundle_dir(e, &r, dir, sizeof(dir));
+	strncat(dir, "-oom", sizeof(dir) - strlen(dir) - 1);
+	err = mkdir(dir, 0750) ? -errno : 0;
+	snprintf(path, sizeof(path), "%s/oom.ndjson", dir);
+	if (!err && !(f = fopen(path, "w")))
+		err = -errno;
+	snprintf(path, sizeof(path), "%s/summary.txt", dir);
+	if (!err && !(g = fopen(path, "w")))
+		err = -errno;
+	if (!err) {
+		/* The session's writers, into the bundle: the oom object, the ledger, the
+		 * probes' report when they are on; summary.txt: the oom object as text. */
+		saved = e->s->out;
+		e->s->out.f = f;
+		e->s->out.json = true;
+		mw_out_oom(&e->s->out, p, ev);
+		mw_out_process(&e->s->out, ev->ts_ns, p);
+		if (p->alloc)
+			mw_out_arenas(&e->s->out, ev->ts_ns, p);
+		n = mw_diagnose(p, p->arena_limit, d, MAX_DIAGS);
+		for (int i = 0; i < n; i++)
+			mw_out_diag(&e->s->out, ev->ts_ns, p, &d[i]);
+		if (e->m)
+			mw_mtrace_report_pid(e->m, p->pid);
+		e->s->out.f = g;
+		e->s->out.json = false;
+		mw_out_oom(&e->s->out, p, ev);
+		e->s->out = saved;
+		if (ferror(f) || ferror(g))
+			err = -EIO;
+	}
+	if (f && fclose(f) && !err)
+		err = -errno;
+	if (g && fclose(g) && !err)
+		err = -errno;
+	if (err)
+		mw_p_err("pid %u: OOM bundle %s: %s", p->pid, dir, strerror(-err));
+	else
+		mw_p_err("pid %u: chosen by the OOM killer; bundle %s", p->pid, dir);
 }
 
 static bool gone(void *ctx, uint32_t pid)

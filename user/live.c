@@ -577,12 +577,13 @@ static void sweep_names(struct live *l)
 }
 
 /* An OOM victim's ledger was written: the stacks that hold its heap, while it is there. */
-static void oom_victim(void *ctx, uint32_t pid)
+static void oom_victim(void *ctx, const struct mw_event *ev, struct mw_process *p)
 {
 	struct live *l = ctx;
 
 	if (l->m)
-		mw_mtrace_report_pid(l->m, pid);
+		mw_mtrace_report_pid(l->m, p->pid);
+	mw_escalation_oom(l->esc, ev, p); /* --incident-dir: its bundle */
 }
 
 static int kernel_counters(void *ctx, uint32_t tid, struct mw_thread_counters *c, bool forget)
@@ -977,7 +978,7 @@ static void reload_config(struct live *l)
 	/* Triggers follow the new configuration (they were checked when it was read). */
 	if (!l->inc && cfg->ntriggers) {
 		l->inc = mw_incident_new(cfg, err, sizeof(err));
-		if (l->inc && l->esc)
+		if (l->inc && l->esc && cfg->escalate_ns)
 			mw_incident_on_fire(l->inc, mw_escalation_fire, l->esc);
 	} else if (l->inc && mw_incident_config(l->inc, cfg, err, sizeof(err)))
 		mw_p_err("SIGHUP: %s; keeping the previous triggers", err);
@@ -1223,7 +1224,7 @@ int mw_live_run(struct mw_config *cfg)
 		ret = 1;
 		goto cleanup;
 	}
-	if (l.esc)
+	if (l.esc && cfg->escalate_ns)
 		mw_incident_on_fire(l.inc, mw_escalation_fire, l.esc);
 	if (mw_watch_start(&l.watch, cfg, &l.loader, &l.s, adopt, &l, err, sizeof(err))) {
 		mw_p_err("%s", err);

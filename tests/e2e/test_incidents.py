@@ -96,9 +96,11 @@ def test_oom_last_word():
     """grower in a 64 MiB cgroup is OOM-killed; `--trigger cgroup>=50%` fired before; the
     `oom` object names its pid, its biggest
     thread (grower, not the main thread) and class (malloc_chunk) with the bytes it held; the
-    Prometheus endpoint counts it; an idle process traced beside it has no `oom` object."""
+    Prometheus endpoint counts it; an idle process traced beside it has no `oom` object; a
+    replay of the recording writes the same object; --incident-dir holds a bundle with it."""
     out = mw.tmpfile("oom.json")
     rec = mw.tmpfile("oom.rec")
+    inc = os.path.join(mw.tmpdir(), "oom-incidents")
     cg = MemCgroup(LIMIT)
     try:
         g = mw.Proc(cg.argv([mw.wl("grower"), "-w", "-d", "40", "-m", "512"]),
@@ -108,7 +110,8 @@ def test_oom_last_word():
         idle.wait_line(r"^done \d+$")
         port = free_port()
         m = mw.attach([g.pid, idle.pid], "--json", "--prometheus", f"127.0.0.1:{port}",
-                      "--trigger", "cgroup>=50%", "--record", rec, out=out)
+                      "--trigger", "cgroup>=50%", "--record", rec,
+                      "--incident-dir", inc, out=out)
         g.send()
         rc = g.wait(30)
         eq(rc, -signal.SIGKILL, f"grower's end (stderr {mw.tail(g.text('err'))!r})")
@@ -160,6 +163,18 @@ def test_oom_last_word():
     rc, text, err = mw.run([mw.need_memwatch(), "--replay", rec, "--json", "-c", "-o", "-"])
     eq(rc, 0, f"--replay exit status (stderr {mw.tail(err)!r})")
     eq([e for e in mw.parse_ndjson(text) if e["type"] == "oom"], ooms, "the replay's oom objects")
+    # --incident-dir: a bundle of its own, the same oom object and the ledger in it.
+    dirs = os.listdir(inc)
+    check(len(dirs) == 1 and dirs[0].endswith(f"-{g.pid}-grower-oom"), f"bundles: {dirs}")
+    b = mw.read_ndjson(os.path.join(inc, dirs[0], "oom.ndjson"))
+    eq(b.of("oom"), ooms, "the bundle's oom object")
+    check(b.of("process_summary") and b.of("thread_summary"), "the bundle holds the ledger")
+    with open(os.path.join(inc, dirs[0], "summary.txt")) as f:
+        summary = f.read()
+    check(f"pid {g.pid} (grower) chosen by the OOM killer" in summary and "(leaker)" in summary
+          and "malloc_chunk" in summary, f"summary.txt: {summary!r}")
+    check(f"memwatch: pid {g.pid}: chosen by the OOM killer; bundle {inc}/" in m.text("err"),
+          f"the log's line: {mw.tail(m.text('err'))!r}")
 
 
 def test_oom_last_word_stacks():

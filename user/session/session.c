@@ -268,7 +268,7 @@ int mw_session_event(struct mw_session *s, const struct mw_event *in, const void
 		mw_model_settle(a.proc);
 		mw_out_oom(&s->out, a.proc, &ev);
 		if (s->oom)
-			s->oom(s->src_ctx, a.proc->pid);
+			s->oom(s->src_ctx, &ev, a.proc);
 	}
 	if (a.proc_exited)
 		finalize(s, a.proc, ev.ts_ns);

@@ -59,7 +59,7 @@ struct mw_session {
 	struct mw_sframe frames[MW_SSTACK_MAX]; /* the current syscall's (s->out.frames) */
 	/* After an OOM victim's ledger was written: what only the source has (the
 	 * allocation probes' stacks). May be NULL. */
-	void (*oom)(void *ctx, uint32_t pid);
+	void (*oom)(void *ctx, const struct mw_event *ev, struct mw_process *p);
 	void *src_ctx;			      /* for both */
 	const struct mw_session_hooks *hooks; /* may be NULL */
 	void *hooks_ctx;
