@@ -40,6 +40,7 @@ struct esc_run {
 struct mw_escalation {
 	struct mw_session *s;
 	struct mw_mtrace *m;
+	bool all_probed; /* --malloc: the probes are on every process */
 	char *dir;
 	struct mw_esc_policy pol;
 	struct mw_esc_state st;
@@ -71,6 +72,7 @@ struct mw_escalation *mw_escalation_new(const struct mw_config *cfg, struct mw_s
 	}
 	e->s = s;
 	e->m = m;
+	e->all_probed = cfg->mal.on;
 	e->extra = extra;
 	e->extra_ctx = extra_ctx;
 	e->pol = (struct mw_esc_policy){
@@ -358,7 +360,7 @@ void mw_escalation_oom(struct mw_escalation *e, const struct mw_event *ev, struc
 		n = mw_diagnose(p, p->arena_limit, d, MAX_DIAGS);
 		for (int i = 0; i < n; i++)
 			mw_out_diag(&e->s->out, ev->ts_ns, p, &d[i]);
-		if (e->m)
+		if (e->m && (e->all_probed || mw_mtrace_knows(e->m, p->pid)))
 			mw_mtrace_report_pid(e->m, p->pid);
 		e->s->out.f = g;
 		e->s->out.json = false;

@@ -424,7 +424,8 @@ static int adopt(void *ctx, uint32_t pid, bool after_exec)
 
 	if (!err)
 		attach_usdt_now(l, pid);
-	if (!err && l->m && !l->cfg->mal.escalate) {
+	/* --escalate-for: only a process escalated has probes, to move to its new image. */
+	if (!err && l->m && (!l->cfg->mal.escalate || (after_exec && mw_mtrace_knows(l->m, pid)))) {
 		if (after_exec)
 			mw_mtrace_exec(l->m, pid);
 		else if (mw_mtrace_add_pid(l->m, pid, false))
@@ -581,7 +582,7 @@ static void oom_victim(void *ctx, const struct mw_event *ev, struct mw_process *
 {
 	struct live *l = ctx;
 
-	if (l->m)
+	if (l->m && (l->cfg->mal.on || mw_mtrace_knows(l->m, p->pid)))
 		mw_mtrace_report_pid(l->m, p->pid);
 	mw_escalation_oom(l->esc, ev, p); /* --incident-dir: its bundle */
 }

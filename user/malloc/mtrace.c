@@ -769,6 +769,18 @@ void mw_mtrace_report(struct mw_mtrace *t, bool final)
 			report_proc(t, t->ml.procs[i].pid, now, final);
 }
 
+bool mw_mtrace_knows(struct mw_mtrace *t, uint32_t pid)
+{
+	struct mlive *p;
+	bool known;
+
+	pthread_mutex_lock(&t->mu);
+	p = live_of(t, pid, false);
+	known = p && p->probed;
+	pthread_mutex_unlock(&t->mu);
+	return known;
+}
+
 int mw_mtrace_escalate(struct mw_mtrace *t, uint32_t pid)
 {
 	struct mlive *p;

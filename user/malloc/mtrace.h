@@ -31,6 +31,8 @@ void mw_mtrace_tick(struct mw_mtrace *t, uint64_t now_mono);
 void mw_mtrace_detach(struct mw_mtrace *t);
 /* Summaries, leak report, retention of every traced process (final: --folded too). */
 void mw_mtrace_report(struct mw_mtrace *t, bool final);
+/* Were the probes ever attached to pid (escalation: only to the processes escalated)? */
+bool mw_mtrace_knows(struct mw_mtrace *t, uint32_t pid);
 /* --escalate-for: the probes on pid (attached, or attached again), under its budget. */
 int mw_mtrace_escalate(struct mw_mtrace *t, uint32_t pid);
 /* ... and off again: detached until the next mw_mtrace_escalate. */
