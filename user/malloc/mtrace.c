@@ -323,7 +323,9 @@ struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *
 	}
 	if (m->duty_period_s)
 		t->next_duty_ns = mw_now_ns(CLOCK_MONOTONIC) + (uint64_t)(m->duty_on_s * 1e9);
-	if (t->accounting && start_thread(t)) {
+	/* --escalate-for: the thread starts with the first escalation; until then its wake-ups
+	 * (20 a second) would be the armed daemon's largest cost. */
+	if (t->accounting && !m->escalate && start_thread(t)) {
 		mw_fail(err, errsz, -1, "cannot start the probes' budget thread");
 		goto fail;
 	}
@@ -786,6 +788,9 @@ int mw_mtrace_escalate(struct mw_mtrace *t, uint32_t pid)
 	struct mlive *p;
 	bool again;
 
+	if (t->accounting && !t->thread_on && start_thread(t))
+		mw_p_err("cannot start the probes' budget thread: the budget is kept in the event "
+			 "loop");
 	pthread_mutex_lock(&t->mu);
 	p = live_of(t, pid, false);
 	again = p && p->probed;
