@@ -16,6 +16,7 @@
 #include <bpf/libbpf.h>
 #include "base/errmsg.h"
 #include "loader.h"
+#include "base/vmlinux_btf.h"
 #include "memwatch.skel.h"
 
 #define TRACEFS "/sys/kernel/tracing"
@@ -243,7 +244,10 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 		return mw_fail(err, errsz, -EINVAL, "cannot count CPUs");
 	l->raw_syscalls = !tracefs_ready();
 
-	s = memwatch_bpf__open();
+	s = memwatch_bpf__open_opts(&(struct bpf_object_open_opts){
+		.sz = sizeof(struct bpf_object_open_opts),
+		.btf_custom_path = mw_vmlinux_btf_path(),
+	});
 	if (!s)
 		return mw_fail(err, errsz, -errno, "cannot open BPF object: %s", strerror(errno));
 	l->skel = s;

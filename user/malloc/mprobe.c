@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "base/vmlinux_btf.h"
 #include "base/grow.h"
 #include "elfsyms.h"
 #include "base/errmsg.h"
@@ -133,7 +134,10 @@ int mw_mprobe_open(struct mw_mprobe *m, const struct mw_mprobe_opts *o, char *er
 	m->ncpus = libbpf_num_possible_cpus();
 	if (m->ncpus <= 0)
 		return mw_fail(err, errsz, -EINVAL, "cannot count CPUs");
-	s = malloc_bpf__open();
+	s = malloc_bpf__open_opts(&(struct bpf_object_open_opts){
+		.sz = sizeof(struct bpf_object_open_opts),
+		.btf_custom_path = mw_vmlinux_btf_path(),
+	});
 	if (!s)
 		return mw_fail(err, errsz, -errno, "cannot open the allocator BPF object: %s",
 			       strerror(errno));
