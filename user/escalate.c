@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
+#include "report_cmd.h"
 #include "alloc/diagnose.h"
 #include "base/clock.h"
 #include "base/errmsg.h"
@@ -247,6 +248,17 @@ static void bundle_dir(const struct mw_escalation *e, const struct esc_run *r, c
 	snprintf(buf, sz, "%s/%s-%u-%s", e->dir, when, r->pid, comm);
 }
 
+/* The bundle's report.html, the page `memwatch report` makes, from its NDJSON file (a failure
+ * is said on stderr; the rest of the bundle stands). */
+static void bundle_page(const char *dir, const char *ndjson)
+{
+	char in[4200], out[4200];
+
+	snprintf(in, sizeof(in), "%s/%s", dir, ndjson);
+	snprintf(out, sizeof(out), "%s/report.html", dir);
+	mw_report_file(in, out);
+}
+
 static void end_run(struct mw_escalation *e, struct esc_run *r, uint64_t now_mono)
 {
 	uint64_t ts = now_mono + e->s->dctx.mono_to_epoch_ns;
@@ -291,6 +303,8 @@ static void end_run(struct mw_escalation *e, struct esc_run *r, uint64_t now_mon
 	}
 	if (!err && e->extra)
 		e->extra(e->extra_ctx, dir);
+	if (!err)
+		bundle_page(dir, "incident.ndjson");
 	mw_mtrace_deescalate(e->m, r->pid);
 	if (e->s->out.json) {
 		struct mw_json j;
@@ -373,6 +387,8 @@ void mw_escalation_oom(struct mw_escalation *e, const struct mw_event *ev, struc
 		err = -errno;
 	if (g && fclose(g) && !err)
 		err = -errno;
+	if (!err)
+		bundle_page(dir, "oom.ndjson");
 	if (err)
 		mw_p_err("pid %u: OOM bundle %s: %s", p->pid, dir, strerror(-err));
 	else

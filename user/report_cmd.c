@@ -108,13 +108,8 @@ int mw_report_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *out = NULL, *in;
-	char *text = NULL;
-	void *map = MAP_FAILED;
-	struct mw_rep r;
-	struct stat st;
-	size_t len = 0;
-	int c, fd, ret;
+	const char *out = NULL;
+	int c;
 
 	optind = 0;
 	opterr = 0;
@@ -134,7 +129,18 @@ int mw_report_main(int argc, char **argv)
 			"see memwatch report --help");
 		return 2;
 	}
-	in = argv[optind];
+	return mw_report_file(argv[optind], out);
+}
+
+int mw_report_file(const char *in, const char *out)
+{
+	char *text = NULL;
+	void *map = MAP_FAILED;
+	struct mw_rep r;
+	struct stat st;
+	size_t len = 0;
+	int fd, ret;
+
 	fd = open(in, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
 		mw_p_err("cannot read %s: %s", in, strerror(errno));

@@ -5,5 +5,8 @@
 
 /* Runs the subcommand (argv[0] == "report"); returns the exit status. */
 int mw_report_main(int argc, char **argv);
+/* The page for the NDJSON file or recording in, written whole to out (an incident bundle's
+ * report.html too). 0, or 1 with the reason said on stderr. */
+int mw_report_file(const char *in, const char *out);
 
 #endif /* MW_REPORT_CMD_H */

@@ -169,6 +169,10 @@ def test_oom_last_word():
     b = mw.read_ndjson(os.path.join(inc, dirs[0], "oom.ndjson"))
     eq(b.of("oom"), ooms, "the bundle's oom object")
     check(b.of("process_summary") and b.of("thread_summary"), "the bundle holds the ledger")
+    with open(os.path.join(inc, dirs[0], "report.html"), encoding="utf-8") as f:
+        page = f.read()
+    check(page.startswith("<!DOCTYPE html>") and "leaker" in page,
+          f"the bundle's report.html: {page[:200]!r}")
     with open(os.path.join(inc, dirs[0], "summary.txt")) as f:
         summary = f.read()
     check(f"pid {g.pid} (grower) chosen by the OOM killer" in summary and "(leaker)" in summary
@@ -356,6 +360,11 @@ def test_escalation_bundle_names_leak():
     check(summary.count("\n") == 1 and "top stack: grow_leak" in summary and "(leaker)" in summary,
           f"summary.txt: {summary!r}")
     check(os.path.getsize(os.path.join(bundle, "heap.pb.gz")) > 0, "heap.pb.gz is empty")
+    # The page memwatch report makes, from the slice: the leaking function in its stacks.
+    with open(os.path.join(bundle, "report.html"), encoding="utf-8") as f:
+        page = f.read()
+    check(page.startswith("<!DOCTYPE html>") and "grow_leak" in page,
+          f"report.html: {page[:200]!r}")
     slice_ = mw.read_ndjson(os.path.join(bundle, "incident.ndjson"))
     rows = [e for e in slice_.of("leak") + slice_.of("fate_unknown")
             if any(fr.get("func") == "grow_leak" for fr in e["stack"])]
