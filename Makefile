@@ -260,15 +260,16 @@ fuzz-regress: fuzz-build
 
 # The benchmark's floors (tools/) are built too: the e2e tests check that they count exactly.
 # The unit tests run a second time built with ASan and UBSan, and every fuzzer runs briefly.
+# The build uses every CPU (make check is the README's one command, typed without -j).
 check: deps lint
-	$(Q)$(MAKE) --no-print-directory memwatch sampler unit workloads $(TOOLS_BIN) \
+	$(Q)$(MAKE) --no-print-directory -j$$(nproc) memwatch sampler unit workloads $(TOOLS_BIN) \
 		$(ASAN)/unit_tests fuzz-build
-	$(Q)MW_CHECK_FUZZ_SECONDS=$${MW_CHECK_FUZZ_SECONDS:-4} tests/run.sh
+	$(Q)MW_CHECK_FUZZ_SECONDS=$${MW_CHECK_FUZZ_SECONDS:-2} tests/run.sh
 
 # The unit and end-to-end suites against the ASan+UBSan build of memwatch (tests that cannot
 # run sanitized skip with the reason "asan").
 check-asan: deps
-	$(Q)$(MAKE) --no-print-directory memwatch sampler workloads $(TOOLS_BIN) asan
+	$(Q)$(MAKE) --no-print-directory -j$$(nproc) memwatch sampler workloads $(TOOLS_BIN) asan
 	$(Q)MW_ASAN=1 MEMWATCH_BIN=$(CURDIR)/$(ASAN)/memwatch tests/run.sh --asan
 
 # The end-to-end tests' kernel subset on Debian's packaged kernels, each booted in QEMU (TCG)
