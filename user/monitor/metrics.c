@@ -404,6 +404,14 @@ static void family(struct mw_buf *b, const char *name, const char *type, const c
 	mw_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A family of one series without labels and an integer value. */
+static void single(struct mw_buf *b, const char *name, const char *type, const char *help,
+		   uint64_t v)
+{
+	family(b, name, type, help);
+	mw_buf_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
 /* name{pid="..",comm=".." then the caller adds more labels and closes. */
 static void proc_labels(struct mw_buf *b, const char *name, const struct mw_process *p)
 {
@@ -706,16 +714,13 @@ static void render_kernel(struct mw_buf *b, const struct mw_metrics_in *in)
 
 	for (size_t i = 0; i < in->model->nprocs; i++)
 		ntraced += rendered(in->model->procs[i]);
-	family(b, "memwatch_traced_processes", "gauge", "Processes traced now.");
-	mw_buf_printf(b, "memwatch_traced_processes %zu\n", ntraced);
+	single(b, "memwatch_traced_processes", "gauge", "Processes traced now.", ntraced);
 	if (k) {
-		family(b, "memwatch_events_lost_total", "counter",
-		       "Event records lost because the ring buffer was full (counters stay exact).");
-		mw_buf_printf(b, "memwatch_events_lost_total %llu\n",
-			      (unsigned long long)k->rb_drops);
-		family(b, "memwatch_events_total", "counter",
-		       "Event records the probes submitted to the ring buffer.");
-		mw_buf_printf(b, "memwatch_events_total %llu\n", (unsigned long long)k->events);
+		single(b, "memwatch_events_lost_total", "counter",
+		       "Event records lost because the ring buffer was full (counters stay exact).",
+		       k->rb_drops);
+		single(b, "memwatch_events_total", "counter",
+		       "Event records the probes submitted to the ring buffer.", k->events);
 		family(b, "memwatch_kernel_drops_total", "counter",
 		       "Updates the kernel side could not make, by reason (full tables).");
 		mw_buf_printf(b,
@@ -744,30 +749,26 @@ static void render_kernel(struct mw_buf *b, const struct mw_metrics_in *in)
 
 static void render_self(struct mw_buf *b, const struct mw_metrics_in *in)
 {
-	family(b, "memwatch_scrapes_total", "counter",
-	       "Scrapes of this endpoint answered before this one.");
-	mw_buf_printf(b, "memwatch_scrapes_total %llu\n", (unsigned long long)in->scrapes);
-	family(b, "memwatch_output_errors_total", "counter",
+	single(b, "memwatch_scrapes_total", "counter",
+	       "Scrapes of this endpoint answered before this one.", in->scrapes);
+	single(b, "memwatch_output_errors_total", "counter",
 	       "Writes of the trace or the recording that failed (a full disk, a closed pipe): "
-	       "their lines are lost, tracing goes on.");
-	mw_buf_printf(b, "memwatch_output_errors_total %llu\n",
-		      (unsigned long long)in->output_errors);
-	family(b, "memwatch_oom_kills_total", "counter",
-	       "Traced processes the kernel's OOM killer chose (each wrote an oom record).");
-	mw_buf_printf(b, "memwatch_oom_kills_total %llu\n", (unsigned long long)in->oom_kills);
-	family(b, "memwatch_triggers_fired_total", "counter",
-	       "Firings of the --trigger conditions (each wrote a trigger record).");
-	mw_buf_printf(b, "memwatch_triggers_fired_total %llu\n",
-		      (unsigned long long)in->triggers_fired);
-	family(b, "memwatch_escalations_total", "counter",
-	       "Escalations started: a trigger switched the allocation probes on for a process.");
-	mw_buf_printf(b, "memwatch_escalations_total %llu\n", (unsigned long long)in->escalations);
+	       "their lines are lost, tracing goes on.",
+	       in->output_errors);
+	single(b, "memwatch_oom_kills_total", "counter",
+	       "Traced processes the kernel's OOM killer chose (each wrote an oom record).",
+	       in->oom_kills);
+	single(b, "memwatch_triggers_fired_total", "counter",
+	       "Firings of the --trigger conditions (each wrote a trigger record).",
+	       in->triggers_fired);
+	single(b, "memwatch_escalations_total", "counter",
+	       "Escalations started: a trigger switched the allocation probes on for a process.",
+	       in->escalations);
 	family(b, "process_cpu_seconds_total", "counter",
 	       "Total user and system CPU time spent by memwatch in seconds.");
 	mw_buf_printf(b, "process_cpu_seconds_total %.6f\n", in->cpu_seconds);
-	family(b, "process_resident_memory_bytes", "gauge",
-	       "memwatch's resident memory size in bytes.");
-	mw_buf_printf(b, "process_resident_memory_bytes %llu\n", (unsigned long long)in->rss_bytes);
+	single(b, "process_resident_memory_bytes", "gauge",
+	       "memwatch's resident memory size in bytes.", in->rss_bytes);
 	family(b, "process_start_time_seconds", "gauge",
 	       "Start time of memwatch since unix epoch in seconds.");
 	mw_buf_printf(b, "process_start_time_seconds %.3f\n", in->start_time_s);
