@@ -16,7 +16,8 @@
 # syscall part), min and median of the rounds:
 #   untraced; floor (tools/malloc_floor -p PID: bpf/malloc_floor.bpf.c, a uprobe on malloc, a
 #   uretprobe on malloc and a uprobe on free, each a tgid filter and a per-CPU counter);
-#   memwatch --malloc (full), --sample N, --sample-bytes N, and on the realistic workload
+#   memwatch --malloc (full), --sample N, --sample-bytes N (all with --max-overhead 0: -p's
+#   default budget would detach the probes), and on the realistic workload
 #   --duty ON,PERIOD with the workload running exactly one PERIOD (so one ON window whatever
 #   the phase, against an untraced run as long); memleak-bpfcc -p PID; heaptrack (it launches
 #   the program under LD_PRELOAD).
@@ -203,8 +204,11 @@ def attach_cfg(name, argv, ready, stream="err", until_exit=True, duty=False):
             "until_exit": until_exit, "duty": duty}
 
 
+# These rows measure the probes themselves: --max-overhead 0, since -p otherwise gets the
+# overhead budget, which detaches the probes within a fraction of a second of a tight loop
+# (the budget has its own part, PARTS=redis).
 def mw_cfg(name, extra, duty=False):
-    return attach_cfg(name, lambda pid: [MEMWATCH, "--malloc"] + extra +
+    return attach_cfg(name, lambda pid: [MEMWATCH, "--malloc", "--max-overhead", "0"] + extra +
                       ["-o", "/dev/null", "-p", str(pid)], r"^memwatch: tracing", duty=duty)
 
 
@@ -404,7 +408,7 @@ def main():
         out()
         out(titles[wl])
         out(f"untraced spread (max - min): {max(base) - bmin:.1f} ns/pair")
-        out(f"{'config':<42}{'ns/pair':>14}{'added ns':>14}{'added/floor':>15}")
+        out(f"{'config':<42}{'ns/pair':>18}{'added ns':>18}{'added/floor':>15}")
         fl = None
         for cfg in cfgs:
             name = cfg["name"]
@@ -426,7 +430,7 @@ def main():
             rel = "-"
             if cfg["kind"] != "plain" and cfg is not FLOOR and fl and fl[0] > 0 and fl[1] > 0:
                 rel = f"{a[0] / fl[0]:.2f}x / {a[1] / fl[1]:.2f}x"
-            out(f"{name:<42}{ns:>14}{plus:>14}{rel:>15}")
+            out(f"{name:<42}{ns:>18}{plus:>18}{rel:>15}")
             if name in notes:
                 out(f"    note: {notes[name]}")
 
