@@ -326,6 +326,28 @@ int BPF_PROG(task_rename, struct task_struct *task, const char *comm)
 #if defined(__TARGET_ARCH_x86)
 #define MW_PF_PROT 1UL /* X86_PF_PROT: the page was present */
 
+/*
+ * --fault-stacks: a fault that maps a page, with the user registers at the faulting
+ * instruction (regs: the user's, saved on entry to the exception) and the stack above them.
+ * Sampled at random, not every Nth of a thread: a loop that faults in two places by turns
+ * would otherwise always be sampled in the same one.
+ */
+static __always_inline void sample_fault(__u64 id, unsigned long address, struct pt_regs *regs)
+{
+	struct mw_fault_stack_rec *r;
+
+	if (bpf_get_prandom_u32() % fault_sample)
+		return;
+	r = reserve(sizeof(*r) + MW_SYS_STACK_BYTES);
+	if (!r)
+		return;
+	fill_hdr(&r->hdr, MW_REC_FAULT_STACK, id, bpf_ktime_get_ns());
+	r->addr = address;
+	r->sample_n = fault_sample;
+	r->stack_len = capture_regs_stack(r->regs, (void *)(r + 1), regs);
+	bpf_ringbuf_submit(r, wake_flag());
+}
+
 SEC("tp_btf/page_fault_user")
 int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsigned long error_code)
 {
@@ -338,8 +360,11 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 	if (!c)
 		return 0;
 	c->faults++;
-	if (!(error_code & MW_PF_PROT))
-		c->faulted_pages++;
+	if (error_code & MW_PF_PROT)
+		return 0;
+	c->faulted_pages++;
+	if (fault_sample)
+		sample_fault(id, address, regs);
 	return 0;
 }
 #endif

@@ -33,6 +33,9 @@ volatile bool comm_watch;
 volatile bool faults_on;
 /* --stacks: each syscall record carries the caller's user registers and stack. */
 const volatile bool want_stacks = false;
+/* --fault-stacks=N: 1 in N faults that find no page present (at random) send a record with
+ * the user stack; 0: none. */
+const volatile __u32 fault_sample = 0;
 /* Possible CPUs: the bound on the kernel's per-CPU resident counters (set by the loader). */
 const volatile __u32 nr_cpus = 1;
 
@@ -367,31 +370,32 @@ static __always_inline void retire_counters(__u32 tid, __u64 ts)
 	bpf_map_delete_elem(&threads, &tid);
 }
 
-/* The user registers (DWARF order) and up to MW_SYS_STACK_BYTES of the stack, for the
- * unwinder in user space; a stack whose top is not resident is copied shorter. */
-static __always_inline void capture_stack(struct mw_syscall_stack_rec *r, struct pt_regs *regs)
+/* The user registers (DWARF order) into out and up to MW_SYS_STACK_BYTES of the stack into
+ * buf, for the unwinder in user space; a stack whose top is not resident is copied shorter.
+ * Returns the bytes copied. */
+static __always_inline __u32 capture_regs_stack(__u64 *out, void *buf, struct pt_regs *regs)
 {
 	__u64 sp = regs->sp;
 	__u32 len = MW_SYS_STACK_BYTES;
 
-	r->regs[0] = regs->ax;
-	r->regs[1] = regs->dx;
-	r->regs[2] = regs->cx;
-	r->regs[3] = regs->bx;
-	r->regs[4] = regs->si;
-	r->regs[5] = regs->di;
-	r->regs[6] = regs->bp;
-	r->regs[7] = sp;
-	r->regs[8] = regs->r8;
-	r->regs[9] = regs->r9;
-	r->regs[10] = regs->r10;
-	r->regs[11] = regs->r11;
-	r->regs[12] = regs->r12;
-	r->regs[13] = regs->r13;
-	r->regs[14] = regs->r14;
-	r->regs[15] = regs->r15;
-	r->regs[16] = regs->ip;
-	if (bpf_probe_read_user((void *)(r + 1), MW_SYS_STACK_BYTES, (void *)sp)) {
+	out[0] = regs->ax;
+	out[1] = regs->dx;
+	out[2] = regs->cx;
+	out[3] = regs->bx;
+	out[4] = regs->si;
+	out[5] = regs->di;
+	out[6] = regs->bp;
+	out[7] = sp;
+	out[8] = regs->r8;
+	out[9] = regs->r9;
+	out[10] = regs->r10;
+	out[11] = regs->r11;
+	out[12] = regs->r12;
+	out[13] = regs->r13;
+	out[14] = regs->r14;
+	out[15] = regs->r15;
+	out[16] = regs->ip;
+	if (bpf_probe_read_user(buf, MW_SYS_STACK_BYTES, (void *)sp)) {
 		/* Up to the end of its page, then one page less each time. */
 		len = 0;
 		for (int k = MW_SYS_STACK_BYTES / 4096; k > 0; k--) {
@@ -399,13 +403,18 @@ static __always_inline void capture_stack(struct mw_syscall_stack_rec *r, struct
 
 			if (m > MW_SYS_STACK_BYTES)
 				continue;
-			if (!bpf_probe_read_user((void *)(r + 1), m, (void *)sp)) {
+			if (!bpf_probe_read_user(buf, m, (void *)sp)) {
 				len = m;
 				break;
 			}
 		}
 	}
-	r->stack_len = len;
+	return len;
+}
+
+static __always_inline void capture_stack(struct mw_syscall_stack_rec *r, struct pt_regs *regs)
+{
+	r->stack_len = capture_regs_stack(r->regs, (void *)(r + 1), regs);
 	r->pad = 0;
 }
 

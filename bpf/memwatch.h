@@ -47,6 +47,7 @@ enum mw_rec_type {
 	MW_REC_OOM,	      /* struct mw_task_rec: the OOM killer chose a traced process;
 				 * hdr = the victim (tid: the task chosen), child_tgid = the
 				 * process whose allocation ran out, vm_pages = victim's VmSize */
+	MW_REC_FAULT_STACK,   /* struct mw_fault_stack_rec + stack bytes (--fault-stacks) */
 };
 
 /* --stacks: user stack bytes copied per memory syscall (the syscall ring's records). */
@@ -106,6 +107,21 @@ struct mw_syscall_stack_rec {
 	__u64 regs[MW_SYS_NREGS];
 	__u32 stack_len;
 	__u32 pad;
+};
+
+/*
+ * A sampled page fault (--fault-stacks): one of the user-mode faults that found no page
+ * present, chosen 1 in sample_n at random in the kernel; the user registers at the faulting
+ * instruction (regs[16]: rip) and stack_len bytes of the stack from regs[7] (rsp) follow, as
+ * in mw_syscall_stack_rec. It stands for sample_n faults: the record carries the rate, so a
+ * recording says what it stands for by itself.
+ */
+struct mw_fault_stack_rec {
+	struct mw_hdr hdr;
+	__u64 addr; /* the faulting address */
+	__u64 regs[MW_SYS_NREGS];
+	__u32 stack_len;
+	__u32 sample_n;
 };
 
 struct mw_task_rec {

@@ -18,6 +18,10 @@
 #define MW_DEFAULT_RING (4ULL << 20)
 #define MW_STACKS_RING (64ULL << 20) /* --stacks without --ring-size */
 #define MW_MAX_RING (1ULL << 30)
+/* --fault-stacks without =N: 1 in this many faults, chosen by measurement (tools/BENCH.md);
+ * the usage text and the manual say it too. */
+#define MW_FAULT_SAMPLE_DEFAULT 64
+#define MW_FAULT_SAMPLE_MAX 1000000
 #define MW_DEFAULT_MAX_PROCS 1024
 #define MW_DEFAULT_MAX_THREADS 16384
 
@@ -31,6 +35,7 @@ enum {
 	OPT_PER_TID,
 	OPT_STACKS,
 	OPT_NO_FAULTS,
+	OPT_FAULT_STACKS,
 	OPT_COMM,
 	OPT_CGROUP,
 	OPT_DAEMON,
@@ -63,6 +68,7 @@ static const struct option long_opts[] = {
 	{ "per-tid", no_argument, NULL, OPT_PER_TID },
 	{ "stacks", no_argument, NULL, OPT_STACKS },
 	{ "no-faults", no_argument, NULL, OPT_NO_FAULTS },
+	{ "fault-stacks", optional_argument, NULL, OPT_FAULT_STACKS },
 	{ "comm", required_argument, NULL, OPT_COMM },
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
 	{ "daemon", no_argument, NULL, OPT_DAEMON },
@@ -104,6 +110,8 @@ void mw_cli_usage(FILE *f)
 	      "      --maps-at-exit      print each process's final region map\n"
 	      "      --stacks            the user stack of every traced memory syscall\n"
 	      "      --no-faults         do not count page faults (no probe on every fault)\n"
+	      "      --fault-stacks[=N]  1 in N page faults (default 64) with the user stack:\n"
+	      "                          a profile of the code that makes memory resident\n"
 	      "      --record FILE       also save everything consumed, for --replay\n"
 	      "      --replay FILE       run the accounting on a recording (no root needed)\n"
 	      "      --prometheus [ADDR]:PORT  serve Prometheus metrics on GET /metrics\n"
@@ -281,6 +289,12 @@ int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, cha
 		case OPT_PER_TID: cfg->per_tid = true; break;
 		case OPT_STACKS: cfg->stacks = true; break;
 		case OPT_NO_FAULTS: cfg->no_faults = true; break;
+		case OPT_FAULT_STACKS:
+			cfg->fault_stacks = MW_FAULT_SAMPLE_DEFAULT;
+			if (optarg && mw_opt_count("--fault-stacks", optarg, MW_FAULT_SAMPLE_MAX,
+						   &cfg->fault_stacks, err, errsz))
+				return -1;
+			break;
 		case OPT_COMM:
 			if (mw_opt_comm(optarg, cfg, err, errsz))
 				return -1;
@@ -371,8 +385,15 @@ int mw_cli_finish(struct mw_config *cfg, char *err, size_t errsz)
 	if (cfg->stacks && cfg->replay_path)
 		return mw_fail(err, errsz, -1,
 			       "--stacks is for live sessions: a replay shows the stacks recorded");
+	if (cfg->fault_stacks && cfg->replay_path)
+		return mw_fail(err, errsz, -1,
+			       "--fault-stacks is for live sessions: a replay shows the faults "
+			       "recorded");
+	if (cfg->fault_stacks && cfg->no_faults)
+		return mw_fail(err, errsz, -1,
+			       "--fault-stacks samples the page faults --no-faults leaves out");
 	/* A record with a stack is 8 KiB larger: room for as many calls in a burst. */
-	if (cfg->stacks && !cfg->ring_size_set)
+	if ((cfg->stacks || cfg->fault_stacks) && !cfg->ring_size_set)
 		cfg->ring_size = MW_STACKS_RING;
 	if (cfg->replay_path && cfg->prometheus)
 		return mw_fail(err, errsz, -1,

@@ -218,9 +218,15 @@ static int name_syscall_stack(void *ctx, const struct mw_event *ev, struct mw_sf
 	int n;
 
 	_Static_assert(MW_SYS_NREGS == MW_USTACK_NREGS, "one register order");
-	memcpy(c.regs, ev->sc.regs, sizeof(c.regs));
-	c.stack = ev->sc.stack;
-	c.stack_len = ev->sc.stack_len;
+	if (ev->kind == MW_EV_FAULT) { /* --fault-stacks: the registers at the fault */
+		memcpy(c.regs, ev->flt.regs, sizeof(c.regs));
+		c.stack = ev->flt.stack;
+		c.stack_len = ev->flt.stack_len;
+	} else {
+		memcpy(c.regs, ev->sc.regs, sizeof(c.regs));
+		c.stack = ev->sc.stack;
+		c.stack_len = ev->sc.stack_len;
+	}
 	n = unwind_named(l->sym, &c, f, max, &stale);
 	if (stale) {
 		mw_sym_invalidate(l->sym, ev->pid);
@@ -1101,6 +1107,7 @@ int mw_live_run(struct mw_config *cfg)
 		.timed = cfg->show_dur,
 		.stacks = cfg->stacks,
 		.no_faults = cfg->no_faults,
+		.fault_stacks = cfg->fault_stacks,
 		.verbose = cfg->verbose,
 		.ring_size = cfg->ring_size,
 		.max_threads = cfg->max_threads,
@@ -1135,7 +1142,7 @@ int mw_live_run(struct mw_config *cfg)
 	l.s.oom = oom_victim;
 	l.s.peek = mw_mem_read_pid;
 	l.s.src_ctx = &l;
-	if (cfg->stacks) {
+	if (cfg->stacks || cfg->fault_stacks) {
 		l.sym = mw_sym_new();
 		if (!l.sym) {
 			mw_p_err("cannot set up the stack unwinder: %s", strerror(ENOMEM));

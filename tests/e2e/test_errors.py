@@ -95,6 +95,10 @@ USAGE_CASES = [
     ("ring_size_not_power_of_two", ["--ring-size", "12288", "--", "/bin/true"]),
     ("ring_size_too_small", ["--ring-size", "2048", "--", "/bin/true"]),
     ("ring_size_not_a_number", ["--ring-size", "big", "--", "/bin/true"]),
+    ("fault_stacks_zero", ["--fault-stacks=0", "--", "/bin/true"]),
+    ("fault_stacks_not_a_number", ["--fault-stacks=often", "--", "/bin/true"]),
+    ("fault_stacks_trailing_garbage", ["--fault-stacks=8k", "--", "/bin/true"]),
+    ("fault_stacks_no_faults", ["--fault-stacks", "--no-faults", "--", "/bin/true"]),
 ]
 
 

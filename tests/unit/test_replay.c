@@ -669,3 +669,57 @@ TEST(replay_syscall_stacks)
 	CHECK(t && strstr(t, "\"type\":\"syscall\"") && !strstr(t, "\"stack\""));
 	free(t);
 }
+
+/* --fault-stacks: sampled fault records, each followed by the frames the live run named,
+ * replay as the same fault_profile and faulted_by_class (no process needed). */
+TEST(replay_fault_profile)
+{
+	char path[] = "/tmp/mw-unit-rec-XXXXXX";
+	const char *maps0 = "555555554000-555555556000 r--p 00000000 fe:01 1 /usr/bin/w\n";
+	struct mw_seed_entry seed = {
+		.pid = 63, .vm_size = 8192, .snap_end_ns = 10, .start_brk = 0x555555560000ULL
+	};
+	struct {
+		struct mw_fault_stack_rec r;
+		uint8_t stack[16];
+	} b = { .r = { .hdr = { .type = MW_REC_FAULT_STACK, .tgid = 63, .tid = 63, .ts_ns = 200 },
+		       .stack_len = 16,
+		       .sample_n = 4 } };
+	struct mw_sstack_entry se = { .tid = 63, .n = 2 };
+	struct mw_sframe_entry fe[2] = { { 0x555555554100ULL, 0x10 }, { 0x555555554123ULL, 0x23 } };
+	const char names[] = "/usr/bin/w\0touch\0/usr/bin/w\0main\0";
+	unsigned char buf[sizeof(fe) + sizeof(names)];
+	int fd = mkstemp(path), rc;
+	FILE *f = fdopen(fd, "wb");
+	char *t;
+
+	memcpy(buf, fe, sizeof(fe));
+	memcpy(buf + sizeof(fe), names, sizeof(names));
+	CHECK_EQ_INT(mw_record_begin(f, 4096, 0), 0);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_SEED, &seed, sizeof(seed), maps0, strlen(maps0)), 0);
+	put_ring_mmap(f, 63, 100, 0x7f0000100000ULL, 0x10000);
+	for (int i = 0; i < 3; i++) {
+		b.r.addr = 0x7f0000100000ULL + (uint64_t)i * 4096;
+		b.r.hdr.ts_ns = 200 + (uint64_t)i;
+		CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_RING, &b, sizeof(b), NULL, 0), 0);
+		CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_SSTACK, &se, sizeof(se), buf, sizeof(buf)),
+			     0);
+	}
+	/* One outside every region the model knows. */
+	b.r.addr = 0x10000;
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_RING, &b, sizeof(b), NULL, 0), 0);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_SSTACK, &se, sizeof(se), buf, sizeof(buf)), 0);
+	fclose(f);
+	t = replay_json(path, &rc);
+	unlink(path);
+	CHECK_EQ_INT(rc, 0);
+	CHECK(t && strstr(t, "\"faulted_by_class\":{\"anon\":49152,\"unknown\":16384},"
+			     "\"faulted_estimated\":true") != NULL);
+	CHECK(t && strstr(t, "\"type\":\"fault_profile\"") &&
+	      strstr(t, "\"pid\":63,\"bytes\":65536,"
+			"\"count\":16,\"samples\":4,\"sampling\":4,\"estimated\":true,"
+			"\"stack\":[{\"addr\":\"0x555555554100\",\"func\":\"touch\","
+			"\"offset\":16,\"module\":\"/usr/bin/w\"},{\"addr\":\"0x555555554123\","
+			"\"func\":\"main\",\"offset\":35,\"module\":\"/usr/bin/w\"}]}") != NULL);
+	free(t);
+}

@@ -1053,7 +1053,8 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 							       .slack = ev->rss.slack },
 					false);
 		return 0;
-	case MW_EV_OOM: return 0; /* the session writes the victim's ledger */
+	case MW_EV_OOM: return 0;   /* the session writes the victim's ledger */
+	case MW_EV_FAULT: return 0; /* a sampled fault: the session's fault profile */
 	case MW_EV_EXIT_GROUP:
 		p->vm_end = ev->task.vm_bytes;
 		p->stack_end = ev->task.stack_bytes;

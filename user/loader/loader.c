@@ -274,6 +274,12 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 	l->faults = !o->no_faults && have_fault_tracepoint();
 	bpf_program__set_autoload(s->progs.page_fault_user, l->faults);
 	s->bss->faults_on = l->faults;
+	if (o->fault_stacks && !l->faults) {
+		ret = mw_fail(err, errsz, -EOPNOTSUPP,
+			      "--fault-stacks: this kernel has no page_fault_user tracepoint");
+		goto cleanup;
+	}
+	s->rodata->fault_sample = o->fault_stacks;
 	choose_exit_program(s);
 	l->oom_probe = oom_tracepoint_has_task();
 	bpf_program__set_autoload(s->progs.mark_victim, l->oom_probe);

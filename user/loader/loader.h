@@ -23,6 +23,7 @@ struct mw_loader_opts {
 	bool stacks;	/* --stacks: each syscall record carries the user stack */
 	bool no_faults; /* --no-faults: the page-fault probe is not loaded */
 	bool verbose;
+	uint32_t fault_stacks; /* --fault-stacks=N: 1 in N faults with the user stack; 0 off */
 	uint64_t ring_size;
 	uint32_t max_threads;
 	uint32_t max_targets;

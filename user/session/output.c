@@ -425,6 +425,43 @@ static void json_resident(struct mw_json *j, const struct mw_process *p)
 		mw_json_uint(j, "rss_slack", p->resident.slack);
 }
 
+/* --fault-stacks: the sampled faults placed on the region model, by class. */
+static void json_faulted_by_class(const struct mw_output *o, struct mw_json *j)
+{
+	const uint64_t *v = o->faulted_class_samples;
+
+	if (!v)
+		return;
+	mw_json_obj_begin(j, "faulted_by_class");
+	for (int c = 0; c <= MW_CLASS_COUNT; c++)
+		if (v[c])
+			mw_json_uint(j, c < MW_CLASS_COUNT ? mw_class_name(c) : "unknown",
+				     v[c] * o->faulted_scale);
+	mw_json_obj_end(j);
+	mw_json_bool(j, "faulted_estimated", o->faulted_estimated);
+}
+
+static void text_faulted_by_class(const struct mw_output *o)
+{
+	const uint64_t *v = o->faulted_class_samples;
+	const char *sep = "";
+	char b[32];
+
+	if (!v)
+		return;
+	fprintf(o->f,
+		"faulted in by class (sampled%s):", o->faulted_estimated ? ", estimates" : "");
+	for (int c = 0; c <= MW_CLASS_COUNT; c++) {
+		if (!v[c])
+			continue;
+		mw_fmt_size(b, sizeof(b), (int64_t)(v[c] * o->faulted_scale));
+		fprintf(o->f, "%s %s %s%s", sep, c < MW_CLASS_COUNT ? mw_class_name(c) : "unknown",
+			o->faulted_estimated ? "~" : "", b);
+		sep = ",";
+	}
+	fputc('\n', o->f);
+}
+
 static void json_process(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p)
 {
 	struct mw_totals tot;
@@ -445,6 +482,7 @@ static void json_process(struct mw_output *o, uint64_t ts_ns, const struct mw_pr
 	mw_json_int(&j, "unattributed", p->unattributed);
 	mw_json_int(&j, "stack_delta", mw_process_stack_delta(p));
 	json_resident(&j, p);
+	json_faulted_by_class(o, &j);
 	if (p->parent)
 		mw_json_uint(&j, "parent", p->parent);
 	if (p->exited) {
@@ -582,6 +620,7 @@ static void text_process(struct mw_output *o, const struct mw_process *p)
 		fputc('\n', f);
 	}
 	text_classes(o, p);
+	text_faulted_by_class(o);
 }
 
 void mw_out_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p,
@@ -906,6 +945,14 @@ void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process 
 		mw_json_uint(&j, "committed", ar->committed);
 		mw_json_uint(&j, "trimmed", ar->trimmed);
 		mw_json_uint(&j, "threads", ar->nthreads);
+		if (o->faulted_class_samples) {
+			uint64_t n = ar->id >= 0 && (size_t)ar->id < o->faulted_narena
+					     ? o->faulted_arena_samples[ar->id]
+					     : 0;
+
+			mw_json_uint(&j, "faulted", n * o->faulted_scale);
+			mw_json_bool(&j, "faulted_estimated", o->faulted_estimated);
+		}
 		mw_json_str(&j, "source",
 			    ar->by_usdt ? (ar->by_syscalls ? "syscalls+usdt" : "usdt")
 					: "syscalls");

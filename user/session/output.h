@@ -29,6 +29,14 @@ struct mw_output {
 	 * caused (nframes 0: none, or it could not be unwound). */
 	const struct mw_sframe *frames;
 	size_t nframes;
+	/* --fault-stacks, while a process is reported: its sampled faults by the class of the
+	 * region they hit (MW_CLASS_COUNT + 1 slots, the last: in no region known) and by glibc
+	 * arena id, each sample standing for faulted_scale bytes; NULL when none was sampled. */
+	const uint64_t *faulted_class_samples;
+	const uint64_t *faulted_arena_samples;
+	size_t faulted_narena;
+	uint64_t faulted_scale;
+	bool faulted_estimated;
 };
 
 void mw_out_event(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a);

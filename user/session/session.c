@@ -10,6 +10,7 @@
 #include "ledger/procfs.h"
 #include "ledger/totals.h"
 #include "wire/record.h"
+#include "faults.h"
 #include "session.h"
 
 static void record(struct mw_session *s, uint32_t kind, const void *a, size_t alen, const void *b,
@@ -56,6 +57,9 @@ void mw_session_free(struct mw_session *s)
 	mw_model_free(&s->model);
 	mw_alloc_facts_free(&s->facts);
 	free(s->pieces);
+	for (size_t i = 0; i < s->nfprofs; i++)
+		mw_fprof_free(&s->fprofs[i]);
+	free(s->fprofs);
 }
 
 #define MAX_ALLOC_EVENTS 16
@@ -112,16 +116,63 @@ static void mark_report(struct mw_process *p, uint64_t ts)
 	p->report_committed = tot.committed;
 }
 
+/* --fault-stacks: the profile of pid (made when create and new); NULL when there is none, or
+ * no memory for it. Valid until the next one is made or forgotten. */
+static struct mw_fprof *fprof_of(struct mw_session *s, uint32_t pid, bool create)
+{
+	struct mw_fprof *v;
+
+	for (size_t i = 0; i < s->nfprofs; i++)
+		if (s->fprofs[i].pid == pid)
+			return &s->fprofs[i];
+	if (!create)
+		return NULL;
+	v = realloc(s->fprofs, (s->nfprofs + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	s->fprofs = v;
+	v += s->nfprofs++;
+	memset(v, 0, sizeof(*v));
+	v->pid = pid;
+	return v;
+}
+
+static void fprof_forget(struct mw_session *s, uint32_t pid)
+{
+	struct mw_fprof *fp = fprof_of(s, pid, false);
+
+	if (!fp)
+		return;
+	mw_fprof_free(fp);
+	*fp = s->fprofs[--s->nfprofs];
+}
+
+/* The outputs see the process's sampled faults while it is reported. */
+static void fprof_show(struct mw_session *s, const struct mw_fprof *fp)
+{
+	s->out.faulted_class_samples = fp ? fp->by_class : NULL;
+	s->out.faulted_arena_samples = fp ? fp->by_arena : NULL;
+	s->out.faulted_narena = fp ? fp->narena : 0;
+	s->out.faulted_scale = fp ? mw_fprof_bytes(fp, 1, s->model.page_size) : 0;
+	s->out.faulted_estimated = fp && mw_fprof_estimated(fp);
+}
+
 static void report_process(struct mw_session *s, struct mw_process *p, uint64_t ts, bool final)
 {
+	const struct mw_fprof *fp = fprof_of(s, p->pid, false);
+
 	/* Whatever raced its snapshot has come by now. */
 	mw_model_settle(p);
 	for (size_t i = 0; i < p->nthreads; i++)
 		collect_counters(s, &p->threads[i], final);
+	fprof_show(s, fp);
 	mw_out_process(&s->out, ts, p);
 	mark_report(p, ts);
 	if (p->alloc)
 		mw_out_arenas(&s->out, ts, p);
+	fprof_show(s, NULL);
+	if (fp)
+		mw_fprof_out(&s->out, ts, p->comm, fp, s->model.page_size);
 	if (s->hooks && s->hooks->report)
 		s->hooks->report(s->hooks_ctx, ts, p, final);
 	if (final) {
@@ -140,6 +191,7 @@ static void finalize(struct mw_session *s, struct mw_process *p, uint64_t ts)
 	/* Calls the model refused (no kernel makes them) are malformed records too. */
 	s->bad_records += p->bad_calls;
 	report_process(s, p, ts, true);
+	fprof_forget(s, p->pid);
 	mw_model_forget(&s->model, p->pid);
 }
 
@@ -196,6 +248,25 @@ static void name_stack(struct mw_session *s, const struct mw_event *ev)
 	}
 }
 
+/* --fault-stacks: a sampled fault goes to its process's profile, named and placed now (the
+ * region that holds its address may be gone by the report). */
+static void fault_sample(struct mw_session *s, const struct mw_event *ev)
+{
+	struct mw_process *p = mw_model_find(&s->model, ev->pid);
+	struct mw_fprof *fp;
+
+	if (!p || p->exited)
+		return;
+	if (s->stack)
+		name_stack(s, ev);
+	fp = fprof_of(s, ev->pid, true);
+	if (!fp || mw_fprof_add(fp, s->out.frames, s->out.nframes,
+				mw_regions_find(&p->regions, ev->flt.addr), ev->flt.sample_n))
+		s->err = s->err ? s->err : -ENOMEM;
+	s->out.frames = NULL;
+	s->out.nframes = 0;
+}
+
 int mw_session_event(struct mw_session *s, const struct mw_event *in, const void *raw,
 		     size_t rawlen)
 {
@@ -206,6 +277,10 @@ int mw_session_event(struct mw_session *s, const struct mw_event *in, const void
 	record(s, MW_ENTRY_RING, raw, rawlen, NULL, 0);
 	s->out.frames = NULL;
 	s->out.nframes = 0;
+	if (ev.kind == MW_EV_FAULT) {
+		fault_sample(s, &ev);
+		return s->err;
+	}
 	/* Named only where they are written or recorded (-c writes no calls). */
 	if (ev.kind == MW_EV_SYSCALL && ev.sc.regs && s->stack &&
 	    (!s->out.summary_only || s->out.alloc_always || s->rec))

@@ -16,6 +16,7 @@
 #include "output.h"
 
 struct mw_thread_counters;
+struct mw_fprof;
 
 /* Where the kernel's exact counters come from: the BPF map, or a recording. */
 typedef int (*mw_counters_fn)(void *ctx, uint32_t tid, struct mw_thread_counters *c, bool forget);
@@ -57,6 +58,8 @@ struct mw_session {
 	mw_stack_fn stack;	 /* may be NULL: syscall stacks are not named */
 	void *stack_ctx;
 	struct mw_sframe frames[MW_SSTACK_MAX]; /* the current syscall's (s->out.frames) */
+	struct mw_fprof *fprofs; /* --fault-stacks: per process with sampled faults */
+	size_t nfprofs;
 	/* After an OOM victim's ledger was written: what only the source has (the
 	 * allocation probes' stacks). May be NULL. */
 	void (*oom)(void *ctx, const struct mw_event *ev, struct mw_process *p);

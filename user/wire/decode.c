@@ -14,6 +14,8 @@ _Static_assert(sizeof(struct mw_usdt_rec) == 64, "mw_usdt_rec layout is ABI");
 _Static_assert(sizeof(struct mw_rss_rec) == 80, "mw_rss_rec layout is ABI");
 _Static_assert(sizeof(struct mw_syscall_stack_rec) == 112 + MW_SYS_NREGS * 8 + 8,
 	       "mw_syscall_stack_rec layout is ABI");
+_Static_assert(sizeof(struct mw_fault_stack_rec) == 48 + MW_SYS_NREGS * 8 + 8,
+	       "mw_fault_stack_rec layout is ABI");
 _Static_assert(sizeof(struct mw_malloc_rec) == 56 + MW_MREGS * 8 + 8,
 	       "mw_malloc_rec layout is ABI");
 _Static_assert(sizeof(struct mw_mfree_rec) == 40, "mw_mfree_rec layout is ABI");
@@ -101,6 +103,18 @@ int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, st
 		return decode_syscall(data, size, ev);
 	}
 	case MW_REC_SYSCALL: return decode_syscall(data, size, ev);
+	case MW_REC_FAULT_STACK: {
+		const struct mw_fault_stack_rec *r = data;
+
+		if (size < sizeof(*r) || r->stack_len > size - sizeof(*r) || !r->sample_n)
+			return -EINVAL;
+		ev->flt.addr = r->addr;
+		ev->flt.sample_n = r->sample_n;
+		ev->flt.regs = r->regs;
+		ev->flt.stack = (const uint8_t *)(r + 1);
+		ev->flt.stack_len = r->stack_len;
+		return 0;
+	}
 	case MW_REC_USDT: {
 		const struct mw_usdt_rec *r = data;
 

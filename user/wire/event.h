@@ -27,6 +27,8 @@ enum mw_event_kind {
 	/* The OOM killer chose this process (task: child_pid = whose allocation failed,
 	 * vm_bytes/stack_bytes = the victim's VmSize/VmStk then). */
 	MW_EV_OOM = MW_REC_OOM,
+	/* A sampled page fault with the user stack (--fault-stacks). */
+	MW_EV_FAULT = MW_REC_FAULT_STACK,
 	/* The allocation probes' ring (--malloc). */
 	MW_EV_MALLOC = MW_MREC_ALLOC, /* an allocation, with registers and stack bytes */
 	MW_EV_MFREE = MW_MREC_FREE,   /* a tracked block was freed */
@@ -76,6 +78,15 @@ struct mw_syscall_ev {
 	uint32_t stack_len;
 };
 
+/* A sampled page fault (--fault-stacks): the stack bytes are the record's own. */
+struct mw_fault_ev {
+	uint64_t addr;	   /* the faulting address */
+	uint32_t sample_n; /* it stands for this many faults (1 in N sampled) */
+	const __u64 *regs; /* the user registers at the fault (MW_SYS_NREGS, DWARF order) */
+	const uint8_t *stack;
+	uint32_t stack_len;
+};
+
 struct mw_task_ev {
 	uint32_t child_pid;
 	uint32_t child_tid;
@@ -101,6 +112,7 @@ struct mw_event {
 		struct mw_adopt_ev adopt;
 		struct mw_malloc_ev mal;
 		struct mw_rss_ev rss;
+		struct mw_fault_ev flt;
 	};
 };
 
