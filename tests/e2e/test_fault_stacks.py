@@ -3,8 +3,9 @@
 touch_big() writes each page of a 3 x MIB MiB malloc'd block, a glibc mmapped chunk;
 touch_small() each page of MIB MiB of shared anonymous memory). The fault profile places the
 touched bytes under the function that touched them, faulted_by_class in the class of the
-region touched, each within 20% (1 in 4 faults sampled at random); a recording replays to the
-same profile without the process."""
+region touched, each within 20% (1 in 4 faults sampled at random); with -a a thread touches MIB
+MiB in 64 KiB mallocs from a glibc arena of its own: the arena's faulted and the arena_heap class
+within 20% of it too. A recording replays to the same profile without the process."""
 import time
 
 import mw
@@ -19,7 +20,7 @@ N = 4
 def run_faulter(*extra):
     out = mw.tmpfile("faults.ndjson")
     w = mw.Proc([mw.need_memwatch(), f"--fault-stacks={N}", "--json", "-o", out, *extra, "--",
-                 mw.wl(EXE), "-W", "-m", str(MIB)], stdin=mw.subprocess.PIPE, name="memwatch")
+                 mw.wl(EXE), "-W", "-a", "-m", str(MIB)], stdin=mw.subprocess.PIPE, name="memwatch")
     w.wait_line(r"^done \d+$", timeout=30)
     time.sleep(1.0)  # the ring is read on a short timer: every sample is named by now
     w.send()
@@ -70,6 +71,11 @@ def test_fault_stacks_name_the_functions():
     eq(ps[0].get("faulted_estimated"), True, "faulted_estimated")
     within(by.get("malloc_chunk", 0), big, 20, "faulted_by_class.malloc_chunk")
     within(by.get("shm", 0), small, 20, "faulted_by_class.shm")
+    within(by.get("arena_heap", 0), small, 20, "faulted_by_class.arena_heap")
+    ar = [a for a in final_rows(tr, "arena_summary") if a["arena"] != 0]
+    eq(len(ar), 1, f"arena_summary objects of arenas besides the main one: {ar}")
+    within(ar[0].get("faulted", 0), small, 20, "arena_summary.faulted")
+    eq(ar[0].get("faulted_estimated"), True, "arena_summary.faulted_estimated")
     # Every key as the manual's table says.
     schema, problems = test_noise.manual_schema(), set()
     for o in tr.events:
