@@ -377,7 +377,9 @@ EOF
 sed -n 's/^  ustack: //p' .output/bench-ustack.txt | tee -a .output/bench.txt |
 	python3 tools/bench_results.py ustack
 
-# The allocator part (issue 4) and the in-process sampler's (issue 16) append their own
-# sections to .output/bench.txt and write theirs in tools/bench-results.md.
+# The allocator part (issue 4), the in-process sampler's (issue 16) and the page faults'
+# (issue 11) append their own sections to .output/bench.txt and write theirs in
+# tools/bench-results.md.
 tools/bench_malloc.sh
-exec tools/bench_sampler.sh
+tools/bench_sampler.sh
+exec tools/bench_faults.sh

@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """Writes one section of tools/bench-results.md, the benchmark output kept in the tree, so that
 the numbers tools/BENCH.md talks about can be checked: `make bench` (tools/bench.sh, then
-tools/bench_malloc.sh and tools/bench_sampler.sh) calls it with the tables it printed on stdin,
+tools/bench_malloc.sh, tools/bench_sampler.sh and tools/bench_faults.sh) calls it with the tables it printed on stdin,
 and it replaces that section, leaving the others as they are (each part also runs alone).
 
 usage: bench_results.py SECTION KNOBS < TABLES
-  SECTION  syscalls, malloc, budget, sampler or ustack
+  SECTION  syscalls, malloc, budget, sampler, faults or ustack
   KNOBS    the run's parameters as NAME=VALUE words; a value that is not the script's default
            marks the section as a smoke run, not a measurement
 Each section opens with the date, the kernel, the CPU count, the tree (git commit, "+changes"
@@ -34,6 +34,8 @@ SECTIONS = {
     "sampler": ("The in-process sampler (tools/bench_sampler.sh)",
                 dict(ROUNDS="3", PAIRS="2000000", UPAIRS="40000", REDIS_N="100000", MEAN="512K",
                      ACC_MEAN="8K")),
+    "faults": ("Page faults: the fault probe and --fault-stacks (tools/bench_faults.sh)",
+               dict(ROUNDS="5", MIB="256")),
     "ustack": ("User stacks (tools/bench.sh: .output/unit_tests ustack_cache_verified)", {}),
 }
 

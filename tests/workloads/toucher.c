@@ -3,11 +3,12 @@
  * toucher: named threads that make known amounts of memory resident. Thread i (1..N), named
  * "touch-i", maps i x MIB MiB of anonymous memory (mmap, MADV_NOHUGEPAGE so every page is a
  * 4 KiB page whatever the THP setting) and writes one byte to each page: each page is one page
- * fault that finds no page present, and i x MIB MiB of the process's RssAnon. The memory stays
- * mapped. After the threads are joined the main thread reads its own /proc/self/status and
- * prints "status VmRSS RssAnon RssFile RssShmem" (bytes) on stderr, just before it exits.
+ * fault that finds no page present, and i x MIB MiB of the process's RssAnon (-e: every thread
+ * MIB MiB, an even fault-heavy load for make bench). The memory stays mapped. After the threads
+ * are joined the main thread reads its own /proc/self/status and prints "status VmRSS RssAnon
+ * RssFile RssShmem" (bytes) on stderr, just before it exits.
  *
- * usage: toucher [-w] [-W] [-n N] [-m MIB]   (N 1..8, default 3; MIB 1..256, default 8)
+ * usage: toucher [-w] [-W] [-e] [-n N] [-m MIB]   (N 1..8, default 3; MIB 1..256, default 8)
  *   -w  print "ready <pid>" on stderr, wait for a byte on stdin before starting the threads
  *   -W  after the status line print "done <pid>" and wait for a byte on stdin before exiting
  */
@@ -18,15 +19,16 @@
 #include <sys/mman.h>
 #include "common.h"
 
-#define USAGE "toucher [-w] [-W] [-n N] [-m MIB]"
+#define USAGE "toucher [-w] [-W] [-e] [-n N] [-m MIB]"
 #define MAX_THREADS 8
 
 static long mib = 8;
+static bool equal; /* -e: each thread touches mib MiB (a fault-heavy load for make bench) */
 
 static void *toucher(void *arg)
 {
 	long i = (long)arg;
-	size_t len = (size_t)(i * mib) << 20;
+	size_t len = (size_t)((equal ? 1 : i) * mib) << 20;
 	char name[16];
 	char *p;
 
@@ -76,10 +78,11 @@ int main(int argc, char **argv)
 	long n = 3;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "wWn:m:")) != -1) {
+	while ((opt = getopt(argc, argv, "wWen:m:")) != -1) {
 		switch (opt) {
 		case 'w': wait_before = true; break;
 		case 'W': wait_after = true; break;
+		case 'e': equal = true; break;
 		case 'n': n = strtol(optarg, NULL, 10); break;
 		case 'm': mib = strtol(optarg, NULL, 10); break;
 		default: wl_usage(USAGE);
