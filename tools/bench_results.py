@@ -42,7 +42,7 @@ SECTIONS = {
 HEAD = """# memwatch: benchmark results (generated)
 
 Written by `sudo make bench` (`tools/bench.sh`, `tools/bench_malloc.sh`,
-`tools/bench_sampler.sh`); do not edit by hand. `tools/BENCH.md` says what is measured and how, and reads its numbers from here. Each
+`tools/bench_sampler.sh`, `tools/bench_faults.sh`); do not edit by hand. `tools/BENCH.md` says what is measured and how, and reads its numbers from here. Each
 section names its run: date, kernel, CPUs, the tree and the knobs.
 """
 
