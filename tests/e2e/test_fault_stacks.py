@@ -72,6 +72,15 @@ def test_fault_stacks_name_the_functions():
     within(by.get("malloc_chunk", 0), big, 20, "faulted_by_class.malloc_chunk")
     within(by.get("shm", 0), small, 20, "faulted_by_class.shm")
     within(by.get("arena_heap", 0), small, 20, "faulted_by_class.arena_heap")
+    # By thread: the arena's pages were touched by arena-toucher, the others by main.
+    th = {t["comm"]: t for t in final_rows(tr, "thread_summary")}
+    check("arena-toucher" in th and EXE in th, f"thread_summary comms: {sorted(th)}")
+    within(th["arena-toucher"].get("faulted_by_class", {}).get("arena_heap", 0), small, 20,
+           "arena-toucher's faulted_by_class.arena_heap")
+    within(th[EXE].get("faulted_by_class", {}).get("malloc_chunk", 0), big, 20,
+           "main thread's faulted_by_class.malloc_chunk")
+    check(not th[EXE]["faulted_by_class"].get("arena_heap"),
+          f"main thread: arena_heap faults: {th[EXE]['faulted_by_class']}")
     ar = [a for a in final_rows(tr, "arena_summary") if a["arena"] != 0]
     eq(len(ar), 1, f"arena_summary objects of arenas besides the main one: {ar}")
     within(ar[0].get("faulted", 0), small, 20, "arena_summary.faulted")

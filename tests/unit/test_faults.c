@@ -35,10 +35,10 @@ TEST(fprof_merges_by_function_and_caller)
 	size_t n;
 
 	for (int i = 0; i < 3; i++)
-		CHECK_EQ_INT(mw_fprof_add(&p, touch_a, 3, NULL, 4), 0);
+		CHECK_EQ_INT(mw_fprof_add(&p, 70, touch_a, 3, NULL, 4), 0);
 	for (int i = 0; i < 2; i++)
-		CHECK_EQ_INT(mw_fprof_add(&p, touch_b, 3, NULL, 4), 0);
-	CHECK_EQ_INT(mw_fprof_add(&p, touch_c, 3, NULL, 4), 0);
+		CHECK_EQ_INT(mw_fprof_add(&p, 70, touch_b, 3, NULL, 4), 0);
+	CHECK_EQ_INT(mw_fprof_add(&p, 70, touch_c, 3, NULL, 4), 0);
 	/* Two paths: touch from big_user (5 samples, at two instructions), from small_user. */
 	CHECK_EQ_INT(p.n, 2);
 	CHECK_EQ_INT(p.samples, 6);
@@ -62,12 +62,12 @@ TEST(fprof_unnamed_innermost_frames_by_address)
 	struct mw_sframe b[2] = { { 0x1008, 0, NULL, NULL }, { 0x2000, 0, NULL, NULL } };
 	struct mw_fprof p = { .pid = 7 };
 
-	CHECK_EQ_INT(mw_fprof_add(&p, a, 2, NULL, 1), 0);
-	CHECK_EQ_INT(mw_fprof_add(&p, b, 2, NULL, 1), 0);
-	CHECK_EQ_INT(mw_fprof_add(&p, a, 2, NULL, 1), 0);
+	CHECK_EQ_INT(mw_fprof_add(&p, 70, a, 2, NULL, 1), 0);
+	CHECK_EQ_INT(mw_fprof_add(&p, 70, b, 2, NULL, 1), 0);
+	CHECK_EQ_INT(mw_fprof_add(&p, 70, a, 2, NULL, 1), 0);
 	/* Not known to be one function: kept apart. A stack not unwound is a path of its own. */
 	CHECK_EQ_INT(p.n, 2);
-	CHECK_EQ_INT(mw_fprof_add(&p, NULL, 0, NULL, 1), 0);
+	CHECK_EQ_INT(mw_fprof_add(&p, 70, NULL, 0, NULL, 1), 0);
 	CHECK_EQ_INT(p.n, 3);
 	CHECK(!mw_fprof_estimated(&p));
 	CHECK_EQ_INT(mw_fprof_bytes(&p, p.samples, PG), 4 * PG);
@@ -87,13 +87,21 @@ TEST(fprof_places_by_class_and_arena)
 	struct mw_fprof p = { .pid = 7 };
 
 	for (int i = 0; i < 3; i++)
-		CHECK_EQ_INT(mw_fprof_add(&p, touch_a, 3, &chunk, 2), 0);
-	CHECK_EQ_INT(mw_fprof_add(&p, touch_a, 3, &heap, 2), 0);
-	CHECK_EQ_INT(mw_fprof_add(&p, touch_a, 3, &arena2, 2), 0);
-	CHECK_EQ_INT(mw_fprof_add(&p, touch_a, 3, &arena2, 2), 0);
-	CHECK_EQ_INT(mw_fprof_add(&p, touch_a, 3, NULL, 2), 0);
+		CHECK_EQ_INT(mw_fprof_add(&p, 70, touch_a, 3, &chunk, 2), 0);
+	CHECK_EQ_INT(mw_fprof_add(&p, 70, touch_a, 3, &heap, 2), 0);
+	CHECK_EQ_INT(mw_fprof_add(&p, 70, touch_a, 3, &arena2, 2), 0);
+	CHECK_EQ_INT(mw_fprof_add(&p, 70, touch_a, 3, &arena2, 2), 0);
+	CHECK_EQ_INT(mw_fprof_add(&p, 70, touch_a, 3, NULL, 2), 0);
+	/* Another thread's, by thread too (rows in tid order). */
+	CHECK_EQ_INT(mw_fprof_add(&p, 69, touch_a, 3, &chunk, 2), 0);
+	CHECK_EQ_INT(p.nthreads, 2);
+	CHECK_EQ_INT(p.threads[0].tid, 69);
+	CHECK_EQ_INT(p.threads[0].n[MW_CLASS_MALLOC_CHUNK], 1);
+	CHECK_EQ_INT(p.threads[1].n[MW_CLASS_MALLOC_CHUNK], 3);
+	CHECK_EQ_INT(p.threads[1].n[MW_CLASS_ARENA_HEAP], 2);
+	CHECK_EQ_INT(p.threads[1].n[MW_FPROF_UNPLACED], 1);
 	mw_fprof_class_bytes(&p, PG, by);
-	CHECK_EQ_INT(by[MW_CLASS_MALLOC_CHUNK], 3 * 2 * PG);
+	CHECK_EQ_INT(by[MW_CLASS_MALLOC_CHUNK], 4 * 2 * PG);
 	CHECK_EQ_INT(by[MW_CLASS_MAIN_HEAP], 2 * PG);
 	CHECK_EQ_INT(by[MW_CLASS_ARENA_HEAP], 2 * 2 * PG);
 	CHECK_EQ_INT(by[MW_FPROF_UNPLACED], 2 * PG);
@@ -115,10 +123,10 @@ TEST(fprof_table_full_sums_the_rest)
 
 	for (uint64_t i = 0; i < MW_FPROF_MAX_STACKS + 5; i++) {
 		f[0].addr = 0x100000 + i;
-		CHECK_EQ_INT(mw_fprof_add(&p, f, 2, NULL, 1), 0);
+		CHECK_EQ_INT(mw_fprof_add(&p, 70, f, 2, NULL, 1), 0);
 	}
 	f[0].addr = 0x100000; /* a known one still counts in its own */
-	CHECK_EQ_INT(mw_fprof_add(&p, f, 2, NULL, 1), 0);
+	CHECK_EQ_INT(mw_fprof_add(&p, 70, f, 2, NULL, 1), 0);
 	CHECK_EQ_INT(p.n, MW_FPROF_MAX_STACKS);
 	CHECK_EQ_INT(p.other, 5);
 	CHECK_EQ_INT(p.samples, MW_FPROF_MAX_STACKS + 6);
@@ -143,10 +151,10 @@ TEST(fprof_json_rows)
 
 	for (int i = 0; i < MW_FPROF_TOP_JSON + 2; i++) {
 		f[0].addr = 0x100000 + (uint64_t)i;
-		CHECK_EQ_INT(mw_fprof_add(&p, f, 1, NULL, 8), 0);
+		CHECK_EQ_INT(mw_fprof_add(&p, 70, f, 1, NULL, 8), 0);
 	}
-	CHECK_EQ_INT(mw_fprof_add(&p, touch_a, 3, NULL, 8), 0);
-	CHECK_EQ_INT(mw_fprof_add(&p, touch_a, 3, NULL, 8), 0);
+	CHECK_EQ_INT(mw_fprof_add(&p, 70, touch_a, 3, NULL, 8), 0);
+	CHECK_EQ_INT(mw_fprof_add(&p, 70, touch_a, 3, NULL, 8), 0);
 	mw_fprof_out(&o, 5, "w", &p, PG);
 	fclose(mem);
 	CHECK(buf &&

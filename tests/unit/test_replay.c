@@ -715,6 +715,11 @@ TEST(replay_fault_profile)
 	CHECK_EQ_INT(rc, 0);
 	CHECK(t && strstr(t, "\"faulted_by_class\":{\"anon\":49152,\"unknown\":16384},"
 			     "\"faulted_estimated\":true") != NULL);
+	/* The thread that took them, by class too. */
+	CHECK(t && strstr(t, "\"type\":\"thread_summary\"") &&
+	      strstr(strstr(t, "\"type\":\"thread_summary\""),
+		     "\"faulted_by_class\":{\"anon\":49152,\"unknown\":16384},"
+		     "\"faulted_estimated\":true,\"exited\"") != NULL);
 	CHECK(t && strstr(t, "\"type\":\"fault_profile\"") &&
 	      strstr(t, "\"pid\":63,\"bytes\":65536,"
 			"\"count\":16,\"samples\":4,\"sampling\":4,\"estimated\":true,"

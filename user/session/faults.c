@@ -148,14 +148,43 @@ static int arena_add(struct mw_fprof *p, int arena)
 	return 0;
 }
 
-int mw_fprof_add(struct mw_fprof *p, const struct mw_sframe *f, size_t n,
+/* The per-thread row of tid, made (in tid order) when new; NULL when out of memory. */
+static struct mw_class_samples *thread_of(struct mw_fprof *p, uint32_t tid)
+{
+	size_t lo = 0, hi = p->nthreads;
+	struct mw_class_samples *v;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (p->threads[mid].tid < tid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < p->nthreads && p->threads[lo].tid == tid)
+		return &p->threads[lo];
+	v = realloc(p->threads, (p->nthreads + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	p->threads = v;
+	memmove(v + lo + 1, v + lo, (p->nthreads - lo) * sizeof(*v));
+	p->nthreads++;
+	memset(&v[lo], 0, sizeof(v[lo]));
+	v[lo].tid = tid;
+	return &v[lo];
+}
+
+int mw_fprof_add(struct mw_fprof *p, uint32_t tid, const struct mw_sframe *f, size_t n,
 		 const struct mw_region *where, uint32_t sample_n)
 {
 	int arena = where ? mw_region_arena(where) : -1;
+	int cls = where && where->cls < MW_CLASS_COUNT ? where->cls : MW_FPROF_UNPLACED;
+	struct mw_class_samples *t = thread_of(p, tid);
 	struct mw_fprof_stack *s;
 	bool nomem;
 
-	if (arena >= 0 && arena_add(p, arena))
+	if (!t || (arena >= 0 && arena_add(p, arena)))
 		return -ENOMEM;
 	s = stack_of(p, f, n, &nomem);
 	if (nomem) {
@@ -169,7 +198,8 @@ int mw_fprof_add(struct mw_fprof *p, const struct mw_sframe *f, size_t n,
 		p->other++;
 	p->samples++;
 	p->sample_n = sample_n;
-	p->by_class[where && where->cls < MW_CLASS_COUNT ? where->cls : MW_FPROF_UNPLACED]++;
+	p->by_class[cls]++;
+	t->n[cls]++;
 	return 0;
 }
 
@@ -179,6 +209,7 @@ void mw_fprof_free(struct mw_fprof *p)
 		frames_free(p->v[i].f, p->v[i].n);
 	free(p->v);
 	free(p->by_arena);
+	free(p->threads);
 	memset(p, 0, sizeof(*p));
 }
 

@@ -50,11 +50,13 @@ struct mw_fprof {
 	uint64_t by_class[MW_CLASS_COUNT + 1]; /* samples by the class of the region hit */
 	uint64_t *by_arena;		       /* samples by glibc arena id (0: the main arena) */
 	size_t narena;
+	struct mw_class_samples *threads; /* by_class per thread, sorted by tid */
+	size_t nthreads;
 };
 
-/* One sample: its named frames (innermost first), the region holding the address (NULL:
- * none known), the rate it was sampled at. 0, or -ENOMEM (nothing changed). */
-int mw_fprof_add(struct mw_fprof *p, const struct mw_sframe *f, size_t n,
+/* One sample of thread tid: its named frames (innermost first), the region holding the
+ * address (NULL: none known), the rate it was sampled at. 0, or -ENOMEM (nothing changed). */
+int mw_fprof_add(struct mw_fprof *p, uint32_t tid, const struct mw_sframe *f, size_t n,
 		 const struct mw_region *where, uint32_t sample_n);
 void mw_fprof_free(struct mw_fprof *p);
 

@@ -373,6 +373,30 @@ static uint64_t process_dropped(const struct mw_process *p)
 	return n;
 }
 
+static int by_tid(const void *key, const void *elem)
+{
+	uint32_t a = *(const uint32_t *)key, b = ((const struct mw_class_samples *)elem)->tid;
+
+	return a < b ? -1 : a > b;
+}
+
+/* --fault-stacks: the thread's sampled faults placed on the region model, by class. */
+static void json_thread_faulted(const struct mw_output *o, struct mw_json *j, uint32_t tid)
+{
+	const struct mw_class_samples *t;
+
+	if (!o->faulted_class_samples)
+		return;
+	t = bsearch(&tid, o->faulted_threads, o->faulted_nthreads, sizeof(*t), by_tid);
+	mw_json_obj_begin(j, "faulted_by_class");
+	for (int c = 0; t && c <= MW_CLASS_COUNT; c++)
+		if (t->n[c])
+			mw_json_uint(j, c < MW_CLASS_COUNT ? mw_class_name(c) : "unknown",
+				     t->n[c] * o->faulted_scale);
+	mw_json_obj_end(j);
+	mw_json_bool(j, "faulted_estimated", o->faulted_estimated);
+}
+
 /* by: the thread's bytes by class (mw_process_class_bytes), NULL if unknown. */
 static void json_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p,
 			const struct mw_thread *t, const uint64_t *by)
@@ -406,6 +430,7 @@ static void json_thread(struct mw_output *o, uint64_t ts_ns, const struct mw_pro
 				mw_json_uint(&j, mw_class_name(c), by[c]);
 		mw_json_obj_end(&j);
 	}
+	json_thread_faulted(o, &j, t->tid);
 	mw_json_bool(&j, "exited", t->exited);
 	mw_json_end(&j);
 }

@@ -19,6 +19,13 @@ struct mw_sframe {
 
 #define MW_SSTACK_MAX 32
 
+/* --fault-stacks: one thread's sampled faults by the class of the region they hit
+ * (MW_CLASS_COUNT + 1 slots, the last: in no region known). */
+struct mw_class_samples {
+	uint32_t tid;
+	uint64_t n[MW_CLASS_COUNT + 1];
+};
+
 struct mw_output {
 	FILE *f;
 	bool json;
@@ -35,6 +42,8 @@ struct mw_output {
 	const uint64_t *faulted_class_samples;
 	const uint64_t *faulted_arena_samples;
 	size_t faulted_narena;
+	const struct mw_class_samples *faulted_threads; /* sorted by tid */
+	size_t faulted_nthreads;
 	uint64_t faulted_scale;
 	bool faulted_estimated;
 };

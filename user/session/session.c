@@ -153,6 +153,8 @@ static void fprof_show(struct mw_session *s, const struct mw_fprof *fp)
 	s->out.faulted_class_samples = fp ? fp->by_class : NULL;
 	s->out.faulted_arena_samples = fp ? fp->by_arena : NULL;
 	s->out.faulted_narena = fp ? fp->narena : 0;
+	s->out.faulted_threads = fp ? fp->threads : NULL;
+	s->out.faulted_nthreads = fp ? fp->nthreads : 0;
 	s->out.faulted_scale = fp ? mw_fprof_bytes(fp, 1, s->model.page_size) : 0;
 	s->out.faulted_estimated = fp && mw_fprof_estimated(fp);
 }
@@ -260,7 +262,7 @@ static void fault_sample(struct mw_session *s, const struct mw_event *ev)
 	if (s->stack)
 		name_stack(s, ev);
 	fp = fprof_of(s, ev->pid, true);
-	if (!fp || mw_fprof_add(fp, s->out.frames, s->out.nframes,
+	if (!fp || mw_fprof_add(fp, ev->tid, s->out.frames, s->out.nframes,
 				mw_regions_find(&p->regions, ev->flt.addr), ev->flt.sample_n))
 		s->err = s->err ? s->err : -ENOMEM;
 	s->out.frames = NULL;
