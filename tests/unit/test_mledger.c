@@ -2,6 +2,7 @@
 /* The allocation ledger's weights: each traced block stands for 1 / the probability that it
  * was traced (--sample N: N; --sample-bytes B: 1 / (1 - e^(-size / B))). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "malloc/mledger.h"
 #include "unit.h"
@@ -58,5 +59,178 @@ TEST(mledger_sample_weights)
 	/* Large blocks are (almost) always traced: weight 1. */
 	alloc(&ml, 0x2000, 16384 * 64);
 	CHECK(fabs(weight(&ml, 0x2000) - 1.0) < 1e-6);
+	mw_mledger_destroy(&ml);
+}
+
+/* A block of pid 3 at addr, allocated at t from the stack at ip. */
+static void alloc_at(struct mw_mledger *ml, uint64_t addr, uint64_t size, uint64_t t, uint64_t ip)
+{
+	struct mw_event ev = { .kind = MW_EV_MALLOC, .pid = 3, .tid = 3, .mono_ns = t };
+
+	ev.mal.addr = addr;
+	ev.mal.size = size;
+	mw_mledger_alloc(ml, &ev, &ip, 1, NULL, NULL);
+}
+
+/* The budget's entry for pid 3 at now: last detached at dark, attached att in all. */
+static void budget_at(struct mw_mledger *ml, uint64_t now, uint64_t dark, uint64_t att,
+		      bool attached)
+{
+	struct mw_mbudget_entry e = {
+		.now_mono_ns = now,
+		.dark_ns = dark,
+		.attached_ns = att,
+		.wall_ns = now - 1000,
+		.pid = 3,
+		.attached = attached,
+	};
+
+	mw_mledger_budget(ml, &e);
+}
+
+static double stack_bytes(const struct mw_leak_row *rows, long n, const struct mw_leak *l,
+			  uint64_t ip)
+{
+	for (long i = 0; i < n; i++)
+		if (l->stacks[rows[i].stack].n && l->stacks[rows[i].stack].ips[0] == ip)
+			return rows[i].bytes;
+	return 0;
+}
+
+/*
+ * The overhead budget's intervals: the probes attached from 1000 to 2000 (every block
+ * weighs 1), then detached at 2000 and attached again from 2900 to 3000 (an interval of
+ * 1000 ns, 100 attached: each block it saw weighs 10), detached at 3000. A record read
+ * after its interval closed takes that interval's weight.
+ */
+TEST(mledger_budget_scaled_estimates)
+{
+	struct mw_session s;
+	struct mw_malloc_config mc = { .on = true };
+	struct mw_mledger ml;
+	struct mw_leak_row *rows = NULL;
+	char err[128];
+	long n;
+
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &mc, 100, err, sizeof(err)), 0);
+	alloc_at(&ml, 0x1000, 100, 1500, 0x401000);
+	budget_at(&ml, 2000, 2000, 1000, false); /* detached at 2000: the first interval */
+	CHECK(weight(&ml, 0x1000) == 1.0);
+	CHECK(!mw_mledger_scaled(&ml, 3));
+	alloc_at(&ml, 0x2000, 100, 2950, 0x401000);
+	alloc_at(&ml, 0x3000, 40, 2960, 0x402000);
+	budget_at(&ml, 3000, 3000, 1100, false);
+	CHECK(weight(&ml, 0x1000) == 1.0);
+	CHECK(fabs(weight(&ml, 0x2000) - 10.0) < 1e-6);
+	CHECK(fabs(weight(&ml, 0x3000) - 10.0) < 1e-6);
+	CHECK(mw_mledger_scaled(&ml, 3));
+	/* Allocated at 2990, read now: the closed interval's weight. */
+	alloc_at(&ml, 0x4000, 40, 2990, 0x402000);
+	CHECK(fabs(weight(&ml, 0x4000) - 10.0) < 1e-6);
+	/* What was allocated, per process: 100 + 10 x (100 + 40 + 40). */
+	CHECK(fabs(mw_mledger_find(&ml, 3)->est_bytes - 1900.0) < 1e-6);
+	CHECK(fabs(mw_mledger_find(&ml, 3)->est_count - 31.0) < 1e-6);
+	/* Per stack (pprof's alloc_space): 0x401000 100 + 1000, 0x402000 800. */
+	for (size_t i = 1; i < ml.leak.nstacks; i++) {
+		const struct mw_stack_ent *st = &ml.leak.stacks[i];
+
+		CHECK(fabs(st->alloc_bytes - (st->ips[0] == 0x401000 ? 1100.0 : 800.0)) < 1e-6);
+	}
+	/* Attached again from 3500; a report at 3600 while attached: a boundary there. */
+	alloc_at(&ml, 0x5000, 10, 3550, 0x401000);
+	budget_at(&ml, 3600, 3000, 1200, true);
+	CHECK(fabs(weight(&ml, 0x5000) - 6.0) < 1e-6);
+	/* Nothing was ever freed, and no walk resolved a fate: the blocks before the last
+	 * detach are of unknown fate, the one after it is known. */
+	n = mw_mledger_known_rows(&ml, 3, UINT64_MAX, false, &rows);
+	CHECK_EQ_INT(n, 1);
+	CHECK(fabs(stack_bytes(rows, n, &ml.leak, 0x401000) - 60.0) < 1e-6);
+	free(rows);
+	mw_mledger_destroy(&ml);
+
+	/* Never detached: every block weighs 1 and nothing is scaled. */
+	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &mc, 100, err, sizeof(err)), 0);
+	alloc_at(&ml, 0x1000, 100, 1500, 0x401000);
+	budget_at(&ml, 2000, 0, 1000, true);
+	alloc_at(&ml, 0x2000, 100, 2500, 0x401000);
+	budget_at(&ml, 3000, 0, 2000, true);
+	CHECK(weight(&ml, 0x1000) == 1.0 && weight(&ml, 0x2000) == 1.0);
+	CHECK(!mw_mledger_scaled(&ml, 3));
+	n = mw_mledger_known_rows(&ml, 3, UINT64_MAX, false, &rows);
+	CHECK_EQ_INT(n, 1);
+	CHECK(fabs(stack_bytes(rows, n, &ml.leak, 0x401000) - 200.0) < 1e-6);
+	free(rows);
+	mw_mledger_destroy(&ml);
+}
+
+/*
+ * Blocks of unknown fate and a heap walk: still in use at its address with its chunk size:
+ * known again (a leak); absent, or another size there: freed unseen (released, never a
+ * leak); outside the spans the walk read (an mmapped chunk): still unknown. The next
+ * detach makes the found ones unknown again. The walk's entry replays to the same.
+ */
+TEST(mledger_budget_walk_resolves_fate)
+{
+	struct mw_session s;
+	struct mw_malloc_config mc = { .on = true };
+	struct mw_mledger ml;
+	struct mw_leak_row *rows = NULL;
+	const struct mw_mheap_span spans[] = { { .start = 0x10000, .end = 0x20000 } };
+	const struct mw_mheap_block walk[] = {
+		{ .addr = 0x10100, .size = 112 }, /* a's chunk: 100 bytes asked */
+		{ .addr = 0x10800, .size = 48 },  /* c's address, another size: c was freed */
+	};
+	char err[128];
+	long n;
+
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &mc, 100, err, sizeof(err)), 0);
+	alloc_at(&ml, 0x10100, 100, 1500, 0x401000);	 /* a: still there */
+	alloc_at(&ml, 0x10400, 100, 1500, 0x402000);	 /* b: gone */
+	alloc_at(&ml, 0x10800, 100, 1500, 0x403000);	 /* c: another block there now */
+	alloc_at(&ml, 0x900000, 200000, 1500, 0x404000); /* d: mmapped, not walked */
+	budget_at(&ml, 2000, 2000, 1000, false);
+	n = mw_mledger_known_rows(&ml, 3, UINT64_MAX, false, &rows);
+	CHECK_EQ_INT(n, 0);
+	free(rows);
+	CHECK_EQ_INT((int)mw_mledger_confirm(&ml, 3, 2500, spans, 1, walk, 2), 3);
+	CHECK(mw_leak_find(&ml.leak, 0x10100) != NULL);
+	CHECK(mw_leak_find(&ml.leak, 0x10400) == NULL);
+	CHECK(mw_leak_find(&ml.leak, 0x10800) == NULL);
+	CHECK(mw_leak_find(&ml.leak, 0x900000) != NULL);
+	n = mw_mledger_known_rows(&ml, 3, UINT64_MAX, false, &rows);
+	CHECK_EQ_INT(n, 1);
+	CHECK(fabs(stack_bytes(rows, n, &ml.leak, 0x401000) - 100.0) < 1e-6);
+	free(rows);
+	n = mw_leak_aggregate_fate(&ml.leak, 3, 2000, UINT64_MAX, false, false, &rows);
+	CHECK_EQ_INT(n, 1);
+	CHECK(fabs(stack_bytes(rows, n, &ml.leak, 0x404000) - 200000.0) < 1e-6);
+	free(rows);
+	/* Detached again: what the walk found may be freed unseen from now on. */
+	budget_at(&ml, 3000, 3000, 1100, false);
+	n = mw_mledger_known_rows(&ml, 3, UINT64_MAX, false, &rows);
+	CHECK_EQ_INT(n, 0);
+	free(rows);
+	mw_mledger_destroy(&ml);
+
+	/* The same walk as a recording has it: the freed addresses, then those in use. */
+	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &mc, 100, err, sizeof(err)), 0);
+	alloc_at(&ml, 0x10100, 100, 1500, 0x401000);
+	alloc_at(&ml, 0x10400, 100, 1500, 0x402000);
+	budget_at(&ml, 2000, 2000, 1000, false);
+	{
+		struct {
+			struct mw_mfreed_entry e;
+			uint64_t a[2];
+		} rec = { { .pid = 3, .n = 1, .now_mono_ns = 2500, .flags = MW_MFREED_CONFIRM },
+			  { 0x10400, 0x10100 } };
+
+		CHECK_EQ_INT(mw_mledger_freed_entry(&ml, &rec, sizeof(rec)), 0);
+	}
+	CHECK(mw_leak_find(&ml.leak, 0x10400) == NULL);
+	n = mw_mledger_known_rows(&ml, 3, UINT64_MAX, false, &rows);
+	CHECK_EQ_INT(n, 1);
+	free(rows);
 	mw_mledger_destroy(&ml);
 }

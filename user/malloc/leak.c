@@ -183,6 +183,13 @@ const struct mw_block *mw_leak_find(const struct mw_leak *l, uint64_t addr)
 	return addr && l->blocks[i].addr ? &l->blocks[i] : NULL;
 }
 
+struct mw_block *mw_leak_get(struct mw_leak *l, uint64_t addr)
+{
+	size_t i = slot_of(l, addr);
+
+	return addr && l->blocks[i].addr ? &l->blocks[i] : NULL;
+}
+
 /* Linear probing deletion without tombstones: shift later members of the run back. */
 static void remove_slot(struct mw_leak *l, size_t i)
 {
@@ -280,8 +287,24 @@ long mw_leak_aggregate(const struct mw_leak *l, uint32_t pid, uint64_t max_ts, b
 	return mw_leak_aggregate_range(l, pid, 0, max_ts, by_count, rows);
 }
 
-long mw_leak_aggregate_range(const struct mw_leak *l, uint32_t pid, uint64_t min_ts,
-			     uint64_t max_ts, bool by_count, struct mw_leak_row **rows)
+/* Which blocks a view takes: by allocation time, and by fate (see mw_leak_aggregate_fate). */
+struct pick {
+	uint64_t min_ts, max_ts;
+	uint64_t dark_ns; /* fate: 0 = any */
+	bool known;
+};
+
+static bool picked(const struct mw_block *b, const struct pick *k)
+{
+	if (b->ts_ns > k->max_ts || b->ts_ns < k->min_ts)
+		return false;
+	if (!k->dark_ns)
+		return true;
+	return (b->ts_ns >= k->dark_ns || b->known) == k->known;
+}
+
+static long aggregate(const struct mw_leak *l, uint32_t pid, const struct pick *k, bool by_count,
+		      struct mw_leak_row **rows)
 {
 	struct mw_leak_row *acc = calloc(l->nstacks, sizeof(*acc)), *out;
 	long n = 0;
@@ -293,11 +316,13 @@ long mw_leak_aggregate_range(const struct mw_leak *l, uint32_t pid, uint64_t min
 		const struct mw_block *b = &l->blocks[i];
 		struct mw_leak_row *r;
 
-		if (!b->addr || b->pid != pid || b->ts_ns > max_ts || b->ts_ns < min_ts || b->found)
+		if (!b->addr || b->pid != pid || b->found || !picked(b, k))
 			continue;
 		r = &acc[b->stack < l->nstacks ? b->stack : MW_STACK_NONE];
 		r->bytes += (double)b->size * b->weight;
 		r->count += b->weight;
+		r->traced_bytes += (double)b->size;
+		r->traced_count++;
 		if (!r->oldest_ns || b->ts_ns < r->oldest_ns)
 			r->oldest_ns = b->ts_ns;
 	}
@@ -314,6 +339,27 @@ long mw_leak_aggregate_range(const struct mw_leak *l, uint32_t pid, uint64_t min
 	mw_leak_aggregate_sort(out, (size_t)n, by_count);
 	*rows = out;
 	return n;
+}
+
+long mw_leak_aggregate_range(const struct mw_leak *l, uint32_t pid, uint64_t min_ts,
+			     uint64_t max_ts, bool by_count, struct mw_leak_row **rows)
+{
+	struct pick k = { .min_ts = min_ts, .max_ts = max_ts };
+
+	return aggregate(l, pid, &k, by_count, rows);
+}
+
+long mw_leak_aggregate_fate(const struct mw_leak *l, uint32_t pid, uint64_t dark_ns,
+			    uint64_t max_ts, bool known, bool by_count, struct mw_leak_row **rows)
+{
+	struct pick k = { .max_ts = max_ts, .dark_ns = dark_ns, .known = known };
+
+	/* Never detached: every block is of known fate. */
+	if (!dark_ns && !known) {
+		*rows = NULL;
+		return 0;
+	}
+	return aggregate(l, pid, &k, by_count, rows);
 }
 
 void mw_leak_found(const struct mw_leak *l, uint32_t pid, uint64_t *count, uint64_t *bytes)

@@ -32,6 +32,9 @@ struct mw_stack_ent {
 	/* Frees seen of its blocks whose fate had become unknown (a detached window
 	 * came between allocation and free): what estimates the frees not seen. */
 	double late_bytes, late_count;
+	/* Allocated (weighted by sampling only) since its process's last interval boundary:
+	 * scaled to the whole interval when it closes (mledger.c). */
+	double pend_bytes, pend_count;
 };
 
 struct mw_block {
@@ -40,10 +43,14 @@ struct mw_block {
 	uint64_t ts_ns;
 	uint32_t pid, tid;
 	uint32_t stack;
-	float weight;	/* 1, or the inverse of the sampling probability */
-	uint16_t seen;	/* mw_leak_sweep: confirmed by the kernel's table */
-	uint16_t found; /* made before the attach, found by the heap walk: size is the
-			 * chunk's usable size; in retention, never in leak rows */
+	/* 1, or the inverse of the probability that it was traced: sampling, and the
+	 * share of its interval the probes were attached (mledger.c) */
+	float weight;
+	uint8_t seen;  /* mw_leak_sweep: confirmed by the kernel's table */
+	uint8_t found; /* made before the attach, found by the heap walk: size is the
+			* chunk's usable size; in retention, never in leak rows */
+	uint8_t known; /* allocated before a detached window, but a heap walk since found
+			* it still in use: of known fate (mw_leak_aggregate_fate) */
 };
 
 struct mw_leak {
@@ -61,9 +68,10 @@ struct mw_leak {
 struct mw_leak_row {
 	uint32_t pid;
 	uint32_t stack;
-	double bytes, count; /* outstanding (estimates when weights are not 1) */
-	uint64_t oldest_ns;  /* allocation time of the oldest block */
-	double growth;	     /* bytes now - bytes at the previous report */
+	double bytes, count;		   /* outstanding (estimates when weights are not 1) */
+	double traced_bytes, traced_count; /* the blocks traced, unweighted */
+	uint64_t oldest_ns;		   /* allocation time of the oldest block */
+	double growth;			   /* bytes now - bytes at the previous report */
 };
 
 int mw_leak_init(struct mw_leak *l, size_t max_blocks, size_t max_stacks);
@@ -77,6 +85,8 @@ int mw_leak_alloc(struct mw_leak *l, const struct mw_block *b);
 /* Remove the block at addr; false if it was not there. */
 bool mw_leak_release(struct mw_leak *l, uint64_t addr, struct mw_block *out);
 const struct mw_block *mw_leak_find(const struct mw_leak *l, uint64_t addr);
+/* The same, to change its weight or fate (NULL: not there). */
+struct mw_block *mw_leak_get(struct mw_leak *l, uint64_t addr);
 /*
  * After lost records, the kernel's outstanding table is the truth: mark each
  * block it still has (mw_leak_confirm; a block it has that is missing here is
@@ -97,6 +107,13 @@ long mw_leak_aggregate(const struct mw_leak *l, uint32_t pid, uint64_t max_ts, b
 /* The same for the blocks allocated in [min_ts, max_ts]. */
 long mw_leak_aggregate_range(const struct mw_leak *l, uint32_t pid, uint64_t min_ts,
 			     uint64_t max_ts, bool by_count, struct mw_leak_row **rows);
+/*
+ * The same split by fate: known (true) are the blocks allocated at or after
+ * dark_ns or marked known; the others (allocated before dark_ns, no free seen,
+ * not found in use since) have an unknown fate.
+ */
+long mw_leak_aggregate_fate(const struct mw_leak *l, uint32_t pid, uint64_t dark_ns,
+			    uint64_t max_ts, bool known, bool by_count, struct mw_leak_row **rows);
 void mw_leak_aggregate_sort(struct mw_leak_row *rows, size_t n, bool by_count);
 /* The blocks of pid found by the heap walk and still live, and their bytes. */
 void mw_leak_found(const struct mw_leak *l, uint32_t pid, uint64_t *count, uint64_t *bytes);

@@ -195,6 +195,8 @@ void mw_out_leaks(struct mw_output *o, uint64_t ts_ns, const struct mw_leak *l,
 			mw_json_uint(&j, "count", (uint64_t)llround(r->count));
 			mw_json_uint(&j, "oldest_ns", now_mono - r->oldest_ns);
 			mw_json_int(&j, "growth", (int64_t)llround(r->growth));
+			mw_json_uint(&j, "traced_bytes", (uint64_t)llround(r->traced_bytes));
+			mw_json_uint(&j, "traced_count", (uint64_t)llround(r->traced_count));
 			mw_json_bool(&j, "estimated", estimated);
 			json_stack(&j, "stack", &l->stacks[r->stack]);
 			mw_json_end(&j);
@@ -384,6 +386,8 @@ void mw_out_fate_unknown(struct mw_output *o, uint64_t ts_ns, const struct mw_le
 			mw_json_uint(&j, "oldest_ns", now_mono - r->oldest_ns);
 			mw_json_uint(&j, "late_free_bytes", (uint64_t)llround(s->late_bytes));
 			mw_json_uint(&j, "late_free_count", (uint64_t)llround(s->late_count));
+			mw_json_uint(&j, "traced_bytes", (uint64_t)llround(r->traced_bytes));
+			mw_json_uint(&j, "traced_count", (uint64_t)llround(r->traced_count));
 			mw_json_bool(&j, "estimated", estimated);
 			json_stack(&j, "stack", s);
 			mw_json_end(&j);

@@ -266,12 +266,24 @@ void mw_mledger_alloc(struct mw_mledger *ml, const struct mw_event *ev, const ui
 		record(ml, MW_ENTRY_MALLOC, &e, sizeof(e), ips, n * sizeof(*ips));
 		b.weight = (float)weight_of(&ml->mc, p, ev->mal.size);
 	}
+	/* A record read after its interval was closed takes that interval's weight now. */
+	if (p && p->seg_on && ev->mono_ns <= p->seg_ns)
+		b.weight = (float)(b.weight * p->last_w);
 	/* Per stack, all it allocated: pprof's alloc_space (the unknown stack's is shared). */
 	ml->leak.stacks[b.stack].alloc_bytes += (double)ev->mal.size * b.weight;
 	ml->leak.stacks[b.stack].alloc_count += b.weight;
 	if (p) {
 		p->est_bytes += (double)ev->mal.size * b.weight;
 		p->est_count += b.weight;
+	}
+	if (p && !(p->seg_on && ev->mono_ns <= p->seg_ns)) {
+		/* In the open interval: scaled when it closes. */
+		if (b.stack != MW_STACK_NONE) {
+			ml->leak.stacks[b.stack].pend_bytes += (double)ev->mal.size * b.weight;
+			ml->leak.stacks[b.stack].pend_count += b.weight;
+		}
+		p->pend_bytes += (double)ev->mal.size * b.weight;
+		p->pend_count += b.weight;
 	}
 	if (ev->mal.old_addr)
 		release(ml, ev->pid, ev->mal.old_addr, ev->mono_ns);
@@ -550,18 +562,76 @@ static int u64_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* A detached window began: what a heap walk found in use may be freed unseen from now on. */
+static void forget_known(struct mw_mledger *ml, uint32_t pid)
+{
+	for (size_t i = 0; i <= ml->leak.bmask; i++)
+		if (ml->leak.blocks[i].addr && ml->leak.blocks[i].pid == pid)
+			ml->leak.blocks[i].known = 0;
+}
+
+/*
+ * An interval boundary at t, when the probes had been attached att_ns in all: the
+ * interval since the previous boundary closes, and what was seen in it stands for
+ * all of it. The first boundary only opens the account (the probes were attached from
+ * the start: weight 1); an interval with no attached time is merged into the next.
+ */
+static void interval_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t, uint64_t att_ns)
+{
+	double w = 1;
+
+	if (p->seg_on) {
+		if (t <= p->seg_ns || att_ns <= p->seg_att_ns)
+			return;
+		w = (double)(t - p->seg_ns) / (double)(att_ns - p->seg_att_ns);
+		w = w > 1 ? w : 1;
+		for (size_t i = 0; w > 1 && i <= ml->leak.bmask; i++) {
+			struct mw_block *b = &ml->leak.blocks[i];
+
+			if (b->addr && b->pid == p->pid && !b->found && b->ts_ns > p->seg_ns &&
+			    b->ts_ns <= t)
+				b->weight = (float)(b->weight * w);
+		}
+	}
+	for (size_t i = 1; i < ml->leak.nstacks; i++) {
+		struct mw_stack_ent *st = &ml->leak.stacks[i];
+
+		if (st->pid != p->pid)
+			continue;
+		st->alloc_bytes += st->pend_bytes * (w - 1);
+		st->alloc_count += st->pend_count * (w - 1);
+		st->pend_bytes = st->pend_count = 0;
+	}
+	p->est_bytes += p->pend_bytes * (w - 1);
+	p->est_count += p->pend_count * (w - 1);
+	p->pend_bytes = p->pend_count = 0;
+	p->scaled |= w > 1;
+	p->seg_on = true;
+	p->seg_ns = t;
+	p->seg_att_ns = att_ns;
+	p->last_w = w;
+}
+
 /* The blocks of e->pid at addrs were freed, at e's time; or every block's fate is unknown. */
 static void freed_apply(struct mw_mledger *ml, const struct mw_mfreed_entry *e,
-			const uint64_t *addrs)
+			const uint64_t *addrs, const uint64_t *live, size_t nlive)
 {
 	struct mw_mproc *p = proc_of(ml, e->pid);
 
 	for (uint32_t i = 0; i < e->n; i++)
 		release(ml, e->pid, addrs[i], e->now_mono_ns);
+	/* A heap walk: the addresses after the freed ones are in use, of known fate again. */
+	for (uint32_t i = 0; (e->flags & MW_MFREED_CONFIRM) && i < nlive; i++) {
+		struct mw_block *b = mw_leak_get(&ml->leak, live[i]);
+
+		if (b && b->pid == e->pid)
+			b->known = 1;
+	}
 	/* As after a detached window that began now: nothing allocated before is a leak. */
 	if (p && (e->flags & MW_MFREED_UNKNOWN) && e->now_mono_ns != p->dark_ns) {
 		p->dark_prev_ns = p->dark_ns;
 		p->dark_ns = e->now_mono_ns;
+		forget_known(ml, e->pid);
 	}
 }
 
@@ -597,7 +667,7 @@ size_t mw_mledger_sampler_sync(struct mw_mledger *ml, uint32_t pid, uint64_t now
 	}
 	e.n = (uint32_t)k;
 	record(ml, MW_ENTRY_MFREED, &e, sizeof(e), gone, k * sizeof(*gone));
-	freed_apply(ml, &e, gone);
+	freed_apply(ml, &e, gone, NULL, 0);
 	free(gone);
 	return read_ok ? k : blocks;
 }
@@ -606,21 +676,105 @@ int mw_mledger_freed_entry(struct mw_mledger *ml, const void *data, size_t len)
 {
 	struct mw_mfreed_entry e;
 	uint64_t *addrs;
+	size_t total;
 
 	if (len < sizeof(e))
 		return -EINVAL;
 	memcpy(&e, data, sizeof(e));
 	if ((len - sizeof(e)) / sizeof(*addrs) < e.n)
 		return -EINVAL;
+	/* A walk's: the addresses in use follow (older entries end at the n freed). */
+	total = (e.flags & MW_MFREED_CONFIRM) ? (len - sizeof(e)) / sizeof(*addrs) : e.n;
 	/* An aligned copy: the entry's payload is only 8-byte aligned by luck. */
-	addrs = malloc((e.n ? e.n : 1) * sizeof(*addrs));
+	addrs = malloc((total ? total : 1) * sizeof(*addrs));
 	if (!addrs)
 		return -ENOMEM;
-	memcpy(addrs, (const char *)data + sizeof(e), e.n * sizeof(*addrs));
-	record(ml, MW_ENTRY_MFREED, &e, sizeof(e), addrs, e.n * sizeof(*addrs));
-	freed_apply(ml, &e, addrs);
+	memcpy(addrs, (const char *)data + sizeof(e), total * sizeof(*addrs));
+	record(ml, MW_ENTRY_MFREED, &e, sizeof(e), addrs, total * sizeof(*addrs));
+	freed_apply(ml, &e, addrs, addrs + e.n, total - e.n);
 	free(addrs);
 	return 0;
+}
+
+static int heap_block_cmp(const void *a, const void *b)
+{
+	const struct mw_mheap_block *x = a, *y = b;
+
+	return (x->addr > y->addr) - (x->addr < y->addr);
+}
+
+/* The span of a walk that holds the chunk of the block at addr, read whole; or NULL. */
+static const struct mw_mheap_span *span_of(const struct mw_mheap_span *spans, size_t n,
+					   uint64_t addr)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!spans[i].status && spans[i].end > spans[i].start &&
+		    addr - 16 >= spans[i].start && addr < spans[i].end)
+			return &spans[i];
+	return NULL;
+}
+
+/*
+ * Whether the walk's chunk at b's address is b: in use, of the size glibc gives b's request
+ * (up to 31 bytes more: a chunk taken whole from a bin when the rest would be too small to
+ * split).
+ */
+static bool still_there(const struct mw_block *b, const struct mw_mheap_block *sorted, size_t n)
+{
+	struct mw_mheap_block key = { .addr = b->addr };
+	const struct mw_mheap_block *c = bsearch(&key, sorted, n, sizeof(*sorted), heap_block_cmp);
+	uint64_t want = mw_glibc_chunk(b->size);
+
+	return c && c->size >= want && c->size < want + 32;
+}
+
+size_t mw_mledger_confirm(struct mw_mledger *ml, uint32_t pid, uint64_t now,
+			  const struct mw_mheap_span *spans, size_t nspans,
+			  const struct mw_mheap_block *blocks, size_t nblocks)
+{
+	struct mw_mfreed_entry e = { .pid = pid, .now_mono_ns = now, .flags = MW_MFREED_CONFIRM };
+	const struct mw_mproc *p = mw_mledger_find(ml, pid);
+	struct mw_mheap_block *sorted;
+	uint64_t *gone = NULL, *live = NULL, *both;
+	size_t ng = 0, cg = 0, nl = 0, cl = 0;
+	int err = 0;
+
+	if (!p || !p->dark_ns)
+		return 0;
+	sorted = malloc((nblocks ? nblocks : 1) * sizeof(*sorted));
+	if (!sorted)
+		return 0;
+	memcpy(sorted, blocks, nblocks * sizeof(*sorted));
+	qsort(sorted, nblocks, sizeof(*sorted), heap_block_cmp);
+	for (size_t i = 0; i <= ml->leak.bmask && !err; i++) {
+		const struct mw_block *b = &ml->leak.blocks[i];
+
+		if (!b->addr || b->pid != pid || b->known || b->ts_ns >= p->dark_ns ||
+		    b->ts_ns >= now || !span_of(spans, nspans, b->addr))
+			continue;
+		if (still_there(b, sorted, nblocks)) {
+			err = mw_grow(&live, nl, &cl, sizeof(*live), 256);
+			if (!err)
+				live[nl++] = b->addr;
+		} else {
+			err = mw_grow(&gone, ng, &cg, sizeof(*gone), 256);
+			if (!err)
+				gone[ng++] = b->addr;
+		}
+	}
+	free(sorted);
+	both = err || !(ng + nl) ? NULL : malloc((ng + nl) * sizeof(*both));
+	if (both) {
+		memcpy(both, gone, ng * sizeof(*gone));
+		memcpy(both + ng, live, nl * sizeof(*live));
+		e.n = (uint32_t)ng;
+		record(ml, MW_ENTRY_MFREED, &e, sizeof(e), both, (ng + nl) * sizeof(*both));
+		freed_apply(ml, &e, both, both + ng, nl);
+	}
+	free(both);
+	free(gone);
+	free(live);
+	return both ? ng + nl : 0;
 }
 
 /*
@@ -732,7 +886,8 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	struct mw_leak_row *rows = NULL, *all = NULL, *by_count = NULL, *known = NULL;
 	struct mw_malloc_sum sum = {
 		.pid = in->pid,
-		.estimated = m->sample_every > 1 || m->sample_bytes || (mp && mp->sampler_mean),
+		.estimated = m->sample_every > 1 || m->sample_bytes || (mp && mp->sampler_mean) ||
+			     (mp && mp->scaled),
 		.sampler = mp && mp->sampler_mean,
 		.c = in->c,
 		.st = in->st,
@@ -774,8 +929,7 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	 * fate: counted apart, never a leak. Outstanding and leaks are the blocks of known
 	 * fate (all of them when never detached).
 	 */
-	nknown =
-		mw_leak_aggregate_range(&ml->leak, in->pid, mp->dark_ns, UINT64_MAX, false, &known);
+	nknown = mw_mledger_known_rows(ml, in->pid, UINT64_MAX, false, &known);
 	for (long i = 0; i < nknown; i++) {
 		sum.out_bytes += known[i].bytes;
 		sum.out_count += known[i].count;
@@ -791,9 +945,9 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	mw_out_malloc_sum(&ml->s->out, ts, &sum);
 	if (mp->has_budget)
 		mw_out_malloc_budget(&ml->s->out, ts, &bo);
-	/* A leak is a block of known fate: allocated after the last detached window. */
-	n = mw_leak_aggregate_range(&ml->leak, in->pid, mp->dark_ns,
-				    now > min_age ? now - min_age : 0, false, &rows);
+	/* A leak is a block of known fate: allocated after the last detached window, or
+	 * found still in use by a heap walk since. */
+	n = mw_mledger_known_rows(ml, in->pid, now > min_age ? now - min_age : 0, false, &rows);
 	if (n >= 0 && (by_count = malloc(((size_t)n + 1) * sizeof(*by_count)))) {
 		memcpy(by_count, rows, (size_t)n * sizeof(*rows));
 		mw_leak_aggregate_sort(by_count, (size_t)n, true);
@@ -804,8 +958,8 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 	}
 	if (mp->dark_ns) {
 		struct mw_leak_row *unknown = NULL;
-		long nu = mw_leak_aggregate_range(&ml->leak, in->pid, 0, mp->dark_ns - 1, false,
-						  &unknown);
+		long nu = mw_leak_aggregate_fate(&ml->leak, in->pid, mp->dark_ns, UINT64_MAX, false,
+						 false, &unknown);
 
 		if (nu >= 0)
 			mw_out_fate_unknown(&ml->s->out, ts, &ml->leak, unknown, (size_t)nu, now,
@@ -863,11 +1017,33 @@ void mw_mledger_budget(struct mw_mledger *ml, const struct mw_mbudget_entry *e)
 	if (!p)
 		return;
 	if (e->dark_ns && e->dark_ns != p->dark_ns) {
+		/* The interval that the detach ends: its attached time stopped growing then
+		 * (unless the probes came back before this entry: a tick's worth more). */
+		interval_close(ml, p, e->dark_ns, e->attached_ns);
 		p->dark_prev_ns = p->dark_ns;
 		p->dark_ns = e->dark_ns;
+		forget_known(ml, e->pid);
 	}
+	/* Attached now: a boundary here, so a report counts the window it falls in. */
+	if (e->attached)
+		interval_close(ml, p, e->now_mono_ns, e->attached_ns);
 	p->budget = *e;
 	p->has_budget = true;
+}
+
+long mw_mledger_known_rows(const struct mw_mledger *ml, uint32_t pid, uint64_t max_ts,
+			   bool by_count, struct mw_leak_row **rows)
+{
+	return mw_leak_aggregate_fate(&ml->leak, pid, mw_mledger_known_from(ml, pid), max_ts, true,
+				      by_count, rows);
+}
+
+bool mw_mledger_scaled(const struct mw_mledger *ml, uint32_t pid)
+{
+	for (size_t i = 0; i < ml->nprocs; i++)
+		if (ml->procs[i].pid == pid)
+			return ml->procs[i].scaled;
+	return false;
 }
 
 uint64_t mw_mledger_known_from(const struct mw_mledger *ml, uint32_t pid)

@@ -39,6 +39,18 @@ struct mw_mproc {
 	bool has_budget;
 	struct mw_mbudget_entry budget;
 	uint64_t dark_ns, dark_prev_ns;
+	/*
+	 * Scaled estimates: the time is cut into intervals at each detach (and at a
+	 * report while attached); what the probes saw in an interval stands for the
+	 * whole of it, each block weighing (interval) / (time attached in it), a
+	 * Horvitz-Thompson estimate on a stationary rate within the interval. seg_ns,
+	 * seg_att_ns: the last boundary and the attached time then; last_w: the weight
+	 * of the interval it closed; pend_*: allocated since, not yet scaled.
+	 */
+	bool seg_on, scaled;
+	uint64_t seg_ns, seg_att_ns;
+	double last_w;
+	double pend_bytes, pend_count;
 };
 
 struct mw_mledger {
@@ -129,5 +141,23 @@ void mw_mledger_budget(struct mw_mledger *ml, const struct mw_mbudget_entry *e);
  * them apart (mw_leak_aggregate_range from here).
  */
 uint64_t mw_mledger_known_from(const struct mw_mledger *ml, uint32_t pid);
+/* The rows of pid's blocks of known fate allocated at or before max_ts (see
+ * mw_leak_aggregate_fate): the leak view of what a process holds. */
+long mw_mledger_known_rows(const struct mw_mledger *ml, uint32_t pid, uint64_t max_ts,
+			   bool by_count, struct mw_leak_row **rows);
+/* Whether pid's figures are scaled estimates: its probes were detached a while. */
+bool mw_mledger_scaled(const struct mw_mledger *ml, uint32_t pid);
+/*
+ * A walk of pid's glibc heaps begun at now (live: before a report, when blocks
+ * have an unknown fate): each block of unknown fate allocated before now inside
+ * a span the walk read whole is either still in use there (a chunk of its
+ * size at its address: of known fate again, until the next detach) or was
+ * freed while the probes were away (released). Blocks elsewhere (mmapped
+ * chunks) keep their unknown fate. Recorded (MW_ENTRY_MFREED, flag
+ * MW_MFREED_CONFIRM); returns the blocks resolved.
+ */
+size_t mw_mledger_confirm(struct mw_mledger *ml, uint32_t pid, uint64_t now,
+			  const struct mw_mheap_span *spans, size_t nspans,
+			  const struct mw_mheap_block *blocks, size_t nblocks);
 
 #endif /* MW_MLEDGER_H */

@@ -637,6 +637,7 @@ static void report_proc(struct mw_mtrace *t, uint32_t pid, uint64_t now, bool fi
 		.pid = pid,
 		.final = final,
 	};
+	const struct mw_mproc *mp;
 	struct mlive *p;
 
 	pthread_mutex_lock(&t->mu);
@@ -664,6 +665,10 @@ static void report_proc(struct mw_mtrace *t, uint32_t pid, uint64_t now, bool fi
 		p->synced_drops = in.st.rb_drops;
 	}
 	mw_mprobe_counters(&t->probe, pid, &in.c);
+	/* Blocks of unknown fate (the probes were away): a heap walk says which are still there. */
+	mp = mw_mledger_find(&t->ml, pid);
+	if (p && !p->gone && !p->table_off && t->walk && mp && mp->dark_ns && mp->allocator[0])
+		mw_mwalk_confirm(t->walk, &t->ml, pid, mp->allocator, t->cfg->verbose);
 	mw_sym_jit_recheck(t->sym, pid);
 	mw_mledger_rename(&t->ml, pid, name_stack, t);
 	mw_mledger_report(&t->ml, &in);

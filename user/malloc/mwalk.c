@@ -132,3 +132,31 @@ void mw_mwalk_pid(struct mw_mwalk *w, const struct mw_mprobe *probe, struct mw_m
 	say(w, pid, &hw, e.now_mono_ns - t0, verbose);
 	mw_heapwalk_free(&hw);
 }
+
+void mw_mwalk_confirm(struct mw_mwalk *w, struct mw_mledger *ml, uint32_t pid,
+		      const char *allocator, bool verbose)
+{
+	struct mw_heapwalk_limits lim = {
+		.max_heap_bytes = MAX_HEAP_BYTES,
+		.max_ns = MAX_WALK_NS,
+		.max_blocks = SIZE_MAX,
+	};
+	struct mw_heapwalk hw = { 0 };
+	struct mw_glibc_layout l;
+	uint64_t t0 = mono_now();
+	size_t n;
+
+	if (mw_glibc_layout_of(w->cache, pid, allocator, &l) != MW_HEAPWALK_OK)
+		return;
+	/* Out of memory: the spans walked before it hold every block found in them. */
+	mw_heapwalk_run(&l, &lim, read_mem, (void *)(uintptr_t)pid, mono_now, &hw);
+	if (!hw.status) {
+		n = mw_mledger_confirm(ml, pid, t0, hw.spans, hw.nspans, hw.blocks, hw.nblocks);
+		if (verbose)
+			mw_p_err(
+				"pid %u: heap walk for blocks of unknown fate: %zu resolved, %" PRIu64
+				" bytes read in %.1f ms",
+				pid, n, hw.bytes_read, (double)(mono_now() - t0) / 1e6);
+	}
+	mw_heapwalk_free(&hw);
+}

@@ -23,4 +23,13 @@ void mw_mwalk_free(struct mw_mwalk *w);
 void mw_mwalk_pid(struct mw_mwalk *w, const struct mw_mprobe *probe, struct mw_mledger *ml,
 		  uint32_t pid, const char *allocator, bool verbose);
 
+/*
+ * Before a report of a process whose probes were detached a while: walk its heaps
+ * again and tell the ledger which blocks of unknown fate are still in use and
+ * which were freed unseen (mw_mledger_confirm). Quiet: a walk that cannot be
+ * made leaves their fate unknown.
+ */
+void mw_mwalk_confirm(struct mw_mwalk *w, struct mw_mledger *ml, uint32_t pid,
+		      const char *allocator, bool verbose);
+
 #endif /* MW_MWALK_H */

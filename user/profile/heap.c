@@ -32,28 +32,36 @@ static int heap_proc(const struct mw_mledger *ml, const struct mw_mproc *mp, str
 
 	if (!inuse)
 		return -ENOMEM;
-	if (mp->sampler_mean || ml->mc.sample_bytes || ml->mc.sample_every > 1) {
-		/* Sampled: every value of this process is an estimate, and says so. */
-		char c[160];
+	if (mp->sampler_mean || ml->mc.sample_bytes || ml->mc.sample_every > 1 || mp->scaled) {
+		/* Sampled, or seen part of the time: every value of this process is an
+		 * estimate, and says why. */
+		char c[256];
+		int k = snprintf(c, sizeof(c), "pid %u: estimates:", mp->pid);
 
 		if (mp->sampler_mean)
-			snprintf(c, sizeof(c),
-				 "pid %u: estimates: in-process sampler, one sample per %llu bytes",
-				 mp->pid, (unsigned long long)mp->sampler_mean);
+			k += snprintf(c + k, sizeof(c) - (size_t)k,
+				      " in-process sampler, one sample per %llu bytes",
+				      (unsigned long long)mp->sampler_mean);
 		else if (ml->mc.sample_bytes)
-			snprintf(c, sizeof(c), "pid %u: estimates: --sample-bytes %llu", mp->pid,
-				 (unsigned long long)ml->mc.sample_bytes);
-		else
-			snprintf(c, sizeof(c), "pid %u: estimates: --sample %u", mp->pid,
-				 ml->mc.sample_every);
+			k += snprintf(c + k, sizeof(c) - (size_t)k, " --sample-bytes %llu",
+				      (unsigned long long)ml->mc.sample_bytes);
+		else if (ml->mc.sample_every > 1)
+			k += snprintf(c + k, sizeof(c) - (size_t)k, " --sample %u",
+				      ml->mc.sample_every);
+		if (mp->scaled)
+			snprintf(c + k, sizeof(c) - (size_t)k,
+				 "%s the probes were attached part of "
+				 "the time, scaled to all of it",
+				 mp->sampler_mean || ml->mc.sample_bytes || ml->mc.sample_every > 1
+					 ? ";"
+					 : "");
 		if (mw_pprof_comment(b, c)) {
 			free(inuse);
 			return -ENOMEM;
 		}
 	}
 	/* In use: the blocks of known fate (none freed while the probes were away). */
-	n = mw_leak_aggregate_range(l, mp->pid, mw_mledger_known_from(ml, mp->pid), UINT64_MAX,
-				    false, &rows);
+	n = mw_mledger_known_rows(ml, mp->pid, UINT64_MAX, false, &rows);
 	if (n < 0) {
 		free(inuse);
 		return -ENOMEM;

@@ -381,8 +381,7 @@ static void detail_stacks(struct lines *l, const struct mw_process *p, const str
 		return;
 	}
 	/* Held: the blocks of known fate (none freed while the probes were away). */
-	n = mw_leak_aggregate_range(&ml->leak, p->pid, mw_mledger_known_from(ml, p->pid),
-				    UINT64_MAX, false, &rows);
+	n = mw_mledger_known_rows(ml, p->pid, UINT64_MAX, false, &rows);
 	line_out(l, true, "%10s %8s  %s", "HELD", "BLOCKS", "ALLOCATED AT (innermost first)");
 	for (long i = 0; i < n && i < TOP_STACKS; i++) {
 		const struct mw_stack_ent *st = &ml->leak.stacks[rows[i].stack];

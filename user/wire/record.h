@@ -270,6 +270,10 @@ struct mw_msampler_entry {
  * unknown from now on.
  */
 #define MW_MFREED_UNKNOWN 1u
+/* A heap walk resolved blocks of unknown fate (mw_mledger_confirm): the n
+ * addresses were freed, the addresses after them (to the entry's end) are
+ * still in use. */
+#define MW_MFREED_CONFIRM 2u
 struct mw_mfreed_entry {
 	__u32 pid;
 	__u32 n;
