@@ -810,7 +810,10 @@ def test_malloc_budget():
     eq(sorted(k for k in leaks if k), ["leak_after"], "leaking stacks")
     eq(len(leaks.get(None, [])), 0, f"leaks of other stacks: {leaks.get(None)}")
     la = leaks["leak_after"][0]
-    eq((la["count"], la["bytes"]), (12, 12 * 3333), "leak_after: count, bytes")
+    # Traced exactly; weighed by the share of its interval the probes were attached (the
+    # workload is not stationary: the estimate is only bounded below here).
+    eq((la["traced_count"], la["traced_bytes"]), (12, 12 * 3333), "leak_after: traced")
+    check(la["estimated"] and la["bytes"] >= 12 * 3333, f"leak_after: estimate {la}")
     check_frame(la, "leak_after", os.path.join(SRC, "budget_phases.c"), lines["leak_after"])
     fu = _by_func(tr.of("fate_unknown"), pid)
     check("keep_before" in fu, f"keep_before not of unknown fate: {list(fu)}")
@@ -822,7 +825,7 @@ def test_malloc_budget():
     eq(b["fate_unknown_count"], sum(o["count"] for v in fu.values() for o in v),
        "fate_unknown_count")
     s = summary(tr, pid)
-    eq(s["outstanding_count"], 12, "outstanding (known fate)")
+    check(s["estimated"] and s["outstanding_count"] >= 12, f"outstanding (known fate): {s}")
     out = mw.tmpfile("replay.json")
     rc, _, err = mw.run([mw.need_memwatch(), "--replay", rec, "--json", "-o", out])
     eq(rc, 0, f"replay exit status ({err!r})")
@@ -839,6 +842,81 @@ def test_malloc_budget():
 
 
 test_malloc_budget.timeout = 120
+
+
+# leak_shares.c: leaking function -> bytes per request (50%, 30%, 16%, 4% of what leaks)
+SHARES = {"leak_big": 2000, "leak_mid": 1200, "leak_small": 640, "leak_tiny": 160}
+
+
+def shares_run(*extra, ms=6000):
+    """leak_shares -w -W under memwatch -p --malloc EXTRA, stopped while the workload still
+    runs (its heaps can be read at the final report): the trace, pid and requests made. A
+    request every 3 ms with 2 churn pairs: it keeps its pace while traced, even on a host
+    whose CPUs are busy with other work."""
+    w = mw.workload("leak_shares", "-w", "-W", "-d", str(ms), "-p", "3000", "-c", "2")
+    out = mw.tmpfile("shares.json")
+    m = mw.attach([w.pid], "--json", "--malloc", *extra, out=out)
+    w.send()
+    n = int(w.wait_line(r"^requests (\d+)$", timeout=ms / 1000 + 30).group(1))
+    w.wait_line(r"^done ", timeout=10)
+    eq(mw.interrupt(m, timeout=60), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
+    w.send()
+    eq(w.wait(30, "leak_shares"), 0, "leak_shares exit status")
+    return mw.read_ndjson(out), w.pid, n
+
+
+def shares_of(tr, pid):
+    """Leak bytes by leak_shares function (None: any other stack), and the objects."""
+    got, objs = {}, {}
+    for o in tr.of("leak", pid=pid):
+        names = [f for f in frames_of(o) if f in SHARES or f in ("hold", "churn")]
+        key = names[0] if names else None
+        got[key] = got.get(key, 0) + o["bytes"]
+        objs.setdefault(key, []).append(o)
+    return got, objs
+
+
+def test_malloc_budget_estimates():
+    """Under an overhead budget the probes see a part of the time; what they saw is scaled to
+    all of it, and said to be estimated: a paced server leaking from four stacks (50%, 30%,
+    16%, 4% of its leaked bytes, exact from its request count) gets each stack above 5% of the
+    total within 20% of the truth, through several duty cycles. The blocks allocated before
+    the last detached window are leaks because the heap walk before the report finds them in
+    use; the blocks it holds for 64 requests, whose frees mostly come while the probes are
+    away, stay a small share (a freed block's address given again to a block of its size
+    counts as held: at most what that size holds). A replay of the recording gives the
+    same."""
+    rec = mw.tmpfile("shares.rec")
+    tr, pid, n = shares_run("--max-overhead", "20", "--record", rec)
+    b = tr.of("malloc_budget", pid=pid)
+    check(b, "no malloc_budget object")
+    b = b[-1]
+    check(b["windows"] >= 3 and 0 < b["duty_pct"] < 60, f"not several duty cycles: {b}")
+    got, objs = shares_of(tr, pid)
+    truth = {f: n * size for f, size in SHARES.items()}
+    total = sum(truth.values())
+    for f, want in truth.items():
+        if want <= 0.05 * total:
+            continue
+        check(f in got, f"{f}: no leak object; leaks {sorted(map(str, got))}")
+        err = abs(got[f] - want) / want
+        check(err <= 0.2, f"{f}: estimated {got[f]} bytes vs {want} leaked ({100 * err:.0f}% off)")
+        check(all(o["estimated"] for o in objs[f]), f"{f}: not labelled estimated")
+        check(all(o["traced_count"] < n for o in objs[f]), f"{f}: every block traced: {objs[f]}")
+    # 64 blocks of 512 bytes are held at the end (0.2% of the leaks): freed unseen, the held
+    # ones would be a tenth of the total.
+    check(got.get("hold", 0) <= 0.03 * total, f"held blocks taken for leaks: {got.get('hold')}")
+    eq(tr.of("fate_unknown", pid=pid), [], "blocks the heap walk left of unknown fate")
+    check(summary(tr, pid)["estimated"], "malloc_summary not estimated")
+    out = mw.tmpfile("shares-replay.json")
+    rc, _, err = mw.run([mw.need_memwatch(), "--replay", rec, "--json", "-o", out])
+    eq(rc, 0, f"replay exit status ({err!r})")
+    again = mw.read_ndjson(out)
+    for kind in ("leak", "fate_unknown", "malloc_summary"):
+        eq(again.of(kind, pid=pid), tr.of(kind, pid=pid), f"{kind} objects in the replay")
+
+
+test_malloc_budget_estimates.timeout = 90
 
 
 def test_malloc_budget_launch_unlimited():
