@@ -173,11 +173,12 @@ static int malloc_entry(struct replay *r, const struct mw_entry *e)
 		return 0;
 	}
 	case MW_ENTRY_MBUDGET: {
-		struct mw_mbudget_entry be;
+		struct mw_mbudget_entry be = {};
 
-		if (e->len != sizeof(be))
+		/* Older recordings' entries end before the system-call counts. */
+		if (e->len != sizeof(be) && e->len != MW_MBUDGET_V1_LEN)
 			return -EINVAL;
-		memcpy(&be, e->data, sizeof(be));
+		memcpy(&be, e->data, e->len);
 		mw_mledger_budget(&r->ml, &be);
 		return 0;
 	}

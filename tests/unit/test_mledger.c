@@ -234,3 +234,42 @@ TEST(mledger_budget_walk_resolves_fate)
 	free(rows);
 	mw_mledger_destroy(&ml);
 }
+
+/*
+ * A server's requests as the weight: an interval of 1000 ns attached 100, in which the
+ * process made 400 read and write system calls, 100 of them attached (it served 4 times
+ * fewer requests per second while traced): its blocks weigh 4, not 10. Below 32 calls
+ * attached the count says too little: time weighs.
+ */
+TEST(mledger_budget_weighs_by_io_calls)
+{
+	struct mw_session s;
+	struct mw_malloc_config mc = { .on = true };
+	struct mw_mledger ml;
+	struct mw_mbudget_entry e = { .now_mono_ns = 2000,
+				      .dark_ns = 2000,
+				      .attached_ns = 1000,
+				      .pid = 3,
+				      .io_calls = 1000,
+				      .io_calls_attached = 1000 };
+	char err[128];
+
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &mc, 100, err, sizeof(err)), 0);
+	mw_mledger_budget(&ml, &e);
+	alloc_at(&ml, 0x2000, 100, 2950, 0x401000);
+	e.now_mono_ns = e.dark_ns = 3000;
+	e.attached_ns = 1100;
+	e.io_calls = 1400;
+	e.io_calls_attached = 1100;
+	mw_mledger_budget(&ml, &e);
+	CHECK(fabs(weight(&ml, 0x2000) - 4.0) < 1e-6);
+	alloc_at(&ml, 0x3000, 100, 3950, 0x401000);
+	e.now_mono_ns = e.dark_ns = 4000;
+	e.attached_ns = 1200;
+	e.io_calls = 1500;
+	e.io_calls_attached = 1110;
+	mw_mledger_budget(&ml, &e);
+	CHECK(fabs(weight(&ml, 0x3000) - 10.0) < 1e-6);
+	mw_mledger_destroy(&ml);
+}

@@ -660,3 +660,19 @@ TEST(procfs_cpu_list_bounds)
 	CHECK_EQ_INT(mw_parse_cpu_list("1,,2"), -EINVAL);
 	CHECK_EQ_INT(mw_parse_cpu_list("1-"), -EINVAL);
 }
+
+/* /proc/PID/io: syscr + syscw, the read and write system calls; a missing line is -ENOENT. */
+TEST(procfs_io_calls)
+{
+	uint64_t n = 0;
+
+	CHECK_EQ_INT(mw_io_calls_parse("rchar: 4096\nwchar: 100\nsyscr: 120\nsyscw: 7\n"
+				       "read_bytes: 0\nwrite_bytes: 0\ncancelled_write_bytes: 0\n",
+				       &n),
+		     0);
+	CHECK(n == 127);
+	CHECK_EQ_INT(mw_io_calls_parse("rchar: 1\nsyscr: 5\n", &n), -ENOENT);
+	CHECK_EQ_INT(mw_io_calls_parse("syscr: x\nsyscw: 1\n", &n), -EINVAL);
+	/* A name inside another line is not the field. */
+	CHECK_EQ_INT(mw_io_calls_parse("xsyscr: 3\nsyscw: 1\n", &n), -ENOENT);
+}

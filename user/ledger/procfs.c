@@ -538,6 +538,47 @@ int mw_read_cpu_ns(uint32_t pid, uint64_t *ns)
 	return 0;
 }
 
+/* The number after "name: " at the start of a line of text. */
+static int field_dec(const char *text, const char *name, uint64_t *v)
+{
+	size_t len = strlen(name);
+	const char *p = text;
+
+	while (p && strncmp(p, name, len))
+		p = (p = strchr(p, '\n')) ? p + 1 : NULL;
+	if (!p)
+		return -ENOENT;
+	p += len;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return parse_dec(&p, v) ? 0 : -EINVAL;
+}
+
+int mw_io_calls_parse(const char *io_text, uint64_t *calls)
+{
+	uint64_t r, w;
+	int err = field_dec(io_text, "syscr:", &r);
+
+	if (!err)
+		err = field_dec(io_text, "syscw:", &w);
+	if (err)
+		return err;
+	*calls = r + w; /* wraps, defined: a counter's growth is what is used */
+	return 0;
+}
+
+int mw_read_io_calls(uint32_t pid, uint64_t *calls)
+{
+	char *text;
+	int err = read_pid_file(pid, "io", 512, &text);
+
+	if (err)
+		return err;
+	err = mw_io_calls_parse(text, calls);
+	free(text);
+	return err;
+}
+
 int mw_read_environ(uint32_t pid, char **buf, size_t *len)
 {
 	char path[64];

@@ -15,11 +15,16 @@
 #include "sampler/sampler.h"
 
 #define MAX_STACKS 65536
+/* Read and write system calls an interval's attached time must hold for its weight to
+ * be counted in them rather than in time. */
+#define MIN_IO_CALLS 32
 
 _Static_assert(sizeof(struct mw_mreport_entry) ==
 		       24 + sizeof(struct mw_malloc_counters) + sizeof(struct mw_malloc_stats),
 	       "report entry is a file format");
 _Static_assert(sizeof(struct mw_malloc_entry) == 48, "malloc entry is a file format");
+_Static_assert(offsetof(struct mw_mbudget_entry, io_calls) == MW_MBUDGET_V1_LEN,
+	       "older recordings' budget entries are a prefix");
 _Static_assert(offsetof(struct mw_malloc_counters, unknown_frees) == MW_MREPORT_V1_COUNTERS,
 	       "older recordings' counters are a prefix");
 
@@ -571,19 +576,37 @@ static void forget_known(struct mw_mledger *ml, uint32_t pid)
 }
 
 /*
- * An interval boundary at t, when the probes had been attached att_ns in all: the
- * interval since the previous boundary closes, and what was seen in it stands for
- * all of it. The first boundary only opens the account (the probes were attached from
- * the start: weight 1); an interval with no attached time is merged into the next.
+ * An interval's weight: its read and write system calls over those made while the
+ * probes were attached, when it made enough of them (a server's requests: the probes
+ * slow each one, so a server whose clients wait for it serves fewer while attached,
+ * and time would weigh too little); else its length over the time attached.
  */
-static void interval_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t, uint64_t att_ns)
+static double interval_weight(const struct mw_mproc *p, uint64_t t,
+			      const struct mw_mbudget_entry *e)
+{
+	uint64_t io = e->io_calls - p->seg_io, io_att = e->io_calls_attached - p->seg_io_att;
+
+	if (e->io_calls >= p->seg_io && e->io_calls_attached >= p->seg_io_att &&
+	    io_att >= MIN_IO_CALLS && io >= io_att)
+		return (double)io / (double)io_att;
+	return (double)(t - p->seg_ns) / (double)(e->attached_ns - p->seg_att_ns);
+}
+
+/*
+ * An interval boundary at t, e the budget's state then: the interval since the
+ * previous boundary closes, and what was seen in it stands for all of it. The first
+ * boundary only opens the account (the probes were attached from the start: weight
+ * 1); an interval with no attached time is merged into the next.
+ */
+static void interval_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t,
+			   const struct mw_mbudget_entry *e)
 {
 	double w = 1;
 
 	if (p->seg_on) {
-		if (t <= p->seg_ns || att_ns <= p->seg_att_ns)
+		if (t <= p->seg_ns || e->attached_ns <= p->seg_att_ns)
 			return;
-		w = (double)(t - p->seg_ns) / (double)(att_ns - p->seg_att_ns);
+		w = interval_weight(p, t, e);
 		w = w > 1 ? w : 1;
 		for (size_t i = 0; w > 1 && i <= ml->leak.bmask; i++) {
 			struct mw_block *b = &ml->leak.blocks[i];
@@ -608,7 +631,9 @@ static void interval_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t
 	p->scaled |= w > 1;
 	p->seg_on = true;
 	p->seg_ns = t;
-	p->seg_att_ns = att_ns;
+	p->seg_att_ns = e->attached_ns;
+	p->seg_io = e->io_calls;
+	p->seg_io_att = e->io_calls_attached;
 	p->last_w = w;
 }
 
@@ -1019,14 +1044,14 @@ void mw_mledger_budget(struct mw_mledger *ml, const struct mw_mbudget_entry *e)
 	if (e->dark_ns && e->dark_ns != p->dark_ns) {
 		/* The interval that the detach ends: its attached time stopped growing then
 		 * (unless the probes came back before this entry: a tick's worth more). */
-		interval_close(ml, p, e->dark_ns, e->attached_ns);
+		interval_close(ml, p, e->dark_ns, e);
 		p->dark_prev_ns = p->dark_ns;
 		p->dark_ns = e->dark_ns;
 		forget_known(ml, e->pid);
 	}
 	/* Attached now: a boundary here, so a report counts the window it falls in. */
 	if (e->attached)
-		interval_close(ml, p, e->now_mono_ns, e->attached_ns);
+		interval_close(ml, p, e->now_mono_ns, e);
 	p->budget = *e;
 	p->has_budget = true;
 }

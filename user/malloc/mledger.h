@@ -49,6 +49,7 @@ struct mw_mproc {
 	 */
 	bool seg_on, scaled;
 	uint64_t seg_ns, seg_att_ns;
+	uint64_t seg_io, seg_io_att; /* its read+write system calls then, and while attached */
 	double last_w;
 	double pend_bytes, pend_count;
 };

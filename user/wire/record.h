@@ -375,7 +375,12 @@ struct mw_mbudget_entry {
 	__u32 windows;	  /* times the budget attached them */
 	__u32 attached;	  /* now */
 	__u32 calibrated; /* the costs were measured here (else defaults) */
+	/* Its read and write system calls (/proc/PID/io) since first traced, and of them
+	 * those made while the probes were attached: its progress, which they do not slow.
+	 * Not in recordings of MW_MBUDGET_V1_LEN. */
+	__u64 io_calls, io_calls_attached;
 };
+#define MW_MBUDGET_V1_LEN 112
 
 struct mw_entry {
 	__u32 kind;
