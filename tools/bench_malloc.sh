@@ -39,8 +39,9 @@
 # Environment: ROUNDS (5), PAIRS (40000), WORK_SEC (1: realistic runs other than duty),
 # SAMPLE (100), SAMPLE_BYTES (524288, tcmalloc's mean), DUTY (1,10), MEMWATCH (./memwatch);
 # PARTS ("malloc redis": this part, then the redis part below; PARTS=redis runs only that, in
-# about 2.5 minutes), REDIS_N (30000), REDIS_ROUNDS (3), REDIS_BUDGETS (5,10: --max-overhead rows
-# besides the default's).
+# about 4.5 minutes), REDIS_N (30000), REDIS_ROUNDS (3), REDIS_BUDGETS (5,10: --max-overhead rows
+# besides the default's), REDIS_EST_N (300000: the run for the estimates), SHARES_SEC (20: each
+# leak_shares run).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -502,15 +503,20 @@ def main():
 # --max-overhead for each of REDIS_BUDGETS; then one run with --max-overhead 0 (every call
 # traced: slow, the reference for the stacks). Targets: at defaults >= 0.9x the untraced
 # requests/s; the stacks holding more than 5% of the full run's outstanding bytes named at
-# defaults, with their bytes. At defaults a stack's bytes are what the probes saw held (leak
-# and fate_unknown objects): allocations made while they were detached are not seen and not
-# scaled up (memwatch(8), Overhead budget), so the bytes are compared as they are, and as
-# shares of the total seen. Stacks are compared by their innermost 6 frames' function names (a
-# frame without one by its module), since addresses move between servers.
+# defaults, their bytes within 20% of the full run's. At defaults a stack's bytes are the
+# probes' scaled estimates (leak and fate_unknown objects: redis uses jemalloc, whose heaps
+# memwatch does not walk, so what the windows saw held keeps an unknown fate), compared as
+# they are and as shares of the total. Stacks are compared by their innermost 6 frames'
+# function names (a frame without one by its module), since addresses move between servers.
+# Then the same comparison on a deterministic workload (shares_rows below).
 # Alone: sudo PARTS=redis tools/bench_malloc.sh (after make bench built everything).
 REDIS_N = int(os.environ.get("REDIS_N", 30000))
 REDIS_ROUNDS = int(os.environ.get("REDIS_ROUNDS", 3))
 REDIS_BUDGETS = [b for b in os.environ.get("REDIS_BUDGETS", "5,10").split(",") if b]
+# The estimates need windows: at the default budget a run of REDIS_N requests (4 s) gets one
+# or two, so one run of REDIS_EST_N at defaults is compared with the full run's bytes per
+# stack times REDIS_EST_N / REDIS_N (every SET adds a key that stays: they grow linearly).
+REDIS_EST_N = int(os.environ.get("REDIS_EST_N", 300000))
 
 
 def free_port():
@@ -530,9 +536,9 @@ def cpu_s(pid):
         return 0.0
 
 
-def redis_once(extra, json_path):
+def redis_once(extra, json_path, n=None):
     """requests/s of SET and GET with memwatch --malloc extra attached (extra None: untraced),
-    and the CPU seconds memwatch used while the benchmark ran."""
+    and the CPU seconds memwatch used while the benchmark ran; n: requests (REDIS_N)."""
     tmp = tempfile.mkdtemp(prefix="bench-redis-", dir=".output")
     port = free_port()
     srv = Proc(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
@@ -548,7 +554,7 @@ def redis_once(extra, json_path):
                 raise ToolFailed(f"memwatch: {reason(t.text('err'))}")
         mw0 = cpu_s(t.pid) if t is not None else 0
         b = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-n",
-                            str(REDIS_N), "-t", "set,get", "-d", "256", "-r", "100000000",
+                            str(n or REDIS_N), "-t", "set,get", "-d", "256", "-r", "100000000",
                             "--csv"], capture_output=True, text=True, timeout=600)
         rps = {}
         for line in b.stdout.splitlines():
@@ -590,6 +596,90 @@ def stacks_of(json_path):
     return by, budget[-1] if budget else None
 
 
+# The budget's scaled estimates on a deterministic workload: leak_shares (a paced server, a
+# request every 3 ms with 2 churn pairs, so that it keeps its pace while traced; four stacks
+# leaking 50/30/16/4% of its leaked bytes) for SHARES_SEC seconds
+# under memwatch --malloc -p at its defaults, then traced in full (--max-overhead 0); the leak
+# objects of each run's final report (taken while the workload still runs) by leaking function.
+# Target: each stack above 5% of the full run's leaked bytes within 20% of that run's bytes.
+SHARES_SEC = int(os.environ.get("SHARES_SEC", 20))
+SHARES = {"leak_big": 2000, "leak_mid": 1200, "leak_small": 640, "leak_tiny": 160}
+SHARES_WL = ".output/workloads/leak_shares"
+
+
+def shares_once(extra, json_path):
+    """(leak bytes by leaking function, requests made, the last malloc_budget or None)."""
+    w = Proc([SHARES_WL, "-w", "-W", "-d", str(SHARES_SEC * 1000), "-p", "3000", "-c", "2"],
+             stdin=subprocess.PIPE)
+    t = None
+    try:
+        if not w.wait_line(r"^ready ", "err", 10):
+            raise ToolFailed(f"leak_shares: {reason(w.text('err'))}")
+        t = Proc([MEMWATCH, "--malloc"] + extra + ["--json", "-o", json_path, "-p", str(w.pid)])
+        if not t.wait_line(r"^memwatch: tracing", "err", ATTACH_TIMEOUT):
+            raise ToolFailed(f"memwatch: {reason(t.text('err'))}")
+        w.p.stdin.write(b"g")
+        w.p.stdin.flush()
+        line = w.wait_line(r"^requests \d+$", "err", SHARES_SEC + 60)
+        if not line or not w.wait_line(r"^done ", "err", 10):
+            raise ToolFailed(f"leak_shares: {reason(w.text('err'))}")
+        rc = t.stop(signal.SIGINT, 60)
+        if rc != 0:
+            raise ToolFailed(f"memwatch exited {rc}: {reason(t.text('err'))}")
+        w.p.stdin.write(b"g")
+        w.p.stdin.flush()
+        w.wait(10)
+    finally:
+        if t is not None:
+            t.kill()
+        w.kill()
+    objs = [json.loads(l) for l in open(json_path) if l.startswith("{")]
+    by = {}
+    for o in objs:
+        if o["type"] != "leak" or o["pid"] != w.pid:
+            continue
+        names = [f.get("func") for f in o["stack"] if f.get("func") in SHARES]
+        k = names[0] if names else "(other stacks)"
+        by[k] = by.get(k, 0) + o["bytes"]
+    budget = [o for o in objs if o["type"] == "malloc_budget"]
+    return by, int(line.split()[1]), budget[-1] if budget else None
+
+
+def shares_rows(out):
+    if not os.access(SHARES_WL, os.X_OK):
+        out(f"  shares: {SHARES_WL} is missing: run make workloads")
+        return
+    tmp = tempfile.mkdtemp(prefix="bench-shares-", dir=".output")
+    try:
+        settle()
+        print("bench_malloc: leak_shares at defaults", flush=True)
+        est, n_est, bud = shares_once([], os.path.join(tmp, "est.json"))
+        settle()
+        print("bench_malloc: leak_shares traced in full", flush=True)
+        full, n_full, _ = shares_once(["--max-overhead", "0"], os.path.join(tmp, "full.json"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    total = sum(full.values())
+    bl = (f"share {bud['share_pct']:.1f}% of a {bud['budget_pct']:g}% budget, attached "
+          f"{bud['duty_pct']:.1f}% of the time in {bud['windows']} windows" if bud
+          else "never detached")
+    out()
+    out(f"top stacks: leak_shares -d {SHARES_SEC * 1000} -p 3000 -c 2 (4 leaking stacks, "
+        f"50/30/16/4% of the leaked bytes), memwatch --malloc -p at defaults ({bl}; "
+        f"{n_est} requests) vs traced in full ({n_full} requests)")
+    out(f"{'stack':<18}{'full MB':>10}{'share':>8}{'defaults MB':>13}{'off':>8}  (> 5%: within 20%)")
+    ok = True
+    for k in sorted(full, key=lambda k: -full[k]):
+        b, g = full[k], est.get(k, 0)
+        off = (g - b) / b if b else 0
+        big = b > 0.05 * total
+        ok &= not big or abs(off) <= 0.2
+        out(f"{k:<18}{b / 1e6:>10.3f}{100 * b / total:>7.1f}%{g / 1e6:>13.3f}{100 * off:>7.1f}%"
+            f"  {'' if not big else 'ok' if abs(off) <= 0.2 else 'OFF'}")
+    out(f"  target: every stack above 5% within 20% of the full run's bytes: "
+        f"{'met' if ok and total else 'not met'}")
+
+
 def redis_part():
     lines = []
 
@@ -622,6 +712,10 @@ def redis_part():
         print("bench_malloc: redis, every call traced (the reference)", flush=True)
         full_json = os.path.join(tmp, "full.json")
         full = redis_once(["--max-overhead", "0"], full_json)
+        print(f"bench_malloc: redis -n {REDIS_EST_N} at defaults (the estimates)", flush=True)
+        est_json = os.path.join(tmp, "est.json")
+        disturbed += not settle()
+        redis_once([], est_json, REDIS_EST_N)
 
         out()
         out(f"redis part: redis-server (Debian, jemalloc) under redis-benchmark -n {REDIS_N} "
@@ -668,14 +762,31 @@ def redis_part():
             bl = (f"share {bud['share_pct']:.1f}% of a {bud['budget_pct']:g}% budget, attached "
                   f"{bud['duty_pct']:.0f}% of the time in {bud['windows']} windows"
                   if bud else "never detached")
-            out(f"  defaults run {i + 1} ({bl}): {seen / 1e6:.3f} MB seen held; "
-                f"{named} of {len(top)} top stacks named")
+            within = sum(1 for b, k in top if abs(got.get(k, 0) - b) <= 0.2 * b)
+            out(f"  defaults run {i + 1} ({bl}): {seen / 1e6:.3f} MB estimated held; "
+                f"{named} of {len(top)} top stacks named, {within} within 20%: "
+                f"{'met' if top and within == len(top) else 'not met'}")
             for b, k in top:
                 g = got.get(k, 0)
                 out(f"    {k.split(';')[0]:<24} bytes {g / 1e6:8.3f} MB ({g / b:6.1%} of the full "
                     f"run's), share {100 * g / seen if seen else 0:5.1f}% "
                     f"(full: {100 * b / total:5.1f}%)")
+        got, bud = stacks_of(est_json)
+        scale = REDIS_EST_N / REDIS_N
+        bl = (f"share {bud['share_pct']:.1f}% of a {bud['budget_pct']:g}% budget, attached "
+              f"{bud['duty_pct']:.1f}% of the time in {bud['windows']} windows" if bud
+              else "never detached")
+        within = sum(1 for b, k in top if abs(got.get(k, 0) - b * scale) <= 0.2 * b * scale)
+        out(f"  estimates: -n {REDIS_EST_N} at defaults ({bl}): {sum(got.values()) / 1e6:.2f} MB "
+            f"estimated held vs {total * scale / 1e6:.2f} MB (the full run's x {scale:g}); "
+            f"{within} of {len(top)} top stacks within 20%: "
+            f"{'met' if top and within == len(top) else 'not met'}")
+        for b, k in top:
+            g = got.get(k, 0)
+            out(f"    {k.split(';')[0]:<24} {g / 1e6:8.2f} MB vs {b * scale / 1e6:8.2f} MB "
+                f"({100 * (g - b * scale) / (b * scale):+.0f}%)")
         out("  retention: redis uses jemalloc; retention is reported for glibc heaps only")
+        shares_rows(out)
         if disturbed:
             out(f"  WARNING: {disturbed} runs started while the CPUs were busy with other work")
     finally:
@@ -683,7 +794,8 @@ def redis_part():
     with open(OUT, "a") as fo:
         fo.write("\n".join(lines) + "\n")
     knobs = [f"REDIS_N={REDIS_N}", f"REDIS_ROUNDS={REDIS_ROUNDS}",
-             f"REDIS_BUDGETS={','.join(REDIS_BUDGETS)}"] + \
+             f"REDIS_BUDGETS={','.join(REDIS_BUDGETS)}", f"REDIS_EST_N={REDIS_EST_N}",
+             f"SHARES_SEC={SHARES_SEC}"] + \
         ([f"MEMWATCH={MEMWATCH}"] if MEMWATCH != "./memwatch" else [])
     body = "\n".join(lines).strip("\n") + "\n"
     r = subprocess.run(["python3", "tools/bench_results.py", "budget"] + knobs, input=body,
