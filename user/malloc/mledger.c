@@ -606,8 +606,9 @@ static void interval_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t
 	if (p->seg_on) {
 		if (t <= p->seg_ns || e->attached_ns <= p->seg_att_ns)
 			return;
-		w = interval_weight(p, t, e);
-		w = w > 1 ? w : 1;
+		/* At most a millionth of an interval attached: beyond, a recording is crafted (and
+		 * a weight must keep the conversions of what it multiplies defined). */
+		w = fmin(fmax(interval_weight(p, t, e), 1), 1e6);
 		for (size_t i = 0; w > 1 && i <= ml->leak.bmask; i++) {
 			struct mw_block *b = &ml->leak.blocks[i];
 
