@@ -597,8 +597,8 @@ def stacks_of(json_path):
 
 
 # The budget's scaled estimates on a deterministic workload: leak_shares (a paced server, a
-# request every 3 ms with 2 churn pairs, so that it keeps its pace while traced; four stacks
-# leaking 50/30/16/4% of its leaked bytes) for SHARES_SEC seconds
+# request every 3 ms with 2 churn pairs, answered by 4 writes that the estimates weigh by;
+# four stacks leaking 50/30/16/4% of its leaked bytes) for SHARES_SEC seconds
 # under memwatch --malloc -p at its defaults, then traced in full (--max-overhead 0); the leak
 # objects of each run's final report (taken while the workload still runs) by leaking function.
 # Target: each stack above 5% of the full run's leaked bytes within 20% of that run's bytes.
@@ -609,8 +609,8 @@ SHARES_WL = ".output/workloads/leak_shares"
 
 def shares_once(extra, json_path):
     """(leak bytes by leaking function, requests made, the last malloc_budget or None)."""
-    w = Proc([SHARES_WL, "-w", "-W", "-d", str(SHARES_SEC * 1000), "-p", "3000", "-c", "2"],
-             stdin=subprocess.PIPE)
+    w = Proc([SHARES_WL, "-w", "-W", "-d", str(SHARES_SEC * 1000), "-p", "3000", "-c", "2",
+              "-o", "4"], stdin=subprocess.PIPE)
     t = None
     try:
         if not w.wait_line(r"^ready ", "err", 10):
@@ -664,7 +664,7 @@ def shares_rows(out):
           f"{bud['duty_pct']:.1f}% of the time in {bud['windows']} windows" if bud
           else "never detached")
     out()
-    out(f"top stacks: leak_shares -d {SHARES_SEC * 1000} -p 3000 -c 2 (4 leaking stacks, "
+    out(f"top stacks: leak_shares -d {SHARES_SEC * 1000} -p 3000 -c 2 -o 4 (4 leaking stacks, "
         f"50/30/16/4% of the leaked bytes), memwatch --malloc -p at defaults ({bl}; "
         f"{n_est} requests) vs traced in full ({n_full} requests)")
     out(f"{'stack':<18}{'full MB':>10}{'share':>8}{'defaults MB':>13}{'off':>8}  (> 5%: within 20%)")

@@ -851,9 +851,9 @@ SHARES = {"leak_big": 2000, "leak_mid": 1200, "leak_small": 640, "leak_tiny": 16
 def shares_run(*extra, ms=6000):
     """leak_shares -w -W under memwatch -p --malloc EXTRA, stopped while the workload still
     runs (its heaps can be read at the final report): the trace, pid and requests made. A
-    request every 3 ms with 2 churn pairs: it keeps its pace while traced, even on a host
-    whose CPUs are busy with other work."""
-    w = mw.workload("leak_shares", "-w", "-W", "-d", str(ms), "-p", "3000", "-c", "2")
+    request every 3 ms with 2 churn pairs, answered by 4 writes (what the estimates weigh
+    by: a request slowed by the probes is still one request)."""
+    w = mw.workload("leak_shares", "-w", "-W", "-d", str(ms), "-p", "3000", "-c", "2", "-o", "4")
     out = mw.tmpfile("shares.json")
     m = mw.attach([w.pid], "--json", "--malloc", *extra, out=out)
     w.send()
@@ -892,6 +892,8 @@ def test_malloc_budget_estimates():
     check(b, "no malloc_budget object")
     b = b[-1]
     check(b["windows"] >= 3 and 0 < b["duty_pct"] < 60, f"not several duty cycles: {b}")
+    check(4 * n <= b["io_calls"] and 0 < b["io_calls_attached"] < b["io_calls"],
+          f"its writes not counted: {b}")
     got, objs = shares_of(tr, pid)
     truth = {f: n * size for f, size in SHARES.items()}
     total = sum(truth.values())

@@ -238,7 +238,7 @@ TEST(mledger_budget_walk_resolves_fate)
 /*
  * A server's requests as the weight: an interval of 1000 ns attached 100, in which the
  * process made 400 read and write system calls, 100 of them attached (it served 4 times
- * fewer requests per second while traced): its blocks weigh 4, not 10. Below 32 calls
+ * fewer requests per second while traced): its blocks weigh 4, not 10. Below 16 calls
  * attached the count says too little: time weighs.
  */
 TEST(mledger_budget_weighs_by_io_calls)

@@ -3,7 +3,7 @@
  * leak_shares: a paced server with leaks of known shares, for the scaled estimates of
  * --malloc under an overhead budget (tests/e2e/test_malloc.py, tools/bench_malloc.sh).
  *
- * usage: leak_shares [-w] [-W] [-d MS] [-p US] [-s US] [-c N]
+ * usage: leak_shares [-w] [-W] [-d MS] [-p US] [-s US] [-c N] [-o N]
  *   -w     handshake first ("ready <pid>", wait for a byte on stdin)
  *   -W     at the end print "done <pid>" and wait for a byte on stdin again (the
  *          process still alive: a report may read its heaps)
@@ -13,6 +13,8 @@
  *          clients set it, so a request slowed by the probes does not change it
  *   -s US  CPU work per request, in microseconds (default 200)
  *   -c N   malloc+free pairs per request (default 8)
+ *   -o N   write(2) calls per request, of one byte to /dev/null (default 0): a server's
+ *          answer, what the budget's estimates weigh by when there are enough of them
  *
  * Each request: the CPU work; N malloc+free pairs (churn); one block from each of four
  * leaking stacks, never freed: leak_big 2000 bytes (50% of the leaked bytes), leak_mid
@@ -21,12 +23,13 @@
  * away: never a leak). Each allocating line carries a LEAK(name) comment.
  * Prints "requests N" (each leaking stack made N blocks) and "done <pid>" on stderr.
  */
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 #include "common.h"
 
-#define USAGE "leak_shares [-w] [-W] [-d MS] [-p US] [-s US] [-c N]"
+#define USAGE "leak_shares [-w] [-W] [-d MS] [-p US] [-s US] [-c N] [-o N]"
 #define HELD 64
 
 static void *volatile sink;
@@ -90,12 +93,12 @@ static __attribute__((noinline)) void hold(long n)
 
 int main(int argc, char **argv)
 {
-	long dur_ms = 4000, period_us = 1000, work_us = 200, pairs = 8, n = 0;
-	int wait = 0, wait_end = 0, c;
+	long dur_ms = 4000, period_us = 1000, work_us = 200, pairs = 8, writes = 0, n = 0;
+	int wait = 0, wait_end = 0, out, c;
 	uint64_t next, end;
 	struct timespec ts;
 
-	while ((c = getopt(argc, argv, "wWd:p:s:c:")) != -1) {
+	while ((c = getopt(argc, argv, "wWd:p:s:c:o:")) != -1) {
 		switch (c) {
 		case 'w': wait = 1; break;
 		case 'W': wait_end = 1; break;
@@ -103,11 +106,15 @@ int main(int argc, char **argv)
 		case 'p': period_us = wl_num(optarg, USAGE); break;
 		case 's': work_us = wl_num(optarg, USAGE); break;
 		case 'c': pairs = wl_num(optarg, USAGE); break;
+		case 'o': writes = wl_num(optarg, USAGE); break;
 		default: wl_usage(USAGE);
 		}
 	}
 	if (period_us < 1)
 		wl_usage(USAGE);
+	out = open("/dev/null", O_WRONLY);
+	if (out < 0)
+		wl_die("open /dev/null");
 	if (wait)
 		wl_handshake("ready");
 	next = now_ns();
@@ -120,6 +127,9 @@ int main(int argc, char **argv)
 		leak_small();
 		leak_tiny();
 		hold(n);
+		for (long i = 0; i < writes; i++)
+			if (write(out, "x", 1) != 1)
+				wl_die("write");
 		n++;
 		/* The next request at its time, whatever this one took (a late one runs at once). */
 		next += (uint64_t)period_us * 1000;

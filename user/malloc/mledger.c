@@ -17,7 +17,7 @@
 #define MAX_STACKS 65536
 /* Read and write system calls an interval's attached time must hold for its weight to
  * be counted in them rather than in time. */
-#define MIN_IO_CALLS 32
+#define MIN_IO_CALLS 16
 
 _Static_assert(sizeof(struct mw_mreport_entry) ==
 		       24 + sizeof(struct mw_malloc_counters) + sizeof(struct mw_malloc_stats),
