@@ -257,10 +257,32 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	return 0;
 }
 
-static __always_inline int on_process_exit(struct task_struct *p, bool group_dead)
+/*
+ * A traced thread's exit. last: the process ends with it (the kernel's group_dead, or the
+ * fallback's guess). Exactly one record says so: the thread that takes the process out of
+ * "targets". A thread that reaches here after that one (on any kernel: its decrement of the
+ * live count came first, its tracepoint later) is found in "ended" and has its record too;
+ * user space ends the process once every thread's exit is in, whatever their order.
+ */
+static __always_inline int on_process_exit(struct task_struct *p, bool last)
 {
 	__u32 tgid = BPF_CORE_READ(p, tgid);
+	__u64 born = BPF_CORE_READ(p, group_leader, start_time);
+	bool group_dead = false;
+	__u64 *was;
 
+	if (is_target(tgid)) {
+		if (last) {
+			/* In "ended" before it leaves "targets": a sibling checks them in the
+			 * other order, so it finds the process in one of the two. */
+			bpf_map_update_elem(&ended, &tgid, &born, BPF_ANY);
+			group_dead = bpf_map_delete_elem(&targets, &tgid) == 0;
+		}
+	} else {
+		was = stopping ? NULL : bpf_map_lookup_elem(&ended, &tgid);
+		if (!was || *was != born)
+			return 0;
+	}
 	/* Its counters move aside under the record's time: user space reads them on it. */
 	/* Linux 6.16 and later trace this before the mm is let go: its resident
 	 * counters as the last thread leaves, whatever ended it (a signal too). */
@@ -268,8 +290,6 @@ static __always_inline int on_process_exit(struct task_struct *p, bool group_dea
 		emit_rss(BPF_CORE_READ(p, mm));
 	emit_task_at(bpf_ktime_get_ns(), true, MW_REC_EXIT, 0, 0, NULL, BPF_CORE_READ(p, exit_code),
 		     group_dead, 0, 0);
-	if (group_dead)
-		bpf_map_delete_elem(&targets, &tgid);
 	return 0;
 }
 
@@ -278,8 +298,6 @@ static __always_inline int on_process_exit(struct task_struct *p, bool group_dea
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(sched_process_exit_gd, struct task_struct *p, bool group_dead)
 {
-	if (!is_target(BPF_CORE_READ(p, tgid)))
-		return 0;
 	return on_process_exit(p, group_dead);
 }
 
@@ -294,13 +312,10 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(sched_process_exit, struct task_struct *p)
 {
 	struct task_struct *leader = BPF_CORE_READ(p, group_leader);
-	bool group_dead;
+	bool last = BPF_CORE_READ(p, signal, live.counter) == 0 &&
+		    (leader == p || BPF_CORE_READ(leader, exit_state) != 0);
 
-	if (!is_target(BPF_CORE_READ(p, tgid)))
-		return 0;
-	group_dead = BPF_CORE_READ(p, signal, live.counter) == 0 &&
-		     (leader == p || BPF_CORE_READ(leader, exit_state) != 0);
-	return on_process_exit(p, group_dead);
+	return on_process_exit(p, last);
 }
 
 SEC("tp_btf/task_rename")

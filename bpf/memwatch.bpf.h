@@ -104,6 +104,20 @@ struct {
 	__type(value, struct mw_thread_counters);
 } exited SEC(".maps");
 
+/*
+ * Processes whose end was reported (tgid -> the leader's start time), no longer targets: a
+ * sibling thread can reach sched_process_exit after the thread that ended the process (the
+ * kernel's order of the live count's decrements is not the tracepoint's), and its exit record
+ * is still the process's. The start time tells a later process with the same pid apart. LRU:
+ * an entry is needed only while that process's last threads leave.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} ended SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);

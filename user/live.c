@@ -728,17 +728,30 @@ static void reap_child(struct live *l)
 	}
 }
 
+/* A process whose end was reported waits for its threads' exits: are they all past exit
+ * (their records, if any, are in the ring then)? */
+static bool exits_done(const struct mw_process *p)
+{
+	if (!p->group_dead)
+		return false;
+	for (size_t i = 0; i < p->nthreads; i++)
+		if (!p->threads[i].exited && !mw_thread_gone(p->pid, p->threads[i].tid))
+			return false;
+	return true;
+}
+
 /* Backstop for a lost exit record: a process that is gone is finalized. */
 static void check_liveness(struct live *l)
 {
 	for (size_t i = 0; i < l->s.model.nprocs; i++) {
 		struct mw_process *p = l->s.model.procs[i];
-		bool is_child = l->child && p->pid == (uint32_t)l->child;
+		bool is_child = l->child && p->pid == (uint32_t)l->child, gone;
 		uint32_t pid = p->pid;
 
 		if (p->exited)
 			continue;
-		if (is_child ? !l->child_reaped : !(kill((pid_t)pid, 0) && errno == ESRCH))
+		gone = is_child ? l->child_reaped : kill((pid_t)pid, 0) && errno == ESRCH;
+		if (!gone && !exits_done(p))
 			continue;
 		mw_loader_poll(&l->loader, 0); /* its records may still be queued */
 		mw_session_gone(&l->s, pid, is_child ? l->child_status : -1,

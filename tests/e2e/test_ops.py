@@ -267,6 +267,45 @@ def test_ops_lifecycle():
     for e in exits:
         if e.get("tid") in named:
             eq(e.get("group_dead"), False, f"group_dead of thread {e.get('tid')}'s exit")
+    check_ends_after_exits(tr, pid)
+
+
+def check_ends_after_exits(tr, pid):
+    """The process's summary comes after every exit of its threads, whatever order their records
+    came in (a sibling's can follow the one that ended the process)."""
+    at = [i for i, e in enumerate(tr.events) if e.get("pid") == pid and
+          e.get("type") in ("exit", "process_summary")]
+    kinds = [tr.events[i]["type"] for i in at]
+    check(kinds and kinds[-1] == "process_summary" and kinds.count("process_summary") == 1,
+          f"pid {pid}: one process_summary, after every exit event: {kinds}")
+
+
+def test_exit_race_every_thread_exit():
+    """exit_race -r 16 -n 4 (tests/workloads/exit_race.c) under -f: 16 processes whose 1 to 4
+    threads end while main calls exit_group (some return, some are killed, one is joined just
+    before). Each process: an exit event for every thread it created, exactly one group_dead with
+    code 5, its summary after all of them, and each xr- thread's exact calls (mmap 1, munmap 1)."""
+    rc, tr, err = mw.launch_json("-f", "--", mw.wl("exit_race"), "-n", "4", "-r", "16",
+                                 timeout=120)
+    eq(rc, 5, f"exit status (stderr {mw.tail(err)!r})")
+    pids = [e["child_pid"] for e in tr.of("fork")]
+    eq(len(pids), 16, "fork events")
+    for r, pid in enumerate(pids):
+        made = sorted(e["child_tid"] for e in tr.of("thread_new", pid=pid))
+        eq(len(made), 1 + r % 4, f"pid {pid}: thread_new events")
+        exits = tr.of("exit", pid=pid)
+        by_tid = collections.Counter(e["tid"] for e in exits)
+        for tid in made + [pid]:
+            eq(by_tid[tid], 1, f"pid {pid}: exit events of thread {tid}")
+        dead = [e for e in exits if e.get("group_dead")]
+        eq(len(dead), 1, f"pid {pid}: exit events with group_dead")
+        eq(dead[0].get("code"), 5, f"pid {pid}: exit code in the group_dead exit event")
+        check_ends_after_exits(tr, pid)
+        eq(tr.process(pid).get("code"), 5, f"pid {pid}: process_summary code")
+        ths = tr.thread_summaries(pid)
+        for tid in made:
+            c = ths[tid]["calls"]
+            eq((c["mmap"], c["munmap"]), (1, 1), f"pid {pid}: {ths[tid]['comm']} mmap/munmap")
 
 
 def test_exec_event():

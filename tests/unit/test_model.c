@@ -351,6 +351,55 @@ TEST(model_exec_asks_for_reseed_and_exit_marks_process)
 	mw_model_free(&m);
 }
 
+/* Threads that exit together come in any order: the process ends with the last exit, not with
+ * the one that said group_dead; an exec leaves one thread (the others' exits came before). */
+TEST(model_process_ends_with_its_last_thread_exit)
+{
+	struct mw_model m;
+	struct mw_process *p = seeded(&m);
+	struct mw_event ev = { .kind = MW_EV_THREAD_NEW, .pid = PID, .tid = PID, .mono_ns = 1 };
+	struct mw_apply a;
+
+	ev.task.child_tid = PID + 1;
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
+	ev.task.child_tid = PID + 2;
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
+	CHECK_EQ_INT(mw_process_threads_left(p), 3);
+	ev.kind = MW_EV_EXIT;
+	ev.task.group_dead = true;
+	ev.task.exit_code = 5 << 8;
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
+	CHECK(a.proc_exited && !a.proc_done && !p->exited && p->group_dead);
+	CHECK_EQ_INT(p->exit_code, 5 << 8);
+	ev.tid = PID + 2;
+	ev.task.group_dead = false;
+	ev.task.exit_code = 0;
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
+	CHECK(!a.proc_exited && !a.proc_done && !p->exited);
+	ev.tid = PID + 1;
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
+	CHECK(!a.proc_exited && a.proc_done && p->exited);
+	CHECK_EQ_INT(p->exit_code, 5 << 8);
+	mw_model_free(&m);
+
+	/* exec from thread PID + 1: it goes on as PID; the old leader's exit came first. */
+	p = seeded(&m);
+	ev = (struct mw_event){ .kind = MW_EV_THREAD_NEW, .pid = PID, .tid = PID, .mono_ns = 1 };
+	ev.task.child_tid = PID + 1;
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
+	ev.kind = MW_EV_EXIT;
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
+	ev.kind = MW_EV_EXEC;
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
+	CHECK_EQ_INT(mw_process_threads_left(p), 1);
+	CHECK(!mw_process_find_thread(p, PID)->exited);
+	ev.kind = MW_EV_EXIT;
+	ev.task.group_dead = true;
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
+	CHECK(a.proc_exited && a.proc_done && p->exited);
+	mw_model_free(&m);
+}
+
 TEST(model_events_for_unknown_processes_are_ignored)
 {
 	struct mw_model m;

@@ -365,6 +365,24 @@ TEST(procfs_stat_is_kthread)
 	CHECK_EQ_INT(mw_stat_is_kthread("1 (x) S 0 0 0 0 -1 -5 0\n", &k), -EINVAL);
 }
 
+TEST(procfs_stat_state)
+{
+	char st = '?';
+
+	CHECK_EQ_INT(mw_stat_state(stat_sample, &st), 0);
+	CHECK(st == 'S');
+	CHECK_EQ_INT(mw_stat_state("7 (a) b) Z 1 7 7\n", &st), 0);
+	CHECK(st == 'Z');
+	CHECK_EQ_INT(mw_stat_state("7 (x)\n", &st), -EINVAL);
+	CHECK_EQ_INT(mw_stat_state("7 (x) ", &st), -EINVAL);
+	CHECK_EQ_INT(mw_stat_state("no parens", &st), -EINVAL);
+	/* This thread, reading its own state, runs. */
+	CHECK_EQ_INT(mw_read_state((uint32_t)getpid(), (uint32_t)getpid(), &st), 0);
+	CHECK(st == 'R');
+	CHECK(!mw_thread_gone((uint32_t)getpid(), (uint32_t)getpid()));
+	CHECK(mw_thread_gone(0x7fffffff, 0x7fffffff));
+}
+
 /* ---- live, on this process ---- */
 
 static int cmp_tid(const void *a, const void *b)
@@ -473,7 +491,9 @@ TEST(procfs_live_gone_and_zombie)
 		CHECK_EQ_INT(mw_read_vmsize((uint32_t)child, &v), -ENOENT);
 		CHECK_EQ_INT(mw_read_maps((uint32_t)child, &r), 0);
 		CHECK_EQ_INT(r.n, 0);
+		CHECK(mw_thread_gone((uint32_t)child, (uint32_t)child));
 		waitpid(child, NULL, 0);
+		CHECK(mw_thread_gone((uint32_t)child, (uint32_t)child));
 	}
 	mw_regions_free(&r);
 }

@@ -270,6 +270,81 @@ static void put_ring_mmap(FILE *f, uint32_t pid, uint64_t ts, uint64_t addr, uin
 	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_RING, &r, sizeof(r), NULL, 0), 0);
 }
 
+static void put_task(FILE *f, uint32_t type, uint32_t tid, uint64_t ts, uint32_t child, bool dead)
+{
+	struct mw_task_rec r = {
+		.hdr = { .type = type, .tgid = 70, .tid = tid, .ts_ns = ts, .comm = "xr" },
+		.child_tgid = child ? 70 : 0,
+		.child_tid = child,
+		.exit_code = dead ? 5 << 8 : 0,
+		.group_dead = dead,
+	};
+
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_RING, &r, sizeof(r), NULL, 0), 0);
+}
+
+/*
+ * The order a real exit_group with two siblings gave (ops_lifecycle on 6.1): the thread that
+ * ended the process (group_dead) came first, a sibling's exit after it. The process ends with
+ * the last exit: every thread's exit is an event, one says group_dead, and the summaries come
+ * after all of them. lose_last: the last sibling's record is lost; the final report still ends
+ * the process with the kernel's code.
+ */
+static char *replay_sibling_exits(bool lose_last, int *rc)
+{
+	char path[] = "/tmp/mw-unit-rec-XXXXXX";
+	const char *maps = "7f0000000000-7f0000001000 rw-p 00000000 00:00 0\n";
+	struct mw_seed_entry seed = { .pid = 70, .vm_size = 4096, .snap_end_ns = 10 };
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "wb");
+	char *t;
+
+	CHECK_EQ_INT(mw_record_begin(f, 4096, 0), 0);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_SEED, &seed, sizeof(seed), maps, strlen(maps)), 0);
+	put_task(f, MW_REC_THREAD_NEW, 70, 100, 71, false);
+	put_task(f, MW_REC_THREAD_NEW, 70, 110, 72, false);
+	put_ring_mmap(f, 70, 120, 0x7f0000100000ULL, 0x10000);
+	put_task(f, MW_REC_EXIT, 70, 900, 0, true);
+	put_task(f, MW_REC_EXIT, 71, 905, 0, false);
+	if (!lose_last)
+		put_task(f, MW_REC_EXIT, 72, 910, 0, false);
+	fclose(f);
+	t = replay_json(path, rc);
+	unlink(path);
+	return t;
+}
+
+TEST(replay_sibling_exit_after_group_dead)
+{
+	int rc;
+	char *t = replay_sibling_exits(false, &rc);
+	const char *last_exit, *summary;
+
+	CHECK_EQ_INT(rc, 0);
+	CHECK(t != NULL);
+	CHECK_EQ_INT(count_of(t, "\"type\":\"exit\""), 3);
+	CHECK_EQ_INT(count_of(t, "\"group_dead\":true"), 1);
+	CHECK(strstr(t, "\"tid\":70,\"comm\":\"xr\",\"group_dead\":true,\"code\":5}") != NULL);
+	CHECK(strstr(t, "\"tid\":71,\"comm\":\"xr\",\"group_dead\":false}") != NULL);
+	last_exit = strstr(t, "\"tid\":72,\"comm\":\"xr\",\"group_dead\":false}");
+	summary = strstr(t, "\"type\":\"process_summary\"");
+	CHECK(last_exit != NULL && summary != NULL && last_exit < summary);
+	CHECK_EQ_INT(count_of(t, "\"type\":\"process_summary\""), 1);
+	CHECK_EQ_INT(count_of(t, "\"type\":\"thread_summary\""), 3);
+	CHECK(strstr(t, "\"code\":5}") != NULL);
+	free(t);
+
+	t = replay_sibling_exits(true, &rc);
+	CHECK_EQ_INT(rc, 0);
+	CHECK(t != NULL);
+	CHECK_EQ_INT(count_of(t, "\"type\":\"exit\""), 2);
+	CHECK_EQ_INT(count_of(t, "\"type\":\"process_summary\""), 1);
+	CHECK(strstr(t, "\"type\":\"process_summary\"") >
+	      strstr(t, "\"tid\":71,\"comm\":\"xr\",\"group_dead\":false}"));
+	CHECK(strstr(t, "\"stack_delta\":0,\"code\":5}") != NULL);
+	free(t);
+}
+
 TEST(replay_lost_events_resync_books_unattributed_bytes)
 {
 	char path[] = "/tmp/mw-unit-rec-XXXXXX";

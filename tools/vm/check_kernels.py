@@ -31,10 +31,12 @@ CACHE = os.path.join(ROOT, ".output", "kernels")
 
 # The syscall ledger against its oracles (brk, mmap/munmap, mremap, shm, threads, attach),
 # the raw-syscall fallback and a boot without tracefs, the exit probes' timing (task storage),
-# exec, forks, ends and kill -9, and --malloc (uprobe_multi links or a uprobe per function):
-# exact leaks, an attach mid-life, detach and re-attach (duty cycle), detach mid-run.
+# exec, forks, ends (threads that exit with their process, in any order) and kill -9, and
+# --malloc (uprobe_multi links or a uprobe per function): exact leaks, an attach mid-life, detach
+# and re-attach (duty cycle), detach mid-run.
 DEFAULT_K = ("strace_oracle proc_maps_oracle proc_oracle_brk concurrent_threads_exact "
-             "attach_running_threads ops_syscall_deltas ops_lifecycle raw_syscall_fallback "
+             "attach_running_threads ops_syscall_deltas ops_lifecycle exit_race_every_thread_exit "
+             "raw_syscall_fallback "
              "durations_with_T exec_event malloc_leaks_glibc malloc_kernel_features "
              "sysv_shm_pkey_text_matches_strace mremap_dontunmap_oracles "
              "fresh_boot_without_tracefs follow_forks sigkill_leaves_nothing "

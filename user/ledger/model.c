@@ -141,6 +141,15 @@ static void retire_counts(struct mw_process *p, const struct mw_thread *t)
 	r->faulted += t->faulted;
 }
 
+size_t mw_process_threads_left(const struct mw_process *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->nthreads; i++)
+		n += !p->threads[i].exited;
+	return n;
+}
+
 void mw_process_forget_thread(struct mw_process *p, uint32_t tid)
 {
 	size_t i = thread_lower_bound(p, tid);
@@ -1019,13 +1028,23 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 		p->needs_seed = true;
 		mw_copy_comm(p->comm, ev->comm);
 		on_exec(p, ev);
+		/* exec waited for every other thread to go (their exits came first; one that
+		 * exec'd from another thread goes on as the leader): one thread is left. */
+		for (size_t i = 0; i < p->nthreads; i++)
+			p->threads[i].exited = p->threads[i].tid != ev->tid;
 		return 0;
 	case MW_EV_EXIT:
 		t->exited = true;
-		if (ev->task.group_dead) {
-			p->exited = true;
+		if (ev->task.group_dead && !p->group_dead) {
+			p->group_dead = true;
 			p->exit_code = ev->task.exit_code;
 			out->proc_exited = true;
+		}
+		/* The records of threads that exit together come in any order: the
+		 * process ends with the last of them, not with the one that said so. */
+		if (p->group_dead && !mw_process_threads_left(p)) {
+			p->exited = true;
+			out->proc_done = true;
 		}
 		return 0;
 	case MW_EV_RENAME:

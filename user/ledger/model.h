@@ -136,6 +136,9 @@ struct mw_process {
 	uint64_t report_ns; /* Unix epoch ns of that report */
 	uint64_t report_mapped, report_committed;
 	int exit_code; /* wait status of the last thread */
+	/* The kernel said the process ended (an EXIT with group_dead): it is over once
+	 * every thread it has has exited too, as a sibling's exit may come after it. */
+	bool group_dead;
 	bool exited;
 	bool needs_seed; /* after exec: the caller must seed it from /proc */
 };
@@ -165,6 +168,7 @@ struct mw_apply {
 	int64_t vm_delta; /* mapped - unmapped */
 	bool raced;	  /* applied against a snapshot that may already hold it */
 	bool proc_exited; /* EXIT with group_dead */
+	bool proc_done;	  /* every thread's exit is in after group_dead: the process is over */
 	bool refused;	  /* a call no kernel makes (counted in bad_calls), not applied */
 };
 
@@ -177,6 +181,8 @@ struct mw_process *mw_model_process(struct mw_model *m, uint32_t pid);
 void mw_model_forget(struct mw_model *m, uint32_t pid);
 struct mw_thread *mw_process_find_thread(const struct mw_process *p, uint32_t tid);
 struct mw_thread *mw_process_thread(struct mw_process *p, uint32_t tid);
+/* Threads of p whose exit has not come yet. */
+size_t mw_process_threads_left(const struct mw_process *p);
 /* Drop a thread's record (daemon mode, after its final summary). */
 void mw_process_forget_thread(struct mw_process *p, uint32_t tid);
 /*

@@ -708,6 +708,39 @@ int mw_stat_is_kthread(const char *stat_text, bool *kthread)
 	return 0;
 }
 
+int mw_stat_state(const char *stat_text, char *state)
+{
+	const char *p = strrchr(stat_text, ')');
+
+	if (!p || p[1] != ' ' || !p[2] || p[2] == ' ' || p[2] == '\n')
+		return -EINVAL;
+	*state = p[2];
+	return 0;
+}
+
+int mw_read_state(uint32_t pid, uint32_t tid, char *state)
+{
+	char path[64], *text;
+	int err;
+
+	snprintf(path, sizeof(path), "/proc/%u/task/%u/stat", pid, tid);
+	err = read_text(path, 1024, &text);
+	if (err)
+		return err;
+	err = mw_stat_state(text, state);
+	free(text);
+	return err;
+}
+
+bool mw_thread_gone(uint32_t pid, uint32_t tid)
+{
+	char state;
+	int err = mw_read_state(pid, tid, &state);
+
+	/* A zombie (or dead) task has done its exit: only its entry is left. */
+	return err == -ENOENT || err == -ESRCH || (!err && (state == 'Z' || state == 'X'));
+}
+
 int mw_read_start_brk(uint32_t pid, uint64_t *start_brk)
 {
 	char *text;

@@ -110,6 +110,13 @@ int mw_read_start_brk(uint32_t pid, uint64_t *start_brk);
 int mw_stat_is_kthread(const char *stat_text, bool *kthread);
 int mw_read_is_kthread(uint32_t pid, bool *kthread);
 
+/* Field 3 of a stat line: the state letter (R, S, D, Z, X, ...). */
+int mw_stat_state(const char *stat_text, char *state);
+/* The same from /proc/PID/task/TID/stat (TID = PID: the leader's). */
+int mw_read_state(uint32_t pid, uint32_t tid, char *state);
+/* Whether thread tid of pid is past its exit: no longer listed, or a zombie. */
+bool mw_thread_gone(uint32_t pid, uint32_t tid);
+
 /* /proc/PID/task/TID/comm without its newline, NUL-terminated. */
 int mw_read_comm(uint32_t pid, uint32_t tid, char comm[16]);
 

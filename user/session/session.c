@@ -330,9 +330,11 @@ int mw_session_event(struct mw_session *s, const struct mw_event *in, const void
 				start + ((ev.sc.args[1] + ps - 1) & ~(ps - 1)));
 		}
 	}
-	if (ev.kind == MW_EV_EXIT && a.thread && !a.proc_exited) {
+	if (ev.kind == MW_EV_EXIT && a.thread && !a.proc_done) {
+		/* Read now: the kernel keeps them under this record's time only. */
 		collect_counters(s, a.thread, true);
-		if (s->retire_threads && s->out.json && a.proc->nthreads > s->cfg->max_threads) {
+		if (s->retire_threads && s->out.json && !a.proc->group_dead &&
+		    a.proc->nthreads > s->cfg->max_threads) {
 			mw_out_thread(&s->out, mw_now_ns(CLOCK_REALTIME), a.proc, a.thread);
 			mw_process_forget_thread(a.proc, a.thread->tid);
 		}
@@ -347,7 +349,7 @@ int mw_session_event(struct mw_session *s, const struct mw_event *in, const void
 		if (s->oom)
 			s->oom(s->src_ctx, &ev, a.proc);
 	}
-	if (a.proc_exited)
+	if (a.proc_done)
 		finalize(s, a.proc, ev.ts_ns);
 	return s->err;
 }
@@ -663,7 +665,9 @@ void mw_session_gone(struct mw_session *s, uint32_t pid, int status, uint64_t ts
 		return;
 	record(s, MW_ENTRY_GONE, &e, sizeof(e), NULL, 0);
 	p->exited = true;
-	p->exit_code = status < 0 ? 0 : status;
+	/* After group_dead the kernel's status stands; a thread's exit record was lost. */
+	if (!p->group_dead)
+		p->exit_code = status < 0 ? 0 : status;
 	finalize(s, p, ts_ns);
 }
 
@@ -672,8 +676,13 @@ void mw_session_report_all(struct mw_session *s, uint64_t ts_ns, bool final)
 	struct mw_report_entry e = { .ts_ns = ts_ns, .final = final };
 
 	record(s, MW_ENTRY_REPORT, &e, sizeof(e), NULL, 0);
-	for (size_t i = 0; i < s->model.nprocs; i++)
-		report_process(s, s->model.procs[i], ts_ns, final);
+	for (size_t i = 0; i < s->model.nprocs; i++) {
+		struct mw_process *p = s->model.procs[i];
+
+		/* Ended, a thread's exit still to come: its code is the kernel's. */
+		p->exited |= final && p->group_dead;
+		report_process(s, p, ts_ns, final);
+	}
 	for (size_t i = 0; final && i < s->model.nprocs; i++)
 		s->bad_records += s->model.procs[i]->bad_calls;
 	if (final && s->bad_records) {
