@@ -116,6 +116,28 @@ static void print_summary(FILE *f, bool json, uint32_t pid, uint64_t ts_ns,
 	mw_json_end(&j);
 }
 
+/*
+ * Whose /proc entry shows pid's address space: its own, or, where its leader thread has exited
+ * (a zombie has no memory, its maps are empty) while other threads run, one of theirs.
+ * -ESRCH: every thread has exited.
+ */
+static int reader_of(uint32_t pid, uint32_t *tid)
+{
+	uint32_t *tids = NULL;
+	size_t n = 0;
+	char state;
+
+	*tid = pid;
+	if (mw_read_state(pid, pid, &state) || (state != 'Z' && state != 'X'))
+		return 0; /* running, or gone: the reads below say which */
+	if (!mw_list_tids(pid, &tids, &n))
+		for (size_t i = 0; i < n && *tid == pid; i++)
+			if (tids[i] != pid && !mw_thread_gone(pid, tids[i]))
+				*tid = tids[i];
+	free(tids);
+	return *tid == pid ? -ESRCH : 0;
+}
+
 static int maps_of(uint32_t pid, bool json, FILE *f)
 {
 	struct mw_regions merged;
@@ -128,24 +150,32 @@ static int maps_of(uint32_t pid, bool json, FILE *f)
 	/* Every object of one look has its time, as every NDJSON object of memwatch has. */
 	uint64_t ts_ns = mw_now_ns(CLOCK_REALTIME);
 	size_t nrss = 0, envlen = 0;
+	uint32_t src;
 	const char *limit_src;
 	int err, limit;
 
 	mw_regions_init(&merged);
-	err = mw_read_maps_text(pid, &text);
+	if (reader_of(pid, &src)) {
+		err = -ESRCH;
+		mw_p_err("maps: pid %u has exited (a zombie its parent has not reaped): it has no "
+			 "mappings",
+			 pid);
+		goto out;
+	}
+	err = mw_read_maps_text(src, &text);
 	if (!err)
 		err = mw_maps_parse(text, &merged);
 	if (!err)
-		err = mw_read_smaps(pid, &rss, &nrss);
+		err = mw_read_smaps(src, &rss, &nrss);
 	if (err) {
 		mw_p_err("cannot read the mappings of pid %u: %s", pid, strerror(-err));
 		goto out;
 	}
-	mw_read_start_brk(pid, &start_brk);
-	if (mw_read_environ(pid, &env, &envlen))
+	mw_read_start_brk(src, &start_brk);
+	if (mw_read_environ(src, &env, &envlen))
 		env = NULL;
 	al = mw_alloc_new();
-	if (!al || mw_alloc_read_facts(pid, text, &merged, env, envlen, &facts)) {
+	if (!al || mw_alloc_read_facts(src, text, &merged, env, envlen, &facts)) {
 		err = -ENOMEM;
 		mw_p_err("out of memory");
 		goto out;

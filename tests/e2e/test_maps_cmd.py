@@ -4,6 +4,7 @@
 import json
 import os
 import subprocess
+import time
 
 import mw
 from mw import check, eq
@@ -67,3 +68,45 @@ def test_maps_bad_input():
         p = mw.Proc([mw.need_memwatch()] + [str(a) for a in args], name="memwatch")
         eq(p.wait(10, "memwatch maps"), rc, f"{args}: exit status")
         mw.one_error_line(p.text("err"), f"{args}")
+
+
+def _state(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def _wait_state(pid, want, what):
+    for _ in range(200):
+        if _state(pid) == want:
+            return
+        time.sleep(0.05)
+    check(False, f"{what}: state {_state(pid)!r}, not {want!r}")
+
+
+def test_maps_zombie_and_zombie_leader():
+    """A process that has exited but is not reaped (a zombie: no memory left) is one error line
+    and exit 1, not an empty table; one whose main thread exited while others run (exit_race -z)
+    shows its mappings through a running thread."""
+    z = subprocess.Popen(["/bin/true"])
+    try:
+        _wait_state(z.pid, "Z", "/bin/true not reaped")
+        rc, out, err = mw.run([mw.need_memwatch(), "maps", "-p", str(z.pid)], timeout=15)
+        eq(rc, 1, f"maps of a zombie: exit status (stdout {mw.tail(out)!r})")
+        eq(out, "", "maps of a zombie: stdout")
+        lines = err.strip().splitlines()
+        eq(len(lines), 1, f"maps of a zombie: one line on stderr: {err!r}")
+        check(lines[0].startswith("memwatch: ") and "has exited" in lines[0],
+              f"maps of a zombie: the line says it exited: {lines[0]!r}")
+    finally:
+        z.wait()
+    w = mw.workload("exit_race", "-z", "-n", "2", ready=False)
+    m = w.wait_line(r"^leader-exits (\d+)$", "err", 10)
+    pid = int(m.group(1))
+    _wait_state(pid, "Z", "exit_race -z's leader")
+    rc, out, err = mw.run([mw.need_memwatch(), "maps", "-p", str(pid), "--json"], timeout=15)
+    eq(rc, 0, f"maps with a zombie leader: exit status (stderr {mw.tail(err)!r})")
+    regions = [json.loads(l) for l in out.splitlines() if '"type":"region"' in l]
+    check(any(r.get("name", "").endswith("/exit_race") for r in regions),
+          f"maps with a zombie leader: the program's own mappings among {len(regions)} rows")
+    w.close_stdin()
+    eq(w.wait(15, "exit_race -z"), 5, "exit_race -z exit status")
