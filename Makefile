@@ -61,7 +61,7 @@ WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tes
 TOOLS_BIN := $(patsubst tools/%.c,$(OUTPUT)/tools/%,$(wildcard tools/*.c))
 
 .PHONY: all deps install demo check unit bench clean workloads lint man sampler mutants asan \
-	check-asan fuzz fuzz-build fuzz-regress check-kernels
+	check-asan fuzz fuzz-build fuzz-regress check-kernels bench-kernels
 all: memwatch sampler
 
 deps:
@@ -280,6 +280,13 @@ check-kernels:
 	$(Q)sh tools/deps.sh vm
 	$(Q)$(MAKE) --no-print-directory memwatch sampler workloads $(TOOLS_BIN)
 	$(Q)python3 tools/vm/check_kernels.py $(KERNELS)
+
+# `make bench`'s syscall part (tools/bench.sh) on those kernels in the same VMs: ratios to the
+# floor (TCG's absolute times mean nothing), each kernel's own section of tools/bench-results.md.
+bench-kernels:
+	$(Q)sh tools/deps.sh vm
+	$(Q)$(MAKE) --no-print-directory memwatch sampler unit workloads $(TOOLS_BIN)
+	$(Q)python3 tools/vm/check_kernels.py --bench $(KERNELS)
 
 # Mutation testing of the pure core: every planted bug in tests/mutants/list.txt must make a unit
 # test fail (tests/mutants/run.py, on a scratch copy: the tree is never modified). A rebuild per

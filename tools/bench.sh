@@ -43,7 +43,9 @@
 # bench_mix, where memory syscalls are a small part of the work).
 #
 # Environment: ROUNDS (5), SPIN_N (80000), MIX_N (6000), RATE (200000), RATE_SEC (3),
-# MEMWATCH (./memwatch: another build to compare).
+# MEMWATCH (./memwatch: another build to compare). BENCH_SECTION names the section of
+# tools/bench-results.md the syscall tables go to (syscalls; make bench-kernels, which runs this
+# in a VM: kernel-SERIES), and BENCH_ONLY=syscalls stops after them.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -172,8 +174,15 @@ def run_once(cfg, wl, sample=False):
         s = Sampler(p.pid) if sample else None
         if s:
             s.start()
-        line = p.stderr.readline().decode()
+        # A tool's notes come first (on an older kernel memwatch says in one line what it lacks).
+        line = notes = ""
+        while True:
+            line = p.stderr.readline().decode()
+            if not line.startswith("memwatch: "):
+                break
+            notes += line
         if not line.startswith("ready "):
+            line = notes + line
             p.kill()
             rest = p.stderr.read().decode()
             p.wait()
@@ -220,7 +229,8 @@ def memwatch_json(wl_argv, feed=False):
         p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE)
         if feed:
-            p.stderr.readline()
+            while p.stderr.readline().decode().startswith("memwatch: "):
+                pass  # a tool's notes before the workload's "ready"
             p.stdin.write(b"g")
             p.stdin.flush()
         p.stdin.close()
@@ -356,7 +366,8 @@ def main():
     knobs = [f"ROUNDS={ROUNDS}", f"SPIN_N={SPIN_N}", f"MIX_N={MIX_N}", f"RATE={RATE}",
              f"RATE_SEC={RATE_SEC}"] + ([f"MEMWATCH={MEMWATCH}"] if MEMWATCH != "./memwatch"
                                        else [])
-    r = subprocess.run(["python3", "tools/bench_results.py", "syscalls"] + knobs,
+    section = os.environ.get("BENCH_SECTION") or "syscalls"
+    r = subprocess.run(["python3", "tools/bench_results.py", section] + knobs,
                        input="\n".join(lines) + "\n", text=True)
     if r.returncode != 0:
         raise ToolFailed(f"tools/bench_results.py exited {r.returncode}")
@@ -369,6 +380,7 @@ except ToolFailed as e:
     print(f"bench: {e}", file=sys.stderr)
     sys.exit(1)
 EOF
+[ "${BENCH_ONLY:-}" = syscalls ] && exit 0
 # The user-stack costs, from the unit test that measures them on its own stack.
 .output/unit_tests ustack_cache_verified >.output/bench-ustack.txt || {
 	echo "bench: .output/unit_tests ustack_cache_verified failed" >&2

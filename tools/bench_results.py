@@ -6,11 +6,14 @@ tools/bench_malloc.sh, tools/bench_sampler.sh and tools/bench_faults.sh) calls i
 and it replaces that section, leaving the others as they are (each part also runs alone).
 
 usage: bench_results.py SECTION KNOBS < TABLES
-  SECTION  syscalls, malloc, budget, sampler, faults or ustack
+       bench_results.py --take FILE SECTION
+  SECTION  syscalls, malloc, budget, sampler, faults, ustack, or kernel-SERIES (tools/bench.sh's
+           syscall tables from a VM running that kernel: make bench-kernels)
   KNOBS    the run's parameters as NAME=VALUE words; a value that is not the script's default
            marks the section as a smoke run, not a measurement
+  --take   copies SECTION as FILE has it (a VM wrote FILE): the run's own date, kernel and CPUs
 Each section opens with the date, the kernel, the CPU count, the tree (git commit, "+changes"
-when the work tree differs) and the knobs.
+when the work tree differs) and the knobs. BENCH_RESULTS names another file to write.
 """
 import os
 import re
@@ -20,7 +23,7 @@ import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-PATH = os.path.join(ROOT, "tools", "bench-results.md")
+PATH = os.environ.get("BENCH_RESULTS") or os.path.join(ROOT, "tools", "bench-results.md")
 
 # Section -> (title, the script's defaults of its knobs).
 SECTIONS = {
@@ -39,6 +42,27 @@ SECTIONS = {
                dict(ROUNDS="5", MIB="256")),
     "ustack": ("User stacks (tools/bench.sh: .output/unit_tests ustack_cache_verified)", {}),
 }
+# make bench-kernels (tools/vm/check_kernels.py --bench): the syscall tables on another kernel,
+# under QEMU's TCG, where only ratios mean something; knobs small enough for TCG.
+KERNEL_DEFAULTS = dict(ROUNDS="5", SPIN_N="20000", MIX_N="500", RATE="20000", RATE_SEC="1")
+
+
+def section_info(name):
+    """(title, default knobs) of a section, None for no such section."""
+    if name in SECTIONS:
+        return SECTIONS[name]
+    m = re.fullmatch(r"kernel-(\d+\.\d+)", name)
+    if m:
+        return (f"System-call tracing on Linux {m.group(1)} in QEMU (make bench-kernels: "
+                "tools/bench.sh's syscall part, TCG: ratios only)", KERNEL_DEFAULTS)
+    return None
+
+
+def order(name):
+    """Sections in SECTIONS' order, then the kernels' by series."""
+    if name in SECTIONS:
+        return (0, list(SECTIONS).index(name), [])
+    return (1, 0, [int(x) for x in re.findall(r"\d+", name)])
 
 HEAD = """# memwatch: benchmark results (generated)
 
@@ -74,7 +98,7 @@ def tree():
 
 
 def section_text(name, knobs, body):
-    title, defaults = SECTIONS[name]
+    title, defaults = section_info(name)
     given = dict(k.split("=", 1) for k in knobs)
     # Another build's path (MEMWATCH=...) would be this machine's: its name is enough.
     given = {k: (os.path.basename(v) + " (another build)" if v.startswith("/") else v)
@@ -95,10 +119,45 @@ def section_text(name, knobs, body):
     return "\n".join(lines)
 
 
+def sections(text):
+    """The sections of a results file's text, by name."""
+    return {m.group(1): m.group(0) for m in re.finditer(
+        r"<!-- section ([\w.-]+): begin -->.*?<!-- section \1: end -->", text, re.S)}
+
+
+def write(name, section):
+    old = ""
+    if os.path.exists(PATH):
+        with open(PATH, encoding="utf-8") as f:
+            old = f.read()
+    parts = sections(old)
+    parts[name] = section
+    text = HEAD + "".join(f"\n{parts[s]}\n" for s in sorted(parts, key=order)
+                          if section_info(s))
+    fd, tmp = tempfile.mkstemp(prefix=".bench-results-", dir=os.path.dirname(PATH))
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, PATH)
+    print(f"{os.path.basename(sys.argv[0])}: section {name} of {os.path.basename(PATH)} written")
+
+
 def main(argv):
-    if len(argv) < 2 or argv[1] not in SECTIONS:
-        print(f"usage: bench_results.py {{{','.join(SECTIONS)}}} [NAME=VALUE...] < TABLES",
-              file=sys.stderr)
+    if len(argv) == 4 and argv[1] == "--take":
+        try:
+            with open(argv[2], encoding="utf-8") as f:
+                part = sections(f.read()).get(argv[3])
+        except OSError as e:
+            print(f"bench_results: {argv[2]}: {e.strerror}", file=sys.stderr)
+            return 1
+        if not part or not section_info(argv[3]):
+            print(f"bench_results: no section {argv[3]} in {argv[2]}", file=sys.stderr)
+            return 1
+        write(argv[3], part)
+        return 0
+    if len(argv) < 2 or not section_info(argv[1]):
+        print(f"usage: bench_results.py {{{','.join(SECTIONS)},kernel-SERIES}} "
+              "[NAME=VALUE...] < TABLES", file=sys.stderr)
         return 2
     name, knobs = argv[1], argv[2:]
     if any("=" not in k for k in knobs):
@@ -108,21 +167,7 @@ def main(argv):
     if not body.strip():
         print("bench_results: no tables on stdin", file=sys.stderr)
         return 1
-    old = ""
-    if os.path.exists(PATH):
-        with open(PATH, encoding="utf-8") as f:
-            old = f.read()
-    parts = {}
-    for m in re.finditer(r"<!-- section (\w+): begin -->.*?<!-- section \1: end -->", old, re.S):
-        parts[m.group(1)] = m.group(0)
-    parts[name] = section_text(name, knobs, body)
-    text = HEAD + "".join(f"\n{parts[s]}\n" for s in SECTIONS if s in parts)
-    fd, tmp = tempfile.mkstemp(prefix=".bench-results-", dir=os.path.dirname(PATH))
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, PATH)
-    print(f"{os.path.basename(sys.argv[0])}: section {name} of tools/bench-results.md written")
+    write(name, section_text(name, knobs, body))
     return 0
 
 

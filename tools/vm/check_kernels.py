@@ -16,6 +16,12 @@ a total:
     N passed, N failed
 A kernel that does not boot or runs past its time counts as a failed test with its reason.
 Exits 1 when a test failed.
+
+With --bench (make bench-kernels) the VM runs tools/bench.sh's syscall part instead (knobs
+ROUNDS, SPIN_N, MIX_N, RATE, RATE_SEC; smaller defaults, tools/bench_results.py's
+KERNEL_DEFAULTS, so it ends in minutes under TCG), its tables become the section
+kernel-SERIES of tools/bench-results.md, and the lines that compare memwatch with the floor
+are printed. Under TCG absolute times mean nothing: the ratios do.
 """
 import glob
 import lzma
@@ -28,6 +34,8 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CACHE = os.path.join(ROOT, ".output", "kernels")
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from bench_results import KERNEL_DEFAULTS  # noqa: E402
 
 # The syscall ledger against its oracles (brk, mmap/munmap, mremap, shm, threads, attach),
 # the raw-syscall fallback and a boot without tracefs, the exit probes' timing (task storage),
@@ -169,20 +177,51 @@ echo "vm: Linux $(uname -r)"
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 ( {cmd} ) > /vmout/e2e.log 2>&1 &
 pid=$!
-tail -f /vmout/e2e.log --pid=$pid 2>/dev/null | grep --line-buffered -E '^(PASS|FAIL|SKIP) |^  e2e:'
+tail -f /vmout/e2e.log --pid=$pid 2>/dev/null | grep --line-buffered -E '^(PASS|FAIL|SKIP) |^  e2e:|^bench'
 wait $pid
 echo $? > /vmout/e2e.rc
 """
 
 
-def boot(series, release, kdir, initrd, ks):
+def bench_cmd(series):
+    """tools/bench.sh's syscall part, its section written to a copy of the results file on the
+    writable share (the tree is read-only in the VM)."""
+    knobs = " ".join(f"{k}={os.environ.get(k, v)}" for k, v in KERNEL_DEFAULTS.items())
+    return ("cp tools/bench-results.md /vmout/bench-results.md && "
+            f"BENCH_RESULTS=/vmout/bench-results.md BENCH_SECTION=kernel-{series} "
+            f"BENCH_ONLY=syscalls {knobs} sh tools/bench.sh")
+
+
+def take_bench(series, release):
+    """The VM's section into tools/bench-results.md, and the lines that compare memwatch with
+    the floor; a failed run's log tail instead."""
+    out = os.path.join(CACHE, f"run-{release}")
+    rc_path = os.path.join(out, "e2e.rc")
+    rc = open(rc_path).read().strip() if os.path.exists(rc_path) else "none"
+    if rc != "0":
+        with open(os.path.join(out, "e2e.log"), errors="replace") as f:
+            tail = f.read()[-1500:]
+        print(f"[{series}] bench failed (status {rc}):\n{tail}", flush=True)
+        return False
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bench_results.py"),
+                        "--take", os.path.join(out, "bench-results.md"), f"kernel-{series}"])
+    if r.returncode:
+        return False
+    with open(os.path.join(out, "e2e.log"), errors="replace") as f:
+        for ln in f:
+            if "floor's" in ln or ln.startswith(("memwatch bench:", "    (not")):
+                print(f"[{series}] {ln.rstrip()}", flush=True)
+    return True
+
+
+def boot(series, release, kdir, initrd, ks, bench=False):
     out = os.path.join(CACHE, f"run-{release}")
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     with open(os.path.join(out, "run.sh"), "w") as f:
         per_test = int(os.environ.get("VM_TEST_TIMEOUT", "240"))
         # VM_CMD: another command in the VM instead (for work on this script itself).
-        cmd = os.environ.get("VM_CMD") or \
+        cmd = bench_cmd(series) if bench else os.environ.get("VM_CMD") or \
             f"/usr/bin/python3 tests/e2e/run.py -v -t {per_test} " + \
             " ".join(f"-k {k}" for k in ks)
         f.write(RUN_SH.format(root=ROOT, cmd=cmd))
@@ -215,7 +254,7 @@ def boot(series, release, kdir, initrd, ks):
                 *lines, buf = buf.split(b"\n")
                 for ln in lines:
                     s = ln.decode(errors="replace").rstrip("\r")
-                    if re.match(r"(PASS|FAIL|SKIP) |  e2e:|vm:|vm-init:", s):
+                    if re.match(r"(PASS|FAIL|SKIP) |  e2e:|vm:|vm-init:|bench", s):
                         print(f"[{series}] {s}", flush=True)
             elif p.poll() is not None:
                 break
@@ -239,7 +278,10 @@ def boot(series, release, kdir, initrd, ks):
 
 
 def main():
-    series_list = (sys.argv[1:] or os.environ.get("KERNELS", "6.1 6.12").split())
+    args = sys.argv[1:]
+    bench = "--bench" in args
+    args = [a for a in args if a != "--bench"]
+    series_list = (args or os.environ.get("KERNELS", "6.1 6.12").split())
     ks = os.environ.get("E2E_K", DEFAULT_K).split()
     for tool in ("qemu-system-x86_64", "apt-get", "dpkg-deb"):
         if not shutil.which(tool):
@@ -254,7 +296,15 @@ def main():
             die(f"KERNELS: {series!r} is not a kernel series like 6.1")
         release, kdir = unpack(newest_package(series))
         initrd = build_initramfs(release, kdir)
-        lines, secs = boot(series, release, kdir, initrd, ks)
+        lines, secs = boot(series, release, kdir, initrd, ks, bench)
+        if bench:
+            for ln in lines:
+                print(f"[{series}] {ln}", flush=True)
+            ok = take_bench(series, release) and not lines
+            totals[0 if ok else 1] += 1
+            summary.append(f"kernel {series}: bench {'written' if ok else 'FAILED'} "
+                           f"(Linux {release}, {secs:.0f} s)")
+            continue
         n = [sum(ln.startswith(w) for ln in lines) for w in ("PASS ", "FAIL ", "SKIP ")]
         for ln in lines:
             if ln.startswith("FAIL vm/"):
@@ -264,6 +314,8 @@ def main():
                        f"(Linux {release}, {secs:.0f} s)")
     for s in summary:
         print(s)
+    if bench:
+        return 1 if totals[1] else 0
     print(f"{totals[0]} passed, {totals[1]} failed" +
           (f", {totals[2]} skipped" if totals[2] else ""))
     return 1 if totals[1] else 0
