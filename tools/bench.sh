@@ -43,9 +43,10 @@
 # bench_mix, where memory syscalls are a small part of the work).
 #
 # Environment: ROUNDS (5), SPIN_N (80000), MIX_N (6000), RATE (200000), RATE_SEC (3),
-# MEMWATCH (./memwatch: another build to compare). BENCH_SECTION names the section of
-# tools/bench-results.md the syscall tables go to (syscalls; make bench-kernels, which runs this
-# in a VM: kernel-SERIES), and BENCH_ONLY=syscalls stops after them.
+# MEMWATCH (./memwatch: another build to compare), STRACE (1; 0 leaves strace out).
+# BENCH_SECTION names the section of tools/bench-results.md the syscall tables go to (syscalls;
+# make bench-kernels, which runs this in a VM: kernel-SERIES), and BENCH_ONLY=syscalls stops
+# after them.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -81,6 +82,9 @@ CONFIGS = [
     ("floor", [".output/tools/floor", "--"]),
     ("strace", ["strace", "-f", "-qq", "-e", "trace=memory", "-o", "/dev/null"]),
 ]
+# Under an emulator strace takes most of the run: STRACE=0 leaves it out (make bench-kernels).
+if os.environ.get("STRACE", "1") == "0":
+    CONFIGS = CONFIGS[:-1]
 WORKLOADS = [
     ("spinner", [".output/workloads/spinner", "-w", "-n", str(SPIN_N)]),
     ("bench_mix", [".output/workloads/bench_mix", "-n", str(MIX_N)]),
@@ -343,10 +347,11 @@ def main():
             out(f"  {w}: {mw} added cost per call / floor's (target <= 1.3x): "
                 f"{ratio(a[0], f[0])} / {ratio(a[1], f[1])}"
                 + ("" if f[1] > spread[w] else noise.format("the floor")))
-        st = added[(w, "strace")]
-        out(f"  {w}: strace added cost per call / memwatch --json's (target >= 20x): "
-            f"{ratio(st[0], m[0])} / {ratio(st[1], m[1])}"
-            + ("" if m[1] > spread[w] else noise.format("memwatch")))
+        st = added.get((w, "strace"))
+        if st:
+            out(f"  {w}: strace added cost per call / memwatch --json's (target >= 20x): "
+                f"{ratio(st[0], m[0])} / {ratio(st[1], m[1])}"
+                + ("" if m[1] > spread[w] else noise.format("memwatch")))
     out(f"  drops at {rate_real / 1000:.0f}k events/s (target 0; memwatch --json, bench_mix -r "
         f"{RATE}, {rate_events} events): dropped {rate_dropped}, lost {rate_lost}")
     out(f"  drops at ~{spin_rate / 1000:.0f}k events/s (memwatch --json, spinner at full speed, "
@@ -365,7 +370,8 @@ def main():
         f.write("\n".join(lines) + "\n")
     knobs = [f"ROUNDS={ROUNDS}", f"SPIN_N={SPIN_N}", f"MIX_N={MIX_N}", f"RATE={RATE}",
              f"RATE_SEC={RATE_SEC}"] + ([f"MEMWATCH={MEMWATCH}"] if MEMWATCH != "./memwatch"
-                                       else [])
+                                       else []) + \
+        ([] if CONFIGS[-1][0] == "strace" else ["STRACE=0"])
     section = os.environ.get("BENCH_SECTION") or "syscalls"
     r = subprocess.run(["python3", "tools/bench_results.py", section] + knobs,
                        input="\n".join(lines) + "\n", text=True)
