@@ -16,7 +16,8 @@ void mw_cli_malloc_usage(FILE *f)
 	      "      --malloc            trace allocations: call stacks that hold memory,\n"
 	      "                          leaks, heap retention\n"
 	      "      --min-age SEC       leak report: only blocks older than SEC\n"
-	      "      --folded FILE       write collapsed stacks of outstanding bytes\n"
+	      "      --folded FILE       write collapsed stacks of outstanding bytes (--malloc),\n"
+	      "                          or of mapped bytes (--stacks without --malloc)\n"
 	      "      --sample N          trace every Nth allocation of each thread\n"
 	      "      --sample-bytes N    sample about one per N bytes allocated\n"
 	      "      --duty ON,PERIOD    probes attached ON seconds every PERIOD seconds\n"
@@ -137,8 +138,9 @@ int mw_cli_malloc_opt(int opt, const char *arg, struct mw_config *cfg, char *err
 int mw_cli_malloc_check(struct mw_config *cfg, char *err, size_t errsz)
 {
 	struct mw_malloc_config *m = &cfg->mal;
-	bool any = m->min_age_s || m->folded_path || m->sample_every || m->sample_bytes ||
-		   m->duty_period_s || m->max_probe_rate || m->stack_bytes_set ||
+	/* --folded with --stacks alone: the bytes each stack mapped. */
+	bool any = m->min_age_s || (m->folded_path && !cfg->stacks) || m->sample_every ||
+		   m->sample_bytes || m->duty_period_s || m->max_probe_rate || m->stack_bytes_set ||
 		   m->max_outstanding || m->hold_exit || m->sampler || m->max_overhead_set;
 
 	if (cfg->replay_path) {

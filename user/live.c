@@ -1164,6 +1164,13 @@ int mw_live_run(struct mw_config *cfg)
 		l.s.stack = name_syscall_stack;
 		l.s.stack_ctx = &l;
 	}
+	/* --folded: the bytes each stack mapped, unless allocations are traced (theirs). */
+	if (cfg->stacks && cfg->mal.folded_path && !cfg->mal.on && !cfg->mal.escalate &&
+	    !(l.s.stack_folded = mw_out_fopen(cfg->mal.folded_path, MW_OUT_TRUNC))) {
+		mw_p_err("cannot open %s: %s", cfg->mal.folded_path, mw_out_strerror(errno));
+		mw_sym_free(l.sym);
+		return 1;
+	}
 	/* Daemon mode: arena lifecycle and diagnoses reach the NDJSON sink even with -c. */
 	l.s.out.alloc_always = cfg->daemon;
 	l.s.retire_threads = cfg->daemon;
@@ -1304,6 +1311,8 @@ cleanup:
 						  : WEXITSTATUS(l.child_status);
 	else if (!ret && l.s.out_errors && !cfg->daemon)
 		ret = 1; /* the trace asked for is not all there */
+	if (l.s.stack_folded)
+		fclose(l.s.stack_folded);
 	mw_session_free(&l.s);
 	mw_sym_free(l.sym);
 	free(l.tried);

@@ -87,6 +87,11 @@ static int start_mledger(struct replay *r, const struct mw_entry *e)
 	mc.duty_period_s = ce.flags & MW_MCONFIG_DUTY ? 1 : 0;
 	if (!r->cfg->mal.min_age_s)
 		mc.min_age_s = ce.min_age_s;
+	/* --folded is the allocations' in a run that traced them (as live). */
+	if (r->s.stack_folded) {
+		fclose(r->s.stack_folded);
+		r->s.stack_folded = NULL;
+	}
 	if (mw_mledger_init(&r->ml, &r->s, &mc, ce.max_outstanding ? ce.max_outstanding : 1, err,
 			    sizeof(err))) {
 		mw_p_err("%s", err);
@@ -439,6 +444,13 @@ int mw_replay_to(const struct mw_config *cfg, FILE *to)
 	r.s.stack_ctx = &r;
 	r.s.peek_ctx = &r;
 	r.in = &in;
+	/* A recording made with --stacks: --folded gets the bytes each stack mapped, unless
+	 * the recording traced allocations too (start_mledger). */
+	if (cfg->mal.folded_path &&
+	    !(r.s.stack_folded = mw_out_fopen(cfg->mal.folded_path, MW_OUT_TRUNC))) {
+		mw_p_err("cannot open %s: %s", cfg->mal.folded_path, mw_out_strerror(errno));
+		goto out_session;
+	}
 	if (cfg->perfetto_path) {
 		char why[300];
 
@@ -477,6 +489,8 @@ int mw_replay_to(const struct mw_config *cfg, FILE *to)
 		mw_perfetto_abort(trace);
 	}
 out_session:
+	if (r.s.stack_folded)
+		fclose(r.s.stack_folded);
 	if (r.have_ml)
 		mw_mledger_destroy(&r.ml);
 	mw_session_free(&r.s);

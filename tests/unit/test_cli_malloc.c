@@ -92,3 +92,16 @@ TEST(cli_malloc_errors)
 		ut_parse(&c, err, "--replay", "x.rec", "--folded", "f", "--min-age", "2", NULL), 0);
 	CHECK_EQ_INT(ut_parse(&c, err, "--malloc", "--replay", "x.rec", NULL), 0);
 }
+
+/* --folded: --malloc's outstanding bytes, or --stacks' mapped bytes; alone it has none. */
+TEST(cli_folded_with_stacks)
+{
+	struct mw_config c;
+	char err[256];
+
+	CHECK_EQ_INT(ut_parse(&c, err, "--stacks", "--folded", "f", "-p", "5", NULL), 0);
+	CHECK_EQ_STR(c.mal.folded_path, "f");
+	CHECK(!c.mal.on);
+	CHECK_EQ_INT(ut_parse(&c, err, "--folded", "f", "-p", "5", NULL), -1);
+	CHECK(strstr(err, "need --malloc") != NULL);
+}

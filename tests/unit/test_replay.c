@@ -741,8 +741,79 @@ TEST(replay_syscall_stacks)
 	free(t);
 	t = replay_stack_rec(false, &rc);
 	CHECK_EQ_INT(rc, 0);
-	CHECK(t && strstr(t, "\"type\":\"syscall\"") && !strstr(t, "\"stack\""));
+	sc = t ? strstr(t, "\"type\":\"syscall\"") : NULL;
+	CHECK(sc && strchr(sc, '\n') &&
+	      (!strstr(sc, "\"stack\"") || strstr(sc, "\"stack\"") > strchr(sc, '\n')));
+	/* The heap's growth is the unknown stack's in the per-stack ledger. */
+	CHECK(t && strstr(t, "\"type\":\"mapped_by_stack\",\"ts_ns\":100,\"pid\":62,"
+			     "\"mapped\":135168,\"committed\":135168,\"count\":1,"
+			     "\"stack\":[]}") != NULL);
 	free(t);
+}
+
+/* --stacks' per-stack ledger from a recording: a 64 KiB mmap made by map_a (its stack record
+ * and the names the live run gave it), half of it unmapped by a call without a stack: one
+ * mapped_by_stack of 32 KiB, and --folded writes it outermost frame first. */
+TEST(replay_mapped_by_stack_and_folded)
+{
+	char path[] = "/tmp/mw-unit-rec-XXXXXX", folded[] = "/tmp/mw-unit-fold-XXXXXX";
+	char out[] = "/tmp/mw-unit-replay-XXXXXX";
+	const char *maps0 = "555555554000-555555556000 r--p 00000000 fe:01 1 /usr/bin/w\n";
+	struct mw_seed_entry seed = { .pid = 63, .vm_size = 8192, .snap_end_ns = 10 };
+	struct {
+		struct mw_syscall_stack_rec r;
+		uint8_t stack[16];
+	} b = { .r = { .sc = { .hdr = { .type = MW_REC_SYSCALL_STACK,
+					.tgid = 63,
+					.tid = 63,
+					.ts_ns = 100,
+					.comm = "w" },
+			       .args = { 0, 0x10000, 3, 0x22, (uint64_t)-1, 0 },
+			       .ret = 0x7f0000100000LL,
+			       .sys = MW_SYS_MMAP },
+		       .stack_len = 16 } };
+	struct mw_syscall_rec unmap = {
+		.hdr = { .type = MW_REC_SYSCALL, .tgid = 63, .tid = 63, .ts_ns = 200, .comm = "w" },
+		.args = { 0x7f0000108000ULL, 0x8000 },
+		.sys = MW_SYS_MUNMAP,
+	};
+	struct mw_sstack_entry se = { .tid = 63, .n = 2 };
+	struct mw_sframe_entry fe[2] = { { 0x7f0000001007ULL, 7 }, { 0x555555554123ULL, 0x23 } };
+	const char names[] = "/lib/libc.so.6\0mmap64\0/usr/bin/w\0map_a\0";
+	unsigned char buf[sizeof(fe) + sizeof(names)];
+	struct mw_config cfg = { .json = true, .out_path = out };
+	int fd = mkstemp(path), ffd = mkstemp(folded), ofd = mkstemp(out), rc;
+	FILE *f = fdopen(fd, "wb");
+	char *t, *fo;
+
+	close(ffd);
+	close(ofd);
+	memcpy(buf, fe, sizeof(fe));
+	memcpy(buf + sizeof(fe), names, sizeof(names));
+	CHECK_EQ_INT(mw_record_begin(f, 4096, 0), 0);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_SEED, &seed, sizeof(seed), maps0, strlen(maps0)), 0);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_RING, &b, sizeof(b), NULL, 0), 0);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_SSTACK, &se, sizeof(se), buf, sizeof(buf)), 0);
+	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_RING, &unmap, sizeof(unmap), NULL, 0), 0);
+	fclose(f);
+	cfg.replay_path = path;
+	cfg.mal.folded_path = folded;
+	rc = mw_replay_run(&cfg);
+	CHECK_EQ_INT(rc, 0);
+	t = slurp(out);
+	fo = slurp(folded);
+	unlink(path);
+	unlink(out);
+	unlink(folded);
+	CHECK(t &&
+	      strstr(t, "{\"type\":\"mapped_by_stack\",\"ts_ns\":200,\"pid\":63,\"mapped\":32768,"
+			"\"committed\":32768,\"count\":1,\"stack\":[{\"addr\":\"0x7f0000001007\","
+			"\"func\":\"mmap64\",\"offset\":7,\"module\":\"/lib/libc.so.6\"},"
+			"{\"addr\":\"0x555555554123\",\"func\":\"map_a\",\"offset\":35,"
+			"\"module\":\"/usr/bin/w\"}]}") != NULL);
+	CHECK(fo && !strcmp(fo, "map_a;mmap64 32768\n"));
+	free(t);
+	free(fo);
 }
 
 /* --fault-stacks: sampled fault records, each followed by the frames the live run named,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The text escaper. See text.h. */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include "text.h"
 #include "utf8.h"
@@ -127,4 +128,15 @@ char *mw_text_esc_folded(char *out, size_t outsz, const char *s, size_t n)
 	o = escape(out, outsz, 0, (const unsigned char *)s, n, true);
 	out[o] = '\0';
 	return out;
+}
+
+void mw_text_folded_frame(FILE *f, const char *name, size_t n, bool first)
+{
+	char esc[MW_TEXT_ROOM(256)];
+
+	/* ';' separates frames, ' ' ends the stack and a newline the record in the folded
+	 * format: the first two become '_', what is not printable is escaped as in the text
+	 * output. */
+	mw_text_esc_folded(esc, sizeof(esc), name, n < 256 ? n : 256);
+	fprintf(f, "%s%s", first ? "" : ";", esc);
 }

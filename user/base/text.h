@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* Room for the escaped form of n bytes (quotes and NUL included). */
 #define MW_TEXT_ROOM(n) (4 * (n) + 3)
@@ -41,5 +42,11 @@ char *mw_text_quote(char *out, size_t outsz, const char *s, size_t n);
  * ';' (the separators of the folded stack format) as '_'. Returns out.
  */
 char *mw_text_esc_folded(char *out, size_t outsz, const char *s, size_t n);
+/*
+ * One frame of a collapsed stack (--folded: "main;f;g 4096\n", outermost first): up to n
+ * bytes (at most 256) of name escaped as above, after a ';' unless it is the first. The
+ * writer ends the line with " VALUE\n".
+ */
+void mw_text_folded_frame(FILE *f, const char *name, size_t n, bool first);
 
 #endif /* MW_TEXT_H */

@@ -411,7 +411,7 @@ void mw_frame_name(const struct mw_frame *f, uint64_t ip, char *buf, size_t sz)
 
 void mw_leak_folded(FILE *f, const struct mw_leak *l, const struct mw_leak_row *rows, size_t n)
 {
-	char name[256], esc[MW_TEXT_ROOM(256)];
+	char name[256];
 
 	for (size_t i = 0; i < n; i++) {
 		const struct mw_stack_ent *s = &l->stacks[rows[i].stack];
@@ -421,11 +421,7 @@ void mw_leak_folded(FILE *f, const struct mw_leak *l, const struct mw_leak_row *
 		for (uint32_t k = s->n; k-- > 0;) {
 			mw_frame_name(s->frames ? &s->frames[k] : NULL, s->ips[k], name,
 				      sizeof(name));
-			/* ';' separates frames, ' ' ends the stack and a newline the record in the
-			 * folded format: the first two become '_', what is not printable is
-			 * escaped as in the text output. */
-			mw_text_esc_folded(esc, sizeof(esc), name, sizeof(name));
-			fprintf(f, "%s%s", k + 1 == s->n ? "" : ";", esc);
+			mw_text_folded_frame(f, name, sizeof(name), k + 1 == s->n);
 		}
 		fprintf(f, " %.0f\n", llround(rows[i].bytes) > 0 ? rows[i].bytes : 1.0);
 	}

@@ -284,7 +284,9 @@ static int add_stack(struct mw_rep_tree *t, struct json_object *o, uint64_t ts, 
 			return -ENOMEM;
 		t->v[at].value += bytes;
 	}
-	if (!n && (at = tree_child(t, 0, "(stack unknown)", "")))
+	/* mapped_by_stack's rest, summed past the top rows, is no unknown stack. */
+	if (!n && (at = tree_child(
+			   t, 0, mw_j_has(o, "others") ? "(other stacks)" : "(stack unknown)", "")))
 		t->v[at].value += bytes;
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include "ledger/totals.h"
 #include "wire/record.h"
 #include "faults.h"
+#include "bystack.h"
 #include "session.h"
 
 static void record(struct mw_session *s, uint32_t kind, const void *a, size_t alen, const void *b,
@@ -54,6 +55,9 @@ void mw_session_init(struct mw_session *s, const struct mw_config *cfg, FILE *ou
 
 void mw_session_free(struct mw_session *s)
 {
+	if (s->bystack)
+		mw_bystack_free(s->bystack);
+	free(s->bystack);
 	mw_model_free(&s->model);
 	mw_alloc_facts_free(&s->facts);
 	free(s->pieces);
@@ -159,6 +163,24 @@ static void fprof_show(struct mw_session *s, const struct mw_fprof *fp)
 	s->out.faulted_estimated = fp && mw_fprof_estimated(fp);
 }
 
+/* --stacks: what each stack mapped that is still mapped; at the end, --folded too. */
+static void report_bystack(struct mw_session *s, struct mw_process *p, uint64_t ts, bool final)
+{
+	struct mw_bystack_row *rows;
+	long n = mw_bystack_rows(s->bystack, p, &rows);
+
+	if (n < 0) {
+		s->err = s->err ? s->err : -ENOMEM;
+		return;
+	}
+	mw_out_bystack(&s->out, ts, s->bystack, p->pid, rows, (size_t)n);
+	if (final && s->stack_folded) {
+		mw_bystack_folded(s->stack_folded, s->bystack, rows, (size_t)n);
+		fflush(s->stack_folded);
+	}
+	free(rows);
+}
+
 static void report_process(struct mw_session *s, struct mw_process *p, uint64_t ts, bool final)
 {
 	const struct mw_fprof *fp = fprof_of(s, p->pid, false);
@@ -175,6 +197,8 @@ static void report_process(struct mw_session *s, struct mw_process *p, uint64_t 
 	fprof_show(s, NULL);
 	if (fp)
 		mw_fprof_out(&s->out, ts, p->comm, fp, s->model.page_size);
+	if (s->bystack)
+		report_bystack(s, p, ts, final);
 	if (s->hooks && s->hooks->report)
 		s->hooks->report(s->hooks_ctx, ts, p, final);
 	if (final) {
@@ -194,6 +218,8 @@ static void finalize(struct mw_session *s, struct mw_process *p, uint64_t ts)
 	s->bad_records += p->bad_calls;
 	report_process(s, p, ts, true);
 	fprof_forget(s, p->pid);
+	if (s->bystack)
+		mw_bystack_forget(s->bystack, p->pid);
 	mw_model_forget(&s->model, p->pid);
 }
 
@@ -269,10 +295,29 @@ static void fault_sample(struct mw_session *s, const struct mw_event *ev)
 	s->out.nframes = 0;
 }
 
+/* A call that can make new mapping: its stack is charged with the bytes. */
+static bool maps_bytes(const struct mw_syscall_ev *sc)
+{
+	return sc->sys == MW_SYS_MMAP || sc->sys == MW_SYS_BRK || sc->sys == MW_SYS_MREMAP ||
+	       sc->sys == MW_SYS_SHMAT;
+}
+
+static int start_bystack(struct mw_session *s)
+{
+	s->bystack = malloc(sizeof(*s->bystack));
+	if (!s->bystack || mw_bystack_init(s->bystack, s->model.page_size)) {
+		free(s->bystack);
+		s->bystack = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int mw_session_event(struct mw_session *s, const struct mw_event *in, const void *raw,
 		     size_t rawlen)
 {
 	struct mw_event ev = *in;
+	struct mw_bystack_before bb;
 	struct mw_apply a;
 	int err;
 
@@ -284,10 +329,20 @@ int mw_session_event(struct mw_session *s, const struct mw_event *in, const void
 		return s->err;
 	}
 	/* Named only where they are written or recorded (-c writes no calls). */
+	if (ev.kind == MW_EV_SYSCALL && ev.sc.regs && s->stack && !s->bystack && start_bystack(s)) {
+		s->err = -ENOMEM;
+		return s->err;
+	}
+	/* Named where they are written or recorded, or charged in the per-stack ledger (-c
+	 * writes no calls, and a munmap charges none). */
 	if (ev.kind == MW_EV_SYSCALL && ev.sc.regs && s->stack &&
-	    (!s->out.summary_only || s->out.alloc_always || s->rec))
+	    (!s->out.summary_only || s->out.alloc_always || s->rec || maps_bytes(&ev.sc)))
 		name_stack(s, &ev);
+	if (s->bystack)
+		mw_bystack_before(mw_model_find(&s->model, ev.pid), &bb);
 	err = mw_model_apply(&s->model, &ev, &a);
+	if (!err && s->bystack)
+		err = mw_bystack_event(s->bystack, &ev, &a, &bb, s->out.frames, s->out.nframes);
 	if (err == -ENOMEM) {
 		s->err = err;
 		return err;

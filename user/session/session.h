@@ -17,6 +17,7 @@
 
 struct mw_thread_counters;
 struct mw_fprof;
+struct mw_bystack;
 
 /* Where the kernel's exact counters come from: the BPF map, or a recording. */
 typedef int (*mw_counters_fn)(void *ctx, uint32_t tid, struct mw_thread_counters *c, bool forget);
@@ -60,6 +61,10 @@ struct mw_session {
 	struct mw_sframe frames[MW_SSTACK_MAX]; /* the current syscall's (s->out.frames) */
 	struct mw_fprof *fprofs; /* --fault-stacks: per process with sampled faults */
 	size_t nfprofs;
+	/* The bytes each stack mapped that are still mapped (bystack.h): made at the first
+	 * syscall that has a stack, NULL before. */
+	struct mw_bystack *bystack;
+	FILE *stack_folded; /* --folded for those (not --malloc's), or NULL; the caller's */
 	/* After an OOM victim's ledger was written: what only the source has (the
 	 * allocation probes' stacks). May be NULL. */
 	void (*oom)(void *ctx, const struct mw_event *ev, struct mw_process *p);

@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""--stacks' per-stack ledger on a real process (stackmaps: map_big() mmaps 8 MiB in one call,
+map_small() 2 MiB twice from one call site, unmap_half() unmaps the upper half of map_big's
+mapping): the mapped_by_stack rows at the end name each function with its exact bytes and
+calls, and their frames in the executable are strace -k's for the same mmap calls; --folded
+writes the same rows as collapsed stacks; a --record of the run replays to the same rows."""
+import re
+import time
+
+import mw
+import test_noise
+from mw import check, eq
+
+EXE = "stackmaps"
+MIB = 1 << 20
+
+
+def exe_frames(frames):
+    """(func, offset) of the frames in the workload's executable, innermost first."""
+    return [(f.get("func"), f.get("offset")) for f in frames or []
+            if f.get("module", "").endswith("/" + EXE)]
+
+
+def strace_mmaps(path):
+    """strace -f -k output -> {mmap length: [[(func, offset) in the executable], ...]}."""
+    out, cur = {}, None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith(" > "):
+                m = re.search(rf"/{EXE}\((\w+)\+0x([0-9a-f]+)\)", line)
+                if m and cur is not None:
+                    cur.append((m.group(1), int(m.group(2), 16)))
+                continue
+            m = re.search(r"\bmmap\(NULL, (\d+),", line)
+            cur = None
+            if m:
+                cur = []
+                out.setdefault(int(m.group(1)), []).append(cur)
+    return out
+
+
+def traced_run(*extra):
+    out = mw.tmpfile("bystack.ndjson")
+    w = mw.Proc([mw.need_memwatch(), "--stacks", "--json", "-o", out, *extra, "--",
+                 mw.wl(EXE), "-W"], stdin=mw.subprocess.PIPE, name="memwatch")
+    w.wait_line(r"^done \d+$")
+    time.sleep(1.0)  # the ring is read on a short timer: every record is named by now
+    w.send()
+    eq(w.wait(20, "memwatch --stacks"), 0, "memwatch exit status")
+    return mw.read_ndjson(out)
+
+
+def check_keys(tr):
+    """Every key as the manual's table says."""
+    schema, problems = test_noise.manual_schema(), set()
+    for o in tr.events:
+        test_noise.check_object(schema, o["type"], {k: v for k, v in o.items() if k != "type"},
+                                schema["(every)"], problems)
+    check(not problems, f"keys differ from the manual: {sorted(problems)[:8]}")
+
+
+def final_rows(tr):
+    rows = tr.of("mapped_by_stack")
+    check(rows, "no mapped_by_stack objects")
+    last = max(r["ts_ns"] for r in rows)
+    return [r for r in rows if r["ts_ns"] == last]
+
+
+def row_of(rows, func):
+    """The row whose innermost frame in the executable is func (exactly one)."""
+    got = [r for r in rows if exe_frames(r.get("stack"))[:1] and
+           exe_frames(r["stack"])[0][0] == func]
+    eq(len(got), 1, f"mapped_by_stack rows whose innermost frame in {EXE} is {func}")
+    return got[0]
+
+
+def test_mapped_by_stack_against_strace_k():
+    folded = mw.tmpfile("mapped.folded")
+    tr = traced_run("--folded", folded)
+    rows = final_rows(tr)
+    big, small = row_of(rows, "map_big"), row_of(rows, "map_small")
+    eq((big["mapped"], big["committed"], big["count"]), (4 * MIB, 4 * MIB, 1),
+       "map_big: 8 MiB mapped in 1 call, half unmapped (mapped, committed, count)")
+    eq((small["mapped"], small["committed"], small["count"]), (4 * MIB, 4 * MIB, 2),
+       "map_small: 2 x 2 MiB in 2 calls (mapped, committed, count)")
+    check(rows == sorted(rows, key=lambda r: -r["mapped"]), "rows are not largest first")
+
+    # The independent oracle: strace -k's frames for the same calls of the same program.
+    st_file = mw.tmpfile("strace.txt")
+    rc, _, err = mw.run([mw.need_tool("strace"), "-f", "-k", "-e", "trace=mmap", "-o",
+                         st_file, mw.wl(EXE), "-W"], input=b"x")
+    eq(rc, 0, f"strace -k exit status ({mw.tail(err)!r})")
+    st = strace_mmaps(st_file)
+    eq(len(st.get(8 * MIB, [])), 1, "strace: map_big's 8 MiB mmap")
+    eq(len(st.get(2 * MIB, [])), 2, "strace: map_small's 2 MiB mmaps")
+    eq(exe_frames(big["stack"]), st[8 * MIB][0], "map_big's frames against strace -k")
+    for want in st[2 * MIB]:
+        eq(exe_frames(small["stack"]), want, "map_small's frames against strace -k")
+
+    # --folded: the same rows, outermost frame first, mapped bytes at the end.
+    with open(folded, encoding="utf-8") as f:
+        lines = [ln.rstrip("\n") for ln in f if ln.strip()]
+    by_leaf = {}
+    for ln in lines:
+        stack, _, value = ln.rpartition(" ")
+        frames = stack.split(";")
+        for fn in ("map_big", "map_small"):
+            if fn in frames:
+                by_leaf.setdefault(fn, []).append(int(value))
+    eq(by_leaf.get("map_big"), [4 * MIB], "--folded: map_big's line")
+    eq(by_leaf.get("map_small"), [4 * MIB], "--folded: map_small's line")
+    eq(len(lines), len(rows), "--folded: one line per mapped_by_stack row")
+    check_keys(tr)
+
+
+def test_mapped_by_stack_replay_same():
+    rec = mw.tmpfile("bystack.rec")
+    live = final_rows(traced_run("--record", rec))
+    rout = mw.tmpfile("bystack-replay.ndjson")
+    rc, _, err = mw.run([mw.need_memwatch(), "--json", "-o", rout, "--replay", rec])
+    eq(rc, 0, f"replay exit status ({mw.tail(err)!r})")
+    rep = final_rows(mw.read_ndjson(rout))
+    eq(rep, live, "replayed mapped_by_stack rows against the live run's")
+    row_of(rep, "map_big")
+
