@@ -39,6 +39,7 @@
 #include "view/top.h"
 #include "trace/perfetto.h"
 #include "stacks/ustack.h"
+#include "ledger/rss_class.h"
 
 #define POLL_MS 50
 #define LIVENESS_NS 1000000000ULL
@@ -90,6 +91,7 @@ struct live {
 	struct mw_top *top;	   /* memwatch top, else NULL */
 	struct mw_perfetto *trace; /* --perfetto, else NULL */
 	struct mw_symbolizer *sym; /* --stacks, else NULL */
+	bool rmap_said;		   /* a process too big for resident by class: said (-v) */
 	struct mw_incident *inc;   /* --trigger, else NULL */
 	struct mw_escalation *esc; /* --escalate-for, else NULL */
 	/* Output that cannot be written is counted, logged once a second at most, and
@@ -233,6 +235,41 @@ static int name_syscall_stack(void *ctx, const struct mw_event *ev, struct mw_sf
 		n = unwind_named(l->sym, &c, f, max, &stale);
 	}
 	return n;
+}
+
+struct present_ctx {
+	uint32_t pid;
+	uint64_t page_size;
+};
+
+static int present_now(void *ctx, uint64_t start, uint64_t end, uint64_t *bytes)
+{
+	const struct present_ctx *pc = ctx;
+
+	return mw_read_present(pc->pid, start, end, pc->page_size, bytes);
+}
+
+/* Resident bytes by class and arena at a report: /proc/PID/smaps once, placed on the map. A
+ * process with more mappings than MW_RSS_CLASS_MAX_MAPS is not read (unknown): said once. */
+static int rmap_now(void *ctx, const struct mw_process *p, struct mw_resident_map *out)
+{
+	struct live *l = ctx;
+	struct present_ctx pc = { .pid = p->pid, .page_size = l->s.model.page_size };
+	struct mw_rss *v = NULL;
+	size_t n = p->regions.n;
+	int err = n > MW_RSS_CLASS_MAX_MAPS ? -E2BIG : mw_read_smaps(p->pid, &v, &n);
+
+	if (!err && n > MW_RSS_CLASS_MAX_MAPS)
+		err = -E2BIG;
+	if (err == -E2BIG && l->cfg->verbose && !l->rmap_said) {
+		mw_p_err("pid %u: %zu mappings, more than %d: resident by class not read (unknown)",
+			 p->pid, n, MW_RSS_CLASS_MAX_MAPS);
+		l->rmap_said = true;
+	}
+	if (!err)
+		err = mw_rss_place(&p->regions, v, n, present_now, &pc, out);
+	free(v);
+	return err;
 }
 
 static int resident_now(void *ctx, uint32_t pid, struct mw_resident *r)
@@ -1155,6 +1192,8 @@ int mw_live_run(struct mw_config *cfg)
 	l.s.oom = oom_victim;
 	l.s.peek = mw_mem_read_pid;
 	l.s.src_ctx = &l;
+	l.s.rmap = rmap_now;
+	l.s.rmap_ctx = &l;
 	if (cfg->stacks || cfg->fault_stacks) {
 		l.sym = mw_sym_new();
 		if (!l.sym) {

@@ -229,6 +229,35 @@ static int replay_stack(void *ctx, const struct mw_event *ev, struct mw_sframe *
 	return (int)se.n;
 }
 
+/* The live run read the process's resident bytes by class at this report: the next entry. A
+ * recording without it (older, or the read failed) has none: unknown. */
+static int replay_rmap(void *ctx, const struct mw_process *p, struct mw_resident_map *out)
+{
+	struct replay *r = ctx;
+	struct mw_replay ahead = *r->in;
+	struct mw_rmap_entry re;
+	struct mw_entry e;
+
+	if (mw_replay_next(&ahead, &e) != 1 || e.kind != MW_ENTRY_RMAP || e.len < sizeof(re))
+		return -ENODATA;
+	memcpy(&re, e.data, sizeof(re));
+	if (re.pid != p->pid || e.len != sizeof(re) + (size_t)re.narenas * sizeof(__u64))
+		return -ENODATA;
+	*r->in = ahead;
+	memset(out, 0, sizeof(*out));
+	memcpy(out->by_class, re.by_class, sizeof(out->by_class));
+	if (re.narenas) {
+		out->by_arena = malloc(re.narenas * sizeof(*out->by_arena));
+		if (!out->by_arena)
+			return -ENOMEM;
+		memcpy(out->by_arena, (const char *)e.data + sizeof(re),
+		       re.narenas * sizeof(*out->by_arena));
+	}
+	out->narenas = re.narenas;
+	out->known = true;
+	return 0;
+}
+
 /* The live run read the process's memory here: its bytes are the next entry. A
  * recording without it (older, or another read) has nothing to give. */
 static int replay_peek(void *ctx, uint32_t pid, uint64_t addr, void *buf, size_t len)
@@ -367,6 +396,7 @@ static int replay_entry(struct replay *r, const struct mw_entry *e)
 	case MW_ENTRY_ALLOC_FACTS: return mw_session_facts_entry(s, e->data, e->len);
 	case MW_ENTRY_PEEK: return 0;	/* one nothing asked for again: skipped */
 	case MW_ENTRY_SSTACK: return 0; /* likewise */
+	case MW_ENTRY_RMAP: return 0;
 	case MW_ENTRY_PIECES: {
 		const struct mw_pieces_entry *pe = e->data;
 
@@ -442,6 +472,8 @@ int mw_replay_to(const struct mw_config *cfg, FILE *to)
 	r.s.peek = replay_peek;
 	r.s.stack = replay_stack;
 	r.s.stack_ctx = &r;
+	r.s.rmap = replay_rmap;
+	r.s.rmap_ctx = &r;
 	r.s.peek_ctx = &r;
 	r.in = &in;
 	/* A recording made with --stacks: --folded gets the bytes each stack mapped, unless

@@ -123,3 +123,83 @@ def test_mapped_by_stack_replay_same():
     eq(rep, live, "replayed mapped_by_stack rows against the live run's")
     row_of(rep, "map_big")
 
+
+HEAP_MAX = 64 << 20  # a glibc arena heap's aligned reservation on 64-bit
+
+
+def smaps(pid):
+    """[(start, end, name, rss bytes)] of /proc/PID/smaps."""
+    out = []
+    with open(f"/proc/{pid}/smaps", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$", line)
+            if m:
+                out.append([int(m.group(1), 16), int(m.group(2), 16), m.group(3), 0])
+            elif line.startswith("Rss:"):
+                out[-1][3] = int(line.split()[1]) * 1024
+    return out
+
+
+def present(pid, start, end):
+    """Bytes of [start, end) present, from /proc/PID/pagemap (bit 63)."""
+    with open(f"/proc/{pid}/pagemap", "rb") as f:
+        f.seek(start // 4096 * 8)
+        data = f.read((end - start) // 4096 * 8)
+    return sum(4096 for i in range(0, len(data), 8) if data[i + 7] & 0x80)
+
+
+def test_resident_by_class_against_smaps():
+    """resident_by_class (and the arena's resident) within 5% of smaps' Rss summed by class,
+    read by the test while the process waits, idle; the same after a replay; RESIDENT in
+    the text tables."""
+    out, rec = mw.tmpfile("rclass.ndjson"), mw.tmpfile("rclass.rec")
+    w = mw.Proc([mw.need_memwatch(), "--json", "-i", "0.3", "-o", out, "--record", rec, "--",
+                 mw.wl(EXE), "-W"], stdin=mw.subprocess.PIPE, name="memwatch")
+    m = w.wait_line(r"^chunk 0x([0-9a-f]+) arena 0x([0-9a-f]+)$")
+    chunk, block = int(m.group(1), 16), int(m.group(2), 16)
+    pid = int(w.wait_line(r"^done (\d+)$").group(1))
+    time.sleep(0.5)
+    maps = smaps(pid)
+    c0 = chunk & ~4095
+    want = {
+        "main_heap": sum(r[3] for r in maps if r[2] == "[heap]"),
+        "arena_heap": sum(r[3] for r in maps
+                          if r[0] >= block & ~(HEAP_MAX - 1) and r[1] <= (block | (HEAP_MAX - 1)) + 1),
+        "malloc_chunk": present(pid, c0, c0 + (4 << 20) + 4096),
+        "file": sum(r[3] for r in maps if r[2].startswith("/")),
+    }
+    total = sum(r[3] for r in maps if r[2] != "[vsyscall]")
+    time.sleep(0.7)  # interval reports after the test's reading, the process still idle
+    w.send()
+    eq(w.wait(20, "memwatch"), 0, "memwatch exit status")
+    tr = mw.read_ndjson(out)
+    sums = [p for p in tr.of("process_summary", pid=pid) if "resident_by_class" in p]
+    check(sums, "no process_summary with resident_by_class")
+    got = sums[-1]["resident_by_class"]
+    for cls, v in want.items():
+        check(v > 0, f"smaps: no resident {cls}")
+        check(abs(got.get(cls, 0) - v) <= 0.05 * v,
+              f"resident_by_class.{cls}: {got.get(cls)} is not within 5% of {v} (smaps)")
+    s = sum(got.values())
+    check(abs(s - total) <= 0.05 * total, f"resident by class sums to {s}, smaps' Rss {total}")
+    # The process's last summary, after it exited: /proc gone, the key absent (not a guess).
+    eq("resident_by_class" in tr.of("process_summary", pid=pid)[-1], False,
+       "resident_by_class after the process is gone")
+    check_keys(tr)
+    arenas = [a for a in tr.of("arena_summary", pid=pid) if "resident" in a]
+    check(arenas, "no arena_summary with resident")
+    eq(arenas[-1]["resident"], sums[-1]["resident_by_class"].get("arena_heap"),
+       "the one arena's resident: its heaps' bytes")
+
+    rout = mw.tmpfile("rclass-replay.ndjson")
+    rc, _, err = mw.run([mw.need_memwatch(), "--json", "-o", rout, "--replay", rec])
+    eq(rc, 0, f"replay exit status ({mw.tail(err)!r})")
+    rep = mw.read_ndjson(rout)
+    eq([p.get("resident_by_class") for p in rep.of("process_summary", pid=pid)],
+       [p.get("resident_by_class") for p in tr.of("process_summary", pid=pid)],
+       "replayed resident_by_class")
+    rc, text, err = mw.run([mw.need_memwatch(), "-c", "--replay", rec])
+    eq(rc, 0, f"replay -c exit status ({mw.tail(err)!r})")
+    text += err  # the text report goes to stderr without -o
+    check(re.search(r"ARENA .*THREADS\s+RESIDENT", text), "no RESIDENT column in the arena table")
+    check(re.search(r"^\s+RESIDENT\s+\S+", text, re.M), "no RESIDENT row under the classes")

@@ -4,9 +4,10 @@
  * made resident in several classes, for resident_by_class. map_big() mmaps 8 MiB in one call;
  * map_small() mmaps 2 MiB twice; then unmap_half() unmaps the upper half of map_big's mapping.
  * So map_big's stack holds 4 MiB in 1 call and map_small's 4 MiB in 2. Every page of those is
- * written (resident anonymous memory); the main heap grows by malloc (written), a 1 MiB malloc
- * is a glibc mmapped chunk (written), and a thread creates an arena and writes 1 MiB of its heap in
- * blocks of 16 KiB.
+ * written (resident anonymous memory); the main heap grows by malloc (written), a 4 MiB malloc
+ * is a glibc mmapped chunk (written) with 1 MiB mapped right below it by map_beside() (one
+ * VMA for the kernel), and a thread creates an arena and writes 1 MiB of its heap in blocks
+ * of 16 KiB.
  * The functions are never inlined, so each call's stack names them (strace -k shows the same).
  *
  * usage: stackmaps [-W]
@@ -49,6 +50,17 @@ static __attribute__((noinline)) void map_small(void)
 	}
 }
 
+/* 1 MiB right below the chunk glibc mapped: the kernel merges the two into one VMA, of two
+ * classes (anonymous, malloc_chunk). */
+static __attribute__((noinline)) void map_beside(void *chunk)
+{
+	char *c0 = (char *)((unsigned long)chunk & ~(PG - 1));
+
+	keep[6] = checked(mmap(c0 - MIB, MIB, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+	memset(keep[6], 1, MIB);
+}
+
 static __attribute__((noinline)) void unmap_half(void)
 {
 	if (munmap((char *)keep[0] + 4 * MIB, 4 * MIB)) {
@@ -80,13 +92,14 @@ int main(int argc, char **argv)
 	if (argc > 2 || (argc == 2 && strcmp(argv[1], "-W")))
 		wl_usage(USAGE);
 	wait_after = argc == 2;
+	keep[5] = malloc(4 * MIB); /* above the mmap threshold: a chunk of its own */
+	memset(keep[5], 1, 4 * MIB);
+	map_beside(keep[5]);
 	map_big();
 	map_small();
 	unmap_half();
 	keep[4] = malloc(64 << 10); /* the main heap */
 	memset(keep[4], 1, 64 << 10);
-	keep[5] = malloc(4 * MIB); /* above the mmap threshold: a chunk of its own */
-	memset(keep[5], 1, 4 * MIB);
 	if (pthread_create(&th, NULL, arena_thread, NULL))
 		return 1;
 	pthread_join(th, NULL);

@@ -36,6 +36,7 @@ static void process_free(const struct mw_model *m, struct mw_process *p)
 		m->alloc_ops.free(p->alloc);
 	free(p->threads);
 	free(p->retired);
+	free(p->rmap.by_arena);
 	free(p);
 }
 

@@ -117,6 +117,7 @@ struct mw_process {
 	int arena_limit;	     /* glibc's arena limit in force, 0 = unknown */
 	struct mw_resident resident; /* the kernel's resident counters, when read */
 	struct mw_resident resident_start; /* the reading at the baseline */
+	struct mw_resident_map rmap;	   /* resident by class and arena, at the last report */
 	struct mw_pending_unmap pending[MW_MAX_PENDING];
 	size_t npending;
 	struct mw_thread *threads; /* sorted by tid */

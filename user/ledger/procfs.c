@@ -383,6 +383,35 @@ int mw_read_smaps(uint32_t pid, struct mw_rss **v, size_t *n)
 	return err;
 }
 
+int mw_read_present(uint32_t pid, uint64_t start, uint64_t end, uint64_t page_size, uint64_t *bytes)
+{
+	uint64_t buf[512], pages = 0;
+	char path[64];
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%u/pagemap", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (uint64_t a = start; a < end && !err;) {
+		uint64_t want = (end - a) / page_size < 512 ? (end - a) / page_size : 512;
+		ssize_t got = pread(fd, buf, want * sizeof(buf[0]),
+				    (off_t)(a / page_size * sizeof(buf[0])));
+
+		if (got <= 0 || got % (ssize_t)sizeof(buf[0])) {
+			err = got < 0 ? -errno : -EIO;
+			break;
+		}
+		/* Bit 63: the page is present (a swapped one is not resident). */
+		for (size_t i = 0; i < (size_t)got / sizeof(buf[0]); i++)
+			pages += buf[i] >> 63;
+		a += (uint64_t)got / sizeof(buf[0]) * page_size;
+	}
+	close(fd);
+	*bytes = pages * page_size;
+	return err;
+}
+
 int mw_status_kb(const char *status_text, const char *field, uint64_t *bytes)
 {
 	const char *p = status_text;

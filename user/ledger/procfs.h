@@ -60,6 +60,9 @@ struct mw_rss {
  * mapping in file order. 0, -EINVAL (malformed) or -ENOMEM. */
 int mw_smaps_parse(const char *text, struct mw_rss **v, size_t *n);
 int mw_read_smaps(uint32_t pid, struct mw_rss **v, size_t *n);
+/* Bytes of pid's [start, end) present in memory now, from /proc/PID/pagemap. 0 or -errno. */
+int mw_read_present(uint32_t pid, uint64_t start, uint64_t end, uint64_t page_size,
+		    uint64_t *bytes);
 
 /* "VmSize:   1234 kB" -> bytes; -ENOENT if absent (zombie, kernel thread). */
 int mw_status_vmsize(const char *status_text, uint64_t *bytes);

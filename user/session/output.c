@@ -487,6 +487,18 @@ static void text_faulted_by_class(const struct mw_output *o)
 	fputc('\n', o->f);
 }
 
+/* Resident bytes by class where smaps was read at this report; absent where it was not. */
+static void json_resident_classes(struct mw_json *j, const struct mw_process *p)
+{
+	if (!p->rmap.known)
+		return;
+	mw_json_obj_begin(j, "resident_by_class");
+	for (int c = 0; c < MW_CLASS_COUNT; c++)
+		if (p->rmap.by_class[c])
+			mw_json_uint(j, mw_class_name(c), p->rmap.by_class[c]);
+	mw_json_obj_end(j);
+}
+
 static void json_process(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p)
 {
 	struct mw_totals tot;
@@ -508,6 +520,7 @@ static void json_process(struct mw_output *o, uint64_t ts_ns, const struct mw_pr
 	mw_json_int(&j, "stack_delta", mw_process_stack_delta(p));
 	json_resident(&j, p);
 	json_faulted_by_class(o, &j);
+	json_resident_classes(&j, p);
 	if (p->parent)
 		mw_json_uint(&j, "parent", p->parent);
 	if (p->exited) {
@@ -517,6 +530,26 @@ static void json_process(struct mw_output *o, uint64_t ts_ns, const struct mw_pr
 			mw_json_int(&j, "code", WEXITSTATUS(p->exit_code));
 	}
 	mw_json_end(&j);
+}
+
+/* Under the classes table: what is resident of each class now (all threads' and the
+ * baseline's), from smaps read at this report. */
+static void text_resident_row(struct mw_output *o, const struct mw_process *p,
+			      const enum mw_class *cols, size_t ncols)
+{
+	uint64_t other = 0;
+	char s[32];
+
+	for (int c = 0; c < MW_CLASS_COUNT; c++)
+		other += p->rmap.by_class[c];
+	fprintf(o->f, "%7s %-15s", "", "RESIDENT");
+	for (size_t k = 0; k < ncols; k++) {
+		mw_fmt_size(s, sizeof(s), (int64_t)p->rmap.by_class[cols[k]]);
+		fprintf(o->f, " %8s", s);
+		other -= p->rmap.by_class[cols[k]];
+	}
+	mw_fmt_size(s, sizeof(s), (int64_t)other);
+	fprintf(o->f, " %8s\n", s);
 }
 
 /* Per thread, what it mapped that is still there, by class. */
@@ -556,6 +589,8 @@ static void text_classes(struct mw_output *o, const struct mw_process *p)
 		fprintf(o->f, " %8s\n", s);
 	}
 	free(rows);
+	if (header && p->rmap.known)
+		text_resident_row(o, p, cols, sizeof(cols) / sizeof(cols[0]));
 }
 
 /*
@@ -933,6 +968,12 @@ void mw_out_alloc(struct mw_output *o, const struct mw_process *p, const struct 
 		text_alloc(o, comm, e);
 }
 
+/* An arena's resident bytes (p->rmap known): those of the regions labelled with it. */
+static uint64_t arena_resident(const struct mw_process *p, int id)
+{
+	return id >= 0 && (size_t)id < p->rmap.narenas ? p->rmap.by_arena[id] : 0;
+}
+
 void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p)
 {
 	size_t n = mw_alloc_narenas(p->alloc);
@@ -947,8 +988,9 @@ void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process 
 	if (!n)
 		return;
 	if (!o->json)
-		fprintf(o->f, "%7s %7s %5s %9s %9s %9s %7s\n", "ARENA", "CREATOR", "HEAPS",
-			"RESERVED", "COMMITTED", "TRIMMED", "THREADS");
+		fprintf(o->f, "%7s %7s %5s %9s %9s %9s %7s%s\n", "ARENA", "CREATOR", "HEAPS",
+			"RESERVED", "COMMITTED", "TRIMMED", "THREADS",
+			p->rmap.known ? "  RESIDENT" : "");
 	for (size_t i = 0; i < n; i++) {
 		const struct mw_arena *ar = mw_alloc_arena(p->alloc, i);
 		struct mw_json j;
@@ -957,8 +999,12 @@ void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process 
 			mw_fmt_size(a, sizeof(a), (int64_t)ar->reserved);
 			mw_fmt_size(b, sizeof(b), (int64_t)ar->committed);
 			mw_fmt_size(c, sizeof(c), (int64_t)ar->trimmed);
-			fprintf(o->f, "%7d %7" PRIu32 " %5zu %9s %9s %9s %7zu\n", ar->id,
+			fprintf(o->f, "%7d %7" PRIu32 " %5zu %9s %9s %9s %7zu", ar->id,
 				ar->creator_tid, ar->nheaps, a, b, c, ar->nthreads);
+			mw_fmt_size(a, sizeof(a), (int64_t)arena_resident(p, ar->id));
+			if (p->rmap.known)
+				fprintf(o->f, " %9s", a);
+			fputc('\n', o->f);
 			continue;
 		}
 		mw_json_begin(&j, o->f);
@@ -978,6 +1024,8 @@ void mw_out_arenas(struct mw_output *o, uint64_t ts_ns, const struct mw_process 
 			mw_json_uint(&j, "faulted", n * o->faulted_scale);
 			mw_json_bool(&j, "faulted_estimated", o->faulted_estimated);
 		}
+		if (p->rmap.known)
+			mw_json_uint(&j, "resident", arena_resident(p, ar->id));
 		mw_json_str(&j, "source",
 			    ar->by_usdt ? (ar->by_syscalls ? "syscalls+usdt" : "usdt")
 					: "syscalls");

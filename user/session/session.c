@@ -8,6 +8,7 @@
 #include "base/clock.h"
 #include "alloc/diagnose.h"
 #include "ledger/procfs.h"
+#include "ledger/rss_class.h"
 #include "ledger/totals.h"
 #include "wire/record.h"
 #include "faults.h"
@@ -181,12 +182,39 @@ static void report_bystack(struct mw_session *s, struct mw_process *p, uint64_t 
 	free(rows);
 }
 
+/* Resident bytes by class and arena, read for this report (recorded: a replay gives the
+ * same); unknown where they could not be read. */
+static void read_rmap(struct mw_session *s, struct mw_process *p)
+{
+	struct mw_rmap_entry e = { .pid = p->pid };
+	struct mw_resident_map m = { 0 };
+	int err = s->rmap(s->rmap_ctx, p, &m);
+
+	_Static_assert(MW_CLASS_COUNT <= MW_RMAP_CLASSES, "every class recorded");
+	if (err) {
+		mw_resident_map_clear(&p->rmap);
+		if (err == -ENOMEM)
+			s->err = s->err ? s->err : err;
+		return;
+	}
+	e.narenas = (__u32)m.narenas;
+	memcpy(e.by_class, m.by_class, sizeof(m.by_class));
+	record(s, MW_ENTRY_RMAP, &e, sizeof(e), m.by_arena, m.narenas * sizeof(*m.by_arena));
+	mw_resident_map_clear(&p->rmap);
+	p->rmap = m;
+}
+
 static void report_process(struct mw_session *s, struct mw_process *p, uint64_t ts, bool final)
 {
 	const struct mw_fprof *fp = fprof_of(s, p->pid, false);
 
 	/* Whatever raced its snapshot has come by now. */
 	mw_model_settle(p);
+	/* First: a replay finds it as the entry after the report's. */
+	if (s->rmap && !p->exited)
+		read_rmap(s, p);
+	else
+		p->rmap.known = false;
 	for (size_t i = 0; i < p->nthreads; i++)
 		collect_counters(s, &p->threads[i], final);
 	fprof_show(s, fp);

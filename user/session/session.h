@@ -37,6 +37,9 @@ typedef int (*mw_peek_fn)(void *ctx, uint32_t pid, uint64_t addr, void *buf, siz
 typedef int (*mw_stack_fn)(void *ctx, const struct mw_event *ev, struct mw_sframe *f, size_t max);
 /* Read a live process's resident counters now (live: /proc/PID/status). 0 or a negative errno. */
 typedef int (*mw_resident_fn)(void *ctx, uint32_t pid, struct mw_resident *r);
+/* Its resident bytes by class and arena at a report (live: /proc/PID/smaps placed on p's
+ * regions, rss_class.h; a replay: the next entry). 0 or a negative errno (then unknown). */
+typedef int (*mw_rmap_fn)(void *ctx, const struct mw_process *p, struct mw_resident_map *out);
 
 /* Watchers of what the session applied (--perfetto): each event after the model and the
  * outputs saw it, each allocator event, each process's report (final: before it is forgotten). */
@@ -64,6 +67,8 @@ struct mw_session {
 	/* The bytes each stack mapped that are still mapped (bystack.h): made at the first
 	 * syscall that has a stack, NULL before. */
 	struct mw_bystack *bystack;
+	mw_rmap_fn rmap; /* may be NULL: resident by class is not known */
+	void *rmap_ctx;
 	FILE *stack_folded; /* --folded for those (not --malloc's), or NULL; the caller's */
 	/* After an OOM victim's ledger was written: what only the source has (the
 	 * allocation probes' stacks). May be NULL. */

@@ -63,6 +63,8 @@ enum mw_entry_kind {
 	MW_ENTRY_RESIDENT = 27, /* struct mw_resident_entry: /proc/PID/status's Rss* lines */
 	MW_ENTRY_SSTACK = 28,	/* struct mw_sstack_entry + frames: the named stack of the
 			       * syscall record just before it (--stacks) */
+	MW_ENTRY_RMAP = 29,	/* struct mw_rmap_entry + narenas x __u64: resident bytes by class
+			     * and arena, from /proc/PID/smaps at a report */
 };
 
 struct mw_record_header {
@@ -141,6 +143,14 @@ struct mw_resident_entry {
 	__u32 start;		 /* 1: the reading at the baseline (rss_start) */
 	__u64 anon, file, shmem; /* bytes */
 	__u64 ts_ns;		 /* when they were read (Unix epoch) */
+};
+
+#define MW_RMAP_CLASSES 16 /* room for enum mw_class */
+
+struct mw_rmap_entry {
+	__u32 pid;
+	__u32 narenas;
+	__u64 by_class[MW_RMAP_CLASSES];
 };
 
 /* Then n x struct mw_sframe_entry, then per frame its module and function names,
