@@ -384,13 +384,49 @@ static __always_inline void retire_counters(__u32 tid, __u64 ts)
 	bpf_map_delete_elem(&threads, &tid);
 }
 
-/* The user registers (DWARF order) into out and up to MW_SYS_STACK_BYTES of the stack into
- * buf, for the unwinder in user space; a stack whose top is not resident is copied shorter.
- * Returns the bytes copied. */
-static __always_inline __u32 capture_regs_stack(__u64 *out, void *buf, struct pt_regs *regs)
+/* --stacks: a syscall record and its stack are put together here, then copied to the ring at
+ * their length (a ring reservation has a fixed size). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__uint(value_size, sizeof(struct mw_syscall_stack_rec) + MW_SYS_STACK_BYTES);
+} stack_scratch SEC(".maps");
+
+static long vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	*(__u64 *)data = vma->vm_end;
+	return 0;
+}
+
+/* Above the initial stack pointer of the main thread (mm->start_stack: argc) lie only argv,
+ * the environment and the auxiliary vector, which no frame uses: the copy stops a little
+ * above it (_start's own frame reads argc there). */
+#define MW_START_STACK_SLACK 256
+
+/* Bytes of the stack mapping above sp worth copying, at most MW_SYS_STACK_BYTES; that many
+ * when the mapping cannot be looked up (the mm busy, a kernel before 5.17). */
+static __always_inline __u32 stack_room(__u64 sp)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 end = 0, top;
+
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_find_vma))
+		bpf_find_vma(task, sp, vma_end_cb, &end, 0);
+	top = BPF_CORE_READ(task, mm, start_stack) + MW_START_STACK_SLACK;
+	if (end > sp && sp < top && top < end)
+		end = top; /* the main thread's stack */
+	return end > sp && end - sp < MW_SYS_STACK_BYTES ? (__u32)(end - sp) : MW_SYS_STACK_BYTES;
+}
+
+/* The user registers (DWARF order) into out and up to room (at most MW_SYS_STACK_BYTES) bytes
+ * of the stack into buf, for the unwinder in user space; a stack whose top is not resident is
+ * copied shorter. Returns the bytes copied. */
+static __always_inline __u32 capture_regs_stack(__u64 *out, void *buf, struct pt_regs *regs,
+						__u32 room)
 {
 	__u64 sp = regs->sp;
-	__u32 len = MW_SYS_STACK_BYTES;
+	__u32 len = room;
 
 	out[0] = regs->ax;
 	out[1] = regs->dx;
@@ -409,13 +445,13 @@ static __always_inline __u32 capture_regs_stack(__u64 *out, void *buf, struct pt
 	out[14] = regs->r14;
 	out[15] = regs->r15;
 	out[16] = regs->ip;
-	if (bpf_probe_read_user(buf, MW_SYS_STACK_BYTES, (void *)sp)) {
+	if (len == 0 || len > MW_SYS_STACK_BYTES || bpf_probe_read_user(buf, len, (void *)sp)) {
 		/* Up to the end of its page, then one page less each time. */
 		len = 0;
 		for (int k = MW_SYS_STACK_BYTES / 4096; k > 0; k--) {
 			__u32 m = (k - 1) * 4096 + (4096 - (sp & 4095));
 
-			if (m > MW_SYS_STACK_BYTES)
+			if (m > MW_SYS_STACK_BYTES || m > room)
 				continue;
 			if (!bpf_probe_read_user(buf, m, (void *)sp)) {
 				len = m;
@@ -426,9 +462,12 @@ static __always_inline __u32 capture_regs_stack(__u64 *out, void *buf, struct pt
 	return len;
 }
 
+/* A syscall's: only up to the end of the stack's mapping. A read past it fails (a fault
+ * taken, the copy zeroed) and was retried a page shorter each time: several faults per call
+ * on a main thread near its top. */
 static __always_inline void capture_stack(struct mw_syscall_stack_rec *r, struct pt_regs *regs)
 {
-	r->stack_len = capture_regs_stack(r->regs, (void *)(r + 1), regs);
+	r->stack_len = capture_regs_stack(r->regs, (void *)(r + 1), regs, stack_room(regs->sp));
 	r->pad = 0;
 }
 
@@ -472,7 +511,9 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 	}
 
 	if (want_stacks) {
-		struct mw_syscall_stack_rec *sr = reserve(sizeof(*sr) + MW_SYS_STACK_BYTES);
+		__u32 zero = 0, len;
+		struct mw_syscall_stack_rec *sr = bpf_map_lookup_elem(&stack_scratch, &zero);
+		struct mw_stats *st = stats_slot();
 
 		if (!sr)
 			return 0;
@@ -485,7 +526,17 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 		rec->sys = sys;
 		rec->pages = sys == MW_SYS_SHMAT || sys == MW_SYS_SHMDT ? shm_pages(sys, ret) : 0;
 		capture_stack(sr, regs);
-		bpf_ringbuf_submit(sr, wake_flag());
+		/* Only the bytes copied go to the ring: a record of a shallow stack is a few
+		 * hundred bytes, not 8 KiB of cold ring memory written and read per call. */
+		len = sr->stack_len;
+		if (len > MW_SYS_STACK_BYTES)
+			len = MW_SYS_STACK_BYTES;
+		if (bpf_ringbuf_output(&events, sr, sizeof(*sr) + len, wake_flag())) {
+			if (st)
+				st->rb_drops++;
+		} else if (st) {
+			st->events++;
+		}
 		return 0;
 	}
 	rec = reserve(sizeof(*rec));

@@ -392,7 +392,7 @@ int mw_cli_finish(struct mw_config *cfg, char *err, size_t errsz)
 	if (cfg->fault_stacks && cfg->no_faults)
 		return mw_fail(err, errsz, -1,
 			       "--fault-stacks samples the page faults --no-faults leaves out");
-	/* A record with a stack is 8 KiB larger: room for as many calls in a burst. */
+	/* A record with a stack is up to 8 KiB larger: room for as many calls in a burst. */
 	if ((cfg->stacks || cfg->fault_stacks) && !cfg->ring_size_set)
 		cfg->ring_size = MW_STACKS_RING;
 	if (cfg->replay_path && cfg->prometheus)
