@@ -36,6 +36,7 @@
 #include "monitor/incident.h"
 #include "escalate.h"
 #include "profile/profiles.h"
+#include "profile/stackprofs.h"
 #include "view/top.h"
 #include "trace/perfetto.h"
 #include "stacks/ustack.h"
@@ -1278,6 +1279,11 @@ int mw_live_run(struct mw_config *cfg)
 		ret = 1;
 		goto cleanup;
 	}
+	/* The per-stack ledgers the session keeps with --stacks and --fault-stacks. */
+	if (cfg->stacks)
+		mw_profiles_source(&l.prof, MW_PROF_MAPPED, mw_prof_mapped, &l.s);
+	if (cfg->fault_stacks)
+		mw_profiles_source(&l.prof, MW_PROF_RESIDENT, mw_prof_resident, &l.s);
 	mw_exporter_profiles(l.exp, serve_profile, &l);
 	l.inc = mw_incident_new(cfg, err, sizeof(err));
 	if (!l.inc && err[0]) {

@@ -203,3 +203,41 @@ def test_resident_by_class_against_smaps():
     text += err  # the text report goes to stderr without -o
     check(re.search(r"ARENA .*THREADS\s+RESIDENT", text), "no RESIDENT column in the arena table")
     check(re.search(r"^\s+RESIDENT\s+\S+", text, re.M), "no RESIDENT row under the classes")
+
+
+def pprof_cum(text):
+    """`go tool pprof -top -cum -unit=B` lines -> {function: cumulative bytes}."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s*\S+\s+\S+%\s+\S+%\s+(\d+)B\s+\S+%\s+(\S+)$", line)
+        if m:
+            out[m.group(2)] = int(m.group(1))
+    return out
+
+
+def test_pprof_mapped_and_resident_live():
+    """GET /debug/pprof/mapped and /debug/pprof/resident on the --prometheus endpoint while
+    stackmaps is held, read by go tool pprof (an independent decoder): under --stacks the mapped
+    profile holds map_big's 4 MiB and map_small's 4 MiB still mapped (mapped_space, all of it
+    committed), under --fault-stacks=1 the resident profile holds what each function touched
+    (8 MiB and 4 MiB written page by page: 2048 and 1024 faults, within 5%: the kernel may map
+    a few pages in one fault)."""
+    import test_pprof
+    port = test_pprof.free_port()
+    w = mw.Proc([mw.need_memwatch(), "--stacks", "--fault-stacks=1", "-c", "-o", "/dev/null",
+                 "--prometheus", f"127.0.0.1:{port}", "--", mw.wl(EXE), "-W"],
+                stdin=mw.subprocess.PIPE, name="memwatch")
+    w.wait_line(r"^done \d+$")
+    time.sleep(1.0)  # the ring is read on a short timer: every record is in by now
+    url = f"http://127.0.0.1:{port}/debug/pprof/"
+    for idx in ("mapped_space", "committed_space"):
+        cum = pprof_cum(test_pprof.go_pprof("-top", "-cum", "-unit=B", "-nodefraction=0",
+                                            f"-sample_index={idx}", url + "mapped"))
+        eq((cum.get("map_big"), cum.get("map_small")), (4 * MIB, 4 * MIB), f"{idx} by function")
+    cum = pprof_cum(test_pprof.go_pprof("-top", "-cum", "-unit=B", "-nodefraction=0",
+                                        "-sample_index=faulted_space", url + "resident"))
+    for func, want in (("map_big", 8 * MIB), ("map_small", 4 * MIB)):
+        got = cum.get(func, 0)
+        check(abs(got - want) <= want * 0.05, f"faulted_space under {func}: {got} of {want}")
+    w.send()
+    eq(w.wait(20, "memwatch --stacks --fault-stacks"), 0, "memwatch exit status")

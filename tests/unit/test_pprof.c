@@ -6,6 +6,9 @@
 #include <zlib.h>
 #include "profile/pprof.h"
 #include "profile/profiles.h"
+#include "profile/stackprofs.h"
+#include "session/faults.h"
+#include "session/session.h"
 #include "profile.pb-c.h"
 #include "unit.h"
 
@@ -155,4 +158,53 @@ TEST(pprof_profiles_sources)
 	free(gz);
 	CHECK_EQ_INT(mw_profiles_render(&pr, MW_PROF_RESIDENT, 0, &gz, &len, why, sizeof(why)),
 		     -ENOENT);
+}
+
+/* The resident profile from --fault-stacks' ledger: each path's samples scaled by N (bytes and
+ * faults), the paths past the table's room as one unknown stack, a comment saying they are
+ * estimates; the mapped profile is empty (not an error) before any call had a stack. */
+TEST(pprof_resident_and_mapped_from_the_session)
+{
+	static const struct mw_sframe touch[] = {
+		{ 0x401010, 0x10, "/w", "touch" },
+		{ 0x401234, 0x34, "/w", "big_user" },
+	};
+	struct mw_session s = { 0 };
+	struct mw_fprof fp = { .pid = 7 };
+	struct mw_pprof *b;
+	Perftools__Profiles__Profile *p;
+	void *gz = NULL;
+	size_t len;
+
+	mw_model_init(&s.model, 4096);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(mw_fprof_add(&fp, 70, touch, 2, NULL, 4), 0);
+	fp.other = 2;
+	s.fprofs = &fp;
+	s.nfprofs = 1;
+	b = mw_pprof_new(mw_prof_resident_types, 2, 0, NULL, NULL);
+	CHECK(b != NULL);
+	CHECK_EQ_INT(mw_prof_resident(&s, b), 0);
+	CHECK_EQ_INT(mw_pprof_samples(b), 2);
+	CHECK_EQ_INT(mw_pprof_encode(b, 0, &gz, &len), 0);
+	p = decode(gz, len);
+	CHECK(p != NULL);
+	CHECK_EQ_STR(str(p, p->sample_type[0]->type), "faulted_space");
+	CHECK_EQ_INT(p->sample[0]->value[0], 3 * 4 * 4096);
+	CHECK_EQ_INT(p->sample[0]->value[1], 3 * 4);
+	CHECK_EQ_STR(loc_func(p, p->sample[0]->location_id[0]), "touch");
+	CHECK_EQ_STR(loc_func(p, p->sample[0]->location_id[1]), "big_user");
+	CHECK_EQ_INT(p->sample[1]->value[0], 2 * 4 * 4096);
+	CHECK_EQ_STR(loc_func(p, p->sample[1]->location_id[0]), "(unknown stack)");
+	CHECK(p->n_comment == 1 && strstr(str(p, p->comment[0]), "1 in 4") != NULL);
+	perftools__profiles__profile__free_unpacked(p, NULL);
+	free(gz);
+	mw_pprof_free(b);
+	b = mw_pprof_new(mw_prof_mapped_types, 2, 0, NULL, NULL);
+	CHECK(b != NULL);
+	CHECK_EQ_INT(mw_prof_mapped(&s, b), 0);
+	CHECK_EQ_INT(mw_pprof_samples(b), 0);
+	mw_pprof_free(b);
+	mw_fprof_free(&fp);
+	mw_model_free(&s.model);
 }
