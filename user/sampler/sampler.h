@@ -207,4 +207,126 @@ static inline bool mws_table_del(struct mws_table *t, void *ptr)
 	return false;
 }
 
+/*
+ * The ring: the probe-free sample path. While memwatch reads it (it attaches
+ * mwsampler:ring, so the kernel holds that probe's semaphore up for as long as
+ * its link lives, and drops it if memwatch dies), a sample fires no probe: the
+ * sampler writes it into a bounded ring in its own memory (mmap'd on the first
+ * sample with a reader, never malloc'd), with the registers and the stack
+ * bytes memwatch's BPF program would have copied, and memwatch reads the ring
+ * with process_vm_readv every few ms. mwsampler:ring(head) fires once per half
+ * ring written, to wake memwatch early on a burst.
+ *
+ * Multi-producer and lock-free: a writer claims a position (head, a
+ * compare-and-swap while head - tail < nslots), then its slot (pos mod nslots)
+ * by its sequence word: CAS from a committed or empty value below 2*pos+1 to
+ * 2*pos+1 (busy), and commits with 2*pos+2. A slot found busy (a write it
+ * interrupted, from a signal handler) is not taken: the sample is dropped and
+ * counted (busy). Records are never written over before memwatch read them:
+ * memwatch writes tail (the positions it has read) into the process, and a
+ * writer that finds a whole ring unread fires mwsampler:ring and waits for it
+ * (up to MEMWATCH_SAMPLER_RING_WAIT us, and not again until memwatch has read
+ * more: a reader that stalls costs one wait), then drops the sample, counted
+ * (full). The reader knows a record by its sequence: 2*pos+2 and a head still
+ * at most pos+nslots after the copy, else it was (or may have been) written
+ * over: lost, and counted. Position and sequence never wrap (64 bits).
+ */
+#define MWS_RING_SYM "mwsampler_ring"
+#define MWS_RING_MAGIC 0x3252574dU	     /* "MWR2" */
+#define MWS_PROBE_RING "ring"		     /* mwsampler:ring(head) */
+#define MWS_ENV_RING "MEMWATCH_SAMPLER_RING" /* slots (a power of two): tests force a tiny ring */
+#define MWS_ENV_RING_WAIT "MEMWATCH_SAMPLER_RING_WAIT" /* us a full ring waits for memwatch */
+#define MWS_RING_WAIT_US 2000
+#define MWS_RING_SLOTS 1024 /* 4.3 MiB: ~6 ms of a malloc loop's samples here */
+#define MWS_RING_MAX_SLOTS 65536
+#define MWS_RING_STACK 4096 /* stack bytes per sample: memwatch's --stack-bytes default */
+
+/* The registers a sample carries: what a DWARF unwind from inside the sampler needs. */
+enum mws_reg {
+	MWS_RIP,
+	MWS_RSP,
+	MWS_RBP,
+	MWS_RBX,
+	MWS_R12,
+	MWS_R13,
+	MWS_R14,
+	MWS_R15,
+	MWS_NREGS
+};
+
+struct mws_rec {
+	_Atomic uint64_t seq; /* 2*pos+1 while written, 2*pos+2 once whole; 0: never */
+	uint64_t ptr;	      /* the block (0: the table of sampled blocks was full) */
+	uint64_t size, weight;
+	uint64_t time_ns; /* CLOCK_MONOTONIC (the kernel's ktime, as bpf_ktime_get_ns) */
+	uint32_t tid, stack_len;
+	uint64_t regs[MWS_NREGS];
+	uint8_t stack[MWS_RING_STACK]; /* stack_len bytes from regs[MWS_RSP] */
+};
+
+enum mws_ring_state {
+	MWS_RING_NONE,
+	MWS_RING_MAPPING,
+	MWS_RING_READY,
+	MWS_RING_FAILED
+};
+
+/*
+ * Exported (MWS_RING_SYM, of the size of struct mws_ring: its layout); slots is
+ * the ring's address in the process once state is MWS_RING_READY.
+ */
+struct mws_ring {
+	uint32_t magic;	 /* MWS_RING_MAGIC: set before main */
+	uint32_t nslots; /* a power of two */
+	uint64_t rec_size;
+	uint64_t slots;
+	_Atomic int state; /* enum mws_ring_state */
+	uint32_t pad;
+	_Atomic uint64_t head;	  /* positions claimed: records written or being written */
+	_Atomic uint64_t tail;	  /* positions memwatch has read (it writes this) */
+	_Atomic uint64_t wake_at; /* mwsampler:ring fires when head passes it */
+	_Atomic uint64_t stalled; /* tail + 1 when a wait for memwatch last timed out, else 0 */
+	uint64_t wait_ns;	  /* MEMWATCH_SAMPLER_RING_WAIT */
+	/* Totals since the start, lost records or not: the estimates come from them. */
+	_Atomic uint64_t samples;	  /* positions claimed (= head) */
+	_Atomic uint64_t weight, count16; /* of every sample, unmapped too; count in 1/65536ths */
+	_Atomic uint64_t busy;		  /* samples dropped: their slot was busy */
+	_Atomic uint64_t full;	   /* samples dropped: a whole ring unread (after the wait) */
+	_Atomic uint64_t waited;   /* samples that waited for memwatch to read */
+	_Atomic uint64_t unmapped; /* samples dropped: no ring (mmap failed) */
+	_Atomic uint64_t fired;	   /* mwsampler:ring hits (traps) */
+};
+
+/* A power of two from 2 to MWS_RING_MAX_SLOTS, or 0. */
+static inline uint32_t mws_ring_slots(const char *s)
+{
+	uint64_t v = mws_parse_bytes(s);
+
+	return v >= 2 && v <= MWS_RING_MAX_SLOTS && !(v & (v - 1)) ? (uint32_t)v : 0;
+}
+
+/* The estimated count a sample stands for, in 1/65536ths (as malloc.bpf.c sums it). */
+static inline uint64_t mws_count16(uint64_t size, uint64_t weight)
+{
+	return size ? (weight << 16) / size : 1 << 16;
+}
+
+/*
+ * The reader's verdict on position pos: its slot's sequence as copied, and
+ * head read after the copy.
+ */
+enum mws_verdict {
+	MWS_REC_OK,
+	MWS_REC_LOST,
+	MWS_REC_PENDING
+};
+
+static inline enum mws_verdict mws_ring_verdict(uint64_t pos, uint64_t seq, uint64_t head_after,
+						uint32_t nslots)
+{
+	if (head_after > pos + nslots || seq > 2 * pos + 2)
+		return MWS_REC_LOST; /* a writer of a later lap may have been in it */
+	return seq == 2 * pos + 2 ? MWS_REC_OK : MWS_REC_PENDING;
+}
+
 #endif /* MW_SAMPLER_H */
