@@ -633,6 +633,28 @@ int BPF_USDT(sampler_alloc, void *ptr, __u64 size, __u64 weight)
 	return 0;
 }
 
+/*
+ * The sampler's ring (sampler.h): while this program is attached, the sampler
+ * writes its samples into a ring in its own memory that memwatch reads, and
+ * fires this probe only once per half ring written: a record that wakes
+ * memwatch to read it before its next tick.
+ */
+SEC("usdt")
+int BPF_USDT(sampler_ring, __u64 head)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct mw_mfree_rec r = {
+		.type = MW_MREC_WAKE,
+		.tgid = id >> 32,
+		.tid = (__u32)id,
+		.ts_ns = bpf_ktime_get_ns(),
+		.addr = head,
+	};
+
+	bpf_ringbuf_output(&mevents, &r, sizeof(r), BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
 SEC("usdt")
 int BPF_USDT(sampler_free, void *ptr)
 {

@@ -39,6 +39,7 @@ enum mw_mrec_type {
 	MW_MREC_ALLOC = 64, /* struct mw_malloc_rec (+ stack bytes) */
 	MW_MREC_FREE,	    /* struct mw_mfree_rec: a tracked allocation was freed */
 	MW_MREC_EXIT,	    /* struct mw_mfree_rec (addr, size 0): exit() called, process stopped */
+	MW_MREC_WAKE,	    /* struct mw_mfree_rec (addr: head): the sampler's ring is half full */
 };
 
 /*

@@ -1060,7 +1060,8 @@ static int event_loop(struct live *l)
 	while (!exiting) {
 		uint64_t now;
 
-		ret = mw_loader_poll(&l->loader, mw_exporter_wait_ms(l->exp, POLL_MS));
+		ret = mw_loader_poll(&l->loader,
+				     mw_exporter_wait_ms(l->exp, mw_mtrace_wait_ms(l->m, POLL_MS)));
 		if (ret < 0 && ret != -EINTR) {
 			mw_p_err("reading events failed: %s", strerror(-ret));
 			return 1;

@@ -112,7 +112,7 @@ static int ring_entry(struct replay *r, const struct mw_entry *e)
 			mw_mledger_free(&r->ml, &ev, e->data, e->len);
 		return 0;
 	}
-	if (ev.kind == MW_EV_MALLOC || ev.kind == MW_EV_MEXIT)
+	if (ev.kind == MW_EV_MALLOC || ev.kind == MW_EV_MEXIT || ev.kind == MW_EV_MWAKE)
 		return 0; /* live-only: allocations are recorded unwound (MW_ENTRY_MALLOC) */
 	r->last_ts = ev.ts_ns;
 	return mw_session_event(&r->s, &ev, e->data, e->len);
@@ -165,7 +165,7 @@ static int malloc_entry(struct replay *r, const struct mw_entry *e)
 		if (e->len != sizeof(se))
 			return -EINVAL;
 		memcpy(&se, e->data, sizeof(se));
-		mw_mledger_sampler(&r->ml, se.pid, se.mean);
+		mw_mledger_sampler(&r->ml, se.pid, se.mean, se.flags);
 		return 0;
 	}
 	case MW_ENTRY_MGUARD: {

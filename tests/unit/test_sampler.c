@@ -222,7 +222,7 @@ static void run_ledger(FILE *rec, const void *replay, size_t len, char **json, s
 	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &cfg.mal, 1000, err, sizeof(err)), 0);
 	if (!replay) {
 		mw_mledger_proc(&ml, 42, "app", "/x/libmemwatch-sampler.so", 0);
-		mw_mledger_sampler(&ml, 42, 4096);
+		mw_mledger_sampler(&ml, 42, 4096, 0);
 		feed(&ml, 0x1000, 100, 4096, 0x401000); /* stands for ~41 blocks */
 		feed(&ml, 0x2000, 100, 4096, 0x401000);
 		feed(&ml, 0x3000, 1 << 20, 1 << 20, 0x402000); /* itself */
@@ -237,7 +237,8 @@ static void run_ledger(FILE *rec, const void *replay, size_t len, char **json, s
 				mw_mledger_proc(&ml, 42, "app", "/x/libmemwatch-sampler.so", 0);
 			else if (e.kind == MW_ENTRY_MSAMPLER)
 				mw_mledger_sampler(
-					&ml, 42, ((const struct mw_msampler_entry *)e.data)->mean);
+					&ml, 42, ((const struct mw_msampler_entry *)e.data)->mean,
+					((const struct mw_msampler_entry *)e.data)->flags);
 			else if (e.kind == MW_ENTRY_MALLOC)
 				CHECK_EQ_INT(mw_mledger_alloc_entry(&ml, e.data, e.len), 0);
 		}
@@ -314,7 +315,7 @@ static void table_ledger(FILE *rec, const void *replay, size_t len, char **json,
 	s.rec = rec;
 	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &cfg.mal, 1000, err, sizeof(err)), 0);
 	mw_mledger_proc(&ml, 42, "app", "/x/libmemwatch-sampler.so", 0);
-	mw_mledger_sampler(&ml, 42, 64);
+	mw_mledger_sampler(&ml, 42, 64, 0);
 	if (!replay) {
 		feed(&ml, 0x1000, 100, 100, 0x401000);
 		feed(&ml, 0x2000, 200, 200, 0x401000);
@@ -384,7 +385,7 @@ TEST(mledger_sampler_table_lost)
 	mw_session_init(&s, &cfg, out, 4096, 0);
 	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &cfg.mal, 1000, err, sizeof(err)), 0);
 	mw_mledger_proc(&ml, 42, "app", "/x/libmemwatch-sampler.so", 0);
-	mw_mledger_sampler(&ml, 42, 64);
+	mw_mledger_sampler(&ml, 42, 64, 0);
 	/* No block: nothing to say. */
 	CHECK_EQ_INT(mw_mledger_sampler_sync(&ml, 42, 1500, NULL, 0, false), 0);
 	feed(&ml, 0x1000, 100, 100, 0x401000);
@@ -399,4 +400,201 @@ TEST(mledger_sampler_table_lost)
 	CHECK(!strstr(json, "\"type\":\"leak\""));
 	CHECK(strstr(json, "\"outstanding_bytes\":0,\"outstanding_count\":0"));
 	free(json);
+}
+
+/* A record as the sampler writes it at position pos (committed). */
+static void ring_rec(struct mws_rec *r, uint64_t pos, uint64_t ptr, uint64_t size, uint64_t w)
+{
+	memset(r, 0, sizeof(*r));
+	r->seq = 2 * pos + 2;
+	r->ptr = ptr;
+	r->size = size;
+	r->weight = w;
+	r->time_ns = 1000 + pos;
+	r->tid = 43;
+	r->stack_len = 64;
+	for (int i = 0; i < MWS_NREGS; i++)
+		r->regs[i] = 0x100 + (uint64_t)i;
+	r->stack[0] = 0xaa;
+}
+
+struct ring_seen {
+	uint64_t ptrs[16];
+	int n;
+};
+
+static void ring_collect(void *ctx, const struct mws_rec *r)
+{
+	struct ring_seen *s = ctx;
+
+	if (s->n < 16)
+		s->ptrs[s->n++] = r->ptr;
+}
+
+/* A ring record is the event the BPF program makes at mwsampler:alloc: registers in DWARF order. */
+TEST(msampler_ring_event)
+{
+	static struct mws_rec r;
+	struct mw_event ev;
+
+	ring_rec(&r, 5, 0x7000, 100, 4096);
+	CHECK(mw_msampler_ring_event(&r, 42, 4096, &ev));
+	CHECK_EQ_INT(ev.kind, MW_EV_MALLOC);
+	CHECK_EQ_INT(ev.mal.fn, MW_MFN_MALLOC);
+	CHECK_EQ_INT(ev.pid, 42);
+	CHECK_EQ_INT(ev.tid, 43);
+	CHECK_EQ_INT(ev.mono_ns, 1005);
+	CHECK_EQ_HEX(ev.mal.addr, 0x7000);
+	CHECK_EQ_INT(ev.mal.size, 100);
+	CHECK_EQ_INT(ev.mal.weight, 4096);
+	CHECK_EQ_HEX(ev.mal.regs[16], 0x100 + MWS_RIP);
+	CHECK_EQ_HEX(ev.mal.regs[7], 0x100 + MWS_RSP);
+	CHECK_EQ_HEX(ev.mal.regs[6], 0x100 + MWS_RBP);
+	CHECK_EQ_HEX(ev.mal.regs[3], 0x100 + MWS_RBX);
+	CHECK_EQ_HEX(ev.mal.regs[12], 0x100 + MWS_R12);
+	CHECK_EQ_HEX(ev.mal.regs[15], 0x100 + MWS_R15);
+	CHECK_EQ_INT(ev.mal.regs[0], 0); /* not taken: caller-saved, no CFI needs them */
+	CHECK(ev.mal.stack == r.stack && ev.mal.stack_len == 64);
+	/* The stack as long as --stack-bytes at most, and never past the record's own. */
+	CHECK(mw_msampler_ring_event(&r, 42, 16, &ev) && ev.mal.stack_len == 16);
+	r.stack_len = 1u << 30;
+	CHECK(mw_msampler_ring_event(&r, 42, 1u << 20, &ev) && ev.mal.stack_len == MWS_RING_STACK);
+	/* No weight: not a record the sampler wrote. */
+	r.weight = 0;
+	CHECK(!mw_msampler_ring_event(&r, 42, 4096, &ev));
+}
+
+/*
+ * The reader's accounting: positions a ring's length behind the head were written over (lost);
+ * a record whose slot a later writer may have entered during the copy is lost; one half-written
+ * stops the read until it is whole, or is lost after MW_MRING_STALLS reads (a writer that found
+ * its slot busy never completes it), or at once when the process is stopped.
+ */
+TEST(msampler_ring_accounting)
+{
+	static struct mws_rec recs[4];
+	struct mw_mring c = { .tail = 0 };
+	struct ring_seen seen = { .n = 0 };
+
+	CHECK_EQ_INT(mws_ring_slots("8"), 8);
+	CHECK_EQ_INT(mws_ring_slots("6"), 0);
+	CHECK_EQ_INT(mws_ring_slots("1"), 0);
+	CHECK_EQ_INT(mws_ring_slots("131072"), 0);
+	CHECK_EQ_INT(mws_count16(100, 4096), (4096 << 16) / 100);
+	/* 10 written into 4 slots before the first read: 6 lost, the last 4 there. */
+	mw_msampler_ring_begin(&c, 10, 4);
+	CHECK_EQ_INT(c.lost, 6);
+	CHECK_EQ_INT(c.tail, 6);
+	for (int i = 0; i < 4; i++)
+		ring_rec(&recs[i], 6 + (uint64_t)i, 0x1000 * (6 + (uint64_t)i), 16, 16);
+	CHECK(mw_msampler_ring_take(&c, recs, 4, 10, 4, false, ring_collect, &seen));
+	CHECK_EQ_INT(c.read, 4);
+	CHECK_EQ_INT(c.tail, 10);
+	CHECK_EQ_INT(seen.n, 4);
+	CHECK_EQ_HEX(seen.ptrs[0], 0x6000);
+	CHECK_EQ_HEX(seen.ptrs[3], 0x9000);
+	/* Positions 10..13; after the copy the head is 15: position 10's slot was entered again. */
+	for (int i = 0; i < 4; i++)
+		ring_rec(&recs[i], 10 + (uint64_t)i, 0x1000 * (10 + (uint64_t)i), 16, 16);
+	CHECK(mw_msampler_ring_take(&c, recs, 4, 15, 4, false, ring_collect, &seen));
+	CHECK_EQ_INT(c.lost, 7);
+	CHECK_EQ_INT(c.read, 7);
+	CHECK_EQ_INT(c.tail, 14);
+	/* 14 half-written (15 whole): the read stops there, MW_MRING_STALLS times, then counts it. */
+	ring_rec(&recs[0], 14, 0xe000, 16, 16);
+	recs[0].seq = 2 * 14 + 1;
+	ring_rec(&recs[1], 15, 0xf000, 16, 16);
+	for (int k = 1; k < MW_MRING_STALLS; k++) {
+		CHECK(!mw_msampler_ring_take(&c, recs, 2, 16, 4, false, ring_collect, &seen));
+		CHECK_EQ_INT(c.tail, 14);
+	}
+	CHECK(mw_msampler_ring_take(&c, recs, 2, 16, 4, false, ring_collect, &seen));
+	CHECK_EQ_INT(c.lost, 8);
+	CHECK_EQ_INT(c.read, 8);
+	CHECK_EQ_INT(c.tail, 16);
+	/* The last records of a stopped process: one never written (a busy slot) is lost now. */
+	ring_rec(&recs[0], 16, 0x10000, 16, 16);
+	recs[1].seq = 2 * 13 + 2; /* position 17: its slot still holds 13's record */
+	CHECK(mw_msampler_ring_take(&c, recs, 2, 18, 4, true, ring_collect, &seen));
+	CHECK_EQ_INT(c.read, 9);
+	CHECK_EQ_INT(c.lost, 9);
+	CHECK_EQ_INT(c.tail, 18);
+	/* Every position is read or lost, once. */
+	CHECK_EQ_INT(c.read + c.lost, 18);
+	/* A record of a table that could not keep its block (ptr 0) is read, counted apart. */
+	ring_rec(&recs[0], 18, 0, 16, 16);
+	CHECK(mw_msampler_ring_take(&c, recs, 1, 19, 4, false, ring_collect, &seen));
+	CHECK_EQ_INT(c.not_kept, 1);
+}
+
+/*
+ * Samples from the ring through the ledger as the live path feeds them (decoded events), with
+ * the ring's flag in the sampler's entry: the summary says "ring", and a replay of the
+ * recording gives the same report, byte for byte.
+ */
+static void ring_ledger(FILE *rec, const void *replay, size_t len, char **json, size_t *jlen)
+{
+	struct mw_config cfg = { .json = true };
+	struct mw_mreport_entry in = { .now_mono_ns = 5000, .pid = 42, .final = 1 };
+	static struct mws_rec r;
+	struct mw_session s;
+	struct mw_mledger ml;
+	char err[128];
+	FILE *out = open_memstream(json, jlen);
+
+	cfg.mal.on = true;
+	mw_session_init(&s, &cfg, out, 4096, 0);
+	s.rec = rec;
+	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &cfg.mal, 1000, err, sizeof(err)), 0);
+	if (!replay) {
+		mw_mledger_proc(&ml, 42, "app", "/x/libmemwatch-sampler.so", 0);
+		mw_mledger_sampler(&ml, 42, 4096, MW_MSAMPLER_RING);
+		for (uint64_t i = 0; i < 3; i++) {
+			struct mw_event ev;
+			uint64_t ip = 0x401000 + 0x1000 * (i & 1);
+
+			ring_rec(&r, i, 0x1000 * (i + 1), 100, 4096);
+			CHECK(mw_msampler_ring_event(&r, 42, 4096, &ev));
+			mw_mledger_alloc(&ml, &ev, &ip, 1, NULL, NULL);
+		}
+	} else {
+		struct mw_replay rp;
+		struct mw_entry e;
+
+		CHECK_EQ_INT(mw_replay_init(&rp, replay, len), 0);
+		while (mw_replay_next(&rp, &e) == 1) {
+			const struct mw_msampler_entry *se = e.data;
+
+			if (e.kind == MW_ENTRY_MPROC)
+				mw_mledger_proc(&ml, 42, "app", "/x/libmemwatch-sampler.so", 0);
+			else if (e.kind == MW_ENTRY_MSAMPLER)
+				mw_mledger_sampler(&ml, 42, se->mean, se->flags);
+			else if (e.kind == MW_ENTRY_MALLOC)
+				CHECK_EQ_INT(mw_mledger_alloc_entry(&ml, e.data, e.len), 0);
+		}
+	}
+	mw_mledger_report(&ml, &in);
+	mw_mledger_destroy(&ml);
+	mw_session_free(&s);
+	fclose(out);
+}
+
+TEST(mledger_sampler_ring_recorded)
+{
+	char *rec = NULL, *a = NULL, *b = NULL;
+	size_t rlen = 0, alen = 0, blen = 0;
+	FILE *rf = open_memstream(&rec, &rlen);
+
+	CHECK_EQ_INT(mw_record_begin(rf, 4096, 0), 0);
+	ring_ledger(rf, NULL, 0, &a, &alen);
+	fclose(rf);
+	CHECK(strstr(a, "\"sampler_path\":\"ring\""));
+	CHECK(strstr(a, "\"outstanding_bytes\":12288"));
+	CHECK(strstr(a, "\"bytes\":8192,\"count\":82")); /* two samples of ~41 blocks each */
+	ring_ledger(NULL, rec, rlen, &b, &blen);
+	CHECK_EQ_INT(blen, alen);
+	CHECK(blen == alen && !memcmp(a, b, alen));
+	free(rec);
+	free(a);
+	free(b);
 }

@@ -1062,6 +1062,7 @@ int mw_model_apply(struct mw_model *m, const struct mw_event *ev, struct mw_appl
 	case MW_EV_EXEC_SEEN:
 	case MW_EV_MALLOC:
 	case MW_EV_MFREE:
+	case MW_EV_MWAKE:
 	case MW_EV_MEXIT: return 0; /* the watcher's and the allocation probes' records */
 	case MW_EV_RSS:
 		mw_process_set_resident(p,

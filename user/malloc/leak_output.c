@@ -38,6 +38,7 @@ void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_mall
 			/* The in-process sampler reports samples only: calls are not known. */
 			mw_json_null(&j, "calls");
 			mw_json_null(&j, "bytes");
+			mw_json_str(&j, "sampler_path", m->sampler_path);
 		} else {
 			mw_json_obj_begin(&j, "calls");
 			for (int i = 0; i < MW_MFN_COUNT; i++)
@@ -76,7 +77,10 @@ void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_mall
 			? mw_text_quote(qalloc, sizeof(qalloc), m->allocator, 1024)
 			: "(none found)");
 	if (m->sampler)
-		fprintf(o->f, "  calls not counted: the in-process sampler reports samples only\n");
+		fprintf(o->f,
+			"  calls not counted: the in-process sampler reports samples only (%s)\n",
+			m->sampler_path && !strcmp(m->sampler_path, "ring") ? "read from its ring"
+									    : "through its probe");
 	else
 		fprintf(o->f, "  %-18s %12s %14s\n", "FUNCTION", "CALLS", "BYTES");
 	for (int i = 0; i < MW_MFN_COUNT && !m->sampler; i++)

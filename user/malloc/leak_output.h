@@ -24,6 +24,7 @@ struct mw_malloc_sum {
 	const char *sampling;	     /* "off", "every N", "bytes N" */
 	bool estimated;		     /* sampling: byte and count figures are estimates */
 	bool sampler;		     /* the in-process sampler: calls not counted, samples only */
+	const char *sampler_path;    /* its samples: "ring" (read from its memory) or "probe" */
 	struct mw_malloc_counters c; /* exact, from the kernel, this process's */
 	double out_bytes, out_count; /* outstanding (tracked) */
 	uint64_t found_count, found_bytes; /* made before the attach, found by the heap walk */

@@ -915,6 +915,7 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 		.estimated = m->sample_every > 1 || m->sample_bytes || (mp && mp->sampler_mean) ||
 			     (mp && mp->scaled),
 		.sampler = mp && mp->sampler_mean,
+		.sampler_path = mp && mp->sampler_ring ? "ring" : "probe",
 		.c = in->c,
 		.st = in->st,
 		.unwind_failed = in->unwind_failed,
@@ -1089,12 +1090,14 @@ void mw_mledger_guard(struct mw_mledger *ml, const struct mw_mguard_entry *g)
 			    g->rate, g->limit, g->off_ns);
 }
 
-void mw_mledger_sampler(struct mw_mledger *ml, uint32_t pid, uint64_t mean)
+void mw_mledger_sampler(struct mw_mledger *ml, uint32_t pid, uint64_t mean, uint32_t flags)
 {
-	struct mw_msampler_entry e = { .pid = pid, .mean = mean };
+	struct mw_msampler_entry e = { .pid = pid, .flags = flags, .mean = mean };
 	struct mw_mproc *p = proc_of(ml, pid);
 
 	record(ml, MW_ENTRY_MSAMPLER, &e, sizeof(e), NULL, 0);
-	if (p)
+	if (p) {
 		p->sampler_mean = mean;
+		p->sampler_ring = flags & MW_MSAMPLER_RING;
+	}
 }

@@ -33,6 +33,7 @@ struct mw_mproc {
 	double est_bytes, est_count; /* allocated, from the traced ones and their weights */
 	uint64_t stacks_full;	     /* its allocations filed under the unknown stack */
 	uint64_t sampler_mean;	     /* the in-process sampler reports its samples; 0: not */
+	bool sampler_ring;	     /* ... read from its ring (else through its alloc probe) */
 	/* The overhead budget (--max-overhead): its latest state, and the starts of the
 	 * last two detached windows (0: none); blocks allocated before dark_ns with no
 	 * free seen have an unknown fate: not leaks (fate_unknown). */
@@ -130,7 +131,7 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 /* A report read from a recording (MW_ENTRY_MREPORT, either layout). */
 int mw_mledger_report_entry(struct mw_mledger *ml, const void *data, size_t len);
 /* pid's allocations come from the in-process sampler, of this mean (MW_ENTRY_MSAMPLER). */
-void mw_mledger_sampler(struct mw_mledger *ml, uint32_t pid, uint64_t mean);
+void mw_mledger_sampler(struct mw_mledger *ml, uint32_t pid, uint64_t mean, uint32_t flags);
 /* The rate guard detached the probes. */
 void mw_mledger_guard(struct mw_mledger *ml, const struct mw_mguard_entry *g);
 /* A process's overhead budget: its probes detached (dark_ns), or its state before a report. */

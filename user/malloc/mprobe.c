@@ -564,12 +564,18 @@ int mw_mprobe_add_exit(struct mw_mprobe *m, uint32_t pid, bool before_libs)
  * read, its free probe first and gone last (mw_mprobe_detach): a block is
  * reported only while its free will be seen. (A semaphore rises before its
  * program runs: blocks kept meanwhile are not reported, and their frees count
- * as unknown.)
+ * as unknown.) A sampler with a ring: its ring probe alone (in the alloc link's
+ * place): its samples are read from its memory, they fire no probe.
  */
 static int attach_usdt(struct mw_mprobe *m, struct mw_musdt *u)
 {
 	LIBBPF_OPTS(bpf_usdt_opts, o, .usdt_cookie = u->frees ? 0 : MW_USDT_TABLE);
 
+	if (u->ring) {
+		u->alloc = bpf_program__attach_usdt(m->skel->progs.sampler_ring, (pid_t)u->pid,
+						    u->path, "mwsampler", "ring", NULL);
+		return u->alloc ? 0 : -errno;
+	}
 	if (u->frees) {
 		u->free = bpf_program__attach_usdt(m->skel->progs.sampler_free, (pid_t)u->pid,
 						   u->path, "mwsampler", "free", NULL);
@@ -588,9 +594,10 @@ static int attach_usdt(struct mw_mprobe *m, struct mw_musdt *u)
 	return 0;
 }
 
-int mw_mprobe_add_sampler(struct mw_mprobe *m, uint32_t pid, const char *path, bool frees)
+int mw_mprobe_add_sampler(struct mw_mprobe *m, uint32_t pid, const char *path, bool frees,
+			  bool ring)
 {
-	struct mw_musdt u = { .pid = pid, .frees = frees };
+	struct mw_musdt u = { .pid = pid, .frees = frees, .ring = ring };
 	struct stat st;
 	int err;
 

@@ -59,6 +59,7 @@ struct mw_musdt {
 	const char *path; /* interned */
 	uint64_t dev, ino;
 	bool frees; /* its free probe too (a sampler whose table memwatch cannot read) */
+	bool ring;  /* its ring probe only (in alloc's place): samples read from its ring */
 	struct bpf_link *alloc, *free;
 };
 
@@ -104,10 +105,12 @@ int mw_mprobe_add_exit(struct mw_mprobe *m, uint32_t pid, bool before_libs);
  * The in-process sampler's probes in the library at path (valid here: through
  * /proc/PID/root) for pid: mwsampler:alloc, and mwsampler:free if frees (else
  * its frees are read from its table: mw_msampler_table); dev and ino name the
- * file, so a second call for it (an exec of the same image) is a no-op. 0, or
+ * file, so a second call for it (an exec of the same image) is a no-op; ring:
+ * mwsampler:ring instead of both (the samples are read from its ring). 0, or
  * a negative errno.
  */
-int mw_mprobe_add_sampler(struct mw_mprobe *m, uint32_t pid, const char *path, bool frees);
+int mw_mprobe_add_sampler(struct mw_mprobe *m, uint32_t pid, const char *path, bool frees,
+			  bool ring);
 /* Remove every link (the module list stays). */
 void mw_mprobe_detach(struct mw_mprobe *m);
 /*

@@ -5,12 +5,14 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include "base/errmsg.h"
+#include "wire/event.h"
 #include "elfsyms.h"
 #include "ledger/procfs.h"
 #include "mledger.h"
@@ -214,8 +216,17 @@ static uint64_t table_of(const char *path)
 	return size == sizeof(struct mws_table) ? v : 0;
 }
 
+/* The same for its ring (a sampler without one, or of another layout: 0). */
+static uint64_t ring_of(const char *path)
+{
+	uint64_t size = 0, v = dynsym_value(path, MWS_RING_SYM, &size);
+
+	return size == sizeof(struct mws_ring) ? v : 0;
+}
+
 int mw_msampler_attach(struct mw_mprobe *m, struct mw_mledger *ml, uint32_t pid, const char *comm,
-		       bool before_libs, uint64_t *table_off, char *err, size_t errsz)
+		       bool before_libs, uint64_t *table_off, uint64_t *ring_off, char *err,
+		       size_t errsz)
 {
 	char name[PATH_MAX], entry[PATH_MAX], path[PATH_MAX + 32], *env = NULL;
 	const char *preload = NULL;
@@ -248,14 +259,23 @@ int mw_msampler_attach(struct mw_mprobe *m, struct mw_mledger *ml, uint32_t pid,
 		mean = mw_msampler_mean_of(env, envlen);
 	}
 	free(env);
-	*table_off = 0;
+	*table_off = *ring_off = 0;
 	if (!*name)
 		return MW_MSAMPLER_NONE;
 	if (!first)
 		return MW_MSAMPLER_BYPASSED;
-	/* Its frees are read from its table; a sampler without one fires its free probe. */
+	/*
+	 * Its samples are read from its ring where it has one (with its table: the
+	 * frees), else its alloc probe fires; its frees are read from its table, and a
+	 * sampler without one fires its free probe.
+	 */
 	*table_off = table_of(path);
-	ret = mw_mprobe_add_sampler(m, pid, path, !*table_off);
+	*ring_off = *table_off ? ring_of(path) : 0;
+	ret = *ring_off ? mw_mprobe_add_sampler(m, pid, path, false, true) : -ENOENT;
+	if (ret)
+		*ring_off = 0; /* no ring probe in it: the probe path */
+	if (ret)
+		ret = mw_mprobe_add_sampler(m, pid, path, !*table_off, false);
 	if (ret)
 		return mw_fail(err, errsz, ret, "cannot attach to the sampler's probes in %s: %s",
 			       name, strerror(-ret));
@@ -265,7 +285,7 @@ int mw_msampler_attach(struct mw_mprobe *m, struct mw_mledger *ml, uint32_t pid,
 		return mw_fail(err, errsz, ret, "cannot attach the exit() probe: %s",
 			       strerror(-ret));
 	mw_mledger_proc(ml, pid, comm, name, before_libs ? 0 : MW_MPROC_MIDLIFE);
-	mw_mledger_sampler(ml, pid, mean);
+	mw_mledger_sampler(ml, pid, mean, *ring_off ? MW_MSAMPLER_RING : 0);
 	return MW_MSAMPLER_ATTACHED;
 }
 
@@ -382,4 +402,201 @@ int mw_msampler_table(uint32_t pid, uint64_t table_off, uint64_t **addrs, size_t
 	*n = mw_msampler_slots(slots, len / sizeof(*slots), slots);
 	*addrs = slots;
 	return 0;
+}
+
+uint64_t mw_msampler_base(uint32_t pid)
+{
+	char name[PATH_MAX];
+	uint64_t base;
+
+	mapped_sampler(pid, name, sizeof(name), &base);
+	return base;
+}
+
+bool mw_msampler_ring_event(const struct mws_rec *r, uint32_t pid, uint32_t stack_max,
+			    struct mw_event *ev)
+{
+	static const int dwarf[MWS_NREGS] = {
+		[MWS_RIP] = 16, [MWS_RSP] = 7,	[MWS_RBP] = 6,	[MWS_RBX] = 3,
+		[MWS_R12] = 12, [MWS_R13] = 13, [MWS_R14] = 14, [MWS_R15] = 15,
+	};
+
+	memset(ev, 0, sizeof(*ev));
+	if (!r->weight)
+		return false; /* the sampler writes none: not a record */
+	ev->kind = MW_EV_MALLOC;
+	ev->mono_ns = r->time_ns;
+	ev->pid = pid;
+	ev->tid = r->tid;
+	ev->mal.fn = MW_MFN_MALLOC;
+	ev->mal.addr = r->ptr;
+	ev->mal.size = r->size;
+	ev->mal.weight = r->weight;
+	for (int i = 0; i < MWS_NREGS; i++)
+		ev->mal.regs[dwarf[i]] = r->regs[i];
+	ev->mal.stack = r->stack;
+	ev->mal.stack_len = r->stack_len < MWS_RING_STACK ? r->stack_len : MWS_RING_STACK;
+	if (ev->mal.stack_len > stack_max)
+		ev->mal.stack_len = stack_max;
+	return true;
+}
+
+void mw_msampler_ring_begin(struct mw_mring *c, uint64_t head, uint32_t nslots)
+{
+	if (c->tail > head)
+		c->tail =
+			head; /* a ring started afresh (cannot be: a fork's child is another pid) */
+	if (head - c->tail > nslots) {
+		c->lost += head - c->tail - nslots; /* written over before this read */
+		c->tail = head - nslots;
+	}
+}
+
+bool mw_msampler_ring_take(struct mw_mring *c, const struct mws_rec *recs, size_t k,
+			   uint64_t head_after, uint32_t nslots, bool final, mw_mring_fn fn,
+			   void *ctx)
+{
+	for (size_t i = 0; i < k; i++) {
+		uint64_t pos = c->tail;
+
+		switch (mws_ring_verdict(pos, recs[i].seq, head_after, nslots)) {
+		case MWS_REC_OK:
+			c->read++;
+			if (!recs[i].ptr)
+				c->not_kept++;
+			fn(ctx, &recs[i]);
+			break;
+		case MWS_REC_LOST: c->lost++; break;
+		case MWS_REC_PENDING:
+			/*
+			 * Still being written, or never to be (a writer that found its slot
+			 * busy, counted by the sampler): waited for MW_MRING_STALLS reads,
+			 * then lost; at once when the process is stopped.
+			 */
+			if (pos != c->stall_pos) {
+				c->stall_pos = pos;
+				c->stalls = 0;
+			}
+			if (!final && ++c->stalls < MW_MRING_STALLS)
+				return false;
+			c->lost++;
+			break;
+		}
+		c->tail = pos + 1;
+	}
+	return true;
+}
+
+/* Bytes of pid's memory at addr, whole: 0, or a negative errno. */
+static int peek(uint32_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+	ssize_t got = process_vm_readv((pid_t)pid, &local, 1, &remote, 1, 0);
+
+	if (got == (ssize_t)len)
+		return 0;
+	return got < 0 ? -errno : -EIO;
+}
+
+/* Bytes of pid's memory at addr written, whole: 0, or a negative errno. */
+static int poke(uint32_t pid, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec local = { (void *)buf, len }, remote = { (void *)(uintptr_t)addr, len };
+	ssize_t put = process_vm_writev((pid_t)pid, &local, 1, &remote, 1, 0);
+
+	if (put == (ssize_t)len)
+		return 0;
+	return put < 0 ? -errno : -EIO;
+}
+
+#define RING_CHUNK 24 /* records per copy: 100 KiB */
+#define RING_PASSES 8
+
+/* The whole records of a chunk, in order (unwound once the slots are given back). */
+struct kept {
+	const struct mws_rec *r[RING_CHUNK];
+	size_t n;
+};
+
+static void keep_rec(void *ctx, const struct mws_rec *r)
+{
+	struct kept *k = ctx;
+
+	k->r[k->n++] = r;
+}
+
+/* One pass: the header, then the records from c->tail to the head it says. 1: some read. */
+static int ring_pass(uint32_t pid, uint64_t hdr, struct mw_mring *c, bool final, mw_mring_fn fn,
+		     void *ctx, struct mws_rec *buf)
+{
+	struct mws_ring h;
+	uint64_t head, after, tail0 = c->tail;
+	int ret = peek(pid, hdr, &h, sizeof(h));
+	struct kept got;
+	bool stop;
+
+	if (ret)
+		return ret;
+	if (!h.magic)
+		return 0; /* its constructor has not run yet */
+	if (h.magic != MWS_RING_MAGIC || h.rec_size != sizeof(struct mws_rec) || h.nslots < 2 ||
+	    h.nslots > MWS_RING_MAX_SLOTS || (h.nslots & (h.nslots - 1)))
+		return -EPROTO;
+	c->samples = h.samples;
+	c->weight = h.weight;
+	c->count16 = h.count16;
+	c->busy = h.busy;
+	c->unmapped = h.unmapped;
+	c->full = h.full;
+	c->waited = h.waited;
+	c->fired = h.fired;
+	if (h.state != MWS_RING_READY)
+		return 0;
+	/* A first read goes on from where a reader before this one stopped (0: none). */
+	if (!c->nslots)
+		c->tail = h.tail;
+	c->nslots = h.nslots;
+	head = h.head;
+	mw_msampler_ring_begin(c, head, h.nslots);
+	while (c->tail < head) {
+		uint64_t slot = c->tail & (h.nslots - 1), k = head - c->tail;
+
+		if (k > RING_CHUNK)
+			k = RING_CHUNK;
+		if (k > h.nslots - slot)
+			k = h.nslots - slot;
+		ret = peek(pid, h.slots + slot * sizeof(*buf), buf, k * sizeof(*buf));
+		/* After the copy: a writer that claimed a slot of the copy's since may be in it. */
+		if (!ret)
+			ret = peek(pid, hdr + offsetof(struct mws_ring, head), &after,
+				   sizeof(after));
+		if (ret)
+			return ret;
+		got.n = 0;
+		stop = !mw_msampler_ring_take(c, buf, k, after, h.nslots, final, keep_rec, &got);
+		/* Copied up to here: the slots are the writers' again, before the slow part. */
+		ret = poke(pid, hdr + offsetof(struct mws_ring, tail), &c->tail, sizeof(c->tail));
+		for (size_t i = 0; i < got.n; i++)
+			fn(ctx, got.r[i]);
+		if (ret || stop)
+			return ret ? ret : c->tail != tail0;
+	}
+	return c->tail != tail0;
+}
+
+int mw_msampler_ring_read(uint32_t pid, uint64_t hdr, struct mw_mring *c, bool final,
+			  mw_mring_fn fn, void *ctx)
+{
+	struct mws_rec *buf = malloc(RING_CHUNK * sizeof(*buf));
+	int ret = -ENOMEM;
+
+	/* Again while it had something: what was written meanwhile (a few passes at most). */
+	for (int pass = 0; buf && pass < RING_PASSES; pass++) {
+		ret = ring_pass(pid, hdr, c, final, fn, ctx, buf);
+		if (ret <= 0)
+			break;
+		ret = 0;
+	}
+	free(buf);
+	return ret < 0 ? ret : 0;
 }

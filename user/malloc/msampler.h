@@ -47,11 +47,15 @@ enum mw_msampler_use {
  * mean). Only its alloc probe when the library exports its table of sampled
  * blocks (*table_off: where, from its load base; the frees are read there,
  * mw_msampler_table); both probes for a sampler without it (*table_off 0).
+ * With its table and a ring (*ring_off: where its header is, from its load
+ * base; 0: none), mwsampler:ring alone: its samples are read from the ring
+ * (mw_msampler_ring_read) and fire no probe.
  * Returns an enum mw_msampler_use, or a negative errno with a one-line reason
  * in err.
  */
 int mw_msampler_attach(struct mw_mprobe *m, struct mw_mledger *ml, uint32_t pid, const char *comm,
-		       bool before_libs, uint64_t *table_off, char *err, size_t errsz);
+		       bool before_libs, uint64_t *table_off, uint64_t *ring_off, char *err,
+		       size_t errsz);
 /*
  * The blocks in the sampler's table of pid now, read from its memory: the
  * sampled blocks still allocated. *addrs (malloc'd, sorted, *n of them).
@@ -67,6 +71,59 @@ size_t mw_msampler_slots(const uint64_t *slots, size_t nslots, uint64_t *out);
  * .output/ in a build tree). 0, or -1 with a reason in err.
  */
 int mw_msampler_preload(char *err, size_t errsz);
+/* Where the sampler's file is mapped in pid now (its first page), 0: not mapped. */
+uint64_t mw_msampler_base(uint32_t pid);
+
+/*
+ * The reader's side of a sampler's ring (sampler/sampler.h): the next position
+ * to read, what it read and lost, and the sampler's own totals as last read.
+ */
+#define MW_MRING_STALLS 3 /* reads a record may stay half-written before it counts as lost */
+struct mw_mring {
+	uint64_t tail;		  /* the next position to read */
+	uint64_t read, lost;	  /* records read; records written over or never whole */
+	uint64_t not_kept;	  /* records of blocks the table could not keep (ptr 0) */
+	uint64_t stall_pos;	  /* the position last found half-written */
+	uint32_t stalls, nslots;  /* reads it was found so; the ring's size */
+	uint64_t samples, weight; /* the sampler's totals: samples and their weights, */
+	uint64_t count16;	  /* the count they stand for (1/65536ths), */
+	uint64_t busy, unmapped;  /* samples dropped: slot busy; no ring (mmap failed); */
+	uint64_t full, waited;	  /* a whole ring unread; samples that waited for memwatch; */
+	uint64_t fired;		  /* and its mwsampler:ring hits */
+};
+
+struct mws_rec;
+struct mw_event;
+typedef void (*mw_mring_fn)(void *ctx, const struct mws_rec *r);
+
+/*
+ * A ring record as the event the BPF program makes at mwsampler:alloc: the
+ * registers in DWARF order, at most stack_max stack bytes. False: not a
+ * record (no weight). Pure; the event points into r.
+ */
+bool mw_msampler_ring_event(const struct mws_rec *r, uint32_t pid, uint32_t stack_max,
+			    struct mw_event *ev);
+/* A read sees head: positions more than a ring behind it were written over (lost). Pure. */
+void mw_msampler_ring_begin(struct mw_mring *c, uint64_t head, uint32_t nslots);
+/*
+ * The copies of the k slots from c->tail on (head_after: the ring's head read
+ * after the copy): each whole record to fn, in order, each one written over
+ * counted lost. False where it stopped at a record still being written (final:
+ * the process is stopped: none is, it is lost). Pure.
+ */
+bool mw_msampler_ring_take(struct mw_mring *c, const struct mws_rec *recs, size_t k,
+			   uint64_t head_after, uint32_t nslots, bool final, mw_mring_fn fn,
+			   void *ctx);
+/*
+ * Read pid's ring (its header at hdr, an address in pid) from c->tail to its
+ * head, in chunks copied with process_vm_readv, writing back after each how
+ * far it has read (the writers wait for that rather than write over a record
+ * not read); c takes the sampler's totals.
+ * 0, or a negative errno (the process is gone, or the header is not a ring's).
+ */
+int mw_msampler_ring_read(uint32_t pid, uint64_t hdr, struct mw_mring *c, bool final,
+			  mw_mring_fn fn, void *ctx);
+
 /* Drop the sampler's leading frames from ips (n of them); the frames left. */
 uint32_t mw_msampler_trim(struct mw_symbolizer *sym, uint32_t pid, uint64_t *ips, uint32_t n);
 

@@ -32,6 +32,8 @@
 /* Costs assumed when they cannot be measured here (said so: "calibrated": false). */
 #define DEFAULT_ENTER_NS 3000.0
 #define DEFAULT_RET_NS 3000.0
+/* The in-process samplers' rings are read at least this often (sampler.h: MWS_RING_SLOTS). */
+#define RING_TICK_NS (10 * 1000000ULL)
 
 _Static_assert(MW_MREGS == MW_USTACK_NREGS, "register sets");
 
@@ -47,6 +49,11 @@ struct mlive {
 	uint64_t table_off;
 	uint64_t unsynced; /* samples since it was last read */
 	bool table_lost;
+	/* Its ring (the probe-free sample path): its header's place from the load base, 0:
+	 * none; the header's address once the library is mapped; the reader's state. */
+	uint64_t ring_off, ring_hdr, ring_read_ns;
+	struct mw_mring ring;
+	bool ring_failed; /* said once */
 	/* Its allocator probes and their overhead budget (accounting: see mw_mtrace). */
 	bool probed;	  /* probes were attached to it */
 	bool gone;	  /* /proc has it no more: accounting stopped */
@@ -131,7 +138,7 @@ static int name_stack(void *ctx, uint32_t pid, const uint64_t *ips, uint32_t n, 
 
 /*
  * The outermost frame lies outside every file the symbolizer knows for the
- * process: code mapped since it read the maps (dlopen). Drop its view of the
+ * process, or there is no frame: code mapped since it read the maps (dlopen). Drop its view of the
  * process, at most once a second, so that the next unwind reads them again.
  */
 static bool stale_maps(struct mw_mtrace *t, struct mlive *p, const uint64_t *ips, int n,
@@ -139,9 +146,10 @@ static bool stale_maps(struct mw_mtrace *t, struct mlive *p, const uint64_t *ips
 {
 	struct mw_frame f;
 
-	if (!p || n <= 0 || (p->maps_read_ns && ts < p->maps_read_ns + 1000000000ULL))
+	if (!p || (p->maps_read_ns && ts < p->maps_read_ns + 1000000000ULL))
 		return false;
-	if (mw_sym_resolve_ip(t->sym, p->pid, ips[n - 1], 1, &f) == 0 && f.module)
+	/* No frame at all: the first, in a library mapped since (a sampler's ring is read early). */
+	if (n > 0 && mw_sym_resolve_ip(t->sym, p->pid, ips[n - 1], 1, &f) == 0 && f.module)
 		return false;
 	mw_sym_invalidate(t->sym, p->pid);
 	p->maps_read_ns = ts;
@@ -183,6 +191,59 @@ static void on_alloc(struct mw_mtrace *t, const struct mw_event *ev)
 		sampler_frees(t, p, mw_now_ns(CLOCK_MONOTONIC));
 }
 
+struct ring_ctx {
+	struct mw_mtrace *t;
+	uint32_t pid;
+};
+
+/* A record of a sampler's ring: unwound and recorded as an alloc probe's would be. */
+static void on_ring_rec(void *ctx, const struct mws_rec *r)
+{
+	struct ring_ctx *rc = ctx;
+	struct mw_event ev;
+
+	if (!mw_msampler_ring_event(r, rc->pid, rc->t->cfg->mal.stack_bytes, &ev))
+		return;
+	ev.ts_ns = ev.mono_ns + (uint64_t)rc->t->s->dctx.mono_to_epoch_ns;
+	on_alloc(rc->t, &ev);
+}
+
+/*
+ * Read the process's ring (at its tick, its wake-up and each report; stopped:
+ * it is held at exit(), so nothing is being written and nothing more comes).
+ */
+static void ring_drain(struct mw_mtrace *t, uint32_t pid, bool stopped)
+{
+	struct ring_ctx rc = { t, pid };
+	struct mlive *p = live_of(t, pid, false);
+	struct mw_mring c;
+	uint64_t base, hdr;
+	int ret;
+
+	if (!p || !p->ring_off || p->gone)
+		return;
+	p->ring_read_ns = mw_now_ns(CLOCK_MONOTONIC);
+	if (!p->ring_hdr) {
+		base = mw_msampler_base(pid);
+		if (!base)
+			return; /* not mapped yet (a launched command before its libraries) */
+		p->ring_hdr = base + p->ring_off;
+	}
+	hdr = p->ring_hdr;
+	/* A copy: on_alloc may move procs (it does not add, but keep to what it owns). */
+	c = p->ring;
+	ret = mw_msampler_ring_read(pid, hdr, &c, stopped, on_ring_rec, &rc);
+	p = live_of(t, pid, false);
+	if (!p)
+		return;
+	p->ring = c;
+	/* Gone, or an exec not seen yet (the next attach reads the new image's): -v says so. */
+	if (ret && ret != -ENOMEM && ret != -ESRCH && !p->ring_failed && t->cfg->verbose) {
+		p->ring_failed = true;
+		mw_p_err("pid %u: cannot read the sampler's ring: %s", pid, strerror(-ret));
+	}
+}
+
 static void flush_pending(struct mw_mtrace *t, uint64_t now);
 
 static int on_record(void *ctx, void *data, size_t size)
@@ -199,6 +260,7 @@ static int on_record(void *ctx, void *data, size_t size)
 	switch (ev.kind) {
 	case MW_EV_MALLOC: on_alloc(t, &ev); break;
 	case MW_EV_MFREE: mw_mledger_free(&t->ml, &ev, data, size); break;
+	case MW_EV_MWAKE: ring_drain(t, ev.pid, false); break;
 	case MW_EV_MEXIT: {
 		/* Reported at the next tick, after the syscall ring is read up to here too. */
 		struct mw_mproc *mp = mw_mledger_find(&t->ml, ev.pid);
@@ -382,7 +444,8 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 {
 	char what[256] = "", comm[MW_COMM_LEN] = "", qwhat[MW_TEXT_ROOM(256)];
 	bool midlife = !before_libs || quiet;
-	uint64_t cpu = 0, now = mw_now_ns(CLOCK_MONOTONIC), table_off = 0, t0, attach_ns;
+	uint64_t cpu = 0, now = mw_now_ns(CLOCK_MONOTONIC), table_off = 0, ring_off = 0, t0;
+	uint64_t attach_ns;
 	struct mlive *p;
 	int n;
 
@@ -391,19 +454,25 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 	mw_read_cpu_ns(pid, &cpu);
 	/* The in-process sampler where it interposes malloc: a probe hit per sample. */
 	pthread_mutex_lock(&t->mu); /* its links join the probes' tables */
-	n = mw_msampler_attach(&t->probe, &t->ml, pid, comm, before_libs, &table_off, what,
-			       sizeof(what));
+	n = mw_msampler_attach(&t->probe, &t->ml, pid, comm, before_libs, &table_off, &ring_off,
+			       what, sizeof(what));
 	p = live_of(t, pid, true);
 	if (p) {
 		p->table_off = n == MW_MSAMPLER_ATTACHED ? table_off : 0;
 		p->table_lost = false;
+		/* An exec: another image, another ring (the process is read afresh). */
+		p->ring_off = n == MW_MSAMPLER_ATTACHED ? ring_off : 0;
+		p->ring_hdr = 0;
+		memset(&p->ring, 0, sizeof(p->ring));
 	}
 	pthread_mutex_unlock(&t->mu);
 	if (n != MW_MSAMPLER_NONE && n != MW_MSAMPLER_BYPASSED) {
 		if (n < 0 && !quiet)
 			mw_p_err("pid %u: %s", pid, what);
 		else if (n > 0 && t->cfg->verbose)
-			mw_p_err("pid %u: allocations sampled in the process", pid);
+			mw_p_err("pid %u: allocations sampled in the process, %s", pid,
+				 ring_off ? "read from its ring (no probe per sample)"
+					  : "reported through its probe (a trap per sample)");
 		if (n > 0)
 			sampler_pid(t, pid, now, cpu);
 		return n < 0 ? n : 0;
@@ -644,6 +713,20 @@ static void sampler_frees(struct mw_mtrace *t, struct mlive *p, uint64_t now)
 	free(live);
 }
 
+/*
+ * What the ring path adds to the kernel's counters of a process (which see no
+ * sample then): the sampler's sums of its samples and their weights, lost
+ * records or not (the estimates), and what was lost or not kept.
+ */
+static void ring_counters(const struct mw_mring *r, struct mw_malloc_counters *c)
+{
+	c->sampled += r->samples + r->unmapped + r->full;
+	c->bytes[MW_MFN_MALLOC] += r->weight;
+	c->calls[MW_MFN_MALLOC] += r->count16;
+	c->rb_drops += r->lost + r->unmapped + r->full;
+	c->live_full += r->not_kept;
+}
+
 /* One process's report, with the kernel's counters; first, after lost records, the
  * kernel's outstanding table says which blocks are live (the sampler's table, under it). */
 static void report_proc(struct mw_mtrace *t, uint32_t pid, uint64_t now, bool final)
@@ -666,6 +749,11 @@ static void report_proc(struct mw_mtrace *t, uint32_t pid, uint64_t now, bool fi
 	}
 	pthread_mutex_unlock(&t->mu);
 	mw_mprobe_stats(&t->probe, &in.st);
+	/* Its ring first: the samples written so far, before the table says which are live. */
+	if (p && p->ring_off) {
+		ring_drain(t, pid, p->exiting);
+		p = live_of(t, pid, false);
+	}
 	if (p)
 		in.unwind_failed = p->unwind_failed;
 	/* The sampler's samples are not in the kernel's table: its own says which are live. */
@@ -681,6 +769,8 @@ static void report_proc(struct mw_mtrace *t, uint32_t pid, uint64_t now, bool fi
 		p->synced_drops = in.st.rb_drops;
 	}
 	mw_mprobe_counters(&t->probe, pid, &in.c);
+	if (p && p->ring_off)
+		ring_counters(&p->ring, &in.c);
 	/* Blocks of unknown fate (the probes were away): a heap walk says which are still there. */
 	mp = mw_mledger_find(&t->ml, pid);
 	if (p && !p->gone && !p->table_off && t->walk && mp && mp->dark_ns && mp->allocator[0])
@@ -767,6 +857,9 @@ static void probes_tick(struct mw_mtrace *t, uint64_t now)
 void mw_mtrace_tick(struct mw_mtrace *t, uint64_t now)
 {
 	report_exiting(t, now);
+	for (size_t i = 0; i < t->nprocs; i++)
+		if (t->procs[i].ring_off && now >= t->procs[i].ring_read_ns + RING_TICK_NS)
+			ring_drain(t, t->procs[i].pid, false);
 	if (!t->thread_on) {
 		pthread_mutex_lock(&t->mu);
 		probes_tick(t, now);
@@ -784,7 +877,13 @@ void mw_mtrace_detach(struct mw_mtrace *t)
 
 void mw_mtrace_report(struct mw_mtrace *t, bool final)
 {
-	uint64_t now = mw_now_ns(CLOCK_MONOTONIC);
+	uint64_t now;
+
+	/* The rings' samples so far are in before the report's time is taken. */
+	for (size_t i = 0; i < t->nprocs; i++)
+		if (t->procs[i].ring_off && !t->procs[i].exiting)
+			ring_drain(t, t->procs[i].pid, false);
+	now = mw_now_ns(CLOCK_MONOTONIC);
 
 	report_exiting(t, now);
 	for (size_t i = 0; i < t->ml.nprocs; i++)
@@ -898,4 +997,13 @@ void mw_mtrace_after_report(struct mw_mtrace *t, void (*fn)(void *, uint32_t, bo
 {
 	t->ml.after_report = fn;
 	t->ml.after_report_ctx = ctx;
+}
+
+int mw_mtrace_wait_ms(const struct mw_mtrace *t, int ms)
+{
+	for (size_t i = 0; t && i < t->nprocs; i++)
+		if (t->procs[i].ring_off && !t->procs[i].gone)
+			return ms < (int)(RING_TICK_NS / 1000000) ? ms
+								  : (int)(RING_TICK_NS / 1000000);
+	return ms;
 }

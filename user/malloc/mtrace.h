@@ -49,4 +49,7 @@ const struct mw_mledger *mw_mtrace_ledger(const struct mw_mtrace *t);
 /* fn(ctx, pid, final) after each process's report (mledger.h: after_report). */
 void mw_mtrace_after_report(struct mw_mtrace *t, void (*fn)(void *, uint32_t, bool), void *ctx);
 
+/* The event loop's wait: shorter while a sampler's ring is read (at most every 10 ms). */
+int mw_mtrace_wait_ms(const struct mw_mtrace *t, int ms);
+
 #endif /* MW_MTRACE_H */

@@ -76,7 +76,8 @@ int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, st
 		switch (*(const __u32 *)data) {
 		case MW_MREC_ALLOC:
 		case MW_MREC_FREE:
-		case MW_MREC_EXIT: return decode_malloc(ctx, data, size, ev);
+		case MW_MREC_EXIT:
+		case MW_MREC_WAKE: return decode_malloc(ctx, data, size, ev);
 		}
 	}
 	if (size < sizeof(*h))

@@ -33,6 +33,7 @@ enum mw_event_kind {
 	MW_EV_MALLOC = MW_MREC_ALLOC, /* an allocation, with registers and stack bytes */
 	MW_EV_MFREE = MW_MREC_FREE,   /* a tracked block was freed */
 	MW_EV_MEXIT = MW_MREC_EXIT,   /* a process called exit() and is held stopped */
+	MW_EV_MWAKE = MW_MREC_WAKE,   /* the in-process sampler's ring is half full: read it */
 };
 
 /* The kernel made a process a target by itself (--cgroup, or a --comm name matched). */

@@ -266,10 +266,12 @@ struct mw_malloc_entry {
 	__u32 nips;
 };
 
+/* flags: MW_MSAMPLER_RING: its samples are read from its ring (else its alloc probe's). */
+#define MW_MSAMPLER_RING 1u
 struct mw_msampler_entry {
 	__u32 pid;
-	__u32 pad;
-	__u64 mean; /* MEMWATCH_SAMPLE_BYTES in its environment */
+	__u32 flags; /* 0 in older recordings: the probe */
+	__u64 mean;  /* MEMWATCH_SAMPLE_BYTES in its environment */
 };
 
 /*
