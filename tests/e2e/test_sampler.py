@@ -19,6 +19,10 @@ from test_malloc import (JEMALLOC, LEAKS, SRC, TCMALLOC, find_leak, frames_of, m
 
 SAMPLER = os.path.join(mw.ROOT, ".output", "libmemwatch-sampler.so")
 SMALL = "64"  # bytes: every block of leaks.c (1000 bytes and more) is sampled: p > 1 - 1e-6
+# The sampler's ring waits up to 1 s for memwatch when memwatch has not read a whole ring (by
+# default 2 ms, once per stall, then samples are dropped and counted): the tests that sample every
+# allocation of a tight loop and want every sample read.
+WAIT = {"MEMWATCH_SAMPLER_RING_WAIT": "1000000"}
 
 
 def need_sampler():
@@ -43,10 +47,11 @@ def check_sampled_leaks(tr, pid=None, src=os.path.join(SRC, "leaks.c")):
         check(not any("libmemwatch-sampler" in m for m in mods), f"sampler frames in {mods}")
 
 
-def sampler_summary(tr, pid=None, mean=SMALL):
+def sampler_summary(tr, pid=None, mean=SMALL, path="ring"):
     s = summary(tr, pid)
     check(s["allocator"].endswith("libmemwatch-sampler.so"), f"allocator {s['allocator']!r}")
     eq(s["sampling"], f"sampler bytes {mean}", "sampling")
+    eq(s.get("sampler_path"), path, "the sampler's path")
     check(s["calls"] is None and s["bytes"] is None, f"calls counted: {s['calls']}")
     eq(s["estimated"], True, "estimated")
     return s
@@ -67,25 +72,35 @@ def test_sampler_leaks_glibc():
     check(not [e for e in tr.of("leak") if "churn" in frames_of(e)], "churn left leaks")
 
 
+def ring_counts(err):
+    """The sampler's own counts, as sampler_frees prints them."""
+    m = re.search(r"sampler_frees: kept \d+ dropped \d+ alloc_fired (-?\d+) free_fired (-?\d+)",
+                  err)
+    check(m, f"no counts from the workload: {mw.tail(err)!r}")
+    r = re.search(r"sampler_frees: ring state (\d+) samples (\d+) busy (\d+) full (\d+) "
+                  r"waited (\d+) fired (\d+) slots (\d+)", err)
+    keys = ("state", "samples", "busy", "full", "waited", "fired", "slots")
+    # No ring line: a library without the ring's symbol (its counts are then all 0).
+    return dict(zip(("alloc_fired", "free_fired"), map(int, m.groups())),
+                **dict(zip(keys, map(int, r.groups()) if r else [0] * len(keys))))
+
+
 def test_sampler_frees_from_table():
-    """A sample costs one probe hit: memwatch attaches mwsampler:alloc only and reads the frees
-    of sampled blocks from the sampler's table before each report. The sampler's own count of
-    its probes fired with a tracer on them: every block's alloc probe (as many as memwatch
-    traced), no free probe at all; blocks freed between two reports are outstanding in the
-    report before and gone from every report after (no leak), the kept ones are the leaks."""
+    """A sample fires no probe: memwatch attaches mwsampler:ring only, reads the samples from
+    the sampler's ring and the frees of sampled blocks from its table before each report. The
+    sampler's own counts: no alloc or free probe fired, every block written to its ring (as many
+    as memwatch traced); blocks freed between two reports are outstanding in the report before
+    and gone from every report after (no leak), the kept ones are the leaks."""
     need_sampler()
     n, size = 50, 4096
     rc, tr, err, _ = run_mw(["--malloc", "--sampler", "-i", "1", "--", mw.wl("sampler_frees"),
                              "-n", n, "-s", size, "-p", 2000],
                             env={"MEMWATCH_SAMPLE_BYTES": SMALL}, timeout=60)
     eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
-    m = re.search(r"sampler_frees: kept \d+ dropped \d+ alloc_fired (-?\d+) free_fired (-?\d+)",
-                  err)
-    check(m, f"no counts from the workload: {mw.tail(err)!r}")
-    fired_alloc, fired_free = int(m.group(1)), int(m.group(2))
+    c = ring_counts(err)
     s = sampler_summary(tr)
-    eq(fired_free, 0, "free probe hits")
-    eq((fired_alloc, s["traced"]), (2 * n, 2 * n), "alloc probe hits, traced by memwatch")
+    eq((c["alloc_fired"], c["free_fired"]), (0, 0), "alloc and free probe hits")
+    eq((c["samples"], s["traced"]), (2 * n, 2 * n), "ring samples, traced by memwatch")
     reports = sorted({e["ts_ns"] for e in tr.of("malloc_summary")})
     check(len(reports) >= 3, f"{len(reports)} reports, want one before the frees and two after")
 
@@ -128,8 +143,91 @@ def test_sampler_without_table():
     m = re.search(r"alloc_fired (\d+) free_fired (\d+)", err)
     check(m, f"no counts from the workload: {mw.tail(err)!r}")
     eq((int(m.group(1)), int(m.group(2))), (2 * n, n), "alloc and free probe hits")
+    eq(summary(tr)["sampler_path"], "probe", "the sampler's path")
     eq(find_leak(tr, "keep_blocks")["count"], n, "keep_blocks leaks")
     check(not [e for e in tr.of("leak") if "drop_blocks" in frames_of(e)], "freed blocks leaked")
+
+
+def test_sampler_ring_path():
+    """The probe-free path, and the probe path of a sampler without a ring: -v and the summary
+    say which; through the ring no probe fires (the sampler's own counts: no alloc probe hit,
+    every sample in its ring), through the probe (a copy of the library without the ring's
+    symbol, as an older build) every sample fires mwsampler:alloc; the leaks are the same,
+    exact and named with function and line, either way."""
+    need_sampler()
+    noring = mw.tmpfile("libmemwatch-sampler.so")
+    with open(SAMPLER, "rb") as f, open(noring, "wb") as g:
+        data = f.read()
+        check(data.count(b"mwsampler_ring\0") >= 1, "the library exports no mwsampler_ring")
+        g.write(data.replace(b"mwsampler_ring\0", b"mwsampler_rinX\0"))
+    n = 40
+    for lib, path in ((SAMPLER, "ring"), (noring, "probe")):
+        rc, tr, err, _ = run_mw(["-v", "--malloc", "--sampler", "--", mw.wl("sampler_frees"),
+                                 "-n", n, "-p", 0],
+                                env={"MEMWATCH_SAMPLE_BYTES": SMALL, "MEMWATCH_SAMPLER": lib},
+                                timeout=60)
+        eq(rc, 0, f"{path}: exit status (stderr {mw.tail(err)!r})")
+        c = ring_counts(err)
+        s = sampler_summary(tr, path=path)
+        want = ("read from its ring (no probe per sample)" if path == "ring"
+                else "reported through its probe (a trap per sample)")
+        check(want in err, f"{path}: -v does not say {want!r}: {mw.tail(err)!r}")
+        hits, ring = (0, 2 * n) if path == "ring" else (2 * n, 0)
+        eq((c["alloc_fired"], c["free_fired"], c["samples"], s["traced"]), (hits, 0, ring, 2 * n),
+           f"{path}: alloc and free probe hits, ring samples, traced")
+        eq((s["dropped"], s["not_tracked"]), (0, 0), f"{path}: dropped, not tracked")
+        leak = find_leak(tr, "keep_blocks")
+        eq((leak["count"], leak["bytes"]), (n, n * 4096), f"{path}: keep_blocks")
+        eq(leak["stack"][0].get("line"),
+           markers(os.path.join(SRC, "sampler_frees.c")).get("keep"), f"{path}: keep's line")
+        check(not [e for e in tr.of("leak") if "drop_blocks" in frames_of(e)],
+              f"{path}: freed blocks leaked")
+
+
+def test_sampler_ring_overflow():
+    """A ring of 4 slots (MEMWATCH_SAMPLER_RING) under a burst of 3000 samples never freed, the
+    sampler told not to wait for memwatch (MEMWATCH_SAMPLER_RING_WAIT=0): most samples find the
+    ring full of records memwatch has not read yet and are dropped, never written over a record
+    not read. memwatch's dropped count is exactly the sampler's (full, or a busy slot), every
+    other sample is read (a block outstanding: weight 1 at a mean of 1 byte), and the estimates
+    still count all of them. Told to wait up to 1 s, the same burst loses nothing: the sampler
+    waits for memwatch to read."""
+    need_sampler()
+    n = 3000
+    for wait in ("0", WAIT["MEMWATCH_SAMPLER_RING_WAIT"]):
+        env = {"MEMWATCH_SAMPLE_BYTES": "1", "MEMWATCH_SAMPLER_RING": "4",
+               "MEMWATCH_SAMPLER_RING_WAIT": wait}
+        rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--", mw.wl("sampler_frees"), "-n", n,
+                                 "-d", 0, "-s", 64, "-p", 0], env=env, timeout=60)
+        eq(rc, 0, f"wait {wait}: exit status (stderr {mw.tail(err)!r})")
+        c = ring_counts(err)
+        s = sampler_summary(tr, mean="1")
+        eq((c["slots"], c["alloc_fired"]), (4, 0), "ring slots, alloc probe hits")
+        eq(s["traced"], c["samples"] + c["full"], "traced: the sampler's samples")
+        eq(s["dropped"], c["full"] + c["busy"], f"wait {wait}: dropped, the sampler's drops {c}")
+        eq(s["outstanding_count"] + s["dropped"], c["samples"] + c["full"],
+           "samples read + dropped")
+        eq(s["estimated_count"], c["samples"] + c["full"], "estimated count (the sampler's sums)")
+        keep = find_leak(tr, "keep_blocks")
+        if wait == "0":
+            check(c["full"] > n / 2 and c["waited"] == 0, f"no wait, most dropped: {c}")
+        else:
+            check(c["waited"] > 0, f"the sampler never waited: {c}")
+            eq((c["full"], s["dropped"], keep["count"]), (0, 0, n), "waited: nothing lost")
+
+
+def test_sampler_no_reader():
+    """Preloaded with nothing attached, the sampler keeps nothing and maps no ring: its probes
+    and ring stay untouched (the countdown is all it costs)."""
+    need_sampler()
+    p = subprocess.run([mw.wl("sampler_frees"), "-n", "200", "-p", "0"], capture_output=True,
+                       text=True, timeout=30,
+                       env=dict(os.environ, LD_PRELOAD=SAMPLER, MEMWATCH_SAMPLE_BYTES=SMALL))
+    eq(p.returncode, 0, f"exit status (stderr {mw.tail(p.stderr)!r})")
+    c = ring_counts(p.stderr)
+    check(c["slots"] == 1024, f"no ring in the library: {c}")
+    eq((c["state"], c["samples"], c["fired"], c["alloc_fired"], c["free_fired"]),
+       (0, 0, 0, 0, 0), "ring state, samples, ring/alloc/free probe hits")
 
 
 def _preloaded(lib, name):
@@ -215,7 +313,7 @@ def test_sampler_signal_handler():
     for attempt in range(3):
         rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--stack-bytes", "1024", "--",
                                  mw.wl("sig_malloc"), "-t", "600"],
-                                env={"MEMWATCH_SAMPLE_BYTES": "1", "LD_PRELOAD": so},
+                                env={"MEMWATCH_SAMPLE_BYTES": "1", "LD_PRELOAD": so, **WAIT},
                                 timeout=60)
         eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
         s = sampler_summary(tr, mean="1")
@@ -254,7 +352,7 @@ def test_sampler_estimates():
     # ring from filling on a busy machine; the allocated total is the kernel's sum either way.
     rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--stack-bytes", "1024", "--",
                              mw.wl("sampled_mix")],
-                            env={"MEMWATCH_SAMPLE_BYTES": "8K"}, timeout=120)
+                            env={"MEMWATCH_SAMPLE_BYTES": "8K", **WAIT}, timeout=120)
     eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
     exact = _mix_exact(err)
     s = sampler_summary(tr, mean="8192")
@@ -298,6 +396,7 @@ def test_sampler_attach_service():
     env["LD_PRELOAD"] = dest + lib  # installed into DESTDIR, not the system
     check(os.path.exists(env["LD_PRELOAD"]), "the library was not installed")
     env["MEMWATCH_SAMPLE_BYTES"] = SMALL
+    env.update(WAIT)
     for hold in (True, False):
         w = mw.Proc([mw.wl("leaks"), "-w", "-r", "100"], stdin=subprocess.PIPE, env=env,
                     name="leaks")
@@ -456,7 +555,7 @@ def test_sampler_duty_cycle():
     need_sampler()
     rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--duty", "0.5,1", "--",
                              mw.wl("leaks"), "-t", "3000"],
-                            env={"MEMWATCH_SAMPLE_BYTES": SMALL}, timeout=60)
+                            env={"MEMWATCH_SAMPLE_BYTES": SMALL, **WAIT}, timeout=60)
     eq(rc, 0, f"exit status (stderr {mw.tail(err)!r})")
     rounds = int(re.search(r"rounds (\d+)", err).group(1))
     check(not [e for e in tr.of("leak") if any(f.startswith("leak_") for f in frames_of(e)

@@ -24,12 +24,18 @@
  * loop has ended, from CLOCK_MONOTONIC; X = L / (N / max(T, 1)), the wall time of one pair of
  * one thread (with T > CPUs, threads also wait for a CPU). Under libmemwatch-sampler.so also
  *   malloc_bench: sampler probes fired alloc A free F
- * its count of the probes it fired with a tracer on them (each a probe hit: a trap). Exits 0.
+ * its count of the probes it fired with a tracer on them (each a probe hit: a trap), and
+ *   malloc_bench: sampler ring samples S fired F
+ * the samples it wrote to its ring (memwatch reading it) and its ring probe's hits. Always
+ *   malloc_bench: cpu_ns C
+ * the process's CPU time (CLOCK_PROCESS_CPUTIME_ID, user and system: the kernel's work at its
+ * probe hits included) over the same span as loop_ns. Exits 0.
  */
 #include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 #include "common.h"
+#include "../../user/sampler/sampler.h"
 
 #define USAGE "malloc_bench [-w] [-n PAIRS] [-d SEC] [-t THREADS] [-k PASSES]"
 #define MAX_THREADS 64
@@ -47,6 +53,7 @@ struct sampler_info {
 
 /* Weak: resolved to the sampler's when it is loaded, NULL otherwise (no dlsym: no malloc). */
 extern struct sampler_info mwsampler_info __attribute__((weak));
+extern struct mws_ring mwsampler_ring __attribute__((weak));
 
 struct looper {
 	pthread_t th;
@@ -60,12 +67,17 @@ static long seconds;
 static long passes;
 static pthread_barrier_t start;
 
-static uint64_t now_ns(void)
+static uint64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
 }
 
 static inline uint64_t xorshift(uint64_t *s)
@@ -132,7 +144,7 @@ int main(int argc, char **argv)
 {
 	struct looper l[MAX_THREADS];
 	long threads = 0, total = 0;
-	uint64_t t0, t1, per10, sum = 0;
+	uint64_t t0, t1, c0, c1, per10, sum = 0;
 	int wait_start = 0, opt;
 
 	while ((opt = getopt(argc, argv, "wn:d:t:k:")) != -1) {
@@ -159,6 +171,7 @@ int main(int argc, char **argv)
 		wl_handshake("ready");
 	if (threads) {
 		pthread_barrier_wait(&start);
+		c0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 		t0 = now_ns();
 		for (long i = 0; i < threads; i++) {
 			pthread_join(l[i].th, NULL);
@@ -166,10 +179,12 @@ int main(int argc, char **argv)
 			sum ^= l[i].sum;
 		}
 	} else {
+		c0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 		t0 = now_ns();
 		total = loop(0, &sum);
 	}
 	t1 = now_ns();
+	c1 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 	/* Tenths in integers: printf's floating point may call malloc, which would be counted. */
 	per10 = (t1 - t0) * 10 * (uint64_t)(threads ? threads : 1) / (uint64_t)(total ? total : 1);
 	wl_say("malloc_bench: pairs %ld mallocs %ld frees %ld threads %ld loop_ns %llu "
@@ -183,5 +198,10 @@ int main(int argc, char **argv)
 							   __ATOMIC_RELAXED),
 		       (unsigned long long)__atomic_load_n(&mwsampler_info.free_fired,
 							   __ATOMIC_RELAXED));
+	if (&mwsampler_ring)
+		wl_say("malloc_bench: sampler ring samples %llu fired %llu\n",
+		       (unsigned long long)atomic_load(&mwsampler_ring.samples),
+		       (unsigned long long)atomic_load(&mwsampler_ring.fired));
+	wl_say("malloc_bench: cpu_ns %llu\n", (unsigned long long)(c1 - c0));
 	return 0;
 }
