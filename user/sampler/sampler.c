@@ -336,11 +336,15 @@ static __attribute__((noinline)) void ring_put(void *p, size_t n, uint64_t weigh
 			return;
 		}
 	}
-	/* A position, unless memwatch has a whole ring to read (then waited for, or dropped). */
+	/*
+	 * A position, unless memwatch has a whole ring to read: then waited for, or
+	 * dropped; at once from a signal handler that interrupted a write, which
+	 * memwatch waits for.
+	 */
 	pos = atomic_load(&ring.head);
 	do {
 		if (pos - atomic_load(&ring.tail) >= ring.nslots) {
-			if (!ring_wait(pos)) {
+			if (nested || !ring_wait(pos)) {
 				atomic_fetch_add_explicit(&ring.full, 1, memory_order_relaxed);
 				return;
 			}
@@ -351,7 +355,7 @@ static __attribute__((noinline)) void ring_put(void *p, size_t n, uint64_t weigh
 	atomic_fetch_add_explicit(&ring.samples, 1, memory_order_relaxed);
 	r = (struct mws_rec *)ring.slots + (pos & (ring.nslots - 1));
 	old = atomic_load_explicit(&r->seq, memory_order_relaxed);
-	/* Busy (a write this one interrupted, or a lap behind), or a later lap's: dropped. */
+	/* Busy (a write this one interrupted, or one memwatch gave up on), or a later lap's. */
 	if ((old & 1) || old >= 2 * pos + 1 ||
 	    !atomic_compare_exchange_strong(&r->seq, &old, 2 * pos + 1)) {
 		atomic_fetch_add_explicit(&ring.busy, 1, memory_order_relaxed);
