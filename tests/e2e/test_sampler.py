@@ -19,10 +19,10 @@ from test_malloc import (JEMALLOC, LEAKS, SRC, TCMALLOC, find_leak, frames_of, m
 
 SAMPLER = os.path.join(mw.ROOT, ".output", "libmemwatch-sampler.so")
 SMALL = "64"  # bytes: every block of leaks.c (1000 bytes and more) is sampled: p > 1 - 1e-6
-# The sampler's ring waits up to 1 s for memwatch when memwatch has not read a whole ring (by
+# The sampler's ring waits up to 10 s for memwatch when memwatch has not read a whole ring (by
 # default 2 ms, once per stall, then samples are dropped and counted): the tests that sample every
 # allocation of a tight loop and want every sample read.
-WAIT = {"MEMWATCH_SAMPLER_RING_WAIT": "1000000"}
+WAIT = {"MEMWATCH_SAMPLER_RING_WAIT": "10000000"}
 
 
 def need_sampler():
@@ -190,7 +190,7 @@ def test_sampler_ring_overflow():
     ring full of records memwatch has not read yet and are dropped, never written over a record
     not read. memwatch's dropped count is exactly the sampler's (full, or a busy slot), every
     other sample is read (a block outstanding: weight 1 at a mean of 1 byte), and the estimates
-    still count all of them. Told to wait up to 1 s, the same burst loses nothing: the sampler
+    still count all of them. Told to wait up to 10 s, the same burst loses nothing: the sampler
     waits for memwatch to read."""
     need_sampler()
     n = 3000
