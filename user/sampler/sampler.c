@@ -244,6 +244,9 @@ static size_t self_read(void *dst, uintptr_t sp, size_t want)
 	unsigned long nr = 1;
 	ssize_t got;
 
+	/* A sample before the constructor (another allocator's start-up): not known yet. */
+	if (!self_pid)
+		self_pid = getpid();
 	if (split < sp + want) {
 		remote[0].iov_len = split - sp;
 		remote[1] = (struct iovec){ (void *)split, sp + want - split };
