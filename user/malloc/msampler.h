@@ -78,7 +78,12 @@ uint64_t mw_msampler_base(uint32_t pid);
  * The reader's side of a sampler's ring (sampler/sampler.h): the next position
  * to read, what it read and lost, and the sampler's own totals as last read.
  */
-#define MW_MRING_STALLS 3 /* reads a record may stay half-written before it counts as lost */
+/*
+ * Reads a record may stay half-written before it counts as lost: its writer may
+ * be preempted for long on a busy host (3, ~15 ms, lost one in a loaded run);
+ * one that never completes (its slot was busy) exists only after such a loss.
+ */
+#define MW_MRING_STALLS 100
 struct mw_mring {
 	uint64_t tail;		  /* the next position to read */
 	uint64_t read, lost;	  /* records read; records written over or never whole */

@@ -43,6 +43,8 @@ struct mlive {
 	bool exiting;	       /* stopped in exit(): report, then resume it */
 	uint64_t synced_drops; /* ring drops already reconciled with the kernel's table */
 	uint64_t maps_read_ns; /* when its maps were last dropped for being stale */
+	bool unwound;	       /* an unwind of it has found frames */
+	uint32_t early_reads;  /* maps read again before that */
 	uint64_t unwind_failed;
 	/* The in-process sampler's table of sampled blocks, from its load base (0: none, or
 	 * its free probe is attached); table_lost: it could not be read, said once. */
@@ -146,13 +148,16 @@ static bool stale_maps(struct mw_mtrace *t, struct mlive *p, const uint64_t *ips
 {
 	struct mw_frame f;
 
-	if (!p || (p->maps_read_ns && ts < p->maps_read_ns + 1000000000ULL))
+	/* Not at once again, unless no unwind of the process has worked yet (its start; a few). */
+	if (!p || (p->maps_read_ns && ts < p->maps_read_ns + 1000000000ULL &&
+		   (p->unwound || p->early_reads >= 16)))
 		return false;
 	/* No frame at all: the first, in a library mapped since (a sampler's ring is read early). */
 	if (n > 0 && mw_sym_resolve_ip(t->sym, p->pid, ips[n - 1], 1, &f) == 0 && f.module)
 		return false;
 	mw_sym_invalidate(t->sym, p->pid);
 	p->maps_read_ns = ts;
+	p->early_reads += !p->unwound;
 	return true;
 }
 
@@ -180,6 +185,8 @@ static void on_alloc(struct mw_mtrace *t, const struct mw_event *ev)
 		if (p)
 			p->unwind_failed++;
 		n = 0;
+	} else if (p) {
+		p->unwound = true;
 	}
 	mw_mledger_alloc(&t->ml, ev, ips, (uint32_t)n, name_stack, t);
 	/*
