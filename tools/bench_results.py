@@ -37,7 +37,7 @@ SECTIONS = {
                "PARTS=redis)", dict(REDIS_N="30000", REDIS_ROUNDS="3", REDIS_BUDGETS="5,10",
                          REDIS_EST_N="300000", SHARES_SEC="20")),
     "sampler": ("The in-process sampler (tools/bench_sampler.sh)",
-                dict(ROUNDS="3", PAIRS="20000000", UPAIRS="40000", REDIS_N="100000", MEAN="512K",
+                dict(ROUNDS="3", PAIRS="20000000", UPAIRS="40000", REDIS_N="2000000", MEAN="512K",
                      ACC_MEAN="8K")),
     "faults": ("Page faults: the fault probe and --fault-stacks (tools/bench_faults.sh)",
                dict(ROUNDS="5", MIB="256")),

@@ -29,7 +29,7 @@
 #    ~500 MB per stack, which a full uprobe run cannot trace in a bench; hence ACC_MEAN.
 # ROUNDS interleaved rounds (order rotating), min and median. The sampler rows run with
 # MEMWATCH_SAMPLE_BYTES=MEAN. Environment: ROUNDS (3), PAIRS (20000000), UPAIRS (40000),
-# REDIS_N (100000), MEAN (512K), ACC_MEAN (8K), MEMWATCH (./memwatch).
+# REDIS_N (2000000), MEAN (512K), ACC_MEAN (8K), MEMWATCH (./memwatch).
 set -eu
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "bench_sampler: needs root (BPF)" >&2; exit 1; }
@@ -45,7 +45,7 @@ ROUNDS = int(os.environ.get("ROUNDS", 3))
 # clear_page on this VM) is a start-up cost, which 2M pairs would count as 15 ns per pair.
 PAIRS = os.environ.get("PAIRS", "20000000")
 UPAIRS = os.environ.get("UPAIRS", "40000")
-REDIS_N = os.environ.get("REDIS_N", "100000")
+REDIS_N = os.environ.get("REDIS_N", "2000000")
 MEAN = os.environ.get("MEAN", "512K")
 ACC_MEAN = os.environ.get("ACC_MEAN", "8K")
 MW = os.environ.get("MEMWATCH", "./memwatch")
