@@ -8,25 +8,6 @@
 #include "ledger/format.h"
 #include "bystack.h"
 
-static void json_frames(struct mw_json *j, const struct mw_bystack_stack *s)
-{
-	mw_json_arr_begin(j, "stack");
-	for (uint32_t i = 0; i < s->n; i++) {
-		const struct mw_sframe *f = &s->f[i];
-
-		mw_json_obj_begin(j, NULL);
-		mw_json_addr(j, "addr", f->addr);
-		if (f->func) {
-			mw_json_str(j, "func", f->func);
-			mw_json_uint(j, "offset", f->offset);
-		}
-		if (f->module)
-			mw_json_str(j, "module", f->module);
-		mw_json_obj_end(j);
-	}
-	mw_json_arr_end(j);
-}
-
 static void json_row(FILE *out, uint64_t ts_ns, uint32_t pid, const struct mw_bystack_row *r,
 		     const struct mw_bystack_stack *s, uint64_t others)
 {
@@ -40,7 +21,7 @@ static void json_row(FILE *out, uint64_t ts_ns, uint32_t pid, const struct mw_by
 	mw_json_uint(&j, "committed", r->committed);
 	mw_json_uint(&j, "count", r->count);
 	if (s)
-		json_frames(&j, s); /* the unknown stack: an empty array */
+		mw_json_sframes(&j, s->f, s->n); /* the unknown stack: an empty array */
 	else
 		mw_json_uint(&j, "others", others);
 	mw_json_end(&j);

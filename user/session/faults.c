@@ -252,15 +252,10 @@ static void json_frames(struct mw_json *j, const struct mw_fprof_stack *s)
 	for (uint32_t i = 0; i < s->n; i++) {
 		const struct mw_fprof_frame *f = &s->f[i];
 
-		mw_json_obj_begin(j, NULL);
-		mw_json_addr(j, "addr", f->addr);
-		if (f->func) {
-			mw_json_str(j, "func", f->func);
-			mw_json_uint(j, "offset", f->offset);
-		}
-		if (f->module)
-			mw_json_str(j, "module", f->module);
-		mw_json_obj_end(j);
+		mw_json_sframe(j, &(struct mw_sframe){ .addr = f->addr,
+						       .offset = f->offset,
+						       .module = f->module,
+						       .func = f->func });
 	}
 	mw_json_arr_end(j);
 }

@@ -50,25 +50,31 @@ static void text_stack(struct mw_output *o)
 	}
 }
 
+void mw_json_sframe(struct mw_json *j, const struct mw_sframe *f)
+{
+	mw_json_obj_begin(j, NULL);
+	mw_json_addr(j, "addr", f->addr);
+	if (f->func) {
+		mw_json_str(j, "func", f->func);
+		mw_json_uint(j, "offset", f->offset);
+	}
+	if (f->module)
+		mw_json_str(j, "module", f->module);
+	mw_json_obj_end(j);
+}
+
+void mw_json_sframes(struct mw_json *j, const struct mw_sframe *f, size_t n)
+{
+	mw_json_arr_begin(j, "stack");
+	for (size_t i = 0; i < n; i++)
+		mw_json_sframe(j, &f[i]);
+	mw_json_arr_end(j);
+}
+
 static void json_stack(struct mw_json *j, const struct mw_output *o)
 {
-	if (!o->nframes)
-		return;
-	mw_json_arr_begin(j, "stack");
-	for (size_t i = 0; i < o->nframes; i++) {
-		const struct mw_sframe *f = &o->frames[i];
-
-		mw_json_obj_begin(j, NULL);
-		mw_json_addr(j, "addr", f->addr);
-		if (f->func) {
-			mw_json_str(j, "func", f->func);
-			mw_json_uint(j, "offset", f->offset);
-		}
-		if (f->module)
-			mw_json_str(j, "module", f->module);
-		mw_json_obj_end(j);
-	}
-	mw_json_arr_end(j);
+	if (o->nframes)
+		mw_json_sframes(j, o->frames, o->nframes);
 }
 
 static void text_syscall(struct mw_output *o, const struct mw_event *ev, const struct mw_apply *a)

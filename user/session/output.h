@@ -19,6 +19,12 @@ struct mw_sframe {
 
 #define MW_SSTACK_MAX 32
 
+struct mw_json;
+/* One named frame as a JSON object (addr; func and offset; module), as every stack is written. */
+void mw_json_sframe(struct mw_json *j, const struct mw_sframe *f);
+/* A "stack" array of n frames, innermost first. */
+void mw_json_sframes(struct mw_json *j, const struct mw_sframe *f, size_t n);
+
 /* --fault-stacks: one thread's sampled faults by the class of the region they hit
  * (MW_CLASS_COUNT + 1 slots, the last: in no region known). */
 struct mw_class_samples {
