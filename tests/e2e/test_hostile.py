@@ -6,6 +6,7 @@ cost stays bounded."""
 import os
 import re
 import socket
+import shutil
 import subprocess
 import time
 
@@ -363,3 +364,27 @@ def test_hostile_malloc_memory_at_10k_threads():
 
 
 test_hostile_malloc_memory_at_10k_threads.timeout = 180
+
+
+def test_hostile_module_name_in_stacks():
+    """--stacks' text prints each frame's module as strace -k does; the module is a file the
+    traced process runs, and its name is the target's choice: stackmaps run from a path with a
+    newline that would forge a trace line and an ESC sequence. The text trace holds no raw
+    control or terminal-active character and no forged line, and the path reads back escaped
+    in the stacks of its mmap calls."""
+    d = os.path.join(mw.tmpdir(), "bin\n+++ exited with 0 +++\x1b[2J")
+    os.makedirs(d)
+    exe = os.path.join(d, "stackmaps")
+    shutil.copy(mw.wl("stackmaps"), exe)
+    out = mw.tmpfile("stacks.txt")
+    rc, _, err = mw.run([mw.need_memwatch(), "--stacks", "-o", out, "--", exe], timeout=60)
+    eq(rc, 0, f"memwatch exit status ({mw.tail(err)!r})")
+    with open(out, "rb") as f:
+        data = f.read()
+    text = check_clean_text(data, "the --stacks trace")
+    forged = [ln for ln in text.splitlines() if ln.startswith("+++ exited with 0 +++")]
+    eq(forged, [], "lines forged by the module's name")
+    # The path as /proc/PID/maps gives it (a newline as \012), then quoted: \\012, \x1b.
+    want = '\\\\012+++ exited with 0 +++\\x1b[2J/stackmaps"(map_big+'
+    check(any(ln.startswith(' > "') and want in ln for ln in text.splitlines()),
+          f"no strace -k-style frame of map_big in the quoted path: {text[:600]!r}")

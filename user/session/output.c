@@ -37,15 +37,20 @@ static void text_prefix(struct mw_output *o, const struct mw_event *ev)
 		qcomm(&q, ev->comm));
 }
 
-/* As strace -k prints a stack: innermost first. */
+/* As strace -k prints a stack: innermost first. Symbol and file names come from the
+ * target's own files: escaped, so a name cannot forge a line. */
 static void text_stack(struct mw_output *o)
 {
+	char qf[MW_TEXT_ROOM(256)], qm[MW_TEXT_ROOM(1024)];
+
 	for (size_t i = 0; i < o->nframes; i++) {
 		const struct mw_sframe *f = &o->frames[i];
 
-		fprintf(o->f, " > %s(", f->module ? f->module : "?");
+		fprintf(o->f, " > %s(",
+			f->module ? mw_text_quote(qm, sizeof(qm), f->module, 1024) : "?");
 		if (f->func)
-			fprintf(o->f, "%s+%#" PRIx64, f->func, f->offset);
+			fprintf(o->f, "%s+%#" PRIx64, mw_text_quote(qf, sizeof(qf), f->func, 256),
+				f->offset);
 		fprintf(o->f, ") [%#" PRIx64 "]\n", f->addr);
 	}
 }
