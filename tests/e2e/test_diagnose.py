@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """Diagnoses at summary time: only when they apply, each with its numbers and remedies."""
 import re
+import time
 
 import mw
 from mw import check, eq
@@ -47,10 +48,104 @@ def test_diagnose_threads_share_one_arena():
 
 
 def test_diagnose_growing_arena():
-    """One thread allocating 70 MB in small blocks: its arena needs a second heap."""
+    """One thread allocating 70 MB in small blocks: its arena needs a second heap. Launched
+    without -i: no report read smaps while it lived, so its resident bytes are unknown (said,
+    no key) and it is judged by committed bytes, as without resident bytes at all."""
     d = _diags(mw.wl("arenas"), "-t", "1", "-b", "70000000")
     check("arena_growing" in d, f"diagnoses: {sorted(d)}")
-    check("has 2 heaps" in d["arena_growing"]["message"], d["arena_growing"]["message"])
+    msg = d["arena_growing"]["message"]
+    check("has 2 heaps" in msg and ", resident unknown, " in msg, msg)
+    check("resident" not in d["arena_growing"], f"a resident key while unknown: {d}")
+    check(d["arena_growing"].get("committed", 0) >= 64 * MiB, f"committed: {d}")
+
+
+def _arena_smaps_rss(pid):
+    """Rss of the process's glibc arena heaps read from its smaps: the mappings at 64 MiB
+    aligned addresses (glibc aligns each heap to its 64 MiB maximum)."""
+    total, start = 0, None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            m = re.match(r"^([0-9a-f]+)-[0-9a-f]+ ", line)
+            if m:
+                start = int(m.group(1), 16)
+            elif line.startswith("Rss:") and start % (64 * MiB) == 0:
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+def _arena_held(block):
+    """arenas -t 1 -b 70000000 -B BLOCK attached while its thread holds the blocks: memwatch
+    interrupted then, so its final report reads smaps of the live process. (diagnoses,
+    the arena heaps' Rss read by the test just before)."""
+    w = mw.workload("arenas", "-w", "-k", "-t", 1, "-b", 70000000, "-B", block)
+    try:
+        out = mw.tmpfile("arena-held.ndjson")
+        m = mw.attach([w.pid], "--json", out=out)
+        w.send()
+        w.wait_line(r"^held \d+$", timeout=30)
+        rss = _arena_smaps_rss(w.pid)
+        eq(mw.interrupt(m), 0, "memwatch exit status")
+        tr = mw.read_ndjson(out)
+    finally:
+        w.close_stdin()
+        w.wait(20, "arenas")
+    return {d["kind"]: d for d in tr.of("diagnosis", pid=w.pid)}, rss
+
+
+def test_diagnose_arena_resident_or_only_committed():
+    """The same 70 MB arena growth (a second heap), written or not: 1000-byte blocks are all
+    written (a link and a chunk header in each), 100000-byte blocks only in their first
+    page. Both commit about 70 MB; the first keeps it resident: arena_growing, its resident
+    bytes within 10% of the 70 MB written; the second holds about 4% of it: told apart as
+    arena_grown_not_resident. Both resident counts equal the arena heaps' Rss in smaps read by
+    the test (within 5%)."""
+    d, rss = _arena_held(1000)
+    eq(sorted(d), ["arena_growing"], "written blocks: diagnoses")
+    a = d["arena_growing"]
+    check(abs(a.get("resident", 0) - 70000000) <= 7000000,
+          f"written: resident {a.get('resident')} for 70000000 bytes written")
+    check(abs(a["resident"] - rss) <= rss * 0.05, f"written: resident {a['resident']} vs "
+                                                 f"smaps {rss}")
+    check(a["committed"] >= 64 * MiB and a["mapped"] >= a["committed"], f"bytes: {a}")
+    check(re.search(r"\S+ resident, ", a["message"]), a["message"])
+    check(a["resident_ts_ns"] <= a["ts_ns"], f"read before the diagnosis: {a}")
+    d, rss = _arena_held(100000)
+    eq(sorted(d), ["arena_grown_not_resident"], "blocks not written: diagnoses")
+    a = d["arena_grown_not_resident"]
+    check(a["committed"] >= 64 * MiB and a["resident"] * 4 < a["committed"], f"bytes: {a}")
+    check(abs(a["resident"] - rss) <= max(rss * 0.05, 64 * 1024),
+          f"not written: resident {a['resident']} vs smaps {rss}")
+    check("address space grew, not its memory" in a["message"], a["message"])
+
+
+def test_diagnose_resident_after_exit_and_replay():
+    """Launched with -i: the process has ended at the final report, so the diagnosis uses the
+    resident bytes of the last interval report, dated and said so; a recording replays to the
+    same diagnoses."""
+    out, rec = mw.tmpfile("arena-exit.ndjson"), mw.tmpfile("arena-exit.rec")
+    p = mw.Proc([mw.need_memwatch(), "--json", "-i", "0.3", "--record", rec, "-o", out, "--",
+                 mw.wl("arenas"), "-k", "-t", "1", "-b", "70000000"], stdin=mw.subprocess.PIPE,
+                name="memwatch")
+    try:
+        p.wait_line(r"^held \d+$", timeout=30)
+        time.sleep(1.0)  # interval reports while its thread holds the blocks
+    finally:
+        p.close_stdin()
+    eq(p.wait(30, "memwatch"), 0, f"exit status (stderr {mw.tail(p.text('err'))!r})")
+    tr = mw.read_ndjson(out)
+    d = {x["kind"]: x for x in tr.of("diagnosis")}
+    eq(sorted(d), ["arena_growing"], "diagnoses")
+    a = d["arena_growing"]
+    check("resident when last read before it ended" in a["message"], a["message"])
+    check(abs(a.get("resident", 0) - 70000000) <= 7000000, f"resident: {a}")
+    check(a["resident_ts_ns"] < a["ts_ns"], f"the reading is older than the end: {a}")
+    reports = {e["ts_ns"] for e in tr.of("arena_summary") if "resident" in e}
+    check(a["resident_ts_ns"] in reports, f"resident_ts_ns {a['resident_ts_ns']} is no "
+                                          f"report's with resident bytes: {sorted(reports)}")
+    rout = mw.tmpfile("arena-exit-replay.ndjson")
+    rc, _, err = mw.run([mw.need_memwatch(), "--json", "-o", rout, "--replay", rec])
+    eq(rc, 0, f"replay exit status ({mw.tail(err)!r})")
+    eq(mw.read_ndjson(rout).of("diagnosis"), tr.of("diagnosis"), "replayed diagnoses")
 
 
 def test_no_diagnosis_when_nothing_applies():

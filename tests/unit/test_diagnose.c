@@ -8,6 +8,7 @@
 #include "alloc/diagnose.h"
 #include "ledger/model.h"
 #include "ledger/procfs.h"
+#include "ledger/rss_class.h"
 #include "events.h"
 #include "unit.h"
 
@@ -167,5 +168,171 @@ TEST(diagnose_only_for_glibc)
 	mw_alloc_free(p->alloc);
 	p->alloc = NULL;
 	CHECK_EQ_INT(mw_diagnose(p, 16, (struct mw_diag[8]){}, 8), 0);
+	mw_model_free(&m);
+}
+
+/* An arena of thread 700 whose first heap is all committed (64 MiB): arena_growing by size. */
+static const struct mw_arena *full_arena(void)
+{
+	uint64_t base = 0x7f0000000000ULL;
+
+	new_arena(700, base);
+	step(700, MW_SYS_MPROTECT, 0, base + 135168, 64 * MB - 135168, RW, 0);
+	CHECK_EQ_INT(mw_alloc_narenas(p->alloc), 1);
+	return mw_alloc_narenas(p->alloc) ? mw_alloc_arena(p->alloc, 0) : NULL;
+}
+
+/* A reading of smaps placed on the classes, as a report makes it: the arena and main heap. */
+static void set_rmap(struct mw_resident_map *rm, int arena, uint64_t arena_bytes,
+		     uint64_t heap_bytes, uint64_t at)
+{
+	mw_resident_map_clear(rm);
+	rm->by_arena = calloc((size_t)arena + 1, sizeof(*rm->by_arena));
+	CHECK(rm->by_arena != NULL);
+	if (!rm->by_arena)
+		return;
+	rm->narenas = (size_t)arena + 1;
+	rm->by_arena[arena] = arena_bytes;
+	rm->by_class[MW_CLASS_ARENA_HEAP] = arena_bytes;
+	rm->by_class[MW_CLASS_MAIN_HEAP] = heap_bytes;
+	rm->ts_ns = at;
+	rm->known = true;
+}
+
+TEST(diagnose_arena_growing_by_resident_bytes)
+{
+	const struct mw_arena *ar;
+	const struct mw_diag *d;
+	int n;
+
+	start();
+	ar = full_arena();
+	if (!ar)
+		goto out;
+	/* No reading: judged by committed bytes as before, and it says resident is unknown. */
+	d = find("arena_growing", 16, &n);
+	CHECK(d != NULL);
+	if (d) {
+		CHECK(strstr(d->message, "64M committed of 64M reserved, resident unknown") !=
+		      NULL);
+		CHECK(d->has_bytes && !d->resident_known);
+		CHECK_EQ_INT(d->mapped, 64 * MB);
+		CHECK_EQ_INT(d->committed, 64 * MB);
+	}
+	/* 60 MiB of it resident: memory kept. */
+	set_rmap(&p->rmap, ar->id, 60 * MB, 0, 7777);
+	d = find("arena_growing", 16, &n);
+	CHECK(d != NULL);
+	if (d) {
+		CHECK(strstr(d->message, "64M committed of 64M reserved, 60M resident, nothing") !=
+		      NULL);
+		CHECK(d->resident_known && !d->resident_earlier);
+		CHECK_EQ_INT(d->resident, 60 * MB);
+		CHECK_EQ_INT(d->resident_ts_ns, 7777);
+	}
+	CHECK(find("arena_grown_not_resident", 16, &n) == NULL);
+	/* 16 MiB, a quarter, is still memory; a page less is not: address space only. */
+	set_rmap(&p->rmap, ar->id, 16 * MB, 0, 7777);
+	CHECK(find("arena_growing", 16, &n) != NULL);
+	set_rmap(&p->rmap, ar->id, 16 * MB - PG, 0, 7777);
+	CHECK(find("arena_growing", 16, &n) == NULL);
+	d = find("arena_grown_not_resident", 16, &n);
+	CHECK_EQ_INT(n, 1);
+	CHECK(d != NULL);
+	if (d) {
+		CHECK(strstr(d->message, "but only 16M resident: its address space grew") != NULL);
+		CHECK(strstr(d->remedy, "none for memory now") != NULL);
+		CHECK_EQ_INT(d->resident, 16 * MB - PG);
+	}
+out:
+	mw_model_free(&m);
+}
+
+TEST(diagnose_resident_after_the_end_is_the_last_reading)
+{
+	const struct mw_arena *ar;
+	const struct mw_diag *d;
+	int n;
+
+	start();
+	ar = full_arena();
+	if (!ar)
+		goto out;
+	/* A reading kept from an earlier report counts only once the process has ended: while it
+	 * lives, this report's reading is the only one (unknown here). */
+	set_rmap(&p->rmap_last, ar->id, 2 * MB, 0, 6000);
+	d = find("arena_growing", 16, &n);
+	CHECK(d != NULL && !d->resident_known);
+	p->exited = true;
+	d = find("arena_grown_not_resident", 16, &n);
+	CHECK(d != NULL);
+	if (d) {
+		CHECK(strstr(d->message, "only 2.0M resident when last read before it ended") !=
+		      NULL);
+		CHECK(d->resident_known && d->resident_earlier);
+		CHECK_EQ_INT(d->resident_ts_ns, 6000);
+	}
+	/* A reading of this report wins. */
+	set_rmap(&p->rmap, ar->id, 50 * MB, 0, 9000);
+	d = find("arena_growing", 16, &n);
+	CHECK(d != NULL && d->resident_known && !d->resident_earlier);
+	if (d)
+		CHECK_EQ_INT(d->resident_ts_ns, 9000);
+out:
+	mw_model_free(&m);
+}
+
+TEST(diagnose_main_heap_by_resident_bytes)
+{
+	const struct mw_diag *d;
+	int n;
+
+	start();
+	brk_to(HEAP_END);
+	brk_to(HEAP_START + 80 * MB);
+	d = find("main_heap_not_trimmed", 16, &n);
+	CHECK(d != NULL);
+	if (d)
+		CHECK(strstr(d->message, "(allocator probes would show which); resident unknown") !=
+		      NULL);
+	set_rmap(&p->rmap, 0, 0, 70 * MB, 8000);
+	d = find("main_heap_not_trimmed", 16, &n);
+	CHECK(d != NULL);
+	if (d) {
+		CHECK(strstr(d->message, "the main heap (brk) is 80M and was not trimmed") != NULL);
+		CHECK(strstr(d->message, "; 70M resident") != NULL);
+		CHECK_EQ_INT(d->mapped, 80 * MB);
+		CHECK_EQ_INT(d->resident, 70 * MB);
+	}
+	/* The arena heaps' bytes are not the main heap's. */
+	set_rmap(&p->rmap, 0, 70 * MB, 1 * MB, 8000);
+	CHECK(find("main_heap_not_trimmed", 16, &n) == NULL);
+	d = find("main_heap_not_resident", 16, &n);
+	CHECK(d != NULL);
+	if (d)
+		CHECK(strstr(d->message, "but only 1.0M resident: the break grew") != NULL);
+	mw_model_free(&m);
+}
+
+TEST(diagnose_arenas_at_limit_says_what_they_hold)
+{
+	const struct mw_diag *d;
+	int n;
+
+	start();
+	for (uint32_t i = 0; i < 3; i++)
+		new_arena(700 + i, 0x7f0000000000ULL + i * 128 * MB);
+	d = find("arenas_at_limit", 4, &n);
+	CHECK(d != NULL);
+	if (d)
+		CHECK(strstr(d->message, "their heaps: 396K committed, resident unknown") != NULL);
+	set_rmap(&p->rmap, 1, 300 * 1024, 0, 8000);
+	d = find("arenas_at_limit", 4, &n);
+	CHECK(d != NULL);
+	if (d) {
+		CHECK(strstr(d->message, "396K committed, 300K resident") != NULL);
+		CHECK_EQ_INT(d->mapped, 3 * 64 * MB);
+		CHECK_EQ_INT(d->resident, 300 * 1024);
+	}
 	mw_model_free(&m);
 }

@@ -37,6 +37,7 @@ static void process_free(const struct mw_model *m, struct mw_process *p)
 	free(p->threads);
 	free(p->retired);
 	free(p->rmap.by_arena);
+	free(p->rmap_last.by_arena);
 	free(p);
 }
 

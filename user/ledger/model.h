@@ -118,6 +118,8 @@ struct mw_process {
 	struct mw_resident resident; /* the kernel's resident counters, when read */
 	struct mw_resident resident_start; /* the reading at the baseline */
 	struct mw_resident_map rmap;	   /* resident by class and arena, at the last report */
+	struct mw_resident_map rmap_last;  /* once the process ended: the last rmap read while it
+					   * lived (the diagnoses' resident bytes) */
 	struct mw_pending_unmap pending[MW_MAX_PENDING];
 	size_t npending;
 	struct mw_thread *threads; /* sorted by tid */

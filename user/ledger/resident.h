@@ -32,6 +32,7 @@ struct mw_resident_map {
 	uint64_t by_class[MW_CLASS_COUNT];
 	uint64_t *by_arena; /* index: arena id as mw_region_arena() gives it (0: main) */
 	size_t narenas;
+	uint64_t ts_ns; /* the report it was read at */
 };
 
 static inline uint64_t mw_resident_bytes(const struct mw_resident *r)

@@ -1059,6 +1059,15 @@ void mw_out_diag(struct mw_output *o, uint64_t ts_ns, const struct mw_process *p
 	mw_json_str(&j, "kind", d->kind);
 	mw_json_str(&j, "message", d->message);
 	mw_json_str(&j, "remedy", d->remedy);
+	if (d->has_bytes) {
+		mw_json_uint(&j, "mapped", d->mapped);
+		mw_json_uint(&j, "committed", d->committed);
+	}
+	/* Absent where smaps was not read (unknown); dated: the process may have ended since. */
+	if (d->resident_known) {
+		mw_json_uint(&j, "resident", d->resident);
+		mw_json_uint(&j, "resident_ts_ns", d->resident_ts_ns);
+	}
 	mw_json_end(&j);
 }
 

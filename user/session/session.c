@@ -182,9 +182,20 @@ static void report_bystack(struct mw_session *s, struct mw_process *p, uint64_t 
 	free(rows);
 }
 
+/* The process has ended, or could not be read this time: the last reading made while it
+ * lived is kept apart (dated by its report) for the diagnoses; this report's is unknown. */
+static void keep_last_rmap(struct mw_process *p)
+{
+	if (!p->rmap.known)
+		return;
+	mw_resident_map_clear(&p->rmap_last);
+	p->rmap_last = p->rmap;
+	memset(&p->rmap, 0, sizeof(p->rmap));
+}
+
 /* Resident bytes by class and arena, read for this report (recorded: a replay gives the
  * same); unknown where they could not be read. */
-static void read_rmap(struct mw_session *s, struct mw_process *p)
+static void read_rmap(struct mw_session *s, struct mw_process *p, uint64_t ts)
 {
 	struct mw_rmap_entry e = { .pid = p->pid };
 	struct mw_resident_map m = { 0 };
@@ -192,6 +203,8 @@ static void read_rmap(struct mw_session *s, struct mw_process *p)
 
 	_Static_assert(MW_CLASS_COUNT <= MW_RMAP_CLASSES, "every class recorded");
 	if (err) {
+		/* Gone before its exit came through (ENOENT): the last reading is still its. */
+		keep_last_rmap(p);
 		mw_resident_map_clear(&p->rmap);
 		if (err == -ENOMEM)
 			s->err = s->err ? s->err : err;
@@ -202,6 +215,7 @@ static void read_rmap(struct mw_session *s, struct mw_process *p)
 	record(s, MW_ENTRY_RMAP, &e, sizeof(e), m.by_arena, m.narenas * sizeof(*m.by_arena));
 	mw_resident_map_clear(&p->rmap);
 	p->rmap = m;
+	p->rmap.ts_ns = ts;
 }
 
 static void report_process(struct mw_session *s, struct mw_process *p, uint64_t ts, bool final)
@@ -212,7 +226,9 @@ static void report_process(struct mw_session *s, struct mw_process *p, uint64_t 
 	mw_model_settle(p);
 	/* First: a replay finds it as the entry after the report's. */
 	if (s->rmap && !p->exited)
-		read_rmap(s, p);
+		read_rmap(s, p, ts);
+	else if (p->exited)
+		keep_last_rmap(p);
 	else
 		p->rmap.known = false;
 	for (size_t i = 0; i < p->nthreads; i++)
