@@ -209,6 +209,47 @@ def test_metrics_resident_and_faulted():
     eq(mw.finish(m), 0, "memwatch exit status")
 
 
+def test_metrics_faulted_estimated_by_class():
+    """--fault-stacks=4 on faulter -W -a (launched: its faults from the first): the sampled
+    estimate by class is a family of its own, memwatch_faulted_bytes_estimated_total{class},
+    within 20% of what each function touched (3 x 8 MiB malloc_chunk, 8 MiB shm, 8 MiB
+    arena_heap); the exact memwatch_faulted_bytes_total has no class label; promtool accepts
+    the scrape. Without --fault-stacks the estimated family is absent."""
+    port = free_port()
+    m = mw.Proc([mw.need_memwatch(), "--prometheus", f"127.0.0.1:{port}", "--fault-stacks=4",
+                 "-c", "-o", os.devnull, "--", mw.wl("faulter"), "-W", "-a", "-m", "8"],
+                stdin=subprocess.PIPE, name="memwatch")
+    try:
+        m.wait_line(r"^done \d+$", timeout=30)
+        ep = Endpoint(port)
+        # The ring is read on a short timer: every sample is placed within a second.
+        time.sleep(1.0)
+        text, _ = ep.scrape()
+    finally:
+        m.send()
+    eq(m.wait(30, "memwatch --fault-stacks"), 0, f"exit status ({mw.tail(m.text('err'))!r})")
+    promtool_check(text, "a --fault-stacks scrape")
+    check("# HELP memwatch_faulted_bytes_estimated_total Estimated" in text, "no HELP line")
+    s = parse(text)
+    for cls, want in (("malloc_chunk", 24 << 20), ("shm", 8 << 20), ("arena_heap", 8 << 20)):
+        got = value(s, "memwatch_faulted_bytes_estimated_total", comm="faulter", **{"class": cls})
+        check(abs(got - want) <= want / 5, f"estimated {cls}: {got} against {want} touched")
+        check(got % (4 * 4096) == 0, f"estimated {cls}: {got} is not samples x 4 x page size")
+    exact = [ls for (n, ls) in s if n == "memwatch_faulted_bytes_total"]
+    check(exact and not any(k == "class" for ls in exact for k, _ in ls),
+          f"the exact family has a class label, or no series: {exact[:3]}")
+    w = mw.workload("toucher", "-w", "-W", "-n", 1, "-m", 1)
+    m, ep = start([w.pid])
+    try:
+        check("memwatch_faulted_bytes_estimated_total" not in ep.scrape()[0],
+              "an estimated family without --fault-stacks")
+    finally:
+        w.send()
+        w.send()
+        w.wait(20)
+    eq(mw.finish(m), 0, "memwatch exit status")
+
+
 def _task_tids(pid, comm_rx):
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):

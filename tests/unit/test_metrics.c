@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "monitor/listen.h"
 #include "monitor/metrics.h"
+#include "session/faults.h"
 #include "ledger/model.h"
 #include "ledger/procfs.h"
 #include "cli_args.h"
@@ -680,4 +681,61 @@ TEST(cli_prometheus_options)
 	CHECK_EQ_INT(ut_parse(&c, err, "--per-tid", "-p", "1", NULL), -1);
 	CHECK_EQ_STR(err, "--per-tid needs --prometheus");
 	CHECK_EQ_INT(ut_parse(&c, err, "--prometheus", ":1", "--replay", "f", NULL), -1);
+}
+
+static char *render_fprof(const struct mw_model *m, bool on, const struct mw_fprof *fp, size_t n)
+{
+	struct mw_metrics_in in = {
+		.model = m, .fault_stacks = on, .fprofs = fp, .nfprofs = n, .page_size = PG
+	};
+	struct mw_buf b;
+
+	mw_buf_init(&b);
+	CHECK_EQ_INT(mw_metrics_render(&b, &in), 0);
+	return b.p;
+}
+
+#define EST "memwatch_faulted_bytes_estimated_total{pid=\"100\",comm=\"srv\",class="
+
+/* --fault-stacks' samples by class: their own family (samples x N x page size), never in the
+ * exact one; absent without --fault-stacks, and for a process with no samples. */
+TEST(metrics_faulted_estimated_by_class)
+{
+	struct mw_fprof fp[2] = { { .pid = PID }, { .pid = 4242 } };
+	struct mw_model m;
+	struct mw_process *p = build(&m);
+	const struct mw_region *anon = mw_regions_find(&p->regions, 0x7f0000200000ULL);
+	char *t;
+
+	CHECK(anon != NULL && anon->cls == MW_CLASS_ANON);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(mw_fprof_add(&fp[0], 102, NULL, 0, anon, 64), 0);
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ_INT(mw_fprof_add(&fp[0], 103, NULL, 0, NULL, 64), 0);
+	CHECK_EQ_INT(mw_fprof_add(&fp[1], 4242, NULL, 0, NULL, 64), 0); /* not traced */
+	t = render_fprof(&m, false, fp, 2);
+	CHECK(strstr(t, "memwatch_faulted_bytes_estimated_total") == NULL);
+	free(t);
+	t = render_fprof(&m, true, fp, 2);
+	CHECK(strstr(t, "# TYPE memwatch_faulted_bytes_estimated_total counter") != NULL);
+	CHECK(strstr(t, "# HELP memwatch_faulted_bytes_estimated_total Estimated bytes") != NULL);
+	CHECK_SAMPLE(t, EST "\"anon\"}", 3 * 64 * PG);
+	CHECK_SAMPLE(t, EST "\"unknown\"}", 2 * 64 * PG);
+	CHECK(strstr(t, EST "\"main_heap\"}") == NULL); /* none sampled there: no series */
+	CHECK(strstr(t, "pid=\"4242\"") == NULL);
+	CHECK(strstr(t, "memwatch_faulted_bytes_total{pid=\"100\",comm=\"srv\",class") == NULL);
+	free(t);
+	/* Monotone: one more sample adds N pages. */
+	CHECK_EQ_INT(mw_fprof_add(&fp[0], 102, NULL, 0, anon, 64), 0);
+	t = render_fprof(&m, true, fp, 2);
+	CHECK_SAMPLE(t, EST "\"anon\"}", 4 * 64 * PG);
+	free(t);
+	/* Gone from the model: gone from the scrape. */
+	p->exited = true;
+	t = render_fprof(&m, true, fp, 2);
+	CHECK(strstr(t, EST) == NULL);
+	free(t);
+	mw_fprof_free(&fp[0]);
+	mw_fprof_free(&fp[1]);
+	mw_model_free(&m);
 }

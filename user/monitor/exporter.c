@@ -578,6 +578,10 @@ static void render(struct mw_exporter *e, struct mw_session *s, struct mw_loader
 		.oom_kills = s->oom_kills,
 		.triggers_fired = s->triggers_fired,
 		.escalations = s->escalations,
+		.fault_stacks = s->cfg->fault_stacks != 0,
+		.fprofs = s->fprofs,
+		.nfprofs = s->nfprofs,
+		.page_size = s->model.page_size,
 	};
 
 	refresh_counters(s, l);

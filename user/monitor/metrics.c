@@ -15,6 +15,7 @@
 #include "ledger/totals.h"
 #include "base/grow.h"
 #include "metrics.h"
+#include "session/faults.h"
 #include "base/text.h"
 #include "base/utf8.h"
 
@@ -627,6 +628,43 @@ static int render_calls(struct mw_buf *b, const struct mw_model *m,
 	return 0;
 }
 
+/*
+ * --fault-stacks: the sampled faults placed on the region model's classes, in bytes (samples
+ * x N x page size, monotone), a family of their own: an estimate is never summed with the
+ * exact per-thread counts of memwatch_faulted_bytes_total, which carry no class because the
+ * kernel counts them without the address (placing every fault would cost a record each).
+ */
+static void render_faulted_estimated(struct mw_buf *b, const struct mw_metrics_in *in)
+{
+	static const char name[] = "memwatch_faulted_bytes_estimated_total";
+
+	if (!in->fault_stacks)
+		return;
+	family(b, name, "counter",
+	       "Estimated bytes the traced process faulted in, by the class of the region the "
+	       "fault hit (unknown: no region memwatch knows): --fault-stacks=N samples, each "
+	       "standing for N faults of a page. An estimate; the exact count, per thread and "
+	       "without class, is memwatch_faulted_bytes_total.");
+	for (size_t i = 0; i < in->model->nprocs; i++) {
+		const struct mw_process *p = in->model->procs[i];
+		uint64_t v[MW_CLASS_COUNT + 1];
+
+		for (size_t k = 0; rendered(p) && k < in->nfprofs; k++) {
+			if (in->fprofs[k].pid != p->pid)
+				continue;
+			mw_fprof_class_bytes(&in->fprofs[k], in->page_size, v);
+			for (int c = 0; c <= MW_FPROF_UNPLACED; c++) {
+				if (!v[c])
+					continue;
+				proc_labels(b, name, p);
+				mw_buf_printf(b, ",class=\"%s\"} %llu\n",
+					      c < MW_CLASS_COUNT ? mw_class_name(c) : "unknown",
+					      (unsigned long long)v[c]);
+			}
+		}
+	}
+}
+
 /* Resident memory by kind, where the kernel's counters were read. */
 static void render_resident(struct mw_buf *b, const struct mw_model *m)
 {
@@ -782,6 +820,7 @@ int mw_metrics_render(struct mw_buf *b, const struct mw_metrics_in *in)
 		b->oom = true;
 		return -ENOMEM;
 	}
+	render_faulted_estimated(b, in);
 	render_procs(b, in->model, in->growth);
 	render_kernel(b, in);
 	render_self(b, in);

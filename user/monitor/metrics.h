@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include "ledger/model.h"
 
+struct mw_fprof; /* session/faults.h */
+
 /* A growing text buffer; after an allocation failure oom is set and nothing more is added. */
 struct mw_buf {
 	char *p;
@@ -137,6 +139,12 @@ struct mw_metrics_in {
 	uint64_t oom_kills;	 /* traced processes the OOM killer chose */
 	uint64_t triggers_fired; /* --trigger firings */
 	uint64_t escalations;	 /* --escalate-for escalations started */
+	/* --fault-stacks (fault_stacks): the sampled faults per process, as the session keeps
+	 * them; page_size turns samples into bytes. */
+	bool fault_stacks;
+	const struct mw_fprof *fprofs;
+	size_t nfprofs;
+	uint64_t page_size;
 };
 
 /* Render everything into b (appended). 0, or -ENOMEM (b->oom). */
