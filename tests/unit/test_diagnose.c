@@ -235,6 +235,8 @@ TEST(diagnose_arena_growing_by_resident_bytes)
 	set_rmap(&p->rmap, ar->id, 16 * MB, 0, 7777);
 	CHECK(find("arena_growing", 16, &n) != NULL);
 	set_rmap(&p->rmap, ar->id, 16 * MB - PG, 0, 7777);
+	/* Other arenas' resident bytes are theirs, not this one's. */
+	p->rmap.by_class[MW_CLASS_ARENA_HEAP] += 100 * MB;
 	CHECK(find("arena_growing", 16, &n) == NULL);
 	d = find("arena_grown_not_resident", 16, &n);
 	CHECK_EQ_INT(n, 1);
