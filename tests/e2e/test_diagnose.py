@@ -197,6 +197,13 @@ def test_diagnose_main_heap_not_trimmed():
     eq(tr.of("main_heap_trim", pid=pid), [], f"{what}: main_heap_trim objects")
     check("M_TRIM_THRESHOLD_" in d["main_heap_not_trimmed"]["remedy"],
           d["main_heap_not_trimmed"]["remedy"])
+    # Launched without -i: it had ended at the only report, so no smaps was read: unknown.
+    check(msg.endswith("; resident unknown") and "resident" not in d["main_heap_not_trimmed"],
+          f"{what}: resident bytes should be unknown: {d['main_heap_not_trimmed']}")
+    heap = d["main_heap_not_trimmed"]
+    check(heap.get("mapped") == heap.get("committed") and abs(heap["mapped"] - arena) <= MiB / 2,
+          f"{what}: mapped and committed {heap.get('mapped')}, {heap.get('committed')} vs "
+          f"glibc's main arena {arena}")
 
 
 def test_no_main_heap_diagnosis_when_trimmed_or_small():
