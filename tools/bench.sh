@@ -7,7 +7,8 @@
 #   bench_mix  .output/workloads/bench_mix: 4 threads of server-like work where memory
 #              syscalls are a minority (see its header); it prints its own loop time.
 # Configurations: untraced; memwatch --json -o /dev/null (full event stream); memwatch -c
-# -o /dev/null; floor (bpf/floor.bpf.c: same tracepoints and filter, one per-thread counter);
+# -o /dev/null; memwatch --stacks -c -o /dev/null (a user stack copied on every call, issue 11);
+# floor (bpf/floor.bpf.c: same tracepoints and filter, one per-thread counter);
 # strace -f -qq -e trace=memory -o /dev/null. ROUNDS interleaved rounds: each round runs every
 # configuration once per workload, the order rotating by one each round, so drift of the VM
 # (other tenants, frequency, page cache) spreads over all configurations. Min and median.
@@ -43,7 +44,8 @@
 # bench_mix, where memory syscalls are a small part of the work).
 #
 # Environment: ROUNDS (5), SPIN_N (80000), MIX_N (6000), RATE (200000), RATE_SEC (3),
-# MEMWATCH (./memwatch: another build to compare), STRACE (1; 0 leaves strace out).
+# MEMWATCH (./memwatch: another build to compare), STRACE (1; 0 leaves strace out), STACKS (1;
+# 0 leaves the --stacks row out).
 # BENCH_SECTION names the section of tools/bench-results.md the syscall tables go to (syscalls;
 # make bench-kernels, which runs this in a VM: kernel-SERIES), and BENCH_ONLY=syscalls stops
 # after them.
@@ -79,12 +81,15 @@ CONFIGS = [
     ("untraced", []),
     ("memwatch --json", [MEMWATCH, "--json", "-o", "/dev/null", "--"]),
     ("memwatch -c", [MEMWATCH, "-c", "-o", "/dev/null", "--"]),
+    ("memwatch --stacks", [MEMWATCH, "--stacks", "-c", "-o", "/dev/null", "--"]),
     ("floor", [".output/tools/floor", "--"]),
     ("strace", ["strace", "-f", "-qq", "-e", "trace=memory", "-o", "/dev/null"]),
 ]
 # Under an emulator strace takes most of the run: STRACE=0 leaves it out (make bench-kernels).
 if os.environ.get("STRACE", "1") == "0":
-    CONFIGS = CONFIGS[:-1]
+    CONFIGS = [c for c in CONFIGS if c[0] != "strace"]
+if os.environ.get("STACKS", "1") == "0":
+    CONFIGS = [c for c in CONFIGS if c[0] != "memwatch --stacks"]
 WORKLOADS = [
     ("spinner", [".output/workloads/spinner", "-w", "-n", str(SPIN_N)]),
     ("bench_mix", [".output/workloads/bench_mix", "-n", str(MIX_N)]),
@@ -226,10 +231,10 @@ def run_once(cfg, wl, sample=False):
     return secs, s, err
 
 
-def memwatch_json(wl_argv, feed=False):
+def memwatch_json(wl_argv, feed=False, extra=()):
     """memwatch --json into a file: its NDJSON lines (syscall lines skipped)."""
     with tempfile.NamedTemporaryFile(prefix="bench-", suffix=".json", dir=".output") as tf:
-        argv = [MEMWATCH, "--json", "-o", tf.name, "--"] + wl_argv
+        argv = [MEMWATCH, "--json", *extra, "-o", tf.name, "--"] + wl_argv
         p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE)
         if feed:
@@ -280,7 +285,7 @@ def main():
 
     times = {(w[0], c[0]): [] for w in WORKLOADS for c in CONFIGS}
     stats_on = False
-    hwm_kb, tool_cpu, disturbed, nruns = 0, {}, 0, 0
+    hwm_kb, stk_hwm_kb, tool_cpu, disturbed, nruns = 0, 0, {}, 0, 0
     for r in range(ROUNDS):
         order = CONFIGS[r % len(CONFIGS):] + CONFIGS[:r % len(CONFIGS)]
         print(f"bench: round {r + 1}/{ROUNDS}", flush=True)
@@ -292,7 +297,9 @@ def main():
                 nruns += 1
                 secs, s, _ = run_once(cfg, wl, sample=is_mw)
                 times[(wl[0], cfg[0])].append(secs)
-                if s:
+                if s and "--stacks" in cfg[0]:
+                    stk_hwm_kb = max(stk_hwm_kb, s.hwm_kb)
+                elif s:
                     hwm_kb = max(hwm_kb, s.hwm_kb)
                     tool_cpu.setdefault((wl[0], cfg[0]), []).append(
                         s.cpu_ticks / os.sysconf("SC_CLK_TCK"))
@@ -307,6 +314,13 @@ def main():
     objs, spin_events, _ = memwatch_json(WORKLOADS[0][1], feed=True)
     spin_dropped, spin_lost = drops_of(objs)
     spin_rate = 2 * SPIN_N / statistics.median(times[("spinner", "memwatch --json")])
+    # What the --stacks rows lost: a lost record costs the kernel less than a written one.
+    stk_lost = {}
+    for wl in WORKLOADS:
+        if "memwatch --stacks" in dict(CONFIGS):
+            settle()
+            objs, _, _ = memwatch_json(wl[1], feed=wl[0] == "spinner", extra=["--stacks"])
+            stk_lost[wl[0]] = drops_of(objs)
 
     out(f"memwatch bench: {ROUNDS} interleaved rounds, {os.cpu_count()} CPUs, "
         f"kernel {os.uname().release}, {time.strftime('%Y-%m-%d %H:%M')}")
@@ -324,14 +338,14 @@ def main():
         else:
             out(f"bench_mix -n {MIX_N}: {n} memory syscalls in its loop (memwatch's count)")
         out(f"untraced spread (max - min) {max(base) - bmin:.3f} s = {spread[w]:.0f} ns/call")
-        out(f"{'config':<16}{'min s':>7}{'med s':>7}{'ratio min/med':>17}{'+ns/call min/med':>19}")
+        out(f"{'config':<18}{'min s':>7}{'med s':>7}{'ratio min/med':>17}{'+ns/call min/med':>19}")
         for cfg in CONFIGS:
             t = times[(w, cfg[0])]
             tmin, tmed = min(t), statistics.median(t)
             amin, amed = (tmin - bmin) * 1e9 / n, (tmed - bmed) * 1e9 / n
             added[(w, cfg[0])] = (amin, amed)
             ns = "-" if cfg[0] == "untraced" else f"{amin:.0f} / {amed:.0f}"
-            out(f"{cfg[0]:<16}{tmin:>7.3f}{tmed:>7.3f}"
+            out(f"{cfg[0]:<18}{tmin:>7.3f}{tmed:>7.3f}"
                 f"{f'{tmin / bmin:.2f}x / {tmed / bmed:.2f}x':>17}{ns:>19}")
 
     def ratio(a, b):
@@ -347,6 +361,18 @@ def main():
             out(f"  {w}: {mw} added cost per call / floor's (target <= 1.3x): "
                 f"{ratio(a[0], f[0])} / {ratio(a[1], f[1])}"
                 + ("" if f[1] > spread[w] else noise.format("the floor")))
+        a = added.get((w, "memwatch --stacks"))
+        if a and w == "spinner":
+            out(f"  {w}: memwatch --stacks -c added cost per call / floor's (target <= 2x, "
+                f"issue 11): {ratio(a[0], f[0])} / {ratio(a[1], f[1])}"
+                + ("" if f[1] > spread[w] else noise.format("the floor")))
+        elif a:
+            out(f"  {w}: memwatch --stacks -c added cost per call (target: within the untraced "
+                f"spread, {spread[w]:.0f} ns/call): {a[0]:.0f} / {a[1]:.0f} ns: "
+                + ("met" if max(a) <= spread[w] else "not met"))
+        if w in stk_lost:
+            out(f"    (a --stacks --json run of {w}: dropped {stk_lost[w][0]}, "
+                f"lost {stk_lost[w][1]} records)")
         st = added.get((w, "strace"))
         if st:
             out(f"  {w}: strace added cost per call / memwatch --json's (target >= 20x): "
@@ -362,7 +388,11 @@ def main():
     if disturbed:
         out(f"  WARNING: {disturbed} of {nruns} runs started while other tracers or CPU load "
             "were present: numbers are disturbed")
-    out(f"  memwatch peak RSS (VmHWM, all memwatch runs; target < 30 MB): {hwm_kb / 1024:.1f} MB")
+    out(f"  memwatch peak RSS (VmHWM, all memwatch runs but --stacks; target < 30 MB): "
+        f"{hwm_kb / 1024:.1f} MB")
+    if stk_hwm_kb:
+        out(f"  memwatch --stacks peak RSS (VmHWM; the ring's pages that stack records filled "
+            f"are in it): {stk_hwm_kb / 1024:.1f} MB")
     cpu = ", ".join(f"{w} {c.split()[1]} {statistics.median(v):.2f} s"
                     for (w, c), v in tool_cpu.items())
     out(f"  memwatch's own CPU per run (median): {cpu}")
@@ -371,7 +401,8 @@ def main():
     knobs = [f"ROUNDS={ROUNDS}", f"SPIN_N={SPIN_N}", f"MIX_N={MIX_N}", f"RATE={RATE}",
              f"RATE_SEC={RATE_SEC}"] + ([f"MEMWATCH={MEMWATCH}"] if MEMWATCH != "./memwatch"
                                        else []) + \
-        ([] if CONFIGS[-1][0] == "strace" else ["STRACE=0"])
+        ([] if CONFIGS[-1][0] == "strace" else ["STRACE=0"]) + \
+        ([] if "memwatch --stacks" in dict(CONFIGS) else ["STACKS=0"])
     section = os.environ.get("BENCH_SECTION") or "syscalls"
     r = subprocess.run(["python3", "tools/bench_results.py", section] + knobs,
                        input="\n".join(lines) + "\n", text=True)
