@@ -124,6 +124,20 @@ def test_mapped_by_stack_replay_same():
     row_of(rep, "map_big")
 
 
+def test_mapped_by_stack_after_exec_at_the_same_base():
+    """A shell whose stacks were named first execs stackmaps; with ASLR off (setarch -R) both
+    executables lie at the same base, so the frames of the new image must not be named from
+    the old one's: map_big and map_small stay named in stackmaps (they were in dash)."""
+    out = mw.tmpfile("bystack-exec.ndjson")
+    rc, _, err = mw.run([mw.need_tool("setarch"), "-R", mw.need_memwatch(), "--stacks", "--json",
+                         "-o", out, "--", "/bin/sh", "-c",
+                         f"sleep 0.5; exec {mw.wl(EXE)}"], timeout=30)
+    eq(rc, 0, f"memwatch exit status ({mw.tail(err)!r})")
+    rows = final_rows(mw.read_ndjson(out))
+    big, small = row_of(rows, "map_big"), row_of(rows, "map_small")
+    eq((big["mapped"], small["mapped"]), (4 * MIB, 4 * MIB), "map_big's and map_small's bytes")
+
+
 HEAP_MAX = 64 << 20  # a glibc arena heap's aligned reservation on 64-bit
 
 
