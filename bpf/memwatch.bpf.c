@@ -359,7 +359,7 @@ static __always_inline void sample_fault(__u64 id, unsigned long address, struct
 	fill_hdr(&r->hdr, MW_REC_FAULT_STACK, id, bpf_ktime_get_ns());
 	r->addr = address;
 	r->sample_n = fault_sample;
-	r->stack_len = capture_regs_stack(r->regs, (void *)(r + 1), regs, MW_SYS_STACK_BYTES);
+	r->stack_len = capture_regs_stack(r->regs, (void *)(r + 1), regs, stack_room(regs->sp));
 	bpf_ringbuf_submit(r, wake_flag());
 }
 

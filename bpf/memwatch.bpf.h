@@ -83,6 +83,20 @@ struct {
 	__type(value, struct inflight_call);
 } inflight SEC(".maps");
 
+/*
+ * --stacks, --fault-stacks: how far up its stack each thread's unwinds read (tid -> the
+ * address just past it), written by user space after an unwind of the thread reached its
+ * outermost frame. Above lie glibc's thread descriptor and TLS (~4 KiB a thread), which no
+ * unwind reads: the copy stops there. Used only while it lies in the mapping of the stack
+ * pointer (a tid reused with another stack finds it elsewhere); gone with the thread.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} stack_tops SEC(".maps");
+
 /* Exact per-thread counters (tid -> counters): the truth when the ring overflows. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -372,6 +386,7 @@ static __always_inline void retire_counters(__u32 tid, __u64 ts)
 	struct mw_exit_key key = { .ts_ns = ts, .tid = tid };
 	struct mw_stats *s;
 
+	bpf_map_delete_elem(&stack_tops, &tid);
 	if (!c)
 		return;
 	if (bpf_map_update_elem(&exited, &key, c, BPF_ANY)) {
@@ -393,9 +408,16 @@ struct {
 	__uint(value_size, sizeof(struct mw_syscall_stack_rec) + MW_SYS_STACK_BYTES);
 } stack_scratch SEC(".maps");
 
-static long vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
+struct vma_span {
+	__u64 start, end;
+};
+
+static long vma_span_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
 {
-	*(__u64 *)data = vma->vm_end;
+	struct vma_span *v = data;
+
+	v->start = vma->vm_start;
+	v->end = vma->vm_end;
 	return 0;
 }
 
@@ -409,13 +431,19 @@ static long vma_end_cb(struct task_struct *task, struct vm_area_struct *vma, voi
 static __always_inline __u32 stack_room(__u64 sp)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	__u64 end = 0, top;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct vma_span v = {};
+	__u64 end, top, *known;
 
 	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_find_vma))
-		bpf_find_vma(task, sp, vma_end_cb, &end, 0);
+		bpf_find_vma(task, sp, vma_span_cb, &v, 0);
+	end = v.end;
 	top = BPF_CORE_READ(task, mm, start_stack) + MW_START_STACK_SLACK;
 	if (end > sp && sp < top && top < end)
 		end = top; /* the main thread's stack */
+	known = bpf_map_lookup_elem(&stack_tops, &tid);
+	if (known && *known > sp && *known < end && v.start <= sp)
+		end = *known;
 	return end > sp && end - sp < MW_SYS_STACK_BYTES ? (__u32)(end - sp) : MW_SYS_STACK_BYTES;
 }
 

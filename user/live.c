@@ -92,6 +92,7 @@ struct live {
 	struct mw_top *top;	   /* memwatch top, else NULL */
 	struct mw_perfetto *trace; /* --perfetto, else NULL */
 	struct mw_symbolizer *sym; /* --stacks, else NULL */
+	struct top_slot *tops;	   /* --stacks: the threads whose stack top was looked for */
 	bool rmap_said;		   /* a process too big for resident by class: said (-v) */
 	struct mw_incident *inc;   /* --trigger, else NULL */
 	struct mw_escalation *esc; /* --escalate-for, else NULL */
@@ -189,6 +190,46 @@ static void read_resident(struct live *l, uint32_t pid, bool start)
 		mw_session_resident(&l->s, pid, &r, start);
 }
 
+/*
+ * --stacks: once a thread's unwind reaches its outermost frame, the probes are told to copy
+ * its stack no higher than that unwind read (mw_sym_stack_top): the thread descriptor and TLS
+ * above (~4 KiB a thread) stay out of every later record. Looked for in at most TOP_TRIES
+ * records of a thread (one whose unwinds never get there, JIT code without CFI, costs no more
+ * full unwinds); a slot per tid modulo TOP_SLOTS, so a collision only means looking again.
+ */
+#define TOP_SLOTS 16384
+#define TOP_TRIES 4
+
+struct top_slot {
+	uint32_t tid;
+	uint8_t tries; /* TOP_TRIES + 1: set in the kernel */
+};
+
+static void find_stack_top(struct live *l, const struct mw_ustack_capture *c)
+{
+	struct top_slot *t;
+	uint64_t top;
+
+	if (!l->tops)
+		return;
+	t = &l->tops[c->tid % TOP_SLOTS];
+	if (t->tid != c->tid)
+		*t = (struct top_slot){ .tid = c->tid };
+	if (t->tries >= TOP_TRIES)
+		return;
+	t->tries++;
+	top = mw_sym_stack_top(l->sym, c);
+	if (top && !mw_loader_set_stack_top(&l->loader, c->tid, top))
+		t->tries = TOP_TRIES + 1;
+}
+
+/* A thread has exited (the kernel dropped its top): a new thread with its tid looks again. */
+static void forget_stack_top(struct live *l, uint32_t tid)
+{
+	if (l->tops && l->tops[tid % TOP_SLOTS].tid == tid)
+		l->tops[tid % TOP_SLOTS] = (struct top_slot){ 0 };
+}
+
 /* Unwind and name one syscall's frames; where a frame's module is not known yet (the call
  * was just after a dlopen or an exec), once more with the process's mappings read again. */
 static int unwind_named(struct mw_symbolizer *sym, const struct mw_ustack_capture *c,
@@ -235,6 +276,8 @@ static int name_syscall_stack(void *ctx, const struct mw_event *ev, struct mw_sf
 		mw_sym_invalidate(l->sym, ev->pid);
 		n = unwind_named(l->sym, &c, f, max, &stale);
 	}
+	if (!stale)
+		find_stack_top(l, &c);
 	return n;
 }
 
@@ -685,6 +728,7 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 		mw_sym_invalidate(l->sym, ev.pid);
 	/* A thread's exit: its final counters are kept in the kernel under this record's time. */
 	if (ev.kind == MW_EV_EXIT) {
+		forget_stack_top(l, ev.tid);
 		l->exit_tid = ev.tid;
 		l->exit_ts = ev.mono_ns;
 	}
@@ -1208,12 +1252,14 @@ int mw_live_run(struct mw_config *cfg)
 		}
 		l.s.stack = name_syscall_stack;
 		l.s.stack_ctx = &l;
+		l.tops = calloc(TOP_SLOTS, sizeof(*l.tops)); /* none: copies stay whole */
 	}
 	/* --folded: the bytes each stack mapped, unless allocations are traced (theirs). */
 	if (cfg->stacks && cfg->mal.folded_path && !cfg->mal.on && !cfg->mal.escalate &&
 	    !(l.s.stack_folded = mw_out_fopen(cfg->mal.folded_path, MW_OUT_TRUNC))) {
 		mw_p_err("cannot open %s: %s", cfg->mal.folded_path, mw_out_strerror(errno));
 		mw_sym_free(l.sym);
+		free(l.tops);
 		return 1;
 	}
 	/* Daemon mode: arena lifecycle and diagnoses reach the NDJSON sink even with -c. */
@@ -1365,6 +1411,7 @@ cleanup:
 		fclose(l.s.stack_folded);
 	mw_session_free(&l.s);
 	mw_sym_free(l.sym);
+	free(l.tops);
 	free(l.tried);
 	free(l.libs);
 	return ret;

@@ -114,3 +114,59 @@ def test_stacks_replay_same():
     eq(len(got), len(want), "replayed syscalls")
     for i, (g, w) in enumerate(zip(got, want)):
         check(g == w, f"syscall {i}: replayed stack {g} is not the live run's {w}")
+
+
+REC_SYSCALL_STACK = 12  # enum mw_rec_type in bpf/memwatch.h
+STACK_REC_FIXED = 264  # sizeof(struct mw_syscall_stack_rec): the stack bytes follow it
+
+
+def stack_records(path):
+    """[(tid, tgid, stack bytes)] of the --stacks syscall records in a recording, in order
+    (user/wire/record.h: a 32-byte header, then entries u32 kind, u32 len, payload, padded)."""
+    import struct
+    out = []
+    with open(path, "rb") as f:
+        data = f.read()
+    eq(data[:8], b"MWREC003", "recording magic")
+    at = 32
+    while at + 8 <= len(data):
+        kind, n = struct.unpack_from("<II", data, at)
+        payload = data[at + 8:at + 8 + n]
+        at += 8 + ((n + 7) & ~7)
+        if kind == 1 and len(payload) >= STACK_REC_FIXED:  # MW_ENTRY_RING
+            typ, tgid, tid = struct.unpack_from("<III", payload, 0)
+            if typ == REC_SYSCALL_STACK:
+                out.append((tid, tgid, len(payload) - STACK_REC_FIXED))
+    return out
+
+
+def test_stacks_thread_copy_stops_at_its_top():
+    """Once a thread's unwind reached start_thread, the kernel copies its stack no higher than
+    that unwind read: glibc's thread descriptor and TLS above (~4 KiB) stay out. spinner -t 2
+    loops mmap+munmap in two threads, paced: their last records carry at least 2 KiB less stack
+    than their first, and every call's frames are the same (spin, start_thread)."""
+    out, rec = mw.tmpfile("stacks-top.ndjson"), mw.tmpfile("stacks-top.rec")
+    rc, _, err = mw.run([mw.need_memwatch(), "--stacks", "--json", "-o", out, "--record", rec,
+                         "--", mw.wl("spinner"), "-t", "2", "-n", "300", "-u", "1000"], timeout=60)
+    eq(rc, 0, f"memwatch exit status ({mw.tail(err)!r})")
+    recs = stack_records(rec)
+    threads = sorted({tid for tid, tgid, _ in recs if tid != tgid})
+    eq(len(threads), 2, "spinner's looping threads with stack records")
+    for tid in threads:
+        lens = [n for t, _, n in recs if t == tid]
+        check(len(lens) >= 600, f"thread {tid}: {len(lens)} stack records, 600 expected")
+        check(lens[-1] + 2048 <= lens[0],
+              f"thread {tid}: first record {lens[0]} stack bytes, last {lens[-1]}: not cut")
+    tr = mw.read_ndjson(out)
+    stacks = {}
+    for o in tr.of("syscall"):
+        if o.get("comm", "").startswith("spin-") and o["name"] in ("mmap", "munmap"):
+            stacks.setdefault(o["name"], set()).add(
+                tuple(f.get("func") for f in o.get("stack") or []))
+    for sys_name in ("mmap", "munmap"):
+        eq(len(stacks.get(sys_name, ())), 1, f"distinct {sys_name} stacks of the threads")
+        funcs = next(iter(stacks[sys_name]))
+        check("start_thread" in funcs, f"{sys_name}: start_thread not reached: {funcs}")
+
+
+test_stacks_thread_copy_stops_at_its_top.timeout = 60

@@ -568,6 +568,60 @@ out:
 	free(k);
 }
 
+/* The end of the mapping that holds addr in this process, 0 if none. */
+static uint64_t mapping_end(uint64_t addr)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long lo, hi;
+	uint64_t end = 0;
+	char line[512];
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && addr >= lo && addr < hi)
+			end = hi;
+	if (f)
+		fclose(f);
+	return end;
+}
+
+/* A thread's stack top: a copy cut there unwinds to the same frames as the whole copy, it
+ * leaves out glibc's thread descriptor and TLS at the top of the thread's stack mapping, and
+ * a copy cut 8 bytes shorter no longer reaches the outermost frame. */
+TEST(ustack_stack_top_of_a_thread)
+{
+	struct capture *k = calloc(1, sizeof(*k));
+	struct mw_symbolizer *s = mw_sym_new();
+	uint64_t ips[MAXF], cut_ips[MAXF], top, rsp, end;
+	struct mw_ustack_capture cut;
+	pthread_t t;
+	int n, m;
+
+	CHECK(k && s);
+	if (!k || !s || pthread_create(&t, NULL, thread_body, k)) {
+		CHECK(0);
+		goto out;
+	}
+	pthread_join(t, NULL);
+	rsp = k->c.regs[7];
+	end = mapping_end(rsp);
+	top = mw_sym_stack_top(s, &k->c);
+	CHECK(top > rsp && top <= rsp + k->c.stack_len);
+	CHECK(end && top + 1024 < end); /* the descriptor and TLS above stay out */
+	mw_sym_cache_enable(s, 0);
+	n = mw_sym_unwind(s, &k->c, ips, MAXF);
+	cut = k->c;
+	cut.stack_len = (uint32_t)(top - rsp);
+	m = mw_sym_unwind(s, &cut, cut_ips, MAXF);
+	CHECK_EQ_INT(m, n);
+	CHECK(n > 0 && m == n && !memcmp(ips, cut_ips, (size_t)n * sizeof(ips[0])));
+	CHECK_EQ_HEX(mw_sym_stack_top(s, &cut), top);
+	cut.stack_len -= 8;
+	CHECK_EQ_HEX(mw_sym_stack_top(s, &cut), 0);
+out:
+	mw_sym_free(s);
+	free(k);
+}
+
 static int line_entry, line_entry_caller, line_test_entry;
 
 /* What a uprobe at a function's entry sees: pc = the function's first byte,

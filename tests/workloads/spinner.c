@@ -3,12 +3,14 @@
  * spinner: a tight mmap+munmap loop, as fast as the machine goes. For overhead and ring-buffer
  * drop tests and for the benchmark. Prints nothing; exits 0.
  *
- * usage: spinner [-w] [-n ITERS] [-s BYTES] [-t THREADS]
+ * usage: spinner [-w] [-n ITERS] [-s BYTES] [-t THREADS] [-u USEC]
  *   -w          print "ready <pid>" on stderr and wait for a byte on stdin first
  *   -n ITERS    iterations per looping thread (default 100000)
  *   -s BYTES    mapping size (default 4096)
  *   -t THREADS  0 (default): the main thread loops; T > 0: T threads named "spin-1".."spin-T"
  *               loop concurrently and main only creates and joins them
+ *   -u USEC     sleep USEC microseconds after each iteration (default 0: none), so a tracer
+ *               reads the first calls' records while the loop goes on
  *
  * One iteration: mmap(NULL, BYTES, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = A ;
  * munmap(A, BYTES) = 0. Per looping thread: mmap ITERS, munmap ITERS, errors 0, mapped and
@@ -20,11 +22,12 @@
 #include <sys/mman.h>
 #include "common.h"
 
-#define USAGE "spinner [-w] [-n ITERS] [-s BYTES] [-t THREADS]"
+#define USAGE "spinner [-w] [-n ITERS] [-s BYTES] [-t THREADS] [-u USEC]"
 #define MAX_THREADS 64
 
 static long iters = 100000;
 static size_t size = 4096;
+static long pause_us;
 static pthread_barrier_t start;
 
 static void spin(void)
@@ -37,6 +40,8 @@ static void spin(void)
 			wl_die("mmap");
 		if (munmap(p, size))
 			wl_die("munmap");
+		if (pause_us)
+			usleep((useconds_t)pause_us);
 	}
 }
 
@@ -59,12 +64,13 @@ int main(int argc, char **argv)
 	int wait_start = 0;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "wn:s:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "wn:s:t:u:")) != -1) {
 		switch (opt) {
 		case 'w': wait_start = 1; break;
 		case 'n': iters = wl_num(optarg, USAGE); break;
 		case 's': size = wl_num(optarg, USAGE); break;
 		case 't': threads = wl_num(optarg, USAGE); break;
+		case 'u': pause_us = wl_num(optarg, USAGE); break;
 		default: wl_usage(USAGE);
 		}
 	}

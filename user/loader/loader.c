@@ -432,6 +432,12 @@ void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid, uint64_t exit_ts
 	bpf_map__delete_elem(l->skel->maps.threads, &tid, sizeof(tid), 0);
 }
 
+int mw_loader_set_stack_top(struct mw_loader *l, uint32_t tid, uint64_t top)
+{
+	return bpf_map__update_elem(l->skel->maps.stack_tops, &tid, sizeof(tid), &top, sizeof(top),
+				    BPF_ANY);
+}
+
 void mw_loader_stats(struct mw_loader *l, struct mw_stats *sum)
 {
 	struct mw_stats per[l->ncpus];

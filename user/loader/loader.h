@@ -67,6 +67,9 @@ int mw_loader_poll(struct mw_loader *l, int timeout_ms);
 int mw_loader_thread_counters(struct mw_loader *l, uint32_t tid, uint64_t exit_ts,
 			      struct mw_thread_counters *c);
 void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid, uint64_t exit_ts);
+/* --stacks: the probes copy tid's stack up to top and no further (see stack_tops in
+ * bpf/memwatch.bpf.h). 0 or a negative errno (the map full: copies stay as they were). */
+int mw_loader_set_stack_top(struct mw_loader *l, uint32_t tid, uint64_t top);
 /*
  * Attach glibc's malloc probes (provider "libc": memory_arena_new, ...) in
  * binary (a path valid here, e.g. /proc/PID/root/usr/lib/.../libc.so.6) for

@@ -126,6 +126,27 @@ int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c, ui
 	return (int)n;
 }
 
+uint64_t mw_sym_stack_top(struct mw_symbolizer *s, const struct mw_ustack_capture *c)
+{
+	uint64_t ips[US_MAX_FRAMES];
+	uint32_t offs[US_MAX_FRAMES];
+	enum mw_ucache_stop stop;
+	struct us_proc *p;
+	bool cacheable;
+	int err;
+
+	if (!s || !c || !c->stack || !c->stack_len)
+		return 0;
+	p = us_proc_get(s, c->pid, &err);
+	if (!p)
+		return 0;
+	s->st.full_unwinds++;
+	us_unwind_full(p, c, ips, offs, US_MAX_FRAMES, &stop, &cacheable);
+	if (stop != MW_UCACHE_END || p->read_failed || !p->read_end)
+		return 0;
+	return c->regs[7] + p->read_end;
+}
+
 static struct us_resolved *slot_of(struct mw_symbolizer *s, const struct us_mod *m, uint64_t key)
 {
 	uint64_t h = (key ^ (uintptr_t)m) * 0x9e3779b97f4a7c15ull;

@@ -81,6 +81,7 @@ struct us_proc {
 	struct us_read log[US_LOG_MAX];
 	unsigned int nlog, mark;
 	bool read_failed, cacheable, hit_max;
+	uint32_t read_end; /* just past the highest byte read from the copy */
 };
 
 struct us_resolved {

@@ -36,6 +36,8 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *d
 
 		memcpy(&v, c->stack + (addr - rsp), sizeof(v));
 		*result = v;
+		if (addr - rsp + 8 > p->read_end)
+			p->read_end = (uint32_t)(addr - rsp + 8);
 		if (p->nlog < US_LOG_MAX) {
 			p->log[p->nlog].off = (uint32_t)(addr - rsp);
 			p->log[p->nlog].val = v;
@@ -193,6 +195,7 @@ int us_unwind_full(struct us_proc *p, const struct mw_ustack_capture *c, uint64_
 	p->max = max;
 	p->nlog = p->mark = 0;
 	p->read_failed = p->hit_max = false;
+	p->read_end = 0;
 	p->cacheable = true;
 	if (!err) {
 		rc = dwfl_getthread_frames(p->dwfl, c->tid ? (pid_t)c->tid : (pid_t)p->pid,
