@@ -8,7 +8,9 @@
 #              syscalls are a minority (see its header); it prints its own loop time.
 # Configurations: untraced; memwatch --json -o /dev/null (full event stream); memwatch -c
 # -o /dev/null; memwatch --stacks -c -o /dev/null (a user stack copied on every call, issue 11);
-# floor (bpf/floor.bpf.c: same tracepoints and filter, one per-thread counter);
+# floor (bpf/floor.bpf.c: same tracepoints and filter, one per-thread counter); untraced beside
+# a traced process (the workload untraced while memwatch -c -p traces an idle process: every
+# process's memory syscalls pass memwatch's tracepoints and tgid filter);
 # strace -f -qq -e trace=memory -o /dev/null. ROUNDS interleaved rounds: each round runs every
 # configuration once per workload, the order rotating by one each round, so drift of the VM
 # (other tenants, frequency, page cache) spreads over all configurations. Min and median.
@@ -45,7 +47,7 @@
 #
 # Environment: ROUNDS (5), SPIN_N (80000), MIX_N (6000), RATE (200000), RATE_SEC (3),
 # MEMWATCH (./memwatch: another build to compare), STRACE (1; 0 leaves strace out), STACKS (1;
-# 0 leaves the --stacks row out).
+# 0 leaves the --stacks row out), BESIDE (1; 0 leaves the untraced-beside row out).
 # BENCH_SECTION names the section of tools/bench-results.md the syscall tables go to (syscalls;
 # make bench-kernels, which runs this in a VM: kernel-SERIES), and BENCH_ONLY=syscalls stops
 # after them.
@@ -90,6 +92,9 @@ if os.environ.get("STRACE", "1") == "0":
     CONFIGS = [c for c in CONFIGS if c[0] != "strace"]
 if os.environ.get("STACKS", "1") == "0":
     CONFIGS = [c for c in CONFIGS if c[0] != "memwatch --stacks"]
+BESIDE = "untraced beside"
+if os.environ.get("BESIDE", "1") != "0":
+    CONFIGS.insert(1, (BESIDE, []))
 WORKLOADS = [
     ("spinner", [".output/workloads/spinner", "-w", "-n", str(SPIN_N)]),
     ("bench_mix", [".output/workloads/bench_mix", "-n", str(MIX_N)]),
@@ -174,8 +179,45 @@ def settle(limit=10.0):
     return quiet
 
 
+def tracing_beside():
+    """memwatch -c -p an idle process, attached: (memwatch, idler) to stop after the run."""
+    idle = subprocess.Popen([".output/workloads/idlers", "-n", "1"], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    line = idle.stderr.readline().decode()
+    if not line.startswith("ready "):
+        idle.kill()
+        fail("idlers -n 1", idle.wait(), line)
+    mw = subprocess.Popen([MEMWATCH, "-c", "-o", "/dev/null", "-p", line.split()[1]],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, start_new_session=True)
+    while True:
+        line = mw.stderr.readline().decode()
+        if not line or line.startswith("memwatch: tracing"):
+            break
+    if not line:
+        idle.kill()
+        idle.wait()
+        fail("memwatch -c -p (beside)", mw.wait(), "no 'tracing' line")
+    return mw, idle
+
+
+def stop_beside(procs):
+    import signal
+    for q in procs:
+        if q.poll() is None:
+            os.killpg(q.pid, signal.SIGINT if q is procs[0] else signal.SIGKILL)
+        q.wait(timeout=30)
+
+
 def run_once(cfg, wl, sample=False):
     """One run; returns (seconds, tool sampler or None, stderr text)."""
+    if cfg[0] == BESIDE:
+        procs = tracing_beside()
+        try:
+            return run_once(("untraced", []), wl)
+        finally:
+            stop_beside(procs)
     argv = cfg[1] + wl[1]
     if wl[0] == "spinner":
         p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -361,6 +403,11 @@ def main():
             out(f"  {w}: {mw} added cost per call / floor's (target <= 1.3x): "
                 f"{ratio(a[0], f[0])} / {ratio(a[1], f[1])}"
                 + ("" if f[1] > spread[w] else noise.format("the floor")))
+        b = added.get((w, BESIDE))
+        if b:
+            out(f"  {w}: an untraced process beside a traced one, added cost per call "
+                f"(reported; issue 11): {b[0]:.0f} / {b[1]:.0f} ns"
+                + ("" if max(b) > spread[w] else " (below the untraced spread: noise)"))
         a = added.get((w, "memwatch --stacks"))
         if a and w == "spinner":
             out(f"  {w}: memwatch --stacks -c added cost per call / floor's (target <= 2x, "
@@ -402,7 +449,8 @@ def main():
              f"RATE_SEC={RATE_SEC}"] + ([f"MEMWATCH={MEMWATCH}"] if MEMWATCH != "./memwatch"
                                        else []) + \
         ([] if CONFIGS[-1][0] == "strace" else ["STRACE=0"]) + \
-        ([] if "memwatch --stacks" in dict(CONFIGS) else ["STACKS=0"])
+        ([] if "memwatch --stacks" in dict(CONFIGS) else ["STACKS=0"]) + \
+        ([] if BESIDE in dict(CONFIGS) else ["BESIDE=0"])
     section = os.environ.get("BENCH_SECTION") or "syscalls"
     r = subprocess.run(["python3", "tools/bench_results.py", section] + knobs,
                        input="\n".join(lines) + "\n", text=True)

@@ -46,7 +46,7 @@ SECTIONS = {
 # make bench-kernels (tools/vm/check_kernels.py --bench): the syscall tables on another kernel,
 # under QEMU's TCG, where only ratios mean something; knobs small enough for TCG.
 KERNEL_DEFAULTS = dict(ROUNDS="7", SPIN_N="20000", MIX_N="500", RATE="20000", RATE_SEC="1",
-                       STRACE="0", STACKS="0")
+                       STRACE="0", STACKS="0", BESIDE="0")
 
 
 def section_info(name):
