@@ -809,3 +809,25 @@ class SlowPipe:
         finally:
             os.close(self.fd)
         return data.decode("utf-8", "replace")
+
+
+def remove_cgroup(path):
+    """Kill what is left in the cgroup at path (after a failure: the test's own processes),
+    then rmdir it once they are gone (within 5 s)."""
+    try:
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            for pid in f.read().split():
+                os.kill(int(pid), signal.SIGKILL)
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

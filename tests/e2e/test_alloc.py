@@ -675,11 +675,8 @@ def _recv_exact(s, n):
     return data
 
 
-def test_alloc_memcached():
-    """memcached -t 4 (Debian's, on a free 127.0.0.1 port), warmed up by a client, traced with
-    -p while the client goes on: at SIGINT, arena_summary objects >= 4 (the workers' arenas,
-    present before attach) and == glibc's own count (gdb walking main_arena.next)."""
-    need_arenas()
+def start_memcached():
+    """Debian's memcached -t 4 on a free 127.0.0.1 port, listening: (its Proc, the port)."""
     mc = mw.need_tool("memcached")
     port = _free_port()
     srv = mw.Proc([mc, "-u", "nobody", "-l", "127.0.0.1", "-p", str(port), "-U", "0",
@@ -693,6 +690,15 @@ def test_alloc_memcached():
             check(srv.alive(), f"memcached exited: {mw.tail(srv.text('err'))!r}")
             check(time.monotonic() < deadline, "memcached did not listen within 10 s")
             time.sleep(0.05)
+    return srv, port
+
+
+def test_alloc_memcached():
+    """memcached -t 4 (Debian's, on a free 127.0.0.1 port), warmed up by a client, traced with
+    -p while the client goes on: at SIGINT, arena_summary objects >= 4 (the workers' arenas,
+    present before attach) and == glibc's own count (gdb walking main_arena.next)."""
+    need_arenas()
+    srv, port = start_memcached()
     _bufs.clear()
     _mc_load(port)                                   # warm-up: the workers make their arenas
     out = mw.tmpfile("memcached.ndjson")

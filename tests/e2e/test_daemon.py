@@ -104,23 +104,7 @@ class Cgroup:
     def remove(self):
         """rmdir once its processes are gone: they end with the test; after a failure the
         test's own processes left in it are killed first."""
-        try:
-            with open(os.path.join(self.path, "cgroup.procs")) as f:
-                for pid in f.read().split():
-                    os.kill(int(pid), signal.SIGKILL)
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                os.rmdir(self.path)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        mw.remove_cgroup(self.path)
         while _UNMOUNT:
             d = _UNMOUNT.pop()
             subprocess.run(["umount", d], check=False)

@@ -73,23 +73,7 @@ class MemCgroup:
         return ["/bin/sh", "-c", f"echo $$ > {self.path}/cgroup.procs && exec " + " ".join(argv)]
 
     def remove(self):
-        try:
-            with open(os.path.join(self.path, "cgroup.procs")) as f:
-                for pid in f.read().split():
-                    os.kill(int(pid), signal.SIGKILL)
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                os.rmdir(self.path)
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        mw.remove_cgroup(self.path)
 
 
 def test_oom_last_word():

@@ -8,7 +8,6 @@ exact kernel counts; the rate guard; the folded output."""
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 
@@ -267,21 +266,9 @@ def test_malloc_retention_after_attach_memcached():
     glibc heap's retention is complete; the main arena's free_kept, and the other arenas'
     together, within 5% of glibc's own free bytes (malloc_info, called in it by gdb once
     memwatch has reported; memcached is idle in between)."""
-    from test_alloc import _bufs, _free_port, _mc_load
-    mc = mw.need_tool("memcached")
+    from test_alloc import _bufs, _mc_load, start_memcached
     gdb = mw.need_tool("gdb")
-    port = _free_port()
-    srv = mw.Proc([mc, "-u", "nobody", "-l", "127.0.0.1", "-p", str(port), "-U", "0",
-                   "-t", "4", "-m", "64", "-c", "64"], name="memcached")
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            check(srv.alive(), f"memcached exited: {mw.tail(srv.text('err'))!r}")
-            check(time.monotonic() < deadline, "memcached did not listen within 10 s")
-            time.sleep(0.05)
+    srv, port = start_memcached()
     _bufs.clear()
     _mc_load(port)
     _bufs.clear()
