@@ -191,36 +191,31 @@ static void read_resident(struct live *l, uint32_t pid, bool start)
 }
 
 /*
- * --stacks: once a thread's unwind reaches its outermost frame, the probes are told to copy
- * its stack no higher than that unwind read (mw_sym_stack_top): the thread descriptor and TLS
- * above (~4 KiB a thread) stay out of every later record. Looked for in at most TOP_TRIES
- * records of a thread (one whose unwinds never get there, JIT code without CFI, costs no more
- * full unwinds); a slot per tid modulo TOP_SLOTS, so a collision only means looking again.
+ * --stacks: once an unwind of a thread has reached its outermost frame, the probes are told to
+ * copy its stack no higher than that unwind read (mw_sym_last_top): the thread descriptor and
+ * TLS above (~4 KiB a thread) stay out of every later record. Learnt from the unwinds memwatch
+ * makes anyway, so it costs nothing more; a slot per tid modulo TOP_SLOTS says the kernel has
+ * it (a collision only means telling it again).
  */
 #define TOP_SLOTS 16384
-#define TOP_TRIES 4
 
 struct top_slot {
 	uint32_t tid;
-	uint8_t tries; /* TOP_TRIES + 1: set in the kernel */
+	bool set;
 };
 
-static void find_stack_top(struct live *l, const struct mw_ustack_capture *c)
+static void tell_stack_top(struct live *l, uint32_t tid)
 {
+	uint64_t top = mw_sym_last_top(l->sym);
 	struct top_slot *t;
-	uint64_t top;
 
-	if (!l->tops)
+	if (!l->tops || !top)
 		return;
-	t = &l->tops[c->tid % TOP_SLOTS];
-	if (t->tid != c->tid)
-		*t = (struct top_slot){ .tid = c->tid };
-	if (t->tries >= TOP_TRIES)
+	t = &l->tops[tid % TOP_SLOTS];
+	if (t->tid == tid && t->set)
 		return;
-	t->tries++;
-	top = mw_sym_stack_top(l->sym, c);
-	if (top && !mw_loader_set_stack_top(&l->loader, c->tid, top))
-		t->tries = TOP_TRIES + 1;
+	*t = (struct top_slot){ .tid = tid };
+	t->set = !mw_loader_set_stack_top(&l->loader, tid, top);
 }
 
 /* A thread has exited (the kernel dropped its top): a new thread with its tid looks again. */
@@ -277,7 +272,7 @@ static int name_syscall_stack(void *ctx, const struct mw_event *ev, struct mw_sf
 		n = unwind_named(l->sym, &c, f, max, &stale);
 	}
 	if (!stale)
-		find_stack_top(l, &c);
+		tell_stack_top(l, c.tid);
 	return n;
 }
 

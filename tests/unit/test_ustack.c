@@ -604,19 +604,23 @@ TEST(ustack_stack_top_of_a_thread)
 	pthread_join(t, NULL);
 	rsp = k->c.regs[7];
 	end = mapping_end(rsp);
-	top = mw_sym_stack_top(s, &k->c);
+	n = mw_sym_unwind(s, &k->c, ips, MAXF);
+	top = mw_sym_last_top(s);
 	CHECK(top > rsp && top <= rsp + k->c.stack_len);
 	CHECK(end && top + 1024 < end); /* the descriptor and TLS above stay out */
+	/* The cached unwind gives the same top. */
+	CHECK_EQ_INT(mw_sym_unwind(s, &k->c, ips, MAXF), n);
+	CHECK_EQ_HEX(mw_sym_last_top(s), top);
 	mw_sym_cache_enable(s, 0);
-	n = mw_sym_unwind(s, &k->c, ips, MAXF);
 	cut = k->c;
 	cut.stack_len = (uint32_t)(top - rsp);
 	m = mw_sym_unwind(s, &cut, cut_ips, MAXF);
 	CHECK_EQ_INT(m, n);
 	CHECK(n > 0 && m == n && !memcmp(ips, cut_ips, (size_t)n * sizeof(ips[0])));
-	CHECK_EQ_HEX(mw_sym_stack_top(s, &cut), top);
+	CHECK_EQ_HEX(mw_sym_last_top(s), top);
 	cut.stack_len -= 8;
-	CHECK_EQ_HEX(mw_sym_stack_top(s, &cut), 0);
+	mw_sym_unwind(s, &cut, cut_ips, MAXF);
+	CHECK_EQ_HEX(mw_sym_last_top(s), 0);
 out:
 	mw_sym_free(s);
 	free(k);
@@ -990,9 +994,10 @@ TEST(ustack_cache_pure)
 	mw_ucache_init(&c, 1); /* one set of MW_UCACHE_WAYS */
 	fake_copy(buf, sizeof(buf), 0x2000, 0x3000);
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 8), 0);
-	mw_ucache_insert(&c, 7, ips, offs, 3, MW_UCACHE_END, sizeof(buf));
+	mw_ucache_insert(&c, 7, ips, offs, 3, MW_UCACHE_END, sizeof(buf), 48);
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 8), 3);
 	CHECK_EQ_HEX(out[2], 0x3000);
+	CHECK_EQ_INT(c.hit_read_end, 48); /* where that unwind's reads ended: its stack top */
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 2), 2);
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 8, 0x1000, buf, sizeof(buf), out, 8), 0); /* pid */
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1001, buf, sizeof(buf), out, 8), 0); /* pc */
@@ -1003,17 +1008,18 @@ TEST(ustack_cache_pure)
 	buf[0] = 0; /* other words do not matter */
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 8), 3);
 	/* Stopped at max 3: no answer for a caller wanting more. */
-	mw_ucache_insert(&c, 9, ips, offs, 3, MW_UCACHE_MAX, sizeof(buf));
+	mw_ucache_insert(&c, 9, ips, offs, 3, MW_UCACHE_MAX, sizeof(buf), 0);
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 9, 0x1000, buf, sizeof(buf), out, 8), 0);
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 9, 0x1000, buf, sizeof(buf), out, 3), 3);
 	/* Stopped at the end of a 48-byte copy: fine for copies no longer. */
-	mw_ucache_insert(&c, 10, ips, offs, 3, MW_UCACHE_COPY, 48);
+	mw_ucache_insert(&c, 10, ips, offs, 3, MW_UCACHE_COPY, 48, 48); /* not the end: no top */
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 10, 0x1000, buf, 48, out, 8), 3);
+	CHECK_EQ_INT(c.hit_read_end, 0);
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 10, 0x1000, buf, 64, out, 8), 0);
 	/* Bounded: a fifth key in a full set evicts the least recently used. */
 	CHECK_EQ_INT(c.st.entries, 3);
-	mw_ucache_insert(&c, 11, ips, offs, 3, MW_UCACHE_END, sizeof(buf));
-	mw_ucache_insert(&c, 12, ips, offs, 3, MW_UCACHE_END, sizeof(buf));
+	mw_ucache_insert(&c, 11, ips, offs, 3, MW_UCACHE_END, sizeof(buf), 0);
+	mw_ucache_insert(&c, 12, ips, offs, 3, MW_UCACHE_END, sizeof(buf), 0);
 	CHECK_EQ_INT(c.st.entries, MW_UCACHE_WAYS);
 	CHECK_EQ_INT(c.st.evictions, 1);
 	CHECK_EQ_INT(mw_ucache_lookup(&c, 7, 0x1000, buf, sizeof(buf), out, 8), 0); /* LRU gone */

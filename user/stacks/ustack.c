@@ -92,6 +92,7 @@ int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c, ui
 	uint32_t offs_here[MW_UCACHE_MAXF], *offs = offs_here;
 	enum mw_ucache_stop stop;
 	struct us_proc *p;
+	uint32_t read_end;
 	bool cacheable;
 	size_t n;
 	int err;
@@ -101,11 +102,15 @@ int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c, ui
 	if (max > US_MAX_FRAMES)
 		max = US_MAX_FRAMES;
 	s->st.unwinds++;
+	s->last_top = 0;
 	n = s->cache_off ? 0
 			 : mw_ucache_lookup(&s->cache, c->pid, c->regs[16], c->stack, c->stack_len,
 					    ips, max);
-	if (n)
+	if (n) {
+		if (s->cache.hit_read_end)
+			s->last_top = c->regs[7] + s->cache.hit_read_end;
 		return (int)n;
+	}
 	p = us_proc_get(s, c->pid, &err);
 	if (!p) {
 		ips[0] = c->regs[16];
@@ -118,33 +123,20 @@ int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c, ui
 	}
 	s->st.full_unwinds++;
 	n = (size_t)us_unwind_full(p, c, ips, offs, max, &stop, &cacheable);
+	read_end = stop == MW_UCACHE_END && !p->read_failed ? p->read_end : 0;
+	if (read_end)
+		s->last_top = c->regs[7] + read_end;
 	/* Longer unwinds than an entry holds are not cached. */
 	if (cacheable && !s->cache_off && n <= MW_UCACHE_MAXF)
-		mw_ucache_insert(&s->cache, c->pid, ips, offs, n, stop, c->stack_len);
+		mw_ucache_insert(&s->cache, c->pid, ips, offs, n, stop, c->stack_len, read_end);
 	if (offs != offs_here)
 		free(offs);
 	return (int)n;
 }
 
-uint64_t mw_sym_stack_top(struct mw_symbolizer *s, const struct mw_ustack_capture *c)
+uint64_t mw_sym_last_top(const struct mw_symbolizer *s)
 {
-	uint64_t ips[US_MAX_FRAMES];
-	uint32_t offs[US_MAX_FRAMES];
-	enum mw_ucache_stop stop;
-	struct us_proc *p;
-	bool cacheable;
-	int err;
-
-	if (!s || !c || !c->stack || !c->stack_len)
-		return 0;
-	p = us_proc_get(s, c->pid, &err);
-	if (!p)
-		return 0;
-	s->st.full_unwinds++;
-	us_unwind_full(p, c, ips, offs, US_MAX_FRAMES, &stop, &cacheable);
-	if (stop != MW_UCACHE_END || p->read_failed || !p->read_end)
-		return 0;
-	return c->regs[7] + p->read_end;
+	return s ? s->last_top : 0;
 }
 
 static struct us_resolved *slot_of(struct mw_symbolizer *s, const struct us_mod *m, uint64_t key)

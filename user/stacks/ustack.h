@@ -43,14 +43,14 @@ void mw_sym_free(struct mw_symbolizer *s);
 int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c, uint64_t *ips,
 		  size_t max);
 /*
- * The top of the stack the unwinds of c's thread need: the address just past the highest
- * byte a full unwind of c (no cache) read from the copy, when it reached the thread's
- * outermost frame (start_thread, _start) with every read inside the copy; 0 when it did not
- * (stopped early, read past the copy, pid gone). Every unwind of the thread ends in the
- * same outermost frames, which never move, so none reads above it: a probe can stop its
- * copy there (above lie glibc's thread descriptor and TLS, ~4 KiB per thread).
+ * The top of the stack the last mw_sym_unwind's thread needs: the address just past the
+ * highest byte that unwind read from the copy (or the cached unwind it reused had read), when
+ * it reached the thread's outermost frame (start_thread, _start) with every read inside the
+ * copy; 0 when it did not (stopped early, read past the copy). Every unwind of the thread ends
+ * in the same outermost frames, which never move, so none reads above it: a probe can stop
+ * its copy there (above lie glibc's thread descriptor and TLS, ~4 KiB a thread).
  */
-uint64_t mw_sym_stack_top(struct mw_symbolizer *s, const struct mw_ustack_capture *c);
+uint64_t mw_sym_last_top(const struct mw_symbolizer *s);
 /* Symbolize one address of pid (strings owned by s, valid until mw_sym_free). */
 int mw_sym_resolve(struct mw_symbolizer *s, uint32_t pid, uint64_t addr, struct mw_frame *f);
 /* Like mw_sym_resolve, with the caller saying what addr is: is_return != 0 for

@@ -75,6 +75,7 @@ size_t mw_ucache_lookup(struct mw_ucache *c, uint32_t pid, uint64_t pc, const ui
 		n = e->n < max ? e->n : max;
 		memcpy(ips, e->ips, n * sizeof(*ips));
 		e->tick = ++c->tick;
+		c->hit_read_end = e->read_end;
 		c->st.hits++;
 		return n;
 	}
@@ -83,7 +84,7 @@ size_t mw_ucache_lookup(struct mw_ucache *c, uint32_t pid, uint64_t pc, const ui
 }
 
 void mw_ucache_insert(struct mw_ucache *c, uint32_t pid, const uint64_t *ips, const uint32_t *offs,
-		      size_t n, enum mw_ucache_stop stop, uint32_t copy_len)
+		      size_t n, enum mw_ucache_stop stop, uint32_t copy_len, uint32_t read_end)
 {
 	struct mw_ucache_entry *set, *victim;
 
@@ -114,6 +115,7 @@ void mw_ucache_insert(struct mw_ucache *c, uint32_t pid, const uint64_t *ips, co
 	victim->n = (uint16_t)n;
 	victim->stop = (uint16_t)stop;
 	victim->copy_len = copy_len;
+	victim->read_end = stop == MW_UCACHE_END ? read_end : 0;
 	memcpy(victim->ips, ips, n * sizeof(*ips));
 	victim->offs[0] = 0;
 	memcpy(victim->offs + 1, offs + 1, (n - 1) * sizeof(*offs));

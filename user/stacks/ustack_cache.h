@@ -26,6 +26,8 @@ struct mw_ucache_entry {
 	uint32_t copy_len; /* stack_len of the capture that made it */
 	uint16_t n;	   /* frames in ips */
 	uint16_t stop;	   /* enum mw_ucache_stop */
+	uint32_t read_end; /* END with every read in the copy: just past the highest byte read,
+			    * from rsp (the same for every capture it verifies); else 0 */
 	uint64_t ips[MW_UCACHE_MAXF];
 	uint32_t offs[MW_UCACHE_MAXF]; /* offs[i], i >= 1: where ips[i] lies in the copy */
 };
@@ -38,6 +40,7 @@ struct mw_ucache {
 	struct mw_ucache_entry *e; /* nsets * MW_UCACHE_WAYS, allocated on first insert */
 	uint32_t nsets;
 	uint64_t tick;
+	uint32_t hit_read_end; /* the last hit's entry's read_end */
 	struct mw_ucache_stats st;
 };
 
@@ -47,13 +50,14 @@ struct mw_ucache {
 void mw_ucache_init(struct mw_ucache *c, uint32_t nsets);
 void mw_ucache_free(struct mw_ucache *c);
 /* Frames for a capture (pid, pc, copy of stack_len bytes at rsp), up to max:
- * the number copied to ips, or 0 on a miss. */
+ * the number copied to ips, or 0 on a miss. A hit leaves its entry's read_end in
+ * c->hit_read_end. */
 size_t mw_ucache_lookup(struct mw_ucache *c, uint32_t pid, uint64_t pc, const uint8_t *stack,
 			uint32_t stack_len, uint64_t *ips, size_t max);
 /* Remember an unwind: ips[0] = pc, offs[i] for i >= 1. n must be 1..MW_UCACHE_MAXF
  * (others are ignored). Replaces the least recently used way of the set. */
 void mw_ucache_insert(struct mw_ucache *c, uint32_t pid, const uint64_t *ips, const uint32_t *offs,
-		      size_t n, enum mw_ucache_stop stop, uint32_t copy_len);
+		      size_t n, enum mw_ucache_stop stop, uint32_t copy_len, uint32_t read_end);
 /* Forget every entry of pid (its mappings changed). */
 void mw_ucache_drop_pid(struct mw_ucache *c, uint32_t pid);
 

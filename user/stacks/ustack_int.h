@@ -105,6 +105,7 @@ struct mw_symbolizer {
 	uint64_t tick;
 	struct mw_ucache cache;
 	bool cache_off;
+	uint64_t last_top;		     /* mw_sym_last_top */
 	struct us_resolved *resolved;	     /* US_MAX_RESOLVED slots, direct-mapped */
 	struct us_str *strs[US_STR_BUCKETS]; /* interned strings, hashed */
 	size_t str_bytes;
