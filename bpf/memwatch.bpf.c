@@ -232,6 +232,13 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	char comm[MW_COMM_LEN];
 
 	if (is_target(tgid)) {
+		__u32 tid = tgid;
+
+		/* A new stack: the old image's top no longer applies (with ASLR off it may
+		 * even lie in the new stack's mapping). The thread that exec'd takes tgid. */
+		bpf_map_delete_elem(&stack_tops, &tid);
+		tid = old_pid;
+		bpf_map_delete_elem(&stack_tops, &tid);
 		/* The new image as exec mapped it, before it ran: the baseline even when
 		 * the process is gone before user space can read /proc. */
 		emit_task(MW_REC_EXEC, tgid, old_pid, NULL, 0, 0, BPF_CORE_READ(p, mm, total_vm),

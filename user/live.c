@@ -719,8 +719,10 @@ static int on_ring_record(void *ctx, void *data, size_t size)
 		return 0;
 	/* A new image: the stacks named from now on are its own, even where it lies at the old
 	 * image's addresses (the same base for every PIE when ASLR is off). */
-	if (ev.kind == MW_EV_EXEC && l->sym)
+	if (ev.kind == MW_EV_EXEC && l->sym) {
 		mw_sym_invalidate(l->sym, ev.pid);
+		forget_stack_top(l, ev.pid); /* the kernel dropped it: a new stack */
+	}
 	/* A thread's exit: its final counters are kept in the kernel under this record's time. */
 	if (ev.kind == MW_EV_EXIT) {
 		forget_stack_top(l, ev.tid);

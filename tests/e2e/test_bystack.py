@@ -136,6 +136,10 @@ def test_mapped_by_stack_after_exec_at_the_same_base():
     rows = final_rows(mw.read_ndjson(out))
     big, small = row_of(rows, "map_big"), row_of(rows, "map_small")
     eq((big["mapped"], small["mapped"]), (4 * MIB, 4 * MIB), "map_big's and map_small's bytes")
+    # Whole stacks: the shell's stack top (where its copies stopped) went with its image.
+    for r in (big, small):
+        funcs = [f.get("func") for f in r["stack"]]
+        check("_start" in funcs, f"a stack of the new image does not reach _start: {funcs}")
 
 
 HEAP_MAX = 64 << 20  # a glibc arena heap's aligned reservation on 64-bit
