@@ -569,10 +569,13 @@ TEST(regions_remap_grow_in_place)
 	map(&r, B, B + 2 * PG, RO, NULL);
 	map(&r, B + 2 * PG, B + 4 * PG, RW, NULL);
 	CHECK_EQ_INT(mw_regions_remap(&r, B, 4 * PG, B, 8 * PG, false, 9, 999, &d), 0);
-	/* The last region grows with its own attributes, not the caller's. */
-	EXPECT(&r, { B, B + 2 * PG, RO }, { B + 2 * PG, B + 8 * PG, RW });
+	/* The last region's attributes, but the growth is the caller's (thread 9, now), as a
+	 * brk's growth is: a region of its own. */
+	EXPECT(&r, { B, B + 2 * PG, RO }, { B + 2 * PG, B + 4 * PG, RW },
+	       { B + 4 * PG, B + 8 * PG, RW });
 	CHECK_EQ_INT(r.v[1].tid, 7);
-	CHECK_EQ_INT(r.v[1].ts_ns, 100);
+	CHECK_EQ_INT(r.v[2].tid, 9);
+	CHECK_EQ_INT(r.v[2].ts_ns, 999);
 	CHECK_DELTA(d, 4 * PG, 0, 4 * PG, 0);
 	mw_regions_free(&r);
 }
@@ -607,11 +610,13 @@ TEST(regions_remap_move_grow)
 	CHECK_EQ_INT(mw_regions_map(&r, &g, NULL), 0);
 	/* realloc() of a large chunk: moved and grown. */
 	CHECK_EQ_INT(mw_regions_remap(&r, B, 4 * PG, dst, 6 * PG, false, 9, 999, &d), 0);
-	EXPECT(&r, { dst, dst + 6 * PG, RW });
-	CHECK(r.v[0].name == g.name);
+	EXPECT(&r, { dst, dst + 4 * PG, RW }, { dst + 4 * PG, dst + 6 * PG, RW });
+	CHECK(r.v[0].name == g.name && r.v[1].name == g.name);
 	CHECK_EQ_INT(r.v[0].flags, MW_RF_SHARED | MW_RF_FILE);
-	CHECK_EQ_INT(r.v[0].tid, 7);
+	CHECK_EQ_INT(r.v[1].flags, MW_RF_SHARED | MW_RF_FILE);
+	CHECK_EQ_INT(r.v[0].tid, 7); /* moved: still the creator's */
 	CHECK_EQ_INT(r.v[0].ts_ns, 100);
+	CHECK_EQ_INT(r.v[1].tid, 9); /* the growth: the caller's */
 	/* Only the growth is new mapping; the move itself creates nothing. */
 	CHECK_DELTA(d, 2 * PG, 0, 2 * PG, 0);
 	mw_regions_free(&r);
@@ -852,6 +857,9 @@ static void ref_remap(struct page *pg, uint32_t o, uint32_t ol, uint32_t na, uin
 	if (na == o) {
 		struct page v = pg[o + ol - 1].m ? pg[o + ol - 1] : def;
 
+		/* Growth: the calling thread's bytes, made now. */
+		v.tid = tid;
+		v.flags &= ~MW_RF_BASELINE;
 		for (uint32_t i = nl; i < ol; i++)
 			ref_set(pg, o + i, &hole, d);
 		for (uint32_t i = ol; i < nl; i++)
@@ -876,6 +884,10 @@ static void ref_remap(struct page *pg, uint32_t o, uint32_t ol, uint32_t na, uin
 			last = i;
 		else
 			dst[i] = last >= 0 ? dst[last] : def;
+	}
+	for (uint32_t i = n; i < nl; i++) {
+		dst[i].tid = tid; /* growth, as in place */
+		dst[i].flags &= ~MW_RF_BASELINE;
 	}
 	for (uint32_t i = 0; i < nl; i++)
 		ref_set(pg, na + i, &hole, d);
@@ -1009,12 +1021,13 @@ TEST(regions_labels_carried_by_split_protect_and_remap)
 	       { B + 10 * PG, B + 16 * PG, NONE });
 	CHECK_EQ_INT(r.v[2].cls, 2);
 	CHECK_EQ_INT(mw_region_arena(&r.v[2]), 4);
-	/* Moved and grown by mremap: labels travel and the growth takes them. */
-	CHECK_EQ_INT(mw_regions_remap(&r, B, 4 * PG, dst, 8 * PG, false, 9, 999, NULL), 0);
+	/* Moved and grown by mremap (by the thread that mapped it, so one region): labels
+	 * travel and the growth takes them. */
+	CHECK_EQ_INT(mw_regions_remap(&r, B, 4 * PG, dst, 8 * PG, false, 7, 999, NULL), 0);
 	CHECK_EQ_INT(mw_regions_find(&r, dst + 7 * PG)->cls, 2);
 	CHECK_EQ_INT(mw_region_arena(mw_regions_find(&r, dst + 7 * PG)), 4);
 	/* In-place growth too. */
-	CHECK_EQ_INT(mw_regions_remap(&r, dst, 8 * PG, dst, 12 * PG, false, 9, 999, NULL), 0);
+	CHECK_EQ_INT(mw_regions_remap(&r, dst, 8 * PG, dst, 12 * PG, false, 7, 999, NULL), 0);
 	EXPECT(&r, { B + 4 * PG, B + 8 * PG, NONE }, { B + 10 * PG, B + 16 * PG, NONE },
 	       { dst, dst + 12 * PG, RW });
 	CHECK_EQ_INT(r.v[2].cls, 2);

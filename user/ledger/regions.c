@@ -514,6 +514,14 @@ static struct mw_region default_region(uint64_t start, uint64_t end, uint32_t ti
  * stretching the piece before them (the first piece stretches down). *moved
  * gets the source bytes that land in the destination. Returns the count, or
  * -ENOMEM; *out is malloc'd. */
+/* Bytes a call added to a mapping (mremap growth): made now, by this thread. */
+static void grown_by(struct mw_region *g, uint32_t tid, uint64_t ts_ns)
+{
+	g->tid = tid;
+	g->ts_ns = ts_ns;
+	g->flags &= ~MW_RF_BASELINE;
+}
+
 static long move_pieces(const struct mw_regions *r, uint64_t old, uint64_t old_len,
 			uint64_t new_addr, uint64_t new_len, uint32_t tid, uint64_t ts_ns,
 			struct mw_region **out, uint64_t *moved)
@@ -524,7 +532,7 @@ static long move_pieces(const struct mw_regions *r, uint64_t old, uint64_t old_l
 
 	while (j < r->n && r->v[j].start < src_end)
 		j++;
-	p = malloc((j > i ? j - i : 1) * sizeof(*p));
+	p = malloc(((j > i ? j - i : 1) + 1) * sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	*moved = 0;
@@ -545,7 +553,18 @@ static long move_pieces(const struct mw_regions *r, uint64_t old, uint64_t old_l
 	if (!k)
 		p[k++] = default_region(new_addr, new_addr + new_len, tid, ts_ns);
 	p[0].start = new_addr;
-	p[k - 1].end = new_addr + new_len;
+	p[k - 1].end = new_addr + n;
+	if (new_len > n) {
+		/* The growth: the moved end's attributes, the calling thread's bytes. */
+		p[k] = p[k - 1];
+		p[k].start = new_addr + n;
+		p[k].end = new_addr + new_len;
+		grown_by(&p[k], tid, ts_ns);
+		if (p[k].tid == p[k - 1].tid && p[k].flags == p[k - 1].flags)
+			p[k - 1].end = p[k].end; /* one region, as a merge would make it */
+		else
+			k++;
+	}
 	*out = p;
 	return (long)k;
 }
@@ -580,7 +599,10 @@ int mw_regions_remap(struct mw_regions *r, uint64_t old, uint64_t old_len, uint6
 		nr = src ? *src : default_region(0, 0, tid, ts_ns);
 		nr.start = old + old_len;
 		nr.end = old + new_len;
-		/* Equal attributes: the merge makes this one longer region. */
+		/* The growth has the attributes of what it extends but is the calling thread's
+		 * bytes, as a brk's growth is: one region with the rest when that thread made
+		 * it too, its own otherwise. */
+		grown_by(&nr, tid, ts_ns);
 		return mw_regions_map(r, &nr, d);
 	}
 
