@@ -399,3 +399,25 @@ def test_raw_syscall_fallback():
         eq(all("dur_ns" in e for e in calls), bool(extra), f"dur_ns with {extra}")
         if extra:
             check_durations(tr, "MEMWATCH_RAW_SYSCALLS=1 -T ops")
+
+
+def test_mremap_growth_is_the_callers():
+    """remapper: main maps 4 pages, the thread "grower" grows them in place to 12, main to 16.
+    --maps-at-exit's region objects charge each part to the thread that made it: [+0, +4P)
+    and [+12P, +16P) main's, [+4P, +12P) grower's (before, all 16 pages were main's)."""
+    out = mw.tmpfile("remapper.ndjson")
+    p = mw.Proc([mw.need_memwatch(), "--json", "--maps-at-exit", "-o", out, "--",
+                 mw.wl("remapper"), "-W"], stdin=mw.subprocess.PIPE, name="memwatch")
+    m = p.wait_line(r"^done (\d+) (0x[0-9a-f]+) (\d+)$")
+    pid, base, grower = int(m.group(1)), int(m.group(2), 16), int(m.group(3))
+    p.send()
+    eq(p.wait(20, "memwatch"), 0, "memwatch exit status")
+    pg = os.sysconf("SC_PAGE_SIZE")
+    got = []
+    for o in mw.read_ndjson(out).of("region"):
+        start, end = int(o["start"], 16) - base, int(o["end"], 16) - base
+        if o["pid"] == pid and start < 16 * pg and end > 0:
+            # Clipped: a neighbour of the same kind may share the object.
+            got.append((max(start, 0), min(end, 16 * pg), o["tid"]))
+    eq(sorted(got), [(0, 4 * pg, pid), (4 * pg, 12 * pg, grower), (12 * pg, 16 * pg, pid)],
+       "regions of the grown mapping: (start, end) from its base, tid")
