@@ -220,13 +220,13 @@ static void lookup(struct mw_symbolizer *s, struct us_mod *m, uint64_t look, str
 	r->sym_start = name ? look - off : 0;
 	r->func = NULL;
 	if (name) {
-		const char *inl = inlined_name(m->dm, look);
+		const char *inl = m->no_dwarf ? NULL : inlined_name(m->dm, look);
 
 		r->func = nice_name(s, inl ? inl : name);
 	}
 	r->file = NULL;
 	r->line = 0;
-	line = dwfl_module_getsrc(m->dm, look);
+	line = m->no_dwarf ? NULL : dwfl_module_getsrc(m->dm, look);
 	if (line) {
 		int lineno = 0;
 		const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);

@@ -31,9 +31,10 @@ struct us_mod {
 	const char *bid_hex; /* interned; NULL when bid_len == 0 */
 	Dwfl *dwfl;
 	Dwfl_Module *dm;
-	Elf *elf;     /* owned by dwfl */
-	int fd;	      /* dwfl's descriptor of the file: sessions dup it */
-	bool is_exec; /* ET_EXEC: no load bias */
+	Elf *elf;      /* owned by dwfl */
+	int fd;	       /* dwfl's descriptor of the file: sessions dup it */
+	bool is_exec;  /* ET_EXEC: no load bias */
+	bool no_dwarf; /* names from the symbol table only (us_mod_symbols_only) */
 	struct us_seg {
 		uint64_t vaddr, filesz, off;
 	} segs[US_MAX_SEGS];
@@ -120,6 +121,8 @@ struct us_mod *us_mod_get(struct mw_symbolizer *s, uint32_t pid, const struct mw
 void us_mod_free_all(struct mw_symbolizer *s);
 /* bias of a mapping of m whose first mapping starts at start with file offset off */
 uint64_t us_mod_bias(const struct us_mod *m, uint64_t start, uint64_t off);
+/* true for a module named from its symbol table only, without DWARF (glibc's libc) */
+bool us_mod_symbols_only(const char *path);
 /* Read 8 bytes at file vaddr rel from a read-only segment of m. */
 bool us_mod_read(const struct us_mod *m, uint64_t rel, uint64_t *val);
 /* A copy of str[0..len) owned by s, or NULL past US_MAX_STRINGS bytes. */

@@ -180,6 +180,7 @@ struct us_mod *us_mod_get(struct mw_symbolizer *s, uint32_t pid, const struct mw
 	if (!m->elf || !gelf_getehdr(m->elf, &eh))
 		goto fail;
 	m->is_exec = eh.e_type == ET_EXEC;
+	m->no_dwarf = us_mod_symbols_only(um->path);
 	load_segments(m);
 	m->next = s->mods;
 	s->mods = m;
@@ -197,6 +198,22 @@ fail:
 	}
 	s->st.mod_failed++;
 	return NULL;
+}
+
+/*
+ * glibc's libc holds the probed functions (every --malloc stack starts there) and the
+ * syscall wrappers: its debuginfo (libc6-dbg) names its local functions through its
+ * symbol table, which is cheap, but opening its DWARF for file:line and inlined names
+ * makes libdw decompress every debug section, 10 MB of memwatch's heap kept for the
+ * whole run (plus the 4 MB file read in). A line inside glibc's malloc is not what an
+ * operator looks for, so libc's frames carry the function and the address only.
+ */
+bool us_mod_symbols_only(const char *path)
+{
+	const char *base = path ? strrchr(path, '/') : NULL;
+
+	base = base ? base + 1 : path;
+	return base && (!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5));
 }
 
 void us_mod_free_all(struct mw_symbolizer *s)
