@@ -10,6 +10,10 @@
 #include "replay.h"
 #include "report_cmd.h"
 
+/* glibc's <malloc.h>, which bpf/malloc.h shadows on the include path. */
+extern int mallopt(int param, int value);
+#define MW_M_MMAP_THRESHOLD (-3)
+
 #ifndef MW_VERSION
 #define MW_VERSION "0.1.0"
 #endif
@@ -46,6 +50,16 @@ int main(int argc, char **argv)
 	char err[256];
 	int ret;
 
+	/*
+	 * glibc raises its mmap threshold to the size of each mmapped block freed (up to
+	 * 32 MiB): after libbpf's and libdw's large temporary buffers, memwatch's large
+	 * tables (the unwind cache, the thread arrays) would come from the brk heap, where
+	 * calloc touches every page and a freed block seldom goes back. A fixed threshold
+	 * (glibc's initial one) keeps them in their own mappings: pages only where used,
+	 * returned when freed (10,000 threads: memwatch's RSS at the end 27 -> 21 MB, with
+	 * --malloc 52 -> 42.5 MB).
+	 */
+	mallopt(MW_M_MMAP_THRESHOLD, 128 * 1024);
 	if (argc > 1 && !strcmp(argv[1], "maps"))
 		return mw_maps_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "report"))
