@@ -388,6 +388,14 @@ struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *
 				 t->cost.enter_ns, t->cost.ret_ns);
 		}
 	}
+	/*
+	 * The layout of each -p target's libc, read before the allocation ring is mapped:
+	 * reading it decompresses libc's debuginfo for a moment (about 14 MB, freed right
+	 * after), and the ring's pages (16 MB resident, as libbpf maps its data twice) are
+	 * resident from their mapping on. Read after, memwatch's peak was both together.
+	 */
+	for (size_t i = 0; !m->sampler && i < cfg->npids; i++)
+		mw_mwalk_prefetch(t->walk, cfg->pids[i]);
 	ret = ring_buffer__add(rb, mw_mprobe_ring_fd(&t->probe), on_record, t);
 	t->rb = rb;
 	if (ret) {

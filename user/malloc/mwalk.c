@@ -133,6 +133,13 @@ void mw_mwalk_pid(struct mw_mwalk *w, const struct mw_mprobe *probe, struct mw_m
 	mw_heapwalk_free(&hw);
 }
 
+void mw_mwalk_prefetch(struct mw_mwalk *w, uint32_t pid)
+{
+	struct mw_glibc_layout l;
+
+	(void)mw_glibc_layout_of(w->cache, pid, "libc.so.6", &l); /* any libc it maps */
+}
+
 void mw_mwalk_confirm(struct mw_mwalk *w, struct mw_mledger *ml, uint32_t pid,
 		      const char *allocator, bool verbose)
 {

@@ -22,6 +22,9 @@ void mw_mwalk_free(struct mw_mwalk *w);
  * what it could not walk; verbose: what it found too. */
 void mw_mwalk_pid(struct mw_mwalk *w, const struct mw_mprobe *probe, struct mw_mledger *ml,
 		  uint32_t pid, const char *allocator, bool verbose);
+/* Read the glibc layout of pid's libc into the cache now (the walk made after the
+ * attach finds it there); quiet. */
+void mw_mwalk_prefetch(struct mw_mwalk *w, uint32_t pid);
 
 /*
  * Before a report of a process whose probes were detached a while: walk its heaps
