@@ -223,8 +223,8 @@ TEST(metrics_kernel_counts_win_over_events)
 	w = mw_process_find_thread(p, 103);
 	CHECK(w != NULL);
 	/* The ring lost 9 of io's munmaps: the kernel's exact counters are what is exported. */
-	w->kernel.calls[MW_SYS_MUNMAP] = 10;
-	w->kernel.errors[MW_SYS_MUNMAP] = 3;
+	w->counts.calls[MW_SYS_MUNMAP] = 10;
+	w->counts.errors[MW_SYS_MUNMAP] = 3;
 	w->have_kernel = true;
 	t = render(&m, false, NULL);
 	CHECK_SAMPLE(

@@ -90,9 +90,27 @@ TEST(model_mmap_munmap_ledger)
 	CHECK_EQ_INT(apply(&m, sc(101, MW_SYS_MUNMAP, -22, a + 1, PG, 0, 0, 0)), 0);
 	t = mw_process_find_thread(p, 101);
 	CHECK(t != NULL);
-	CHECK_EQ_INT(t->seen.calls[MW_SYS_MMAP], 2);
-	CHECK_EQ_INT(t->seen.calls[MW_SYS_MUNMAP], 2);
-	CHECK_EQ_INT(t->seen.errors[MW_SYS_MUNMAP], 1);
+	CHECK_EQ_INT(t->seen_calls[MW_SYS_MMAP], 2);
+	CHECK_EQ_INT(mw_thread_counts(t)->calls[MW_SYS_MMAP], 2);
+	CHECK_EQ_INT(mw_thread_counts(t)->calls[MW_SYS_MUNMAP], 2);
+	CHECK_EQ_INT(mw_thread_counts(t)->errors[MW_SYS_MUNMAP], 1);
+	/* Once the kernel's counters are read they are the counts; later records are
+	 * counted as seen only (the kernel's next read has them). */
+	{
+		struct mw_thread_counters kc = { .calls[MW_SYS_MMAP] = 3,
+						 .calls[MW_SYS_MUNMAP] = 2,
+						 .errors[MW_SYS_MUNMAP] = 1,
+						 .dur_ns[MW_SYS_MMAP] = 77 };
+
+		mw_thread_set_kernel(t, &kc, PG);
+		CHECK_EQ_INT(mw_thread_dropped(t), 1); /* an mmap the events did not show */
+		CHECK_EQ_INT(apply(&m, sc(101, MW_SYS_MUNMAP, -22, a + 1, PG, 0, 0, 0)), 0);
+		CHECK_EQ_INT(mw_thread_counts(t)->calls[MW_SYS_MUNMAP], 2);
+		CHECK_EQ_INT(mw_thread_counts(t)->errors[MW_SYS_MUNMAP], 1);
+		CHECK_EQ_INT(mw_thread_counts(t)->dur_ns[MW_SYS_MMAP], 77);
+		CHECK_EQ_INT(t->seen_calls[MW_SYS_MUNMAP], 3);
+		CHECK_EQ_INT(mw_thread_dropped(t), 1); /* never below zero per call */
+	}
 	CHECK_EQ_INT(t->mapped, 4 * PG);
 	CHECK_EQ_INT(t->unmapped, 2 * PG);
 	CHECK_EQ_INT(p->net, 2 * PG);
@@ -233,17 +251,17 @@ TEST(model_thread_dropped_from_kernel_counters)
 {
 	struct mw_thread t = { .tid = 5 };
 
-	t.seen.calls[MW_SYS_MMAP] = 7;
-	t.kernel.calls[MW_SYS_MMAP] = 10;
+	t.seen_calls[MW_SYS_MMAP] = 7;
+	t.counts.calls[MW_SYS_MMAP] = 10;
 	CHECK_EQ_INT(mw_thread_dropped(&t), 0); /* no kernel counters yet */
 	t.have_kernel = true;
 	CHECK_EQ_INT(mw_thread_dropped(&t), 3);
-	t.seen.calls[MW_SYS_MUNMAP] = 5;
-	t.kernel.calls[MW_SYS_MUNMAP] = 5;
-	t.seen.calls[MW_SYS_BRK] = 2;
-	t.kernel.calls[MW_SYS_BRK] = 1;
+	t.seen_calls[MW_SYS_MUNMAP] = 5;
+	t.counts.calls[MW_SYS_MUNMAP] = 5;
+	t.seen_calls[MW_SYS_BRK] = 2;
+	t.counts.calls[MW_SYS_BRK] = 1;
 	CHECK_EQ_INT(mw_thread_dropped(&t), 3);
-	t.kernel.calls[MW_SYS_MADVISE] = 4;
+	t.counts.calls[MW_SYS_MADVISE] = 4;
 	CHECK_EQ_INT(mw_thread_dropped(&t), 7);
 }
 
@@ -759,7 +777,7 @@ TEST(model_shmat_shmdt_and_pkey_mprotect)
 	/* pkey_mprotect is an mprotect for the ledger. */
 	CHECK_EQ_INT(apply(&m, sc(PID, MW_SYS_PKEY_MPROTECT, 0, mm, PG, PROT_READ, -1, 0)), 0);
 	CHECK_EQ_INT(mw_regions_find(&p->regions, mm)->prot, PROT_READ);
-	CHECK_EQ_INT(mw_process_find_thread(p, PID)->seen.calls[MW_SYS_SHMAT], 2);
+	CHECK_EQ_INT(mw_process_find_thread(p, PID)->seen_calls[MW_SYS_SHMAT], 2);
 	mw_model_free(&m);
 }
 

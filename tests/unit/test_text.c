@@ -103,7 +103,7 @@ TEST(text_output_does_not_forge_lines)
 	memcpy(t.comm, "d\r\n!!! y", 8);
 	p.threads = &t;
 	p.nthreads = 1;
-	t.seen.calls[MW_SYS_MMAP] = 1; /* a thread with calls has rows in both tables */
+	t.counts.calls[MW_SYS_MMAP] = 1; /* a thread with calls has rows in both tables */
 	o.f = open_memstream(&buf, &len);
 	mw_out_event(&o, &ev, &a);
 	ev.kind = MW_EV_EXEC;

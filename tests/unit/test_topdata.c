@@ -43,7 +43,7 @@ TEST(top_rows_from_the_model)
 	strcpy(p->comm, "app");
 	strcpy(q->comm, "other");
 	t = mw_process_thread(p, 11);
-	t->kernel.calls[MW_SYS_MMAP] = 5;
+	t->counts.calls[MW_SYS_MMAP] = 5;
 	t->have_kernel = true;
 	mw_top_data_init(&d);
 	CHECK_EQ_INT(mw_top_refresh(&d, &m), 0);
@@ -57,7 +57,7 @@ TEST(top_rows_from_the_model)
 	CHECK_EQ_INT(d.v[0].calls, 5);
 	CHECK(!d.v[0].rate_known && !d.v[0].growth_known); /* one sample */
 	/* A second sample: 10 more calls in half a second, and resident once it is read. */
-	t->kernel.calls[MW_SYS_MUNMAP] = 10;
+	t->counts.calls[MW_SYS_MUNMAP] = 10;
 	p->resident = (struct mw_resident){ .known = true, .anon = 4096, .file = 8192 };
 	CHECK_EQ_INT(mw_top_refresh(&d, &m), 0);
 	CHECK_EQ_INT(mw_top_sample(&d, &m, 1500000000ULL), 0);

@@ -355,8 +355,8 @@ uint64_t mw_thread_dropped(const struct mw_thread *t)
 	if (!t->have_kernel)
 		return 0;
 	for (int i = 0; i < MW_SYS_COUNT; i++)
-		if (t->kernel.calls[i] > t->seen.calls[i])
-			lost += t->kernel.calls[i] - t->seen.calls[i];
+		if (t->counts.calls[i] > t->seen_calls[i])
+			lost += t->counts.calls[i] - t->seen_calls[i];
 	return lost;
 }
 
@@ -890,10 +890,13 @@ static int on_syscall(struct mw_model *m, struct mw_process *p, struct mw_thread
 
 	if (sc->sys >= MW_SYS_COUNT)
 		return -EINVAL;
-	t->seen.calls[sc->sys]++;
-	t->seen.dur_ns[sc->sys] += sc->dur_ns;
-	if (sc->sys != MW_SYS_BRK && mw_ret_is_error(sc->ret))
-		t->seen.errors[sc->sys]++;
+	t->seen_calls[sc->sys]++;
+	if (!t->have_kernel) { /* after, the kernel's counters are read again */
+		t->counts.calls[sc->sys]++;
+		t->counts.dur_ns[sc->sys] += sc->dur_ns;
+		if (sc->sys != MW_SYS_BRK && mw_ret_is_error(sc->ret))
+			t->counts.errors[sc->sys]++;
+	}
 	if (p->settle_pending && ev->mono_ns > p->seed_mono_ns + MW_SETTLE_NS)
 		mw_model_settle(p);
 	if (p->npending)
@@ -1095,9 +1098,9 @@ void mw_process_set_resident(struct mw_process *p, const struct mw_resident *r, 
 void mw_thread_set_kernel(struct mw_thread *t, const struct mw_thread_counters *c,
 			  uint64_t page_size)
 {
-	memcpy(t->kernel.calls, c->calls, sizeof(c->calls));
-	memcpy(t->kernel.errors, c->errors, sizeof(c->errors));
-	memcpy(t->kernel.dur_ns, c->dur_ns, sizeof(c->dur_ns));
+	memcpy(t->counts.calls, c->calls, sizeof(c->calls));
+	memcpy(t->counts.errors, c->errors, sizeof(c->errors));
+	memcpy(t->counts.dur_ns, c->dur_ns, sizeof(c->dur_ns));
 	t->have_kernel = true;
 	t->have_faults = c->flags & MW_TC_FAULTS;
 	t->faults = t->have_faults ? c->faults : 0;

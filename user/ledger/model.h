@@ -25,8 +25,12 @@ struct mw_counts {
 struct mw_thread {
 	uint32_t tid;
 	char comm[MW_COMM_LEN];
-	struct mw_counts seen;	 /* from the events received */
-	struct mw_counts kernel; /* the kernel's exact counters, when have_kernel */
+	/* The exact counts (mw_thread_counts): the kernel's once read (have_kernel), until
+	 * then what the events showed. One set, not one of each: after the kernel's read
+	 * only the calls seen matter (mw_thread_dropped), and 10,000 threads cost 1.4 MB
+	 * less. */
+	struct mw_counts counts;
+	uint64_t seen_calls[MW_SYS_COUNT]; /* calls in the events received */
 	/* Ledger from the region model. */
 	uint64_t mapped;    /* bytes of mappings this thread created */
 	uint64_t unmapped;  /* bytes of mappings this thread destroyed */
@@ -48,7 +52,7 @@ void mw_thread_set_kernel(struct mw_thread *t, const struct mw_thread_counters *
 /* The exact counts: the kernel's when read, else what the events showed. */
 static inline const struct mw_counts *mw_thread_counts(const struct mw_thread *t)
 {
-	return t->have_kernel ? &t->kernel : &t->seen;
+	return &t->counts;
 }
 
 /* Syscall records lost for this thread (kernel count minus records seen). */
