@@ -17,7 +17,7 @@ PKGS="make gcc clang llvm clang-format libbpf-dev bpftool libelf-dev zlib1g-dev 
 # systemtap-sdt-dev: <sys/sdt.h> for usdt_arena, a workload carrying glibc-named malloc probes.
 # libdw-dev, liblzma-dev, libbz2-dev: libdwfl (user stacks) and its decompressors, linked
 # statically; g++ brings libsupc++.a, whose C++ demangler is linked statically too.
-# libmicrohttpd-dev: the --prometheus endpoint (linked dynamically: runtime libmicrohttpd12);
+# libmicrohttpd-dev: the --prometheus endpoint (its header; libmicrohttpd12 is opened at run time);
 # prometheus (promtool), curl and python3-yaml: the metrics tests scrape it and validate
 # tools/fleet/ (rules, scrape config, DaemonSet manifest).
 # golang-go (also for pprof, below), default-jdk, redis-server: real services for the

@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dlfcn.h>
 #include <microhttpd.h>
 #include "base/clock.h"
 #include "base/errmsg.h"
@@ -120,6 +121,65 @@ struct mw_exporter {
 	char prof_why[160];
 };
 
+/*
+ * libmicrohttpd is opened when an endpoint starts, not linked: linked, it and the TLS
+ * stack it brings (gnutls, p11-kit, nettle, gmp, ...) were mapped, relocated and their
+ * constructors run in every memwatch, with or without --prometheus: 2.5 MB of its
+ * resident memory.
+ */
+#define MHD_SONAME "libmicrohttpd.so.12" /* the ABI of <microhttpd.h>: libmicrohttpd12 */
+
+static struct {
+	__typeof__(MHD_start_daemon) *start_daemon;
+	__typeof__(MHD_stop_daemon) *stop_daemon;
+	__typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+	__typeof__(MHD_add_response_header) *add_response_header;
+	__typeof__(MHD_queue_response) *queue_response;
+	__typeof__(MHD_destroy_response) *destroy_response;
+	__typeof__(MHD_get_connection_info) *get_connection_info;
+	__typeof__(MHD_suspend_connection) *suspend_connection;
+	__typeof__(MHD_resume_connection) *resume_connection;
+} mhd;
+
+static int mhd_open(char *err, size_t errsz)
+{
+	static void *lib;
+	void *fn[sizeof(mhd) / sizeof(void *)];
+	static const char *const names[] = {
+		"MHD_start_daemon",
+		"MHD_stop_daemon",
+		"MHD_create_response_from_buffer",
+		"MHD_add_response_header",
+		"MHD_queue_response",
+		"MHD_destroy_response",
+		"MHD_get_connection_info",
+		"MHD_suspend_connection",
+		"MHD_resume_connection",
+	};
+
+	_Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(fn) / sizeof(fn[0]),
+		       "one name per libmicrohttpd function");
+	if (lib)
+		return 0;
+	lib = dlopen(MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!lib)
+		return mw_fail(err, errsz, -ENOENT,
+			       "--prometheus needs libmicrohttpd (" MHD_SONAME ", Debian's "
+			       "libmicrohttpd12): %s",
+			       dlerror());
+	for (size_t i = 0; i < sizeof(fn) / sizeof(fn[0]); i++) {
+		fn[i] = dlsym(lib, names[i]);
+		if (!fn[i]) {
+			dlclose(lib);
+			lib = NULL;
+			return mw_fail(err, errsz, -ENOENT, "--prometheus: %s has no %s",
+				       MHD_SONAME, names[i]);
+		}
+	}
+	memcpy(&mhd, fn, sizeof(mhd));
+	return 0;
+}
+
 /* ---------- HTTP side (libmicrohttpd's thread, and the housekeeper) ---------- */
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
@@ -128,19 +188,19 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	r = mhd.create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
+	mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	ret = mhd.queue_response(c, status, r);
+	mhd.destroy_response(r);
 	return ret;
 }
 
 static struct conn *conn_of(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *i =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		mhd.get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
 	return i ? i->socket_context : NULL;
 }
@@ -199,7 +259,7 @@ static enum MHD_Result serve_metrics(struct mw_exporter *e, struct MHD_Connectio
 	w->next = e->waiting;
 	e->waiting = w;
 	*con_cls = w;
-	MHD_suspend_connection(c);
+	mhd.suspend_connection(c);
 	pthread_mutex_unlock(&e->mu);
 	(void)!write(e->wake_fd, &one, sizeof(one));
 	return MHD_YES;
@@ -253,15 +313,15 @@ static enum MHD_Result serve_profile(struct mw_exporter *e, struct MHD_Connectio
 						    : MHD_HTTP_INTERNAL_SERVER_ERROR,
 			     "text/plain", msg, strlen(msg));
 	}
-	r = MHD_create_response_from_buffer(e->prof_len, e->prof_body, MHD_RESPMEM_MUST_COPY);
+	r = mhd.create_response_from_buffer(e->prof_len, e->prof_body, MHD_RESPMEM_MUST_COPY);
 	pthread_mutex_unlock(&e->mu);
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+	mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
 	snprintf(msg, sizeof(msg), "attachment; filename=\"%s\"", name);
-	MHD_add_response_header(r, "Content-Disposition", msg);
-	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
+	mhd.add_response_header(r, "Content-Disposition", msg);
+	ret = mhd.queue_response(c, MHD_HTTP_OK, r);
+	mhd.destroy_response(r);
 	return ret;
 }
 
@@ -402,9 +462,9 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *fd =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+			mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		const union MHD_ConnectionInfo *ad =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+			mhd.get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
 		k = calloc(1, sizeof(*k));
 		if (!k)
@@ -461,7 +521,7 @@ static void housekeeping(struct mw_exporter *e, uint64_t now)
 	for (struct waiter *w = e->waiting; w; w = w->next)
 		if (!w->resumed && (e->stopping || now - w->since_ns > WAIT_RENDER_NS)) {
 			w->resumed = true;
-			MHD_resume_connection(w->c);
+			mhd.resume_connection(w->c);
 		}
 }
 
@@ -663,7 +723,7 @@ void mw_exporter_tick(struct mw_exporter *e, struct mw_session *s, struct mw_loa
 	for (struct waiter *w = e->waiting; w; w = w->next)
 		if (!w->resumed && w->ticket <= ticket) {
 			w->resumed = true;
-			MHD_resume_connection(w->c);
+			mhd.resume_connection(w->c);
 		}
 	pthread_mutex_unlock(&e->mu);
 }
@@ -733,6 +793,8 @@ int mw_exporter_start(struct mw_exporter **out, const struct mw_config *cfg, cha
 		return 0;
 	if (mw_listen_parse(cfg->prometheus, &a, err, errsz))
 		return -EINVAL; /* the CLI checked it already */
+	if (mhd_open(err, errsz))
+		return -ENOENT;
 	fd = listen_on(&a, err, errsz);
 	if (fd < 0)
 		return fd;
@@ -764,7 +826,7 @@ int mw_exporter_start(struct mw_exporter **out, const struct mw_config *cfg, cha
 	 * housekeeper: Ctrl-C and SIGTERM stay with the event loop. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	e->httpd = MHD_start_daemon(
+	e->httpd = mhd.start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0,
 		on_accept, e, on_request, e, MHD_OPTION_LISTEN_SOCKET, fd,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)(MAX_CONNS + CONN_SLACK),
@@ -802,7 +864,7 @@ void mw_exporter_stop(struct mw_exporter *e)
 	if (e->housekeeper_started)
 		pthread_join(e->housekeeper, NULL);
 	if (e->httpd)
-		MHD_stop_daemon(e->httpd);
+		mhd.stop_daemon(e->httpd);
 	if (e->listen_fd >= 0)
 		close(e->listen_fd);
 	if (e->stats_fd >= 0)
