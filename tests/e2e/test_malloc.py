@@ -1018,9 +1018,10 @@ def test_malloc_detach_mid_run():
     check_leaks(tr, w.pid, churn_done=False)
 
 
-def _wait_untraced(p, timeout=30.0):
+def _wait_untraced(p, timeout=30.0, until_stop=False):
     """waitpid(WUNTRACED) on our own child p (a subprocess.Popen): the list of what it
-    reported, ('stopped', sig) entries then ('exited', code); SIGCONT after a stop."""
+    reported, ('stopped', sig) entries then ('exited', code); until_stop: up to the first
+    stop."""
     seen, deadline = [], time.monotonic() + timeout
     while time.monotonic() < deadline:
         pid, st = os.waitpid(p.pid, os.WUNTRACED | os.WNOHANG)
@@ -1029,6 +1030,8 @@ def _wait_untraced(p, timeout=30.0):
             continue
         if os.WIFSTOPPED(st):
             seen.append(("stopped", os.WSTOPSIG(st)))
+            if until_stop:
+                return seen
             continue
         p.returncode = os.waitstatus_to_exitcode(st)
         seen.append(("exited", p.returncode))
@@ -1037,8 +1040,10 @@ def _wait_untraced(p, timeout=30.0):
     raise AssertionError(f"leaks did not exit within {timeout:.0f} s: {seen}")
 
 
-def _run_attached(extra):
-    """leaks -w under memwatch -p --malloc EXTRA, waited for by the test itself (its parent)."""
+def _run_attached(extra, frozen=False):
+    """leaks -w under memwatch -p --malloc EXTRA, waited for by the test itself (its parent).
+    frozen: memwatch is stopped (SIGSTOP) from before the target's exit until the target
+    stops or exits, so that it cannot have read the exit record by then."""
     p = subprocess.Popen([mw.wl("leaks"), "-w", "-r", "10"], stdin=subprocess.PIPE,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -1046,9 +1051,16 @@ def _run_attached(extra):
         check(line.startswith("ready "), f"leaks: {line!r}")
         out = mw.tmpfile("mw.json")
         m = mw.attach([p.pid], "--json", "--malloc", *FULL, *extra, out=out)
+        seen = []
+        if frozen:
+            os.kill(m.pid, 19)  # SIGSTOP
         p.stdin.write(b"g")
         p.stdin.close()
-        seen = _wait_untraced(p)
+        if frozen:
+            seen = _wait_untraced(p, 10, until_stop=True)
+            os.kill(m.pid, 18)  # SIGCONT
+        if p.returncode is None:
+            seen += _wait_untraced(p)
         eq(mw.finish(m, 30), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
         return seen, mw.read_ndjson(out), p.pid
     finally:
@@ -1066,8 +1078,11 @@ def test_malloc_attach_never_stops_target():
 
 def test_malloc_hold_exit_on_request():
     """-p --hold-exit: the target is stopped in exit() (its parent sees the SIGSTOP) until
-    memwatch has read its records, then resumed and exits normally."""
-    seen, tr, pid = _run_attached(["--hold-exit"])
+    memwatch has read its records, then resumed and exits normally. memwatch is held
+    (SIGSTOP) while the target exits: a memwatch that reads the exit record at once resumes
+    the target before the stop is delivered (SIGCONT discards a pending SIGSTOP), and the
+    parent would see no stop, which is right (nothing was left to read) but proves nothing."""
+    seen, tr, pid = _run_attached(["--hold-exit"], frozen=True)
     eq(seen, [("stopped", 19), ("exited", 0)], "what the target's parent saw")
     check_leaks(tr, pid)
 
