@@ -180,8 +180,9 @@ static int malloc_entry(struct replay *r, const struct mw_entry *e)
 	case MW_ENTRY_MBUDGET: {
 		struct mw_mbudget_entry be = {};
 
-		/* Older recordings' entries end before the system-call counts. */
-		if (e->len != sizeof(be) && e->len != MW_MBUDGET_V1_LEN)
+		/* Older recordings' entries end before the system-call counts, or the reads. */
+		if (e->len != sizeof(be) && e->len != MW_MBUDGET_V1_LEN &&
+		    e->len != MW_MBUDGET_V2_LEN)
 			return -EINVAL;
 		memcpy(&be, e->data, e->len);
 		mw_mledger_budget(&r->ml, &be);

@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 3:
 		mw_stat_start_brk(text, &v);
 		mw_stat_is_kthread(text, &kthread);
-		mw_io_calls_parse(text, &v); /* /proc/PID/io: its lines are as simple */
+		mw_io_calls_parse(text, &v, &v); /* /proc/PID/io: its lines are as simple */
 		break;
 	case 4:
 		mw_environ_get(text, size - 1, "LD_PRELOAD");

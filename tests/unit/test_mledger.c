@@ -239,7 +239,10 @@ TEST(mledger_budget_walk_resolves_fate)
  * A server's requests as the weight: an interval of 1000 ns attached 100, in which the
  * process made 400 read and write system calls, 100 of them attached (it served 4 times
  * fewer requests per second while traced): its blocks weigh 4, not 10. Below 16 calls
- * attached the count says too little: time weighs.
+ * attached the count says too little: the interval is merged into the next (time would
+ * weigh by the probes' slowdown); a report closes it by the count whatever it is, the
+ * time since the last window included. A process that makes fewer than 16 calls in an
+ * interval is weighed by time.
  */
 TEST(mledger_budget_weighs_by_io_calls)
 {
@@ -264,12 +267,130 @@ TEST(mledger_budget_weighs_by_io_calls)
 	e.io_calls_attached = 1100;
 	mw_mledger_budget(&ml, &e);
 	CHECK(fabs(weight(&ml, 0x2000) - 4.0) < 1e-6);
+	/* 100 calls, 10 attached: merged into the next, 400 calls, 40 attached: both 10. */
 	alloc_at(&ml, 0x3000, 100, 3950, 0x401000);
 	e.now_mono_ns = e.dark_ns = 4000;
 	e.attached_ns = 1200;
 	e.io_calls = 1500;
 	e.io_calls_attached = 1110;
 	mw_mledger_budget(&ml, &e);
+	CHECK(weight(&ml, 0x3000) == 1.0);
+	alloc_at(&ml, 0x4000, 100, 4950, 0x401000);
+	e.now_mono_ns = e.dark_ns = 5000;
+	e.attached_ns = 1300;
+	e.io_calls = 1900;
+	e.io_calls_attached = 1150;
+	mw_mledger_budget(&ml, &e);
 	CHECK(fabs(weight(&ml, 0x3000) - 10.0) < 1e-6);
+	CHECK(fabs(weight(&ml, 0x4000) - 10.0) < 1e-6);
+	/* 10 calls in all: time, 1000 / 100. */
+	alloc_at(&ml, 0x5000, 100, 5950, 0x401000);
+	e.now_mono_ns = e.dark_ns = 6000;
+	e.attached_ns = 1400;
+	e.io_calls = 1910;
+	e.io_calls_attached = 1151;
+	mw_mledger_budget(&ml, &e);
+	CHECK(fabs(weight(&ml, 0x5000) - 10.0) < 1e-6);
+	/* A window with 5 calls of 100 (merged), then a report while detached, 100 calls
+	 * later: closed by the count all the same, 200 / 5. */
+	alloc_at(&ml, 0x6000, 100, 6950, 0x401000);
+	e.now_mono_ns = e.dark_ns = 7000;
+	e.attached_ns = 1600;
+	e.io_calls = 2010;
+	e.io_calls_attached = 1156;
+	mw_mledger_budget(&ml, &e);
+	CHECK(weight(&ml, 0x6000) == 1.0);
+	e.now_mono_ns = 8000;
+	e.io_calls = 2110;
+	mw_mledger_budget(&ml, &e);
+	CHECK(fabs(weight(&ml, 0x6000) - 40.0) < 1e-6);
+	mw_mledger_destroy(&ml);
+}
+
+/*
+ * Reads weigh before writes, as redis showed them: a window of a server whose replies
+ * wait for the end of an event-loop iteration (which the probes stretch to the window's
+ * length) saw its requests' reads and few of their writes. An interval of 1000 reads
+ * and 1000 writes, 100 reads and 20 writes attached: its blocks weigh 10 (reads), not
+ * 2000 / 120 = 16.7 (both). A process that makes fewer than 16 reads in an interval (a
+ * writer): reads and writes together; an entry with no reads (a recording from before
+ * they were kept) weighs by both.
+ */
+TEST(mledger_budget_weighs_by_reads)
+{
+	struct mw_session s;
+	struct mw_malloc_config mc = { .on = true };
+	struct mw_mledger ml;
+	struct mw_mbudget_entry e = { .now_mono_ns = 2000,
+				      .dark_ns = 2000,
+				      .attached_ns = 1000,
+				      .pid = 3,
+				      .io_calls = 1000,
+				      .io_calls_attached = 1000,
+				      .reads = 500,
+				      .reads_attached = 500 };
+	char err[128];
+
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &mc, 100, err, sizeof(err)), 0);
+	mw_mledger_budget(&ml, &e);
+	alloc_at(&ml, 0x2000, 100, 2950, 0x401000);
+	e.now_mono_ns = e.dark_ns = 3000;
+	e.attached_ns = 1100;
+	e.io_calls += 2000;
+	e.io_calls_attached += 120;
+	e.reads += 1000;
+	e.reads_attached += 100;
+	mw_mledger_budget(&ml, &e);
+	CHECK(fabs(weight(&ml, 0x2000) - 10.0) < 1e-6);
+	/* 10 reads in all: a writer; 400 calls, 40 attached: 10, not 10 / 5 reads. */
+	alloc_at(&ml, 0x3000, 100, 3950, 0x401000);
+	e.now_mono_ns = e.dark_ns = 4000;
+	e.attached_ns = 1200;
+	e.io_calls += 400;
+	e.io_calls_attached += 40;
+	e.reads += 10;
+	e.reads_attached += 5;
+	mw_mledger_budget(&ml, &e);
+	CHECK(fabs(weight(&ml, 0x3000) - 10.0) < 1e-6);
+	/* 100 reads, 10 attached, though 40 of 400 calls: merged (the reads say too little),
+	 * then 200 reads, 20 attached: both 300 / 30. */
+	alloc_at(&ml, 0x4000, 100, 4950, 0x401000);
+	e.now_mono_ns = e.dark_ns = 5000;
+	e.attached_ns = 1300;
+	e.io_calls += 400;
+	e.io_calls_attached += 40;
+	e.reads += 100;
+	e.reads_attached += 10;
+	mw_mledger_budget(&ml, &e);
+	CHECK(weight(&ml, 0x4000) == 1.0);
+	alloc_at(&ml, 0x5000, 100, 5950, 0x401000);
+	e.now_mono_ns = e.dark_ns = 6000;
+	e.attached_ns = 1400;
+	e.io_calls += 400;
+	e.io_calls_attached += 40;
+	e.reads += 200;
+	e.reads_attached += 20;
+	mw_mledger_budget(&ml, &e);
+	CHECK(fabs(weight(&ml, 0x4000) - 10.0) < 1e-6);
+	CHECK(fabs(weight(&ml, 0x5000) - 10.0) < 1e-6);
+	mw_mledger_destroy(&ml);
+
+	/* No reads in the entries (an older recording): both, 2000 / 120. */
+	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &mc, 100, err, sizeof(err)), 0);
+	e = (struct mw_mbudget_entry){ .now_mono_ns = 2000,
+				       .dark_ns = 2000,
+				       .attached_ns = 1000,
+				       .pid = 3,
+				       .io_calls = 1000,
+				       .io_calls_attached = 1000 };
+	mw_mledger_budget(&ml, &e);
+	alloc_at(&ml, 0x2000, 100, 2950, 0x401000);
+	e.now_mono_ns = e.dark_ns = 3000;
+	e.attached_ns = 1100;
+	e.io_calls += 2000;
+	e.io_calls_attached += 120;
+	mw_mledger_budget(&ml, &e);
+	CHECK(fabs(weight(&ml, 0x2000) - 2000.0 / 120.0) < 1e-4);
 	mw_mledger_destroy(&ml);
 }

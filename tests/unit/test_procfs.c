@@ -684,15 +684,18 @@ TEST(procfs_cpu_list_bounds)
 /* /proc/PID/io: syscr + syscw, the read and write system calls; a missing line is -ENOENT. */
 TEST(procfs_io_calls)
 {
-	uint64_t n = 0;
+	uint64_t n = 0, r = 0;
 
 	CHECK_EQ_INT(mw_io_calls_parse("rchar: 4096\nwchar: 100\nsyscr: 120\nsyscw: 7\n"
 				       "read_bytes: 0\nwrite_bytes: 0\ncancelled_write_bytes: 0\n",
-				       &n),
+				       &n, &r),
 		     0);
 	CHECK(n == 127);
-	CHECK_EQ_INT(mw_io_calls_parse("rchar: 1\nsyscr: 5\n", &n), -ENOENT);
-	CHECK_EQ_INT(mw_io_calls_parse("syscr: x\nsyscw: 1\n", &n), -EINVAL);
+	CHECK(r == 120);
+	CHECK_EQ_INT(mw_io_calls_parse("syscr: 4\nsyscw: 1\n", &n, NULL), 0);
+	CHECK(n == 5);
+	CHECK_EQ_INT(mw_io_calls_parse("rchar: 1\nsyscr: 5\n", &n, &r), -ENOENT);
+	CHECK_EQ_INT(mw_io_calls_parse("syscr: x\nsyscw: 1\n", &n, &r), -EINVAL);
 	/* A name inside another line is not the field. */
-	CHECK_EQ_INT(mw_io_calls_parse("xsyscr: 3\nsyscw: 1\n", &n), -ENOENT);
+	CHECK_EQ_INT(mw_io_calls_parse("xsyscr: 3\nsyscw: 1\n", &n, &r), -ENOENT);
 }

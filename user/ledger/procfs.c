@@ -583,7 +583,7 @@ static int field_dec(const char *text, const char *name, uint64_t *v)
 	return parse_dec(&p, v) ? 0 : -EINVAL;
 }
 
-int mw_io_calls_parse(const char *io_text, uint64_t *calls)
+int mw_io_calls_parse(const char *io_text, uint64_t *calls, uint64_t *reads)
 {
 	uint64_t r, w;
 	int err = field_dec(io_text, "syscr:", &r);
@@ -593,17 +593,19 @@ int mw_io_calls_parse(const char *io_text, uint64_t *calls)
 	if (err)
 		return err;
 	*calls = r + w; /* wraps, defined: a counter's growth is what is used */
+	if (reads)
+		*reads = r;
 	return 0;
 }
 
-int mw_read_io_calls(uint32_t pid, uint64_t *calls)
+int mw_read_io_calls(uint32_t pid, uint64_t *calls, uint64_t *reads)
 {
 	char *text;
 	int err = read_pid_file(pid, "io", 512, &text);
 
 	if (err)
 		return err;
-	err = mw_io_calls_parse(text, calls);
+	err = mw_io_calls_parse(text, calls, reads);
 	free(text);
 	return err;
 }

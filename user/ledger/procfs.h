@@ -77,9 +77,10 @@ int mw_stat_cpu_ticks(const char *stat_text, uint64_t *utime, uint64_t *stime);
 /* That CPU time in ns, user and system together. */
 int mw_read_cpu_ns(uint32_t pid, uint64_t *ns);
 /* syscr + syscw of /proc/PID/io: the read and write system calls of all its threads
- * (a server's requests, whatever slows them); -ENOENT if a line is absent. */
-int mw_io_calls_parse(const char *io_text, uint64_t *calls);
-int mw_read_io_calls(uint32_t pid, uint64_t *calls);
+ * (a server's requests, whatever slows them), and reads: syscr alone (NULL: not
+ * wanted); -ENOENT if a line is absent. */
+int mw_io_calls_parse(const char *io_text, uint64_t *calls, uint64_t *reads);
+int mw_read_io_calls(uint32_t pid, uint64_t *calls, uint64_t *reads);
 /* /proc/PID/environ whole: NUL-separated VAR=value entries, NUL-terminated
  * (malloc'd; caller frees). */
 int mw_read_environ(uint32_t pid, char **buf, size_t *len);

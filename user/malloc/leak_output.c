@@ -349,6 +349,8 @@ void mw_out_malloc_budget(struct mw_output *o, uint64_t ts_ns, const struct mw_b
 		mw_json_bool(&j, "calibrated", e->calibrated);
 		mw_json_uint(&j, "io_calls", e->io_calls);
 		mw_json_uint(&j, "io_calls_attached", e->io_calls_attached);
+		mw_json_uint(&j, "reads", e->reads);
+		mw_json_uint(&j, "reads_attached", e->reads_attached);
 		mw_json_uint(&j, "fate_unknown_bytes", (uint64_t)llround(b->unknown_bytes));
 		mw_json_uint(&j, "fate_unknown_count", (uint64_t)llround(b->unknown_count));
 		mw_json_uint(&j, "late_free_bytes", (uint64_t)llround(b->late_bytes));

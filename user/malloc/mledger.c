@@ -25,6 +25,8 @@ _Static_assert(sizeof(struct mw_mreport_entry) ==
 _Static_assert(sizeof(struct mw_malloc_entry) == 48, "malloc entry is a file format");
 _Static_assert(offsetof(struct mw_mbudget_entry, io_calls) == MW_MBUDGET_V1_LEN,
 	       "older recordings' budget entries are a prefix");
+_Static_assert(offsetof(struct mw_mbudget_entry, reads) == MW_MBUDGET_V2_LEN,
+	       "older recordings' budget entries are a prefix");
 _Static_assert(offsetof(struct mw_malloc_counters, unknown_frees) == MW_MREPORT_V1_COUNTERS,
 	       "older recordings' counters are a prefix");
 
@@ -576,19 +578,42 @@ static void forget_known(struct mw_mledger *ml, uint32_t pid)
 }
 
 /*
- * An interval's weight: its read and write system calls over those made while the
- * probes were attached, when it made enough of them (a server's requests: the probes
- * slow each one, so a server whose clients wait for it serves fewer while attached,
- * and time would weigh too little); else its length over the time attached.
+ * all / attached of a counter since the interval began, when attached holds at least
+ * min_att; 0 when the process made fewer than MIN_IO_CALLS in all the interval (the
+ * counter says nothing of it); -1 when it made them but too few while attached.
+ */
+static double calls_ratio(uint64_t all, uint64_t seg, uint64_t att, uint64_t seg_att,
+			  uint64_t min_att)
+{
+	if (all < seg || att < seg_att || all - seg < att - seg_att || all - seg < MIN_IO_CALLS)
+		return 0;
+	if (att - seg_att < min_att || att == seg_att)
+		return -1;
+	return (double)(all - seg) / (double)(att - seg_att);
+}
+
+/*
+ * An interval's weight: its read system calls over those made while the probes were
+ * attached, when it made enough of them (a server's requests: the probes slow each
+ * one, so a server whose clients wait for it serves fewer while attached, and time
+ * would weigh too little). Reads, not writes: a request's work follows its read, but
+ * its reply's write may wait for the end of a batch (redis writes its replies at the
+ * end of an event-loop iteration, which the probes stretch to a window's length: a
+ * window saw twice the reads of its writes). A process that reads little (a writer):
+ * reads and writes together; one that makes few of either: its length over the time
+ * attached. -1: it made them, but fewer than min_att while attached: the interval is
+ * better merged into the next than weighed by time, which the probes' slowdown biases.
  */
 static double interval_weight(const struct mw_mproc *p, uint64_t t,
-			      const struct mw_mbudget_entry *e)
+			      const struct mw_mbudget_entry *e, uint64_t min_att)
 {
-	uint64_t io = e->io_calls - p->seg_io, io_att = e->io_calls_attached - p->seg_io_att;
+	double w = calls_ratio(e->reads, p->seg_rd, e->reads_attached, p->seg_rd_att, min_att);
 
-	if (e->io_calls >= p->seg_io && e->io_calls_attached >= p->seg_io_att &&
-	    io_att >= MIN_IO_CALLS && io >= io_att)
-		return (double)io / (double)io_att;
+	if (!w)
+		w = calls_ratio(e->io_calls, p->seg_io, e->io_calls_attached, p->seg_io_att,
+				min_att);
+	if (w)
+		return w;
 	return (double)(t - p->seg_ns) / (double)(e->attached_ns - p->seg_att_ns);
 }
 
@@ -596,19 +621,28 @@ static double interval_weight(const struct mw_mproc *p, uint64_t t,
  * An interval boundary at t, e the budget's state then: the interval since the
  * previous boundary closes, and what was seen in it stands for all of it. The first
  * boundary only opens the account (the probes were attached from the start: weight
- * 1); an interval with no attached time is merged into the next.
+ * 1); an interval with no attached time is merged into the next, and so is one whose
+ * windows saw fewer than MIN_IO_CALLS of its system calls when may_merge (at a detach).
+ * A report closes it whatever they saw (a ratio of few calls is noisy, not biased),
+ * at the report's time: the detached time since the last window is in the interval,
+ * weighed as the windows before it.
  */
 static void interval_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t,
-			   const struct mw_mbudget_entry *e)
+			   const struct mw_mbudget_entry *e, bool may_merge)
 {
 	double w = 1;
 
 	if (p->seg_on) {
 		if (t <= p->seg_ns || e->attached_ns <= p->seg_att_ns)
 			return;
+		w = interval_weight(p, t, e, may_merge ? MIN_IO_CALLS : 1);
+		if (w < 0 && may_merge)
+			return;
+		if (w < 0)
+			w = (double)(t - p->seg_ns) / (double)(e->attached_ns - p->seg_att_ns);
 		/* At most a millionth of an interval attached: beyond, a recording is crafted (and
 		 * a weight must keep the conversions of what it multiplies defined). */
-		w = fmin(fmax(interval_weight(p, t, e), 1), 1e6);
+		w = fmin(fmax(w, 1), 1e6);
 		for (size_t i = 0; w > 1 && i <= ml->leak.bmask; i++) {
 			struct mw_block *b = &ml->leak.blocks[i];
 
@@ -635,6 +669,8 @@ static void interval_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t
 	p->seg_att_ns = e->attached_ns;
 	p->seg_io = e->io_calls;
 	p->seg_io_att = e->io_calls_attached;
+	p->seg_rd = e->reads;
+	p->seg_rd_att = e->reads_attached;
 	p->last_w = w;
 }
 
@@ -1046,14 +1082,16 @@ void mw_mledger_budget(struct mw_mledger *ml, const struct mw_mbudget_entry *e)
 	if (e->dark_ns && e->dark_ns != p->dark_ns) {
 		/* The interval that the detach ends: its attached time stopped growing then
 		 * (unless the probes came back before this entry: a tick's worth more). */
-		interval_close(ml, p, e->dark_ns, e);
+		interval_close(ml, p, e->dark_ns, e, true);
 		p->dark_prev_ns = p->dark_ns;
 		p->dark_ns = e->dark_ns;
 		forget_known(ml, e->pid);
+	} else if (p->seg_on || e->attached) {
+		/* A report (an entry that ends no window): a boundary here, so it counts the
+		 * window it falls in and those merged before, and the time since (the first
+		 * one, attached, opens the account). */
+		interval_close(ml, p, e->now_mono_ns, e, false);
 	}
-	/* Attached now: a boundary here, so a report counts the window it falls in. */
-	if (e->attached)
-		interval_close(ml, p, e->now_mono_ns, e);
 	p->budget = *e;
 	p->has_budget = true;
 }

@@ -41,16 +41,18 @@ struct mw_mproc {
 	struct mw_mbudget_entry budget;
 	uint64_t dark_ns, dark_prev_ns;
 	/*
-	 * Scaled estimates: the time is cut into intervals at each detach (and at a
-	 * report while attached); what the probes saw in an interval stands for the
-	 * whole of it, each block weighing (interval) / (time attached in it), a
-	 * Horvitz-Thompson estimate on a stationary rate within the interval. seg_ns,
+	 * Scaled estimates: the time is cut into intervals at each detach (an interval
+	 * whose windows saw too few system calls is merged into the next) and at each
+	 * report; what the probes saw in an interval stands for the whole of it, each
+	 * block weighing the interval's reads (or reads and writes, or time) over those
+	 * while attached, a Horvitz-Thompson estimate on a stationary rate. seg_ns,
 	 * seg_att_ns: the last boundary and the attached time then; last_w: the weight
 	 * of the interval it closed; pend_*: allocated since, not yet scaled.
 	 */
 	bool seg_on, scaled;
 	uint64_t seg_ns, seg_att_ns;
 	uint64_t seg_io, seg_io_att; /* its read+write system calls then, and while attached */
+	uint64_t seg_rd, seg_rd_att; /* of them the reads */
 	double last_w;
 	double pend_bytes, pend_count;
 };

@@ -70,6 +70,7 @@ struct mlive {
 	 * first, and of them while attached: what the ledger's estimates weigh by. */
 	bool io_ok;
 	uint64_t io_last, io_all, io_att;
+	uint64_t rd_last, rd_all, rd_att; /* of them the reads */
 };
 
 struct mw_mtrace {
@@ -522,7 +523,7 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 		p->attached = true;
 		mw_budget_init(&p->bud, t->cfg->mal.max_overhead_pct, &t->cost, BUDGET_TICK_NS);
 		p->want = mw_budget_sample(&p->bud, now, cpu, &zero, true, false);
-		p->io_ok = !mw_read_io_calls(pid, &p->io_last);
+		p->io_ok = !mw_read_io_calls(pid, &p->io_last, &p->rd_last);
 		p->bud.windows = 1;
 		p->next_sample_ns = now + BUDGET_TICK_NS;
 	}
@@ -598,6 +599,8 @@ static void budget_entry(struct mw_mtrace *t, const struct mlive *p, uint64_t no
 		.calibrated = t->calibrated,
 		.io_calls = p->io_all,
 		.io_calls_attached = p->io_att,
+		.reads = p->rd_all,
+		.reads_attached = p->rd_att,
 	};
 
 	mw_mledger_budget(&t->ml, &e);
@@ -607,7 +610,7 @@ static void budget_entry(struct mw_mtrace *t, const struct mlive *p, uint64_t no
 static void budget_sample(struct mw_mtrace *t, struct mlive *p, uint64_t now, bool tick)
 {
 	struct mw_mbudget_ctr c;
-	uint64_t cpu, io;
+	uint64_t cpu, io, rd;
 
 	if (mw_read_cpu_ns(p->pid, &cpu)) {
 		p->gone = true;
@@ -618,12 +621,15 @@ static void budget_sample(struct mw_mtrace *t, struct mlive *p, uint64_t now, bo
 		memset(&c, 0, sizeof(c));
 	p->want = mw_budget_sample(&p->bud, now, cpu, &c, p->attached, tick);
 	/* Counted as the budget counts its time: attached since the previous sample or not. */
-	if (!mw_read_io_calls(p->pid, &io)) {
-		if (p->io_ok && io >= p->io_last) {
+	if (!mw_read_io_calls(p->pid, &io, &rd)) {
+		if (p->io_ok && io >= p->io_last && rd >= p->rd_last) {
 			p->io_all += io - p->io_last;
 			p->io_att += p->attached ? io - p->io_last : 0;
+			p->rd_all += rd - p->rd_last;
+			p->rd_att += p->attached ? rd - p->rd_last : 0;
 		}
 		p->io_last = io;
+		p->rd_last = rd;
 		p->io_ok = true;
 	}
 	p->next_sample_ns = now + BUDGET_TICK_NS;

@@ -391,8 +391,13 @@ struct mw_mbudget_entry {
 	 * those made while the probes were attached: its progress, which they do not slow.
 	 * Not in recordings of MW_MBUDGET_V1_LEN. */
 	__u64 io_calls, io_calls_attached;
+	/* Of them the reads, in all and while attached: a request's work follows its
+	 * read, its reply's write may wait for the end of a batch. Not in recordings
+	 * of MW_MBUDGET_V2_LEN (weighed by io_calls then). */
+	__u64 reads, reads_attached;
 };
 #define MW_MBUDGET_V1_LEN 112
+#define MW_MBUDGET_V2_LEN 128
 
 struct mw_entry {
 	__u32 kind;
