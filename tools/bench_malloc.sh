@@ -39,9 +39,9 @@
 # Environment: ROUNDS (5), PAIRS (40000), WORK_SEC (1: realistic runs other than duty),
 # SAMPLE (100), SAMPLE_BYTES (524288, tcmalloc's mean), DUTY (1,10), MEMWATCH (./memwatch);
 # PARTS ("malloc redis": this part, then the redis part below; PARTS=redis runs only that, in
-# about 4.5 minutes), REDIS_N (30000), REDIS_ROUNDS (3), REDIS_BUDGETS (5,10: --max-overhead rows
-# besides the default's), REDIS_EST_N (300000: the run for the estimates), SHARES_SEC (20: each
-# leak_shares run).
+# about 3 minutes on an idle host), REDIS_N (100000), REDIS_ROUNDS (5), REDIS_BUDGETS (5,10:
+# --max-overhead rows besides the default's), REDIS_FULL_N (30000: the run traced in full),
+# REDIS_EST_N (300000: the run for the estimates), SHARES_SEC (20: each leak_shares run).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -49,7 +49,12 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "bench_malloc: needs root (BPF): run sudo make bench" >&2
 	exit 1
 fi
-for f in ./memwatch .output/tools/malloc_floor .output/workloads/malloc_bench; do
+# The redis part alone needs memwatch only (and redis, checked there).
+need="./memwatch"
+case " ${PARTS:-malloc redis} " in
+*" malloc "*) need="$need .output/tools/malloc_floor .output/workloads/malloc_bench" ;;
+esac
+for f in $need; do
 	if [ ! -x "$f" ]; then
 		echo "bench_malloc: $f is missing: run make bench" >&2
 		exit 1
@@ -498,10 +503,16 @@ def main():
 # A real server under its own benchmark: Debian's redis-server (jemalloc) under
 # `redis-benchmark -n REDIS_N -t set,get -d 256 -r 100000000` (random keys: every SET adds a key
 # that is never deleted, so the server holds memory in a known way), a fresh server per run,
-# memwatch attached with -p before the benchmark starts. Rows, in REDIS_ROUNDS interleaved
+# memwatch attached with -p before the benchmark starts. With 2 CPUs or more, every row alike:
+# redis-server pinned to CPU 0, redis-benchmark and memwatch to CPU 1 (taskset), so that the
+# client and the tracer do not take the server's CPU by chance (unpinned, one row's minimum
+# was 0.71x and another's 2.0x the untraced median on a shared 2-CPU host); REDIS_N is sized
+# so that a test lasts seconds (~1.6 s at 63k requests/s). Rows, in REDIS_ROUNDS interleaved
 # rounds (min / median): untraced; memwatch --malloc -p at its defaults (the overhead budget);
-# --max-overhead for each of REDIS_BUDGETS; then one run with --max-overhead 0 (every call
-# traced: slow, the reference for the stacks). Targets: at defaults >= 0.9x the untraced
+# --max-overhead for each of REDIS_BUDGETS; then one run of REDIS_FULL_N requests with
+# --max-overhead 0 and --max-outstanding large enough for every block it keeps (every call
+# traced: slow, the reference for the stacks; a SET keeps 4 blocks, and at the default 65536
+# the reference held only half of 30000 SETs). Targets: at defaults >= 0.9x the untraced
 # requests/s; the stacks holding more than 5% of the full run's outstanding bytes named at
 # defaults, their bytes within 20% of the full run's. At defaults a stack's bytes are the
 # probes' scaled estimates (leak and fate_unknown objects: redis uses jemalloc, whose heaps
@@ -510,12 +521,15 @@ def main():
 # function names (a frame without one by its module), since addresses move between servers.
 # Then the same comparison on a deterministic workload (shares_rows below).
 # Alone: sudo PARTS=redis tools/bench_malloc.sh (after make bench built everything).
-REDIS_N = int(os.environ.get("REDIS_N", 30000))
-REDIS_ROUNDS = int(os.environ.get("REDIS_ROUNDS", 3))
+REDIS_N = int(os.environ.get("REDIS_N", 100000))
+REDIS_ROUNDS = int(os.environ.get("REDIS_ROUNDS", 5))
+REDIS_FULL_N = int(os.environ.get("REDIS_FULL_N", 30000))
+# The reference's outstanding table: every block of every SET, with room to spare.
+REDIS_FULL_OUTSTANDING = 1 << max(16, (8 * REDIS_FULL_N).bit_length())
 REDIS_BUDGETS = [b for b in os.environ.get("REDIS_BUDGETS", "5,10").split(",") if b]
-# The estimates need windows: at the default budget a run of REDIS_N requests (4 s) gets one
-# or two, so one run of REDIS_EST_N at defaults is compared with the full run's bytes per
-# stack times REDIS_EST_N / REDIS_N (every SET adds a key that stays: they grow linearly).
+# The estimates need windows: at the default budget a run of REDIS_N requests gets a few, so
+# one run of REDIS_EST_N at defaults is compared with the full run's bytes per stack times
+# REDIS_EST_N / REDIS_FULL_N (every SET adds a key that stays: they grow linearly).
 REDIS_EST_N = int(os.environ.get("REDIS_EST_N", 300000))
 
 
@@ -536,26 +550,35 @@ def cpu_s(pid):
         return 0.0
 
 
+# CPU pinning: the server on one CPU, the client and memwatch on another (none with 1 CPU).
+PIN = shutil.which("taskset") and (os.cpu_count() or 1) >= 2
+
+
+def pinned(cpu, argv):
+    return ["taskset", "-c", str(cpu)] + argv if PIN else argv
+
+
 def redis_once(extra, json_path, n=None):
     """requests/s of SET and GET with memwatch --malloc extra attached (extra None: untraced),
     and the CPU seconds memwatch used while the benchmark ran; n: requests (REDIS_N)."""
     tmp = tempfile.mkdtemp(prefix="bench-redis-", dir=".output")
     port = free_port()
-    srv = Proc(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", tmp, "--loglevel", "notice"])
+    srv = Proc(pinned(0, ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save",
+                          "", "--appendonly", "no", "--dir", tmp, "--loglevel", "notice"]))
     t = None
     try:
         if not srv.wait_line(r"Ready to accept connections", "out", 20):
             raise ToolFailed(f"redis-server did not start: {reason(srv.text('out'))}")
         if extra is not None:
-            t = Proc([MEMWATCH, "--malloc"] + extra + ["--json", "-o", json_path, "-p",
-                                                       str(srv.pid)])
+            t = Proc(pinned(1, [MEMWATCH, "--malloc"] + extra +
+                            ["--json", "-o", json_path, "-p", str(srv.pid)]))
             if not t.wait_line(r"^memwatch: tracing", "err", ATTACH_TIMEOUT):
                 raise ToolFailed(f"memwatch: {reason(t.text('err'))}")
         mw0 = cpu_s(t.pid) if t is not None else 0
-        b = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-n",
-                            str(n or REDIS_N), "-t", "set,get", "-d", "256", "-r", "100000000",
-                            "--csv"], capture_output=True, text=True, timeout=600)
+        b = subprocess.run(pinned(1, ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port),
+                                      "-n", str(n or REDIS_N), "-t", "set,get", "-d", "256",
+                                      "-r", "100000000", "--csv"]),
+                           capture_output=True, text=True, timeout=600)
         rps = {}
         for line in b.stdout.splitlines():
             f = [x.strip('"') for x in line.split(",")]
@@ -584,16 +607,18 @@ def stack_key(stack):
 
 
 def stacks_of(json_path):
-    """(bytes by stack key, the malloc_budget object or None) of the last report: what the
-    probes saw held, of known fate (leak) or not (fate_unknown)."""
+    """(bytes by stack key, the malloc_budget object or None, the last malloc_summary or
+    None) of the last report: what the probes saw held, of known fate (leak) or not
+    (fate_unknown)."""
     objs = [json.loads(l) for l in open(json_path) if l.startswith("{")]
-    last = max((o["ts_ns"] for o in objs if o["type"] == "malloc_summary"), default=None)
+    sums = [o for o in objs if o["type"] == "malloc_summary"]
+    last = max((o["ts_ns"] for o in sums), default=None)
     by = {}
     for o in objs:
         if o["type"] in ("leak", "fate_unknown") and o["ts_ns"] == last:
             by[stack_key(o["stack"])] = by.get(stack_key(o["stack"]), 0) + o["bytes"]
     budget = [o for o in objs if o["type"] == "malloc_budget"]
-    return by, budget[-1] if budget else None
+    return by, budget[-1] if budget else None, sums[-1] if sums else None
 
 
 # The budget's scaled estimates on a deterministic workload: leak_shares (a paced server, a
@@ -709,9 +734,11 @@ def redis_part():
                 res[name].append(redis_once(extra, jp))
                 if extra == []:
                     default_json.append(jp)
-        print("bench_malloc: redis, every call traced (the reference)", flush=True)
+        print(f"bench_malloc: redis -n {REDIS_FULL_N}, every call traced (the reference)",
+              flush=True)
         full_json = os.path.join(tmp, "full.json")
-        full = redis_once(["--max-overhead", "0"], full_json)
+        full = redis_once(["--max-overhead", "0", "--max-outstanding",
+                           str(REDIS_FULL_OUTSTANDING)], full_json, REDIS_FULL_N)
         print(f"bench_malloc: redis -n {REDIS_EST_N} at defaults (the estimates)", flush=True)
         est_json = os.path.join(tmp, "est.json")
         disturbed += not settle()
@@ -721,6 +748,8 @@ def redis_part():
         out(f"redis part: redis-server (Debian, jemalloc) under redis-benchmark -n {REDIS_N} "
             f"-t set,get -d 256 -r 100000000, {REDIS_ROUNDS} interleaved rounds, "
             f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}")
+        out("pinned: " + ("redis-server on CPU 0, redis-benchmark and memwatch on CPU 1 "
+                          "(taskset), in every row" if PIN else "no (taskset missing or 1 CPU)"))
         out("cells: requests/s min / median; ratio: to untraced (min / median)")
         out(f"{'config':<42}{'SET req/s':>18}{'GET req/s':>18}{'ratio SET':>15}{'ratio GET':>15}"
             f"{'memwatch CPU s':>16}")
@@ -734,7 +763,8 @@ def redis_part():
         def ratio(v, b):
             return f"{min(v) / min(b):.2f} / {statistics.median(v) / statistics.median(b):.2f}"
 
-        for name, _ in rows + [("memwatch --malloc --max-overhead 0 (1 run)", 0)]:
+        full_name = f"memwatch --malloc --max-overhead 0 (1 run, -n {REDIS_FULL_N})"
+        for name, _ in rows + [(full_name, 0)]:
             v = res.get(name) or [full]
             s_, g_ = [x[0] for x in v], [x[1] for x in v]
             rs = ratio(s_, bs) if name != "untraced" else "-"
@@ -749,30 +779,35 @@ def redis_part():
         out(f"  target: defaults keep >= 0.9x the untraced requests/s: {worst:.2f}x (min) / "
             f"{med:.2f}x (median): {'met' if med >= 0.9 else 'not met'} (median)")
 
-        ref, _ = stacks_of(full_json)
+        ref, _, fsum = stacks_of(full_json)
         total = sum(ref.values())
         top = sorted(((b, k) for k, b in ref.items() if b > 0.05 * total), reverse=True)
-        out(f"  full run: {total / 1e6:.2f} MB outstanding; stacks above 5%: {len(top)}")
+        nt, dr = (fsum or {}).get("not_tracked", 0), (fsum or {}).get("dropped", 0)
+        out(f"  full run (-n {REDIS_FULL_N}, --max-outstanding {REDIS_FULL_OUTSTANDING}): "
+            f"{total / 1e6:.2f} MB outstanding; stacks above 5%: {len(top)}"
+            + (f"; WARNING: {nt} allocations not tracked, {dr} records dropped: not exact"
+               if nt or dr else "; every allocation tracked"))
         for b, k in top:
             out(f"    {b / 1e6:8.2f} MB {100 * b / total:5.1f}%  {k}")
+        scale = REDIS_N / REDIS_FULL_N
         for i, jp in enumerate(default_json):
-            got, bud = stacks_of(jp)
+            got, bud, _ = stacks_of(jp)
             seen = sum(got.values())
             named = sum(1 for _, k in top if got.get(k, 0) > 0)
             bl = (f"share {bud['share_pct']:.1f}% of a {bud['budget_pct']:g}% budget, attached "
                   f"{bud['duty_pct']:.0f}% of the time in {bud['windows']} windows"
                   if bud else "never detached")
-            within = sum(1 for b, k in top if abs(got.get(k, 0) - b) <= 0.2 * b)
+            within = sum(1 for b, k in top if abs(got.get(k, 0) - b * scale) <= 0.2 * b * scale)
             out(f"  defaults run {i + 1} ({bl}): {seen / 1e6:.3f} MB estimated held; "
-                f"{named} of {len(top)} top stacks named, {within} within 20%: "
-                f"{'met' if top and within == len(top) else 'not met'}")
+                f"{named} of {len(top)} top stacks named, {within} within 20% of the full "
+                f"run's x {scale:g}: {'met' if top and within == len(top) else 'not met'}")
             for b, k in top:
                 g = got.get(k, 0)
-                out(f"    {k.split(';')[0]:<24} bytes {g / 1e6:8.3f} MB ({g / b:6.1%} of the full "
-                    f"run's), share {100 * g / seen if seen else 0:5.1f}% "
+                out(f"    {k.split(';')[0]:<24} bytes {g / 1e6:8.3f} MB ({g / (b * scale):6.1%} "
+                    f"of the full run's x {scale:g}), share {100 * g / seen if seen else 0:5.1f}% "
                     f"(full: {100 * b / total:5.1f}%)")
-        got, bud = stacks_of(est_json)
-        scale = REDIS_EST_N / REDIS_N
+        got, bud, _ = stacks_of(est_json)
+        scale = REDIS_EST_N / REDIS_FULL_N
         bl = (f"share {bud['share_pct']:.1f}% of a {bud['budget_pct']:g}% budget, attached "
               f"{bud['duty_pct']:.1f}% of the time in {bud['windows']} windows" if bud
               else "never detached")
@@ -785,6 +820,15 @@ def redis_part():
             g = got.get(k, 0)
             out(f"    {k.split(';')[0]:<24} {g / 1e6:8.2f} MB vs {b * scale / 1e6:8.2f} MB "
                 f"({100 * (g - b * scale) / (b * scale):+.0f}%)")
+        # Stacks the estimate holds above 5% that the full run does not: blocks the windows
+        # saw allocated and whose frees came after them (jemalloc: no heap walk settles them).
+        est_total = sum(got.values())
+        topk = {k for _, k in top}
+        for k, g in sorted(got.items(), key=lambda x: -x[1]):
+            if g > 0.05 * est_total and k not in topk:
+                out(f"    not a top stack in full: {k.split(';')[0]} ({';'.join(k.split(';')[1:3])}"
+                    f") {g / 1e6:.2f} MB estimated vs {ref.get(k, 0) * scale / 1e6:.2f} MB "
+                    f"(of unknown fate: blocks the windows saw, freed after them or not)")
         out("  retention: redis uses jemalloc; retention is reported for glibc heaps only")
         shares_rows(out)
         if disturbed:
@@ -794,7 +838,8 @@ def redis_part():
     with open(OUT, "a") as fo:
         fo.write("\n".join(lines) + "\n")
     knobs = [f"REDIS_N={REDIS_N}", f"REDIS_ROUNDS={REDIS_ROUNDS}",
-             f"REDIS_BUDGETS={','.join(REDIS_BUDGETS)}", f"REDIS_EST_N={REDIS_EST_N}",
+             f"REDIS_BUDGETS={','.join(REDIS_BUDGETS)}", f"REDIS_FULL_N={REDIS_FULL_N}",
+             f"REDIS_EST_N={REDIS_EST_N}",
              f"SHARES_SEC={SHARES_SEC}"] + \
         ([f"MEMWATCH={MEMWATCH}"] if MEMWATCH != "./memwatch" else [])
     body = "\n".join(lines).strip("\n") + "\n"

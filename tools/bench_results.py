@@ -34,8 +34,8 @@ SECTIONS = {
                dict(ROUNDS="5", PAIRS="40000", WORK_SEC="1", SAMPLE="100",
                     SAMPLE_BYTES="524288", DUTY="1,10")),
     "budget": ("Allocation probes within an overhead budget: redis (tools/bench_malloc.sh, "
-               "PARTS=redis)", dict(REDIS_N="30000", REDIS_ROUNDS="3", REDIS_BUDGETS="5,10",
-                         REDIS_EST_N="300000", SHARES_SEC="20")),
+               "PARTS=redis)", dict(REDIS_N="100000", REDIS_ROUNDS="5", REDIS_BUDGETS="5,10",
+                         REDIS_FULL_N="30000", REDIS_EST_N="300000", SHARES_SEC="20")),
     "sampler": ("The in-process sampler (tools/bench_sampler.sh)",
                 dict(ROUNDS="3", PAIRS="20000000", UPAIRS="40000", REDIS_N="2000000", MEAN="512K",
                      ACC_MEAN="8K")),
