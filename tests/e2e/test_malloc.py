@@ -900,6 +900,8 @@ def test_malloc_budget_estimates():
         check(err <= 0.2, f"{f}: estimated {got[f]} bytes vs {want} leaked ({100 * err:.0f}% off)")
         check(all(o["estimated"] for o in objs[f]), f"{f}: not labelled estimated")
         check(all(o["traced_count"] < n for o in objs[f]), f"{f}: every block traced: {objs[f]}")
+        check(all(1 <= o["intervals"] <= b["windows"] + 1 for o in objs[f]),
+              f"{f}: intervals it stands on not said, or more than the windows: {objs[f]}")
     # 64 blocks of 512 bytes are held at the end (0.2% of the leaks): freed unseen, the held
     # ones would be a tenth of the total.
     check(got.get("hold", 0) <= 0.03 * total, f"held blocks taken for leaks: {got.get('hold')}")
@@ -945,6 +947,8 @@ def test_malloc_budget_reads_weigh():
         check(err <= 0.2, f"{f}: estimated {got[f]} bytes vs {want} leaked ({100 * err:.0f}% off; "
               f"{b})")
         check(all(o["estimated"] for o in objs[f]), f"{f}: not labelled estimated")
+        check(all(1 <= o["intervals"] <= b["windows"] + 1 for o in objs[f]),
+              f"{f}: intervals it stands on not said, or more than the windows: {objs[f]}")
     out = mw.tmpfile("batches-replay.json")
     rc, _, err = mw.run([mw.need_memwatch(), "--replay", rec, "--json", "-o", out])
     eq(rc, 0, f"replay exit status ({err!r})")

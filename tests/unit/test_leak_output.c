@@ -38,7 +38,7 @@ TEST(leak_output_top_by_bytes_and_count)
 	memcpy(by_count, rows, sizeof(*rows) * (size_t)n);
 	mw_leak_aggregate_sort(by_count, (size_t)n, true);
 	o.f = open_memstream(&buf, &len);
-	mw_out_leaks(&o, 1, &l, rows, by_count, (size_t)n, 0, 10, false);
+	mw_out_leaks(&o, 1, &l, rows, by_count, (size_t)n, 0, 10, false, false);
 	fclose(o.f);
 	/* 1..100 by bytes, 51..150 by count: 150 objects, none twice. */
 	for (char *p = buf; (p = strchr(p, '\n')); p++)

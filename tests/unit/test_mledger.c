@@ -374,6 +374,8 @@ TEST(mledger_budget_weighs_by_reads)
 	mw_mledger_budget(&ml, &e);
 	CHECK(fabs(weight(&ml, 0x4000) - 10.0) < 1e-6);
 	CHECK(fabs(weight(&ml, 0x5000) - 10.0) < 1e-6);
+	/* The stack was seen in 3 intervals: 0x4000's and 0x5000's were merged into one. */
+	CHECK_EQ_INT((int)ml.leak.stacks[mw_leak_find(&ml.leak, 0x2000)->stack].intervals, 3);
 	mw_mledger_destroy(&ml);
 
 	/* No reads in the entries (an older recording): both, 2000 / 120. */

@@ -152,7 +152,7 @@ TEST(text_leak_frames_escaped)
 	n = mw_leak_aggregate(&l, 7, UINT64_MAX, false, &rows);
 	CHECK_EQ_INT(n, 1);
 	o.f = open_memstream(&buf, &len);
-	mw_out_leaks(&o, 1, &l, rows, rows, 1, 0, 10, false);
+	mw_out_leaks(&o, 1, &l, rows, rows, 1, 0, 10, false, false);
 	fclose(o.f);
 	CHECK(strstr(buf, "\"f\\n  #2 forged\"  \"x\\x1b[31m.c\":3\n"));
 	for (size_t i = 0; i < len; i++)

@@ -35,6 +35,10 @@ struct mw_stack_ent {
 	/* Allocated (weighted by sampling only) since its process's last interval boundary:
 	 * scaled to the whole interval when it closes (mledger.c). */
 	double pend_bytes, pend_count;
+	/* Intervals of its process in which the probes saw it allocate (the last one's
+	 * start + 1 in interval_at): what an estimate of it stands on, few being a guess. */
+	uint32_t intervals;
+	uint64_t interval_at;
 };
 
 struct mw_block {

@@ -159,21 +159,26 @@ static void text_stack(FILE *f, const struct mw_stack_ent *s, int max)
 		fprintf(f, "        ... %u more frames\n", s->n - (uint32_t)max);
 }
 
+/* A scaled estimate (s: its stack, else NULL) says how many intervals it stands on: a stack
+ * seen in one or two is a guess. */
 static void text_row(FILE *f, int rank, const struct mw_leak_row *r, uint64_t now_mono,
-		     bool estimated)
+		     bool estimated, const struct mw_stack_ent *s)
 {
 	char b[32], g[32];
 
 	mw_fmt_size(b, sizeof(b), (int64_t)llround(r->bytes));
 	mw_fmt_size(g, sizeof(g), (int64_t)llround(r->growth));
-	fprintf(f, "  #%-2d %s%s in %s%.0f blocks, oldest %.2f s, growth %s%s\n", rank,
+	fprintf(f, "  #%-2d %s%s in %s%.0f blocks, oldest %.2f s, growth %s%s", rank,
 		estimated ? "~" : "", b, estimated ? "~" : "", r->count,
 		(double)(now_mono - r->oldest_ns) / 1e9, r->growth >= 0 ? "+" : "", g);
+	if (s)
+		fprintf(f, ", seen in %u interval%s", s->intervals, s->intervals == 1 ? "" : "s");
+	fputc('\n', f);
 }
 
 void mw_out_leaks(struct mw_output *o, uint64_t ts_ns, const struct mw_leak *l,
 		  const struct mw_leak_row *by_bytes, const struct mw_leak_row *by_count, size_t n,
-		  double min_age_s, uint64_t now_mono, bool estimated)
+		  double min_age_s, uint64_t now_mono, bool estimated, bool scaled)
 {
 	struct mw_json j;
 
@@ -202,6 +207,8 @@ void mw_out_leaks(struct mw_output *o, uint64_t ts_ns, const struct mw_leak *l,
 			mw_json_uint(&j, "traced_bytes", (uint64_t)llround(r->traced_bytes));
 			mw_json_uint(&j, "traced_count", (uint64_t)llround(r->traced_count));
 			mw_json_bool(&j, "estimated", estimated);
+			if (scaled)
+				mw_json_uint(&j, "intervals", l->stacks[r->stack].intervals);
 			json_stack(&j, "stack", &l->stacks[r->stack]);
 			mw_json_end(&j);
 		}
@@ -214,12 +221,14 @@ void mw_out_leaks(struct mw_output *o, uint64_t ts_ns, const struct mw_leak *l,
 	fprintf(o->f, "  top call stacks by outstanding bytes (blocks older than %g s):\n",
 		min_age_s);
 	for (size_t i = 0; i < n && i < MW_LEAK_TOP_TEXT; i++) {
-		text_row(o->f, (int)i + 1, &by_bytes[i], now_mono, estimated);
+		text_row(o->f, (int)i + 1, &by_bytes[i], now_mono, estimated,
+			 scaled ? &l->stacks[by_bytes[i].stack] : NULL);
 		text_stack(o->f, &l->stacks[by_bytes[i].stack], 8);
 	}
 	fprintf(o->f, "  top call stacks by outstanding blocks:\n");
 	for (size_t i = 0; i < n && i < MW_LEAK_TOP_TEXT; i++) {
-		text_row(o->f, (int)i + 1, &by_count[i], now_mono, estimated);
+		text_row(o->f, (int)i + 1, &by_count[i], now_mono, estimated,
+			 scaled ? &l->stacks[by_count[i].stack] : NULL);
 		text_stack(o->f, &l->stacks[by_count[i].stack], 2);
 	}
 }
@@ -376,7 +385,7 @@ void mw_out_malloc_budget(struct mw_output *o, uint64_t ts_ns, const struct mw_b
 
 void mw_out_fate_unknown(struct mw_output *o, uint64_t ts_ns, const struct mw_leak *l,
 			 const struct mw_leak_row *rows, size_t n, uint64_t now_mono,
-			 bool estimated)
+			 bool estimated, bool scaled)
 {
 	struct mw_json j;
 
@@ -397,6 +406,8 @@ void mw_out_fate_unknown(struct mw_output *o, uint64_t ts_ns, const struct mw_le
 			mw_json_uint(&j, "traced_bytes", (uint64_t)llround(r->traced_bytes));
 			mw_json_uint(&j, "traced_count", (uint64_t)llround(r->traced_count));
 			mw_json_bool(&j, "estimated", estimated);
+			if (scaled)
+				mw_json_uint(&j, "intervals", s->intervals);
 			json_stack(&j, "stack", s);
 			mw_json_end(&j);
 			continue;
@@ -404,7 +415,7 @@ void mw_out_fate_unknown(struct mw_output *o, uint64_t ts_ns, const struct mw_le
 		if (i == 0)
 			fprintf(o->f, "  blocks of unknown fate by call stack (allocated before a "
 				      "detached window, no free seen; not leaks):\n");
-		text_row(o->f, (int)i + 1, r, now_mono, estimated);
+		text_row(o->f, (int)i + 1, r, now_mono, estimated, scaled ? s : NULL);
 		text_stack(o->f, s, 8);
 	}
 }

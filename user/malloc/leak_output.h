@@ -35,10 +35,12 @@ struct mw_malloc_sum {
 };
 
 void mw_out_malloc_sum(struct mw_output *o, uint64_t ts_ns, const struct mw_malloc_sum *m);
-/* The leak report of one process: rows by bytes and by count (same rows, two orders). */
+/* The leak report of one process: rows by bytes and by count (same rows, two orders).
+ * scaled: its figures stand for intervals the probes were away (each row says in how many
+ * it saw its stack allocate). */
 void mw_out_leaks(struct mw_output *o, uint64_t ts_ns, const struct mw_leak *l,
 		  const struct mw_leak_row *by_bytes, const struct mw_leak_row *by_count, size_t n,
-		  double min_age_s, uint64_t now_mono, bool estimated);
+		  double min_age_s, uint64_t now_mono, bool estimated, bool scaled);
 void mw_out_retention(struct mw_output *o, uint64_t ts_ns, uint32_t pid, const struct mw_leak *l,
 		      const struct mw_retention *r, size_t n, bool estimated);
 /* The overhead budget of one process (--max-overhead) at a report. */
@@ -55,7 +57,7 @@ void mw_out_malloc_budget(struct mw_output *o, uint64_t ts_ns, const struct mw_b
  */
 void mw_out_fate_unknown(struct mw_output *o, uint64_t ts_ns, const struct mw_leak *l,
 			 const struct mw_leak_row *rows, size_t n, uint64_t now_mono,
-			 bool estimated);
+			 bool estimated, bool scaled);
 
 /* The rate guard detached the probes (rate: hits/s seen; off_ns: for how long). */
 void mw_out_malloc_guard(struct mw_output *o, uint64_t ts_ns, uint64_t rate, uint64_t limit,

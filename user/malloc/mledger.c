@@ -286,8 +286,14 @@ void mw_mledger_alloc(struct mw_mledger *ml, const struct mw_event *ev, const ui
 	if (p && !(p->seg_on && ev->mono_ns <= p->seg_ns)) {
 		/* In the open interval: scaled when it closes. */
 		if (b.stack != MW_STACK_NONE) {
-			ml->leak.stacks[b.stack].pend_bytes += (double)ev->mal.size * b.weight;
-			ml->leak.stacks[b.stack].pend_count += b.weight;
+			struct mw_stack_ent *st = &ml->leak.stacks[b.stack];
+
+			st->pend_bytes += (double)ev->mal.size * b.weight;
+			st->pend_count += b.weight;
+			if (st->interval_at != p->seg_ns + 1) {
+				st->interval_at = p->seg_ns + 1;
+				st->intervals++;
+			}
 		}
 		p->pend_bytes += (double)ev->mal.size * b.weight;
 		p->pend_count += b.weight;
@@ -1015,7 +1021,7 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 		memcpy(by_count, rows, (size_t)n * sizeof(*rows));
 		mw_leak_aggregate_sort(by_count, (size_t)n, true);
 		mw_out_leaks(&ml->s->out, ts, &ml->leak, rows, by_count, (size_t)n, m->min_age_s,
-			     now, sum.estimated);
+			     now, sum.estimated, mp->scaled);
 		if (in->final && ml->folded)
 			mw_leak_folded(ml->folded, &ml->leak, rows, (size_t)n);
 	}
@@ -1026,7 +1032,7 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 
 		if (nu >= 0)
 			mw_out_fate_unknown(&ml->s->out, ts, &ml->leak, unknown, (size_t)nu, now,
-					    sum.estimated);
+					    sum.estimated, mp->scaled);
 		free(unknown);
 	}
 	/* Growth is measured between reports of all blocks, whatever --min-age. */
