@@ -606,19 +606,31 @@ def stack_key(stack):
     return ";".join(names)
 
 
+INTERVALS = {}  # (json path, stack key) -> the intervals its estimate stands on
+
+
 def stacks_of(json_path):
     """(bytes by stack key, the malloc_budget object or None, the last malloc_summary or
     None) of the last report: what the probes saw held, of known fate (leak) or not
-    (fate_unknown)."""
+    (fate_unknown); INTERVALS gets each stack's intervals (scaled runs)."""
     objs = [json.loads(l) for l in open(json_path) if l.startswith("{")]
     sums = [o for o in objs if o["type"] == "malloc_summary"]
     last = max((o["ts_ns"] for o in sums), default=None)
     by = {}
     for o in objs:
         if o["type"] in ("leak", "fate_unknown") and o["ts_ns"] == last:
-            by[stack_key(o["stack"])] = by.get(stack_key(o["stack"]), 0) + o["bytes"]
+            k = stack_key(o["stack"])
+            by[k] = by.get(k, 0) + o["bytes"]
+            if "intervals" in o:
+                INTERVALS[(json_path, k)] = max(INTERVALS.get((json_path, k), 0),
+                                                o["intervals"])
     budget = [o for o in objs if o["type"] == "malloc_budget"]
     return by, budget[-1] if budget else None, sums[-1] if sums else None
+
+
+def seen_in(json_path, k):
+    n = INTERVALS.get((json_path, k))
+    return f", seen in {n} interval{'s' if n != 1 else ''}" if n is not None else ""
 
 
 # The budget's scaled estimates on a deterministic workload: leak_shares (a paced server, a
@@ -805,7 +817,7 @@ def redis_part():
                 g = got.get(k, 0)
                 out(f"    {k.split(';')[0]:<24} bytes {g / 1e6:8.3f} MB ({g / (b * scale):6.1%} "
                     f"of the full run's x {scale:g}), share {100 * g / seen if seen else 0:5.1f}% "
-                    f"(full: {100 * b / total:5.1f}%)")
+                    f"(full: {100 * b / total:5.1f}%){seen_in(jp, k)}")
         got, bud, _ = stacks_of(est_json)
         scale = REDIS_EST_N / REDIS_FULL_N
         bl = (f"share {bud['share_pct']:.1f}% of a {bud['budget_pct']:g}% budget, attached "
@@ -819,7 +831,7 @@ def redis_part():
         for b, k in top:
             g = got.get(k, 0)
             out(f"    {k.split(';')[0]:<24} {g / 1e6:8.2f} MB vs {b * scale / 1e6:8.2f} MB "
-                f"({100 * (g - b * scale) / (b * scale):+.0f}%)")
+                f"({100 * (g - b * scale) / (b * scale):+.0f}%{seen_in(est_json, k)})")
         # Stacks the estimate holds above 5% that the full run does not: blocks the windows
         # saw allocated and whose frees came after them (jemalloc: no heap walk settles them).
         est_total = sum(got.values())
