@@ -376,6 +376,13 @@ TEST(mledger_budget_weighs_by_reads)
 	CHECK(fabs(weight(&ml, 0x5000) - 10.0) < 1e-6);
 	/* The stack was seen in 3 intervals: 0x4000's and 0x5000's were merged into one. */
 	CHECK_EQ_INT((int)ml.leak.stacks[mw_leak_find(&ml.leak, 0x2000)->stack].intervals, 3);
+	/* Records read after their interval closed: of that interval, not another one. */
+	alloc_at(&ml, 0x6000, 100, 5900, 0x401000);
+	alloc_at(&ml, 0x7000, 100, 5900, 0x402000);
+	CHECK_EQ_INT((int)ml.leak.stacks[mw_leak_find(&ml.leak, 0x2000)->stack].intervals, 3);
+	CHECK_EQ_INT((int)ml.leak.stacks[mw_leak_find(&ml.leak, 0x7000)->stack].intervals, 1);
+	alloc_at(&ml, 0x8000, 100, 6500, 0x402000);
+	CHECK_EQ_INT((int)ml.leak.stacks[mw_leak_find(&ml.leak, 0x7000)->stack].intervals, 2);
 	mw_mledger_destroy(&ml);
 
 	/* No reads in the entries (an older recording): both, 2000 / 120. */

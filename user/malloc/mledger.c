@@ -181,6 +181,21 @@ static size_t frames_size(const struct mw_frame *f, uint32_t n)
 	return len;
 }
 
+/*
+ * The intervals a stack was seen allocating in, each known by where it began: a record
+ * read after its interval closed belongs to the one before. Counted as they rise, so
+ * that a late record after an open one is not another interval (at worst one is missed).
+ */
+static void count_interval(struct mw_stack_ent *st, const struct mw_mproc *p, uint64_t ts)
+{
+	uint64_t at = (p->seg_on && ts <= p->seg_ns ? p->prev_seg_ns : p->seg_ns) + 1;
+
+	if (at > st->interval_at) {
+		st->interval_at = at;
+		st->intervals++;
+	}
+}
+
 static void record_stack(struct mw_mledger *ml, const struct mw_stack_ent *st)
 {
 	struct mw_mstack_entry e = { .pid = st->pid, .n = st->n | MW_MSTACK_FRAMES2 };
@@ -286,18 +301,14 @@ void mw_mledger_alloc(struct mw_mledger *ml, const struct mw_event *ev, const ui
 	if (p && !(p->seg_on && ev->mono_ns <= p->seg_ns)) {
 		/* In the open interval: scaled when it closes. */
 		if (b.stack != MW_STACK_NONE) {
-			struct mw_stack_ent *st = &ml->leak.stacks[b.stack];
-
-			st->pend_bytes += (double)ev->mal.size * b.weight;
-			st->pend_count += b.weight;
-			if (st->interval_at != p->seg_ns + 1) {
-				st->interval_at = p->seg_ns + 1;
-				st->intervals++;
-			}
+			ml->leak.stacks[b.stack].pend_bytes += (double)ev->mal.size * b.weight;
+			ml->leak.stacks[b.stack].pend_count += b.weight;
 		}
 		p->pend_bytes += (double)ev->mal.size * b.weight;
 		p->pend_count += b.weight;
 	}
+	if (p && b.stack != MW_STACK_NONE)
+		count_interval(&ml->leak.stacks[b.stack], p, ev->mono_ns);
 	if (ev->mal.old_addr)
 		release(ml, ev->pid, ev->mal.old_addr, ev->mono_ns);
 	mw_leak_alloc(&ml->leak, &b);
@@ -670,6 +681,7 @@ static void interval_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t
 	p->est_count += p->pend_count * (w - 1);
 	p->pend_bytes = p->pend_count = 0;
 	p->scaled |= w > 1;
+	p->prev_seg_ns = p->seg_on ? p->seg_ns : 0;
 	p->seg_on = true;
 	p->seg_ns = t;
 	p->seg_att_ns = e->attached_ns;

@@ -51,6 +51,7 @@ struct mw_mproc {
 	 */
 	bool seg_on, scaled;
 	uint64_t seg_ns, seg_att_ns;
+	uint64_t prev_seg_ns;	     /* where the last closed interval began */
 	uint64_t seg_io, seg_io_att; /* its read+write system calls then, and while attached */
 	uint64_t seg_rd, seg_rd_att; /* of them the reads */
 	double last_w;
