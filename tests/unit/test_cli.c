@@ -81,6 +81,13 @@ TEST(cli_seconds_and_sizes)
 	CHECK_EQ_INT(ut_parse(&c, err, "--ring-size", "2048", "-p", "1", NULL), -1);
 	CHECK_EQ_INT(ut_parse(&c, err, "-p", "1", NULL), 0);
 	CHECK_EQ_INT(c.ring_size, 4 << 20);
+	/* Records with stacks: a larger ring, unless one was asked for. */
+	CHECK_EQ_INT(ut_parse(&c, err, "--stacks", "-p", "1", NULL), 0);
+	CHECK_EQ_INT(c.ring_size, 16 << 20);
+	CHECK_EQ_INT(ut_parse(&c, err, "--fault-stacks", "-p", "1", NULL), 0);
+	CHECK_EQ_INT(c.ring_size, 16 << 20);
+	CHECK_EQ_INT(ut_parse(&c, err, "--stacks", "--ring-size", "64K", "-p", "1", NULL), 0);
+	CHECK_EQ_INT(c.ring_size, 65536);
 }
 
 TEST(cli_help_and_version)
