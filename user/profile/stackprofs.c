@@ -27,6 +27,44 @@ static void frames_free(struct prof_frames *pf)
 	free(pf->f);
 }
 
+/* One sample: ps's values on the n frames frame(v, k, &f) gives, innermost first. */
+static int add_stack(struct mw_pprof *b, struct mw_prof_stack *ps, uint32_t n,
+		     void (*frame)(const void *v, uint32_t k, struct mw_frame *f), const void *v)
+{
+	struct prof_frames pf;
+	int ret = frames_alloc(&pf, n);
+
+	for (uint32_t k = 0; k < n && !ret; k++) {
+		frame(v, k, &pf.f[k]);
+		pf.ips[k] = pf.f[k].addr;
+	}
+	ps->n = n;
+	ps->ips = pf.ips;
+	ps->frames = pf.f;
+	if (!ret)
+		ret = mw_pprof_add(b, ps);
+	frames_free(&pf);
+	return ret;
+}
+
+static void sframe_at(const void *v, uint32_t k, struct mw_frame *f)
+{
+	const struct mw_sframe *s = (const struct mw_sframe *)v + k;
+
+	*f = (struct mw_frame){
+		.addr = s->addr, .module = s->module, .func = s->func, .offset = s->offset
+	};
+}
+
+static void fprof_frame_at(const void *v, uint32_t k, struct mw_frame *f)
+{
+	const struct mw_fprof_frame *s = (const struct mw_fprof_frame *)v + k;
+
+	*f = (struct mw_frame){
+		.addr = s->addr, .module = s->module, .func = s->func, .offset = s->offset
+	};
+}
+
 static const char *comm_of(const struct mw_session *s, uint32_t pid)
 {
 	const struct mw_process *p = mw_model_find(&s->model, pid);
@@ -45,24 +83,11 @@ static int mapped_proc(const struct mw_session *s, const struct mw_process *p, s
 		return -ENOMEM;
 	for (long i = 0; i < n && !ret; i++) {
 		const struct mw_bystack_stack *st = &bs->stacks[rows[i].stack];
-		struct mw_prof_stack ps = { .pid = p->pid, .comm = p->comm, .n = st->n };
-		struct prof_frames pf;
+		struct mw_prof_stack ps = { .pid = p->pid, .comm = p->comm };
 
-		ret = frames_alloc(&pf, st->n);
-		for (uint32_t k = 0; k < st->n && !ret; k++) {
-			pf.ips[k] = st->f[k].addr;
-			pf.f[k] = (struct mw_frame){ .addr = st->f[k].addr,
-						     .module = st->f[k].module,
-						     .func = st->f[k].func,
-						     .offset = st->f[k].offset };
-		}
-		ps.ips = pf.ips;
-		ps.frames = pf.f;
 		ps.v[0] = (int64_t)rows[i].mapped;
 		ps.v[1] = (int64_t)rows[i].committed;
-		if (!ret)
-			ret = mw_pprof_add(b, &ps);
-		frames_free(&pf);
+		ret = add_stack(b, &ps, st->n, sframe_at, st->f);
 	}
 	free(rows);
 	return ret;
@@ -97,24 +122,11 @@ static int resident_proc(const struct mw_session *s, const struct mw_fprof *fp, 
 	}
 	for (size_t i = 0; i < fp->n && !ret; i++) {
 		const struct mw_fprof_stack *st = &fp->v[i];
-		struct mw_prof_stack ps = { .pid = fp->pid, .comm = comm, .n = st->n };
-		struct prof_frames pf;
+		struct mw_prof_stack ps = { .pid = fp->pid, .comm = comm };
 
-		ret = frames_alloc(&pf, st->n);
-		for (uint32_t k = 0; k < st->n && !ret; k++) {
-			pf.ips[k] = st->f[k].addr;
-			pf.f[k] = (struct mw_frame){ .addr = st->f[k].addr,
-						     .module = st->f[k].module,
-						     .func = st->f[k].func,
-						     .offset = st->f[k].offset };
-		}
-		ps.ips = pf.ips;
-		ps.frames = pf.f;
 		ps.v[0] = (int64_t)mw_fprof_bytes(fp, st->samples, page);
 		ps.v[1] = (int64_t)(st->samples * fp->sample_n);
-		if (!ret)
-			ret = mw_pprof_add(b, &ps);
-		frames_free(&pf);
+		ret = add_stack(b, &ps, st->n, fprof_frame_at, st->f);
 	}
 	if (!ret && fp->other) {
 		/* Paths past the table's room: one sample that says their stacks are not kept. */
