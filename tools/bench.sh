@@ -69,7 +69,7 @@ command -v strace >/dev/null || { echo "bench: strace is missing: run make deps"
 command -v python3 >/dev/null || { echo "bench: python3 is missing: run make deps" >&2; exit 1; }
 
 python3 - <<'EOF'
-import json, os, select, statistics, subprocess, sys, tempfile, threading, time
+import json, os, select, signal, statistics, subprocess, sys, tempfile, threading, time
 
 ROUNDS = int(os.environ.get("ROUNDS", 5))
 SPIN_N = int(os.environ.get("SPIN_N", 80000))
@@ -203,7 +203,6 @@ def tracing_beside():
 
 
 def stop_beside(procs):
-    import signal
     for q in procs:
         if q.poll() is None:
             os.killpg(q.pid, signal.SIGINT if q is procs[0] else signal.SIGKILL)
