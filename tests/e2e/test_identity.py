@@ -69,8 +69,9 @@ def test_identity_busy_attach():
     check(ps.get("raced", 0) > 0, f"no call raced the baseline: the process was not busy ({ps})")
     eq(ps.get("unattributed"), 0, f"unattributed bytes ({ps})")
     eq(ps.get("vm_end"), vm1, "vm_end vs VmSize")
-    _identity(ps, "bigmaps")
+    # The map first: a wrong map and a wrong net are different faults.
     mw.check_regions(tr, w.pid, maps)
+    _identity(ps, "bigmaps")
     # The recording carries when each piece of the baseline was read: the replay settles the
     # baseline the same way.
     rc, text, err = mw.run([mw.MEMWATCH, "--replay", rec, "--json", "-c", "-o", "-"], timeout=60)

@@ -675,6 +675,32 @@ TEST(model_raced_call_after_its_piece_repairs_without_growth)
 	mw_model_free(&m);
 }
 
+TEST(model_raced_call_after_the_settling_takes_its_booking_back)
+{
+	struct mw_model m;
+	/* VmSize, read at 5000, no longer has X: unmapped at 4500, after its piece. */
+	struct mw_process *p = seeded_busy(&m, BUSY_BYTES - 0x10000);
+	struct mw_event ev;
+	struct mw_apply a;
+
+	/* The first call 50 ms on settles the baseline before X's munmap is in: the map,
+	 * which still has X, is 64K over VmSize, and nothing explains it. */
+	ev = at(sc(3, MW_SYS_MPROTECT, 0, Y, PG, PROT_READ, 0, 0), 5000 + MW_SETTLE_NS + 1);
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
+	CHECK(!p->settle_pending);
+	CHECK_EQ_INT(p->unattributed, 0x10000);
+	/* Then the munmap's record, held up on its way: the map is right again, and so is net. */
+	ev = at(sc(4, MW_SYS_MUNMAP, 0, X, 0x10000, 0, 0, 0), 4500);
+	CHECK_EQ_INT(mw_model_apply(&m, &ev, &a), 0);
+	CHECK(a.raced);
+	CHECK(mw_regions_find(&p->regions, X) == NULL);
+	CHECK_EQ_INT(p->unattributed, 0);
+	CHECK_EQ_INT(p->net, 0);
+	CHECK_EQ_INT(p->vm_start + p->net, mw_regions_bytes(&p->regions));
+	CHECK_EQ_INT(mw_process_find_thread(p, 4)->unmapped, 0);
+	mw_model_free(&m);
+}
+
 TEST(model_settle_moves_a_call_vmsize_showed_before_the_baseline)
 {
 	struct mw_model m;

@@ -911,8 +911,19 @@ static int on_syscall(struct mw_model *m, struct mw_process *p, struct mw_thread
 	err = apply_syscall(m, p, ev, out);
 	out->vm_delta = mw_i64_sub((int64_t)out->d.mapped, (int64_t)out->d.unmapped);
 	/* Before the baseline: it brought the map up to it, it grew nothing. */
-	if (out->raced)
+	if (out->raced) {
+		/*
+		 * Its record came after the baseline was settled (held up more than
+		 * MW_SETTLE_NS between its exit and the ring: a stalled CPU). The settling
+		 * booked the map's difference to VmSize without it: the map is right now,
+		 * so that booking is taken back, and net stays the map less vm_start.
+		 */
+		if (!p->settle_pending && p->seed_mono_ns) {
+			p->net = mw_i64_add(p->net, out->vm_delta);
+			p->unattributed = mw_i64_add(p->unattributed, out->vm_delta);
+		}
 		return err;
+	}
 	t->mapped += out->d.mapped;
 	t->unmapped += out->d.unmapped;
 	t->accessible = mw_i64_add(t->accessible, out->d.accessible);

@@ -214,7 +214,8 @@ int mw_model_set_pieces(struct mw_process *p, const struct mw_maps_piece *v, siz
  * was on its way): when the first of those calls, or one or two of them,
  * account for the difference exactly, they are moved before the baseline
  * (counted as raced, out of the ledgers). What no such call explains goes to
- * unattributed. Idempotent.
+ * unattributed. Idempotent. A raced call whose record comes only after that
+ * (held up on its way to the ring) takes its share of that booking back.
  */
 void mw_model_settle(struct mw_process *p);
 /* Growth of the stack (page faults, no syscall: VmStk's change less the stack-like
