@@ -178,7 +178,7 @@ int BPF_PROG(raw_sys_enter, struct pt_regs *regs, long id)
 		return on_exit_group();
 	if (sys == MW_SYS_SHMDT)
 		on_shmdt_enter(BPF_CORE_READ(regs, di));
-	return timed ? on_sys_enter(sys) : 0;
+	return timed || (rss_delta && rss_sys(sys)) ? on_sys_enter(sys) : 0;
 }
 
 SEC("tp_btf/sys_exit")
@@ -376,6 +376,10 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 	__u64 id = bpf_get_current_pid_tgid();
 	struct mw_thread_counters *c;
 
+	/* A fault counts as a change to its mm's resident counters before it makes one: a
+	 * munmap's window in another thread of this process never misses it (rss_close). */
+	if (rss_delta && rss_windows)
+		rss_count_change((__u64)bpf_get_current_task_btf()->mm);
 	if (!is_target(id >> 32))
 		return 0;
 	c = thread_counters((__u32)id, id >> 32);
@@ -390,6 +394,28 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 	return 0;
 }
 #endif
+
+/*
+ * rss_delta: every change to any process's resident counters, while a munmap, madvise or
+ * mremap of a traced process is between its enter and its exit (otherwise one global read).
+ * A change to the mm of such a call is counted, and the caller's own also apart (each change
+ * fires this in the context of the task that made it, after the counter moved).
+ */
+SEC("tp_btf/rss_stat")
+int BPF_PROG(rss_stat, struct mm_struct *mm, int member)
+{
+	struct inflight_call *call;
+
+	if (!rss_windows)
+		return 0;
+	/* The caller's own, counted even where the mm's count is gone (evicted): a call that
+	 * made changes is never taken for one that made none. */
+	call = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
+	if (call && call->rss_open && call->rss_mm == (__u64)mm)
+		call->rss_own++;
+	rss_count_change((__u64)mm);
+	return 0;
+}
 
 /*
  * The OOM killer chose its victim (SIGKILL is queued, its memory not yet

@@ -69,6 +69,13 @@ struct inflight_call {
 	__u32 sys;
 	__u32 pending;	 /* an enter is waiting for its exit */
 	__u64 shm_pages; /* shmdt: the segment's pages, found at its enter (0 = unknown) */
+	/* rss_delta: the window of a munmap, madvise or mremap (see rss_open) */
+	__u64 rss_mm;	    /* the mm it watches */
+	__s64 rss0[3];	    /* anon, file, shmem pages at the enter */
+	__u64 rss_changes0; /* the mm's count of changes at the enter */
+	__u64 rss_own;	    /* changes the call made itself */
+	__u32 rss_open;
+	__u32 rss_pad;
 };
 
 /*
@@ -241,7 +248,264 @@ static __always_inline void *reserve(__u64 size)
 	return rec;
 }
 
-/* With -T: remember when the call began, to pair with its exit. */
+/*
+ * ---- rss_delta: a munmap's, madvise's or mremap's exact effect on resident memory ----
+ * Since Linux 6.2 each of mm->rss_stat[] is a percpu_counter: a shared count plus a part per
+ * CPU at counters + that CPU's per-CPU offset; their sum is the exact value (what
+ * percpu_counter_sum and /proc/PID/status compute). The offsets cannot be named from here
+ * (kallsyms has no data symbols without CONFIG_KALLSYMS_ALL, and BTF does not mark the field
+ * per-CPU), so they are measured: the element of a one-slot per-CPU array on CPU c
+ * (bpf_map_lookup_percpu_elem) lies at the array's raw per-CPU pointer (pptrs[0]) plus CPU c's
+ * offset. Reading addresses as numbers needs CAP_PERFMON, which memwatch has.
+ *
+ * The counters are read as the call enters and as it returns; the difference is the call's
+ * effect only if no other task changed them meanwhile (another thread's fault, reclaim,
+ * khugepaged, a process_madvise). The rss_stat tracepoint fires on every change: while a call
+ * is in such a window, each change to its mm is counted, and the call's own are counted
+ * apart. Any other change, a per-CPU part out of its range, or counters that move while they
+ * are read at the exit: the effect is unknown and the record says nothing.
+ */
+/* Set by the loader where the kernel has per-CPU rss counters and the helpers. */
+const volatile bool rss_delta = false;
+#define MW_RSS_MAX_CPUS 8192
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} cpu_probe SEC(".maps");
+
+/* Windows open now (all processes): the tracepoint does nothing else while there are none. */
+volatile __s64 rss_windows;
+/* CPU -> its per-CPU offset, valid once rss_offs_state is 1 (0: not measured yet, -1: the
+ * measure failed its checks). CPUs that measure at once write the same numbers. */
+__u64 rss_cpu_off[MW_RSS_MAX_CPUS];
+volatile __s64 rss_offs_state;
+
+/* Where a pointer is stored to be read back as a number (per CPU: measures may overlap). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} ptr_scratch SEC(".maps");
+
+/* Changes to each mm's counters while a window on it is open (mm -> count). LRU: an entry
+ * outlives its windows; one evicted under a window reads as a change. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} rss_changes SEC(".maps");
+
+/* A pointer as a number: stored, then read back (volatile: the compiler would otherwise do
+ * arithmetic on the pointer itself, which the verifier refuses). */
+static __always_inline __u64 ptr_number(__u64 *slot, void *p)
+{
+	*(void *volatile *)slot = p;
+	return *(volatile __u64 *)slot;
+}
+
+struct rss_off_ctx {
+	__u64 pptr;
+	__u64 *slot;
+	bool bad;
+};
+
+static long rss_off_cb(__u64 i, void *data)
+{
+	struct rss_off_ctx *c = data;
+	__u32 zero = 0;
+	__u64 off;
+	void *e;
+
+	if (i >= MW_RSS_MAX_CPUS) {
+		c->bad = true;
+		return 1;
+	}
+	e = bpf_map_lookup_percpu_elem(&cpu_probe, &zero, i);
+	if (!e) {
+		c->bad = true;
+		return 1;
+	}
+	off = ptr_number(c->slot, e) - c->pptr;
+	/* Per-CPU areas are page-aligned, and lie in the kernel's half. */
+	if ((off & 4095) || (__s64)off >= 0)
+		c->bad = true;
+	rss_cpu_off[i] = off;
+	return 0;
+}
+
+/* Measure every possible CPU's offset, once. */
+static __always_inline bool rss_offsets_ready(void)
+{
+	struct rss_off_ctx c = {};
+	__u32 zero = 0;
+	__u64 a;
+
+	if (rss_offs_state)
+		return rss_offs_state == 1;
+	c.slot = bpf_map_lookup_elem(&ptr_scratch, &zero);
+	if (!c.slot)
+		return false;
+	a = ptr_number(c.slot, &cpu_probe);
+	if (bpf_probe_read_kernel(&c.pptr, sizeof(c.pptr),
+				  (void *)(a + bpf_core_field_offset(struct bpf_array, pptrs))) ||
+	    !c.pptr || nr_cpus > MW_RSS_MAX_CPUS) {
+		rss_offs_state = -1;
+		return false;
+	}
+	bpf_loop(nr_cpus, rss_off_cb, &c, 0);
+	rss_offs_state = c.bad ? -1 : 1;
+	return !c.bad;
+}
+
+struct rss_sum_ctx {
+	__u64 ctr[3]; /* the per-CPU parts of anon, file, shmem (raw per-CPU pointers) */
+	__s64 n[3];
+	__s32 batch;
+	bool bad;
+};
+
+static long rss_sum_cb(__u64 i, void *data)
+{
+	struct rss_sum_ctx *s = data;
+	__u64 off;
+	__s32 v;
+
+	if (i >= MW_RSS_MAX_CPUS) {
+		s->bad = true;
+		return 1;
+	}
+	off = rss_cpu_off[i];
+	for (int m = 0; m < 3; m++) {
+		v = 0;
+		/* A part is always below the batch: one that is not was read at a wrong place. */
+		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)(s->ctr[m] + off)) ||
+		    v >= s->batch || v <= -s->batch) {
+			s->bad = true;
+			return 1;
+		}
+		s->n[m] += v;
+	}
+	return 0;
+}
+
+/* The exact anon, file and shmem pages of mm (percpu_counter_sum of each); false: unknown. */
+static __always_inline bool rss_read(struct mm_struct *mm, __s64 *n)
+{
+	struct rss_sum_ctx s = {};
+
+	/* percpu_counter_batch: max(32, 2 x online CPUs) <= this. */
+	s.batch = 2 * nr_cpus > 32 ? 2 * nr_cpus : 32;
+	s.ctr[0] = (__u64)BPF_CORE_READ(mm, rss_stat[MM_ANONPAGES].counters);
+	s.ctr[1] = (__u64)BPF_CORE_READ(mm, rss_stat[MM_FILEPAGES].counters);
+	s.ctr[2] = (__u64)BPF_CORE_READ(mm, rss_stat[MM_SHMEMPAGES].counters);
+	s.n[0] = BPF_CORE_READ(mm, rss_stat[MM_ANONPAGES].count);
+	s.n[1] = BPF_CORE_READ(mm, rss_stat[MM_FILEPAGES].count);
+	s.n[2] = BPF_CORE_READ(mm, rss_stat[MM_SHMEMPAGES].count);
+	if (!s.ctr[0] || !s.ctr[1] || !s.ctr[2])
+		return false;
+	bpf_loop(nr_cpus, rss_sum_cb, &s, 0);
+	n[0] = s.n[0];
+	n[1] = s.n[1];
+	n[2] = s.n[2];
+	return !s.bad;
+}
+
+static __always_inline bool rss_sys(int sys)
+{
+	return sys == MW_SYS_MUNMAP || sys == MW_SYS_MADVISE || sys == MW_SYS_MREMAP;
+}
+
+/* A change to mm's counters (or a fault about to make one) while windows are open. */
+static __always_inline __u64 *rss_count_change(__u64 mm)
+{
+	__u64 *n;
+
+	if (!rss_windows)
+		return NULL;
+	n = bpf_map_lookup_elem(&rss_changes, &mm);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	return n;
+}
+
+/* The call enters: its window opens (counted before the counters are read, so a change
+ * from here on is seen). */
+static __always_inline void rss_open(struct inflight_call *call)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 mm = (__u64)task->mm, zero = 0, *n;
+
+	call->rss_open = 0;
+	if (!mm || !rss_offsets_ready())
+		return;
+	__sync_fetch_and_add(&rss_windows, 1);
+	n = bpf_map_lookup_elem(&rss_changes, &mm);
+	if (!n) {
+		bpf_map_update_elem(&rss_changes, &mm, &zero, BPF_NOEXIST);
+		n = bpf_map_lookup_elem(&rss_changes, &mm);
+	}
+	if (!n) {
+		__sync_fetch_and_add(&rss_windows, -1);
+		return;
+	}
+	call->rss_mm = mm;
+	call->rss_changes0 = *(volatile __u64 *)n;
+	call->rss_own = 0;
+	call->rss_open = 1;
+	if (!rss_read(task->mm, call->rss0)) {
+		call->rss_open = 0;
+		__sync_fetch_and_add(&rss_windows, -1);
+	}
+}
+
+/*
+ * The call returns: its window closes. True with d = its effect (pages) when it is known:
+ * - no change at all to the mm's counters was counted in the window (the call's own ones are
+ *   counted in its own context before it returns): 0, with nothing read;
+ * - only the call's own: the counters after minus before. They and the count of changes are
+ *   read twice, the second time after the first read's worth of delay, so that another
+ *   task's change whose counter moved before the first read has had its tracepoint counted
+ *   by the second.
+ */
+static __always_inline bool rss_close(struct inflight_call *call, struct mw_rss_delta *d)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__s64 a[3], b[3];
+	__u64 *n, c1, c2;
+	bool ok;
+
+	if (!call->rss_open)
+		return false;
+	call->rss_open = 0;
+	n = bpf_map_lookup_elem(&rss_changes, &call->rss_mm);
+	c1 = n ? *(volatile __u64 *)n : 0;
+	if (n && c1 == call->rss_changes0 && !call->rss_own) {
+		__sync_fetch_and_add(&rss_windows, -1);
+		d->anon = d->file = d->shmem = 0;
+		return true;
+	}
+	ok = n && (__u64)task->mm == call->rss_mm && c1 - call->rss_changes0 == call->rss_own &&
+	     rss_read(task->mm, a);
+	c1 = n ? *(volatile __u64 *)n : 0;
+	ok = ok && rss_read(task->mm, b);
+	c2 = n ? *(volatile __u64 *)n : 0;
+	__sync_fetch_and_add(&rss_windows, -1);
+	if (!ok || c1 != c2 || c1 - call->rss_changes0 != call->rss_own || a[0] != b[0] ||
+	    a[1] != b[1] || a[2] != b[2])
+		return false;
+	d->anon = a[0] - call->rss0[0];
+	d->file = a[1] - call->rss0[1];
+	d->shmem = a[2] - call->rss0[2];
+	return true;
+}
+
+/* With -T: remember when the call began, to pair with its exit. munmap, madvise and mremap
+ * also open their resident-memory window. */
 static __always_inline int on_sys_enter(int sys)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -258,6 +522,10 @@ static __always_inline int on_sys_enter(int sys)
 			s->inflight_full++;
 		return 0;
 	}
+	if (rss_delta && rss_sys(sys))
+		rss_open(call);
+	if (!timed)
+		return 0;
 	call->sys = sys;
 	call->ts_ns = bpf_ktime_get_ns();
 	call->pending = 1;
@@ -405,7 +673,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__uint(value_size, sizeof(struct mw_syscall_stack_rec) + MW_SYS_STACK_BYTES);
+	__uint(value_size, sizeof(struct mw_syscall_stack_rec) + MW_SYS_STACK_BYTES +
+				   sizeof(struct mw_rss_delta));
 } stack_scratch SEC(".maps");
 
 struct vma_span {
@@ -506,10 +775,18 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 	struct inflight_call *call;
 	struct mw_thread_counters *c;
 	struct mw_syscall_rec *rec;
+	struct mw_syscall_rss_rec *rr;
+	struct mw_rss_delta rd = {};
+	bool error, rss_known = false;
 	struct mw_stats *s;
 	__u64 now, dur = 0;
-	bool error;
 
+	/* Before the target test: a window left open would keep the tracepoint busy. */
+	if (rss_delta && rss_sys(sys) && rss_windows) {
+		call = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), NULL, 0);
+		if (call)
+			rss_known = rss_close(call, &rd);
+	}
 	if (!is_target(id >> 32))
 		return 0;
 	now = bpf_ktime_get_ns();
@@ -559,11 +836,30 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 		len = sr->stack_len;
 		if (len > MW_SYS_STACK_BYTES)
 			len = MW_SYS_STACK_BYTES;
+		/* A known rss_delta follows the stack bytes (the record's size says). */
+		if (rss_known) {
+			*(struct mw_rss_delta *)((char *)(sr + 1) + len) = rd;
+			len += sizeof(rd);
+		}
 		if (bpf_ringbuf_output(&events, sr, sizeof(*sr) + len, wake_flag())) {
 			if (st)
 				st->rb_drops++;
 		} else if (st) {
 			st->events++;
+		}
+		return 0;
+	}
+	if (rss_known) {
+		rr = reserve(sizeof(*rr));
+		if (rr) {
+			fill_sys_hdr(&rr->sc.hdr, id, now);
+			syscall_args(regs, rr->sc.args);
+			rr->sc.ret = ret;
+			rr->sc.dur_ns = dur;
+			rr->sc.sys = sys;
+			rr->sc.pages = 0;
+			rr->rss = rd;
+			bpf_ringbuf_submit(rr, wake_flag());
 		}
 		return 0;
 	}

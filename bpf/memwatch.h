@@ -124,6 +124,22 @@ struct mw_fault_stack_rec {
 	__u32 sample_n;
 };
 
+/*
+ * A munmap, madvise or mremap whose effect on the process's resident memory is known exactly
+ * (nothing else changed its counters while it ran): the kernel's counters after the call
+ * minus before, in pages. It follows the call's mw_syscall_rec in a record of type
+ * MW_REC_SYSCALL, or the stack bytes of an MW_REC_SYSCALL_STACK (the record's size says it
+ * is there); a call whose effect is not known has the plain record.
+ */
+struct mw_rss_delta {
+	__s64 anon, file, shmem;
+};
+
+struct mw_syscall_rss_rec {
+	struct mw_syscall_rec sc;
+	struct mw_rss_delta rss;
+};
+
 struct mw_task_rec {
 	struct mw_hdr hdr;
 	__u64 vm_pages;	   /* EXIT_GROUP, FORK, EXEC: mm->total_vm (pages) at exit_group, of

@@ -34,4 +34,5 @@ KERNEL_FEATURES = {
     "task_storage": ((5, 11), "BPF task local storage (the in-flight calls of -T)"),
     "bpf_task_pt_regs": ((5, 15), "the bpf_task_pt_regs() helper (the exit probes)"),
     "uprobe_multi": ((6, 6), "BPF uprobe_multi links (--malloc)"),
+    "percpu_rss": ((6, 2), "per-CPU mm counters, summed exactly (rss_delta)"),
 }

@@ -113,3 +113,133 @@ def test_resident_no_faults_says_unknown():
     rc, text, _, err = mw.launch("-c", "--no-faults", "--", mw.wl("toucher"), "-n", 1, "-m", 1)
     eq(rc, 0, f"memwatch -c exit status (stderr {mw.tail(err)!r})")
     check("FAULTED" not in text and "MAPPED" in text, f"a FAULTED column: {text[:600]!r}")
+
+
+# ---- rss_delta: a munmap's, madvise's or mremap's exact effect on resident memory ----
+
+RSSDROP_PAGES = 64
+
+
+def rssdrop_calls(err):
+    """rssdrop's 'call NAME ADDR BEFORE AFTER' lines: (name, addr, RssAnon after - before)."""
+    calls = [(m.group(1), int(m.group(2), 16), int(m.group(4)) - int(m.group(3)))
+             for m in re.finditer(r"^call (\w+) ([0-9a-f]+) (\d+) (\d+)$", err, re.M)]
+    check(calls, f"rssdrop printed no call lines: {mw.tail(err)!r}")
+    return calls
+
+
+def rss_traced_calls(trace, pid, tid, pages=RSSDROP_PAGES):
+    """The measured calls' syscall objects, in order: in each round the first munmap, madvise
+    or mremap after the madvise(MADV_NOHUGEPAGE) of the round's mapping."""
+    out, armed = [], False
+    for e in trace.syscalls(pid=pid, tid=tid):
+        advice = e.get("args", {}).get("advice")
+        if advice == "MADV_NOHUGEPAGE" and e["args"].get("len") == pages * 4096:
+            armed = True
+        elif armed and e["name"] in ("munmap", "madvise", "mremap"):
+            out.append(e)
+            armed = False
+    return out
+
+
+def check_rss_parts(e):
+    eq(e["rss_delta"], e["rss_delta_anon"] + e["rss_delta_file"] + e["rss_delta_shmem"],
+       f"rss_delta = its parts: {e}")
+
+
+def want_drop(name, pages=RSSDROP_PAGES):
+    """What the call removes from RssAnon: the whole mapping; mremap keeps one page."""
+    return -(pages - (name == "mremap")) * 4096
+
+
+def need_rss_delta():
+    if mw.kernel_release() < (6, 2):
+        mw.skip_kernel_lacks("percpu_rss")
+
+
+def test_rss_delta_exact():
+    """Single-threaded, each measured call's rss_delta is the RssAnon change the process read
+    around it, and every page it dropped; the madvise'd mapping's munmap after drops nothing
+    (0, known); a --record of the run replays to the same rss_delta values. With --stacks (the
+    records that carry a stack carry it after the stack bytes; the plain records are the
+    disturbed test's)."""
+    need_rss_delta()
+    rec = mw.tmpfile("rss_delta.rec")
+    rc, trace, err = mw.launch_json("--stacks", "--record", rec, "--", mw.wl("rssdrop"), "-n",
+                                    9, "-p", RSSDROP_PAGES)
+    eq(rc, 0, f"memwatch exit status (stderr {mw.tail(err)!r})")
+    calls = rssdrop_calls(err)
+    pid = trace.of("process_summary")[-1]["pid"]
+    traced = rss_traced_calls(trace, pid, pid)
+    eq([(e["name"], mw.addr(e["args"].get("addr", e["args"].get("old_addr")))) for e in traced],
+       [(n, a) for n, a, _ in calls], "the measured calls, in order")
+    for e, (name, _, oracle) in zip(traced, calls):
+        check("rss_delta" in e, f"single-threaded, nothing disturbs the call: {e}")
+        eq(e["rss_delta"], oracle, f"{name}: rss_delta against RssAnon read around it")
+        eq(e["rss_delta"], want_drop(name), f"{name}: rss_delta, every page it dropped")
+        eq(e["rss_delta_anon"], e["rss_delta"], f"{name}: all anonymous")
+        check_rss_parts(e)
+    empties = [e for e in trace.syscalls(pid=pid, name="munmap")
+               if e["args"].get("len") == RSSDROP_PAGES * 4096 and "rss_delta" in e
+               and e["rss_delta"] == 0]
+    eq(len(empties), 3, "munmaps of the madvise'd (empty) mappings: rss_delta 0")
+    for e in trace.syscalls(pid=pid):
+        check(e["name"] in ("munmap", "madvise", "mremap") or "rss_delta" not in e,
+              f"rss_delta only on munmap, madvise, mremap: {e}")
+    rout = mw.tmpfile("rss_delta.replay.ndjson")
+    rc, _, rerr = mw.run([mw.need_memwatch(), "--json", "-o", rout, "--replay", rec])
+    eq(rc, 0, f"memwatch --replay: {mw.tail(rerr)!r}")
+    replayed = rss_traced_calls(mw.read_ndjson(rout), pid, pid)
+    eq([e.get("rss_delta") for e in replayed], [e.get("rss_delta") for e in traced],
+       "rss_delta replayed")
+
+
+def test_rss_delta_disturbed_is_absent():
+    """A second thread faults and drops pages all the while: each call's rss_delta is its own
+    effect exactly, or absent (the counters moved under it); never another thread's pages
+    counted in. Some calls must get it, and the faulter must have disturbed some (else the
+    test proves nothing)."""
+    need_rss_delta()
+    # 4 MiB a call: long enough for the faulter to run into many of them.
+    pages, runs = 1024, []
+    for _ in range(3):
+        runs.append(disturbed_run(pages))
+        if runs[-1]:
+            break
+    check(runs[-1], f"no call was disturbed in {len(runs)} runs")
+
+
+def disturbed_run(pages):
+    """One run of rssdrop -t: checks every rss_delta; returns how many calls had none."""
+    rc, trace, err = mw.launch_json("--", mw.wl("rssdrop"), "-t", "-n", 24, "-p", pages)
+    eq(rc, 0, f"memwatch exit status (stderr {mw.tail(err)!r})")
+    pid = trace.of("process_summary")[-1]["pid"]
+    main = rss_traced_calls(trace, pid, pid, pages)
+    eq(len(main), len(rssdrop_calls(err)), "the main thread's measured calls")
+    known = [e for e in main if "rss_delta" in e]
+    for e in known:
+        eq(e["rss_delta"], want_drop(e["name"], pages),
+           f"{e['name']}: rss_delta, its own pages only")
+        check_rss_parts(e)
+    # Its other calls whose effect is known too: the madvise(MADV_NOHUGEPAGE) of each mapping
+    # (nothing), the munmap of mremap's remaining page (that page).
+    for e in trace.syscalls(pid=pid, tid=pid):
+        a = e["args"]
+        if "rss_delta" in e and a.get("advice") == "MADV_NOHUGEPAGE" and \
+                a.get("len") == pages * 4096:
+            eq(e["rss_delta"], 0, f"madvise(MADV_NOHUGEPAGE): {e}")
+            known.append(e)
+        elif "rss_delta" in e and e["name"] == "munmap" and a.get("len") == 4096:
+            eq(e["rss_delta"], -4096, f"munmap of mremap's remaining page: {e}")
+            known.append(e)
+    # The faulter's drops of its 512 pages, every one written since its last drop (its exit
+    # also drops its thread stack: not one of these).
+    faulter = trace.thread("faulter", pid)
+    drops = [e for e in trace.syscalls(pid=pid, tid=faulter["tid"], name="madvise")
+             if e["args"].get("len") == 512 * 4096 and e["args"].get("advice") == "MADV_DONTNEED"]
+    check(drops, "the faulter's drops")
+    for e in drops:
+        if "rss_delta" in e:
+            eq(e["rss_delta"], -512 * 4096, f"the faulter's MADV_DONTNEED of its pages: {e}")
+    check(known, f"no call of the main thread got an rss_delta ({len(main)} measured)")
+    return len(main) - len(known) + sum(1 for e in drops if "rss_delta" not in e)

@@ -32,6 +32,45 @@ TEST(decode_syscall_record)
 	CHECK_EQ_INT(ev.sc.dur_ns, 77);
 }
 
+TEST(decode_syscall_record_without_rss_delta_says_unknown)
+{
+	struct mw_syscall_rec r = { .hdr = { .type = MW_REC_SYSCALL }, .sys = MW_SYS_MUNMAP };
+	struct mw_event ev;
+
+	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r), &ev), 0);
+	CHECK(!ev.sc.rss_known);
+}
+
+TEST(decode_syscall_rss_delta_scales_signed_pages)
+{
+	struct mw_syscall_rss_rec r = {
+		.sc = { .hdr = { .type = MW_REC_SYSCALL, .tgid = 3, .tid = 4 },
+			.args = { 0x1000, 0x3000 },
+			.sys = MW_SYS_MADVISE },
+		.rss = { .anon = -3, .file = 1, .shmem = 0 },
+	};
+	struct mw_event ev;
+
+	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r), &ev), 0);
+	CHECK_EQ_INT(ev.kind, MW_EV_SYSCALL);
+	CHECK_EQ_INT(ev.sc.sys, MW_SYS_MADVISE);
+	CHECK(ev.sc.rss_known);
+	CHECK_EQ_INT(ev.sc.rss_anon, -3 * 4096);
+	CHECK_EQ_INT(ev.sc.rss_file, 4096);
+	CHECK_EQ_INT(ev.sc.rss_shmem, 0);
+	/* 0 is a known effect, not an unknown one. */
+	r.rss = (struct mw_rss_delta){ 0 };
+	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r), &ev), 0);
+	CHECK(ev.sc.rss_known);
+	CHECK_EQ_INT(ev.sc.rss_anon, 0);
+	/* Only the calls that carry one; a count that overflows bytes is not pages. */
+	r.sc.sys = MW_SYS_MMAP;
+	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r), &ev), -EINVAL);
+	r.sc.sys = MW_SYS_MUNMAP;
+	r.rss.anon = INT64_MIN / 2;
+	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r), &ev), -EINVAL);
+}
+
 TEST(decode_task_record_scales_pages)
 {
 	struct mw_task_rec r = {
@@ -92,6 +131,29 @@ TEST(decode_syscall_stack_record)
 	b.r.sc.hdr.type = MW_REC_SYSCALL;
 	CHECK_EQ_INT(mw_decode(&ctx, &b.r.sc, sizeof(b.r.sc), &ev), 0);
 	CHECK(ev.sc.regs == NULL && ev.sc.stack == NULL && ev.sc.stack_len == 0);
+}
+
+/* --stacks: a known rss_delta follows the stack bytes, wherever they end. */
+TEST(decode_syscall_stack_record_with_rss_delta)
+{
+	struct mw_rss_delta d = { .anon = -2, .file = 0, .shmem = -1 };
+	struct {
+		struct mw_syscall_stack_rec r;
+		uint8_t stack[61 + sizeof(struct mw_rss_delta)];
+	} b = { .r = { .sc = { .hdr = { .type = MW_REC_SYSCALL_STACK }, .sys = MW_SYS_MUNMAP },
+		       .stack_len = 61 } };
+	size_t size = sizeof(b.r) + 61 + sizeof(d);
+	struct mw_event ev;
+
+	memcpy(b.stack + 61, &d, sizeof(d));
+	CHECK_EQ_INT(mw_decode(&ctx, &b, size, &ev), 0);
+	CHECK(ev.sc.stack_len == 61 && ev.sc.rss_known);
+	CHECK_EQ_INT(ev.sc.rss_anon, -8192);
+	CHECK_EQ_INT(ev.sc.rss_shmem, -4096);
+	/* Without it: unknown; a tail of another size is not one. */
+	CHECK_EQ_INT(mw_decode(&ctx, &b, size - sizeof(d), &ev), 0);
+	CHECK(!ev.sc.rss_known);
+	CHECK_EQ_INT(mw_decode(&ctx, &b, size - 1, &ev), -EINVAL);
 }
 
 TEST(decode_rejects_short_and_unknown)

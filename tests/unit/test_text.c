@@ -162,3 +162,37 @@ TEST(text_leak_frames_escaped)
 	free(rows);
 	mw_leak_destroy(&l);
 }
+
+/* A syscall's known effect on resident memory: " rss-..." after "vm..." in the text line, the
+ * signed sum and its parts in NDJSON; unknown: neither. */
+TEST(syscall_rss_delta_in_text_and_json)
+{
+	struct mw_output o = { .json = false };
+	struct mw_process p = { .pid = 7 };
+	struct mw_thread t = { .tid = 7 };
+	struct mw_event ev = { .kind = MW_EV_SYSCALL, .pid = 7, .tid = 7 };
+	struct mw_apply a = { .proc = &p, .thread = &t, .vm_delta = -(1 << 20) };
+	char *buf = NULL;
+	size_t len = 0;
+
+	ev.sc.sys = MW_SYS_MUNMAP;
+	ev.sc.args[0] = 0x10000;
+	ev.sc.args[1] = 1 << 20;
+	ev.sc.rss_known = true;
+	ev.sc.rss_anon = -(1 << 20) + 8192;
+	ev.sc.rss_file = -4096;
+	o.f = open_memstream(&buf, &len);
+	mw_out_event(&o, &ev, &a);
+	o.json = true;
+	mw_out_event(&o, &ev, &a);
+	ev.sc.rss_known = false;
+	mw_out_event(&o, &ev, &a);
+	fclose(o.f);
+	CHECK(strstr(buf, " = 0 vm-1.0M rss-1020K\n"));
+	CHECK(strstr(buf,
+		     "\"vm_delta\":-1048576,\"rss_delta\":-1044480,\"rss_delta_anon\":-1040384,"
+		     "\"rss_delta_file\":-4096,\"rss_delta_shmem\":0}\n"));
+	/* The last line, unknown: no key at all. */
+	CHECK(strstr(buf, "\"vm_delta\":-1048576}\n"));
+	free(buf);
+}

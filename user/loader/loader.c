@@ -139,7 +139,7 @@ static bool exit_has_group_dead(void)
 
 /* Tracepoints or the raw fallback; enter probes only when calls are timed:
  * without them each call costs one probe, not two. */
-static void choose_programs(struct memwatch_bpf *s, bool raw, bool timed)
+static void choose_programs(struct memwatch_bpf *s, bool raw, bool timed, bool rss)
 {
 	struct bpf_program *enter[] = {
 		s->progs.sys_enter_brk,	   s->progs.sys_enter_mmap,
@@ -159,6 +159,12 @@ static void choose_programs(struct memwatch_bpf *s, bool raw, bool timed)
 
 	for (size_t i = 0; i < sizeof(enter) / sizeof(enter[0]); i++)
 		bpf_program__set_autoload(enter[i], !raw && timed);
+	/* munmap, madvise and mremap open their rss_delta window at the enter. */
+	if (!raw && rss) {
+		bpf_program__set_autoload(s->progs.sys_enter_munmap, true);
+		bpf_program__set_autoload(s->progs.sys_enter_madvise, true);
+		bpf_program__set_autoload(s->progs.sys_enter_mremap, true);
+	}
 	for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
 		bpf_program__set_autoload(always[i], !raw);
 	bpf_program__set_autoload(s->progs.raw_sys_enter, raw);
@@ -176,6 +182,31 @@ static bool have_fault_tracepoint(void)
 	have = btf__find_by_name_kind(vmlinux, "btf_trace_page_fault_user", BTF_KIND_TYPEDEF) > 0;
 	btf__free(vmlinux);
 	return have;
+}
+
+/*
+ * rss_delta needs the per-CPU resident counters (Linux 6.2: mm->rss_stat[] is an array of
+ * percpu_counter), bpf_map_lookup_percpu_elem (5.19) to measure the per-CPU offsets, bpf_loop
+ * (5.17) and the rss_stat tracepoint with the mm. Elsewhere syscall records carry none.
+ */
+static bool have_rss_delta(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	bool ok;
+	int id;
+
+	if (!btf)
+		return false;
+	id = btf__find_by_name_kind(btf, "percpu_counter", BTF_KIND_STRUCT);
+	ok = id > 0 && btf__find_by_name_kind(btf, "btf_trace_rss_stat", BTF_KIND_TYPEDEF) > 0 &&
+	     libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_map_lookup_percpu_elem,
+				     NULL) > 0 &&
+	     libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) > 0;
+	/* Before 6.2 mm->rss_stat was a struct mm_rss_stat of atomics (exact, but the verifier
+	 * would refuse reading it as percpu_counters). */
+	ok = ok && btf__find_by_name_kind(btf, "mm_rss_stat", BTF_KIND_STRUCT) < 0;
+	btf__free(btf);
+	return ok;
 }
 
 /* One of the two exit programs; the line that says what a kernel without the exact one
@@ -269,7 +300,10 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 	s->rodata->timed = o->timed;
 	s->rodata->nr_cpus = (__u32)l->ncpus;
 	s->rodata->want_stacks = o->stacks;
-	choose_programs(s, l->raw_syscalls, o->timed);
+	l->rss_delta = have_rss_delta();
+	s->rodata->rss_delta = l->rss_delta;
+	bpf_program__set_autoload(s->progs.rss_stat, l->rss_delta);
+	choose_programs(s, l->raw_syscalls, o->timed, l->rss_delta);
 	/* Without the fault probe the threads' fault counts say they are unknown. */
 	l->faults = !o->no_faults && have_fault_tracepoint();
 	bpf_program__set_autoload(s->progs.page_fault_user, l->faults);

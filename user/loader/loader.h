@@ -35,6 +35,7 @@ struct mw_loader {
 	bool raw_syscalls; /* fallback: tp_btf sys_enter/sys_exit (no tracefs) */
 	bool faults;	   /* the page-fault probe counts the threads' faults */
 	bool oom_probe;	   /* oom:mark_victim is traced (MW_REC_OOM records come) */
+	bool rss_delta;	   /* munmap, madvise, mremap records say their exact effect on RSS */
 	struct bpf_link *usdt[MW_MAX_USDT_LINKS]; /* glibc malloc probes, per pid */
 	size_t nusdt;
 	int ncpus;

@@ -97,6 +97,11 @@ static void text_syscall(struct mw_output *o, const struct mw_event *ev, const s
 		mw_fmt_delta(delta, sizeof(delta), a->vm_delta);
 		fprintf(o->f, " vm%s", delta);
 	}
+	if (ev->sc.rss_known) {
+		mw_fmt_delta(delta, sizeof(delta),
+			     ev->sc.rss_anon + ev->sc.rss_file + ev->sc.rss_shmem);
+		fprintf(o->f, " rss%s", delta);
+	}
 	fputc('\n', o->f);
 	text_stack(o);
 }
@@ -256,6 +261,12 @@ static void json_syscall(struct mw_output *o, const struct mw_event *ev, const s
 	if (o->show_dur)
 		mw_json_uint(&j, "dur_ns", sc->dur_ns);
 	mw_json_int(&j, "vm_delta", a->vm_delta);
+	if (sc->rss_known) {
+		mw_json_int(&j, "rss_delta", sc->rss_anon + sc->rss_file + sc->rss_shmem);
+		mw_json_int(&j, "rss_delta_anon", sc->rss_anon);
+		mw_json_int(&j, "rss_delta_file", sc->rss_file);
+		mw_json_int(&j, "rss_delta_shmem", sc->rss_shmem);
+	}
 	json_stack(&j, o);
 	mw_json_end(&j);
 }

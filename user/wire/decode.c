@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Ring-buffer record -> typed event. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include "decode.h"
 
 _Static_assert(sizeof(struct mw_hdr) == 40, "mw_hdr layout is ABI");
 _Static_assert(sizeof(struct mw_syscall_rec) == 112, "mw_syscall_rec layout is ABI");
+_Static_assert(sizeof(struct mw_syscall_rss_rec) == 136, "mw_syscall_rss_rec layout is ABI");
 _Static_assert(sizeof(struct mw_task_rec) == 88, "mw_task_rec layout is ABI");
 _Static_assert(sizeof(struct mw_thread_counters) == 3 * 8 * MW_SYS_COUNT + 8 + 16,
 	       "mw_thread_counters layout is ABI");
@@ -68,6 +71,34 @@ static int decode_syscall(const void *data, size_t size, struct mw_event *ev)
 	return 0;
 }
 
+/* Signed pages -> bytes; false where the product does not fit (not a count of pages). */
+static bool pages_bytes(int64_t pages, uint64_t page_size, int64_t *bytes)
+{
+	return !__builtin_mul_overflow(pages, (int64_t)page_size, bytes);
+}
+
+/* The rss_delta at tail (the bytes after the record's fixed part and stack), if there is one:
+ * the call's known effect. */
+static int decode_rss_delta(const struct mw_decode_ctx *ctx, const void *tail, size_t size,
+			    struct mw_event *ev)
+{
+	struct mw_syscall_ev *sc = &ev->sc;
+	struct mw_rss_delta d;
+
+	if (!size)
+		return 0;
+	if (size != sizeof(d))
+		return -EINVAL;
+	memcpy(&d, tail, sizeof(d)); /* after the stack bytes: maybe unaligned */
+	if ((sc->sys != MW_SYS_MUNMAP && sc->sys != MW_SYS_MADVISE && sc->sys != MW_SYS_MREMAP) ||
+	    !pages_bytes(d.anon, ctx->page_size, &sc->rss_anon) ||
+	    !pages_bytes(d.file, ctx->page_size, &sc->rss_file) ||
+	    !pages_bytes(d.shmem, ctx->page_size, &sc->rss_shmem))
+		return -EINVAL;
+	sc->rss_known = true;
+	return 0;
+}
+
 int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, struct mw_event *ev)
 {
 	const struct mw_hdr *h = data;
@@ -101,9 +132,16 @@ int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, st
 		ev->sc.regs = s->regs;
 		ev->sc.stack = (const uint8_t *)(s + 1);
 		ev->sc.stack_len = s->stack_len;
-		return decode_syscall(data, size, ev);
+		if (decode_syscall(data, size, ev))
+			return -EINVAL;
+		return decode_rss_delta(ctx, ev->sc.stack + s->stack_len,
+					size - sizeof(*s) - s->stack_len, ev);
 	}
-	case MW_REC_SYSCALL: return decode_syscall(data, size, ev);
+	case MW_REC_SYSCALL:
+		if (decode_syscall(data, size, ev))
+			return -EINVAL;
+		return decode_rss_delta(ctx, (const char *)data + sizeof(struct mw_syscall_rec),
+					size - sizeof(struct mw_syscall_rec), ev);
 	case MW_REC_FAULT_STACK: {
 		const struct mw_fault_stack_rec *r = data;
 

@@ -72,6 +72,10 @@ struct mw_syscall_ev {
 	int64_t ret;
 	uint64_t dur_ns;
 	uint32_t pages; /* shmat: pages it mapped; shmdt: pages of the segment; 0 = unknown */
+	/* munmap, madvise, mremap: the call's exact effect on resident memory (bytes), where
+	 * the kernel saw nothing else change it; rss_known false: unknown. */
+	bool rss_known;
+	int64_t rss_anon, rss_file, rss_shmem;
 	/* --stacks: the caller's user registers (MW_SYS_NREGS, DWARF order) and stack_len
 	 * bytes of its stack from regs[7]: the record's own, valid while it is; else NULL. */
 	const __u64 *regs;

@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * rssdrop: calls that drop known amounts of resident memory, each measured by the process
+ * itself. Each round maps PAGES pages of private anonymous memory (MADV_NOHUGEPAGE: 4 KiB
+ * pages whatever the THP setting), writes every page, reads RssAnon from /proc/self/status,
+ * makes one call, and reads RssAnon again; the calls go by turns: munmap of the whole mapping,
+ * madvise(MADV_DONTNEED) of it (then a munmap of the now empty mapping), mremap shrinking it
+ * to one page (then a munmap of that page). For each measured call it prints on stderr
+ *   "call NAME ADDR BEFORE AFTER"   (ADDR in hex, BEFORE/AFTER: RssAnon in bytes)
+ * /proc is read with read(2) into a buffer touched beforehand: nothing between the two reads
+ * but the call changes RssAnon in this thread.
+ *
+ * usage: rssdrop [-t] [-n ROUNDS] [-p PAGES]   (ROUNDS 1..1000, default 12; PAGES 1..65536,
+ *                                              default 256)
+ *   -t  a second thread, "faulter", writes fresh pages (and drops them with MADV_DONTNEED)
+ *       all the while: the counters change under the main thread's calls
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include "common.h"
+
+#define USAGE "rssdrop [-t] [-n ROUNDS] [-p PAGES]"
+#define FAULTER_PAGES 512
+
+static char status_buf[8192];
+static atomic_bool stop;
+
+/* RssAnon in bytes, or exits. */
+static long rss_anon(void)
+{
+	int fd = open("/proc/self/status", O_RDONLY);
+	ssize_t n, len = 0;
+	char *p;
+
+	if (fd < 0)
+		exit(1);
+	while (len < (ssize_t)sizeof(status_buf) - 1 &&
+	       (n = read(fd, status_buf + len, sizeof(status_buf) - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	status_buf[len] = '\0';
+	p = strstr(status_buf, "RssAnon:");
+	if (!p)
+		exit(1);
+	return strtol(p + 8, NULL, 10) * 1024;
+}
+
+static char *fresh(size_t len)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		wl_say("mmap: %s\n", strerror(errno));
+		exit(1);
+	}
+	madvise(p, len, MADV_NOHUGEPAGE);
+	for (size_t off = 0; off < len; off += PG)
+		p[off] = 1;
+	return p;
+}
+
+static void *faulter(void *arg)
+{
+	size_t len = FAULTER_PAGES * PG;
+	char *p = fresh(len);
+
+	(void)arg;
+	pthread_setname_np(pthread_self(), "faulter");
+	while (!atomic_load(&stop)) {
+		madvise(p, len, MADV_DONTNEED);
+		for (size_t off = 0; off < len; off += PG)
+			p[off] = 1;
+	}
+	munmap(p, len);
+	return NULL;
+}
+
+static void round_of(int i, size_t len)
+{
+	static const char *const names[] = { "munmap", "madvise", "mremap" };
+	char *p = fresh(len);
+	long before, after;
+
+	before = rss_anon();
+	switch (i % 3) {
+	case 0: munmap(p, len); break;
+	case 1: madvise(p, len, MADV_DONTNEED); break;
+	case 2:
+		if (mremap(p, len, PG, 0) == MAP_FAILED)
+			exit(1);
+		break;
+	}
+	after = rss_anon();
+	wl_say("call %s %lx %ld %ld\n", names[i % 3], (unsigned long)p, before, after);
+	if (i % 3)
+		munmap(p, i % 3 == 1 ? len : PG);
+}
+
+int main(int argc, char **argv)
+{
+	long rounds = 12, pages = 256;
+	bool thread = false;
+	pthread_t t;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "tn:p:")) != -1) {
+		switch (opt) {
+		case 't': thread = true; break;
+		case 'n': rounds = wl_num(optarg, USAGE); break;
+		case 'p': pages = wl_num(optarg, USAGE); break;
+		default: wl_usage(USAGE);
+		}
+	}
+	if (rounds < 1 || rounds > 1000 || pages < 1 || pages > 65536)
+		wl_usage(USAGE);
+	wl_check_page_size();
+	rss_anon(); /* its buffer resident before the first measure */
+	if (thread && pthread_create(&t, NULL, faulter, NULL))
+		return 1;
+	if (thread)
+		usleep(20000); /* faulting already when the first call comes */
+	for (long i = 0; i < rounds; i++)
+		round_of((int)i, (size_t)pages * PG);
+	if (thread) {
+		atomic_store(&stop, true);
+		pthread_join(t, NULL);
+	}
+	return 0;
+}
