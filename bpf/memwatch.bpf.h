@@ -933,10 +933,9 @@ static __always_inline void adopt(__u32 tgid, __u32 how, const char *comm)
  * ---- resident memory: the kernel's own counters (mm->rss_stat) ----
  * Since Linux 6.2 each is a percpu_counter: a shared count plus a delta per
  * CPU, each smaller than the batch (max(32, 2 x CPUs) pages). The per-CPU
- * parts cannot be found from here (data symbols are not in every kernel's
- * kallsyms, and BTF does not mark per-CPU pointers): the shared counts are
- * read, and the record says how far off they can be. Before 6.2 they were
- * plain atomics, exact.
+ * parts are summed where their offsets could be measured (see rss_delta);
+ * elsewhere only the shared counts are read, and the record says how far off
+ * they can be. Before 6.2 they were plain atomics, exact.
  */
 struct mm_rss_stat___pre62 {
 	atomic_long_t count[4];
@@ -975,6 +974,7 @@ static __always_inline void emit_rss(struct mm_struct *mm)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct mw_rss_rec *rec;
+	__s64 a[3], b[3];
 
 	if (!mm)
 		return;
@@ -987,6 +987,16 @@ static __always_inline void emit_rss(struct mm_struct *mm)
 	rec->swap = rss_pages(mm, MM_SWAPENTS);
 	rec->shmem = rss_pages(mm, MM_SHMEMPAGES);
 	rec->slack = rss_slack();
+	/* Where the per-CPU parts can be read (rss_delta's offsets): the exact sums, when two
+	 * reads agree (a fold of a CPU's part into the shared count, under way during one, would
+	 * have it off). */
+	if (rss_delta && rss_offsets_ready() && rss_read(mm, a) && rss_read(mm, b) &&
+	    a[0] == b[0] && a[1] == b[1] && a[2] == b[2]) {
+		rec->anon = a[0] > 0 ? a[0] : 0;
+		rec->file = a[1] > 0 ? a[1] : 0;
+		rec->shmem = a[2] > 0 ? a[2] : 0;
+		rec->slack = 0;
+	}
 	bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
 }
 
