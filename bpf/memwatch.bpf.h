@@ -265,7 +265,10 @@ static __always_inline void *reserve(__u64 size)
  * apart. Any other change, a per-CPU part out of its range, or counters that move while they
  * are read at the exit: the effect is unknown and the record says nothing.
  */
-/* Set by the loader where the kernel has per-CPU rss counters and the helpers. */
+/* Set by the loader where the kernel has per-CPU rss counters and the helpers: rss_sums,
+ * the counters can be summed (the process's at its end); rss_delta, the calls' windows too
+ * (not with --no-rss-delta). */
+const volatile bool rss_sums = false;
 const volatile bool rss_delta = false;
 #define MW_RSS_MAX_CPUS 8192
 
@@ -990,8 +993,8 @@ static __always_inline void emit_rss(struct mm_struct *mm)
 	/* Where the per-CPU parts can be read (rss_delta's offsets): the exact sums, when two
 	 * reads agree (a fold of a CPU's part into the shared count, under way during one, would
 	 * have it off). */
-	if (rss_delta && rss_offsets_ready() && rss_read(mm, a) && rss_read(mm, b) &&
-	    a[0] == b[0] && a[1] == b[1] && a[2] == b[2]) {
+	if (rss_sums && rss_offsets_ready() && rss_read(mm, a) && rss_read(mm, b) && a[0] == b[0] &&
+	    a[1] == b[1] && a[2] == b[2]) {
 		rec->anon = a[0] > 0 ? a[0] : 0;
 		rec->file = a[1] > 0 ? a[1] : 0;
 		rec->shmem = a[2] > 0 ? a[2] : 0;
