@@ -554,7 +554,8 @@ def mw_calls(trace, pid=None):
 
 _TEXT = re.compile(r"^(\d\d:\d\d:\d\d\.\d{6}) \[(\d+)/(\d+) ([^\]]*)\] "
                    r"(brk|mmap|munmap|mprotect|mremap|madvise|shmat|shmdt|pkey_mprotect)\((.*)\)\s+= (.*)$")
-_TAIL = re.compile(r"^(?P<ret>.*?)(?: <(?P<dur>\d+\.\d+)>)?(?: (?P<vm>vm[+-]?\S+))?$")
+_TAIL = re.compile(r"^(?P<ret>.*?)(?: <(?P<dur>\d+\.\d+)>)?(?: (?P<vm>vm[+-]?\S+))?"
+                   r"(?: (?P<rss>rss[+-]?\S+))?$")
 
 
 class TLine:
@@ -564,6 +565,7 @@ class TLine:
         self.name, self.args = m.group(5), m.group(6)
         t = _TAIL.match(m.group(7))
         self.ret_str, self.dur, self.vm = t.group("ret"), t.group("dur"), t.group("vm")
+        self.rss = t.group("rss")  # a known rss_delta: munmap, madvise, mremap
         self.ret, self.err = parse_ret(self.ret_str)
 
 
