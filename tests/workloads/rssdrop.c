@@ -12,11 +12,14 @@
  *
  * usage: rssdrop [-t] [-n ROUNDS] [-p PAGES]   (ROUNDS 1..1000, default 12; PAGES 1..65536,
  *                                              default 256)
- *   -t  a second thread, "faulter", writes fresh pages (and drops them with MADV_DONTNEED)
- *       all the while: the counters change under the main thread's calls
+ *   -t  a second thread, "faulter", writes its 512 pages and drops them (MADV_DONTNEED), again
+ *       and again, in every other three rounds (3-5, 9-11, ...): the counters change under
+ *       the main thread's calls then. In the others it sleeps: the main thread waits for it
+ *       to finish its pass before such a round, and for it to be writing before a busy one.
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,7 +30,14 @@
 #define FAULTER_PAGES 512
 
 static char status_buf[8192];
-static atomic_bool stop;
+enum {
+	QUIET,
+	BUSY,
+	STOP
+};
+static atomic_int phase;
+static atomic_bool idle;
+static atomic_long written; /* pages the faulter wrote */
 
 /* RssAnon in bytes, or exits. */
 static long rss_anon(void)
@@ -70,10 +80,19 @@ static void *faulter(void *arg)
 
 	(void)arg;
 	pthread_setname_np(pthread_self(), "faulter");
-	while (!atomic_load(&stop)) {
+	/* Each pass drops all 512 pages and writes them again: every drop is of 512. */
+	for (int ph; (ph = atomic_load(&phase)) != STOP;) {
+		if (ph == QUIET) {
+			atomic_store(&idle, true);
+			usleep(200);
+			continue;
+		}
+		atomic_store(&idle, false);
 		madvise(p, len, MADV_DONTNEED);
-		for (size_t off = 0; off < len; off += PG)
+		for (size_t off = 0; off < len; off += PG) {
 			p[off] = 1;
+			atomic_fetch_add(&written, 1);
+		}
 	}
 	munmap(p, len);
 	return NULL;
@@ -100,6 +119,22 @@ static void round_of(int i, size_t len)
 		munmap(p, i % 3 == 1 ? len : PG);
 }
 
+/* The faulter asleep (its pass over) before a quiet round, writing before a busy one. */
+static void set_phase(int ph)
+{
+	long w = atomic_load(&written);
+
+	atomic_store(&phase, ph);
+	if (ph == QUIET) {
+		atomic_store(&idle, false);
+		while (!atomic_load(&idle))
+			usleep(100);
+	} else {
+		while (atomic_load(&written) < w + 16)
+			sched_yield();
+	}
+}
+
 int main(int argc, char **argv)
 {
 	long rounds = 12, pages = 256;
@@ -121,12 +156,13 @@ int main(int argc, char **argv)
 	rss_anon(); /* its buffer resident before the first measure */
 	if (thread && pthread_create(&t, NULL, faulter, NULL))
 		return 1;
-	if (thread)
-		usleep(20000); /* faulting already when the first call comes */
-	for (long i = 0; i < rounds; i++)
+	for (long i = 0; i < rounds; i++) {
+		if (thread)
+			set_phase(i / 3 % 2 ? BUSY : QUIET);
 		round_of((int)i, (size_t)pages * PG);
+	}
 	if (thread) {
-		atomic_store(&stop, true);
+		atomic_store(&phase, STOP);
 		pthread_join(t, NULL);
 	}
 	return 0;
