@@ -294,7 +294,7 @@ static __always_inline int on_process_exit(struct task_struct *p, bool last)
 	/* Linux 6.16 and later trace this before the mm is let go: its resident
 	 * counters as the last thread leaves, whatever ended it (a signal too). */
 	if (group_dead)
-		emit_rss(BPF_CORE_READ(p, mm));
+		emit_rss(p->mm);
 	emit_task_at(bpf_ktime_get_ns(), true, MW_REC_EXIT, 0, 0, NULL, BPF_CORE_READ(p, exit_code),
 		     group_dead, 0, 0);
 	return 0;

@@ -396,19 +396,21 @@ static long rss_sum_cb(__u64 i, void *data)
 	return 0;
 }
 
-/* The exact anon, file and shmem pages of mm (percpu_counter_sum of each); false: unknown. */
+/* The exact anon, file and shmem pages of mm (percpu_counter_sum of each); false: unknown.
+ * mm is a BTF pointer (a task's, from tp_btf or the current task): its fields are plain loads,
+ * not one helper call each. */
 static __always_inline bool rss_read(struct mm_struct *mm, __s64 *n)
 {
 	struct rss_sum_ctx s = {};
 
 	/* percpu_counter_batch: max(32, 2 x online CPUs) <= this. */
 	s.batch = 2 * nr_cpus > 32 ? 2 * nr_cpus : 32;
-	s.ctr[0] = (__u64)BPF_CORE_READ(mm, rss_stat[MM_ANONPAGES].counters);
-	s.ctr[1] = (__u64)BPF_CORE_READ(mm, rss_stat[MM_FILEPAGES].counters);
-	s.ctr[2] = (__u64)BPF_CORE_READ(mm, rss_stat[MM_SHMEMPAGES].counters);
-	s.n[0] = BPF_CORE_READ(mm, rss_stat[MM_ANONPAGES].count);
-	s.n[1] = BPF_CORE_READ(mm, rss_stat[MM_FILEPAGES].count);
-	s.n[2] = BPF_CORE_READ(mm, rss_stat[MM_SHMEMPAGES].count);
+	s.ctr[0] = (__u64)mm->rss_stat[MM_ANONPAGES].counters;
+	s.ctr[1] = (__u64)mm->rss_stat[MM_FILEPAGES].counters;
+	s.ctr[2] = (__u64)mm->rss_stat[MM_SHMEMPAGES].counters;
+	s.n[0] = mm->rss_stat[MM_ANONPAGES].count;
+	s.n[1] = mm->rss_stat[MM_FILEPAGES].count;
+	s.n[2] = mm->rss_stat[MM_SHMEMPAGES].count;
 	if (!s.ctr[0] || !s.ctr[1] || !s.ctr[2])
 		return false;
 	bpf_loop(nr_cpus, rss_sum_cb, &s, 0);
@@ -1011,7 +1013,7 @@ static __always_inline int on_exit_group(void)
 	if (!is_target(id >> 32))
 		return 0;
 	task = (struct task_struct *)bpf_get_current_task_btf();
-	emit_rss(BPF_CORE_READ(task, mm));
+	emit_rss(task->mm);
 	emit_task(MW_REC_EXIT_GROUP, 0, 0, NULL, 0, 0, BPF_CORE_READ(task, mm, total_vm),
 		  BPF_CORE_READ(task, mm, stack_vm));
 	return 0;
