@@ -267,7 +267,7 @@ static __always_inline void *reserve(__u64 size)
  */
 /* Set by the loader where the kernel has per-CPU rss counters and the helpers: rss_sums,
  * the counters can be summed (the process's at its end); rss_delta, the calls' windows too
- * (not with --no-rss-delta). */
+ * (with --rss-delta). */
 const volatile bool rss_sums = false;
 const volatile bool rss_delta = false;
 #define MW_RSS_MAX_CPUS 8192

@@ -39,7 +39,7 @@ enum {
 	OPT_PER_TID,
 	OPT_STACKS,
 	OPT_NO_FAULTS,
-	OPT_NO_RSS_DELTA,
+	OPT_RSS_DELTA,
 	OPT_FAULT_STACKS,
 	OPT_COMM,
 	OPT_CGROUP,
@@ -73,7 +73,7 @@ static const struct option long_opts[] = {
 	{ "per-tid", no_argument, NULL, OPT_PER_TID },
 	{ "stacks", no_argument, NULL, OPT_STACKS },
 	{ "no-faults", no_argument, NULL, OPT_NO_FAULTS },
-	{ "no-rss-delta", no_argument, NULL, OPT_NO_RSS_DELTA },
+	{ "rss-delta", no_argument, NULL, OPT_RSS_DELTA },
 	{ "fault-stacks", optional_argument, NULL, OPT_FAULT_STACKS },
 	{ "comm", required_argument, NULL, OPT_COMM },
 	{ "cgroup", required_argument, NULL, OPT_CGROUP },
@@ -116,8 +116,8 @@ void mw_cli_usage(FILE *f)
 	      "      --maps-at-exit      print each process's final region map\n"
 	      "      --stacks            the user stack of every traced memory syscall\n"
 	      "      --no-faults         do not count page faults (no probe on every fault)\n"
-	      "      --no-rss-delta      no rss_delta on munmap, madvise, mremap (their enter\n"
-	      "                          probes and the resident-counter tracepoint)\n"
+	      "      --rss-delta         each munmap's, madvise's and mremap's exact effect on\n"
+	      "                          resident memory (costs more with more CPUs)\n"
 	      "      --fault-stacks[=N]  1 in N page faults (default 64) with the user stack:\n"
 	      "                          a profile of the code that makes memory resident\n"
 	      "      --record FILE       also save everything consumed, for --replay\n"
@@ -297,7 +297,7 @@ int mw_cli_add(int argc, char **argv, struct mw_config *cfg, bool allow_cmd, cha
 		case OPT_PER_TID: cfg->per_tid = true; break;
 		case OPT_STACKS: cfg->stacks = true; break;
 		case OPT_NO_FAULTS: cfg->no_faults = true; break;
-		case OPT_NO_RSS_DELTA: cfg->no_rss_delta = true; break;
+		case OPT_RSS_DELTA: cfg->rss_delta = true; break;
 		case OPT_FAULT_STACKS:
 			cfg->fault_stacks = MW_FAULT_SAMPLE_DEFAULT;
 			if (optarg && mw_opt_count("--fault-stacks", optarg, MW_FAULT_SAMPLE_MAX,

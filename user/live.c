@@ -1204,7 +1204,7 @@ int mw_live_run(struct mw_config *cfg)
 		.timed = cfg->show_dur,
 		.stacks = cfg->stacks,
 		.no_faults = cfg->no_faults,
-		.no_rss_delta = cfg->no_rss_delta,
+		.rss_delta = cfg->rss_delta,
 		.fault_stacks = cfg->fault_stacks,
 		.verbose = cfg->verbose,
 		.ring_size = cfg->ring_size,

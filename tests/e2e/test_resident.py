@@ -109,20 +109,20 @@ def test_resident_text_columns():
 
 def test_resident_no_faults_says_unknown():
     """--no-faults: no fault probe, so no faults or faulted keys (unknown, not 0) and no FAULTED
-    column; resident memory is still read. --no-rss-delta: no rss_delta on any call."""
+    column; resident memory is still read. Without --rss-delta: no rss_delta on any call."""
     rc, trace, err = mw.launch_json("--no-faults", "--", mw.wl("toucher"), "-n", 1, "-m", 1)
     eq(rc, 0, f"memwatch exit status (stderr {mw.tail(err)!r})")
     for t in trace.thread_summaries().values():
         check("faults" not in t and "faulted" not in t, f"fault keys without the probe: {t}")
     p = trace.of("process_summary")[-1]
     check(p.get("rss_end", 0) > 0, f"resident memory is still read: {p}")
-    # --no-rss-delta on top: no call says its effect (the loader's munmap of its cache would).
-    rc, trace, err = mw.launch_json("--no-faults", "--no-rss-delta", "--", mw.wl("rssdrop"),
+    # Without --rss-delta no call says its effect (the loader's munmap of its cache would).
+    rc, trace, err = mw.launch_json("--no-faults", "--", mw.wl("rssdrop"),
                                     "-n", 3, "-p", RSSDROP_PAGES)
-    eq(rc, 0, f"memwatch --no-rss-delta exit status (stderr {mw.tail(err)!r})")
+    eq(rc, 0, f"memwatch without --rss-delta: exit status (stderr {mw.tail(err)!r})")
     calls = trace.syscalls()
     check(any(e["name"] == "munmap" for e in calls), "munmaps traced")
-    check(not any("rss_delta" in e for e in calls), "--no-rss-delta: an rss_delta")
+    check(not any("rss_delta" in e for e in calls), "an rss_delta without --rss-delta")
     rc, text, _, err = mw.launch("-c", "--no-faults", "--", mw.wl("toucher"), "-n", 1, "-m", 1)
     eq(rc, 0, f"memwatch -c exit status (stderr {mw.tail(err)!r})")
     check("FAULTED" not in text and "MAPPED" in text, f"a FAULTED column: {text[:600]!r}")
@@ -178,7 +178,7 @@ def test_rss_delta_exact():
     disturbed test's)."""
     need_rss_delta()
     rec = mw.tmpfile("rss_delta.rec")
-    rc, trace, err = mw.launch_json("--stacks", "--record", rec, "--", mw.wl("rssdrop"), "-n",
+    rc, trace, err = mw.launch_json("--rss-delta", "--stacks", "--record", rec, "--", mw.wl("rssdrop"), "-n",
                                     9, "-p", RSSDROP_PAGES)
     eq(rc, 0, f"memwatch exit status (stderr {mw.tail(err)!r})")
     calls = rssdrop_calls(err)
@@ -225,7 +225,7 @@ def test_rss_delta_disturbed_is_absent():
 
 def disturbed_run(pages):
     """One run of rssdrop -t: checks every rss_delta; returns how many calls had none."""
-    rc, trace, err = mw.launch_json("--", mw.wl("rssdrop"), "-t", "-n", 24, "-p", pages)
+    rc, trace, err = mw.launch_json("--rss-delta", "--", mw.wl("rssdrop"), "-t", "-n", 24, "-p", pages)
     eq(rc, 0, f"memwatch exit status (stderr {mw.tail(err)!r})")
     pid = trace.of("process_summary")[-1]["pid"]
     main = rss_traced_calls(trace, pid, pid, pages)

@@ -90,16 +90,16 @@ TEST(cli_seconds_and_sizes)
 	CHECK_EQ_INT(c.ring_size, 65536);
 }
 
-/* rss_delta is on unless turned off, and only that turns it off. */
-TEST(cli_no_rss_delta)
+/* rss_delta is off unless asked for, and only that asks for it. */
+TEST(cli_rss_delta)
 {
 	struct mw_config c;
 	char err[256];
 
-	CHECK_EQ_INT(ut_parse(&c, err, "--no-faults", "-p", "1", NULL), 0);
-	CHECK(!c.no_rss_delta);
-	CHECK_EQ_INT(ut_parse(&c, err, "--no-rss-delta", "-p", "1", NULL), 0);
-	CHECK(c.no_rss_delta && !c.no_faults);
+	CHECK_EQ_INT(ut_parse(&c, err, "--stacks", "-p", "1", NULL), 0);
+	CHECK(!c.rss_delta);
+	CHECK_EQ_INT(ut_parse(&c, err, "--rss-delta", "-p", "1", NULL), 0);
+	CHECK(c.rss_delta && !c.no_faults);
 }
 
 TEST(cli_help_and_version)

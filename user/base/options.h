@@ -55,7 +55,7 @@ struct mw_config {
 	bool per_tid;		 /* --per-tid: metrics by tid, not thread name */
 	bool stacks;		 /* --stacks: a user stack on every memory syscall */
 	bool no_faults;		 /* --no-faults: no page-fault probe */
-	bool no_rss_delta;	 /* --no-rss-delta: no calls' effect on resident memory */
+	bool rss_delta;		 /* --rss-delta: calls' effect on resident memory */
 	uint32_t fault_stacks;	 /* --fault-stacks[=N]: 1 in N faults with a stack; 0 = off */
 	bool help;		 /* -h: print usage, exit 0 */
 	bool version;		 /* -V */

@@ -301,7 +301,7 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 	s->rodata->nr_cpus = (__u32)l->ncpus;
 	s->rodata->want_stacks = o->stacks;
 	s->rodata->rss_sums = have_rss_delta();
-	l->rss_delta = !o->no_rss_delta && s->rodata->rss_sums;
+	l->rss_delta = o->rss_delta && s->rodata->rss_sums;
 	s->rodata->rss_delta = l->rss_delta;
 	bpf_program__set_autoload(s->progs.rss_stat, l->rss_delta);
 	choose_programs(s, l->raw_syscalls, o->timed, l->rss_delta);

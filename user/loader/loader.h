@@ -19,10 +19,10 @@ typedef int (*mw_record_fn)(void *ctx, void *data, size_t size);
 
 struct mw_loader_opts {
 	bool follow_forks;
-	bool timed;	   /* -T: enter probes too, for durations */
-	bool stacks;	   /* --stacks: each syscall record carries the user stack */
-	bool no_faults;	   /* --no-faults: the page-fault probe is not loaded */
-	bool no_rss_delta; /* --no-rss-delta: nor rss_delta's enter probes and tracepoint */
+	bool timed;	/* -T: enter probes too, for durations */
+	bool stacks;	/* --stacks: each syscall record carries the user stack */
+	bool no_faults; /* --no-faults: the page-fault probe is not loaded */
+	bool rss_delta; /* --rss-delta: rss_delta's enter probes and tracepoint */
 	bool verbose;
 	uint32_t fault_stacks; /* --fault-stacks=N: 1 in N faults with the user stack; 0 off */
 	uint64_t ring_size;
