@@ -98,6 +98,19 @@ struct {
 	__type(value, struct mw_mbudget_ctr);
 } mbudget SEC(".maps");
 
+/*
+ * Processes whose probes user space detaches, or attaches again (the budget's windows):
+ * their entry probes count their hits and record nothing until it opens the window. A
+ * link's breakpoints come and go one after the other, over 0.5-4 ms: what a partly attached
+ * window saw would be weighed as if it had seen every call of the requests it served then.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u8);
+} mheld SEC(".maps");
+
 static __always_inline struct mw_mbudget_ctr *budget_of(__u32 tgid)
 {
 	return bpf_map_lookup_elem(&mbudget, &tgid);
@@ -495,6 +508,10 @@ int alloc_enter(struct pt_regs *ctx)
 	if (tgid == holder_tgid)
 		return 0; /* memwatch itself: the calibration of the trap's cost (mprobe.c) */
 	b = budget_of(tgid);
+	if (bpf_map_lookup_elem(&mheld, &tgid)) {
+		charge(b, false, t0);
+		return 0;
+	}
 	gen = gen_of(b);
 	switch (fn) {
 	case MW_MFN_MALLOC:

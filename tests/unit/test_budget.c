@@ -6,35 +6,101 @@
 
 #define TICK 20000000ULL /* ns */
 
+/* What attaching and detaching the probes take: wall time (the target runs free), and
+ * probe hits of 1 us each that they cost it (a trap in flight, a return probe's). */
+struct change {
+	uint64_t att_wall, det_wall;
+	uint64_t hits;
+	uint64_t late; /* how late the end of a window is seen (a busy host) */
+};
+
+/* What a simulated run did: windows, the longest time between two, the time attached. */
+struct sim_out {
+	uint32_t windows;
+	uint64_t max_gap, att_ns, min_win, max_win;
+	double attached_share;
+};
+
 /*
- * A target busy on one CPU for secs seconds: attached, share att_cost of each tick
- * goes to the probes (hits of 1 us each), the rest is its own work; detached, all
- * of it is its own. The budget decides at every tick. Returns the windows.
+ * A target busy on one CPU for secs seconds: attached, share att_cost of its time goes to
+ * the probes (hits of 1 us each), the rest is its own work; detached, all of it is its own.
+ * As mtrace.c drives the budget: a sample every tick, or at the end of a window planned
+ * shorter; an attach or a detach when the budget changes its mind, each followed by its
+ * own sample (not a tick), the detach's wall time before the next tick.
  */
-static uint32_t simulate(struct mw_budget *b, double att_cost, double secs, double *attached_share)
+static void simulate_changes(struct mw_budget *b, double att_cost, const struct change *chg,
+			     double secs, struct sim_out *o)
 {
 	const struct mw_mcost cost = { .enter_ns = 1000, .ret_ns = 0 };
 	struct mw_mbudget_ctr c = {};
-	uint64_t now = 1000000000ULL, cpu = 5000000000ULL, att_ns = 0;
+	uint64_t now = 1000000000ULL, cpu = 5000000000ULL, stop, next, last_start, since;
 	bool attached = true, want;
+	double hits = 0;
 
+	memset(o, 0, sizeof(*o));
+	o->min_win = UINT64_MAX;
 	mw_budget_init(b, b->pct, &cost, TICK);
-	want = mw_budget_sample(b, now, cpu, &c, true, false);
-	CHECK(want);
-	for (uint64_t t = 0; t < (uint64_t)(secs * 1e9); t += TICK) {
-		now += TICK;
-		cpu += TICK;
+	CHECK(mw_budget_sample(b, now, cpu, &c, true, false));
+	mw_budget_attached(b, now);
+	stop = now + (uint64_t)(secs * 1e9);
+	next = now + TICK;
+	last_start = since = now;
+	while (now < stop) {
+		uint64_t end = mw_budget_window_end(b),
+			 at = end && end < next ? end + chg->late : next;
+
+		/* To the next decision: the target's CPU time, and the probes' hits if attached. */
+		cpu += at - now;
 		if (attached) {
-			c.enter_hits += (uint64_t)(att_cost * TICK / 1000);
-			att_ns += TICK;
+			hits += att_cost * (double)(at - now) / 1000;
+			o->att_ns += at - now;
 		}
+		c.enter_hits = (uint64_t)hits;
+		now = at;
 		want = mw_budget_sample(b, now, cpu, &c, attached, true);
-		if (want && !attached)
-			b->windows++;
+		next = now + TICK;
+		if (want == attached)
+			continue;
+		if (want) {
+			now += chg->att_wall;
+			cpu += chg->att_wall;
+			hits += (double)chg->hits;
+			c.enter_hits = (uint64_t)hits;
+			mw_budget_change_wall(b, true, chg->att_wall);
+			mw_budget_sample(b, now, cpu, &c, false, false);
+			mw_budget_attached(b, now);
+			if (now - last_start > o->max_gap)
+				o->max_gap = now - last_start;
+			last_start = since = now;
+		} else {
+			/* The first window is the shortest: nothing measured yet. */
+			if (b->windows > 1 && now - since < o->min_win)
+				o->min_win = now - since;
+			if (now - since > o->max_win)
+				o->max_win = now - since;
+			mw_budget_detached(b, now);
+			now += chg->det_wall;
+			cpu += chg->det_wall;
+			hits += (double)chg->hits;
+			c.enter_hits = (uint64_t)hits;
+			mw_budget_change_wall(b, false, chg->det_wall);
+			mw_budget_sample(b, now, cpu, &c, false, false);
+		}
 		attached = want;
+		next = now + TICK;
 	}
-	*attached_share = (double)att_ns / (secs * 1e9);
-	return b->windows;
+	o->windows = b->windows;
+	o->attached_share = (double)o->att_ns / (secs * 1e9);
+}
+
+static uint32_t simulate(struct mw_budget *b, double att_cost, double secs, double *attached_share)
+{
+	const struct change free_change = {};
+	struct sim_out o;
+
+	simulate_changes(b, att_cost, &free_change, secs, &o);
+	*attached_share = o.attached_share;
+	return o.windows;
 }
 
 TEST(budget_keeps_the_share)
@@ -93,4 +159,71 @@ TEST(budget_counts_and_cpu_never_go_back)
 	c.enter_hits = 1000;
 	CHECK(!mw_budget_sample(&b, TICK, 0, &c, true, true));
 	CHECK(mw_budget_share_pct(&b) > 1000);
+}
+
+TEST(budget_windows_short_and_spread)
+{
+	/* A detach takes 40 ms of grace periods, an attach 1 ms, and costs the target nothing. */
+	const struct change chg = { .att_wall = 1000000, .det_wall = 40000000 };
+	struct mw_budget b = { .pct = 2 };
+	struct sim_out o;
+
+	/* A busy target at 2%: windows as long as the credit allows came about once a second
+	 * (a tick each, 18 ms of probes at 0.9). Planned: the shortest, 5 ms, every ~0.23 s,
+	 * twice that after the first (no credit earned before it). */
+	simulate_changes(&b, 0.9, &chg, 5, &o);
+	CHECK(mw_budget_share_pct(&b) <= 2.0);
+	CHECK(mw_budget_share_pct(&b) > 1.5);
+	CHECK(o.max_win <= MW_BUDGET_MIN_WIN_NS + 1000);
+	CHECK(o.windows >= 18);
+	CHECK(o.max_gap <= 500000000);
+	CHECK(mw_budget_plan(&b) == MW_BUDGET_MIN_WIN_NS);
+}
+
+TEST(budget_windows_that_end_late_cost_more)
+{
+	/* The budget's thread wakes 15 ms after a window's end (a busy host): a window costs
+	 * 20 ms of the probes, not 5; the windows come less often, the budget holds. */
+	const struct change chg = { .att_wall = 1000000, .det_wall = 40000000, .late = 15000000 };
+	struct mw_budget b = { .pct = 2 };
+	struct sim_out o;
+
+	simulate_changes(&b, 0.9, &chg, 5, &o);
+	CHECK(mw_budget_share_pct(&b) <= 2.0);
+	CHECK(b.late_ns >= 14000000 && b.late_ns <= 16000000);
+	CHECK(o.windows >= 4 && o.windows <= 8);
+	CHECK(o.min_win >= 19000000);
+}
+
+TEST(budget_windows_longer_when_the_budget_outpaces_changes)
+{
+	const struct change chg = { .att_wall = 1000000, .det_wall = 40000000 };
+	struct mw_budget b = { .pct = 20 };
+	struct sim_out o;
+
+	/* At 20%, 5 ms windows would come every 25 ms, faster than a detach (40 ms) and a tick
+	 * follow them: longer, so that the credit is spent all the same. */
+	simulate_changes(&b, 0.9, &chg, 5, &o);
+	CHECK(mw_budget_share_pct(&b) <= 20.0);
+	CHECK(mw_budget_share_pct(&b) > 15.0);
+	CHECK(o.min_win > 2 * MW_BUDGET_MIN_WIN_NS);
+	CHECK(o.max_win < 3 * TICK);
+	CHECK(o.windows >= 40);
+}
+
+TEST(budget_windows_outlast_their_changes)
+{
+	/* An attach or a detach costs the target 1000 hits of 1 us (return probes in flight):
+	 * at a rate of 0.5, 2 ms attached each. A window is twice both, 8 ms. */
+	const struct change chg = { .att_wall = 1000000, .det_wall = 20000000, .hits = 1000 };
+	struct mw_budget b = { .pct = 5 };
+	struct sim_out o;
+
+	simulate_changes(&b, 0.5, &chg, 5, &o);
+	CHECK(b.lag_ns > 1900000 && b.lag_ns < 2100000);
+	CHECK(o.min_win >= 4 * 1900000);
+	CHECK(o.windows >= 10);
+	/* The changes' cost is counted, and the budget still holds. */
+	CHECK(mw_budget_share_pct(&b) <= 5.0);
+	CHECK(mw_budget_share_pct(&b) > 3.5);
 }

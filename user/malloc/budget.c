@@ -22,7 +22,7 @@ bool mw_budget_sample(struct mw_budget *b, uint64_t now_ns, uint64_t cpu_ns,
 		      const struct mw_mbudget_ctr *c, bool attached, bool tick)
 {
 	double dcost, credit;
-	uint64_t dt;
+	uint64_t dt, end, horizon;
 
 	if (!b->started) {
 		b->started = true;
@@ -30,7 +30,9 @@ bool mw_budget_sample(struct mw_budget *b, uint64_t now_ns, uint64_t cpu_ns,
 		b->cpu0_ns = b->cpu_ns = cpu_ns;
 		b->c0 = b->c = *c;
 		b->attached = attached;
-		/* Nothing measured yet: attached, and the next sample measures the rate. */
+		/* Nothing measured yet: attached, and the next sample measures the rate, soon:
+		 * no credit is earned yet, a long first window would leave a long gap after it. */
+		b->win_ns = b->pct > 0 ? MW_BUDGET_MIN_WIN_NS : 0;
 		return true;
 	}
 	dt = now_ns > b->last_ns ? now_ns - b->last_ns : 0;
@@ -39,10 +41,12 @@ bool mw_budget_sample(struct mw_budget *b, uint64_t now_ns, uint64_t cpu_ns,
 	b->probe_ns += dcost;
 	if (attached) {
 		b->attached_ns += dt;
-		/* A rise is taken at once, a fall slowly: a window that starts as the load
+		/* A rise is taken at once, a fall slowly (halved each tick's worth of time
+		 * attached, however short the windows): a window that starts as the load
 		 * rises must not be planned on a quiet one's rate. */
 		if (dt && tick)
-			b->rate = fmax(dcost / (double)dt, b->rate / 2);
+			b->rate = fmax(dcost / (double)dt,
+				       b->rate * exp2(-(double)dt / (double)b->tick_ns));
 	}
 	/* What the last attach or detach cost, in time at that rate: a window costs that more. */
 	if (!tick && b->rate > 0)
@@ -54,9 +58,92 @@ bool mw_budget_sample(struct mw_budget *b, uint64_t now_ns, uint64_t cpu_ns,
 	b->attached = attached;
 	if (b->pct <= 0)
 		return true;
-	/* Attached until the next sample only if what it would cost still fits. */
 	credit = b->pct / 100 * mw_budget_own_ns(b) - b->probe_ns;
-	return credit >= b->rate * (double)((dt > b->tick_ns ? dt : b->tick_ns) + b->lag_ns);
+	if (!b->open) {
+		/* A window if the credit pays for it, as late as its ends came lately, its
+		 * attach and its detach. */
+		b->win_ns = mw_budget_plan(b);
+		horizon = b->win_ns ? b->win_ns + b->late_ns : b->tick_ns;
+		return credit >= b->rate * ((double)horizon + 2 * (double)b->lag_ns);
+	}
+	end = b->win_end;
+	/* A window not cut, of probes that now cost more than the budget earns: cut now. */
+	if (!end && mw_budget_plan(b))
+		end = now_ns;
+	if (end && now_ns >= end) {
+		/* Its planned length is over: more only if the credit is plenty, and then
+		 * not cut (until the probes cost more than the budget earns). */
+		if (credit < b->rate * (double)MW_BUDGET_SPREAD_NS)
+			return false;
+		b->win_end = 0;
+		horizon = dt > b->tick_ns ? dt : b->tick_ns;
+	} else {
+		horizon = end ? end - now_ns : dt > b->tick_ns ? dt : b->tick_ns;
+	}
+	/* Attached until the next sample only if what it would cost still fits. */
+	return credit >= b->rate * (double)(horizon + b->lag_ns);
+}
+
+void mw_budget_attached(struct mw_budget *b, uint64_t now_ns)
+{
+	b->open = true;
+	b->windows++;
+	b->win_end = b->win_ns ? now_ns + b->win_ns : 0;
+}
+
+void mw_budget_detached(struct mw_budget *b, uint64_t now_ns)
+{
+	/* How late its end came (the thread's wake-up on a busy host): windows cost that more. */
+	if (b->open && b->win_end)
+		b->late_ns = (uint64_t)fmax(now_ns > b->win_end ? (double)(now_ns - b->win_end) : 0,
+					    (double)b->late_ns / 2);
+	b->open = false;
+	b->win_end = 0;
+}
+
+void mw_budget_change_wall(struct mw_budget *b, bool attach, uint64_t wall_ns)
+{
+	if (attach)
+		b->att_wall_ns = wall_ns;
+	else
+		b->det_wall_ns = wall_ns;
+	b->chg_wall_ns = b->att_wall_ns + b->det_wall_ns;
+}
+
+uint64_t mw_budget_window_end(const struct mw_budget *b)
+{
+	return b->open ? b->win_end : 0;
+}
+
+/* The target's own CPU time per wall ns since the first sample. */
+static double own_rate(const struct mw_budget *b)
+{
+	uint64_t wall = b->last_ns - b->start_ns;
+
+	return wall ? mw_budget_own_ns(b) / (double)wall : 0;
+}
+
+uint64_t mw_budget_plan(const struct mw_budget *b)
+{
+	double earn = b->pct / 100 * own_rate(b); /* credit per wall ns */
+	double chg = 2 * (double)b->lag_ns;	  /* an attach and a detach, in time attached */
+	double w, gap, rate;
+
+	/* Unlimited, no rate measured yet, or probes the budget keeps up with: not cut. */
+	if (b->pct <= 0 || b->rate <= 0 || b->rate <= earn)
+		return 0;
+	/* The probes' own cost twice the attach's and detach's, however short the window. */
+	w = fmax((double)MW_BUDGET_MIN_WIN_NS, 2 * chg);
+	/* The rate since the first window, at least: not a window that saw the target idle. */
+	rate = b->attached_ns ? fmax(b->rate, b->probe_ns / (double)b->attached_ns) : b->rate;
+	/*
+	 * A window of w comes every rate (w + chg) / earn: no sooner than the window, an
+	 * attach, a detach and a tick (the next decision) can follow each other, or credit
+	 * is left unspent. Longer so that they do.
+	 */
+	gap = (double)(b->chg_wall_ns + b->tick_ns);
+	w = fmax(w, (earn * gap - rate * chg) / (rate - earn));
+	return (uint64_t)fmin(w, (double)MW_BUDGET_MAX_WIN_NS);
 }
 
 double mw_budget_own_ns(const struct mw_budget *b)

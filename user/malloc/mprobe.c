@@ -652,8 +652,11 @@ void mw_mprobe_detach_pid(struct mw_mprobe *m, uint32_t pid)
 {
 	struct mw_mpoint *last = NULL;
 	pthread_t th[16];
+	__u8 one = 1;
 	int n = 0;
 
+	/* Held from now: a link's breakpoints go one after the other, over milliseconds. */
+	bpf_map__update_elem(m->skel->maps.mheld, &pid, sizeof(pid), &one, sizeof(one), BPF_ANY);
 	for (size_t i = 0; i < m->npoints; i++) {
 		struct mw_mpoint *p = &m->points[i];
 
@@ -684,8 +687,11 @@ int mw_mprobe_reattach_pid(struct mw_mprobe *m, uint32_t pid)
 	struct mw_mbudget_ctr b;
 	int err = 0;
 
-	/* Calls of pid still "running" from before the detach are stale now (gen). Only
-	 * user space writes gen, and the process's probes are away: no update is lost. */
+	/*
+	 * Held (since the detach) until every link is in: mw_mprobe_open_pid. Calls of pid
+	 * still "running" from before the detach are stale now (gen). Only user space writes
+	 * gen, and the process's probes are away: no update is lost.
+	 */
 	if (!bpf_map__lookup_elem(m->skel->maps.mbudget, &pid, sizeof(pid), &b, sizeof(b), 0)) {
 		b.gen++;
 		bpf_map__update_elem(m->skel->maps.mbudget, &pid, sizeof(pid), &b, sizeof(b),
@@ -708,6 +714,11 @@ int mw_mprobe_reattach_pid(struct mw_mprobe *m, uint32_t pid)
 	return err;
 }
 
+void mw_mprobe_open_pid(struct mw_mprobe *m, uint32_t pid)
+{
+	bpf_map__delete_elem(m->skel->maps.mheld, &pid, sizeof(pid), 0);
+}
+
 bool mw_mprobe_budget(const struct mw_mprobe *m, uint32_t pid, struct mw_mbudget_ctr *out)
 {
 	return !bpf_map__lookup_elem(m->skel->maps.mbudget, &pid, sizeof(pid), out, sizeof(*out),
@@ -717,6 +728,7 @@ bool mw_mprobe_budget(const struct mw_mprobe *m, uint32_t pid, struct mw_mbudget
 void mw_mprobe_budget_drop(struct mw_mprobe *m, uint32_t pid)
 {
 	bpf_map__delete_elem(m->skel->maps.mbudget, &pid, sizeof(pid), 0);
+	bpf_map__delete_elem(m->skel->maps.mheld, &pid, sizeof(pid), 0);
 }
 
 /* malloc and free as memwatch calls them, through pointers the compiler cannot see through. */

@@ -118,7 +118,10 @@ void mw_mprobe_detach(struct mw_mprobe *m);
  * held process is still held; the in-process sampler's links go and come too.
  */
 void mw_mprobe_detach_pid(struct mw_mprobe *m, uint32_t pid);
+/* Held from the detach on (the entry probes record nothing) until mw_mprobe_open_pid,
+ * after mw_mprobe_reattach_pid. */
 int mw_mprobe_reattach_pid(struct mw_mprobe *m, uint32_t pid);
+void mw_mprobe_open_pid(struct mw_mprobe *m, uint32_t pid);
 /* pid's probe runs and their time so far (false: not counted, e.g. the table is full). */
 bool mw_mprobe_budget(const struct mw_mprobe *m, uint32_t pid, struct mw_mbudget_ctr *out);
 /* pid is gone: its counters are dropped. */

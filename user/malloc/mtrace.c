@@ -57,15 +57,17 @@ struct mlive {
 	struct mw_mring ring;
 	bool ring_failed; /* said once */
 	/* Its allocator probes and their overhead budget (accounting: see mw_mtrace). */
-	bool probed;	  /* probes were attached to it */
-	bool gone;	  /* /proc has it no more: accounting stopped */
-	bool want;	  /* the budget wants its probes attached */
-	bool attached;	  /* its probes are attached */
-	bool to_ledger;	  /* detached: the ledger has not been told yet */
-	bool ended;	  /* its escalation ended: detached whatever the budget wants */
-	uint64_t dark_ns; /* when its probes were last detached, 0 = never */
+	bool probed;	       /* probes were attached to it */
+	bool gone;	       /* /proc has it no more: accounting stopped */
+	bool want;	       /* the budget wants its probes attached */
+	bool attached;	       /* its probes are attached */
+	bool to_ledger;	       /* detached: the ledger has not been told yet */
+	bool ended;	       /* its escalation ended: detached whatever the budget wants */
+	uint64_t dark_ns;      /* when its probes were last detached, 0 = never */
+	uint64_t att_since_ns; /* and attached */
 	uint64_t next_sample_ns;
 	struct mw_budget bud;
+	struct mw_mbudget_entry dark_e; /* the budget's state at the last detach, for the ledger */
 	/* Its read and write system calls (/proc/PID/io), at the last sample, since the
 	 * first, and of them while attached: what the ledger's estimates weigh by. */
 	bool io_ok;
@@ -101,6 +103,8 @@ struct mw_mtrace {
 	 * event loop's thread, which alone owns the ledger, takes it (flush_pending).
 	 */
 	pthread_mutex_t mu;
+	pthread_cond_t wake; /* the thread, for a window that ends before its next tick */
+	uint64_t wake_end;   /* that window's end */
 	pthread_t thread;
 	bool thread_on;
 	bool stop;	    /* atomic: the thread ends */
@@ -252,7 +256,7 @@ static void ring_drain(struct mw_mtrace *t, uint32_t pid, bool stopped)
 	}
 }
 
-static void flush_pending(struct mw_mtrace *t, uint64_t now);
+static void flush_pending(struct mw_mtrace *t);
 
 static int on_record(void *ctx, void *data, size_t size)
 {
@@ -261,7 +265,7 @@ static int on_record(void *ctx, void *data, size_t size)
 
 	/* A detached window is known to the ledger before the frees read after it. */
 	if (__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE))
-		flush_pending(t, mw_now_ns(CLOCK_MONOTONIC));
+		flush_pending(t);
 
 	if (mw_decode(&t->s->dctx, data, size, &ev))
 		return mw_session_bad_record(t->s, data, size);
@@ -285,19 +289,41 @@ static int on_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static void probes_tick(struct mw_mtrace *t, uint64_t now);
+static uint64_t probes_tick(struct mw_mtrace *t, uint64_t now);
 
 static void *budget_thread(void *arg)
 {
 	struct mw_mtrace *t = arg;
-	const struct timespec tick = { 0, (long)BUDGET_TICK_NS };
+	uint64_t wake = mw_now_ns(CLOCK_MONOTONIC) + BUDGET_TICK_NS, now, end;
 
+	pthread_mutex_lock(&t->mu);
 	while (!__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE)) {
-		nanosleep(&tick, NULL);
-		pthread_mutex_lock(&t->mu);
-		probes_tick(t, mw_now_ns(CLOCK_MONOTONIC));
-		pthread_mutex_unlock(&t->mu);
+		struct timespec at = { (time_t)(wake / 1000000000ULL),
+				       (long)(wake % 1000000000ULL) };
+
+		/* Until the next tick, the end of a window planned shorter, or a new process's
+		 * first window (woken: its end is planned). */
+		int rc = pthread_cond_timedwait(&t->wake, &t->mu, &at);
+
+		if (__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE))
+			break;
+		if (rc != ETIMEDOUT) {
+			end = t->wake_end;
+			now = mw_now_ns(CLOCK_MONOTONIC);
+			if (end > now && end < wake)
+				wake = end;
+			if (end > now)
+				continue;
+		}
+		now = mw_now_ns(CLOCK_MONOTONIC);
+		end = probes_tick(t, now);
+		now = mw_now_ns(CLOCK_MONOTONIC);
+		wake = now + BUDGET_TICK_NS;
+		/* (Not at once for an end already past: the next tick takes it.) */
+		if (end && end < wake)
+			wake = end > now ? end : now + BUDGET_TICK_NS / 20;
 	}
+	pthread_mutex_unlock(&t->mu);
 	return NULL;
 }
 
@@ -319,7 +345,11 @@ static void stop_thread(struct mw_mtrace *t)
 {
 	if (!t->thread_on)
 		return;
+	pthread_mutex_lock(&t->mu);
 	__atomic_store_n(&t->stop, true, __ATOMIC_RELEASE);
+	t->wake_end = 0;
+	pthread_cond_signal(&t->wake);
+	pthread_mutex_unlock(&t->mu);
 	pthread_join(t->thread, NULL);
 	t->thread_on = false;
 }
@@ -340,6 +370,7 @@ struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *
 			     : cfg->cmd	  ? MW_HOLD_CHILDREN
 					  : MW_HOLD_OFF,
 	};
+	pthread_condattr_t ca;
 	struct mw_mtrace *t;
 	int ret;
 
@@ -356,6 +387,10 @@ struct mw_mtrace *mw_mtrace_new(const struct mw_config *cfg, struct mw_session *
 	t->backoff_ns = 1000000000ULL;
 	t->global_on = true;
 	pthread_mutex_init(&t->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	if (mw_mledger_init(&t->ml, s, m, m->max_outstanding, err, errsz)) {
 		free(t);
 		return NULL;
@@ -440,7 +475,8 @@ static void sampler_pid(struct mw_mtrace *t, uint32_t pid, uint64_t now, uint64_
 		p->attached = true;
 		mw_budget_init(&p->bud, 0, &t->cost, BUDGET_TICK_NS);
 		p->want = mw_budget_sample(&p->bud, now, cpu, &zero, true, false);
-		p->bud.windows = 1;
+		mw_budget_attached(&p->bud, now);
+		p->att_since_ns = now;
 		p->next_sample_ns = now + BUDGET_TICK_NS;
 	}
 	if (p && p->probed && (!p->attached || t->duty_off || t->guard_off)) {
@@ -524,8 +560,14 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 		mw_budget_init(&p->bud, t->cfg->mal.max_overhead_pct, &t->cost, BUDGET_TICK_NS);
 		p->want = mw_budget_sample(&p->bud, now, cpu, &zero, true, false);
 		p->io_ok = !mw_read_io_calls(pid, &p->io_last, &p->rd_last);
-		p->bud.windows = 1;
+		mw_mprobe_open_pid(&t->probe, pid); /* not held by a former process of its pid */
+		mw_budget_attached(&p->bud, now);
+		p->att_since_ns = now;
 		p->next_sample_ns = now + BUDGET_TICK_NS;
+		/* Its first window is planned short: the thread must end it in time. */
+		t->wake_end = mw_budget_window_end(&p->bud);
+		if (t->wake_end)
+			pthread_cond_signal(&t->wake);
 	}
 	/* New links (an exec) are attached: not while its probes are held off. */
 	if (n >= 0 && p->probed && (!p->attached || t->duty_off || t->guard_off)) {
@@ -577,7 +619,8 @@ int mw_mtrace_add_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs)
 }
 
 /* The budget's state of p for the ledger (and the recording). */
-static void budget_entry(struct mw_mtrace *t, const struct mlive *p, uint64_t now)
+static void budget_fill(const struct mw_mtrace *t, const struct mlive *p, uint64_t now,
+			struct mw_mbudget_entry *out)
 {
 	const struct mw_budget *b = &p->bud;
 	struct mw_mbudget_entry e = {
@@ -603,6 +646,14 @@ static void budget_entry(struct mw_mtrace *t, const struct mlive *p, uint64_t no
 		.reads_attached = p->rd_att,
 	};
 
+	*out = e;
+}
+
+static void budget_entry(struct mw_mtrace *t, const struct mlive *p, uint64_t now)
+{
+	struct mw_mbudget_entry e;
+
+	budget_fill(t, p, now, &e);
 	mw_mledger_budget(&t->ml, &e);
 }
 
@@ -639,54 +690,74 @@ static void budget_sample(struct mw_mtrace *t, struct mlive *p, uint64_t now, bo
 static void apply(struct mw_mtrace *t, struct mlive *p, bool global_on)
 {
 	bool want = global_on && !p->ended && (p->want || !t->accounting);
-	uint64_t t0;
+	uint64_t t0, t1;
 
 	if (want == p->attached || p->gone)
 		return;
 	t0 = mw_now_ns(CLOCK_MONOTONIC);
 	/*
 	 * A sample when the change is done, its interval counted as detached: the
-	 * breakpoints come and go at the start of a change and most of its time is the
-	 * grace periods the links wait for, while the target runs free. (What the
-	 * probes cost meanwhile is counted all the same.)
+	 * breakpoints go at the start of a detach and most of its time is the grace
+	 * periods the links wait for, while the target runs free; they come in one after
+	 * the other during an attach, which records nothing until it is done (held). (What
+	 * the probes cost meanwhile is counted all the same.)
 	 */
 	if (want) {
 		if (mw_mprobe_reattach_pid(&t->probe, p->pid)) {
 			mw_mprobe_detach_pid(&t->probe, p->pid); /* it exited */
+			mw_mprobe_open_pid(&t->probe, p->pid);
 			return;
 		}
+		t1 = mw_now_ns(CLOCK_MONOTONIC);
+		mw_budget_change_wall(&p->bud, true, t1 - t0);
 		if (t->accounting)
-			budget_sample(t, p, mw_now_ns(CLOCK_MONOTONIC), false);
-		if (t->cfg->verbose)
-			mw_p_err("pid %u: allocator probes attached again in %.1f ms", p->pid,
-				 (double)(mw_now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
+			budget_sample(t, p, t1, false);
+		/* Every link in, the account taken: the window's calls are recorded from here. */
+		mw_mprobe_open_pid(&t->probe, p->pid);
 		p->attached = true;
-		p->bud.windows++;
+		/* The window opens, paid for until its next sample (its end, or a tick). */
+		mw_budget_attached(&p->bud, t1);
+		p->att_since_ns = t1;
+		if (t->cfg->verbose)
+			mw_p_err("pid %u: allocator probes attached again in %.1f ms, for %.1f ms "
+				 "(0: not cut; an attach or detach costs it %.2f ms of probes)",
+				 p->pid, (double)(t1 - t0) / 1e6, (double)p->bud.win_ns / 1e6,
+				 p->bud.rate * (double)p->bud.lag_ns / 1e6);
+		p->want = true;
 		return;
 	}
 	mw_mprobe_detach_pid(&t->probe, p->pid);
 	/* After the links are gone: a free from here on may be missed. */
 	p->dark_ns = mw_now_ns(CLOCK_MONOTONIC);
 	if (t->cfg->verbose)
-		mw_p_err("pid %u: allocator probes detached in %.1f ms", p->pid,
-			 (double)(p->dark_ns - t0) / 1e6);
+		mw_p_err("pid %u: allocator probes detached in %.1f ms, after %.1f ms attached",
+			 p->pid, (double)(p->dark_ns - t0) / 1e6,
+			 (double)(t0 - p->att_since_ns) / 1e6);
 	p->attached = false;
+	mw_budget_change_wall(&p->bud, false, p->dark_ns - t0);
+	mw_budget_detached(&p->bud, t0);
 	if (t->accounting)
 		budget_sample(t, p, p->dark_ns, false);
+	/* As of the detach: the next window may open before the event loop takes it. */
+	budget_fill(t, p, p->dark_ns, &p->dark_e);
 	p->to_ledger = true;
 	__atomic_store_n(&t->pending, true, __ATOMIC_RELEASE);
 }
 
 /* The event loop's thread: tell the ledger what the budget thread did. */
-static void flush_pending(struct mw_mtrace *t, uint64_t now)
+static void flush_pending(struct mw_mtrace *t)
 {
+	/* Not the lock at every tick: the budget's thread holds it through a detach (tens
+	 * of ms of grace periods), several times a second with short windows. */
+	if (!__atomic_load_n(&t->pending, __ATOMIC_ACQUIRE))
+		return;
 	pthread_mutex_lock(&t->mu);
 	__atomic_store_n(&t->pending, false, __ATOMIC_RELEASE);
 	for (size_t i = 0; i < t->nprocs; i++) {
 		if (!t->procs[i].to_ledger)
 			continue;
 		t->procs[i].to_ledger = false;
-		budget_entry(t, &t->procs[i], now);
+		mw_mledger_budget(&t->ml, &t->procs[i].dark_e);
 	}
 	if (t->guard_pending) {
 		t->guard_pending = false;
@@ -831,11 +902,12 @@ static void report_exiting(struct mw_mtrace *t, uint64_t now)
 	}
 }
 
-/* Duty cycle, rate guard and budgets: attach or detach each process's probes. */
-static void probes_tick(struct mw_mtrace *t, uint64_t now)
+/* Duty cycle, rate guard and budgets: attach or detach each process's probes. Returns
+ * the earliest end of a window planned (0: none), when the next tick must come. */
+static uint64_t probes_tick(struct mw_mtrace *t, uint64_t now)
 {
 	const struct mw_malloc_config *m = &t->cfg->mal;
-	uint64_t rate;
+	uint64_t rate, next = 0;
 	bool global_on;
 
 	if (m->duty_period_s && now >= t->next_duty_ns) {
@@ -867,12 +939,19 @@ static void probes_tick(struct mw_mtrace *t, uint64_t now)
 	for (size_t i = 0; i < t->nprocs; i++) {
 		struct mlive *p = &t->procs[i];
 
+		uint64_t end;
+
 		if (!p->probed || p->gone)
 			continue;
-		if (t->accounting && now >= p->next_sample_ns)
+		end = mw_budget_window_end(&p->bud);
+		if (t->accounting && (now >= p->next_sample_ns || (end && now >= end)))
 			budget_sample(t, p, now, true);
 		apply(t, p, global_on);
+		end = t->accounting && p->attached ? mw_budget_window_end(&p->bud) : 0;
+		if (end && (!next || end < next))
+			next = end;
 	}
+	return next;
 }
 
 void mw_mtrace_tick(struct mw_mtrace *t, uint64_t now)
@@ -886,13 +965,13 @@ void mw_mtrace_tick(struct mw_mtrace *t, uint64_t now)
 		probes_tick(t, now);
 		pthread_mutex_unlock(&t->mu);
 	}
-	flush_pending(t, now);
+	flush_pending(t);
 }
 
 void mw_mtrace_detach(struct mw_mtrace *t)
 {
 	stop_thread(t);
-	flush_pending(t, mw_now_ns(CLOCK_MONOTONIC));
+	flush_pending(t);
 	mw_mprobe_detach(&t->probe);
 }
 
@@ -952,7 +1031,7 @@ void mw_mtrace_deescalate(struct mw_mtrace *t, uint32_t pid)
 		apply(t, p, false); /* detached now: the window is closed */
 	}
 	pthread_mutex_unlock(&t->mu);
-	flush_pending(t, mw_now_ns(CLOCK_MONOTONIC));
+	flush_pending(t);
 }
 
 /* The stack holding the most outstanding bytes of pid: its first frames' names, innermost
@@ -1005,6 +1084,7 @@ void mw_mtrace_free(struct mw_mtrace *t)
 		mw_sym_free(t->sym);
 	mw_mwalk_free(t->walk);
 	free(t->procs);
+	pthread_cond_destroy(&t->wake);
 	pthread_mutex_destroy(&t->mu);
 	free(t);
 }
