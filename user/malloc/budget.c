@@ -143,6 +143,14 @@ uint64_t mw_budget_plan(const struct mw_budget *b)
 	 */
 	gap = (double)(b->chg_wall_ns + b->tick_ns);
 	w = fmax(w, (earn * gap - rate * chg) / (rate - earn));
+	/*
+	 * And what a period's credit pays for: a window every MW_BUDGET_PERIOD_NS is all
+	 * that spreading needs, and a longer one sees more of the blocks it saw allocated
+	 * freed (one freed unseen, its address reused by a block of its size, counts as
+	 * held: leak_shares' held blocks, freed 0.2 s after, came out at 2.1-2.3% of its
+	 * leaks with 10 ms windows at 20%, 0.9-1.4% with the tick-long ones before).
+	 */
+	w = fmax(w, earn * (double)MW_BUDGET_PERIOD_NS / rate - chg);
 	return (uint64_t)fmin(w, (double)MW_BUDGET_MAX_WIN_NS);
 }
 

@@ -16,9 +16,11 @@
  * whose cost is mostly the probes' (twice what an attach and a detach cost the
  * target, and at least MW_BUDGET_MIN_WIN_NS), so that the same credit buys more
  * of them, spread over the run: the next one comes when the credit pays for it
- * and its attach and detach. It is longer only when the budget pays for more
- * than the attach and detach can take in between (their wall time: a shorter
- * window would leave credit unspent), and it is not cut at all while the
+ * and its attach and detach. It is longer when the budget pays for more: what
+ * MW_BUDGET_PERIOD_NS of credit buys (a window that often is enough, and a
+ * longer one sees more of its blocks freed), or what the attach and detach
+ * leave time for (their wall time: a shorter window would leave credit
+ * unspent); at most MW_BUDGET_MAX_WIN_NS. It is not cut at all while the
  * probes cost less than the budget earns, or the credit would keep them for
  * MW_BUDGET_SPREAD_NS more.
  *
@@ -53,6 +55,8 @@ struct mw_mcost {
  * under 1.5 ms mostly) records nothing (held) and costs the target next to nothing.
  */
 #define MW_BUDGET_MIN_WIN_NS (5 * 1000000ULL)
+/* Windows are planned to come about this often when the budget pays for longer ones. */
+#define MW_BUDGET_PERIOD_NS (200 * 1000000ULL)
 /* The longest window planned: a phase of a fraction of a second must not fall between two. */
 #define MW_BUDGET_MAX_WIN_NS (100 * 1000000ULL)
 /* A window is not cut while the credit would keep the probes this much longer. */
@@ -103,8 +107,9 @@ void mw_budget_change_wall(struct mw_budget *b, bool attach, uint64_t wall_ns);
 uint64_t mw_budget_window_end(const struct mw_budget *b);
 /*
  * The window the budget would plan now (0: not cut): the shortest whose cost is mostly
- * the probes', lengthened so that the credit it needs comes no faster than an attach and
- * a detach can follow it, and not cut while the probes cost less than the budget earns.
+ * the probes', lengthened to a period's credit and so that the credit it needs comes no
+ * faster than an attach and a detach can follow it; not cut while the probes cost less
+ * than the budget earns.
  */
 uint64_t mw_budget_plan(const struct mw_budget *b);
 /* The target's own CPU time since the first sample (CPU time less the probes'). */
