@@ -134,8 +134,14 @@ uint64_t mw_budget_plan(const struct mw_budget *b)
 		return 0;
 	/* The probes' own cost twice the attach's and detach's, however short the window. */
 	w = fmax((double)MW_BUDGET_MIN_WIN_NS, 2 * chg);
-	/* The rate since the first window, at least: not a window that saw the target idle. */
+	/*
+	 * Lengthened on the rate since the first window at least, and the target's own CPU
+	 * rate: a rate below it was mostly measured over a tick in which the load began (an
+	 * idle server's first requests), and a window planned long on it cost several times
+	 * what it was planned to (redis: a 15-53 ms window, the credit of seconds).
+	 */
 	rate = b->attached_ns ? fmax(b->rate, b->probe_ns / (double)b->attached_ns) : b->rate;
+	rate = fmax(rate, own_rate(b));
 	/*
 	 * A window of w comes every rate (w + chg) / earn: no sooner than the window, an
 	 * attach, a detach and a tick (the next decision) can follow each other, or credit
