@@ -57,14 +57,13 @@ struct mlive {
 	struct mw_mring ring;
 	bool ring_failed; /* said once */
 	/* Its allocator probes and their overhead budget (accounting: see mw_mtrace). */
-	bool probed;	       /* probes were attached to it */
-	bool gone;	       /* /proc has it no more: accounting stopped */
-	bool want;	       /* the budget wants its probes attached */
-	bool attached;	       /* its probes are attached */
-	bool to_ledger;	       /* detached: the ledger has not been told yet */
-	bool ended;	       /* its escalation ended: detached whatever the budget wants */
-	uint64_t dark_ns;      /* when its probes were last detached, 0 = never */
-	uint64_t att_since_ns; /* and attached */
+	bool probed;	  /* probes were attached to it */
+	bool gone;	  /* /proc has it no more: accounting stopped */
+	bool want;	  /* the budget wants its probes attached */
+	bool attached;	  /* its probes are attached */
+	bool to_ledger;	  /* detached: the ledger has not been told yet */
+	bool ended;	  /* its escalation ended: detached whatever the budget wants */
+	uint64_t dark_ns; /* when its probes were last detached, 0 = never */
 	uint64_t next_sample_ns;
 	struct mw_budget bud;
 	struct mw_mbudget_entry dark_e; /* the budget's state at the last detach, for the ledger */
@@ -476,7 +475,6 @@ static void sampler_pid(struct mw_mtrace *t, uint32_t pid, uint64_t now, uint64_
 		mw_budget_init(&p->bud, 0, &t->cost, BUDGET_TICK_NS);
 		p->want = mw_budget_sample(&p->bud, now, cpu, &zero, true, false);
 		mw_budget_attached(&p->bud, now);
-		p->att_since_ns = now;
 		p->next_sample_ns = now + BUDGET_TICK_NS;
 	}
 	if (p && p->probed && (!p->attached || t->duty_off || t->guard_off)) {
@@ -562,7 +560,6 @@ static int attach_pid(struct mw_mtrace *t, uint32_t pid, bool before_libs, bool 
 		p->io_ok = !mw_read_io_calls(pid, &p->io_last, &p->rd_last);
 		mw_mprobe_open_pid(&t->probe, pid); /* not held by a former process of its pid */
 		mw_budget_attached(&p->bud, now);
-		p->att_since_ns = now;
 		p->next_sample_ns = now + BUDGET_TICK_NS;
 		/* Its first window is planned short: the thread must end it in time. */
 		t->wake_end = mw_budget_window_end(&p->bud);
@@ -717,12 +714,9 @@ static void apply(struct mw_mtrace *t, struct mlive *p, bool global_on)
 		p->attached = true;
 		/* The window opens, paid for until its next sample (its end, or a tick). */
 		mw_budget_attached(&p->bud, t1);
-		p->att_since_ns = t1;
 		if (t->cfg->verbose)
-			mw_p_err("pid %u: allocator probes attached again in %.1f ms, for %.1f ms "
-				 "(0: not cut; an attach or detach costs it %.2f ms of probes)",
-				 p->pid, (double)(t1 - t0) / 1e6, (double)p->bud.win_ns / 1e6,
-				 p->bud.rate * (double)p->bud.lag_ns / 1e6);
+			mw_p_err("pid %u: allocator probes attached again in %.1f ms", p->pid,
+				 (double)(t1 - t0) / 1e6);
 		p->want = true;
 		return;
 	}
@@ -730,9 +724,8 @@ static void apply(struct mw_mtrace *t, struct mlive *p, bool global_on)
 	/* After the links are gone: a free from here on may be missed. */
 	p->dark_ns = mw_now_ns(CLOCK_MONOTONIC);
 	if (t->cfg->verbose)
-		mw_p_err("pid %u: allocator probes detached in %.1f ms, after %.1f ms attached",
-			 p->pid, (double)(p->dark_ns - t0) / 1e6,
-			 (double)(t0 - p->att_since_ns) / 1e6);
+		mw_p_err("pid %u: allocator probes detached in %.1f ms", p->pid,
+			 (double)(p->dark_ns - t0) / 1e6);
 	p->attached = false;
 	mw_budget_change_wall(&p->bud, false, p->dark_ns - t0);
 	mw_budget_detached(&p->bud, t0);
