@@ -749,8 +749,9 @@ def _budget_run(*extra):
     """budget_phases -w under memwatch -p --malloc EXTRA: its trace, pid and stderr."""
     # 9 s without an allocation: the credit (5% of its own CPU time) pays for a window again
     # (a window costs a tick and a detach, 50 ms and more on a busy host) even when the host
-    # gives the workload a quarter of a CPU.
-    w = mw.workload("budget_phases", "-w", "-s", "9000")
+    # gives the workload a quarter of a CPU. 300 ms of work first: attached from an idle
+    # start the budget has no credit, and a tick among the first allocations would detach.
+    w = mw.workload("budget_phases", "-w", "-b", "300", "-s", "9000")
     out = mw.tmpfile("mw.json")
     m = mw.attach([w.pid], "--json", "--malloc", *extra, out=out)
     w.send()

@@ -3,11 +3,14 @@
  * budget_phases: known leaks and frees on both sides of the detached windows of
  * the allocation probes' overhead budget (--max-overhead; tests/e2e/test_malloc.py).
  *
- * usage: budget_phases [-w] [-c MS] [-s MS]
+ * usage: budget_phases [-w] [-b MS] [-c MS] [-s MS]
  *   -w     handshake first ("ready <pid>", wait for a byte on stdin)
+ *   -b MS  phase 0 lasts MS milliseconds (default 0)
  *   -c MS  phase 2 lasts MS milliseconds (default 1500)
  *   -s MS  phase 4 lasts MS milliseconds (default 3000)
  *
+ * 0. spin: CPU work without an allocation (the budget earns the credit phase 1 needs:
+ *    attached from an idle start it has none, and a tick in phase 1 would detach).
  * 1. keep_before: 20 blocks of 1111 bytes, never freed; free_before: 30 blocks of
  *    2222 bytes, kept until phase 3.
  * 2. churn: malloc+free pairs as fast as it can (malloc-bound: a budget detaches
@@ -26,7 +29,7 @@
 #include <time.h>
 #include "common.h"
 
-#define USAGE "budget_phases [-w] [-c MS] [-s MS]"
+#define USAGE "budget_phases [-w] [-b MS] [-c MS] [-s MS]"
 
 static void *volatile sink;
 /* volatile: the compiler may not drop allocations it can see are never read */
@@ -98,12 +101,13 @@ static __attribute__((noinline)) void free_after(void)
 
 int main(int argc, char **argv)
 {
-	long churn_ms = 1500, spin_ms = 3000, n;
+	long before_ms = 0, churn_ms = 1500, spin_ms = 3000, n;
 	int wait = 0, c;
 
-	while ((c = getopt(argc, argv, "wc:s:")) != -1) {
+	while ((c = getopt(argc, argv, "wb:c:s:")) != -1) {
 		switch (c) {
 		case 'w': wait = 1; break;
+		case 'b': before_ms = wl_num(optarg, USAGE); break;
 		case 'c': churn_ms = wl_num(optarg, USAGE); break;
 		case 's': spin_ms = wl_num(optarg, USAGE); break;
 		default: wl_usage(USAGE);
@@ -111,6 +115,8 @@ int main(int argc, char **argv)
 	}
 	if (wait)
 		wl_handshake("ready");
+	if (before_ms)
+		sink = (void *)(uintptr_t)spin(before_ms);
 	keep_before();
 	free_before();
 	n = churn(churn_ms);
