@@ -174,7 +174,9 @@ def test_oom_last_word_stacks():
         g = mw.Proc(cg.argv([mw.wl("grower"), "-w", "-m", "512"]), stdin=subprocess.PIPE,
                     name="grower")
         g.wait_line(r"^ready \d+$")
-        m = mw.attach([g.pid], "--json", "--malloc", out=out)
+        # Every allocation traced: this is about the report at the OOM kill, not about the
+        # overhead budget's estimates (-p has one by default).
+        m = mw.attach([g.pid], "--json", "--malloc", "--max-overhead", "0", out=out)
         g.send()
         eq(g.wait(30), -signal.SIGKILL, f"grower's end (stderr {mw.tail(g.text('err'))!r})")
         eq(mw.finish(m), 0, f"memwatch exit status (stderr {mw.tail(m.text('err'))!r})")
