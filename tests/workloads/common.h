@@ -15,11 +15,14 @@
 #define MW_WORKLOAD_COMMON_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #define PG 4096UL
 
@@ -102,6 +105,44 @@ static inline void wl_check_page_size(void)
 		wl_say("workload: page size is not 4096; expected numbers do not apply\n");
 		exit(1);
 	}
+}
+
+/* len bytes of fresh private anonymous memory, every page written: resident, 4 KiB pages
+ * whatever the THP setting (MADV_NOHUGEPAGE), one fault each. Exits on failure. */
+static inline char *wl_touched_anon(size_t len)
+{
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		wl_say("mmap: %s\n", strerror(errno));
+		exit(1);
+	}
+	madvise(p, len, MADV_NOHUGEPAGE);
+	for (size_t off = 0; off < len; off += PG)
+		p[off] = 1;
+	return p;
+}
+
+/* /proc/self/status into buf (read(2), no allocation), NUL-terminated. Exits on failure. */
+static inline void wl_read_status(char *buf, size_t size)
+{
+	int fd = open("/proc/self/status", O_RDONLY);
+	ssize_t n, len = 0;
+
+	if (fd < 0)
+		exit(1);
+	while (len < (ssize_t)size - 1 && (n = read(fd, buf + len, size - 1 - (size_t)len)) > 0)
+		len += n;
+	close(fd);
+	buf[len] = '\0';
+}
+
+/* "Field:   N kB" of a status text, in bytes (0 if absent); field with its leading "\n". */
+static inline uint64_t wl_status_kb(const char *text, const char *field)
+{
+	const char *p = strstr(text, field);
+
+	return p ? strtoull(p + strlen(field) + 1, NULL, 10) * 1024 : 0;
 }
 
 #define wl_die(...)                                                \

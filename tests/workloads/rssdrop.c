@@ -42,41 +42,16 @@ static atomic_long written; /* pages the faulter wrote */
 /* RssAnon in bytes, or exits. */
 static long rss_anon(void)
 {
-	int fd = open("/proc/self/status", O_RDONLY);
-	ssize_t n, len = 0;
-	char *p;
-
-	if (fd < 0)
+	wl_read_status(status_buf, sizeof(status_buf));
+	if (!strstr(status_buf, "\nRssAnon:"))
 		exit(1);
-	while (len < (ssize_t)sizeof(status_buf) - 1 &&
-	       (n = read(fd, status_buf + len, sizeof(status_buf) - 1 - len)) > 0)
-		len += n;
-	close(fd);
-	status_buf[len] = '\0';
-	p = strstr(status_buf, "RssAnon:");
-	if (!p)
-		exit(1);
-	return strtol(p + 8, NULL, 10) * 1024;
-}
-
-static char *fresh(size_t len)
-{
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED) {
-		wl_say("mmap: %s\n", strerror(errno));
-		exit(1);
-	}
-	madvise(p, len, MADV_NOHUGEPAGE);
-	for (size_t off = 0; off < len; off += PG)
-		p[off] = 1;
-	return p;
+	return (long)wl_status_kb(status_buf, "\nRssAnon:");
 }
 
 static void *faulter(void *arg)
 {
 	size_t len = FAULTER_PAGES * PG;
-	char *p = fresh(len);
+	char *p = wl_touched_anon(len);
 
 	(void)arg;
 	pthread_setname_np(pthread_self(), "faulter");
@@ -101,7 +76,7 @@ static void *faulter(void *arg)
 static void round_of(int i, size_t len)
 {
 	static const char *const names[] = { "munmap", "madvise", "mremap" };
-	char *p = fresh(len);
+	char *p = wl_touched_anon(len);
 	long before, after;
 
 	before = rss_anon();

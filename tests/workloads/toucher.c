@@ -30,45 +30,22 @@ static void *toucher(void *arg)
 	long i = (long)arg;
 	size_t len = (size_t)((equal ? 1 : i) * mib) << 20;
 	char name[16];
-	char *p;
 
 	snprintf(name, sizeof(name), "touch-%ld", i);
 	pthread_setname_np(pthread_self(), name);
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		wl_say("mmap: %s\n", strerror(errno));
-		exit(1);
-	}
-	madvise(p, len, MADV_NOHUGEPAGE);
-	for (size_t off = 0; off < len; off += PG)
-		p[off] = 1;
+	wl_touched_anon(len);
 	return NULL;
-}
-
-/* "Field:   N kB" of a status text, in bytes (0 if absent). */
-static uint64_t status_kb(const char *text, const char *field)
-{
-	const char *p = strstr(text, field);
-
-	return p ? strtoull(p + strlen(field) + 1, NULL, 10) * 1024 : 0;
 }
 
 static void say_status(void)
 {
 	char text[4096];
-	ssize_t n = 0, r;
-	int fd = open("/proc/self/status", O_RDONLY);
 
-	if (fd < 0)
-		exit(1);
-	while (n < (ssize_t)sizeof(text) - 1 && (r = read(fd, text + n, sizeof(text) - 1 - n)) > 0)
-		n += r;
-	close(fd);
-	text[n] = '\0';
-	wl_say("status %llu %llu %llu %llu\n", (unsigned long long)status_kb(text, "\nVmRSS:"),
-	       (unsigned long long)status_kb(text, "\nRssAnon:"),
-	       (unsigned long long)status_kb(text, "\nRssFile:"),
-	       (unsigned long long)status_kb(text, "\nRssShmem:"));
+	wl_read_status(text, sizeof(text));
+	wl_say("status %llu %llu %llu %llu\n", (unsigned long long)wl_status_kb(text, "\nVmRSS:"),
+	       (unsigned long long)wl_status_kb(text, "\nRssAnon:"),
+	       (unsigned long long)wl_status_kb(text, "\nRssFile:"),
+	       (unsigned long long)wl_status_kb(text, "\nRssShmem:"));
 }
 
 int main(int argc, char **argv)
