@@ -773,6 +773,18 @@ static __always_inline void capture_stack(struct mw_syscall_stack_rec *r, struct
 	r->pad = 0;
 }
 
+/* What every syscall record says of its call. */
+static __always_inline void fill_syscall(struct mw_syscall_rec *rec, __u64 id, __u64 now,
+					 struct pt_regs *regs, int sys, long ret, __u64 dur)
+{
+	fill_sys_hdr(&rec->hdr, id, now);
+	syscall_args(regs, rec->args);
+	rec->ret = ret;
+	rec->dur_ns = dur;
+	rec->sys = sys;
+	rec->pages = sys == MW_SYS_SHMAT || sys == MW_SYS_SHMDT ? shm_pages(sys, ret) : 0;
+}
+
 static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -828,13 +840,8 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 		if (!sr)
 			return 0;
 		rec = &sr->sc;
-		fill_sys_hdr(&rec->hdr, id, now);
+		fill_syscall(rec, id, now, regs, sys, ret, dur);
 		rec->hdr.type = MW_REC_SYSCALL_STACK;
-		syscall_args(regs, rec->args);
-		rec->ret = ret;
-		rec->dur_ns = dur;
-		rec->sys = sys;
-		rec->pages = sys == MW_SYS_SHMAT || sys == MW_SYS_SHMDT ? shm_pages(sys, ret) : 0;
 		capture_stack(sr, regs);
 		/* Only the bytes copied go to the ring: a record of a shallow stack is a few
 		 * hundred bytes, not 8 KiB of cold ring memory written and read per call. */
@@ -857,12 +864,7 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 	if (rss_known) {
 		rr = reserve(sizeof(*rr));
 		if (rr) {
-			fill_sys_hdr(&rr->sc.hdr, id, now);
-			syscall_args(regs, rr->sc.args);
-			rr->sc.ret = ret;
-			rr->sc.dur_ns = dur;
-			rr->sc.sys = sys;
-			rr->sc.pages = 0;
+			fill_syscall(&rr->sc, id, now, regs, sys, ret, dur);
 			rr->rss = rd;
 			bpf_ringbuf_submit(rr, wake_flag());
 		}
@@ -870,12 +872,7 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 	}
 	rec = reserve(sizeof(*rec));
 	if (rec) {
-		fill_sys_hdr(&rec->hdr, id, now);
-		syscall_args(regs, rec->args);
-		rec->ret = ret;
-		rec->dur_ns = dur;
-		rec->sys = sys;
-		rec->pages = sys == MW_SYS_SHMAT || sys == MW_SYS_SHMDT ? shm_pages(sys, ret) : 0;
+		fill_syscall(rec, id, now, regs, sys, ret, dur);
 		bpf_ringbuf_submit(rec, wake_flag());
 	}
 	return 0;
