@@ -58,6 +58,7 @@ TEST(decode_syscall_rss_delta_scales_signed_pages)
 	CHECK_EQ_INT(ev.sc.rss_anon, -3 * 4096);
 	CHECK_EQ_INT(ev.sc.rss_file, 4096);
 	CHECK_EQ_INT(ev.sc.rss_shmem, 0);
+	CHECK_EQ_INT(ev.sc.rss_delta, -2 * 4096);
 	/* 0 is a known effect, not an unknown one. */
 	r.rss = (struct mw_rss_delta){ 0 };
 	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r), &ev), 0);
@@ -68,6 +69,9 @@ TEST(decode_syscall_rss_delta_scales_signed_pages)
 	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r), &ev), -EINVAL);
 	r.sc.sys = MW_SYS_MUNMAP;
 	r.rss.anon = INT64_MIN / 2;
+	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r), &ev), -EINVAL);
+	/* Parts that fit whose sum does not (a crafted recording). */
+	r.rss = (struct mw_rss_delta){ .anon = INT64_MAX / 4096, .file = INT64_MAX / 4096 };
 	CHECK_EQ_INT(mw_decode(&ctx, &r, sizeof(r), &ev), -EINVAL);
 }
 

@@ -181,6 +181,7 @@ TEST(syscall_rss_delta_in_text_and_json)
 	ev.sc.rss_known = true;
 	ev.sc.rss_anon = -(1 << 20) + 8192;
 	ev.sc.rss_file = -4096;
+	ev.sc.rss_delta = ev.sc.rss_anon + ev.sc.rss_file;
 	o.f = open_memstream(&buf, &len);
 	mw_out_event(&o, &ev, &a);
 	o.json = true;

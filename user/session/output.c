@@ -98,8 +98,7 @@ static void text_syscall(struct mw_output *o, const struct mw_event *ev, const s
 		fprintf(o->f, " vm%s", delta);
 	}
 	if (ev->sc.rss_known) {
-		mw_fmt_delta(delta, sizeof(delta),
-			     ev->sc.rss_anon + ev->sc.rss_file + ev->sc.rss_shmem);
+		mw_fmt_delta(delta, sizeof(delta), ev->sc.rss_delta);
 		fprintf(o->f, " rss%s", delta);
 	}
 	fputc('\n', o->f);
@@ -262,7 +261,7 @@ static void json_syscall(struct mw_output *o, const struct mw_event *ev, const s
 		mw_json_uint(&j, "dur_ns", sc->dur_ns);
 	mw_json_int(&j, "vm_delta", a->vm_delta);
 	if (sc->rss_known) {
-		mw_json_int(&j, "rss_delta", sc->rss_anon + sc->rss_file + sc->rss_shmem);
+		mw_json_int(&j, "rss_delta", sc->rss_delta);
 		mw_json_int(&j, "rss_delta_anon", sc->rss_anon);
 		mw_json_int(&j, "rss_delta_file", sc->rss_file);
 		mw_json_int(&j, "rss_delta_shmem", sc->rss_shmem);

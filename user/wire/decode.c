@@ -93,7 +93,9 @@ static int decode_rss_delta(const struct mw_decode_ctx *ctx, const void *tail, s
 	if ((sc->sys != MW_SYS_MUNMAP && sc->sys != MW_SYS_MADVISE && sc->sys != MW_SYS_MREMAP) ||
 	    !pages_bytes(d.anon, ctx->page_size, &sc->rss_anon) ||
 	    !pages_bytes(d.file, ctx->page_size, &sc->rss_file) ||
-	    !pages_bytes(d.shmem, ctx->page_size, &sc->rss_shmem))
+	    !pages_bytes(d.shmem, ctx->page_size, &sc->rss_shmem) ||
+	    __builtin_add_overflow(sc->rss_anon, sc->rss_file, &sc->rss_delta) ||
+	    __builtin_add_overflow(sc->rss_delta, sc->rss_shmem, &sc->rss_delta))
 		return -EINVAL;
 	sc->rss_known = true;
 	return 0;

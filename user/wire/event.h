@@ -76,6 +76,7 @@ struct mw_syscall_ev {
 	 * the kernel saw nothing else change it; rss_known false: unknown. */
 	bool rss_known;
 	int64_t rss_anon, rss_file, rss_shmem;
+	int64_t rss_delta; /* their sum */
 	/* --stacks: the caller's user registers (MW_SYS_NREGS, DWARF order) and stack_len
 	 * bytes of its stack from regs[7]: the record's own, valid while it is; else NULL. */
 	const __u64 *regs;
