@@ -19,7 +19,6 @@
  *   brk(NULL)             = S                vm 0        raw syscall(SYS_brk, 0)
  * main thread: calls brk 9, errors 0, mapped 204800, unmapped 204800, net 0.
  */
-#include <stdbool.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include "common.h"
@@ -36,25 +35,13 @@ static void step(char *s, long incr, long want_off)
 
 int main(int argc, char **argv)
 {
-	bool wait_start = false, wait_end = false;
+	struct wl_handshakes wait = wl_parse_handshakes(argc, argv, USAGE);
 	char *s;
-	int opt;
 
-	while ((opt = getopt(argc, argv, "wW")) != -1) {
-		switch (opt) {
-		case 'w': wait_start = true; break;
-		case 'W': wait_end = true; break;
-		default: wl_usage(USAGE);
-		}
-	}
-	if (optind != argc)
-		wl_usage(USAGE);
-	wl_check_page_size();
-	wl_prefault_stack();
 	s = sbrk(0); /* glibc caches the break: no syscall */
 	if (((uintptr_t)s & (PG - 1)) != 0)
 		wl_die("initial break %p not page aligned", (void *)s);
-	if (wait_start)
+	if (wait.start)
 		wl_handshake("ready");
 
 	step(s, 65536, 65536);
@@ -70,7 +57,7 @@ int main(int argc, char **argv)
 	if ((char *)syscall(SYS_brk, 0) != s)
 		wl_die("brk(NULL)");
 
-	if (wait_end)
+	if (wait.end)
 		wl_handshake("done");
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,32 @@ static inline void wl_check_page_size(void)
 		wl_say("workload: page size is not 4096; expected numbers do not apply\n");
 		exit(1);
 	}
+}
+
+/* The options of a workload that takes only -w (handshake "ready" before its calls) and -W
+ * (handshake "done" after them): parsed, then the page size checked and the stack prefaulted,
+ * so that the calls measured are the workload's own. */
+struct wl_handshakes {
+	bool start, end;
+};
+
+static inline struct wl_handshakes wl_parse_handshakes(int argc, char **argv, const char *usage)
+{
+	struct wl_handshakes h = { false, false };
+	int opt;
+
+	while ((opt = getopt(argc, argv, "wW")) != -1) {
+		switch (opt) {
+		case 'w': h.start = true; break;
+		case 'W': h.end = true; break;
+		default: wl_usage(usage);
+		}
+	}
+	if (optind != argc)
+		wl_usage(usage);
+	wl_check_page_size();
+	wl_prefault_stack();
+	return h;
 }
 
 /* len bytes of fresh private anonymous memory, every page written: resident, 4 KiB pages

@@ -17,7 +17,6 @@
  * main thread: mmap 2, mremap 2, mprotect 1, munmap 1; mapped 72P, unmapped 24P, net +48P;
  * the pages moved keep their contents (checked here: a fault in the source reads zero).
  */
-#include <stdbool.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include "common.h"
@@ -38,22 +37,10 @@ static char *map(size_t len, int prot)
 
 int main(int argc, char **argv)
 {
-	bool wait_start = false, wait_end = false;
+	struct wl_handshakes wait = wl_parse_handshakes(argc, argv, USAGE);
 	char *a, *b, *c, *d;
-	int opt;
 
-	while ((opt = getopt(argc, argv, "wW")) != -1) {
-		switch (opt) {
-		case 'w': wait_start = true; break;
-		case 'W': wait_end = true; break;
-		default: wl_usage(USAGE);
-		}
-	}
-	if (optind != argc)
-		wl_usage(USAGE);
-	wl_check_page_size();
-	wl_prefault_stack();
-	if (wait_start)
+	if (wait.start)
 		wl_handshake("ready");
 
 	a = map(16 * PG, PROT_READ | PROT_WRITE);
@@ -75,7 +62,7 @@ int main(int argc, char **argv)
 	if (munmap(a, 16 * PG))
 		wl_die("munmap of the source");
 
-	if (wait_end)
+	if (wait.end)
 		wl_handshake("done");
 	return 0;
 }

@@ -25,7 +25,6 @@
  *    +120K (the growth by the fault is in VmStk too); B, M's 4 pages left, P and G stay.
  * G0 is 0x200000000000, far from everything else, so the stack has room to grow.
  */
-#include <stdbool.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
@@ -37,25 +36,14 @@
 
 int main(int argc, char **argv)
 {
-	bool wait_start = false, wait_end = false;
+	struct wl_handshakes wait = wl_parse_handshakes(argc, argv, USAGE);
 	char *a, *m, *p, *g;
-	int opt, id;
+	int id;
 
-	while ((opt = getopt(argc, argv, "wW")) != -1) {
-		switch (opt) {
-		case 'w': wait_start = true; break;
-		case 'W': wait_end = true; break;
-		default: wl_usage(USAGE);
-		}
-	}
-	if (optind != argc)
-		wl_usage(USAGE);
-	wl_check_page_size();
-	wl_prefault_stack();
 	id = shmget(IPC_PRIVATE, 3 * PG + 100, IPC_CREAT | 0600);
 	if (id < 0)
 		wl_die("shmget");
-	if (wait_start)
+	if (wait.start)
 		wl_handshake("ready");
 
 	a = shmat(id, NULL, 0);
@@ -84,7 +72,7 @@ int main(int argc, char **argv)
 		wl_die("mmap growsdown");
 	*(volatile char *)(g - 8 * PG) = 1;
 
-	if (wait_end)
+	if (wait.end)
 		wl_handshake("done");
 	return 0;
 }
