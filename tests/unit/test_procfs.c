@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -123,6 +124,32 @@ TEST(procfs_line_file_text)
 	CHECK(r.name == mw_intern("/usr/lib/x86_64-linux-gnu/libc.so.6"));
 	CHECK_EQ_INT(r.tid, 0);
 	CHECK_EQ_INT(r.ts_ns, 0);
+}
+
+/* The file's lowest offset-0 mapping (libc's by any libc name), not a later piece of it, not a
+ * name that only starts the same, and nothing for a file not mapped. */
+TEST(procfs_maps_find_file)
+{
+	uint64_t start = 0, end = 0;
+	char path[64] = "";
+
+	CHECK_EQ_INT(mw_maps_find_file(maps_sample, "libc.so.6", &start, &end, path, sizeof(path)),
+		     0);
+	CHECK_EQ_HEX(start, 0x7fbd6b87a000ULL);
+	CHECK_EQ_HEX(end, 0x7fbd6b8a0000ULL);
+	CHECK(!strcmp(path, "/usr/lib/x86_64-linux-gnu/libc.so.6"));
+	CHECK_EQ_INT(mw_maps_find_file(maps_sample, "/tmp/mw/sample", &start, &end, path,
+				       sizeof(path)),
+		     0);
+	CHECK_EQ_HEX(start, 0x55b7a6d98000ULL);
+	CHECK_EQ_INT(mw_maps_find_file(maps_sample, "/tmp/mw/samp", &start, &end, path,
+				       sizeof(path)),
+		     -ENOENT);
+	CHECK_EQ_INT(mw_maps_find_file("7f00-7f01 r--p 00001000 fe:00 1 /lib/libc.so.6\n"
+				       "7f02-7f03 rw-p 00000000 00:00 0 \n",
+				       "libc.so.6", &start, &end, path, sizeof(path)),
+		     -ENOENT);
+	CHECK_EQ_INT(mw_maps_find_file("", "libc.so.6", &start, &end, path, sizeof(path)), -ENOENT);
 }
 
 TEST(procfs_line_anonymous)

@@ -84,37 +84,6 @@ int mw_mem_read_pid(void *ctx, uint32_t pid, uint64_t addr, void *buf, size_t le
 	return err;
 }
 
-/* libc's mapping at file offset 0: start, end and path, from maps text. */
-static bool find_libc(const char *maps, uint64_t *start, uint64_t *end, char *path, size_t size)
-{
-	for (const char *line = maps; line && *line;) {
-		const char *nl = strchr(line, '\n');
-		size_t len = nl ? (size_t)(nl - line) : strlen(line);
-		char buf[4200], perms[8], name[4096] = "";
-		unsigned long long s, e, off;
-		const char *base;
-
-		if (len < sizeof(buf)) {
-			memcpy(buf, line, len);
-			buf[len] = '\0';
-			if (sscanf(buf, "%llx-%llx %7s %llx %*s %*s %4095[^\n]", &s, &e, perms,
-				   &off, name) == 5 &&
-			    !off && name[0] == '/') {
-				base = strrchr(name, '/') + 1;
-				if (!strcmp(base, "libc.so.6") ||
-				    (!strncmp(base, "libc-", 5) && strstr(base, ".so"))) {
-					*start = s;
-					*end = e;
-					snprintf(path, size, "%s", name);
-					return true;
-				}
-			}
-		}
-		line = nl ? nl + 1 : NULL;
-	}
-	return false;
-}
-
 struct syms {
 	uint64_t main_arena, main_arena_size, mp, mp_size;
 };
@@ -194,20 +163,6 @@ static int open_debuginfo(uint32_t pid, const unsigned char *id, int len)
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
-/* libc as the target maps it: through map_files (any mount namespace), else its root. */
-static int open_libc(uint32_t pid, uint64_t start, uint64_t end, const char *path)
-{
-	char p[4200];
-	int fd;
-
-	snprintf(p, sizeof(p), "/proc/%u/map_files/%" PRIx64 "-%" PRIx64, pid, start, end);
-	fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
-		return fd;
-	snprintf(p, sizeof(p), "/proc/%u/root%s", pid, path);
-	return open(p, O_RDONLY | O_CLOEXEC);
-}
-
 /* main_arena's and mp_'s addresses in the process, 0 when libc's symbols are not
  * at hand. */
 static void libc_symbols(uint32_t pid, const char *maps_text, struct syms *out)
@@ -219,9 +174,9 @@ static void libc_symbols(uint32_t pid, const char *maps_text, struct syms *out)
 	Elf *e;
 
 	memset(out, 0, sizeof(*out));
-	if (!find_libc(maps_text, &start, &end, path, sizeof(path)))
+	if (mw_maps_find_file(maps_text, "libc.so.6", &start, &end, path, sizeof(path)))
 		return;
-	fd = open_libc(pid, start, end, path);
+	fd = mw_open_mapped_file(pid, start, end, path);
 	if (fd < 0)
 		return;
 	elf_version(EV_CURRENT);

@@ -5,6 +5,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +222,54 @@ bool mw_is_libc_path(const char *path)
 	const char *base = mw_path_base(path);
 
 	return !strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5);
+}
+
+int mw_maps_find_file(const char *maps_text, const char *path, uint64_t *start, uint64_t *end,
+		      char *path_out, size_t outsz)
+{
+	bool libc = mw_is_libc_path(path);
+
+	for (const char *line = maps_text; line && *line;) {
+		const char *eol = strchr(line, '\n');
+		size_t len = eol ? (size_t)(eol - line) : strlen(line);
+		uint64_t s, e, off;
+		int name = 0;
+
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %*s %" SCNx64 " %*s %*u %n", &s, &e, &off,
+			   &name) == 3 &&
+		    name > 0 && (size_t)name < len && line[name] == '/' && off == 0) {
+			const char *n = line + name;
+			size_t nlen = len - (size_t)name;
+			char buf[PATH_MAX];
+
+			if (nlen < sizeof(buf)) {
+				memcpy(buf, n, nlen);
+				buf[nlen] = '\0';
+				if (libc ? mw_is_libc_path(buf) : !strcmp(buf, path)) {
+					*start = s;
+					*end = e;
+					snprintf(path_out, outsz, "%s", buf);
+					return 0;
+				}
+			}
+		}
+		line = eol ? eol + 1 : NULL;
+	}
+	return -ENOENT;
+}
+
+int mw_open_mapped_file(uint32_t pid, uint64_t start, uint64_t end, const char *path)
+{
+	char p[PATH_MAX + 64];
+	int fd;
+
+	snprintf(p, sizeof(p), "/proc/%u/map_files/%" PRIx64 "-%" PRIx64, pid, start, end);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	snprintf(p, sizeof(p), "/proc/%u/root%s", pid, path);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
 }
 
 int mw_maps_exec_baseline(const char *text, const char *exe, char **out, uint64_t *bytes)

@@ -23,6 +23,13 @@ int mw_maps_parse(const char *text, struct mw_regions *out);
 const char *mw_path_base(const char *path);
 /* glibc's C library by file name (libc.so.6, libc-2.31.so), not libcrypto or libc++. */
 bool mw_is_libc_path(const char *path);
+/* The lowest mapping at file offset 0 of path in maps text, or of any libc when path names
+ * one: its range, and its path as the maps give it (path_out). 0, or -ENOENT. */
+int mw_maps_find_file(const char *maps_text, const char *path, uint64_t *start, uint64_t *end,
+		      char *path_out, size_t outsz);
+/* A file as process pid maps it at [start, end): through map_files (any mount namespace),
+ * else through its root. An O_RDONLY descriptor, or negative errno. */
+int mw_open_mapped_file(uint32_t pid, uint64_t start, uint64_t end, const char *path);
 /*
  * The address space as exec left it, from a maps text read a little later:
  * only what the kernel maps at exec (the executable named exe, the

@@ -43,54 +43,6 @@ void mw_glibc_cache_free(struct mw_glibc_cache *c)
 	free(c);
 }
 
-/* The lowest mapping of path at file offset 0 (its path there, path_out). */
-static int find_mapping(uint32_t pid, const char *path, uint64_t *base, uint64_t *any_end,
-			char *path_out, size_t outsz)
-{
-	bool libc = mw_is_libc_path(path);
-	char *text = NULL;
-	int found = -ENOENT;
-
-	if (mw_read_maps_text(pid, &text))
-		return -ESRCH;
-	for (char *line = text, *eol; line && *line; line = eol ? eol + 1 : NULL) {
-		uint64_t start, end, off;
-		int name = 0;
-
-		eol = strchr(line, '\n');
-		if (eol)
-			*eol = '\0';
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %*s %" SCNx64 " %*s %*u %n", &start, &end,
-			   &off, &name) != 3 ||
-		    !name || line[name] != '/')
-			continue;
-		if (libc ? !mw_is_libc_path(line + name) : strcmp(line + name, path))
-			continue;
-		if (off == 0 && found) {
-			*base = start;
-			*any_end = end;
-			snprintf(path_out, outsz, "%s", line + name);
-			found = 0;
-		}
-	}
-	free(text);
-	return found;
-}
-
-static int open_libc(uint32_t pid, const char *path, uint64_t start, uint64_t end)
-{
-	char p[PATH_MAX + 64];
-	int fd;
-
-	snprintf(p, sizeof(p), "/proc/%u/map_files/%" PRIx64 "-%" PRIx64, pid, start, end);
-	fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0)
-		return fd;
-	snprintf(p, sizeof(p), "/proc/%u/root%s", pid, path);
-	fd = open(p, O_RDONLY | O_CLOEXEC);
-	return fd >= 0 ? fd : -errno;
-}
-
 static bool named(Dwarf_Die *d, const char *name)
 {
 	const char *n = dwarf_diename(d);
@@ -275,16 +227,20 @@ int mw_glibc_layout_of(struct mw_glibc_cache *c, uint32_t pid, const char *path,
 	uint64_t base = 0, end = 0, bias;
 	const void *bidp = NULL;
 	struct libc_ent *e = NULL;
-	char mapped[PATH_MAX];
-	int fd, bid_len;
+	char mapped[PATH_MAX], *text = NULL;
+	int fd, bid_len, found;
 	Elf *elf;
 
 	if (!path || !*path)
 		return MW_HEAPWALK_NO_LIBC;
-	if (find_mapping(pid, path, &base, &end, mapped, sizeof(mapped)))
+	if (mw_read_maps_text(pid, &text))
+		return -ESRCH;
+	found = mw_maps_find_file(text, path, &base, &end, mapped, sizeof(mapped));
+	free(text);
+	if (found)
 		return -ENOENT;
 	path = mapped;
-	fd = open_libc(pid, path, base, end);
+	fd = mw_open_mapped_file(pid, base, end, path);
 	if (fd < 0)
 		return MW_HEAPWALK_NO_LIBC;
 	elf_version(EV_CURRENT);
