@@ -70,6 +70,8 @@ command -v python3 >/dev/null || { echo "bench: python3 is missing: run make dep
 
 python3 - <<'EOF'
 import json, os, select, signal, statistics, subprocess, sys, tempfile, threading, time
+sys.path.insert(0, "tools")
+from benchlib import Settler, bpf_stats_enabled  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", 5))
 SPIN_N = int(os.environ.get("SPIN_N", 80000))
@@ -131,52 +133,8 @@ class Sampler(threading.Thread):
             time.sleep(0.02)
 
 
-def foreign_probes():
-    """Syscall tracepoint attachments of other processes (none of ours run between runs)."""
-    r = subprocess.run(["bpftool", "-j", "perf", "show"], capture_output=True, text=True)
-    try:
-        return sum(1 for e in json.loads(r.stdout or "[]")
-                   if e.get("tracepoint", "").startswith(("sys_enter", "sys_exit")))
-    except ValueError:
-        return 0
-
-
-def cpu_busy(interval=0.2):
-    """Fraction of all CPUs busy over interval (from /proc/stat)."""
-    def snap():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]  # total, idle + iowait
-    t0, i0 = snap()
-    time.sleep(interval)
-    t1, i1 = snap()
-    return 1 - (i1 - i0) / max(t1 - t0, 1)
-
-
-def bpf_stats_enabled():
-    """Someone's `sysctl kernel.bpf_stats_enabled=1` makes every BPF program slower."""
-    try:
-        with open("/proc/sys/kernel/bpf_stats_enabled") as f:
-            return f.read().strip() == "1"
-    except OSError:
-        return False
-
-
-SETTLE_BUDGET = [60.0]  # seconds of waiting for the whole bench, so a busy host cannot stall it
-
-
-def settle(limit=10.0):
-    """Wait for a quiet host; False if it did not become quiet in time."""
-    start = time.time()
-    end = start + min(limit, SETTLE_BUDGET[0])
-    quiet = False
-    while True:
-        quiet = foreign_probes() == 0 and cpu_busy() < 0.15
-        if quiet or time.time() >= end:
-            break
-        time.sleep(0.3)
-    SETTLE_BUDGET[0] = max(0.0, SETTLE_BUDGET[0] - (time.time() - start))
-    return quiet
+SETTLE = Settler(60.0)  # seconds of waiting for the whole bench
+settle = SETTLE.settle
 
 
 def tracing_beside():

@@ -33,6 +33,8 @@ for f in ./memwatch .output/workloads/toucher .output/workloads/idlers; do
 done
 exec python3 - <<'PYEOF'
 import json, os, signal, statistics, subprocess, sys, tempfile, threading, time
+sys.path.insert(0, "tools")
+from benchlib import Settler  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", 5))
 MIB = os.environ.get("MIB", "256")
@@ -64,42 +66,7 @@ class Sampler(threading.Thread):
             time.sleep(0.05)
 
 
-def foreign_probes():
-    """Other tracers' attachments to the syscall and fault tracepoints (none of ours run
-    between runs): they slow down every process, the untraced ones too."""
-    r = subprocess.run(["bpftool", "-j", "perf", "show"], capture_output=True, text=True)
-    try:
-        return sum(1 for e in json.loads(r.stdout or "[]") if e.get("tracepoint", "")
-                   .startswith(("sys_enter", "sys_exit")))
-    except ValueError:
-        return 0
-
-
-def cpu_busy(interval=0.2):
-    def snap():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]
-    t0, i0 = snap()
-    time.sleep(interval)
-    t1, i1 = snap()
-    return 1 - (i1 - i0) / max(t1 - t0, 1)
-
-
-SETTLE_BUDGET = [60.0]
-
-
-def settle(limit=10.0):
-    """Wait for a quiet host; False if it did not become quiet in time."""
-    start = time.time()
-    end = start + min(limit, SETTLE_BUDGET[0])
-    while True:
-        quiet = foreign_probes() == 0 and cpu_busy() < 0.15
-        if quiet or time.time() >= end:
-            break
-        time.sleep(0.3)
-    SETTLE_BUDGET[0] = max(0.0, SETTLE_BUDGET[0] - (time.time() - start))
-    return quiet
+settle = Settler(60.0).settle  # 60 s of waiting for the whole bench
 
 
 def cpu_ticks(pid):

@@ -67,6 +67,8 @@ fi
 
 exec python3 - <<'EOF'
 import json, math, os, re, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
+sys.path.insert(0, "tools")
+from benchlib import Settler, bpf_stats_enabled, free_port  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", 5))
 PAIRS = int(os.environ.get("PAIRS", 40000))
@@ -294,40 +296,13 @@ def run_once(cfg, wl):
         w.kill()
 
 
-def cpu_busy(interval=0.2):
-    """Fraction of all CPUs busy over interval (from /proc/stat)."""
-    def snap():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]
-    t0, i0 = snap()
-    time.sleep(interval)
-    t1, i1 = snap()
-    return 1 - (i1 - i0) / max(t1 - t0, 1)
+# 10 s of waiting in all (5 s at most before a run), so that a busy host cannot stall the
+# bench; CPUs only.
+SETTLER = Settler(10.0, probes=False)
 
 
-SETTLE_BUDGET = [10.0]  # seconds of waiting in all, so that a busy host cannot stall the bench
-
-
-def settle(limit=5.0):
-    """Wait for idle CPUs (other builds compete with the tracee); False if they did not idle."""
-    start = time.time()
-    end = start + min(limit, SETTLE_BUDGET[0])
-    while True:
-        quiet = cpu_busy() < 0.15
-        if quiet or time.time() >= end:
-            break
-        time.sleep(0.3)
-    SETTLE_BUDGET[0] = max(0.0, SETTLE_BUDGET[0] - (time.time() - start))
-    return quiet
-
-
-def bpf_stats_enabled():
-    try:
-        with open("/proc/sys/kernel/bpf_stats_enabled") as f:
-            return f.read().strip() == "1"
-    except OSError:
-        return False
+def settle():
+    return SETTLER.settle(5.0)
 
 
 def floor_check():
@@ -531,13 +506,6 @@ REDIS_BUDGETS = [b for b in os.environ.get("REDIS_BUDGETS", "5,10").split(",") i
 # one run of REDIS_EST_N at defaults is compared with the full run's bytes per stack times
 # REDIS_EST_N / REDIS_FULL_N (every SET adds a key that stays: they grow linearly).
 REDIS_EST_N = int(os.environ.get("REDIS_EST_N", 300000))
-
-
-def free_port():
-    import socket
-    with socket.socket() as so:
-        so.bind(("127.0.0.1", 0))
-        return so.getsockname()[1]
 
 
 def cpu_s(pid):

@@ -39,6 +39,8 @@ for f in ./memwatch .output/libmemwatch-sampler.so .output/workloads/malloc_benc
 done
 exec python3 - <<'PYEOF'
 import json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+sys.path.insert(0, "tools")
+from benchlib import free_port  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", 3))
 # 20M pairs (a second untraced): the ring's first lap of page faults (4.3 MiB, ~30 ms of
@@ -107,12 +109,6 @@ def tight(cfg):
         HITS.setdefault(cfg, []).append((int(h.group(1)) / pairs, int(h.group(2)) / pairs,
                                          int(g.group(1)) / pairs if g else 0))
     return int(m.group(2)) / pairs, int(c.group(1)) / pairs
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def redis(cfg):
