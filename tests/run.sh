@@ -70,6 +70,11 @@ if [ -n "${MW_CHECK_FUZZ_SECONDS:-}" ] && [ "$asan" -eq 0 ]; then
 		"$MW_CHECK_FUZZ_SECONDS" $(cd tests/fuzz && ls fuzz_*.c | sed 's/\.c$//')
 fi
 [ "$asan" -eq 0 ] && run_runner docs "$tmp/docs.log" "$PYTHON" tests/docs/run.py
+# The sanitized memwatch lives in .output-asan/, where it would not find the sampler library it
+# preloads for --sampler (next to it, or in the .output/ of the tree it runs from): say where.
+if [ "$asan" -eq 1 ] && [ -z "${MEMWATCH_SAMPLER:-}" ]; then
+	export MEMWATCH_SAMPLER="$PWD/.output/libmemwatch-sampler.so"
+fi
 run_runner e2e "$tmp/e2e.log" "$PYTHON" tests/e2e/run.py "$@"
 
 passed=$(cat "$tmp"/*.log | grep -c '^PASS ')

@@ -246,14 +246,23 @@ def test_pprof_mapped_and_resident_live():
                  "--prometheus", f"127.0.0.1:{port}", "--", mw.wl(EXE), "-W"],
                 stdin=mw.subprocess.PIPE, name="memwatch")
     w.wait_line(r"^done \d+$")
-    time.sleep(1.0)  # the ring is read on a short timer: every record is in by now
     url = f"http://127.0.0.1:{port}/debug/pprof/"
+
+    def resident():
+        return pprof_cum(test_pprof.go_pprof("-top", "-cum", "-unit=B", "-nodefraction=0",
+                                             "-sample_index=faulted_space", url + "resident"))
+    # Every fault record is unwound before it counts: 3072 of them take a while on a slow (or
+    # sanitized) build. The profile is read once it stopped changing.
+    cum, deadline = resident(), time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        prev, cum = cum, resident()
+        if cum == prev:
+            break
     for idx in ("mapped_space", "committed_space"):
-        cum = pprof_cum(test_pprof.go_pprof("-top", "-cum", "-unit=B", "-nodefraction=0",
+        got = pprof_cum(test_pprof.go_pprof("-top", "-cum", "-unit=B", "-nodefraction=0",
                                             f"-sample_index={idx}", url + "mapped"))
-        eq((cum.get("map_big"), cum.get("map_small")), (4 * MIB, 4 * MIB), f"{idx} by function")
-    cum = pprof_cum(test_pprof.go_pprof("-top", "-cum", "-unit=B", "-nodefraction=0",
-                                        "-sample_index=faulted_space", url + "resident"))
+        eq((got.get("map_big"), got.get("map_small")), (4 * MIB, 4 * MIB), f"{idx} by function")
     for func, want in (("map_big", 8 * MIB), ("map_small", 4 * MIB)):
         got = cum.get(func, 0)
         check(abs(got - want) <= want * 0.05, f"faulted_space under {func}: {got} of {want}")

@@ -231,6 +231,7 @@ def test_sampler_no_reader():
 
 
 def _preloaded(lib, name):
+    mw.skip_under_asan("preloads another allocator into memwatch, which ASan must come first in")
     check(os.path.exists(lib), f"{lib} not installed (tools/deps.sh installs it)")
     need_sampler()
     rc, tr, err, _ = run_mw(["--malloc", "--sampler", "--", mw.wl("leaks"), "-r", "200"],
@@ -301,6 +302,7 @@ def test_sampler_signal_handler():
     malloc+free loop (the sampler's countdown, table and probe included), every allocation
     sampled, on a lock-free allocator preloaded after the sampler: no crash, no hang, and
     both leaks exact (the handler's kept blocks, counted by the program)."""
+    mw.skip_under_asan("preloads another allocator into memwatch, which ASan must come first in")
     need_sampler()
     so = mw.tmpfile("bump_alloc.so")
     rc, _, err = mw.run([mw.need_tool("gcc"), "-shared", "-fPIC", "-O2",

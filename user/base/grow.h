@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 /*
  * Make room for need elements in the array *v (capacity *cap elements of
@@ -32,6 +33,14 @@ static inline int mw_grow_to(void *v, size_t need, size_t *cap, size_t elem, siz
 	*pv = nv;
 	*cap = ncap;
 	return 0;
+}
+
+/* memcpy of an array that may be empty: an empty growing array is NULL, and memcpy must not be
+ * given NULL even for 0 bytes (undefined; UBSan stops there). */
+static inline void mw_copy(void *dst, const void *src, size_t bytes)
+{
+	if (bytes)
+		memcpy(dst, src, bytes);
 }
 
 static inline int mw_grow(void *v, size_t n, size_t *cap, size_t elem, size_t first)

@@ -494,8 +494,8 @@ void mw_mledger_heapwalk(struct mw_mledger *ml, const struct mw_mheap_entry *e,
 	char *both = malloc(slen + blen + 1);
 
 	if (both) {
-		memcpy(both, spans, slen);
-		memcpy(both + slen, blocks, blen);
+		mw_copy(both, spans, slen); /* a walk that found nothing passes NULL arrays */
+		mw_copy(both + slen, blocks, blen);
 		record(ml, MW_ENTRY_MHEAP, e, sizeof(*e), both, slen + blen);
 		free(both);
 	}
@@ -507,7 +507,7 @@ void mw_mledger_heapwalk(struct mw_mledger *ml, const struct mw_mheap_entry *e,
 	p->nwspans = 0;
 	p->wspans = malloc((e->nspans ? e->nspans : 1) * sizeof(*spans));
 	if (p->wspans) {
-		memcpy(p->wspans, spans, slen);
+		mw_copy(p->wspans, spans, slen);
 		p->nwspans = e->nspans;
 	} else {
 		p->walk_status = MW_HEAPWALK_TABLE_FULL;
@@ -824,7 +824,7 @@ size_t mw_mledger_confirm(struct mw_mledger *ml, uint32_t pid, uint64_t now,
 	sorted = malloc((nblocks ? nblocks : 1) * sizeof(*sorted));
 	if (!sorted)
 		return 0;
-	memcpy(sorted, blocks, nblocks * sizeof(*sorted));
+	mw_copy(sorted, blocks, nblocks * sizeof(*sorted));
 	qsort(sorted, nblocks, sizeof(*sorted), heap_block_cmp);
 	for (size_t i = 0; i <= ml->leak.bmask && !err; i++) {
 		const struct mw_block *b = &ml->leak.blocks[i];
@@ -845,8 +845,8 @@ size_t mw_mledger_confirm(struct mw_mledger *ml, uint32_t pid, uint64_t now,
 	free(sorted);
 	both = err || !(ng + nl) ? NULL : malloc((ng + nl) * sizeof(*both));
 	if (both) {
-		memcpy(both, gone, ng * sizeof(*gone));
-		memcpy(both + ng, live, nl * sizeof(*live));
+		mw_copy(both, gone, ng * sizeof(*gone));
+		mw_copy(both + ng, live, nl * sizeof(*live));
 		e.n = (uint32_t)ng;
 		record(ml, MW_ENTRY_MFREED, &e, sizeof(e), both, (ng + nl) * sizeof(*both));
 		freed_apply(ml, &e, both, both + ng, nl);
