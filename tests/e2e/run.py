@@ -108,7 +108,7 @@ def main():
             failed += 1
             print(f"FAIL e2e/{name}: cannot run: {cannot_run}", flush=True)
             continue
-        limit = getattr(fn, "timeout", opts.t)
+        limit = getattr(fn, "timeout", opts.t) * mw.SLOW
         detail = None
         start = time.monotonic()
         try:

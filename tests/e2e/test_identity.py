@@ -51,6 +51,8 @@ def test_identity_busy_attach():
     raced the baseline, and still the baseline is exact: nothing unattributed, net ==
     vm_end - vm_start with vm_end the VmSize read here once the threads stopped, and the final
     region map equals /proc/PID/maps."""
+    mw.skip_under_asan("two threads mapping as fast as they can fill a 64 MiB ring that the "
+                       "sanitized memwatch takes minutes to drain")
     w = mw.workload("bigmaps", "-n", "20000")
     out, rec = mw.tmpfile("mw.json"), mw.tmpfile("mw.rec")
     m = mw.attach([w.pid], "--json", "-c", "--maps-at-exit", "--ring-size", "64M",

@@ -608,6 +608,8 @@ def _jit_frames_named_at_exit(last):
                    "Unsafe_AllocateMemory0" in frames_of(e)]:
             check(time.monotonic() < deadline, "no report of the blocks while Java ran")
             time.sleep(0.2)
+        # Java dumps its map on the way out: a report made after this may already name them.
+        exit_ns = time.time_ns()
         p.send(b"x\n")
         rc = p.wait(120, "memwatch -- java")
     finally:
@@ -629,9 +631,10 @@ def _jit_frames_named_at_exit(last):
           f"in them: {[f for e in finals for f in e['stack'] if f.get('jit') or not f.get('module')][:6]}")
     # os::malloc's own header aside, each block is the 3001 bytes asked for.
     check(all(3001 <= e["bytes"] / e["count"] < 3100 for e in rows), f"rows {rows}")
-    # The same frames, unnamed in a report before the exit: named again at the end.
+    # The same frames, unnamed in a report made before Java was told to exit: named again at
+    # the end.
     jit = {f["addr"] for e in rows for f in e["stack"] if f.get("jit")}
-    early = [f for e in tr.of("leak") if e["ts_ns"] < final for f in e["stack"]
+    early = [f for e in tr.of("leak") if e["ts_ns"] < exit_ns for f in e["stack"]
              if f["addr"] in jit]
     check(early and not any(f.get("func") for f in early),
           f"the JIT frames before the exit: {early[:4]}")

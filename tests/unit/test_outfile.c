@@ -6,8 +6,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include "base/atomic.h"
 #include "base/outfile.h"
 #include "monitor/rotate.h"
 #include "unit.h"
@@ -130,5 +132,35 @@ TEST(outfile_rotation_never_writes_through_a_swapped_file)
 	CHECK_EQ_INT(mw_sink_reopen(s, t.out, 64, 2), -ELOOP);
 	CHECK_EQ_INT(fclose(f), 0);
 	CHECK_EQ_STR(slurp(t.victim), "precious\n");
+	dir_free(&t);
+}
+
+/* A whole file replaced at once (--perfetto, --pprof files, reports): the old one stays until the
+ * commit, an abort leaves it and nothing beside it, and an open that cannot create the temporary
+ * file fails with the path, holding nothing (the sanitized unit run checks for leaks). */
+TEST(atomic_replace_commit_abort_and_unwritable)
+{
+	struct mw_atomic a;
+	struct dir t;
+	char err[256] = "", cmd[160];
+
+	dir_init(&t);
+	put(t.out, "old\n");
+	CHECK_EQ_INT(mw_atomic_open(&a, t.out, err, sizeof(err)), 0);
+	fputs("new\n", a.f);
+	CHECK_EQ_STR(slurp(t.out), "old\n");
+	CHECK_EQ_INT(mw_atomic_commit(&a, err, sizeof(err)), 0);
+	CHECK_EQ_STR(slurp(t.out), "new\n");
+	mw_atomic_abort(&a); /* safe after a commit */
+	CHECK_EQ_INT(mw_atomic_open(&a, t.out, err, sizeof(err)), 0);
+	fputs("never\n", a.f);
+	mw_atomic_abort(&a);
+	CHECK_EQ_STR(slurp(t.out), "new\n");
+	snprintf(cmd, sizeof(cmd), "test $(ls -A %s | wc -l) -eq 2", t.d); /* out and victim */
+	CHECK_EQ_INT(system(cmd), 0);
+	CHECK_EQ_INT(mw_atomic_open(&a, "/nonexistent/t.pftrace", err, sizeof(err)), -1);
+	CHECK(strstr(err, "/nonexistent/t.pftrace") != NULL);
+	CHECK(a.path == NULL && a.tmp == NULL && a.f == NULL);
+	mw_atomic_abort(&a); /* safe after a failed open */
 	dir_free(&t);
 }

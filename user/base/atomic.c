@@ -26,7 +26,9 @@ int mw_atomic_open(struct mw_atomic *a, const char *path, char *err, size_t errs
 		int e = errno;
 
 		free(a->tmp);
+		free(a->path);
 		a->tmp = NULL;
+		a->path = NULL;
 		return mw_fail(err, errsz, -1, "cannot write %s: %s", path, strerror(e));
 	}
 	/* mkstemp makes it 0600: a report or a profile is for other readers too. */
