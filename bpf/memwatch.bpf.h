@@ -33,6 +33,9 @@ volatile bool comm_watch;
 volatile bool faults_on;
 /* --stacks: each syscall record carries the caller's user registers and stack. */
 const volatile bool want_stacks = false;
+/* --stacks -c (no recording): only the calls that map memory have their stacks used (the
+ * per-stack ledger); the others' records go without one. */
+const volatile bool stacks_maps_only = false;
 /* --fault-stacks=N: 1 in N faults that find no page present (at random) send a record with
  * the user stack; 0: none. */
 const volatile __u32 fault_sample = 0;
@@ -103,6 +106,15 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } stack_tops SEC(".maps");
+
+/* --stacks: the hints user space wrote (struct mw_stack_hint), one slot per (tid, rip) hash;
+ * one entry unless --stacks (MW_HINT_SLOTS x ~600 bytes, preallocated). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MW_HINT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct mw_stack_hint);
+} stack_hints SEC(".maps");
 
 /* Exact per-thread counters (tid -> counters): the truth when the ring overflows. */
 struct {
@@ -773,6 +785,51 @@ static __always_inline void capture_stack(struct mw_syscall_stack_rec *r, struct
 	r->pad = 0;
 }
 
+/*
+ * --stacks: the time of the record whose frames this call's stack unwinds to, or 0. Its
+ * thread's hint for this rip must name the same rsp (and rbp where it says), and the words that hint's unwind
+ * read must hold the same values now (read into buf, the scratch's stack area). The check sum
+ * is recomputed as the words are compared: a slot user space was rewriting meanwhile (an
+ * array update is a plain copy) is refused, never half old and half new.
+ */
+static __always_inline __u64 same_stack(struct pt_regs *regs, __u32 tid, __u8 *buf)
+{
+	__u32 slot = mw_hint_slot(tid, regs->ip), n, span, flags;
+	struct mw_stack_hint *h = bpf_map_lookup_elem(&stack_hints, &slot);
+	__u64 sum, base, bp;
+
+	if (!h)
+		return 0;
+	base = h->base_ts;
+	n = h->n;
+	span = h->span;
+	flags = h->flags;
+	bp = h->bp;
+	if (!base || h->tid != tid || h->ip != regs->ip || h->sp != regs->sp ||
+	    ((flags & MW_HINT_BP) && bp != regs->bp))
+		return 0;
+	if (n == 0 || n > MW_HINT_WORDS || span < 8 || span > MW_SYS_STACK_BYTES)
+		return 0;
+	if (bpf_probe_read_user(buf, span, (void *)regs->sp))
+		return 0;
+	sum = mw_hint_head(base, regs->ip, regs->sp, bp, tid, n, span, flags);
+	for (__u32 i = 0; i < MW_HINT_WORDS; i++) {
+		__u32 off;
+		__u64 v;
+
+		if (i >= n)
+			break;
+		off = h->offs[i];
+		if (off + 8 > span || off > MW_SYS_STACK_BYTES - 8)
+			return 0;
+		v = h->vals[i];
+		if (*(__u64 *)(buf + off) != v)
+			return 0;
+		sum = mw_hint_mix(sum, off, v, i);
+	}
+	return sum == h->check ? base : 0;
+}
+
 /* What every syscall record says of its call. */
 static __always_inline void fill_syscall(struct mw_syscall_rec *rec, __u64 id, __u64 now,
 					 struct pt_regs *regs, int sys, long ret, __u64 dur)
@@ -832,8 +889,10 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 			c->errors[sys]++;
 	}
 
-	if (want_stacks) {
+	if (want_stacks && (!stacks_maps_only || sys == MW_SYS_MMAP || sys == MW_SYS_BRK ||
+			    sys == MW_SYS_MREMAP || sys == MW_SYS_SHMAT)) {
 		__u32 zero = 0, len;
+		__u64 base;
 		struct mw_syscall_stack_rec *sr = bpf_map_lookup_elem(&stack_scratch, &zero);
 		struct mw_stats *st = stats_slot();
 
@@ -841,6 +900,27 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 			return 0;
 		rec = &sr->sc;
 		fill_syscall(rec, id, now, regs, sys, ret, dur);
+		base = same_stack(regs, tid, (__u8 *)(sr + 1));
+		if (base) {
+			struct mw_syscall_same_rec *q = (void *)sr;
+
+			rec->hdr.type = MW_REC_SYSCALL_SAME;
+			q->ip = regs->ip;
+			q->base_ts = base;
+			len = sizeof(*q);
+			if (rss_known) {
+				*(struct mw_rss_delta *)(q + 1) = rd;
+				len += sizeof(rd);
+			}
+			if (bpf_ringbuf_output(&events, q, len, wake_flag())) {
+				if (st)
+					st->rb_drops++;
+			} else if (st) {
+				st->events++;
+				st->stacks_same++;
+			}
+			return 0;
+		}
 		rec->hdr.type = MW_REC_SYSCALL_STACK;
 		capture_stack(sr, regs);
 		/* Only the bytes copied go to the ring: a record of a shallow stack is a few

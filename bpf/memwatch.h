@@ -48,6 +48,8 @@ enum mw_rec_type {
 				 * hdr = the victim (tid: the task chosen), child_tgid = the
 				 * process whose allocation ran out, vm_pages = victim's VmSize */
 	MW_REC_FAULT_STACK,   /* struct mw_fault_stack_rec + stack bytes (--fault-stacks) */
+	MW_REC_SYSCALL_SAME,  /* struct mw_syscall_same_rec (--stacks): the stack of an earlier
+			       * record's, checked in the kernel against its hint */
 };
 
 /* --stacks: user stack bytes copied per memory syscall (the syscall ring's records). */
@@ -107,6 +109,62 @@ struct mw_syscall_stack_rec {
 	__u64 regs[MW_SYS_NREGS];
 	__u32 stack_len;
 	__u32 pad;
+};
+
+/*
+ * --stacks: a hint user space writes after unwinding a record of type MW_REC_SYSCALL_STACK
+ * (its time: base_ts): the stack words that unwind read (offsets from rsp) and their values,
+ * whose values the frames depend on, found with rip and rsp alone, or with rbp (MW_HINT_BP):
+ * an unwind with the other registers unknown gave the same frames. A later call of the thread
+ * with the same rip and rsp (and rbp) whose stack holds those values at those offsets unwinds
+ * to the same frames: the kernel sends an MW_REC_SYSCALL_SAME
+ * naming base_ts instead of copying the stack. One slot per (tid, rip) hash
+ * (mw_hint_slot); check sums the rest (mw_hint_head, mw_hint_mix): a slot read while user
+ * space rewrites it is refused.
+ */
+#define MW_HINT_WORDS 48
+#define MW_HINT_SLOTS 4096
+#define MW_HINT_BP 1
+struct mw_stack_hint {
+	__u64 base_ts; /* 0: empty */
+	__u64 ip, sp, bp;
+	__u32 tid;
+	__u32 n;     /* words in offs and vals, 1..MW_HINT_WORDS */
+	__u32 span;  /* bytes from rsp the kernel reads: past the highest word, <= 8192 */
+	__u32 flags; /* MW_HINT_BP: rbp must be bp too (else bp is 0) */
+	__u64 check;
+	__u16 offs[MW_HINT_WORDS]; /* byte offsets from rsp, each + 8 <= span */
+	__u64 vals[MW_HINT_WORDS];
+};
+
+static inline __u32 mw_hint_slot(__u32 tid, __u64 ip)
+{
+	__u64 h = ((__u64)tid << 32 ^ ip) * 0x9e3779b97f4a7c15ULL;
+
+	return (__u32)(h >> 40) & (MW_HINT_SLOTS - 1);
+}
+
+/* A hint's check, word i added (the kernel folds it into its compare loop). */
+static inline __u64 mw_hint_mix(__u64 sum, __u64 off, __u64 val, __u64 i)
+{
+	return (sum ^ (val + (off << 48) + i)) * 0x100000001b3ULL + (val >> 29);
+}
+
+/* What a hint's check starts from: its fixed fields; mw_hint_mix adds its n words in order. */
+static inline __u64 mw_hint_head(__u64 base_ts, __u64 ip, __u64 sp, __u64 bp, __u32 tid, __u32 n,
+				 __u32 span, __u32 flags)
+{
+	return (base_ts ^ ip * 3 ^ sp * 5 ^ bp * 7) + ((__u64)tid << 32 | n) +
+	       ((__u64)span << 17 | flags);
+}
+
+/* A call whose stack the kernel found equal to its thread's hint for its rip: the frames
+ * are those of the record at base_ts (of the same tid, with this ip). Any rss_delta
+ * follows, as after a syscall record. */
+struct mw_syscall_same_rec {
+	struct mw_syscall_rec sc;
+	__u64 ip;
+	__u64 base_ts;
 };
 
 /*
@@ -201,6 +259,7 @@ struct mw_stats {
 	__u64 targets_full;  /* forked children not followed: targets map full */
 	__u64 events;	     /* records submitted */
 	__u64 adopted;	     /* processes made targets by the kernel (--cgroup, --comm) */
+	__u64 stacks_same;   /* --stacks: calls sent as MW_REC_SYSCALL_SAME (no copy) */
 };
 
 #endif /* MEMWATCH_H */

@@ -93,6 +93,8 @@ struct live {
 	struct mw_perfetto *trace; /* --perfetto, else NULL */
 	struct mw_symbolizer *sym; /* --stacks, else NULL */
 	struct top_slot *tops;	   /* --stacks: the threads whose stack top was looked for */
+	struct same_slot *same;	   /* --stacks: MW_HINT_SLOTS hints' frames */
+	uint64_t same_unknown;	   /* calls sent without a stack whose frames were not known */
 	bool rmap_said;		   /* a process too big for resident by class: said (-v) */
 	struct mw_incident *inc;   /* --trigger, else NULL */
 	struct mw_escalation *esc; /* --escalate-for, else NULL */
@@ -225,20 +227,16 @@ static void forget_stack_top(struct live *l, uint32_t tid)
 		l->tops[tid % TOP_SLOTS] = (struct top_slot){ 0 };
 }
 
-/* Unwind and name one syscall's frames; where a frame's module is not known yet (the call
- * was just after a dlopen or an exec), once more with the process's mappings read again. */
-static int unwind_named(struct mw_symbolizer *sym, const struct mw_ustack_capture *c,
-			struct mw_sframe *f, size_t max, bool *stale)
+/* Name frames already unwound; *stale where a frame's module is not known yet. */
+static void name_ips(struct mw_symbolizer *sym, uint32_t pid, const uint64_t *ips, int n,
+		     struct mw_sframe *f, bool *stale)
 {
-	uint64_t ips[MW_SSTACK_MAX];
-	int n = mw_sym_unwind(sym, c, ips, max < MW_SSTACK_MAX ? max : MW_SSTACK_MAX);
-
 	*stale = false;
 	for (int i = 0; i < n; i++) {
 		struct mw_frame fr;
 
 		f[i] = (struct mw_sframe){ .addr = ips[i] };
-		if (mw_sym_resolve_ip(sym, c->pid, ips[i], i > 0, &fr) || !fr.module) {
+		if (mw_sym_resolve_ip(sym, pid, ips[i], i > 0, &fr) || !fr.module) {
 			*stale = true;
 			continue;
 		}
@@ -246,17 +244,127 @@ static int unwind_named(struct mw_symbolizer *sym, const struct mw_ustack_captur
 		f[i].func = fr.func;
 		f[i].offset = fr.func ? fr.offset : 0;
 	}
+}
+
+/* Unwind and name one syscall's frames (ips: MW_SSTACK_MAX, its return addresses). */
+static int unwind_named(struct mw_symbolizer *sym, const struct mw_ustack_capture *c, uint64_t *ips,
+			struct mw_sframe *f, size_t max, bool *stale)
+{
+	int n = mw_sym_unwind(sym, c, ips, max < MW_SSTACK_MAX ? max : MW_SSTACK_MAX);
+
+	name_ips(sym, c->pid, ips, n, f, stale);
 	return n;
+}
+
+/*
+ * --stacks' hints (see mw_stack_hint in bpf/memwatch.h): the frames of the last two records
+ * each (tid, rip) slot had a hint written for, so that a call the kernel sends without its
+ * stack (naming one of them by its time) gets them. Same slots as the kernel's.
+ */
+struct same_gen {
+	uint64_t ts, serial; /* the record's time; the process state it was unwound under */
+	int n;
+	uint64_t ips[MW_SSTACK_MAX];
+};
+struct same_slot {
+	uint32_t tid, pid;
+	uint64_t ip;
+	uint32_t fulls;	      /* stack copies of this (tid, rip) since its hint last served */
+	uint64_t since;	      /* when its hint went in (mono ns): copies made before do not count */
+	struct same_gen g[2]; /* g[0]: the hint in the kernel now */
+};
+
+/* The frames of the record a MW_REC_SYSCALL_SAME names, or 0: not known (never guessed). */
+static int same_frames(struct live *l, const struct mw_event *ev, uint64_t *ips)
+{
+	struct same_slot *t = &l->same[mw_hint_slot(ev->tid, ev->sc.same_ip)];
+	uint64_t serial = mw_sym_proc_serial(l->sym, ev->pid);
+
+	if (t->tid != ev->tid || t->pid != ev->pid || t->ip != ev->sc.same_ip)
+		return 0;
+	for (int k = 0; k < 2; k++) {
+		if (t->g[k].ts == ev->sc.same_ts && t->g[k].serial == serial && serial) {
+			memcpy(ips, t->g[k].ips, (size_t)t->g[k].n * sizeof(*ips));
+			t->fulls = 0;
+			return t->g[k].n;
+		}
+	}
+	return 0;
+}
+
+/*
+ * After a stack copy of (tid, rip) unwound to ips: a hint for the next calls, when the words
+ * it read are few and the frames depend on nothing but them and rip, rsp, rbp. Tried at the
+ * 1st, 2nd, 4th, 8th... copy since the slot's hint last served: a thread whose stack keeps
+ * changing costs a second unwind now and then, not on every call.
+ */
+static void offer_hint(struct live *l, const struct mw_event *ev, const struct mw_ustack_capture *c,
+		       const uint64_t *ips, int n)
+{
+	struct same_slot *t = &l->same[mw_hint_slot(c->tid, c->regs[16])];
+	uint64_t again[MW_SSTACK_MAX];
+	struct mw_ustack_reads r;
+	struct mw_stack_hint h = { 0 };
+
+	if (t->tid != c->tid || t->pid != c->pid || t->ip != c->regs[16])
+		*t = (struct same_slot){ .tid = c->tid, .pid = c->pid, .ip = c->regs[16] };
+	/* Copies the kernel made before the hint went in say nothing against it. */
+	if (ev->mono_ns < t->since)
+		return;
+	t->fulls++;
+	if (n <= 0 || t->fulls & (t->fulls - 1))
+		return;
+	if (mw_sym_unwind_reads(l->sym, c, again, MW_SSTACK_MAX, &r) != n ||
+	    memcmp(again, ips, (size_t)n * sizeof(*ips)) || r.span > MW_SYS_STACK_BYTES)
+		return;
+	h = (struct mw_stack_hint){ .base_ts = ev->mono_ns,
+				    .ip = c->regs[16],
+				    .sp = c->regs[7],
+				    .bp = r.need_bp ? c->regs[6] : 0,
+				    .tid = c->tid,
+				    .n = r.n,
+				    .span = r.span,
+				    .flags = r.need_bp ? MW_HINT_BP : 0 };
+	h.check = mw_hint_head(h.base_ts, h.ip, h.sp, h.bp, h.tid, h.n, h.span, h.flags);
+	for (uint32_t i = 0; i < r.n; i++) {
+		h.offs[i] = (__u16)r.offs[i];
+		h.vals[i] = r.vals[i];
+		h.check = mw_hint_mix(h.check, r.offs[i], r.vals[i], i);
+	}
+	t->g[1] = t->g[0];
+	t->g[0] = (struct same_gen){ .ts = ev->mono_ns,
+				     .serial = mw_sym_proc_serial(l->sym, c->pid),
+				     .n = n };
+	memcpy(t->g[0].ips, ips, (size_t)n * sizeof(*ips));
+	if (mw_loader_set_stack_hint(&l->loader, &h))
+		t->g[0].ts = 0;
+	else
+		t->since = mw_now_ns(CLOCK_MONOTONIC);
 }
 
 static int name_syscall_stack(void *ctx, const struct mw_event *ev, struct mw_sframe *f, size_t max)
 {
 	struct live *l = ctx;
 	struct mw_ustack_capture c = { .pid = ev->pid, .tid = ev->tid };
+	uint64_t ips[MW_SSTACK_MAX];
 	bool stale;
 	int n;
 
 	_Static_assert(MW_SYS_NREGS == MW_USTACK_NREGS, "one register order");
+	_Static_assert(MW_USTACK_READS_MAX == MW_HINT_WORDS, "one hint size");
+	if (ev->kind != MW_EV_FAULT && ev->sc.same_ts) {
+		n = l->same ? same_frames(l, ev, ips) : 0;
+		if (n > (int)max)
+			n = (int)max;
+		if (!n)
+			l->same_unknown++;
+		name_ips(l->sym, ev->pid, ips, n, f, &stale);
+		if (stale) { /* the frames stand; only their names are read again */
+			mw_sym_invalidate(l->sym, ev->pid);
+			name_ips(l->sym, ev->pid, ips, n, f, &stale);
+		}
+		return n;
+	}
 	if (ev->kind == MW_EV_FAULT) { /* --fault-stacks: the registers at the fault */
 		memcpy(c.regs, ev->flt.regs, sizeof(c.regs));
 		c.stack = ev->flt.stack;
@@ -266,13 +374,15 @@ static int name_syscall_stack(void *ctx, const struct mw_event *ev, struct mw_sf
 		c.stack = ev->sc.stack;
 		c.stack_len = ev->sc.stack_len;
 	}
-	n = unwind_named(l->sym, &c, f, max, &stale);
+	n = unwind_named(l->sym, &c, ips, f, max, &stale);
 	if (stale) {
 		mw_sym_invalidate(l->sym, ev->pid);
-		n = unwind_named(l->sym, &c, f, max, &stale);
+		n = unwind_named(l->sym, &c, ips, f, max, &stale);
 	}
 	if (!stale)
 		tell_stack_top(l, c.tid);
+	if (!stale && l->same && ev->kind != MW_EV_FAULT && max >= MW_SSTACK_MAX)
+		offer_hint(l, ev, &c, ips, n);
 	return n;
 }
 
@@ -1170,6 +1280,11 @@ static int event_loop(struct live *l)
 			(unsigned long long)st.events, (unsigned long long)st.rb_drops,
 			(unsigned long long)st.unpaired, (unsigned long long)st.inflight_full,
 			(unsigned long long)st.threads_full, (unsigned long long)st.targets_full);
+		if (l->cfg->stacks)
+			mw_p_err("stacks: %llu calls sent without a copy (the stack of an earlier "
+				 "call), %llu of them with frames not known",
+				 (unsigned long long)st.stacks_same,
+				 (unsigned long long)l->same_unknown);
 	}
 	return 0;
 }
@@ -1203,6 +1318,9 @@ int mw_live_run(struct mw_config *cfg)
 		.follow_forks = cfg->follow,
 		.timed = cfg->show_dur,
 		.stacks = cfg->stacks,
+		/* -c names only the stacks of calls that map (mw_session_event): unless the
+		 * daemon writes events or a recording keeps every stack. */
+		.stacks_maps_only = cfg->summary_only && !cfg->daemon && !cfg->record_path,
 		.no_faults = cfg->no_faults,
 		.rss_delta = cfg->rss_delta,
 		.fault_stacks = cfg->fault_stacks,
@@ -1243,6 +1361,8 @@ int mw_live_run(struct mw_config *cfg)
 	l.s.rmap = rmap_now;
 	l.s.rmap_ctx = &l;
 	if (cfg->stacks || cfg->fault_stacks) {
+		const char *nohints;
+
 		l.sym = mw_sym_new();
 		if (!l.sym) {
 			mw_p_err("cannot set up the stack unwinder: %s", strerror(ENOMEM));
@@ -1251,6 +1371,11 @@ int mw_live_run(struct mw_config *cfg)
 		l.s.stack = name_syscall_stack;
 		l.s.stack_ctx = &l;
 		l.tops = calloc(TOP_SLOTS, sizeof(*l.tops)); /* none: copies stay whole */
+		/* none: every call's stack is copied */
+		nohints = getenv("MEMWATCH_NO_STACK_HINTS");
+		l.same = cfg->stacks && !(nohints && !strcmp(nohints, "1"))
+				 ? calloc(MW_HINT_SLOTS, sizeof(*l.same))
+				 : NULL;
 	}
 	/* --folded: the bytes each stack mapped, unless allocations are traced (theirs). */
 	if (cfg->stacks && cfg->mal.folded_path && !cfg->mal.on && !cfg->mal.escalate &&
@@ -1258,6 +1383,7 @@ int mw_live_run(struct mw_config *cfg)
 		mw_p_err("cannot open %s: %s", cfg->mal.folded_path, mw_out_strerror(errno));
 		mw_sym_free(l.sym);
 		free(l.tops);
+		free(l.same);
 		return 1;
 	}
 	/* Daemon mode: arena lifecycle and diagnoses reach the NDJSON sink even with -c. */
@@ -1410,6 +1536,7 @@ cleanup:
 	mw_session_free(&l.s);
 	mw_sym_free(l.sym);
 	free(l.tops);
+	free(l.same);
 	free(l.tried);
 	free(l.libs);
 	return ret;

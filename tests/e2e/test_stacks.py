@@ -4,6 +4,7 @@ strace -k on the same program (stackcalls: main's grow_main_heap() grows the mai
 through malloc, a thread's make_arena() creates a glibc arena). The frames in the program's own
 executable (function and offset: the same in every run) are strace's for the same calls;
 main_heap_grow and arena_create carry the stack of the call that made them."""
+import os
 import re
 import time
 
@@ -146,9 +147,11 @@ def test_stacks_thread_copy_stops_at_its_top():
     loops mmap+munmap in two threads, paced: their last records carry at least 2 KiB less stack
     than their first, and every call's frames are the same (spin, start_thread)."""
     out, rec = mw.tmpfile("stacks-top.ndjson"), mw.tmpfile("stacks-top.rec")
-    rc, _, err = mw.run([mw.need_memwatch(), "--stacks", "--json", "-o", out, "--record", rec,
-                         "--", mw.wl("spinner"), "-t", "2", "-n", "1500", "-u", "1000"], timeout=60)
-    eq(rc, 0, f"memwatch exit status ({mw.tail(err)!r})")
+    # Every call's stack copied (no hints): the copies' lengths are what is looked at.
+    p = mw.Proc([mw.need_memwatch(), "--stacks", "--json", "-o", out, "--record", rec, "--",
+                 mw.wl("spinner"), "-t", "2", "-n", "1500", "-u", "1000"],
+                env=dict(os.environ, MEMWATCH_NO_STACK_HINTS="1"))
+    eq(p.wait(60), 0, f"memwatch exit status ({mw.tail(p.text('err'))!r})")
     recs = stack_records(rec)
     threads = sorted({tid for tid, tgid, _ in recs if tid != tgid})
     eq(len(threads), 2, "spinner's looping threads with stack records")
@@ -173,3 +176,82 @@ def test_stacks_thread_copy_stops_at_its_top():
 
 
 test_stacks_thread_copy_stops_at_its_top.timeout = 60
+
+
+def spin_stacks(extra=(), env=None, n=1500, args=()):
+    """memwatch --stacks --json -v of spinner -t 2 (paced): {(name, frames): calls} of the
+    looping threads' mmap and munmap ((func, offset, module) each, the same in every run), the
+    calls without a stack, {tid: [(name, funcs)] in order}, and memwatch's stderr."""
+    out = mw.tmpfile("stacks-hints.ndjson")
+    p = mw.Proc([mw.need_memwatch(), "--stacks", "--json", "-v", "-o", out, *extra, "--",
+                 mw.wl("spinner"), "-t", "2", "-n", str(n), "-u", "200", *args],
+                env=dict(os.environ, **(env or {})))
+    eq(p.wait(60), 0, f"memwatch exit status ({mw.tail(p.text('err'))!r})")
+    seen, bare, order = {}, 0, {}
+    for o in mw.read_ndjson(out).of("syscall"):
+        # The looping threads (not main), by tid: a full ring may lose their names' records.
+        if o["tid"] == o["pid"] or o["name"] not in ("mmap", "munmap"):
+            continue
+        frames = tuple((f.get("func"), f.get("offset"), f.get("module"))
+                       for f in o.get("stack") or [])
+        order.setdefault(o["tid"], []).append((o["name"], [f[0] for f in frames]))
+        if not frames:
+            bare += 1
+            continue
+        seen[(o["name"], frames)] = seen.get((o["name"], frames), 0) + 1
+    return seen, bare, order, p.text("err")
+
+
+def hint_counts(err):
+    m = re.search(r"stacks: (\d+) calls sent without a copy .*?, (\d+) of them", err)
+    check(m, f"no stacks line in memwatch -v's stderr: {mw.tail(err)!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_stacks_hints_same_frames():
+    """The kernel sends a call without its stack where the words the thread's last unwind of
+    that call site depended on are unchanged (hints): every call still gets the frames a full
+    copy gives. spinner -a -t 2: each thread maps from map_even() and map_odd() in turn, at the
+    same stack pointer (only the return address differs): every call's frames name the right
+    one, with hints as without (MEMWATCH_NO_STACK_HINTS=1), and calls were sent without a
+    copy."""
+    want, want_bare, _, err = spin_stacks(env={"MEMWATCH_NO_STACK_HINTS": "1"}, args=("-a",))
+    eq(hint_counts(err), (0, 0), "calls sent without a copy, hints off")
+    got, bare, order, err = spin_stacks(args=("-a",))
+    same, unknown = hint_counts(err)
+    check(same >= 1500, f"only {same} of 6000 calls sent without a copy")
+    eq(unknown, 0, "calls sent without a copy whose frames were not known")
+    eq(bare, want_bare, "looping threads' calls without a stack")
+    eq(sorted(got), sorted(want), "distinct (call, frames) of the threads, with hints and without")
+    eq(sum(got.values()), sum(want.values()), "threads' calls with a stack")
+    eq(len(order), 2, "looping threads")
+    for tid, calls in order.items():
+        eq(len(calls), 3000, f"thread {tid}: mmap and munmap calls")
+        for i, (name, funcs) in enumerate(calls):
+            caller = "map_odd" if (i // 2) % 2 else "map_even"
+            check(funcs and caller in funcs and "start_thread" in funcs and
+                  ("map_even" if caller == "map_odd" else "map_odd") not in funcs,
+                  f"thread {tid}, call {i} ({name}), from {caller}: frames {funcs}")
+
+
+test_stacks_hints_same_frames.timeout = 90
+
+
+def test_stacks_hints_ring_full():
+    """Records lost to a full ring (a 16 KiB ring) never leave a call with a wrong stack: a
+    call sent without a copy names the record its frames come from, which memwatch read."""
+    got, bare, _, err = spin_stacks(extra=("--ring-size", "16K"), n=3000)
+    m = re.search(r"kernel: \d+ records, (\d+) lost", err)
+    check(m and int(m.group(1)) > 0, f"no records lost with a 16 KiB ring: {mw.tail(err)!r}")
+    same, _ = hint_counts(err)
+    check(same > 0, "no call sent without a copy")
+    for (name, frames), k in got.items():
+        funcs = [f[0] for f in frames]
+        check(funcs and (funcs[0] or "").startswith("__" + name) and
+              "spin" in funcs and "start_thread" in funcs,
+              f"{k} {name} calls with the stack {funcs}")
+    eq(len({name for name, _ in got}), 2, "mmap and munmap named")
+    eq(len(got), 2, f"distinct stacks of spin-*: {sorted(got)}")
+
+
+test_stacks_hints_ring_full.timeout = 60

@@ -137,6 +137,32 @@ TEST(decode_syscall_stack_record)
 	CHECK(ev.sc.regs == NULL && ev.sc.stack == NULL && ev.sc.stack_len == 0);
 }
 
+/* --stacks: a call sent without its stack names the record whose frames it has. */
+TEST(decode_syscall_same_record)
+{
+	struct {
+		struct mw_syscall_same_rec r;
+		struct mw_rss_delta d;
+	} b = { .r = { .sc = { .hdr = { .type = MW_REC_SYSCALL_SAME, .tgid = 3, .tid = 4 },
+			       .sys = MW_SYS_MUNMAP },
+		       .ip = 0x7f0000001234,
+		       .base_ts = 99 },
+		.d = { .anon = -1 } };
+	struct mw_event ev;
+
+	CHECK_EQ_INT(mw_decode(&ctx, &b.r, sizeof(b.r), &ev), 0);
+	CHECK_EQ_INT(ev.kind, MW_EV_SYSCALL);
+	CHECK_EQ_INT(ev.sc.sys, MW_SYS_MUNMAP);
+	CHECK(ev.sc.same_ts == 99 && ev.sc.same_ip == 0x7f0000001234);
+	CHECK(ev.sc.regs == NULL && ev.sc.stack == NULL && !ev.sc.rss_known);
+	CHECK_EQ_INT(mw_decode(&ctx, &b, sizeof(b), &ev), 0);
+	CHECK(ev.sc.rss_known && ev.sc.rss_anon == -4096);
+	CHECK_EQ_INT(mw_decode(&ctx, &b, sizeof(b.r) - 1, &ev), -EINVAL);
+	/* No record at time 0: not one. */
+	b.r.base_ts = 0;
+	CHECK_EQ_INT(mw_decode(&ctx, &b.r, sizeof(b.r), &ev), -EINVAL);
+}
+
 /* --stacks: a known rss_delta follows the stack bytes, wherever they end. */
 TEST(decode_syscall_stack_record_with_rss_delta)
 {

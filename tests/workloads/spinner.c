@@ -3,7 +3,7 @@
  * spinner: a tight mmap+munmap loop, as fast as the machine goes. For overhead and ring-buffer
  * drop tests and for the benchmark. Prints nothing; exits 0.
  *
- * usage: spinner [-w] [-n ITERS] [-s BYTES] [-t THREADS] [-u USEC]
+ * usage: spinner [-w] [-a] [-n ITERS] [-s BYTES] [-t THREADS] [-u USEC]
  *   -w          print "ready <pid>" on stderr and wait for a byte on stdin first
  *   -n ITERS    iterations per looping thread (default 100000)
  *   -s BYTES    mapping size (default 4096)
@@ -11,6 +11,9 @@
  *               loop concurrently and main only creates and joins them
  *   -u USEC     sleep USEC microseconds after each iteration (default 0: none), so a tracer
  *               reads the first calls' records while the loop goes on
+ *   -a          alternate callers: even iterations mmap+munmap from map_even(), odd ones from
+ *               map_odd(), two functions alike (same frame, same stack pointer at the call),
+ *               so only the return address tells the calls' stacks apart (--stacks' hints)
  *
  * One iteration: mmap(NULL, BYTES, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = A ;
  * munmap(A, BYTES) = 0. Per looping thread: mmap ITERS, munmap ITERS, errors 0, mapped and
@@ -22,7 +25,7 @@
 #include <sys/mman.h>
 #include "common.h"
 
-#define USAGE "spinner [-w] [-n ITERS] [-s BYTES] [-t THREADS] [-u USEC]"
+#define USAGE "spinner [-w] [-a] [-n ITERS] [-s BYTES] [-t THREADS] [-u USEC]"
 #define MAX_THREADS 64
 
 static long iters = 100000;
@@ -30,16 +33,39 @@ static size_t size = 4096;
 static long pause_us;
 static pthread_barrier_t start;
 
+static int alternate;
+
+static void map_unmap(void)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		wl_die("mmap");
+	if (munmap(p, size))
+		wl_die("munmap");
+}
+
+static __attribute__((noinline)) void map_even(void)
+{
+	map_unmap();
+	__asm__ volatile("" ::: "memory"); /* not a tail call: map_even stays on the stack */
+}
+
+static __attribute__((noinline)) void map_odd(void)
+{
+	map_unmap();
+	__asm__ volatile("" ::: "memory");
+}
+
 static void spin(void)
 {
 	for (long i = 0; i < iters; i++) {
-		void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-			       0);
-
-		if (p == MAP_FAILED)
-			wl_die("mmap");
-		if (munmap(p, size))
-			wl_die("munmap");
+		if (!alternate)
+			map_unmap();
+		else if (i % 2)
+			map_odd();
+		else
+			map_even();
 		if (pause_us)
 			usleep((useconds_t)pause_us);
 	}
@@ -64,9 +90,10 @@ int main(int argc, char **argv)
 	int wait_start = 0;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "wn:s:t:u:")) != -1) {
+	while ((opt = getopt(argc, argv, "wan:s:t:u:")) != -1) {
 		switch (opt) {
 		case 'w': wait_start = 1; break;
+		case 'a': alternate = 1; break;
 		case 'n': iters = wl_num(optarg, USAGE); break;
 		case 's': size = wl_num(optarg, USAGE); break;
 		case 't': threads = wl_num(optarg, USAGE); break;

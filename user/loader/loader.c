@@ -291,6 +291,9 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 		if (!ret)
 			ret = bpf_map__set_max_entries(s->maps.exited, o->max_threads);
 	}
+	/* The hints of --stacks: a slot each otherwise. */
+	if (!ret && !o->stacks)
+		ret = bpf_map__set_max_entries(s->maps.stack_hints, 1);
 	if (!ret && o->max_targets)
 		ret = bpf_map__set_max_entries(s->maps.targets, o->max_targets);
 	if (ret) {
@@ -300,6 +303,7 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 	s->rodata->timed = o->timed;
 	s->rodata->nr_cpus = (__u32)l->ncpus;
 	s->rodata->want_stacks = o->stacks;
+	s->rodata->stacks_maps_only = o->stacks_maps_only;
 	s->rodata->rss_sums = have_rss_delta();
 	l->rss_delta = o->rss_delta && s->rodata->rss_sums;
 	s->rodata->rss_delta = l->rss_delta;
@@ -473,6 +477,14 @@ int mw_loader_set_stack_top(struct mw_loader *l, uint32_t tid, uint64_t top)
 				    BPF_ANY);
 }
 
+int mw_loader_set_stack_hint(struct mw_loader *l, const struct mw_stack_hint *h)
+{
+	__u32 slot = mw_hint_slot(h->tid, h->ip);
+
+	return bpf_map__update_elem(l->skel->maps.stack_hints, &slot, sizeof(slot), h, sizeof(*h),
+				    BPF_ANY);
+}
+
 void mw_loader_stats(struct mw_loader *l, struct mw_stats *sum)
 {
 	struct mw_stats per[l->ncpus];
@@ -489,6 +501,7 @@ void mw_loader_stats(struct mw_loader *l, struct mw_stats *sum)
 		sum->targets_full += per[i].targets_full;
 		sum->events += per[i].events;
 		sum->adopted += per[i].adopted;
+		sum->stacks_same += per[i].stacks_same;
 	}
 }
 

@@ -19,10 +19,11 @@ typedef int (*mw_record_fn)(void *ctx, void *data, size_t size);
 
 struct mw_loader_opts {
 	bool follow_forks;
-	bool timed;	/* -T: enter probes too, for durations */
-	bool stacks;	/* --stacks: each syscall record carries the user stack */
-	bool no_faults; /* --no-faults: the page-fault probe is not loaded */
-	bool rss_delta; /* --rss-delta: rss_delta's enter probes and tracepoint */
+	bool timed;	       /* -T: enter probes too, for durations */
+	bool stacks;	       /* --stacks: each syscall record carries the user stack */
+	bool stacks_maps_only; /* ... only those of the calls that map memory (no other is named) */
+	bool no_faults;	       /* --no-faults: the page-fault probe is not loaded */
+	bool rss_delta;	       /* --rss-delta: rss_delta's enter probes and tracepoint */
 	bool verbose;
 	uint32_t fault_stacks; /* --fault-stacks=N: 1 in N faults with the user stack; 0 off */
 	uint64_t ring_size;
@@ -72,6 +73,9 @@ void mw_loader_forget_thread(struct mw_loader *l, uint32_t tid, uint64_t exit_ts
 /* --stacks: the probes copy tid's stack up to top and no further (see stack_tops in
  * bpf/memwatch.bpf.h). 0 or a negative errno (the map full: copies stay as they were). */
 int mw_loader_set_stack_top(struct mw_loader *l, uint32_t tid, uint64_t top);
+/* --stacks: h goes to its (tid, ip) slot (see same_stack in bpf/memwatch.bpf.h), replacing
+ * whatever hint was there. 0 or a negative errno. */
+int mw_loader_set_stack_hint(struct mw_loader *l, const struct mw_stack_hint *h);
 /*
  * Attach glibc's malloc probes (provider "libc": memory_arena_new, ...) in
  * binary (a path valid here, e.g. /proc/PID/root/usr/lib/.../libc.so.6) for

@@ -373,13 +373,14 @@ int mw_session_event(struct mw_session *s, const struct mw_event *in, const void
 		return s->err;
 	}
 	/* Named only where they are written or recorded (-c writes no calls). */
-	if (ev.kind == MW_EV_SYSCALL && ev.sc.regs && s->stack && !s->bystack && start_bystack(s)) {
+	if (ev.kind == MW_EV_SYSCALL && (ev.sc.regs || ev.sc.same_ts) && s->stack && !s->bystack &&
+	    start_bystack(s)) {
 		s->err = -ENOMEM;
 		return s->err;
 	}
 	/* Named where they are written or recorded, or charged in the per-stack ledger (-c
 	 * writes no calls, and a munmap charges none). */
-	if (ev.kind == MW_EV_SYSCALL && ev.sc.regs && s->stack &&
+	if (ev.kind == MW_EV_SYSCALL && (ev.sc.regs || ev.sc.same_ts) && s->stack &&
 	    (!s->out.summary_only || s->out.alloc_always || s->rec || maps_bytes(&ev.sc)))
 		name_stack(s, &ev);
 	if (s->bystack)

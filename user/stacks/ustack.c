@@ -134,6 +134,134 @@ int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c, ui
 	return (int)n;
 }
 
+static int by_off(const void *a, const void *b)
+{
+	uint32_t x = ((const struct us_read *)a)->off, y = ((const struct us_read *)b)->off;
+
+	return x < y ? -1 : x > y;
+}
+
+/* One unwind of c from some registers (p->min_regs): the frames when it read only inside
+ * the copy and did not stop where the copy ran out, and then the words it read (p->log). */
+static int unwind_min(struct us_proc *p, const struct mw_ustack_capture *c, uint64_t *ips,
+		      size_t max, uint8_t min_regs)
+{
+	uint32_t offs[US_MAX_FRAMES];
+	enum mw_ucache_stop stop;
+	bool cacheable;
+	int n;
+
+	p->min_regs = min_regs;
+	n = us_unwind_full(p, c, ips, offs, max, &stop, &cacheable);
+	p->min_regs = 0;
+	if (stop == MW_UCACHE_COPY || p->read_failed || p->nlog >= US_LOG_MAX)
+		return -EAGAIN;
+	return n;
+}
+
+/* Did the unwind just made read only words of r? */
+static bool reads_within(const struct us_proc *p, const struct mw_ustack_reads *r)
+{
+	for (unsigned int i = 0; i < p->nlog; i++) {
+		uint32_t k = 0;
+
+		while (k < r->n && r->offs[k] != p->log[i].off)
+			k++;
+		if (k == r->n)
+			return false;
+	}
+	return true;
+}
+
+int mw_sym_unwind_reads(struct mw_symbolizer *s, const struct mw_ustack_capture *c, uint64_t *ips,
+			size_t max, struct mw_ustack_reads *r)
+{
+	struct mw_ustack_capture alt = *c;
+	uint64_t again[US_MAX_FRAMES];
+	struct us_read log[US_LOG_MAX];
+	unsigned int nlog;
+	struct us_proc *p;
+	uint8_t *copy, mode = US_REGS_IP_SP;
+	uint32_t keep = 0;
+	int n, err;
+
+	if (!s || !c || !ips || !r || max == 0 || !c->stack || !c->stack_len)
+		return -EINVAL;
+	if (max > US_MAX_FRAMES)
+		max = US_MAX_FRAMES;
+	p = us_proc_get(s, c->pid, &err);
+	if (!p)
+		return err ? err : -ESRCH;
+	s->st.full_unwinds++;
+	/* rip and rsp alone; where that is not enough, rbp too (frames that keep it). */
+	n = unwind_min(p, c, ips, max, mode);
+	if (n < 0) {
+		mode = US_REGS_IP_SP_BP;
+		n = unwind_min(p, c, ips, max, mode);
+	}
+	if (n < 0)
+		return n;
+	nlog = p->nlog;
+	memcpy(log, p->log, nlog * sizeof(*log));
+	qsort(log, nlog, sizeof(*log), by_off);
+	r->n = 0;
+	for (unsigned int i = 0; i < nlog; i++) {
+		if (r->n && r->offs[r->n - 1] == log[i].off)
+			continue;
+		if (r->n == MW_USTACK_READS_MAX)
+			return -E2BIG;
+		r->offs[r->n] = log[i].off;
+		r->vals[r->n++] = log[i].val;
+	}
+	if (!r->n || r->offs[r->n - 1] + 8 > c->stack_len)
+		return -EAGAIN;
+	/*
+	 * A word read is not always a word used: each frame's saved registers are read, most of
+	 * them never used again (a loop counter a caller keeps in rbx). Each word is changed in
+	 * turn (two ways): where the unwind still gives the same frames and reads no other word,
+	 * its value did not matter, and it is left out of the hint.
+	 */
+	copy = malloc(c->stack_len);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, c->stack, c->stack_len);
+	alt.stack = copy;
+	for (uint32_t i = 0; i < r->n; i++) {
+		static const uint64_t flip[2] = { 0x5a5a5a5a5a5a5a5aull, 0xfff0000000000ff8ull };
+		bool used = false;
+
+		for (int k = 0; k < 2 && !used; k++) {
+			uint64_t w = r->vals[i] ^ flip[k];
+			int m;
+
+			memcpy(copy + r->offs[i], &w, sizeof(w));
+			m = unwind_min(p, &alt, again, max, mode);
+			used = m != n || memcmp(again, ips, (size_t)n * sizeof(*ips)) ||
+			       !reads_within(p, r);
+		}
+		memcpy(copy + r->offs[i], &r->vals[i], sizeof(r->vals[i]));
+		if (used) {
+			r->offs[keep] = r->offs[i];
+			r->vals[keep++] = r->vals[i];
+		}
+	}
+	free(copy);
+	if (!keep)
+		return -EAGAIN;
+	r->n = keep;
+	r->span = r->offs[keep - 1] + 8;
+	r->need_bp = mode == US_REGS_IP_SP_BP;
+	return n;
+}
+
+uint64_t mw_sym_proc_serial(const struct mw_symbolizer *s, uint32_t pid)
+{
+	for (const struct us_proc *p = s ? s->procs : NULL; p; p = p->next)
+		if (p->pid == pid)
+			return p->serial;
+	return 0;
+}
+
 uint64_t mw_sym_last_top(const struct mw_symbolizer *s)
 {
 	return s ? s->last_top : 0;

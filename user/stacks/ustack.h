@@ -51,6 +51,30 @@ int mw_sym_unwind(struct mw_symbolizer *s, const struct mw_ustack_capture *c, ui
  * its copy there (above lie glibc's thread descriptor and TLS, ~4 KiB a thread).
  */
 uint64_t mw_sym_last_top(const struct mw_symbolizer *s);
+/* The number of pid's state in s (its mappings as read): another after mw_sym_invalidate,
+ * or when the state was let go; 0 when s holds none. Frames unwound under one number hold
+ * while it stays. */
+uint64_t mw_sym_proc_serial(const struct mw_symbolizer *s, uint32_t pid);
+/* The stack words one unwind read: byte offsets from rsp, ascending, and their values. */
+#define MW_USTACK_READS_MAX 48
+struct mw_ustack_reads {
+	uint32_t n, span; /* span: past the highest word read */
+	bool need_bp;	  /* the frames depend on rbp too */
+	uint32_t offs[MW_USTACK_READS_MAX];
+	uint64_t vals[MW_USTACK_READS_MAX];
+};
+/*
+ * Full unwinds of c (no cache) from rip and rsp alone (and rbp where those are not enough),
+ * the other registers unknown to the unwinder, and the stack words whose values the frames
+ * depend on: each word it read is changed in turn, and kept when the unwind then differs.
+ * When the frames equal those of an unwind with every register, a capture with the same rip
+ * and rsp (and rbp if need_bp) whose stack holds the same values at those offsets unwinds to
+ * the same frames. Returns the frames (>= 1), or a negative errno: -EAGAIN when an unwind
+ * read past the copy or stopped where the copy ran out, -E2BIG when it read more than
+ * MW_USTACK_READS_MAX words.
+ */
+int mw_sym_unwind_reads(struct mw_symbolizer *s, const struct mw_ustack_capture *c, uint64_t *ips,
+			size_t max, struct mw_ustack_reads *r);
 /* Symbolize one address of pid (strings owned by s, valid until mw_sym_free). */
 int mw_sym_resolve(struct mw_symbolizer *s, uint32_t pid, uint64_t addr, struct mw_frame *f);
 /* Like mw_sym_resolve, with the caller saying what addr is: is_return != 0 for

@@ -19,6 +19,8 @@
 #define US_MAX_STRINGS (16u << 20) /* bytes of interned module paths and demangled names */
 #define US_STR_BUCKETS 4096
 #define US_MAX_FRAMES 1024 /* a larger max is taken as this */
+#define US_REGS_IP_SP 1	   /* min_regs: rip and rsp */
+#define US_REGS_IP_SP_BP 2 /* min_regs: rip, rsp and rbp */
 #define US_LOG_MAX 512	   /* stack reads remembered during one unwind */
 
 /* One ELF file, whatever process maps it: its build-id (the cache key) and a
@@ -69,6 +71,7 @@ struct us_proc {
 	struct us_proc *next;
 	uint32_t pid;
 	uint64_t tick;
+	uint64_t serial; /* this state's own number: a new one after an invalidation */
 	struct us_pmod *mods;
 	size_t nmods;
 	Dwfl *dwfl; /* unwinding session; NULL until first needed */
@@ -82,6 +85,7 @@ struct us_proc {
 	struct us_read log[US_LOG_MAX];
 	unsigned int nlog, mark;
 	bool read_failed, cacheable, hit_max;
+	uint8_t min_regs;  /* 0: every register; else the unwind starts from these alone */
 	uint32_t read_end; /* just past the highest byte read from the copy */
 };
 
@@ -104,6 +108,7 @@ struct mw_symbolizer {
 	struct us_proc *procs;
 	unsigned int nprocs;
 	uint64_t tick;
+	uint64_t serial; /* the last us_proc's */
 	struct mw_ucache cache;
 	bool cache_off;
 	uint64_t last_top;		     /* mw_sym_last_top */

@@ -89,6 +89,7 @@ struct us_proc *us_proc_get(struct mw_symbolizer *s, uint32_t pid, int *err)
 	if (!p)
 		return NULL;
 	p->tick = ++s->tick;
+	p->serial = ++s->serial;
 	p->next = s->procs;
 	s->procs = p;
 	s->nprocs++;

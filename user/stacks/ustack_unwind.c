@@ -60,7 +60,10 @@ static bool set_initial_registers(Dwfl_Thread *thread, void *thread_arg)
 
 	for (int i = 0; i < MW_USTACK_NREGS; i++)
 		regs[i] = p->cap->regs[i];
-	if (!dwfl_thread_state_registers(thread, 0, MW_USTACK_NREGS - 1, regs))
+	/* Registers left unset are unknown to libdwfl: an unwind that needs one fails. */
+	if (p->min_regs == US_REGS_IP_SP ? !dwfl_thread_state_registers(thread, 7, 1, regs + 7)
+	    : p->min_regs		 ? !dwfl_thread_state_registers(thread, 6, 2, regs + 6)
+			  : !dwfl_thread_state_registers(thread, 0, MW_USTACK_NREGS - 1, regs))
 		return false;
 	dwfl_thread_state_register_pc(thread, p->cap->regs[16]);
 	return true;

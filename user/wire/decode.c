@@ -139,6 +139,18 @@ int mw_decode(const struct mw_decode_ctx *ctx, const void *data, size_t size, st
 		return decode_rss_delta(ctx, ev->sc.stack + s->stack_len,
 					size - sizeof(*s) - s->stack_len, ev);
 	}
+	case MW_REC_SYSCALL_SAME: {
+		const struct mw_syscall_same_rec *s = data;
+
+		if (size < sizeof(*s) || !s->base_ts)
+			return -EINVAL;
+		ev->kind = MW_EV_SYSCALL;
+		ev->sc.same_ts = s->base_ts;
+		ev->sc.same_ip = s->ip;
+		if (decode_syscall(data, size, ev))
+			return -EINVAL;
+		return decode_rss_delta(ctx, s + 1, size - sizeof(*s), ev);
+	}
 	case MW_REC_SYSCALL:
 		if (decode_syscall(data, size, ev))
 			return -EINVAL;

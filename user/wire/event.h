@@ -82,6 +82,9 @@ struct mw_syscall_ev {
 	const __u64 *regs;
 	const uint8_t *stack;
 	uint32_t stack_len;
+	/* --stacks, a call the kernel sent without its stack: the frames are those of this
+	 * thread's record at same_ts (mono ns) whose rip was same_ip; 0 otherwise. */
+	uint64_t same_ts, same_ip;
 };
 
 /* A sampled page fault (--fault-stacks): the stack bytes are the record's own. */
