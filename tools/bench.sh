@@ -31,11 +31,14 @@
 # memwatch's added cost within 1.3x of the floor's; strace's at least 20x memwatch's; no drops
 # at 200k events/s (bench_mix -r paces mmap+munmap pairs under memwatch --json; "dropped" of
 # process_summary and the "lost" lines); memwatch's peak RSS (VmHWM sampled from /proc while it
-# runs) under 30 MB. The tables go to .output/bench.txt and into the syscalls section of
-# tools/bench-results.md, kept in the tree with the date, kernel, CPU count, tree and knobs
-# (tools/bench_results.py), which tools/BENCH.md reads; the user-stack costs measured by the
-# unit test ustack_cache_verified go into its ustack section, and tools/bench_malloc.sh, run
-# next, writes the malloc section. Exit 0 unless a tool failed to run.
+# runs) under 30 MB. The spinner also reports its own CPU time (-C): the probes run in its
+# context, so user + sys counts their cost and not its waits for a CPU, which on a busy 2-CPU
+# host (memwatch's own reader, other load) the wall time counts too; a short line gives it per
+# configuration, and the --stacks ratio in it. The tables go to .output/bench.txt and into the
+# syscalls section of tools/bench-results.md, kept in the tree with the date, kernel, CPU count,
+# tree and knobs (tools/bench_results.py), which tools/BENCH.md reads; the user-stack costs
+# measured by the unit test ustack_cache_verified go into its ustack section, and
+# tools/bench_malloc.sh, run next, writes the malloc section. Exit 0 unless a tool failed to run.
 #
 # Noise: other tracers attached to syscall tracepoints slow down every process on the host, the
 # "untraced" runs included, and other CPU load competes with the tracee on a small VM. Before
@@ -69,7 +72,7 @@ command -v strace >/dev/null || { echo "bench: strace is missing: run make deps"
 command -v python3 >/dev/null || { echo "bench: python3 is missing: run make deps" >&2; exit 1; }
 
 python3 - <<'EOF'
-import json, os, select, signal, statistics, subprocess, sys, tempfile, threading, time
+import json, os, re, select, signal, statistics, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, "tools")
 from benchlib import Settler, bpf_stats_enabled  # noqa: E402
 
@@ -98,7 +101,7 @@ BESIDE = "untraced beside"
 if os.environ.get("BESIDE", "1") != "0":
     CONFIGS.insert(1, (BESIDE, []))
 WORKLOADS = [
-    ("spinner", [".output/workloads/spinner", "-w", "-n", str(SPIN_N)]),
+    ("spinner", [".output/workloads/spinner", "-w", "-C", "-n", str(SPIN_N)]),
     ("bench_mix", [".output/workloads/bench_mix", "-n", str(MIX_N)]),
 ]
 
@@ -285,6 +288,7 @@ def main():
     times = {(w[0], c[0]): [] for w in WORKLOADS for c in CONFIGS}
     stats_on = False
     hwm_kb, stk_hwm_kb, tool_cpu, disturbed, nruns = 0, 0, {}, 0, 0
+    spin_cpu = {}
     for r in range(ROUNDS):
         order = CONFIGS[r % len(CONFIGS):] + CONFIGS[:r % len(CONFIGS)]
         print(f"bench: round {r + 1}/{ROUNDS}", flush=True)
@@ -294,8 +298,11 @@ def main():
                 disturbed += not settle()
                 stats_on |= bpf_stats_enabled()
                 nruns += 1
-                secs, s, _ = run_once(cfg, wl, sample=is_mw)
+                secs, s, err = run_once(cfg, wl, sample=is_mw)
                 times[(wl[0], cfg[0])].append(secs)
+                m = re.search(r"^cpu_us (\d+) (\d+)$", err, re.M)
+                if wl[0] == "spinner" and m:
+                    spin_cpu.setdefault(cfg[0], []).append((int(m[1]) + int(m[2])) / 1e6)
                 if s and "--stacks" in cfg[0]:
                     stk_hwm_kb = max(stk_hwm_kb, s.hwm_kb)
                 elif s:
@@ -346,6 +353,14 @@ def main():
             ns = "-" if cfg[0] == "untraced" else f"{amin:.0f} / {amed:.0f}"
             out(f"{cfg[0]:<18}{tmin:>7.3f}{tmed:>7.3f}"
                 f"{f'{tmin / bmin:.2f}x / {tmed / bmed:.2f}x':>17}{ns:>19}")
+        if w == "spinner" and spin_cpu.get("untraced"):
+            # The probes run in the spinner's own context: its CPU time counts their cost and
+            # not its waits for a CPU (memwatch, other load), which the wall time does.
+            c0 = spin_cpu["untraced"]
+            out("spinner's own CPU (user + sys), added ns per call min / med: " + ", ".join(
+                f"{c[0]} {(min(v) - min(c0)) * 1e9 / n:.0f} / "
+                f"{(statistics.median(v) - statistics.median(c0)) * 1e9 / n:.0f}"
+                for c in CONFIGS if c[0] != "untraced" and (v := spin_cpu.get(c[0]))))
 
     def ratio(a, b):
         return f"{a / b:.1f}x" if b > 0 else "n/a"
@@ -370,6 +385,12 @@ def main():
             out(f"  {w}: memwatch --stacks -c added cost per call / floor's (target <= 2x, "
                 f"issue 11): {ratio(a[0], f[0])} / {ratio(a[1], f[1])}"
                 + ("" if f[1] > spread[w] else noise.format("the floor")))
+            sc, fc, c0 = (spin_cpu.get(k) for k in ("memwatch --stacks", "floor", "untraced"))
+            if sc and fc and c0:
+                med = statistics.median
+                out(f"  {w}: the same in the spinner's own CPU: "
+                    f"{ratio(min(sc) - min(c0), min(fc) - min(c0))} / "
+                    f"{ratio(med(sc) - med(c0), med(fc) - med(c0))}")
         elif a:
             out(f"  {w}: memwatch --stacks -c added cost per call (target: within the untraced "
                 f"spread, {spread[w]:.0f} ns/call): {a[0]:.0f} / {a[1]:.0f} ns: "

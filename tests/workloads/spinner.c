@@ -3,7 +3,7 @@
  * spinner: a tight mmap+munmap loop, as fast as the machine goes. For overhead and ring-buffer
  * drop tests and for the benchmark. Prints nothing; exits 0.
  *
- * usage: spinner [-w] [-a] [-n ITERS] [-s BYTES] [-t THREADS] [-u USEC]
+ * usage: spinner [-w] [-a] [-C] [-n ITERS] [-s BYTES] [-t THREADS] [-u USEC]
  *   -w          print "ready <pid>" on stderr and wait for a byte on stdin first
  *   -n ITERS    iterations per looping thread (default 100000)
  *   -s BYTES    mapping size (default 4096)
@@ -11,6 +11,9 @@
  *               loop concurrently and main only creates and joins them
  *   -u USEC     sleep USEC microseconds after each iteration (default 0: none), so a tracer
  *               reads the first calls' records while the loop goes on
+ *   -C          at exit print "cpu_us USER SYS" on stderr: the process's own CPU time (a
+ *               tracer's probes run in it: the bench's measure that waiting for a CPU, on a
+ *               busy host, does not change)
  *   -a          alternate callers: even iterations mmap+munmap from map_even(), odd ones from
  *               map_odd(), two functions alike (same frame, same stack pointer at the call),
  *               so only the return address tells the calls' stacks apart (--stacks' hints)
@@ -23,9 +26,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include "common.h"
 
-#define USAGE "spinner [-w] [-a] [-n ITERS] [-s BYTES] [-t THREADS] [-u USEC]"
+#define USAGE "spinner [-w] [-a] [-C] [-n ITERS] [-s BYTES] [-t THREADS] [-u USEC]"
 #define MAX_THREADS 64
 
 static long iters = 100000;
@@ -33,7 +37,7 @@ static size_t size = 4096;
 static long pause_us;
 static pthread_barrier_t start;
 
-static int alternate;
+static int alternate, say_cpu;
 
 static void map_unmap(void)
 {
@@ -90,10 +94,11 @@ int main(int argc, char **argv)
 	int wait_start = 0;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "wan:s:t:u:")) != -1) {
+	while ((opt = getopt(argc, argv, "waCn:s:t:u:")) != -1) {
 		switch (opt) {
 		case 'w': wait_start = 1; break;
 		case 'a': alternate = 1; break;
+		case 'C': say_cpu = 1; break;
 		case 'n': iters = wl_num(optarg, USAGE); break;
 		case 's': size = wl_num(optarg, USAGE); break;
 		case 't': threads = wl_num(optarg, USAGE); break;
@@ -115,10 +120,19 @@ int main(int argc, char **argv)
 		wl_handshake("ready");
 	if (!threads) {
 		spin();
-		return 0;
+	} else {
+		pthread_barrier_wait(&start);
+		for (long i = 0; i < threads; i++)
+			pthread_join(th[i], NULL);
 	}
-	pthread_barrier_wait(&start);
-	for (long i = 0; i < threads; i++)
-		pthread_join(th[i], NULL);
+	if (say_cpu) {
+		struct rusage ru;
+
+		if (getrusage(RUSAGE_SELF, &ru))
+			wl_die("getrusage");
+		wl_say("cpu_us %lld %lld\n",
+		       (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec,
+		       (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec);
+	}
 	return 0;
 }
