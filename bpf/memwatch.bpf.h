@@ -108,7 +108,7 @@ struct {
 } stack_tops SEC(".maps");
 
 /* --stacks: the hints user space wrote (struct mw_stack_hint), one slot per (tid, rip) hash;
- * one entry unless --stacks (MW_HINT_SLOTS x ~600 bytes, preallocated). */
+ * one entry unless --stacks (MW_HINT_SLOTS x 536 bytes, preallocated). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, MW_HINT_SLOTS);
