@@ -289,12 +289,15 @@ static void name_stack(struct mw_session *s, const struct mw_event *ev)
 	struct mw_sstack_entry e = { .tid = ev->tid };
 	struct mw_sframe_entry fe[MW_SSTACK_MAX];
 	char names[MW_SSTACK_MAX * 2 * 256];
+	unsigned char *buf;
 	size_t len = 0;
 	int n = s->stack(s->stack_ctx, ev, s->frames, MW_SSTACK_MAX);
 
 	e.n = n > 0 ? (__u32)n : 0;
 	s->out.frames = s->frames;
 	s->out.nframes = e.n;
+	if (!s->rec)
+		return; /* the names are formatted for a recording only (two snprintf a frame) */
 	for (__u32 i = 0; i < e.n; i++) {
 		const char *v[2] = { s->frames[i].module, s->frames[i].func };
 
@@ -306,18 +309,15 @@ static void name_stack(struct mw_session *s, const struct mw_event *ev)
 			len += (size_t)w + 1; /* the NUL too */
 		}
 	}
-	if (s->rec) {
-		unsigned char *buf = malloc(e.n * sizeof(*fe) + len + 1);
-
-		if (!buf) {
-			s->err = s->err ? s->err : -ENOMEM;
-			return;
-		}
-		memcpy(buf, fe, e.n * sizeof(*fe));
-		memcpy(buf + e.n * sizeof(*fe), names, len);
-		record(s, MW_ENTRY_SSTACK, &e, sizeof(e), buf, e.n * sizeof(*fe) + len);
-		free(buf);
+	buf = malloc(e.n * sizeof(*fe) + len + 1);
+	if (!buf) {
+		s->err = s->err ? s->err : -ENOMEM;
+		return;
 	}
+	memcpy(buf, fe, e.n * sizeof(*fe));
+	memcpy(buf + e.n * sizeof(*fe), names, len);
+	record(s, MW_ENTRY_SSTACK, &e, sizeof(e), buf, e.n * sizeof(*fe) + len);
+	free(buf);
 }
 
 /* --fault-stacks: a sampled fault goes to its process's profile, named and placed now (the
