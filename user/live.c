@@ -39,6 +39,7 @@
 #include "profile/stackprofs.h"
 #include "view/top.h"
 #include "trace/perfetto.h"
+#include "stacks/hints.h"
 #include "stacks/ustack.h"
 #include "ledger/rss_class.h"
 
@@ -93,7 +94,7 @@ struct live {
 	struct mw_perfetto *trace; /* --perfetto, else NULL */
 	struct mw_symbolizer *sym; /* --stacks, else NULL */
 	struct top_slot *tops;	   /* --stacks: the threads whose stack top was looked for */
-	struct same_slot *same;	   /* --stacks: MW_HINT_SLOTS hints' frames */
+	struct mw_hints *hints;	   /* --stacks, unless MEMWATCH_NO_STACK_HINTS=1 */
 	uint64_t same_unknown;	   /* calls sent without a stack whose frames were not known */
 	bool rmap_said;		   /* a process too big for resident by class: said (-v) */
 	struct mw_incident *inc;   /* --trigger, else NULL */
@@ -256,90 +257,25 @@ static int unwind_named(struct mw_symbolizer *sym, const struct mw_ustack_captur
 	return n;
 }
 
-/*
- * --stacks' hints (see mw_stack_hint in bpf/memwatch.h): the frames of the last two records
- * each (tid, rip) slot had a hint written for, so that a call the kernel sends without its
- * stack (naming one of them by its time) gets them. Same slots as the kernel's.
- */
-struct same_gen {
-	uint64_t ts, serial; /* the record's time; the process state it was unwound under */
-	int n;
-	uint64_t ips[MW_SSTACK_MAX];
-};
-struct same_slot {
-	uint32_t tid, pid;
-	uint64_t ip;
-	uint32_t fulls;	      /* stack copies of this (tid, rip) since its hint last served */
-	uint64_t since;	      /* when its hint went in (mono ns): copies made before do not count */
-	struct same_gen g[2]; /* g[0]: the hint in the kernel now */
-};
-
-/* The frames of the record a MW_REC_SYSCALL_SAME names, or 0: not known (never guessed). */
-static int same_frames(struct live *l, const struct mw_event *ev, uint64_t *ips)
-{
-	struct same_slot *t = &l->same[mw_hint_slot(ev->tid, ev->sc.same_ip)];
-	uint64_t serial = mw_sym_proc_serial(l->sym, ev->pid);
-
-	if (t->tid != ev->tid || t->pid != ev->pid || t->ip != ev->sc.same_ip)
-		return 0;
-	for (int k = 0; k < 2; k++) {
-		if (t->g[k].ts == ev->sc.same_ts && t->g[k].serial == serial && serial) {
-			memcpy(ips, t->g[k].ips, (size_t)t->g[k].n * sizeof(*ips));
-			t->fulls = 0;
-			return t->g[k].n;
-		}
-	}
-	return 0;
-}
-
-/*
- * After a stack copy of (tid, rip) unwound to ips: a hint for the next calls, when the words
- * it read are few and the frames depend on nothing but them and rip, rsp, rbp. Tried at the
- * 1st, 2nd, 4th, 8th... copy since the slot's hint last served: a thread whose stack keeps
- * changing costs a second unwind now and then, not on every call.
- */
+/* After a stack copy was unwound to ips: a hint for the next calls of its (tid, rip), when one
+ * is due and the frames depend on nothing but the words the unwind read and rip, rsp, rbp
+ * (unwound again from those alone, they must come out the same). */
 static void offer_hint(struct live *l, const struct mw_event *ev, const struct mw_ustack_capture *c,
 		       const uint64_t *ips, int n)
 {
-	struct same_slot *t = &l->same[mw_hint_slot(c->tid, c->regs[16])];
 	uint64_t again[MW_SSTACK_MAX];
 	struct mw_ustack_reads r;
-	struct mw_stack_hint h = { 0 };
+	struct mw_stack_hint h;
+	int err;
 
-	if (t->tid != c->tid || t->pid != c->pid || t->ip != c->regs[16])
-		*t = (struct same_slot){ .tid = c->tid, .pid = c->pid, .ip = c->regs[16] };
-	/* Copies the kernel made before the hint went in say nothing against it. */
-	if (ev->mono_ns < t->since)
-		return;
-	t->fulls++;
-	if (n <= 0 || t->fulls & (t->fulls - 1))
+	if (!mw_hints_due(l->hints, c->pid, c->tid, c->regs[16], ev->mono_ns) || n <= 0)
 		return;
 	if (mw_sym_unwind_reads(l->sym, c, again, MW_SSTACK_MAX, &r) != n ||
-	    memcmp(again, ips, (size_t)n * sizeof(*ips)) || r.span > MW_SYS_STACK_BYTES)
+	    memcmp(again, ips, (size_t)n * sizeof(*ips)) || !mw_hints_build(c, ev->mono_ns, &r, &h))
 		return;
-	h = (struct mw_stack_hint){ .base_ts = ev->mono_ns,
-				    .ip = c->regs[16],
-				    .sp = c->regs[7],
-				    .bp = r.need_bp ? c->regs[6] : 0,
-				    .tid = c->tid,
-				    .n = r.n,
-				    .span = r.span,
-				    .flags = r.need_bp ? MW_HINT_BP : 0 };
-	h.check = mw_hint_head(h.base_ts, h.ip, h.sp, h.bp, h.tid, h.n, h.span, h.flags);
-	for (uint32_t i = 0; i < r.n; i++) {
-		h.offs[i] = (__u16)r.offs[i];
-		h.vals[i] = r.vals[i];
-		h.check = mw_hint_mix(h.check, r.offs[i], r.vals[i], i);
-	}
-	t->g[1] = t->g[0];
-	t->g[0] = (struct same_gen){ .ts = ev->mono_ns,
-				     .serial = mw_sym_proc_serial(l->sym, c->pid),
-				     .n = n };
-	memcpy(t->g[0].ips, ips, (size_t)n * sizeof(*ips));
-	if (mw_loader_set_stack_hint(&l->loader, &h))
-		t->g[0].ts = 0;
-	else
-		t->since = mw_now_ns(CLOCK_MONOTONIC);
+	err = mw_loader_set_stack_hint(&l->loader, &h);
+	mw_hints_installed(l->hints, &h, c->pid, mw_sym_proc_serial(l->sym, c->pid), ips, n, !err,
+			   mw_now_ns(CLOCK_MONOTONIC));
 }
 
 static int name_syscall_stack(void *ctx, const struct mw_event *ev, struct mw_sframe *f, size_t max)
@@ -352,10 +288,12 @@ static int name_syscall_stack(void *ctx, const struct mw_event *ev, struct mw_sf
 
 	_Static_assert(MW_SYS_NREGS == MW_USTACK_NREGS, "one register order");
 	_Static_assert(MW_USTACK_READS_MAX == MW_HINT_WORDS, "one hint size");
+	_Static_assert(MW_SSTACK_MAX == MW_HINT_FRAMES, "a hint keeps a whole stack");
 	if (ev->kind != MW_EV_FAULT && ev->sc.same_ts) {
-		n = l->same ? same_frames(l, ev, ips) : 0;
-		if (n > (int)max)
-			n = (int)max;
+		n = l->hints ? mw_hints_frames(l->hints, ev->pid, ev->tid, ev->sc.same_ip,
+					       ev->sc.same_ts, mw_sym_proc_serial(l->sym, ev->pid),
+					       ips, max)
+			     : 0;
 		if (!n)
 			l->same_unknown++;
 		name_ips(l->sym, ev->pid, ips, n, f, &stale);
@@ -381,7 +319,7 @@ static int name_syscall_stack(void *ctx, const struct mw_event *ev, struct mw_sf
 	}
 	if (!stale)
 		tell_stack_top(l, c.tid);
-	if (!stale && l->same && ev->kind != MW_EV_FAULT && max >= MW_SSTACK_MAX)
+	if (!stale && l->hints && ev->kind != MW_EV_FAULT && max >= MW_SSTACK_MAX)
 		offer_hint(l, ev, &c, ips, n);
 	return n;
 }
@@ -1373,9 +1311,8 @@ int mw_live_run(struct mw_config *cfg)
 		l.tops = calloc(TOP_SLOTS, sizeof(*l.tops)); /* none: copies stay whole */
 		/* none: every call's stack is copied */
 		nohints = getenv("MEMWATCH_NO_STACK_HINTS");
-		l.same = cfg->stacks && !(nohints && !strcmp(nohints, "1"))
-				 ? calloc(MW_HINT_SLOTS, sizeof(*l.same))
-				 : NULL;
+		l.hints = cfg->stacks && !(nohints && !strcmp(nohints, "1")) ? mw_hints_new()
+									     : NULL;
 	}
 	/* --folded: the bytes each stack mapped, unless allocations are traced (theirs). */
 	if (cfg->stacks && cfg->mal.folded_path && !cfg->mal.on && !cfg->mal.escalate &&
@@ -1383,7 +1320,7 @@ int mw_live_run(struct mw_config *cfg)
 		mw_p_err("cannot open %s: %s", cfg->mal.folded_path, mw_out_strerror(errno));
 		mw_sym_free(l.sym);
 		free(l.tops);
-		free(l.same);
+		mw_hints_free(l.hints);
 		return 1;
 	}
 	/* Daemon mode: arena lifecycle and diagnoses reach the NDJSON sink even with -c. */
@@ -1536,7 +1473,7 @@ cleanup:
 	mw_session_free(&l.s);
 	mw_sym_free(l.sym);
 	free(l.tops);
-	free(l.same);
+	mw_hints_free(l.hints);
 	free(l.tried);
 	free(l.libs);
 	return ret;
