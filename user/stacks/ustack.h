@@ -4,6 +4,7 @@
 #define MW_USTACK_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define MW_USTACK_NREGS 17 /* x86-64 DWARF numbering: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
