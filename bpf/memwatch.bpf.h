@@ -810,7 +810,11 @@ static __always_inline __u64 same_stack(struct pt_regs *regs, __u32 tid, __u8 *b
 		return 0;
 	if (n == 0 || n > MW_HINT_WORDS || span < 8 || span > MW_SYS_STACK_BYTES)
 		return 0;
-	if (bpf_probe_read_user(buf, span, (void *)regs->sp))
+	/* span is 8..MW_SYS_STACK_BYTES here; masked as well, right before the read, because
+	 * clang may check one copy of it and pass another it spilled, which older verifiers
+	 * (6.1) then call unbounded. */
+	if (bpf_probe_read_user(buf, ((span - 1) & (MW_SYS_STACK_BYTES - 1)) + 1,
+				(void *)regs->sp))
 		return 0;
 	sum = mw_hint_head(base, regs->ip, regs->sp, bp, tid, n, span, flags);
 	for (__u32 i = 0; i < MW_HINT_WORDS; i++) {

@@ -53,7 +53,7 @@ enum mw_rec_type {
 };
 
 /* --stacks: user stack bytes copied per memory syscall (the syscall ring's records). */
-#define MW_SYS_STACK_BYTES 8192
+#define MW_SYS_STACK_BYTES 8192 /* a power of two: bpf/ masks with it */
 #define MW_SYS_NREGS 17 /* x86-64 DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
 
 /* How the kernel adopted a process (MW_REC_ADOPT's child_tid). */

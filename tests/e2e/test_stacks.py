@@ -217,13 +217,16 @@ def test_stacks_hints_same_frames():
     copy."""
     want, want_bare, _, err = spin_stacks(env={"MEMWATCH_NO_STACK_HINTS": "1"}, args=("-a",))
     eq(hint_counts(err), (0, 0), "calls sent without a copy, hints off")
+    # Without hints every call's stack is copied: a slow host (a TCG VM) may lose some.
+    lost_off = int(re.search(r"kernel: \d+ records, (\d+) lost", err).group(1))
     got, bare, order, err = spin_stacks(args=("-a",))
     same, unknown = hint_counts(err)
     check(same >= 1500, f"only {same} of 6000 calls sent without a copy")
     eq(unknown, 0, "calls sent without a copy whose frames were not known")
     eq(bare, want_bare, "looping threads' calls without a stack")
     eq(sorted(got), sorted(want), "distinct (call, frames) of the threads, with hints and without")
-    eq(sum(got.values()), sum(want.values()), "threads' calls with a stack")
+    if not lost_off:
+        eq(sum(got.values()), sum(want.values()), "threads' calls with a stack")
     eq(len(order), 2, "looping threads")
     for tid, calls in order.items():
         eq(len(calls), 3000, f"thread {tid}: mmap and munmap calls")
