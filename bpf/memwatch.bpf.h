@@ -813,8 +813,7 @@ static __always_inline __u64 same_stack(struct pt_regs *regs, __u32 tid, __u8 *b
 	/* span is 8..MW_SYS_STACK_BYTES here; masked as well, right before the read, because
 	 * clang may check one copy of it and pass another it spilled, which older verifiers
 	 * (6.1) then call unbounded. */
-	if (bpf_probe_read_user(buf, ((span - 1) & (MW_SYS_STACK_BYTES - 1)) + 1,
-				(void *)regs->sp))
+	if (bpf_probe_read_user(buf, ((span - 1) & (MW_SYS_STACK_BYTES - 1)) + 1, (void *)regs->sp))
 		return 0;
 	sum = mw_hint_head(base, regs->ip, regs->sp, bp, tid, n, span, flags);
 	for (__u32 i = 0; i < MW_HINT_WORDS; i++) {
