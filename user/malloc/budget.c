@@ -18,6 +18,12 @@ static double grew(uint64_t now, uint64_t before)
 	return now >= before ? (double)(now - before) : 0;
 }
 
+/* The rate averaged over MW_BUDGET_AVG_NS attached, r measured over dt; from r if none yet. */
+static double average(double avg, double r, uint64_t dt)
+{
+	return avg > 0 ? avg + (r - avg) * -expm1(-(double)dt / (double)MW_BUDGET_AVG_NS) : r;
+}
+
 bool mw_budget_sample(struct mw_budget *b, uint64_t now_ns, uint64_t cpu_ns,
 		      const struct mw_mbudget_ctr *c, bool attached, bool tick)
 {
@@ -26,7 +32,7 @@ bool mw_budget_sample(struct mw_budget *b, uint64_t now_ns, uint64_t cpu_ns,
 
 	if (!b->started) {
 		b->started = true;
-		b->start_ns = b->last_ns = now_ns;
+		b->start_ns = b->last_ns = b->active_ns = b->busy_ns = now_ns;
 		b->cpu0_ns = b->cpu_ns = cpu_ns;
 		b->c0 = b->c = *c;
 		b->attached = attached;
@@ -38,15 +44,26 @@ bool mw_budget_sample(struct mw_budget *b, uint64_t now_ns, uint64_t cpu_ns,
 	dt = now_ns > b->last_ns ? now_ns - b->last_ns : 0;
 	dcost = grew(c->enter_hits, b->c.enter_hits) * b->cost.enter_ns +
 		grew(c->ret_hits, b->c.ret_hits) * b->cost.ret_ns + grew(c->body_ns, b->c.body_ns);
+	/* Active after an idle stretch: what it earns is measured from the sample before. */
+	if (cpu_ns > b->cpu_ns || dcost > 0) {
+		if (b->last_ns >= b->active_ns + MW_BUDGET_IDLE_NS) {
+			b->busy_ns = b->last_ns;
+			b->busy_own_ns = mw_budget_own_ns(b);
+			b->rate_avg = 0;
+		}
+		b->active_ns = now_ns;
+	}
 	b->probe_ns += dcost;
 	if (attached) {
 		b->attached_ns += dt;
 		/* A rise is taken at once, a fall slowly (halved each tick's worth of time
 		 * attached, however short the windows): a window that starts as the load
 		 * rises must not be planned on a quiet one's rate. */
-		if (dt && tick)
+		if (dt && tick) {
 			b->rate = fmax(dcost / (double)dt,
 				       b->rate * exp2(-(double)dt / (double)b->tick_ns));
+			b->rate_avg = average(b->rate_avg, dcost / (double)dt, dt);
+		}
 	}
 	/* What the last attach or detach cost, in time at that rate: a window costs that more. */
 	if (!tick && b->rate > 0)
@@ -115,33 +132,40 @@ uint64_t mw_budget_window_end(const struct mw_budget *b)
 	return b->open ? b->win_end : 0;
 }
 
-/* The target's own CPU time per wall ns since the first sample. */
-static double own_rate(const struct mw_budget *b)
+double mw_budget_busy_rate(const struct mw_budget *b)
 {
-	uint64_t wall = b->last_ns - b->start_ns;
+	uint64_t wall = b->last_ns - b->busy_ns;
+	double own = mw_budget_own_ns(b) - b->busy_own_ns;
 
-	return wall ? mw_budget_own_ns(b) / (double)wall : 0;
+	return wall && own > 0 ? own / (double)wall : 0;
 }
 
 uint64_t mw_budget_plan(const struct mw_budget *b)
 {
-	double earn = b->pct / 100 * own_rate(b); /* credit per wall ns */
-	double chg = 2 * (double)b->lag_ns;	  /* an attach and a detach, in time attached */
+	uint64_t busy = b->last_ns - b->busy_ns;
+	/* Credit per wall ns, at the most the CPU time read allows (MW_BUDGET_CPU_STEP_NS). */
+	double earn = busy ? b->pct / 100 *
+				      (mw_budget_busy_rate(b) +
+				       (double)MW_BUDGET_CPU_STEP_NS / (double)busy)
+			   : 0;
+	double chg = 2 * (double)b->lag_ns; /* an attach and a detach, in time attached */
 	double w, gap, rate;
 
 	/* Unlimited, no rate measured yet, or probes the budget keeps up with: not cut. */
-	if (b->pct <= 0 || b->rate <= 0 || b->rate <= earn)
+	if (b->pct <= 0 || b->rate <= 0 ||
+	    fmin(b->rate, b->rate_avg > 0 ? b->rate_avg : b->rate) <= earn)
 		return 0;
 	/* The probes' own cost twice the attach's and detach's, however short the window. */
 	w = fmax((double)MW_BUDGET_MIN_WIN_NS, 2 * chg);
 	/*
 	 * Lengthened on the rate since the first window at least, and the target's own CPU
-	 * rate: a rate below it was mostly measured over a tick in which the load began (an
-	 * idle server's first requests), and a window planned long on it cost several times
-	 * what it was planned to (redis: a 15-53 ms window, the credit of seconds).
+	 * rate since it was last idle: a rate below it was mostly measured over a tick in
+	 * which the load began (an idle server's first requests), and a window planned long
+	 * on it cost several times what it was planned to (redis: a 15-53 ms window, the
+	 * credit of seconds).
 	 */
 	rate = b->attached_ns ? fmax(b->rate, b->probe_ns / (double)b->attached_ns) : b->rate;
-	rate = fmax(rate, own_rate(b));
+	rate = fmax(rate, mw_budget_busy_rate(b));
 	/*
 	 * A window of w comes every rate (w + chg) / earn: no sooner than the window, an
 	 * attach, a detach and a tick (the next decision) can follow each other, or credit

@@ -24,6 +24,13 @@
  * probes cost less than the budget earns, or the credit would keep them for
  * MW_BUDGET_SPREAD_NS more.
  *
+ * What the budget earns is PCT% of the target's own CPU time since it last was idle
+ * (no CPU time and no hits for MW_BUDGET_IDLE_NS), not since the first sample: a
+ * process idle when memwatch attached (waiting for its first client, or for a go)
+ * would else earn, once busy, on its average over the idle time too, and probes that
+ * cost a fraction of the budget would be cut into windows, its blocks made before
+ * each of fate unknown. The credit itself is still counted from the first sample.
+ *
  * What share of the target's allocations the probes saw is not estimated: while
  * attached, a process that allocates often spends most of its CPU time in the
  * probes' traps (a trap costs more than the work between two mallocs), so its
@@ -61,6 +68,27 @@ struct mw_mcost {
 #define MW_BUDGET_MAX_WIN_NS (100 * 1000000ULL)
 /* A window is not cut while the credit would keep the probes this much longer. */
 #define MW_BUDGET_SPREAD_NS (1000 * 1000000ULL)
+/*
+ * A target that used no CPU time and made no probe hits this long was idle: what the budget
+ * earns is measured from its next sample on. Longer than a slow process's CPU time takes to
+ * show (/proc counts it in 10 ms steps: 250 ms at 4% of a CPU).
+ */
+#define MW_BUDGET_IDLE_NS (250 * 1000000ULL)
+/*
+ * /proc counts CPU time in clock ticks (USER_HZ, 100 a second), truncated: a load that began
+ * a few ticks ago may show a fraction of its CPU time. The planning takes what it earns at
+ * the most that the reading allows (a step more), so that probes cheaper than the budget are
+ * not cut on a lagging reading; the credit, which keeps the budget, takes the reading.
+ */
+#define MW_BUDGET_CPU_STEP_NS (10 * 1000000ULL)
+/*
+ * Whether the probes cost less than the budget earns is judged on their cost averaged over
+ * about this much time attached (rate_avg), not on the highest lately (rate, which plans the
+ * windows and keeps the credit): one tick of costly hits (an allocation that waits for the
+ * cgroup's reclaim, its probes with it) must not cut into windows a process whose probes
+ * cost a fraction of the budget; its blocks before each detach are of unknown fate.
+ */
+#define MW_BUDGET_AVG_NS (250 * 1000000ULL)
 
 struct mw_budget {
 	double pct; /* the budget, % of the target's own CPU time; 0 = unlimited */
@@ -75,12 +103,16 @@ struct mw_budget {
 	uint64_t win_ns;  /* the window planned (0: not cut, as long as the credit allows) */
 	uint64_t win_end; /* the open window's planned end (0: not cut) */
 	uint64_t late_ns; /* how late windows ended lately (halved at each) */
-	uint64_t start_ns, last_ns;  /* first and last sample (CLOCK_MONOTONIC) */
-	uint64_t cpu0_ns, cpu_ns;    /* the target's CPU time then */
+	uint64_t start_ns, last_ns; /* first and last sample (CLOCK_MONOTONIC) */
+	uint64_t cpu0_ns, cpu_ns;   /* the target's CPU time then */
+	uint64_t active_ns;	    /* the last sample that saw it use CPU time or the probes */
+	uint64_t busy_ns;	    /* the sample before it was last seen active after being idle */
+	double busy_own_ns;	    /* its own CPU time then (mw_budget_own_ns) */
 	struct mw_mbudget_ctr c0, c; /* the probes' counters then */
 	double probe_ns;	     /* the probes' cost since the first sample */
 	uint64_t attached_ns;	     /* wall time attached */
 	double rate; /* cost per wall ns while attached: the highest lately (halved each tick) */
+	double rate_avg;  /* and averaged over MW_BUDGET_AVG_NS attached (0: not measured) */
 	uint32_t windows; /* times attached by the budget */
 };
 
@@ -114,6 +146,8 @@ uint64_t mw_budget_window_end(const struct mw_budget *b);
 uint64_t mw_budget_plan(const struct mw_budget *b);
 /* The target's own CPU time since the first sample (CPU time less the probes'). */
 double mw_budget_own_ns(const struct mw_budget *b);
+/* Its own CPU time per wall ns since it was last idle (since the first sample if never). */
+double mw_budget_busy_rate(const struct mw_budget *b);
 /* The probes' cost as a share of the own CPU time, in %; 0 before any CPU time. */
 double mw_budget_share_pct(const struct mw_budget *b);
 
