@@ -4,6 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "config.h"
+#include "ledger/class.h"
+#include "ledger/model.h"
 #include "malloc/mledger.h"
 #include "unit.h"
 
@@ -114,6 +117,7 @@ TEST(mledger_budget_scaled_estimates)
 
 	memset(&s, 0, sizeof(s));
 	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &mc, 100, err, sizeof(err)), 0);
+	ml.min_att_ns = 0; /* windows of ns */
 	alloc_at(&ml, 0x1000, 100, 1500, 0x401000);
 	budget_at(&ml, 2000, 2000, 1000, false); /* detached at 2000: the first interval */
 	CHECK(weight(&ml, 0x1000) == 1.0);
@@ -151,6 +155,7 @@ TEST(mledger_budget_scaled_estimates)
 
 	/* Never detached: every block weighs 1 and nothing is scaled. */
 	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &mc, 100, err, sizeof(err)), 0);
+	ml.min_att_ns = 0; /* windows of ns */
 	alloc_at(&ml, 0x1000, 100, 1500, 0x401000);
 	budget_at(&ml, 2000, 0, 1000, true);
 	alloc_at(&ml, 0x2000, 100, 2500, 0x401000);
@@ -162,6 +167,184 @@ TEST(mledger_budget_scaled_estimates)
 	CHECK(fabs(stack_bytes(rows, n, &ml.leak, 0x401000) - 200.0) < 1e-6);
 	free(rows);
 	mw_mledger_destroy(&ml);
+}
+
+/*
+ * A report while the probes are detached: the time since the last window (the dark tail)
+ * is weighed as the last closed interval's windows. Traced from 1000, attached to 2000;
+ * attached again from 2900 to 3000 (each block weighs 10, 1000 ns over 100 attached); a
+ * report at 3500, detached: that interval takes in the 500 ns since, its blocks weigh 15;
+ * at 4000, 20. A record of that window read late takes its weight now, and the next
+ * report's. Attached again from 4500 to 4600: the dark time from the last report on is
+ * that window's (6); a process that exited has a tail up to its last sample only. A report
+ * whose entry brings the detach weighs the tail too.
+ */
+TEST(mledger_budget_weighs_the_dark_tail)
+{
+	struct mw_session s;
+	struct mw_malloc_config mc = { .on = true };
+	struct mw_mledger ml;
+	struct mw_leak_row *rows = NULL;
+	char err[128];
+	long n;
+
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &mc, 100, err, sizeof(err)), 0);
+	ml.min_att_ns = 0; /* windows of ns */
+	alloc_at(&ml, 0x1000, 100, 1500, 0x401000);
+	budget_at(&ml, 2000, 2000, 1000, false);
+	alloc_at(&ml, 0x2000, 100, 2950, 0x402000);
+	budget_at(&ml, 3000, 3000, 1100, false);
+	CHECK(fabs(weight(&ml, 0x2000) - 10.0) < 1e-6);
+	budget_at(&ml, 3500, 3000, 1100, false);
+	CHECK(weight(&ml, 0x1000) == 1.0);
+	CHECK(fabs(weight(&ml, 0x2000) - 15.0) < 1e-6);
+	alloc_at(&ml, 0x3000, 10, 2990, 0x402000); /* read late */
+	CHECK(fabs(weight(&ml, 0x3000) - 15.0) < 1e-6);
+	budget_at(&ml, 4000, 3000, 1100, false);
+	CHECK(fabs(weight(&ml, 0x2000) - 20.0) < 1e-6);
+	CHECK(fabs(weight(&ml, 0x3000) - 20.0) < 1e-6);
+	/* Allocated, per process and per stack: 100 + 20 x (100 + 10). */
+	CHECK(fabs(mw_mledger_find(&ml, 3)->est_bytes - 2300.0) < 1e-6);
+	CHECK(fabs(mw_mledger_find(&ml, 3)->est_count - 41.0) < 1e-6);
+	for (size_t i = 1; i < ml.leak.nstacks; i++) {
+		const struct mw_stack_ent *st = &ml.leak.stacks[i];
+
+		CHECK(fabs(st->alloc_bytes - (st->ips[0] == 0x401000 ? 100.0 : 2200.0)) < 1e-6);
+	}
+	/* Of unknown fate (allocated before the detach at 3000), as estimated. */
+	n = mw_leak_aggregate_fate(&ml.leak, 3, 3000, UINT64_MAX, false, false, &rows);
+	CHECK(fabs(stack_bytes(rows, n, &ml.leak, 0x402000) - 2200.0) < 1e-6);
+	free(rows);
+	alloc_at(&ml, 0x4000, 10, 4550, 0x402000);
+	budget_at(&ml, 4600, 4600, 1200, false);
+	CHECK(fabs(weight(&ml, 0x4000) - 6.0) < 1e-6);
+	CHECK(fabs(weight(&ml, 0x2000) - 20.0) < 1e-6);
+	/* Exited meanwhile: its state as of its last sample (at 4600), the tail ends there. */
+	{
+		struct mw_mbudget_entry e = { .now_mono_ns = 9000,
+					      .dark_ns = 4600,
+					      .attached_ns = 1200,
+					      .wall_ns = 3600,
+					      .pid = 3 };
+
+		mw_mledger_budget(&ml, &e);
+		CHECK(fabs(weight(&ml, 0x4000) - 6.0) < 1e-6);
+		/* Or attached then (its attached time stopped growing with it): no tail. */
+		e.attached = true;
+		e.now_mono_ns = 9500;
+		mw_mledger_budget(&ml, &e);
+		CHECK(fabs(weight(&ml, 0x4000) - 6.0) < 1e-6);
+	}
+	mw_mledger_destroy(&ml);
+
+	/* Attached from 1000 to 2000, the detach told by the report at 2500: 1500 / 1000. */
+	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &mc, 100, err, sizeof(err)), 0);
+	ml.min_att_ns = 0; /* windows of ns */
+	alloc_at(&ml, 0x1000, 100, 1500, 0x401000);
+	budget_at(&ml, 2500, 2000, 1000, false);
+	CHECK(fabs(weight(&ml, 0x1000) - 1.5) < 1e-6);
+	CHECK(mw_mledger_scaled(&ml, 3));
+	mw_mledger_destroy(&ml);
+}
+
+/*
+ * Weighed by time (a process that makes few system calls), a window attached less than
+ * 40 ms is merged into the next interval at its detach: its block or two would stand for its
+ * whole dark time alone. Traced from 0 (ms here), attached to 1000; a 5 ms window at 1900 sees
+ * one block, a 100 ms one at 2500 ten: all eleven weigh 1600 / 105, not 181 and 6. A report
+ * closes an interval whatever its windows held.
+ */
+TEST(mledger_budget_short_windows_merge)
+{
+	const uint64_t ms = 1000000;
+	struct mw_session s;
+	struct mw_malloc_config mc = { .on = true };
+	struct mw_mledger ml;
+	char err[128];
+
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &mc, 100, err, sizeof(err)), 0);
+	budget_at(&ml, 1000 * ms, 1000 * ms, 1000 * ms, false);
+	alloc_at(&ml, 0x1000, 100, 1902 * ms, 0x401000);
+	budget_at(&ml, 1905 * ms, 1905 * ms, 1005 * ms, false);
+	CHECK(weight(&ml, 0x1000) == 1.0);
+	for (int i = 0; i < 10; i++)
+		alloc_at(&ml, 0x2000 + 0x100 * (uint64_t)i, 100, (2510 + i) * ms, 0x401000);
+	budget_at(&ml, 2600 * ms, 2600 * ms, 1105 * ms, false);
+	CHECK(fabs(weight(&ml, 0x1000) - 1600.0 / 105) < 1e-4);
+	CHECK(fabs(weight(&ml, 0x2000) - 1600.0 / 105) < 1e-4);
+	CHECK(fabs(mw_mledger_find(&ml, 3)->est_count - 11 * 1600.0 / 105) < 1e-3);
+	/* A 5 ms window, then a report while attached in the next: closed there all the same. */
+	alloc_at(&ml, 0x3000, 100, 3002 * ms, 0x401000);
+	budget_at(&ml, 3005 * ms, 3005 * ms, 1110 * ms, false);
+	CHECK(weight(&ml, 0x3000) == 1.0);
+	budget_at(&ml, 3510 * ms, 3005 * ms, 1115 * ms, true);
+	CHECK(fabs(weight(&ml, 0x3000) - 910.0 / 10) < 1e-3);
+	mw_mledger_destroy(&ml);
+}
+
+/*
+ * glibc's mmapped chunks are freed by munmap, which the syscall tracing sees while the probes
+ * are away: at a report, a block of unknown fate whose chunk mapping the model still has is
+ * in use, of known fate (a leak); one whose mapping is gone stays unknown, and so does a
+ * block in an arena's heap (the heap walk's part). Also when the process is gone: the model
+ * has its mappings until its final report.
+ */
+TEST(mledger_budget_chunk_mappings_resolve_fate)
+{
+	struct mw_config cfg = { .json = true };
+	struct mw_mreport_entry in = { .now_mono_ns = 2500, .pid = 3 };
+	struct mw_region chunk = { .start = 0x7f0000010000, .end = 0x7f0000111000, .prot = 3 };
+	struct mw_region arena = { .start = 0x7e0000000000, .end = 0x7e0000021000, .prot = 3 };
+	struct mw_leak_row *rows = NULL;
+	struct mw_session s;
+	struct mw_mledger ml;
+	struct mw_process *p;
+	char err[128], *json = NULL;
+	size_t jlen = 0;
+	FILE *out = open_memstream(&json, &jlen);
+	long n;
+
+	cfg.mal.on = true;
+	mw_session_init(&s, &cfg, out, 4096, 0);
+	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &cfg.mal, 100, err, sizeof(err)), 0);
+	mw_mledger_proc(&ml, 3, "grower", "/x/libc.so.6", 0);
+	p = mw_model_process(&s.model, 3);
+	CHECK(p != NULL);
+	CHECK_EQ_INT(mw_regions_map(&p->regions, &chunk, NULL), 0);
+	CHECK_EQ_INT(mw_regions_map(&p->regions, &arena, NULL), 0);
+	CHECK_EQ_INT(mw_regions_label(&p->regions, chunk.start, chunk.end, MW_CLASS_MALLOC_CHUNK,
+				      -1),
+		     0);
+	CHECK_EQ_INT(mw_regions_label(&p->regions, arena.start, arena.end, MW_CLASS_ARENA_HEAP, 2),
+		     0);
+	alloc_at(&ml, 0x7f0000010010, 1 << 20, 1500, 0x401000); /* its mapping is there */
+	alloc_at(&ml, 0x7f0000200010, 1 << 20, 1600, 0x402000); /* its mapping is gone */
+	alloc_at(&ml, 0x7e0000000100, 100, 1600, 0x403000);	/* in an arena's heap */
+	budget_at(&ml, 2000, 2000, 1000, false);
+	n = mw_mledger_known_rows(&ml, 3, UINT64_MAX, false, &rows);
+	CHECK_EQ_INT(n, 0);
+	free(rows);
+	mw_mledger_report(&ml, &in);
+	n = mw_mledger_known_rows(&ml, 3, UINT64_MAX, false, &rows);
+	CHECK_EQ_INT(n, 1);
+	CHECK(fabs(stack_bytes(rows, n, &ml.leak, 0x401000) - (1 << 20)) < 1e-6);
+	free(rows);
+	n = mw_leak_aggregate_fate(&ml.leak, 3, 2000, UINT64_MAX, false, false, &rows);
+	CHECK_EQ_INT(n, 2);
+	CHECK(fabs(stack_bytes(rows, n, &ml.leak, 0x402000) - (1 << 20)) < 1e-6);
+	CHECK(fabs(stack_bytes(rows, n, &ml.leak, 0x403000) - 100) < 1e-6);
+	free(rows);
+	/* The next detach: unknown again until the next report finds it. */
+	budget_at(&ml, 3000, 3000, 1100, false);
+	n = mw_mledger_known_rows(&ml, 3, UINT64_MAX, false, &rows);
+	CHECK_EQ_INT(n, 0);
+	free(rows);
+	mw_mledger_destroy(&ml);
+	mw_session_free(&s);
+	fclose(out);
+	free(json);
 }
 
 /*
@@ -259,6 +442,7 @@ TEST(mledger_budget_weighs_by_io_calls)
 
 	memset(&s, 0, sizeof(s));
 	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &mc, 100, err, sizeof(err)), 0);
+	ml.min_att_ns = 0; /* windows of ns */
 	mw_mledger_budget(&ml, &e);
 	alloc_at(&ml, 0x2000, 100, 2950, 0x401000);
 	e.now_mono_ns = e.dark_ns = 3000;
@@ -333,6 +517,7 @@ TEST(mledger_budget_weighs_by_reads)
 
 	memset(&s, 0, sizeof(s));
 	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &mc, 100, err, sizeof(err)), 0);
+	ml.min_att_ns = 0; /* windows of ns */
 	mw_mledger_budget(&ml, &e);
 	alloc_at(&ml, 0x2000, 100, 2950, 0x401000);
 	e.now_mono_ns = e.dark_ns = 3000;
@@ -387,6 +572,7 @@ TEST(mledger_budget_weighs_by_reads)
 
 	/* No reads in the entries (an older recording): both, 2000 / 120. */
 	CHECK_EQ_INT(mw_mledger_init(&ml, &s, &mc, 100, err, sizeof(err)), 0);
+	ml.min_att_ns = 0; /* windows of ns */
 	e = (struct mw_mbudget_entry){ .now_mono_ns = 2000,
 				       .dark_ns = 2000,
 				       .attached_ns = 1000,

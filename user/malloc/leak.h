@@ -35,6 +35,9 @@ struct mw_stack_ent {
 	/* Allocated (weighted by sampling only) since its process's last interval boundary:
 	 * scaled to the whole interval when it closes (mledger.c). */
 	double pend_bytes, pend_count;
+	/* Of what it allocated, what its process's last closed interval holds (weighted):
+	 * rescaled when that interval takes in the dark tail after it (mledger.c). */
+	double last_bytes, last_count;
 	/* Intervals of its process in which the probes saw it allocate (the last one's
 	 * start + 1 in interval_at): what an estimate of it stands on, few being a guess. */
 	uint32_t intervals;

@@ -9,6 +9,8 @@
 #include "base/grow.h"
 #include "heapwalk.h"
 #include "base/outfile.h"
+#include "ledger/class.h"
+#include "ledger/regions.h"
 #include "leak_output.h"
 #include "mledger.h"
 #include "retention.h"
@@ -18,6 +20,14 @@
 /* Read and write system calls an interval's attached time must hold for its weight to
  * be counted in them rather than in time. */
 #define MIN_IO_CALLS 16
+/*
+ * Attached time an interval weighed by time must hold at a detach, or it is merged into the
+ * next: a window of a few ms sees a block or two of a slow allocator (grower: one a few ms),
+ * and a dark time ten times as long weighed on them alone came out anywhere from none to
+ * several times what it held (an OOM report 19% high). Merged, the windows' blocks stand for
+ * their dark times together.
+ */
+#define MIN_ATT_NS (40 * 1000000ULL)
 
 _Static_assert(sizeof(struct mw_mreport_entry) ==
 		       24 + sizeof(struct mw_malloc_counters) + sizeof(struct mw_malloc_stats),
@@ -54,6 +64,7 @@ int mw_mledger_init(struct mw_mledger *ml, struct mw_session *s, const struct mw
 	ml->s = s;
 	ml->mc = *mc;
 	ml->probes_off = mc->duty_period_s > 0;
+	ml->min_att_ns = MIN_ATT_NS;
 	if (mw_leak_init(&ml->leak, max_outstanding, MAX_STACKS))
 		return mw_fail(err, errsz, -1, "out of memory for %u outstanding allocations",
 			       max_outstanding);
@@ -289,8 +300,15 @@ void mw_mledger_alloc(struct mw_mledger *ml, const struct mw_event *ev, const ui
 		b.weight = (float)weight_of(&ml->mc, p, ev->mal.size);
 	}
 	/* A record read after its interval was closed takes that interval's weight now. */
-	if (p && p->seg_on && ev->mono_ns <= p->seg_ns)
+	if (p && p->seg_on && ev->mono_ns <= p->seg_ns) {
 		b.weight = (float)(b.weight * p->last_w);
+		if (ev->mono_ns > p->prev_seg_ns) {
+			ml->leak.stacks[b.stack].last_bytes += (double)ev->mal.size * b.weight;
+			ml->leak.stacks[b.stack].last_count += b.weight;
+			p->last_bytes += (double)ev->mal.size * b.weight;
+			p->last_count += b.weight;
+		}
+	}
 	/* Per stack, all it allocated: pprof's alloc_space (the unknown stack's is shared). */
 	ml->leak.stacks[b.stack].alloc_bytes += (double)ev->mal.size * b.weight;
 	ml->leak.stacks[b.stack].alloc_count += b.weight;
@@ -619,19 +637,89 @@ static double calls_ratio(uint64_t all, uint64_t seg, uint64_t att, uint64_t seg
  * window saw twice the reads of its writes). A process that reads little (a writer):
  * reads and writes together; one that makes few of either: its length over the time
  * attached. -1: it made them, but fewer than min_att while attached: the interval is
- * better merged into the next than weighed by time, which the probes' slowdown biases.
+ * better merged into the next than weighed by time, which the probes' slowdown biases;
+ * or weighed by time, it was attached less than min_att_ns.
  */
-static double interval_weight(const struct mw_mproc *p, uint64_t t,
-			      const struct mw_mbudget_entry *e, uint64_t min_att)
+static double interval_weight(const struct mw_mseg *from, uint64_t t,
+			      const struct mw_mbudget_entry *e, uint64_t min_att,
+			      uint64_t min_att_ns)
 {
-	double w = calls_ratio(e->reads, p->seg_rd, e->reads_attached, p->seg_rd_att, min_att);
+	double w = calls_ratio(e->reads, from->rd, e->reads_attached, from->rd_att, min_att);
 
 	if (!w)
-		w = calls_ratio(e->io_calls, p->seg_io, e->io_calls_attached, p->seg_io_att,
-				min_att);
+		w = calls_ratio(e->io_calls, from->io, e->io_calls_attached, from->io_att, min_att);
 	if (w)
 		return w;
-	return (double)(t - p->seg_ns) / (double)(e->attached_ns - p->seg_att_ns);
+	if (e->attached_ns - from->att_ns < min_att_ns)
+		return -1;
+	return (double)(t - from->ns) / (double)(e->attached_ns - from->att_ns);
+}
+
+/* The open interval's start as a boundary. */
+static struct mw_mseg seg_of(const struct mw_mproc *p)
+{
+	return (struct mw_mseg){ .ns = p->seg_ns,
+				 .att_ns = p->seg_att_ns,
+				 .io = p->seg_io,
+				 .io_att = p->seg_io_att,
+				 .rd = p->seg_rd,
+				 .rd_att = p->seg_rd_att };
+}
+
+/* The blocks of p allocated in (from, to] (not found by a heap walk) weigh f times more. */
+static void blocks_scale(struct mw_mledger *ml, const struct mw_mproc *p, uint64_t from,
+			 uint64_t to, double f)
+{
+	for (size_t i = 0; f > 1 && i <= ml->leak.bmask; i++) {
+		struct mw_block *b = &ml->leak.blocks[i];
+
+		if (b->addr && b->pid == p->pid && !b->found && b->ts_ns > from && b->ts_ns <= to)
+			b->weight = (float)(b->weight * f);
+	}
+}
+
+/*
+ * A report at t while the probes are detached: the last closed interval takes in the
+ * time since it closed (no window in it), weighed as its windows, as if it had closed at t
+ * (by its system calls since its start, or its length): what it holds grows by the ratio of
+ * the two weights. The open interval starts at t.
+ */
+static void tail_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t,
+		       const struct mw_mbudget_entry *e)
+{
+	double w, f;
+
+	/* Until its last sample: a process that exited is not sampled any more. */
+	t = t < p->trace_ns + e->wall_ns ? t : p->trace_ns + e->wall_ns;
+	if (e->attached || p->last_w <= 0 || e->attached_ns <= p->base.att_ns || t <= p->seg_ns)
+		return;
+	w = interval_weight(&p->base, t, e, 1, 0);
+	if (w < 0)
+		w = (double)(t - p->base.ns) / (double)(e->attached_ns - p->base.att_ns);
+	w = fmin(fmax(w, 1), 1e6);
+	f = w / p->last_w;
+	if (f > 1) {
+		blocks_scale(ml, p, p->prev_seg_ns, p->seg_ns, f);
+		for (size_t i = 1; i < ml->leak.nstacks; i++) {
+			struct mw_stack_ent *st = &ml->leak.stacks[i];
+
+			if (st->pid != p->pid)
+				continue;
+			st->alloc_bytes += st->last_bytes * (f - 1);
+			st->alloc_count += st->last_count * (f - 1);
+			st->last_bytes *= f;
+			st->last_count *= f;
+		}
+		p->est_bytes += p->last_bytes * (f - 1);
+		p->est_count += p->last_count * (f - 1);
+		p->last_bytes *= f;
+		p->last_count *= f;
+		p->last_w = w;
+	}
+	p->scaled |= w > 1;
+	p->seg_ns = t;
+	p->seg_io = e->io_calls;
+	p->seg_rd = e->reads;
 }
 
 /*
@@ -650,9 +738,17 @@ static void interval_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t
 	double w = 1;
 
 	if (p->seg_on) {
-		if (t <= p->seg_ns || e->attached_ns <= p->seg_att_ns)
+		struct mw_mseg from = seg_of(p);
+
+		if (t <= p->seg_ns)
 			return;
-		w = interval_weight(p, t, e, may_merge ? MIN_IO_CALLS : 1);
+		if (e->attached_ns <= p->seg_att_ns) {
+			if (!may_merge)
+				tail_close(ml, p, t, e);
+			return;
+		}
+		w = interval_weight(&from, t, e, may_merge ? MIN_IO_CALLS : 1,
+				    may_merge ? ml->min_att_ns : 0);
 		if (w < 0 && may_merge)
 			return;
 		if (w < 0)
@@ -660,13 +756,11 @@ static void interval_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t
 		/* At most a millionth of an interval attached: beyond, a recording is crafted (and
 		 * a weight must keep the conversions of what it multiplies defined). */
 		w = fmin(fmax(w, 1), 1e6);
-		for (size_t i = 0; w > 1 && i <= ml->leak.bmask; i++) {
-			struct mw_block *b = &ml->leak.blocks[i];
-
-			if (b->addr && b->pid == p->pid && !b->found && b->ts_ns > p->seg_ns &&
-			    b->ts_ns <= t)
-				b->weight = (float)(b->weight * w);
-		}
+		blocks_scale(ml, p, p->seg_ns, t, w);
+		p->base = from;
+	} else {
+		/* The first boundary: the interval it closes began with the trace. */
+		p->base = (struct mw_mseg){ .ns = p->trace_ns };
 	}
 	for (size_t i = 1; i < ml->leak.nstacks; i++) {
 		struct mw_stack_ent *st = &ml->leak.stacks[i];
@@ -675,10 +769,14 @@ static void interval_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t
 			continue;
 		st->alloc_bytes += st->pend_bytes * (w - 1);
 		st->alloc_count += st->pend_count * (w - 1);
+		st->last_bytes = st->pend_bytes * w;
+		st->last_count = st->pend_count * w;
 		st->pend_bytes = st->pend_count = 0;
 	}
 	p->est_bytes += p->pend_bytes * (w - 1);
 	p->est_count += p->pend_count * (w - 1);
+	p->last_bytes = p->pend_bytes * w;
+	p->last_count = p->pend_count * w;
 	p->pend_bytes = p->pend_count = 0;
 	p->scaled |= w > 1;
 	p->prev_seg_ns = p->seg_on ? p->seg_ns : 0;
@@ -955,6 +1053,32 @@ static void report_retention(struct mw_mledger *ml, const struct mw_process *p, 
 	free(spans);
 }
 
+/*
+ * Blocks of unknown fate that are glibc mmapped chunks (the chunk's header 16 bytes before
+ * the block, at the start of a mapping of its own): such a chunk is freed by munmap, which
+ * the syscall tracing sees whether the probes are attached or not, so one whose mapping the
+ * model still has (a malloc_chunk region holding it whole) is in use: of known fate. Its
+ * mapping may be gone when the process is (an OOM kill), but the model's is there until
+ * its final report. (A chunk freed unseen and its address mapped again for another chunk
+ * counts as the first, as a heap walk would count it.)
+ */
+static void chunks_confirm(struct mw_mledger *ml, const struct mw_mproc *mp,
+			   const struct mw_process *p)
+{
+	for (size_t i = 0; p && mp->dark_ns && i <= ml->leak.bmask; i++) {
+		struct mw_block *b = &ml->leak.blocks[i];
+		const struct mw_region *g;
+
+		if (!b->addr || b->pid != mp->pid || b->known || b->ts_ns >= mp->dark_ns ||
+		    b->addr < 16)
+			continue;
+		g = mw_regions_find(&p->regions, b->addr - 16);
+		if (g && g->cls == MW_CLASS_MALLOC_CHUNK && g->end > b->addr &&
+		    b->size <= g->end - b->addr)
+			b->known = 1;
+	}
+}
+
 void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 {
 	const struct mw_malloc_config *m = &ml->mc;
@@ -1004,6 +1128,7 @@ void mw_mledger_report(struct mw_mledger *ml, const struct mw_mreport_entry *in)
 			 (unsigned long long)m->sample_bytes);
 	sum.sampling = sampling;
 	nall = mw_leak_aggregate(&ml->leak, in->pid, UINT64_MAX, false, &all);
+	chunks_confirm(ml, mp, p);
 	/*
 	 * Detached windows (the budget, --duty, the rate guard): frees made then were not
 	 * seen, so a block allocated before the last one and not seen freed has an unknown
@@ -1097,6 +1222,8 @@ void mw_mledger_budget(struct mw_mledger *ml, const struct mw_mbudget_entry *e)
 	record(ml, MW_ENTRY_MBUDGET, e, sizeof(*e), NULL, 0);
 	if (!p)
 		return;
+	if (!p->has_budget)
+		p->trace_ns = e->now_mono_ns - e->wall_ns;
 	if (e->dark_ns && e->dark_ns != p->dark_ns) {
 		/* The interval that the detach ends: its attached time stopped growing then
 		 * (unless the probes came back before this entry: a tick's worth more). */
@@ -1104,6 +1231,10 @@ void mw_mledger_budget(struct mw_mledger *ml, const struct mw_mbudget_entry *e)
 		p->dark_prev_ns = p->dark_ns;
 		p->dark_ns = e->dark_ns;
 		forget_known(ml, e->pid);
+		/* A report's entry that brings the detach (the event loop had not been told):
+		 * the time since it is the report's too. */
+		if (!e->attached && e->now_mono_ns > e->dark_ns)
+			interval_close(ml, p, e->now_mono_ns, e, false);
 	} else if (p->seg_on || e->attached) {
 		/* A report (an entry that ends no window): a boundary here, so it counts the
 		 * window it falls in and those merged before, and the time since (the first

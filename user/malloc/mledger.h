@@ -20,6 +20,13 @@
 #include "wire/event.h"
 #include "wire/record.h"
 
+/* An interval boundary: its time, the probes' attached time then, and the read and write
+ * system calls of the process then, in all and while attached (mw_mbudget_entry). */
+struct mw_mseg {
+	uint64_t ns, att_ns;
+	uint64_t io, io_att, rd, rd_att;
+};
+
 struct mw_mproc {
 	uint32_t pid;
 	bool done;    /* its final report is out (it exited while held) */
@@ -56,6 +63,16 @@ struct mw_mproc {
 	uint64_t seg_rd, seg_rd_att; /* of them the reads */
 	double last_w;
 	double pend_bytes, pend_count;
+	/*
+	 * The last closed interval: where it began (the trace's start for the first), and
+	 * what its blocks weigh in all (last_*). A report while the probes are detached
+	 * finds no attached time since seg_ns: the time since, the dark tail, is added to
+	 * that interval, whose windows then stand for it too (rescaled), and seg_ns moves
+	 * to the report.
+	 */
+	struct mw_mseg base;
+	double last_bytes, last_count;
+	uint64_t trace_ns; /* when its budget's account began (its first entry's now - wall) */
 };
 
 struct mw_mledger {
@@ -66,7 +83,10 @@ struct mw_mledger {
 	size_t nprocs, cap;
 	FILE *folded;	 /* --folded: final reports append their stacks */
 	bool probes_off; /* the probes were away for a while (--duty, the rate guard) */
-	char **names;	 /* frame names of stacks read from a recording */
+	/* An interval weighed by time is merged into the next at a detach when its windows
+	 * were attached less than this (MIN_ATT_NS in mledger.c, set by mw_mledger_init). */
+	uint64_t min_att_ns;
+	char **names; /* frame names of stacks read from a recording */
 	size_t nnames, capnames;
 	/* Called after each process's report, while a process held in exit() still is (live:
 	 * --pprof is rewritten then, when its mappings can still be read). NULL: none. */
