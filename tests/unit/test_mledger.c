@@ -253,7 +253,7 @@ TEST(mledger_budget_weighs_the_dark_tail)
  * 40 ms is merged into the next interval at its detach: its block or two would stand for its
  * whole dark time alone. Traced from 0 (ms here), attached to 1000; a 5 ms window at 1900 sees
  * one block, a 100 ms one at 2500 ten: all eleven weigh 1600 / 105, not 181 and 6. A report
- * closes an interval whatever its windows held.
+ * that finds less than 40 ms attached since the last boundary joins the last interval.
  */
 TEST(mledger_budget_short_windows_merge)
 {
@@ -275,12 +275,20 @@ TEST(mledger_budget_short_windows_merge)
 	CHECK(fabs(weight(&ml, 0x1000) - 1600.0 / 105) < 1e-4);
 	CHECK(fabs(weight(&ml, 0x2000) - 1600.0 / 105) < 1e-4);
 	CHECK(fabs(mw_mledger_find(&ml, 3)->est_count - 11 * 1600.0 / 105) < 1e-3);
-	/* A 5 ms window, then a report while attached in the next: closed there all the same. */
+	/* A 5 ms window (merged), then a report 5 ms into the next: 10 ms attached since the
+	 * last boundary are too little to weigh on, the time since joins the last interval
+	 * (from 1000): all its blocks and the new one weigh 2510 / 115, not 91. */
 	alloc_at(&ml, 0x3000, 100, 3002 * ms, 0x401000);
 	budget_at(&ml, 3005 * ms, 3005 * ms, 1110 * ms, false);
 	CHECK(weight(&ml, 0x3000) == 1.0);
 	budget_at(&ml, 3510 * ms, 3005 * ms, 1115 * ms, true);
-	CHECK(fabs(weight(&ml, 0x3000) - 910.0 / 10) < 1e-3);
+	CHECK(fabs(weight(&ml, 0x3000) - 2510.0 / 115) < 1e-3);
+	CHECK(fabs(weight(&ml, 0x1000) - 2510.0 / 115) < 1e-3);
+	CHECK(fabs(mw_mledger_find(&ml, 3)->est_count - 12 * 2510.0 / 115) < 1e-2);
+	/* A report 50 ms into the next window: closed there, on its own. */
+	alloc_at(&ml, 0x4000, 100, 3520 * ms, 0x401000);
+	budget_at(&ml, 3560 * ms, 3005 * ms, 1165 * ms, true);
+	CHECK(fabs(weight(&ml, 0x4000) - 1.0) < 1e-3);
 	mw_mledger_destroy(&ml);
 }
 

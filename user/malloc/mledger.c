@@ -666,11 +666,11 @@ static struct mw_mseg seg_of(const struct mw_mproc *p)
 				 .rd_att = p->seg_rd_att };
 }
 
-/* The blocks of p allocated in (from, to] (not found by a heap walk) weigh f times more. */
+/* The blocks of p allocated in (from, to] (not found by a heap walk) weigh f times as much. */
 static void blocks_scale(struct mw_mledger *ml, const struct mw_mproc *p, uint64_t from,
 			 uint64_t to, double f)
 {
-	for (size_t i = 0; f > 1 && i <= ml->leak.bmask; i++) {
+	for (size_t i = 0; f != 1 && i <= ml->leak.bmask; i++) {
 		struct mw_block *b = &ml->leak.blocks[i];
 
 		if (b->addr && b->pid == p->pid && !b->found && b->ts_ns > from && b->ts_ns <= to)
@@ -678,59 +678,77 @@ static void blocks_scale(struct mw_mledger *ml, const struct mw_mproc *p, uint64
 	}
 }
 
+/* The stacks' and the process's sums of what they allocated, a factor for the last closed
+ * interval (f) and one for the open one (w), which joins it. */
+static void sums_rescale(struct mw_mledger *ml, struct mw_mproc *p, double f, double w)
+{
+	for (size_t i = 1; i < ml->leak.nstacks; i++) {
+		struct mw_stack_ent *st = &ml->leak.stacks[i];
+
+		if (st->pid != p->pid)
+			continue;
+		st->alloc_bytes += st->last_bytes * (f - 1) + st->pend_bytes * (w - 1);
+		st->alloc_count += st->last_count * (f - 1) + st->pend_count * (w - 1);
+		st->last_bytes = st->last_bytes * f + st->pend_bytes * w;
+		st->last_count = st->last_count * f + st->pend_count * w;
+		st->pend_bytes = st->pend_count = 0;
+	}
+	p->est_bytes += p->last_bytes * (f - 1) + p->pend_bytes * (w - 1);
+	p->est_count += p->last_count * (f - 1) + p->pend_count * (w - 1);
+	p->last_bytes = p->last_bytes * f + p->pend_bytes * w;
+	p->last_count = p->last_count * f + p->pend_count * w;
+	p->pend_bytes = p->pend_count = 0;
+}
+
 /*
- * A report at t while the probes are detached: the last closed interval takes in the
- * time since it closed (no window in it), weighed as its windows, as if it had closed at t
- * (by its system calls since its start, or its length): what it holds grows by the ratio of
- * the two weights. The open interval starts at t.
+ * A report at t that finds too little attached time since the last boundary to weigh on:
+ * none (the probes detached since: the dark tail), or, weighed by time, a window shorter
+ * than min_att_ns begun since. The open interval joins the last closed one, as if that had
+ * closed at t: its weight is taken again over both (by the system calls since its start,
+ * or its length over the time attached), its blocks rescaled by the ratio of the two
+ * weights, the open one's weighing the same. The next interval starts at t. A process that
+ * exited is counted until its last sample; a state that says attached but holds no attached
+ * time since the boundary is one's last (the time it stopped is not known): nothing to add.
+ * Returns false when there is no closed interval to join.
  */
-static void tail_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t,
+static bool tail_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t,
 		       const struct mw_mbudget_entry *e)
 {
 	double w, f;
 
-	/* Until its last sample: a process that exited is not sampled any more. */
 	t = t < p->trace_ns + e->wall_ns ? t : p->trace_ns + e->wall_ns;
-	if (e->attached || p->last_w <= 0 || e->attached_ns <= p->base.att_ns || t <= p->seg_ns)
-		return;
+	if (p->last_w <= 0 || e->attached_ns <= p->base.att_ns)
+		return false;
+	if (t <= p->seg_ns || (e->attached && e->attached_ns <= p->seg_att_ns))
+		return true;
 	w = interval_weight(&p->base, t, e, 1, 0);
 	if (w < 0)
 		w = (double)(t - p->base.ns) / (double)(e->attached_ns - p->base.att_ns);
 	w = fmin(fmax(w, 1), 1e6);
 	f = w / p->last_w;
-	if (f > 1) {
-		blocks_scale(ml, p, p->prev_seg_ns, p->seg_ns, f);
-		for (size_t i = 1; i < ml->leak.nstacks; i++) {
-			struct mw_stack_ent *st = &ml->leak.stacks[i];
-
-			if (st->pid != p->pid)
-				continue;
-			st->alloc_bytes += st->last_bytes * (f - 1);
-			st->alloc_count += st->last_count * (f - 1);
-			st->last_bytes *= f;
-			st->last_count *= f;
-		}
-		p->est_bytes += p->last_bytes * (f - 1);
-		p->est_count += p->last_count * (f - 1);
-		p->last_bytes *= f;
-		p->last_count *= f;
-		p->last_w = w;
-	}
+	blocks_scale(ml, p, p->prev_seg_ns, p->seg_ns, f);
+	blocks_scale(ml, p, p->seg_ns, t, w);
+	sums_rescale(ml, p, f, w);
+	p->last_w = w;
 	p->scaled |= w > 1;
 	p->seg_ns = t;
+	p->seg_att_ns = e->attached_ns;
 	p->seg_io = e->io_calls;
+	p->seg_io_att = e->io_calls_attached;
 	p->seg_rd = e->reads;
+	p->seg_rd_att = e->reads_attached;
+	return true;
 }
 
 /*
  * An interval boundary at t, e the budget's state then: the interval since the
  * previous boundary closes, and what was seen in it stands for all of it. The first
  * boundary only opens the account (the probes were attached from the start: weight
- * 1); an interval with no attached time is merged into the next, and so is one whose
- * windows saw fewer than MIN_IO_CALLS of its system calls when may_merge (at a detach).
- * A report closes it whatever they saw (a ratio of few calls is noisy, not biased),
- * at the report's time: the detached time since the last window is in the interval,
- * weighed as the windows before it.
+ * 1); at a detach (may_merge), an interval with no attached time is merged into the
+ * next, and so is one whose windows saw fewer than MIN_IO_CALLS of its system calls, or
+ * weighed by time, were attached less than min_att_ns. A report closes it whatever its
+ * windows saw (a ratio of few calls is noisy, not biased), but for one with no attached
+ * time or too little to weigh by time: that joins the last closed interval (tail_close).
  */
 static void interval_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t,
 			   const struct mw_mbudget_entry *e, bool may_merge)
@@ -747,9 +765,8 @@ static void interval_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t
 				tail_close(ml, p, t, e);
 			return;
 		}
-		w = interval_weight(&from, t, e, may_merge ? MIN_IO_CALLS : 1,
-				    may_merge ? ml->min_att_ns : 0);
-		if (w < 0 && may_merge)
+		w = interval_weight(&from, t, e, may_merge ? MIN_IO_CALLS : 1, ml->min_att_ns);
+		if (w < 0 && (may_merge || tail_close(ml, p, t, e)))
 			return;
 		if (w < 0)
 			w = (double)(t - p->seg_ns) / (double)(e->attached_ns - p->seg_att_ns);
