@@ -666,6 +666,17 @@ static struct mw_mseg seg_of(const struct mw_mproc *p)
 				 .rd_att = p->seg_rd_att };
 }
 
+/* The open interval starts at t, with the budget's counters e then. */
+static void seg_start(struct mw_mproc *p, uint64_t t, const struct mw_mbudget_entry *e)
+{
+	p->seg_ns = t;
+	p->seg_att_ns = e->attached_ns;
+	p->seg_io = e->io_calls;
+	p->seg_io_att = e->io_calls_attached;
+	p->seg_rd = e->reads;
+	p->seg_rd_att = e->reads_attached;
+}
+
 /* The blocks of p allocated in (from, to] (not found by a heap walk) weigh f times as much. */
 static void blocks_scale(struct mw_mledger *ml, const struct mw_mproc *p, uint64_t from,
 			 uint64_t to, double f)
@@ -731,12 +742,7 @@ static bool tail_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t,
 	sums_rescale(ml, p, f, w);
 	p->last_w = w;
 	p->scaled |= w > 1;
-	p->seg_ns = t;
-	p->seg_att_ns = e->attached_ns;
-	p->seg_io = e->io_calls;
-	p->seg_io_att = e->io_calls_attached;
-	p->seg_rd = e->reads;
-	p->seg_rd_att = e->reads_attached;
+	seg_start(p, t, e);
 	return true;
 }
 
@@ -798,12 +804,7 @@ static void interval_close(struct mw_mledger *ml, struct mw_mproc *p, uint64_t t
 	p->scaled |= w > 1;
 	p->prev_seg_ns = p->seg_on ? p->seg_ns : 0;
 	p->seg_on = true;
-	p->seg_ns = t;
-	p->seg_att_ns = e->attached_ns;
-	p->seg_io = e->io_calls;
-	p->seg_io_att = e->io_calls_attached;
-	p->seg_rd = e->reads;
-	p->seg_rd_att = e->reads_attached;
+	seg_start(p, t, e);
 	p->last_w = w;
 }
 
