@@ -354,15 +354,19 @@ int BPF_PROG(task_rename, struct task_struct *task, const char *comm)
  * Sampled at random, not every Nth of a thread: a loop that faults in two places by turns
  * would otherwise always be sampled in the same one.
  */
-static __always_inline void sample_fault(__u64 id, unsigned long address, struct pt_regs *regs)
+static __always_inline void sample_fault(struct mw_thread_counters *c, __u64 id,
+					 unsigned long address, struct pt_regs *regs)
 {
 	struct mw_fault_stack_rec *r;
 
 	if (bpf_get_prandom_u32() % fault_sample)
 		return;
 	r = reserve(sizeof(*r) + MW_SYS_STACK_BYTES);
-	if (!r)
+	if (!r) {
+		/* Counted where the profile can say it: its bytes are not under any stack. */
+		c->fault_lost++;
 		return;
+	}
 	fill_hdr(&r->hdr, MW_REC_FAULT_STACK, id, bpf_ktime_get_ns());
 	r->addr = address;
 	r->sample_n = fault_sample;
@@ -390,7 +394,7 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs, unsig
 		return 0;
 	c->faulted_pages++;
 	if (fault_sample)
-		sample_fault(id, address, regs);
+		sample_fault(c, id, address, regs);
 	return 0;
 }
 #endif

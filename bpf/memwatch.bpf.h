@@ -652,8 +652,9 @@ static __always_inline struct mw_thread_counters *thread_counters(__u32 tid, __u
 	if (c)
 		return c;
 	zero.tgid = tgid;
-	/* Counting from before its first fault: the thread's fault counts are whole. */
-	zero.flags = faults_on ? MW_TC_FAULTS : 0;
+	/* Counting from before its first fault: the thread's fault counts are whole. Samples
+	 * are taken only once the probe is on: their lost count is always whole. */
+	zero.flags = (faults_on ? MW_TC_FAULTS : 0) | MW_TC_FAULT_LOST;
 	bpf_map_update_elem(&threads, &tid, &zero, BPF_NOEXIST);
 	c = bpf_map_lookup_elem(&threads, &tid);
 	if (!c) {

@@ -237,10 +237,12 @@ struct mw_thread_counters {
 	__u32 flags;	     /* MW_TC_FAULTS: the fault counters below were counting */
 	__u64 faults;	     /* page faults in user mode */
 	__u64 faulted_pages; /* those that found no page present (each maps one or more) */
+	__u64 fault_lost;    /* --fault-stacks: samples taken that the ring had no room for */
 };
 
 /* mw_thread_counters.flags */
 #define MW_TC_FAULTS 1U
+#define MW_TC_FAULT_LOST 2U /* fault_lost is counted (not in older recordings) */
 
 /* Key of map "exited": one thread's lifetime. ts_ns is the hdr.ts_ns of its
  * MW_REC_EXIT record, so a tid reused meanwhile has another key. */

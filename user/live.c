@@ -826,6 +826,9 @@ static int serve_profile(void *ctx, const char *name, void **body, size_t *len, 
 	if (kind < 0)
 		return mw_fail(why, whysz, -ENOENT,
 			       "no profile '%s': /debug/pprof/heap, mapped or resident", name);
+	/* The samples a full ring lost are in the threads' kernel counters: read them now. */
+	if (kind == MW_PROF_RESIDENT)
+		mw_session_counters_now(&l->s);
 	return mw_profiles_render(&l->prof, kind, mw_now_ns(CLOCK_REALTIME), body, len, why, whysz);
 }
 

@@ -227,7 +227,7 @@ def pprof_cum(text):
     """`go tool pprof -top -cum -unit=B` lines -> {function: cumulative bytes}."""
     out = {}
     for line in text.splitlines():
-        m = re.match(r"^\s*\S+\s+\S+%\s+\S+%\s+(\d+)B\s+\S+%\s+(\S+)$", line)
+        m = re.match(r"^\s*\S+\s+\S+%\s+\S+%\s+(\d+)B\s+\S+%\s+(\S.*?)\s*$", line)
         if m:
             out[m.group(2)] = int(m.group(1))
     return out
@@ -239,7 +239,7 @@ def test_pprof_mapped_and_resident_live():
     profile holds map_big's 4 MiB and map_small's 4 MiB still mapped (mapped_space, all of it
     committed), under --fault-stacks=1 the resident profile holds what each function touched
     (8 MiB and 4 MiB written page by page: 2048 and 1024 faults, within 5%: the kernel may map
-    a few pages in one fault)."""
+    a few pages in one fault; samples a full ring lost are said, and count for any function)."""
     import test_pprof
     port = test_pprof.free_port()
     w = mw.Proc([mw.need_memwatch(), "--stacks", "--fault-stacks=1", "-c", "-o", "/dev/null",
@@ -263,8 +263,12 @@ def test_pprof_mapped_and_resident_live():
         got = pprof_cum(test_pprof.go_pprof("-top", "-cum", "-unit=B", "-nodefraction=0",
                                             f"-sample_index={idx}", url + "mapped"))
         eq((got.get("map_big"), got.get("map_small")), (4 * MIB, 4 * MIB), f"{idx} by function")
+    # A slow (sanitized) build may leave the ring full: the samples lost are under their own
+    # label, and may be any function's.
+    lost = cum.get("(stacks lost: ring full)", 0)
     for func, want in (("map_big", 8 * MIB), ("map_small", 4 * MIB)):
         got = cum.get(func, 0)
-        check(abs(got - want) <= want * 0.05, f"faulted_space under {func}: {got} of {want}")
+        check(want * 0.95 <= got + lost and got <= want * 1.05,
+              f"faulted_space under {func}: {got} of {want} ({lost} lost to a full ring)")
     w.send()
     eq(w.wait(20, "memwatch --stacks --fault-stacks"), 0, "memwatch exit status")

@@ -18,8 +18,13 @@ N = 4
 
 
 def run_faulter(*extra):
+    return run_faulter_with([f"--fault-stacks={N}", *extra])
+
+
+def run_faulter_with(opts):
+    """faulter -a under memwatch --json OPTS: the trace and the output's path."""
     out = mw.tmpfile("faults.ndjson")
-    w = mw.Proc([mw.need_memwatch(), f"--fault-stacks={N}", "--json", "-o", out, *extra, "--",
+    w = mw.Proc([mw.need_memwatch(), *opts, "--json", "-o", out, "--",
                  mw.wl(EXE), "-W", "-a", "-m", str(MIB)], stdin=mw.subprocess.PIPE, name="memwatch")
     w.wait_line(r"^done \d+$", timeout=30)
     time.sleep(1.0)  # the ring is read on a short timer: every sample is named by now
@@ -119,3 +124,30 @@ def test_fault_stacks_replay_same():
         out = f.read()
     check("1 in 4 sampled" in out and "touch_big" in out and "faulted in by class" in out,
           f"text replay: no fault profile: {mw.tail(out, 1200)!r}")
+
+
+def test_fault_stacks_lost_to_a_full_ring():
+    """Samples the ring had no room for are not dropped from the profile silently: with every
+    fault sampled (N = 1) and a ring with room for one record, most samples are lost, and the
+    final profile's rows, the lost row included, still add up to every fault that made a page
+    resident, as the threads' exact faulted counts say; the text report says so too."""
+    rec = mw.tmpfile("lost.rec")
+    tr, _ = run_faulter_with(["--fault-stacks=1", "--ring-size", "16K", "--record", rec])
+    check(tr.lost() > 0, "no record lost with a 16K ring: the test proves nothing")
+    rows = final_rows(tr, "fault_profile")
+    lost = [r for r in rows if r.get("lost")]
+    eq(len(lost), 1, f"rows with lost: {lost}")
+    check(lost[0]["samples"] > 0 and "stack" not in lost[0], f"lost row: {lost[0]}")
+    faulted = sum(t.get("faulted", 0) for t in final_rows(tr, "thread_summary"))
+    check(faulted >= (4 * MIB << 20), f"threads' faulted: {faulted}")
+    eq(sum(r["bytes"] for r in rows), faulted, "fault profile rows (lost included) vs faulted")
+    ps = final_rows(tr, "process_summary")
+    by = ps[0].get("faulted_by_class", {})
+    eq(sum(by.values()), faulted, f"faulted_by_class (the lost under unknown) vs faulted: {by}")
+    check(by.get("unknown", 0) >= lost[0]["bytes"], f"lost samples not under unknown: {by}")
+    txt = mw.tmpfile("lost.txt")
+    rc, _, err = mw.run([mw.need_memwatch(), "-c", "-o", txt, "--replay", rec])
+    eq(rc, 0, f"text replay exit status ({mw.tail(err)!r})")
+    with open(txt, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    check("stacks lost (ring full)" in text, f"text: no lost line: {mw.tail(text, 800)!r}")

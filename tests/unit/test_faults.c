@@ -139,7 +139,8 @@ TEST(fprof_table_full_sums_the_rest)
 	mw_fprof_free(&p);
 }
 
-/* NDJSON rows: the top stacks, then the rest in one row without a stack. */
+/* NDJSON rows: the top stacks, then the rest in one row without a stack, then the samples a
+ * full ring lost in one row of their own. */
 TEST(fprof_json_rows)
 {
 	struct mw_fprof p = { .pid = 7 };
@@ -155,6 +156,7 @@ TEST(fprof_json_rows)
 	}
 	CHECK_EQ_INT(mw_fprof_add(&p, 70, touch_a, 3, NULL, 8), 0);
 	CHECK_EQ_INT(mw_fprof_add(&p, 70, touch_a, 3, NULL, 8), 0);
+	p.lost = 4;
 	mw_fprof_out(&o, 5, "w", &p, PG);
 	fclose(mem);
 	CHECK(buf &&
@@ -165,6 +167,8 @@ TEST(fprof_json_rows)
 	/* 35 paths: 32 written, 3 summed (3 samples). */
 	CHECK(buf && strstr(buf, "\"bytes\":98304,\"count\":24,\"samples\":3,\"sampling\":8,"
 				 "\"estimated\":true,\"other_stacks\":3}") != NULL);
+	CHECK(buf && strstr(buf, "\"bytes\":131072,\"count\":32,\"samples\":4,\"sampling\":8,"
+				 "\"estimated\":true,\"lost\":true}") != NULL);
 	free(buf);
 	mw_fprof_free(&p);
 }

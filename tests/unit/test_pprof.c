@@ -161,8 +161,8 @@ TEST(pprof_profiles_sources)
 }
 
 /* The resident profile from --fault-stacks' ledger: each path's samples scaled by N (bytes and
- * faults), the paths past the table's room as one unknown stack, a comment saying they are
- * estimates; the mapped profile is empty (not an error) before any call had a stack. */
+ * faults), the paths past the table's room as one unknown stack, the samples a full ring lost
+ * as one more, a location of its own, a comment saying they are estimates; the mapped profile is empty (not an error) before any call had a stack. */
 TEST(pprof_resident_and_mapped_from_the_session)
 {
 	static const struct mw_sframe touch[] = {
@@ -180,12 +180,13 @@ TEST(pprof_resident_and_mapped_from_the_session)
 	for (int i = 0; i < 3; i++)
 		CHECK_EQ_INT(mw_fprof_add(&fp, 70, touch, 2, NULL, 4), 0);
 	fp.other = 2;
+	fp.lost = 5;
 	s.fprofs = &fp;
 	s.nfprofs = 1;
 	b = mw_pprof_new(mw_prof_resident_types, 2, 0, NULL, NULL);
 	CHECK(b != NULL);
 	CHECK_EQ_INT(mw_prof_resident(&s, b), 0);
-	CHECK_EQ_INT(mw_pprof_samples(b), 2);
+	CHECK_EQ_INT(mw_pprof_samples(b), 3);
 	CHECK_EQ_INT(mw_pprof_encode(b, 0, &gz, &len), 0);
 	p = decode(gz, len);
 	CHECK(p != NULL);
@@ -196,6 +197,9 @@ TEST(pprof_resident_and_mapped_from_the_session)
 	CHECK_EQ_STR(loc_func(p, p->sample[0]->location_id[1]), "big_user");
 	CHECK_EQ_INT(p->sample[1]->value[0], 2 * 4 * 4096);
 	CHECK_EQ_STR(loc_func(p, p->sample[1]->location_id[0]), "(unknown stack)");
+	CHECK_EQ_INT(p->sample[2]->value[0], 5 * 4 * 4096);
+	CHECK_EQ_INT(p->sample[2]->value[1], 5 * 4);
+	CHECK_EQ_STR(loc_func(p, p->sample[2]->location_id[0]), "(stacks lost: ring full)");
 	CHECK(p->n_comment == 1 && strstr(str(p, p->comment[0]), "1 in 4") != NULL);
 	perftools__profiles__profile__free_unpacked(p, NULL);
 	free(gz);

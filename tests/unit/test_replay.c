@@ -621,7 +621,7 @@ TEST(replay_reads_mwrec002_counters)
 
 /* A recording with the resident counters: the baseline's reading from /proc (rss_start), the
  * kernel's at the end (rss_end, its parts and slack), and a thread's fault counts. */
-static char *replay_resident(bool v3_counters, int *rc)
+static char *replay_resident(size_t counters_len, int *rc)
 {
 	char path[] = "/tmp/mw-unit-rec-XXXXXX";
 	const char *maps0 = "7f0000000000-7f0000001000 rw-p 00000000 00:00 0\n";
@@ -655,7 +655,7 @@ static char *replay_resident(bool v3_counters, int *rc)
 	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_RING, &exit_rec, sizeof(exit_rec), NULL, 0), 0);
 	/* Before the fault counters an entry stopped at the thread's tgid and flags. */
 	CHECK_EQ_INT(mw_record_put(f, MW_ENTRY_COUNTERS, &c,
-				   v3_counters ? MW_COUNTERS_ENTRY_V3_LEN : sizeof(c), NULL, 0),
+				   counters_len ? counters_len : sizeof(c), NULL, 0),
 		     0);
 	fclose(f);
 	t = replay_json(path, rc);
@@ -666,7 +666,7 @@ static char *replay_resident(bool v3_counters, int *rc)
 TEST(replay_resident_and_faults)
 {
 	int rc;
-	char *t = replay_resident(false, &rc);
+	char *t = replay_resident(0, &rc);
 
 	CHECK_EQ_INT(rc, 0);
 	CHECK(t && strstr(t, "\"dropped\":0,\"faults\":19,\"faulted\":65536,") != NULL);
@@ -674,10 +674,15 @@ TEST(replay_resident_and_faults)
 			     "\"rss_file\":12288,\"rss_shmem\":4096,\"rss_slack\":8192") != NULL);
 	free(t);
 	/* An older entry: the calls as they were, the faults unknown (absent, not 0). */
-	t = replay_resident(true, &rc);
+	t = replay_resident(MW_COUNTERS_ENTRY_V3_LEN, &rc);
 	CHECK_EQ_INT(rc, 0);
 	CHECK(t && strstr(t, "\"mmap\":1,") != NULL);
 	CHECK(t && strstr(t, "\"faults\"") == NULL && strstr(t, "\"faulted\"") == NULL);
+	free(t);
+	/* One from before the lost fault samples: read, its fault counts as they were. */
+	t = replay_resident(MW_COUNTERS_ENTRY_V4_LEN, &rc);
+	CHECK_EQ_INT(rc, 0);
+	CHECK(t && strstr(t, "\"dropped\":0,\"faults\":19,\"faulted\":65536,") != NULL);
 	free(t);
 }
 

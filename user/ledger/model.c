@@ -127,6 +127,7 @@ static void retire_counts(struct mw_process *p, const struct mw_thread *t)
 	struct mw_retired *r = (struct mw_retired *)mw_process_retired(p, name);
 	const struct mw_counts *c = mw_thread_counts(t);
 
+	p->retired_fault_lost += t->fault_lost;
 	if (!r) {
 		if (mw_grow(&p->retired, p->nretired, &p->capretired, sizeof(*p->retired), 8))
 			return; /* out of memory: the name's total can drop */
@@ -141,6 +142,15 @@ static void retire_counts(struct mw_process *p, const struct mw_thread *t)
 		r->counts.dur_ns[s] += c->dur_ns[s];
 	}
 	r->faulted += t->faulted;
+}
+
+uint64_t mw_process_fault_lost(const struct mw_process *p)
+{
+	uint64_t n = p->retired_fault_lost;
+
+	for (size_t i = 0; i < p->nthreads; i++)
+		n += p->threads[i].fault_lost;
+	return n;
 }
 
 size_t mw_process_threads_left(const struct mw_process *p)
@@ -1116,6 +1126,7 @@ void mw_thread_set_kernel(struct mw_thread *t, const struct mw_thread_counters *
 	t->have_faults = c->flags & MW_TC_FAULTS;
 	t->faults = t->have_faults ? c->faults : 0;
 	t->faulted = t->have_faults ? c->faulted_pages * page_size : 0;
+	t->fault_lost = c->flags & MW_TC_FAULT_LOST ? c->fault_lost : 0;
 }
 
 uint64_t (*mw_process_class_bytes(const struct mw_process *p))[MW_CLASS_COUNT]

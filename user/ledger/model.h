@@ -37,8 +37,9 @@ struct mw_thread {
 	int64_t accessible; /* change in non-PROT_NONE bytes it caused */
 	int64_t reserved;   /* change in PROT_NONE bytes it caused */
 	/* Page faults the kernel counted for it since it was traced (have_faults). */
-	uint64_t faults;  /* all user-mode faults */
-	uint64_t faulted; /* bytes: page size x the faults that found no page present */
+	uint64_t faults;     /* all user-mode faults */
+	uint64_t faulted;    /* bytes: page size x the faults that found no page present */
+	uint64_t fault_lost; /* --fault-stacks: samples the ring had no room for (the kernel's) */
 	bool exited;
 	bool have_kernel;
 	bool kernel_final; /* the kernel's counters were read at its exit */
@@ -138,6 +139,7 @@ struct mw_process {
 		uint64_t faulted; /* bytes, of the threads whose faults were counted */
 	} * retired;
 	size_t nretired, capretired;
+	uint64_t retired_fault_lost; /* the forgotten threads' fault_lost */
 	/* Sizes at the last report (the baseline before the first): the growth an OOM
 	 * record and the triggers show is what came since. */
 	uint64_t report_ns; /* Unix epoch ns of that report */
@@ -190,6 +192,10 @@ struct mw_thread *mw_process_find_thread(const struct mw_process *p, uint32_t ti
 struct mw_thread *mw_process_thread(struct mw_process *p, uint32_t tid);
 /* Threads of p whose exit has not come yet. */
 size_t mw_process_threads_left(const struct mw_process *p);
+
+/* --fault-stacks: samples of the process's faults the kernel took and the ring had no room
+ * for, in every thread it has had (the kernel's counts as last read). */
+uint64_t mw_process_fault_lost(const struct mw_process *p);
 /* Drop a thread's record (daemon mode, after its final summary). */
 void mw_process_forget_thread(struct mw_process *p, uint32_t tid);
 /*

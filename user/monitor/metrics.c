@@ -642,9 +642,9 @@ static void render_faulted_estimated(struct mw_buf *b, const struct mw_metrics_i
 		return;
 	family(b, name, "counter",
 	       "Estimated bytes the traced process faulted in, by the class of the region the "
-	       "fault hit (unknown: no region memwatch knows): --fault-stacks=N samples, each "
-	       "standing for N faults of a page. An estimate; the exact count, per thread and "
-	       "without class, is memwatch_faulted_bytes_total.");
+	       "fault hit (unknown: no region memwatch knows, or the sample was lost): "
+	       "--fault-stacks=N samples, each standing for N faults of a page. An estimate; "
+	       "the exact count, per thread and without class, is memwatch_faulted_bytes_total.");
 	for (size_t i = 0; i < in->model->nprocs; i++) {
 		const struct mw_process *p = in->model->procs[i];
 		uint64_t v[MW_CLASS_COUNT + 1];

@@ -282,6 +282,7 @@ struct loc_key {
 	const struct mw_pprof *b;
 	uint32_t pid;
 	uint64_t addr;
+	uint64_t fn; /* addr 0 (a frame that stands for a stack not known): its label's function */
 };
 
 static bool loc_eq(const void *ctx, uint32_t idx)
@@ -289,19 +290,27 @@ static bool loc_eq(const void *ctx, uint32_t idx)
 	const struct loc_key *k = ctx;
 	const struct loc_ent *e = &k->b->locs[idx - 1];
 
-	return e->pid == k->pid && e->addr == k->addr;
+	return e->pid == k->pid && e->addr == k->addr && (k->addr || e->function == k->fn);
 }
 
 /* A frame's location: its address in pid, its function, file and line, its file's mapping. */
 static uint64_t location_id(struct mw_pprof *b, uint32_t pid, uint64_t addr,
 			    const struct mw_frame *f)
 {
-	struct loc_key key = { b, pid, addr };
+	struct loc_key key = { b, pid, addr, 0 };
 	uint64_t hash = mix(mix(13, pid), addr);
-	struct ht_slot *slot = ht_find(&b->hloc, hash, loc_eq, &key);
+	struct ht_slot *slot;
 	struct loc_ent e = { .pid = pid, .addr = addr };
 	char hex[32];
 
+	/* Labels without an address ("(unknown stack)", ...) are told apart by their name. */
+	if (!addr && f && f->func) {
+		key.fn = function_id(b, f->func, f->file);
+		if (!key.fn)
+			return 0;
+		hash = mix(hash, key.fn);
+	}
+	slot = ht_find(&b->hloc, hash, loc_eq, &key);
 	if (!slot)
 		return 0;
 	if (slot->idx)

@@ -65,11 +65,10 @@ static void fprof_frame_at(const void *v, uint32_t k, struct mw_frame *f)
 	};
 }
 
-static const char *comm_of(const struct mw_session *s, uint32_t pid)
+static void lost_frame_at(const void *v, uint32_t k, struct mw_frame *f)
 {
-	const struct mw_process *p = mw_model_find(&s->model, pid);
-
-	return p ? p->comm : "";
+	(void)k;
+	*f = *(const struct mw_frame *)v;
 }
 
 static int mapped_proc(const struct mw_session *s, const struct mw_process *p, struct mw_pprof *b)
@@ -108,8 +107,9 @@ int mw_prof_mapped(void *ctx, struct mw_pprof *b)
 
 static int resident_proc(const struct mw_session *s, const struct mw_fprof *fp, struct mw_pprof *b)
 {
-	uint64_t page = s->model.page_size;
-	const char *comm = comm_of(s, fp->pid);
+	const struct mw_process *p = mw_model_find(&s->model, fp->pid);
+	uint64_t page = s->model.page_size, lost = fp->lost;
+	const char *comm = p ? p->comm : "";
 	int ret = 0;
 
 	if (mw_fprof_estimated(fp)) {
@@ -135,6 +135,15 @@ static int resident_proc(const struct mw_session *s, const struct mw_fprof *fp, 
 		ps.v[0] = (int64_t)mw_fprof_bytes(fp, fp->other, page);
 		ps.v[1] = (int64_t)(fp->other * fp->sample_n);
 		ret = mw_pprof_add(b, &ps);
+	}
+	if (!ret && lost) {
+		/* Samples the ring had no room for: their bytes under one frame that says so. */
+		struct mw_prof_stack ps = { .pid = fp->pid, .comm = comm };
+		struct mw_frame f = { .func = "(stacks lost: ring full)" };
+
+		ps.v[0] = (int64_t)mw_fprof_bytes(fp, lost, page);
+		ps.v[1] = (int64_t)(lost * fp->sample_n);
+		ret = add_stack(b, &ps, 1, lost_frame_at, &f);
 	}
 	return ret;
 }

@@ -260,9 +260,11 @@ static void json_frames(struct mw_json *j, const struct mw_fprof_stack *s)
 	mw_json_arr_end(j);
 }
 
+/* A row of the profile: a stack's (s), the stacks not written (more of them), or the samples
+ * lost to a full ring (lost). */
 static void json_row(struct mw_output *o, uint64_t ts_ns, const struct mw_fprof *p,
 		     uint64_t samples, uint64_t page_size, const struct mw_fprof_stack *s,
-		     size_t more)
+		     size_t more, bool lost)
 {
 	struct mw_json j;
 
@@ -277,6 +279,8 @@ static void json_row(struct mw_output *o, uint64_t ts_ns, const struct mw_fprof 
 	mw_json_bool(&j, "estimated", mw_fprof_estimated(p));
 	if (s)
 		json_frames(&j, s);
+	else if (lost)
+		mw_json_bool(&j, "lost", true);
 	else
 		mw_json_uint(&j, "other_stacks", more);
 	mw_json_end(&j);
@@ -336,6 +340,11 @@ static void text_out(struct mw_output *o, const char *comm, const struct mw_fpro
 			    (int64_t)mw_fprof_bytes(p, p->samples - shown, page_size));
 		fprintf(o->f, "  other stacks: %s%s\n", est, b);
 	}
+	if (p->lost) {
+		mw_fmt_size(b, sizeof(b), (int64_t)mw_fprof_bytes(p, p->lost, page_size));
+		fprintf(o->f, "  stacks lost (ring full): %s%s in %s%" PRIu64 " faults\n", est, b,
+			est, p->lost * p->sample_n);
+	}
 }
 
 void mw_fprof_out(struct mw_output *o, uint64_t ts_ns, const char *comm, const struct mw_fprof *p,
@@ -345,17 +354,19 @@ void mw_fprof_out(struct mw_output *o, uint64_t ts_ns, const char *comm, const s
 	size_t n = mw_fprof_top(p, top, MW_FPROF_TOP_JSON);
 	uint64_t rest = p->samples;
 
-	if (!p->samples)
+	if (!p->samples && !p->lost)
 		return;
 	if (!o->json) {
 		text_out(o, comm, p, top, n, page_size);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		json_row(o, ts_ns, p, p->v[top[i]].samples, page_size, &p->v[top[i]], 0);
+		json_row(o, ts_ns, p, p->v[top[i]].samples, page_size, &p->v[top[i]], 0, false);
 		rest -= p->v[top[i]].samples;
 	}
 	/* The stacks not written, and those past the table's end, as one row without a stack. */
 	if (rest)
-		json_row(o, ts_ns, p, rest, page_size, NULL, p->n - n);
+		json_row(o, ts_ns, p, rest, page_size, NULL, p->n - n, false);
+	if (p->lost)
+		json_row(o, ts_ns, p, p->lost, page_size, NULL, 0, true);
 }

@@ -45,6 +45,9 @@ struct mw_fprof {
 	uint32_t sample_n; /* each sample stands for this many faults (the records say) */
 	uint64_t samples;  /* all of them */
 	uint64_t other;	   /* samples of stacks past MW_FPROF_MAX_STACKS */
+	/* Samples the kernel took that the ring had no room for (their stacks are not known):
+	 * the caller sets it from the kernel's counters (mw_process_fault_lost) before a report. */
+	uint64_t lost;
 	struct mw_fprof_stack *v;
 	size_t n, cap;
 	uint64_t by_class[MW_CLASS_COUNT + 1]; /* samples by the class of the region hit */

@@ -152,6 +152,19 @@ static void fprof_forget(struct mw_session *s, uint32_t pid)
 	*fp = s->fprofs[--s->nfprofs];
 }
 
+/* The samples of p's faults a full ring lost, as its threads' kernel counters last said:
+ * in the profile's lost row and, their addresses unknown, in the class "unknown". */
+static void fprof_sync_lost(struct mw_session *s, const struct mw_process *p)
+{
+	struct mw_fprof *fp = fprof_of(s, p->pid, false);
+	uint64_t lost = mw_process_fault_lost(p);
+
+	if (!fp || lost <= fp->lost)
+		return;
+	fp->by_class[MW_FPROF_UNPLACED] += lost - fp->lost;
+	fp->lost = lost;
+}
+
 /* The outputs see the process's sampled faults while it is reported. */
 static void fprof_show(struct mw_session *s, const struct mw_fprof *fp)
 {
@@ -220,7 +233,7 @@ static void read_rmap(struct mw_session *s, struct mw_process *p, uint64_t ts)
 
 static void report_process(struct mw_session *s, struct mw_process *p, uint64_t ts, bool final)
 {
-	const struct mw_fprof *fp = fprof_of(s, p->pid, false);
+	struct mw_fprof *fp = fprof_of(s, p->pid, false);
 
 	/* Whatever raced its snapshot has come by now. */
 	mw_model_settle(p);
@@ -233,6 +246,7 @@ static void report_process(struct mw_session *s, struct mw_process *p, uint64_t 
 		p->rmap.known = false;
 	for (size_t i = 0; i < p->nthreads; i++)
 		collect_counters(s, &p->threads[i], final);
+	fprof_sync_lost(s, p);
 	fprof_show(s, fp);
 	mw_out_process(&s->out, ts, p);
 	mark_report(p, ts);
@@ -824,5 +838,7 @@ void mw_session_counters_now(struct mw_session *s)
 				continue;
 			mw_thread_set_kernel(t, &c, s->model.page_size);
 		}
+		if (!p->exited)
+			fprof_sync_lost(s, p);
 	}
 }

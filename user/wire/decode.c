@@ -10,7 +10,7 @@ _Static_assert(sizeof(struct mw_hdr) == 40, "mw_hdr layout is ABI");
 _Static_assert(sizeof(struct mw_syscall_rec) == 112, "mw_syscall_rec layout is ABI");
 _Static_assert(sizeof(struct mw_syscall_rss_rec) == 136, "mw_syscall_rss_rec layout is ABI");
 _Static_assert(sizeof(struct mw_task_rec) == 88, "mw_task_rec layout is ABI");
-_Static_assert(sizeof(struct mw_thread_counters) == 3 * 8 * MW_SYS_COUNT + 8 + 16,
+_Static_assert(sizeof(struct mw_thread_counters) == 3 * 8 * MW_SYS_COUNT + 8 + 24,
 	       "mw_thread_counters layout is ABI");
 _Static_assert(MW_SYS_COUNT == 9, "a new call changes the recording format (wire/record.h)");
 _Static_assert(sizeof(struct mw_usdt_rec) == 64, "mw_usdt_rec layout is ABI");

@@ -6,7 +6,7 @@
 
 _Static_assert(sizeof(struct mw_record_header) == 32, "recording header is a file format");
 _Static_assert(sizeof(struct mw_seed_entry) == 40, "seed entry is a file format");
-_Static_assert(sizeof(struct mw_counters_entry) == 248, "counters entry is a file format");
+_Static_assert(sizeof(struct mw_counters_entry) == 256, "counters entry is a file format");
 _Static_assert(sizeof(struct mw_resident_entry) == 40, "resident entry is a file format");
 _Static_assert(sizeof(struct mw_counters_entry_v2) == 160, "MWREC002 counters entry");
 _Static_assert(sizeof(struct mw_thread_entry) == 24, "thread entry is a file format");
@@ -77,12 +77,15 @@ static int convert_counters_v2(struct mw_replay *r, struct mw_entry *e)
 	return 1;
 }
 
-/* A counters entry from before the fault counters: theirs are unknown (flags 0). */
-static int convert_counters_v3(struct mw_replay *r, struct mw_entry *e)
+/* A counters entry from before the fault counters (len: theirs are unknown, flags 0) or
+ * before the lost fault samples (flag MW_TC_FAULT_LOST clear: unknown). */
+static int convert_counters_short(struct mw_replay *r, struct mw_entry *e)
 {
 	memset(&r->conv, 0, sizeof(r->conv));
-	memcpy(&r->conv, e->data, MW_COUNTERS_ENTRY_V3_LEN);
-	r->conv.c.flags = 0;
+	memcpy(&r->conv, e->data, e->len);
+	if (e->len == MW_COUNTERS_ENTRY_V3_LEN)
+		r->conv.c.flags = 0;
+	r->conv.c.flags &= ~MW_TC_FAULT_LOST;
 	e->len = sizeof(r->conv);
 	e->data = &r->conv;
 	return 1;
@@ -107,7 +110,8 @@ int mw_replay_next(struct mw_replay *r, struct mw_entry *e)
 	r->off += sizeof(head) + padded;
 	if (r->version == 2 && e->kind == MW_ENTRY_COUNTERS)
 		return convert_counters_v2(r, e);
-	if (e->kind == MW_ENTRY_COUNTERS && e->len == MW_COUNTERS_ENTRY_V3_LEN)
-		return convert_counters_v3(r, e);
+	if (e->kind == MW_ENTRY_COUNTERS &&
+	    (e->len == MW_COUNTERS_ENTRY_V3_LEN || e->len == MW_COUNTERS_ENTRY_V4_LEN))
+		return convert_counters_short(r, e);
 	return 1;
 }

@@ -137,6 +137,8 @@ struct mw_peek_entry {
 /* Before the fault counters (mw_thread_counters.faults), a counters entry was this
  * long: read with the fault counts unknown. */
 #define MW_COUNTERS_ENTRY_V3_LEN 232
+/* Before the lost fault samples (mw_thread_counters.fault_lost): read with them unknown. */
+#define MW_COUNTERS_ENTRY_V4_LEN 248
 
 struct mw_resident_entry {
 	__u32 pid;
