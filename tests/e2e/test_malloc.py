@@ -919,8 +919,12 @@ def test_malloc_budget_estimates():
           f"its writes not counted: {b}")
     got, _, total = check_shares_estimated(tr, pid, n, b, some_untraced=True)
     # 64 blocks of 512 bytes are held at the end (0.2% of the leaks): freed unseen, the held
-    # ones would be a tenth of the total.
-    check(got.get("hold", 0) <= 0.03 * total, f"held blocks taken for leaks: {got.get('hold')}")
+    # ones would be a tenth of the total. A freed block's address given again counts as held,
+    # weighed by the windows: 2-3% here; a sanitized memwatch, slower beside the target, is
+    # given shorter windows by the budget, and its weights spread wider (up to 4% seen).
+    bound = 0.05 if mw.ASAN else 0.03
+    check(got.get("hold", 0) <= bound * total,
+          f"held blocks taken for leaks: {got.get('hold')} of {total} ({b})")
     eq(tr.of("fate_unknown", pid=pid), [], "blocks the heap walk left of unknown fate")
     check(summary(tr, pid)["estimated"], "malloc_summary not estimated")
     out = mw.tmpfile("shares-replay.json")
