@@ -102,6 +102,7 @@ def main():
     cannot_run = bpf_unavailable()
     signal.signal(signal.SIGALRM, _alarm)
     failed = executed = 0
+    took = []  # (seconds, name): the slowest are named at the end, to keep the suite short
     t0 = time.monotonic()
     for name, fn in tests:
         if cannot_run:
@@ -144,6 +145,7 @@ def main():
                 print(f"  cleanup after {name} failed: {e}", flush=True)
         if not line.startswith("SKIP "):
             executed += 1
+        took.append((time.monotonic() - start, name))
         if opts.v:
             line += f"  ({time.monotonic() - start:.1f} s)"
         print(line, flush=True)
@@ -156,8 +158,9 @@ def main():
             f"no test matches -k {' -k '.join(opts.k)!r}"
         print(f"FAIL e2e/runner: no test executed ({why}); with CI=true or as root that is a "
               f"failure", flush=True)
-    if opts.v:
-        print(f"  e2e: {time.monotonic() - t0:.1f} s", flush=True)
+    slowest = ", ".join(f"{n} {s:.1f} s" for s, n in sorted(took, reverse=True)[:8])
+    print(f"  e2e: {time.monotonic() - t0:.1f} s" + (f"; slowest: {slowest}" if slowest else ""),
+          flush=True)
     return 1 if failed else 0
 
 
