@@ -748,13 +748,13 @@ def test_malloc_duty_cycle():
     check(tr.thread_summaries(), "no syscall summaries")
 
 
-def _budget_run(*extra):
+def _budget_run(*extra, idle_ms=9000):
     """budget_phases -w under memwatch -p --malloc EXTRA: its trace, pid and stderr."""
     # 9 s without an allocation: the credit (5% of its own CPU time) pays for a window again
     # (a window costs a tick and a detach, 50 ms and more on a busy host) even when the host
     # gives the workload a quarter of a CPU. 300 ms of work first: attached from an idle
     # start the budget has no credit, and a tick among the first allocations would detach.
-    w = mw.workload("budget_phases", "-w", "-b", "300", "-s", "9000")
+    w = mw.workload("budget_phases", "-w", "-b", "300", "-s", str(idle_ms))
     out = mw.tmpfile("mw.json")
     m = mw.attach([w.pid], "--json", "--malloc", *extra, out=out)
     w.send()
@@ -829,7 +829,8 @@ def test_malloc_budget():
     for kind in ("leak", "fate_unknown", "malloc_budget", "malloc_summary"):
         eq(again.of(kind, pid=pid), tr.of(kind, pid=pid), f"{kind} objects in the replay")
 
-    full, pid = _budget_run("--max-overhead", "0")
+    # Without a budget nothing waits for credit: a short pause between the phases will do.
+    full, pid = _budget_run("--max-overhead", "0", idle_ms=500)
     check(not full.of("malloc_budget") and not full.of("fate_unknown"), "detached in full")
     leaks = _by_func(full.of("leak"), pid)
     eq(sorted(k for k in leaks if k), ["keep_before", "leak_after"], "leaking stacks, in full")
