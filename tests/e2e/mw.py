@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -122,6 +123,13 @@ def tmpdir():
     d = tempfile.mkdtemp(prefix="mw-e2e-")
     _tmpdirs.append(d)
     return d
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 nothing listens on now (the kernel's choice)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def tmpfile(name):

@@ -616,13 +616,6 @@ def gdb_arenas(pid):
     return int(m.group(1))
 
 
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 def _mc_load(port, conns=6, rounds=40, deadline=20.0):
     """A bounded memcached text-protocol client: `conns` connections, each storing and reading
@@ -678,7 +671,7 @@ def _recv_exact(s, n):
 def start_memcached():
     """Debian's memcached -t 4 on a free 127.0.0.1 port, listening: (its Proc, the port)."""
     mc = mw.need_tool("memcached")
-    port = _free_port()
+    port = mw.free_port()
     srv = mw.Proc([mc, "-u", "nobody", "-l", "127.0.0.1", "-p", str(port), "-U", "0",
                    "-t", "4", "-m", "64", "-c", "64"], name="memcached")
     deadline = time.monotonic() + 10

@@ -241,7 +241,7 @@ def test_pprof_mapped_and_resident_live():
     (8 MiB and 4 MiB written page by page: 2048 and 1024 faults, within 5%: the kernel may map
     a few pages in one fault; samples a full ring lost are said, and count for any function)."""
     import test_pprof
-    port = test_pprof.free_port()
+    port = mw.free_port()
     w = mw.Proc([mw.need_memwatch(), "--stacks", "--fault-stacks=1", "-c", "-o", "/dev/null",
                  "--prometheus", f"127.0.0.1:{port}", "--", mw.wl(EXE), "-W"],
                 stdin=mw.subprocess.PIPE, name="memwatch")

@@ -13,7 +13,7 @@ import uuid
 
 import mw
 from mw import check, eq
-from test_metrics import Endpoint, free_port, has, promtool_check, parse, value, wait_until
+from test_metrics import Endpoint, has, promtool_check, parse, value, wait_until
 
 THREADS = 4
 # arenas -k -t 4, 1 MiB each in 1000-byte blocks (tests/workloads/arenas.c): each arena-N thread
@@ -62,7 +62,7 @@ def _stop_instance(p, what):
 def test_daemon_comm_prometheus_follows_restarts():
     name = ("mwf" + uuid.uuid4().hex)[:12]
     path = _named_arenas(name)
-    port = free_port()
+    port = mw.free_port()
     ep = Endpoint(port)
     conf = mw.tmpfile("memwatch.conf")
     out = mw.tmpfile("events.ndjson")

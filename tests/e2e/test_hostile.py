@@ -5,7 +5,6 @@ mapping names, a 64 TiB mapping, 10,000 threads. Every output stays well-formed 
 cost stays bounded."""
 import os
 import re
-import socket
 import shutil
 import subprocess
 import time
@@ -116,13 +115,6 @@ def maps_names(pid, d):
     return names
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 def test_hostile_names_every_output_well_formed():
     """hostile -N: a main thread and 8 threads named with a newline that would forge a trace
@@ -136,7 +128,7 @@ def test_hostile_names_every_output_well_formed():
     names = maps_names(w.pid, d)
     eq(len(names), 2 * len(MAP_NAMES), "hostile's memfd and file mappings in /proc/PID/maps")
     text_out, json_out = mw.tmpfile("trace.txt"), mw.tmpfile("trace.ndjson")
-    port = free_port()
+    port = mw.free_port()
     a = mw.attach([w.pid], "--maps-at-exit", out=text_out)
     b = mw.attach([w.pid], "--json", "--maps-at-exit", "--prometheus", f"127.0.0.1:{port}",
                   out=json_out)

@@ -14,7 +14,7 @@ import uuid
 
 import mw
 from mw import check, eq
-from test_metrics import Endpoint, free_port, value
+from test_metrics import Endpoint, value
 from test_noise import check_object, manual_schema
 
 LIMIT = 64 << 20
@@ -92,7 +92,7 @@ def test_oom_last_word():
         g.wait_line(r"^ready \d+$")
         idle = mw.Proc([mw.wl("grower"), "-m", "0", "-W"], stdin=subprocess.PIPE, name="idle")
         idle.wait_line(r"^done \d+$")
-        port = free_port()
+        port = mw.free_port()
         m = mw.attach([g.pid, idle.pid], "--json", "--prometheus", f"127.0.0.1:{port}",
                       "--trigger", "cgroup>=50%", "--record", rec,
                       "--incident-dir", inc, out=out)
@@ -303,7 +303,7 @@ def test_trigger_fires_on_growth():
     g.wait_line(r"^ready \d+$")
     idle = mw.Proc([mw.wl("grower"), "-m", "0", "-W"], stdin=subprocess.PIPE, name="idle")
     idle.wait_line(r"^done \d+$")
-    port = free_port()
+    port = mw.free_port()
     m = mw.attach([g.pid, idle.pid], "--json", "-c", "--trigger", "committed+32M/5s",
                   "--trigger", "resident+32M/5s",
                   "--prometheus", f"127.0.0.1:{port}", out=out)
@@ -385,7 +385,7 @@ def test_escalation_bundle_names_leak():
     g.wait_line(r"^ready \d+$")
     idle = mw.Proc([mw.wl("grower"), "-m", "0", "-W"], stdin=subprocess.PIPE, name="idle")
     idle.wait_line(r"^done \d+$")
-    port = free_port()
+    port = mw.free_port()
     m = mw.attach([g.pid, idle.pid], "--json", "-c", "--trigger", "committed+8M/5s",
                   "--escalate-for", "2s", "--incident-dir", inc,
                   "--prometheus", f"127.0.0.1:{port}", out=out)

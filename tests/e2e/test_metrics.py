@@ -19,13 +19,6 @@ SAMPLE_RX = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL_RX = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 def curl(url, timeout=5.0):
     """GET url with curl: (http status, body, seconds the request took)."""
@@ -95,7 +88,7 @@ def promtool_check(text, what):
 
 def start(pids, *extra):
     """memwatch --prometheus 127.0.0.1:PORT -c -o /dev/null EXTRA -p PIDS, attached."""
-    port = free_port()
+    port = mw.free_port()
     m = mw.attach(pids, "--prometheus", f"127.0.0.1:{port}", "-c", *extra, out=os.devnull)
     return m, Endpoint(port)
 
@@ -215,7 +208,7 @@ def test_metrics_faulted_estimated_by_class():
     within 20% of what each function touched (3 x 8 MiB malloc_chunk, 8 MiB shm, 8 MiB
     arena_heap); the exact memwatch_faulted_bytes_total has no class label; promtool accepts
     the scrape. Without --fault-stacks the estimated family is absent."""
-    port = free_port()
+    port = mw.free_port()
     m = mw.Proc([mw.need_memwatch(), "--prometheus", f"127.0.0.1:{port}", "--fault-stacks=4",
                  "-c", "-o", os.devnull, "--", mw.wl("faulter"), "-W", "-a", "-m", "8"],
                 stdin=subprocess.PIPE, name="memwatch")
@@ -310,7 +303,7 @@ def test_metrics_arenas_and_classes():
     memwatch_mapped_bytes of arena_heap and thread_stack == the sum of the by_class of
     memwatch's thread_summary objects (every such region was made by a traced thread); the
     sum over classes == the kernel's VmSize; committed <= mapped for every class."""
-    port = free_port()
+    port = mw.free_port()
     ep = Endpoint(port)
     out = mw.tmpfile("arenas.ndjson")
     m = mw.memwatch("--json", "-o", out, "-i", "1", "--prometheus", f"127.0.0.1:{port}", "--",

@@ -6,7 +6,6 @@ the bytes they leaked (inuse_space), have allocated exactly that plus what they 
 prints them."""
 import os
 import re
-import socket
 import subprocess
 import time
 
@@ -81,13 +80,6 @@ def test_pprof_file():
           f"the leaks mapping has no address range: {exe[0]!r}")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 def http_get(url, timeout=10.0):
     r = subprocess.run([mw.need_tool("curl"), "-s", "-m", str(timeout), "-o", "-", "-w",
@@ -101,7 +93,7 @@ def test_pprof_live_url():
     go tool pprof on the URL shows each leak_* function with exactly its bytes while the process
     still runs, at the path tools/fleet/parca.yaml scrapes; /debug/pprof/mapped says in one line that this run collects no such stacks."""
     w = mw.workload("leaks", "-w", "-t", "4000")
-    port = free_port()
+    port = mw.free_port()
     # Every call traced (-p gets an overhead budget by default): the bytes are compared exactly.
     m = mw.attach([w.pid], "--malloc", "--max-overhead", "0", "-c", "--prometheus",
                   f"127.0.0.1:{port}", out=os.devnull)

@@ -482,11 +482,6 @@ def test_sampler_errors():
     check(not tr.of("leak") and tr.process(w.pid), "allocation probes without the sampler")
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_sampler_redis():
     """-p on a real server started with the sampler: Debian's redis-server (on jemalloc), which
@@ -496,7 +491,7 @@ def test_sampler_redis():
     at a mean of 1 KiB)."""
     need_sampler()
     server = mw.need_tool("redis-server")
-    port = _free_port()
+    port = mw.free_port()
     env = dict(os.environ, LD_PRELOAD=SAMPLER, MEMWATCH_SAMPLE_BYTES="1K")
     r = mw.Proc([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                  "--appendonly", "no"], env=env, name="redis-server")
