@@ -371,7 +371,7 @@ static __always_inline void sample_fault(struct mw_thread_counters *c, __u64 id,
 	r->addr = address;
 	r->sample_n = fault_sample;
 	r->stack_len = capture_regs_stack(r->regs, (void *)(r + 1), regs, stack_room(regs->sp));
-	bpf_ringbuf_submit(r, wake_flag());
+	bpf_ringbuf_submit(r, wake_flag(sizeof(*r) + MW_SYS_STACK_BYTES));
 }
 
 SEC("tp_btf/page_fault_user")
@@ -474,7 +474,7 @@ static __always_inline int on_usdt(__u32 probe, __u64 a0, __u64 a1)
 	rec->args[1] = a1;
 	rec->probe = probe;
 	rec->pad = 0;
-	bpf_ringbuf_submit(rec, wake_flag());
+	bpf_ringbuf_submit(rec, wake_flag(sizeof(*rec)));
 	return 0;
 }
 

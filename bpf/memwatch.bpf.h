@@ -12,6 +12,9 @@ const volatile bool timed = false;
 /* Wake the consumer only when this much data is pending; it also polls on a
  * short timer. Per-event wake-ups make the tracee 2-4x slower. */
 const volatile __u64 wake_bytes = 256 * 1024;
+/* Bytes each CPU submits between two looks at the pending data (set by the loader so that
+ * all CPUs together add at most a quarter of wake_bytes before one looks). */
+const volatile __u32 wake_step = 4096;
 
 /*
  * Set by user space before it detaches: links go one by one and each takes
@@ -213,8 +216,32 @@ static __always_inline bool comm_known(const char *comm)
 	return bpf_map_lookup_elem(&comms, key) != NULL;
 }
 
-static __always_inline __u64 wake_flag(void)
+/* Bytes this CPU submitted since it last looked at the pending data. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} wake_acc SEC(".maps");
+
+/*
+ * The flag for a record of size bytes. The pending data is read only once per wake_step
+ * bytes of this CPU's records: the read takes the consumer's position, a cache line the
+ * reader on another CPU writes after each record it takes. And a reader that lags (busy, or
+ * preempted) is woken once per step then, not on every record: each wake-up queues an
+ * irq_work, an interrupt of the tracee's CPU.
+ */
+static __always_inline __u64 wake_flag(__u64 size)
 {
+	__u32 zero = 0;
+	__u64 *acc = bpf_map_lookup_elem(&wake_acc, &zero);
+
+	if (acc) {
+		*acc += size;
+		if (*acc < wake_step)
+			return BPF_RB_NO_WAKEUP;
+		*acc = 0;
+	}
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes ? BPF_RB_FORCE_WAKEUP
 									   : BPF_RB_NO_WAKEUP;
 }
@@ -916,7 +943,7 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 				*(struct mw_rss_delta *)(q + 1) = rd;
 				len += sizeof(rd);
 			}
-			if (bpf_ringbuf_output(&events, q, len, wake_flag())) {
+			if (bpf_ringbuf_output(&events, q, len, wake_flag(len))) {
 				if (st)
 					st->rb_drops++;
 			} else if (st) {
@@ -937,7 +964,8 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 			*(struct mw_rss_delta *)((char *)(sr + 1) + len) = rd;
 			len += sizeof(rd);
 		}
-		if (bpf_ringbuf_output(&events, sr, sizeof(*sr) + len, wake_flag())) {
+		if (bpf_ringbuf_output(&events, sr, sizeof(*sr) + len,
+				       wake_flag(sizeof(*sr) + len))) {
 			if (st)
 				st->rb_drops++;
 		} else if (st) {
@@ -950,14 +978,14 @@ static __always_inline int on_sys_exit(int sys, long ret, struct pt_regs *regs)
 		if (rr) {
 			fill_syscall(&rr->sc, id, now, regs, sys, ret, dur);
 			rr->rss = rd;
-			bpf_ringbuf_submit(rr, wake_flag());
+			bpf_ringbuf_submit(rr, wake_flag(sizeof(*rr)));
 		}
 		return 0;
 	}
 	rec = reserve(sizeof(*rec));
 	if (rec) {
 		fill_syscall(rec, id, now, regs, sys, ret, dur);
-		bpf_ringbuf_submit(rec, wake_flag());
+		bpf_ringbuf_submit(rec, wake_flag(sizeof(*rec)));
 	}
 	return 0;
 }
@@ -991,7 +1019,7 @@ static __always_inline void emit_task_at(__u64 ts, bool retire, __u32 type, __u3
 	bpf_ringbuf_submit(rec, (type == MW_REC_EXIT && group_dead) || type == MW_REC_EXEC ||
 						type == MW_REC_ADOPT || type == MW_REC_EXEC_SEEN
 					? BPF_RB_FORCE_WAKEUP
-					: wake_flag());
+					: wake_flag(sizeof(*rec)));
 }
 
 static __always_inline void emit_task(__u32 type, __u32 child_tgid, __u32 child_tid,

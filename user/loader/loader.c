@@ -285,6 +285,14 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 	s->rodata->follow_forks = o->follow_forks;
 	/* Wake the consumer when a quarter of the ring is pending (timer covers the rest). */
 	s->rodata->wake_bytes = o->ring_size / 4;
+	/* Each CPU looks at the pending data once per this many bytes of its records: all
+	 * together add at most wake_bytes / 4 before one looks (64 KiB at most: a reader that
+	 * lags is woken again that soon). */
+	s->rodata->wake_step = (__u32)(o->ring_size / 16 / (__u64)l->ncpus);
+	if (s->rodata->wake_step > 64 * 1024)
+		s->rodata->wake_step = 64 * 1024;
+	if (!s->rodata->wake_step)
+		s->rodata->wake_step = 1;
 	ret = bpf_map__set_max_entries(s->maps.events, o->ring_size);
 	if (!ret && o->max_threads) {
 		ret = bpf_map__set_max_entries(s->maps.threads, o->max_threads);
