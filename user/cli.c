@@ -16,11 +16,18 @@
 #include "monitor/listen.h"
 
 #define MW_DEFAULT_RING (4ULL << 20)
-/* --stacks or --fault-stacks without --ring-size: records carry stacks. Not larger: libbpf maps
- * the ring's data twice, so the pages its records fill count twice in memwatch's RSS (64 MiB
- * made a 137 MB peak), and a ring that stays in the CPU's cache is cheaper to write to; no run
- * of make bench's workloads loses a record with it. */
+/* --fault-stacks without --ring-size: its records carry stacks, each reserves 8 KiB. Not
+ * larger: libbpf maps the ring's data twice, so the pages its records fill count twice in
+ * memwatch's RSS (64 MiB made a 137 MB peak), and a ring that stays in the CPU's cache is
+ * cheaper to write to; no run of make bench's workloads loses a record with it. */
 #define MW_STACKS_RING (16ULL << 20)
+/* --stacks -c (counters, no stream; live.c sends stacks only with the calls that map memory):
+ * most calls go without a copy once memwatch has a hint for their stack (a 128-byte record),
+ * only the first of each with one. Half the ring above: the spinner's calls cost it ~400 ns
+ * less each than with 16 MiB (its own CPU time), and neither it (its burst of copies before
+ * the first hint included) nor bench_mix loses a record; 4 MiB lost some of the spinner's.
+ * A stream (--json, text, --record) reads each record slower: 8 MiB lost some there. */
+#define MW_SYS_STACKS_RING (8ULL << 20)
 #define MW_MAX_RING (1ULL << 30)
 /* --fault-stacks without =N: 1 in this many faults, chosen by measurement (tools/BENCH.md);
  * the usage text and the manual say it too. */
@@ -403,7 +410,10 @@ int mw_cli_finish(struct mw_config *cfg, char *err, size_t errsz)
 			       "--fault-stacks samples the page faults --no-faults leaves out");
 	/* A record with a stack is up to 8 KiB larger: room for as many calls in a burst. */
 	if ((cfg->stacks || cfg->fault_stacks) && !cfg->ring_size_set)
-		cfg->ring_size = MW_STACKS_RING;
+		cfg->ring_size = cfg->fault_stacks || !cfg->summary_only || cfg->daemon ||
+						 cfg->record_path
+					 ? MW_STACKS_RING
+					 : MW_SYS_STACKS_RING;
 	if (cfg->replay_path && cfg->prometheus)
 		return mw_fail(err, errsz, -1,
 			       "--prometheus serves live sessions only, not --replay");

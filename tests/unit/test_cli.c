@@ -84,7 +84,14 @@ TEST(cli_seconds_and_sizes)
 	/* Records with stacks: a larger ring, unless one was asked for. */
 	CHECK_EQ_INT(ut_parse(&c, err, "--stacks", "-p", "1", NULL), 0);
 	CHECK_EQ_INT(c.ring_size, 16 << 20);
+	/* -c: most records without a copy, read fast (no stream): a ring that stays cached. */
+	CHECK_EQ_INT(ut_parse(&c, err, "--stacks", "-c", "-p", "1", NULL), 0);
+	CHECK_EQ_INT(c.ring_size, 8 << 20);
+	CHECK_EQ_INT(ut_parse(&c, err, "--stacks", "-c", "--record", "x", "-p", "1", NULL), 0);
+	CHECK_EQ_INT(c.ring_size, 16 << 20);
 	CHECK_EQ_INT(ut_parse(&c, err, "--fault-stacks", "-p", "1", NULL), 0);
+	CHECK_EQ_INT(c.ring_size, 16 << 20);
+	CHECK_EQ_INT(ut_parse(&c, err, "--stacks", "--fault-stacks", "-p", "1", NULL), 0);
 	CHECK_EQ_INT(c.ring_size, 16 << 20);
 	CHECK_EQ_INT(ut_parse(&c, err, "--stacks", "--ring-size", "64K", "-p", "1", NULL), 0);
 	CHECK_EQ_INT(c.ring_size, 65536);
