@@ -40,6 +40,17 @@
 # measured by the unit test ustack_cache_verified go into its ustack section, and
 # tools/bench_malloc.sh, run next, writes the malloc section. Exit 0 unless a tool failed to run.
 #
+# Pinning (PIN=1, on a host with 2 CPUs or more): the spinner runs on the last CPU, every tool
+# (its reader, strace, the idle process traced beside) on the others, in every configuration
+# alike; left to the scheduler, the spinner's time varied with where the tool's reader ran
+# meanwhile (2 CPUs, 6 runs each: the untraced spread 188 -> 120 ns/call, the floor's 149 -> 55).
+# bench_mix is not pinned (its 4 threads need the CPUs).
+# BPF run time: after the rounds, one run of the spinner under each BPF configuration (floor,
+# memwatch -c, memwatch --stacks) with kernel.bpf_stats_enabled on for that run only: the
+# probes' own time per call, the least of three 0.1 s windows, side by side. It leaves out the
+# tracepoints' dispatch (the floor pays it twice a call, memwatch once) and what the reader on
+# another CPU costs the tracee (cache lines of the ring); the timed rounds include both.
+#
 # Noise: other tracers attached to syscall tracepoints slow down every process on the host, the
 # "untraced" runs included, and other CPU load competes with the tracee on a small VM. Before
 # each run the driver waits (up to 10 s, 60 s in all) until `bpftool perf show` lists no
@@ -50,7 +61,8 @@
 #
 # Environment: ROUNDS (5), SPIN_N (80000), MIX_N (6000), RATE (200000), RATE_SEC (3),
 # MEMWATCH (./memwatch: another build to compare), STRACE (1; 0 leaves strace out), STACKS (1;
-# 0 leaves the --stacks row out), BESIDE (1; 0 leaves the untraced-beside row out).
+# 0 leaves the --stacks row out), BESIDE (1; 0 leaves the untraced-beside row out), PIN (1; 0
+# leaves the CPUs to the scheduler).
 # BENCH_SECTION names the section of tools/bench-results.md the syscall tables go to (syscalls;
 # make bench-kernels, which runs this in a VM: kernel-SERIES), and BENCH_ONLY=syscalls stops
 # after them.
@@ -72,7 +84,7 @@ command -v strace >/dev/null || { echo "bench: strace is missing: run make deps"
 command -v python3 >/dev/null || { echo "bench: python3 is missing: run make deps" >&2; exit 1; }
 
 python3 - <<'EOF'
-import json, os, re, select, signal, statistics, subprocess, sys, tempfile, threading, time
+import json, os, re, select, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, "tools")
 from benchlib import Settler, bpf_stats_enabled  # noqa: E402
 
@@ -83,6 +95,12 @@ RATE = int(os.environ.get("RATE", 200000))
 RATE_SEC = int(os.environ.get("RATE_SEC", 3))
 MEMWATCH = os.environ.get("MEMWATCH", "./memwatch")
 OUT = ".output/bench.txt"
+# The spinner on the last CPU, every tool (and the rest) on the others: where the scheduler
+# moves them, the spinner's time varies with where its tool's reader runs meanwhile.
+NCPU = len(os.sched_getaffinity(0))
+PIN = os.environ.get("PIN", "1") != "0" and NCPU >= 2
+SPIN_CPU = max(os.sched_getaffinity(0))
+TOOL_CPUS = os.sched_getaffinity(0) - {SPIN_CPU}
 
 CONFIGS = [
     ("untraced", []),
@@ -101,7 +119,8 @@ BESIDE = "untraced beside"
 if os.environ.get("BESIDE", "1") != "0":
     CONFIGS.insert(1, (BESIDE, []))
 WORKLOADS = [
-    ("spinner", [".output/workloads/spinner", "-w", "-C", "-n", str(SPIN_N)]),
+    ("spinner", (["taskset", "-c", str(SPIN_CPU)] if PIN else []) +
+     [".output/workloads/spinner", "-w", "-C", "-n", str(SPIN_N)]),
     ("bench_mix", [".output/workloads/bench_mix", "-n", str(MIX_N)]),
 ]
 
@@ -144,14 +163,14 @@ def tracing_beside():
     """memwatch -c -p an idle process, attached: (memwatch, idler) to stop after the run."""
     idle = subprocess.Popen([".output/workloads/idlers", "-n", "1"], stdin=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=pin_tool)
     line = idle.stderr.readline().decode()
     if not line.startswith("ready "):
         idle.kill()
         fail("idlers -n 1", idle.wait(), line)
     mw = subprocess.Popen([MEMWATCH, "-c", "-o", "/dev/null", "-p", line.split()[1]],
                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, start_new_session=True)
+                          stderr=subprocess.PIPE, start_new_session=True, preexec_fn=pin_tool)
     while True:
         line = mw.stderr.readline().decode()
         if not line or line.startswith("memwatch: tracing"):
@@ -170,6 +189,12 @@ def stop_beside(procs):
         q.wait(timeout=30)
 
 
+def pin_tool():
+    """preexec_fn of a tool run with the spinner: the tool's CPUs (the spinner has its own)."""
+    if PIN:
+        os.sched_setaffinity(0, TOOL_CPUS)
+
+
 def run_once(cfg, wl, sample=False):
     """One run; returns (seconds, tool sampler or None, stderr text)."""
     if cfg[0] == BESIDE:
@@ -181,7 +206,7 @@ def run_once(cfg, wl, sample=False):
     argv = cfg[1] + wl[1]
     if wl[0] == "spinner":
         p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
+                             stderr=subprocess.PIPE, preexec_fn=pin_tool)
         s = Sampler(p.pid) if sample else None
         if s:
             s.start()
@@ -231,6 +256,87 @@ def run_once(cfg, wl, sample=False):
     if rc != 0:
         fail(" ".join(argv), rc, err)
     return secs, s, err
+
+
+STAT_PROGS = ("sys_enter_mmap", "sys_enter_munmap", "sys_exit_mmap", "sys_exit_munmap")
+
+
+def bpf_progs():
+    """[(id, name, run_time_ns, run_cnt)] of the BPF programs loaded now."""
+    r = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True)
+    try:
+        return [(p["id"], p.get("name", ""), p.get("run_time_ns", 0), p.get("run_cnt", 0))
+                for p in json.loads(r.stdout or "[]")]
+    except ValueError:
+        return []
+
+
+def bpf_ns_per_call(cfg, windows=3):
+    """The BPF run time per spinner call of one configuration (kernel.bpf_stats_enabled on):
+    the least of a few windows of its loop (a window with an interrupt in it reads longer).
+    Its programs are those loaded after it started (ids are never reused), and of each name
+    the one that ran most (another tool started meanwhile runs less for the spinner)."""
+    first = max((p[0] for p in bpf_progs()), default=0)
+    argv = cfg[1] + WORKLOADS[0][1][:-1] + [str(4 * SPIN_N)]
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, preexec_fn=pin_tool)
+    while True:
+        line = p.stderr.readline().decode()
+        if not line.startswith("memwatch: "):
+            break
+    if not line.startswith("ready "):
+        p.kill()
+        p.wait()
+        fail(" ".join(argv), p.returncode, line)
+    p.stdin.write(b"g")
+    p.stdin.flush()
+    time.sleep(0.1)
+    snaps = []
+    for _ in range(windows + 1):
+        snaps.append({(q[1], q[0]): q[2:] for q in bpf_progs()
+                      if q[0] > first and q[1] in STAT_PROGS})
+        time.sleep(0.1)
+    p.stdin.close()
+    err = p.stderr.read().decode()
+    if p.wait() != 0:
+        fail(" ".join(argv), p.returncode, err)
+    best = None
+    for a, b in zip(snaps, snaps[1:]):
+        most = {}
+        for k, (t, n) in b.items():
+            if k in a and n - a[k][1] > most.get(k[0], (0, 0))[0]:
+                most[k[0]] = (n - a[k][1], t - a[k][0])
+        calls = sum(v[0] for k, v in most.items() if k.startswith("sys_exit"))
+        if calls > 0:
+            ns = sum(v[1] for v in most.values()) / calls
+            best = ns if best is None else min(best, ns)
+    return best
+
+
+def bpf_pass():
+    """BPF run time per call of the BPF configurations, side by side: a line, or None where
+    bpftool or the sysctl is missing. bpf_stats_enabled is on for these runs only."""
+    path = "/proc/sys/kernel/bpf_stats_enabled"
+    cfgs = [c for n in ("floor", "memwatch -c", "memwatch --stacks") for c in CONFIGS
+            if c[0] == n]
+    if not os.path.exists(path) or not shutil.which("bpftool"):
+        return None
+    with open(path) as f:
+        old = f.read().strip()
+    ns = {}
+    try:
+        with open(path, "w") as f:
+            f.write("1")
+        for c in cfgs:
+            settle()
+            ns[c[0]] = bpf_ns_per_call(c)
+    finally:
+        with open(path, "w") as f:
+            f.write(old)
+    fl = ns.get("floor")
+    return ", ".join(f"{k} " + (f"{v:.0f} ns" if v else "n/a") +
+                     (f" ({v / fl:.2f}x)" if v and fl and k != "floor" else "")
+                     for k, v in ns.items())
 
 
 def memwatch_json(wl_argv, feed=False, extra=()):
@@ -310,6 +416,8 @@ def main():
                     tool_cpu.setdefault((wl[0], cfg[0]), []).append(
                         s.cpu_ticks / os.sysconf("SC_CLK_TCK"))
 
+    # The probes' own run time, apart from the wall clock's noise.
+    bpf_line = bpf_pass()
     # Drops at a steady event rate, and at the spinner's full speed.
     settle()
     objs, rate_events, rate_err = memwatch_json(
@@ -391,6 +499,10 @@ def main():
                 out(f"  {w}: the same in the spinner's own CPU: "
                     f"{ratio(min(sc) - min(c0), min(fc) - min(c0))} / "
                     f"{ratio(med(sc) - med(c0), med(fc) - med(c0))}")
+            if bpf_line:
+                out(f"  {w}: BPF run time per call (kernel.bpf_stats_enabled, a run of each "
+                    f"after the rounds; the probes alone, not the tracepoints' dispatch, which "
+                    f"the floor pays twice a call): {bpf_line}")
         elif a:
             out(f"  {w}: memwatch --stacks -c added cost per call (target: within the untraced "
                 f"spread, {spread[w]:.0f} ns/call): {a[0]:.0f} / {a[1]:.0f} ns: "
@@ -428,7 +540,8 @@ def main():
                                        else []) + \
         ([] if CONFIGS[-1][0] == "strace" else ["STRACE=0"]) + \
         ([] if "memwatch --stacks" in dict(CONFIGS) else ["STACKS=0"]) + \
-        ([] if BESIDE in dict(CONFIGS) else ["BESIDE=0"])
+        ([] if BESIDE in dict(CONFIGS) else ["BESIDE=0"]) + \
+        ([] if os.environ.get("PIN", "1") != "0" else ["PIN=0"])
     section = os.environ.get("BENCH_SECTION") or "syscalls"
     r = subprocess.run(["python3", "tools/bench_results.py", section] + knobs,
                        input="\n".join(lines) + "\n", text=True)

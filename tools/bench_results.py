@@ -29,7 +29,7 @@ PATH = os.environ.get("BENCH_RESULTS") or os.path.join(ROOT, "tools", "bench-res
 SECTIONS = {
     "syscalls": ("System-call tracing (tools/bench.sh)",
                  dict(ROUNDS="5", SPIN_N="80000", MIX_N="6000", RATE="200000", RATE_SEC="3",
-                     STRACE="1")),
+                     STRACE="1", PIN="1")),
     "malloc": ("Allocation probes (tools/bench_malloc.sh)",
                dict(ROUNDS="5", PAIRS="40000", WORK_SEC="1", SAMPLE="100",
                     SAMPLE_BYTES="524288", DUTY="1,10")),
@@ -46,7 +46,7 @@ SECTIONS = {
 # make bench-kernels (tools/vm/check_kernels.py --bench): the syscall tables on another kernel,
 # under QEMU's TCG, where only ratios mean something; knobs small enough for TCG.
 KERNEL_DEFAULTS = dict(ROUNDS="7", SPIN_N="20000", MIX_N="500", RATE="20000", RATE_SEC="1",
-                       STRACE="0", STACKS="0", BESIDE="0")
+                       STRACE="0", STACKS="0", BESIDE="0", PIN="1")
 
 
 def section_info(name):
