@@ -56,6 +56,10 @@ enum mw_rec_type {
 #define MW_SYS_STACK_BYTES 8192 /* a power of two: bpf/ masks with it */
 #define MW_SYS_NREGS 17 /* x86-64 DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
 
+/* The ring's warm-up (warm_ring in memwatch.bpf.c): records of one page each, this many a run. */
+#define MW_WARM_RECORD 4096
+#define MW_WARM_PER_RUN 512
+
 /* How the kernel adopted a process (MW_REC_ADOPT's child_tid). */
 enum mw_adopt_how {
 	MW_ADOPT_EXEC = 1, /* at its exec: nothing of the new image ran untraced */
