@@ -367,7 +367,8 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 	choose_exit_program(s);
 	/* BPF_PROG_TYPE_SYSCALL (5.14): without it the ring is not warmed (warm_ring). */
 	bpf_program__set_autoload(s->progs.warm_ring,
-				  libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SYSCALL, NULL) == 1);
+				  o->warm_ring && libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SYSCALL,
+									     NULL) == 1);
 	l->oom_probe = oom_tracepoint_has_task();
 	bpf_program__set_autoload(s->progs.mark_victim, l->oom_probe);
 
@@ -385,7 +386,8 @@ int mw_loader_start(struct mw_loader *l, const struct mw_loader_opts *o, mw_reco
 		mw_fail(err, errsz, ret, "cannot set up the ring buffer: %s", strerror(-ret));
 		goto cleanup;
 	}
-	warm_ring(l, o->ring_size);
+	if (o->warm_ring)
+		warm_ring(l, o->ring_size);
 	ret = memwatch_bpf__attach(s);
 	if (ret) {
 		mw_fail(err, errsz, ret, "cannot attach BPF programs: %s (run with -v for details)",

@@ -25,6 +25,7 @@ struct mw_loader_opts {
 	bool no_faults;	       /* --no-faults: the page-fault probe is not loaded */
 	bool rss_delta;	       /* --rss-delta: rss_delta's enter probes and tracepoint */
 	bool verbose;
+	bool warm_ring;	       /* the ring's pages written once before attaching (warm_ring) */
 	uint32_t fault_stacks; /* --fault-stacks=N: 1 in N faults with the user stack; 0 off */
 	uint64_t ring_size;
 	uint32_t max_threads;
