@@ -410,8 +410,7 @@ int mw_cli_finish(struct mw_config *cfg, char *err, size_t errsz)
 			       "--fault-stacks samples the page faults --no-faults leaves out");
 	/* A record with a stack is up to 8 KiB larger: room for as many calls in a burst. */
 	if ((cfg->stacks || cfg->fault_stacks) && !cfg->ring_size_set)
-		cfg->ring_size = cfg->fault_stacks || !cfg->summary_only || cfg->daemon ||
-						 cfg->record_path
+		cfg->ring_size = cfg->fault_stacks || !mw_config_counters_only(cfg)
 					 ? MW_STACKS_RING
 					 : MW_SYS_STACKS_RING;
 	if (cfg->replay_path && cfg->prometheus)

@@ -1261,7 +1261,7 @@ int mw_live_run(struct mw_config *cfg)
 		.stacks = cfg->stacks,
 		/* -c names only the stacks of calls that map (mw_session_event): unless the
 		 * daemon writes events or a recording keeps every stack. */
-		.stacks_maps_only = cfg->summary_only && !cfg->daemon && !cfg->record_path,
+		.stacks_maps_only = mw_config_counters_only(cfg),
 		.no_faults = cfg->no_faults,
 		.rss_delta = cfg->rss_delta,
 		.fault_stacks = cfg->fault_stacks,
@@ -1269,7 +1269,7 @@ int mw_live_run(struct mw_config *cfg)
 		/* Not under a stream (--json, text, --record, the daemon): its reader is slower
 		 * than a process at full speed, which the ring's first writes had paced, so a
 		 * warm ring lost records there (spinner, --stacks --json: 7-13k of 160k). */
-		.warm_ring = cfg->summary_only && !cfg->daemon && !cfg->record_path,
+		.warm_ring = mw_config_counters_only(cfg),
 		.ring_size = cfg->ring_size,
 		.max_threads = cfg->max_threads,
 		.max_targets = cfg->max_procs,

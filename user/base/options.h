@@ -81,4 +81,11 @@ struct mw_config {
 	struct mw_malloc_config mal;
 };
 
+/* -c with nothing that reads every record: no daemon stream, no recording. Only the calls
+ * that map have their stacks used, and memwatch reads the ring faster than a stream does. */
+static inline bool mw_config_counters_only(const struct mw_config *cfg)
+{
+	return cfg->summary_only && !cfg->daemon && !cfg->record_path;
+}
+
 #endif /* MW_OPTIONS_H */

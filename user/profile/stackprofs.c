@@ -65,10 +65,11 @@ static void fprof_frame_at(const void *v, uint32_t k, struct mw_frame *f)
 	};
 }
 
-static void lost_frame_at(const void *v, uint32_t k, struct mw_frame *f)
+static const char *comm_of(const struct mw_session *s, uint32_t pid)
 {
-	(void)k;
-	*f = *(const struct mw_frame *)v;
+	const struct mw_process *p = mw_model_find(&s->model, pid);
+
+	return p ? p->comm : "";
 }
 
 static int mapped_proc(const struct mw_session *s, const struct mw_process *p, struct mw_pprof *b)
@@ -107,9 +108,8 @@ int mw_prof_mapped(void *ctx, struct mw_pprof *b)
 
 static int resident_proc(const struct mw_session *s, const struct mw_fprof *fp, struct mw_pprof *b)
 {
-	const struct mw_process *p = mw_model_find(&s->model, fp->pid);
-	uint64_t page = s->model.page_size, lost = fp->lost;
-	const char *comm = p ? p->comm : "";
+	uint64_t page = s->model.page_size;
+	const char *comm = comm_of(s, fp->pid);
 	int ret = 0;
 
 	if (mw_fprof_estimated(fp)) {
@@ -136,14 +136,17 @@ static int resident_proc(const struct mw_session *s, const struct mw_fprof *fp, 
 		ps.v[1] = (int64_t)(fp->other * fp->sample_n);
 		ret = mw_pprof_add(b, &ps);
 	}
-	if (!ret && lost) {
+	if (!ret && fp->lost) {
 		/* Samples the ring had no room for: their bytes under one frame that says so. */
-		struct mw_prof_stack ps = { .pid = fp->pid, .comm = comm };
-		struct mw_frame f = { .func = "(stacks lost: ring full)" };
+		static const uint64_t no_ip;
+		static const struct mw_frame lost = { .func = "(stacks lost: ring full)" };
+		struct mw_prof_stack ps = {
+			.pid = fp->pid, .comm = comm, .ips = &no_ip, .frames = &lost, .n = 1
+		};
 
-		ps.v[0] = (int64_t)mw_fprof_bytes(fp, lost, page);
-		ps.v[1] = (int64_t)(lost * fp->sample_n);
-		ret = add_stack(b, &ps, 1, lost_frame_at, &f);
+		ps.v[0] = (int64_t)mw_fprof_bytes(fp, fp->lost, page);
+		ps.v[1] = (int64_t)(fp->lost * fp->sample_n);
+		ret = mw_pprof_add(b, &ps);
 	}
 	return ret;
 }

@@ -154,9 +154,8 @@ static void fprof_forget(struct mw_session *s, uint32_t pid)
 
 /* The samples of p's faults a full ring lost, as its threads' kernel counters last said:
  * in the profile's lost row and, their addresses unknown, in the class "unknown". */
-static void fprof_sync_lost(struct mw_session *s, const struct mw_process *p)
+static void fprof_sync_lost(struct mw_fprof *fp, const struct mw_process *p)
 {
-	struct mw_fprof *fp = fprof_of(s, p->pid, false);
 	uint64_t lost = mw_process_fault_lost(p);
 
 	if (!fp || lost <= fp->lost)
@@ -246,7 +245,7 @@ static void report_process(struct mw_session *s, struct mw_process *p, uint64_t 
 		p->rmap.known = false;
 	for (size_t i = 0; i < p->nthreads; i++)
 		collect_counters(s, &p->threads[i], final);
-	fprof_sync_lost(s, p);
+	fprof_sync_lost(fp, p);
 	fprof_show(s, fp);
 	mw_out_process(&s->out, ts, p);
 	mark_report(p, ts);
@@ -839,6 +838,6 @@ void mw_session_counters_now(struct mw_session *s)
 			mw_thread_set_kernel(t, &c, s->model.page_size);
 		}
 		if (!p->exited)
-			fprof_sync_lost(s, p);
+			fprof_sync_lost(fprof_of(s, p->pid, false), p);
 	}
 }
